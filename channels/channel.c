@@ -1,0 +1,138 @@
+/*
+ * channel.c - the channel registry and the thin wrappers the engine calls channels through.
+ *
+ * The wrappers guarantee the engine's side of the contract whatever a channel does: every
+ * outcome is filled (a channel that fails a batch leaves each notice TEMPORARY, never
+ * unrecorded), and optional ops get their defaults here.
+ */
+#include "crier/channel.h"
+#include "crier/crier.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Indexed by enum crier_channel_id; NULL for a channel not built yet. */
+static const struct crier_channel_ops *const channel_table[CHANNEL_COUNT] = {
+    [CHANNEL_EMAIL] = NULL,
+    [CHANNEL_FAX] = NULL,
+    [CHANNEL_MAIL] = NULL,
+    [CHANNEL_NULL] = &null_channel_ops,
+    [CHANNEL_TEST] = &test_channel_ops,
+};
+
+const struct crier_channel_ops *channel_ops_by_id(enum crier_channel_id id)
+{
+    if ((unsigned)id >= CHANNEL_COUNT)
+        return NULL;
+    return channel_table[id];
+}
+
+const struct crier_channel_ops *channel_ops_find(const char *name)
+{
+    enum crier_channel_id id;
+    if (channel_id_from_name(name, &id) < 0)
+        return NULL;
+    return channel_ops_by_id(id);
+}
+
+int channel_open(const struct crier_channel_ops *ops, const struct crier_config *config,
+                 struct crier_channel **ret_channel)
+{
+    struct crier_channel *channel = xcalloc(1, sizeof(*channel));
+    channel->ops = ops;
+    channel->config = config;
+    if (ops->open) {
+        int r = ops->open(channel, config);
+        if (r < 0) {
+            free(channel);
+            return r;
+        }
+    }
+    *ret_channel = channel;
+    return 0;
+}
+
+int channel_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                 struct crier_outcome *outcomes)
+{
+    /* Pre-fill: anything the channel leaves untouched counts as a temporary failure. */
+    for (size_t i = 0; i < n; i++)
+        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: no outcome reported",
+                    channel->ops->name);
+    int r = channel->ops->send(channel, notices, n, outcomes);
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: batch failed: %s",
+                        channel->ops->name, strerror(-r));
+    }
+    return r;
+}
+
+int channel_flush(struct crier_channel *channel)
+{
+    if (channel == NULL || channel->ops->flush == NULL)
+        return 0;
+    return channel->ops->flush(channel);
+}
+
+bool channel_reachable(enum crier_channel_id id, const struct crier_notice *notice,
+                       const char **ret_why)
+{
+    const char *why = NULL;
+    if (id == CHANNEL_EMAIL && notice->email == NULL)
+        why = "no valid email address";
+    else if (id == CHANNEL_FAX && notice->fax == NULL)
+        why = "no valid fax number";
+    else if (id == CHANNEL_MAIL && !notice->mailable)
+        why = "no mailable postal address";
+    if (why == NULL) {
+        const struct crier_channel_ops *ops = channel_ops_by_id(id);
+        if (ops && ops->reachable && !ops->reachable(notice))
+            why = "not reachable";
+    }
+    if (ret_why)
+        *ret_why = why;
+    return why == NULL;
+}
+
+struct crier_channel *channel_close(struct crier_channel *channel)
+{
+    if (channel == NULL)
+        return NULL;
+    if (channel->ops->close)
+        channel->ops->close(channel);
+    free(channel);
+    return NULL;
+}
+
+void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt,
+                 ...)
+{
+    outcome->kind = kind;
+    outcome->content_sha256[0] = '\0';
+    outcome->retry_after_seconds = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(outcome->detail, sizeof(outcome->detail), fmt, ap);
+    va_end(ap);
+}
+
+const char *outcome_kind_name(enum crier_outcome_kind kind)
+{
+    switch (kind) {
+    case OUTCOME_DELIVERED:
+        return "delivered";
+    case OUTCOME_ACCEPTED:
+        return "accepted";
+    case OUTCOME_TEMPORARY:
+        return "temporary";
+    case OUTCOME_PERMANENT:
+        return "permanent";
+    case OUTCOME_NO_ADDRESS:
+        return "no_address";
+    }
+    return "unknown";
+}

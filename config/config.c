@@ -1,0 +1,927 @@
+/*
+ * config.c - crier.yaml, read once at start-up and checked against a table of every key.
+ *
+ * Every key crier understands is in the tables below, with its type, its range or its
+ * allowed values and where it lands in struct crier_config. Anything else is an error.
+ * Each problem is reported as FILE:LINE:COL: message, all of them in one pass, so an
+ * operator can fix a file in one go.
+ *
+ * Never logs, never reads anything but the one config file, never guesses what a
+ * misspelt key meant, and never hands back a half-applied config: on any error the
+ * caller gets nothing.
+ *
+ * SECURITY: the config is trusted-operator input, but secrets are never in it: it names
+ * files (channels.fax.key_secret_file) or leaves them to libpq's PG* environment, and the
+ * channel that needs a secret reads it itself. Do not add keys that hold secret values.
+ */
+#include "crier/config.h"
+#include "crier/crier.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <locale.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#define CONFIG_SIZE_MAX (1024 * 1024) /* bigger is a mistake (say, --config /dev/zero) */
+#define DISPLAY_MAX     64            /* longest key or value quoted back in a message */
+#define NO_OFFSET       SIZE_MAX      /* KEY_MAPPING with no "present" flag to set */
+
+#define CONFIG_OFFSET(member) offsetof(struct crier_config, member)
+
+/* KEY_CHOICE writes the chosen value through an int pointer. */
+_Static_assert(sizeof(enum crier_starttls) == sizeof(int), "enum crier_starttls is int-sized");
+_Static_assert(sizeof(enum crier_log_format) == sizeof(int), "enum crier_log_format is int-sized");
+
+enum key_kind {
+    KEY_STRING,        /* char *; "" or null leaves it NULL (unless non_empty) */
+    KEY_CHOICE_STRING, /* char *, one of choices */
+    KEY_CHOICE,        /* int-sized enum: choice_values[i] for choices[i] */
+    KEY_INT,           /* int in min..max, a plain YAML integer */
+    KEY_LONG,          /* long in min..max, a plain YAML integer */
+    KEY_DURATION,      /* long seconds in min..max: a plain integer, or "30s", "5m", ... */
+    KEY_NUMBER,        /* double in min_number..max_number, a plain YAML number */
+    KEY_MAPPING,       /* a nested section; a null value counts as an empty one */
+};
+
+/* Keys that a check across keys needs, remembered with the node they came from. */
+enum remembered_key {
+    REMEMBER_NONE,
+    REMEMBER_BACKOFF_MIN,
+    REMEMBER_BACKOFF_MAX,
+    REMEMBER_COUNT,
+};
+
+struct config_section;
+
+struct config_key {
+    const char *name;
+    enum key_kind kind;
+    /* of the field in struct crier_config; for KEY_MAPPING, of a bool set true when the
+     * section is present, or NO_OFFSET */
+    size_t offset;
+    long long min, max;                   /* KEY_INT, KEY_LONG, KEY_DURATION: inclusive range */
+    double min_number, max_number;        /* KEY_NUMBER: inclusive range; max may be INFINITY */
+    const char *const *choices;           /* KEY_CHOICE, KEY_CHOICE_STRING: NULL-terminated */
+    const int *choice_values;             /* KEY_CHOICE: stored for the matching choice */
+    bool non_empty;                       /* KEY_STRING: "" or null is an error, not "unset" */
+    const struct config_section *section; /* KEY_MAPPING: the keys inside */
+    enum remembered_key remember;         /* kept for checks across keys */
+};
+
+struct config_section {
+    const struct config_key *keys;
+    size_t key_count;
+    bool list_when_unknown; /* keys are names from a fixed set: an unknown one lists them */
+};
+
+#define SECTION(key_array, list)                                                                   \
+    {                                                                                              \
+        .keys = key_array, .key_count = ARRAY_SIZE(key_array), .list_when_unknown = list           \
+    }
+
+/* clang-format off */
+#define STRING_KEY(key_name, member) \
+    {.name = key_name, .kind = KEY_STRING, .offset = CONFIG_OFFSET(member)}
+#define INT_KEY(key_name, member, low, high) \
+    {.name = key_name, .kind = KEY_INT, .offset = CONFIG_OFFSET(member), .min = low, .max = high}
+#define NUMBER_KEY(key_name, member, low, high) \
+    {.name = key_name, .kind = KEY_NUMBER, .offset = CONFIG_OFFSET(member), \
+     .min_number = low, .max_number = high}
+#define COLUMN_KEY(field, key_name) \
+    [field] = {.name = key_name, .kind = KEY_STRING, \
+               .offset = CONFIG_OFFSET(import.columns[field]), .non_empty = true}
+
+/* Every channel section starts with these. */
+#define CHANNEL_COMMON_KEYS(id) \
+    INT_KEY("lanes", channel[id].lanes, 0, 64), \
+    INT_KEY("batch_size", channel[id].batch_size, 1, 10000), \
+    NUMBER_KEY("rate", channel[id].rate, 0, INFINITY)
+/* clang-format on */
+
+static const char *const starttls_choices[] = {"required", "optional", "off", NULL};
+static const int starttls_values[] = {STARTTLS_REQUIRED, STARTTLS_OPTIONAL, STARTTLS_OFF};
+
+static const char *const log_format_choices[] = {"auto", "text", "json", NULL};
+static const int log_format_values[] = {LOG_FORMAT_AUTO, LOG_FORMAT_TEXT, LOG_FORMAT_JSON};
+
+/* Syslog numbering, as <syslog.h> has it; spelled out so this file needs no syslog. */
+static const char *const log_level_choices[] = {"debug",   "info",  "notice",
+                                                "warning", "error", NULL};
+static const int log_level_values[] = {7, 6, 5, 4, 3};
+
+static const char *const fax_provider_choices[] = {"sinch", "generic", NULL};
+
+static const char *const test_outcome_choices[] = {"delivered", "accepted",   "temporary",
+                                                   "permanent", "no_address", NULL};
+
+static const struct config_key smtp_keys[] = {
+    {.name = "host", .kind = KEY_STRING, .offset = CONFIG_OFFSET(email.host), .non_empty = true},
+    INT_KEY("port", email.port, 1, 65535),
+    {.name = "starttls",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(email.starttls),
+     .choices = starttls_choices,
+     .choice_values = starttls_values},
+};
+static const struct config_section smtp_section = SECTION(smtp_keys, false);
+
+static const struct config_key email_keys[] = {
+    CHANNEL_COMMON_KEYS(CHANNEL_EMAIL),
+    {.name = "smtp", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &smtp_section},
+    STRING_KEY("from", email.from),
+    STRING_KEY("bounce_domain", email.bounce_domain),
+};
+static const struct config_section email_section = SECTION(email_keys, false);
+
+static const struct config_key fax_keys[] = {
+    CHANNEL_COMMON_KEYS(CHANNEL_FAX),
+    {.name = "provider",
+     .kind = KEY_CHOICE_STRING,
+     .offset = CONFIG_OFFSET(fax.provider),
+     .choices = fax_provider_choices},
+    STRING_KEY("base_url", fax.base_url),
+    STRING_KEY("project_id", fax.project_id),
+    STRING_KEY("key_id", fax.key_id),
+    STRING_KEY("key_secret_file", fax.key_secret_file),
+    STRING_KEY("from", fax.from),
+};
+static const struct config_section fax_section = SECTION(fax_keys, false);
+
+static const struct config_key mail_keys[] = {
+    CHANNEL_COMMON_KEYS(CHANNEL_MAIL),
+    STRING_KEY("spool", mail.spool),
+    INT_KEY("letters_per_batch", mail.letters_per_batch, 1, 1000000),
+};
+static const struct config_section mail_section = SECTION(mail_keys, false);
+
+static const struct config_key null_keys[] = {
+    CHANNEL_COMMON_KEYS(CHANNEL_NULL),
+};
+static const struct config_section null_section = SECTION(null_keys, false);
+
+static const struct config_key test_keys[] = {
+    CHANNEL_COMMON_KEYS(CHANNEL_TEST),
+    {.name = "default",
+     .kind = KEY_CHOICE_STRING,
+     .offset = CONFIG_OFFSET(test.default_outcome),
+     .choices = test_outcome_choices},
+    {.name = "delay_ms",
+     .kind = KEY_LONG,
+     .offset = CONFIG_OFFSET(test.delay_ms),
+     .min = 0,
+     .max = LONG_MAX},
+};
+static const struct config_section test_section = SECTION(test_keys, false);
+
+/* Indexed by enum crier_channel_id: also the source of channel names. */
+static const struct config_key channel_keys[CHANNEL_COUNT] = {
+    [CHANNEL_EMAIL] = {.name = "email",
+                       .kind = KEY_MAPPING,
+                       .offset = CONFIG_OFFSET(channel[CHANNEL_EMAIL].enabled),
+                       .section = &email_section},
+    [CHANNEL_FAX] = {.name = "fax",
+                     .kind = KEY_MAPPING,
+                     .offset = CONFIG_OFFSET(channel[CHANNEL_FAX].enabled),
+                     .section = &fax_section},
+    [CHANNEL_MAIL] = {.name = "mail",
+                      .kind = KEY_MAPPING,
+                      .offset = CONFIG_OFFSET(channel[CHANNEL_MAIL].enabled),
+                      .section = &mail_section},
+    [CHANNEL_NULL] = {.name = "null",
+                      .kind = KEY_MAPPING,
+                      .offset = CONFIG_OFFSET(channel[CHANNEL_NULL].enabled),
+                      .section = &null_section},
+    [CHANNEL_TEST] = {.name = "test",
+                      .kind = KEY_MAPPING,
+                      .offset = CONFIG_OFFSET(channel[CHANNEL_TEST].enabled),
+                      .section = &test_section},
+};
+static const struct config_section channels_section = SECTION(channel_keys, true);
+
+/* Indexed by enum crier_field: also the source of field names. */
+static const struct config_key column_keys[FIELD_COUNT] = {
+    COLUMN_KEY(FIELD_REF, "ref"),
+    COLUMN_KEY(FIELD_NAME, "name"),
+    COLUMN_KEY(FIELD_EMAIL, "email"),
+    COLUMN_KEY(FIELD_FAX, "fax"),
+    COLUMN_KEY(FIELD_ADDRESS1, "address1"),
+    COLUMN_KEY(FIELD_ADDRESS2, "address2"),
+    COLUMN_KEY(FIELD_CITY, "city"),
+    COLUMN_KEY(FIELD_REGION, "region"),
+    COLUMN_KEY(FIELD_POSTAL_CODE, "postal_code"),
+    COLUMN_KEY(FIELD_COUNTRY, "country"),
+};
+static const struct config_section columns_section = SECTION(column_keys, true);
+
+static const struct config_key import_keys[] = {
+    {.name = "columns", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &columns_section},
+};
+static const struct config_section import_section = SECTION(import_keys, false);
+
+static const struct config_key database_keys[] = {
+    STRING_KEY("conninfo", conninfo),
+};
+static const struct config_section database_section = SECTION(database_keys, false);
+
+static const struct config_key queue_keys[] = {
+    {.name = "lease",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(queue.lease_seconds),
+     .min = 1,
+     .max = LONG_MAX},
+    {.name = "backoff_min",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(queue.backoff_min_seconds),
+     .min = 0,
+     .max = LONG_MAX,
+     .remember = REMEMBER_BACKOFF_MIN},
+    {.name = "backoff_max",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(queue.backoff_max_seconds),
+     .min = 0,
+     .max = LONG_MAX,
+     .remember = REMEMBER_BACKOFF_MAX},
+    {.name = "backoff_jitter",
+     .kind = KEY_NUMBER,
+     .offset = CONFIG_OFFSET(queue.backoff_jitter),
+     .min_number = 0,
+     .max_number = 1},
+    {.name = "give_up_after",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(queue.give_up_after_seconds),
+     .min = 1,
+     .max = LONG_MAX},
+    {.name = "idle_poll",
+     .kind = KEY_LONG,
+     .offset = CONFIG_OFFSET(queue.idle_poll_ms),
+     .min = 10,
+     .max = 60000},
+};
+static const struct config_section queue_section = SECTION(queue_keys, false);
+
+static const struct config_key log_keys[] = {
+    {.name = "format",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(log.format),
+     .choices = log_format_choices,
+     .choice_values = log_format_values},
+    {.name = "level",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(log.level),
+     .choices = log_level_choices,
+     .choice_values = log_level_values},
+};
+static const struct config_section log_section = SECTION(log_keys, false);
+
+static const struct config_key root_keys[] = {
+    {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
+    {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
+    {.name = "log", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &log_section},
+    {.name = "import", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &import_section},
+    {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
+};
+static const struct config_section root_section = SECTION(root_keys, false);
+
+struct parse_context {
+    const char *name; /* file name for messages */
+    FILE *diag;       /* where messages go; NULL = only count them */
+    yaml_document_t *document;
+    struct crier_config *config;
+    unsigned errors;
+    struct {
+        const yaml_node_t *node; /* the value it was set from; NULL = default */
+        bool failed;             /* present but invalid: skip checks that involve it */
+    } remembered[REMEMBER_COUNT];
+};
+
+const char *field_name(enum crier_field field)
+{
+    if ((unsigned)field >= FIELD_COUNT)
+        return NULL;
+    return column_keys[field].name;
+}
+
+const char *channel_id_name(enum crier_channel_id id)
+{
+    if ((unsigned)id >= CHANNEL_COUNT)
+        return NULL;
+    return channel_keys[id].name;
+}
+
+int channel_id_from_name(const char *name, enum crier_channel_id *ret_id)
+{
+    if (name == NULL)
+        return -EINVAL;
+    for (size_t i = 0; i < CHANNEL_COUNT; i++) {
+        if (strcmp(channel_keys[i].name, name) == 0) {
+            *ret_id = (enum crier_channel_id)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+struct crier_config *config_default(void)
+{
+    struct crier_config *config = xcalloc(1, sizeof(*config));
+
+    config->queue.lease_seconds = 300;
+    config->queue.backoff_min_seconds = 30;
+    config->queue.backoff_max_seconds = 3600;
+    config->queue.backoff_jitter = 0.2;
+    config->queue.give_up_after_seconds = 3 * 86400;
+    config->queue.idle_poll_ms = 500;
+
+    config->log.format = LOG_FORMAT_AUTO;
+    config->log.level = 6; /* LOG_INFO */
+
+    for (size_t i = 0; i < CHANNEL_COUNT; i++) {
+        config->channel[i].enabled = false;
+        config->channel[i].lanes = 1;
+        config->channel[i].batch_size = 100;
+        config->channel[i].rate = 0;
+    }
+
+    config->email.host = xstrdup("127.0.0.1");
+    config->email.port = 25;
+    config->email.starttls = STARTTLS_DEFAULT;
+    config->mail.letters_per_batch = 5000;
+    config->test.default_outcome = xstrdup("delivered");
+    config->test.delay_ms = 0;
+    return config;
+}
+
+struct crier_config *config_free(struct crier_config *config)
+{
+    if (config == NULL)
+        return NULL;
+    free(config->path);
+    free(config->conninfo);
+    for (size_t i = 0; i < FIELD_COUNT; i++)
+        free(config->import.columns[i]);
+    free(config->email.host);
+    free(config->email.from);
+    free(config->email.bounce_domain);
+    free(config->fax.provider);
+    free(config->fax.base_url);
+    free(config->fax.project_id);
+    free(config->fax.key_id);
+    free(config->fax.key_secret_file);
+    free(config->fax.from);
+    free(config->mail.spool);
+    free(config->test.default_outcome);
+    free(config);
+    return NULL;
+}
+
+const char *config_find(const char *explicit_path)
+{
+    if (explicit_path != NULL)
+        return explicit_path;
+    const char *from_environment = getenv("CRIER_CONFIG");
+    if (!str_empty(from_environment))
+        return from_environment;
+    if (access("crier.yaml", R_OK) == 0)
+        return "crier.yaml";
+    if (access("/etc/crier/crier.yaml", R_OK) == 0)
+        return "/etc/crier/crier.yaml";
+    return NULL;
+}
+
+static void __attribute__((format(printf, 4, 0)))
+report_va(struct parse_context *ctx, size_t line, size_t column, const char *fmt, va_list ap)
+{
+    ctx->errors++;
+    if (ctx->diag == NULL)
+        return;
+    char *message = xvasprintf(fmt, ap);
+    fprintf(ctx->diag, "%s:%zu:%zu: %s\n", ctx->name, line, column, message);
+    free(message);
+}
+
+/* report_at - one "FILE:LINE:COL: message" line; line and column are 1-based. */
+static void __attribute__((format(printf, 4, 5)))
+report_at(struct parse_context *ctx, size_t line, size_t column, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_va(ctx, line, column, fmt, ap);
+    va_end(ap);
+}
+
+/* report - as report_at, where a node starts (libyaml's marks are 0-based). */
+static void __attribute__((format(printf, 3, 4)))
+report(struct parse_context *ctx, const yaml_node_t *node, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    report_va(ctx, node->start_mark.line + 1, node->start_mark.column + 1, fmt, ap);
+    va_end(ap);
+}
+
+static const char *scalar_text(const yaml_node_t *node)
+{
+    return (const char *)node->data.scalar.value;
+}
+
+/* scalar_is_null - an empty or ~/null plain scalar: a key given no value. */
+static bool scalar_is_null(const yaml_node_t *node)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return false;
+    const char *text = scalar_text(node);
+    return text[0] == '\0' || strcmp(text, "~") == 0 || strcmp(text, "null") == 0 ||
+           strcmp(text, "Null") == 0 || strcmp(text, "NULL") == 0;
+}
+
+/* scalar_display - a scalar fit to quote on one message line: control bytes become '?'. */
+static const char *scalar_display(const yaml_node_t *node, char *buffer, size_t size)
+{
+    const unsigned char *text = node->data.scalar.value;
+    size_t length = node->data.scalar.length;
+    size_t out = 0;
+    for (size_t i = 0; i < length && out + 4 < size; i++)
+        buffer[out++] = (text[i] < 0x20 || text[i] == 0x7f) ? '?' : (char)text[i];
+    if (out < length)
+        out += (size_t)snprintf(buffer + out, size - out, "...");
+    buffer[out] = '\0';
+    return buffer;
+}
+
+/* scalar_integer - a plain scalar that is wholly a decimal integer: -EINVAL if not one,
+ * -ERANGE if it does not fit. */
+static int scalar_integer(const yaml_node_t *node, long long *ret_value)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return -EINVAL;
+    const char *text = scalar_text(node);
+    const char *digits = text + (text[0] == '-' || text[0] == '+');
+    if (digits[0] == '\0' || strspn(digits, "0123456789") != strlen(digits))
+        return -EINVAL;
+    errno = 0;
+    long long value = strtoll(text, NULL, 10);
+    if (errno == ERANGE)
+        return -ERANGE;
+    *ret_value = value;
+    return 0;
+}
+
+/* scalar_number - a plain scalar that is wholly a finite decimal number (1, 0.5, 2e3). */
+static int scalar_number(const yaml_node_t *node, double *ret_value)
+{
+    if (node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+        return -EINVAL;
+    const char *text = scalar_text(node);
+    /* strtod alone would also take hex, "inf", "nan" and leading blanks */
+    if (strspn(text, "0123456789+-.eE") != strlen(text) || strpbrk(text, "0123456789") == NULL)
+        return -EINVAL;
+    /* "0.5" whatever LC_NUMERIC the process runs in */
+    locale_t c_locale = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    char *end = NULL;
+    errno = 0;
+    double value = c_locale != (locale_t)0 ? strtod_l(text, &end, c_locale) : strtod(text, &end);
+    int saved_errno = errno;
+    if (c_locale != (locale_t)0)
+        freelocale(c_locale);
+    errno = saved_errno;
+    if (end == text || *end != '\0')
+        return -EINVAL;
+    if (errno == ERANGE || !isfinite(value))
+        return -ERANGE;
+    *ret_value = value;
+    return 0;
+}
+
+static void *config_field(struct crier_config *config, size_t offset)
+{
+    return (char *)config + offset;
+}
+
+/* choices_join - "a, b, c" for messages; caller frees. */
+static char *choices_join(const char *const *choices)
+{
+    size_t length = 1;
+    for (size_t i = 0; choices[i] != NULL; i++)
+        length += strlen(choices[i]) + 2;
+    char *joined = xmalloc(length);
+    joined[0] = '\0';
+    for (size_t i = 0; choices[i] != NULL; i++) {
+        if (i > 0)
+            strcat(joined, ", ");
+        strcat(joined, choices[i]);
+    }
+    return joined;
+}
+
+/* section_names - the key names of a section, "a, b, c", for messages; caller frees. */
+static char *section_names(const struct config_section *section)
+{
+    const char *names[32 + 1];
+    size_t count = 0;
+    for (size_t i = 0; i < section->key_count && count < ARRAY_SIZE(names) - 1; i++)
+        names[count++] = section->keys[i].name;
+    names[count] = NULL;
+    return choices_join(names);
+}
+
+static void report_range(struct parse_context *ctx, const struct config_key *key,
+                         const yaml_node_t *node, const char *path)
+{
+    char display[DISPLAY_MAX];
+    scalar_display(node, display, sizeof(display));
+    if (key->kind == KEY_NUMBER) {
+        if (isinf(key->max_number))
+            report(ctx, node, "value %s for '%s' is out of range (at least %g)", display, path,
+                   key->min_number);
+        else
+            report(ctx, node, "value %s for '%s' is out of range (%g..%g)", display, path,
+                   key->min_number, key->max_number);
+    } else if (key->max == LONG_MAX || key->max == LLONG_MAX) {
+        report(ctx, node, "value %s for '%s' is out of range (at least %lld)", display, path,
+               key->min);
+    } else {
+        report(ctx, node, "value %s for '%s' is out of range (%lld..%lld)", display, path, key->min,
+               key->max);
+    }
+}
+
+/* parse_string - KEY_STRING and KEY_CHOICE_STRING: a scalar of any style. */
+static bool parse_string(struct parse_context *ctx, const struct config_key *key,
+                         const yaml_node_t *node, const char *path)
+{
+    if (node->type != YAML_SCALAR_NODE) {
+        report(ctx, node, "expected a string for '%s'", path);
+        return false;
+    }
+    bool is_null = scalar_is_null(node);
+    const char *text = is_null ? "" : scalar_text(node);
+    if (!is_null && strlen(text) != node->data.scalar.length) {
+        report(ctx, node, "'%s' must not contain a NUL byte", path);
+        return false;
+    }
+    if (key->kind == KEY_CHOICE_STRING) {
+        bool found = false;
+        for (size_t i = 0; key->choices[i] != NULL && !found; i++)
+            found = strcmp(key->choices[i], text) == 0;
+        if (!found) {
+            char display[DISPLAY_MAX];
+            char *expected = choices_join(key->choices);
+            report(ctx, node, "invalid value '%s' for '%s' (expected one of: %s)",
+                   scalar_display(node, display, sizeof(display)), path, expected);
+            free(expected);
+            return false;
+        }
+    } else if (key->non_empty && text[0] == '\0') {
+        report(ctx, node, "'%s' must not be empty", path);
+        return false;
+    }
+    char **slot = config_field(ctx->config, key->offset);
+    free(*slot);
+    *slot = text[0] == '\0' ? NULL : xstrdup(text);
+    return true;
+}
+
+/* parse_choice - KEY_CHOICE: a name stored as its enum value. */
+static bool parse_choice(struct parse_context *ctx, const struct config_key *key,
+                         const yaml_node_t *node, const char *path)
+{
+    char *expected = choices_join(key->choices);
+    if (node->type != YAML_SCALAR_NODE) {
+        report(ctx, node, "expected one of %s for '%s'", expected, path);
+        free(expected);
+        return false;
+    }
+    for (size_t i = 0; key->choices[i] != NULL; i++) {
+        if (strcmp(key->choices[i], scalar_text(node)) == 0) {
+            int *slot = config_field(ctx->config, key->offset);
+            *slot = key->choice_values[i];
+            free(expected);
+            return true;
+        }
+    }
+    char display[DISPLAY_MAX];
+    report(ctx, node, "invalid value '%s' for '%s' (expected one of: %s)",
+           scalar_display(node, display, sizeof(display)), path, expected);
+    free(expected);
+    return false;
+}
+
+/* parse_integer - KEY_INT, KEY_LONG and KEY_DURATION, range-checked. */
+static bool parse_integer(struct parse_context *ctx, const struct config_key *key,
+                          const yaml_node_t *node, const char *path)
+{
+    long long value = 0;
+    int r = scalar_integer(node, &value);
+    if (r == -EINVAL && key->kind == KEY_DURATION && node->type == YAML_SCALAR_NODE) {
+        long seconds = 0;
+        if (parse_duration(scalar_text(node), &seconds) == 0) {
+            value = seconds;
+            r = 0;
+        }
+    }
+    if (r == -EINVAL) {
+        if (key->kind == KEY_DURATION)
+            report(ctx, node,
+                   "expected an integer for '%s' (seconds, or a duration like 30s, 5m, 2h, 3d)",
+                   path);
+        else
+            report(ctx, node, "expected an integer for '%s'", path);
+        return false;
+    }
+    if (r == -ERANGE || value < key->min || value > key->max) {
+        report_range(ctx, key, node, path);
+        return false;
+    }
+    if (key->kind == KEY_INT)
+        *(int *)config_field(ctx->config, key->offset) = (int)value;
+    else
+        *(long *)config_field(ctx->config, key->offset) = (long)value;
+    return true;
+}
+
+/* parse_number - KEY_NUMBER, range-checked. */
+static bool parse_number(struct parse_context *ctx, const struct config_key *key,
+                         const yaml_node_t *node, const char *path)
+{
+    double value = 0;
+    int r = scalar_number(node, &value);
+    if (r == -EINVAL) {
+        report(ctx, node, "expected a number for '%s'", path);
+        return false;
+    }
+    if (r == -ERANGE || value < key->min_number || value > key->max_number) {
+        report_range(ctx, key, node, path);
+        return false;
+    }
+    *(double *)config_field(ctx->config, key->offset) = value;
+    return true;
+}
+
+static void parse_section(struct parse_context *ctx, const yaml_node_t *mapping, const char *path,
+                          const struct config_section *section);
+
+/* parse_mapping - KEY_MAPPING: mark the section present, then read what is inside. */
+static bool parse_mapping(struct parse_context *ctx, const struct config_key *key,
+                          const yaml_node_t *node, const char *path)
+{
+    if (node->type != YAML_MAPPING_NODE && !scalar_is_null(node)) {
+        report(ctx, node, "expected a mapping for '%s'", path);
+        return false;
+    }
+    if (key->offset != NO_OFFSET)
+        *(bool *)config_field(ctx->config, key->offset) = true;
+    if (node->type == YAML_MAPPING_NODE)
+        parse_section(ctx, node, path, key->section);
+    return true;
+}
+
+/* parse_value - check one value against its key and store it; false if it was reported. */
+static bool parse_value(struct parse_context *ctx, const struct config_key *key,
+                        const yaml_node_t *node, const char *path)
+{
+    switch (key->kind) {
+    case KEY_STRING:
+    case KEY_CHOICE_STRING:
+        return parse_string(ctx, key, node, path);
+    case KEY_CHOICE:
+        return parse_choice(ctx, key, node, path);
+    case KEY_INT:
+    case KEY_LONG:
+    case KEY_DURATION:
+        return parse_integer(ctx, key, node, path);
+    case KEY_NUMBER:
+        return parse_number(ctx, key, node, path);
+    case KEY_MAPPING:
+        return parse_mapping(ctx, key, node, path);
+    }
+    abort(); /* every kind is handled above */
+}
+
+static bool scalars_equal(const yaml_node_t *a, const yaml_node_t *b)
+{
+    return a->type == YAML_SCALAR_NODE && b->type == YAML_SCALAR_NODE &&
+           a->data.scalar.length == b->data.scalar.length &&
+           memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length) == 0;
+}
+
+static const struct config_key *section_find(const struct config_section *section,
+                                             const yaml_node_t *key_node)
+{
+    const char *name = scalar_text(key_node);
+    if (strlen(name) != key_node->data.scalar.length)
+        return NULL; /* a NUL inside names no key */
+    for (size_t i = 0; i < section->key_count; i++) {
+        if (strcmp(section->keys[i].name, name) == 0)
+            return &section->keys[i];
+    }
+    return NULL;
+}
+
+/* parse_section - every pair of a mapping; path is its dotted name, NULL at the top. */
+static void parse_section(struct parse_context *ctx, const yaml_node_t *mapping, const char *path,
+                          const struct config_section *section)
+{
+    const yaml_node_pair_t *start = mapping->data.mapping.pairs.start;
+    const yaml_node_pair_t *top = mapping->data.mapping.pairs.top;
+    char where[DISPLAY_MAX + 16];
+    if (path == NULL)
+        snprintf(where, sizeof(where), "at the top level");
+    else
+        snprintf(where, sizeof(where), "in '%s'", path);
+
+    for (const yaml_node_pair_t *pair = start; pair < top; pair++) {
+        const yaml_node_t *key_node = yaml_document_get_node(ctx->document, pair->key);
+        const yaml_node_t *value_node = yaml_document_get_node(ctx->document, pair->value);
+        char display[DISPLAY_MAX];
+
+        if (key_node->type != YAML_SCALAR_NODE) {
+            report(ctx, key_node, "expected a scalar key %s", where);
+            continue;
+        }
+        bool duplicate = false;
+        for (const yaml_node_pair_t *earlier = start; earlier < pair && !duplicate; earlier++)
+            duplicate =
+                scalars_equal(key_node, yaml_document_get_node(ctx->document, earlier->key));
+        if (duplicate) {
+            report(ctx, key_node, "duplicate key '%s' %s",
+                   scalar_display(key_node, display, sizeof(display)), where);
+            continue;
+        }
+        const struct config_key *key = section_find(section, key_node);
+        if (key == NULL) {
+            scalar_display(key_node, display, sizeof(display));
+            if (section->list_when_unknown) {
+                char *expected = section_names(section);
+                report(ctx, key_node, "unknown key '%s' %s (expected one of: %s)", display, where,
+                       expected);
+                free(expected);
+            } else {
+                report(ctx, key_node, "unknown key '%s' %s", display, where);
+            }
+            continue;
+        }
+
+        char *key_path = path == NULL ? xstrdup(key->name) : xasprintf("%s.%s", path, key->name);
+        bool ok = parse_value(ctx, key, value_node, key_path);
+        free(key_path);
+        if (key->remember != REMEMBER_NONE) {
+            ctx->remembered[key->remember].node = value_node;
+            ctx->remembered[key->remember].failed = !ok;
+        }
+    }
+}
+
+/* config_check - what no single key can check alone. */
+static void config_check(struct parse_context *ctx)
+{
+    const struct crier_config *config = ctx->config;
+    if (!ctx->remembered[REMEMBER_BACKOFF_MIN].failed &&
+        !ctx->remembered[REMEMBER_BACKOFF_MAX].failed &&
+        config->queue.backoff_max_seconds < config->queue.backoff_min_seconds) {
+        /* the defaults are consistent, so at least one of the two was set */
+        const yaml_node_t *node = ctx->remembered[REMEMBER_BACKOFF_MAX].node;
+        if (node == NULL)
+            node = ctx->remembered[REMEMBER_BACKOFF_MIN].node;
+        report(ctx, node,
+               "'queue.backoff_max' (%ld s) must be at least 'queue.backoff_min' (%ld s)",
+               config->queue.backoff_max_seconds, config->queue.backoff_min_seconds);
+    }
+}
+
+/* report_parser_error - a YAML syntax error, at the position libyaml found it. */
+static int report_parser_error(struct parse_context *ctx, const yaml_parser_t *parser,
+                               const char *text, size_t length)
+{
+    const char *problem = parser->problem != NULL ? parser->problem : "invalid YAML";
+    switch (parser->error) {
+    case YAML_MEMORY_ERROR:
+        ctx->errors++;
+        if (ctx->diag != NULL)
+            fprintf(ctx->diag, "%s: out of memory\n", ctx->name);
+        return -ENOMEM;
+    case YAML_READER_ERROR: {
+        /* the reader reports a byte offset, not a mark */
+        size_t line = 1, column = 1;
+        for (size_t i = 0; i < parser->problem_offset && i < length; i++) {
+            if (text[i] == '\n') {
+                line++;
+                column = 1;
+            } else {
+                column++;
+            }
+        }
+        report_at(ctx, line, column, "%s", problem);
+        return -EINVAL;
+    }
+    default:
+        break;
+    }
+    if (parser->context != NULL)
+        report_at(ctx, parser->problem_mark.line + 1, parser->problem_mark.column + 1,
+                  "%s (%s at line %zu column %zu)", problem, parser->context,
+                  parser->context_mark.line + 1, parser->context_mark.column + 1);
+    else
+        report_at(ctx, parser->problem_mark.line + 1, parser->problem_mark.column + 1, "%s",
+                  problem);
+    return -EINVAL;
+}
+
+int config_parse(const char *text, size_t len, const char *name, FILE *diag,
+                 struct crier_config **ret_config)
+{
+    struct parse_context ctx = {.name = name != NULL ? name : "-", .diag = diag};
+    yaml_parser_t parser;
+    yaml_document_t document;
+
+    if (text == NULL) {
+        text = "";
+        len = 0;
+    }
+    if (!yaml_parser_initialize(&parser))
+        return report_parser_error(&ctx, &parser, text, len);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &document)) {
+        int r = report_parser_error(&ctx, &parser, text, len);
+        yaml_parser_delete(&parser);
+        return r;
+    }
+
+    struct crier_config *config = config_default();
+    config->path = xstrdup(ctx.name);
+    ctx.document = &document;
+    ctx.config = config;
+
+    const yaml_node_t *root = yaml_document_get_root_node(&document);
+    if (root != NULL && !scalar_is_null(root)) { /* nothing at all means every default */
+        if (root->type == YAML_MAPPING_NODE)
+            parse_section(&ctx, root, NULL, &root_section);
+        else
+            report(&ctx, root, "expected a mapping at the top level");
+    }
+    config_check(&ctx);
+
+    int r = 0;
+    yaml_document_t extra;
+    if (!yaml_parser_load(&parser, &extra)) {
+        r = report_parser_error(&ctx, &parser, text, len);
+    } else {
+        const yaml_node_t *extra_root = yaml_document_get_root_node(&extra);
+        if (extra_root != NULL)
+            report(&ctx, extra_root, "only one YAML document is allowed");
+        yaml_document_delete(&extra);
+    }
+    yaml_document_delete(&document);
+    yaml_parser_delete(&parser);
+
+    if (r < 0 || ctx.errors > 0) {
+        config_free(config);
+        return r < 0 ? r : -EINVAL;
+    }
+    *ret_config = config;
+    return 0;
+}
+
+int config_load(const char *path, FILE *diag, struct crier_config **ret_config)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        if (diag != NULL)
+            fprintf(diag, "%s: cannot open: %s\n", path, strerror(errno));
+        return -ENOENT;
+    }
+
+    size_t size = 0, capacity = 4096;
+    char *text = xmalloc(capacity);
+    for (;;) {
+        if (size == capacity) {
+            capacity *= 2;
+            text = xrealloc(text, capacity);
+        }
+        size_t n = fread(text + size, 1, capacity - size, file);
+        size += n;
+        if (n == 0 || size > CONFIG_SIZE_MAX)
+            break;
+    }
+    int r = 0;
+    if (ferror(file)) {
+        /* a directory opens but does not read: to the caller, both "cannot be opened" */
+        if (diag != NULL)
+            fprintf(diag, "%s: cannot read: %s\n", path, strerror(errno));
+        r = -ENOENT;
+    } else if (size > CONFIG_SIZE_MAX) {
+        if (diag != NULL)
+            fprintf(diag, "%s: larger than %d bytes, not a config file\n", path, CONFIG_SIZE_MAX);
+        r = -EINVAL;
+    }
+    fclose(file);
+    if (r == 0)
+        r = config_parse(text, size, path, diag, ret_config);
+    free(text);
+    return r;
+}

@@ -1,0 +1,307 @@
+/*
+ * campaign.c - campaigns and their lifecycle.
+ *
+ * Every change of a campaign's state is written to the dispatch log in the same
+ * transaction. The campaign row is locked (FOR UPDATE) for the change, so a load, a start
+ * and a cancel of one campaign never interleave.
+ */
+#include "crier/campaign.h"
+#include "crier/crier.h"
+#include "crier/policy.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+char **campaign_policy_from_array(const char *array_text)
+{
+    /* channel names are plain words; PostgreSQL quotes only "null", which it must */
+    char **names = xcalloc(POLICY_CHANNEL_MAX + 1, sizeof(char *));
+    size_t count = 0;
+    const char *p = array_text;
+    if (*p == '{')
+        p++;
+    while (*p && *p != '}' && count < POLICY_CHANNEL_MAX) {
+        size_t len = strcspn(p, ",}");
+        if (len >= 2 && p[0] == '"' && p[len - 1] == '"')
+            names[count++] = xstrndup(p + 1, len - 2);
+        else
+            names[count++] = xstrndup(p, len);
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    return names;
+}
+
+int campaign_create(struct crier_db *db, const struct campaign_create_options *options,
+                    const char *actor, char *err, size_t err_size)
+{
+    char **policy = NULL;
+    int r = policy_parse(options->policy ? options->policy : "email,fax,mail", &policy, err,
+                         err_size);
+    if (r < 0)
+        return r;
+    /* build the text[] literal from validated channel names */
+    /* quoted, or the channel "null" would be stored as SQL NULL */
+    size_t size = 3;
+    for (char **p = policy; *p; p++)
+        size += strlen(*p) + 3;
+    char *array = xmalloc(size);
+    strcpy(array, "{");
+    for (char **p = policy; *p; p++) {
+        strcat(array, "\"");
+        strcat(array, *p);
+        strcat(array, p[1] ? "\"," : "\"");
+    }
+    strcat(array, "}");
+    policy = strv_free(policy);
+
+    const char *params[] = {options->name, options->incident, array, options->templates,
+                            options->meta_json ? options->meta_json : "{}", actor};
+    r = db_exec(db,
+                "WITH c AS (INSERT INTO crier.campaign (name, incident, policy, templates, meta)"
+                " VALUES ($1, $2, $3::text[], $4, $5::jsonb) RETURNING id, policy)"
+                " INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail)"
+                " SELECT id, 'campaign', 'draft', $6, 'created with policy ' ||"
+                " array_to_string(policy, ',') FROM c",
+                6, params);
+    free(array);
+    if (r == -EEXIST) {
+        snprintf(err, err_size, "a campaign named '%s' already exists", options->name);
+    } else if (r == -EINVAL) {
+        snprintf(err, err_size,
+                 "invalid campaign: %s (names are 1-63 letters, digits, '.', '_' or '-', "
+                 "starting with a letter or digit; the incident must not be empty)",
+                 db->error);
+    } else if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+    }
+    return r;
+}
+
+int campaign_get(struct crier_db *db, const char *name, bool lock, struct campaign **ret_campaign)
+{
+    const char *params[] = {name};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     lock ? "SELECT id, name, incident, policy, state, templates"
+                            " FROM crier.campaign WHERE name = $1 FOR UPDATE"
+                          : "SELECT id, name, incident, policy, state, templates"
+                            " FROM crier.campaign WHERE name = $1",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        snprintf(db->error, sizeof(db->error), "no campaign named '%s'", name);
+        return -ENOENT;
+    }
+    struct campaign *c = xcalloc(1, sizeof(*c));
+    c->id = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+    c->name = xstrdup(PQgetvalue(result, 0, 1));
+    c->incident = xstrdup(PQgetvalue(result, 0, 2));
+    c->policy = campaign_policy_from_array(PQgetvalue(result, 0, 3));
+    c->state = xstrdup(PQgetvalue(result, 0, 4));
+    c->templates = PQgetisnull(result, 0, 5) ? NULL : xstrdup(PQgetvalue(result, 0, 5));
+    PQclear(result);
+    *ret_campaign = c;
+    return 0;
+}
+
+struct campaign *campaign_free(struct campaign *c)
+{
+    if (c == NULL)
+        return NULL;
+    free(c->name);
+    free(c->incident);
+    strv_free(c->policy);
+    free(c->state);
+    free(c->templates);
+    free(c);
+    return NULL;
+}
+
+static const struct {
+    const char *verb;
+    const char *from[3]; /* states the action is allowed from */
+    const char *to;
+} actions[] = {
+    [CAMPAIGN_START] = {"start", {"draft"}, "running"},
+    [CAMPAIGN_PAUSE] = {"pause", {"running"}, "paused"},
+    [CAMPAIGN_RESUME] = {"resume", {"paused"}, "running"},
+    [CAMPAIGN_CANCEL] = {"cancel", {"draft", "running", "paused"}, "cancelled"},
+};
+
+static bool action_allowed(enum campaign_action action, const char *state)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(actions[action].from); i++)
+        if (actions[action].from[i] && strcmp(actions[action].from[i], state) == 0)
+            return true;
+    return false;
+}
+
+/* cancel_notices - every notice not yet handed to a channel becomes cancelled, logged. */
+static int cancel_notices(struct crier_db *db, int64_t campaign_id, const char *actor,
+                          long *ret_count)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
+    const char *params[] = {id, actor};
+    PGresult *result = NULL;
+    int r = db_query(
+        db,
+        "WITH c AS (UPDATE crier.notice n SET state = 'cancelled', updated_at = now()"
+        " FROM crier.notice old WHERE old.id = n.id AND n.campaign_id = $1"
+        " AND n.state IN ('ready', 'held')"
+        " RETURNING n.id, n.campaign_id, n.recipient_seq, n.channel, n.attempt, old.state),"
+        " l AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
+        " channel, from_state, to_state, attempt, actor, detail)"
+        " SELECT c.campaign_id, 'transition', c.id, r.ref, c.channel, c.state, 'cancelled',"
+        " c.attempt, $2, 'campaign cancelled' FROM c JOIN crier.recipient r"
+        " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq)"
+        " SELECT count(*) FROM c",
+        2, params, &result);
+    if (r < 0)
+        return r;
+    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+int campaign_transition(struct crier_db *db, const char *name, enum campaign_action action,
+                        const char *actor, long *ret_affected, char *err, size_t err_size)
+{
+    struct campaign *c = NULL;
+    long affected = 0;
+    int r = db_begin(db);
+    if (r < 0)
+        goto fail;
+    r = campaign_get(db, name, true, &c);
+    if (r < 0)
+        goto fail;
+    if (!action_allowed(action, c->state)) {
+        snprintf(err, err_size, "cannot %s campaign '%s': it is %s", actions[action].verb, name,
+                 c->state);
+        r = -EPERM;
+        goto fail_quiet;
+    }
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)c->id);
+    if (action == CAMPAIGN_START) {
+        const char *params[] = {id};
+        PGresult *result = NULL;
+        r = db_query(db, "SELECT EXISTS (SELECT 1 FROM crier.notice WHERE campaign_id = $1)", 1,
+                     params, &result);
+        if (r < 0)
+            goto fail;
+        bool empty = strcmp(PQgetvalue(result, 0, 0), "f") == 0;
+        PQclear(result);
+        if (empty) {
+            snprintf(err, err_size,
+                     "cannot start campaign '%s': no recipients loaded (crier campaign load)",
+                     name);
+            r = -EPERM;
+            goto fail_quiet;
+        }
+    }
+    if (action == CAMPAIGN_CANCEL) {
+        r = cancel_notices(db, c->id, actor, &affected);
+        if (r < 0)
+            goto fail;
+    }
+    const char *params[] = {id, actions[action].to, actor, c->state, actions[action].verb};
+    r = db_exec(db,
+                "WITH u AS (UPDATE crier.campaign SET state = $2,"
+                " started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now())"
+                "  ELSE started_at END,"
+                " finished_at = CASE WHEN $2 = 'cancelled' THEN now() ELSE finished_at END"
+                " WHERE id = $1 RETURNING id)"
+                " INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor,"
+                " detail) SELECT id, 'campaign', $4, $2, $3, $5 FROM u",
+                5, params);
+    if (r < 0)
+        goto fail;
+    r = db_commit(db);
+    if (r < 0)
+        goto fail;
+    campaign_free(c);
+    if (ret_affected)
+        *ret_affected = affected;
+    return 0;
+fail:
+    snprintf(err, err_size, "%s", db->error);
+fail_quiet:
+    db_rollback(db);
+    campaign_free(c);
+    return r;
+}
+
+int campaign_complete_finished(struct crier_db *db, const char *actor, long *ret_count)
+{
+    const char *params[] = {actor};
+    PGresult *result = NULL;
+    int r = db_query(
+        db,
+        "WITH done AS (UPDATE crier.campaign c SET state = 'completed', finished_at = now()"
+        " WHERE c.state = 'running' AND NOT EXISTS (SELECT 1 FROM crier.notice n"
+        "  WHERE n.campaign_id = c.id"
+        "  AND n.state IN ('ready', 'held', 'sending', 'submitted', 'batched'))"
+        " RETURNING c.id),"
+        " l AS (INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor,"
+        " detail) SELECT id, 'campaign', 'running', 'completed', $1,"
+        " 'every notice reached a final state' FROM done)"
+        " SELECT count(*) FROM done",
+        1, params, &result);
+    if (r < 0)
+        return r;
+    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+int campaign_list(struct crier_db *db, bool json, FILE *out)
+{
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT c.name, c.incident, c.state, array_to_string(c.policy, ','),"
+                     " to_char(c.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                     " (SELECT count(*) FROM crier.notice n WHERE n.campaign_id = c.id)"
+                     " FROM crier.campaign c ORDER BY c.created_at, c.id",
+                     0, NULL, &result);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(result);
+    if (json) {
+        json_t *array = json_array();
+        for (int i = 0; i < rows; i++) {
+            json_t *obj = json_object();
+            json_object_set_new(obj, "name", json_string(PQgetvalue(result, i, 0)));
+            json_object_set_new(obj, "incident", json_string(PQgetvalue(result, i, 1)));
+            json_object_set_new(obj, "state", json_string(PQgetvalue(result, i, 2)));
+            json_t *policy = json_array();
+            char **names = campaign_policy_from_array(PQgetvalue(result, i, 3));
+            for (char **p = names; *p; p++)
+                json_array_append_new(policy, json_string(*p));
+            strv_free(names);
+            json_object_set_new(obj, "policy", policy);
+            json_object_set_new(obj, "created_at", json_string(PQgetvalue(result, i, 4)));
+            json_object_set_new(obj, "total",
+                                json_integer(strtoll(PQgetvalue(result, i, 5), NULL, 10)));
+            json_array_append_new(array, obj);
+        }
+        json_dumpf(array, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(array);
+    } else {
+        fprintf(out, "%-24s %-16s %-10s %-16s %10s  %s\n", "NAME", "INCIDENT", "STATE", "POLICY",
+                "NOTICES", "CREATED");
+        for (int i = 0; i < rows; i++)
+            fprintf(out, "%-24s %-16s %-10s %-16s %10s  %s\n", PQgetvalue(result, i, 0),
+                    PQgetvalue(result, i, 1), PQgetvalue(result, i, 2), PQgetvalue(result, i, 3),
+                    PQgetvalue(result, i, 5), PQgetvalue(result, i, 4));
+    }
+    PQclear(result);
+    return 0;
+}

@@ -1,0 +1,722 @@
+/*
+ * cli.c - the crier command line: parses arguments, loads the configuration, opens the
+ * database and calls the module that does the work. It decides what the operator sees
+ * and which sysexits.h code crier exits with; the modules only return error codes.
+ *
+ * The command names are a contract (DESIGN.md, "The interface users script against"):
+ * add freely, rename nothing.
+ */
+#include "crier/cli.h"
+#include "crier/campaign.h"
+#include "crier/config.h"
+#include "crier/crier.h"
+#include "crier/db.h"
+#include "crier/import.h"
+#include "crier/log.h"
+#include "crier/migrate.h"
+#include "crier/status.h"
+#include "crier/worker.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct cli {
+    const char *config_path; /* -c, else config_find() */
+    struct crier_config *config;
+    const char *command; /* "campaign load", for messages */
+};
+
+typedef int (*command_fn)(struct cli *cli, int argc, char **argv);
+
+struct command {
+    const char *group; /* "campaign" */
+    const char *name;  /* "load", or NULL for one-word commands */
+    command_fn run;
+    const char *usage; /* the synopsis after "crier " */
+    const char *help;  /* what it does and its options */
+};
+
+static int cmd_db_migrate(struct cli *cli, int argc, char **argv);
+static int cmd_config_check(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_create(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_load(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_start(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_pause(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_resume(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_list(struct cli *cli, int argc, char **argv);
+static int cmd_run(struct cli *cli, int argc, char **argv);
+static int cmd_status(struct cli *cli, int argc, char **argv);
+
+/* ---- the table --------------------------------------------------------------------- */
+
+static const struct command commands[] = {
+    {"db", "migrate", cmd_db_migrate, "db migrate",
+     "Create crier's schema in the database, or bring it up to date. Running it again is a\n"
+     "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
+     "environment variables.\n"},
+    {"config", "check", cmd_config_check, "config check [FILE]",
+     "Check a configuration file and print FILE:LINE:COL: message for every problem.\n"
+     "Exit 0 when it is valid, 78 when it is not.\n"},
+    {"campaign", "create", cmd_campaign_create,
+     "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
+     "                            [--meta FILE.yaml]",
+     "Create a campaign in draft.\n"
+     "  --incident REF   the incident it notifies about (required)\n"
+     "  --policy LIST    channels in order of preference (default email,fax,mail): a notice\n"
+     "                   starts on the first channel that can reach the person and falls\n"
+     "                   back to the next on a permanent failure\n"
+     "  --templates DIR  the notice templates\n"
+     "  --meta FILE      incident metadata (a YAML mapping) kept with the campaign\n"},
+    {"campaign", "load", cmd_campaign_load,
+     "campaign load NAME (--csv FILE | --table SCHEMA.TABLE | --query SQL)\n"
+     "                          [--reject-file FILE]",
+     "Load the affected individuals into a campaign, as a snapshot, in one transaction:\n"
+     "every accepted row, or on any error nothing at all.\n"
+     "Columns: ref, name, email, fax, address1, address2, city, region, postal_code,\n"
+     "country (renamed with import.columns); any other column is kept for the templates.\n"
+     "  --csv FILE          a CSV file with a header line (UTF-8, BOM allowed)\n"
+     "  --table S.T         every row of a table\n"
+     "  --query SQL         the rows of a query, run with your own database role\n"
+     "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"},
+    {"campaign", "start", cmd_campaign_start, "campaign start NAME",
+     "Start a draft campaign: `crier run` begins sending its notices.\n"},
+    {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
+     "Pause a running campaign: nothing more is claimed until it is resumed. Notices\n"
+     "already handed to a channel finish.\n"},
+    {"campaign", "resume", cmd_campaign_resume, "campaign resume NAME",
+     "Resume a paused campaign.\n"},
+    {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
+     "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
+    {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
+    {"run", NULL, cmd_run, "run [--until-idle]",
+     "Dispatch notices of running campaigns through the enabled channels.\n"
+     "SIGTERM or SIGINT: finish and record the batches in flight, then exit.\n"
+     "  --until-idle  exit once no running campaign has a notice ready or in flight\n"},
+    {"status", NULL, cmd_status, "status [NAME] [--json] [--watch]",
+     "Where every notice stands, by state and by channel.\n"
+     "  --json   one JSON object for NAME (an array without NAME)\n"
+     "  --watch  refresh every 2 seconds until interrupted\n"},
+    {0},
+};
+
+
+/* ---- shared helpers ---------------------------------------------------------------- */
+
+static void fail(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(const struct cli *cli, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "crier %s: ", cli->command);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* exit_code - the sysexits.h code for a module's error. */
+static int exit_code(int error)
+{
+    switch (error) {
+    case 0:
+        return 0;
+    case -EHOSTUNREACH:
+    case -ECONNRESET:
+    case -ECONNREFUSED:
+        return EXIT_UNAVAILABLE;
+    case -EINVAL:
+    case -EILSEQ:
+    case -EBADMSG:
+    case -E2BIG:
+    case -EEXIST:
+    case -EPERM:
+        return EXIT_DATAERR;
+    case -ENOENT:
+        return EXIT_NOINPUT;
+    case -EACCES:
+        return EXIT_NOPERM;
+    case -EAGAIN:
+        return EXIT_TEMPFAIL;
+    case -ESTALE:
+    case -EPROTO:
+        return EXIT_CONFIG;
+    case -EIO:
+        return EXIT_IOERR;
+    default:
+        return EXIT_SOFTWARE;
+    }
+}
+
+static const struct command *command_find(const char *group, const char *name)
+{
+    for (const struct command *c = commands; c->group; c++)
+        if (strcmp(c->group, group) == 0 &&
+            (c->name == NULL || (name && strcmp(c->name, name) == 0)))
+            return c;
+    return NULL;
+}
+
+static void command_help(const struct command *c, FILE *out)
+{
+    fprintf(out, "usage: crier [-c FILE] %s\n\n%s", c->usage, c->help);
+}
+
+/*
+ * parse_options - getopt_long over a command's own arguments; --help is always accepted.
+ * Returns 1 when --help was printed, 0 when parsed, -1 on a usage error (printed).
+ */
+static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
+                         const struct option *options, const char *short_options,
+                         int (*on_option)(int opt, const char *arg, void *data), void *data)
+{
+    struct option all[16];
+    size_t n = 0;
+    for (; options && options[n].name && n < ARRAY_SIZE(all) - 2; n++)
+        all[n] = options[n];
+    all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    all[n] = (struct option){0};
+    char shorts[64];
+    snprintf(shorts, sizeof(shorts), ":h%s", short_options ? short_options : "");
+    optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
+        if (opt == 'h') {
+            command_help(c, stdout);
+            return 1;
+        }
+        if (opt == '?') {
+            fail(cli, "unknown option '%s' (see crier %s --help)", argv[optind - 1], cli->command);
+            return -1;
+        }
+        if (opt == ':') {
+            fail(cli, "option '%s' needs a value", argv[optind - 1]);
+            return -1;
+        }
+        if (on_option(opt, optarg, data) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int no_options(int opt, const char *arg, void *data)
+{
+    return -1;
+}
+
+/* config_ready - load the configuration once (defaults when there is no file). */
+static int config_ready(struct cli *cli)
+{
+    if (cli->config)
+        return 0;
+    const char *path = config_find(cli->config_path);
+    if (path == NULL) {
+        cli->config = config_default();
+    } else {
+        int r = config_load(path, stderr, &cli->config);
+        if (r < 0)
+            return EXIT_CONFIG;
+    }
+    log_setup(cli->config->log.format, cli->config->log.level);
+    return 0;
+}
+
+/* connect - config, database and schema check; prints why not and returns an exit code. */
+static int connect(struct cli *cli, bool check_schema, struct crier_db **ret_db)
+{
+    int code = config_ready(cli);
+    if (code)
+        return code;
+    char err[1024];
+    struct crier_db *db = NULL;
+    int r = db_open(cli->config->conninfo, "crier", &db, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return exit_code(r);
+    }
+    if (check_schema) {
+        unsigned version = 0;
+        r = migrate_check(db, &version);
+        if (r == -ENOENT || r == -ESTALE) {
+            fail(cli, "the database schema is at version %u, this crier needs %u: run 'crier db "
+                      "migrate'",
+                 version, migrate_latest());
+            db_close(db);
+            return EXIT_CONFIG;
+        }
+        if (r < 0) {
+            fail(cli, "%s", r == -EPROTO ? "the database schema is newer than this crier"
+                                         : db->error);
+            db_close(db);
+            return exit_code(r);
+        }
+    }
+    *ret_db = db;
+    return 0;
+}
+
+/* actor - who the dispatch log names for a command: the database role of the session. */
+static char *actor(struct crier_db *db)
+{
+    PGresult *result = NULL;
+    if (db_query(db, "SELECT session_user", 0, NULL, &result) < 0)
+        return xstrdup("unknown");
+    char *name = xstrdup(PQgetvalue(result, 0, 0));
+    PQclear(result);
+    return name;
+}
+
+/* one_name - exactly one positional argument left after the options. */
+static const char *one_name(struct cli *cli, int argc, char **argv, const char *what)
+{
+    if (optind >= argc) {
+        fail(cli, "missing %s (see crier %s --help)", what, cli->command);
+        return NULL;
+    }
+    if (optind + 1 < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind + 1]);
+        return NULL;
+    }
+    return argv[optind];
+}
+
+/* ---- db, config -------------------------------------------------------------------- */
+
+static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
+{
+    int r = parse_options(cli, command_find("db", "migrate"), argc, argv, NULL, NULL, no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, false, &db);
+    if (code)
+        return code;
+    unsigned from = 0, to = 0;
+    r = migrate_apply(db, &from, &to);
+    if (r < 0) {
+        fail(cli, "%s", db->error);
+        db_close(db);
+        return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
+    }
+    if (from == to)
+        printf("schema is at version %u: nothing to do\n", to);
+    else
+        printf("schema migrated from version %u to %u\n", from, to);
+    db_close(db);
+    return 0;
+}
+
+static int cmd_config_check(struct cli *cli, int argc, char **argv)
+{
+    int r = parse_options(cli, command_find("config", "check"), argc, argv, NULL, NULL,
+                          no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc)
+        cli->config_path = argv[optind];
+    const char *path = config_find(cli->config_path);
+    if (path == NULL) {
+        fail(cli, "no configuration file: give -c FILE, set CRIER_CONFIG, or create "
+                  "./crier.yaml or /etc/crier/crier.yaml");
+        return EXIT_CONFIG;
+    }
+    struct crier_config *config = NULL;
+    if (config_load(path, stderr, &config) < 0)
+        return EXIT_CONFIG;
+    printf("%s: ok\n", path);
+    for (int id = 0; id < CHANNEL_COUNT; id++)
+        if (config->channel[id].enabled)
+            printf("  channel %s: %d lane%s\n", channel_id_name((enum crier_channel_id)id),
+                   config->channel[id].lanes, config->channel[id].lanes == 1 ? "" : "s");
+    config_free(config);
+    return 0;
+}
+
+/* ---- campaign ------------------------------------------------------------------------ */
+
+struct create_args {
+    struct campaign_create_options options;
+    const char *meta_path;
+};
+
+static int create_option(int opt, const char *arg, void *data)
+{
+    struct create_args *a = data;
+    switch (opt) {
+    case 'i':
+        a->options.incident = arg;
+        return 0;
+    case 'p':
+        a->options.policy = arg;
+        return 0;
+    case 't':
+        a->options.templates = arg;
+        return 0;
+    case 'm':
+        a->meta_path = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"incident", required_argument, NULL, 'i'},
+        {"policy", required_argument, NULL, 'p'},
+        {"templates", required_argument, NULL, 't'},
+        {"meta", required_argument, NULL, 'm'},
+        {0},
+    };
+    struct create_args a = {.meta_path = NULL};
+    int r = parse_options(cli, command_find("campaign", "create"), argc, argv, options, "",
+                          create_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.options.name = one_name(cli, argc, argv, "campaign NAME");
+    if (a.options.name == NULL)
+        return EXIT_USAGE;
+    if (a.options.incident == NULL) {
+        fail(cli, "--incident REF is required (the incident this campaign notifies about)");
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    char *meta = NULL;
+    if (a.meta_path) {
+        r = meta_yaml_to_json(a.meta_path, &meta, err, sizeof(err));
+        if (r < 0) {
+            fail(cli, "%s", err);
+            return r == -ENOENT ? EXIT_NOINPUT : EXIT_DATAERR;
+        }
+        a.options.meta_json = meta;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code) {
+        free(meta);
+        return code;
+    }
+    char *who = actor(db);
+    r = campaign_create(db, &a.options, who, err, sizeof(err));
+    free(who);
+    free(meta);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return exit_code(r);
+    }
+    printf("campaign %s created (draft, policy %s)\n", a.options.name,
+           a.options.policy ? a.options.policy : "email,fax,mail");
+    return 0;
+}
+
+static int load_option(int opt, const char *arg, void *data)
+{
+    struct import_options *o = data;
+    switch (opt) {
+    case 'C':
+        o->csv_path = arg;
+        return 0;
+    case 'T':
+        o->table = arg;
+        return 0;
+    case 'Q':
+        o->query = arg;
+        return 0;
+    case 'R':
+        o->reject_path = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"csv", required_argument, NULL, 'C'},
+        {"table", required_argument, NULL, 'T'},
+        {"query", required_argument, NULL, 'Q'},
+        {"reject-file", required_argument, NULL, 'R'},
+        {0},
+    };
+    struct import_options o = {0};
+    int r = parse_options(cli, command_find("campaign", "load"), argc, argv, options, "",
+                          load_option, &o);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    o.campaign = one_name(cli, argc, argv, "campaign NAME");
+    if (o.campaign == NULL)
+        return EXIT_USAGE;
+    int sources = (o.csv_path != NULL) + (o.table != NULL) + (o.query != NULL);
+    if (sources != 1) {
+        fail(cli, "give exactly one of --csv FILE, --table SCHEMA.TABLE, --query SQL");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char *who = actor(db);
+    o.actor = who;
+    o.progress = isatty(STDERR_FILENO);
+    struct import_result result = {0};
+    char err[1024] = "";
+    r = import_load(db, cli->config, &o, stderr, &result, err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s; nothing was loaded", err);
+        return r == -ENOENT && o.csv_path && access(o.csv_path, R_OK) != 0 ? EXIT_NOINPUT
+                                                                           : exit_code(r);
+    }
+    printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
+           o.campaign, result.rows, result.loaded, result.rejected, result.contacts_dropped);
+    if (result.undeliverable)
+        printf(", %ld with no channel of the policy (undeliverable)", result.undeliverable);
+    printf(" (load %lld)\n", (long long)result.load_id);
+    if (o.reject_path && (result.rejected || result.contacts_dropped))
+        printf("rejected rows and dropped contacts: %s\n", o.reject_path);
+    return 0;
+}
+
+static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum campaign_action action,
+                               const char *verb)
+{
+    int r = parse_options(cli, command_find("campaign", verb), argc, argv, NULL, NULL, no_options,
+                          NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "campaign NAME");
+    if (name == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char *who = actor(db);
+    char err[1024];
+    long affected = 0;
+    r = campaign_transition(db, name, action, who, &affected, err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
+    }
+    static const char *const done[] = {"started", "paused", "resumed", "cancelled"};
+    printf("campaign %s %s", name, done[action]);
+    if (action == CAMPAIGN_CANCEL)
+        printf(": %ld notices not yet sent were cancelled", affected);
+    putchar('\n');
+    return 0;
+}
+
+static int cmd_campaign_start(struct cli *cli, int argc, char **argv)
+{
+    return cmd_campaign_action(cli, argc, argv, CAMPAIGN_START, "start");
+}
+
+static int cmd_campaign_pause(struct cli *cli, int argc, char **argv)
+{
+    return cmd_campaign_action(cli, argc, argv, CAMPAIGN_PAUSE, "pause");
+}
+
+static int cmd_campaign_resume(struct cli *cli, int argc, char **argv)
+{
+    return cmd_campaign_action(cli, argc, argv, CAMPAIGN_RESUME, "resume");
+}
+
+static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv)
+{
+    return cmd_campaign_action(cli, argc, argv, CAMPAIGN_CANCEL, "cancel");
+}
+
+static int flag_option(int opt, const char *arg, void *data)
+{
+    int *flags = data;
+    *flags |= opt == 'j' ? 1 : opt == 'w' ? 2 : opt == 'u' ? 4 : 0;
+    return 0;
+}
+
+static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    int flags = 0;
+    int r = parse_options(cli, command_find("campaign", "list"), argc, argv, options, "",
+                          flag_option, &flags);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    r = campaign_list(db, flags & 1, stdout);
+    if (r < 0)
+        fail(cli, "%s", db->error);
+    db_close(db);
+    return exit_code(r);
+}
+
+/* ---- run, status --------------------------------------------------------------------- */
+
+static int cmd_run(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {{"until-idle", no_argument, NULL, 'u'}, {0}};
+    int flags = 0;
+    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", flag_option,
+                          &flags);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    int code = config_ready(cli);
+    if (code)
+        return code;
+    struct worker_options o = {.until_idle = (flags & 4) != 0};
+    r = worker_run(cli->config, &o);
+    if (r == -EINVAL || r == -ENOENT || r == -ESTALE)
+        return EXIT_CONFIG;
+    return exit_code(r);
+}
+
+static volatile sig_atomic_t watch_stop;
+
+static void watch_signal(int sig)
+{
+    watch_stop = 1;
+}
+
+static int cmd_status(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"watch", no_argument, NULL, 'w'},
+        {0},
+    };
+    int flags = 0;
+    int r = parse_options(cli, command_find("status", NULL), argc, argv, options, "",
+                          flag_option, &flags);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = optind < argc ? argv[optind] : NULL;
+    if (optind + 1 < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind + 1]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    bool watch = flags & 2;
+    bool tty = isatty(STDOUT_FILENO);
+    if (watch) {
+        signal(SIGINT, watch_signal);
+        signal(SIGTERM, watch_signal);
+    }
+    do {
+        if (watch && tty && !(flags & 1))
+            fputs("\033[H\033[2J", stdout);
+        r = status_print(db, name, flags & 1, stdout);
+        if (r < 0) {
+            fail(cli, "%s", db->error);
+            break;
+        }
+        for (int i = 0; watch && i < 20 && !watch_stop; i++)
+            usleep(100000);
+    } while (watch && !watch_stop);
+    db_close(db);
+    return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: crier [-c FILE] COMMAND [ARGS]\n\n"
+                 "  -c, --config FILE  configuration (default: $CRIER_CONFIG, ./crier.yaml,\n"
+                 "                     /etc/crier/crier.yaml)\n"
+                 "  -h, --help         this help; COMMAND --help for a command's\n"
+                 "  -V, --version      print the version\n\ncommands:\n");
+    for (const struct command *c = commands; c->group; c++) {
+        const char *nl = strchr(c->usage, '\n');
+        fprintf(out, "  crier %.*s\n", nl ? (int)(nl - c->usage) : (int)strlen(c->usage),
+                c->usage);
+    }
+}
+
+int cli_main(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {0},
+    };
+    struct cli cli = {.command = ""};
+    log_setup(LOG_FORMAT_AUTO, LOG_INFO);
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, "+:c:hV", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            cli.config_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        case 'V':
+            printf("crier %s\n", CRIER_VERSION);
+            return 0;
+        case ':':
+            fprintf(stderr, "crier: option '%s' needs a value\n", argv[optind - 1]);
+            return EXIT_USAGE;
+        default:
+            fprintf(stderr, "crier: unknown option '%s'\n", argv[optind - 1]);
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *group = argv[optind];
+    const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
+    const struct command *c = command_find(group, name);
+    if (c == NULL) {
+        bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
+                           strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0;
+        if (known_group && (name == NULL || strcmp(name, "--help") == 0 ||
+                            strcmp(name, "-h") == 0)) {
+            printf("crier %s commands:\n", group);
+            for (const struct command *k = commands; k->group; k++)
+                if (strcmp(k->group, group) == 0)
+                    printf("  crier %s\n", k->usage);
+            return name ? 0 : EXIT_USAGE;
+        }
+        fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,
+                known_group && name ? " " : "", known_group && name ? name : "");
+        return EXIT_USAGE;
+    }
+    char command_name[64];
+    snprintf(command_name, sizeof(command_name), "%s%s%s", c->group, c->name ? " " : "",
+             c->name ? c->name : "");
+    cli.command = command_name;
+    int skip = optind + (c->name ? 1 : 0);
+    int code = c->run(&cli, argc - skip, argv + skip);
+    config_free(cli.config);
+    return code;
+}

@@ -1,0 +1,175 @@
+/*
+ * db.c - libpq connection handling and error mapping.
+ *
+ * Never logs above debug; never builds SQL from values (every value is a parameter).
+ * SECURITY: the conninfo may hold a password; it is never copied into messages.
+ */
+#include "crier/db.h"
+#include "crier/crier.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* set_error - keep the first line of a message, without the trailing newline. */
+static void set_error(struct crier_db *db, const char *message, const char *sqlstate)
+{
+    snprintf(db->error, sizeof(db->error), "%s", message ? message : "unknown error");
+    size_t len = strcspn(db->error, "\n");
+    db->error[len] = '\0';
+    snprintf(db->sqlstate, sizeof(db->sqlstate), "%s", sqlstate ? sqlstate : "");
+}
+
+int db_error_code(const char *sqlstate)
+{
+    if (str_empty(sqlstate))
+        return -ECONNRESET; /* no SQLSTATE: the connection failed */
+    if (strcmp(sqlstate, "23505") == 0)
+        return -EEXIST; /* unique_violation */
+    if (strncmp(sqlstate, "23", 2) == 0 || strncmp(sqlstate, "22", 2) == 0)
+        return -EINVAL; /* integrity constraint or data exception */
+    if (strcmp(sqlstate, "42501") == 0)
+        return -EACCES; /* insufficient_privilege */
+    if (strcmp(sqlstate, "40001") == 0 || strcmp(sqlstate, "40P01") == 0 ||
+        strcmp(sqlstate, "55P03") == 0)
+        return -EAGAIN; /* serialization failure, deadlock, lock not available */
+    if (strncmp(sqlstate, "08", 2) == 0 || strncmp(sqlstate, "57P", 3) == 0)
+        return -ECONNRESET; /* connection exception, admin shutdown */
+    if (strcmp(sqlstate, "42P01") == 0 || strcmp(sqlstate, "3F000") == 0)
+        return -ENOENT; /* undefined table / schema */
+    return -EIO;
+}
+
+/* quiet_notices - NOTICEs ("already exists, skipping") are not for the operator. */
+static void quiet_notices(void *data, const char *message)
+{
+}
+
+static int session_setup(struct crier_db *db, const char *application_name)
+{
+    const char *params[] = {application_name};
+    return db_exec(db,
+                   "SELECT set_config('TimeZone', 'UTC', false),"
+                   " set_config('application_name', $1, false)",
+                   1, params);
+}
+
+int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db,
+            char *err, size_t err_size)
+{
+    PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        const char *message = PQerrorMessage(conn);
+        snprintf(err, err_size, "cannot connect to PostgreSQL: %s", message);
+        /* libpq's message may span lines; keep them on one */
+        for (char *p = err; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        size_t len = strlen(err);
+        while (len > 0 && err[len - 1] == ' ')
+            err[--len] = '\0';
+        PQfinish(conn);
+        return -EHOSTUNREACH;
+    }
+    if (PQsetClientEncoding(conn, "UTF8") != 0) {
+        snprintf(err, err_size, "cannot set the client encoding to UTF8: %s",
+                 PQerrorMessage(conn));
+        PQfinish(conn);
+        return -EIO;
+    }
+    PQsetNoticeProcessor(conn, quiet_notices, NULL);
+    struct crier_db *db = xcalloc(1, sizeof(*db));
+    db->conn = conn;
+    int r = session_setup(db, application_name ? application_name : "crier");
+    if (r < 0) {
+        snprintf(err, err_size, "cannot set up the database session: %s", db->error);
+        db_close(db);
+        return r;
+    }
+    *ret_db = db;
+    return 0;
+}
+
+struct crier_db *db_close(struct crier_db *db)
+{
+    if (db == NULL)
+        return NULL;
+    PQfinish(db->conn);
+    free(db);
+    return NULL;
+}
+
+int db_check_result(struct crier_db *db, const PGresult *result)
+{
+    ExecStatusType status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK || status == PGRES_COPY_IN ||
+        status == PGRES_COPY_OUT)
+        return 0;
+    const char *message = result ? PQresultErrorMessage(result) : PQerrorMessage(db->conn);
+    const char *sqlstate = result ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : NULL;
+    if (str_empty(message))
+        message = PQerrorMessage(db->conn);
+    set_error(db, message, sqlstate);
+    if (PQstatus(db->conn) == CONNECTION_BAD)
+        return -ECONNRESET;
+    return db_error_code(sqlstate);
+}
+
+int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
+             PGresult **ret_result)
+{
+    PGresult *result = PQexecParams(db->conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    int r = db_check_result(db, result);
+    if (r < 0) {
+        PQclear(result);
+        return r;
+    }
+    *ret_result = result;
+    return 0;
+}
+
+int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *result = NULL;
+    int r = db_query(db, sql, nparams, params, &result);
+    PQclear(result);
+    return r;
+}
+
+int db_begin(struct crier_db *db)
+{
+    return db_exec(db, "BEGIN", 0, NULL);
+}
+
+int db_commit(struct crier_db *db)
+{
+    return db_exec(db, "COMMIT", 0, NULL);
+}
+
+void db_rollback(struct crier_db *db)
+{
+    if (PQstatus(db->conn) != CONNECTION_OK)
+        return;
+    PGresult *result = PQexec(db->conn, "ROLLBACK");
+    PQclear(result);
+}
+
+bool db_lost(const struct crier_db *db)
+{
+    return PQstatus(db->conn) == CONNECTION_BAD;
+}
+
+int db_reset(struct crier_db *db)
+{
+    PQreset(db->conn);
+    if (PQstatus(db->conn) != CONNECTION_OK) {
+        set_error(db, PQerrorMessage(db->conn), NULL);
+        return -EHOSTUNREACH;
+    }
+    if (PQsetClientEncoding(db->conn, "UTF8") != 0) {
+        set_error(db, PQerrorMessage(db->conn), NULL);
+        return -EIO;
+    }
+    return db_exec(db, "SELECT set_config('TimeZone', 'UTC', false)", 0, NULL);
+}

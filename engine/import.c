@@ -1,0 +1,829 @@
+/*
+ * import.c - `crier campaign load`: a CSV file, a table or a query into a campaign.
+ *
+ * Reads rows from a source, validates each (validate.c), picks each notice's first channel
+ * (policy.c) and writes recipients and notices with COPY in batches, all inside one
+ * transaction that holds the campaign row locked. Any error before COMMIT leaves the
+ * campaign exactly as it was.
+ *
+ * SECURITY: row values are untrusted; they go to PostgreSQL only through COPY's escaped
+ * text format, never into SQL text. --query is the operator's own SQL, run with their
+ * own database role, so it can do nothing they could not do in psql.
+ */
+#include "crier/import.h"
+#include "crier/campaign.h"
+#include "crier/channel.h"
+#include "crier/crier.h"
+#include "crier/csv.h"
+#include "crier/policy.h"
+#include "crier/validate.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define COPY_BATCH_ROWS 5000 /* rows buffered before a COPY round trip */
+#define FETCH_ROWS      "5000"
+#define DIAG_REJECTS    20 /* rejected rows echoed to diag; the reject file has all */
+
+/* ---- a set of refs, to name both rows of a duplicate ---------------------------------- */
+
+struct ref_entry {
+    char *ref;
+    char *where; /* "line 12", "row 3", "an earlier load" */
+};
+
+struct ref_set {
+    struct ref_entry *slots;
+    size_t capacity, count;
+};
+
+static uint64_t ref_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void ref_set_grow(struct ref_set *set);
+
+/* ref_set_add - add ref; if present already, return where it was first seen. */
+static const char *ref_set_add(struct ref_set *set, const char *ref, const char *where)
+{
+    if ((set->count + 1) * 4 >= set->capacity * 3)
+        ref_set_grow(set);
+    size_t mask = set->capacity - 1;
+    for (size_t i = ref_hash(ref) & mask;; i = (i + 1) & mask) {
+        struct ref_entry *e = &set->slots[i];
+        if (e->ref == NULL) {
+            e->ref = xstrdup(ref);
+            e->where = xstrdup(where);
+            set->count++;
+            return NULL;
+        }
+        if (strcmp(e->ref, ref) == 0)
+            return e->where;
+    }
+}
+
+static void ref_set_grow(struct ref_set *set)
+{
+    struct ref_set bigger = {.capacity = set->capacity ? set->capacity * 2 : 1024};
+    bigger.slots = xcalloc(bigger.capacity, sizeof(struct ref_entry));
+    size_t mask = bigger.capacity - 1;
+    for (size_t i = 0; i < set->capacity; i++) {
+        struct ref_entry *e = &set->slots[i];
+        if (e->ref == NULL)
+            continue;
+        size_t j = ref_hash(e->ref) & mask;
+        while (bigger.slots[j].ref)
+            j = (j + 1) & mask;
+        bigger.slots[j] = *e;
+        bigger.count++;
+    }
+    free(set->slots);
+    *set = bigger;
+}
+
+static void ref_set_clear(struct ref_set *set)
+{
+    for (size_t i = 0; i < set->capacity; i++) {
+        free(set->slots[i].ref);
+        free(set->slots[i].where);
+    }
+    free(set->slots);
+    memset(set, 0, sizeof(*set));
+}
+
+/* ---- row sources: a CSV file or a SQL cursor ------------------------------------------ */
+
+struct source {
+    /* CSV */
+    struct csv_reader *csv;
+    /* SQL */
+    struct crier_db *db;
+    PGresult *fetched;
+    int fetched_row;
+    /* both */
+    char **columns; /* header names */
+    size_t column_count;
+    const char **values; /* current row, column_count entries, NULL = SQL NULL */
+    char where[48];      /* "line 17" or "row 17" */
+    unsigned long row_number;
+};
+
+/* source_next - 1 with values/where set, 0 at the end, < 0 on error (err set). */
+static int source_next(struct source *src, char *err, size_t err_size)
+{
+    if (src->csv) {
+        const struct csv_record *record = NULL;
+        int r = csv_reader_next(src->csv, &record, err, err_size);
+        if (r <= 0)
+            return r;
+        for (size_t i = 0; i < src->column_count; i++)
+            src->values[i] = i < record->count ? record->fields[i] : NULL;
+        src->row_number++;
+        snprintf(src->where, sizeof(src->where), "line %lu", record->line);
+        if (record->count != src->column_count) {
+            snprintf(err, err_size, "%s has %zu fields, the header has %zu", src->where,
+                     record->count, src->column_count);
+            return -EBADMSG;
+        }
+        return 1;
+    }
+    if (src->fetched == NULL || src->fetched_row >= PQntuples(src->fetched)) {
+        PQclear(src->fetched);
+        src->fetched = NULL;
+        int r = db_query(src->db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL,
+                         &src->fetched);
+        if (r < 0) {
+            snprintf(err, err_size, "reading the source: %s", src->db->error);
+            return r;
+        }
+        src->fetched_row = 0;
+        if (PQntuples(src->fetched) == 0)
+            return 0;
+    }
+    for (size_t i = 0; i < src->column_count; i++)
+        src->values[i] = PQgetisnull(src->fetched, src->fetched_row, (int)i)
+                             ? NULL
+                             : PQgetvalue(src->fetched, src->fetched_row, (int)i);
+    src->fetched_row++;
+    src->row_number++;
+    snprintf(src->where, sizeof(src->where), "row %lu", src->row_number);
+    return 1;
+}
+
+static void source_set_columns(struct source *src, size_t count)
+{
+    src->column_count = count;
+    src->columns = xcalloc(count + 1, sizeof(char *));
+    src->values = xcalloc(count + 1, sizeof(char *));
+}
+
+static int source_open_csv(struct source *src, const char *path, char *err, size_t err_size)
+{
+    int r = csv_reader_open(path, &src->csv, err, err_size);
+    if (r < 0)
+        return r;
+    const struct csv_record *header = NULL;
+    r = csv_reader_next(src->csv, &header, err, err_size);
+    if (r < 0)
+        return r;
+    if (r == 0) {
+        snprintf(err, err_size, "%s: empty file (a header line is required)", path);
+        return -EINVAL;
+    }
+    source_set_columns(src, header->count);
+    for (size_t i = 0; i < header->count; i++)
+        src->columns[i] = xstrdup(header->fields[i]);
+    return 0;
+}
+
+/* source_open_sql - DECLARE a cursor in the load's transaction: a consistent snapshot. */
+static int source_open_sql(struct source *src, struct crier_db *db, const char *table,
+                           const char *query, char *err, size_t err_size)
+{
+    char *sql;
+    if (table) {
+        const char *dot = strchr(table, '.');
+        char *schema = dot ? xstrndup(table, (size_t)(dot - table)) : NULL;
+        const char *name = dot ? dot + 1 : table;
+        char *schema_quoted =
+            schema ? PQescapeIdentifier(db->conn, schema, strlen(schema)) : NULL;
+        char *name_quoted = PQescapeIdentifier(db->conn, name, strlen(name));
+        free(schema);
+        if (name_quoted == NULL || (dot && schema_quoted == NULL)) {
+            snprintf(err, err_size, "invalid table name '%s'", table);
+            PQfreemem(schema_quoted);
+            PQfreemem(name_quoted);
+            return -EINVAL;
+        }
+        sql = xasprintf("DECLARE crier_load_source NO SCROLL CURSOR FOR SELECT * FROM %s%s%s",
+                        schema_quoted ? schema_quoted : "", schema_quoted ? "." : "",
+                        name_quoted);
+        PQfreemem(schema_quoted);
+        PQfreemem(name_quoted);
+    } else {
+        sql = xasprintf("DECLARE crier_load_source NO SCROLL CURSOR FOR %s", query);
+    }
+    int r = db_exec(db, sql, 0, NULL);
+    free(sql);
+    if (r < 0) {
+        snprintf(err, err_size, "%s: %s", table ? table : "--query", db->error);
+        return -EINVAL;
+    }
+    src->db = db;
+    /* the first FETCH tells the column names, even when it returns no row */
+    r = db_query(db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL,
+                 &src->fetched);
+    if (r < 0) {
+        snprintf(err, err_size, "reading the source: %s", db->error);
+        return r;
+    }
+    source_set_columns(src, (size_t)PQnfields(src->fetched));
+    for (size_t i = 0; i < src->column_count; i++)
+        src->columns[i] = xstrdup(PQfname(src->fetched, (int)i));
+    return 0;
+}
+
+static void source_close(struct source *src)
+{
+    csv_reader_free(src->csv);
+    PQclear(src->fetched);
+    strv_free(src->columns);
+    free(src->values);
+    memset(src, 0, sizeof(*src));
+}
+
+/* ---- COPY text format ------------------------------------------------------------------ */
+
+struct copybuf {
+    char *data;
+    size_t len, cap;
+    size_t rows;
+};
+
+static void copy_add(struct copybuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 65536;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        b->data = xrealloc(b->data, cap);
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+}
+
+/* copy_value - one column in COPY's text format: NULL is \N, specials are escaped. */
+static void copy_value(struct copybuf *b, const char *value, bool last)
+{
+    if (value == NULL) {
+        copy_add(b, "\\N", 2);
+    } else {
+        const char *run = value;
+        for (const char *p = value; *p; p++) {
+            const char *escape = NULL;
+            switch (*p) {
+            case '\\':
+                escape = "\\\\";
+                break;
+            case '\n':
+                escape = "\\n";
+                break;
+            case '\r':
+                escape = "\\r";
+                break;
+            case '\t':
+                escape = "\\t";
+                break;
+            default:
+                continue;
+            }
+            copy_add(b, run, (size_t)(p - run));
+            copy_add(b, escape, 2);
+            run = p + 1;
+        }
+        copy_add(b, run, strlen(run));
+    }
+    copy_add(b, last ? "\n" : "\t", 1);
+}
+
+static int copy_flush(struct crier_db *db, const char *sql, struct copybuf *b)
+{
+    if (b->rows == 0)
+        return 0;
+    PGresult *result = PQexec(db->conn, sql);
+    int r = db_check_result(db, result);
+    PQclear(result);
+    if (r < 0)
+        return r;
+    if (PQputCopyData(db->conn, b->data, (int)b->len) != 1 || PQputCopyEnd(db->conn, NULL) != 1) {
+        snprintf(db->error, sizeof(db->error), "COPY failed: %s", PQerrorMessage(db->conn));
+        return -EIO;
+    }
+    result = PQgetResult(db->conn);
+    r = db_check_result(db, result);
+    PQclear(result);
+    while ((result = PQgetResult(db->conn)) != NULL)
+        PQclear(result);
+    b->len = 0;
+    b->rows = 0;
+    return r;
+}
+
+/* ---- the load ------------------------------------------------------------------------- */
+
+struct load {
+    struct crier_db *db;
+    const struct crier_config *config;
+    const struct import_options *options;
+    struct campaign *campaign;
+    size_t policy_count;
+    struct source src;
+    int field_column[FIELD_COUNT]; /* source column of each field, -1 if absent */
+    bool *is_field;                /* per source column: a standard field, not a variable */
+    struct ref_set refs;
+    struct copybuf recipients, notices;
+    long next_seq;
+    char campaign_id[32], load_id[32];
+    FILE *rejects;
+    FILE *diag;
+    struct import_result result;
+    double last_progress;
+};
+
+static const char copy_recipients_sql[] =
+    "COPY crier.recipient (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
+    " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
+    " FROM STDIN";
+static const char copy_notices_sql[] =
+    "COPY crier.notice (campaign_id, recipient_seq, state, channel, channel_index, reasons)"
+    " FROM STDIN";
+
+/* map_columns - find each standard field's source column (import.columns may rename). */
+static int map_columns(struct load *l, char *err, size_t err_size)
+{
+    l->is_field = xcalloc(l->src.column_count + 1, sizeof(bool));
+    for (int f = 0; f < FIELD_COUNT; f++) {
+        const char *want = l->config->import.columns[f] ? l->config->import.columns[f]
+                                                        : field_name((enum crier_field)f);
+        l->field_column[f] = -1;
+        for (size_t c = 0; c < l->src.column_count; c++) {
+            if (strcasecmp(l->src.columns[c], want) == 0) {
+                l->field_column[f] = (int)c;
+                l->is_field[c] = true;
+                break;
+            }
+        }
+    }
+    for (int f = FIELD_REF; f <= FIELD_NAME; f++) {
+        if (l->field_column[f] < 0) {
+            const char *want = l->config->import.columns[f] ? l->config->import.columns[f]
+                                                            : field_name((enum crier_field)f);
+            snprintf(err, err_size, "the list has no '%s' column (required%s%s%s)", want,
+                     l->config->import.columns[f] ? " as " : "",
+                     l->config->import.columns[f] ? field_name((enum crier_field)f) : "",
+                     l->config->import.columns[f] ? " by import.columns" : "");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* reject - a rejected row (or a dropped contact) goes to the reject file and to diag. */
+static int reject(struct load *l, const char *disposition, const char *ref, const char *reason)
+{
+    bool rejected = strcmp(disposition, "rejected") == 0;
+    if (rejected && l->result.rejected <= DIAG_REJECTS && l->diag) {
+        if (l->result.rejected == DIAG_REJECTS)
+            fprintf(l->diag, "crier: more rejected rows%s\n",
+                    l->rejects ? " in the reject file" : " (use --reject-file to keep them)");
+        else
+            fprintf(l->diag, "crier: %s: %s%s%s: rejected: %s\n",
+                    l->options->csv_path ? l->options->csv_path : "source", l->src.where,
+                    ref ? " ref " : "", ref ? ref : "", reason);
+    }
+    if (l->rejects == NULL)
+        return 0;
+    csv_write_field(l->rejects, l->src.where);
+    fputc(',', l->rejects);
+    csv_write_field(l->rejects, ref);
+    fputc(',', l->rejects);
+    csv_write_field(l->rejects, disposition);
+    fputc(',', l->rejects);
+    csv_write_field(l->rejects, reason);
+    for (size_t c = 0; c < l->src.column_count; c++) {
+        fputc(',', l->rejects);
+        csv_write_field(l->rejects, l->src.values[c]);
+    }
+    fputc('\n', l->rejects);
+    return ferror(l->rejects) ? -EIO : 0;
+}
+
+struct usable_data {
+    char *const *policy;
+    const struct crier_notice *notice;
+};
+
+static bool load_usable(size_t index, void *data, const char **ret_why)
+{
+    const struct usable_data *u = data;
+    enum crier_channel_id id;
+    if (channel_id_from_name(u->policy[index], &id) < 0) {
+        *ret_why = "unknown channel";
+        return false;
+    }
+    return channel_reachable(id, u->notice, ret_why);
+}
+
+/* vars_json - the row's other columns as one JSON object. */
+static char *vars_json(struct load *l)
+{
+    json_t *vars = json_object();
+    for (size_t c = 0; c < l->src.column_count; c++) {
+        if (l->is_field[c] || l->src.values[c] == NULL)
+            continue;
+        json_object_set_new(vars, l->src.columns[c], json_string(l->src.values[c]));
+    }
+    char *text = json_dumps(vars, JSON_COMPACT);
+    json_decref(vars);
+    return text ? text : xstrdup("{}");
+}
+
+/* notes_array - a text[] literal of the notes, for COPY (then escaped by copy_value). */
+static char *text_array(char *const *items, size_t count)
+{
+    size_t size = 3;
+    for (size_t i = 0; i < count; i++)
+        size += 2 * strlen(items[i]) + 3;
+    char *out = xmalloc(size);
+    char *p = out;
+    *p++ = '{';
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            *p++ = ',';
+        *p++ = '"';
+        for (const char *s = items[i]; *s; s++) {
+            if (*s == '"' || *s == '\\')
+                *p++ = '\\';
+            *p++ = *s;
+        }
+        *p++ = '"';
+    }
+    *p++ = '}';
+    *p = '\0';
+    return out;
+}
+
+static int flush_batches(struct load *l)
+{
+    int r = copy_flush(l->db, copy_recipients_sql, &l->recipients);
+    if (r < 0)
+        return r;
+    return copy_flush(l->db, copy_notices_sql, &l->notices);
+}
+
+/* load_row - validate the current row and buffer its recipient and notice. */
+static int load_row(struct load *l)
+{
+    struct recipient_input in = {{0}};
+    for (int f = 0; f < FIELD_COUNT; f++)
+        in.field[f] = l->field_column[f] >= 0 ? l->src.values[l->field_column[f]] : NULL;
+    struct recipient_valid v;
+    int r = validate_recipient(&in, &v);
+    const char *ref = v.field[FIELD_REF] ? v.field[FIELD_REF] : in.field[FIELD_REF];
+    if (r < 0) {
+        l->result.rejected++;
+        r = reject(l, "rejected", ref, v.reject_reason ? v.reject_reason : "invalid row");
+        recipient_valid_clear(&v);
+        return r;
+    }
+    const char *first_where = ref_set_add(&l->refs, ref, l->src.where);
+    if (first_where) {
+        char *reason = xasprintf("duplicate ref '%s' (first at %s)", ref, first_where);
+        l->result.rejected++;
+        r = reject(l, "rejected", ref, reason);
+        free(reason);
+        recipient_valid_clear(&v);
+        return r;
+    }
+    if (v.note_count > 0) {
+        l->result.contacts_dropped++;
+        for (size_t i = 0; i < v.note_count && r == 0; i++)
+            r = reject(l, "contact-dropped", ref, v.notes[i]);
+        if (r < 0) {
+            recipient_valid_clear(&v);
+            return r;
+        }
+    }
+
+    struct crier_notice view = {
+        .ref = ref,
+        .name = v.field[FIELD_NAME],
+        .email = v.has_email ? v.field[FIELD_EMAIL] : NULL,
+        .fax = v.has_fax ? v.field[FIELD_FAX] : NULL,
+        .country = v.field[FIELD_COUNTRY],
+        .mailable = v.has_address,
+    };
+    char *vars = vars_json(l);
+    view.vars_json = vars;
+    struct usable_data usable = {l->campaign->policy, &view};
+    char reasons[POLICY_REASON_MAX] = "";
+    int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count,
+                                     0, load_usable, &usable, reasons, sizeof(reasons));
+
+    char seq[32];
+    snprintf(seq, sizeof(seq), "%ld", l->next_seq++);
+    char *notes = text_array(v.notes, v.note_count);
+    struct copybuf *b = &l->recipients;
+    copy_value(b, l->campaign_id, false);
+    copy_value(b, seq, false);
+    copy_value(b, l->load_id, false);
+    copy_value(b, l->src.where, false);
+    copy_value(b, ref, false);
+    copy_value(b, v.field[FIELD_NAME], false);
+    copy_value(b, view.email, false);
+    copy_value(b, view.fax, false);
+    for (int f = FIELD_ADDRESS1; f <= FIELD_POSTAL_CODE; f++)
+        copy_value(b, v.field[f], false);
+    copy_value(b, v.field[FIELD_COUNTRY] ? v.field[FIELD_COUNTRY] : "US", false);
+    copy_value(b, v.has_address ? "t" : "f", false);
+    copy_value(b, vars, false);
+    copy_value(b, notes, true);
+    b->rows++;
+    free(notes);
+    free(vars);
+
+    char *reason_items[1] = {reasons};
+    char *reason_array = text_array(reason_items, reasons[0] ? 1 : 0);
+    char index[16];
+    snprintf(index, sizeof(index), "%d", first < 0 ? 0 : first);
+    b = &l->notices;
+    copy_value(b, l->campaign_id, false);
+    copy_value(b, seq, false);
+    copy_value(b, first < 0 ? "undeliverable" : "ready", false);
+    copy_value(b, l->campaign->policy[first < 0 ? 0 : first], false);
+    copy_value(b, index, false);
+    copy_value(b, reason_array, true);
+    b->rows++;
+    free(reason_array);
+    recipient_valid_clear(&v);
+
+    l->result.loaded++;
+    if (first < 0)
+        l->result.undeliverable++;
+    if (l->recipients.rows >= COPY_BATCH_ROWS)
+        return flush_batches(l);
+    return 0;
+}
+
+static void show_progress(struct load *l, bool done)
+{
+    if (!l->options->progress)
+        return;
+    double now = monotonic_seconds();
+    if (!done && now - l->last_progress < 0.2)
+        return;
+    l->last_progress = now;
+    size_t bytes = 0, total = 0;
+    if (l->src.csv)
+        csv_reader_progress(l->src.csv, &bytes, &total);
+    if (total > 0) {
+        int percent = (int)(100.0 * (double)bytes / (double)total);
+        int filled = percent * 30 / 100;
+        fprintf(stderr, "\r[%.*s%*s] %3d%% %ld rows", filled, "##############################",
+                30 - filled, "", percent, l->result.rows);
+    } else {
+        fprintf(stderr, "\r%ld rows", l->result.rows);
+    }
+    if (done)
+        fputc('\n', stderr);
+}
+
+/* file_sha256 - the SHA-256 of a file's bytes, so the load records what it read. */
+static int file_sha256(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    size_t cap = 1 << 20, len = 0;
+    char *data = xmalloc(cap);
+    size_t n;
+    while ((n = fread(data + len, 1, cap - len, f)) > 0) {
+        len += n;
+        if (len == cap) {
+            cap *= 2;
+            data = xrealloc(data, cap);
+        }
+    }
+    int r = ferror(f) ? -EIO : 0;
+    fclose(f);
+    if (r == 0)
+        sha256_hex(data, len, out);
+    free(data);
+    return r;
+}
+
+static int load_begin(struct load *l, char *err, size_t err_size)
+{
+    struct crier_db *db = l->db;
+    int r = campaign_get(db, l->options->campaign, true, &l->campaign);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
+    if (strcmp(l->campaign->state, "cancelled") == 0 ||
+        strcmp(l->campaign->state, "completed") == 0) {
+        snprintf(err, err_size, "cannot load into campaign '%s': it is %s",
+                 l->campaign->name, l->campaign->state);
+        return -EPERM;
+    }
+    l->policy_count = strv_length(l->campaign->policy);
+    snprintf(l->campaign_id, sizeof(l->campaign_id), "%lld", (long long)l->campaign->id);
+
+    /* refs of earlier loads, so that a duplicate across loads names both */
+    const char *params[] = {l->campaign_id};
+    PGresult *result = NULL;
+    r = db_query(db,
+                 "SELECT ref, source_row, (SELECT coalesce(max(seq), 0) FROM crier.recipient"
+                 " WHERE campaign_id = $1) FROM crier.recipient WHERE campaign_id = $1"
+                 " UNION ALL SELECT NULL, NULL, 0",
+                 1, params, &result);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
+    int rows = PQntuples(result);
+    for (int i = 0; i < rows - 1; i++) {
+        char *where = xasprintf("%s of an earlier load", PQgetvalue(result, i, 1));
+        ref_set_add(&l->refs, PQgetvalue(result, i, 0), where);
+        free(where);
+    }
+    l->next_seq = strtol(PQgetvalue(result, 0, 2), NULL, 10) + 1;
+    PQclear(result);
+    return 0;
+}
+
+static char *source_label(const struct import_options *o)
+{
+    if (o->csv_path)
+        return xasprintf("csv:%s", o->csv_path);
+    if (o->table)
+        return xasprintf("table:%s", o->table);
+    return xasprintf("query:%s", o->query);
+}
+
+static int load_finish(struct load *l, const char *sha)
+{
+    char *source = source_label(l->options);
+    char counts[4][32];
+    snprintf(counts[0], sizeof(counts[0]), "%ld", l->result.rows);
+    snprintf(counts[1], sizeof(counts[1]), "%ld", l->result.loaded);
+    snprintf(counts[2], sizeof(counts[2]), "%ld", l->result.rejected);
+    snprintf(counts[3], sizeof(counts[3]), "%ld", l->result.contacts_dropped);
+    const char *params[] = {l->load_id, counts[0], counts[1], counts[2], counts[3],
+                            l->campaign_id, l->options->actor, source, sha};
+    int r = db_exec(
+        l->db,
+        "WITH u AS (UPDATE crier.list_load SET rows_read = $2, loaded = $3, rejected = $4,"
+        " contacts_dropped = $5, source_sha256 = $9 WHERE id = $1 RETURNING id),"
+        " undeliverable AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
+        " recipient_ref, channel, to_state, attempt, actor, reason)"
+        " SELECT n.campaign_id, 'transition', n.id, r.ref, n.channel, 'undeliverable', 0, $7,"
+        " array_to_string(n.reasons, '; ') FROM crier.notice n JOIN crier.recipient r"
+        " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+        " WHERE r.load_id = $1 AND n.state = 'undeliverable')"
+        " INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, content_sha256)"
+        " VALUES ($6, 'load', $7, 'load ' || $1 || ' from ' || $8 || ': ' || $2 || ' rows, ' ||"
+        " $3 || ' loaded, ' || $4 || ' rejected, ' || $5 || ' with a contact dropped', $9)",
+        9, params);
+    free(source);
+    return r;
+}
+
+int import_load(struct crier_db *db, const struct crier_config *config,
+                const struct import_options *options, FILE *diag,
+                struct import_result *ret_result, char *err, size_t err_size)
+{
+    struct load l = {.db = db, .config = config, .options = options, .diag = diag};
+    char sha[65] = "";
+    char *reject_tmp = NULL;
+    int r;
+
+    if (options->csv_path) {
+        r = file_sha256(options->csv_path, sha);
+        if (r < 0) {
+            snprintf(err, err_size, "%s: %s", options->csv_path, strerror(-r));
+            return r == -ENOENT ? -ENOENT : -EIO;
+        }
+    }
+    r = db_begin(db);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
+    r = load_begin(&l, err, err_size);
+    if (r < 0)
+        goto fail;
+    if (options->csv_path)
+        r = source_open_csv(&l.src, options->csv_path, err, err_size);
+    else
+        r = source_open_sql(&l.src, db, options->table, options->query, err, err_size);
+    if (r < 0)
+        goto fail;
+    r = map_columns(&l, err, err_size);
+    if (r < 0)
+        goto fail;
+    if (options->reject_path) {
+        /* written beside the target and renamed at the end: no half-written reject file */
+        reject_tmp = xasprintf("%s.tmp", options->reject_path);
+        l.rejects = fopen(reject_tmp, "w");
+        if (l.rejects == NULL) {
+            snprintf(err, err_size, "%s: %s", reject_tmp, strerror(errno));
+            r = -EIO;
+            goto fail;
+        }
+        fputs("source_row,ref,disposition,reason", l.rejects);
+        for (size_t c = 0; c < l.src.column_count; c++) {
+            fputc(',', l.rejects);
+            csv_write_field(l.rejects, l.src.columns[c]);
+        }
+        fputc('\n', l.rejects);
+    }
+
+    const char *params[] = {l.campaign_id, options->actor};
+    PGresult *result = NULL;
+    r = db_query(db,
+                 "INSERT INTO crier.list_load (campaign_id, source, rows_read, loaded, rejected,"
+                 " contacts_dropped, loaded_by) VALUES ($1, '', 0, 0, 0, 0, $2) RETURNING id",
+                 2, params, &result);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        goto fail;
+    }
+    snprintf(l.load_id, sizeof(l.load_id), "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    {
+        char *source = source_label(options);
+        const char *p2[] = {l.load_id, source};
+        r = db_exec(db, "UPDATE crier.list_load SET source = $2 WHERE id = $1", 2, p2);
+        free(source);
+        if (r < 0) {
+            snprintf(err, err_size, "%s", db->error);
+            goto fail;
+        }
+    }
+
+    while ((r = source_next(&l.src, err, err_size)) > 0) {
+        l.result.rows++;
+        r = load_row(&l);
+        if (r < 0) {
+            if (r == -EIO && l.rejects && ferror(l.rejects))
+                snprintf(err, err_size, "%s: write error", reject_tmp);
+            else
+                snprintf(err, err_size, "%s", db->error);
+            goto fail;
+        }
+        show_progress(&l, false);
+    }
+    if (r < 0)
+        goto fail;
+    show_progress(&l, true);
+    r = flush_batches(&l);
+    if (r == 0)
+        r = load_finish(&l, sha[0] ? sha : NULL);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        goto fail;
+    }
+    if (l.rejects) {
+        if (fflush(l.rejects) != 0 || fsync(fileno(l.rejects)) != 0 || ferror(l.rejects)) {
+            snprintf(err, err_size, "%s: %s", reject_tmp, strerror(errno));
+            r = -EIO;
+            goto fail;
+        }
+    }
+    r = db_commit(db);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        goto fail;
+    }
+    if (l.rejects) {
+        fclose(l.rejects);
+        l.rejects = NULL;
+        if (rename(reject_tmp, options->reject_path) != 0 && diag)
+            fprintf(diag, "crier: the load committed, but %s could not be renamed to %s: %s\n",
+                    reject_tmp, options->reject_path, strerror(errno));
+    }
+    l.result.load_id = strtoll(l.load_id, NULL, 10);
+    *ret_result = l.result;
+    r = 0;
+    goto out;
+fail:
+    if (l.options->progress)
+        fputc('\n', stderr);
+    db_rollback(db);
+    if (l.rejects) {
+        fclose(l.rejects);
+        l.rejects = NULL;
+        unlink(reject_tmp);
+    }
+out:
+    source_close(&l.src);
+    campaign_free(l.campaign);
+    ref_set_clear(&l.refs);
+    free(l.recipients.data);
+    free(l.notices.data);
+    free(l.is_field);
+    free(reject_tmp);
+    return r;
+}

@@ -1,0 +1,7 @@
+/* main.c - crier's entry point; everything else is in libcrier (see engine/cli.c). */
+#include "crier/cli.h"
+
+int main(int argc, char **argv)
+{
+    return cli_main(argc, argv);
+}

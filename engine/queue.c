@@ -1,0 +1,289 @@
+/*
+ * queue.c - the claim and record SQL (see docs/architecture.md for the state machine).
+ *
+ * Nothing here keeps state in memory: a worker killed at any instant leaves notices in
+ * sending under a lease that expires, and queue_reap() puts them back, logged as such.
+ * Values always travel as parameters; arrays are built as PostgreSQL array literals.
+ */
+#include "crier/queue.h"
+#include "crier/crier.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A growing buffer for array literals. */
+struct strbuf {
+    char *data;
+    size_t len, cap;
+};
+
+static void strbuf_grow(struct strbuf *b, size_t extra)
+{
+    if (b->len + extra + 1 <= b->cap)
+        return;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + extra + 1)
+        cap *= 2;
+    b->data = xrealloc(b->data, cap);
+    b->cap = cap;
+}
+
+static void strbuf_add(struct strbuf *b, const char *s, size_t n)
+{
+    strbuf_grow(b, n);
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+static void strbuf_addc(struct strbuf *b, char c)
+{
+    strbuf_add(b, &c, 1);
+}
+
+/* array_add - append one element (NULL for SQL NULL) to an array literal being built. */
+static void array_add(struct strbuf *b, const char *value)
+{
+    strbuf_addc(b, b->len == 0 ? '{' : ',');
+    if (value == NULL) {
+        strbuf_add(b, "NULL", 4);
+        return;
+    }
+    strbuf_addc(b, '"');
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            strbuf_addc(b, '\\');
+        strbuf_addc(b, *p);
+    }
+    strbuf_addc(b, '"');
+}
+
+static void array_add_long(struct strbuf *b, long long value)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%lld", value);
+    array_add(b, text);
+}
+
+/* array_finish - close the literal; an empty array is "{}". */
+static const char *array_finish(struct strbuf *b)
+{
+    if (b->len == 0)
+        strbuf_addc(b, '{');
+    strbuf_addc(b, '}');
+    return b->data;
+}
+
+static const char *nullable(const PGresult *result, int row, int column)
+{
+    return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
+}
+
+/*
+ * The claim. The candidate scan uses the partial index notice_claim; SKIP LOCKED lets any
+ * number of lanes and processes claim side by side without waiting on each other. A
+ * notice's lease owner and expiry are set in the same statement that logs the claim.
+ */
+static const char claim_sql[] =
+    "WITH candidate AS ("
+    " SELECT n.id FROM crier.notice n"
+    " WHERE n.campaign_id = $1 AND n.channel = $2 AND n.state = 'ready'"
+    " AND n.next_attempt_at <= now()"
+    " AND EXISTS (SELECT 1 FROM crier.campaign c WHERE c.id = $1 AND c.state = 'running')"
+    " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
+    " claimed AS ("
+    " UPDATE crier.notice n SET state = 'sending', lease_owner = $4,"
+    " lease_expires_at = now() + make_interval(secs => $5), attempt = n.attempt + 1,"
+    " channel_attempt = n.channel_attempt + 1,"
+    " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"
+    " FROM candidate WHERE n.id = candidate.id"
+    " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"
+    " n.channel_attempt, n.channel_started_at),"
+    " logged AS ("
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
+    " from_state, to_state, attempt, actor)"
+    " SELECT c.campaign_id, 'transition', c.id, r.ref, $2, 'ready', 'sending', c.attempt, $4"
+    " FROM claimed c JOIN crier.recipient r"
+    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq)"
+    " SELECT c.id, c.campaign_id, c.token, c.channel_index, c.attempt, c.channel_attempt,"
+    " extract(epoch FROM c.channel_started_at), r.ref, r.name, r.email, r.fax, r.address1,"
+    " r.address2, r.city, r.region, r.postal_code, r.country, r.mailable, r.vars::text,"
+    " (SELECT name FROM crier.campaign WHERE id = $1)"
+    " FROM claimed c JOIN crier.recipient r"
+    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
+    " ORDER BY c.id";
+
+int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
+                const char *owner, long lease_seconds, struct queue_batch *ret_batch)
+{
+    char id[32], limit_text[16], lease[32];
+    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
+    snprintf(limit_text, sizeof(limit_text), "%d", limit);
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    const char *params[] = {id, channel, limit_text, owner, lease};
+    PGresult *result = NULL;
+    int r = db_query(db, claim_sql, 5, params, &result);
+    if (r < 0)
+        return r;
+
+    size_t count = (size_t)PQntuples(result);
+    struct queue_batch batch = {.result = result, .count = count};
+    batch.notices = xcalloc(count, sizeof(*batch.notices));
+    batch.channel_index = xcalloc(count, sizeof(size_t));
+    batch.channel_started_at = xcalloc(count, sizeof(double));
+    for (size_t i = 0; i < count; i++) {
+        int row = (int)i;
+        struct crier_notice *n = &batch.notices[i];
+        n->id = strtoll(PQgetvalue(result, row, 0), NULL, 10);
+        n->campaign_id = strtoll(PQgetvalue(result, row, 1), NULL, 10);
+        n->token = PQgetvalue(result, row, 2);
+        batch.channel_index[i] = strtoul(PQgetvalue(result, row, 3), NULL, 10);
+        n->attempt = atoi(PQgetvalue(result, row, 4));
+        n->channel_attempt = atoi(PQgetvalue(result, row, 5));
+        batch.channel_started_at[i] = strtod(PQgetvalue(result, row, 6), NULL);
+        n->ref = PQgetvalue(result, row, 7);
+        n->name = PQgetvalue(result, row, 8);
+        n->email = nullable(result, row, 9);
+        n->fax = nullable(result, row, 10);
+        for (int a = 0; a < 5; a++)
+            n->address[a] = nullable(result, row, 11 + a);
+        n->country = PQgetvalue(result, row, 16);
+        n->mailable = strcmp(PQgetvalue(result, row, 17), "t") == 0;
+        n->vars_json = PQgetvalue(result, row, 18);
+        n->campaign_name = PQgetvalue(result, row, 19);
+    }
+    *ret_batch = batch;
+    return 0;
+}
+
+void queue_batch_clear(struct queue_batch *batch)
+{
+    PQclear(batch->result);
+    free(batch->notices);
+    free(batch->channel_index);
+    free(batch->channel_started_at);
+    memset(batch, 0, sizeof(*batch));
+}
+
+/*
+ * The record: one row per outcome arrives as parallel arrays. Only notices still leased to
+ * this owner change; every outcome is logged either way.
+ */
+static const char record_sql[] =
+    "WITH o AS ("
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
+    " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
+    " $12::integer[])"
+    " AS o(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
+    " campaign_id, ref, attempt)),"
+    " updated AS ("
+    " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
+    " channel_index = o.to_channel_index,"
+    " next_attempt_at = now() + make_interval(secs => o.delay),"
+    " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"
+    " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
+    " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
+    " FROM o WHERE n.id = o.id AND n.state = 'sending' AND n.lease_owner = $13"
+    " RETURNING n.id),"
+    " logged AS ("
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
+    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256)"
+    " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"
+    " o.id, o.ref, $14, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"
+    " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, $13,"
+    " o.detail, o.reason, o.sha FROM o LEFT JOIN updated u ON u.id = o.id"
+    " ORDER BY o.id)"
+    " SELECT count(*) - (SELECT count(*) FROM updated) FROM o";
+
+int queue_record(struct crier_db *db, const char *channel, const char *owner,
+                 const struct queue_record *records, size_t n, long *ret_late)
+{
+    if (n == 0) {
+        if (ret_late)
+            *ret_late = 0;
+        return 0;
+    }
+    struct strbuf arrays[12] = {{0}};
+    for (size_t i = 0; i < n; i++) {
+        const struct queue_record *rec = &records[i];
+        const struct policy_decision *d = rec->decision;
+        array_add_long(&arrays[0], rec->notice->id);
+        array_add(&arrays[1], notice_state_name(d->to_state));
+        array_add(&arrays[2], rec->to_channel);
+        array_add_long(&arrays[3], (long long)d->to_channel_index);
+        array_add_long(&arrays[4], d->delay_seconds);
+        array_add(&arrays[5], rec->outcome->detail);
+        array_add(&arrays[6], rec->outcome->content_sha256[0] ? rec->outcome->content_sha256
+                                                              : NULL);
+        array_add(&arrays[7], d->reason[0] ? d->reason : NULL);
+        array_add(&arrays[8], d->channel_changed ? "t" : "f");
+        array_add_long(&arrays[9], rec->notice->campaign_id);
+        array_add(&arrays[10], rec->notice->ref);
+        array_add_long(&arrays[11], rec->notice->attempt);
+    }
+    const char *params[14];
+    for (int i = 0; i < 12; i++)
+        params[i] = array_finish(&arrays[i]);
+    params[12] = owner;
+    params[13] = channel;
+    PGresult *result = NULL;
+    int r = db_query(db, record_sql, 14, params, &result);
+    for (int i = 0; i < 12; i++)
+        free(arrays[i].data);
+    if (r < 0)
+        return r;
+    if (ret_late)
+        *ret_late = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+int queue_extend(struct crier_db *db, const struct queue_batch *batch, const char *owner,
+                 long lease_seconds)
+{
+    struct strbuf ids = {0};
+    for (size_t i = 0; i < batch->count; i++)
+        array_add_long(&ids, batch->notices[i].id);
+    char lease[32];
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    const char *params[] = {array_finish(&ids), owner, lease};
+    int r = db_exec(db,
+                    "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
+                    " WHERE id = ANY($1::bigint[]) AND state = 'sending' AND lease_owner = $2",
+                    3, params);
+    free(ids.data);
+    return r;
+}
+
+int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
+{
+    const char *params[] = {actor};
+    PGresult *result = NULL;
+    int r = db_query(
+        db,
+        "WITH expired AS ("
+        " SELECT id, lease_owner FROM crier.notice"
+        " WHERE state = 'sending' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
+        " reset AS ("
+        " UPDATE crier.notice n SET state = 'ready', lease_owner = NULL,"
+        " lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()"
+        " FROM expired e WHERE n.id = e.id"
+        " RETURNING n.id, n.campaign_id, n.recipient_seq, n.channel, n.attempt, e.lease_owner),"
+        " logged AS ("
+        " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
+        " from_state, to_state, attempt, actor, detail)"
+        " SELECT s.campaign_id, 'transition', s.id, r.ref, s.channel, 'sending', 'ready',"
+        " s.attempt, $1, 'lease of ' || s.lease_owner || ' expired: attempt outcome unknown,"
+        " will retry' FROM reset s JOIN crier.recipient r"
+        " ON r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq)"
+        " SELECT count(*) FROM reset",
+        1, params, &result);
+    if (r < 0)
+        return r;
+    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}

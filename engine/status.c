@@ -1,0 +1,154 @@
+/*
+ * status.c - counts of notices by state and channel, as a table or as JSON.
+ *
+ * The JSON shape is a contract users' monitoring depends on (DESIGN.md): every state key
+ * is present, zeros included. Add keys freely; never rename one.
+ */
+#include "crier/status.h"
+#include "crier/campaign.h"
+#include "crier/crier.h"
+#include "crier/policy.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATUS_CHANNEL_MAX 16
+
+struct channel_counts {
+    char name[32];
+    long by_state[STATE_COUNT];
+};
+
+struct campaign_status {
+    char *name, *incident, *state, *policy;
+    long total;
+    long by_state[STATE_COUNT];
+    struct channel_counts channels[STATUS_CHANNEL_MAX];
+    size_t channel_count;
+};
+
+static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
+{
+    for (size_t i = 0; i < s->channel_count; i++)
+        if (strcmp(s->channels[i].name, name) == 0)
+            return &s->channels[i];
+    if (s->channel_count == STATUS_CHANNEL_MAX)
+        return NULL;
+    struct channel_counts *c = &s->channels[s->channel_count++];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    return c;
+}
+
+static json_t *states_json(const long *by_state)
+{
+    json_t *obj = json_object();
+    for (int i = 0; i < STATE_COUNT; i++)
+        json_object_set_new(obj, notice_state_name((enum crier_notice_state)i),
+                            json_integer(by_state[i]));
+    return obj;
+}
+
+static json_t *status_json(const struct campaign_status *s)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "campaign", json_string(s->name));
+    json_object_set_new(obj, "incident", json_string(s->incident));
+    json_object_set_new(obj, "state", json_string(s->state));
+    json_object_set_new(obj, "total", json_integer(s->total));
+    json_object_set_new(obj, "by_state", states_json(s->by_state));
+    json_t *channels = json_object();
+    for (size_t i = 0; i < s->channel_count; i++)
+        json_object_set_new(channels, s->channels[i].name, states_json(s->channels[i].by_state));
+    json_object_set_new(obj, "by_channel", channels);
+    return obj;
+}
+
+static void status_text(const struct campaign_status *s, FILE *out)
+{
+    fprintf(out, "campaign %s  incident %s  %s  policy %s  total %ld\n", s->name, s->incident,
+            s->state, s->policy, s->total);
+    fprintf(out, "  %-14s %10s", "STATE", "ALL");
+    for (size_t c = 0; c < s->channel_count; c++)
+        fprintf(out, " %10s", s->channels[c].name);
+    fputc('\n', out);
+    for (int i = 0; i < STATE_COUNT; i++) {
+        fprintf(out, "  %-14s %10ld", notice_state_name((enum crier_notice_state)i),
+                s->by_state[i]);
+        for (size_t c = 0; c < s->channel_count; c++)
+            fprintf(out, " %10ld", s->channels[c].by_state[i]);
+        fputc('\n', out);
+    }
+}
+
+static void status_clear(struct campaign_status *s)
+{
+    free(s->name);
+    free(s->incident);
+    free(s->state);
+    free(s->policy);
+}
+
+int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
+{
+    const char *params[] = {name ? name : ""};
+    PGresult *result = NULL;
+    /* one row per campaign and (channel, state); campaigns without notices get one row */
+    int r = db_query(db,
+                     "SELECT c.id, c.name, c.incident, c.state, array_to_string(c.policy, ','),"
+                     " n.channel, n.state, count(n.id)"
+                     " FROM crier.campaign c LEFT JOIN crier.notice n ON n.campaign_id = c.id"
+                     " WHERE $1 = '' OR c.name = $1"
+                     " GROUP BY c.id, n.channel, n.state ORDER BY c.id",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(result);
+    if (name && rows == 0) {
+        PQclear(result);
+        snprintf(db->error, sizeof(db->error), "no campaign named '%s'", name);
+        return -ENOENT;
+    }
+    json_t *array = json ? json_array() : NULL;
+    int row = 0;
+    while (row < rows) {
+        struct campaign_status s = {0};
+        const char *id = PQgetvalue(result, row, 0);
+        s.name = xstrdup(PQgetvalue(result, row, 1));
+        s.incident = xstrdup(PQgetvalue(result, row, 2));
+        s.state = xstrdup(PQgetvalue(result, row, 3));
+        s.policy = xstrdup(PQgetvalue(result, row, 4));
+        char **policy = campaign_policy_from_array(PQgetvalue(result, row, 4));
+        for (char **p = policy; *p; p++)
+            channel_slot(&s, *p);
+        strv_free(policy);
+        for (; row < rows && strcmp(PQgetvalue(result, row, 0), id) == 0; row++) {
+            if (PQgetisnull(result, row, 6))
+                continue;
+            enum crier_notice_state state;
+            if (notice_state_from_name(PQgetvalue(result, row, 6), &state) < 0)
+                continue;
+            long count = strtol(PQgetvalue(result, row, 7), NULL, 10);
+            s.total += count;
+            s.by_state[state] += count;
+            struct channel_counts *c = channel_slot(&s, PQgetvalue(result, row, 5));
+            if (c)
+                c->by_state[state] += count;
+        }
+        if (json)
+            json_array_append_new(array, status_json(&s));
+        else
+            status_text(&s, out);
+        status_clear(&s);
+    }
+    PQclear(result);
+    if (json) {
+        json_t *printed = name ? json_array_get(array, 0) : array;
+        json_dumpf(printed, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(array);
+    }
+    fflush(out);
+    return 0;
+}

@@ -1,0 +1,648 @@
+/*
+ * worker.c - `crier run`: per channel, N lane threads, each with its own database
+ * connection and its own channel session: claim a batch, send it, record every outcome
+ * in one transaction. The main thread waits for signals and, once a tick, reaps expired
+ * leases, moves notices off channels this deployment has not enabled, and marks finished
+ * campaigns completed.
+ *
+ * A lane never holds a notice only in memory: a lane that dies leaves its batch leased in
+ * the database, and the reaper of any worker puts it back. On SIGTERM/SIGINT each lane
+ * finishes the batch it is sending, records it, and exits.
+ */
+#include "crier/worker.h"
+#include "crier/campaign.h"
+#include "crier/channel.h"
+#include "crier/crier.h"
+#include "crier/db.h"
+#include "crier/log.h"
+#include "crier/migrate.h"
+#include "crier/policy.h"
+#include "crier/queue.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_SECONDS          1.0  /* main thread housekeeping period */
+#define CAMPAIGN_REFRESH      1.0  /* how often a lane re-reads the running campaigns */
+#define RECONNECT_MIN_SECONDS 1.0
+#define RECONNECT_MAX_SECONDS 30.0
+#define ROUTER_BATCH          1000
+
+/* A token bucket shared by the lanes of one channel in this process. */
+struct rate_bucket {
+    pthread_mutex_t lock;
+    double rate;   /* notices per second; 0 = unlimited */
+    double burst;  /* most tokens held */
+    double tokens;
+    double refilled_at;
+};
+
+/* A running campaign as a lane sees it. */
+struct campaign_ref {
+    int64_t id;
+    char **policy;
+};
+
+struct worker;
+
+struct lane {
+    struct worker *worker;
+    enum crier_channel_id channel_id;
+    const struct crier_channel_ops *ops;
+    pthread_t thread;
+    char owner[160]; /* host:pid:channel:lane, the lease owner and log actor */
+    struct crier_db *db;
+    struct crier_channel *session;
+    struct campaign_ref *campaigns;
+    size_t campaign_count;
+    double campaigns_read_at;
+    size_t round_robin;
+    struct queue_batch *sending; /* the batch being sent, for lease keepalive */
+    double lease_extended_at;
+    unsigned short random_state[3];
+    atomic_long done;  /* notices recorded */
+    bool started;
+};
+
+struct worker {
+    const struct crier_config *config;
+    const struct worker_options *options;
+    atomic_bool stop;
+    char host[64];
+    struct rate_bucket bucket[CHANNEL_COUNT];
+    struct lane *lanes;
+    size_t lane_count;
+};
+
+/* ---- helpers ----------------------------------------------------------------------- */
+
+static void sleep_seconds(double seconds)
+{
+    if (seconds <= 0)
+        return;
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
+/* sleep_unless_stopped - sleep in short steps so that a stop request is seen quickly. */
+static void sleep_unless_stopped(struct worker *w, double seconds)
+{
+    double until = monotonic_seconds() + seconds;
+    while (!atomic_load(&w->stop)) {
+        double left = until - monotonic_seconds();
+        if (left <= 0)
+            break;
+        sleep_seconds(left < 0.05 ? left : 0.05);
+    }
+}
+
+static void rate_acquire(struct worker *w, struct rate_bucket *b, double n)
+{
+    if (b->rate <= 0)
+        return;
+    while (!atomic_load(&w->stop)) {
+        pthread_mutex_lock(&b->lock);
+        double now = monotonic_seconds();
+        b->tokens += (now - b->refilled_at) * b->rate;
+        if (b->tokens > b->burst)
+            b->tokens = b->burst;
+        b->refilled_at = now;
+        double wait = 0;
+        if (b->tokens >= n || n > b->burst) {
+            b->tokens -= n; /* a batch bigger than the burst goes into debt */
+        } else {
+            wait = (n - b->tokens) / b->rate;
+        }
+        pthread_mutex_unlock(&b->lock);
+        if (wait == 0)
+            return;
+        sleep_seconds(wait < 0.1 ? wait : 0.1);
+    }
+}
+
+/* channel_usable - may notices go to this channel in this deployment? */
+static bool channel_enabled(const struct crier_config *config, const char *name,
+                            const char **ret_why)
+{
+    enum crier_channel_id id;
+    if (channel_id_from_name(name, &id) < 0) {
+        *ret_why = "unknown channel";
+        return false;
+    }
+    if (!config->channel[id].enabled) {
+        *ret_why = "not enabled in the configuration";
+        return false;
+    }
+    if (channel_ops_by_id(id) == NULL) {
+        *ret_why = "not available in this build of crier";
+        return false;
+    }
+    return true;
+}
+
+struct usable_data {
+    const struct crier_config *config;
+    char *const *policy;
+    const struct crier_notice *notice;
+};
+
+static bool run_usable(size_t index, void *data, const char **ret_why)
+{
+    const struct usable_data *u = data;
+    const char *name = u->policy[index];
+    if (!channel_enabled(u->config, name, ret_why))
+        return false;
+    enum crier_channel_id id;
+    channel_id_from_name(name, &id);
+    return channel_reachable(id, u->notice, ret_why);
+}
+
+static void campaigns_clear(struct lane *lane)
+{
+    for (size_t i = 0; i < lane->campaign_count; i++)
+        strv_free(lane->campaigns[i].policy);
+    free(lane->campaigns);
+    lane->campaigns = NULL;
+    lane->campaign_count = 0;
+}
+
+/* campaigns_read - the running campaigns whose policy names this lane's channel. */
+static int campaigns_read(struct crier_db *db, const char *channel, struct campaign_ref **ret,
+                          size_t *ret_count)
+{
+    const char *params[] = {channel};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT id, policy FROM crier.campaign WHERE state = 'running'"
+                     " AND ($1 = '' OR $1 = ANY (policy)) ORDER BY id",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    size_t count = (size_t)PQntuples(result);
+    struct campaign_ref *list = xcalloc(count + 1, sizeof(*list));
+    for (size_t i = 0; i < count; i++) {
+        list[i].id = strtoll(PQgetvalue(result, (int)i, 0), NULL, 10);
+        list[i].policy = campaign_policy_from_array(PQgetvalue(result, (int)i, 1));
+    }
+    PQclear(result);
+    *ret = list;
+    *ret_count = count;
+    return 0;
+}
+
+/* connect_until_stopped - (re)connect with capped backoff; false if asked to stop first. */
+static bool connect_until_stopped(struct worker *w, struct crier_db **db, const char *name)
+{
+    double delay = RECONNECT_MIN_SECONDS;
+    bool reported = false;
+    while (!atomic_load(&w->stop)) {
+        char err[512];
+        int r;
+        if (*db) {
+            r = db_reset(*db);
+            snprintf(err, sizeof(err), "%s", (*db)->error);
+        } else {
+            r = db_open(w->config->conninfo, "crier run", db, err, sizeof(err));
+        }
+        if (r == 0) {
+            if (reported)
+                log_notice("%s: database connection restored", name);
+            return true;
+        }
+        if (!reported)
+            log_warning("%s: database unavailable, retrying: %s", name, err);
+        reported = true;
+        sleep_unless_stopped(w, delay);
+        delay = delay * 2 > RECONNECT_MAX_SECONDS ? RECONNECT_MAX_SECONDS : delay * 2;
+    }
+    return false;
+}
+
+/* decide_and_record - turn outcomes into decisions and store them, retrying the store
+ * through lost connections: what was sent must be recorded. */
+static int decide_and_record(struct worker *w, struct crier_db **db, const char *actor,
+                             const char *channel, const struct crier_channel_ops *ops,
+                             char *const *policy, const struct queue_batch *batch,
+                             const struct crier_outcome *outcomes, unsigned short *random_state)
+{
+    const struct crier_config *config = w->config;
+    const struct policy_limits limits = {
+        .backoff_min_seconds = config->queue.backoff_min_seconds,
+        .backoff_max_seconds = config->queue.backoff_max_seconds,
+        .backoff_jitter = config->queue.backoff_jitter,
+        .give_up_after_seconds = config->queue.give_up_after_seconds,
+    };
+    size_t n = batch->count;
+    struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
+    struct queue_record *records = xcalloc(n, sizeof(*records));
+    double now = now_seconds();
+    size_t policy_count = strv_length(policy);
+    for (size_t i = 0; i < n; i++) {
+        struct usable_data usable = {config, policy, &batch->notices[i]};
+        struct policy_input in = {
+            .channels = (const char *const *)policy,
+            .channel_count = policy_count,
+            .channel_index = batch->channel_index[i],
+            .channel_attempt = batch->notices[i].channel_attempt,
+            .channel_started_at = batch->channel_started_at[i],
+            .now = now,
+            .random_unit = erand48(random_state),
+            .limits = &limits,
+            .accepted_state = ops ? ops->accepted_state : "sent",
+            .usable = run_usable,
+            .usable_data = &usable,
+        };
+        if (policy_decide(&in, &outcomes[i], &decisions[i]) < 0) {
+            /* a notice whose channel index no longer fits its policy: leave it for review */
+            decisions[i] = (struct policy_decision){.to_state = STATE_UNDELIVERABLE,
+                                                    .to_channel_index = batch->channel_index[i]};
+            snprintf(decisions[i].reason, sizeof(decisions[i].reason),
+                     "%s: notice state inconsistent with its campaign policy", channel);
+        }
+        size_t to = decisions[i].to_channel_index;
+        records[i] = (struct queue_record){
+            .notice = &batch->notices[i],
+            .outcome = &outcomes[i],
+            .decision = &decisions[i],
+            .to_channel = to < policy_count ? policy[to] : channel,
+        };
+    }
+    int r;
+    for (;;) {
+        long late = 0;
+        r = queue_record(*db, channel, actor, records, n, &late);
+        if (r == 0) {
+            if (late > 0)
+                log_warning("%s: %ld outcomes arrived after their lease expired; logged as "
+                            "late_outcome",
+                            actor, late);
+            break;
+        }
+        log_error("%s: recording %zu outcomes failed: %s", actor, n, (*db)->error);
+        if (!db_lost(*db) || !connect_until_stopped(w, db, actor))
+            break; /* the leases will expire and the reaper will log the retry */
+    }
+    free(decisions);
+    free(records);
+    return r;
+}
+
+/* ---- lanes -------------------------------------------------------------------------- */
+
+static void lane_keepalive(void *data)
+{
+    struct lane *lane = data;
+    long lease = lane->worker->config->queue.lease_seconds;
+    double now = monotonic_seconds();
+    if (lane->sending == NULL || now - lane->lease_extended_at < (double)lease / 3)
+        return;
+    if (queue_extend(lane->db, lane->sending, lane->owner, lease) == 0)
+        lane->lease_extended_at = now;
+}
+
+/* lane_batch - claim, send and record one batch of one campaign; returns the count. */
+static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
+{
+    struct worker *w = lane->worker;
+    const struct crier_config *config = w->config;
+    struct queue_batch batch;
+    int r = queue_claim(lane->db, campaign->id, lane->ops->name,
+                        config->channel[lane->channel_id].batch_size, lane->owner,
+                        config->queue.lease_seconds, &batch);
+    if (r < 0) {
+        log_error("%s: claim failed: %s", lane->owner, lane->db->error);
+        return r;
+    }
+    if (batch.count == 0) {
+        queue_batch_clear(&batch);
+        return 0;
+    }
+    rate_acquire(w, &w->bucket[lane->channel_id], (double)batch.count);
+    struct crier_outcome *outcomes = xcalloc(batch.count, sizeof(*outcomes));
+    lane->sending = &batch;
+    lane->lease_extended_at = monotonic_seconds();
+    channel_send(lane->session, batch.notices, batch.count, outcomes);
+    lane->sending = NULL;
+    r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops,
+                          campaign->policy, &batch, outcomes, lane->random_state);
+    long count = (long)batch.count;
+    free(outcomes);
+    queue_batch_clear(&batch);
+    if (r < 0)
+        return r;
+    atomic_fetch_add(&lane->done, count);
+    return count;
+}
+
+static void *lane_main(void *data)
+{
+    struct lane *lane = data;
+    struct worker *w = lane->worker;
+    if (!connect_until_stopped(w, &lane->db, lane->owner))
+        return NULL;
+    int r = channel_open(lane->ops, w->config, &lane->session);
+    if (r < 0) {
+        log_error("%s: cannot open the %s channel: %s", lane->owner, lane->ops->name,
+                  strerror(-r));
+        return NULL;
+    }
+    lane->session->lease_keepalive = lane_keepalive;
+    lane->session->keepalive_data = lane;
+
+    while (!atomic_load(&w->stop)) {
+        if (db_lost(lane->db) && !connect_until_stopped(w, &lane->db, lane->owner))
+            break;
+        double now = monotonic_seconds();
+        if (now - lane->campaigns_read_at >= CAMPAIGN_REFRESH) {
+            struct campaign_ref *list = NULL;
+            size_t count = 0;
+            if (campaigns_read(lane->db, lane->ops->name, &list, &count) == 0) {
+                campaigns_clear(lane);
+                lane->campaigns = list;
+                lane->campaign_count = count;
+                lane->campaigns_read_at = now;
+            } else {
+                log_error("%s: reading campaigns failed: %s", lane->owner, lane->db->error);
+                sleep_unless_stopped(w, RECONNECT_MIN_SECONDS);
+                continue;
+            }
+        }
+        bool worked = false;
+        for (size_t k = 0; k < lane->campaign_count && !atomic_load(&w->stop); k++) {
+            /* start at a different campaign each round, so none starves the others */
+            const struct campaign_ref *c =
+                &lane->campaigns[(lane->round_robin + k) % lane->campaign_count];
+            if (lane_batch(lane, c) > 0)
+                worked = true;
+        }
+        lane->round_robin++;
+        if (!worked) {
+            channel_flush(lane->session);
+            sleep_unless_stopped(w, (double)w->config->queue.idle_poll_ms / 1000.0);
+        }
+    }
+    channel_flush(lane->session);
+    return NULL;
+}
+
+/* ---- the main thread's housekeeping -------------------------------------------------- */
+
+/* route_disabled - notices waiting on a channel this deployment does not run move on. */
+static long route_disabled(struct worker *w, struct crier_db **db, const char *actor,
+                           unsigned short *random_state)
+{
+    struct campaign_ref *list = NULL;
+    size_t count = 0;
+    long moved = 0;
+    if (campaigns_read(*db, "", &list, &count) < 0)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        for (char **p = list[i].policy; *p; p++) {
+            const char *why = NULL;
+            if (channel_enabled(w->config, *p, &why))
+                continue;
+            for (;;) {
+                struct queue_batch batch;
+                if (queue_claim(*db, list[i].id, *p, ROUTER_BATCH, actor,
+                                w->config->queue.lease_seconds, &batch) < 0)
+                    break;
+                size_t n = batch.count;
+                if (n > 0) {
+                    struct crier_outcome *outcomes = xcalloc(n, sizeof(*outcomes));
+                    for (size_t k = 0; k < n; k++)
+                        outcome_set(&outcomes[k], OUTCOME_PERMANENT, "channel %s", why);
+                    if (decide_and_record(w, db, actor, *p, channel_ops_find(*p),
+                                          list[i].policy, &batch, outcomes, random_state) == 0)
+                        moved += (long)n;
+                    free(outcomes);
+                }
+                queue_batch_clear(&batch);
+                if (n < ROUTER_BATCH)
+                    break;
+            }
+        }
+        strv_free(list[i].policy);
+    }
+    free(list);
+    return moved;
+}
+
+/* work_left - notices of running campaigns still ready or sending. */
+static int work_left(struct crier_db *db, long *ret_count)
+{
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT count(*) FROM crier.notice n JOIN crier.campaign c"
+                     " ON c.id = n.campaign_id WHERE c.state = 'running'"
+                     " AND n.state IN ('ready', 'sending')",
+                     0, NULL, &result);
+    if (r < 0)
+        return r;
+    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+/* housekeeping - one tick; returns true when until_idle finds nothing left. */
+static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor,
+                         unsigned short *random_state)
+{
+    if (db_lost(*db) && !connect_until_stopped(w, db, actor))
+        return false;
+    long count = 0;
+    if (queue_reap(*db, actor, &count) < 0)
+        log_error("lease reaper: %s", (*db)->error);
+    else if (count > 0)
+        log_notice("%ld notices whose worker stopped without recording went back to ready",
+                   count);
+    long moved = route_disabled(w, db, actor, random_state);
+    if (moved > 0)
+        log_info("%ld notices moved past channels not enabled here", moved);
+    if (campaign_complete_finished(*db, actor, &count) < 0)
+        log_error("completing campaigns: %s", (*db)->error);
+    else if (count > 0)
+        log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
+    if (!w->options->until_idle)
+        return false;
+    long left = 0;
+    if (work_left(*db, &left) < 0)
+        return false;
+    return left == 0;
+}
+
+static long total_done(struct worker *w)
+{
+    long total = 0;
+    for (size_t i = 0; i < w->lane_count; i++)
+        total += atomic_load(&w->lanes[i].done);
+    return total;
+}
+
+/* worker_start_checks - the database is there, migrated, and some channel can run. */
+static int worker_start_checks(struct worker *w, struct crier_db **ret_db)
+{
+    char err[512];
+    struct crier_db *db = NULL;
+    int r = db_open(w->config->conninfo, "crier run", &db, err, sizeof(err));
+    if (r < 0) {
+        log_error("%s", err);
+        return r;
+    }
+    unsigned version = 0;
+    r = migrate_check(db, &version);
+    if (r < 0) {
+        if (r == -ENOENT || r == -ESTALE)
+            log_error("the database schema is at version %u, this crier needs %u: run "
+                      "'crier db migrate'",
+                      version, migrate_latest());
+        else if (r == -EPROTO)
+            log_error("the database schema (version %u) is newer than this crier (%u)", version,
+                      migrate_latest());
+        else
+            log_error("%s", db->error);
+        db_close(db);
+        return r;
+    }
+    *ret_db = db;
+    return 0;
+}
+
+int worker_run(const struct crier_config *config, const struct worker_options *options)
+{
+    struct worker w = {.config = config, .options = options};
+    atomic_init(&w.stop, false);
+    if (gethostname(w.host, sizeof(w.host)) != 0)
+        snprintf(w.host, sizeof(w.host), "localhost");
+    w.host[sizeof(w.host) - 1] = '\0';
+
+    struct crier_db *db = NULL;
+    int r = worker_start_checks(&w, &db);
+    if (r < 0)
+        return r;
+
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_config *cc = &config->channel[id];
+        if (!cc->enabled)
+            continue;
+        if (channel_ops_by_id((enum crier_channel_id)id) == NULL) {
+            log_warning("channels.%s is configured, but this build of crier has no %s channel "
+                        "yet: its notices move on to the next channel of their policy",
+                        channel_id_name((enum crier_channel_id)id),
+                        channel_id_name((enum crier_channel_id)id));
+            continue;
+        }
+        w.lane_count += (size_t)cc->lanes;
+        struct rate_bucket *b = &w.bucket[id];
+        pthread_mutex_init(&b->lock, NULL);
+        b->rate = cc->rate;
+        b->burst = cc->rate > cc->batch_size ? cc->rate : cc->batch_size;
+        b->tokens = b->burst;
+        b->refilled_at = monotonic_seconds();
+    }
+
+    if (w.lane_count == 0) {
+        log_error("no channel can run: enable one under 'channels:' in %s",
+                  config->path ? config->path : "the configuration");
+        db_close(db);
+        return -EINVAL;
+    }
+
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+
+    w.lanes = xcalloc(w.lane_count + 1, sizeof(struct lane));
+    size_t k = 0;
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (!config->channel[id].enabled || ops == NULL)
+            continue;
+        for (int i = 0; i < config->channel[id].lanes; i++, k++) {
+            struct lane *lane = &w.lanes[k];
+            lane->worker = &w;
+            lane->channel_id = (enum crier_channel_id)id;
+            lane->ops = ops;
+            atomic_init(&lane->done, 0);
+            snprintf(lane->owner, sizeof(lane->owner), "%s:%d:%s:%d", w.host, (int)getpid(),
+                     ops->name, i);
+            unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(k * 7919);
+            memcpy(lane->random_state, &seed, sizeof(unsigned short) * 2);
+            lane->random_state[2] = (unsigned short)k;
+        }
+    }
+    char actor[128];
+    snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
+    unsigned short random_state[3] = {(unsigned short)getpid(), 0x1234, 0x5678};
+    log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
+             options->until_idle ? ", until idle" : "");
+
+    for (size_t i = 0; i < w.lane_count; i++) {
+        r = pthread_create(&w.lanes[i].thread, NULL, lane_main, &w.lanes[i]);
+        if (r != 0) {
+            log_error("cannot start lane %s: %s", w.lanes[i].owner, strerror(r));
+            atomic_store(&w.stop, true);
+            break;
+        }
+        w.lanes[i].started = true;
+    }
+
+    double started = monotonic_seconds(), last_tick = 0, last_report = started;
+    long last_done = 0;
+    int stop_signals = 0;
+    while (!atomic_load(&w.stop)) {
+        struct timespec timeout = {0, 200 * 1000000L};
+        siginfo_t info;
+        int sig = sigtimedwait(&signals, &info, &timeout);
+        if (sig == SIGINT || sig == SIGTERM) {
+            stop_signals++;
+            log_notice("%s received: finishing in-flight batches, then exiting",
+                       sig == SIGINT ? "SIGINT" : "SIGTERM");
+            atomic_store(&w.stop, true);
+            break;
+        }
+        double now = monotonic_seconds();
+        if (now - last_tick >= TICK_SECONDS) {
+            last_tick = now;
+            if (housekeeping(&w, &db, actor, random_state)) {
+                log_info("idle: no running campaign has notices ready or in flight");
+                atomic_store(&w.stop, true);
+            }
+        }
+        if (now - last_report >= 10.0) {
+            long done = total_done(&w);
+            log_info("%ld notices recorded (%.0f/s over the last %.0f s)", done,
+                     (double)(done - last_done) / (now - last_report), now - last_report);
+            last_done = done;
+            last_report = now;
+        }
+    }
+    for (size_t i = 0; i < w.lane_count; i++) {
+        if (!w.lanes[i].started)
+            continue;
+        pthread_join(w.lanes[i].thread, NULL);
+        channel_close(w.lanes[i].session);
+        campaigns_clear(&w.lanes[i]);
+        db_close(w.lanes[i].db);
+    }
+    if (w.options->until_idle && stop_signals == 0)
+        housekeeping(&w, &db, actor, random_state); /* complete what just finished */
+    double elapsed = monotonic_seconds() - started;
+    long done = total_done(&w);
+    log_info("stopped: %ld notices recorded in %.1f s (%.0f/s)", done, elapsed,
+             elapsed > 0 ? (double)done / elapsed : 0.0);
+    for (int id = 0; id < CHANNEL_COUNT; id++)
+        if (w.bucket[id].refilled_at > 0)
+            pthread_mutex_destroy(&w.bucket[id].lock);
+    free(w.lanes);
+    db_close(db);
+    return 0;
+}

@@ -1,0 +1,111 @@
+/*
+ * channel.h - the one interface every transport sits behind (curl's protocol handler
+ * tables are the model).
+ *
+ * A channel knows nothing of SQL: it is handed claimed notices and fills one outcome per
+ * notice. The engine knows nothing of SMTP, HTTP or PDF: it calls the ops only through
+ * the channel_*() wrappers in channels/channel.c, which is where timing and tracing live.
+ */
+#ifndef CRIER_CHANNEL_H
+#define CRIER_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crier/config.h"
+
+/* What a transport said about one notice. Two kinds of failure, never a third. */
+enum crier_outcome_kind {
+    OUTCOME_DELIVERED,  /* final delivery confirmed */
+    OUTCOME_ACCEPTED,   /* handed over; the channel's accepted_state (sent, submitted, batched) */
+    OUTCOME_TEMPORARY,  /* try again later on the same channel (crash, timeout, 4xx) */
+    OUTCOME_PERMANENT,  /* this channel will never work for this person: fall back */
+    OUTCOME_NO_ADDRESS, /* no usable address for this channel: fall back */
+};
+
+#define OUTCOME_DETAIL_MAX 512
+
+struct crier_outcome {
+    enum crier_outcome_kind kind;
+    char detail[OUTCOME_DETAIL_MAX]; /* the transport's own words: SMTP reply, HTTP status */
+    char content_sha256[65];         /* hex SHA-256 of exactly what was sent, or "" */
+    long retry_after_seconds;        /* TEMPORARY only: the peer's own delay, 0 = backoff */
+};
+
+/* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
+struct crier_notice {
+    int64_t id;
+    int64_t campaign_id;
+    const char *campaign_name;
+    const char *ref;   /* the recipient's ref in the list */
+    const char *token; /* unguessable per-notice token (VERP, fax labels) */
+    const char *name;
+    const char *email;
+    const char *fax;
+    const char *address[5]; /* address1, address2, city, region, postal_code */
+    const char *country;
+    bool mailable;         /* the postal address passed validation */
+    const char *vars_json; /* the list's other columns as a JSON object */
+    int attempt;           /* attempts in all, this one included */
+    int channel_attempt;   /* attempts on the current channel, this one included */
+};
+
+struct crier_channel;
+
+struct crier_channel_ops {
+    const char *name;           /* "email", "fax", "mail", "null", "test" */
+    const char *accepted_state; /* notice state an ACCEPTED outcome leads to */
+    /* reachable - does this notice carry an address this channel can use? */
+    bool (*reachable)(const struct crier_notice *notice);
+    /* open - start one session (one per lane thread); set channel->state. May be NULL. */
+    int (*open)(struct crier_channel *channel, const struct crier_config *config);
+    /* send - hand n claimed notices to the transport; fill outcome[i] for each. A return
+     * < 0 means the whole batch failed before anything was handed over (all TEMPORARY). */
+    int (*send)(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                struct crier_outcome *outcomes);
+    /* flush - close a partly filled batch (print). May be NULL. */
+    int (*flush)(struct crier_channel *channel);
+    /* close - end the session and free channel->state. May be NULL. */
+    void (*close)(struct crier_channel *channel);
+};
+
+/* One session of a channel, owned by one lane thread. */
+struct crier_channel {
+    const struct crier_channel_ops *ops;
+    const struct crier_config *config;
+    void *state; /* the channel's own session state */
+    /* lease_keepalive - the channel may call this between slow sends so the engine can
+     * extend the batch's lease; NULL when the engine does not need it. */
+    void (*lease_keepalive)(void *keepalive_data);
+    void *keepalive_data;
+};
+
+/* channel_ops_find - the ops of a channel by name; NULL if crier has no such channel. */
+const struct crier_channel_ops *channel_ops_find(const char *name);
+/* channel_ops_by_id - the ops of a built-in channel; NULL if it is not built yet. */
+const struct crier_channel_ops *channel_ops_by_id(enum crier_channel_id id);
+
+/* channel_open - start a session; returns NULL-safe channel to pass to the others. */
+int channel_open(const struct crier_channel_ops *ops, const struct crier_config *config,
+                 struct crier_channel **ret_channel);
+/* channel_send - wrapper around ops->send: fills every outcome, even on failure. */
+int channel_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                 struct crier_outcome *outcomes);
+int channel_flush(struct crier_channel *channel);
+/* channel_reachable - does the notice carry an address channel id can use? For email, fax
+ * and mail the validated address decides (even before those channels are built); a
+ * channel's own reachable op may then say no. *ret_why names what is missing. */
+bool channel_reachable(enum crier_channel_id id, const struct crier_notice *notice,
+                       const char **ret_why);
+struct crier_channel *channel_close(struct crier_channel *channel);
+
+/* outcome_set - fill an outcome (detail formatted, truncated to fit). */
+void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt,
+                 ...) __attribute__((format(printf, 3, 4)));
+const char *outcome_kind_name(enum crier_outcome_kind kind);
+
+extern const struct crier_channel_ops null_channel_ops;
+extern const struct crier_channel_ops test_channel_ops;
+
+#endif

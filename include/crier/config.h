@@ -1,0 +1,150 @@
+/*
+ * config.h - crier.yaml, parsed once at start-up into a plain struct.
+ *
+ * Every key is known here: an unknown key, a wrong type or a missing required key is
+ * an error reported as FILE:LINE:COL: message. Secrets are never in this struct's text
+ * form: the config names a file or an environment variable, and the channel reads it.
+ */
+#ifndef CRIER_CONFIG_H
+#define CRIER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* The standard columns of an affected-individual list, in this order everywhere. */
+enum crier_field {
+    FIELD_REF,
+    FIELD_NAME,
+    FIELD_EMAIL,
+    FIELD_FAX,
+    FIELD_ADDRESS1,
+    FIELD_ADDRESS2,
+    FIELD_CITY,
+    FIELD_REGION,
+    FIELD_POSTAL_CODE,
+    FIELD_COUNTRY,
+    FIELD_COUNT
+};
+
+/* field_name - the standard column name of a field ("ref", "postal_code", ...). */
+const char *field_name(enum crier_field field);
+
+/* The channels crier knows; the order is only an index, a campaign's policy sets the order. */
+enum crier_channel_id {
+    CHANNEL_EMAIL,
+    CHANNEL_FAX,
+    CHANNEL_MAIL,
+    CHANNEL_NULL, /* accepts everything: measures the engine alone */
+    CHANNEL_TEST, /* outcomes scripted by the recipient's data: for tests */
+    CHANNEL_COUNT
+};
+
+enum crier_starttls {
+    STARTTLS_DEFAULT, /* required unless the host is loopback */
+    STARTTLS_REQUIRED,
+    STARTTLS_OPTIONAL,
+    STARTTLS_OFF,
+};
+
+enum crier_log_format {
+    LOG_FORMAT_AUTO, /* text on a TTY, JSON lines otherwise */
+    LOG_FORMAT_TEXT,
+    LOG_FORMAT_JSON,
+};
+
+/* What every channel section has; a section that is absent leaves the channel disabled. */
+struct crier_channel_config {
+    bool enabled;   /* the section is present */
+    int lanes;      /* worker threads, each with its own DB connection and transport session */
+    int batch_size; /* notices claimed per batch */
+    double rate;    /* notices per second across this process's lanes; 0 = unlimited */
+};
+
+struct crier_config {
+    char *path; /* file it came from, for messages */
+
+    char *conninfo; /* database.conninfo; NULL or "" = libpq's PG* environment */
+
+    struct {
+        long lease_seconds;       /* queue.lease: how long a claim is owned before it expires */
+        long backoff_min_seconds; /* queue.backoff_min: first retry delay */
+        long backoff_max_seconds; /* queue.backoff_max: retry delay ceiling */
+        double backoff_jitter;    /* queue.backoff_jitter: 0..1, fraction of the delay randomised */
+        long give_up_after_seconds; /* queue.give_up_after: temporary failures on one channel
+                                       for longer than this count as permanent */
+        long idle_poll_ms;          /* queue.idle_poll: sleep when nothing is claimable */
+    } queue;
+
+    struct {
+        enum crier_log_format format; /* log.format */
+        int level;                    /* log.level, syslog numbering (LOG_DEBUG=7 ... LOG_ERR=3) */
+    } log;
+
+    struct {
+        char *columns[FIELD_COUNT]; /* import.columns: source column for each field; NULL = same name */
+    } import;
+
+    struct crier_channel_config channel[CHANNEL_COUNT];
+
+    struct {
+        char *host; /* channels.email.smtp.host */
+        int port;   /* channels.email.smtp.port */
+        enum crier_starttls starttls;
+        char *from;          /* channels.email.from: RFC 5322 From */
+        char *bounce_domain; /* channels.email.bounce_domain: VERP domain */
+    } email;
+
+    struct {
+        char *provider; /* sinch | generic */
+        char *base_url;
+        char *project_id;
+        char *key_id;
+        char *key_secret_file;
+        char *from;
+    } fax;
+
+    struct {
+        char *spool;           /* directory print batches are written to */
+        int letters_per_batch; /* letters in one batch PDF */
+    } mail;
+
+    struct {
+        char *default_outcome; /* channels.test.default: outcome when a recipient scripts none */
+        long delay_ms;         /* channels.test.delay_ms: time each send takes */
+    } test;
+};
+
+/*
+ * config_load - read and check a YAML file.
+ * Each problem is written to diag as "FILE:LINE:COL: message\n" (all of them, not only
+ * the first). Returns 0, -ENOENT if the file cannot be opened (message on diag),
+ * or -EINVAL if it has errors.
+ */
+int config_load(const char *path, FILE *diag, struct crier_config **ret_config);
+
+/* config_parse - as config_load, from memory; name is used in messages. */
+int config_parse(const char *text, size_t len, const char *name, FILE *diag,
+                 struct crier_config **ret_config);
+
+/* config_default - a config with every default and no channel enabled (no file). */
+struct crier_config *config_default(void);
+
+/*
+ * config_find - the path to use: explicit, else $CRIER_CONFIG, else ./crier.yaml if it
+ * exists, else /etc/crier/crier.yaml if it exists, else NULL (run on defaults).
+ */
+const char *config_find(const char *explicit_path);
+
+/* config_free - release everything; accepts NULL; returns NULL. */
+struct crier_config *config_free(struct crier_config *config);
+
+/* meta_yaml_to_json - a YAML mapping file (--meta) as compact JSON, scalars kept as
+ * strings; errors as FILE:LINE:COL in err. */
+int meta_yaml_to_json(const char *path, char **ret_json, char *err, size_t err_size);
+
+/* channel_id_from_name - "email" -> CHANNEL_EMAIL; -EINVAL for an unknown name. */
+int channel_id_from_name(const char *name, enum crier_channel_id *ret_id);
+/* channel_id_name - CHANNEL_EMAIL -> "email". */
+const char *channel_id_name(enum crier_channel_id id);
+
+#endif

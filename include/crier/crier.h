@@ -1,0 +1,67 @@
+/*
+ * crier.h - what every crier module shares: exit codes, allocation, small string helpers.
+ *
+ * Functions return 0 or a negative errno-style code; results go out through ret_
+ * parameters that are left untouched on failure. Out-of-memory is handled once, here:
+ * the x* allocators abort, so no caller checks for NULL.
+ */
+#ifndef CRIER_CRIER_H
+#define CRIER_CRIER_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRIER_VERSION "0.1.0"
+
+/* Exit codes, as sysexits.h defines them. */
+#define EXIT_USAGE       64 /* command line usage error */
+#define EXIT_DATAERR     65 /* bad input data (CSV, arguments naming data) */
+#define EXIT_NOINPUT     66 /* input file missing or unreadable */
+#define EXIT_UNAVAILABLE 69 /* database or another service unreachable */
+#define EXIT_SOFTWARE    70 /* internal error */
+#define EXIT_IOERR       74 /* I/O error on an output file */
+#define EXIT_TEMPFAIL    75 /* try again later */
+#define EXIT_NOPERM      77 /* the database role may not do this */
+#define EXIT_CONFIG      78 /* configuration error */
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* xmalloc - malloc that aborts on exhaustion; never returns NULL. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *ptr, size_t size);
+/* xreallocarray - grow an array of count items of size bytes, checking the product. */
+void *xreallocarray(void *ptr, size_t count, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* xasprintf - allocate and format; aborts on exhaustion. */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0)));
+
+/* strv_free - free a NULL-terminated array of strings and the array; returns NULL. */
+char **strv_free(char **strv);
+size_t strv_length(char *const *strv);
+
+/* str_empty - true for NULL or "". */
+static inline bool str_empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+/* utf8_valid - true if the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t len);
+
+/* now_seconds - CLOCK_REALTIME as a double, for rates and timing. */
+double now_seconds(void);
+/* monotonic_seconds - CLOCK_MONOTONIC as a double, for intervals. */
+double monotonic_seconds(void);
+
+/* sha256_hex - hex SHA-256 of len bytes at data into out (65 bytes, NUL-terminated). */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+/* parse_duration - "90", "30s", "5m", "2h", "3d" into seconds; -EINVAL on anything else. */
+int parse_duration(const char *text, long *ret_seconds);
+
+#endif

@@ -1,0 +1,49 @@
+/*
+ * db.h - one PostgreSQL connection (libpq) and the few helpers every module uses on it.
+ *
+ * A connection belongs to one thread. Errors come back as negative codes with the server's
+ * message kept in db->error, so the caller decides what the operator sees.
+ */
+#ifndef CRIER_DB_H
+#define CRIER_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+
+struct crier_db {
+    PGconn *conn;
+    char error[1024]; /* last error, one line */
+    char sqlstate[6]; /* last error's SQLSTATE, "" if none */
+};
+
+/*
+ * db_open - connect with conninfo (NULL or "" = libpq's PG* environment) and set the
+ * session up (UTC, application_name). Returns -EHOSTUNREACH when the server cannot be
+ * reached, with libpq's message in err.
+ */
+int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db,
+            char *err, size_t err_size);
+struct crier_db *db_close(struct crier_db *db);
+
+/* db_exec - a statement whose rows, if any, are not wanted. */
+int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params);
+/* db_query - a statement returning rows; *ret_result is the caller's to PQclear. */
+int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
+             PGresult **ret_result);
+/* db_check_result - map a finished PGresult to 0 or an error code, filling db->error. */
+int db_check_result(struct crier_db *db, const PGresult *result);
+
+int db_begin(struct crier_db *db);
+int db_commit(struct crier_db *db);
+/* db_rollback - best effort; never fails the caller's error path. */
+void db_rollback(struct crier_db *db);
+
+/* db_lost - the connection is gone and must be reopened. */
+bool db_lost(const struct crier_db *db);
+/* db_reset - reconnect after db_lost; -EHOSTUNREACH while the server is away. */
+int db_reset(struct crier_db *db);
+
+/* db_error_code - the negative code crier uses for a SQLSTATE (see db.c). */
+int db_error_code(const char *sqlstate);
+
+#endif
