@@ -60,13 +60,12 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
 {
     /* Pre-fill: anything the channel leaves untouched counts as a temporary failure. */
     for (size_t i = 0; i < n; i++)
-        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: no outcome reported",
-                    channel->ops->name);
+        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: no outcome reported", channel->ops->name);
     int r = channel->ops->send(channel, notices, n, outcomes);
     if (r < 0) {
         for (size_t i = 0; i < n; i++)
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: batch failed: %s",
-                        channel->ops->name, strerror(-r));
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: batch failed: %s", channel->ops->name,
+                        strerror(-r));
     }
     return r;
 }
@@ -108,8 +107,7 @@ struct crier_channel *channel_close(struct crier_channel *channel)
     return NULL;
 }
 
-void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt,
-                 ...)
+void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt, ...)
 {
     outcome->kind = kind;
     outcome->content_sha256[0] = '\0';

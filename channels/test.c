@@ -16,7 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-static const char *vars_string(const struct crier_notice *notice, const char *key, json_t **ret_root)
+static const char *vars_string(const struct crier_notice *notice, const char *key,
+                               json_t **ret_root)
 {
     *ret_root = NULL;
     if (notice->vars_json == NULL)
@@ -60,8 +61,8 @@ static int outcome_from_word(const char *word, enum crier_outcome_kind *ret_kind
         const char *word;
         enum crier_outcome_kind kind;
     } words[] = {
-        {"delivered", OUTCOME_DELIVERED}, {"accepted", OUTCOME_ACCEPTED},
-        {"temporary", OUTCOME_TEMPORARY}, {"permanent", OUTCOME_PERMANENT},
+        {"delivered", OUTCOME_DELIVERED},   {"accepted", OUTCOME_ACCEPTED},
+        {"temporary", OUTCOME_TEMPORARY},   {"permanent", OUTCOME_PERMANENT},
         {"no_address", OUTCOME_NO_ADDRESS},
     };
     for (size_t i = 0; i < ARRAY_SIZE(words); i++) {
@@ -89,8 +90,8 @@ static int test_send(struct crier_channel *channel, const struct crier_notice *n
         json_t *root;
         const char *script = vars_string(notice, "test_script", &root);
         char word[32];
-        script_step(script ? script : config->test.default_outcome, notice->channel_attempt,
-                    word, sizeof(word));
+        script_step(script ? script : config->test.default_outcome, notice->channel_attempt, word,
+                    sizeof(word));
         json_decref(root);
         enum crier_outcome_kind kind;
         if (outcome_from_word(word, &kind) < 0) {
@@ -101,8 +102,8 @@ static int test_send(struct crier_channel *channel, const struct crier_notice *n
         outcome_set(&outcomes[i], kind, "test: scripted %s (attempt %d)", word,
                     notice->channel_attempt);
         if (kind == OUTCOME_DELIVERED || kind == OUTCOME_ACCEPTED) {
-            char *content = xasprintf("test notice for %s in %s", notice->ref,
-                                      notice->campaign_name);
+            char *content =
+                xasprintf("test notice for %s in %s", notice->ref, notice->campaign_name);
             sha256_hex(content, strlen(content), outcomes[i].content_sha256);
             free(content);
         }

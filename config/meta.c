@@ -37,9 +37,8 @@ static json_t *node_json(yaml_document_t *doc, yaml_node_t *node, int depth)
             if (key == NULL || key->type != YAML_SCALAR_NODE)
                 continue;
             char *name = xstrndup((const char *)key->data.scalar.value, key->data.scalar.length);
-            json_object_set_new(obj, name,
-                                node_json(doc, yaml_document_get_node(doc, pair->value),
-                                          depth + 1));
+            json_object_set_new(
+                obj, name, node_json(doc, yaml_document_get_node(doc, pair->value), depth + 1));
             free(name);
         }
         return obj;

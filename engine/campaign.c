@@ -39,8 +39,8 @@ int campaign_create(struct crier_db *db, const struct campaign_create_options *o
                     const char *actor, char *err, size_t err_size)
 {
     char **policy = NULL;
-    int r = policy_parse(options->policy ? options->policy : "email,fax,mail", &policy, err,
-                         err_size);
+    int r =
+        policy_parse(options->policy ? options->policy : "email,fax,mail", &policy, err, err_size);
     if (r < 0)
         return r;
     /* build the text[] literal from validated channel names */
@@ -58,8 +58,12 @@ int campaign_create(struct crier_db *db, const struct campaign_create_options *o
     strcat(array, "}");
     policy = strv_free(policy);
 
-    const char *params[] = {options->name, options->incident, array, options->templates,
-                            options->meta_json ? options->meta_json : "{}", actor};
+    const char *params[] = {options->name,
+                            options->incident,
+                            array,
+                            options->templates,
+                            options->meta_json ? options->meta_json : "{}",
+                            actor};
     r = db_exec(db,
                 "WITH c AS (INSERT INTO crier.campaign (name, incident, policy, templates, meta)"
                 " VALUES ($1, $2, $3::text[], $4, $5::jsonb) RETURNING id, policy)"

@@ -105,7 +105,6 @@ static const struct command commands[] = {
     {0},
 };
 
-
 /* ---- shared helpers ---------------------------------------------------------------- */
 
 static void fail(const struct cli *cli, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -243,15 +242,16 @@ static int connect(struct cli *cli, bool check_schema, struct crier_db **ret_db)
         unsigned version = 0;
         r = migrate_check(db, &version);
         if (r == -ENOENT || r == -ESTALE) {
-            fail(cli, "the database schema is at version %u, this crier needs %u: run 'crier db "
-                      "migrate'",
+            fail(cli,
+                 "the database schema is at version %u, this crier needs %u: run 'crier db "
+                 "migrate'",
                  version, migrate_latest());
             db_close(db);
             return EXIT_CONFIG;
         }
         if (r < 0) {
-            fail(cli, "%s", r == -EPROTO ? "the database schema is newer than this crier"
-                                         : db->error);
+            fail(cli, "%s",
+                 r == -EPROTO ? "the database schema is newer than this crier" : db->error);
             db_close(db);
             return exit_code(r);
         }
@@ -289,7 +289,8 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("db", "migrate"), argc, argv, NULL, NULL, no_options, NULL);
+    int r =
+        parse_options(cli, command_find("db", "migrate"), argc, argv, NULL, NULL, no_options, NULL);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -317,8 +318,8 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 
 static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("config", "check"), argc, argv, NULL, NULL,
-                          no_options, NULL);
+    int r = parse_options(cli, command_find("config", "check"), argc, argv, NULL, NULL, no_options,
+                          NULL);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc)
@@ -576,8 +577,8 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"until-idle", no_argument, NULL, 'u'}, {0}};
     int flags = 0;
-    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", flag_option,
-                          &flags);
+    int r =
+        parse_options(cli, command_find("run", NULL), argc, argv, options, "", flag_option, &flags);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -609,8 +610,8 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
         {0},
     };
     int flags = 0;
-    int r = parse_options(cli, command_find("status", NULL), argc, argv, options, "",
-                          flag_option, &flags);
+    int r = parse_options(cli, command_find("status", NULL), argc, argv, options, "", flag_option,
+                          &flags);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     const char *name = optind < argc ? argv[optind] : NULL;
@@ -652,8 +653,7 @@ static void usage(FILE *out)
                  "  -V, --version      print the version\n\ncommands:\n");
     for (const struct command *c = commands; c->group; c++) {
         const char *nl = strchr(c->usage, '\n');
-        fprintf(out, "  crier %.*s\n", nl ? (int)(nl - c->usage) : (int)strlen(c->usage),
-                c->usage);
+        fprintf(out, "  crier %.*s\n", nl ? (int)(nl - c->usage) : (int)strlen(c->usage), c->usage);
     }
 }
 
@@ -699,8 +699,8 @@ int cli_main(int argc, char **argv)
     if (c == NULL) {
         bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
                            strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0;
-        if (known_group && (name == NULL || strcmp(name, "--help") == 0 ||
-                            strcmp(name, "-h") == 0)) {
+        if (known_group &&
+            (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
             printf("crier %s commands:\n", group);
             for (const struct command *k = commands; k->group; k++)
                 if (strcmp(k->group, group) == 0)

@@ -55,8 +55,8 @@ static int session_setup(struct crier_db *db, const char *application_name)
                    1, params);
 }
 
-int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db,
-            char *err, size_t err_size)
+int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db, char *err,
+            size_t err_size)
 {
     PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -73,8 +73,7 @@ int db_open(const char *conninfo, const char *application_name, struct crier_db 
         return -EHOSTUNREACH;
     }
     if (PQsetClientEncoding(conn, "UTF8") != 0) {
-        snprintf(err, err_size, "cannot set the client encoding to UTF8: %s",
-                 PQerrorMessage(conn));
+        snprintf(err, err_size, "cannot set the client encoding to UTF8: %s", PQerrorMessage(conn));
         PQfinish(conn);
         return -EIO;
     }

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #define COPY_BATCH_ROWS 5000 /* rows buffered before a COPY round trip */
@@ -195,8 +196,7 @@ static int source_open_sql(struct source *src, struct crier_db *db, const char *
         const char *dot = strchr(table, '.');
         char *schema = dot ? xstrndup(table, (size_t)(dot - table)) : NULL;
         const char *name = dot ? dot + 1 : table;
-        char *schema_quoted =
-            schema ? PQescapeIdentifier(db->conn, schema, strlen(schema)) : NULL;
+        char *schema_quoted = schema ? PQescapeIdentifier(db->conn, schema, strlen(schema)) : NULL;
         char *name_quoted = PQescapeIdentifier(db->conn, name, strlen(name));
         free(schema);
         if (name_quoted == NULL || (dot && schema_quoted == NULL)) {
@@ -206,8 +206,7 @@ static int source_open_sql(struct source *src, struct crier_db *db, const char *
             return -EINVAL;
         }
         sql = xasprintf("DECLARE crier_load_source NO SCROLL CURSOR FOR SELECT * FROM %s%s%s",
-                        schema_quoted ? schema_quoted : "", schema_quoted ? "." : "",
-                        name_quoted);
+                        schema_quoted ? schema_quoted : "", schema_quoted ? "." : "", name_quoted);
         PQfreemem(schema_quoted);
         PQfreemem(name_quoted);
     } else {
@@ -221,8 +220,7 @@ static int source_open_sql(struct source *src, struct crier_db *db, const char *
     }
     src->db = db;
     /* the first FETCH tells the column names, even when it returns no row */
-    r = db_query(db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL,
-                 &src->fetched);
+    r = db_query(db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL, &src->fetched);
     if (r < 0) {
         snprintf(err, err_size, "reading the source: %s", db->error);
         return r;
@@ -320,6 +318,35 @@ static int copy_flush(struct crier_db *db, const char *sql, struct copybuf *b)
     return r;
 }
 
+/* random_hex - size-1 hex digits of kernel randomness, NUL-terminated. Draws from a pool
+ * refilled by getrandom() so that a million tokens cost a few hundred syscalls; the load
+ * is single-threaded. */
+static void random_hex(char *out, size_t size)
+{
+    static unsigned char pool[4096];
+    static size_t pool_left;
+    static const char hex[] = "0123456789abcdef";
+    size_t n = (size - 1) / 2;
+    for (size_t i = 0; i < n; i++) {
+        if (pool_left == 0) {
+            size_t got = 0;
+            while (got < sizeof(pool)) {
+                ssize_t r = getrandom(pool + got, sizeof(pool) - got, 0);
+                if (r < 0 && errno == EINTR)
+                    continue;
+                if (r < 0)
+                    abort(); /* no kernel randomness: nothing safe to do */
+                got += (size_t)r;
+            }
+            pool_left = sizeof(pool);
+        }
+        unsigned char byte = pool[--pool_left];
+        out[2 * i] = hex[byte >> 4];
+        out[2 * i + 1] = hex[byte & 0xf];
+    }
+    out[2 * n] = '\0';
+}
+
 /* ---- the load ------------------------------------------------------------------------- */
 
 struct load {
@@ -346,7 +373,8 @@ static const char copy_recipients_sql[] =
     " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
     " FROM STDIN";
 static const char copy_notices_sql[] =
-    "COPY crier.notice (campaign_id, recipient_seq, state, channel, channel_index, reasons)"
+    "COPY crier.notice (id, campaign_id, recipient_seq, state, channel, channel_index,"
+    " reasons, token)"
     " FROM STDIN";
 
 /* map_columns - find each standard field's source column (import.columns may rename). */
@@ -518,8 +546,8 @@ static int load_row(struct load *l)
     view.vars_json = vars;
     struct usable_data usable = {l->campaign->policy, &view};
     char reasons[POLICY_REASON_MAX] = "";
-    int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count,
-                                     0, load_usable, &usable, reasons, sizeof(reasons));
+    int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
+                                     load_usable, &usable, reasons, sizeof(reasons));
 
     char seq[32];
     snprintf(seq, sizeof(seq), "%ld", l->next_seq++);
@@ -548,12 +576,19 @@ static int load_row(struct load *l)
     char index[16];
     snprintf(index, sizeof(index), "%d", first < 0 ? 0 : first);
     b = &l->notices;
+    char notice_id[32];
+    snprintf(notice_id, sizeof(notice_id), "%lld",
+             (long long)(((uint64_t)l->campaign->id << 32) + (uint64_t)(l->next_seq - 1)));
+    copy_value(b, notice_id, false);
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
     copy_value(b, first < 0 ? "undeliverable" : "ready", false);
     copy_value(b, l->campaign->policy[first < 0 ? 0 : first], false);
     copy_value(b, index, false);
-    copy_value(b, reason_array, true);
+    copy_value(b, reason_array, false);
+    char token[33];
+    random_hex(token, sizeof(token));
+    copy_value(b, token, true);
     b->rows++;
     free(reason_array);
     recipient_valid_clear(&v);
@@ -623,8 +658,8 @@ static int load_begin(struct load *l, char *err, size_t err_size)
     }
     if (strcmp(l->campaign->state, "cancelled") == 0 ||
         strcmp(l->campaign->state, "completed") == 0) {
-        snprintf(err, err_size, "cannot load into campaign '%s': it is %s",
-                 l->campaign->name, l->campaign->state);
+        snprintf(err, err_size, "cannot load into campaign '%s': it is %s", l->campaign->name,
+                 l->campaign->state);
         return -EPERM;
     }
     l->policy_count = strv_length(l->campaign->policy);
@@ -670,8 +705,8 @@ static int load_finish(struct load *l, const char *sha)
     snprintf(counts[1], sizeof(counts[1]), "%ld", l->result.loaded);
     snprintf(counts[2], sizeof(counts[2]), "%ld", l->result.rejected);
     snprintf(counts[3], sizeof(counts[3]), "%ld", l->result.contacts_dropped);
-    const char *params[] = {l->load_id, counts[0], counts[1], counts[2], counts[3],
-                            l->campaign_id, l->options->actor, source, sha};
+    const char *params[] = {l->load_id,     counts[0],         counts[1], counts[2], counts[3],
+                            l->campaign_id, l->options->actor, source,    sha};
     int r = db_exec(
         l->db,
         "WITH u AS (UPDATE crier.list_load SET rows_read = $2, loaded = $3, rejected = $4,"
@@ -691,8 +726,8 @@ static int load_finish(struct load *l, const char *sha)
 }
 
 int import_load(struct crier_db *db, const struct crier_config *config,
-                const struct import_options *options, FILE *diag,
-                struct import_result *ret_result, char *err, size_t err_size)
+                const struct import_options *options, FILE *diag, struct import_result *ret_result,
+                char *err, size_t err_size)
 {
     struct load l = {.db = db, .config = config, .options = options, .diag = diag};
     char sha[65] = "";

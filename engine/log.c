@@ -55,8 +55,8 @@ static void timestamp(char *buf, size_t size)
     snprintf(buf + n, size - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-void log_fields(int level, const char *message, const char *const *keys,
-                const char *const *values, int count)
+void log_fields(int level, const char *message, const char *const *keys, const char *const *values,
+                int count)
 {
     if (level > log_level)
         return;

@@ -15,11 +15,16 @@
 #include <string.h>
 
 static const char *const state_names[STATE_COUNT] = {
-    [STATE_READY] = "ready",         [STATE_HELD] = "held",
-    [STATE_SENDING] = "sending",     [STATE_SENT] = "sent",
-    [STATE_SUBMITTED] = "submitted", [STATE_DELIVERED] = "delivered",
-    [STATE_BATCHED] = "batched",     [STATE_MAILED] = "mailed",
-    [STATE_UNDELIVERABLE] = "undeliverable", [STATE_CANCELLED] = "cancelled",
+    [STATE_READY] = "ready",
+    [STATE_HELD] = "held",
+    [STATE_SENDING] = "sending",
+    [STATE_SENT] = "sent",
+    [STATE_SUBMITTED] = "submitted",
+    [STATE_DELIVERED] = "delivered",
+    [STATE_BATCHED] = "batched",
+    [STATE_MAILED] = "mailed",
+    [STATE_UNDELIVERABLE] = "undeliverable",
+    [STATE_CANCELLED] = "cancelled",
 };
 
 const char *notice_state_name(enum crier_notice_state state)
@@ -119,9 +124,9 @@ int policy_decide(const struct policy_input *in, const struct crier_outcome *out
         if (outcome->retry_after_seconds > 0)
             d.delay_seconds = outcome->retry_after_seconds;
         else
-            d.delay_seconds = backoff_delay(
-                in->limits->backoff_min_seconds, in->limits->backoff_max_seconds,
-                in->limits->backoff_jitter, in->channel_attempt, in->random_unit);
+            d.delay_seconds =
+                backoff_delay(in->limits->backoff_min_seconds, in->limits->backoff_max_seconds,
+                              in->limits->backoff_jitter, in->channel_attempt, in->random_unit);
         break;
     case OUTCOME_PERMANENT:
     case OUTCOME_NO_ADDRESS:

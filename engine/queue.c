@@ -107,7 +107,8 @@ static const char claim_sql[] =
     " SELECT c.campaign_id, 'transition', c.id, r.ref, $2, 'ready', 'sending', c.attempt, $4"
     " FROM claimed c JOIN crier.recipient r"
     " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq)"
-    " SELECT c.id, c.campaign_id, c.token, c.channel_index, c.attempt, c.channel_attempt,"
+    " SELECT c.id, c.campaign_id, c.id || '.' || c.token, c.channel_index, c.attempt, "
+    "c.channel_attempt,"
     " extract(epoch FROM c.channel_started_at), r.ref, r.name, r.email, r.fax, r.address1,"
     " r.address2, r.city, r.region, r.postal_code, r.country, r.mailable, r.vars::text,"
     " (SELECT name FROM crier.campaign WHERE id = $1)"
@@ -216,8 +217,8 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         array_add_long(&arrays[3], (long long)d->to_channel_index);
         array_add_long(&arrays[4], d->delay_seconds);
         array_add(&arrays[5], rec->outcome->detail);
-        array_add(&arrays[6], rec->outcome->content_sha256[0] ? rec->outcome->content_sha256
-                                                              : NULL);
+        array_add(&arrays[6],
+                  rec->outcome->content_sha256[0] ? rec->outcome->content_sha256 : NULL);
         array_add(&arrays[7], d->reason[0] ? d->reason : NULL);
         array_add(&arrays[8], d->channel_changed ? "t" : "f");
         array_add_long(&arrays[9], rec->notice->campaign_id);

@@ -29,8 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_SECONDS          1.0  /* main thread housekeeping period */
-#define CAMPAIGN_REFRESH      1.0  /* how often a lane re-reads the running campaigns */
+#define TICK_SECONDS          1.0 /* main thread housekeeping period */
+#define CAMPAIGN_REFRESH      1.0 /* how often a lane re-reads the running campaigns */
 #define RECONNECT_MIN_SECONDS 1.0
 #define RECONNECT_MAX_SECONDS 30.0
 #define ROUTER_BATCH          1000
@@ -38,8 +38,8 @@
 /* A token bucket shared by the lanes of one channel in this process. */
 struct rate_bucket {
     pthread_mutex_t lock;
-    double rate;   /* notices per second; 0 = unlimited */
-    double burst;  /* most tokens held */
+    double rate;  /* notices per second; 0 = unlimited */
+    double burst; /* most tokens held */
     double tokens;
     double refilled_at;
 };
@@ -67,7 +67,7 @@ struct lane {
     struct queue_batch *sending; /* the batch being sent, for lease keepalive */
     double lease_extended_at;
     unsigned short random_state[3];
-    atomic_long done;  /* notices recorded */
+    atomic_long done; /* notices recorded */
     bool started;
 };
 
@@ -330,8 +330,8 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     lane->lease_extended_at = monotonic_seconds();
     channel_send(lane->session, batch.notices, batch.count, outcomes);
     lane->sending = NULL;
-    r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops,
-                          campaign->policy, &batch, outcomes, lane->random_state);
+    r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops, campaign->policy,
+                          &batch, outcomes, lane->random_state);
     long count = (long)batch.count;
     free(outcomes);
     queue_batch_clear(&batch);
@@ -349,8 +349,7 @@ static void *lane_main(void *data)
         return NULL;
     int r = channel_open(lane->ops, w->config, &lane->session);
     if (r < 0) {
-        log_error("%s: cannot open the %s channel: %s", lane->owner, lane->ops->name,
-                  strerror(-r));
+        log_error("%s: cannot open the %s channel: %s", lane->owner, lane->ops->name, strerror(-r));
         return NULL;
     }
     lane->session->lease_keepalive = lane_keepalive;
@@ -418,8 +417,8 @@ static long route_disabled(struct worker *w, struct crier_db **db, const char *a
                     struct crier_outcome *outcomes = xcalloc(n, sizeof(*outcomes));
                     for (size_t k = 0; k < n; k++)
                         outcome_set(&outcomes[k], OUTCOME_PERMANENT, "channel %s", why);
-                    if (decide_and_record(w, db, actor, *p, channel_ops_find(*p),
-                                          list[i].policy, &batch, outcomes, random_state) == 0)
+                    if (decide_and_record(w, db, actor, *p, channel_ops_find(*p), list[i].policy,
+                                          &batch, outcomes, random_state) == 0)
                         moved += (long)n;
                     free(outcomes);
                 }
@@ -460,8 +459,7 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     if (queue_reap(*db, actor, &count) < 0)
         log_error("lease reaper: %s", (*db)->error);
     else if (count > 0)
-        log_notice("%ld notices whose worker stopped without recording went back to ready",
-                   count);
+        log_notice("%ld notices whose worker stopped without recording went back to ready", count);
     long moved = route_disabled(w, db, actor, random_state);
     if (moved > 0)
         log_info("%ld notices moved past channels not enabled here", moved);

@@ -101,8 +101,8 @@ bool channel_reachable(enum crier_channel_id id, const struct crier_notice *noti
 struct crier_channel *channel_close(struct crier_channel *channel);
 
 /* outcome_set - fill an outcome (detail formatted, truncated to fit). */
-void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt,
-                 ...) __attribute__((format(printf, 3, 4)));
+void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
 extern const struct crier_channel_ops null_channel_ops;

@@ -81,7 +81,8 @@ struct crier_config {
     } log;
 
     struct {
-        char *columns[FIELD_COUNT]; /* import.columns: source column for each field; NULL = same name */
+        char *columns[FIELD_COUNT]; /* import.columns: source column for each field; NULL = same
+                                       name */
     } import;
 
     struct crier_channel_config channel[CHANNEL_COUNT];

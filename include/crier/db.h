@@ -21,8 +21,8 @@ struct crier_db {
  * session up (UTC, application_name). Returns -EHOSTUNREACH when the server cannot be
  * reached, with libpq's message in err.
  */
-int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db,
-            char *err, size_t err_size);
+int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db, char *err,
+            size_t err_size);
 struct crier_db *db_close(struct crier_db *db);
 
 /* db_exec - a statement whose rows, if any, are not wanted. */

@@ -41,7 +41,7 @@ struct import_result {
  * database error. err says what and where.
  */
 int import_load(struct crier_db *db, const struct crier_config *config,
-                const struct import_options *options, FILE *diag,
-                struct import_result *ret_result, char *err, size_t err_size);
+                const struct import_options *options, FILE *diag, struct import_result *ret_result,
+                char *err, size_t err_size);
 
 #endif

@@ -19,8 +19,8 @@ void log_setup(enum crier_log_format format, int level);
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* log_fields - one line with a message and key=value string pairs (keys[i], values[i]). */
-void log_fields(int level, const char *message, const char *const *keys,
-                const char *const *values, int count);
+void log_fields(int level, const char *message, const char *const *keys, const char *const *values,
+                int count);
 
 #define log_debug(...)   log_msg(LOG_DEBUG, __VA_ARGS__)
 #define log_info(...)    log_msg(LOG_INFO, __VA_ARGS__)

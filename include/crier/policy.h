@@ -34,7 +34,7 @@ const char *notice_state_name(enum crier_notice_state state);
 /* notice_state_from_name - the reverse; -EINVAL for an unknown name. */
 int notice_state_from_name(const char *name, enum crier_notice_state *ret_state);
 
-#define POLICY_CHANNEL_MAX 8   /* channels in one campaign's policy */
+#define POLICY_CHANNEL_MAX 8 /* channels in one campaign's policy */
 #define POLICY_REASON_MAX  1024
 
 struct policy_limits {
@@ -51,24 +51,24 @@ struct policy_limits {
 typedef bool (*policy_usable_fn)(size_t index, void *data, const char **ret_why);
 
 struct policy_input {
-    const char *const *channels;  /* the campaign's policy, in order */
+    const char *const *channels; /* the campaign's policy, in order */
     size_t channel_count;
-    size_t channel_index;         /* the channel just tried */
-    int channel_attempt;          /* attempts on that channel, the one just made included */
-    double channel_started_at;    /* epoch seconds of the first attempt on that channel */
-    double now;                   /* epoch seconds */
-    double random_unit;           /* [0,1), for jitter */
+    size_t channel_index;      /* the channel just tried */
+    int channel_attempt;       /* attempts on that channel, the one just made included */
+    double channel_started_at; /* epoch seconds of the first attempt on that channel */
+    double now;                /* epoch seconds */
+    double random_unit;        /* [0,1), for jitter */
     const struct policy_limits *limits;
-    const char *accepted_state;   /* the tried channel's state for OUTCOME_ACCEPTED */
+    const char *accepted_state; /* the tried channel's state for OUTCOME_ACCEPTED */
     policy_usable_fn usable;
     void *usable_data;
 };
 
 struct policy_decision {
     enum crier_notice_state to_state;
-    size_t to_channel_index; /* channel the notice is on afterwards */
-    bool channel_changed;    /* fell back to another channel */
-    long delay_seconds;      /* STATE_READY: wait this long before the next claim */
+    size_t to_channel_index;        /* channel the notice is on afterwards */
+    bool channel_changed;           /* fell back to another channel */
+    long delay_seconds;             /* STATE_READY: wait this long before the next claim */
     char reason[POLICY_REASON_MAX]; /* why it fell back or gave up ("" when it did not) */
 };
 

@@ -17,10 +17,10 @@
 
 /* A claimed batch: the notices handed to a channel, and the result they point into. */
 struct queue_batch {
-    PGresult *result;               /* owns every string in notices[] */
-    struct crier_notice *notices;   /* count entries */
-    size_t *channel_index;          /* each notice's position in the campaign policy */
-    double *channel_started_at;     /* epoch seconds of the first claim on this channel */
+    PGresult *result;             /* owns every string in notices[] */
+    struct crier_notice *notices; /* count entries */
+    size_t *channel_index;        /* each notice's position in the campaign policy */
+    double *channel_started_at;   /* epoch seconds of the first claim on this channel */
     size_t count;
 };
 

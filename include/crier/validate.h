@@ -27,10 +27,10 @@ struct recipient_input {
  */
 struct recipient_valid {
     char *field[FIELD_COUNT];
-    bool has_email;   /* field[FIELD_EMAIL] is a valid mailbox */
-    bool has_fax;     /* field[FIELD_FAX] is E.164 */
-    bool has_address; /* the postal address can be mailed */
-    char *reject_reason; /* set when the whole row is rejected */
+    bool has_email;                  /* field[FIELD_EMAIL] is a valid mailbox */
+    bool has_fax;                    /* field[FIELD_FAX] is E.164 */
+    bool has_address;                /* the postal address can be mailed */
+    char *reject_reason;             /* set when the whole row is rejected */
     char *notes[RECIPIENT_NOTE_MAX]; /* "email: ..." for each contact dropped */
     size_t note_count;
 };

@@ -31,9 +31,9 @@ static const struct backoff_case cases[] = {
     {100, 1000, 0.2, 1, 0.999, 81},
     {100, 1000, 0.2, 10, 0.5, 900},
     /* bad arguments are clamped, never negative or above max */
-    {30, 10, 0, 5, 0.5, 30},   /* max below min: min wins */
-    {-5, 10, 0, 1, 0.5, 0},    /* negative min */
-    {30, 3600, 0, 0, 0.5, 30}, /* attempt 0 counts as the first */
+    {30, 10, 0, 5, 0.5, 30},     /* max below min: min wins */
+    {-5, 10, 0, 1, 0.5, 0},      /* negative min */
+    {30, 3600, 0, 0, 0.5, 30},   /* attempt 0 counts as the first */
     {30, 3600, 5.0, 1, 0.5, 15}, /* jitter above 1 is 1 */
     {30, 3600, 0.5, 1, 7.0, 30}, /* random out of range counts as 0 */
     {0, 0, 0.5, 3, 0.5, 0},
@@ -47,8 +47,8 @@ static void test_table(void **state)
         const struct backoff_case *c = &cases[i];
         long got = backoff_delay(c->min, c->max, c->jitter, c->attempt, c->random_unit);
         if (got != c->expected)
-            fail_msg("case %zu: backoff_delay(%ld, %ld, %g, %d, %g) = %ld, expected %ld", i,
-                     c->min, c->max, c->jitter, c->attempt, c->random_unit, got, c->expected);
+            fail_msg("case %zu: backoff_delay(%ld, %ld, %g, %d, %g) = %ld, expected %ld", i, c->min,
+                     c->max, c->jitter, c->attempt, c->random_unit, got, c->expected);
     }
 }
 

@@ -49,12 +49,11 @@ static const char *const policy3[] = {"email", "fax", "mail"};
 
 static const struct policy_case cases[] = {
     {"email accepted -> sent", 0, 1, 0, 7, OUTCOME_ACCEPTED, 0, STATE_SENT, 0, false, 0, ""},
-    {"delivered -> delivered", 0, 1, 0, 7, OUTCOME_DELIVERED, 0, STATE_DELIVERED, 0, false, 0,
-     ""},
+    {"delivered -> delivered", 0, 1, 0, 7, OUTCOME_DELIVERED, 0, STATE_DELIVERED, 0, false, 0, ""},
     {"temporary -> ready, backoff", 0, 1, 10, 7, OUTCOME_TEMPORARY, 0, STATE_READY, 0, false, 30,
      ""},
-    {"third temporary doubles twice", 0, 3, 10, 7, OUTCOME_TEMPORARY, 0, STATE_READY, 0, false,
-     120, ""},
+    {"third temporary doubles twice", 0, 3, 10, 7, OUTCOME_TEMPORARY, 0, STATE_READY, 0, false, 120,
+     ""},
     {"retry-after wins over backoff", 0, 1, 10, 7, OUTCOME_TEMPORARY, 429, STATE_READY, 0, false,
      429, ""},
     {"temporary too long -> next channel", 0, 9, 86400, 7, OUTCOME_TEMPORARY, 0, STATE_READY, 1,
@@ -65,10 +64,10 @@ static const struct policy_case cases[] = {
      "fax: no address"},
     {"no address -> next", 1, 1, 0, 7, OUTCOME_NO_ADDRESS, 0, STATE_READY, 2, true, 0,
      "fax: 550 no such user"},
-    {"permanent on last -> undeliverable", 2, 1, 0, 7, OUTCOME_PERMANENT, 0, STATE_UNDELIVERABLE,
-     2, false, 0, "no channel left"},
-    {"nothing usable after -> undeliverable", 0, 1, 0, 1, OUTCOME_PERMANENT, 0,
-     STATE_UNDELIVERABLE, 0, false, 0, "fax: no address; mail: no address; no channel left"},
+    {"permanent on last -> undeliverable", 2, 1, 0, 7, OUTCOME_PERMANENT, 0, STATE_UNDELIVERABLE, 2,
+     false, 0, "no channel left"},
+    {"nothing usable after -> undeliverable", 0, 1, 0, 1, OUTCOME_PERMANENT, 0, STATE_UNDELIVERABLE,
+     0, false, 0, "fax: no address; mail: no address; no channel left"},
 };
 
 static void test_table(void **state)
@@ -90,8 +89,7 @@ static void test_table(void **state)
             .usable = usable_mask,
             .usable_data = &mask,
         };
-        struct crier_outcome outcome = {.kind = c->outcome,
-                                        .retry_after_seconds = c->retry_after};
+        struct crier_outcome outcome = {.kind = c->outcome, .retry_after_seconds = c->retry_after};
         snprintf(outcome.detail, sizeof(outcome.detail), "550 no such user");
         struct policy_decision d;
         assert_int_equal(policy_decide(&in, &outcome, &d), 0);
@@ -110,9 +108,13 @@ static void test_accepted_state_follows_channel(void **state)
     (void)state;
     unsigned mask = 7;
     const char *const fax_first[] = {"fax"};
-    struct policy_input in = {.channels = fax_first, .channel_count = 1, .limits = &limits,
-                              .accepted_state = "submitted", .usable = usable_mask,
-                              .usable_data = &mask, .channel_attempt = 1};
+    struct policy_input in = {.channels = fax_first,
+                              .channel_count = 1,
+                              .limits = &limits,
+                              .accepted_state = "submitted",
+                              .usable = usable_mask,
+                              .usable_data = &mask,
+                              .channel_attempt = 1};
     struct crier_outcome outcome = {.kind = OUTCOME_ACCEPTED};
     struct policy_decision d;
     assert_int_equal(policy_decide(&in, &outcome, &d), 0);
@@ -129,15 +131,13 @@ static void test_first_channel(void **state)
     (void)state;
     char reason[256] = "";
     unsigned mask = 4; /* only mail */
-    assert_int_equal(policy_first_channel(policy3, 3, 0, usable_mask, &mask, reason,
-                                          sizeof(reason)),
-                     2);
+    assert_int_equal(
+        policy_first_channel(policy3, 3, 0, usable_mask, &mask, reason, sizeof(reason)), 2);
     assert_string_equal(reason, "email: no address; fax: no address");
     reason[0] = '\0';
     mask = 0;
-    assert_int_equal(policy_first_channel(policy3, 3, 0, usable_mask, &mask, reason,
-                                          sizeof(reason)),
-                     -ENOENT);
+    assert_int_equal(
+        policy_first_channel(policy3, 3, 0, usable_mask, &mask, reason, sizeof(reason)), -ENOENT);
 }
 
 static void test_parse(void **state)
