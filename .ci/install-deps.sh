@@ -1,0 +1,29 @@
+#!/bin/bash
+# install-deps.sh - the Debian 12 packages crier needs to build, test and run its demo.
+# Idempotent; installs only what is missing. Run as root (or with sudo available).
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential meson ninja-build pkg-config python3 clang-format
+  libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
+  libesmtp-dev libcurl4-openssl-dev
+  # services the tests and the demo run against
+  postgresql postgresql-common postgresql-client
+  postfix python3-aiosmtpd
+  # checking what crier produces, and bench/
+  poppler-utils bc time
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+# Postfix must not start an MTA by itself: the tests start their own smtp-sink.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,92 @@
+#!/bin/bash
+# engine.sh [N...] [-- RUNS] - the engine alone: N notices through claim -> null channel ->
+# record, by `crier run --until-idle`, against its ceiling: PostgreSQL doing the same state
+# changes and dispatch-log rows for all N notices in two set-based statements, with no
+# round trips and no batching. Prints notices/s, peak RSS of crier run, and the ratio.
+# Targets (issue 2): >= 20,000 notices/s on 2 cores; peak RSS flat, <= 64 MB.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+sizes=()
+runs=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --) runs=$2; shift 2 ;;
+    *) sizes+=("$1"); shift ;;
+  esac
+done
+[ ${#sizes[@]} -gt 0 ] || sizes=(10000 1000000)
+build=${BUILD:-build}
+[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500}
+work=$(mktemp -d /tmp/crier-bench-engine.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+for n in "${sizes[@]}"; do python3 bench/gen_list.py "$n" >"$work/list-$n.csv"; done
+
+pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' \
+  bash -s "$work" "$runs" "${sizes[@]}" <<'INNER'
+set -euo pipefail
+work=$1; runs=$2; shift 2
+cd "$work"
+cat >crier.yaml <<YAML
+queue: {idle_poll: 20}
+log: {level: warning}
+channels:
+  null: {lanes: $LANES, batch_size: $BATCH}
+YAML
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+for n in "$@"; do
+  rates=(); ceilings=(); rss=()
+  for i in $(seq "$runs"); do
+    db=engine_${n}_$i
+    createdb "$db"
+    export PGDATABASE=$db
+    "$CRIER" db migrate >/dev/null
+    for c in crier ceiling; do
+      "$CRIER" campaign create "$c" --incident BENCH --policy null >/dev/null
+      "$CRIER" campaign load "$c" --csv "list-$n.csv" >/dev/null
+    done
+    psql -XAq -c "VACUUM ANALYZE"
+    "$CRIER" campaign start crier >/dev/null
+    /usr/bin/time -f '%e %M' -o time.out "$CRIER" run --until-idle 2>run.err
+    read -r elapsed kb <time.out
+    done_count=$(psql -XAt -c "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = 'crier' AND n.state = 'delivered'")
+    [ "$done_count" -eq "$n" ] || { echo "only $done_count of $n delivered"; cat run.err; exit 1; }
+    rates+=("$(echo "scale=1; $n / $elapsed" | bc)")
+    rss+=("$((kb / 1024))")
+    # the ceiling: the same two transitions and log rows, set-based, in one transaction
+    t0=$(now)
+    psql -XAq -v ON_ERROR_STOP=1 <<'SQL'
+BEGIN;
+WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
+u AS (UPDATE crier.notice n SET state = 'sending', lease_owner = 'ceiling',
+        lease_expires_at = now() + interval '5 min', attempt = attempt + 1,
+        channel_attempt = channel_attempt + 1, channel_started_at = now(), updated_at = now()
+      FROM c WHERE n.campaign_id = c.id AND n.state = 'ready'
+      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
+INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
+  from_state, to_state, attempt, actor)
+SELECT u.campaign_id, 'transition', u.id, r.ref, 'null', 'ready', 'sending', u.attempt, 'ceiling'
+FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
+WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
+u AS (UPDATE crier.notice n SET state = 'delivered', lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = now()
+      FROM c WHERE n.campaign_id = c.id AND n.state = 'sending'
+      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
+INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
+  from_state, to_state, attempt, actor, detail)
+SELECT u.campaign_id, 'transition', u.id, r.ref, 'null', 'sending', 'delivered', u.attempt,
+  'ceiling', 'null: accepted'
+FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
+COMMIT;
+SQL
+    t1=$(now)
+    ceilings+=("$(echo "scale=1; $n / ($t1 - $t0)" | bc)")
+    echo "n=$n run $i: crier ${rates[-1]} notices/s (${elapsed} s, peak RSS ${rss[-1]} MB), ceiling ${ceilings[-1]} notices/s"
+    unset PGDATABASE
+    dropdb "$db"
+  done
+  mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
+  echo "n=$n median: crier $mr notices/s, ceiling $mc notices/s, ratio $(echo "scale=2; $mr / $mc" | bc), peak RSS $mm MB (lanes $LANES, batch $BATCH)"
+done
+INNER

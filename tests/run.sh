@@ -1,0 +1,57 @@
+#!/bin/bash
+# run.sh - the whole test suite, as CI runs it, on a fresh Debian 12 machine:
+#   installs what is missing, checks formatting, builds twice with warnings as errors
+#   (optimized; ASan+UBSan), and runs every unit and integration test of both builds
+#   against a throwaway PostgreSQL cluster (pg_virtualenv).
+# Prints "N passed, N failed" last; exits non-zero if anything failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+
+.ci/install-deps.sh
+
+echo "== format (clang-format --dry-run over every C file)"
+mapfile -t sources < <(git ls-files '*.c' '*.h' 2>/dev/null || find engine channels config include tests -name '*.c' -o -name '*.h')
+clang-format --dry-run -Werror "${sources[@]}"
+
+echo "== build: release (werror)"
+[ -d build-ci ] || meson setup build-ci --werror -Dbuildtype=debugoptimized >/dev/null
+ninja -C build-ci >/dev/null
+
+echo "== build: ASan+UBSan (werror)"
+[ -d build-asan ] || meson setup build-asan --werror -Dbuildtype=debug \
+  -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C build-asan >/dev/null
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
+
+status=0
+echo "== tests against a throwaway PostgreSQL"
+# -t: a temporary cluster directory even as root
+pg_virtualenv -t bash -c '
+  rc=0
+  meson test -C build-ci --print-errorlogs --num-processes 2 || rc=1
+  meson test -C build-asan --print-errorlogs --num-processes 2 || rc=1
+  exit $rc
+' || status=1
+
+python3 - "$top" <<'PY'
+import json, sys, os
+passed = failed = skipped = 0
+for build in ("build-ci", "build-asan"):
+    path = os.path.join(sys.argv[1], build, "meson-logs", "testlog.json")
+    if not os.path.exists(path):
+        continue
+    for line in open(path):
+        result = json.loads(line)["result"]
+        if result in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif result == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed, {skipped} skipped")
+PY
+exit $status
