@@ -26,20 +26,29 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#define COPY_BATCH_ROWS 5000 /* rows buffered before a COPY round trip */
-#define FETCH_ROWS      "5000"
-#define DIAG_REJECTS    20 /* rejected rows echoed to diag; the reject file has all */
+#define COPY_CHUNK   (256 * 1024) /* bytes buffered before they go to the server */
+#define FETCH_ROWS   "5000"
+#define DIAG_REJECTS 20 /* rejected rows echoed to diag; the reject file has all */
 
 /* ---- a set of refs, to name both rows of a duplicate ---------------------------------- */
 
+/* Refs are copied into large chunks (one allocation per megabyte, not per row). */
+struct ref_chunk {
+    struct ref_chunk *next;
+    size_t used;
+    char data[1 << 20];
+};
+
 struct ref_entry {
-    char *ref;
-    char *where; /* "line 12", "row 3", "an earlier load" */
+    const char *ref;
+    const char *earlier;  /* source row in an earlier load ("line 7"), or NULL */
+    unsigned long number; /* this load: the line (CSV) or row (SQL) number */
 };
 
 struct ref_set {
     struct ref_entry *slots;
     size_t capacity, count;
+    struct ref_chunk *chunks;
 };
 
 static uint64_t ref_hash(const char *s)
@@ -52,30 +61,27 @@ static uint64_t ref_hash(const char *s)
     return h;
 }
 
-static void ref_set_grow(struct ref_set *set);
-
-/* ref_set_add - add ref; if present already, return where it was first seen. */
-static const char *ref_set_add(struct ref_set *set, const char *ref, const char *where)
+static const char *ref_set_copy(struct ref_set *set, const char *s)
 {
-    if ((set->count + 1) * 4 >= set->capacity * 3)
-        ref_set_grow(set);
-    size_t mask = set->capacity - 1;
-    for (size_t i = ref_hash(ref) & mask;; i = (i + 1) & mask) {
-        struct ref_entry *e = &set->slots[i];
-        if (e->ref == NULL) {
-            e->ref = xstrdup(ref);
-            e->where = xstrdup(where);
-            set->count++;
-            return NULL;
-        }
-        if (strcmp(e->ref, ref) == 0)
-            return e->where;
+    size_t len = strlen(s) + 1;
+    if (len > sizeof(set->chunks->data))
+        return xstrdup(s); /* refs are short; this never happens with validated input */
+    if (set->chunks == NULL || set->chunks->used + len > sizeof(set->chunks->data)) {
+        struct ref_chunk *chunk = xmalloc(sizeof(*chunk));
+        chunk->next = set->chunks;
+        chunk->used = 0;
+        set->chunks = chunk;
     }
+    char *copy = set->chunks->data + set->chunks->used;
+    memcpy(copy, s, len);
+    set->chunks->used += len;
+    return copy;
 }
 
 static void ref_set_grow(struct ref_set *set)
 {
-    struct ref_set bigger = {.capacity = set->capacity ? set->capacity * 2 : 1024};
+    struct ref_set bigger = {.capacity = set->capacity ? set->capacity * 2 : 4096,
+                             .chunks = set->chunks};
     bigger.slots = xcalloc(bigger.capacity, sizeof(struct ref_entry));
     size_t mask = bigger.capacity - 1;
     for (size_t i = 0; i < set->capacity; i++) {
@@ -92,11 +98,33 @@ static void ref_set_grow(struct ref_set *set)
     *set = bigger;
 }
 
+/* ref_set_add - add ref; if it is there already, return its entry (and add nothing). */
+static const struct ref_entry *ref_set_add(struct ref_set *set, const char *ref,
+                                           const char *earlier, unsigned long number)
+{
+    if ((set->count + 1) * 4 >= set->capacity * 3)
+        ref_set_grow(set);
+    size_t mask = set->capacity - 1;
+    for (size_t i = ref_hash(ref) & mask;; i = (i + 1) & mask) {
+        struct ref_entry *e = &set->slots[i];
+        if (e->ref == NULL) {
+            e->ref = ref_set_copy(set, ref);
+            e->earlier = earlier ? ref_set_copy(set, earlier) : NULL;
+            e->number = number;
+            set->count++;
+            return NULL;
+        }
+        if (strcmp(e->ref, ref) == 0)
+            return e;
+    }
+}
+
 static void ref_set_clear(struct ref_set *set)
 {
-    for (size_t i = 0; i < set->capacity; i++) {
-        free(set->slots[i].ref);
-        free(set->slots[i].where);
+    while (set->chunks) {
+        struct ref_chunk *next = set->chunks->next;
+        free(set->chunks);
+        set->chunks = next;
     }
     free(set->slots);
     memset(set, 0, sizeof(*set));
@@ -114,8 +142,11 @@ struct source {
     /* both */
     char **columns; /* header names */
     size_t column_count;
-    const char **values; /* current row, column_count entries, NULL = SQL NULL */
-    char where[48];      /* "line 17" or "row 17" */
+    const char **values;             /* current row, column_count entries, NULL = SQL NULL */
+    int (*before_fetch)(void *data); /* frees the connection for FETCH */
+    void *before_fetch_data;
+    char where[48];       /* "line 17" or "row 17" */
+    unsigned long number; /* the 17 of where */
     unsigned long row_number;
 };
 
@@ -130,6 +161,7 @@ static int source_next(struct source *src, char *err, size_t err_size)
         for (size_t i = 0; i < src->column_count; i++)
             src->values[i] = i < record->count ? record->fields[i] : NULL;
         src->row_number++;
+        src->number = record->line;
         snprintf(src->where, sizeof(src->where), "line %lu", record->line);
         if (record->count != src->column_count) {
             snprintf(err, err_size, "%s has %zu fields, the header has %zu", src->where,
@@ -141,8 +173,13 @@ static int source_next(struct source *src, char *err, size_t err_size)
     if (src->fetched == NULL || src->fetched_row >= PQntuples(src->fetched)) {
         PQclear(src->fetched);
         src->fetched = NULL;
-        int r = db_query(src->db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL,
-                         &src->fetched);
+        int r = src->before_fetch ? src->before_fetch(src->before_fetch_data) : 0;
+        if (r < 0) {
+            snprintf(err, err_size, "%s", src->db->error);
+            return r;
+        }
+        r = db_query(src->db, "FETCH FORWARD " FETCH_ROWS " FROM crier_load_source", 0, NULL,
+                     &src->fetched);
         if (r < 0) {
             snprintf(err, err_size, "reading the source: %s", src->db->error);
             return r;
@@ -157,6 +194,7 @@ static int source_next(struct source *src, char *err, size_t err_size)
                              : PQgetvalue(src->fetched, src->fetched_row, (int)i);
     src->fetched_row++;
     src->row_number++;
+    src->number = src->row_number;
     snprintf(src->where, sizeof(src->where), "row %lu", src->row_number);
     return 1;
 }
@@ -245,7 +283,6 @@ static void source_close(struct source *src)
 struct copybuf {
     char *data;
     size_t len, cap;
-    size_t rows;
 };
 
 static void copy_add(struct copybuf *b, const char *s, size_t n)
@@ -295,26 +332,45 @@ static void copy_value(struct copybuf *b, const char *value, bool last)
     copy_add(b, last ? "\n" : "\t", 1);
 }
 
-static int copy_flush(struct crier_db *db, const char *sql, struct copybuf *b)
+/*
+ * copy_send - stream what is buffered into an open COPY (opening it first). The server
+ * parses and indexes while the loader reads on: that overlap is most of the load's speed.
+ */
+static int copy_send(struct crier_db *db, const char *sql, bool *open, struct copybuf *b)
 {
-    if (b->rows == 0)
+    if (b->len == 0)
         return 0;
-    PGresult *result = PQexec(db->conn, sql);
-    int r = db_check_result(db, result);
-    PQclear(result);
-    if (r < 0)
-        return r;
-    if (PQputCopyData(db->conn, b->data, (int)b->len) != 1 || PQputCopyEnd(db->conn, NULL) != 1) {
+    if (!*open) {
+        PGresult *result = PQexec(db->conn, sql);
+        int r = db_check_result(db, result);
+        PQclear(result);
+        if (r < 0)
+            return r;
+        *open = true;
+    }
+    if (PQputCopyData(db->conn, b->data, (int)b->len) != 1) {
         snprintf(db->error, sizeof(db->error), "COPY failed: %s", PQerrorMessage(db->conn));
         return -EIO;
     }
-    result = PQgetResult(db->conn);
-    r = db_check_result(db, result);
+    b->len = 0;
+    return 0;
+}
+
+/* copy_end - finish an open COPY and collect its result. */
+static int copy_end(struct crier_db *db, bool *open)
+{
+    if (!*open)
+        return 0;
+    *open = false;
+    if (PQputCopyEnd(db->conn, NULL) != 1) {
+        snprintf(db->error, sizeof(db->error), "COPY failed: %s", PQerrorMessage(db->conn));
+        return -EIO;
+    }
+    PGresult *result = PQgetResult(db->conn);
+    int r = db_check_result(db, result);
     PQclear(result);
     while ((result = PQgetResult(db->conn)) != NULL)
         PQclear(result);
-    b->len = 0;
-    b->rows = 0;
     return r;
 }
 
@@ -360,6 +416,9 @@ struct load {
     bool *is_field;                /* per source column: a standard field, not a variable */
     struct ref_set refs;
     struct copybuf recipients, notices;
+    struct copybuf vars;  /* the current row's variables as JSON */
+    bool recipients_open; /* the recipients' COPY is in progress */
+    FILE *notice_spool;   /* notice rows waiting for the recipients' COPY to end */
     long next_seq;
     char campaign_id[32], load_id[32];
     FILE *rejects;
@@ -453,18 +512,58 @@ static bool load_usable(size_t index, void *data, const char **ret_why)
     return channel_reachable(id, u->notice, ret_why);
 }
 
-/* vars_json - the row's other columns as one JSON object. */
-static char *vars_json(struct load *l)
+/* json_string_add - value as a JSON string literal. The value is already valid UTF-8
+ * (csv.c or the server checked it), so only quote, backslash and C0 controls need escaping.
+ * Written here rather than with jansson because building and dumping a jansson object per
+ * row was a quarter of the load's CPU time; PostgreSQL's json input rejects anything
+ * malformed, so a mistake here fails the load rather than storing bad data. */
+static void json_string_add(struct copybuf *b, const char *value)
 {
-    json_t *vars = json_object();
+    copy_add(b, "\"", 1);
+    const char *run = value;
+    for (const char *p = value; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        copy_add(b, run, (size_t)(p - run));
+        char escape[8];
+        if (c == '"' || c == '\\')
+            snprintf(escape, sizeof(escape), "\\%c", c);
+        else if (c == '\n')
+            snprintf(escape, sizeof(escape), "\\n");
+        else if (c == '\r')
+            snprintf(escape, sizeof(escape), "\\r");
+        else if (c == '\t')
+            snprintf(escape, sizeof(escape), "\\t");
+        else
+            snprintf(escape, sizeof(escape), "\\u%04x", c);
+        copy_add(b, escape, strlen(escape));
+        run = p + 1;
+    }
+    copy_add(b, run, strlen(run));
+    copy_add(b, "\"", 1);
+}
+
+/* vars_json - the row's other columns as one JSON object, in l->vars. */
+static const char *vars_json(struct load *l)
+{
+    struct copybuf *b = &l->vars;
+    b->len = 0;
+    copy_add(b, "{", 1);
+    bool first = true;
     for (size_t c = 0; c < l->src.column_count; c++) {
         if (l->is_field[c] || l->src.values[c] == NULL)
             continue;
-        json_object_set_new(vars, l->src.columns[c], json_string(l->src.values[c]));
+        if (!first)
+            copy_add(b, ",", 1);
+        first = false;
+        json_string_add(b, l->src.columns[c]);
+        copy_add(b, ":", 1);
+        json_string_add(b, l->src.values[c]);
     }
-    char *text = json_dumps(vars, JSON_COMPACT);
-    json_decref(vars);
-    return text ? text : xstrdup("{}");
+    copy_add(b, "}", 2); /* with the NUL, not counted in len */
+    b->len--;
+    return b->data;
 }
 
 /* notes_array - a text[] literal of the notes, for COPY (then escaped by copy_value). */
@@ -492,12 +591,58 @@ static char *text_array(char *const *items, size_t count)
     return out;
 }
 
-static int flush_batches(struct load *l)
+/* spool_notices - notice rows wait in a temporary file while the recipients' COPY is open
+ * (one connection carries one COPY at a time); memory stays flat for any list size. */
+static int spool_notices(struct load *l)
 {
-    int r = copy_flush(l->db, copy_recipients_sql, &l->recipients);
+    if (l->notices.len == 0)
+        return 0;
+    if (l->notice_spool == NULL)
+        l->notice_spool = tmpfile();
+    if (l->notice_spool == NULL ||
+        fwrite(l->notices.data, 1, l->notices.len, l->notice_spool) != l->notices.len) {
+        snprintf(l->db->error, sizeof(l->db->error), "cannot spool notices to a temporary file: %s",
+                 strerror(errno));
+        return -EIO;
+    }
+    l->notices.len = 0;
+    return 0;
+}
+
+/* end_recipients - close the recipients' COPY, e.g. before the source needs the connection. */
+static int end_recipients(void *data)
+{
+    struct load *l = data;
+    int r = copy_send(l->db, copy_recipients_sql, &l->recipients_open, &l->recipients);
     if (r < 0)
         return r;
-    return copy_flush(l->db, copy_notices_sql, &l->notices);
+    return copy_end(l->db, &l->recipients_open);
+}
+
+/* copy_notices - the spooled notice rows, after every recipient is in. */
+static int copy_notices(struct load *l)
+{
+    int r = end_recipients(l);
+    if (r == 0)
+        r = spool_notices(l);
+    if (r < 0 || l->notice_spool == NULL)
+        return r;
+    rewind(l->notice_spool);
+    bool open = false;
+    size_t n;
+    while ((n = fread(l->notices.data, 1, l->notices.cap, l->notice_spool)) > 0) {
+        l->notices.len = n;
+        r = copy_send(l->db, copy_notices_sql, &open, &l->notices);
+        if (r < 0)
+            break;
+    }
+    if (r == 0 && ferror(l->notice_spool)) {
+        snprintf(l->db->error, sizeof(l->db->error), "reading the notice spool: %s",
+                 strerror(errno));
+        r = -EIO;
+    }
+    int end = copy_end(l->db, &open);
+    return r < 0 ? r : end;
 }
 
 /* load_row - validate the current row and buffer its recipient and notice. */
@@ -515,9 +660,13 @@ static int load_row(struct load *l)
         recipient_valid_clear(&v);
         return r;
     }
-    const char *first_where = ref_set_add(&l->refs, ref, l->src.where);
-    if (first_where) {
-        char *reason = xasprintf("duplicate ref '%s' (first at %s)", ref, first_where);
+    const struct ref_entry *seen = ref_set_add(&l->refs, ref, NULL, l->src.number);
+    if (seen) {
+        char *reason = seen->earlier
+                           ? xasprintf("duplicate ref '%s' (first at %s of an earlier load)", ref,
+                                       seen->earlier)
+                           : xasprintf("duplicate ref '%s' (first at %s %lu)", ref,
+                                       l->src.csv ? "line" : "row", seen->number);
         l->result.rejected++;
         r = reject(l, "rejected", ref, reason);
         free(reason);
@@ -542,7 +691,7 @@ static int load_row(struct load *l)
         .country = v.field[FIELD_COUNTRY],
         .mailable = v.has_address,
     };
-    char *vars = vars_json(l);
+    const char *vars = vars_json(l);
     view.vars_json = vars;
     struct usable_data usable = {l->campaign->policy, &view};
     char reasons[POLICY_REASON_MAX] = "";
@@ -567,9 +716,7 @@ static int load_row(struct load *l)
     copy_value(b, v.has_address ? "t" : "f", false);
     copy_value(b, vars, false);
     copy_value(b, notes, true);
-    b->rows++;
     free(notes);
-    free(vars);
 
     char *reason_items[1] = {reasons};
     char *reason_array = text_array(reason_items, reasons[0] ? 1 : 0);
@@ -589,15 +736,17 @@ static int load_row(struct load *l)
     char token[33];
     random_hex(token, sizeof(token));
     copy_value(b, token, true);
-    b->rows++;
     free(reason_array);
     recipient_valid_clear(&v);
 
     l->result.loaded++;
     if (first < 0)
         l->result.undeliverable++;
-    if (l->recipients.rows >= COPY_BATCH_ROWS)
-        return flush_batches(l);
+    if (l->recipients.len >= COPY_CHUNK &&
+        (r = copy_send(l->db, copy_recipients_sql, &l->recipients_open, &l->recipients)) < 0)
+        return r;
+    if (l->notices.len >= COPY_CHUNK)
+        return spool_notices(l);
     return 0;
 }
 
@@ -678,11 +827,8 @@ static int load_begin(struct load *l, char *err, size_t err_size)
         return r;
     }
     int rows = PQntuples(result);
-    for (int i = 0; i < rows - 1; i++) {
-        char *where = xasprintf("%s of an earlier load", PQgetvalue(result, i, 1));
-        ref_set_add(&l->refs, PQgetvalue(result, i, 0), where);
-        free(where);
-    }
+    for (int i = 0; i < rows - 1; i++)
+        ref_set_add(&l->refs, PQgetvalue(result, i, 0), PQgetvalue(result, i, 1), 0);
     l->next_seq = strtol(PQgetvalue(result, 0, 2), NULL, 10) + 1;
     PQclear(result);
     return 0;
@@ -755,6 +901,8 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         r = source_open_sql(&l.src, db, options->table, options->query, err, err_size);
     if (r < 0)
         goto fail;
+    l.src.before_fetch = end_recipients;
+    l.src.before_fetch_data = &l;
     r = map_columns(&l, err, err_size);
     if (r < 0)
         goto fail;
@@ -813,7 +961,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
     if (r < 0)
         goto fail;
     show_progress(&l, true);
-    r = flush_batches(&l);
+    r = copy_notices(&l);
     if (r == 0)
         r = load_finish(&l, sha[0] ? sha : NULL);
     if (r < 0) {
@@ -856,7 +1004,16 @@ out:
     source_close(&l.src);
     campaign_free(l.campaign);
     ref_set_clear(&l.refs);
+    if (l.recipients_open) {
+        PQputCopyEnd(db->conn, "load failed");
+        PGresult *pending;
+        while ((pending = PQgetResult(db->conn)) != NULL)
+            PQclear(pending);
+    }
+    if (l.notice_spool)
+        fclose(l.notice_spool);
     free(l.recipients.data);
+    free(l.vars.data);
     free(l.notices.data);
     free(l.is_field);
     free(reject_tmp);
