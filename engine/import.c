@@ -40,6 +40,7 @@ struct ref_chunk {
 };
 
 struct ref_entry {
+    uint64_t hash; /* compared before the strings: most probes end here */
     const char *ref;
     const char *earlier;  /* source row in an earlier load ("line 7"), or NULL */
     unsigned long number; /* this load: the line (CSV) or row (SQL) number */
@@ -88,7 +89,7 @@ static void ref_set_grow(struct ref_set *set)
         struct ref_entry *e = &set->slots[i];
         if (e->ref == NULL)
             continue;
-        size_t j = ref_hash(e->ref) & mask;
+        size_t j = e->hash & mask;
         while (bigger.slots[j].ref)
             j = (j + 1) & mask;
         bigger.slots[j] = *e;
@@ -102,19 +103,21 @@ static void ref_set_grow(struct ref_set *set)
 static const struct ref_entry *ref_set_add(struct ref_set *set, const char *ref,
                                            const char *earlier, unsigned long number)
 {
-    if ((set->count + 1) * 4 >= set->capacity * 3)
+    if ((set->count + 1) * 2 >= set->capacity) /* half full at most: short probe runs */
         ref_set_grow(set);
     size_t mask = set->capacity - 1;
-    for (size_t i = ref_hash(ref) & mask;; i = (i + 1) & mask) {
+    uint64_t hash = ref_hash(ref);
+    for (size_t i = hash & mask;; i = (i + 1) & mask) {
         struct ref_entry *e = &set->slots[i];
         if (e->ref == NULL) {
+            e->hash = hash;
             e->ref = ref_set_copy(set, ref);
             e->earlier = earlier ? ref_set_copy(set, earlier) : NULL;
             e->number = number;
             set->count++;
             return NULL;
         }
-        if (strcmp(e->ref, ref) == 0)
+        if (e->hash == hash && strcmp(e->ref, ref) == 0)
             return e;
     }
 }
@@ -416,9 +419,12 @@ struct load {
     bool *is_field;                /* per source column: a standard field, not a variable */
     struct ref_set refs;
     struct copybuf recipients, notices;
-    struct copybuf vars;  /* the current row's variables as JSON */
-    bool recipients_open; /* the recipients' COPY is in progress */
-    FILE *notice_spool;   /* notice rows waiting for the recipients' COPY to end */
+    struct copybuf vars;   /* the current row's variables as JSON */
+    bool recipients_open;  /* the recipients' COPY is in progress */
+    bool fresh_partitions; /* this load created the campaign's partitions */
+    char *copy_recipients; /* copy_recipients_sql for this campaign */
+    char *copy_notices;
+    FILE *notice_spool; /* notice rows waiting for the recipients' COPY to end */
     long next_seq;
     char campaign_id[32], load_id[32];
     FILE *rejects;
@@ -427,14 +433,61 @@ struct load {
     double last_progress;
 };
 
+/* The COPYs go straight into the campaign's partitions (crier.recipient_cID, notice_cID). */
 static const char copy_recipients_sql[] =
-    "COPY crier.recipient (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
+    "COPY crier.recipient_c%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
     " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
     " FROM STDIN";
 static const char copy_notices_sql[] =
-    "COPY crier.notice (id, campaign_id, recipient_seq, state, channel, channel_index,"
-    " reasons, token)"
-    " FROM STDIN";
+    "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
+    " reasons, token) FROM STDIN";
+
+/*
+ * partitions_prepare - a campaign's first load creates its two partitions, unattached and
+ * without indexes; partitions_attach() attaches them after the COPYs, and PostgreSQL then
+ * builds their indexes in one sorted pass each, several times faster than row by row.
+ * The CHECK lets ATTACH skip its validation scan. A failed load rolls all of it back.
+ */
+static int partitions_prepare(struct load *l)
+{
+    const char *params[] = {l->campaign_id};
+    PGresult *result = NULL;
+    int r =
+        db_query(l->db, "SELECT to_regclass('crier.notice_c' || $1) IS NULL", 1, params, &result);
+    if (r < 0)
+        return r;
+    l->fresh_partitions = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+    PQclear(result);
+    if (!l->fresh_partitions)
+        return 0;
+    char *sql =
+        xasprintf("CREATE TABLE crier.recipient_c%1$s (LIKE crier.recipient INCLUDING DEFAULTS"
+                  " INCLUDING CONSTRAINTS, CHECK (campaign_id = %1$s));"
+                  "CREATE TABLE crier.notice_c%1$s (LIKE crier.notice INCLUDING DEFAULTS"
+                  " INCLUDING CONSTRAINTS, CHECK (campaign_id = %1$s))",
+                  l->campaign_id);
+    PGresult *created = PQexec(l->db->conn, sql);
+    r = db_check_result(l->db, created);
+    PQclear(created);
+    free(sql);
+    return r;
+}
+
+static int partitions_attach(struct load *l)
+{
+    if (!l->fresh_partitions)
+        return 0;
+    char *sql = xasprintf("ALTER TABLE crier.recipient ATTACH PARTITION crier.recipient_c%1$s"
+                          " FOR VALUES IN (%1$s);"
+                          "ALTER TABLE crier.notice ATTACH PARTITION crier.notice_c%1$s"
+                          " FOR VALUES IN (%1$s)",
+                          l->campaign_id);
+    PGresult *result = PQexec(l->db->conn, sql);
+    int r = db_check_result(l->db, result);
+    PQclear(result);
+    free(sql);
+    return r;
+}
 
 /* map_columns - find each standard field's source column (import.columns may rename). */
 static int map_columns(struct load *l, char *err, size_t err_size)
@@ -613,7 +666,7 @@ static int spool_notices(struct load *l)
 static int end_recipients(void *data)
 {
     struct load *l = data;
-    int r = copy_send(l->db, copy_recipients_sql, &l->recipients_open, &l->recipients);
+    int r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
     if (r < 0)
         return r;
     return copy_end(l->db, &l->recipients_open);
@@ -632,7 +685,7 @@ static int copy_notices(struct load *l)
     size_t n;
     while ((n = fread(l->notices.data, 1, l->notices.cap, l->notice_spool)) > 0) {
         l->notices.len = n;
-        r = copy_send(l->db, copy_notices_sql, &open, &l->notices);
+        r = copy_send(l->db, l->copy_notices, &open, &l->notices);
         if (r < 0)
             break;
     }
@@ -743,7 +796,7 @@ static int load_row(struct load *l)
     if (first < 0)
         l->result.undeliverable++;
     if (l->recipients.len >= COPY_CHUNK &&
-        (r = copy_send(l->db, copy_recipients_sql, &l->recipients_open, &l->recipients)) < 0)
+        (r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients)) < 0)
         return r;
     if (l->notices.len >= COPY_CHUNK)
         return spool_notices(l);
@@ -773,30 +826,6 @@ static void show_progress(struct load *l, bool done)
         fputc('\n', stderr);
 }
 
-/* file_sha256 - the SHA-256 of a file's bytes, so the load records what it read. */
-static int file_sha256(const char *path, char out[65])
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return -errno;
-    size_t cap = 1 << 20, len = 0;
-    char *data = xmalloc(cap);
-    size_t n;
-    while ((n = fread(data + len, 1, cap - len, f)) > 0) {
-        len += n;
-        if (len == cap) {
-            cap *= 2;
-            data = xrealloc(data, cap);
-        }
-    }
-    int r = ferror(f) ? -EIO : 0;
-    fclose(f);
-    if (r == 0)
-        sha256_hex(data, len, out);
-    free(data);
-    return r;
-}
-
 static int load_begin(struct load *l, char *err, size_t err_size)
 {
     struct crier_db *db = l->db;
@@ -813,6 +842,13 @@ static int load_begin(struct load *l, char *err, size_t err_size)
     }
     l->policy_count = strv_length(l->campaign->policy);
     snprintf(l->campaign_id, sizeof(l->campaign_id), "%lld", (long long)l->campaign->id);
+    l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id);
+    l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id);
+    r = partitions_prepare(l);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
 
     /* refs of earlier loads, so that a duplicate across loads names both */
     const char *params[] = {l->campaign_id};
@@ -862,7 +898,8 @@ static int load_finish(struct load *l, const char *sha)
         " SELECT n.campaign_id, 'transition', n.id, r.ref, n.channel, 'undeliverable', 0, $7,"
         " array_to_string(n.reasons, '; ') FROM crier.notice n JOIN crier.recipient r"
         " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
-        " WHERE r.load_id = $1 AND n.state = 'undeliverable')"
+        " WHERE r.campaign_id = $6 AND r.load_id = $1 AND n.campaign_id = $6"
+        " AND n.state = 'undeliverable')"
         " INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, content_sha256)"
         " VALUES ($6, 'load', $7, 'load ' || $1 || ' from ' || $8 || ': ' || $2 || ' rows, ' ||"
         " $3 || ' loaded, ' || $4 || ' rejected, ' || $5 || ' with a contact dropped', $9)",
@@ -881,7 +918,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
     int r;
 
     if (options->csv_path) {
-        r = file_sha256(options->csv_path, sha);
+        r = sha256_file_hex(options->csv_path, sha);
         if (r < 0) {
             snprintf(err, err_size, "%s: %s", options->csv_path, strerror(-r));
             return r == -ENOENT ? -ENOENT : -EIO;
@@ -963,6 +1000,8 @@ int import_load(struct crier_db *db, const struct crier_config *config,
     show_progress(&l, true);
     r = copy_notices(&l);
     if (r == 0)
+        r = partitions_attach(&l);
+    if (r == 0)
         r = load_finish(&l, sha[0] ? sha : NULL);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
@@ -1014,6 +1053,8 @@ out:
         fclose(l.notice_spool);
     free(l.recipients.data);
     free(l.vars.data);
+    free(l.copy_recipients);
+    free(l.copy_notices);
     free(l.notices.data);
     free(l.is_field);
     free(reject_tmp);

@@ -187,7 +187,8 @@ static const char record_sql[] =
     " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
     " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
     " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-    " FROM o WHERE n.id = o.id AND n.state = 'sending' AND n.lease_owner = $13"
+    " FROM o WHERE n.campaign_id = $15 AND n.id = o.id AND n.state = 'sending'"
+    " AND n.lease_owner = $13"
     " RETURNING n.id),"
     " logged AS ("
     " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
@@ -225,13 +226,16 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         array_add(&arrays[10], rec->notice->ref);
         array_add_long(&arrays[11], rec->notice->attempt);
     }
-    const char *params[14];
+    const char *params[15];
     for (int i = 0; i < 12; i++)
         params[i] = array_finish(&arrays[i]);
     params[12] = owner;
     params[13] = channel;
+    char campaign[32]; /* a batch is one campaign's: the partition is known */
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)records[0].notice->campaign_id);
+    params[14] = campaign;
     PGresult *result = NULL;
-    int r = db_query(db, record_sql, 14, params, &result);
+    int r = db_query(db, record_sql, 15, params, &result);
     for (int i = 0; i < 12; i++)
         free(arrays[i].data);
     if (r < 0)
@@ -248,13 +252,16 @@ int queue_extend(struct crier_db *db, const struct queue_batch *batch, const cha
     struct strbuf ids = {0};
     for (size_t i = 0; i < batch->count; i++)
         array_add_long(&ids, batch->notices[i].id);
-    char lease[32];
+    char lease[32], campaign[32];
     snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    const char *params[] = {array_finish(&ids), owner, lease};
+    snprintf(campaign, sizeof(campaign), "%lld",
+             batch->count ? (long long)batch->notices[0].campaign_id : 0LL);
+    const char *params[] = {array_finish(&ids), owner, lease, campaign};
     int r = db_exec(db,
                     "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
-                    " WHERE id = ANY($1::bigint[]) AND state = 'sending' AND lease_owner = $2",
-                    3, params);
+                    " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND state = 'sending'"
+                    " AND lease_owner = $2",
+                    4, params);
     free(ids.data);
     return r;
 }

@@ -192,16 +192,46 @@ int parse_duration(const char *text, long *ret_seconds)
     return 0;
 }
 
+static void digest_hex(const unsigned char *digest, unsigned int len, char out[65])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < len && i < 32; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 0xf];
+    }
+    out[64] = '\0';
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     if (EVP_Digest(data, len, digest, &digest_len, EVP_sha256(), NULL) != 1)
         abort(); /* only a broken libcrypto gets here */
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < digest_len && i < 32; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xf];
-    }
-    out[64] = '\0';
+    digest_hex(digest, digest_len, out);
+}
+
+int sha256_file_hex(const char *path, char out[65])
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+        abort(); /* only a broken libcrypto gets here */
+    static const size_t chunk = 1 << 20;
+    unsigned char *buf = xmalloc(chunk);
+    size_t n;
+    while ((n = fread(buf, 1, chunk, f)) > 0)
+        EVP_DigestUpdate(ctx, buf, n);
+    int r = ferror(f) ? -EIO : 0;
+    fclose(f);
+    free(buf);
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    EVP_DigestFinal_ex(ctx, digest, &digest_len);
+    EVP_MD_CTX_free(ctx);
+    if (r == 0)
+        digest_hex(digest, digest_len, out);
+    return r;
 }

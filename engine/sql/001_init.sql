@@ -33,13 +33,19 @@ CREATE TABLE crier.list_load (
     loaded_by        text NOT NULL DEFAULT current_user
 );
 
--- The affected individual as loaded: a snapshot, never changed by later edits of the source.
+-- recipient and notice are partitioned by campaign: one partition each per campaign,
+-- created by the campaign's first load (import.c), which fills it before attaching it so
+-- that PostgreSQL builds its indexes in bulk instead of row by row. A later load of the
+-- same campaign inserts into the attached partition. Partitioning by campaign is also the
+-- shape a distributed PostgreSQL (Citus) can shard.
 --
--- recipient and notice carry no foreign keys: a load writes a million rows of each, and a
--- per-row FK check (an index probe plus a row lock on the referenced row) tripled the load
--- time. Both are written only by import.c, in the transaction that holds the campaign row
--- locked, which guarantees what the keys would: every notice has its recipient, every
--- recipient its campaign and load.
+-- They carry no foreign keys: a load writes a million rows of each, and a per-row FK check
+-- (an index probe plus a row lock on the referenced row) tripled the load time. Both are
+-- written only by import.c, in the transaction that holds the campaign row locked, which
+-- guarantees what the keys would: every notice has its recipient, every recipient its
+-- campaign and load.
+
+-- The affected individual as loaded: a snapshot, never changed by later edits of the source.
 CREATE TABLE crier.recipient (
     campaign_id  bigint NOT NULL,
     seq          integer NOT NULL,     -- position in the campaign, assigned by the load
@@ -61,11 +67,11 @@ CREATE TABLE crier.recipient (
     notes        text[] NOT NULL DEFAULT '{}', -- contacts dropped at load, and why
     PRIMARY KEY (campaign_id, seq),
     UNIQUE (campaign_id, ref)
-);
+) PARTITION BY LIST (campaign_id);
 
 -- The queue: one notice per recipient per campaign. Retry state lives here, not in memory.
 CREATE TABLE crier.notice (
-    id                 bigint PRIMARY KEY      -- campaign_id * 2^32 + recipient_seq: assigned
+    id                 bigint NOT NULL         -- campaign_id * 2^32 + recipient_seq: assigned
                        CHECK (id = campaign_id * 4294967296 + recipient_seq), -- by the load,
                                                -- with no sequence, and unique per recipient
     campaign_id        bigint NOT NULL,
@@ -87,8 +93,10 @@ CREATE TABLE crier.notice (
     lease_expires_at   timestamptz,
     reasons            text[] NOT NULL DEFAULT '{}', -- why each channel was left
     updated_at         timestamptz NOT NULL DEFAULT now(),
-    CHECK ((state = 'sending') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL))
-);
+    CHECK ((state = 'sending') = (lease_owner IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    PRIMARY KEY (id, campaign_id) -- id alone is unique (see its CHECK); the key must hold
+                                  -- the partition column
+) PARTITION BY LIST (campaign_id);
 
 -- The claim reads only this: ready notices of one campaign and channel, oldest due first.
 -- id makes every key distinct (no posting-list rewrites while a load inserts a million

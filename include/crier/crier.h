@@ -61,6 +61,9 @@ double monotonic_seconds(void);
 /* sha256_hex - hex SHA-256 of len bytes at data into out (65 bytes, NUL-terminated). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 
+/* sha256_file_hex - hex SHA-256 of a file's bytes, read in chunks; -errno on failure. */
+int sha256_file_hex(const char *path, char out[65]);
+
 /* parse_duration - "90", "30s", "5m", "2h", "3d" into seconds; -EINVAL on anything else. */
 int parse_duration(const char *text, long *ret_seconds);
 

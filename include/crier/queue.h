@@ -42,7 +42,8 @@ struct queue_record {
 };
 
 /*
- * queue_record - store n decisions and their dispatch-log rows, in one transaction.
+ * queue_record - store n decisions (all of one campaign, as a claimed batch is) and their
+ * dispatch-log rows, in one transaction.
  * Notices whose lease this owner no longer holds are not changed; their outcome is still
  * logged (event late_outcome), since something may have been sent. *ret_late counts them.
  */
