@@ -1,0 +1,100 @@
+# shellcheck shell=bash
+# lib.sh - TAP helpers for crier's integration tests (sourced by each tests/integration/*.sh).
+#
+# Each test script gets its own database (created here, dropped at exit) in the PostgreSQL
+# that libpq's PG* environment points at (tests/run.sh starts one with pg_virtualenv), its
+# own temp directory, and runs the crier binary named by $CRIER.
+set -uo pipefail
+
+: "${CRIER:?CRIER must name the crier binary (meson test sets it)}"
+: "${TESTS_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
+
+TEST_NAME=$(basename "$0" .sh)
+WORK=$(mktemp -d "/tmp/crier-$TEST_NAME.XXXXXX")
+export PGDATABASE="crier_${TEST_NAME}_$$"
+TAP_COUNT=0
+TAP_FAILED=0
+
+cleanup() {
+  local rc=$?
+  # stop any crier this test left running
+  jobs -p | xargs -r kill -9 2>/dev/null
+  dropdb --if-exists "$PGDATABASE" 2>/dev/null
+  rm -rf "$WORK"
+  return $rc
+}
+trap cleanup EXIT
+
+createdb "$PGDATABASE" || { echo "Bail out! cannot create database $PGDATABASE"; exit 1; }
+cd "$WORK" || exit 1
+
+# ok COND DESCRIPTION - COND is a command; passes when it exits 0
+ok() {
+  local description=$1; shift
+  TAP_COUNT=$((TAP_COUNT + 1))
+  if "$@"; then
+    echo "ok $TAP_COUNT - $description"
+  else
+    echo "not ok $TAP_COUNT - $description"
+    TAP_FAILED=$((TAP_FAILED + 1))
+  fi
+}
+
+# is GOT EXPECTED DESCRIPTION
+is() {
+  TAP_COUNT=$((TAP_COUNT + 1))
+  if [ "$1" == "$2" ]; then
+    echo "ok $TAP_COUNT - $3"
+  else
+    echo "not ok $TAP_COUNT - $3"
+    echo "#   got:      '$1'"
+    echo "#   expected: '$2'"
+    TAP_FAILED=$((TAP_FAILED + 1))
+  fi
+}
+
+# like GOT PATTERN DESCRIPTION - extended regex match
+like() {
+  TAP_COUNT=$((TAP_COUNT + 1))
+  if printf '%s' "$1" | grep -Eq -- "$2"; then
+    echo "ok $TAP_COUNT - $3"
+  else
+    echo "not ok $TAP_COUNT - $3"
+    echo "#   got:     '$1'"
+    echo "#   pattern: '$2'"
+    TAP_FAILED=$((TAP_FAILED + 1))
+  fi
+}
+
+# run_crier ARGS... - runs crier; sets OUT, ERR and RC (never fails the script)
+run_crier() {
+  "$CRIER" "$@" >"$WORK/out" 2>"$WORK/err"
+  RC=$?
+  OUT=$(cat "$WORK/out")
+  ERR=$(cat "$WORK/err")
+}
+
+# sql QUERY - one value (or rows, |-separated) from the test database
+sql() {
+  psql -XAtq -v ON_ERROR_STOP=1 -c "$1"
+}
+
+# write_config [EXTRA YAML] - crier.yaml in the work dir with fast timings for tests
+write_config() {
+  cat >"$WORK/crier.yaml" <<YAML
+queue:
+  lease: 3s
+  backoff_min: 1s
+  backoff_max: 2s
+  backoff_jitter: 0
+  idle_poll: 50
+log:
+  format: json
+${1:-}
+YAML
+}
+
+done_testing() {
+  echo "1..$TAP_COUNT"
+  [ "$TAP_FAILED" -eq 0 ]
+}

@@ -1,0 +1,198 @@
+#!/bin/bash
+# load.sh - `crier campaign load`: CSV parsing (BOM, quoting), row validation and what it
+# drops or rejects, the reject file, all-or-nothing loads, table and query sources as
+# snapshots, import.columns, refs unique across loads, undeliverable at load.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+"$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
+
+# recipient CAMPAIGN REF COLUMNS - one recipient's columns, |-separated
+recipient() {
+  sql "SELECT $3 FROM crier.recipient r
+       WHERE r.campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1') AND r.ref = '$2'"
+}
+# notice CAMPAIGN REF COLUMNS - the notice of one recipient
+notice() {
+  sql "SELECT $3 FROM crier.notice n
+       JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+       WHERE r.campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1') AND r.ref = '$2'"
+}
+count() { sql "SELECT count(*) FROM $1"; }
+
+"$CRIER" campaign create list1 --incident INC-1 >/dev/null # policy email,fax,mail
+
+# --- one CSV with every kind of row -------------------------------------------------------
+# line 1: header after a UTF-8 BOM; lines 2-3: r1, quoted fields with commas, quotes and a
+# newline; 4: r2, bad email but a fax; 5: r3, no usable contact; 6-7: r4, name with CRLF;
+# 8-9: r5, name with LF; 10: r1 again; 11: r6, postal address only.
+{
+  printf '\xef\xbb\xbf'
+  printf 'ref,name,email,fax,address1,city,region,postal_code,dept,badge\n'
+  printf 'r1,"Smith, John ""Jack""",John@EXAMPLE.com,,,,,,"Sales, East\nFloor 2",B-1\n'
+  printf 'r2,Bad Email,not-an-email,+1 (212) 555-0100,,,,,HR,B-2\n'
+  printf 'r3,No Contact,,,,,,,HR,B-3\n'
+  printf 'r4,"Line\r\nBreak",x@example.com,,,,,,HR,B-4\n'
+  printf 'r5,"Line\nFeed",y@example.com,,,,,,HR,B-5\n'
+  printf 'r1,Duplicate,d@example.com,,,,,,HR,B-6\n'
+  printf 'r6,Mail Only,,,1 Main St,Springfield,il,62701,HR,B-7\n'
+} >list.csv
+
+run_crier campaign load list1 --csv list.csv --reject-file rejects.csv
+is "$RC" 0 "a CSV with rejected rows still loads the good ones"
+load1=$(sql "SELECT max(id) FROM crier.list_load")
+is "$OUT" "campaign list1: 7 rows read, 3 loaded, 4 rejected, 1 with a contact dropped (load $load1)
+rejected rows and dropped contacts: rejects.csv" "the counts are printed"
+like "$ERR" "list\.csv: line 10 ref r1: rejected: duplicate ref 'r1' \(first at line 2\)" \
+  "a duplicate ref is rejected naming both lines"
+is "$(sql "SELECT rows_read || ' ' || loaded || ' ' || rejected || ' ' || contacts_dropped || ' ' || source
+           || ' ' || source_sha256 FROM crier.list_load WHERE id = $load1")" \
+  "7 3 4 1 csv:list.csv $(sha256sum list.csv | cut -d' ' -f1)" "list_load records the counts, source and file hash"
+is "$(count "crier.dispatch_log WHERE event = 'load'")" 1 "the load is in the dispatch log"
+
+# BOM and quoting: the values arrive intact
+is "$(recipient list1 r1 "name")" 'Smith, John "Jack"' "a quoted name with a comma and quotes arrives intact"
+is "$(recipient list1 r1 "vars->>'dept' = E'Sales, East\nFloor 2'")" t "a quoted var with a comma and a newline arrives intact"
+is "$(recipient list1 r1 "(SELECT string_agg(k, ',' ORDER BY k) FROM json_object_keys(vars) k)")" "badge,dept" \
+  "extra columns land in recipient.vars, standard ones do not"
+is "$(recipient list1 r1 "vars->>'badge' || ' ' || email || ' ' || source_row")" "B-1 John@example.com line 2" \
+  "the email domain is lower-cased, the row is line 2 despite the BOM"
+
+# invalid email: dropped for email only, the notice starts on the next channel (fax)
+is "$(recipient list1 r2 "coalesce(email, 'NULL') || ' ' || fax || ' ' || array_to_string(notes, ';')")" \
+  "NULL +12125550100 email: not a valid address" "an invalid email is dropped with a note; the fax is normalised"
+is "$(notice list1 r2 "state || ' ' || channel || ' ' || channel_index || ' ' || array_to_string(reasons, ';')")" \
+  "ready fax 1 email: no valid email address" "its notice starts on the next channel of the policy"
+
+# the postal-only row is mailable and starts on mail
+is "$(recipient list1 r6 "mailable || ' ' || region || ' ' || postal_code")" "true IL 62701" "a postal address alone is usable"
+is "$(notice list1 r6 "channel || ' ' || channel_index")" "mail 2" "a postal-only notice starts on mail"
+
+# rejected rows are not loaded
+is "$(sql "SELECT string_agg(ref, ',' ORDER BY seq) FROM crier.recipient")" "r1,r2,r6" "only r1, r2 and r6 were loaded"
+is "$(recipient list1 r1 "count(*)")" 1 "the duplicate r1 did not replace the first"
+
+# the reject file: a reason column and the right rows, original values kept
+is "$(python3 - rejects.csv <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0][:4] == ["source_row", "ref", "disposition", "reason"], rows[0]
+name = rows[0].index("name", 4)
+for row in rows[1:]:
+    print("|".join(row[:4] + [repr(row[name])]))
+PY
+)" "line 4|r2|contact-dropped|email: not a valid address|'Bad Email'
+line 5|r3|rejected|no usable contact (email, fax or postal address)|'No Contact'
+line 6|r4|rejected|name contains a line break or control character|'Line\r\nBreak'
+line 8|r5|rejected|name contains a line break or control character|'Line\nFeed'
+line 10|r1|rejected|duplicate ref 'r1' (first at line 2)|'Duplicate'" \
+  "the reject file lists each rejected row and dropped contact with its reason and original values"
+
+# --- the same ref in a later load is a duplicate, naming the earlier load -----------------
+printf 'ref,name,email,fax\nr2,Again,again@example.com,\nr7,Fax Only,,+44 20 7946 0958\n' >second.csv
+run_crier campaign load list1 --csv second.csv
+is "$RC" 0 "a second load exits 0"
+like "$OUT" "^campaign list1: 2 rows read, 1 loaded, 1 rejected, 0 with a contact dropped" "the second load counts the duplicate"
+like "$ERR" "line 2 ref r2: rejected: duplicate ref 'r2' \(first at line 4 of an earlier load\)" \
+  "a ref loaded earlier is rejected naming the earlier load"
+is "$(recipient list1 r2 "name")" "Bad Email" "the earlier recipient is unchanged"
+is "$(recipient list1 r7 "fax || ' ' || seq")" "+442079460958 4" "a later load continues the sequence; fax normalised"
+
+# --- invalid UTF-8 on line N: exit 65, line N named, nothing loaded -----------------------
+# 6000 lines (past one COPY batch of 5000 rows and one 128 KiB read chunk), bad byte on 5500
+python3 - <<'PY'
+with open("big.csv", "wb") as f:
+    f.write(b"ref,name,email\n")
+    for line in range(2, 6001):
+        name = b"Name \xc3\x28" if line == 5500 else b"Person number %d" % line
+        f.write(b"b%d,%s,u%d@example.com\n" % (line, name, line))
+PY
+before="$(count crier.recipient) $(count crier.notice) $(count crier.list_load) $(count crier.dispatch_log)"
+run_crier campaign load list1 --csv big.csv
+is "$RC" 65 "invalid UTF-8: 65"
+is "$ERR" "crier campaign load: big.csv:5500: not valid UTF-8; nothing was loaded" "invalid UTF-8 names line 5500"
+is "$(count crier.recipient) $(count crier.notice) $(count crier.list_load) $(count crier.dispatch_log)" "$before" \
+  "nothing was loaded: no recipient, notice, list_load or log row"
+printf 'ref,name,email,note\nq1,A,a@example.com,"two\nlines"\nq2,B\xff,b@example.com,x\n' >after-multiline.csv
+run_crier campaign load list1 --csv after-multiline.csv
+is "$RC:$ERR" "65:crier campaign load: after-multiline.csv:4: not valid UTF-8; nothing was loaded" \
+  "the line is counted right after a field spanning two lines"
+
+# a campaign whose very first load fails is left as if never loaded, and loads later
+"$CRIER" campaign create fresh --incident INC-6 --policy email >/dev/null
+run_crier campaign load fresh --csv big.csv
+is "$RC" 65 "a failed first load: 65"
+printf 'ref,name,email\nf1,Fay,fay@example.com\n' >fresh.csv
+run_crier campaign load fresh --csv fresh.csv
+is "$RC" 0 "a load after a failed first load succeeds"
+is "$(sql "SELECT string_agg(r.ref || ':' || n.state || ':' || r.seq, ' ') FROM crier.recipient r
+           JOIN crier.notice n ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq
+           WHERE r.campaign_id = (SELECT id FROM crier.campaign WHERE name = 'fresh')")" "f1:ready:1" \
+  "only the good load's recipient is there, as seq 1"
+
+# --- a missing file: EX_NOINPUT (66) -------------------------------------------------------
+run_crier campaign load list1 --csv missing.csv
+is "$RC:$ERR" "66:crier campaign load: missing.csv: No such file or directory; nothing was loaded" \
+  "a missing file: 66"
+
+# --- a cancelled campaign takes no load ----------------------------------------------------
+"$CRIER" campaign create gone --incident INC-2 >/dev/null
+"$CRIER" campaign cancel gone >/dev/null
+run_crier campaign load gone --csv second.csv
+is "$RC:$ERR" "65:crier campaign load: cannot load into campaign 'gone': it is cancelled; nothing was loaded" \
+  "load into a cancelled campaign is refused"
+is "$(count "crier.recipient WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = 'gone')")" 0 \
+  "the cancelled campaign has no recipient"
+
+# --- --table: a snapshot, with import.columns mapping employee_id to ref ------------------
+sql "CREATE SCHEMA hr;
+     CREATE TABLE hr.affected (employee_id text PRIMARY KEY, name text, email text, dept text);
+     INSERT INTO hr.affected VALUES ('E100', 'Ann Lee', 'ann@example.com', 'Finance'),
+       ('E200', 'Bo Chen', 'bo@example.com', 'HR'), ('E300', 'Cy Diaz', 'cy@example.com', 'Finance')"
+printf 'import:\n  columns:\n    ref: employee_id\n' >columns.yaml
+"$CRIER" campaign create snap --incident INC-3 --policy email >/dev/null
+run_crier campaign load snap --table hr.affected
+is "$RC:$ERR" "65:crier campaign load: the list has no 'ref' column (required); nothing was loaded" \
+  "without import.columns the table has no ref column"
+run_crier -c columns.yaml campaign load snap --table hr.affected
+is "$RC" 0 "--table with import.columns loads"
+like "$OUT" "^campaign snap: 3 rows read, 3 loaded, 0 rejected" "all three rows loaded"
+snapshot="SELECT string_agg(ref || ':' || name || ':' || email || ':' || (vars->>'dept') || ':' || source_row, ' ' ORDER BY seq)
+          FROM crier.recipient WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = 'snap')"
+is "$(sql "$snapshot")" "E100:Ann Lee:ann@example.com:Finance:row 1 E200:Bo Chen:bo@example.com:HR:row 2 E300:Cy Diaz:cy@example.com:Finance:row 3" \
+  "employee_id became ref; dept is a var"
+is "$(recipient snap E100 "vars::jsonb ? 'employee_id'")" f "the mapped column is not also kept as a var"
+sql "UPDATE hr.affected SET name = 'Changed', email = 'changed@example.com'; DELETE FROM hr.affected WHERE employee_id = 'E300'"
+is "$(sql "$snapshot")" "E100:Ann Lee:ann@example.com:Finance:row 1 E200:Bo Chen:bo@example.com:HR:row 2 E300:Cy Diaz:cy@example.com:Finance:row 3" \
+  "recipients are a snapshot: later edits of the source table change nothing"
+is "$(sql "SELECT source FROM crier.list_load ORDER BY id DESC LIMIT 1")" "table:hr.affected" "list_load names the table"
+
+# --- --query with a WHERE ------------------------------------------------------------------
+"$CRIER" campaign create query --incident INC-4 --policy email >/dev/null
+query="SELECT employee_id AS ref, name, email, dept FROM hr.affected WHERE dept = 'HR'"
+run_crier campaign load query --query "$query"
+is "$RC" 0 "--query loads"
+like "$OUT" "^campaign query: 1 rows read, 1 loaded, 0 rejected" "only the rows the WHERE selects are read"
+is "$(sql "SELECT string_agg(ref || ':' || name, ' ') FROM crier.recipient
+           WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = 'query')")" "E200:Changed" "the query's rows, as they are now"
+is "$(sql "SELECT source FROM crier.list_load ORDER BY id DESC LIMIT 1")" "query:$query" "list_load keeps the query"
+run_crier campaign load query --query "SELECT nonsense"
+is "$RC" 65 "a failing query: 65"
+like "$ERR" "^crier campaign load: --query: ERROR: +column \"nonsense\" does not exist; nothing was loaded$" \
+  "a failing query is explained"
+
+# --- reachable only by mail on policy "email": undeliverable at load, logged ----------------
+"$CRIER" campaign create email-only --incident INC-5 --policy email >/dev/null
+printf 'ref,name,email,address1,city,region,postal_code\nm1,Mail Only,,1 Main St,Springfield,IL,62701\ne1,Has Email,e1@example.com,,,,\n' >email-only.csv
+run_crier campaign load email-only --csv email-only.csv
+is "$RC" 0 "a list with an unreachable person loads"
+like "$OUT" ", 1 with no channel of the policy \(undeliverable\) \(load [0-9]+\)$" "the load counts the undeliverable"
+is "$(notice email-only m1 "state || ' ' || array_to_string(reasons, ';')")" \
+  "undeliverable email: no valid email address" "the mail-only notice is undeliverable at load, with the reason"
+is "$(notice email-only e1 "state")" ready "the emailable notice is ready"
+is "$(sql "SELECT event || ' ' || coalesce(from_state, '-') || '>' || to_state || ' ' || channel || ' ' || reason
+           FROM crier.dispatch_log WHERE recipient_ref = 'm1'")" \
+  "transition ->undeliverable email email: no valid email address" "the undeliverable notice has a dispatch_log row"
+
+done_testing
