@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential meson ninja-build pkg-config python3 clang-format
   libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
-  libesmtp-dev libcurl4-openssl-dev
+  libesmtp-dev libcurl4-openssl-dev libgmime-3.0-dev
   # services the tests and the demo run against
   postgresql postgresql-common postgresql-client
   postfix python3-aiosmtpd

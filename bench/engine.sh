@@ -76,7 +76,7 @@ u AS (UPDATE crier.notice n SET state = 'delivered', lease_owner = NULL,
 INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
   from_state, to_state, attempt, actor, detail)
 SELECT u.campaign_id, 'transition', u.id, r.ref, 'null', 'sending', 'delivered', u.attempt,
-  'ceiling', 'null: accepted'
+  'ceiling', 'accepted'
 FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
 COMMIT;
 SQL

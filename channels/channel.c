@@ -16,7 +16,7 @@
 
 /* Indexed by enum crier_channel_id; NULL for a channel not built yet. */
 static const struct crier_channel_ops *const channel_table[CHANNEL_COUNT] = {
-    [CHANNEL_EMAIL] = NULL,
+    [CHANNEL_EMAIL] = &email_channel_ops,
     [CHANNEL_FAX] = NULL,
     [CHANNEL_MAIL] = NULL,
     [CHANNEL_NULL] = &null_channel_ops,
@@ -60,12 +60,11 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
 {
     /* Pre-fill: anything the channel leaves untouched counts as a temporary failure. */
     for (size_t i = 0; i < n; i++)
-        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: no outcome reported", channel->ops->name);
+        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "no outcome reported by the channel");
     int r = channel->ops->send(channel, notices, n, outcomes);
     if (r < 0) {
         for (size_t i = 0; i < n; i++)
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "%s: batch failed: %s", channel->ops->name,
-                        strerror(-r));
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "batch failed: %s", strerror(-r));
     }
     return r;
 }

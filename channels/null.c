@@ -11,7 +11,7 @@ static int null_send(struct crier_channel *channel, const struct crier_notice *n
                      struct crier_outcome *outcomes)
 {
     for (size_t i = 0; i < n; i++)
-        outcome_set(&outcomes[i], OUTCOME_DELIVERED, "null: accepted");
+        outcome_set(&outcomes[i], OUTCOME_DELIVERED, "accepted");
     return 0;
 }
 

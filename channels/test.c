@@ -95,12 +95,10 @@ static int test_send(struct crier_channel *channel, const struct crier_notice *n
         json_decref(root);
         enum crier_outcome_kind kind;
         if (outcome_from_word(word, &kind) < 0) {
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "test: unknown scripted outcome '%s'",
-                        word);
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "unknown scripted outcome '%s'", word);
             continue;
         }
-        outcome_set(&outcomes[i], kind, "test: scripted %s (attempt %d)", word,
-                    notice->channel_attempt);
+        outcome_set(&outcomes[i], kind, "scripted %s (attempt %d)", word, notice->channel_attempt);
         if (kind == OUTCOME_DELIVERED || kind == OUTCOME_ACCEPTED) {
             char *content =
                 xasprintf("test notice for %s in %s", notice->ref, notice->campaign_name);

@@ -120,6 +120,13 @@ static const char *const fax_provider_choices[] = {"sinch", "generic", NULL};
 static const char *const test_outcome_choices[] = {"delivered", "accepted",   "temporary",
                                                    "permanent", "no_address", NULL};
 
+static const struct config_key smtp_auth_keys[] = {
+    STRING_KEY("user", email.auth_user),
+    STRING_KEY("secret_file", email.auth_secret_file),
+    STRING_KEY("secret_env", email.auth_secret_env),
+};
+static const struct config_section smtp_auth_section = SECTION(smtp_auth_keys, false);
+
 static const struct config_key smtp_keys[] = {
     {.name = "host", .kind = KEY_STRING, .offset = CONFIG_OFFSET(email.host), .non_empty = true},
     INT_KEY("port", email.port, 1, 65535),
@@ -128,6 +135,14 @@ static const struct config_key smtp_keys[] = {
      .offset = CONFIG_OFFSET(email.starttls),
      .choices = starttls_choices,
      .choice_values = starttls_values},
+    STRING_KEY("ca_file", email.ca_file),
+    STRING_KEY("helo", email.helo),
+    {.name = "timeout",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(email.timeout_seconds),
+     .min = 1,
+     .max = 3600},
+    {.name = "auth", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &smtp_auth_section},
 };
 static const struct config_section smtp_section = SECTION(smtp_keys, false);
 
@@ -135,6 +150,7 @@ static const struct config_key email_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_EMAIL),
     {.name = "smtp", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &smtp_section},
     STRING_KEY("from", email.from),
+    STRING_KEY("reply_to", email.reply_to),
     STRING_KEY("bounce_domain", email.bounce_domain),
 };
 static const struct config_section email_section = SECTION(email_keys, false);
@@ -262,6 +278,11 @@ static const struct config_key queue_keys[] = {
      .offset = CONFIG_OFFSET(queue.idle_poll_ms),
      .min = 10,
      .max = 60000},
+    {.name = "route_grace",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(queue.route_grace_seconds),
+     .min = 0,
+     .max = 86400},
 };
 static const struct config_section queue_section = SECTION(queue_keys, false);
 
@@ -284,6 +305,7 @@ static const struct config_key root_keys[] = {
     {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
     {.name = "log", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &log_section},
     {.name = "import", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &import_section},
+    STRING_KEY("templates", templates_dir),
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
 };
 static const struct config_section root_section = SECTION(root_keys, false);
@@ -337,6 +359,7 @@ struct crier_config *config_default(void)
     config->queue.backoff_jitter = 0.2;
     config->queue.give_up_after_seconds = 3 * 86400;
     config->queue.idle_poll_ms = 500;
+    config->queue.route_grace_seconds = 10;
 
     config->log.format = LOG_FORMAT_AUTO;
     config->log.level = 6; /* LOG_INFO */
@@ -351,6 +374,7 @@ struct crier_config *config_default(void)
     config->email.host = xstrdup("127.0.0.1");
     config->email.port = 25;
     config->email.starttls = STARTTLS_DEFAULT;
+    config->email.timeout_seconds = 60;
     config->mail.letters_per_batch = 5000;
     config->test.default_outcome = xstrdup("delivered");
     config->test.delay_ms = 0;
@@ -368,6 +392,13 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->email.host);
     free(config->email.from);
     free(config->email.bounce_domain);
+    free(config->email.reply_to);
+    free(config->email.ca_file);
+    free(config->email.helo);
+    free(config->email.auth_user);
+    free(config->email.auth_secret_file);
+    free(config->email.auth_secret_env);
+    free(config->templates_dir);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);

@@ -9,6 +9,7 @@
 #include "crier/crier.h"
 #include "crier/policy.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -16,28 +17,35 @@
 
 char **campaign_policy_from_array(const char *array_text)
 {
-    /* channel names are plain words; PostgreSQL quotes only "null", which it must */
-    char **names = xcalloc(POLICY_CHANNEL_MAX + 1, sizeof(char *));
-    size_t count = 0;
-    const char *p = array_text;
-    if (*p == '{')
-        p++;
-    while (*p && *p != '}' && count < POLICY_CHANNEL_MAX) {
-        size_t len = strcspn(p, ",}");
-        if (len >= 2 && p[0] == '"' && p[len - 1] == '"')
-            names[count++] = xstrndup(p + 1, len - 2);
-        else
-            names[count++] = xstrndup(p, len);
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    return names;
+    return db_array_parse(array_text);
+}
+
+/* name_valid - what the campaign.name CHECK allows, checked first for a plain message. */
+static bool name_valid(const char *name)
+{
+    size_t len = strlen(name);
+    if (len == 0 || len > 63 || !isalnum((unsigned char)name[0]))
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '.' && name[i] != '_' && name[i] != '-')
+            return false;
+    return true;
 }
 
 int campaign_create(struct crier_db *db, const struct campaign_create_options *options,
                     const char *actor, char *err, size_t err_size)
 {
+    if (!name_valid(options->name)) {
+        snprintf(err, err_size,
+                 "invalid campaign name '%s': names are 1-63 letters, digits, '.', '_' or '-',"
+                 " starting with a letter or digit",
+                 options->name);
+        return -EINVAL;
+    }
+    if (str_empty(options->incident)) {
+        snprintf(err, err_size, "the incident reference must not be empty");
+        return -EINVAL;
+    }
     char **policy = NULL;
     int r =
         policy_parse(options->policy ? options->policy : "email,fax,mail", &policy, err, err_size);
@@ -175,7 +183,8 @@ static int cancel_notices(struct crier_db *db, int64_t campaign_id, const char *
 }
 
 int campaign_transition(struct crier_db *db, const char *name, enum campaign_action action,
-                        const char *actor, long *ret_affected, char *err, size_t err_size)
+                        const char *actor, campaign_start_check check, void *check_data,
+                        long *ret_affected, char *err, size_t err_size)
 {
     struct campaign *c = NULL;
     long affected = 0;
@@ -208,6 +217,13 @@ int campaign_transition(struct crier_db *db, const char *name, enum campaign_act
                      name);
             r = -EPERM;
             goto fail_quiet;
+        }
+        if (check) {
+            r = check(db, name, check_data);
+            if (r < 0) {
+                snprintf(err, err_size, "campaign %s not started: its templates need fixing", name);
+                goto fail_quiet;
+            }
         }
     }
     if (action == CAMPAIGN_CANCEL) {

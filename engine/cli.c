@@ -14,6 +14,7 @@
 #include "crier/import.h"
 #include "crier/log.h"
 #include "crier/migrate.h"
+#include "crier/render.h"
 #include "crier/status.h"
 #include "crier/worker.h"
 
@@ -489,6 +490,13 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* start_check - a typo in a template stops the campaign here, not in someone's letter. */
+static int start_check(struct crier_db *db, const char *name, void *data)
+{
+    const struct cli *cli = data;
+    return render_check_campaign(db, cli->config, name, stderr);
+}
+
 static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum campaign_action action,
                                const char *verb)
 {
@@ -506,7 +514,7 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
     char *who = actor(db);
     char err[1024];
     long affected = 0;
-    r = campaign_transition(db, name, action, who, &affected, err, sizeof(err));
+    r = campaign_transition(db, name, action, who, start_check, cli, &affected, err, sizeof(err));
     free(who);
     db_close(db);
     if (r < 0) {
@@ -701,10 +709,11 @@ int cli_main(int argc, char **argv)
                            strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0;
         if (known_group &&
             (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
-            printf("crier %s commands:\n", group);
+            FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
+            fprintf(out, "crier %s commands:\n", group);
             for (const struct command *k = commands; k->group; k++)
                 if (strcmp(k->group, group) == 0)
-                    printf("  crier %s\n", k->usage);
+                    fprintf(out, "  crier %s\n", k->usage);
             return name ? 0 : EXIT_USAGE;
         }
         fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,

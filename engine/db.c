@@ -64,7 +64,7 @@ int db_open(const char *conninfo, const char *application_name, struct crier_db 
         snprintf(err, err_size, "cannot connect to PostgreSQL: %s", message);
         /* libpq's message may span lines; keep them on one */
         for (char *p = err; *p; p++)
-            if (*p == '\n')
+            if (*p == '\n' || *p == '\t')
                 *p = ' ';
         size_t len = strlen(err);
         while (len > 0 && err[len - 1] == ' ')
@@ -171,4 +171,45 @@ int db_reset(struct crier_db *db)
         return -EIO;
     }
     return db_exec(db, "SELECT set_config('TimeZone', 'UTC', false)", 0, NULL);
+}
+
+char **db_array_parse(const char *text)
+{
+    size_t capacity = 8, count = 0;
+    char **items = xcalloc(capacity + 1, sizeof(char *));
+    const char *p = text;
+    if (*p == '{')
+        p++;
+    while (*p && *p != '}') {
+        size_t len = strlen(p);
+        char *item = xmalloc(len + 1);
+        size_t n = 0;
+        bool quoted = *p == '"';
+        if (quoted) {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1])
+                    p++;
+                item[n++] = *p;
+            }
+            if (*p == '"')
+                p++;
+        } else {
+            while (*p && *p != ',' && *p != '}')
+                item[n++] = *p++;
+        }
+        item[n] = '\0';
+        if (!quoted && strcmp(item, "NULL") == 0) {
+            free(item);
+        } else {
+            if (count == capacity) {
+                capacity *= 2;
+                items = xreallocarray(items, capacity + 1, sizeof(char *));
+            }
+            items[count++] = item;
+            items[count] = NULL;
+        }
+        if (*p == ',')
+            p++;
+    }
+    return items;
 }

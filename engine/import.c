@@ -145,6 +145,7 @@ struct source {
     /* both */
     char **columns; /* header names */
     size_t column_count;
+    const char *name;                /* the file, for messages */
     const char **values;             /* current row, column_count entries, NULL = SQL NULL */
     int (*before_fetch)(void *data); /* frees the connection for FETCH */
     void *before_fetch_data;
@@ -167,8 +168,8 @@ static int source_next(struct source *src, char *err, size_t err_size)
         src->number = record->line;
         snprintf(src->where, sizeof(src->where), "line %lu", record->line);
         if (record->count != src->column_count) {
-            snprintf(err, err_size, "%s has %zu fields, the header has %zu", src->where,
-                     record->count, src->column_count);
+            snprintf(err, err_size, "%s:%lu: the record has %zu fields, the header %zu", src->name,
+                     record->line, record->count, src->column_count);
             return -EBADMSG;
         }
         return 1;
@@ -211,6 +212,7 @@ static void source_set_columns(struct source *src, size_t count)
 
 static int source_open_csv(struct source *src, const char *path, char *err, size_t err_size)
 {
+    src->name = path;
     int r = csv_reader_open(path, &src->csv, err, err_size);
     if (r < 0)
         return r;
@@ -493,6 +495,20 @@ static int partitions_attach(struct load *l)
 static int map_columns(struct load *l, char *err, size_t err_size)
 {
     l->is_field = xcalloc(l->src.column_count + 1, sizeof(bool));
+    for (size_t c = 0; c < l->src.column_count; c++) {
+        if (str_empty(l->src.columns[c])) {
+            snprintf(err, err_size, "column %zu of the header has no name", c + 1);
+            return -EINVAL;
+        }
+        for (size_t k = 0; k < c; k++) {
+            if (strcasecmp(l->src.columns[k], l->src.columns[c]) == 0) {
+                snprintf(err, err_size,
+                         "column '%s' appears twice in the header (columns %zu and %zu)",
+                         l->src.columns[c], k + 1, c + 1);
+                return -EINVAL;
+            }
+        }
+    }
     for (int f = 0; f < FIELD_COUNT; f++) {
         const char *want = l->config->import.columns[f] ? l->config->import.columns[f]
                                                         : field_name((enum crier_field)f);
@@ -535,8 +551,6 @@ static int reject(struct load *l, const char *disposition, const char *ref, cons
     if (l->rejects == NULL)
         return 0;
     csv_write_field(l->rejects, l->src.where);
-    fputc(',', l->rejects);
-    csv_write_field(l->rejects, ref);
     fputc(',', l->rejects);
     csv_write_field(l->rejects, disposition);
     fputc(',', l->rejects);
@@ -605,14 +619,18 @@ static const char *vars_json(struct load *l)
     copy_add(b, "{", 1);
     bool first = true;
     for (size_t c = 0; c < l->src.column_count; c++) {
-        if (l->is_field[c] || l->src.values[c] == NULL)
+        if (l->is_field[c])
             continue;
         if (!first)
             copy_add(b, ",", 1);
         first = false;
         json_string_add(b, l->src.columns[c]);
         copy_add(b, ":", 1);
-        json_string_add(b, l->src.values[c]);
+        /* every row has every column, so a template finds the key even where it is empty */
+        if (l->src.values[c] == NULL)
+            copy_add(b, "null", 4);
+        else
+            json_string_add(b, l->src.values[c]);
     }
     copy_add(b, "}", 2); /* with the NUL, not counted in len */
     b->len--;
@@ -887,12 +905,20 @@ static int load_finish(struct load *l, const char *sha)
     snprintf(counts[1], sizeof(counts[1]), "%ld", l->result.loaded);
     snprintf(counts[2], sizeof(counts[2]), "%ld", l->result.rejected);
     snprintf(counts[3], sizeof(counts[3]), "%ld", l->result.contacts_dropped);
+    char **extra = xcalloc(l->src.column_count + 1, sizeof(char *));
+    size_t extra_count = 0;
+    for (size_t c = 0; c < l->src.column_count; c++)
+        if (!l->is_field[c])
+            extra[extra_count++] = l->src.columns[c];
+    char *extra_array = text_array(extra, extra_count);
+    free(extra);
     const char *params[] = {l->load_id,     counts[0],         counts[1], counts[2], counts[3],
-                            l->campaign_id, l->options->actor, source,    sha};
+                            l->campaign_id, l->options->actor, source,    sha,       extra_array};
     int r = db_exec(
         l->db,
         "WITH u AS (UPDATE crier.list_load SET rows_read = $2, loaded = $3, rejected = $4,"
-        " contacts_dropped = $5, source_sha256 = $9 WHERE id = $1 RETURNING id),"
+        " contacts_dropped = $5, source_sha256 = $9, extra_columns = $10 WHERE id = $1"
+        " RETURNING id),"
         " undeliverable AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
         " recipient_ref, channel, to_state, attempt, actor, reason)"
         " SELECT n.campaign_id, 'transition', n.id, r.ref, n.channel, 'undeliverable', 0, $7,"
@@ -903,8 +929,9 @@ static int load_finish(struct load *l, const char *sha)
         " INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, content_sha256)"
         " VALUES ($6, 'load', $7, 'load ' || $1 || ' from ' || $8 || ': ' || $2 || ' rows, ' ||"
         " $3 || ' loaded, ' || $4 || ' rejected, ' || $5 || ' with a contact dropped', $9)",
-        9, params);
+        10, params);
     free(source);
+    free(extra_array);
     return r;
 }
 
@@ -952,7 +979,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
             r = -EIO;
             goto fail;
         }
-        fputs("source_row,ref,disposition,reason", l.rejects);
+        fputs("source_row,disposition,reason", l.rejects);
         for (size_t c = 0; c < l.src.column_count; c++) {
             fputc(',', l.rejects);
             csv_write_field(l.rejects, l.src.columns[c]);

@@ -18,6 +18,7 @@
 #include "crier/migrate.h"
 #include "crier/policy.h"
 #include "crier/queue.h"
+#include "crier/render.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -34,6 +35,7 @@
 #define RECONNECT_MIN_SECONDS 1.0
 #define RECONNECT_MAX_SECONDS 30.0
 #define ROUTER_BATCH          1000
+#define WORKER_LIVE_SECONDS   "10" /* a worker silent this long no longer serves its channels */
 
 /* A token bucket shared by the lanes of one channel in this process. */
 struct rate_bucket {
@@ -64,7 +66,9 @@ struct lane {
     size_t campaign_count;
     double campaigns_read_at;
     size_t round_robin;
-    struct queue_batch *sending; /* the batch being sent, for lease keepalive */
+    struct queue_batch *sending;      /* the batch being sent, for lease keepalive */
+    struct render_campaign **renders; /* templates of the campaigns this lane has sent for */
+    size_t render_count;
     double lease_extended_at;
     unsigned short random_state[3];
     atomic_long done; /* notices recorded */
@@ -76,6 +80,8 @@ struct worker {
     const struct worker_options *options;
     atomic_bool stop;
     char host[64];
+    char id[96];    /* host:pid, this process's row in crier.worker */
+    double started; /* monotonic */
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -307,6 +313,40 @@ static void lane_keepalive(void *data)
         lane->lease_extended_at = now;
 }
 
+/* lane_render - the campaign's templates, loaded on first use and kept for the lane's life.
+ * NULL when they cannot be loaded: the channel then reports each notice TEMPORARY. */
+static const struct render_campaign *lane_render(struct lane *lane, int64_t campaign_id)
+{
+    for (size_t i = 0; i < lane->render_count; i++)
+        if (lane->renders[i]->id == campaign_id)
+            return lane->renders[i];
+    struct render_campaign *render = NULL;
+    char *diag_text = NULL;
+    size_t diag_len = 0;
+    FILE *diag = open_memstream(&diag_text, &diag_len);
+    int r = render_campaign_load(lane->db, lane->worker->config, campaign_id, diag, &render);
+    fclose(diag);
+    if (r < 0) {
+        log_error("%s: cannot load the templates of campaign %lld: %s", lane->owner,
+                  (long long)campaign_id, diag_len ? diag_text : strerror(-r));
+        free(diag_text);
+        return NULL;
+    }
+    free(diag_text);
+    lane->renders = xreallocarray(lane->renders, lane->render_count + 1, sizeof(*lane->renders));
+    lane->renders[lane->render_count++] = render;
+    return render;
+}
+
+static void lane_renders_clear(struct lane *lane)
+{
+    for (size_t i = 0; i < lane->render_count; i++)
+        render_campaign_free(lane->renders[i]);
+    free(lane->renders);
+    lane->renders = NULL;
+    lane->render_count = 0;
+}
+
 /* lane_batch - claim, send and record one batch of one campaign; returns the count. */
 static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
 {
@@ -323,6 +363,11 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     if (batch.count == 0) {
         queue_batch_clear(&batch);
         return 0;
+    }
+    if (lane->ops->renders) {
+        const struct render_campaign *render = lane_render(lane, campaign->id);
+        for (size_t i = 0; i < batch.count; i++)
+            batch.notices[i].render = render;
     }
     rate_acquire(w, &w->bucket[lane->channel_id], (double)batch.count);
     struct crier_outcome *outcomes = xcalloc(batch.count, sizeof(*outcomes));
@@ -393,7 +438,42 @@ static void *lane_main(void *data)
 
 /* ---- the main thread's housekeeping -------------------------------------------------- */
 
-/* route_disabled - notices waiting on a channel this deployment does not run move on. */
+/* worker_register - record (or refresh) this process and its channels in crier.worker. */
+static int worker_register(struct worker *w, struct crier_db *db, const char *id)
+{
+    char channels[256] = "{";
+    for (int c = 0; c < CHANNEL_COUNT; c++) {
+        if (!w->config->channel[c].enabled || channel_ops_by_id((enum crier_channel_id)c) == NULL)
+            continue;
+        size_t len = strlen(channels);
+        snprintf(channels + len, sizeof(channels) - len, "%s\"%s\"", len > 1 ? "," : "",
+                 channel_id_name((enum crier_channel_id)c));
+    }
+    strcat(channels, "}");
+    const char *params[] = {id, channels};
+    return db_exec(db,
+                   "INSERT INTO crier.worker (id, channels) VALUES ($1, $2)"
+                   " ON CONFLICT (id) DO UPDATE SET channels = $2, heartbeat_at = now()",
+                   2, params);
+}
+
+/* served_elsewhere - does a live worker (heartbeat in the last WORKER_LIVE_SECONDS) have
+ * this channel enabled? Then its notices wait for it rather than move on. */
+static bool served_elsewhere(struct crier_db *db, const char *channel)
+{
+    const char *params[] = {channel};
+    PGresult *result = NULL;
+    if (db_query(db,
+                 "SELECT EXISTS (SELECT 1 FROM crier.worker WHERE $1 = ANY (channels)"
+                 " AND heartbeat_at > now() - make_interval(secs => " WORKER_LIVE_SECONDS "))",
+                 1, params, &result) < 0)
+        return true; /* when in doubt, do not move anyone */
+    bool served = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+    PQclear(result);
+    return served;
+}
+
+/* route_disabled - notices waiting on a channel that no live worker serves move on. */
 static long route_disabled(struct worker *w, struct crier_db **db, const char *actor,
                            unsigned short *random_state)
 {
@@ -405,7 +485,7 @@ static long route_disabled(struct worker *w, struct crier_db **db, const char *a
     for (size_t i = 0; i < count; i++) {
         for (char **p = list[i].policy; *p; p++) {
             const char *why = NULL;
-            if (channel_enabled(w->config, *p, &why))
+            if (channel_enabled(w->config, *p, &why) || served_elsewhere(*db, *p))
                 continue;
             for (;;) {
                 struct queue_batch batch;
@@ -456,13 +536,17 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     if (db_lost(*db) && !connect_until_stopped(w, db, actor))
         return false;
     long count = 0;
+    if (worker_register(w, *db, w->id) < 0)
+        log_error("worker heartbeat: %s", (*db)->error);
     if (queue_reap(*db, actor, &count) < 0)
         log_error("lease reaper: %s", (*db)->error);
     else if (count > 0)
         log_notice("%ld notices whose worker stopped without recording went back to ready", count);
-    long moved = route_disabled(w, db, actor, random_state);
-    if (moved > 0)
-        log_info("%ld notices moved past channels not enabled here", moved);
+    if (monotonic_seconds() - w->started >= (double)w->config->queue.route_grace_seconds) {
+        long moved = route_disabled(w, db, actor, random_state);
+        if (moved > 0)
+            log_info("%ld notices moved past channels no worker serves", moved);
+    }
     if (campaign_complete_finished(*db, actor, &count) < 0)
         log_error("completing campaigns: %s", (*db)->error);
     else if (count > 0)
@@ -552,6 +636,9 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         return -EINVAL;
     }
 
+    /* a relay that hangs up mid-write must not kill the worker: the write fails instead */
+    signal(SIGPIPE, SIG_IGN);
+
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
@@ -579,6 +666,10 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     }
     char actor[128];
     snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
+    snprintf(w.id, sizeof(w.id), "%s:%d", w.host, (int)getpid());
+    w.started = monotonic_seconds();
+    if (worker_register(&w, db, w.id) < 0)
+        log_warning("cannot register in crier.worker: %s", db->error);
     unsigned short random_state[3] = {(unsigned short)getpid(), 0x1234, 0x5678};
     log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
              options->until_idle ? ", until idle" : "");
@@ -629,10 +720,13 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         pthread_join(w.lanes[i].thread, NULL);
         channel_close(w.lanes[i].session);
         campaigns_clear(&w.lanes[i]);
+        lane_renders_clear(&w.lanes[i]);
         db_close(w.lanes[i].db);
     }
     if (w.options->until_idle && stop_signals == 0)
         housekeeping(&w, &db, actor, random_state); /* complete what just finished */
+    const char *unregister[] = {w.id};
+    db_exec(db, "DELETE FROM crier.worker WHERE id = $1", 1, unregister);
     double elapsed = monotonic_seconds() - started;
     long done = total_done(&w);
     log_info("stopped: %ld notices recorded in %.1f s (%.0f/s)", done, elapsed,

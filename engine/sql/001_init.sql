@@ -29,6 +29,7 @@ CREATE TABLE crier.list_load (
     loaded           integer NOT NULL,
     rejected         integer NOT NULL,
     contacts_dropped integer NOT NULL,
+    extra_columns    text[] NOT NULL DEFAULT '{}', -- the list's other columns (template variables)
     loaded_at        timestamptz NOT NULL DEFAULT now(),
     loaded_by        text NOT NULL DEFAULT current_user
 );
@@ -105,6 +106,16 @@ CREATE INDEX notice_claim ON crier.notice (campaign_id, channel, next_attempt_at
     WHERE state = 'ready';
 -- The lease reaper reads only this.
 CREATE INDEX notice_lease ON crier.notice (lease_expires_at) WHERE state = 'sending';
+
+-- The running `crier run` processes and the channels each has enabled. A notice waiting
+-- on a channel moves on along its policy only when no live worker serves that channel, so
+-- one worker started with a partial configuration cannot reroute everyone's notices.
+CREATE TABLE crier.worker (
+    id           text PRIMARY KEY,        -- host:pid
+    channels     text[] NOT NULL,         -- enabled in its configuration (lanes 0 included)
+    started_at   timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
 
 -- Every transition of every notice, and every campaign event: the record auditors read.
 CREATE TABLE crier.dispatch_log (

@@ -50,8 +50,12 @@ enum campaign_action {
  * Cancel turns every notice not yet handed to a channel into cancelled, each logged;
  * *ret_affected says how many.
  */
+/* A check run inside the start's transaction, after the state checks: < 0 stops it. */
+typedef int (*campaign_start_check)(struct crier_db *db, const char *name, void *data);
+
 int campaign_transition(struct crier_db *db, const char *name, enum campaign_action action,
-                        const char *actor, long *ret_affected, char *err, size_t err_size);
+                        const char *actor, campaign_start_check check, void *check_data,
+                        long *ret_affected, char *err, size_t err_size);
 
 /* campaign_list - print every campaign, as a table or one JSON array. */
 int campaign_list(struct crier_db *db, bool json, FILE *out);

@@ -45,17 +45,21 @@ struct crier_notice {
     const char *fax;
     const char *address[5]; /* address1, address2, city, region, postal_code */
     const char *country;
-    bool mailable;         /* the postal address passed validation */
-    const char *vars_json; /* the list's other columns as a JSON object */
-    int attempt;           /* attempts in all, this one included */
-    int channel_attempt;   /* attempts on the current channel, this one included */
+    bool mailable;                        /* the postal address passed validation */
+    const char *vars_json;                /* the list's other columns as a JSON object */
+    int attempt;                          /* attempts in all, this one included */
+    int channel_attempt;                  /* attempts on the current channel, this one included */
+    bool delayed;                         /* a law-enforcement hold delayed this notice */
+    const struct render_campaign *render; /* templates and metadata, for notice_render() */
 };
 
 struct crier_channel;
+struct render_campaign;
 
 struct crier_channel_ops {
     const char *name;           /* "email", "fax", "mail", "null", "test" */
     const char *accepted_state; /* notice state an ACCEPTED outcome leads to */
+    bool renders;               /* sends rendered templates: the engine loads them first */
     /* reachable - does this notice carry an address this channel can use? */
     bool (*reachable)(const struct crier_notice *notice);
     /* open - start one session (one per lane thread); set channel->state. May be NULL. */
@@ -105,6 +109,7 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
     __attribute__((format(printf, 3, 4)));
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
+extern const struct crier_channel_ops email_channel_ops;
 extern const struct crier_channel_ops null_channel_ops;
 extern const struct crier_channel_ops test_channel_ops;
 

@@ -73,6 +73,8 @@ struct crier_config {
         long give_up_after_seconds; /* queue.give_up_after: temporary failures on one channel
                                        for longer than this count as permanent */
         long idle_poll_ms;          /* queue.idle_poll: sleep when nothing is claimable */
+        long route_grace_seconds;   /* queue.route_grace: how long a worker runs before it
+                                       moves notices off channels no worker serves */
     } queue;
 
     struct {
@@ -87,12 +89,22 @@ struct crier_config {
 
     struct crier_channel_config channel[CHANNEL_COUNT];
 
+    char *templates_dir; /* templates: default template set for campaigns created without
+                            --templates; NULL = the set installed with crier */
+
     struct {
         char *host; /* channels.email.smtp.host */
         int port;   /* channels.email.smtp.port */
         enum crier_starttls starttls;
-        char *from;          /* channels.email.from: RFC 5322 From */
-        char *bounce_domain; /* channels.email.bounce_domain: VERP domain */
+        char *from;             /* channels.email.from: RFC 5322 From */
+        char *reply_to;         /* channels.email.reply_to, may be NULL */
+        char *bounce_domain;    /* channels.email.bounce_domain: VERP domain */
+        char *ca_file;          /* smtp.ca_file: extra CA bundle for the relay's certificate */
+        char *helo;             /* smtp.helo: EHLO name; NULL = this host's name */
+        long timeout_seconds;   /* smtp.timeout: each SMTP step's limit */
+        char *auth_user;        /* smtp.auth.user: SMTP AUTH (PLAIN/LOGIN) when set */
+        char *auth_secret_file; /* smtp.auth.secret_file: the password, in a file */
+        char *auth_secret_env;  /* smtp.auth.secret_env: or an environment variable */
     } email;
 
     struct {

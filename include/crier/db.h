@@ -43,6 +43,10 @@ bool db_lost(const struct crier_db *db);
 /* db_reset - reconnect after db_lost; -EHOSTUNREACH while the server is away. */
 int db_reset(struct crier_db *db);
 
+/* db_array_parse - a one-dimensional text[] in PostgreSQL's output form ({a,"b c",NULL})
+ * into a NULL-terminated strv (NULL elements are skipped); free with strv_free. */
+char **db_array_parse(const char *text);
+
 /* db_error_code - the negative code crier uses for a SQLSTATE (see db.c). */
 int db_error_code(const char *sqlstate);
 

@@ -124,7 +124,7 @@ is "$ERR" "crier campaign create: a campaign named 'breach-2024' already exists"
 is "$(sql "SELECT count(*) FROM crier.campaign WHERE name = 'breach-2024'")" 1 "still one campaign of that name"
 run_crier campaign create "has spaces" --incident INC-1
 is "$RC" 65 "campaign name with spaces: 65"
-like "$ERR" "^crier campaign create: invalid campaign: .*names are 1-63 letters, digits" "bad name is explained"
+is "$ERR" "crier campaign create: invalid campaign name 'has spaces': names are 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit" "bad name is explained"
 run_crier campaign create pigeons --incident INC-1 --policy email,pigeon
 is "$RC" 65 "unknown channel in --policy: 65"
 is "$ERR" "crier campaign create: unknown channel 'pigeon' in policy (channels: email, fax, mail, null, test)" \
@@ -204,7 +204,7 @@ is "$ERR" "crier status: no campaign named 'nope'" "status names the unknown cam
 
 # --- the lifecycle: start, pause, resume, cancel, each logged ------------------------------
 printf 'ref,name,email\nu1,Ann,ann@example.com\nu2,Bob,bob@example.com\nu3,Cy,cy@example.com\n' >"$WORK/three.csv"
-run_crier campaign create life --incident INC-5
+run_crier campaign create life --incident INC-5 --meta "$META"
 run_crier campaign load life --csv three.csv
 is "$RC" 0 "three recipients loaded"
 run_crier campaign start life
@@ -240,5 +240,16 @@ is "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"], d["
 run_crier status --json
 is "$(python3 -c 'import json,sys; print(len(json.load(sys.stdin)))' <<<"$OUT")" 3 \
   "status --json without a name is an array of every campaign"
+
+# --- start checks every template against the variables the notices will have ------------
+run_crier campaign create nometa --incident INC-7
+run_crier campaign load nometa --csv three.csv
+run_crier campaign start nometa
+is "$RC" 65 "start when the templates use metadata the campaign lacks: 65"
+like "$ERR" "email\.txt:[0-9]+:[0-9]+: unknown variable 'meta\.organisation'" \
+  "the unknown variable is named with FILE:LINE:COL"
+like "$ERR" "crier campaign start: campaign nometa not started: its templates need fixing" \
+  "and the campaign is said not to be started"
+is "$(sql "SELECT state FROM crier.campaign WHERE name = 'nometa'")" draft "it stays in draft"
 
 done_testing

@@ -9,6 +9,8 @@ set -uo pipefail
 : "${CRIER:?CRIER must name the crier binary (meson test sets it)}"
 : "${TESTS_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"
 
+# the incident metadata the default templates need (campaign start checks them)
+META="$TESTS_DIR/data/incident.yaml"
 TEST_NAME=$(basename "$0" .sh)
 WORK=$(mktemp -d "/tmp/crier-$TEST_NAME.XXXXXX")
 export PGDATABASE="crier_${TEST_NAME}_$$"
@@ -88,6 +90,7 @@ queue:
   backoff_max: 2s
   backoff_jitter: 0
   idle_poll: 50
+  route_grace: 0
 log:
   format: json
 ${1:-}

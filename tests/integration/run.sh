@@ -38,7 +38,7 @@ history() {
 
 # setup NAME POLICY CSV - create, load and start a campaign
 setup() {
-  "$CRIER" campaign create "$1" --incident "INC-$1" --policy "$2" >/dev/null &&
+  "$CRIER" campaign create "$1" --incident "INC-$1" --policy "$2" --meta "$META" >/dev/null &&
     "$CRIER" campaign load "$1" --csv "$3" >/dev/null &&
     "$CRIER" campaign start "$1" >/dev/null
   ok "campaign $1 created, loaded and started" test $? -eq 0
@@ -85,18 +85,6 @@ run_until_idle() {
   RC=$?
 }
 
-# todo_is GOT EXPECTED DESCRIPTION REASON - an `is` for a known crier bug (TAP TODO)
-todo_is() {
-  TAP_COUNT=$((TAP_COUNT + 1))
-  if [ "$1" == "$2" ]; then
-    echo "ok $TAP_COUNT - $3 # TODO $4"
-  else
-    echo "not ok $TAP_COUNT - $3 # TODO $4"
-    echo "#   got:      '$1'"
-    echo "#   expected: '$2'"
-  fi
-}
-
 # --- end to end: scripted outcomes on "test", falling back to "null" ------------------------
 write_config "channels:
   test: {lanes: 2}
@@ -139,7 +127,7 @@ is "$(history e2e tmp)" "test:ready>sending test:sending>ready test:ready>sendin
   "temporary -> ready, retried on the same channel -> sent"
 is "$(sql "SELECT string_agg(attempt || ':' || detail, ' | ' ORDER BY id) FROM crier.dispatch_log
            WHERE recipient_ref = 'tmp' AND from_state = 'sending'")" \
-  "1:test: scripted temporary (attempt 1) | 2:test: scripted accepted (attempt 2)" "two attempts are logged"
+  "1:scripted temporary (attempt 1) | 2:scripted accepted (attempt 2)" "two attempts are logged"
 gap=$(sql "SELECT extract(epoch FROM max(at) - min(at)) FROM crier.dispatch_log
            WHERE recipient_ref = 'tmp' AND from_state = 'ready' AND to_state = 'sending'")
 echo "# second claim of tmp came ${gap}s after the first"
@@ -157,7 +145,7 @@ is "$(history e2e unr)" "null:ready>sending null:sending>delivered" "the unreach
 
 # policy "test" alone, permanent: undeliverable, with the reasons
 is "$(sql "SELECT state || ' | ' || array_to_string(reasons, '; ') FROM crier.notice WHERE $(in_campaign solo)")" \
-  "undeliverable | test: test: scripted permanent (attempt 1); no channel left" "no channel left -> undeliverable with the reasons"
+  "undeliverable | test: scripted permanent (attempt 1); no channel left" "no channel left -> undeliverable with the reasons"
 like "$(sql "SELECT reason FROM crier.dispatch_log WHERE recipient_ref = 'solo1' AND to_state = 'undeliverable'")" \
   "permanent.*no channel left" "the undeliverable row has the reason"
 
@@ -292,7 +280,10 @@ ok "the in-flight batch is recorded" wait_until 10 none_in halt sending
 kill -TERM "$worker"
 wait_exit "$worker" 10
 is "$RC" 0 "the worker exits 0"
-todo_is "$(count_notices halt ready)" 0 "no notice is left 'ready' in a cancelled campaign" \
-  "crier bug: a temporary outcome recorded after cancel puts the notice back to ready"
+is "$(count_notices halt ready)" 0 "no notice is left 'ready' in a cancelled campaign"
+is "$(count_notices halt cancelled)" 20 "the batch in flight at the cancel ends cancelled too"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
+           WHERE c.name = 'halt' AND l.from_state = 'sending' AND l.to_state = 'cancelled'
+           AND l.reason LIKE '%campaign cancelled%'")" 5 "each is logged sending -> cancelled, with the reason"
 
 done_testing

@@ -1,0 +1,427 @@
+/*
+ * email.c - the email channel: notices as MIME messages (GMime) over SMTP (libesmtp).
+ *
+ * One claimed batch is one SMTP session carrying one message per notice, so a relay sees
+ * a few long sessions rather than many short ones. Each message's own status decides its
+ * outcome: 2xx accepted (sent), 4xx or no answer temporary, 5xx on RCPT or DATA
+ * permanent (the notice falls back to the next channel). A session that drops after
+ * message 37 of 100 leaves 36 sent and the rest temporary.
+ *
+ * SECURITY: every value in a message comes from the untrusted list. Names and addresses
+ * were validated at load (no CR/LF); the subject, rendered from a template that may use
+ * any list column, has control characters folded to spaces here, and GMime encodes
+ * every header, so no value can start a header of its own. The SMTP password is read
+ * from a file or the environment, never from the YAML text, and is never logged.
+ * Certificates are verified; starttls defaults to required for any relay not on loopback.
+ */
+#include "crier/channel.h"
+#include "crier/crier.h"
+#include "crier/render.h"
+
+#include <openssl/ssl.h>
+
+#include <auth-client.h>
+#include <errno.h>
+#include <gmime/gmime.h>
+#include <libesmtp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct email_session {
+    const struct crier_config *config;
+    SSL_CTX *tls; /* certificate verification on; NULL when TLS is off */
+    enum starttls_option starttls;
+    char *secret;       /* SMTP AUTH password, NULL without AUTH */
+    char *from_address; /* the addr-spec of channels.email.from */
+    char *domain;       /* for Message-ID and VERP when bounce_domain is unset */
+    char server[300];   /* host:port */
+};
+
+/* One message of a batch, alive until the session ends. */
+struct email_message {
+    char *bytes; /* exactly what is handed to SMTP */
+    smtp_message_t message;
+    smtp_recipient_t recipient;
+    char *envelope_from;
+};
+
+static pthread_once_t library_once = PTHREAD_ONCE_INIT;
+
+static void library_init(void)
+{
+    g_mime_init();
+    auth_client_init();
+}
+
+static bool is_loopback(const char *host)
+{
+    return strcmp(host, "localhost") == 0 || strncmp(host, "127.", 4) == 0 ||
+           strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0;
+}
+
+/* read_secret - the SMTP password from a file (first line) or an environment variable. */
+static int read_secret(const struct crier_config *config, char **ret)
+{
+    if (config->email.auth_secret_env) {
+        const char *value = getenv(config->email.auth_secret_env);
+        if (str_empty(value))
+            return -ENOENT;
+        *ret = xstrdup(value);
+        return 0;
+    }
+    if (config->email.auth_secret_file) {
+        FILE *f = fopen(config->email.auth_secret_file, "r");
+        if (f == NULL)
+            return -errno;
+        char line[1024];
+        bool ok = fgets(line, sizeof(line), f) != NULL;
+        fclose(f);
+        if (!ok)
+            return -ENOENT;
+        line[strcspn(line, "\r\n")] = '\0';
+        *ret = xstrdup(line);
+        explicit_bzero(line, sizeof(line));
+        return 0;
+    }
+    return -ENOENT;
+}
+
+static int email_open(struct crier_channel *channel, const struct crier_config *config)
+{
+    pthread_once(&library_once, library_init);
+    struct email_session *s = xcalloc(1, sizeof(*s));
+    s->config = config;
+    const char *host = config->email.host;
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    snprintf(s->server, sizeof(s->server), "%s%s%s:%d", v6 ? "[" : "", host, v6 ? "]" : "",
+             config->email.port);
+
+    switch (config->email.starttls) {
+    case STARTTLS_REQUIRED:
+        s->starttls = Starttls_REQUIRED;
+        break;
+    case STARTTLS_OPTIONAL:
+        s->starttls = Starttls_ENABLED;
+        break;
+    case STARTTLS_OFF:
+        s->starttls = Starttls_DISABLED;
+        break;
+    default:
+        s->starttls = is_loopback(host) ? Starttls_ENABLED : Starttls_REQUIRED;
+        break;
+    }
+    if (s->starttls != Starttls_DISABLED) {
+        s->tls = SSL_CTX_new(TLS_client_method());
+        if (s->tls == NULL) {
+            free(s);
+            return -ENOMEM;
+        }
+        SSL_CTX_set_min_proto_version(s->tls, TLS1_2_VERSION);
+        SSL_CTX_set_verify(s->tls, SSL_VERIFY_PEER, NULL);
+        SSL_CTX_set_default_verify_paths(s->tls);
+        if (config->email.ca_file &&
+            SSL_CTX_load_verify_locations(s->tls, config->email.ca_file, NULL) != 1) {
+            SSL_CTX_free(s->tls);
+            free(s);
+            return -EINVAL;
+        }
+    }
+    if (config->email.auth_user) {
+        int r = read_secret(config, &s->secret);
+        if (r < 0) {
+            SSL_CTX_free(s->tls);
+            free(s);
+            return r;
+        }
+    }
+
+    /* From: must parse; its address and domain serve Message-ID and VERP */
+    const char *from = config->email.from ? config->email.from : "crier@localhost";
+    InternetAddressList *list = internet_address_list_parse(NULL, from);
+    InternetAddress *first = list ? internet_address_list_get_address(list, 0) : NULL;
+    if (first == NULL || !INTERNET_ADDRESS_IS_MAILBOX(first)) {
+        if (list)
+            g_object_unref(list);
+        SSL_CTX_free(s->tls);
+        free(s->secret);
+        free(s);
+        return -EINVAL;
+    }
+    s->from_address = xstrdup(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)));
+    g_object_unref(list);
+    const char *at = strrchr(s->from_address, '@');
+    s->domain = xstrdup(config->email.bounce_domain ? config->email.bounce_domain
+                        : at                        ? at + 1
+                                                    : "localhost");
+    channel->state = s;
+    return 0;
+}
+
+static void email_close(struct crier_channel *channel)
+{
+    struct email_session *s = channel->state;
+    if (s == NULL)
+        return;
+    SSL_CTX_free(s->tls);
+    if (s->secret) {
+        explicit_bzero(s->secret, strlen(s->secret));
+        free(s->secret);
+    }
+    free(s->from_address);
+    free(s->domain);
+    free(s);
+}
+
+/* fold_controls - a subject is one line: CR, LF, tabs and other controls become spaces. */
+static void fold_controls(char *text)
+{
+    for (char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+    size_t len = strlen(text);
+    while (len > 0 && text[len - 1] == ' ')
+        text[--len] = '\0';
+}
+
+/* text_part - a UTF-8 text part, quoted-printable so that it passes relays without 8BITMIME.
+ * (g_mime_text_part_set_text would pick the "smallest" charset, e.g. ISO-8859-1.) */
+static GMimeObject *text_part(const char *subtype, const char *text)
+{
+    GMimeTextPart *part = g_mime_text_part_new_with_subtype(subtype);
+    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(text, strlen(text));
+    GMimeDataWrapper *content =
+        g_mime_data_wrapper_new_with_stream(stream, GMIME_CONTENT_ENCODING_DEFAULT);
+    g_mime_part_set_content(GMIME_PART(part), content);
+    g_object_unref(content);
+    g_object_unref(stream);
+    g_mime_object_set_content_type_parameter(GMIME_OBJECT(part), "charset", "utf-8");
+    g_mime_part_set_content_encoding(GMIME_PART(part), GMIME_CONTENT_ENCODING_QUOTEDPRINTABLE);
+    return GMIME_OBJECT(part);
+}
+
+/*
+ * build_message - render and assemble one notice. Returns the bytes (CRLF line endings)
+ * or NULL with the reason in err.
+ */
+static char *build_message(struct email_session *s, const struct crier_notice *n, char *err,
+                           size_t err_size)
+{
+    char *subject = NULL, *text = NULL, *html = NULL;
+    size_t len;
+    if (notice_render(n, "email.subject", false, &subject, &len, err, err_size) < 0 ||
+        notice_render(n, "email.txt", false, &text, &len, err, err_size) < 0)
+        goto fail;
+    if (render_has(n, "email.html") &&
+        notice_render(n, "email.html", true, &html, &len, err, err_size) < 0)
+        goto fail;
+    fold_controls(subject);
+
+    GMimeMessage *message = g_mime_message_new(TRUE);
+    InternetAddressList *from = g_mime_message_get_addresses(message, GMIME_ADDRESS_TYPE_FROM);
+    InternetAddressList *parsed = internet_address_list_parse(
+        NULL, s->config->email.from ? s->config->email.from : s->from_address);
+    if (parsed) {
+        internet_address_list_append(from, parsed);
+        g_object_unref(parsed);
+    }
+    if (s->config->email.reply_to) {
+        InternetAddressList *reply_to =
+            internet_address_list_parse(NULL, s->config->email.reply_to);
+        if (reply_to) {
+            internet_address_list_append(
+                g_mime_message_get_addresses(message, GMIME_ADDRESS_TYPE_REPLY_TO), reply_to);
+            g_object_unref(reply_to);
+        }
+    }
+    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, n->name, n->email);
+    g_mime_message_set_subject(message, subject, "utf-8");
+    GDateTime *now = g_date_time_new_now_utc();
+    g_mime_message_set_date(message, now);
+    g_date_time_unref(now);
+    char *message_id = xasprintf("crier.%lld.%d@%s", (long long)n->id, n->attempt, s->domain);
+    g_mime_message_set_message_id(message, message_id);
+    free(message_id);
+    g_mime_object_set_header(GMIME_OBJECT(message), "X-Crier-Notice", n->token, NULL);
+
+    GMimeObject *plain = text_part("plain", text);
+    if (html) {
+        GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
+        g_mime_multipart_add(alternative, plain);
+        GMimeObject *rich = text_part("html", html);
+        g_mime_multipart_add(alternative, rich);
+        g_object_unref(plain);
+        g_object_unref(rich);
+        g_mime_message_set_mime_part(message, GMIME_OBJECT(alternative));
+        g_object_unref(alternative);
+    } else {
+        g_mime_message_set_mime_part(message, plain);
+        g_object_unref(plain);
+    }
+    GMimeFormatOptions *options = g_mime_format_options_new();
+    g_mime_format_options_set_newline_format(options, GMIME_NEWLINE_FORMAT_DOS);
+    char *bytes = g_mime_object_to_string(GMIME_OBJECT(message), options);
+    g_mime_format_options_free(options);
+    g_object_unref(message);
+    free(subject);
+    free(text);
+    free(html);
+    char *copy = xstrdup(bytes);
+    g_free(bytes);
+    return copy;
+fail:
+    free(subject);
+    free(text);
+    free(html);
+    return NULL;
+}
+
+static int auth_interact(auth_client_request_t request, char **result, int fields, void *arg)
+{
+    struct email_session *s = arg;
+    for (int i = 0; i < fields; i++) {
+        if (request[i].flags & AUTH_PASS)
+            result[i] = s->secret;
+        else if (request[i].flags & AUTH_USER)
+            result[i] = s->config->email.auth_user;
+        else
+            result[i] = NULL;
+        if (result[i] == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* classify - an SMTP reply code as an outcome kind (0 = no reply: temporary). */
+static enum crier_outcome_kind classify(int code)
+{
+    if (code >= 200 && code < 300)
+        return OUTCOME_ACCEPTED;
+    if (code >= 500 && code < 600)
+        return OUTCOME_PERMANENT;
+    return OUTCOME_TEMPORARY;
+}
+
+/* reply_text - the server's text without its line ending. */
+static void reply_text(const smtp_status_t *status, char *out, size_t size)
+{
+    snprintf(out, size, "%s", status && status->text ? status->text : "");
+    out[strcspn(out, "\r\n")] = '\0';
+}
+
+static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                      struct crier_outcome *outcomes)
+{
+    struct email_session *s = channel->state;
+    const struct crier_config *config = s->config;
+    struct email_message *messages = xcalloc(n, sizeof(*messages));
+    auth_context_t auth = NULL;
+    smtp_session_t session = smtp_create_session();
+    smtp_set_server(session, s->server);
+    if (config->email.helo)
+        smtp_set_hostname(session, config->email.helo);
+    long timeout = config->email.timeout_seconds * 1000;
+    smtp_set_timeout(session, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_timeout(session, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_starttls_enable(session, s->starttls);
+    if (s->tls)
+        smtp_starttls_set_ctx(session, s->tls);
+    if (config->email.auth_user) {
+        auth = auth_create_context();
+        auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(auth, auth_interact, s);
+        smtp_auth_set_context(session, auth);
+    }
+
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct crier_notice *notice = &notices[i];
+        if (notice->email == NULL) {
+            outcome_set(&outcomes[i], OUTCOME_NO_ADDRESS, "no address");
+            continue;
+        }
+        char err[OUTCOME_DETAIL_MAX];
+        char *bytes = build_message(s, notice, err, sizeof(err));
+        if (bytes == NULL) {
+            /* a template problem is the campaign's, not the person's: retry, never skip */
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render: %s", err);
+            continue;
+        }
+        struct email_message *m = &messages[i];
+        m->bytes = bytes;
+        m->envelope_from = xasprintf("bounce+%s@%s", notice->token, s->domain);
+        m->message = smtp_add_message(session);
+        smtp_set_reverse_path(m->message, m->envelope_from);
+        smtp_set_message_str(m->message, m->bytes);
+        m->recipient = smtp_add_recipient(m->message, notice->email);
+        sha256_hex(bytes, strlen(bytes), outcomes[i].content_sha256);
+        queued++;
+    }
+
+    char session_error[256] = "";
+    if (queued > 0 && !smtp_start_session(session)) {
+        char buf[200];
+        smtp_strerror(smtp_errno(), buf, sizeof(buf));
+        snprintf(session_error, sizeof(session_error), "%s", buf);
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct email_message *m = &messages[i];
+        if (m->message == NULL)
+            continue;
+        char sha[65];
+        memcpy(sha, outcomes[i].content_sha256, sizeof(sha));
+        const smtp_status_t *rcpt = smtp_recipient_status(m->recipient);
+        const smtp_status_t *data = smtp_message_transfer_status(m->message);
+        const smtp_status_t *mail = smtp_reverse_path_status(m->message);
+        char text[OUTCOME_DETAIL_MAX / 2];
+        if (mail && mail->code >= 400) {
+            /* the relay refused our envelope sender: our configuration, not the person */
+            reply_text(mail, text, sizeof(text));
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "MAIL FROM: %d %s", mail->code, text);
+        } else if (rcpt == NULL || rcpt->code == 0) {
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "not attempted: %s",
+                        session_error[0] ? session_error : "session ended early");
+        } else if (classify(rcpt->code) != OUTCOME_ACCEPTED) {
+            reply_text(rcpt, text, sizeof(text));
+            outcome_set(&outcomes[i], classify(rcpt->code), "RCPT TO: %d %s", rcpt->code, text);
+        } else if (data == NULL || data->code == 0) {
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "DATA not completed: %s",
+                        session_error[0] ? session_error : "no reply");
+        } else {
+            reply_text(data, text, sizeof(text));
+            outcome_set(&outcomes[i], classify(data->code), "%d %s", data->code, text);
+        }
+        if (outcomes[i].kind == OUTCOME_ACCEPTED)
+            memcpy(outcomes[i].content_sha256, sha, sizeof(sha)); /* what the relay took */
+    }
+    smtp_destroy_session(session);
+    if (auth)
+        auth_destroy_context(auth);
+    for (size_t i = 0; i < n; i++) {
+        free(messages[i].bytes);
+        free(messages[i].envelope_from);
+    }
+    free(messages);
+    return 0;
+}
+
+static bool email_reachable(const struct crier_notice *notice)
+{
+    return notice->email != NULL;
+}
+
+const struct crier_channel_ops email_channel_ops = {
+    .name = "email",
+    .accepted_state = "sent",
+    .renders = true,
+    .reachable = email_reachable,
+    .open = email_open,
+    .send = email_send,
+    .flush = NULL,
+    .close = email_close,
+};

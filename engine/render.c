@@ -1,0 +1,247 @@
+/*
+ * render.c - a notice's variables and its campaign's templates, for the channels.
+ *
+ * The variables are the recipient's fields, the list's other columns, the campaign's
+ * metadata under "meta", and campaign, incident, notice_date and
+ * delayed_for_law_enforcement. Standard names win over a list column of the same name.
+ */
+#include "crier/render.h"
+#include "crier/crier.h"
+#include "crier/template.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef CRIER_TEMPLATES_DIR
+#define CRIER_TEMPLATES_DIR "/usr/local/share/crier/templates/default"
+#endif
+#ifndef CRIER_SOURCE_TEMPLATES_DIR
+#define CRIER_SOURCE_TEMPLATES_DIR CRIER_TEMPLATES_DIR
+#endif
+
+const char *render_templates_dir(const struct crier_config *config, const char *campaign_dir)
+{
+    if (!str_empty(campaign_dir))
+        return campaign_dir;
+    if (config && !str_empty(config->templates_dir))
+        return config->templates_dir;
+    if (access(CRIER_TEMPLATES_DIR, R_OK) == 0)
+        return CRIER_TEMPLATES_DIR;
+    return CRIER_SOURCE_TEMPLATES_DIR; /* an uninstalled build runs from its source tree */
+}
+
+int render_campaign_load(struct crier_db *db, const struct crier_config *config,
+                         int64_t campaign_id, FILE *diag, struct render_campaign **ret)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
+    const char *params[] = {id};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT name, incident, templates, meta::text FROM crier.campaign"
+                     " WHERE id = $1",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        return -ENOENT;
+    }
+    struct render_campaign *c = xcalloc(1, sizeof(*c));
+    c->id = campaign_id;
+    c->name = xstrdup(PQgetvalue(result, 0, 0));
+    c->incident = xstrdup(PQgetvalue(result, 0, 1));
+    c->templates_dir = xstrdup(
+        render_templates_dir(config, PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2)));
+    c->meta = json_loads(PQgetvalue(result, 0, 3), 0, NULL);
+    if (!json_is_object(c->meta)) {
+        json_decref(c->meta);
+        c->meta = json_object();
+    }
+    PQclear(result);
+    r = template_set_load(c->templates_dir, diag, &c->templates);
+    if (r < 0) {
+        render_campaign_free(c);
+        return r;
+    }
+    *ret = c;
+    return 0;
+}
+
+struct render_campaign *render_campaign_free(struct render_campaign *c)
+{
+    if (c == NULL)
+        return NULL;
+    free(c->name);
+    free(c->incident);
+    free(c->templates_dir);
+    json_decref(c->meta);
+    template_set_free(c->templates);
+    free(c);
+    return NULL;
+}
+
+static void set_string(json_t *obj, const char *key, const char *value)
+{
+    json_object_set_new(obj, key, value ? json_string(value) : json_null());
+}
+
+json_t *render_vars(const struct crier_notice *n, const char *notice_date)
+{
+    json_t *vars = NULL;
+    if (n->vars_json)
+        vars = json_loads(n->vars_json, 0, NULL);
+    if (!json_is_object(vars)) {
+        json_decref(vars);
+        vars = json_object();
+    }
+    static const char *const address_names[] = {"address1", "address2", "city", "region",
+                                                "postal_code"};
+    set_string(vars, "ref", n->ref);
+    set_string(vars, "name", n->name);
+    set_string(vars, "email", n->email);
+    set_string(vars, "fax", n->fax);
+    for (size_t i = 0; i < ARRAY_SIZE(address_names); i++)
+        set_string(vars, address_names[i], n->address[i]);
+    set_string(vars, "country", n->country);
+    set_string(vars, "notice_date", notice_date);
+    json_object_set_new(vars, "delayed_for_law_enforcement", json_boolean(n->delayed));
+    if (n->render) {
+        set_string(vars, "campaign", n->render->name);
+        set_string(vars, "incident", n->render->incident);
+        json_object_set(vars, "meta", n->render->meta);
+    } else {
+        set_string(vars, "campaign", n->campaign_name);
+        json_object_set_new(vars, "incident", json_null());
+        json_object_set_new(vars, "meta", json_object());
+    }
+    return vars;
+}
+
+json_t *render_known(const struct render_campaign *campaign, char *const *extra_columns)
+{
+    struct crier_notice sample = {
+        .ref = "",
+        .name = "",
+        .email = "",
+        .fax = "",
+        .country = "",
+        .render = campaign,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(sample.address); i++)
+        sample.address[i] = "";
+    json_t *known = render_vars(&sample, "1970-01-01");
+    for (size_t i = 0; extra_columns && extra_columns[i]; i++)
+        if (json_object_get(known, extra_columns[i]) == NULL)
+            json_object_set_new(known, extra_columns[i], json_string(""));
+    return known;
+}
+
+/* notice_date - today's date (UTC), as templates print it. */
+static void today(char out[11])
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, 11, "%Y-%m-%d", &tm);
+}
+
+int notice_render(const struct crier_notice *notice, const char *name, bool html, char **ret_text,
+                  size_t *ret_len, char *err, size_t err_size)
+{
+    if (notice->render == NULL || notice->render->templates == NULL) {
+        snprintf(err, err_size, "no templates loaded for campaign %s", notice->campaign_name);
+        return -ENOENT;
+    }
+    const struct template *t = template_find(notice->render->templates, name, notice->address[3]);
+    if (t == NULL) {
+        snprintf(err, err_size, "%s: no template %s", notice->render->templates_dir, name);
+        return -ENOENT;
+    }
+    char date[11];
+    today(date);
+    json_t *vars = render_vars(notice, date);
+    int r = template_render(t, vars, html, ret_text, ret_len, err, err_size);
+    json_decref(vars);
+    return r;
+}
+
+bool render_has(const struct crier_notice *notice, const char *name)
+{
+    return notice->render && notice->render->templates &&
+           template_find(notice->render->templates, name, notice->address[3]) != NULL;
+}
+
+/* needed_templates - the templates a policy's channels render. */
+static void needed_templates(char *const *policy, const char **needed, size_t *count)
+{
+    bool email = false, letter = false;
+    for (size_t i = 0; policy[i]; i++) {
+        if (strcmp(policy[i], "email") == 0)
+            email = true;
+        if (strcmp(policy[i], "fax") == 0 || strcmp(policy[i], "mail") == 0)
+            letter = true;
+    }
+    *count = 0;
+    if (email) {
+        needed[(*count)++] = "email.subject";
+        needed[(*count)++] = "email.txt";
+    }
+    if (letter)
+        needed[(*count)++] = "letter.md";
+}
+
+int render_check_campaign(struct crier_db *db, const struct crier_config *config,
+                          const char *campaign_name, FILE *diag)
+{
+    const char *params[] = {campaign_name};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT c.id, c.policy,"
+                     " (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM crier.list_load l,"
+                     "  unnest(l.extra_columns) x WHERE l.campaign_id = c.id)"
+                     " FROM crier.campaign c WHERE c.name = $1",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        return -ENOENT;
+    }
+    int64_t id = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+    char **policy = db_array_parse(PQgetvalue(result, 0, 1));
+    char **extra = db_array_parse(PQgetvalue(result, 0, 2));
+    PQclear(result);
+    const char *needed[3];
+    size_t needed_count;
+    needed_templates(policy, needed, &needed_count);
+    struct render_campaign *campaign = NULL;
+    if (needed_count > 0) {
+        r = render_campaign_load(db, config, id, diag, &campaign);
+        if (r == -ENOENT)
+            fprintf(diag, "%s: cannot read the template directory\n",
+                    render_templates_dir(config, NULL));
+        if (r < 0)
+            r = -EINVAL;
+    }
+    for (size_t i = 0; r == 0 && i < needed_count; i++) {
+        if (template_find(campaign->templates, needed[i], NULL) == NULL) {
+            fprintf(diag, "%s: no %s, which the campaign's policy needs\n", campaign->templates_dir,
+                    needed[i]);
+            r = -EINVAL;
+        }
+    }
+    if (campaign && r == 0) {
+        json_t *known = render_known(campaign, extra);
+        if (template_set_check(campaign->templates, known, diag) < 0)
+            r = -EINVAL;
+        json_decref(known);
+    }
+    render_campaign_free(campaign);
+    strv_free(policy);
+    strv_free(extra);
+    return r;
+}
