@@ -89,6 +89,27 @@ static int read_secret(const struct crier_config *config, char **ret)
     return -ENOENT;
 }
 
+/* email_identity - From: must parse; its address and domain serve Message-ID and VERP. */
+static int email_identity(struct email_session *s, const struct crier_config *config)
+{
+    s->config = config;
+    const char *from = config->email.from ? config->email.from : "crier@localhost";
+    InternetAddressList *list = internet_address_list_parse(NULL, from);
+    InternetAddress *first = list ? internet_address_list_get_address(list, 0) : NULL;
+    if (first == NULL || !INTERNET_ADDRESS_IS_MAILBOX(first)) {
+        if (list)
+            g_object_unref(list);
+        return -EINVAL;
+    }
+    s->from_address = xstrdup(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)));
+    g_object_unref(list);
+    const char *at = strrchr(s->from_address, '@');
+    s->domain = xstrdup(config->email.bounce_domain ? config->email.bounce_domain
+                        : at                        ? at + 1
+                                                    : "localhost");
+    return 0;
+}
+
 static int email_open(struct crier_channel *channel, const struct crier_config *config)
 {
     pthread_once(&library_once, library_init);
@@ -138,24 +159,13 @@ static int email_open(struct crier_channel *channel, const struct crier_config *
         }
     }
 
-    /* From: must parse; its address and domain serve Message-ID and VERP */
-    const char *from = config->email.from ? config->email.from : "crier@localhost";
-    InternetAddressList *list = internet_address_list_parse(NULL, from);
-    InternetAddress *first = list ? internet_address_list_get_address(list, 0) : NULL;
-    if (first == NULL || !INTERNET_ADDRESS_IS_MAILBOX(first)) {
-        if (list)
-            g_object_unref(list);
+    int r = email_identity(s, config);
+    if (r < 0) {
         SSL_CTX_free(s->tls);
         free(s->secret);
         free(s);
-        return -EINVAL;
+        return r;
     }
-    s->from_address = xstrdup(internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)));
-    g_object_unref(list);
-    const char *at = strrchr(s->from_address, '@');
-    s->domain = xstrdup(config->email.bounce_domain ? config->email.bounce_domain
-                        : at                        ? at + 1
-                                                    : "localhost");
     channel->state = s;
     return 0;
 }
@@ -407,6 +417,24 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         free(messages[i].envelope_from);
     }
     free(messages);
+    return 0;
+}
+
+int email_compose(const struct crier_config *config, const struct crier_notice *notice,
+                  char **ret_bytes, char *err, size_t err_size)
+{
+    pthread_once(&library_once, library_init);
+    struct email_session s = {0};
+    if (email_identity(&s, config) < 0) {
+        snprintf(err, err_size, "channels.email.from is not a valid address");
+        return -EINVAL;
+    }
+    char *bytes = build_message(&s, notice, err, err_size);
+    free(s.from_address);
+    free(s.domain);
+    if (bytes == NULL)
+        return -EINVAL;
+    *ret_bytes = bytes;
     return 0;
 }
 

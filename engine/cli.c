@@ -14,6 +14,7 @@
 #include "crier/import.h"
 #include "crier/log.h"
 #include "crier/migrate.h"
+#include "crier/proof.h"
 #include "crier/render.h"
 #include "crier/status.h"
 #include "crier/worker.h"
@@ -46,6 +47,7 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv);
 static int cmd_config_check(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_create(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_load(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_proof(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_start(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_pause(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_resume(struct cli *cli, int argc, char **argv);
@@ -85,6 +87,11 @@ static const struct command commands[] = {
      "  --table S.T         every row of a table\n"
      "  --query SQL         the rows of a query, run with your own database role\n"
      "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"},
+    {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
+     "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
+     "(region) in the list, up to N people (default 1), every channel of the policy that\n"
+     "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
+     "DIR/REGION-REF-letter.md (the letter body).\n"},
     {"campaign", "start", cmd_campaign_start, "campaign start NAME",
      "Start a draft campaign: `crier run` begins sending its notices.\n"},
     {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
@@ -527,6 +534,62 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
         printf(": %ld notices not yet sent were cancelled", affected);
     putchar('\n');
     return 0;
+}
+
+struct proof_args {
+    const char *out;
+    int count;
+};
+
+static int proof_option(int opt, const char *arg, void *data)
+{
+    struct proof_args *a = data;
+    if (opt == 'o') {
+        a->out = arg;
+        return 0;
+    }
+    char *end = NULL;
+    long count = strtol(arg, &end, 10);
+    if (opt != 'n' || end == arg || *end != '\0' || count < 1 || count > 1000) {
+        fprintf(stderr, "crier campaign proof: --count takes a number from 1 to 1000\n");
+        return -1;
+    }
+    a->count = (int)count;
+    return 0;
+}
+
+static int cmd_campaign_proof(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"count", required_argument, NULL, 'n'},
+        {0},
+    };
+    struct proof_args a = {.count = 1};
+    int r = parse_options(cli, command_find("campaign", "proof"), argc, argv, options, "",
+                          proof_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "campaign NAME");
+    if (name == NULL)
+        return EXIT_USAGE;
+    if (a.out == NULL) {
+        fail(cli, "--out DIR is required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    r = proof_write(db, cli->config, name, a.out, a.count, stdout, stderr);
+    if (r == -ENOENT)
+        fail(cli, "no campaign named '%s'", name);
+    else if (r == -EINVAL)
+        fail(cli, "some proofs could not be rendered (above)");
+    else if (r >= 0)
+        fprintf(stderr, "crier campaign proof: %d files in %s; nothing was sent\n", r, a.out);
+    db_close(db);
+    return r == -ENOENT ? EXIT_DATAERR : exit_code(r < 0 ? r : 0);
 }
 
 static int cmd_campaign_start(struct cli *cli, int argc, char **argv)

@@ -109,6 +109,11 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
     __attribute__((format(printf, 3, 4)));
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
+/* email_compose - the exact message the email channel would send for a notice (for
+ * `campaign proof`); nothing is sent. */
+int email_compose(const struct crier_config *config, const struct crier_notice *notice,
+                  char **ret_bytes, char *err, size_t err_size);
+
 extern const struct crier_channel_ops email_channel_ops;
 extern const struct crier_channel_ops null_channel_ops;
 extern const struct crier_channel_ops test_channel_ops;

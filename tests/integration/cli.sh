@@ -252,4 +252,18 @@ like "$ERR" "crier campaign start: campaign nometa not started: its templates ne
   "and the campaign is said not to be started"
 is "$(sql "SELECT state FROM crier.campaign WHERE name = 'nometa'")" draft "it stays in draft"
 
+# --- proof: sample notices per jurisdiction, nothing sent ----------------------------------
+printf 'ref,name,email,address1,city,region,postal_code\np1,Ann Cal,ann@example.com,1 A St,Los Angeles,CA,90012\np2,Bo Mass,,2 B St,Boston,MA,02108\np3,Cy Cal,cy@example.com,3 C St,San Diego,CA,92101\n' >"$WORK/proof.csv"
+run_crier campaign create proofed --incident INC-8 --meta "$META"
+run_crier campaign load proofed --csv proof.csv
+run_crier campaign proof proofed --out "$WORK/proofs"
+is "$RC" 0 "campaign proof exits 0"
+is "$(cd "$WORK/proofs" && ls | tr '\n' ' ')" "CA-p1-email.eml CA-p1-letter.md MA-p2-letter.md " \
+  "one sample per jurisdiction, for each channel that can reach them"
+ok "the California email has the statutory title" grep -q "Notice of Data Breach" "$WORK/proofs/CA-p1-email.eml"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
+           WHERE c.name = 'proofed' AND l.event = 'transition'")" 0 "proof sends nothing and changes no notice"
+run_crier campaign proof proofed
+is "$RC" 64 "proof without --out: 64"
+
 done_testing
