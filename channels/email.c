@@ -22,6 +22,7 @@
 
 #include <auth-client.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <gmime/gmime.h>
 #include <libesmtp.h>
 #include <pthread.h>
@@ -304,6 +305,45 @@ static int auth_interact(auth_client_request_t request, char **result, int field
     return 1;
 }
 
+/*
+ * session_event - libesmtp's progress and TLS events. After each message the lease of
+ * the batch is extended (a long batch to a slow relay must not look abandoned). Every
+ * certificate problem is refused explicitly: *ok = 0 whatever libesmtp's default.
+ */
+static void session_event(smtp_session_t session, int event, void *arg, ...)
+{
+    struct crier_channel *channel = arg;
+    va_list ap;
+    va_start(ap, arg);
+    switch (event) {
+    case SMTP_EV_MESSAGESENT:
+        if (channel->lease_keepalive)
+            channel->lease_keepalive(channel->keepalive_data);
+        break;
+    case SMTP_EV_WEAK_CIPHER: {
+        (void)va_arg(ap, int); /* bits */
+        int *ok = va_arg(ap, int *);
+        *ok = 0;
+        break;
+    }
+    case SMTP_EV_INVALID_PEER_CERTIFICATE: {
+        (void)va_arg(ap, long); /* verify result */
+        int *ok = va_arg(ap, int *);
+        *ok = 0;
+        break;
+    }
+    case SMTP_EV_NO_PEER_CERTIFICATE:
+    case SMTP_EV_WRONG_PEER_CERTIFICATE: {
+        int *ok = va_arg(ap, int *);
+        *ok = 0;
+        break;
+    }
+    default:
+        break;
+    }
+    va_end(ap);
+}
+
 /* classify - an SMTP reply code as an outcome kind (0 = no reply: temporary). */
 static enum crier_outcome_kind classify(int code)
 {
@@ -338,6 +378,7 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
     smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
     smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
     smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_eventcb(session, session_event, channel);
     smtp_starttls_enable(session, s->starttls);
     if (s->tls)
         smtp_starttls_set_ctx(session, s->tls);
