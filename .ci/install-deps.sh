@@ -8,11 +8,18 @@ packages=(
   build-essential meson ninja-build pkg-config python3 clang-format
   libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
   libesmtp-dev libcurl4-openssl-dev libgmime-3.0-dev
+  libcairo2-dev libpango1.0-dev libzint-dev
+  # fonts for letters: DejaVu, and a CJK fallback that fontconfig picks for names
+  fonts-dejavu-core fonts-wqy-microhei
   # services the tests and the demo run against
   postgresql postgresql-common postgresql-client
   postfix python3-aiosmtpd
   # checking what crier produces, and bench/
   poppler-utils bc time
+  # bench/letters.sh: the same letter rendered by ReportLab, for comparison
+  python3-reportlab
+  # the fax tests and bench/fax.sh: curl posts to the test gateway, openssl makes its cert
+  curl openssl
 )
 
 missing=()

@@ -14,14 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Indexed by enum crier_channel_id; NULL for a channel not built yet. */
+/* Indexed by enum crier_channel_id; NULL for a channel not built yet. One channel per line
+ * (clang-format would pack them into rows). */
+/* clang-format off */
 static const struct crier_channel_ops *const channel_table[CHANNEL_COUNT] = {
     [CHANNEL_EMAIL] = &email_channel_ops,
-    [CHANNEL_FAX] = NULL,
-    [CHANNEL_MAIL] = NULL,
+    [CHANNEL_FAX] = &fax_channel_ops,
+    [CHANNEL_MAIL] = &mail_channel_ops,
     [CHANNEL_NULL] = &null_channel_ops,
     [CHANNEL_TEST] = &test_channel_ops,
 };
+/* clang-format on */
 
 const struct crier_channel_ops *channel_ops_by_id(enum crier_channel_id id)
 {
@@ -69,11 +72,34 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
     return r;
 }
 
+int channel_committed(struct crier_channel *channel, bool all_recorded)
+{
+    if (channel == NULL || channel->ops->committed == NULL)
+        return 0;
+    return channel->ops->committed(channel, all_recorded);
+}
+
 int channel_flush(struct crier_channel *channel)
 {
     if (channel == NULL || channel->ops->flush == NULL)
         return 0;
     return channel->ops->flush(channel);
+}
+
+int channel_poll(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
+                 struct crier_outcome *outcomes)
+{
+    /* Pre-fill: a notice the channel says nothing about is asked about again later. */
+    for (size_t i = 0; i < n; i++)
+        outcome_set(&outcomes[i], OUTCOME_PENDING, "%s", "");
+    if (channel == NULL || channel->ops->poll == NULL)
+        return -ENOTSUP;
+    int r = channel->ops->poll(channel, items, n, outcomes);
+    if (r < 0) {
+        for (size_t i = 0; i < n; i++)
+            outcome_set(&outcomes[i], OUTCOME_PENDING, "status check failed: %s", strerror(-r));
+    }
+    return r;
 }
 
 bool channel_reachable(enum crier_channel_id id, const struct crier_notice *notice,
@@ -111,6 +137,7 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
     outcome->kind = kind;
     outcome->content_sha256[0] = '\0';
     outcome->retry_after_seconds = 0;
+    outcome->transport_id[0] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(outcome->detail, sizeof(outcome->detail), fmt, ap);
@@ -130,6 +157,8 @@ const char *outcome_kind_name(enum crier_outcome_kind kind)
         return "permanent";
     case OUTCOME_NO_ADDRESS:
         return "no_address";
+    case OUTCOME_PENDING:
+        return "pending";
     }
     return "unknown";
 }

@@ -21,14 +21,18 @@
 #include <openssl/ssl.h>
 
 #include <auth-client.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <gmime/gmime.h>
 #include <libesmtp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 struct email_session {
@@ -445,7 +449,9 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
                         session_error[0] ? session_error : "no reply");
         } else {
             reply_text(data, text, sizeof(text));
-            outcome_set(&outcomes[i], classify(data->code), "%d %s", data->code, text);
+            /* a refusal says where it came from, as RCPT TO: and MAIL FROM: do */
+            outcome_set(&outcomes[i], classify(data->code), "%s%d %s",
+                        classify(data->code) == OUTCOME_ACCEPTED ? "" : "DATA: ", data->code, text);
         }
         if (outcomes[i].kind == OUTCOME_ACCEPTED)
             memcpy(outcomes[i].content_sha256, sha, sizeof(sha)); /* what the relay took */
@@ -494,3 +500,32 @@ const struct crier_channel_ops email_channel_ops = {
     .flush = NULL,
     .close = email_close,
 };
+
+/*
+ * connect - TCP_NODELAY on every TCP connection this process makes.
+ *
+ * libesmtp writes a message in 2 KiB pieces and gives no access to its socket. With
+ * Nagle's algorithm on, the last small piece of each message waits for the relay's
+ * delayed ACK (about 40 ms on Linux), which capped one SMTP lane at ~23 messages/s
+ * (measured: 87 msgs/s with 4 lanes; 2,100 with TCP_NODELAY). crier's protocols are all
+ * request/response, where Nagle never helps, so connect() is wrapped for the whole
+ * process: libpq and libcurl set TCP_NODELAY themselves anyway. It lives in this file
+ * because this file is always linked; the executable's definition interposes on libc's
+ * for libesmtp, and the real one is found with dlsym(RTLD_NEXT). Errors pass through.
+ */
+int connect(int fd, const struct sockaddr *address, socklen_t length)
+{
+    static int (*real_connect)(int, const struct sockaddr *, socklen_t);
+    if (real_connect == NULL)
+        real_connect =
+            (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    if (address && (address->sa_family == AF_INET || address->sa_family == AF_INET6)) {
+        int type = 0;
+        socklen_t type_length = sizeof(type);
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM) {
+            int on = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+        }
+    }
+    return real_connect(fd, address, length);
+}

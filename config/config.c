@@ -37,6 +37,7 @@
 /* KEY_CHOICE writes the chosen value through an int pointer. */
 _Static_assert(sizeof(enum crier_starttls) == sizeof(int), "enum crier_starttls is int-sized");
 _Static_assert(sizeof(enum crier_log_format) == sizeof(int), "enum crier_log_format is int-sized");
+_Static_assert(sizeof(enum crier_oral_lapse) == sizeof(int), "enum crier_oral_lapse is int-sized");
 
 enum key_kind {
     KEY_STRING,        /* char *; "" or null leaves it NULL (unless non_empty) */
@@ -54,6 +55,7 @@ enum remembered_key {
     REMEMBER_NONE,
     REMEMBER_BACKOFF_MIN,
     REMEMBER_BACKOFF_MAX,
+    REMEMBER_FAX, /* the channels.fax section: its keys are checked together */
     REMEMBER_COUNT,
 };
 
@@ -155,6 +157,66 @@ static const struct config_key email_keys[] = {
 };
 static const struct config_section email_section = SECTION(email_keys, false);
 
+/* channels.fax.generic: a gateway described in YAML (docs/fax.md) */
+static const struct config_key fax_fields_keys[] = {
+    STRING_KEY("file", fax.generic.file_field),
+    STRING_KEY("to", fax.generic.to_field),
+    STRING_KEY("from", fax.generic.from_field),
+    STRING_KEY("header_text", fax.generic.header_field),
+    STRING_KEY("labels", fax.generic.labels_field),
+    STRING_KEY("callback_url", fax.generic.callback_field),
+};
+static const struct config_section fax_fields_section = SECTION(fax_fields_keys, false);
+
+static const struct config_key fax_response_keys[] = {
+    STRING_KEY("id", fax.generic.id_pointer),
+    STRING_KEY("status", fax.generic.status_pointer),
+    STRING_KEY("error", fax.generic.error_pointer),
+};
+static const struct config_section fax_response_section = SECTION(fax_response_keys, false);
+
+static const struct config_key fax_list_keys[] = {
+    STRING_KEY("items", fax.generic.list_items_pointer),
+    STRING_KEY("id", fax.generic.list_id_pointer),
+    STRING_KEY("token", fax.generic.list_token_pointer),
+    STRING_KEY("attempt", fax.generic.list_attempt_pointer),
+    STRING_KEY("next", fax.generic.list_next_pointer),
+    STRING_KEY("page_param", fax.generic.list_page_param),
+};
+static const struct config_section fax_list_section = SECTION(fax_list_keys, false);
+
+static const struct config_key fax_statuses_keys[] = {
+    STRING_KEY("delivered", fax.generic.delivered),
+    STRING_KEY("failed_permanent", fax.generic.failed_permanent),
+    STRING_KEY("failed_temporary", fax.generic.failed_temporary),
+    STRING_KEY("pending", fax.generic.pending),
+};
+static const struct config_section fax_statuses_section = SECTION(fax_statuses_keys, false);
+
+static const char *const fax_label_style_choices[] = {"json", "brackets", NULL};
+static const char *const fax_auth_choices[] = {"basic", "bearer", "none", NULL};
+
+static const struct config_key fax_generic_keys[] = {
+    STRING_KEY("send_url", fax.generic.send_url),
+    STRING_KEY("status_url", fax.generic.status_url),
+    STRING_KEY("list_url", fax.generic.list_url),
+    {.name = "fields", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &fax_fields_section},
+    {.name = "label_style",
+     .kind = KEY_CHOICE_STRING,
+     .offset = CONFIG_OFFSET(fax.generic.label_style),
+     .choices = fax_label_style_choices},
+    {.name = "response",
+     .kind = KEY_MAPPING,
+     .offset = NO_OFFSET,
+     .section = &fax_response_section},
+    {.name = "list", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &fax_list_section},
+    {.name = "statuses",
+     .kind = KEY_MAPPING,
+     .offset = NO_OFFSET,
+     .section = &fax_statuses_section},
+};
+static const struct config_section fax_generic_section = SECTION(fax_generic_keys, false);
+
 static const struct config_key fax_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_FAX),
     {.name = "provider",
@@ -166,13 +228,78 @@ static const struct config_key fax_keys[] = {
     STRING_KEY("key_id", fax.key_id),
     STRING_KEY("key_secret_file", fax.key_secret_file),
     STRING_KEY("from", fax.from),
+    STRING_KEY("key_secret_env", fax.key_secret_env),
+    {.name = "auth",
+     .kind = KEY_CHOICE_STRING,
+     .offset = CONFIG_OFFSET(fax.auth),
+     .choices = fax_auth_choices},
+    STRING_KEY("header_text", fax.header_text),
+    STRING_KEY("callback_url", fax.callback_url),
+    STRING_KEY("ca_file", fax.ca_file),
+    STRING_KEY("letterhead", fax.letterhead),
+    {.name = "timeout",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(fax.timeout_seconds),
+     .min = 1,
+     .max = 3600},
+    {.name = "poll_interval",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(fax.poll_interval_seconds),
+     .min = 1,
+     .max = 86400},
+    {.name = "final_status_timeout",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(fax.final_status_timeout_seconds),
+     .min = 1,
+     .max = LONG_MAX},
+    INT_KEY("max_in_flight", fax.max_in_flight, 0, 10000),
+    {.name = "generic",
+     .kind = KEY_MAPPING,
+     .offset = CONFIG_OFFSET(fax.generic.present),
+     .section = &fax_generic_section},
 };
 static const struct config_section fax_section = SECTION(fax_keys, false);
+
+static const char *const mail_flag_choices[] = {"true", "false", NULL};
+static const int mail_flag_values[] = {1, 0};
+
+static const struct config_key mail_imb_keys[] = {
+    {.name = "barcode_id",
+     .kind = KEY_STRING,
+     .offset = CONFIG_OFFSET(mail.imb_barcode_id),
+     .non_empty = true},
+    {.name = "service_type",
+     .kind = KEY_STRING,
+     .offset = CONFIG_OFFSET(mail.imb_service_type),
+     .non_empty = true},
+    {.name = "mailer_id",
+     .kind = KEY_STRING,
+     .offset = CONFIG_OFFSET(mail.imb_mailer_id),
+     .non_empty = true},
+};
+static const struct config_section mail_imb_section = SECTION(mail_imb_keys, false);
 
 static const struct config_key mail_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_MAIL),
     STRING_KEY("spool", mail.spool),
     INT_KEY("letters_per_batch", mail.letters_per_batch, 1, 1000000),
+    {.name = "batch_window",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(mail.batch_window_seconds),
+     .min = 0,
+     .max = 30 * 86400},
+    STRING_KEY("return_address", mail.return_address),
+    {.name = "duplex",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(mail.duplex),
+     .choices = mail_flag_choices,
+     .choice_values = mail_flag_values},
+    {.name = "fold_marks",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(mail.fold_marks),
+     .choices = mail_flag_choices,
+     .choice_values = mail_flag_values},
+    {.name = "imb", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &mail_imb_section},
 };
 static const struct config_section mail_section = SECTION(mail_keys, false);
 
@@ -204,7 +331,8 @@ static const struct config_key channel_keys[CHANNEL_COUNT] = {
     [CHANNEL_FAX] = {.name = "fax",
                      .kind = KEY_MAPPING,
                      .offset = CONFIG_OFFSET(channel[CHANNEL_FAX].enabled),
-                     .section = &fax_section},
+                     .section = &fax_section,
+                     .remember = REMEMBER_FAX},
     [CHANNEL_MAIL] = {.name = "mail",
                       .kind = KEY_MAPPING,
                       .offset = CONFIG_OFFSET(channel[CHANNEL_MAIL].enabled),
@@ -300,6 +428,18 @@ static const struct config_key log_keys[] = {
 };
 static const struct config_section log_section = SECTION(log_keys, false);
 
+static const char *const oral_lapse_choices[] = {"alert", "release", NULL};
+static const int oral_lapse_values[] = {ORAL_LAPSE_ALERT, ORAL_LAPSE_RELEASE};
+
+static const struct config_key holds_keys[] = {
+    {.name = "oral_lapse",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(holds.oral_lapse),
+     .choices = oral_lapse_choices,
+     .choice_values = oral_lapse_values},
+};
+static const struct config_section holds_section = SECTION(holds_keys, false);
+
 static const struct config_key root_keys[] = {
     {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
     {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
@@ -307,6 +447,7 @@ static const struct config_key root_keys[] = {
     {.name = "import", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &import_section},
     STRING_KEY("templates", templates_dir),
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
+    {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
 };
 static const struct config_section root_section = SECTION(root_keys, false);
 
@@ -376,6 +517,10 @@ struct crier_config *config_default(void)
     config->email.starttls = STARTTLS_DEFAULT;
     config->email.timeout_seconds = 60;
     config->mail.letters_per_batch = 5000;
+    config->mail.batch_window_seconds = 600;
+    config->fax.timeout_seconds = 60;
+    config->fax.poll_interval_seconds = 30;
+    config->fax.final_status_timeout_seconds = 86400;
     config->test.default_outcome = xstrdup("delivered");
     config->test.delay_ms = 0;
     return config;
@@ -405,7 +550,44 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->fax.key_id);
     free(config->fax.key_secret_file);
     free(config->fax.from);
+    free(config->fax.key_secret_env);
+    free(config->fax.auth);
+    free(config->fax.header_text);
+    free(config->fax.callback_url);
+    free(config->fax.ca_file);
+    free(config->fax.letterhead);
+    char **generic_strings[] = {
+        &config->fax.generic.send_url,
+        &config->fax.generic.status_url,
+        &config->fax.generic.list_url,
+        &config->fax.generic.file_field,
+        &config->fax.generic.to_field,
+        &config->fax.generic.from_field,
+        &config->fax.generic.header_field,
+        &config->fax.generic.labels_field,
+        &config->fax.generic.callback_field,
+        &config->fax.generic.label_style,
+        &config->fax.generic.id_pointer,
+        &config->fax.generic.status_pointer,
+        &config->fax.generic.error_pointer,
+        &config->fax.generic.list_items_pointer,
+        &config->fax.generic.list_id_pointer,
+        &config->fax.generic.list_token_pointer,
+        &config->fax.generic.list_attempt_pointer,
+        &config->fax.generic.list_next_pointer,
+        &config->fax.generic.list_page_param,
+        &config->fax.generic.delivered,
+        &config->fax.generic.failed_permanent,
+        &config->fax.generic.failed_temporary,
+        &config->fax.generic.pending,
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(generic_strings); i++)
+        free(*generic_strings[i]);
     free(config->mail.spool);
+    free(config->mail.return_address);
+    free(config->mail.imb_barcode_id);
+    free(config->mail.imb_service_type);
+    free(config->mail.imb_mailer_id);
     free(config->test.default_outcome);
     free(config);
     return NULL;
@@ -808,10 +990,75 @@ static void parse_section(struct parse_context *ctx, const yaml_node_t *mapping,
     }
 }
 
+/* fax_check - channels.fax: what its provider needs, and JSON pointers that are pointers. */
+static void fax_check(struct parse_context *ctx)
+{
+    const struct crier_config *config = ctx->config;
+    const yaml_node_t *node = ctx->remembered[REMEMBER_FAX].node;
+    if (!config->channel[CHANNEL_FAX].enabled || node == NULL ||
+        ctx->remembered[REMEMBER_FAX].failed)
+        return;
+    const char *provider = config->fax.provider ? config->fax.provider : "sinch";
+    /* a generic gateway is checked once described (channels.fax.generic present); a sinch
+     * section without its keys is refused when the channel opens, since configurations
+     * may carry a partial fax section for a channel other workers run */
+    bool generic = strcmp(provider, "generic") == 0 && config->fax.generic.present;
+    const char *auth = config->fax.auth ? config->fax.auth : "basic";
+    const struct {
+        const char *name;
+        const char *value;
+        bool needed;
+    } required[] = {
+        {"key_id", config->fax.key_id, generic && strcmp(auth, "basic") == 0},
+        {"generic.send_url", config->fax.generic.send_url, generic},
+        {"generic.status_url", config->fax.generic.status_url, generic},
+        {"generic.response.id", config->fax.generic.id_pointer, generic},
+        {"generic.response.status", config->fax.generic.status_pointer, generic},
+        {"generic.statuses.delivered", config->fax.generic.delivered, generic},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(required); i++)
+        if (required[i].needed && str_empty(required[i].value))
+            report(ctx, node, "'channels.fax.%s' is required (provider %s, auth %s)",
+                   required[i].name, provider, auth);
+    bool file = !str_empty(config->fax.key_secret_file),
+         env = !str_empty(config->fax.key_secret_env);
+    if (file && env)
+        report(ctx, node, "'channels.fax': give 'key_secret_file' or 'key_secret_env', not both");
+    else if (generic && strcmp(auth, "none") != 0 && !file && !env)
+        report(ctx, node, "'channels.fax' needs 'key_secret_file' or 'key_secret_env' (auth %s)",
+               auth);
+    const struct {
+        const char *name;
+        const char *value;
+    } pointers[] = {
+        {"response.id", config->fax.generic.id_pointer},
+        {"response.status", config->fax.generic.status_pointer},
+        {"response.error", config->fax.generic.error_pointer},
+        {"list.items", config->fax.generic.list_items_pointer},
+        {"list.id", config->fax.generic.list_id_pointer},
+        {"list.token", config->fax.generic.list_token_pointer},
+        {"list.attempt", config->fax.generic.list_attempt_pointer},
+        {"list.next", config->fax.generic.list_next_pointer},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(pointers); i++)
+        if (pointers[i].value && pointers[i].value[0] != '/')
+            report(ctx, node,
+                   "'channels.fax.generic.%s' must be a JSON pointer (RFC 6901), starting "
+                   "with '/'",
+                   pointers[i].name);
+    if (generic && config->fax.generic.list_url &&
+        (str_empty(config->fax.generic.list_items_pointer) ||
+         str_empty(config->fax.generic.list_id_pointer) ||
+         str_empty(config->fax.generic.list_token_pointer)))
+        report(ctx, node,
+               "'channels.fax.generic.list_url' needs 'list.items', 'list.id' and 'list.token'");
+}
+
 /* config_check - what no single key can check alone. */
 static void config_check(struct parse_context *ctx)
 {
     const struct crier_config *config = ctx->config;
+    fax_check(ctx);
     if (!ctx->remembered[REMEMBER_BACKOFF_MIN].failed &&
         !ctx->remembered[REMEMBER_BACKOFF_MAX].failed &&
         config->queue.backoff_max_seconds < config->queue.backoff_min_seconds) {

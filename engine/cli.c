@@ -7,10 +7,13 @@
  * add freely, rename nothing.
  */
 #include "crier/cli.h"
+#include "crier/bounce.h"
+#include "crier/batch.h"
 #include "crier/campaign.h"
 #include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/db.h"
+#include "crier/hold.h"
 #include "crier/import.h"
 #include "crier/log.h"
 #include "crier/migrate.h"
@@ -55,6 +58,14 @@ static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_list(struct cli *cli, int argc, char **argv);
 static int cmd_run(struct cli *cli, int argc, char **argv);
 static int cmd_status(struct cli *cli, int argc, char **argv);
+static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv);
+static int cmd_hold_place(struct cli *cli, int argc, char **argv);
+static int cmd_hold_lift(struct cli *cli, int argc, char **argv);
+static int cmd_hold_confirm(struct cli *cli, int argc, char **argv);
+static int cmd_hold_list(struct cli *cli, int argc, char **argv);
+static int cmd_hold_show(struct cli *cli, int argc, char **argv);
+static int cmd_hold_check(struct cli *cli, int argc, char **argv);
+static int cmd_batch(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -110,6 +121,68 @@ static const struct command commands[] = {
      "Where every notice stands, by state and by channel.\n"
      "  --json   one JSON object for NAME (an array without NAME)\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
+    {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH",
+     "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
+     "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
+     "the next channel of its policy; a delay is only logged; the same DSN twice changes\n"
+     "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"},
+    {"hold", "place", cmd_hold_place,
+     "hold place CAMPAIGN [--region XX | --recipient REF] --authority AGENCY\n"
+     "                        --official NAME --case REF --form written|oral --reason TEXT\n"
+     "                        [--review-by YYYY-MM-DD] [--document FILE] [--as NAME]",
+     "Delay a campaign's notices at a law-enforcement agency's request: all of them (the\n"
+     "default), one region's (case-insensitive), or one recipient's, including notices\n"
+     "loaded later. Returns once no notice in scope is in flight, and says how many were\n"
+     "handed to a channel before the hold took effect. Needs the role crier_legal.\n"
+     "  --authority AGENCY    the agency that asked (\"FBI New York Field Office\")\n"
+     "  --official NAME       who there asked\n"
+     "  --case REF            the agency's case reference\n"
+     "  --form written|oral   an oral hold lapses 30 days after it is placed unless\n"
+     "                        confirmed in writing (crier hold confirm)\n"
+     "  --reason TEXT         why notice would impede the investigation\n"
+     "  --review-by DATE      when to ask the agency again\n"
+     "  --document FILE       the agency's request, kept with its SHA-256\n"
+     "  --as NAME             the person placing it, recorded beside the database role\n"
+     "Exit 77 when the database refuses the role, 75 when notices claimed before the hold\n"
+     "are still in flight after twice queue.lease (the hold is in effect all the same).\n"},
+    {"hold", "lift", cmd_hold_lift, "hold lift HOLD --evidence TEXT [--document FILE] [--as NAME]",
+     "End a hold: the agency says notice will no longer impede the investigation. Every\n"
+     "notice it covered that no other active hold covers goes out, marked delayed for\n"
+     "law enforcement.\n"
+     "  --evidence TEXT   what the agency said, and when\n"
+     "  --document FILE   its letter, kept with its SHA-256\n"
+     "  --as NAME         the person lifting it, recorded beside the database role\n"},
+    {"hold", "confirm", cmd_hold_confirm, "hold confirm HOLD --written --document FILE [--as NAME]",
+     "Record the agency's written confirmation of an oral hold, within 30 days of its\n"
+     "placement; it then no longer lapses.\n"
+     "  --written         the confirmation is in writing (required)\n"
+     "  --document FILE   the written statement, kept with its SHA-256 (required)\n"
+     "  --as NAME         the person recording it\n"},
+    {"hold", "list", cmd_hold_list, "hold list [CAMPAIGN] [--active] [--json]",
+     "List the holds, with lapsed and past-review ones flagged.\n"
+     "  --active  only holds that hold notices now\n"
+     "  --json    a JSON array\n"},
+    {"hold", "show", cmd_hold_show, "hold show HOLD [--json]",
+     "Everything recorded about a hold, and the notices it covers.\n"},
+    {"hold", "check", cmd_hold_check, "hold check",
+     "Exit 1, naming them, if any hold not lifted has lapsed (oral, not confirmed in\n"
+     "writing within 30 days) or passed its review date; exit 0 otherwise.\n"},
+    {"batch", "list", cmd_batch, "batch list NAME [--json]",
+     "The print batches of a campaign: letters, pages, mailed, voided, and where their files\n"
+     "are. First settles the spool: pending files of recorded batches become final, those\n"
+     "of batches the database never recorded are renamed *.orphan (never to be printed).\n"
+     "  --json  a JSON array\n"},
+    {"batch", "show", cmd_batch, "batch show BATCH",
+     "One print batch: its PDF's SHA-256 and every letter in print order.\n"},
+    {"batch", "mark-mailed", cmd_batch,
+     "batch mark-mailed BATCH --date YYYY-MM-DD [--evidence TEXT]",
+     "The post office accepted the batch: its letters become mailed (logged).\n"
+     "  --date YYYY-MM-DD  the day of acceptance (required)\n"
+     "  --evidence TEXT    e.g. the PS Form 3602/3600 or receipt number\n"},
+    {"batch", "void", cmd_batch, "batch void BATCH --reason TEXT",
+     "A spoiled print run: its letters go back to ready (logged) and are printed again in a\n"
+     "new batch; its files are renamed *.void.\n"
+     "  --reason TEXT  why (required)\n"},
     {0},
 };
 
@@ -230,6 +303,7 @@ static int config_ready(struct cli *cli)
             return EXIT_CONFIG;
     }
     log_setup(cli->config->log.format, cli->config->log.level);
+    hold_policy_set(cli->config->holds.oral_lapse);
     return 0;
 }
 
@@ -715,6 +789,451 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
     return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
 }
 
+/* ---- bounces ------------------------------------------------------------------------- */
+
+static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
+{
+    int r = parse_options(cli, command_find("bounces", "ingest"), argc, argv, NULL, NULL,
+                          no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *path = one_name(cli, argc, argv, "PATH (a message file, Maildir or mbox)");
+    if (path == NULL)
+        return EXIT_USAGE;
+    char err[1024];
+    struct bounce_reader *reader = NULL;
+    r = bounce_reader_open(path, &reader, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return EXIT_NOINPUT;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code) {
+        bounce_reader_free(reader);
+        return code;
+    }
+    char *who = actor(db);
+    struct bounce_counts c = {0};
+    r = bounce_ingest(db, cli->config, reader, who, &c);
+    free(who);
+    bounce_reader_free(reader);
+    printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
+           "unparseable, %ld already ingested",
+           c.messages, c.permanent + c.delayed, c.permanent, c.delayed, c.unmatched, c.unparseable,
+           c.duplicate);
+    if (c.ignored)
+        printf(", %ld ignored", c.ignored);
+    putchar('\n');
+    if (r < 0) {
+        fail(cli, "stopped: %s", db->error);
+        code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
+    }
+    db_close(db);
+    return code;
+}
+
+/* ---- hold ---------------------------------------------------------------------------- */
+
+struct hold_args {
+    struct hold_place_options place;
+    const char *document_path;
+    const char *evidence;
+    const char *as_name;
+    bool written, json, active;
+};
+
+static int hold_option(int opt, const char *arg, void *data)
+{
+    struct hold_args *a = data;
+    switch (opt) {
+    case 'r':
+        a->place.region = arg;
+        return 0;
+    case 'R':
+        a->place.recipient = arg;
+        return 0;
+    case 'A':
+        a->place.authority = arg;
+        return 0;
+    case 'O':
+        a->place.official = arg;
+        return 0;
+    case 'C':
+        a->place.case_ref = arg;
+        return 0;
+    case 'F':
+        a->place.form = arg;
+        return 0;
+    case 'T':
+        a->place.reason = arg;
+        return 0;
+    case 'v':
+        a->place.review_by = arg;
+        return 0;
+    case 'd':
+        a->document_path = arg;
+        return 0;
+    case 's':
+        a->as_name = arg;
+        return 0;
+    case 'e':
+        a->evidence = arg;
+        return 0;
+    case 'w':
+        a->written = true;
+        return 0;
+    case 'j':
+        a->json = true;
+        return 0;
+    case 'a':
+        a->active = true;
+        return 0;
+    }
+    return -1;
+}
+
+/* hold_exit - the exit code for a hold module error (its message is already in err). */
+static int hold_exit(int r)
+{
+    switch (r) {
+    case -ENOENT: /* no such campaign or hold: the argument names no data */
+    case -EEXIST:
+    case -EPERM:
+        return EXIT_DATAERR;
+    case -ETIMEDOUT:
+        return EXIT_TEMPFAIL;
+    default:
+        return exit_code(r);
+    }
+}
+
+/* hold_document - read --document FILE when given; returns an exit code. */
+static int hold_document(struct cli *cli, const char *path, struct hold_document *document)
+{
+    if (path == NULL)
+        return 0;
+    char err[1024];
+    int r = hold_document_read(path, document, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT || r == -EACCES ? EXIT_NOINPUT : EXIT_DATAERR;
+    }
+    return 0;
+}
+
+static int cmd_hold_place(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"region", required_argument, NULL, 'r'},
+        {"recipient", required_argument, NULL, 'R'},
+        {"authority", required_argument, NULL, 'A'},
+        {"official", required_argument, NULL, 'O'},
+        {"case", required_argument, NULL, 'C'},
+        {"form", required_argument, NULL, 'F'},
+        {"reason", required_argument, NULL, 'T'},
+        {"review-by", required_argument, NULL, 'v'},
+        {"document", required_argument, NULL, 'd'},
+        {"as", required_argument, NULL, 's'},
+        {0},
+    };
+    struct hold_args a = {.document_path = NULL};
+    int r =
+        parse_options(cli, command_find("hold", "place"), argc, argv, options, "", hold_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.place.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (a.place.campaign == NULL)
+        return EXIT_USAGE;
+    if (a.place.region && a.place.recipient) {
+        fail(cli, "give --region or --recipient, not both (neither: the whole campaign)");
+        return EXIT_USAGE;
+    }
+    const struct {
+        const char *what, *value;
+    } required[] = {
+        {"--authority AGENCY", a.place.authority}, {"--official NAME", a.place.official},
+        {"--case REF", a.place.case_ref},          {"--form written|oral", a.place.form},
+        {"--reason TEXT", a.place.reason},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
+        if (required[i].value == NULL) {
+            fail(cli, "%s is required (see crier hold place --help)", required[i].what);
+            return EXIT_USAGE;
+        }
+    }
+    a.place.as_name = a.as_name;
+    char err[2048];
+    r = hold_options_check(&a.place, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return EXIT_DATAERR;
+    }
+    struct hold_document document = {0};
+    int code = hold_document(cli, a.document_path, &document);
+    if (code)
+        return code;
+    a.place.document = a.document_path ? &document : NULL;
+    struct crier_db *db = NULL;
+    code = connect(cli, true, &db);
+    if (code) {
+        hold_document_clear(&document);
+        return code;
+    }
+    /* a notice in flight outlives its lease only while its lane keeps extending it */
+    long lease = cli->config->queue.lease_seconds;
+    a.place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
+    r = hold_place(db, &a.place, stdout, err, sizeof(err));
+    hold_document_clear(&document);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    return 0;
+}
+
+static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"evidence", required_argument, NULL, 'e'},
+        {"document", required_argument, NULL, 'd'},
+        {"as", required_argument, NULL, 's'},
+        {0},
+    };
+    struct hold_args a = {.document_path = NULL};
+    int r =
+        parse_options(cli, command_find("hold", "lift"), argc, argv, options, "", hold_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
+    if (hold == NULL)
+        return EXIT_USAGE;
+    if (a.evidence == NULL) {
+        fail(cli, "--evidence TEXT is required: what the agency said, and when");
+        return EXIT_USAGE;
+    }
+    struct hold_document document = {0};
+    int code = hold_document(cli, a.document_path, &document);
+    if (code)
+        return code;
+    struct crier_db *db = NULL;
+    code = connect(cli, true, &db);
+    if (code) {
+        hold_document_clear(&document);
+        return code;
+    }
+    char err[1024];
+    r = hold_lift(db, hold, a.evidence, a.document_path ? &document : NULL, a.as_name, stdout, err,
+                  sizeof(err));
+    hold_document_clear(&document);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    return 0;
+}
+
+static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"written", no_argument, NULL, 'w'},
+        {"document", required_argument, NULL, 'd'},
+        {"as", required_argument, NULL, 's'},
+        {0},
+    };
+    struct hold_args a = {.document_path = NULL};
+    int r = parse_options(cli, command_find("hold", "confirm"), argc, argv, options, "",
+                          hold_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
+    if (hold == NULL)
+        return EXIT_USAGE;
+    if (!a.written || a.document_path == NULL) {
+        fail(cli, "--written and --document FILE are required: an oral hold is confirmed by the "
+                  "agency's written statement");
+        return EXIT_USAGE;
+    }
+    struct hold_document document = {0};
+    int code = hold_document(cli, a.document_path, &document);
+    if (code)
+        return code;
+    struct crier_db *db = NULL;
+    code = connect(cli, true, &db);
+    if (code) {
+        hold_document_clear(&document);
+        return code;
+    }
+    char err[1024];
+    r = hold_confirm(db, hold, &document, a.as_name, stdout, err, sizeof(err));
+    hold_document_clear(&document);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    return 0;
+}
+
+static int cmd_hold_list(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"active", no_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {0},
+    };
+    struct hold_args a = {.document_path = NULL};
+    int r =
+        parse_options(cli, command_find("hold", "list"), argc, argv, options, "", hold_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *campaign = optind < argc ? argv[optind] : NULL;
+    if (optind + 1 < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind + 1]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char err[1024];
+    r = hold_list(db, campaign, a.active, a.json, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    return 0;
+}
+
+static int cmd_hold_show(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    struct hold_args a = {.document_path = NULL};
+    int r =
+        parse_options(cli, command_find("hold", "show"), argc, argv, options, "", hold_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
+    if (hold == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char err[1024];
+    r = hold_show(db, hold, a.json, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    return 0;
+}
+
+static int cmd_hold_check(struct cli *cli, int argc, char **argv)
+{
+    int r =
+        parse_options(cli, command_find("hold", "check"), argc, argv, NULL, NULL, no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    long count = 0;
+    r = hold_check(db, stdout, &count);
+    if (r < 0)
+        fail(cli, "%s", db->error);
+    db_close(db);
+    if (r < 0)
+        return exit_code(r);
+    return count > 0 ? 1 : 0;
+}
+
+/* ---- batch (print batches of the mail channel: engine/batch.c) ----------------------- */
+
+struct batch_args {
+    bool json;
+    const char *date, *evidence, *reason;
+};
+
+static int batch_option(int opt, const char *arg, void *data)
+{
+    struct batch_args *a = data;
+    if (opt == 'j')
+        a->json = true;
+    else if (opt == 'd')
+        a->date = arg;
+    else if (opt == 'e')
+        a->evidence = arg;
+    else if (opt == 'r')
+        a->reason = arg;
+    else
+        return -1;
+    return 0;
+}
+
+static int cmd_batch(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"date", required_argument, NULL, 'd'},
+        {"evidence", required_argument, NULL, 'e'},
+        {"reason", required_argument, NULL, 'r'},
+        {0},
+    };
+    const char *name = strchr(cli->command, ' ') + 1; /* "list", "show", ... */
+    struct batch_args a = {0};
+    int r =
+        parse_options(cli, command_find("batch", name), argc, argv, options, "", batch_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
+    bool void_batch = strcmp(name, "void") == 0;
+    const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
+    if (what == NULL)
+        return EXIT_USAGE;
+    if ((a.json && !list) || (a.date && !mark) || (a.evidence && !mark) ||
+        (a.reason && !void_batch)) {
+        fail(cli, "an option this command does not take (see crier %s --help)", cli->command);
+        return EXIT_USAGE;
+    }
+    if (mark && a.date == NULL) {
+        fail(cli, "--date YYYY-MM-DD is required: the day the post office accepted the batch");
+        return EXIT_USAGE;
+    }
+    if (void_batch && a.reason == NULL) {
+        fail(cli, "--reason TEXT is required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char err[1024] = "";
+    if (list)
+        r = batch_list(db, cli->config, what, a.json, stdout, err, sizeof(err));
+    else if (mark)
+        r = batch_mark_mailed(db, cli->config, what, a.date, a.evidence, stdout, err, sizeof(err));
+    else if (void_batch)
+        r = batch_void(db, cli->config, what, a.reason, stdout, err, sizeof(err));
+    else
+        r = batch_show(db, cli->config, what, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EALREADY ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: crier [-c FILE] COMMAND [ARGS]\n\n"
@@ -769,7 +1288,9 @@ int cli_main(int argc, char **argv)
     const struct command *c = command_find(group, name);
     if (c == NULL) {
         bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
-                           strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0;
+                           strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
+                           strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
+                           strcmp(group, "batch") == 0;
         if (known_group &&
             (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
             FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */

@@ -7,6 +7,7 @@
  */
 #include "crier/queue.h"
 #include "crier/crier.h"
+#include "crier/hold.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -90,11 +91,41 @@ static const char claim_sql[] =
     /* FOR SHARE on the campaign row: a pause or cancel (which locks it FOR UPDATE) waits
      * for this claim to commit, and a claim waits for them, so no claim slips past one */
     "WITH running AS ("
-    " SELECT id FROM crier.campaign WHERE id = $1 AND state = 'running' FOR SHARE),"
+    " SELECT id, holds_placed FROM crier.campaign WHERE id = $1 AND state = 'running'"
+    " FOR SHARE),"
+    /* law-enforcement holds (hold.c, docs/holds.md): the campaign's active holds, once;
+     * a recipient hold as the recipient's seq, which the notice row carries */
+    " active AS ("
+    " SELECT region, recipient_ref FROM crier.hold_state($8) WHERE campaign_id = $1 AND active),"
+    " holds AS ("
+    " SELECT coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active),"
+    " false) AS whole,"
+    " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"
+    " AS regions,"
+    " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"
+    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"
     " candidate AS ("
-    " SELECT n.id FROM crier.notice n, running"
-    " WHERE n.campaign_id = running.id AND n.channel = $2 AND n.state = 'ready'"
+    /* a constant campaign_id, and the running check as a one-off InitPlan: a join with
+     * `running` made the planner give up the claim index for a sort of the whole queue */
+    " SELECT n.id FROM crier.notice n"
+    " WHERE n.campaign_id = $1 AND EXISTS (SELECT 1 FROM running)"
+    " AND n.channel = $2 AND n.state = 'ready'"
     " AND n.next_attempt_at <= now()"
+    /* the lane's cursor: start after what it claimed last (see queue_cursor) */
+    " AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"
+    /* A hold placed while this claim waited for the campaign row bumped holds_placed, and
+     * FOR SHARE returns the row as committed; this statement's snapshot then sees one
+     * hold fewer than were placed: claim nothing this time (docs/holds.md, "The race").
+     * The hold checks are one-off InitPlans; only a region hold costs a probe per row, a
+     * correlated scalar subquery on purpose: the planner would turn an EXISTS under OR
+     * into a hash of every held recipient, a scan of the whole list at every claim. */
+    " AND (SELECT holds_placed FROM running)"
+    " = (SELECT count(*) FROM crier.hold WHERE campaign_id = $1)"
+    " AND NOT (SELECT whole FROM holds)"
+    " AND NOT (n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[]))"
+    " AND ((SELECT regions = '{}' FROM holds) OR NOT coalesce((SELECT true"
+    " FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false))"
     " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
     " claimed AS ("
     " UPDATE crier.notice n SET state = 'sending', lease_owner = $4,"
@@ -103,33 +134,67 @@ static const char claim_sql[] =
     " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"
     " FROM candidate WHERE n.campaign_id = $1 AND n.id = candidate.id"
     " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"
-    " n.channel_attempt, n.channel_started_at),"
+    " n.channel_attempt, n.channel_started_at, n.next_attempt_at),"
+    /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after
+     * it was loaded; its claim row names the holds. Skipped in a campaign never held. */
+    " delays AS ("
+    " SELECT c.id, 'delayed for law enforcement by hold '"
+    " || string_agg(h.id::text, ', hold ' ORDER BY h.id) AS reason"
+    " FROM claimed c JOIN crier.recipient r"
+    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
+    " JOIN crier.list_load ll ON ll.id = r.load_id"
+    " JOIN crier.hold_state($8) h ON h.campaign_id = $1"
+    " AND crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref)"
+    " AND coalesce(h.lifted_at, 'infinity') > ll.loaded_at"
+    " WHERE (SELECT holds_placed FROM running) > 0 GROUP BY c.id),"
     " logged AS ("
     " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, attempt, actor)"
-    " SELECT c.campaign_id, 'transition', c.id, r.ref, $2, 'ready', 'sending', c.attempt, $4"
-    " FROM claimed c JOIN crier.recipient r"
-    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq)"
+    " from_state, to_state, attempt, actor, reason)"
+    " SELECT c.campaign_id, 'transition', c.id, r.ref, $2, 'ready', 'sending', c.attempt, $4,"
+    " d.reason FROM claimed c JOIN crier.recipient r"
+    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
+    " LEFT JOIN delays d ON d.id = c.id)"
     " SELECT c.id, c.campaign_id, c.id || '.' || c.token, c.channel_index, c.attempt,"
     " c.channel_attempt, extract(epoch FROM c.channel_started_at), r.ref, r.name, r.email,"
     " r.fax, r.address1, r.address2, r.city, r.region, r.postal_code, r.country, r.mailable,"
-    " r.vars::text, (SELECT name FROM crier.campaign WHERE id = $1)"
+    " r.vars::text, (SELECT name FROM crier.campaign WHERE id = $1), c.next_attempt_at,"
+    " d.reason IS NOT NULL"
     " FROM claimed c JOIN crier.recipient r"
     " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
-    " ORDER BY c.id";
+    " LEFT JOIN delays d ON d.id = c.id"
+    " ORDER BY c.next_attempt_at, c.id";
 
 int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
-                const char *owner, long lease_seconds, struct queue_batch *ret_batch)
+                const char *owner, long lease_seconds, struct queue_cursor *cursor,
+                struct queue_batch *ret_batch)
 {
-    char id[32], limit_text[16], lease[32];
+    char id[32], limit_text[16], lease[32], after_id[32];
     snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
     snprintf(limit_text, sizeof(limit_text), "%d", limit);
     snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    const char *params[] = {id, channel, limit_text, owner, lease};
+    bool from_cursor = cursor && cursor->after_at[0];
+    snprintf(after_id, sizeof(after_id), "%lld", from_cursor ? (long long)cursor->after_id : 0LL);
+    const char *params[] = {id,         channel,
+                            limit_text, owner,
+                            lease,      from_cursor ? cursor->after_at : "-infinity",
+                            after_id,   hold_release_lapsed_param()};
     PGresult *result = NULL;
-    int r = db_query(db, claim_sql, 5, params, &result);
+    int r = db_query(db, claim_sql, 8, params, &result);
     if (r < 0)
         return r;
+    int rows = PQntuples(result);
+    if (cursor && rows > 0) {
+        snprintf(cursor->after_at, sizeof(cursor->after_at), "%s",
+                 PQgetvalue(result, rows - 1, 20));
+        cursor->after_id = strtoll(PQgetvalue(result, rows - 1, 0), NULL, 10);
+    } else if (cursor && rows == 0 && from_cursor) {
+        /* nothing after the cursor: start over once from the front of the queue, where a
+         * notice skipped while another lane held it may still wait */
+        PQclear(result);
+        cursor->after_at[0] = '\0';
+        return queue_claim(db, campaign_id, channel, limit, owner, lease_seconds, cursor,
+                           ret_batch);
+    }
 
     size_t count = (size_t)PQntuples(result);
     struct queue_batch batch = {.result = result, .count = count};
@@ -156,6 +221,7 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
         n->mailable = strcmp(PQgetvalue(result, row, 17), "t") == 0;
         n->vars_json = PQgetvalue(result, row, 18);
         n->campaign_name = PQgetvalue(result, row, 19);
+        n->delayed = strcmp(PQgetvalue(result, row, 21), "t") == 0;
     }
     *ret_batch = batch;
     return 0;
@@ -185,12 +251,12 @@ static const char record_sql[] =
     " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
     " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
     " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
-    " u.changed, u.campaign_id, u.ref, u.attempt"
+    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id"
     " FROM campaign, unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
     " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
-    " $12::integer[])"
+    " $12::integer[], $16::text[])"
     " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
-    " campaign_id, ref, attempt)),"
+    " campaign_id, ref, attempt, transport_id)),"
     " updated AS ("
     " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
     " channel_index = o.to_channel_index,"
@@ -198,6 +264,8 @@ static const char record_sql[] =
     " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"
     " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
     " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
+    /* the transport's id for this attempt (a fax id; poll.c): NULL when none or unknown */
+    " transport_id = o.transport_id,"
     " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
     " FROM o WHERE n.campaign_id = $15 AND n.id = o.id AND n.state = 'sending'"
     " AND n.lease_owner = $13"
@@ -221,9 +289,12 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         return 0;
     }
     struct strbuf arrays[12] = {{0}};
+    struct strbuf transport_ids = {0};
     for (size_t i = 0; i < n; i++) {
         const struct queue_record *rec = &records[i];
         const struct policy_decision *d = rec->decision;
+        array_add(&transport_ids,
+                  rec->outcome->transport_id[0] ? rec->outcome->transport_id : NULL);
         array_add_long(&arrays[0], rec->notice->id);
         array_add(&arrays[1], notice_state_name(d->to_state));
         array_add(&arrays[2], rec->to_channel);
@@ -238,7 +309,7 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         array_add(&arrays[10], rec->notice->ref);
         array_add_long(&arrays[11], rec->notice->attempt);
     }
-    const char *params[15];
+    const char *params[16];
     for (int i = 0; i < 12; i++)
         params[i] = array_finish(&arrays[i]);
     params[12] = owner;
@@ -246,10 +317,12 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
     char campaign[32]; /* a batch is one campaign's: the partition is known */
     snprintf(campaign, sizeof(campaign), "%lld", (long long)records[0].notice->campaign_id);
     params[14] = campaign;
+    params[15] = array_finish(&transport_ids);
     PGresult *result = NULL;
-    int r = db_query(db, record_sql, 15, params, &result);
+    int r = db_query(db, record_sql, 16, params, &result);
     for (int i = 0; i < 12; i++)
         free(arrays[i].data);
+    free(transport_ids.data);
     if (r < 0)
         return r;
     if (ret_late)
@@ -280,7 +353,16 @@ int queue_extend(struct crier_db *db, const struct queue_batch *batch, const cha
 
 int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
 {
-    const char *params[] = {actor};
+    /* A channel with a poll op (fax) can be asked whether the transport has what was in
+     * flight: its notices wait for that answer in its accepted state, with no transport id
+     * (an unknown outcome, poll.c), instead of being sent a second time. */
+    struct strbuf polled = {0};
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops && ops->poll)
+            array_add(&polled, ops->name);
+    }
+    const char *params[] = {actor, array_finish(&polled)};
     PGresult *result = NULL;
     int r = db_query(
         db,
@@ -289,7 +371,8 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
         " WHERE state = 'sending' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
         " reset AS ("
         " UPDATE crier.notice n SET state = CASE WHEN c.state = 'cancelled' THEN 'cancelled'"
-        " ELSE 'ready' END, lease_owner = NULL,"
+        " WHEN n.channel = ANY ($2::text[]) THEN 'submitted' ELSE 'ready' END,"
+        " transport_id = NULL, lease_owner = NULL,"
         " lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()"
         " FROM expired e, crier.campaign c WHERE n.id = e.id AND c.id = n.campaign_id"
         " RETURNING n.id, n.campaign_id, n.recipient_seq, n.channel, n.attempt, n.state,"
@@ -298,11 +381,14 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
         " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
         " from_state, to_state, attempt, actor, detail)"
         " SELECT s.campaign_id, 'transition', s.id, r.ref, s.channel, 'sending', s.state,"
-        " s.attempt, $1, 'lease of ' || s.lease_owner || ' expired: attempt outcome unknown,"
-        " will retry' FROM reset s JOIN crier.recipient r"
+        " s.attempt, $1, 'lease of ' || s.lease_owner || CASE WHEN s.state = 'submitted'"
+        " THEN ' expired: unknown outcome, the transport will be asked before anything is"
+        " sent again' ELSE ' expired: attempt outcome unknown, will retry' END"
+        " FROM reset s JOIN crier.recipient r"
         " ON r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq)"
         " SELECT count(*) FROM reset",
-        1, params, &result);
+        2, params, &result);
+    free(polled.data);
     if (r < 0)
         return r;
     *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);

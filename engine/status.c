@@ -7,6 +7,7 @@
 #include "crier/status.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/hold.h"
 #include "crier/policy.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ struct campaign_status {
     long by_state[STATE_COUNT];
     struct channel_counts channels[STATUS_CHANNEL_MAX];
     size_t channel_count;
+    json_t *holds; /* law-enforcement holds: active count and alerts (hold.c) */
 };
 
 static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
@@ -62,6 +64,8 @@ static json_t *status_json(const struct campaign_status *s)
     for (size_t i = 0; i < s->channel_count; i++)
         json_object_set_new(channels, s->channels[i].name, states_json(s->channels[i].by_state));
     json_object_set_new(obj, "by_channel", channels);
+    if (s->holds)
+        json_object_set(obj, "holds", s->holds);
     return obj;
 }
 
@@ -80,6 +84,8 @@ static void status_text(const struct campaign_status *s, FILE *out)
             fprintf(out, " %10ld", s->channels[c].by_state[i]);
         fputc('\n', out);
     }
+    if (s->holds)
+        hold_status_text(s->holds, out);
 }
 
 static void status_clear(struct campaign_status *s)
@@ -88,6 +94,29 @@ static void status_clear(struct campaign_status *s)
     free(s->incident);
     free(s->state);
     free(s->policy);
+    json_decref(s->holds);
+}
+
+/* status_holds - held is derived: ready notices an active law-enforcement hold covers
+ * (hold.c, never stored); the campaign's lapsed and past-review holds come with it. */
+static int status_holds(struct crier_db *db, const char *campaign_id, struct campaign_status *s)
+{
+    PGresult *held = NULL;
+    int r = hold_held_by_channel(db, campaign_id, &held);
+    if (r < 0)
+        return r;
+    for (int i = 0; i < PQntuples(held); i++) {
+        long count = strtol(PQgetvalue(held, i, 1), NULL, 10);
+        s->by_state[STATE_READY] -= count;
+        s->by_state[STATE_HELD] += count;
+        struct channel_counts *c = channel_slot(s, PQgetvalue(held, i, 0));
+        if (c) {
+            c->by_state[STATE_READY] -= count;
+            c->by_state[STATE_HELD] += count;
+        }
+    }
+    PQclear(held);
+    return hold_status_json(db, campaign_id, &s->holds);
 }
 
 int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
@@ -135,6 +164,13 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
             struct channel_counts *c = channel_slot(&s, PQgetvalue(result, row, 5));
             if (c)
                 c->by_state[state] += count;
+        }
+        r = status_holds(db, id, &s);
+        if (r < 0) {
+            status_clear(&s);
+            PQclear(result);
+            json_decref(array);
+            return r;
         }
         if (json)
             json_array_append_new(array, status_json(&s));

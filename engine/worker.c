@@ -10,13 +10,16 @@
  * finishes the batch it is sending, records it, and exits.
  */
 #include "crier/worker.h"
+#include "crier/batch.h"
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/db.h"
+#include "crier/hold.h"
 #include "crier/log.h"
 #include "crier/migrate.h"
 #include "crier/policy.h"
+#include "crier/poll.h"
 #include "crier/queue.h"
 #include "crier/render.h"
 
@@ -68,6 +71,9 @@ struct lane {
     size_t round_robin;
     struct queue_batch *sending;      /* the batch being sent, for lease keepalive */
     struct render_campaign **renders; /* templates of the campaigns this lane has sent for */
+    struct queue_cursor *cursors;     /* where this lane's last claim ended, per campaign */
+    int64_t *cursor_campaign;
+    size_t cursor_count;
     size_t render_count;
     double lease_extended_at;
     unsigned short random_state[3];
@@ -80,8 +86,10 @@ struct worker {
     const struct worker_options *options;
     atomic_bool stop;
     char host[64];
-    char id[96];    /* host:pid, this process's row in crier.worker */
-    double started; /* monotonic */
+    char id[96];              /* host:pid, this process's row in crier.worker */
+    double started;           /* monotonic */
+    _Atomic double last_work; /* monotonic time a lane last recorded a batch */
+    unsigned long ticks;
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -236,7 +244,8 @@ static bool connect_until_stopped(struct worker *w, struct crier_db **db, const 
 static int decide_and_record(struct worker *w, struct crier_db **db, const char *actor,
                              const char *channel, const struct crier_channel_ops *ops,
                              char *const *policy, const struct queue_batch *batch,
-                             const struct crier_outcome *outcomes, unsigned short *random_state)
+                             const struct crier_outcome *outcomes, unsigned short *random_state,
+                             long *ret_late)
 {
     const struct crier_config *config = w->config;
     const struct policy_limits limits = {
@@ -289,6 +298,8 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
                 log_warning("%s: %ld outcomes arrived after their lease expired; logged as "
                             "late_outcome",
                             actor, late);
+            if (ret_late)
+                *ret_late = late;
             break;
         }
         log_error("%s: recording %zu outcomes failed: %s", actor, n, (*db)->error);
@@ -311,6 +322,33 @@ static void lane_keepalive(void *data)
         return;
     if (queue_extend(lane->db, lane->sending, lane->owner, lease) == 0)
         lane->lease_extended_at = now;
+}
+
+/* lane_may_hand_off - no law-enforcement hold placed since the claim covers the notice;
+ * when the database cannot say, the notice is taken back (retried later), not sent. */
+static bool lane_may_hand_off(void *data, const struct crier_notice *notice)
+{
+    struct lane *lane = data;
+    bool held = true;
+    if (hold_covers_notice(lane->db, notice, &held) < 0)
+        log_warning("%s: cannot check the holds on notice %lld, taking it back: %s", lane->owner,
+                    (long long)notice->id, lane->db->error);
+    return !held;
+}
+
+/* lane_cursor - this lane's claim cursor in a campaign, created on first use. */
+static struct queue_cursor *lane_cursor(struct lane *lane, int64_t campaign_id)
+{
+    for (size_t i = 0; i < lane->cursor_count; i++)
+        if (lane->cursor_campaign[i] == campaign_id)
+            return &lane->cursors[i];
+    lane->cursors = xreallocarray(lane->cursors, lane->cursor_count + 1, sizeof(*lane->cursors));
+    lane->cursor_campaign =
+        xreallocarray(lane->cursor_campaign, lane->cursor_count + 1, sizeof(int64_t));
+    lane->cursor_campaign[lane->cursor_count] = campaign_id;
+    struct queue_cursor *cursor = &lane->cursors[lane->cursor_count++];
+    memset(cursor, 0, sizeof(*cursor));
+    return cursor;
 }
 
 /* lane_render - the campaign's templates, loaded on first use and kept for the lane's life.
@@ -353,9 +391,16 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     struct worker *w = lane->worker;
     const struct crier_config *config = w->config;
     struct queue_batch batch;
-    int r = queue_claim(lane->db, campaign->id, lane->ops->name,
-                        config->channel[lane->channel_id].batch_size, lane->owner,
-                        config->queue.lease_seconds, &batch);
+    int limit = config->channel[lane->channel_id].batch_size;
+    if (lane->channel_id == CHANNEL_MAIL) {
+        /* a print batch: letters_per_batch at once, or what waited batch_window (batch.c) */
+        bool due = false;
+        if (batch_window_due(lane->db, config, campaign->id, &due) < 0 || !due)
+            return 0;
+        limit = config->mail.letters_per_batch;
+    }
+    int r = queue_claim(lane->db, campaign->id, lane->ops->name, limit, lane->owner,
+                        config->queue.lease_seconds, lane_cursor(lane, campaign->id), &batch);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
         return r;
@@ -375,14 +420,20 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     lane->lease_extended_at = monotonic_seconds();
     channel_send(lane->session, batch.notices, batch.count, outcomes);
     lane->sending = NULL;
+    long late = 0;
     r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops, campaign->policy,
-                          &batch, outcomes, lane->random_state);
+                          &batch, outcomes, lane->random_state, &late);
+    /* recorded: a print batch's files become final (a partial one is left to batch.c) */
+    if (r == 0 && channel_committed(lane->session, late == 0) < 0)
+        log_warning("%s: the batch just recorded is not final yet; crier batch list settles it",
+                    lane->owner);
     long count = (long)batch.count;
     free(outcomes);
     queue_batch_clear(&batch);
     if (r < 0)
         return r;
     atomic_fetch_add(&lane->done, count);
+    atomic_store(&w->last_work, monotonic_seconds());
     return count;
 }
 
@@ -399,6 +450,7 @@ static void *lane_main(void *data)
     }
     lane->session->lease_keepalive = lane_keepalive;
     lane->session->keepalive_data = lane;
+    lane->session->may_hand_off = lane_may_hand_off;
 
     while (!atomic_load(&w->stop)) {
         if (db_lost(lane->db) && !connect_until_stopped(w, &lane->db, lane->owner))
@@ -490,7 +542,7 @@ static long route_disabled(struct worker *w, struct crier_db **db, const char *a
             for (;;) {
                 struct queue_batch batch;
                 if (queue_claim(*db, list[i].id, *p, ROUTER_BATCH, actor,
-                                w->config->queue.lease_seconds, &batch) < 0)
+                                w->config->queue.lease_seconds, NULL, &batch) < 0)
                     break;
                 size_t n = batch.count;
                 if (n > 0) {
@@ -498,7 +550,7 @@ static long route_disabled(struct worker *w, struct crier_db **db, const char *a
                     for (size_t k = 0; k < n; k++)
                         outcome_set(&outcomes[k], OUTCOME_PERMANENT, "channel %s", why);
                     if (decide_and_record(w, db, actor, *p, channel_ops_find(*p), list[i].policy,
-                                          &batch, outcomes, random_state) == 0)
+                                          &batch, outcomes, random_state, NULL) == 0)
                         moved += (long)n;
                     free(outcomes);
                 }
@@ -513,15 +565,19 @@ static long route_disabled(struct worker *w, struct crier_db **db, const char *a
     return moved;
 }
 
-/* work_left - notices of running campaigns still ready or sending. */
+/* work_left - notices of running campaigns still ready or sending (a ready notice that a
+ * law-enforcement hold keeps is not work: hold.c). */
 static int work_left(struct crier_db *db, long *ret_count)
 {
     PGresult *result = NULL;
+    const char *params[] = {hold_release_lapsed_param()};
     int r = db_query(db,
-                     "SELECT count(*) FROM crier.notice n JOIN crier.campaign c"
+                     "SELECT count(*) FROM (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
                      " ON c.id = n.campaign_id WHERE c.state = 'running'"
-                     " AND n.state IN ('ready', 'sending')",
-                     0, NULL, &result);
+                     " AND n.state IN ('ready', 'sending') AND (c.holds_placed = 0"
+                     " OR n.state = 'sending'"
+                     " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1)) LIMIT 1) x",
+                     1, params, &result);
     if (r < 0)
         return r;
     *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
@@ -547,14 +603,22 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
         if (moved > 0)
             log_info("%ld notices moved past channels no worker serves", moved);
     }
-    if (campaign_complete_finished(*db, actor, &count) < 0)
-        log_error("completing campaigns: %s", (*db)->error);
-    else if (count > 0)
-        log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
-    if (!w->options->until_idle)
+    /* Counting what is left reads the whole queue: do it only when the lanes have found
+     * nothing for a second (and completion every tenth tick while they are busy). */
+    bool lanes_idle = monotonic_seconds() - atomic_load(&w->last_work) > 1.0;
+    if (lanes_idle || w->ticks++ % 10 == 0) {
+        if (campaign_complete_finished(*db, actor, &count) < 0)
+            log_error("completing campaigns: %s", (*db)->error);
+        else if (count > 0)
+            log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
+    }
+    if (!w->options->until_idle || !lanes_idle)
         return false;
     long left = 0;
     if (work_left(*db, &left) < 0)
+        return false;
+    /* faxes submitted and not yet final: their poller is still at work (poll.c) */
+    if (left == 0 && poll_work_left(*db, w->config, &left) < 0)
         return false;
     return left == 0;
 }
@@ -600,6 +664,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
 {
     struct worker w = {.config = config, .options = options};
     atomic_init(&w.stop, false);
+    atomic_init(&w.last_work, 0.0);
     if (gethostname(w.host, sizeof(w.host)) != 0)
         snprintf(w.host, sizeof(w.host), "localhost");
     w.host[sizeof(w.host) - 1] = '\0';
@@ -608,6 +673,14 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     int r = worker_start_checks(&w, &db);
     if (r < 0)
         return r;
+    /* law-enforcement holds that lapsed or passed their review date: said at every start */
+    hold_policy_set(config->holds.oral_lapse);
+    long hold_alerts = 0;
+    if (hold_alerts_log(db, &hold_alerts) < 0)
+        log_error("reading the law-enforcement holds: %s", db->error);
+    /* print batches a crash left pending: final if recorded, else orphaned (batch.c) */
+    if (config->channel[CHANNEL_MAIL].enabled && batch_reconcile(db, config, NULL, NULL) < 0)
+        log_error("reconciling the print spool %s failed", config->mail.spool);
 
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_config *cc = &config->channel[id];
@@ -683,6 +756,10 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         }
         w.lanes[i].started = true;
     }
+    /* final status of what channels left waiting (faxes submitted): poll.c */
+    struct crier_pollers *pollers = NULL;
+    if (pollers_start(config, &w.stop, w.host, &pollers) < 0)
+        atomic_store(&w.stop, true);
 
     double started = monotonic_seconds(), last_tick = 0, last_report = started;
     long last_done = 0;
@@ -721,8 +798,11 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         channel_close(w.lanes[i].session);
         campaigns_clear(&w.lanes[i]);
         lane_renders_clear(&w.lanes[i]);
+        free(w.lanes[i].cursors);
+        free(w.lanes[i].cursor_campaign);
         db_close(w.lanes[i].db);
     }
+    pollers = pollers_stop(pollers);
     if (w.options->until_idle && stop_signals == 0)
         housekeeping(&w, &db, actor, random_state); /* complete what just finished */
     const char *unregister[] = {w.id};

@@ -123,7 +123,7 @@ CREATE TABLE crier.dispatch_log (
     at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     campaign_id    bigint NOT NULL,
     event          text NOT NULL
-                   CHECK (event IN ('transition', 'late_outcome', 'campaign', 'load')),
+                   CHECK (event IN ('transition', 'late_outcome', 'campaign', 'load', 'bounce')),
     notice_id      bigint,
     recipient_ref  text,
     channel        text,            -- the channel this attempt used
@@ -134,7 +134,13 @@ CREATE TABLE crier.dispatch_log (
     actor          text NOT NULL,   -- worker id (host:pid:lane) or database user
     detail         text,            -- the transport's words: SMTP reply, HTTP status, batch
     reason         text,            -- why it fell back or gave up
-    content_sha256 text             -- of exactly what was sent
+    content_sha256 text,            -- of exactly what was sent
+    dedupe_key     text             -- 'bounce': notice id and the DSN's Message-ID, so that
+                                    -- the same DSN is applied once (bounce.c)
 );
+-- One index besides the key: every transition writes a row here, and each index is paid
+-- for on every claim and record. A campaign's rows are read by scanning (export, report).
 CREATE INDEX dispatch_log_notice ON crier.dispatch_log (notice_id);
-CREATE INDEX dispatch_log_campaign ON crier.dispatch_log (campaign_id, id);
+-- Partial: only 'bounce' rows carry a key, so a transition's row never enters it.
+CREATE UNIQUE INDEX dispatch_log_dedupe ON crier.dispatch_log (dedupe_key)
+    WHERE dedupe_key IS NOT NULL;

@@ -22,6 +22,7 @@ enum crier_outcome_kind {
     OUTCOME_TEMPORARY,  /* try again later on the same channel (crash, timeout, 4xx) */
     OUTCOME_PERMANENT,  /* this channel will never work for this person: fall back */
     OUTCOME_NO_ADDRESS, /* no usable address for this channel: fall back */
+    OUTCOME_PENDING,    /* poll only: no final status yet, the notice stays as it is */
 };
 
 #define OUTCOME_DETAIL_MAX 512
@@ -30,7 +31,11 @@ struct crier_outcome {
     enum crier_outcome_kind kind;
     char detail[OUTCOME_DETAIL_MAX]; /* the transport's own words: SMTP reply, HTTP status */
     char content_sha256[65];         /* hex SHA-256 of exactly what was sent, or "" */
-    long retry_after_seconds;        /* TEMPORARY only: the peer's own delay, 0 = backoff */
+    long retry_after_seconds;        /* TEMPORARY only: the peer's own delay, 0 = backoff;
+                                        PENDING: when to ask again, 0 = the poll interval,
+                                        -1 = never by itself (a person must look) */
+    char transport_id[128];          /* ACCEPTED: the transport's id for what was handed
+                                        over (a fax id), "" when it is not known */
 };
 
 /* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
@@ -53,6 +58,13 @@ struct crier_notice {
     const struct render_campaign *render; /* templates and metadata, for notice_render() */
 };
 
+/* One notice waiting for its final status (the poll op). */
+struct crier_poll_item {
+    const struct crier_notice *notice; /* attempt is the attempt that was accepted */
+    const char *transport_id;          /* recorded at acceptance; NULL: outcome unknown */
+    double submitted_at;               /* epoch seconds of that attempt's claim */
+};
+
 struct crier_channel;
 struct render_campaign;
 
@@ -70,8 +82,20 @@ struct crier_channel_ops {
                 struct crier_outcome *outcomes);
     /* flush - close a partly filled batch (print). May be NULL. */
     int (*flush)(struct crier_channel *channel);
+    /* poll - the final status of n notices this channel left in its accepted_state
+     * (engine/poll.c asks; a fax's is 'submitted'). Fill outcome[i]: DELIVERED;
+     * PERMANENT (failed: fall back); TEMPORARY (nothing was or will be delivered: send
+     * again); PENDING (ask later); ACCEPTED with transport_id (a submission whose outcome
+     * was unknown was found at the transport). A return < 0 leaves them all PENDING.
+     * May be NULL: the accepted state is then final. */
+    int (*poll)(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
+                struct crier_outcome *outcomes);
     /* close - end the session and free channel->state. May be NULL. */
     void (*close)(struct crier_channel *channel);
+    /* committed - the engine has recorded the outcomes of the last send in the database;
+     * all_recorded is false when some arrived after their lease expired (logged as
+     * late_outcome, not applied). A print batch makes its files final here. May be NULL. */
+    int (*committed)(struct crier_channel *channel, bool all_recorded);
 };
 
 /* One session of a channel, owned by one lane thread. */
@@ -83,6 +107,12 @@ struct crier_channel {
      * extend the batch's lease; NULL when the engine does not need it. */
     void (*lease_keepalive)(void *keepalive_data);
     void *keepalive_data;
+    /* may_hand_off - a channel that keeps claimed notices a while before handing them to
+     * the transport (a print batch being assembled, a fax waiting for a line) asks this
+     * just before each hand-off. false: a law-enforcement hold placed meanwhile covers the
+     * notice (or the engine cannot tell): do not hand it off, report it TEMPORARY ("taken
+     * back"), and the hold keeps it. NULL when the engine offers no check. */
+    bool (*may_hand_off)(void *keepalive_data, const struct crier_notice *notice);
 };
 
 /* channel_ops_find - the ops of a channel by name; NULL if crier has no such channel. */
@@ -97,6 +127,11 @@ int channel_open(const struct crier_channel_ops *ops, const struct crier_config 
 int channel_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
                  struct crier_outcome *outcomes);
 int channel_flush(struct crier_channel *channel);
+/* channel_committed - wrapper around ops->committed (0 when the channel has none). */
+int channel_committed(struct crier_channel *channel, bool all_recorded);
+/* channel_poll - wrapper around ops->poll: every outcome filled (PENDING unless told). */
+int channel_poll(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
+                 struct crier_outcome *outcomes);
 /* channel_reachable - does the notice carry an address channel id can use? For email, fax
  * and mail the validated address decides (even before those channels are built); a
  * channel's own reachable op may then say no. *ret_why names what is missing. */
@@ -115,6 +150,8 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
                   char **ret_bytes, char *err, size_t err_size);
 
 extern const struct crier_channel_ops email_channel_ops;
+extern const struct crier_channel_ops fax_channel_ops;
+extern const struct crier_channel_ops mail_channel_ops;
 extern const struct crier_channel_ops null_channel_ops;
 extern const struct crier_channel_ops test_channel_ops;
 

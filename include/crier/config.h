@@ -52,6 +52,12 @@ enum crier_log_format {
     LOG_FORMAT_JSON,
 };
 
+/* What an oral law-enforcement hold does 30 days after it was placed, unconfirmed. */
+enum crier_oral_lapse {
+    ORAL_LAPSE_ALERT,   /* keeps holding, and every status, list, check and run says so */
+    ORAL_LAPSE_RELEASE, /* stops holding: its notices go out (marked delayed) */
+};
+
 /* What every channel section has; a section that is absent leaves the channel disabled. */
 struct crier_channel_config {
     bool enabled;   /* the section is present */
@@ -114,17 +120,52 @@ struct crier_config {
         char *key_id;
         char *key_secret_file;
         char *from;
+        char *key_secret_env;       /* or the secret in this environment variable */
+        char *auth;                 /* basic | bearer | none; NULL = the provider's default */
+        char *header_text;          /* headerText: the line the gateway prints on each page */
+        char *callback_url;         /* callbackUrl, optional */
+        char *ca_file;              /* extra CA bundle for the gateway's certificate */
+        char *letterhead;           /* return address lines at the top of the letter */
+        long timeout_seconds;       /* each HTTP request's limit */
+        long poll_interval_seconds; /* how often a submitted fax's status is asked */
+        long final_status_timeout_seconds; /* submitted this long without a final status:
+                                              falls back */
+        int max_in_flight;                 /* concurrent requests per lane; 0 = batch_size */
+        struct {
+            bool present;                           /* channels.fax.generic is there */
+            char *send_url, *status_url, *list_url; /* templates: {base} {project} {id} {to} */
+            char *file_field, *to_field, *from_field, *header_field, *labels_field,
+                *callback_field; /* multipart field names */
+            char *label_style;   /* json (one field) | brackets (labels[key] fields) */
+            char *id_pointer, *status_pointer, *error_pointer; /* RFC 6901, in a fax */
+            char *list_items_pointer, *list_id_pointer, *list_token_pointer, *list_attempt_pointer,
+                *list_next_pointer, *list_page_param;
+            char *delivered, *failed_permanent, *failed_temporary, *pending; /* status words,
+                                                                                 comma-separated */
+        } generic;
     } fax;
 
     struct {
-        char *spool;           /* directory print batches are written to */
-        int letters_per_batch; /* letters in one batch PDF */
+        char *spool;               /* directory print batches are written to */
+        int letters_per_batch;     /* letters in one batch PDF */
+        long batch_window_seconds; /* batch_window: a smaller batch goes once its oldest
+                                      letter has been ready this long */
+        char *return_address;      /* return_address: lines of the sender's address */
+        int duplex;                /* duplex: a blank back page after odd-length letters */
+        int fold_marks;            /* fold_marks: tri-fold marks on page 1 */
+        char *imb_barcode_id;      /* imb.barcode_id: 2 digits; no imb section = no IMb */
+        char *imb_service_type;    /* imb.service_type: 3 digits (STID) */
+        char *imb_mailer_id;       /* imb.mailer_id: 6 or 9 digits */
     } mail;
 
     struct {
         char *default_outcome; /* channels.test.default: outcome when a recipient scripts none */
         long delay_ms;         /* channels.test.delay_ms: time each send takes */
     } test;
+
+    struct {
+        enum crier_oral_lapse oral_lapse; /* holds.oral_lapse: alert (default) or release */
+    } holds;
 };
 
 /*

@@ -1,0 +1,169 @@
+#!/bin/bash
+# email.sh [N] [RUNS] - email throughput end to end: N notices through claim -> render ->
+# MIME -> SMTP -> record, by `crier run --until-idle` with the email channel, against
+# Postfix's smtp-sink on loopback; and, in the same run against the same sink, the ceiling:
+# Postfix's own C load generator smtp-source sending N messages of the same size in 16
+# sessions. Prints messages/s for both, the ratio, and crier's peak RSS (medians of RUNS).
+# Target (issue 3): crier >= 0.7 x smtp-source.
+#
+# The message size is measured, not guessed: a sample of the list is first sent by crier to
+# tests/peers/smtp_capture.py (Debian's /usr/bin/python3 with python3-aiosmtpd), which keeps
+# the exact DATA bytes; smtp-source's own header overhead is measured the same way, so that
+# its -l payload makes messages of crier's average size.
+#
+# smtp-source runs with -d (several messages per connection), as crier sends a claimed
+# batch in one session; SOURCE_FLAGS="" gives one connection per message instead.
+# Environment: BUILD (build directory, default build), LANES (4), BATCH (100),
+# SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3).
+#
+# NODELAY=1 is an experiment, not the benchmark: crier runs with an LD_PRELOAD shim that
+# sets TCP_NODELAY on its sockets (libesmtp offers no way to), to measure what Nagle's
+# algorithm with the relay's delayed ACK costs: libesmtp writes a message in 2 KiB pieces,
+# and the last piece waits for the ACK of the previous one, ~40 ms per message per lane.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-100000}
+runs=${2:-3}
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/time bc; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: postfix, time, bc)"; exit 1; }
+done
+export CRIER=$build/crier LANES=${LANES:-4} BATCH=${BATCH:-100} SESSIONS=${SESSIONS:-16}
+export SAMPLE=${SAMPLE:-500} PY=${PEER_PYTHON:-/usr/bin/python3}
+export SOURCE_FLAGS=${SOURCE_FLAGS--d}
+export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/smtp_capture.py
+"$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "$PY cannot import aiosmtpd (python3-aiosmtpd)"; exit 1; }
+work=$(mktemp -d /tmp/crier-bench-email.XXXXXX)
+pids=()
+stop() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap stop EXIT
+python3 bench/gen_list.py "$n" >"$work/list.csv"
+export CRIER_PRELOAD=""
+if [ "${NODELAY:-0}" = 1 ]; then
+  cat >"$work/nodelay.c" <<'C'
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/socket.h>
+int connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+    static int (*real)(int, const struct sockaddr *, socklen_t);
+    if (real == NULL)
+        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
+    int r = real(fd, addr, len);
+    if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    return r;
+}
+C
+  cc -shared -fPIC -O2 -o "$work/nodelay.so" "$work/nodelay.c" -ldl
+  CRIER_PRELOAD=$work/nodelay.so
+  echo "NODELAY=1: crier runs with TCP_NODELAY set by an LD_PRELOAD shim (an experiment)"
+fi
+head -n $((SAMPLE + 1)) "$work/list.csv" >"$work/sample.csv"
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+sink_port=$(free_port)
+user=()
+[ "$(id -u)" -ne 0 ] || user=(-u nobody)
+# -c: running counters (sessions, messages) on stdout, read back to check every message arrived
+/usr/sbin/smtp-sink "${user[@]}" -c "127.0.0.1:$sink_port" 1000 >"$work/sink.out" 2>"$work/sink.err" &
+pids+=($!)
+"$PY" "$PEER" "$work/capture" 0 >"$work/capture.out" 2>"$work/capture.err" &
+pids+=($!)
+for _ in $(seq 100); do grep -q READY "$work/capture.out" && break; sleep 0.05; done
+capture_port=$(awk '$1 == "READY" { print $2 }' "$work/capture.out")
+[ -n "$capture_port" ] || { echo "smtp_capture.py did not start"; cat "$work/capture.err"; exit 1; }
+export SINK_PORT=$sink_port CAPTURE_PORT=$capture_port
+
+pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' \
+  bash -s "$work" "$n" "$runs" <<'INNER'
+set -euo pipefail
+work=$1; n=$2; runs=$3
+cd "$work"
+config() { # PORT
+  cat <<YAML
+queue: {idle_poll: 20}
+log: {level: warning}
+channels:
+  email:
+    lanes: $LANES
+    batch_size: $BATCH
+    smtp: {host: 127.0.0.1, port: $1, starttls: off, timeout: 30}
+    from: "Example Corp <privacy@example.com>"
+    bounce_domain: bounces.example.com
+YAML
+}
+now() { date +%s.%N; }
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+sink_count() { tr '\r' '\n' <"$work/sink.out" | awk -F'mesg=' 'NF > 1 { m = $2 + 0 } END { print m + 0 }'; }
+fresh_db() { # NAME
+  unset PGDATABASE
+  dropdb --if-exists "$1"
+  createdb "$1"
+  export PGDATABASE=$1
+  "$CRIER" db migrate >/dev/null
+}
+
+# 1. crier's average message size, from a sample it really sends (the exact DATA bytes)
+config "$CAPTURE_PORT" >sample.yaml
+fresh_db email_sample
+"$CRIER" campaign create sample --incident BENCH --policy email --meta "$META" >/dev/null
+"$CRIER" campaign load sample --csv sample.csv >/dev/null
+"$CRIER" campaign start sample >/dev/null
+"$CRIER" -c sample.yaml run --until-idle 2>sample.err
+read -r count bytes < <(cat capture/*.eml | wc -c | awk -v c="$(ls capture/*.eml | wc -l)" '{ print c, $1 }')
+size=$((bytes / count))
+rm -f capture/*
+# smtp-source's own headers, measured: received size minus -l
+/usr/sbin/smtp-source -m 1 -l 1000 -M localhost -f bounce+4294967297.00000000000000000000000000000000@bounces.example.com \
+  -t user1@example.com "127.0.0.1:$CAPTURE_PORT"
+for _ in $(seq 50); do compgen -G 'capture/*.json' >/dev/null && break; sleep 0.05; done
+overhead=$(($(cat capture/*.eml | wc -c) - 1000))
+payload=$((size - overhead))
+echo "message size: crier averages $size bytes over $count sampled messages; smtp-source -l $payload (+ $overhead of its headers)"
+
+config "$SINK_PORT" >crier.yaml
+rates=(); ceilings=(); rss=()
+for i in $(seq "$runs"); do
+  fresh_db "email_$i"
+  "$CRIER" campaign create crier --incident BENCH --policy email --meta "$META" >/dev/null
+  "$CRIER" campaign load crier --csv list.csv >/dev/null
+  psql -XAq -c "VACUUM ANALYZE"
+  "$CRIER" campaign start crier >/dev/null
+  before=$(sink_count)
+  LD_PRELOAD=$CRIER_PRELOAD /usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>run.err
+  read -r elapsed kb user sys <time.out
+  sent=$(psql -XAt -c "SELECT count(*) FROM crier.notice WHERE state = 'sent'")
+  sleep 0.2
+  got=$(($(sink_count) - before))
+  [ "$sent" -eq "$n" ] && [ "$got" -eq "$n" ] || { echo "crier: $sent of $n sent, sink counted $got"; tail run.err; exit 1; }
+  rates+=("$(echo "scale=1; $n / $elapsed" | bc)")
+  rss+=("$((kb / 1024))")
+
+  # the ceiling: smtp-source, same sink, same number and size of messages
+  before=$(sink_count)
+  t0=$(now)
+  # shellcheck disable=SC2086
+  /usr/bin/time -f '%e %M' -o source.out /usr/sbin/smtp-source $SOURCE_FLAGS -s "$SESSIONS" -m "$n" -l "$payload" \
+    -M localhost -f bounce+4294967297.00000000000000000000000000000000@bounces.example.com \
+    -t user1@example.com "127.0.0.1:$SINK_PORT"
+  t1=$(now)
+  sleep 0.2
+  got=$(($(sink_count) - before))
+  [ "$got" -eq "$n" ] || { echo "smtp-source: sink counted $got of $n"; exit 1; }
+  ceilings+=("$(echo "scale=1; $n / ($t1 - $t0)" | bc)")
+  echo "n=$n run $i: crier ${rates[-1]} msgs/s (${elapsed} s, CPU $(echo "$user + $sys" | bc) s, peak RSS ${rss[-1]} MB), smtp-source ${ceilings[-1]} msgs/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
+done
+mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
+echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), peak RSS $mm MB"
+echo "(crier: lanes $LANES, batch $BATCH, starttls off${CRIER_PRELOAD:+, TCP_NODELAY shim}; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+INNER

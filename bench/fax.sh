@@ -1,0 +1,135 @@
+#!/bin/bash
+# fax.sh [N] - faxes submitted per second: N fax recipients through claim -> letter.md ->
+# PDF -> multipart upload -> record, by `crier run --until-idle` with the fax channel,
+# against tests/peers/fax_gateway.py with LATENCY ms of latency on every reply; and, in the
+# same run against the same gateway, the raw ceiling: curl's own --parallel posting the same
+# PDF N times at the same concurrency (lanes x max_in_flight). Prints both, and the ratio.
+# Target (issue 5): crier >= 0.8 x curl.
+#
+# crier's rate is N / (last 'submitted' row - first claim), from the dispatch log: it
+# includes claiming, rendering each letter, the upload and the record, not the polling that
+# follows (the run waits for every fax to be polled to 'delivered' and checks it).
+# Environment: BUILD (build directory, default build), LANES (2), BATCH (50),
+# IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-20000}
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+for tool in curl bc; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: curl, bc)"; exit 1; }
+done
+export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-50} IN_FLIGHT=${IN_FLIGHT:-50}
+export LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n
+export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/fax_gateway.py
+export FAX_SECRET=bench-secret
+work=$(mktemp -d /tmp/crier-bench-fax.XXXXXX)
+export WORK=$work
+pids=()
+stop() {
+  local pid
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap stop EXIT
+
+# start_gateway NAME [ARGS] - sets PORT
+start_gateway() {
+  local name=$1; shift
+  "$PY" "$PEER" --secret "$FAX_SECRET" --latency-ms "$LATENCY" --queued-s 0.2 --progress-s 0.2 \
+    "$@" >"$work/$name.out" 2>"$work/$name.err" &
+  pids+=($!)
+  PORT=""
+  for _ in $(seq 100); do
+    PORT=$(awk '$1 == "READY" { print $2 }' "$work/$name.out" 2>/dev/null)
+    [ -n "$PORT" ] && return 0
+    sleep 0.05
+  done
+  echo "fax_gateway.py did not start: $(cat "$work/$name.err")"
+  exit 1
+}
+mkdir -p "$work/sample"
+start_gateway sample --save-dir "$work/sample" --latency-ms 0
+export SAMPLE_PORT=$PORT
+start_gateway bench
+export PORT
+awk -v n="$n" 'BEGIN { print "ref,name,fax"; for (i = 1; i <= n; i++) printf "B%07d,Bench Person %d,+1646%06d1\n", i, i, i }' >"$work/list.csv"
+
+pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
+set -euo pipefail
+cd "$WORK"
+config() { # PORT
+  cat >crier.yaml <<YAML
+queue: {idle_poll: 20, route_grace: 0}
+log: {level: warning}
+channels:
+  fax:
+    lanes: $LANES
+    batch_size: $BATCH
+    max_in_flight: $IN_FLIGHT
+    provider: sinch
+    base_url: http://127.0.0.1:$1
+    project_id: proj-test
+    key_id: key-test
+    key_secret_env: FAX_SECRET
+    from: "+12125550100"
+    header_text: Example Corp notice
+    poll_interval: 1s
+  null: {}
+YAML
+}
+"$CRIER" db migrate >/dev/null
+# one letter first, kept by the sample gateway: the PDF curl will post
+config "$SAMPLE_PORT"
+head -2 list.csv >sample.csv
+"$CRIER" campaign create sample --incident BENCH --policy fax,null --meta "$META" >/dev/null
+"$CRIER" campaign load sample --csv sample.csv >/dev/null
+"$CRIER" campaign start sample >/dev/null
+"$CRIER" run --until-idle 2>run.err
+pdf=$(ls "$WORK"/sample/*.pdf | head -1)
+echo "sample letter: $(stat -c %s "$pdf") bytes"
+
+config "$PORT"
+"$CRIER" campaign create bench --incident BENCH --policy fax,null --meta "$META" >/dev/null
+"$CRIER" campaign load bench --csv list.csv >/dev/null
+psql -XAq -c "VACUUM ANALYZE"
+"$CRIER" campaign start bench >/dev/null
+/usr/bin/time -f '%e %M' -o time.out "$CRIER" run --until-idle 2>>run.err
+read -r elapsed kb <time.out
+q() { psql -XAt -c "$1"; }
+delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = 'bench' AND n.state = 'delivered' AND n.channel = 'fax'")
+[ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
+span=$(q "SELECT extract(epoch FROM max(l.at) FILTER (WHERE l.to_state = 'submitted' AND l.from_state = 'sending')
+                - min(l.at) FILTER (WHERE l.to_state = 'sending'))
+          FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id WHERE c.name = 'bench'")
+crier_rate=$(echo "scale=1; $N / $span" | bc)
+
+# the ceiling: curl --parallel, the same PDF, the same number of requests and concurrency
+concurrency=$((LANES * IN_FLIGHT))
+awk -v n="$N" -v port="$PORT" -v pdf="$pdf" 'BEGIN {
+  for (i = 1; i <= n; i++) {
+    printf "url = \"http://127.0.0.1:%s/v3/projects/proj-test/faxes\"\n", port
+    printf "user = \"key-test:bench-secret\"\n"
+    printf "header = \"Expect:\"\n"
+    printf "form = \"to=+1917%06d1\"\n", i
+    printf "form = \"from=+12125550100\"\n"
+    printf "form = \"headerText=Example Corp notice\"\n"
+    printf "form = \"labels={\\\"crier_notice\\\":\\\"c%d\\\",\\\"crier_attempt\\\":\\\"1\\\"}\"\n", i
+    printf "form = \"file=@%s;type=application/pdf\"\n", pdf
+    printf "output = \"/dev/null\"\n"
+    printf "write-out = \"%%{http_code}\\\\n\"\n"
+    if (i < n) print "next"
+  }
+}' >curl.conf
+t0=$(date +%s.%N)
+curl --silent --parallel --parallel-immediate --parallel-max "$concurrency" -K curl.conf >curl.codes
+t1=$(date +%s.%N)
+ok=$(grep -c '^200$' curl.codes || true)
+[ "$ok" -eq "$N" ] || { echo "curl: only $ok of $N posts got 200"; sort curl.codes | uniq -c; exit 1; }
+curl_rate=$(echo "scale=1; $N / ($t1 - $t0)" | bc)
+echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
+echo "crier: $crier_rate faxes submitted/s ($span s from the first claim to the last 'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB)"
+echo "curl --parallel: $curl_rate posts/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
+echo "ratio: $(echo "scale=2; $crier_rate / $curl_rate" | bc) (target >= 0.8)"
+INNER

@@ -1,0 +1,103 @@
+#!/bin/bash
+# letters.sh [N] [SMALL] [LARGE] - print-batch throughput and memory of the mail channel.
+#
+#  1. letters/s: N mail-only recipients (gen_list.py, the default letter.md: a two-page
+#     notice) through `crier run --until-idle` with one mail lane and letters_per_batch N,
+#     i.e. claim -> letter.md -> cairo/pango into one batch PDF -> manifest -> fsync ->
+#     record. The rate is N / (last 'batched' log row - first claim). Also the PDF's bytes
+#     per page.
+#  2. peak RSS of `crier run` for a SMALL- and a LARGE-letter batch (/usr/bin/time -v):
+#     it must not grow with the batch beyond what the PDF format needs.
+#  3. in the same run, the same letter (same body, same address blocks, same fonts)
+#     rendered by ReportLab (python3-reportlab, /usr/bin/python3) into one PDF: letters/s,
+#     and crier's ratio to it. Target (issue 4): >= 10x.
+# Defaults N=20000 SMALL=5000 LARGE=50000; pass smaller numbers on a small machine.
+# Environment: BUILD (build directory, default build), PEER_PYTHON (/usr/bin/python3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-20000}
+small=${2:-5000}
+large=${3:-50000}
+build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+PY=${PEER_PYTHON:-/usr/bin/python3}
+"$PY" -c 'import reportlab' 2>/dev/null || { echo "apt-get install python3-reportlab"; exit 1; }
+[ -x /usr/bin/time ] || { echo "apt-get install time"; exit 1; }
+export CRIER=$build/crier PY N=$n SMALL=$small LARGE=$large
+export META=$PWD/tests/data/incident.yaml GEN=$PWD/bench/gen_list.py
+export TEMPLATES=$PWD/config/templates/default BENCH_DIR=$PWD/bench
+work=$(mktemp -d /tmp/crier-bench-letters.XXXXXX)
+export WORK=$work
+trap 'rm -rf "$work"' EXIT
+
+pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
+set -euo pipefail
+q() { psql -XAt -c "$1"; }
+# one_run NAME COUNT - load COUNT mail-only letters, print them as one batch; sets RSS_KB,
+# RATE, PAGES, BYTES
+one_run() {
+  local name=$1 count=$2 spool=$WORK/spool-$1
+  mkdir -p "$spool"
+  cat >"$WORK/$name.yaml" <<YAML
+queue: {lease: 10m, idle_poll: 50, route_grace: 0}
+log: {format: json, level: warning}
+channels:
+  mail:
+    lanes: 1
+    spool: $spool
+    letters_per_batch: $count
+    batch_window: 1s
+    return_address: |
+      Example Corp Privacy Office
+      100 Main Street
+      Springfield, IL 62701
+    imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
+YAML
+  "$PY" "$GEN" "$count" >"$WORK/$name.csv"
+  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign create "$name" --incident INC --policy mail \
+    --meta "$META" >/dev/null
+  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign load "$name" --csv "$WORK/$name.csv" >/dev/null
+  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign start "$name" >/dev/null
+  psql -XAq -c "VACUUM ANALYZE"
+  CRIER_CONFIG=$WORK/$name.yaml /usr/bin/time -v "$CRIER" run --until-idle \
+    >/dev/null 2>"$WORK/$name.time"
+  RSS_KB=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/$name.time")
+  local cid
+  cid=$(q "SELECT id FROM crier.campaign WHERE name = '$name'")
+  local batched
+  batched=$(q "SELECT count(*) FROM crier.notice WHERE campaign_id = $cid AND state = 'batched'")
+  [ "$batched" -eq "$count" ] || { echo "only $batched of $count batched"; exit 1; }
+  RATE=$(q "SELECT round($count / extract(epoch FROM max(at) FILTER (WHERE to_state = 'batched')
+                 - min(at) FILTER (WHERE to_state = 'sending'))::numeric, 1)
+            FROM crier.dispatch_log WHERE campaign_id = $cid")
+  PAGES=0; BYTES=0
+  for f in "$spool"/B*.pdf; do
+    PAGES=$((PAGES + $(pdfinfo "$f" | awk '/^Pages:/ {print $2}')))
+    BYTES=$((BYTES + $(stat -c %s "$f")))
+  done
+  cp "$(ls "$spool"/B*.pdf | head -1)" "$WORK/$name-sample.pdf"
+}
+
+"$CRIER" db migrate >/dev/null
+one_run rate "$N"
+crier_rate=$RATE
+echo "crier:     $N letters into batch PDFs: $crier_rate letters/s; $PAGES pages," \
+  "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB"
+one_run small "$SMALL"
+small_rss=$RSS_KB
+one_run large "$LARGE"
+large_rss=$RSS_KB
+echo "peak RSS:  $SMALL-letter batch $((small_rss / 1024)) MiB, $LARGE-letter batch" \
+  "$((large_rss / 1024)) MiB ($((BYTES / PAGES)) bytes/page in the large one)"
+
+# the same letter body, as crier rendered it, for ReportLab
+CRIER_CONFIG=$WORK/rate.yaml "$CRIER" campaign proof rate --out "$WORK/proof" --count 1 >/dev/null
+body=$(ls "$WORK"/proof/*letter.md | head -1)
+rl_n=$(( N / 10 > 200 ? 200 : N / 10 ))
+[ "$rl_n" -ge 20 ] || rl_n=20
+rl_rate=$("$PY" "$BENCH_DIR/letters_reportlab.py" "$body" "$rl_n" "$WORK/reportlab.pdf")
+echo "reportlab: $rl_n letters into one PDF: $rl_rate letters/s" \
+  "($(pdfinfo "$WORK/reportlab.pdf" | awk '/^Pages:/ {print $2}') pages)"
+echo "ratio:     crier / reportlab = $(echo "scale=1; $crier_rate / $rl_rate" | bc)x (target >= 10x)"
+INNER

@@ -1,0 +1,1133 @@
+/*
+ * hold.c - law-enforcement holds: place, lift, confirm, list, show, check, and what status
+ * and crier run say about them.
+ *
+ * Nothing here updates or deletes a hold: each event is one INSERT, and the database
+ * stamps who and when, checks the document's SHA-256 and writes the dispatch-log rows
+ * (engine/sql/002_holds.sql). Whether a hold is active is computed by crier.hold_state()
+ * from those rows, the clock and holds.oral_lapse; the claim in queue.c obeys it. This
+ * module must never change a notice: a hold that rewrote a million rows would be neither
+ * fast nor a record (docs/holds.md).
+ *
+ * SECURITY: the text of a hold (authority, reason, evidence) and the attached document
+ * come from the user and go to PostgreSQL only as parameters. What a role may do is the
+ * database's decision; this module reports a refusal, it does not pre-empt it.
+ */
+#include "crier/hold.h"
+#include "crier/crier.h"
+#include "crier/log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DRAIN_POLL_SECONDS 0.1
+#define REFS_SHOWN         20 /* in-flight refs printed; the dispatch log has them all */
+#define TIME_FORMAT        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
+
+static bool release_lapsed; /* holds.oral_lapse: release */
+
+void hold_policy_set(enum crier_oral_lapse oral_lapse)
+{
+    release_lapsed = oral_lapse == ORAL_LAPSE_RELEASE;
+}
+
+const char *hold_release_lapsed_param(void)
+{
+    return release_lapsed ? "t" : "f";
+}
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+/* db_message - the server's message without libpq's "ERROR:  " prefix. */
+static const char *db_message(const struct crier_db *db)
+{
+    const char *m = db->error;
+    if (strncmp(m, "ERROR:  ", 8) == 0)
+        return m + 8;
+    return m;
+}
+
+/* refused - the message for a statement the database refused for lack of privilege. */
+static void refused(const struct crier_db *db, const char *what, char *err, size_t err_size)
+{
+    snprintf(err, err_size,
+             "the database refused to %s: %s (holds are placed, lifted and confirmed by "
+             "members of the role crier_legal)",
+             what, db_message(db));
+}
+
+static bool blank(const char *s)
+{
+    if (s == NULL)
+        return true;
+    for (; *s; s++)
+        if (!isspace((unsigned char)*s))
+            return false;
+    return true;
+}
+
+/* hold_id_valid - a hold is named by its number. */
+static bool hold_id_valid(const char *hold)
+{
+    if (str_empty(hold) || strlen(hold) > 18)
+        return false;
+    for (const char *p = hold; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return false;
+    return true;
+}
+
+static const char *value(const PGresult *result, int row, int column)
+{
+    return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
+}
+
+static bool truth(const PGresult *result, int row, int column)
+{
+    return strcmp(PQgetvalue(result, row, column), "t") == 0;
+}
+
+static void json_set_text(json_t *obj, const char *key, const char *text)
+{
+    json_object_set_new(obj, key, text ? json_string(text) : json_null());
+}
+
+/* ---- documents ------------------------------------------------------------------------- */
+
+int hold_document_read(const char *path, struct hold_document *ret_document, char *err,
+                       size_t err_size)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        int e = errno;
+        snprintf(err, err_size, "cannot read document %s: %s", path, strerror(e));
+        return e == EACCES ? -EACCES : -ENOENT;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, err_size, "document %s is not a regular file", path);
+        fclose(f);
+        return -ENOENT;
+    }
+    if (st.st_size > HOLD_DOCUMENT_MAX) {
+        snprintf(err, err_size, "document %s is %lld bytes; at most %d are kept", path,
+                 (long long)st.st_size, HOLD_DOCUMENT_MAX);
+        fclose(f);
+        return -E2BIG;
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *bytes = xmalloc(size + 1);
+    size_t got = fread(bytes, 1, size + 1, f);
+    bool failed = ferror(f) != 0;
+    fclose(f);
+    if (failed || got != size) {
+        snprintf(err, err_size, "cannot read document %s: %s", path,
+                 failed ? strerror(EIO) : "it changed while being read");
+        free(bytes);
+        return -ENOENT;
+    }
+    if (size == 0) {
+        snprintf(err, err_size, "document %s is empty", path);
+        free(bytes);
+        return -EINVAL;
+    }
+    static const char hex[] = "0123456789abcdef";
+    char *bytea = xmalloc(2 + 2 * size + 1);
+    bytea[0] = '\\';
+    bytea[1] = 'x';
+    for (size_t i = 0; i < size; i++) {
+        bytea[2 + 2 * i] = hex[bytes[i] >> 4];
+        bytea[3 + 2 * i] = hex[bytes[i] & 0xf];
+    }
+    bytea[2 + 2 * size] = '\0';
+    struct hold_document d = {.bytea = bytea, .size = size};
+    sha256_hex(bytes, size, d.sha256);
+    free(bytes);
+    const char *slash = strrchr(path, '/');
+    d.name = xstrdup(slash ? slash + 1 : path);
+    *ret_document = d;
+    return 0;
+}
+
+void hold_document_clear(struct hold_document *document)
+{
+    if (document == NULL)
+        return;
+    free(document->name);
+    free(document->bytea);
+    memset(document, 0, sizeof(*document));
+}
+
+/* ---- checking what the user asked for ---------------------------------------------------- */
+
+/* date_valid - YYYY-MM-DD naming a real day. */
+static bool date_valid(const char *text)
+{
+    if (strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && !isdigit((unsigned char)text[i]))
+            return false;
+    int year = atoi(text), month = atoi(text + 5), day = atoi(text + 8);
+    if (year < 1970 || month < 1 || month > 12 || day < 1)
+        return false;
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return day <= days[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+/* region_valid - a region code or name: letters, digits, spaces and hyphens. */
+static bool region_valid(const char *region)
+{
+    size_t len = strlen(region);
+    if (len == 0 || len > 64 || blank(region))
+        return false;
+    for (const char *p = region; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != ' ' && *p != '-')
+            return false;
+    return true;
+}
+
+int hold_options_check(const struct hold_place_options *o, char *err, size_t err_size)
+{
+    if (o->region && o->recipient) {
+        snprintf(err, err_size,
+                 "give --region or --recipient, not both (neither: the whole "
+                 "campaign)");
+        return -EINVAL;
+    }
+    if (o->region && !region_valid(o->region)) {
+        snprintf(err, err_size,
+                 "invalid region '%s': a region code such as CA (letters, digits, spaces "
+                 "and hyphens)",
+                 o->region);
+        return -EINVAL;
+    }
+    if (o->recipient && blank(o->recipient)) {
+        snprintf(err, err_size, "--recipient needs the recipient's ref");
+        return -EINVAL;
+    }
+    const struct {
+        const char *option, *value;
+    } required[] = {
+        {"--authority", o->authority}, {"--official", o->official}, {"--case", o->case_ref},
+        {"--reason", o->reason},       {"--form", o->form},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
+        if (blank(required[i].value)) {
+            snprintf(err, err_size, "%s must not be empty", required[i].option);
+            return -EINVAL;
+        }
+    }
+    if (strcmp(o->form, "written") != 0 && strcmp(o->form, "oral") != 0) {
+        snprintf(err, err_size, "invalid --form '%s': written or oral", o->form);
+        return -EINVAL;
+    }
+    if (o->as_name && blank(o->as_name)) {
+        snprintf(err, err_size, "--as needs a name");
+        return -EINVAL;
+    }
+    if (o->review_by) {
+        if (!date_valid(o->review_by)) {
+            snprintf(err, err_size, "invalid --review-by '%s': a date, YYYY-MM-DD", o->review_by);
+            return -EINVAL;
+        }
+        char today[11];
+        time_t now = time(NULL);
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+        if (strcmp(o->review_by, today) < 0) {
+            snprintf(err, err_size, "--review-by %s is in the past (today is %s, UTC)",
+                     o->review_by, today);
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* ---- place --------------------------------------------------------------------------- */
+
+/* The notices of a hold's scope still in flight: ids and refs. The campaign is a constant
+ * ($2), so that only its partition is read, through the index of notices in flight. */
+static const char in_flight_sql[] =
+    "SELECT n.id, r.ref FROM crier.notice n"
+    " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq,"
+    " crier.hold h WHERE h.id = $1 AND n.campaign_id = $2::bigint AND r.campaign_id = $2::bigint"
+    " AND n.state = 'sending' AND crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref)"
+    " ORDER BY n.id";
+
+/* refs_join - "a, b, c and 4 more" from column of result. */
+static char *refs_join(const PGresult *result, int column)
+{
+    int rows = PQntuples(result);
+    size_t size = 64;
+    for (int i = 0; i < rows && i < REFS_SHOWN; i++)
+        size += strlen(PQgetvalue(result, i, column)) + 2;
+    char *text = xmalloc(size);
+    text[0] = '\0';
+    for (int i = 0; i < rows && i < REFS_SHOWN; i++) {
+        if (i > 0)
+            strcat(text, ", ");
+        strcat(text, PQgetvalue(result, i, column));
+    }
+    if (rows > REFS_SHOWN)
+        snprintf(text + strlen(text), size - strlen(text), " and %d more", rows - REFS_SHOWN);
+    return text;
+}
+
+/* drain - wait until no notice in the hold's scope is in flight, at most seconds. Most
+ * batches finish within milliseconds: poll often at first, then every DRAIN_POLL_SECONDS. */
+static int drain(struct crier_db *db, const char *hold, const char *campaign_id, double seconds,
+                 PGresult **ret_left)
+{
+    double deadline = monotonic_seconds() + seconds;
+    double pause = 0.005;
+    for (;;) {
+        const char *params[] = {hold, campaign_id};
+        PGresult *result = NULL;
+        int r = db_query(db, in_flight_sql, 2, params, &result);
+        if (r < 0)
+            return r;
+        if (PQntuples(result) == 0 || monotonic_seconds() >= deadline) {
+            *ret_left = result;
+            return 0;
+        }
+        PQclear(result);
+        struct timespec ts = {0, (long)(pause * 1e9)};
+        nanosleep(&ts, NULL);
+        pause = pause * 2 < DRAIN_POLL_SECONDS ? pause * 2 : DRAIN_POLL_SECONDS;
+    }
+}
+
+/* report_handed - the notices that were in flight when the hold took effect, and how each
+ * ended. */
+static int report_handed(struct crier_db *db, const char *hold, FILE *out)
+{
+    const char *params[] = {hold};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
+                     " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
+                     " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(result);
+    if (rows == 0) {
+        fprintf(out, "no notice in its scope was in flight: none was handed to a channel after "
+                     "the hold took effect\n");
+        PQclear(result);
+        return 0;
+    }
+    /* how they ended, by state, in the order states first appear */
+    const char *states[16];
+    int counts[16] = {0};
+    int kinds = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *state = PQgetvalue(result, i, 1);
+        int k = 0;
+        while (k < kinds && strcmp(states[k], state) != 0)
+            k++;
+        if (k == kinds && kinds < (int)ARRAY_SIZE(states))
+            states[kinds++] = state;
+        if (k < kinds)
+            counts[k]++;
+    }
+    fprintf(out,
+            "%d notice%s in its scope had been handed to a channel before the hold took "
+            "effect; all finished: ",
+            rows, rows == 1 ? "" : "s");
+    for (int k = 0; k < kinds; k++)
+        fprintf(out, "%s%d %s%s", k ? ", " : "", counts[k], states[k],
+                strcmp(states[k], "ready") == 0 ? " (back in the queue, held)" : "");
+    char *refs = refs_join(result, 0);
+    fprintf(out, "\nrefs (all in the dispatch log, hold_id %s): %s\n", hold, refs);
+    free(refs);
+    PQclear(result);
+    return 0;
+}
+
+int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, char *err,
+               size_t err_size)
+{
+    int r = hold_options_check(o, err, err_size);
+    if (r < 0)
+        return r;
+    const char *campaign_params[] = {o->campaign};
+    PGresult *result = NULL;
+    r = db_query(db, "SELECT id, state FROM crier.campaign WHERE name = $1", 1, campaign_params,
+                 &result);
+    if (r < 0) {
+        if (r == -EACCES)
+            refused(db, "read the campaign", err, err_size);
+        else
+            snprintf(err, err_size, "%s", db_message(db));
+        return r;
+    }
+    if (PQntuples(result) == 0) {
+        snprintf(err, err_size, "no campaign named '%s'", o->campaign);
+        PQclear(result);
+        return -ENOENT;
+    }
+    char campaign_id[32];
+    snprintf(campaign_id, sizeof(campaign_id), "%s", PQgetvalue(result, 0, 0));
+    const char *state = PQgetvalue(result, 0, 1);
+    if (strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0) {
+        snprintf(err, err_size, "campaign %s is %s: no notice of it is left to hold", o->campaign,
+                 state);
+        PQclear(result);
+        return -EPERM;
+    }
+    PQclear(result);
+
+    char *region = NULL;
+    if (o->region) {
+        region = xstrdup(o->region);
+        for (char *p = region; *p; p++)
+            *p = (char)toupper((unsigned char)*p);
+    }
+    const struct hold_document *d = o->document;
+    const char *params[] = {campaign_id,
+                            region,
+                            o->recipient,
+                            o->authority,
+                            o->official,
+                            o->case_ref,
+                            o->form,
+                            o->reason,
+                            o->review_by,
+                            d ? d->name : NULL,
+                            d ? d->sha256 : NULL,
+                            d ? d->bytea : NULL,
+                            o->as_name};
+    /* One statement: its trigger waits for the claims under way, logs the placement and
+     * every notice in scope then in flight; from its commit on, claims skip the scope. */
+    r = db_query(db,
+                 "INSERT INTO crier.hold (campaign_id, region, recipient_ref, authority, official,"
+                 " case_ref, form, reason, review_by, document_name, document_sha256, document,"
+                 " placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::date, $10, $11,"
+                 " $12::bytea, $13)"
+                 " RETURNING id, to_char(placed_at, " TIME_FORMAT "),"
+                 " crier.hold_scope_text(region, recipient_ref),"
+                 " to_char(placed_at + interval '720 hours', " TIME_FORMAT ")",
+                 13, params, &result);
+    free(region);
+    if (r < 0) {
+        if (r == -EACCES)
+            refused(db, "place the hold", err, err_size);
+        else
+            snprintf(err, err_size, "%s", db_message(db));
+        return r;
+    }
+    char hold[32];
+    snprintf(hold, sizeof(hold), "%s", PQgetvalue(result, 0, 0));
+    fprintf(out,
+            "hold %s placed on campaign %s (%s, %s%s%s) at %s: no notice in its scope will be "
+            "handed to a channel until it is lifted\n",
+            hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
+            o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
+            PQgetvalue(result, 0, 1));
+    if (strcmp(o->form, "oral") == 0)
+        fprintf(out,
+                "oral: it lapses at %s unless confirmed in writing first (crier hold confirm %s "
+                "--written --document FILE)\n",
+                PQgetvalue(result, 0, 3), hold);
+    PQclear(result);
+    fflush(out);
+
+    PGresult *left = NULL;
+    r = drain(db, hold, campaign_id, o->drain_seconds, &left);
+    if (r < 0) {
+        snprintf(err, err_size,
+                 "hold %s is in effect, but waiting for the notices in flight "
+                 "failed: %s",
+                 hold, db_message(db));
+        return r;
+    }
+    int still = PQntuples(left);
+    if (still > 0) {
+        char *refs = refs_join(left, 1);
+        snprintf(err, err_size,
+                 "hold %s is in effect, but %d notice%s claimed before it %s still in flight "
+                 "after %.0f s (refs: %s); they were handed to a channel before the hold took "
+                 "effect. A notice whose worker died goes back to ready, held, when its lease "
+                 "expires; see crier hold show %s",
+                 hold, still, still == 1 ? "" : "s", still == 1 ? "is" : "are", o->drain_seconds,
+                 refs, hold);
+        free(refs);
+        PQclear(left);
+        return -ETIMEDOUT;
+    }
+    PQclear(left);
+    r = report_handed(db, hold, out);
+    if (r < 0)
+        snprintf(err, err_size, "%s", db_message(db));
+    return r;
+}
+
+/* ---- lift, confirm ------------------------------------------------------------------------ */
+
+/* hold_find - the hold's campaign name and whether it is lifted / confirmed. */
+static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_result, char *err,
+                     size_t err_size)
+{
+    if (!hold_id_valid(hold)) {
+        snprintf(err, err_size, "invalid hold '%s': holds are numbered (crier hold list)", hold);
+        return -EINVAL;
+    }
+    const char *params[] = {hold};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT c.name, crier.hold_scope_text(h.region, h.recipient_ref),"
+                     " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by,"
+                     " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, h.form"
+                     " FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id"
+                     " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
+                     " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
+                     1, params, &result);
+    if (r < 0) {
+        if (r == -EACCES)
+            refused(db, "read the hold", err, err_size);
+        else
+            snprintf(err, err_size, "%s", db_message(db));
+        return r;
+    }
+    if (PQntuples(result) == 0) {
+        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
+        PQclear(result);
+        return -ENOENT;
+    }
+    *ret_result = result;
+    return 0;
+}
+
+int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
+              const struct hold_document *d, const char *as_name, FILE *out, char *err,
+              size_t err_size)
+{
+    if (blank(evidence)) {
+        snprintf(err, err_size, "--evidence must not be empty");
+        return -EINVAL;
+    }
+    if (as_name && blank(as_name)) {
+        snprintf(err, err_size, "--as needs a name");
+        return -EINVAL;
+    }
+    PGresult *found = NULL;
+    int r = hold_find(db, hold, &found, err, err_size);
+    if (r < 0)
+        return r;
+    if (value(found, 0, 2)) {
+        snprintf(err, err_size, "hold %s was already lifted, at %s by %s", hold,
+                 PQgetvalue(found, 0, 2), PQgetvalue(found, 0, 3));
+        PQclear(found);
+        return -EEXIST;
+    }
+    char *campaign = xstrdup(PQgetvalue(found, 0, 0));
+    char *scope = xstrdup(PQgetvalue(found, 0, 1));
+    PQclear(found);
+
+    /* the lift's trigger counts the notices it releases, under this process's policy */
+    const char *policy[] = {release_lapsed ? "release" : "alert"};
+    const char *params[] = {
+        hold, evidence, d ? d->name : NULL, d ? d->sha256 : NULL, d ? d->bytea : NULL, as_name};
+    PGresult *result = NULL;
+    r = db_begin(db);
+    if (r == 0)
+        r = db_exec(db, "SELECT set_config('crier.oral_lapse', $1, true)", 1, policy);
+    if (r == 0)
+        r = db_query(db,
+                     "INSERT INTO crier.hold_lift (hold_id, evidence, document_name,"
+                     " document_sha256, document, lifted_as)"
+                     " VALUES ($1, $2, $3, $4, $5::bytea, $6)"
+                     " RETURNING to_char(lifted_at, " TIME_FORMAT "), released",
+                     6, params, &result);
+    if (r == 0) {
+        r = db_commit(db);
+        if (r < 0)
+            PQclear(result);
+    }
+    if (r < 0) {
+        if (r == -EACCES)
+            refused(db, "lift the hold", err, err_size);
+        else if (r == -EEXIST)
+            snprintf(err, err_size, "hold %s was lifted meanwhile (crier hold show %s)", hold,
+                     hold);
+        else
+            snprintf(err, err_size, "%s", db_message(db));
+        db_rollback(db);
+        free(campaign);
+        free(scope);
+        return r;
+    }
+    long released = strtol(PQgetvalue(result, 0, 1), NULL, 10);
+    fprintf(out,
+            "hold %s on campaign %s (%s) lifted at %s: %ld notice%s released (covered by no "
+            "other active hold); they go out marked delayed for law enforcement\n",
+            hold, campaign, scope, PQgetvalue(result, 0, 0), released, released == 1 ? "" : "s");
+    PQclear(result);
+    free(campaign);
+    free(scope);
+    return 0;
+}
+
+int hold_confirm(struct crier_db *db, const char *hold, const struct hold_document *d,
+                 const char *as_name, FILE *out, char *err, size_t err_size)
+{
+    if (as_name && blank(as_name)) {
+        snprintf(err, err_size, "--as needs a name");
+        return -EINVAL;
+    }
+    PGresult *found = NULL;
+    int r = hold_find(db, hold, &found, err, err_size);
+    if (r < 0)
+        return r;
+    if (value(found, 0, 4)) {
+        snprintf(err, err_size, "hold %s was already confirmed in writing, at %s by %s", hold,
+                 PQgetvalue(found, 0, 4), PQgetvalue(found, 0, 5));
+        PQclear(found);
+        return -EEXIST;
+    }
+    char *campaign = xstrdup(PQgetvalue(found, 0, 0));
+    PQclear(found);
+    const char *params[] = {hold, d->name, d->sha256, d->bytea, as_name};
+    PGresult *result = NULL;
+    /* the database refuses a written, lifted or lapsed hold, and says which */
+    r = db_query(db,
+                 "INSERT INTO crier.hold_confirm (hold_id, document_name, document_sha256,"
+                 " document, confirmed_as) VALUES ($1, $2, $3, $4::bytea, $5)"
+                 " RETURNING to_char(confirmed_at, " TIME_FORMAT ")",
+                 5, params, &result);
+    if (r < 0) {
+        if (r == -EACCES)
+            refused(db, "confirm the hold", err, err_size);
+        else if (r == -EEXIST)
+            snprintf(err, err_size, "hold %s was confirmed meanwhile (crier hold show %s)", hold,
+                     hold);
+        else
+            snprintf(err, err_size, "%s", db_message(db));
+        free(campaign);
+        return r;
+    }
+    fprintf(out,
+            "hold %s on campaign %s confirmed in writing at %s (document %s, %zu bytes, sha256 "
+            "%s): it no longer lapses\n",
+            hold, campaign, PQgetvalue(result, 0, 0), d->name, d->size, d->sha256);
+    PQclear(result);
+    free(campaign);
+    return 0;
+}
+
+/* ---- list, show --------------------------------------------------------------------------- */
+
+/* Every hold with its computed state; $1 release_lapsed, $2 campaign name or '', $3 active
+ * only, $4 hold id or 0. */
+static const char holds_sql[] =
+    "SELECT h.id, c.name, crier.hold_scope_text(h.region, h.recipient_ref), h.form,"
+    " to_char(h.placed_at, " TIME_FORMAT "), h.placed_by, h.placed_role, h.placed_as,"
+    " to_char(h.review_by, 'YYYY-MM-DD'), s.active, s.lapsed, s.past_review,"
+    " to_char(s.lapses_at, " TIME_FORMAT "), h.authority, h.official, h.case_ref, h.reason,"
+    " h.region, h.recipient_ref, h.document_name, h.document_sha256, octet_length(h.document),"
+    /* 22: the lift */
+    " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by, l.lifted_role, l.lifted_as,"
+    " l.evidence, l.document_name, l.document_sha256, octet_length(l.document), l.released,"
+    /* 31: the written confirmation */
+    " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, f.confirmed_role,"
+    " f.confirmed_as, f.document_name, f.document_sha256, octet_length(f.document),"
+    /* 38 */
+    " h.campaign_id"
+    " FROM crier.hold_state($1) s JOIN crier.hold h ON h.id = s.id"
+    " JOIN crier.campaign c ON c.id = h.campaign_id"
+    " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
+    " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id"
+    " WHERE ($2 = '' OR c.name = $2) AND (NOT $3::boolean OR s.active)"
+    " AND ($4::bigint = 0 OR h.id = $4::bigint) ORDER BY h.id";
+
+enum {
+    COL_ID,
+    COL_CAMPAIGN,
+    COL_SCOPE,
+    COL_FORM,
+    COL_PLACED_AT,
+    COL_PLACED_BY,
+    COL_PLACED_ROLE,
+    COL_PLACED_AS,
+    COL_REVIEW_BY,
+    COL_ACTIVE,
+    COL_LAPSED,
+    COL_PAST_REVIEW,
+    COL_LAPSES_AT,
+    COL_AUTHORITY,
+    COL_OFFICIAL,
+    COL_CASE,
+    COL_REASON,
+    COL_REGION,
+    COL_RECIPIENT,
+    COL_DOCUMENT, /* name, sha256, bytes */
+    COL_LIFTED_AT = 22,
+    COL_LIFTED_BY,
+    COL_LIFTED_ROLE,
+    COL_LIFTED_AS,
+    COL_EVIDENCE,
+    COL_LIFT_DOCUMENT, /* name, sha256, bytes */
+    COL_RELEASED = 30,
+    COL_CONFIRMED_AT,
+    COL_CONFIRMED_BY,
+    COL_CONFIRMED_ROLE,
+    COL_CONFIRMED_AS,
+    COL_CONFIRM_DOCUMENT, /* name, sha256, bytes */
+    COL_CAMPAIGN_ID = 38,
+};
+
+static int holds_query(struct crier_db *db, const char *campaign, bool active_only,
+                       const char *hold, PGresult **ret_result)
+{
+    const char *params[] = {hold_release_lapsed_param(), campaign ? campaign : "",
+                            active_only ? "t" : "f", hold ? hold : "0"};
+    return db_query(db, holds_sql, 4, params, ret_result);
+}
+
+/* state_word - active, lifted, or released (a lapsed oral hold under oral_lapse: release). */
+static const char *state_word(const PGresult *result, int row)
+{
+    if (value(result, row, COL_LIFTED_AT))
+        return "lifted";
+    return truth(result, row, COL_ACTIVE) ? "active" : "released";
+}
+
+static json_t *document_json(const PGresult *result, int row, int column)
+{
+    if (value(result, row, column) == NULL)
+        return json_null();
+    json_t *obj = json_object();
+    json_set_text(obj, "name", value(result, row, column));
+    json_set_text(obj, "sha256", value(result, row, column + 1));
+    json_object_set_new(obj, "bytes",
+                        json_integer(strtoll(PQgetvalue(result, row, column + 2), NULL, 10)));
+    return obj;
+}
+
+static json_t *hold_json(const PGresult *result, int row)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "id", json_integer(strtoll(value(result, row, COL_ID), NULL, 10)));
+    json_set_text(obj, "campaign", value(result, row, COL_CAMPAIGN));
+    json_t *scope = json_object();
+    const char *region = value(result, row, COL_REGION);
+    const char *recipient = value(result, row, COL_RECIPIENT);
+    json_set_text(scope, "type", region ? "region" : recipient ? "recipient" : "campaign");
+    if (region)
+        json_set_text(scope, "region", region);
+    if (recipient)
+        json_set_text(scope, "recipient", recipient);
+    json_object_set_new(obj, "scope", scope);
+    json_set_text(obj, "state", state_word(result, row));
+    json_object_set_new(obj, "active", json_boolean(truth(result, row, COL_ACTIVE)));
+    json_object_set_new(obj, "lapsed", json_boolean(truth(result, row, COL_LAPSED)));
+    json_object_set_new(obj, "past_review", json_boolean(truth(result, row, COL_PAST_REVIEW)));
+    json_set_text(obj, "authority", value(result, row, COL_AUTHORITY));
+    json_set_text(obj, "official", value(result, row, COL_OFFICIAL));
+    json_set_text(obj, "case", value(result, row, COL_CASE));
+    json_set_text(obj, "form", value(result, row, COL_FORM));
+    json_set_text(obj, "reason", value(result, row, COL_REASON));
+    json_set_text(obj, "review_by", value(result, row, COL_REVIEW_BY));
+    json_set_text(obj, "lapses_at", value(result, row, COL_LAPSES_AT));
+    json_set_text(obj, "placed_at", value(result, row, COL_PLACED_AT));
+    json_set_text(obj, "placed_by", value(result, row, COL_PLACED_BY));
+    json_set_text(obj, "placed_role", value(result, row, COL_PLACED_ROLE));
+    json_set_text(obj, "placed_as", value(result, row, COL_PLACED_AS));
+    json_object_set_new(obj, "document", document_json(result, row, COL_DOCUMENT));
+    if (value(result, row, COL_CONFIRMED_AT)) {
+        json_t *c = json_object();
+        json_set_text(c, "at", value(result, row, COL_CONFIRMED_AT));
+        json_set_text(c, "by", value(result, row, COL_CONFIRMED_BY));
+        json_set_text(c, "role", value(result, row, COL_CONFIRMED_ROLE));
+        json_set_text(c, "as", value(result, row, COL_CONFIRMED_AS));
+        json_object_set_new(c, "document", document_json(result, row, COL_CONFIRM_DOCUMENT));
+        json_object_set_new(obj, "confirmed", c);
+    } else {
+        json_object_set_new(obj, "confirmed", json_null());
+    }
+    if (value(result, row, COL_LIFTED_AT)) {
+        json_t *l = json_object();
+        json_set_text(l, "at", value(result, row, COL_LIFTED_AT));
+        json_set_text(l, "by", value(result, row, COL_LIFTED_BY));
+        json_set_text(l, "role", value(result, row, COL_LIFTED_ROLE));
+        json_set_text(l, "as", value(result, row, COL_LIFTED_AS));
+        json_set_text(l, "evidence", value(result, row, COL_EVIDENCE));
+        json_object_set_new(l, "document", document_json(result, row, COL_LIFT_DOCUMENT));
+        json_object_set_new(l, "released",
+                            json_integer(strtoll(PQgetvalue(result, row, COL_RELEASED), NULL, 10)));
+        json_object_set_new(obj, "lifted", l);
+    } else {
+        json_object_set_new(obj, "lifted", json_null());
+    }
+    return obj;
+}
+
+/* flags - "LAPSED PAST-REVIEW", or "" */
+static void flags(const PGresult *result, int row, char *out, size_t size)
+{
+    snprintf(out, size, "%s%s%s", truth(result, row, COL_LAPSED) ? "LAPSED" : "",
+             truth(result, row, COL_LAPSED) && truth(result, row, COL_PAST_REVIEW) ? " " : "",
+             truth(result, row, COL_PAST_REVIEW) ? "PAST-REVIEW" : "");
+}
+
+int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool json, FILE *out,
+              char *err, size_t err_size)
+{
+    if (campaign) {
+        const char *params[] = {campaign};
+        PGresult *found = NULL;
+        int r = db_query(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params, &found);
+        if (r < 0) {
+            snprintf(err, err_size, "%s", db_message(db));
+            return r;
+        }
+        bool exists = PQntuples(found) > 0;
+        PQclear(found);
+        if (!exists) {
+            snprintf(err, err_size, "no campaign named '%s'", campaign);
+            return -ENOENT;
+        }
+    }
+    PGresult *result = NULL;
+    int r = holds_query(db, campaign, active_only, NULL, &result);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db_message(db));
+        return r;
+    }
+    int rows = PQntuples(result);
+    if (json) {
+        json_t *array = json_array();
+        for (int i = 0; i < rows; i++)
+            json_array_append_new(array, hold_json(result, i));
+        json_dumpf(array, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(array);
+    } else {
+        fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n", "ID", "CAMPAIGN", "SCOPE",
+                "FORM", "PLACED", "STATE", "REVIEW BY", "CASE", "FLAGS");
+        for (int i = 0; i < rows; i++) {
+            char f[32];
+            flags(result, i, f, sizeof(f));
+            const char *review = value(result, i, COL_REVIEW_BY);
+            fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n",
+                    PQgetvalue(result, i, COL_ID), PQgetvalue(result, i, COL_CAMPAIGN),
+                    PQgetvalue(result, i, COL_SCOPE), PQgetvalue(result, i, COL_FORM),
+                    PQgetvalue(result, i, COL_PLACED_AT), state_word(result, i),
+                    review ? review : "-", PQgetvalue(result, i, COL_CASE), f);
+        }
+    }
+    PQclear(result);
+    return 0;
+}
+
+/* What the notices say about a hold: in scope, held now, in flight at its placement, and
+ * sent after it, marked delayed by it. */
+static const char notices_sql[] =
+    "WITH h AS (SELECT * FROM crier.hold WHERE id = $1),"
+    " scope AS (SELECT n.state, r.region, r.ref FROM h JOIN crier.notice n"
+    "  ON n.campaign_id = h.campaign_id JOIN crier.recipient r"
+    "  ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+    "  WHERE crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref))"
+    " SELECT (SELECT count(*) FROM scope),"
+    " (SELECT count(*) FROM scope s, h WHERE s.state = 'ready' AND EXISTS (SELECT 1"
+    "  FROM crier.hold_state($2) o WHERE o.campaign_id = h.campaign_id AND o.active"
+    "  AND crier.hold_covers(o.region, o.recipient_ref, s.region, s.ref))),"
+    " (SELECT count(*) FROM crier.dispatch_log WHERE hold_id = $1 AND notice_id IS NOT NULL),"
+    " (SELECT count(*) FROM crier.dispatch_log l, h WHERE l.campaign_id = h.campaign_id"
+    "  AND l.from_state = 'ready' AND l.to_state = 'sending'"
+    "  AND l.reason ~ ('^delayed for law enforcement.*\\mhold ' || $1 || '\\M'))";
+
+int hold_show(struct crier_db *db, const char *hold, bool json, FILE *out, char *err,
+              size_t err_size)
+{
+    if (!hold_id_valid(hold)) {
+        snprintf(err, err_size, "invalid hold '%s': holds are numbered (crier hold list)", hold);
+        return -EINVAL;
+    }
+    PGresult *result = NULL;
+    int r = holds_query(db, NULL, false, hold, &result);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db_message(db));
+        return r;
+    }
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
+        return -ENOENT;
+    }
+    const char *params[] = {hold, hold_release_lapsed_param()};
+    PGresult *notices = NULL;
+    r = db_query(db, notices_sql, 2, params, &notices);
+    PGresult *flight = NULL;
+    if (r == 0)
+        r = db_query(db,
+                     "SELECT recipient_ref FROM crier.dispatch_log WHERE hold_id = $1"
+                     " AND notice_id IS NOT NULL ORDER BY id",
+                     1, params, &flight);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db_message(db));
+        PQclear(result);
+        PQclear(notices);
+        return r;
+    }
+    long long counts[4];
+    for (int k = 0; k < 4; k++)
+        counts[k] = strtoll(PQgetvalue(notices, 0, k), NULL, 10);
+    PQclear(notices);
+    if (json) {
+        json_t *obj = hold_json(result, 0);
+        json_t *n = json_object();
+        json_object_set_new(n, "in_scope", json_integer(counts[0]));
+        json_object_set_new(n, "held", json_integer(counts[1]));
+        json_t *refs = json_array();
+        for (int i = 0; i < PQntuples(flight); i++)
+            json_array_append_new(refs, json_string(PQgetvalue(flight, i, 0)));
+        json_object_set_new(n, "in_flight_at_placement", refs);
+        json_object_set_new(n, "sent_delayed", json_integer(counts[3]));
+        json_object_set_new(obj, "notices", n);
+        json_dumpf(obj, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(obj);
+        PQclear(result);
+        PQclear(flight);
+        return 0;
+    }
+    const PGresult *h = result;
+    char f[32];
+    flags(h, 0, f, sizeof(f));
+    fprintf(out, "hold %s on campaign %s: %s\n", hold, PQgetvalue(h, 0, COL_CAMPAIGN),
+            PQgetvalue(h, 0, COL_SCOPE));
+    fprintf(out, "  state:      %s%s%s\n", state_word(h, 0), f[0] ? "  " : "", f);
+    fprintf(out, "  authority:  %s\n", PQgetvalue(h, 0, COL_AUTHORITY));
+    fprintf(out, "  official:   %s\n", PQgetvalue(h, 0, COL_OFFICIAL));
+    fprintf(out, "  case:       %s\n", PQgetvalue(h, 0, COL_CASE));
+    fprintf(out, "  form:       %s", PQgetvalue(h, 0, COL_FORM));
+    if (truth(h, 0, COL_LAPSED))
+        fprintf(out, " (lapsed at %s: not confirmed in writing within 30 days)",
+                PQgetvalue(h, 0, COL_LAPSES_AT));
+    else if (value(h, 0, COL_LAPSES_AT) && !value(h, 0, COL_LIFTED_AT))
+        fprintf(out, " (lapses at %s unless confirmed in writing first)",
+                PQgetvalue(h, 0, COL_LAPSES_AT));
+    fprintf(out, "\n  reason:     %s\n", PQgetvalue(h, 0, COL_REASON));
+    fprintf(out, "  review by:  %s%s\n",
+            value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",
+            truth(h, 0, COL_PAST_REVIEW) ? " (past)" : "");
+    fprintf(out, "  placed:     %s by %s (role %s)%s%s\n", PQgetvalue(h, 0, COL_PLACED_AT),
+            PQgetvalue(h, 0, COL_PLACED_BY), PQgetvalue(h, 0, COL_PLACED_ROLE),
+            value(h, 0, COL_PLACED_AS) ? " as " : "",
+            value(h, 0, COL_PLACED_AS) ? PQgetvalue(h, 0, COL_PLACED_AS) : "");
+    if (value(h, 0, COL_DOCUMENT))
+        fprintf(out, "  document:   %s, %s bytes, sha256 %s\n", PQgetvalue(h, 0, COL_DOCUMENT),
+                PQgetvalue(h, 0, COL_DOCUMENT + 2), PQgetvalue(h, 0, COL_DOCUMENT + 1));
+    if (value(h, 0, COL_CONFIRMED_AT))
+        fprintf(out, "  confirmed:  %s by %s (role %s)%s%s: %s, %s bytes, sha256 %s\n",
+                PQgetvalue(h, 0, COL_CONFIRMED_AT), PQgetvalue(h, 0, COL_CONFIRMED_BY),
+                PQgetvalue(h, 0, COL_CONFIRMED_ROLE), value(h, 0, COL_CONFIRMED_AS) ? " as " : "",
+                value(h, 0, COL_CONFIRMED_AS) ? PQgetvalue(h, 0, COL_CONFIRMED_AS) : "",
+                PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT), PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 2),
+                PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 1));
+    if (value(h, 0, COL_LIFTED_AT)) {
+        fprintf(out, "  lifted:     %s by %s (role %s)%s%s; %s notices released\n",
+                PQgetvalue(h, 0, COL_LIFTED_AT), PQgetvalue(h, 0, COL_LIFTED_BY),
+                PQgetvalue(h, 0, COL_LIFTED_ROLE), value(h, 0, COL_LIFTED_AS) ? " as " : "",
+                value(h, 0, COL_LIFTED_AS) ? PQgetvalue(h, 0, COL_LIFTED_AS) : "",
+                PQgetvalue(h, 0, COL_RELEASED));
+        fprintf(out, "  evidence:   %s\n", PQgetvalue(h, 0, COL_EVIDENCE));
+        if (value(h, 0, COL_LIFT_DOCUMENT))
+            fprintf(out, "  lift doc:   %s, %s bytes, sha256 %s\n",
+                    PQgetvalue(h, 0, COL_LIFT_DOCUMENT), PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 2),
+                    PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 1));
+    }
+    fprintf(out,
+            "  notices:    %lld in scope, %lld held now; %lld sent after a lift marked "
+            "delayed by it\n",
+            counts[0], counts[1], counts[3]);
+    if (counts[2] > 0) {
+        char *refs = refs_join(flight, 0);
+        fprintf(out, "  in flight:  %lld already handed to a channel when it was placed: %s\n",
+                counts[2], refs);
+        free(refs);
+    }
+    PQclear(result);
+    PQclear(flight);
+    return 0;
+}
+
+/* ---- alerts: lapsed and past review --------------------------------------------------- */
+
+/* The holds not lifted that have lapsed or passed their review date ($2: one campaign's
+ * id, or 0 for all). */
+static const char alerts_sql[] =
+    "SELECT s.id, c.name, crier.hold_scope_text(s.region, s.recipient_ref), s.lapsed,"
+    " s.past_review, s.active, to_char(s.lapses_at, " TIME_FORMAT "),"
+    " to_char(s.review_by, 'YYYY-MM-DD')"
+    " FROM crier.hold_state($1) s JOIN crier.campaign c ON c.id = s.campaign_id"
+    " WHERE s.lifted_at IS NULL AND (s.lapsed OR s.past_review)"
+    " AND ($2::bigint = 0 OR s.campaign_id = $2::bigint) ORDER BY s.id";
+
+/* alert_messages - one line of text per problem, for any of the callers. */
+static int alert_messages(struct crier_db *db, const char *campaign_id, char ***ret_lines)
+{
+    const char *params[] = {hold_release_lapsed_param(), campaign_id ? campaign_id : "0"};
+    PGresult *result = NULL;
+    int r = db_query(db, alerts_sql, 2, params, &result);
+    if (r < 0)
+        return r;
+    int rows = PQntuples(result);
+    char **lines = xcalloc((size_t)rows * 2 + 1, sizeof(char *));
+    size_t n = 0;
+    for (int i = 0; i < rows; i++) {
+        const char *id = PQgetvalue(result, i, 0), *campaign = PQgetvalue(result, i, 1),
+                   *scope = PQgetvalue(result, i, 2);
+        if (truth(result, i, 3))
+            lines[n++] = xasprintf(
+                "hold %s on campaign %s (%s) LAPSED at %s: an oral hold not confirmed in "
+                "writing within 30 days; %s",
+                id, campaign, scope, PQgetvalue(result, i, 6),
+                truth(result, i, 5)
+                    ? "it still holds (holds.oral_lapse: alert): place a written hold and lift "
+                      "this one, or lift it"
+                    : "its notices were released (holds.oral_lapse: release): lift it to close "
+                      "the record");
+        if (truth(result, i, 4))
+            lines[n++] = xasprintf(
+                "hold %s on campaign %s (%s) is PAST its review date %s: review it with the "
+                "agency, then lift it, or place a new hold with a new review date and lift "
+                "this one",
+                id, campaign, scope, PQgetvalue(result, i, 7));
+    }
+    PQclear(result);
+    *ret_lines = lines;
+    return 0;
+}
+
+int hold_check(struct crier_db *db, FILE *out, long *ret_count)
+{
+    char **lines = NULL;
+    int r = alert_messages(db, NULL, &lines);
+    if (r < 0)
+        return r;
+    long count = 0;
+    for (char **p = lines; *p; p++, count++)
+        fprintf(out, "%s\n", *p);
+    if (count == 0)
+        fprintf(out, "no hold has lapsed or passed its review date\n");
+    strv_free(lines);
+    *ret_count = count;
+    return 0;
+}
+
+int hold_alerts_log(struct crier_db *db, long *ret_count)
+{
+    char **lines = NULL;
+    int r = alert_messages(db, NULL, &lines);
+    if (r < 0)
+        return r;
+    long count = 0;
+    for (char **p = lines; *p; p++, count++)
+        log_warning("%s", *p);
+    strv_free(lines);
+    *ret_count = count;
+    return 0;
+}
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+int hold_held_by_channel(struct crier_db *db, const char *campaign_id, PGresult **ret_result)
+{
+    const char *params[] = {campaign_id, hold_release_lapsed_param()};
+    PGresult *result = NULL;
+    /* the campaign's active holds once, as in the claim (queue.c): a whole-campaign hold
+     * holds every ready notice without a look at who they are, a recipient hold is a seq;
+     * only a region hold needs the recipients (one hashed pass over them) */
+    int r = db_query(
+        db,
+        "WITH active AS (SELECT region, recipient_ref FROM crier.hold_state($2::boolean)"
+        " WHERE campaign_id = $1 AND active),"
+        " holds AS (SELECT (SELECT count(*) FROM active) AS active,"
+        " coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active),"
+        " false) AS whole,"
+        " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"
+        " AS regions,"
+        " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r"
+        " WHERE r.campaign_id = $1 AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs)"
+        " SELECT n.channel, count(*) FROM crier.notice n"
+        " WHERE n.campaign_id = $1 AND n.state = 'ready' AND (SELECT active > 0 FROM holds)"
+        " AND ((SELECT whole FROM holds)"
+        " OR n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[])"
+        " OR ((SELECT regions <> '{}' FROM holds) AND EXISTS (SELECT 1 FROM crier.recipient r"
+        "  WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
+        "  AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))))"
+        " GROUP BY n.channel",
+        2, params, &result);
+    if (r < 0)
+        return r;
+    *ret_result = result;
+    return 0;
+}
+
+int hold_status_json(struct crier_db *db, const char *campaign_id, json_t **ret_holds)
+{
+    const char *params[] = {campaign_id, hold_release_lapsed_param()};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT count(*) FILTER (WHERE active) FROM crier.hold_state($2::boolean)"
+                     " WHERE campaign_id = $1",
+                     2, params, &result);
+    if (r < 0)
+        return r;
+    long long active = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    char **lines = NULL;
+    r = alert_messages(db, campaign_id, &lines);
+    if (r < 0)
+        return r;
+    json_t *holds = json_object();
+    json_object_set_new(holds, "active", json_integer(active));
+    json_t *alerts = json_array();
+    for (char **p = lines; *p; p++)
+        json_array_append_new(alerts, json_string(*p));
+    strv_free(lines);
+    json_object_set_new(holds, "alerts", alerts);
+    *ret_holds = holds;
+    return 0;
+}
+
+void hold_status_text(const json_t *holds, FILE *out)
+{
+    long long active = json_integer_value(json_object_get(holds, "active"));
+    if (active > 0)
+        fprintf(out, "  law-enforcement holds: %lld active (crier hold list)\n", active);
+    size_t i;
+    json_t *alert;
+    json_array_foreach(json_object_get(holds, "alerts"), i, alert)
+        fprintf(out, "  ALERT: %s\n", json_string_value(alert));
+}
+
+/* ---- channels that wait before handing off ---------------------------------------------- */
+
+int hold_covers_notice(struct crier_db *db, const struct crier_notice *notice, bool *ret_held)
+{
+    char campaign[32], seq[32];
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)notice->campaign_id);
+    /* a notice id is campaign_id * 2^32 + recipient_seq (001_init.sql) */
+    snprintf(seq, sizeof(seq), "%lld",
+             (long long)(notice->id - notice->campaign_id * 4294967296LL));
+    const char *params[] = {campaign, seq, hold_release_lapsed_param()};
+    PGresult *result = NULL;
+    int r = db_query(db, "SELECT crier.notice_held($1, $2, $3)", 3, params, &result);
+    if (r < 0)
+        return r;
+    *ret_held = truth(result, 0, 0);
+    PQclear(result);
+    return 0;
+}

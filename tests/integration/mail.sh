@@ -1,0 +1,235 @@
+#!/bin/bash
+# mail.sh - the mail channel (channels/print.c, engine/batch.c): a campaign of mail-only
+# recipients becomes print batches in the spool, checked with poppler as an independent
+# PDF reader: page counts against the manifest, every recipient's name and address lines
+# inside the recipient window and the return address inside its window (pdftotext
+# -bbox-layout), the sha256sum file and the SHA-256 recorded in the dispatch log, ZIP
+# order, no letter in two batches, the batch window for a remainder, mark-mailed, void and
+# reprint, and the crash cases (pending files of a recorded and of an unrecorded batch).
+# Page 1 of a batch is rendered to PNG (pdftoppm) for a person to look at; set
+# MAIL_ARTIFACTS=DIR to keep it (and its PDF) after the test.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+PY=${PEER_PYTHON:-/usr/bin/python3}
+for tool in pdfinfo pdftotext pdftoppm; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "1..0 # SKIP $tool missing (Debian: apt-get install poppler-utils)"
+    exit 0
+  fi
+done
+
+SPOOL="$WORK/spool"
+mkdir -p "$SPOOL"
+write_config "channels:
+  mail:
+    lanes: 1
+    spool: $SPOOL
+    letters_per_batch: 4
+    batch_window: 1s
+    fold_marks: true
+    return_address: |
+      Example Corp Privacy Office
+      100 Main Street
+      Springfield, IL 62701
+    imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
+  null: {lanes: 1}"
+export CRIER_CONFIG="$WORK/crier.yaml"
+
+in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
+run_until_idle() {
+  timeout 90 "$CRIER" run --until-idle >"$WORK/run.out" 2>>"$WORK/run.log"
+}
+
+run_crier db migrate
+is "$RC" 0 "db migrate"
+
+LONG=$(printf 'Building %.0s' $(seq 1 30))
+cat >"$WORK/list.csv" <<CSV
+ref,name,email,fax,address1,address2,city,region,postal_code,country
+r01,Jane Q. Public,,,123 Elm Street,,Springfield,IL,62704,US
+r02,Nguyễn Văn An,,,9 Ocean Ave,Apt 4B,Brooklyn,NY,11225-1234,US
+r03,Zofia Wójcik,,,55 Lake Shore Dr,,Chicago,IL,60611,US
+r04,Seán Ó Briain,,,1 Market St,Suite 200,San Francisco,CA,94105,US
+r05,Maria Garcia,,,700 Pine Rd,,Austin,TX,78701-4321,US
+r06,Marc Tremblay,,,24 Sussex Drive,,Ottawa,ON,K1A 0B1,CA
+r07,Erika Mustermann,,,Heidestrasse 17,,Köln,,51147,DE
+r08,John Smith,,,10 Downing Way,,Boston,MA,02108,US
+r09,Too Long,,,$LONG,,Denver,CO,80202,US
+r10,Ana Lima,,,42 Harbor Blvd,,Miami,FL,33101,US
+CSV
+"$CRIER" campaign create c1 --incident INC-1 --policy mail,null --meta "$META" >/dev/null &&
+  "$CRIER" campaign load c1 --csv "$WORK/list.csv" >/dev/null &&
+  "$CRIER" campaign start c1 >/dev/null
+ok "campaign created, loaded and started" test $? -eq 0
+
+start=$(date +%s)
+run_until_idle
+is "$?" 0 "crier run --until-idle finishes"
+elapsed=$(($(date +%s) - start))
+ok "run took bounded time ($elapsed s)" test "$elapsed" -lt 60
+
+is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign c1) AND state = 'batched'")" 9 \
+  "nine letters batched"
+is "$(sql "SELECT channel || ' ' || state FROM crier.notice n JOIN crier.recipient r
+           ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+           WHERE n.$(in_campaign c1) AND r.ref = 'r09'")" "null delivered" \
+  "an address that does not fit the window falls back to the next channel"
+like "$(sql "SELECT detail FROM crier.dispatch_log WHERE $(in_campaign c1) AND recipient_ref = 'r09'
+             AND from_state = 'sending' AND channel = 'mail'")" "does not fit" \
+  "with the reason logged"
+
+ls "$SPOOL" >"$WORK/spool.ls"
+is "$(grep -c '\.pending$' "$WORK/spool.ls")" 0 "no file left pending"
+is "$(find "$SPOOL" -name '.B*.tmp' | wc -l)" 0 "no temporary file left"
+batches=$(cd "$SPOOL" && ls B*.pdf | sed 's/^B//; s/\.pdf$//')
+is "$(echo "$batches" | wc -l)" 3 "three batches: 4 + 4 letters, and the remainder after the window"
+is "$(for f in "$SPOOL"/B*.csv; do echo $(($(wc -l <"$f") - 1)); done | sort -n | tr '\n' ' ')" "1 4 4 " \
+  "the remainder (one letter, the other one unprintable) went out after the batch window"
+
+# --- every batch, checked with poppler -------------------------------------------------------
+cat >"$WORK/check.py" <<'PY'
+import csv, hashlib, html.parser, re, subprocess, sys
+spool, batch = sys.argv[1], sys.argv[2]
+pdf, manifest = f"{spool}/B{batch}.pdf", f"{spool}/B{batch}.csv"
+rows = list(csv.DictReader(open(manifest, encoding="utf-8")))
+problems = []
+info = subprocess.run(["pdfinfo", pdf], capture_output=True, text=True).stdout
+pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+if pages != sum(int(r["pages"]) for r in rows):
+    problems.append(f"pdfinfo pages {pages} != manifest {sum(int(r['pages']) for r in rows)}")
+# letter_layout_default(): recipient box {36, 147.02, 252, 63}, return box {36, 36, 252, 57.02}
+RECIPIENT = (36, 147.02, 36 + 252, 147.02 + 63)
+RETURN = (36, 36, 36 + 252, 36 + 57.02)
+class Words(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(); self.pages = []; self.cur = None
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "page": self.pages.append([])
+        if tag == "word":
+            self.cur = [float(a["xmin"]), float(a["ymin"]), float(a["xmax"]), float(a["ymax"]), ""]
+    def handle_data(self, data):
+        if self.cur is not None: self.cur[4] += data
+    def handle_endtag(self, tag):
+        if tag == "word" and self.cur is not None:
+            self.pages[-1].append(self.cur); self.cur = None
+out = subprocess.run(["pdftotext", "-bbox-layout", pdf, "-"], capture_output=True, text=True).stdout
+w = Words(); w.feed(out)
+def inside(page, box):
+    return " ".join(t for (x0, y0, x1, y1, t) in w.pages[page]
+                    if x0 >= box[0] - 0.5 and y0 >= box[1] - 0.5 and x1 <= box[2] + 0.5 and y1 <= box[3] + 0.5)
+page = 0
+zips = []
+for r in rows:
+    rec, ret = inside(page, RECIPIENT), inside(page, RETURN)
+    expected = [r["name"], r["address1"], r["address2"], r["city"]]
+    if r["country"] == "DE": expected.append("GERMANY")
+    if r["country"] == "CA": expected += [r["region"], r["postal_code"]]
+    if r["country"] == "US": expected += [r["region"], r["postal_code"]]
+    for e in expected:
+        for word in e.split():
+            if word not in [t.rstrip(",") for t in rec.split()]:
+                problems.append(f"{r['ref']}: '{word}' not inside the recipient window: {rec!r}")
+    for word in "Example Corp Privacy Office 100 Main Street".split():
+        if word not in ret.split():
+            problems.append(f"{r['ref']}: return address word '{word}' not in its window: {ret!r}")
+    body = " ".join(t for *_, t in w.pages[page])
+    if "Notice of Data Breach" not in body:
+        problems.append(f"{r['ref']}: no heading on its first page")
+    if r["country"] == "US": zips.append(r["zip"])
+    page += int(r["pages"])
+if zips != sorted(zips): problems.append(f"US letters not in ZIP order: {zips}")
+digest = hashlib.sha256(open(pdf, "rb").read()).hexdigest()
+print(digest)
+for p in problems: print("PROBLEM", p)
+PY
+
+for b in $batches; do
+  out=$("$PY" "$WORK/check.py" "$SPOOL" "$b")
+  is "$(echo "$out" | grep -c PROBLEM)" 0 "batch $b: pages, windows, heading and ZIP order"
+  echo "$out" | grep PROBLEM | head -5 | sed 's/^/# /'
+  digest=$(echo "$out" | head -1)
+  recorded=$(sql "SELECT DISTINCT split_part(detail, ' ', 10) FROM crier.dispatch_log
+                  WHERE to_state = 'batched' AND detail LIKE 'batch $b %'")
+  is "$recorded" "$digest" "batch $b: the PDF's SHA-256 is the one recorded"
+  ok "batch $b: sha256sum -c passes" bash -c "cd '$SPOOL' && sha256sum --quiet -c 'B$b.sha256'"
+  is "$(($(wc -l <"$SPOOL/B$b.csv") - 1))" \
+    "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE to_state = 'batched' AND detail LIKE 'batch $b %'")" \
+    "batch $b: manifest rows = letters recorded"
+done
+is "$(tail -q -n +2 "$SPOOL"/B*.csv | cut -d, -f3 | sort | uniq -d | wc -l)" 0 "no letter in two batches"
+is "$(tail -q -n +2 "$SPOOL"/B*.csv | wc -l)" 9 "every letter in a manifest"
+like "$(grep -h '"r05"' "$SPOOL"/B*.csv)" '"787014321"' "ZIP+4 routed as 9 digits"
+like "$(grep -h '"r05"' "$SPOOL"/B*.csv)" '"[0-9]{9}","[0-9a-f]{64}"$' "IMb serial and letter SHA-256 in the manifest"
+
+first=$(echo "$batches" | head -1)
+pdftoppm -png -r 60 -f 1 -l 1 "$SPOOL/B$first.pdf" "$WORK/page"
+ok "page 1 rendered to PNG" test -s "$WORK/page-1.png"
+if [ -n "${MAIL_ARTIFACTS:-}" ]; then
+  mkdir -p "$MAIL_ARTIFACTS" && cp "$WORK/page-1.png" "$SPOOL/B$first.pdf" "$SPOOL/B$first.csv" "$MAIL_ARTIFACTS/"
+fi
+
+# --- crier batch list / show -----------------------------------------------------------------
+run_crier batch list c1 --json
+is "$RC" 0 "batch list --json"
+is "$(echo "$OUT" | "$PY" -c 'import json,sys; print(sum(b["letters"] for b in json.load(sys.stdin)))')" 9 \
+  "batch list counts every letter"
+run_crier batch show "$first"
+is "$RC" 0 "batch show"
+like "$OUT" "state: +batched" "a new batch is batched"
+
+# --- mark-mailed -----------------------------------------------------------------------------
+letters_first=$(($(wc -l <"$SPOOL/B$first.csv") - 1))
+run_crier batch mark-mailed "$first" --date "$(date -u +%F)" --evidence "PS Form 3602-R 42"
+is "$RC" 0 "mark-mailed"
+is "$(sql "SELECT count(*) FROM crier.notice WHERE state = 'mailed' AND transport_id = '$first'")" \
+  "$letters_first" "its letters are mailed"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE from_state = 'batched' AND to_state = 'mailed'
+           AND detail LIKE 'batch $first mailed %PS Form 3602-R 42'")" "$letters_first" "each logged with the evidence"
+run_crier batch mark-mailed "$first" --date "$(date -u +%F)"
+is "$RC" 65 "marking it again is refused"
+run_crier batch mark-mailed "$first" --date 2999-01-01
+is "$RC" 65 "a date in the future is refused"
+
+# --- void and reprint --------------------------------------------------------------------------
+second=$(echo "$batches" | sed -n 2p)
+refs_second=$(tail -n +2 "$SPOOL/B$second.csv" | cut -d, -f5 | sort | tr '\n' ' ')
+run_crier batch void "$second" --reason "printer jam spoiled the run"
+is "$RC" 0 "void"
+ok "the voided batch's files are renamed .void" test -e "$SPOOL/B$second.pdf.void" -a ! -e "$SPOOL/B$second.pdf"
+is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign c1) AND state = 'ready'")" \
+  "$(echo "$refs_second" | wc -w)" "its letters are ready again"
+run_until_idle
+is "$?" 0 "run again"
+new=$(cd "$SPOOL" && ls B*.pdf | sed 's/^B//; s/\.pdf$//' | grep -vxF "$batches" | head -1)
+ok "a new batch was printed" test -n "$new"
+is "$(tail -n +2 "$SPOOL/B$new.csv" | cut -d, -f5 | sort | tr '\n' ' ')" "$refs_second" \
+  "the voided letters are in the new batch"
+out=$("$PY" "$WORK/check.py" "$SPOOL" "$new")
+is "$(echo "$out" | grep -c PROBLEM)" 0 "the new batch passes the poppler checks"
+run_crier batch show "$second"
+like "$OUT" "state: +voided" "the voided batch shows as voided"
+
+# --- crash cases -----------------------------------------------------------------------------------
+# recorded, but the worker died before its files were made final
+for k in pdf sha256 csv; do mv "$SPOOL/B$new.$k" "$SPOOL/B$new.$k.pending"; done
+# never recorded: a batch whose letters the database never marked batched
+cid=$(sql "SELECT id FROM crier.campaign WHERE name = 'c1'")
+ghost="$cid-999-1"
+nid=$(sql "SELECT id FROM crier.notice WHERE $(in_campaign c1) LIMIT 1")
+cp "$SPOOL/B$first.pdf" "$SPOOL/B$ghost.pdf.pending"
+printf 'batch,sequence,notice_id,attempt\n"%s","1","%s","7"\n' "$ghost" "$nid" >"$SPOOL/B$ghost.csv.pending"
+run_crier batch list c1
+is "$RC" 0 "batch list settles the spool"
+ok "the recorded batch's files are final" test -e "$SPOOL/B$new.pdf" -a -e "$SPOOL/B$new.csv"
+ok "the unrecorded batch's files are orphaned" test -e "$SPOOL/B$ghost.pdf.orphan" -a ! -e "$SPOOL/B$ghost.pdf.pending"
+like "$OUT" "batch $ghost: not recorded" "and reported"
+is "$(ls "$SPOOL" | grep -c '\.pending$')" 0 "nothing left pending"
+
+run_crier status c1 --json
+is "$(echo "$OUT" | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["by_state"]; print(s["batched"]+s["mailed"])')" 9 \
+  "status: every letter batched or mailed"
+
+done_testing

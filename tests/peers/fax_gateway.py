@@ -1,0 +1,384 @@
+#!/usr/bin/python3
+"""fax_gateway.py [options] - an HTTP fax gateway speaking the Sinch Fax API v3 shape.
+
+A test peer for crier's fax channel (tests/integration/fax.sh, bench/fax.sh); standard
+library only (run it with Debian's /usr/bin/python3). It listens on 127.0.0.1:PORT (a free
+port when 0), prints "READY <port>" on stdout once it accepts connections, and runs until
+SIGTERM or SIGINT. HTTP/1.1 with keep-alive; HTTPS with --tls-cert/--tls-key.
+
+  POST /v3/projects/{project}/faxes      multipart/form-data: file (a PDF), to, from,
+                                         headerText, callbackUrl, and labels either as one
+                                         JSON field "labels" or as labels[key] fields
+  GET  /v3/projects/{project}/faxes/{id} the Fax object
+  GET  /v3/projects/{project}/faxes?to=PREFIX&pageSize=N&pageToken=T
+                                         {"faxes": [Fax...], "totalSize", "pageSize",
+                                         "nextPageToken"}, newest first; `to` matches by prefix
+
+Every request must authenticate: HTTP Basic with --key-id/--secret, or Bearer --token.
+The upload is checked: multipart parsed, `to` in E.164, the file part starts with %PDF-.
+A Fax is QUEUED for --queued-s, IN_PROGRESS for --progress-s, then COMPLETED, or FAILURE
+(errorType CALL_ERROR) when `to` ends in 0000.
+
+Scripted by the number `to` (its last four digits), the first time that number is seen:
+  0400  400 INVALID_ARGUMENT (always: a number the gateway refuses)
+  0429  429 with Retry-After: --retry-after
+  0500  500;  0503  503
+  0999  the fax is accepted and recorded, then the connection is closed with no reply
+  0997  the request is read, nothing is recorded, the connection is closed with no reply
+Random faults (seeded by --seed), checked in this order on each POST: --rate-429,
+--rate-500, --rate-503 (nothing recorded), then --drop-rate (accepted, recorded, reply
+dropped) up to --drop-max drops. --latency-ms delays every reply; --slow-rate of the
+replies are delayed --slow-ms more.
+
+--log FILE: one JSON line per accepted fax: {"id", "to", "from", "labels", "sha256",
+"bytes", "pages", "header_text", "dropped", "time"}: tests count faxes per number with it.
+--save-dir DIR keeps each accepted PDF as DIR/<id>.pdf.
+"""
+import argparse
+import base64
+import datetime
+import email.parser
+import email.policy
+import hashlib
+import json
+import random
+import re
+import signal
+import socket
+import ssl
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+PATH_FAXES = re.compile(r"^/v3/projects/([^/]+)/faxes/?$")
+PATH_FAX = re.compile(r"^/v3/projects/([^/]+)/faxes/([^/]+)$")
+HEADER_PARSER = email.parser.BytesParser(policy=email.policy.HTTP)
+
+
+class Gateway:
+    def __init__(self, args):
+        self.args = args
+        self.lock = threading.Lock()
+        self.faxes = {}      # id -> fax dict (internal fields start with "_")
+        self.order = []      # ids, oldest first
+        self.seen = set()    # numbers already scripted once
+        self.sequence = 0
+        self.drops = 0
+        self.random = random.Random(args.seed)
+        self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.basic = "Basic " + base64.b64encode(
+            f"{args.key_id}:{args.secret}".encode()).decode()
+
+    def authorised(self, header):
+        if header is None:
+            return False
+        if header == self.basic:
+            return True
+        return bool(self.args.token) and header == "Bearer " + self.args.token
+
+    def first_time(self, number):
+        with self.lock:
+            if number in self.seen:
+                return False
+            self.seen.add(number)
+            return True
+
+    def chance(self, rate):
+        if rate <= 0:
+            return False
+        with self.lock:
+            return self.random.random() < rate
+
+    def want_drop(self):
+        if self.args.drop_rate <= 0:
+            return False
+        with self.lock:
+            if self.args.drop_max >= 0 and self.drops >= self.args.drop_max:
+                return False
+            if self.random.random() < self.args.drop_rate:
+                self.drops += 1
+                return True
+            return False
+
+    def create(self, project, fields, labels, pdf, dropped):
+        with self.lock:
+            self.sequence += 1
+            fax_id = "01FAX%010d%04d" % (self.sequence, self.random.randrange(10000))
+            now = time.time()
+            fax = {
+                "id": fax_id, "direction": "OUTBOUND", "projectId": project,
+                "from": fields.get("from", ""), "to": fields["to"],
+                "headerText": fields.get("headerText", ""), "labels": labels,
+                "numberOfPages": len(re.findall(rb"/Type\s*/Page[^s]", pdf)),
+                "callbackUrl": fields.get("callbackUrl", ""), "retryCount": 0,
+                "_created": now,
+            }
+            self.faxes[fax_id] = fax
+            self.order.append(fax_id)
+        if self.args.save_dir:
+            with open(f"{self.args.save_dir}/{fax_id}.pdf", "wb") as f:
+                f.write(pdf)
+        if self.log:
+            line = json.dumps({
+                "id": fax_id, "to": fax["to"], "from": fax["from"], "labels": labels,
+                "sha256": hashlib.sha256(pdf).hexdigest(), "bytes": len(pdf),
+                "pages": fax["numberOfPages"], "header_text": fax["headerText"],
+                "dropped": dropped, "time": now})
+            with self.lock:
+                self.log.write(line + "\n")
+        return fax
+
+    def view(self, fax):
+        """The Fax object as the API shows it now: the status advances with time."""
+        elapsed = time.time() - fax["_created"]
+        out = {k: v for k, v in fax.items() if not k.startswith("_")}
+        out["createTime"] = iso(fax["_created"])
+        queued, progress = self.args.queued_s, self.args.progress_s
+        if elapsed < queued:
+            out["status"] = "QUEUED"
+        elif elapsed < queued + progress:
+            out["status"] = "IN_PROGRESS"
+        elif fax["to"].endswith("0000"):
+            out["status"] = "FAILURE"
+            out["errorType"] = "CALL_ERROR"
+            out["errorMessage"] = "busy or no answer after 3 tries"
+            out["retryCount"] = 3
+            out["completedTime"] = iso(fax["_created"] + queued + progress)
+        else:
+            out["status"] = "COMPLETED"
+            out["completedTime"] = iso(fax["_created"] + queued + progress)
+        return out
+
+
+def iso(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).isoformat(
+        timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_multipart(content_type, body):
+    """(fields, files) of a multipart/form-data body; files: name -> (type, bytes)."""
+    header = HEADER_PARSER.parsebytes(b"Content-Type: " + content_type.encode("latin-1")
+                                      + b"\r\n\r\n")
+    boundary = header.get_param("boundary")
+    if header.get_content_type() != "multipart/form-data" or not boundary:
+        raise ValueError("not multipart/form-data")
+    delimiter = b"--" + boundary.encode("latin-1")
+    chunks = body.split(delimiter)
+    if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
+        raise ValueError("multipart body not terminated")
+    fields, files = {}, {}
+    for chunk in chunks[1:-1]:
+        if not chunk.startswith(b"\r\n") or not chunk.endswith(b"\r\n"):
+            raise ValueError("malformed part")
+        head, sep, content = chunk[2:-2].partition(b"\r\n\r\n")
+        if not sep:
+            raise ValueError("part without headers")
+        part = HEADER_PARSER.parsebytes(head + b"\r\n\r\n")
+        name = part.get_param("name", header="content-disposition")
+        if name is None:
+            raise ValueError("part without a name")
+        if part.get_param("filename", header="content-disposition") is not None:
+            files[name] = (part.get_content_type(), content)
+        else:
+            fields[name] = content.decode("utf-8")
+    return fields, files
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fax-gateway/1"
+
+    def log_message(self, fmt, *args):  # quiet: tests read --log, not stderr
+        pass
+
+    @property
+    def gateway(self):
+        return self.server.gateway
+
+    def reply(self, code, obj, headers=None):
+        data = json.dumps(obj).encode()
+        self.delay()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def error(self, code, status, message, headers=None):
+        self.reply(code, {"code": code, "status": status, "message": message}, headers)
+
+    def delay(self):
+        args = self.gateway.args
+        seconds = args.latency_ms / 1000.0
+        if self.gateway.chance(args.slow_rate):
+            seconds += args.slow_ms / 1000.0
+        if seconds > 0:
+            time.sleep(seconds)
+
+    def read_body(self):
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return None
+        return self.rfile.read(int(length))
+
+    def check_auth(self):
+        if self.gateway.authorised(self.headers.get("Authorization")):
+            return True
+        self.error(401, "UNAUTHENTICATED", "missing or wrong credentials",
+                   {"WWW-Authenticate": 'Basic realm="fax"'})
+        return False
+
+    def do_POST(self):
+        url = urllib.parse.urlsplit(self.path)
+        match = PATH_FAXES.match(url.path)
+        body = self.read_body()
+        if body is None:
+            return self.error(411, "INVALID_ARGUMENT", "Content-Length required")
+        if not match:
+            return self.error(404, "NOT_FOUND", "no such resource")
+        if not self.check_auth():
+            return
+        project = match.group(1)
+        if project != self.gateway.args.project:
+            return self.error(404, "NOT_FOUND", "no such project")
+        if self.headers.get("Expect"):
+            return self.error(417, "INVALID_ARGUMENT", "Expect is not supported")
+        try:
+            fields, files = parse_multipart(self.headers.get("Content-Type", ""), body)
+        except (ValueError, UnicodeDecodeError) as e:
+            return self.error(400, "INVALID_ARGUMENT", f"multipart: {e}")
+        to = fields.get("to", "")
+        if not E164.match(to):
+            return self.error(400, "INVALID_ARGUMENT", f"'to' is not an E.164 number: {to!r}")
+        if "file" not in files:
+            return self.error(400, "INVALID_ARGUMENT", "no file")
+        ctype, pdf = files["file"]
+        if ctype != "application/pdf" or not pdf.startswith(b"%PDF-"):
+            return self.error(415, "INVALID_ARGUMENT", "the file is not a PDF")
+        labels = {}
+        if "labels" in fields:
+            try:
+                labels = json.loads(fields["labels"])
+            except ValueError:
+                return self.error(400, "INVALID_ARGUMENT", "labels is not JSON")
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                return self.error(400, "INVALID_ARGUMENT", "labels must map strings to strings")
+        for name, value in fields.items():
+            m = re.match(r"^labels\[([^\]]+)\]$", name)
+            if m:
+                labels[m.group(1)] = value
+        g, args = self.gateway, self.gateway.args
+        tail = to[-4:]
+        if tail == "0400":
+            return self.error(400, "INVALID_ARGUMENT", "the number cannot receive faxes")
+        scripted = tail in ("0429", "0500", "0503", "0997", "0999") and g.first_time(to)
+        if (scripted and tail == "0429") or g.chance(args.rate_429):
+            return self.error(429, "RESOURCE_EXHAUSTED", "too many requests",
+                              {"Retry-After": str(args.retry_after)})
+        if (scripted and tail == "0500") or g.chance(args.rate_500):
+            return self.error(500, "INTERNAL", "internal error")
+        if (scripted and tail == "0503") or g.chance(args.rate_503):
+            return self.error(503, "UNAVAILABLE", "try again later")
+        if scripted and tail == "0997":
+            # a gateway that fails after reading the request and before recording anything:
+            # the client cannot tell this from a lost reply (the fax does not exist)
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        dropped = (scripted and tail == "0999") or g.want_drop()
+        fax = g.create(project, fields, labels, pdf, dropped)
+        if dropped:
+            self.delay()
+            self.close_connection = True
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            return
+        self.reply(200, g.view(fax))
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if not self.check_auth():
+            return
+        g = self.gateway
+        match = PATH_FAX.match(url.path)
+        if match:
+            if match.group(1) != g.args.project:
+                return self.error(404, "NOT_FOUND", "no such project")
+            with g.lock:
+                fax = g.faxes.get(match.group(2))
+            if fax is None:
+                return self.error(404, "NOT_FOUND", "no such fax")
+            return self.reply(200, g.view(fax))
+        match = PATH_FAXES.match(url.path)
+        if not match or match.group(1) != g.args.project:
+            return self.error(404, "NOT_FOUND", "no such resource")
+        query = urllib.parse.parse_qs(url.query)
+        prefix = query.get("to", [""])[0]
+        size = max(1, min(int(query.get("pageSize", ["20"])[0]), 1000))
+        start = int(query.get("pageToken", ["0"])[0] or 0)
+        with g.lock:
+            found = [g.faxes[i] for i in reversed(g.order) if g.faxes[i]["to"].startswith(prefix)]
+        page = found[start:start + size]
+        nxt = str(start + size) if start + size < len(found) else ""
+        self.reply(200, {"faxes": [g.view(f) for f in page], "totalSize": len(found),
+                         "pageSize": size, "nextPageToken": nxt})
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--port", type=int, default=0)
+    p.add_argument("--project", default="proj-test")
+    p.add_argument("--key-id", default="key-test")
+    p.add_argument("--secret", default="secret-test")
+    p.add_argument("--token", default="", help="also accept this Bearer token")
+    p.add_argument("--log")
+    p.add_argument("--save-dir", help="keep each accepted PDF as DIR/<id>.pdf")
+    p.add_argument("--queued-s", type=float, default=0.3)
+    p.add_argument("--progress-s", type=float, default=0.3)
+    p.add_argument("--latency-ms", type=float, default=0)
+    p.add_argument("--slow-rate", type=float, default=0)
+    p.add_argument("--slow-ms", type=float, default=0)
+    p.add_argument("--rate-429", type=float, default=0)
+    p.add_argument("--rate-500", type=float, default=0)
+    p.add_argument("--rate-503", type=float, default=0)
+    p.add_argument("--retry-after", type=int, default=1)
+    p.add_argument("--drop-rate", type=float, default=0)
+    p.add_argument("--drop-max", type=int, default=-1, help="-1: no limit")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    args = p.parse_args()
+    server = Server(("127.0.0.1", args.port), Handler)
+    server.gateway = Gateway(args)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    print("READY %d" % server.server_address[1], flush=True)
+    stop.wait()
+    server.shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
