@@ -19,6 +19,7 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/returns.h"
 #include "crier/status.h"
 #include "crier/worker.h"
 
@@ -59,6 +60,7 @@ static int cmd_campaign_list(struct cli *cli, int argc, char **argv);
 static int cmd_run(struct cli *cli, int argc, char **argv);
 static int cmd_status(struct cli *cli, int argc, char **argv);
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv);
+static int cmd_returns_ingest(struct cli *cli, int argc, char **argv);
 static int cmd_hold_place(struct cli *cli, int argc, char **argv);
 static int cmd_hold_lift(struct cli *cli, int argc, char **argv);
 static int cmd_hold_confirm(struct cli *cli, int argc, char **argv);
@@ -121,6 +123,12 @@ static const struct command commands[] = {
      "Where every notice stands, by state and by channel.\n"
      "  --json   one JSON object for NAME (an array without NAME)\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
+    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
+     "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
+     "optional 'campaign', 'reason' and 'returned_on' columns. Each mailed letter named\n"
+     "gets one 'returned' row in the dispatch log (the substitute-notice report counts\n"
+     "them); ingesting the same file again records nothing new. One transaction.\n"
+     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"},
     {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH",
      "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
      "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
@@ -789,6 +797,50 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
     return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
 }
 
+/* ---- returns ------------------------------------------------------------------------- */
+
+static int campaign_option(int opt, const char *arg, void *data)
+{
+    *(const char **)data = arg;
+    return 0;
+}
+
+static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'}, {0}};
+    const char *campaign = NULL;
+    int r = parse_options(cli, command_find("returns", "ingest"), argc, argv, options, "",
+                          campaign_option, &campaign);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
+    if (path == NULL)
+        return EXIT_USAGE;
+    if (access(path, R_OK) != 0) {
+        fail(cli, "%s: %s", path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char *who = actor(db);
+    char err[1024] = "";
+    struct returns_result result = {0};
+    r = returns_ingest(db, path, campaign, who, stderr, &result, err, sizeof(err));
+    free(who);
+    if (r < 0) {
+        fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
+        code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
+    } else {
+        printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
+               "mailed\n",
+               result.rows, result.recorded, result.already, result.unknown, result.not_mailed);
+    }
+    db_close(db);
+    return code;
+}
+
 /* ---- bounces ------------------------------------------------------------------------- */
 
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
@@ -1290,7 +1342,7 @@ int cli_main(int argc, char **argv)
         bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
                            strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
                            strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
-                           strcmp(group, "batch") == 0;
+                           strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0;
         if (known_group &&
             (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
             FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */

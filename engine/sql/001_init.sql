@@ -123,7 +123,8 @@ CREATE TABLE crier.dispatch_log (
     at             timestamptz NOT NULL DEFAULT clock_timestamp(),
     campaign_id    bigint NOT NULL,
     event          text NOT NULL
-                   CHECK (event IN ('transition', 'late_outcome', 'campaign', 'load', 'bounce')),
+                   CHECK (event IN ('transition', 'late_outcome', 'campaign', 'load', 'bounce',
+                                    'returned')),
     notice_id      bigint,
     recipient_ref  text,
     channel        text,            -- the channel this attempt used

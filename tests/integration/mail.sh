@@ -193,6 +193,26 @@ is "$RC" 65 "marking it again is refused"
 run_crier batch mark-mailed "$first" --date 2999-01-01
 is "$RC" 65 "a date in the future is refused"
 
+# --- returned mail: logged once per mailed letter, for the substitute-notice report ------------
+returned_ref=$(sql "SELECT r.ref FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id
+                    AND r.seq = n.recipient_seq WHERE n.state = 'mailed' AND n.transport_id = '$first' LIMIT 1")
+unmailed_ref=$(sql "SELECT r.ref FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id
+                    AND r.seq = n.recipient_seq WHERE n.state <> 'mailed' LIMIT 1")
+printf 'ref,reason,returned_on\n%s,Attempted - Not Known,2026-12-01\nnobody,,\n%s,,\n' \
+  "$returned_ref" "$unmailed_ref" >"$WORK/returns.csv"
+run_crier returns ingest "$WORK/returns.csv" --campaign c1
+is "$RC:$OUT" "0:3 rows: 1 returns recorded, 0 already recorded, 1 unknown, 1 not mailed" \
+  "returns ingest counts what it recorded, what it did not know and what was not mailed"
+like "$ERR" "returns.csv:3: no ref 'nobody' in campaign 'c1'" "an unknown ref is named with its line"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE event = 'returned' AND recipient_ref = '$returned_ref'
+           AND reason = 'Attempted - Not Known' AND detail LIKE 'returned mail on 2026-12-01%'")" 1 \
+  "the return is one log row with its reason and date"
+run_crier returns ingest "$WORK/returns.csv" --campaign c1
+is "$OUT" "3 rows: 0 returns recorded, 1 already recorded, 1 unknown, 1 not mailed" \
+  "ingesting the same file again records nothing new"
+run_crier returns ingest "$WORK/returns.csv"
+is "$RC" 65 "without a campaign column or --campaign: 65"
+
 # --- void and reprint --------------------------------------------------------------------------
 second=$(echo "$batches" | sed -n 2p)
 refs_second=$(tail -n +2 "$SPOOL/B$second.csv" | cut -d, -f5 | sort | tr '\n' ' ')

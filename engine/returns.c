@@ -1,0 +1,147 @@
+/*
+ * returns.c - returned mail: a CSV of refs whose letters came back undeliverable.
+ *
+ * The whole file is one transaction: either every row is accounted for or nothing is
+ * recorded. Each return is one dispatch-log row (event 'returned', mailed -> mailed) with
+ * a dedupe key, so a file ingested twice changes nothing.
+ *
+ * SECURITY: the file is untrusted input; values reach the database only as parameters.
+ */
+#include "crier/returns.h"
+#include "crier/crier.h"
+#include "crier/csv.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static int column_of(const struct csv_record *header, const char *name)
+{
+    for (size_t i = 0; i < header->count; i++)
+        if (strcasecmp(header->fields[i], name) == 0)
+            return (int)i;
+    return -1;
+}
+
+static const char *field(const struct csv_record *record, int column)
+{
+    if (column < 0 || (size_t)column >= record->count || str_empty(record->fields[column]))
+        return NULL;
+    return record->fields[column];
+}
+
+/* record_return - one row; *ret_outcome: 0 recorded, 1 already, 2 unknown, 3 not mailed */
+static int record_return(struct crier_db *db, const char *campaign, const char *ref,
+                         const char *reason, const char *returned_on, const char *where,
+                         const char *actor, int *ret_outcome)
+{
+    const char *params[] = {campaign, ref, reason, returned_on, where, actor};
+    PGresult *result = NULL;
+    int r = db_query(
+        db,
+        "WITH n AS (SELECT n.id, n.campaign_id, n.state, n.attempt FROM crier.notice n"
+        "  JOIN crier.campaign c ON c.id = n.campaign_id"
+        "  JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+        "  WHERE c.name = $1 AND r.ref = $2),"
+        " ins AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
+        "  channel, from_state, to_state, attempt, actor, detail, reason, dedupe_key)"
+        "  SELECT n.campaign_id, 'returned', n.id, $2, 'mail', 'mailed', 'mailed', n.attempt,"
+        "  $6, 'returned mail' || coalesce(' on ' || $4, '') || ' (' || $5 || ')', $3,"
+        "  'returned ' || n.id FROM n WHERE n.state = 'mailed'"
+        "  ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING 1)"
+        " SELECT (SELECT count(*) FROM n), (SELECT state FROM n), (SELECT count(*) FROM ins)",
+        6, params, &result);
+    if (r < 0)
+        return r;
+    long found = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    const char *state = PQgetisnull(result, 0, 1) ? "" : PQgetvalue(result, 0, 1);
+    long inserted = strtol(PQgetvalue(result, 0, 2), NULL, 10);
+    *ret_outcome = found == 0 ? 2 : strcmp(state, "mailed") != 0 ? 3 : inserted == 1 ? 0 : 1;
+    PQclear(result);
+    return 0;
+}
+
+int returns_ingest(struct crier_db *db, const char *path, const char *campaign, const char *actor,
+                   FILE *diag, struct returns_result *ret_result, char *err, size_t err_size)
+{
+    struct csv_reader *reader = NULL;
+    int r = csv_reader_open(path, &reader, err, err_size);
+    if (r < 0)
+        return r;
+    const struct csv_record *header = NULL;
+    r = csv_reader_next(reader, &header, err, err_size);
+    if (r <= 0) {
+        if (r == 0)
+            snprintf(err, err_size, "%s: empty file (a header line is required)", path);
+        csv_reader_free(reader);
+        return r == 0 ? -EINVAL : r;
+    }
+    int ref_column = column_of(header, "ref");
+    int campaign_column = column_of(header, "campaign");
+    int reason_column = column_of(header, "reason");
+    int date_column = column_of(header, "returned_on");
+    if (ref_column < 0 || (campaign_column < 0 && campaign == NULL)) {
+        snprintf(err, err_size, "%s: the header needs a 'ref' column%s", path,
+                 campaign_column < 0 && campaign == NULL
+                     ? " and a 'campaign' column (or give --campaign NAME)"
+                     : "");
+        csv_reader_free(reader);
+        return -EINVAL;
+    }
+    struct returns_result result = {0};
+    r = db_begin(db);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        csv_reader_free(reader);
+        return r;
+    }
+    const struct csv_record *record = NULL;
+    while ((r = csv_reader_next(reader, &record, err, err_size)) > 0) {
+        result.rows++;
+        const char *ref = field(record, ref_column);
+        const char *in_campaign = field(record, campaign_column);
+        if (in_campaign == NULL)
+            in_campaign = campaign;
+        char where[64];
+        snprintf(where, sizeof(where), "%s line %lu", "returns file", record->line);
+        if (ref == NULL || in_campaign == NULL) {
+            fprintf(diag, "crier: %s:%lu: no ref%s\n", path, record->line,
+                    in_campaign ? "" : " or campaign");
+            result.unknown++;
+            continue;
+        }
+        int outcome = 0;
+        r = record_return(db, in_campaign, ref, field(record, reason_column),
+                          field(record, date_column), where, actor, &outcome);
+        if (r < 0) {
+            snprintf(err, err_size, "%s:%lu: %s", path, record->line, db->error);
+            break;
+        }
+        if (outcome == 0)
+            result.recorded++;
+        else if (outcome == 1)
+            result.already++;
+        else if (outcome == 2) {
+            result.unknown++;
+            fprintf(diag, "crier: %s:%lu: no ref '%s' in campaign '%s'\n", path, record->line, ref,
+                    in_campaign);
+        } else {
+            result.not_mailed++;
+            fprintf(diag, "crier: %s:%lu: the letter to ref '%s' is not marked mailed\n", path,
+                    record->line, ref);
+        }
+    }
+    csv_reader_free(reader);
+    if (r < 0) {
+        db_rollback(db);
+        return r == -ECONNRESET ? r : -EINVAL;
+    }
+    r = db_commit(db);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
+    *ret_result = result;
+    return 0;
+}
