@@ -102,6 +102,35 @@ int channel_poll(struct crier_channel *channel, const struct crier_poll_item *it
     return r;
 }
 
+bool channel_enabled(const struct crier_config *config, const char *name, const char **ret_why)
+{
+    enum crier_channel_id id;
+    if (channel_id_from_name(name, &id) < 0) {
+        *ret_why = "unknown channel";
+        return false;
+    }
+    if (!config->channel[id].enabled) {
+        *ret_why = "not enabled in the configuration";
+        return false;
+    }
+    if (channel_ops_by_id(id) == NULL) {
+        *ret_why = "not available in this build of crier";
+        return false;
+    }
+    return true;
+}
+
+bool channel_usable(size_t index, void *data, const char **ret_why)
+{
+    const struct channel_usable_data *u = data;
+    const char *name = u->policy[index];
+    if (!channel_enabled(u->config, name, ret_why))
+        return false;
+    enum crier_channel_id id;
+    channel_id_from_name(name, &id);
+    return channel_reachable(id, u->notice, ret_why);
+}
+
 bool channel_reachable(enum crier_channel_id id, const struct crier_notice *notice,
                        const char **ret_why)
 {

@@ -70,28 +70,7 @@ static bool is_loopback(const char *host)
 /* read_secret - the SMTP password from a file (first line) or an environment variable. */
 static int read_secret(const struct crier_config *config, char **ret)
 {
-    if (config->email.auth_secret_env) {
-        const char *value = getenv(config->email.auth_secret_env);
-        if (str_empty(value))
-            return -ENOENT;
-        *ret = xstrdup(value);
-        return 0;
-    }
-    if (config->email.auth_secret_file) {
-        FILE *f = fopen(config->email.auth_secret_file, "r");
-        if (f == NULL)
-            return -errno;
-        char line[1024];
-        bool ok = fgets(line, sizeof(line), f) != NULL;
-        fclose(f);
-        if (!ok)
-            return -ENOENT;
-        line[strcspn(line, "\r\n")] = '\0';
-        *ret = xstrdup(line);
-        explicit_bzero(line, sizeof(line));
-        return 0;
-    }
-    return -ENOENT;
+    return secret_read(config->email.auth_secret_env, config->email.auth_secret_file, ret);
 }
 
 /* email_identity - From: must parse; its address and domain serve Message-ID and VERP. */

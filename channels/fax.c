@@ -323,28 +323,7 @@ static void clean(const char *value, char *out, size_t size)
 
 static int read_secret(const struct crier_config *config, char **ret)
 {
-    if (config->fax.key_secret_env) {
-        const char *value = getenv(config->fax.key_secret_env);
-        if (str_empty(value))
-            return -ENOENT;
-        *ret = xstrdup(value);
-        return 0;
-    }
-    if (config->fax.key_secret_file) {
-        FILE *f = fopen(config->fax.key_secret_file, "re");
-        if (f == NULL)
-            return -errno;
-        char line[4096];
-        bool ok = fgets(line, sizeof(line), f) != NULL;
-        fclose(f);
-        if (!ok)
-            return -ENOENT;
-        line[strcspn(line, "\r\n")] = '\0';
-        *ret = xstrdup(line);
-        explicit_bzero(line, sizeof(line));
-        return 0;
-    }
-    return -ENOENT;
+    return secret_read(config->fax.key_secret_env, config->fax.key_secret_file, ret);
 }
 
 static const char *or_default(const char *value, const char *fallback)

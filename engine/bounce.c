@@ -765,44 +765,6 @@ struct bounce_reader *bounce_reader_free(struct bounce_reader *reader)
 
 /* ---- applying a report ------------------------------------------------------------------ */
 
-/* channel_enabled - may notices go to this channel in this deployment? (as worker.c) */
-static bool channel_enabled(const struct crier_config *config, const char *name,
-                            const char **ret_why)
-{
-    enum crier_channel_id id;
-    if (channel_id_from_name(name, &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    if (!config->channel[id].enabled) {
-        *ret_why = "not enabled in the configuration";
-        return false;
-    }
-    if (channel_ops_by_id(id) == NULL) {
-        *ret_why = "not available in this build of crier";
-        return false;
-    }
-    return true;
-}
-
-struct usable_data {
-    const struct crier_config *config;
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-/* bounce_usable - the same test as `crier run` applies (worker.c run_usable). */
-static bool bounce_usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    const char *name = u->policy[index];
-    if (!channel_enabled(u->config, name, ret_why))
-        return false;
-    enum crier_channel_id id;
-    channel_id_from_name(name, &id);
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 static const char *source_name(enum bounce_source source)
 {
     switch (source) {
@@ -998,7 +960,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
             .backoff_jitter = config->queue.backoff_jitter,
             .give_up_after_seconds = config->queue.give_up_after_seconds,
         };
-        struct usable_data usable = {config, policy, &n};
+        struct channel_usable_data usable = {config, policy, &n};
         struct policy_input in = {
             .channels = (const char *const *)policy,
             .channel_count = policy_count,
@@ -1009,7 +971,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
             .random_unit = 0,
             .limits = &limits,
             .accepted_state = "sent",
-            .usable = bounce_usable,
+            .usable = channel_usable,
             .usable_data = &usable,
         };
         struct crier_outcome bounced;

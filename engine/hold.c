@@ -254,13 +254,14 @@ int hold_options_check(const struct hold_place_options *o, char *err, size_t err
 /* ---- place --------------------------------------------------------------------------- */
 
 /* The notices of a hold's scope still in flight: ids and refs. The campaign is a constant
- * ($2), so that only its partition is read, through the index of notices in flight. */
+ * ($2), so that only its partition is read, through the index of notices in flight, and
+ * each recipient is one probe (OFFSET 0: not a hash of all of them). */
 static const char in_flight_sql[] =
-    "SELECT n.id, r.ref FROM crier.notice n"
-    " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq,"
-    " crier.hold h WHERE h.id = $1 AND n.campaign_id = $2::bigint AND r.campaign_id = $2::bigint"
-    " AND n.state = 'sending' AND crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref)"
-    " ORDER BY n.id";
+    "SELECT n.id, r.ref FROM crier.notice n, crier.hold h,"
+    " LATERAL (SELECT r.ref, r.region FROM crier.recipient r WHERE r.campaign_id = $2::bigint"
+    " AND r.seq = n.recipient_seq OFFSET 0) r"
+    " WHERE h.id = $1 AND n.campaign_id = $2::bigint AND n.state = 'sending'"
+    " AND crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref) ORDER BY n.id";
 
 /* refs_join - "a, b, c and 4 more" from column of result. */
 static char *refs_join(const PGresult *result, int column)

@@ -112,33 +112,6 @@ static bool connect_until_stopped(struct poller *p)
     return false;
 }
 
-/* ---- the policy's view of a notice (as worker.c's run_usable) -------------------------- */
-
-struct usable_data {
-    const struct crier_config *config;
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-static bool poll_usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    enum crier_channel_id id;
-    if (channel_id_from_name(u->policy[index], &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    if (!u->config->channel[id].enabled) {
-        *ret_why = "not enabled in the configuration";
-        return false;
-    }
-    if (channel_ops_by_id(id) == NULL) {
-        *ret_why = "not available in this build of crier";
-        return false;
-    }
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 /* ---- one round -------------------------------------------------------------------------- */
 
 static const char due_sql[] =
@@ -320,7 +293,7 @@ static void poll_decide(struct poller *p, const struct crier_notice *notice, cha
         .backoff_jitter = config->queue.backoff_jitter,
         .give_up_after_seconds = config->queue.give_up_after_seconds,
     };
-    struct usable_data usable = {config, policy, notice};
+    struct channel_usable_data usable = {config, policy, notice};
     struct policy_input in = {
         .channels = (const char *const *)policy,
         .channel_count = policy_count,
@@ -331,7 +304,7 @@ static void poll_decide(struct poller *p, const struct crier_notice *notice, cha
         .random_unit = erand48(p->random_state),
         .limits = &limits,
         .accepted_state = p->ops->accepted_state,
-        .usable = poll_usable,
+        .usable = channel_usable,
         .usable_data = &usable,
     };
     if (policy_decide(&in, outcome, policy_decision) < 0) {

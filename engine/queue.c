@@ -90,9 +90,13 @@ static const char *nullable(const PGresult *result, int row, int column)
 static const char claim_sql[] =
     /* FOR SHARE on the campaign row: a pause or cancel (which locks it FOR UPDATE) waits
      * for this claim to commit, and a claim waits for them, so no claim slips past one */
-    "WITH running AS ("
-    " SELECT id, holds_placed FROM crier.campaign WHERE id = $1 AND state = 'running'"
-    " FOR SHARE),"
+    /* The shared advisory lock first: a hold placement takes it exclusively, and a waiting
+     * exclusive request queues the shared ones behind it, which shared row locks would not
+     * (the lanes' overlapping FOR SHARE locks could starve a placement for seconds). */
+    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $1::integer)),"
+    " running AS ("
+    " SELECT c.id, c.holds_placed FROM crier.campaign c, gate WHERE c.id = $1"
+    " AND c.state = 'running' FOR SHARE OF c),"
     /* law-enforcement holds (hold.c, docs/holds.md): the campaign's active holds, once;
      * a recipient hold as the recipient's seq, which the notice row carries */
     " active AS ("
@@ -243,8 +247,9 @@ void queue_batch_clear(struct queue_batch *batch)
 static const char record_sql[] =
     /* a notice of a cancelled campaign that would be tried again is cancelled instead;
      * FOR SHARE makes the campaign's state stable for the statement (see claim_sql) */
-    "WITH campaign AS ("
-    " SELECT state FROM crier.campaign WHERE id = $15 FOR SHARE),"
+    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $15::integer)),"
+    " campaign AS ("
+    " SELECT c.state FROM crier.campaign c, gate WHERE c.id = $15 FOR SHARE OF c),"
     " o AS ("
     " SELECT u.id, CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
     " THEN 'cancelled' ELSE u.to_state END AS to_state,"

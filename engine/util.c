@@ -235,3 +235,28 @@ int sha256_file_hex(const char *path, char out[65])
         digest_hex(digest, digest_len, out);
     return r;
 }
+
+int secret_read(const char *env_name, const char *file_path, char **ret_secret)
+{
+    if (env_name) {
+        const char *value = getenv(env_name);
+        if (str_empty(value))
+            return -ENOENT;
+        *ret_secret = xstrdup(value);
+        return 0;
+    }
+    if (file_path == NULL)
+        return -ENOENT;
+    FILE *f = fopen(file_path, "re");
+    if (f == NULL)
+        return -errno;
+    char line[4096];
+    bool ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    if (!ok)
+        return -ENOENT;
+    line[strcspn(line, "\r\n")] = '\0';
+    *ret_secret = xstrdup(line);
+    explicit_bzero(line, sizeof(line));
+    return 0;
+}

@@ -141,43 +141,6 @@ static void rate_acquire(struct worker *w, struct rate_bucket *b, double n)
     }
 }
 
-/* channel_usable - may notices go to this channel in this deployment? */
-static bool channel_enabled(const struct crier_config *config, const char *name,
-                            const char **ret_why)
-{
-    enum crier_channel_id id;
-    if (channel_id_from_name(name, &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    if (!config->channel[id].enabled) {
-        *ret_why = "not enabled in the configuration";
-        return false;
-    }
-    if (channel_ops_by_id(id) == NULL) {
-        *ret_why = "not available in this build of crier";
-        return false;
-    }
-    return true;
-}
-
-struct usable_data {
-    const struct crier_config *config;
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-static bool run_usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    const char *name = u->policy[index];
-    if (!channel_enabled(u->config, name, ret_why))
-        return false;
-    enum crier_channel_id id;
-    channel_id_from_name(name, &id);
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 static void campaigns_clear(struct lane *lane)
 {
     for (size_t i = 0; i < lane->campaign_count; i++)
@@ -260,7 +223,7 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
     double now = now_seconds();
     size_t policy_count = strv_length(policy);
     for (size_t i = 0; i < n; i++) {
-        struct usable_data usable = {config, policy, &batch->notices[i]};
+        struct channel_usable_data usable = {config, policy, &batch->notices[i]};
         struct policy_input in = {
             .channels = (const char *const *)policy,
             .channel_count = policy_count,
@@ -271,7 +234,7 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
             .random_unit = erand48(random_state),
             .limits = &limits,
             .accepted_state = ops ? ops->accepted_state : "sent",
-            .usable = run_usable,
+            .usable = channel_usable,
             .usable_data = &usable,
         };
         if (policy_decide(&in, &outcomes[i], &decisions[i]) < 0) {

@@ -214,14 +214,22 @@ SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     in_flight bigint;
 BEGIN
-    -- Every claim holds its campaign row FOR SHARE while it claims (queue.c). This waits
-    -- for the claims under way to commit; the ones after it see this hold.
+    -- Every claim and record holds the advisory lock (740119, campaign) shared while it
+    -- runs (queue.c: CAMPAIGN_LOCK_CLASS). Taking it exclusively waits for the ones under
+    -- way and queues the later ones behind this transaction: row locks alone let the
+    -- lanes' overlapping FOR SHARE locks starve this placement.
+    PERFORM pg_advisory_xact_lock(740119, NEW.campaign_id::integer);
+    -- Then the campaign row, which claims also hold FOR SHARE: a claim whose snapshot
+    -- predates this commit gets the row back updated, and claims nothing (queue.c).
     UPDATE crier.campaign SET holds_placed = holds_placed + 1 WHERE id = NEW.campaign_id;
     -- New statements, new snapshot: every claim committed before the lock is visible,
     -- and no other can commit on this campaign until this transaction ends.
+    -- (from the few notices in flight to their recipients, one probe each: OFFSET 0 keeps
+    -- the planner from hashing a million recipients to find a region's)
     SELECT count(*) INTO in_flight
-    FROM crier.notice n JOIN crier.recipient r
-         ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+    FROM crier.notice n, LATERAL (SELECT r.ref, r.region FROM crier.recipient r
+                                 WHERE r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+                                 OFFSET 0) r
     WHERE n.campaign_id = NEW.campaign_id AND n.state = 'sending'
       AND crier.hold_covers(NEW.region, NEW.recipient_ref, r.region, r.ref);
     INSERT INTO crier.dispatch_log (campaign_id, event, hold_id, actor, detail, reason)
@@ -238,8 +246,9 @@ BEGIN
     SELECT n.campaign_id, 'hold', NEW.id, n.id, r.ref, n.channel, 'sending', n.attempt, session_user,
            format('in flight when hold %s was placed: handed to the channel (lease %s) before '
                   'the hold took effect', NEW.id, n.lease_owner)
-    FROM crier.notice n JOIN crier.recipient r
-         ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+    FROM crier.notice n, LATERAL (SELECT r.ref, r.region FROM crier.recipient r
+                                 WHERE r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+                                 OFFSET 0) r
     WHERE n.campaign_id = NEW.campaign_id AND n.state = 'sending'
       AND crier.hold_covers(NEW.region, NEW.recipient_ref, r.region, r.ref)
     ORDER BY n.id;

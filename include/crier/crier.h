@@ -64,6 +64,13 @@ void sha256_hex(const void *data, size_t len, char out[65]);
 /* sha256_file_hex - hex SHA-256 of a file's bytes, read in chunks; -errno on failure. */
 int sha256_file_hex(const char *path, char out[65]);
 
+/*
+ * secret_read - a password or key: the value of environment variable env_name when given,
+ * else the first line of file_path. -ENOENT when neither yields one. The caller wipes and
+ * frees *ret_secret. SECURITY: never logged; the config names where it is, never what.
+ */
+int secret_read(const char *env_name, const char *file_path, char **ret_secret);
+
 /* parse_duration - "90", "30s", "5m", "2h", "3d" into seconds; -EINVAL on anything else. */
 int parse_duration(const char *text, long *ret_seconds);
 

@@ -19,6 +19,12 @@
 #include "crier/config.h"
 #include "crier/db.h"
 
+/* The advisory lock class (with the campaign id) that claims and records take shared and
+ * a hold placement exclusive (queue.c, engine/sql/002_holds.sql): unlike row locks, a
+ * waiting exclusive request queues the shared ones behind it, so lanes cannot starve a
+ * placement. */
+#define CAMPAIGN_LOCK_CLASS "740119"
+
 /* hold_policy_set - the configuration's holds.oral_lapse, for every question this process
  * asks about holds (set once, at start-up, before any thread starts). */
 void hold_policy_set(enum crier_oral_lapse oral_lapse);
