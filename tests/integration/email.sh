@@ -19,25 +19,7 @@ if ! "$PY" -c 'import aiosmtpd' 2>/dev/null; then
   exit 0
 fi
 
-# --- peers: started here, always stopped by the EXIT trap --------------------------------
-PEERS=()
-stop_peers() {
-  local pid
-  for pid in "${PEERS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PEERS[@]}"; do
-    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  PEERS=()
-}
-email_cleanup() {
-  local rc=$?
-  stop_peers
-  (exit $rc)
-  cleanup
-}
-trap email_cleanup EXIT
+# peers are started here and stopped by lib.sh's EXIT trap (PEERS, stop_peers)
 
 # start_capture DIR [ARGS...] - start smtp_capture.py keeping messages in DIR; sets PORT
 start_capture() {

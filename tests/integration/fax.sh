@@ -22,25 +22,7 @@ if ! command -v pdftotext >/dev/null; then
   exit 0
 fi
 
-# --- peers: started here, always stopped by the EXIT trap --------------------------------
-PEERS=()
-stop_peers() {
-  local pid
-  for pid in "${PEERS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
-  for pid in "${PEERS[@]}"; do
-    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
-    kill -KILL "$pid" 2>/dev/null
-    wait "$pid" 2>/dev/null
-  done
-  PEERS=()
-}
-fax_cleanup() {
-  local rc=$?
-  stop_peers
-  (exit $rc)
-  cleanup
-}
-trap fax_cleanup EXIT
+# peers are started here and stopped by lib.sh's EXIT trap (PEERS, stop_peers)
 
 # start_gateway NAME [ARGS...] - a gateway logging to $WORK/NAME.log, PDFs in $WORK/NAME/;
 # sets PORT

@@ -17,8 +17,23 @@ export PGDATABASE="crier_${TEST_NAME}_$$"
 TAP_COUNT=0
 TAP_FAILED=0
 
+# Test peers (SMTP capture, fax gateway) a script starts: PEERS+=($!) after starting one;
+# cleanup stops them politely first (SIGTERM), then for good.
+PEERS=()
+stop_peers() {
+  local pid
+  for pid in "${PEERS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${PEERS[@]}"; do
+    for _ in $(seq 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid" 2>/dev/null
+  done
+  PEERS=()
+}
+
 cleanup() {
   local rc=$?
+  stop_peers
   # stop any crier this test left running
   jobs -p | xargs -r kill -9 2>/dev/null
   dropdb --if-exists "$PGDATABASE" 2>/dev/null
