@@ -67,7 +67,6 @@ todo_like() {
   like "$1" "$2" "$3 # TODO $4"
   TAP_FAILED=$failed
 }
-in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 count_notices() {
   local state_filter=""
   [ -n "${2:-}" ] && state_filter="AND state = '$2'"
@@ -78,14 +77,6 @@ history() {
   sql "SELECT string_agg(channel || ':' || coalesce(from_state, '-') || '>' || to_state
                          || coalesce('>' || to_channel, ''), ' ' ORDER BY id)
        FROM crier.dispatch_log WHERE $(in_campaign "$1") AND recipient_ref = '$2' AND event = 'transition'"
-}
-# setup NAME POLICY CSV [ARGS...] - create, load and start a campaign
-setup() {
-  local name=$1 policy=$2 csv=$3; shift 3
-  "$CRIER" campaign create "$name" --incident "INC-$name" --policy "$policy" --meta "$META" "$@" >/dev/null &&
-    "$CRIER" campaign load "$name" --csv "$csv" >/dev/null &&
-    "$CRIER" campaign start "$name" >/dev/null
-  ok "campaign $name created, loaded and started" test $? -eq 0
 }
 # run_until_idle [ARGS...] - crier [ARGS] run --until-idle, bounded to 60 s; sets RC, TOOK
 run_until_idle() {

@@ -42,7 +42,6 @@ start_gateway() {
   exit 1
 }
 
-in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 count_notices() {
   local state_filter=""
   [ -n "${2:-}" ] && state_filter="AND state = '$2'"
@@ -57,13 +56,6 @@ history() {
 detail_of() { # NAME REF FROM TO - the detail of that transition (the last one)
   sql "SELECT detail FROM crier.dispatch_log WHERE $(in_campaign "$1") AND recipient_ref = '$2'
        AND from_state = '$3' AND to_state = '$4' ORDER BY id DESC LIMIT 1"
-}
-setup() {
-  local name=$1 policy=$2 csv=$3; shift 3
-  "$CRIER" campaign create "$name" --incident "INC-$name" --policy "$policy" --meta "$META" "$@" >/dev/null &&
-    "$CRIER" campaign load "$name" --csv "$csv" >/dev/null &&
-    "$CRIER" campaign start "$name" >/dev/null
-  ok "campaign $name created, loaded and started" test $? -eq 0
 }
 run_until_idle() {
   local started=$EPOCHREALTIME

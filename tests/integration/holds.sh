@@ -15,7 +15,6 @@ source "$(dirname "$0")/lib.sh"
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 
 # --- helpers -------------------------------------------------------------------------------
-in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 count_notices() { # NAME [STATE]
   local state_filter=""
   [ -n "${2:-}" ] && state_filter="AND state = '$2'"

@@ -112,6 +112,18 @@ ${1:-}
 YAML
 }
 
+# in_campaign NAME - a SQL condition: rows of that campaign
+in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
+
+# setup NAME POLICY CSV [CREATE ARGS...] - create (with $META), load and start a campaign
+setup() {
+  local name=$1 policy=$2 csv=$3; shift 3
+  "$CRIER" campaign create "$name" --incident "INC-$name" --policy "$policy" --meta "$META" "$@" >/dev/null &&
+    "$CRIER" campaign load "$name" --csv "$csv" >/dev/null &&
+    "$CRIER" campaign start "$name" >/dev/null
+  ok "campaign $name created, loaded and started" test $? -eq 0
+}
+
 done_testing() {
   echo "1..$TAP_COUNT"
   [ "$TAP_FAILED" -eq 0 ]

@@ -37,7 +37,6 @@ write_config "channels:
   null: {lanes: 1}"
 export CRIER_CONFIG="$WORK/crier.yaml"
 
-in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 run_until_idle() {
   timeout 90 "$CRIER" run --until-idle >"$WORK/run.out" 2>>"$WORK/run.log"
 }

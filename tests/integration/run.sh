@@ -14,7 +14,6 @@ source "$(dirname "$0")/lib.sh"
 campaign_id() { sql "SELECT id FROM crier.campaign WHERE name = '$1'"; }
 
 # in_campaign NAME - a WHERE clause for rows of one campaign
-in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 
 # count_notices NAME [STATE]
 count_notices() {
@@ -36,13 +35,6 @@ history() {
        FROM crier.dispatch_log WHERE $(in_campaign "$1") AND recipient_ref = '$2' AND event = 'transition'"
 }
 
-# setup NAME POLICY CSV - create, load and start a campaign
-setup() {
-  "$CRIER" campaign create "$1" --incident "INC-$1" --policy "$2" --meta "$META" >/dev/null &&
-    "$CRIER" campaign load "$1" --csv "$3" >/dev/null &&
-    "$CRIER" campaign start "$1" >/dev/null
-  ok "campaign $1 created, loaded and started" test $? -eq 0
-}
 
 # people PREFIX N - a CSV of N recipients with emails
 people() {
