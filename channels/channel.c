@@ -165,6 +165,7 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
 {
     outcome->kind = kind;
     outcome->content_sha256[0] = '\0';
+    outcome->content_at = 0;
     outcome->retry_after_seconds = 0;
     outcome->transport_id[0] = '\0';
     va_list ap;

@@ -200,11 +200,17 @@ static GMimeObject *text_part(const char *subtype, const char *text)
  * build_message - render and assemble one notice. Returns the bytes (CRLF line endings)
  * or NULL with the reason in err.
  */
-static char *build_message(struct email_session *s, const struct crier_notice *n, char *err,
-                           size_t err_size)
+static char *build_message(struct email_session *s, const struct crier_notice *notice,
+                           int64_t *ret_content_at, char *err, size_t err_size)
 {
     char *subject = NULL, *text = NULL, *html = NULL;
     size_t len;
+    /* one instant for the Date header and notice_date, recorded with the hash */
+    struct crier_notice rendered = *notice;
+    if (rendered.content_time == 0)
+        rendered.content_time = (int64_t)time(NULL);
+    *ret_content_at = rendered.content_time;
+    const struct crier_notice *n = &rendered;
     if (notice_render(n, "email.subject", false, &subject, &len, err, err_size) < 0 ||
         notice_render(n, "email.txt", false, &text, &len, err, err_size) < 0)
         goto fail;
@@ -232,9 +238,9 @@ static char *build_message(struct email_session *s, const struct crier_notice *n
     }
     g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, n->name, n->email);
     g_mime_message_set_subject(message, subject, "utf-8");
-    GDateTime *now = g_date_time_new_now_utc();
-    g_mime_message_set_date(message, now);
-    g_date_time_unref(now);
+    GDateTime *date = g_date_time_new_from_unix_utc(n->content_time);
+    g_mime_message_set_date(message, date);
+    g_date_time_unref(date);
     char *message_id = xasprintf("crier.%lld.%d@%s", (long long)n->id, n->attempt, s->domain);
     g_mime_message_set_message_id(message, message_id);
     free(message_id);
@@ -243,6 +249,12 @@ static char *build_message(struct email_session *s, const struct crier_notice *n
     GMimeObject *plain = text_part("plain", text);
     if (html) {
         GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
+        /* not GMime's random boundary: the same notice must give the same bytes, so that
+         * `crier audit show` can render it again and compare hashes. "=-" cannot occur in
+         * a quoted-printable body (GMime's own convention). */
+        char *boundary = xasprintf("=-crier.%lld.%d", (long long)n->id, n->attempt);
+        g_mime_multipart_set_boundary(alternative, boundary);
+        free(boundary);
         g_mime_multipart_add(alternative, plain);
         GMimeObject *rich = text_part("html", html);
         g_mime_multipart_add(alternative, rich);
@@ -380,7 +392,8 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
             continue;
         }
         char err[OUTCOME_DETAIL_MAX];
-        char *bytes = build_message(s, notice, err, sizeof(err));
+        int64_t content_at = 0;
+        char *bytes = build_message(s, notice, &content_at, err, sizeof(err));
         if (bytes == NULL) {
             /* a template problem is the campaign's, not the person's: retry, never skip */
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render: %s", err);
@@ -394,6 +407,7 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         smtp_set_message_str(m->message, m->bytes);
         m->recipient = smtp_add_recipient(m->message, notice->email);
         sha256_hex(bytes, strlen(bytes), outcomes[i].content_sha256);
+        outcomes[i].content_at = content_at;
         queued++;
     }
 
@@ -409,6 +423,7 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
             continue;
         char sha[65];
         memcpy(sha, outcomes[i].content_sha256, sizeof(sha));
+        int64_t content_at = outcomes[i].content_at;
         const smtp_status_t *rcpt = smtp_recipient_status(m->recipient);
         const smtp_status_t *data = smtp_message_transfer_status(m->message);
         const smtp_status_t *mail = smtp_reverse_path_status(m->message);
@@ -432,8 +447,10 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
             outcome_set(&outcomes[i], classify(data->code), "%s%d %s",
                         classify(data->code) == OUTCOME_ACCEPTED ? "" : "DATA: ", data->code, text);
         }
-        if (outcomes[i].kind == OUTCOME_ACCEPTED)
+        if (outcomes[i].kind == OUTCOME_ACCEPTED) {
             memcpy(outcomes[i].content_sha256, sha, sizeof(sha)); /* what the relay took */
+            outcomes[i].content_at = content_at;
+        }
     }
     smtp_destroy_session(session);
     if (auth)
@@ -455,7 +472,8 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
         snprintf(err, err_size, "channels.email.from is not a valid address");
         return -EINVAL;
     }
-    char *bytes = build_message(&s, notice, err, err_size);
+    int64_t content_at;
+    char *bytes = build_message(&s, notice, &content_at, err, err_size);
     free(s.from_address);
     free(s.domain);
     if (bytes == NULL)

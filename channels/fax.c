@@ -245,7 +245,8 @@ struct transfer {
     char *reply;
     size_t reply_len;
     bool reply_cut;
-    int page; /* TRANSFER_LIST: pages read so far */
+    int page;           /* TRANSFER_LIST: pages read so far */
+    int64_t content_at; /* TRANSFER_SEND: when the PDF was rendered (its printed date) */
     char error[CURL_ERROR_SIZE];
 };
 
@@ -437,6 +438,31 @@ static void fax_close(struct crier_channel *channel)
     channel->state = NULL;
 }
 
+/* fax_layout_init - how a fax page is laid out: a letter without windows, fold marks or
+ * duplex, headed by channels.fax.letterhead (one line per line) when it is set. */
+static void fax_layout_init(struct fax_session *s, const struct crier_config *config)
+{
+    letter_layout_default(&s->layout);
+    s->layout.windows = false;
+    s->layout.fold_marks = false;
+    s->layout.duplex = false;
+    if (str_empty(config->fax.letterhead))
+        return;
+    size_t count = 0;
+    s->letterhead = xcalloc(1, sizeof(char *));
+    for (const char *p = config->fax.letterhead; *p;) {
+        size_t len = strcspn(p, "\n");
+        if (len > 0) {
+            s->letterhead = xreallocarray(s->letterhead, count + 2, sizeof(char *));
+            s->letterhead[count++] = xstrndup(p, len);
+            s->letterhead[count] = NULL;
+        }
+        p += len;
+        if (*p == '\n')
+            p++;
+    }
+}
+
 static int fax_open(struct crier_channel *channel, const struct crier_config *config)
 {
     pthread_once(&curl_once, curl_init_once);
@@ -469,26 +495,7 @@ static int fax_open(struct crier_channel *channel, const struct crier_config *co
     /* an empty Expect: no "100-continue" round trip before each upload */
     s->headers = curl_slist_append(NULL, "Expect:");
     s->headers = curl_slist_append(s->headers, "Accept: application/json");
-    letter_layout_default(&s->layout);
-    s->layout.windows = false;
-    s->layout.fold_marks = false;
-    s->layout.duplex = false;
-    if (!str_empty(config->fax.letterhead)) {
-        /* one line per line of the YAML value */
-        size_t count = 0;
-        s->letterhead = xcalloc(1, sizeof(char *));
-        for (const char *p = config->fax.letterhead; *p;) {
-            size_t len = strcspn(p, "\n");
-            if (len > 0) {
-                s->letterhead = xreallocarray(s->letterhead, count + 2, sizeof(char *));
-                s->letterhead[count++] = xstrndup(p, len);
-                s->letterhead[count] = NULL;
-            }
-            p += len;
-            if (*p == '\n')
-                p++;
-        }
-    }
+    fax_layout_init(s, config);
     return 0;
 }
 
@@ -598,9 +605,16 @@ static void mime_text(curl_mime *mime, const char *name, const char *value, cons
 
 /* letter_pdf - the notice's letter, laid out for fax. -EINVAL/-ENOSPC: the person's data
  * cannot be printed (permanent); other errors are temporary. */
-static int letter_pdf(struct fax_session *s, const struct crier_notice *notice,
-                      unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+static int letter_pdf(struct fax_session *s, const struct crier_notice *rendered,
+                      unsigned char **ret_pdf, size_t *ret_len, int64_t *ret_content_at, char *err,
+                      size_t err_size)
 {
+    /* one instant for the printed date and notice_date, recorded with the hash */
+    struct crier_notice copy = *rendered;
+    if (copy.content_time == 0)
+        copy.content_time = (int64_t)time(NULL);
+    *ret_content_at = copy.content_time;
+    const struct crier_notice *notice = &copy;
     char *body = NULL;
     size_t body_len = 0;
     int r = notice_render(notice, "letter.md", false, &body, &body_len, err, err_size);
@@ -611,9 +625,9 @@ static int letter_pdf(struct fax_session *s, const struct crier_notice *notice,
         organisation = json_string_value(json_object_get(notice->render->meta, "organisation"));
     const char *fallback[] = {organisation, NULL};
     char date[11];
-    time_t now = time(NULL);
+    time_t at = (time_t)notice->content_time;
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&at, &tm);
     strftime(date, sizeof(date), "%Y-%m-%d", &tm);
     struct letter_input in = {
         .return_address = s->letterhead  ? (const char *const *)s->letterhead
@@ -785,6 +799,7 @@ static void send_finish(struct fax_session *s, struct transfer *t, CURLcode resu
         break;
     }
     memcpy(outcome->content_sha256, sha, sizeof(sha));
+    outcome->content_at = t->content_at;
 }
 
 /* ---- the multi loop ------------------------------------------------------------------- */
@@ -876,7 +891,8 @@ static struct transfer *send_next(struct transfer_source *source)
         char err[OUTCOME_DETAIL_MAX - 64];
         unsigned char *pdf = NULL;
         size_t pdf_len = 0;
-        int r = letter_pdf(s, notice, &pdf, &pdf_len, err, sizeof(err));
+        int64_t content_at = 0;
+        int r = letter_pdf(s, notice, &pdf, &pdf_len, &content_at, err, sizeof(err));
         if (r == -EINVAL || r == -ENOSPC) {
             outcome_set(outcome, OUTCOME_PERMANENT, "cannot lay out the letter: %s", err);
             continue;
@@ -885,7 +901,9 @@ static struct transfer *send_next(struct transfer_source *source)
             outcome_set(outcome, OUTCOME_TEMPORARY, "cannot render: %s", err);
             continue;
         }
-        return send_transfer(s, notice, i, pdf, pdf_len);
+        struct transfer *t = send_transfer(s, notice, i, pdf, pdf_len);
+        t->content_at = content_at;
+        return t;
     }
     return NULL;
 }
@@ -1150,3 +1168,14 @@ const struct crier_channel_ops fax_channel_ops = {
     .poll = fax_poll,
     .close = fax_close,
 };
+
+int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
+                unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+{
+    struct fax_session s = {0};
+    fax_layout_init(&s, config);
+    int64_t content_at;
+    int r = letter_pdf(&s, notice, ret_pdf, ret_len, &content_at, err, err_size);
+    strv_free(s.letterhead);
+    return r;
+}

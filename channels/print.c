@@ -80,11 +80,12 @@ static void strv_from_lines(const char *text, char ***ret)
     *ret = lines;
 }
 
-static void today(char date[11])
+/* date_of - the date (UTC) printed on a letter rendered at Unix time at. */
+static void date_of(int64_t at, char date[11])
 {
-    time_t now = time(NULL);
+    time_t t = (time_t)at;
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&t, &tm);
     strftime(date, 11, "%Y-%m-%d", &tm);
 }
 
@@ -366,8 +367,10 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
     }
     qsort(items, count, sizeof(*items), item_compare);
 
+    /* one instant for the whole batch: its printed date, recorded with each letter's hash */
+    int64_t batch_time = (int64_t)time(NULL);
     char date[11];
-    today(date);
+    date_of(batch_time, date);
     char *pdf_tmp = spool_path(spool, id, "pdf", true);
     char *csv_tmp = spool_path(spool, id, "csv", true);
     char *sum_tmp = spool_path(spool, id, "sha256", true);
@@ -408,7 +411,9 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
             continue;
         }
         size_t body_len = 0;
-        if (notice_render(notice, "letter.md", false, &bodies[i], &body_len, err, sizeof(err)) <
+        struct crier_notice rendered = *notice;
+        rendered.content_time = batch_time;
+        if (notice_render(&rendered, "letter.md", false, &bodies[i], &body_len, err, sizeof(err)) <
             0) {
             /* the campaign's templates, not the person: retry, never skip */
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render letter.md: %s", err);
@@ -535,6 +540,7 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
                     "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", id, sequence, letters,
                     pages[i], sheets, pdf_sha);
         memcpy(outcomes[i].content_sha256, letter_sha[i], 65);
+        outcomes[i].content_at = batch_time;
         snprintf(outcomes[i].transport_id, sizeof(outcomes[i].transport_id), "%s", id);
     }
     r = file_sync_close(csv);
@@ -645,3 +651,17 @@ const struct crier_channel_ops mail_channel_ops = {
     .close = print_close,
     .committed = print_committed,
 };
+
+int print_letter_digest(const struct crier_notice *notice, char out[65], char *err, size_t err_size)
+{
+    char *body = NULL;
+    size_t body_len = 0;
+    int r = notice_render(notice, "letter.md", false, &body, &body_len, err, err_size);
+    if (r < 0)
+        return r;
+    char date[11];
+    date_of(notice->content_time ? notice->content_time : (int64_t)time(NULL), date);
+    letter_digest(notice, date, body, out);
+    free(body);
+    return 0;
+}

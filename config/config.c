@@ -440,6 +440,25 @@ static const struct config_key holds_keys[] = {
 };
 static const struct config_section holds_section = SECTION(holds_keys, false);
 
+static const struct config_key audit_keys[] = {
+    {.name = "seal_interval",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(audit.seal_interval_seconds),
+     .min = 0,
+     .max = 86400},
+    {.name = "block_rows",
+     .kind = KEY_LONG,
+     .offset = CONFIG_OFFSET(audit.block_rows),
+     .min = 1,
+     .max = 1000000},
+    {.name = "seal_wait",
+     .kind = KEY_LONG,
+     .offset = CONFIG_OFFSET(audit.seal_lock_timeout_ms),
+     .min = 1,
+     .max = 60000},
+};
+static const struct config_section audit_section = SECTION(audit_keys, false);
+
 static const struct config_key root_keys[] = {
     {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
     {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
@@ -448,6 +467,7 @@ static const struct config_key root_keys[] = {
     STRING_KEY("templates", templates_dir),
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
     {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
+    {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
 };
 static const struct config_section root_section = SECTION(root_keys, false);
 
@@ -501,6 +521,10 @@ struct crier_config *config_default(void)
     config->queue.give_up_after_seconds = 3 * 86400;
     config->queue.idle_poll_ms = 500;
     config->queue.route_grace_seconds = 10;
+
+    config->audit.seal_interval_seconds = 5;
+    config->audit.block_rows = 10000;
+    config->audit.seal_lock_timeout_ms = 1000;
 
     config->log.format = LOG_FORMAT_AUTO;
     config->log.level = 6; /* LOG_INFO */

@@ -256,12 +256,14 @@ static const char record_sql[] =
     " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
     " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
     " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
-    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id"
+    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id,"
+    " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"
+    " AS content_at"
     " FROM campaign, unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
     " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
-    " $12::integer[], $16::text[])"
+    " $12::integer[], $16::text[], $17::bigint[])"
     " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
-    " campaign_id, ref, attempt, transport_id)),"
+    " campaign_id, ref, attempt, transport_id, content_at)),"
     " updated AS ("
     " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
     " channel_index = o.to_channel_index,"
@@ -277,11 +279,12 @@ static const char record_sql[] =
     " RETURNING n.id),"
     " logged AS ("
     " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256)"
+    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"
+    " content_at)"
     " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"
     " o.id, o.ref, $14, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"
     " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, $13,"
-    " o.detail, o.reason, o.sha FROM o LEFT JOIN updated u ON u.id = o.id"
+    " o.detail, o.reason, o.sha, o.content_at FROM o LEFT JOIN updated u ON u.id = o.id"
     " ORDER BY o.id)"
     " SELECT count(*) - (SELECT count(*) FROM updated) FROM o";
 
@@ -294,12 +297,13 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         return 0;
     }
     struct strbuf arrays[12] = {{0}};
-    struct strbuf transport_ids = {0};
+    struct strbuf transport_ids = {0}, content_at = {0};
     for (size_t i = 0; i < n; i++) {
         const struct queue_record *rec = &records[i];
         const struct policy_decision *d = rec->decision;
         array_add(&transport_ids,
                   rec->outcome->transport_id[0] ? rec->outcome->transport_id : NULL);
+        array_add_long(&content_at, (long long)rec->outcome->content_at);
         array_add_long(&arrays[0], rec->notice->id);
         array_add(&arrays[1], notice_state_name(d->to_state));
         array_add(&arrays[2], rec->to_channel);
@@ -314,7 +318,7 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
         array_add(&arrays[10], rec->notice->ref);
         array_add_long(&arrays[11], rec->notice->attempt);
     }
-    const char *params[16];
+    const char *params[17];
     for (int i = 0; i < 12; i++)
         params[i] = array_finish(&arrays[i]);
     params[12] = owner;
@@ -323,11 +327,13 @@ int queue_record(struct crier_db *db, const char *channel, const char *owner,
     snprintf(campaign, sizeof(campaign), "%lld", (long long)records[0].notice->campaign_id);
     params[14] = campaign;
     params[15] = array_finish(&transport_ids);
+    params[16] = array_finish(&content_at);
     PGresult *result = NULL;
-    int r = db_query(db, record_sql, 16, params, &result);
+    int r = db_query(db, record_sql, 17, params, &result);
     for (int i = 0; i < 12; i++)
         free(arrays[i].data);
     free(transport_ids.data);
+    free(content_at.data);
     if (r < 0)
         return r;
     if (ret_late)

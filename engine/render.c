@@ -33,6 +33,100 @@ const char *render_templates_dir(const struct crier_config *config, const char *
     return CRIER_SOURCE_TEMPLATES_DIR; /* an uninstalled build runs from its source tree */
 }
 
+/* hex_decode - len hex digits into len/2 bytes at out. */
+static void hex_decode(const char *hex, size_t len, char *out)
+{
+    for (size_t i = 0; i + 1 < len; i += 2) {
+        char pair[3] = {hex[i], hex[i + 1], '\0'};
+        out[i / 2] = (char)strtoul(pair, NULL, 16);
+    }
+}
+
+/*
+ * templates_copied - the campaign's templates as copied into the database when it started
+ * (render_templates_record): what it sends, whatever became of the files since. -ENOENT
+ * when there is no copy.
+ */
+static int templates_copied(struct crier_db *db, struct render_campaign *c, FILE *diag)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)c->id);
+    const char *params[] = {id};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT name, encode(body, 'hex'), copied_from FROM crier.campaign_template"
+                     " WHERE campaign_id = $1 ORDER BY name",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    size_t count = (size_t)PQntuples(result);
+    if (count == 0) {
+        PQclear(result);
+        return -ENOENT;
+    }
+    char **names = xcalloc(count, sizeof(char *));
+    char **sources = xcalloc(count, sizeof(char *));
+    size_t *lengths = xcalloc(count, sizeof(size_t));
+    for (size_t i = 0; i < count; i++) {
+        names[i] = PQgetvalue(result, (int)i, 0);
+        size_t hex_length = (size_t)PQgetlength(result, (int)i, 1);
+        lengths[i] = hex_length / 2;
+        sources[i] = xmalloc(lengths[i] + 1);
+        hex_decode(PQgetvalue(result, (int)i, 1), hex_length, sources[i]);
+    }
+    free(c->templates_dir);
+    c->templates_dir =
+        xasprintf("%s (as copied when the campaign started)", PQgetvalue(result, 0, 2));
+    r = template_set_from_memory(c->templates_dir, names, sources, lengths, count, diag,
+                                 &c->templates);
+    for (size_t i = 0; i < count; i++)
+        free(sources[i]);
+    free(sources);
+    free(names);
+    free(lengths);
+    PQclear(result);
+    return r == -ENOENT ? -EINVAL : r;
+}
+
+int render_templates_record(struct crier_db *db, const struct crier_config *config,
+                            int64_t campaign_id, FILE *diag)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
+    const char *id_param[] = {id};
+    PGresult *result = NULL;
+    int r = db_query(db, "SELECT 1 FROM crier.campaign_template WHERE campaign_id = $1 LIMIT 1", 1,
+                     id_param, &result);
+    if (r < 0)
+        return r;
+    bool copied = PQntuples(result) > 0;
+    PQclear(result);
+    if (copied)
+        return 0;
+    struct render_campaign *c = NULL;
+    r = render_campaign_load(db, config, campaign_id, diag, &c);
+    if (r < 0)
+        return r;
+    for (size_t i = 0; r == 0 && i < template_set_count(c->templates); i++) {
+        const struct template *t = template_set_item(c->templates, i);
+        size_t length;
+        const char *source = template_source(t, &length);
+        char *hex = xmalloc(2 * length + 1);
+        for (size_t k = 0; k < length; k++)
+            snprintf(hex + 2 * k, 3, "%02x", (unsigned char)source[k]);
+        hex[2 * length] = '\0';
+        const char *params[] = {id, template_name(t), hex, c->templates_dir};
+        r = db_exec(db,
+                    "INSERT INTO crier.campaign_template (campaign_id, name, body, sha256,"
+                    " copied_from) SELECT $1, $2, b, encode(sha256(b), 'hex'), $4"
+                    " FROM decode($3, 'hex') b",
+                    4, params);
+        free(hex);
+    }
+    render_campaign_free(c);
+    return r;
+}
+
 int render_campaign_load(struct crier_db *db, const struct crier_config *config,
                          int64_t campaign_id, FILE *diag, struct render_campaign **ret)
 {
@@ -62,7 +156,9 @@ int render_campaign_load(struct crier_db *db, const struct crier_config *config,
         c->meta = json_object();
     }
     PQclear(result);
-    r = template_set_load(c->templates_dir, diag, &c->templates);
+    r = templates_copied(db, c, diag);
+    if (r == -ENOENT) /* not started yet (or before 004): the directory */
+        r = template_set_load(c->templates_dir, diag, &c->templates);
     if (r < 0) {
         render_campaign_free(c);
         return r;
@@ -140,12 +236,14 @@ json_t *render_known(const struct render_campaign *campaign, char *const *extra_
     return known;
 }
 
-/* notice_date - today's date (UTC), as templates print it. */
-static void today(char out[11])
+/* notice_date - the date (UTC) the notice's content is rendered at, as templates print it:
+ * its content_time (the one recorded, when `crier audit show` renders it again), else
+ * today. */
+static void notice_date(const struct crier_notice *notice, char out[11])
 {
-    time_t now = time(NULL);
+    time_t at = notice->content_time ? (time_t)notice->content_time : time(NULL);
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&at, &tm);
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
@@ -162,7 +260,7 @@ int notice_render(const struct crier_notice *notice, const char *name, bool html
         return -ENOENT;
     }
     char date[11];
-    today(date);
+    notice_date(notice, date);
     json_t *vars = render_vars(notice, date);
     int r = template_render(t, vars, html, ret_text, ret_len, err, err_size);
     json_decref(vars);
@@ -192,6 +290,14 @@ static void needed_templates(char *const *policy, const char **needed, size_t *c
     }
     if (letter)
         needed[(*count)++] = "letter.md";
+}
+
+bool render_needs_templates(char *const *policy)
+{
+    const char *needed[3];
+    size_t count;
+    needed_templates(policy, needed, &count);
+    return count > 0;
 }
 
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,

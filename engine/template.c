@@ -738,6 +738,64 @@ int template_set_load(const char *dir, FILE *diag, struct template_set **ret_set
     return 0;
 }
 
+int template_set_from_memory(const char *dir, char *const *names, char *const *sources,
+                             const size_t *lengths, size_t count, FILE *diag,
+                             struct template_set **ret_set)
+{
+    struct template_set *set = xcalloc(1, sizeof(*set));
+    set->templates = xcalloc(count, sizeof(*set->templates));
+    int errors = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (name_classify(dir, names[i], diag) <= 0) {
+            errors++;
+            continue;
+        }
+        struct template *template = xcalloc(1, sizeof(*template));
+        template->name = xstrdup(names[i]);
+        template->path = path_join(dir, names[i]);
+        template->source = xmalloc(lengths[i] + 1);
+        memcpy(template->source, sources[i], lengths[i]);
+        template->source[lengths[i]] = '\0';
+        template->source_length = lengths[i];
+        if (lengths[i] > TEMPLATE_SIZE_MAX || template_check_bytes(template, diag) < 0 ||
+            template_parse(template, diag) > 0) {
+            template_free(template);
+            errors++;
+            continue;
+        }
+        set->templates[set->count++] = template;
+    }
+    if (errors > 0) {
+        template_set_free(set);
+        return -EINVAL;
+    }
+    if (set->count > 0)
+        qsort(set->templates, set->count, sizeof(*set->templates), template_name_compare);
+    *ret_set = set;
+    return 0;
+}
+
+size_t template_set_count(const struct template_set *set)
+{
+    return set ? set->count : 0;
+}
+
+const struct template *template_set_item(const struct template_set *set, size_t i)
+{
+    return i < set->count ? set->templates[i] : NULL;
+}
+
+const char *template_name(const struct template *template)
+{
+    return template->name;
+}
+
+const char *template_source(const struct template *template, size_t *ret_length)
+{
+    *ret_length = template->source_length;
+    return template->source;
+}
+
 struct template_set *template_set_free(struct template_set *set)
 {
     if (set == NULL)

@@ -22,6 +22,7 @@
 #include "crier/poll.h"
 #include "crier/queue.h"
 #include "crier/render.h"
+#include "crier/seal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -90,6 +91,7 @@ struct worker {
     double started;           /* monotonic */
     _Atomic double last_work; /* monotonic time a lane last recorded a batch */
     unsigned long ticks;
+    double sealed_at; /* monotonic: the last seal of the dispatch log (audit.seal_interval) */
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -548,6 +550,22 @@ static int work_left(struct crier_db *db, long *ret_count)
     return 0;
 }
 
+/* seal - seal the dispatch log written so far (seal.c); a wait for writers that times out
+ * is tried again at the next tick. */
+static void seal(struct worker *w, struct crier_db *db)
+{
+    long rows = 0, blocks = 0;
+    int r = seal_run(db, w->config->audit.block_rows, w->config->audit.seal_lock_timeout_ms, &rows,
+                     &blocks);
+    if (r == -EAGAIN)
+        return;
+    w->sealed_at = monotonic_seconds();
+    if (r < 0)
+        log_error("sealing the dispatch log: %s", db->error);
+    else if (blocks > 0)
+        log_debug("sealed %ld log rows in %ld blocks", rows, blocks);
+}
+
 /* housekeeping - one tick; returns true when until_idle finds nothing left. */
 static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor,
                          unsigned short *random_state)
@@ -575,6 +593,9 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
         else if (count > 0)
             log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
     }
+    long interval = w->config->audit.seal_interval_seconds;
+    if (interval > 0 && monotonic_seconds() - w->sealed_at >= (double)interval)
+        seal(w, *db);
     if (!w->options->until_idle || !lanes_idle)
         return false;
     long left = 0;
@@ -768,6 +789,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     pollers = pollers_stop(pollers);
     if (w.options->until_idle && stop_signals == 0)
         housekeeping(&w, &db, actor, random_state); /* complete what just finished */
+    if (config->audit.seal_interval_seconds > 0 && !db_lost(db))
+        seal(&w, db); /* what this run wrote leaves sealed */
     const char *unregister[] = {w.id};
     db_exec(db, "DELETE FROM crier.worker WHERE id = $1", 1, unregister);
     double elapsed = monotonic_seconds() - started;

@@ -36,6 +36,9 @@ struct crier_outcome {
                                         -1 = never by itself (a person must look) */
     char transport_id[128];          /* ACCEPTED: the transport's id for what was handed
                                         over (a fax id), "" when it is not known */
+    int64_t content_at;              /* Unix time the content was rendered at (its Date
+                                        header, its printed date), 0 when none: recorded
+                                        so that `crier audit show` can render it again */
 };
 
 /* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
@@ -55,6 +58,9 @@ struct crier_notice {
     int attempt;                          /* attempts in all, this one included */
     int channel_attempt;                  /* attempts on the current channel, this one included */
     bool delayed;                         /* a law-enforcement hold delayed this notice */
+    int64_t content_time;                 /* Unix time to render its content at (Date header,
+                                             notice_date): 0 = now; audit show sets the
+                                             recorded one */
     const struct render_campaign *render; /* templates and metadata, for notice_render() */
 };
 
@@ -160,9 +166,19 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
 /* email_compose - the exact message the email channel would send for a notice (for
- * `campaign proof`); nothing is sent. */
+ * `campaign proof`, and `audit show`, which sets notice->content_time); nothing is sent. */
 int email_compose(const struct crier_config *config, const struct crier_notice *notice,
                   char **ret_bytes, char *err, size_t err_size);
+
+/* fax_compose - the exact PDF the fax channel would send for a notice (for `audit show`,
+ * which sets notice->content_time); nothing is sent. */
+int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
+                unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
+
+/* print_letter_digest - the SHA-256 the mail channel records for a notice's letter (its
+ * address and rendered body, at notice->content_time), for `audit show`. */
+int print_letter_digest(const struct crier_notice *notice, char out[65], char *err,
+                        size_t err_size);
 
 extern const struct crier_channel_ops email_channel_ops;
 extern const struct crier_channel_ops fax_channel_ops;

@@ -166,6 +166,12 @@ struct crier_config {
     struct {
         enum crier_oral_lapse oral_lapse; /* holds.oral_lapse: alert (default) or release */
     } holds;
+
+    struct {
+        long seal_interval_seconds; /* audit.seal_interval: crier run seals this often, 0 = never */
+        long block_rows;            /* audit.block_rows: most rows in one seal block */
+        long seal_lock_timeout_ms;  /* audit.seal_wait: longest wait for log writers */
+    } audit;
 };
 
 /*

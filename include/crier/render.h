@@ -40,6 +40,14 @@ int render_campaign_load(struct crier_db *db, const struct crier_config *config,
                          int64_t campaign_id, FILE *diag, struct render_campaign **ret);
 struct render_campaign *render_campaign_free(struct render_campaign *campaign);
 
+/*
+ * render_templates_record - copy the campaign's templates into the database (at `campaign
+ * start`, in its transaction), once: from then on its notices are rendered from the copy
+ * (render_campaign_load prefers it), and `crier audit show` renders them again from it.
+ */
+int render_templates_record(struct crier_db *db, const struct crier_config *config,
+                            int64_t campaign_id, FILE *diag);
+
 /* render_vars - every variable a template may use for this notice (a new reference). */
 json_t *render_vars(const struct crier_notice *notice, const char *notice_date);
 
@@ -62,6 +70,9 @@ int notice_render(const struct crier_notice *notice, const char *name, bool html
  */
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,
                           const char *campaign_name, FILE *diag);
+
+/* render_needs_templates - do the channels of policy render templates? */
+bool render_needs_templates(char *const *policy);
 
 /* render_has - does the campaign have template name (for any region)? */
 bool render_has(const struct crier_notice *notice, const char *name);

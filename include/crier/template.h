@@ -31,6 +31,21 @@ int template_set_load(const char *dir, FILE *diag, struct template_set **ret_set
 struct template_set *template_set_free(struct template_set *set);
 
 /*
+ * template_set_from_memory - the same from count named sources (a campaign's templates as
+ * copied into the database when it started); dir names them in messages.
+ */
+int template_set_from_memory(const char *dir, char *const *names, char *const *sources,
+                             const size_t *lengths, size_t count, FILE *diag,
+                             struct template_set **ret_set);
+
+/* The templates of a set in name order, each with its file name and exact bytes (so that
+ * a campaign's can be copied into the database). */
+size_t template_set_count(const struct template_set *set);
+const struct template *template_set_item(const struct template_set *set, size_t i);
+const char *template_name(const struct template *template);
+const char *template_source(const struct template *template, size_t *ret_length);
+
+/*
  * template_find - the template to use for name ("email.txt") and the recipient's region
  * ("CA", may be NULL): "email.CA.txt" when the set has it, else "email.txt"; NULL when
  * neither exists.
