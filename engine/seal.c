@@ -840,8 +840,10 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
         if (r < 0)
             break;
         int n = PQntuples(result);
-        if (n == 0)
+        if (n == 0) {
+            PQclear(result);
             break;
+        }
         for (int row = 0; row < n && r == 0; row++) {
             int64_t row_id = strtoll(PQgetvalue(result, row, FIELD_ID), NULL, 10);
             while (r == 0 && b < nblocks && row_id > strtoll(PQgetvalue(blocks, b, 2), NULL, 10))
