@@ -70,10 +70,7 @@ PY
   for pdf in "$WORK"/spool/B*.pdf; do
     printf "\n\$ pdfinfo %s | grep Pages\n" "$(basename "$pdf")"; pdfinfo "$pdf" | grep Pages
   done
-  printf "\n\$ psql: the dispatch log of S003 (reachable by fax only)\n"
-  psql -X -c "SELECT at::time(0), channel, from_state, to_state, to_channel, actor,
-                     coalesce(reason, detail) AS why
-              FROM crier.dispatch_log WHERE recipient_ref = '"'"'S003'"'"' ORDER BY id"
+  say "$CRIER" audit log acme-2026-11 --recipient S003
   # the print house mailed the batch: record it, and the campaign can complete
   for batch in $("$CRIER" batch list acme-2026-11 --json | python3 -c "import json,sys; print(\" \".join(b[\"batch\"] for b in json.load(sys.stdin)))"); do
     say "$CRIER" batch mark-mailed "$batch" --date "$(date -u +%F)" --evidence "USPS PS Form 3602 (demo)"
@@ -82,5 +79,8 @@ PY
   say "$CRIER" status acme-2026-11
   state=$("$CRIER" status acme-2026-11 --json | python3 -c "import json,sys; print(json.load(sys.stdin)[\"state\"])")
   [ "$state" = completed ] || { echo "demo: campaign is $state, expected completed"; exit 1; }
+  # what an auditor does: the sealed log is intact, and what S003 was sent is proven
+  say "$CRIER" audit verify
+  say "$CRIER" audit show acme-2026-11 S003
   echo "demo: campaign acme-2026-11 completed"
 '
