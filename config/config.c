@@ -524,7 +524,7 @@ struct crier_config *config_default(void)
 
     config->audit.seal_interval_seconds = 5;
     config->audit.block_rows = 10000;
-    config->audit.seal_lock_timeout_ms = 1000;
+    config->audit.seal_lock_timeout_ms = 500;
 
     config->log.format = LOG_FORMAT_AUTO;
     config->log.level = 6; /* LOG_INFO */
