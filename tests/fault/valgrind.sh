@@ -31,7 +31,7 @@ export FAX_SECRET=$SECRET
 VGLOG="$WORK/vg"
 mkdir -p "$VGLOG" "$WORK/cap" "$WORK/spool" "$WORK/gw" "$WORK/proof"
 
-# vg NAME ARGS... - crier under memcheck; sets RC, OUT, ERR; NAME names its report
+# vg NAME ARGS... - crier under memcheck; sets RC and ERR; NAME names its report
 vg() {
   local name=$1; shift
   timeout "${VG_TIMEOUT:-120}" valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
@@ -39,7 +39,6 @@ vg() {
     --suppressions="$TESTS_DIR/valgrind.supp" --log-file="$VGLOG/$name.%p.log" \
     "$CRIER" "$@" >"$WORK/out" 2>"$WORK/err"
   RC=$?
-  OUT=$(cat "$WORK/out")
   ERR=$(cat "$WORK/err")
 }
 # clean NAME - memcheck reported nothing for that invocation (its log is empty)

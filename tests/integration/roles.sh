@@ -142,7 +142,7 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign ops) AND 
   "every transition of the run is logged with the worker that made it"
 works operator "status" status ops --json
 works operator "status (every campaign)" status
-batch=$(cd "$WORK/spool" && ls B*.pdf 2>/dev/null | sed 's/^B//; s/\.pdf$//' | head -1)
+batch=$(find "$WORK/spool" -maxdepth 1 -name 'B*.pdf' -printf '%f\n' | sed 's/^B//; s/\.pdf$//' | sort | head -1)
 ok "the operator's run wrote a print batch" test -n "$batch"
 works operator "batch list" batch list ops
 works operator "batch show" batch show "$batch"
