@@ -232,6 +232,17 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign ops) AND 
   "the operator's ingest applied the DSN"
 works operator "batch mark-mailed" batch mark-mailed "$batch" --date "$(date -u +%F)" --evidence "PS 3602 1"
 ok "the letters of batch $batch are mailed" test "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign ops) AND state = 'mailed'")" -gt 0
+# a letter the post office brought back: only the operator records it
+printf 'ref,reason\nm2,moved, left no address\n' >returns.csv
+chmod a+r returns.csv
+before=$(snapshot)
+refused legal "returns ingest" returns ingest returns.csv --campaign ops
+refused auditor "returns ingest" returns ingest returns.csv --campaign ops
+refused none "returns ingest" returns ingest returns.csv --campaign ops
+is "$(snapshot)" "$before" "the refused returns ingests left nothing behind"
+works operator "returns ingest" returns ingest returns.csv --campaign ops
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign ops) AND event = 'returned'")" 1 \
+  "the operator's returns ingest recorded the returned letter"
 
 # direct SQL as the operator: what running needs, and nothing that rewrites the record
 ok "operator: UPDATE crier.notice (the engine's own work) runs" allowed operator \
