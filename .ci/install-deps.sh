@@ -20,6 +20,8 @@ packages=(
   python3-reportlab
   # the fax tests and bench/fax.sh: curl posts to the test gateway, openssl makes its cert
   curl openssl
+  # tests/fault/valgrind.sh: one integration flow under memcheck
+  valgrind
 )
 
 missing=()

@@ -58,6 +58,14 @@ int channel_open(const struct crier_channel_ops *ops, const struct crier_config 
     return 0;
 }
 
+/* redact - the channel's secrets out of what its peers said (see struct crier_channel). */
+static void redact(const struct crier_channel *channel, struct crier_outcome *outcomes, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        secret_redact(outcomes[i].detail, sizeof(outcomes[i].detail), channel->secrets,
+                      ARRAY_SIZE(channel->secrets));
+}
+
 int channel_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
                  struct crier_outcome *outcomes)
 {
@@ -69,6 +77,7 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
         for (size_t i = 0; i < n; i++)
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "batch failed: %s", strerror(-r));
     }
+    redact(channel, outcomes, n);
     return r;
 }
 
@@ -99,6 +108,7 @@ int channel_poll(struct crier_channel *channel, const struct crier_poll_item *it
         for (size_t i = 0; i < n; i++)
             outcome_set(&outcomes[i], OUTCOME_PENDING, "status check failed: %s", strerror(-r));
     }
+    redact(channel, outcomes, n);
     return r;
 }
 

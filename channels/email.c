@@ -39,10 +39,11 @@ struct email_session {
     const struct crier_config *config;
     SSL_CTX *tls; /* certificate verification on; NULL when TLS is off */
     enum starttls_option starttls;
-    char *secret;       /* SMTP AUTH password, NULL without AUTH */
-    char *from_address; /* the addr-spec of channels.email.from */
-    char *domain;       /* for Message-ID and VERP when bounce_domain is unset */
-    char server[300];   /* host:port */
+    char *secret;          /* SMTP AUTH password, NULL without AUTH */
+    char *secret_forms[2]; /* as AUTH PLAIN and AUTH LOGIN send it (base64): redacted */
+    char *from_address;    /* the addr-spec of channels.email.from */
+    char *domain;          /* for Message-ID and VERP when bounce_domain is unset */
+    char server[300];      /* host:port */
 };
 
 /* One message of a batch, alive until the session ends. */
@@ -151,6 +152,23 @@ static int email_open(struct crier_channel *channel, const struct crier_config *
         return r;
     }
     channel->state = s;
+    if (s->secret) {
+        /* what a relay receives: base64 of "\0user\0password" (PLAIN), of the password
+         * alone (LOGIN); a relay that repeats either is redacted (channel.c) */
+        size_t user_len = strlen(config->email.auth_user), secret_len = strlen(s->secret);
+        char *plain = xmalloc(user_len + secret_len + 2);
+        plain[0] = '\0';
+        memcpy(plain + 1, config->email.auth_user, user_len);
+        plain[1 + user_len] = '\0';
+        memcpy(plain + 2 + user_len, s->secret, secret_len);
+        s->secret_forms[0] = secret_base64(plain, user_len + secret_len + 2);
+        explicit_bzero(plain, user_len + secret_len + 2);
+        free(plain);
+        s->secret_forms[1] = secret_base64(s->secret, secret_len);
+        channel->secrets[0] = s->secret;
+        channel->secrets[1] = s->secret_forms[0];
+        channel->secrets[2] = s->secret_forms[1];
+    }
     return 0;
 }
 
@@ -163,6 +181,12 @@ static void email_close(struct crier_channel *channel)
     if (s->secret) {
         explicit_bzero(s->secret, strlen(s->secret));
         free(s->secret);
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(s->secret_forms); i++) {
+        if (s->secret_forms[i]) {
+            explicit_bzero(s->secret_forms[i], strlen(s->secret_forms[i]));
+            free(s->secret_forms[i]);
+        }
     }
     free(s->from_address);
     free(s->domain);
@@ -349,10 +373,19 @@ static enum crier_outcome_kind classify(int code)
     return OUTCOME_TEMPORARY;
 }
 
-/* reply_text - the server's text without its line ending. */
-static void reply_text(const smtp_status_t *status, char *out, size_t size)
+/* reply_text - the server's text without its line ending, and without the password if the
+ * server repeated it (redacted before it is cut, so that no part of it is left). */
+static void reply_text(const struct email_session *s, const smtp_status_t *status, char *out,
+                       size_t size)
 {
-    snprintf(out, size, "%s", status && status->text ? status->text : "");
+    const char *text = status && status->text ? status->text : "";
+    size_t len = strlen(text), big = len * 3 + 16; /* "[redacted]" for 4 or more bytes */
+    char *copy = xmalloc(big);
+    memcpy(copy, text, len + 1);
+    const char *forms[] = {s->secret, s->secret_forms[0], s->secret_forms[1]};
+    secret_redact(copy, big, forms, ARRAY_SIZE(forms));
+    snprintf(out, size, "%s", copy);
+    free(copy);
     out[strcspn(out, "\r\n")] = '\0';
 }
 
@@ -430,19 +463,19 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         char text[OUTCOME_DETAIL_MAX / 2];
         if (mail && mail->code >= 400) {
             /* the relay refused our envelope sender: our configuration, not the person */
-            reply_text(mail, text, sizeof(text));
+            reply_text(s, mail, text, sizeof(text));
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "MAIL FROM: %d %s", mail->code, text);
         } else if (rcpt == NULL || rcpt->code == 0) {
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "not attempted: %s",
                         session_error[0] ? session_error : "session ended early");
         } else if (classify(rcpt->code) != OUTCOME_ACCEPTED) {
-            reply_text(rcpt, text, sizeof(text));
+            reply_text(s, rcpt, text, sizeof(text));
             outcome_set(&outcomes[i], classify(rcpt->code), "RCPT TO: %d %s", rcpt->code, text);
         } else if (data == NULL || data->code == 0) {
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "DATA not completed: %s",
                         session_error[0] ? session_error : "no reply");
         } else {
-            reply_text(data, text, sizeof(text));
+            reply_text(s, data, text, sizeof(text));
             /* a refusal says where it came from, as RCPT TO: and MAIL FROM: do */
             outcome_set(&outcomes[i], classify(data->code), "%s%d %s",
                         classify(data->code) == OUTCOME_ACCEPTED ? "" : "DATA: ", data->code, text);

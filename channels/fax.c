@@ -218,7 +218,8 @@ struct fax_session {
     struct fax_gateway gateway;
     enum fax_auth auth;
     char *secret;
-    CURLM *multi; /* kept for the session: its connection cache is reused across batches */
+    char *secret_basic; /* base64 of "key_id:secret", as the Authorization header sends it */
+    CURLM *multi;       /* kept for the session: its connection cache is reused across batches */
     struct curl_slist *headers;
     size_t max_in_flight;
     long timeout_ms;
@@ -433,6 +434,10 @@ static void fax_close(struct crier_channel *channel)
         explicit_bzero(s->secret, strlen(s->secret));
         free(s->secret);
     }
+    if (s->secret_basic) {
+        explicit_bzero(s->secret_basic, strlen(s->secret_basic));
+        free(s->secret_basic);
+    }
     strv_free(s->letterhead);
     free(s);
     channel->state = NULL;
@@ -479,6 +484,15 @@ static int fax_open(struct crier_channel *channel, const struct crier_config *co
     if (r < 0) {
         fax_close(channel);
         return r;
+    }
+    if (s->secret) {
+        /* a gateway that repeats what it was sent is redacted (channel.c) */
+        char *pair = xasprintf("%s:%s", or_default(config->fax.key_id, ""), s->secret);
+        s->secret_basic = secret_base64(pair, strlen(pair));
+        explicit_bzero(pair, strlen(pair));
+        free(pair);
+        channel->secrets[0] = s->secret;
+        channel->secrets[1] = s->secret_basic;
     }
     int batch = config->channel[CHANNEL_FAX].batch_size;
     s->max_in_flight = (size_t)(config->fax.max_in_flight > 0 ? config->fax.max_in_flight
@@ -804,6 +818,30 @@ static void send_finish(struct fax_session *s, struct transfer *t, CURLcode resu
 
 /* ---- the multi loop ------------------------------------------------------------------- */
 
+/* reply_redact - a gateway that repeats the key it was sent (say, in a 401's message) has it
+ * blotted out of the whole reply, before any excerpt of it is cut: an excerpt cut in the
+ * middle of the key would no longer match it (channel.c redacts the details too). */
+static void reply_redact(const struct fax_session *s, struct transfer *t)
+{
+    if (t->reply == NULL || s->secret == NULL)
+        return;
+    const char *forms[] = {s->secret, s->secret_basic};
+    bool found = false;
+    for (size_t i = 0; i < ARRAY_SIZE(forms); i++)
+        if (forms[i] && memmem(t->reply, t->reply_len, forms[i], strlen(forms[i])))
+            found = true;
+    if (!found)
+        return;
+    /* each form is at least 4 bytes, "[redacted]" 10: at most 2.5 times as long */
+    size_t size = t->reply_len * 3 + 16;
+    char *copy = xmalloc(size);
+    memcpy(copy, t->reply, t->reply_len + 1);
+    secret_redact(copy, size, forms, ARRAY_SIZE(forms));
+    free(t->reply);
+    t->reply = copy;
+    t->reply_len = strlen(copy);
+}
+
 /* A source of transfers for run_transfers: next() starts the next one (NULL when there is
  * none left), finish() takes a finished one and may start a follow-up (a list's next page). */
 struct transfer_source {
@@ -845,6 +883,7 @@ static void run_transfers(struct fax_session *s, struct transfer_source *source)
             curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&t);
             curl_multi_remove_handle(s->multi, easy);
             in_flight--;
+            reply_redact(s, t);
             struct transfer *follow = source->finish(source, t, result);
             if (follow && curl_multi_add_handle(s->multi, follow->easy) == CURLM_OK)
                 in_flight++;

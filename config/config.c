@@ -6,13 +6,17 @@
  * Each problem is reported as FILE:LINE:COL: message, all of them in one pass, so an
  * operator can fix a file in one go.
  *
- * Never logs, never reads anything but the one config file, never guesses what a
- * misspelt key meant, and never hands back a half-applied config: on any error the
- * caller gets nothing.
+ * Never logs (but for config_secrets_check's warnings), never reads anything but the one
+ * config file (config_secrets_check only looks at the modes of the secret files), never
+ * guesses what a misspelt key meant, and never hands back a half-applied config: on any
+ * error the caller gets nothing.
  *
  * SECURITY: the config is trusted-operator input, but secrets are never in it: it names
  * files (channels.fax.key_secret_file) or leaves them to libpq's PG* environment, and the
  * channel that needs a secret reads it itself. Do not add keys that hold secret values.
+ * database.conninfo can still carry a password (libpq accepts one): the file holding it
+ * then gets a warning if others can read it (config_secrets_check), and db.c never
+ * copies the conninfo into a message.
  */
 #include "crier/config.h"
 #include "crier/crier.h"
@@ -23,8 +27,10 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <libpq-fe.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
@@ -1226,4 +1232,39 @@ int config_load(const char *path, FILE *diag, struct crier_config **ret_config)
         r = config_parse(text, size, path, diag, ret_config);
     free(text);
     return r;
+}
+
+/* conninfo_has_password - does a libpq connection string or URI carry a password? */
+static bool conninfo_has_password(const char *conninfo)
+{
+    if (str_empty(conninfo))
+        return false;
+    char *error = NULL;
+    PQconninfoOption *options = PQconninfoParse(conninfo, &error);
+    PQfreemem(error); /* unparseable: db_open says so; it holds nothing we can tell */
+    bool found = false;
+    for (PQconninfoOption *o = options; o && o->keyword; o++)
+        if (strcmp(o->keyword, "password") == 0 && !str_empty(o->val))
+            found = true;
+    PQconninfoFree(options);
+    return found;
+}
+
+static void secret_path_check(const char *path, const char *what)
+{
+    struct stat st;
+    if (!str_empty(path) && stat(path, &st) == 0) /* missing: the channel says so at open */
+        secret_file_check(path, &st, what);
+}
+
+void config_secrets_check(const struct crier_config *config)
+{
+    if (config->path && strcmp(config->path, "-") != 0 && conninfo_has_password(config->conninfo))
+        secret_path_check(config->path, "a password (database.conninfo)");
+    if (config->channel[CHANNEL_EMAIL].enabled && config->email.auth_user &&
+        str_empty(config->email.auth_secret_env))
+        secret_path_check(config->email.auth_secret_file,
+                          "a secret (channels.email.smtp.auth.secret_file)");
+    if (config->channel[CHANNEL_FAX].enabled && str_empty(config->fax.key_secret_env))
+        secret_path_check(config->fax.key_secret_file, "a secret (channels.fax.key_secret_file)");
 }

@@ -352,6 +352,7 @@ static int config_ready(struct cli *cli)
             return EXIT_CONFIG;
     }
     log_setup(cli->config->log.format, cli->config->log.level);
+    config_secrets_check(cli->config);
     hold_policy_set(cli->config->holds.oral_lapse);
     return 0;
 }
@@ -464,6 +465,8 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     struct crier_config *config = NULL;
     if (config_load(path, stderr, &config) < 0)
         return EXIT_CONFIG;
+    log_setup(config->log.format, config->log.level);
+    config_secrets_check(config);
     printf("%s: ok\n", path);
     for (int id = 0; id < CHANNEL_COUNT; id++)
         if (config->channel[id].enabled)

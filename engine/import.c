@@ -452,43 +452,24 @@ static const char copy_notices_sql[] =
  */
 static int partitions_prepare(struct load *l)
 {
+    /* crier.partitions_create (005_roles.sql) creates them as the schema owner, so that a
+     * member of crier_operator can load a new campaign, and says whether it did */
     const char *params[] = {l->campaign_id};
     PGresult *result = NULL;
-    int r =
-        db_query(l->db, "SELECT to_regclass('crier.notice_c' || $1) IS NULL", 1, params, &result);
+    int r = db_query(l->db, "SELECT crier.partitions_create($1)", 1, params, &result);
     if (r < 0)
         return r;
     l->fresh_partitions = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
     PQclear(result);
-    if (!l->fresh_partitions)
-        return 0;
-    char *sql =
-        xasprintf("CREATE TABLE crier.recipient_c%1$s (LIKE crier.recipient INCLUDING DEFAULTS"
-                  " INCLUDING CONSTRAINTS, CHECK (campaign_id = %1$s));"
-                  "CREATE TABLE crier.notice_c%1$s (LIKE crier.notice INCLUDING DEFAULTS"
-                  " INCLUDING CONSTRAINTS, CHECK (campaign_id = %1$s))",
-                  l->campaign_id);
-    PGresult *created = PQexec(l->db->conn, sql);
-    r = db_check_result(l->db, created);
-    PQclear(created);
-    free(sql);
-    return r;
+    return 0;
 }
 
 static int partitions_attach(struct load *l)
 {
     if (!l->fresh_partitions)
         return 0;
-    char *sql = xasprintf("ALTER TABLE crier.recipient ATTACH PARTITION crier.recipient_c%1$s"
-                          " FOR VALUES IN (%1$s);"
-                          "ALTER TABLE crier.notice ATTACH PARTITION crier.notice_c%1$s"
-                          " FOR VALUES IN (%1$s)",
-                          l->campaign_id);
-    PGresult *result = PQexec(l->db->conn, sql);
-    int r = db_check_result(l->db, result);
-    PQclear(result);
-    free(sql);
-    return r;
+    const char *params[] = {l->campaign_id};
+    return db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
 }
 
 /* map_columns - find each standard field's source column (import.columns may rename). */

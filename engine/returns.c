@@ -135,7 +135,8 @@ int returns_ingest(struct crier_db *db, const char *path, const char *campaign, 
     csv_reader_free(reader);
     if (r < 0) {
         db_rollback(db);
-        return r == -ECONNRESET ? r : -EINVAL;
+        /* a refused role is not bad data: exit 77, as every other command */
+        return r == -ECONNRESET || r == -EACCES ? r : -EINVAL;
     }
     r = db_commit(db);
     if (r < 0) {

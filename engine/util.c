@@ -1,16 +1,19 @@
 /*
  * util.c - allocation that aborts on exhaustion, and small helpers with no better home.
  *
- * Never logs; never touches the database.
+ * Never touches the database; logs only the warning about a secret others can read.
  */
 #include "crier/crier.h"
+#include "crier/log.h"
 
 #include <errno.h>
 #include <openssl/evp.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static void out_of_memory(size_t size)
@@ -236,6 +239,35 @@ int sha256_file_hex(const char *path, char out[65])
     return r;
 }
 
+/* The files already warned about: each is named once per process, however many lanes
+ * read it. */
+static pthread_mutex_t exposed_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **exposed;
+static size_t exposed_count;
+
+void secret_file_check(const char *path, const struct stat *st, const char *what)
+{
+    if ((st->st_mode & (S_IRGRP | S_IROTH)) == 0)
+        return;
+    pthread_mutex_lock(&exposed_lock);
+    for (size_t i = 0; i < exposed_count; i++) {
+        if (strcmp(exposed[i], path) == 0) {
+            pthread_mutex_unlock(&exposed_lock);
+            return;
+        }
+    }
+    exposed = xreallocarray(exposed, exposed_count + 1, sizeof(*exposed));
+    exposed[exposed_count++] = xstrdup(path);
+    pthread_mutex_unlock(&exposed_lock);
+    log_warning("%s holds %s and can be read by %s (mode %04o): make it readable by its owner "
+                "alone (chmod go-rwx %s)",
+                path, what,
+                (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "its group and others"
+                : (st->st_mode & S_IRGRP)                          ? "its group"
+                                                                   : "others",
+                (unsigned)(st->st_mode & 07777), path);
+}
+
 int secret_read(const char *env_name, const char *file_path, char **ret_secret)
 {
     if (env_name) {
@@ -250,6 +282,9 @@ int secret_read(const char *env_name, const char *file_path, char **ret_secret)
     FILE *f = fopen(file_path, "re");
     if (f == NULL)
         return -errno;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0)
+        secret_file_check(file_path, &st, "a secret");
     char line[4096];
     bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
@@ -259,4 +294,31 @@ int secret_read(const char *env_name, const char *file_path, char **ret_secret)
     *ret_secret = xstrdup(line);
     explicit_bzero(line, sizeof(line));
     return 0;
+}
+
+char *secret_base64(const void *data, size_t len)
+{
+    char *out = xmalloc(4 * ((len + 2) / 3) + 1);
+    EVP_EncodeBlock((unsigned char *)out, data, (int)len);
+    return out;
+}
+
+void secret_redact(char *text, size_t size, const char *const *secrets, size_t count)
+{
+    static const char mark[] = "[redacted]";
+    for (size_t k = 0; k < count; k++) {
+        const char *secret = secrets[k];
+        if (secret == NULL || strlen(secret) < 4)
+            continue; /* "pw" would blot out words, and is no secret */
+        size_t len = strlen(secret);
+        char *from = text, *at;
+        while ((at = strstr(from, secret)) != NULL) {
+            size_t offset = (size_t)(at - text);
+            char *rest = xstrdup(at + len);
+            snprintf(at, size - offset, "%s%s", mark, rest);
+            free(rest);
+            size_t written = strlen(at);
+            from = at + (written < sizeof(mark) - 1 ? written : sizeof(mark) - 1);
+        }
+    }
 }

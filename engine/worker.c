@@ -725,8 +725,19 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
     snprintf(w.id, sizeof(w.id), "%s:%d", w.host, (int)getpid());
     w.started = monotonic_seconds();
-    if (worker_register(&w, db, w.id) < 0)
+    if (worker_register(&w, db, w.id) < 0) {
+        /* refused: this role cannot run campaigns (it lacks crier_operator); a worker that
+         * goes on would log one refusal per tick and, with --until-idle, exit 0 */
+        if (!db_lost(db) && db_error_code(db->sqlstate) == -EACCES) {
+            log_error("the database refused this role the work of crier run (it needs the role "
+                      "crier_operator): %s",
+                      db->error);
+            free(w.lanes);
+            db_close(db);
+            return -EACCES;
+        }
         log_warning("cannot register in crier.worker: %s", db->error);
+    }
     unsigned short random_state[3] = {(unsigned short)getpid(), 0x1234, 0x5678};
     log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
              options->until_idle ? ", until idle" : "");

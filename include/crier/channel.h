@@ -119,6 +119,11 @@ struct crier_channel {
      * notice (or the engine cannot tell): do not hand it off, report it TEMPORARY ("taken
      * back"), and the hold keeps it. NULL when the engine offers no check. */
     bool (*may_hand_off)(void *keepalive_data, const struct crier_notice *notice);
+    /* secrets - the channel's secret in every form a peer may have been sent it (the
+     * password, its base64 in AUTH PLAIN or an Authorization header), set by open and owned
+     * by state: channel_send and channel_poll blot them out of every outcome's detail, so
+     * a peer that repeats them cannot put them in the dispatch log or on stderr. */
+    const char *secrets[3];
 };
 
 /* channel_ops_find - the ops of a channel by name; NULL if crier has no such channel. */

@@ -195,6 +195,14 @@ struct crier_config *config_default(void);
  */
 const char *config_find(const char *explicit_path);
 
+/*
+ * config_secrets_check - warn (through the log, once per file) about every file holding a
+ * secret that its group or others can read: the configuration file itself when
+ * database.conninfo holds a password, and the files named by channels.email.smtp.auth
+ * .secret_file and channels.fax.key_secret_file. Reads none of them.
+ */
+void config_secrets_check(const struct crier_config *config);
+
 /* config_free - release everything; accepts NULL; returns NULL. */
 struct crier_config *config_free(struct crier_config *config);
 

@@ -68,8 +68,27 @@ int sha256_file_hex(const char *path, char out[65]);
  * secret_read - a password or key: the value of environment variable env_name when given,
  * else the first line of file_path. -ENOENT when neither yields one. The caller wipes and
  * frees *ret_secret. SECURITY: never logged; the config names where it is, never what.
+ * A file its group or others can read gets a warning (secret_file_check).
  */
 int secret_read(const char *env_name, const char *file_path, char **ret_secret);
+
+struct stat;
+/*
+ * secret_file_check - warn (once per path per process) that the file at path, which holds
+ * what ("a secret", "a password (database.conninfo)"), can be read by its group or others;
+ * st is its stat. Silent when only its owner can read it.
+ */
+void secret_file_check(const char *path, const struct stat *st, const char *what);
+
+/* secret_base64 - the base64 of len bytes (a secret as a protocol sends it); free() it. */
+char *secret_base64(const void *data, size_t len);
+
+/*
+ * secret_redact - replace every occurrence of each of the count strings in secrets (NULL
+ * entries and strings under 4 bytes are skipped) in text (a NUL-terminated buffer of size
+ * bytes) with "[redacted]": a peer's words may repeat what it was sent.
+ */
+void secret_redact(char *text, size_t size, const char *const *secrets, size_t count);
 
 /* parse_duration - "90", "30s", "5m", "2h", "3d" into seconds; -EINVAL on anything else. */
 int parse_duration(const char *text, long *ret_seconds);
