@@ -20,6 +20,8 @@ packages=(
   python3-reportlab
   # the fax tests and bench/fax.sh: curl posts to the test gateway, openssl makes its cert
   curl openssl
+  # tests/integration/report.sh renders the HTML audit report headless to a PNG
+  chromium
 )
 
 missing=()

@@ -19,6 +19,7 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/report.h"
 #include "crier/returns.h"
 #include "crier/status.h"
 #include "crier/worker.h"
@@ -68,6 +69,7 @@ static int cmd_hold_list(struct cli *cli, int argc, char **argv);
 static int cmd_hold_show(struct cli *cli, int argc, char **argv);
 static int cmd_hold_check(struct cli *cli, int argc, char **argv);
 static int cmd_batch(struct cli *cli, int argc, char **argv);
+static int cmd_audit_report(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -191,6 +193,22 @@ static const struct command commands[] = {
      "A spoiled print run: its letters go back to ready (logged) and are printed again in a\n"
      "new batch; its files are renamed *.void.\n"
      "  --reason TEXT  why (required)\n"},
+    {"audit", "report", cmd_audit_report,
+     "audit report CAMPAIGN [--json] [--html FILE] [--discovered YYYY-MM-DD]\n"
+     "                          [--framework LIST]",
+     "For auditors: counts by channel, state and jurisdiction; the people no channel reached\n"
+     "and why; each person's days from discovery to notice against the deadline table\n"
+     "(report.deadlines, default: the table shipped with crier), lawful hold periods not\n"
+     "counted; the people late or not notified past their deadline; Attorney General,\n"
+     "consumer reporting agency and substitute-notice flags. Reads one snapshot, writes\n"
+     "nothing (a member of crier_auditor can run it). docs/audit-report.md explains each\n"
+     "figure and the table's caveats.\n"
+     "  --json              one JSON object instead of text tables\n"
+     "  --html FILE         also write one self-contained HTML file with a chart\n"
+     "  --discovered DATE   the day the breach was discovered (default: the campaign meta's\n"
+     "                      discovered_date; without either no timeliness is measured)\n"
+     "  --framework LIST    deadline frameworks that apply (\"HIPAA\"; default: the campaign\n"
+     "                      meta's frameworks)\n"},
     {0},
 };
 
@@ -1286,6 +1304,61 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* ---- audit report (engine/report.c) ---------------------------------------------------- */
+
+static int report_option(int opt, const char *arg, void *data)
+{
+    struct report_options *o = data;
+    switch (opt) {
+    case 'j':
+        o->json = true;
+        return 0;
+    case 'H':
+        o->html_path = arg;
+        return 0;
+    case 'D':
+        o->discovered = arg;
+        return 0;
+    case 'F':
+        o->frameworks = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_audit_report(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"html", required_argument, NULL, 'H'},
+        {"discovered", required_argument, NULL, 'D'},
+        {"framework", required_argument, NULL, 'F'},
+        {0},
+    };
+    struct report_options o = {.json = false};
+    int r = parse_options(cli, command_find("audit", "report"), argc, argv, options, "",
+                          report_option, &o);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    o.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (o.campaign == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    o.deadlines = cli->config->report.deadlines;
+    o.list_limit = cli->config->report.list_limit;
+    char err[1024] = "";
+    r = report_run(db, &o, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out, "usage: crier [-c FILE] COMMAND [ARGS]\n\n"
@@ -1342,7 +1415,8 @@ int cli_main(int argc, char **argv)
         bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
                            strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
                            strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
-                           strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0;
+                           strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
+                           strcmp(group, "audit") == 0;
         if (known_group &&
             (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
             FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */

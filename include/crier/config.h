@@ -166,6 +166,12 @@ struct crier_config {
     struct {
         enum crier_oral_lapse oral_lapse; /* holds.oral_lapse: alert (default) or release */
     } holds;
+
+    struct {
+        char *deadlines; /* report.deadlines: the deadline and threshold table (YAML);
+                            NULL = config/deadlines.yaml as installed with crier */
+        long list_limit; /* report.list_limit: people listed per list (late, undeliverable) */
+    } report;
 };
 
 /*
