@@ -330,7 +330,7 @@ struct region_stats {
     char deadline_source[64];     /* "CA", "HIPAA", "no fixed day count", "not in the table" */
     long people, by_state[STATE_COUNT];
     long notified, on_time, late, overdue, pending, no_deadline, delayed_by_holds, no_contact;
-    long day_max, day_sum; /* over the people notified */
+    long day_max, day_sum, timed; /* over the people notified, with a logged time */
 };
 
 struct channel_stats {
@@ -652,7 +652,7 @@ static void person_account(struct report *r, PGresult *rows, int i)
     long day = (long)floor((end - r->discovered_at - held) / DAY_SECONDS);
     if (notified) {
         s->day_sum += day;
-        if (day > s->day_max)
+        if (s->timed++ == 0 || day > s->day_max)
             s->day_max = day;
     }
     if (s->deadline_days < 0) {
@@ -982,9 +982,10 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
         json_object_set_new(g, "no_deadline", json_integer(s->no_deadline));
         json_object_set_new(g, "delayed_by_holds", json_integer(s->delayed_by_holds));
         json_object_set_new(g, "no_usable_contact", json_integer(s->no_contact));
-        json_object_set_new(g, "max_days",
-                            r->discovered && s->notified > r->time_unknown
-                                ? json_integer(s->day_max)
+        json_object_set_new(g, "max_days", s->timed > 0 ? json_integer(s->day_max) : json_null());
+        json_object_set_new(g, "mean_days",
+                            s->timed > 0
+                                ? json_real(round((double)s->day_sum / (double)s->timed * 10) / 10)
                                 : json_null());
         bool unknown = strcmp(s->code, "unknown") == 0;
         long ag = s->j && s->j->attorney_general_above != THRESHOLD_DEFAULT
@@ -1348,6 +1349,12 @@ static void html_chart(FILE *out, const json_t *o)
         if (strptime(jstr(h, "lawful_until"), "%Y-%m-%dT%H:%M:%SZ", &tm))
             last = fmax(last, floor((double)timegm(&tm) / DAY_SECONDS) * DAY_SECONDS);
     }
+    double discovered = NAN; /* the clock's start, marked on the chart */
+    if (date_parse(json_string_value(json_object_get(o, "discovered_date")), &discovered) == 0 &&
+        isfinite(first)) {
+        first = fmin(first, discovered);
+        last = fmax(last, discovered);
+    }
     const double width = 900, height = 320, left = 60, right = 20, top = 20, bottom = 50;
     fprintf(out,
             "<svg id=chart width=\"%.0f\" height=\"%.0f\""
@@ -1419,6 +1426,14 @@ static void html_chart(FILE *out, const json_t *o)
             html_text(out, json_string_value(name));
             fprintf(out, ": %lld</title></rect>\n", n);
         }
+    }
+    if (!isnan(discovered)) {
+        double x = left + (discovered - first) / DAY_SECONDS * slot;
+        fprintf(out,
+                "<line id=discovered x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\""
+                " stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%.0f\""
+                " font-size=11 fill=\"#c00\">discovered</text>\n",
+                x, top, x, top + plot_h, x + 3, top + 12);
     }
     /* axes, labels, legend */
     fprintf(out, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", left,

@@ -266,6 +266,7 @@ if command -v chromium >/dev/null; then
   done
   is "$(grep -o 'class="bar"' dom.html | wc -l)" 1 "one bar: every notice went out today, on test"
   is "$(grep -o 'class="hold"' dom.html | wc -l)" 2 "two shaded hold periods"
+  ok "the discovery day is marked on the chart" grep -q 'id="discovered"' dom.html
   ok "no load was refused or failed (console)" bash -c "! grep -Ei 'Refused to|net::ERR|Uncaught' chrome-dom.log"
   chrome --screenshot="$WORK/report.png" --window-size=1200,2400 "file://$WORK/report.html" >/dev/null 2>chrome-shot.log
   ok "chromium wrote a screenshot" test -s "$WORK/report.png"
