@@ -31,8 +31,10 @@ jurisdictions:
 frameworks:
   HIPAA: {days: 60, citation: "45 C.F.R. § 164.404(b)", verified: false}
 YAML
+mkdir -p "$WORK/spool"
 write_config "channels:
   test: {lanes: 1, batch_size: 5}
+  mail: {lanes: 1, spool: $WORK/spool, batch_window: 1s, return_address: 'Example Corp, 1 Main St'}
 report:
   deadlines: $WORK/deadlines.yaml
   list_limit: 50"
@@ -333,5 +335,26 @@ is "$("$PY" -c "import json; a, b = (json.load(open(f)) for f in ('superuser.jso
   "the auditor sees the same report as the superuser"
 as_auditor "$CRIER" audit report rep --html "$WORK/auditor.html" >/dev/null
 is "$?" 0 "the auditor writes the HTML report"
+
+# --- letters: notified on the day the post office accepted the batch; a returned letter --------
+cat >post.csv <<'CSV'
+ref,name,address1,city,region,postal_code
+p1,Letter One,1 Elm St,Austin,TX,78701
+p2,Letter Two,2 Elm St,Austin,TX,78701
+CSV
+setup post mail post.csv
+timeout 90 "$CRIER" run --until-idle >/dev/null 2>>run.log
+batch=$(sql "SELECT DISTINCT transport_id FROM crier.notice WHERE $(in_campaign post) AND state = 'batched'")
+mailed_on=$(date -u -d '3 days ago' +%F)
+run_crier batch mark-mailed "$batch" --date "$mailed_on"
+is "$RC" 0 "the letters' batch is marked mailed, 3 days ago"
+printf 'ref,reason\np2,Attempted - Not Known\n' >returns.csv
+run_crier returns ingest returns.csv --campaign post
+is "$RC" 0 "one letter came back"
+"$CRIER" audit report post --json --discovered "$(date -u -d '10 days ago' +%F)" >"$WORK/report.json"
+is "$(jq_py '(d["timeliness"]["on_time"], d["by_jurisdiction"]["TX"]["max_days"], d["returned_letters"], d["no_usable_contact"], d["by_state"]["mailed"])')" \
+  "(2, 7, 1, 1, 2)" "mailed counts from the mailing date (day 7 of 10), and the returned letter has no usable contact"
+is "$(jq_py '[(x["day"], x["notified"]["mail"]) for x in d["notices_per_day"]["days"]]')" \
+  "[('$mailed_on', 2)]" "the chart puts both letters on their mailing day"
 
 done_testing
