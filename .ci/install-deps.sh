@@ -22,6 +22,8 @@ packages=(
   curl openssl
   # tests/fault/valgrind.sh: one integration flow under memcheck
   valgrind
+  # tests/integration/report.sh renders the HTML audit report headless to a PNG
+  chromium
 )
 
 missing=()

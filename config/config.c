@@ -464,6 +464,16 @@ static const struct config_key audit_keys[] = {
      .max = 60000},
 };
 static const struct config_section audit_section = SECTION(audit_keys, false);
+/* report: `crier audit report` (engine/report.c, docs/audit-report.md) */
+static const struct config_key report_keys[] = {
+    STRING_KEY("deadlines", report.deadlines),
+    {.name = "list_limit",
+     .kind = KEY_LONG,
+     .offset = CONFIG_OFFSET(report.list_limit),
+     .min = 0,
+     .max = 1000000},
+};
+static const struct config_section report_section = SECTION(report_keys, false);
 
 static const struct config_key root_keys[] = {
     {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
@@ -474,6 +484,7 @@ static const struct config_key root_keys[] = {
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
     {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
     {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
+    {.name = "report", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &report_section},
 };
 static const struct config_section root_section = SECTION(root_keys, false);
 
@@ -553,6 +564,7 @@ struct crier_config *config_default(void)
     config->fax.final_status_timeout_seconds = 86400;
     config->test.default_outcome = xstrdup("delivered");
     config->test.delay_ms = 0;
+    config->report.list_limit = 100;
     return config;
 }
 
@@ -574,6 +586,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->email.auth_secret_file);
     free(config->email.auth_secret_env);
     free(config->templates_dir);
+    free(config->report.deadlines);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);

@@ -20,6 +20,7 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/report.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
 #include "crier/status.h"
@@ -76,6 +77,7 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv);
 static int cmd_audit_head(struct cli *cli, int argc, char **argv);
 static int cmd_audit_export(struct cli *cli, int argc, char **argv);
 static int cmd_audit_seal(struct cli *cli, int argc, char **argv);
+static int cmd_audit_report(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -232,6 +234,22 @@ static const struct command commands[] = {
      "checks the file with no database. The file appears only when complete.\n"},
     {"audit", "seal", cmd_audit_seal, "audit seal",
      "Seal every log row written so far (crier run also seals as it goes: audit.seal_interval).\n"},
+    {"audit", "report", cmd_audit_report,
+     "audit report CAMPAIGN [--json] [--html FILE] [--discovered YYYY-MM-DD]\n"
+     "                          [--framework LIST]",
+     "For auditors: counts by channel, state and jurisdiction; the people no channel reached\n"
+     "and why; each person's days from discovery to notice against the deadline table\n"
+     "(report.deadlines, default: the table shipped with crier), lawful hold periods not\n"
+     "counted; the people late or not notified past their deadline; Attorney General,\n"
+     "consumer reporting agency and substitute-notice flags. Reads one snapshot, writes\n"
+     "nothing (a member of crier_auditor can run it). docs/audit-report.md explains each\n"
+     "figure and the table's caveats.\n"
+     "  --json              one JSON object instead of text tables\n"
+     "  --html FILE         also write one self-contained HTML file with a chart\n"
+     "  --discovered DATE   the day the breach was discovered (default: the campaign meta's\n"
+     "                      discovered_date; without either no timeliness is measured)\n"
+     "  --framework LIST    deadline frameworks that apply (\"HIPAA\"; default: the campaign\n"
+     "                      meta's frameworks)\n"},
     {0},
 };
 
@@ -1335,6 +1353,61 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s", err);
         return r == -EALREADY ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
+/* ---- audit report (engine/report.c) ---------------------------------------------------- */
+
+static int report_option(int opt, const char *arg, void *data)
+{
+    struct report_options *o = data;
+    switch (opt) {
+    case 'j':
+        o->json = true;
+        return 0;
+    case 'H':
+        o->html_path = arg;
+        return 0;
+    case 'D':
+        o->discovered = arg;
+        return 0;
+    case 'F':
+        o->frameworks = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_audit_report(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"html", required_argument, NULL, 'H'},
+        {"discovered", required_argument, NULL, 'D'},
+        {"framework", required_argument, NULL, 'F'},
+        {0},
+    };
+    struct report_options o = {.json = false};
+    int r = parse_options(cli, command_find("audit", "report"), argc, argv, options, "",
+                          report_option, &o);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    o.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (o.campaign == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    o.deadlines = cli->config->report.deadlines;
+    o.list_limit = cli->config->report.list_limit;
+    char err[1024] = "";
+    r = report_run(db, &o, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
     }
     return 0;
 }

@@ -172,6 +172,12 @@ struct crier_config {
         long block_rows;            /* audit.block_rows: most rows in one seal block */
         long seal_lock_timeout_ms;  /* audit.seal_wait: longest wait for log writers */
     } audit;
+
+    struct {
+        char *deadlines; /* report.deadlines: the deadline and threshold table (YAML);
+                            NULL = config/deadlines.yaml as installed with crier */
+        long list_limit; /* report.list_limit: people listed per list (late, undeliverable) */
+    } report;
 };
 
 /*

@@ -1,0 +1,1755 @@
+/*
+ * report.c - `crier audit report`: counts by channel, state and jurisdiction; the people
+ * who could not be reached and why; each person's timeliness against a per-jurisdiction
+ * deadline table, with lawful hold periods kept apart; regulator thresholds and the
+ * substitute-notice trigger. Text tables, one JSON object, or one self-contained HTML file.
+ *
+ * Everything is read in one REPEATABLE READ READ ONLY transaction, so every figure comes
+ * from the same snapshot and the report cannot write: an auditor's role needs SELECT only
+ * (docs/audit-report.md lists what it reads). The people are streamed through a cursor and
+ * folded into per-jurisdiction, per-channel and per-day counters as they pass; only the
+ * lists (late, overdue, undeliverable) keep people, and only up to a limit: memory does
+ * not grow with the campaign.
+ *
+ * Must never write to the database, and never decide what the law is: the deadline table
+ * is data (config/deadlines.yaml), reported with its caveat.
+ *
+ * SECURITY: names, refs, regions and reasons come from the affected-individual list and
+ * from transports (untrusted); in HTML every one is escaped (html_text), and the HTML file
+ * loads nothing from anywhere (a Content-Security-Policy of default-src 'none' says so).
+ */
+#include "crier/report.h"
+#include "crier/campaign.h"
+#include "crier/crier.h"
+#include "crier/hold.h"
+#include "crier/policy.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <yaml.h>
+
+#ifndef CRIER_DEADLINES_FILE
+#define CRIER_DEADLINES_FILE "/usr/local/share/crier/deadlines.yaml"
+#endif
+#ifndef CRIER_SOURCE_DEADLINES_FILE
+#define CRIER_SOURCE_DEADLINES_FILE CRIER_DEADLINES_FILE
+#endif
+
+#define FETCH_ROWS        "10000" /* rows per FETCH from the cursor */
+#define CHANNELS_MAX      16
+#define THRESHOLD_NONE    (-1L) /* the statute requires no such notice */
+#define THRESHOLD_DEFAULT (-2L) /* the table's default applies */
+#define DAY_SECONDS       86400.0
+
+/* ---- the deadline table ------------------------------------------------------------------ */
+
+struct jurisdiction {
+    char *code; /* "CA", or the framework's name ("HIPAA") */
+    char *name, *citation, *note;
+    int days; /* -1: no fixed day count */
+    bool verified;
+    long attorney_general_above; /* THRESHOLD_NONE or _DEFAULT, else residents */
+    long credit_agencies_above;  /* consumer reporting agencies, the same way */
+};
+
+struct deadline_table {
+    char *path;
+    char *caveat;
+    long attorney_general_above, credit_agencies_above;
+    long substitute_people_above, substitute_no_contact_above;
+    double substitute_no_contact_share;
+    struct jurisdiction *jurisdictions, *frameworks;
+    size_t jurisdiction_count, framework_count;
+};
+
+static void jurisdiction_clear(struct jurisdiction *j)
+{
+    free(j->code);
+    free(j->name);
+    free(j->citation);
+    free(j->note);
+}
+
+static struct deadline_table *deadline_table_free(struct deadline_table *t)
+{
+    if (t == NULL)
+        return NULL;
+    for (size_t i = 0; i < t->jurisdiction_count; i++)
+        jurisdiction_clear(&t->jurisdictions[i]);
+    for (size_t i = 0; i < t->framework_count; i++)
+        jurisdiction_clear(&t->frameworks[i]);
+    free(t->jurisdictions);
+    free(t->frameworks);
+    free(t->path);
+    free(t->caveat);
+    free(t);
+    return NULL;
+}
+
+struct yaml_reader {
+    yaml_document_t *document;
+    const char *path;
+    char *err;
+    size_t err_size;
+    bool failed;
+};
+
+static void yaml_fail(struct yaml_reader *y, const yaml_node_t *node, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void yaml_fail(struct yaml_reader *y, const yaml_node_t *node, const char *fmt, ...)
+{
+    if (y->failed)
+        return; /* the first problem is the one reported */
+    y->failed = true;
+    char message[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    snprintf(y->err, y->err_size, "%s:%zu:%zu: %s", y->path, node ? node->start_mark.line + 1 : 1,
+             node ? node->start_mark.column + 1 : 1, message);
+}
+
+static const char *yaml_text(const yaml_node_t *node)
+{
+    return node && node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
+}
+
+static bool yaml_null(const yaml_node_t *node)
+{
+    const char *t = yaml_text(node);
+    return node == NULL || (t && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+                            (t[0] == '\0' || strcmp(t, "null") == 0 || strcmp(t, "~") == 0));
+}
+
+/* yaml_get - the value of key in a mapping, or NULL. */
+static const yaml_node_t *yaml_get(struct yaml_reader *y, const yaml_node_t *mapping,
+                                   const char *key)
+{
+    if (mapping == NULL || mapping->type != YAML_MAPPING_NODE)
+        return NULL;
+    for (const yaml_node_pair_t *p = mapping->data.mapping.pairs.start;
+         p < mapping->data.mapping.pairs.top; p++) {
+        const char *k = yaml_text(yaml_document_get_node(y->document, p->key));
+        if (k && strcmp(k, key) == 0)
+            return yaml_document_get_node(y->document, p->value);
+    }
+    return NULL;
+}
+
+/* yaml_long - an integer >= 0; absent keeps *value; null gives if_null. */
+static void yaml_long(struct yaml_reader *y, const yaml_node_t *node, const char *what,
+                      long if_null, long *value)
+{
+    if (node == NULL)
+        return;
+    if (yaml_null(node)) {
+        *value = if_null;
+        return;
+    }
+    const char *t = yaml_text(node);
+    char *end = NULL;
+    errno = 0;
+    long v = t ? strtol(t, &end, 10) : 0;
+    if (t == NULL || end == t || *end != '\0' || errno != 0 || v < 0)
+        yaml_fail(y, node, "'%s' must be a whole number of at least 0", what);
+    else
+        *value = v;
+}
+
+static char *yaml_string(const yaml_node_t *node)
+{
+    const char *t = yaml_text(node);
+    return t && !yaml_null(node) ? xstrdup(t) : NULL;
+}
+
+/* read_entries - a mapping of code -> entry into an array (jurisdictions or frameworks). */
+static void read_entries(struct yaml_reader *y, const yaml_node_t *mapping, const char *what,
+                         struct jurisdiction **ret_entries, size_t *ret_count)
+{
+    *ret_entries = NULL;
+    *ret_count = 0;
+    if (mapping == NULL || yaml_null(mapping))
+        return;
+    if (mapping->type != YAML_MAPPING_NODE) {
+        yaml_fail(y, mapping, "'%s' must be a mapping of codes to entries", what);
+        return;
+    }
+    size_t n = (size_t)(mapping->data.mapping.pairs.top - mapping->data.mapping.pairs.start);
+    struct jurisdiction *entries = xcalloc(n ? n : 1, sizeof(*entries));
+    size_t count = 0;
+    for (const yaml_node_pair_t *p = mapping->data.mapping.pairs.start;
+         p < mapping->data.mapping.pairs.top; p++) {
+        const yaml_node_t *key = yaml_document_get_node(y->document, p->key);
+        const yaml_node_t *value = yaml_document_get_node(y->document, p->value);
+        const char *code = yaml_text(key);
+        if (code == NULL || code[0] == '\0' || value->type != YAML_MAPPING_NODE) {
+            yaml_fail(y, key, "each entry of '%s' is CODE: {days: N, citation: ...}", what);
+            continue;
+        }
+        struct jurisdiction *j = &entries[count++];
+        j->code = xstrdup(code);
+        for (char *c = j->code; *c; c++)
+            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
+        j->name = yaml_string(yaml_get(y, value, "name"));
+        j->citation = yaml_string(yaml_get(y, value, "citation"));
+        j->note = yaml_string(yaml_get(y, value, "note"));
+        const yaml_node_t *days = yaml_get(y, value, "days");
+        long d = -1;
+        if (days == NULL)
+            yaml_fail(y, value, "'%s.%s' needs 'days' (null when the statute sets no day count)",
+                      what, code);
+        yaml_long(y, days, "days", -1, &d);
+        j->days = d > 3650 ? 3650 : (int)d;
+        const char *verified = yaml_text(yaml_get(y, value, "verified"));
+        j->verified = verified && strcmp(verified, "true") == 0;
+        j->attorney_general_above = THRESHOLD_DEFAULT;
+        j->credit_agencies_above = THRESHOLD_DEFAULT;
+        yaml_long(y, yaml_get(y, value, "attorney_general_above"), "attorney_general_above",
+                  THRESHOLD_NONE, &j->attorney_general_above);
+        yaml_long(y, yaml_get(y, value, "consumer_reporting_agencies_above"),
+                  "consumer_reporting_agencies_above", THRESHOLD_NONE, &j->credit_agencies_above);
+    }
+    *ret_entries = entries;
+    *ret_count = count;
+}
+
+/* deadline_table_load - read and check the table; FILE:LINE:COL: message in err. */
+static int deadline_table_load(const char *path, struct deadline_table **ret_table, char *err,
+                               size_t err_size)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        snprintf(err, err_size, "%s: cannot open the deadline table: %s", path, strerror(errno));
+        return -ENOENT;
+    }
+    yaml_parser_t parser;
+    yaml_document_t document;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, file);
+    if (!yaml_parser_load(&parser, &document)) {
+        snprintf(err, err_size, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
+                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+        yaml_parser_delete(&parser);
+        fclose(file);
+        return -EINVAL;
+    }
+    struct yaml_reader y = {.document = &document, .path = path, .err = err, .err_size = err_size};
+    struct deadline_table *t = xcalloc(1, sizeof(*t));
+    t->path = xstrdup(path);
+    t->attorney_general_above = 500;
+    t->credit_agencies_above = 1000;
+    t->substitute_people_above = 500000;
+    t->substitute_no_contact_above = 1000;
+    t->substitute_no_contact_share = 0.10;
+    const yaml_node_t *root = yaml_document_get_root_node(&document);
+    if (root == NULL || root->type != YAML_MAPPING_NODE) {
+        yaml_fail(&y, root, "expected a mapping (caveat, thresholds, jurisdictions, ...)");
+    } else {
+        t->caveat = yaml_string(yaml_get(&y, root, "caveat"));
+        const yaml_node_t *thresholds = yaml_get(&y, root, "thresholds");
+        yaml_long(&y, yaml_get(&y, thresholds, "attorney_general_above"),
+                  "thresholds.attorney_general_above", THRESHOLD_NONE, &t->attorney_general_above);
+        yaml_long(&y, yaml_get(&y, thresholds, "consumer_reporting_agencies_above"),
+                  "thresholds.consumer_reporting_agencies_above", THRESHOLD_NONE,
+                  &t->credit_agencies_above);
+        const yaml_node_t *substitute = yaml_get(&y, root, "substitute_notice");
+        yaml_long(&y, yaml_get(&y, substitute, "people_above"), "substitute_notice.people_above",
+                  LONG_MAX, &t->substitute_people_above);
+        yaml_long(&y, yaml_get(&y, substitute, "no_contact_above"),
+                  "substitute_notice.no_contact_above", LONG_MAX, &t->substitute_no_contact_above);
+        const yaml_node_t *share = yaml_get(&y, substitute, "no_contact_share");
+        if (share && !yaml_null(share)) {
+            char *end = NULL;
+            const char *text = yaml_text(share);
+            double v = text ? strtod(text, &end) : NAN;
+            if (text == NULL || end == text || *end != '\0' || !(v >= 0 && v <= 1))
+                yaml_fail(&y, share, "'substitute_notice.no_contact_share' must be 0..1");
+            else
+                t->substitute_no_contact_share = v;
+        } else if (share) {
+            t->substitute_no_contact_share = NAN; /* null: no share test */
+        }
+        read_entries(&y, yaml_get(&y, root, "jurisdictions"), "jurisdictions", &t->jurisdictions,
+                     &t->jurisdiction_count);
+        read_entries(&y, yaml_get(&y, root, "frameworks"), "frameworks", &t->frameworks,
+                     &t->framework_count);
+    }
+    if (t->caveat == NULL)
+        t->caveat = xstrdup("Every entry of this deadline table must be checked by counsel.");
+    yaml_document_delete(&document);
+    yaml_parser_delete(&parser);
+    fclose(file);
+    if (y.failed) {
+        deadline_table_free(t);
+        return -EINVAL;
+    }
+    *ret_table = t;
+    return 0;
+}
+
+static const struct jurisdiction *jurisdiction_find(const struct jurisdiction *entries, size_t n,
+                                                    const char *code)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(entries[i].code, code) == 0)
+            return &entries[i];
+    return NULL;
+}
+
+const char *report_default_deadlines(void)
+{
+    FILE *f = fopen(CRIER_DEADLINES_FILE, "re");
+    if (f) {
+        fclose(f);
+        return CRIER_DEADLINES_FILE;
+    }
+    return CRIER_SOURCE_DEADLINES_FILE; /* an uninstalled build runs from its source tree */
+}
+
+/* ---- the report's state ----------------------------------------------------------------- */
+
+struct hold_period {
+    long id;
+    char *region, *ref; /* scope: neither = the whole campaign */
+    char *form, *authority, *case_ref, *placed_at, *lifted_at;
+    double from, until; /* the lawful period: placed to lift, lapse or now */
+    bool active, lapsed;
+};
+
+struct region_stats {
+    char *code;                   /* "CA", or "unknown" */
+    const struct jurisdiction *j; /* its entry, or NULL */
+    int deadline_days;            /* the shortest deadline that applies, -1: none */
+    char deadline_source[64];     /* "CA", "HIPAA", "no fixed day count", "not in the table" */
+    long people, by_state[STATE_COUNT];
+    long notified, on_time, late, overdue, pending, no_deadline, delayed_by_holds, no_contact;
+    long day_max, day_sum, timed; /* over the people notified, with a logged time */
+};
+
+struct channel_stats {
+    char name[32];
+    long by_state[STATE_COUNT];
+};
+
+struct chart_day {
+    long day; /* days since the epoch (UTC) */
+    long counts[CHANNELS_MAX];
+};
+
+struct person_list {
+    json_t *people; /* up to the limit */
+    long count;     /* all of them */
+};
+
+struct report {
+    const struct report_options *options;
+    struct deadline_table *table;
+    const struct jurisdiction *frameworks[8]; /* that apply to this campaign */
+    size_t framework_count;
+    char *campaign_id, *name, *incident, *state, *policy;
+    char *discovered, *discovered_source; /* NULL when unknown */
+    double discovered_at;                 /* its 00:00 UTC, epoch seconds */
+    double now;
+    char now_text[32];
+    struct hold_period *holds;
+    size_t hold_count;
+    struct region_stats *regions;
+    size_t region_count, region_capacity;
+    struct channel_stats channels[CHANNELS_MAX];
+    size_t channel_count;
+    struct chart_day *days;
+    size_t day_count, day_capacity;
+    long total, by_state[STATE_COUNT];
+    long notified, on_time, late, overdue, pending, no_deadline, time_unknown, delayed_by_holds;
+    long undeliverable, returned, no_contact;
+    struct person_list late_people, overdue_people;
+};
+
+static void report_clear(struct report *r)
+{
+    deadline_table_free(r->table);
+    free(r->campaign_id);
+    free(r->name);
+    free(r->incident);
+    free(r->state);
+    free(r->policy);
+    free(r->discovered);
+    free(r->discovered_source);
+    for (size_t i = 0; i < r->hold_count; i++) {
+        struct hold_period *h = &r->holds[i];
+        free(h->region);
+        free(h->ref);
+        free(h->form);
+        free(h->authority);
+        free(h->case_ref);
+        free(h->placed_at);
+        free(h->lifted_at);
+    }
+    free(r->holds);
+    for (size_t i = 0; i < r->region_count; i++)
+        free(r->regions[i].code);
+    free(r->regions);
+    free(r->days);
+    json_decref(r->late_people.people);
+    json_decref(r->overdue_people.people);
+}
+
+static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static void iso_time(double epoch, char *out, size_t size)
+{
+    time_t t = (time_t)floor(epoch);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void iso_day(long day, char *out, size_t size)
+{
+    time_t t = (time_t)day * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(out, size, "%Y-%m-%d", &tm);
+}
+
+/* date_parse - "YYYY-MM-DD" into its 00:00 UTC. */
+static int date_parse(const char *text, double *ret_epoch)
+{
+    struct tm tm = {0};
+    const char *end = text ? strptime(text, "%Y-%m-%d", &tm) : NULL;
+    if (end == NULL || *end != '\0' || strlen(text) != 10)
+        return -EINVAL;
+    *ret_epoch = (double)timegm(&tm);
+    return 0;
+}
+
+static struct channel_stats *channel_slot(struct report *r, const char *name)
+{
+    for (size_t i = 0; i < r->channel_count; i++)
+        if (strcmp(r->channels[i].name, name) == 0)
+            return &r->channels[i];
+    if (r->channel_count == CHANNELS_MAX)
+        return NULL;
+    struct channel_stats *c = &r->channels[r->channel_count++];
+    snprintf(c->name, sizeof(c->name), "%s", name);
+    return c;
+}
+
+/* region_deadline - the shortest deadline that applies to a region's people. */
+static void region_deadline(const struct report *r, struct region_stats *s)
+{
+    s->deadline_days = -1;
+    snprintf(s->deadline_source, sizeof(s->deadline_source), "%s",
+             s->j ? "no fixed day count" : "not in the table");
+    if (s->j && s->j->days >= 0) {
+        s->deadline_days = s->j->days;
+        snprintf(s->deadline_source, sizeof(s->deadline_source), "%s", s->j->code);
+    }
+    for (size_t i = 0; i < r->framework_count; i++) {
+        const struct jurisdiction *f = r->frameworks[i];
+        if (f->days >= 0 && (s->deadline_days < 0 || f->days < s->deadline_days)) {
+            s->deadline_days = f->days;
+            snprintf(s->deadline_source, sizeof(s->deadline_source), "%s", f->code);
+        }
+    }
+}
+
+static struct region_stats *region_slot(struct report *r, const char *code)
+{
+    for (size_t i = 0; i < r->region_count; i++)
+        if (strcmp(r->regions[i].code, code) == 0)
+            return &r->regions[i];
+    if (r->region_count == r->region_capacity) {
+        r->region_capacity = r->region_capacity ? r->region_capacity * 2 : 64;
+        r->regions = xreallocarray(r->regions, r->region_capacity, sizeof(*r->regions));
+    }
+    struct region_stats *s = &r->regions[r->region_count++];
+    memset(s, 0, sizeof(*s));
+    s->code = xstrdup(code);
+    s->j = jurisdiction_find(r->table->jurisdictions, r->table->jurisdiction_count, code);
+    region_deadline(r, s);
+    return s;
+}
+
+static struct chart_day *day_slot(struct report *r, long day)
+{
+    size_t low = 0, high = r->day_count;
+    while (low < high) {
+        size_t mid = (low + high) / 2;
+        if (r->days[mid].day < day)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    if (low < r->day_count && r->days[low].day == day)
+        return &r->days[low];
+    if (r->day_count == r->day_capacity) {
+        r->day_capacity = r->day_capacity ? r->day_capacity * 2 : 64;
+        r->days = xreallocarray(r->days, r->day_capacity, sizeof(*r->days));
+    }
+    memmove(&r->days[low + 1], &r->days[low], (r->day_count - low) * sizeof(*r->days));
+    r->day_count++;
+    memset(&r->days[low], 0, sizeof(*r->days));
+    r->days[low].day = day;
+    return &r->days[low];
+}
+
+/* hold_covers - as crier.hold_covers(): the whole campaign, the region, or the ref. */
+static bool hold_covers(const struct hold_period *h, const char *region_upper, const char *ref)
+{
+    if (h->region == NULL && h->ref == NULL)
+        return true;
+    if (h->region)
+        return region_upper && strcmp(h->region, region_upper) == 0;
+    return strcmp(h->ref, ref) == 0;
+}
+
+/* held_seconds - the union of the lawful periods of the holds covering a person, within
+ * [from, until]: overlapping holds count once. */
+static double held_seconds(const struct report *r, const char *region_upper, const char *ref,
+                           double from, double until, bool *ret_active)
+{
+    double starts[64], ends[64];
+    size_t n = 0;
+    *ret_active = false;
+    for (size_t i = 0; i < r->hold_count && n < ARRAY_SIZE(starts); i++) {
+        const struct hold_period *h = &r->holds[i];
+        if (!hold_covers(h, region_upper, ref))
+            continue;
+        if (h->active)
+            *ret_active = true;
+        double a = h->from > from ? h->from : from, b = h->until < until ? h->until : until;
+        if (b <= a)
+            continue;
+        size_t k = n++; /* insertion sort by start: a handful of holds */
+        while (k > 0 && starts[k - 1] > a) {
+            starts[k] = starts[k - 1];
+            ends[k] = ends[k - 1];
+            k--;
+        }
+        starts[k] = a;
+        ends[k] = b;
+    }
+    double total = 0, cur_start = 0, cur_end = -INFINITY;
+    for (size_t i = 0; i < n; i++) {
+        if (starts[i] > cur_end) {
+            if (cur_end > cur_start)
+                total += cur_end - cur_start;
+            cur_start = starts[i];
+            cur_end = ends[i];
+        } else if (ends[i] > cur_end) {
+            cur_end = ends[i];
+        }
+    }
+    if (n > 0 && cur_end > cur_start)
+        total += cur_end - cur_start;
+    return total;
+}
+
+static void list_add(struct person_list *list, long limit, json_t *person)
+{
+    list->count++;
+    if ((long)json_array_size(list->people) < limit)
+        json_array_append_new(list->people, person);
+    else
+        json_decref(person);
+}
+
+static json_t *person_json(const char *ref, const char *name, const char *region, const char *state,
+                           const char *channel, long day, const struct region_stats *s, double held,
+                           double notified_at)
+{
+    json_t *p = json_object();
+    json_object_set_new(p, "ref", json_string(ref));
+    json_object_set_new(p, "name", json_string(name));
+    json_object_set_new(p, "region", json_string(region));
+    json_object_set_new(p, "state", json_string(state));
+    json_object_set_new(p, "channel", json_string(channel));
+    json_object_set_new(p, "days", json_integer(day));
+    json_object_set_new(p, "deadline_days", json_integer(s->deadline_days));
+    json_object_set_new(p, "deadline_from", json_string(s->deadline_source));
+    json_object_set_new(p, "held_days", json_real(round(held / DAY_SECONDS * 100) / 100));
+    if (!isnan(notified_at)) {
+        char at[32];
+        iso_time(notified_at, at, sizeof(at));
+        json_object_set_new(p, "notified_at", json_string(at));
+    }
+    return p;
+}
+
+/* person_account - one person's row from the cursor, into every counter. */
+static void person_account(struct report *r, PGresult *rows, int i)
+{
+    const char *ref = PQgetvalue(rows, i, 0), *name = PQgetvalue(rows, i, 1);
+    const char *region = PQgetvalue(rows, i, 2);
+    const char *region_upper = PQgetisnull(rows, i, 3) ? NULL : PQgetvalue(rows, i, 3);
+    const char *state_name = PQgetvalue(rows, i, 4), *channel = PQgetvalue(rows, i, 5);
+    double ok_at = PQgetisnull(rows, i, 6) ? NAN : strtod(PQgetvalue(rows, i, 6), NULL);
+    bool returned = PQgetvalue(rows, i, 7)[0] == 't';
+    enum crier_notice_state state;
+    if (notice_state_from_name(state_name, &state) < 0)
+        return; /* the CHECK constraint allows no other */
+    bool notified = state == STATE_SENT || state == STATE_DELIVERED || state == STATE_MAILED;
+    double end = notified && !isnan(ok_at) ? ok_at : r->now;
+    bool hold_active = false;
+    double held = 0;
+    if (r->hold_count > 0) {
+        double from = r->discovered ? r->discovered_at : -INFINITY;
+        held = held_seconds(r, region_upper, ref, from, end, &hold_active);
+    }
+    if (state == STATE_READY && hold_active)
+        state = STATE_HELD; /* derived, as crier status does: never stored */
+
+    struct region_stats *s = region_slot(r, region);
+    struct channel_stats *c = channel_slot(r, channel);
+    r->total++;
+    r->by_state[state]++;
+    s->people++;
+    s->by_state[state]++;
+    if (c)
+        c->by_state[state]++;
+    if (state == STATE_UNDELIVERABLE)
+        r->undeliverable++;
+    if (returned && state == STATE_MAILED)
+        r->returned++;
+    if (state == STATE_UNDELIVERABLE || (returned && state == STATE_MAILED)) {
+        r->no_contact++;
+        s->no_contact++;
+    }
+    if (held > 0) {
+        r->delayed_by_holds++;
+        s->delayed_by_holds++;
+    }
+    if (notified) {
+        r->notified++;
+        s->notified++;
+        if (isnan(ok_at)) {
+            r->time_unknown++; /* a final state without its log row: the record is short */
+            return;
+        }
+        struct chart_day *d = day_slot(r, (long)floor(ok_at / DAY_SECONDS));
+        if (c)
+            d->counts[c - r->channels]++;
+    }
+    if (r->discovered == NULL)
+        return; /* no clock to measure against */
+    long day = (long)floor((end - r->discovered_at - held) / DAY_SECONDS);
+    if (notified) {
+        s->day_sum += day;
+        if (s->timed++ == 0 || day > s->day_max)
+            s->day_max = day;
+    }
+    if (s->deadline_days < 0) {
+        r->no_deadline++;
+        s->no_deadline++;
+        return;
+    }
+    bool past = day > s->deadline_days;
+    long limit = r->options->list_limit;
+    if (notified && past) {
+        r->late++;
+        s->late++;
+        list_add(&r->late_people, limit,
+                 person_json(ref, name, region, state_name, channel, day, s, held, ok_at));
+    } else if (notified) {
+        r->on_time++;
+        s->on_time++;
+    } else if (past) {
+        r->overdue++;
+        s->overdue++;
+        list_add(
+            &r->overdue_people, limit,
+            person_json(ref, name, region, notice_state_name(state), channel, day, s, held, NAN));
+    } else {
+        r->pending++;
+        s->pending++;
+    }
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static int read_campaign(struct crier_db *db, struct report *r, char *err, size_t err_size)
+{
+    const char *params[] = {r->options->campaign};
+    PGresult *res = NULL;
+    int rc = db_query(db,
+                      "SELECT id, name, incident, state, array_to_string(policy, ','),"
+                      " meta->>'discovered_date', meta->>'frameworks',"
+                      " extract(epoch FROM now())"
+                      " FROM crier.campaign WHERE name = $1",
+                      1, params, &res);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the campaign: %s", db->error);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", r->options->campaign);
+    }
+    r->campaign_id = xstrdup(PQgetvalue(res, 0, 0));
+    r->name = xstrdup(PQgetvalue(res, 0, 1));
+    r->incident = xstrdup(PQgetvalue(res, 0, 2));
+    r->state = xstrdup(PQgetvalue(res, 0, 3));
+    r->policy = xstrdup(PQgetvalue(res, 0, 4));
+    r->now = strtod(PQgetvalue(res, 0, 7), NULL);
+    iso_time(r->now, r->now_text, sizeof(r->now_text));
+    const char *meta_date = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+    const char *date = r->options->discovered ? r->options->discovered : meta_date;
+    rc = 0;
+    if (date) {
+        if (date_parse(date, &r->discovered_at) < 0)
+            rc = error_set(
+                err, err_size, -EINVAL, "the discovery date '%s' (%s) is not YYYY-MM-DD", date,
+                r->options->discovered ? "--discovered" : "campaign meta discovered_date");
+        r->discovered = xstrdup(date);
+        r->discovered_source =
+            xstrdup(r->options->discovered ? "--discovered" : "campaign meta discovered_date");
+    }
+    const char *frameworks = r->options->frameworks;
+    if (frameworks == NULL && !PQgetisnull(res, 0, 6))
+        frameworks = PQgetvalue(res, 0, 6);
+    if (rc == 0 && frameworks) {
+        char *copy = xstrdup(frameworks), *save = NULL;
+        for (char *word = strtok_r(copy, ", ", &save); word; word = strtok_r(NULL, ", ", &save)) {
+            const struct jurisdiction *f =
+                jurisdiction_find(r->table->frameworks, r->table->framework_count, word);
+            if (f == NULL) {
+                rc = error_set(err, err_size, -EINVAL,
+                               "framework '%s' is not in the deadline table %s", word,
+                               r->table->path);
+                break;
+            }
+            if (r->framework_count < ARRAY_SIZE(r->frameworks))
+                r->frameworks[r->framework_count++] = f;
+        }
+        free(copy);
+    }
+    /* the campaign's policy fixes the order of the channel columns */
+    char **policy = campaign_policy_from_array(PQgetvalue(res, 0, 4));
+    for (char **p = policy; p && *p; p++)
+        channel_slot(r, *p);
+    strv_free(policy);
+    PQclear(res);
+    return rc;
+}
+
+static int read_holds(struct crier_db *db, struct report *r, char *err, size_t err_size)
+{
+    const char *params[] = {r->campaign_id, hold_release_lapsed_param()};
+    PGresult *res = NULL;
+    /* the lawful period ends at the lift, or at an oral hold's lapse (45 CFR 164.412: 30
+     * days unless confirmed in writing), or now */
+    int rc =
+        db_query(db,
+                 "SELECT s.id, s.region, s.recipient_ref, s.form, h.authority, h.case_ref,"
+                 " to_char(s.placed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                 " to_char(s.lifted_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                 " extract(epoch FROM s.placed_at),"
+                 " extract(epoch FROM least(coalesce(s.lifted_at, now()), coalesce(s.lapses_at,"
+                 " 'infinity'))), s.active, s.lapsed"
+                 " FROM crier.hold_state($2::boolean) s JOIN crier.hold h ON h.id = s.id"
+                 " WHERE s.campaign_id = $1 ORDER BY s.id",
+                 2, params, &res);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the holds: %s", db->error);
+    int n = PQntuples(res);
+    r->holds = xcalloc((size_t)n + 1, sizeof(*r->holds));
+    for (int i = 0; i < n; i++) {
+        struct hold_period *h = &r->holds[r->hold_count++];
+        h->id = strtol(PQgetvalue(res, i, 0), NULL, 10);
+        h->region = PQgetisnull(res, i, 1) ? NULL : xstrdup(PQgetvalue(res, i, 1));
+        h->ref = PQgetisnull(res, i, 2) ? NULL : xstrdup(PQgetvalue(res, i, 2));
+        h->form = xstrdup(PQgetvalue(res, i, 3));
+        h->authority = xstrdup(PQgetvalue(res, i, 4));
+        h->case_ref = xstrdup(PQgetvalue(res, i, 5));
+        h->placed_at = xstrdup(PQgetvalue(res, i, 6));
+        h->lifted_at = PQgetisnull(res, i, 7) ? NULL : xstrdup(PQgetvalue(res, i, 7));
+        h->from = strtod(PQgetvalue(res, i, 8), NULL);
+        h->until = strtod(PQgetvalue(res, i, 9), NULL);
+        h->active = PQgetvalue(res, i, 10)[0] == 't';
+        h->lapsed = PQgetvalue(res, i, 11)[0] == 't';
+    }
+    PQclear(res);
+    return 0;
+}
+
+/* read_people - every notice of the campaign with its person and its first successful
+ * hand-off on the channel it ended on, through a cursor. */
+static int read_people(struct crier_db *db, struct report *r, char *err, size_t err_size)
+{
+    const char *params[] = {r->campaign_id};
+    /* the hand-off: email sent, fax delivered, letter mailed (the day the post office
+     * accepted the batch, from the batch's log row; else the row's time) */
+    int rc = db_exec(
+        db,
+        "DECLARE report_people NO SCROLL CURSOR FOR"
+        " SELECT r.ref, r.name, coalesce(nullif(upper(btrim(r.region)), ''), 'unknown'),"
+        " upper(r.region), n.state, n.channel, extract(epoch FROM l.ok_at),"
+        " coalesce(l.returned, false)"
+        " FROM crier.notice n"
+        " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+        " LEFT JOIN (SELECT d.notice_id, d.channel,"
+        "  min(CASE WHEN d.to_state = 'mailed'"
+        "   AND d.detail ~ '^batch \\S+ mailed \\d{4}-\\d{2}-\\d{2}'"
+        "   THEN substring(d.detail FROM ' mailed (\\d{4}-\\d{2}-\\d{2})')::timestamp"
+        "    AT TIME ZONE 'UTC' ELSE d.at END) FILTER (WHERE d.event = 'transition') AS ok_at,"
+        "  bool_or(d.event = 'returned') AS returned"
+        "  FROM crier.dispatch_log d"
+        "  WHERE d.campaign_id = $1::bigint AND (d.event = 'returned' OR (d.event = 'transition'"
+        "   AND d.to_state IN ('sent', 'delivered', 'mailed')))"
+        "  GROUP BY d.notice_id, d.channel) l ON l.notice_id = n.id AND l.channel = n.channel"
+        " WHERE n.campaign_id = $1::bigint AND r.campaign_id = $1::bigint"
+        " ORDER BY n.id",
+        1, params);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the notices: %s", db->error);
+    for (;;) {
+        PGresult *rows = NULL;
+        rc = db_query(db, "FETCH " FETCH_ROWS " FROM report_people", 0, NULL, &rows);
+        if (rc < 0)
+            return error_set(err, err_size, rc, "reading the notices: %s", db->error);
+        int n = PQntuples(rows);
+        for (int i = 0; i < n; i++)
+            person_account(r, rows, i);
+        PQclear(rows);
+        if (n == 0)
+            break;
+    }
+    return db_exec(db, "CLOSE report_people", 0, NULL);
+}
+
+/* read_undeliverable - the people no channel reached: their reasons, and the last reason
+ * the dispatch log gives, up to the limit. */
+static int read_undeliverable(struct crier_db *db, struct report *r, json_t **ret_people, char *err,
+                              size_t err_size)
+{
+    char limit[32];
+    snprintf(limit, sizeof(limit), "%ld", r->options->list_limit);
+    const char *params[] = {r->campaign_id, limit};
+    PGresult *res = NULL;
+    int rc = db_query(
+        db,
+        "SELECT r.ref, r.name, coalesce(nullif(upper(btrim(r.region)), ''), 'unknown'),"
+        " n.channel, array_to_json(n.reasons)::text,"
+        " (SELECT d.reason FROM crier.dispatch_log d WHERE d.notice_id = n.id"
+        "  AND d.reason IS NOT NULL ORDER BY d.id DESC LIMIT 1),"
+        " (SELECT to_char(d.at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM crier.dispatch_log d"
+        "  WHERE d.notice_id = n.id AND d.to_state = 'undeliverable' ORDER BY d.id DESC LIMIT 1)"
+        " FROM crier.notice n"
+        " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+        " WHERE n.campaign_id = $1::bigint AND n.state = 'undeliverable'"
+        " ORDER BY n.id LIMIT $2::bigint",
+        2, params, &res);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the undeliverable notices: %s", db->error);
+    json_t *people = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        json_t *p = json_object();
+        json_object_set_new(p, "ref", json_string(PQgetvalue(res, i, 0)));
+        json_object_set_new(p, "name", json_string(PQgetvalue(res, i, 1)));
+        json_object_set_new(p, "region", json_string(PQgetvalue(res, i, 2)));
+        json_object_set_new(p, "channel", json_string(PQgetvalue(res, i, 3)));
+        json_t *reasons = json_loads(PQgetvalue(res, i, 4), 0, NULL);
+        json_object_set_new(p, "reasons", reasons ? reasons : json_array());
+        json_object_set_new(p, "last_reason",
+                            PQgetisnull(res, i, 5) ? json_null()
+                                                   : json_string(PQgetvalue(res, i, 5)));
+        json_object_set_new(
+            p, "at", PQgetisnull(res, i, 6) ? json_null() : json_string(PQgetvalue(res, i, 6)));
+        json_array_append_new(people, p);
+    }
+    PQclear(res);
+    *ret_people = people;
+    return 0;
+}
+
+/* ---- the model: one JSON object, rendered as JSON, text or HTML ------------------------- */
+
+static json_t *states_json(const long *by_state)
+{
+    json_t *o = json_object();
+    for (int i = 0; i < STATE_COUNT; i++)
+        json_object_set_new(o, notice_state_name((enum crier_notice_state)i),
+                            json_integer(by_state[i]));
+    return o;
+}
+
+static json_t *threshold_json(long threshold, long residents)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "above",
+                        threshold == THRESHOLD_NONE ? json_null() : json_integer(threshold));
+    json_object_set_new(o, "required",
+                        json_boolean(threshold != THRESHOLD_NONE && residents > threshold));
+    return o;
+}
+
+static json_t *entry_json(const struct jurisdiction *j)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "code", json_string(j->code));
+    json_object_set_new(o, "name", j->name ? json_string(j->name) : json_null());
+    json_object_set_new(o, "days", j->days >= 0 ? json_integer(j->days) : json_null());
+    json_object_set_new(o, "citation", j->citation ? json_string(j->citation) : json_null());
+    json_object_set_new(o, "verified", json_boolean(j->verified));
+    if (j->note)
+        json_object_set_new(o, "note", json_string(j->note));
+    return o;
+}
+
+static int region_compare(const void *a, const void *b)
+{
+    const struct region_stats *x = a, *y = b;
+    bool xu = strcmp(x->code, "unknown") == 0, yu = strcmp(y->code, "unknown") == 0;
+    if (xu != yu)
+        return xu ? 1 : -1; /* "unknown" last */
+    return strcmp(x->code, y->code);
+}
+
+static json_t *report_json(struct report *r, json_t *undeliverable_people)
+{
+    const struct deadline_table *t = r->table;
+    json_t *o = json_object();
+    json_object_set_new(o, "campaign", json_string(r->name));
+    json_object_set_new(o, "incident", json_string(r->incident));
+    json_object_set_new(o, "state", json_string(r->state));
+    json_object_set_new(o, "policy", json_string(r->policy));
+    json_object_set_new(o, "as_of", json_string(r->now_text));
+    json_object_set_new(o, "discovered_date",
+                        r->discovered ? json_string(r->discovered) : json_null());
+    json_object_set_new(o, "discovered_from",
+                        r->discovered ? json_string(r->discovered_source) : json_null());
+    if (r->discovered == NULL)
+        json_object_set_new(
+            o, "timeliness_note",
+            json_string("no discovery date: the campaign meta has no discovered_date and "
+                        "--discovered was not given, so no timeliness is measured"));
+    json_t *table = json_object();
+    json_object_set_new(table, "path", json_string(t->path));
+    json_object_set_new(table, "caveat", json_string(t->caveat));
+    json_object_set_new(o, "deadline_table", table);
+    json_t *frameworks = json_array();
+    for (size_t i = 0; i < r->framework_count; i++)
+        json_array_append_new(frameworks, entry_json(r->frameworks[i]));
+    json_object_set_new(o, "frameworks", frameworks);
+
+    json_object_set_new(o, "total", json_integer(r->total));
+    json_object_set_new(o, "by_state", states_json(r->by_state));
+    json_t *channels = json_object();
+    for (size_t i = 0; i < r->channel_count; i++)
+        json_object_set_new(channels, r->channels[i].name, states_json(r->channels[i].by_state));
+    json_object_set_new(o, "by_channel", channels);
+
+    qsort(r->regions, r->region_count, sizeof(*r->regions), region_compare);
+    json_t *regions = json_object();
+    json_t *ag_flags = json_array(), *cra_flags = json_array();
+    for (size_t i = 0; i < r->region_count; i++) {
+        const struct region_stats *s = &r->regions[i];
+        json_t *g = json_object();
+        json_object_set_new(g, "total", json_integer(s->people));
+        json_object_set_new(g, "by_state", states_json(s->by_state));
+        json_object_set_new(g, "in_table", json_boolean(s->j != NULL));
+        if (s->j) {
+            json_object_set_new(g, "name", s->j->name ? json_string(s->j->name) : json_null());
+            json_object_set_new(g, "statute_days",
+                                s->j->days >= 0 ? json_integer(s->j->days) : json_null());
+            json_object_set_new(g, "citation",
+                                s->j->citation ? json_string(s->j->citation) : json_null());
+            json_object_set_new(g, "verified", json_boolean(s->j->verified));
+        }
+        json_object_set_new(g, "deadline_days",
+                            s->deadline_days >= 0 ? json_integer(s->deadline_days) : json_null());
+        json_object_set_new(g, "deadline_from", json_string(s->deadline_source));
+        json_object_set_new(g, "notified", json_integer(s->notified));
+        json_object_set_new(g, "on_time", json_integer(s->on_time));
+        json_object_set_new(g, "late", json_integer(s->late));
+        json_object_set_new(g, "overdue_not_notified", json_integer(s->overdue));
+        json_object_set_new(g, "pending_within_deadline", json_integer(s->pending));
+        json_object_set_new(g, "no_deadline", json_integer(s->no_deadline));
+        json_object_set_new(g, "delayed_by_holds", json_integer(s->delayed_by_holds));
+        json_object_set_new(g, "no_usable_contact", json_integer(s->no_contact));
+        json_object_set_new(g, "max_days", s->timed > 0 ? json_integer(s->day_max) : json_null());
+        json_object_set_new(g, "mean_days",
+                            s->timed > 0
+                                ? json_real(round((double)s->day_sum / (double)s->timed * 10) / 10)
+                                : json_null());
+        bool unknown = strcmp(s->code, "unknown") == 0;
+        long ag = s->j && s->j->attorney_general_above != THRESHOLD_DEFAULT
+                      ? s->j->attorney_general_above
+                      : t->attorney_general_above;
+        long cra = s->j && s->j->credit_agencies_above != THRESHOLD_DEFAULT
+                       ? s->j->credit_agencies_above
+                       : t->credit_agencies_above;
+        if (unknown)
+            ag = cra = THRESHOLD_NONE; /* no jurisdiction to tell */
+        json_t *ag_json = threshold_json(ag, s->people), *cra_json = threshold_json(cra, s->people);
+        if (json_is_true(json_object_get(ag_json, "required")))
+            json_array_append_new(ag_flags, json_string(s->code));
+        if (json_is_true(json_object_get(cra_json, "required")))
+            json_array_append_new(cra_flags, json_string(s->code));
+        json_object_set_new(g, "attorney_general", ag_json);
+        json_object_set_new(g, "consumer_reporting_agencies", cra_json);
+        json_object_set_new(regions, s->code, g);
+    }
+    json_object_set_new(o, "by_jurisdiction", regions);
+
+    json_t *und = json_object();
+    json_object_set_new(und, "count", json_integer(r->undeliverable));
+    json_object_set_new(
+        und, "more", json_integer(r->undeliverable - (long)json_array_size(undeliverable_people)));
+    json_object_set_new(und, "people", undeliverable_people);
+    json_object_set_new(o, "undeliverable", und);
+    json_object_set_new(o, "returned_letters", json_integer(r->returned));
+    json_object_set_new(o, "no_usable_contact", json_integer(r->no_contact));
+
+    json_t *tl = json_object();
+    json_object_set_new(tl, "measured", json_boolean(r->discovered != NULL));
+    json_object_set_new(tl, "notified", json_integer(r->notified));
+    json_object_set_new(tl, "notified_time_unknown", json_integer(r->time_unknown));
+    json_object_set_new(tl, "on_time", json_integer(r->on_time));
+    json_object_set_new(tl, "late", json_integer(r->late));
+    json_object_set_new(tl, "overdue_not_notified", json_integer(r->overdue));
+    json_object_set_new(tl, "pending_within_deadline", json_integer(r->pending));
+    json_object_set_new(tl, "no_deadline", json_integer(r->no_deadline));
+    json_object_set_new(tl, "delayed_by_holds", json_integer(r->delayed_by_holds));
+    json_t *late = json_object();
+    json_object_set_new(late, "count", json_integer(r->late_people.count));
+    json_object_set_new(
+        late, "more",
+        json_integer(r->late_people.count - (long)json_array_size(r->late_people.people)));
+    json_object_set(late, "people", r->late_people.people);
+    json_object_set_new(tl, "late_people", late);
+    json_t *overdue = json_object();
+    json_object_set_new(overdue, "count", json_integer(r->overdue_people.count));
+    json_object_set_new(
+        overdue, "more",
+        json_integer(r->overdue_people.count - (long)json_array_size(r->overdue_people.people)));
+    json_object_set(overdue, "people", r->overdue_people.people);
+    json_object_set_new(tl, "overdue_people", overdue);
+    json_object_set_new(o, "timeliness", tl);
+
+    json_t *holds = json_array();
+    for (size_t i = 0; i < r->hold_count; i++) {
+        const struct hold_period *h = &r->holds[i];
+        json_t *j = json_object();
+        json_object_set_new(j, "id", json_integer(h->id));
+        char *scope = h->region ? xasprintf("region %s", h->region)
+                      : h->ref  ? xasprintf("recipient %s", h->ref)
+                                : xstrdup("the whole campaign");
+        json_object_set_new(j, "scope", json_string(scope));
+        free(scope);
+        json_object_set_new(j, "form", json_string(h->form));
+        json_object_set_new(j, "authority", json_string(h->authority));
+        json_object_set_new(j, "case", json_string(h->case_ref));
+        json_object_set_new(j, "placed_at", json_string(h->placed_at));
+        json_object_set_new(j, "lifted_at", h->lifted_at ? json_string(h->lifted_at) : json_null());
+        char until[32];
+        iso_time(h->until, until, sizeof(until));
+        json_object_set_new(j, "lawful_until", json_string(until));
+        json_object_set_new(j, "lawful_days",
+                            json_real(round((h->until - h->from) / DAY_SECONDS * 100) / 100));
+        json_object_set_new(j, "active", json_boolean(h->active));
+        json_object_set_new(j, "lapsed", json_boolean(h->lapsed));
+        json_array_append_new(holds, j);
+    }
+    json_object_set_new(o, "holds", holds);
+
+    json_t *flags = json_object();
+    json_object_set_new(flags, "attorney_general", ag_flags);
+    json_object_set_new(flags, "consumer_reporting_agencies", cra_flags);
+    json_t *sub = json_object();
+    json_t *why = json_array();
+    if (r->total > t->substitute_people_above)
+        json_array_append_new(why, json_string("people_above"));
+    if (r->no_contact > t->substitute_no_contact_above)
+        json_array_append_new(why, json_string("no_contact_above"));
+    double share = r->total > 0 ? (double)r->no_contact / (double)r->total : 0;
+    if (!isnan(t->substitute_no_contact_share) && share > t->substitute_no_contact_share)
+        json_array_append_new(why, json_string("no_contact_share"));
+    json_object_set_new(sub, "triggered", json_boolean(json_array_size(why) > 0));
+    json_object_set_new(sub, "because", why);
+    json_object_set_new(sub, "people", json_integer(r->total));
+    json_object_set_new(sub, "people_above", json_integer(t->substitute_people_above));
+    json_object_set_new(sub, "no_usable_contact", json_integer(r->no_contact));
+    json_object_set_new(sub, "no_contact_above", json_integer(t->substitute_no_contact_above));
+    json_object_set_new(sub, "no_contact_share", json_real(round(share * 10000) / 10000));
+    json_object_set_new(sub, "no_contact_share_above",
+                        isnan(t->substitute_no_contact_share)
+                            ? json_null()
+                            : json_real(t->substitute_no_contact_share));
+    json_object_set_new(flags, "substitute_notice", sub);
+    json_object_set_new(o, "flags", flags);
+
+    json_t *chart = json_object();
+    json_t *chart_channels = json_array(), *chart_days = json_array();
+    for (size_t i = 0; i < r->channel_count; i++)
+        json_array_append_new(chart_channels, json_string(r->channels[i].name));
+    for (size_t d = 0; d < r->day_count; d++) {
+        char day[16];
+        iso_day(r->days[d].day, day, sizeof(day));
+        json_t *row = json_object();
+        json_object_set_new(row, "day", json_string(day));
+        json_t *counts = json_object();
+        for (size_t i = 0; i < r->channel_count; i++)
+            json_object_set_new(counts, r->channels[i].name, json_integer(r->days[d].counts[i]));
+        json_object_set_new(row, "notified", counts);
+        json_array_append_new(chart_days, row);
+    }
+    json_object_set_new(chart, "channels", chart_channels);
+    json_object_set_new(chart, "days", chart_days);
+    json_object_set_new(o, "notices_per_day", chart);
+    return o;
+}
+
+/* ---- text ---------------------------------------------------------------------------------- */
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "-";
+}
+
+static long long jint(const json_t *o, const char *key)
+{
+    return json_integer_value(json_object_get(o, key));
+}
+
+/* days_text - an integer member or "-" for null. */
+static const char *days_text(const json_t *o, const char *key, char *buf, size_t size)
+{
+    const json_t *v = json_object_get(o, key);
+    if (!json_is_integer(v))
+        return "-";
+    snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+    return buf;
+}
+
+static void text_people(FILE *out, const char *title, const json_t *list)
+{
+    const json_t *people = json_object_get(list, "people");
+    fprintf(out, "\n%s: %lld\n", title, jint(list, "count"));
+    if (json_array_size(people) == 0)
+        return;
+    fprintf(out, "  %-16s %-24s %-8s %-14s %6s %8s %6s  %s\n", "REF", "NAME", "REGION", "STATE",
+            "DAYS", "DEADLINE", "HELD", "NOTIFIED AT");
+    size_t i;
+    const json_t *p;
+    json_array_foreach(people, i, p)
+    {
+        fprintf(out, "  %-16s %-24s %-8s %-14s %6lld %8lld %6.2f  %s\n", jstr(p, "ref"),
+                jstr(p, "name"), jstr(p, "region"), jstr(p, "state"), jint(p, "days"),
+                jint(p, "deadline_days"), json_real_value(json_object_get(p, "held_days")),
+                jstr(p, "notified_at"));
+    }
+    if (jint(list, "more") > 0)
+        fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(list, "more"));
+}
+
+static void report_text(const json_t *o, FILE *out)
+{
+    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
+                                        "submitted",     "delivered", "batched", "mailed",
+                                        "undeliverable", "cancelled"};
+    fprintf(out, "audit report: campaign %s  incident %s  %s  policy %s\n", jstr(o, "campaign"),
+            jstr(o, "incident"), jstr(o, "state"), jstr(o, "policy"));
+    fprintf(out, "as of %s; %lld people\n", jstr(o, "as_of"), jint(o, "total"));
+    const json_t *table = json_object_get(o, "deadline_table");
+    fprintf(out, "deadline table: %s\nCAVEAT: %s\n", jstr(table, "path"), jstr(table, "caveat"));
+    if (json_is_null(json_object_get(o, "discovered_date")))
+        fprintf(out, "TIMELINESS NOT MEASURED: %s\n", jstr(o, "timeliness_note"));
+    else
+        fprintf(out, "discovered %s (%s)\n", jstr(o, "discovered_date"),
+                jstr(o, "discovered_from"));
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(o, "frameworks"), i, f)
+    {
+        fprintf(out, "framework %s: %lld days, %s%s\n", jstr(f, "code"), jint(f, "days"),
+                jstr(f, "citation"),
+                json_is_true(json_object_get(f, "verified")) ? "" : " (unverified)");
+    }
+
+    fprintf(out, "\nBY STATE AND CHANNEL\n  %-14s %10s", "STATE", "ALL");
+    const json_t *channels = json_object_get(o, "by_channel");
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)channels, key, value) fprintf(out, " %10s", key);
+    fputc('\n', out);
+    for (size_t s = 0; s < ARRAY_SIZE(shown); s++) {
+        fprintf(out, "  %-14s %10lld", shown[s], jint(json_object_get(o, "by_state"), shown[s]));
+        json_object_foreach((json_t *)channels, key, value)
+            fprintf(out, " %10lld", jint(value, shown[s]));
+        fputc('\n', out);
+    }
+
+    fprintf(out, "\nBY JURISDICTION\n  %-8s %8s %8s %8s %8s %8s %8s %8s %8s %6s  %-4s %-4s  %s\n",
+            "REGION", "PEOPLE", "NOTIFIED", "ON TIME", "LATE", "OVERDUE", "PENDING", "NOCONTACT",
+            "HELD", "DAYS", "AG", "CRA", "DEADLINE");
+    json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
+    {
+        char buf[32];
+        const char *deadline = days_text(value, "deadline_days", buf, sizeof(buf));
+        char max[32];
+        fprintf(
+            out, "  %-8s %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %6s  %-4s %-4s  %s (%s)\n",
+            key, jint(value, "total"), jint(value, "notified"), jint(value, "on_time"),
+            jint(value, "late"), jint(value, "overdue_not_notified"),
+            jint(value, "pending_within_deadline"), jint(value, "no_usable_contact"),
+            jint(value, "delayed_by_holds"), days_text(value, "max_days", max, sizeof(max)),
+            json_is_true(json_object_get(json_object_get(value, "attorney_general"), "required"))
+                ? "YES"
+                : "no",
+            json_is_true(
+                json_object_get(json_object_get(value, "consumer_reporting_agencies"), "required"))
+                ? "YES"
+                : "no",
+            deadline, jstr(value, "deadline_from"));
+    }
+    fprintf(out, "  (DAYS: the most days any notified person waited, hold time excluded;"
+                 " AG/CRA: notice to the Attorney General / consumer reporting agencies"
+                 " required by the table's thresholds)\n");
+
+    const json_t *tl = json_object_get(o, "timeliness");
+    fprintf(out,
+            "\nTIMELINESS: %lld notified (%lld on time, %lld late, %lld without a logged time),"
+            " %lld not notified past the deadline, %lld within it, %lld with no fixed deadline;"
+            " %lld people had notice lawfully delayed by holds\n",
+            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
+            jint(tl, "notified_time_unknown"), jint(tl, "overdue_not_notified"),
+            jint(tl, "pending_within_deadline"), jint(tl, "no_deadline"),
+            jint(tl, "delayed_by_holds"));
+    text_people(out, "LATE (notified after the deadline)", json_object_get(tl, "late_people"));
+    text_people(out, "NOT NOTIFIED, PAST THE DEADLINE", json_object_get(tl, "overdue_people"));
+
+    const json_t *und = json_object_get(o, "undeliverable");
+    fprintf(out, "\nUNDELIVERABLE: %lld (letters returned: %lld; without usable contact: %lld)\n",
+            jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
+    const json_t *p;
+    json_array_foreach(json_object_get(und, "people"), i, p)
+    {
+        fprintf(out, "  %-16s %-24s %-8s %s\n", jstr(p, "ref"), jstr(p, "name"), jstr(p, "region"),
+                jstr(p, "last_reason"));
+    }
+    if (jint(und, "more") > 0)
+        fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(und, "more"));
+
+    fprintf(out, "\nHOLDS (lawful delay, not counted against the deadline)\n");
+    const json_t *h;
+    json_array_foreach(json_object_get(o, "holds"), i, h)
+    {
+        fprintf(out,
+                "  hold %lld on %s: %s, %s case %s; placed %s, %s; lawful until %s (%.2f days)%s\n",
+                jint(h, "id"), jstr(h, "scope"), jstr(h, "form"), jstr(h, "authority"),
+                jstr(h, "case"), jstr(h, "placed_at"),
+                json_is_null(json_object_get(h, "lifted_at")) ? "not lifted" : "lifted",
+                jstr(h, "lawful_until"), json_real_value(json_object_get(h, "lawful_days")),
+                json_is_true(json_object_get(h, "lapsed")) ? " LAPSED (oral, unconfirmed)" : "");
+    }
+    if (json_array_size(json_object_get(o, "holds")) == 0)
+        fprintf(out, "  none\n");
+
+    const json_t *flags = json_object_get(o, "flags");
+    fprintf(out, "\nFLAGS\n  Attorney General notice:");
+    json_array_foreach(json_object_get(flags, "attorney_general"), i, f)
+        fprintf(out, " %s", json_string_value(f));
+    fprintf(out, "%s\n  consumer reporting agencies:",
+            json_array_size(json_object_get(flags, "attorney_general")) ? "" : " none");
+    json_array_foreach(json_object_get(flags, "consumer_reporting_agencies"), i, f)
+        fprintf(out, " %s", json_string_value(f));
+    const json_t *sub = json_object_get(flags, "substitute_notice");
+    fprintf(out, "%s\n  substitute notice: %s (%lld people, %lld without usable contact)\n",
+            json_array_size(json_object_get(flags, "consumer_reporting_agencies")) ? "" : " none",
+            json_is_true(json_object_get(sub, "triggered")) ? "TRIGGERED" : "not triggered",
+            jint(sub, "people"), jint(sub, "no_usable_contact"));
+}
+
+/* ---- HTML ---------------------------------------------------------------------------------- */
+
+/* html_text - s escaped for HTML text and attribute values. */
+static void html_text(FILE *out, const char *s)
+{
+    for (; s && *s; s++) {
+        switch (*s) {
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&#39;", out);
+            break;
+        default:
+            fputc(*s, out);
+        }
+    }
+}
+
+static void html_cell(FILE *out, const char *s)
+{
+    fputs("<td>", out);
+    html_text(out, s);
+    fputs("</td>", out);
+}
+
+static void html_number(FILE *out, long long n)
+{
+    fprintf(out, "<td class=n>%lld</td>", n);
+}
+
+static const char *const chart_colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
+                                            "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
+
+/* html_chart - notices per day per channel as stacked bars, hold periods shaded; inline SVG */
+static void html_chart(FILE *out, const json_t *o)
+{
+    const json_t *chart = json_object_get(o, "notices_per_day");
+    const json_t *days = json_object_get(chart, "days"),
+                 *channels = json_object_get(chart, "channels");
+    const json_t *holds = json_object_get(o, "holds");
+    /* the x range: every day with a notice and every hold period */
+    double first = INFINITY, last = -INFINITY;
+    size_t i;
+    const json_t *d;
+    json_array_foreach(days, i, d)
+    {
+        double t = 0;
+        if (date_parse(jstr(d, "day"), &t) == 0) {
+            first = fmin(first, t);
+            last = fmax(last, t);
+        }
+    }
+    const json_t *h;
+    json_array_foreach(holds, i, h)
+    {
+        struct tm tm = {0};
+        if (strptime(jstr(h, "placed_at"), "%Y-%m-%dT%H:%M:%SZ", &tm))
+            first = fmin(first, floor((double)timegm(&tm) / DAY_SECONDS) * DAY_SECONDS);
+        memset(&tm, 0, sizeof(tm));
+        if (strptime(jstr(h, "lawful_until"), "%Y-%m-%dT%H:%M:%SZ", &tm))
+            last = fmax(last, floor((double)timegm(&tm) / DAY_SECONDS) * DAY_SECONDS);
+    }
+    double discovered = NAN; /* the clock's start, marked on the chart */
+    if (date_parse(json_string_value(json_object_get(o, "discovered_date")), &discovered) == 0 &&
+        isfinite(first)) {
+        first = fmin(first, discovered);
+        last = fmax(last, discovered);
+    }
+    const double width = 900, height = 320, left = 60, right = 20, top = 20, bottom = 50;
+    fprintf(out,
+            "<svg id=chart width=\"%.0f\" height=\"%.0f\""
+            " viewBox=\"0 0 %.0f %.0f\" role=img aria-label=\"notices per day per channel\">\n",
+            width, height, width, height);
+    fprintf(out, "<rect x=0 y=0 width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", width,
+            height);
+    if (!isfinite(first)) {
+        fprintf(out,
+                "<text x=\"%.0f\" y=\"%.0f\" text-anchor=middle>no notice handed off yet"
+                "</text></svg>\n",
+                width / 2, height / 2);
+        return;
+    }
+    long day_count = (long)((last - first) / DAY_SECONDS) + 1;
+    double plot_w = width - left - right, plot_h = height - top - bottom;
+    double slot = plot_w / (double)day_count;
+    long long max = 1;
+    json_array_foreach(days, i, d)
+    {
+        long long sum = 0;
+        const char *key;
+        const json_t *v;
+        json_object_foreach(json_object_get(d, "notified"), key, v) sum += json_integer_value(v);
+        if (sum > max)
+            max = sum;
+    }
+    /* hold periods first, under the bars */
+    json_array_foreach(holds, i, h)
+    {
+        struct tm a = {0}, b = {0};
+        if (!strptime(jstr(h, "placed_at"), "%Y-%m-%dT%H:%M:%SZ", &a) ||
+            !strptime(jstr(h, "lawful_until"), "%Y-%m-%dT%H:%M:%SZ", &b))
+            continue;
+        double x0 = left + ((double)timegm(&a) - first) / DAY_SECONDS * slot;
+        double x1 = left + ((double)timegm(&b) - first) / DAY_SECONDS * slot;
+        if (x1 - x0 < 3)
+            x1 = x0 + 3; /* a hold of minutes is still visible */
+        fprintf(out,
+                "<rect class=hold x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\""
+                " fill=\"#f4a261\" fill-opacity=\"0.35\"><title>hold %lld on ",
+                x0, top, x1 - x0, plot_h, jint(h, "id"));
+        html_text(out, jstr(h, "scope"));
+        fputs("</title></rect>\n", out);
+    }
+    json_array_foreach(days, i, d)
+    {
+        double t = 0;
+        if (date_parse(jstr(d, "day"), &t) < 0)
+            continue;
+        double x = left + (t - first) / DAY_SECONDS * slot + slot * 0.1;
+        double y = top + plot_h;
+        size_t c;
+        const json_t *name;
+        json_array_foreach(channels, c, name)
+        {
+            long long n = json_integer_value(
+                json_object_get(json_object_get(d, "notified"), json_string_value(name)));
+            if (n == 0)
+                continue;
+            double bar = (double)n / (double)max * plot_h;
+            y -= bar;
+            fprintf(out,
+                    "<rect class=bar x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\""
+                    " fill=\"%s\"><title>",
+                    x, y, slot * 0.8, bar, chart_colours[c % ARRAY_SIZE(chart_colours)]);
+            html_text(out, jstr(d, "day"));
+            fputc(' ', out);
+            html_text(out, json_string_value(name));
+            fprintf(out, ": %lld</title></rect>\n", n);
+        }
+    }
+    if (!isnan(discovered)) {
+        double x = left + (discovered - first) / DAY_SECONDS * slot;
+        fprintf(out,
+                "<line id=discovered x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\""
+                " stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%.0f\""
+                " font-size=11 fill=\"#c00\">discovered</text>\n",
+                x, top, x, top + plot_h, x + 3, top + 12);
+    }
+    /* axes, labels, legend */
+    fprintf(out, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", left,
+            top + plot_h, left + plot_w, top + plot_h);
+    fprintf(out, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", left,
+            top, left, top + plot_h);
+    fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=end font-size=11>%lld</text>\n", left - 4,
+            top + 10, max);
+    fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=end font-size=11>0</text>\n", left - 4,
+            top + plot_h);
+    long step = day_count > 10 ? (day_count + 9) / 10 : 1;
+    for (long k = 0; k < day_count; k += step) {
+        char label[16];
+        iso_day((long)(first / DAY_SECONDS) + k, label, sizeof(label));
+        fprintf(out, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=middle font-size=11>%s</text>\n",
+                left + ((double)k + 0.5) * slot, top + plot_h + 16, label);
+    }
+    size_t c;
+    const json_t *name;
+    double lx = left;
+    json_array_foreach(channels, c, name)
+    {
+        fprintf(out, "<rect x=\"%.0f\" y=\"%.0f\" width=12 height=12 fill=\"%s\"/>", lx,
+                height - 18, chart_colours[c % ARRAY_SIZE(chart_colours)]);
+        fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" font-size=12>", lx + 16, height - 8);
+        html_text(out, json_string_value(name));
+        fputs("</text>\n", out);
+        lx += 110;
+    }
+    fprintf(out,
+            "<rect x=\"%.0f\" y=\"%.0f\" width=12 height=12 fill=\"#f4a261\""
+            " fill-opacity=\"0.35\"/><text x=\"%.0f\" y=\"%.0f\" font-size=12>hold period"
+            "</text>\n</svg>\n",
+            lx, height - 18, lx + 16, height - 8);
+}
+
+static void html_people(FILE *out, const char *id, const char *title, const json_t *list)
+{
+    fprintf(out, "<h2>%s: %lld</h2>\n", title, jint(list, "count"));
+    fprintf(out,
+            "<table id=%s><tr><th>ref</th><th>name</th><th>region</th><th>state</th>"
+            "<th>channel</th><th>days</th><th>deadline</th><th>held days</th>"
+            "<th>notified at</th></tr>\n",
+            id);
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(list, "people"), i, p)
+    {
+        fputs("<tr>", out);
+        html_cell(out, jstr(p, "ref"));
+        html_cell(out, jstr(p, "name"));
+        html_cell(out, jstr(p, "region"));
+        html_cell(out, jstr(p, "state"));
+        html_cell(out, jstr(p, "channel"));
+        html_number(out, jint(p, "days"));
+        html_number(out, jint(p, "deadline_days"));
+        fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(p, "held_days")));
+        html_cell(out, jstr(p, "notified_at"));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+    if (jint(list, "more") > 0)
+        fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(list, "more"));
+}
+
+static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
+{
+    FILE *out = fopen(path, "we");
+    if (out == NULL)
+        return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
+    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
+                                        "submitted",     "delivered", "batched", "mailed",
+                                        "undeliverable", "cancelled"};
+    fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n"
+          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
+          " style-src 'unsafe-inline'\">\n<title>crier audit report: ",
+          out);
+    html_text(out, jstr(o, "campaign"));
+    fputs("</title>\n<style>\n"
+          "body{font-family:sans-serif;margin:2em;color:#222}\n"
+          "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
+          "td,th{border:1px solid #bbb;padding:2px 8px;text-align:left}\n"
+          "td.n{text-align:right}th{background:#eee}\n"
+          ".caveat{border:2px solid #c00;padding:0.5em;background:#fff4f4}\n"
+          ".flag{color:#c00;font-weight:bold}\n"
+          "</style></head><body>\n<h1>Audit report: campaign ",
+          out);
+    html_text(out, jstr(o, "campaign"));
+    fputs("</h1>\n<p>Incident ", out);
+    html_text(out, jstr(o, "incident"));
+    fprintf(out, "; campaign %s; policy ", jstr(o, "state"));
+    html_text(out, jstr(o, "policy"));
+    fprintf(out, "; %lld people; as of %s.</p>\n", jint(o, "total"), jstr(o, "as_of"));
+    const json_t *table = json_object_get(o, "deadline_table");
+    fputs("<p class=caveat><b>Caveat.</b> ", out);
+    html_text(out, jstr(table, "caveat"));
+    fputs(" (table: ", out);
+    html_text(out, jstr(table, "path"));
+    fputs(")</p>\n", out);
+    if (json_is_null(json_object_get(o, "discovered_date"))) {
+        fputs("<p class=flag>Timeliness not measured: ", out);
+        html_text(out, jstr(o, "timeliness_note"));
+        fputs("</p>\n", out);
+    } else {
+        fputs("<p>Discovered ", out);
+        html_text(out, jstr(o, "discovered_date"));
+        fputs(" (", out);
+        html_text(out, jstr(o, "discovered_from"));
+        fputs(").</p>\n", out);
+    }
+
+    fputs("<h2>Notices per day per channel</h2>\n", out);
+    html_chart(out, o);
+
+    const json_t *flags = json_object_get(o, "flags");
+    const json_t *sub = json_object_get(flags, "substitute_notice");
+    fputs("<h2>Flags</h2>\n<table id=flags><tr><th>notice</th><th>jurisdictions</th></tr>\n", out);
+    const char *flag_names[][2] = {{"attorney_general", "Attorney General"},
+                                   {"consumer_reporting_agencies", "consumer reporting agencies"}};
+    for (size_t k = 0; k < ARRAY_SIZE(flag_names); k++) {
+        fprintf(out, "<tr><td>%s</td><td>", flag_names[k][1]);
+        size_t i;
+        const json_t *f;
+        json_array_foreach(json_object_get(flags, flag_names[k][0]), i, f)
+        {
+            html_text(out, json_string_value(f));
+            fputc(' ', out);
+        }
+        fputs("</td></tr>\n", out);
+    }
+    fprintf(out,
+            "<tr><td>substitute notice</td><td%s>%s (%lld people, %lld without usable"
+            " contact)</td></tr>\n</table>\n",
+            json_is_true(json_object_get(sub, "triggered")) ? " class=flag" : "",
+            json_is_true(json_object_get(sub, "triggered")) ? "triggered" : "not triggered",
+            jint(sub, "people"), jint(sub, "no_usable_contact"));
+
+    fputs("<h2>By state and channel</h2>\n<table id=by_state><tr><th>state</th><th>all</th>", out);
+    const json_t *channels = json_object_get(o, "by_channel");
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)channels, key, value)
+    {
+        fputs("<th>", out);
+        html_text(out, key);
+        fputs("</th>", out);
+    }
+    fputs("</tr>\n", out);
+    for (size_t s = 0; s < ARRAY_SIZE(shown); s++) {
+        fprintf(out, "<tr><td>%s</td>", shown[s]);
+        html_number(out, jint(json_object_get(o, "by_state"), shown[s]));
+        json_object_foreach((json_t *)channels, key, value) html_number(out, jint(value, shown[s]));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+
+    fputs("<h2>By jurisdiction</h2>\n<table id=by_jurisdiction><tr><th>region</th><th>people</th>"
+          "<th>notified</th><th>on time</th><th>late</th><th>not notified, overdue</th>"
+          "<th>pending</th><th>no usable contact</th><th>delayed by holds</th><th>most days</th>"
+          "<th>deadline (days)</th><th>citation</th><th>AG notice</th><th>CRA notice</th></tr>\n",
+          out);
+    json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
+    {
+        char buf[32], max[32];
+        fputs("<tr>", out);
+        html_cell(out, key);
+        html_number(out, jint(value, "total"));
+        html_number(out, jint(value, "notified"));
+        html_number(out, jint(value, "on_time"));
+        html_number(out, jint(value, "late"));
+        html_number(out, jint(value, "overdue_not_notified"));
+        html_number(out, jint(value, "pending_within_deadline"));
+        html_number(out, jint(value, "no_usable_contact"));
+        html_number(out, jint(value, "delayed_by_holds"));
+        html_cell(out, days_text(value, "max_days", max, sizeof(max)));
+        char *deadline = xasprintf("%s (%s)", days_text(value, "deadline_days", buf, sizeof(buf)),
+                                   jstr(value, "deadline_from"));
+        html_cell(out, deadline);
+        free(deadline);
+        char *citation =
+            xasprintf("%s%s", jstr(value, "citation"),
+                      json_is_false(json_object_get(value, "verified")) ? " (unverified)" : "");
+        html_cell(out, citation);
+        free(citation);
+        html_cell(out, json_is_true(
+                           json_object_get(json_object_get(value, "attorney_general"), "required"))
+                           ? "required"
+                           : "-");
+        html_cell(out, json_is_true(json_object_get(
+                           json_object_get(value, "consumer_reporting_agencies"), "required"))
+                           ? "required"
+                           : "-");
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+
+    const json_t *tl = json_object_get(o, "timeliness");
+    fprintf(out,
+            "<h2>Timeliness</h2>\n<p>%lld notified: %lld on time, %lld late; %lld not"
+            " notified past the deadline, %lld within it; %lld with no fixed deadline;"
+            " %lld lawfully delayed by holds (hold time is not counted).</p>\n",
+            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
+            jint(tl, "overdue_not_notified"), jint(tl, "pending_within_deadline"),
+            jint(tl, "no_deadline"), jint(tl, "delayed_by_holds"));
+    html_people(out, "late", "Late (notified after the deadline)",
+                json_object_get(tl, "late_people"));
+    html_people(out, "overdue", "Not notified, past the deadline",
+                json_object_get(tl, "overdue_people"));
+
+    const json_t *und = json_object_get(o, "undeliverable");
+    fprintf(out,
+            "<h2>Undeliverable: %lld</h2>\n<p>Letters returned: %lld; without usable contact:"
+            " %lld.</p>\n<table id=undeliverable><tr><th>ref</th><th>name</th><th>region</th>"
+            "<th>reasons</th><th>last reason in the log</th></tr>\n",
+            jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
+    size_t i;
+    const json_t *p;
+    json_array_foreach(json_object_get(und, "people"), i, p)
+    {
+        fputs("<tr>", out);
+        html_cell(out, jstr(p, "ref"));
+        html_cell(out, jstr(p, "name"));
+        html_cell(out, jstr(p, "region"));
+        fputs("<td>", out);
+        size_t k;
+        const json_t *reason;
+        json_array_foreach(json_object_get(p, "reasons"), k, reason)
+        {
+            html_text(out, json_string_value(reason));
+            fputs("<br>", out);
+        }
+        fputs("</td>", out);
+        html_cell(out, jstr(p, "last_reason"));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+    if (jint(und, "more") > 0)
+        fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(und, "more"));
+
+    fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
+          "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
+          "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
+          out);
+    const json_t *h;
+    json_array_foreach(json_object_get(o, "holds"), i, h)
+    {
+        fputs("<tr>", out);
+        html_number(out, jint(h, "id"));
+        html_cell(out, jstr(h, "scope"));
+        html_cell(out, jstr(h, "form"));
+        html_cell(out, jstr(h, "authority"));
+        html_cell(out, jstr(h, "case"));
+        html_cell(out, jstr(h, "placed_at"));
+        html_cell(out, jstr(h, "lifted_at"));
+        html_cell(out, jstr(h, "lawful_until"));
+        fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(h, "lawful_days")));
+        html_cell(out, json_is_true(json_object_get(h, "lapsed"))   ? "lapsed (oral, unconfirmed)"
+                       : json_is_true(json_object_get(h, "active")) ? "active"
+                                                                    : "lifted");
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n</body></html>\n", out);
+    bool failed = ferror(out) != 0;
+    if (fclose(out) != 0 || failed)
+        return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
+
+/* ---- the command ---------------------------------------------------------------------------- */
+
+int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
+               size_t err_size)
+{
+    struct report r = {.options = options};
+    const char *path = options->deadlines ? options->deadlines : report_default_deadlines();
+    int rc = deadline_table_load(path, &r.table, err, err_size);
+    if (rc < 0)
+        return rc;
+    r.late_people.people = json_array();
+    r.overdue_people.people = json_array();
+    json_t *undeliverable = NULL, *model = NULL;
+    /* one snapshot for every figure; READ ONLY: the database refuses any write */
+    rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
+    if (rc < 0) {
+        error_set(err, err_size, rc, "%s", db->error);
+        goto done;
+    }
+    rc = read_campaign(db, &r, err, err_size);
+    if (rc == 0)
+        rc = read_holds(db, &r, err, err_size);
+    if (rc == 0)
+        rc = read_people(db, &r, err, err_size);
+    if (rc == 0)
+        rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
+    if (rc < 0) {
+        db_rollback(db);
+        goto done;
+    }
+    db_rollback(db); /* nothing to commit: it only read */
+    model = report_json(&r, undeliverable);
+    undeliverable = NULL; /* model owns it */
+    if (options->html_path) {
+        rc = report_html(model, options->html_path, err, err_size);
+        if (rc < 0)
+            goto done;
+    }
+    if (options->json) {
+        json_dumpf(model, out, JSON_INDENT(2));
+        fputc('\n', out);
+    } else {
+        report_text(model, out);
+    }
+    fflush(out);
+done:
+    json_decref(model);
+    json_decref(undeliverable);
+    report_clear(&r);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/*
+ * report.h - `crier audit report`: what an auditor needs to judge a campaign, read from the
+ * database in one read-only snapshot (docs/audit-report.md).
+ */
+#ifndef CRIER_REPORT_H
+#define CRIER_REPORT_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "crier/db.h"
+
+struct report_options {
+    const char *campaign;   /* its name */
+    const char *discovered; /* --discovered YYYY-MM-DD; NULL = the campaign's meta */
+    const char *frameworks; /* --framework LIST (comma-separated); NULL = the campaign's meta */
+    const char *deadlines;  /* the deadline table (YAML); NULL = the one shipped with crier */
+    long list_limit;        /* people listed per list; the rest are counted */
+    bool json;              /* one JSON object on out instead of text tables */
+    const char *html_path;  /* also write one self-contained HTML file here; NULL = none */
+};
+
+/*
+ * report_run - compute the report and print it on out (text or JSON), and write the HTML
+ * file when asked. Reads only: one REPEATABLE READ READ ONLY transaction, rows streamed
+ * through a cursor. Returns 0; -ENOENT (no such campaign), -EINVAL (a bad deadline
+ * table or date, named in err), -EIO (the HTML file), or a database error code.
+ */
+int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
+               size_t err_size);
+
+/* report_default_deadlines - the path of the deadline table shipped with crier. */
+const char *report_default_deadlines(void);
+
+#endif
