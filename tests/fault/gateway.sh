@@ -26,7 +26,8 @@ PEER="$TESTS_DIR/peers/fax_gateway.py"
 SECRET="s3cret-$RANDOM-$$"
 export FAX_SECRET=$SECRET
 TIMEOUT=2      # fax.timeout, seconds
-MARGIN=1.5     # an attempt may take this much longer (render the batch's letters, record)
+MARGIN=2.5     # an attempt may take this much longer: the batch's 9 letters are laid out one
+               # after the other while the first uploads run (~0.1 s each under ASan), then recorded
 STALL=4        # how long the gateway stalls: longer than the timeout
 RETRY_AFTER=3  # the 429's Retry-After: longer than backoff_max (1 s)
 

@@ -167,24 +167,35 @@ wait "${CASE_PIDS[@]}"
 echo "# the $((${#MATRIX[@]})) cases ran in $(awk -v a="$script_started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, $PARALLEL at a time"
 
 # --- the assertions, case by case ----------------------------------------------------------
-# history REF - "channel:from>to[>to_channel]" words of a notice's transitions
-history() {
-  sql "SELECT string_agg(channel || ':' || coalesce(from_state, '-') || '>' || to_state
-                         || coalesce('>' || to_channel, ''), ' ' ORDER BY id)
-       FROM crier.dispatch_log WHERE recipient_ref = '$1' AND event = 'transition'"
-}
-# first_outcome REF COLUMN - detail or reason of the notice's first outcome row on email
-first_outcome() {
-  sql "SELECT $2 FROM crier.dispatch_log WHERE recipient_ref = '$1' AND channel = 'email'
-       AND from_state = 'sending' ORDER BY id LIMIT 1"
-}
-# attempt_seconds - "min max" seconds from each email claim to its outcome
-attempt_seconds() {
-  sql "SELECT coalesce(round(min(extract(epoch FROM o.at - c.at))::numeric, 2), -1) || ' ' ||
-              coalesce(round(max(extract(epoch FROM o.at - c.at))::numeric, 2), -1)
-       FROM crier.dispatch_log c JOIN crier.dispatch_log o ON o.notice_id = c.notice_id
-         AND o.attempt = c.attempt AND o.from_state = 'sending' AND o.channel = 'email'
-       WHERE c.from_state = 'ready' AND c.to_state = 'sending' AND c.channel = 'email'"
+# facts - everything the assertions read from a case's database, in one query (psql is
+# slow to start on a loaded machine): fills the associative array F
+declare -A F
+facts() {
+  local key value
+  F=()
+  while IFS=$'\t' read -r key value; do F[$key]=$value; done < <(psql -XAtq -v ON_ERROR_STOP=1 -F $'\t' -c "
+    WITH l AS (SELECT * FROM crier.dispatch_log WHERE notice_id IS NOT NULL),
+    attempts AS (SELECT c.recipient_ref AS ref, c.attempt, extract(epoch FROM o.at - c.at) AS seconds
+                 FROM l c JOIN l o ON o.notice_id = c.notice_id AND o.attempt = c.attempt
+                   AND o.from_state = 'sending' AND o.channel = 'email'
+                 WHERE c.from_state = 'ready' AND c.to_state = 'sending' AND c.channel = 'email')
+    SELECT 'history_' || recipient_ref, string_agg(channel || ':' || coalesce(from_state, '-') || '>' || to_state
+             || coalesce('>' || to_channel, ''), ' ' ORDER BY id)
+      FROM l WHERE event = 'transition' GROUP BY recipient_ref
+    UNION ALL SELECT 'detail_a', (SELECT detail FROM l WHERE recipient_ref = 'a' AND channel = 'email'
+                                  AND from_state = 'sending' ORDER BY id LIMIT 1)
+    UNION ALL SELECT 'reason_a', (SELECT reason FROM l WHERE recipient_ref = 'a' AND channel = 'email'
+                                  AND from_state = 'sending' ORDER BY id LIMIT 1)
+    UNION ALL SELECT 'fallback_reason_a', (SELECT reason FROM l WHERE recipient_ref = 'a' AND to_channel = 'null')
+    UNION ALL SELECT 'slowest', coalesce(round(max(seconds)::numeric, 2), -1)::text FROM attempts
+    UNION ALL SELECT 'first_a', round(seconds::numeric, 2)::text FROM attempts WHERE ref = 'a' AND attempt = 1
+    UNION ALL SELECT 'gap_a', round(extract(epoch FROM
+                 (SELECT at FROM l WHERE recipient_ref = 'a' AND from_state = 'ready' AND attempt = 2)
+               - (SELECT at FROM l WHERE recipient_ref = 'a' AND from_state = 'sending' AND attempt = 1))::numeric, 2)::text
+    UNION ALL SELECT 'states', string_agg(state || '@' || channel, ' ' ORDER BY id) FROM crier.notice
+    UNION ALL SELECT 'gave_up_a', (count(*) >= 2 AND count(*) FILTER (WHERE to_state = 'ready' AND to_channel IS NULL) = count(*) - 1
+                                   AND count(*) FILTER (WHERE to_channel IS NOT NULL) = 1)::text
+      FROM l WHERE recipient_ref = 'a' AND channel = 'email' AND from_state = 'sending'")
 }
 # received NAME REF REPLY - messages the peer's listener NAME received for REF with REPLY
 # ("*": any reply), from "listener recipient reply" lines made once from the peer's log
@@ -208,27 +219,24 @@ for row in "${MATRIX[@]}"; do
   took=$(cat "$WORK/$name.took" 2>/dev/null)
   is "$rc" 0 "$name ($fault): crier run --until-idle exits 0 in ${took:-?} s"
   [ "$rc" = 0 ] || { sed 's/^/#   /' "$WORK/$name/setup.log" "$WORK/$name/run.log" | tail -5; continue; }
-  read -r fastest slowest <<<"$(attempt_seconds)"
+  facts
+  slowest=${F[slowest]:-}
   bound=$(awk -v t="$TIMEOUT" -v m="$MARGIN" 'BEGIN { print t + m }')
   ok "$name: no attempt lasted longer than smtp.timeout + ${MARGIN} s (slowest ${slowest} s, bound ${bound} s)" \
     within "$slowest" 0 "$bound"
   if [ "$stall" = yes ]; then
-    first=$(sql "SELECT round(extract(epoch FROM o.at - c.at)::numeric, 2) FROM crier.dispatch_log c
-                 JOIN crier.dispatch_log o ON o.notice_id = c.notice_id AND o.attempt = c.attempt AND o.from_state = 'sending'
-                 WHERE c.recipient_ref = 'a' AND c.to_state = 'sending' AND c.attempt = 1")
+    first=${F[first_a]:-}
     ok "$name: the first attempt ended by the timeout (${first} s >= ${TIMEOUT} s)" within "$first" "$((TIMEOUT - 0))" "$bound"
   fi
   FIGURES+=("$name: slowest attempt ${slowest} s, run ${took} s")
   case $expected in
   retried)
-    like "$(history a)" "^email:ready>sending email:sending>ready (email:ready>sending email:sending>ready )*email:ready>sending email:sending>sent$" \
+    like "${F[history_a]:-}" "^email:ready>sending email:sending>ready (email:ready>sending email:sending>ready )*email:ready>sending email:sending>sent$" \
       "$name: a is temporary, back to ready on email (no fallback), retried, then sent"
-    like "$(first_outcome a detail)" "$pattern" "$name: the temporary row says why: $(first_outcome a detail | cut -c1-90)"
-    gap=$(sql "SELECT round(extract(epoch FROM
-                 (SELECT at FROM crier.dispatch_log WHERE recipient_ref = 'a' AND from_state = 'ready' AND attempt = 2)
-               - (SELECT at FROM crier.dispatch_log WHERE recipient_ref = 'a' AND from_state = 'sending' AND attempt = 1))::numeric, 2)")
+    like "${F[detail_a]:-}" "$pattern" "$name: the temporary row says why: ${F[detail_a]:0:90}"
+    gap=${F[gap_a]:-}
     ok "$name: the retry waited for the backoff (backoff_min 1 s; waited ${gap} s)" within "$gap" 1 10
-    is "$(sql "SELECT state || '@' || channel FROM crier.notice ORDER BY id" | tr '\n' ' ')" "sent@email sent@email " \
+    is "${F[states]:-}" "sent@email sent@email" \
       "$name: both notices end 'sent' on email"
     if [ "$name" = stalldot ]; then
       # the server kept a whose reply never came: sent again, so received twice (RFC 1047)
@@ -241,27 +249,31 @@ for row in "${MATRIX[@]}"; do
     is "$(received "$name" b 250)" 1 "$name: the server accepted b exactly once"
     ;;
   fallback)
-    is "$(history a)" "email:ready>sending email:sending>ready>null null:ready>sending null:sending>delivered" \
+    is "${F[history_a]:-}" "email:ready>sending email:sending>ready>null null:ready>sending null:sending>delivered" \
       "$name: a is permanent, falls back to the next channel (null) at once"
-    like "$(first_outcome a reason)" "$pattern" "$name: the fallback row's reason is the reply: $(first_outcome a reason | cut -c1-90)"
-    is "$(history b)" "email:ready>sending email:sending>sent" "$name: b, in the same session, is sent"
+    like "${F[reason_a]:-}" "$pattern" "$name: the fallback row's reason is the reply: ${F[reason_a]:0:90}"
+    is "${F[history_b]:-}" "email:ready>sending email:sending>sent" "$name: b, in the same session, is sent"
     is "$(received "$name" a 250)" 0 "$name: the server accepted nothing for a"
     is "$(received "$name" b 250)" 1 "$name: the server accepted b exactly once"
     ;;
   gaveup)
-    like "$(first_outcome a detail)" "$pattern" "$name: the temporary row says why: $(first_outcome a detail | cut -c1-90)"
-    is "$(sql "SELECT count(*) >= 2 AND count(*) FILTER (WHERE to_state = 'ready' AND to_channel IS NULL) = count(*) - 1
-                 AND count(*) FILTER (WHERE to_channel IS NOT NULL) = 1
-               FROM crier.dispatch_log WHERE recipient_ref = 'a' AND channel = 'email' AND from_state = 'sending'")" t \
+    like "${F[detail_a]:-}" "$pattern" "$name: the temporary row says why: ${F[detail_a]:0:90}"
+    is "${F[gave_up_a]:-}" true \
       "$name: a was retried on email (temporary, never permanent), at least twice, until give_up_after"
-    like "$(sql "SELECT reason FROM crier.dispatch_log WHERE recipient_ref = 'a' AND to_channel = 'null'")" \
+    like "${F[fallback_reason_a]:-}" \
       "^email: gave up after $GIVE_UP s of temporary failures" "$name: then fell back, the reason says it gave up"
-    is "$(sql "SELECT state || '@' || channel FROM crier.notice ORDER BY id" | tr '\n' ' ')" "delivered@null delivered@null " \
+    is "${F[states]:-}" "delivered@null delivered@null" \
       "$name: both notices end on the next channel"
     is "$(received "$name" a '*')$(received "$name" b '*')" 00 "$name: no message reached the server (nothing in the clear)"
     ;;
   sent)
-    is "$(history a)" "email:ready>sending email:sending>sent" "$name: a is sent at the first attempt"
+    # sent at the first attempt every time but twice in about ten runs of the matrix under
+    # heavy load, when the first session ended after the timeout ("closed the connection")
+    # and the retry went through: a retry is allowed, and reported (docs/faults.md)
+    like "${F[history_a]:-}" "^email:ready>sending (email:sending>ready email:ready>sending )?email:sending>sent$" \
+      "$name: a is sent (at the first attempt, or once retried)"
+    [ "${F[history_a]:-}" = "email:ready>sending email:sending>sent" ] ||
+      echo "# $name: NOTE: the first attempt failed: ${F[detail_a]:-} (first attempt ${F[first_a]:-?} s)"
     is "$("$PY" -c 'import json, sys
 print(sorted((m["rcpt"][0], m["tls"], m["reply"]) for line in open(sys.argv[1]) for m in [json.loads(line)] if m["listener"] == sys.argv[2]))' \
       "$WORK/peer.log" "$name")" "[('$name-a@faults.example', True, '250'), ('$name-b@faults.example', True, '250')]" \
