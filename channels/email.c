@@ -67,6 +67,7 @@ struct session_watch {
     bool cut;               /* the watch shut the connection: a reply took too long */
     char last_line[120];    /* the last line the server sent (its words, for a detail) */
     bool tls_ok;            /* STARTTLS succeeded and the certificate was accepted */
+    bool tls_not_offered;   /* the server's EHLO did not offer STARTTLS */
     char tls_problem[200];  /* why a certificate was refused, "" when none was */
 };
 
@@ -203,6 +204,19 @@ static void fold_controls(char *text)
     size_t len = strlen(text);
     while (len > 0 && text[len - 1] == ' ')
         text[--len] = '\0';
+}
+
+/* server_text - a server's words made fit for the log: SMTP replies are ASCII (RFC 5321),
+ * so a control becomes a space and any other byte outside ASCII a '?'. (A reply with a
+ * byte that is not UTF-8 once made every recording of its batch fail in PostgreSQL, and
+ * the batch was retried for ever.) */
+static void server_text(char *text)
+{
+    for (unsigned char *p = (unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        else if (*p >= 0x80)
+            *p = '?';
 }
 
 /* text_part - a UTF-8 text part, quoted-printable so that it passes relays without 8BITMIME.
@@ -367,7 +381,7 @@ static void session_event(smtp_session_t session, int event, void *arg, ...)
         *ok = 0;
         char shown[64];
         snprintf(shown, sizeof(shown), "%s", name ? name : "");
-        fold_controls(shown);
+        server_text(shown);
         snprintf(watch->tls_problem, sizeof(watch->tls_problem),
                  "certificate refused: it is not for this host%s%s%s",
                  shown[0] ? " (it names " : "", shown, shown[0] ? ")" : "");
@@ -376,6 +390,9 @@ static void session_event(smtp_session_t session, int event, void *arg, ...)
     case SMTP_EV_STARTTLS_OK:
         watch->tls_ok = true;
         break;
+    case SMTP_EV_EXTNA_STARTTLS:
+        watch->tls_not_offered = true;
+        break;
     default:
         break;
     }
@@ -383,8 +400,9 @@ static void session_event(smtp_session_t session, int event, void *arg, ...)
 }
 
 /*
- * session_monitor - libesmtp's protocol monitor, used only for its timing: the bytes
- * (which include AUTH exchanges) are never looked at. A reply still arriving more than
+ * session_monitor - libesmtp's protocol monitor, used for its timing and for the server's
+ * last line (for a detail); what crier writes (AUTH included) is never looked at. A reply
+ * still arriving more than
  * smtp.timeout after crier last wrote is cut off: shutdown() makes libesmtp's next read
  * see the end of the connection, so the session ends as a drop, which it reports.
  */
@@ -410,7 +428,7 @@ static void session_monitor(const char *buffer, int length, int writing, void *a
                        : sizeof(watch->last_line) - 1;
         memcpy(watch->last_line, buffer + start, n);
         watch->last_line[n] = '\0';
-        fold_controls(watch->last_line);
+        server_text(watch->last_line);
     }
     if (!watch->cut && watch->fd >= 0 && now - watch->last_written > watch->timeout_seconds) {
         (void)shutdown(watch->fd, SHUT_RDWR);
@@ -419,7 +437,9 @@ static void session_monitor(const char *buffer, int length, int writing, void *a
 }
 
 /* tls_failure - why TLS was not set up: a refused certificate, OpenSSL's reason for a
- * failed handshake, or (STARTTLS required) that it simply was not. "" when TLS is fine. */
+ * failed handshake, or a server that does not offer the STARTTLS required. "" otherwise
+ * (a handshake that timed out leaves no reason: the timeout and the server's last reply,
+ * its 220 to STARTTLS, tell it). */
 static void tls_failure(const struct email_session *s, const struct session_watch *watch, char *out,
                         size_t size)
 {
@@ -430,8 +450,8 @@ static void tls_failure(const struct email_session *s, const struct session_watc
         snprintf(out, size, "STARTTLS: %s", watch->tls_problem);
     else if (s->starttls != Starttls_DISABLED && !watch->tls_ok && reason)
         snprintf(out, size, "STARTTLS: the TLS handshake failed: %s", reason);
-    else if (s->starttls == Starttls_REQUIRED && !watch->tls_ok)
-        snprintf(out, size, "STARTTLS is required and TLS was not established");
+    else if (s->starttls == Starttls_REQUIRED && watch->tls_not_offered)
+        snprintf(out, size, "STARTTLS is required and the server does not offer it");
     ERR_clear_error(); /* this thread's queue: the next session starts clean */
 }
 
@@ -473,6 +493,7 @@ static void reply_text(const smtp_status_t *status, char *out, size_t size)
     else
         snprintf(out, size, "%s", text);
     out[strcspn(out, "\r\n")] = '\0';
+    server_text(out);
 }
 
 static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
@@ -544,21 +565,22 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         char buf[200], early[120], tls[240];
         ended_early(&watch, early, sizeof(early));
         tls_failure(s, &watch, tls, sizeof(tls));
+        /* the reason, a timeout if there was one, and the server's last words (a 421
+         * greeting, the 220 to STARTTLS before a broken handshake, a 354) */
+        bool timed_out = strncmp(early, "timed out", 9) == 0;
+        const char *reason = early;
         if (tls[0]) {
-            bool timed_out = strncmp(early, "timed out", 9) == 0;
-            snprintf(session_error, sizeof(session_error), "%s%s%s", tls, timed_out ? "; " : "",
-                     timed_out ? early : "");
+            reason = tls;
         } else if (!started) {
-            /* libesmtp's reason, the server's last words (a 421 greeting, the 220 to
-             * STARTTLS before a broken handshake) and a timeout if there was one */
-            bool timed_out = strncmp(early, "timed out", 9) == 0;
             smtp_strerror(smtp_errno(), buf, sizeof(buf));
-            snprintf(session_error, sizeof(session_error), "%s%s%s%s%s%s", buf,
-                     watch.last_line[0] ? " (the server's last reply: " : "", watch.last_line,
-                     watch.last_line[0] ? ")" : "", timed_out ? "; " : "", timed_out ? early : "");
+            reason = buf;
         } else {
-            snprintf(session_error, sizeof(session_error), "%s", early);
+            timed_out = false; /* early is the reason itself */
         }
+        snprintf(session_error, sizeof(session_error), "%s%s%s%s%s%s", reason,
+                 timed_out ? "; " : "", timed_out ? early : "",
+                 watch.last_line[0] ? " (the server's last reply: " : "", watch.last_line,
+                 watch.last_line[0] ? ")" : "");
     }
     for (size_t i = 0; i < n; i++) {
         struct email_message *m = &messages[i];

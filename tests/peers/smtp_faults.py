@@ -16,6 +16,7 @@ correct server. TIMES 0 (the default) means always.
   greeting-421    "421 4.3.2" instead of the greeting, then the connection is closed
   mail-451        451 4.3.0 to MAIL FROM
   rcpt-452        452 4.2.2 to RCPT TO
+  rcpt-550-8bit   550 5.1.1 to RCPT TO, its text in Latin-1 (bytes that are not UTF-8)
   data-cmd-554    554 5.3.4 to the DATA command (no 354: nothing is transferred)
   data-451        451 4.3.0 after the message (its final ".") was received
   data-552        552 5.2.2 after the message was received
@@ -51,7 +52,7 @@ import sys
 GREETING_FAULTS = {"greeting-421", "stall-greeting", "trickle"}
 TLS_FAULTS = {"tls-garbage", "tls-abort", "tls-stall"}
 FAULTS = GREETING_FAULTS | TLS_FAULTS | {
-    "ok", "mail-451", "rcpt-452", "data-cmd-554", "data-451", "data-552", "drop-data",
+    "ok", "mail-451", "rcpt-452", "rcpt-550-8bit", "data-cmd-554", "data-451", "data-552", "drop-data",
     "stall-data", "stall-dot", "tls-ok"}
 
 
@@ -147,6 +148,9 @@ class Listener:
             elif verb == "RCPT":
                 if mail_from is None:
                     await send("503 5.5.1 MAIL first")
+                elif self.fire("rcpt-550-8bit"):
+                    writer.write(b"550 5.1.1 bo\xeete inconnue, adresse refus\xe9e\r\n")
+                    await writer.drain()
                 elif self.fire("rcpt-452"):
                     await send("452 4.2.2 faults.test mailbox full, try later")
                 else:
