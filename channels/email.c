@@ -7,6 +7,12 @@
  * permanent (the notice falls back to the next channel). A session that drops after
  * message 37 of 100 leaves 36 sent and the rest temporary.
  *
+ * libesmtp's timeouts bound each wait for the socket, not a reply: a server that sends a
+ * reply one line at a time, each within the timeout, would hold a lane for ever. So each
+ * session is watched (struct session_watch): a reply still arriving smtp.timeout after
+ * the last bytes crier wrote is cut off by shutting the connection down, and an early
+ * end is told apart as a timeout or a connection closed by the server.
+ *
  * SECURITY: every value in a message comes from the untrusted list. Names and addresses
  * were validated at load (no CR/LF); the subject, rendered from a template that may use
  * any list column, has control characters folded to spaces here, and GMime encodes
@@ -18,6 +24,7 @@
 #include "crier/crier.h"
 #include "crier/render.h"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <auth-client.h>
@@ -35,6 +42,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* the last TCP socket connect() gave this thread (see connect() at the end of this file):
+ * libesmtp connects in the lane's thread and tells of it by SMTP_EV_CONNECT at once */
+static __thread int thread_last_connected_fd = -1;
+
 struct email_session {
     const struct crier_config *config;
     SSL_CTX *tls; /* certificate verification on; NULL when TLS is off */
@@ -44,6 +55,21 @@ struct email_session {
     char *from_address;    /* the addr-spec of channels.email.from */
     char *domain;          /* for Message-ID and VERP when bounce_domain is unset */
     char server[300];      /* host:port */
+};
+
+/* What one SMTP session is doing, as seen from libesmtp's callbacks (all in the lane's
+ * thread, so the socket is always still open when the watch acts on it). */
+struct session_watch {
+    struct crier_channel *channel;
+    double timeout_seconds; /* smtp.timeout */
+    int fd;                 /* the connection while libesmtp holds it open, else -1 */
+    double last_written;    /* monotonic: the connect, or the last bytes crier wrote */
+    double last_activity;   /* monotonic: the last bytes either way */
+    bool cut;               /* the watch shut the connection: a reply took too long */
+    char last_line[120];    /* the last line the server sent (its words, for a detail) */
+    bool tls_ok;            /* STARTTLS succeeded and the certificate was accepted */
+    bool tls_not_offered;   /* the server's EHLO did not offer STARTTLS */
+    char tls_problem[200];  /* why a certificate was refused, "" when none was */
 };
 
 /* One message of a batch, alive until the session ends. */
@@ -204,6 +230,19 @@ static void fold_controls(char *text)
         text[--len] = '\0';
 }
 
+/* server_text - a server's words made fit for the log: SMTP replies are ASCII (RFC 5321),
+ * so a control becomes a space and any other byte outside ASCII a '?'. (A reply with a
+ * byte that is not UTF-8 once made every recording of its batch fail in PostgreSQL, and
+ * the batch was retried for ever.) */
+static void server_text(char *text)
+{
+    for (unsigned char *p = (unsigned char *)text; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            *p = ' ';
+        else if (*p >= 0x80)
+            *p = '?';
+}
+
 /* text_part - a UTF-8 text part, quoted-printable so that it passes relays without 8BITMIME.
  * (g_mime_text_part_set_text would pick the "smallest" charset, e.g. ISO-8859-1.) */
 static GMimeObject *text_part(const char *subtype, const char *text)
@@ -325,42 +364,147 @@ static int auth_interact(auth_client_request_t request, char **result, int field
 }
 
 /*
- * session_event - libesmtp's progress and TLS events. After each message the lease of
+ * session_event - libesmtp's progress and TLS events. The watch learns of the connection
+ * and of message bytes written. After each message the lease of
  * the batch is extended (a long batch to a slow relay must not look abandoned). Every
  * certificate problem is refused explicitly: *ok = 0 whatever libesmtp's default.
  */
 static void session_event(smtp_session_t session, int event, void *arg, ...)
 {
-    struct crier_channel *channel = arg;
+    struct session_watch *watch = arg;
+    struct crier_channel *channel = watch->channel;
     va_list ap;
     va_start(ap, arg);
     switch (event) {
+    case SMTP_EV_CONNECT:
+        watch->fd = thread_last_connected_fd;
+        watch->last_written = watch->last_activity = monotonic_seconds();
+        break;
+    case SMTP_EV_DISCONNECT:
+        watch->fd = -1;
+        break;
+    case SMTP_EV_MESSAGEDATA: /* message bytes written (the body bypasses the monitor) */
+        watch->last_written = watch->last_activity = monotonic_seconds();
+        break;
     case SMTP_EV_MESSAGESENT:
         if (channel->lease_keepalive)
             channel->lease_keepalive(channel->keepalive_data);
         break;
     case SMTP_EV_WEAK_CIPHER: {
-        (void)va_arg(ap, int); /* bits */
+        int bits = va_arg(ap, int);
         int *ok = va_arg(ap, int *);
         *ok = 0;
+        snprintf(watch->tls_problem, sizeof(watch->tls_problem), "a weak cipher (%d bits)", bits);
         break;
     }
     case SMTP_EV_INVALID_PEER_CERTIFICATE: {
-        (void)va_arg(ap, long); /* verify result */
+        long result = va_arg(ap, long);
         int *ok = va_arg(ap, int *);
         *ok = 0;
+        snprintf(watch->tls_problem, sizeof(watch->tls_problem), "certificate refused: %s",
+                 X509_verify_cert_error_string(result));
         break;
     }
-    case SMTP_EV_NO_PEER_CERTIFICATE:
+    case SMTP_EV_NO_PEER_CERTIFICATE: {
+        int *ok = va_arg(ap, int *);
+        *ok = 0;
+        snprintf(watch->tls_problem, sizeof(watch->tls_problem), "the server sent no certificate");
+        break;
+    }
     case SMTP_EV_WRONG_PEER_CERTIFICATE: {
         int *ok = va_arg(ap, int *);
+        const char *name = va_arg(ap, const char *); /* a name the certificate holds */
         *ok = 0;
+        char shown[64];
+        snprintf(shown, sizeof(shown), "%s", name ? name : "");
+        server_text(shown);
+        snprintf(watch->tls_problem, sizeof(watch->tls_problem),
+                 "certificate refused: it is not for this host%s%s%s",
+                 shown[0] ? " (it names " : "", shown, shown[0] ? ")" : "");
         break;
     }
+    case SMTP_EV_STARTTLS_OK:
+        watch->tls_ok = true;
+        break;
+    case SMTP_EV_EXTNA_STARTTLS:
+        watch->tls_not_offered = true;
+        break;
     default:
         break;
     }
     va_end(ap);
+}
+
+/*
+ * session_monitor - libesmtp's protocol monitor, used for its timing and for the server's
+ * last line (for a detail); what crier writes (AUTH included) is never looked at. A reply
+ * still arriving more than
+ * smtp.timeout after crier last wrote is cut off: shutdown() makes libesmtp's next read
+ * see the end of the connection, so the session ends as a drop, which it reports.
+ */
+static void session_monitor(const char *buffer, int length, int writing, void *arg)
+{
+    struct session_watch *watch = arg;
+    double now = monotonic_seconds();
+    watch->last_activity = now;
+    if (writing != SMTP_CB_READING) {
+        watch->last_written = now; /* what crier wrote is never looked at */
+        return;
+    }
+    /* the last whole line the server sent, controls folded, cut short */
+    int end = length;
+    while (end > 0 && (buffer[end - 1] == '\n' || buffer[end - 1] == '\r'))
+        end--;
+    int start = end;
+    while (start > 0 && buffer[start - 1] != '\n')
+        start--;
+    if (end > start) {
+        size_t n = (size_t)(end - start) < sizeof(watch->last_line) - 1
+                       ? (size_t)(end - start)
+                       : sizeof(watch->last_line) - 1;
+        memcpy(watch->last_line, buffer + start, n);
+        watch->last_line[n] = '\0';
+        server_text(watch->last_line);
+    }
+    if (!watch->cut && watch->fd >= 0 && now - watch->last_written > watch->timeout_seconds) {
+        (void)shutdown(watch->fd, SHUT_RDWR);
+        watch->cut = true;
+    }
+}
+
+/* tls_failure - why TLS was not set up: a refused certificate, OpenSSL's reason for a
+ * failed handshake, or a server that does not offer the STARTTLS required. "" otherwise
+ * (a handshake that timed out leaves no reason: the timeout and the server's last reply,
+ * its 220 to STARTTLS, tell it). */
+static void tls_failure(const struct email_session *s, const struct session_watch *watch, char *out,
+                        size_t size)
+{
+    out[0] = '\0';
+    unsigned long error = ERR_peek_last_error();
+    const char *reason = error ? ERR_reason_error_string(error) : NULL;
+    if (watch->tls_problem[0])
+        snprintf(out, size, "STARTTLS: %s", watch->tls_problem);
+    else if (s->starttls != Starttls_DISABLED && !watch->tls_ok && reason)
+        snprintf(out, size, "STARTTLS: the TLS handshake failed: %s", reason);
+    else if (s->starttls == Starttls_REQUIRED && watch->tls_not_offered)
+        snprintf(out, size, "STARTTLS is required and the server does not offer it");
+    ERR_clear_error(); /* this thread's queue: the next session starts clean */
+}
+
+/* ended_early - why a session ended before every message had its reply. */
+static void ended_early(const struct session_watch *watch, char *out, size_t size)
+{
+    double quiet = monotonic_seconds() - watch->last_activity;
+    if (watch->cut)
+        snprintf(out, size,
+                 "timed out: the server's reply was still unfinished %.0f s after "
+                 "crier last wrote (smtp.timeout)",
+                 watch->timeout_seconds);
+    else if (quiet >= watch->timeout_seconds - 0.05)
+        snprintf(out, size, "timed out: nothing from the server for %.0f s (smtp.timeout)",
+                 watch->timeout_seconds);
+    else
+        snprintf(out, size, "the server closed the connection");
 }
 
 /* classify - an SMTP reply code as an outcome kind (0 = no reply: temporary). */
@@ -373,20 +517,28 @@ static enum crier_outcome_kind classify(int code)
     return OUTCOME_TEMPORARY;
 }
 
-/* reply_text - the server's text without its line ending, and without the password if the
- * server repeated it (redacted before it is cut, so that no part of it is left). */
+/* reply_text - the server's text without its line ending, after its enhanced status code
+ * (RFC 3463) when it sent one (libesmtp takes "4.3.0" out of the text of a server that
+ * offers ENHANCEDSTATUSCODES, and the log should show what the server said either way),
+ * and without the password if the server repeated it (redacted before it is cut, so that
+ * no part of it is left). */
 static void reply_text(const struct email_session *s, const smtp_status_t *status, char *out,
                        size_t size)
 {
     const char *text = status && status->text ? status->text : "";
-    size_t len = strlen(text), big = len * 3 + 16; /* "[redacted]" for 4 or more bytes */
+    char code[48] = "";
+    if (status && status->enh_class > 0)
+        snprintf(code, sizeof(code), "%d.%d.%d ", status->enh_class, status->enh_subject,
+                 status->enh_detail);
+    size_t len = strlen(code) + strlen(text), big = len * 3 + 16; /* "[redacted]" for 4+ bytes */
     char *copy = xmalloc(big);
-    memcpy(copy, text, len + 1);
+    snprintf(copy, big, "%s%s", code, text);
     const char *forms[] = {s->secret, s->secret_forms[0], s->secret_forms[1]};
     secret_redact(copy, big, forms, ARRAY_SIZE(forms));
     snprintf(out, size, "%s", copy);
     free(copy);
     out[strcspn(out, "\r\n")] = '\0';
+    server_text(out);
 }
 
 static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
@@ -406,7 +558,13 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
     smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
     smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
     smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    smtp_set_eventcb(session, session_event, channel);
+    struct session_watch watch = {
+        .channel = channel,
+        .timeout_seconds = (double)config->email.timeout_seconds,
+        .fd = -1,
+    };
+    smtp_set_eventcb(session, session_event, &watch);
+    smtp_set_monitorcb(session, session_monitor, &watch, 0);
     smtp_starttls_enable(session, s->starttls);
     if (s->tls)
         smtp_starttls_set_ctx(session, s->tls);
@@ -444,11 +602,32 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         queued++;
     }
 
+    /* why messages were left without a reply: libesmtp's error when the session failed,
+     * else (smtp_start_session() succeeds when the server was reached and then timed out
+     * or hung up) what the watch saw; a timeout is said to be one either way */
     char session_error[256] = "";
-    if (queued > 0 && !smtp_start_session(session)) {
-        char buf[200];
-        smtp_strerror(smtp_errno(), buf, sizeof(buf));
-        snprintf(session_error, sizeof(session_error), "%s", buf);
+    if (queued > 0) {
+        ERR_clear_error();
+        int started = smtp_start_session(session);
+        char buf[200], early[120], tls[240];
+        ended_early(&watch, early, sizeof(early));
+        tls_failure(s, &watch, tls, sizeof(tls));
+        /* the reason, a timeout if there was one, and the server's last words (a 421
+         * greeting, the 220 to STARTTLS before a broken handshake, a 354) */
+        bool timed_out = strncmp(early, "timed out", 9) == 0;
+        const char *reason = early;
+        if (tls[0]) {
+            reason = tls;
+        } else if (!started) {
+            smtp_strerror(smtp_errno(), buf, sizeof(buf));
+            reason = buf;
+        } else {
+            timed_out = false; /* early is the reason itself */
+        }
+        snprintf(session_error, sizeof(session_error), "%s%s%s%s%s%s", reason,
+                 timed_out ? "; " : "", timed_out ? early : "",
+                 watch.last_line[0] ? " (the server's last reply: " : "", watch.last_line,
+                 watch.last_line[0] ? ")" : "");
     }
     for (size_t i = 0; i < n; i++) {
         struct email_message *m = &messages[i];
@@ -466,14 +645,13 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
             reply_text(s, mail, text, sizeof(text));
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "MAIL FROM: %d %s", mail->code, text);
         } else if (rcpt == NULL || rcpt->code == 0) {
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "not attempted: %s",
-                        session_error[0] ? session_error : "session ended early");
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "not attempted: %s", session_error);
         } else if (classify(rcpt->code) != OUTCOME_ACCEPTED) {
             reply_text(s, rcpt, text, sizeof(text));
             outcome_set(&outcomes[i], classify(rcpt->code), "RCPT TO: %d %s", rcpt->code, text);
-        } else if (data == NULL || data->code == 0) {
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "DATA not completed: %s",
-                        session_error[0] ? session_error : "no reply");
+        } else if (data == NULL || data->code == 0 || data->code / 100 == 3) {
+            /* no reply after the message (a 354 is the reply to the DATA command) */
+            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "DATA not completed: %s", session_error);
         } else {
             reply_text(s, data, text, sizeof(text));
             /* a refusal says where it came from, as RCPT TO: and MAIL FROM: do */
@@ -542,6 +720,7 @@ const struct crier_channel_ops email_channel_ops = {
  * process: libpq and libcurl set TCP_NODELAY themselves anyway. It lives in this file
  * because this file is always linked; the executable's definition interposes on libc's
  * for libesmtp, and the real one is found with dlsym(RTLD_NEXT). Errors pass through.
+ * It also notes the socket for this thread: the session watch above needs libesmtp's.
  */
 int connect(int fd, const struct sockaddr *address, socklen_t length)
 {
@@ -555,6 +734,7 @@ int connect(int fd, const struct sockaddr *address, socklen_t length)
         if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM) {
             int on = 1;
             (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+            thread_last_connected_fd = fd;
         }
     }
     return real_connect(fd, address, length);

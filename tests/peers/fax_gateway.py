@@ -25,6 +25,15 @@ Scripted by the number `to` (its last four digits), the first time that number i
   0500  500;  0503  503
   0999  the fax is accepted and recorded, then the connection is closed with no reply
   0997  the request is read, nothing is recorded, the connection is closed with no reply
+  0998  the request is read, nothing is recorded, and no reply comes for --stall-s (a
+        gateway that times out before taking the fax); then the connection is closed
+  0996  the fax is accepted and recorded, and the reply comes only after --stall-s (a
+        client with a shorter timeout has given up by then)
+  0504  the fax is accepted and recorded, then 504 (a proxy that gave up waiting for it)
+--stall-connections N: the first N connections are accepted and never read or answered
+for --stall-s, then closed. --stall-status N: the first N GETs of a fax's status wait
+--stall-s before their reply. Each stall prints "STALLED connection" or "STALLED status
+<id>" on stdout.
 Random faults (seeded by --seed), checked in this order on each POST: --rate-429,
 --rate-500, --rate-503 (nothing recorded), then --drop-rate (accepted, recorded, reply
 dropped) up to --drop-max drops. --latency-ms delays every reply; --slow-rate of the
@@ -67,6 +76,8 @@ class Gateway:
         self.seen = set()    # numbers already scripted once
         self.sequence = 0
         self.drops = 0
+        self.stalled_connections = 0
+        self.stalled_status = 0
         self.random = random.Random(args.seed)
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.basic = "Basic " + base64.b64encode(
@@ -84,6 +95,14 @@ class Gateway:
             if number in self.seen:
                 return False
             self.seen.add(number)
+            return True
+
+    def take(self, counter, limit):
+        """True (and counted) while fewer than limit of this kind have stalled."""
+        with self.lock:
+            if getattr(self, counter) >= limit:
+                return False
+            setattr(self, counter, getattr(self, counter) + 1)
             return True
 
     def chance(self, rate):
@@ -194,6 +213,23 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # quiet: tests read --log, not stderr
         pass
 
+    def handle(self):
+        args = self.gateway.args
+        if self.gateway.take("stalled_connections", args.stall_connections):
+            print("STALLED connection", flush=True)
+            time.sleep(args.stall_s)  # accepted by the kernel, never read, never answered
+            self.close_connection = True
+            return
+        super().handle()
+
+    def hang_up(self):
+        """Close the connection without a reply."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
     @property
     def gateway(self):
         return self.server.gateway
@@ -276,7 +312,8 @@ class Handler(BaseHTTPRequestHandler):
         tail = to[-4:]
         if tail == "0400":
             return self.error(400, "INVALID_ARGUMENT", "the number cannot receive faxes")
-        scripted = tail in ("0429", "0500", "0503", "0997", "0999") and g.first_time(to)
+        scripted = tail in ("0429", "0500", "0503", "0504", "0996", "0997", "0998",
+                            "0999") and g.first_time(to)
         if (scripted and tail == "0429") or g.chance(args.rate_429):
             return self.error(429, "RESOURCE_EXHAUSTED", "too many requests",
                               {"Retry-After": str(args.retry_after)})
@@ -293,6 +330,9 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if scripted and tail == "0998":
+            time.sleep(args.stall_s)  # nothing recorded, no reply in time
+            return self.hang_up()
         dropped = (scripted and tail == "0999") or g.want_drop()
         fax = g.create(project, fields, labels, pdf, dropped)
         if dropped:
@@ -303,6 +343,10 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
+        if scripted and tail == "0504":
+            return self.error(504, "DEADLINE_EXCEEDED", "upstream timed out")
+        if scripted and tail == "0996":
+            time.sleep(args.stall_s)  # recorded; the reply comes too late
         self.reply(200, g.view(fax))
 
     def do_GET(self):
@@ -318,6 +362,9 @@ class Handler(BaseHTTPRequestHandler):
                 fax = g.faxes.get(match.group(2))
             if fax is None:
                 return self.error(404, "NOT_FOUND", "no such fax")
+            if g.take("stalled_status", g.args.stall_status):
+                print("STALLED status", fax["id"], flush=True)
+                time.sleep(g.args.stall_s)
             return self.reply(200, g.view(fax))
         match = PATH_FAXES.match(url.path)
         if not match or match.group(1) != g.args.project:
@@ -360,6 +407,9 @@ def main():
     p.add_argument("--drop-rate", type=float, default=0)
     p.add_argument("--drop-max", type=int, default=-1, help="-1: no limit")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--stall-s", type=float, default=5, help="how long 0998, 0996 and stalls last")
+    p.add_argument("--stall-connections", type=int, default=0)
+    p.add_argument("--stall-status", type=int, default=0)
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     args = p.parse_args()
