@@ -85,15 +85,16 @@ for name in sys.argv[1:]:
 for k in sorted(c): print(k, c[k])' "${files[@]}"
 }
 
-# people_csv N FILE - N people: 8 in 10 by email only, 1 in 10 by fax only, 1 in 10 by
-# postal mail only (fax numbers end in 8: none of the gateway's scripted faults)
+# people_csv N FILE [EVERY] - N people: 1 in EVERY (default 10) by fax only, 1 in EVERY by
+# postal mail only, the others by email only (every fax number ends in 8, so none is one
+# of the gateway's scripted faults: 0000, 0400, 0429, 0500, 0503, 0997, 0999)
 people_csv() {
-  awk -v n="$1" 'BEGIN {
+  awk -v n="$1" -v every="${3:-10}" 'BEGIN {
     print "ref,name,email,fax,address1,address2,city,region,postal_code,country"
     for (i = 1; i <= n; i++) {
-      if (i % 10 == 8)
-        printf "p%d,Person %d,,+1212%07d,,,,,,\n", i, i, i
-      else if (i % 10 == 9)
+      if (i % every == every - 2)
+        printf "p%d,Person %d,,+1212%07d,,,,,,\n", i, i, i * 10 + 8
+      else if (i % every == every - 1)
         printf "p%d,Person %d,,,%d Elm Street,,Springfield,IL,%05d,US\n", i, i, i, 60000 + i % 2000
       else
         printf "p%d,Person %d,p%d@example.com,,,,,,,\n", i, i, i
