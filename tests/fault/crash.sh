@@ -25,9 +25,9 @@ if [ -n "${CRIER_SOAK:-}" ]; then
 else
   PEOPLE=${CRASH_PEOPLE:-3000} KILLS=${CRASH_KILLS:-5}
 fi
-EMAILS=$((PEOPLE - PEOPLE / 10 * 2 - (PEOPLE % 10 >= 8) - (PEOPLE % 10 >= 9)))
 FAXES=$((PEOPLE / 10 + (PEOPLE % 10 >= 8)))
 LETTERS=$((PEOPLE / 10 + (PEOPLE % 10 >= 9)))
+EMAILS=$((PEOPLE - FAXES - LETTERS))
 BEGAN=$SECONDS
 
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }

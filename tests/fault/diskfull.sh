@@ -7,6 +7,7 @@
 # and once the filesystem is enlarged (mount -o remount,size=...) the same `crier run`
 # finishes: every letter in exactly one final batch, nothing left over.
 # Needs root (mount); otherwise the script skips.
+# shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
 source "$FAULT_DIR/../integration/lib.sh"
@@ -26,7 +27,13 @@ if ! mount -t tmpfs -o "size=$SPOOL_SIZE,mode=0755" crier-spool "$SPOOL" 2>"$WOR
   exit 0
 fi
 # unmount before lib.sh removes the work directory
-trap 'rc=$?; umount "$SPOOL" 2>/dev/null; (exit $rc); cleanup' EXIT
+unmount_and_cleanup() {
+  local rc=$?
+  umount "$SPOOL" 2>/dev/null
+  (exit "$rc")
+  cleanup
+}
+trap unmount_and_cleanup EXIT
 
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 write_config "channels:

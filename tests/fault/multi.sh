@@ -7,6 +7,7 @@
 # processes is bench/multi.sh.
 # CI: 20,000 people (1 in 20 by fax, 1 in 20 by mail). CRIER_SOAK=1: 200,000.
 # MULTI_PEOPLE and MULTI_PROCESSES override.
+# shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
 source "$FAULT_DIR/../integration/lib.sh"

@@ -46,6 +46,7 @@ sink_counts() {
   sed -n 's/^X-Rcpt-Args: <\([^>]*\)>.*/\1/p' "$WORK/sink/dump" | sort | uniq -c | awk '{ print $2, $1 }'
 }
 
+# shellcheck disable=SC2120 # the arguments are optional
 # start_gateway [ARGS...] - the fax gateway peer logging to $WORK/gateway.log; sets GATEWAY_PORT
 start_gateway() {
   "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$FAX_SECRET" --log "$WORK/gateway.log" \

@@ -10,6 +10,7 @@
 # pg_virtualenv runs the cluster as PGVERSION/regress with its files under
 # PG_CLUSTER_CONF_ROOT; pg_ctlcluster stops and starts it from inside. Needs pg_virtualenv
 # (tests/run.sh): elsewhere the script skips. FAULT_ARTIFACTS=DIR keeps the logs.
+# shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
 source "$FAULT_DIR/../integration/lib.sh"
