@@ -9,7 +9,8 @@
 #
 # pg_virtualenv runs the cluster as PGVERSION/regress with its files under
 # PG_CLUSTER_CONF_ROOT; pg_ctlcluster stops and starts it from inside. Needs pg_virtualenv
-# (tests/run.sh): elsewhere the script skips. FAULT_ARTIFACTS=DIR keeps the logs.
+# (tests/run.sh): elsewhere the script skips. It stops the server every test shares, so
+# tests/meson.build runs it alone (is_parallel: false). FAULT_ARTIFACTS=DIR keeps the logs.
 # shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
