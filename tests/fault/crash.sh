@@ -100,8 +100,8 @@ is "$retried" "$in_flight_total" "one 'lease ... expired' row per notice in flig
 # email: every person received it; an extra copy only with a retry logged for it
 sink_counts >"$WORK/email.counts"
 email_check=$(psql -XAtq -v ON_ERROR_STOP=1 \
-  -c "CREATE TEMP TABLE got (address text, copies int)" \
-  -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" \
+  -c "CREATE TEMP TABLE got (address text PRIMARY KEY, copies int)" \
+  -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" -c "ANALYZE got" \
   -c "WITH e AS (SELECT n.id, r.email, coalesce(g.copies, 0) AS copies,
              (SELECT count(*) FROM crier.dispatch_log l WHERE l.notice_id = n.id
               AND l.from_state = 'sending' AND l.detail LIKE 'lease of % expired%') AS retries
@@ -111,7 +111,7 @@ email_check=$(psql -XAtq -v ON_ERROR_STOP=1 \
       SELECT count(*) FILTER (WHERE copies = 0) || ' ' || count(*) FILTER (WHERE copies > 1)
              || ' ' || coalesce(sum(copies - 1) FILTER (WHERE copies > 1), 0)
              || ' ' || count(*) FILTER (WHERE copies - 1 > retries)
-             || ' ' || (SELECT count(*) FROM got WHERE address NOT IN (SELECT email FROM e))
+             || ' ' || (SELECT count(*) FROM got WHERE NOT EXISTS (SELECT 1 FROM e WHERE e.email = got.address))
       FROM e")
 read -r email_lost email_dup_people email_dup_copies email_unexplained email_stray <<<"$email_check"
 is "$email_lost" 0 "email: no person lost (smtp-sink has every address)"
@@ -131,8 +131,8 @@ is "$(wc -l <"$WORK/fax.counts")" "$FAXES" "fax: the gateway has a fax for every
 manifest_counts >"$WORK/mail.counts"
 is "$(awk '$2 > 1' "$WORK/mail.counts" | wc -l)" 0 "mail: no letter in two print batches"
 is "$(wc -l <"$WORK/mail.counts")" "$LETTERS" "mail: every letter is in a final batch"
-is "$(psql -XAtq -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE got (notice_id bigint, copies int)" \
-      -c "\\copy got FROM '$WORK/mail.counts' WITH (DELIMITER ' ')" \
+is "$(psql -XAtq -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE got (notice_id bigint PRIMARY KEY, copies int)" \
+      -c "\\copy got FROM '$WORK/mail.counts' WITH (DELIMITER ' ')" -c "ANALYZE got" \
       -c "SELECT count(*) FROM crier.notice n JOIN got g ON g.notice_id = n.id
           WHERE n.channel = 'mail' AND n.state = 'batched'")" \
   "$LETTERS" "mail: the manifests name exactly the batched notices"

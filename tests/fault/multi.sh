@@ -67,8 +67,8 @@ shares=$(sql "SELECT string_agg(n::text, '/' ORDER BY n DESC) FROM (SELECT count
 sink_counts >"$WORK/email.counts"
 is "$(awk '$2 == 1' "$WORK/email.counts" | wc -l)/$(wc -l <"$WORK/email.counts")" "$emails/$emails" \
   "email: smtp-sink received each person's message exactly once"
-is "$(psql -XAtq -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE got (address text, copies int)" \
-      -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" \
+is "$(psql -XAtq -v ON_ERROR_STOP=1 -c "CREATE TEMP TABLE got (address text PRIMARY KEY, copies int)" \
+      -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" -c "ANALYZE got" \
       -c "SELECT count(*) FROM crier.recipient r JOIN got g ON g.address = r.email")" "$emails" \
   "email: the addresses received are exactly the recipients'"
 gateway_counts >"$WORK/fax.counts"

@@ -82,8 +82,8 @@ is "$(sql "SELECT count(*) FROM crier.notice WHERE NOT ((channel = 'email' AND s
   "every notice is sent (email), delivered (fax) or batched (mail)"
 sink_counts >"$WORK/email.counts"
 email_check=$(psql -XAtq -v ON_ERROR_STOP=1 \
-  -c "CREATE TEMP TABLE got (address text, copies int)" \
-  -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" \
+  -c "CREATE TEMP TABLE got (address text PRIMARY KEY, copies int)" \
+  -c "\\copy got FROM '$WORK/email.counts' WITH (DELIMITER ' ')" -c "ANALYZE got" \
   -c "WITH e AS (SELECT n.id, coalesce(g.copies, 0) AS copies,
              (SELECT count(*) FROM crier.dispatch_log l WHERE l.notice_id = n.id
               AND l.from_state = 'sending' AND l.detail LIKE 'lease of % expired%') AS retries
