@@ -6,7 +6,8 @@
 # its channel's done state with exactly one outcome row. Throughput for 1, 2 and 4
 # processes is bench/multi.sh.
 # CI: 20,000 people (1 in 20 by fax, 1 in 20 by mail). CRIER_SOAK=1: 200,000.
-# MULTI_PEOPLE and MULTI_PROCESSES override.
+# MULTI_PEOPLE and MULTI_PROCESSES override. The soak has no time limit with
+#   CRIER_SOAK=1 meson test -C build --suite fault multi --timeout-multiplier 0
 # shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
