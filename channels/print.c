@@ -588,6 +588,9 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
     goto out;
 
 fail:
+    /* a write that failed (a full spool) breaks the surface: name that, not cairo's echo */
+    if (sink.error)
+        r = sink.error;
     /* nothing handed over: every letter that was going in is retried */
     for (size_t k = 0; k < count; k++)
         if (items[k].sort_zip != NULL)

@@ -110,9 +110,10 @@ int db_check_result(struct crier_db *db, const PGresult *result)
     if (str_empty(message))
         message = PQerrorMessage(db->conn);
     set_error(db, message, sqlstate);
-    if (PQstatus(db->conn) == CONNECTION_BAD)
-        return -ECONNRESET;
-    return db_error_code(sqlstate);
+    int r = PQstatus(db->conn) == CONNECTION_BAD ? -ECONNRESET : db_error_code(sqlstate);
+    if (r == -ECONNRESET)
+        db->lost = true;
+    return r;
 }
 
 int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
@@ -156,13 +157,14 @@ void db_rollback(struct crier_db *db)
 
 bool db_lost(const struct crier_db *db)
 {
-    return PQstatus(db->conn) == CONNECTION_BAD;
+    return db->lost || PQstatus(db->conn) == CONNECTION_BAD;
 }
 
 int db_reset(struct crier_db *db)
 {
     PQreset(db->conn);
-    if (PQstatus(db->conn) != CONNECTION_OK) {
+    db->lost = PQstatus(db->conn) != CONNECTION_OK;
+    if (db->lost) {
         set_error(db, PQerrorMessage(db->conn), NULL);
         return -EHOSTUNREACH;
     }

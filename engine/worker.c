@@ -290,11 +290,15 @@ static void lane_keepalive(void *data)
 }
 
 /* lane_may_hand_off - no law-enforcement hold placed since the claim covers the notice;
- * when the database cannot say, the notice is taken back (retried later), not sent. */
+ * when the database cannot say, the notice is taken back (retried later), not sent. With
+ * the connection lost, the rest of the batch is taken back without a warning each: the
+ * first failure and the failed record say it once. */
 static bool lane_may_hand_off(void *data, const struct crier_notice *notice)
 {
     struct lane *lane = data;
     bool held = true;
+    if (db_lost(lane->db))
+        return false;
     if (hold_covers_notice(lane->db, notice, &held) < 0)
         log_warning("%s: cannot check the holds on notice %lld, taking it back: %s", lane->owner,
                     (long long)notice->id, lane->db->error);

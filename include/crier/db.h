@@ -14,6 +14,7 @@ struct crier_db {
     PGconn *conn;
     char error[1024]; /* last error, one line */
     char sqlstate[6]; /* last error's SQLSTATE, "" if none */
+    bool lost;        /* a statement failed with the connection: db_reset before the next */
 };
 
 /*
@@ -38,7 +39,8 @@ int db_commit(struct crier_db *db);
 /* db_rollback - best effort; never fails the caller's error path. */
 void db_rollback(struct crier_db *db);
 
-/* db_lost - the connection is gone and must be reopened. */
+/* db_lost - the connection is gone and must be reopened: libpq says so, or a statement
+ * failed for want of it (libpq may still report CONNECTION_OK after a failed write). */
 bool db_lost(const struct crier_db *db);
 /* db_reset - reconnect after db_lost; -EHOSTUNREACH while the server is away. */
 int db_reset(struct crier_db *db);
