@@ -980,6 +980,50 @@ static double block_space(const struct letter_layout *l, const struct block *blo
     return 0.7 * em;
 }
 
+/* block_markup - a block's text and attributes, from its escaped Pango markup. */
+static int block_markup(const struct block *block, size_t i, PangoAttrList **ret_attributes,
+                        char **ret_text, char *err, size_t err_size)
+{
+    char *markup = inline_markup(block->text->str);
+    GError *error = NULL;
+    gboolean parsed = pango_parse_markup(markup, -1, 0, ret_attributes, ret_text, NULL, &error);
+    g_free(markup);
+    if (!parsed) {
+        int r = error_set(err, err_size, -EINVAL, "body block %zu: %s", i + 1,
+                          error != NULL ? error->message : "markup error");
+        g_clear_error(&error);
+        return r;
+    }
+    return 0;
+}
+
+int letter_markup_parse(const char *body, size_t *ret_blocks, size_t *ret_text_bytes, char *err,
+                        size_t err_size)
+{
+    if (body != NULL && !utf8_valid(body, strlen(body)))
+        return error_set(err, err_size, -EINVAL, "body: invalid UTF-8");
+    struct block_list blocks = {0};
+    markdown_parse(body, &blocks);
+    size_t text_bytes = 0;
+    int r = 0;
+    for (size_t i = 0; i < blocks.count && r == 0; i++) {
+        PangoAttrList *attributes = NULL;
+        char *text = NULL;
+        r = block_markup(&blocks.items[i], i, &attributes, &text, err, err_size);
+        if (r == 0) {
+            text_bytes += strlen(text);
+            pango_attr_list_unref(attributes);
+            g_free(text);
+        }
+    }
+    if (r == 0) {
+        *ret_blocks = blocks.count;
+        *ret_text_bytes = text_bytes;
+    }
+    block_list_clear(&blocks);
+    return r;
+}
+
 /* body_layout - one pango layout per block, at the width it will be set in. */
 static int body_layout(struct letter_job *job, const struct block_list *blocks, char *err,
                        size_t err_size)
@@ -1001,18 +1045,11 @@ static int body_layout(struct letter_job *job, const struct block_list *blocks, 
         pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR);
         pango_layout_set_spacing(layout, (int)(0.12 * size * PANGO_SCALE));
 
-        char *markup = inline_markup(block->text->str);
         PangoAttrList *attributes = NULL;
         char *text = NULL;
-        GError *error = NULL;
-        gboolean parsed = pango_parse_markup(markup, -1, 0, &attributes, &text, NULL, &error);
-        g_free(markup);
-        if (!parsed) {
-            int r = error_set(err, err_size, -EINVAL, "body block %zu: %s", i + 1,
-                              error != NULL ? error->message : "markup error");
-            g_clear_error(&error);
+        int r = block_markup(block, i, &attributes, &text, err, err_size);
+        if (r < 0)
             return r;
-        }
         pango_layout_set_text(layout, text, -1);
         pango_layout_set_attributes(layout, attributes);
         pango_attr_list_unref(attributes);

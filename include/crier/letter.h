@@ -111,6 +111,15 @@ int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct 
                   int *ret_pages, char *err, size_t err_size);
 
 /*
+ * letter_markup_parse - the body's Markdown subset as letter_render reads it (blocks, then
+ * each block's escaped Pango markup parsed), without laying anything out: for tests and
+ * fuzzing. *ret_blocks is the number of blocks, *ret_text_bytes the bytes of text they
+ * hold. -EINVAL (why in err) for invalid UTF-8 or markup Pango refuses.
+ */
+int letter_markup_parse(const char *body, size_t *ret_blocks, size_t *ret_text_bytes, char *err,
+                        size_t err_size);
+
+/*
  * letter_pdf_metadata - make a cairo PDF surface's bytes reproducible: its creation date
  * becomes date ("YYYY-MM-DD", midnight UTC) instead of the clock. -EINVAL for any other
  * form of date.
