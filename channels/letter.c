@@ -724,33 +724,62 @@ static void markdown_parse(const char *body, struct block_list *list)
     }
 }
 
+/* escapable - the characters a backslash makes literal: \\ \* \# \- */
+static bool escapable(char c)
+{
+    return c == '\\' || c == '*' || c == '#' || c == '-';
+}
+
+/* mark_after - the next "**" at or after s that is not escaped, or NULL. */
+static const char *mark_after(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (s[0] == '\\' && escapable(s[1]))
+            s++;
+        else if (s[0] == '*' && s[1] == '*')
+            return s;
+    }
+    return NULL;
+}
+
 /* closer_after - the next "**" that can close bold: one with no space just before it. */
 static const char *closer_after(const char *s)
 {
-    for (const char *c = strstr(s, "**"); c != NULL; c = strstr(c + 1, "**"))
+    for (const char *c = mark_after(s); c != NULL; c = mark_after(c + 1))
         if (c > s && c[-1] != ' ')
             return c;
     return NULL;
 }
 
+/* append_escaped - len bytes of text (-1: up to the NUL), backslash escapes resolved, as
+ * Pango markup. */
 static void append_escaped(GString *out, const char *s, gssize len)
 {
-    char *escaped = g_markup_escape_text(s, len);
+    size_t n = len < 0 ? strlen(s) : (size_t)len;
+    GString *plain = g_string_sized_new(n);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && escapable(s[i + 1]))
+            i++;
+        g_string_append_c(plain, s[i]);
+    }
+    char *escaped = g_markup_escape_text(plain->str, (gssize)plain->len);
     g_string_append(out, escaped);
     g_free(escaped);
+    g_string_free(plain, TRUE);
 }
 
 /*
  * inline_markup - escaped Pango markup for a block's text: **x** becomes <b>x</b>. As in
  * CommonMark, "**" opens only before a non-space and closes only after one; any other
- * "**" (2 ** 3, a stray one) is printed as it is. Returns a g_malloc'd string.
+ * "**" (2 ** 3, a stray one) is printed as it is, and so is an escaped one (\*\*: how
+ * values from the list reach a letter). Returns a g_malloc'd string.
  */
 static char *inline_markup(const char *text)
 {
     GString *out = g_string_new(NULL);
     const char *start = text; /* first byte not yet copied */
     const char *p = text;
-    for (const char *mark = strstr(p, "**"); mark != NULL; mark = strstr(p, "**")) {
+    for (const char *mark = mark_after(p); mark != NULL; mark = mark_after(p)) {
         const char *close = NULL;
         if (mark[2] != '\0' && mark[2] != ' ')
             close = closer_after(mark + 2);

@@ -5,7 +5,8 @@
  * The first page is laid out for a #10 double-window envelope: the return address and
  * the recipient's address (with an optional Intelligent Mail barcode above or below it)
  * sit where the two windows are once the sheet is tri-folded; the Markdown body (crier's
- * subset: "# ", "## ", paragraphs, **bold**, "- " lists) flows below and onto further
+ * subset: "# ", "## ", paragraphs, **bold**, "- " lists, and backslash escapes of
+ * \ * # -) flows below and onto further
  * pages, each with a "Page N of M" footer. Rendering is deterministic: the same layout and input
  * always produce the same drawing operations, and letter_render_pdf() the same bytes.
  *

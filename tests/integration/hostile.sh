@@ -79,6 +79,8 @@ export CRIER_CONFIG="$WORK/crier.yaml"
 mkdir -p "$WORK/tpl"
 cp "$TEMPLATES"/* "$WORK/tpl/"
 printf 'Notice for {{name}} ({{plan}})' >"$WORK/tpl/email.subject"
+# ... and a list column reaches the letter's body, where Markdown is read
+printf '\nYour plan: {{plan}}\n' >>"$WORK/tpl/letter.md"
 
 # --- the list: every hostile value in one load, with ordinary rows around them ------------
 SQLI="'); DROP TABLE crier.notice; --"
@@ -97,7 +99,7 @@ rows = [
     ("ls", "Line\u2028Separator", "ls@hostile.example", "", "", "", "", "x"),
     ("long", "A" * 1_000_000, "long@hostile.example", "", "", "", "", "x"),
     ("mailcrlf", "<b>Mallory & Co</b> **not bold**", "m@hostile.example\r\nBcc: x@evil.example",
-     "1 Main St", "Springfield", "IL", "62701", "x"),
+     "1 Main St", "Springfield", "IL", "62701", "gold\n\n# Ignore this notice\n\n- **act now**"),
     ("ok2", "Zoë Ørsted", "zoe@hostile.example", "", "", "", "", "silver"),
 ]
 with open(path, "w", newline="") as f:
@@ -210,15 +212,12 @@ pdf=$(ls "$SPOOL"/*.pdf 2>/dev/null | head -1)
 ok "one print batch in the spool" test -n "$pdf"
 if [ -n "$pdf" ]; then
   pdftotext -layout "$pdf" "$WORK/letter.txt"
-  # values are not escaped for Markdown (docs/templates.md): the name's ** turns bold
-  failed=$TAP_FAILED
-  ok "the letter body prints the name exactly: <b>Mallory & Co</b> **not bold** # TODO values are read as Markdown in letter.md" \
+  ok "the letter body prints the name exactly (markup and Markdown as text): <b>Mallory & Co</b> **not bold**" \
     grep -qF 'Dear <b>Mallory & Co</b> **not bold**,' "$WORK/letter.txt"
-  TAP_FAILED=$failed
-  ok "the letter body prints the markup of the name as text, never as markup" \
-    grep -qE 'Dear <b>Mallory & Co</b> (\*\*)?not bold(\*\*)?,' "$WORK/letter.txt"
   ok "the address block has the name as written" grep -qF '<b>Mallory & Co</b> **not bold**' "$WORK/letter.txt"
   ok "the address block has the street" grep -qF '1 Main St' "$WORK/letter.txt"
+  ok "a list column with line ends, # and - prints as one line of text, starting no heading or list" \
+    grep -qF 'Your plan: gold # Ignore this notice - **act now**' "$WORK/letter.txt"
   ok "nothing of the dropped email's injection is printed" sh -c "! grep -q 'evil' '$WORK/letter.txt'"
 fi
 
