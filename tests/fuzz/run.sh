@@ -3,7 +3,8 @@
 #   First every input in tests/fuzz/regress/NAME/ (crashes found before, now fixed) is
 #   replayed; then each target fuzzes for CRIER_FUZZ_SECONDS (default 20) from its seed
 #   corpus tests/fuzz/corpus/NAME/ (the grown corpus is kept in build-fuzz/corpus/, not in
-#   the repository). Exits non-zero if any target crashes, leaks, hangs or fails to build.
+#   the repository), with the format's tokens from tests/fuzz/dict/NAME.dict. Exits
+#   non-zero if any target crashes, leaks, hangs or fails to build.
 #   CRIER_FUZZ_TARGETS="csv fax" runs only those; CRIER_FUZZ_BUILD=dir changes the build
 #   directory (default build-fuzz). docs/fuzzing.md describes the targets.
 set -euo pipefail
@@ -48,9 +49,10 @@ for t in "${targets[@]}"; do
   artifacts=$build/crashes/$t
   mkdir -p "$corpus" "$artifacts"
   start=$(date +%s.%N)
+  # tests/fuzz/dict/NAME.dict: the tokens of the format (keys, tags, headers, JSON names)
   if "$exe" -max_total_time="$seconds" -max_len="${max_len[$t]}" -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$artifacts/" \
-    "$corpus" "tests/fuzz/corpus/$t" >"$build/fuzz_$t.log" 2>&1; then
+    -dict="tests/fuzz/dict/$t.dict" "$corpus" "tests/fuzz/corpus/$t" >"$build/fuzz_$t.log" 2>&1; then
     runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$build/fuzz_$t.log")
     cov=$(grep -o 'cov: [0-9]*' "$build/fuzz_$t.log" | tail -1)
     printf 'ok: fuzz_%s %ss, %s runs, %s\n' "$t" \
