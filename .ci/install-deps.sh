@@ -9,6 +9,8 @@ packages=(
   libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
   libesmtp-dev libcurl4-openssl-dev libgmime-3.0-dev
   libcairo2-dev libpango1.0-dev libzint-dev
+  # tests/fuzz: libFuzzer targets built with clang (its runtime is in libclang-rt-14-dev)
+  clang libclang-rt-14-dev
   # fonts for letters: DejaVu, and a CJK fallback that fontconfig picks for names
   fonts-dejavu-core fonts-wqy-microhei
   # services the tests and the demo run against

@@ -718,6 +718,14 @@ static bool request_complete(const struct transfer *t)
     return total <= 0 || sent >= total;
 }
 
+/* response_code - the HTTP status of a finished transfer, 0 when there was none. */
+static long response_code(const struct transfer *t)
+{
+    long http = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http);
+    return http;
+}
+
 /* reply_json - the reply parsed, or NULL. */
 static json_t *reply_json(const struct transfer *t)
 {
@@ -742,11 +750,9 @@ static void error_words(const struct fax_gateway *g, json_t *fax, char *out, siz
 }
 
 /* send_finish - the outcome of one POST. */
-static void send_finish(struct fax_session *s, struct transfer *t, CURLcode result,
+static void send_finish(struct fax_session *s, struct transfer *t, CURLcode result, long http,
                         struct crier_outcome *outcome)
 {
-    long http = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http);
     char sha[65];
     sha256_hex(t->pdf, t->pdf_len, sha);
     bool complete = request_complete(t);
@@ -951,7 +957,7 @@ static struct transfer *send_done(struct transfer_source *source, struct transfe
                                   CURLcode result)
 {
     struct send_source *ss = (struct send_source *)source;
-    send_finish(source->session, t, result, &ss->outcomes[t->index]);
+    send_finish(source->session, t, result, response_code(t), &ss->outcomes[t->index]);
     transfer_free(t);
     return NULL;
 }
@@ -1029,11 +1035,9 @@ static struct transfer *poll_next(struct transfer_source *source)
 }
 
 /* status_done - a fax's status: final, or still pending. */
-static void status_done(struct fax_session *s, struct transfer *t, CURLcode result,
+static void status_done(struct fax_session *s, struct transfer *t, CURLcode result, long http,
                         const struct crier_poll_item *item, struct crier_outcome *outcome)
 {
-    long http = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http);
     char id[sizeof(outcome->transport_id)];
     clean(item->transport_id, id, sizeof(id));
     if (result != CURLE_OK || http < 200 || http >= 300) {
@@ -1080,11 +1084,10 @@ static void status_done(struct fax_session *s, struct transfer *t, CURLcode resu
 /* list_done - one page of the faxes to the number: is this attempt's fax there? Returns
  * the next page's transfer when it must be read too. */
 static struct transfer *list_done(struct fax_session *s, struct transfer *t, CURLcode result,
-                                  const struct crier_poll_item *item, struct crier_outcome *outcome)
+                                  long http, const struct crier_poll_item *item,
+                                  struct crier_outcome *outcome)
 {
     const struct fax_gateway *g = &s->gateway;
-    long http = 0;
-    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http);
     if (result != CURLE_OK || http < 200 || http >= 300) {
         char body[EXCERPT_MAX + 8];
         excerpt(t->reply ? t->reply : "", t->reply_len, body, sizeof(body));
@@ -1168,9 +1171,9 @@ static struct transfer *poll_done(struct transfer_source *source, struct transfe
     struct crier_outcome *outcome = &ps->outcomes[t->index];
     struct transfer *follow = NULL;
     if (t->kind == TRANSFER_STATUS)
-        status_done(source->session, t, result, item, outcome);
+        status_done(source->session, t, result, response_code(t), item, outcome);
     else
-        follow = list_done(source->session, t, result, item, outcome);
+        follow = list_done(source->session, t, result, response_code(t), item, outcome);
     transfer_free(t);
     return follow;
 }
@@ -1217,4 +1220,38 @@ int fax_compose(const struct crier_config *config, const struct crier_notice *no
     int r = letter_pdf(&s, notice, ret_pdf, ret_len, &content_at, err, err_size);
     strv_free(s.letterhead);
     return r;
+}
+
+/* ---- replies without a network, for tests and fuzzing ------------------------------------ */
+
+void fax_reply_outcomes(const struct crier_config *config, const char *reply, size_t len, long http,
+                        const struct crier_notice *notice, struct crier_outcome *outcomes)
+{
+    pthread_once(&curl_once, curl_init_once);
+    struct fax_session s = {.config = config, .timeout_ms = 1000};
+    memset(outcomes, 0, 3 * sizeof(outcomes[0]));
+    if (gateway_setup(&s.gateway, config) < 0) {
+        gateway_clear(&s.gateway);
+        return;
+    }
+    const struct crier_poll_item item = {.notice = notice, .transport_id = "fax-reply"};
+    for (int kind = TRANSFER_SEND; kind <= TRANSFER_LIST; kind++) {
+        if (kind == TRANSFER_LIST && s.gateway.list_url == NULL)
+            continue;
+        struct transfer *t =
+            transfer_new(&s, (enum transfer_kind)kind, 0, xstrdup("http://reply.invalid/"));
+        t->page = 1;
+        t->reply = xmalloc(len + 1);
+        memcpy(t->reply, reply, len);
+        t->reply[len] = '\0';
+        t->reply_len = len;
+        if (kind == TRANSFER_SEND)
+            send_finish(&s, t, CURLE_OK, http, &outcomes[0]);
+        else if (kind == TRANSFER_STATUS)
+            status_done(&s, t, CURLE_OK, http, &item, &outcomes[1]);
+        else
+            transfer_free(list_done(&s, t, CURLE_OK, http, &item, &outcomes[2]));
+        transfer_free(t);
+    }
+    gateway_clear(&s.gateway);
 }

@@ -724,33 +724,62 @@ static void markdown_parse(const char *body, struct block_list *list)
     }
 }
 
+/* escapable - the characters a backslash makes literal: \\ \* \# \- */
+static bool escapable(char c)
+{
+    return c == '\\' || c == '*' || c == '#' || c == '-';
+}
+
+/* mark_after - the next "**" at or after s that is not escaped, or NULL. */
+static const char *mark_after(const char *s)
+{
+    for (; *s != '\0'; s++) {
+        if (s[0] == '\\' && escapable(s[1]))
+            s++;
+        else if (s[0] == '*' && s[1] == '*')
+            return s;
+    }
+    return NULL;
+}
+
 /* closer_after - the next "**" that can close bold: one with no space just before it. */
 static const char *closer_after(const char *s)
 {
-    for (const char *c = strstr(s, "**"); c != NULL; c = strstr(c + 1, "**"))
+    for (const char *c = mark_after(s); c != NULL; c = mark_after(c + 1))
         if (c > s && c[-1] != ' ')
             return c;
     return NULL;
 }
 
+/* append_escaped - len bytes of text (-1: up to the NUL), backslash escapes resolved, as
+ * Pango markup. */
 static void append_escaped(GString *out, const char *s, gssize len)
 {
-    char *escaped = g_markup_escape_text(s, len);
+    size_t n = len < 0 ? strlen(s) : (size_t)len;
+    GString *plain = g_string_sized_new(n);
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\\' && i + 1 < n && escapable(s[i + 1]))
+            i++;
+        g_string_append_c(plain, s[i]);
+    }
+    char *escaped = g_markup_escape_text(plain->str, (gssize)plain->len);
     g_string_append(out, escaped);
     g_free(escaped);
+    g_string_free(plain, TRUE);
 }
 
 /*
  * inline_markup - escaped Pango markup for a block's text: **x** becomes <b>x</b>. As in
  * CommonMark, "**" opens only before a non-space and closes only after one; any other
- * "**" (2 ** 3, a stray one) is printed as it is. Returns a g_malloc'd string.
+ * "**" (2 ** 3, a stray one) is printed as it is, and so is an escaped one (\*\*: how
+ * values from the list reach a letter). Returns a g_malloc'd string.
  */
 static char *inline_markup(const char *text)
 {
     GString *out = g_string_new(NULL);
     const char *start = text; /* first byte not yet copied */
     const char *p = text;
-    for (const char *mark = strstr(p, "**"); mark != NULL; mark = strstr(p, "**")) {
+    for (const char *mark = mark_after(p); mark != NULL; mark = mark_after(p)) {
         const char *close = NULL;
         if (mark[2] != '\0' && mark[2] != ' ')
             close = closer_after(mark + 2);
@@ -980,6 +1009,50 @@ static double block_space(const struct letter_layout *l, const struct block *blo
     return 0.7 * em;
 }
 
+/* block_markup - a block's text and attributes, from its escaped Pango markup. */
+static int block_markup(const struct block *block, size_t i, PangoAttrList **ret_attributes,
+                        char **ret_text, char *err, size_t err_size)
+{
+    char *markup = inline_markup(block->text->str);
+    GError *error = NULL;
+    gboolean parsed = pango_parse_markup(markup, -1, 0, ret_attributes, ret_text, NULL, &error);
+    g_free(markup);
+    if (!parsed) {
+        int r = error_set(err, err_size, -EINVAL, "body block %zu: %s", i + 1,
+                          error != NULL ? error->message : "markup error");
+        g_clear_error(&error);
+        return r;
+    }
+    return 0;
+}
+
+int letter_markup_parse(const char *body, size_t *ret_blocks, size_t *ret_text_bytes, char *err,
+                        size_t err_size)
+{
+    if (body != NULL && !utf8_valid(body, strlen(body)))
+        return error_set(err, err_size, -EINVAL, "body: invalid UTF-8");
+    struct block_list blocks = {0};
+    markdown_parse(body, &blocks);
+    size_t text_bytes = 0;
+    int r = 0;
+    for (size_t i = 0; i < blocks.count && r == 0; i++) {
+        PangoAttrList *attributes = NULL;
+        char *text = NULL;
+        r = block_markup(&blocks.items[i], i, &attributes, &text, err, err_size);
+        if (r == 0) {
+            text_bytes += strlen(text);
+            pango_attr_list_unref(attributes);
+            g_free(text);
+        }
+    }
+    if (r == 0) {
+        *ret_blocks = blocks.count;
+        *ret_text_bytes = text_bytes;
+    }
+    block_list_clear(&blocks);
+    return r;
+}
+
 /* body_layout - one pango layout per block, at the width it will be set in. */
 static int body_layout(struct letter_job *job, const struct block_list *blocks, char *err,
                        size_t err_size)
@@ -1001,18 +1074,11 @@ static int body_layout(struct letter_job *job, const struct block_list *blocks, 
         pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR);
         pango_layout_set_spacing(layout, (int)(0.12 * size * PANGO_SCALE));
 
-        char *markup = inline_markup(block->text->str);
         PangoAttrList *attributes = NULL;
         char *text = NULL;
-        GError *error = NULL;
-        gboolean parsed = pango_parse_markup(markup, -1, 0, &attributes, &text, NULL, &error);
-        g_free(markup);
-        if (!parsed) {
-            int r = error_set(err, err_size, -EINVAL, "body block %zu: %s", i + 1,
-                              error != NULL ? error->message : "markup error");
-            g_clear_error(&error);
+        int r = block_markup(block, i, &attributes, &text, err, err_size);
+        if (r < 0)
             return r;
-        }
         pango_layout_set_text(layout, text, -1);
         pango_layout_set_attributes(layout, attributes);
         pango_attr_list_unref(attributes);

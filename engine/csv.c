@@ -379,10 +379,10 @@ int csv_reader_next(struct csv_reader *reader, const struct csv_record **ret_rec
     reader->field_count = 0;
     reader->data_length = 0;
     while (!reader->record_ready && reader->error == 0 && !reader->finished) {
-        if (reader->chunk_offset == reader->chunk_length && !reader_fill(reader)) {
-            if (reader->error == 0)
+        if (reader->chunk_offset == reader->chunk_length) {
+            if (!reader_fill(reader) && reader->error == 0)
                 reader_finish(reader);
-            continue;
+            continue; /* a chunk that was only a BOM leaves nothing to feed yet */
         }
         reader_feed_line(reader);
     }

@@ -247,6 +247,52 @@ static void notice_date(const struct crier_notice *notice, char out[11])
     strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
+/*
+ * markdown_literal - value as Markdown that prints it as written: backslash before \ and *
+ * and before a # or - that starts it (after blanks), line ends as spaces (a value never
+ * starts a block). Returns a malloc'd string.
+ */
+static char *markdown_literal(const char *value)
+{
+    size_t len = strlen(value);
+    char *out = xmalloc(2 * len + 1);
+    size_t n = 0;
+    bool leading = true; /* still in the value's leading blanks */
+    for (size_t i = 0; i < len; i++) {
+        char c = value[i];
+        if (c == '\r' || c == '\n')
+            c = ' ';
+        if (c == '\\' || c == '*' || (leading && (c == '#' || c == '-')))
+            out[n++] = '\\';
+        if (c != ' ' && c != '\t')
+            leading = false;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* markdown_vars - the values from the list (not meta, campaign, incident, date or flag,
+ * which the organisation wrote) as Markdown literals, for letter.md. */
+static void markdown_vars(json_t *vars)
+{
+    static const char *const trusted[] = {"meta", "campaign", "incident", "notice_date",
+                                          "delayed_for_law_enforcement"};
+    const char *key;
+    json_t *value;
+    json_object_foreach(vars, key, value)
+    {
+        bool skip = !json_is_string(value);
+        for (size_t i = 0; i < ARRAY_SIZE(trusted) && !skip; i++)
+            skip = strcmp(key, trusted[i]) == 0;
+        if (skip)
+            continue;
+        char *literal = markdown_literal(json_string_value(value));
+        json_string_set(value, literal);
+        free(literal);
+    }
+}
+
 int notice_render(const struct crier_notice *notice, const char *name, bool html, char **ret_text,
                   size_t *ret_len, char *err, size_t err_size)
 {
@@ -262,6 +308,9 @@ int notice_render(const struct crier_notice *notice, const char *name, bool html
     char date[11];
     notice_date(notice, date);
     json_t *vars = render_vars(notice, date);
+    size_t name_len = strlen(name);
+    if (name_len > 3 && strcmp(name + name_len - 3, ".md") == 0)
+        markdown_vars(vars); /* list values print as written in a letter */
     int r = template_render(t, vars, html, ret_text, ret_len, err, err_size);
     json_decref(vars);
     return r;

@@ -601,6 +601,34 @@ static struct template *template_load(int dir_fd, const char *dir, const char *n
     return template;
 }
 
+/* template_parse_text - one template from memory (tests and fuzzing): the same checks as a
+ * file in a set. */
+int template_parse_text(const char *name, const char *text, size_t length, FILE *diag,
+                        struct template **ret_template)
+{
+    struct template *template = xcalloc(1, sizeof(*template));
+    template->name = xstrdup(name);
+    template->path = xstrdup(name);
+    template->source = xmalloc(length + 1);
+    memcpy(template->source, text, length);
+    template->source[length] = '\0';
+    template->source_length = length;
+    int r = template_check_bytes(template, diag);
+    if (r == 0 && template_parse(template, diag) > 0)
+        r = -EINVAL;
+    if (r < 0) {
+        template_free(template);
+        return r;
+    }
+    *ret_template = template;
+    return 0;
+}
+
+void template_destroy(struct template *template)
+{
+    template_free(template);
+}
+
 /*
  * name_classify - does name have the form BASE[.REGION].EXT? 1 if it does, 0 if it is no
  * template's name (skipped), -EINVAL (written to diag) for a region not in upper case.

@@ -37,6 +37,9 @@ pg_virtualenv -t bash -c '
   exit $rc
 ' || status=1
 
+echo "== fuzz: each libFuzzer target for ${CRIER_FUZZ_SECONDS:-20} s after its regression inputs (clang)"
+CRIER_FUZZ_SECONDS=${CRIER_FUZZ_SECONDS:-20} tests/fuzz/run.sh || status=1
+
 python3 - "$top" <<'PY'
 import json, sys, os
 passed = failed = skipped = 0

@@ -64,4 +64,18 @@ enum fax_verdict {
  */
 enum fax_verdict fax_send_verdict(int curl_result, long http, bool request_complete);
 
+struct crier_config;
+struct crier_notice;
+struct crier_outcome;
+
+/*
+ * fax_reply_outcomes - what the channel makes of one gateway reply body with HTTP status
+ * http, read as the reply to a submission (outcomes[0]), to a status request (outcomes[1])
+ * and to a list request for notice (outcomes[2]; untouched when the gateway cannot list),
+ * with the gateway config describes (outcomes has 3 elements). No network: for tests and
+ * fuzzing.
+ */
+void fax_reply_outcomes(const struct crier_config *config, const char *reply, size_t len, long http,
+                        const struct crier_notice *notice, struct crier_outcome *outcomes);
+
 #endif

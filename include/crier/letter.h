@@ -5,7 +5,8 @@
  * The first page is laid out for a #10 double-window envelope: the return address and
  * the recipient's address (with an optional Intelligent Mail barcode above or below it)
  * sit where the two windows are once the sheet is tri-folded; the Markdown body (crier's
- * subset: "# ", "## ", paragraphs, **bold**, "- " lists) flows below and onto further
+ * subset: "# ", "## ", paragraphs, **bold**, "- " lists, and backslash escapes of
+ * \ * # -) flows below and onto further
  * pages, each with a "Page N of M" footer. Rendering is deterministic: the same layout and input
  * always produce the same drawing operations, and letter_render_pdf() the same bytes.
  *
@@ -109,6 +110,15 @@ struct letter_input {
  */
 int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct letter_input *in,
                   int *ret_pages, char *err, size_t err_size);
+
+/*
+ * letter_markup_parse - the body's Markdown subset as letter_render reads it (blocks, then
+ * each block's escaped Pango markup parsed), without laying anything out: for tests and
+ * fuzzing. *ret_blocks is the number of blocks, *ret_text_bytes the bytes of text they
+ * hold. -EINVAL (why in err) for invalid UTF-8 or markup Pango refuses.
+ */
+int letter_markup_parse(const char *body, size_t *ret_blocks, size_t *ret_text_bytes, char *err,
+                        size_t err_size);
 
 /*
  * letter_pdf_metadata - make a cairo PDF surface's bytes reproducible: its creation date

@@ -67,6 +67,13 @@ const char *template_path(const struct template *template);
 int template_render(const struct template *template, const json_t *vars, bool html, char **ret_text,
                     size_t *ret_len, char *err, size_t err_size);
 
+/* template_parse_text - one template from memory, checked as template_set_load checks a file
+ * (name is used in messages); for tests and fuzzing. 0, -EILSEQ or -EINVAL (errors on diag).
+ * Release with template_destroy(). */
+int template_parse_text(const char *name, const char *text, size_t length, FILE *diag,
+                        struct template **ret_template);
+void template_destroy(struct template *template);
+
 /*
  * template_set_check - every variable and flag used by every template in the set is a key
  * of known (a JSON object whose values are ignored; nested objects allow dotted names).
