@@ -4,6 +4,8 @@
 # changes and dispatch-log rows for all N notices in two set-based statements, with no
 # round trips and no batching. Prints notices/s, peak RSS of crier run, and the ratio.
 # Targets (issue 2): >= 20,000 notices/s on 2 cores; peak RSS flat, <= 64 MB.
+# SEAL_INTERVAL=0 turns off the sealing of the dispatch log that crier run does as it goes
+# (audit.seal_interval, default 5s), to measure what sealing costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 sizes=()
@@ -17,7 +19,7 @@ done
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 1000000)
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500}
+export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} SEAL_INTERVAL=${SEAL_INTERVAL:-5s}
 work=$(mktemp -d /tmp/crier-bench-engine.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for n in "${sizes[@]}"; do python3 bench/gen_list.py "$n" >"$work/list-$n.csv"; done
@@ -30,6 +32,7 @@ cd "$work"
 cat >crier.yaml <<YAML
 queue: {idle_poll: 20}
 log: {level: warning}
+audit: {seal_interval: $SEAL_INTERVAL}
 channels:
   null: {lanes: $LANES, batch_size: $BATCH}
 YAML
