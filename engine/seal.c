@@ -538,6 +538,27 @@ done:
     return 0;
 }
 
+/* verdict - the last words of a verify (the expected head, the JSON document, which takes
+ * results): 0 intact, 1 broken. */
+static int verdict(bool broken, const char *expect_head, bool expected_seen, bool json,
+                   json_t *results, FILE *out)
+{
+    if (expect_head && !expected_seen) {
+        broken = true;
+        if (!json)
+            fprintf(out, "BROKEN: no block has the expected head hash %s\n", expect_head);
+    }
+    if (json) {
+        json_t *report = json_pack("{s:b, s:o}", "intact", !broken, "campaigns", results);
+        if (expect_head)
+            json_object_set_new(report, "expected_head_found", json_boolean(expected_seen));
+        json_dumpf(report, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(report);
+    }
+    return broken ? 1 : 0;
+}
+
 /* ---- verifying from the database ------------------------------------------------------ */
 
 static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, unsigned char **ret,
@@ -708,20 +729,7 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
         json_decref(results);
         return r;
     }
-    if (expect_head && !expected_seen) {
-        broken = true;
-        if (!json)
-            fprintf(out, "BROKEN: no block has the expected head hash %s\n", expect_head);
-    }
-    if (json) {
-        json_t *report = json_pack("{s:b, s:o}", "intact", !broken, "campaigns", results);
-        if (expect_head)
-            json_object_set_new(report, "expected_head_found", json_boolean(expected_seen));
-        json_dumpf(report, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(report);
-    }
-    return broken ? 1 : 0;
+    return verdict(broken, expect_head, expected_seen, json, results, out);
 }
 
 /* ---- head ---------------------------------------------------------------------------- */
@@ -1095,16 +1103,5 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
         json_decref(results);
         return r;
     }
-    if (expect_head && !expected_seen) {
-        broken = true;
-        if (!json)
-            fprintf(out, "BROKEN: no block has the expected head hash %s\n", expect_head);
-    }
-    if (json) {
-        json_t *report = json_pack("{s:b, s:o}", "intact", !broken, "campaigns", results);
-        json_dumpf(report, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(report);
-    }
-    return broken ? 1 : 0;
+    return verdict(broken, expect_head, expected_seen, json, results, out);
 }

@@ -147,21 +147,7 @@ err=$(psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO crier.audit_block (campaign_
   prev_sha256, sha256, locator) SELECT id, 1, 0, 1, 1, repeat('0', 64), repeat('1', 64), '' FROM crier.campaign" 2>&1)
 like "$err" "does not continue its chain" "a block that does not continue its chain is refused"
 
-suffix=$$
-for r in operator legal auditor; do
-  sql "CREATE ROLE t_${r}_$suffix LOGIN PASSWORD 'pw' IN ROLE crier_$r" >/dev/null
-done
-roles_cleanup() {
-  local r
-  for r in operator legal auditor; do psql -XAtq -d postgres -c "DROP OWNED BY t_${r}_$suffix; DROP ROLE IF EXISTS t_${r}_$suffix" 2>/dev/null; done
-}
-trap 'rc=$?; roles_cleanup; (exit $rc); cleanup' EXIT
-as() { local who=$1; shift; PGUSER=t_${who}_$suffix PGPASSWORD=pw PGHOST=${PGHOST:-localhost} "$@"; }
-denied() {
-  local err
-  err=$(as "$1" psql -XAtq -v ON_ERROR_STOP=1 -c "$2" 2>&1 >/dev/null) && return 1
-  [[ $err == *"permission denied"* ]] || { echo "#   $err"; return 1; }
-}
+role_logins
 for r in operator legal auditor; do
   ok "$r: UPDATE on the log refused by privileges" denied "$r" "UPDATE crier.dispatch_log SET detail = 'x'"
   ok "$r: DELETE on the log refused by privileges" denied "$r" "DELETE FROM crier.dispatch_log"

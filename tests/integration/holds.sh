@@ -398,23 +398,7 @@ is "$claims_in_window" 0 "no notice in a hold's scope was claimed between its pl
 is "$outcomes_foreign" 0 "the only outcomes in scope during a hold are of notices in flight at its placement"
 
 # --- roles: the database refuses, not only the command line ----------------------------------
-suffix=$$
-for r in operator legal auditor; do
-  sql "CREATE ROLE t_${r}_$suffix LOGIN PASSWORD 'pw' IN ROLE crier_$r" >/dev/null
-done
-roles_cleanup() {
-  local r
-  for r in operator legal auditor; do psql -XAtq -d postgres -c "DROP ROLE IF EXISTS t_${r}_$suffix" 2>/dev/null; done
-}
-trap 'rc=$?; roles_cleanup; (exit $rc); cleanup' EXIT
-# as WHO COMMAND... - run COMMAND logged in as the member of crier_WHO
-as() { local who=$1; shift; PGUSER=t_${who}_$suffix PGPASSWORD=pw PGHOST=${PGHOST:-localhost} "$@"; }
-# denied WHO QUERY - the database refuses QUERY to the member of crier_WHO: permission denied
-denied() {
-  local err
-  err=$(as "$1" psql -XAtq -v ON_ERROR_STOP=1 -c "$2" 2>&1 >/dev/null) && return 1
-  [[ $err == *"permission denied"* ]] || { echo "#   $err"; return 1; }
-}
+role_logins
 { header; people g CA 3; people g NY 3; } >roles.csv
 "$CRIER" campaign create roles --incident INC-roles --policy test --meta "$META" >/dev/null &&
   "$CRIER" campaign load roles --csv roles.csv >/dev/null && "$CRIER" campaign start roles >/dev/null
@@ -439,11 +423,11 @@ as legal run_crier hold place roles --region ny --authority A --official O --cas
 is "$RC" 0 "crier_legal: hold place works"
 legal_hold=$(placed_id)
 is "$(sql "SELECT placed_by || ' ' || placed_role || ' ' || placed_as FROM crier.hold WHERE id = $legal_hold")" \
-  "t_legal_$suffix t_legal_$suffix Dana Counsel" "the hold records the login and role of the session, and --as"
+  "t_legal_$$ t_legal_$$ Dana Counsel" "the hold records the login and role of the session, and --as"
 as legal psql -XAtq -c "INSERT INTO crier.hold (campaign_id, authority, official, case_ref, form, reason, placed_at, placed_by)
   SELECT id, 'a', 'o', 'c', 'written', 'r', now() - interval '60 days', 'someone else' FROM crier.campaign WHERE name = 'roles'"
 is "$(sql "SELECT placed_by || ' ' || (placed_at > now() - interval '1 minute') FROM crier.hold WHERE id = $(last_hold)")" \
-  "t_legal_$suffix true" "who and when are stamped by the database, whatever the insert says"
+  "t_legal_$$ true" "who and when are stamped by the database, whatever the insert says"
 as legal run_crier hold lift "$(last_hold)" --evidence "forged, lifted"
 is "$RC" 0 "crier_legal: hold lift works"
 as legal run_crier campaign pause roles

@@ -31,12 +31,34 @@ stop_peers() {
   PEERS=()
 }
 
+# role_logins - LOGIN users t_operator_PID, t_legal_PID and t_auditor_PID, one in each of
+# crier's roles (password 'pw'), dropped at exit. Then `as WHO COMMAND...` runs COMMAND
+# logged in as the member of crier_WHO, and `denied WHO QUERY` passes when the database
+# refuses QUERY to them with "permission denied".
+ROLE_LOGINS=()
+role_logins() {
+  local r
+  for r in operator legal auditor; do
+    sql "CREATE ROLE t_${r}_$$ LOGIN PASSWORD 'pw' IN ROLE crier_$r" >/dev/null
+    ROLE_LOGINS+=("t_${r}_$$")
+  done
+}
+as() { local who=$1; shift; PGUSER=t_${who}_$$ PGPASSWORD=pw PGHOST=${PGHOST:-localhost} "$@"; }
+denied() {
+  local err
+  err=$(as "$1" psql -XAtq -v ON_ERROR_STOP=1 -c "$2" 2>&1 >/dev/null) && return 1
+  [[ $err == *"permission denied"* ]] || { echo "#   $err"; return 1; }
+}
+
 cleanup() {
-  local rc=$?
+  local rc=$? role
   stop_peers
   # stop any crier this test left running
   jobs -p | xargs -r kill -9 2>/dev/null
   dropdb --if-exists "$PGDATABASE" 2>/dev/null
+  for role in "${ROLE_LOGINS[@]}"; do
+    psql -XAtq -d postgres -c "DROP ROLE IF EXISTS $role" 2>/dev/null
+  done
   rm -rf "$WORK"
   return $rc
 }
