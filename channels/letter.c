@@ -44,23 +44,6 @@
 #define FOLD_MARK_FROM_EDGE (0.2 * INCH)
 
 /* ---------------------------------------------------------------------------------- */
-/* Errors */
-
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-{
-    if (err != NULL && err_size > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, err_size, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-/* ---------------------------------------------------------------------------------- */
 /* Layout */
 
 void letter_layout_default(struct letter_layout *layout)

@@ -30,17 +30,6 @@
 
 const char *const batch_file_kinds[3] = {"pdf", "sha256", "csv"};
 
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 int batch_id_parse(const char *text, int64_t *ret_campaign, int64_t *ret_seq, int *ret_attempt,
                    char canonical[BATCH_ID_MAX])
 {

@@ -401,17 +401,6 @@ static void report_clear(struct report *r)
     json_decref(r->overdue_people.people);
 }
 
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_size, fmt, ap);
-    va_end(ap);
-    return code;
-}
-
 static void iso_time(double epoch, char *out, size_t size)
 {
     time_t t = (time_t)floor(epoch);

@@ -205,6 +205,17 @@ static void digest_hex(const unsigned char *digest, unsigned int len, char out[6
     out[64] = '\0';
 }
 
+int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
+{
+    if (err != NULL && err_size > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, err_size, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
 void sha256_hex(const void *data, size_t len, char out[65])
 {
     unsigned char digest[EVP_MAX_MD_SIZE];

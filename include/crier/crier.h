@@ -58,6 +58,11 @@ double now_seconds(void);
 /* monotonic_seconds - CLOCK_MONOTONIC as a double, for intervals. */
 double monotonic_seconds(void);
 
+/* error_set - format a message into err (when err is not NULL) and return code: the
+ * "return error_set(err, size, -EINVAL, ...)" of functions that explain their failures. */
+int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* sha256_hex - hex SHA-256 of len bytes at data into out (65 bytes, NUL-terminated). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 
