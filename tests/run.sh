@@ -23,10 +23,7 @@ echo "== build: ASan+UBSan (werror)"
   -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 ninja -C build-asan >/dev/null
 
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-export LSAN_OPTIONS=suppressions=$top/tests/lsan.supp:print_suppressions=0
-
+# the sanitizers' settings are in tests/meson.build, for every test
 status=0
 echo "== tests against a throwaway PostgreSQL"
 # -t: a temporary cluster directory even as root
@@ -42,19 +39,29 @@ CRIER_FUZZ_SECONDS=${CRIER_FUZZ_SECONDS:-20} tests/fuzz/run.sh || status=1
 
 python3 - "$top" <<'PY'
 import json, sys, os
+# CI keeps only the tail of what this prints, so the failures are repeated here,
+# each with the end of its output, just above the count.
 passed = failed = skipped = 0
+failures = []
 for build in ("build-ci", "build-asan"):
     path = os.path.join(sys.argv[1], build, "meson-logs", "testlog.json")
     if not os.path.exists(path):
         continue
     for line in open(path):
-        result = json.loads(line)["result"]
+        test = json.loads(line)
+        result = test["result"]
         if result in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif result == "SKIP":
             skipped += 1
         else:
             failed += 1
+            failures.append((build, test))
+for build, test in failures:
+    out = (test.get("stdout") or "").splitlines()
+    print(f"== FAILED: {build} {test['name']} ({test['result']}, {test.get('duration', 0):.0f} s)")
+    for text in [l for l in out if l.startswith("not ok")][:20] + ["..."] + out[-40:]:
+        print("   " + text)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit $status
