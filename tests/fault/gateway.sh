@@ -21,7 +21,6 @@
 # shellcheck source=../integration/lib.sh
 source "$(dirname "$0")/../integration/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 PEER="$TESTS_DIR/peers/fax_gateway.py"
 SECRET="s3cret-$RANDOM-$$"
 export FAX_SECRET=$SECRET
@@ -34,17 +33,8 @@ RETRY_AFTER=3  # the 429's Retry-After: longer than backoff_max (1 s)
 # start_gateway NAME [ARGS...] - a gateway logging to $WORK/NAME.log; sets PORT
 start_gateway() {
   local name=$1; shift
-  "$PY" "$PEER" --secret "$SECRET" --log "$WORK/$name.log" --queued-s 0.2 --progress-s 0.2 \
-    --stall-s "$STALL" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/$name.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! fax_gateway.py did not start: $(cat "$WORK/$name.err")"
-  exit 1
+  start_peer "$name" "$PY" "$PEER" --secret "$SECRET" --log "$WORK/$name.log" --queued-s 0.2 \
+    --progress-s 0.2 --stall-s "$STALL" "$@"
 }
 fax_config() { # PORT
   write_config "channels:

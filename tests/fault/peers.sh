@@ -8,7 +8,6 @@
 #                           counted per number
 #   the print spool         $WORK/spool: final manifests B<ID>.csv, counted per notice id
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 SMTP_SINK=${SMTP_SINK:-/usr/sbin/smtp-sink}
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -49,17 +48,9 @@ sink_counts() {
 # shellcheck disable=SC2120 # the arguments are optional
 # start_gateway [ARGS...] - the fax gateway peer logging to $WORK/gateway.log; sets GATEWAY_PORT
 start_gateway() {
-  "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$FAX_SECRET" --log "$WORK/gateway.log" \
-    --queued-s 0.1 --progress-s 0.1 "$@" >"$WORK/gateway.out" 2>"$WORK/gateway.err" &
-  PEERS+=($!)
-  GATEWAY_PORT=""
-  for _ in $(seq 100); do
-    GATEWAY_PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/gateway.out" 2>/dev/null)
-    [ -n "$GATEWAY_PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! fax_gateway.py did not start: $(cat "$WORK/gateway.err")"
-  exit 1
+  start_peer gateway "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$FAX_SECRET" \
+    --log "$WORK/gateway.log" --queued-s 0.1 --progress-s 0.1 "$@"
+  GATEWAY_PORT=$PORT
 }
 export FAX_SECRET="fault-secret-$$"
 

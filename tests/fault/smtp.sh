@@ -23,7 +23,6 @@
 # shellcheck source=../integration/lib.sh
 source "$(dirname "$0")/../integration/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 PEER="$TESTS_DIR/peers/smtp_faults.py"
 TIMEOUT=2      # smtp.timeout, seconds
 MARGIN=1.5     # an attempt may take this much longer than the timeout (claim, render, record)
@@ -101,8 +100,9 @@ done
   --cert-for "wronghost=$WORK/tls/other.example.pem,$WORK/tls/other.example.key" \
   >"$WORK/peer.out" 2>"$WORK/peer.err" &
 PEERS+=($!)
-for _ in $(seq 100); do
+for _ in $(seq 600); do # up to 30 s: Python starts slowly on a loaded machine
   grep -qx READY "$WORK/peer.out" 2>/dev/null && break
+  kill -0 "${PEERS[-1]}" 2>/dev/null || break
   sleep 0.05
 done
 grep -qx READY "$WORK/peer.out" || { echo "Bail out! smtp_faults.py did not start: $(cat "$WORK/peer.err")"; exit 1; }

@@ -25,7 +25,6 @@ if ! command -v valgrind >/dev/null; then
 fi
 source "$TESTS_DIR/integration/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 SECRET="vg-secret-$RANDOM-$$"
 export FAX_SECRET=$SECRET
 VGLOG="$WORK/vg"
@@ -62,19 +61,6 @@ checked() {
 }
 
 # peers (stopped by lib.sh's EXIT trap)
-start_peer() { # NAME COMMAND... - sets PORT from its "READY <port>" line
-  local name=$1; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/$name.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! $name did not start: $(cat "$WORK/$name.err")"
-  exit 1
-}
 start_peer smtp "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/cap" 0
 smtp_port=$PORT
 start_peer gw "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$SECRET" --log "$WORK/gw.log" \

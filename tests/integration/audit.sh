@@ -13,7 +13,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 SECRET="s3cret-$RANDOM-$$"
 TOKEN="tok-$RANDOM-$$"
 export FAX_SECRET=$SECRET
@@ -26,19 +25,11 @@ done
 
 # --- peers --------------------------------------------------------------------------------
 mkdir -p "$WORK/mail" "$WORK/fax" "$WORK/spool"
-"$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/mail" 0 >"$WORK/smtp.out" 2>"$WORK/smtp.err" &
-PEERS+=($!)
-"$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$SECRET" --token "$TOKEN" --log "$WORK/fax.log" \
-  --save-dir "$WORK/fax" >"$WORK/fax.out" 2>"$WORK/fax.err" &
-PEERS+=($!)
-SMTP_PORT="" FAX_PORT=""
-for _ in $(seq 100); do
-  SMTP_PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/smtp.out" 2>/dev/null)
-  FAX_PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/fax.out" 2>/dev/null)
-  [ -n "$SMTP_PORT" ] && [ -n "$FAX_PORT" ] && break
-  sleep 0.05
-done
-[ -n "$SMTP_PORT" ] && [ -n "$FAX_PORT" ] || { echo "Bail out! peers did not start"; exit 1; }
+start_peer smtp "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/mail" 0
+SMTP_PORT=$PORT
+start_peer fax "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$SECRET" --token "$TOKEN" \
+  --log "$WORK/fax.log" --save-dir "$WORK/fax"
+FAX_PORT=$PORT
 
 # audit_config FROM - the configuration, with the email From address given
 audit_config() {

@@ -11,7 +11,6 @@
 source "$(dirname "$0")/lib.sh"
 
 # Debian's python3 has python3-aiosmtpd; a python3 earlier on PATH (pyenv) may not.
-PY=${PEER_PYTHON:-/usr/bin/python3}
 PEER="$TESTS_DIR/peers/smtp_capture.py"
 TEMPLATES="$TESTS_DIR/../config/templates/default"
 if ! "$PY" -c 'import aiosmtpd' 2>/dev/null; then
@@ -24,34 +23,16 @@ fi
 # start_capture DIR [ARGS...] - start smtp_capture.py keeping messages in DIR; sets PORT
 start_capture() {
   local dir=$1; shift
-  "$PY" "$PEER" "$dir" 0 "$@" >"$dir.out" 2>"$dir.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$dir.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! smtp_capture.py did not start: $(cat "$dir.err")"
-  exit 1
+  start_peer "$(basename "$dir")" "$PY" "$PEER" "$dir" 0 "$@"
 }
 
 # start_silent - a port that accepts TCP connections (kernel backlog) and never says a
 # word; sets PORT
 start_silent() {
-  "$PY" -c 'import socket, signal, sys
+  start_peer silent "$PY" -c 'import socket, signal, sys
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
 print("READY", s.getsockname()[1], flush=True)
-signal.sigwait([signal.SIGTERM])' >"$WORK/silent.out" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/silent.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! the silent peer did not start"
-  exit 1
+signal.sigwait([signal.SIGTERM])'
 }
 
 # closed_port - a loopback port nobody listens on

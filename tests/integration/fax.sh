@@ -12,7 +12,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 PEER="$TESTS_DIR/peers/fax_gateway.py"
 SECRET="s3cret-$RANDOM-$$"
 TOKEN="tok-$RANDOM-$$"
@@ -29,17 +28,8 @@ fi
 start_gateway() {
   local name=$1; shift
   mkdir -p "$WORK/$name"
-  "$PY" "$PEER" --secret "$SECRET" --token "$TOKEN" --log "$WORK/$name.log" \
-    --save-dir "$WORK/$name" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/$name.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! fax_gateway.py did not start: $(cat "$WORK/$name.err")"
-  exit 1
+  start_peer "$name" "$PY" "$PEER" --secret "$SECRET" --token "$TOKEN" --log "$WORK/$name.log" \
+    --save-dir "$WORK/$name" "$@"
 }
 
 count_notices() {

@@ -238,17 +238,10 @@ run_crier hold place pre --authority A --official O --case C --form written --re
 is "$RC" 65 "a hold on a completed campaign: 65"
 
 # --- released notices render with delayed_for_law_enforcement ---------------------------------
-PY=${PEER_PYTHON:-/usr/bin/python3}
 if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
   mkdir -p "$WORK/cap"
-  "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/cap" 0 >"$WORK/cap.out" 2>"$WORK/cap.err" &
-  capture=$!
-  port=""
-  for _ in $(seq 100); do
-    port=$(awk '$1 == "READY" { print $2 }' "$WORK/cap.out" 2>/dev/null)
-    [ -n "$port" ] && break
-    sleep 0.05
-  done
+  start_peer cap "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/cap" 0
+  port=$PORT
   cat >email.yaml <<YAML
 queue: {lease: 3s, backoff_min: 1s, backoff_max: 2s, backoff_jitter: 0, idle_poll: 50, route_grace: 0}
 log: {format: json}
@@ -268,8 +261,7 @@ YAML
   run_until_idle email.yaml
   run_crier hold lift "$(last_hold)" --evidence "released"
   run_until_idle email.yaml
-  kill -TERM "$capture" 2>/dev/null
-  wait "$capture" 2>/dev/null
+  stop_peers # the messages are all written before the peer exits
   body_of() { # RCPT - the decoded text of the message received for RCPT
     "$PY" - "$WORK/cap" "$1" <<'PY'
 import email, email.policy, glob, json, sys

@@ -14,7 +14,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 PEER="$TESTS_DIR/peers/smtp_capture.py"
 TEMPLATES="$TESTS_DIR/../config/templates/default"
 if ! "$PY" -c 'import aiosmtpd' 2>/dev/null; then
@@ -28,18 +27,8 @@ fi
 
 # start_capture DIR - smtp_capture.py keeping messages in DIR; sets PORT
 start_capture() {
-  local dir=$1
-  mkdir -p "$dir"
-  "$PY" "$PEER" "$dir" 0 >"$dir.out" 2>"$dir.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$dir.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! smtp_capture.py did not start: $(cat "$dir.err")"
-  exit 1
+  mkdir -p "$1"
+  start_peer "$(basename "$1")" "$PY" "$PEER" "$1" 0
 }
 
 # check PYTHON-FILE ARGS... - run a checker printing "description<TAB>got<TAB>expected"

@@ -31,6 +31,28 @@ stop_peers() {
   PEERS=()
 }
 
+# The peers are Python programs (tests/peers/) run by Debian's python3, which has aiosmtpd.
+PY=${PEER_PYTHON:-/usr/bin/python3}
+
+# start_peer NAME COMMAND... - start a test peer that prints "READY <port>" once it listens,
+# its output in $WORK/NAME.out and .err; sets PORT. It is stopped at exit (PEERS). A loaded
+# machine can take seconds to start Python: wait up to 30 s, unless the peer dies first.
+start_peer() {
+  local name=$1 pid; shift
+  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+  pid=$!
+  PEERS+=("$pid")
+  PORT=""
+  for _ in $(seq 600); do
+    PORT=$(awk '$1 == "READY" { print $2; exit }' "$WORK/$name.out" 2>/dev/null)
+    [ -n "$PORT" ] && return 0
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "Bail out! test peer $name did not start: $(cat "$WORK/$name.err")"
+  exit 1
+}
+
 # role_logins - LOGIN users t_operator_PID, t_legal_PID and t_auditor_PID, one in each of
 # crier's roles (password 'pw'), dropped at exit. Then `as WHO COMMAND...` runs COMMAND
 # logged in as the member of crier_WHO, and `denied WHO QUERY` passes when the database

@@ -12,7 +12,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 for tool in pdfinfo pdftotext pdftoppm; do
   if ! command -v "$tool" >/dev/null; then
     echo "1..0 # SKIP $tool missing (Debian: apt-get install poppler-utils)"

@@ -15,7 +15,6 @@
 source "$(dirname "$0")/lib.sh"
 
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
-PY=/usr/bin/python3
 
 # --- the deadline table of this test: thresholds low enough to cross with a dozen people ------
 cat >deadlines.yaml <<'YAML'

@@ -13,7 +13,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 
 # --- the logins --------------------------------------------------------------------------------
@@ -83,14 +82,8 @@ campaign_state() { sql "SELECT state FROM crier.campaign WHERE name = '$1'"; }
 
 # --- the configuration every login uses: email to a capture peer, letters to a spool ---------
 mkdir -p "$WORK/cap" "$WORK/spool"
-"$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/cap" 0 >"$WORK/cap.out" 2>"$WORK/cap.err" &
-PEERS+=($!)
-for _ in $(seq 100); do
-  smtp_port=$(awk '$1 == "READY" { print $2 }' "$WORK/cap.out" 2>/dev/null)
-  [ -n "$smtp_port" ] && break
-  sleep 0.05
-done
-[ -n "$smtp_port" ] || { echo "Bail out! smtp_capture.py did not start: $(cat "$WORK/cap.err")"; exit 1; }
+start_peer cap "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/cap" 0
+smtp_port=$PORT
 write_config "channels:
   email:
     lanes: 1

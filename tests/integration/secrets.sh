@@ -13,7 +13,6 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-PY=${PEER_PYTHON:-/usr/bin/python3}
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 
 SMTP_SECRET="smtpPw-$RANDOM$$-Kq7"
@@ -48,19 +47,6 @@ db_text() {
        SELECT array_to_string(reasons, ' ') FROM crier.notice" >"$WORK/db.txt"
 }
 
-start_peer() { # NAME COMMAND... - sets PORT from its "READY <port>" line
-  local name=$1; shift
-  "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
-  PEERS+=($!)
-  PORT=""
-  for _ in $(seq 100); do
-    PORT=$(awk '$1 == "READY" { print $2 }' "$WORK/$name.out" 2>/dev/null)
-    [ -n "$PORT" ] && return 0
-    sleep 0.05
-  done
-  echo "Bail out! $name did not start: $(cat "$WORK/$name.err")"
-  exit 1
-}
 mkdir -p "$WORK/smtp" "$WORK/gw"
 start_peer smtp "$PY" "$TESTS_DIR/peers/smtp_auth.py" "$WORK/smtp" 0 --user crier --password "$SMTP_SECRET"
 smtp_port=$PORT
