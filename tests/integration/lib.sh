@@ -81,7 +81,8 @@ cleanup() {
   for role in "${ROLE_LOGINS[@]}"; do
     psql -XAtq -d postgres -c "DROP ROLE IF EXISTS $role" 2>/dev/null
   done
-  rm -rf "$WORK"
+  # CRIER_KEEP_WORK=1 keeps the temp directory (logs, configs, peers' output) to debug a failure
+  if [ -n "${CRIER_KEEP_WORK:-}" ]; then echo "# kept $WORK"; else rm -rf "$WORK"; fi
   return $rc
 }
 trap cleanup EXIT
