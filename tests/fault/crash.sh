@@ -11,7 +11,7 @@
 #   a duplicate email only for a notice in flight at a kill, each with its retry in the
 #   dispatch log (a "lease of ... expired" row per extra copy).
 # CI: 3,000 people, 5 kills. CRIER_SOAK=1: 100,000 people, 20 kills (CRASH_PEOPLE and
-# CRASH_KILLS override either). The soak takes ~21 minutes on the shared 2-core VM:
+# CRASH_KILLS override either). The soak takes 10-21 minutes on the shared 2-core VM:
 #   CRIER_SOAK=1 meson test -C build --suite fault crash --timeout-multiplier 0
 # shellcheck source-path=SCRIPTDIR
 FAULT_DIR=$(cd "$(dirname "$0")" && pwd)

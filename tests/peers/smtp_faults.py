@@ -129,6 +129,10 @@ class Listener:
             elif verb == "STARTTLS" and self.tls and not tls:
                 await send("220 2.0.0 ready to start TLS")
                 if self.fire("tls-garbage"):
+                    # after the client's ClientHello, so that the garbage always meets its
+                    # handshake: written at once, it could arrive with the 220 and be read
+                    # as part of that reply, a different fault from the one named here
+                    await reader.read(1)
                     writer.write(b"this is not a TLS record\r\n" + bytes(range(256)) * 4)
                     await writer.drain()
                     return
