@@ -60,7 +60,8 @@ for build in ("build-ci", "build-asan"):
 for build, test in failures:
     out = (test.get("stdout") or "").splitlines()
     print(f"== FAILED: {build} {test['name']} ({test['result']}, {test.get('duration', 0):.0f} s)")
-    for text in [l for l in out if l.startswith("not ok")][:20] + ["..."] + out[-40:]:
+    err = (test.get("stderr") or "").splitlines()
+    for text in [l for l in out if l.startswith("not ok")][:20] + ["..."] + out[-40:] + err[-20:]:
         print("   " + text)
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
 PY
