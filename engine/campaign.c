@@ -265,9 +265,15 @@ int campaign_complete_finished(struct crier_db *db, const char *actor, long *ret
     int r = db_query(
         db,
         "WITH done AS (UPDATE crier.campaign c SET state = 'completed', finished_at = now()"
-        " WHERE c.state = 'running' AND NOT EXISTS (SELECT 1 FROM crier.notice n"
-        "  WHERE n.campaign_id = c.id"
-        "  AND n.state IN ('ready', 'held', 'sending', 'submitted', 'batched'))"
+        /* one test per index (006_scale.sql): a single NOT EXISTS over the five states
+         * had no index to use and walked the queue past every finished notice */
+        " WHERE c.state = 'running'"
+        " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
+        "  AND n.state = 'ready')"
+        " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
+        "  AND n.state = 'sending')"
+        " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
+        "  AND n.state IN ('held', 'submitted', 'batched'))"
         " RETURNING c.id),"
         " l AS (INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor,"
         " detail) SELECT id, 'campaign', 'running', 'completed', $1,"

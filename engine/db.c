@@ -46,12 +46,23 @@ static void quiet_notices(void *data, const char *message)
 {
 }
 
+/*
+ * session_setup - what every crier session runs with.
+ *
+ * jit off: crier's statements touch a few hundred rows each, by index, but the planner
+ * prices the claim's CTEs (an UPDATE ... RETURNING it cannot estimate) in the millions,
+ * past jit_above_cost. PostgreSQL then compiled each claim with LLVM, 1.3-2.2 s of CPU per
+ * 500-notice claim, and a campaign fell from ~10,000 notices/s to ~1,000 the moment
+ * autoanalyze moved the estimates across the line (docs/benchmarks.md, "The cliff").
+ * Nothing crier runs is long enough to repay a compilation.
+ */
 static int session_setup(struct crier_db *db, const char *application_name)
 {
     const char *params[] = {application_name};
     return db_exec(db,
                    "SELECT set_config('TimeZone', 'UTC', false),"
-                   " set_config('application_name', $1, false)",
+                   " set_config('application_name', $1, false),"
+                   " set_config('jit', 'off', false)",
                    1, params);
 }
 

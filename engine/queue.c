@@ -131,41 +131,46 @@ static const char claim_sql[] =
     " FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
     " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false))"
     " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
+    /* Every later step reads only the claimed rows, each by its key, whatever the planner
+     * believes: the UPDATE finds its rows through an array (an estimate of a few rows,
+     * not the millions a join with the CTE was priced at), and the recipient is fetched
+     * once per claimed notice through a LATERAL probe that OFFSET 0 keeps from being
+     * flattened into a join. A merge or hash join here read the campaign's recipients
+     * from the first one on every claim (docs/benchmarks.md, "Plans"). */
     " claimed AS ("
     " UPDATE crier.notice n SET state = 'sending', lease_owner = $4,"
     " lease_expires_at = now() + make_interval(secs => $5), attempt = n.attempt + 1,"
     " channel_attempt = n.channel_attempt + 1,"
     " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"
-    " FROM candidate WHERE n.campaign_id = $1 AND n.id = candidate.id"
+    " WHERE n.campaign_id = $1 AND n.id = ANY (ARRAY(SELECT id FROM candidate))"
     " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"
     " n.channel_attempt, n.channel_started_at, n.next_attempt_at),"
+    " cr AS MATERIALIZED ("
+    " SELECT c.*, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city, r.region,"
+    " r.postal_code, r.country, r.mailable, r.vars, r.load_id FROM claimed c CROSS JOIN LATERAL"
+    " (SELECT * FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"
+    " OFFSET 0) r),"
     /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after
      * it was loaded; its claim row names the holds. Skipped in a campaign never held. */
     " delays AS ("
     " SELECT c.id, 'delayed for law enforcement by hold '"
     " || string_agg(h.id::text, ', hold ' ORDER BY h.id) AS reason"
-    " FROM claimed c JOIN crier.recipient r"
-    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
-    " JOIN crier.list_load ll ON ll.id = r.load_id"
+    " FROM cr c JOIN crier.list_load ll ON ll.id = c.load_id"
     " JOIN crier.hold_state($8) h ON h.campaign_id = $1"
-    " AND crier.hold_covers(h.region, h.recipient_ref, r.region, r.ref)"
+    " AND crier.hold_covers(h.region, h.recipient_ref, c.region, c.ref)"
     " AND coalesce(h.lifted_at, 'infinity') > ll.loaded_at"
     " WHERE (SELECT holds_placed FROM running) > 0 GROUP BY c.id),"
     " logged AS ("
     " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
     " from_state, to_state, attempt, actor, reason)"
-    " SELECT c.campaign_id, 'transition', c.id, r.ref, $2, 'ready', 'sending', c.attempt, $4,"
-    " d.reason FROM claimed c JOIN crier.recipient r"
-    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
-    " LEFT JOIN delays d ON d.id = c.id)"
+    " SELECT c.campaign_id, 'transition', c.id, c.ref, $2, 'ready', 'sending', c.attempt, $4,"
+    " d.reason FROM cr c LEFT JOIN delays d ON d.id = c.id)"
     " SELECT c.id, c.campaign_id, c.id || '.' || c.token, c.channel_index, c.attempt,"
-    " c.channel_attempt, extract(epoch FROM c.channel_started_at), r.ref, r.name, r.email,"
-    " r.fax, r.address1, r.address2, r.city, r.region, r.postal_code, r.country, r.mailable,"
-    " r.vars::text, (SELECT name FROM crier.campaign WHERE id = $1), c.next_attempt_at,"
+    " c.channel_attempt, extract(epoch FROM c.channel_started_at), c.ref, c.name, c.email,"
+    " c.fax, c.address1, c.address2, c.city, c.region, c.postal_code, c.country, c.mailable,"
+    " c.vars::text, (SELECT name FROM crier.campaign WHERE id = $1), c.next_attempt_at,"
     " d.reason IS NOT NULL"
-    " FROM claimed c JOIN crier.recipient r"
-    " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq"
-    " LEFT JOIN delays d ON d.id = c.id"
+    " FROM cr c LEFT JOIN delays d ON d.id = c.id"
     " ORDER BY c.next_attempt_at, c.id";
 
 int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
@@ -256,7 +261,7 @@ static const char record_sql[] =
     " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
     " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
     " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
-    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id,"
+    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id, $13::text AS owner,"
     " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"
     " AS content_at"
     " FROM campaign, unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
@@ -274,8 +279,17 @@ static const char record_sql[] =
     /* the transport's id for this attempt (a fax id; poll.c): NULL when none or unknown */
     " transport_id = o.transport_id,"
     " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-    " FROM o WHERE n.campaign_id = $15 AND n.id = o.id AND n.state = 'sending'"
-    " AND n.lease_owner = $13"
+    /* Only notices still leased to this owner, which implies state 'sending' (the
+     * table's CHECK). Written so that no estimate can make this read more than the
+     * batch's notices, or compare each with every outcome (docs/benchmarks.md, "Plans"):
+     * the notices are found by key from the ids array, whose length the planner knows;
+     * the owner test is a join clause, not a filter on the scan, so the planner cannot
+     * estimate one row there and rescan the outcomes for each of 500 (a nested loop of
+     * 250,000 comparisons, 130 ms, that it chose with "state = 'sending'" as a filter);
+     * and "state = 'sending'" would offer it the lease index, which also holds entries
+     * of notices recorded since the last vacuum. */
+    " FROM o WHERE n.campaign_id = $15 AND n.id = ANY ($1::bigint[]) AND n.id = o.id"
+    " AND n.lease_owner = o.owner"
     " RETURNING n.id),"
     " logged AS ("
     " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
@@ -355,8 +369,7 @@ int queue_extend(struct crier_db *db, const struct queue_batch *batch, const cha
     const char *params[] = {array_finish(&ids), owner, lease, campaign};
     int r = db_exec(db,
                     "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
-                    " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND state = 'sending'"
-                    " AND lease_owner = $2",
+                    " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND lease_owner = $2",
                     4, params);
     free(ids.data);
     return r;
@@ -378,14 +391,15 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
     int r = db_query(
         db,
         "WITH expired AS ("
-        " SELECT id, lease_owner FROM crier.notice"
+        " SELECT id, campaign_id, lease_owner FROM crier.notice"
         " WHERE state = 'sending' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED),"
         " reset AS ("
         " UPDATE crier.notice n SET state = CASE WHEN c.state = 'cancelled' THEN 'cancelled'"
         " WHEN n.channel = ANY ($2::text[]) THEN 'submitted' ELSE 'ready' END,"
         " transport_id = NULL, lease_owner = NULL,"
         " lease_expires_at = NULL, next_attempt_at = now(), updated_at = now()"
-        " FROM expired e, crier.campaign c WHERE n.id = e.id AND c.id = n.campaign_id"
+        " FROM expired e, crier.campaign c WHERE n.campaign_id = e.campaign_id AND n.id = e.id"
+        " AND c.id = e.campaign_id"
         " RETURNING n.id, n.campaign_id, n.recipient_seq, n.channel, n.attempt, n.state,"
         " e.lease_owner),"
         " logged AS ("
@@ -395,8 +409,9 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
         " s.attempt, $1, 'lease of ' || s.lease_owner || CASE WHEN s.state = 'submitted'"
         " THEN ' expired: unknown outcome, the transport will be asked before anything is"
         " sent again' ELSE ' expired: attempt outcome unknown, will retry' END"
-        " FROM reset s JOIN crier.recipient r"
-        " ON r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq)"
+        /* one probe per reset notice (see cr in claim_sql) */
+        " FROM reset s CROSS JOIN LATERAL (SELECT r.ref FROM crier.recipient r"
+        " WHERE r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq OFFSET 0) r)"
         " SELECT count(*) FROM reset",
         2, params, &result);
     free(polled.data);

@@ -541,11 +541,15 @@ static int work_left(struct crier_db *db, long *ret_count)
     PGresult *result = NULL;
     const char *params[] = {hold_release_lapsed_param()};
     int r = db_query(db,
-                     "SELECT count(*) FROM (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
+                     /* each state by its own partial index (notice_lease, notice_claim):
+                      * one scan over both states had none and walked the finished notices */
+                     "SELECT (EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
                      " ON c.id = n.campaign_id WHERE c.state = 'running'"
-                     " AND n.state IN ('ready', 'sending') AND (c.holds_placed = 0"
-                     " OR n.state = 'sending'"
-                     " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1)) LIMIT 1) x",
+                     " AND n.state = 'sending')"
+                     " OR EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
+                     " ON c.id = n.campaign_id WHERE c.state = 'running' AND n.state = 'ready'"
+                     " AND (c.holds_placed = 0"
+                     " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1))))::int",
                      1, params, &result);
     if (r < 0)
         return r;
@@ -596,6 +600,12 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
             log_error("completing campaigns: %s", (*db)->error);
         else if (count > 0)
             log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
+        /* status sums the tallies' deltas: keep them few (006_scale.sql) */
+        if (db_exec(*db,
+                    "SELECT crier.notice_tally_fold(campaign_id) FROM crier.notice_tally"
+                    " GROUP BY campaign_id HAVING count(*) > 64",
+                    0, NULL) < 0)
+            log_error("folding the notice tallies: %s", (*db)->error);
     }
     long interval = w->config->audit.seal_interval_seconds;
     if (interval > 0 && monotonic_seconds() - w->sealed_at >= (double)interval)

@@ -1,0 +1,196 @@
+#!/bin/bash
+# scale.sh N PROCESSES CHANNEL [RUNS] - does a campaign's cost stay linear in its size?
+#
+# Loads N people into a fresh database (no VACUUM, no ANALYZE: as a new user would), starts
+# PROCESSES `crier run --until-idle` side by side on CHANNEL (null, or email to Postfix's
+# smtp-sink), and prints from the dispatch log's own timestamps the rate of each fifth of
+# the campaign, the overall rate, and the peak RSS of the largest process. In the same run,
+# on the same database and a second campaign of the same N, it runs the ceiling: the same
+# claim and outcome transitions and log rows done by PostgreSQL in two set-based
+# statements (as bench/engine.sh), and prints crier's ratio to it. RUNS (default 3) runs
+# each; the last line gives the medians.
+#
+# Targets (issue 12), 1,000,000 people, null channel: last fifth >= 0.9 x first fifth for
+# 1, 2 and 4 processes; 2 processes >= 1; overall >= 0.9 x ceiling; peak RSS <= 64 MB.
+#
+# LANES and BATCH set each process's lanes and claim size (default 2 and 500). PLANS=DIR
+# writes, for each run, the plans of every statement that ran during one second at about
+# 90 % of the campaign (auto_explain with ANALYZE), `crier status` included, to
+# DIR/plans-N-P-CHANNEL-RUN.log. KEEP=1 keeps the work directory.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 3 ] || { sed -n '2,20p' "$0"; exit 64; }
+n=$1 procs=$2 channel=$3 runs=${4:-3}
+case $channel in null | email) ;; *) echo "scale.sh: CHANNEL is null or email" >&2; exit 64 ;; esac
+build=${BUILD:-build}
+[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
+export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
+export META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")}
+[ -z "$PLANS" ] || mkdir -p "$PLANS"
+work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"
+}
+trap cleanup EXIT
+chmod 755 "$work"
+mkdir -m 777 "$work/pglog"
+python3 bench/gen_list.py "$n" >"$work/list.csv"
+
+export SINK_PORT=0
+if [ "$channel" = email ]; then
+  [ -x /usr/sbin/smtp-sink ] || { echo "scale.sh email needs Postfix's smtp-sink"; exit 1; }
+  SINK_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  user=()
+  [ "$(id -u)" -ne 0 ] || user=(-u nobody)
+  /usr/sbin/smtp-sink "${user[@]}" -c "127.0.0.1:$SINK_PORT" 1000 >"$work/sink.out" 2>"$work/sink.err" &
+  pids+=($!)
+fi
+
+pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' \
+  -o 'shared_preload_libraries=auto_explain' -o 'logging_collector=on' \
+  -o "log_directory=$work/pglog" -o 'log_filename=pg.log' \
+  bash -s "$work" "$n" "$procs" "$runs" <<'INNER'
+set -euo pipefail
+work=$1 n=$2 procs=$3 runs=$4
+cd "$work"
+{
+  echo "queue: {idle_poll: 20}"
+  echo "log: {level: warning}"
+  echo "channels:"
+  if [ "$CHANNEL" = email ]; then
+    echo "  email:"
+    echo "    lanes: $LANES"
+    echo "    batch_size: $BATCH"
+    echo "    smtp: {host: 127.0.0.1, port: $SINK_PORT, starttls: off, timeout: 30}"
+    echo "    from: \"Example Corp <privacy@example.com>\""
+    echo "    bounce_domain: bounces.example.com"
+  else
+    echo "  null: {lanes: $LANES, batch_size: $BATCH}"
+  fi
+} >crier.yaml
+export CRIER_CONFIG=$work/crier.yaml
+final=delivered
+[ "$CHANNEL" = null ] || final=sent
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+q() { psql -XAt -v ON_ERROR_STOP=1 "$@"; }
+sink_count() { tr '\r' '\n' <"$work/sink.out" | awk -F'mesg=' 'NF > 1 { m = $2 + 0 } END { print m + 0 }'; }
+
+# plans - one second of auto_explain (ANALYZE) at ~90 %, crier status inside it
+plans() { # FILE CAMPAIGN_ID
+  local target=$((n * ${PLANS_AT:-90} / 100)) done_=-1
+  while [ "$done_" -lt "$target" ]; do
+    sleep 0.5
+    done_=$(q -c "SELECT coalesce(sum(n), 0) FROM crier.notice_tally WHERE campaign_id = $2
+                  AND state = '$final'") || return 0
+  done
+  : >"$work/pglog/pg.log"
+  q -c "ALTER SYSTEM SET auto_explain.log_min_duration = 0" \
+    -c "ALTER SYSTEM SET auto_explain.log_analyze = on" \
+    -c "ALTER SYSTEM SET auto_explain.log_buffers = on" \
+    -c "ALTER SYSTEM SET auto_explain.log_nested_statements = on" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.5
+  /usr/bin/time -f 'crier status --json: %e s' "$CRIER" status crier --json >/dev/null 2>>"$1"
+  sleep 0.5
+  q -c "ALTER SYSTEM RESET auto_explain.log_min_duration" -c "SELECT pg_reload_conf()" >/dev/null
+  cat "$work/pglog/pg.log" >>"$1"
+}
+
+results=()
+for i in $(seq "$runs"); do
+  db=scale_$i
+  createdb "$db"
+  export PGDATABASE=$db
+  "$CRIER" db migrate >/dev/null
+  for c in crier ceiling; do
+    "$CRIER" campaign create "$c" --incident BENCH --policy "$CHANNEL" --meta "$META" >/dev/null
+    "$CRIER" campaign load "$c" --csv list.csv >/dev/null
+  done
+  id=$(q -c "SELECT id FROM crier.campaign WHERE name = 'crier'")
+  "$CRIER" campaign start crier >/dev/null
+  sink_before=0
+  [ "$CHANNEL" = null ] || sink_before=$(sink_count)
+  t0=$(date +%s.%N)
+  ps=()
+  for k in $(seq "$procs"); do
+    /usr/bin/time -f '%e %M' -o "time$k.out" "$CRIER" run --until-idle 2>"run$k.err" &
+    ps+=($!)
+  done
+  planner=
+  if [ -n "$PLANS" ]; then
+    plans "$PLANS/plans-$n-$procs-$CHANNEL-$i.log" "$id" &
+    planner=$!
+  fi
+  for p in "${ps[@]}"; do wait "$p" || { echo "crier run failed:"; cat run*.err; exit 1; }; done
+  [ -z "$planner" ] || wait "$planner" || true
+  # exactly once: every notice reached the final state, claimed once, and (email) at the sink
+  got=$(q -c "SELECT count(*) FROM crier.notice WHERE campaign_id = $id AND state = '$final'")
+  claims=$(q -c "SELECT count(*) FROM crier.dispatch_log WHERE campaign_id = $id
+                 AND from_state = 'ready' AND to_state = 'sending'")
+  [ "$got" -eq "$n" ] && [ "$claims" -eq "$n" ] ||
+    { echo "run $i: $got of $n $final, $claims claims"; cat run*.err; exit 1; }
+  if [ "$CHANNEL" = email ]; then
+    sleep 1
+    at_sink=$(($(sink_count) - sink_before))
+    [ "$at_sink" -eq "$n" ] || { echo "run $i: smtp-sink has $at_sink messages of $n"; exit 1; }
+  fi
+  # each fifth's rate, from when its last notice reached the final state
+  read -r f1 f2 f3 f4 f5 all < <(q -F' ' -c "
+    WITH d AS (SELECT extract(epoch FROM at) AS t, row_number() OVER (ORDER BY id) AS k
+               FROM crier.dispatch_log WHERE campaign_id = $id AND event = 'transition'
+               AND from_state = 'sending' AND to_state = '$final'),
+    e AS (SELECT f, (SELECT t FROM d WHERE k = $n * f / 5) AS t FROM generate_series(0, 5) f)
+    SELECT string_agg(to_char(($n / 5.0) / (e.t - coalesce(p.t, $t0)), 'FM9999999990'), ' '
+                      ORDER BY e.f),
+           to_char($n / (max(e.t) - $t0), 'FM9999999990')
+    FROM e LEFT JOIN e p ON p.f = e.f - 1 WHERE e.f > 0")
+  rss=0
+  for k in $(seq "$procs"); do
+    read -r _ kb <"time$k.out"
+    [ "$((kb / 1024))" -le "$rss" ] || rss=$((kb / 1024))
+  done
+  # the ceiling: the same transitions and log rows, set-based, in one transaction
+  c0=$(date +%s.%N)
+  q -q <<SQL
+BEGIN;
+WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
+u AS (UPDATE crier.notice n SET state = 'sending', lease_owner = 'ceiling',
+        lease_expires_at = now() + interval '5 min', attempt = attempt + 1,
+        channel_attempt = channel_attempt + 1, channel_started_at = now(), updated_at = now()
+      FROM c WHERE n.campaign_id = c.id AND n.state = 'ready'
+      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
+INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
+  from_state, to_state, attempt, actor)
+SELECT u.campaign_id, 'transition', u.id, r.ref, '$CHANNEL', 'ready', 'sending', u.attempt,
+  'ceiling'
+FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
+WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
+u AS (UPDATE crier.notice n SET state = '$final', lease_owner = NULL,
+        lease_expires_at = NULL, updated_at = now()
+      FROM c WHERE n.campaign_id = c.id AND n.state = 'sending'
+      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
+INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
+  from_state, to_state, attempt, actor, detail)
+SELECT u.campaign_id, 'transition', u.id, r.ref, '$CHANNEL', 'sending', '$final', u.attempt,
+  'ceiling', 'accepted'
+FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
+COMMIT;
+SQL
+  ceiling=$(echo "$n / ($(date +%s.%N) - $c0)" | bc)
+  ratio=$(echo "scale=2; $all / $ceiling" | bc)
+  last_first=$(echo "scale=2; $f5 / $f1" | bc)
+  echo "run $i: fifths $f1 $f2 $f3 $f4 $f5 notices/s (last/first $last_first), overall $all," \
+    "ceiling $ceiling, ratio $ratio, peak RSS $rss MB"
+  results+=("$f1 $f2 $f3 $f4 $f5 $all $ceiling $ratio $last_first $rss")
+  unset PGDATABASE
+  dropdb "$db"
+done
+col() { local c=$1; shift; for r in "$@"; do echo "$r" | awk -v c="$c" '{print $c}'; done; }
+m=()
+for c in $(seq 10); do mapfile -t v < <(col "$c" "${results[@]}"); m+=("$(median "${v[@]}")"); done
+echo "N=$n processes=$procs channel=$CHANNEL lanes=$LANES batch=$BATCH median of $runs:" \
+  "fifths ${m[0]} ${m[1]} ${m[2]} ${m[3]} ${m[4]} notices/s, last/first ${m[8]}," \
+  "overall ${m[5]}, ceiling ${m[6]}, ratio ${m[7]}, peak RSS ${m[9]} MB"
+INNER
