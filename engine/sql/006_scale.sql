@@ -128,6 +128,11 @@ GRANT EXECUTE ON FUNCTION crier.notice_tally_fold(bigint) TO crier_operator;
 -- that each test is an index probe instead of a scan past every finished notice.
 CREATE INDEX notice_parked ON crier.notice (campaign_id) WHERE state IN ('held', 'submitted', 'batched');
 
+-- The fax poller's due notices, across campaigns, oldest due first (poll.c); without it
+-- each poll round read every notice of every campaign to find the submitted ones.
+CREATE INDEX notice_submitted ON crier.notice (channel, next_attempt_at, id)
+    WHERE state = 'submitted';
+
 -- ---- the dispatch log by campaign ---------------------------------------------------------
 -- audit report, export, log and verify read one campaign's rows in id order: this index
 -- makes that cost the campaign's rows, not the whole log's. It is appended to at its right
