@@ -16,17 +16,21 @@
 # LANES and BATCH set each process's lanes and claim size (default 2 and 500). PLANS=DIR
 # writes, for each run, the plans of every statement that ran during one second at about
 # 90 % of the campaign (auto_explain with ANALYZE), `crier status` included, to
-# DIR/plans-N-P-CHANNEL-RUN.log. KEEP=1 keeps the work directory.
+# DIR/plans-N-P-CHANNEL-RUN.log (PLANS_AT=PERCENT moves the second; auto_explain slows
+# that fifth). TIMEOUT=SECONDS stops the processes (SIGTERM) after that long and reports
+# the fifths reached: to measure a build that would not finish. BUILD=DIR picks the build
+# (relative to the repository, or absolute). KEEP=1 keeps the work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 3 ] || { sed -n '2,20p' "$0"; exit 64; }
 n=$1 procs=$2 channel=$3 runs=${4:-3}
 case $channel in null | email) ;; *) echo "scale.sh: CHANNEL is null or email" >&2; exit 64 ;; esac
 build=${BUILD:-build}
-[ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
+[ -x "$build/crier" ] || [ -x "$PWD/$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
 for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
-export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
-export META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
+export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
+export META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
 pids=()
@@ -123,15 +127,30 @@ for i in $(seq "$runs"); do
     plans "$PLANS/plans-$n-$procs-$CHANNEL-$i.log" "$id" &
     planner=$!
   fi
-  for p in "${ps[@]}"; do wait "$p" || { echo "crier run failed:"; cat run*.err; exit 1; }; done
+  stopper=
+  if [ -n "$TIMEOUT" ]; then
+    # the crier under each /usr/bin/time: it finishes its batches and exits
+    (sleep "$TIMEOUT"; touch timed-out; for p in "${ps[@]}"; do pkill -TERM -P "$p"; done) &
+    stopper=$!
+  fi
+  for p in "${ps[@]}"; do
+    wait "$p" || [ -e timed-out ] || { echo "crier run failed:"; cat run*.err; exit 1; }
+  done
+  [ -z "$stopper" ] || kill "$stopper" 2>/dev/null || true
   [ -z "$planner" ] || wait "$planner" || true
+  partial=
+  if [ -e timed-out ]; then
+    rm -f timed-out
+    partial=$(q -c "SELECT count(*) FROM crier.notice WHERE campaign_id = $id AND state = '$final'")
+    echo "run $i: stopped after $TIMEOUT s with $partial of $n $final"
+  fi
   # exactly once: every notice reached the final state, claimed once, and (email) at the sink
   got=$(q -c "SELECT count(*) FROM crier.notice WHERE campaign_id = $id AND state = '$final'")
   claims=$(q -c "SELECT count(*) FROM crier.dispatch_log WHERE campaign_id = $id
                  AND from_state = 'ready' AND to_state = 'sending'")
-  [ "$got" -eq "$n" ] && [ "$claims" -eq "$n" ] ||
+  [ -n "$partial" ] || { [ "$got" -eq "$n" ] && [ "$claims" -eq "$n" ]; } ||
     { echo "run $i: $got of $n $final, $claims claims"; cat run*.err; exit 1; }
-  if [ "$CHANNEL" = email ]; then
+  if [ "$CHANNEL" = email ] && [ -z "$partial" ]; then
     sleep 1
     at_sink=$(($(sink_count) - sink_before))
     [ "$at_sink" -eq "$n" ] || { echo "run $i: smtp-sink has $at_sink messages of $n"; exit 1; }
@@ -142,13 +161,13 @@ for i in $(seq "$runs"); do
                FROM crier.dispatch_log WHERE campaign_id = $id AND event = 'transition'
                AND from_state = 'sending' AND to_state = '$final'),
     e AS (SELECT f, (SELECT t FROM d WHERE k = $n * f / 5) AS t FROM generate_series(0, 5) f)
-    SELECT string_agg(to_char(($n / 5.0) / (e.t - coalesce(p.t, $t0)), 'FM9999999990'), ' '
-                      ORDER BY e.f),
-           to_char($n / (max(e.t) - $t0), 'FM9999999990')
+    SELECT string_agg(coalesce(to_char(($n / 5.0) / (e.t - coalesce(p.t, $t0)),
+                      'FM9999999990'), 'n/a'), ' ' ORDER BY e.f),
+           coalesce(to_char($n / (max(e.t) - $t0), 'FM9999999990'), 'n/a')
     FROM e LEFT JOIN e p ON p.f = e.f - 1 WHERE e.f > 0")
   rss=0
   for k in $(seq "$procs"); do
-    read -r _ kb <"time$k.out"
+    kb=$(tail -n 1 "time$k.out" | awk '{ print $2 }') # a stopped run's first line says so
     [ "$((kb / 1024))" -le "$rss" ] || rss=$((kb / 1024))
   done
   # the ceiling: the same transitions and log rows, set-based, in one transaction
@@ -179,8 +198,10 @@ FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.rec
 COMMIT;
 SQL
   ceiling=$(echo "$n / ($(date +%s.%N) - $c0)" | bc)
+  [ -z "$partial" ] || all=$((partial / TIMEOUT))
   ratio=$(echo "scale=2; $all / $ceiling" | bc)
-  last_first=$(echo "scale=2; $f5 / $f1" | bc)
+  last_first=n/a
+  [ "$f5" = n/a ] || [ "$f1" = n/a ] || last_first=$(echo "scale=2; $f5 / $f1" | bc)
   echo "run $i: fifths $f1 $f2 $f3 $f4 $f5 notices/s (last/first $last_first), overall $all," \
     "ceiling $ceiling, ratio $ratio, peak RSS $rss MB"
   results+=("$f1 $f2 $f3 $f4 $f5 $all $ceiling $ratio $last_first $rss")

@@ -464,12 +464,17 @@ static int partitions_prepare(struct load *l)
     return 0;
 }
 
+/* partitions_attach - and the campaign's notice tallies (006_scale.sql), which the COPYs
+ * into the partition by name did not update. */
 static int partitions_attach(struct load *l)
 {
-    if (!l->fresh_partitions)
-        return 0;
     const char *params[] = {l->campaign_id};
-    return db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
+    if (l->fresh_partitions) {
+        int r = db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
+        if (r < 0)
+            return r;
+    }
+    return db_exec(l->db, "SELECT crier.notice_tally_recount($1)", 1, params);
 }
 
 /* map_columns - find each standard field's source column (import.columns may rename). */

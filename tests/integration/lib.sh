@@ -169,7 +169,22 @@ setup() {
   ok "campaign $name created, loaded and started" test $? -eq 0
 }
 
+# tallies_agree - the notice tallies that status reads (006_scale.sql) against a count of
+# the notices themselves; every test ends with it, so that each path that moves notices
+# (claim, record, reap, poll, bounces, holds, batches, cancel, kill) is checked
+tallies_agree() {
+  sql "WITH t AS (SELECT campaign_id, channel, state, sum(n) AS n FROM crier.notice_tally
+                  GROUP BY 1, 2, 3 HAVING sum(n) <> 0),
+       c AS (SELECT campaign_id, channel, state, count(*) AS n FROM crier.notice GROUP BY 1, 2, 3)
+       SELECT coalesce(string_agg(format('campaign %s %s %s: tally %s, notices %s', campaign_id,
+              channel, state, coalesce(t.n, 0), coalesce(c.n, 0)), '; '), 'agree')
+       FROM t FULL JOIN c USING (campaign_id, channel, state) WHERE t.n IS DISTINCT FROM c.n"
+}
+
 done_testing() {
+  if [ "$(sql "SELECT to_regclass('crier.notice_tally') IS NOT NULL" 2>/dev/null)" = t ]; then
+    is "$(tallies_agree)" agree "the notice tallies agree with a count of the notices"
+  fi
   echo "1..$TAP_COUNT"
   [ "$TAP_FAILED" -eq 0 ]
 }
