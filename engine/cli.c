@@ -21,6 +21,7 @@
 #include "crier/proof.h"
 #include "crier/render.h"
 #include "crier/report.h"
+#include "crier/rules.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
 #include "crier/status.h"
@@ -485,11 +486,30 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
         return EXIT_CONFIG;
     log_setup(config->log.format, config->log.level);
     config_secrets_check(config);
+    /* the rules table the report reads: every problem as FILE:LINE:COL (docs/jurisdictions.md) */
+    const char *rules_path =
+        config->report.deadlines ? config->report.deadlines : rules_default_path();
+    struct rules_table *rules = NULL;
+    char err[1024];
+    if (rules_load(rules_path, stderr, &rules, err, sizeof(err)) < 0) {
+        config_free(config);
+        return EXIT_CONFIG;
+    }
     printf("%s: ok\n", path);
     for (int id = 0; id < CHANNEL_COUNT; id++)
         if (config->channel[id].enabled)
             printf("  channel %s: %d lane%s\n", channel_id_name((enum crier_channel_id)id),
                    config->channel[id].lanes, config->channel[id].lanes == 1 ? "" : "s");
+    size_t verified = 0, secondary = 0, no_source = 0;
+    for (size_t i = 0; i < rules->count; i++) {
+        verified += rules->entries[i].verified;
+        secondary += strcmp(rules->entries[i].source_kind, "secondary") == 0;
+        no_source += strcmp(rules->entries[i].source_kind, "none") == 0;
+    }
+    printf("  rules table %s: %zu entries, %zu verified, %zu from a secondary source only, %zu "
+           "without any source\n",
+           rules->path, rules->count, verified, secondary, no_source);
+    rules_free(rules);
     config_free(config);
     return 0;
 }
@@ -1401,6 +1421,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     o.deadlines = cli->config->report.deadlines;
+    o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
     o.list_limit = cli->config->report.list_limit;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));

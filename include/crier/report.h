@@ -11,13 +11,16 @@
 #include "crier/db.h"
 
 struct report_options {
-    const char *campaign;   /* its name */
-    const char *discovered; /* --discovered YYYY-MM-DD; NULL = the campaign's meta */
-    const char *frameworks; /* --framework LIST (comma-separated); NULL = the campaign's meta */
-    const char *deadlines;  /* the deadline table (YAML); NULL = the one shipped with crier */
-    long list_limit;        /* people listed per list; the rest are counted */
-    bool json;              /* one JSON object on out instead of text tables */
-    const char *html_path;  /* also write one self-contained HTML file here; NULL = none */
+    const char *campaign;       /* its name */
+    const char *discovered;     /* --discovered YYYY-MM-DD; NULL = the campaign's meta */
+    const char *frameworks;     /* --framework LIST (comma-separated); NULL = the campaign's meta */
+    const char *deadlines;      /* the rules table (YAML, docs/jurisdictions.md); NULL = the one
+                                 * shipped with crier */
+    bool oral_lapse_everywhere; /* report.oral_lapse: everywhere; else only where a declared
+                                 * framework has the rule (HIPAA) */
+    long list_limit;            /* people listed per list; the rest are counted */
+    bool json;                  /* one JSON object on out instead of text tables */
+    const char *html_path;      /* also write one self-contained HTML file here; NULL = none */
 };
 
 /*
@@ -28,8 +31,5 @@ struct report_options {
  */
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
                size_t err_size);
-
-/* report_default_deadlines - the path of the deadline table shipped with crier. */
-const char *report_default_deadlines(void);
 
 #endif
