@@ -466,4 +466,29 @@ is "$(jq_py '(d["timeliness"]["on_time"], d["by_jurisdiction"]["TX"]["max_days"]
 is "$(jq_py '[(x["day"], x["notified"]["mail"]) for x in d["notices_per_day"]["days"]]')" \
   "[('$mailed_on', 2)]" "the chart puts both letters on their mailing day"
 
+# --- HIPAA's oral-hold lapse only where HIPAA applies (45 CFR 164.412(b); no state has it) ------
+# an oral hold placed 40 days ago, never confirmed: without HIPAA all 40 days are lawful delay;
+# declared HIPAA, only the first 30 are, and the report says the hold lapsed
+printf 'ref,name,email,region\no1,Otto,o1@example.com,TX\n' >oral.csv
+"$CRIER" campaign create oral --incident INC-oral --policy test >/dev/null &&
+  "$CRIER" campaign load oral --csv oral.csv >/dev/null
+ORAL_ID=$(sql "SELECT id FROM crier.campaign WHERE name = 'oral'")
+sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
+     INSERT INTO crier.hold (campaign_id, authority, official, case_ref, form, reason,
+                             placed_at, placed_by, placed_role)
+     VALUES ($ORAL_ID, 'FBI', 'SA Roe', 'K-3', 'oral', 'impede',
+             now() - interval '40 days', 'postgres', 'postgres');
+     ALTER TABLE crier.hold ENABLE TRIGGER hold_stamp; COMMIT;" >/dev/null
+oral_json() { "$CRIER" audit report oral --json --discovered "$(date -u -d '45 days ago' +%F)" "$@" >"$WORK/report.json"; }
+oral_json
+is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["holds"][0]["lawful_days"]), round(d["by_jurisdiction"]["TX"]["deadline"]["held_days_deducted"])')" \
+  "False False 40 40" "no HIPAA: the unconfirmed oral hold is lawful delay for all its 40 days"
+oral_json --framework HIPAA
+is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["holds"][0]["lawful_days"]), round(d["by_jurisdiction"]["TX"]["deadline"]["held_days_deducted"])')" \
+  "True True 30 30" "HIPAA declared: the oral hold lapses after 30 days; 10 days count against the deadline"
+"$CRIER" -c <(printf '%s\n  oral_lapse: everywhere\n' "$(cat crier.yaml)") audit report oral --json \
+  --discovered "$(date -u -d '45 days ago' +%F)" >"$WORK/report.json"
+is "$(jq_py 'd["oral_hold_lapse_applied"], round(d["holds"][0]["lawful_days"])')" "True 30" \
+  "report.oral_lapse: everywhere applies the lapse without HIPAA"
+
 done_testing
