@@ -365,9 +365,13 @@ static void person_account(struct report *r, PGresult *rows, int i)
     char abroad[64];
     const char *key = region;
     if (country[0] != '\0' && strcmp(country, "US") != 0) {
-        const struct rules_entry *e = rules_find(r->table, SECTION_JURISDICTION, country);
-        if (e == NULL)
-            e = rules_find_country(r->table, country);
+        /* the territories with an ISO code of their own are jurisdictions of the table; any
+         * other country is the abroad entry that lists it (DE is Germany, not Delaware) */
+        bool territory =
+            strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
+        const struct rules_entry *e = territory
+                                          ? rules_find(r->table, SECTION_JURISDICTION, country)
+                                          : rules_find_country(r->table, country);
         snprintf(abroad, sizeof(abroad), "%s", e ? e->code : "");
         if (e == NULL)
             snprintf(abroad, sizeof(abroad), "country %.8s", country);
@@ -1201,17 +1205,19 @@ static void text_rules(FILE *out, const json_t *o)
         const json_t *rules = json_object_get(g, "rules");
         const json_t *deadline = json_object_get(g, "deadline");
         if (json_is_object(rules))
-            fprintf(out, "  %s %s: %lld residents; %s (source %s, checked %s%s)\n", key,
+            fprintf(out, "  %s %s: residents %lld; %s (source %s, checked %s%s)\n", key,
                     jstr(rules, "name"), jint(g, "residents"), jstr(rules, "citation"),
                     jstr(rules, "source_kind"), jstr(rules, "checked"),
                     json_is_true(json_object_get(rules, "verified")) ? "" : ", UNVERIFIED");
         else
-            fprintf(out, "  %s: %lld residents; not in the rules table: %s\n", key,
+            fprintf(out, "  %s: residents %lld; not in the rules table: %s\n", key,
                     jint(g, "residents"), UNKNOWN_COUNSEL);
         fprintf(out, "    individual notice: %s", jstr(deadline, "rule"));
         if (json_is_string(json_object_get(deadline, "date")))
-            fprintf(out, "; due by %s (%lld days from %s, %.2f days of lawful hold deducted)",
-                    jstr(deadline, "date"), jint(deadline, "days"), jstr(deadline, "counted_from"),
+            fprintf(out,
+                    "; due by %s (%lld days, %s's, from %s; %.2f days of lawful hold deducted)",
+                    jstr(deadline, "date"), jint(deadline, "days"), jstr(deadline, "days_from"),
+                    jstr(deadline, "counted_from"),
                     json_real_value(json_object_get(deadline, "held_days_deducted")));
         fputc('\n', out);
         size_t i;
@@ -1230,9 +1236,18 @@ static void text_rules(FILE *out, const json_t *o)
         const json_t *r;
         json_array_foreach(json_object_get(g, "regulators"), i, r)
         {
-            fprintf(out, "    %s: %s (%s; %lld %s); deadline %s from %s, %s the individual notices",
-                    jstr(r, "name"), jstr(r, "shown"), jstr(r, "threshold"), jint(r, "count"),
-                    jstr(r, "counted"), jstr(r, "deadline"), jstr(r, "from"), jstr(r, "order"));
+            fprintf(out, "    %s: %s (%s; %lld %s)", jstr(r, "name"), jstr(r, "shown"),
+                    jstr(r, "threshold"), jint(r, "count"),
+                    strcmp(jstr(r, "counted"), "campaign") == 0 ? "in the campaign" : "residents");
+            if (strcmp(jstr(r, "deadline"), "unknown") == 0)
+                fprintf(out, "; deadline %s", UNKNOWN_COUNSEL);
+            else if (strcmp(jstr(r, "from"), "unknown") == 0)
+                fprintf(out, "; deadline %s, from an event the table does not know",
+                        jstr(r, "deadline"));
+            else
+                fprintf(out, "; deadline %s from %s", jstr(r, "deadline"), jstr(r, "from"));
+            if (strcmp(jstr(r, "order"), "unknown") != 0)
+                fprintf(out, ", %s the individual notices", jstr(r, "order"));
             if (json_is_string(json_object_get(r, "due_by")))
                 fprintf(out, "; due by %s (from %s)", jstr(r, "due_by"),
                         jstr(r, "due_by_counted_from"));
@@ -1349,7 +1364,8 @@ static void report_text(const json_t *o, FILE *out)
     json_array_foreach(json_object_get(flags, "due"), i, d)
     {
         fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s\n", jstr(d, "jurisdiction"), jstr(d, "name"),
-                jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"), jstr(d, "counted"),
+                jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
+                strcmp(jstr(d, "counted"), "campaign") == 0 ? "in the campaign" : "residents",
                 json_is_string(json_object_get(d, "due_by")) ? ", due by " : "",
                 json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "");
     }

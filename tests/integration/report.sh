@@ -88,7 +88,21 @@ frameworks:
     substitute_notice: {out_of_date_contact_at_least: 10}
     law_enforcement_delay: {allowed: true, after_clearance: unknown, oral_lapse_days: 30}
     content: unknown
-abroad: {}
+abroad:
+  GDPR:
+    name: GDPR
+    countries: [DE, FR]
+    citation: "Regulation (EU) 2016/679, Art. 33 and 34"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: true
+    individual: {deadline: "without undue delay", from: unknown}
+    regulators:
+      - {name: supervisory authority, threshold: "any number", deadline: "72 hours", from: awareness, order: unknown, counted: campaign}
+    credit_reporting_agencies: unknown
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
 YAML
 mkdir -p "$WORK/spool"
 write_config "channels:
@@ -354,7 +368,7 @@ is "$RC" 0 "the text report exits 0"
 like "$OUT" "CAVEAT: TEST TABLE: must be checked by counsel" "the text carries the table's caveat"
 like "$OUT" "ny4 +Giang Nguyễn +NY" "the text lists the overdue person"
 like "$OUT" "MA    +the regulators to notify" "the text lists what the table does not know"
-like "$OUT" "CA California: 4 residents; Cal. Civ. Code" "the text gives each jurisdiction its rules"
+like "$OUT" "CA California: residents 4; Cal. Civ. Code" "the text gives each jurisdiction its rules"
 
 # --- HTML, rendered by headless Chromium ----------------------------------------------------------
 run_crier audit report rep --discovered "$DISCOVERED" --html "$WORK/report.html"
@@ -490,5 +504,19 @@ is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["hol
   --discovered "$(date -u -d '45 days ago' +%F)" >"$WORK/report.json"
 is "$(jq_py 'd["oral_hold_lapse_applied"], round(d["holds"][0]["lawful_days"])')" "True 30" \
   "report.oral_lapse: everywhere applies the lapse without HIPAA"
+
+# --- the jurisdiction of a person abroad is chosen by country: Germany is GDPR, not Delaware ------
+printf 'ref,name,email,region,country\ng1,Greta,g1@example.com,,DE\ng2,Guy,g2@example.com,Paris,FR\nd1,Dee,d1@example.com,DE,US\nj1,Jun,j1@example.com,,JP\n' >abroad.csv
+"$CRIER" campaign create abroad --incident INC-abroad --policy test >/dev/null &&
+  "$CRIER" campaign load abroad --csv abroad.csv >/dev/null
+"$CRIER" audit report abroad --json --discovered "$(date -u -d '1 day ago' +%F)" >"$WORK/report.json"
+is "$(jq_py 'sorted((k, v["residents"], v["in_table"]) for k, v in d["by_jurisdiction"].items())')" \
+  "[('DE', 1, False), ('GDPR', 2, True), ('country JP', 1, False)]" \
+  "GDPR by country (DE, FR), a US region DE is a region (not in this table), JP is not in the table"
+is "$(jq_py '[(r["name"], r["due"], r["count"], r["due_by"]) for r in d["by_jurisdiction"]["GDPR"]["regulators"]]')" \
+  "[('supervisory authority', 'required', 4, '$(date -u -d "$(date -u -d '1 day ago' +%F) + 3 days" +%F)T00:00:00Z')]" \
+  "GDPR: the supervisory authority, counted over the campaign, 72 hours from the date given"
+is "$(jq_py 'd["by_jurisdiction"]["country JP"]["regulators_state"], d["by_jurisdiction"]["country JP"]["deadline"]["rule"]')" \
+  "unknown unknown — check counsel" "a country in no entry: unknown, check counsel"
 
 done_testing
