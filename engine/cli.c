@@ -20,6 +20,7 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/regulators.h"
 #include "crier/report.h"
 #include "crier/rules.h"
 #include "crier/returns.h"
@@ -79,6 +80,8 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv);
 static int cmd_audit_export(struct cli *cli, int argc, char **argv);
 static int cmd_audit_seal(struct cli *cli, int argc, char **argv);
 static int cmd_audit_report(struct cli *cli, int argc, char **argv);
+static int cmd_regulators(struct cli *cli, int argc, char **argv);
+static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -126,6 +129,24 @@ static const struct command commands[] = {
     {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
      "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
+    {"regulators", "mark-filed", cmd_regulators_mark_filed,
+     "regulators mark-filed CAMPAIGN --jurisdiction CODE --regulator NAME --date YYYY-MM-DD\n"
+     "                                --how portal|mail|email|fax|other --reference TEXT",
+     "Record that a regulator notice was filed (logged in the dispatch log).\n"
+     "  --jurisdiction CODE  as in the packet: CA, HIPAA, GDPR\n"
+     "  --regulator NAME     as in the packet: \"Attorney General\"\n"
+     "  --date YYYY-MM-DD    the day it was filed\n"
+     "  --how WAY            portal, mail, email, fax or other\n"
+     "  --reference TEXT     the regulator's confirmation number, or the tracking number\n"},
+    {"regulators", NULL, cmd_regulators,
+     "regulators CAMPAIGN --out DIR [--discovered YYYY-MM-DD] [--framework LIST]",
+     "Write the regulator notice packet: a PDF letter for each regulator notice the rules\n"
+     "table says is due (docs/jurisdictions.md), counts.csv with the figures regulators'\n"
+     "forms ask for, and under HIPAA hhs-breach-portal.csv. Each file is logged in the\n"
+     "dispatch log with its SHA-256. Nothing is sent: file them, then mark-filed.\n"
+     "  --out DIR         where to write the files (created if missing)\n"
+     "  --discovered D    the discovery date, as for audit report\n"
+     "  --framework LIST  frameworks that apply, as for audit report\n"},
     {"run", NULL, cmd_run, "run [--until-idle]",
      "Dispatch notices of running campaigns through the enabled channels.\n"
      "SIGTERM or SIGINT: finish and record the batches in flight, then exit.\n"
@@ -1429,6 +1450,112 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s", err);
         return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
+/* ---- regulators ---------------------------------------------------------------------- */
+
+struct regulators_args {
+    struct report_options report;
+    struct regulators_filing filing;
+    const char *out;
+};
+
+static int regulators_option(int opt, const char *arg, void *data)
+{
+    struct regulators_args *a = data;
+    switch (opt) {
+    case 'o':
+        a->out = arg;
+        return 0;
+    case 'D':
+        a->report.discovered = arg;
+        return 0;
+    case 'F':
+        a->report.frameworks = arg;
+        return 0;
+    case 'J':
+        a->filing.jurisdiction = arg;
+        return 0;
+    case 'R':
+        a->filing.regulator = arg;
+        return 0;
+    case 'd':
+        a->filing.date = arg;
+        return 0;
+    case 'w':
+        a->filing.how = arg;
+        return 0;
+    case 'r':
+        a->filing.reference = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_regulators(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"discovered", required_argument, NULL, 'D'},
+        {"framework", required_argument, NULL, 'F'},
+        {0},
+    };
+    struct regulators_args a = {0};
+    int r = parse_options(cli, command_find("regulators", NULL), argc, argv, options, "",
+                          regulators_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.report.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (a.report.campaign == NULL)
+        return EXIT_USAGE;
+    if (a.out == NULL) {
+        fail(cli, "--out DIR is required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    a.report.deadlines = cli->config->report.deadlines;
+    a.report.list_limit = cli->config->report.list_limit;
+    a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
+    char err[1024] = "";
+    r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
+static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"jurisdiction", required_argument, NULL, 'J'}, {"regulator", required_argument, NULL, 'R'},
+        {"date", required_argument, NULL, 'd'},         {"how", required_argument, NULL, 'w'},
+        {"reference", required_argument, NULL, 'r'},    {0},
+    };
+    struct regulators_args a = {0};
+    int r = parse_options(cli, command_find("regulators", "mark-filed"), argc, argv, options, "",
+                          regulators_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.filing.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (a.filing.campaign == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char err[1024] = "";
+    r = regulators_mark_filed(db, &a.filing, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EINVAL || r == -ENOENT ? EXIT_DATAERR : exit_code(r);
     }
     return 0;
 }

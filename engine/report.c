@@ -59,8 +59,8 @@ struct region_stats {
     char deadline_source[64];    /* "CA", "HIPAA", "no fixed day count", "not in the table" */
     long people, by_state[STATE_COUNT];
     long notified, on_time, late, overdue, pending, no_deadline, delayed_by_holds, no_contact;
-    long day_max, day_sum, timed; /* over the people notified, with a logged time */
-    double last_notified;         /* the latest hand-off of its people: NAN when none */
+    long day_max, day_sum, timed;         /* over the people notified, with a logged time */
+    double first_notified, last_notified; /* hand-offs of its people: NAN when none */
 };
 
 struct channel_stats {
@@ -225,7 +225,7 @@ static struct region_stats *region_slot(struct report *r, const char *code)
     memset(s, 0, sizeof(*s));
     s->code = xstrdup(code);
     s->j = region_entry(r, code);
-    s->last_notified = NAN;
+    s->first_notified = s->last_notified = NAN;
     region_deadline(r, s);
     return s;
 }
@@ -406,6 +406,8 @@ static void person_account(struct report *r, PGresult *rows, int i)
         }
         if (isnan(s->last_notified) || ok_at > s->last_notified)
             s->last_notified = ok_at;
+        if (isnan(s->first_notified) || ok_at < s->first_notified)
+            s->first_notified = ok_at;
         struct chart_day *d = day_slot(r, (long)floor(ok_at / DAY_SECONDS));
         if (c)
             d->counts[c - r->channels]++;
@@ -876,6 +878,13 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
     const struct rules_entry *e = s->j;
     json_object_set_new(g, "residents", json_integer(s->people));
     json_object_set_new(g, "in_table", json_boolean(e != NULL));
+    char first[32] = "", last[32] = "";
+    if (!isnan(s->first_notified)) {
+        iso_time(s->first_notified, first, sizeof(first));
+        iso_time(s->last_notified, last, sizeof(last));
+    }
+    json_object_set_new(g, "first_notice_at", first[0] ? json_string(first) : json_null());
+    json_object_set_new(g, "last_notice_at", last[0] ? json_string(last) : json_null());
     json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
     json_object_set_new(g, "deadline", deadline_json(r, s));
     json_t *regulators = json_array();
@@ -1885,8 +1894,8 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
-int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
-               size_t err_size)
+int report_model(struct crier_db *db, const struct report_options *options, json_t **ret_model,
+                 char *err, size_t err_size)
 {
     struct report r = {.options = options};
     const char *path = options->deadlines ? options->deadlines : rules_default_path();
@@ -1895,7 +1904,7 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         return rc;
     r.late_people.people = json_array();
     r.overdue_people.people = json_array();
-    json_t *undeliverable = NULL, *model = NULL;
+    json_t *undeliverable = NULL;
     /* one snapshot for every figure; READ ONLY: the database refuses any write */
     rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
     if (rc < 0) {
@@ -1909,13 +1918,24 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         rc = read_people(db, &r, err, err_size);
     if (rc == 0)
         rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
-    if (rc < 0) {
-        db_rollback(db);
-        goto done;
-    }
     db_rollback(db); /* nothing to commit: it only read */
-    model = report_json(&r, undeliverable);
-    undeliverable = NULL; /* model owns it */
+    if (rc == 0) {
+        *ret_model = report_json(&r, undeliverable);
+        undeliverable = NULL; /* the model owns it */
+    }
+done:
+    json_decref(undeliverable);
+    report_clear(&r);
+    return rc;
+}
+
+int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
+               size_t err_size)
+{
+    json_t *model = NULL;
+    int rc = report_model(db, options, &model, err, err_size);
+    if (rc < 0)
+        return rc;
     if (options->html_path) {
         rc = report_html(model, options->html_path, err, err_size);
         if (rc < 0)
@@ -1930,7 +1950,5 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
     fflush(out);
 done:
     json_decref(model);
-    json_decref(undeliverable);
-    report_clear(&r);
     return rc;
 }

@@ -6,6 +6,7 @@
 #define CRIER_REPORT_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "crier/db.h"
@@ -31,5 +32,10 @@ struct report_options {
  */
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
                size_t err_size);
+
+/* report_model - the report as the one JSON object report_run prints with --json (a new
+ * reference in *ret_model): for the regulator packet, which acts on the same figures. */
+int report_model(struct crier_db *db, const struct report_options *options, json_t **ret_model,
+                 char *err, size_t err_size);
 
 #endif
