@@ -131,17 +131,17 @@ static int sample_notice(struct crier_db *db, const struct campaign *c,
 
 /* letter_body - the Markdown of one regulator's letter. */
 static char *letter_body(const json_t *model, const json_t *meta, const json_t *due,
-                         const json_t *jurisdiction, const char *sample, const char *sample_error)
+                         const json_t *jurisdiction, const json_t *rules,
+                         const char *regulator_name, const char *sample, const char *sample_error)
 {
     char *body = NULL;
     size_t size = 0;
     FILE *f = open_memstream(&body, &size);
-    const json_t *rules = json_object_get(jurisdiction, "rules");
     const char *code = jtext(due, "jurisdiction");
     const char *name = json_is_object(rules) ? jtext(rules, "name") : code;
     char *organisation = meta_md(meta, "organisation");
     fprintf(f, "# Notice of a data breach\n\n");
-    char *regulator = render_markdown_literal(jtext(due, "name"));
+    char *regulator = render_markdown_literal(regulator_name);
     char *where = render_markdown_literal(name ? name : code);
     fprintf(f, "To the %s, %s, from %s.\n\n", regulator, where, organisation);
     free(regulator);
@@ -204,7 +204,8 @@ static char *letter_body(const json_t *model, const json_t *meta, const json_t *
         md_line(f, "Citation", jtext(rules, "citation"));
         char *checked =
             xasprintf("%s, checked %s%s", jtext(rules, "source_kind"), jtext(rules, "checked"),
-                      json_is_true(json_object_get(rules, "verified"))
+                      json_is_true(json_object_get(rules, "verified")) &&
+                              json_is_true(json_object_get(due, "verified"))
                           ? ""
                           : "; NOT VERIFIED: counsel must confirm before filing");
         md_line(f, "Source of the rule", checked);
@@ -384,6 +385,7 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         const json_t *rules = json_object_get(g, "rules");
         csv_field(csv, code, false);
         csv_field(csv, json_is_object(rules) ? jtext(rules, "name") : code, false);
+        /* (a framework's campaign-wide row: its name is in the regulator column) */
         csv_field(csv, jtext(due, "name"), false);
         csv_field(csv, jtext(due, "due"), false);
         csv_field(csv, jtext(due, "threshold"), false);
@@ -416,14 +418,26 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         if (sample_notice(db, c, render, g ? code : "", &sample, sample_error,
                           sizeof(sample_error)) < 0)
             sample = NULL;
-        char *body = letter_body(model, meta, due, g, sample, sample_error);
+        /* the rules entry: the jurisdiction's, or the declared framework's */
+        const json_t *jrules = json_object_get(g, "rules");
+        size_t k;
+        const json_t *fw;
+        json_array_foreach(json_object_get(model, "frameworks"), k, fw)
+        {
+            if (!json_is_object(jrules) && strcmp(jtext(fw, "code"), code) == 0)
+                jrules = fw;
+        }
+        const char *regulator = jtext(due, "name"); /* "HIPAA: HHS": the code once in a name */
+        size_t code_len = strlen(code);
+        if (strncmp(regulator, code, code_len) == 0 && strncmp(regulator + code_len, ": ", 2) == 0)
+            regulator += code_len + 2;
+        char *body = letter_body(model, meta, due, g, jrules, regulator, sample, sample_error);
         free(sample);
         const char *return_address[] = {
             jtext(meta, "organisation") ? jtext(meta, "organisation") : "(organisation)", NULL};
-        const json_t *jrules = json_object_get(g, "rules");
         struct letter_input in = {
             .return_address = return_address,
-            .name = jtext(due, "name"),
+            .name = regulator,
             .address = {json_is_object(jrules) ? jtext(jrules, "name") : code},
             .date = today,
             .body = body,
@@ -436,10 +450,6 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         free(body);
         char safe_code[32], safe_name[96];
         file_safe(code, safe_code, sizeof(safe_code));
-        const char *regulator = jtext(due, "name"); /* "HIPAA: HHS": the code once in a name */
-        size_t code_len = strlen(code);
-        if (strncmp(regulator, code, code_len) == 0 && strncmp(regulator + code_len, ": ", 2) == 0)
-            regulator += code_len + 2;
         file_safe(regulator, safe_name, sizeof(safe_name));
         char *path = xasprintf("%s/%s-%s.pdf", out_dir, safe_code, safe_name);
         if (r < 0) {
