@@ -20,6 +20,7 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/content.h"
 #include "crier/regulators.h"
 #include "crier/report.h"
 #include "crier/rules.h"
@@ -687,6 +688,11 @@ static int start_check(struct crier_db *db, const char *name, void *data)
 {
     const struct cli *cli = data;
     int r = render_check_campaign(db, cli->config, name, stderr);
+    if (r < 0)
+        return r;
+    /* the rules table's content rules (CA headings, MA and IL prohibited content, credit
+     * monitoring, HIPAA's elements) against the templates each jurisdiction gets */
+    r = content_check_campaign(db, cli->config, name, stderr);
     if (r < 0)
         return r;
     /* what was checked is what is sent: the templates are copied into the database */

@@ -138,4 +138,26 @@ is "$RC" 64 "--out is required"
 run_crier audit verify --campaign reg
 is "$RC" 0 "the sealed log verifies with the regulator rows in it"
 
+# --- campaign start checks the content rules against the templates (engine/content.c) ---------
+# an MA email that says what happened: refused, FILE:LINE:COL, the campaign stays a draft
+cp -r "$TESTS_DIR/../config/templates/default" tpl
+printf 'It happened like this: {{meta.what_happened}}\n' >>tpl/email.MA.txt
+ma_line=$(grep -c '' tpl/email.MA.txt)
+printf 'ref,name,email,region\nm1,Mo,m1@example.com,MA\n' >ma.csv
+"$CRIER" campaign create ma --incident INC-ma --policy email --templates "$WORK/tpl" --meta "$META" >/dev/null &&
+  "$CRIER" campaign load ma --csv ma.csv >/dev/null
+run_crier campaign start ma
+is "$RC" 65 "campaign start refuses a template that breaks a content rule"
+like "$ERR" "^$WORK/tpl/email.MA.txt:$ma_line:24: MA: the notice must not state the nature of the breach, and \{\{meta.what_happened\}\} does" \
+  "the MA rule is named at FILE:LINE:COL"
+is "$(sql "SELECT state FROM crier.campaign WHERE name = 'ma'")" "draft" "the campaign stays a draft"
+# HIPAA declared: the MA templates lack what happened (45 CFR 164.404(c))
+cp "$META" hipaa.yaml
+printf 'frameworks: "HIPAA"\n' >>hipaa.yaml
+"$CRIER" campaign create hma --incident INC-hma --policy email --meta hipaa.yaml >/dev/null &&
+  "$CRIER" campaign load hma --csv ma.csv >/dev/null
+run_crier campaign start hma
+is "$RC" 65 "a HIPAA campaign whose MA template lacks a 164.404(c) element is refused"
+like "$ERR" "email\.MA\.txt:1:1: HIPAA: the notice lacks what happened" "the missing element is named"
+
 done_testing
