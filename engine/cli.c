@@ -1294,7 +1294,14 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     char err[1024];
-    r = hold_show(db, hold, a.json, stdout, err, sizeof(err));
+    /* the rules table gives the deadlines that run from a lift; without it, none are shown */
+    struct rules_table *rules = NULL;
+    const char *rules_path =
+        cli->config->report.deadlines ? cli->config->report.deadlines : rules_default_path();
+    if (rules_load(rules_path, NULL, &rules, err, sizeof(err)) < 0)
+        fprintf(stderr, "crier hold show: warning: no clearance deadlines: %s\n", err);
+    r = hold_show(db, hold, a.json, rules, stdout, err, sizeof(err));
+    rules_free(rules);
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);

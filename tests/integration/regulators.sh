@@ -160,4 +160,32 @@ run_crier campaign start hma
 is "$RC" 65 "a HIPAA campaign whose MA template lacks a 164.404(c) element is refused"
 like "$ERR" "email\.MA\.txt:1:1: HIPAA: the notice lacks what happened" "the missing element is named"
 
+# --- hold show: the deadlines that run from a clearance (MD 7 days, ME 7 business days) -----------
+"$CRIER" campaign create clr --incident INC-clr --policy test >/dev/null &&
+  "$CRIER" campaign load clr --csv people.csv >/dev/null
+for region in MD ME TX; do
+  run_crier hold place clr --region "$region" --authority "FBI" --official "SA Roe" --case "K-$region" \
+    --form written --reason "impede"
+  hold=$(sql "SELECT max(id) FROM crier.hold")
+  run_crier hold lift "$hold" --evidence "AUSA: go ahead"
+  eval "hold_$region=$hold"
+done
+today=$(date -u +%F)
+me_due=$("$PY" -c "
+import datetime as t
+d, n = t.date.fromisoformat('$today'), 0
+while n < 7:
+    d += t.timedelta(days=1)
+    n += d.weekday() < 5
+print(d)")
+run_crier hold show "$hold_MD"
+like "$OUT" "clearance:  MD: notice within 7 days of the clearance \($today\): due by $(date -u -d "$today + 7 days" +%F)" \
+  "hold show: MD's 7 days from the lift"
+run_crier hold show "$hold_ME" --json
+is "$("$PY" -c "import json,sys; print(json.loads(sys.argv[1])['clearance_deadlines'])" "$OUT")" \
+  "[{'jurisdiction': 'ME', 'rule': '7 business days', 'lifted': '$today', 'due_by': '$me_due'}]" \
+  "hold show --json: ME's 7 business days from the lift (the campaign has no ME resident, the hold's region counts)"
+run_crier hold show "$hold_TX"
+ok "hold show: TX has no clearance rule in the table, none shown" bash -c "! grep -q clearance: <<<'$OUT'"
+
 done_testing
