@@ -21,26 +21,16 @@
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/csv.h"
 #include "crier/letter.h"
 #include "crier/render.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-
-static void file_safe(const char *in, char *out, size_t size)
-{
-    size_t n = 0;
-    for (; in && *in && n + 1 < size; in++)
-        out[n++] = (char)(isalnum((unsigned char)*in) || *in == '-' ? *in : '_');
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, size, "none");
-}
 
 static const char *jtext(const json_t *o, const char *key)
 {
@@ -234,13 +224,7 @@ static char *letter_body(const json_t *model, const json_t *meta, const json_t *
 
 static void csv_field(FILE *f, const char *value, bool last)
 {
-    fputc('"', f);
-    for (const char *c = value ? value : ""; *c; c++) {
-        if (*c == '"')
-            fputc('"', f);
-        fputc(*c, f);
-    }
-    fputc('"', f);
+    csv_write_field(f, value ? value : "");
     fputc(last ? '\n' : ',', f);
 }
 
@@ -449,8 +433,8 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         r = letter_render_pdf(&layout, &in, &pdf, &pdf_len, &pages, letter_err, sizeof(letter_err));
         free(body);
         char safe_code[32], safe_name[96];
-        file_safe(code, safe_code, sizeof(safe_code));
-        file_safe(regulator, safe_name, sizeof(safe_name));
+        file_safe_name(code, safe_code, sizeof(safe_code));
+        file_safe_name(regulator, safe_name, sizeof(safe_name));
         char *path = xasprintf("%s/%s-%s.pdf", out_dir, safe_code, safe_name);
         if (r < 0) {
             error_set(err, err_size, r, "%s: %s", path, letter_err);
@@ -562,10 +546,7 @@ int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *f
         !one_line(filing->reference))
         return error_set(err, err_size, -EINVAL,
                          "--jurisdiction, --regulator and --reference are required, one line each");
-    struct tm tm = {0};
-    const char *end = filing->date ? strptime(filing->date, "%Y-%m-%d", &tm) : NULL;
-    if (end == NULL || *end != '\0' || strlen(filing->date) != 10 ||
-        timegm(&tm) > time(NULL) + 86400)
+    if (!date_valid_past(filing->date))
         return error_set(err, err_size, -EINVAL,
                          "--date must be the day it was filed, YYYY-MM-DD, not in the future");
     char *detail = xasprintf("filed %s %s on %s via %s, reference %s", filing->jurisdiction,

@@ -657,14 +657,6 @@ static json_t *states_json(const long *by_state)
     return o;
 }
 
-static void iso_date(double epoch, char *out, size_t size)
-{
-    time_t t = (time_t)floor(epoch);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, size, "%Y-%m-%d", &tm);
-}
-
 static json_t *string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();
@@ -754,7 +746,8 @@ static json_t *regulator_json(const struct report *r, const struct region_stats 
         if (g->deadline.unit == PERIOD_HOURS)
             iso_time(end, due, sizeof(due));
         else
-            iso_date(end - 1, due, sizeof(due)); /* the last day, inclusive */
+            iso_day((long)floor((end - 1) / DAY_SECONDS), due,
+                    sizeof(due)); /* the last day, inclusive */
         json_object_set_new(o, "due_by", json_string(due));
     } else {
         json_object_set_new(o, "due_by", json_null());
@@ -834,8 +827,8 @@ static json_t *deadline_json(const struct report *r, const struct region_stats *
     json_object_set_new(o, "hold_active", json_boolean(active));
     if (r->discovered && s->deadline_days >= 0) {
         char due[16];
-        iso_date(r->discovered_at + ((double)s->deadline_days + 1) * DAY_SECONDS + held - 1, due,
-                 sizeof(due));
+        double last = r->discovered_at + ((double)s->deadline_days + 1) * DAY_SECONDS + held - 1;
+        iso_day((long)floor(last / DAY_SECONDS), due, sizeof(due));
         json_object_set_new(o, "date", json_string(due));
         json_object_set_new(o, "counted_from",
                             json_string(e && e->individual_from != EVENT_DISCOVERY &&
@@ -854,8 +847,8 @@ static json_t *deadline_json(const struct report *r, const struct region_stats *
             rules_period_end(&e->after_clearance, h->lifted, &end) < 0)
             continue;
         char lifted[16], due[16];
-        iso_date(h->lifted, lifted, sizeof(lifted));
-        iso_date(end - 1, due, sizeof(due));
+        iso_day((long)floor(h->lifted / DAY_SECONDS), lifted, sizeof(lifted));
+        iso_day((long)floor((end - 1) / DAY_SECONDS), due, sizeof(due));
         json_t *c = json_object();
         json_object_set_new(c, "hold", json_integer(h->id));
         json_object_set_new(c, "lifted", json_string(lifted));
