@@ -46,7 +46,7 @@ is "$?" 0 "crier run sends the campaign"
 
 run_crier regulators reg --out "$WORK/packet" --framework HIPAA
 is "$RC" 0 "crier regulators writes the packet"
-is "$(cd packet && ls | sort | tr '\n' ' ')" \
+is "$(find packet -type f -printf '%f\n' | sort | tr '\n' ' ')" \
   "GDPR-the_supervisory_authority.pdf HIPAA-HHS__Secretary_.pdf LA-Attorney_General.pdf MD-Attorney_General.pdf NY-Attorney_General.pdf NY-Department_of_State.pdf NY-Division_of_State_Police.pdf counts.csv hhs-breach-portal.csv " \
   "a PDF for each notice due under the shipped table (MD, LA, NY any number; GDPR; HHS), the CSVs, nothing for CO, FL, RI, DC, TX, WI, AR"
 
@@ -163,12 +163,13 @@ like "$ERR" "email\.MA\.txt:1:1: HIPAA: the notice lacks what happened" "the mis
 # --- hold show: the deadlines that run from a clearance (MD 7 days, ME 7 business days) -----------
 "$CRIER" campaign create clr --incident INC-clr --policy test >/dev/null &&
   "$CRIER" campaign load clr --csv people.csv >/dev/null
+declare -A held
 for region in MD ME TX; do
   run_crier hold place clr --region "$region" --authority "FBI" --official "SA Roe" --case "K-$region" \
     --form written --reason "impede"
   hold=$(sql "SELECT max(id) FROM crier.hold")
   run_crier hold lift "$hold" --evidence "AUSA: go ahead"
-  eval "hold_$region=$hold"
+  held[$region]=$hold
 done
 today=$(date -u +%F)
 me_due=$("$PY" -c "
@@ -178,14 +179,14 @@ while n < 7:
     d += t.timedelta(days=1)
     n += d.weekday() < 5
 print(d)")
-run_crier hold show "$hold_MD"
+run_crier hold show "${held[MD]}"
 like "$OUT" "clearance:  MD: notice within 7 days of the clearance \($today\): due by $(date -u -d "$today + 7 days" +%F)" \
   "hold show: MD's 7 days from the lift"
-run_crier hold show "$hold_ME" --json
+run_crier hold show "${held[ME]}" --json
 is "$("$PY" -c "import json,sys; print(json.loads(sys.argv[1])['clearance_deadlines'])" "$OUT")" \
   "[{'jurisdiction': 'ME', 'rule': '7 business days', 'lifted': '$today', 'due_by': '$me_due'}]" \
   "hold show --json: ME's 7 business days from the lift (the campaign has no ME resident, the hold's region counts)"
-run_crier hold show "$hold_TX"
+run_crier hold show "${held[TX]}"
 ok "hold show: TX has no clearance rule in the table, none shown" bash -c "! grep -q clearance: <<<'$OUT'"
 
 done_testing
