@@ -102,6 +102,7 @@ struct report {
     long notified, on_time, late, overdue, pending, no_deadline, time_unknown, delayed_by_holds;
     long undeliverable, returned, no_contact;
     struct person_list late_people, overdue_people;
+    json_t *filings; /* `crier regulators mark-filed` rows: "filed CODE NAME on ..." */
 };
 
 static void report_clear(struct report *r)
@@ -130,6 +131,7 @@ static void report_clear(struct report *r)
     free(r->regions);
     free(r->days);
     json_decref(r->late_people.people);
+    json_decref(r->filings);
     json_decref(r->overdue_people.people);
 }
 
@@ -601,6 +603,23 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
     return db_exec(db, "CLOSE report_people", 0, NULL);
 }
 
+/* read_filings - the regulator filings recorded for the campaign, oldest first. */
+static int read_filings(struct crier_db *db, struct report *r, char *err, size_t err_size)
+{
+    const char *params[] = {r->campaign_id};
+    PGresult *res = NULL;
+    int rc = db_query(db,
+                      "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
+                      " AND event = 'regulator' AND to_state = 'filed' ORDER BY id",
+                      1, params, &res);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the regulator filings: %s", db->error);
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(r->filings, json_string(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    return 0;
+}
+
 /* read_undeliverable - the people no channel reached: their reasons, and the last reason
  * the dispatch log gives, up to the limit. */
 static int read_undeliverable(struct crier_db *db, struct report *r, json_t **ret_people, char *err,
@@ -864,6 +883,31 @@ static json_t *deadline_json(const struct report *r, const struct region_stats *
     return o;
 }
 
+/* due_add - a notice due into flags.due, with its filing when `regulators mark-filed`
+ * recorded one ("filed CODE NAME on DATE via HOW, reference REF"; NAME without "CODE: "). */
+static void due_add(const struct report *r, json_t *due, const json_t *one, const char *code)
+{
+    json_t *copy = json_deep_copy(one);
+    json_object_set_new(copy, "jurisdiction", json_string(code));
+    const char *name = json_string_value(json_object_get(one, "name"));
+    size_t code_len = strlen(code);
+    if (strncmp(name, code, code_len) == 0 && strncmp(name + code_len, ": ", 2) == 0)
+        name += code_len + 2;
+    char *prefix = xasprintf("filed %s %s on ", code, name);
+    json_t *filed = json_null();
+    size_t i;
+    const json_t *f;
+    json_array_foreach(r->filings, i, f)
+    {
+        const char *detail = json_string_value(f);
+        if (strncmp(detail, prefix, strlen(prefix)) == 0)
+            filed = json_string(detail + 6); /* the latest filing wins */
+    }
+    free(prefix);
+    json_object_set_new(copy, "filed", filed);
+    json_array_append_new(due, copy);
+}
+
 /* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
 static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
                                json_t *flags)
@@ -923,9 +967,7 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
     {
         const char *d = json_string_value(json_object_get(one, "due"));
         if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
-            json_t *copy = json_deep_copy(one);
-            json_object_set_new(copy, "jurisdiction", json_string(s->code));
-            json_array_append_new(due, copy);
+            due_add(r, due, one, s->code);
             if (strncmp(json_string_value(json_object_get(one, "name")), "Attorney General", 16) ==
                     0 &&
                 strcmp(d, "required") == 0)
@@ -1110,9 +1152,7 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
             json_t *one = regulator_json(r, NULL, prefix, &fw->regulators[i], false);
             const char *d = json_string_value(json_object_get(one, "due"));
             if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
-                json_t *copy = json_deep_copy(one);
-                json_object_set_new(copy, "jurisdiction", json_string(fw->code));
-                json_array_append_new(json_object_get(flags, "due"), copy);
+                due_add(r, json_object_get(flags, "due"), one, fw->code);
             }
             json_array_append_new(notices, one);
         }
@@ -1365,11 +1405,13 @@ static void report_text(const json_t *o, FILE *out)
     const json_t *d;
     json_array_foreach(json_object_get(flags, "due"), i, d)
     {
-        fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s\n", jstr(d, "jurisdiction"), jstr(d, "name"),
-                jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
+        fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s%s%s\n", jstr(d, "jurisdiction"),
+                jstr(d, "name"), jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
                 strcmp(jstr(d, "counted"), "campaign") == 0 ? "in the campaign" : "residents",
                 json_is_string(json_object_get(d, "due_by")) ? ", due by " : "",
-                json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "");
+                json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "",
+                json_is_string(json_object_get(d, "filed")) ? "; " : "; NOT FILED",
+                json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "");
     }
     if (json_array_size(json_object_get(flags, "due")) == 0)
         fprintf(out, "  none found in the table (see UNKNOWN below)\n");
@@ -1719,7 +1761,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     const json_t *flags = json_object_get(o, "flags");
     fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
           "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
-          "</tr>\n",
+          "<th>filed</th></tr>\n",
           out);
     size_t n;
     const json_t *d;
@@ -1737,6 +1779,8 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         html_cell(out, rule);
         free(rule);
         html_cell(out, jstr(d, "due_by"));
+        html_cell(out,
+                  json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "not filed");
         fputs("</tr>\n", out);
     }
     fputs("</table>\n<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
@@ -1897,6 +1941,7 @@ int report_model(struct crier_db *db, const struct report_options *options, json
         return rc;
     r.late_people.people = json_array();
     r.overdue_people.people = json_array();
+    r.filings = json_array();
     json_t *undeliverable = NULL;
     /* one snapshot for every figure; READ ONLY: the database refuses any write */
     rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
@@ -1911,6 +1956,8 @@ int report_model(struct crier_db *db, const struct report_options *options, json
         rc = read_people(db, &r, err, err_size);
     if (rc == 0)
         rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
+    if (rc == 0)
+        rc = read_filings(db, &r, err, err_size);
     db_rollback(db); /* nothing to commit: it only read */
     if (rc == 0) {
         *ret_model = report_json(&r, undeliverable);

@@ -122,6 +122,10 @@ is "$RC:$OUT" "0:reg: filed MD Attorney General on $(date -u +%F) via portal, re
 is "$(sql "SELECT actor <> '' AND detail = 'filed MD Attorney General on $(date -u +%F) via portal, reference MD-AG-2026-0042'
            FROM crier.dispatch_log WHERE $(in_campaign reg) AND event = 'regulator' AND to_state = 'filed'")" \
   "t" "the filing is a dispatch-log row, with who did it"
+"$CRIER" audit report reg --json --framework HIPAA >report.json
+is "$("$PY" -c "import json; d=json.load(open('report.json')); print(sorted((x['jurisdiction'], x['name'], x['filed']) for x in d['flags']['due'] if x['jurisdiction'] in ('MD', 'LA', 'HIPAA')))")" \
+  "[('HIPAA', 'HIPAA: HHS (Secretary)', None), ('LA', 'Attorney General', None), ('MD', 'Attorney General', 'MD Attorney General on $(date -u +%F) via portal, reference MD-AG-2026-0042')]" \
+  "the report shows the MD filing beside its notice, and the others as not filed"
 run_crier regulators mark-filed reg --jurisdiction MD --regulator "Attorney General" --date "$(date -u -d '+5 days' +%F)" \
   --how portal --reference X
 is "$RC:$ERR" "65:crier regulators mark-filed: --date must be the day it was filed, YYYY-MM-DD, not in the future" \
