@@ -311,6 +311,22 @@ struct packet_file {
     char sha256[65];
 };
 
+#define PACKET_FILES_MAX 256 /* 58 entries with at most a few notices each, and two CSVs */
+
+/* packet_add - a written file (path and what taken over) with its SHA-256: of bytes when
+ * given, else of the file. */
+static void packet_add(struct packet_file *files, size_t *count, char *path, char *what,
+                       const unsigned char *bytes, size_t len)
+{
+    struct packet_file *f = &files[(*count)++];
+    f->path = path;
+    f->what = what;
+    if (bytes)
+        sha256_hex(bytes, len, f->sha256);
+    else if (sha256_file_hex(path, f->sha256) < 0)
+        snprintf(f->sha256, sizeof(f->sha256), "unreadable");
+}
+
 int regulators_packet(struct crier_db *db, const struct crier_config *config,
                       const struct report_options *options, const char *out_dir, FILE *out,
                       char *err, size_t err_size)
@@ -321,7 +337,7 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         return r;
     struct campaign *c = NULL;
     struct render_campaign *render = NULL;
-    struct packet_file files[256];
+    struct packet_file files[PACKET_FILES_MAX];
     size_t file_count = 0;
     r = campaign_get(db, options->campaign, false, &c);
     if (r < 0) {
@@ -448,17 +464,16 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         if (f && fclose(f) != 0)
             ok = false;
         if (!ok || file_count + 3 > ARRAY_SIZE(files)) {
-            r = error_set(err, err_size, -EIO, "%s: cannot write", path);
+            r = error_set(err, err_size, -EIO, "%s: %s", path,
+                          ok ? "more notices due than one packet holds" : "cannot write");
             free(pdf);
             free(path);
             fclose(csv);
             free(csv_path);
             goto done;
         }
-        struct packet_file *pf = &files[file_count++];
-        pf->path = path;
-        pf->what = xasprintf("%s %s", code, jtext(due, "name"));
-        sha256_hex(pdf, pdf_len, pf->sha256);
+        packet_add(files, &file_count, path, xasprintf("%s %s", code, jtext(due, "name")), pdf,
+                   pdf_len);
         free(pdf);
     }
     bool failed = ferror(csv) != 0;
@@ -467,10 +482,7 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
         free(csv_path);
         goto done;
     }
-    files[file_count].path = csv_path;
-    files[file_count].what = xstrdup("counts");
-    sha256_file_hex(csv_path, files[file_count].sha256);
-    file_count++;
+    packet_add(files, &file_count, csv_path, xstrdup("counts"), NULL, 0);
 
     /* HIPAA declared: the HHS breach portal's fields */
     const json_t *fw;
@@ -484,10 +496,7 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
             free(path);
             goto done;
         }
-        files[file_count].path = path;
-        files[file_count].what = xstrdup("HIPAA HHS breach portal fields");
-        sha256_file_hex(path, files[file_count].sha256);
-        file_count++;
+        packet_add(files, &file_count, path, xstrdup("HIPAA HHS breach portal fields"), NULL, 0);
     }
 
     /* the audit trail: every file with its SHA-256, in one transaction */
