@@ -799,29 +799,18 @@ static void section_read(struct reader *y, struct rules_table *t, const yaml_nod
     }
 }
 
-int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, char *err,
-               size_t err_size)
+/* rules_read - the table from a parser set to its input; path names it in messages. */
+static int rules_read(yaml_parser_t *parser, const char *path, FILE *diag,
+                      struct rules_table **ret_table, char *err, size_t err_size)
 {
-    FILE *file = fopen(path, "re");
-    if (file == NULL) {
-        int code = errno;
-        if (diag)
-            fprintf(diag, "%s: cannot open the rules table: %s\n", path, strerror(code));
-        return error_set(err, err_size, -ENOENT, "%s: cannot open the rules table: %s", path,
-                         strerror(code));
-    }
-    yaml_parser_t parser;
     yaml_document_t document;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, file);
-    if (!yaml_parser_load(&parser, &document)) {
+    if (!yaml_parser_load(parser, &document)) {
         char message[512];
-        snprintf(message, sizeof(message), "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
+        snprintf(message, sizeof(message), "%s:%zu:%zu: %s", path, parser->problem_mark.line + 1,
+                 parser->problem_mark.column + 1,
+                 parser->problem ? parser->problem : "invalid YAML");
         if (diag)
             fprintf(diag, "%s\n", message);
-        yaml_parser_delete(&parser);
-        fclose(file);
         return error_set(err, err_size, -EINVAL, "%s", message);
     }
     struct reader y = {
@@ -846,14 +835,43 @@ int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, cha
         section_read(&y, t, root, "abroad", SECTION_ABROAD);
     }
     yaml_document_delete(&document);
-    yaml_parser_delete(&parser);
-    fclose(file);
     if (y.errors > 0) {
         rules_free(t);
         return -EINVAL;
     }
     *ret_table = t;
     return 0;
+}
+
+int rules_parse(const char *text, size_t length, const char *name, FILE *diag,
+                struct rules_table **ret_table, char *err, size_t err_size)
+{
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
+    int r = rules_read(&parser, name, diag, ret_table, err, err_size);
+    yaml_parser_delete(&parser);
+    return r;
+}
+
+int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, char *err,
+               size_t err_size)
+{
+    FILE *file = fopen(path, "re");
+    if (file == NULL) {
+        int code = errno;
+        if (diag)
+            fprintf(diag, "%s: cannot open the rules table: %s\n", path, strerror(code));
+        return error_set(err, err_size, -ENOENT, "%s: cannot open the rules table: %s", path,
+                         strerror(code));
+    }
+    yaml_parser_t parser;
+    yaml_parser_initialize(&parser);
+    yaml_parser_set_input_file(&parser, file);
+    int r = rules_read(&parser, path, diag, ret_table, err, err_size);
+    yaml_parser_delete(&parser);
+    fclose(file);
+    return r;
 }
 
 const char *rules_default_path(void)

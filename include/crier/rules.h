@@ -133,6 +133,9 @@ struct rules_table {
  */
 int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, char *err,
                size_t err_size);
+/* rules_parse - the same from length bytes of text; name stands for the file in messages. */
+int rules_parse(const char *text, size_t length, const char *name, FILE *diag,
+                struct rules_table **ret_table, char *err, size_t err_size);
 struct rules_table *rules_free(struct rules_table *table);
 
 /* rules_default_path - the table shipped with crier (installed, else the source tree's). */
