@@ -464,7 +464,11 @@ static const struct config_key audit_keys[] = {
      .max = 60000},
 };
 static const struct config_section audit_section = SECTION(audit_keys, false);
-/* report: `crier audit report` (engine/report.c, docs/audit-report.md) */
+/* report: `crier audit report` (engine/report.c, docs/audit-report.md). oral_lapse: where
+ * an unconfirmed oral hold stops counting as lawful delay after 30 days: hipaa (only where a
+ * declared framework has the rule) or everywhere */
+static const char *const report_oral_lapse_choices[] = {"hipaa", "everywhere", NULL};
+static const int report_oral_lapse_values[] = {0, 1};
 static const struct config_key report_keys[] = {
     STRING_KEY("deadlines", report.deadlines),
     {.name = "list_limit",
@@ -472,6 +476,11 @@ static const struct config_key report_keys[] = {
      .offset = CONFIG_OFFSET(report.list_limit),
      .min = 0,
      .max = 1000000},
+    {.name = "oral_lapse",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(report.oral_lapse_everywhere),
+     .choices = report_oral_lapse_choices,
+     .choice_values = report_oral_lapse_values},
 };
 static const struct config_section report_section = SECTION(report_keys, false);
 

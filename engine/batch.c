@@ -527,24 +527,6 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
     return 0;
 }
 
-static bool date_valid(const char *date)
-{
-    struct tm tm = {0};
-    if (date == NULL || strlen(date) != 10)
-        return false;
-    const char *end = strptime(date, "%Y-%m-%d", &tm);
-    if (end == NULL || *end != '\0')
-        return false;
-    struct tm check = tm;
-    check.tm_isdst = 0;
-    time_t t = timegm(&check);
-    struct tm back;
-    gmtime_r(&t, &back);
-    if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon)
-        return false;
-    return t <= time(NULL) + 86400; /* not in the future (a day's slack for time zones) */
-}
-
 int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, const char *text,
                       const char *date, const char *evidence, FILE *out, char *err, size_t err_size)
 {
@@ -552,7 +534,7 @@ int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, co
     int r = batch_find(db, text, id, campaign, err, err_size);
     if (r < 0)
         return r;
-    if (!date_valid(date))
+    if (!date_valid_past(date))
         return error_set(err, err_size, -EINVAL,
                          "--date must be the day of acceptance as YYYY-MM-DD, not in the future");
     if (evidence && strchr(evidence, '\n'))

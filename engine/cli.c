@@ -20,7 +20,10 @@
 #include "crier/migrate.h"
 #include "crier/proof.h"
 #include "crier/render.h"
+#include "crier/content.h"
+#include "crier/regulators.h"
 #include "crier/report.h"
+#include "crier/rules.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
 #include "crier/status.h"
@@ -78,6 +81,8 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv);
 static int cmd_audit_export(struct cli *cli, int argc, char **argv);
 static int cmd_audit_seal(struct cli *cli, int argc, char **argv);
 static int cmd_audit_report(struct cli *cli, int argc, char **argv);
+static int cmd_regulators(struct cli *cli, int argc, char **argv);
+static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -125,6 +130,24 @@ static const struct command commands[] = {
     {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
      "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
+    {"regulators", "mark-filed", cmd_regulators_mark_filed,
+     "regulators mark-filed CAMPAIGN --jurisdiction CODE --regulator NAME --date YYYY-MM-DD\n"
+     "                                --how portal|mail|email|fax|other --reference TEXT",
+     "Record that a regulator notice was filed (logged in the dispatch log).\n"
+     "  --jurisdiction CODE  as in the packet: CA, HIPAA, GDPR\n"
+     "  --regulator NAME     as in the packet: \"Attorney General\"\n"
+     "  --date YYYY-MM-DD    the day it was filed\n"
+     "  --how WAY            portal, mail, email, fax or other\n"
+     "  --reference TEXT     the regulator's confirmation number, or the tracking number\n"},
+    {"regulators", NULL, cmd_regulators,
+     "regulators CAMPAIGN --out DIR [--discovered YYYY-MM-DD] [--framework LIST]",
+     "Write the regulator notice packet: a PDF letter for each regulator notice the rules\n"
+     "table says is due (docs/jurisdictions.md), counts.csv with the figures regulators'\n"
+     "forms ask for, and under HIPAA hhs-breach-portal.csv. Each file is logged in the\n"
+     "dispatch log with its SHA-256. Nothing is sent: file them, then mark-filed.\n"
+     "  --out DIR         where to write the files (created if missing)\n"
+     "  --discovered D    the discovery date, as for audit report\n"
+     "  --framework LIST  frameworks that apply, as for audit report\n"},
     {"run", NULL, cmd_run, "run [--until-idle]",
      "Dispatch notices of running campaigns through the enabled channels.\n"
      "SIGTERM or SIGINT: finish and record the batches in flight, then exit.\n"
@@ -485,11 +508,30 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
         return EXIT_CONFIG;
     log_setup(config->log.format, config->log.level);
     config_secrets_check(config);
+    /* the rules table the report reads: every problem as FILE:LINE:COL (docs/jurisdictions.md) */
+    const char *rules_path =
+        config->report.deadlines ? config->report.deadlines : rules_default_path();
+    struct rules_table *rules = NULL;
+    char err[1024];
+    if (rules_load(rules_path, stderr, &rules, err, sizeof(err)) < 0) {
+        config_free(config);
+        return EXIT_CONFIG;
+    }
     printf("%s: ok\n", path);
     for (int id = 0; id < CHANNEL_COUNT; id++)
         if (config->channel[id].enabled)
             printf("  channel %s: %d lane%s\n", channel_id_name((enum crier_channel_id)id),
                    config->channel[id].lanes, config->channel[id].lanes == 1 ? "" : "s");
+    size_t verified = 0, secondary = 0, no_source = 0;
+    for (size_t i = 0; i < rules->count; i++) {
+        verified += rules->entries[i].verified;
+        secondary += strcmp(rules->entries[i].source_kind, "secondary") == 0;
+        no_source += strcmp(rules->entries[i].source_kind, "none") == 0;
+    }
+    printf("  rules table %s: %zu entries, %zu verified, %zu from a secondary source only, %zu "
+           "without any source\n",
+           rules->path, rules->count, verified, secondary, no_source);
+    rules_free(rules);
     config_free(config);
     return 0;
 }
@@ -646,6 +688,11 @@ static int start_check(struct crier_db *db, const char *name, void *data)
 {
     const struct cli *cli = data;
     int r = render_check_campaign(db, cli->config, name, stderr);
+    if (r < 0)
+        return r;
+    /* the rules table's content rules (CA headings, MA and IL prohibited content, credit
+     * monitoring, HIPAA's elements) against the templates each jurisdiction gets */
+    r = content_check_campaign(db, cli->config, name, stderr);
     if (r < 0)
         return r;
     /* what was checked is what is sent: the templates are copied into the database */
@@ -1247,7 +1294,14 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     char err[1024];
-    r = hold_show(db, hold, a.json, stdout, err, sizeof(err));
+    /* the rules table gives the deadlines that run from a lift; without it, none are shown */
+    struct rules_table *rules = NULL;
+    const char *rules_path =
+        cli->config->report.deadlines ? cli->config->report.deadlines : rules_default_path();
+    if (rules_load(rules_path, NULL, &rules, err, sizeof(err)) < 0)
+        fprintf(stderr, "crier hold show: warning: no clearance deadlines: %s\n", err);
+    r = hold_show(db, hold, a.json, rules, stdout, err, sizeof(err));
+    rules_free(rules);
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);
@@ -1401,6 +1455,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     o.deadlines = cli->config->report.deadlines;
+    o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
     o.list_limit = cli->config->report.list_limit;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
@@ -1408,6 +1463,112 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s", err);
         return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
+/* ---- regulators ---------------------------------------------------------------------- */
+
+struct regulators_args {
+    struct report_options report;
+    struct regulators_filing filing;
+    const char *out;
+};
+
+static int regulators_option(int opt, const char *arg, void *data)
+{
+    struct regulators_args *a = data;
+    switch (opt) {
+    case 'o':
+        a->out = arg;
+        return 0;
+    case 'D':
+        a->report.discovered = arg;
+        return 0;
+    case 'F':
+        a->report.frameworks = arg;
+        return 0;
+    case 'J':
+        a->filing.jurisdiction = arg;
+        return 0;
+    case 'R':
+        a->filing.regulator = arg;
+        return 0;
+    case 'd':
+        a->filing.date = arg;
+        return 0;
+    case 'w':
+        a->filing.how = arg;
+        return 0;
+    case 'r':
+        a->filing.reference = arg;
+        return 0;
+    }
+    return -1;
+}
+
+static int cmd_regulators(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"out", required_argument, NULL, 'o'},
+        {"discovered", required_argument, NULL, 'D'},
+        {"framework", required_argument, NULL, 'F'},
+        {0},
+    };
+    struct regulators_args a = {0};
+    int r = parse_options(cli, command_find("regulators", NULL), argc, argv, options, "",
+                          regulators_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.report.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (a.report.campaign == NULL)
+        return EXIT_USAGE;
+    if (a.out == NULL) {
+        fail(cli, "--out DIR is required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    a.report.deadlines = cli->config->report.deadlines;
+    a.report.list_limit = cli->config->report.list_limit;
+    a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
+    char err[1024] = "";
+    r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+    }
+    return 0;
+}
+
+static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"jurisdiction", required_argument, NULL, 'J'}, {"regulator", required_argument, NULL, 'R'},
+        {"date", required_argument, NULL, 'd'},         {"how", required_argument, NULL, 'w'},
+        {"reference", required_argument, NULL, 'r'},    {0},
+    };
+    struct regulators_args a = {0};
+    int r = parse_options(cli, command_find("regulators", "mark-filed"), argc, argv, options, "",
+                          regulators_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    a.filing.campaign = one_name(cli, argc, argv, "CAMPAIGN");
+    if (a.filing.campaign == NULL)
+        return EXIT_USAGE;
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char err[1024] = "";
+    r = regulators_mark_filed(db, &a.filing, stdout, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EINVAL || r == -ENOENT ? EXIT_DATAERR : exit_code(r);
     }
     return 0;
 }

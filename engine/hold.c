@@ -16,6 +16,7 @@
 #include "crier/hold.h"
 #include "crier/crier.h"
 #include "crier/log.h"
+#include "crier/rules.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -847,8 +848,48 @@ static const char notices_sql[] =
     "  AND l.from_state = 'ready' AND l.to_state = 'sending'"
     "  AND l.reason ~ ('^delayed for law enforcement.*\\mhold ' || $1 || '\\M'))";
 
-int hold_show(struct crier_db *db, const char *hold, bool json, FILE *out, char *err,
-              size_t err_size)
+/* clearance_deadlines - for a lifted hold, each jurisdiction it covered whose rules run a
+ * deadline from the clearance: [{jurisdiction, rule, lifted, due_by}]. */
+static json_t *clearance_deadlines(struct crier_db *db, const struct rules_table *rules,
+                                   const PGresult *h)
+{
+    json_t *list = json_array();
+    if (rules == NULL || !value(h, 0, COL_LIFTED_AT))
+        return list;
+    const char *params[] = {PQgetvalue(h, 0, COL_ID), PQgetvalue(h, 0, COL_CAMPAIGN_ID),
+                            value(h, 0, COL_REGION), value(h, 0, COL_RECIPIENT)};
+    PGresult *res = NULL;
+    /* the jurisdictions in its scope: its region, its recipient's, or every region */
+    if (db_query(db,
+                 "SELECT DISTINCT x.j, extract(epoch FROM l.lifted_at) FROM crier.hold_lift l,"
+                 " (SELECT upper($3::text) AS j WHERE $3::text IS NOT NULL"
+                 "  UNION SELECT upper(btrim(r.region)) FROM crier.recipient r"
+                 "  WHERE $3::text IS NULL AND r.campaign_id = $2::bigint"
+                 "  AND r.region IS NOT NULL AND ($4::text IS NULL OR r.ref = $4)) x"
+                 " WHERE l.hold_id = $1::bigint ORDER BY 1",
+                 4, params, &res) < 0)
+        return list;
+    for (int i = 0; i < PQntuples(res); i++) {
+        const struct rules_entry *e =
+            rules_find(rules, SECTION_JURISDICTION, PQgetvalue(res, i, 0));
+        double lifted = strtod(PQgetvalue(res, i, 1), NULL), end = 0;
+        if (e == NULL || rules_period_end(&e->after_clearance, lifted, &end) < 0)
+            continue;
+        char due[16], at[16];
+        time_t t = (time_t)(end - 1), l = (time_t)lifted;
+        struct tm tm;
+        strftime(due, sizeof(due), "%Y-%m-%d", gmtime_r(&t, &tm));
+        strftime(at, sizeof(at), "%Y-%m-%d", gmtime_r(&l, &tm));
+        json_array_append_new(list,
+                              json_pack("{s:s, s:s, s:s, s:s}", "jurisdiction", e->code, "rule",
+                                        e->after_clearance.text, "lifted", at, "due_by", due));
+    }
+    PQclear(res);
+    return list;
+}
+
+int hold_show(struct crier_db *db, const char *hold, bool json, const struct rules_table *rules,
+              FILE *out, char *err, size_t err_size)
 {
     if (!hold_id_valid(hold)) {
         snprintf(err, err_size, "invalid hold '%s': holds are numbered (crier hold list)", hold);
@@ -895,6 +936,7 @@ int hold_show(struct crier_db *db, const char *hold, bool json, FILE *out, char 
         json_object_set_new(n, "in_flight_at_placement", refs);
         json_object_set_new(n, "sent_delayed", json_integer(counts[3]));
         json_object_set_new(obj, "notices", n);
+        json_object_set_new(obj, "clearance_deadlines", clearance_deadlines(db, rules, result));
         json_dumpf(obj, out, JSON_INDENT(2));
         fputc('\n', out);
         json_decref(obj);
@@ -952,6 +994,18 @@ int hold_show(struct crier_db *db, const char *hold, bool json, FILE *out, char 
             "  notices:    %lld in scope, %lld held now; %lld sent after a lift marked "
             "delayed by it\n",
             counts[0], counts[1], counts[3]);
+    json_t *clearance = clearance_deadlines(db, rules, h);
+    size_t k;
+    const json_t *c;
+    json_array_foreach(clearance, k, c)
+    {
+        fprintf(out, "  clearance:  %s: notice within %s of the clearance (%s): due by %s\n",
+                json_string_value(json_object_get(c, "jurisdiction")),
+                json_string_value(json_object_get(c, "rule")),
+                json_string_value(json_object_get(c, "lifted")),
+                json_string_value(json_object_get(c, "due_by")));
+    }
+    json_decref(clearance);
     if (counts[2] > 0) {
         char *refs = refs_join(flight, 0);
         fprintf(out, "  in flight:  %lld already handed to a channel when it was placed: %s\n",

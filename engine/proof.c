@@ -10,23 +10,12 @@
 #include "crier/crier.h"
 #include "crier/render.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 /* file_safe - a ref or region made safe for a file name. */
-static void file_safe(const char *in, char *out, size_t size)
-{
-    size_t n = 0;
-    for (; in && *in && n + 1 < size; in++)
-        out[n++] = (isalnum((unsigned char)*in) || *in == '-' || *in == '_') ? *in : '_';
-    out[n] = '\0';
-    if (n == 0)
-        snprintf(out, size, "none");
-}
-
 static int write_file(const char *path, const char *bytes, FILE *diag)
 {
     FILE *f = fopen(path, "wb");
@@ -98,8 +87,8 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
             .render = render,
         };
         char region[16], ref[64];
-        file_safe(n.address[3], region, sizeof(region));
-        file_safe(n.ref, ref, sizeof(ref));
+        file_safe_name(n.address[3], region, sizeof(region));
+        file_safe_name(n.ref, ref, sizeof(ref));
         bool letter_done = false;
         for (char **p = c->policy; *p; p++) {
             enum crier_channel_id channel;

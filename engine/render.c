@@ -248,11 +248,11 @@ static void notice_date(const struct crier_notice *notice, char out[11])
 }
 
 /*
- * markdown_literal - value as Markdown that prints it as written: backslash before \ and *
+ * render_markdown_literal - value as Markdown that prints it as written: backslash before \ and *
  * and before a # or - that starts it (after blanks), line ends as spaces (a value never
  * starts a block). Returns a malloc'd string.
  */
-static char *markdown_literal(const char *value)
+char *render_markdown_literal(const char *value)
 {
     size_t len = strlen(value);
     char *out = xmalloc(2 * len + 1);
@@ -287,7 +287,7 @@ static void markdown_vars(json_t *vars)
             skip = strcmp(key, trusted[i]) == 0;
         if (skip)
             continue;
-        char *literal = markdown_literal(json_string_value(value));
+        char *literal = render_markdown_literal(json_string_value(value));
         json_string_set(value, literal);
         free(literal);
     }

@@ -11,8 +11,9 @@
  * lists (late, overdue, undeliverable) keep people, and only up to a limit: memory does
  * not grow with the campaign.
  *
- * Must never write to the database, and never decide what the law is: the deadline table
- * is data (config/deadlines.yaml), reported with its caveat.
+ * Must never write to the database, and never decide what the law is: the rules table is
+ * data (config/jurisdictions.yaml, engine/rules.c), reported with its caveat; what it does
+ * not know is reported as unknown, never as "not required".
  *
  * SECURITY: names, refs, regions and reasons come from the affected-individual list and
  * from transports (untrusted); in HTML every one is escaped (html_text), and the HTML file
@@ -23,6 +24,7 @@
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/policy.h"
+#include "crier/rules.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -34,284 +36,10 @@
 #include <time.h>
 #include <yaml.h>
 
-#ifndef CRIER_DEADLINES_FILE
-#define CRIER_DEADLINES_FILE "/usr/local/share/crier/deadlines.yaml"
-#endif
-#ifndef CRIER_SOURCE_DEADLINES_FILE
-#define CRIER_SOURCE_DEADLINES_FILE CRIER_DEADLINES_FILE
-#endif
-
-#define FETCH_ROWS        "10000" /* rows per FETCH from the cursor */
-#define CHANNELS_MAX      16
-#define THRESHOLD_NONE    (-1L) /* the statute requires no such notice */
-#define THRESHOLD_DEFAULT (-2L) /* the table's default applies */
-#define DAY_SECONDS       86400.0
-
-/* ---- the deadline table ------------------------------------------------------------------ */
-
-struct jurisdiction {
-    char *code; /* "CA", or the framework's name ("HIPAA") */
-    char *name, *citation, *note;
-    int days; /* -1: no fixed day count */
-    bool verified;
-    long attorney_general_above; /* THRESHOLD_NONE or _DEFAULT, else residents */
-    long credit_agencies_above;  /* consumer reporting agencies, the same way */
-};
-
-struct deadline_table {
-    char *path;
-    char *caveat;
-    long attorney_general_above, credit_agencies_above;
-    long substitute_people_above, substitute_no_contact_above;
-    double substitute_no_contact_share;
-    struct jurisdiction *jurisdictions, *frameworks;
-    size_t jurisdiction_count, framework_count;
-};
-
-static void jurisdiction_clear(struct jurisdiction *j)
-{
-    free(j->code);
-    free(j->name);
-    free(j->citation);
-    free(j->note);
-}
-
-static struct deadline_table *deadline_table_free(struct deadline_table *t)
-{
-    if (t == NULL)
-        return NULL;
-    for (size_t i = 0; i < t->jurisdiction_count; i++)
-        jurisdiction_clear(&t->jurisdictions[i]);
-    for (size_t i = 0; i < t->framework_count; i++)
-        jurisdiction_clear(&t->frameworks[i]);
-    free(t->jurisdictions);
-    free(t->frameworks);
-    free(t->path);
-    free(t->caveat);
-    free(t);
-    return NULL;
-}
-
-struct yaml_reader {
-    yaml_document_t *document;
-    const char *path;
-    char *err;
-    size_t err_size;
-    bool failed;
-};
-
-static void yaml_fail(struct yaml_reader *y, const yaml_node_t *node, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void yaml_fail(struct yaml_reader *y, const yaml_node_t *node, const char *fmt, ...)
-{
-    if (y->failed)
-        return; /* the first problem is the one reported */
-    y->failed = true;
-    char message[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(message, sizeof(message), fmt, ap);
-    va_end(ap);
-    snprintf(y->err, y->err_size, "%s:%zu:%zu: %s", y->path, node ? node->start_mark.line + 1 : 1,
-             node ? node->start_mark.column + 1 : 1, message);
-}
-
-static const char *yaml_text(const yaml_node_t *node)
-{
-    return node && node->type == YAML_SCALAR_NODE ? (const char *)node->data.scalar.value : NULL;
-}
-
-static bool yaml_null(const yaml_node_t *node)
-{
-    const char *t = yaml_text(node);
-    return node == NULL || (t && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-                            (t[0] == '\0' || strcmp(t, "null") == 0 || strcmp(t, "~") == 0));
-}
-
-/* yaml_get - the value of key in a mapping, or NULL. */
-static const yaml_node_t *yaml_get(struct yaml_reader *y, const yaml_node_t *mapping,
-                                   const char *key)
-{
-    if (mapping == NULL || mapping->type != YAML_MAPPING_NODE)
-        return NULL;
-    for (const yaml_node_pair_t *p = mapping->data.mapping.pairs.start;
-         p < mapping->data.mapping.pairs.top; p++) {
-        const char *k = yaml_text(yaml_document_get_node(y->document, p->key));
-        if (k && strcmp(k, key) == 0)
-            return yaml_document_get_node(y->document, p->value);
-    }
-    return NULL;
-}
-
-/* yaml_long - an integer >= 0; absent keeps *value; null gives if_null. */
-static void yaml_long(struct yaml_reader *y, const yaml_node_t *node, const char *what,
-                      long if_null, long *value)
-{
-    if (node == NULL)
-        return;
-    if (yaml_null(node)) {
-        *value = if_null;
-        return;
-    }
-    const char *t = yaml_text(node);
-    char *end = NULL;
-    errno = 0;
-    long v = t ? strtol(t, &end, 10) : 0;
-    if (t == NULL || end == t || *end != '\0' || errno != 0 || v < 0)
-        yaml_fail(y, node, "'%s' must be a whole number of at least 0", what);
-    else
-        *value = v;
-}
-
-static char *yaml_string(const yaml_node_t *node)
-{
-    const char *t = yaml_text(node);
-    return t && !yaml_null(node) ? xstrdup(t) : NULL;
-}
-
-/* read_entries - a mapping of code -> entry into an array (jurisdictions or frameworks). */
-static void read_entries(struct yaml_reader *y, const yaml_node_t *mapping, const char *what,
-                         struct jurisdiction **ret_entries, size_t *ret_count)
-{
-    *ret_entries = NULL;
-    *ret_count = 0;
-    if (mapping == NULL || yaml_null(mapping))
-        return;
-    if (mapping->type != YAML_MAPPING_NODE) {
-        yaml_fail(y, mapping, "'%s' must be a mapping of codes to entries", what);
-        return;
-    }
-    size_t n = (size_t)(mapping->data.mapping.pairs.top - mapping->data.mapping.pairs.start);
-    struct jurisdiction *entries = xcalloc(n ? n : 1, sizeof(*entries));
-    size_t count = 0;
-    for (const yaml_node_pair_t *p = mapping->data.mapping.pairs.start;
-         p < mapping->data.mapping.pairs.top; p++) {
-        const yaml_node_t *key = yaml_document_get_node(y->document, p->key);
-        const yaml_node_t *value = yaml_document_get_node(y->document, p->value);
-        const char *code = yaml_text(key);
-        if (code == NULL || code[0] == '\0' || value->type != YAML_MAPPING_NODE) {
-            yaml_fail(y, key, "each entry of '%s' is CODE: {days: N, citation: ...}", what);
-            continue;
-        }
-        struct jurisdiction *j = &entries[count++];
-        j->code = xstrdup(code);
-        for (char *c = j->code; *c; c++)
-            *c = (char)(*c >= 'a' && *c <= 'z' ? *c - 'a' + 'A' : *c);
-        j->name = yaml_string(yaml_get(y, value, "name"));
-        j->citation = yaml_string(yaml_get(y, value, "citation"));
-        j->note = yaml_string(yaml_get(y, value, "note"));
-        const yaml_node_t *days = yaml_get(y, value, "days");
-        long d = -1;
-        if (days == NULL)
-            yaml_fail(y, value, "'%s.%s' needs 'days' (null when the statute sets no day count)",
-                      what, code);
-        yaml_long(y, days, "days", -1, &d);
-        j->days = d > 3650 ? 3650 : (int)d;
-        const char *verified = yaml_text(yaml_get(y, value, "verified"));
-        j->verified = verified && strcmp(verified, "true") == 0;
-        j->attorney_general_above = THRESHOLD_DEFAULT;
-        j->credit_agencies_above = THRESHOLD_DEFAULT;
-        yaml_long(y, yaml_get(y, value, "attorney_general_above"), "attorney_general_above",
-                  THRESHOLD_NONE, &j->attorney_general_above);
-        yaml_long(y, yaml_get(y, value, "consumer_reporting_agencies_above"),
-                  "consumer_reporting_agencies_above", THRESHOLD_NONE, &j->credit_agencies_above);
-    }
-    *ret_entries = entries;
-    *ret_count = count;
-}
-
-/* deadline_table_load - read and check the table; FILE:LINE:COL: message in err. */
-static int deadline_table_load(const char *path, struct deadline_table **ret_table, char *err,
-                               size_t err_size)
-{
-    FILE *file = fopen(path, "re");
-    if (file == NULL) {
-        snprintf(err, err_size, "%s: cannot open the deadline table: %s", path, strerror(errno));
-        return -ENOENT;
-    }
-    yaml_parser_t parser;
-    yaml_document_t document;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, file);
-    if (!yaml_parser_load(&parser, &document)) {
-        snprintf(err, err_size, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "invalid YAML");
-        yaml_parser_delete(&parser);
-        fclose(file);
-        return -EINVAL;
-    }
-    struct yaml_reader y = {.document = &document, .path = path, .err = err, .err_size = err_size};
-    struct deadline_table *t = xcalloc(1, sizeof(*t));
-    t->path = xstrdup(path);
-    t->attorney_general_above = 500;
-    t->credit_agencies_above = 1000;
-    t->substitute_people_above = 500000;
-    t->substitute_no_contact_above = 1000;
-    t->substitute_no_contact_share = 0.10;
-    const yaml_node_t *root = yaml_document_get_root_node(&document);
-    if (root == NULL || root->type != YAML_MAPPING_NODE) {
-        yaml_fail(&y, root, "expected a mapping (caveat, thresholds, jurisdictions, ...)");
-    } else {
-        t->caveat = yaml_string(yaml_get(&y, root, "caveat"));
-        const yaml_node_t *thresholds = yaml_get(&y, root, "thresholds");
-        yaml_long(&y, yaml_get(&y, thresholds, "attorney_general_above"),
-                  "thresholds.attorney_general_above", THRESHOLD_NONE, &t->attorney_general_above);
-        yaml_long(&y, yaml_get(&y, thresholds, "consumer_reporting_agencies_above"),
-                  "thresholds.consumer_reporting_agencies_above", THRESHOLD_NONE,
-                  &t->credit_agencies_above);
-        const yaml_node_t *substitute = yaml_get(&y, root, "substitute_notice");
-        yaml_long(&y, yaml_get(&y, substitute, "people_above"), "substitute_notice.people_above",
-                  LONG_MAX, &t->substitute_people_above);
-        yaml_long(&y, yaml_get(&y, substitute, "no_contact_above"),
-                  "substitute_notice.no_contact_above", LONG_MAX, &t->substitute_no_contact_above);
-        const yaml_node_t *share = yaml_get(&y, substitute, "no_contact_share");
-        if (share && !yaml_null(share)) {
-            char *end = NULL;
-            const char *text = yaml_text(share);
-            double v = text ? strtod(text, &end) : NAN;
-            if (text == NULL || end == text || *end != '\0' || !(v >= 0 && v <= 1))
-                yaml_fail(&y, share, "'substitute_notice.no_contact_share' must be 0..1");
-            else
-                t->substitute_no_contact_share = v;
-        } else if (share) {
-            t->substitute_no_contact_share = NAN; /* null: no share test */
-        }
-        read_entries(&y, yaml_get(&y, root, "jurisdictions"), "jurisdictions", &t->jurisdictions,
-                     &t->jurisdiction_count);
-        read_entries(&y, yaml_get(&y, root, "frameworks"), "frameworks", &t->frameworks,
-                     &t->framework_count);
-    }
-    if (t->caveat == NULL)
-        t->caveat = xstrdup("Every entry of this deadline table must be checked by counsel.");
-    yaml_document_delete(&document);
-    yaml_parser_delete(&parser);
-    fclose(file);
-    if (y.failed) {
-        deadline_table_free(t);
-        return -EINVAL;
-    }
-    *ret_table = t;
-    return 0;
-}
-
-static const struct jurisdiction *jurisdiction_find(const struct jurisdiction *entries, size_t n,
-                                                    const char *code)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcasecmp(entries[i].code, code) == 0)
-            return &entries[i];
-    return NULL;
-}
-
-const char *report_default_deadlines(void)
-{
-    FILE *f = fopen(CRIER_DEADLINES_FILE, "re");
-    if (f) {
-        fclose(f);
-        return CRIER_DEADLINES_FILE;
-    }
-    return CRIER_SOURCE_DEADLINES_FILE; /* an uninstalled build runs from its source tree */
-}
+#define FETCH_ROWS      "10000" /* rows per FETCH from the cursor */
+#define CHANNELS_MAX    16
+#define DAY_SECONDS     86400.0
+#define UNKNOWN_COUNSEL "unknown \xe2\x80\x94 check counsel"
 
 /* ---- the report's state ----------------------------------------------------------------- */
 
@@ -320,17 +48,19 @@ struct hold_period {
     char *region, *ref; /* scope: neither = the whole campaign */
     char *form, *authority, *case_ref, *placed_at, *lifted_at;
     double from, until; /* the lawful period: placed to lift, lapse or now */
+    double lifted;      /* when it was lifted (law enforcement's clearance), or NAN */
     bool active, lapsed;
 };
 
 struct region_stats {
-    char *code;                   /* "CA", or "unknown" */
-    const struct jurisdiction *j; /* its entry, or NULL */
-    int deadline_days;            /* the shortest deadline that applies, -1: none */
-    char deadline_source[64];     /* "CA", "HIPAA", "no fixed day count", "not in the table" */
+    char *code;                  /* "CA", "GDPR", "country XX", or "unknown" */
+    const struct rules_entry *j; /* its entry in the rules table, or NULL */
+    int deadline_days;           /* the shortest deadline that applies, -1: none */
+    char deadline_source[64];    /* "CA", "HIPAA", "no fixed day count", "not in the table" */
     long people, by_state[STATE_COUNT];
     long notified, on_time, late, overdue, pending, no_deadline, delayed_by_holds, no_contact;
-    long day_max, day_sum, timed; /* over the people notified, with a logged time */
+    long day_max, day_sum, timed;         /* over the people notified, with a logged time */
+    double first_notified, last_notified; /* hand-offs of its people: NAN when none */
 };
 
 struct channel_stats {
@@ -350,8 +80,10 @@ struct person_list {
 
 struct report {
     const struct report_options *options;
-    struct deadline_table *table;
-    const struct jurisdiction *frameworks[8]; /* that apply to this campaign */
+    struct rules_table *table;
+    const struct rules_entry *frameworks[8]; /* that apply to this campaign */
+    bool oral_lapse;                         /* an oral hold lapses: a framework that has the
+                                              * rule applies (HIPAA), or report.oral_lapse */
     size_t framework_count;
     char *campaign_id, *name, *incident, *state, *policy;
     char *discovered, *discovered_source; /* NULL when unknown */
@@ -370,11 +102,12 @@ struct report {
     long notified, on_time, late, overdue, pending, no_deadline, time_unknown, delayed_by_holds;
     long undeliverable, returned, no_contact;
     struct person_list late_people, overdue_people;
+    json_t *filings; /* `crier regulators mark-filed` rows: "filed CODE NAME on ..." */
 };
 
 static void report_clear(struct report *r)
 {
-    deadline_table_free(r->table);
+    rules_free(r->table);
     free(r->campaign_id);
     free(r->name);
     free(r->incident);
@@ -398,6 +131,7 @@ static void report_clear(struct report *r)
     free(r->regions);
     free(r->days);
     json_decref(r->late_people.people);
+    json_decref(r->filings);
     json_decref(r->overdue_people.people);
 }
 
@@ -440,23 +174,44 @@ static struct channel_stats *channel_slot(struct report *r, const char *name)
     return c;
 }
 
+/* entry_days - an entry's individual deadline in days, or -1 (none fixed, or unknown). */
+static int entry_days(const struct rules_entry *e)
+{
+    if (e == NULL || !e->individual_known || e->individual.unit != PERIOD_DAYS)
+        return -1;
+    return (int)e->individual.amount;
+}
+
 /* region_deadline - the shortest deadline that applies to a region's people. */
 static void region_deadline(const struct report *r, struct region_stats *s)
 {
     s->deadline_days = -1;
     snprintf(s->deadline_source, sizeof(s->deadline_source), "%s",
-             s->j ? "no fixed day count" : "not in the table");
-    if (s->j && s->j->days >= 0) {
-        s->deadline_days = s->j->days;
+             s->j == NULL                                     ? "not in the table"
+             : !s->j->individual_known                        ? "unknown"
+             : s->j->individual.unit == PERIOD_NO_FIXED_COUNT ? "no fixed day count"
+                                                              : "unknown");
+    if (entry_days(s->j) >= 0) {
+        s->deadline_days = entry_days(s->j);
         snprintf(s->deadline_source, sizeof(s->deadline_source), "%s", s->j->code);
     }
     for (size_t i = 0; i < r->framework_count; i++) {
-        const struct jurisdiction *f = r->frameworks[i];
-        if (f->days >= 0 && (s->deadline_days < 0 || f->days < s->deadline_days)) {
-            s->deadline_days = f->days;
+        const struct rules_entry *f = r->frameworks[i];
+        if (entry_days(f) >= 0 && (s->deadline_days < 0 || entry_days(f) < s->deadline_days)) {
+            s->deadline_days = entry_days(f);
             snprintf(s->deadline_source, sizeof(s->deadline_source), "%s", f->code);
         }
     }
+}
+
+/* region_entry - the rules entry of a jurisdiction key: a US region, a territory given as
+ * the country, or the abroad entry of the country. */
+static const struct rules_entry *region_entry(const struct report *r, const char *code)
+{
+    if (strncmp(code, "country ", 8) == 0)
+        return rules_find_country(r->table, code + 8);
+    const struct rules_entry *e = rules_find(r->table, SECTION_JURISDICTION, code);
+    return e ? e : rules_find(r->table, SECTION_ABROAD, code);
 }
 
 static struct region_stats *region_slot(struct report *r, const char *code)
@@ -471,7 +226,8 @@ static struct region_stats *region_slot(struct report *r, const char *code)
     struct region_stats *s = &r->regions[r->region_count++];
     memset(s, 0, sizeof(*s));
     s->code = xstrdup(code);
-    s->j = jurisdiction_find(r->table->jurisdictions, r->table->jurisdiction_count, code);
+    s->j = region_entry(r, code);
+    s->first_notified = s->last_notified = NAN;
     region_deadline(r, s);
     return s;
 }
@@ -605,7 +361,25 @@ static void person_account(struct report *r, PGresult *rows, int i)
     if (state == STATE_READY && hold_active)
         state = STATE_HELD; /* derived, as crier status does: never stored */
 
-    struct region_stats *s = region_slot(r, region);
+    /* the jurisdiction: the region of a US resident; a territory or a country abroad by the
+     * country (GDPR, PIPEDA by the entry that lists it) */
+    const char *country = PQgetvalue(rows, i, 8);
+    char abroad[64];
+    const char *key = region;
+    if (country[0] != '\0' && strcmp(country, "US") != 0) {
+        /* the territories with an ISO code of their own are jurisdictions of the table; any
+         * other country is the abroad entry that lists it (DE is Germany, not Delaware) */
+        bool territory =
+            strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
+        const struct rules_entry *e = territory
+                                          ? rules_find(r->table, SECTION_JURISDICTION, country)
+                                          : rules_find_country(r->table, country);
+        snprintf(abroad, sizeof(abroad), "%s", e ? e->code : "");
+        if (e == NULL)
+            snprintf(abroad, sizeof(abroad), "country %.8s", country);
+        key = abroad;
+    }
+    struct region_stats *s = region_slot(r, key);
     struct channel_stats *c = channel_slot(r, channel);
     r->total++;
     r->by_state[state]++;
@@ -632,6 +406,10 @@ static void person_account(struct report *r, PGresult *rows, int i)
             r->time_unknown++; /* a final state without its log row: the record is short */
             return;
         }
+        if (isnan(s->last_notified) || ok_at > s->last_notified)
+            s->last_notified = ok_at;
+        if (isnan(s->first_notified) || ok_at < s->first_notified)
+            s->first_notified = ok_at;
         struct chart_day *d = day_slot(r, (long)floor(ok_at / DAY_SECONDS));
         if (c)
             d->counts[c - r->channels]++;
@@ -714,14 +492,14 @@ static int read_campaign(struct crier_db *db, struct report *r, char *err, size_
     if (rc == 0 && frameworks) {
         char *copy = xstrdup(frameworks), *save = NULL;
         for (char *word = strtok_r(copy, ", ", &save); word; word = strtok_r(NULL, ", ", &save)) {
-            const struct jurisdiction *f =
-                jurisdiction_find(r->table->frameworks, r->table->framework_count, word);
+            const struct rules_entry *f = rules_find(r->table, SECTION_FRAMEWORK, word);
             if (f == NULL) {
                 rc = error_set(err, err_size, -EINVAL,
-                               "framework '%s' is not in the deadline table %s", word,
-                               r->table->path);
+                               "framework '%s' is not in the rules table %s", word, r->table->path);
                 break;
             }
+            if (f->oral_lapse_days >= 0)
+                r->oral_lapse = true; /* HIPAA's 45 CFR 164.412(b) */
             if (r->framework_count < ARRAY_SIZE(r->frameworks))
                 r->frameworks[r->framework_count++] = f;
         }
@@ -738,21 +516,24 @@ static int read_campaign(struct crier_db *db, struct report *r, char *err, size_
 
 static int read_holds(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
-    const char *params[] = {r->campaign_id, hold_release_lapsed_param()};
+    const char *params[] = {r->campaign_id, hold_release_lapsed_param(),
+                            r->oral_lapse || r->options->oral_lapse_everywhere ? "t" : "f"};
     PGresult *res = NULL;
-    /* the lawful period ends at the lift, or at an oral hold's lapse (45 CFR 164.412: 30
-     * days unless confirmed in writing), or now */
+    /* the lawful period ends at the lift, or now; or at an oral hold's lapse (30 days unless
+     * confirmed in writing) where that rule applies: HIPAA's (45 CFR 164.412(b)), so only when
+     * the campaign declares a framework with the rule, or report.oral_lapse: everywhere */
     int rc =
         db_query(db,
                  "SELECT s.id, s.region, s.recipient_ref, s.form, h.authority, h.case_ref,"
                  " to_char(s.placed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
                  " to_char(s.lifted_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
                  " extract(epoch FROM s.placed_at),"
-                 " extract(epoch FROM least(coalesce(s.lifted_at, now()), coalesce(s.lapses_at,"
-                 " 'infinity'))), s.active, s.lapsed"
+                 " extract(epoch FROM least(coalesce(s.lifted_at, now()), CASE WHEN $3::boolean"
+                 " THEN coalesce(s.lapses_at, 'infinity') ELSE 'infinity' END)), s.active,"
+                 " s.lapsed AND $3::boolean, extract(epoch FROM s.lifted_at)"
                  " FROM crier.hold_state($2::boolean) s JOIN crier.hold h ON h.id = s.id"
                  " WHERE s.campaign_id = $1 ORDER BY s.id",
-                 2, params, &res);
+                 3, params, &res);
     if (rc < 0)
         return error_set(err, err_size, rc, "reading the holds: %s", db->error);
     int n = PQntuples(res);
@@ -771,6 +552,7 @@ static int read_holds(struct crier_db *db, struct report *r, char *err, size_t e
         h->until = strtod(PQgetvalue(res, i, 9), NULL);
         h->active = PQgetvalue(res, i, 10)[0] == 't';
         h->lapsed = PQgetvalue(res, i, 11)[0] == 't';
+        h->lifted = PQgetisnull(res, i, 12) ? NAN : strtod(PQgetvalue(res, i, 12), NULL);
     }
     PQclear(res);
     return 0;
@@ -788,7 +570,7 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
         "DECLARE report_people NO SCROLL CURSOR FOR"
         " SELECT r.ref, r.name, coalesce(nullif(upper(btrim(r.region)), ''), 'unknown'),"
         " upper(r.region), n.state, n.channel, extract(epoch FROM l.ok_at),"
-        " coalesce(l.returned, false)"
+        " coalesce(l.returned, false), upper(btrim(r.country))"
         " FROM crier.notice n"
         " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
         " LEFT JOIN (SELECT d.notice_id, d.channel,"
@@ -819,6 +601,23 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
             break;
     }
     return db_exec(db, "CLOSE report_people", 0, NULL);
+}
+
+/* read_filings - the regulator filings recorded for the campaign, oldest first. */
+static int read_filings(struct crier_db *db, struct report *r, char *err, size_t err_size)
+{
+    const char *params[] = {r->campaign_id};
+    PGresult *res = NULL;
+    int rc = db_query(db,
+                      "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
+                      " AND event = 'regulator' AND to_state = 'filed' ORDER BY id",
+                      1, params, &res);
+    if (rc < 0)
+        return error_set(err, err_size, rc, "reading the regulator filings: %s", db->error);
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(r->filings, json_string(PQgetvalue(res, i, 0)));
+    PQclear(res);
+    return 0;
 }
 
 /* read_undeliverable - the people no channel reached: their reasons, and the last reason
@@ -877,27 +676,323 @@ static json_t *states_json(const long *by_state)
     return o;
 }
 
-static json_t *threshold_json(long threshold, long residents)
+static json_t *string_or_null(const char *s)
 {
-    json_t *o = json_object();
-    json_object_set_new(o, "above",
-                        threshold == THRESHOLD_NONE ? json_null() : json_integer(threshold));
-    json_object_set_new(o, "required",
-                        json_boolean(threshold != THRESHOLD_NONE && residents > threshold));
-    return o;
+    return s ? json_string(s) : json_null();
 }
 
-static json_t *entry_json(const struct jurisdiction *j)
+/* verdict_json - the answer for one notice: "required", "not required", "conditional" or
+ * "unknown", and whether the value it rests on is verified. An unverified "not required" is
+ * never shown bare: docs/jurisdictions.md. */
+static void verdict_set(json_t *o, enum rules_verdict verdict, bool verified)
+{
+    json_object_set_new(o, "due", json_string(rules_verdict_name(verdict)));
+    json_object_set_new(o, "verified", json_boolean(verified));
+    const char *shown = verdict == VERDICT_UNKNOWN       ? UNKNOWN_COUNSEL
+                        : verdict == VERDICT_REQUIRED    ? "REQUIRED"
+                        : verdict == VERDICT_CONDITIONAL ? "CONDITIONAL"
+                        : verified                       ? "not required"
+                                                         : "not required per unverified data "
+                                                           "\xe2\x80\x94 check counsel";
+    if (verdict == VERDICT_REQUIRED && !verified)
+        shown = "REQUIRED (unverified)";
+    json_object_set_new(o, "shown", json_string(shown));
+}
+
+static json_t *entry_json(const struct rules_entry *j)
 {
     json_t *o = json_object();
     json_object_set_new(o, "code", json_string(j->code));
-    json_object_set_new(o, "name", j->name ? json_string(j->name) : json_null());
-    json_object_set_new(o, "days", j->days >= 0 ? json_integer(j->days) : json_null());
-    json_object_set_new(o, "citation", j->citation ? json_string(j->citation) : json_null());
+    json_object_set_new(o, "name", string_or_null(j->name));
+    json_object_set_new(o, "days", entry_days(j) >= 0 ? json_integer(entry_days(j)) : json_null());
+    json_object_set_new(o, "citation", string_or_null(j->citation));
+    json_object_set_new(o, "source_kind", string_or_null(j->source_kind));
+    json_object_set_new(o, "checked", string_or_null(j->checked));
     json_object_set_new(o, "verified", json_boolean(j->verified));
     if (j->note)
         json_object_set_new(o, "note", json_string(j->note));
     return o;
+}
+
+/* regulator_json - one notice to a regulator: its threshold, the count it is judged on, the
+ * verdict, and its deadline as a date where the table and the record allow one. */
+static json_t *regulator_json(const struct report *r, const struct region_stats *s,
+                              const char *prefix, const struct rules_regulator *g, bool cra)
+{
+    long count = g->per_campaign || s == NULL ? r->total : s->people;
+    char buf[64];
+    json_t *o = json_object();
+    char *name = xasprintf("%s%s", prefix, g->name);
+    json_object_set_new(o, "name", json_string(name));
+    free(name);
+    rules_threshold_text(&g->threshold, buf, sizeof(buf));
+    json_object_set_new(o, "threshold", json_string(buf));
+    json_object_set_new(o, "counted",
+                        json_string(g->per_campaign || s == NULL ? "campaign" : "residents"));
+    json_object_set_new(o, "count", json_integer(count));
+    enum rules_verdict verdict = rules_regulator_verdict(g, count);
+    if (s != NULL && s->j == NULL)
+        verdict = VERDICT_UNKNOWN;
+    verdict_set(o, verdict, g->verified);
+    if (g->condition)
+        json_object_set_new(o, "condition", json_string(g->condition));
+    if (cra) {
+        if (g->note)
+            json_object_set_new(o, "note", json_string(g->note));
+        return o;
+    }
+    json_object_set_new(o, "deadline",
+                        json_string(g->deadline.text ? g->deadline.text : "unknown"));
+    json_object_set_new(o, "from", json_string(rules_event_name(g->from)));
+    json_object_set_new(o, "order", json_string(g->order));
+    /* the date: from the individual notices (their latest hand-off), from the clearance (the
+     * latest lift), or from the discovery date standing for the table's event */
+    double base = NAN;
+    const char *basis = NULL;
+    if (g->from == EVENT_INDIVIDUAL_NOTICE && s && !isnan(s->last_notified)) {
+        base = s->last_notified;
+        basis = "the latest individual notice of its residents";
+    } else if (g->from == EVENT_INDIVIDUAL_NOTICE) {
+        basis = "the individual notices, not all sent yet";
+    } else if (g->from != EVENT_UNKNOWN && g->from != EVENT_CLEARANCE && r->discovered) {
+        base = r->discovered_at;
+        basis = g->from == EVENT_DISCOVERY ? "the discovery date"
+                                           : "the discovery date, standing for the table's event";
+    }
+    double end = 0;
+    if (!isnan(base) && rules_period_end(&g->deadline, base, &end) == 0) {
+        char due[32];
+        if (g->deadline.unit == PERIOD_HOURS)
+            iso_time(end, due, sizeof(due));
+        else
+            iso_day((long)floor((end - 1) / DAY_SECONDS), due,
+                    sizeof(due)); /* the last day, inclusive */
+        json_object_set_new(o, "due_by", json_string(due));
+    } else {
+        json_object_set_new(o, "due_by", json_null());
+    }
+    json_object_set_new(o, "due_by_counted_from", string_or_null(basis));
+    if (g->note)
+        json_object_set_new(o, "note", json_string(g->note));
+    return o;
+}
+
+/* substitute_json - the substitute-notice test of one jurisdiction on its residents. crier
+ * cannot know the cost of notice, so a cost test is named, never decided. */
+static json_t *substitute_json(const struct rules_entry *e, long people, long no_contact)
+{
+    json_t *o = json_object(), *because = json_array();
+    if (e == NULL || !e->substitute_known) {
+        json_object_set_new(o, "triggered", json_string("unknown"));
+        json_object_set_new(o, "shown", json_string(UNKNOWN_COUNSEL));
+        json_object_set_new(o, "because", because);
+        return o;
+    }
+    bool all_known = e->substitute_people_above >= 0 || e->substitute_out_of_date_at_least >= 0;
+    if (e->substitute_people_above >= 0 && people > e->substitute_people_above)
+        json_array_append_new(because, json_string("people_above"));
+    if (e->substitute_out_of_date_at_least >= 0 && no_contact >= e->substitute_out_of_date_at_least)
+        json_array_append_new(because, json_string("out_of_date_contact_at_least"));
+    if (e->substitute_insufficient_contact == 1 && no_contact > 0)
+        json_array_append_new(because, json_string("insufficient_contact"));
+    if (e->substitute_insufficient_contact < 0 && e->substitute_out_of_date_at_least < 0)
+        all_known = false;
+    const char *triggered = json_array_size(because) > 0 ? "yes"
+                            : all_known                  ? "not by the counts"
+                                                         : "unknown";
+    json_object_set_new(o, "triggered", json_string(triggered));
+    json_object_set_new(
+        o, "shown", json_string(strcmp(triggered, "unknown") == 0 ? UNKNOWN_COUNSEL : triggered));
+    json_object_set_new(o, "because", because);
+    json_object_set_new(o, "people", json_integer(people));
+    json_object_set_new(o, "no_usable_contact", json_integer(no_contact));
+    json_object_set_new(o, "people_above",
+                        e->substitute_people_above >= 0 ? json_integer(e->substitute_people_above)
+                                                        : json_null());
+    json_object_set_new(o, "cost_above",
+                        e->substitute_cost_above >= 0 ? json_integer(e->substitute_cost_above)
+                                                      : json_null());
+    if (e->substitute_cost_above >= 0)
+        json_object_set_new(o, "cost_note",
+                            json_string("the cost test is not known to crier: check it"));
+    json_object_set_new(o, "consists_of", string_or_null(e->substitute_consists_of));
+    return o;
+}
+
+/* deadline_json - a jurisdiction's individual deadline as a date: the rule, the lawful hold
+ * time its region's holds take out, and the deadlines that run from a clearance. */
+static json_t *deadline_json(const struct report *r, const struct region_stats *s)
+{
+    json_t *o = json_object();
+    const struct rules_entry *e = s->j;
+    char rule[256];
+    if (e == NULL || !e->individual_known)
+        snprintf(rule, sizeof(rule), "%s", UNKNOWN_COUNSEL);
+    else if (e->individual.unit == PERIOD_NO_FIXED_COUNT)
+        snprintf(rule, sizeof(rule), "%s (no fixed day count)", e->individual.text);
+    else
+        snprintf(rule, sizeof(rule), "%s from %s", e->individual.text,
+                 rules_event_name(e->individual_from));
+    json_object_set_new(o, "rule", json_string(rule));
+    json_object_set_new(o, "condition", string_or_null(e ? e->individual_condition : NULL));
+    json_object_set_new(o, "days",
+                        s->deadline_days >= 0 ? json_integer(s->deadline_days) : json_null());
+    json_object_set_new(o, "days_from", json_string(s->deadline_source));
+    double held = 0;
+    bool active = false;
+    if (r->discovered && r->hold_count > 0)
+        held = held_seconds(r, s->code, "", r->discovered_at, r->now, &active);
+    json_object_set_new(o, "held_days_deducted", json_real(round(held / DAY_SECONDS * 100) / 100));
+    json_object_set_new(o, "hold_active", json_boolean(active));
+    if (r->discovered && s->deadline_days >= 0) {
+        char due[16];
+        double last = r->discovered_at + ((double)s->deadline_days + 1) * DAY_SECONDS + held - 1;
+        iso_day((long)floor(last / DAY_SECONDS), due, sizeof(due));
+        json_object_set_new(o, "date", json_string(due));
+        json_object_set_new(o, "counted_from",
+                            json_string(e && e->individual_from != EVENT_DISCOVERY &&
+                                                strcmp(s->deadline_source, e->code) == 0
+                                            ? "the discovery date, standing for the table's event"
+                                            : "the discovery date"));
+    } else {
+        json_object_set_new(o, "date", json_null());
+    }
+    /* a deadline that runs from law enforcement's clearance (MD 7 days, ME 7 business days) */
+    json_t *clearance = json_array();
+    for (size_t i = 0; e && i < r->hold_count; i++) {
+        const struct hold_period *h = &r->holds[i];
+        double end = 0;
+        if (isnan(h->lifted) || h->ref != NULL || (h->region && strcmp(h->region, s->code) != 0) ||
+            rules_period_end(&e->after_clearance, h->lifted, &end) < 0)
+            continue;
+        char lifted[16], due[16];
+        iso_day((long)floor(h->lifted / DAY_SECONDS), lifted, sizeof(lifted));
+        iso_day((long)floor((end - 1) / DAY_SECONDS), due, sizeof(due));
+        json_t *c = json_object();
+        json_object_set_new(c, "hold", json_integer(h->id));
+        json_object_set_new(c, "lifted", json_string(lifted));
+        json_object_set_new(c, "rule", json_string(e->after_clearance.text));
+        json_object_set_new(c, "due_by", json_string(due));
+        json_array_append_new(clearance, c);
+    }
+    json_object_set_new(o, "after_clearance", clearance);
+    json_object_set_new(o, "after_clearance_rule",
+                        json_string(e == NULL || !e->delay_known ? "unknown"
+                                    : e->after_clearance.text    ? e->after_clearance.text
+                                                                 : "unknown"));
+    return o;
+}
+
+/* due_add - a notice due into flags.due, with its filing when `regulators mark-filed`
+ * recorded one ("filed CODE NAME on DATE via HOW, reference REF"; NAME without "CODE: "). */
+static void due_add(const struct report *r, json_t *due, const json_t *one, const char *code)
+{
+    json_t *copy = json_deep_copy(one);
+    json_object_set_new(copy, "jurisdiction", json_string(code));
+    const char *name = json_string_value(json_object_get(one, "name"));
+    size_t code_len = strlen(code);
+    if (strncmp(name, code, code_len) == 0 && strncmp(name + code_len, ": ", 2) == 0)
+        name += code_len + 2;
+    char *prefix = xasprintf("filed %s %s on ", code, name);
+    json_t *filed = json_null();
+    size_t i;
+    const json_t *f;
+    json_array_foreach(r->filings, i, f)
+    {
+        const char *detail = json_string_value(f);
+        if (strncmp(detail, prefix, strlen(prefix)) == 0)
+            filed = json_string(detail + 6); /* the latest filing wins */
+    }
+    free(prefix);
+    json_object_set_new(copy, "filed", filed);
+    json_array_append_new(due, copy);
+}
+
+/* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
+static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
+                               json_t *flags)
+{
+    const struct rules_entry *e = s->j;
+    json_object_set_new(g, "residents", json_integer(s->people));
+    json_object_set_new(g, "in_table", json_boolean(e != NULL));
+    char first[32] = "", last[32] = "";
+    if (!isnan(s->first_notified)) {
+        iso_time(s->first_notified, first, sizeof(first));
+        iso_time(s->last_notified, last, sizeof(last));
+    }
+    json_object_set_new(g, "first_notice_at", first[0] ? json_string(first) : json_null());
+    json_object_set_new(g, "last_notice_at", last[0] ? json_string(last) : json_null());
+    json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
+    json_object_set_new(g, "deadline", deadline_json(r, s));
+    json_t *regulators = json_array();
+    const char *state = e == NULL                           ? "unknown"
+                        : e->regulators_state == LIST_NONE  ? "none"
+                        : e->regulators_state == LIST_GIVEN ? "given"
+                                                            : "unknown";
+    json_object_set_new(g, "regulators_state", json_string(state));
+    for (size_t i = 0; e && i < e->regulator_count; i++)
+        json_array_append_new(regulators, regulator_json(r, s, "", &e->regulators[i], false));
+    /* a declared framework's notices counted per jurisdiction (HIPAA's media notice) */
+    for (size_t f = 0; f < r->framework_count; f++) {
+        const struct rules_entry *fw = r->frameworks[f];
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "%s: ", fw->code);
+        for (size_t i = 0; i < fw->regulator_count; i++)
+            if (!fw->regulators[i].per_campaign)
+                json_array_append_new(regulators,
+                                      regulator_json(r, s, prefix, &fw->regulators[i], false));
+    }
+    json_object_set_new(g, "regulators", regulators);
+    json_t *cra = e && e->cra_known ? regulator_json(r, s, "", &e->cra, true) : json_object();
+    if (!(e && e->cra_known)) {
+        json_object_set_new(cra, "name", json_string("consumer reporting agencies"));
+        json_object_set_new(cra, "threshold", json_string("unknown"));
+        verdict_set(cra, VERDICT_UNKNOWN, false);
+    }
+    json_object_set_new(g, "consumer_reporting_agencies", cra);
+    json_t *sub = substitute_json(e, s->people, s->no_contact);
+    json_object_set_new(g, "substitute_notice", sub);
+
+    /* the flags: what is due, and what the table does not know */
+    json_t *unknown = json_object_get(flags, "unknown"), *due = json_object_get(flags, "due");
+    if (e == NULL || !e->individual_known)
+        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
+                                                 "the individual deadline"));
+    if (e == NULL || e->regulators_state == LIST_UNKNOWN)
+        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
+                                                 "the regulators to notify"));
+    size_t i;
+    json_t *one;
+    json_array_foreach(regulators, i, one)
+    {
+        const char *d = json_string_value(json_object_get(one, "due"));
+        if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
+            due_add(r, due, one, s->code);
+            if (strncmp(json_string_value(json_object_get(one, "name")), "Attorney General", 16) ==
+                    0 &&
+                strcmp(d, "required") == 0)
+                json_array_append_new(json_object_get(flags, "attorney_general"),
+                                      json_string(s->code));
+        } else if (strcmp(d, "unknown") == 0) {
+            char *what = xasprintf("notice to %s", json_string_value(json_object_get(one, "name")));
+            json_array_append_new(unknown,
+                                  json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", what));
+            free(what);
+        }
+    }
+    const char *cra_due = json_string_value(json_object_get(cra, "due"));
+    if (strcmp(cra_due, "required") == 0)
+        json_array_append_new(json_object_get(flags, "consumer_reporting_agencies"),
+                              json_string(s->code));
+    else if (strcmp(cra_due, "unknown") == 0)
+        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
+                                                 "the consumer reporting agencies"));
+    const char *triggered = json_string_value(json_object_get(sub, "triggered"));
+    if (strcmp(triggered, "yes") == 0)
+        json_array_append_new(json_object_get(flags, "substitute_notice"), json_string(s->code));
+    else if (strcmp(triggered, "unknown") == 0)
+        json_array_append_new(
+            unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", "substitute notice"));
 }
 
 static int region_compare(const void *a, const void *b)
@@ -911,7 +1006,7 @@ static int region_compare(const void *a, const void *b)
 
 static json_t *report_json(struct report *r, json_t *undeliverable_people)
 {
-    const struct deadline_table *t = r->table;
+    const struct rules_table *t = r->table;
     json_t *o = json_object();
     json_object_set_new(o, "campaign", json_string(r->name));
     json_object_set_new(o, "incident", json_string(r->incident));
@@ -945,19 +1040,20 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
 
     qsort(r->regions, r->region_count, sizeof(*r->regions), region_compare);
     json_t *regions = json_object();
-    json_t *ag_flags = json_array(), *cra_flags = json_array();
+    json_t *flags =
+        json_pack("{s:[], s:[], s:[], s:[], s:[]}", "due", "unknown", "attorney_general",
+                  "consumer_reporting_agencies", "substitute_notice");
     for (size_t i = 0; i < r->region_count; i++) {
         const struct region_stats *s = &r->regions[i];
         json_t *g = json_object();
         json_object_set_new(g, "total", json_integer(s->people));
         json_object_set_new(g, "by_state", states_json(s->by_state));
-        json_object_set_new(g, "in_table", json_boolean(s->j != NULL));
         if (s->j) {
-            json_object_set_new(g, "name", s->j->name ? json_string(s->j->name) : json_null());
+            json_object_set_new(g, "name", string_or_null(s->j->name));
             json_object_set_new(g, "statute_days",
-                                s->j->days >= 0 ? json_integer(s->j->days) : json_null());
-            json_object_set_new(g, "citation",
-                                s->j->citation ? json_string(s->j->citation) : json_null());
+                                entry_days(s->j) >= 0 ? json_integer(entry_days(s->j))
+                                                      : json_null());
+            json_object_set_new(g, "citation", string_or_null(s->j->citation));
             json_object_set_new(g, "verified", json_boolean(s->j->verified));
         }
         json_object_set_new(g, "deadline_days",
@@ -976,22 +1072,7 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
                             s->timed > 0
                                 ? json_real(round((double)s->day_sum / (double)s->timed * 10) / 10)
                                 : json_null());
-        bool unknown = strcmp(s->code, "unknown") == 0;
-        long ag = s->j && s->j->attorney_general_above != THRESHOLD_DEFAULT
-                      ? s->j->attorney_general_above
-                      : t->attorney_general_above;
-        long cra = s->j && s->j->credit_agencies_above != THRESHOLD_DEFAULT
-                       ? s->j->credit_agencies_above
-                       : t->credit_agencies_above;
-        if (unknown)
-            ag = cra = THRESHOLD_NONE; /* no jurisdiction to tell */
-        json_t *ag_json = threshold_json(ag, s->people), *cra_json = threshold_json(cra, s->people);
-        if (json_is_true(json_object_get(ag_json, "required")))
-            json_array_append_new(ag_flags, json_string(s->code));
-        if (json_is_true(json_object_get(cra_json, "required")))
-            json_array_append_new(cra_flags, json_string(s->code));
-        json_object_set_new(g, "attorney_general", ag_json);
-        json_object_set_new(g, "consumer_reporting_agencies", cra_json);
+        jurisdiction_rules(r, s, g, flags);
         json_object_set_new(regions, s->code, g);
     }
     json_object_set_new(o, "by_jurisdiction", regions);
@@ -1057,30 +1138,33 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
     }
     json_object_set_new(o, "holds", holds);
 
-    json_t *flags = json_object();
-    json_object_set_new(flags, "attorney_general", ag_flags);
-    json_object_set_new(flags, "consumer_reporting_agencies", cra_flags);
-    json_t *sub = json_object();
-    json_t *why = json_array();
-    if (r->total > t->substitute_people_above)
-        json_array_append_new(why, json_string("people_above"));
-    if (r->no_contact > t->substitute_no_contact_above)
-        json_array_append_new(why, json_string("no_contact_above"));
-    double share = r->total > 0 ? (double)r->no_contact / (double)r->total : 0;
-    if (!isnan(t->substitute_no_contact_share) && share > t->substitute_no_contact_share)
-        json_array_append_new(why, json_string("no_contact_share"));
-    json_object_set_new(sub, "triggered", json_boolean(json_array_size(why) > 0));
-    json_object_set_new(sub, "because", why);
-    json_object_set_new(sub, "people", json_integer(r->total));
-    json_object_set_new(sub, "people_above", json_integer(t->substitute_people_above));
-    json_object_set_new(sub, "no_usable_contact", json_integer(r->no_contact));
-    json_object_set_new(sub, "no_contact_above", json_integer(t->substitute_no_contact_above));
-    json_object_set_new(sub, "no_contact_share", json_real(round(share * 10000) / 10000));
-    json_object_set_new(sub, "no_contact_share_above",
-                        isnan(t->substitute_no_contact_share)
-                            ? json_null()
-                            : json_real(t->substitute_no_contact_share));
-    json_object_set_new(flags, "substitute_notice", sub);
+    /* the campaign-wide notices of the declared frameworks (HHS, the FTC, a supervisory
+     * authority counted over everyone) */
+    for (size_t f = 0; f < r->framework_count; f++) {
+        const struct rules_entry *fw = r->frameworks[f];
+        json_t *entry = json_array_get(json_object_get(o, "frameworks"), f);
+        json_t *notices = json_array();
+        char prefix[64];
+        snprintf(prefix, sizeof(prefix), "%s: ", fw->code);
+        for (size_t i = 0; i < fw->regulator_count; i++) {
+            if (!fw->regulators[i].per_campaign)
+                continue;
+            json_t *one = regulator_json(r, NULL, prefix, &fw->regulators[i], false);
+            const char *d = json_string_value(json_object_get(one, "due"));
+            if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
+                due_add(r, json_object_get(flags, "due"), one, fw->code);
+            }
+            json_array_append_new(notices, one);
+        }
+        json_object_set_new(entry, "notices", notices);
+        json_object_set_new(entry, "substitute_notice",
+                            substitute_json(fw, r->total, r->no_contact));
+        json_object_set_new(entry, "oral_hold_lapse_days",
+                            fw->oral_lapse_days >= 0 ? json_integer(fw->oral_lapse_days)
+                                                     : json_null());
+    }
+    json_object_set_new(o, "oral_hold_lapse_applied",
+                        json_boolean(r->oral_lapse || r->options->oral_lapse_everywhere));
     json_object_set_new(o, "flags", flags);
 
     json_t *chart = json_object();
@@ -1148,6 +1232,79 @@ static void text_people(FILE *out, const char *title, const json_t *list)
         fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(list, "more"));
 }
 
+/* text_rules - per jurisdiction: its entry, the deadline as a date, the hold time taken out,
+ * each regulator notice and the CRAs with their verdicts, substitute notice. */
+static void text_rules(FILE *out, const json_t *o)
+{
+    fprintf(out, "\nRULES BY JURISDICTION (%s)\n",
+            json_is_true(json_object_get(o, "oral_hold_lapse_applied"))
+                ? "an unconfirmed oral hold lapses after 30 days"
+                : "no oral-hold lapse: no declared framework has one");
+    const char *key;
+    const json_t *g;
+    json_object_foreach(json_object_get(o, "by_jurisdiction"), key, g)
+    {
+        const json_t *rules = json_object_get(g, "rules");
+        const json_t *deadline = json_object_get(g, "deadline");
+        if (json_is_object(rules))
+            fprintf(out, "  %s %s: residents %lld; %s (source %s, checked %s%s)\n", key,
+                    jstr(rules, "name"), jint(g, "residents"), jstr(rules, "citation"),
+                    jstr(rules, "source_kind"), jstr(rules, "checked"),
+                    json_is_true(json_object_get(rules, "verified")) ? "" : ", UNVERIFIED");
+        else
+            fprintf(out, "  %s: residents %lld; not in the rules table: %s\n", key,
+                    jint(g, "residents"), UNKNOWN_COUNSEL);
+        fprintf(out, "    individual notice: %s", jstr(deadline, "rule"));
+        if (json_is_string(json_object_get(deadline, "date")))
+            fprintf(out,
+                    "; due by %s (%lld days, %s's, from %s; %.2f days of lawful hold deducted)",
+                    jstr(deadline, "date"), jint(deadline, "days"), jstr(deadline, "days_from"),
+                    jstr(deadline, "counted_from"),
+                    json_real_value(json_object_get(deadline, "held_days_deducted")));
+        fputc('\n', out);
+        size_t i;
+        const json_t *c;
+        json_array_foreach(json_object_get(deadline, "after_clearance"), i, c)
+        {
+            fprintf(out, "    after clearance (hold %lld lifted %s): %s, due by %s\n",
+                    jint(c, "hold"), jstr(c, "lifted"), jstr(c, "rule"), jstr(c, "due_by"));
+        }
+        const char *state = jstr(g, "regulators_state");
+        if (strcmp(state, "none") == 0)
+            fprintf(out, "    regulators: none (the table says the law requires no government "
+                         "notice)\n");
+        else if (strcmp(state, "unknown") == 0)
+            fprintf(out, "    regulators: %s\n", UNKNOWN_COUNSEL);
+        const json_t *r;
+        json_array_foreach(json_object_get(g, "regulators"), i, r)
+        {
+            fprintf(out, "    %s: %s (%s; %lld %s)", jstr(r, "name"), jstr(r, "shown"),
+                    jstr(r, "threshold"), jint(r, "count"),
+                    strcmp(jstr(r, "counted"), "campaign") == 0 ? "in the campaign" : "residents");
+            if (strcmp(jstr(r, "deadline"), "unknown") == 0)
+                fprintf(out, "; deadline %s", UNKNOWN_COUNSEL);
+            else if (strcmp(jstr(r, "from"), "unknown") == 0)
+                fprintf(out, "; deadline %s, from an event the table does not know",
+                        jstr(r, "deadline"));
+            else
+                fprintf(out, "; deadline %s from %s", jstr(r, "deadline"), jstr(r, "from"));
+            if (strcmp(jstr(r, "order"), "unknown") != 0)
+                fprintf(out, ", %s the individual notices", jstr(r, "order"));
+            if (json_is_string(json_object_get(r, "due_by")))
+                fprintf(out, "; due by %s (from %s)", jstr(r, "due_by"),
+                        jstr(r, "due_by_counted_from"));
+            if (json_is_string(json_object_get(r, "condition")))
+                fprintf(out, "; only %s", jstr(r, "condition"));
+            fputc('\n', out);
+        }
+        const json_t *cra = json_object_get(g, "consumer_reporting_agencies");
+        fprintf(out, "    consumer reporting agencies: %s (%s)\n", jstr(cra, "shown"),
+                jstr(cra, "threshold"));
+        const json_t *sub = json_object_get(g, "substitute_notice");
+        fprintf(out, "    substitute notice: %s\n", jstr(sub, "shown"));
+    }
+}
+
 static void report_text(const json_t *o, FILE *out)
 {
     static const char *const shown[] = {"ready",         "held",      "sending", "sent",
@@ -1185,32 +1342,24 @@ static void report_text(const json_t *o, FILE *out)
         fputc('\n', out);
     }
 
-    fprintf(out, "\nBY JURISDICTION\n  %-8s %8s %8s %8s %8s %8s %8s %8s %8s %6s  %-4s %-4s  %s\n",
-            "REGION", "PEOPLE", "NOTIFIED", "ON TIME", "LATE", "OVERDUE", "PENDING", "NOCONTACT",
-            "HELD", "DAYS", "AG", "CRA", "DEADLINE");
+    fprintf(out, "\nBY JURISDICTION\n  %-8s %8s %8s %8s %8s %8s %8s %8s %8s %6s  %s\n", "REGION",
+            "PEOPLE", "NOTIFIED", "ON TIME", "LATE", "OVERDUE", "PENDING", "NOCONTACT", "HELD",
+            "DAYS", "DEADLINE");
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
     {
         char buf[32];
         const char *deadline = days_text(value, "deadline_days", buf, sizeof(buf));
         char max[32];
-        fprintf(
-            out, "  %-8s %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %6s  %-4s %-4s  %s (%s)\n",
-            key, jint(value, "total"), jint(value, "notified"), jint(value, "on_time"),
-            jint(value, "late"), jint(value, "overdue_not_notified"),
-            jint(value, "pending_within_deadline"), jint(value, "no_usable_contact"),
-            jint(value, "delayed_by_holds"), days_text(value, "max_days", max, sizeof(max)),
-            json_is_true(json_object_get(json_object_get(value, "attorney_general"), "required"))
-                ? "YES"
-                : "no",
-            json_is_true(
-                json_object_get(json_object_get(value, "consumer_reporting_agencies"), "required"))
-                ? "YES"
-                : "no",
-            deadline, jstr(value, "deadline_from"));
+        fprintf(out, "  %-8s %8lld %8lld %8lld %8lld %8lld %8lld %8lld %8lld %6s  %s (%s)\n", key,
+                jint(value, "total"), jint(value, "notified"), jint(value, "on_time"),
+                jint(value, "late"), jint(value, "overdue_not_notified"),
+                jint(value, "pending_within_deadline"), jint(value, "no_usable_contact"),
+                jint(value, "delayed_by_holds"), days_text(value, "max_days", max, sizeof(max)),
+                deadline, jstr(value, "deadline_from"));
     }
     fprintf(out, "  (DAYS: the most days any notified person waited, hold time excluded;"
-                 " AG/CRA: notice to the Attorney General / consumer reporting agencies"
-                 " required by the table's thresholds)\n");
+                 " DEADLINE: the shortest that applies, in days, and whose rule it is)\n");
+    text_rules(out, o);
 
     const json_t *tl = json_object_get(o, "timeliness");
     fprintf(out,
@@ -1252,18 +1401,35 @@ static void report_text(const json_t *o, FILE *out)
         fprintf(out, "  none\n");
 
     const json_t *flags = json_object_get(o, "flags");
-    fprintf(out, "\nFLAGS\n  Attorney General notice:");
-    json_array_foreach(json_object_get(flags, "attorney_general"), i, f)
-        fprintf(out, " %s", json_string_value(f));
-    fprintf(out, "%s\n  consumer reporting agencies:",
-            json_array_size(json_object_get(flags, "attorney_general")) ? "" : " none");
+    fprintf(out, "\nNOTICES DUE (from the rules table, on each jurisdiction's residents)\n");
+    const json_t *d;
+    json_array_foreach(json_object_get(flags, "due"), i, d)
+    {
+        fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s%s%s\n", jstr(d, "jurisdiction"),
+                jstr(d, "name"), jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
+                strcmp(jstr(d, "counted"), "campaign") == 0 ? "in the campaign" : "residents",
+                json_is_string(json_object_get(d, "due_by")) ? ", due by " : "",
+                json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "",
+                json_is_string(json_object_get(d, "filed")) ? "; " : "; NOT FILED",
+                json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "");
+    }
+    if (json_array_size(json_object_get(flags, "due")) == 0)
+        fprintf(out, "  none found in the table (see UNKNOWN below)\n");
+    fprintf(out, "  consumer reporting agencies:");
     json_array_foreach(json_object_get(flags, "consumer_reporting_agencies"), i, f)
         fprintf(out, " %s", json_string_value(f));
-    const json_t *sub = json_object_get(flags, "substitute_notice");
-    fprintf(out, "%s\n  substitute notice: %s (%lld people, %lld without usable contact)\n",
-            json_array_size(json_object_get(flags, "consumer_reporting_agencies")) ? "" : " none",
-            json_is_true(json_object_get(sub, "triggered")) ? "TRIGGERED" : "not triggered",
-            jint(sub, "people"), jint(sub, "no_usable_contact"));
+    fprintf(out, "%s\n  substitute notice triggered:",
+            json_array_size(json_object_get(flags, "consumer_reporting_agencies")) ? "" : " none");
+    json_array_foreach(json_object_get(flags, "substitute_notice"), i, f)
+        fprintf(out, " %s", json_string_value(f));
+    fprintf(out, "%s\n",
+            json_array_size(json_object_get(flags, "substitute_notice")) ? "" : " none");
+    fprintf(out, "\nUNKNOWN \xe2\x80\x94 CHECK COUNSEL (the table has no data: never read as not "
+                 "required)\n");
+    json_array_foreach(json_object_get(flags, "unknown"), i, d)
+        fprintf(out, "  %-8s %s\n", jstr(d, "jurisdiction"), jstr(d, "what"));
+    if (json_array_size(json_object_get(flags, "unknown")) == 0)
+        fprintf(out, "  nothing\n");
 }
 
 /* ---- HTML ---------------------------------------------------------------------------------- */
@@ -1488,6 +1654,60 @@ static void html_people(FILE *out, const char *id, const char *title, const json
         fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(list, "more"));
 }
 
+/* html_verdict - one verdict cell: unknown in red (class unknown), required in bold red. */
+static void html_verdict(FILE *out, const json_t *v)
+{
+    const char *shown = jstr(v, "shown");
+    const char *due = json_string_value(json_object_get(v, "due"));
+    const char *triggered = json_string_value(json_object_get(v, "triggered"));
+    bool unknown = (due && strcmp(due, "unknown") == 0) ||
+                   (triggered && strcmp(triggered, "unknown") == 0) ||
+                   strncmp(shown, "not required per unverified", 27) == 0;
+    bool flagged =
+        (due && strcmp(due, "not required") != 0) || (triggered && strcmp(triggered, "yes") == 0);
+    fprintf(out, "<td%s>", unknown ? " class=unknown" : flagged ? " class=flag" : "");
+    html_text(out, shown);
+    fputs("</td>", out);
+}
+
+/* html_regulators - a jurisdiction's regulator notices in one cell, each with its verdict. */
+static void html_regulators(FILE *out, const json_t *g)
+{
+    const char *state = jstr(g, "regulators_state");
+    bool unknown = strcmp(state, "unknown") == 0;
+    fprintf(out, "<td%s>", unknown ? " class=unknown" : "");
+    if (unknown)
+        fputs(UNKNOWN_COUNSEL "<br>", out);
+    else if (strcmp(state, "none") == 0)
+        fputs("none (no government notice in the table)<br>", out);
+    size_t i;
+    const json_t *r;
+    json_array_foreach(json_object_get(g, "regulators"), i, r)
+    {
+        const char *due = jstr(r, "due");
+        const char *shown = jstr(r, "shown");
+        const char *cls =
+            strcmp(due, "unknown") == 0 || strncmp(shown, "not required per unverified", 27) == 0
+                ? "unknown"
+            : strcmp(due, "not required") == 0 ? "no"
+                                               : "flag";
+        fprintf(out, "<span class=%s>", cls);
+        html_text(out, jstr(r, "name"));
+        fputs(": ", out);
+        html_text(out, shown);
+        fputs(" (", out);
+        html_text(out, jstr(r, "threshold"));
+        fputs("; ", out);
+        html_text(out, jstr(r, "deadline"));
+        if (json_is_string(json_object_get(r, "due_by"))) {
+            fputs(", by ", out);
+            html_text(out, jstr(r, "due_by"));
+        }
+        fputs(")</span><br>", out);
+    }
+    fputs("</td>", out);
+}
+
 static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
 {
     FILE *out = fopen(path, "we");
@@ -1508,6 +1728,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
           "td.n{text-align:right}th{background:#eee}\n"
           ".caveat{border:2px solid #c00;padding:0.5em;background:#fff4f4}\n"
           ".flag{color:#c00;font-weight:bold}\n"
+          ".unknown{color:#d00000;font-weight:bold}\n"
           "</style></head><body>\n<h1>Audit report: campaign ",
           out);
     html_text(out, jstr(o, "campaign"));
@@ -1538,27 +1759,41 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     html_chart(out, o);
 
     const json_t *flags = json_object_get(o, "flags");
-    const json_t *sub = json_object_get(flags, "substitute_notice");
-    fputs("<h2>Flags</h2>\n<table id=flags><tr><th>notice</th><th>jurisdictions</th></tr>\n", out);
-    const char *flag_names[][2] = {{"attorney_general", "Attorney General"},
-                                   {"consumer_reporting_agencies", "consumer reporting agencies"}};
-    for (size_t k = 0; k < ARRAY_SIZE(flag_names); k++) {
-        fprintf(out, "<tr><td>%s</td><td>", flag_names[k][1]);
-        size_t i;
-        const json_t *f;
-        json_array_foreach(json_object_get(flags, flag_names[k][0]), i, f)
-        {
-            html_text(out, json_string_value(f));
-            fputc(' ', out);
-        }
-        fputs("</td></tr>\n", out);
+    fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
+          "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
+          "<th>filed</th></tr>\n",
+          out);
+    size_t n;
+    const json_t *d;
+    json_array_foreach(json_object_get(flags, "due"), n, d)
+    {
+        fputs("<tr>", out);
+        html_cell(out, jstr(d, "jurisdiction"));
+        html_cell(out, jstr(d, "name"));
+        fputs("<td class=flag>", out);
+        html_text(out, jstr(d, "shown"));
+        fputs("</td>", out);
+        html_cell(out, jstr(d, "threshold"));
+        html_number(out, jint(d, "count"));
+        char *rule = xasprintf("%s from %s", jstr(d, "deadline"), jstr(d, "from"));
+        html_cell(out, rule);
+        free(rule);
+        html_cell(out, jstr(d, "due_by"));
+        html_cell(out,
+                  json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "not filed");
+        fputs("</tr>\n", out);
     }
-    fprintf(out,
-            "<tr><td>substitute notice</td><td%s>%s (%lld people, %lld without usable"
-            " contact)</td></tr>\n</table>\n",
-            json_is_true(json_object_get(sub, "triggered")) ? " class=flag" : "",
-            json_is_true(json_object_get(sub, "triggered")) ? "triggered" : "not triggered",
-            jint(sub, "people"), jint(sub, "no_usable_contact"));
+    fputs("</table>\n<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
+          "id=unknown><tr><th>jurisdiction</th><th>what the rules table does not know</th></tr>\n",
+          out);
+    json_array_foreach(json_object_get(flags, "unknown"), n, d)
+    {
+        fputs("<tr class=unknown>", out);
+        html_cell(out, jstr(d, "jurisdiction"));
+        html_cell(out, jstr(d, "what"));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
 
     fputs("<h2>By state and channel</h2>\n<table id=by_state><tr><th>state</th><th>all</th>", out);
     const json_t *channels = json_object_get(o, "by_channel");
@@ -1582,7 +1817,9 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     fputs("<h2>By jurisdiction</h2>\n<table id=by_jurisdiction><tr><th>region</th><th>people</th>"
           "<th>notified</th><th>on time</th><th>late</th><th>not notified, overdue</th>"
           "<th>pending</th><th>no usable contact</th><th>delayed by holds</th><th>most days</th>"
-          "<th>deadline (days)</th><th>citation</th><th>AG notice</th><th>CRA notice</th></tr>\n",
+          "<th>deadline (days)</th><th>due by</th><th>citation</th><th>regulators</th><th>CRA "
+          "notice</th>"
+          "<th>substitute notice</th></tr>\n",
           out);
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
     {
@@ -1602,19 +1839,20 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
                                    jstr(value, "deadline_from"));
         html_cell(out, deadline);
         free(deadline);
+        const json_t *due = json_object_get(value, "deadline");
+        char *due_by =
+            xasprintf("%s (%s; %.2f hold days deducted)", jstr(due, "date"), jstr(due, "rule"),
+                      json_real_value(json_object_get(due, "held_days_deducted")));
+        html_cell(out, due_by);
+        free(due_by);
         char *citation =
             xasprintf("%s%s", jstr(value, "citation"),
                       json_is_false(json_object_get(value, "verified")) ? " (unverified)" : "");
         html_cell(out, citation);
         free(citation);
-        html_cell(out, json_is_true(
-                           json_object_get(json_object_get(value, "attorney_general"), "required"))
-                           ? "required"
-                           : "-");
-        html_cell(out, json_is_true(json_object_get(
-                           json_object_get(value, "consumer_reporting_agencies"), "required"))
-                           ? "required"
-                           : "-");
+        html_regulators(out, value);
+        html_verdict(out, json_object_get(value, "consumer_reporting_agencies"));
+        html_verdict(out, json_object_get(value, "substitute_notice"));
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
@@ -1693,17 +1931,18 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
-int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
-               size_t err_size)
+int report_model(struct crier_db *db, const struct report_options *options, json_t **ret_model,
+                 char *err, size_t err_size)
 {
     struct report r = {.options = options};
-    const char *path = options->deadlines ? options->deadlines : report_default_deadlines();
-    int rc = deadline_table_load(path, &r.table, err, err_size);
+    const char *path = options->deadlines ? options->deadlines : rules_default_path();
+    int rc = rules_load(path, NULL, &r.table, err, err_size);
     if (rc < 0)
         return rc;
     r.late_people.people = json_array();
     r.overdue_people.people = json_array();
-    json_t *undeliverable = NULL, *model = NULL;
+    r.filings = json_array();
+    json_t *undeliverable = NULL;
     /* one snapshot for every figure; READ ONLY: the database refuses any write */
     rc = db_exec(db, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", 0, NULL);
     if (rc < 0) {
@@ -1717,13 +1956,26 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         rc = read_people(db, &r, err, err_size);
     if (rc == 0)
         rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
-    if (rc < 0) {
-        db_rollback(db);
-        goto done;
-    }
+    if (rc == 0)
+        rc = read_filings(db, &r, err, err_size);
     db_rollback(db); /* nothing to commit: it only read */
-    model = report_json(&r, undeliverable);
-    undeliverable = NULL; /* model owns it */
+    if (rc == 0) {
+        *ret_model = report_json(&r, undeliverable);
+        undeliverable = NULL; /* the model owns it */
+    }
+done:
+    json_decref(undeliverable);
+    report_clear(&r);
+    return rc;
+}
+
+int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
+               size_t err_size)
+{
+    json_t *model = NULL;
+    int rc = report_model(db, options, &model, err, err_size);
+    if (rc < 0)
+        return rc;
     if (options->html_path) {
         rc = report_html(model, options->html_path, err, err_size);
         if (rc < 0)
@@ -1738,7 +1990,5 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
     fflush(out);
 done:
     json_decref(model);
-    json_decref(undeliverable);
-    report_clear(&r);
     return rc;
 }

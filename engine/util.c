@@ -6,6 +6,7 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <openssl/evp.h>
 #include <limits.h>
@@ -332,4 +333,36 @@ void secret_redact(char *text, size_t size, const char *const *secrets, size_t c
             from = at + (written < sizeof(mark) - 1 ? written : sizeof(mark) - 1);
         }
     }
+}
+
+/* date_valid_past - "YYYY-MM-DD", a real day, not in the future (a day's slack for time
+ * zones): the day a batch was mailed or a notice filed. */
+bool date_valid_past(const char *date)
+{
+    struct tm tm = {0};
+    if (date == NULL || strlen(date) != 10)
+        return false;
+    const char *end = strptime(date, "%Y-%m-%d", &tm);
+    if (end == NULL || *end != '\0')
+        return false;
+    struct tm check = tm;
+    check.tm_isdst = 0;
+    time_t t = timegm(&check);
+    struct tm back;
+    gmtime_r(&t, &back);
+    if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon)
+        return false;
+    return t <= time(NULL) + 86400; /* not in the future (a day's slack for time zones) */
+}
+
+/* file_safe_name - in as a file-name part: letters, digits, '-' and '_', anything else '_';
+ * "none" when empty. */
+void file_safe_name(const char *in, char *out, size_t size)
+{
+    size_t n = 0;
+    for (; in && *in && n + 1 < size; in++)
+        out[n++] = (isalnum((unsigned char)*in) || *in == '-' || *in == '_') ? *in : '_';
+    out[n] = '\0';
+    if (n == 0)
+        snprintf(out, size, "none");
 }

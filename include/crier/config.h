@@ -174,9 +174,12 @@ struct crier_config {
     } audit;
 
     struct {
-        char *deadlines; /* report.deadlines: the deadline and threshold table (YAML);
-                            NULL = config/deadlines.yaml as installed with crier */
+        char *deadlines; /* report.deadlines: the jurisdiction rules table (YAML, schema 2,
+                            docs/jurisdictions.md); NULL = config/jurisdictions.yaml as
+                            installed with crier */
         long list_limit; /* report.list_limit: people listed per list (late, undeliverable) */
+        int oral_lapse_everywhere; /* report.oral_lapse: 1 everywhere; 0 (hipaa) only where a
+                                      declared framework has the rule */
     } report;
 };
 

@@ -63,6 +63,12 @@ double monotonic_seconds(void);
 int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* date_valid_past - "YYYY-MM-DD", a real day, not in the future (a day's slack). */
+bool date_valid_past(const char *date);
+
+/* file_safe_name - in as a file-name part ([A-Za-z0-9_-], others '_'); "none" if empty. */
+void file_safe_name(const char *in, char *out, size_t size);
+
 /* sha256_hex - hex SHA-256 of len bytes at data into out (65 bytes, NUL-terminated). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

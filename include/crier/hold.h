@@ -96,9 +96,14 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
 int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool json, FILE *out,
               char *err, size_t err_size);
 
-/* hold_show - everything recorded about one hold and the notices it covers. */
-int hold_show(struct crier_db *db, const char *hold, bool json, FILE *out, char *err,
-              size_t err_size);
+struct rules_table;
+
+/* hold_show - everything recorded about one hold and the notices it covers; once lifted,
+ * the notice deadlines that run from the clearance in the jurisdictions it covered (the
+ * rules table's law_enforcement_delay.after_clearance: MD 7 days, ME 7 business days).
+ * rules may be NULL (no such deadlines shown). */
+int hold_show(struct crier_db *db, const char *hold, bool json, const struct rules_table *rules,
+              FILE *out, char *err, size_t err_size);
 
 /* hold_check - print each hold not lifted that has lapsed or is past its review date;
  * *ret_count says how many (0: nothing to do). */

@@ -74,6 +74,10 @@ int render_check_campaign(struct crier_db *db, const struct crier_config *config
 /* render_needs_templates - do the channels of policy render templates? */
 bool render_needs_templates(char *const *policy);
 
+/* render_markdown_literal - value as Markdown that letter.c prints exactly as written
+ * (backslashes before * and \, and before a leading # or -; line ends as spaces). Malloc'd. */
+char *render_markdown_literal(const char *value);
+
 /* render_has - does the campaign have template name (for any region)? */
 bool render_has(const struct crier_notice *notice, const char *name);
 

@@ -6,18 +6,22 @@
 #define CRIER_REPORT_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdio.h>
 
 #include "crier/db.h"
 
 struct report_options {
-    const char *campaign;   /* its name */
-    const char *discovered; /* --discovered YYYY-MM-DD; NULL = the campaign's meta */
-    const char *frameworks; /* --framework LIST (comma-separated); NULL = the campaign's meta */
-    const char *deadlines;  /* the deadline table (YAML); NULL = the one shipped with crier */
-    long list_limit;        /* people listed per list; the rest are counted */
-    bool json;              /* one JSON object on out instead of text tables */
-    const char *html_path;  /* also write one self-contained HTML file here; NULL = none */
+    const char *campaign;       /* its name */
+    const char *discovered;     /* --discovered YYYY-MM-DD; NULL = the campaign's meta */
+    const char *frameworks;     /* --framework LIST (comma-separated); NULL = the campaign's meta */
+    const char *deadlines;      /* the rules table (YAML, docs/jurisdictions.md); NULL = the one
+                                 * shipped with crier */
+    bool oral_lapse_everywhere; /* report.oral_lapse: everywhere; else only where a declared
+                                 * framework has the rule (HIPAA) */
+    long list_limit;            /* people listed per list; the rest are counted */
+    bool json;                  /* one JSON object on out instead of text tables */
+    const char *html_path;      /* also write one self-contained HTML file here; NULL = none */
 };
 
 /*
@@ -29,7 +33,9 @@ struct report_options {
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
                size_t err_size);
 
-/* report_default_deadlines - the path of the deadline table shipped with crier. */
-const char *report_default_deadlines(void);
+/* report_model - the report as the one JSON object report_run prints with --json (a new
+ * reference in *ret_model): for the regulator packet, which acts on the same figures. */
+int report_model(struct crier_db *db, const struct report_options *options, json_t **ret_model,
+                 char *err, size_t err_size);
 
 #endif

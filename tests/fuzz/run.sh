@@ -12,11 +12,11 @@ cd "$(dirname "$0")/../.."
 top=$PWD
 build=${CRIER_FUZZ_BUILD:-build-fuzz}
 seconds=${CRIER_FUZZ_SECONDS:-20}
-targets=(${CRIER_FUZZ_TARGETS:-config csv template letter bounce fax})
+targets=(${CRIER_FUZZ_TARGETS:-config csv template letter bounce fax rules})
 
 # the longest input each target is given: enough for a real file of its kind
 declare -A max_len=([config]=8192 [csv]=8192 [template]=8192 [letter]=4096 [bounce]=16384
-  [fax]=4096)
+  [fax]=4096 [rules]=16384)
 
 if [ ! -d "$build" ]; then
   CC=clang meson setup "$build" --werror -Dfuzz=true -Dtests=disabled \

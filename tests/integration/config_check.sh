@@ -18,8 +18,11 @@ channels:
 YAML
 run_crier -c good.yaml config check
 is "$RC" 0 "a valid config passes"
-is "$OUT" "good.yaml: ok
+is "$(head -2 <<<"$OUT")" "good.yaml: ok
   channel null: 3 lanes" "config check says ok and lists the enabled channels"
+RULES=$(cd "$TESTS_DIR/.." && pwd)/config/jurisdictions.yaml
+is "$(tail -1 <<<"$OUT")" "  rules table $RULES: 58 entries, 25 verified, 5 from a secondary source only, 20 without any source" \
+  "config check loads the shipped rules table and says how much of it is verified"
 is "$ERR" "" "a valid config prints nothing on stderr"
 run_crier config check good.yaml
 is "$RC:$(head -1 <<<"$OUT")" "0:good.yaml: ok" "config check FILE works like -c FILE"
@@ -102,6 +105,42 @@ run_crier config check
 is "$RC:$(head -1 <<<"$OUT")" "0:crier.yaml: ok" "./crier.yaml is found in the working directory"
 CRIER_CONFIG=$WORK/unknown.yaml run_crier config check
 is "$RC" 78 "CRIER_CONFIG wins over ./crier.yaml"
+
+# --- the rules table (report.deadlines): schema errors as FILE:LINE:COL, exit 78 -------------
+# an entry without citation or checked date, a threshold that is not a comparison, a key
+# misspelt: each refused, every one reported
+cat >rules.yaml <<'YAML'
+schema: 2
+caveat: test
+frameworks: {}
+abroad: {}
+jurisdictions:
+  TL:
+    name: Testland
+    source: {kind: source-check, text: test}
+    verified: false
+    individual: {deadline: "30 days", from: discovery}
+    regulators:
+      - {name: AG, threshold: 500, deadline: unknown, order: before}
+    credit_reporting_agencies: {threshold: "more than 1000"}
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
+    notes: typo
+YAML
+printf 'report:\n  deadlines: rules.yaml\n' >with-rules.yaml
+run_crier -c with-rules.yaml config check
+is "$RC" 78 "a bad rules table: 78"
+is "$ERR" "rules.yaml:17:5: unknown key 'notes' in entry TL
+rules.yaml:7:5: entry TL has no 'citation' (write 'unknown' when the source does not say)
+rules.yaml:7:5: entry TL has no 'checked' (write 'unknown' when the source does not say)
+rules.yaml:12:31: entry TL regulators[1] threshold must be an explicit comparison: \"N or more\", \"more than N\", \"any number\", \"none\" or \"unknown\" (got '500')" \
+  "every problem of the rules table, FILE:LINE:COL"
+is "$OUT" "" "nothing on stdout for a bad rules table"
+printf 'report:\n  deadlines: missing.yaml\n' >missing-rules.yaml
+run_crier -c missing-rules.yaml config check
+is "$RC:$ERR" "78:missing.yaml: cannot open the rules table: No such file or directory" \
+  "a rules table that cannot be opened: 78"
 
 # --- the shipped example config is valid ---------------------------------------------------
 example=$TESTS_DIR/../config/crier.example.yaml

@@ -16,19 +16,93 @@ source "$(dirname "$0")/lib.sh"
 
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 
-# --- the deadline table of this test: thresholds low enough to cross with a dozen people ------
+# --- the rules table of this test (schema 2, docs/jurisdictions.md): thresholds low enough to
+# cross with a dozen people; MA knows no regulator, a region missing from the table is unknown
 cat >deadlines.yaml <<'YAML'
+schema: 2
 caveat: "TEST TABLE: must be checked by counsel"
-thresholds: {attorney_general_above: 3, consumer_reporting_agencies_above: 4}
-substitute_notice: {people_above: 500000, no_contact_above: 2, no_contact_share: 0.5}
 jurisdictions:
-  CA: {name: California, days: 30, citation: "Cal. Civ. Code § 1798.82", verified: true}
-  NY: {name: New York, days: 30, citation: "N.Y. Gen. Bus. Law § 899-aa", verified: false,
-       attorney_general_above: 5}
-  TX: {name: Texas, days: 60, citation: "Tex. Bus. & Com. Code § 521.053", verified: false}
-  MA: {name: Massachusetts, days: null, citation: "Mass. Gen. Laws ch. 93H, § 3", verified: false}
+  CA:
+    name: California
+    citation: "Cal. Civ. Code § 1798.82"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: true
+    individual: {deadline: "30 days", from: discovery}
+    regulators:
+      - {name: Attorney General, threshold: "more than 3", deadline: "15 days", from: individual-notice, order: after}
+    credit_reporting_agencies: {threshold: "more than 4"}
+    substitute_notice: {people_above: 500000, insufficient_contact: true, consists_of: "email, website, media"}
+    law_enforcement_delay: {allowed: true, after_clearance: "7 days"}
+    content: unknown
+  NY:
+    name: New York
+    citation: "N.Y. Gen. Bus. Law § 899-aa"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: false
+    individual: {deadline: "30 days", from: unknown}
+    regulators:
+      - {name: Attorney General, threshold: "5 or more", deadline: unknown, order: unknown}
+    credit_reporting_agencies: {threshold: "4 or more"}
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
+  TX:
+    name: Texas
+    citation: "Tex. Bus. & Com. Code § 521.053"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: true
+    individual: {deadline: "60 days", from: determination}
+    regulators:
+      - {name: Attorney General, threshold: "250 or more", deadline: "30 days", from: determination, order: unknown}
+    credit_reporting_agencies: unknown
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
+  MA:
+    name: Massachusetts
+    citation: "Mass. Gen. Laws ch. 93H, § 3"
+    source: {kind: secondary, text: test}
+    checked: 2026-12-02
+    verified: false
+    individual: {deadline: "as soon as practicable", from: unknown}
+    regulators: unknown
+    credit_reporting_agencies: unknown
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
 frameworks:
-  HIPAA: {days: 60, citation: "45 C.F.R. § 164.404(b)", verified: false}
+  HIPAA:
+    name: HIPAA
+    citation: "45 C.F.R. § 164.404(b)"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: false
+    individual: {deadline: "60 days", from: discovery}
+    regulators:
+      - {name: HHS, threshold: "any number", deadline: unknown, order: unknown, counted: campaign}
+      - {name: media, threshold: "more than 3", deadline: unknown, order: unknown, counted: residents}
+    credit_reporting_agencies: unknown
+    substitute_notice: {out_of_date_contact_at_least: 10}
+    law_enforcement_delay: {allowed: true, after_clearance: unknown, oral_lapse_days: 30}
+    content: unknown
+abroad:
+  GDPR:
+    name: GDPR
+    countries: [DE, FR]
+    citation: "Regulation (EU) 2016/679, Art. 33 and 34"
+    source: {kind: source-check, text: test}
+    checked: 2026-12-02
+    verified: true
+    individual: {deadline: "without undue delay", from: unknown}
+    regulators:
+      - {name: supervisory authority, threshold: "any number", deadline: "72 hours", from: awareness, order: unknown, counted: campaign}
+    credit_reporting_agencies: unknown
+    substitute_notice: unknown
+    law_enforcement_delay: unknown
+    content: unknown
 YAML
 mkdir -p "$WORK/spool"
 write_config "channels:
@@ -203,12 +277,49 @@ is "$(jq_py '[(h["scope"], h["lifted_at"] is not None, h["active"]) for h in d["
 is "$(jq_py 'd["by_jurisdiction"]["MA"]["deadline_days"], d["by_jurisdiction"]["MA"]["deadline_from"], d["by_jurisdiction"]["unknown"]["deadline_from"]')" \
   "None no fixed day count not in the table" "a jurisdiction without a day count is reported as such, never late"
 
+# --- per jurisdiction: the deadline as a date, the lawful hold time its region's holds take
+# out, the clearance deadline; each regulator notice with its verdict and its date -----------------
+ca_held=$(sql "SELECT extract(epoch FROM least(coalesce(l.lifted_at, now()), now())
+                 - greatest(h.placed_at, '$DISCOVERED'::timestamp AT TIME ZONE 'UTC'))
+               FROM crier.hold h LEFT JOIN crier.hold_lift l ON l.hold_id = h.id
+               WHERE h.campaign_id = $CAMPAIGN_ID AND h.region = 'CA'")
+ca_lift=$(sql "SELECT to_char(l.lifted_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM crier.hold h
+               JOIN crier.hold_lift l ON l.hold_id = h.id WHERE h.campaign_id = $CAMPAIGN_ID AND h.region = 'CA'")
+is "$(jq_py '"%.2f" % d["by_jurisdiction"]["CA"]["deadline"]["held_days_deducted"]')" \
+  "$("$PY" -c "print('%.2f' % ($ca_held / 86400))")" \
+  "CA: the lawful hold time its region hold took out (the ca1 hold is a person's, not the region's)"
+is "$(jq_py 'd["by_jurisdiction"]["CA"]["deadline"]["date"]')" \
+  "$("$PY" -c "import datetime as t; print((t.datetime.fromisoformat('$DISCOVERED') + t.timedelta(days=31, seconds=$ca_held - 1)).date())")" \
+  "CA: the deadline date is discovery + 30 days + the hold time deducted"
+is "$(jq_py '[(c["lifted"], c["rule"], c["due_by"]) for c in d["by_jurisdiction"]["CA"]["deadline"]["after_clearance"]]')" \
+  "[('$ca_lift', '7 days', '$(date -u -d "$ca_lift + 7 days" +%F)')]" \
+  "CA: notice within 7 days of the clearance (the lift of the CA hold)"
+is "$(jq_py 'd["by_jurisdiction"]["TX"]["deadline"]["rule"], d["by_jurisdiction"]["TX"]["deadline"]["date"], d["by_jurisdiction"]["TX"]["deadline"]["counted_from"]')" \
+  "60 days from determination $(date -u -d "$DISCOVERED + 60 days" +%F) the discovery date, standing for the table's event" \
+  "TX: 60 days from determination, counted from the discovery date given, and said so"
+is "$(jq_py '[(r["name"], r["due"], r["threshold"], r["count"], r["due_by"]) for r in d["by_jurisdiction"]["TX"]["regulators"]]')" \
+  "[('Attorney General', 'not required', '250 or more', 2, '$(date -u -d "$DISCOVERED + 30 days" +%F)')]" \
+  "TX: the AG at 250 or more, 2 residents: not required; its date 30 days from the determination"
+ca_last=$(sql "SELECT to_char(max(d.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM crier.dispatch_log d
+               JOIN crier.notice n ON n.id = d.notice_id JOIN crier.recipient r
+               ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq
+               WHERE d.campaign_id = $CAMPAIGN_ID AND upper(r.region) = 'CA'
+               AND d.event = 'transition' AND d.to_state IN ('sent', 'delivered', 'mailed')")
+is "$(jq_py '[(r["name"], r["due"], r["count"], r["due_by"], r["order"]) for r in d["by_jurisdiction"]["CA"]["regulators"]]')" \
+  "[('Attorney General', 'required', 4, '$(date -u -d "$ca_last + 15 days" +%F)', 'after')]" \
+  "CA: the AG above 3 (4 residents), within 15 days of the last CA notice, after them"
+is "$(jq_py 'd["by_jurisdiction"]["MA"]["regulators_state"], d["by_jurisdiction"]["MA"]["consumer_reporting_agencies"]["shown"], d["by_jurisdiction"]["unknown"]["consumer_reporting_agencies"]["due"]')" \
+  "unknown unknown — check counsel unknown" "MA knows no regulator, a person without region no rule: unknown, never not required"
+is "$(jq_py 'sorted(set((u["jurisdiction"], u["what"]) for u in d["flags"]["unknown"]))')" \
+  "[('MA', 'substitute notice'), ('MA', 'the consumer reporting agencies'), ('MA', 'the regulators to notify'), ('NY', 'substitute notice'), ('TX', 'substitute notice'), ('TX', 'the consumer reporting agencies'), ('unknown', 'substitute notice'), ('unknown', 'the consumer reporting agencies'), ('unknown', 'the individual deadline'), ('unknown', 'the regulators to notify')]" \
+  "every unknown is listed for counsel"
+
 # a framework applies to everyone: the shortest deadline wins
 report_json --discovered "$DISCOVERED" --framework HIPAA
 is "$(jq_py 'd["timeliness"]["no_deadline"], d["by_jurisdiction"]["MA"]["deadline_days"], d["by_jurisdiction"]["MA"]["deadline_from"], d["by_jurisdiction"]["CA"]["deadline_from"]')" \
   "0 60 HIPAA CA" "--framework HIPAA: 60 days for MA and unknown, CA keeps its 30"
 report_json --framework NOPE
-is "$RC:$(cat report.err)" "65:crier audit report: framework 'NOPE' is not in the deadline table $WORK/deadlines.yaml" \
+is "$RC:$(cat report.err)" "65:crier audit report: framework 'NOPE' is not in the rules table $WORK/deadlines.yaml" \
   "an unknown framework is refused, named"
 
 # the campaign meta's discovered_date (9 days ago in the sample) when --discovered is absent
@@ -218,20 +329,28 @@ is "$(jq_py 'd["discovered_date"], d["discovered_from"]')" "2026-11-20 campaign 
 
 # --- flags, above and below their thresholds ---------------------------------------------------
 report_json --discovered "$DISCOVERED"
-is "$(jq_py 'd["flags"]["attorney_general"], d["flags"]["consumer_reporting_agencies"]')" \
-  "['CA'] []" "AG above 3: CA (4 people); NY's own threshold is 5 (4 people: no); CRA above 4: none (4 is not above 4)"
-is "$(jq_py 'd["by_jurisdiction"]["TX"]["attorney_general"], d["by_jurisdiction"]["NY"]["attorney_general"]')" \
-  "{'above': 3, 'required': False} {'above': 5, 'required': False}" "below the threshold: not required"
-is "$(jq_py 'd["flags"]["substitute_notice"]["triggered"], d["flags"]["substitute_notice"]["because"]')" \
-  "True ['no_contact_above']" "substitute notice: 3 without usable contact is above 2"
-sed -i 's/consumer_reporting_agencies_above: 4/consumer_reporting_agencies_above: 3/; s/no_contact_above: 2/no_contact_above: 3/' deadlines.yaml
+is "$(jq_py 'd["flags"]["attorney_general"], d["flags"]["consumer_reporting_agencies"], [(f["jurisdiction"], f["name"]) for f in d["flags"]["due"]]')" \
+  "['CA'] ['NY'] [('CA', 'Attorney General')]" \
+  "AG more than 3: CA (4 people); NY's 5 or more (4 people): no; CRA more than 4: not CA (4); 4 or more: NY"
+is "$(jq_py 'd["by_jurisdiction"]["NY"]["regulators"][0]["due"], d["by_jurisdiction"]["NY"]["regulators"][0]["shown"], d["by_jurisdiction"]["CA"]["consumer_reporting_agencies"]["shown"]')" \
+  "not required not required per unverified data — check counsel not required" \
+  "below the threshold: not required, and an unverified entry says so and sends to counsel"
+is "$(jq_py 'd["flags"]["substitute_notice"], d["by_jurisdiction"]["CA"]["substitute_notice"]["because"]')" \
+  "['CA'] ['insufficient_contact']" "substitute notice: CA on insufficient contact for its one undeliverable person; per state"
+sed -i 's/threshold: "more than 4"/threshold: "more than 3"/; s/threshold: "5 or more"/threshold: "4 or more"/' deadlines.yaml
 report_json --discovered "$DISCOVERED"
-is "$(jq_py 'd["flags"]["consumer_reporting_agencies"], d["flags"]["substitute_notice"]["triggered"]')" \
-  "['CA', 'NY'] False" "CRA above 3: CA and NY; 3 without usable contact is not above 3"
-echo 'jurisdictions: {CA: {citation: x}}' >bad.yaml
+is "$(jq_py 'd["flags"]["consumer_reporting_agencies"], d["flags"]["attorney_general"]')" \
+  "['CA', 'NY'] ['CA', 'NY']" "CRA more than 3: CA and NY; NY's AG at 4 or more: required"
+# HIPAA declared: its media notice per jurisdiction, HHS on the whole campaign
+report_json --discovered "$DISCOVERED" --framework HIPAA
+is "$(jq_py '[(f["jurisdiction"], f["name"], f["count"]) for f in d["flags"]["due"] if f["name"].startswith("HIPAA")]')" \
+  "[('CA', 'HIPAA: media', 4), ('NY', 'HIPAA: media', 4), ('HIPAA', 'HIPAA: HHS', 13)]" \
+  "HIPAA: media where a state has more than 3, HHS for the campaign's 13"
+is "$(jq_py 'd["oral_hold_lapse_applied"]')" "True" "HIPAA declared: the oral-hold lapse applies"
+sed 's/citation: "Cal. Civ. Code § 1798.82"/citation: unknown/' deadlines.yaml >bad.yaml
 "$CRIER" -c <(sed "s|$WORK/deadlines.yaml|$WORK/bad.yaml|" crier.yaml) audit report rep >/dev/null 2>report.err
-is "$?:$(cat report.err)" "65:crier audit report: $WORK/bad.yaml:1:21: 'jurisdictions.CA' needs 'days' (null when the statute sets no day count)" \
-  "a deadline table entry without days is refused, FILE:LINE:COL"
+is "$?:$(cat report.err)" "65:crier audit report: $WORK/bad.yaml:9:15: entry CA: an entry without a citation cannot be verified" \
+  "a rules table entry that claims verification without a citation is refused, FILE:LINE:COL"
 
 # --- no discovery date: said clearly ---------------------------------------------------------------
 run_crier audit report nometa
@@ -248,6 +367,8 @@ run_crier audit report rep --discovered "$DISCOVERED"
 is "$RC" 0 "the text report exits 0"
 like "$OUT" "CAVEAT: TEST TABLE: must be checked by counsel" "the text carries the table's caveat"
 like "$OUT" "ny4 +Giang Nguyễn +NY" "the text lists the overdue person"
+like "$OUT" "MA    +the regulators to notify" "the text lists what the table does not know"
+like "$OUT" "CA California: residents 4; Cal. Civ. Code" "the text gives each jurisdiction its rules"
 
 # --- HTML, rendered by headless Chromium ----------------------------------------------------------
 run_crier audit report rep --discovered "$DISCOVERED" --html "$WORK/report.html"
@@ -262,12 +383,15 @@ if command -v chromium >/dev/null; then
                --user-data-dir="$WORK/chrome" --enable-logging=stderr --v=0 "$@"; }
   chrome --dump-dom "file://$WORK/report.html" >dom.html 2>chrome-dom.log
   is "$?" 0 "chromium loads the report"
-  for id in chart flags by_state by_jurisdiction late overdue undeliverable holds; do
+  for id in chart due unknown by_state by_jurisdiction late overdue undeliverable holds; do
     ok "the DOM has #$id" grep -q "id=\"$id\"" dom.html
   done
   is "$(grep -o 'class="bar"' dom.html | wc -l)" 1 "one bar: every notice went out today, on test"
   is "$(grep -o 'class="hold"' dom.html | wc -l)" 2 "two shaded hold periods"
   ok "the discovery day is marked on the chart" grep -q 'id="discovered"' dom.html
+  ok "the unknowns are in red: unknown — check counsel" \
+    grep -q '<td class="unknown">unknown — check counsel</td>' dom.html
+  ok "the unknown style is red" grep -q '\.unknown{color:#d00000' dom.html
   ok "no load was refused or failed (console)" bash -c "! grep -Ei 'Refused to|net::ERR|Uncaught' chrome-dom.log"
   chrome --screenshot="$WORK/report.png" --window-size=1200,2400 "file://$WORK/report.html" >/dev/null 2>chrome-shot.log
   ok "chromium wrote a screenshot" test -s "$WORK/report.png"
@@ -355,5 +479,44 @@ is "$(jq_py '(d["timeliness"]["on_time"], d["by_jurisdiction"]["TX"]["max_days"]
   "(2, 7, 1, 1, 2)" "mailed counts from the mailing date (day 7 of 10), and the returned letter has no usable contact"
 is "$(jq_py '[(x["day"], x["notified"]["mail"]) for x in d["notices_per_day"]["days"]]')" \
   "[('$mailed_on', 2)]" "the chart puts both letters on their mailing day"
+
+# --- HIPAA's oral-hold lapse only where HIPAA applies (45 CFR 164.412(b); no state has it) ------
+# an oral hold placed 40 days ago, never confirmed: without HIPAA all 40 days are lawful delay;
+# declared HIPAA, only the first 30 are, and the report says the hold lapsed
+printf 'ref,name,email,region\no1,Otto,o1@example.com,TX\n' >oral.csv
+"$CRIER" campaign create oral --incident INC-oral --policy test >/dev/null &&
+  "$CRIER" campaign load oral --csv oral.csv >/dev/null
+ORAL_ID=$(sql "SELECT id FROM crier.campaign WHERE name = 'oral'")
+sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
+     INSERT INTO crier.hold (campaign_id, authority, official, case_ref, form, reason,
+                             placed_at, placed_by, placed_role)
+     VALUES ($ORAL_ID, 'FBI', 'SA Roe', 'K-3', 'oral', 'impede',
+             now() - interval '40 days', 'postgres', 'postgres');
+     ALTER TABLE crier.hold ENABLE TRIGGER hold_stamp; COMMIT;" >/dev/null
+oral_json() { "$CRIER" audit report oral --json --discovered "$(date -u -d '45 days ago' +%F)" "$@" >"$WORK/report.json"; }
+oral_json
+is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["holds"][0]["lawful_days"]), round(d["by_jurisdiction"]["TX"]["deadline"]["held_days_deducted"])')" \
+  "False False 40 40" "no HIPAA: the unconfirmed oral hold is lawful delay for all its 40 days"
+oral_json --framework HIPAA
+is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["holds"][0]["lawful_days"]), round(d["by_jurisdiction"]["TX"]["deadline"]["held_days_deducted"])')" \
+  "True True 30 30" "HIPAA declared: the oral hold lapses after 30 days; 10 days count against the deadline"
+"$CRIER" -c <(printf '%s\n  oral_lapse: everywhere\n' "$(cat crier.yaml)") audit report oral --json \
+  --discovered "$(date -u -d '45 days ago' +%F)" >"$WORK/report.json"
+is "$(jq_py 'd["oral_hold_lapse_applied"], round(d["holds"][0]["lawful_days"])')" "True 30" \
+  "report.oral_lapse: everywhere applies the lapse without HIPAA"
+
+# --- the jurisdiction of a person abroad is chosen by country: Germany is GDPR, not Delaware ------
+printf 'ref,name,email,region,country\ng1,Greta,g1@example.com,,DE\ng2,Guy,g2@example.com,Paris,FR\nd1,Dee,d1@example.com,DE,US\nj1,Jun,j1@example.com,,JP\n' >abroad.csv
+"$CRIER" campaign create abroad --incident INC-abroad --policy test >/dev/null &&
+  "$CRIER" campaign load abroad --csv abroad.csv >/dev/null
+"$CRIER" audit report abroad --json --discovered "$(date -u -d '1 day ago' +%F)" >"$WORK/report.json"
+is "$(jq_py 'sorted((k, v["residents"], v["in_table"]) for k, v in d["by_jurisdiction"].items())')" \
+  "[('DE', 1, False), ('GDPR', 2, True), ('country JP', 1, False)]" \
+  "GDPR by country (DE, FR), a US region DE is a region (not in this table), JP is not in the table"
+is "$(jq_py '[(r["name"], r["due"], r["count"], r["due_by"]) for r in d["by_jurisdiction"]["GDPR"]["regulators"]]')" \
+  "[('supervisory authority', 'required', 4, '$(date -u -d "$(date -u -d '1 day ago' +%F) + 3 days" +%F)T00:00:00Z')]" \
+  "GDPR: the supervisory authority, counted over the campaign, 72 hours from the date given"
+is "$(jq_py 'd["by_jurisdiction"]["country JP"]["regulators_state"], d["by_jurisdiction"]["country JP"]["deadline"]["rule"]')" \
+  "unknown unknown — check counsel" "a country in no entry: unknown, check counsel"
 
 done_testing
