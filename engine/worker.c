@@ -92,6 +92,7 @@ struct worker {
     _Atomic double last_work; /* monotonic time a lane last recorded a batch */
     unsigned long ticks;
     double sealed_at; /* monotonic: the last seal of the dispatch log (audit.seal_interval) */
+    double reaped_at; /* monotonic: the last run of the lease reaper */
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -583,10 +584,21 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     long count = 0;
     if (worker_register(w, *db, w->id) < 0)
         log_error("worker heartbeat: %s", (*db)->error);
-    if (queue_reap(*db, actor, &count) < 0)
-        log_error("lease reaper: %s", (*db)->error);
-    else if (count > 0)
-        log_notice("%ld notices whose worker stopped without recording went back to ready", count);
+    /* The reaper's index scan passes the lease entries of every notice recorded since the
+     * last vacuum whose lease time has passed: at a few thousand notices a second that is
+     * hundreds of thousands of dead entries. A quarter of the lease (at most 10 s) is
+     * soon enough to find an expired one, and one process in ten as costly. */
+    double reap_every = (double)w->config->queue.lease_seconds / 4.0;
+    if (reap_every > 10.0)
+        reap_every = 10.0;
+    if (monotonic_seconds() - w->reaped_at >= reap_every) {
+        w->reaped_at = monotonic_seconds();
+        if (queue_reap(*db, actor, &count) < 0)
+            log_error("lease reaper: %s", (*db)->error);
+        else if (count > 0)
+            log_notice("%ld notices whose worker stopped without recording went back to ready",
+                       count);
+    }
     if (monotonic_seconds() - w->started >= (double)w->config->queue.route_grace_seconds) {
         long moved = route_disabled(w, db, actor, random_state);
         if (moved > 0)
