@@ -23,6 +23,7 @@
 #include "crier/report.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
+#include "crier/service.h"
 #include "crier/status.h"
 #include "crier/worker.h"
 
@@ -37,6 +38,9 @@
 struct cli {
     const char *config_path; /* -c, else config_find() */
     struct crier_config *config;
+    struct crier_config *reloaded; /* crier run: read on SIGHUP, used once the lanes stop */
+    int log_level;                 /* --log-level, when log_level_set */
+    bool log_level_set;
     const char *command; /* "campaign load", for messages */
 };
 
@@ -60,6 +64,7 @@ static int cmd_campaign_pause(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_resume(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_list(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv);
 static int cmd_run(struct cli *cli, int argc, char **argv);
 static int cmd_status(struct cli *cli, int argc, char **argv);
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv);
@@ -125,13 +130,32 @@ static const struct command commands[] = {
     {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
      "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
+    {"campaign", "reroute", cmd_campaign_reroute,
+     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT",
+     "Move the notices waiting on one channel of a campaign to another channel of its\n"
+     "policy: every notice ready on --from that --to can reach (notices in flight are not\n"
+     "touched). crier never does this by itself: a notice whose channel no live worker\n"
+     "serves waits (crier status says since when). Each move is a dispatch-log row naming\n"
+     "you and the reason; the campaign gets one row for the command. One transaction.\n"
+     "  --from CHANNEL  the channel the notices wait on\n"
+     "  --to CHANNEL    where they go (it must be in the campaign's policy)\n"
+     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"},
     {"run", NULL, cmd_run, "run [--until-idle]",
-     "Dispatch notices of running campaigns through the enabled channels.\n"
+     "Dispatch notices of running campaigns through the enabled channels. A notice whose\n"
+     "channel no live worker serves waits for one (crier campaign reroute moves it); run\n"
+     "warns at start about each running campaign's channel it does not serve. A channel\n"
+     "that cannot open (a bad secret, a missing spool) is a start-up error (exit 78).\n"
      "SIGTERM or SIGINT: finish and record the batches in flight, then exit.\n"
+     "SIGHUP: read the configuration again; if it is good, finish the batches in flight\n"
+     "and restart the lanes with it; if not, say why and run on with the old one.\n"
+     "Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n"
      "  --until-idle  exit once no running campaign has a notice ready or in flight\n"},
     {"status", NULL, cmd_status, "status [NAME] [--json] [--watch]",
-     "Where every notice stands, by state and by channel.\n"
-     "  --json   one JSON object for NAME (an array without NAME)\n"
+     "Where every notice stands, by state and by channel, and the notices that wait\n"
+     "because no live worker serves their channel (\"no worker serves email since 12:01\n"
+     "UTC\").\n"
+     "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
+     "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
     {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
@@ -369,7 +393,8 @@ static int config_ready(struct cli *cli)
         if (r < 0)
             return EXIT_CONFIG;
     }
-    log_setup(cli->config->log.format, cli->config->log.level);
+    log_setup(cli->config->log.format,
+              cli->log_level_set ? cli->log_level : cli->config->log.level);
     config_secrets_check(cli->config);
     hold_policy_set(cli->config->holds.oral_lapse);
     return 0;
@@ -795,7 +820,102 @@ static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
     return exit_code(r);
 }
 
+struct reroute_args {
+    const char *from, *to, *reason;
+};
+
+static int reroute_option(int opt, const char *arg, void *data)
+{
+    struct reroute_args *a = data;
+    if (opt == 'f')
+        a->from = arg;
+    else if (opt == 't')
+        a->to = arg;
+    else if (opt == 'r')
+        a->reason = arg;
+    return 0;
+}
+
+static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"reason", required_argument, NULL, 'r'},
+        {0},
+    };
+    struct reroute_args a = {0};
+    int r = parse_options(cli, command_find("campaign", "reroute"), argc, argv, options, "",
+                          reroute_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "NAME");
+    if (name == NULL)
+        return EXIT_USAGE;
+    const char *missing = a.from == NULL        ? "--from CHANNEL"
+                          : a.to == NULL        ? "--to CHANNEL"
+                          : str_empty(a.reason) ? "--reason TEXT"
+                                                : NULL;
+    if (missing) {
+        fail(cli, "missing %s (see crier campaign reroute --help)", missing);
+        return EXIT_USAGE;
+    }
+    enum crier_channel_id id;
+    const char *unknown = channel_id_from_name(a.from, &id) < 0 ? a.from
+                          : channel_id_from_name(a.to, &id) < 0 ? a.to
+                                                                : NULL;
+    if (unknown) {
+        fail(cli, "unknown channel '%s' (email, fax, mail, null, test)", unknown);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char *who = actor(db);
+    char err[1024];
+    long moved = 0, left = 0;
+    r = service_reroute(db, name, a.from, a.to, a.reason, who, &moved, &left, err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
+    }
+    printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
+    if (left > 0)
+        printf("; %ld left waiting on %s: %s cannot reach them", left, a.from, a.to);
+    printf("\n");
+    return 0;
+}
+
 /* ---- run, status --------------------------------------------------------------------- */
+
+/* run_reload - SIGHUP: the configuration file again, kept aside until the lanes stop. */
+static int run_reload(void *data)
+{
+    struct cli *cli = data;
+    const char *path = config_find(cli->config_path);
+    if (path == NULL) {
+        log_error("SIGHUP: no configuration file to read");
+        return -ENOENT;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *diag = open_memstream(&text, &len);
+    struct crier_config *config = NULL;
+    int r = config_load(path, diag, &config);
+    fclose(diag);
+    if (r < 0) {
+        log_error("SIGHUP: %s is not valid: %s", path, len ? text : strerror(-r));
+        free(text);
+        return r;
+    }
+    free(text);
+    config_free(cli->reloaded);
+    cli->reloaded = config;
+    return 0;
+}
 
 static int cmd_run(struct cli *cli, int argc, char **argv)
 {
@@ -812,8 +932,17 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     int code = config_ready(cli);
     if (code)
         return code;
-    struct worker_options o = {.until_idle = (flags & 4) != 0};
-    r = worker_run(cli->config, &o);
+    struct worker_options o = {
+        .until_idle = (flags & 4) != 0, .reload = run_reload, .reload_data = cli};
+    while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
+        config_free(cli->config);
+        cli->config = cli->reloaded;
+        cli->reloaded = NULL;
+        log_setup(cli->config->log.format,
+                  cli->log_level_set ? cli->log_level : cli->config->log.level);
+        config_secrets_check(cli->config);
+        hold_policy_set(cli->config->holds.oral_lapse);
+    }
     if (r == -EINVAL || r == -ENOENT || r == -ESTALE)
         return EXIT_CONFIG;
     return exit_code(r);
@@ -824,6 +953,57 @@ static volatile sig_atomic_t watch_stop;
 static void watch_signal(int sig)
 {
     watch_stop = 1;
+}
+
+/* status_with_waiting - status_print, and the notices that wait because no live worker
+ * serves their channel (service.c): under the table, or as each campaign's "waiting". */
+static int status_with_waiting(struct crier_db *db, const char *name, bool json, FILE *out)
+{
+    json_t *waiting = NULL;
+    int r = service_waiting(db, name, &waiting);
+    if (r < 0)
+        return r;
+    if (!json) {
+        r = status_print(db, name, false, out);
+        if (r == 0)
+            service_waiting_text(waiting, out);
+        json_decref(waiting);
+        fflush(out);
+        return r;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *buffer = open_memstream(&text, &len);
+    r = status_print(db, name, true, buffer);
+    fclose(buffer);
+    json_t *printed = r == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    if (r == 0 && printed == NULL) {
+        snprintf(db->error, sizeof(db->error), "status printed no JSON");
+        r = -EIO;
+    }
+    if (r < 0) {
+        json_decref(waiting);
+        return r;
+    }
+    json_t *campaigns = json_is_array(printed) ? json_incref(printed) : json_pack("[O]", printed);
+    size_t i, k;
+    json_t *campaign, *row;
+    json_array_foreach(campaigns, i, campaign)
+    {
+        json_t *list = json_array();
+        json_array_foreach(waiting, k, row) if (json_equal(json_object_get(row, "campaign"),
+                                                           json_object_get(campaign, "campaign")))
+            json_array_append(list, row);
+        json_object_set_new(campaign, "waiting", list);
+    }
+    json_dumpf(printed, out, JSON_INDENT(2));
+    fputc('\n', out);
+    fflush(out);
+    json_decref(campaigns);
+    json_decref(printed);
+    json_decref(waiting);
+    return 0;
 }
 
 static int cmd_status(struct cli *cli, int argc, char **argv)
@@ -856,7 +1036,7 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
     do {
         if (watch && tty && !(flags & 1))
             fputs("\033[H\033[2J", stdout);
-        r = status_print(db, name, flags & 1, stdout);
+        r = status_with_waiting(db, name, flags & 1, stdout);
         if (r < 0) {
             fail(cli, "%s", db->error);
             break;
@@ -1414,9 +1594,11 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: crier [-c FILE] COMMAND [ARGS]\n\n"
+    fprintf(out, "usage: crier [-c FILE] [--log-level LEVEL] COMMAND [ARGS]\n\n"
                  "  -c, --config FILE  configuration (default: $CRIER_CONFIG, ./crier.yaml,\n"
                  "                     /etc/crier/crier.yaml)\n"
+                 "  --log-level LEVEL  debug, info, notice, warning or error (overrides\n"
+                 "                     log.level)\n"
                  "  -h, --help         this help; COMMAND --help for a command's\n"
                  "  -V, --version      print the version\n\ncommands:\n");
     for (const struct command *c = commands; c->group; c++) {
@@ -1431,6 +1613,7 @@ int cli_main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"log-level", required_argument, NULL, 'L'},
         {0},
     };
     struct cli cli = {.command = ""};
@@ -1441,6 +1624,17 @@ int cli_main(int argc, char **argv)
         switch (opt) {
         case 'c':
             cli.config_path = optarg;
+            break;
+        case 'L':
+            if (log_level_from_name(optarg, &cli.log_level) < 0) {
+                fprintf(stderr,
+                        "crier: --log-level '%s': expected debug, info, notice, "
+                        "warning or error\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            cli.log_level_set = true;
+            log_setup(LOG_FORMAT_AUTO, cli.log_level);
             break;
         case 'h':
             usage(stdout);
@@ -1490,6 +1684,7 @@ int cli_main(int argc, char **argv)
     int skip = optind + (c->name ? 1 : 0);
     int code = c->run(&cli, argc - skip, argv + skip);
     config_free(cli.config);
+    config_free(cli.reloaded);
     return code;
 }
 

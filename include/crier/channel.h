@@ -143,8 +143,8 @@ int channel_committed(struct crier_channel *channel, bool all_recorded);
 /* channel_poll - wrapper around ops->poll: every outcome filled (PENDING unless told). */
 int channel_poll(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
                  struct crier_outcome *outcomes);
-/* channel_enabled - may notices go to channel name in this deployment (configured and built
- * into this crier)? *ret_why says why not. */
+/* channel_enabled - does this process run channel name (configured and built into this
+ * crier)? *ret_why says why not. Says nothing about other workers of the deployment. */
 bool channel_enabled(const struct crier_config *config, const char *name, const char **ret_why);
 
 /* The data of channel_usable(): the campaign's policy and the notice being decided. */
@@ -154,8 +154,10 @@ struct channel_usable_data {
     const struct crier_notice *notice;
 };
 
-/* channel_usable - a policy_usable_fn: policy channel number index is enabled and reaches
- * the notice. The one test that `crier run`, the fax poller and bounce ingestion share. */
+/* channel_usable - a policy_usable_fn: policy channel number index is a channel crier has
+ * and reaches the notice, whether or not this process serves it (a notice waits on its
+ * channel for a worker). The one test `crier run`, the fax poller and bounce ingestion
+ * share. */
 bool channel_usable(size_t index, void *data, const char **ret_why);
 
 /* channel_reachable - does the notice carry an address channel id can use? For email, fax

@@ -18,7 +18,7 @@ campaign_events() {
 # --- help: crier and every command answer --help with their usage, exit 0 ---------------
 run_crier --help
 is "$RC" 0 "crier --help exits 0"
-like "$OUT" '^usage: crier \[-c FILE\] COMMAND \[ARGS\]' "crier --help prints the usage"
+like "$OUT" '^usage: crier \[-c FILE\] \[--log-level LEVEL\] COMMAND \[ARGS\]' "crier --help prints the usage"
 main_help=$OUT
 for cmd in "db migrate" "config check" "campaign create" "campaign load" "campaign start" \
   "campaign pause" "campaign resume" "campaign cancel" "campaign list" "run" "status"; do
