@@ -671,6 +671,9 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         struct crier_channel *trial = NULL;
         if (!config->channel[id].enabled || config->channel[id].lanes == 0 || ops == NULL)
             continue;
+        char why[512] = "";
+        if (id == CHANNEL_MAIL && print_spool_check(config->mail.spool, why, sizeof(why)) < 0)
+            log_error("%s", why);
         r = channel_open(ops, config, &trial);
         if (r < 0) {
             log_error("channels.%s in %s cannot be used: %s", ops->name,

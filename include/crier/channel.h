@@ -182,6 +182,11 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
 int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
                 unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
 
+/* print_spool_check - the mail channel's spool exists, is a directory this process may
+ * write, and is closed to others and to group writes (0700 or 0750): letters carry names
+ * and addresses. A message naming the key and the fix goes to err. */
+int print_spool_check(const char *spool, char *err, size_t err_size);
+
 /* print_letter_digest - the SHA-256 the mail channel records for a notice's letter (its
  * address and rendered body, at notice->content_time), for `audit show`. */
 int print_letter_digest(const struct crier_notice *notice, char out[65], char *err,
