@@ -26,6 +26,9 @@ packages=(
   valgrind
   # tests/integration/report.sh renders the HTML audit report headless to a PNG
   chromium
+  # operations (docs/operations.md): sd_notify for crier run under systemd, the man pages
+  # (scdoc), systemd-analyze for tests/integration/install.sh, bash completion's helpers
+  libsystemd-dev scdoc systemd bash-completion man-db
 )
 
 missing=()
