@@ -11,6 +11,7 @@
 #include "crier/bounce.h"
 #include "crier/batch.h"
 #include "crier/campaign.h"
+#include "crier/channel.h"
 #include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/db.h"
@@ -92,7 +93,9 @@ static const struct command commands[] = {
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
      "environment variables.\n"},
     {"config", "check", cmd_config_check, "config check [FILE]",
-     "Check a configuration file and print FILE:LINE:COL: message for every problem.\n"
+     "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
+     "then the files the channels need: the mail spool must exist, be writable and be\n"
+     "closed to others (0700 or 0750); secret files readable by others are warned about.\n"
      "Exit 0 when it is valid, 78 when it is not.\n"},
     {"campaign", "create", cmd_campaign_create,
      "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
@@ -508,8 +511,16 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     struct crier_config *config = NULL;
     if (config_load(path, stderr, &config) < 0)
         return EXIT_CONFIG;
-    log_setup(config->log.format, config->log.level);
+    log_setup(config->log.format, cli->log_level_set ? cli->log_level : config->log.level);
     config_secrets_check(config);
+    /* the files the channels need: what crier run would refuse at start (exit 78) */
+    char why[512];
+    if (config->channel[CHANNEL_MAIL].enabled && config->channel[CHANNEL_MAIL].lanes > 0 &&
+        print_spool_check(config->mail.spool, why, sizeof(why)) < 0) {
+        fprintf(stderr, "%s: %s\n", path, why);
+        config_free(config);
+        return EXIT_CONFIG;
+    }
     printf("%s: ok\n", path);
     for (int id = 0; id < CHANNEL_COUNT; id++)
         if (config->channel[id].enabled)

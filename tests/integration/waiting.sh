@@ -62,7 +62,8 @@ at_least() { [ "$(on "$1" "$2")" -ge "$3" ]; } # CHANNEL STATE N
 json_get() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # --- a mail-only worker beside a campaign with email in its policy: nobody moves ---------------
-"$CRIER" -c mail.yaml run 2>"$WORK/mail.log" &
+# umask 000: the batch files must still be 0640 (print.c), not 0666
+(umask 000 && exec "$CRIER" -c mail.yaml run 2>"$WORK/mail.log") &
 mail_worker=$!
 sleep "$WAIT"
 ok "the mail-only worker is still running after ${WAIT}s" kill -0 "$mail_worker"
@@ -123,6 +124,7 @@ is "$(sql "SELECT channel || ' ' || state FROM crier.notice n JOIN crier.recipie
            WHERE r.ref = 'nopost'")" "email ready" "the person mail cannot reach still waits on email"
 ok "the mail worker prints the rerouted letters" wait_until 60 at_least mail batched $((30 - sent))
 is "$(tail -q -n +2 "$WORK"/spool/B*.csv | wc -l)" $((30 - sent)) "one letter per rerouted notice in the print batch manifests"
+is "$(stat -c %a "$WORK"/spool/B* | sort -u | tr '\n' ' ')" "640 " "batch files (PDF, manifest, checksums) are 0640, though the worker ran with umask 000"
 run_crier -c mail.yaml campaign reroute w --from email --to mail --reason again
 is "$OUT" "0 notices moved from email to mail; 1 left waiting on email: mail cannot reach them" "a second reroute moves nobody"
 
@@ -149,6 +151,16 @@ YAML
 run_crier -c broken.yaml run --until-idle
 is "$RC" 78 "crier run with a mail spool that does not exist exits 78"
 like "$ERR" "channels.mail in broken.yaml cannot be used: No such file or directory" "and says which channel and why"
+run_crier config check broken.yaml
+is "$RC" 78 "config check finds it too"
+like "$ERR" "^broken.yaml: channels.mail.spool $WORK/no-such-spool: No such file or directory$" "naming the key and the path"
+mkdir -m 0755 "$WORK/open-spool"
+sed "s|no-such-spool|open-spool|" broken.yaml >open.yaml
+run_crier config check open.yaml
+like "$RC:$ERR" "^78:open.yaml: channels.mail.spool $WORK/open-spool has mode 0755: .* must be 0700 or 0750" \
+  "a spool open to others is refused, with the fix"
+run_crier -c open.yaml run --until-idle
+is "$RC" 78 "and crier run does not start with it"
 
 # --- SIGHUP: reload between batches; a bad new config keeps the old one ---------------------------
 cat >hup.yaml <<YAML
