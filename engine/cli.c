@@ -124,7 +124,8 @@ static const struct command commands[] = {
      "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
      "DIR/REGION-REF-letter.md (the letter body).\n"},
     {"campaign", "start", cmd_campaign_start, "campaign start NAME",
-     "Start a draft campaign: `crier run` begins sending its notices.\n"},
+     "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
+     "channel of its policy that no live `crier run` serves: those notices wait.\n"},
     {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
      "Pause a running campaign: nothing more is claimed until it is resumed. Notices\n"
      "already handed to a channel finish.\n"},
@@ -712,6 +713,17 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
     long affected = 0;
     r = campaign_transition(db, name, action, who, start_check, cli, &affected, err, sizeof(err));
     free(who);
+    /* said now, not discovered later: a channel nobody serves keeps its notices waiting */
+    char **unserved = NULL;
+    if (r == 0 && (action == CAMPAIGN_START || action == CAMPAIGN_RESUME) &&
+        service_unserved(db, name, &unserved) == 0) {
+        for (char **c = unserved; *c; c++)
+            fprintf(stderr,
+                    "crier %s: warning: no live crier run serves %s, in the policy of %s: its "
+                    "notices wait until one does (or crier campaign reroute moves them)\n",
+                    cli->command, *c, name);
+        strv_free(unserved);
+    }
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);

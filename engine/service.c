@@ -117,6 +117,28 @@ int service_warn_unserved(struct crier_db *db, const char *const *served, long *
     return 0;
 }
 
+int service_unserved(struct crier_db *db, const char *name, char ***ret_channels)
+{
+    const char *params[] = {name};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT p.channel FROM crier.campaign c,"
+                     " unnest(c.policy) WITH ORDINALITY AS p(channel, i) WHERE c.name = $1"
+                     " AND NOT EXISTS (SELECT 1 FROM crier.worker w WHERE p.channel ="
+                     " ANY (w.channels) AND w.heartbeat_at > now() -"
+                     " make_interval(secs => " SERVICE_LIVE_SECONDS ")) ORDER BY p.i",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    int count = PQntuples(result);
+    char **channels = xcalloc((size_t)count + 1, sizeof(char *));
+    for (int i = 0; i < count; i++)
+        channels[i] = xstrdup(PQgetvalue(result, i, 0));
+    PQclear(result);
+    *ret_channels = channels;
+    return 0;
+}
+
 /* policy_position - index of channel in policy, or -1. */
 static int policy_position(char **policy, const char *channel)
 {

@@ -35,6 +35,10 @@ void service_waiting_text(const json_t *waiting, FILE *out);
  */
 int service_warn_unserved(struct crier_db *db, const char *const *served, long *ret_count);
 
+/* service_unserved - the channels of campaign name's policy that no live worker serves,
+ * in policy order (a NULL-terminated strv, empty when all are served). */
+int service_unserved(struct crier_db *db, const char *name, char ***ret_channels);
+
 /*
  * service_reroute - move the ready notices of campaign name on channel from to channel to
  * (which must be in the campaign's policy and reach the person), in one transaction: each

@@ -80,6 +80,11 @@ run_crier -c mail.yaml status w --json
 is "$(json_get 'd["waiting"][0]["channel"], d["waiting"][0]["notices"], d["waiting"][0]["since"], d["by_state"]["ready"]' <<<"$OUT")" \
   "email 31 None 31" "status --json: waiting, per channel, with no 'since' (never served)"
 
+"$CRIER" -c mail.yaml campaign pause w >/dev/null
+run_crier -c mail.yaml campaign resume w
+is "$RC:$ERR" "0:crier campaign resume: warning: no live crier run serves email, in the policy of w: its notices wait until one does (or crier campaign reroute moves them)" \
+  "campaign resume (and start) warn about the policy's channels no live worker serves, not about mail"
+
 # --- an email worker that sends a few, then is killed: what is left waits, nobody moves -------
 "$CRIER" -c email.yaml run 2>"$WORK/email.log" &
 email_worker=$!
