@@ -11,4 +11,9 @@ if [ -e "$target" ]; then
 fi
 mkdir -p "$(dirname "$target")"
 install -m 0640 "$shipped" "$target"
+# crier.service runs as the crier user: let its group read the file, once the user exists
+# (the Debian package's postinst does the same after making the user)
+if [ -z "${DESTDIR:-}" ] && getent group crier >/dev/null; then
+  chgrp crier "$target"
+fi
 echo "crier: installed $2"

@@ -339,24 +339,27 @@ static const struct command *command_find(const char *group, const char *name)
 static void command_help(const struct command *c, FILE *out)
 {
     fprintf(out, "usage: crier [-c FILE] %s\n\n%s", c->usage, c->help);
+    fputs("  -c, --config FILE  the configuration (also before the command)\n", out);
 }
 
 /*
- * parse_options - getopt_long over a command's own arguments; --help is always accepted.
+ * parse_options - getopt_long over a command's own arguments; --help is always accepted,
+ * and -c/--config FILE as well as before the command (`crier status -c FILE`).
  * Returns 1 when --help was printed, 0 when parsed, -1 on a usage error (printed).
  */
 static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
                          const struct option *options, const char *short_options,
                          int (*on_option)(int opt, const char *arg, void *data), void *data)
 {
-    struct option all[16];
+    struct option all[24];
     size_t n = 0;
-    for (; options && options[n].name && n < ARRAY_SIZE(all) - 2; n++)
+    for (; options && options[n].name && n < ARRAY_SIZE(all) - 3; n++)
         all[n] = options[n];
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
     char shorts[64];
-    snprintf(shorts, sizeof(shorts), ":h%s", short_options ? short_options : "");
+    snprintf(shorts, sizeof(shorts), ":hc:%s", short_options ? short_options : "");
     optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
     opterr = 0;
     int opt;
@@ -372,6 +375,10 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
         if (opt == ':') {
             fail(cli, "option '%s' needs a value", argv[optind - 1]);
             return -1;
+        }
+        if (opt == 'c') {
+            cli->config_path = optarg;
+            continue;
         }
         if (on_option(opt, optarg, data) < 0)
             return -1;

@@ -270,4 +270,11 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.
 run_crier campaign proof proofed
 is "$RC" 64 "proof without --out: 64"
 
+# --- -c after the command name, as before it ----------------------------------------------------
+run_crier status -c "$WORK/no-such.yaml"
+is "$RC:$ERR" "78:$WORK/no-such.yaml: cannot open: No such file or directory" "-c FILE after the command is the configuration too"
+printf 'queue: {lease: oops}\n' >"$WORK/bad-after.yaml"
+run_crier config check -c "$WORK/bad-after.yaml"
+is "$RC" 78 "config check -c FILE checks FILE"
+
 done_testing
