@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 
 #include <auth-client.h>
+#include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -738,4 +739,88 @@ int connect(int fd, const struct sockaddr *address, socklen_t length)
         }
     }
     return real_connect(fd, address, length);
+}
+
+/* ---- config check --connect ------------------------------------------------------------ */
+
+/* probe_debug - keep the relay's last reply line (CURLINFO_HEADER_IN) for the report. */
+static int probe_debug(CURL *handle, curl_infotype type, char *data, size_t size, void *arg)
+{
+    if (type != CURLINFO_HEADER_IN)
+        return 0;
+    char *last = arg;
+    size_t n = size < 255 ? size : 255;
+    memcpy(last, data, n);
+    last[n] = '\0';
+    last[strcspn(last, "\r\n")] = '\0';
+    return 0;
+}
+
+int email_probe(const struct crier_config *config, char *report, size_t report_size)
+{
+    const char *host = config->email.host ? config->email.host : "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    char url[512];
+    /* the path of an smtp:// URL is the EHLO name */
+    snprintf(url, sizeof(url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host, v6 ? "]" : "",
+             config->email.port, config->email.helo ? config->email.helo : "");
+    enum crier_starttls starttls = config->email.starttls;
+    if (starttls == STARTTLS_DEFAULT)
+        starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
+    char *secret = NULL;
+    if (config->email.auth_user) {
+        int r = read_secret(config, &secret);
+        if (r < 0) {
+            snprintf(report, report_size, "the SMTP AUTH password cannot be read: %s",
+                     strerror(-r));
+            return r;
+        }
+    }
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        abort(); /* out of memory, as xmalloc would */
+    char error[CURL_ERROR_SIZE] = "", last[256] = "";
+    /* EHLO, STARTTLS as configured, AUTH when configured, then NOOP: no message is sent */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "NOOP");
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, config->email.timeout_seconds);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
+                     : starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
+                                                     : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (config->email.ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, config->email.ca_file);
+    if (secret) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, config->email.auth_user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
+    }
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, last);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    CURLcode result = curl_easy_perform(e);
+    int r = 0;
+    if (result != CURLE_OK) {
+        snprintf(report, report_size, "%s: %s%s%s", url,
+                 error[0] ? error : curl_easy_strerror(result), last[0] ? "; last reply: " : "",
+                 last);
+        r = result == CURLE_LOGIN_DENIED ? -EACCES : -EHOSTUNREACH;
+    } else {
+        snprintf(report, report_size, "%s: EHLO%s%s ok (%s)", url,
+                 starttls == STARTTLS_REQUIRED   ? ", STARTTLS"
+                 : starttls == STARTTLS_OPTIONAL ? ", STARTTLS if offered"
+                                                 : "",
+                 secret ? ", AUTH" : "", last);
+    }
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    curl_easy_cleanup(e);
+    return r;
 }

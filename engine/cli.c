@@ -92,11 +92,15 @@ static const struct command commands[] = {
      "Create crier's schema in the database, or bring it up to date. Running it again is a\n"
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
      "environment variables.\n"},
-    {"config", "check", cmd_config_check, "config check [FILE]",
+    {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
      "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
      "then the files the channels need: the mail spool must exist, be writable and be\n"
      "closed to others (0700 or 0750); secret files readable by others are warned about.\n"
-     "Exit 0 when it is valid, 78 when it is not.\n"},
+     "Exit 0 when it is valid, 78 when it is not.\n"
+     "  --connect  also try each service it names, one line each: the database (and its\n"
+     "             schema version), the SMTP relay (EHLO, STARTTLS as configured, AUTH;\n"
+     "             nothing is sent), the fax gateway (an authenticated GET). Exit 69 when\n"
+     "             one fails.\n"},
     {"campaign", "create", cmd_campaign_create,
      "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
      "                            [--meta FILE.yaml]",
@@ -502,10 +506,54 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* config_probe - config check --connect: each service the configuration names, one line
+ * each; returns how many failed. */
+static int config_probe(const struct crier_config *config)
+{
+    int failed = 0;
+    char err[1024];
+    struct crier_db *db = NULL;
+    if (db_open(config->conninfo, "crier config check", &db, err, sizeof(err)) < 0) {
+        printf("  database: FAILED: %s\n", err);
+        failed++;
+    } else {
+        unsigned version = 0;
+        int r = migrate_check(db, &version);
+        printf("  database: ok: PostgreSQL %s as %s, schema version %u%s\n",
+               PQparameterStatus(db->conn, "server_version"), PQuser(db->conn), version,
+               r == 0         ? ""
+               : r == -EPROTO ? " (newer than this crier)"
+                              : " (run crier db migrate)");
+        db_close(db);
+    }
+    struct {
+        enum crier_channel_id id;
+        const char *what;
+        int (*probe)(const struct crier_config *, char *, size_t);
+    } probes[] = {{CHANNEL_EMAIL, "smtp", email_probe}, {CHANNEL_FAX, "fax gateway", fax_probe}};
+    for (size_t i = 0; i < ARRAY_SIZE(probes); i++) {
+        if (!config->channel[probes[i].id].enabled)
+            continue;
+        int r = probes[i].probe(config, err, sizeof(err));
+        printf("  %s: %s: %s\n", probes[i].what, r == 0 ? "ok" : "FAILED", err);
+        if (r < 0)
+            failed++;
+    }
+    return failed;
+}
+
+static int config_check_option(int opt, const char *arg, void *data)
+{
+    *(bool *)data = true; /* --connect */
+    return 0;
+}
+
 static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("config", "check"), argc, argv, NULL, NULL, no_options,
-                          NULL);
+    static const struct option options[] = {{"connect", no_argument, NULL, 'k'}, {0}};
+    bool probe = false;
+    int r = parse_options(cli, command_find("config", "check"), argc, argv, options, "",
+                          config_check_option, &probe);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc)
@@ -534,8 +582,10 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
         if (config->channel[id].enabled)
             printf("  channel %s: %d lane%s\n", channel_id_name((enum crier_channel_id)id),
                    config->channel[id].lanes, config->channel[id].lanes == 1 ? "" : "s");
+    int failed = probe ? config_probe(config) : 0;
+    fflush(stdout);
     config_free(config);
-    return 0;
+    return failed ? EXIT_UNAVAILABLE : 0;
 }
 
 /* ---- campaign ------------------------------------------------------------------------ */

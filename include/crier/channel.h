@@ -182,6 +182,13 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
 int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
                 unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
 
+/* email_probe, fax_probe - `crier config check --connect`: can this configuration reach
+ * its SMTP relay (EHLO, STARTTLS as configured, AUTH when configured, NOOP: nothing is
+ * sent) or its fax gateway (an authenticated GET of a fax that cannot exist)? 0 or a
+ * negative errno; what happened, in one line, goes to report either way. */
+int email_probe(const struct crier_config *config, char *report, size_t report_size);
+int fax_probe(const struct crier_config *config, char *report, size_t report_size);
+
 /* print_spool_check - the mail channel's spool exists, is a directory this process may
  * write, and is closed to others and to group writes (0700 or 0750): letters carry names
  * and addresses. A message naming the key and the fix goes to err. */
