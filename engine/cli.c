@@ -148,7 +148,7 @@ static const struct command commands[] = {
      "  --from CHANNEL  the channel the notices wait on\n"
      "  --to CHANNEL    where they go (it must be in the campaign's policy)\n"
      "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"},
-    {"run", NULL, cmd_run, "run [--until-idle]",
+    {"run", NULL, cmd_run, "run [--until-idle] [--metrics HOST:PORT]",
      "Dispatch notices of running campaigns through the enabled channels. A notice whose\n"
      "channel no live worker serves waits for one (crier campaign reroute moves it); run\n"
      "warns at start about each running campaign's channel it does not serve. A channel\n"
@@ -157,7 +157,11 @@ static const struct command commands[] = {
      "SIGHUP: read the configuration again; if it is good, finish the batches in flight\n"
      "and restart the lanes with it; if not, say why and run on with the old one.\n"
      "Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n"
-     "  --until-idle  exit once no running campaign has a notice ready or in flight\n"},
+     "  --until-idle         exit once no running campaign has a notice ready or in flight\n"
+     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics: per\n"
+     "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
+     "                       claim and record latency; in flight; database reconnects;\n"
+     "                       notices waiting for a channel nobody serves\n"},
     {"status", NULL, cmd_status, "status [NAME] [--json] [--watch]",
      "Where every notice stands, by state and by channel, and the notices that wait\n"
      "because no live worker serves their channel (\"no worker serves email since 12:01\n"
@@ -997,12 +1001,30 @@ static int run_reload(void *data)
     return 0;
 }
 
+struct run_args {
+    bool until_idle;
+    const char *metrics;
+};
+
+static int run_option(int opt, const char *arg, void *data)
+{
+    struct run_args *a = data;
+    if (opt == 'u')
+        a->until_idle = true;
+    else
+        a->metrics = arg;
+    return 0;
+}
+
 static int cmd_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"until-idle", no_argument, NULL, 'u'}, {0}};
-    int flags = 0;
-    int r =
-        parse_options(cli, command_find("run", NULL), argc, argv, options, "", flag_option, &flags);
+    static const struct option options[] = {
+        {"until-idle", no_argument, NULL, 'u'},
+        {"metrics", required_argument, NULL, 'm'},
+        {0},
+    };
+    struct run_args a = {0};
+    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", run_option, &a);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -1012,8 +1034,10 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     int code = config_ready(cli);
     if (code)
         return code;
-    struct worker_options o = {
-        .until_idle = (flags & 4) != 0, .reload = run_reload, .reload_data = cli};
+    struct worker_options o = {.until_idle = a.until_idle,
+                               .reload = run_reload,
+                               .reload_data = cli,
+                               .metrics_address = a.metrics};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;

@@ -18,21 +18,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the ready notices per running campaign and channel that no live worker serves; the
- * reason's time is UTC, with the date when it is not today */
+/* the ready notices per running campaign and channel that no live worker serves. The
+ * unserved (campaign, channel) pairs come first, from the policies and crier.worker, so
+ * that in the usual case (every channel served) no notice is read, and otherwise only the
+ * partial claim index (campaign_id, channel, ...) WHERE state = 'ready' is. The reason's
+ * time is UTC, with the date when it is not today. */
 #define WAITING_SQL                                                                                \
-    "SELECT c.name, n.channel, count(*),"                                                          \
+    "WITH live AS (SELECT DISTINCT unnest(channels) AS channel FROM crier.worker"                  \
+    " WHERE heartbeat_at > now() - make_interval(secs => " SERVICE_LIVE_SECONDS ")),"              \
+    " unserved AS (SELECT c.id, c.name, c.holds_placed, p.channel FROM crier.campaign c,"          \
+    " unnest(c.policy) AS p(channel) WHERE c.state = 'running' AND ($1 = '' OR c.name = $1)"       \
+    " AND p.channel NOT IN (SELECT channel FROM live))"                                            \
+    " SELECT u.name, u.channel, count(*),"                                                         \
     " to_char(s.last_served_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
     " to_char(s.last_served_at AT TIME ZONE 'UTC',"                                                \
     " CASE WHEN (s.last_served_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date"    \
     " THEN 'HH24:MI' ELSE 'YYYY-MM-DD HH24:MI' END)"                                               \
-    " FROM crier.campaign c JOIN crier.notice n ON n.campaign_id = c.id"                           \
-    " LEFT JOIN crier.channel_service s ON s.channel = n.channel"                                  \
-    " WHERE c.state = 'running' AND ($1 = '' OR c.name = $1) AND n.state = 'ready'"                \
-    " AND NOT EXISTS (SELECT 1 FROM crier.worker w WHERE n.channel = ANY (w.channels)"             \
-    " AND w.heartbeat_at > now() - make_interval(secs => " SERVICE_LIVE_SECONDS "))"               \
-    " AND (c.holds_placed = 0 OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $2))"       \
-    " GROUP BY c.id, c.name, n.channel, s.last_served_at ORDER BY c.id, n.channel"
+    " FROM unserved u JOIN crier.notice n ON n.campaign_id = u.id AND n.channel = u.channel"       \
+    " LEFT JOIN crier.channel_service s ON s.channel = u.channel WHERE n.state = 'ready'"          \
+    " AND (u.holds_placed = 0 OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $2))"       \
+    " GROUP BY u.id, u.name, u.channel, s.last_served_at ORDER BY u.id, u.channel"
 
 int service_waiting(struct crier_db *db, const char *name, json_t **ret_waiting)
 {

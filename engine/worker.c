@@ -20,6 +20,7 @@
 #include "crier/db.h"
 #include "crier/hold.h"
 #include "crier/log.h"
+#include "crier/metrics.h"
 #include "crier/migrate.h"
 #include "crier/policy.h"
 #include "crier/poll.h"
@@ -98,10 +99,11 @@ struct worker {
     _Atomic double last_work; /* monotonic time a lane last recorded a batch */
     unsigned long ticks;
     double sealed_at; /* monotonic: the last seal of the dispatch log (audit.seal_interval) */
-    double waiting_warned_at; /* monotonic: the last warning about notices waiting */
-    pthread_t main_thread;    /* pings systemd's watchdog, even while reconnecting */
-    bool watchdog;            /* WatchdogSec= is set: WATCHDOG=1 every tick */
-    char channels[256];       /* the channels this process serves, a text[] literal */
+    double waiting_warned_at;  /* monotonic: the last warning about notices waiting */
+    double waiting_counted_at; /* monotonic: the last count for /metrics (--metrics) */
+    pthread_t main_thread;     /* pings systemd's watchdog, even while reconnecting */
+    bool watchdog;             /* WatchdogSec= is set: WATCHDOG=1 every tick */
+    char channels[256];        /* the channels this process serves, a text[] literal */
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -203,8 +205,10 @@ static bool connect_until_stopped(struct worker *w, struct crier_db **db, const 
             r = db_open(w->config->conninfo, "crier run", db, err, sizeof(err));
         }
         if (r == 0) {
-            if (reported)
+            if (reported) {
                 log_notice("%s: database connection restored", name);
+                metrics_reconnect();
+            }
             return true;
         }
         if (!reported)
@@ -380,12 +384,14 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
             return 0;
         limit = config->mail.letters_per_batch;
     }
+    double claim_started = monotonic_seconds();
     int r = queue_claim(lane->db, campaign->id, lane->ops->name, limit, lane->owner,
                         config->queue.lease_seconds, lane_cursor(lane, campaign->id), &batch);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
         return r;
     }
+    double claimed_at = monotonic_seconds();
     if (batch.count == 0) {
         queue_batch_clear(&batch);
         return 0;
@@ -400,12 +406,16 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     lane->sending = &batch;
     lane->lease_extended_at = monotonic_seconds();
     atomic_store(&lane->in_flight, (long)batch.count);
+    double send_started = monotonic_seconds();
     channel_send(lane->session, batch.notices, batch.count, outcomes);
+    double record_started = monotonic_seconds();
     atomic_store(&lane->in_flight, 0);
     lane->sending = NULL;
     long late = 0;
     r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops, campaign->policy,
                           &batch, outcomes, lane->random_state, &late);
+    metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
+                  monotonic_seconds() - record_started, outcomes, batch.count);
     /* recorded: a print batch's files become final (a partial one is left to batch.c) */
     if (r == 0 && channel_committed(lane->session, late == 0) < 0)
         log_warning("%s: the batch just recorded is not final yet; crier batch list settles it",
@@ -519,6 +529,7 @@ static void waiting_warn(struct crier_db *db)
                     campaign, json_integer_value(json_object_get(row, "notices")), channel,
                     json_string_value(json_object_get(row, "reason")), campaign, channel);
     }
+    metrics_waiting_set(waiting);
     json_decref(waiting);
 }
 
@@ -577,7 +588,14 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     if (now - w->started >= (double)w->config->queue.route_grace_seconds &&
         now - w->waiting_warned_at >= WAITING_WARN_SECONDS) {
         w->waiting_warned_at = now;
+        w->waiting_counted_at = now;
         waiting_warn(*db);
+    } else if (w->options->metrics_address && now - w->waiting_counted_at >= STATUS_SECONDS) {
+        json_t *waiting = NULL;
+        w->waiting_counted_at = now;
+        if (service_waiting(*db, NULL, &waiting) == 0)
+            metrics_waiting_set(waiting);
+        json_decref(waiting);
     }
     /* Counting what is left reads the whole queue: do it only when the lanes have found
      * nothing for a second (and completion every tenth tick while they are busy). */
@@ -600,6 +618,16 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     if (left == 0 && poll_work_left(*db, w->config, &left) < 0)
         return false;
     return left == 0;
+}
+
+/* worker_in_flight - the notices the lanes have handed to channels (metrics.c). */
+static long worker_in_flight(void *data)
+{
+    struct worker *w = data;
+    long in_flight = 0;
+    for (size_t i = 0; i < w->lane_count; i++)
+        in_flight += atomic_load(&w->lanes[i].in_flight);
+    return in_flight;
 }
 
 static long total_done(struct worker *w)
@@ -741,6 +769,18 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             lane->random_state[2] = (unsigned short)k;
         }
     }
+    /* --metrics: listening is part of starting; the lanes exist, none runs yet */
+    if (options->metrics_address) {
+        char err[256];
+        metrics_in_flight_source(worker_in_flight, &w);
+        if (metrics_start(options->metrics_address, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            free(w.lanes);
+            db_close(db);
+            return -EINVAL;
+        }
+        log_info("metrics on http://%s/metrics", options->metrics_address);
+    }
     char actor[128];
     snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
     snprintf(w.id, sizeof(w.id), "%s:%d", w.host, (int)getpid());
@@ -752,6 +792,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             log_error("the database refused this role the work of crier run (it needs the role "
                       "crier_operator): %s",
                       db->error);
+            metrics_stop();
             free(w.lanes);
             db_close(db);
             return -EACCES;
@@ -858,6 +899,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         db_close(w.lanes[i].db);
     }
     pollers = pollers_stop(pollers);
+    metrics_stop();
     if (w.options->until_idle && stop_signals == 0 && !reload)
         housekeeping(&w, &db, actor); /* complete what just finished */
     if (config->audit.seal_interval_seconds > 0 && !db_lost(db))

@@ -14,6 +14,7 @@ struct worker_options {
      * returns WORKER_RELOAD after the lanes finish their batches), < 0 to run on */
     int (*reload)(void *reload_data);
     void *reload_data;
+    const char *metrics_address; /* --metrics HOST:PORT: serve /metrics (metrics.c), or NULL */
 };
 
 /* worker_run's return after a SIGHUP with a good new configuration: call it again. */
