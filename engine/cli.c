@@ -218,9 +218,11 @@ static const struct command commands[] = {
      "  --json    a JSON array\n"},
     {"hold", "show", cmd_hold_show, "hold show HOLD [--json]",
      "Everything recorded about a hold, and the notices it covers.\n"},
-    {"hold", "check", cmd_hold_check, "hold check",
+    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]...",
      "Exit 1, naming them, if any hold not lifted has lapsed (oral, not confirmed in\n"
-     "writing within 30 days) or passed its review date; exit 0 otherwise.\n"},
+     "writing within 30 days) or passed its review date; exit 0 otherwise.\n"
+     "  --mail-to ADDRESS  also mail the list there (legal), from channels.email.from\n"
+     "                     through the configured SMTP relay; exit 69 if that fails\n"},
     {"batch", "list", cmd_batch, "batch list NAME [--json]",
      "The print batches of a campaign: letters, pages, mailed, voided, and where their files\n"
      "are. First settles the spool: pending files of recorded batches become final, those\n"
@@ -1540,10 +1542,28 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+struct hold_check_args {
+    char *to[9]; /* --mail-to, NULL-terminated */
+    int count;
+};
+
+static int hold_check_option(int opt, const char *arg, void *data)
+{
+    struct hold_check_args *a = data;
+    if (a->count == (int)ARRAY_SIZE(a->to) - 1) {
+        fprintf(stderr, "crier hold check: at most %zu --mail-to\n", ARRAY_SIZE(a->to) - 1);
+        return -1;
+    }
+    a->to[a->count++] = (char *)arg;
+    return 0;
+}
+
 static int cmd_hold_check(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("hold", "check"), argc, argv, NULL, NULL, no_options, NULL);
+    static const struct option options[] = {{"mail-to", required_argument, NULL, 'm'}, {0}};
+    struct hold_check_args a = {0};
+    int r = parse_options(cli, command_find("hold", "check"), argc, argv, options, "",
+                          hold_check_option, &a);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -1555,12 +1575,41 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     long count = 0;
-    r = hold_check(db, stdout, &count);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *report = open_memstream(&text, &len);
+    r = hold_check(db, report, &count);
+    fclose(report);
+    fputs(text, stdout);
     if (r < 0)
         fail(cli, "%s", db->error);
     db_close(db);
-    if (r < 0)
+    if (r < 0) {
+        free(text);
         return exit_code(r);
+    }
+    /* --mail-to: legal hears of it through the configured relay (crier-hold-check.timer) */
+    if (count > 0 && a.count > 0) {
+        char *subject = xasprintf("crier: %ld law-enforcement hold%s need%s legal's attention",
+                                  count, count == 1 ? "" : "s", count == 1 ? "s" : "");
+        char *body = xasprintf("crier hold check found holds that lapsed or passed their review "
+                               "date:\n\n%s\nEach needs a decision: confirm it in writing "
+                               "(crier hold confirm), ask the agency again, or lift it (crier "
+                               "hold lift).\n",
+                               text);
+        char sent[512];
+        int m = email_send_text(cli->config, a.to, subject, body, sent, sizeof(sent));
+        free(subject);
+        free(body);
+        if (m < 0) {
+            fail(cli, "mailing %s: %s", a.to[0], sent);
+            free(text);
+            return EXIT_UNAVAILABLE;
+        }
+        fprintf(stderr, "crier hold check: mailed to %d address%s, %s\n", a.count,
+                a.count == 1 ? "" : "es", sent);
+    }
+    free(text);
     return count > 0 ? 1 : 0;
 }
 

@@ -189,6 +189,13 @@ int fax_compose(const struct crier_config *config, const struct crier_notice *no
 int email_probe(const struct crier_config *config, char *report, size_t report_size);
 int fax_probe(const struct crier_config *config, char *report, size_t report_size);
 
+/* email_send_text - one plain-text message from channels.email.from to the addresses in
+ * to (NULL-terminated) through the configured relay, as the probe connects (for `crier hold
+ * check --mail-to`: not a notice, not logged). 0 or a negative errno; report says what
+ * happened either way. */
+int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                    const char *body, char *report, size_t report_size);
+
 /* print_spool_check - the mail channel's spool exists, is a directory this process may
  * write, and is closed to others and to group writes (0700 or 0750): letters carry names
  * and addresses. A message naming the key and the fix goes to err. */

@@ -51,4 +51,30 @@ like "$OUT" "  fax gateway: FAILED: GET .*: HTTP 401: the gateway refuses the cr
 PGPORT=1 run_crier config check --connect "$WORK/connect.yaml"
 like "$OUT" "  database: FAILED: " "an unreachable database is named"
 
+# --- hold check --mail-to: legal hears of a lapsed hold through the configured relay ----------
+config "$SMTP_PORT" FAX_SECRET
+"$CRIER" -c "$WORK/connect.yaml" campaign create lapse --incident INC-1 --policy email >/dev/null
+printf 'ref,name,email\no1,Oral Old,o1@example.com\n' >lapse.csv
+"$CRIER" -c "$WORK/connect.yaml" campaign load lapse --csv lapse.csv >/dev/null
+# an oral hold placed 31 days ago, backdated as the superuser (holds.sh does the same)
+sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
+     INSERT INTO crier.hold (campaign_id, recipient_ref, authority, official, case_ref, form, reason,
+                             placed_at, placed_by, placed_role)
+     SELECT id, 'o1', 'FBI', 'SA Roe', 'K-1', 'oral', 'phone call', now() - interval '31 days', 'postgres', 'postgres'
+     FROM crier.campaign WHERE name = 'lapse';
+     ALTER TABLE crier.hold ENABLE TRIGGER hold_stamp; COMMIT" >/dev/null
+run_crier -c "$WORK/connect.yaml" hold check --mail-to "Legal <legal@example.com>" --mail-to counsel@example.com
+is "$RC" 1 "hold check still exits 1 with a lapsed hold"
+like "$ERR" "mailed to 2 addresses, sent through smtp://127.0.0.1:$SMTP_PORT/" "and says it mailed"
+eml=$(ls "$WORK"/cap/*.eml 2>/dev/null | head -1)
+ok "one message reached the SMTP server" test -n "$eml"
+like "$(cat "$eml" 2>/dev/null)" "Subject: crier: 1 law-enforcement hold needs legal's attention" "its subject"
+like "$(cat "$eml" 2>/dev/null | tr -d '\r')" "hold [0-9]+ on campaign lapse \(recipient o1\) LAPSED" "its body names the lapsed hold"
+is "$(python3 -c 'import json,sys; print(" ".join(json.load(open(sys.argv[1]))["rcpt_tos"]))' "${eml%.eml}.json" 2>&1)" \
+  "legal@example.com counsel@example.com" "sent to both addresses"
+config "$closed_port" FAX_SECRET
+run_crier -c "$WORK/connect.yaml" hold check --mail-to legal@example.com
+is "$RC" 69 "a relay that cannot be reached: exit 69"
+like "$ERR" "crier hold check: mailing legal@example.com: smtp://127.0.0.1:$closed_port/" "saying where it failed"
+
 done_testing
