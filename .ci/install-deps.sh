@@ -26,6 +26,13 @@ packages=(
   valgrind
   # tests/integration/report.sh renders the HTML audit report headless to a PNG
   chromium
+  # operations (docs/operations.md): sd_notify for crier run under systemd, the man pages
+  # (scdoc), systemd-analyze for tests/integration/install.sh, bash completion's helpers
+  libsystemd-dev scdoc systemd bash-completion man-db
+  # crier run --metrics: the HTTP server
+  libmicrohttpd-dev
+  # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint
+  debhelper dpkg-dev fakeroot lintian
 )
 
 missing=()

@@ -38,7 +38,7 @@ q() { psql -XAt -c "$1"; }
 # RATE, PAGES, BYTES
 one_run() {
   local name=$1 count=$2 spool=$WORK/spool-$1
-  mkdir -p "$spool"
+  mkdir -p -m 0750 "$spool"
   cat >"$WORK/$name.yaml" <<YAML
 queue: {lease: 10m, idle_poll: 50, route_grace: 0}
 log: {format: json, level: warning}

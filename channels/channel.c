@@ -133,11 +133,18 @@ bool channel_enabled(const struct crier_config *config, const char *name, const 
 bool channel_usable(size_t index, void *data, const char **ret_why)
 {
     const struct channel_usable_data *u = data;
-    const char *name = u->policy[index];
-    if (!channel_enabled(u->config, name, ret_why))
-        return false;
     enum crier_channel_id id;
-    channel_id_from_name(name, &id);
+    /* Not whether this process enables the channel: that says nothing about the deployment
+     * (another worker may serve it). A notice falls back to it and waits there for a worker;
+     * only crier campaign reroute moves it on (engine/service.c). */
+    if (channel_id_from_name(u->policy[index], &id) < 0) {
+        *ret_why = "unknown channel";
+        return false;
+    }
+    if (channel_ops_by_id(id) == NULL) {
+        *ret_why = "not available in this build of crier";
+        return false;
+    }
     return channel_reachable(id, u->notice, ret_why);
 }
 

@@ -28,6 +28,7 @@
 #include <openssl/ssl.h>
 
 #include <auth-client.h>
+#include <curl/curl.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -40,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* the last TCP socket connect() gave this thread (see connect() at the end of this file):
@@ -738,4 +740,226 @@ int connect(int fd, const struct sockaddr *address, socklen_t length)
         }
     }
     return real_connect(fd, address, length);
+}
+
+/* ---- config check --connect ------------------------------------------------------------ */
+
+/* probe_debug - keep the relay's last reply line (CURLINFO_HEADER_IN) for the report. */
+static int probe_debug(CURL *handle, curl_infotype type, char *data, size_t size, void *arg)
+{
+    if (type != CURLINFO_HEADER_IN)
+        return 0;
+    char *last = arg;
+    size_t n = size < 255 ? size : 255;
+    memcpy(last, data, n);
+    last[n] = '\0';
+    last[strcspn(last, "\r\n")] = '\0';
+    return 0;
+}
+
+int email_probe(const struct crier_config *config, char *report, size_t report_size)
+{
+    const char *host = config->email.host ? config->email.host : "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    char url[512];
+    /* the path of an smtp:// URL is the EHLO name */
+    snprintf(url, sizeof(url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host, v6 ? "]" : "",
+             config->email.port, config->email.helo ? config->email.helo : "");
+    enum crier_starttls starttls = config->email.starttls;
+    if (starttls == STARTTLS_DEFAULT)
+        starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
+    char *secret = NULL;
+    if (config->email.auth_user) {
+        int r = read_secret(config, &secret);
+        if (r < 0) {
+            snprintf(report, report_size, "the SMTP AUTH password cannot be read: %s",
+                     strerror(-r));
+            return r;
+        }
+    }
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        abort(); /* out of memory, as xmalloc would */
+    char error[CURL_ERROR_SIZE] = "", last[256] = "";
+    /* EHLO, STARTTLS as configured, AUTH when configured, then NOOP: no message is sent */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "NOOP");
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, config->email.timeout_seconds);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
+                     : starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
+                                                     : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (config->email.ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, config->email.ca_file);
+    if (secret) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, config->email.auth_user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
+    }
+    curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_debug);
+    curl_easy_setopt(e, CURLOPT_DEBUGDATA, last);
+    curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
+    CURLcode result = curl_easy_perform(e);
+    int r = 0;
+    if (result != CURLE_OK) {
+        snprintf(report, report_size, "%s: %s%s%s", url,
+                 error[0] ? error : curl_easy_strerror(result), last[0] ? "; last reply: " : "",
+                 last);
+        r = result == CURLE_LOGIN_DENIED ? -EACCES : -EHOSTUNREACH;
+    } else {
+        snprintf(report, report_size, "%s: EHLO%s%s ok (%s)", url,
+                 starttls == STARTTLS_REQUIRED   ? ", STARTTLS"
+                 : starttls == STARTTLS_OPTIONAL ? ", STARTTLS if offered"
+                                                 : "",
+                 secret ? ", AUTH" : "", last);
+    }
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    curl_easy_cleanup(e);
+    return r;
+}
+
+/* ---- crier hold check --mail-to ------------------------------------------------------------ */
+
+struct upload {
+    const char *data;
+    size_t len, done;
+};
+
+static size_t upload_read(char *buffer, size_t size, size_t nitems, void *arg)
+{
+    struct upload *u = arg;
+    size_t n = size * nitems;
+    if (n > u->len - u->done)
+        n = u->len - u->done;
+    memcpy(buffer, u->data + u->done, n);
+    u->done += n;
+    return n;
+}
+
+/* envelope_address - the address inside "Name <addr>", or the whole value. */
+static void envelope_address(const char *from, char *out, size_t size)
+{
+    const char *open = strrchr(from, '<');
+    const char *close = open ? strchr(open, '>') : NULL;
+    if (open && close)
+        snprintf(out, size, "<%.*s>", (int)(close - open - 1), open + 1);
+    else
+        snprintf(out, size, "<%s>", from);
+}
+
+int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                    const char *body, char *report, size_t report_size)
+{
+    const char *host = config->email.host ? config->email.host : "127.0.0.1";
+    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
+    char url[512];
+    snprintf(url, sizeof(url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host, v6 ? "]" : "",
+             config->email.port, config->email.helo ? config->email.helo : "");
+    enum crier_starttls starttls = config->email.starttls;
+    if (starttls == STARTTLS_DEFAULT)
+        starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
+    const char *from = config->email.from ? config->email.from : "crier@localhost";
+    char *secret = NULL;
+    if (config->email.auth_user) {
+        int r = read_secret(config, &secret);
+        if (r < 0) {
+            snprintf(report, report_size, "the SMTP AUTH password cannot be read: %s",
+                     strerror(-r));
+            return r;
+        }
+    }
+    /* the message: subject with control characters folded (as email.c does for notices) */
+    char *clean_subject = xstrdup(subject);
+    for (char *p = clean_subject; *p; p++)
+        if ((unsigned char)*p < 0x20)
+            *p = ' ';
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    char *recipients = NULL;
+    size_t recipients_len = 0;
+    FILE *list = open_memstream(&recipients, &recipients_len);
+    for (char *const *t = to; *t; t++)
+        fprintf(list, "%s%s", t == to ? "" : ", ", *t);
+    fclose(list);
+    char *message =
+        xasprintf("From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\n"
+                  "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                  "Content-Transfer-Encoding: 8bit\r\nAuto-Submitted: auto-generated\r\n"
+                  "\r\n",
+                  from, recipients, clean_subject, date);
+    free(clean_subject);
+    free(recipients);
+    /* the body with CRLF line ends and dot-stuffing left to libcurl (it stuffs) */
+    size_t head = strlen(message);
+    size_t body_len = strlen(body);
+    message = xrealloc(message, head + body_len * 2 + 3);
+    size_t k = head;
+    for (size_t i = 0; i < body_len; i++) {
+        if (body[i] == '\n' && (i == 0 || body[i - 1] != '\r'))
+            message[k++] = '\r';
+        message[k++] = body[i];
+    }
+    message[k] = '\0';
+    struct upload upload = {message, k, 0};
+
+    char envelope_from[512], error[CURL_ERROR_SIZE] = "";
+    envelope_address(from, envelope_from, sizeof(envelope_from));
+    struct curl_slist *rcpt = NULL;
+    for (char *const *t = to; *t; t++) {
+        char address[512];
+        envelope_address(*t, address, sizeof(address));
+        rcpt = curl_slist_append(rcpt, address);
+    }
+    CURL *e = curl_easy_init();
+    if (e == NULL)
+        abort(); /* out of memory, as xmalloc would */
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_MAIL_FROM, envelope_from);
+    curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(e, CURLOPT_READFUNCTION, upload_read);
+    curl_easy_setopt(e, CURLOPT_READDATA, &upload);
+    curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, config->email.timeout_seconds);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
+    curl_easy_setopt(e, CURLOPT_USE_SSL,
+                     starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
+                     : starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
+                                                     : (long)CURLUSESSL_NONE);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (config->email.ca_file)
+        curl_easy_setopt(e, CURLOPT_CAINFO, config->email.ca_file);
+    if (secret) {
+        curl_easy_setopt(e, CURLOPT_USERNAME, config->email.auth_user);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
+    }
+    CURLcode result = curl_easy_perform(e);
+    int r = 0;
+    if (result != CURLE_OK) {
+        snprintf(report, report_size, "%s: %s", url, error[0] ? error : curl_easy_strerror(result));
+        r = -EHOSTUNREACH;
+    } else {
+        snprintf(report, report_size, "sent through %s", url);
+    }
+    if (secret) {
+        explicit_bzero(secret, strlen(secret));
+        free(secret);
+    }
+    curl_slist_free_all(rcpt);
+    curl_easy_cleanup(e);
+    free(message);
+    return r;
 }

@@ -1255,3 +1255,45 @@ void fax_reply_outcomes(const struct crier_config *config, const char *reply, si
     }
     gateway_clear(&s.gateway);
 }
+
+/* ---- config check --connect ------------------------------------------------------------ */
+
+int fax_probe(const struct crier_config *config, char *report, size_t report_size)
+{
+    struct crier_channel channel = {.ops = &fax_channel_ops, .config = config};
+    int r = fax_open(&channel, config);
+    if (r < 0) {
+        snprintf(report, report_size, "the fax channel cannot open: %s", strerror(-r));
+        return r;
+    }
+    struct fax_session *s = channel.state;
+    /* an authenticated GET of a fax that cannot exist: any answer but 401/403 proves the
+     * gateway is reachable and takes the credentials */
+    const char *names[] = {"id"};
+    const char *values[] = {"crier-connect-check"};
+    const bool raw[] = {false};
+    struct transfer *t =
+        transfer_new(s, TRANSFER_STATUS, 0, expand(s->gateway.status_url, names, values, raw, 1));
+    CURLcode result = curl_easy_perform(t->easy);
+    long http = 0;
+    curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &http);
+    if (result != CURLE_OK) {
+        snprintf(report, report_size, "GET %s: %s", t->url,
+                 t->error[0] ? t->error : curl_easy_strerror(result));
+        r = -EHOSTUNREACH;
+    } else if (http == 401 || http == 403) {
+        snprintf(report, report_size, "GET %s: HTTP %ld: the gateway refuses the credentials",
+                 t->url, http);
+        r = -EACCES;
+    } else if (http >= 500) {
+        snprintf(report, report_size, "GET %s: HTTP %ld: the gateway fails", t->url, http);
+        r = -EIO;
+    } else {
+        snprintf(report, report_size, "GET %s: HTTP %ld (reachable, credentials accepted)", t->url,
+                 http);
+        r = 0;
+    }
+    transfer_free(t);
+    fax_close(&channel);
+    return r;
+}

@@ -15,8 +15,10 @@
  * Never speaks SQL, never logs above debug.
  *
  * SECURITY: names and addresses are untrusted list values; letter.c draws them as plain
- * text. The manifest quotes every field (RFC 4180) and prefixes a field that a
- * spreadsheet would run as a formula (= + - @) with an apostrophe.
+ * text. Batch files hold names and addresses: they are created 0640 (the print operator's
+ * group may read them, nobody else), and a spool open to others or writable by its group is
+ * refused at open (print_spool_check). The manifest quotes every field (RFC 4180) and prefixes a
+ * field that a spreadsheet would run as a formula (= + - @) with an apostrophe.
  */
 #include "crier/batch.h"
 #include "crier/channel.h"
@@ -37,7 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define HAND_OFF_CHECK_SECONDS 2.0 /* a batch assembled longer than this re-checks holds */
+#define HAND_OFF_CHECK_SECONDS 2.0  /* a batch assembled longer than this re-checks holds */
+#define BATCH_FILE_MODE        0640 /* names and addresses: owner and print group only */
+#define SPOOL_FORBIDDEN_MODE   0027 /* group write, anything for others */
 
 /* One lane's session. */
 struct print_session {
@@ -89,15 +93,59 @@ static void date_of(int64_t at, char date[11])
     strftime(date, 11, "%Y-%m-%d", &tm);
 }
 
+int print_spool_check(const char *spool, char *err, size_t err_size)
+{
+    struct stat st;
+    if (str_empty(spool)) {
+        snprintf(err, err_size, "channels.mail.spool is required");
+        return -EINVAL;
+    }
+    if (stat(spool, &st) < 0) {
+        int r = -errno;
+        snprintf(err, err_size, "channels.mail.spool %s: %s", spool, strerror(-r));
+        return r;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        snprintf(err, err_size, "channels.mail.spool %s is not a directory", spool);
+        return -ENOTDIR;
+    }
+    if (st.st_mode & SPOOL_FORBIDDEN_MODE) {
+        snprintf(err, err_size,
+                 "channels.mail.spool %s has mode %04o: its letters carry names and addresses, "
+                 "so it must be 0700 or 0750 (chmod o-rwx,g-w %s)",
+                 spool, (unsigned)(st.st_mode & 07777), spool);
+        return -EPERM;
+    }
+    if (access(spool, W_OK | X_OK) < 0) {
+        int r = -errno;
+        snprintf(err, err_size, "channels.mail.spool %s is not writable by uid %u: %s", spool,
+                 (unsigned)geteuid(), strerror(-r));
+        return r;
+    }
+    return 0;
+}
+
+/* batch_file_open - a new batch file, 0640 whatever the umask allows beyond it. */
+static FILE *batch_file_open(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, BATCH_FILE_MODE);
+    if (fd < 0)
+        return NULL;
+    FILE *file = fdopen(fd, "w");
+    if (file == NULL) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return file;
+}
+
 static int print_open(struct crier_channel *channel, const struct crier_config *config)
 {
-    if (str_empty(config->mail.spool))
-        return -EINVAL; /* channels.mail.spool is required */
-    struct stat st;
-    if (stat(config->mail.spool, &st) < 0)
-        return -errno;
-    if (!S_ISDIR(st.st_mode))
-        return -ENOTDIR;
+    char spool_err[512];
+    int r = print_spool_check(config->mail.spool, spool_err, sizeof(spool_err));
+    if (r < 0)
+        return r;
     struct print_session *s = xcalloc(1, sizeof(*s));
     s->config = config;
     letter_layout_default(&s->layout);
@@ -385,7 +433,7 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
     char(*serials)[10] = xcalloc(n, sizeof(*serials));
     int r = 0;
 
-    sink.fd = open(pdf_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    sink.fd = open(pdf_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, BATCH_FILE_MODE);
     if (sink.fd < 0) {
         r = -errno;
         goto fail;
@@ -489,7 +537,7 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
     }
 
     /* the manifest, in print order */
-    csv = fopen(csv_tmp, "we");
+    csv = batch_file_open(csv_tmp);
     if (csv == NULL) {
         r = -errno;
         goto fail;
@@ -551,7 +599,7 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
     r = sha256_file_hex(csv_tmp, csv_sha);
     if (r < 0)
         goto fail;
-    FILE *sum = fopen(sum_tmp, "we");
+    FILE *sum = batch_file_open(sum_tmp);
     if (sum == NULL) {
         r = -errno;
         goto fail;

@@ -11,6 +11,7 @@
 #include "crier/bounce.h"
 #include "crier/batch.h"
 #include "crier/campaign.h"
+#include "crier/channel.h"
 #include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/db.h"
@@ -26,6 +27,7 @@
 #include "crier/rules.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
+#include "crier/service.h"
 #include "crier/status.h"
 #include "crier/worker.h"
 
@@ -40,6 +42,9 @@
 struct cli {
     const char *config_path; /* -c, else config_find() */
     struct crier_config *config;
+    struct crier_config *reloaded; /* crier run: read on SIGHUP, used once the lanes stop */
+    int log_level;                 /* --log-level, when log_level_set */
+    bool log_level_set;
     const char *command; /* "campaign load", for messages */
 };
 
@@ -63,6 +68,7 @@ static int cmd_campaign_pause(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_resume(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_list(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv);
 static int cmd_run(struct cli *cli, int argc, char **argv);
 static int cmd_status(struct cli *cli, int argc, char **argv);
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv);
@@ -91,9 +97,15 @@ static const struct command commands[] = {
      "Create crier's schema in the database, or bring it up to date. Running it again is a\n"
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
      "environment variables.\n"},
-    {"config", "check", cmd_config_check, "config check [FILE]",
-     "Check a configuration file and print FILE:LINE:COL: message for every problem.\n"
-     "Exit 0 when it is valid, 78 when it is not.\n"},
+    {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
+     "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
+     "then the files the channels need: the mail spool must exist, be writable and be\n"
+     "closed to others (0700 or 0750); secret files readable by others are warned about.\n"
+     "Exit 0 when it is valid, 78 when it is not.\n"
+     "  --connect  also try each service it names, one line each: the database (and its\n"
+     "             schema version), the SMTP relay (EHLO, STARTTLS as configured, AUTH;\n"
+     "             nothing is sent), the fax gateway (an authenticated GET). Exit 69 when\n"
+     "             one fails.\n"},
     {"campaign", "create", cmd_campaign_create,
      "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
      "                            [--meta FILE.yaml]",
@@ -121,7 +133,8 @@ static const struct command commands[] = {
      "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
      "DIR/REGION-REF-letter.md (the letter body).\n"},
     {"campaign", "start", cmd_campaign_start, "campaign start NAME",
-     "Start a draft campaign: `crier run` begins sending its notices.\n"},
+     "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
+     "channel of its policy that no live `crier run` serves: those notices wait.\n"},
     {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
      "Pause a running campaign: nothing more is claimed until it is resumed. Notices\n"
      "already handed to a channel finish.\n"},
@@ -130,6 +143,16 @@ static const struct command commands[] = {
     {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
      "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
+    {"campaign", "reroute", cmd_campaign_reroute,
+     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT",
+     "Move the notices waiting on one channel of a campaign to another channel of its\n"
+     "policy: every notice ready on --from that --to can reach (notices in flight are not\n"
+     "touched). crier never does this by itself: a notice whose channel no live worker\n"
+     "serves waits (crier status says since when). Each move is a dispatch-log row naming\n"
+     "you and the reason; the campaign gets one row for the command. One transaction.\n"
+     "  --from CHANNEL  the channel the notices wait on\n"
+     "  --to CHANNEL    where they go (it must be in the campaign's policy)\n"
+     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"},
     {"regulators", "mark-filed", cmd_regulators_mark_filed,
      "regulators mark-filed CAMPAIGN --jurisdiction CODE --regulator NAME --date YYYY-MM-DD\n"
      "                                --how portal|mail|email|fax|other --reference TEXT",
@@ -148,13 +171,26 @@ static const struct command commands[] = {
      "  --out DIR         where to write the files (created if missing)\n"
      "  --discovered D    the discovery date, as for audit report\n"
      "  --framework LIST  frameworks that apply, as for audit report\n"},
-    {"run", NULL, cmd_run, "run [--until-idle]",
-     "Dispatch notices of running campaigns through the enabled channels.\n"
+    {"run", NULL, cmd_run, "run [--until-idle] [--metrics HOST:PORT]",
+     "Dispatch notices of running campaigns through the enabled channels. A notice whose\n"
+     "channel no live worker serves waits for one (crier campaign reroute moves it); run\n"
+     "warns at start about each running campaign's channel it does not serve. A channel\n"
+     "that cannot open (a bad secret, a missing spool) is a start-up error (exit 78).\n"
      "SIGTERM or SIGINT: finish and record the batches in flight, then exit.\n"
-     "  --until-idle  exit once no running campaign has a notice ready or in flight\n"},
+     "SIGHUP: read the configuration again; if it is good, finish the batches in flight\n"
+     "and restart the lanes with it; if not, say why and run on with the old one.\n"
+     "Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n"
+     "  --until-idle         exit once no running campaign has a notice ready or in flight\n"
+     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics: per\n"
+     "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
+     "                       claim and record latency; in flight; database reconnects;\n"
+     "                       notices waiting for a channel nobody serves\n"},
     {"status", NULL, cmd_status, "status [NAME] [--json] [--watch]",
-     "Where every notice stands, by state and by channel.\n"
-     "  --json   one JSON object for NAME (an array without NAME)\n"
+     "Where every notice stands, by state and by channel, and the notices that wait\n"
+     "because no live worker serves their channel (\"no worker serves email since 12:01\n"
+     "UTC\").\n"
+     "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
+     "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
     {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
@@ -205,9 +241,11 @@ static const struct command commands[] = {
      "  --json    a JSON array\n"},
     {"hold", "show", cmd_hold_show, "hold show HOLD [--json]",
      "Everything recorded about a hold, and the notices it covers.\n"},
-    {"hold", "check", cmd_hold_check, "hold check",
+    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]...",
      "Exit 1, naming them, if any hold not lifted has lapsed (oral, not confirmed in\n"
-     "writing within 30 days) or passed its review date; exit 0 otherwise.\n"},
+     "writing within 30 days) or passed its review date; exit 0 otherwise.\n"
+     "  --mail-to ADDRESS  also mail the list there (legal), from channels.email.from\n"
+     "                     through the configured SMTP relay; exit 69 if that fails\n"},
     {"batch", "list", cmd_batch, "batch list NAME [--json]",
      "The print batches of a campaign: letters, pages, mailed, voided, and where their files\n"
      "are. First settles the spool: pending files of recorded batches become final, those\n"
@@ -334,24 +372,27 @@ static const struct command *command_find(const char *group, const char *name)
 static void command_help(const struct command *c, FILE *out)
 {
     fprintf(out, "usage: crier [-c FILE] %s\n\n%s", c->usage, c->help);
+    fputs("  -c, --config FILE  the configuration (also before the command)\n", out);
 }
 
 /*
- * parse_options - getopt_long over a command's own arguments; --help is always accepted.
+ * parse_options - getopt_long over a command's own arguments; --help is always accepted,
+ * and -c/--config FILE as well as before the command (`crier status -c FILE`).
  * Returns 1 when --help was printed, 0 when parsed, -1 on a usage error (printed).
  */
 static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
                          const struct option *options, const char *short_options,
                          int (*on_option)(int opt, const char *arg, void *data), void *data)
 {
-    struct option all[16];
+    struct option all[24];
     size_t n = 0;
-    for (; options && options[n].name && n < ARRAY_SIZE(all) - 2; n++)
+    for (; options && options[n].name && n < ARRAY_SIZE(all) - 3; n++)
         all[n] = options[n];
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
     char shorts[64];
-    snprintf(shorts, sizeof(shorts), ":h%s", short_options ? short_options : "");
+    snprintf(shorts, sizeof(shorts), ":hc:%s", short_options ? short_options : "");
     optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
     opterr = 0;
     int opt;
@@ -367,6 +408,10 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
         if (opt == ':') {
             fail(cli, "option '%s' needs a value", argv[optind - 1]);
             return -1;
+        }
+        if (opt == 'c') {
+            cli->config_path = optarg;
+            continue;
         }
         if (on_option(opt, optarg, data) < 0)
             return -1;
@@ -392,7 +437,8 @@ static int config_ready(struct cli *cli)
         if (r < 0)
             return EXIT_CONFIG;
     }
-    log_setup(cli->config->log.format, cli->config->log.level);
+    log_setup(cli->config->log.format,
+              cli->log_level_set ? cli->log_level : cli->config->log.level);
     config_secrets_check(cli->config);
     hold_policy_set(cli->config->holds.oral_lapse);
     return 0;
@@ -489,10 +535,54 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* config_probe - config check --connect: each service the configuration names, one line
+ * each; returns how many failed. */
+static int config_probe(const struct crier_config *config)
+{
+    int failed = 0;
+    char err[1024];
+    struct crier_db *db = NULL;
+    if (db_open(config->conninfo, "crier config check", &db, err, sizeof(err)) < 0) {
+        printf("  database: FAILED: %s\n", err);
+        failed++;
+    } else {
+        unsigned version = 0;
+        int r = migrate_check(db, &version);
+        printf("  database: ok: PostgreSQL %s as %s, schema version %u%s\n",
+               PQparameterStatus(db->conn, "server_version"), PQuser(db->conn), version,
+               r == 0         ? ""
+               : r == -EPROTO ? " (newer than this crier)"
+                              : " (run crier db migrate)");
+        db_close(db);
+    }
+    struct {
+        enum crier_channel_id id;
+        const char *what;
+        int (*probe)(const struct crier_config *, char *, size_t);
+    } probes[] = {{CHANNEL_EMAIL, "smtp", email_probe}, {CHANNEL_FAX, "fax gateway", fax_probe}};
+    for (size_t i = 0; i < ARRAY_SIZE(probes); i++) {
+        if (!config->channel[probes[i].id].enabled)
+            continue;
+        int r = probes[i].probe(config, err, sizeof(err));
+        printf("  %s: %s: %s\n", probes[i].what, r == 0 ? "ok" : "FAILED", err);
+        if (r < 0)
+            failed++;
+    }
+    return failed;
+}
+
+static int config_check_option(int opt, const char *arg, void *data)
+{
+    *(bool *)data = true; /* --connect */
+    return 0;
+}
+
 static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("config", "check"), argc, argv, NULL, NULL, no_options,
-                          NULL);
+    static const struct option options[] = {{"connect", no_argument, NULL, 'k'}, {0}};
+    bool probe = false;
+    int r = parse_options(cli, command_find("config", "check"), argc, argv, options, "",
+                          config_check_option, &probe);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc)
@@ -506,7 +596,7 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     struct crier_config *config = NULL;
     if (config_load(path, stderr, &config) < 0)
         return EXIT_CONFIG;
-    log_setup(config->log.format, config->log.level);
+    log_setup(config->log.format, cli->log_level_set ? cli->log_level : config->log.level);
     config_secrets_check(config);
     /* the rules table the report reads: every problem as FILE:LINE:COL (docs/jurisdictions.md) */
     const char *rules_path =
@@ -514,6 +604,15 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     struct rules_table *rules = NULL;
     char err[1024];
     if (rules_load(rules_path, stderr, &rules, err, sizeof(err)) < 0) {
+        config_free(config);
+        return EXIT_CONFIG;
+    }
+    /* the files the channels need: what crier run would refuse at start (exit 78) */
+    char why[512];
+    if (config->channel[CHANNEL_MAIL].enabled && config->channel[CHANNEL_MAIL].lanes > 0 &&
+        print_spool_check(config->mail.spool, why, sizeof(why)) < 0) {
+        fprintf(stderr, "%s: %s\n", path, why);
+        rules_free(rules);
         config_free(config);
         return EXIT_CONFIG;
     }
@@ -532,8 +631,10 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
            "without any source\n",
            rules->path, rules->count, verified, secondary, no_source);
     rules_free(rules);
+    int failed = probe ? config_probe(config) : 0;
+    fflush(stdout);
     config_free(config);
-    return 0;
+    return failed ? EXIT_UNAVAILABLE : 0;
 }
 
 /* ---- campaign ------------------------------------------------------------------------ */
@@ -723,6 +824,17 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
     long affected = 0;
     r = campaign_transition(db, name, action, who, start_check, cli, &affected, err, sizeof(err));
     free(who);
+    /* said now, not discovered later: a channel nobody serves keeps its notices waiting */
+    char **unserved = NULL;
+    if (r == 0 && (action == CAMPAIGN_START || action == CAMPAIGN_RESUME) &&
+        service_unserved(db, name, &unserved) == 0) {
+        for (char **c = unserved; *c; c++)
+            fprintf(stderr,
+                    "crier %s: warning: no live crier run serves %s, in the policy of %s: its "
+                    "notices wait until one does (or crier campaign reroute moves them)\n",
+                    cli->command, *c, name);
+        strv_free(unserved);
+    }
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);
@@ -842,14 +954,127 @@ static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
     return exit_code(r);
 }
 
+struct reroute_args {
+    const char *from, *to, *reason;
+};
+
+static int reroute_option(int opt, const char *arg, void *data)
+{
+    struct reroute_args *a = data;
+    if (opt == 'f')
+        a->from = arg;
+    else if (opt == 't')
+        a->to = arg;
+    else if (opt == 'r')
+        a->reason = arg;
+    return 0;
+}
+
+static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"from", required_argument, NULL, 'f'},
+        {"to", required_argument, NULL, 't'},
+        {"reason", required_argument, NULL, 'r'},
+        {0},
+    };
+    struct reroute_args a = {0};
+    int r = parse_options(cli, command_find("campaign", "reroute"), argc, argv, options, "",
+                          reroute_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "NAME");
+    if (name == NULL)
+        return EXIT_USAGE;
+    const char *missing = a.from == NULL        ? "--from CHANNEL"
+                          : a.to == NULL        ? "--to CHANNEL"
+                          : str_empty(a.reason) ? "--reason TEXT"
+                                                : NULL;
+    if (missing) {
+        fail(cli, "missing %s (see crier campaign reroute --help)", missing);
+        return EXIT_USAGE;
+    }
+    enum crier_channel_id id;
+    const char *unknown = channel_id_from_name(a.from, &id) < 0 ? a.from
+                          : channel_id_from_name(a.to, &id) < 0 ? a.to
+                                                                : NULL;
+    if (unknown) {
+        fail(cli, "unknown channel '%s' (email, fax, mail, null, test)", unknown);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, true, &db);
+    if (code)
+        return code;
+    char *who = actor(db);
+    char err[1024];
+    long moved = 0, left = 0;
+    r = service_reroute(db, name, a.from, a.to, a.reason, who, &moved, &left, err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
+    }
+    printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
+    if (left > 0)
+        printf("; %ld left waiting on %s: %s cannot reach them", left, a.from, a.to);
+    printf("\n");
+    return 0;
+}
+
 /* ---- run, status --------------------------------------------------------------------- */
+
+/* run_reload - SIGHUP: the configuration file again, kept aside until the lanes stop. */
+static int run_reload(void *data)
+{
+    struct cli *cli = data;
+    const char *path = config_find(cli->config_path);
+    if (path == NULL) {
+        log_error("SIGHUP: no configuration file to read");
+        return -ENOENT;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *diag = open_memstream(&text, &len);
+    struct crier_config *config = NULL;
+    int r = config_load(path, diag, &config);
+    fclose(diag);
+    if (r < 0) {
+        log_error("SIGHUP: %s is not valid: %s", path, len ? text : strerror(-r));
+        free(text);
+        return r;
+    }
+    free(text);
+    config_free(cli->reloaded);
+    cli->reloaded = config;
+    return 0;
+}
+
+struct run_args {
+    bool until_idle;
+    const char *metrics;
+};
+
+static int run_option(int opt, const char *arg, void *data)
+{
+    struct run_args *a = data;
+    if (opt == 'u')
+        a->until_idle = true;
+    else
+        a->metrics = arg;
+    return 0;
+}
 
 static int cmd_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"until-idle", no_argument, NULL, 'u'}, {0}};
-    int flags = 0;
-    int r =
-        parse_options(cli, command_find("run", NULL), argc, argv, options, "", flag_option, &flags);
+    static const struct option options[] = {
+        {"until-idle", no_argument, NULL, 'u'},
+        {"metrics", required_argument, NULL, 'm'},
+        {0},
+    };
+    struct run_args a = {0};
+    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", run_option, &a);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -859,8 +1084,19 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     int code = config_ready(cli);
     if (code)
         return code;
-    struct worker_options o = {.until_idle = (flags & 4) != 0};
-    r = worker_run(cli->config, &o);
+    struct worker_options o = {.until_idle = a.until_idle,
+                               .reload = run_reload,
+                               .reload_data = cli,
+                               .metrics_address = a.metrics};
+    while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
+        config_free(cli->config);
+        cli->config = cli->reloaded;
+        cli->reloaded = NULL;
+        log_setup(cli->config->log.format,
+                  cli->log_level_set ? cli->log_level : cli->config->log.level);
+        config_secrets_check(cli->config);
+        hold_policy_set(cli->config->holds.oral_lapse);
+    }
     if (r == -EINVAL || r == -ENOENT || r == -ESTALE)
         return EXIT_CONFIG;
     return exit_code(r);
@@ -871,6 +1107,57 @@ static volatile sig_atomic_t watch_stop;
 static void watch_signal(int sig)
 {
     watch_stop = 1;
+}
+
+/* status_with_waiting - status_print, and the notices that wait because no live worker
+ * serves their channel (service.c): under the table, or as each campaign's "waiting". */
+static int status_with_waiting(struct crier_db *db, const char *name, bool json, FILE *out)
+{
+    json_t *waiting = NULL;
+    int r = service_waiting(db, name, &waiting);
+    if (r < 0)
+        return r;
+    if (!json) {
+        r = status_print(db, name, false, out);
+        if (r == 0)
+            service_waiting_text(waiting, out);
+        json_decref(waiting);
+        fflush(out);
+        return r;
+    }
+    char *text = NULL;
+    size_t len = 0;
+    FILE *buffer = open_memstream(&text, &len);
+    r = status_print(db, name, true, buffer);
+    fclose(buffer);
+    json_t *printed = r == 0 ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    if (r == 0 && printed == NULL) {
+        snprintf(db->error, sizeof(db->error), "status printed no JSON");
+        r = -EIO;
+    }
+    if (r < 0) {
+        json_decref(waiting);
+        return r;
+    }
+    json_t *campaigns = json_is_array(printed) ? json_incref(printed) : json_pack("[O]", printed);
+    size_t i, k;
+    json_t *campaign, *row;
+    json_array_foreach(campaigns, i, campaign)
+    {
+        json_t *list = json_array();
+        json_array_foreach(waiting, k, row) if (json_equal(json_object_get(row, "campaign"),
+                                                           json_object_get(campaign, "campaign")))
+            json_array_append(list, row);
+        json_object_set_new(campaign, "waiting", list);
+    }
+    json_dumpf(printed, out, JSON_INDENT(2));
+    fputc('\n', out);
+    fflush(out);
+    json_decref(campaigns);
+    json_decref(printed);
+    json_decref(waiting);
+    return 0;
 }
 
 static int cmd_status(struct cli *cli, int argc, char **argv)
@@ -903,7 +1190,7 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
     do {
         if (watch && tty && !(flags & 1))
             fputs("\033[H\033[2J", stdout);
-        r = status_print(db, name, flags & 1, stdout);
+        r = status_with_waiting(db, name, flags & 1, stdout);
         if (r < 0) {
             fail(cli, "%s", db->error);
             break;
@@ -1310,10 +1597,28 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+struct hold_check_args {
+    char *to[9]; /* --mail-to, NULL-terminated */
+    int count;
+};
+
+static int hold_check_option(int opt, const char *arg, void *data)
+{
+    struct hold_check_args *a = data;
+    if (a->count == (int)ARRAY_SIZE(a->to) - 1) {
+        fprintf(stderr, "crier hold check: at most %zu --mail-to\n", ARRAY_SIZE(a->to) - 1);
+        return -1;
+    }
+    a->to[a->count++] = (char *)arg;
+    return 0;
+}
+
 static int cmd_hold_check(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("hold", "check"), argc, argv, NULL, NULL, no_options, NULL);
+    static const struct option options[] = {{"mail-to", required_argument, NULL, 'm'}, {0}};
+    struct hold_check_args a = {0};
+    int r = parse_options(cli, command_find("hold", "check"), argc, argv, options, "",
+                          hold_check_option, &a);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (optind < argc) {
@@ -1325,12 +1630,41 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     long count = 0;
-    r = hold_check(db, stdout, &count);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *report = open_memstream(&text, &len);
+    r = hold_check(db, report, &count);
+    fclose(report);
+    fputs(text, stdout);
     if (r < 0)
         fail(cli, "%s", db->error);
     db_close(db);
-    if (r < 0)
+    if (r < 0) {
+        free(text);
         return exit_code(r);
+    }
+    /* --mail-to: legal hears of it through the configured relay (crier-hold-check.timer) */
+    if (count > 0 && a.count > 0) {
+        char *subject = xasprintf("crier: %ld law-enforcement hold%s need%s legal's attention",
+                                  count, count == 1 ? "" : "s", count == 1 ? "s" : "");
+        char *body = xasprintf("crier hold check found holds that lapsed or passed their review "
+                               "date:\n\n%s\nEach needs a decision: confirm it in writing "
+                               "(crier hold confirm), ask the agency again, or lift it (crier "
+                               "hold lift).\n",
+                               text);
+        char sent[512];
+        int m = email_send_text(cli->config, a.to, subject, body, sent, sizeof(sent));
+        free(subject);
+        free(body);
+        if (m < 0) {
+            fail(cli, "mailing %s: %s", a.to[0], sent);
+            free(text);
+            return EXIT_UNAVAILABLE;
+        }
+        fprintf(stderr, "crier hold check: mailed to %d address%s, %s\n", a.count,
+                a.count == 1 ? "" : "es", sent);
+    }
+    free(text);
     return count > 0 ? 1 : 0;
 }
 
@@ -1575,9 +1909,11 @@ static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: crier [-c FILE] COMMAND [ARGS]\n\n"
+    fprintf(out, "usage: crier [-c FILE] [--log-level LEVEL] COMMAND [ARGS]\n\n"
                  "  -c, --config FILE  configuration (default: $CRIER_CONFIG, ./crier.yaml,\n"
                  "                     /etc/crier/crier.yaml)\n"
+                 "  --log-level LEVEL  debug, info, notice, warning or error (overrides\n"
+                 "                     log.level)\n"
                  "  -h, --help         this help; COMMAND --help for a command's\n"
                  "  -V, --version      print the version\n\ncommands:\n");
     for (const struct command *c = commands; c->group; c++) {
@@ -1592,6 +1928,7 @@ int cli_main(int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
+        {"log-level", required_argument, NULL, 'L'},
         {0},
     };
     struct cli cli = {.command = ""};
@@ -1602,6 +1939,17 @@ int cli_main(int argc, char **argv)
         switch (opt) {
         case 'c':
             cli.config_path = optarg;
+            break;
+        case 'L':
+            if (log_level_from_name(optarg, &cli.log_level) < 0) {
+                fprintf(stderr,
+                        "crier: --log-level '%s': expected debug, info, notice, "
+                        "warning or error\n",
+                        optarg);
+                return EXIT_USAGE;
+            }
+            cli.log_level_set = true;
+            log_setup(LOG_FORMAT_AUTO, cli.log_level);
             break;
         case 'h':
             usage(stdout);
@@ -1651,6 +1999,7 @@ int cli_main(int argc, char **argv)
     int skip = optind + (c->name ? 1 : 0);
     int code = c->run(&cli, argc - skip, argv + skip);
     config_free(cli.config);
+    config_free(cli.reloaded);
     return code;
 }
 

@@ -2,12 +2,15 @@
  * worker.c - `crier run`: per channel, N lane threads, each with its own database
  * connection and its own channel session: claim a batch, send it, record every outcome
  * in one transaction. The main thread waits for signals and, once a tick, reaps expired
- * leases, moves notices off channels this deployment has not enabled, and marks finished
- * campaigns completed.
+ * leases, stamps its heartbeat and marks finished campaigns completed.
+ *
+ * It never moves a notice off a channel because no worker serves it: such notices wait,
+ * and only `crier campaign reroute` moves them (service.c).
  *
  * A lane never holds a notice only in memory: a lane that dies leaves its batch leased in
  * the database, and the reaper of any worker puts it back. On SIGTERM/SIGINT each lane
- * finishes the batch it is sending, records it, and exits.
+ * finishes the batch it is sending, records it, and exits; on SIGHUP the same, and then
+ * worker_run returns WORKER_RELOAD for the caller to start again with the new configuration.
  */
 #include "crier/worker.h"
 #include "crier/batch.h"
@@ -17,12 +20,14 @@
 #include "crier/db.h"
 #include "crier/hold.h"
 #include "crier/log.h"
+#include "crier/metrics.h"
 #include "crier/migrate.h"
 #include "crier/policy.h"
 #include "crier/poll.h"
 #include "crier/queue.h"
 #include "crier/render.h"
 #include "crier/seal.h"
+#include "crier/service.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -32,14 +37,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #define TICK_SECONDS          1.0 /* main thread housekeeping period */
 #define CAMPAIGN_REFRESH      1.0 /* how often a lane re-reads the running campaigns */
 #define RECONNECT_MIN_SECONDS 1.0
 #define RECONNECT_MAX_SECONDS 30.0
-#define ROUTER_BATCH          1000
-#define WORKER_LIVE_SECONDS   "10" /* a worker silent this long no longer serves its channels */
+#define WAITING_WARN_SECONDS  60.0 /* how often run repeats that notices wait for a channel */
+#define STATUS_SECONDS        5.0  /* how often systemd's STATUS= is refreshed */
 
 /* A token bucket shared by the lanes of one channel in this process. */
 struct rate_bucket {
@@ -78,7 +84,8 @@ struct lane {
     size_t render_count;
     double lease_extended_at;
     unsigned short random_state[3];
-    atomic_long done; /* notices recorded */
+    atomic_long done;      /* notices recorded */
+    atomic_long in_flight; /* notices of the batch being sent (systemd STATUS=) */
     bool started;
 };
 
@@ -93,6 +100,11 @@ struct worker {
     unsigned long ticks;
     double sealed_at; /* monotonic: the last seal of the dispatch log (audit.seal_interval) */
     double reaped_at; /* monotonic: the last run of the lease reaper */
+    double waiting_warned_at;  /* monotonic: the last warning about notices waiting */
+    double waiting_counted_at; /* monotonic: the last count for /metrics (--metrics) */
+    pthread_t main_thread;     /* pings systemd's watchdog, even while reconnecting */
+    bool watchdog;             /* WatchdogSec= is set: WATCHDOG=1 every tick */
+    char channels[256];        /* the channels this process serves, a text[] literal */
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
@@ -113,6 +125,8 @@ static void sleep_unless_stopped(struct worker *w, double seconds)
 {
     double until = monotonic_seconds() + seconds;
     while (!atomic_load(&w->stop)) {
+        if (w->watchdog && pthread_equal(pthread_self(), w->main_thread))
+            sd_notify(0, "WATCHDOG=1"); /* the main thread waits for the database: alive */
         double left = until - monotonic_seconds();
         if (left <= 0)
             break;
@@ -192,8 +206,10 @@ static bool connect_until_stopped(struct worker *w, struct crier_db **db, const 
             r = db_open(w->config->conninfo, "crier run", db, err, sizeof(err));
         }
         if (r == 0) {
-            if (reported)
+            if (reported) {
                 log_notice("%s: database connection restored", name);
+                metrics_reconnect();
+            }
             return true;
         }
         if (!reported)
@@ -369,12 +385,14 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
             return 0;
         limit = config->mail.letters_per_batch;
     }
+    double claim_started = monotonic_seconds();
     int r = queue_claim(lane->db, campaign->id, lane->ops->name, limit, lane->owner,
                         config->queue.lease_seconds, lane_cursor(lane, campaign->id), &batch);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
         return r;
     }
+    double claimed_at = monotonic_seconds();
     if (batch.count == 0) {
         queue_batch_clear(&batch);
         return 0;
@@ -388,11 +406,17 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     struct crier_outcome *outcomes = xcalloc(batch.count, sizeof(*outcomes));
     lane->sending = &batch;
     lane->lease_extended_at = monotonic_seconds();
+    atomic_store(&lane->in_flight, (long)batch.count);
+    double send_started = monotonic_seconds();
     channel_send(lane->session, batch.notices, batch.count, outcomes);
+    double record_started = monotonic_seconds();
+    atomic_store(&lane->in_flight, 0);
     lane->sending = NULL;
     long late = 0;
     r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops, campaign->policy,
                           &batch, outcomes, lane->random_state, &late);
+    metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
+                  monotonic_seconds() - record_started, outcomes, batch.count);
     /* recorded: a print batch's files become final (a partial one is left to batch.c) */
     if (r == 0 && channel_committed(lane->session, late == 0) < 0)
         log_warning("%s: the batch just recorded is not final yet; crier batch list settles it",
@@ -465,82 +489,58 @@ static int worker_register(struct worker *w, struct crier_db *db, const char *id
 {
     char channels[256] = "{";
     for (int c = 0; c < CHANNEL_COUNT; c++) {
-        if (!w->config->channel[c].enabled || channel_ops_by_id((enum crier_channel_id)c) == NULL)
+        /* lanes: 0 serves nothing here: its notices would wait unseen behind this row */
+        if (!w->config->channel[c].enabled || w->config->channel[c].lanes == 0 ||
+            channel_ops_by_id((enum crier_channel_id)c) == NULL)
             continue;
         size_t len = strlen(channels);
         snprintf(channels + len, sizeof(channels) - len, "%s\"%s\"", len > 1 ? "," : "",
                  channel_id_name((enum crier_channel_id)c));
     }
     strcat(channels, "}");
+    snprintf(w->channels, sizeof(w->channels), "%s", channels);
     const char *params[] = {id, channels};
+    /* and each channel served now, so that status can say since when nobody has (service.c) */
     return db_exec(db,
-                   "INSERT INTO crier.worker (id, channels) VALUES ($1, $2)"
-                   " ON CONFLICT (id) DO UPDATE SET channels = $2, heartbeat_at = now()",
+                   "WITH w AS (INSERT INTO crier.worker (id, channels) VALUES ($1, $2)"
+                   " ON CONFLICT (id) DO UPDATE SET channels = $2, heartbeat_at = now())"
+                   " INSERT INTO crier.channel_service (channel, last_served_at)"
+                   " SELECT unnest($2::text[]), now() ON CONFLICT (channel)"
+                   " DO UPDATE SET last_served_at = excluded.last_served_at",
                    2, params);
 }
 
-/* served_elsewhere - does a live worker (heartbeat in the last WORKER_LIVE_SECONDS) have
- * this channel enabled? Then its notices wait for it rather than move on. */
-static bool served_elsewhere(struct crier_db *db, const char *channel)
+/* waiting_warn - say which notices wait for a channel no live worker serves; they are
+ * never moved on by crier run (service.c). */
+static void waiting_warn(struct crier_db *db)
 {
-    const char *params[] = {channel};
-    PGresult *result = NULL;
-    if (db_query(db,
-                 "SELECT EXISTS (SELECT 1 FROM crier.worker WHERE $1 = ANY (channels)"
-                 " AND heartbeat_at > now() - make_interval(secs => " WORKER_LIVE_SECONDS "))",
-                 1, params, &result) < 0)
-        return true; /* when in doubt, do not move anyone */
-    bool served = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
-    PQclear(result);
-    return served;
-}
-
-/* route_disabled - notices waiting on a channel that no live worker serves move on. */
-static long route_disabled(struct worker *w, struct crier_db **db, const char *actor,
-                           unsigned short *random_state)
-{
-    struct campaign_ref *list = NULL;
-    size_t count = 0;
-    long moved = 0;
-    if (campaigns_read(*db, "", &list, &count) < 0)
-        return -1;
-    for (size_t i = 0; i < count; i++) {
-        for (char **p = list[i].policy; *p; p++) {
-            const char *why = NULL;
-            if (channel_enabled(w->config, *p, &why) || served_elsewhere(*db, *p))
-                continue;
-            for (;;) {
-                struct queue_batch batch;
-                if (queue_claim(*db, list[i].id, *p, ROUTER_BATCH, actor,
-                                w->config->queue.lease_seconds, NULL, &batch) < 0)
-                    break;
-                size_t n = batch.count;
-                if (n > 0) {
-                    struct crier_outcome *outcomes = xcalloc(n, sizeof(*outcomes));
-                    for (size_t k = 0; k < n; k++)
-                        outcome_set(&outcomes[k], OUTCOME_PERMANENT, "channel %s", why);
-                    if (decide_and_record(w, db, actor, *p, channel_ops_find(*p), list[i].policy,
-                                          &batch, outcomes, random_state, NULL) == 0)
-                        moved += (long)n;
-                    free(outcomes);
-                }
-                queue_batch_clear(&batch);
-                if (n < ROUTER_BATCH)
-                    break;
-            }
-        }
-        strv_free(list[i].policy);
+    json_t *waiting = NULL;
+    if (service_waiting(db, NULL, &waiting) < 0) {
+        log_error("counting the notices that wait for a channel: %s", db->error);
+        return;
     }
-    free(list);
-    return moved;
+    size_t i;
+    json_t *row;
+    json_array_foreach(waiting, i, row)
+    {
+        const char *campaign = json_string_value(json_object_get(row, "campaign"));
+        const char *channel = json_string_value(json_object_get(row, "channel"));
+        log_warning("campaign %s: %lld notices wait on %s: %s; crier campaign reroute %s --from "
+                    "%s --to ... moves them",
+                    campaign, json_integer_value(json_object_get(row, "notices")), channel,
+                    json_string_value(json_object_get(row, "reason")), campaign, channel);
+    }
+    metrics_waiting_set(waiting);
+    json_decref(waiting);
 }
 
-/* work_left - notices of running campaigns still ready or sending (a ready notice that a
- * law-enforcement hold keeps is not work: hold.c). */
-static int work_left(struct crier_db *db, long *ret_count)
+/* work_left - notices of running campaigns in flight, or ready on a channel this process
+ * serves (channels, a text[]); a ready notice that a law-enforcement hold keeps is not work
+ * (hold.c), nor one waiting for a channel served elsewhere or nowhere (service.c). */
+static int work_left(struct crier_db *db, const char *channels, long *ret_count)
 {
     PGresult *result = NULL;
-    const char *params[] = {hold_release_lapsed_param()};
+    const char *params[] = {hold_release_lapsed_param(), channels};
     int r = db_query(db,
                      /* each state by its own partial index (notice_lease, notice_claim):
                       * one scan over both states had none and walked the finished notices */
@@ -549,9 +549,9 @@ static int work_left(struct crier_db *db, long *ret_count)
                      " AND n.state = 'sending')"
                      " OR EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
                      " ON c.id = n.campaign_id WHERE c.state = 'running' AND n.state = 'ready'"
-                     " AND (c.holds_placed = 0"
+                     " AND n.channel = ANY ($2::text[]) AND (c.holds_placed = 0"
                      " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1))))::int",
-                     1, params, &result);
+                     2, params, &result);
     if (r < 0)
         return r;
     *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
@@ -576,8 +576,7 @@ static void seal(struct worker *w, struct crier_db *db)
 }
 
 /* housekeeping - one tick; returns true when until_idle finds nothing left. */
-static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor,
-                         unsigned short *random_state)
+static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor)
 {
     if (db_lost(*db) && !connect_until_stopped(w, db, actor))
         return false;
@@ -599,10 +598,19 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
             log_notice("%ld notices whose worker stopped without recording went back to ready",
                        count);
     }
-    if (monotonic_seconds() - w->started >= (double)w->config->queue.route_grace_seconds) {
-        long moved = route_disabled(w, db, actor, random_state);
-        if (moved > 0)
-            log_info("%ld notices moved past channels no worker serves", moved);
+    /* after queue.route_grace, so that workers started together have registered */
+    double now = monotonic_seconds();
+    if (now - w->started >= (double)w->config->queue.route_grace_seconds &&
+        now - w->waiting_warned_at >= WAITING_WARN_SECONDS) {
+        w->waiting_warned_at = now;
+        w->waiting_counted_at = now;
+        waiting_warn(*db);
+    } else if (w->options->metrics_address && now - w->waiting_counted_at >= STATUS_SECONDS) {
+        json_t *waiting = NULL;
+        w->waiting_counted_at = now;
+        if (service_waiting(*db, NULL, &waiting) == 0)
+            metrics_waiting_set(waiting);
+        json_decref(waiting);
     }
     /* Counting what is left reads the whole queue: do it only when the lanes have found
      * nothing for a second (and completion every tenth tick while they are busy). */
@@ -625,12 +633,22 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     if (!w->options->until_idle || !lanes_idle)
         return false;
     long left = 0;
-    if (work_left(*db, &left) < 0)
+    if (work_left(*db, w->channels, &left) < 0)
         return false;
     /* faxes submitted and not yet final: their poller is still at work (poll.c) */
     if (left == 0 && poll_work_left(*db, w->config, &left) < 0)
         return false;
     return left == 0;
+}
+
+/* worker_in_flight - the notices the lanes have handed to channels (metrics.c). */
+static long worker_in_flight(void *data)
+{
+    struct worker *w = data;
+    long in_flight = 0;
+    for (size_t i = 0; i < w->lane_count; i++)
+        in_flight += atomic_load(&w->lanes[i].in_flight);
+    return in_flight;
 }
 
 static long total_done(struct worker *w)
@@ -672,17 +690,48 @@ static int worker_start_checks(struct worker *w, struct crier_db **ret_db)
 
 int worker_run(const struct crier_config *config, const struct worker_options *options)
 {
-    struct worker w = {.config = config, .options = options};
+    struct worker w = {.config = config, .options = options, .channels = "{}"};
     atomic_init(&w.stop, false);
     atomic_init(&w.last_work, 0.0);
     if (gethostname(w.host, sizeof(w.host)) != 0)
         snprintf(w.host, sizeof(w.host), "localhost");
     w.host[sizeof(w.host) - 1] = '\0';
 
+    /* SIGHUP (a closed terminal, systemctl reload) must never kill a worker mid-batch: it is
+     * blocked from here on and waited for below, with SIGINT and SIGTERM */
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &signals, NULL);
+    w.main_thread = pthread_self();
+    uint64_t watchdog_usec = 0;
+    w.watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+
     struct crier_db *db = NULL;
     int r = worker_start_checks(&w, &db);
     if (r < 0)
         return r;
+    /* a channel that cannot open (a bad secret, a missing spool) is a start-up error: a
+     * worker that registered it and then could not send would leave its notices stuck */
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        struct crier_channel *trial = NULL;
+        if (!config->channel[id].enabled || config->channel[id].lanes == 0 || ops == NULL)
+            continue;
+        char why[512] = "";
+        if (id == CHANNEL_MAIL && print_spool_check(config->mail.spool, why, sizeof(why)) < 0)
+            log_error("%s", why);
+        r = channel_open(ops, config, &trial);
+        if (r < 0) {
+            log_error("channels.%s in %s cannot be used: %s", ops->name,
+                      config->path ? config->path : "the configuration", strerror(-r));
+            db_close(db);
+            return -EINVAL;
+        }
+        channel_close(trial);
+    }
     /* law-enforcement holds that lapsed or passed their review date: said at every start */
     hold_policy_set(config->holds.oral_lapse);
     long hold_alerts = 0;
@@ -698,7 +747,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             continue;
         if (channel_ops_by_id((enum crier_channel_id)id) == NULL) {
             log_warning("channels.%s is configured, but this build of crier has no %s channel "
-                        "yet: its notices move on to the next channel of their policy",
+                        "yet: its notices wait for a worker that has one",
                         channel_id_name((enum crier_channel_id)id),
                         channel_id_name((enum crier_channel_id)id));
             continue;
@@ -722,12 +771,6 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     /* a relay that hangs up mid-write must not kill the worker: the write fails instead */
     signal(SIGPIPE, SIG_IGN);
 
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-
     w.lanes = xcalloc(w.lane_count + 1, sizeof(struct lane));
     size_t k = 0;
     for (int id = 0; id < CHANNEL_COUNT; id++) {
@@ -747,6 +790,18 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             lane->random_state[2] = (unsigned short)k;
         }
     }
+    /* --metrics: listening is part of starting; the lanes exist, none runs yet */
+    if (options->metrics_address) {
+        char err[256];
+        metrics_in_flight_source(worker_in_flight, &w);
+        if (metrics_start(options->metrics_address, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            free(w.lanes);
+            db_close(db);
+            return -EINVAL;
+        }
+        log_info("metrics on http://%s/metrics", options->metrics_address);
+    }
     char actor[128];
     snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
     snprintf(w.id, sizeof(w.id), "%s:%d", w.host, (int)getpid());
@@ -758,15 +813,24 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             log_error("the database refused this role the work of crier run (it needs the role "
                       "crier_operator): %s",
                       db->error);
+            metrics_stop();
             free(w.lanes);
             db_close(db);
             return -EACCES;
         }
         log_warning("cannot register in crier.worker: %s", db->error);
     }
-    unsigned short random_state[3] = {(unsigned short)getpid(), 0x1234, 0x5678};
     log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
              options->until_idle ? ", until idle" : "");
+    /* a running campaign's channel this process does not serve: its notices wait */
+    const char *served[CHANNEL_COUNT + 1] = {0};
+    for (int id = 0, n = 0; id < CHANNEL_COUNT; id++)
+        if (config->channel[id].enabled && config->channel[id].lanes > 0 &&
+            channel_ops_by_id((enum crier_channel_id)id))
+            served[n++] = channel_id_name((enum crier_channel_id)id);
+    long unserved = 0;
+    if (service_warn_unserved(db, served, &unserved) < 0)
+        log_error("reading the running campaigns' policies: %s", db->error);
 
     for (size_t i = 0; i < w.lane_count; i++) {
         r = pthread_create(&w.lanes[i].thread, NULL, lane_main, &w.lanes[i]);
@@ -781,15 +845,34 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     struct crier_pollers *pollers = NULL;
     if (pollers_start(config, &w.stop, w.host, &pollers) < 0)
         atomic_store(&w.stop, true);
+    sd_notifyf(0, "READY=1\nSTATUS=%zu lanes up, nothing recorded yet", w.lane_count);
 
     double started = monotonic_seconds(), last_tick = 0, last_report = started;
     long last_done = 0;
     int stop_signals = 0;
+    bool reload = false;
+    double last_status = started;
+    long status_done = 0;
     while (!atomic_load(&w.stop)) {
         struct timespec timeout = {0, 200 * 1000000L};
         siginfo_t info;
         int sig = sigtimedwait(&signals, &info, &timeout);
+        if (sig == SIGHUP) {
+            /* the new configuration is read now: a bad one keeps this one running */
+            if (options->reload == NULL || options->reload(options->reload_data) < 0) {
+                log_error("SIGHUP: the configuration was not reloaded; running on with the "
+                          "one loaded at start");
+                continue;
+            }
+            sd_notify(0, "RELOADING=1\nSTATUS=reloading: finishing in-flight batches");
+            log_notice("SIGHUP: configuration reloaded; finishing in-flight batches, then "
+                       "restarting the lanes with it");
+            reload = true;
+            atomic_store(&w.stop, true);
+            break;
+        }
         if (sig == SIGINT || sig == SIGTERM) {
+            sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight batches");
             stop_signals++;
             log_notice("%s received: finishing in-flight batches, then exiting",
                        sig == SIGINT ? "SIGINT" : "SIGTERM");
@@ -797,10 +880,23 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             break;
         }
         double now = monotonic_seconds();
+        if (w.watchdog)
+            sd_notify(0, "WATCHDOG=1");
+        if (now - last_status >= STATUS_SECONDS) {
+            long done = total_done(&w), in_flight = 0;
+            for (size_t i = 0; i < w.lane_count; i++)
+                in_flight += atomic_load(&w.lanes[i].in_flight);
+            sd_notifyf(0, "STATUS=%.0f notices/s, %ld in flight, %ld recorded since start",
+                       (double)(done - status_done) / (now - last_status), in_flight, done);
+            status_done = done;
+            last_status = now;
+        }
         if (now - last_tick >= TICK_SECONDS) {
             last_tick = now;
-            if (housekeeping(&w, &db, actor, random_state)) {
-                log_info("idle: no running campaign has notices ready or in flight");
+            if (housekeeping(&w, &db, actor)) {
+                log_info("idle: no running campaign has notices ready on a channel this "
+                         "process serves, or in flight");
+                waiting_warn(db); /* what is left waits for a channel served elsewhere */
                 atomic_store(&w.stop, true);
             }
         }
@@ -824,8 +920,9 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         db_close(w.lanes[i].db);
     }
     pollers = pollers_stop(pollers);
-    if (w.options->until_idle && stop_signals == 0)
-        housekeeping(&w, &db, actor, random_state); /* complete what just finished */
+    metrics_stop();
+    if (w.options->until_idle && stop_signals == 0 && !reload)
+        housekeeping(&w, &db, actor); /* complete what just finished */
     if (config->audit.seal_interval_seconds > 0 && !db_lost(db))
         seal(&w, db); /* what this run wrote leaves sealed */
     const char *unregister[] = {w.id};
@@ -839,5 +936,5 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             pthread_mutex_destroy(&w.bucket[id].lock);
     free(w.lanes);
     db_close(db);
-    return 0;
+    return reload ? WORKER_RELOAD : 0;
 }

@@ -32,6 +32,7 @@ port=$(awk '/READY/ {print $2}' "$work/smtp.out")
 
 # the fax gateway
 mkdir -p "$work/faxes" "$work/spool"
+chmod 0750 "$work/spool" # letters carry names and addresses: crier refuses a spool open to others
 /usr/bin/python3 tests/peers/fax_gateway.py --port 0 --secret demo-secret \
   --save-dir "$work/faxes" >"$work/fax.out" 2>"$work/fax.err" &
 fax_pid=$!

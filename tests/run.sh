@@ -37,6 +37,11 @@ pg_virtualenv -t bash -c '
 echo "== fuzz: each libFuzzer target for ${CRIER_FUZZ_SECONDS:-20} s after its regression inputs (clang)"
 CRIER_FUZZ_SECONDS=${CRIER_FUZZ_SECONDS:-20} tests/fuzz/run.sh || status=1
 
+if [ -n "${CRIER_DEB:-}" ]; then
+  echo "== Debian package (CRIER_DEB=1): .ci/deb.sh"
+  .ci/deb.sh || status=1
+fi
+
 python3 - "$top" <<'PY'
 import json, sys, os
 # CI keeps only the tail of what this prints, so the failures are repeated here,

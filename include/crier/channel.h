@@ -143,8 +143,8 @@ int channel_committed(struct crier_channel *channel, bool all_recorded);
 /* channel_poll - wrapper around ops->poll: every outcome filled (PENDING unless told). */
 int channel_poll(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
                  struct crier_outcome *outcomes);
-/* channel_enabled - may notices go to channel name in this deployment (configured and built
- * into this crier)? *ret_why says why not. */
+/* channel_enabled - does this process run channel name (configured and built into this
+ * crier)? *ret_why says why not. Says nothing about other workers of the deployment. */
 bool channel_enabled(const struct crier_config *config, const char *name, const char **ret_why);
 
 /* The data of channel_usable(): the campaign's policy and the notice being decided. */
@@ -154,8 +154,10 @@ struct channel_usable_data {
     const struct crier_notice *notice;
 };
 
-/* channel_usable - a policy_usable_fn: policy channel number index is enabled and reaches
- * the notice. The one test that `crier run`, the fax poller and bounce ingestion share. */
+/* channel_usable - a policy_usable_fn: policy channel number index is a channel crier has
+ * and reaches the notice, whether or not this process serves it (a notice waits on its
+ * channel for a worker). The one test `crier run`, the fax poller and bounce ingestion
+ * share. */
 bool channel_usable(size_t index, void *data, const char **ret_why);
 
 /* channel_reachable - does the notice carry an address channel id can use? For email, fax
@@ -179,6 +181,25 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
  * which sets notice->content_time); nothing is sent. */
 int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
                 unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
+
+/* email_probe, fax_probe - `crier config check --connect`: can this configuration reach
+ * its SMTP relay (EHLO, STARTTLS as configured, AUTH when configured, NOOP: nothing is
+ * sent) or its fax gateway (an authenticated GET of a fax that cannot exist)? 0 or a
+ * negative errno; what happened, in one line, goes to report either way. */
+int email_probe(const struct crier_config *config, char *report, size_t report_size);
+int fax_probe(const struct crier_config *config, char *report, size_t report_size);
+
+/* email_send_text - one plain-text message from channels.email.from to the addresses in
+ * to (NULL-terminated) through the configured relay, as the probe connects (for `crier hold
+ * check --mail-to`: not a notice, not logged). 0 or a negative errno; report says what
+ * happened either way. */
+int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                    const char *body, char *report, size_t report_size);
+
+/* print_spool_check - the mail channel's spool exists, is a directory this process may
+ * write, and is closed to others and to group writes (0700 or 0750): letters carry names
+ * and addresses. A message naming the key and the fix goes to err. */
+int print_spool_check(const char *spool, char *err, size_t err_size);
 
 /* print_letter_digest - the SHA-256 the mail channel records for a notice's letter (its
  * address and rendered body, at notice->content_time), for `audit show`. */

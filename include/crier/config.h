@@ -80,7 +80,7 @@ struct crier_config {
                                        for longer than this count as permanent */
         long idle_poll_ms;          /* queue.idle_poll: sleep when nothing is claimable */
         long route_grace_seconds;   /* queue.route_grace: how long a worker runs before it
-                                       moves notices off channels no worker serves */
+                                       warns of notices waiting for a channel */
     } queue;
 
     struct {

@@ -15,6 +15,10 @@
 /* log_setup - choose format and threshold; safe to call again after the config loads. */
 void log_setup(enum crier_log_format format, int level);
 
+/* log_level_from_name - "warning" -> LOG_WARNING (debug, info, notice, warning, error);
+ * -EINVAL for another name. */
+int log_level_from_name(const char *name, int *ret_level);
+
 /* log_msg - one line at a syslog level; use log_fields when a script must read the values. */
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -22,7 +22,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "1..0 # SKIP mounting a small tmpfs for the spool needs root"
   exit 0
 fi
-if ! mount -t tmpfs -o "size=$SPOOL_SIZE,mode=0755" crier-spool "$SPOOL" 2>"$WORK/mount.err"; then
+if ! mount -t tmpfs -o "size=$SPOOL_SIZE,mode=0750" crier-spool "$SPOOL" 2>"$WORK/mount.err"; then
   echo "1..0 # SKIP cannot mount a tmpfs here: $(head -1 "$WORK/mount.err")"
   exit 0
 fi

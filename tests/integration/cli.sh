@@ -18,7 +18,7 @@ campaign_events() {
 # --- help: crier and every command answer --help with their usage, exit 0 ---------------
 run_crier --help
 is "$RC" 0 "crier --help exits 0"
-like "$OUT" '^usage: crier \[-c FILE\] COMMAND \[ARGS\]' "crier --help prints the usage"
+like "$OUT" '^usage: crier \[-c FILE\] \[--log-level LEVEL\] COMMAND \[ARGS\]' "crier --help prints the usage"
 main_help=$OUT
 for cmd in "db migrate" "config check" "campaign create" "campaign load" "campaign start" \
   "campaign pause" "campaign resume" "campaign cancel" "campaign list" "run" "status"; do
@@ -269,5 +269,12 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.
            WHERE c.name = 'proofed' AND l.event = 'transition'")" 0 "proof sends nothing and changes no notice"
 run_crier campaign proof proofed
 is "$RC" 64 "proof without --out: 64"
+
+# --- -c after the command name, as before it ----------------------------------------------------
+run_crier status -c "$WORK/no-such.yaml"
+is "$RC:$ERR" "78:$WORK/no-such.yaml: cannot open: No such file or directory" "-c FILE after the command is the configuration too"
+printf 'queue: {lease: oops}\n' >"$WORK/bad-after.yaml"
+run_crier config check -c "$WORK/bad-after.yaml"
+is "$RC" 78 "config check -c FILE checks FILE"
 
 done_testing

@@ -179,11 +179,11 @@ while IFS=$'\t' read -r d g e; do is "$g" "$e" "$d"; done < <("$PY" - "$WORK/mai
 
 # failures fall back
 is "$(history main fl1)" "fax:ready>sending fax:sending>submitted fax:submitted>ready>null null:ready>sending null:sending>delivered" \
-  "FAILURE at the gateway -> next usable channel (past mail, not built or enabled) -> delivered"
+  "FAILURE at the gateway -> next usable channel (past mail: no postal address) -> delivered"
 like "$(sql "SELECT reasons::text FROM crier.notice WHERE $(in_campaign main) AND recipient_seq = 13")" \
   "fax: fax 01FAX[0-9]+ FAILURE: CALL_ERROR: busy or no answer after 3 tries" "the notice keeps the gateway's errorType and errorMessage"
 like "$(sql "SELECT reasons::text FROM crier.notice WHERE $(in_campaign main) AND recipient_seq = 13")" \
-  "mail: not (enabled|available)" "mail is skipped with its reason"
+  "mail: no mailable postal address" "mail is skipped with its reason (unreachable, not 'not enabled here')"
 is "$(history main rj1)" "fax:ready>sending fax:sending>ready>null null:ready>sending null:sending>delivered" \
   "400 from the gateway -> next channel at once"
 like "$(sql "SELECT reason FROM crier.dispatch_log WHERE $(in_campaign main) AND recipient_ref = 'rj1' AND to_channel = 'null'")" \

@@ -5,6 +5,9 @@
 # that libpq's PG* environment points at (tests/run.sh starts one with pg_virtualenv), its
 # own temp directory, and runs the crier binary named by $CRIER.
 set -uo pipefail
+# what crier writes (print spools, exports) is for its owner and group only; the mail
+# channel refuses a spool open to others (print_spool_check)
+umask 027
 
 : "${CRIER:?CRIER must name the crier binary (meson test sets it)}"
 : "${TESTS_DIR:=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}"

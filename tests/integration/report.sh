@@ -112,7 +112,7 @@ report:
   deadlines: $WORK/deadlines.yaml
   list_limit: 50"
 
-# policy test,email with email not enabled: a permanent failure on test has no channel left
+# policy test alone: a permanent failure on test has no channel left
 cat >people.csv <<'CSV'
 ref,name,email,region,test_script
 ca1,Ann Lee,ca1@example.com,CA,accepted
@@ -129,7 +129,7 @@ ma1,José Ray,ma1@example.com,MA,accepted
 un1,Nobody Knows,un1@example.com,,accepted
 un2,Nowhere Known,un2@example.com, ,permanent
 CSV
-setup rep test,email people.csv
+setup rep test people.csv
 CAMPAIGN_ID=$(sql "SELECT id FROM crier.campaign WHERE name = 'rep'")
 DISCOVERED=$(date -u -d '50 days ago' +%F)
 
@@ -209,7 +209,7 @@ is "$(jq_py '" | ".join(p["ref"] + ": " + p["last_reason"] for p in d["undeliver
   "$(sql "SELECT string_agg(r.ref || ': ' || (SELECT reason FROM crier.dispatch_log d WHERE d.notice_id = n.id
           AND d.reason IS NOT NULL ORDER BY d.id DESC LIMIT 1), ' | ' ORDER BY n.id)
           FROM $JOIN WHERE $IN AND n.state = 'undeliverable'")" "the undeliverable people and their last reason"
-like "$(jq_py '"; ".join(d["undeliverable"]["people"][0]["reasons"])')" "test: .*permanent.*email: .*not enabled" \
+like "$(jq_py '"; ".join(d["undeliverable"]["people"][0]["reasons"])')" "test: .*permanent.*no channel left" \
   "the notice's reasons are listed, one per channel left"
 is "$(jq_py 'd["undeliverable"]["count"], d["no_usable_contact"], d["returned_letters"]')" "3 3 0" \
   "3 undeliverable, 3 without usable contact, no letter returned"

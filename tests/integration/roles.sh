@@ -102,6 +102,7 @@ write_config "channels:
   test: {}"
 export CRIER_CONFIG="$WORK/crier.yaml"
 chmod -R a+rwX "$WORK"  # the logins are database roles, not Unix users: nothing to gain here
+chmod 0750 "$WORK/spool"  # but crier refuses a print spool open to others (print_spool_check)
 
 header() { echo "ref,name,email,address1,city,region,postal_code"; }
 { header

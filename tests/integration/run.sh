@@ -1,6 +1,7 @@
 #!/bin/bash
 # run.sh - `crier run` end to end with the scripted test channel and the null channel:
-# outcomes, retries with backoff, fallback, undeliverable, disabled channels, completion,
+# outcomes, retries with backoff, fallback, undeliverable, a channel no worker serves (its
+# notice waits until `campaign reroute`), completion,
 # the dispatch log of every notice, pause, two workers sharing a queue, SIGTERM.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -105,9 +106,9 @@ elapsed=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - 
 echo "# crier run --until-idle took ${elapsed}s"
 is "$RC" 0 "crier run --until-idle exits 0"
 is "$(sql "SELECT string_agg(name || ':' || state, ' ' ORDER BY id) FROM crier.campaign")" \
-  "e2e:completed solo:completed skip:completed" "every campaign is completed"
+  "e2e:completed solo:completed skip:running" "every campaign is completed but skip, which waits for email"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE event = 'campaign' AND from_state = 'running'
-           AND to_state = 'completed'")" 3 "each completion is in the dispatch log"
+           AND to_state = 'completed'")" 2 "each completion is in the dispatch log"
 
 # "accepted": sent, with the SHA-256 of what the test channel sent
 is "$(sql "SELECT state FROM crier.notice WHERE $(in_campaign e2e) AND recipient_seq = 1")" sent "accepted -> sent"
@@ -141,11 +142,19 @@ is "$(sql "SELECT state || ' | ' || array_to_string(reasons, '; ') FROM crier.no
 like "$(sql "SELECT reason FROM crier.dispatch_log WHERE recipient_ref = 'solo1' AND to_state = 'undeliverable'")" \
   "permanent.*no channel left" "the undeliverable row has the reason"
 
-# policy "email,test" with email not configured: moved past email, sent on test
-is "$(history skip skip1)" "email:ready>sending email:sending>ready>test test:ready>sending test:sending>sent" \
-  "a notice on a channel not enabled moves on to the next"
-like "$(sql "SELECT reason FROM crier.dispatch_log WHERE recipient_ref = 'skip1' AND to_channel = 'test'")" \
-  "^email: .*not enabled" "the move past email says 'not enabled'"
+# policy "email,test" with email served by no worker: the notice waits on email, untouched,
+# until the operator reroutes it (tests/integration/waiting.sh has the rest)
+is "$(history skip skip1)" "" "a notice on a channel no worker serves is never claimed nor moved"
+like "$(cat "$WORK/run.log")" "campaign skip names email in its policy, which this crier run does not serve" \
+  "crier run warns at start that it does not serve skip's email"
+run_crier campaign reroute skip --from email --to test --reason "no email relay in this test"
+is "$OUT" "1 notice moved from email to test" "campaign reroute moves the waiting notice"
+run_until_idle
+is "$RC" 0 "crier run --until-idle exits 0 after the reroute"
+is "$(history skip skip1)" "email:ready>ready>test test:ready>sending test:sending>sent" \
+  "rerouted by the operator, then sent on test"
+like "$(sql "SELECT actor || ' ' || reason FROM crier.dispatch_log WHERE recipient_ref = 'skip1' AND to_channel = 'test'")" \
+  "^[a-z_0-9]+ rerouted by operator: no email relay in this test$" "the reroute row names the role and the reason"
 
 # every notice: a claim (ready->sending) and a final row (sending->its final state)
 is "$(sql "SELECT count(*) FROM crier.notice n WHERE NOT (
@@ -156,6 +165,8 @@ is "$(sql "SELECT count(*) FROM crier.notice n WHERE NOT (
   "every notice has a ready->sending and a sending->final row"
 is "$(sql "SELECT string_agg(state, ',' ORDER BY id) FROM crier.notice")" \
   "sent,sent,delivered,delivered,undeliverable,sent" "every notice is in a final state"
+is "$(sql "SELECT string_agg(name || ':' || state, ' ' ORDER BY id) FROM crier.campaign")" \
+  "e2e:completed solo:completed skip:completed" "every campaign is completed"
 run_crier status e2e --json
 is "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"], d["by_state"]["sent"], d["by_state"]["delivered"], d["by_channel"]["test"]["sent"], d["by_channel"]["null"]["delivered"])' <<<"$OUT")" \
   "completed 2 2 2 2" "status --json counts by state and by channel"

@@ -1,0 +1,252 @@
+/*
+ * service.c - which channels the live workers serve, the notices that wait because none
+ * does, and `crier campaign reroute`, the one way to move them on.
+ *
+ * It must never move a notice by itself: a channel absent from one process's configuration
+ * says nothing about the deployment (another host may serve it, or the worker that does may
+ * be restarting), and moving people to the next channel is permanent. Every `crier run`
+ * stamps crier.channel_service with its heartbeat (worker.c), which is how status can say
+ * since when a channel has had no worker.
+ */
+#include "crier/service.h"
+#include "crier/campaign.h"
+#include "crier/crier.h"
+#include "crier/hold.h"
+#include "crier/log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* the ready notices per running campaign and channel that no live worker serves. The
+ * unserved (campaign, channel) pairs come first, from the policies and crier.worker, so
+ * that in the usual case (every channel served) no notice is read, and otherwise only the
+ * partial claim index (campaign_id, channel, ...) WHERE state = 'ready' is. The reason's
+ * time is UTC, with the date when it is not today. */
+#define WAITING_SQL                                                                                \
+    "WITH live AS (SELECT DISTINCT unnest(channels) AS channel FROM crier.worker"                  \
+    " WHERE heartbeat_at > now() - make_interval(secs => " SERVICE_LIVE_SECONDS ")),"              \
+    " unserved AS (SELECT c.id, c.name, c.holds_placed, p.channel FROM crier.campaign c,"          \
+    " unnest(c.policy) AS p(channel) WHERE c.state = 'running' AND ($1 = '' OR c.name = $1)"       \
+    " AND p.channel NOT IN (SELECT channel FROM live))"                                            \
+    " SELECT u.name, u.channel, count(*),"                                                         \
+    " to_char(s.last_served_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
+    " to_char(s.last_served_at AT TIME ZONE 'UTC',"                                                \
+    " CASE WHEN (s.last_served_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date"    \
+    " THEN 'HH24:MI' ELSE 'YYYY-MM-DD HH24:MI' END)"                                               \
+    " FROM unserved u JOIN crier.notice n ON n.campaign_id = u.id AND n.channel = u.channel"       \
+    " LEFT JOIN crier.channel_service s ON s.channel = u.channel WHERE n.state = 'ready'"          \
+    " AND (u.holds_placed = 0 OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $2))"       \
+    " GROUP BY u.id, u.name, u.channel, s.last_served_at ORDER BY u.id, u.channel"
+
+int service_waiting(struct crier_db *db, const char *name, json_t **ret_waiting)
+{
+    const char *params[] = {name ? name : "", hold_release_lapsed_param()};
+    PGresult *result = NULL;
+    int r = db_query(db, WAITING_SQL, 2, params, &result);
+    if (r < 0)
+        return r;
+    json_t *waiting = json_array();
+    for (int i = 0; i < PQntuples(result); i++) {
+        const char *channel = PQgetvalue(result, i, 1);
+        bool served_once = !PQgetisnull(result, i, 3);
+        char *reason = served_once ? xasprintf("no worker serves %s since %s UTC", channel,
+                                               PQgetvalue(result, i, 4))
+                                   : xasprintf("no worker has served %s yet", channel);
+        json_t *row = json_object();
+        json_object_set_new(row, "campaign", json_string(PQgetvalue(result, i, 0)));
+        json_object_set_new(row, "channel", json_string(channel));
+        json_object_set_new(row, "notices",
+                            json_integer(strtoll(PQgetvalue(result, i, 2), NULL, 10)));
+        json_object_set_new(row, "since",
+                            served_once ? json_string(PQgetvalue(result, i, 3)) : json_null());
+        json_object_set_new(row, "reason", json_string(reason));
+        json_array_append_new(waiting, row);
+        free(reason);
+    }
+    PQclear(result);
+    *ret_waiting = waiting;
+    return 0;
+}
+
+void service_waiting_text(const json_t *waiting, FILE *out)
+{
+    size_t i;
+    json_t *row;
+    json_array_foreach(waiting, i, row)
+    {
+        long long count = json_integer_value(json_object_get(row, "notices"));
+        const char *campaign = json_string_value(json_object_get(row, "campaign"));
+        const char *channel = json_string_value(json_object_get(row, "channel"));
+        fprintf(out,
+                "  waiting: %lld notice%s of %s on %s: %s (they wait; crier campaign reroute "
+                "%s --from %s --to ... moves them)\n",
+                count, count == 1 ? "" : "s", campaign, channel,
+                json_string_value(json_object_get(row, "reason")), campaign, channel);
+    }
+}
+
+int service_warn_unserved(struct crier_db *db, const char *const *served, long *ret_count)
+{
+    PGresult *result = NULL;
+    /* each running campaign's policy channels, and whether a live worker serves each */
+    int r = db_query(db,
+                     "SELECT c.name, p.channel, EXISTS (SELECT 1 FROM crier.worker w"
+                     " WHERE p.channel = ANY (w.channels) AND w.heartbeat_at > now() -"
+                     " make_interval(secs => " SERVICE_LIVE_SECONDS "))"
+                     " FROM crier.campaign c, unnest(c.policy) WITH ORDINALITY AS p(channel, i)"
+                     " WHERE c.state = 'running' ORDER BY c.id, p.i",
+                     0, NULL, &result);
+    if (r < 0)
+        return r;
+    long count = 0;
+    for (int i = 0; i < PQntuples(result); i++) {
+        const char *campaign = PQgetvalue(result, i, 0);
+        const char *channel = PQgetvalue(result, i, 1);
+        bool mine = false;
+        for (const char *const *s = served; *s && !mine; s++)
+            mine = strcmp(*s, channel) == 0;
+        if (mine)
+            continue;
+        bool elsewhere = strcmp(PQgetvalue(result, i, 2), "t") == 0;
+        log_warning("campaign %s names %s in its policy, which this crier run does not serve: "
+                    "%s; its %s notices wait (crier campaign reroute %s --from %s --to ... "
+                    "moves them)",
+                    campaign, channel,
+                    elsewhere ? "another live worker serves it" : "no live worker serves it",
+                    channel, campaign, channel);
+        count++;
+    }
+    PQclear(result);
+    *ret_count = count;
+    return 0;
+}
+
+int service_unserved(struct crier_db *db, const char *name, char ***ret_channels)
+{
+    const char *params[] = {name};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT p.channel FROM crier.campaign c,"
+                     " unnest(c.policy) WITH ORDINALITY AS p(channel, i) WHERE c.name = $1"
+                     " AND NOT EXISTS (SELECT 1 FROM crier.worker w WHERE p.channel ="
+                     " ANY (w.channels) AND w.heartbeat_at > now() -"
+                     " make_interval(secs => " SERVICE_LIVE_SECONDS ")) ORDER BY p.i",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    int count = PQntuples(result);
+    char **channels = xcalloc((size_t)count + 1, sizeof(char *));
+    for (int i = 0; i < count; i++)
+        channels[i] = xstrdup(PQgetvalue(result, i, 0));
+    PQclear(result);
+    *ret_channels = channels;
+    return 0;
+}
+
+/* policy_position - index of channel in policy, or -1. */
+static int policy_position(char **policy, const char *channel)
+{
+    for (int i = 0; policy[i]; i++)
+        if (strcmp(policy[i], channel) == 0)
+            return i;
+    return -1;
+}
+
+int service_reroute(struct crier_db *db, const char *name, const char *from, const char *to,
+                    const char *reason, const char *actor, long *ret_moved, long *ret_left,
+                    char *err, size_t err_size)
+{
+    if (strcmp(from, to) == 0) {
+        snprintf(err, err_size, "--from and --to are both %s", from);
+        return -EINVAL;
+    }
+    int r = db_begin(db);
+    if (r < 0)
+        goto db_fail;
+    const char *params_campaign[] = {name};
+    PGresult *result = NULL;
+    /* FOR UPDATE: claims (FOR SHARE on the campaign) wait until the reroute commits */
+    r = db_query(db, "SELECT id, state, policy FROM crier.campaign WHERE name = $1 FOR UPDATE", 1,
+                 params_campaign, &result);
+    if (r < 0)
+        goto db_fail;
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        db_rollback(db);
+        snprintf(err, err_size, "no campaign named '%s'", name);
+        return -ENOENT;
+    }
+    char *id = xstrdup(PQgetvalue(result, 0, 0));
+    char *state = xstrdup(PQgetvalue(result, 0, 1));
+    char **policy = campaign_policy_from_array(PQgetvalue(result, 0, 2));
+    PQclear(result);
+    const char *bad = policy_position(policy, from) < 0 ? from
+                      : policy_position(policy, to) < 0 ? to
+                                                        : NULL;
+    if (bad || strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0) {
+        if (bad)
+            snprintf(err, err_size, "%s is not in the policy of campaign %s", bad, name);
+        else
+            snprintf(err, err_size, "campaign %s is %s: nothing waits", name, state);
+        r = bad ? -EINVAL : -EPERM;
+        goto out;
+    }
+    char index[16];
+    snprintf(index, sizeof(index), "%d", policy_position(policy, to));
+    const char *params[] = {id, from, to, reason, actor, index};
+    /* the notices ready on from that to reaches; every move one log row, as any transition */
+    r = db_query(db,
+                 "WITH moved AS (UPDATE crier.notice n SET channel = $3,"
+                 " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"
+                 " next_attempt_at = now(), updated_at = now(),"
+                 " reasons = n.reasons || ($2 || ': rerouted to ' || $3 || ' by ' || $5 || ': '"
+                 " || $4)"
+                 " FROM crier.recipient r WHERE n.campaign_id = $1::bigint AND n.channel = $2"
+                 " AND n.state = 'ready' AND r.campaign_id = n.campaign_id"
+                 " AND r.seq = n.recipient_seq AND CASE $3 WHEN 'email' THEN r.email IS NOT NULL"
+                 " WHEN 'fax' THEN r.fax IS NOT NULL WHEN 'mail' THEN r.mailable ELSE true END"
+                 " RETURNING n.id, n.campaign_id, r.ref, n.attempt),"
+                 " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
+                 " recipient_ref, channel, from_state, to_state, to_channel, attempt, actor,"
+                 " detail, reason) SELECT campaign_id, 'transition', id, ref, $2, 'ready',"
+                 " 'ready', $3, attempt, $5, 'crier campaign reroute',"
+                 " 'rerouted by operator: ' || $4 FROM moved)"
+                 " SELECT (SELECT count(*) FROM moved),"
+                 " (SELECT count(*) FROM crier.notice WHERE campaign_id = $1::bigint"
+                 " AND channel = $2 AND state = 'ready') - (SELECT count(*) FROM moved)",
+                 6, params, &result);
+    if (r < 0)
+        goto out;
+    long moved = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    long left = strtol(PQgetvalue(result, 0, 1), NULL, 10);
+    PQclear(result);
+    char *detail = xasprintf("reroute %s -> %s: %ld notices moved, %ld left on %s (%s cannot "
+                             "reach them)",
+                             from, to, moved, left, from, to);
+    const char *params_event[] = {id, actor, detail, reason};
+    r = db_exec(db,
+                "INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, reason)"
+                " VALUES ($1::bigint, 'campaign', $2, $3, $4)",
+                4, params_event);
+    free(detail);
+    if (r == 0)
+        r = db_commit(db);
+    if (r == 0) {
+        *ret_moved = moved;
+        *ret_left = left;
+    }
+out:
+    if (r < 0 && r != -EINVAL && r != -EPERM)
+        snprintf(err, err_size, "%s", db->error);
+    if (r < 0)
+        db_rollback(db);
+    free(id);
+    free(state);
+    strv_free(policy);
+    return r;
+db_fail:
+    snprintf(err, err_size, "%s", db->error);
+    db_rollback(db);
+    return r;
+}
