@@ -265,15 +265,22 @@ int campaign_complete_finished(struct crier_db *db, const char *actor, long *ret
     int r = db_query(
         db,
         "WITH done AS (UPDATE crier.campaign c SET state = 'completed', finished_at = now()"
-        /* one test per index (006_scale.sql): a single NOT EXISTS over the five states
-         * had no index to use and walked the queue past every finished notice */
-        " WHERE c.state = 'running'"
-        " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
+        /* The tallies first (006_scale.sql): while they count an open notice the campaign
+         * is not done, and nothing else is read. Only when they say none is open are the
+         * notices themselves asked, one test per index: a tally never completes a campaign
+         * on its own. (A single NOT EXISTS over the five states walked the queue past every
+         * finished notice; even through notice_claim, the entries of notices claimed since
+         * the last vacuum are passed before the first ready one.) CASE fixes the order. */
+        " WHERE c.state = 'running' AND CASE WHEN EXISTS (SELECT 1 FROM crier.notice_tally t"
+        "  WHERE t.campaign_id = c.id"
+        "  AND t.state IN ('ready', 'held', 'sending', 'submitted', 'batched')"
+        "  GROUP BY t.channel, t.state HAVING sum(t.n) <> 0) THEN false"
+        " ELSE NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
         "  AND n.state = 'ready')"
         " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
         "  AND n.state = 'sending')"
         " AND NOT EXISTS (SELECT 1 FROM crier.notice n WHERE n.campaign_id = c.id"
-        "  AND n.state IN ('held', 'submitted', 'batched'))"
+        "  AND n.state IN ('held', 'submitted', 'batched')) END"
         " RETURNING c.id),"
         " l AS (INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor,"
         " detail) SELECT id, 'campaign', 'running', 'completed', $1,"
