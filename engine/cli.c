@@ -395,6 +395,8 @@ static int config_ready(struct cli *cli)
     log_setup(cli->config->log.format, cli->config->log.level);
     config_secrets_check(cli->config);
     hold_policy_set(cli->config->holds.oral_lapse);
+    /* report.oral_lapse decides where an oral hold lapses, for the engine as for the report */
+    db_oral_lapse_set(cli->config->report.oral_lapse_everywhere != 0);
     return 0;
 }
 
