@@ -179,7 +179,9 @@ static const struct command commands[] = {
      "  --official NAME       who there asked\n"
      "  --case REF            the agency's case reference\n"
      "  --form written|oral   an oral hold lapses 30 days after it is placed unless\n"
-     "                        confirmed in writing (crier hold confirm)\n"
+     "                        confirmed in writing (crier hold confirm), in a campaign\n"
+     "                        whose meta declares HIPAA (or with report.oral_lapse:\n"
+     "                        everywhere); elsewhere it holds until lifted\n"
      "  --reason TEXT         why notice would impede the investigation\n"
      "  --review-by DATE      when to ask the agency again\n"
      "  --document FILE       the agency's request, kept with its SHA-256\n"
@@ -195,7 +197,8 @@ static const struct command commands[] = {
      "  --as NAME         the person lifting it, recorded beside the database role\n"},
     {"hold", "confirm", cmd_hold_confirm, "hold confirm HOLD --written --document FILE [--as NAME]",
      "Record the agency's written confirmation of an oral hold, within 30 days of its\n"
-     "placement; it then no longer lapses.\n"
+     "placement where the lapse applies (HIPAA), at any time before its lift elsewhere;\n"
+     "it then no longer lapses.\n"
      "  --written         the confirmation is in writing (required)\n"
      "  --document FILE   the written statement, kept with its SHA-256 (required)\n"
      "  --as NAME         the person recording it\n"},
