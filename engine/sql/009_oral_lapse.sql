@@ -13,17 +13,16 @@
 -- docs/holds.md explains it.
 
 -- oral_lapse_applies - does the 30-day oral-hold lapse apply to a campaign with this meta?
--- (a single expression: inlined by the planner into hold_state, once per hold row)
+-- One expression without a subquery, so that the planner inlines it into hold_state: two
+-- regular expressions per hold row, on the campaign's meta, and nothing per notice. In a
+-- list, an element matches when it is the string HIPAA (any case, blanks around it): the
+-- pattern runs over the list's JSON text, where a quote inside an element is escaped.
 CREATE FUNCTION crier.oral_lapse_applies(meta jsonb)
 RETURNS boolean LANGUAGE sql STABLE AS $$
     SELECT coalesce(current_setting('crier.oral_lapse_where', true), '') = 'everywhere'
         OR CASE jsonb_typeof(meta -> 'frameworks')
-           WHEN 'string' THEN 'HIPAA' = ANY (regexp_split_to_array(
-                                  upper(btrim(meta ->> 'frameworks')), '[\s,]+'))
-           WHEN 'array' THEN EXISTS (
-                                  SELECT 1 FROM jsonb_array_elements(meta -> 'frameworks') f
-                                  WHERE jsonb_typeof(f) = 'string'
-                                    AND upper(btrim(f #>> '{}')) = 'HIPAA')
+           WHEN 'string' THEN upper(meta ->> 'frameworks') ~ '(^|[\s,])HIPAA($|[\s,])'
+           WHEN 'array' THEN upper((meta -> 'frameworks')::text) ~ '[\[,]\s*"\s*HIPAA\s*"\s*[,\]]'
            ELSE false END
 $$;
 

@@ -505,12 +505,13 @@ sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
 metas="(VALUES (1, '{}'), (2, '{\"frameworks\": \"GLBA\"}'), (3, '{\"frameworks\": [\"glba\", \" Hipaa \"]}'),
         (4, '{\"frameworks\": \"HIPAAish\"}'), (5, '{\"frameworks\": [\"GLBA\", 7]}'),
         (6, '{\"frameworks\": \"hipaa,GLBA\"}'), (7, '{\"frameworks\": \"GLBA, HIPAA\"}'),
-        (8, '{\"frameworks\": {\"HIPAA\": true}}')) v(n, m)"
+        (8, '{\"frameworks\": {\"HIPAA\": true}}'), (9, '{\"frameworks\": [\"x\\\", \\\"HIPAA\"]}')) v(n, m)"
 is "$(sql "SELECT string_agg(crier.oral_lapse_applies(m::jsonb)::text, ' ' ORDER BY n) FROM $metas")" \
-  "false false true false false true true false" "oral_lapse_applies: HIPAA in a string or an array, any case"
+  "false false true false false true true false false" \
+  "oral_lapse_applies: HIPAA in a string or an array, any case; not inside another element"
 is "$(PGOPTIONS="-c crier.oral_lapse_where=everywhere" \
       sql "SELECT string_agg(crier.oral_lapse_applies(m::jsonb)::text, ' ' ORDER BY n) FROM $metas")" \
-  "true true true true true true true true" "oral_lapse_applies: everywhere, every campaign"
+  "true true true true true true true true true" "oral_lapse_applies: everywhere, every campaign"
 oral_old=$(sql "SELECT h.id FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id
                 WHERE c.name = 'lapse' AND h.recipient_ref = 'o1'")
 plain_old=$(sql "SELECT h.id FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id
