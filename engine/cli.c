@@ -215,7 +215,9 @@ static const struct command commands[] = {
      "  --official NAME       who there asked\n"
      "  --case REF            the agency's case reference\n"
      "  --form written|oral   an oral hold lapses 30 days after it is placed unless\n"
-     "                        confirmed in writing (crier hold confirm)\n"
+     "                        confirmed in writing (crier hold confirm), in a campaign\n"
+     "                        whose meta declares HIPAA (or with report.oral_lapse:\n"
+     "                        everywhere); elsewhere it holds until lifted\n"
      "  --reason TEXT         why notice would impede the investigation\n"
      "  --review-by DATE      when to ask the agency again\n"
      "  --document FILE       the agency's request, kept with its SHA-256\n"
@@ -231,7 +233,8 @@ static const struct command commands[] = {
      "  --as NAME         the person lifting it, recorded beside the database role\n"},
     {"hold", "confirm", cmd_hold_confirm, "hold confirm HOLD --written --document FILE [--as NAME]",
      "Record the agency's written confirmation of an oral hold, within 30 days of its\n"
-     "placement; it then no longer lapses.\n"
+     "placement where the lapse applies (HIPAA), at any time before its lift elsewhere;\n"
+     "it then no longer lapses.\n"
      "  --written         the confirmation is in writing (required)\n"
      "  --document FILE   the written statement, kept with its SHA-256 (required)\n"
      "  --as NAME         the person recording it\n"},
@@ -441,6 +444,8 @@ static int config_ready(struct cli *cli)
               cli->log_level_set ? cli->log_level : cli->config->log.level);
     config_secrets_check(cli->config);
     hold_policy_set(cli->config->holds.oral_lapse);
+    /* report.oral_lapse decides where an oral hold lapses, for the engine as for the report */
+    db_oral_lapse_set(cli->config->report.oral_lapse_everywhere != 0);
     return 0;
 }
 

@@ -46,6 +46,16 @@ static void quiet_notices(void *data, const char *message)
 {
 }
 
+/* Where an unconfirmed oral hold lapses after 30 days: "hipaa" (campaigns whose meta
+ * declares HIPAA) or "everywhere" (report.oral_lapse). Every session carries it as
+ * crier.oral_lapse_where, which crier.hold_state() reads (engine/sql/009_oral_lapse.sql). */
+static const char *oral_lapse_where = "hipaa";
+
+void db_oral_lapse_set(bool everywhere)
+{
+    oral_lapse_where = everywhere ? "everywhere" : "hipaa";
+}
+
 /*
  * session_setup - what every crier session runs with.
  *
@@ -58,12 +68,13 @@ static void quiet_notices(void *data, const char *message)
  */
 static int session_setup(struct crier_db *db, const char *application_name)
 {
-    const char *params[] = {application_name};
+    const char *params[] = {application_name, oral_lapse_where};
     return db_exec(db,
                    "SELECT set_config('TimeZone', 'UTC', false),"
                    " set_config('application_name', $1, false),"
-                   " set_config('jit', 'off', false)",
-                   1, params);
+                   " set_config('jit', 'off', false),"
+                   " set_config('crier.oral_lapse_where', $2, false)",
+                   2, params);
 }
 
 int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db, char *err,
@@ -183,7 +194,11 @@ int db_reset(struct crier_db *db)
         set_error(db, PQerrorMessage(db->conn), NULL);
         return -EIO;
     }
-    return db_exec(db, "SELECT set_config('TimeZone', 'UTC', false)", 0, NULL);
+    const char *params[] = {oral_lapse_where};
+    return db_exec(db,
+                   "SELECT set_config('TimeZone', 'UTC', false),"
+                   " set_config('crier.oral_lapse_where', $1, false)",
+                   1, params);
 }
 
 char **db_array_parse(const char *text)

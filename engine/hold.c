@@ -411,13 +411,16 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
     /* One statement: its trigger waits for the claims under way, logs the placement and
      * every notice in scope then in flight; from its commit on, claims skip the scope. */
     r = db_query(db,
-                 "INSERT INTO crier.hold (campaign_id, region, recipient_ref, authority, official,"
-                 " case_ref, form, reason, review_by, document_name, document_sha256, document,"
-                 " placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::date, $10, $11,"
-                 " $12::bytea, $13)"
+                 "INSERT INTO crier.hold AS h (campaign_id, region, recipient_ref, authority,"
+                 " official, case_ref, form, reason, review_by, document_name, document_sha256,"
+                 " document, placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::date, $10,"
+                 " $11, $12::bytea, $13)"
                  " RETURNING id, to_char(placed_at, " TIME_FORMAT "),"
                  " crier.hold_scope_text(region, recipient_ref),"
-                 " to_char(placed_at + interval '720 hours', " TIME_FORMAT ")",
+                 /* an oral hold's lapse, where it applies (009_oral_lapse.sql), else NULL */
+                 " CASE WHEN crier.oral_lapse_applies((SELECT c.meta FROM crier.campaign c"
+                 "  WHERE c.id = h.campaign_id))"
+                 " THEN to_char(placed_at + interval '720 hours', " TIME_FORMAT ") END",
                  13, params, &result);
     free(region);
     if (r < 0) {
@@ -435,11 +438,18 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
             hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
             o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
             PQgetvalue(result, 0, 1));
-    if (strcmp(o->form, "oral") == 0)
+    if (strcmp(o->form, "oral") == 0 && !PQgetisnull(result, 0, 3))
         fprintf(out,
                 "oral: it lapses at %s unless confirmed in writing first (crier hold confirm %s "
                 "--written --document FILE)\n",
                 PQgetvalue(result, 0, 3), hold);
+    else if (strcmp(o->form, "oral") == 0)
+        fprintf(out,
+                "oral: it does not lapse: no framework the campaign declares sets a lapse for "
+                "oral holds (HIPAA's 30 days apply to campaigns that declare HIPAA, or with "
+                "report.oral_lapse: everywhere); it holds until lifted. Confirm it when the "
+                "agency writes (crier hold confirm %s --written --document FILE)\n",
+                hold);
     PQclear(result);
     fflush(out);
 
@@ -960,6 +970,9 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
     else if (value(h, 0, COL_LAPSES_AT) && !value(h, 0, COL_LIFTED_AT))
         fprintf(out, " (lapses at %s unless confirmed in writing first)",
                 PQgetvalue(h, 0, COL_LAPSES_AT));
+    else if (strcmp(PQgetvalue(h, 0, COL_FORM), "oral") == 0 && !value(h, 0, COL_CONFIRMED_AT) &&
+             !value(h, 0, COL_LIFTED_AT))
+        fprintf(out, " (does not lapse: no framework the campaign declares sets a lapse)");
     fprintf(out, "\n  reason:     %s\n", PQgetvalue(h, 0, COL_REASON));
     fprintf(out, "  review by:  %s%s\n",
             value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",

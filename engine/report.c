@@ -457,7 +457,11 @@ static int read_campaign(struct crier_db *db, struct report *r, char *err, size_
     PGresult *res = NULL;
     int rc = db_query(db,
                       "SELECT id, name, incident, state, array_to_string(policy, ','),"
-                      " meta->>'discovered_date', meta->>'frameworks',"
+                      " meta->>'discovered_date',"
+                      /* a string ("HIPAA, GLBA") or an array of them */
+                      " CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
+                      " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
+                      " ELSE meta->>'frameworks' END,"
                       " extract(epoch FROM now())"
                       " FROM crier.campaign WHERE name = $1",
                       1, params, &res);
@@ -521,19 +525,24 @@ static int read_holds(struct crier_db *db, struct report *r, char *err, size_t e
     PGresult *res = NULL;
     /* the lawful period ends at the lift, or now; or at an oral hold's lapse (30 days unless
      * confirmed in writing) where that rule applies: HIPAA's (45 CFR 164.412(b)), so only when
-     * the campaign declares a framework with the rule, or report.oral_lapse: everywhere */
-    int rc =
-        db_query(db,
-                 "SELECT s.id, s.region, s.recipient_ref, s.form, h.authority, h.case_ref,"
-                 " to_char(s.placed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                 " to_char(s.lifted_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                 " extract(epoch FROM s.placed_at),"
-                 " extract(epoch FROM least(coalesce(s.lifted_at, now()), CASE WHEN $3::boolean"
-                 " THEN coalesce(s.lapses_at, 'infinity') ELSE 'infinity' END)), s.active,"
-                 " s.lapsed AND $3::boolean, extract(epoch FROM s.lifted_at)"
-                 " FROM crier.hold_state($2::boolean) s JOIN crier.hold h ON h.id = s.id"
-                 " WHERE s.campaign_id = $1 ORDER BY s.id",
-                 3, params, &res);
+     * the campaign declares a framework with the rule, or report.oral_lapse: everywhere. The
+     * lapse is the report's own decision ($3), which --framework may override, not
+     * hold_state's lapses_at, which follows the campaign meta alone (009_oral_lapse.sql). */
+    int rc = db_query(db,
+                      "SELECT s.id, s.region, s.recipient_ref, s.form, h.authority, h.case_ref,"
+                      " to_char(s.placed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                      " to_char(s.lifted_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                      " extract(epoch FROM s.placed_at),"
+                      " extract(epoch FROM least(coalesce(s.lifted_at, now()),"
+                      " coalesce(x.lapses_at, 'infinity'))), s.active,"
+                      " coalesce(coalesce(s.lifted_at, now()) >= x.lapses_at, false),"
+                      " extract(epoch FROM s.lifted_at)"
+                      " FROM crier.hold_state($2::boolean) s JOIN crier.hold h ON h.id = s.id"
+                      " CROSS JOIN LATERAL (SELECT CASE WHEN $3::boolean AND s.form = 'oral'"
+                      "  AND s.confirmed_at IS NULL THEN s.placed_at + interval '720 hours' END"
+                      "  AS lapses_at) x"
+                      " WHERE s.campaign_id = $1 ORDER BY s.id",
+                      3, params, &res);
     if (rc < 0)
         return error_set(err, err_size, rc, "reading the holds: %s", db->error);
     int n = PQntuples(res);

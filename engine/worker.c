@@ -709,6 +709,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     uint64_t watchdog_usec = 0;
     w.watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
 
+    /* where an oral hold lapses: every session of this run, lanes included, says it */
+    db_oral_lapse_set(config->report.oral_lapse_everywhere != 0);
     struct crier_db *db = NULL;
     int r = worker_start_checks(&w, &db);
     if (r < 0)

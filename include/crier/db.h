@@ -26,6 +26,12 @@ int db_open(const char *conninfo, const char *application_name, struct crier_db 
             size_t err_size);
 struct crier_db *db_close(struct crier_db *db);
 
+/* db_oral_lapse_set - the configuration's report.oral_lapse (true: everywhere), given to
+ * every session opened or reset from now on as crier.oral_lapse_where, which decides with
+ * the campaign's frameworks whether an oral hold lapses (engine/sql/009_oral_lapse.sql).
+ * Set once at start-up, before any thread starts; unset, only HIPAA campaigns lapse. */
+void db_oral_lapse_set(bool everywhere);
+
 /* db_exec - a statement whose rows, if any, are not wanted. */
 int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params);
 /* db_query - a statement returning rows; *ret_result is the caller's to PQclear. */

@@ -176,7 +176,8 @@ like "$OUT" "no notice in its scope was in flight" "nothing was in flight before
 place pre --recipient p-NY-1 --form oral
 is "$RC" 0 "a recipient hold placed"
 hold_ny1=$(last_hold)
-like "$OUT" "oral: it lapses at .* unless confirmed in writing first" "an oral hold says when it lapses"
+like "$OUT" "oral: it does not lapse: no framework the campaign declares sets a lapse" \
+  "an oral hold in a campaign without HIPAA says it does not lapse (the lapse campaign below has HIPAA)"
 place pre --recipient p-CA-1 --form written
 hold_ca1=$(last_hold)
 is "$RC" 0 "a second hold on a notice the region hold covers"
@@ -474,29 +475,77 @@ is "$(count_notices roles sent)" 8 "after crier_legal lifts it, crier_operator s
   echo "o2,Oral New,o2@example.com,2 Main St,Springfield,TX,75001"
   echo "w1,Review Due,w1@example.com,3 Main St,Springfield,TX,75001"
   echo "free,Not Held,free@example.com,4 Main St,Springfield,TX,75001"; } >lapse.csv
-"$CRIER" campaign create lapse --incident INC-lapse --policy test --meta "$META" >/dev/null &&
+# the 30-day lapse is HIPAA's (45 CFR 164.412(b)): the lapse campaign declares it, the
+# plain campaign (the same people, no framework) does not, and its oral holds never lapse
+# unless report.oral_lapse: everywhere (engine/sql/009_oral_lapse.sql)
+{ cat "$META"; echo 'frameworks: "GLBA, hipaa"'; } >hipaa.yaml
+"$CRIER" campaign create lapse --incident INC-lapse --policy test --meta hipaa.yaml >/dev/null &&
   "$CRIER" campaign load lapse --csv lapse.csv >/dev/null
+"$CRIER" campaign create plain --incident INC-plain --policy test --meta "$META" >/dev/null &&
+  "$CRIER" campaign load plain --csv lapse.csv >/dev/null
 # an oral hold placed 31 days ago, and a written hold past its review date: backdated as the
-# superuser, with the stamping trigger disabled for the moment (no test-only code in crier)
+# superuser, with the stamping trigger disabled for the moment (no test-only code in crier);
+# in the plain campaign, two oral holds placed 31 days ago
 sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
      INSERT INTO crier.hold (campaign_id, recipient_ref, authority, official, case_ref, form, reason,
                              placed_at, placed_by, placed_role)
      SELECT id, 'o1', 'FBI', 'SA Roe', 'K-1', 'oral', 'phone call', now() - interval '31 days', 'postgres', 'postgres'
      FROM crier.campaign WHERE name = 'lapse';
      INSERT INTO crier.hold (campaign_id, recipient_ref, authority, official, case_ref, form, reason,
+                             placed_at, placed_by, placed_role)
+     SELECT id, ref, 'FBI', 'SA Roe', 'K-3', 'oral', 'phone call', now() - interval '31 days', 'postgres', 'postgres'
+     FROM crier.campaign, (VALUES ('o1'), ('o2')) v(ref) WHERE name = 'plain';
+     INSERT INTO crier.hold (campaign_id, recipient_ref, authority, official, case_ref, form, reason,
                              review_by, placed_at, placed_by, placed_role)
      SELECT id, 'w1', 'FBI', 'SA Roe', 'K-2', 'written', 'letter', current_date - 1, now() - interval '40 days',
             'postgres', 'postgres' FROM crier.campaign WHERE name = 'lapse';
      ALTER TABLE crier.hold ENABLE TRIGGER hold_stamp; COMMIT" >/dev/null
-oral_old=$(sql "SELECT id FROM crier.hold WHERE recipient_ref = 'o1'")
+# which metas declare HIPAA: a string or an array, any case; unset, crier.oral_lapse_where
+# means HIPAA campaigns only; 'everywhere' means every campaign
+metas="(VALUES (1, '{}'), (2, '{\"frameworks\": \"GLBA\"}'), (3, '{\"frameworks\": [\"glba\", \" Hipaa \"]}'),
+        (4, '{\"frameworks\": \"HIPAAish\"}'), (5, '{\"frameworks\": [\"GLBA\", 7]}'),
+        (6, '{\"frameworks\": \"hipaa,GLBA\"}'), (7, '{\"frameworks\": \"GLBA, HIPAA\"}'),
+        (8, '{\"frameworks\": {\"HIPAA\": true}}'), (9, '{\"frameworks\": [\"x\\\", \\\"HIPAA\"]}')) v(n, m)"
+is "$(sql "SELECT string_agg(crier.oral_lapse_applies(m::jsonb)::text, ' ' ORDER BY n) FROM $metas")" \
+  "false false true false false true true false false" \
+  "oral_lapse_applies: HIPAA in a string or an array, any case; not inside another element"
+is "$(PGOPTIONS="-c crier.oral_lapse_where=everywhere" \
+      sql "SELECT string_agg(crier.oral_lapse_applies(m::jsonb)::text, ' ' ORDER BY n) FROM $metas")" \
+  "true true true true true true true true true" "oral_lapse_applies: everywhere, every campaign"
+oral_old=$(sql "SELECT h.id FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id
+                WHERE c.name = 'lapse' AND h.recipient_ref = 'o1'")
+plain_old=$(sql "SELECT h.id FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id
+                 WHERE c.name = 'plain' AND h.recipient_ref = 'o1'")
+plain_confirm=$(sql "SELECT h.id FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id
+                     WHERE c.name = 'plain' AND h.recipient_ref = 'o2'")
 review_due=$(sql "SELECT id FROM crier.hold WHERE recipient_ref = 'w1'")
 place lapse --recipient o2 --form oral
 oral_new=$(last_hold)
+like "$OUT" "oral: it lapses at .* unless confirmed in writing first" "with HIPAA, hold place gives the lapse date"
 run_crier hold check
 is "$RC" 1 "hold check exits 1 with a lapsed and a past-review hold"
 like "$OUT" "hold $oral_old on campaign lapse \(recipient o1\) LAPSED at .*it still holds" "hold check names the lapsed oral hold"
 like "$OUT" "hold $review_due on campaign lapse \(recipient w1\) is PAST its review date" "hold check names the hold past review"
 is "$(printf '%s\n' "$OUT" | grep -c "hold $oral_new ")" 0 "an oral hold within its 30 days is not flagged"
+is "$(printf '%s\n' "$OUT" | grep -c "campaign plain")" 0 \
+  "an oral hold 31 days old in a campaign without HIPAA is not flagged by hold check"
+run_crier hold list plain --json
+is "$(python3 -c 'import json,sys; print(" ".join("%s:%s:%s:%s" % (h["scope"]["recipient"], h["lapsed"], h["lapses_at"], h["active"]) for h in json.load(sys.stdin)))' <<<"$OUT")" \
+  "o1:False:None:True o2:False:None:True" "without HIPAA, an old oral hold has no lapse date, is not lapsed, and holds"
+run_crier hold list plain
+is "$(printf '%s\n' "$OUT" | grep -c LAPSED)" 0 "hold list does not flag it LAPSED"
+run_crier hold show "$plain_old"
+like "$OUT" "form: +oral \(does not lapse: no framework the campaign declares sets a lapse\)" \
+  "hold show says why it does not lapse"
+run_crier hold show "$oral_old"
+like "$OUT" "form: +oral \(lapsed at .*not confirmed in writing within 30 days\)" "hold show of the HIPAA one says it lapsed"
+is "$(status_json plain 'len(d["holds"]["alerts"])')" 0 "status --json of the campaign without HIPAA has no alert"
+place plain --recipient free --form oral
+like "$OUT" "oral: it does not lapse: no framework the campaign declares sets a lapse" \
+  "hold place --form oral without HIPAA says it does not lapse, and why"
+is "$(printf '%s\n' "$OUT" | grep -c "lapses at")" 0 "and gives no lapse date"
+plain_new=$(placed_id)
+"$CRIER" hold lift "$plain_new" --evidence "placed to test the message" >/dev/null
 run_crier hold list lapse
 like "$OUT" "$oral_old +lapse +recipient o1 .* active .*LAPSED" "hold list flags LAPSED"
 like "$OUT" "$review_due +lapse +recipient w1 .*PAST-REVIEW" "hold list flags PAST-REVIEW"
@@ -507,11 +556,16 @@ run_crier status lapse
 like "$OUT" "ALERT: hold $oral_old .*LAPSED" "status alerts on the lapsed hold"
 is "$(status_json lapse 'len(d["holds"]["alerts"])')" 2 "status --json carries both alerts"
 run_crier campaign start lapse
+run_crier campaign start plain
 run_until_idle
 like "$(cat "$WORK/run.log")" "hold $oral_old on campaign lapse \(recipient o1\) LAPSED" "crier run logs the lapsed hold at start"
 like "$(grep -c "PAST its review date" "$WORK/run.log")" "^[1-9]" "crier run logs the past-review hold at start"
 is "$(state_of lapse o1):$(state_of lapse w1):$(state_of lapse free)" "ready:ready:sent" \
   "holds.oral_lapse alert: the lapsed hold still holds"
+is "$(state_of plain o1):$(state_of plain o2):$(state_of plain free)" "ready:ready:sent" \
+  "the old oral holds without HIPAA hold"
+run_crier hold confirm "$plain_confirm" --written --document letter.bin
+is "$RC" 0 "without HIPAA, an oral hold 31 days old can still be confirmed in writing"
 run_crier hold confirm "$oral_old" --written --document letter.bin
 is "$RC" 65 "a lapsed oral hold cannot be confirmed"
 like "$ERR" "lapsed at .*place a new written hold" "the refusal says what to do"
@@ -537,13 +591,35 @@ run_until_idle
 is "$(state_of lapse o1):$(state_of lapse w1):$(state_of lapse o2)" "sent:ready:ready" \
   "holds.oral_lapse release: the lapsed hold stops holding; review dates and confirmed holds do not"
 is "$(claim_reason lapse o1)" "delayed for law enforcement by hold $oral_old" "the released notice is marked delayed"
+is "$(state_of plain o1):$(state_of plain o2)" "ready:ready" \
+  "holds.oral_lapse release: an old oral hold without HIPAA keeps holding its notices"
+
+write_config "channels:
+  test: {lanes: 2, batch_size: 10, default: accepted}
+holds:
+  oral_lapse: release
+report:
+  oral_lapse: everywhere"
+run_crier hold list plain --json
+is "$(python3 -c 'import json,sys; print(" ".join("%s:%s:%s" % (h["scope"]["recipient"], h["lapsed"], h["lapses_at"] is not None) for h in json.load(sys.stdin) if h["state"] != "lifted"))' <<<"$OUT")" \
+  "o1:True:True o2:False:False" "report.oral_lapse: everywhere lapses the unconfirmed one, not the confirmed one"
+run_crier hold check
+like "$OUT" "hold $plain_old on campaign plain \(recipient o1\) LAPSED" "and hold check names it"
+run_until_idle
+is "$(state_of plain o1):$(state_of plain o2)" "sent:ready" \
+  "report.oral_lapse: everywhere with holds.oral_lapse: release releases it"
+is "$(claim_reason plain o1)" "delayed for law enforcement by hold $plain_old" "marked delayed by it"
+write_config "channels:
+  test: {lanes: 2, batch_size: 10, default: accepted}
+holds:
+  oral_lapse: release"
 run_crier hold check
 like "$OUT" "its notices were released \(holds.oral_lapse: release\)" "hold check still names the lapsed hold"
 printf 'holds:\n  oral_lapse: sometimes\n' >bad.yaml
 run_crier config check bad.yaml
 is "$RC" 78 "an unknown holds.oral_lapse: 78"
 like "$ERR" "invalid value 'sometimes' for 'holds.oral_lapse' \(expected one of: alert, release\)" "the bad value is named"
-for h in "$oral_old" "$review_due" "$oral_new"; do
+for h in "$oral_old" "$review_due" "$oral_new" "$plain_old" "$plain_confirm"; do
   "$CRIER" hold lift "$h" --evidence "closing" >/dev/null
 done
 run_crier hold check

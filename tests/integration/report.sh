@@ -504,6 +504,24 @@ is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["hol
   --discovered "$(date -u -d '45 days ago' +%F)" >"$WORK/report.json"
 is "$(jq_py 'd["oral_hold_lapse_applied"], round(d["holds"][0]["lawful_days"])')" "True 30" \
   "report.oral_lapse: everywhere applies the lapse without HIPAA"
+# frameworks as a YAML list in the meta, any case: the report and the engine's hold_state
+# (engine/sql/009_oral_lapse.sql) both see HIPAA, and agree that the hold lapsed
+printf 'frameworks: [Hipaa]\n' >oral_list.yaml
+"$CRIER" campaign create oral_list --incident INC-oral --policy test --meta oral_list.yaml >/dev/null &&
+  "$CRIER" campaign load oral_list --csv oral.csv >/dev/null
+sql "BEGIN; ALTER TABLE crier.hold DISABLE TRIGGER hold_stamp;
+     INSERT INTO crier.hold (campaign_id, authority, official, case_ref, form, reason,
+                             placed_at, placed_by, placed_role)
+     SELECT id, 'FBI', 'SA Roe', 'K-4', 'oral', 'impede', now() - interval '40 days', 'postgres', 'postgres'
+     FROM crier.campaign WHERE name = 'oral_list';
+     ALTER TABLE crier.hold ENABLE TRIGGER hold_stamp; COMMIT;" >/dev/null
+"$CRIER" audit report oral_list --json --discovered "$(date -u -d '45 days ago' +%F)" >"$WORK/report.json"
+is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["holds"][0]["lawful_days"])')" \
+  "True True 30" "frameworks as a list in the meta: the report applies HIPAA's lapse"
+is "$("$CRIER" hold list oral_list --json | python3 -c 'import json,sys; print([h["lapsed"] for h in json.load(sys.stdin)])')" \
+  "[True]" "and the engine agrees: the hold lapsed"
+is "$("$CRIER" hold list oral --json | python3 -c 'import json,sys; print([h["lapsed"] for h in json.load(sys.stdin)])')" \
+  "[False]" "without HIPAA in the meta the engine does not lapse it (whatever --framework the report is given)"
 
 # --- the jurisdiction of a person abroad is chosen by country: Germany is GDPR, not Delaware ------
 printf 'ref,name,email,region,country\ng1,Greta,g1@example.com,,DE\ng2,Guy,g2@example.com,Paris,FR\nd1,Dee,d1@example.com,DE,US\nj1,Jun,j1@example.com,,JP\n' >abroad.csv
