@@ -82,19 +82,26 @@ median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(
 q() { psql -XAt -v ON_ERROR_STOP=1 "$@"; }
 sink_count() { tr '\r' '\n' <"$work/sink.out" | awk -F'mesg=' 'NF > 1 { m = $2 + 0 } END { print m + 0 }'; }
 
-# plans - one second of auto_explain (ANALYZE) at ~90 %, crier status inside it
-plans() { # FILE CAMPAIGN_ID
-  local target=$((n * ${PLANS_AT:-90} / 100)) done_=-1
-  while [ "$done_" -lt "$target" ]; do
-    sleep 0.5
-    done_=$(q -c "SELECT coalesce(sum(n), 0) FROM crier.notice_tally WHERE campaign_id = $2
-                  AND state = '$final'") || return 0
-  done
+# plans - one second of auto_explain (ANALYZE) at ~PLANS_AT %, crier status inside it;
+# at 0 % explain_on runs before the processes start, so a short run is caught from its
+# first claim
+explain_on() {
   : >"$work/pglog/pg.log"
   q -c "ALTER SYSTEM SET auto_explain.log_min_duration = 0" \
     -c "ALTER SYSTEM SET auto_explain.log_analyze = on" \
     -c "ALTER SYSTEM SET auto_explain.log_buffers = on" \
     -c "ALTER SYSTEM SET auto_explain.log_nested_statements = on" -c "SELECT pg_reload_conf()" >/dev/null
+}
+plans() { # FILE CAMPAIGN_ID
+  local target=$((n * ${PLANS_AT:-90} / 100)) done_=-1
+  if [ "$target" -gt 0 ]; then
+    while [ "$done_" -lt "$target" ]; do
+      sleep 0.5
+      done_=$(q -c "SELECT coalesce(sum(n), 0) FROM crier.notice_tally WHERE campaign_id = $2
+                    AND state = '$final'") || return 0
+    done
+    explain_on
+  fi
   sleep 0.5
   /usr/bin/time -f 'crier status --json: %e s' "$CRIER" status crier --json >/dev/null 2>>"$1"
   sleep 0.5
@@ -116,6 +123,7 @@ for i in $(seq "$runs"); do
   "$CRIER" campaign start crier >/dev/null
   sink_before=0
   [ "$CHANNEL" = null ] || sink_before=$(sink_count)
+  [ -z "$PLANS" ] || [ "${PLANS_AT:-90}" -gt 0 ] || explain_on
   t0=$(date +%s.%N)
   ps=()
   for k in $(seq "$procs"); do
