@@ -53,7 +53,9 @@ like "$OUT" "  database: FAILED: " "an unreachable database is named"
 
 # --- hold check --mail-to: legal hears of a lapsed hold through the configured relay ----------
 config "$SMTP_PORT" FAX_SECRET
-"$CRIER" -c "$WORK/connect.yaml" campaign create lapse --incident INC-1 --policy email >/dev/null
+# the 30-day oral-hold lapse is HIPAA's (009_oral_lapse.sql): the campaign declares it
+printf 'frameworks: HIPAA\n' >hipaa.yaml
+"$CRIER" -c "$WORK/connect.yaml" campaign create lapse --incident INC-1 --policy email --meta hipaa.yaml >/dev/null
 printf 'ref,name,email\no1,Oral Old,o1@example.com\n' >lapse.csv
 "$CRIER" -c "$WORK/connect.yaml" campaign load lapse --csv lapse.csv >/dev/null
 # an oral hold placed 31 days ago, backdated as the superuser (holds.sh does the same)
