@@ -19,7 +19,7 @@ done
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 1000000)
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} SEAL_INTERVAL=${SEAL_INTERVAL:-5s}
+export CRIER=$PWD/$build/crier BENCH=$PWD/bench LANES=${LANES:-2} BATCH=${BATCH:-500} SEAL_INTERVAL=${SEAL_INTERVAL:-5s}
 work=$(mktemp -d /tmp/crier-bench-engine.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for n in "${sizes[@]}"; do python3 bench/gen_list.py "$n" >"$work/list-$n.csv"; done
@@ -59,30 +59,7 @@ for n in "$@"; do
     rss+=("$((kb / 1024))")
     # the ceiling: the same two transitions and log rows, set-based, in one transaction
     t0=$(now)
-    psql -XAq -v ON_ERROR_STOP=1 <<'SQL'
-BEGIN;
-WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
-u AS (UPDATE crier.notice n SET state = 'sending', lease_owner = 'ceiling',
-        lease_expires_at = now() + interval '5 min', attempt = attempt + 1,
-        channel_attempt = channel_attempt + 1, channel_started_at = now(), updated_at = now()
-      FROM c WHERE n.campaign_id = c.id AND n.state = 'ready'
-      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
-INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
-  from_state, to_state, attempt, actor)
-SELECT u.campaign_id, 'transition', u.id, r.ref, 'null', 'ready', 'sending', u.attempt, 'ceiling'
-FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
-WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
-u AS (UPDATE crier.notice n SET state = 'delivered', lease_owner = NULL,
-        lease_expires_at = NULL, updated_at = now()
-      FROM c WHERE n.campaign_id = c.id AND n.state = 'sending'
-      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
-INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
-  from_state, to_state, attempt, actor, detail)
-SELECT u.campaign_id, 'transition', u.id, r.ref, 'null', 'sending', 'delivered', u.attempt,
-  'ceiling', 'accepted'
-FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
-COMMIT;
-SQL
+    psql -XAq -v ON_ERROR_STOP=1 -v channel=null -v final=delivered -f "$BENCH/ceiling.sql"
     t1=$(now)
     ceilings+=("$(echo "scale=1; $n / ($t1 - $t0)" | bc)")
     echo "n=$n run $i: crier ${rates[-1]} notices/s (${elapsed} s, peak RSS ${rss[-1]} MB), ceiling ${ceilings[-1]} notices/s"

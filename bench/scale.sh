@@ -30,7 +30,7 @@ build=${BUILD:-build}
 for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
-export META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
+export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
 pids=()
@@ -164,15 +164,8 @@ for i in $(seq "$runs"); do
     [ "$at_sink" -eq "$n" ] || { echo "run $i: smtp-sink has $at_sink messages of $n"; exit 1; }
   fi
   # each fifth's rate, from when its last notice reached the final state
-  read -r f1 f2 f3 f4 f5 all < <(q -F' ' -c "
-    WITH d AS (SELECT extract(epoch FROM at) AS t, row_number() OVER (ORDER BY id) AS k
-               FROM crier.dispatch_log WHERE campaign_id = $id AND event = 'transition'
-               AND from_state = 'sending' AND to_state = '$final'),
-    e AS (SELECT f, (SELECT t FROM d WHERE k = $n * f / 5) AS t FROM generate_series(0, 5) f)
-    SELECT string_agg(coalesce(to_char(($n / 5.0) / (e.t - coalesce(p.t, $t0)),
-                      'FM9999999990'), 'n/a'), ' ' ORDER BY e.f),
-           coalesce(to_char($n / (max(e.t) - $t0), 'FM9999999990'), 'n/a')
-    FROM e LEFT JOIN e p ON p.f = e.f - 1 WHERE e.f > 0")
+  read -r f1 f2 f3 f4 f5 all < <(q -F' ' -v id="$id" -v n="$n" -v final="$final" -v t0="$t0" \
+    -f "$BENCH/fifths.sql")
   rss=0
   for k in $(seq "$procs"); do
     kb=$(tail -n 1 "time$k.out" | awk '{ print $2 }') # a stopped run's first line says so
@@ -180,31 +173,7 @@ for i in $(seq "$runs"); do
   done
   # the ceiling: the same transitions and log rows, set-based, in one transaction
   c0=$(date +%s.%N)
-  q -q <<SQL
-BEGIN;
-WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
-u AS (UPDATE crier.notice n SET state = 'sending', lease_owner = 'ceiling',
-        lease_expires_at = now() + interval '5 min', attempt = attempt + 1,
-        channel_attempt = channel_attempt + 1, channel_started_at = now(), updated_at = now()
-      FROM c WHERE n.campaign_id = c.id AND n.state = 'ready'
-      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
-INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
-  from_state, to_state, attempt, actor)
-SELECT u.campaign_id, 'transition', u.id, r.ref, '$CHANNEL', 'ready', 'sending', u.attempt,
-  'ceiling'
-FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
-WITH c AS (SELECT id FROM crier.campaign WHERE name = 'ceiling'),
-u AS (UPDATE crier.notice n SET state = '$final', lease_owner = NULL,
-        lease_expires_at = NULL, updated_at = now()
-      FROM c WHERE n.campaign_id = c.id AND n.state = 'sending'
-      RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt)
-INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,
-  from_state, to_state, attempt, actor, detail)
-SELECT u.campaign_id, 'transition', u.id, r.ref, '$CHANNEL', 'sending', '$final', u.attempt,
-  'ceiling', 'accepted'
-FROM u JOIN crier.recipient r ON r.campaign_id = u.campaign_id AND r.seq = u.recipient_seq;
-COMMIT;
-SQL
+  q -q -v channel="$CHANNEL" -v final="$final" -f "$BENCH/ceiling.sql"
   ceiling=$(echo "$n / ($(date +%s.%N) - $c0)" | bc)
   [ -z "$partial" ] || all=$((partial / TIMEOUT))
   ratio=$(echo "scale=2; $all / $ceiling" | bc)

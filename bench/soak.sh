@@ -13,7 +13,7 @@ n=${1:-10000000}
 procs=${2:-2}
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier
+export CRIER=$PWD/$build/crier BENCH=$PWD/bench
 work=$(mktemp -d /tmp/crier-bench-soak.XXXXXX)
 trap '[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 chmod 755 "$work"
@@ -50,8 +50,11 @@ for k in $(seq "$procs"); do
   ps+=($!)
 done
 # status as monitoring polls it, every 30 s while the campaign runs
+polled=$SECONDS
 while kill -0 "${ps[0]}" 2>/dev/null; do
-  sleep 30
+  sleep 1
+  [ $((SECONDS - polled)) -ge 30 ] || continue
+  polled=$SECONDS
   s0=$(date +%s.%N)
   "$CRIER" status soak --json >status.json
   echo "  status at $(printf '%.0f' "$(echo "$(date +%s.%N) - $t0" | bc)") s:" \
@@ -66,14 +69,8 @@ printf '%-14s %9.1f s  peak RSS %4d MB (largest of %d processes), %s notices/s\n
   "$procs" "$(echo "$n / $run_s" | bc)"
 got=$(q -c "SELECT count(*) FROM crier.notice WHERE campaign_id = $id AND state = 'delivered'")
 [ "$got" -eq "$n" ] || { echo "only $got of $n delivered"; exit 1; }
-q -F' ' -c "
-  WITH d AS (SELECT extract(epoch FROM at) AS t, row_number() OVER (ORDER BY id) AS k
-             FROM crier.dispatch_log WHERE campaign_id = $id AND event = 'transition'
-             AND from_state = 'sending' AND to_state = 'delivered'),
-  e AS (SELECT f, (SELECT t FROM d WHERE k = $n * f / 5) AS t FROM generate_series(0, 5) f)
-  SELECT 'fifths (notices/s):', string_agg(to_char(($n / 5.0) / (e.t - coalesce(p.t, $t0)),
-         'FM9999999990'), ' ' ORDER BY e.f)
-  FROM e LEFT JOIN e p ON p.f = e.f - 1 WHERE e.f > 0"
+echo "fifths and overall (notices/s):" \
+  "$(q -F' ' -v id="$id" -v n="$n" -v final=delivered -v t0="$t0" -f "$BENCH/fifths.sql")"
 step status "$CRIER" status soak --json
 step seal "$CRIER" audit seal
 step verify "$CRIER" audit verify --campaign soak
