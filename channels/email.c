@@ -757,20 +757,33 @@ static int probe_debug(CURL *handle, curl_infotype type, char *data, size_t size
     return 0;
 }
 
-int email_probe(const struct crier_config *config, char *report, size_t report_size)
+/*
+ * struct relay - a libcurl handle on the configured relay, for what crier says over SMTP
+ * outside the notices: the probe of `config check --connect` and the mail to legal of
+ * `hold check --mail-to`. The URL's path is the EHLO name; STARTTLS as configured
+ * (optional on loopback by default); certificates checked; AUTH when configured.
+ */
+struct relay {
+    CURL *e;
+    char url[512];
+    enum crier_starttls starttls;
+    char *secret; /* the AUTH password, wiped by relay_close */
+    char error[CURL_ERROR_SIZE];
+};
+
+static int relay_open(const struct crier_config *config, struct relay *relay, char *report,
+                      size_t report_size)
 {
+    memset(relay, 0, sizeof(*relay));
     const char *host = config->email.host ? config->email.host : "127.0.0.1";
     bool v6 = strchr(host, ':') != NULL && host[0] != '[';
-    char url[512];
-    /* the path of an smtp:// URL is the EHLO name */
-    snprintf(url, sizeof(url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host, v6 ? "]" : "",
-             config->email.port, config->email.helo ? config->email.helo : "");
-    enum crier_starttls starttls = config->email.starttls;
-    if (starttls == STARTTLS_DEFAULT)
-        starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
-    char *secret = NULL;
+    snprintf(relay->url, sizeof(relay->url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host,
+             v6 ? "]" : "", config->email.port, config->email.helo ? config->email.helo : "");
+    relay->starttls = config->email.starttls;
+    if (relay->starttls == STARTTLS_DEFAULT)
+        relay->starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
     if (config->email.auth_user) {
-        int r = read_secret(config, &secret);
+        int r = read_secret(config, &relay->secret);
         if (r < 0) {
             snprintf(report, report_size, "the SMTP AUTH password cannot be read: %s",
                      strerror(-r));
@@ -780,49 +793,66 @@ int email_probe(const struct crier_config *config, char *report, size_t report_s
     CURL *e = curl_easy_init();
     if (e == NULL)
         abort(); /* out of memory, as xmalloc would */
-    char error[CURL_ERROR_SIZE] = "", last[256] = "";
-    /* EHLO, STARTTLS as configured, AUTH when configured, then NOOP: no message is sent */
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "NOOP");
-    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
+    curl_easy_setopt(e, CURLOPT_URL, relay->url);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, relay->error);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TIMEOUT, config->email.timeout_seconds);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
     curl_easy_setopt(e, CURLOPT_USE_SSL,
-                     starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
-                     : starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
-                                                     : (long)CURLUSESSL_NONE);
+                     relay->starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
+                     : relay->starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
+                                                            : (long)CURLUSESSL_NONE);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     if (config->email.ca_file)
         curl_easy_setopt(e, CURLOPT_CAINFO, config->email.ca_file);
-    if (secret) {
+    if (relay->secret) {
         curl_easy_setopt(e, CURLOPT_USERNAME, config->email.auth_user);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
+        curl_easy_setopt(e, CURLOPT_PASSWORD, relay->secret);
     }
+    relay->e = e;
+    return 0;
+}
+
+static void relay_close(struct relay *relay)
+{
+    if (relay->secret) {
+        explicit_bzero(relay->secret, strlen(relay->secret));
+        free(relay->secret);
+    }
+    if (relay->e)
+        curl_easy_cleanup(relay->e);
+    memset(relay, 0, sizeof(*relay));
+}
+
+int email_probe(const struct crier_config *config, char *report, size_t report_size)
+{
+    struct relay relay;
+    int r = relay_open(config, &relay, report, report_size);
+    if (r < 0)
+        return r;
+    CURL *e = relay.e;
+    char last[256] = "";
+    /* EHLO, STARTTLS as configured, AUTH when configured, then NOOP: no message is sent */
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "NOOP");
+    curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, probe_debug);
     curl_easy_setopt(e, CURLOPT_DEBUGDATA, last);
     curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
     CURLcode result = curl_easy_perform(e);
-    int r = 0;
     if (result != CURLE_OK) {
-        snprintf(report, report_size, "%s: %s%s%s", url,
-                 error[0] ? error : curl_easy_strerror(result), last[0] ? "; last reply: " : "",
-                 last);
+        snprintf(report, report_size, "%s: %s%s%s", relay.url,
+                 relay.error[0] ? relay.error : curl_easy_strerror(result),
+                 last[0] ? "; last reply: " : "", last);
         r = result == CURLE_LOGIN_DENIED ? -EACCES : -EHOSTUNREACH;
     } else {
-        snprintf(report, report_size, "%s: EHLO%s%s ok (%s)", url,
-                 starttls == STARTTLS_REQUIRED   ? ", STARTTLS"
-                 : starttls == STARTTLS_OPTIONAL ? ", STARTTLS if offered"
-                                                 : "",
-                 secret ? ", AUTH" : "", last);
+        snprintf(report, report_size, "%s: EHLO%s%s ok (%s)", relay.url,
+                 relay.starttls == STARTTLS_REQUIRED   ? ", STARTTLS"
+                 : relay.starttls == STARTTLS_OPTIONAL ? ", STARTTLS if offered"
+                                                       : "",
+                 relay.secret ? ", AUTH" : "", last);
     }
-    if (secret) {
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-    }
-    curl_easy_cleanup(e);
+    relay_close(&relay);
     return r;
 }
 
@@ -858,24 +888,11 @@ static void envelope_address(const char *from, char *out, size_t size)
 int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
                     const char *body, char *report, size_t report_size)
 {
-    const char *host = config->email.host ? config->email.host : "127.0.0.1";
-    bool v6 = strchr(host, ':') != NULL && host[0] != '[';
-    char url[512];
-    snprintf(url, sizeof(url), "smtp://%s%s%s:%d/%s", v6 ? "[" : "", host, v6 ? "]" : "",
-             config->email.port, config->email.helo ? config->email.helo : "");
-    enum crier_starttls starttls = config->email.starttls;
-    if (starttls == STARTTLS_DEFAULT)
-        starttls = is_loopback(host) ? STARTTLS_OPTIONAL : STARTTLS_REQUIRED;
     const char *from = config->email.from ? config->email.from : "crier@localhost";
-    char *secret = NULL;
-    if (config->email.auth_user) {
-        int r = read_secret(config, &secret);
-        if (r < 0) {
-            snprintf(report, report_size, "the SMTP AUTH password cannot be read: %s",
-                     strerror(-r));
-            return r;
-        }
-    }
+    struct relay relay;
+    int r = relay_open(config, &relay, report, report_size);
+    if (r < 0)
+        return r;
     /* the message: subject with control characters folded (as email.c does for notices) */
     char *clean_subject = xstrdup(subject);
     for (char *p = clean_subject; *p; p++)
@@ -913,7 +930,7 @@ int email_send_text(const struct crier_config *config, char *const *to, const ch
     message[k] = '\0';
     struct upload upload = {message, k, 0};
 
-    char envelope_from[512], error[CURL_ERROR_SIZE] = "";
+    char envelope_from[512];
     envelope_address(from, envelope_from, sizeof(envelope_from));
     struct curl_slist *rcpt = NULL;
     for (char *const *t = to; *t; t++) {
@@ -921,45 +938,22 @@ int email_send_text(const struct crier_config *config, char *const *to, const ch
         envelope_address(*t, address, sizeof(address));
         rcpt = curl_slist_append(rcpt, address);
     }
-    CURL *e = curl_easy_init();
-    if (e == NULL)
-        abort(); /* out of memory, as xmalloc would */
-    curl_easy_setopt(e, CURLOPT_URL, url);
+    CURL *e = relay.e;
     curl_easy_setopt(e, CURLOPT_MAIL_FROM, envelope_from);
     curl_easy_setopt(e, CURLOPT_MAIL_RCPT, rcpt);
     curl_easy_setopt(e, CURLOPT_READFUNCTION, upload_read);
     curl_easy_setopt(e, CURLOPT_READDATA, &upload);
     curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT, config->email.timeout_seconds);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "smtp");
-    curl_easy_setopt(e, CURLOPT_USE_SSL,
-                     starttls == STARTTLS_REQUIRED   ? (long)CURLUSESSL_ALL
-                     : starttls == STARTTLS_OPTIONAL ? (long)CURLUSESSL_TRY
-                                                     : (long)CURLUSESSL_NONE);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    if (config->email.ca_file)
-        curl_easy_setopt(e, CURLOPT_CAINFO, config->email.ca_file);
-    if (secret) {
-        curl_easy_setopt(e, CURLOPT_USERNAME, config->email.auth_user);
-        curl_easy_setopt(e, CURLOPT_PASSWORD, secret);
-    }
     CURLcode result = curl_easy_perform(e);
-    int r = 0;
     if (result != CURLE_OK) {
-        snprintf(report, report_size, "%s: %s", url, error[0] ? error : curl_easy_strerror(result));
+        snprintf(report, report_size, "%s: %s", relay.url,
+                 relay.error[0] ? relay.error : curl_easy_strerror(result));
         r = -EHOSTUNREACH;
     } else {
-        snprintf(report, report_size, "sent through %s", url);
+        snprintf(report, report_size, "sent through %s", relay.url);
     }
-    if (secret) {
-        explicit_bzero(secret, strlen(secret));
-        free(secret);
-    }
+    relay_close(&relay);
     curl_slist_free_all(rcpt);
-    curl_easy_cleanup(e);
     free(message);
     return r;
 }
