@@ -120,13 +120,41 @@ static void sleep_seconds(double seconds)
     nanosleep(&ts, NULL);
 }
 
+/* take_stop_signal - the main thread takes SIGINT and SIGTERM in worker_run's loop; while
+ * it waits for the database in housekeeping instead, a stop must still be taken, or a
+ * `systemctl stop` during an outage waits for PostgreSQL to come back (it did: a run whose
+ * cluster was gone for good ignored SIGTERM for an hour). SIGHUP stays pending for the
+ * loop. Nothing is lost by stopping now: what the lanes hold is leased. */
+static void take_stop_signal(struct worker *w)
+{
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    struct timespec now = {0, 0};
+    siginfo_t info;
+    int sig = sigtimedwait(&stop, &info, &now);
+    if (sig != SIGINT && sig != SIGTERM)
+        return;
+    sd_notify(0, "STOPPING=1\nSTATUS=stopping while the database is unavailable");
+    log_notice("%s received while waiting for the database: stopping; what is in flight "
+               "stays leased and is reaped if it cannot be recorded",
+               sig == SIGINT ? "SIGINT" : "SIGTERM");
+    atomic_store(&w->stop, true);
+}
+
 /* sleep_unless_stopped - sleep in short steps so that a stop request is seen quickly. */
 static void sleep_unless_stopped(struct worker *w, double seconds)
 {
     double until = monotonic_seconds() + seconds;
     while (!atomic_load(&w->stop)) {
-        if (w->watchdog && pthread_equal(pthread_self(), w->main_thread))
-            sd_notify(0, "WATCHDOG=1"); /* the main thread waits for the database: alive */
+        if (pthread_equal(pthread_self(), w->main_thread)) {
+            if (w->watchdog)
+                sd_notify(0, "WATCHDOG=1"); /* the main thread waits for the database: alive */
+            take_stop_signal(w);
+            if (atomic_load(&w->stop))
+                break;
+        }
         double left = until - monotonic_seconds();
         if (left <= 0)
             break;

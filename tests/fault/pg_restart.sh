@@ -131,4 +131,20 @@ late=$(sql "SELECT count(*) FROM crier.dispatch_log WHERE event = 'late_outcome'
 [ -z "${FAULT_ARTIFACTS:-}" ] || cp "$WORK"/*.log "$FAULT_ARTIFACTS"/
 echo "# $PEOPLE people, 2 outages of $OUTAGE s: $unavailable connection warnings, $restored restored, $failures errors logged;"
 echo "# $retried notices retried after their lease expired, $late late outcomes, $email_dups emails received twice"
+
+# --- SIGTERM while the database is away: crier run stops now, not when it comes back -------
+"$CRIER" run >>"$WORK/term.log" 2>&1 &
+pid=$!
+sleep 2
+cluster stop -m fast
+sleep 2
+kill -TERM "$pid"
+deadline=$((SECONDS + 10))
+while kill -0 "$pid" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
+ok "crier run stops on SIGTERM while its database is down (within 10 s)" \
+  test "$(kill -0 "$pid" 2>/dev/null; echo $?)" -ne 0
+kill -9 "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+cluster start
+ok "the server is back after the stop test" wait_for_server
 done_testing
