@@ -136,7 +136,7 @@ bool channel_usable(size_t index, void *data, const char **ret_why)
     enum crier_channel_id id;
     /* Not whether this process enables the channel: that says nothing about the deployment
      * (another worker may serve it). A notice falls back to it and waits there for a worker;
-     * only crier campaign reroute moves it on (engine/service.c). */
+     * only crier campaign reroute moves it on (engine/core/service.c). */
     if (channel_id_from_name(u->policy[index], &id) < 0) {
         *ret_why = "unknown channel";
         return false;

@@ -10,7 +10,7 @@
  * The rule that matters most: a submission whose outcome is unknown (the connection was
  * lost, or timed out, after the request was sent; a 2xx reply without a fax id) is never
  * sent again by this channel. It is reported ACCEPTED with no transport id and a detail
- * beginning "unknown outcome"; the poller (engine/poll.c) then asks the gateway, through
+ * beginning "unknown outcome"; the poller (engine/core/poll.c) then asks the gateway, through
  * the poll op below, whether a fax labelled with the notice's token and attempt exists,
  * and only a confirmed absence lets the notice be sent again. libcurl itself would resend
  * a POST whose connection was found closed before any reply (a reused keep-alive

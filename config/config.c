@@ -464,7 +464,7 @@ static const struct config_key audit_keys[] = {
      .max = 60000},
 };
 static const struct config_section audit_section = SECTION(audit_keys, false);
-/* report: `crier audit report` (engine/report.c, docs/audit-report.md). oral_lapse: where
+/* report: `crier audit report` (engine/cmd/report.c, docs/audit-report.md). oral_lapse: where
  * an unconfirmed oral hold stops counting as lawful delay after 30 days: hipaa (only where a
  * declared framework has the rule) or everywhere */
 static const char *const report_oral_lapse_choices[] = {"hipaa", "everywhere", NULL};

@@ -89,7 +89,7 @@ struct crier_channel_ops {
     /* flush - close a partly filled batch (print). May be NULL. */
     int (*flush)(struct crier_channel *channel);
     /* poll - the final status of n notices this channel left in its accepted_state
-     * (engine/poll.c asks; a fax's is 'submitted'). Fill outcome[i]: DELIVERED;
+     * (engine/core/poll.c asks; a fax's is 'submitted'). Fill outcome[i]: DELIVERED;
      * PERMANENT (failed: fall back); TEMPORARY (nothing was or will be delivered: send
      * again); PENDING (ask later); ACCEPTED with transport_id (a submission whose outcome
      * was unknown was found at the transport). A return < 0 leaves them all PENDING.

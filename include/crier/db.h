@@ -28,7 +28,7 @@ struct crier_db *db_close(struct crier_db *db);
 
 /* db_oral_lapse_set - the configuration's report.oral_lapse (true: everywhere), given to
  * every session opened or reset from now on as crier.oral_lapse_where, which decides with
- * the campaign's frameworks whether an oral hold lapses (engine/sql/009_oral_lapse.sql).
+ * the campaign's frameworks whether an oral hold lapses (engine/core/sql/009_oral_lapse.sql).
  * Set once at start-up, before any thread starts; unset, only HIPAA campaigns lapse. */
 void db_oral_lapse_set(bool everywhere);
 

@@ -3,7 +3,7 @@
  * region's, or one recipient's) at an agency's request, and releases them later, with a
  * record that stands up.
  *
- * A hold is rows in append-only tables (engine/sql/002_holds.sql); whether it is active is
+ * A hold is rows in append-only tables (engine/core/sql/002_holds.sql); whether it is active is
  * computed, and the claim (queue.c) skips every notice an active hold covers, so placing
  * a hold never rewrites notices. docs/holds.md has the design and the guarantee.
  */
@@ -20,7 +20,7 @@
 #include "crier/db.h"
 
 /* The advisory lock class (with the campaign id) that claims and records take shared and
- * a hold placement exclusive (queue.c, engine/sql/002_holds.sql): unlike row locks, a
+ * a hold placement exclusive (queue.c, engine/core/sql/002_holds.sql): unlike row locks, a
  * waiting exclusive request queues the shared ones behind it, so lanes cannot starve a
  * placement. */
 #define CAMPAIGN_LOCK_CLASS "740119"

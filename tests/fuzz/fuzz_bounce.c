@@ -1,6 +1,6 @@
 /*
  * fuzz_bounce.c - libFuzzer target: one message as `crier bounces ingest` parses it
- * (bounce_parse, engine/bounce.c: GMime, multipart/report, RFC 3464 fields, VERP and
+ * (bounce_parse, engine/cmd/bounce.c: GMime, multipart/report, RFC 3464 fields, VERP and
  * X-Crier-Notice references).
  *
  * Checked besides memory safety: every string of the report is NUL-terminated and on one

@@ -1,7 +1,7 @@
 /*
  * fuzz_csv.c - libFuzzer target: an affected-individual list as `crier load` reads it,
- * without a database: the CSV reader (engine/csv.c), the header row mapped to the standard
- * columns by name, and each row through validate_recipient() (engine/validate.c).
+ * without a database: the CSV reader (engine/lib/csv.c), the header row mapped to the standard
+ * columns by name, and each row through validate_recipient() (engine/lib/validate.c).
  *
  * Checked besides memory safety: every field the reader yields is valid UTF-8 without NUL
  * and at most CSV_FIELD_MAX bytes; an error names the line; an accepted row's name carries

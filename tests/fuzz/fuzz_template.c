@@ -1,5 +1,5 @@
 /*
- * fuzz_template.c - libFuzzer target: one template parsed (engine/template.c) and, when it
+ * fuzz_template.c - libFuzzer target: one template parsed (engine/lib/template.c) and, when it
  * parses, rendered as text and as HTML with a fixed set of variables, some of whose values
  * look like template syntax or markup themselves.
  *

@@ -1,5 +1,5 @@
 #!/bin/bash
-# audit.sh - the audit tools (engine/seal.c, engine/audit.c, 004_audit.sql) on a campaign
+# audit.sh - the audit tools (engine/core/seal.c, engine/cmd/audit.c, 004_audit.sql) on a campaign
 # sent over all three channels to real peers (aiosmtpd capture, the fax gateway, the print
 # spool): the database refuses UPDATE/DELETE/TRUNCATE on the log, seal blocks and template
 # copies for every role (triggers and privileges); `crier run` seals as it goes; verify,

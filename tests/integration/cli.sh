@@ -92,10 +92,10 @@ is "$(printf '%s\n' "$ERR" | wc -l)" 1 "run with the database unreachable: one l
 like "$ERR" "cannot connect to PostgreSQL" "run says it cannot connect"
 
 # --- schema not migrated: EX_CONFIG (78), and the message says what to do ------------------
-# the newest migration this source tree embeds (engine/sql/NNN_name.sql)
-latest=$(find "$TESTS_DIR/../engine/sql" -name '[0-9][0-9][0-9]_*.sql' -printf '%f\n' | sort | tail -1)
+# the newest migration this source tree embeds (engine/core/sql/NNN_name.sql)
+latest=$(find "$TESTS_DIR/../engine/core/sql" -name '[0-9][0-9][0-9]_*.sql' -printf '%f\n' | sort | tail -1)
 latest=$((10#${latest%%_*}))
-migrations=$(find "$TESTS_DIR/../engine/sql" -name '[0-9][0-9][0-9]_*.sql' | wc -l)
+migrations=$(find "$TESTS_DIR/../engine/core/sql" -name '[0-9][0-9][0-9]_*.sql' | wc -l)
 run_crier campaign list
 is "$RC" 78 "campaign list before db migrate: 78"
 is "$ERR" "crier campaign list: the database schema is at version 0, this crier needs $latest: run 'crier db migrate'" \

@@ -477,7 +477,7 @@ is "$(count_notices roles sent)" 8 "after crier_legal lifts it, crier_operator s
   echo "free,Not Held,free@example.com,4 Main St,Springfield,TX,75001"; } >lapse.csv
 # the 30-day lapse is HIPAA's (45 CFR 164.412(b)): the lapse campaign declares it, the
 # plain campaign (the same people, no framework) does not, and its oral holds never lapse
-# unless report.oral_lapse: everywhere (engine/sql/009_oral_lapse.sql)
+# unless report.oral_lapse: everywhere (engine/core/sql/009_oral_lapse.sql)
 { cat "$META"; echo 'frameworks: "GLBA, hipaa"'; } >hipaa.yaml
 "$CRIER" campaign create lapse --incident INC-lapse --policy test --meta hipaa.yaml >/dev/null &&
   "$CRIER" campaign load lapse --csv lapse.csv >/dev/null

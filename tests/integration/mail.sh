@@ -1,5 +1,5 @@
 #!/bin/bash
-# mail.sh - the mail channel (channels/print.c, engine/batch.c): a campaign of mail-only
+# mail.sh - the mail channel (channels/print.c, engine/core/batch.c): a campaign of mail-only
 # recipients becomes print batches in the spool, checked with poppler as an independent
 # PDF reader: page counts against the manifest, every recipient's name and address lines
 # inside the recipient window and the return address inside its window (pdftotext

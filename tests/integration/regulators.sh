@@ -142,7 +142,7 @@ is "$RC" 64 "--out is required"
 run_crier audit verify --campaign reg
 is "$RC" 0 "the sealed log verifies with the regulator rows in it"
 
-# --- campaign start checks the content rules against the templates (engine/content.c) ---------
+# --- campaign start checks the content rules against the templates (engine/core/content.c) ---------
 # an MA email that says what happened: refused, FILE:LINE:COL, the campaign stays a draft
 cp -r "$TESTS_DIR/../config/templates/default" tpl
 printf 'It happened like this: {{meta.what_happened}}\n' >>tpl/email.MA.txt

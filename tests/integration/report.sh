@@ -505,7 +505,7 @@ is "$(jq_py 'd["oral_hold_lapse_applied"], d["holds"][0]["lapsed"], round(d["hol
 is "$(jq_py 'd["oral_hold_lapse_applied"], round(d["holds"][0]["lawful_days"])')" "True 30" \
   "report.oral_lapse: everywhere applies the lapse without HIPAA"
 # frameworks as a YAML list in the meta, any case: the report and the engine's hold_state
-# (engine/sql/009_oral_lapse.sql) both see HIPAA, and agree that the hold lapsed
+# (engine/core/sql/009_oral_lapse.sql) both see HIPAA, and agree that the hold lapsed
 printf 'frameworks: [Hipaa]\n' >oral_list.yaml
 "$CRIER" campaign create oral_list --incident INC-oral --policy test --meta oral_list.yaml >/dev/null &&
   "$CRIER" campaign load oral_list --csv oral.csv >/dev/null

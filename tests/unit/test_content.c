@@ -1,6 +1,6 @@
 /*
  * test_content.c - the content rules of the shipped rules table against templates
- * (engine/content.c): the default templates pass for CA, MA and IL; one failing fixture per
+ * (engine/core/content.c): the default templates pass for CA, MA and IL; one failing fixture per
  * rule, each refused with its FILE:LINE:COL and the rule's words.
  */
 #include "crier/content.h"

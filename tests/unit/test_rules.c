@@ -1,5 +1,5 @@
 /*
- * test_rules.c - the jurisdiction rules table (engine/rules.c, config/jurisdictions.yaml):
+ * test_rules.c - the jurisdiction rules table (engine/core/rules.c, config/jurisdictions.yaml):
  * the shipped table loads and covers every state, DC, PR, GU, VI, the frameworks and the
  * regimes abroad; every regulator and CRA flag is recomputed at 499, 500 and 501 people
  * (and at N-1, N, N+1 of its own threshold) and compared with an independent reading of the

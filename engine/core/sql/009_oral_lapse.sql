@@ -7,7 +7,7 @@
 --   - the campaign's meta declares HIPAA among its `frameworks` (a string such as
 --     "HIPAA, GLBA", or a JSON array; case-insensitive), or
 --   - the session setting crier.oral_lapse_where is 'everywhere'. crier sets it on every
---     connection from the configuration's report.oral_lapse (engine/db.c), the one key
+--     connection from the configuration's report.oral_lapse (engine/lib/db.c), the one key
 --     that also decides it for `crier audit report`. Unset (psql, another client) means
 --     HIPAA campaigns only.
 -- docs/holds.md explains it.

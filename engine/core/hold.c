@@ -4,7 +4,7 @@
  *
  * Nothing here updates or deletes a hold: each event is one INSERT, and the database
  * stamps who and when, checks the document's SHA-256 and writes the dispatch-log rows
- * (engine/sql/002_holds.sql). Whether a hold is active is computed by crier.hold_state()
+ * (engine/core/sql/002_holds.sql). Whether a hold is active is computed by crier.hold_state()
  * from those rows, the clock and holds.oral_lapse; the claim in queue.c obeys it. This
  * module must never change a notice: a hold that rewrote a million rows would be neither
  * fast nor a record (docs/holds.md).

@@ -48,7 +48,7 @@ static void quiet_notices(void *data, const char *message)
 
 /* Where an unconfirmed oral hold lapses after 30 days: "hipaa" (campaigns whose meta
  * declares HIPAA) or "everywhere" (report.oral_lapse). Every session carries it as
- * crier.oral_lapse_where, which crier.hold_state() reads (engine/sql/009_oral_lapse.sql). */
+ * crier.oral_lapse_where, which crier.hold_state() reads (engine/core/sql/009_oral_lapse.sql). */
 static const char *oral_lapse_where = "hipaa";
 
 void db_oral_lapse_set(bool everywhere)

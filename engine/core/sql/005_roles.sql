@@ -6,7 +6,7 @@
 -- PostgreSQL lets only the owner of a partitioned table attach a partition. An operator
 -- therefore needed the owner's login for every new incident, which defeats the roles.
 -- Two SECURITY DEFINER functions now do exactly those two steps for a member of
--- crier_operator (engine/import.c calls them); nothing else of the owner's is lent.
+-- crier_operator (engine/core/import.c calls them); nothing else of the owner's is lent.
 
 -- partitions_create - the campaign's unattached partitions, owned by the schema owner,
 -- which the loader fills with COPY; false when they exist already (a later load).

@@ -4,7 +4,7 @@
 -- rows in three append-only tables (the database refuses UPDATE, DELETE and TRUNCATE for
 -- every role, the owner included). Whether a hold is active, lapsed or past its review
 -- date is computed from those rows and the clock (crier.hold_state), never stored.
--- Notices are never rewritten by a hold: the claim (engine/queue.c) skips every ready
+-- Notices are never rewritten by a hold: the claim (engine/core/queue.c) skips every ready
 -- notice an active hold covers, so a hold on a million notices is one row. docs/holds.md
 -- explains the design and its guarantee.
 

@@ -1,4 +1,4 @@
--- 003_fax: what the fax poller needs (engine/poll.c, docs/fax.md).
+-- 003_fax: what the fax poller needs (engine/core/poll.c, docs/fax.md).
 --
 -- A fax accepted by a gateway is 'submitted' until the gateway gives its final status.
 -- The gateway's id for it (its fax id) is kept on the notice, set by the record of the

@@ -12,7 +12,7 @@
  * not grow with the campaign.
  *
  * Must never write to the database, and never decide what the law is: the rules table is
- * data (config/jurisdictions.yaml, engine/rules.c), reported with its caveat; what it does
+ * data (config/jurisdictions.yaml, engine/core/rules.c), reported with its caveat; what it does
  * not know is reported as unknown, never as "not required".
  *
  * SECURITY: names, refs, regions and reasons come from the affected-individual list and

@@ -5,7 +5,7 @@
 --    the print batches' records), the seal blocks and the template snapshots, for every
 --    role including the owner (triggers) and grants them to no crier role (privileges);
 --  * the log is sealed in blocks, one chain per campaign: a block's SHA-256 covers the
---    previous block's hash and the canonical encoding of each of its rows (engine/seal.c),
+--    previous block's hash and the canonical encoding of each of its rows (engine/core/seal.c),
 --    so that an edit, deletion, insertion or reordering by someone who can bypass the
 --    triggers (a superuser, the owner) breaks the chain;
 --  * a campaign's templates are copied into the database when it starts, and each sent
@@ -14,11 +14,11 @@
 
 -- ---- the content's inputs --------------------------------------------------------------
 -- When the content was rendered: the email's Date header, the date printed on a letter
--- or fax (engine/queue.c records it with content_sha256).
+-- or fax (engine/core/queue.c records it with content_sha256).
 ALTER TABLE crier.dispatch_log ADD COLUMN content_at timestamptz;
 
 -- The campaign's templates as they were when it started; workers render from this copy,
--- never from files that may have changed since (engine/render.c).
+-- never from files that may have changed since (engine/core/render.c).
 CREATE TABLE crier.campaign_template (
     campaign_id bigint NOT NULL REFERENCES crier.campaign,
     name        text NOT NULL CHECK (name <> ''),   -- file name: "email.CA.txt"

@@ -1,4 +1,4 @@
-/* main.c - crier's entry point; everything else is in libcrier (see engine/cli.c). */
+/* main.c - crier's entry point; everything else is in libcrier (see engine/cmd/cli.c). */
 #include "crier/cli.h"
 
 int main(int argc, char **argv)

@@ -1,4 +1,4 @@
-/* migrations.h - the schema migrations embedded from engine/sql/NNN_name.sql. */
+/* migrations.h - the schema migrations embedded from engine/core/sql/NNN_name.sql. */
 #ifndef CRIER_MIGRATIONS_H
 #define CRIER_MIGRATIONS_H
 

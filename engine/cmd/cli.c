@@ -1673,7 +1673,7 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     return count > 0 ? 1 : 0;
 }
 
-/* ---- batch (print batches of the mail channel: engine/batch.c) ----------------------- */
+/* ---- batch (print batches of the mail channel: engine/core/batch.c) ----------------------- */
 
 struct batch_args {
     bool json;
@@ -1750,7 +1750,7 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-/* ---- audit report (engine/report.c) ---------------------------------------------------- */
+/* ---- audit report (engine/cmd/report.c) ---------------------------------------------------- */
 
 static int report_option(int opt, const char *arg, void *data)
 {

@@ -1,5 +1,5 @@
 /*
- * migrate.c - applies engine/sql/NNN_name.sql in order, each once, recorded in
+ * migrate.c - applies engine/core/sql/NNN_name.sql in order, each once, recorded in
  * crier.schema_migration.
  *
  * All pending migrations go in one transaction: a failure leaves the schema as it was.
