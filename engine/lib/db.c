@@ -241,3 +241,67 @@ char **db_array_parse(const char *text)
     }
     return items;
 }
+
+void db_array_add(struct db_array *a, const char *value)
+{
+    strbuf_addc(&a->text, a->text.len == 0 ? '{' : ',');
+    if (value == NULL) {
+        strbuf_adds(&a->text, "NULL");
+        return;
+    }
+    strbuf_addc(&a->text, '"');
+    for (const char *p = value; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            strbuf_addc(&a->text, '\\');
+        strbuf_addc(&a->text, *p);
+    }
+    strbuf_addc(&a->text, '"');
+}
+
+void db_array_add_long(struct db_array *a, long long value)
+{
+    char text[32];
+    snprintf(text, sizeof(text), "%lld", value);
+    db_array_add(a, text);
+}
+
+const char *db_array_end(struct db_array *a)
+{
+    if (!a->closed) {
+        if (a->text.len == 0)
+            strbuf_addc(&a->text, '{');
+        strbuf_addc(&a->text, '}');
+        a->closed = true;
+    }
+    return a->text.data;
+}
+
+void db_array_free(struct db_array *a)
+{
+    strbuf_free(&a->text);
+    a->closed = false;
+}
+
+char *db_array_of(const char *const *items, size_t count)
+{
+    struct db_array a = {0};
+    for (size_t i = 0; i < count; i++)
+        db_array_add(&a, items[i]);
+    db_array_end(&a);
+    return a.text.data; /* the caller's now */
+}
+
+int64_t db_int64(const PGresult *result, int row, int column)
+{
+    return strtoll(PQgetvalue(result, row, column), NULL, 10);
+}
+
+int db_column_find(const PGresult *result, const char *const *names, int *positions, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        positions[i] = PQfnumber(result, names[i]);
+        if (positions[i] < 0)
+            return -ENOENT;
+    }
+    return 0;
+}

@@ -9,6 +9,9 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
+
+#include "crier/strbuf.h"
 
 struct crier_db {
     PGconn *conn;
@@ -54,6 +57,44 @@ int db_reset(struct crier_db *db);
 /* db_array_parse - a one-dimensional text[] in PostgreSQL's output form ({a,"b c",NULL})
  * into a NULL-terminated strv (NULL elements are skipped); free with strv_free. */
 char **db_array_parse(const char *text);
+
+/*
+ * A PostgreSQL array literal built for one text parameter ("{1,2}", cast in the SQL:
+ * $1::bigint[]). Every element is quoted and escaped, so no value can end the literal,
+ * and a text element spelled NULL stays a string; a C NULL is SQL NULL.
+ * db_array_end closes it (once; later calls return the same text); "{}" when empty.
+ */
+struct db_array {
+    struct strbuf text;
+    bool closed;
+};
+void db_array_add(struct db_array *a, const char *value);
+void db_array_add_long(struct db_array *a, long long value);
+const char *db_array_end(struct db_array *a);
+void db_array_free(struct db_array *a);
+/* db_array_of - the literal of count strings, malloc'd: the caller frees it. */
+char *db_array_of(const char *const *items, size_t count);
+
+/*
+ * Reading a result. Columns are named, never counted: either an enum of positions kept
+ * beside the SQL that produces them (the hot paths, see notice.h), or db_column_find
+ * (PQfnumber, once per result).
+ */
+/* db_value - the text of a cell; NULL for SQL NULL. */
+static inline const char *db_value(const PGresult *result, int row, int column)
+{
+    return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
+}
+/* db_flag - a boolean cell ("t"); SQL NULL is false. */
+static inline bool db_flag(const PGresult *result, int row, int column)
+{
+    return PQgetvalue(result, row, column)[0] == 't';
+}
+/* db_int64 - an integer cell; SQL NULL is 0. */
+int64_t db_int64(const PGresult *result, int row, int column);
+/* db_column_find - fill positions[i] with the column named names[i] for each of n names;
+ * -ENOENT when one is missing (a programming error: the SQL and the reader disagree). */
+int db_column_find(const PGresult *result, const char *const *names, int *positions, size_t n);
 
 /* db_error_code - the negative code crier uses for a SQLSTATE (see db.c). */
 int db_error_code(const char *sqlstate);
