@@ -702,7 +702,7 @@ static bool email_reachable(const struct crier_notice *notice)
 
 const struct crier_channel_ops email_channel_ops = {
     .name = "email",
-    .accepted_state = "sent",
+    .accepted_state = STATE_SENT,
     .renders = true,
     .reachable = email_reachable,
     .open = email_open,

@@ -1201,7 +1201,7 @@ static bool fax_reachable(const struct crier_notice *notice)
 
 const struct crier_channel_ops fax_channel_ops = {
     .name = "fax",
-    .accepted_state = "submitted",
+    .accepted_state = STATE_SUBMITTED,
     .renders = true,
     .reachable = fax_reachable,
     .open = fax_open,

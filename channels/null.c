@@ -17,7 +17,7 @@ static int null_send(struct crier_channel *channel, const struct crier_notice *n
 
 const struct crier_channel_ops null_channel_ops = {
     .name = "null",
-    .accepted_state = "delivered",
+    .accepted_state = STATE_DELIVERED,
     .reachable = NULL, /* everyone is reachable */
     .open = NULL,
     .send = null_send,

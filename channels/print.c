@@ -274,7 +274,7 @@ static int item_compare(const void *a, const void *b)
 static bool imb_serial(const struct crier_config *config, const struct crier_notice *n,
                        char out[10])
 {
-    int64_t seq = n->id - n->campaign_id * 4294967296LL;
+    int64_t seq = notice_id_seq(n->id);
     bool long_mailer = strlen(config->mail.imb_mailer_id) == 9;
     int64_t limit = long_mailer ? 100000 : 10000000;
     if (seq < 0 || seq >= limit)
@@ -394,8 +394,7 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
             lowest = i;
     char id[BATCH_ID_MAX];
     snprintf(id, sizeof(id), "%lld-%lld-%d", (long long)notices[lowest].campaign_id,
-             (long long)(notices[lowest].id - notices[lowest].campaign_id * 4294967296LL),
-             notices[lowest].attempt);
+             (long long)notice_id_seq(notices[lowest].id), notices[lowest].attempt);
 
     /* what can be mailed, sorted by ZIP for presort (5-digit, then 3-digit groups) */
     struct print_item *items = xcalloc(n, sizeof(*items));
@@ -692,7 +691,7 @@ static bool print_reachable(const struct crier_notice *notice)
 
 const struct crier_channel_ops mail_channel_ops = {
     .name = "mail",
-    .accepted_state = "batched",
+    .accepted_state = STATE_BATCHED,
     .renders = true,
     .reachable = print_reachable,
     .open = print_open,

@@ -111,7 +111,7 @@ static int test_send(struct crier_channel *channel, const struct crier_notice *n
 
 const struct crier_channel_ops test_channel_ops = {
     .name = "test",
-    .accepted_state = "sent",
+    .accepted_state = STATE_SENT,
     .reachable = test_reachable,
     .open = NULL,
     .send = test_send,

@@ -209,24 +209,29 @@ struct person {
     int64_t recipient_seq;
 };
 
-static const char *nullable(PGresult *result, int row, int col)
-{
-    return PQgetisnull(result, row, col) ? NULL : PQgetvalue(result, row, col);
-}
+/* person_load's own columns, after the notice's */
+enum person_column {
+    PERSON_CAMPAIGN = NOTICE_COLUMN_COUNT,
+    PERSON_STATE,
+    PERSON_CHANNEL,
+    PERSON_SEQ,
+    PERSON_SOURCE_ROW,
+    PERSON_REASONS,
+};
 
 static int person_load(struct crier_db *db, const char *campaign, const char *ref, struct person *p,
                        char *err, size_t err_size)
 {
     const char *params[] = {campaign, ref};
-    int r = db_query(db,
-                     "SELECT n.id, c.id, c.name, n.id || '.' || n.token, r.ref, r.name, r.email,"
-                     " r.fax, r.address1, r.address2, r.city, r.region, r.postal_code, r.country,"
-                     " r.mailable, r.vars::text, n.state, n.channel, r.seq, r.source_row,"
-                     " n.reasons::text"
-                     " FROM crier.campaign c JOIN crier.recipient r ON r.campaign_id = c.id"
-                     " JOIN crier.notice n ON n.campaign_id = c.id AND n.recipient_seq = r.seq"
-                     " WHERE c.name = $1 AND r.ref = $2",
-                     2, params, &p->result);
+    int r = db_query(
+        db,
+        "SELECT " NOTICE_COLUMNS(
+            "n", "r") ", c.name, n.state, n.channel, r.seq,"
+                      " r.source_row, n.reasons::text"
+                      " FROM crier.campaign c JOIN crier.recipient r ON r.campaign_id = c.id"
+                      " JOIN crier.notice n ON n.campaign_id = c.id AND n.recipient_seq = r.seq"
+                      " WHERE c.name = $1 AND r.ref = $2",
+        2, params, &p->result);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
         return r;
@@ -239,22 +244,12 @@ static int person_load(struct crier_db *db, const char *campaign, const char *re
     }
     PGresult *res = p->result;
     struct crier_notice *n = &p->notice;
-    n->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    n->campaign_id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-    n->campaign_name = PQgetvalue(res, 0, 2);
-    n->token = PQgetvalue(res, 0, 3);
-    n->ref = PQgetvalue(res, 0, 4);
-    n->name = PQgetvalue(res, 0, 5);
-    n->email = nullable(res, 0, 6);
-    n->fax = nullable(res, 0, 7);
-    for (int i = 0; i < 5; i++)
-        n->address[i] = nullable(res, 0, 8 + i);
-    n->country = PQgetvalue(res, 0, 13);
-    n->mailable = strcmp(PQgetvalue(res, 0, 14), "t") == 0;
-    n->vars_json = PQgetvalue(res, 0, 15);
-    p->state = PQgetvalue(res, 0, 16);
-    p->channel = PQgetvalue(res, 0, 17);
-    p->recipient_seq = strtoll(PQgetvalue(res, 0, 18), NULL, 10);
+    notice_from_row(res, 0, n);
+    n->attempt = n->channel_attempt = 0; /* set from each log row that is rendered again */
+    n->campaign_name = PQgetvalue(res, 0, PERSON_CAMPAIGN);
+    p->state = PQgetvalue(res, 0, PERSON_STATE);
+    p->channel = PQgetvalue(res, 0, PERSON_CHANNEL);
+    p->recipient_seq = db_int64(res, 0, PERSON_SEQ);
     p->region = n->address[3];
     return 0;
 }
@@ -407,12 +402,13 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
     PGresult *res = p.result;
     if (json) {
         doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "campaign", campaign,
-                        "ref", ref, "name", p.notice.name, "source_row", PQgetvalue(res, 0, 19),
-                        "state", p.state, "channel", p.channel, "email", p.notice.email, "fax",
-                        p.notice.fax, "reasons", PQgetvalue(res, 0, 20));
+                        "ref", ref, "name", p.notice.name, "source_row",
+                        PQgetvalue(res, 0, PERSON_SOURCE_ROW), "state", p.state, "channel",
+                        p.channel, "email", p.notice.email, "fax", p.notice.fax, "reasons",
+                        PQgetvalue(res, 0, PERSON_REASONS));
     } else {
         fprintf(out, "%s in campaign %s (notice %s, %s of the list)\n", ref, campaign, id,
-                PQgetvalue(res, 0, 19));
+                PQgetvalue(res, 0, PERSON_SOURCE_ROW));
         text_line(out, "name", p.notice.name);
         text_line(out, "email", p.notice.email);
         text_line(out, "fax", p.notice.fax);
@@ -437,15 +433,15 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
                 json_pack("{s:I, s:s, s:s, s:s, s:s?, s:f, s:b, s:b}", "hold",
                           (json_int_t)strtoll(PQgetvalue(holds, i, 0), NULL, 10), "scope",
                           PQgetvalue(holds, i, 1), "form", PQgetvalue(holds, i, 2), "placed_at",
-                          PQgetvalue(holds, i, 3), "lifted_at", nullable(holds, i, 4), "days",
+                          PQgetvalue(holds, i, 3), "lifted_at", db_value(holds, i, 4), "days",
                           strtod(PQgetvalue(holds, i, 5), NULL), "lapsed",
                           strcmp(PQgetvalue(holds, i, 6), "t") == 0, "active",
                           strcmp(PQgetvalue(holds, i, 7), "t") == 0));
         } else {
             fprintf(out, "  hold %s (%s, %s): placed %s, %s%s; %s days\n", PQgetvalue(holds, i, 0),
                     PQgetvalue(holds, i, 1), PQgetvalue(holds, i, 2), PQgetvalue(holds, i, 3),
-                    nullable(holds, i, 4) ? "lifted " : "still active",
-                    nullable(holds, i, 4) ? PQgetvalue(holds, i, 4) : "", PQgetvalue(holds, i, 5));
+                    db_value(holds, i, 4) ? "lifted " : "still active",
+                    db_value(holds, i, 4) ? PQgetvalue(holds, i, 4) : "", PQgetvalue(holds, i, 5));
         }
     }
     if (json)
@@ -457,8 +453,8 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
     json_t *events = json ? json_array() : NULL;
     for (int i = 0; i < PQntuples(history); i++) {
         const char *log_id = PQgetvalue(history, i, 0);
-        const char *channel = nullable(history, i, 3);
-        const char *sha = nullable(history, i, 11);
+        const char *channel = db_value(history, i, 3);
+        const char *sha = db_value(history, i, 11);
         struct content_check check;
         memset(&check, 0, sizeof(check));
         bool checked = false;
@@ -490,10 +486,10 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
                 "{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}", "id",
                 (json_int_t)strtoll(log_id, NULL, 10), "at", PQgetvalue(history, i, 1), "event",
                 PQgetvalue(history, i, 2), "channel", channel, "from_state",
-                nullable(history, i, 4), "to_state", nullable(history, i, 5), "to_channel",
-                nullable(history, i, 6), "attempt", nullable(history, i, 7), "actor",
-                PQgetvalue(history, i, 8), "detail", nullable(history, i, 9), "reason",
-                nullable(history, i, 10), "content_sha256", sha);
+                db_value(history, i, 4), "to_state", db_value(history, i, 5), "to_channel",
+                db_value(history, i, 6), "attempt", db_value(history, i, 7), "actor",
+                PQgetvalue(history, i, 8), "detail", db_value(history, i, 9), "reason",
+                db_value(history, i, 10), "content_sha256", sha);
             if (checked) {
                 json_object_set_new(e, "content",
                                     json_pack("{s:s, s:s?, s:s?}", "verdict",
@@ -507,16 +503,16 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
             continue;
         }
         fprintf(out, "  %s %-10s %-6s %s->%s", PQgetvalue(history, i, 1), PQgetvalue(history, i, 2),
-                channel ? channel : "-", nullable(history, i, 4) ? PQgetvalue(history, i, 4) : "",
-                nullable(history, i, 5) ? PQgetvalue(history, i, 5) : "");
-        if (nullable(history, i, 6))
+                channel ? channel : "-", db_value(history, i, 4) ? PQgetvalue(history, i, 4) : "",
+                db_value(history, i, 5) ? PQgetvalue(history, i, 5) : "");
+        if (db_value(history, i, 6))
             fprintf(out, " (now on %s)", PQgetvalue(history, i, 6));
         fprintf(out, " attempt %s by %s\n",
-                nullable(history, i, 7) ? PQgetvalue(history, i, 7) : "-",
+                db_value(history, i, 7) ? PQgetvalue(history, i, 7) : "-",
                 PQgetvalue(history, i, 8));
-        if (nullable(history, i, 9))
+        if (db_value(history, i, 9))
             text_line(out, "reply", PQgetvalue(history, i, 9));
-        if (nullable(history, i, 10))
+        if (db_value(history, i, 10))
             text_line(out, "why", PQgetvalue(history, i, 10));
         if (checked) {
             fprintf(out, "    content sha256 %s: %s\n", sha,

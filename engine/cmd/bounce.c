@@ -34,6 +34,7 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 #include "crier/policy.h"
+#include "crier/transition.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -54,7 +55,6 @@
 #define VERP_PREFIX       "bounce+"          /* channels/email.c: bounce+<id>.<token>@ */
 #define MESSAGE_ID_PREFIX "crier."           /* channels/email.c: crier.<id>.<attempt>@ */
 #define NOTICE_HEADER     "X-Crier-Notice"   /* channels/email.c: <id>.<token> */
-#define CAMPAIGN_ID_SHIFT 32                 /* notice id = campaign id * 2^32 + seq */
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
@@ -160,7 +160,7 @@ static bool parse_id(const char *s, size_t len, int64_t *ret_id)
             return false;
         id = id * 10 + (s[i] - '0');
     }
-    if ((id >> CAMPAIGN_ID_SHIFT) < 1)
+    if (notice_id_campaign(id) < 1)
         return false; /* campaign ids start at 1 */
     *ret_id = id;
     return true;
@@ -799,7 +799,7 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
             tokens = tokens || c->token[0] != '\0';
             char campaign[32], id[32], attempt[16];
             snprintf(campaign, sizeof(campaign), "%lld",
-                     (long long)(c->notice_id >> CAMPAIGN_ID_SHIFT));
+                     (long long)notice_id_campaign(c->notice_id));
             snprintf(id, sizeof(id), "%lld", (long long)c->notice_id);
             snprintf(attempt, sizeof(attempt), "%d", c->attempt);
             const char *params[] = {campaign, id, c->token, attempt};
@@ -819,39 +819,20 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
 }
 
 /* The notice, with what the policy needs to know about its recipient, locked. */
-static const char notice_sql[] =
-    "SELECT n.state, n.channel, n.channel_index, n.attempt, n.channel_attempt,"
-    " extract(epoch FROM coalesce(n.channel_started_at, now())), n.token, r.ref, r.name,"
-    " r.email, r.fax, r.address1, r.address2, r.city, r.region, r.postal_code, r.country,"
-    " r.mailable, r.vars::text"
-    " FROM crier.notice n JOIN crier.recipient r"
-    " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
-    " WHERE n.campaign_id = $1 AND n.id = $2 FOR UPDATE OF n";
+static const char notice_sql[] = "SELECT " NOTICE_COLUMNS(
+    "n", "r") ", n.state, n.channel, n.channel_index,"
+              " extract(epoch FROM coalesce(n.channel_started_at, now()))"
+              " FROM crier.notice n JOIN crier.recipient r"
+              " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+              " WHERE n.campaign_id = $1 AND n.id = $2 FOR UPDATE OF n";
 
-/*
- * The bounce's record, in the shape of queue.c's: the state change (none for a delay:
- * $3 to_state NULL) and its log row in one statement, only for a notice still 'sent' on
- * email. The dedupe key's unique index stops a concurrent ingest of the same DSN.
- */
-static const char record_sql[] =
-    "WITH updated AS ("
-    " UPDATE crier.notice SET state = $3, channel = $4, channel_index = $5::smallint,"
-    " next_attempt_at = now(),"
-    " channel_attempt = CASE WHEN $6::boolean THEN 0 ELSE channel_attempt END,"
-    " channel_started_at = CASE WHEN $6::boolean THEN NULL ELSE channel_started_at END,"
-    " reasons = CASE WHEN $7::text IS NULL THEN reasons ELSE reasons || $7::text END,"
-    " updated_at = now()"
-    " WHERE campaign_id = $1 AND id = $2 AND state = 'sent' AND channel = 'email'"
-    " AND $3::text IS NOT NULL"
-    " RETURNING id),"
-    " logged AS ("
-    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, to_channel, attempt, actor, detail, reason, dedupe_key)"
-    " SELECT $1, 'bounce', $2, $8, 'email', 'sent', $3, CASE WHEN $6::boolean THEN $4 END,"
-    " $9::integer, $10, $11, $7, $12"
-    " WHERE $3::text IS NULL OR EXISTS (SELECT 1 FROM updated)"
-    " RETURNING id)"
-    " SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM logged)";
+/* notice_sql's own columns, after the notice's. */
+enum bounce_notice_column {
+    BN_STATE = NOTICE_COLUMN_COUNT,
+    BN_CHANNEL,
+    BN_CHANNEL_INDEX,
+    BN_CHANNEL_STARTED_AT,
+};
 
 /* A campaign that had completed has work again: it runs until the moved notice is done. */
 static const char reopen_sql[] =
@@ -860,11 +841,6 @@ static const char reopen_sql[] =
     " WHERE id = $1 AND state = 'completed' RETURNING id)"
     " INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor, detail)"
     " SELECT id, 'campaign', 'completed', 'running', $2, $3 FROM reopened";
-
-static const char *nullable(const PGresult *result, int column)
-{
-    return PQgetisnull(result, 0, column) ? NULL : PQgetvalue(result, 0, column);
-}
 
 /* diagnostic_text - the Diagnostic-Code without its type ("smtp; 550 ..." -> "550 ..."). */
 static const char *diagnostic_text(const struct bounce_report *report)
@@ -890,7 +866,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
 {
     char campaign_id[32], notice_id[32];
     snprintf(campaign_id, sizeof(campaign_id), "%lld",
-             (long long)(match->notice_id >> CAMPAIGN_ID_SHIFT));
+             (long long)notice_id_campaign(match->notice_id));
     snprintf(notice_id, sizeof(notice_id), "%lld", (long long)match->notice_id);
     char *dedupe_key = report->message_id[0] ? xasprintf("%s %s", notice_id, report->message_id)
                                              : xasprintf("%s sha256:%s", notice_id, report->sha256);
@@ -925,74 +901,42 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         outcome = APPLY_DUPLICATE;
         goto rollback;
     }
-    if (strcmp(PQgetvalue(notice, 0, 0), "sent") != 0 ||
-        strcmp(PQgetvalue(notice, 0, 1), "email") != 0)
+    if (strcmp(PQgetvalue(notice, 0, BN_STATE), "sent") != 0 ||
+        strcmp(PQgetvalue(notice, 0, BN_CHANNEL), "email") != 0)
         goto rollback; /* already moved on (or never sent by email): changes nothing */
 
     const char *campaign_state = PQgetvalue(campaign, 0, 0);
     policy = campaign_policy_from_array(PQgetvalue(campaign, 0, 1));
-    size_t policy_count = strv_length(policy);
-    size_t channel_index = strtoul(PQgetvalue(notice, 0, 2), NULL, 10);
-    struct crier_notice n = {
-        .id = match->notice_id,
-        .campaign_id = match->notice_id >> CAMPAIGN_ID_SHIFT,
-        .ref = PQgetvalue(notice, 0, 7),
-        .token = PQgetvalue(notice, 0, 6),
-        .name = PQgetvalue(notice, 0, 8),
-        .email = nullable(notice, 9),
-        .fax = nullable(notice, 10),
-        .address = {nullable(notice, 11), nullable(notice, 12), nullable(notice, 13),
-                    nullable(notice, 14), nullable(notice, 15)},
-        .country = PQgetvalue(notice, 0, 16),
-        .mailable = strcmp(PQgetvalue(notice, 0, 17), "t") == 0,
-        .vars_json = PQgetvalue(notice, 0, 18),
-        .attempt = atoi(PQgetvalue(notice, 0, 3)),
-        .channel_attempt = atoi(PQgetvalue(notice, 0, 4)),
-    };
+    size_t channel_index = strtoul(PQgetvalue(notice, 0, BN_CHANNEL_INDEX), NULL, 10);
+    struct crier_notice n;
+    notice_from_row(notice, 0, &n);
 
     struct policy_decision decision = {.to_channel_index = channel_index};
     const char *to_state = NULL, *to_channel = "email";
     char reason[POLICY_REASON_MAX + 32] = "";
     if (report->kind == BOUNCE_FAILED) {
-        const struct policy_limits limits = {
-            .backoff_min_seconds = config->queue.backoff_min_seconds,
-            .backoff_max_seconds = config->queue.backoff_max_seconds,
-            .backoff_jitter = config->queue.backoff_jitter,
-            .give_up_after_seconds = config->queue.give_up_after_seconds,
-        };
-        struct channel_usable_data usable = {config, policy, &n};
-        struct policy_input in = {
-            .channels = (const char *const *)policy,
-            .channel_count = policy_count,
+        struct transition_input in = {
+            .config = config,
+            .policy = policy,
+            .notice = &n,
+            .channel = "email",
             .channel_index = channel_index,
-            .channel_attempt = n.channel_attempt,
-            .channel_started_at = strtod(PQgetvalue(notice, 0, 5), NULL),
+            .channel_started_at = strtod(PQgetvalue(notice, 0, BN_CHANNEL_STARTED_AT), NULL),
+            .accepted_state = STATE_SENT,
             .now = now_seconds(),
             .random_unit = 0,
-            .limits = &limits,
-            .accepted_state = "sent",
-            .usable = channel_usable,
-            .usable_data = &usable,
         };
         struct crier_outcome bounced;
         const char *diagnostic = diagnostic_text(report);
         outcome_set(&bounced, OUTCOME_PERMANENT, "bounced: %s%s%s",
                     report->status[0] ? report->status : report->action, diagnostic[0] ? " " : "",
                     diagnostic);
-        if (channel_index >= policy_count || strcmp(policy[channel_index], "email") != 0 ||
-            policy_decide(&in, &bounced, &decision) < 0) {
-            /* as worker.c: a notice whose channel no longer fits its policy waits for review */
-            decision = (struct policy_decision){.to_state = STATE_UNDELIVERABLE,
-                                                .to_channel_index = channel_index};
-            snprintf(decision.reason, sizeof(decision.reason),
-                     "email: notice state inconsistent with its campaign policy");
-        }
+        transition_decide(&in, &bounced, &decision);
         to_state = notice_state_name(decision.to_state);
-        if (decision.to_channel_index < policy_count)
-            to_channel = policy[decision.to_channel_index];
+        to_channel = transition_to_channel(&in, &decision);
         snprintf(reason, sizeof(reason), "%s", decision.reason);
         if (decision.to_state == STATE_READY && strcmp(campaign_state, "cancelled") == 0) {
-            /* as queue.c: a notice of a cancelled campaign is not tried again */
+            /* as the other record paths: a notice of a cancelled campaign is not tried again */
             to_state = "cancelled";
             snprintf(reason, sizeof(reason), "%s; campaign cancelled", decision.reason);
         }
@@ -1007,33 +951,25 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         report->action[0] ? report->action : bounce_kind_name(report->kind), report->status,
         report->recipient[0] ? " for " : "", report->recipient, report->diagnostic[0] ? ": " : "",
         report->diagnostic, source_name(match->source));
-    char index_text[16], attempt_text[16];
-    snprintf(index_text, sizeof(index_text), "%zu", decision.to_channel_index);
-    snprintf(attempt_text, sizeof(attempt_text), "%d", n.attempt);
-    const char *record_params[] = {
-        campaign_id,
-        notice_id,
-        to_state,
-        to_channel,
-        index_text,
-        decision.channel_changed ? "t" : "f",
-        reason[0] ? reason : NULL,
-        n.ref,
-        attempt_text,
-        actor,
-        detail,
-        dedupe_key,
+    const struct transition_bounce record = {
+        .notice = &n,
+        .channel = "email",
+        .to_state = to_state,
+        .to_channel = to_channel,
+        .to_channel_index = decision.to_channel_index,
+        .changed = decision.channel_changed,
+        .reason = reason[0] ? reason : NULL,
+        .detail = detail,
+        .dedupe_key = dedupe_key,
     };
-    r = db_query(db, record_sql, 12, record_params, &result);
+    bool logged = false;
+    r = transition_record_bounce(db, actor, &record, &logged);
     if (r == -EEXIST) {
         outcome = APPLY_DUPLICATE; /* a concurrent ingest of the same DSN got there first */
         goto rollback;
     }
     if (r < 0)
         goto fail;
-    bool logged = strcmp(PQgetvalue(result, 0, 1), "1") == 0;
-    PQclear(result);
-    result = NULL;
     if (!logged)
         goto rollback;
     if (to_state && strcmp(to_state, "ready") == 0 && strcmp(campaign_state, "completed") == 0) {

@@ -50,15 +50,15 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
     snprintf(limit, sizeof(limit), "%d", count);
     const char *params[] = {id, limit};
     PGresult *result = NULL;
-    r = db_query(db,
-                 "SELECT n.id, n.id || '.' || n.token, r.ref, r.name, r.email, r.fax, r.address1,"
-                 " r.address2, r.city, r.region, r.postal_code, r.country, r.mailable,"
-                 " r.vars::text FROM (SELECT *, row_number() OVER (PARTITION BY"
-                 " upper(coalesce(region, '')) ORDER BY seq) AS sample FROM crier.recipient"
-                 " WHERE campaign_id = $1) r JOIN crier.notice n"
-                 " ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq"
-                 " WHERE r.sample <= $2 ORDER BY upper(coalesce(r.region, '')), r.seq",
-                 2, params, &result);
+    r = db_query(
+        db,
+        "SELECT " NOTICE_COLUMNS(
+            "n", "r") " FROM (SELECT *, row_number() OVER (PARTITION BY"
+                      " upper(coalesce(region, '')) ORDER BY seq) AS sample FROM crier.recipient"
+                      " WHERE campaign_id = $1) r JOIN crier.notice n"
+                      " ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq"
+                      " WHERE r.sample <= $2 ORDER BY upper(coalesce(r.region, '')), r.seq",
+        2, params, &result);
     if (r < 0) {
         render_campaign_free(render);
         campaign_free(c);
@@ -66,26 +66,11 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
     }
     int failures = 0, written = 0;
     for (int row = 0; row < PQntuples(result); row++) {
-        const char *v[14];
-        for (int k = 0; k < 14; k++)
-            v[k] = PQgetisnull(result, row, k) ? NULL : PQgetvalue(result, row, k);
-        struct crier_notice n = {
-            .id = strtoll(v[0], NULL, 10),
-            .campaign_id = c->id,
-            .campaign_name = c->name,
-            .token = v[1],
-            .ref = v[2],
-            .name = v[3],
-            .email = v[4],
-            .fax = v[5],
-            .address = {v[6], v[7], v[8], v[9], v[10]},
-            .country = v[11],
-            .mailable = v[12] && strcmp(v[12], "t") == 0,
-            .vars_json = v[13],
-            .attempt = 1,
-            .channel_attempt = 1,
-            .render = render,
-        };
+        struct crier_notice n;
+        notice_from_row(result, row, &n);
+        n.campaign_name = c->name;
+        n.attempt = n.channel_attempt = 1; /* a proof is rendered as a first attempt */
+        n.render = render;
         char region[16], ref[64];
         file_safe_name(n.address[3], region, sizeof(region));
         file_safe_name(n.ref, ref, sizeof(ref));

@@ -10,6 +10,7 @@
 #include "crier/returns.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/transition.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -29,37 +30,6 @@ static const char *field(const struct csv_record *record, int column)
     if (column < 0 || (size_t)column >= record->count || str_empty(record->fields[column]))
         return NULL;
     return record->fields[column];
-}
-
-/* record_return - one row; *ret_outcome: 0 recorded, 1 already, 2 unknown, 3 not mailed */
-static int record_return(struct crier_db *db, const char *campaign, const char *ref,
-                         const char *reason, const char *returned_on, const char *where,
-                         const char *actor, int *ret_outcome)
-{
-    const char *params[] = {campaign, ref, reason, returned_on, where, actor};
-    PGresult *result = NULL;
-    int r = db_query(
-        db,
-        "WITH n AS (SELECT n.id, n.campaign_id, n.state, n.attempt FROM crier.notice n"
-        "  JOIN crier.campaign c ON c.id = n.campaign_id"
-        "  JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
-        "  WHERE c.name = $1 AND r.ref = $2),"
-        " ins AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
-        "  channel, from_state, to_state, attempt, actor, detail, reason, dedupe_key)"
-        "  SELECT n.campaign_id, 'returned', n.id, $2, 'mail', 'mailed', 'mailed', n.attempt,"
-        "  $6, 'returned mail' || coalesce(' on ' || $4, '') || ' (' || $5 || ')', $3,"
-        "  'returned ' || n.id FROM n WHERE n.state = 'mailed'"
-        "  ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING 1)"
-        " SELECT (SELECT count(*) FROM n), (SELECT state FROM n), (SELECT count(*) FROM ins)",
-        6, params, &result);
-    if (r < 0)
-        return r;
-    long found = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    const char *state = PQgetisnull(result, 0, 1) ? "" : PQgetvalue(result, 0, 1);
-    long inserted = strtol(PQgetvalue(result, 0, 2), NULL, 10);
-    *ret_outcome = found == 0 ? 2 : strcmp(state, "mailed") != 0 ? 3 : inserted == 1 ? 0 : 1;
-    PQclear(result);
-    return 0;
 }
 
 int returns_ingest(struct crier_db *db, const char *path, const char *campaign, const char *actor,
@@ -111,18 +81,18 @@ int returns_ingest(struct crier_db *db, const char *path, const char *campaign, 
             result.unknown++;
             continue;
         }
-        int outcome = 0;
-        r = record_return(db, in_campaign, ref, field(record, reason_column),
-                          field(record, date_column), where, actor, &outcome);
+        enum transition_return_result outcome = RETURN_RECORDED;
+        r = transition_record_return(db, in_campaign, ref, field(record, reason_column),
+                                     field(record, date_column), where, actor, &outcome);
         if (r < 0) {
             snprintf(err, err_size, "%s:%lu: %s", path, record->line, db->error);
             break;
         }
-        if (outcome == 0)
+        if (outcome == RETURN_RECORDED)
             result.recorded++;
-        else if (outcome == 1)
+        else if (outcome == RETURN_ALREADY)
             result.already++;
-        else if (outcome == 2) {
+        else if (outcome == RETURN_UNKNOWN) {
             result.unknown++;
             fprintf(diag, "crier: %s:%lu: no ref '%s' in campaign '%s'\n", path, record->line, ref,
                     in_campaign);

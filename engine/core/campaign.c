@@ -51,19 +51,9 @@ int campaign_create(struct crier_db *db, const struct campaign_create_options *o
         policy_parse(options->policy ? options->policy : "email,fax,mail", &policy, err, err_size);
     if (r < 0)
         return r;
-    /* build the text[] literal from validated channel names */
-    /* quoted, or the channel "null" would be stored as SQL NULL */
-    size_t size = 3;
-    for (char **p = policy; *p; p++)
-        size += strlen(*p) + 3;
-    char *array = xmalloc(size);
-    strcpy(array, "{");
-    for (char **p = policy; *p; p++) {
-        strcat(array, "\"");
-        strcat(array, *p);
-        strcat(array, p[1] ? "\"," : "\"");
-    }
-    strcat(array, "}");
+    /* the text[] literal; db_array quotes every element, so the channel "null" is not
+     * stored as SQL NULL */
+    char *array = db_array_of((const char *const *)policy, strv_length(policy));
     policy = strv_free(policy);
 
     const char *params[] = {options->name,

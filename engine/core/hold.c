@@ -1187,9 +1187,7 @@ int hold_covers_notice(struct crier_db *db, const struct crier_notice *notice, b
 {
     char campaign[32], seq[32];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)notice->campaign_id);
-    /* a notice id is campaign_id * 2^32 + recipient_seq (001_init.sql) */
-    snprintf(seq, sizeof(seq), "%lld",
-             (long long)(notice->id - notice->campaign_id * 4294967296LL));
+    snprintf(seq, sizeof(seq), "%lld", (long long)notice_id_seq(notice->id));
     const char *params[] = {campaign, seq, hold_release_lapsed_param()};
     PGresult *result = NULL;
     int r = db_query(db, "SELECT crier.notice_held($1, $2, $3)", 3, params, &result);

@@ -15,6 +15,8 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/db.h"
+#include "crier/strbuf.h"
 #include "crier/policy.h"
 #include "crier/validate.h"
 
@@ -285,29 +287,11 @@ static void source_close(struct source *src)
 
 /* ---- COPY text format ------------------------------------------------------------------ */
 
-struct copybuf {
-    char *data;
-    size_t len, cap;
-};
-
-static void copy_add(struct copybuf *b, const char *s, size_t n)
-{
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        b->data = xrealloc(b->data, cap);
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-}
-
 /* copy_value - one column in COPY's text format: NULL is \N, specials are escaped. */
-static void copy_value(struct copybuf *b, const char *value, bool last)
+static void copy_value(struct strbuf *b, const char *value, bool last)
 {
     if (value == NULL) {
-        copy_add(b, "\\N", 2);
+        strbuf_add(b, "\\N", 2);
     } else {
         const char *run = value;
         for (const char *p = value; *p; p++) {
@@ -328,20 +312,20 @@ static void copy_value(struct copybuf *b, const char *value, bool last)
             default:
                 continue;
             }
-            copy_add(b, run, (size_t)(p - run));
-            copy_add(b, escape, 2);
+            strbuf_add(b, run, (size_t)(p - run));
+            strbuf_add(b, escape, 2);
             run = p + 1;
         }
-        copy_add(b, run, strlen(run));
+        strbuf_add(b, run, strlen(run));
     }
-    copy_add(b, last ? "\n" : "\t", 1);
+    strbuf_add(b, last ? "\n" : "\t", 1);
 }
 
 /*
  * copy_send - stream what is buffered into an open COPY (opening it first). The server
  * parses and indexes while the loader reads on: that overlap is most of the load's speed.
  */
-static int copy_send(struct crier_db *db, const char *sql, bool *open, struct copybuf *b)
+static int copy_send(struct crier_db *db, const char *sql, bool *open, struct strbuf *b)
 {
     if (b->len == 0)
         return 0;
@@ -420,8 +404,8 @@ struct load {
     int field_column[FIELD_COUNT]; /* source column of each field, -1 if absent */
     bool *is_field;                /* per source column: a standard field, not a variable */
     struct ref_set refs;
-    struct copybuf recipients, notices;
-    struct copybuf vars;   /* the current row's variables as JSON */
+    struct strbuf recipients, notices;
+    struct strbuf vars;    /* the current row's variables as JSON */
     bool recipients_open;  /* the recipients' COPY is in progress */
     bool fresh_partitions; /* this load created the campaign's partitions */
     char *copy_recipients; /* copy_recipients_sql for this campaign */
@@ -570,15 +554,15 @@ static bool load_usable(size_t index, void *data, const char **ret_why)
  * Written here rather than with jansson because building and dumping a jansson object per
  * row was a quarter of the load's CPU time; PostgreSQL's json input rejects anything
  * malformed, so a mistake here fails the load rather than storing bad data. */
-static void json_string_add(struct copybuf *b, const char *value)
+static void json_string_add(struct strbuf *b, const char *value)
 {
-    copy_add(b, "\"", 1);
+    strbuf_add(b, "\"", 1);
     const char *run = value;
     for (const char *p = value; *p; p++) {
         unsigned char c = (unsigned char)*p;
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
-        copy_add(b, run, (size_t)(p - run));
+        strbuf_add(b, run, (size_t)(p - run));
         char escape[8];
         if (c == '"' || c == '\\')
             snprintf(escape, sizeof(escape), "\\%c", c);
@@ -590,62 +574,36 @@ static void json_string_add(struct copybuf *b, const char *value)
             snprintf(escape, sizeof(escape), "\\t");
         else
             snprintf(escape, sizeof(escape), "\\u%04x", c);
-        copy_add(b, escape, strlen(escape));
+        strbuf_add(b, escape, strlen(escape));
         run = p + 1;
     }
-    copy_add(b, run, strlen(run));
-    copy_add(b, "\"", 1);
+    strbuf_add(b, run, strlen(run));
+    strbuf_add(b, "\"", 1);
 }
 
 /* vars_json - the row's other columns as one JSON object, in l->vars. */
 static const char *vars_json(struct load *l)
 {
-    struct copybuf *b = &l->vars;
+    struct strbuf *b = &l->vars;
     b->len = 0;
-    copy_add(b, "{", 1);
+    strbuf_add(b, "{", 1);
     bool first = true;
     for (size_t c = 0; c < l->src.column_count; c++) {
         if (l->is_field[c])
             continue;
         if (!first)
-            copy_add(b, ",", 1);
+            strbuf_add(b, ",", 1);
         first = false;
         json_string_add(b, l->src.columns[c]);
-        copy_add(b, ":", 1);
+        strbuf_add(b, ":", 1);
         /* every row has every column, so a template finds the key even where it is empty */
         if (l->src.values[c] == NULL)
-            copy_add(b, "null", 4);
+            strbuf_add(b, "null", 4);
         else
             json_string_add(b, l->src.values[c]);
     }
-    copy_add(b, "}", 2); /* with the NUL, not counted in len */
-    b->len--;
+    strbuf_addc(b, '}');
     return b->data;
-}
-
-/* notes_array - a text[] literal of the notes, for COPY (then escaped by copy_value). */
-static char *text_array(char *const *items, size_t count)
-{
-    size_t size = 3;
-    for (size_t i = 0; i < count; i++)
-        size += 2 * strlen(items[i]) + 3;
-    char *out = xmalloc(size);
-    char *p = out;
-    *p++ = '{';
-    for (size_t i = 0; i < count; i++) {
-        if (i)
-            *p++ = ',';
-        *p++ = '"';
-        for (const char *s = items[i]; *s; s++) {
-            if (*s == '"' || *s == '\\')
-                *p++ = '\\';
-            *p++ = *s;
-        }
-        *p++ = '"';
-    }
-    *p++ = '}';
-    *p = '\0';
-    return out;
 }
 
 /* spool_notices - notice rows wait in a temporary file while the recipients' COPY is open
@@ -757,8 +715,8 @@ static int load_row(struct load *l)
 
     char seq[32];
     snprintf(seq, sizeof(seq), "%ld", l->next_seq++);
-    char *notes = text_array(v.notes, v.note_count);
-    struct copybuf *b = &l->recipients;
+    char *notes = db_array_of((const char *const *)v.notes, v.note_count);
+    struct strbuf *b = &l->recipients;
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
     copy_value(b, l->load_id, false);
@@ -776,13 +734,13 @@ static int load_row(struct load *l)
     free(notes);
 
     char *reason_items[1] = {reasons};
-    char *reason_array = text_array(reason_items, reasons[0] ? 1 : 0);
+    char *reason_array = db_array_of((const char *const *)reason_items, reasons[0] ? 1 : 0);
     char index[16];
     snprintf(index, sizeof(index), "%d", first < 0 ? 0 : first);
     b = &l->notices;
     char notice_id[32];
     snprintf(notice_id, sizeof(notice_id), "%lld",
-             (long long)(((uint64_t)l->campaign->id << 32) + (uint64_t)(l->next_seq - 1)));
+             (long long)notice_id_make(l->campaign->id, l->next_seq - 1));
     copy_value(b, notice_id, false);
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
@@ -896,7 +854,7 @@ static int load_finish(struct load *l, const char *sha)
     for (size_t c = 0; c < l->src.column_count; c++)
         if (!l->is_field[c])
             extra[extra_count++] = l->src.columns[c];
-    char *extra_array = text_array(extra, extra_count);
+    char *extra_array = db_array_of((const char *const *)extra, extra_count);
     free(extra);
     const char *params[] = {l->load_id,     counts[0],         counts[1], counts[2], counts[3],
                             l->campaign_id, l->options->actor, source,    sha,       extra_array};

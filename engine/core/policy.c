@@ -14,37 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const state_names[STATE_COUNT] = {
-    [STATE_READY] = "ready",
-    [STATE_HELD] = "held",
-    [STATE_SENDING] = "sending",
-    [STATE_SENT] = "sent",
-    [STATE_SUBMITTED] = "submitted",
-    [STATE_DELIVERED] = "delivered",
-    [STATE_BATCHED] = "batched",
-    [STATE_MAILED] = "mailed",
-    [STATE_UNDELIVERABLE] = "undeliverable",
-    [STATE_CANCELLED] = "cancelled",
-};
-
-const char *notice_state_name(enum crier_notice_state state)
-{
-    if ((unsigned)state >= STATE_COUNT)
-        return "invalid";
-    return state_names[state];
-}
-
-int notice_state_from_name(const char *name, enum crier_notice_state *ret_state)
-{
-    for (int i = 0; i < STATE_COUNT; i++) {
-        if (strcmp(name, state_names[i]) == 0) {
-            *ret_state = (enum crier_notice_state)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
 /* reason_append - add "; text" (or "text" at the start), truncating to fit. */
 static void reason_append(char *reason, size_t size, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -101,16 +70,15 @@ int policy_decide(const struct policy_input *in, const struct crier_outcome *out
         return -EINVAL;
     struct policy_decision d = {.to_channel_index = in->channel_index};
     const char *channel = in->channels[in->channel_index];
-    enum crier_notice_state accepted;
 
     switch (outcome->kind) {
     case OUTCOME_DELIVERED:
         d.to_state = STATE_DELIVERED;
         break;
     case OUTCOME_ACCEPTED:
-        if (notice_state_from_name(in->accepted_state, &accepted) < 0)
+        if ((unsigned)in->accepted_state >= STATE_COUNT)
             return -EINVAL;
-        d.to_state = accepted;
+        d.to_state = in->accepted_state;
         break;
     case OUTCOME_TEMPORARY:
         if (in->now - in->channel_started_at >= (double)in->limits->give_up_after_seconds) {

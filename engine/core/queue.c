@@ -3,7 +3,8 @@
  *
  * Nothing here keeps state in memory: a worker killed at any instant leaves notices in
  * sending under a lease that expires, and queue_reap() puts them back, logged as such.
- * Values always travel as parameters; arrays are built as PostgreSQL array literals.
+ * Values always travel as parameters; arrays are built as PostgreSQL array literals
+ * (db_array). The claimed rows are read as notice.h lays them out (notice_from_row).
  */
 #include "crier/queue.h"
 #include "crier/crier.h"
@@ -13,74 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A growing buffer for array literals. */
-struct strbuf {
-    char *data;
-    size_t len, cap;
-};
-
-static void strbuf_grow(struct strbuf *b, size_t extra)
-{
-    if (b->len + extra + 1 <= b->cap)
-        return;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + extra + 1)
-        cap *= 2;
-    b->data = xrealloc(b->data, cap);
-    b->cap = cap;
-}
-
-static void strbuf_add(struct strbuf *b, const char *s, size_t n)
-{
-    strbuf_grow(b, n);
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-static void strbuf_addc(struct strbuf *b, char c)
-{
-    strbuf_add(b, &c, 1);
-}
-
-/* array_add - append one element (NULL for SQL NULL) to an array literal being built. */
-static void array_add(struct strbuf *b, const char *value)
-{
-    strbuf_addc(b, b->len == 0 ? '{' : ',');
-    if (value == NULL) {
-        strbuf_add(b, "NULL", 4);
-        return;
-    }
-    strbuf_addc(b, '"');
-    for (const char *p = value; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            strbuf_addc(b, '\\');
-        strbuf_addc(b, *p);
-    }
-    strbuf_addc(b, '"');
-}
-
-static void array_add_long(struct strbuf *b, long long value)
-{
-    char text[32];
-    snprintf(text, sizeof(text), "%lld", value);
-    array_add(b, text);
-}
-
-/* array_finish - close the literal; an empty array is "{}". */
-static const char *array_finish(struct strbuf *b)
-{
-    if (b->len == 0)
-        strbuf_addc(b, '{');
-    strbuf_addc(b, '}');
-    return b->data;
-}
-
-static const char *nullable(const PGresult *result, int row, int column)
-{
-    return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
-}
 
 /*
  * The claim. The candidate scan uses the partial index notice_claim; SKIP LOCKED lets any
@@ -165,13 +98,21 @@ static const char claim_sql[] =
     " from_state, to_state, attempt, actor, reason)"
     " SELECT c.campaign_id, 'transition', c.id, c.ref, $2, 'ready', 'sending', c.attempt, $4,"
     " d.reason FROM cr c LEFT JOIN delays d ON d.id = c.id)"
-    " SELECT c.id, c.campaign_id, c.id || '.' || c.token, c.channel_index, c.attempt,"
-    " c.channel_attempt, extract(epoch FROM c.channel_started_at), c.ref, c.name, c.email,"
-    " c.fax, c.address1, c.address2, c.city, c.region, c.postal_code, c.country, c.mailable,"
-    " c.vars::text, (SELECT name FROM crier.campaign WHERE id = $1), c.next_attempt_at,"
-    " d.reason IS NOT NULL"
-    " FROM cr c LEFT JOIN delays d ON d.id = c.id"
-    " ORDER BY c.next_attempt_at, c.id";
+    " SELECT " NOTICE_COLUMNS("c", "c") ", c.channel_index,"
+                                        " extract(epoch FROM c.channel_started_at), (SELECT name "
+                                        "FROM crier.campaign WHERE id = $1),"
+                                        " c.next_attempt_at, d.reason IS NOT NULL"
+                                        " FROM cr c LEFT JOIN delays d ON d.id = c.id"
+                                        " ORDER BY c.next_attempt_at, c.id";
+
+/* The claim's own columns, after the notice's. */
+enum claim_column {
+    CLAIM_CHANNEL_INDEX = NOTICE_COLUMN_COUNT,
+    CLAIM_CHANNEL_STARTED_AT,
+    CLAIM_CAMPAIGN_NAME,
+    CLAIM_NEXT_ATTEMPT_AT, /* the cursor's position */
+    CLAIM_DELAYED,
+};
 
 int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                 const char *owner, long lease_seconds, struct queue_cursor *cursor,
@@ -194,8 +135,8 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
     int rows = PQntuples(result);
     if (cursor && rows > 0) {
         snprintf(cursor->after_at, sizeof(cursor->after_at), "%s",
-                 PQgetvalue(result, rows - 1, 20));
-        cursor->after_id = strtoll(PQgetvalue(result, rows - 1, 0), NULL, 10);
+                 PQgetvalue(result, rows - 1, CLAIM_NEXT_ATTEMPT_AT));
+        cursor->after_id = db_int64(result, rows - 1, NOTICE_COL_ID);
     } else if (cursor && rows == 0 && from_cursor) {
         /* nothing after the cursor: start over once from the front of the queue, where a
          * notice skipped while another lane held it may still wait */
@@ -213,24 +154,12 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
     for (size_t i = 0; i < count; i++) {
         int row = (int)i;
         struct crier_notice *n = &batch.notices[i];
-        n->id = strtoll(PQgetvalue(result, row, 0), NULL, 10);
-        n->campaign_id = strtoll(PQgetvalue(result, row, 1), NULL, 10);
-        n->token = PQgetvalue(result, row, 2);
-        batch.channel_index[i] = strtoul(PQgetvalue(result, row, 3), NULL, 10);
-        n->attempt = atoi(PQgetvalue(result, row, 4));
-        n->channel_attempt = atoi(PQgetvalue(result, row, 5));
-        batch.channel_started_at[i] = strtod(PQgetvalue(result, row, 6), NULL);
-        n->ref = PQgetvalue(result, row, 7);
-        n->name = PQgetvalue(result, row, 8);
-        n->email = nullable(result, row, 9);
-        n->fax = nullable(result, row, 10);
-        for (int a = 0; a < 5; a++)
-            n->address[a] = nullable(result, row, 11 + a);
-        n->country = PQgetvalue(result, row, 16);
-        n->mailable = strcmp(PQgetvalue(result, row, 17), "t") == 0;
-        n->vars_json = PQgetvalue(result, row, 18);
-        n->campaign_name = PQgetvalue(result, row, 19);
-        n->delayed = strcmp(PQgetvalue(result, row, 21), "t") == 0;
+        notice_from_row(result, row, n);
+        n->campaign_name = PQgetvalue(result, row, CLAIM_CAMPAIGN_NAME);
+        n->delayed = db_flag(result, row, CLAIM_DELAYED);
+        batch.channel_index[i] = strtoul(PQgetvalue(result, row, CLAIM_CHANNEL_INDEX), NULL, 10);
+        batch.channel_started_at[i] =
+            strtod(PQgetvalue(result, row, CLAIM_CHANNEL_STARTED_AT), NULL);
     }
     *ret_batch = batch;
     return 0;
@@ -245,133 +174,22 @@ void queue_batch_clear(struct queue_batch *batch)
     memset(batch, 0, sizeof(*batch));
 }
 
-/*
- * The record: one row per outcome arrives as parallel arrays. Only notices still leased to
- * this owner change; every outcome is logged either way.
- */
-static const char record_sql[] =
-    /* a notice of a cancelled campaign that would be tried again is cancelled instead;
-     * FOR SHARE makes the campaign's state stable for the statement (see claim_sql) */
-    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $15::integer)),"
-    " campaign AS ("
-    " SELECT c.state FROM crier.campaign c, gate WHERE c.id = $15 FOR SHARE OF c),"
-    " o AS ("
-    " SELECT u.id, CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
-    " THEN 'cancelled' ELSE u.to_state END AS to_state,"
-    " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
-    " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
-    " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
-    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id, $13::text AS owner,"
-    " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"
-    " AS content_at"
-    " FROM campaign, unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
-    " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
-    " $12::integer[], $16::text[], $17::bigint[])"
-    " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
-    " campaign_id, ref, attempt, transport_id, content_at)),"
-    " updated AS ("
-    " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
-    " channel_index = o.to_channel_index,"
-    " next_attempt_at = now() + make_interval(secs => o.delay),"
-    " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"
-    " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
-    " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
-    /* the transport's id for this attempt (a fax id; poll.c): NULL when none or unknown */
-    " transport_id = o.transport_id,"
-    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-    /* Only notices still leased to this owner, which implies state 'sending' (the
-     * table's CHECK). Written so that no estimate can make this read more than the
-     * batch's notices, or compare each with every outcome (docs/benchmarks.md, "Plans"):
-     * the notices are found by key from the ids array, whose length the planner knows;
-     * the owner test is a join clause, not a filter on the scan, so the planner cannot
-     * estimate one row there and rescan the outcomes for each of 500 (a nested loop of
-     * 250,000 comparisons, 130 ms, that it chose with "state = 'sending'" as a filter);
-     * and "state = 'sending'" would offer it the lease index, which also holds entries
-     * of notices recorded since the last vacuum. */
-    " FROM o WHERE n.campaign_id = $15 AND n.id = ANY ($1::bigint[]) AND n.id = o.id"
-    " AND n.lease_owner = o.owner"
-    " RETURNING n.id),"
-    " logged AS ("
-    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"
-    " content_at)"
-    " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"
-    " o.id, o.ref, $14, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"
-    " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, $13,"
-    " o.detail, o.reason, o.sha, o.content_at FROM o LEFT JOIN updated u ON u.id = o.id"
-    " ORDER BY o.id)"
-    " SELECT count(*) - (SELECT count(*) FROM updated) FROM o";
-
-int queue_record(struct crier_db *db, const char *channel, const char *owner,
-                 const struct queue_record *records, size_t n, long *ret_late)
-{
-    if (n == 0) {
-        if (ret_late)
-            *ret_late = 0;
-        return 0;
-    }
-    struct strbuf arrays[12] = {{0}};
-    struct strbuf transport_ids = {0}, content_at = {0};
-    for (size_t i = 0; i < n; i++) {
-        const struct queue_record *rec = &records[i];
-        const struct policy_decision *d = rec->decision;
-        array_add(&transport_ids,
-                  rec->outcome->transport_id[0] ? rec->outcome->transport_id : NULL);
-        array_add_long(&content_at, (long long)rec->outcome->content_at);
-        array_add_long(&arrays[0], rec->notice->id);
-        array_add(&arrays[1], notice_state_name(d->to_state));
-        array_add(&arrays[2], rec->to_channel);
-        array_add_long(&arrays[3], (long long)d->to_channel_index);
-        array_add_long(&arrays[4], d->delay_seconds);
-        array_add(&arrays[5], rec->outcome->detail);
-        array_add(&arrays[6],
-                  rec->outcome->content_sha256[0] ? rec->outcome->content_sha256 : NULL);
-        array_add(&arrays[7], d->reason[0] ? d->reason : NULL);
-        array_add(&arrays[8], d->channel_changed ? "t" : "f");
-        array_add_long(&arrays[9], rec->notice->campaign_id);
-        array_add(&arrays[10], rec->notice->ref);
-        array_add_long(&arrays[11], rec->notice->attempt);
-    }
-    const char *params[17];
-    for (int i = 0; i < 12; i++)
-        params[i] = array_finish(&arrays[i]);
-    params[12] = owner;
-    params[13] = channel;
-    char campaign[32]; /* a batch is one campaign's: the partition is known */
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)records[0].notice->campaign_id);
-    params[14] = campaign;
-    params[15] = array_finish(&transport_ids);
-    params[16] = array_finish(&content_at);
-    PGresult *result = NULL;
-    int r = db_query(db, record_sql, 17, params, &result);
-    for (int i = 0; i < 12; i++)
-        free(arrays[i].data);
-    free(transport_ids.data);
-    free(content_at.data);
-    if (r < 0)
-        return r;
-    if (ret_late)
-        *ret_late = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
-}
-
 int queue_extend(struct crier_db *db, const struct queue_batch *batch, const char *owner,
                  long lease_seconds)
 {
-    struct strbuf ids = {0};
+    struct db_array ids = {0};
     for (size_t i = 0; i < batch->count; i++)
-        array_add_long(&ids, batch->notices[i].id);
+        db_array_add_long(&ids, batch->notices[i].id);
     char lease[32], campaign[32];
     snprintf(lease, sizeof(lease), "%ld", lease_seconds);
     snprintf(campaign, sizeof(campaign), "%lld",
              batch->count ? (long long)batch->notices[0].campaign_id : 0LL);
-    const char *params[] = {array_finish(&ids), owner, lease, campaign};
+    const char *params[] = {db_array_end(&ids), owner, lease, campaign};
     int r = db_exec(db,
                     "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
                     " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND lease_owner = $2",
                     4, params);
-    free(ids.data);
+    db_array_free(&ids);
     return r;
 }
 
@@ -380,13 +198,13 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
     /* A channel with a poll op (fax) can be asked whether the transport has what was in
      * flight: its notices wait for that answer in its accepted state, with no transport id
      * (an unknown outcome, poll.c), instead of being sent a second time. */
-    struct strbuf polled = {0};
+    struct db_array polled = {0};
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
         if (ops && ops->poll)
-            array_add(&polled, ops->name);
+            db_array_add(&polled, ops->name);
     }
-    const char *params[] = {actor, array_finish(&polled)};
+    const char *params[] = {actor, db_array_end(&polled)};
     PGresult *result = NULL;
     int r = db_query(
         db,
@@ -414,7 +232,7 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
         " WHERE r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq OFFSET 0) r)"
         " SELECT count(*) FROM reset",
         2, params, &result);
-    free(polled.data);
+    db_array_free(&polled);
     if (r < 0)
         return r;
     *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);

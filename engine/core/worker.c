@@ -28,6 +28,7 @@
 #include "crier/render.h"
 #include "crier/seal.h"
 #include "crier/service.h"
+#include "crier/transition.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -257,52 +258,34 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
                              const struct crier_outcome *outcomes, unsigned short *random_state,
                              long *ret_late)
 {
-    const struct crier_config *config = w->config;
-    const struct policy_limits limits = {
-        .backoff_min_seconds = config->queue.backoff_min_seconds,
-        .backoff_max_seconds = config->queue.backoff_max_seconds,
-        .backoff_jitter = config->queue.backoff_jitter,
-        .give_up_after_seconds = config->queue.give_up_after_seconds,
-    };
     size_t n = batch->count;
     struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
-    struct queue_record *records = xcalloc(n, sizeof(*records));
+    struct transition_record *records = xcalloc(n, sizeof(*records));
     double now = now_seconds();
-    size_t policy_count = strv_length(policy);
     for (size_t i = 0; i < n; i++) {
-        struct channel_usable_data usable = {config, policy, &batch->notices[i]};
-        struct policy_input in = {
-            .channels = (const char *const *)policy,
-            .channel_count = policy_count,
+        struct transition_input in = {
+            .config = w->config,
+            .policy = policy,
+            .notice = &batch->notices[i],
+            .channel = channel,
             .channel_index = batch->channel_index[i],
-            .channel_attempt = batch->notices[i].channel_attempt,
             .channel_started_at = batch->channel_started_at[i],
+            .accepted_state = ops ? ops->accepted_state : STATE_SENT,
             .now = now,
             .random_unit = erand48(random_state),
-            .limits = &limits,
-            .accepted_state = ops ? ops->accepted_state : "sent",
-            .usable = channel_usable,
-            .usable_data = &usable,
         };
-        if (policy_decide(&in, &outcomes[i], &decisions[i]) < 0) {
-            /* a notice whose channel index no longer fits its policy: leave it for review */
-            decisions[i] = (struct policy_decision){.to_state = STATE_UNDELIVERABLE,
-                                                    .to_channel_index = batch->channel_index[i]};
-            snprintf(decisions[i].reason, sizeof(decisions[i].reason),
-                     "%s: notice state inconsistent with its campaign policy", channel);
-        }
-        size_t to = decisions[i].to_channel_index;
-        records[i] = (struct queue_record){
+        transition_decide(&in, &outcomes[i], &decisions[i]);
+        records[i] = (struct transition_record){
             .notice = &batch->notices[i],
             .outcome = &outcomes[i],
             .decision = &decisions[i],
-            .to_channel = to < policy_count ? policy[to] : channel,
+            .to_channel = transition_to_channel(&in, &decisions[i]),
         };
     }
     int r;
     for (;;) {
         long late = 0;
-        r = queue_record(*db, channel, actor, records, n, &late);
+        r = transition_record(*db, channel, actor, records, n, &late);
         if (r == 0) {
             if (late > 0)
                 log_warning("%s: %ld outcomes arrived after their lease expired; logged as "
@@ -515,19 +498,17 @@ static void *lane_main(void *data)
 /* worker_register - record (or refresh) this process and its channels in crier.worker. */
 static int worker_register(struct worker *w, struct crier_db *db, const char *id)
 {
-    char channels[256] = "{";
+    struct db_array list = {0};
     for (int c = 0; c < CHANNEL_COUNT; c++) {
         /* lanes: 0 serves nothing here: its notices would wait unseen behind this row */
         if (!w->config->channel[c].enabled || w->config->channel[c].lanes == 0 ||
             channel_ops_by_id((enum crier_channel_id)c) == NULL)
             continue;
-        size_t len = strlen(channels);
-        snprintf(channels + len, sizeof(channels) - len, "%s\"%s\"", len > 1 ? "," : "",
-                 channel_id_name((enum crier_channel_id)c));
+        db_array_add(&list, channel_id_name((enum crier_channel_id)c));
     }
-    strcat(channels, "}");
-    snprintf(w->channels, sizeof(w->channels), "%s", channels);
-    const char *params[] = {id, channels};
+    snprintf(w->channels, sizeof(w->channels), "%s", db_array_end(&list));
+    db_array_free(&list);
+    const char *params[] = {id, w->channels};
     /* and each channel served now, so that status can say since when nobody has (service.c) */
     return db_exec(db,
                    "WITH w AS (INSERT INTO crier.worker (id, channels) VALUES ($1, $2)"

@@ -14,55 +14,7 @@
 #include <stdint.h>
 
 #include "crier/config.h"
-
-/* What a transport said about one notice. Two kinds of failure, never a third. */
-enum crier_outcome_kind {
-    OUTCOME_DELIVERED,  /* final delivery confirmed */
-    OUTCOME_ACCEPTED,   /* handed over; the channel's accepted_state (sent, submitted, batched) */
-    OUTCOME_TEMPORARY,  /* try again later on the same channel (crash, timeout, 4xx) */
-    OUTCOME_PERMANENT,  /* this channel will never work for this person: fall back */
-    OUTCOME_NO_ADDRESS, /* no usable address for this channel: fall back */
-    OUTCOME_PENDING,    /* poll only: no final status yet, the notice stays as it is */
-};
-
-#define OUTCOME_DETAIL_MAX 512
-
-struct crier_outcome {
-    enum crier_outcome_kind kind;
-    char detail[OUTCOME_DETAIL_MAX]; /* the transport's own words: SMTP reply, HTTP status */
-    char content_sha256[65];         /* hex SHA-256 of exactly what was sent, or "" */
-    long retry_after_seconds;        /* TEMPORARY only: the peer's own delay, 0 = backoff;
-                                        PENDING: when to ask again, 0 = the poll interval,
-                                        -1 = never by itself (a person must look) */
-    char transport_id[128];          /* ACCEPTED: the transport's id for what was handed
-                                        over (a fax id), "" when it is not known */
-    int64_t content_at;              /* Unix time the content was rendered at (its Date
-                                        header, its printed date), 0 when none: recorded
-                                        so that `crier audit show` can render it again */
-};
-
-/* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
-struct crier_notice {
-    int64_t id;
-    int64_t campaign_id;
-    const char *campaign_name;
-    const char *ref;   /* the recipient's ref in the list */
-    const char *token; /* unguessable per-notice token (VERP, fax labels) */
-    const char *name;
-    const char *email;
-    const char *fax;
-    const char *address[5]; /* address1, address2, city, region, postal_code */
-    const char *country;
-    bool mailable;                        /* the postal address passed validation */
-    const char *vars_json;                /* the list's other columns as a JSON object */
-    int attempt;                          /* attempts in all, this one included */
-    int channel_attempt;                  /* attempts on the current channel, this one included */
-    bool delayed;                         /* a law-enforcement hold delayed this notice */
-    int64_t content_time;                 /* Unix time to render its content at (Date header,
-                                             notice_date): 0 = now; audit show sets the
-                                             recorded one */
-    const struct render_campaign *render; /* templates and metadata, for notice_render() */
-};
+#include "crier/notice.h"
 
 /* One notice waiting for its final status (the poll op). */
 struct crier_poll_item {
@@ -75,9 +27,9 @@ struct crier_channel;
 struct render_campaign;
 
 struct crier_channel_ops {
-    const char *name;           /* "email", "fax", "mail", "null", "test" */
-    const char *accepted_state; /* notice state an ACCEPTED outcome leads to */
-    bool renders;               /* sends rendered templates: the engine loads them first */
+    const char *name;                       /* "email", "fax", "mail", "null", "test" */
+    enum crier_notice_state accepted_state; /* where an ACCEPTED outcome leads */
+    bool renders; /* sends rendered templates: the engine loads them first */
     /* reachable - does this notice carry an address this channel can use? */
     bool (*reachable)(const struct crier_notice *notice);
     /* open - start one session (one per lane thread); set channel->state. May be NULL. */

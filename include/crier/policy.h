@@ -15,25 +15,6 @@
 
 #include "crier/channel.h"
 
-enum crier_notice_state {
-    STATE_READY,
-    STATE_HELD,
-    STATE_SENDING,
-    STATE_SENT,      /* email accepted by the relay */
-    STATE_SUBMITTED, /* fax accepted by the gateway, final status pending */
-    STATE_DELIVERED,
-    STATE_BATCHED, /* in a print batch */
-    STATE_MAILED,
-    STATE_UNDELIVERABLE,
-    STATE_CANCELLED,
-    STATE_COUNT
-};
-
-/* notice_state_name - "ready", "held", ...; the spelling stored in the database. */
-const char *notice_state_name(enum crier_notice_state state);
-/* notice_state_from_name - the reverse; -EINVAL for an unknown name. */
-int notice_state_from_name(const char *name, enum crier_notice_state *ret_state);
-
 #define POLICY_CHANNEL_MAX 8 /* channels in one campaign's policy */
 #define POLICY_REASON_MAX  1024
 
@@ -59,7 +40,7 @@ struct policy_input {
     double now;                /* epoch seconds */
     double random_unit;        /* [0,1), for jitter */
     const struct policy_limits *limits;
-    const char *accepted_state; /* the tried channel's state for OUTCOME_ACCEPTED */
+    enum crier_notice_state accepted_state; /* the tried channel's, for ACCEPTED */
     policy_usable_fn usable;
     void *usable_data;
 };

@@ -1,9 +1,9 @@
 /*
  * queue.h - the notice queue in PostgreSQL: claim, record, extend, reap.
  *
- * This is where a notice is claimed (ready -> sending, under a lease) and where a
- * channel's outcomes are recorded (sending -> whatever policy.c decided). Each call is one
- * statement, so each state change and its dispatch-log rows commit together.
+ * This is where a notice is claimed (ready -> sending, under a lease), its lease extended,
+ * and an expired lease reaped. What its outcome decides is recorded by transition.c. Each
+ * call is one statement, so each state change and its dispatch-log rows commit together.
  */
 #ifndef CRIER_QUEUE_H
 #define CRIER_QUEUE_H
@@ -13,7 +13,6 @@
 
 #include "crier/channel.h"
 #include "crier/db.h"
-#include "crier/policy.h"
 
 /* A claimed batch: the notices handed to a channel, and the result they point into. */
 struct queue_batch {
@@ -48,23 +47,6 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
                 const char *owner, long lease_seconds, struct queue_cursor *cursor,
                 struct queue_batch *ret_batch);
 void queue_batch_clear(struct queue_batch *batch);
-
-/* What happens to one claimed notice: the outcome and the policy's decision. */
-struct queue_record {
-    const struct crier_notice *notice;
-    const struct crier_outcome *outcome;
-    const struct policy_decision *decision;
-    const char *to_channel; /* name of decision->to_channel_index */
-};
-
-/*
- * queue_record - store n decisions (all of one campaign, as a claimed batch is) and their
- * dispatch-log rows, in one transaction.
- * Notices whose lease this owner no longer holds are not changed; their outcome is still
- * logged (event late_outcome), since something may have been sent. *ret_late counts them.
- */
-int queue_record(struct crier_db *db, const char *channel, const char *owner,
-                 const struct queue_record *records, size_t n, long *ret_late);
 
 /* queue_extend - push the lease of owner's notices in the batch forward. */
 int queue_extend(struct crier_db *db, const struct queue_batch *batch, const char *owner,

@@ -85,7 +85,7 @@ static void test_table(void **state)
             .now = 1000000.0 + c->age,
             .random_unit = 0.5,
             .limits = &limits,
-            .accepted_state = "sent",
+            .accepted_state = STATE_SENT,
             .usable = usable_mask,
             .usable_data = &mask,
         };
@@ -111,7 +111,7 @@ static void test_accepted_state_follows_channel(void **state)
     struct policy_input in = {.channels = fax_first,
                               .channel_count = 1,
                               .limits = &limits,
-                              .accepted_state = "submitted",
+                              .accepted_state = STATE_SUBMITTED,
                               .usable = usable_mask,
                               .usable_data = &mask,
                               .channel_attempt = 1};
@@ -119,9 +119,9 @@ static void test_accepted_state_follows_channel(void **state)
     struct policy_decision d;
     assert_int_equal(policy_decide(&in, &outcome, &d), 0);
     assert_int_equal(d.to_state, STATE_SUBMITTED);
-    in.accepted_state = "no-such-state";
+    in.accepted_state = STATE_COUNT; /* no state: refused, not stored */
     assert_int_equal(policy_decide(&in, &outcome, &d), -EINVAL);
-    in.accepted_state = "submitted";
+    in.accepted_state = STATE_SUBMITTED;
     in.channel_index = 1; /* outside the policy */
     assert_int_equal(policy_decide(&in, &outcome, &d), -EINVAL);
 }
