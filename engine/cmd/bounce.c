@@ -834,14 +834,6 @@ enum bounce_notice_column {
     BN_CHANNEL_STARTED_AT,
 };
 
-/* A campaign that had completed has work again: it runs until the moved notice is done. */
-static const char reopen_sql[] =
-    "WITH reopened AS ("
-    " UPDATE crier.campaign SET state = 'running', finished_at = NULL"
-    " WHERE id = $1 AND state = 'completed' RETURNING id)"
-    " INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor, detail)"
-    " SELECT id, 'campaign', 'completed', 'running', $2, $3 FROM reopened";
-
 /* diagnostic_text - the Diagnostic-Code without its type ("smtp; 550 ..." -> "550 ..."). */
 static const char *diagnostic_text(const struct bounce_report *report)
 {
@@ -872,7 +864,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
                                              : xasprintf("%s sha256:%s", notice_id, report->sha256);
     PGresult *campaign = NULL, *notice = NULL, *result = NULL;
     char **policy = NULL;
-    char *detail = NULL, *reopen_detail = NULL;
+    char *detail = NULL;
     enum apply_result outcome = APPLY_IGNORED;
 
     int r = db_begin(db);
@@ -961,6 +953,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         .reason = reason[0] ? reason : NULL,
         .detail = detail,
         .dedupe_key = dedupe_key,
+        .campaign_completed = strcmp(campaign_state, "completed") == 0,
     };
     bool logged = false;
     r = transition_record_bounce(db, actor, &record, &logged);
@@ -972,14 +965,6 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         goto fail;
     if (!logged)
         goto rollback;
-    if (to_state && strcmp(to_state, "ready") == 0 && strcmp(campaign_state, "completed") == 0) {
-        reopen_detail =
-            xasprintf("reopened: a bounce moved notice %s to %s", notice_id, to_channel);
-        const char *reopen_params[] = {campaign_id, actor, reopen_detail};
-        r = db_exec(db, reopen_sql, 3, reopen_params);
-        if (r < 0)
-            goto fail;
-    }
     r = db_commit(db);
     if (r < 0)
         goto fail;
@@ -1001,7 +986,6 @@ done:
     PQclear(result);
     strv_free(policy);
     free(detail);
-    free(reopen_detail);
     free(dedupe_key);
     if (r == 0)
         *ret_result = outcome;

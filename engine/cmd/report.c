@@ -343,7 +343,7 @@ static void person_account(struct report *r, PGresult *rows, int i)
 {
     const char *ref = PQgetvalue(rows, i, 0), *name = PQgetvalue(rows, i, 1);
     const char *region = PQgetvalue(rows, i, 2);
-    const char *region_upper = PQgetisnull(rows, i, 3) ? NULL : PQgetvalue(rows, i, 3);
+    const char *region_upper = db_value(rows, i, 3);
     const char *state_name = PQgetvalue(rows, i, 4), *channel = PQgetvalue(rows, i, 5);
     double ok_at = PQgetisnull(rows, i, 6) ? NAN : strtod(PQgetvalue(rows, i, 6), NULL);
     bool returned = PQgetvalue(rows, i, 7)[0] == 't';
@@ -478,7 +478,7 @@ static int read_campaign(struct crier_db *db, struct report *r, char *err, size_
     r->policy = xstrdup(PQgetvalue(res, 0, 4));
     r->now = strtod(PQgetvalue(res, 0, 7), NULL);
     iso_time(r->now, r->now_text, sizeof(r->now_text));
-    const char *meta_date = PQgetisnull(res, 0, 5) ? NULL : PQgetvalue(res, 0, 5);
+    const char *meta_date = db_value(res, 0, 5);
     const char *date = r->options->discovered ? r->options->discovered : meta_date;
     rc = 0;
     if (date) {

@@ -199,28 +199,23 @@ static int void_letters(struct crier_db *db, int64_t campaign_id, const char *id
     snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
     char *detail = xasprintf("batch %s voided", id);
     const char *params[] = {campaign, id, detail, reason};
-    PGresult *result = NULL;
-    int r =
-        db_query(db,
-                 "WITH c AS (SELECT id, state FROM crier.campaign WHERE id = $1 FOR SHARE),"
-                 " v AS (UPDATE crier.notice n SET state = CASE WHEN c.state = 'cancelled'"
-                 " THEN 'cancelled' ELSE 'ready' END, transport_id = NULL, next_attempt_at = now(),"
-                 " updated_at = now() FROM c WHERE n.campaign_id = $1 AND n.channel = 'mail'"
-                 " AND n.state = 'batched' AND n.transport_id = $2"
-                 " RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt, n.state),"
-                 " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
-                 " recipient_ref, channel, from_state, to_state, attempt, actor, detail, reason)"
-                 " SELECT v.campaign_id, 'transition', v.id, r.ref, 'mail', 'batched', v.state,"
-                 " v.attempt, session_user, $3, $4 FROM v JOIN crier.recipient r"
-                 " ON r.campaign_id = v.campaign_id AND r.seq = v.recipient_seq)"
-                 " SELECT count(*) FROM v",
-                 4, params, &result);
+    int r = db_query_long(
+        db,
+        "WITH c AS (SELECT id, state FROM crier.campaign WHERE id = $1 FOR SHARE),"
+        " v AS (UPDATE crier.notice n SET state = CASE WHEN c.state = 'cancelled'"
+        " THEN 'cancelled' ELSE 'ready' END, transport_id = NULL, next_attempt_at = now(),"
+        " updated_at = now() FROM c WHERE n.campaign_id = $1 AND n.channel = 'mail'"
+        " AND n.state = 'batched' AND n.transport_id = $2"
+        " RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt, n.state),"
+        " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
+        " recipient_ref, channel, from_state, to_state, attempt, actor, detail, reason)"
+        " SELECT v.campaign_id, 'transition', v.id, r.ref, 'mail', 'batched', v.state,"
+        " v.attempt, session_user, $3, $4 FROM v JOIN crier.recipient r"
+        " ON r.campaign_id = v.campaign_id AND r.seq = v.recipient_seq)"
+        " SELECT count(*) FROM v",
+        4, params, ret_count);
     free(detail);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    return r;
 }
 
 /* reconcile_one - settle one pending batch (see batch_reconcile). */

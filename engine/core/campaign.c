@@ -151,8 +151,7 @@ static int cancel_notices(struct crier_db *db, int64_t campaign_id, const char *
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
     const char *params[] = {id, actor};
-    PGresult *result = NULL;
-    int r = db_query(
+    return db_query_long(
         db,
         "WITH c AS (UPDATE crier.notice n SET state = 'cancelled', updated_at = now()"
         " FROM crier.notice old WHERE old.id = n.id AND n.campaign_id = $1"
@@ -164,12 +163,7 @@ static int cancel_notices(struct crier_db *db, int64_t campaign_id, const char *
         " c.attempt, $2, 'campaign cancelled' FROM c JOIN crier.recipient r"
         " ON r.campaign_id = c.campaign_id AND r.seq = c.recipient_seq)"
         " SELECT count(*) FROM c",
-        2, params, &result);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+        2, params, ret_count);
 }
 
 int campaign_transition(struct crier_db *db, const char *name, enum campaign_action action,
@@ -251,8 +245,7 @@ fail_quiet:
 int campaign_complete_finished(struct crier_db *db, const char *actor, long *ret_count)
 {
     const char *params[] = {actor};
-    PGresult *result = NULL;
-    int r = db_query(
+    return db_query_long(
         db,
         "WITH done AS (UPDATE crier.campaign c SET state = 'completed', finished_at = now()"
         /* The tallies first (006_scale.sql): while they count an open notice the campaign
@@ -276,12 +269,7 @@ int campaign_complete_finished(struct crier_db *db, const char *actor, long *ret
         " detail) SELECT id, 'campaign', 'running', 'completed', $1,"
         " 'every notice reached a final state' FROM done)"
         " SELECT count(*) FROM done",
-        1, params, &result);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+        1, params, ret_count);
 }
 
 int campaign_list(struct crier_db *db, bool json, FILE *out)

@@ -83,16 +83,6 @@ static bool hold_id_valid(const char *hold)
     return true;
 }
 
-static const char *value(const PGresult *result, int row, int column)
-{
-    return PQgetisnull(result, row, column) ? NULL : PQgetvalue(result, row, column);
-}
-
-static bool truth(const PGresult *result, int row, int column)
-{
-    return strcmp(PQgetvalue(result, row, column), "t") == 0;
-}
-
 static void json_set_text(json_t *obj, const char *key, const char *text)
 {
     json_object_set_new(obj, key, text ? json_string(text) : json_null());
@@ -535,7 +525,7 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
     int r = hold_find(db, hold, &found, err, err_size);
     if (r < 0)
         return r;
-    if (value(found, 0, 2)) {
+    if (db_value(found, 0, 2)) {
         snprintf(err, err_size, "hold %s was already lifted, at %s by %s", hold,
                  PQgetvalue(found, 0, 2), PQgetvalue(found, 0, 3));
         PQclear(found);
@@ -600,7 +590,7 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
     int r = hold_find(db, hold, &found, err, err_size);
     if (r < 0)
         return r;
-    if (value(found, 0, 4)) {
+    if (db_value(found, 0, 4)) {
         snprintf(err, err_size, "hold %s was already confirmed in writing, at %s by %s", hold,
                  PQgetvalue(found, 0, 4), PQgetvalue(found, 0, 5));
         PQclear(found);
@@ -708,18 +698,18 @@ static int holds_query(struct crier_db *db, const char *campaign, bool active_on
 /* state_word - active, lifted, or released (a lapsed oral hold under oral_lapse: release). */
 static const char *state_word(const PGresult *result, int row)
 {
-    if (value(result, row, COL_LIFTED_AT))
+    if (db_value(result, row, COL_LIFTED_AT))
         return "lifted";
-    return truth(result, row, COL_ACTIVE) ? "active" : "released";
+    return db_flag(result, row, COL_ACTIVE) ? "active" : "released";
 }
 
 static json_t *document_json(const PGresult *result, int row, int column)
 {
-    if (value(result, row, column) == NULL)
+    if (db_value(result, row, column) == NULL)
         return json_null();
     json_t *obj = json_object();
-    json_set_text(obj, "name", value(result, row, column));
-    json_set_text(obj, "sha256", value(result, row, column + 1));
+    json_set_text(obj, "name", db_value(result, row, column));
+    json_set_text(obj, "sha256", db_value(result, row, column + 1));
     json_object_set_new(obj, "bytes",
                         json_integer(strtoll(PQgetvalue(result, row, column + 2), NULL, 10)));
     return obj;
@@ -728,11 +718,11 @@ static json_t *document_json(const PGresult *result, int row, int column)
 static json_t *hold_json(const PGresult *result, int row)
 {
     json_t *obj = json_object();
-    json_object_set_new(obj, "id", json_integer(strtoll(value(result, row, COL_ID), NULL, 10)));
-    json_set_text(obj, "campaign", value(result, row, COL_CAMPAIGN));
+    json_object_set_new(obj, "id", json_integer(strtoll(db_value(result, row, COL_ID), NULL, 10)));
+    json_set_text(obj, "campaign", db_value(result, row, COL_CAMPAIGN));
     json_t *scope = json_object();
-    const char *region = value(result, row, COL_REGION);
-    const char *recipient = value(result, row, COL_RECIPIENT);
+    const char *region = db_value(result, row, COL_REGION);
+    const char *recipient = db_value(result, row, COL_RECIPIENT);
     json_set_text(scope, "type", region ? "region" : recipient ? "recipient" : "campaign");
     if (region)
         json_set_text(scope, "region", region);
@@ -740,39 +730,39 @@ static json_t *hold_json(const PGresult *result, int row)
         json_set_text(scope, "recipient", recipient);
     json_object_set_new(obj, "scope", scope);
     json_set_text(obj, "state", state_word(result, row));
-    json_object_set_new(obj, "active", json_boolean(truth(result, row, COL_ACTIVE)));
-    json_object_set_new(obj, "lapsed", json_boolean(truth(result, row, COL_LAPSED)));
-    json_object_set_new(obj, "past_review", json_boolean(truth(result, row, COL_PAST_REVIEW)));
-    json_set_text(obj, "authority", value(result, row, COL_AUTHORITY));
-    json_set_text(obj, "official", value(result, row, COL_OFFICIAL));
-    json_set_text(obj, "case", value(result, row, COL_CASE));
-    json_set_text(obj, "form", value(result, row, COL_FORM));
-    json_set_text(obj, "reason", value(result, row, COL_REASON));
-    json_set_text(obj, "review_by", value(result, row, COL_REVIEW_BY));
-    json_set_text(obj, "lapses_at", value(result, row, COL_LAPSES_AT));
-    json_set_text(obj, "placed_at", value(result, row, COL_PLACED_AT));
-    json_set_text(obj, "placed_by", value(result, row, COL_PLACED_BY));
-    json_set_text(obj, "placed_role", value(result, row, COL_PLACED_ROLE));
-    json_set_text(obj, "placed_as", value(result, row, COL_PLACED_AS));
+    json_object_set_new(obj, "active", json_boolean(db_flag(result, row, COL_ACTIVE)));
+    json_object_set_new(obj, "lapsed", json_boolean(db_flag(result, row, COL_LAPSED)));
+    json_object_set_new(obj, "past_review", json_boolean(db_flag(result, row, COL_PAST_REVIEW)));
+    json_set_text(obj, "authority", db_value(result, row, COL_AUTHORITY));
+    json_set_text(obj, "official", db_value(result, row, COL_OFFICIAL));
+    json_set_text(obj, "case", db_value(result, row, COL_CASE));
+    json_set_text(obj, "form", db_value(result, row, COL_FORM));
+    json_set_text(obj, "reason", db_value(result, row, COL_REASON));
+    json_set_text(obj, "review_by", db_value(result, row, COL_REVIEW_BY));
+    json_set_text(obj, "lapses_at", db_value(result, row, COL_LAPSES_AT));
+    json_set_text(obj, "placed_at", db_value(result, row, COL_PLACED_AT));
+    json_set_text(obj, "placed_by", db_value(result, row, COL_PLACED_BY));
+    json_set_text(obj, "placed_role", db_value(result, row, COL_PLACED_ROLE));
+    json_set_text(obj, "placed_as", db_value(result, row, COL_PLACED_AS));
     json_object_set_new(obj, "document", document_json(result, row, COL_DOCUMENT));
-    if (value(result, row, COL_CONFIRMED_AT)) {
+    if (db_value(result, row, COL_CONFIRMED_AT)) {
         json_t *c = json_object();
-        json_set_text(c, "at", value(result, row, COL_CONFIRMED_AT));
-        json_set_text(c, "by", value(result, row, COL_CONFIRMED_BY));
-        json_set_text(c, "role", value(result, row, COL_CONFIRMED_ROLE));
-        json_set_text(c, "as", value(result, row, COL_CONFIRMED_AS));
+        json_set_text(c, "at", db_value(result, row, COL_CONFIRMED_AT));
+        json_set_text(c, "by", db_value(result, row, COL_CONFIRMED_BY));
+        json_set_text(c, "role", db_value(result, row, COL_CONFIRMED_ROLE));
+        json_set_text(c, "as", db_value(result, row, COL_CONFIRMED_AS));
         json_object_set_new(c, "document", document_json(result, row, COL_CONFIRM_DOCUMENT));
         json_object_set_new(obj, "confirmed", c);
     } else {
         json_object_set_new(obj, "confirmed", json_null());
     }
-    if (value(result, row, COL_LIFTED_AT)) {
+    if (db_value(result, row, COL_LIFTED_AT)) {
         json_t *l = json_object();
-        json_set_text(l, "at", value(result, row, COL_LIFTED_AT));
-        json_set_text(l, "by", value(result, row, COL_LIFTED_BY));
-        json_set_text(l, "role", value(result, row, COL_LIFTED_ROLE));
-        json_set_text(l, "as", value(result, row, COL_LIFTED_AS));
-        json_set_text(l, "evidence", value(result, row, COL_EVIDENCE));
+        json_set_text(l, "at", db_value(result, row, COL_LIFTED_AT));
+        json_set_text(l, "by", db_value(result, row, COL_LIFTED_BY));
+        json_set_text(l, "role", db_value(result, row, COL_LIFTED_ROLE));
+        json_set_text(l, "as", db_value(result, row, COL_LIFTED_AS));
+        json_set_text(l, "evidence", db_value(result, row, COL_EVIDENCE));
         json_object_set_new(l, "document", document_json(result, row, COL_LIFT_DOCUMENT));
         json_object_set_new(l, "released",
                             json_integer(strtoll(PQgetvalue(result, row, COL_RELEASED), NULL, 10)));
@@ -786,9 +776,9 @@ static json_t *hold_json(const PGresult *result, int row)
 /* flags - "LAPSED PAST-REVIEW", or "" */
 static void flags(const PGresult *result, int row, char *out, size_t size)
 {
-    snprintf(out, size, "%s%s%s", truth(result, row, COL_LAPSED) ? "LAPSED" : "",
-             truth(result, row, COL_LAPSED) && truth(result, row, COL_PAST_REVIEW) ? " " : "",
-             truth(result, row, COL_PAST_REVIEW) ? "PAST-REVIEW" : "");
+    snprintf(out, size, "%s%s%s", db_flag(result, row, COL_LAPSED) ? "LAPSED" : "",
+             db_flag(result, row, COL_LAPSED) && db_flag(result, row, COL_PAST_REVIEW) ? " " : "",
+             db_flag(result, row, COL_PAST_REVIEW) ? "PAST-REVIEW" : "");
 }
 
 int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool json, FILE *out,
@@ -829,7 +819,7 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
         for (int i = 0; i < rows; i++) {
             char f[32];
             flags(result, i, f, sizeof(f));
-            const char *review = value(result, i, COL_REVIEW_BY);
+            const char *review = db_value(result, i, COL_REVIEW_BY);
             fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n",
                     PQgetvalue(result, i, COL_ID), PQgetvalue(result, i, COL_CAMPAIGN),
                     PQgetvalue(result, i, COL_SCOPE), PQgetvalue(result, i, COL_FORM),
@@ -864,10 +854,10 @@ static json_t *clearance_deadlines(struct crier_db *db, const struct rules_table
                                    const PGresult *h)
 {
     json_t *list = json_array();
-    if (rules == NULL || !value(h, 0, COL_LIFTED_AT))
+    if (rules == NULL || !db_value(h, 0, COL_LIFTED_AT))
         return list;
     const char *params[] = {PQgetvalue(h, 0, COL_ID), PQgetvalue(h, 0, COL_CAMPAIGN_ID),
-                            value(h, 0, COL_REGION), value(h, 0, COL_RECIPIENT)};
+                            db_value(h, 0, COL_REGION), db_value(h, 0, COL_RECIPIENT)};
     PGresult *res = NULL;
     /* the jurisdictions in its scope: its region, its recipient's, or every region */
     if (db_query(db,
@@ -964,41 +954,42 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
     fprintf(out, "  official:   %s\n", PQgetvalue(h, 0, COL_OFFICIAL));
     fprintf(out, "  case:       %s\n", PQgetvalue(h, 0, COL_CASE));
     fprintf(out, "  form:       %s", PQgetvalue(h, 0, COL_FORM));
-    if (truth(h, 0, COL_LAPSED))
+    if (db_flag(h, 0, COL_LAPSED))
         fprintf(out, " (lapsed at %s: not confirmed in writing within 30 days)",
                 PQgetvalue(h, 0, COL_LAPSES_AT));
-    else if (value(h, 0, COL_LAPSES_AT) && !value(h, 0, COL_LIFTED_AT))
+    else if (db_value(h, 0, COL_LAPSES_AT) && !db_value(h, 0, COL_LIFTED_AT))
         fprintf(out, " (lapses at %s unless confirmed in writing first)",
                 PQgetvalue(h, 0, COL_LAPSES_AT));
-    else if (strcmp(PQgetvalue(h, 0, COL_FORM), "oral") == 0 && !value(h, 0, COL_CONFIRMED_AT) &&
-             !value(h, 0, COL_LIFTED_AT))
+    else if (strcmp(PQgetvalue(h, 0, COL_FORM), "oral") == 0 && !db_value(h, 0, COL_CONFIRMED_AT) &&
+             !db_value(h, 0, COL_LIFTED_AT))
         fprintf(out, " (does not lapse: no framework the campaign declares sets a lapse)");
     fprintf(out, "\n  reason:     %s\n", PQgetvalue(h, 0, COL_REASON));
     fprintf(out, "  review by:  %s%s\n",
-            value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",
-            truth(h, 0, COL_PAST_REVIEW) ? " (past)" : "");
+            db_value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",
+            db_flag(h, 0, COL_PAST_REVIEW) ? " (past)" : "");
     fprintf(out, "  placed:     %s by %s (role %s)%s%s\n", PQgetvalue(h, 0, COL_PLACED_AT),
             PQgetvalue(h, 0, COL_PLACED_BY), PQgetvalue(h, 0, COL_PLACED_ROLE),
-            value(h, 0, COL_PLACED_AS) ? " as " : "",
-            value(h, 0, COL_PLACED_AS) ? PQgetvalue(h, 0, COL_PLACED_AS) : "");
-    if (value(h, 0, COL_DOCUMENT))
+            db_value(h, 0, COL_PLACED_AS) ? " as " : "",
+            db_value(h, 0, COL_PLACED_AS) ? PQgetvalue(h, 0, COL_PLACED_AS) : "");
+    if (db_value(h, 0, COL_DOCUMENT))
         fprintf(out, "  document:   %s, %s bytes, sha256 %s\n", PQgetvalue(h, 0, COL_DOCUMENT),
                 PQgetvalue(h, 0, COL_DOCUMENT + 2), PQgetvalue(h, 0, COL_DOCUMENT + 1));
-    if (value(h, 0, COL_CONFIRMED_AT))
+    if (db_value(h, 0, COL_CONFIRMED_AT))
         fprintf(out, "  confirmed:  %s by %s (role %s)%s%s: %s, %s bytes, sha256 %s\n",
                 PQgetvalue(h, 0, COL_CONFIRMED_AT), PQgetvalue(h, 0, COL_CONFIRMED_BY),
-                PQgetvalue(h, 0, COL_CONFIRMED_ROLE), value(h, 0, COL_CONFIRMED_AS) ? " as " : "",
-                value(h, 0, COL_CONFIRMED_AS) ? PQgetvalue(h, 0, COL_CONFIRMED_AS) : "",
+                PQgetvalue(h, 0, COL_CONFIRMED_ROLE),
+                db_value(h, 0, COL_CONFIRMED_AS) ? " as " : "",
+                db_value(h, 0, COL_CONFIRMED_AS) ? PQgetvalue(h, 0, COL_CONFIRMED_AS) : "",
                 PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT), PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 2),
                 PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 1));
-    if (value(h, 0, COL_LIFTED_AT)) {
+    if (db_value(h, 0, COL_LIFTED_AT)) {
         fprintf(out, "  lifted:     %s by %s (role %s)%s%s; %s notices released\n",
                 PQgetvalue(h, 0, COL_LIFTED_AT), PQgetvalue(h, 0, COL_LIFTED_BY),
-                PQgetvalue(h, 0, COL_LIFTED_ROLE), value(h, 0, COL_LIFTED_AS) ? " as " : "",
-                value(h, 0, COL_LIFTED_AS) ? PQgetvalue(h, 0, COL_LIFTED_AS) : "",
+                PQgetvalue(h, 0, COL_LIFTED_ROLE), db_value(h, 0, COL_LIFTED_AS) ? " as " : "",
+                db_value(h, 0, COL_LIFTED_AS) ? PQgetvalue(h, 0, COL_LIFTED_AS) : "",
                 PQgetvalue(h, 0, COL_RELEASED));
         fprintf(out, "  evidence:   %s\n", PQgetvalue(h, 0, COL_EVIDENCE));
-        if (value(h, 0, COL_LIFT_DOCUMENT))
+        if (db_value(h, 0, COL_LIFT_DOCUMENT))
             fprintf(out, "  lift doc:   %s, %s bytes, sha256 %s\n",
                     PQgetvalue(h, 0, COL_LIFT_DOCUMENT), PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 2),
                     PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 1));
@@ -1056,17 +1047,17 @@ static int alert_messages(struct crier_db *db, const char *campaign_id, char ***
     for (int i = 0; i < rows; i++) {
         const char *id = PQgetvalue(result, i, 0), *campaign = PQgetvalue(result, i, 1),
                    *scope = PQgetvalue(result, i, 2);
-        if (truth(result, i, 3))
+        if (db_flag(result, i, 3))
             lines[n++] = xasprintf(
                 "hold %s on campaign %s (%s) LAPSED at %s: an oral hold not confirmed in "
                 "writing within 30 days; %s",
                 id, campaign, scope, PQgetvalue(result, i, 6),
-                truth(result, i, 5)
+                db_flag(result, i, 5)
                     ? "it still holds (holds.oral_lapse: alert): place a written hold and lift "
                       "this one, or lift it"
                     : "its notices were released (holds.oral_lapse: release): lift it to close "
                       "the record");
-        if (truth(result, i, 4))
+        if (db_flag(result, i, 4))
             lines[n++] = xasprintf(
                 "hold %s on campaign %s (%s) is PAST its review date %s: review it with the "
                 "agency, then lift it, or place a new hold with a new review date and lift "
@@ -1193,7 +1184,7 @@ int hold_covers_notice(struct crier_db *db, const struct crier_notice *notice, b
     int r = db_query(db, "SELECT crier.notice_held($1, $2, $3)", 3, params, &result);
     if (r < 0)
         return r;
-    *ret_held = truth(result, 0, 0);
+    *ret_held = db_flag(result, 0, 0);
     PQclear(result);
     return 0;
 }

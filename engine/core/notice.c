@@ -9,18 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const state_names[STATE_COUNT] = {
-    [STATE_READY] = "ready",
-    [STATE_HELD] = "held",
-    [STATE_SENDING] = "sending",
-    [STATE_SENT] = "sent",
-    [STATE_SUBMITTED] = "submitted",
-    [STATE_DELIVERED] = "delivered",
-    [STATE_BATCHED] = "batched",
-    [STATE_MAILED] = "mailed",
-    [STATE_UNDELIVERABLE] = "undeliverable",
-    [STATE_CANCELLED] = "cancelled",
-};
+#define STATE_NAME(state, name) [state] = name,
+static const char *const state_names[STATE_COUNT] = {NOTICE_STATES(STATE_NAME)};
+#undef STATE_NAME
 
 const char *notice_state_name(enum crier_notice_state state)
 {

@@ -381,32 +381,33 @@ struct crier_pollers *pollers_stop(struct crier_pollers *pollers)
     return NULL;
 }
 
+void poll_channels(const struct crier_config *config, struct db_array *ret)
+{
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops == NULL || ops->poll == NULL)
+            continue;
+        if (config && (!config->channel[id].enabled || config->channel[id].lanes == 0))
+            continue;
+        db_array_add(ret, ops->name);
+    }
+}
+
 int poll_work_left(struct crier_db *db, const struct crier_config *config, long *ret_count)
 {
     struct db_array channels = {0};
-    for (int id = 0; id < CHANNEL_COUNT; id++) {
-        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
-        if (ops == NULL || ops->poll == NULL || !config->channel[id].enabled ||
-            config->channel[id].lanes == 0)
-            continue;
-        db_array_add(&channels, ops->name);
-    }
+    poll_channels(config, &channels);
     if (channels.text.len == 0) {
         *ret_count = 0;
         return 0;
     }
     const char *params[] = {db_array_end(&channels)};
-    PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT count(*) FROM (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
-                     " ON c.id = n.campaign_id WHERE c.state = 'running'"
-                     " AND n.state = 'submitted' AND n.channel = ANY ($1::text[])"
-                     " AND n.next_attempt_at < 'infinity' LIMIT 1) x",
-                     1, params, &result);
+    int r = db_query_long(db,
+                          "SELECT count(*) FROM (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
+                          " ON c.id = n.campaign_id WHERE c.state = 'running'"
+                          " AND n.state = 'submitted' AND n.channel = ANY ($1::text[])"
+                          " AND n.next_attempt_at < 'infinity' LIMIT 1) x",
+                          1, params, ret_count);
     db_array_free(&channels);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    return r;
 }

@@ -9,6 +9,7 @@
 #include "crier/queue.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
+#include "crier/poll.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -199,14 +200,9 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
      * flight: its notices wait for that answer in its accepted state, with no transport id
      * (an unknown outcome, poll.c), instead of being sent a second time. */
     struct db_array polled = {0};
-    for (int id = 0; id < CHANNEL_COUNT; id++) {
-        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
-        if (ops && ops->poll)
-            db_array_add(&polled, ops->name);
-    }
+    poll_channels(NULL, &polled);
     const char *params[] = {actor, db_array_end(&polled)};
-    PGresult *result = NULL;
-    int r = db_query(
+    int r = db_query_long(
         db,
         "WITH expired AS ("
         " SELECT id, campaign_id, lease_owner FROM crier.notice"
@@ -231,11 +227,7 @@ int queue_reap(struct crier_db *db, const char *actor, long *ret_count)
         " FROM reset s CROSS JOIN LATERAL (SELECT r.ref FROM crier.recipient r"
         " WHERE r.campaign_id = s.campaign_id AND r.seq = s.recipient_seq OFFSET 0) r)"
         " SELECT count(*) FROM reset",
-        2, params, &result);
+        2, params, ret_count);
     db_array_free(&polled);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    return r;
 }

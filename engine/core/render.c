@@ -148,8 +148,7 @@ int render_campaign_load(struct crier_db *db, const struct crier_config *config,
     c->id = campaign_id;
     c->name = xstrdup(PQgetvalue(result, 0, 0));
     c->incident = xstrdup(PQgetvalue(result, 0, 1));
-    c->templates_dir = xstrdup(
-        render_templates_dir(config, PQgetisnull(result, 0, 2) ? NULL : PQgetvalue(result, 0, 2)));
+    c->templates_dir = xstrdup(render_templates_dir(config, db_value(result, 0, 2)));
     c->meta = json_loads(PQgetvalue(result, 0, 3), 0, NULL);
     if (!json_is_object(c->meta)) {
         json_decref(c->meta);

@@ -471,7 +471,7 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
         for (int row = 0; row < n && r == 0; row++) {
             const char *value[SEAL_FIELDS];
             for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = PQgetisnull(result, row, f) ? NULL : PQgetvalue(result, row, f);
+                value[f] = db_value(result, row, f);
             int64_t campaign = strtoll(value[FIELD_CAMPAIGN], NULL, 10);
             struct sealing *s = NULL;
             for (size_t i = 0; i < open_count && s == NULL; i++)
@@ -645,7 +645,7 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
         for (int row = 0; row < n && !c->broken; row++) {
             const char *value[SEAL_FIELDS];
             for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = PQgetisnull(result, row, f) ? NULL : PQgetvalue(result, row, f);
+                value[f] = db_value(result, row, f);
             int64_t row_id = strtoll(value[FIELD_ID], NULL, 10);
             while (b < nblocks && row_id > meta.hi) {
                 close_stored(db, c, &meta, expect_head);
@@ -900,7 +900,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
                 r = block_line(db, blocks, b++, campaign_id, out);
             const char *value[SEAL_FIELDS];
             for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = PQgetisnull(result, row, f) ? NULL : PQgetvalue(result, row, f);
+                value[f] = db_value(result, row, f);
             row_write(out, value);
             rows++;
             if (b >= nblocks)

@@ -152,8 +152,7 @@ int transition_record(struct crier_db *db, const char *channel, const char *owne
         db_array_add_long(&arrays[11], rec->notice->attempt);
     }
     const char *params[17];
-    for (int i = 0; i < 12; i++)
-        params[i] = db_array_end(&arrays[i]);
+    db_arrays_end(arrays, 12, params);
     params[12] = owner;
     params[13] = channel;
     char campaign[32]; /* a batch is one campaign's: the partition is known */
@@ -163,8 +162,7 @@ int transition_record(struct crier_db *db, const char *channel, const char *owne
     params[16] = db_array_end(&content_at);
     PGresult *result = NULL;
     int r = db_query(db, record_sql, 17, params, &result);
-    for (int i = 0; i < 12; i++)
-        db_array_free(&arrays[i]);
+    db_arrays_free(arrays, 12);
     db_array_free(&transport_ids);
     db_array_free(&content_at);
     if (r < 0)
@@ -239,13 +237,11 @@ int transition_record_polled(struct crier_db *db, const char *channel, const cha
         db_array_add_long(&arrays[12], d->notice->attempt);
     }
     const char *params[15];
-    for (int k = 0; k < 13; k++)
-        params[k] = db_array_end(&arrays[k]);
+    db_arrays_end(arrays, 13, params);
     params[13] = channel;
     params[14] = owner;
     int r = db_exec(db, polled_sql, 15, params);
-    for (int k = 0; k < 13; k++)
-        db_array_free(&arrays[k]);
+    db_arrays_free(arrays, 13);
     return r;
 }
 
@@ -277,6 +273,14 @@ static const char bounce_sql[] =
     " RETURNING id)"
     " SELECT (SELECT count(*) FROM updated), (SELECT count(*) FROM logged)";
 
+/* A campaign that had completed has work again: it runs until the moved notice is done. */
+static const char reopen_sql[] =
+    "WITH reopened AS ("
+    " UPDATE crier.campaign SET state = 'running', finished_at = NULL"
+    " WHERE id = $1 AND state = 'completed' RETURNING id)"
+    " INSERT INTO crier.dispatch_log (campaign_id, event, from_state, to_state, actor, detail)"
+    " SELECT id, 'campaign', 'completed', 'running', $2, $3 FROM reopened";
+
 int transition_record_bounce(struct crier_db *db, const char *actor,
                              const struct transition_bounce *b, bool *ret_logged)
 {
@@ -298,7 +302,14 @@ int transition_record_bounce(struct crier_db *db, const char *actor,
         return r;
     *ret_logged = strcmp(PQgetvalue(result, 0, 1), "1") == 0;
     PQclear(result);
-    return 0;
+    if (!*ret_logged || !b->campaign_completed || b->to_state == NULL ||
+        strcmp(b->to_state, "ready") != 0)
+        return 0;
+    char *detail = xasprintf("reopened: a bounce moved notice %s to %s", notice_id, b->to_channel);
+    const char *reopen_params[] = {campaign_id, actor, detail};
+    r = db_exec(db, reopen_sql, 3, reopen_params);
+    free(detail);
+    return r;
 }
 
 /* ---- mailed --------------------------------------------------------------------------- */

@@ -548,24 +548,18 @@ static void waiting_warn(struct crier_db *db)
  * (hold.c), nor one waiting for a channel served elsewhere or nowhere (service.c). */
 static int work_left(struct crier_db *db, const char *channels, long *ret_count)
 {
-    PGresult *result = NULL;
     const char *params[] = {hold_release_lapsed_param(), channels};
-    int r = db_query(db,
-                     /* each state by its own partial index (notice_lease, notice_claim):
-                      * one scan over both states had none and walked the finished notices */
-                     "SELECT (EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
-                     " ON c.id = n.campaign_id WHERE c.state = 'running'"
-                     " AND n.state = 'sending')"
-                     " OR EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
-                     " ON c.id = n.campaign_id WHERE c.state = 'running' AND n.state = 'ready'"
-                     " AND n.channel = ANY ($2::text[]) AND (c.holds_placed = 0"
-                     " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1))))::int",
-                     2, params, &result);
-    if (r < 0)
-        return r;
-    *ret_count = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    return db_query_long(db,
+                         /* each state by its own partial index (notice_lease, notice_claim):
+                          * one scan over both states had none and walked the finished notices */
+                         "SELECT (EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
+                         " ON c.id = n.campaign_id WHERE c.state = 'running'"
+                         " AND n.state = 'sending')"
+                         " OR EXISTS (SELECT 1 FROM crier.notice n JOIN crier.campaign c"
+                         " ON c.id = n.campaign_id WHERE c.state = 'running' AND n.state = 'ready'"
+                         " AND n.channel = ANY ($2::text[]) AND (c.holds_placed = 0"
+                         " OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $1))))::int",
+                         2, params, ret_count);
 }
 
 /* seal - seal the dispatch log written so far (seal.c); a wait for writers that times out

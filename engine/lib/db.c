@@ -282,6 +282,18 @@ void db_array_free(struct db_array *a)
     a->closed = false;
 }
 
+void db_arrays_end(struct db_array *arrays, size_t n, const char **params)
+{
+    for (size_t i = 0; i < n; i++)
+        params[i] = db_array_end(&arrays[i]);
+}
+
+void db_arrays_free(struct db_array *arrays, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        db_array_free(&arrays[i]);
+}
+
 char *db_array_of(const char *const *items, size_t count)
 {
     struct db_array a = {0};
@@ -303,5 +315,17 @@ int db_column_find(const PGresult *result, const char *const *names, int *positi
         if (positions[i] < 0)
             return -ENOENT;
     }
+    return 0;
+}
+
+int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,
+                  long *ret_value)
+{
+    PGresult *result = NULL;
+    int r = db_query(db, sql, nparams, params, &result);
+    if (r < 0)
+        return r;
+    *ret_value = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
     return 0;
 }

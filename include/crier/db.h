@@ -40,6 +40,10 @@ int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const
 /* db_query - a statement returning rows; *ret_result is the caller's to PQclear. */
 int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
              PGresult **ret_result);
+/* db_query_long - a statement whose one row's first column is a count (or any integer),
+ * stored in *ret_value. */
+int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,
+                  long *ret_value);
 /* db_check_result - map a finished PGresult to 0 or an error code, filling db->error. */
 int db_check_result(struct crier_db *db, const PGresult *result);
 
@@ -72,6 +76,10 @@ void db_array_add(struct db_array *a, const char *value);
 void db_array_add_long(struct db_array *a, long long value);
 const char *db_array_end(struct db_array *a);
 void db_array_free(struct db_array *a);
+/* db_arrays_end, db_arrays_free - the same for n arrays side by side (one parameter
+ * each: params[i] is arrays[i]'s text), as a batch's columns travel. */
+void db_arrays_end(struct db_array *arrays, size_t n, const char **params);
+void db_arrays_free(struct db_array *arrays, size_t n);
 /* db_array_of - the literal of count strings, malloc'd: the caller frees it. */
 char *db_array_of(const char *const *items, size_t count);
 

@@ -13,19 +13,23 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-enum crier_notice_state {
-    STATE_READY,
-    STATE_HELD,
-    STATE_SENDING,
-    STATE_SENT,      /* email accepted by the relay */
-    STATE_SUBMITTED, /* fax accepted by the gateway, final status pending */
-    STATE_DELIVERED,
-    STATE_BATCHED, /* in a print batch */
-    STATE_MAILED,
-    STATE_UNDELIVERABLE,
-    STATE_CANCELLED,
-    STATE_COUNT
-};
+/* The states, each with the spelling the database stores (001_init.sql's CHECK): one list,
+ * so an enum value and its name cannot drift apart. */
+#define NOTICE_STATES(X)                                                                           \
+    X(STATE_READY, "ready")                                                                        \
+    X(STATE_HELD, "held")                                                                          \
+    X(STATE_SENDING, "sending")                                                                    \
+    X(STATE_SENT, "sent")           /* email accepted by the relay */                              \
+    X(STATE_SUBMITTED, "submitted") /* fax accepted by the gateway, final status pending */        \
+    X(STATE_DELIVERED, "delivered")                                                                \
+    X(STATE_BATCHED, "batched") /* in a print batch */                                             \
+    X(STATE_MAILED, "mailed")                                                                      \
+    X(STATE_UNDELIVERABLE, "undeliverable")                                                        \
+    X(STATE_CANCELLED, "cancelled")
+
+#define NOTICE_STATE_ENUM(state, name) state,
+enum crier_notice_state { NOTICE_STATES(NOTICE_STATE_ENUM) STATE_COUNT };
+#undef NOTICE_STATE_ENUM
 
 /* notice_state_name - "ready", "held", ...; the spelling stored in the database. */
 const char *notice_state_name(enum crier_notice_state state);

@@ -38,6 +38,10 @@ struct crier_pollers *pollers_stop(struct crier_pollers *pollers);
  */
 int poll_work_left(struct crier_db *db, const struct crier_config *config, long *ret_count);
 
+/* poll_channels - the names of the channels with a poll op into *ret (db_array); with a
+ * config, only those it enables with lanes (the ones this process polls). */
+void poll_channels(const struct crier_config *config, struct db_array *ret);
+
 /* poll_settings - the poll interval and final-status timeout of a channel (seconds). */
 void poll_settings(const struct crier_config *config, enum crier_channel_id id, long *ret_interval,
                    long *ret_final_timeout);

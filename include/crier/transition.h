@@ -99,11 +99,13 @@ struct transition_bounce {
     bool changed;
     const char *reason; /* NULL for none */
     const char *detail;
-    const char *dedupe_key; /* the DSN's: ingesting it again changes nothing */
+    const char *dedupe_key;  /* the DSN's: ingesting it again changes nothing */
+    bool campaign_completed; /* a notice made ready again reopens the campaign */
 };
 
 /* transition_record_bounce - store one bounce's state change (for a notice still sent on
- * b->channel) and its 'bounce' log row. *ret_logged false: the notice had moved on.
+ * b->channel) and its 'bounce' log row, and reopen a completed campaign it gives work
+ * again (logged too). *ret_logged false: the notice had moved on.
  * -EEXIST: the dedupe key was logged already (a concurrent ingest of the same DSN). */
 int transition_record_bounce(struct crier_db *db, const char *actor,
                              const struct transition_bounce *b, bool *ret_logged);
