@@ -65,12 +65,14 @@ const char *transition_to_channel(const struct transition_input *in,
 /* ---- from sending ------------------------------------------------------------------- */
 
 /*
- * The record: one row per outcome arrives as parallel arrays. Only notices still leased to
- * this owner change; every outcome is logged either way.
+ * The lanes' record (moved here from queue.c as it was): one row per outcome arrives as
+ * parallel arrays. Only notices still leased to this owner change; every outcome is logged
+ * either way.
  */
-static const char record_sql[] /* from sending */ =
+static const char record_sql[] =
     /* a notice of a cancelled campaign that would be tried again is cancelled instead;
-     * FOR SHARE makes the campaign's state stable for the statement (see claim_sql) */
+     * FOR SHARE makes the campaign's state stable for the statement (see queue.c's
+     * claim_sql) */
     "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $15::integer)),"
     " campaign AS ("
     " SELECT c.state FROM crier.campaign c, gate WHERE c.id = $15 FOR SHARE OF c),"
