@@ -308,16 +308,6 @@ int64_t db_int64(const PGresult *result, int row, int column)
     return strtoll(PQgetvalue(result, row, column), NULL, 10);
 }
 
-int db_column_find(const PGresult *result, const char *const *names, int *positions, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        positions[i] = PQfnumber(result, names[i]);
-        if (positions[i] < 0)
-            return -ENOENT;
-    }
-    return 0;
-}
-
 int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,
                   long *ret_value)
 {

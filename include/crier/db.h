@@ -84,9 +84,8 @@ void db_arrays_free(struct db_array *arrays, size_t n);
 char *db_array_of(const char *const *items, size_t count);
 
 /*
- * Reading a result. Columns are named, never counted: either an enum of positions kept
- * beside the SQL that produces them (the hot paths, see notice.h), or db_column_find
- * (PQfnumber, once per result).
+ * Reading a result. Columns are named, never counted: an enum of positions kept beside
+ * the SQL that produces them (notice.h's NOTICE_COL_*, and each query's own after it).
  */
 /* db_value - the text of a cell; NULL for SQL NULL. */
 static inline const char *db_value(const PGresult *result, int row, int column)
@@ -100,9 +99,6 @@ static inline bool db_flag(const PGresult *result, int row, int column)
 }
 /* db_int64 - an integer cell; SQL NULL is 0. */
 int64_t db_int64(const PGresult *result, int row, int column);
-/* db_column_find - fill positions[i] with the column named names[i] for each of n names;
- * -ENOENT when one is missing (a programming error: the SQL and the reader disagree). */
-int db_column_find(const PGresult *result, const char *const *names, int *positions, size_t n);
 
 /* db_error_code - the negative code crier uses for a SQLSTATE (see db.c). */
 int db_error_code(const char *sqlstate);
