@@ -254,6 +254,16 @@ int channel_proof_letter(const struct crier_config *config, const struct crier_n
     return channel_render(notice, "letter.md", false, ret_bytes, ret_len, err, err_size);
 }
 
+const struct crier_channel_ops *channel_bouncing(void)
+{
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops && ops->bounces)
+            return ops;
+    }
+    return NULL;
+}
+
 size_t channel_templates_of(char *const *policy, const struct channel_template **out, size_t max)
 {
     size_t count = 0;

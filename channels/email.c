@@ -737,6 +737,7 @@ const struct crier_channel_ops email_channel_ops = {
     .compose = email_compose,
     .proof = email_proof,
     .proof_file = "email.eml",
+    .bounces = true,
     .open = email_open,
     .send = email_send,
     .flush = NULL,

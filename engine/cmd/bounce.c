@@ -925,8 +925,9 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         outcome = APPLY_DUPLICATE;
         goto rollback;
     }
-    if (strcmp(PQgetvalue(notice, 0, 0), "sent") != 0 ||
-        strcmp(PQgetvalue(notice, 0, 1), "email") != 0)
+    const struct crier_channel_ops *bouncing = channel_bouncing();
+    if (bouncing == NULL || strcmp(PQgetvalue(notice, 0, 0), bouncing->accepted_state) != 0 ||
+        strcmp(PQgetvalue(notice, 0, 1), bouncing->name) != 0)
         goto rollback; /* already moved on (or never sent by email): changes nothing */
 
     const char *campaign_state = PQgetvalue(campaign, 0, 0);
@@ -951,7 +952,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     };
 
     struct policy_decision decision = {.to_channel_index = channel_index};
-    const char *to_state = NULL, *to_channel = "email";
+    const char *to_state = NULL, *to_channel = bouncing->name;
     char reason[POLICY_REASON_MAX + 32] = "";
     if (report->kind == BOUNCE_FAILED) {
         const struct policy_limits limits = {
@@ -970,7 +971,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
             .now = now_seconds(),
             .random_unit = 0,
             .limits = &limits,
-            .accepted_state = "sent",
+            .accepted_state = bouncing->accepted_state,
             .usable = channel_usable,
             .usable_data = &usable,
         };
@@ -979,7 +980,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         outcome_set(&bounced, OUTCOME_PERMANENT, "bounced: %s%s%s",
                     report->status[0] ? report->status : report->action, diagnostic[0] ? " " : "",
                     diagnostic);
-        if (channel_index >= policy_count || strcmp(policy[channel_index], "email") != 0 ||
+        if (channel_index >= policy_count || strcmp(policy[channel_index], bouncing->name) != 0 ||
             policy_decide(&in, &bounced, &decision) < 0) {
             /* as worker.c: a notice whose channel no longer fits its policy waits for review */
             decision = (struct policy_decision){.to_state = STATE_UNDELIVERABLE,

@@ -180,6 +180,9 @@ struct crier_channel_ops {
     int (*proof)(const struct crier_config *config, const struct crier_notice *notice,
                  char **ret_bytes, size_t *ret_len, char *err, size_t err_size);
     const char *proof_file;
+    /* bounces - what it hands over can come back as an RFC 3464 report to its VERP sender
+     * (`crier bounces ingest` moves such a notice on: bounce.c). */
+    bool bounces;
     /* open - start one session (one per lane thread); set channel->state. May be NULL. */
     int (*open)(struct crier_channel *channel, const struct crier_config *config);
     /* send - hand n claimed notices to the transport; fill outcome[i] for each. A return
@@ -310,6 +313,10 @@ void channel_content_free(struct channel_content *content);
  * (fax, mail): letter.md rendered for the notice. */
 int channel_proof_letter(const struct crier_config *config, const struct crier_notice *notice,
                          char **ret_bytes, size_t *ret_len, char *err, size_t err_size);
+
+/* channel_bouncing - the channel whose notices come back as bounces (ops->bounces), or
+ * NULL when this build has none. */
+const struct crier_channel_ops *channel_bouncing(void);
 
 /* channel_templates_of - the templates the channels named in policy render, each name once,
  * into out (room for max); returns how many. Unknown channels render nothing. */
