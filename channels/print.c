@@ -18,10 +18,11 @@
  * text. Batch files hold names and addresses: they are created 0640 (the print operator's
  * group may read them, nobody else), and a spool open to others or writable by its group is
  * refused at open (print_spool_check). The manifest quotes every field (RFC 4180) and prefixes a
- * field that a spreadsheet would run as a formula (= + - @) with an apostrophe.
+ * field that a spreadsheet would run as a formula with an apostrophe (csv_write_row).
  */
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/csv.h"
 #include "crier/letter.h"
 #include "crier/spool.h"
 
@@ -312,22 +313,6 @@ static void digest_finish(EVP_MD_CTX *ctx, char out[65])
         snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* csv_field - RFC 4180, always quoted; a leading = + - @ gets an apostrophe (a
- * spreadsheet must not run a name as a formula). */
-static void csv_field(FILE *out, const char *value, bool last)
-{
-    fputc('"', out);
-    if (value && (value[0] == '=' || value[0] == '+' || value[0] == '-' || value[0] == '@'))
-        fputc('\'', out);
-    for (const char *p = value ? value : ""; *p; p++) {
-        if (*p == '"')
-            fputc('"', out);
-        fputc(*p, out);
-    }
-    fputc('"', out);
-    fputc(last ? '\n' : ',', out);
-}
-
 /* letter_digest - the letter's SHA-256: its exact address fields and rendered body (the
  * input of a deterministic renderer), hashed without rendering the letter twice. */
 static void letter_digest(const struct crier_notice *n, const char *date, const char *body,
@@ -581,7 +566,8 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
                              serials[i],
                              letter_sha[i]};
         for (size_t c = 0; c < ARRAY_SIZE(row); c++)
-            csv_field(csv, row[c], c + 1 == ARRAY_SIZE(row));
+            row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
+        csv_write_row(csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
         outcome_set(&outcomes[i], OUTCOME_ACCEPTED,
                     "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", id, sequence, letters,
                     pages[i], sheets, pdf_sha);

@@ -14,9 +14,9 @@
 #include "crier/audit.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/csv.h"
 #include "crier/render.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -50,13 +50,7 @@ static const bool log_integer[ARRAY_SIZE(log_columns)] = {
 
 static void csv_row(FILE *out, const char *const *values, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            fputc(',', out);
-        if (values[i])
-            csv_fwrite(out, values[i], strlen(values[i]));
-    }
-    fputs("\r\n", out);
+    csv_write_row(out, values, n, CSV_QUOTE_ALL | CSV_CRLF);
 }
 
 /* table_field - a value on one line: control characters shown as spaces. */
