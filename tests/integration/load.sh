@@ -198,7 +198,7 @@ is "$(sql "SELECT event || ' ' || coalesce(from_state, '-') || '>' || to_state |
 
 # --- a reject file is opened in spreadsheets: a cell that would run as a formula is guarded ---
 "$CRIER" campaign create formulas --incident INC-6 >/dev/null
-printf 'ref,name,email,dept\nf1,=cmd|calc!A0,,=HYPERLINK("http://evil.example")\nf2,Fine,f2@example.com,+1\n' >formulas.csv
+printf 'ref,name,email,dept\nf1,=cmd|calc!A0,,"=HYPERLINK(""http://evil.example"")"\nf2,Fine,f2@example.com,+1\n' >formulas.csv
 run_crier campaign load formulas --csv formulas.csv --reject-file formula-rejects.csv
 is "$RC" 0 "a list whose rejected row holds formulas loads"
 is "$(python3 - formula-rejects.csv <<'PY'
