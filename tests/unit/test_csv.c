@@ -349,12 +349,36 @@ static void test_write_field(void **state)
     free(buffer);
 }
 
+/* csv_write_row: a NULL is an empty field never quoted, "" is quoted under CSV_QUOTE_ALL;
+ * line ends as asked; formulas guarded either way */
+static void test_write_row(void **state)
+{
+    (void)state;
+    const char *values[] = {"a", NULL, "", "=x", "b,c"};
+    static const struct {
+        unsigned flags;
+        const char *written;
+    } cases[] = {
+        {0, "a,,,\"'=x\",\"b,c\"\n"},
+        {CSV_QUOTE_ALL | CSV_CRLF, "\"a\",,\"\",\"'=x\",\"b,c\"\r\n"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *buffer = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&buffer, &size);
+        csv_write_row(out, values, ARRAY_SIZE(values), cases[i].flags);
+        fclose(out);
+        assert_string_equal(buffer, cases[i].written);
+        free(buffer);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_cases),    cmocka_unit_test(test_field_limit),
         cmocka_unit_test(test_too_many_fields), cmocka_unit_test(test_open_and_progress),
-        cmocka_unit_test(test_write_field),
+        cmocka_unit_test(test_write_field),     cmocka_unit_test(test_write_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
