@@ -42,6 +42,8 @@ struct crier_outcome {
                                         so that `crier audit show` can render it again */
 };
 
+struct notice_renderer;
+
 /* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
 struct crier_notice {
     int64_t id;
@@ -65,8 +67,6 @@ struct crier_notice {
     const struct render_campaign *render;   /* the campaign's templates and metadata... */
     const struct notice_renderer *renderer; /* ...and the engine's functions that use them */
 };
-
-struct notice_renderer;
 
 /* One notice waiting for its final status (the poll op). */
 struct crier_poll_item {
