@@ -152,21 +152,139 @@ bool channel_reachable(enum crier_channel_id id, const struct crier_notice *noti
                        const char **ret_why)
 {
     const char *why = NULL;
-    if (id == CHANNEL_EMAIL && notice->email == NULL)
-        why = "no valid email address";
-    else if (id == CHANNEL_FAX && notice->fax == NULL)
-        why = "no valid fax number";
-    else if (id == CHANNEL_MAIL && !notice->mailable)
-        why = "no mailable postal address";
-    if (why == NULL) {
-        const struct crier_channel_ops *ops = channel_ops_by_id(id);
-        if (ops && ops->reachable && !ops->reachable(notice))
-            why = "not reachable";
-    }
+    const struct crier_channel_ops *ops = channel_ops_by_id(id);
+    if (ops && ops->reachable && !ops->reachable(notice))
+        why = ops->unreachable_why ? ops->unreachable_why : "not reachable";
     if (ret_why)
         *ret_why = why;
     return why == NULL;
 }
+
+int channel_render(const struct crier_notice *notice, const char *name, bool html, char **ret_text,
+                   size_t *ret_len, char *err, size_t err_size)
+{
+    if (notice->renderer == NULL) {
+        snprintf(err, err_size, "no templates loaded for campaign %s", notice->campaign_name);
+        return -ENOENT;
+    }
+    return notice->renderer->render(notice, name, html, ret_text, ret_len, err, err_size);
+}
+
+bool channel_render_has(const struct crier_notice *notice, const char *name)
+{
+    return notice->renderer && notice->renderer->has(notice, name);
+}
+
+const char *channel_meta(const struct crier_notice *notice, const char *key)
+{
+    return notice->renderer ? notice->renderer->meta(notice, key) : NULL;
+}
+
+struct channel_claim channel_claim_limits(const struct crier_channel_ops *ops,
+                                          const struct crier_config *config)
+{
+    struct channel_claim claim = {.limit = 1, .window_seconds = 0};
+    enum crier_channel_id id;
+    if (channel_id_from_name(ops->name, &id) == 0)
+        claim.limit = config->channel[id].batch_size;
+    if (ops->claim)
+        ops->claim(config, &claim);
+    return claim;
+}
+
+int channel_check_all(const struct crier_config *config, const char *where, FILE *diag)
+{
+    int r = 0;
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        char why[512] = "";
+        if (ops == NULL || ops->check == NULL || !config->channel[id].enabled ||
+            config->channel[id].lanes == 0)
+            continue;
+        if (ops->check(config, why, sizeof(why)) < 0) {
+            fprintf(diag, "%s: %s\n", where, why);
+            r = -EINVAL;
+        }
+    }
+    return r;
+}
+
+int channel_recover_all(const struct crier_config *config, const struct channel_recovery *engine,
+                        FILE *report, long *ret_orphaned)
+{
+    int r = 0;
+    long orphaned = 0;
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        long count = 0;
+        if (ops == NULL || ops->recover == NULL || !config->channel[id].enabled)
+            continue;
+        int k = ops->recover(config, engine, report, &count);
+        orphaned += count;
+        if (k < 0 && r == 0)
+            r = k;
+    }
+    if (ret_orphaned)
+        *ret_orphaned = orphaned;
+    return r;
+}
+
+int channel_compose(const char *name, const struct crier_config *config,
+                    const struct crier_notice *notice, struct channel_content *ret, char *err,
+                    size_t err_size)
+{
+    const struct crier_channel_ops *ops = channel_ops_find(name);
+    *ret = (struct channel_content){0};
+    if (ops == NULL || ops->compose == NULL) {
+        snprintf(err, err_size, "channel %s renders no content", name);
+        return -ENOTSUP;
+    }
+    return ops->compose(config, notice, ret, err, err_size);
+}
+
+void channel_content_free(struct channel_content *content)
+{
+    free(content->bytes);
+    content->bytes = NULL;
+}
+
+int channel_proof_letter(const struct crier_config *config, const struct crier_notice *notice,
+                         char **ret_bytes, size_t *ret_len, char *err, size_t err_size)
+{
+    return channel_render(notice, "letter.md", false, ret_bytes, ret_len, err, err_size);
+}
+
+const struct crier_channel_ops *channel_bouncing(void)
+{
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops && ops->bounces)
+            return ops;
+    }
+    return NULL;
+}
+
+size_t channel_templates_of(char *const *policy, const struct channel_template **out, size_t max)
+{
+    size_t count = 0;
+    for (char *const *p = policy; p && *p; p++) {
+        const struct channel_template *t = NULL;
+        const struct crier_channel_ops *ops = channel_ops_find(*p);
+        for (t = ops ? ops->templates : NULL; t && t->name; t++) {
+            bool seen = false;
+            for (size_t i = 0; i < count && !seen; i++)
+                seen = strcmp(out[i]->name, t->name) == 0;
+            if (!seen && count < max)
+                out[count++] = t;
+        }
+    }
+    return count;
+}
+
+const struct channel_template channel_letter_templates[] = {
+    {.name = "letter.md", .required = true, .body = true},
+    {.name = NULL},
+};
 
 struct crier_channel *channel_close(struct crier_channel *channel)
 {

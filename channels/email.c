@@ -22,7 +22,6 @@
  */
 #include "crier/channel.h"
 #include "crier/crier.h"
-#include "crier/render.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -276,11 +275,11 @@ static char *build_message(struct email_session *s, const struct crier_notice *n
         rendered.content_time = (int64_t)time(NULL);
     *ret_content_at = rendered.content_time;
     const struct crier_notice *n = &rendered;
-    if (notice_render(n, "email.subject", false, &subject, &len, err, err_size) < 0 ||
-        notice_render(n, "email.txt", false, &text, &len, err, err_size) < 0)
+    if (channel_render(n, "email.subject", false, &subject, &len, err, err_size) < 0 ||
+        channel_render(n, "email.txt", false, &text, &len, err, err_size) < 0)
         goto fail;
-    if (render_has(n, "email.html") &&
-        notice_render(n, "email.html", true, &html, &len, err, err_size) < 0)
+    if (channel_render_has(n, "email.html") &&
+        channel_render(n, "email.html", true, &html, &len, err, err_size) < 0)
         goto fail;
     fold_controls(subject);
 
@@ -676,8 +675,10 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
     return 0;
 }
 
-int email_compose(const struct crier_config *config, const struct crier_notice *notice,
-                  char **ret_bytes, char *err, size_t err_size)
+/* email_compose - the compose op: the exact message email_send would hand the relay for a
+ * notice (for `crier audit show`, which sets notice->content_time); nothing is sent. */
+static int email_compose(const struct crier_config *config, const struct crier_notice *notice,
+                         struct channel_content *ret, char *err, size_t err_size)
 {
     pthread_once(&library_once, library_init);
     struct email_session s = {0};
@@ -691,8 +692,24 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
     free(s.domain);
     if (bytes == NULL)
         return -EINVAL;
-    *ret_bytes = bytes;
+    ret->bytes = bytes;
+    ret->len = strlen(bytes);
+    sha256_hex(bytes, ret->len, ret->sha256);
+    ret->extension = "eml";
     return 0;
+}
+
+/* email_proof - the proof op: the message itself, for `campaign proof`. */
+static int email_proof(const struct crier_config *config, const struct crier_notice *notice,
+                       char **ret_bytes, size_t *ret_len, char *err, size_t err_size)
+{
+    struct channel_content content;
+    int r = email_compose(config, notice, &content, err, err_size);
+    if (r == 0) {
+        *ret_bytes = content.bytes;
+        *ret_len = content.len;
+    }
+    return r;
 }
 
 static bool email_reachable(const struct crier_notice *notice)
@@ -700,11 +717,27 @@ static bool email_reachable(const struct crier_notice *notice)
     return notice->email != NULL;
 }
 
+static const struct channel_template email_templates[] = {
+    {.name = "email.subject", .required = true},
+    {.name = "email.txt", .required = true, .body = true, .subject = "email.subject"},
+    {.name = "email.html", .body = true, .subject = "email.subject"},
+    {.name = NULL},
+};
+
+static int email_probe(const struct crier_config *config, char *report, size_t report_size);
+
 const struct crier_channel_ops email_channel_ops = {
     .name = "email",
     .accepted_state = STATE_SENT,
-    .renders = true,
+    .templates = email_templates,
     .reachable = email_reachable,
+    .unreachable_why = "no valid email address",
+    .probe = email_probe,
+    .probe_label = "smtp",
+    .compose = email_compose,
+    .proof = email_proof,
+    .proof_file = "email.eml",
+    .bounces = true,
     .open = email_open,
     .send = email_send,
     .flush = NULL,
@@ -825,7 +858,7 @@ static void relay_close(struct relay *relay)
     memset(relay, 0, sizeof(*relay));
 }
 
-int email_probe(const struct crier_config *config, char *report, size_t report_size)
+static int email_probe(const struct crier_config *config, char *report, size_t report_size)
 {
     struct relay relay;
     int r = relay_open(config, &relay, report, report_size);

@@ -27,7 +27,6 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/letter.h"
-#include "crier/render.h"
 
 #include <curl/curl.h>
 #include <errno.h>
@@ -631,12 +630,10 @@ static int letter_pdf(struct fax_session *s, const struct crier_notice *rendered
     const struct crier_notice *notice = &copy;
     char *body = NULL;
     size_t body_len = 0;
-    int r = notice_render(notice, "letter.md", false, &body, &body_len, err, err_size);
+    int r = channel_render(notice, "letter.md", false, &body, &body_len, err, err_size);
     if (r < 0)
         return -EAGAIN; /* the campaign's templates, not the person: retry, never skip */
-    const char *organisation = NULL;
-    if (notice->render && notice->render->meta)
-        organisation = json_string_value(json_object_get(notice->render->meta, "organisation"));
+    const char *organisation = channel_meta(notice, "organisation");
     const char *fallback[] = {organisation, NULL};
     char date[11];
     time_t at = (time_t)notice->content_time;
@@ -1199,11 +1196,21 @@ static bool fax_reachable(const struct crier_notice *notice)
     return !str_empty(notice->fax);
 }
 
+static int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
+                       struct channel_content *ret, char *err, size_t err_size);
+static int fax_probe(const struct crier_config *config, char *report, size_t report_size);
+
 const struct crier_channel_ops fax_channel_ops = {
     .name = "fax",
     .accepted_state = STATE_SUBMITTED,
-    .renders = true,
+    .templates = channel_letter_templates,
     .reachable = fax_reachable,
+    .unreachable_why = "no valid fax number",
+    .probe = fax_probe,
+    .probe_label = "fax gateway",
+    .compose = fax_compose,
+    .proof = channel_proof_letter,
+    .proof_file = "letter.md",
     .open = fax_open,
     .send = fax_send,
     .flush = NULL,
@@ -1211,15 +1218,25 @@ const struct crier_channel_ops fax_channel_ops = {
     .close = fax_close,
 };
 
-int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
-                unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+/* fax_compose - the compose op: the exact PDF the channel would post for a notice (for
+ * `crier audit show`, which sets notice->content_time); nothing is sent. */
+static int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
+                       struct channel_content *ret, char *err, size_t err_size)
 {
     struct fax_session s = {0};
     fax_layout_init(&s, config);
     int64_t content_at;
-    int r = letter_pdf(&s, notice, ret_pdf, ret_len, &content_at, err, err_size);
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    int r = letter_pdf(&s, notice, &pdf, &len, &content_at, err, err_size);
     strv_free(s.letterhead);
-    return r;
+    if (r < 0)
+        return r;
+    ret->bytes = pdf;
+    ret->len = len;
+    sha256_hex(pdf, len, ret->sha256);
+    ret->extension = "pdf";
+    return 0;
 }
 
 /* ---- replies without a network, for tests and fuzzing ------------------------------------ */
@@ -1258,7 +1275,7 @@ void fax_reply_outcomes(const struct crier_config *config, const char *reply, si
 
 /* ---- config check --connect ------------------------------------------------------------ */
 
-int fax_probe(const struct crier_config *config, char *report, size_t report_size)
+static int fax_probe(const struct crier_config *config, char *report, size_t report_size)
 {
     struct crier_channel channel = {.ops = &fax_channel_ops, .config = config};
     int r = fax_open(&channel, config);

@@ -1422,16 +1422,6 @@ out:
 /* ---------------------------------------------------------------------------------- */
 /* PDF */
 
-static bool date_valid(const char *date)
-{
-    if (date == NULL || strlen(date) != 10 || date[4] != '-' || date[7] != '-' ||
-        !all_digits(date, 4) || !all_digits(date + 5, 2) || !all_digits(date + 8, 2))
-        return false;
-    int month = (date[5] - '0') * 10 + (date[6] - '0');
-    int day = (date[8] - '0') * 10 + (date[9] - '0');
-    return month >= 1 && month <= 12 && day >= 1 && day <= 31;
-}
-
 int letter_pdf_metadata(cairo_surface_t *surface, const char *date)
 {
     if (!date_valid(date))

@@ -7,8 +7,8 @@
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
  * directory. Only then are the letters ACCEPTED ("batched"). The engine records the
  * outcomes in one transaction and calls committed(), which renames the files to their
- * final, printable names. A crash in between leaves *.pending files that batch.c
- * reconciles with the database: finalised when recorded, orphaned (never printed) when
+ * final, printable names. A crash in between leaves *.pending files that the recover op
+ * (spool.c) reconciles with the database: finalised when recorded, orphaned (never printed) when
  * not. So no notice is batched without its letter on disk, and no letter reaches the
  * printer unless its notice is recorded batched (docs/mail.md).
  *
@@ -18,13 +18,13 @@
  * text. Batch files hold names and addresses: they are created 0640 (the print operator's
  * group may read them, nobody else), and a spool open to others or writable by its group is
  * refused at open (print_spool_check). The manifest quotes every field (RFC 4180) and prefixes a
- * field that a spreadsheet would run as a formula (= + - @) with an apostrophe.
+ * field that a spreadsheet would run as a formula with an apostrophe (csv_write_row).
  */
-#include "crier/batch.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/csv.h"
 #include "crier/letter.h"
-#include "crier/render.h"
+#include "crier/spool.h"
 
 #include <cairo-pdf.h>
 #include <cairo.h>
@@ -93,7 +93,7 @@ static void date_of(int64_t at, char date[11])
     strftime(date, 11, "%Y-%m-%d", &tm);
 }
 
-int print_spool_check(const char *spool, char *err, size_t err_size)
+static int print_spool_check(const char *spool, char *err, size_t err_size)
 {
     struct stat st;
     if (str_empty(spool)) {
@@ -313,22 +313,6 @@ static void digest_finish(EVP_MD_CTX *ctx, char out[65])
         snprintf(out + 2 * i, 3, "%02x", digest[i]);
 }
 
-/* csv_field - RFC 4180, always quoted; a leading = + - @ gets an apostrophe (a
- * spreadsheet must not run a name as a formula). */
-static void csv_field(FILE *out, const char *value, bool last)
-{
-    fputc('"', out);
-    if (value && (value[0] == '=' || value[0] == '+' || value[0] == '-' || value[0] == '@'))
-        fputc('\'', out);
-    for (const char *p = value ? value : ""; *p; p++) {
-        if (*p == '"')
-            fputc('"', out);
-        fputc(*p, out);
-    }
-    fputc('"', out);
-    fputc(last ? '\n' : ',', out);
-}
-
 /* letter_digest - the letter's SHA-256: its exact address fields and rendered body (the
  * input of a deterministic renderer), hashed without rendering the letter twice. */
 static void letter_digest(const struct crier_notice *n, const char *date, const char *body,
@@ -460,15 +444,14 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
         size_t body_len = 0;
         struct crier_notice rendered = *notice;
         rendered.content_time = batch_time;
-        if (notice_render(&rendered, "letter.md", false, &bodies[i], &body_len, err, sizeof(err)) <
+        if (channel_render(&rendered, "letter.md", false, &bodies[i], &body_len, err, sizeof(err)) <
             0) {
             /* the campaign's templates, not the person: retry, never skip */
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render letter.md: %s", err);
             items[k].sort_zip = NULL;
             continue;
         }
-        if (notice->render && notice->render->meta)
-            organisation = json_string_value(json_object_get(notice->render->meta, "organisation"));
+        organisation = channel_meta(notice, "organisation");
         const char *fallback[] = {organisation, NULL};
         struct letter_imb imb = {0};
         char zip[10];
@@ -582,7 +565,8 @@ static int print_send(struct crier_channel *channel, const struct crier_notice *
                              serials[i],
                              letter_sha[i]};
         for (size_t c = 0; c < ARRAY_SIZE(row); c++)
-            csv_field(csv, row[c], c + 1 == ARRAY_SIZE(row));
+            row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
+        csv_write_row(csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
         outcome_set(&outcomes[i], OUTCOME_ACCEPTED,
                     "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", id, sequence, letters,
                     pages[i], sheets, pdf_sha);
@@ -689,11 +673,56 @@ static bool print_reachable(const struct crier_notice *notice)
     return notice->mailable;
 }
 
+/* print_claim - a lane claims letters_per_batch letters, or what waited batch_window. */
+static void print_claim(const struct crier_config *config, struct channel_claim *ret)
+{
+    ret->limit = config->mail.letters_per_batch;
+    ret->window_seconds = config->mail.batch_window_seconds;
+}
+
+static int print_check(const struct crier_config *config, char *err, size_t err_size)
+{
+    return print_spool_check(config->mail.spool, err, err_size);
+}
+
+static int print_recover(const struct crier_config *config, const struct channel_recovery *engine,
+                         FILE *report, long *ret_orphaned)
+{
+    return spool_recover(config->mail.spool, "mail", engine, report, ret_orphaned);
+}
+
+/* print_compose - the compose op: a letter's PDF page is one of a batch, so the channel
+ * records the SHA-256 of its input instead (letter_digest: its address and rendered body,
+ * at notice->content_time), and the content is that body, in Markdown. */
+static int print_compose(const struct crier_config *config, const struct crier_notice *notice,
+                         struct channel_content *ret, char *err, size_t err_size)
+{
+    char *body = NULL;
+    size_t body_len = 0;
+    int r = channel_render(notice, "letter.md", false, &body, &body_len, err, err_size);
+    if (r < 0)
+        return r;
+    char date[11];
+    date_of(notice->content_time ? notice->content_time : (int64_t)time(NULL), date);
+    letter_digest(notice, date, body, ret->sha256);
+    ret->bytes = body;
+    ret->len = body_len;
+    ret->extension = "md";
+    return 0;
+}
+
 const struct crier_channel_ops mail_channel_ops = {
     .name = "mail",
     .accepted_state = STATE_BATCHED,
-    .renders = true,
+    .templates = channel_letter_templates,
     .reachable = print_reachable,
+    .unreachable_why = "no mailable postal address",
+    .claim = print_claim,
+    .check = print_check,
+    .recover = print_recover,
+    .compose = print_compose,
+    .proof = channel_proof_letter,
+    .proof_file = "letter.md",
     .open = print_open,
     .send = print_send,
     .flush = NULL,
@@ -701,17 +730,3 @@ const struct crier_channel_ops mail_channel_ops = {
     .close = print_close,
     .committed = print_committed,
 };
-
-int print_letter_digest(const struct crier_notice *notice, char out[65], char *err, size_t err_size)
-{
-    char *body = NULL;
-    size_t body_len = 0;
-    int r = notice_render(notice, "letter.md", false, &body, &body_len, err, err_size);
-    if (r < 0)
-        return r;
-    char date[11];
-    date_of(notice->content_time ? notice->content_time : (int64_t)time(NULL), date);
-    letter_digest(notice, date, body, out);
-    free(body);
-    return 0;
-}

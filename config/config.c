@@ -20,11 +20,13 @@
  */
 #include "crier/config.h"
 #include "crier/crier.h"
+#include "crier/log.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <locale.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <libpq-fe.h>
@@ -1270,6 +1272,35 @@ static bool conninfo_has_password(const char *conninfo)
             found = true;
     PQconninfoFree(options);
     return found;
+}
+
+/* The files already warned about: each is named once per process, however often the
+ * configuration is loaded again. */
+static pthread_mutex_t exposed_lock = PTHREAD_MUTEX_INITIALIZER;
+static char **exposed;
+static size_t exposed_count;
+
+void secret_file_check(const char *path, const struct stat *st, const char *what)
+{
+    if ((st->st_mode & (S_IRGRP | S_IROTH)) == 0)
+        return;
+    pthread_mutex_lock(&exposed_lock);
+    for (size_t i = 0; i < exposed_count; i++) {
+        if (strcmp(exposed[i], path) == 0) {
+            pthread_mutex_unlock(&exposed_lock);
+            return;
+        }
+    }
+    exposed = xreallocarray(exposed, exposed_count + 1, sizeof(*exposed));
+    exposed[exposed_count++] = xstrdup(path);
+    pthread_mutex_unlock(&exposed_lock);
+    log_warning("%s holds %s and can be read by %s (mode %04o): make it readable by its owner "
+                "alone (chmod go-rwx %s)",
+                path, what,
+                (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "its group and others"
+                : (st->st_mode & S_IRGRP)                          ? "its group"
+                                                                   : "others",
+                (unsigned)(st->st_mode & 07777), path);
 }
 
 static void secret_path_check(const char *path, const char *what)

@@ -6,6 +6,7 @@
  */
 #include "crier/config.h"
 #include "crier/crier.h"
+#include "crier/yamldoc.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -55,18 +56,11 @@ int meta_yaml_to_json(const char *path, char **ret_json, char *err, size_t err_s
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         return -ENOENT;
     }
-    yaml_parser_t parser;
     yaml_document_t doc;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, f);
-    int r = 0;
-    if (!yaml_parser_load(&parser, &doc)) {
-        snprintf(err, err_size, "%s:%zu:%zu: %s", path, parser.problem_mark.line + 1,
-                 parser.problem_mark.column + 1, parser.problem ? parser.problem : "bad YAML");
-        yaml_parser_delete(&parser);
-        fclose(f);
-        return -EINVAL;
-    }
+    int r = yaml_doc_from_file(f, path, &doc, err, err_size);
+    fclose(f);
+    if (r < 0)
+        return r;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     if (root != NULL && root->type != YAML_MAPPING_NODE) {
         snprintf(err, err_size, "%s:%zu:%zu: the incident metadata must be a mapping", path,
@@ -85,7 +79,5 @@ int meta_yaml_to_json(const char *path, char **ret_json, char *err, size_t err_s
         }
     }
     yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    fclose(f);
     return r;
 }

@@ -14,9 +14,9 @@
 #include "crier/audit.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/csv.h"
 #include "crier/render.h"
 
-#include <csv.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -50,13 +50,7 @@ static const bool log_integer[ARRAY_SIZE(log_columns)] = {
 
 static void csv_row(FILE *out, const char *const *values, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0)
-            fputc(',', out);
-        if (values[i])
-            csv_fwrite(out, values[i], strlen(values[i]));
-    }
-    fputs("\r\n", out);
+    csv_write_row(out, values, n, CSV_QUOTE_ALL | CSV_CRLF);
 }
 
 /* table_field - a value on one line: control characters shown as spaces. */
@@ -263,73 +257,42 @@ struct content_check {
 };
 
 static int write_content(const char *out_dir, int64_t log_id, const char *channel,
-                         const void *bytes, size_t len, char *path, size_t path_size)
+                         const struct channel_content *content, char *path, size_t path_size)
 {
-    const char *ext = strcmp(channel, "email") == 0 ? "eml"
-                      : strcmp(channel, "fax") == 0 ? "pdf"
-                                                    : "md";
-    snprintf(path, path_size, "%s/%" PRId64 "-%s.%s", out_dir, log_id, channel, ext);
+    snprintf(path, path_size, "%s/%" PRId64 "-%s.%s", out_dir, log_id, channel, content->extension);
     FILE *f = fopen(path, "wb");
     if (f == NULL)
         return -errno;
-    fwrite(bytes, 1, len, f);
+    fwrite(content->bytes, 1, content->len, f);
     return fclose(f) == 0 ? 0 : -EIO;
 }
 
 /*
- * rerender - the content of notice n on channel as it was rendered at content_at, hashed.
- * mail: the letter's digest (print.c), which covers its address and body.
+ * rerender - the content of notice n on channel as it was rendered at content_at, hashed
+ * as the channel hashes it when it sends (its compose op).
  */
 static void rerender(const struct crier_config *config, const struct crier_notice *n,
                      const char *channel, const char *recorded, const char *out_dir, int64_t log_id,
                      struct content_check *check)
 {
     char err[400] = "";
-    int r = -ENOTSUP;
-    void *bytes = NULL;
-    size_t len = 0;
-    if (strcmp(channel, "email") == 0) {
-        char *message = NULL;
-        r = email_compose(config, n, &message, err, sizeof(err));
-        if (r == 0) {
-            len = strlen(message);
-            bytes = message;
-            sha256_hex(bytes, len, check->sha);
-        }
-    } else if (strcmp(channel, "fax") == 0) {
-        unsigned char *pdf = NULL;
-        r = fax_compose(config, n, &pdf, &len, err, sizeof(err));
-        if (r == 0) {
-            bytes = pdf;
-            sha256_hex(bytes, len, check->sha);
-        }
-    } else if (strcmp(channel, "mail") == 0) {
-        r = print_letter_digest(n, check->sha, err, sizeof(err));
-        if (r == 0 && out_dir) {
-            size_t body_len = 0;
-            char *body = NULL;
-            if (notice_render(n, "letter.md", false, &body, &body_len, err, sizeof(err)) == 0) {
-                bytes = body;
-                len = body_len;
-            }
-        }
-    } else {
-        snprintf(err, sizeof(err), "channel %s renders no content", channel);
-    }
+    struct channel_content content;
+    int r = channel_compose(channel, config, n, &content, err, sizeof(err));
     if (r < 0) {
         check->skipped = true;
         snprintf(check->err, sizeof(check->err), "cannot render it again: %s",
                  err[0] ? err : strerror(-r));
-        free(bytes);
+        channel_content_free(&content);
         return;
     }
+    memcpy(check->sha, content.sha256, sizeof(check->sha));
     check->verified = strcmp(check->sha, recorded) == 0;
-    if (out_dir && bytes) {
+    if (out_dir && content.bytes) {
         char path[4096];
-        if (write_content(out_dir, log_id, channel, bytes, len, path, sizeof(path)) == 0)
+        if (write_content(out_dir, log_id, channel, &content, path, sizeof(path)) == 0)
             snprintf(check->err, sizeof(check->err), "re-rendered content: %s", path);
     }
-    free(bytes);
+    channel_content_free(&content);
 }
 
 static void text_line(FILE *out, const char *label, const char *value)
@@ -397,7 +360,7 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
     int render_r = render_campaign_load(db, config, p.notice.campaign_id, diag, &render);
     if (diag)
         fclose(diag);
-    p.notice.render = render;
+    render_attach(&p.notice, render);
 
     PGresult *res = p.result;
     if (json) {

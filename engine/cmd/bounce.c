@@ -893,8 +893,10 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         outcome = APPLY_DUPLICATE;
         goto rollback;
     }
-    if (strcmp(PQgetvalue(notice, 0, BN_STATE), "sent") != 0 ||
-        strcmp(PQgetvalue(notice, 0, BN_CHANNEL), "email") != 0)
+    const struct crier_channel_ops *bouncing = channel_bouncing();
+    if (bouncing == NULL ||
+        strcmp(PQgetvalue(notice, 0, BN_STATE), notice_state_name(bouncing->accepted_state)) != 0 ||
+        strcmp(PQgetvalue(notice, 0, BN_CHANNEL), bouncing->name) != 0)
         goto rollback; /* already moved on (or never sent by email): changes nothing */
 
     const char *campaign_state = PQgetvalue(campaign, 0, 0);
@@ -904,17 +906,17 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     notice_from_row(notice, 0, &n);
 
     struct policy_decision decision = {.to_channel_index = channel_index};
-    const char *to_state = NULL, *to_channel = "email";
+    const char *to_state = NULL, *to_channel = bouncing->name;
     char reason[POLICY_REASON_MAX + 32] = "";
     if (report->kind == BOUNCE_FAILED) {
         struct transition_input in = {
             .config = config,
             .policy = policy,
             .notice = &n,
-            .channel = "email",
+            .channel = bouncing->name,
             .channel_index = channel_index,
             .channel_started_at = strtod(PQgetvalue(notice, 0, BN_CHANNEL_STARTED_AT), NULL),
-            .accepted_state = STATE_SENT,
+            .accepted_state = bouncing->accepted_state,
             .now = now_seconds(),
             .random_unit = 0,
         };
@@ -945,7 +947,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
         report->diagnostic, source_name(match->source));
     const struct transition_bounce record = {
         .notice = &n,
-        .channel = "email",
+        .channel = bouncing->name,
         .to_state = to_state,
         .to_channel = to_channel,
         .to_channel_index = decision.to_channel_index,

@@ -560,16 +560,12 @@ static int config_probe(const struct crier_config *config)
                               : " (run crier db migrate)");
         db_close(db);
     }
-    struct {
-        enum crier_channel_id id;
-        const char *what;
-        int (*probe)(const struct crier_config *, char *, size_t);
-    } probes[] = {{CHANNEL_EMAIL, "smtp", email_probe}, {CHANNEL_FAX, "fax gateway", fax_probe}};
-    for (size_t i = 0; i < ARRAY_SIZE(probes); i++) {
-        if (!config->channel[probes[i].id].enabled)
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (!config->channel[id].enabled || ops == NULL || ops->probe == NULL)
             continue;
-        int r = probes[i].probe(config, err, sizeof(err));
-        printf("  %s: %s: %s\n", probes[i].what, r == 0 ? "ok" : "FAILED", err);
+        int r = ops->probe(config, err, sizeof(err));
+        printf("  %s: %s: %s\n", ops->probe_label, r == 0 ? "ok" : "FAILED", err);
         if (r < 0)
             failed++;
     }
@@ -613,10 +609,7 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
         return EXIT_CONFIG;
     }
     /* the files the channels need: what crier run would refuse at start (exit 78) */
-    char why[512];
-    if (config->channel[CHANNEL_MAIL].enabled && config->channel[CHANNEL_MAIL].lanes > 0 &&
-        print_spool_check(config->mail.spool, why, sizeof(why)) < 0) {
-        fprintf(stderr, "%s: %s\n", path, why);
+    if (channel_check_all(config, path, stderr) < 0) {
         rules_free(rules);
         config_free(config);
         return EXIT_CONFIG;

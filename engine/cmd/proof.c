@@ -15,7 +15,15 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* file_safe - a ref or region made safe for a file name. */
+/* strv_contains - is s one of the count strings at v? */
+static bool strv_contains(const char *const *v, size_t count, const char *s)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
 static int write_file(const char *path, const char *bytes, FILE *diag)
 {
     FILE *f = fopen(path, "wb");
@@ -70,28 +78,26 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
         notice_from_row(result, row, &n);
         n.campaign_name = c->name;
         n.attempt = n.channel_attempt = 1; /* a proof is rendered as a first attempt */
-        n.render = render;
+        render_attach(&n, render);
         char region[16], ref[64];
         file_safe_name(n.address[3], region, sizeof(region));
         file_safe_name(n.ref, ref, sizeof(ref));
-        bool letter_done = false;
+        const char *done[CHANNEL_COUNT] = {0}; /* the proof files written for this notice */
+        size_t done_count = 0;
         for (char **p = c->policy; *p; p++) {
             enum crier_channel_id channel;
             if (channel_id_from_name(*p, &channel) < 0 || !channel_reachable(channel, &n, NULL))
                 continue;
-            char err[512] = "";
-            char *bytes = NULL, *path = NULL;
-            size_t len;
-            if (channel == CHANNEL_EMAIL) {
-                path = xasprintf("%s/%s-%s-email.eml", out_dir, region, ref);
-                r = email_compose(config, &n, &bytes, err, sizeof(err));
-            } else if ((channel == CHANNEL_FAX || channel == CHANNEL_MAIL) && !letter_done) {
-                letter_done = true;
-                path = xasprintf("%s/%s-%s-letter.md", out_dir, region, ref);
-                r = notice_render(&n, "letter.md", false, &bytes, &len, err, sizeof(err));
-            } else {
+            const struct crier_channel_ops *ops = channel_ops_by_id(channel);
+            if (ops == NULL || ops->proof == NULL ||
+                strv_contains(done, done_count, ops->proof_file))
                 continue;
-            }
+            done[done_count++] = ops->proof_file;
+            char err[512] = "";
+            char *bytes = NULL;
+            size_t len;
+            char *path = xasprintf("%s/%s-%s-%s", out_dir, region, ref, ops->proof_file);
+            r = ops->proof(config, &n, &bytes, &len, err, sizeof(err));
             if (r < 0) {
                 fprintf(diag, "%s: %s\n", path, err);
                 failures++;

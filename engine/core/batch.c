@@ -13,8 +13,8 @@
  * when every letter in its manifest is recorded batched under that batch.
  */
 #include "crier/batch.h"
+#include "crier/channel.h"
 #include "crier/crier.h"
-#include "crier/csv.h"
 #include "crier/log.h"
 
 #include <dirent.h>
@@ -28,104 +28,24 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const batch_file_kinds[3] = {"pdf", "sha256", "csv"};
-
-int batch_id_parse(const char *text, int64_t *ret_campaign, int64_t *ret_seq, int *ret_attempt,
-                   char canonical[BATCH_ID_MAX])
+int batch_window_due(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
+                     long window_seconds, bool *ret_due)
 {
-    if (text == NULL)
-        return -EINVAL;
-    if (text[0] == 'B' || text[0] == 'b')
-        text++;
-    long long campaign = 0, seq = 0;
-    int attempt = 0, used = 0;
-    if (sscanf(text, "%lld-%lld-%d%n", &campaign, &seq, &attempt, &used) != 3 ||
-        text[used] != '\0' || campaign <= 0 || seq < 0 || attempt <= 0 || text[0] == '-')
-        return -EINVAL;
-    for (const char *p = text; *p; p++)
-        if (!((*p >= '0' && *p <= '9') || *p == '-'))
-            return -EINVAL;
-    if (ret_campaign)
-        *ret_campaign = campaign;
-    if (ret_seq)
-        *ret_seq = seq;
-    if (ret_attempt)
-        *ret_attempt = attempt;
-    if (canonical)
-        snprintf(canonical, BATCH_ID_MAX, "%lld-%lld-%d", campaign, seq, attempt);
-    return 0;
-}
-
-static int dir_sync(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    int r = fsync(fd) == 0 ? 0 : -errno;
-    close(fd);
-    return r;
-}
-
-int batch_files_rename(const char *spool, const char *id, const char *from, const char *to,
-                       int *ret_renamed)
-{
-    int renamed = 0, r = 0;
-    for (size_t k = 0; k < ARRAY_SIZE(batch_file_kinds); k++) {
-        char *a = xasprintf("%s/B%s.%s%s", spool, id, batch_file_kinds[k], from);
-        char *b = xasprintf("%s/B%s.%s%s", spool, id, batch_file_kinds[k], to);
-        if (rename(a, b) == 0)
-            renamed++;
-        else if (errno != ENOENT && r == 0)
-            r = -errno;
-        free(a);
-        free(b);
-    }
-    if (renamed > 0) {
-        int s = dir_sync(spool);
-        if (r == 0)
-            r = s;
-    }
-    if (ret_renamed)
-        *ret_renamed = renamed;
-    return r;
-}
-
-/* file_state - where batch id's files are: "printable", "pending", "orphan", "void",
- * "missing" (or "no spool"). */
-static const char *file_state(const struct crier_config *config, const char *id)
-{
-    static const char *const suffixes[][2] = {
-        {"", "printable"}, {".pending", "pending"}, {".orphan", "orphan"}, {".void", "void"}};
-    if (str_empty(config->mail.spool))
-        return "no spool";
-    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++) {
-        char *path = xasprintf("%s/B%s.pdf%s", config->mail.spool, id, suffixes[i][0]);
-        bool there = access(path, F_OK) == 0;
-        free(path);
-        if (there)
-            return suffixes[i][1];
-    }
-    return "missing";
-}
-
-int batch_window_due(struct crier_db *db, const struct crier_config *config, int64_t campaign_id,
-                     bool *ret_due)
-{
-    char campaign[32], limit[16], window[32];
+    char campaign[32], count[16], window[32];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
-    snprintf(limit, sizeof(limit), "%d", config->mail.letters_per_batch);
-    snprintf(window, sizeof(window), "%ld", config->mail.batch_window_seconds);
-    const char *params[] = {campaign, limit, window};
+    snprintf(count, sizeof(count), "%d", limit);
+    snprintf(window, sizeof(window), "%ld", window_seconds);
+    const char *params[] = {campaign, count, window, channel};
     PGresult *result = NULL;
     /* both probes walk the claim index (campaign_id, channel, next_attempt_at, id) */
     int r = db_query(db,
                      "SELECT (SELECT count(*) FROM (SELECT 1 FROM crier.notice"
-                     " WHERE campaign_id = $1 AND channel = 'mail' AND state = 'ready'"
+                     " WHERE campaign_id = $1 AND channel = $4 AND state = 'ready'"
                      " AND next_attempt_at <= now() LIMIT $2::int) x) >= $2::int"
                      " OR EXISTS (SELECT 1 FROM crier.notice WHERE campaign_id = $1"
-                     " AND channel = 'mail' AND state = 'ready'"
+                     " AND channel = $4 AND state = 'ready'"
                      " AND next_attempt_at <= now() - make_interval(secs => $3::double precision))",
-                     3, params, &result);
+                     4, params, &result);
     if (r < 0)
         return r;
     *ret_due = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
@@ -135,59 +55,24 @@ int batch_window_due(struct crier_db *db, const struct crier_config *config, int
 
 /* ---- reconciliation ------------------------------------------------------------------ */
 
-/* manifest_read - the notice ids and attempts of a manifest, as array literals. */
-static int manifest_read(const char *path, char **ret_ids, char **ret_attempts, long *ret_count)
+/* id_literals - ids and attempts as PostgreSQL array literals. */
+static void id_literals(const int64_t *ids, const int *attempts, size_t n, char **ret_ids,
+                        char **ret_attempts)
 {
-    struct csv_reader *reader = NULL;
-    char err[256];
-    int r = csv_reader_open(path, &reader, err, sizeof(err));
-    if (r < 0)
-        return r;
-    const struct csv_record *record;
-    size_t id_column = SIZE_MAX, attempt_column = SIZE_MAX;
-    char *ids = NULL, *attempts = NULL;
-    size_t ids_len = 0, attempts_len = 0;
-    FILE *id_out = open_memstream(&ids, &ids_len);
-    FILE *attempt_out = open_memstream(&attempts, &attempts_len);
-    long count = 0;
-    bool header = true;
-    while ((r = csv_reader_next(reader, &record, err, sizeof(err))) == 1) {
-        if (header) {
-            for (size_t c = 0; c < record->count; c++) {
-                if (strcmp(record->fields[c], "notice_id") == 0)
-                    id_column = c;
-                if (strcmp(record->fields[c], "attempt") == 0)
-                    attempt_column = c;
-            }
-            header = false;
-            if (id_column == SIZE_MAX || attempt_column == SIZE_MAX) {
-                r = -EBADMSG;
-                break;
-            }
-            continue;
-        }
-        if (record->count <= id_column || record->count <= attempt_column) {
-            r = -EBADMSG;
-            break;
-        }
-        fprintf(id_out, "%s%lld", count ? "," : "{", strtoll(record->fields[id_column], NULL, 10));
-        fprintf(attempt_out, "%s%d", count ? "," : "{", atoi(record->fields[attempt_column]));
-        count++;
+    char *a = NULL, *b = NULL;
+    size_t a_len = 0, b_len = 0;
+    FILE *id_out = open_memstream(&a, &a_len);
+    FILE *attempt_out = open_memstream(&b, &b_len);
+    for (size_t i = 0; i < n; i++) {
+        fprintf(id_out, "%s%lld", i ? "," : "{", (long long)ids[i]);
+        fprintf(attempt_out, "%s%d", i ? "," : "{", attempts[i]);
     }
-    fputs(count ? "}" : "{}", id_out);
-    fputs(count ? "}" : "{}", attempt_out);
+    fputs(n ? "}" : "{}", id_out);
+    fputs(n ? "}" : "{}", attempt_out);
     fclose(id_out);
     fclose(attempt_out);
-    csv_reader_free(reader);
-    if (r < 0) {
-        free(ids);
-        free(attempts);
-        return r;
-    }
-    *ret_ids = ids;
-    *ret_attempts = attempts;
-    *ret_count = count;
-    return 0;
+    *ret_ids = a;
+    *ret_attempts = b;
 }
 
 /* void_letters - batch id's letters still batched go back to ready (cancelled in a
@@ -218,30 +103,21 @@ static int void_letters(struct crier_db *db, int64_t campaign_id, const char *id
     return r;
 }
 
-/* reconcile_one - settle one pending batch (see batch_reconcile). */
-static int reconcile_one(struct crier_db *db, const struct crier_config *config, const char *id,
-                         FILE *report, long *orphaned)
+/* recorded - struct channel_recovery's: how much of a pending batch the log has. */
+static int recorded(void *data, int64_t campaign_id, const char *batch, const int64_t *ids,
+                    const int *attempts, size_t n, long *ret_recorded, long *ret_in_flight)
 {
-    const char *spool = config->mail.spool;
-    int64_t campaign_id = 0;
-    if (batch_id_parse(id, &campaign_id, NULL, NULL, NULL) < 0)
-        return 0;
-    char *manifest = xasprintf("%s/B%s.csv.pending", spool, id);
-    char *ids = NULL, *attempts = NULL;
-    long letters = 0;
-    int r =
-        access(manifest, F_OK) == 0 ? manifest_read(manifest, &ids, &attempts, &letters) : -ENOENT;
-    free(manifest);
-    long recorded = 0, in_flight = 0;
-    if (r == 0) {
-        char campaign[32], like[BATCH_ID_MAX + 16];
-        snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
-        snprintf(like, sizeof(like), "batch %s %%", id);
-        const char *params[] = {campaign, ids, attempts, like};
-        PGresult *result = NULL;
-        /* one snapshot: a record that commits meanwhile is seen either as batched rows or
-         * as notices still sending, never as neither */
-        r = db_query(db,
+    struct crier_db *db = data;
+    char campaign[32], like[BATCH_ID_MAX + 16];
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
+    snprintf(like, sizeof(like), "batch %s %%", batch);
+    char *id_array = NULL, *attempt_array = NULL;
+    id_literals(ids, attempts, n, &id_array, &attempt_array);
+    const char *params[] = {campaign, id_array, attempt_array, like};
+    PGresult *result = NULL;
+    /* one snapshot: a record that commits meanwhile is seen either as batched rows or as
+     * notices still sending, never as neither */
+    int r = db_query(db,
                      "SELECT (SELECT count(DISTINCT l.notice_id) FROM crier.dispatch_log l"
                      " WHERE l.notice_id = ANY ($2::bigint[]) AND l.event = 'transition'"
                      " AND l.to_state = 'batched' AND l.detail LIKE $4),"
@@ -249,96 +125,41 @@ static int reconcile_one(struct crier_db *db, const struct crier_config *config,
                      " AS m(id, attempt) WHERE n.campaign_id = $1 AND n.id = m.id"
                      " AND n.state = 'sending' AND n.attempt = m.attempt)",
                      4, params, &result);
-        if (r == 0) {
-            recorded = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-            in_flight = strtol(PQgetvalue(result, 0, 1), NULL, 10);
-            PQclear(result);
-        }
-        free(ids);
-        free(attempts);
-        if (r < 0)
-            return r;
-    } else if (r != -ENOENT) {
-        return r;
-    }
-    /* no manifest yet (a crash between the renames): the batch was never recorded */
-    if (in_flight > 0)
-        return 0; /* a lane is still assembling or recording it */
-    if (letters > 0 && recorded == letters) {
-        r = batch_files_rename(spool, id, ".pending", "", NULL);
-        if (r == 0 && report)
-            fprintf(report, "batch %s: recorded; its files are now final\n", id);
-        return r;
-    }
-    r = batch_files_rename(spool, id, ".pending", ".orphan", NULL);
+    free(id_array);
+    free(attempt_array);
     if (r < 0)
         return r;
-    long voided = 0;
-    if (recorded > 0) {
-        r = void_letters(db, campaign_id, id,
-                         "print batch only partly recorded (leases lost while it was assembled):"
-                         " its files were orphaned",
-                         &voided);
-        if (r < 0)
-            return r;
-    }
-    (*orphaned)++;
-    if (report)
-        fprintf(report,
-                "batch %s: not recorded in the database; files renamed *.orphan, never to be "
-                "printed%s\n",
-                id, voided ? " (its recorded letters went back to ready)" : "");
-    log_warning("print batch %s was not recorded: its files were renamed *.orphan "
-                "(%ld recorded letters back to ready)",
-                id, voided);
+    *ret_recorded = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    *ret_in_flight = strtol(PQgetvalue(result, 0, 1), NULL, 10);
+    PQclear(result);
     return 0;
+}
+
+/* take_back - struct channel_recovery's: a partly recorded batch's letters go back. */
+static int take_back(void *data, int64_t campaign_id, const char *batch, const char *reason,
+                     long *ret_count)
+{
+    return void_letters(data, campaign_id, batch, reason, ret_count);
+}
+
+/* orphaned - struct channel_recovery's: the operator hears of every orphaned batch. */
+static void orphaned(void *data, const char *channel, const char *batch, long taken_back)
+{
+    log_warning("%s batch %s was not recorded: its files were renamed *.orphan "
+                "(%ld recorded letters back to ready)",
+                channel, batch, taken_back);
 }
 
 int batch_reconcile(struct crier_db *db, const struct crier_config *config, FILE *report,
                     long *ret_orphaned)
 {
-    long orphaned = 0;
-    if (ret_orphaned)
-        *ret_orphaned = 0;
-    if (str_empty(config->mail.spool))
-        return 0;
-    DIR *dir = opendir(config->mail.spool);
-    if (dir == NULL)
-        return -errno;
-    char **ids = NULL;
-    size_t count = 0;
-    struct dirent *entry;
-    while ((entry = readdir(dir)) != NULL) {
-        const char *name = entry->d_name;
-        size_t len = strlen(name);
-        if (name[0] != 'B' || len < 9 || strcmp(name + len - 8, ".pending") != 0)
-            continue;
-        const char *dot = strchr(name, '.');
-        char id[BATCH_ID_MAX];
-        size_t id_len = (size_t)(dot - name) - 1;
-        if (id_len == 0 || id_len >= sizeof(id))
-            continue;
-        memcpy(id, name + 1, id_len);
-        id[id_len] = '\0';
-        bool seen = false;
-        for (size_t i = 0; i < count && !seen; i++)
-            seen = strcmp(ids[i], id) == 0;
-        if (!seen) {
-            ids = xreallocarray(ids, count + 1, sizeof(char *));
-            ids[count++] = xstrdup(id);
-        }
-    }
-    closedir(dir);
-    int r = 0;
-    for (size_t i = 0; i < count; i++) {
-        if (r == 0)
-            r = reconcile_one(db, config, ids[i], report, &orphaned);
-        free(ids[i]);
-    }
-    free(ids);
-    if (ret_orphaned)
-        *ret_orphaned = orphaned;
-    return r;
+    const struct channel_recovery engine = {
+        .data = db,
+        .recorded = recorded,
+        .take_back = take_back,
+        .orphaned = orphaned,
+    };
+    return channel_recover_all(config, &engine, report, ret_orphaned);
 }
 
 /* ---- commands -------------------------------------------------------------------------- */
@@ -417,7 +238,7 @@ int batch_list(struct crier_db *db, const struct crier_config *config, const cha
         long mailed = strtol(PQgetvalue(result, i, 5), NULL, 10);
         long voided = strtol(PQgetvalue(result, i, 6), NULL, 10);
         const char *state = batch_state(letters, mailed, voided);
-        const char *files = file_state(config, batch);
+        const char *files = spool_batch_state(config->mail.spool, batch);
         if (json) {
             json_t *o = json_object();
             json_object_set_new(o, "batch", json_string(batch));
@@ -488,7 +309,7 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
         fprintf(out, "mailed on:  %s\n", PQgetvalue(result, 0, 7));
     if (!str_empty(config->mail.spool))
         fprintf(out, "files:      %s/B%s.pdf (%s)\n", config->mail.spool, id,
-                file_state(config, id));
+                spool_batch_state(config->mail.spool, id));
     PQclear(result);
 
     char like[BATCH_ID_MAX + 16];
@@ -535,7 +356,7 @@ int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, co
     if (evidence && strchr(evidence, '\n'))
         return error_set(err, err_size, -EINVAL, "--evidence must be one line");
     (void)batch_reconcile(db, config, out, NULL);
-    const char *files = file_state(config, id);
+    const char *files = spool_batch_state(config->mail.spool, id);
     if (strcmp(files, "orphan") == 0 || strcmp(files, "pending") == 0)
         return error_set(err, err_size, -EINVAL,
                          "batch %s's files are %s: they were never printable", id, files);

@@ -16,6 +16,7 @@
  */
 #include "crier/content.h"
 #include "crier/campaign.h"
+#include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/letter.h"
 #include "crier/render.h"
@@ -164,20 +165,20 @@ static long meta_number(const json_t *meta, const char *key)
 
 /* one rule against one template; is_md: letter.md (headings are "## "), else plain text */
 static void rule_check(const struct rules_entry *e, const struct rules_content *rule,
-                       const struct source *s, const struct content_campaign *c, FILE *diag,
-                       int *failures)
+                       const struct source *s, const struct content_campaign *c,
+                       const struct channel_template *body, FILE *diag, int *failures)
 {
     const char *code = e->code;
     if (strcmp(rule->rule, "title") == 0) {
-        /* the title is in the body (letter, email text) or, for email, the subject */
+        /* the title is in the body (letter, email text) or in the subject the channel
+         * sends it under (email.subject) */
         const char *subject = NULL;
         size_t len = 0;
-        const struct template *t = template_find(c->templates, "email.subject", NULL);
+        const struct template *t =
+            body->subject ? template_find(c->templates, body->subject, NULL) : NULL;
         if (t)
             subject = template_source(t, &len);
-        if (strstr(s->text, rule->text) == NULL &&
-            !(subject && strstr(template_name(s->template), "email") &&
-              strstr(subject, rule->text)))
+        if (strstr(s->text, rule->text) == NULL && !(subject && strstr(subject, rule->text)))
             fail_at(diag, s, 0, failures, "%s: the notice must carry the title \"%s\" (%s)", code,
                     rule->text, e->citation);
     } else if (strcmp(rule->rule, "headings") == 0) {
@@ -285,14 +286,6 @@ static void rule_check(const struct rules_entry *e, const struct rules_content *
 int content_check(const struct rules_table *rules, const struct content_campaign *c, FILE *diag)
 {
     int failures = 0;
-    const char *names[3];
-    size_t name_count = 0;
-    if (c->letters)
-        names[name_count++] = "letter.md";
-    if (c->email) {
-        names[name_count++] = "email.txt";
-        names[name_count++] = "email.html";
-    }
     for (char *const *region = c->regions; region && *region; region++) {
         const struct rules_entry *entries[9];
         size_t entry_count = 0;
@@ -304,15 +297,17 @@ int content_check(const struct rules_table *rules, const struct content_campaign
             if (fw && fw->content_state == LIST_GIVEN)
                 entries[entry_count++] = fw;
         }
-        for (size_t n = 0; n < name_count; n++) {
-            const struct template *t = template_find(c->templates, names[n], *region);
+        for (size_t n = 0; n < c->render_count; n++) {
+            const struct channel_template *body = c->renders[n];
+            const struct template *t =
+                body->body ? template_find(c->templates, body->name, *region) : NULL;
             if (t == NULL)
                 continue;
             struct source s;
             source_load(&s, t);
             for (size_t k = 0; k < entry_count; k++)
                 for (size_t i = 0; i < entries[k]->content_count; i++)
-                    rule_check(entries[k], &entries[k]->content[i], &s, c, diag, &failures);
+                    rule_check(entries[k], &entries[k]->content[i], &s, c, body, diag, &failures);
             free(s.text);
         }
     }
@@ -363,18 +358,15 @@ int content_check_campaign(struct crier_db *db, const struct crier_config *confi
             frameworks[n++] = xstrdup(w);
         free(copy);
     }
-    bool email = false, letters = false;
-    for (char **p = campaign->policy; p && *p; p++) {
-        email = email || strcmp(*p, "email") == 0;
-        letters = letters || strcmp(*p, "fax") == 0 || strcmp(*p, "mail") == 0;
-    }
+    const struct channel_template *renders[16];
+    size_t render_count = channel_templates_of(campaign->policy, renders, ARRAY_SIZE(renders));
     struct content_campaign c = {
         .templates = render->templates,
         .regions = regions,
         .frameworks = frameworks,
         .meta = render->meta,
-        .email = email,
-        .letters = letters,
+        .renders = renders,
+        .render_count = render_count,
     };
     r = content_check(rules, &c, diag) > 0 ? -EINVAL : 0;
 done:

@@ -156,22 +156,6 @@ void hold_document_clear(struct hold_document *document)
 
 /* ---- checking what the user asked for ---------------------------------------------------- */
 
-/* date_valid - YYYY-MM-DD naming a real day. */
-static bool date_valid(const char *text)
-{
-    if (strlen(text) != 10 || text[4] != '-' || text[7] != '-')
-        return false;
-    for (int i = 0; i < 10; i++)
-        if (i != 4 && i != 7 && !isdigit((unsigned char)text[i]))
-            return false;
-    int year = atoi(text), month = atoi(text + 5), day = atoi(text + 8);
-    if (year < 1970 || month < 1 || month > 12 || day < 1)
-        return false;
-    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
-    return day <= days[month - 1] + (month == 2 && leap ? 1 : 0);
-}
-
 /* region_valid - a region code or name: letters, digits, spaces and hyphens. */
 static bool region_valid(const char *region)
 {

@@ -321,31 +321,41 @@ bool render_has(const struct crier_notice *notice, const char *name)
            template_find(notice->render->templates, name, notice->address[3]) != NULL;
 }
 
-/* needed_templates - the templates a policy's channels render. */
-static void needed_templates(char *const *policy, const char **needed, size_t *count)
+/* needed_templates - the templates a policy's channels cannot do without. */
+static void needed_templates(char *const *policy, const char **needed, size_t max, size_t *count)
 {
-    bool email = false, letter = false;
-    for (size_t i = 0; policy[i]; i++) {
-        if (strcmp(policy[i], "email") == 0)
-            email = true;
-        if (strcmp(policy[i], "fax") == 0 || strcmp(policy[i], "mail") == 0)
-            letter = true;
-    }
+    const struct channel_template *all[16];
+    size_t n = channel_templates_of(policy, all, ARRAY_SIZE(all));
     *count = 0;
-    if (email) {
-        needed[(*count)++] = "email.subject";
-        needed[(*count)++] = "email.txt";
-    }
-    if (letter)
-        needed[(*count)++] = "letter.md";
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->required && *count < max)
+            needed[(*count)++] = all[i]->name;
 }
 
 bool render_needs_templates(char *const *policy)
 {
-    const char *needed[3];
-    size_t count;
-    needed_templates(policy, needed, &count);
-    return count > 0;
+    const struct channel_template *all[16];
+    return channel_templates_of(policy, all, ARRAY_SIZE(all)) > 0;
+}
+
+/* meta_string - the renderer's meta: a string of the campaign's --meta. */
+static const char *meta_string(const struct crier_notice *notice, const char *key)
+{
+    if (notice->render == NULL || notice->render->meta == NULL)
+        return NULL;
+    return json_string_value(json_object_get(notice->render->meta, key));
+}
+
+static const struct notice_renderer renderer = {
+    .render = notice_render,
+    .has = render_has,
+    .meta = meta_string,
+};
+
+void render_attach(struct crier_notice *notice, const struct render_campaign *campaign)
+{
+    notice->render = campaign;
+    notice->renderer = campaign ? &renderer : NULL;
 }
 
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,
@@ -369,9 +379,9 @@ int render_check_campaign(struct crier_db *db, const struct crier_config *config
     char **policy = db_array_parse(PQgetvalue(result, 0, 1));
     char **extra = db_array_parse(PQgetvalue(result, 0, 2));
     PQclear(result);
-    const char *needed[3];
+    const char *needed[16];
     size_t needed_count;
-    needed_templates(policy, needed, &needed_count);
+    needed_templates(policy, needed, ARRAY_SIZE(needed), &needed_count);
     struct render_campaign *campaign = NULL;
     if (needed_count > 0) {
         r = render_campaign_load(db, config, id, diag, &campaign);

@@ -15,6 +15,7 @@
  */
 #include "crier/rules.h"
 #include "crier/crier.h"
+#include "crier/yamldoc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -799,25 +800,21 @@ static void section_read(struct reader *y, struct rules_table *t, const yaml_nod
     }
 }
 
-/* rules_read - the table from a parser set to its input; path names it in messages. */
-static int rules_read(yaml_parser_t *parser, const char *path, FILE *diag,
+/* rules_read - the table from its document, as yaml_doc_from_*() loaded it (load: its
+ * result); path names it in messages. Deletes the document. */
+static int rules_read(int load, yaml_document_t *document, const char *path, FILE *diag,
                       struct rules_table **ret_table, char *err, size_t err_size)
 {
-    yaml_document_t document;
-    if (!yaml_parser_load(parser, &document)) {
-        char message[512];
-        snprintf(message, sizeof(message), "%s:%zu:%zu: %s", path, parser->problem_mark.line + 1,
-                 parser->problem_mark.column + 1,
-                 parser->problem ? parser->problem : "invalid YAML");
+    if (load < 0) {
         if (diag)
-            fprintf(diag, "%s\n", message);
-        return error_set(err, err_size, -EINVAL, "%s", message);
+            fprintf(diag, "%s\n", err);
+        return load;
     }
     struct reader y = {
-        .document = &document, .path = path, .diag = diag, .err = err, .err_size = err_size};
+        .document = document, .path = path, .diag = diag, .err = err, .err_size = err_size};
     struct rules_table *t = xcalloc(1, sizeof(*t));
     t->path = xstrdup(path);
-    const yaml_node_t *root = yaml_document_get_root_node(&document);
+    const yaml_node_t *root = yaml_document_get_root_node(document);
     if (root == NULL || root->type != YAML_MAPPING_NODE) {
         reader_fail(&y, root, "expected a mapping (schema, caveat, jurisdictions, ...)");
     } else {
@@ -834,7 +831,7 @@ static int rules_read(yaml_parser_t *parser, const char *path, FILE *diag,
         section_read(&y, t, root, "frameworks", SECTION_FRAMEWORK);
         section_read(&y, t, root, "abroad", SECTION_ABROAD);
     }
-    yaml_document_delete(&document);
+    yaml_document_delete(document);
     if (y.errors > 0) {
         rules_free(t);
         return -EINVAL;
@@ -846,12 +843,9 @@ static int rules_read(yaml_parser_t *parser, const char *path, FILE *diag,
 int rules_parse(const char *text, size_t length, const char *name, FILE *diag,
                 struct rules_table **ret_table, char *err, size_t err_size)
 {
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, length);
-    int r = rules_read(&parser, name, diag, ret_table, err, err_size);
-    yaml_parser_delete(&parser);
-    return r;
+    yaml_document_t document;
+    int r = yaml_doc_from_text(text, length, name, &document, err, err_size);
+    return rules_read(r, &document, name, diag, ret_table, err, err_size);
 }
 
 int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, char *err,
@@ -865,13 +859,10 @@ int rules_load(const char *path, FILE *diag, struct rules_table **ret_table, cha
         return error_set(err, err_size, -ENOENT, "%s: cannot open the rules table: %s", path,
                          strerror(code));
     }
-    yaml_parser_t parser;
-    yaml_parser_initialize(&parser);
-    yaml_parser_set_input_file(&parser, file);
-    int r = rules_read(&parser, path, diag, ret_table, err, err_size);
-    yaml_parser_delete(&parser);
+    yaml_document_t document;
+    int r = yaml_doc_from_file(file, path, &document, err, err_size);
     fclose(file);
-    return r;
+    return rules_read(r, &document, path, diag, ret_table, err, err_size);
 }
 
 const char *rules_default_path(void)

@@ -388,16 +388,17 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     struct worker *w = lane->worker;
     const struct crier_config *config = w->config;
     struct queue_batch batch;
-    int limit = config->channel[lane->channel_id].batch_size;
-    if (lane->channel_id == CHANNEL_MAIL) {
-        /* a print batch: letters_per_batch at once, or what waited batch_window (batch.c) */
+    struct channel_claim claim = channel_claim_limits(lane->ops, config);
+    if (claim.window_seconds > 0) {
+        /* a print batch: a full one at once, or what waited the window (batch.c) */
         bool due = false;
-        if (batch_window_due(lane->db, config, campaign->id, &due) < 0 || !due)
+        if (batch_window_due(lane->db, campaign->id, lane->ops->name, claim.limit,
+                             claim.window_seconds, &due) < 0 ||
+            !due)
             return 0;
-        limit = config->mail.letters_per_batch;
     }
     double claim_started = monotonic_seconds();
-    int r = queue_claim(lane->db, campaign->id, lane->ops->name, limit, lane->owner,
+    int r = queue_claim(lane->db, campaign->id, lane->ops->name, claim.limit, lane->owner,
                         config->queue.lease_seconds, lane_cursor(lane, campaign->id), &batch);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
@@ -408,10 +409,10 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
         queue_batch_clear(&batch);
         return 0;
     }
-    if (lane->ops->renders) {
+    if (lane->ops->templates) {
         const struct render_campaign *render = lane_render(lane, campaign->id);
         for (size_t i = 0; i < batch.count; i++)
-            batch.notices[i].render = render;
+            render_attach(&batch.notices[i], render);
     }
     rate_acquire(w, &w->bucket[lane->channel_id], (double)batch.count);
     struct crier_outcome *outcomes = xcalloc(batch.count, sizeof(*outcomes));
@@ -726,7 +727,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         if (!config->channel[id].enabled || config->channel[id].lanes == 0 || ops == NULL)
             continue;
         char why[512] = "";
-        if (id == CHANNEL_MAIL && print_spool_check(config->mail.spool, why, sizeof(why)) < 0)
+        if (ops->check && ops->check(config, why, sizeof(why)) < 0)
             log_error("%s", why);
         r = channel_open(ops, config, &trial);
         if (r < 0) {
@@ -742,9 +743,11 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     long hold_alerts = 0;
     if (hold_alerts_log(db, &hold_alerts) < 0)
         log_error("reading the law-enforcement holds: %s", db->error);
-    /* print batches a crash left pending: final if recorded, else orphaned (batch.c) */
-    if (config->channel[CHANNEL_MAIL].enabled && batch_reconcile(db, config, NULL, NULL) < 0)
-        log_error("reconciling the print spool %s failed", config->mail.spool);
+    /* what a crash left half handed over (print batches pending): settled (batch.c) */
+    int settled = batch_reconcile(db, config, NULL, NULL);
+    if (settled < 0)
+        log_error("settling what the channels left at a crash failed: %s",
+                  settled == -EIO ? db->error : strerror(-settled));
 
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_config *cc = &config->channel[id];

@@ -436,16 +436,25 @@ static bool needs_quotes(const char *value, size_t len)
     return strpbrk(value, ",\"\r\n") != NULL;
 }
 
-void csv_write_field(FILE *out, const char *value)
+/* formula_lead - would a spreadsheet run a cell that starts like value (= + - @, or a tab
+ * or CR before one)? Such a cell gets an apostrophe, which the spreadsheet shows as text. */
+static bool formula_lead(const char *value)
 {
-    if (out == NULL || value == NULL)
-        return;
+    return value[0] != '\0' && strchr("=+-@\t\r", value[0]) != NULL;
+}
+
+/* write_field - one field: quoted when it must be or quote_all says so, guarded. */
+static void write_field(FILE *out, const char *value, bool quote_all)
+{
     size_t len = strlen(value);
-    if (!needs_quotes(value, len)) {
+    bool guard = formula_lead(value);
+    if (!quote_all && !guard && !needs_quotes(value, len)) {
         fwrite(value, 1, len, out);
         return;
     }
     fputc('"', out);
+    if (guard)
+        fputc('\'', out);
     const char *rest = value;
     for (const char *quote = strchr(rest, '"'); quote != NULL; quote = strchr(rest, '"')) {
         fwrite(rest, 1, (size_t)(quote - rest) + 1, out);
@@ -454,4 +463,22 @@ void csv_write_field(FILE *out, const char *value)
     }
     fputs(rest, out);
     fputc('"', out);
+}
+
+void csv_write_field(FILE *out, const char *value)
+{
+    if (out == NULL || value == NULL)
+        return;
+    write_field(out, value, false);
+}
+
+void csv_write_row(FILE *out, const char *const *values, size_t n, unsigned flags)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            fputc(',', out);
+        if (values[i])
+            write_field(out, values[i], (flags & CSV_QUOTE_ALL) != 0);
+    }
+    fputs(flags & CSV_CRLF ? "\r\n" : "\n", out);
 }

@@ -4,7 +4,6 @@
  * Never touches the database; logs only the warning about a secret others can read.
  */
 #include "crier/crier.h"
-#include "crier/log.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -251,35 +250,6 @@ int sha256_file_hex(const char *path, char out[65])
     return r;
 }
 
-/* The files already warned about: each is named once per process, however many lanes
- * read it. */
-static pthread_mutex_t exposed_lock = PTHREAD_MUTEX_INITIALIZER;
-static char **exposed;
-static size_t exposed_count;
-
-void secret_file_check(const char *path, const struct stat *st, const char *what)
-{
-    if ((st->st_mode & (S_IRGRP | S_IROTH)) == 0)
-        return;
-    pthread_mutex_lock(&exposed_lock);
-    for (size_t i = 0; i < exposed_count; i++) {
-        if (strcmp(exposed[i], path) == 0) {
-            pthread_mutex_unlock(&exposed_lock);
-            return;
-        }
-    }
-    exposed = xreallocarray(exposed, exposed_count + 1, sizeof(*exposed));
-    exposed[exposed_count++] = xstrdup(path);
-    pthread_mutex_unlock(&exposed_lock);
-    log_warning("%s holds %s and can be read by %s (mode %04o): make it readable by its owner "
-                "alone (chmod go-rwx %s)",
-                path, what,
-                (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "its group and others"
-                : (st->st_mode & S_IRGRP)                          ? "its group"
-                                                                   : "others",
-                (unsigned)(st->st_mode & 07777), path);
-}
-
 int secret_read(const char *env_name, const char *file_path, char **ret_secret)
 {
     if (env_name) {
@@ -294,9 +264,6 @@ int secret_read(const char *env_name, const char *file_path, char **ret_secret)
     FILE *f = fopen(file_path, "re");
     if (f == NULL)
         return -errno;
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0)
-        secret_file_check(file_path, &st, "a secret");
     char line[4096];
     bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);
@@ -335,24 +302,31 @@ void secret_redact(char *text, size_t size, const char *const *secrets, size_t c
     }
 }
 
-/* date_valid_past - "YYYY-MM-DD", a real day, not in the future (a day's slack for time
- * zones): the day a batch was mailed or a notice filed. */
+/* date_valid - YYYY-MM-DD naming a real day (from 1970 on: crier's dates are its own). */
+bool date_valid(const char *text)
+{
+    if (text == NULL || strlen(text) != 10 || text[4] != '-' || text[7] != '-')
+        return false;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && !isdigit((unsigned char)text[i]))
+            return false;
+    int year = atoi(text), month = atoi(text + 5), day = atoi(text + 8);
+    if (year < 1970 || month < 1 || month > 12 || day < 1)
+        return false;
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    bool leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    return day <= days[month - 1] + (month == 2 && leap ? 1 : 0);
+}
+
+/* date_valid_past - date_valid, and not in the future (a day's slack for time zones): the
+ * day a batch was mailed or a notice filed. */
 bool date_valid_past(const char *date)
 {
+    if (!date_valid(date))
+        return false;
     struct tm tm = {0};
-    if (date == NULL || strlen(date) != 10)
-        return false;
-    const char *end = strptime(date, "%Y-%m-%d", &tm);
-    if (end == NULL || *end != '\0')
-        return false;
-    struct tm check = tm;
-    check.tm_isdst = 0;
-    time_t t = timegm(&check);
-    struct tm back;
-    gmtime_r(&t, &back);
-    if (back.tm_mday != tm.tm_mday || back.tm_mon != tm.tm_mon)
-        return false;
-    return t <= time(NULL) + 86400; /* not in the future (a day's slack for time zones) */
+    strptime(date, "%Y-%m-%d", &tm);
+    return timegm(&tm) <= time(NULL) + 86400;
 }
 
 /* file_safe_name - in as a file-name part: letters, digits, '-' and '_', anything else '_';

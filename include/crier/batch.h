@@ -1,16 +1,7 @@
 /*
- * batch.h - print batches of the mail channel: their ids, their files in the spool, and
- * the database side of `crier batch list|show|mark-mailed|void` (docs/mail.md).
- *
- * A batch is named by the claim that made it: "<campaign>-<seq>-<attempt>" of the lowest
- * notice in it. A notice's attempt grows with every claim, so the name is unique without
- * asking the database, and the channel (which knows no SQL) can name its files before
- * anything is recorded.
- *
- * Files of batch ID in the spool: .B<ID>.{pdf,csv,sha256}.tmp while written,
- * B<ID>.*.pending once durable and before the database knows the batch, B<ID>.* once
- * recorded (printable), B<ID>.*.orphan when the database never recorded it (never to be
- * printed), B<ID>.*.void after `crier batch void`.
+ * batch.h - print batches of the mail channel in the database: the batching window, the
+ * engine's side of the spool's recovery after a crash, and `crier batch list|show|
+ * mark-mailed|void` (docs/mail.md). Batch ids and the spool's files are spool.h's.
  */
 #ifndef CRIER_BATCH_H
 #define CRIER_BATCH_H
@@ -21,36 +12,20 @@
 
 #include "crier/config.h"
 #include "crier/db.h"
+#include "crier/spool.h"
 
-#define BATCH_ID_MAX 64
-
-/* The kinds of file of one batch, in the order they are made final (csv last: the
- * presence of B<ID>.csv.pending alone means "not final yet"). */
-extern const char *const batch_file_kinds[3]; /* "pdf", "sha256", "csv" */
-
-/* batch_id_parse - "2-17-1" or "B2-17-1" into its parts and its canonical form. */
-int batch_id_parse(const char *text, int64_t *ret_campaign, int64_t *ret_seq, int *ret_attempt,
-                   char canonical[BATCH_ID_MAX]);
-
-/* batch_files_rename - every B<ID>.<kind><from> that exists becomes B<ID>.<kind><to>, then
- * the directory is fsync'd. Suffixes are "", ".pending", ".orphan", ".void". *ret_renamed
- * counts the files moved (may be NULL). */
-int batch_files_rename(const char *spool, const char *id, const char *from, const char *to,
-                       int *ret_renamed);
-
-/* batch_window_due - should the mail lane claim a batch of this campaign now? Yes when
- * letters_per_batch letters are ready, or the oldest ready one has waited batch_window. */
-int batch_window_due(struct crier_db *db, const struct crier_config *config, int64_t campaign_id,
-                     bool *ret_due);
+/* batch_window_due - should a lane of channel (one whose claim has a window: struct
+ * channel_claim) claim for this campaign now? Yes when limit notices are ready, or the
+ * oldest ready one has waited window_seconds. */
+int batch_window_due(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
+                     long window_seconds, bool *ret_due);
 
 /*
- * batch_reconcile - settle the spool's *.pending batches with the database: a batch whose
- * letters are all recorded becomes final; one the database never recorded (no letter
- * batched and none still being sent under that claim) becomes *.orphan, never printed;
- * one only partly recorded (leases lost meanwhile) becomes *.orphan and its recorded
- * letters go back to ready (logged), to be printed again in a new batch. A batch still
- * being assembled by a live lane is left alone. One line per settled batch on report
- * (may be NULL). *ret_orphaned counts orphaned batches (may be NULL).
+ * batch_reconcile - every enabled channel's recover op (channel_recover_all) with this
+ * database as the engine's side: the mail channel's *.pending batches are settled with
+ * what was recorded (spool_recover says how). One line per settled batch on report (may
+ * be NULL), a warning in the log per orphaned one. *ret_orphaned counts orphaned batches
+ * (may be NULL).
  */
 int batch_reconcile(struct crier_db *db, const struct crier_config *config, FILE *report,
                     long *ret_orphaned);

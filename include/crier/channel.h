@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "crier/config.h"
 #include "crier/notice.h"
@@ -26,12 +27,111 @@ struct crier_poll_item {
 struct crier_channel;
 struct render_campaign;
 
+/*
+ * The engine's renderer as a channel sees it (engine/core/render.c fills it in and hangs
+ * it on each notice that needs it): a channel asks for a template by name and gets bytes,
+ * and never learns where the templates, the variables or the metadata came from. Call it
+ * through channel_render() and friends below.
+ */
+struct notice_renderer {
+    /* render - template name ("email.txt") for notice, its region's override when there is
+     * one; -ENOENT when the campaign has no such template or a variable is missing. */
+    int (*render)(const struct crier_notice *notice, const char *name, bool html, char **ret_text,
+                  size_t *ret_len, char *err, size_t err_size);
+    /* has - does the campaign have template name (for any region)? */
+    bool (*has)(const struct crier_notice *notice, const char *name);
+    /* meta - a string of the campaign's --meta ("organisation"), or NULL. */
+    const char *(*meta)(const struct crier_notice *notice, const char *key);
+};
+
+/* One template a channel renders. */
+struct channel_template {
+    const char *name;    /* "email.txt" */
+    bool required;       /* a campaign whose policy names the channel cannot start without it */
+    bool body;           /* it carries the notice's prose: the rules table's content rules
+                            are checked against it at `campaign start` (content.c) */
+    const char *subject; /* body only: a template a title rule may be met in instead, or NULL */
+};
+
+/* How a lane of a channel claims (channel_claim_limits). */
+struct channel_claim {
+    int limit;           /* notices per claim */
+    long window_seconds; /* > 0: claim only when limit notices are ready or the oldest ready
+                            one has waited this long (a print batch); 0: whatever is ready */
+};
+
+/* What compose made of one notice, exactly as the channel would hand it over. */
+struct channel_content {
+    void *bytes; /* malloc'd; what the channel hands over (the mail channel's: the
+                    letter's Markdown body, since its PDF page is one of a batch) */
+    size_t len;
+    char sha256[65];       /* the SHA-256 the channel records for it when it sends */
+    const char *extension; /* of a file holding bytes: "eml", "pdf", "md" */
+};
+
+/*
+ * The engine's side of a channel's recovery after a crash (engine/core/batch.c fills it
+ * in): what the database recorded of a batch the channel made durable before the record,
+ * and a way to take the notices of a batch that must never be handed over back.
+ */
+struct channel_recovery {
+    void *data;
+    /* recorded - of the n notices (ids[i] at attempts[i]) the channel put in batch (its
+     * transport_id) of campaign_id: how many are recorded as accepted in it, and how many
+     * are still being sent under that very claim (a live lane is still at it). */
+    int (*recorded)(void *data, int64_t campaign_id, const char *batch, const int64_t *ids,
+                    const int *attempts, size_t n, long *ret_recorded, long *ret_in_flight);
+    /* take_back - the notices still accepted in batch go back to ready (cancelled in a
+     * cancelled campaign), each logged with reason; *ret_count says how many. */
+    int (*take_back)(void *data, int64_t campaign_id, const char *batch, const char *reason,
+                     long *ret_count);
+    /* orphaned - batch will never be handed over (taken_back of its notices went back):
+     * the engine tells the operator. May be NULL. */
+    void (*orphaned)(void *data, const char *channel, const char *batch, long taken_back);
+};
+
 struct crier_channel_ops {
-    const char *name;                       /* "email", "fax", "mail", "null", "test" */
+    const char *name;                       /* the configuration's name of the channel */
     enum crier_notice_state accepted_state; /* where an ACCEPTED outcome leads */
-    bool renders; /* sends rendered templates: the engine loads them first */
-    /* reachable - does this notice carry an address this channel can use? */
+    /* templates - the templates the channel renders, ended by a {NULL}; NULL when it renders
+     * none. The engine loads a campaign's templates for a lane of a channel that has some,
+     * `campaign start` requires the required ones and checks the bodies' content. */
+    const struct channel_template *templates;
+    /* reachable - does this notice carry an address this channel can use? NULL: everyone.
+     * unreachable_why says what is missing when it says no ("no valid email address"). */
     bool (*reachable)(const struct crier_notice *notice);
+    const char *unreachable_why;
+    /* claim - how a lane claims: NULL is the channel's batch_size, whatever is ready. */
+    void (*claim)(const struct crier_config *config, struct channel_claim *ret);
+    /* check - what the channel needs besides its keys, for `config check` and `crier run`'s
+     * start (the mail spool's modes); a message naming the key and the fix goes to err.
+     * May be NULL. */
+    int (*check)(const struct crier_config *config, char *err, size_t err_size);
+    /* probe - `config check --connect`: can the configuration reach its peer (nothing is
+     * sent)? 0 or a negative errno; one line of what happened in report either way.
+     * probe_label names the peer ("smtp"). May be NULL. */
+    int (*probe)(const struct crier_config *config, char *report, size_t report_size);
+    const char *probe_label;
+    /* recover - after a crash, settle what the channel made durable before the engine
+     * recorded it (the mail channel's *.pending batches), asking engine what was recorded.
+     * One line per settled batch on report (may be NULL); *ret_orphaned counts batches that
+     * will never be handed over. May be NULL: nothing outlives a crash. */
+    int (*recover)(const struct crier_config *config, const struct channel_recovery *engine,
+                   FILE *report, long *ret_orphaned);
+    /* compose - the exact content the channel would send for one notice, rendered at
+     * notice->content_time (0: now), and the SHA-256 it records for it; nothing is sent.
+     * `crier audit show` compares it with what was recorded. May be NULL: no content. */
+    int (*compose)(const struct crier_config *config, const struct crier_notice *notice,
+                   struct channel_content *ret, char *err, size_t err_size);
+    /* proof - what `campaign proof` writes for a notice, for legal to read (the message;
+     * a letter's Markdown), into a file ending in proof_file ("email.eml"): channels with
+     * the same proof_file write it once per notice. May be NULL. */
+    int (*proof)(const struct crier_config *config, const struct crier_notice *notice,
+                 char **ret_bytes, size_t *ret_len, char *err, size_t err_size);
+    const char *proof_file;
+    /* bounces - what it hands over can come back as an RFC 3464 report to its VERP sender
+     * (`crier bounces ingest` moves such a notice on: bounce.c). */
+    bool bounces;
     /* open - start one session (one per lane thread); set channel->state. May be NULL. */
     int (*open)(struct crier_channel *channel, const struct crier_config *config);
     /* send - hand n claimed notices to the transport; fill outcome[i] for each. A return
@@ -124,23 +224,6 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
     __attribute__((format(printf, 3, 4)));
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
-/* email_compose - the exact message the email channel would send for a notice (for
- * `campaign proof`, and `audit show`, which sets notice->content_time); nothing is sent. */
-int email_compose(const struct crier_config *config, const struct crier_notice *notice,
-                  char **ret_bytes, char *err, size_t err_size);
-
-/* fax_compose - the exact PDF the fax channel would send for a notice (for `audit show`,
- * which sets notice->content_time); nothing is sent. */
-int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
-                unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
-
-/* email_probe, fax_probe - `crier config check --connect`: can this configuration reach
- * its SMTP relay (EHLO, STARTTLS as configured, AUTH when configured, NOOP: nothing is
- * sent) or its fax gateway (an authenticated GET of a fax that cannot exist)? 0 or a
- * negative errno; what happened, in one line, goes to report either way. */
-int email_probe(const struct crier_config *config, char *report, size_t report_size);
-int fax_probe(const struct crier_config *config, char *report, size_t report_size);
-
 /* email_send_text - one plain-text message from channels.email.from to the addresses in
  * to (NULL-terminated) through the configured relay, as the probe connects (for `crier hold
  * check --mail-to`: not a notice, not logged). 0 or a negative errno; report says what
@@ -148,15 +231,48 @@ int fax_probe(const struct crier_config *config, char *report, size_t report_siz
 int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
                     const char *body, char *report, size_t report_size);
 
-/* print_spool_check - the mail channel's spool exists, is a directory this process may
- * write, and is closed to others and to group writes (0700 or 0750): letters carry names
- * and addresses. A message naming the key and the fix goes to err. */
-int print_spool_check(const char *spool, char *err, size_t err_size);
+/* channel_render, channel_render_has, channel_meta - the notice's renderer (struct
+ * notice_renderer): -ENOENT, false and NULL when the engine hung none on the notice. */
+int channel_render(const struct crier_notice *notice, const char *name, bool html, char **ret_text,
+                   size_t *ret_len, char *err, size_t err_size);
+bool channel_render_has(const struct crier_notice *notice, const char *name);
+const char *channel_meta(const struct crier_notice *notice, const char *key);
 
-/* print_letter_digest - the SHA-256 the mail channel records for a notice's letter (its
- * address and rendered body, at notice->content_time), for `audit show`. */
-int print_letter_digest(const struct crier_notice *notice, char out[65], char *err,
-                        size_t err_size);
+/* channel_claim_limits - how a lane of the channel claims (ops->claim, else batch_size). */
+struct channel_claim channel_claim_limits(const struct crier_channel_ops *ops,
+                                          const struct crier_config *config);
+
+/* channel_check_all - every channel this process runs (enabled, lanes > 0) that has a check
+ * op: each problem on diag as "WHERE: problem"; -EINVAL if there was any. */
+int channel_check_all(const struct crier_config *config, const char *where, FILE *diag);
+
+/* channel_recover_all - the recover op of every channel this process enables (see
+ * struct channel_recovery). *ret_orphaned sums theirs (may be NULL). */
+int channel_recover_all(const struct crier_config *config, const struct channel_recovery *engine,
+                        FILE *report, long *ret_orphaned);
+
+/* channel_compose - the compose op of channel name, or -ENOTSUP with "channel NAME renders no
+ * content" in err. channel_content_free frees what it made. */
+int channel_compose(const char *name, const struct crier_config *config,
+                    const struct crier_notice *notice, struct channel_content *ret, char *err,
+                    size_t err_size);
+void channel_content_free(struct channel_content *content);
+
+/* channel_proof_letter - the proof op of the channels that print the notice as a letter
+ * (fax, mail): letter.md rendered for the notice. */
+int channel_proof_letter(const struct crier_config *config, const struct crier_notice *notice,
+                         char **ret_bytes, size_t *ret_len, char *err, size_t err_size);
+
+/* channel_bouncing - the channel whose notices come back as bounces (ops->bounces), or
+ * NULL when this build has none. */
+const struct crier_channel_ops *channel_bouncing(void);
+
+/* channel_templates_of - the templates the channels named in policy render, each name once,
+ * into out (room for max); returns how many. Unknown channels render nothing. */
+size_t channel_templates_of(char *const *policy, const struct channel_template **out, size_t max);
+
+/* channel_letter_templates - what a channel that prints letter.md renders (fax, mail). */
+extern const struct channel_template channel_letter_templates[];
 
 extern const struct crier_channel_ops email_channel_ops;
 extern const struct crier_channel_ops fax_channel_ops;

@@ -212,6 +212,14 @@ const char *config_find(const char *explicit_path);
  */
 void config_secrets_check(const struct crier_config *config);
 
+struct stat;
+/*
+ * secret_file_check - warn (once per path per process) that the file at path, which holds
+ * what ("a secret", "a password (database.conninfo)"), can be read by its group or others;
+ * st is its stat. Silent when only its owner can read it.
+ */
+void secret_file_check(const char *path, const struct stat *st, const char *what);
+
 /* config_free - release everything; accepts NULL; returns NULL. */
 struct crier_config *config_free(struct crier_config *config);
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "crier/channel.h"
 #include "crier/config.h"
 #include "crier/db.h"
 #include "crier/rules.h"
@@ -20,7 +21,10 @@ struct content_campaign {
     char *const *regions;    /* the jurisdictions of its people (codes), NULL-terminated */
     char *const *frameworks; /* declared (meta frameworks), NULL-terminated; may be NULL */
     const json_t *meta;      /* the incident meta: exposed, credit_monitoring_months */
-    bool email, letters;     /* the channels of its policy render these */
+    /* the templates the channels of its policy render (channel_templates_of): the bodies
+     * among them are checked */
+    const struct channel_template *const *renders;
+    size_t render_count;
 };
 
 /*

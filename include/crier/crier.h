@@ -13,7 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRIER_VERSION "0.1.0"
+/* CRIER_VERSION is meson.build's project() version, passed with -D: written in one place. */
+#ifndef CRIER_VERSION
+#error "CRIER_VERSION comes from meson.build (-DCRIER_VERSION)"
+#endif
 
 /* Exit codes, as sysexits.h defines them. */
 #define EXIT_USAGE       64 /* command line usage error */
@@ -63,7 +66,9 @@ double monotonic_seconds(void);
 int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* date_valid_past - "YYYY-MM-DD", a real day, not in the future (a day's slack). */
+/* date_valid - "YYYY-MM-DD" naming a real day, 1970 or later. */
+bool date_valid(const char *date);
+/* date_valid_past - date_valid, and not in the future (a day's slack). */
 bool date_valid_past(const char *date);
 
 /* file_safe_name - in as a file-name part ([A-Za-z0-9_-], others '_'); "none" if empty. */
@@ -79,17 +84,10 @@ int sha256_file_hex(const char *path, char out[65]);
  * secret_read - a password or key: the value of environment variable env_name when given,
  * else the first line of file_path. -ENOENT when neither yields one. The caller wipes and
  * frees *ret_secret. SECURITY: never logged; the config names where it is, never what.
- * A file its group or others can read gets a warning (secret_file_check).
+ * Silent, so that channels may call it (log.h): a file its group or others can read gets
+ * its warning when the configuration is loaded (config_secrets_check).
  */
 int secret_read(const char *env_name, const char *file_path, char **ret_secret);
-
-struct stat;
-/*
- * secret_file_check - warn (once per path per process) that the file at path, which holds
- * what ("a secret", "a password (database.conninfo)"), can be read by its group or others;
- * st is its stat. Silent when only its owner can read it.
- */
-void secret_file_check(const char *path, const struct stat *st, const char *what);
 
 /* secret_base64 - the base64 of len bytes (a secret as a protocol sends it); free() it. */
 char *secret_base64(const void *data, size_t len);

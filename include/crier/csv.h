@@ -44,7 +44,19 @@ void csv_reader_progress(const struct csv_reader *reader, size_t *ret_done, size
 
 struct csv_reader *csv_reader_free(struct csv_reader *reader);
 
-/* csv_write_field - write value to out quoted as RFC 4180 requires (for reject files). */
+/*
+ * csv_write_field - value as one RFC 4180 field, quoted only when it must be. The one CSV
+ * writer of crier (reject files, manifests, the audit log, the regulator packet): people
+ * open these in spreadsheets, so a value that starts with = + - @, a tab or a CR, which a
+ * spreadsheet would run as a formula, is written with an apostrophe before it.
+ */
 void csv_write_field(FILE *out, const char *value);
+
+#define CSV_QUOTE_ALL 1u /* every field quoted */
+#define CSV_CRLF      2u /* lines end in CRLF, as RFC 4180 says; else LF */
+
+/* csv_write_row - n fields as one line (csv_write_field's rules); a NULL value is an empty
+ * field, never quoted, so that it differs from "" under CSV_QUOTE_ALL. */
+void csv_write_row(FILE *out, const char *const *values, size_t n, unsigned flags);
 
 #endif

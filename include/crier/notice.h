@@ -83,6 +83,9 @@ struct crier_outcome {
                                         so that `crier audit show` can render it again */
 };
 
+struct render_campaign;
+struct notice_renderer;
+
 /* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
 struct crier_notice {
     int64_t id;
@@ -95,15 +98,16 @@ struct crier_notice {
     const char *fax;
     const char *address[5]; /* address1, address2, city, region, postal_code */
     const char *country;
-    bool mailable;                        /* the postal address passed validation */
-    const char *vars_json;                /* the list's other columns as a JSON object */
-    int attempt;                          /* attempts in all, this one included */
-    int channel_attempt;                  /* attempts on the current channel, this one included */
-    bool delayed;                         /* a law-enforcement hold delayed this notice */
-    int64_t content_time;                 /* Unix time to render its content at (Date header,
-                                             notice_date): 0 = now; audit show sets the
-                                             recorded one */
-    const struct render_campaign *render; /* templates and metadata, for notice_render() */
+    bool mailable;                          /* the postal address passed validation */
+    const char *vars_json;                  /* the list's other columns as a JSON object */
+    int attempt;                            /* attempts in all, this one included */
+    int channel_attempt;                    /* attempts on the current channel, this one included */
+    bool delayed;                           /* a law-enforcement hold delayed this notice */
+    int64_t content_time;                   /* Unix time to render its content at (Date header,
+                                               notice_date): 0 = now; audit show sets the
+                                               recorded one */
+    const struct render_campaign *render;   /* the campaign's templates and metadata... */
+    const struct notice_renderer *renderer; /* ...and the engine's functions that use them */
 };
 
 /* ---- a notice from a result row ------------------------------------------------------ */

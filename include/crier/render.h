@@ -1,9 +1,11 @@
 /*
  * render.h - what a notice says: a campaign's templates and the variables of one notice.
  *
- * The engine loads a campaign's render context once (templates, metadata); channels call
- * notice_render() with a template name and get bytes back, knowing nothing of where the
- * templates or the data came from.
+ * The engine loads a campaign's render context once (templates, metadata) and hangs it on
+ * each notice with render_attach(), together with the functions below as a struct
+ * notice_renderer (channel.h): channels call those through channel_render() with a
+ * template name and get bytes back, knowing nothing of where the templates or the data
+ * came from, and never include this header.
  */
 #ifndef CRIER_RENDER_H
 #define CRIER_RENDER_H
@@ -77,6 +79,10 @@ bool render_needs_templates(char *const *policy);
 /* render_markdown_literal - value as Markdown that letter.c prints exactly as written
  * (backslashes before * and \, and before a leading # or -; line ends as spaces). Malloc'd. */
 char *render_markdown_literal(const char *value);
+
+/* render_attach - campaign's templates and the renderer on notice, for its channel
+ * (campaign NULL: none). */
+void render_attach(struct crier_notice *notice, const struct render_campaign *campaign);
 
 /* render_has - does the campaign have template name (for any region)? */
 bool render_has(const struct crier_notice *notice, const char *name);

@@ -196,4 +196,20 @@ is "$(sql "SELECT event || ' ' || coalesce(from_state, '-') || '>' || to_state |
            FROM crier.dispatch_log WHERE recipient_ref = 'm1'")" \
   "transition ->undeliverable email email: no valid email address" "the undeliverable notice has a dispatch_log row"
 
+# --- a reject file is opened in spreadsheets: a cell that would run as a formula is guarded ---
+"$CRIER" campaign create formulas --incident INC-6 >/dev/null
+printf 'ref,name,email,dept\nf1,=cmd|calc!A0,,"=HYPERLINK(""http://evil.example"")"\nf2,Fine,f2@example.com,+1\n' >formulas.csv
+run_crier campaign load formulas --csv formulas.csv --reject-file formula-rejects.csv
+is "$RC" 0 "a list whose rejected row holds formulas loads"
+is "$(python3 - formula-rejects.csv <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+name, dept = rows[0].index("name"), rows[0].index("dept")
+print(rows[1][name], rows[1][dept])
+# no cell of the file starts as a spreadsheet formula would
+print(all(not c or c[0] not in "=+-@\t\r" for row in rows for c in row))
+PY
+)" "'=cmd|calc!A0 '=HYPERLINK(\"http://evil.example\")
+True" "a reject file cell beginning with = comes out with an apostrophe before it"
+
 done_testing

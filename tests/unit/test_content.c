@@ -45,13 +45,16 @@ static int check(const char *name, const char *source, const char *region, const
     char *regions[] = {(char *)region, NULL};
     char *frameworks[] = {(char *)framework, NULL};
     json_t *meta = json_loads(meta_json ? meta_json : "{}", 0, NULL);
+    /* the channel that renders the template, as a campaign's policy would name it */
+    char *policy[] = {strncmp(name, "email", 5) == 0 ? "email" : "mail", NULL};
+    const struct channel_template *renders[8];
     struct content_campaign c = {
         .templates = set,
         .regions = regions,
         .frameworks = framework ? frameworks : NULL,
         .meta = meta,
-        .email = strncmp(name, "email", 5) == 0,
-        .letters = strncmp(name, "letter", 6) == 0,
+        .renders = renders,
+        .render_count = channel_templates_of(policy, renders, 8),
     };
     char *buffer = NULL;
     size_t size = 0;

@@ -277,21 +277,29 @@ static void test_write_field(void **state)
     static const struct {
         const char *value;
         const char *written;
+        const char *read_back; /* NULL: value itself; a guarded formula keeps its apostrophe */
     } cases[] = {
-        {"plain", "plain"},
-        {"", ""},
-        {"a,b", "\"a,b\""},
-        {"say \"hi\"", "\"say \"\"hi\"\"\""},
-        {"\"", "\"\"\"\""},
-        {"line\nbreak", "\"line\nbreak\""},
-        {"cr\rx", "\"cr\rx\""},
-        {"crlf\r\nx", "\"crlf\r\nx\""},
-        {" lead", "\" lead\""},
-        {"trail ", "\"trail \""},
-        {"\ttab", "\"\ttab\""},
-        {"in side", "in side"},
-        {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac"},
-        {"Mallory\r\nBcc: x@evil.example", "\"Mallory\r\nBcc: x@evil.example\""},
+        {"plain", "plain", NULL},
+        {"", "", NULL},
+        {"a,b", "\"a,b\"", NULL},
+        {"say \"hi\"", "\"say \"\"hi\"\"\"", NULL},
+        {"\"", "\"\"\"\"", NULL},
+        {"line\nbreak", "\"line\nbreak\"", NULL},
+        {"cr\rx", "\"cr\rx\"", NULL},
+        {"crlf\r\nx", "\"crlf\r\nx\"", NULL},
+        {" lead", "\" lead\"", NULL},
+        {"trail ", "\"trail \"", NULL},
+        {"\ttab", "\"'\ttab\"", "'\ttab"},
+        /* a spreadsheet would run these: an apostrophe makes them text */
+        {"=HYPERLINK(\"x\")", "\"'=HYPERLINK(\"\"x\"\")\"", "'=HYPERLINK(\"x\")"},
+        {"+1", "\"'+1\"", "'+1"},
+        {"-2", "\"'-2\"", "'-2"},
+        {"@SUM(A1)", "\"'@SUM(A1)\"", "'@SUM(A1)"},
+        {"\r=1", "\"'\r=1\"", "'\r=1"},
+        {"a=b", "a=b", NULL},
+        {"in side", "in side", NULL},
+        {"\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac", NULL},
+        {"Mallory\r\nBcc: x@evil.example", "\"Mallory\r\nBcc: x@evil.example\"", NULL},
     };
 
     /* each value alone, exactly as written */
@@ -330,9 +338,10 @@ static void test_write_field(void **state)
     assert_int_equal(record->count, ARRAY_SIZE(cases));
     assert_int_equal(record->line, 1);
     for (size_t i = 0; i < ARRAY_SIZE(cases); i++)
-        assert_string_equal(record->fields[i], cases[i].value);
+        assert_string_equal(record->fields[i],
+                            cases[i].read_back ? cases[i].read_back : cases[i].value);
     assert_int_equal(csv_reader_next(reader, &record, err, sizeof(err)), 1);
-    assert_int_equal(record->line, 6); /* four line breaks inside the first record */
+    assert_int_equal(record->line, 7); /* five line breaks inside the first record */
     assert_string_equal(record->fields[0], "next");
     assert_int_equal(csv_reader_next(reader, &record, err, sizeof(err)), 0);
     csv_reader_free(reader);
@@ -340,12 +349,36 @@ static void test_write_field(void **state)
     free(buffer);
 }
 
+/* csv_write_row: a NULL is an empty field never quoted, "" is quoted under CSV_QUOTE_ALL;
+ * line ends as asked; formulas guarded either way */
+static void test_write_row(void **state)
+{
+    (void)state;
+    const char *values[] = {"a", NULL, "", "=x", "b,c"};
+    static const struct {
+        unsigned flags;
+        const char *written;
+    } cases[] = {
+        {0, "a,,,\"'=x\",\"b,c\"\n"},
+        {CSV_QUOTE_ALL | CSV_CRLF, "\"a\",,\"\",\"'=x\",\"b,c\"\r\n"},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        char *buffer = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream(&buffer, &size);
+        csv_write_row(out, values, ARRAY_SIZE(values), cases[i].flags);
+        fclose(out);
+        assert_string_equal(buffer, cases[i].written);
+        free(buffer);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reader_cases),    cmocka_unit_test(test_field_limit),
         cmocka_unit_test(test_too_many_fields), cmocka_unit_test(test_open_and_progress),
-        cmocka_unit_test(test_write_field),
+        cmocka_unit_test(test_write_field),     cmocka_unit_test(test_write_row),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
