@@ -427,10 +427,10 @@ struct load {
 static const char copy_recipients_sql[] =
     "COPY crier.recipient_c%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
     " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
-    " FROM STDIN";
+    " FROM STDIN%s";
 static const char copy_notices_sql[] =
     "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
-    " reasons, token) FROM STDIN";
+    " reasons, token) FROM STDIN%s";
 
 /*
  * partitions_prepare - a campaign's first load creates its two partitions, unattached and
@@ -440,8 +440,8 @@ static const char copy_notices_sql[] =
  */
 static int partitions_prepare(struct load *l)
 {
-    /* crier.partitions_create (005_roles.sql) creates them as the schema owner, so that a
-     * member of crier_operator can load a new campaign, and says whether it did */
+    /* crier.partitions_create (005_roles.sql, 010_load.sql) creates them as the schema owner, so
+     * that a member of crier_operator can load a new campaign, and says whether it did */
     const char *params[] = {l->campaign_id};
     PGresult *result = NULL;
     int r = db_query(l->db, "SELECT crier.partitions_create($1)", 1, params, &result);
@@ -449,6 +449,15 @@ static int partitions_prepare(struct load *l)
         return r;
     l->fresh_partitions = strcmp(PQgetvalue(result, 0, 0), "t") == 0;
     PQclear(result);
+    /* Rows COPYed FREEZE into a table this subtransaction created are written frozen and
+     * their pages all-visible: nothing for the attach's scans to check against this
+     * transaction, nor for vacuum to rewrite later. PostgreSQL allows it only where no
+     * other transaction can see the table, and not beside an open cursor (a SQL source). */
+    const char *freeze = l->fresh_partitions && l->src.csv ? " (FREEZE)" : "";
+    free(l->copy_recipients);
+    free(l->copy_notices);
+    l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id, freeze);
+    l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id, freeze);
     return 0;
 }
 
@@ -858,8 +867,6 @@ static int load_begin(struct load *l, char *err, size_t err_size)
     }
     l->policy_count = strv_length(l->campaign->policy);
     snprintf(l->campaign_id, sizeof(l->campaign_id), "%lld", (long long)l->campaign->id);
-    l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id);
-    l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id);
     const char *params[] = {l->campaign_id};
     PGresult *result = NULL;
     r = db_query(db, "SELECT coalesce(max(seq), 0) FROM crier.recipient WHERE campaign_id = $1", 1,
