@@ -504,6 +504,43 @@ static void random_hex(char *out, size_t size)
     out[2 * n] = '\0';
 }
 
+/* ---- the file's SHA-256, on a thread of its own ------------------------------------------ */
+
+/* The load records the CSV file's hash. Read before the load began, the file was read
+ * twice in a row; hashed beside the load, the second read mostly comes from the page
+ * cache while the first one is parsed, and nothing waits for it until the commit. */
+struct hasher {
+    pthread_t thread;
+    bool running;
+    const char *path;
+    char hex[65];
+    int result;
+};
+
+static void *hasher_main(void *data)
+{
+    struct hasher *h = data;
+    h->result = sha256_file_hex(h->path, h->hex);
+    return NULL;
+}
+
+static void hasher_start(struct hasher *h, const char *path)
+{
+    h->path = path;
+    h->running = pthread_create(&h->thread, NULL, hasher_main, h) == 0;
+    if (!h->running)
+        hasher_main(h);
+}
+
+/* hasher_wait - 0 with hex set, or -errno. */
+static int hasher_wait(struct hasher *h)
+{
+    if (h->running)
+        pthread_join(h->thread, NULL);
+    h->running = false;
+    return h->result;
+}
+
 /* ---- the load ------------------------------------------------------------------------- */
 
 struct load {
@@ -1345,21 +1382,25 @@ int import_load(struct crier_db *db, const struct crier_config *config,
                 char *err, size_t err_size)
 {
     struct load l = {.db = db, .config = config, .options = options, .diag = diag};
-    char sha[65] = "";
+    struct hasher hash = {.result = 0};
     int r;
 
     if (options->csv_path) {
-        r = sha256_file_hex(options->csv_path, sha);
-        if (r < 0) {
+        FILE *f = fopen(options->csv_path, "rb");
+        if (f == NULL) {
+            r = -errno;
             snprintf(err, err_size, "%s: %s", options->csv_path, strerror(-r));
             return r == -ENOENT ? -ENOENT : -EIO;
         }
+        fclose(f);
     }
     r = db_begin(db);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
         return r;
     }
+    if (options->csv_path)
+        hasher_start(&hash, options->csv_path);
     sender_init(&l.sender);
     r = load_begin(&l, err, err_size);
     if (r == 0 && options->csv_path)
@@ -1374,10 +1415,15 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         r = load_start(&l, err, err_size);
     if (r == 0)
         r = load_pass(&l, err, err_size);
+    int hashed = hasher_wait(&hash);
+    if (hashed < 0 && (r == 0 || r == -EEXIST)) {
+        snprintf(err, err_size, "%s: %s", options->csv_path, strerror(-hashed));
+        r = -EIO;
+    }
     if (r == -EEXIST && strcmp(db->sqlstate, "23505") == 0 && !l.dups.known)
-        r = load_with_dups(&l, sha, err, err_size);
+        r = load_with_dups(&l, hash.hex, err, err_size);
     if (r == 0)
-        r = load_commit(&l, sha, err, err_size);
+        r = load_commit(&l, hash.hex, err, err_size);
     diag_flush(&l);
     if (r == 0) {
         l.result.load_id = strtoll(l.load_id, NULL, 10);
