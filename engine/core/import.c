@@ -4,7 +4,9 @@
  * Reads rows from a source, validates each (validate.c), picks each notice's first channel
  * (policy.c) and writes recipients and notices with COPY in batches, all inside one
  * transaction that holds the campaign row locked. Any error before COMMIT leaves the
- * campaign exactly as it was.
+ * campaign exactly as it was. A sender thread feeds the recipients' COPY while rows are
+ * parsed; duplicate refs are found by the database's unique index (struct dup_list), so
+ * memory does not grow with the list.
  *
  * SECURITY: row values are untrusted; they go to PostgreSQL only through COPY's escaped
  * text format, never into SQL text. --query is the operator's own SQL, run with their
