@@ -90,4 +90,15 @@ row 5500 ref q7: rejected: duplicate ref 'q7' (first at row 7)" "named by row, a
 is "$(sql "SELECT count(*) || ' ' || max(seq) FROM crier.recipient WHERE campaign_id = $(cid query)")" \
   "5998 5998" "dense seqs"
 
+# --- a member of crier_operator: the duplicate pass needs only what a load needs ----------
+role_logins
+"$CRIER" campaign create ops --incident INC-4 --policy email >/dev/null
+printf 'ref,name,email\no1,A,a@example.com\no1,B,b@example.com\no2,C,c@example.com\n' >ops.csv
+as operator run_crier campaign load ops --csv ops.csv
+is "$RC" 0 "an operator's load with a duplicate succeeds"
+like "$ERR" "line 3 ref o1: rejected: duplicate ref 'o1' \(first at line 2\)" "and names both lines"
+as operator run_crier campaign load ops --csv ops.csv
+like "$ERR" "line 2 ref o1: rejected: duplicate ref 'o1' \(first at line 2 of an earlier load\)" \
+  "a later operator load with duplicates, too"
+
 done_testing
