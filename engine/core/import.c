@@ -288,36 +288,27 @@ static void copy_add(struct copybuf *b, const char *s, size_t n)
     b->len += n;
 }
 
-/* copy_value - one column in COPY's text format: NULL is \N, specials are escaped. */
+/* copy_value - one column in COPY's text format: NULL is \N, specials are escaped. The
+ * runs between specials are found with strcspn (vectorised in glibc): the byte-by-byte
+ * loop this replaces, with its strlen of each run, was a quarter of the loader's CPU. */
 static void copy_value(struct copybuf *b, const char *value, bool last)
 {
     if (value == NULL) {
         copy_add(b, "\\N", 2);
     } else {
-        const char *run = value;
-        for (const char *p = value; *p; p++) {
-            const char *escape = NULL;
-            switch (*p) {
-            case '\\':
-                escape = "\\\\";
+        for (;;) {
+            size_t n = strcspn(value, "\\\n\r\t");
+            copy_add(b, value, n);
+            value += n;
+            if (*value == '\0')
                 break;
-            case '\n':
-                escape = "\\n";
-                break;
-            case '\r':
-                escape = "\\r";
-                break;
-            case '\t':
-                escape = "\\t";
-                break;
-            default:
-                continue;
-            }
-            copy_add(b, run, (size_t)(p - run));
+            char escape[2] = {'\\', *value == '\n'   ? 'n'
+                                    : *value == '\r' ? 'r'
+                                    : *value == '\t' ? 't'
+                                                     : '\\'};
             copy_add(b, escape, 2);
-            run = p + 1;
+            value++;
         }
-        copy_add(b, run, strlen(run));
     }
     copy_add(b, last ? "\n" : "\t", 1);
 }
@@ -508,9 +499,10 @@ static void random_hex(char *out, size_t size)
 
 /* ---- the file's SHA-256, on a thread of its own ------------------------------------------ */
 
-/* The load records the CSV file's hash. Read before the load began, the file was read
- * twice in a row; hashed beside the load, the second read mostly comes from the page
- * cache while the first one is parsed, and nothing waits for it until the commit. */
+/* The load records the CSV file's hash. Read before the load began, the whole file was
+ * read and hashed while nothing else happened. It is hashed once the first pass has read
+ * the file (from the page cache, then), while the server stores the notices and builds
+ * the indexes and the loader would otherwise wait; only the commit needs it. */
 struct hasher {
     pthread_t thread;
     bool running;
@@ -560,6 +552,7 @@ struct load {
     struct copybuf vars;   /* the current row's variables as JSON */
     bool recipients_open;  /* the recipients' COPY is in progress */
     struct sender sender;  /* feeds the recipients' COPY */
+    struct hasher *hash;   /* the CSV file's SHA-256, started once the first pass has read it */
     bool fresh_partitions; /* this load created the campaign's partitions */
     char *copy_recipients; /* copy_recipients_sql for this campaign */
     char *copy_notices;
@@ -1158,6 +1151,8 @@ static int load_pass(struct load *l, char *err, size_t err_size)
     r = load_rows(l, err, err_size);
     if (r < 0)
         return r;
+    if (l->hash && l->hash->path == NULL)
+        hasher_start(l->hash, l->options->csv_path);
     show_progress(l, true);
     r = copy_notices(l);
     if (r == 0)
@@ -1402,7 +1397,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         return r;
     }
     if (options->csv_path)
-        hasher_start(&hash, options->csv_path);
+        l.hash = &hash;
     sender_init(&l.sender);
     r = load_begin(&l, err, err_size);
     if (r == 0 && options->csv_path)
@@ -1417,6 +1412,8 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         r = load_start(&l, err, err_size);
     if (r == 0)
         r = load_pass(&l, err, err_size);
+    if (l.hash && l.hash->path == NULL && r == -EEXIST) /* not met before the file's end */
+        hasher_start(l.hash, options->csv_path);
     int hashed = hasher_wait(&hash);
     if (hashed < 0 && (r == 0 || r == -EEXIST)) {
         snprintf(err, err_size, "%s: %s", options->csv_path, strerror(-hashed));
