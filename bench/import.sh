@@ -1,18 +1,30 @@
 #!/bin/bash
 # import.sh [ROWS] [RUNS] - `crier campaign load --csv` against its ceiling, psql's \copy of
 # the same file into a bare table, in one run on one throwaway PostgreSQL.
-# Prints each run's times and the median ratio crier/copy (target: <= 2.5).
+#
+# Each run loads the same generated list (bench/gen_list.py) with \copy and with crier, each
+# into a fresh database, and prints both times, their ratio and crier's peak RSS (from
+# /usr/bin/time -v). The last line has the medians and the median ratio (target: <= 2.5).
+# BASELINE=/path/to/another/crier also loads with that binary in every run (before/after
+# figures from the same run on a loaded machine). DUPS=1 repeats the list's last row's ref
+# at its end, to time the duplicate path (three reads of the file instead of one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 runs=${2:-3}
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package time)"; exit 1; }
+export CRIER=$PWD/$build/crier BASELINE=${BASELINE:-}
 work=$(mktemp -d /tmp/crier-bench-import.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py "$rows" >"$work/list.csv"
-echo "rows: $rows  file: $(du -h "$work/list.csv" | cut -f1)  runs: $runs"
+if [ -n "${DUPS:-}" ]; then
+  last=$(tail -1 "$work/list.csv")
+  echo "$last" >>"$work/list.csv"
+fi
+chmod -R a+rX "$work"
+echo "rows: $rows  file: $(du -h "$work/list.csv" | cut -f1)  runs: $runs  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' -o 'synchronous_commit=on' \
   bash -s "$work" "$runs" <<'INNER'
@@ -21,23 +33,41 @@ work=$1; runs=$2
 cd "$work"
 printf 'channels:\n  null: {}\n' >crier.yaml
 now() { date +%s.%N; }
-copy_times=(); crier_times=()
+# load BINARY DB - one crier load into a fresh database; prints "seconds rss_kb"
+load() {
+  createdb "$2"
+  PGDATABASE=$2 "$1" db migrate >/dev/null
+  PGDATABASE=$2 "$1" campaign create bench --incident BENCH >/dev/null
+  local t0 t1
+  t0=$(now)
+  PGDATABASE=$2 /usr/bin/time -v -o time.out "$1" campaign load bench --csv list.csv >load.out 2>load.err
+  t1=$(now)
+  dropdb "$2"
+  echo "$(echo "$t1 - $t0" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' time.out)"
+}
+copy_times=(); crier_times=(); base_times=(); ratios=(); base_ratios=()
 for i in $(seq "$runs"); do
-  db=bench_$i
-  createdb "$db"
-  psql -XAq -d "$db" -c "CREATE TABLE bare (ref text, name text, email text, fax text,
+  createdb "bare_$i"
+  psql -XAq -d "bare_$i" -c "CREATE TABLE bare (ref text, name text, email text, fax text,
       address1 text, address2 text, city text, region text, postal_code text, country text,
       plan text, exposed text)"
-  t0=$(now); psql -XAq -d "$db" -c "\\copy bare FROM 'list.csv' CSV HEADER"; t1=$(now)
-  copy_times+=("$(echo "$t1 - $t0" | bc)")
-  PGDATABASE=$db "$CRIER" db migrate >/dev/null
-  PGDATABASE=$db "$CRIER" campaign create bench --incident BENCH >/dev/null
-  t0=$(now); PGDATABASE=$db "$CRIER" campaign load bench --csv list.csv >"load.out"; t1=$(now)
-  crier_times+=("$(echo "$t1 - $t0" | bc)")
-  echo "run $i: copy ${copy_times[-1]} s, crier ${crier_times[-1]} s ($(cat load.out))"
-  dropdb "$db"
+  t0=$(now); psql -XAq -d "bare_$i" -c "\\copy bare FROM 'list.csv' CSV HEADER"; t1=$(now)
+  dropdb "bare_$i"
+  copy=$(echo "$t1 - $t0" | bc)
+  read -r secs rss < <(load "$CRIER" "crier_$i")
+  copy_times+=("$copy"); crier_times+=("$secs"); ratios+=("$(echo "scale=2; $secs / $copy" | bc)")
+  line="run $i: copy $copy s, crier $secs s (ratio ${ratios[-1]}, peak RSS $((rss / 1024)) MB)"
+  if [ -n "$BASELINE" ]; then
+    read -r bsecs brss < <(load "$BASELINE" "base_$i")
+    base_times+=("$bsecs"); base_ratios+=("$(echo "scale=2; $bsecs / $copy" | bc)")
+    line="$line; baseline $bsecs s (ratio ${base_ratios[-1]}, peak RSS $((brss / 1024)) MB)"
+  fi
+  echo "$line  [$(cat load.out | head -1)]"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-mc=$(median "${copy_times[@]}"); mr=$(median "${crier_times[@]}")
-echo "median: psql \\copy $mc s, crier load $mr s, ratio $(echo "scale=2; $mr / $mc" | bc) (target <= 2.5)"
+echo "median: psql \\copy $(median "${copy_times[@]}") s, crier load $(median "${crier_times[@]}") s," \
+  "ratio $(median "${ratios[@]}") (target <= 2.5)"
+if [ -n "$BASELINE" ]; then
+  echo "median baseline: $(median "${base_times[@]}") s, ratio $(median "${base_ratios[@]}")"
+fi
 INNER
