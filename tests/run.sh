@@ -38,8 +38,23 @@ echo "== fuzz: each libFuzzer target for ${CRIER_FUZZ_SECONDS:-20} s after its r
 CRIER_FUZZ_SECONDS=${CRIER_FUZZ_SECONDS:-20} tests/fuzz/run.sh || status=1
 
 if [ -n "${CRIER_DEB:-}" ]; then
-  echo "== Debian package (CRIER_DEB=1): .ci/deb.sh"
-  .ci/deb.sh || status=1
+  # once, not per build: the package is its own optimized build. debootstrap (network
+  # bound) runs beside dpkg-buildpackage (CPU bound); nothing is kept for the next run.
+  echo "== Debian package (CRIER_DEB=1): .ci/deb.sh, then .ci/chroot.sh in a fresh Debian 12"
+  started=$SECONDS
+  debdir=$(mktemp -d /tmp/crier-ci-deb.XXXXXX)
+  .ci/chroot.sh prepare "$debdir/root" >"$debdir/prepare.out" 2>&1 &
+  prepare=$!
+  .ci/deb.sh "$debdir" || status=1
+  if wait "$prepare"; then
+    .ci/chroot.sh check "$debdir/root" "$debdir"/crier_*.deb || { status=1; echo "== FAILED: chroot install"; }
+  else
+    cat "$debdir/prepare.out"
+    status=1
+    echo "== FAILED: debootstrap"
+  fi
+  rm -rf "$debdir"
+  echo "# package build, lintian and chroot install: $((SECONDS - started)) s"
 fi
 
 python3 - "$top" <<'PY'
