@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,7 @@ struct cli {
     struct crier_config *reloaded; /* crier run: read on SIGHUP, used once the lanes stop */
     int log_level;                 /* --log-level, when log_level_set */
     bool log_level_set;
+    bool json;           /* --json, for a command whose usage offers it and parses no own */
     const char *command; /* "campaign load", for messages */
 };
 
@@ -93,10 +95,11 @@ static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv);
 /* ---- the table --------------------------------------------------------------------- */
 
 static const struct command commands[] = {
-    {"db", "migrate", cmd_db_migrate, "db migrate",
+    {"db", "migrate", cmd_db_migrate, "db migrate [--json]",
      "Create crier's schema in the database, or bring it up to date. Running it again is a\n"
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
-     "environment variables.\n"},
+     "environment variables.\n"
+     "  --json  one JSON object: from, to (schema versions), migrated (true or false)\n"},
     {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
      "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
      "then the files the channels need: the mail spool must exist, be writable and be\n"
@@ -108,17 +111,18 @@ static const struct command commands[] = {
      "             one fails.\n"},
     {"campaign", "create", cmd_campaign_create,
      "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
-     "                            [--meta FILE.yaml]",
+     "                            [--meta FILE.yaml] [--json]",
      "Create a campaign in draft.\n"
      "  --incident REF   the incident it notifies about (required)\n"
      "  --policy LIST    channels in order of preference (default email,fax,mail): a notice\n"
      "                   starts on the first channel that can reach the person and falls\n"
      "                   back to the next on a permanent failure\n"
      "  --templates DIR  the notice templates\n"
-     "  --meta FILE      incident metadata (a YAML mapping) kept with the campaign\n"},
+     "  --meta FILE      incident metadata (a YAML mapping) kept with the campaign\n"
+     "  --json           one JSON object: campaign, state, policy\n"},
     {"campaign", "load", cmd_campaign_load,
      "campaign load NAME (--csv FILE | --table SCHEMA.TABLE | --query SQL)\n"
-     "                          [--reject-file FILE]",
+     "                          [--reject-file FILE] [--json]",
      "Load the affected individuals into a campaign, as a snapshot, in one transaction:\n"
      "every accepted row, or on any error nothing at all.\n"
      "Columns: ref, name, email, fax, address1, address2, city, region, postal_code,\n"
@@ -126,25 +130,31 @@ static const struct command commands[] = {
      "  --csv FILE          a CSV file with a header line (UTF-8, BOM allowed)\n"
      "  --table S.T         every row of a table\n"
      "  --query SQL         the rows of a query, run with your own database role\n"
-     "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"},
+     "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"
+     "  --json              one JSON object: campaign, load, rows, loaded, rejected,\n"
+     "                      contacts_dropped, undeliverable, reject_file\n"},
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
      "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
      "DIR/REGION-REF-letter.md (the letter body).\n"},
-    {"campaign", "start", cmd_campaign_start, "campaign start NAME",
+    {"campaign", "start", cmd_campaign_start, "campaign start NAME [--json]",
      "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
-     "channel of its policy that no live `crier run` serves: those notices wait.\n"},
-    {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
+     "channel of its policy that no live `crier run` serves: those notices wait.\n"
+     "  --json  one JSON object: campaign, done (\"started\")\n"},
+    {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME [--json]",
      "Pause a running campaign: nothing more is claimed until it is resumed. Notices\n"
-     "already handed to a channel finish.\n"},
-    {"campaign", "resume", cmd_campaign_resume, "campaign resume NAME",
-     "Resume a paused campaign.\n"},
-    {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
-     "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
+     "already handed to a channel finish.\n"
+     "  --json  one JSON object: campaign, done (\"paused\")\n"},
+    {"campaign", "resume", cmd_campaign_resume, "campaign resume NAME [--json]",
+     "Resume a paused campaign.\n"
+     "  --json  one JSON object: campaign, done (\"resumed\")\n"},
+    {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME [--json]",
+     "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"
+     "  --json  one JSON object: campaign, done (\"cancelled\"), cancelled_notices\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
     {"campaign", "reroute", cmd_campaign_reroute,
-     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT",
+     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT [--json]",
      "Move the notices waiting on one channel of a campaign to another channel of its\n"
      "policy: every notice ready on --from that --to can reach (notices in flight are not\n"
      "touched). crier never does this by itself: a notice whose channel no live worker\n"
@@ -152,7 +162,8 @@ static const struct command commands[] = {
      "you and the reason; the campaign gets one row for the command. One transaction.\n"
      "  --from CHANNEL  the channel the notices wait on\n"
      "  --to CHANNEL    where they go (it must be in the campaign's policy)\n"
-     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"},
+     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"
+     "  --json          one JSON object: campaign, from, to, moved, left (on --from)\n"},
     {"regulators", "mark-filed", cmd_regulators_mark_filed,
      "regulators mark-filed CAMPAIGN --jurisdiction CODE --regulator NAME --date YYYY-MM-DD\n"
      "                                --how portal|mail|email|fax|other --reference TEXT",
@@ -192,17 +203,20 @@ static const struct command commands[] = {
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
      "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
-    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
+    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME] [--json]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
      "optional 'campaign', 'reason' and 'returned_on' columns. Each mailed letter named\n"
      "gets one 'returned' row in the dispatch log (the substitute-notice report counts\n"
      "them); ingesting the same file again records nothing new. One transaction.\n"
-     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"},
-    {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH",
+     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"
+     "  --json           one JSON object: rows, recorded, already, unknown, not_mailed\n"},
+    {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH [--json]",
      "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
      "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
      "the next channel of its policy; a delay is only logged; the same DSN twice changes\n"
-     "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"},
+     "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"
+     "  --json  one JSON object: messages, permanent, delayed, unmatched, unparseable,\n"
+     "          duplicate, ignored\n"},
     {"hold", "place", cmd_hold_place,
      "hold place CAMPAIGN [--region XX | --recipient REF] --authority AGENCY\n"
      "                        --official NAME --case REF --form written|oral --reason TEXT\n"
@@ -293,11 +307,14 @@ static const struct command commands[] = {
     {"audit", "head", cmd_audit_head, "audit head [--campaign NAME] [--json]",
      "The newest sealed block of each campaign's chain and its SHA-256: hand it to counsel\n"
      "or have it timestamped outside the system; `audit verify --expect-head` checks it.\n"},
-    {"audit", "export", cmd_audit_export, "audit export [--campaign NAME] --out FILE.jsonl",
+    {"audit", "export", cmd_audit_export,
+     "audit export [--campaign NAME] --out FILE.jsonl [--json]",
      "Write the log rows and seal blocks as JSON lines, streamed; `crier audit verify --file`\n"
-     "checks the file with no database. The file appears only when complete.\n"},
-    {"audit", "seal", cmd_audit_seal, "audit seal",
-     "Seal every log row written so far (crier run also seals as it goes: audit.seal_interval).\n"},
+     "checks the file with no database. The file appears only when complete.\n"
+     "  --json  once written, one JSON object on stdout: file, rows\n"},
+    {"audit", "seal", cmd_audit_seal, "audit seal [--json]",
+     "Seal every log row written so far (crier run also seals as it goes: audit.seal_interval).\n"
+     "  --json  one JSON object: rows, blocks (sealed now)\n"},
     {"audit", "report", cmd_audit_report,
      "audit report CAMPAIGN [--json] [--html FILE] [--discovered YYYY-MM-DD]\n"
      "                          [--framework LIST]",
@@ -391,6 +408,12 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
     size_t n = 0;
     for (; options && options[n].name && n < ARRAY_SIZE(all) - 3; n++)
         all[n] = options[n];
+    bool own_json = false;
+    for (size_t i = 0; i < n; i++)
+        own_json |= strcmp(all[i].name, "json") == 0;
+    /* a command that offers --json and has no option of its own for it: cli->json */
+    if (!own_json && strstr(c->usage, "[--json]"))
+        all[n++] = (struct option){"json", no_argument, NULL, 'J'};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
@@ -416,6 +439,10 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
             cli->config_path = optarg;
             continue;
         }
+        if (opt == 'J') {
+            cli->json = true;
+            continue;
+        }
         if (on_option(opt, optarg, data) < 0)
             return -1;
     }
@@ -425,6 +452,14 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
 static int no_options(int opt, const char *arg, void *data)
 {
     return -1;
+}
+
+/* json_print - a command's result for --json: one JSON object on stdout (taken). */
+static void json_print(json_t *value)
+{
+    json_dumpf(value, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(value);
 }
 
 /* config_ready - load the configuration once (defaults when there is no file). */
@@ -532,7 +567,10 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
         db_close(db);
         return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
     }
-    if (from == to)
+    if (cli->json)
+        json_print(
+            json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated", from != to));
+    else if (from == to)
         printf("schema is at version %u: nothing to do\n", to);
     else
         printf("schema migrated from version %u to %u\n", from, to);
@@ -715,8 +753,12 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return exit_code(r);
     }
-    printf("campaign %s created (draft, policy %s)\n", a.options.name,
-           a.options.policy ? a.options.policy : "email,fax,mail");
+    const char *policy = a.options.policy ? a.options.policy : "email,fax,mail";
+    if (cli->json)
+        json_print(json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
+                             "policy", policy));
+    else
+        printf("campaign %s created (draft, policy %s)\n", a.options.name, policy);
     return 0;
 }
 
@@ -778,6 +820,15 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
         fail(cli, "%s; nothing was loaded", err);
         return r == -ENOENT && o.csv_path && access(o.csv_path, R_OK) != 0 ? EXIT_NOINPUT
                                                                            : exit_code(r);
+    }
+    if (cli->json) {
+        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign", o.campaign,
+                             "load", (json_int_t)result.load_id, "rows", (json_int_t)result.rows,
+                             "loaded", (json_int_t)result.loaded, "rejected",
+                             (json_int_t)result.rejected, "contacts_dropped",
+                             (json_int_t)result.contacts_dropped, "undeliverable",
+                             (json_int_t)result.undeliverable, "reject_file", o.reject_path));
+        return 0;
     }
     printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
            o.campaign, result.rows, result.loaded, result.rejected, result.contacts_dropped);
@@ -846,6 +897,13 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
         return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
     }
     static const char *const done[] = {"started", "paused", "resumed", "cancelled"};
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:s}", "campaign", name, "done", done[action]);
+        if (action == CAMPAIGN_CANCEL)
+            json_object_set_new(o, "cancelled_notices", json_integer(affected));
+        json_print(o);
+        return 0;
+    }
     printf("campaign %s %s", name, done[action]);
     if (action == CAMPAIGN_CANCEL)
         printf(": %ld notices not yet sent were cancelled", affected);
@@ -1020,6 +1078,11 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s", err);
         return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
+    }
+    if (cli->json) {
+        json_print(json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
+                             a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
+        return 0;
     }
     printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
     if (left > 0)
@@ -1242,6 +1305,11 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
+    } else if (cli->json) {
+        json_print(json_pack("{s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows,
+                             "recorded", (json_int_t)result.recorded, "already",
+                             (json_int_t)result.already, "unknown", (json_int_t)result.unknown,
+                             "not_mailed", (json_int_t)result.not_mailed));
     } else {
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
@@ -1252,6 +1320,25 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- bounces ------------------------------------------------------------------------- */
+
+static void bounce_counts_print(const struct cli *cli, const struct bounce_counts *c)
+{
+    if (cli->json) {
+        json_print(json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages", (json_int_t)c->messages, "permanent",
+            (json_int_t)c->permanent, "delayed", (json_int_t)c->delayed, "unmatched",
+            (json_int_t)c->unmatched, "unparseable", (json_int_t)c->unparseable, "duplicate",
+            (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
+        return;
+    }
+    printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
+           "unparseable, %ld already ingested",
+           c->messages, c->permanent + c->delayed, c->permanent, c->delayed, c->unmatched,
+           c->unparseable, c->duplicate);
+    if (c->ignored)
+        printf(", %ld ignored", c->ignored);
+    putchar('\n');
+}
 
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
 {
@@ -1280,13 +1367,7 @@ static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
     r = bounce_ingest(db, cli->config, reader, who, &c);
     free(who);
     bounce_reader_free(reader);
-    printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
-           "unparseable, %ld already ingested",
-           c.messages, c.permanent + c.delayed, c.permanent, c.delayed, c.unmatched, c.unparseable,
-           c.duplicate);
-    if (c.ignored)
-        printf(", %ld ignored", c.ignored);
-    putchar('\n');
+    bounce_counts_print(cli, &c);
     if (r < 0) {
         fail(cli, "stopped: %s", db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
@@ -2231,7 +2312,10 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
         written = false;
     if (r == 0 && written && rename(tmp, a.out) == 0) {
         free(tmp);
-        fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
+        if (a.json)
+            json_print(json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
+        else
+            fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
         return 0;
     }
     int saved = errno;
@@ -2261,6 +2345,9 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
     db_close(db);
     if (r < 0)
         return audit_fail(cli, r, err);
-    printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
+    if (a.json)
+        json_print(json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
+    else
+        printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
     return 0;
 }
