@@ -258,11 +258,13 @@ static const struct command commands[] = {
      "  --json    a JSON array\n"},
     {"hold", "show", cmd_hold_show, "hold show HOLD [--json]",
      "Everything recorded about a hold, and the notices it covers.\n"},
-    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]...",
+    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]... [--json]",
      "Exit 1, naming them, if any hold not lifted has lapsed (oral, not confirmed in\n"
      "writing within 30 days) or passed its review date; exit 0 otherwise.\n"
      "  --mail-to ADDRESS  also mail the list there (legal), from channels.email.from\n"
-     "                     through the configured SMTP relay; exit 69 if that fails\n"},
+     "                     through the configured SMTP relay; exit 69 if that fails\n"
+     "  --json             a JSON array of the holds: hold, campaign, scope, lapsed,\n"
+     "                     past_review, holds_now, lapsed_at, review_by (exit 1 all the same)\n"},
     {"batch", "list", cmd_batch, "batch list NAME [--json]",
      "The print batches of a campaign: letters, pages, mailed, voided, and where their files\n"
      "are. First settles the spool: pending files of recorded batches become final, those\n"
@@ -1721,7 +1723,11 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     FILE *report = open_memstream(&text, &len);
     r = hold_check(db, report, &count);
     fclose(report);
-    fputs(text, stdout);
+    json_t *alerts = NULL;
+    if (r == 0 && cli->json && (r = hold_check_json(db, &alerts)) == 0)
+        json_print(alerts);
+    else if (!cli->json)
+        fputs(text, stdout);
     if (r < 0)
         fail(cli, "%s", db->error);
     db_close(db);

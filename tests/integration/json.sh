@@ -87,7 +87,6 @@ run: a daemon
 hold place: see issue 17 (not yet)
 hold lift: see issue 17 (not yet)
 hold confirm: see issue 17 (not yet)
-hold check: see issue 17 (not yet)
 batch show: see issue 17 (not yet)
 batch mark-mailed: see issue 17 (not yet)
 batch void: see issue 17 (not yet)
