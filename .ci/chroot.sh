@@ -82,6 +82,7 @@ ok() { # DESCRIPTION COMMAND... - a TAP line: ok when COMMAND succeeds
   else
     echo "not ok $n - $what"
     failed=$((failed + 1))
+    return 1
   fi
 }
 
@@ -97,6 +98,9 @@ check() { # DIR DEB
   printf '#!/bin/sh\nexit 101\n' >"$ROOT/usr/sbin/policy-rc.d"
   chmod 755 "$ROOT/usr/sbin/policy-rc.d"
   cp "$deb" "$ROOT/tmp/"
+  # as on a running system: systemd-tmpfiles (the postinst's spool) and systemd-analyze need
+  # /proc; unmounted before the tree is removed (cleanup)
+  mount -t proc proc "$ROOT/proc" || return 1
   local log="$ROOT.install.log"
   in_root apt-get update -qq >"$log" 2>&1 &&
     in_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
@@ -115,7 +119,7 @@ check() { # DIR DEB
   ok "the crier system user exists" test -n "$(in_root getent passwd crier)"
   out=$(in_root stat -c '%a %U:%G' /var/spool/crier /etc/crier/crier.yaml 2>&1 | tr '\n' ' ')
   ok "spool 0750 crier:crier, configuration 0640 root:crier ($out)" \
-    test "$out" = "750 crier:crier 640 root:crier "
+    test "$out" = "750 crier:crier 640 root:crier " || grep -i 'tmpfiles\|crier' "$log" | tail -10
   out=$(in_root crier config check 2>&1)
   rc=$?
   ok "crier config check passes the shipped /etc/crier/crier.yaml ($out)" test "$rc" -eq 0
@@ -134,17 +138,27 @@ check() { # DIR DEB
   [ "$failed" -eq 0 ]
 }
 
+# cleanup DIR... - remove the tree, never through a mount still in it
+cleanup() {
+  local root=${ROOT:-$1}
+  if mountpoint -q "$root/proc" && ! umount "$root/proc"; then
+    echo "chroot.sh: $root/proc is still mounted: $* not removed" >&2
+    return 1
+  fi
+  rm -rf "$@"
+}
+
 [ "$(id -u)" -eq 0 ] || { echo "chroot.sh: run as root (debootstrap, chroot)" >&2; exit 77; }
 case "${1:-}" in
   prepare) prepare "$2" ;;
   check)
     dir=$2
-    trap 'rm -rf "$dir" "$dir.log" "$dir.install.log"' EXIT
+    trap 'cleanup "$dir" "$dir.log" "$dir.install.log"' EXIT
     check "$2" "$3"
     ;;
   *.deb)
     dir=$(mktemp -d /tmp/crier-chroot.XXXXXX)
-    trap 'rm -rf "$dir"' EXIT
+    trap 'cleanup "$dir"' EXIT
     prepare "$dir/root"
     check "$dir/root" "$1"
     ;;
