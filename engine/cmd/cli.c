@@ -29,6 +29,7 @@
 #include "crier/seal.h"
 #include "crier/service.h"
 #include "crier/status.h"
+#include "crier/users.h"
 #include "crier/worker.h"
 
 #include <errno.h>
@@ -61,6 +62,8 @@ struct command {
 };
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv);
+static int cmd_db_roles(struct cli *cli, int argc, char **argv);
+static int cmd_user_add(struct cli *cli, int argc, char **argv);
 static int cmd_config_check(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_create(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_load(struct cli *cli, int argc, char **argv);
@@ -100,6 +103,23 @@ static const struct command commands[] = {
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
      "environment variables.\n"
      "  --json  one JSON object: from, to (schema versions), migrated (true or false)\n"},
+    {"db", "roles", cmd_db_roles, "db roles [--json]",
+     "What db migrate needs of the role that runs it, and whether the connected role has it:\n"
+     "CREATE on the database (or to own schema crier), and CREATEROLE the first time in a\n"
+     "cluster, when it creates crier_operator, crier_legal and crier_auditor. Then each of\n"
+     "those roles: whether it exists, what it may do, its members. Exit 1 when db migrate\n"
+     "could not run as this role.\n"
+     "  --json  one JSON object: user, superuser, createrole, create_on_database,\n"
+     "          schema_owner, migrate_can_run, migrate_why_not, user_add_can_run, roles\n"},
+    {"user", "add", cmd_user_add,
+     "user add NAME --role operator|legal|auditor [--password-file FILE]",
+     "Create a login in one of crier's roles (CREATE ROLE NAME LOGIN IN ROLE crier_ROLE);\n"
+     "needs CREATEROLE (crier db roles). The password is hashed here (SCRAM): the server\n"
+     "never sees it in clear. Exit 65 when NAME exists, 77 when the database refuses.\n"
+     "  --role ROLE          operator (runs campaigns), legal (holds) or auditor (reads)\n"
+     "  --password-file FILE its first line is the password; FILE must be closed to group\n"
+     "                       and others (0600). Without it, asked twice on the terminal.\n"
+     "                       Never on the command line.\n"},
     {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
      "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
      "then the files the channels need: the mail spool must exist, be writable and be\n"
@@ -270,8 +290,9 @@ static const struct command commands[] = {
      "are. First settles the spool: pending files of recorded batches become final, those\n"
      "of batches the database never recorded are renamed *.orphan (never to be printed).\n"
      "  --json  a JSON array\n"},
-    {"batch", "show", cmd_batch, "batch show BATCH",
-     "One print batch: its PDF's SHA-256 and every letter in print order.\n"},
+    {"batch", "show", cmd_batch, "batch show BATCH [--json]",
+     "One print batch: its PDF's SHA-256 and every letter in print order.\n"
+     "  --json  one JSON object, the letters in letters_in_order\n"},
     {"batch", "mark-mailed", cmd_batch,
      "batch mark-mailed BATCH --date YYYY-MM-DD [--evidence TEXT]",
      "The post office accepted the batch: its letters become mailed (logged).\n"
@@ -547,6 +568,89 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
 }
 
 /* ---- db, config -------------------------------------------------------------------- */
+
+static int cmd_db_roles(struct cli *cli, int argc, char **argv)
+{
+    int r =
+        parse_options(cli, command_find("db", "roles"), argc, argv, NULL, NULL, no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, false, &db);
+    if (code)
+        return code;
+    char err[1024];
+    bool migrate_ok = false;
+    r = users_roles(db, cli->json, stdout, &migrate_ok, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return exit_code(r);
+    }
+    return migrate_ok ? 0 : 1;
+}
+
+struct user_args {
+    const char *role, *password_file;
+};
+
+static int user_option(int opt, const char *arg, void *data)
+{
+    struct user_args *a = data;
+    if (opt == 'r')
+        a->role = arg;
+    else if (opt == 'p')
+        a->password_file = arg;
+    else
+        return -1;
+    return 0;
+}
+
+static int cmd_user_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {0},
+    };
+    struct user_args a = {0};
+    int r =
+        parse_options(cli, command_find("user", "add"), argc, argv, options, "", user_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "NAME (the new login)");
+    if (name == NULL)
+        return EXIT_USAGE;
+    if (a.role == NULL) {
+        fail(cli, "--role operator|legal|auditor is required");
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    char *password = NULL;
+    r = users_password(a.password_file, &password, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOTTY || r == -EINVAL ? EXIT_USAGE : r == -EPERM ? EXIT_NOPERM : EXIT_NOINPUT;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, false, &db);
+    if (code == 0) {
+        r = users_add(db, name, a.role, password, err, sizeof(err));
+        db_close(db);
+        if (r < 0)
+            fail(cli, "%s", err);
+        else
+            printf("login %s created in crier_%s\n", name, a.role);
+        code = r == -EINVAL ? EXIT_USAGE : exit_code(r);
+    }
+    explicit_bzero(password, strlen(password));
+    free(password);
+    return code;
+}
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
@@ -1799,11 +1903,11 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
-    bool void_batch = strcmp(name, "void") == 0;
+    bool void_batch = strcmp(name, "void") == 0, show = strcmp(name, "show") == 0;
     const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
     if (what == NULL)
         return EXIT_USAGE;
-    if ((a.json && !list) || (a.date && !mark) || (a.evidence && !mark) ||
+    if ((a.json && !list && !show) || (a.date && !mark) || (a.evidence && !mark) ||
         (a.reason && !void_batch)) {
         fail(cli, "an option this command does not take (see crier %s --help)", cli->command);
         return EXIT_USAGE;
@@ -1828,7 +1932,7 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     else if (void_batch)
         r = batch_void(db, cli->config, what, a.reason, stdout, err, sizeof(err));
     else
-        r = batch_show(db, cli->config, what, stdout, err, sizeof(err));
+        r = batch_show(db, cli->config, what, a.json, stdout, err, sizeof(err));
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);

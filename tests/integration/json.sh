@@ -84,10 +84,10 @@ campaign proof: writes files into --out
 regulators mark-filed: records one row
 regulators: writes the packet into --out
 run: a daemon
+user add: acts, and says so in one line (roles.sh)
 hold place: see issue 17 (not yet)
 hold lift: see issue 17 (not yet)
 hold confirm: see issue 17 (not yet)
-batch show: see issue 17 (not yet)
 batch mark-mailed: see issue 17 (not yet)
 batch void: see issue 17 (not yet)
 audit log: --format json (JSON lines)"
