@@ -446,6 +446,26 @@ static const struct config_key holds_keys[] = {
 };
 static const struct config_section holds_section = SECTION(holds_keys, false);
 
+/* secrets: who besides the owner may read a file holding a secret (util.c's
+ * secret_file_check); anyone else is refused */
+static const char *const readable_by_choices[] = {"owner", "group", "others", NULL};
+static const int readable_by_values[] = {SECRET_READABLE_OWNER, SECRET_READABLE_GROUP,
+                                         SECRET_READABLE_OTHERS};
+static const struct config_key secrets_keys[] = {
+    {.name = "readable_by",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(secrets.readable_by),
+     .choices = readable_by_choices,
+     .choice_values = readable_by_values},
+};
+static const struct config_section secrets_section = SECTION(secrets_keys, false);
+
+/* metrics: crier run's Prometheus endpoint (engine/core/metrics.c) */
+static const struct config_key metrics_keys[] = {
+    STRING_KEY("listen", metrics.listen),
+};
+static const struct config_section metrics_section = SECTION(metrics_keys, false);
+
 static const struct config_key audit_keys[] = {
     {.name = "seal_interval",
      .kind = KEY_DURATION,
@@ -492,6 +512,8 @@ static const struct config_key root_keys[] = {
     STRING_KEY("templates", templates_dir),
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
     {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
+    {.name = "secrets", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &secrets_section},
+    {.name = "metrics", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &metrics_section},
     {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
     {.name = "report", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &report_section},
 };
@@ -596,6 +618,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->email.auth_secret_env);
     free(config->templates_dir);
     free(config->report.deadlines);
+    free(config->metrics.listen);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);
@@ -1272,21 +1295,26 @@ static bool conninfo_has_password(const char *conninfo)
     return found;
 }
 
-static void secret_path_check(const char *path, const char *what)
+static int secret_path_check(const char *path, const char *what)
 {
     struct stat st;
     if (!str_empty(path) && stat(path, &st) == 0) /* missing: the channel says so at open */
-        secret_file_check(path, &st, what);
+        return secret_file_check(path, &st, what);
+    return 0;
 }
 
-void config_secrets_check(const struct crier_config *config)
+int config_secrets_check(const struct crier_config *config)
 {
+    secret_readable_set(config->secrets.readable_by);
+    int r = 0;
     if (config->path && strcmp(config->path, "-") != 0 && conninfo_has_password(config->conninfo))
-        secret_path_check(config->path, "a password (database.conninfo)");
+        r |= secret_path_check(config->path, "a password (database.conninfo)");
     if (config->channel[CHANNEL_EMAIL].enabled && config->email.auth_user &&
         str_empty(config->email.auth_secret_env))
-        secret_path_check(config->email.auth_secret_file,
-                          "a secret (channels.email.smtp.auth.secret_file)");
+        r |= secret_path_check(config->email.auth_secret_file,
+                               "a secret (channels.email.smtp.auth.secret_file)");
     if (config->channel[CHANNEL_FAX].enabled && str_empty(config->fax.key_secret_env))
-        secret_path_check(config->fax.key_secret_file, "a secret (channels.fax.key_secret_file)");
+        r |= secret_path_check(config->fax.key_secret_file,
+                               "a secret (channels.fax.key_secret_file)");
+    return r < 0 ? -EACCES : 0;
 }

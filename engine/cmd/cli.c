@@ -123,7 +123,8 @@ static const struct command commands[] = {
     {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
      "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
      "then the files the channels need: the mail spool must exist, be writable and be\n"
-     "closed to others (0700 or 0750); secret files readable by others are warned about.\n"
+     "closed to others (0700 or 0750); a file holding a secret that its group or others\n"
+     "can read is refused, naming it and its mode, unless secrets.readable_by allows them.\n"
      "Exit 0 when it is valid, 78 when it is not.\n"
      "  --connect  also try each service it names, one line each: the database (and its\n"
      "             schema version), the SMTP relay (EHLO, STARTTLS as configured, AUTH;\n"
@@ -212,7 +213,8 @@ static const struct command commands[] = {
      "and restart the lanes with it; if not, say why and run on with the old one.\n"
      "Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n"
      "  --until-idle         exit once no running campaign has a notice ready or in flight\n"
-     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics: per\n"
+     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics (default:\n"
+     "                       metrics.listen in the configuration, else none): per\n"
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
      "                       notices waiting for a channel nobody serves\n"},
@@ -500,7 +502,9 @@ static int config_ready(struct cli *cli)
     }
     log_setup(cli->config->log.format,
               cli->log_level_set ? cli->log_level : cli->config->log.level);
-    config_secrets_check(cli->config);
+    /* a secret others may read is refused before anything reads it (secrets.readable_by) */
+    if (config_secrets_check(cli->config) < 0)
+        return EXIT_CONFIG;
     hold_policy_set(cli->config->holds.oral_lapse);
     /* report.oral_lapse decides where an oral hold lapses, for the engine as for the report */
     db_oral_lapse_set(cli->config->report.oral_lapse_everywhere != 0);
@@ -746,7 +750,10 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     if (config_load(path, stderr, &config) < 0)
         return EXIT_CONFIG;
     log_setup(config->log.format, cli->log_level_set ? cli->log_level : config->log.level);
-    config_secrets_check(config);
+    if (config_secrets_check(config) < 0) {
+        config_free(config);
+        return EXIT_CONFIG;
+    }
     /* the rules table the report reads: every problem as FILE:LINE:COL (docs/jurisdictions.md) */
     const char *rules_path =
         config->report.deadlines ? config->report.deadlines : rules_default_path();
@@ -1220,6 +1227,14 @@ static int run_reload(void *data)
         return r;
     }
     free(text);
+    if (config_secrets_check(config) < 0) { /* said why; the old rule stands again */
+        log_error("SIGHUP: %s names a secret file others may read: running on with the old "
+                  "configuration",
+                  path);
+        config_secrets_check(cli->config);
+        config_free(config);
+        return -EACCES;
+    }
     config_free(cli->reloaded);
     cli->reloaded = config;
     return 0;
@@ -1258,19 +1273,23 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     int code = config_ready(cli);
     if (code)
         return code;
+    /* --metrics, else metrics.listen of the first configuration: a reload keeps the port */
+    const char *listen = a.metrics ? a.metrics : cli->config->metrics.listen;
+    char *metrics = listen ? xstrdup(listen) : NULL;
     struct worker_options o = {.until_idle = a.until_idle,
                                .reload = run_reload,
                                .reload_data = cli,
-                               .metrics_address = a.metrics};
+                               .metrics_address = metrics};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;
         cli->reloaded = NULL;
         log_setup(cli->config->log.format,
                   cli->log_level_set ? cli->log_level : cli->config->log.level);
-        config_secrets_check(cli->config);
+        (void)config_secrets_check(cli->config); /* passed in run_reload */
         hold_policy_set(cli->config->holds.oral_lapse);
     }
+    free(metrics);
     if (r == -EINVAL || r == -ENOENT || r == -ESTALE)
         return EXIT_CONFIG;
     return exit_code(r);
@@ -2350,6 +2369,8 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
         return code;
     char err[1024];
     int r;
+    /* a progress line on a terminal; never in JSON or a pipe */
+    seal_progress(isatty(STDERR_FILENO) && !a.json);
     if (a.file) {
         if (a.campaign) {
             fail(cli, "--campaign and --file: an export is verified whole");
@@ -2413,6 +2434,7 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
         return EXIT_IOERR;
     }
     long rows = 0;
+    seal_progress(isatty(STDERR_FILENO) && !a.json);
     int r = seal_export(db, a.campaign, out, &rows);
     char err[1024];
     snprintf(err, sizeof(err), "%s", r == -ENOENT ? "no such campaign" : db->error);

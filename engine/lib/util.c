@@ -257,15 +257,38 @@ static pthread_mutex_t exposed_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **exposed;
 static size_t exposed_count;
 
-void secret_file_check(const char *path, const struct stat *st, const char *what)
+static int secret_readable_by = SECRET_READABLE_OWNER;
+
+void secret_readable_set(int readable_by)
+{
+    secret_readable_by = readable_by;
+}
+
+/* readers - who besides the owner can read a file of mode */
+static const char *readers(mode_t mode)
+{
+    return (mode & S_IRGRP) && (mode & S_IROTH) ? "its group and others"
+           : (mode & S_IRGRP)                   ? "its group"
+                                                : "others";
+}
+
+int secret_file_check(const char *path, const struct stat *st, const char *what)
 {
     if ((st->st_mode & (S_IRGRP | S_IROTH)) == 0)
-        return;
+        return 0;
+    bool allowed = (st->st_mode & S_IROTH) ? secret_readable_by >= SECRET_READABLE_OTHERS
+                                           : secret_readable_by >= SECRET_READABLE_GROUP;
+    if (!allowed) {
+        log_error("%s holds %s and can be read by %s (mode %04o): refused; make it readable "
+                  "by its owner alone (chmod go-rwx %s), or allow it with secrets.readable_by",
+                  path, what, readers(st->st_mode), (unsigned)(st->st_mode & 07777), path);
+        return -EACCES;
+    }
     pthread_mutex_lock(&exposed_lock);
     for (size_t i = 0; i < exposed_count; i++) {
         if (strcmp(exposed[i], path) == 0) {
             pthread_mutex_unlock(&exposed_lock);
-            return;
+            return 0;
         }
     }
     exposed = xreallocarray(exposed, exposed_count + 1, sizeof(*exposed));
@@ -273,11 +296,8 @@ void secret_file_check(const char *path, const struct stat *st, const char *what
     pthread_mutex_unlock(&exposed_lock);
     log_warning("%s holds %s and can be read by %s (mode %04o): make it readable by its owner "
                 "alone (chmod go-rwx %s)",
-                path, what,
-                (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "its group and others"
-                : (st->st_mode & S_IRGRP)                          ? "its group"
-                                                                   : "others",
-                (unsigned)(st->st_mode & 07777), path);
+                path, what, readers(st->st_mode), (unsigned)(st->st_mode & 07777), path);
+    return 0;
 }
 
 int secret_read(const char *env_name, const char *file_path, char **ret_secret)
@@ -295,8 +315,10 @@ int secret_read(const char *env_name, const char *file_path, char **ret_secret)
     if (f == NULL)
         return -errno;
     struct stat st;
-    if (fstat(fileno(f), &st) == 0)
-        secret_file_check(file_path, &st, "a secret");
+    if (fstat(fileno(f), &st) == 0 && secret_file_check(file_path, &st, "a secret") < 0) {
+        fclose(f);
+        return -EACCES;
+    }
     char line[4096];
     bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);

@@ -79,17 +79,28 @@ int sha256_file_hex(const char *path, char out[65]);
  * secret_read - a password or key: the value of environment variable env_name when given,
  * else the first line of file_path. -ENOENT when neither yields one. The caller wipes and
  * frees *ret_secret. SECURITY: never logged; the config names where it is, never what.
- * A file its group or others can read gets a warning (secret_file_check).
+ * A file its group or others can read is refused with -EACCES, or warned about, as
+ * secret_file_check says.
  */
 int secret_read(const char *env_name, const char *file_path, char **ret_secret);
 
 struct stat;
+/* Who besides its owner may read a file holding a secret (secrets.readable_by). */
+enum {
+    SECRET_READABLE_OWNER,  /* no one: the default */
+    SECRET_READABLE_GROUP,  /* its group too (a service user's group, say) */
+    SECRET_READABLE_OTHERS, /* anyone: only a warning */
+};
+/* secret_readable_set - the rule for this process, set once from the configuration. */
+void secret_readable_set(int readable_by);
 /*
- * secret_file_check - warn (once per path per process) that the file at path, which holds
- * what ("a secret", "a password (database.conninfo)"), can be read by its group or others;
- * st is its stat. Silent when only its owner can read it.
+ * secret_file_check - the file at path holds what ("a secret", "a password
+ * (database.conninfo)"); st is its stat. Silent when only its owner can read it. When its
+ * group or others can: -EACCES, with an error naming it and its mode, if the rule
+ * (secret_readable_set) does not allow that reader; else 0 with a warning, once per path
+ * per process.
  */
-void secret_file_check(const char *path, const struct stat *st, const char *what);
+int secret_file_check(const char *path, const struct stat *st, const char *what);
 
 /* secret_base64 - the base64 of len bytes (a secret as a protocol sends it); free() it. */
 char *secret_base64(const void *data, size_t len);

@@ -1,8 +1,9 @@
 #!/bin/bash
 # json.sh - `--json` on the commands that print a result: each prints exactly one JSON object
 # on stdout (parsed here by python3's json module) whose figures agree with the database,
-# and nothing else there. Also: which commands take no --json, named, so that a new command
-# that prints data without it fails here.
+# and nothing else there; the progress line of audit export and verify, on a terminal only.
+# Also: which commands take no --json, named, so that a new command that prints data
+# without it fails here.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -75,6 +76,19 @@ json_ok "audit seal --json: every log row ($rows)" "d['rows'] == $rows and d['bl
 run_crier audit export --out "$WORK/log.jsonl" --json
 json_ok "audit export --json: the file and its rows" "d == {'file': '$WORK/log.jsonl', 'rows': $rows}"
 ok "and the export is there" test -s "$WORK/log.jsonl"
+
+# --- a progress line on a terminal, never in a pipe or with --json ------------------------------
+# script(1) runs the command on a pseudo-terminal and copies what it drew
+on_tty() { script -qec "$*" /dev/null 2>&1 | tr '\r' '\n'; }
+like "$(on_tty "$CRIER" audit export --out "$WORK/tty.jsonl")" "audit export: $rows rows, done" \
+  "audit export on a terminal ends its progress line with the count"
+like "$(on_tty "$CRIER" audit verify)" "audit verify: $rows rows, done" "audit verify on a terminal: its progress line"
+like "$(on_tty "$CRIER" audit verify --file "$WORK/tty.jsonl")" "audit verify --file: [0-9]+ rows, done" \
+  "audit verify --file on a terminal: its progress line"
+is "$(on_tty "$CRIER" audit verify --json | grep -c 'rows, done')" 0 "audit verify --json on a terminal: none"
+run_crier audit export --out "$WORK/pipe.jsonl"
+run_crier audit verify
+is "$(grep -c $'\r\|rows, done' <<<"$ERR$OUT")" 0 "audit export and verify into a pipe: no progress line"
 
 # --- which commands take --json --------------------------------------------------------------
 # Every command whose usage has no --json, with why: it prints no result of its own (it
