@@ -2,7 +2,8 @@
 # run.sh - the whole test suite, as CI runs it, on a fresh Debian 12 machine:
 #   installs what is missing, checks formatting, builds twice with warnings as errors
 #   (optimized; ASan+UBSan), and runs every unit and integration test of both builds
-#   against a throwaway PostgreSQL cluster (pg_virtualenv).
+#   against a throwaway PostgreSQL cluster (pg_virtualenv). With CRIER_DEB=1 (.ci/run sets
+#   it) also the Debian package: built, linted and installed into a fresh Debian 12 chroot.
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
