@@ -129,7 +129,7 @@ check() { # DIR DEB
   out=$(in_root systemd-analyze verify --man=no /lib/systemd/system/crier.service \
     /lib/systemd/system/crier-hold-check.service /lib/systemd/system/crier-hold-check.timer 2>&1)
   ok "systemd-analyze verify: no complaint about the installed units" test -z "$out" ||
-    sed 's/^/#   /' <<<"$out"
+    printf '#   %s\n' "$out"
   echo "# a local edit" >>"$ROOT/etc/crier/crier.yaml"
   in_root dpkg -i "/tmp/$(basename "$deb")" >>"$log" 2>&1
   ok "a reinstall keeps the local edit of /etc/crier/crier.yaml (a conffile)" \

@@ -389,6 +389,7 @@ as operator run_crier user add "r_bob_$suffix" --role operator --password-file "
 is "$RC" 77 "user add as the operator (no CREATEROLE): 77"
 like "$ERR" "permission denied to create role.*needs CREATEROLE: crier db roles" "and says what it needs"
 is "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = 'r_bob_$suffix'")" 0 "no bob was created by any refused call"
+# shellcheck disable=SC2016 # expanded by the inner bash
 ok "user add takes no --password option (never in argv)" bash -c '! "$1" user add --help | grep -q -- "--password "' _ "$CRIER"
 
 done_testing
