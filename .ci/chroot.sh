@@ -145,7 +145,7 @@ cleanup() {
     echo "chroot.sh: $root/proc is still mounted: $* not removed" >&2
     return 1
   fi
-  rm -rf "$@"
+  rm -rf --one-file-system "$@"
 }
 
 [ "$(id -u)" -eq 0 ] || { echo "chroot.sh: run as root (debootstrap, chroot)" >&2; exit 77; }

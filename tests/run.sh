@@ -54,7 +54,7 @@ if [ -n "${CRIER_DEB:-}" ]; then
     status=1
     echo "== FAILED: debootstrap"
   fi
-  rm -rf "$debdir"
+  rm -rf --one-file-system "$debdir" # never into a /proc a killed check left mounted
   echo "# package build, lintian and chroot install: $((SECONDS - started)) s"
 fi
 
