@@ -31,8 +31,9 @@ packages=(
   libsystemd-dev scdoc systemd bash-completion man-db
   # crier run --metrics: the HTTP server
   libmicrohttpd-dev
-  # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint
-  debhelper dpkg-dev fakeroot lintian
+  # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint; .ci/chroot.sh installs it
+  # into a fresh Debian 12 (debootstrap)
+  debhelper dpkg-dev fakeroot lintian debootstrap
 )
 
 missing=()

@@ -448,6 +448,26 @@ static const struct config_key holds_keys[] = {
 };
 static const struct config_section holds_section = SECTION(holds_keys, false);
 
+/* secrets: who besides the owner may read a file holding a secret (util.c's
+ * secret_file_check); anyone else is refused */
+static const char *const readable_by_choices[] = {"owner", "group", "others", NULL};
+static const int readable_by_values[] = {SECRET_READABLE_OWNER, SECRET_READABLE_GROUP,
+                                         SECRET_READABLE_OTHERS};
+static const struct config_key secrets_keys[] = {
+    {.name = "readable_by",
+     .kind = KEY_CHOICE,
+     .offset = CONFIG_OFFSET(secrets.readable_by),
+     .choices = readable_by_choices,
+     .choice_values = readable_by_values},
+};
+static const struct config_section secrets_section = SECTION(secrets_keys, false);
+
+/* metrics: crier run's Prometheus endpoint (engine/core/metrics.c) */
+static const struct config_key metrics_keys[] = {
+    STRING_KEY("listen", metrics.listen),
+};
+static const struct config_section metrics_section = SECTION(metrics_keys, false);
+
 static const struct config_key audit_keys[] = {
     {.name = "seal_interval",
      .kind = KEY_DURATION,
@@ -494,6 +514,8 @@ static const struct config_key root_keys[] = {
     STRING_KEY("templates", templates_dir),
     {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
     {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
+    {.name = "secrets", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &secrets_section},
+    {.name = "metrics", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &metrics_section},
     {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
     {.name = "report", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &report_section},
 };
@@ -598,6 +620,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->email.auth_secret_env);
     free(config->templates_dir);
     free(config->report.deadlines);
+    free(config->metrics.listen);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);
@@ -1280,15 +1303,29 @@ static pthread_mutex_t exposed_lock = PTHREAD_MUTEX_INITIALIZER;
 static char **exposed;
 static size_t exposed_count;
 
-void secret_file_check(const char *path, const struct stat *st, const char *what)
+/* readers - who besides the owner can read a file of mode */
+static const char *readers(mode_t mode)
+{
+    return (mode & S_IRGRP) && (mode & S_IROTH) ? "its group and others"
+           : (mode & S_IRGRP)                   ? "its group"
+                                                : "others";
+}
+
+int secret_file_check(const char *path, const struct stat *st, const char *what)
 {
     if ((st->st_mode & (S_IRGRP | S_IROTH)) == 0)
-        return;
+        return 0;
+    if (!secret_mode_allowed(st->st_mode)) {
+        log_error("%s holds %s and can be read by %s (mode %04o): refused; make it readable "
+                  "by its owner alone (chmod go-rwx %s), or allow it with secrets.readable_by",
+                  path, what, readers(st->st_mode), (unsigned)(st->st_mode & 07777), path);
+        return -EACCES;
+    }
     pthread_mutex_lock(&exposed_lock);
     for (size_t i = 0; i < exposed_count; i++) {
         if (strcmp(exposed[i], path) == 0) {
             pthread_mutex_unlock(&exposed_lock);
-            return;
+            return 0;
         }
     }
     exposed = xreallocarray(exposed, exposed_count + 1, sizeof(*exposed));
@@ -1296,28 +1333,30 @@ void secret_file_check(const char *path, const struct stat *st, const char *what
     pthread_mutex_unlock(&exposed_lock);
     log_warning("%s holds %s and can be read by %s (mode %04o): make it readable by its owner "
                 "alone (chmod go-rwx %s)",
-                path, what,
-                (st->st_mode & S_IRGRP) && (st->st_mode & S_IROTH) ? "its group and others"
-                : (st->st_mode & S_IRGRP)                          ? "its group"
-                                                                   : "others",
-                (unsigned)(st->st_mode & 07777), path);
+                path, what, readers(st->st_mode), (unsigned)(st->st_mode & 07777), path);
+    return 0;
 }
 
-static void secret_path_check(const char *path, const char *what)
+static int secret_path_check(const char *path, const char *what)
 {
     struct stat st;
     if (!str_empty(path) && stat(path, &st) == 0) /* missing: the channel says so at open */
-        secret_file_check(path, &st, what);
+        return secret_file_check(path, &st, what);
+    return 0;
 }
 
-void config_secrets_check(const struct crier_config *config)
+int config_secrets_check(const struct crier_config *config)
 {
+    secret_readable_set(config->secrets.readable_by);
+    int r = 0;
     if (config->path && strcmp(config->path, "-") != 0 && conninfo_has_password(config->conninfo))
-        secret_path_check(config->path, "a password (database.conninfo)");
+        r |= secret_path_check(config->path, "a password (database.conninfo)");
     if (config->channel[CHANNEL_EMAIL].enabled && config->email.auth_user &&
         str_empty(config->email.auth_secret_env))
-        secret_path_check(config->email.auth_secret_file,
-                          "a secret (channels.email.smtp.auth.secret_file)");
+        r |= secret_path_check(config->email.auth_secret_file,
+                               "a secret (channels.email.smtp.auth.secret_file)");
     if (config->channel[CHANNEL_FAX].enabled && str_empty(config->fax.key_secret_env))
-        secret_path_check(config->fax.key_secret_file, "a secret (channels.fax.key_secret_file)");
+        r |= secret_path_check(config->fax.key_secret_file,
+                               "a secret (channels.fax.key_secret_file)");
+    return r < 0 ? -EACCES : 0;
 }

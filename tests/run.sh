@@ -2,7 +2,8 @@
 # run.sh - the whole test suite, as CI runs it, on a fresh Debian 12 machine:
 #   installs what is missing, checks formatting, builds twice with warnings as errors
 #   (optimized; ASan+UBSan), and runs every unit and integration test of both builds
-#   against a throwaway PostgreSQL cluster (pg_virtualenv).
+#   against a throwaway PostgreSQL cluster (pg_virtualenv). With CRIER_DEB=1 (.ci/run sets
+#   it) also the Debian package: built, linted and installed into a fresh Debian 12 chroot.
 # Prints "N passed, N failed" last; exits non-zero if anything failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +39,23 @@ echo "== fuzz: each libFuzzer target for ${CRIER_FUZZ_SECONDS:-20} s after its r
 CRIER_FUZZ_SECONDS=${CRIER_FUZZ_SECONDS:-20} tests/fuzz/run.sh || status=1
 
 if [ -n "${CRIER_DEB:-}" ]; then
-  echo "== Debian package (CRIER_DEB=1): .ci/deb.sh"
-  .ci/deb.sh || status=1
+  # once, not per build: the package is its own optimized build. debootstrap (network
+  # bound) runs beside dpkg-buildpackage (CPU bound); nothing is kept for the next run.
+  echo "== Debian package (CRIER_DEB=1): .ci/deb.sh, then .ci/chroot.sh in a fresh Debian 12"
+  started=$SECONDS
+  debdir=$(mktemp -d /tmp/crier-ci-deb.XXXXXX)
+  .ci/chroot.sh prepare "$debdir/root" >"$debdir/prepare.out" 2>&1 &
+  prepare=$!
+  .ci/deb.sh "$debdir" || status=1
+  if wait "$prepare"; then
+    .ci/chroot.sh check "$debdir/root" "$debdir"/crier_*.deb || { status=1; echo "== FAILED: chroot install"; }
+  else
+    cat "$debdir/prepare.out"
+    status=1
+    echo "== FAILED: debootstrap"
+  fi
+  rm -rf --one-file-system "$debdir" # never into a /proc a killed check left mounted
+  echo "# package build, lintian and chroot install: $((SECONDS - started)) s"
 fi
 
 python3 - "$top" <<'PY'

@@ -29,10 +29,12 @@
 #include "crier/seal.h"
 #include "crier/service.h"
 #include "crier/status.h"
+#include "crier/users.h"
 #include "crier/worker.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +47,7 @@ struct cli {
     struct crier_config *reloaded; /* crier run: read on SIGHUP, used once the lanes stop */
     int log_level;                 /* --log-level, when log_level_set */
     bool log_level_set;
+    bool json;           /* --json, for a command whose usage offers it and parses no own */
     const char *command; /* "campaign load", for messages */
 };
 
@@ -59,6 +62,8 @@ struct command {
 };
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv);
+static int cmd_db_roles(struct cli *cli, int argc, char **argv);
+static int cmd_user_add(struct cli *cli, int argc, char **argv);
 static int cmd_config_check(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_create(struct cli *cli, int argc, char **argv);
 static int cmd_campaign_load(struct cli *cli, int argc, char **argv);
@@ -93,14 +98,33 @@ static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv);
 /* ---- the table --------------------------------------------------------------------- */
 
 static const struct command commands[] = {
-    {"db", "migrate", cmd_db_migrate, "db migrate",
+    {"db", "migrate", cmd_db_migrate, "db migrate [--json]",
      "Create crier's schema in the database, or bring it up to date. Running it again is a\n"
      "no-op. The database is database.conninfo in the configuration, else libpq's PG*\n"
-     "environment variables.\n"},
+     "environment variables.\n"
+     "  --json  one JSON object: from, to (schema versions), migrated (true or false)\n"},
+    {"db", "roles", cmd_db_roles, "db roles [--json]",
+     "What db migrate needs of the role that runs it, and whether the connected role has it:\n"
+     "CREATE on the database (or to own schema crier), and CREATEROLE the first time in a\n"
+     "cluster, when it creates crier_operator, crier_legal and crier_auditor. Then each of\n"
+     "those roles: whether it exists, what it may do, its members. Exit 1 when db migrate\n"
+     "could not run as this role.\n"
+     "  --json  one JSON object: user, superuser, createrole, create_on_database,\n"
+     "          schema_owner, migrate_can_run, migrate_why_not, user_add_can_run, roles\n"},
+    {"user", "add", cmd_user_add,
+     "user add NAME --role operator|legal|auditor [--password-file FILE]",
+     "Create a login in one of crier's roles (CREATE ROLE NAME LOGIN IN ROLE crier_ROLE);\n"
+     "needs CREATEROLE (crier db roles). The password is hashed here (SCRAM): the server\n"
+     "never sees it in clear. Exit 65 when NAME exists, 77 when the database refuses.\n"
+     "  --role ROLE          operator (runs campaigns), legal (holds) or auditor (reads)\n"
+     "  --password-file FILE its first line is the password; FILE must be closed to group\n"
+     "                       and others (0600). Without it, asked twice on the terminal.\n"
+     "                       Never on the command line.\n"},
     {"config", "check", cmd_config_check, "config check [--connect] [FILE]",
      "Check a configuration file and print FILE:LINE:COL: message for every problem,\n"
      "then the files the channels need: the mail spool must exist, be writable and be\n"
-     "closed to others (0700 or 0750); secret files readable by others are warned about.\n"
+     "closed to others (0700 or 0750); a file holding a secret that its group or others\n"
+     "can read is refused, naming it and its mode, unless secrets.readable_by allows them.\n"
      "Exit 0 when it is valid, 78 when it is not.\n"
      "  --connect  also try each service it names, one line each: the database (and its\n"
      "             schema version), the SMTP relay (EHLO, STARTTLS as configured, AUTH;\n"
@@ -108,17 +132,18 @@ static const struct command commands[] = {
      "             one fails.\n"},
     {"campaign", "create", cmd_campaign_create,
      "campaign create NAME --incident REF [--policy email,fax,mail] [--templates DIR]\n"
-     "                            [--meta FILE.yaml]",
+     "                            [--meta FILE.yaml] [--json]",
      "Create a campaign in draft.\n"
      "  --incident REF   the incident it notifies about (required)\n"
      "  --policy LIST    channels in order of preference (default email,fax,mail): a notice\n"
      "                   starts on the first channel that can reach the person and falls\n"
      "                   back to the next on a permanent failure\n"
      "  --templates DIR  the notice templates\n"
-     "  --meta FILE      incident metadata (a YAML mapping) kept with the campaign\n"},
+     "  --meta FILE      incident metadata (a YAML mapping) kept with the campaign\n"
+     "  --json           one JSON object: campaign, state, policy\n"},
     {"campaign", "load", cmd_campaign_load,
      "campaign load NAME (--csv FILE | --table SCHEMA.TABLE | --query SQL)\n"
-     "                          [--reject-file FILE]",
+     "                          [--reject-file FILE] [--json]",
      "Load the affected individuals into a campaign, as a snapshot, in one transaction:\n"
      "every accepted row, or on any error nothing at all.\n"
      "Columns: ref, name, email, fax, address1, address2, city, region, postal_code,\n"
@@ -126,25 +151,31 @@ static const struct command commands[] = {
      "  --csv FILE          a CSV file with a header line (UTF-8, BOM allowed)\n"
      "  --table S.T         every row of a table\n"
      "  --query SQL         the rows of a query, run with your own database role\n"
-     "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"},
+     "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"
+     "  --json              one JSON object: campaign, load, rows, loaded, rejected,\n"
+     "                      contacts_dropped, undeliverable, reject_file\n"},
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
      "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
      "DIR/REGION-REF-letter.md (the letter body).\n"},
-    {"campaign", "start", cmd_campaign_start, "campaign start NAME",
+    {"campaign", "start", cmd_campaign_start, "campaign start NAME [--json]",
      "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
-     "channel of its policy that no live `crier run` serves: those notices wait.\n"},
-    {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME",
+     "channel of its policy that no live `crier run` serves: those notices wait.\n"
+     "  --json  one JSON object: campaign, done (\"started\")\n"},
+    {"campaign", "pause", cmd_campaign_pause, "campaign pause NAME [--json]",
      "Pause a running campaign: nothing more is claimed until it is resumed. Notices\n"
-     "already handed to a channel finish.\n"},
-    {"campaign", "resume", cmd_campaign_resume, "campaign resume NAME",
-     "Resume a paused campaign.\n"},
-    {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME",
-     "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"},
+     "already handed to a channel finish.\n"
+     "  --json  one JSON object: campaign, done (\"paused\")\n"},
+    {"campaign", "resume", cmd_campaign_resume, "campaign resume NAME [--json]",
+     "Resume a paused campaign.\n"
+     "  --json  one JSON object: campaign, done (\"resumed\")\n"},
+    {"campaign", "cancel", cmd_campaign_cancel, "campaign cancel NAME [--json]",
+     "Cancel a campaign: every notice not yet handed to a channel becomes cancelled.\n"
+     "  --json  one JSON object: campaign, done (\"cancelled\"), cancelled_notices\n"},
     {"campaign", "list", cmd_campaign_list, "campaign list [--json]", "List the campaigns.\n"},
     {"campaign", "reroute", cmd_campaign_reroute,
-     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT",
+     "campaign reroute NAME --from CHANNEL --to CHANNEL --reason TEXT [--json]",
      "Move the notices waiting on one channel of a campaign to another channel of its\n"
      "policy: every notice ready on --from that --to can reach (notices in flight are not\n"
      "touched). crier never does this by itself: a notice whose channel no live worker\n"
@@ -152,7 +183,8 @@ static const struct command commands[] = {
      "you and the reason; the campaign gets one row for the command. One transaction.\n"
      "  --from CHANNEL  the channel the notices wait on\n"
      "  --to CHANNEL    where they go (it must be in the campaign's policy)\n"
-     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"},
+     "  --reason TEXT   why (required), e.g. the email relay is blocklisted\n"
+     "  --json          one JSON object: campaign, from, to, moved, left (on --from)\n"},
     {"regulators", "mark-filed", cmd_regulators_mark_filed,
      "regulators mark-filed CAMPAIGN --jurisdiction CODE --regulator NAME --date YYYY-MM-DD\n"
      "                                --how portal|mail|email|fax|other --reference TEXT",
@@ -181,7 +213,8 @@ static const struct command commands[] = {
      "and restart the lanes with it; if not, say why and run on with the old one.\n"
      "Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n"
      "  --until-idle         exit once no running campaign has a notice ready or in flight\n"
-     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics: per\n"
+     "  --metrics HOST:PORT  serve Prometheus metrics on http://HOST:PORT/metrics (default:\n"
+     "                       metrics.listen in the configuration, else none): per\n"
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
      "                       notices waiting for a channel nobody serves\n"},
@@ -192,17 +225,20 @@ static const struct command commands[] = {
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
      "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
-    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
+    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME] [--json]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
      "optional 'campaign', 'reason' and 'returned_on' columns. Each mailed letter named\n"
      "gets one 'returned' row in the dispatch log (the substitute-notice report counts\n"
      "them); ingesting the same file again records nothing new. One transaction.\n"
-     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"},
-    {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH",
+     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"
+     "  --json           one JSON object: rows, recorded, already, unknown, not_mailed\n"},
+    {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH [--json]",
      "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
      "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
      "the next channel of its policy; a delay is only logged; the same DSN twice changes\n"
-     "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"},
+     "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"
+     "  --json  one JSON object: messages, permanent, delayed, unmatched, unparseable,\n"
+     "          duplicate, ignored\n"},
     {"hold", "place", cmd_hold_place,
      "hold place CAMPAIGN [--region XX | --recipient REF] --authority AGENCY\n"
      "                        --official NAME --case REF --form written|oral --reason TEXT\n"
@@ -244,18 +280,21 @@ static const struct command commands[] = {
      "  --json    a JSON array\n"},
     {"hold", "show", cmd_hold_show, "hold show HOLD [--json]",
      "Everything recorded about a hold, and the notices it covers.\n"},
-    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]...",
+    {"hold", "check", cmd_hold_check, "hold check [--mail-to ADDRESS]... [--json]",
      "Exit 1, naming them, if any hold not lifted has lapsed (oral, not confirmed in\n"
      "writing within 30 days) or passed its review date; exit 0 otherwise.\n"
      "  --mail-to ADDRESS  also mail the list there (legal), from channels.email.from\n"
-     "                     through the configured SMTP relay; exit 69 if that fails\n"},
+     "                     through the configured SMTP relay; exit 69 if that fails\n"
+     "  --json             a JSON array of the holds: hold, campaign, scope, lapsed,\n"
+     "                     past_review, holds_now, lapsed_at, review_by (exit 1 all the same)\n"},
     {"batch", "list", cmd_batch, "batch list NAME [--json]",
      "The print batches of a campaign: letters, pages, mailed, voided, and where their files\n"
      "are. First settles the spool: pending files of recorded batches become final, those\n"
      "of batches the database never recorded are renamed *.orphan (never to be printed).\n"
      "  --json  a JSON array\n"},
-    {"batch", "show", cmd_batch, "batch show BATCH",
-     "One print batch: its PDF's SHA-256 and every letter in print order.\n"},
+    {"batch", "show", cmd_batch, "batch show BATCH [--json]",
+     "One print batch: its PDF's SHA-256 and every letter in print order.\n"
+     "  --json  one JSON object, the letters in letters_in_order\n"},
     {"batch", "mark-mailed", cmd_batch,
      "batch mark-mailed BATCH --date YYYY-MM-DD [--evidence TEXT]",
      "The post office accepted the batch: its letters become mailed (logged).\n"
@@ -293,11 +332,14 @@ static const struct command commands[] = {
     {"audit", "head", cmd_audit_head, "audit head [--campaign NAME] [--json]",
      "The newest sealed block of each campaign's chain and its SHA-256: hand it to counsel\n"
      "or have it timestamped outside the system; `audit verify --expect-head` checks it.\n"},
-    {"audit", "export", cmd_audit_export, "audit export [--campaign NAME] --out FILE.jsonl",
+    {"audit", "export", cmd_audit_export,
+     "audit export [--campaign NAME] --out FILE.jsonl [--json]",
      "Write the log rows and seal blocks as JSON lines, streamed; `crier audit verify --file`\n"
-     "checks the file with no database. The file appears only when complete.\n"},
-    {"audit", "seal", cmd_audit_seal, "audit seal",
-     "Seal every log row written so far (crier run also seals as it goes: audit.seal_interval).\n"},
+     "checks the file with no database. The file appears only when complete.\n"
+     "  --json  once written, one JSON object on stdout: file, rows\n"},
+    {"audit", "seal", cmd_audit_seal, "audit seal [--json]",
+     "Seal every log row written so far (crier run also seals as it goes: audit.seal_interval).\n"
+     "  --json  one JSON object: rows, blocks (sealed now)\n"},
     {"audit", "report", cmd_audit_report,
      "audit report CAMPAIGN [--json] [--html FILE] [--discovered YYYY-MM-DD]\n"
      "                          [--framework LIST]",
@@ -391,6 +433,12 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
     size_t n = 0;
     for (; options && options[n].name && n < ARRAY_SIZE(all) - 3; n++)
         all[n] = options[n];
+    bool own_json = false;
+    for (size_t i = 0; i < n; i++)
+        own_json |= strcmp(all[i].name, "json") == 0;
+    /* a command that offers --json and has no option of its own for it: cli->json */
+    if (!own_json && strstr(c->usage, "[--json]"))
+        all[n++] = (struct option){"json", no_argument, NULL, 'J'};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
@@ -416,6 +464,10 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
             cli->config_path = optarg;
             continue;
         }
+        if (opt == 'J') {
+            cli->json = true;
+            continue;
+        }
         if (on_option(opt, optarg, data) < 0)
             return -1;
     }
@@ -425,6 +477,14 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
 static int no_options(int opt, const char *arg, void *data)
 {
     return -1;
+}
+
+/* json_print - a command's result for --json: one JSON object on stdout (taken). */
+static void json_print(json_t *value)
+{
+    json_dumpf(value, stdout, JSON_INDENT(2));
+    fputc('\n', stdout);
+    json_decref(value);
 }
 
 /* config_ready - load the configuration once (defaults when there is no file). */
@@ -442,7 +502,9 @@ static int config_ready(struct cli *cli)
     }
     log_setup(cli->config->log.format,
               cli->log_level_set ? cli->log_level : cli->config->log.level);
-    config_secrets_check(cli->config);
+    /* a secret others may read is refused before anything reads it (secrets.readable_by) */
+    if (config_secrets_check(cli->config) < 0)
+        return EXIT_CONFIG;
     hold_policy_set(cli->config->holds.oral_lapse);
     /* report.oral_lapse decides where an oral hold lapses, for the engine as for the report */
     db_oral_lapse_set(cli->config->report.oral_lapse_everywhere != 0);
@@ -511,6 +573,89 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
 
 /* ---- db, config -------------------------------------------------------------------- */
 
+static int cmd_db_roles(struct cli *cli, int argc, char **argv)
+{
+    int r =
+        parse_options(cli, command_find("db", "roles"), argc, argv, NULL, NULL, no_options, NULL);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, false, &db);
+    if (code)
+        return code;
+    char err[1024];
+    bool migrate_ok = false;
+    r = users_roles(db, cli->json, stdout, &migrate_ok, err, sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return exit_code(r);
+    }
+    return migrate_ok ? 0 : 1;
+}
+
+struct user_args {
+    const char *role, *password_file;
+};
+
+static int user_option(int opt, const char *arg, void *data)
+{
+    struct user_args *a = data;
+    if (opt == 'r')
+        a->role = arg;
+    else if (opt == 'p')
+        a->password_file = arg;
+    else
+        return -1;
+    return 0;
+}
+
+static int cmd_user_add(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"role", required_argument, NULL, 'r'},
+        {"password-file", required_argument, NULL, 'p'},
+        {0},
+    };
+    struct user_args a = {0};
+    int r =
+        parse_options(cli, command_find("user", "add"), argc, argv, options, "", user_option, &a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "NAME (the new login)");
+    if (name == NULL)
+        return EXIT_USAGE;
+    if (a.role == NULL) {
+        fail(cli, "--role operator|legal|auditor is required");
+        return EXIT_USAGE;
+    }
+    char err[1024];
+    char *password = NULL;
+    r = users_password(a.password_file, &password, err, sizeof(err));
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -ENOTTY || r == -EINVAL ? EXIT_USAGE : r == -EPERM ? EXIT_NOPERM : EXIT_NOINPUT;
+    }
+    struct crier_db *db = NULL;
+    int code = connect(cli, false, &db);
+    if (code == 0) {
+        r = users_add(db, name, a.role, password, err, sizeof(err));
+        db_close(db);
+        if (r < 0)
+            fail(cli, "%s", err);
+        else
+            printf("login %s created in crier_%s\n", name, a.role);
+        code = r == -EINVAL ? EXIT_USAGE : exit_code(r);
+    }
+    explicit_bzero(password, strlen(password));
+    free(password);
+    return code;
+}
+
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
     int r =
@@ -532,7 +677,10 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
         db_close(db);
         return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
     }
-    if (from == to)
+    if (cli->json)
+        json_print(
+            json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated", from != to));
+    else if (from == to)
         printf("schema is at version %u: nothing to do\n", to);
     else
         printf("schema migrated from version %u to %u\n", from, to);
@@ -598,7 +746,10 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
     if (config_load(path, stderr, &config) < 0)
         return EXIT_CONFIG;
     log_setup(config->log.format, cli->log_level_set ? cli->log_level : config->log.level);
-    config_secrets_check(config);
+    if (config_secrets_check(config) < 0) {
+        config_free(config);
+        return EXIT_CONFIG;
+    }
     /* the rules table the report reads: every problem as FILE:LINE:COL (docs/jurisdictions.md) */
     const char *rules_path =
         config->report.deadlines ? config->report.deadlines : rules_default_path();
@@ -708,8 +859,12 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return exit_code(r);
     }
-    printf("campaign %s created (draft, policy %s)\n", a.options.name,
-           a.options.policy ? a.options.policy : "email,fax,mail");
+    const char *policy = a.options.policy ? a.options.policy : "email,fax,mail";
+    if (cli->json)
+        json_print(json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
+                             "policy", policy));
+    else
+        printf("campaign %s created (draft, policy %s)\n", a.options.name, policy);
     return 0;
 }
 
@@ -771,6 +926,15 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
         fail(cli, "%s; nothing was loaded", err);
         return r == -ENOENT && o.csv_path && access(o.csv_path, R_OK) != 0 ? EXIT_NOINPUT
                                                                            : exit_code(r);
+    }
+    if (cli->json) {
+        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign", o.campaign,
+                             "load", (json_int_t)result.load_id, "rows", (json_int_t)result.rows,
+                             "loaded", (json_int_t)result.loaded, "rejected",
+                             (json_int_t)result.rejected, "contacts_dropped",
+                             (json_int_t)result.contacts_dropped, "undeliverable",
+                             (json_int_t)result.undeliverable, "reject_file", o.reject_path));
+        return 0;
     }
     printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
            o.campaign, result.rows, result.loaded, result.rejected, result.contacts_dropped);
@@ -839,6 +1003,13 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
         return r == -ENOENT ? EXIT_DATAERR : exit_code(r);
     }
     static const char *const done[] = {"started", "paused", "resumed", "cancelled"};
+    if (cli->json) {
+        json_t *o = json_pack("{s:s, s:s}", "campaign", name, "done", done[action]);
+        if (action == CAMPAIGN_CANCEL)
+            json_object_set_new(o, "cancelled_notices", json_integer(affected));
+        json_print(o);
+        return 0;
+    }
     printf("campaign %s %s", name, done[action]);
     if (action == CAMPAIGN_CANCEL)
         printf(": %ld notices not yet sent were cancelled", affected);
@@ -1014,6 +1185,11 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
     }
+    if (cli->json) {
+        json_print(json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
+                             a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
+        return 0;
+    }
     printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
     if (left > 0)
         printf("; %ld left waiting on %s: %s cannot reach them", left, a.from, a.to);
@@ -1044,6 +1220,14 @@ static int run_reload(void *data)
         return r;
     }
     free(text);
+    if (config_secrets_check(config) < 0) { /* said why; the old rule stands again */
+        log_error("SIGHUP: %s names a secret file others may read: running on with the old "
+                  "configuration",
+                  path);
+        config_secrets_check(cli->config);
+        config_free(config);
+        return -EACCES;
+    }
     config_free(cli->reloaded);
     cli->reloaded = config;
     return 0;
@@ -1082,19 +1266,23 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     int code = config_ready(cli);
     if (code)
         return code;
+    /* --metrics, else metrics.listen of the first configuration: a reload keeps the port */
+    const char *listen = a.metrics ? a.metrics : cli->config->metrics.listen;
+    char *metrics = listen ? xstrdup(listen) : NULL;
     struct worker_options o = {.until_idle = a.until_idle,
                                .reload = run_reload,
                                .reload_data = cli,
-                               .metrics_address = a.metrics};
+                               .metrics_address = metrics};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;
         cli->reloaded = NULL;
         log_setup(cli->config->log.format,
                   cli->log_level_set ? cli->log_level : cli->config->log.level);
-        config_secrets_check(cli->config);
+        (void)config_secrets_check(cli->config); /* passed in run_reload */
         hold_policy_set(cli->config->holds.oral_lapse);
     }
+    free(metrics);
     if (r == -EINVAL || r == -ENOENT || r == -ESTALE)
         return EXIT_CONFIG;
     return exit_code(r);
@@ -1235,6 +1423,11 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
     if (r < 0) {
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
+    } else if (cli->json) {
+        json_print(json_pack("{s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows,
+                             "recorded", (json_int_t)result.recorded, "already",
+                             (json_int_t)result.already, "unknown", (json_int_t)result.unknown,
+                             "not_mailed", (json_int_t)result.not_mailed));
     } else {
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
@@ -1245,6 +1438,25 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 }
 
 /* ---- bounces ------------------------------------------------------------------------- */
+
+static void bounce_counts_print(const struct cli *cli, const struct bounce_counts *c)
+{
+    if (cli->json) {
+        json_print(json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages", (json_int_t)c->messages, "permanent",
+            (json_int_t)c->permanent, "delayed", (json_int_t)c->delayed, "unmatched",
+            (json_int_t)c->unmatched, "unparseable", (json_int_t)c->unparseable, "duplicate",
+            (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
+        return;
+    }
+    printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
+           "unparseable, %ld already ingested",
+           c->messages, c->permanent + c->delayed, c->permanent, c->delayed, c->unmatched,
+           c->unparseable, c->duplicate);
+    if (c->ignored)
+        printf(", %ld ignored", c->ignored);
+    putchar('\n');
+}
 
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
 {
@@ -1273,13 +1485,7 @@ static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
     r = bounce_ingest(db, cli->config, reader, who, &c);
     free(who);
     bounce_reader_free(reader);
-    printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
-           "unparseable, %ld already ingested",
-           c.messages, c.permanent + c.delayed, c.permanent, c.delayed, c.unmatched, c.unparseable,
-           c.duplicate);
-    if (c.ignored)
-        printf(", %ld ignored", c.ignored);
-    putchar('\n');
+    bounce_counts_print(cli, &c);
     if (r < 0) {
         fail(cli, "stopped: %s", db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
@@ -1633,7 +1839,11 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     FILE *report = open_memstream(&text, &len);
     r = hold_check(db, report, &count);
     fclose(report);
-    fputs(text, stdout);
+    json_t *alerts = NULL;
+    if (r == 0 && cli->json && (r = hold_check_json(db, &alerts)) == 0)
+        json_print(alerts);
+    else if (!cli->json)
+        fputs(text, stdout);
     if (r < 0)
         fail(cli, "%s", db->error);
     db_close(db);
@@ -1705,11 +1915,11 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
-    bool void_batch = strcmp(name, "void") == 0;
+    bool void_batch = strcmp(name, "void") == 0, show = strcmp(name, "show") == 0;
     const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
     if (what == NULL)
         return EXIT_USAGE;
-    if ((a.json && !list) || (a.date && !mark) || (a.evidence && !mark) ||
+    if ((a.json && !list && !show) || (a.date && !mark) || (a.evidence && !mark) ||
         (a.reason && !void_batch)) {
         fail(cli, "an option this command does not take (see crier %s --help)", cli->command);
         return EXIT_USAGE;
@@ -1734,7 +1944,7 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     else if (void_batch)
         r = batch_void(db, cli->config, what, a.reason, stdout, err, sizeof(err));
     else
-        r = batch_show(db, cli->config, what, stdout, err, sizeof(err));
+        r = batch_show(db, cli->config, what, a.json, stdout, err, sizeof(err));
     db_close(db);
     if (r < 0) {
         fail(cli, "%s", err);
@@ -2152,6 +2362,8 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
         return code;
     char err[1024];
     int r;
+    /* a progress line on a terminal; never in JSON or a pipe */
+    seal_progress(isatty(STDERR_FILENO) && !a.json);
     if (a.file) {
         if (a.campaign) {
             fail(cli, "--campaign and --file: an export is verified whole");
@@ -2215,6 +2427,7 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
         return EXIT_IOERR;
     }
     long rows = 0;
+    seal_progress(isatty(STDERR_FILENO) && !a.json);
     int r = seal_export(db, a.campaign, out, &rows);
     char err[1024];
     snprintf(err, sizeof(err), "%s", r == -ENOENT ? "no such campaign" : db->error);
@@ -2224,7 +2437,10 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
         written = false;
     if (r == 0 && written && rename(tmp, a.out) == 0) {
         free(tmp);
-        fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
+        if (a.json)
+            json_print(json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
+        else
+            fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
         return 0;
     }
     int saved = errno;
@@ -2254,6 +2470,9 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
     db_close(db);
     if (r < 0)
         return audit_fail(cli, r, err);
-    printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
+    if (a.json)
+        json_print(json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
+    else
+        printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
     return 0;
 }

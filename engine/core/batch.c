@@ -279,14 +279,82 @@ static int batch_find(struct crier_db *db, const char *text, char id[BATCH_ID_MA
     return 0;
 }
 
-int batch_show(struct crier_db *db, const struct crier_config *config, const char *text, FILE *out,
-               char *err, size_t err_size)
+/* show_head - one batch's summary: text lines, or the members of the JSON object o. */
+static void show_head(const struct crier_config *config, const char *id, PGresult *result,
+                      json_t *o, FILE *out)
+{
+    long letters = strtol(PQgetvalue(result, 0, 2), NULL, 10);
+    long mailed = strtol(PQgetvalue(result, 0, 5), NULL, 10);
+    long voided = strtol(PQgetvalue(result, 0, 6), NULL, 10);
+    const char *state = batch_state(letters, mailed, voided), *mailed_on = PQgetvalue(result, 0, 7);
+    bool spool = !str_empty(config->mail.spool);
+    if (o) {
+        json_t *head = json_pack("{s:s, s:s, s:I, s:I, s:s, s:s}", "batch", id, "created_at",
+                                 PQgetvalue(result, 0, 1), "letters", (json_int_t)letters, "pages",
+                                 (json_int_t)strtol(PQgetvalue(result, 0, 3), NULL, 10),
+                                 "pdf_sha256", PQgetvalue(result, 0, 4), "state", state);
+        json_object_update(o, head);
+        json_decref(head);
+        if (mailed_on[0])
+            json_object_set_new(o, "mailed_on", json_string(mailed_on));
+        if (spool) {
+            char *pdf = xasprintf("%s/B%s.pdf", config->mail.spool, id);
+            json_object_set_new(o, "pdf", json_string(pdf));
+            json_object_set_new(o, "files", json_string(spool_batch_state(config->mail.spool, id)));
+            free(pdf);
+        }
+        return;
+    }
+    fprintf(out, "batch:      %s\n", id);
+    fprintf(out, "created:    %s\n", PQgetvalue(result, 0, 1));
+    fprintf(out, "letters:    %ld\n", letters);
+    fprintf(out, "pages:      %s\n", PQgetvalue(result, 0, 3));
+    fprintf(out, "pdf sha256: %s\n", PQgetvalue(result, 0, 4));
+    fprintf(out, "state:      %s\n", state);
+    if (mailed_on[0])
+        fprintf(out, "mailed on:  %s\n", mailed_on);
+    if (spool)
+        fprintf(out, "files:      %s/B%s.pdf (%s)\n", config->mail.spool, id,
+                spool_batch_state(config->mail.spool, id));
+}
+
+/* show_letters - the letters of a batch in print order: a table, or an array in o. */
+static void show_letters(const char *id, PGresult *result, json_t *o, FILE *out)
+{
+    json_t *array = o ? json_array() : NULL;
+    if (!o)
+        fprintf(out, "\n%-9s %-20s %-20s %5s %-9s %-14s %s\n", "SEQUENCE", "REF", "NOTICE", "PAGES",
+                "SHEETS", "NOW", "LETTER SHA-256");
+    for (int i = 0; i < PQntuples(result); i++) {
+        const char *now_batch = PQgetvalue(result, i, 6);
+        bool moved = now_batch[0] && strcmp(now_batch, id) != 0; /* reprinted in another */
+        char state[64];
+        snprintf(state, sizeof(state), "%s%s%s", PQgetvalue(result, i, 5), moved ? " in " : "",
+                 moved ? now_batch : "");
+        if (array)
+            json_array_append_new(
+                array, json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "sequence",
+                                 PQgetvalue(result, i, 0), "ref", PQgetvalue(result, i, 1),
+                                 "notice", PQgetvalue(result, i, 2), "pages",
+                                 PQgetvalue(result, i, 3), "sheets", PQgetvalue(result, i, 4),
+                                 "now", state, "letter_sha256", PQgetvalue(result, i, 7)));
+        else
+            fprintf(out, "%-9s %-20s %-20s %5s %-9s %-14s %s\n", PQgetvalue(result, i, 0),
+                    PQgetvalue(result, i, 1), PQgetvalue(result, i, 2), PQgetvalue(result, i, 3),
+                    PQgetvalue(result, i, 4), state, PQgetvalue(result, i, 7));
+    }
+    if (array)
+        json_object_set_new(o, "letters_in_order", array);
+}
+
+int batch_show(struct crier_db *db, const struct crier_config *config, const char *text, bool json,
+               FILE *out, char *err, size_t err_size)
 {
     char id[BATCH_ID_MAX], campaign[32];
     int r = batch_find(db, text, id, campaign, err, err_size);
     if (r < 0)
         return r;
-    (void)batch_reconcile(db, config, out, NULL);
+    (void)batch_reconcile(db, config, json ? stderr : out, NULL);
     const char *params[] = {campaign, id};
     PGresult *result = NULL;
     r = db_query(db, list_sql, 2, params, &result);
@@ -296,20 +364,8 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
         PQclear(result);
         return error_set(err, err_size, -ENOENT, "no batch %s is recorded", id);
     }
-    long letters = strtol(PQgetvalue(result, 0, 2), NULL, 10);
-    long mailed = strtol(PQgetvalue(result, 0, 5), NULL, 10);
-    long voided = strtol(PQgetvalue(result, 0, 6), NULL, 10);
-    fprintf(out, "batch:      %s\n", id);
-    fprintf(out, "created:    %s\n", PQgetvalue(result, 0, 1));
-    fprintf(out, "letters:    %ld\n", letters);
-    fprintf(out, "pages:      %s\n", PQgetvalue(result, 0, 3));
-    fprintf(out, "pdf sha256: %s\n", PQgetvalue(result, 0, 4));
-    fprintf(out, "state:      %s\n", batch_state(letters, mailed, voided));
-    if (PQgetvalue(result, 0, 7)[0])
-        fprintf(out, "mailed on:  %s\n", PQgetvalue(result, 0, 7));
-    if (!str_empty(config->mail.spool))
-        fprintf(out, "files:      %s/B%s.pdf (%s)\n", config->mail.spool, id,
-                spool_batch_state(config->mail.spool, id));
+    json_t *o = json ? json_object() : NULL;
+    show_head(config, id, result, o, out);
     PQclear(result);
 
     char like[BATCH_ID_MAX + 16];
@@ -325,21 +381,17 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
                  " AND l.to_state = 'batched' AND l.detail LIKE $2"
                  " ORDER BY split_part(split_part(l.detail, ' ', 4), '/', 1)::int",
                  2, letter_params, &result);
-    if (r < 0)
+    if (r < 0) {
+        json_decref(o);
         return error_set(err, err_size, r, "%s", db->error);
-    fprintf(out, "\n%-9s %-20s %-20s %5s %-9s %-14s %s\n", "SEQUENCE", "REF", "NOTICE", "PAGES",
-            "SHEETS", "NOW", "LETTER SHA-256");
-    for (int i = 0; i < PQntuples(result); i++) {
-        const char *now_batch = PQgetvalue(result, i, 6);
-        char state[64];
-        snprintf(state, sizeof(state), "%s%s%s", PQgetvalue(result, i, 5),
-                 now_batch[0] && strcmp(now_batch, id) != 0 ? " in " : "",
-                 now_batch[0] && strcmp(now_batch, id) != 0 ? now_batch : "");
-        fprintf(out, "%-9s %-20s %-20s %5s %-9s %-14s %s\n", PQgetvalue(result, i, 0),
-                PQgetvalue(result, i, 1), PQgetvalue(result, i, 2), PQgetvalue(result, i, 3),
-                PQgetvalue(result, i, 4), state, PQgetvalue(result, i, 7));
     }
+    show_letters(id, result, o, out);
     PQclear(result);
+    if (o) {
+        json_dumpf(o, out, JSON_INDENT(2));
+        fputc('\n', out);
+        json_decref(o);
+    }
     return 0;
 }
 

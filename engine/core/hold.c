@@ -1069,6 +1069,31 @@ int hold_check(struct crier_db *db, FILE *out, long *ret_count)
     return 0;
 }
 
+int hold_check_json(struct crier_db *db, json_t **ret_alerts)
+{
+    const char *params[] = {hold_release_lapsed_param(), "0"};
+    PGresult *result = NULL;
+    int r = db_query(db, alerts_sql, 2, params, &result);
+    if (r < 0)
+        return r;
+    json_t *alerts = json_array();
+    for (int i = 0; i < PQntuples(result); i++) {
+        json_t *o =
+            json_pack("{s:s, s:s, s:s, s:b, s:b, s:b}", "hold", PQgetvalue(result, i, 0),
+                      "campaign", PQgetvalue(result, i, 1), "scope", PQgetvalue(result, i, 2),
+                      "lapsed", db_flag(result, i, 3), "past_review", db_flag(result, i, 4),
+                      "holds_now", db_flag(result, i, 5));
+        if (db_flag(result, i, 3))
+            json_object_set_new(o, "lapsed_at", json_string(PQgetvalue(result, i, 6)));
+        if (db_flag(result, i, 4))
+            json_object_set_new(o, "review_by", json_string(PQgetvalue(result, i, 7)));
+        json_array_append_new(alerts, o);
+    }
+    PQclear(result);
+    *ret_alerts = alerts;
+    return 0;
+}
+
 int hold_alerts_log(struct crier_db *db, long *ret_count)
 {
     char **lines = NULL;

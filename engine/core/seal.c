@@ -11,6 +11,7 @@
  * or below it is then final.
  */
 #include "crier/seal.h"
+#include "crier/progress.h"
 #include "crier/crier.h"
 #include "crier/db.h"
 
@@ -38,6 +39,15 @@ const char *const seal_field_names[SEAL_FIELDS] = {
     "channel", "from_state", "to_state",       "to_channel", "attempt",   "actor",
     "detail",  "reason",     "content_sha256", "dedupe_key", "hold_id",   "content_at",
 };
+
+/* The progress line of the command running (seal_progress); one command per process. */
+static bool progress_wanted;
+static struct progress bar;
+
+void seal_progress(bool on)
+{
+    progress_wanted = on;
+}
 
 /* fields exported as JSON integers; every other one is a string */
 static const bool field_integer[SEAL_FIELDS] = {
@@ -642,6 +652,7 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
         int n = PQntuples(result);
         if (n == 0)
             break;
+        progress_add(&bar, n);
         for (int row = 0; row < n && !c->broken; row++) {
             const char *value[SEAL_FIELDS];
             for (int f = 0; f < SEAL_FIELDS; f++)
@@ -713,16 +724,20 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
         query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);
     json_t *results = json ? json_array() : NULL;
     bool broken = false, expected_seen = false;
+    progress_start(&bar, progress_wanted, "audit verify");
     for (int i = 0; r == 0 && i < PQntuples(campaigns); i++) {
         struct chain c;
         chain_init(&c, strtoll(PQgetvalue(campaigns, i, 0), NULL, 10), PQgetvalue(campaigns, i, 1));
         r = verify_campaign(db, &c, horizon, expect_head);
-        if (r == 0)
+        if (r == 0) {
+            progress_clear(&bar);
             chain_report(&c, json, results, out);
+        }
         broken = broken || c.broken;
         expected_seen = expected_seen || c.expected_seen;
         block_hash_free(&c.hash);
     }
+    progress_end(&bar);
     PQclear(campaigns);
     db_rollback(db);
     if (r < 0) {
@@ -906,6 +921,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
             if (b >= nblocks)
                 unsealed++;
         }
+        progress_add(&bar, n);
         PQclear(result);
         result = NULL;
     }
@@ -937,9 +953,11 @@ int seal_export(struct crier_db *db, const char *campaign, FILE *out, long *ret_
     if (r == 0 && campaign && PQntuples(campaigns) == 0)
         r = -ENOENT;
     long rows = 0;
+    progress_start(&bar, progress_wanted, "audit export");
     for (int i = 0; r == 0 && i < PQntuples(campaigns); i++)
         r = export_campaign(db, strtoll(PQgetvalue(campaigns, i, 0), NULL, 10),
                             PQgetvalue(campaigns, i, 1), out, &rows);
+    progress_end(&bar);
     PQclear(campaigns);
     db_rollback(db);
     if (r == 0 && ret_rows)
@@ -989,8 +1007,10 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
     char name[256] = "";
     json_t *results = json ? json_array() : NULL;
     int64_t last_row_id = 0;
+    progress_start(&bar, progress_wanted, "audit verify --file");
     while (getline(&line, &cap, in) > 0) {
         line_no++;
+        progress_add(&bar, 1);
         json_error_t error;
         json_t *doc = json_loads(line, 0, &error);
         const char *key = NULL;
@@ -1072,6 +1092,7 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
             }
         } else if (strcmp(key, "end") == 0) {
             c.unsealed = c.hash.rows;
+            progress_clear(&bar);
             chain_report(&c, json, results, out);
             broken = broken || c.broken;
             expected_seen = expected_seen || c.expected_seen;
@@ -1087,6 +1108,7 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
     }
     free(line);
     fclose(in);
+    progress_end(&bar);
     if (in_campaign) {
         block_hash_free(&c.hash);
         if (r == 0) {

@@ -250,6 +250,21 @@ int sha256_file_hex(const char *path, char out[65])
     return r;
 }
 
+static int secret_readable_by = SECRET_READABLE_OWNER;
+
+void secret_readable_set(int readable_by)
+{
+    secret_readable_by = readable_by;
+}
+
+bool secret_mode_allowed(mode_t mode)
+{
+    if ((mode & (S_IRGRP | S_IROTH)) == 0)
+        return true;
+    return (mode & S_IROTH) ? secret_readable_by >= SECRET_READABLE_OTHERS
+                            : secret_readable_by >= SECRET_READABLE_GROUP;
+}
+
 int secret_read(const char *env_name, const char *file_path, char **ret_secret)
 {
     if (env_name) {
@@ -264,6 +279,11 @@ int secret_read(const char *env_name, const char *file_path, char **ret_secret)
     FILE *f = fopen(file_path, "re");
     if (f == NULL)
         return -errno;
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && !secret_mode_allowed(st.st_mode)) {
+        fclose(f); /* config_secrets_check named it and its mode at load */
+        return -EACCES;
+    }
     char line[4096];
     bool ok = fgets(line, sizeof(line), f) != NULL;
     fclose(f);

@@ -34,8 +34,8 @@ int batch_reconcile(struct crier_db *db, const struct crier_config *config, FILE
  * -EALREADY: nothing left to change). */
 int batch_list(struct crier_db *db, const struct crier_config *config, const char *campaign,
                bool json, FILE *out, char *err, size_t err_size);
-int batch_show(struct crier_db *db, const struct crier_config *config, const char *batch, FILE *out,
-               char *err, size_t err_size);
+int batch_show(struct crier_db *db, const struct crier_config *config, const char *batch, bool json,
+               FILE *out, char *err, size_t err_size);
 int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, const char *batch,
                       const char *date, const char *evidence, FILE *out, char *err,
                       size_t err_size);

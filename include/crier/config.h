@@ -168,6 +168,16 @@ struct crier_config {
     } holds;
 
     struct {
+        int readable_by; /* secrets.readable_by: who besides the owner may read a file that
+                            holds a secret, SECRET_READABLE_* (crier.h); others are refused */
+    } secrets;
+
+    struct {
+        char *listen; /* metrics.listen: HOST:PORT crier run serves /metrics on; NULL: off
+                         (crier run --metrics overrides it) */
+    } metrics;
+
+    struct {
         long seal_interval_seconds; /* audit.seal_interval: crier run seals this often, 0 = never */
         long block_rows;            /* audit.block_rows: most rows in one seal block */
         long seal_lock_timeout_ms;  /* audit.seal_wait: longest wait for log writers */
@@ -195,6 +205,15 @@ int config_load(const char *path, FILE *diag, struct crier_config **ret_config);
 int config_parse(const char *text, size_t len, const char *name, FILE *diag,
                  struct crier_config **ret_config);
 
+/*
+ * config_secrets_check - the files holding secrets (the configuration itself when its
+ * database.conninfo has a password, channels.email.smtp.auth.secret_file,
+ * channels.fax.key_secret_file) against secrets.readable_by: each one its group or others
+ * can read is logged, an error naming it and its mode when the key does not allow that
+ * (then -EACCES), else a warning. Sets the process-wide rule secret_read applies too.
+ */
+int config_secrets_check(const struct crier_config *config);
+
 /* config_default - a config with every default and no channel enabled (no file). */
 struct crier_config *config_default(void);
 
@@ -204,21 +223,15 @@ struct crier_config *config_default(void);
  */
 const char *config_find(const char *explicit_path);
 
-/*
- * config_secrets_check - warn (through the log, once per file) about every file holding a
- * secret that its group or others can read: the configuration file itself when
- * database.conninfo holds a password, and the files named by channels.email.smtp.auth
- * .secret_file and channels.fax.key_secret_file. Reads none of them.
- */
-void config_secrets_check(const struct crier_config *config);
-
 struct stat;
 /*
- * secret_file_check - warn (once per path per process) that the file at path, which holds
- * what ("a secret", "a password (database.conninfo)"), can be read by its group or others;
- * st is its stat. Silent when only its owner can read it.
+ * secret_file_check - the file at path holds what ("a secret", "a password
+ * (database.conninfo)"); st is its stat. Silent when only its owner can read it. When its
+ * group or others can: -EACCES, with an error naming it and its mode, if the rule
+ * (secret_readable_set) does not allow that reader; else 0 with a warning, once per path
+ * per process.
  */
-void secret_file_check(const char *path, const struct stat *st, const char *what);
+int secret_file_check(const char *path, const struct stat *st, const char *what);
 
 /* config_free - release everything; accepts NULL; returns NULL. */
 struct crier_config *config_free(struct crier_config *config);

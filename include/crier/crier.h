@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* CRIER_VERSION is meson.build's project() version, passed with -D: written in one place. */
 #ifndef CRIER_VERSION
@@ -84,10 +85,22 @@ int sha256_file_hex(const char *path, char out[65]);
  * secret_read - a password or key: the value of environment variable env_name when given,
  * else the first line of file_path. -ENOENT when neither yields one. The caller wipes and
  * frees *ret_secret. SECURITY: never logged; the config names where it is, never what.
- * Silent, so that channels may call it (log.h): a file its group or others can read gets
- * its warning when the configuration is loaded (config_secrets_check).
+ * Silent, so that channels may call it (log.h): a file its group or others can read is
+ * refused with -EACCES unless secrets.readable_by allows it (secret_mode_allowed); the
+ * configuration's load names the file and its mode (config_secrets_check).
  */
 int secret_read(const char *env_name, const char *file_path, char **ret_secret);
+
+/* Who besides its owner may read a file holding a secret (secrets.readable_by). */
+enum {
+    SECRET_READABLE_OWNER,  /* no one: the default */
+    SECRET_READABLE_GROUP,  /* its group too (a service user's group, say) */
+    SECRET_READABLE_OTHERS, /* anyone: only a warning */
+};
+/* secret_readable_set - the rule for this process, set once from the configuration. */
+void secret_readable_set(int readable_by);
+/* secret_mode_allowed - may a secret live in a file of this mode, under that rule? */
+bool secret_mode_allowed(mode_t mode);
 
 /* secret_base64 - the base64 of len bytes (a secret as a protocol sends it); free() it. */
 char *secret_base64(const void *data, size_t len);

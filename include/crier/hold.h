@@ -109,6 +109,10 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
  * *ret_count says how many (0: nothing to do). */
 int hold_check(struct crier_db *db, FILE *out, long *ret_count);
 
+/* hold_check_json - the same holds as a JSON array of objects (hold, campaign, scope,
+ * lapsed, past_review, holds_now, lapsed_at, review_by), for hold check --json. */
+int hold_check_json(struct crier_db *db, json_t **ret_alerts);
+
 /* hold_alerts_log - the same, as one warning log line each (crier run, at start). */
 int hold_alerts_log(struct crier_db *db, long *ret_count);
 

@@ -56,6 +56,10 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
 int seal_verify_file(const char *path, const char *expect_head, bool json, FILE *out, char *err,
                      size_t err_size);
 
+/* seal_progress - draw a progress line on stderr during export and verify (the caller
+ * asks only when stderr is a terminal and the output is not JSON). */
+void seal_progress(bool on);
+
 /* seal_head - the newest block of each chain (or campaign's): its number and hash. */
 int seal_head(struct crier_db *db, const char *campaign, bool json, FILE *out);
 

@@ -527,6 +527,15 @@ is "$RC" 1 "hold check exits 1 with a lapsed and a past-review hold"
 like "$OUT" "hold $oral_old on campaign lapse \(recipient o1\) LAPSED at .*it still holds" "hold check names the lapsed oral hold"
 like "$OUT" "hold $review_due on campaign lapse \(recipient w1\) is PAST its review date" "hold check names the hold past review"
 is "$(printf '%s\n' "$OUT" | grep -c "hold $oral_new ")" 0 "an oral hold within its 30 days is not flagged"
+run_crier hold check --json
+is "$RC" 1 "hold check --json exits 1 as well"
+is "$(python3 -c '
+import json, sys
+holds = {h["hold"]: h for h in json.loads(sys.argv[1])}
+o, w = holds[sys.argv[2]], holds[sys.argv[3]]
+print(o["lapsed"], o["campaign"], o["scope"], "lapsed_at" in o, w["past_review"], w["review_by"] < "2027", sys.argv[4] in holds)' \
+  "$OUT" "$oral_old" "$review_due" "$oral_new" 2>&1)" "True lapse recipient o1 True True True False" \
+  "hold check --json: a JSON array with the lapsed and the past-review hold, not the new oral one"
 is "$(printf '%s\n' "$OUT" | grep -c "campaign plain")" 0 \
   "an oral hold 31 days old in a campaign without HIPAA is not flagged by hold check"
 run_crier hold list plain --json

@@ -177,6 +177,13 @@ is "$(echo "$OUT" | "$PY" -c 'import json,sys; print(sum(b["letters"] for b in j
 run_crier batch show "$first"
 is "$RC" 0 "batch show"
 like "$OUT" "state: +batched" "a new batch is batched"
+run_crier batch show "$first" --json
+is "$RC:$(echo "$OUT" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+seqs = [int(l["sequence"].split("/")[0]) for l in d["letters_in_order"]]
+print(d["batch"], d["state"], d["letters"] == len(seqs), seqs == sorted(seqs), d["pdf"].endswith(".pdf"))' 2>&1)" \
+  "0:$first batched True True True" "batch show --json: the batch and its letters in print order"
 
 # --- mark-mailed -----------------------------------------------------------------------------
 letters_first=$(($(wc -l <"$SPOOL/B$first.csv") - 1))

@@ -1,7 +1,8 @@
 #!/bin/bash
 # metrics.sh - `crier run --metrics HOST:PORT` scraped with curl while a campaign runs, and
 # its counters checked against `crier status` and the dispatch log once it is done; the
-# waiting gauge for a campaign whose channel nobody serves.
+# waiting gauge for a campaign whose channel nobody serves; metrics.listen, the same from the
+# configuration.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -61,5 +62,15 @@ run_crier run --until-idle --metrics nowhere
 is "$RC" 78 "a bad --metrics address: exit 78"
 like "$ERR" '"msg":"--metrics nowhere: expected HOST:PORT, e.g. 127.0.0.1:9464"' "saying what it expects"
 like "$(head -1 <<<"$ERR")" '--metrics nowhere' "before anything else is logged: no lane started"
+
+# metrics.listen: the same endpoint from the configuration, without --metrics
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+{ cat crier.yaml; printf 'metrics:\n  listen: "127.0.0.1:%s"\n' "$port"; } >metrics.yaml
+"$CRIER" -c metrics.yaml run 2>"$WORK/run-listen.log" &
+worker=$!
+ok "metrics.listen: crier run serves /metrics there" wait_for 20 waiting_seen
+kill -TERM "$worker"
+wait "$worker"
+is "$?" 0 "and exits 0"
 
 done_testing

@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 
 # --- the logins --------------------------------------------------------------------------------
 suffix=$$
-users=(operator legal auditor none)
+users=(operator legal auditor none alice bob)
 for who in operator legal auditor; do
   sql "CREATE ROLE r_${who}_$suffix LOGIN PASSWORD 'pw' IN ROLE crier_$who" >/dev/null
 done
@@ -334,5 +334,62 @@ for stmt in "SELECT count(*) FROM crier.notice" "SELECT count(*) FROM crier.disp
   ok "none: ${stmt%% WHERE*} refused" denied none "$stmt"
 done
 is "$(snapshot)" "$before" "the role-less login's commands left nothing behind"
+
+# --- crier db roles: what migrate needs, and who has it ----------------------------------------
+run_crier db roles
+is "$RC" 0 "db roles as the schema owner exits 0"
+like "$OUT" "so db migrate can run" "db roles: the owner can run db migrate"
+like "$OUT" "crier_legal +yes .*holds" "db roles: crier_legal exists and what it may do"
+like "$OUT" "members: .*r_legal_$suffix" "db roles: its members"
+run_crier db roles --json
+is "$(python3 -c '
+import json, sys
+d = json.loads(sys.argv[1])
+roles = {r["role"]: r for r in d["roles"]}
+print(d["migrate_can_run"], sorted(roles), sys.argv[2] in roles["crier_auditor"]["members"])' "$OUT" "r_auditor_$suffix" 2>&1)" \
+  "True ['crier_auditor', 'crier_legal', 'crier_operator'] True" "db roles --json: the verdict, the three roles, their members"
+as operator run_crier db roles
+is "$RC" 1 "db roles as the operator exits 1: db migrate could not run as it"
+like "$OUT" "cannot run: schema crier belongs to another role" "and says why"
+like "$OUT" "user add needs CREATEROLE: NO" "and that it may not add users"
+
+# --- crier user add: a login in one role, its password from a closed file -------------------------
+alice=r_alice_$suffix
+printf 'alice-s3cret\n' >"$WORK/alice.pw"
+chmod 644 "$WORK/alice.pw"
+run_crier user add "$alice" --role legal --password-file "$WORK/alice.pw"
+is "$RC" 77 "user add refuses a password file others may read (77)"
+is "$ERR" "crier user add: $WORK/alice.pw is mode 0644: a password file must be closed to group and others (chmod 600 $WORK/alice.pw)" \
+  "and names the file and its mode"
+is "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = '$alice'")" 0 "and creates nothing"
+chmod 600 "$WORK/alice.pw"
+run_crier user add "$alice" --role legal --password-file "$WORK/alice.pw"
+is "$RC:$OUT" "0:login $alice created in crier_legal" "user add creates a login in crier_legal"
+is "$(sql "SELECT r.rolcanlogin, g.rolname FROM pg_roles r JOIN pg_auth_members a ON a.member = r.oid
+           JOIN pg_roles g ON g.oid = a.roleid WHERE r.rolname = '$alice'")" "t|crier_legal" \
+  "it can log in and is a member of crier_legal, of nothing else"
+is "$(sql "SELECT rolpassword LIKE 'SCRAM-SHA-256\$%' FROM pg_authid WHERE rolname = '$alice'")" t \
+  "the server holds a SCRAM hash (hashed by crier, not sent in clear)"
+PGUSER=$alice PGPASSWORD=alice-s3cret PGHOST=localhost run_crier hold list
+is "$RC" 0 "the new login logs in with the password from the file, and lists the holds"
+PGUSER=$alice PGPASSWORD=alice-s3cret PGHOST=localhost run_crier campaign pause ops
+is "$RC" 77 "and, as legal, may not pause a campaign (77)"
+run_crier user add "$alice" --role auditor --password-file "$WORK/alice.pw"
+is "$RC" 65 "user add of an existing role: 65"
+like "$ERR" "role $alice exists already \(to add it to crier_auditor: GRANT crier_auditor TO $alice\)" "and says how to add it"
+run_crier user add "r_bob_$suffix" --role admin --password-file "$WORK/alice.pw"
+is "$RC" 64 "user add --role admin: 64"
+like "$ERR" "--role must be operator, legal or auditor, not 'admin'" "and names the roles"
+run_crier user add "Bob; DROP ROLE x" --role legal --password-file "$WORK/alice.pw"
+is "$RC" 64 "user add of a name that is no plain identifier: 64"
+setsid -w "$CRIER" user add "r_bob_$suffix" --role legal </dev/null >"$WORK/out" 2>"$WORK/err"
+is "$?:$(cat "$WORK/err")" "64:crier user add: no terminal to ask for the password on: give --password-file FILE" \
+  "user add without --password-file and without a terminal: 64, and no password taken from elsewhere"
+as operator run_crier user add "r_bob_$suffix" --role operator --password-file "$WORK/alice.pw"
+is "$RC" 77 "user add as the operator (no CREATEROLE): 77"
+like "$ERR" "permission denied to create role.*needs CREATEROLE: crier db roles" "and says what it needs"
+is "$(sql "SELECT count(*) FROM pg_roles WHERE rolname = 'r_bob_$suffix'")" 0 "no bob was created by any refused call"
+# shellcheck disable=SC2016 # expanded by the inner bash
+ok "user add takes no --password option (never in argv)" bash -c '! "$1" user add --help | grep -q -- "--password "' _ "$CRIER"
 
 done_testing

@@ -7,8 +7,9 @@
 # failures that tend to echo things: a wrong password at a relay that repeats back the
 # credentials it was sent (in clear and in base64) in its refusals, a gateway that answers
 # 401 repeating the Authorization header, a wrong database password in database.conninfo.
-# And a file holding a secret that its group or others can read gets a warning naming it
-# and its mode, once per file however many lanes read it; a private one gets none.
+# And a file holding a secret that its group or others can read is refused (exit 78), naming
+# it and its mode, unless secrets.readable_by allows that reader: then a warning, once per
+# file however many lanes read it; a private one gets neither.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -196,25 +197,43 @@ printf '%s\n%s\n' "$OUT" "$ERR" >dbcheck.txt
 clean "config check does not print database.conninfo's password" dbcheck.txt
 is "$(grep -c 'can be read by' dbcheck.txt)" 0 "a private config file with a password gets no warning"
 
-# --- secrets others can read: a warning naming the file and its mode, once per file --------------
+# --- secrets others can read: refused, naming the file and its mode, unless allowed ------------
 chmod 644 db.yaml
 run_crier -c db.yaml config check
-is "$RC" 0 "config check of a readable config with a password still passes (a warning, not an error)"
-like "$ERR" "db\.yaml holds a password \(database\.conninfo\) and can be read by its group and others \(mode 0644\)" \
-  "config check warns that the config file holding a password is readable, naming it and its mode"
+is "$RC" 78 "config check refuses a config holding a password that others can read (78)"
+like "$ERR" "db\.yaml holds a password \(database\.conninfo\) and can be read by its group and others \(mode 0644\): refused" \
+  "and names the file, what it holds and its mode"
+clean "the refusal does not print the password" <(printf '%s\n' "$ERR")
+run_crier -c db.yaml status
+is "$RC" 78 "every command refuses it (status: 78), before it connects"
 chmod 640 smtp.secret
 chmod 604 fax.secret
 config loose smtp.secret fax.secret "$gw_port" 2
-chmod 600 loose.yaml
 run_crier -c loose.yaml config check
-like "$ERR" "smtp\.secret holds a secret \(channels\.email\.smtp\.auth\.secret_file\) and can be read by its group \(mode 0640\)" \
+is "$RC" 78 "config check refuses secret files its group or others can read (78)"
+like "$ERR" "smtp\.secret holds a secret \(channels\.email\.smtp\.auth\.secret_file\) and can be read by its group \(mode 0640\): refused" \
   "config check names the SMTP secret file readable by its group, and its mode"
-like "$ERR" "fax\.secret holds a secret \(channels\.fax\.key_secret_file\) and can be read by others \(mode 0604\)" \
+like "$ERR" "fax\.secret holds a secret \(channels\.fax\.key_secret_file\) and can be read by others \(mode 0604\): refused" \
   "config check names the fax secret file readable by others, and its mode"
+timeout 60 "$CRIER" -c loose.yaml run --until-idle >/dev/null 2>"$WORK/run-refused.err"
+is "$?" 78 "crier run refuses to start with them (78)"
+# secrets.readable_by: group lets the group read, not others
+config group smtp.secret fax.secret "$gw_port" 2
+echo "secrets: {readable_by: group}" >>group.yaml
+run_crier -c group.yaml config check
+is "$RC" 78 "with secrets.readable_by: group, a secret others can read is still refused"
+is "$(grep -c 'smtp\.secret.*refused' <<<"$ERR"):$(grep -c 'fax\.secret.*refused' <<<"$ERR")" "0:1" \
+  "the group-readable SMTP secret passes, the fax secret readable by others does not"
+# secrets.readable_by: others: the old behaviour, a warning once per file
+echo "secrets: {readable_by: others}" >>loose.yaml
+run_crier -c loose.yaml config check
+is "$RC" 0 "with secrets.readable_by: others, config check passes"
+like "$ERR" "smtp\.secret holds a secret .*can be read by its group \(mode 0640\): make it readable" \
+  "and warns about each file, naming it and its mode"
 { header; people l; } >loose.csv
 CRIER_CONFIG="$WORK/loose.yaml" setup loose email,fax,null loose.csv 2>"$WORK/setup-loose.err"
 timeout 60 "$CRIER" -c loose.yaml run --until-idle >/dev/null 2>"$WORK/run-loose.err"
-is "$?" 0 "crier run with readable secret files runs"
+is "$?" 0 "crier run with readable secret files it was told to allow runs"
 is "$(count loose sent):$(count loose delivered)" "2:2" "and sends (the warning does not stop it)"
 is "$(grep -c 'smtp\.secret holds a secret' "$WORK/run-loose.err")" 1 \
   "crier run with 2 email lanes warns about the SMTP secret file once"

@@ -191,6 +191,19 @@ ok "a bad configuration on SIGHUP is reported" wait_until 20 grep -q 'SIGHUP: th
 like "$(cat "$WORK/hup.log")" 'hup.yaml is not valid: .*hup.yaml:1:' "naming the file, line and column"
 sleep 1
 ok "crier run still runs, on the old configuration" kill -0 "$hup_worker"
+# a reload that would read a password its group may read is refused as a start would be
+cat >hup.yaml <<YAML
+$common
+database: {conninfo: "password=never-used"}
+channels:
+  test: {lanes: 1, batch_size: 5, delay_ms: 300, default: accepted}
+YAML
+chmod 640 hup.yaml
+kill -HUP "$hup_worker"
+ok "a new configuration holding a password its group may read is refused on SIGHUP" \
+  wait_until 20 grep -q 'hup.yaml holds a password (database.conninfo) and can be read by its group (mode 0640): refused' "$WORK/hup.log"
+sleep 1
+ok "crier run still runs, on the old configuration" kill -0 "$hup_worker"
 done_before=$(on test sent)
 ok "and still sends" wait_until 20 at_least test sent $((done_before + 1))
 kill -TERM "$hup_worker"
