@@ -824,7 +824,7 @@ static const char notice_sql[] =
     " extract(epoch FROM coalesce(n.channel_started_at, now())), n.token, r.ref, r.name,"
     " r.email, r.fax, r.address1, r.address2, r.city, r.region, r.postal_code, r.country,"
     " r.mailable, r.vars::text"
-    " FROM crier.notice n JOIN crier.recipient r"
+    " FROM crier.notice n JOIN crier.recipient_now r"
     " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
     " WHERE n.campaign_id = $1 AND n.id = $2 FOR UPDATE OF n";
 

@@ -124,7 +124,7 @@ static const char due_sql[] =
     " WHERE l.notice_id = n.id AND l.to_state = 'sending' AND l.attempt = n.attempt),"
     " n.updated_at)), c.name"
     " FROM crier.notice n"
-    " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+    " JOIN crier.recipient_now r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
     " JOIN crier.campaign c ON c.id = n.campaign_id"
     " WHERE n.state = 'submitted' AND n.channel = $1 AND n.next_attempt_at <= now()"
     " ORDER BY n.next_attempt_at, n.id LIMIT $2"
