@@ -211,12 +211,17 @@ static const struct command commands[] = {
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
      "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
-    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME]",
+    {"returns", "ingest", cmd_returns_ingest,
+     "returns ingest FILE [--campaign NAME] [--reject-file FILE]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
      "optional 'campaign', 'reason' and 'returned_on' columns. Each mailed letter named\n"
      "gets one 'returned' row in the dispatch log (the substitute-notice report counts\n"
      "them); ingesting the same file again records nothing new. One transaction.\n"
-     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"},
+     "A row with a forwarding address (forward_address1, forward_address2, forward_city,\n"
+     "forward_region, forward_postal_code, forward_country: the USPS label's new address)\n"
+     "amends the person's address and mails the letter again, once per person, logged.\n"
+     "  --campaign NAME     the campaign of rows without a 'campaign' column\n"
+     "  --reject-file FILE  forwarding addresses that failed validation, with the reason\n"},
     {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH",
      "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
      "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
@@ -1249,20 +1254,24 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 
 /* ---- returns ------------------------------------------------------------------------- */
 
-static int campaign_option(int opt, const char *arg, void *data)
+static int returns_option(int opt, const char *arg, void *data)
 {
-    *(const char **)data = arg;
+    const char **a = data;
+    a[opt == 'R' ? 1 : 0] = arg;
     return 0;
 }
 
 static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'}, {0}};
-    const char *campaign = NULL;
+    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'},
+                                            {"reject-file", required_argument, NULL, 'R'},
+                                            {0}};
+    const char *args[2] = {NULL, NULL}; /* --campaign, --reject-file */
     int r = parse_options(cli, command_find("returns", "ingest"), argc, argv, options, "",
-                          campaign_option, &campaign);
+                          returns_option, args);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
+    const char *campaign = args[0];
     const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
     if (path == NULL)
         return EXIT_USAGE;
@@ -1277,7 +1286,7 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
     char *who = actor(db);
     char err[1024] = "";
     struct returns_result result = {0};
-    r = returns_ingest(db, path, campaign, who, stderr, &result, err, sizeof(err));
+    r = returns_ingest(db, path, campaign, who, args[1], stderr, &result, err, sizeof(err));
     free(who);
     if (r < 0) {
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
@@ -1286,6 +1295,10 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
                result.rows, result.recorded, result.already, result.unknown, result.not_mailed);
+        if (result.forwarded || result.forward_once || result.forward_rejected)
+            printf("forwarding addresses: %ld amended and mailed again, %ld already forwarded "
+                   "once, %ld rejected\n",
+                   result.forwarded, result.forward_once, result.forward_rejected);
     }
     db_close(db);
     return code;

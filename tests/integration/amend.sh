@@ -185,6 +185,55 @@ run_crier campaign amend c1 --csv move.csv --reason moved --resend
 like "$OUT" "1 amended.*0 queued again.*1 in flight" "an amend leaves a letter in a print batch to that attempt"
 is "$(state p3)" "batched:mail" "still batched"
 
+# --- returned mail with a forwarding address: amended and mailed again, once -----------------
+cat >letters.csv <<'CSV'
+ref,name,address1,city,region,postal_code
+m1,Mo Post,1 Old Rd,Springfield,IL,62701
+m2,Nu Post,2 Old Rd,Springfield,IL,62701
+CSV
+"$CRIER" campaign create c2 --incident INC-2 --policy mail --meta "$META" >/dev/null &&
+  "$CRIER" campaign load c2 --csv letters.csv >/dev/null && "$CRIER" campaign start c2 >/dev/null
+ok "campaign c2 (letters) created, loaded, started" test $? -eq 0
+mark_mailed() { # CAMPAIGN - every batch of the campaign's batched letters marked mailed
+  local b
+  for b in $(sql "SELECT DISTINCT transport_id FROM crier.notice WHERE $(in_campaign "$1") AND state = 'batched'"); do
+    "$CRIER" batch mark-mailed "$b" --date "$(date -u +%F)" >/dev/null || return 1
+  done
+}
+run_until_idle
+mark_mailed c2
+is "$(state m1) $(state m2)" "mailed:mail mailed:mail" "both letters mailed"
+cat >returns.csv <<'CSV'
+ref,reason,forward_address1,forward_city,forward_region,forward_postal_code
+m1,Forwarded,9 New Ave,Chicago,il,60601
+m2,Forwarded,9 New Ave,Chicago,IL,ABCDE
+CSV
+run_crier returns ingest returns.csv --campaign c2 --reject-file fwd-rejects.csv
+is "$RC" 0 "returns ingest with forwarding addresses exits 0"
+like "$OUT" "2 returns recorded" "both returns are recorded"
+like "$OUT" "forwarding addresses: 1 amended and mailed again, 0 already forwarded once, 1 rejected" \
+  "one forwarding address applied, one rejected"
+like "$ERR" "returns.csv:3: ref 'm2': forwarding address rejected: address: invalid ZIP code 'ABCDE'" \
+  "the rejected address is named with its line and why"
+is "$(tail -n +2 fwd-rejects.csv | cut -d, -f1-3)" "line 3,rejected,address: invalid ZIP code 'ABCDE'" \
+  "and it is in the reject file"
+is "$(state m1) $(state m2)" "ready:mail mailed:mail" "m1 is queued on mail again; m2 stays returned"
+is "$(sql "SELECT city || ' ' || region || ' ' || source FROM crier.recipient_version WHERE ref = 'm1'")" \
+  "Chicago IL forwarding" "the forwarding address is a new version (normalised)"
+run_crier audit unreached c2
+is "$(tail -n +2 <<<"$OUT" | cut -d, -f1,3 | tr '\n' ' ')" "m2,returned " "m2 is listed as returned"
+run_until_idle
+mark_mailed c2
+is "$(state m1)" "mailed:mail" "m1's letter is mailed again, to the new address"
+like "$(sql "SELECT string_agg(detail, ' ') FROM crier.dispatch_log WHERE recipient_ref = 'm1' AND event = 'amend'")" \
+  "address1: '1 Old Rd' -> '9 New Ave'" "the amendment is logged with the old and new address"
+run_crier returns ingest returns.csv --campaign c2
+like "$OUT" "forwarding addresses: 0 amended and mailed again, 1 already forwarded once, 1 rejected" \
+  "a forwarding address is applied once per person"
+is "$(state m1)" "mailed:mail" "m1 is not mailed a third time"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE recipient_ref = 'm1' AND event = 'returned'")" 1 \
+  "the same file again records no second return"
+
 # --- roles ---------------------------------------------------------------------------------
 role_logins
 as auditor run_crier audit find c1 --ref p1
