@@ -156,6 +156,9 @@ is "$(state p1) $(state p4) $(state p5)" "sent:email sent:email ready:email" \
 is "$(received p1@example.com) $(received p4@example.com) $(received p5@example.com) $(received p2@example.com) $(received p2-new@example.com)" \
   "1 1 0 1 0" "the SMTP server got one message each for p1 and p4, none for p5, p2 nothing new"
 run_crier audit show c1 p1
+is "$RC" 0 "audit show verifies every content p1 was sent, each against the contacts its attempt used"
+[ "$RC" = 0 ] || echo "$OUT" | grep -E "DIFFERS|NOT CHECKED" | sed 's/^/#   /'
+like "$OUT" "version 1 \\(amend, .* caller gave a new address\\)" "audit show: the corrected version, when, who and why"
 like "$OUT" "reject-p1@example.com" "audit show: the contact as loaded"
 like "$OUT" "'reject-p1@example.com' -> 'p1@example.com'" "audit show: the correction"
 is "$(find_refs c1 --email reject-p1@example.com) $(find_refs c1 --email p1@example.com)" "c1/p1 c1/p1" \
