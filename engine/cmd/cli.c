@@ -319,7 +319,8 @@ static const struct command commands[] = {
      "Find people by ref, by a contact they have or had (normalised as a load normalises\n"
      "it, then matched exactly; a 5-digit ZIP also finds its ZIP+4), or by the beginning of\n"
      "their name or last name (any case). Each is an index probe, whatever the campaign's\n"
-     "size. Shows their current contacts, their notice and which versions matched.\n"
+     "size. Shows their current contacts, their notice and which versions matched. Exit 1\n"
+     "when nobody matches, 65 when the value cannot be a stored contact.\n"
      "  --json  a JSON array\n"},
     {"audit", "unreached", cmd_audit_unreached, "audit unreached CAMPAIGN [--format csv|json]",
      "Everyone not reached: undeliverable (no channel of the policy could reach them, or\n"

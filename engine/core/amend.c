@@ -268,6 +268,11 @@ static int version_add(struct crier_db *db, const char *campaign_id, const struc
 
 /* ---- the corrections file ---------------------------------------------------------------- */
 
+struct seen {
+    char *ref; /* NULL: free slot */
+    unsigned long line;
+};
+
 struct amend {
     struct crier_db *db;
     const struct amend_options *options;
@@ -278,8 +283,7 @@ struct amend {
     char **columns;
     size_t column_count;
     int column[FIELD_COUNT]; /* file column of each field, -1 if absent */
-    char **seen_refs;        /* refs of earlier rows, with their lines */
-    unsigned long *seen_lines;
+    struct seen *seen;       /* refs of earlier rows, with their lines: open addressing */
     size_t seen_count, seen_cap;
     FILE *rejects, *diag;
     struct amend_result result;
@@ -342,19 +346,42 @@ static int reject(struct amend *a, const struct csv_record *record, const char *
     return ferror(a->rejects) ? -EIO : 0;
 }
 
-/* seen_before - the line of an earlier row with this ref, else 0 (and remember it). */
+static size_t ref_hash(const char *s)
+{
+    size_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h;
+}
+
+static void seen_insert(struct seen *slots, size_t cap, char *ref, unsigned long line)
+{
+    size_t i = ref_hash(ref) & (cap - 1);
+    while (slots[i].ref)
+        i = (i + 1) & (cap - 1);
+    slots[i] = (struct seen){ref, line};
+}
+
+/* seen_before - the line of an earlier row with this ref, else 0 (and remember it). A
+ * hash set: a corrections file may be as long as a list. */
 static unsigned long seen_before(struct amend *a, const char *ref, unsigned long line)
 {
-    for (size_t i = 0; i < a->seen_count; i++)
-        if (strcmp(a->seen_refs[i], ref) == 0)
-            return a->seen_lines[i];
-    if (a->seen_count == a->seen_cap) {
-        a->seen_cap = a->seen_cap ? a->seen_cap * 2 : 64;
-        a->seen_refs = xrealloc(a->seen_refs, a->seen_cap * sizeof(char *));
-        a->seen_lines = xrealloc(a->seen_lines, a->seen_cap * sizeof(unsigned long));
+    if ((a->seen_count + 1) * 2 > a->seen_cap) {
+        size_t cap = a->seen_cap ? a->seen_cap * 2 : 256;
+        struct seen *slots = xcalloc(cap, sizeof(*slots));
+        for (size_t i = 0; i < a->seen_cap; i++)
+            if (a->seen[i].ref)
+                seen_insert(slots, cap, a->seen[i].ref, a->seen[i].line);
+        free(a->seen);
+        a->seen = slots;
+        a->seen_cap = cap;
     }
-    a->seen_refs[a->seen_count] = xstrdup(ref);
-    a->seen_lines[a->seen_count++] = line;
+    for (size_t i = ref_hash(ref) & (a->seen_cap - 1); a->seen[i].ref;
+         i = (i + 1) & (a->seen_cap - 1))
+        if (strcmp(a->seen[i].ref, ref) == 0)
+            return a->seen[i].line;
+    seen_insert(a->seen, a->seen_cap, xstrdup(ref), line);
+    a->seen_count++;
     return 0;
 }
 
@@ -528,10 +555,9 @@ static void amend_close(struct amend *a)
     csv_reader_free(a->csv);
     campaign_free(a->campaign);
     strv_free(a->columns);
-    for (size_t i = 0; i < a->seen_count; i++)
-        free(a->seen_refs[i]);
-    free(a->seen_refs);
-    free(a->seen_lines);
+    for (size_t i = 0; i < a->seen_cap; i++)
+        free(a->seen[i].ref);
+    free(a->seen);
     if (a->rejects)
         fclose(a->rejects);
 }
