@@ -9,12 +9,12 @@
 #include "crier/db.h"
 
 struct returns_result {
-    long rows;       /* data rows read */
-    long recorded;   /* new 'returned' log rows */
-    long already;    /* returns recorded by an earlier ingest */
-    long unknown;    /* no such campaign or ref */
-    long not_mailed; /* the person's letter is not (yet) marked mailed */
-    long forwarded;  /* returned with a forwarding address: amended and mailed again */
+    long rows;             /* data rows read */
+    long recorded;         /* new 'returned' log rows */
+    long already;          /* returns recorded by an earlier ingest */
+    long unknown;          /* no such campaign or ref */
+    long not_mailed;       /* the person's letter is not (yet) marked mailed */
+    long forwarded;        /* returned with a forwarding address: amended and mailed again */
     long forward_once;     /* a forwarding address for someone already forwarded once */
     long forward_rejected; /* a forwarding address that failed validation (reject file) */
 };
