@@ -325,6 +325,45 @@ static const char holds_sql[] =
                        " FROM crier.hold_state(false) h WHERE h.campaign_id = $1"
                        " AND crier.hold_covers(h.region, h.recipient_ref, $2, $3) ORDER BY h.id";
 
+/* A person's corrected contacts (011_unreached.sql), by version: row k-1 is version k. */
+static const char versions_sql[] =
+    "SELECT name, email, fax, address1, address2, city, region, postal_code, country, mailable,"
+    " " TS("at") ", source, reason, by FROM crier.recipient_version"
+                 " WHERE campaign_id = $1 AND seq = $2 ORDER BY version";
+
+/* with_version - n with the contacts of version (0: as loaded, n unchanged). */
+static void with_version(struct crier_notice *n, PGresult *versions, int version)
+{
+    if (version <= 0 || version > PQntuples(versions))
+        return;
+    int row = version - 1;
+    n->name = PQgetvalue(versions, row, 0);
+    n->email = db_value(versions, row, 1);
+    n->fax = db_value(versions, row, 2);
+    for (int a = 0; a < 5; a++)
+        n->address[a] = db_value(versions, row, 3 + a);
+    n->country = PQgetvalue(versions, row, 8);
+    n->mailable = strcmp(PQgetvalue(versions, row, 9), "t") == 0;
+}
+
+/* version_text - version k's contacts on one line. */
+static void version_print(FILE *out, PGresult *versions, int row)
+{
+    fprintf(out, "  version %d (%s, %s by %s: %s)\n", row + 1, PQgetvalue(versions, row, 11),
+            PQgetvalue(versions, row, 10), PQgetvalue(versions, row, 13),
+            PQgetvalue(versions, row, 12));
+    text_line(out, "name", PQgetvalue(versions, row, 0));
+    text_line(out, "email", db_value(versions, row, 1));
+    text_line(out, "fax", db_value(versions, row, 2));
+    char address[1024];
+    const char *a[5];
+    for (int k = 0; k < 5; k++)
+        a[k] = db_value(versions, row, 3 + k) ? PQgetvalue(versions, row, 3 + k) : "";
+    snprintf(address, sizeof(address), "%s, %s%s%s %s %s %s", a[0], a[1], a[1][0] ? ", " : "", a[2],
+             a[3], a[4], PQgetvalue(versions, row, 8));
+    text_line(out, "address", address);
+}
+
 int audit_show(struct crier_db *db, const struct crier_config *config, const char *campaign,
                const char *ref, bool json, const char *out_dir, FILE *out, char *err,
                size_t err_size)
@@ -339,7 +378,7 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
         return r;
     }
     struct person p = {0};
-    PGresult *history = NULL, *holds = NULL;
+    PGresult *history = NULL, *holds = NULL, *versions = NULL;
     struct render_campaign *render = NULL;
     json_t *doc = NULL;
     r = person_load(db, campaign, ref, &p, err, err_size);
@@ -350,8 +389,12 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
     snprintf(campaign_id, sizeof(campaign_id), "%" PRId64, p.notice.campaign_id);
     const char *history_params[] = {id};
     const char *hold_params[] = {campaign_id, p.region, ref};
+    char seq[32];
+    snprintf(seq, sizeof(seq), "%" PRId64, p.recipient_seq);
+    const char *version_params[] = {campaign_id, seq};
     if ((r = db_query(db, history_sql, 1, history_params, &history)) < 0 ||
-        (r = db_query(db, holds_sql, 3, hold_params, &holds)) < 0) {
+        (r = db_query(db, holds_sql, 3, hold_params, &holds)) < 0 ||
+        (r = db_query(db, versions_sql, 2, version_params, &versions)) < 0) {
         snprintf(err, err_size, "%s", db->error);
         goto done;
     }
@@ -384,6 +427,10 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
         text_line(out, "address", address);
         text_line(out, "now", p.state);
         text_line(out, "on channel", p.channel);
+        if (PQntuples(versions) > 0)
+            fputs("\ncontacts corrected since the load (the newest is used):\n", out);
+        for (int k = 0; k < PQntuples(versions); k++)
+            version_print(out, versions, k);
         fputs("\nholds that covered them:\n", out);
         if (PQntuples(holds) == 0)
             fputs("  none\n", out);
@@ -412,10 +459,29 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
     else
         fputs("\nhistory (dispatch log):\n", out);
 
+    if (json) {
+        json_t *list = json_array();
+        for (int k = 0; k < PQntuples(versions); k++)
+            json_array_append_new(
+                list,
+                json_pack("{s:i, s:s, s:s?, s:s?, s:s, s:s, s:s}", "version", k + 1, "name",
+                          PQgetvalue(versions, k, 0), "email", db_value(versions, k, 1), "fax",
+                          db_value(versions, k, 2), "at", PQgetvalue(versions, k, 10), "source",
+                          PQgetvalue(versions, k, 11), "reason", PQgetvalue(versions, k, 12)));
+        json_object_set_new(doc, "contact_versions", list);
+    }
+
+    /* the contacts each attempt used: the version current when it was claimed (an amend
+     * holds the campaign locked, so a claim's log row falls before or after it, by id) */
+    int version_now = 0, version_claimed = 0;
     int unverified = 0, verified = 0;
     json_t *events = json ? json_array() : NULL;
     for (int i = 0; i < PQntuples(history); i++) {
         const char *log_id = PQgetvalue(history, i, 0);
+        if (strcmp(PQgetvalue(history, i, 2), "amend") == 0 && db_value(history, i, 9))
+            version_now = atoi(PQgetvalue(history, i, 9) + strlen("version "));
+        if (db_value(history, i, 5) && strcmp(PQgetvalue(history, i, 5), "sending") == 0)
+            version_claimed = version_now;
         const char *channel = db_value(history, i, 3);
         const char *sha = db_value(history, i, 11);
         struct content_check check;
@@ -434,6 +500,7 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
                          render_err);
             } else {
                 struct crier_notice n = p.notice;
+                with_version(&n, versions, version_claimed);
                 n.attempt = atoi(PQgetvalue(history, i, 7));
                 n.content_time = strtoll(PQgetvalue(history, i, 13), NULL, 10);
                 n.delayed = strcmp(PQgetvalue(history, i, 14), "t") == 0;
@@ -509,6 +576,7 @@ done:
     render_campaign_free(render);
     PQclear(history);
     PQclear(holds);
+    PQclear(versions);
     PQclear(p.result);
     db_rollback(db);
     return r;

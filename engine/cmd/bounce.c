@@ -822,7 +822,7 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
 static const char notice_sql[] = "SELECT " NOTICE_COLUMNS(
     "n", "r") ", n.state, n.channel, n.channel_index,"
               " extract(epoch FROM coalesce(n.channel_started_at, now()))"
-              " FROM crier.notice n JOIN crier.recipient r"
+              " FROM crier.notice n JOIN crier.recipient_now r"
               " ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
               " WHERE n.campaign_id = $1 AND n.id = $2 FOR UPDATE OF n";
 

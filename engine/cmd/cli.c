@@ -7,6 +7,7 @@
  * add freely, rename nothing.
  */
 #include "crier/cli.h"
+#include "crier/amend.h"
 #include "crier/audit.h"
 #include "crier/bounce.h"
 #include "crier/batch.h"
@@ -30,6 +31,7 @@
 #include "crier/service.h"
 #include "crier/status.h"
 #include "crier/users.h"
+#include "crier/unreached.h"
 #include "crier/worker.h"
 
 #include <errno.h>
@@ -94,6 +96,10 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv);
 static int cmd_audit_report(struct cli *cli, int argc, char **argv);
 static int cmd_regulators(struct cli *cli, int argc, char **argv);
 static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv);
+static int cmd_campaign_amend(struct cli *cli, int argc, char **argv);
+static int cmd_notice_resend(struct cli *cli, int argc, char **argv);
+static int cmd_audit_find(struct cli *cli, int argc, char **argv);
+static int cmd_audit_unreached(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -154,6 +160,19 @@ static const struct command commands[] = {
      "  --reject-file FILE  write rejected rows and dropped contacts here, with reasons\n"
      "  --json              one JSON object: campaign, load, rows, loaded, rejected,\n"
      "                      contacts_dropped, undeliverable, reject_file\n"},
+    {"campaign", "amend", cmd_campaign_amend,
+     "campaign amend NAME --csv FILE --reason TEXT [--reject-file FILE] [--resend]",
+     "Correct the contacts of people already in the campaign, matched by ref: one\n"
+     "transaction, each row validated as a load validates it. A column the file has replaces\n"
+     "the value (empty clears it), a column it lacks keeps it. The loaded snapshot is kept:\n"
+     "each correction is a new version, logged with the old and new values, who and why.\n"
+     "A person not yet reached is queued again on the first channel the new contacts allow;\n"
+     "one being sent or printed is left to that attempt. Any rejected row (unknown ref, a\n"
+     "ref twice, an invalid contact) applies nothing and exits 65. docs/unreached.md.\n"
+     "  --csv FILE          the corrections: a ref column and the contact columns to change\n"
+     "  --reason TEXT       why (required), logged with each change\n"
+     "  --reject-file FILE  every rejected row with its line and reason\n"
+     "  --resend            also send again to people already reached\n"},
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
@@ -225,13 +244,19 @@ static const struct command commands[] = {
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
      "           waiting notices per channel\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
-    {"returns", "ingest", cmd_returns_ingest, "returns ingest FILE [--campaign NAME] [--json]",
+    {"returns", "ingest", cmd_returns_ingest,
+     "returns ingest FILE [--campaign NAME] [--reject-file FILE] [--json]",
      "Record letters the post office brought back: FILE is a CSV with a 'ref' column and\n"
      "optional 'campaign', 'reason' and 'returned_on' columns. Each mailed letter named\n"
      "gets one 'returned' row in the dispatch log (the substitute-notice report counts\n"
      "them); ingesting the same file again records nothing new. One transaction.\n"
-     "  --campaign NAME  the campaign of rows without a 'campaign' column\n"
-     "  --json           one JSON object: rows, recorded, already, unknown, not_mailed\n"},
+     "A row with a forwarding address (forward_address1, forward_address2, forward_city,\n"
+     "forward_region, forward_postal_code, forward_country: the USPS label's new address)\n"
+     "amends the person's address and mails the letter again, once per person, logged.\n"
+     "  --campaign NAME     the campaign of rows without a 'campaign' column\n"
+     "  --reject-file FILE  forwarding addresses that failed validation, with the reason\n"
+     "  --json              one JSON object: rows, recorded, already, unknown, not_mailed,\n"
+     "                      forwarded, forward_once, forward_rejected\n"},
     {"bounces", "ingest", cmd_bounces_ingest, "bounces ingest PATH [--json]",
      "Apply delivery status notifications (RFC 3464) from PATH: a message file, a Maildir\n"
      "(new/ and cur/) or an mbox. A permanent failure moves a notice still sent by email to\n"
@@ -239,6 +264,13 @@ static const struct command commands[] = {
      "nothing. Exit 66 when PATH cannot be read, 69 when the database cannot be reached.\n"
      "  --json  one JSON object: messages, permanent, delayed, unmatched, unparseable,\n"
      "          duplicate, ignored\n"},
+    {"notice", "resend", cmd_notice_resend,
+     "notice resend CAMPAIGN REF --channel mail|email|fax --reason TEXT",
+     "Send one person another copy (a paper copy they asked for, say) on a channel of the\n"
+     "campaign's policy that their contacts allow. Logged as a resend, never as a retry.\n"
+     "Exit 75 while their notice is queued or being sent.\n"
+     "  --channel C    mail, email or fax (required)\n"
+     "  --reason TEXT  why (required)\n"},
     {"hold", "place", cmd_hold_place,
      "hold place CAMPAIGN [--region XX | --recipient REF] --authority AGENCY\n"
      "                        --official NAME --case REF --form written|oral --reason TEXT\n"
@@ -321,6 +353,21 @@ static const struct command commands[] = {
      "content does not verify.\n"
      "  --json     one JSON object\n"
      "  --out DIR  write each re-rendered content to DIR (email .eml, fax .pdf, letter .md)\n"},
+    {"audit", "find", cmd_audit_find,
+     "audit find [CAMPAIGN] (--ref R | --email E | --fax F | --name TEXT | --postal ZIP)\n"
+     "                    [--json]",
+     "Find people by ref, by a contact they have or had (normalised as a load normalises\n"
+     "it, then matched exactly; a 5-digit ZIP also finds its ZIP+4), or by the beginning of\n"
+     "their name or last name (any case). Each is an index probe, whatever the campaign's\n"
+     "size. Shows their current contacts, their notice and which versions matched. Exit 1\n"
+     "when nobody matches, 65 when the value cannot be a stored contact.\n"
+     "  --json  a JSON array\n"},
+    {"audit", "unreached", cmd_audit_unreached, "audit unreached CAMPAIGN [--format csv|json]",
+     "Everyone not reached: undeliverable (no channel of the policy could reach them, or\n"
+     "none could be used), and letters returned; with the reason, the last attempt and the\n"
+     "current contacts. The whole campaign, streamed (flat memory at any size).\n"
+     "  --format F  csv (default: a header line; values a spreadsheet would run as a\n"
+     "              formula get a leading apostrophe) or json (one object per line)\n"},
     {"audit", "verify", cmd_audit_verify,
      "audit verify [--campaign NAME] [--file FILE.jsonl] [--expect-head SHA256] [--json]",
      "Recompute the sealed log's hash chains and report, per campaign, intact (with the\n"
@@ -1390,20 +1437,24 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 
 /* ---- returns ------------------------------------------------------------------------- */
 
-static int campaign_option(int opt, const char *arg, void *data)
+static int returns_option(int opt, const char *arg, void *data)
 {
-    *(const char **)data = arg;
+    const char **a = data;
+    a[opt == 'R' ? 1 : 0] = arg;
     return 0;
 }
 
 static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'}, {0}};
-    const char *campaign = NULL;
+    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'},
+                                            {"reject-file", required_argument, NULL, 'R'},
+                                            {0}};
+    const char *args[2] = {NULL, NULL}; /* --campaign, --reject-file */
     int r = parse_options(cli, command_find("returns", "ingest"), argc, argv, options, "",
-                          campaign_option, &campaign);
+                          returns_option, args);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
+    const char *campaign = args[0];
     const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
     if (path == NULL)
         return EXIT_USAGE;
@@ -1418,20 +1469,26 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
     char *who = actor(db);
     char err[1024] = "";
     struct returns_result result = {0};
-    r = returns_ingest(db, path, campaign, who, stderr, &result, err, sizeof(err));
+    r = returns_ingest(db, path, campaign, who, args[1], stderr, &result, err, sizeof(err));
     free(who);
     if (r < 0) {
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
     } else if (cli->json) {
-        json_print(json_pack("{s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows,
-                             "recorded", (json_int_t)result.recorded, "already",
-                             (json_int_t)result.already, "unknown", (json_int_t)result.unknown,
-                             "not_mailed", (json_int_t)result.not_mailed));
+        json_print(json_pack(
+            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows, "recorded",
+            (json_int_t)result.recorded, "already", (json_int_t)result.already, "unknown",
+            (json_int_t)result.unknown, "not_mailed", (json_int_t)result.not_mailed, "forwarded",
+            (json_int_t)result.forwarded, "forward_once", (json_int_t)result.forward_once,
+            "forward_rejected", (json_int_t)result.forward_rejected));
     } else {
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
                result.rows, result.recorded, result.already, result.unknown, result.not_mailed);
+        if (result.forwarded || result.forward_once || result.forward_rejected)
+            printf("forwarding addresses: %ld amended and mailed again, %ld already forwarded "
+                   "once, %ld rejected\n",
+                   result.forwarded, result.forward_once, result.forward_rejected);
     }
     db_close(db);
     return code;
@@ -2186,7 +2243,7 @@ int cli_main(int argc, char **argv)
                            strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
                            strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
                            strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
-                           strcmp(group, "audit") == 0;
+                           strcmp(group, "audit") == 0 || strcmp(group, "notice") == 0;
         if (known_group &&
             (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
             FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
@@ -2474,5 +2531,209 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
         json_print(json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
     else
         printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
+    return 0;
+}
+
+/* ---- reaching the unreached (docs/unreached.md) ------------------------------------------ */
+
+struct unreached_args {
+    struct amend_options amend;
+    struct find_query find;
+    int keys;
+    const char *channel;
+    enum unreached_format format;
+};
+
+static int unreached_option(int opt, const char *arg, void *data)
+{
+    struct unreached_args *a = data;
+    static const enum find_key keys[] = {['r'] = FIND_REF,
+                                         ['e'] = FIND_EMAIL,
+                                         ['f'] = FIND_FAX,
+                                         ['n'] = FIND_NAME,
+                                         ['p'] = FIND_POSTAL};
+    switch (opt) {
+    case 'r':
+    case 'e':
+    case 'f':
+    case 'n':
+    case 'p':
+        a->find.key = keys[opt];
+        a->find.value = arg;
+        a->keys++;
+        return 0;
+    case 'j':
+        a->find.json = true;
+        return 0;
+    case 'C':
+        a->amend.csv_path = arg;
+        return 0;
+    case 'R':
+        a->amend.reject_path = arg;
+        return 0;
+    case 'T':
+        a->amend.reason = arg;
+        return 0;
+    case 's':
+        a->amend.resend = true;
+        return 0;
+    case 'h' + 256:
+        a->channel = arg;
+        return 0;
+    case 'F':
+        if (strcmp(arg, "csv") == 0 || strcmp(arg, "json") == 0) {
+            a->format = arg[0] == 'c' ? UNREACHED_CSV : UNREACHED_JSON;
+            return 0;
+        }
+        fprintf(stderr, "crier: --format must be csv or json, not '%s'\n", arg);
+        return -1;
+    default:
+        return -1;
+    }
+}
+
+static const struct option unreached_options[] = {
+    {"ref", required_argument, NULL, 'r'},
+    {"email", required_argument, NULL, 'e'},
+    {"fax", required_argument, NULL, 'f'},
+    {"name", required_argument, NULL, 'n'},
+    {"postal", required_argument, NULL, 'p'},
+    {"json", no_argument, NULL, 'j'},
+    {"csv", required_argument, NULL, 'C'},
+    {"reject-file", required_argument, NULL, 'R'},
+    {"reason", required_argument, NULL, 'T'},
+    {"resend", no_argument, NULL, 's'},
+    {"channel", required_argument, NULL, 'h' + 256},
+    {"format", required_argument, NULL, 'F'},
+    {0},
+};
+
+/* unreached_parse - options and exactly min..max positional arguments; -1 to go on. */
+static int unreached_parse(struct cli *cli, const char *group, const char *name, int argc,
+                           char **argv, int min, int max, struct unreached_args *a)
+{
+    int r = parse_options(cli, command_find(group, name), argc, argv, unreached_options, "",
+                          unreached_option, a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (argc - optind < min || argc - optind > max) {
+        fail(cli, "%s (see crier %s --help)",
+             argc - optind < min ? "missing arguments" : "too many arguments", cli->command);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+static int cmd_campaign_amend(struct cli *cli, int argc, char **argv)
+{
+    struct unreached_args a = {0};
+    int code = unreached_parse(cli, "campaign", "amend", argc, argv, 1, 1, &a);
+    if (code >= 0)
+        return code;
+    if (a.amend.csv_path == NULL || a.amend.reason == NULL) {
+        fail(cli, "--csv FILE and --reason TEXT are required");
+        return EXIT_USAGE;
+    }
+    if (access(a.amend.csv_path, R_OK) != 0) {
+        fail(cli, "%s: %s", a.amend.csv_path, strerror(errno));
+        return EXIT_NOINPUT;
+    }
+    a.amend.campaign = argv[optind];
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char *who = actor(db);
+    a.amend.actor = who;
+    struct amend_result result = {0};
+    char err[1024] = "";
+    int r = amend_apply(db, cli->config, &a.amend, stderr, &result, err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        if (a.amend.reject_path && result.rejected)
+            fprintf(stderr, "crier: rejected rows: %s\n", a.amend.reject_path);
+        return r == -EACCES ? EXIT_NOPERM : exit_code(r);
+    }
+    printf("campaign %s: %ld rows, %ld amended, %ld unchanged; %ld queued again, %ld already "
+           "reached (left alone), %ld in flight (left to that attempt), %ld still without a "
+           "usable channel\n",
+           a.amend.campaign, result.rows, result.amended, result.unchanged, result.requeued,
+           result.reached, result.in_flight, result.no_channel);
+    return 0;
+}
+
+static int cmd_notice_resend(struct cli *cli, int argc, char **argv)
+{
+    struct unreached_args a = {0};
+    int code = unreached_parse(cli, "notice", "resend", argc, argv, 2, 2, &a);
+    if (code >= 0)
+        return code;
+    if (a.channel == NULL || a.amend.reason == NULL) {
+        fail(cli, "--channel C and --reason TEXT are required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char *who = actor(db);
+    char err[1024] = "";
+    int r = notice_resend(db, argv[optind], argv[optind + 1], a.channel, a.amend.reason, who, err,
+                          sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "%s", err);
+        return r == -EBUSY ? EXIT_TEMPFAIL : exit_code(r);
+    }
+    printf("%s in %s: another copy queued on %s\n", argv[optind + 1], argv[optind], a.channel);
+    return 0;
+}
+
+static int cmd_audit_find(struct cli *cli, int argc, char **argv)
+{
+    struct unreached_args a = {0};
+    int code = unreached_parse(cli, "audit", "find", argc, argv, 0, 1, &a);
+    if (code >= 0)
+        return code;
+    if (a.keys != 1) {
+        fail(cli, "give exactly one of --ref, --email, --fax, --name, --postal");
+        return EXIT_USAGE;
+    }
+    a.find.campaign = optind < argc ? argv[optind] : NULL;
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char err[1024] = "";
+    long found = 0;
+    int r = audit_find(db, &a.find, stdout, &found, err, sizeof(err));
+    db_close(db);
+    if (r < 0)
+        return audit_fail(cli, r, err);
+    if (!a.find.json)
+        fprintf(stderr, "crier: %ld found\n", found);
+    return found ? 0 : 1;
+}
+
+static int cmd_audit_unreached(struct cli *cli, int argc, char **argv)
+{
+    struct unreached_args a = {.format = UNREACHED_CSV};
+    int code = unreached_parse(cli, "audit", "unreached", argc, argv, 1, 1, &a);
+    if (code >= 0)
+        return code;
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char err[1024] = "";
+    long rows = 0;
+    int r = audit_unreached(db, argv[optind], a.format, stdout, &rows, err, sizeof(err));
+    db_close(db);
+    if (r < 0)
+        return audit_fail(cli, r, err);
+    if (fflush(stdout) != 0) {
+        fail(cli, "writing the list: %s", strerror(errno));
+        return EXIT_IOERR;
+    }
+    fprintf(stderr, "crier: %ld people not reached\n", rows);
     return 0;
 }

@@ -1091,6 +1091,10 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
     json_object_set_new(
         und, "more", json_integer(r->undeliverable - (long)json_array_size(undeliverable_people)));
     json_object_set_new(und, "people", undeliverable_people);
+    /* the list above stops at report.list_limit; this command has everyone, streamed */
+    char *full_list = xasprintf("crier audit unreached %s", r->name);
+    json_object_set_new(und, "full_list", json_string(full_list));
+    free(full_list);
     json_object_set_new(o, "undeliverable", und);
     json_object_set_new(o, "returned_letters", json_integer(r->returned));
     json_object_set_new(o, "no_usable_contact", json_integer(r->no_contact));
@@ -1393,6 +1397,9 @@ static void report_text(const json_t *o, FILE *out)
     }
     if (jint(und, "more") > 0)
         fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(und, "more"));
+    if (jint(und, "count") > 0 || jint(o, "returned_letters") > 0)
+        fprintf(out, "  everyone not reached, with each last attempt: %s\n",
+                jstr(und, "full_list"));
 
     fprintf(out, "\nHOLDS (lawful delay, not counted against the deadline)\n");
     const json_t *h;
@@ -1908,6 +1915,9 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     fputs("</table>\n", out);
     if (jint(und, "more") > 0)
         fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(und, "more"));
+    fputs("<p>Everyone not reached, with each last attempt: <code>", out);
+    html_text(out, jstr(und, "full_list"));
+    fputs("</code></p>\n", out);
 
     fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
           "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"

@@ -116,18 +116,19 @@ static bool connect_until_stopped(struct poller *p)
 /* ---- one round -------------------------------------------------------------------------- */
 
 static const char due_sql[] = "SELECT " NOTICE_COLUMNS(
-    "n", "r") ", n.channel_index,"
-              " extract(epoch FROM n.channel_started_at), c.policy, n.transport_id,"
-              /* when this attempt was claimed: the reconciliation's "since", the timeout's start */
-              " extract(epoch FROM coalesce((SELECT max(l.at) FROM crier.dispatch_log l"
-              " WHERE l.notice_id = n.id AND l.to_state = 'sending' AND l.attempt = n.attempt),"
-              " n.updated_at)), c.name"
-              " FROM crier.notice n"
-              " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
-              " JOIN crier.campaign c ON c.id = n.campaign_id"
-              " WHERE n.state = 'submitted' AND n.channel = $1 AND n.next_attempt_at <= now()"
-              " ORDER BY n.next_attempt_at, n.id LIMIT $2"
-              " FOR UPDATE OF n SKIP LOCKED";
+    "n",
+    "r") ", n.channel_index,"
+         " extract(epoch FROM n.channel_started_at), c.policy, n.transport_id,"
+         /* when this attempt was claimed: the reconciliation's "since", the timeout's start */
+         " extract(epoch FROM coalesce((SELECT max(l.at) FROM crier.dispatch_log l"
+         " WHERE l.notice_id = n.id AND l.to_state = 'sending' AND l.attempt = n.attempt),"
+         " n.updated_at)), c.name"
+         " FROM crier.notice n"
+         " JOIN crier.recipient_now r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"
+         " JOIN crier.campaign c ON c.id = n.campaign_id"
+         " WHERE n.state = 'submitted' AND n.channel = $1 AND n.next_attempt_at <= now()"
+         " ORDER BY n.next_attempt_at, n.id LIMIT $2"
+         " FOR UPDATE OF n SKIP LOCKED";
 
 /* The round's own columns, after the notice's. */
 enum due_column {

@@ -82,7 +82,8 @@ static const char claim_sql[] =
     " cr AS MATERIALIZED ("
     " SELECT c.*, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city, r.region,"
     " r.postal_code, r.country, r.mailable, r.vars, r.load_id FROM claimed c CROSS JOIN LATERAL"
-    " (SELECT * FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"
+    /* recipient_now: the newest corrected contacts (011_unreached.sql), a key probe */
+    " (SELECT * FROM crier.recipient_now r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"
     " OFFSET 0) r),"
     /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after
      * it was loaded; its claim row names the holds. Skipped in a campaign never held. */
