@@ -224,7 +224,8 @@ struct fax_session {
     size_t max_in_flight;
     long timeout_ms;
     struct letter_layout layout;
-    char **letterhead; /* return address lines; NULL: the campaign's organisation */
+    struct letter_cache *letters; /* shaping shared by this lane's faxes; NULL: none */
+    char **letterhead;            /* return address lines; NULL: the campaign's organisation */
 };
 
 enum transfer_kind {
@@ -438,6 +439,7 @@ static void fax_close(struct crier_channel *channel)
         explicit_bzero(s->secret_basic, strlen(s->secret_basic));
         free(s->secret_basic);
     }
+    letter_cache_free(s->letters);
     strv_free(s->letterhead);
     free(s);
     channel->state = NULL;
@@ -510,6 +512,8 @@ static int fax_open(struct crier_channel *channel, const struct crier_config *co
     s->headers = curl_slist_append(NULL, "Expect:");
     s->headers = curl_slist_append(s->headers, "Accept: application/json");
     fax_layout_init(s, config);
+    /* without forms: a fax is the same bytes as audit show's uncached re-render */
+    s->letters = letter_cache_new(&s->layout, false);
     return 0;
 }
 
@@ -654,7 +658,10 @@ static int letter_pdf(struct fax_session *s, const struct crier_notice *rendered
     };
     memcpy(in.address, notice->address, sizeof(in.address));
     int pages = 0;
-    r = letter_render_pdf(&s->layout, &in, ret_pdf, ret_len, &pages, err, err_size);
+    if (s->letters != NULL)
+        r = letter_render_pdf_cached(s->letters, &in, ret_pdf, ret_len, &pages, err, err_size);
+    else
+        r = letter_render_pdf(&s->layout, &in, ret_pdf, ret_len, &pages, err, err_size);
     free(body);
     return r;
 }
