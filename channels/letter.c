@@ -235,7 +235,12 @@ static double imb_width(const struct zint_symbol *symbol)
     return symbol->width * IMB_MODULE;
 }
 
-/* imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y. */
+/*
+ * imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y.
+ * Each bar is filled on its own, which cairo writes as one short "re f" (x, y, width and
+ * height, of which only x varies much): in a batch PDF, where letters share everything
+ * else, the barcode is most of what a page adds.
+ */
 static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, double y,
                      double height)
 {
@@ -250,8 +255,8 @@ static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, do
             continue; /* only foreground (black) bars; zint draws no background for IMb */
         cairo_rectangle(cr, x + rect->x * scale_x, y + rect->y * scale_y, rect->width * scale_x,
                         rect->height * scale_y);
+        cairo_fill(cr);
     }
-    cairo_fill(cr);
     cairo_restore(cr);
 }
 

@@ -146,13 +146,10 @@ static FILE *batch_file_open(const char *path)
     return file;
 }
 
-static int print_open(struct crier_channel *channel, const struct crier_config *config)
+/* session_setup - the letters' layout, return address and barcode from the configuration;
+ * -EINVAL when the letters could not use them. */
+static int session_setup(struct print_session *s, const struct crier_config *config)
 {
-    char spool_err[512];
-    int r = print_spool_check(config->mail.spool, spool_err, sizeof(spool_err));
-    if (r < 0)
-        return r;
-    struct print_session *s = xcalloc(1, sizeof(*s));
     s->config = config;
     letter_layout_default(&s->layout);
     s->layout.duplex = config->mail.duplex != 0;
@@ -161,7 +158,6 @@ static int print_open(struct crier_channel *channel, const struct crier_config *
         strv_from_lines(config->mail.return_address, &s->return_address);
     s->imb =
         config->mail.imb_barcode_id && config->mail.imb_service_type && config->mail.imb_mailer_id;
-    /* a configuration the letters cannot use fails here, not as a letter's fault */
     char err[256];
     if (s->imb) {
         size_t mailer = strlen(config->mail.imb_mailer_id);
@@ -169,16 +165,25 @@ static int print_open(struct crier_channel *channel, const struct crier_config *
                                  config->mail.imb_mailer_id, mailer == 9 ? "000000" : "000000000",
                                  ""};
         char input[LETTER_IMB_INPUT_MAX];
-        if (letter_imb_input(&imb, input, err, sizeof(err)) < 0) {
-            strv_free(s->return_address);
-            free(s);
+        if (letter_imb_input(&imb, input, err, sizeof(err)) < 0)
             return -EINVAL;
-        }
     }
-    if (letter_layout_check(&s->layout, err, sizeof(err)) < 0) {
+    return letter_layout_check(&s->layout, err, sizeof(err)) < 0 ? -EINVAL : 0;
+}
+
+static int print_open(struct crier_channel *channel, const struct crier_config *config)
+{
+    char spool_err[512];
+    int r = print_spool_check(config->mail.spool, spool_err, sizeof(spool_err));
+    if (r < 0)
+        return r;
+    struct print_session *s = xcalloc(1, sizeof(*s));
+    /* a configuration the letters cannot use fails here, not as a letter's fault */
+    r = session_setup(s, config);
+    if (r < 0) {
         strv_free(s->return_address);
         free(s);
-        return -EINVAL;
+        return r;
     }
     s->letters = letter_cache_new(&s->layout, true);
     channel->state = s;
@@ -479,6 +484,39 @@ static bool letter_imb_of(const struct print_session *s, const struct crier_noti
     return true;
 }
 
+/* One letter's input and the storage its strings point into. */
+struct letter_parts {
+    struct letter_input in;
+    struct letter_imb imb;
+    const char *fallback[2]; /* the campaign's organisation as the return address */
+    char zip[10];
+};
+
+/* letter_parts_of - what letter.c needs to draw the notice's letter: the body as rendered,
+ * date, address, return address and barcode (its serial written to serial). */
+static void letter_parts_of(const struct print_session *s, const struct crier_notice *notice,
+                            const char *date, const char *body, char serial[10],
+                            struct letter_parts *p)
+{
+    const char *organisation = NULL;
+    if (notice->render && notice->render->meta)
+        organisation = json_string_value(json_object_get(notice->render->meta, "organisation"));
+    p->fallback[0] = organisation;
+    p->fallback[1] = NULL;
+    bool with_imb = letter_imb_of(s, notice, serial, p->zip, &p->imb);
+    p->in = (struct letter_input){
+        .return_address = s->return_address ? (const char *const *)s->return_address
+                          : organisation    ? p->fallback
+                                            : NULL,
+        .name = notice->name,
+        .country = notice->country,
+        .date = date,
+        .body = body,
+        .imb = with_imb ? &p->imb : NULL,
+    };
+    memcpy(p->in.address, notice->address, sizeof(p->in.address));
+}
+
 /* batch_letter - render one letter.md and draw it into the batch. 0: drawn, or left out
  * with its outcome set; < 0: the surface is broken and the whole batch must be retried. */
 static int batch_letter(struct print_batch *b, struct print_item *item)
@@ -504,26 +542,10 @@ static int batch_letter(struct print_batch *b, struct print_item *item)
         item->left_out = true;
         return 0;
     }
-    const char *organisation = NULL;
-    if (notice->render && notice->render->meta)
-        organisation = json_string_value(json_object_get(notice->render->meta, "organisation"));
-    const char *fallback[] = {organisation, NULL};
-    struct letter_imb imb = {0};
-    char zip[10];
-    bool with_imb = letter_imb_of(s, notice, item->serial, zip, &imb);
-    struct letter_input in = {
-        .return_address = s->return_address ? (const char *const *)s->return_address
-                          : organisation    ? fallback
-                                            : NULL,
-        .name = notice->name,
-        .country = notice->country,
-        .date = b->date,
-        .body = body,
-        .imb = with_imb ? &imb : NULL,
-    };
-    memcpy(in.address, notice->address, sizeof(in.address));
+    struct letter_parts parts;
+    letter_parts_of(s, notice, b->date, body, item->serial, &parts);
     int pages = 0;
-    int r = letter_render_cached(b->cr, s->letters, &in, &pages, err, sizeof(err));
+    int r = letter_render_cached(b->cr, s->letters, &parts.in, &pages, err, sizeof(err));
     if (r == -EINVAL || r == -ENOSPC) {
         /* nothing was drawn: the person's data cannot be printed */
         outcome_set(outcome, OUTCOME_PERMANENT, "cannot print the letter: %s", err);
@@ -800,4 +822,34 @@ int print_letter_digest(const struct crier_notice *notice, char out[65], char *e
     letter_digest(notice, date, body, out);
     free(body);
     return 0;
+}
+
+int print_compose(const struct crier_config *config, const struct crier_notice *notice,
+                  unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+{
+    struct print_session s = {0};
+    int r = session_setup(&s, config);
+    if (r < 0) {
+        strv_free(s.return_address);
+        return error_set(err, err_size, r,
+                         "channels.mail: the letters cannot use this layout "
+                         "or barcode (crier config check says why)");
+    }
+    struct crier_notice rendered = *notice;
+    if (rendered.content_time == 0)
+        rendered.content_time = (int64_t)time(NULL);
+    char *body = NULL;
+    size_t body_len = 0;
+    r = notice_render(&rendered, "letter.md", false, &body, &body_len, err, err_size);
+    if (r == 0) {
+        char date[11], serial[10];
+        date_of(rendered.content_time, date);
+        struct letter_parts parts;
+        letter_parts_of(&s, &rendered, date, body, serial, &parts);
+        int pages = 0;
+        r = letter_render_pdf(&s.layout, &parts.in, ret_pdf, ret_len, &pages, err, err_size);
+    }
+    free(body);
+    strv_free(s.return_address);
+    return r;
 }

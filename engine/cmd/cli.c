@@ -130,8 +130,9 @@ static const struct command commands[] = {
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
-     "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
-     "DIR/REGION-REF-letter.md (the letter body).\n"},
+     "can reach them: DIR/REGION-REF-email.eml (the exact message),\n"
+     "DIR/REGION-REF-letter.pdf (the letter as printed), DIR/REGION-REF-fax.pdf (the\n"
+     "fax as transmitted) and DIR/REGION-REF-letter.md (the letter body).\n"},
     {"campaign", "start", cmd_campaign_start, "campaign start NAME",
      "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
      "channel of its policy that no live `crier run` serves: those notices wait.\n"},

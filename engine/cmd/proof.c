@@ -26,6 +26,32 @@ static int write_file(const char *path, const char *bytes, FILE *diag)
     return 0;
 }
 
+/* proof_pdf - the notice's letter as the mail channel prints it, or its fax as the fax
+ * channel transmits it: the PDF itself, byte for byte what the channel would make today.
+ * 1 when written, -1 on failure (said on diag). */
+static int proof_pdf(const struct crier_config *config, const struct crier_notice *n,
+                     enum crier_channel_id channel, const char *stem, FILE *report, FILE *diag)
+{
+    char err[512] = "";
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    bool fax = channel == CHANNEL_FAX;
+    char *path = xasprintf("%s-%s.pdf", stem, fax ? "fax" : "letter");
+    int r = fax ? fax_compose(config, n, &pdf, &len, err, sizeof(err))
+                : print_compose(config, n, &pdf, &len, err, sizeof(err));
+    FILE *f = NULL;
+    if (r < 0)
+        fprintf(diag, "%s: %s\n", path, err[0] ? err : strerror(-r));
+    else if ((f = fopen(path, "wb")) == NULL || fwrite(pdf, 1, len, f) != len || fclose(f) != 0)
+        fprintf(diag, "%s: %s\n", path, strerror(errno));
+    else
+        fprintf(report, "%s\n", path);
+    int written = r == 0 && f != NULL ? 1 : -1;
+    free(pdf);
+    free(path);
+    return written;
+}
+
 int proof_write(struct crier_db *db, const struct crier_config *config, const char *campaign,
                 const char *out_dir, int count, FILE *report, FILE *diag)
 {
@@ -100,7 +126,15 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
             if (channel == CHANNEL_EMAIL) {
                 path = xasprintf("%s/%s-%s-email.eml", out_dir, region, ref);
                 r = email_compose(config, &n, &bytes, err, sizeof(err));
-            } else if ((channel == CHANNEL_FAX || channel == CHANNEL_MAIL) && !letter_done) {
+            } else if (channel == CHANNEL_FAX || channel == CHANNEL_MAIL) {
+                char *stem = xasprintf("%s/%s-%s", out_dir, region, ref);
+                if (proof_pdf(config, &n, channel, stem, report, diag) < 0)
+                    failures++;
+                else
+                    written++;
+                free(stem);
+                if (letter_done)
+                    continue;
                 letter_done = true;
                 path = xasprintf("%s/%s-%s-letter.md", out_dir, region, ref);
                 r = notice_render(&n, "letter.md", false, &bytes, &len, err, sizeof(err));

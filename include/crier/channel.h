@@ -182,6 +182,12 @@ int email_compose(const struct crier_config *config, const struct crier_notice *
 int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
                 unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
 
+/* print_compose - one notice's letter as the mail channel would print it (layout, return
+ * address, barcode and date as configured, today unless notice->content_time is set), as
+ * a PDF of its own, for `campaign proof`; nothing is spooled. */
+int print_compose(const struct crier_config *config, const struct crier_notice *notice,
+                  unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
+
 /* email_probe, fax_probe - `crier config check --connect`: can this configuration reach
  * its SMTP relay (EHLO, STARTTLS as configured, AUTH when configured, NOOP: nothing is
  * sent) or its fax gateway (an authenticated GET of a fax that cannot exist)? 0 or a
