@@ -2,7 +2,9 @@
  * print.c - the mail channel: a claimed batch of notices becomes one print-ready PDF of
  * letters for #10 double-window envelopes, sorted by ZIP, with a manifest beside it.
  *
- * send() renders every letter (letter.c) into one cairo PDF surface written to
+ * send() renders every letter (letter.c, through the lane's letter cache: what the
+ * letters share is shaped once and drawn once per batch as forms) into one cairo PDF
+ * surface written to
  * .B<ID>.pdf.tmp, writes the manifest (.B<ID>.csv.tmp) and a sha256sum file
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
  * directory. Only then are the letters ACCEPTED ("batched"). The engine records the
