@@ -893,7 +893,7 @@ static char *city_line(const struct letter_input *in, bool domestic)
 /* ---------------------------------------------------------------------------------- */
 /* Shared shaping (letter.h) */
 
-#define CACHE_MAX 512 /* shaped blocks kept; a template has tens, a person a handful */
+#define CACHE_MAX 128 /* shaped blocks kept; a template has tens, a person a handful */
 
 /* One shaped text, keyed by what it says and what it is. */
 struct shaped {

@@ -118,7 +118,7 @@ int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct 
  * once as a cairo recording surface that a PDF target writes as one Form XObject and
  * every later page only references (as PDF/VT does for a print run's fixed parts). A
  * paragraph with a person's name in it differs by text, so it is shaped per letter; the
- * cache holds at most a few hundred blocks and drops those used only once when full.
+ * cache holds at most 128 blocks and drops those used only once when full.
  *
  * Output is the same as without a cache: the same lines at the same places, so text,
  * positions and glyphs read back identically; only the PDF's structure differs (forms).
