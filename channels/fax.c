@@ -223,7 +223,8 @@ struct fax_session {
     size_t max_in_flight;
     long timeout_ms;
     struct letter_layout layout;
-    char **letterhead; /* return address lines; NULL: the campaign's organisation */
+    struct letter_cache *letters; /* shaping shared by this lane's faxes; NULL: none */
+    char **letterhead;            /* return address lines; NULL: the campaign's organisation */
 };
 
 enum transfer_kind {
@@ -437,6 +438,7 @@ static void fax_close(struct crier_channel *channel)
         explicit_bzero(s->secret_basic, strlen(s->secret_basic));
         free(s->secret_basic);
     }
+    letter_cache_free(s->letters);
     strv_free(s->letterhead);
     free(s);
     channel->state = NULL;
@@ -509,6 +511,8 @@ static int fax_open(struct crier_channel *channel, const struct crier_config *co
     s->headers = curl_slist_append(NULL, "Expect:");
     s->headers = curl_slist_append(s->headers, "Accept: application/json");
     fax_layout_init(s, config);
+    /* without forms: a fax is the same bytes as audit show's uncached re-render */
+    s->letters = letter_cache_new(&s->layout, false);
     return 0;
 }
 
@@ -651,7 +655,10 @@ static int letter_pdf(struct fax_session *s, const struct crier_notice *rendered
     };
     memcpy(in.address, notice->address, sizeof(in.address));
     int pages = 0;
-    r = letter_render_pdf(&s->layout, &in, ret_pdf, ret_len, &pages, err, err_size);
+    if (s->letters != NULL)
+        r = letter_render_pdf_cached(s->letters, &in, ret_pdf, ret_len, &pages, err, err_size);
+    else
+        r = letter_render_pdf(&s->layout, &in, ret_pdf, ret_len, &pages, err, err_size);
     free(body);
     return r;
 }
@@ -1200,6 +1207,19 @@ static int fax_compose(const struct crier_config *config, const struct crier_not
                        struct channel_content *ret, char *err, size_t err_size);
 static int fax_probe(const struct crier_config *config, char *report, size_t report_size);
 
+/* fax_proof_print - the proof_print op: the PDF compose makes, as the gateway gets it. */
+static int fax_proof_print(const struct crier_config *config, const struct crier_notice *notice,
+                           unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+{
+    struct channel_content content = {0};
+    int r = fax_compose(config, notice, &content, err, err_size);
+    if (r < 0)
+        return r;
+    *ret_pdf = content.bytes;
+    *ret_len = content.len;
+    return 0;
+}
+
 const struct crier_channel_ops fax_channel_ops = {
     .name = "fax",
     .accepted_state = STATE_SUBMITTED,
@@ -1211,6 +1231,8 @@ const struct crier_channel_ops fax_channel_ops = {
     .compose = fax_compose,
     .proof = channel_proof_letter,
     .proof_file = "letter.md",
+    .proof_print = fax_proof_print,
+    .proof_print_file = "fax.pdf",
     .open = fax_open,
     .send = fax_send,
     .flush = NULL,

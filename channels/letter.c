@@ -9,6 +9,11 @@
  * are unhinted, the PDF creation date comes from the letter), so the same notice always
  * gives the same bytes and an auditor can re-render it to prove what was sent.
  *
+ * What many letters share (the return address, fixed paragraphs, footers) is shaped once
+ * per letter cache, and in a batch drawn once as recording surfaces that cairo's PDF
+ * backend writes as Form XObjects (letter.h): the same text at the same places, for a
+ * fraction of the time and bytes.
+ *
  * It must never log, never talk to the database, and never read a template: the caller
  * hands over the rendered body.
  *
@@ -235,7 +240,12 @@ static double imb_width(const struct zint_symbol *symbol)
     return symbol->width * IMB_MODULE;
 }
 
-/* imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y. */
+/*
+ * imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y.
+ * Each bar is filled on its own, which cairo writes as one short "re f" (x, y, width and
+ * height, of which only x varies much): in a batch PDF, where letters share everything
+ * else, the barcode is most of what a page adds.
+ */
 static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, double y,
                      double height)
 {
@@ -250,8 +260,8 @@ static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, do
             continue; /* only foreground (black) bars; zint draws no background for IMb */
         cairo_rectangle(cr, x + rect->x * scale_x, y + rect->y * scale_y, rect->width * scale_x,
                         rect->height * scale_y);
+        cairo_fill(cr);
     }
-    cairo_fill(cr);
     cairo_restore(cr);
 }
 
@@ -881,19 +891,120 @@ static char *city_line(const struct letter_input *in, bool domestic)
 }
 
 /* ---------------------------------------------------------------------------------- */
+/* Shared shaping (letter.h) */
+
+#define CACHE_MAX 128 /* shaped blocks kept; a template has tens, a person a handful */
+
+/* One shaped text, keyed by what it says and what it is. */
+struct shaped {
+    PangoLayout *layout;
+    cairo_surface_t *form; /* drawn once for a PDF/VT-like reuse; NULL until a second use */
+    double height;         /* an address block's height */
+    unsigned hits;         /* uses after the first */
+    unsigned form_id;      /* names the form in a run's key; 0 until it is made */
+};
+
+struct letter_cache {
+    struct letter_layout l; /* its font_family is our copy */
+    char *font_family;
+    bool forms;
+    PangoContext *context; /* made from the first cairo context drawn to */
+    unsigned forms_made;   /* the last form_id given */
+    GHashTable *shaped;    /* key (g_malloc'd) -> struct shaped */
+};
+
+static void shaped_free(void *p)
+{
+    struct shaped *sh = p;
+    if (sh->layout != NULL)
+        g_object_unref(sh->layout);
+    if (sh->form != NULL)
+        cairo_surface_destroy(sh->form);
+    g_free(sh);
+}
+
+struct letter_cache *letter_cache_new(const struct letter_layout *layout, bool forms)
+{
+    struct letter_cache *c = xcalloc(1, sizeof(*c));
+    c->l = *layout;
+    c->font_family = xstrdup(layout->font_family != NULL ? layout->font_family : "");
+    c->l.font_family = c->font_family;
+    c->forms = forms;
+    c->shaped = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, shaped_free);
+    return c;
+}
+
+void letter_cache_free(struct letter_cache *c)
+{
+    if (c == NULL)
+        return;
+    g_hash_table_destroy(c->shaped);
+    if (c->context != NULL)
+        g_object_unref(c->context);
+    free(c->font_family);
+    free(c);
+}
+
+/* cache_get - the text shaped for key, counted as one more use; NULL when not cached. */
+static struct shaped *cache_get(struct letter_cache *c, const char *key)
+{
+    struct shaped *sh = g_hash_table_lookup(c->shaped, key);
+    if (sh != NULL)
+        sh->hits++;
+    return sh;
+}
+
+static gboolean shaped_unshared(void *key, void *value, void *data)
+{
+    (void)key;
+    (void)data;
+    return ((struct shaped *)value)->hits == 0;
+}
+
+/* cache_put - keep layout (taken over) under key. When full, what was used only once
+ * goes (a person's own paragraphs), and if that is nothing, everything. */
+static struct shaped *cache_put(struct letter_cache *c, const char *key, PangoLayout *layout)
+{
+    if (g_hash_table_size(c->shaped) >= CACHE_MAX &&
+        g_hash_table_foreach_remove(c->shaped, shaped_unshared, NULL) == 0)
+        g_hash_table_remove_all(c->shaped);
+    struct shaped *sh = g_new0(struct shaped, 1);
+    sh->layout = layout;
+    g_hash_table_insert(c->shaped, g_strdup(key), sh);
+    return sh;
+}
+
+/* cache_text - a one-line layout of text at size, shaped once per cache. */
+static PangoLayout *cache_text(struct letter_cache *c, char kind, double size, const char *text)
+{
+    char *key = g_strdup_printf("%c%g\x1f%s", kind, size, text);
+    struct shaped *sh = cache_get(c, key);
+    if (sh == NULL) {
+        PangoLayout *layout = layout_new(c->context, c->l.font_family, size, false);
+        pango_layout_set_text(layout, text, -1);
+        sh = cache_put(c, key, layout);
+    }
+    g_free(key);
+    return g_object_ref(sh->layout);
+}
+
+/* ---------------------------------------------------------------------------------- */
 /* Pages */
 
-/* One line of the body, placed on a page. */
+/* One line of the body, or a whole block drawn as a form, placed on a page. */
 struct placed_line {
-    PangoLayoutLine *line; /* owned by its block's layout */
+    PangoLayoutLine *line; /* owned by its block's layout; NULL for a form */
+    cairo_surface_t *form; /* the whole block, drawn once (owned by the job's forms) */
+    unsigned form_id;      /* the form's id in the cache */
     int page;              /* 0-based */
-    double x, baseline;    /* where it is drawn, in points on its page */
+    double x, baseline;    /* where it is drawn, in points; for a form, the block's top */
     bool bullet;           /* the first line of a list item: draw the bullet beside it */
 };
 
 /* Everything a letter needs, made before the first mark is drawn. */
 struct letter_job {
     const struct letter_layout *l;
+    struct letter_cache *cache;
     PangoContext *context;
     PangoLayout *return_layout;    /* NULL when there is no return address */
     PangoLayout *recipient_layout; /* name, street lines, city line, country */
@@ -904,8 +1015,13 @@ struct letter_job {
     double recipient_x, recipient_y;
     double imb_x, imb_y;
     double date_x, date_y;
-    double first_page_top; /* where the body starts on page 1 */
-    PangoLayout **blocks;  /* one per Markdown block */
+    double first_page_top;        /* where the body starts on page 1 */
+    cairo_surface_t *return_form; /* the return address drawn once, or NULL */
+    PangoLayout **blocks;         /* one per Markdown block */
+    cairo_surface_t **forms;      /* per block: its form, or NULL to draw it line by line */
+    unsigned *form_ids;           /* per block: its form's id */
+    cairo_surface_t **runs;       /* forms of runs of blocks (runs_merge) */
+    size_t run_count;
     size_t block_count;
     struct placed_line *lines;
     size_t line_count, line_capacity;
@@ -922,9 +1038,19 @@ static void job_clear(struct letter_job *job)
         g_object_unref(job->date_layout);
     if (job->bullet_layout != NULL)
         g_object_unref(job->bullet_layout);
-    for (size_t i = 0; i < job->block_count; i++)
+    for (size_t i = 0; i < job->block_count; i++) {
         g_object_unref(job->blocks[i]);
+        if (job->forms[i] != NULL)
+            cairo_surface_destroy(job->forms[i]);
+    }
     free(job->blocks);
+    free(job->forms);
+    free(job->form_ids);
+    for (size_t i = 0; i < job->run_count; i++)
+        cairo_surface_destroy(job->runs[i]);
+    free(job->runs);
+    if (job->return_form != NULL)
+        cairo_surface_destroy(job->return_form);
     free(job->lines);
     if (job->imb != NULL)
         ZBarcode_Delete(job->imb);
@@ -939,7 +1065,14 @@ static void place_line(struct letter_job *job, PangoLayoutLine *line, int page, 
         job->line_capacity = job->line_capacity ? 2 * job->line_capacity : 128;
         job->lines = xreallocarray(job->lines, job->line_capacity, sizeof(job->lines[0]));
     }
-    job->lines[job->line_count++] = (struct placed_line){line, page, x, baseline, bullet};
+    job->lines[job->line_count++] = (struct placed_line){line, NULL, 0, page, x, baseline, bullet};
+}
+
+/* place_form - a whole block on one page, its layout's top at y. */
+static void place_form(struct letter_job *job, cairo_surface_t *form, int page, double x, double y)
+{
+    place_line(job, NULL, page, x, y, false);
+    job->lines[job->line_count - 1].form = form;
 }
 
 /* Vertical metrics of one layout line, in points from the layout's top. */
@@ -966,6 +1099,58 @@ static size_t layout_metrics(PangoLayout *layout, struct line_metrics **ret_metr
     pango_layout_iter_free(iter);
     *ret_metrics = metrics;
     return i;
+}
+
+/* form_new - an empty recording surface around layout (its ink and logical extents, pad
+ * points more on every side and left more on the left), to draw it once into; black. */
+static cairo_surface_t *form_new(PangoLayout *layout, double pad, double left, cairo_t **ret_cr)
+{
+    PangoRectangle ink, logical;
+    pango_layout_get_extents(layout, &ink, &logical);
+    double x0 = MIN(ink.x, logical.x) / (double)PANGO_SCALE - pad - left;
+    double y0 = MIN(ink.y, logical.y) / (double)PANGO_SCALE - pad;
+    double x1 = MAX(ink.x + ink.width, logical.x + logical.width) / (double)PANGO_SCALE + pad;
+    double y1 = MAX(ink.y + ink.height, logical.y + logical.height) / (double)PANGO_SCALE + pad;
+    cairo_rectangle_t extents = {x0, y0, x1 - x0, y1 - y0};
+    cairo_surface_t *form = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents);
+    cairo_t *cr = cairo_create(form);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    *ret_cr = cr;
+    return form;
+}
+
+/* address_form - an address block drawn once, its top-left at the form's origin. */
+static cairo_surface_t *address_form(const struct letter_layout *l, PangoLayout *layout)
+{
+    cairo_t *cr;
+    cairo_surface_t *form = form_new(layout, l->body_size, 0, &cr);
+    cairo_move_to(cr, 0, 0);
+    pango_cairo_show_layout(cr, layout);
+    cairo_destroy(cr);
+    return form;
+}
+
+/* block_form - a body block drawn once, line by line as body_flow would place it on one
+ * page (and the bullet of a list item), its layout's top-left at the form's origin. */
+static cairo_surface_t *block_form(const struct letter_job *job, PangoLayout *layout, bool bullet)
+{
+    const struct letter_layout *l = job->l;
+    double indent = 1.4 * l->body_size;
+    cairo_t *cr;
+    cairo_surface_t *form = form_new(layout, 2 * l->body_size, bullet ? indent : 0, &cr);
+    struct line_metrics *m;
+    size_t n = layout_metrics(layout, &m);
+    if (bullet && n > 0) {
+        cairo_move_to(cr, 0.35 * l->body_size - indent, m[0].baseline);
+        pango_cairo_show_layout_line(cr, pango_layout_get_line_readonly(job->bullet_layout, 0));
+    }
+    for (size_t k = 0; k < n; k++) {
+        cairo_move_to(cr, 0, m[k].baseline);
+        pango_cairo_show_layout_line(cr, m[k].line);
+    }
+    free(m);
+    cairo_destroy(cr);
+    return form;
 }
 
 /* block_space - the gap above a block, from its kind and the one before it. */
@@ -1036,36 +1221,71 @@ int letter_markup_parse(const char *body, size_t *ret_blocks, size_t *ret_text_b
     return r;
 }
 
-/* body_layout - one pango layout per block, at the width it will be set in. */
+/* block_shape - a block's pango layout, at the width it will be set in. */
+static int block_shape(const struct letter_job *job, const struct block *block, size_t i,
+                       double width, double indent, PangoLayout **ret_layout, char *err,
+                       size_t err_size)
+{
+    const struct letter_layout *l = job->l;
+    double size = block->kind == BLOCK_TITLE     ? l->title_size
+                  : block->kind == BLOCK_HEADING ? l->heading_size
+                                                 : l->body_size;
+    bool bold = block->kind == BLOCK_TITLE || block->kind == BLOCK_HEADING;
+    PangoAttrList *attributes = NULL;
+    char *text = NULL;
+    int r = block_markup(block, i, &attributes, &text, err, err_size);
+    if (r < 0)
+        return r;
+    PangoLayout *layout = layout_new(job->context, l->font_family, size, bold);
+    double set_width = block->kind == BLOCK_BULLET ? width - indent : width;
+    pango_layout_set_width(layout, (int)(set_width * PANGO_SCALE));
+    pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR);
+    pango_layout_set_spacing(layout, (int)(0.12 * size * PANGO_SCALE));
+    pango_layout_set_text(layout, text, -1);
+    pango_layout_set_attributes(layout, attributes);
+    pango_attr_list_unref(attributes);
+    g_free(text);
+    *ret_layout = layout;
+    return 0;
+}
+
+/* body_layout - one pango layout per block, shaped once per cache, and its form when the
+ * block was seen in an earlier letter. */
 static int body_layout(struct letter_job *job, const struct block_list *blocks, char *err,
                        size_t err_size)
 {
     const struct letter_layout *l = job->l;
     double width = l->page_width - l->margin_left - l->margin_right;
     double indent = 1.4 * l->body_size;
-    job->blocks = xcalloc(blocks->count ? blocks->count : 1, sizeof(job->blocks[0]));
+    size_t slots = blocks->count ? blocks->count : 1;
+    job->blocks = xcalloc(slots, sizeof(job->blocks[0]));
+    job->forms = xcalloc(slots, sizeof(job->forms[0]));
+    job->form_ids = xcalloc(slots, sizeof(job->form_ids[0]));
     for (size_t i = 0; i < blocks->count; i++) {
         const struct block *block = &blocks->items[i];
-        double size = block->kind == BLOCK_TITLE     ? l->title_size
-                      : block->kind == BLOCK_HEADING ? l->heading_size
-                                                     : l->body_size;
-        bool bold = block->kind == BLOCK_TITLE || block->kind == BLOCK_HEADING;
-        PangoLayout *layout = layout_new(job->context, l->font_family, size, bold);
-        job->blocks[job->block_count++] = layout;
-        double set_width = block->kind == BLOCK_BULLET ? width - indent : width;
-        pango_layout_set_width(layout, (int)(set_width * PANGO_SCALE));
-        pango_layout_set_wrap(layout, PANGO_WRAP_WORD_CHAR);
-        pango_layout_set_spacing(layout, (int)(0.12 * size * PANGO_SCALE));
-
-        PangoAttrList *attributes = NULL;
-        char *text = NULL;
-        int r = block_markup(block, i, &attributes, &text, err, err_size);
-        if (r < 0)
-            return r;
-        pango_layout_set_text(layout, text, -1);
-        pango_layout_set_attributes(layout, attributes);
-        pango_attr_list_unref(attributes);
-        g_free(text);
+        /* the same text of the same kind is shaped the same in every letter */
+        char *key = g_strdup_printf("%d\x1f%s", (int)block->kind, block->text->str);
+        struct shaped *sh = cache_get(job->cache, key);
+        if (sh == NULL) {
+            PangoLayout *layout = NULL;
+            int r = block_shape(job, block, i, width, indent, &layout, err, err_size);
+            if (r < 0) {
+                g_free(key);
+                return r;
+            }
+            sh = cache_put(job->cache, key, layout);
+        }
+        g_free(key);
+        job->blocks[job->block_count] = g_object_ref(sh->layout);
+        if (job->cache->forms && sh->hits > 0) {
+            if (sh->form == NULL) {
+                sh->form = block_form(job, sh->layout, block->kind == BLOCK_BULLET);
+                sh->form_id = ++job->cache->forms_made;
+            }
+            job->forms[job->block_count] = cairo_surface_reference(sh->form);
+            job->form_ids[job->block_count] = sh->form_id;
+        }
+        job->block_count++;
     }
     return 0;
 }
@@ -1116,6 +1336,14 @@ static void body_flow(struct letter_job *job, const struct block_list *blocks)
         }
 
         double origin = y + space - m[0].top; /* page y of the layout's top */
+        if (job->forms[b] != NULL && origin + m[n - 1].bottom <= limit) {
+            /* all of it on this page: the lines below would land exactly so */
+            place_form(job, job->forms[b], page, x, origin);
+            job->lines[job->line_count - 1].form_id = job->form_ids[b];
+            y = origin + m[n - 1].bottom;
+            free(m);
+            continue;
+        }
         size_t i = 0;
         while (i < n) {
             size_t fit = 0;
@@ -1143,6 +1371,108 @@ static void body_flow(struct letter_job *job, const struct block_list *blocks)
     job->body_pages = page + 1;
 }
 
+/* return_fit - the return address fitted to its box, once per cache and box; its form
+ * too when it was used before. */
+static int return_fit(struct letter_job *job, const char *const *lines, double max_width,
+                      double max_height, double *ret_height)
+{
+    GString *key = g_string_new(NULL);
+    g_string_printf(key, "R%g\x1f%g", max_width, max_height);
+    for (size_t i = 0; lines[i] != NULL; i++) {
+        g_string_append_c(key, '\x1f');
+        g_string_append(key, lines[i]);
+    }
+    struct shaped *sh = cache_get(job->cache, key->str);
+    int r = 0;
+    if (sh == NULL) {
+        PangoLayout *layout = NULL;
+        double height = 0;
+        r = address_fit(job->context, job->l, lines, max_width, max_height, &layout, &height);
+        if (r == 0) {
+            sh = cache_put(job->cache, key->str, layout);
+            sh->height = height;
+        }
+    }
+    g_string_free(key, TRUE);
+    if (r < 0)
+        return r;
+    job->return_layout = g_object_ref(sh->layout);
+    *ret_height = sh->height;
+    if (job->cache->forms && sh->hits > 0) {
+        if (sh->form == NULL)
+            sh->form = address_form(job->l, sh->layout);
+        job->return_form = cairo_surface_reference(sh->form);
+    }
+    return 0;
+}
+
+/* run_form - blocks lines[0..count) painted, as placed, into one form whose origin is the
+ * first one's place: the page's fixed text once, however many blocks it has. */
+static cairo_surface_t *run_form(const struct letter_layout *l, const struct placed_line *lines,
+                                 size_t count)
+{
+    double x0 = lines[0].x, y0 = lines[0].baseline;
+    cairo_rectangle_t extents = {-x0, -y0, l->page_width, l->page_height};
+    cairo_surface_t *form = cairo_recording_surface_create(CAIRO_CONTENT_COLOR_ALPHA, &extents);
+    cairo_t *cr = cairo_create(form);
+    for (size_t k = 0; k < count; k++) {
+        cairo_set_source_surface(cr, lines[k].form, lines[k].x - x0, lines[k].baseline - y0);
+        cairo_paint(cr);
+    }
+    cairo_destroy(cr);
+    return form;
+}
+
+/* run_key - what makes a run the same: its forms and where each is from the first. */
+static char *run_key(const struct placed_line *lines, size_t count)
+{
+    GString *key = g_string_new("U");
+    for (size_t k = 0; k < count; k++)
+        g_string_append_printf(key, "%u@%.4f,%.4f;", lines[k].form_id, lines[k].x - lines[0].x,
+                               lines[k].baseline - lines[0].baseline);
+    return g_string_free(key, FALSE);
+}
+
+/*
+ * runs_merge - consecutive blocks drawn as forms on one page become one form, once the
+ * same run was seen in an earlier letter: most pages of a campaign's letters then cost a
+ * form reference or two, and their resources name two forms rather than twenty.
+ */
+static void runs_merge(struct letter_job *job)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < job->line_count;) {
+        size_t n = 0;
+        while (i + n < job->line_count && job->lines[i + n].form != NULL &&
+               job->lines[i + n].page == job->lines[i].page)
+            n++;
+        if (n < 2) {
+            job->lines[out++] = job->lines[i++];
+            continue;
+        }
+        char *key = run_key(&job->lines[i], n);
+        struct shaped *sh = cache_get(job->cache, key);
+        if (sh == NULL)
+            sh = cache_put(job->cache, key, NULL);
+        g_free(key);
+        if (sh->hits == 0) {
+            memmove(&job->lines[out], &job->lines[i], n * sizeof(job->lines[0]));
+            out += n;
+            i += n;
+            continue;
+        }
+        if (sh->form == NULL)
+            sh->form = run_form(job->l, &job->lines[i], n);
+        job->runs = xreallocarray(job->runs, job->run_count + 1, sizeof(job->runs[0]));
+        job->runs[job->run_count++] = cairo_surface_reference(sh->form);
+        job->lines[out] = job->lines[i];
+        job->lines[out].form = sh->form;
+        out++;
+        i += n;
+    }
+    job->line_count = out;
+}
+
 /* header_prepare - the address blocks, barcode and date of page 1, and where the body starts. */
 static int header_prepare(struct letter_job *job, const struct letter_input *in, char *err,
                           size_t err_size)
@@ -1151,10 +1481,8 @@ static int header_prepare(struct letter_job *job, const struct letter_input *in,
     double content_width = l->page_width - l->margin_left - l->margin_right;
     int r;
 
-    if (!str_empty(in->date)) {
-        job->date_layout = layout_new(job->context, l->font_family, l->body_size, false);
-        pango_layout_set_text(job->date_layout, in->date, -1);
-    }
+    if (!str_empty(in->date))
+        job->date_layout = cache_text(job->cache, 'D', l->body_size, in->date);
     double date_width = 0, date_height = 0;
     if (job->date_layout != NULL)
         layout_size(job->date_layout, &date_width, &date_height);
@@ -1209,8 +1537,8 @@ static int header_prepare(struct letter_job *job, const struct letter_input *in,
             imb_block = IMB_GAP + l->imb_height + IMB_GAP; /* its clear zone on both sides */
         }
         if (return_n > 0) {
-            r = address_fit(job->context, l, return_lines, l->return_box.width,
-                            l->return_box.height, &job->return_layout, &return_height);
+            r = return_fit(job, return_lines, l->return_box.width, l->return_box.height,
+                           &return_height);
             if (r < 0) {
                 error_set(err, err_size, r, "the return address does not fit its box");
                 goto out;
@@ -1246,8 +1574,7 @@ static int header_prepare(struct letter_job *job, const struct letter_input *in,
         /* No envelope (fax): return address and date on the first line, then the recipient. */
         double return_width = content_width - (date_width > 0 ? date_width + l->body_size : 0);
         if (return_n > 0) {
-            r = address_fit(job->context, l, return_lines, return_width, l->page_height / 4,
-                            &job->return_layout, &return_height);
+            r = return_fit(job, return_lines, return_width, l->page_height / 4, &return_height);
             if (r < 0) {
                 error_set(err, err_size, r, "the return address is too wide for the page");
                 goto out;
@@ -1284,8 +1611,13 @@ static void draw_layout_at(cairo_t *cr, PangoLayout *layout, double x, double y)
 static void draw_header(cairo_t *cr, const struct letter_job *job)
 {
     const struct letter_layout *l = job->l;
-    if (job->return_layout != NULL)
+    if (job->return_form != NULL) {
+        cairo_set_source_surface(cr, job->return_form, job->return_x, job->return_y);
+        cairo_paint(cr);
+        cairo_set_source_rgb(cr, 0, 0, 0);
+    } else if (job->return_layout != NULL) {
         draw_layout_at(cr, job->return_layout, job->return_x, job->return_y);
+    }
     if (job->imb != NULL)
         imb_draw(cr, job->imb, job->imb_x, job->imb_y, l->imb_height);
     draw_layout_at(cr, job->recipient_layout, job->recipient_x, job->recipient_y);
@@ -1322,8 +1654,7 @@ static void draw_footer(cairo_t *cr, const struct letter_job *job, int page)
     const struct letter_layout *l = job->l;
     char text[64];
     snprintf(text, sizeof(text), "Page %d of %d", page + 1, job->body_pages);
-    PangoLayout *layout = layout_new(job->context, l->font_family, l->footer_size, false);
-    pango_layout_set_text(layout, text, -1);
+    PangoLayout *layout = cache_text(job->cache, 'F', l->footer_size, text);
     double width, height;
     layout_size(layout, &width, &height);
     double y = l->page_height - l->margin_bottom + (l->margin_bottom - height) / 2;
@@ -1353,9 +1684,41 @@ static PangoContext *context_new(cairo_t *cr)
     return context;
 }
 
-int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct letter_input *in,
-                  int *ret_pages, char *err, size_t err_size)
+/* draw_page - one page of a laid-out letter; returns the next line not yet drawn. */
+static size_t draw_page(cairo_t *cr, const struct letter_job *job, int page, size_t next_line)
 {
+    const struct letter_layout *l = job->l;
+    page_begin(cr, l);
+    cairo_save(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    if (page == 0)
+        draw_header(cr, job);
+    for (; next_line < job->line_count && job->lines[next_line].page == page; next_line++) {
+        const struct placed_line *placed = &job->lines[next_line];
+        if (placed->form != NULL) {
+            cairo_set_source_surface(cr, placed->form, placed->x, placed->baseline);
+            cairo_paint(cr);
+            cairo_set_source_rgb(cr, 0, 0, 0);
+            continue;
+        }
+        if (placed->bullet) {
+            PangoLayoutLine *bullet = pango_layout_get_line_readonly(job->bullet_layout, 0);
+            cairo_move_to(cr, l->margin_left + 0.35 * l->body_size, placed->baseline);
+            pango_cairo_show_layout_line(cr, bullet);
+        }
+        cairo_move_to(cr, placed->x, placed->baseline);
+        pango_cairo_show_layout_line(cr, placed->line);
+    }
+    draw_footer(cr, job, page);
+    cairo_restore(cr);
+    cairo_show_page(cr);
+    return next_line;
+}
+
+int letter_render_cached(cairo_t *cr, struct letter_cache *cache, const struct letter_input *in,
+                         int *ret_pages, char *err, size_t err_size)
+{
+    const struct letter_layout *layout = &cache->l;
     int r = letter_layout_check(layout, err, err_size);
     if (r < 0)
         return r;
@@ -1366,41 +1729,26 @@ int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct 
         return error_set(err, err_size, -EIO, "cairo: %s",
                          cairo_status_to_string(cairo_status(cr)));
 
-    struct letter_job job = {.l = layout};
+    if (cache->context == NULL)
+        cache->context = context_new(cr);
+    struct letter_job job = {.l = layout, .cache = cache};
     struct block_list blocks = {0};
-    job.context = context_new(cr);
+    job.context = g_object_ref(cache->context);
     markdown_parse(in->body, &blocks);
     r = header_prepare(&job, in, err, err_size);
     if (r < 0)
         goto out;
+    job.bullet_layout = cache_text(cache, 'B', layout->body_size, "\u2022");
     r = body_layout(&job, &blocks, err, err_size);
     if (r < 0)
         goto out;
-    job.bullet_layout = layout_new(job.context, layout->font_family, layout->body_size, false);
-    pango_layout_set_text(job.bullet_layout, "\u2022", -1);
     body_flow(&job, &blocks);
+    if (cache->forms)
+        runs_merge(&job);
 
     size_t next_line = 0;
-    for (int page = 0; page < job.body_pages; page++) {
-        page_begin(cr, layout);
-        cairo_save(cr);
-        cairo_set_source_rgb(cr, 0, 0, 0);
-        if (page == 0)
-            draw_header(cr, &job);
-        for (; next_line < job.line_count && job.lines[next_line].page == page; next_line++) {
-            const struct placed_line *placed = &job.lines[next_line];
-            if (placed->bullet) {
-                PangoLayoutLine *bullet = pango_layout_get_line_readonly(job.bullet_layout, 0);
-                cairo_move_to(cr, layout->margin_left + 0.35 * layout->body_size, placed->baseline);
-                pango_cairo_show_layout_line(cr, bullet);
-            }
-            cairo_move_to(cr, placed->x, placed->baseline);
-            pango_cairo_show_layout_line(cr, placed->line);
-        }
-        draw_footer(cr, &job, page);
-        cairo_restore(cr);
-        cairo_show_page(cr);
-    }
+    for (int page = 0; page < job.body_pages; page++)
+        next_line = draw_page(cr, &job, page, next_line);
     int pages = job.body_pages;
     if (layout->duplex && pages % 2 == 1) {
         page_begin(cr, layout);
@@ -1416,6 +1764,15 @@ int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct 
 out:
     block_list_clear(&blocks);
     job_clear(&job);
+    return r;
+}
+
+int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct letter_input *in,
+                  int *ret_pages, char *err, size_t err_size)
+{
+    struct letter_cache *cache = letter_cache_new(layout, false);
+    int r = letter_render_cached(cr, cache, in, ret_pages, err, err_size);
+    letter_cache_free(cache);
     return r;
 }
 
@@ -1454,10 +1811,11 @@ static cairo_status_t pdf_buffer_write(void *closure, const unsigned char *data,
     return CAIRO_STATUS_SUCCESS;
 }
 
-int letter_render_pdf(const struct letter_layout *layout, const struct letter_input *in,
-                      unsigned char **ret_pdf, size_t *ret_len, int *ret_pages, char *err,
-                      size_t err_size)
+int letter_render_pdf_cached(struct letter_cache *cache, const struct letter_input *in,
+                             unsigned char **ret_pdf, size_t *ret_len, int *ret_pages, char *err,
+                             size_t err_size)
 {
+    const struct letter_layout *layout = &cache->l;
     if (!date_valid(in->date))
         return error_set(err, err_size, -EINVAL, "date must be YYYY-MM-DD");
     struct pdf_buffer buffer = {0};
@@ -1466,7 +1824,7 @@ int letter_render_pdf(const struct letter_layout *layout, const struct letter_in
     letter_pdf_metadata(surface, in->date);
     cairo_t *cr = cairo_create(surface);
     int pages = 0;
-    int r = letter_render(cr, layout, in, &pages, err, err_size);
+    int r = letter_render_cached(cr, cache, in, &pages, err, err_size);
     cairo_destroy(cr);
     cairo_surface_finish(surface);
     if (r == 0 && cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS)
@@ -1481,4 +1839,14 @@ int letter_render_pdf(const struct letter_layout *layout, const struct letter_in
     *ret_len = buffer.len;
     *ret_pages = pages;
     return 0;
+}
+
+int letter_render_pdf(const struct letter_layout *layout, const struct letter_input *in,
+                      unsigned char **ret_pdf, size_t *ret_len, int *ret_pages, char *err,
+                      size_t err_size)
+{
+    struct letter_cache *cache = letter_cache_new(layout, false);
+    int r = letter_render_pdf_cached(cache, in, ret_pdf, ret_len, ret_pages, err, err_size);
+    letter_cache_free(cache);
+    return r;
 }

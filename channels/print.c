@@ -2,7 +2,9 @@
  * print.c - the mail channel: a claimed batch of notices becomes one print-ready PDF of
  * letters for #10 double-window envelopes, sorted by ZIP, with a manifest beside it.
  *
- * send() renders every letter (letter.c) into one cairo PDF surface written to
+ * send() renders every letter (letter.c, through the lane's letter cache: what the
+ * letters share is shaped once and drawn once per batch as forms) into one cairo PDF
+ * surface written to
  * .B<ID>.pdf.tmp, writes the manifest (.B<ID>.csv.tmp) and a sha256sum file
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
  * directory. Only then are the letters ACCEPTED ("batched"). The engine records the
@@ -18,7 +20,7 @@
  * text. Batch files hold names and addresses: they are created 0640 (the print operator's
  * group may read them, nobody else), and a spool open to others or writable by its group is
  * refused at open (print_spool_check). The manifest quotes every field (RFC 4180) and prefixes a
- * field that a spreadsheet would run as a formula with an apostrophe (csv_write_row).
+ * field that a spreadsheet would run as a formula (= + - @) with an apostrophe.
  */
 #include "crier/channel.h"
 #include "crier/crier.h"
@@ -30,7 +32,6 @@
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <jansson.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 struct print_session {
     const struct crier_config *config;
     struct letter_layout layout;
+    struct letter_cache *letters;  /* what every letter shares, shaped and drawn once */
     char **return_address;         /* lines of channels.mail.return_address; NULL: the campaign's */
     bool imb;                      /* channels.mail.imb is configured */
     char pending_id[BATCH_ID_MAX]; /* the batch last written as *.pending, "" when none */
@@ -57,6 +59,11 @@ struct print_item {
     size_t index; /* into notices[] */
     const char *sort_zip;
     bool domestic;
+    bool left_out;   /* not in the PDF: its outcome is already set */
+    int pages;       /* the letter's pages, the duplex blank one included */
+    int first_page;  /* 1-based, in the batch PDF */
+    char serial[10]; /* IMb serial, "" without a barcode */
+    char sha256[65]; /* the letter's digest (letter_digest) */
 };
 
 /* The PDF stream: written to a file and hashed as it goes, so it is never read back. */
@@ -140,13 +147,10 @@ static FILE *batch_file_open(const char *path)
     return file;
 }
 
-static int print_open(struct crier_channel *channel, const struct crier_config *config)
+/* session_setup - the letters' layout, return address and barcode from the configuration;
+ * -EINVAL when the letters could not use them. */
+static int session_setup(struct print_session *s, const struct crier_config *config)
 {
-    char spool_err[512];
-    int r = print_spool_check(config->mail.spool, spool_err, sizeof(spool_err));
-    if (r < 0)
-        return r;
-    struct print_session *s = xcalloc(1, sizeof(*s));
     s->config = config;
     letter_layout_default(&s->layout);
     s->layout.duplex = config->mail.duplex != 0;
@@ -155,7 +159,6 @@ static int print_open(struct crier_channel *channel, const struct crier_config *
         strv_from_lines(config->mail.return_address, &s->return_address);
     s->imb =
         config->mail.imb_barcode_id && config->mail.imb_service_type && config->mail.imb_mailer_id;
-    /* a configuration the letters cannot use fails here, not as a letter's fault */
     char err[256];
     if (s->imb) {
         size_t mailer = strlen(config->mail.imb_mailer_id);
@@ -163,17 +166,27 @@ static int print_open(struct crier_channel *channel, const struct crier_config *
                                  config->mail.imb_mailer_id, mailer == 9 ? "000000" : "000000000",
                                  ""};
         char input[LETTER_IMB_INPUT_MAX];
-        if (letter_imb_input(&imb, input, err, sizeof(err)) < 0) {
-            strv_free(s->return_address);
-            free(s);
+        if (letter_imb_input(&imb, input, err, sizeof(err)) < 0)
             return -EINVAL;
-        }
     }
-    if (letter_layout_check(&s->layout, err, sizeof(err)) < 0) {
+    return letter_layout_check(&s->layout, err, sizeof(err)) < 0 ? -EINVAL : 0;
+}
+
+static int print_open(struct crier_channel *channel, const struct crier_config *config)
+{
+    char spool_err[512];
+    int r = print_spool_check(config->mail.spool, spool_err, sizeof(spool_err));
+    if (r < 0)
+        return r;
+    struct print_session *s = xcalloc(1, sizeof(*s));
+    /* a configuration the letters cannot use fails here, not as a letter's fault */
+    r = session_setup(s, config);
+    if (r < 0) {
         strv_free(s->return_address);
         free(s);
-        return -EINVAL;
+        return r;
     }
+    s->letters = letter_cache_new(&s->layout, true);
     channel->state = s;
     return 0;
 }
@@ -183,6 +196,7 @@ static void print_close(struct crier_channel *channel)
     struct print_session *s = channel->state;
     if (s == NULL)
         return;
+    letter_cache_free(s->letters);
     strv_free(s->return_address);
     free(s);
 }
@@ -360,302 +374,395 @@ static void remove_temps(const char *spool, const char *id)
     }
 }
 
-static int print_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
-                      struct crier_outcome *outcomes)
-{
-    struct print_session *s = channel->state;
-    const struct crier_config *config = s->config;
-    const char *spool = config->mail.spool;
-    double started = monotonic_seconds();
-    s->pending_id[0] = '\0';
-    if (n == 0)
-        return 0;
+/* One batch on its way from claimed notices to *.pending files. */
+struct print_batch {
+    struct crier_channel *channel;
+    struct print_session *s;
+    const struct crier_notice *notices;
+    struct crier_outcome *outcomes;
+    size_t n;
+    char id[BATCH_ID_MAX];
+    double started;
+    struct print_item *items; /* what can be mailed, in print order */
+    size_t count;
+    int64_t at; /* one instant for the whole batch: printed date, recorded with each hash */
+    char date[11];
+    char *pdf_tmp, *csv_tmp, *sum_tmp;
+    struct pdf_sink sink;
+    cairo_surface_t *surface;
+    cairo_t *cr;
+    int total_pages, letters;
+    char pdf_sha[65];
+};
 
-    /* the batch's name: the lowest notice of the claim, and its attempt */
+/* batch_name - the lowest notice of the claim, and its attempt. */
+static void batch_name(struct print_batch *b)
+{
+    const struct crier_notice *notices = b->notices;
     size_t lowest = 0;
-    for (size_t i = 1; i < n; i++)
+    for (size_t i = 1; i < b->n; i++)
         if (notices[i].id < notices[lowest].id)
             lowest = i;
-    char id[BATCH_ID_MAX];
-    snprintf(id, sizeof(id), "%lld-%lld-%d", (long long)notices[lowest].campaign_id,
+    snprintf(b->id, sizeof(b->id), "%lld-%lld-%d", (long long)notices[lowest].campaign_id,
              (long long)notice_id_seq(notices[lowest].id), notices[lowest].attempt);
+}
 
-    /* what can be mailed, sorted by ZIP for presort (5-digit, then 3-digit groups) */
-    struct print_item *items = xcalloc(n, sizeof(*items));
-    size_t count = 0;
-    for (size_t i = 0; i < n; i++) {
-        const char *why = unmailable(&notices[i]);
+/* batch_select - what can be mailed, sorted by ZIP for presort (5-digit, then 3-digit
+ * groups); the rest get their outcome now. */
+static void batch_select(struct print_batch *b)
+{
+    b->items = xcalloc(b->n, sizeof(*b->items));
+    for (size_t i = 0; i < b->n; i++) {
+        const struct crier_notice *notice = &b->notices[i];
+        const char *why = unmailable(notice);
         if (why != NULL) {
-            outcome_set(&outcomes[i], notices[i].mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS,
+            outcome_set(&b->outcomes[i], notice->mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS,
                         "%s", why);
             continue;
         }
-        items[count++] = (struct print_item){
+        b->items[b->count++] = (struct print_item){
             .index = i,
-            .sort_zip = notices[i].address[4] ? notices[i].address[4] : "",
-            .domestic = domestic(notices[i].country),
+            .sort_zip = notice->address[4] ? notice->address[4] : "",
+            .domestic = domestic(notice->country),
         };
     }
-    qsort(items, count, sizeof(*items), item_compare);
+    qsort(b->items, b->count, sizeof(*b->items), item_compare);
+}
 
-    /* one instant for the whole batch: its printed date, recorded with each letter's hash */
-    int64_t batch_time = (int64_t)time(NULL);
-    char date[11];
-    date_of(batch_time, date);
-    char *pdf_tmp = spool_path(spool, id, "pdf", true);
-    char *csv_tmp = spool_path(spool, id, "csv", true);
-    char *sum_tmp = spool_path(spool, id, "sha256", true);
-    struct pdf_sink sink = {.fd = -1};
-    FILE *csv = NULL;
-    cairo_surface_t *surface = NULL;
-    cairo_t *cr = NULL;
-    char **bodies = xcalloc(n, sizeof(char *));
-    char(*letter_sha)[65] = xcalloc(n, sizeof(*letter_sha));
-    int *pages = xcalloc(n, sizeof(int));
-    int *first_page = xcalloc(n, sizeof(int));
-    char(*serials)[10] = xcalloc(n, sizeof(*serials));
-    int r = 0;
-
-    sink.fd = open(pdf_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, BATCH_FILE_MODE);
-    if (sink.fd < 0) {
-        r = -errno;
-        goto fail;
-    }
-    sink.sha = EVP_MD_CTX_new();
-    if (sink.sha == NULL || EVP_DigestInit_ex(sink.sha, EVP_sha256(), NULL) != 1)
+/* batch_open - the temporary PDF, hashed as it is written, and its cairo surface. */
+static int batch_open(struct print_batch *b)
+{
+    const char *spool = b->s->config->mail.spool;
+    b->at = (int64_t)time(NULL);
+    date_of(b->at, b->date);
+    b->pdf_tmp = spool_path(spool, b->id, "pdf", true);
+    b->csv_tmp = spool_path(spool, b->id, "csv", true);
+    b->sum_tmp = spool_path(spool, b->id, "sha256", true);
+    b->sink.sha = EVP_MD_CTX_new();
+    if (b->sink.sha == NULL || EVP_DigestInit_ex(b->sink.sha, EVP_sha256(), NULL) != 1)
         abort();
-    surface = cairo_pdf_surface_create_for_stream(pdf_sink_write, &sink, s->layout.page_width,
-                                                  s->layout.page_height);
-    letter_pdf_metadata(surface, date);
-    cr = cairo_create(surface);
+    b->sink.fd = open(b->pdf_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, BATCH_FILE_MODE);
+    if (b->sink.fd < 0)
+        return -errno;
+    b->surface = cairo_pdf_surface_create_for_stream(
+        pdf_sink_write, &b->sink, b->s->layout.page_width, b->s->layout.page_height);
+    letter_pdf_metadata(b->surface, b->date);
+    b->cr = cairo_create(b->surface);
+    return 0;
+}
 
-    const char *organisation = NULL;
-    int total_pages = 0, letters = 0;
-    for (size_t k = 0; k < count; k++) {
-        size_t i = items[k].index;
-        const struct crier_notice *notice = &notices[i];
-        char err[OUTCOME_DETAIL_MAX - 32];
-        if (channel->may_hand_off && monotonic_seconds() - started > HAND_OFF_CHECK_SECONDS &&
-            !channel->may_hand_off(channel->keepalive_data, notice)) {
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "taken back: a hold covers it now");
-            items[k].sort_zip = NULL; /* not in the batch */
-            continue;
-        }
-        size_t body_len = 0;
-        struct crier_notice rendered = *notice;
-        rendered.content_time = batch_time;
-        if (channel_render(&rendered, "letter.md", false, &bodies[i], &body_len, err, sizeof(err)) <
-            0) {
-            /* the campaign's templates, not the person: retry, never skip */
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render letter.md: %s", err);
-            items[k].sort_zip = NULL;
-            continue;
-        }
-        organisation = channel_meta(notice, "organisation");
-        const char *fallback[] = {organisation, NULL};
-        struct letter_imb imb = {0};
-        char zip[10];
-        bool with_imb = s->imb && domestic(notice->country) &&
-                        us_zip_digits(notice->address[4], zip) &&
-                        imb_serial(config, notice, serials[i]);
-        if (with_imb)
-            imb = (struct letter_imb){config->mail.imb_barcode_id, config->mail.imb_service_type,
-                                      config->mail.imb_mailer_id, serials[i], zip};
-        else
-            serials[i][0] = '\0';
-        struct letter_input in = {
-            .return_address = s->return_address ? (const char *const *)s->return_address
-                              : organisation    ? fallback
-                                                : NULL,
-            .name = notice->name,
-            .country = notice->country,
-            .date = date,
-            .body = bodies[i],
-            .imb = with_imb ? &imb : NULL,
-        };
-        memcpy(in.address, notice->address, sizeof(in.address));
-        int letter_pages = 0;
-        r = letter_render(cr, &s->layout, &in, &letter_pages, err, sizeof(err));
-        if (r == -EINVAL || r == -ENOSPC) {
-            /* nothing was drawn: the person's data cannot be printed */
-            outcome_set(&outcomes[i], OUTCOME_PERMANENT, "cannot print the letter: %s", err);
-            items[k].sort_zip = NULL;
-            r = 0;
-            continue;
-        }
+/* letter_imb_of - the notice's barcode fields when it gets one (serial and zip are the
+ * caller's buffers); false: no barcode. */
+static bool letter_imb_of(const struct print_session *s, const struct crier_notice *notice,
+                          char serial[10], char zip[10], struct letter_imb *imb)
+{
+    const struct crier_config *config = s->config;
+    serial[0] = '\0';
+    if (!s->imb || !domestic(notice->country) || !us_zip_digits(notice->address[4], zip) ||
+        !imb_serial(config, notice, serial)) {
+        serial[0] = '\0';
+        return false;
+    }
+    *imb = (struct letter_imb){config->mail.imb_barcode_id, config->mail.imb_service_type,
+                               config->mail.imb_mailer_id, serial, zip};
+    return true;
+}
+
+/* One letter's input and the storage its strings point into. */
+struct letter_parts {
+    struct letter_input in;
+    struct letter_imb imb;
+    const char *fallback[2]; /* the campaign's organisation as the return address */
+    char zip[10];
+};
+
+/* letter_parts_of - what letter.c needs to draw the notice's letter: the body as rendered,
+ * date, address, return address and barcode (its serial written to serial). */
+static void letter_parts_of(const struct print_session *s, const struct crier_notice *notice,
+                            const char *date, const char *body, char serial[10],
+                            struct letter_parts *p)
+{
+    const char *organisation = channel_meta(notice, "organisation");
+    p->fallback[0] = organisation;
+    p->fallback[1] = NULL;
+    bool with_imb = letter_imb_of(s, notice, serial, p->zip, &p->imb);
+    p->in = (struct letter_input){
+        .return_address = s->return_address ? (const char *const *)s->return_address
+                          : organisation    ? p->fallback
+                                            : NULL,
+        .name = notice->name,
+        .country = notice->country,
+        .date = date,
+        .body = body,
+        .imb = with_imb ? &p->imb : NULL,
+    };
+    memcpy(p->in.address, notice->address, sizeof(p->in.address));
+}
+
+/* batch_letter - render one letter.md and draw it into the batch. 0: drawn, or left out
+ * with its outcome set; < 0: the surface is broken and the whole batch must be retried. */
+static int batch_letter(struct print_batch *b, struct print_item *item)
+{
+    struct print_session *s = b->s;
+    struct crier_channel *channel = b->channel;
+    const struct crier_notice *notice = &b->notices[item->index];
+    struct crier_outcome *outcome = &b->outcomes[item->index];
+    char err[OUTCOME_DETAIL_MAX - 32];
+    if (channel->may_hand_off && monotonic_seconds() - b->started > HAND_OFF_CHECK_SECONDS &&
+        !channel->may_hand_off(channel->keepalive_data, notice)) {
+        outcome_set(outcome, OUTCOME_TEMPORARY, "taken back: a hold covers it now");
+        item->left_out = true;
+        return 0;
+    }
+    char *body = NULL;
+    size_t body_len = 0;
+    struct crier_notice rendered = *notice;
+    rendered.content_time = b->at;
+    if (channel_render(&rendered, "letter.md", false, &body, &body_len, err, sizeof(err)) < 0) {
+        /* the campaign's templates, not the person: retry, never skip */
+        outcome_set(outcome, OUTCOME_TEMPORARY, "cannot render letter.md: %s", err);
+        item->left_out = true;
+        return 0;
+    }
+    struct letter_parts parts;
+    letter_parts_of(s, notice, b->date, body, item->serial, &parts);
+    int pages = 0;
+    int r = letter_render_cached(b->cr, s->letters, &parts.in, &pages, err, sizeof(err));
+    if (r == -EINVAL || r == -ENOSPC) {
+        /* nothing was drawn: the person's data cannot be printed */
+        outcome_set(outcome, OUTCOME_PERMANENT, "cannot print the letter: %s", err);
+        item->left_out = true;
+        free(body);
+        return 0;
+    }
+    if (r == 0) {
+        letter_digest(notice, b->date, body, item->sha256);
+        item->pages = pages;
+        item->first_page = b->total_pages + 1;
+        b->total_pages += pages;
+        b->letters++;
+    }
+    free(body); /* memory must not grow with the batch: the hash is all we keep */
+    return r;
+}
+
+/* batch_draw - every selected letter into the PDF. */
+static int batch_draw(struct print_batch *b)
+{
+    for (size_t k = 0; k < b->count; k++) {
+        int r = batch_letter(b, &b->items[k]);
         if (r < 0)
-            goto fail; /* the surface is broken: the whole batch is retried */
-        letter_digest(notice, date, bodies[i], letter_sha[i]);
-        free(bodies[i]); /* memory must not grow with the batch: the hash is all we keep */
-        bodies[i] = NULL;
-        pages[i] = letter_pages;
-        first_page[i] = total_pages + 1;
-        total_pages += letter_pages;
-        letters++;
-        if (channel->lease_keepalive)
-            channel->lease_keepalive(channel->keepalive_data);
+            return r;
+        if (!b->items[k].left_out && b->channel->lease_keepalive)
+            b->channel->lease_keepalive(b->channel->keepalive_data);
     }
-    cairo_destroy(cr);
-    cr = NULL;
-    cairo_surface_finish(surface);
-    if (cairo_surface_status(surface) != CAIRO_STATUS_SUCCESS || sink.error) {
-        r = sink.error ? sink.error : -EIO;
-        goto fail;
-    }
-    cairo_surface_destroy(surface);
-    surface = NULL;
-    char pdf_sha[65];
-    digest_finish(sink.sha, pdf_sha);
-    if (fsync(sink.fd) != 0 || close(sink.fd) != 0) {
-        sink.fd = -1;
-        r = -errno;
-        goto fail;
-    }
-    sink.fd = -1;
-    if (letters == 0) {
-        remove_temps(spool, id);
-        r = 0;
-        goto out;
-    }
+    return 0;
+}
 
-    /* the manifest, in print order */
-    csv = batch_file_open(csv_tmp);
-    if (csv == NULL) {
-        r = -errno;
-        goto fail;
+/* batch_pdf_close - finish the PDF, its digest and fsync. */
+static int batch_pdf_close(struct print_batch *b)
+{
+    cairo_destroy(b->cr);
+    b->cr = NULL;
+    cairo_surface_finish(b->surface);
+    if (cairo_surface_status(b->surface) != CAIRO_STATUS_SUCCESS || b->sink.error)
+        return b->sink.error ? b->sink.error : -EIO;
+    cairo_surface_destroy(b->surface);
+    b->surface = NULL;
+    digest_finish(b->sink.sha, b->pdf_sha);
+    int fd = b->sink.fd;
+    b->sink.fd = -1;
+    if (fsync(fd) != 0) {
+        int r = -errno;
+        close(fd);
+        return r;
     }
+    return close(fd) != 0 ? -errno : 0;
+}
+
+/* manifest_row - one letter's line of the manifest, and its outcome. */
+static void manifest_row(struct print_batch *b, FILE *csv, const struct print_item *item,
+                         int sequence)
+{
+    const struct crier_notice *notice = &b->notices[item->index];
+    struct crier_outcome *outcome = &b->outcomes[item->index];
+    bool duplex = b->s->layout.duplex;
+    int last_page = item->first_page + item->pages - 1;
+    /* a sheet is two pages duplex, one simplex */
+    int first_sheet = duplex ? (item->first_page + 1) / 2 : item->first_page;
+    int last_sheet = duplex ? (last_page + 1) / 2 : last_page;
+    char number[32], sheets[48], attempt[16], notice_id[32], page_count[16];
+    snprintf(number, sizeof(number), "%d", sequence);
+    snprintf(notice_id, sizeof(notice_id), "%lld", (long long)notice->id);
+    snprintf(attempt, sizeof(attempt), "%d", notice->attempt);
+    snprintf(page_count, sizeof(page_count), "%d", item->pages);
+    snprintf(sheets, sizeof(sheets), "%d-%d", first_sheet, last_sheet);
+    char zip[10] = "";
+    if (domestic(notice->country))
+        us_zip_digits(notice->address[4], zip);
+    const char *row[] = {b->id,
+                         number,
+                         notice_id,
+                         attempt,
+                         notice->ref,
+                         notice->name,
+                         notice->address[0],
+                         notice->address[1],
+                         notice->address[2],
+                         notice->address[3],
+                         notice->address[4],
+                         str_empty(notice->country) ? "US" : notice->country,
+                         zip,
+                         page_count,
+                         sheets,
+                         item->serial,
+                         item->sha256};
+    for (size_t c = 0; c < ARRAY_SIZE(row); c++)
+        row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
+    csv_write_row(csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
+    outcome_set(outcome, OUTCOME_ACCEPTED, "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s",
+                b->id, sequence, b->letters, item->pages, sheets, b->pdf_sha);
+    memcpy(outcome->content_sha256, item->sha256, 65);
+    outcome->content_at = b->at;
+    snprintf(outcome->transport_id, sizeof(outcome->transport_id), "%s", b->id);
+}
+
+/* batch_manifest - the manifest, in print order, synced; each letter's outcome set. */
+static int batch_manifest(struct print_batch *b)
+{
+    FILE *csv = batch_file_open(b->csv_tmp);
+    if (csv == NULL)
+        return -errno;
     fputs("batch,sequence,notice_id,attempt,ref,name,address1,address2,city,region,postal_code,"
           "country,zip,pages,sheets,imb_serial,letter_sha256\n",
           csv);
     int sequence = 0;
-    for (size_t k = 0; k < count; k++) {
-        if (items[k].sort_zip == NULL)
-            continue;
-        size_t i = items[k].index;
-        const struct crier_notice *notice = &notices[i];
-        sequence++;
-        int last_page = first_page[i] + pages[i] - 1;
-        /* a sheet is two pages duplex, one simplex */
-        int first_sheet = s->layout.duplex ? (first_page[i] + 1) / 2 : first_page[i];
-        int last_sheet = s->layout.duplex ? (last_page + 1) / 2 : last_page;
-        char number[32], sheets[48], attempt[16], notice_id[32], page_count[16];
-        snprintf(number, sizeof(number), "%d", sequence);
-        snprintf(notice_id, sizeof(notice_id), "%lld", (long long)notice->id);
-        snprintf(attempt, sizeof(attempt), "%d", notice->attempt);
-        snprintf(page_count, sizeof(page_count), "%d", pages[i]);
-        snprintf(sheets, sizeof(sheets), "%d-%d", first_sheet, last_sheet);
-        char zip[10] = "";
-        if (domestic(notice->country))
-            us_zip_digits(notice->address[4], zip);
-        const char *row[] = {id,
-                             number,
-                             notice_id,
-                             attempt,
-                             notice->ref,
-                             notice->name,
-                             notice->address[0],
-                             notice->address[1],
-                             notice->address[2],
-                             notice->address[3],
-                             notice->address[4],
-                             str_empty(notice->country) ? "US" : notice->country,
-                             zip,
-                             page_count,
-                             sheets,
-                             serials[i],
-                             letter_sha[i]};
-        for (size_t c = 0; c < ARRAY_SIZE(row); c++)
-            row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
-        csv_write_row(csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
-        outcome_set(&outcomes[i], OUTCOME_ACCEPTED,
-                    "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", id, sequence, letters,
-                    pages[i], sheets, pdf_sha);
-        memcpy(outcomes[i].content_sha256, letter_sha[i], 65);
-        outcomes[i].content_at = batch_time;
-        snprintf(outcomes[i].transport_id, sizeof(outcomes[i].transport_id), "%s", id);
-    }
-    r = file_sync_close(csv);
-    csv = NULL;
-    if (r < 0)
-        goto fail;
-    char csv_sha[65];
-    r = sha256_file_hex(csv_tmp, csv_sha);
-    if (r < 0)
-        goto fail;
-    FILE *sum = batch_file_open(sum_tmp);
-    if (sum == NULL) {
-        r = -errno;
-        goto fail;
-    }
-    fprintf(sum, "%s  B%s.pdf\n%s  B%s.csv\n", pdf_sha, id, csv_sha, id);
-    r = file_sync_close(sum);
-    if (r < 0)
-        goto fail;
+    for (size_t k = 0; k < b->count; k++)
+        if (!b->items[k].left_out)
+            manifest_row(b, csv, &b->items[k], ++sequence);
+    return file_sync_close(csv);
+}
 
-    /* durable: now visible as pending, csv last (batch.h) */
+/* batch_sums - the sha256sum file of the PDF and the manifest. */
+static int batch_sums(struct print_batch *b)
+{
+    char csv_sha[65];
+    int r = sha256_file_hex(b->csv_tmp, csv_sha);
+    if (r < 0)
+        return r;
+    FILE *sum = batch_file_open(b->sum_tmp);
+    if (sum == NULL)
+        return -errno;
+    fprintf(sum, "%s  B%s.pdf\n%s  B%s.csv\n", b->pdf_sha, b->id, csv_sha, b->id);
+    return file_sync_close(sum);
+}
+
+/* batch_publish - durable: now visible as pending, csv last (batch.h). */
+static int batch_publish(struct print_batch *b)
+{
+    const char *spool = b->s->config->mail.spool;
     for (size_t k = 0; k < ARRAY_SIZE(batch_file_kinds); k++) {
-        char *from = spool_path(spool, id, batch_file_kinds[k], true);
-        char *to = spool_path(spool, id, batch_file_kinds[k], false);
-        int rr = rename(from, to) == 0 ? 0 : -errno;
+        char *from = spool_path(spool, b->id, batch_file_kinds[k], true);
+        char *to = spool_path(spool, b->id, batch_file_kinds[k], false);
+        int r = rename(from, to) == 0 ? 0 : -errno;
         free(from);
         free(to);
-        if (rr < 0) {
-            r = rr;
-            goto fail;
-        }
+        if (r < 0)
+            return r;
     }
     int dir = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0 || fsync(dir) != 0) {
-        r = -errno;
+        int r = -errno;
         if (dir >= 0)
             close(dir);
         /* not durable: never hand these letters over; the files become orphans */
-        (void)batch_files_rename(spool, id, ".pending", ".orphan", NULL);
-        goto fail;
+        (void)batch_files_rename(spool, b->id, ".pending", ".orphan", NULL);
+        return r;
     }
     close(dir);
-    snprintf(s->pending_id, sizeof(s->pending_id), "%s", id);
-    r = 0;
-    goto out;
+    snprintf(b->s->pending_id, sizeof(b->s->pending_id), "%s", b->id);
+    return 0;
+}
 
-fail:
+/* batch_fail - nothing handed over: every letter that was going in is retried, those not
+ * yet drawn too. */
+static void batch_fail(struct print_batch *b, int r)
+{
     /* a write that failed (a full spool) breaks the surface: name that, not cairo's echo */
-    if (sink.error)
-        r = sink.error;
-    /* nothing handed over: every letter that was going in is retried */
-    for (size_t k = 0; k < count; k++)
-        if (items[k].sort_zip != NULL)
-            outcome_set(&outcomes[items[k].index], OUTCOME_TEMPORARY, "print batch %s failed: %s",
-                        id, strerror(-r));
-    remove_temps(spool, id);
-    r = 0;
-out:
-    if (cr)
-        cairo_destroy(cr);
-    if (surface)
-        cairo_surface_destroy(surface);
-    if (sink.fd >= 0)
-        close(sink.fd);
-    if (csv)
-        fclose(csv);
-    EVP_MD_CTX_free(sink.sha);
-    for (size_t i = 0; i < n; i++)
-        free(bodies[i]);
-    free(bodies);
-    free(letter_sha);
-    free(pages);
-    free(first_page);
-    free(serials);
-    free(items);
-    free(pdf_tmp);
-    free(csv_tmp);
-    free(sum_tmp);
+    if (b->sink.error)
+        r = b->sink.error;
+    for (size_t k = 0; k < b->count; k++)
+        if (!b->items[k].left_out)
+            outcome_set(&b->outcomes[b->items[k].index], OUTCOME_TEMPORARY,
+                        "print batch %s failed: %s", b->id, strerror(-r));
+    remove_temps(b->s->config->mail.spool, b->id);
+}
+
+static void batch_clear(struct print_batch *b)
+{
+    if (b->cr)
+        cairo_destroy(b->cr);
+    if (b->surface)
+        cairo_surface_destroy(b->surface);
+    if (b->sink.fd >= 0)
+        close(b->sink.fd);
+    EVP_MD_CTX_free(b->sink.sha);
+    free(b->items);
+    free(b->pdf_tmp);
+    free(b->csv_tmp);
+    free(b->sum_tmp);
+}
+
+/* batch_write - the PDF, then, when any letter went in, its manifest and sums, published
+ * as *.pending. */
+static int batch_write(struct print_batch *b)
+{
+    int r = batch_open(b);
+    if (r == 0)
+        r = batch_draw(b);
+    if (r == 0)
+        r = batch_pdf_close(b);
+    if (r == 0 && b->letters == 0) {
+        remove_temps(b->s->config->mail.spool, b->id);
+        return 0;
+    }
+    if (r == 0)
+        r = batch_manifest(b);
+    if (r == 0)
+        r = batch_sums(b);
+    if (r == 0)
+        r = batch_publish(b);
     return r;
 }
 
+static int print_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                      struct crier_outcome *outcomes)
+{
+    struct print_session *s = channel->state;
+    s->pending_id[0] = '\0';
+    if (n == 0)
+        return 0;
+    struct print_batch b = {
+        .channel = channel,
+        .s = s,
+        .notices = notices,
+        .outcomes = outcomes,
+        .n = n,
+        .started = monotonic_seconds(),
+        .sink = {.fd = -1},
+    };
+    batch_name(&b);
+    batch_select(&b);
+    int r = batch_write(&b);
+    if (r < 0)
+        batch_fail(&b, r);
+    batch_clear(&b);
+    return 0;
+}
+
 /* print_committed - the letters are recorded batched: the files become printable. When
- * some outcomes came too late to be applied, the files stay pending for batch.c's
- * reconciliation, which orphans them and returns the recorded letters to ready. */
+ * some outcomes came too late to be applied, the files stay pending for the recover
+ * op's reconciliation (spool.c), which orphans them and returns the recorded letters to ready. */
 static int print_committed(struct crier_channel *channel, bool all_recorded)
 {
     struct print_session *s = channel->state;
@@ -711,6 +818,39 @@ static int print_compose(const struct crier_config *config, const struct crier_n
     return 0;
 }
 
+/* print_proof_print - one notice's letter as the mail channel would print it (layout,
+ * return address, barcode and date as configured, today unless notice->content_time is
+ * set), as a PDF of its own, for `campaign proof`; nothing is spooled. */
+static int print_proof_print(const struct crier_config *config, const struct crier_notice *notice,
+                             unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size)
+{
+    struct print_session s = {0};
+    int r = session_setup(&s, config);
+    if (r < 0) {
+        strv_free(s.return_address);
+        return error_set(err, err_size, r,
+                         "channels.mail: the letters cannot use this layout "
+                         "or barcode (crier config check says why)");
+    }
+    struct crier_notice rendered = *notice;
+    if (rendered.content_time == 0)
+        rendered.content_time = (int64_t)time(NULL);
+    char *body = NULL;
+    size_t body_len = 0;
+    r = channel_render(&rendered, "letter.md", false, &body, &body_len, err, err_size);
+    if (r == 0) {
+        char date[11], serial[10];
+        date_of(rendered.content_time, date);
+        struct letter_parts parts;
+        letter_parts_of(&s, &rendered, date, body, serial, &parts);
+        int pages = 0;
+        r = letter_render_pdf(&s.layout, &parts.in, ret_pdf, ret_len, &pages, err, err_size);
+    }
+    free(body);
+    strv_free(s.return_address);
+    return r;
+}
+
 const struct crier_channel_ops mail_channel_ops = {
     .name = "mail",
     .accepted_state = STATE_BATCHED,
@@ -723,6 +863,8 @@ const struct crier_channel_ops mail_channel_ops = {
     .compose = print_compose,
     .proof = channel_proof_letter,
     .proof_file = "letter.md",
+    .proof_print = print_proof_print,
+    .proof_print_file = "letter.pdf",
     .open = print_open,
     .send = print_send,
     .flush = NULL,

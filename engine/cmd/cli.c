@@ -176,8 +176,9 @@ static const struct command commands[] = {
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
-     "can reach them: DIR/REGION-REF-email.eml (the exact message) and\n"
-     "DIR/REGION-REF-letter.md (the letter body).\n"},
+     "can reach them: DIR/REGION-REF-email.eml (the exact message),\n"
+     "DIR/REGION-REF-letter.pdf (the letter as printed), DIR/REGION-REF-fax.pdf (the\n"
+     "fax as transmitted) and DIR/REGION-REF-letter.md (the letter body).\n"},
     {"campaign", "start", cmd_campaign_start, "campaign start NAME [--json]",
      "Start a draft campaign: `crier run` begins sending its notices. Warns about each\n"
      "channel of its policy that no live `crier run` serves: those notices wait.\n"
@@ -472,6 +473,10 @@ static void command_help(const struct command *c, FILE *out)
  * and -c/--config FILE as well as before the command (`crier status -c FILE`).
  * Returns 1 when --help was printed, 0 when parsed, -1 on a usage error (printed).
  */
+/* The generic --json's getopt code: above every byte, so no command's own short code
+ * (--jurisdiction is 'J') can be taken for it. */
+#define OPT_GENERIC_JSON 0x1000
+
 static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
                          const struct option *options, const char *short_options,
                          int (*on_option)(int opt, const char *arg, void *data), void *data)
@@ -485,7 +490,7 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
         own_json |= strcmp(all[i].name, "json") == 0;
     /* a command that offers --json and has no option of its own for it: cli->json */
     if (!own_json && strstr(c->usage, "[--json]"))
-        all[n++] = (struct option){"json", no_argument, NULL, 'J'};
+        all[n++] = (struct option){"json", no_argument, NULL, OPT_GENERIC_JSON};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
@@ -511,7 +516,7 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
             cli->config_path = optarg;
             continue;
         }
-        if (opt == 'J') {
+        if (opt == OPT_GENERIC_JSON) {
             cli->json = true;
             continue;
         }

@@ -34,6 +34,31 @@ static int write_file(const char *path, const char *bytes, FILE *diag)
     return 0;
 }
 
+/* proof_print - the notice as its channel prints or transmits it (the letter's PDF, the
+ * fax's PDF), byte for byte what the channel would make today, into
+ * DIR/REGION-REF-<proof_print_file>. 1 when written, -1 on failure (said on diag). */
+static int proof_print(const struct crier_config *config, const struct crier_notice *n,
+                       const struct crier_channel_ops *ops, const char *stem, FILE *report,
+                       FILE *diag)
+{
+    char err[512] = "";
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    char *path = xasprintf("%s-%s", stem, ops->proof_print_file);
+    int r = ops->proof_print(config, n, &pdf, &len, err, sizeof(err));
+    FILE *f = NULL;
+    if (r < 0)
+        fprintf(diag, "%s: %s\n", path, err[0] ? err : strerror(-r));
+    else if ((f = fopen(path, "wb")) == NULL || fwrite(pdf, 1, len, f) != len || fclose(f) != 0)
+        fprintf(diag, "%s: %s\n", path, strerror(errno));
+    else
+        fprintf(report, "%s\n", path);
+    int written = r == 0 && f != NULL ? 1 : -1;
+    free(pdf);
+    free(path);
+    return written;
+}
+
 int proof_write(struct crier_db *db, const struct crier_config *config, const char *campaign,
                 const char *out_dir, int count, FILE *report, FILE *diag)
 {
@@ -89,6 +114,14 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
             if (channel_id_from_name(*p, &channel) < 0 || !channel_reachable(channel, &n, NULL))
                 continue;
             const struct crier_channel_ops *ops = channel_ops_by_id(channel);
+            if (ops != NULL && ops->proof_print != NULL) {
+                char *stem = xasprintf("%s/%s-%s", out_dir, region, ref);
+                if (proof_print(config, &n, ops, stem, report, diag) < 0)
+                    failures++;
+                else
+                    written++;
+                free(stem);
+            }
             if (ops == NULL || ops->proof == NULL ||
                 strv_contains(done, done_count, ops->proof_file))
                 continue;

@@ -129,6 +129,12 @@ struct crier_channel_ops {
     int (*proof)(const struct crier_config *config, const struct crier_notice *notice,
                  char **ret_bytes, size_t *ret_len, char *err, size_t err_size);
     const char *proof_file;
+    /* proof_print - the notice as it will be printed or transmitted (a PDF: the letter as
+     * the mail channel prints it alone, the fax as sent), for `campaign proof`, into a file
+     * ending in proof_print_file ("letter.pdf"); nothing is sent or spooled. May be NULL. */
+    int (*proof_print)(const struct crier_config *config, const struct crier_notice *notice,
+                       unsigned char **ret_pdf, size_t *ret_len, char *err, size_t err_size);
+    const char *proof_print_file;
     /* bounces - what it hands over can come back as an RFC 3464 report to its VERP sender
      * (`crier bounces ingest` moves such a notice on: bounce.c). */
     bool bounces;

@@ -112,6 +112,40 @@ int letter_render(cairo_t *cr, const struct letter_layout *layout, const struct 
                   int *ret_pages, char *err, size_t err_size);
 
 /*
+ * A letter cache keeps, for one layout, what is the same in many letters: each body block
+ * (paragraph, heading, list item) shaped once by text, the return address, date and
+ * footers; and, when made with forms, each block already seen in an earlier letter drawn
+ * once as a cairo recording surface that a PDF target writes as one Form XObject and
+ * every later page only references (as PDF/VT does for a print run's fixed parts). A
+ * paragraph with a person's name in it differs by text, so it is shaped per letter; the
+ * cache holds at most 128 blocks and drops those used only once when full.
+ *
+ * Output is the same as without a cache: the same lines at the same places, so text,
+ * positions and glyphs read back identically; only the PDF's structure differs (forms).
+ * Without forms even the bytes are identical (the fax channel relies on that: audit show
+ * re-renders a fax with no cache and compares its SHA-256). One cache serves one thread.
+ */
+struct letter_cache;
+
+/* letter_cache_new - an empty cache for letters in layout (copied). forms: draw shared
+ * blocks as Form XObjects (batch PDFs); false: shape once, draw as usual (one PDF per
+ * letter, where a form would only add bytes). */
+struct letter_cache *letter_cache_new(const struct letter_layout *layout, bool forms);
+
+/* letter_cache_free - NULL is fine. Call it after the PDF surfaces it drew into are
+ * finished or destroyed. */
+void letter_cache_free(struct letter_cache *cache);
+
+/* letter_render_cached - letter_render() in the cache's layout, reusing its shaping. */
+int letter_render_cached(cairo_t *cr, struct letter_cache *cache, const struct letter_input *in,
+                         int *ret_pages, char *err, size_t err_size);
+
+/* letter_render_pdf_cached - letter_render_pdf() through a cache (see above: same bytes). */
+int letter_render_pdf_cached(struct letter_cache *cache, const struct letter_input *in,
+                             unsigned char **ret_pdf, size_t *ret_len, int *ret_pages, char *err,
+                             size_t err_size);
+
+/*
  * letter_markup_parse - the body's Markdown subset as letter_render reads it (blocks, then
  * each block's escaped Pango markup parsed), without laying anything out: for tests and
  * fuzzing. *ret_blocks is the number of blocks, *ret_text_bytes the bytes of text they

@@ -257,13 +257,19 @@ like "$ERR" "crier campaign start: campaign nometa not started: its templates ne
 is "$(sql "SELECT state FROM crier.campaign WHERE name = 'nometa'")" draft "it stays in draft"
 
 # --- proof: sample notices per jurisdiction, nothing sent ----------------------------------
-printf 'ref,name,email,address1,city,region,postal_code\np1,Ann Cal,ann@example.com,1 A St,Los Angeles,CA,90012\np2,Bo Mass,,2 B St,Boston,MA,02108\np3,Cy Cal,cy@example.com,3 C St,San Diego,CA,92101\n' >"$WORK/proof.csv"
+printf 'ref,name,email,fax,address1,city,region,postal_code\np1,Ann Cal,ann@example.com,,1 A St,Los Angeles,CA,90012\np2,Bo Mass,,+16175550123,2 B St,Boston,MA,02108\np3,Cy Cal,cy@example.com,,3 C St,San Diego,CA,92101\n' >"$WORK/proof.csv"
 run_crier campaign create proofed --incident INC-8 --meta "$META"
 run_crier campaign load proofed --csv proof.csv
 run_crier campaign proof proofed --out "$WORK/proofs"
 is "$RC" 0 "campaign proof exits 0"
-is "$(cd "$WORK/proofs" && ls | tr '\n' ' ')" "CA-p1-email.eml CA-p1-letter.md MA-p2-letter.md " \
+is "$(cd "$WORK/proofs" && ls | tr '\n' ' ')" \
+  "CA-p1-email.eml CA-p1-letter.md CA-p1-letter.pdf MA-p2-fax.pdf MA-p2-letter.md MA-p2-letter.pdf " \
   "one sample per jurisdiction, for each channel that can reach them"
+# the PDFs are the letter and the fax themselves, read back by poppler
+like "$(pdftotext -layout "$WORK/proofs/CA-p1-letter.pdf" -)" "Ann Cal" "the printed letter is addressed to its person"
+like "$(pdftotext -layout "$WORK/proofs/CA-p1-letter.pdf" -)" "Notice of Data Breach" "and carries the letter's body"
+like "$(pdftotext -layout "$WORK/proofs/MA-p2-fax.pdf" -)" "Bo Mass" "the fax is addressed to its person"
+like "$(pdfinfo "$WORK/proofs/MA-p2-fax.pdf")" "Page size: +612 x 792 pts" "and is a US Letter PDF"
 ok "the California email has the statutory title" grep -q "Notice of Data Breach" "$WORK/proofs/CA-p1-email.eml"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
            WHERE c.name = 'proofed' AND l.event = 'transition'")" 0 "proof sends nothing and changes no notice"

@@ -913,6 +913,164 @@ static void test_batch(void **state)
     free(body);
 }
 
+/* words_of - pdftotext's words (with their boxes) on pages first..last, one per line. */
+static char *words_of(const char *path, int first, int last)
+{
+    char *xml = run("pdftotext -bbox -f %d -l %d '%s' - | grep '<word'", first, last, path);
+    return xml;
+}
+
+/* shared_body - a letter with one paragraph of its own and many it shares. */
+/* words_match - the same words in the same order, each box within tolerance points (a
+ * form's translation is written at 1/256 pt, so the same place may differ by that). */
+static void words_match(const char *got, const char *want, double tolerance)
+{
+    while (*got != '\0' && *want != '\0') {
+        if (*got == '"' && *want == '"') {
+            char *got_end, *want_end;
+            double a = strtod(got + 1, &got_end), b = strtod(want + 1, &want_end);
+            if (got_end != got + 1 && want_end != want + 1) {
+                if (a - b > tolerance || b - a > tolerance)
+                    fail_msg("%g against %g at: %.80s", a, b, want);
+                got = got_end;
+                want = want_end;
+                continue;
+            }
+        }
+        if (*got != *want)
+            fail_msg("words differ at: %.80s | %.80s", got, want);
+        got++;
+        want++;
+    }
+    assert_int_equal(*got, *want);
+}
+
+static char *shared_body(const char *name)
+{
+    char *common = long_body(14);
+    char *body = xasprintf("# Notice of Data Breach\n\nDear %s,\n\n%s", name, common);
+    free(common);
+    return body;
+}
+
+/* shared_batch - names[0..count) drawn through one cache with forms into path; each
+ * letter's page count in pages[]. */
+static void shared_batch(const char *path, const struct letter_layout *layout,
+                         const char *const *names, size_t count, int *pages)
+{
+    cairo_surface_t *surface = cairo_pdf_surface_create(path, 612, 792);
+    assert_int_equal(letter_pdf_metadata(surface, "2026-12-01"), 0);
+    cairo_t *cr = cairo_create(surface);
+    struct letter_cache *cache = letter_cache_new(layout, true);
+    for (size_t i = 0; i < count; i++) {
+        struct letter_input in;
+        sample_input(&in);
+        in.name = names[i];
+        char *body = shared_body(names[i]);
+        in.body = body;
+        char err[200];
+        assert_int_equal(letter_render_cached(cr, cache, &in, &pages[i], err, sizeof(err)), 0);
+        free(body);
+    }
+    cairo_destroy(cr);
+    cairo_surface_finish(surface);
+    assert_int_equal(cairo_surface_status(surface), CAIRO_STATUS_SUCCESS);
+    cairo_surface_destroy(surface);
+    letter_cache_free(cache);
+}
+
+static size_t count_in_file(const char *path, const char *needle)
+{
+    char *n = run("grep -a -c -- '%s' '%s' || true", needle, path);
+    size_t count = strtoul(n, NULL, 10);
+    free(n);
+    return count;
+}
+
+/* Shared blocks drawn once as forms: every page reads back word for word, at the same
+ * places, as the same letter drawn alone without a cache; and the batch holds no more
+ * forms for six letters than for three. */
+static void test_shared_forms(void **state)
+{
+    (void)state;
+    NEED_TOOL("pdftotext");
+    struct letter_layout layout;
+    letter_layout_default(&layout);
+    layout.fold_marks = true;
+    const char *names[] = {"Ann One", "Bob Two", "Cy Three", "Dee Four", "Eve Five", "Flo Six"};
+    int pages[ARRAY_SIZE(names)];
+    char *six = xstrdup("/tmp/crier-test-letter-shared6-XXXXXX.pdf");
+    char *three = xstrdup("/tmp/crier-test-letter-shared3-XXXXXX.pdf");
+    int fd = mkstemps(six, 4);
+    assert_true(fd >= 0);
+    close(fd);
+    fd = mkstemps(three, 4);
+    assert_true(fd >= 0);
+    close(fd);
+    shared_batch(six, &layout, names, 6, pages);
+    shared_batch(three, &layout, names, 3, pages);
+    size_t forms_six = count_in_file(six, "/Subtype /Form");
+    assert_true(forms_six > 3);
+    assert_int_equal(forms_six, count_in_file(three, "/Subtype /Form"));
+
+    int first = 1;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        struct letter_input in;
+        sample_input(&in);
+        in.name = names[i];
+        char *body = shared_body(names[i]);
+        in.body = body;
+        int alone_pages = 0;
+        char *alone = render_file(&layout, &in, &alone_pages);
+        assert_int_equal(alone_pages, pages[i]);
+        assert_true(pages[i] >= 2); /* some blocks break across pages: drawn line by line */
+        char *want = words_of(alone, 1, alone_pages);
+        char *got = words_of(six, first, first + pages[i] - 1);
+        words_match(got, want, 0.01);
+        free(want);
+        free(got);
+        first += pages[i];
+        remove_file(alone);
+        free(body);
+    }
+    remove_file(six);
+    remove_file(three);
+}
+
+/* Without forms, a cache changes no byte: a fax is what audit show renders again. */
+static void test_cache_same_bytes(void **state)
+{
+    (void)state;
+    struct letter_layout layout;
+    letter_layout_default(&layout);
+    layout.windows = false;
+    struct letter_cache *cache = letter_cache_new(&layout, false);
+    const char *names[] = {"Ann One", "Bob Two", "Ann One"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        struct letter_input in;
+        sample_input(&in);
+        in.imb = NULL;
+        in.name = names[i];
+        char *body = shared_body(names[i]);
+        in.body = body;
+        unsigned char *cached = NULL, *alone = NULL;
+        size_t cached_len = 0, alone_len = 0;
+        int pages = 0;
+        char err[200];
+        assert_int_equal(
+            letter_render_pdf_cached(cache, &in, &cached, &cached_len, &pages, err, sizeof(err)),
+            0);
+        assert_int_equal(
+            letter_render_pdf(&layout, &in, &alone, &alone_len, &pages, err, sizeof(err)), 0);
+        assert_int_equal(cached_len, alone_len);
+        assert_memory_equal(cached, alone, alone_len);
+        free(cached);
+        free(alone);
+        free(body);
+    }
+    letter_cache_free(cache);
+}
+
 static void test_refusals(void **state)
 {
     (void)state;
@@ -1080,14 +1238,24 @@ static void test_sample_artifact(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_imb_input),  cmocka_unit_test(test_imb_zint),
-        cmocka_unit_test(test_imb_drawn),  cmocka_unit_test(test_basic),
-        cmocka_unit_test(test_windows),    cmocka_unit_test(test_city_lines),
-        cmocka_unit_test(test_long_body),  cmocka_unit_test(test_duplex),
-        cmocka_unit_test(test_escaping),   cmocka_unit_test(test_international_names),
-        cmocka_unit_test(test_no_windows), cmocka_unit_test(test_deterministic),
-        cmocka_unit_test(test_batch),      cmocka_unit_test(test_refusals),
-        cmocka_unit_test(test_odd_bodies), cmocka_unit_test(test_sample_artifact),
+        cmocka_unit_test(test_imb_input),
+        cmocka_unit_test(test_imb_zint),
+        cmocka_unit_test(test_imb_drawn),
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_windows),
+        cmocka_unit_test(test_city_lines),
+        cmocka_unit_test(test_long_body),
+        cmocka_unit_test(test_duplex),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_international_names),
+        cmocka_unit_test(test_no_windows),
+        cmocka_unit_test(test_deterministic),
+        cmocka_unit_test(test_batch),
+        cmocka_unit_test(test_shared_forms),
+        cmocka_unit_test(test_cache_same_bytes),
+        cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_odd_bodies),
+        cmocka_unit_test(test_sample_artifact),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     /* drop pango's font map and cairo's caches, so a leak checker sees only what the
