@@ -379,7 +379,7 @@ static void lane_record_early(void *data, const size_t *indexes, size_t n, bool 
     struct lane *lane = data;
     if ((lane->record_db == NULL || db_lost(lane->record_db)) &&
         !connect_until_stopped(lane->worker, &lane->record_db, lane->owner))
-        return; /* stopping: the end of the batch records them on the lane's connection */
+        return; /* stopping while the database is away: the leases expire, the reaper logs */
     long late = 0;
     if (record_part(lane, &lane->record_db, lane->record_random_state, indexes, n, &late) < 0)
         return;
