@@ -553,7 +553,9 @@ static void *lane_main(void *data)
 {
     struct lane *lane = data;
     struct worker *w = lane->worker;
-    if (!connect_until_stopped(w, &lane->db, lane->owner))
+    /* the recorder's connection too, now: a stop must not find it still to be made */
+    if (!connect_until_stopped(w, &lane->db, lane->owner) ||
+        !connect_until_stopped(w, &lane->record_db, lane->owner))
         return NULL;
     int r = channel_open(lane->ops, w->config, &lane->session);
     if (r < 0) {
