@@ -102,7 +102,10 @@ struct email_message {
     smtp_message_t message;
     smtp_recipient_t recipient;
     char *envelope_from;
-    size_t index;            /* its notice's place in the batch */
+    size_t index;  /* its notice's place in the batch */
+    size_t length; /* of bytes */
+    bool given;    /* message_read has handed libesmtp the bytes */
+    struct crier_channel *channel;
     char content_sha256[65]; /* of bytes: recorded when the relay takes it */
     int64_t content_at;      /* the instant it was rendered at */
 };
@@ -672,6 +675,31 @@ static void reply_text(const struct email_session *s, const smtp_status_t *statu
 }
 
 /*
+ * message_read - libesmtp's message callback: the bytes in one piece, then the end. Asked
+ * for more after the bytes, libesmtp is about to send the final dot, after which the relay
+ * has the message: the engine may first wait for earlier outcomes to be recorded
+ * (before_no_return), so that a crash cannot leave many accepted messages unrecorded.
+ */
+static const char *message_read(void **context, int *length, void *arg)
+{
+    struct email_message *m = arg;
+    (void)context;
+    if (length == NULL) { /* rewind */
+        m->given = false;
+        return NULL;
+    }
+    if (!m->given) {
+        m->given = true;
+        *length = (int)m->length;
+        return m->bytes;
+    }
+    if (m->channel->before_no_return)
+        m->channel->before_no_return(m->channel->keepalive_data);
+    *length = 0;
+    return NULL;
+}
+
+/*
  * message_outcome - one message's outcome from the replies libesmtp kept for it. With
  * session_error NULL (the session is still going) only a reply that decides the message
  * counts, and false says there is none yet; at the end of the session, what has no reply
@@ -809,7 +837,9 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         m->message = smtp_add_message(session);
         smtp_message_set_application_data_release(m->message, m, NULL);
         smtp_set_reverse_path(m->message, m->envelope_from);
-        smtp_set_message_str(m->message, m->bytes);
+        m->length = strlen(m->bytes);
+        m->channel = channel;
+        smtp_set_messagecb(m->message, message_read, m);
         m->recipient = smtp_add_recipient(m->message, notice->email);
         sha256_hex(bytes, strlen(bytes), m->content_sha256);
         m->content_at = content_at;

@@ -388,15 +388,23 @@ static void lane_record_early(void *data, const size_t *indexes, size_t n, bool 
         recorded[k] = true;
 }
 
-/* lane_outcome_ready - the channel has a final outcome: hand it to the recorder, and let
- * the channel go on once no more than this one is unrecorded. While it commits, the next
- * message is on its way; a kill then resends at most those two, not a whole batch. While
- * the database is away nothing more is sent: what cannot be recorded, and whose lease
- * cannot be extended, would be sent again by whichever worker is given it next. */
+/* lane_outcome_ready - the channel has a final outcome: hand it to the recorder. */
 static void lane_outcome_ready(void *data, size_t index)
 {
     struct lane *lane = data;
     recorder_push(lane->recorder, index);
+}
+
+/* lane_before_no_return - the channel is about to hand over one more notice (an SMTP
+ * message's final dot): it goes on once at most one earlier outcome is still being
+ * recorded. A commit thus overlaps the sending of the next message and most of the one
+ * after, and a kill resends per lane at most that outcome and the message just handed
+ * over, not a batch. While the database is away nothing more is handed over: what cannot
+ * be recorded, and whose lease cannot be extended, would be sent again by whichever worker
+ * is given it next. */
+static void lane_before_no_return(void *data)
+{
+    struct lane *lane = data;
     recorder_wait(lane->recorder, 1);
 }
 
@@ -565,9 +573,10 @@ static void *lane_main(void *data)
     lane->session->lease_keepalive = lane_keepalive;
     lane->session->keepalive_data = lane;
     lane->session->may_hand_off = lane_may_hand_off;
-    if (recorder_start(lane_record_early, lane, &lane->recorder) == 0)
+    if (recorder_start(lane_record_early, lane, &lane->recorder) == 0) {
         lane->session->outcome_ready = lane_outcome_ready;
-    else
+        lane->session->before_no_return = lane_before_no_return;
+    } else
         log_warning("%s: no recorder thread: outcomes are recorded when each batch ends",
                     lane->owner);
 

@@ -125,6 +125,10 @@ struct crier_channel {
      * resends only what was still in flight. NULL when the engine records at the end of the
      * batch only. Called in the lane's thread; it must not block on the network. */
     void (*outcome_ready)(void *keepalive_data, size_t index);
+    /* before_no_return - the channel is about to pass the point after which a notice counts
+     * as handed over (an SMTP message's final dot): the engine may wait here until earlier
+     * reported outcomes are recorded, which bounds what a crash can resend. NULL: no wait. */
+    void (*before_no_return)(void *keepalive_data);
     bool *reported; /* channel_send's own: which outcomes were reported early (do not touch) */
     /* secrets - the channel's secret in every form a peer may have been sent it (the
      * password, its base64 in AUTH PLAIN or an Authorization header), set by open and owned
