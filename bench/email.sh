@@ -14,12 +14,8 @@
 # smtp-source runs with -d (several messages per connection), as crier sends a claimed
 # batch in one session; SOURCE_FLAGS="" gives one connection per message instead.
 # Environment: BUILD (build directory, default build), LANES (4), BATCH (100),
-# SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3).
-#
-# NODELAY=1 is an experiment, not the benchmark: crier runs with an LD_PRELOAD shim that
-# sets TCP_NODELAY on its sockets (libesmtp offers no way to), to measure what Nagle's
-# algorithm with the relay's delayed ACK costs: libesmtp writes a message in 2 KiB pieces,
-# and the last piece waits for the ACK of the previous one, ~40 ms per message per lane.
+# SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3). Each message's outcome is
+# recorded as the relay answers it (recorder.c), so "record" is inside the timed run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -44,30 +40,6 @@ stop() {
 }
 trap stop EXIT
 python3 bench/gen_list.py "$n" >"$work/list.csv"
-export CRIER_PRELOAD=""
-if [ "${NODELAY:-0}" = 1 ]; then
-  cat >"$work/nodelay.c" <<'C'
-#define _GNU_SOURCE
-#include <dlfcn.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stddef.h>
-#include <sys/socket.h>
-int connect(int fd, const struct sockaddr *addr, socklen_t len)
-{
-    static int (*real)(int, const struct sockaddr *, socklen_t);
-    if (real == NULL)
-        real = (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
-    int r = real(fd, addr, len);
-    if (addr->sa_family == AF_INET || addr->sa_family == AF_INET6)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
-    return r;
-}
-C
-  cc -shared -fPIC -O2 -o "$work/nodelay.so" "$work/nodelay.c" -ldl
-  CRIER_PRELOAD=$work/nodelay.so
-  echo "NODELAY=1: crier runs with TCP_NODELAY set by an LD_PRELOAD shim (an experiment)"
-fi
 head -n $((SAMPLE + 1)) "$work/list.csv" >"$work/sample.csv"
 
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -140,7 +112,7 @@ for i in $(seq "$runs"); do
   psql -XAq -c "VACUUM ANALYZE"
   "$CRIER" campaign start crier >/dev/null
   before=$(sink_count)
-  LD_PRELOAD=$CRIER_PRELOAD /usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>run.err
+  /usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>run.err
   read -r elapsed kb user sys <time.out
   sent=$(psql -XAt -c "SELECT count(*) FROM crier.notice WHERE state = 'sent'")
   sleep 0.2
@@ -165,5 +137,5 @@ for i in $(seq "$runs"); do
 done
 mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
 echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), peak RSS $mm MB"
-echo "(crier: lanes $LANES, batch $BATCH, starttls off${CRIER_PRELOAD:+, TCP_NODELAY shim}; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(crier: lanes $LANES, batch $BATCH, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 INNER

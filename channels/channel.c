@@ -72,13 +72,31 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
     /* Pre-fill: anything the channel leaves untouched counts as a temporary failure. */
     for (size_t i = 0; i < n; i++)
         outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "no outcome reported by the channel");
+    bool *reported = xcalloc(n + 1, sizeof(*reported));
+    channel->reported = reported;
     int r = channel->ops->send(channel, notices, n, outcomes);
-    if (r < 0) {
-        for (size_t i = 0; i < n; i++)
+    channel->reported = NULL;
+    /* an outcome reported early may be being recorded by now: it is never written again */
+    for (size_t i = 0; i < n; i++) {
+        if (reported[i])
+            continue;
+        if (r < 0)
             outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "batch failed: %s", strerror(-r));
+        redact(channel, &outcomes[i], 1);
     }
-    redact(channel, outcomes, n);
+    free(reported);
     return r;
+}
+
+void channel_outcome_ready(struct crier_channel *channel, struct crier_outcome *outcomes,
+                           size_t index)
+{
+    if (channel->reported == NULL || channel->reported[index])
+        return; /* outside channel_send, or said twice: the end of the batch records it */
+    redact(channel, &outcomes[index], 1);
+    channel->reported[index] = true;
+    if (channel->outcome_ready)
+        channel->outcome_ready(channel->keepalive_data, index);
 }
 
 int channel_committed(struct crier_channel *channel, bool all_recorded)

@@ -28,7 +28,6 @@
 
 #include <auth-client.h>
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <gmime/gmime.h>
@@ -39,13 +38,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-/* the last TCP socket connect() gave this thread (see connect() at the end of this file):
- * libesmtp connects in the lane's thread and tells of it by SMTP_EV_CONNECT at once */
-static __thread int thread_last_connected_fd = -1;
+/*
+ * libesmtp gives no access to its socket, and crier needs it twice: for TCP_NODELAY
+ * (libesmtp writes a message in 2 KiB pieces; with Nagle's algorithm the last piece of each
+ * message waited for the relay's delayed ACK, ~40 ms, which capped a lane at ~23 messages/s)
+ * and for the session watch's shutdown(). It used to replace libc's connect() for the
+ * whole process, so libpq's and libcurl's connections went through crier's code too. Now
+ * the socket is found where libesmtp says it has connected (SMTP_EV_CONNECT, in the lane's
+ * thread, just after connect()): among this process's open descriptors, the TCP socket
+ * connected to the relay's port that no other session has claimed. Lanes connect one at a
+ * time (connect_lock, held from smtp_start_session() to SMTP_EV_CONNECT), so exactly one
+ * such socket is new. Sessions claim their socket by inode (an fd number is reused at once
+ * after close(); an inode is not) and release it at SMTP_EV_DISCONNECT.
+ */
+#define CONNECT_WAIT_SECONDS 2 /* a lane stuck connecting makes the others wait no longer */
+#define CLAIMS_MAX           256
+
+static pthread_mutex_t connect_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t claims_lock = PTHREAD_MUTEX_INITIALIZER;
+static ino_t claims[CLAIMS_MAX]; /* inodes of the sockets sessions hold; 0 = free slot */
 
 struct email_session {
     const struct crier_config *config;
@@ -71,6 +88,11 @@ struct session_watch {
     bool tls_ok;            /* STARTTLS succeeded and the certificate was accepted */
     bool tls_not_offered;   /* the server's EHLO did not offer STARTTLS */
     char tls_problem[200];  /* why a certificate was refused, "" when none was */
+    int port;               /* the relay's, to find libesmtp's socket by */
+    bool connect_locked;    /* this session holds connect_lock (until SMTP_EV_CONNECT) */
+    ino_t claimed;          /* the inode of the socket it claimed, 0 when none */
+    const struct email_session *session;
+    struct crier_outcome *outcomes; /* the batch's, reported one by one as replies come */
 };
 
 /* One message of a batch, alive until the session ends. */
@@ -79,6 +101,12 @@ struct email_message {
     smtp_message_t message;
     smtp_recipient_t recipient;
     char *envelope_from;
+    size_t index;  /* its notice's place in the batch */
+    size_t length; /* of bytes */
+    bool given;    /* message_read has handed libesmtp the bytes */
+    struct crier_channel *channel;
+    char content_sha256[65]; /* of bytes: recorded when the relay takes it */
+    int64_t content_at;      /* the instant it was rendered at */
 };
 
 static pthread_once_t library_once = PTHREAD_ONCE_INIT;
@@ -364,6 +392,101 @@ static int auth_interact(auth_client_request_t request, char **result, int field
     return 1;
 }
 
+static bool message_outcome(const struct email_session *s, const struct email_message *m,
+                            const char *session_error, struct crier_outcome *outcome);
+
+/* relay_socket - is fd a TCP socket connected to port (and which inode is it)? */
+static bool relay_socket(int fd, int port, ino_t *ret_inode)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        return false;
+    struct sockaddr_storage peer;
+    socklen_t length = sizeof(peer);
+    int type = 0;
+    socklen_t type_length = sizeof(type);
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) < 0 || type != SOCK_STREAM ||
+        getpeername(fd, (struct sockaddr *)&peer, &length) < 0)
+        return false;
+    int peer_port = peer.ss_family == AF_INET    ? ntohs(((struct sockaddr_in *)&peer)->sin_port)
+                    : peer.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&peer)->sin6_port)
+                                                 : -1;
+    *ret_inode = st.st_ino;
+    return peer_port == port;
+}
+
+static bool claimed_by_other(ino_t inode)
+{
+    for (size_t i = 0; i < CLAIMS_MAX; i++)
+        if (claims[i] == inode)
+            return true;
+    return false;
+}
+
+/* watch_claim - find libesmtp's new socket (see connect_lock), claim it, set TCP_NODELAY.
+ * /proc/self/fd lists the open descriptors; without /proc (a chroot) the first 1,024 are
+ * tried. Two unclaimed candidates (a lane that could not wait its turn) both get
+ * TCP_NODELAY, and the watch does without a socket (it then cannot cut a slow reply). */
+static void watch_claim(struct session_watch *watch)
+{
+    int found = -1, candidates = 0;
+    ino_t found_inode = 0;
+    DIR *dir = opendir("/proc/self/fd");
+    pthread_mutex_lock(&claims_lock);
+    for (int fd = 0;; fd++) {
+        if (dir) {
+            struct dirent *entry = readdir(dir);
+            if (entry == NULL)
+                break;
+            if (entry->d_name[0] == '.')
+                continue;
+            fd = atoi(entry->d_name);
+        } else if (fd >= 1024) {
+            break;
+        }
+        ino_t inode;
+        if (!relay_socket(fd, watch->port, &inode) || claimed_by_other(inode))
+            continue;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+        candidates++;
+        found = fd;
+        found_inode = inode;
+    }
+    if (candidates == 1) {
+        for (size_t i = 0; i < CLAIMS_MAX; i++) {
+            if (claims[i] == 0) {
+                claims[i] = found_inode;
+                watch->fd = found;
+                watch->claimed = found_inode;
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&claims_lock);
+    if (dir)
+        closedir(dir);
+}
+
+/* watch_release - the session's socket is closed: its claim goes. */
+static void watch_release(struct session_watch *watch)
+{
+    pthread_mutex_lock(&claims_lock);
+    for (size_t i = 0; watch->claimed && i < CLAIMS_MAX; i++)
+        if (claims[i] == watch->claimed)
+            claims[i] = 0;
+    pthread_mutex_unlock(&claims_lock);
+    watch->claimed = 0;
+    watch->fd = -1;
+}
+
+/* watch_connect_unlock - let the next lane connect (see connect_lock). */
+static void watch_connect_unlock(struct session_watch *watch)
+{
+    if (watch->connect_locked)
+        pthread_mutex_unlock(&connect_lock);
+    watch->connect_locked = false;
+}
+
 /*
  * session_event - libesmtp's progress and TLS events. The watch learns of the connection
  * and of message bytes written. After each message the lease of
@@ -378,19 +501,27 @@ static void session_event(smtp_session_t session, int event, void *arg, ...)
     va_start(ap, arg);
     switch (event) {
     case SMTP_EV_CONNECT:
-        watch->fd = thread_last_connected_fd;
+        watch_claim(watch);
+        watch_connect_unlock(watch);
         watch->last_written = watch->last_activity = monotonic_seconds();
         break;
     case SMTP_EV_DISCONNECT:
-        watch->fd = -1;
+        watch_release(watch);
         break;
     case SMTP_EV_MESSAGEDATA: /* message bytes written (the body bypasses the monitor) */
         watch->last_written = watch->last_activity = monotonic_seconds();
         break;
-    case SMTP_EV_MESSAGESENT:
+    case SMTP_EV_MESSAGESENT: {
+        /* the server has answered this message's DATA (or refused its DATA command): its
+         * outcome is final, and is recorded now rather than when the session ends */
+        smtp_message_t message = va_arg(ap, smtp_message_t);
+        struct email_message *m = smtp_message_get_application_data(message);
+        if (m && message_outcome(watch->session, m, NULL, &watch->outcomes[m->index]))
+            channel_outcome_ready(channel, watch->outcomes, m->index);
         if (channel->lease_keepalive)
             channel->lease_keepalive(channel->keepalive_data);
         break;
+    }
     case SMTP_EV_WEAK_CIPHER: {
         int bits = va_arg(ap, int);
         int *ok = va_arg(ap, int *);
@@ -542,6 +673,110 @@ static void reply_text(const struct email_session *s, const smtp_status_t *statu
     server_text(out);
 }
 
+/*
+ * message_read - libesmtp's message callback: the bytes in one piece, then the end. Asked
+ * for more after the bytes, libesmtp is about to send the final dot, after which the relay
+ * has the message: the engine may first wait for earlier outcomes to be recorded
+ * (before_no_return), so that a crash cannot leave many accepted messages unrecorded.
+ */
+static const char *message_read(void **context, int *length, void *arg)
+{
+    struct email_message *m = arg;
+    (void)context;
+    if (length == NULL) { /* rewind */
+        m->given = false;
+        return NULL;
+    }
+    if (!m->given) {
+        m->given = true;
+        *length = (int)m->length;
+        return m->bytes;
+    }
+    if (m->channel->before_no_return)
+        m->channel->before_no_return(m->channel->keepalive_data);
+    *length = 0;
+    return NULL;
+}
+
+/*
+ * message_outcome - one message's outcome from the replies libesmtp kept for it. With
+ * session_error NULL (the session is still going) only a reply that decides the message
+ * counts, and false says there is none yet; at the end of the session, what has no reply
+ * is temporary, for session_error's reason.
+ */
+static bool message_outcome(const struct email_session *s, const struct email_message *m,
+                            const char *session_error, struct crier_outcome *outcome)
+{
+    const smtp_status_t *rcpt = smtp_recipient_status(m->recipient);
+    const smtp_status_t *data = smtp_message_transfer_status(m->message);
+    const smtp_status_t *mail = smtp_reverse_path_status(m->message);
+    char text[OUTCOME_DETAIL_MAX / 2];
+    if (mail && mail->code >= 400) {
+        /* the relay refused our envelope sender: our configuration, not the person */
+        reply_text(s, mail, text, sizeof(text));
+        outcome_set(outcome, OUTCOME_TEMPORARY, "MAIL FROM: %d %s", mail->code, text);
+    } else if (rcpt == NULL || rcpt->code == 0) {
+        if (session_error == NULL)
+            return false;
+        outcome_set(outcome, OUTCOME_TEMPORARY, "not attempted: %s", session_error);
+    } else if (classify(rcpt->code) != OUTCOME_ACCEPTED) {
+        reply_text(s, rcpt, text, sizeof(text));
+        outcome_set(outcome, classify(rcpt->code), "RCPT TO: %d %s", rcpt->code, text);
+    } else if (data == NULL || data->code == 0 || data->code / 100 == 3) {
+        /* no reply after the message (a 354 is the reply to the DATA command) */
+        if (session_error == NULL)
+            return false;
+        outcome_set(outcome, OUTCOME_TEMPORARY, "DATA not completed: %s", session_error);
+    } else {
+        reply_text(s, data, text, sizeof(text));
+        /* a refusal says where it came from, as RCPT TO: and MAIL FROM: do */
+        outcome_set(outcome, classify(data->code), "%s%d %s",
+                    classify(data->code) == OUTCOME_ACCEPTED ? "" : "DATA: ", data->code, text);
+    }
+    if (outcome->kind == OUTCOME_ACCEPTED) {
+        memcpy(outcome->content_sha256, m->content_sha256, sizeof(m->content_sha256));
+        outcome->content_at = m->content_at; /* what the relay took */
+    }
+    return true;
+}
+
+/*
+ * session_run - the SMTP session itself; session_error says why messages were left without
+ * a reply: libesmtp's error when the session failed, else (smtp_start_session() succeeds
+ * when the server was reached and then timed out or hung up) what the watch saw; a timeout
+ * is said to be one either way.
+ */
+static void session_run(const struct email_session *s, smtp_session_t session,
+                        struct session_watch *watch, char *session_error, size_t size)
+{
+    ERR_clear_error();
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CONNECT_WAIT_SECONDS;
+    watch->connect_locked = pthread_mutex_timedlock(&connect_lock, &until) == 0;
+    int started = smtp_start_session(session);
+    watch_connect_unlock(watch); /* no connection was made */
+    watch_release(watch);        /* in case libesmtp did not say it disconnected */
+    char buf[200], early[120], tls[240];
+    ended_early(watch, early, sizeof(early));
+    tls_failure(s, watch, tls, sizeof(tls));
+    /* the reason, a timeout if there was one, and the server's last words (a 421
+     * greeting, the 220 to STARTTLS before a broken handshake, a 354) */
+    bool timed_out = strncmp(early, "timed out", 9) == 0;
+    const char *reason = early;
+    if (tls[0]) {
+        reason = tls;
+    } else if (!started) {
+        smtp_strerror(smtp_errno(), buf, sizeof(buf));
+        reason = buf;
+    } else {
+        timed_out = false; /* early is the reason itself */
+    }
+    snprintf(session_error, size, "%s%s%s%s%s%s", reason, timed_out ? "; " : "",
+             timed_out ? early : "", watch->last_line[0] ? " (the server's last reply: " : "",
+             watch->last_line, watch->last_line[0] ? ")" : "");
+}
+
 static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
                       struct crier_outcome *outcomes)
 {
@@ -563,6 +798,9 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         .channel = channel,
         .timeout_seconds = (double)config->email.timeout_seconds,
         .fd = -1,
+        .port = config->email.port,
+        .session = s,
+        .outcomes = outcomes,
     };
     smtp_set_eventcb(session, session_event, &watch);
     smtp_set_monitorcb(session, session_monitor, &watch, 0);
@@ -593,77 +831,28 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
         }
         struct email_message *m = &messages[i];
         m->bytes = bytes;
+        m->index = i;
         m->envelope_from = xasprintf("bounce+%s@%s", notice->token, s->domain);
         m->message = smtp_add_message(session);
+        smtp_message_set_application_data_release(m->message, m, NULL);
         smtp_set_reverse_path(m->message, m->envelope_from);
-        smtp_set_message_str(m->message, m->bytes);
+        m->length = strlen(m->bytes);
+        m->channel = channel;
+        smtp_set_messagecb(m->message, message_read, m);
         m->recipient = smtp_add_recipient(m->message, notice->email);
-        sha256_hex(bytes, strlen(bytes), outcomes[i].content_sha256);
-        outcomes[i].content_at = content_at;
+        sha256_hex(bytes, strlen(bytes), m->content_sha256);
+        m->content_at = content_at;
         queued++;
     }
 
-    /* why messages were left without a reply: libesmtp's error when the session failed,
-     * else (smtp_start_session() succeeds when the server was reached and then timed out
-     * or hung up) what the watch saw; a timeout is said to be one either way */
     char session_error[256] = "";
-    if (queued > 0) {
-        ERR_clear_error();
-        int started = smtp_start_session(session);
-        char buf[200], early[120], tls[240];
-        ended_early(&watch, early, sizeof(early));
-        tls_failure(s, &watch, tls, sizeof(tls));
-        /* the reason, a timeout if there was one, and the server's last words (a 421
-         * greeting, the 220 to STARTTLS before a broken handshake, a 354) */
-        bool timed_out = strncmp(early, "timed out", 9) == 0;
-        const char *reason = early;
-        if (tls[0]) {
-            reason = tls;
-        } else if (!started) {
-            smtp_strerror(smtp_errno(), buf, sizeof(buf));
-            reason = buf;
-        } else {
-            timed_out = false; /* early is the reason itself */
-        }
-        snprintf(session_error, sizeof(session_error), "%s%s%s%s%s%s", reason,
-                 timed_out ? "; " : "", timed_out ? early : "",
-                 watch.last_line[0] ? " (the server's last reply: " : "", watch.last_line,
-                 watch.last_line[0] ? ")" : "");
-    }
-    for (size_t i = 0; i < n; i++) {
-        struct email_message *m = &messages[i];
-        if (m->message == NULL)
-            continue;
-        char sha[65];
-        memcpy(sha, outcomes[i].content_sha256, sizeof(sha));
-        int64_t content_at = outcomes[i].content_at;
-        const smtp_status_t *rcpt = smtp_recipient_status(m->recipient);
-        const smtp_status_t *data = smtp_message_transfer_status(m->message);
-        const smtp_status_t *mail = smtp_reverse_path_status(m->message);
-        char text[OUTCOME_DETAIL_MAX / 2];
-        if (mail && mail->code >= 400) {
-            /* the relay refused our envelope sender: our configuration, not the person */
-            reply_text(s, mail, text, sizeof(text));
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "MAIL FROM: %d %s", mail->code, text);
-        } else if (rcpt == NULL || rcpt->code == 0) {
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "not attempted: %s", session_error);
-        } else if (classify(rcpt->code) != OUTCOME_ACCEPTED) {
-            reply_text(s, rcpt, text, sizeof(text));
-            outcome_set(&outcomes[i], classify(rcpt->code), "RCPT TO: %d %s", rcpt->code, text);
-        } else if (data == NULL || data->code == 0 || data->code / 100 == 3) {
-            /* no reply after the message (a 354 is the reply to the DATA command) */
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "DATA not completed: %s", session_error);
-        } else {
-            reply_text(s, data, text, sizeof(text));
-            /* a refusal says where it came from, as RCPT TO: and MAIL FROM: do */
-            outcome_set(&outcomes[i], classify(data->code), "%s%d %s",
-                        classify(data->code) == OUTCOME_ACCEPTED ? "" : "DATA: ", data->code, text);
-        }
-        if (outcomes[i].kind == OUTCOME_ACCEPTED) {
-            memcpy(outcomes[i].content_sha256, sha, sizeof(sha)); /* what the relay took */
-            outcomes[i].content_at = content_at;
-        }
-    }
+    if (queued > 0)
+        session_run(s, session, &watch, session_error, sizeof(session_error));
+    /* what the server did not answer one by one: its refusals of the envelope, and what the
+     * session's end left without a reply */
+    for (size_t i = 0; i < n; i++)
+        if (messages[i].message && !(channel->reported && channel->reported[i]))
+            message_outcome(s, &messages[i], session_error, &outcomes[i]);
     smtp_destroy_session(session);
     if (auth)
         auth_destroy_context(auth);
@@ -743,37 +932,6 @@ const struct crier_channel_ops email_channel_ops = {
     .flush = NULL,
     .close = email_close,
 };
-
-/*
- * connect - TCP_NODELAY on every TCP connection this process makes.
- *
- * libesmtp writes a message in 2 KiB pieces and gives no access to its socket. With
- * Nagle's algorithm on, the last small piece of each message waits for the relay's
- * delayed ACK (about 40 ms on Linux), which capped one SMTP lane at ~23 messages/s
- * (measured: 87 msgs/s with 4 lanes; 2,100 with TCP_NODELAY). crier's protocols are all
- * request/response, where Nagle never helps, so connect() is wrapped for the whole
- * process: libpq and libcurl set TCP_NODELAY themselves anyway. It lives in this file
- * because this file is always linked; the executable's definition interposes on libc's
- * for libesmtp, and the real one is found with dlsym(RTLD_NEXT). Errors pass through.
- * It also notes the socket for this thread: the session watch above needs libesmtp's.
- */
-int connect(int fd, const struct sockaddr *address, socklen_t length)
-{
-    static int (*real_connect)(int, const struct sockaddr *, socklen_t);
-    if (real_connect == NULL)
-        real_connect =
-            (int (*)(int, const struct sockaddr *, socklen_t))dlsym(RTLD_NEXT, "connect");
-    if (address && (address->sa_family == AF_INET || address->sa_family == AF_INET6)) {
-        int type = 0;
-        socklen_t type_length = sizeof(type);
-        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &type_length) == 0 && type == SOCK_STREAM) {
-            int on = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
-            thread_last_connected_fd = fd;
-        }
-    }
-    return real_connect(fd, address, length);
-}
 
 /* ---- config check --connect ------------------------------------------------------------ */
 

@@ -25,6 +25,7 @@
 #include "crier/policy.h"
 #include "crier/poll.h"
 #include "crier/queue.h"
+#include "crier/recorder.h"
 #include "crier/render.h"
 #include "crier/seal.h"
 #include "crier/service.h"
@@ -77,7 +78,16 @@ struct lane {
     size_t campaign_count;
     double campaigns_read_at;
     size_t round_robin;
-    struct queue_batch *sending;      /* the batch being sent, for lease keepalive */
+    struct queue_batch *sending; /* the batch being sent, for lease keepalive */
+    /* outcomes the channel reports while it sends are recorded at once by this second
+     * thread, on its own connection (recorder.c); the rest when the batch ends */
+    struct recorder *recorder;
+    struct crier_db *record_db;
+    const struct queue_batch *recording; /* the batch being sent, for the recorder */
+    const struct crier_outcome *recording_outcomes;
+    char *const *recording_policy;
+    long recording_late; /* outcomes the recorder found past their lease */
+    unsigned short record_random_state[3];
     struct render_campaign **renders; /* templates of the campaigns this lane has sent for */
     struct queue_cursor *cursors;     /* where this lane's last claim ended, per campaign */
     int64_t *cursor_campaign;
@@ -313,8 +323,91 @@ static void lane_keepalive(void *data)
     double now = monotonic_seconds();
     if (lane->sending == NULL || now - lane->lease_extended_at < (double)lease / 3)
         return;
+    /* a connection lost while the channel sent (a database restart) is made again now: the
+     * lease of what is left of the batch must not lapse while this lane still sends it */
+    if (db_lost(lane->db) && db_reset(lane->db) < 0)
+        return;
     if (queue_extend(lane->db, lane->sending, lane->owner, lease) == 0)
         lane->lease_extended_at = now;
+}
+
+/* record_part - decide and record the notices of the batch being sent at indexes. */
+static int record_part(struct lane *lane, struct crier_db **db, unsigned short *random_state,
+                       const size_t *indexes, size_t n, long *ret_late)
+{
+    const struct queue_batch *batch = lane->recording;
+    struct queue_batch part = {.count = n};
+    part.notices = xcalloc(n + 1, sizeof(*part.notices));
+    part.channel_index = xcalloc(n + 1, sizeof(*part.channel_index));
+    part.channel_started_at = xcalloc(n + 1, sizeof(*part.channel_started_at));
+    struct crier_outcome *outcomes = xcalloc(n + 1, sizeof(*outcomes));
+    for (size_t k = 0; k < n; k++) {
+        part.notices[k] = batch->notices[indexes[k]];
+        part.channel_index[k] = batch->channel_index[indexes[k]];
+        part.channel_started_at[k] = batch->channel_started_at[indexes[k]];
+        outcomes[k] = lane->recording_outcomes[indexes[k]];
+    }
+    int r = decide_and_record(lane->worker, db, lane->owner, lane->ops->name, lane->ops,
+                              lane->recording_policy, &part, outcomes, random_state, ret_late);
+    free(part.notices);
+    free(part.channel_index);
+    free(part.channel_started_at);
+    free(outcomes);
+    return r;
+}
+
+/* lane_record_early - the recorder thread's record_fn: what the channel reported so far. */
+static void lane_record_early(void *data, const size_t *indexes, size_t n, bool *recorded)
+{
+    struct lane *lane = data;
+    if ((lane->record_db == NULL || db_lost(lane->record_db)) &&
+        !connect_until_stopped(lane->worker, &lane->record_db, lane->owner))
+        return; /* stopping while the database is away: the leases expire, the reaper logs */
+    long late = 0;
+    if (record_part(lane, &lane->record_db, lane->record_random_state, indexes, n, &late) < 0)
+        return;
+    lane->recording_late += late;
+    for (size_t k = 0; k < n; k++)
+        recorded[k] = true;
+}
+
+/* lane_outcome_ready - the channel has a final outcome: hand it to the recorder. */
+static void lane_outcome_ready(void *data, size_t index)
+{
+    struct lane *lane = data;
+    recorder_push(lane->recorder, index);
+}
+
+/* lane_before_no_return - the channel is about to hand over one more notice (an SMTP
+ * message's final dot): it goes on once at most one earlier outcome is still being
+ * recorded. A commit thus overlaps the sending of the next message and most of the one
+ * after, and a kill resends per lane at most that outcome and the message just handed
+ * over, not a batch. While the database is away nothing more is handed over: what cannot
+ * be recorded, and whose lease cannot be extended, would be sent again by whichever worker
+ * is given it next. */
+static void lane_before_no_return(void *data)
+{
+    struct lane *lane = data;
+    recorder_wait(lane->recorder, 1);
+}
+
+/* lane_record_rest - after the send: the outcomes not reported early go to the recorder
+ * too (one connection, so a lost database is reconnected once), and all are waited for.
+ * Without a recorder thread, the whole batch is recorded here. */
+static int lane_record_rest(struct lane *lane, const struct queue_batch *batch,
+                            const struct crier_outcome *outcomes, long *ret_late)
+{
+    if (lane->recorder == NULL)
+        return decide_and_record(lane->worker, &lane->db, lane->owner, lane->ops->name, lane->ops,
+                                 lane->recording_policy, batch, outcomes, lane->random_state,
+                                 ret_late);
+    recorder_drain(lane->recorder);
+    int r = 0;
+    for (size_t i = 0; i < batch->count; i++)
+        if (!recorder_recorded(lane->recorder, i))
+            r = -EIO; /* stopped while the database was away: the leases expire */
+    *ret_late = lane->recording_late;
+    return r;
 }
 
 /* lane_may_hand_off - no law-enforcement hold placed since the claim covers the notice;
@@ -416,6 +509,11 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     }
     rate_acquire(w, &w->bucket[lane->channel_id], (double)batch.count);
     struct crier_outcome *outcomes = xcalloc(batch.count, sizeof(*outcomes));
+    recorder_begin(lane->recorder, batch.count);
+    lane->recording = &batch;
+    lane->recording_outcomes = outcomes;
+    lane->recording_policy = campaign->policy;
+    lane->recording_late = 0;
     lane->sending = &batch;
     lane->lease_extended_at = monotonic_seconds();
     atomic_store(&lane->in_flight, (long)batch.count);
@@ -425,8 +523,8 @@ static long lane_batch(struct lane *lane, const struct campaign_ref *campaign)
     atomic_store(&lane->in_flight, 0);
     lane->sending = NULL;
     long late = 0;
-    r = decide_and_record(w, &lane->db, lane->owner, lane->ops->name, lane->ops, campaign->policy,
-                          &batch, outcomes, lane->random_state, &late);
+    r = lane_record_rest(lane, &batch, outcomes, &late);
+    lane->recording = NULL;
     metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
                   monotonic_seconds() - record_started, outcomes, batch.count);
     /* recorded: a print batch's files become final (a partial one is left to batch.c) */
@@ -447,7 +545,9 @@ static void *lane_main(void *data)
 {
     struct lane *lane = data;
     struct worker *w = lane->worker;
-    if (!connect_until_stopped(w, &lane->db, lane->owner))
+    /* the recorder's connection too, now: a stop must not find it still to be made */
+    if (!connect_until_stopped(w, &lane->db, lane->owner) ||
+        !connect_until_stopped(w, &lane->record_db, lane->owner))
         return NULL;
     int r = channel_open(lane->ops, w->config, &lane->session);
     if (r < 0) {
@@ -457,6 +557,12 @@ static void *lane_main(void *data)
     lane->session->lease_keepalive = lane_keepalive;
     lane->session->keepalive_data = lane;
     lane->session->may_hand_off = lane_may_hand_off;
+    if (recorder_start(lane_record_early, lane, &lane->recorder) == 0) {
+        lane->session->outcome_ready = lane_outcome_ready;
+        lane->session->before_no_return = lane_before_no_return;
+    } else
+        log_warning("%s: no recorder thread: outcomes are recorded when each batch ends",
+                    lane->owner);
 
     while (!atomic_load(&w->stop)) {
         if (db_lost(lane->db) && !connect_until_stopped(w, &lane->db, lane->owner))
@@ -796,6 +902,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(k * 7919);
             memcpy(lane->random_state, &seed, sizeof(unsigned short) * 2);
             lane->random_state[2] = (unsigned short)k;
+            memcpy(lane->record_random_state, lane->random_state, sizeof(lane->random_state));
+            lane->record_random_state[2] ^= 0x5a5a; /* its own sequence, not the lane's */
         }
     }
     /* --metrics: listening is part of starting; the lanes exist, none runs yet */
@@ -921,6 +1029,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             continue;
         pthread_join(w.lanes[i].thread, NULL);
         channel_close(w.lanes[i].session);
+        w.lanes[i].recorder = recorder_free(w.lanes[i].recorder);
+        db_close(w.lanes[i].record_db);
         campaigns_clear(&w.lanes[i]);
         lane_renders_clear(&w.lanes[i]);
         free(w.lanes[i].cursors);

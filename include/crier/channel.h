@@ -177,6 +177,17 @@ struct crier_channel {
      * notice (or the engine cannot tell): do not hand it off, report it TEMPORARY ("taken
      * back"), and the hold keeps it. NULL when the engine offers no check. */
     bool (*may_hand_off)(void *keepalive_data, const struct crier_notice *notice);
+    /* outcome_ready - the engine's recorder: a channel that learns a notice's final outcome
+     * while the batch is still being sent (an SMTP server's reply to one message's DATA)
+     * reports it through channel_outcome_ready() at once, so that a crash later in the batch
+     * resends only what was still in flight. NULL when the engine records at the end of the
+     * batch only. Called in the lane's thread; it must not block on the network. */
+    void (*outcome_ready)(void *keepalive_data, size_t index);
+    /* before_no_return - the channel is about to pass the point after which a notice counts
+     * as handed over (an SMTP message's final dot): the engine may wait here until earlier
+     * reported outcomes are recorded, which bounds what a crash can resend. NULL: no wait. */
+    void (*before_no_return)(void *keepalive_data);
+    bool *reported; /* channel_send's own: which outcomes were reported early (do not touch) */
     /* secrets - the channel's secret in every form a peer may have been sent it (the
      * password, its base64 in AUTH PLAIN or an Authorization header), set by open and owned
      * by state: channel_send and channel_poll blot them out of every outcome's detail, so
@@ -195,6 +206,12 @@ int channel_open(const struct crier_channel_ops *ops, const struct crier_config 
 /* channel_send - wrapper around ops->send: fills every outcome, even on failure. */
 int channel_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
                  struct crier_outcome *outcomes);
+/* channel_outcome_ready - outcome index of the batch channel_send is sending is final: the
+ * secrets are blotted out of it and the engine is told (it may record it before send
+ * returns). The channel must not change that outcome afterwards, and a send that returns
+ * < 0 leaves it as it is. */
+void channel_outcome_ready(struct crier_channel *channel, struct crier_outcome *outcomes,
+                           size_t index);
 int channel_flush(struct crier_channel *channel);
 /* channel_committed - wrapper around ops->committed (0 when the channel has none). */
 int channel_committed(struct crier_channel *channel, bool all_recorded);
