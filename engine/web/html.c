@@ -178,6 +178,8 @@ void html_json(FILE *out, const json_t *value)
     } else if (json_is_array(value) && json_array_size(value) > 0 &&
                json_is_object(json_array_get(value, 0))) {
         table(out, value);
+    } else if (json_is_array(value) && json_array_size(value) == 0) {
+        fputs("<span class=\"none\">none</span>", out);
     } else if (json_is_array(value)) {
         size_t i;
         const json_t *item;

@@ -110,6 +110,39 @@ static void input(FILE *out, const char *label, const char *name, const char *ty
     fputs("\"></label>\n", out);
 }
 
+/* links - a link to each row's own page: href_prefix and the row's key, URL-encoded. */
+static void links(FILE *out, const json_t *rows, const char *key, const char *href_prefix,
+                  const char *label)
+{
+    size_t i;
+    const json_t *row;
+    if (!json_is_array(rows) || json_array_size(rows) == 0)
+        return;
+    fputs("<ul class=\"links\">", out);
+    json_array_foreach(rows, i, row)
+    {
+        const json_t *value = json_object_get(row, key);
+        char *text = json_is_string(value) ? xstrdup(json_string_value(value))
+                     : json_is_integer(value)
+                         ? xasprintf("%" JSON_INTEGER_FORMAT, json_integer_value(value))
+                         : NULL;
+        if (text == NULL)
+            continue;
+        fprintf(out, "<li><a href=\"%s", href_prefix);
+        html_url(out, text);
+        fprintf(out, "\">%s ", label);
+        html_escape(out, text);
+        fputs("</a></li>", out);
+        free(text);
+    }
+    fputs("</ul>\n", out);
+}
+
+static void campaigns_forms(FILE *out, const struct web_request *request, const json_t *data)
+{
+    links(out, data, "name", "/campaign?name=", "campaign");
+}
+
 static void campaign_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
     if (!request->session->operator_role)
@@ -155,6 +188,7 @@ static void holds_forms(FILE *out, const struct web_request *request, const json
     if (request->session->legal_role)
         hold_place_form(out, request);
     fputs("<h2>Holds</h2>", out);
+    links(out, data, "id", "/hold?id=", "hold");
 }
 
 static void hold_forms(FILE *out, const struct web_request *request, const json_t *data)
@@ -236,6 +270,7 @@ static void route_campaigns(struct web_request *request, struct view *view)
     struct capture c;
     int r = campaign_list(request->session->db, true, capture_start(&c));
     view->title = "Campaigns";
+    view->forms = campaigns_forms;
     if (r < 0)
         db_failed(view, request, r, "");
     view->data = capture_json(&c, view);
