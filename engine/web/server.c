@@ -310,7 +310,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-Proto");
     struct web_reply reply = {.status = MHD_HTTP_OK,
                               .secure = server->tls || (proto && strcmp(proto, "https") == 0)};
-    if (strcmp(state->request.path, "/static/console.css") == 0) {
+    if (strcmp(state->request.path, "/favicon.ico") == 0) {
+        reply_text(&reply, MHD_HTTP_NO_CONTENT, ""); /* none, and no 404 in the browser's log */
+    } else if (strcmp(state->request.path, "/static/console.css") == 0) {
         reply_text(&reply, MHD_HTTP_OK, pages_css());
         reply.content_type = "text/css; charset=utf-8";
     } else if (guard(connection, state, &reply)) {
