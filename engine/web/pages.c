@@ -261,6 +261,11 @@ static void batches_forms(FILE *out, const struct web_request *request, const js
     input(out, "Accepted on (YYYY-MM-DD)", "date", "date", NULL, true);
     input(out, "Evidence (PS Form 3602 number, receipt)", "evidence", "text", NULL, false);
     fputs("<button type=\"submit\">Mark mailed</button></form>\n", out);
+    fputs("<h2>Void a spoiled batch</h2><form method=\"post\" action=\"/batch/void\">", out);
+    csrf_input(out, request);
+    input(out, "Batch", "batch", "text", NULL, true);
+    input(out, "Reason", "reason", "text", NULL, true);
+    fputs("<button type=\"submit\">Void (its letters are printed again)</button></form>\n", out);
 }
 
 /* ---- the routes ----------------------------------------------------------------------- */
@@ -539,6 +544,23 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
         view->error = r;
 }
 
+static void route_void(struct web_request *request, struct view *view)
+{
+    view->title = "Void a batch";
+    const char *batch = field(request, "batch"), *reason = field(request, "reason");
+    if (batch == NULL || reason == NULL) {
+        view->error = -EINVAL;
+        snprintf(view->err, sizeof(view->err), "the batch and the reason are required");
+        return;
+    }
+    struct capture c;
+    int r = batch_void(request->session->db, request->config, batch, reason, capture_start(&c),
+                       view->err, sizeof(view->err));
+    view->message = capture_text(&c);
+    if (r < 0)
+        view->error = r;
+}
+
 static const struct route {
     const char *path; /* under / for pages, under /api/v1/ for the API */
     bool post;
@@ -558,6 +580,7 @@ static const struct route {
     {"person", false, route_person},
     {"batches", false, route_batches},
     {"batch/mark-mailed", true, route_mark_mailed},
+    {"batch/void", true, route_void},
 };
 
 /* ---- replies ---------------------------------------------------------------------------- */

@@ -17,10 +17,20 @@ source "$(dirname "$0")/lib.sh"
 role_logins
 
 # the console's sessions connect over TCP, where the cluster asks for passwords
+mkdir -p "$WORK/spool"
 write_config "database:
   conninfo: host=localhost dbname=$PGDATABASE
 channels:
-  test: {lanes: 1, default: accepted}"
+  test: {lanes: 1, default: accepted}
+  mail:
+    lanes: 1
+    spool: $WORK/spool
+    letters_per_batch: 1
+    batch_window: 1s
+    return_address: |
+      Example Corp Privacy Office
+      100 Main Street
+      Springfield, IL 62701"
 hostile='<script>alert(1)</script>'
 { echo "ref,name,email"
   echo "x1,\"$hostile\",x1@example.com"
@@ -30,6 +40,14 @@ hostile='<script>alert(1)</script>'
 "$CRIER" campaign create c --incident INC-c --policy test --meta "$META" >/dev/null &&
   "$CRIER" campaign load c --csv people.csv >/dev/null
 ok "campaign c created and loaded (a draft: nothing is sent)" test $? -eq 0
+# campaign b: two letters, one per print batch, for the batches page
+printf 'ref,name,address1,city,region,postal_code,country\nb1,Jane Public,1 Elm St,Springfield,IL,62704,US\nb2,John Smith,2 Oak St,Boston,MA,02108,US\n' >letters.csv
+"$CRIER" -c crier.yaml campaign create b --incident INC-b --policy mail --meta "$META" >/dev/null &&
+  "$CRIER" -c crier.yaml campaign load b --csv letters.csv >/dev/null &&
+  "$CRIER" -c crier.yaml campaign start b >/dev/null &&
+  timeout 90 "$CRIER" -c crier.yaml run --until-idle >/dev/null 2>"$WORK/run.log"
+is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign b) AND state = 'batched'")" 2 \
+  "campaign b: two letters in print batches"
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -136,6 +154,11 @@ csrf auditor
 atoken=$TOKEN
 ok "the auditor is not shown the hold form" bash -c '! grep -q "action=\"/hold/place\"" <<<"$1"' _ "$BODY"
 before=$(holds)
+fetch auditor -F csrf="$token" -F campaign=c -F authority=FBI -F official="Agent K" -F case=CASE-2 \
+  -F form=written -F reason="crossover" "$base/hold/place"
+is "$CODE" 403 "the legal session's CSRF token does not work with the auditor's cookie"
+fetch auditor "$base/holds"
+like "$BODY" "class=\"who\">t_auditor_$$ auditor<" "each cookie opens its own login's session only"
 fetch auditor -F csrf="$atoken" -F campaign=c -F authority=FBI -F official="Agent K" -F case=CASE-2 \
   -F form=written -F reason="by hand" "$base/hold/place"
 is "$CODE" 403 "the auditor posting the hold form by hand is refused (403)"
@@ -155,6 +178,26 @@ is "$CODE" 200 "the operator pauses the campaign"
 is "$(sql "SELECT state FROM crier.campaign WHERE name = 'c'")" paused "it is paused"
 is "$(sql "SELECT actor FROM crier.dispatch_log WHERE event = 'campaign' AND to_state = 'paused'")" \
   "t_operator_$$" "the log names the operator's login"
+
+# --- print batches: the operator marks one mailed and voids the other -----------------------
+fetch operator "$base/api/v1/batches?campaign=b"
+"$CRIER" -c crier.yaml batch list b --json >"$WORK/batches.json" 2>/dev/null
+ok "GET /api/v1/batches is what crier batch list --json prints" \
+  python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
+  "$WORK/body" "$WORK/batches.json"
+mapfile -t batches < <(python3 -c 'import json,sys; [print(b["batch"]) for b in json.load(open(sys.argv[1]))]' "$WORK/batches.json")
+is "${#batches[@]}" 2 "two batches listed"
+fetch operator "$base/batches?campaign=b"
+like "$BODY" 'action="/batch/mark-mailed"' "the batches page offers mark-mailed to the operator"
+fetch operator -d "csrf=$otoken" -d "batch=${batches[0]}" -d date="$(date -u +%F)" -d evidence="PS 3602 #42" \
+  "$base/batch/mark-mailed"
+is "$CODE" 200 "the operator marks the first batch mailed"
+fetch operator -d "csrf=$otoken" -d "batch=${batches[1]}" -d reason="jammed printer" "$base/batch/void"
+is "$CODE" 200 "and voids the second"
+is "$(sql "SELECT string_agg(state, ',' ORDER BY state) FROM crier.notice WHERE $(in_campaign b)")" "mailed,ready" \
+  "one letter mailed, the voided one ready to print again"
+fetch auditor -d "csrf=$atoken" -d "batch=${batches[0]}" -d date="$(date -u +%F)" "$base/batch/mark-mailed"
+is "$CODE" 403 "an auditor marking a batch mailed is refused by the database"
 
 # --- the legal login lifts the hold ---------------------------------------------------------
 fetch legal -F csrf="$token" -F id="$hold" -F evidence="the agency's letter of today" \
