@@ -7,6 +7,7 @@
  * What is enforced here, once, rather than in each page:
  *   - a request body above WEB_BODY_MAX is refused (413) without being kept;
  *   - every route but the login form, its API twin and the stylesheet needs a session;
+ *   - a POST whose Origin names another site is refused (the login form included);
  *   - every POST but the login carries the session's CSRF token (form field "csrf", or the
  *     X-CSRF-Token header for the API), compared in constant time; else 403;
  *   - every response: a Content-Security-Policy that allows nothing but this origin's
@@ -235,6 +236,19 @@ static bool public_route(const char *path)
            strcmp(path, "/static/console.css") == 0;
 }
 
+/* origin_ok - a POST's Origin, when the browser sends one, names this server (the Host it
+ * asked for): a form on another site cannot post here, the login form included, which
+ * has no session and so no CSRF token yet (login CSRF). */
+static bool origin_ok(struct MHD_Connection *connection)
+{
+    const char *origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL)
+        return true; /* not a browser's cross-site form: curl, the API */
+    const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host");
+    const char *rest = strstr(origin, "://");
+    return host && rest && strcmp(rest + 3, host) == 0;
+}
+
 /* guard - the checks of every request before its page; false with the reply set. */
 static bool guard(struct MHD_Connection *connection, struct request_state *state,
                   struct web_reply *reply)
@@ -243,6 +257,10 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
     bool post = strcmp(request->method, "POST") == 0;
     if (!post && strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) {
         reply_error(request, reply, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and POST");
+        return false;
+    }
+    if (post && !origin_ok(connection)) {
+        reply_error(request, reply, MHD_HTTP_FORBIDDEN, "refused: a form from another site");
         return false;
     }
     if (state->too_big) {
@@ -403,7 +421,7 @@ int web_start(const struct web_options *options, struct web_server **ret_server,
         tls_options[0].option = MHD_OPTION_END;
     server->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, answer, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&storage,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, 4u,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, 8u,
         MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
     if (server->daemon == NULL) {

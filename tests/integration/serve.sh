@@ -86,6 +86,9 @@ is "$CODE" 401 "a wrong password is refused (401)"
 like "$BODY" "wrong user name or password" "the form says so, without telling which"
 ok "the password appears in no log line" bash -c '! grep -q "wrong" "$1"' _ "$WORK/serve.log"
 
+fetch crosssite -H "Origin: https://evil.example" --data-urlencode "user=t_legal_$$" \
+  --data-urlencode "password=pw" "$base/login"
+is "$CODE" 403 "a login form posted from another site (Origin) is refused"
 login legal "t_legal_$$"
 is "$CODE" 303 "the legal login succeeds"
 like "$HEADERS" "Set-Cookie: crier_session=[0-9a-f]{64}; Path=/; HttpOnly; SameSite=Strict" \
