@@ -1,7 +1,8 @@
 #!/bin/bash
-# console.sh [N] [RUNS] [CLIENTS] - crier serve under load: `crier run --until-idle` sends a
-# campaign of N notices (default 100,000) on the null channel, alone and then with CLIENTS
-# (default 50) console sessions polling the campaign page and the API as fast as they can,
+# console.sh [N] [RUNS] [CLIENTS] [INTERVAL] - crier serve under load: `crier run
+# --until-idle` sends a campaign of N notices (default 100,000) on the null channel, alone
+# and then with CLIENTS (default 50) console sessions polling the campaign page and the API,
+# each every INTERVAL seconds (default 2, as `status --watch`; 0: as fast as they can),
 # RUNS times (default 3), alternating. Prints each run, then the medians: crier run's time
 # alone and under the polling, their ratio (issue 18's target: at most 10 % slower), and
 # the console's p50/p99 latency. crier run, crier serve, the clients and PostgreSQL share
@@ -11,9 +12,10 @@ cd "$(dirname "$0")/.."
 n=${1:-100000}
 runs=${2:-3}
 clients=${3:-50}
+interval=${4:-2}
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier BENCH=$PWD/bench N=$n RUNS=$runs CLIENTS=$clients
+export CRIER=$PWD/$build/crier BENCH=$PWD/bench N=$n RUNS=$runs CLIENTS=$clients INTERVAL=$interval
 work=$(mktemp -d /tmp/crier-bench-console.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py "$n" >"$work/list.csv"
@@ -48,7 +50,7 @@ one_run() { # LOAD(0|1) - seconds of crier run --until-idle over a fresh campaig
   rm -f stop
   if [ "$1" = 1 ]; then
     python3 "$BENCH/console_clients.py" "http://127.0.0.1:$port" bench_op "$CLIENTS" stop "$name" \
-      >clients.out &
+      "$INTERVAL" >clients.out &
     sleep 2 # every client logged in and polling
   fi
   /usr/bin/time -f '%e' -o time.out "$CRIER" run --until-idle 2>run.err
@@ -64,6 +66,6 @@ for i in $(seq "$RUNS"); do
   echo "run $i: alone ${a} s, with $CLIENTS clients ${l} s ($reqs requests, $errs errors, p50 ${q50} ms, p99 ${q99} ms)"
 done
 ma=$(median "${alone[@]}"); ml=$(median "${loaded[@]}")
-echo "n=$N medians: crier run alone $ma s ($(echo "scale=0; $N / $ma" | bc) notices/s), with $CLIENTS polling clients $ml s; ratio $(echo "scale=3; $ml / $ma" | bc); console p50 $(median "${p50[@]}") ms, p99 $(median "${p99[@]}") ms"
+echo "n=$N medians: crier run alone $ma s ($(echo "scale=0; $N / $ma" | bc) notices/s), with $CLIENTS clients polling every $INTERVAL s $ml s; ratio $(echo "scale=3; $ml / $ma" | bc); console p50 $(median "${p50[@]}") ms, p99 $(median "${p99[@]}") ms"
 kill -TERM "$serve"; wait "$serve" || true
 INNER

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""console_clients.py BASE USER CLIENTS STOPFILE CAMPAIGN - CLIENTS threads, each logged in
+"""console_clients.py BASE USER CLIENTS STOPFILE CAMPAIGN INTERVAL - CLIENTS threads, each logged in
 to crier serve as USER (password 'pw') with its own session, polling the campaign page and
-the API (alternately /campaign?name=CAMPAIGN and /api/v1/campaigns) until STOPFILE exists. Prints
+the API (alternately /campaign?name=CAMPAIGN and /api/v1/campaigns), each INTERVAL seconds
+after its last answer (0: as fast as they can), until STOPFILE exists. Prints
 the number of requests, errors, and p50/p99 latency in milliseconds."""
 import http.cookiejar
 import json
@@ -12,7 +13,8 @@ import time
 import urllib.parse
 import urllib.request
 
-base, user, clients, stopfile, campaign = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+base, user, stopfile, campaign = sys.argv[1], sys.argv[2], sys.argv[4], sys.argv[5]
+clients, interval = int(sys.argv[3]), float(sys.argv[6])
 latencies, errors = [], []
 lock = threading.Lock()
 
@@ -34,6 +36,7 @@ def client():
             with lock:
                 errors.append(repr(e))
         i += 1
+        time.sleep(interval)
     # each session is a PostgreSQL connection: give it back
     logout = urllib.request.Request(base + "/api/v1/logout", b"", {"X-CSRF-Token": token})
     opener.open(logout).read()
