@@ -12,7 +12,7 @@
  *     X-CSRF-Token header for the API), compared in constant time; else 403;
  *   - every response: a Content-Security-Policy that allows nothing but this origin's
  *     stylesheet and forms (no script at all, no inline style, no other host), nosniff,
- *     no framing, no referrer, no caching; HSTS under TLS;
+ *     no framing, no referrer to other sites, no caching; HSTS under TLS;
  *   - the session cookie is HttpOnly and SameSite=Strict, and Secure when the client
  *     speaks HTTPS (crier's TLS, or a proxy on loopback that says X-Forwarded-Proto: https).
  * SECURITY: plain HTTP only on loopback (web_start refuses otherwise): a password must
@@ -203,7 +203,9 @@ static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connecti
     MHD_add_response_header(response, "Content-Security-Policy", csp);
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(response, "X-Frame-Options", "DENY");
-    MHD_add_response_header(response, "Referrer-Policy", "no-referrer");
+    /* same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own
+     * forms, which origin_ok() must refuse */
+    MHD_add_response_header(response, "Referrer-Policy", "same-origin");
     MHD_add_response_header(response, "Cache-Control", "no-store");
     MHD_add_response_header(response, "Cross-Origin-Opener-Policy", "same-origin");
     MHD_add_response_header(response, "Cross-Origin-Resource-Policy", "same-origin");
@@ -260,6 +262,10 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
         return false;
     }
     if (post && !origin_ok(connection)) {
+        const char *origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host");
+        log_warning("console: POST %s from %s with Origin %s for Host %s: refused", request->path,
+                    request->client, origin, host ? host : "(none)");
         reply_error(request, reply, MHD_HTTP_FORBIDDEN, "refused: a form from another site");
         return false;
     }
