@@ -144,6 +144,11 @@ as legal "$CRIER" -c crier.yaml hold list c --json >"$WORK/cli.json" 2>/dev/null
 ok "GET /api/v1/holds is what crier hold list --json prints for the same login" \
   python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' \
   "$WORK/body" "$WORK/cli.json"
+fetch api -X POST -d name=c "$base/api/v1/campaign/pause"
+is "$CODE" 403 "an API POST without the X-CSRF-Token header is refused"
+fetch api -X POST -H "X-CSRF-Token: $api_token" "$base/api/v1/hold/lift"
+is "$CODE" 400 "with it, the API answers the request itself (here: what is missing)"
+like "$BODY" '"error": "the hold \(id\) and the evidence are required"' "as JSON"
 fetch api "$base/api/v1/campaign?name=c"
 "$CRIER" -c crier.yaml status c --json >"$WORK/status.json"
 ok "GET /api/v1/campaign has status --json's counts" \
