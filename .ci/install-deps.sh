@@ -29,8 +29,10 @@ packages=(
   # operations (docs/operations.md): sd_notify for crier run under systemd, the man pages
   # (scdoc), systemd-analyze for tests/integration/install.sh, bash completion's helpers
   libsystemd-dev scdoc systemd bash-completion man-db
-  # crier run --metrics: the HTTP server
+  # crier run --metrics and crier serve: the HTTP server
   libmicrohttpd-dev
+  # tests/integration/browser.sh: the console in Chromium through Selenium
+  python3-selenium chromium-driver
   # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint; .ci/chroot.sh installs it
   # into a fresh Debian 12 (debootstrap)
   debhelper dpkg-dev fakeroot lintian debootstrap

@@ -506,6 +506,28 @@ static const struct config_key report_keys[] = {
 };
 static const struct config_section report_section = SECTION(report_keys, false);
 
+/* serve: `crier serve`, the web console (engine/cmd/serve.c, engine/web/, docs/console.md) */
+static const struct config_key serve_tls_keys[] = {
+    STRING_KEY("cert", serve.tls_cert),
+    STRING_KEY("key", serve.tls_key),
+};
+static const struct config_section serve_tls_section = SECTION(serve_tls_keys, false);
+static const struct config_key serve_keys[] = {
+    STRING_KEY("listen", serve.listen),
+    {.name = "tls", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &serve_tls_section},
+    {.name = "session_idle",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(serve.session_idle_seconds),
+     .min = 60,
+     .max = 86400},
+    {.name = "session_max",
+     .kind = KEY_DURATION,
+     .offset = CONFIG_OFFSET(serve.session_max_seconds),
+     .min = 60,
+     .max = 7 * 86400},
+};
+static const struct config_section serve_section = SECTION(serve_keys, false);
+
 static const struct config_key root_keys[] = {
     {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
     {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
@@ -518,6 +540,7 @@ static const struct config_key root_keys[] = {
     {.name = "metrics", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &metrics_section},
     {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
     {.name = "report", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &report_section},
+    {.name = "serve", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &serve_section},
 };
 static const struct config_section root_section = SECTION(root_keys, false);
 
@@ -598,6 +621,8 @@ struct crier_config *config_default(void)
     config->test.default_outcome = xstrdup("delivered");
     config->test.delay_ms = 0;
     config->report.list_limit = 100;
+    config->serve.session_idle_seconds = 15 * 60;
+    config->serve.session_max_seconds = 8 * 3600;
     return config;
 }
 
@@ -621,6 +646,9 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->templates_dir);
     free(config->report.deadlines);
     free(config->metrics.listen);
+    free(config->serve.listen);
+    free(config->serve.tls_cert);
+    free(config->serve.tls_key);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);
@@ -1358,5 +1386,6 @@ int config_secrets_check(const struct crier_config *config)
     if (config->channel[CHANNEL_FAX].enabled && str_empty(config->fax.key_secret_env))
         r |= secret_path_check(config->fax.key_secret_file,
                                "a secret (channels.fax.key_secret_file)");
+    r |= secret_path_check(config->serve.tls_key, "a private key (serve.tls.key)");
     return r < 0 ? -EACCES : 0;
 }

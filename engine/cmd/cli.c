@@ -28,6 +28,7 @@
 #include "crier/rules.h"
 #include "crier/returns.h"
 #include "crier/seal.h"
+#include "crier/serve.h"
 #include "crier/service.h"
 #include "crier/status.h"
 #include "crier/users.h"
@@ -100,6 +101,7 @@ static int cmd_campaign_amend(struct cli *cli, int argc, char **argv);
 static int cmd_notice_resend(struct cli *cli, int argc, char **argv);
 static int cmd_audit_find(struct cli *cli, int argc, char **argv);
 static int cmd_audit_unreached(struct cli *cli, int argc, char **argv);
+static int cmd_serve(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -238,6 +240,12 @@ static const struct command commands[] = {
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
      "                       notices waiting for a channel nobody serves\n"},
+    {"serve", NULL, cmd_serve, "serve [--listen HOST:PORT]",
+     "Serve the web console and its JSON API (docs/console.md) until SIGTERM. People log in\n"
+     "with their own PostgreSQL login; what their role may not do, the database refuses.\n"
+     "Plain HTTP only on loopback (behind a TLS reverse proxy), else serve.tls.cert and\n"
+     "serve.tls.key.\n"
+     "  --listen HOST:PORT  where to listen (default serve.listen, else 127.0.0.1:8470)\n"},
     {"status", NULL, cmd_status, "status [NAME] [--json] [--watch]",
      "Where every notice stands, by state and by channel, and the notices that wait\n"
      "because no live worker serves their channel (\"no worker serves email since 12:01\n"
@@ -2271,6 +2279,30 @@ int cli_main(int argc, char **argv)
     config_free(cli.config);
     config_free(cli.reloaded);
     return code;
+}
+
+/* ---- serve (engine/cmd/serve.c) ---------------------------------------------------------- */
+
+static int serve_option(int opt, const char *arg, void *data)
+{
+    *(const char **)data = arg;
+    return 0;
+}
+
+static int cmd_serve(struct cli *cli, int argc, char **argv)
+{
+    static const struct option options[] = {{"listen", required_argument, NULL, 'l'}, {0}};
+    const char *listen = NULL;
+    int r = parse_options(cli, command_find("serve", NULL), argc, argv, options, "", serve_option,
+                          &listen);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (optind < argc) {
+        fail(cli, "unexpected argument '%s'", argv[optind]);
+        return EXIT_USAGE;
+    }
+    int code = config_ready(cli);
+    return code ? code : serve_main(cli->config, listen);
 }
 
 /* ---- audit -------------------------------------------------------------------------- */

@@ -278,7 +278,10 @@ int campaign_list(struct crier_db *db, bool json, FILE *out)
     int r = db_query(db,
                      "SELECT c.name, c.incident, c.state, array_to_string(c.policy, ','),"
                      " to_char(c.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                     " (SELECT count(*) FROM crier.notice n WHERE n.campaign_id = c.id)"
+                     /* the tallies (006_scale.sql), not a count of the notices: the
+                      * console polls this, and it must not cost a campaign's size */
+                     " (SELECT coalesce(sum(t.n), 0) FROM crier.notice_tally t"
+                     "  WHERE t.campaign_id = c.id)"
                      " FROM crier.campaign c ORDER BY c.created_at, c.id",
                      0, NULL, &result);
     if (r < 0)

@@ -122,11 +122,26 @@ int hold_document_read(const char *path, struct hold_document *ret_document, cha
         free(bytes);
         return -ENOENT;
     }
+    const char *slash = strrchr(path, '/');
+    int r = hold_document_from_memory(slash ? slash + 1 : path, bytes, size, ret_document, err,
+                                      err_size);
+    free(bytes);
+    return r;
+}
+
+int hold_document_from_memory(const char *name, const void *data, size_t size,
+                              struct hold_document *ret_document, char *err, size_t err_size)
+{
     if (size == 0) {
-        snprintf(err, err_size, "document %s is empty", path);
-        free(bytes);
+        snprintf(err, err_size, "document %s is empty", name);
         return -EINVAL;
     }
+    if (size > HOLD_DOCUMENT_MAX) {
+        snprintf(err, err_size, "document %s is %zu bytes; at most %d are kept", name, size,
+                 HOLD_DOCUMENT_MAX);
+        return -E2BIG;
+    }
+    const unsigned char *bytes = data;
     static const char hex[] = "0123456789abcdef";
     char *bytea = xmalloc(2 + 2 * size + 1);
     bytea[0] = '\\';
@@ -138,9 +153,7 @@ int hold_document_read(const char *path, struct hold_document *ret_document, cha
     bytea[2 + 2 * size] = '\0';
     struct hold_document d = {.bytea = bytea, .size = size};
     sha256_hex(bytes, size, d.sha256);
-    free(bytes);
-    const char *slash = strrchr(path, '/');
-    d.name = xstrdup(slash ? slash + 1 : path);
+    d.name = xstrdup(name);
     *ret_document = d;
     return 0;
 }

@@ -77,23 +77,23 @@ static int session_setup(struct crier_db *db, const char *application_name)
                    2, params);
 }
 
-int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db, char *err,
-            size_t err_size)
+/* connect_error - libpq's message, on one line, after what. */
+static void connect_error(PGconn *conn, const char *what, char *err, size_t err_size)
 {
-    PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
-    if (PQstatus(conn) != CONNECTION_OK) {
-        const char *message = PQerrorMessage(conn);
-        snprintf(err, err_size, "cannot connect to PostgreSQL: %s", message);
-        /* libpq's message may span lines; keep them on one */
-        for (char *p = err; *p; p++)
-            if (*p == '\n' || *p == '\t')
-                *p = ' ';
-        size_t len = strlen(err);
-        while (len > 0 && err[len - 1] == ' ')
-            err[--len] = '\0';
-        PQfinish(conn);
-        return -EHOSTUNREACH;
-    }
+    snprintf(err, err_size, "%s: %s", what, PQerrorMessage(conn));
+    /* libpq's message may span lines; keep them on one */
+    for (char *p = err; *p; p++)
+        if (*p == '\n' || *p == '\t')
+            *p = ' ';
+    size_t len = strlen(err);
+    while (len > 0 && err[len - 1] == ' ')
+        err[--len] = '\0';
+}
+
+/* db_adopt - a connection just made: UTF-8, quiet notices, crier's session settings. */
+static int db_adopt(PGconn *conn, const char *application_name, struct crier_db **ret_db, char *err,
+                    size_t err_size)
+{
     if (PQsetClientEncoding(conn, "UTF8") != 0) {
         snprintf(err, err_size, "cannot set the client encoding to UTF8: %s", PQerrorMessage(conn));
         PQfinish(conn);
@@ -110,6 +110,49 @@ int db_open(const char *conninfo, const char *application_name, struct crier_db 
     }
     *ret_db = db;
     return 0;
+}
+
+int db_open(const char *conninfo, const char *application_name, struct crier_db **ret_db, char *err,
+            size_t err_size)
+{
+    PGconn *conn = PQconnectdb(conninfo ? conninfo : "");
+    if (PQstatus(conn) != CONNECTION_OK) {
+        connect_error(conn, "cannot connect to PostgreSQL", err, err_size);
+        PQfinish(conn);
+        return -EHOSTUNREACH;
+    }
+    return db_adopt(conn, application_name, ret_db, err, err_size);
+}
+
+int db_open_login(const char *conninfo, const char *user, const char *password,
+                  const char *application_name, struct crier_db **ret_db, char *err,
+                  size_t err_size)
+{
+    if (str_empty(user) || str_empty(password)) {
+        snprintf(err, err_size, "a login needs a user name and a password");
+        return -EACCES;
+    }
+    /* later keywords override the conninfo's (expand_dbname); passfile /dev/null: never a
+     * password of the server's own, whatever ~/.pgpass holds */
+    const char *const keys[] = {"dbname", "user", "password", "passfile", NULL};
+    const char *const values[] = {conninfo ? conninfo : "", user, password, "/dev/null", NULL};
+    PGconn *conn = PQconnectdbParams(keys, values, 1);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        bool refused = PQconnectionNeedsPassword(conn) ||
+                       strstr(PQerrorMessage(conn), "authentication failed") != NULL;
+        connect_error(conn, "cannot log in to PostgreSQL", err, err_size);
+        PQfinish(conn);
+        return refused ? -EACCES : -EHOSTUNREACH;
+    }
+    if (!PQconnectionUsedPassword(conn)) {
+        /* trust or peer: the password proved nothing, so the login would be anyone's */
+        snprintf(err, err_size,
+                 "the database server did not ask for the password (trust or peer "
+                 "authentication): the console refuses such logins");
+        PQfinish(conn);
+        return -EPERM;
+    }
+    return db_adopt(conn, application_name, ret_db, err, err_size);
 }
 
 struct crier_db *db_close(struct crier_db *db)

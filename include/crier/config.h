@@ -191,6 +191,14 @@ struct crier_config {
         int oral_lapse_everywhere; /* report.oral_lapse: 1 everywhere; 0 (hipaa) only where a
                                       declared framework has the rule */
     } report;
+
+    struct {
+        char *listen;              /* serve.listen: HOST:PORT of crier serve (web console) */
+        char *tls_cert;            /* serve.tls.cert: PEM certificate chain; NULL = plain HTTP */
+        char *tls_key;             /* serve.tls.key: its private key (a secret file) */
+        long session_idle_seconds; /* serve.session_idle: a session idle this long ends */
+        long session_max_seconds;  /* serve.session_max: and any session ends after this */
+    } serve;
 };
 
 /*

@@ -29,6 +29,16 @@ int db_open(const char *conninfo, const char *application_name, struct crier_db 
             size_t err_size);
 struct crier_db *db_close(struct crier_db *db);
 
+/*
+ * db_open_login - the same, as a person logging in (crier serve): user and password over
+ * conninfo's. Never a password from ~/.pgpass or the environment, and refused (-EPERM)
+ * when the server did not ask for the password (trust, peer). -EACCES: wrong user or
+ * password; -EHOSTUNREACH: the server cannot be reached. The password is not kept.
+ */
+int db_open_login(const char *conninfo, const char *user, const char *password,
+                  const char *application_name, struct crier_db **ret_db, char *err,
+                  size_t err_size);
+
 /* db_oral_lapse_set - the configuration's report.oral_lapse (true: everywhere), given to
  * every session opened or reset from now on as crier.oral_lapse_where, which decides with
  * the campaign's frameworks whether an oral hold lapses (engine/core/sql/009_oral_lapse.sql).

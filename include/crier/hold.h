@@ -46,6 +46,10 @@ struct hold_document {
  * above HOLD_DOCUMENT_MAX, -EINVAL when empty; the message is in err. */
 int hold_document_read(const char *path, struct hold_document *ret_document, char *err,
                        size_t err_size);
+/* hold_document_from_memory - the same for bytes in hand (an upload to crier serve), under
+ * the base name given. -E2BIG above HOLD_DOCUMENT_MAX, -EINVAL when empty. */
+int hold_document_from_memory(const char *name, const void *data, size_t size,
+                              struct hold_document *ret_document, char *err, size_t err_size);
 void hold_document_clear(struct hold_document *document);
 
 struct hold_place_options {

@@ -23,7 +23,7 @@ etc=$(meson introspect --buildoptions "$CRIER_BUILD_ROOT" | python3 -c 'import j
 for f in share/crier/templates/default/letter.md share/crier/jurisdictions.yaml share/crier/crier.yaml \
          share/bash-completion/completions/crier lib/tmpfiles.d/crier.conf lib/sysusers.d/crier.conf \
          lib/systemd/system/crier.service lib/systemd/system/crier-hold-check.service \
-         lib/systemd/system/crier-hold-check.timer; do
+         lib/systemd/system/crier-hold-check.timer lib/systemd/system/crier-serve.service; do
   ok "$f is installed" test -f "$ROOT$PREFIX/$f"
 done
 
@@ -87,12 +87,13 @@ like "$(cat "$ROOT$PREFIX/lib/tmpfiles.d/crier.conf")" "^d /var/spool/crier 0750
 if command -v systemd-analyze >/dev/null; then
   # verify: the unit as installed, with its binary where this test can run it
   mkdir -p "$WORK/units"
-  for u in crier.service crier-hold-check.service crier-hold-check.timer; do
+  for u in crier.service crier-hold-check.service crier-hold-check.timer crier-serve.service; do
     sed "s|$PREFIX/bin/crier|$bin|g" "$units/$u" >"$WORK/units/$u"
   done
-  out=$(systemd-analyze verify --man=no "$WORK/units/crier.service" "$WORK/units/crier-hold-check.timer" 2>&1)
-  is "$out" "" "systemd-analyze verify: no complaint about crier.service and crier-hold-check.timer"
-  for u in crier.service crier-hold-check.service; do
+  out=$(systemd-analyze verify --man=no "$WORK/units/crier.service" "$WORK/units/crier-hold-check.timer" \
+    "$WORK/units/crier-serve.service" 2>&1)
+  is "$out" "" "systemd-analyze verify: no complaint about crier.service, crier-hold-check.timer, crier-serve.service"
+  for u in crier.service crier-hold-check.service crier-serve.service; do
     score=$(systemd-analyze security --offline=yes "$WORK/units/$u" 2>&1 | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')
     echo "# systemd-analyze security $u: exposure $score"
     ok "$u: exposure ${score:-?} is at most 2.0 (OK)" awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }'

@@ -98,6 +98,7 @@ campaign proof: writes files into --out
 regulators mark-filed: records one row
 regulators: writes the packet into --out
 run: a daemon
+serve: a daemon (its API is JSON: tests/integration/serve.sh)
 user add: acts, and says so in one line (roles.sh)
 hold place: see issue 17 (not yet)
 hold lift: see issue 17 (not yet)

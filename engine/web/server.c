@@ -1,0 +1,449 @@
+/*
+ * server.c - crier serve's HTTP side (libmicrohttpd, TLS through its GnuTLS support): reads
+ * a request (query, form fields, at most one uploaded file), finds its session, enforces
+ * what no page may forget, and sends the page's reply with the headers every response
+ * carries.
+ *
+ * What is enforced here, once, rather than in each page:
+ *   - a request body above WEB_BODY_MAX is refused (413) without being kept;
+ *   - every route but the login form, its API twin and the stylesheet needs a session;
+ *   - a POST whose Origin names another site is refused (the login form included);
+ *   - every POST but the login carries the session's CSRF token (form field "csrf", or the
+ *     X-CSRF-Token header for the API), compared in constant time; else 403;
+ *   - every response: a Content-Security-Policy that allows nothing but this origin's
+ *     stylesheet and forms (no script at all, no inline style, no other host), nosniff,
+ *     no framing, no referrer to other sites, no caching; HSTS under TLS;
+ *   - the session cookie is HttpOnly and SameSite=Strict, and Secure when the client
+ *     speaks HTTPS (crier's TLS, or a proxy on loopback that says X-Forwarded-Proto: https).
+ * SECURITY: plain HTTP only on loopback (web_start refuses otherwise): a password must
+ * never cross a network in clear.
+ */
+#include "crier/web.h"
+#include "crier/crier.h"
+#include "crier/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FIELD_MAX (64 * 1024) /* one text field */
+
+static const char csp[] = "default-src 'none'; style-src 'self'; img-src 'self'; "
+                          "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+struct web_server {
+    struct MHD_Daemon *daemon;
+    const struct crier_config *config;
+    bool tls;
+};
+
+/* The state of one request between libmicrohttpd's calls. */
+struct request_state {
+    struct web_request request;
+    struct MHD_PostProcessor *post;
+    size_t body_bytes;
+    bool too_big;
+    bool unreadable; /* a POST body of a type crier does not read */
+    FILE *upload;    /* open_memstream over request.upload */
+    char client[64];
+};
+
+bool web_loopback(const char *host)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (inet_pton(AF_INET, host, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &v6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&v6);
+    return false; /* "" (every address) or a name: not loopback */
+}
+
+/* ---- reading the request ------------------------------------------------------------ */
+
+static void form_append(json_t *form, const char *key, const char *data, size_t size)
+{
+    const char *old = json_string_value(json_object_get(form, key));
+    size_t old_len = old ? strlen(old) : 0;
+    if (old_len + size > FIELD_MAX)
+        return;
+    char *joined = xmalloc(old_len + size + 1);
+    if (old)
+        memcpy(joined, old, old_len);
+    memcpy(joined + old_len, data, size);
+    joined[old_len + size] = '\0';
+    json_t *value = json_stringn_nocheck(joined, old_len + size);
+    json_object_set_new(form, key, value);
+    free(joined);
+}
+
+static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    struct request_state *state = cls;
+    if (filename == NULL) {
+        form_append(state->request.form, key, data, size);
+        return MHD_YES;
+    }
+    if (str_empty(filename))
+        return MHD_YES; /* a file input left empty */
+    if (state->upload == NULL) {
+        if (state->request.upload_name)
+            return MHD_YES; /* one document per request: the first */
+        const char *slash = strrchr(filename, '/');
+        const char *base = slash ? slash + 1 : filename;
+        slash = strrchr(base, '\\'); /* some browsers send a Windows path */
+        state->request.upload_name = xstrdup(slash ? slash + 1 : base);
+        state->upload = open_memstream(&state->request.upload, &state->request.upload_size);
+        if (state->upload == NULL)
+            return MHD_NO;
+    }
+    if (size > 0 && fwrite(data, 1, size, state->upload) != size)
+        return MHD_NO;
+    return MHD_YES;
+}
+
+static enum MHD_Result query_argument(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    if (key && value)
+        form_append(cls, key, value, strlen(value));
+    return MHD_YES;
+}
+
+static void client_address(struct MHD_Connection *connection, char out[64])
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, 64, "unknown");
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out, 64);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, 64);
+}
+
+static struct request_state *state_new(struct web_server *server, struct MHD_Connection *connection,
+                                       const char *url, const char *method)
+{
+    struct request_state *state = xcalloc(1, sizeof(*state));
+    client_address(connection, state->client);
+    state->request.method = xstrdup(method);
+    state->request.path = xstrdup(url);
+    state->request.config = server->config;
+    state->request.client = state->client;
+    state->request.form = json_object();
+    state->request.api = strncmp(url, "/api/v1/", 8) == 0;
+    MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, query_argument,
+                              state->request.form);
+    if (strcmp(method, "POST") == 0) {
+        state->post = MHD_create_post_processor(connection, 64 * 1024, post_field, state);
+        const char *type =
+            MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        /* no body at all is a form without fields; any other body must be a form */
+        state->unreadable = state->post == NULL && type != NULL;
+    }
+    return state;
+}
+
+static void state_free(struct request_state *state)
+{
+    if (state == NULL)
+        return;
+    if (state->post)
+        MHD_destroy_post_processor(state->post);
+    if (state->upload)
+        fclose(state->upload);
+    free((char *)state->request.method);
+    free((char *)state->request.path);
+    json_decref(state->request.form);
+    free(state->request.upload_name);
+    free(state->request.upload);
+    free(state);
+}
+
+/* ---- replying ----------------------------------------------------------------------- */
+
+static void reply_text(struct web_reply *reply, unsigned status, const char *text)
+{
+    reply->status = status;
+    reply->content_type = "text/plain; charset=utf-8";
+    reply->body = xstrdup(text);
+    reply->length = strlen(text);
+}
+
+static void reply_error(struct web_request *request, struct web_reply *reply, unsigned status,
+                        const char *message)
+{
+    if (request->api) {
+        json_t *body = json_pack("{s:s}", "error", message);
+        reply->body = json_dumps(body, JSON_COMPACT);
+        reply->length = strlen(reply->body);
+        reply->content_type = "application/json";
+        reply->status = status;
+        json_decref(body);
+    } else {
+        reply_text(reply, status, message);
+    }
+}
+
+static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connection *connection,
+                                  struct web_reply *reply)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_MUST_FREE);
+    reply->body = NULL;
+    MHD_add_response_header(response, "Content-Security-Policy", csp);
+    MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(response, "X-Frame-Options", "DENY");
+    /* same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on our own
+     * forms, which origin_ok() must refuse */
+    MHD_add_response_header(response, "Referrer-Policy", "same-origin");
+    MHD_add_response_header(response, "Cache-Control", "no-store");
+    MHD_add_response_header(response, "Cross-Origin-Opener-Policy", "same-origin");
+    MHD_add_response_header(response, "Cross-Origin-Resource-Policy", "same-origin");
+    if (server->tls)
+        MHD_add_response_header(response, "Strict-Transport-Security", "max-age=31536000");
+    if (reply->content_type)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, reply->content_type);
+    if (reply->location)
+        MHD_add_response_header(response, MHD_HTTP_HEADER_LOCATION, reply->location);
+    if (reply->disposition)
+        MHD_add_response_header(response, "Content-Disposition", reply->disposition);
+    if (reply->cookie) {
+        char *cookie = xasprintf("%s; Path=/; HttpOnly; SameSite=Strict%s", reply->cookie,
+                                 reply->secure ? "; Secure" : "");
+        MHD_add_response_header(response, MHD_HTTP_HEADER_SET_COOKIE, cookie);
+        free(cookie);
+    }
+    enum MHD_Result r = MHD_queue_response(connection, reply->status, response);
+    MHD_destroy_response(response);
+    free(reply->location);
+    free(reply->cookie);
+    free(reply->disposition);
+    return r;
+}
+
+/* public_route - what may be asked without a session. */
+static bool public_route(const char *path)
+{
+    return strcmp(path, "/login") == 0 || strcmp(path, "/api/v1/login") == 0 ||
+           strcmp(path, "/static/console.css") == 0;
+}
+
+/* origin_ok - a POST's Origin, when the browser sends one, names this server (the Host it
+ * asked for): a form on another site cannot post here, the login form included, which
+ * has no session and so no CSRF token yet (login CSRF). */
+static bool origin_ok(struct MHD_Connection *connection)
+{
+    const char *origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL)
+        return true; /* not a browser's cross-site form: curl, the API */
+    const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host");
+    const char *rest = strstr(origin, "://");
+    return host && rest && strcmp(rest + 3, host) == 0;
+}
+
+/* guard - the checks of every request before its page; false with the reply set. */
+static bool guard(struct MHD_Connection *connection, struct request_state *state,
+                  struct web_reply *reply)
+{
+    struct web_request *request = &state->request;
+    bool post = strcmp(request->method, "POST") == 0;
+    if (!post && strcmp(request->method, "GET") != 0 && strcmp(request->method, "HEAD") != 0) {
+        reply_error(request, reply, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and POST");
+        return false;
+    }
+    if (post && !origin_ok(connection)) {
+        const char *origin = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Origin");
+        const char *host = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "Host");
+        log_warning("console: POST %s from %s with Origin %s for Host %s: refused", request->path,
+                    request->client, origin, host ? host : "(none)");
+        reply_error(request, reply, MHD_HTTP_FORBIDDEN, "refused: a form from another site");
+        return false;
+    }
+    if (state->too_big) {
+        reply_error(request, reply, MHD_HTTP_CONTENT_TOO_LARGE,
+                    "the request is too large (a document may have at most 16 MiB)");
+        return false;
+    }
+    if (state->unreadable) {
+        reply_error(request, reply, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                    "expected application/x-www-form-urlencoded or multipart/form-data");
+        return false;
+    }
+    const char *cookie = MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "crier_session");
+    request->session = session_acquire(cookie);
+    if (request->session == NULL && !public_route(request->path)) {
+        if (request->api) {
+            reply_error(request, reply, MHD_HTTP_UNAUTHORIZED, "log in first: POST /api/v1/login");
+        } else {
+            reply->status = MHD_HTTP_SEE_OTHER;
+            reply->location = xstrdup("/login");
+            reply->body = xstrdup("");
+        }
+        return false;
+    }
+    if (post && request->session && !public_route(request->path)) {
+        const char *token = json_string_value(json_object_get(request->form, "csrf"));
+        if (token == NULL)
+            token = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-CSRF-Token");
+        if (!session_csrf_ok(request->session, token)) {
+            log_warning("console: %s from %s: POST %s without its CSRF token: refused",
+                        request->session->user, request->client, request->path);
+            reply_error(request, reply, MHD_HTTP_FORBIDDEN,
+                        "refused: the form's CSRF token is missing or wrong (reload the page)");
+            return false;
+        }
+    }
+    return true;
+}
+
+static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, const char *url,
+                              const char *method, const char *version, const char *upload_data,
+                              size_t *upload_data_size, void **request_state)
+{
+    struct web_server *server = cls;
+    struct request_state *state = *request_state;
+    if (state == NULL) {
+        *request_state = state_new(server, connection, url, method);
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        state->body_bytes += *upload_data_size;
+        if (state->body_bytes > WEB_BODY_MAX)
+            state->too_big = true;
+        if (!state->too_big && state->post &&
+            MHD_post_process(state->post, upload_data, *upload_data_size) != MHD_YES)
+            state->unreadable = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (state->upload) {
+        fclose(state->upload); /* sets request.upload and upload_size */
+        state->upload = NULL;
+    }
+    const char *proto =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-Proto");
+    struct web_reply reply = {.status = MHD_HTTP_OK,
+                              .secure = server->tls || (proto && strcmp(proto, "https") == 0)};
+    if (strcmp(state->request.path, "/favicon.ico") == 0) {
+        reply_text(&reply, MHD_HTTP_NO_CONTENT, ""); /* none, and no 404 in the browser's log */
+    } else if (strcmp(state->request.path, "/static/console.css") == 0) {
+        reply_text(&reply, MHD_HTTP_OK, pages_css());
+        reply.content_type = "text/css; charset=utf-8";
+    } else if (guard(connection, state, &reply)) {
+        pages_answer(&state->request, &reply);
+    }
+    session_release(state->request.session);
+    state->request.session = NULL;
+    if (reply.body == NULL)
+        reply_text(&reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "no reply");
+    return send_reply(server, connection, &reply);
+}
+
+static void completed(void *cls, struct MHD_Connection *connection, void **request_state,
+                      enum MHD_RequestTerminationCode code)
+{
+    state_free(*request_state);
+    *request_state = NULL;
+}
+
+/* ---- the daemon --------------------------------------------------------------------- */
+
+static int listen_address(const char *listen, struct sockaddr_storage *storage, bool *ret_v6,
+                          char host[128], char *err, size_t err_size)
+{
+    const char *colon = strrchr(listen, ':');
+    char *end = NULL;
+    long port = colon ? strtol(colon + 1, &end, 10) : -1;
+    if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535 ||
+        (size_t)(colon - listen) >= 128) {
+        snprintf(err, err_size, "serve.listen %s: expected HOST:PORT, e.g. 127.0.0.1:8470", listen);
+        return -EINVAL;
+    }
+    snprintf(host, 128, "%.*s", (int)(colon - listen), listen);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    struct sockaddr_in *v4 = (struct sockaddr_in *)storage;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)storage;
+    *ret_v6 = false;
+    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        *ret_v6 = true;
+    } else {
+        snprintf(err, err_size, "serve.listen %s: '%s' is not an IP address", listen, host);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int web_start(const struct web_options *options, struct web_server **ret_server, char *err,
+              size_t err_size)
+{
+    struct sockaddr_storage storage = {0};
+    bool v6 = false;
+    char host[128];
+    int r = listen_address(options->listen, &storage, &v6, host, err, err_size);
+    if (r < 0)
+        return r;
+    bool tls = options->tls_cert != NULL;
+    if (!tls && !web_loopback(host)) {
+        snprintf(err, err_size,
+                 "serve.listen %s: plain HTTP is allowed on loopback only (127.0.0.1, ::1), "
+                 "behind a reverse proxy that speaks TLS; set serve.tls.cert and "
+                 "serve.tls.key to listen there",
+                 options->listen);
+        return -EINVAL;
+    }
+    if (tls && !MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+        snprintf(err, err_size, "this libmicrohttpd was built without TLS");
+        return -EINVAL;
+    }
+    struct web_server *server = xcalloc(1, sizeof(*server));
+    server->config = options->config;
+    server->tls = tls;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
+                     (tls ? MHD_USE_TLS : 0);
+    struct MHD_OptionItem tls_options[] = {
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, options->tls_cert},
+        {MHD_OPTION_HTTPS_MEM_KEY, 0, options->tls_key},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (!tls)
+        tls_options[0].option = MHD_OPTION_END;
+    server->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, answer, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&storage,
+        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, 8u,
+        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
+        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+    if (server->daemon == NULL) {
+        snprintf(err, err_size, "serve.listen %s: cannot listen (in use, not an address here%s)",
+                 options->listen, tls ? ", or the certificate and key do not match" : "");
+        free(server);
+        return -EADDRINUSE;
+    }
+    *ret_server = server;
+    return 0;
+}
+
+void web_stop(struct web_server *server)
+{
+    if (server == NULL)
+        return;
+    MHD_stop_daemon(server->daemon);
+    free(server);
+}

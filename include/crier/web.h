@@ -1,0 +1,125 @@
+/*
+ * web.h - crier serve: the web console and its JSON API (engine/web/, docs/console.md).
+ *
+ * server.c speaks HTTP (libmicrohttpd) and enforces what every response must carry;
+ * session.c holds the logins, each with its own PostgreSQL connection made with the
+ * user's password; pages.c answers the routes by calling the same core functions as the
+ * CLI. engine/cmd/serve.c is the command.
+ */
+#ifndef CRIER_WEB_H
+#define CRIER_WEB_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "crier/config.h"
+#include "crier/db.h"
+
+/* The largest request body: a hold's document and its form (HOLD_DOCUMENT_MAX, hold.h). */
+#define WEB_BODY_MAX (16 * 1024 * 1024 + 64 * 1024)
+
+/* ---- the server (server.c) --------------------------------------------------------- */
+
+struct web_server;
+
+struct web_options {
+    const struct crier_config *config;
+    const char *listen; /* HOST:PORT */
+    char *tls_cert;     /* PEM text, or NULL for plain HTTP (loopback only) */
+    char *tls_key;
+};
+
+/* web_start - listen and answer on libmicrohttpd's threads. -EINVAL: a bad address, or
+ * plain HTTP on an address other than loopback; -EADDRINUSE: cannot listen. */
+int web_start(const struct web_options *options, struct web_server **ret_server, char *err,
+              size_t err_size);
+void web_stop(struct web_server *server);
+
+/* web_loopback - is HOST (an IP address, "" = every address) loopback only? */
+bool web_loopback(const char *host);
+
+/* ---- sessions (session.c) ----------------------------------------------------------- */
+
+struct web_session {
+    char id[65];   /* the cookie: 256 random bits, hex */
+    char csrf[65]; /* every state-changing request carries it */
+    char *user;
+    char client[64];
+    struct crier_db *db; /* made with the user's credentials; every request runs on it */
+    bool operator_role, legal_role, auditor_role;
+    double created, last_used;
+    pthread_mutex_t lock; /* held for the whole of a request: one statement at a time */
+    int refs;             /* requests in hand; guarded by the table's lock */
+    bool ended;           /* logged out: closed when the last request lets go */
+};
+
+/* session_setup - the lifetimes (serve.session_idle, serve.session_max) and the
+ * conninfo logins connect with. */
+void session_setup(const struct crier_config *config);
+
+/*
+ * session_login - check the rate limit, log in to PostgreSQL as user, record the login
+ * in crier.login_log, and return the new session, locked. -EAGAIN: too many failed
+ * attempts from this client or for this user (*ret_retry_after seconds); -EACCES: wrong
+ * user or password, or not a member of crier's roles; others: the database. The password
+ * is neither kept nor logged.
+ */
+int session_login(const char *user, const char *password, const char *client,
+                  struct web_session **ret_session, long *ret_retry_after, char *err,
+                  size_t err_size);
+
+/* session_acquire - the live session of a cookie value, locked; NULL when there is none
+ * or it expired. */
+struct web_session *session_acquire(const char *id);
+void session_release(struct web_session *session);
+
+/* session_logout - record the logout (the caller holds the session); it ends when
+ * released. */
+void session_logout(struct web_session *session);
+
+/* session_csrf_ok - does token equal the session's CSRF token (constant time)? */
+bool session_csrf_ok(const struct web_session *session, const char *token);
+
+/* sessions_sweep - close the sessions that expired (crier serve calls it each minute, so an
+ * expiry is recorded even when nobody comes back). */
+void sessions_sweep(void);
+
+/* sessions_end - at shutdown: record and close every session. */
+void sessions_end(void);
+
+/* ---- a request and its reply (server.c builds them, pages.c answers) ---------------- */
+
+struct web_request {
+    const char *method;
+    const char *path;
+    const struct crier_config *config;
+    struct web_session *session; /* locked, or NULL */
+    const char *client;
+    json_t *form;      /* POST fields: name -> string; GET query arguments likewise */
+    char *upload_name; /* a file field's base name, or NULL */
+    char *upload;
+    size_t upload_size;
+    bool api; /* /api/v1/... */
+};
+
+struct web_reply {
+    unsigned status;
+    const char *content_type;
+    char *body;
+    size_t length;
+    char *location;    /* a redirect (303) */
+    char *cookie;      /* a Set-Cookie value */
+    char *disposition; /* Content-Disposition: attachment; filename=... */
+    bool secure;       /* the client speaks HTTPS (cookies get Secure) */
+};
+
+/* pages_answer - the route's answer; every value in it HTML-escaped or JSON-encoded. */
+void pages_answer(struct web_request *request, struct web_reply *reply);
+
+/* pages_css - the one stylesheet (/static/console.css), so that no page needs inline
+ * style. */
+const char *pages_css(void);
+
+#endif

@@ -1,0 +1,68 @@
+#!/bin/bash
+# browser.sh - the console in Chromium, driven by Selenium with JavaScript off
+# (tests/browser/console.py): a legal login places a hold through the form, with a PDF
+# upload, while `crier run` sends the campaign, and nothing in its scope is claimed after
+# the page says it is placed; an operator sees no hold form; an auditor finds a person
+# whose name is an <img onerror> and sees it as text, and downloads the export, which
+# verifies offline; no page requests another host or logs a browser error. Screenshots of
+# each page go to $CRIER_ARTIFACTS. Skips when Selenium or chromedriver is missing.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+if ! /usr/bin/python3 -c 'import selenium' 2>/dev/null || [ ! -x /usr/bin/chromedriver ]; then
+  echo "1..0 # SKIP python3-selenium or chromium-driver is not installed"
+  exit 0
+fi
+"$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
+role_logins
+
+write_config "database:
+  conninfo: host=localhost dbname=$PGDATABASE
+channels:
+  test: {lanes: 1, batch_size: 2, delay_ms: 100, default: accepted}"
+{ echo "ref,name,email"
+  echo "x1,<script>alert(1)</script>,x1@example.com"
+  echo "x2,<img src=x onerror=alert(1)>,x2@example.com"
+  for i in $(seq 3 400); do echo "p$i,Person $i,p$i@example.com"; done
+} >people.csv
+"$CRIER" -c crier.yaml campaign create c --incident INC-c --policy test --meta "$META" >/dev/null &&
+  "$CRIER" -c crier.yaml campaign load c --csv people.csv >/dev/null &&
+  "$CRIER" -c crier.yaml campaign start c >/dev/null
+ok "campaign c (400 people) created, loaded and started" test $? -eq 0
+
+port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$CRIER" -c crier.yaml serve --listen "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+listening() { grep -q "^listening on" "$WORK/serve.out"; }
+for _ in $(seq 200); do listening && break; sleep 0.05; done
+ok "crier serve listens" listening || { echo "Bail out! $(cat "$WORK/serve.log")"; exit 1; }
+"$CRIER" -c crier.yaml run 2>"$WORK/run.log" &
+worker=$!
+sending() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE state = 'sent'")" -gt 0 ]; }
+for _ in $(seq 200); do sending && break; sleep 0.05; done
+ok "crier run is sending the campaign" sending
+
+printf '%%PDF-1.4\n%% the agency letter\n' >letter.pdf
+mkdir -p downloads
+BASE="http://127.0.0.1:$port" LEGAL="t_legal_$$" AUDITOR="t_auditor_$$" OPERATOR="t_operator_$$" \
+  DOCUMENT="$WORK/letter.pdf" DOWNLOADS="$WORK/downloads" SHOTS="${CRIER_ARTIFACTS:-$WORK/shots}" \
+  TAP_START=$TAP_COUNT HOME="$WORK" /usr/bin/python3 "$TESTS_DIR/browser/console.py" >"$WORK/browser.tap" 2>"$WORK/browser.err"
+grep -E '^(not )?ok |^#' "$WORK/browser.tap"
+TAP_COUNT=$(sed -n 's/^TAP_COUNT //p' "$WORK/browser.tap")
+TAP_FAILED=$((TAP_FAILED + $(grep -c '^not ok' "$WORK/browser.tap")))
+[ -n "$TAP_COUNT" ] || { echo "Bail out! the browser test did not finish: $(tail -5 "$WORK/browser.err")"; exit 1; }
+
+is "$(sql "SELECT document_name || ' ' || document_sha256 FROM crier.hold WHERE official = 'Agent Browser'")" \
+  "letter.pdf $(sha256sum letter.pdf | cut -d' ' -f1)" "the uploaded letter is kept with its SHA-256"
+# the page said "placed" once the hold had committed and what was in flight had drained:
+# from the hold's placement on, nothing of the campaign (its scope) is claimed
+is "$(sql "SELECT count(*) FROM crier.dispatch_log d WHERE d.from_state = 'ready' AND d.to_state = 'sending'
+           AND d.at > (SELECT placed_at FROM crier.hold WHERE official = 'Agent Browser')")" 0 \
+  "no notice in the hold's scope was claimed after it was placed"
+ok "the campaign had notices left to hold" test "$(sql "SELECT count(*) FROM crier.notice WHERE state = 'ready'")" -gt 0
+run_crier audit verify --file "$WORK/downloads/crier-audit-c.jsonl"
+is "$RC" 0 "the export the auditor downloaded verifies offline"
+
+kill -TERM "$worker"; wait "$worker"
+kill -TERM %1 2>/dev/null; wait 2>/dev/null
+done_testing
