@@ -163,7 +163,7 @@ static const struct command commands[] = {
      "  --json              one JSON object: campaign, load, rows, loaded, rejected,\n"
      "                      contacts_dropped, undeliverable, reject_file\n"},
     {"campaign", "amend", cmd_campaign_amend,
-     "campaign amend NAME --csv FILE --reason TEXT [--reject-file FILE] [--resend]",
+     "campaign amend NAME --csv FILE --reason TEXT [--reject-file FILE] [--resend] [--json]",
      "Correct the contacts of people already in the campaign, matched by ref: one\n"
      "transaction, each row validated as a load validates it. A column the file has replaces\n"
      "the value (empty clears it), a column it lacks keeps it. The loaded snapshot is kept:\n"
@@ -174,7 +174,9 @@ static const struct command commands[] = {
      "  --csv FILE          the corrections: a ref column and the contact columns to change\n"
      "  --reason TEXT       why (required), logged with each change\n"
      "  --reject-file FILE  every rejected row with its line and reason\n"
-     "  --resend            also send again to people already reached\n"},
+     "  --resend            also send again to people already reached\n"
+     "  --json              one JSON object: campaign, rows, amended, unchanged, requeued,\n"
+     "                      reached, in_flight, no_channel\n"},
     {"campaign", "proof", cmd_campaign_proof, "campaign proof NAME --out DIR [--count N]",
      "Render sample notices for legal review, sending nothing: for each jurisdiction\n"
      "(region) in the list, up to N people (default 1), every channel of the policy that\n"
@@ -274,16 +276,17 @@ static const struct command commands[] = {
      "  --json  one JSON object: messages, permanent, delayed, unmatched, unparseable,\n"
      "          duplicate, ignored\n"},
     {"notice", "resend", cmd_notice_resend,
-     "notice resend CAMPAIGN REF --channel mail|email|fax --reason TEXT",
+     "notice resend CAMPAIGN REF --channel mail|email|fax --reason TEXT [--json]",
      "Send one person another copy (a paper copy they asked for, say) on a channel of the\n"
      "campaign's policy that their contacts allow. Logged as a resend, never as a retry.\n"
      "Exit 75 while their notice is queued or being sent.\n"
      "  --channel C    mail, email or fax (required)\n"
-     "  --reason TEXT  why (required)\n"},
+     "  --reason TEXT  why (required)\n"
+     "  --json         one JSON object: campaign, ref, channel\n"},
     {"hold", "place", cmd_hold_place,
      "hold place CAMPAIGN [--region XX | --recipient REF] --authority AGENCY\n"
      "                        --official NAME --case REF --form written|oral --reason TEXT\n"
-     "                        [--review-by YYYY-MM-DD] [--document FILE] [--as NAME]",
+     "                        [--review-by YYYY-MM-DD] [--document FILE] [--as NAME] [--json]",
      "Delay a campaign's notices at a law-enforcement agency's request: all of them (the\n"
      "default), one region's (case-insensitive), or one recipient's, including notices\n"
      "loaded later. Returns once no notice in scope is in flight, and says how many were\n"
@@ -299,22 +302,29 @@ static const struct command commands[] = {
      "  --review-by DATE      when to ask the agency again\n"
      "  --document FILE       the agency's request, kept with its SHA-256\n"
      "  --as NAME             the person placing it, recorded beside the database role\n"
+     "  --json                one JSON object: hold, campaign, scope, form, review_by,\n"
+     "                        placed_at, lapses_at, handed (the notices in flight: ref, state)\n"
      "Exit 77 when the database refuses the role, 75 when notices claimed before the hold\n"
      "are still in flight after twice queue.lease (the hold is in effect all the same).\n"},
-    {"hold", "lift", cmd_hold_lift, "hold lift HOLD --evidence TEXT [--document FILE] [--as NAME]",
+    {"hold", "lift", cmd_hold_lift,
+     "hold lift HOLD --evidence TEXT [--document FILE] [--as NAME] [--json]",
      "End a hold: the agency says notice will no longer impede the investigation. Every\n"
      "notice it covered that no other active hold covers goes out, marked delayed for\n"
      "law enforcement.\n"
      "  --evidence TEXT   what the agency said, and when\n"
      "  --document FILE   its letter, kept with its SHA-256\n"
-     "  --as NAME         the person lifting it, recorded beside the database role\n"},
-    {"hold", "confirm", cmd_hold_confirm, "hold confirm HOLD --written --document FILE [--as NAME]",
+     "  --as NAME         the person lifting it, recorded beside the database role\n"
+     "  --json            one JSON object: hold, campaign, scope, lifted_at, released\n"},
+    {"hold", "confirm", cmd_hold_confirm,
+     "hold confirm HOLD --written --document FILE [--as NAME] [--json]",
      "Record the agency's written confirmation of an oral hold, within 30 days of its\n"
      "placement where the lapse applies (HIPAA), at any time before its lift elsewhere;\n"
      "it then no longer lapses.\n"
      "  --written         the confirmation is in writing (required)\n"
      "  --document FILE   the written statement, kept with its SHA-256 (required)\n"
-     "  --as NAME         the person recording it\n"},
+     "  --as NAME         the person recording it\n"
+     "  --json            one JSON object: hold, campaign, confirmed_at, document, bytes,\n"
+     "                    sha256\n"},
     {"hold", "list", cmd_hold_list, "hold list [CAMPAIGN] [--active] [--json]",
      "List the holds, with lapsed and past-review ones flagged.\n"
      "  --active  only holds that hold notices now\n"
@@ -337,14 +347,16 @@ static const struct command commands[] = {
      "One print batch: its PDF's SHA-256 and every letter in print order.\n"
      "  --json  one JSON object, the letters in letters_in_order\n"},
     {"batch", "mark-mailed", cmd_batch,
-     "batch mark-mailed BATCH --date YYYY-MM-DD [--evidence TEXT]",
+     "batch mark-mailed BATCH --date YYYY-MM-DD [--evidence TEXT] [--json]",
      "The post office accepted the batch: its letters become mailed (logged).\n"
      "  --date YYYY-MM-DD  the day of acceptance (required)\n"
-     "  --evidence TEXT    e.g. the PS Form 3602/3600 or receipt number\n"},
-    {"batch", "void", cmd_batch, "batch void BATCH --reason TEXT",
+     "  --evidence TEXT    e.g. the PS Form 3602/3600 or receipt number\n"
+     "  --json             one JSON object: batch, mailed, date, evidence\n"},
+    {"batch", "void", cmd_batch, "batch void BATCH --reason TEXT [--json]",
      "A spoiled print run: its letters go back to ready (logged) and are printed again in a\n"
      "new batch; its files are renamed *.void.\n"
-     "  --reason TEXT  why (required)\n"},
+     "  --reason TEXT  why (required)\n"
+     "  --json         one JSON object: batch, voided, reason, files_renamed\n"},
     {"audit", "log", cmd_audit_log,
      "audit log [CAMPAIGN] [--recipient REF] [--channel C] [--since T] [--until T]\n"
      "                    [--format table|csv|json]",
@@ -1639,6 +1651,19 @@ static int hold_exit(int r)
     }
 }
 
+/* hold_done - a hold command's end: its error, or its --json object; the exit code. */
+static int hold_done(struct cli *cli, int r, const char *err, json_t *json)
+{
+    if (r < 0) {
+        json_decref(json);
+        fail(cli, "%s", err);
+        return hold_exit(r);
+    }
+    if (json)
+        json_print(json);
+    return 0;
+}
+
 /* hold_document - read --document FILE when given; returns an exit code. */
 static int hold_document(struct cli *cli, const char *path, struct hold_document *document)
 {
@@ -1714,14 +1739,11 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
     /* a notice in flight outlives its lease only while its lane keeps extending it */
     long lease = cli->config->queue.lease_seconds;
     a.place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
-    r = hold_place(db, &a.place, stdout, err, sizeof(err));
+    json_t *json = cli->json ? json_object() : NULL;
+    r = hold_place(db, &a.place, stdout, json, err, sizeof(err));
     hold_document_clear(&document);
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return hold_exit(r);
-    }
-    return 0;
+    return hold_done(cli, r, err, json);
 }
 
 static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
@@ -1755,15 +1777,12 @@ static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
         return code;
     }
     char err[1024];
-    r = hold_lift(db, hold, a.evidence, a.document_path ? &document : NULL, a.as_name, stdout, err,
-                  sizeof(err));
+    json_t *json = cli->json ? json_object() : NULL;
+    r = hold_lift(db, hold, a.evidence, a.document_path ? &document : NULL, a.as_name, stdout, json,
+                  err, sizeof(err));
     hold_document_clear(&document);
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return hold_exit(r);
-    }
-    return 0;
+    return hold_done(cli, r, err, json);
 }
 
 static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
@@ -1798,14 +1817,11 @@ static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
         return code;
     }
     char err[1024];
-    r = hold_confirm(db, hold, &document, a.as_name, stdout, err, sizeof(err));
+    json_t *json = cli->json ? json_object() : NULL;
+    r = hold_confirm(db, hold, &document, a.as_name, stdout, json, err, sizeof(err));
     hold_document_clear(&document);
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return hold_exit(r);
-    }
-    return 0;
+    return hold_done(cli, r, err, json);
 }
 
 static int cmd_hold_list(struct cli *cli, int argc, char **argv)
@@ -1985,12 +2001,11 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
-    bool void_batch = strcmp(name, "void") == 0, show = strcmp(name, "show") == 0;
+    bool void_batch = strcmp(name, "void") == 0;
     const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
     if (what == NULL)
         return EXIT_USAGE;
-    if ((a.json && !list && !show) || (a.date && !mark) || (a.evidence && !mark) ||
-        (a.reason && !void_batch)) {
+    if ((a.date && !mark) || (a.evidence && !mark) || (a.reason && !void_batch)) {
         fail(cli, "an option this command does not take (see crier %s --help)", cli->command);
         return EXIT_USAGE;
     }
@@ -2007,19 +2022,26 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     if (code)
         return code;
     char err[1024] = "";
+    /* --json: the result in one object on stdout; warnings on the way go to stderr */
+    json_t *result = a.json && (mark || void_batch) ? json_object() : NULL;
+    FILE *out = result ? stderr : stdout;
     if (list)
         r = batch_list(db, cli->config, what, a.json, stdout, err, sizeof(err));
     else if (mark)
-        r = batch_mark_mailed(db, cli->config, what, a.date, a.evidence, stdout, err, sizeof(err));
+        r = batch_mark_mailed(db, cli->config, what, a.date, a.evidence, out, result, err,
+                              sizeof(err));
     else if (void_batch)
-        r = batch_void(db, cli->config, what, a.reason, stdout, err, sizeof(err));
+        r = batch_void(db, cli->config, what, a.reason, out, result, err, sizeof(err));
     else
         r = batch_show(db, cli->config, what, a.json, stdout, err, sizeof(err));
     db_close(db);
     if (r < 0) {
+        json_decref(result);
         fail(cli, "%s", err);
         return r == -EALREADY ? EXIT_DATAERR : exit_code(r);
     }
+    if (result)
+        json_print(result);
     return 0;
 }
 
@@ -2692,6 +2714,15 @@ static int cmd_campaign_amend(struct cli *cli, int argc, char **argv)
             fprintf(stderr, "crier: rejected rows: %s\n", a.amend.reject_path);
         return r == -EACCES ? EXIT_NOPERM : exit_code(r);
     }
+    if (a.find.json) {
+        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "campaign",
+                             a.amend.campaign, "rows", (json_int_t)result.rows, "amended",
+                             (json_int_t)result.amended, "unchanged", (json_int_t)result.unchanged,
+                             "requeued", (json_int_t)result.requeued, "reached",
+                             (json_int_t)result.reached, "in_flight", (json_int_t)result.in_flight,
+                             "no_channel", (json_int_t)result.no_channel));
+        return 0;
+    }
     printf("campaign %s: %ld rows, %ld amended, %ld unchanged; %ld queued again, %ld already "
            "reached (left alone), %ld in flight (left to that attempt), %ld still without a "
            "usable channel\n",
@@ -2723,7 +2754,11 @@ static int cmd_notice_resend(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return r == -EBUSY ? EXIT_TEMPFAIL : exit_code(r);
     }
-    printf("%s in %s: another copy queued on %s\n", argv[optind + 1], argv[optind], a.channel);
+    if (a.find.json)
+        json_print(json_pack("{s:s, s:s, s:s}", "campaign", argv[optind], "ref", argv[optind + 1],
+                             "channel", a.channel));
+    else
+        printf("%s in %s: another copy queued on %s\n", argv[optind + 1], argv[optind], a.channel);
     return 0;
 }
 

@@ -396,7 +396,8 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
 }
 
 int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, const char *text,
-                      const char *date, const char *evidence, FILE *out, char *err, size_t err_size)
+                      const char *date, const char *evidence, FILE *out, json_t *json, char *err,
+                      size_t err_size)
 {
     char id[BATCH_ID_MAX], campaign[32];
     int r = batch_find(db, text, id, campaign, err, err_size);
@@ -439,12 +440,19 @@ int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, co
                          "batch %s has no letter waiting to be mailed (unknown, already mailed "
                          "or voided: crier batch show %s)",
                          id, id);
+    if (json) {
+        json_object_set_new(json, "batch", json_string(id));
+        json_object_set_new(json, "mailed", json_integer(count));
+        json_object_set_new(json, "date", json_string(date));
+        json_object_set_new(json, "evidence", evidence ? json_string(evidence) : json_null());
+        return 0;
+    }
     fprintf(out, "batch %s: %ld letters marked mailed on %s\n", id, count, date);
     return 0;
 }
 
 int batch_void(struct crier_db *db, const struct crier_config *config, const char *text,
-               const char *reason, FILE *out, char *err, size_t err_size)
+               const char *reason, FILE *out, json_t *json, char *err, size_t err_size)
 {
     char id[BATCH_ID_MAX], campaign[32];
     int r = batch_find(db, text, id, campaign, err, err_size);
@@ -463,11 +471,20 @@ int batch_void(struct crier_db *db, const struct crier_config *config, const cha
                          "batch show %s)",
                          id, id);
     /* the spoiled run's files must never be printed again */
+    bool renamed = false;
     if (!str_empty(config->mail.spool)) {
         r = batch_files_rename(config->mail.spool, id, "", ".void", NULL);
         if (r < 0)
             fprintf(out, "warning: cannot rename batch %s's files to *.void: %s\n", id,
                     strerror(-r));
+        renamed = r >= 0;
+    }
+    if (json) {
+        json_object_set_new(json, "batch", json_string(id));
+        json_object_set_new(json, "voided", json_integer(count));
+        json_object_set_new(json, "reason", json_string(reason));
+        json_object_set_new(json, "files_renamed", json_boolean(renamed));
+        return 0;
     }
     fprintf(out, "batch %s voided: %ld letters back to ready, to be printed in a new batch\n", id,
             count);

@@ -295,8 +295,8 @@ static int drain(struct crier_db *db, const char *hold, const char *campaign_id,
 }
 
 /* report_handed - the notices that were in flight when the hold took effect, and how each
- * ended. */
-static int report_handed(struct crier_db *db, const char *hold, FILE *out)
+ * ended: as text on out, or (given json) as its array "handed" of {ref, state}. */
+static int report_handed(struct crier_db *db, const char *hold, FILE *out, json_t *json)
 {
     const char *params[] = {hold};
     PGresult *result = NULL;
@@ -308,6 +308,15 @@ static int report_handed(struct crier_db *db, const char *hold, FILE *out)
     if (r < 0)
         return r;
     int rows = PQntuples(result);
+    if (json) {
+        json_t *handed = json_array();
+        for (int i = 0; i < rows; i++)
+            json_array_append_new(handed, json_pack("{s:s, s:s}", "ref", PQgetvalue(result, i, 0),
+                                                    "state", PQgetvalue(result, i, 1)));
+        json_object_set_new(json, "handed", handed);
+        PQclear(result);
+        return 0;
+    }
     if (rows == 0) {
         fprintf(out, "no notice in its scope was in flight: none was handed to a channel after "
                      "the hold took effect\n");
@@ -342,8 +351,8 @@ static int report_handed(struct crier_db *db, const char *hold, FILE *out)
     return 0;
 }
 
-int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, char *err,
-               size_t err_size)
+int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, json_t *json,
+               char *err, size_t err_size)
 {
     int r = hold_options_check(o, err, err_size);
     if (r < 0)
@@ -419,13 +428,23 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
     }
     char hold[32];
     snprintf(hold, sizeof(hold), "%s", PQgetvalue(result, 0, 0));
-    fprintf(out,
-            "hold %s placed on campaign %s (%s, %s%s%s) at %s: no notice in its scope will be "
-            "handed to a channel until it is lifted\n",
-            hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
-            o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
-            PQgetvalue(result, 0, 1));
-    if (strcmp(o->form, "oral") == 0 && !PQgetisnull(result, 0, 3))
+    if (json)
+        json_object_update_new(
+            json, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:s?}", "hold",
+                            (json_int_t)strtoll(hold, NULL, 10), "campaign", o->campaign, "scope",
+                            PQgetvalue(result, 0, 2), "form", o->form, "review_by", o->review_by,
+                            "placed_at", PQgetvalue(result, 0, 1), "lapses_at",
+                            strcmp(o->form, "oral") == 0 ? db_value(result, 0, 3) : NULL));
+    else
+        fprintf(out,
+                "hold %s placed on campaign %s (%s, %s%s%s) at %s: no notice in its scope will be "
+                "handed to a channel until it is lifted\n",
+                hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
+                o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
+                PQgetvalue(result, 0, 1));
+    if (json)
+        ; /* all said above */
+    else if (strcmp(o->form, "oral") == 0 && !PQgetisnull(result, 0, 3))
         fprintf(out,
                 "oral: it lapses at %s unless confirmed in writing first (crier hold confirm %s "
                 "--written --document FILE)\n",
@@ -464,7 +483,7 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
         return -ETIMEDOUT;
     }
     PQclear(left);
-    r = report_handed(db, hold, out);
+    r = report_handed(db, hold, out, json);
     if (r < 0)
         snprintf(err, err_size, "%s", db_message(db));
     return r;
@@ -507,8 +526,8 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
 }
 
 int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
-              const struct hold_document *d, const char *as_name, FILE *out, char *err,
-              size_t err_size)
+              const struct hold_document *d, const char *as_name, FILE *out, json_t *json,
+              char *err, size_t err_size)
 {
     if (blank(evidence)) {
         snprintf(err, err_size, "--evidence must not be empty");
@@ -566,10 +585,18 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
         return r;
     }
     long released = strtol(PQgetvalue(result, 0, 1), NULL, 10);
-    fprintf(out,
-            "hold %s on campaign %s (%s) lifted at %s: %ld notice%s released (covered by no "
-            "other active hold); they go out marked delayed for law enforcement\n",
-            hold, campaign, scope, PQgetvalue(result, 0, 0), released, released == 1 ? "" : "s");
+    if (json)
+        json_object_update_new(json,
+                               json_pack("{s:I, s:s, s:s, s:s, s:I}", "hold",
+                                         (json_int_t)strtoll(hold, NULL, 10), "campaign", campaign,
+                                         "scope", scope, "lifted_at", PQgetvalue(result, 0, 0),
+                                         "released", (json_int_t)released));
+    else
+        fprintf(out,
+                "hold %s on campaign %s (%s) lifted at %s: %ld notice%s released (covered by no "
+                "other active hold); they go out marked delayed for law enforcement\n",
+                hold, campaign, scope, PQgetvalue(result, 0, 0), released,
+                released == 1 ? "" : "s");
     PQclear(result);
     free(campaign);
     free(scope);
@@ -577,7 +604,7 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
 }
 
 int hold_confirm(struct crier_db *db, const char *hold, const struct hold_document *d,
-                 const char *as_name, FILE *out, char *err, size_t err_size)
+                 const char *as_name, FILE *out, json_t *json, char *err, size_t err_size)
 {
     if (as_name && blank(as_name)) {
         snprintf(err, err_size, "--as needs a name");
@@ -614,10 +641,17 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
         free(campaign);
         return r;
     }
-    fprintf(out,
-            "hold %s on campaign %s confirmed in writing at %s (document %s, %zu bytes, sha256 "
-            "%s): it no longer lapses\n",
-            hold, campaign, PQgetvalue(result, 0, 0), d->name, d->size, d->sha256);
+    if (json)
+        json_object_update_new(json, json_pack("{s:I, s:s, s:s, s:s, s:I, s:s}", "hold",
+                                               (json_int_t)strtoll(hold, NULL, 10), "campaign",
+                                               campaign, "confirmed_at", PQgetvalue(result, 0, 0),
+                                               "document", d->name, "bytes", (json_int_t)d->size,
+                                               "sha256", d->sha256));
+    else
+        fprintf(out,
+                "hold %s on campaign %s confirmed in writing at %s (document %s, %zu bytes, sha256 "
+                "%s): it no longer lapses\n",
+                hold, campaign, PQgetvalue(result, 0, 0), d->name, d->size, d->sha256);
     PQclear(result);
     free(campaign);
     return 0;

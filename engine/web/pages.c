@@ -417,7 +417,7 @@ static void route_hold_place(struct web_request *request, struct view *view)
         return;
     o.document = present ? &document : NULL;
     struct capture c;
-    r = hold_place(request->session->db, &o, capture_start(&c), view->err, sizeof(view->err));
+    r = hold_place(request->session->db, &o, capture_start(&c), NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     hold_document_clear(&document);
     if (r < 0)
@@ -439,7 +439,7 @@ static void route_hold_lift(struct web_request *request, struct view *view)
         return;
     struct capture c;
     int r = hold_lift(request->session->db, id, evidence, present ? &document : NULL,
-                      field(request, "as"), capture_start(&c), view->err, sizeof(view->err));
+                      field(request, "as"), capture_start(&c), NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     hold_document_clear(&document);
     if (r < 0)
@@ -463,7 +463,7 @@ static void route_hold_confirm(struct web_request *request, struct view *view)
     }
     struct capture c;
     int r = hold_confirm(request->session->db, id, &document, field(request, "as"),
-                         capture_start(&c), view->err, sizeof(view->err));
+                         capture_start(&c), NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     hold_document_clear(&document);
     if (r < 0)
@@ -537,7 +537,7 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
     }
     struct capture c;
     int r = batch_mark_mailed(request->session->db, request->config, batch, date,
-                              field(request, "evidence"), capture_start(&c), view->err,
+                              field(request, "evidence"), capture_start(&c), NULL, view->err,
                               sizeof(view->err));
     view->message = capture_text(&c);
     if (r < 0)
@@ -555,7 +555,7 @@ static void route_void(struct web_request *request, struct view *view)
     }
     struct capture c;
     int r = batch_void(request->session->db, request->config, batch, reason, capture_start(&c),
-                       view->err, sizeof(view->err));
+                       NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     if (r < 0)
         view->error = r;

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 
 #include "crier/config.h"
 #include "crier/db.h"
@@ -31,15 +32,16 @@ int batch_reconcile(struct crier_db *db, const struct crier_config *config, FILE
                     long *ret_orphaned);
 
 /* The commands; errors in err (-ENOENT: no such campaign or batch, -EINVAL: bad input,
- * -EALREADY: nothing left to change). */
+ * -EALREADY: nothing left to change). mark_mailed and void print their one-line result on
+ * out, or, given a JSON object in json (--json), set its fields there instead. */
 int batch_list(struct crier_db *db, const struct crier_config *config, const char *campaign,
                bool json, FILE *out, char *err, size_t err_size);
 int batch_show(struct crier_db *db, const struct crier_config *config, const char *batch, bool json,
                FILE *out, char *err, size_t err_size);
 int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, const char *batch,
-                      const char *date, const char *evidence, FILE *out, char *err,
+                      const char *date, const char *evidence, FILE *out, json_t *json, char *err,
                       size_t err_size);
 int batch_void(struct crier_db *db, const struct crier_config *config, const char *batch,
-               const char *reason, FILE *out, char *err, size_t err_size);
+               const char *reason, FILE *out, json_t *json, char *err, size_t err_size);
 
 #endif

@@ -73,6 +73,9 @@ struct hold_place_options {
 int hold_options_check(const struct hold_place_options *options, char *err, size_t err_size);
 
 /*
+ * The place, lift and confirm commands report on out, or, given a JSON object in json
+ * (--json), set the same facts as its fields instead.
+ *
  * hold_place - record a hold, then wait (at most drain_seconds) until no notice in its
  * scope is in flight, and report on out how many had been handed to a channel before it
  * took effect. From its commit on, no notice in scope is claimed (queue.c).
@@ -80,20 +83,20 @@ int hold_options_check(const struct hold_place_options *options, char *err, size
  * refused (the role may not place holds); -ETIMEDOUT: the hold is in effect but notices
  * claimed before it are still in flight (err says which). Messages in err.
  */
-int hold_place(struct crier_db *db, const struct hold_place_options *options, FILE *out, char *err,
-               size_t err_size);
+int hold_place(struct crier_db *db, const struct hold_place_options *options, FILE *out,
+               json_t *json, char *err, size_t err_size);
 
 /* hold_lift - record that the hold ends, on what evidence; report how many notices it
  * released (those no other active hold covers). -ENOENT: no such hold; -EEXIST: already
  * lifted; -EACCES: refused. */
 int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
-              const struct hold_document *document, const char *as_name, FILE *out, char *err,
-              size_t err_size);
+              const struct hold_document *document, const char *as_name, FILE *out, json_t *json,
+              char *err, size_t err_size);
 
 /* hold_confirm - record the written confirmation of an oral hold. -ENOENT: no such hold;
  * -EEXIST: already confirmed; -EINVAL: written, lifted or lapsed (err says which). */
 int hold_confirm(struct crier_db *db, const char *hold, const struct hold_document *document,
-                 const char *as_name, FILE *out, char *err, size_t err_size);
+                 const char *as_name, FILE *out, json_t *json, char *err, size_t err_size);
 
 /* hold_list - the holds (of one campaign, or all; only active ones if asked), as a table
  * or a JSON array; lapsed and past-review holds are flagged. -ENOENT: no such campaign. */

@@ -309,4 +309,19 @@ is "$RC" 0 "an operator may resend"
 is "$(sql "SELECT by FROM crier.recipient_version WHERE email = 'p2-op@example.com'")" "t_operator_$$" \
   "the version records the operator's login"
 
+# --- --json: one object on stdout, the same counts as the text, checked against the database --
+json_of() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$OUT" "$1"; }
+printf 'ref,email\np4,p4-json@example.com\n' >json.csv
+run_crier campaign amend c1 --csv json.csv --reason "json check" --json
+is "$RC:$ERR" "0:" "campaign amend --json exits 0"
+is "$(json_of '[d[k] for k in ("campaign", "rows", "amended", "unchanged", "requeued", "reached", "in_flight", "no_channel")]')" \
+  "['c1', 1, $(sql "SELECT count(*) FROM crier.recipient_version v WHERE $(in_campaign c1) AND v.reason = 'json check'"), 0, 0, 1, 0, 0]" \
+  "campaign amend --json: one row, the version the database has, p4 already reached"
+run_crier notice resend c1 p4 --channel email --reason "json resend" --json
+is "$RC:$ERR" "0:" "notice resend --json exits 0"
+is "$(json_of 'd')" "{'campaign': 'c1', 'ref': 'p4', 'channel': 'email'}" "notice resend --json: who, on what"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log l WHERE $(in_campaign c1) AND l.event = 'resend'
+           AND l.recipient_ref = 'p4' AND l.channel = 'email' AND l.reason = 'json resend'")" 1 \
+  "and the database has the resend"
+
 done_testing

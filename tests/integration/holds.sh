@@ -162,6 +162,28 @@ run_crier hold confirm "$doc_hold" --written --document letter.bin
 is "$RC" 65 "confirming a written hold: 65"
 like "$ERR" "placed in writing" "confirming a written hold is explained"
 
+# --json: one object on stdout, the same facts as the text, checked against the database
+json_of() { python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$OUT" "$1"; }
+place cli --form oral --recipient c1 --review-by 2099-12-31 --json
+is "$RC:$ERR" "0:" "hold place --json exits 0, nothing on stderr"
+json_hold=$(last_hold)
+is "$(json_of '[d[k] for k in ("hold", "campaign", "scope", "form", "review_by", "handed")]')" \
+  "[$json_hold, 'cli', 'recipient c1', 'oral', '2099-12-31', []]" "hold place --json: the hold placed"
+is "$(json_of 'd["placed_at"]')" \
+  "$(sql "SELECT to_char(placed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM crier.hold WHERE id = $json_hold")" \
+  "hold place --json: placed_at is the database's"
+run_crier hold confirm "$json_hold" --written --document letter.bin --json
+is "$RC:$ERR" "0:" "hold confirm --json exits 0"
+is "$(json_of '[d[k] for k in ("hold", "campaign", "document", "bytes", "sha256")]')" \
+  "$(sql "SELECT '[' || c.hold_id || ', ''cli'', ''' || c.document_name || ''', ' || octet_length(c.document)
+          || ', ''' || c.document_sha256 || ''']' FROM crier.hold_confirm c WHERE c.hold_id = $json_hold")" \
+  "hold confirm --json: the confirmation the database recorded"
+run_crier hold lift "$json_hold" --evidence "SA Roe, phone" --json
+is "$RC:$ERR" "0:" "hold lift --json exits 0"
+is "$(json_of '[d[k] for k in ("hold", "campaign", "scope", "released")]')" \
+  "[$json_hold, 'cli', 'recipient c1', $(sql "SELECT released FROM crier.hold_lift WHERE hold_id = $json_hold")]" \
+  "hold lift --json: what the database released"
+
 # --- before the start: region, recipient, several holds on one notice, later loads ----------
 { header; people p CA 10; people p NY 5; people p TX 5; } >pre.csv
 "$CRIER" campaign create pre --incident INC-pre --policy test --meta "$META" >/dev/null &&

@@ -100,15 +100,8 @@ regulators: writes the packet into --out
 run: a daemon
 serve: a daemon (its API is JSON: tests/integration/serve.sh)
 user add: acts, and says so in one line (roles.sh)
-hold place: see issue 17 (not yet)
-hold lift: see issue 17 (not yet)
-hold confirm: see issue 17 (not yet)
-batch mark-mailed: see issue 17 (not yet)
-batch void: see issue 17 (not yet)
 audit log: --format json (JSON lines)
-audit unreached: --format json (streamed)
-campaign amend: see issue 17 (not yet)
-notice resend: see issue 17 (not yet)"
+audit unreached: --format json (streamed)"
 missing=""
 while read -r group name; do
   [[ $name =~ ^[a-z-]+$ ]] || name=""

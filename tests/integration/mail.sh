@@ -257,4 +257,18 @@ run_crier status c1 --json
 is "$(echo "$OUT" | "$PY" -c 'import json,sys; s=json.load(sys.stdin)["by_state"]; print(s["batched"]+s["mailed"])')" 9 \
   "status: every letter batched or mailed"
 
+# --- --json: one object on stdout, the same facts as the text, checked against the database --
+json_of() { "$PY" -c 'import json,sys; d=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$OUT" "$1"; }
+third=$(echo "$batches" | sed -n 3p)
+run_crier batch void "$third" --reason "json check" --json
+is "$RC:$ERR" "0:" "batch void --json exits 0"
+is "$(json_of '[d[k] for k in ("batch", "voided", "reason", "files_renamed")]')" \
+  "['$third', $(sql "SELECT count(*) FROM crier.dispatch_log WHERE detail LIKE 'batch $third voided%'"), 'json check', True]" \
+  "batch void --json: the letters the database logged back to ready"
+run_crier batch mark-mailed "$new" --date "$(date -u +%F)" --json
+is "$RC:$ERR" "0:" "batch mark-mailed --json exits 0"
+is "$(json_of '[d[k] for k in ("batch", "mailed", "date", "evidence")]')" \
+  "['$new', $(sql "SELECT count(*) FROM crier.notice WHERE state = 'mailed' AND transport_id = '$new'"), '$(date -u +%F)', None]" \
+  "batch mark-mailed --json: the letters the database has mailed"
+
 done_testing
