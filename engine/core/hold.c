@@ -442,14 +442,14 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                 hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
                 o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
                 PQgetvalue(result, 0, 1));
-    if (json)
-        ; /* all said above */
-    else if (strcmp(o->form, "oral") == 0 && !PQgetisnull(result, 0, 3))
+    if (json != NULL || strcmp(o->form, "oral") != 0)
+        ; /* nothing more to say: JSON has lapses_at, a written hold does not lapse */
+    else if (!PQgetisnull(result, 0, 3))
         fprintf(out,
                 "oral: it lapses at %s unless confirmed in writing first (crier hold confirm %s "
                 "--written --document FILE)\n",
                 PQgetvalue(result, 0, 3), hold);
-    else if (strcmp(o->form, "oral") == 0)
+    else
         fprintf(out,
                 "oral: it does not lapse: no framework the campaign declares sets a lapse for "
                 "oral holds (HIPAA's 30 days apply to campaigns that declare HIPAA, or with "
