@@ -2091,6 +2091,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     o.deadlines = cli->config->report.deadlines;
     o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
     o.list_limit = cli->config->report.list_limit;
+    o.progress = isatty(STDERR_FILENO) && !o.json;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
     db_close(db);
@@ -2703,6 +2704,7 @@ static int cmd_campaign_amend(struct cli *cli, int argc, char **argv)
         return code;
     char *who = actor(db);
     a.amend.actor = who;
+    a.amend.progress = isatty(STDERR_FILENO) && !a.find.json;
     struct amend_result result = {0};
     char err[1024] = "";
     int r = amend_apply(db, cli->config, &a.amend, stderr, &result, err, sizeof(err));

@@ -24,6 +24,7 @@
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/policy.h"
+#include "crier/progress.h"
 #include "crier/rules.h"
 
 #include <errno.h>
@@ -597,18 +598,24 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
         1, params);
     if (rc < 0)
         return error_set(err, err_size, rc, "reading the notices: %s", db->error);
+    struct progress bar;
+    progress_start(&bar, r->options->progress, "audit report");
     for (;;) {
         PGresult *rows = NULL;
         rc = db_query(db, "FETCH " FETCH_ROWS " FROM report_people", 0, NULL, &rows);
-        if (rc < 0)
+        if (rc < 0) {
+            progress_clear(&bar);
             return error_set(err, err_size, rc, "reading the notices: %s", db->error);
+        }
         int n = PQntuples(rows);
         for (int i = 0; i < n; i++)
             person_account(r, rows, i);
         PQclear(rows);
+        progress_add(&bar, n);
         if (n == 0)
             break;
     }
+    progress_end(&bar);
     return db_exec(db, "CLOSE report_people", 0, NULL);
 }
 

@@ -25,6 +25,7 @@
 #include "crier/crier.h"
 #include "crier/csv.h"
 #include "crier/policy.h"
+#include "crier/progress.h"
 #include "crier/validate.h"
 
 #include <errno.h>
@@ -276,6 +277,7 @@ struct seen {
 struct amend {
     struct crier_db *db;
     const struct amend_options *options;
+    struct progress bar; /* options->progress: rows so far, on stderr */
     struct campaign *campaign;
     char campaign_id[32];
     struct csv_reader *csv;
@@ -328,9 +330,11 @@ static int reject(struct amend *a, const struct csv_record *record, const char *
                   const char *reason)
 {
     a->result.rejected++;
-    if (a->diag && a->result.rejected <= DIAG_REJECTS)
+    if (a->diag && a->result.rejected <= DIAG_REJECTS) {
+        progress_clear(&a->bar);
         fprintf(a->diag, "crier: %s:%lu:%s%s rejected: %s\n", a->options->csv_path, record->line,
                 ref ? " ref " : "", ref ? ref : "", reason);
+    }
     if (a->rejects == NULL)
         return 0;
     char where[32];
@@ -566,11 +570,14 @@ static void amend_close(struct amend *a)
 static int amend_rows(struct amend *a, char *err, size_t err_size)
 {
     const struct csv_record *record = NULL;
+    progress_start(&a->bar, a->options->progress, "campaign amend");
     int r;
     while ((r = csv_reader_next(a->csv, &record, err, err_size)) > 0) {
         a->result.rows++;
         r = apply_row(a, record);
+        progress_add(&a->bar, 1);
         if (r < 0) {
+            progress_clear(&a->bar);
             if (a->rejects && ferror(a->rejects))
                 snprintf(err, err_size, "writing the reject file: %s", strerror(errno));
             else
@@ -579,6 +586,7 @@ static int amend_rows(struct amend *a, char *err, size_t err_size)
             return r;
         }
     }
+    progress_end(&a->bar);
     if (r < 0)
         return r;
     if (a->result.rejected > 0) {

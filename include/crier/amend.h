@@ -21,6 +21,7 @@ struct amend_options {
     const char *reject_path; /* every rejected row, with its line and reason; may be NULL */
     const char *reason;      /* why (required), logged with each change */
     bool resend;             /* also send again to people already reached */
+    bool progress;           /* a progress line on stderr, row by row (a terminal) */
     const char *actor;
 };
 

@@ -1,8 +1,9 @@
 /*
  * progress.h - a progress line on the terminal for commands that stream many rows (audit
- * export, audit verify): redrawn in place on stderr at most five times a second, ended with
- * the final count. Off unless the caller turns it on, which it does only when stderr is a
- * terminal and the output is not JSON: a pipe or a log never gets carriage returns.
+ * export, audit verify, audit report, campaign amend): redrawn in place on stderr at most
+ * five times a second, ended with the final count. Off unless the caller turns it on,
+ * which it does only when stderr is a terminal and the output is not JSON: a pipe or a log
+ * never gets carriage returns.
  */
 #ifndef CRIER_PROGRESS_H
 #define CRIER_PROGRESS_H

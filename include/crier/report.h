@@ -22,6 +22,7 @@ struct report_options {
     long list_limit;            /* people listed per list; the rest are counted */
     bool json;                  /* one JSON object on out instead of text tables */
     const char *html_path;      /* also write one self-contained HTML file here; NULL = none */
+    bool progress;              /* a progress line on stderr as the notices are read (a terminal) */
 };
 
 /*

@@ -324,4 +324,13 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log l WHERE $(in_campaign c1) AND
            AND l.recipient_ref = 'p4' AND l.channel = 'email' AND l.reason = 'json resend'")" 1 \
   "and the database has the resend"
 
+# --- a progress line on a terminal (script(1) gives the command one), never in a pipe ----------
+on_tty() { script -qec "$*" /dev/null 2>&1 | tr '\r' '\n'; }
+printf 'ref,email\np4,p4-tty@example.com\np5,p5-tty@example.com\n' >tty.csv
+like "$(on_tty "$CRIER" campaign amend c1 --csv tty.csv --reason tty-check)" \
+  "campaign amend: 2 rows, done" "campaign amend on a terminal ends its progress line with the count"
+printf 'ref,email\np4,p4-pipe@example.com\n' >pipe.csv
+run_crier campaign amend c1 --csv pipe.csv --reason "pipe check"
+is "$(grep -c $'\r\\|rows, done' <<<"$ERR$OUT")" 0 "campaign amend into a pipe: no progress line"
+
 done_testing

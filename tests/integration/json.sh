@@ -86,6 +86,9 @@ like "$(on_tty "$CRIER" audit verify)" "audit verify: $rows rows, done" "audit v
 like "$(on_tty "$CRIER" audit verify --file "$WORK/tty.jsonl")" "audit verify --file: [0-9]+ rows, done" \
   "audit verify --file on a terminal: its progress line"
 is "$(on_tty "$CRIER" audit verify --json | grep -c 'rows, done')" 0 "audit verify --json on a terminal: none"
+like "$(on_tty "$CRIER" audit report j1)" "audit report: [0-9]+ rows, done" \
+  "audit report on a terminal: its progress line, one row per notice read"
+is "$(on_tty "$CRIER" audit report j1 --json | grep -c 'rows, done')" 0 "audit report --json on a terminal: none"
 run_crier audit export --out "$WORK/pipe.jsonl"
 run_crier audit verify
 is "$(grep -c $'\r\|rows, done' <<<"$ERR$OUT")" 0 "audit export and verify into a pipe: no progress line"
