@@ -23,6 +23,7 @@
 #include "crier/campaign.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
+#include "crier/html.h"
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/rules.h"
@@ -1457,36 +1458,10 @@ static void report_text(const json_t *o, FILE *out)
 
 /* ---- HTML ---------------------------------------------------------------------------------- */
 
-/* html_text - s escaped for HTML text and attribute values. */
-static void html_text(FILE *out, const char *s)
-{
-    for (; s && *s; s++) {
-        switch (*s) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            fputc(*s, out);
-        }
-    }
-}
-
 static void html_cell(FILE *out, const char *s)
 {
     fputs("<td>", out);
-    html_text(out, s);
+    html_escape(out, s);
     fputs("</td>", out);
 }
 
@@ -1575,7 +1550,7 @@ static void html_chart(FILE *out, const json_t *o)
                 "<rect class=hold x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\""
                 " fill=\"#f4a261\" fill-opacity=\"0.35\"><title>hold %lld on ",
                 x0, top, x1 - x0, plot_h, jint(h, "id"));
-        html_text(out, jstr(h, "scope"));
+        html_escape(out, jstr(h, "scope"));
         fputs("</title></rect>\n", out);
     }
     json_array_foreach(days, i, d)
@@ -1599,9 +1574,9 @@ static void html_chart(FILE *out, const json_t *o)
                     "<rect class=bar x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\""
                     " fill=\"%s\"><title>",
                     x, y, slot * 0.8, bar, chart_colours[c % ARRAY_SIZE(chart_colours)]);
-            html_text(out, jstr(d, "day"));
+            html_escape(out, jstr(d, "day"));
             fputc(' ', out);
-            html_text(out, json_string_value(name));
+            html_escape(out, json_string_value(name));
             fprintf(out, ": %lld</title></rect>\n", n);
         }
     }
@@ -1637,7 +1612,7 @@ static void html_chart(FILE *out, const json_t *o)
         fprintf(out, "<rect x=\"%.0f\" y=\"%.0f\" width=12 height=12 fill=\"%s\"/>", lx,
                 height - 18, chart_colours[c % ARRAY_SIZE(chart_colours)]);
         fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" font-size=12>", lx + 16, height - 8);
-        html_text(out, json_string_value(name));
+        html_escape(out, json_string_value(name));
         fputs("</text>\n", out);
         lx += 110;
     }
@@ -1689,7 +1664,7 @@ static void html_verdict(FILE *out, const json_t *v)
     bool flagged =
         (due && strcmp(due, "not required") != 0) || (triggered && strcmp(triggered, "yes") == 0);
     fprintf(out, "<td%s>", unknown ? " class=unknown" : flagged ? " class=flag" : "");
-    html_text(out, shown);
+    html_escape(out, shown);
     fputs("</td>", out);
 }
 
@@ -1715,16 +1690,16 @@ static void html_regulators(FILE *out, const json_t *g)
             : strcmp(due, "not required") == 0 ? "no"
                                                : "flag";
         fprintf(out, "<span class=%s>", cls);
-        html_text(out, jstr(r, "name"));
+        html_escape(out, jstr(r, "name"));
         fputs(": ", out);
-        html_text(out, shown);
+        html_escape(out, shown);
         fputs(" (", out);
-        html_text(out, jstr(r, "threshold"));
+        html_escape(out, jstr(r, "threshold"));
         fputs("; ", out);
-        html_text(out, jstr(r, "deadline"));
+        html_escape(out, jstr(r, "deadline"));
         if (json_is_string(json_object_get(r, "due_by"))) {
             fputs(", by ", out);
-            html_text(out, jstr(r, "due_by"));
+            html_escape(out, jstr(r, "due_by"));
         }
         fputs(")</span><br>", out);
     }
@@ -1743,7 +1718,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
           " style-src 'unsafe-inline'\">\n<title>crier audit report: ",
           out);
-    html_text(out, jstr(o, "campaign"));
+    html_escape(out, jstr(o, "campaign"));
     fputs("</title>\n<style>\n"
           "body{font-family:sans-serif;margin:2em;color:#222}\n"
           "table{border-collapse:collapse;margin:0.5em 0 1.5em}\n"
@@ -1754,27 +1729,27 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
           ".unknown{color:#d00000;font-weight:bold}\n"
           "</style></head><body>\n<h1>Audit report: campaign ",
           out);
-    html_text(out, jstr(o, "campaign"));
+    html_escape(out, jstr(o, "campaign"));
     fputs("</h1>\n<p>Incident ", out);
-    html_text(out, jstr(o, "incident"));
+    html_escape(out, jstr(o, "incident"));
     fprintf(out, "; campaign %s; policy ", jstr(o, "state"));
-    html_text(out, jstr(o, "policy"));
+    html_escape(out, jstr(o, "policy"));
     fprintf(out, "; %lld people; as of %s.</p>\n", jint(o, "total"), jstr(o, "as_of"));
     const json_t *table = json_object_get(o, "deadline_table");
     fputs("<p class=caveat><b>Caveat.</b> ", out);
-    html_text(out, jstr(table, "caveat"));
+    html_escape(out, jstr(table, "caveat"));
     fputs(" (table: ", out);
-    html_text(out, jstr(table, "path"));
+    html_escape(out, jstr(table, "path"));
     fputs(")</p>\n", out);
     if (json_is_null(json_object_get(o, "discovered_date"))) {
         fputs("<p class=flag>Timeliness not measured: ", out);
-        html_text(out, jstr(o, "timeliness_note"));
+        html_escape(out, jstr(o, "timeliness_note"));
         fputs("</p>\n", out);
     } else {
         fputs("<p>Discovered ", out);
-        html_text(out, jstr(o, "discovered_date"));
+        html_escape(out, jstr(o, "discovered_date"));
         fputs(" (", out);
-        html_text(out, jstr(o, "discovered_from"));
+        html_escape(out, jstr(o, "discovered_from"));
         fputs(").</p>\n", out);
     }
 
@@ -1794,7 +1769,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         html_cell(out, jstr(d, "jurisdiction"));
         html_cell(out, jstr(d, "name"));
         fputs("<td class=flag>", out);
-        html_text(out, jstr(d, "shown"));
+        html_escape(out, jstr(d, "shown"));
         fputs("</td>", out);
         html_cell(out, jstr(d, "threshold"));
         html_number(out, jint(d, "count"));
@@ -1825,7 +1800,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     json_object_foreach((json_t *)channels, key, value)
     {
         fputs("<th>", out);
-        html_text(out, key);
+        html_escape(out, key);
         fputs("</th>", out);
     }
     fputs("</tr>\n", out);
@@ -1912,7 +1887,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         const json_t *reason;
         json_array_foreach(json_object_get(p, "reasons"), k, reason)
         {
-            html_text(out, json_string_value(reason));
+            html_escape(out, json_string_value(reason));
             fputs("<br>", out);
         }
         fputs("</td>", out);
@@ -1923,7 +1898,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     if (jint(und, "more") > 0)
         fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(und, "more"));
     fputs("<p>Everyone not reached, with each last attempt: <code>", out);
-    html_text(out, jstr(und, "full_list"));
+    html_escape(out, jstr(und, "full_list"));
     fputs("</code></p>\n", out);
 
     fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"

@@ -1,5 +1,5 @@
 /*
- * html.h - HTML output for crier serve (engine/web/html.c): the one escaping function every
+ * html.h - HTML output (engine/lib/html.c): the one escaping function every
  * value goes through, and a renderer of the core's JSON (the CLI's --json shapes) as
  * escaped HTML tables, so that no page formats a value by hand.
  */

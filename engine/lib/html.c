@@ -1,6 +1,6 @@
 /*
- * html.c - the console's HTML output: one escaping function, and the core's JSON rendered
- * through it.
+ * html.c - HTML output: the one escaping function (the console's pages, `audit report`
+ * --html), and the core's JSON rendered through it for the console.
  *
  * SECURITY: every value a page shows comes from a recipient list, a campaign's metadata,
  * a hold's text or the database, all of it someone else's input. Pages never write such a
