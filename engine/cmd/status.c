@@ -15,7 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define STATUS_CHANNEL_MAX 16
+#define STATUS_CHANNEL_MAX      16
+#define PROGRESS_WINDOW_MINUTES 15 /* the rate is over this many minutes */
 
 struct channel_counts {
     char name[32];
@@ -28,7 +29,8 @@ struct campaign_status {
     long by_state[STATE_COUNT];
     struct channel_counts channels[STATUS_CHANNEL_MAX];
     size_t channel_count;
-    json_t *holds; /* law-enforcement holds: active count and alerts (hold.c) */
+    json_t *holds;    /* law-enforcement holds: active count and alerts (hold.c) */
+    json_t *progress; /* a named campaign's rate, ETA and per-day counts; NULL for all */
 };
 
 static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
@@ -66,6 +68,8 @@ static json_t *status_json(const struct campaign_status *s)
     json_object_set_new(obj, "by_channel", channels);
     if (s->holds)
         json_object_set(obj, "holds", s->holds);
+    if (s->progress)
+        json_object_set(obj, "progress", s->progress);
     return obj;
 }
 
@@ -86,6 +90,14 @@ static void status_text(const struct campaign_status *s, FILE *out)
     }
     if (s->holds)
         hold_status_text(s->holds, out);
+    if (s->progress) {
+        const json_t *p = s->progress;
+        fprintf(out, "  rate %.1f notices/min (last %d min)",
+                json_real_value(json_object_get(p, "rate_per_minute")), PROGRESS_WINDOW_MINUTES);
+        const char *eta = json_string_value(json_object_get(p, "eta"));
+        fprintf(out, "  %ld to go  eta %s\n",
+                (long)json_integer_value(json_object_get(p, "remaining")), eta ? eta : "-");
+    }
 }
 
 static void status_clear(struct campaign_status *s)
@@ -95,6 +107,72 @@ static void status_clear(struct campaign_status *s)
     free(s->state);
     free(s->policy);
     json_decref(s->holds);
+    json_decref(s->progress);
+}
+
+/* The notices that finished, by UTC day: attempts that left 'sending' other than back to
+ * 'ready' (handed over, or undeliverable), and people found unreachable without an attempt
+ * (no usable contact); how many in the rate's window. One pass over the campaign's log
+ * rows (dispatch_log_campaign). */
+static const char progress_sql[] =
+    "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),"
+    " count(*) FILTER (WHERE to_state <> 'undeliverable'),"
+    " count(*) FILTER (WHERE to_state = 'undeliverable'),"
+    " count(*) FILTER (WHERE at > now() - make_interval(mins => $2::int))"
+    " FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
+    " AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')"
+    " GROUP BY 1 ORDER BY 1";
+
+/* status_progress - the rate over the last PROGRESS_WINDOW_MINUTES, what is left to send
+ * (ready and sending; held notices wait for a lift, not for the rate), the ETA at that rate
+ * (null when nothing moved or the campaign is not running) and the per-day counts. */
+static int status_progress(struct crier_db *db, const char *campaign_id, struct campaign_status *s)
+{
+    char window[16];
+    snprintf(window, sizeof(window), "%d", PROGRESS_WINDOW_MINUTES);
+    const char *params[] = {campaign_id, window};
+    PGresult *res = NULL;
+    int r = db_query(db, progress_sql, 2, params, &res);
+    if (r < 0)
+        return r;
+    long recent = 0;
+    json_t *days = json_array();
+    for (int i = 0; i < PQntuples(res); i++) {
+        recent += strtol(PQgetvalue(res, i, 3), NULL, 10);
+        json_array_append_new(
+            days, json_pack("{s:s, s:I, s:I}", "day", PQgetvalue(res, i, 0), "sent",
+                            (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), "undeliverable",
+                            (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10)));
+    }
+    PQclear(res);
+    long remaining = s->by_state[STATE_READY] + s->by_state[STATE_SENDING];
+    double rate = (double)recent / PROGRESS_WINDOW_MINUTES;
+    json_t *eta = json_null(), *eta_seconds = json_null();
+    if (rate > 0 && remaining > 0 && strcmp(s->state, "running") == 0) {
+        double seconds = (double)remaining / rate * 60.0;
+        char secs[32];
+        snprintf(secs, sizeof(secs), "%.0f", seconds);
+        const char *eta_params[] = {secs};
+        /* the instant, in the database's clock as every timestamp of crier is */
+        r = db_query(
+            db,
+            "SELECT to_char((now() AT TIME ZONE 'UTC') + make_interval(secs => $1::float8),"
+            " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+            1, eta_params, &res);
+        if (r < 0) {
+            json_decref(days);
+            return r;
+        }
+        if (PQntuples(res) == 1)
+            eta = json_string(PQgetvalue(res, 0, 0));
+        PQclear(res);
+        eta_seconds = json_integer((json_int_t)seconds);
+    }
+    s->progress =
+        json_pack("{s:i, s:I, s:f, s:I, s:o, s:o, s:o}", "window_minutes", PROGRESS_WINDOW_MINUTES,
+                  "finished_in_window", (json_int_t)recent, "rate_per_minute", rate, "remaining",
+                  (json_int_t)remaining, "eta_seconds", eta_seconds, "eta", eta, "per_day", days);
+    return 0;
 }
 
 /* status_holds - held is derived: ready notices an active law-enforcement hold covers
@@ -169,6 +247,8 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
                 c->by_state[state] += count;
         }
         r = status_holds(db, id, &s);
+        if (r == 0 && name)
+            r = status_progress(db, id, &s);
         if (r < 0) {
             status_clear(&s);
             PQclear(result);

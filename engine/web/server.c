@@ -24,10 +24,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIELD_MAX (64 * 1024) /* one text field */
 
@@ -194,11 +196,124 @@ static void reply_error(struct web_request *request, struct web_reply *reply, un
     }
 }
 
-static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connection *connection,
-                                  struct web_reply *reply)
+/* ---- streamed bodies ------------------------------------------------------------------ */
+
+#define STREAM_BLOCK (64 * 1024)
+
+/* One streamed body: the thread that writes it into a pipe, and the first block read. */
+struct stream_state {
+    struct web_stream *stream;
+    pthread_t thread;
+    int fd; /* the pipe's read end */
+    int write_fd;
+    int result; /* run's: read once the thread is joined */
+    char err[1024];
+    bool joined;
+    char first[STREAM_BLOCK];
+    size_t first_len, first_sent;
+};
+
+static void *stream_thread(void *cls)
 {
+    struct stream_state *s = cls;
+    FILE *out = fdopen(s->write_fd, "w");
+    struct web_session *session = out ? session_acquire(s->stream->session_id) : NULL;
+    if (out == NULL) {
+        close(s->write_fd);
+        s->result = -EIO;
+        snprintf(s->err, sizeof(s->err), "cannot open the stream");
+    } else if (session == NULL) {
+        s->result = -EACCES;
+        snprintf(s->err, sizeof(s->err), "the session ended");
+    } else {
+        s->result = s->stream->run(s->stream, session, out, s->err, sizeof(s->err));
+    }
+    session_release(session);
+    if (out && fclose(out) != 0 && s->result == 0)
+        s->result = -EIO; /* the client went away: what it got was cut short */
+    return NULL;
+}
+
+static int stream_join(struct stream_state *s)
+{
+    if (!s->joined)
+        pthread_join(s->thread, NULL);
+    s->joined = true;
+    return s->result;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream_state *s = cls;
+    if (s->first_sent < s->first_len) {
+        size_t n = s->first_len - s->first_sent < max ? s->first_len - s->first_sent : max;
+        memcpy(buf, s->first + s->first_sent, n);
+        s->first_sent += n;
+        return (ssize_t)n;
+    }
+    ssize_t n;
+    do
+        n = read(s->fd, buf, max);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        return n;
+    /* the end: whole only when run succeeded */
+    return n == 0 && stream_join(s) == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                         : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+static void stream_free(void *cls)
+{
+    struct stream_state *s = cls;
+    close(s->fd); /* a writer still running fails its next write and stops */
+    stream_join(s);
+    if (s->stream->free_data)
+        s->stream->free_data(s->stream->data);
+    free(s->stream);
+    free(s);
+}
+
+/* stream_start - run the reply's stream and read its first block; NULL with the reply
+ * turned into the error when it failed before writing anything. */
+static struct stream_state *stream_start(struct web_request *request, struct web_reply *reply)
+{
+    struct stream_state *s = xcalloc(1, sizeof(*s));
+    s->stream = reply->stream;
+    reply->stream = NULL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        s->result = -errno;
+        snprintf(s->err, sizeof(s->err), "cannot stream: %s", strerror(errno));
+        s->joined = true;
+        s->fd = -1;
+    } else {
+        s->fd = fds[0];
+        s->write_fd = fds[1];
+        if (pthread_create(&s->thread, NULL, stream_thread, s) != 0)
+            abort();
+        ssize_t n;
+        while (s->first_len < sizeof(s->first) &&
+               ((n = read(s->fd, s->first + s->first_len, sizeof(s->first) - s->first_len)) > 0 ||
+                (n < 0 && errno == EINTR)))
+            s->first_len += n > 0 ? (size_t)n : 0;
+        if (s->first_len > 0 || stream_join(s) == 0)
+            return s;
+    }
+    reply_error(request, reply, web_status(s->result), s->err);
+    free(reply->disposition); /* an error page, not the download */
+    reply->disposition = NULL;
+    stream_free(s);
+    return NULL;
+}
+
+static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connection *connection,
+                                  struct web_request *request, struct web_reply *reply)
+{
+    struct stream_state *stream = reply->stream ? stream_start(request, reply) : NULL;
     struct MHD_Response *response =
-        MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_MUST_FREE);
+        stream ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read,
+                                                   stream, stream_free)
+               : MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_MUST_FREE);
     reply->body = NULL;
     MHD_add_response_header(response, "Content-Security-Policy", csp);
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
@@ -344,9 +459,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
     }
     session_release(state->request.session);
     state->request.session = NULL;
-    if (reply.body == NULL)
+    if (reply.body == NULL && reply.stream == NULL)
         reply_text(&reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "no reply");
-    return send_reply(server, connection, &reply);
+    return send_reply(server, connection, &state->request, &reply);
 }
 
 static void completed(void *cls, struct MHD_Connection *connection, void **request_state,

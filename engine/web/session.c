@@ -17,12 +17,14 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SESSIONS_MAX      512
 #define FAILURES_FREE     10        /* failed logins before any slowing */
@@ -140,8 +142,28 @@ static void session_free(struct web_session *s, const char *event)
         log_info("console: %s %s (%s)", s->user, event, s->client);
     db_close(s->db);
     pthread_mutex_destroy(&s->lock);
+    if (s->packet_dir)
+        web_dir_remove(s->packet_dir);
+    free(s->packet_dir);
     free(s->user);
     free(s);
+}
+
+void web_dir_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *file = xasprintf("%s/%s", path, e->d_name);
+            unlink(file);
+            free(file);
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }
 
 /* sweep - take the expired sessions no request holds out of the table (under table_lock)
