@@ -19,6 +19,7 @@
  * never cross a network in clear.
  */
 #include "crier/web.h"
+#include "crier/httpd.h"
 #include "crier/crier.h"
 #include "crier/log.h"
 
@@ -473,50 +474,16 @@ static void completed(void *cls, struct MHD_Connection *connection, void **reque
 
 /* ---- the daemon --------------------------------------------------------------------- */
 
-static int listen_address(const char *listen, struct sockaddr_storage *storage, bool *ret_v6,
-                          char host[128], char *err, size_t err_size)
-{
-    const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535 ||
-        (size_t)(colon - listen) >= 128) {
-        snprintf(err, err_size, "serve.listen %s: expected HOST:PORT, e.g. 127.0.0.1:8470", listen);
-        return -EINVAL;
-    }
-    snprintf(host, 128, "%.*s", (int)(colon - listen), listen);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    struct sockaddr_in *v4 = (struct sockaddr_in *)storage;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)storage;
-    *ret_v6 = false;
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *ret_v6 = true;
-    } else {
-        snprintf(err, err_size, "serve.listen %s: '%s' is not an IP address", listen, host);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 int web_start(const struct web_options *options, struct web_server **ret_server, char *err,
               size_t err_size)
 {
-    struct sockaddr_storage storage = {0};
-    bool v6 = false;
-    char host[128];
-    int r = listen_address(options->listen, &storage, &v6, host, err, err_size);
+    struct httpd_address listen;
+    int r =
+        httpd_address(options->listen, "serve.listen", "127.0.0.1:8470", &listen, err, err_size);
     if (r < 0)
         return r;
     bool tls = options->tls_cert != NULL;
-    if (!tls && !web_loopback(host)) {
+    if (!tls && !web_loopback(listen.host)) {
         snprintf(err, err_size,
                  "serve.listen %s: plain HTTP is allowed on loopback only (127.0.0.1, ::1), "
                  "behind a reverse proxy that speaks TLS; set serve.tls.cert and "
@@ -531,20 +498,17 @@ int web_start(const struct web_options *options, struct web_server **ret_server,
     struct web_server *server = xcalloc(1, sizeof(*server));
     server->config = options->config;
     server->tls = tls;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                     (tls ? MHD_USE_TLS : 0);
-    struct MHD_OptionItem tls_options[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, options->tls_cert},
+    const struct MHD_OptionItem daemon_options[] = {
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, 8, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 256, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, options->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, options->tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (!tls)
-        tls_options[0].option = MHD_OPTION_END;
-    server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, answer, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&storage,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, 8u,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+    server->daemon = httpd_start(&listen, tls ? MHD_USE_TLS : 0, answer, server, daemon_options);
     if (server->daemon == NULL) {
         snprintf(err, err_size, "serve.listen %s: cannot listen (in use, not an address here%s)",
                  options->listen, tls ? ", or the certificate and key do not match" : "");
