@@ -576,6 +576,7 @@ unsigned web_status(int error)
         return MHD_HTTP_ACCEPTED; /* the hold is in effect; notices are still in flight */
     case -EHOSTUNREACH:
     case -ECONNRESET:
+    case -EBUSY:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;

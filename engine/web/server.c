@@ -133,11 +133,50 @@ static void client_address(struct MHD_Connection *connection, char out[64])
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, 64);
 }
 
+/* same_address - are a and b the same IP address (however each is written)? */
+static bool same_address(const char *a, const char *b)
+{
+    unsigned char x[sizeof(struct in6_addr)], y[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, a, x) == 1)
+        return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+    return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 &&
+           memcmp(x, y, sizeof(x)) == 0;
+}
+
+/* forwarded_client - behind serve.trusted_proxy, the client is the last address of
+ * X-Forwarded-For: the one that proxy saw and appended. Earlier entries are the client's
+ * own claims and are never believed; a request from any other address keeps its own
+ * (its X-Forwarded-For is ignored), so nobody can pick an address to dodge the rate limit. */
+static void forwarded_client(struct MHD_Connection *connection, const char *trusted,
+                             char client[64])
+{
+    if (str_empty(trusted) || !same_address(client, trusted))
+        return;
+    const char *header =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (header == NULL)
+        return;
+    const char *last = strrchr(header, ',');
+    last = last ? last + 1 : header;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    char candidate[64];
+    size_t len = strcspn(last, " \t");
+    if (len == 0 || len >= sizeof(candidate))
+        return;
+    memcpy(candidate, last, len);
+    candidate[len] = '\0';
+    unsigned char bytes[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, candidate, bytes) == 1 || inet_pton(AF_INET6, candidate, bytes) == 1)
+        memcpy(client, candidate, len + 1);
+}
+
 static struct request_state *state_new(struct web_server *server, struct MHD_Connection *connection,
                                        const char *url, const char *method)
 {
     struct request_state *state = xcalloc(1, sizeof(*state));
     client_address(connection, state->client);
+    forwarded_client(connection, server->config->serve.trusted_proxy, state->client);
     state->request.method = xstrdup(method);
     state->request.path = xstrdup(url);
     state->request.config = server->config;
@@ -218,14 +257,17 @@ static void *stream_thread(void *cls)
 {
     struct stream_state *s = cls;
     FILE *out = fdopen(s->write_fd, "w");
-    struct web_session *session = out ? session_acquire(s->stream->session_id) : NULL;
+    bool busy = false;
+    struct web_session *session = out ? session_acquire(s->stream->session_id, &busy) : NULL;
     if (out == NULL) {
         close(s->write_fd);
         s->result = -EIO;
         snprintf(s->err, sizeof(s->err), "cannot open the stream");
     } else if (session == NULL) {
-        s->result = -EACCES;
-        snprintf(s->err, sizeof(s->err), "the session ended");
+        s->result = busy ? -EBUSY : -EACCES;
+        snprintf(s->err, sizeof(s->err), "%s",
+                 busy ? "the session is busy with another request: try again"
+                      : "the session ended");
     } else {
         s->result = s->stream->run(s->stream, session, out, s->err, sizeof(s->err));
     }
@@ -396,7 +438,14 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
         return false;
     }
     const char *cookie = MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "crier_session");
-    request->session = session_acquire(cookie);
+    bool busy = false;
+    request->session = session_acquire(cookie, &busy);
+    if (busy) {
+        reply_error(request, reply, MHD_HTTP_SERVICE_UNAVAILABLE,
+                    "this session is busy with another request (a hold placement waiting for "
+                    "notices in flight, or a download): try again when it is done");
+        return false;
+    }
     if (request->session == NULL && !public_route(request->path)) {
         if (request->api) {
             reply_error(request, reply, MHD_HTTP_UNAUTHORIZED, "log in first: POST /api/v1/login");
@@ -482,6 +531,13 @@ int web_start(const struct web_options *options, struct web_server **ret_server,
         httpd_address(options->listen, "serve.listen", "127.0.0.1:8470", &listen, err, err_size);
     if (r < 0)
         return r;
+    const char *proxy = options->config->serve.trusted_proxy;
+    unsigned char proxy_bytes[sizeof(struct in6_addr)];
+    if (!str_empty(proxy) && inet_pton(AF_INET, proxy, proxy_bytes) != 1 &&
+        inet_pton(AF_INET6, proxy, proxy_bytes) != 1) {
+        snprintf(err, err_size, "serve.trusted_proxy %s: not an IP address", proxy);
+        return -EINVAL;
+    }
     bool tls = options->tls_cert != NULL;
     if (!tls && !web_loopback(listen.host)) {
         snprintf(err, err_size,

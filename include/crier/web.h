@@ -76,8 +76,9 @@ int session_login(const char *user, const char *password, const char *client,
                   size_t err_size);
 
 /* session_acquire - the live session of a cookie value, locked; NULL when there is none
- * or it expired. */
-struct web_session *session_acquire(const char *id);
+ * or it expired, or (*ret_busy) when its request before this one (a hold placement, a
+ * streamed download) did not end within SESSION_WAIT_SECONDS (15). */
+struct web_session *session_acquire(const char *id, bool *ret_busy);
 void session_release(struct web_session *session);
 
 /* session_logout - record the logout (the caller holds the session); it ends when

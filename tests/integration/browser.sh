@@ -55,6 +55,7 @@ ok "campaign c (400 people) created, loaded and started" test $? -eq 0
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$CRIER" -c crier.yaml serve --listen "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.log" &
+server=$!
 listening() { grep -q "^listening on" "$WORK/serve.out"; }
 for _ in $(seq 200); do listening && break; sleep 0.05; done
 ok "crier serve listens" listening || { echo "Bail out! $(cat "$WORK/serve.log")"; exit 1; }
@@ -86,5 +87,7 @@ run_crier audit verify --file "$WORK/downloads/crier-audit-c.jsonl"
 is "$RC" 0 "the export the auditor downloaded verifies offline"
 
 kill -TERM "$worker"; wait "$worker"
-kill -TERM %1 2>/dev/null; wait 2>/dev/null
+kill -TERM "$server"
+wait "$server"
+is "$?" 0 "crier serve stops on SIGTERM"
 done_testing

@@ -394,6 +394,45 @@ denied auditor "DELETE FROM crier.login_log"
 ok "the login log is append-only (an auditor cannot delete from it)" test $? -eq 0
 ok "nor can the owner" bash -c '! psql -XAtq -v ON_ERROR_STOP=1 -c "DELETE FROM crier.login_log" 2>/dev/null'
 
+# --- behind a proxy: the client is the address the trusted proxy appended --------------------
+cp crier.yaml proxy.yaml
+printf 'serve:\n  trusted_proxy: 127.0.0.1\n' >>proxy.yaml
+pport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$CRIER" -c proxy.yaml serve --listen "127.0.0.1:$pport" >"$WORK/proxy.out" 2>"$WORK/proxy.log" &
+proxy_server=$!
+proxy_up() { grep -q "^listening on" "$WORK/proxy.out"; }
+for _ in $(seq 200); do proxy_up && break; kill -0 "$proxy_server" 2>/dev/null || break; sleep 0.05; done
+ok "a console behind a trusted proxy listens" proxy_up
+# via XFF USER [PASSWORD] - a login through the proxy for client XFF (curl plays nginx)
+via() {
+  fetch proxied -H "X-Forwarded-For: $1" --data-urlencode "user=$2" \
+    --data-urlencode "password=${3:-wrong}" "http://127.0.0.1:$pport/login"
+}
+for i in $(seq 10); do via 203.0.113.5 "nobody_${i}_$$"; done
+is "$CODE" 401 "10 wrong logins from one client behind the proxy: each refused"
+via 203.0.113.5 "nobody_11_$$"
+is "$CODE" 429 "the 11th from that client is slowed (each user name was new: the client counts)"
+via 203.0.113.6 "nobody_12_$$"
+is "$CODE" 401 "another client behind the same proxy is not"
+via "203.0.113.6, 203.0.113.5" "nobody_13_$$"
+is "$CODE" 429 "an address the client put in front of the header is not believed"
+like "$(cat "$WORK/proxy.log")" "from 203.0.113.5" "the journal names the real client"
+via 203.0.113.7 "t_auditor_$$" pw
+is "$CODE" 303 "a right password through the proxy logs in"
+is "$(sql "SELECT client FROM crier.login_log WHERE login = 't_auditor_$$' ORDER BY id DESC LIMIT 1")" \
+  "203.0.113.7" "and crier.login_log has the client's address, not the proxy's"
+fetch direct -H "X-Forwarded-For: 198.51.100.9" --data-urlencode "user=t_auditor_$$" \
+  --data-urlencode "password=pw" "$base/login"
+is "$(sql "SELECT client FROM crier.login_log WHERE login = 't_auditor_$$' ORDER BY id DESC LIMIT 1")" \
+  "127.0.0.1" "without serve.trusted_proxy the header is ignored"
+kill -TERM "$proxy_server"
+wait "$proxy_server"
+printf 'serve:\n  trusted_proxy: proxy.example\n' >>badproxy.yaml
+cat crier.yaml badproxy.yaml >bad.yaml
+run_crier -c bad.yaml serve --listen "127.0.0.1:$pport"
+is "$RC" 78 "serve.trusted_proxy that is not an IP address: a start-up error"
+like "$ERR" "trusted_proxy proxy.example: not an IP address" "naming it"
+
 # --- the listen address and TLS -------------------------------------------------------------
 run_crier -c crier.yaml serve --listen "0.0.0.0:$port"
 is "$RC" 78 "plain HTTP on every address is refused (78)"
