@@ -253,8 +253,8 @@ static const struct command commands[] = {
      "because no live worker serves their channel (\"no worker serves email since 12:01\n"
      "UTC\").\n"
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
-     "           waiting notices per channel; for NAME, \"progress\": the rate over the\n"
-     "           last 15 minutes, what is left, the ETA at that rate, and per day\n"
+     "           waiting notices per channel; for NAME, \"progress\": the rate (the last\n"
+     "           15 minutes, at most 2,000 notices), what is left, the ETA, and per day\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
     {"returns", "ingest", cmd_returns_ingest,
      "returns ingest FILE [--campaign NAME] [--reject-file FILE] [--json]",

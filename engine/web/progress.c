@@ -23,10 +23,10 @@ void progress_chart(FILE *out, const json_t *status)
         return;
     const char *eta = json_string_value(json_object_get(p, "eta"));
     fprintf(out,
-            "<h2>Progress</h2><p class=\"progress\">%.1f notices a minute over the last %d "
-            "minutes; %" JSON_INTEGER_FORMAT " to go; ",
+            "<h2>Progress</h2><p class=\"progress\">%.1f notices a minute (the last "
+            "%" JSON_INTEGER_FORMAT " s); %" JSON_INTEGER_FORMAT " to go; ",
             json_real_value(json_object_get(p, "rate_per_minute")),
-            (int)json_integer_value(json_object_get(p, "window_minutes")),
+            json_integer_value(json_object_get(p, "rate_seconds")),
             json_integer_value(json_object_get(p, "remaining")));
     if (eta) {
         fputs("done at about ", out);
