@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,9 +250,20 @@ struct stream_state {
     int result; /* run's: read once the thread is joined */
     char err[1024];
     bool joined;
+    atomic_int refs; /* the response and the thread: the last to let go frees it */
     char first[STREAM_BLOCK];
     size_t first_len, first_sent;
 };
+
+static void stream_unref(struct stream_state *s)
+{
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    if (s->stream->free_data)
+        s->stream->free_data(s->stream->data);
+    free(s->stream);
+    free(s);
+}
 
 static void *stream_thread(void *cls)
 {
@@ -274,6 +286,7 @@ static void *stream_thread(void *cls)
     session_release(session);
     if (out && fclose(out) != 0 && s->result == 0)
         s->result = -EIO; /* the client went away: what it got was cut short */
+    stream_unref(s);
     return NULL;
 }
 
@@ -305,15 +318,18 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
                                          : MHD_CONTENT_READER_END_WITH_ERROR;
 }
 
+/* stream_free - the response is done (sent, or the client went away). A writer still
+ * running is left to finish on its own (its writes now fail; a core function that does
+ * not stop on them reads to its end): libmicrohttpd's thread does not wait for it. */
 static void stream_free(void *cls)
 {
     struct stream_state *s = cls;
-    close(s->fd); /* a writer still running fails its next write and stops */
-    stream_join(s);
-    if (s->stream->free_data)
-        s->stream->free_data(s->stream->data);
-    free(s->stream);
-    free(s);
+    if (s->fd >= 0)
+        close(s->fd);
+    if (!s->joined)
+        pthread_detach(s->thread);
+    s->joined = true;
+    stream_unref(s);
 }
 
 /* stream_start - run the reply's stream and read its first block; NULL with the reply
@@ -321,6 +337,7 @@ static void stream_free(void *cls)
 static struct stream_state *stream_start(struct web_request *request, struct web_reply *reply)
 {
     struct stream_state *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
     s->stream = reply->stream;
     reply->stream = NULL;
     int fds[2];
@@ -332,6 +349,7 @@ static struct stream_state *stream_start(struct web_request *request, struct web
     } else {
         s->fd = fds[0];
         s->write_fd = fds[1];
+        atomic_fetch_add(&s->refs, 1);
         if (pthread_create(&s->thread, NULL, stream_thread, s) != 0)
             abort();
         ssize_t n;
