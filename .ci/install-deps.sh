@@ -33,8 +33,6 @@ packages=(
   libmicrohttpd-dev
   # tests/integration/browser.sh: the console in Chromium through Selenium
   python3-selenium chromium-driver
-  # tests/browser/axe.sh: npm fetches axe-core (accessibility checks) into a cache
-  nodejs npm
   # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint; .ci/chroot.sh installs it
   # into a fresh Debian 12 (debootstrap)
   debhelper dpkg-dev fakeroot lintian debootstrap
@@ -44,6 +42,10 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# tests/browser/axe.sh: npm fetches axe-core (accessibility checks) into a cache. A machine
+# whose Node.js came from elsewhere (NodeSource's nodejs bundles npm) conflicts with
+# Debian's npm package, so Debian's pair is installed only where no npm runs at all.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 SUDO=""
