@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FETCH_ROWS "5000"
+#define FETCH_ROWS 5000
 #define TS(col)    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* ---- audit log ------------------------------------------------------------------------ */
@@ -115,6 +115,28 @@ static void log_row_write(FILE *out, enum audit_format format, PGresult *result,
     }
 }
 
+/* Where audit log writes the cursor's rows (db_fetch_each's data). */
+struct log_out {
+    FILE *out;
+    enum audit_format format;
+    bool write_failed;
+    int write_errno;
+};
+
+/* log_batch - a batch of log rows; a write that fails stops the walk. */
+static int log_batch(void *data, PGresult *result)
+{
+    struct log_out *o = data;
+    for (int row = 0; row < PQntuples(result); row++)
+        log_row_write(o->out, o->format, result, row);
+    if (ferror(o->out)) {
+        o->write_failed = true;
+        o->write_errno = errno;
+        return -EIO;
+    }
+    return 0;
+}
+
 int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, long *ret_rows,
               char *err, size_t err_size)
 {
@@ -165,24 +187,15 @@ int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, l
     if (q->format == AUDIT_CSV)
         csv_row(out, log_columns, ARRAY_SIZE(log_columns));
     long rows = 0;
-    for (;;) {
-        PGresult *result = NULL;
-        r = db_query(db, "FETCH " FETCH_ROWS " FROM audit_rows", 0, NULL, &result);
-        if (r < 0)
-            goto db_error;
-        int n = PQntuples(result);
-        for (int row = 0; row < n; row++)
-            log_row_write(out, q->format, result, row);
-        rows += n;
-        PQclear(result);
-        if (n == 0)
-            break;
-        if (ferror(out)) {
-            db_rollback(db);
-            snprintf(err, err_size, "writing the log: %s", strerror(errno));
-            return -EIO;
-        }
+    struct log_out o = {.out = out, .format = q->format};
+    r = db_fetch_each(db, "audit_rows", FETCH_ROWS, log_batch, &o, &rows);
+    if (o.write_failed) {
+        db_rollback(db);
+        snprintf(err, err_size, "writing the log: %s", strerror(o.write_errno));
+        return -EIO;
     }
+    if (r < 0)
+        goto db_error;
     db_rollback(db);
     if (ret_rows)
         *ret_rows = rows;

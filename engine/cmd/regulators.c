@@ -525,7 +525,7 @@ static int packet_log(struct packet *p)
     struct crier_db *db = p->db;
     char campaign_id[32];
     snprintf(campaign_id, sizeof(campaign_id), "%lld", (long long)p->c->id);
-    int r = db_exec(db, "BEGIN", 0, NULL);
+    int r = db_begin(db);
     for (size_t k = 0; r == 0 && k < p->file_count; k++) {
         const struct packet_file *f = &p->files[k];
         const char *base = strrchr(f->path, '/') ? strrchr(f->path, '/') + 1 : f->path;
@@ -537,8 +537,7 @@ static int packet_log(struct packet *p)
                     3, params);
         free(detail);
     }
-    if (r == 0)
-        r = db_exec(db, "COMMIT", 0, NULL);
+    r = db_end(db, r);
     if (r < 0) {
         error_set(p->err, p->err_size, r,
                   "logging the packet: %s (the files are written, not logged)", db->error);

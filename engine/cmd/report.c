@@ -38,7 +38,7 @@
 #include <time.h>
 #include <yaml.h>
 
-#define FETCH_ROWS      "10000" /* rows per FETCH from the cursor */
+#define FETCH_ROWS      10000 /* rows per FETCH from the cursor */
 #define CHANNELS_MAX    16
 #define DAY_SECONDS     86400.0
 #define UNKNOWN_COUNSEL "unknown \xe2\x80\x94 check counsel"
@@ -571,6 +571,22 @@ static int read_holds(struct crier_db *db, struct report *r, char *err, size_t e
 
 /* read_people - every notice of the campaign with its person and its first successful
  * hand-off on the channel it ended on, through a cursor. */
+struct people_walk {
+    struct report *r;
+    struct progress *bar;
+};
+
+/* people_batch - a batch of people from the cursor, into every counter. */
+static int people_batch(void *data, PGresult *rows)
+{
+    struct people_walk *walk = data;
+    int n = PQntuples(rows);
+    for (int i = 0; i < n; i++)
+        person_account(walk->r, rows, i);
+    progress_add(walk->bar, n);
+    return 0;
+}
+
 static int read_people(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
     const char *params[] = {r->campaign_id};
@@ -601,20 +617,11 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
         return error_set(err, err_size, rc, "reading the notices: %s", db->error);
     struct progress bar;
     progress_start(&bar, r->options->progress, "audit report");
-    for (;;) {
-        PGresult *rows = NULL;
-        rc = db_query(db, "FETCH " FETCH_ROWS " FROM report_people", 0, NULL, &rows);
-        if (rc < 0) {
-            progress_clear(&bar);
-            return error_set(err, err_size, rc, "reading the notices: %s", db->error);
-        }
-        int n = PQntuples(rows);
-        for (int i = 0; i < n; i++)
-            person_account(r, rows, i);
-        PQclear(rows);
-        progress_add(&bar, n);
-        if (n == 0)
-            break;
+    struct people_walk walk = {.r = r, .bar = &bar};
+    rc = db_fetch_each(db, "report_people", FETCH_ROWS, people_batch, &walk, NULL);
+    if (rc < 0) {
+        progress_clear(&bar);
+        return error_set(err, err_size, rc, "reading the notices: %s", db->error);
     }
     progress_end(&bar);
     return db_exec(db, "CLOSE report_people", 0, NULL);

@@ -438,11 +438,7 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
     snprintf(timeout, sizeof(timeout), "SET LOCAL lock_timeout = %ld", lock_timeout_ms);
     r = db_exec(db, timeout, 0, NULL);
     int64_t horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
-    if (r < 0) {
-        db_rollback(db);
-        return r;
-    }
-    r = db_commit(db);
+    r = db_end(db, r);
     if (r < 0)
         return r;
 
@@ -534,11 +530,7 @@ done:
     for (size_t i = 0; i < open_count; i++)
         block_hash_free(&open[i].hash);
     free(open);
-    if (r < 0) {
-        db_rollback(db);
-        return r;
-    }
-    r = db_commit(db);
+    r = db_end(db, r);
     if (r < 0)
         return r;
     if (ret_rows)
