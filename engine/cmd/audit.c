@@ -119,8 +119,6 @@ static void log_row_write(FILE *out, enum audit_format format, PGresult *result,
 struct log_out {
     FILE *out;
     enum audit_format format;
-    bool write_failed;
-    int write_errno;
 };
 
 /* log_batch - a batch of log rows; a write that fails stops the walk. */
@@ -129,12 +127,7 @@ static int log_batch(void *data, PGresult *result)
     struct log_out *o = data;
     for (int row = 0; row < PQntuples(result); row++)
         log_row_write(o->out, o->format, result, row);
-    if (ferror(o->out)) {
-        o->write_failed = true;
-        o->write_errno = errno;
-        return -EIO;
-    }
-    return 0;
+    return ferror(o->out) ? -EIO : 0;
 }
 
 int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, long *ret_rows,
@@ -189,9 +182,9 @@ int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, l
     long rows = 0;
     struct log_out o = {.out = out, .format = q->format};
     r = db_fetch_each(db, "audit_rows", FETCH_ROWS, log_batch, &o, &rows);
-    if (o.write_failed) {
+    if (r < 0 && ferror(out)) {
         db_rollback(db);
-        snprintf(err, err_size, "writing the log: %s", strerror(o.write_errno));
+        snprintf(err, err_size, "writing the log: %s", strerror(errno));
         return -EIO;
     }
     if (r < 0)

@@ -208,8 +208,6 @@ struct rows_out {
     bool json;
     json_t *array;
     enum unreached_format format;
-    bool write_failed;
-    int write_errno;
 };
 
 static int find_batch(void *data, PGresult *res)
@@ -328,12 +326,7 @@ static int unreached_batch(void *data, PGresult *res)
     struct rows_out *o = data;
     for (int i = 0; i < PQntuples(res); i++)
         unreached_row(o->out, o->format, res, i);
-    if (ferror(o->out)) {
-        o->write_failed = true;
-        o->write_errno = errno;
-        return -EIO;
-    }
-    return 0;
+    return ferror(o->out) ? -EIO : 0;
 }
 
 int audit_unreached(struct crier_db *db, const char *campaign, enum unreached_format format,
@@ -355,8 +348,8 @@ int audit_unreached(struct crier_db *db, const char *campaign, enum unreached_fo
     struct rows_out o = {.out = out, .format = format};
     if (r == 0)
         r = db_fetch_each(db, "unreached", FETCH_ROWS, unreached_batch, &o, &rows);
-    if (o.write_failed) {
-        snprintf(err, err_size, "writing the list: %s", strerror(o.write_errno));
+    if (r < 0 && ferror(out)) {
+        snprintf(err, err_size, "writing the list: %s", strerror(errno));
         db_rollback(db);
         return -EIO;
     }
