@@ -54,6 +54,11 @@ static void md_line(FILE *f, const char *label, const char *value)
     free(literal);
 }
 
+/* The list columns of one recipient of a region ($1 campaign id, $2 the region). */
+static const char sample_vars_sql[] =
+    "SELECT vars::text FROM crier.recipient WHERE campaign_id = $1"
+    " AND upper(btrim(coalesce(region, ''))) = $2 ORDER BY seq LIMIT 1";
+
 /* sample_notice - the individual notice as the residents of region received it: their
  * region's template, every list value a placeholder. Markdown in *ret_body. */
 static int sample_notice(struct crier_db *db, const struct campaign *c,
@@ -65,10 +70,7 @@ static int sample_notice(struct crier_db *db, const struct campaign *c,
     snprintf(id, sizeof(id), "%lld", (long long)c->id);
     const char *params[] = {id, region};
     PGresult *res = NULL;
-    int r = db_query(db,
-                     "SELECT vars::text FROM crier.recipient WHERE campaign_id = $1"
-                     " AND upper(btrim(coalesce(region, ''))) = $2 ORDER BY seq LIMIT 1",
-                     2, params, &res);
+    int r = db_query(db, sample_vars_sql, 2, params, &res);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);
     json_t *vars = PQntuples(res) && !PQgetisnull(res, 0, 0)
@@ -603,6 +605,12 @@ static bool one_line(const char *s)
     return s && s[0] != '\0' && strchr(s, '\n') == NULL && strchr(s, '\r') == NULL;
 }
 
+/* A filing as a log row ($1 campaign name, $2 the detail); no row: no such campaign. */
+static const char filed_sql[] =
+    "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail)"
+    " SELECT id, 'regulator', 'filed', session_user, $2 FROM crier.campaign"
+    " WHERE name = $1 RETURNING id";
+
 int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *filing, FILE *out,
                           char *err, size_t err_size)
 {
@@ -624,11 +632,7 @@ int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *f
                              filing->regulator, filing->date, filing->how, filing->reference);
     const char *params[] = {filing->campaign, detail};
     PGresult *res = NULL;
-    int r = db_query(db,
-                     "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail)"
-                     " SELECT id, 'regulator', 'filed', session_user, $2 FROM crier.campaign"
-                     " WHERE name = $1 RETURNING id",
-                     2, params, &res);
+    int r = db_query(db, filed_sql, 2, params, &res);
     if (r < 0) {
         free(detail);
         return error_set(err, err_size, r, "%s", db->error);

@@ -1197,18 +1197,18 @@ int hold_held_by_channel(struct crier_db *db, const char *campaign_id, PGresult 
     return 0;
 }
 
+/* The campaign's active holds ($1 its id, $2 release_lapsed). */
+static const char active_holds_sql[] =
+    "SELECT count(*) FILTER (WHERE active) FROM crier.hold_state($2::boolean)"
+    " WHERE campaign_id = $1";
+
 int hold_status_json(struct crier_db *db, const char *campaign_id, json_t **ret_holds)
 {
     const char *params[] = {campaign_id, hold_release_lapsed_param()};
-    PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT count(*) FILTER (WHERE active) FROM crier.hold_state($2::boolean)"
-                     " WHERE campaign_id = $1",
-                     2, params, &result);
+    long active = 0;
+    int r = db_query_long(db, active_holds_sql, 2, params, &active);
     if (r < 0)
         return r;
-    long long active = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
     char **lines = NULL;
     r = alert_messages(db, campaign_id, &lines);
     if (r < 0)

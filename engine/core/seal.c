@@ -563,6 +563,10 @@ static int verdict(bool broken, const char *expect_head, bool expected_seen, boo
 
 /* ---- verifying from the database ------------------------------------------------------ */
 
+/* A block's locator ($1 campaign id, $2 seq). */
+static const char locator_sql[] =
+    "SELECT encode(locator, 'hex') FROM crier.audit_block WHERE campaign_id = $1 AND seq = $2";
+
 static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, unsigned char **ret,
                           size_t *ret_len)
 {
@@ -571,10 +575,7 @@ static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, un
     snprintf(seq_text, sizeof(seq_text), "%ld", seq);
     const char *params[] = {id, seq_text};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT encode(locator, 'hex') FROM crier.audit_block"
-                     " WHERE campaign_id = $1 AND seq = $2",
-                     2, params, &result);
+    int r = db_query(db, locator_sql, 2, params, &result);
     if (r < 0)
         return r;
     if (PQntuples(result) == 1)
@@ -613,6 +614,11 @@ static void close_stored(struct crier_db *db, struct chain *c, const struct bloc
     free(locator);
 }
 
+/* A campaign's blocks in order ($1 its id), the columns meta_from_row reads. */
+static const char blocks_sql[] =
+    "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256 FROM crier.audit_block"
+    " WHERE campaign_id = $1 ORDER BY seq";
+
 /* verify_campaign - walk one campaign's rows (a cursor, in id order) against its blocks. */
 static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon,
                            const char *expect_head)
@@ -621,10 +627,7 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
     snprintf(id, sizeof(id), "%" PRId64, c->campaign_id);
     const char *params[] = {id};
     PGresult *blocks = NULL;
-    int r = db_query(db,
-                     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256 FROM crier.audit_block"
-                     " WHERE campaign_id = $1 ORDER BY seq",
-                     1, params, &blocks);
+    int r = db_query(db, blocks_sql, 1, params, &blocks);
     if (r < 0)
         return r;
     int nblocks = PQntuples(blocks), b = 0;
