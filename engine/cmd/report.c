@@ -627,15 +627,17 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
     return db_exec(db, "CLOSE report_people", 0, NULL);
 }
 
+/* The regulator filings of campaign $1, oldest first. */
+static const char filings_sql[] =
+    "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
+    " AND event = 'regulator' AND to_state = 'filed' ORDER BY id";
+
 /* read_filings - the regulator filings recorded for the campaign, oldest first. */
 static int read_filings(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
     const char *params[] = {r->campaign_id};
     PGresult *res = NULL;
-    int rc = db_query(db,
-                      "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
-                      " AND event = 'regulator' AND to_state = 'filed' ORDER BY id",
-                      1, params, &res);
+    int rc = db_query(db, filings_sql, 1, params, &res);
     if (rc < 0)
         return error_set(err, err_size, rc, "reading the regulator filings: %s", db->error);
     for (int i = 0; i < PQntuples(res); i++)

@@ -305,17 +305,19 @@ static int drain(struct crier_db *db, const char *hold, const char *campaign_id,
     }
 }
 
+/* The notices in flight when hold $1 took effect, and their states now. */
+static const char handed_sql[] =
+    "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
+    " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
+    " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id";
+
 /* report_handed - the notices that were in flight when the hold took effect, and how each
  * ended: as text on out, or (given json) as its array "handed" of {ref, state}. */
 static int report_handed(struct crier_db *db, const char *hold, FILE *out, json_t *json)
 {
     const char *params[] = {hold};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
-                     " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
-                     " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id",
-                     1, params, &result);
+    int r = db_query(db, handed_sql, 1, params, &result);
     if (r < 0)
         return r;
     int rows = PQntuples(result);

@@ -360,17 +360,19 @@ void render_attach(struct crier_notice *notice, const struct render_campaign *ca
     notice->renderer = campaign ? &renderer : NULL;
 }
 
+/* Campaign $1's id, policy and the extra list columns of its loads. */
+static const char campaign_columns_sql[] =
+    "SELECT c.id, c.policy,"
+    " (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM crier.list_load l,"
+    "  unnest(l.extra_columns) x WHERE l.campaign_id = c.id)"
+    " FROM crier.campaign c WHERE c.name = $1";
+
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,
                           const char *campaign_name, FILE *diag)
 {
     const char *params[] = {campaign_name};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT c.id, c.policy,"
-                     " (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM crier.list_load l,"
-                     "  unnest(l.extra_columns) x WHERE l.campaign_id = c.id)"
-                     " FROM crier.campaign c WHERE c.name = $1",
-                     1, params, &result);
+    int r = db_query(db, campaign_columns_sql, 1, params, &result);
     if (r < 0)
         return r;
     if (PQntuples(result) == 0) {

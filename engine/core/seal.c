@@ -423,6 +423,11 @@ static int64_t query_int(struct crier_db *db, const char *sql, int nparams,
     return value;
 }
 
+/* A campaign's newest block ($1 its id). */
+static const char last_block_sql[] =
+    "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
+    " ORDER BY seq DESC LIMIT 1";
+
 int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
              long *ret_blocks)
 {
@@ -494,10 +499,7 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
                 snprintf(id, sizeof(id), "%" PRId64, campaign);
                 const char *p[] = {id};
                 PGresult *last = NULL;
-                r = db_query(db,
-                             "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
-                             " ORDER BY seq DESC LIMIT 1",
-                             1, p, &last);
+                r = db_query(db, last_block_sql, 1, p, &last);
                 if (r < 0)
                     break;
                 if (PQntuples(last) == 1) {
@@ -560,6 +562,10 @@ static int verdict(bool broken, const char *expect_head, bool expected_seen, boo
     }
     return broken ? 1 : 0;
 }
+
+/* Campaign $1, or every campaign when $1 is NULL, in id order. */
+static const char campaigns_sql[] =
+    "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1 ORDER BY id";
 
 /* ---- verifying from the database ------------------------------------------------------ */
 
@@ -702,10 +708,7 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
         return r;
     PGresult *campaigns = NULL;
     const char *params[] = {campaign};
-    r = db_query(db,
-                 "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1"
-                 " ORDER BY id",
-                 1, params, &campaigns);
+    r = db_query(db, campaigns_sql, 1, params, &campaigns);
     if (r < 0) {
         db_rollback(db);
         return r;
@@ -744,18 +747,20 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
 
 /* ---- head ---------------------------------------------------------------------------- */
 
+/* Each campaign's newest block and its row count ($1 one campaign's name, or NULL). */
+static const char heads_sql[] =
+    "SELECT c.name, b.seq, b.hi_id, b.sha256,"
+    " to_char(b.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " (SELECT sum(rows) FROM crier.audit_block x WHERE x.campaign_id = c.id)"
+    " FROM crier.campaign c LEFT JOIN LATERAL (SELECT * FROM crier.audit_block a"
+    "  WHERE a.campaign_id = c.id ORDER BY seq DESC LIMIT 1) b ON true"
+    " WHERE $1::text IS NULL OR c.name = $1 ORDER BY c.id";
+
 int seal_head(struct crier_db *db, const char *campaign, bool json, FILE *out)
 {
     const char *params[] = {campaign};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT c.name, b.seq, b.hi_id, b.sha256,"
-                     " to_char(b.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                     " (SELECT sum(rows) FROM crier.audit_block x WHERE x.campaign_id = c.id)"
-                     " FROM crier.campaign c LEFT JOIN LATERAL (SELECT * FROM crier.audit_block a"
-                     "  WHERE a.campaign_id = c.id ORDER BY seq DESC LIMIT 1) b ON true"
-                     " WHERE $1::text IS NULL OR c.name = $1 ORDER BY c.id",
-                     1, params, &result);
+    int r = db_query(db, heads_sql, 1, params, &result);
     if (r < 0)
         return r;
     if (campaign && PQntuples(result) == 0) {
@@ -867,6 +872,12 @@ static int block_line(struct crier_db *db, PGresult *blocks, int b, int64_t camp
     return 0;
 }
 
+/* A campaign's blocks in order with when each was sealed ($1 its id). */
+static const char export_blocks_sql[] =
+    "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256,"
+    " to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    " FROM crier.audit_block WHERE campaign_id = $1 ORDER BY seq";
+
 static int export_campaign(struct crier_db *db, int64_t campaign_id, const char *name, FILE *out,
                            long *ret_rows)
 {
@@ -874,11 +885,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
     snprintf(id, sizeof(id), "%" PRId64, campaign_id);
     const char *params[] = {id};
     PGresult *blocks = NULL;
-    int r = db_query(db,
-                     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256,"
-                     " to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-                     " FROM crier.audit_block WHERE campaign_id = $1 ORDER BY seq",
-                     1, params, &blocks);
+    int r = db_query(db, export_blocks_sql, 1, params, &blocks);
     if (r < 0)
         return r;
     json_t *fields = json_array();
@@ -941,10 +948,7 @@ int seal_export(struct crier_db *db, const char *campaign, FILE *out, long *ret_
         return r;
     const char *params[] = {campaign};
     PGresult *campaigns = NULL;
-    r = db_query(db,
-                 "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1"
-                 " ORDER BY id",
-                 1, params, &campaigns);
+    r = db_query(db, campaigns_sql, 1, params, &campaigns);
     if (r == 0 && campaign && PQntuples(campaigns) == 0)
         r = -ENOENT;
     long rows = 0;
