@@ -625,6 +625,18 @@ static const char blocks_sql[] =
     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256 FROM crier.audit_block"
     " WHERE campaign_id = $1 ORDER BY seq";
 
+/* campaign_rows_open - cursor name over the log rows of campaign params[0], in id order,
+ * in the columns seal_select_list names. */
+static int campaign_rows_open(struct crier_db *db, const char *name, const char *const *params)
+{
+    char *declare = xasprintf("DECLARE %s NO SCROLL CURSOR FOR SELECT %s"
+                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
+                              name, seal_select_list);
+    int r = db_exec(db, declare, 1, params);
+    free(declare);
+    return r;
+}
+
 /* verify_campaign - walk one campaign's rows (a cursor, in id order) against its blocks. */
 static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon,
                            const char *expect_head)
@@ -640,11 +652,7 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
     struct block_meta meta = {0};
     if (nblocks > 0)
         meta_from_row(blocks, 0, c->campaign_id, &meta);
-    char *declare = xasprintf("DECLARE verify_rows NO SCROLL CURSOR FOR SELECT %s"
-                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
-                              seal_select_list);
-    r = db_exec(db, declare, 1, params);
-    free(declare);
+    r = campaign_rows_open(db, "verify_rows", params);
     PGresult *result = NULL;
     while (r == 0 && !c->broken) {
         r = db_query(db, "FETCH " FETCH_ROWS " FROM verify_rows", 0, NULL, &result);
@@ -896,11 +904,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
                          "encoding", SEAL_VERSION, "fields", fields));
     int nblocks = PQntuples(blocks), b = 0;
     long rows = 0, unsealed = 0;
-    char *declare = xasprintf("DECLARE export_rows NO SCROLL CURSOR FOR SELECT %s"
-                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
-                              seal_select_list);
-    r = db_exec(db, declare, 1, params);
-    free(declare);
+    r = campaign_rows_open(db, "export_rows", params);
     PGresult *result = NULL;
     while (r == 0) {
         r = db_query(db, "FETCH " FETCH_ROWS " FROM export_rows", 0, NULL, &result);
