@@ -401,6 +401,7 @@ static const struct config_key serve_tls_keys[] = {
 static const struct config_section serve_tls_section = SECTION(serve_tls_keys, false);
 static const struct config_key serve_keys[] = {
     STRING_KEY("listen", serve.listen),
+    STRING_KEY("trusted_proxy", serve.trusted_proxy),
     MAPPING_KEY("tls", NO_OFFSET, &serve_tls_section),
     DURATION_KEY("session_idle", serve.session_idle_seconds, 60, 86400),
     DURATION_KEY("session_max", serve.session_max_seconds, 60, 7 * 86400),
@@ -528,6 +529,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->serve.listen);
     free(config->serve.tls_cert);
     free(config->serve.tls_key);
+    free(config->serve.trusted_proxy);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);
