@@ -103,6 +103,22 @@ struct config_section {
 #define NUMBER_KEY(key_name, member, low, high) \
     {.name = key_name, .kind = KEY_NUMBER, .offset = CONFIG_OFFSET(member), \
      .min_number = low, .max_number = high}
+#define LONG_KEY(key_name, member, low, high) \
+    {.name = key_name, .kind = KEY_LONG, .offset = CONFIG_OFFSET(member), .min = low, .max = high}
+#define DURATION_KEY(key_name, member, low, high) \
+    {.name = key_name, .kind = KEY_DURATION, .offset = CONFIG_OFFSET(member), .min = low, \
+     .max = high}
+#define REQUIRED_STRING_KEY(key_name, member) \
+    {.name = key_name, .kind = KEY_STRING, .offset = CONFIG_OFFSET(member), .non_empty = true}
+#define CHOICE_STRING_KEY(key_name, member, names) \
+    {.name = key_name, .kind = KEY_CHOICE_STRING, .offset = CONFIG_OFFSET(member), \
+     .choices = names}
+#define CHOICE_KEY(key_name, member, names, values) \
+    {.name = key_name, .kind = KEY_CHOICE, .offset = CONFIG_OFFSET(member), .choices = names, \
+     .choice_values = values}
+/* a nested section; present: the offset of a bool set when it is there, or NO_OFFSET */
+#define MAPPING_KEY(key_name, present, keys) \
+    {.name = key_name, .kind = KEY_MAPPING, .offset = present, .section = keys}
 #define COLUMN_KEY(field, key_name) \
     [field] = {.name = key_name, .kind = KEY_STRING, \
                .offset = CONFIG_OFFSET(import.columns[field]), .non_empty = true}
@@ -138,27 +154,19 @@ static const struct config_key smtp_auth_keys[] = {
 static const struct config_section smtp_auth_section = SECTION(smtp_auth_keys, false);
 
 static const struct config_key smtp_keys[] = {
-    {.name = "host", .kind = KEY_STRING, .offset = CONFIG_OFFSET(email.host), .non_empty = true},
+    REQUIRED_STRING_KEY("host", email.host),
     INT_KEY("port", email.port, 1, 65535),
-    {.name = "starttls",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(email.starttls),
-     .choices = starttls_choices,
-     .choice_values = starttls_values},
+    CHOICE_KEY("starttls", email.starttls, starttls_choices, starttls_values),
     STRING_KEY("ca_file", email.ca_file),
     STRING_KEY("helo", email.helo),
-    {.name = "timeout",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(email.timeout_seconds),
-     .min = 1,
-     .max = 3600},
-    {.name = "auth", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &smtp_auth_section},
+    DURATION_KEY("timeout", email.timeout_seconds, 1, 3600),
+    MAPPING_KEY("auth", NO_OFFSET, &smtp_auth_section),
 };
 static const struct config_section smtp_section = SECTION(smtp_keys, false);
 
 static const struct config_key email_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_EMAIL),
-    {.name = "smtp", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &smtp_section},
+    MAPPING_KEY("smtp", NO_OFFSET, &smtp_section),
     STRING_KEY("from", email.from),
     STRING_KEY("reply_to", email.reply_to),
     STRING_KEY("bounce_domain", email.bounce_domain),
@@ -208,63 +216,33 @@ static const struct config_key fax_generic_keys[] = {
     STRING_KEY("send_url", fax.generic.send_url),
     STRING_KEY("status_url", fax.generic.status_url),
     STRING_KEY("list_url", fax.generic.list_url),
-    {.name = "fields", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &fax_fields_section},
-    {.name = "label_style",
-     .kind = KEY_CHOICE_STRING,
-     .offset = CONFIG_OFFSET(fax.generic.label_style),
-     .choices = fax_label_style_choices},
-    {.name = "response",
-     .kind = KEY_MAPPING,
-     .offset = NO_OFFSET,
-     .section = &fax_response_section},
-    {.name = "list", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &fax_list_section},
-    {.name = "statuses",
-     .kind = KEY_MAPPING,
-     .offset = NO_OFFSET,
-     .section = &fax_statuses_section},
+    MAPPING_KEY("fields", NO_OFFSET, &fax_fields_section),
+    CHOICE_STRING_KEY("label_style", fax.generic.label_style, fax_label_style_choices),
+    MAPPING_KEY("response", NO_OFFSET, &fax_response_section),
+    MAPPING_KEY("list", NO_OFFSET, &fax_list_section),
+    MAPPING_KEY("statuses", NO_OFFSET, &fax_statuses_section),
 };
 static const struct config_section fax_generic_section = SECTION(fax_generic_keys, false);
 
 static const struct config_key fax_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_FAX),
-    {.name = "provider",
-     .kind = KEY_CHOICE_STRING,
-     .offset = CONFIG_OFFSET(fax.provider),
-     .choices = fax_provider_choices},
+    CHOICE_STRING_KEY("provider", fax.provider, fax_provider_choices),
     STRING_KEY("base_url", fax.base_url),
     STRING_KEY("project_id", fax.project_id),
     STRING_KEY("key_id", fax.key_id),
     STRING_KEY("key_secret_file", fax.key_secret_file),
     STRING_KEY("from", fax.from),
     STRING_KEY("key_secret_env", fax.key_secret_env),
-    {.name = "auth",
-     .kind = KEY_CHOICE_STRING,
-     .offset = CONFIG_OFFSET(fax.auth),
-     .choices = fax_auth_choices},
+    CHOICE_STRING_KEY("auth", fax.auth, fax_auth_choices),
     STRING_KEY("header_text", fax.header_text),
     STRING_KEY("callback_url", fax.callback_url),
     STRING_KEY("ca_file", fax.ca_file),
     STRING_KEY("letterhead", fax.letterhead),
-    {.name = "timeout",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(fax.timeout_seconds),
-     .min = 1,
-     .max = 3600},
-    {.name = "poll_interval",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(fax.poll_interval_seconds),
-     .min = 1,
-     .max = 86400},
-    {.name = "final_status_timeout",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(fax.final_status_timeout_seconds),
-     .min = 1,
-     .max = LONG_MAX},
+    DURATION_KEY("timeout", fax.timeout_seconds, 1, 3600),
+    DURATION_KEY("poll_interval", fax.poll_interval_seconds, 1, 86400),
+    DURATION_KEY("final_status_timeout", fax.final_status_timeout_seconds, 1, LONG_MAX),
     INT_KEY("max_in_flight", fax.max_in_flight, 0, 10000),
-    {.name = "generic",
-     .kind = KEY_MAPPING,
-     .offset = CONFIG_OFFSET(fax.generic.present),
-     .section = &fax_generic_section},
+    MAPPING_KEY("generic", CONFIG_OFFSET(fax.generic.present), &fax_generic_section),
 };
 static const struct config_section fax_section = SECTION(fax_keys, false);
 
@@ -272,18 +250,9 @@ static const char *const mail_flag_choices[] = {"true", "false", NULL};
 static const int mail_flag_values[] = {1, 0};
 
 static const struct config_key mail_imb_keys[] = {
-    {.name = "barcode_id",
-     .kind = KEY_STRING,
-     .offset = CONFIG_OFFSET(mail.imb_barcode_id),
-     .non_empty = true},
-    {.name = "service_type",
-     .kind = KEY_STRING,
-     .offset = CONFIG_OFFSET(mail.imb_service_type),
-     .non_empty = true},
-    {.name = "mailer_id",
-     .kind = KEY_STRING,
-     .offset = CONFIG_OFFSET(mail.imb_mailer_id),
-     .non_empty = true},
+    REQUIRED_STRING_KEY("barcode_id", mail.imb_barcode_id),
+    REQUIRED_STRING_KEY("service_type", mail.imb_service_type),
+    REQUIRED_STRING_KEY("mailer_id", mail.imb_mailer_id),
 };
 static const struct config_section mail_imb_section = SECTION(mail_imb_keys, false);
 
@@ -291,23 +260,11 @@ static const struct config_key mail_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_MAIL),
     STRING_KEY("spool", mail.spool),
     INT_KEY("letters_per_batch", mail.letters_per_batch, 1, 1000000),
-    {.name = "batch_window",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(mail.batch_window_seconds),
-     .min = 0,
-     .max = 30 * 86400},
+    DURATION_KEY("batch_window", mail.batch_window_seconds, 0, 30 * 86400),
     STRING_KEY("return_address", mail.return_address),
-    {.name = "duplex",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(mail.duplex),
-     .choices = mail_flag_choices,
-     .choice_values = mail_flag_values},
-    {.name = "fold_marks",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(mail.fold_marks),
-     .choices = mail_flag_choices,
-     .choice_values = mail_flag_values},
-    {.name = "imb", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &mail_imb_section},
+    CHOICE_KEY("duplex", mail.duplex, mail_flag_choices, mail_flag_values),
+    CHOICE_KEY("fold_marks", mail.fold_marks, mail_flag_choices, mail_flag_values),
+    MAPPING_KEY("imb", NO_OFFSET, &mail_imb_section),
 };
 static const struct config_section mail_section = SECTION(mail_keys, false);
 
@@ -318,41 +275,26 @@ static const struct config_section null_section = SECTION(null_keys, false);
 
 static const struct config_key test_keys[] = {
     CHANNEL_COMMON_KEYS(CHANNEL_TEST),
-    {.name = "default",
-     .kind = KEY_CHOICE_STRING,
-     .offset = CONFIG_OFFSET(test.default_outcome),
-     .choices = test_outcome_choices},
-    {.name = "delay_ms",
-     .kind = KEY_LONG,
-     .offset = CONFIG_OFFSET(test.delay_ms),
-     .min = 0,
-     .max = LONG_MAX},
+    CHOICE_STRING_KEY("default", test.default_outcome, test_outcome_choices),
+    LONG_KEY("delay_ms", test.delay_ms, 0, LONG_MAX),
 };
 static const struct config_section test_section = SECTION(test_keys, false);
 
 /* Indexed by enum crier_channel_id: also the source of channel names. */
 static const struct config_key channel_keys[CHANNEL_COUNT] = {
-    [CHANNEL_EMAIL] = {.name = "email",
-                       .kind = KEY_MAPPING,
-                       .offset = CONFIG_OFFSET(channel[CHANNEL_EMAIL].enabled),
-                       .section = &email_section},
+    [CHANNEL_EMAIL] =
+        MAPPING_KEY("email", CONFIG_OFFSET(channel[CHANNEL_EMAIL].enabled), &email_section),
     [CHANNEL_FAX] = {.name = "fax",
                      .kind = KEY_MAPPING,
                      .offset = CONFIG_OFFSET(channel[CHANNEL_FAX].enabled),
                      .section = &fax_section,
                      .remember = REMEMBER_FAX},
-    [CHANNEL_MAIL] = {.name = "mail",
-                      .kind = KEY_MAPPING,
-                      .offset = CONFIG_OFFSET(channel[CHANNEL_MAIL].enabled),
-                      .section = &mail_section},
-    [CHANNEL_NULL] = {.name = "null",
-                      .kind = KEY_MAPPING,
-                      .offset = CONFIG_OFFSET(channel[CHANNEL_NULL].enabled),
-                      .section = &null_section},
-    [CHANNEL_TEST] = {.name = "test",
-                      .kind = KEY_MAPPING,
-                      .offset = CONFIG_OFFSET(channel[CHANNEL_TEST].enabled),
-                      .section = &test_section},
+    [CHANNEL_MAIL] =
+        MAPPING_KEY("mail", CONFIG_OFFSET(channel[CHANNEL_MAIL].enabled), &mail_section),
+    [CHANNEL_NULL] =
+        MAPPING_KEY("null", CONFIG_OFFSET(channel[CHANNEL_NULL].enabled), &null_section),
+    [CHANNEL_TEST] =
+        MAPPING_KEY("test", CONFIG_OFFSET(channel[CHANNEL_TEST].enabled), &test_section),
 };
 static const struct config_section channels_section = SECTION(channel_keys, true);
 
@@ -372,7 +314,7 @@ static const struct config_key column_keys[FIELD_COUNT] = {
 static const struct config_section columns_section = SECTION(column_keys, true);
 
 static const struct config_key import_keys[] = {
-    {.name = "columns", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &columns_section},
+    MAPPING_KEY("columns", NO_OFFSET, &columns_section),
 };
 static const struct config_section import_section = SECTION(import_keys, false);
 
@@ -382,11 +324,7 @@ static const struct config_key database_keys[] = {
 static const struct config_section database_section = SECTION(database_keys, false);
 
 static const struct config_key queue_keys[] = {
-    {.name = "lease",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(queue.lease_seconds),
-     .min = 1,
-     .max = LONG_MAX},
+    DURATION_KEY("lease", queue.lease_seconds, 1, LONG_MAX),
     {.name = "backoff_min",
      .kind = KEY_DURATION,
      .offset = CONFIG_OFFSET(queue.backoff_min_seconds),
@@ -399,40 +337,16 @@ static const struct config_key queue_keys[] = {
      .min = 0,
      .max = LONG_MAX,
      .remember = REMEMBER_BACKOFF_MAX},
-    {.name = "backoff_jitter",
-     .kind = KEY_NUMBER,
-     .offset = CONFIG_OFFSET(queue.backoff_jitter),
-     .min_number = 0,
-     .max_number = 1},
-    {.name = "give_up_after",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(queue.give_up_after_seconds),
-     .min = 1,
-     .max = LONG_MAX},
-    {.name = "idle_poll",
-     .kind = KEY_LONG,
-     .offset = CONFIG_OFFSET(queue.idle_poll_ms),
-     .min = 10,
-     .max = 60000},
-    {.name = "route_grace",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(queue.route_grace_seconds),
-     .min = 0,
-     .max = 86400},
+    NUMBER_KEY("backoff_jitter", queue.backoff_jitter, 0, 1),
+    DURATION_KEY("give_up_after", queue.give_up_after_seconds, 1, LONG_MAX),
+    LONG_KEY("idle_poll", queue.idle_poll_ms, 10, 60000),
+    DURATION_KEY("route_grace", queue.route_grace_seconds, 0, 86400),
 };
 static const struct config_section queue_section = SECTION(queue_keys, false);
 
 static const struct config_key log_keys[] = {
-    {.name = "format",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(log.format),
-     .choices = log_format_choices,
-     .choice_values = log_format_values},
-    {.name = "level",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(log.level),
-     .choices = log_level_choices,
-     .choice_values = log_level_values},
+    CHOICE_KEY("format", log.format, log_format_choices, log_format_values),
+    CHOICE_KEY("level", log.level, log_level_choices, log_level_values),
 };
 static const struct config_section log_section = SECTION(log_keys, false);
 
@@ -440,11 +354,7 @@ static const char *const oral_lapse_choices[] = {"alert", "release", NULL};
 static const int oral_lapse_values[] = {ORAL_LAPSE_ALERT, ORAL_LAPSE_RELEASE};
 
 static const struct config_key holds_keys[] = {
-    {.name = "oral_lapse",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(holds.oral_lapse),
-     .choices = oral_lapse_choices,
-     .choice_values = oral_lapse_values},
+    CHOICE_KEY("oral_lapse", holds.oral_lapse, oral_lapse_choices, oral_lapse_values),
 };
 static const struct config_section holds_section = SECTION(holds_keys, false);
 
@@ -454,11 +364,7 @@ static const char *const readable_by_choices[] = {"owner", "group", "others", NU
 static const int readable_by_values[] = {SECRET_READABLE_OWNER, SECRET_READABLE_GROUP,
                                          SECRET_READABLE_OTHERS};
 static const struct config_key secrets_keys[] = {
-    {.name = "readable_by",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(secrets.readable_by),
-     .choices = readable_by_choices,
-     .choice_values = readable_by_values},
+    CHOICE_KEY("readable_by", secrets.readable_by, readable_by_choices, readable_by_values),
 };
 static const struct config_section secrets_section = SECTION(secrets_keys, false);
 
@@ -469,21 +375,9 @@ static const struct config_key metrics_keys[] = {
 static const struct config_section metrics_section = SECTION(metrics_keys, false);
 
 static const struct config_key audit_keys[] = {
-    {.name = "seal_interval",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(audit.seal_interval_seconds),
-     .min = 0,
-     .max = 86400},
-    {.name = "block_rows",
-     .kind = KEY_LONG,
-     .offset = CONFIG_OFFSET(audit.block_rows),
-     .min = 1,
-     .max = 1000000},
-    {.name = "seal_wait",
-     .kind = KEY_LONG,
-     .offset = CONFIG_OFFSET(audit.seal_lock_timeout_ms),
-     .min = 1,
-     .max = 60000},
+    DURATION_KEY("seal_interval", audit.seal_interval_seconds, 0, 86400),
+    LONG_KEY("block_rows", audit.block_rows, 1, 1000000),
+    LONG_KEY("seal_wait", audit.seal_lock_timeout_ms, 1, 60000),
 };
 static const struct config_section audit_section = SECTION(audit_keys, false);
 /* report: `crier audit report` (engine/cmd/report.c, docs/audit-report.md). oral_lapse: where
@@ -493,16 +387,9 @@ static const char *const report_oral_lapse_choices[] = {"hipaa", "everywhere", N
 static const int report_oral_lapse_values[] = {0, 1};
 static const struct config_key report_keys[] = {
     STRING_KEY("deadlines", report.deadlines),
-    {.name = "list_limit",
-     .kind = KEY_LONG,
-     .offset = CONFIG_OFFSET(report.list_limit),
-     .min = 0,
-     .max = 1000000},
-    {.name = "oral_lapse",
-     .kind = KEY_CHOICE,
-     .offset = CONFIG_OFFSET(report.oral_lapse_everywhere),
-     .choices = report_oral_lapse_choices,
-     .choice_values = report_oral_lapse_values},
+    LONG_KEY("list_limit", report.list_limit, 0, 1000000),
+    CHOICE_KEY("oral_lapse", report.oral_lapse_everywhere, report_oral_lapse_choices,
+               report_oral_lapse_values),
 };
 static const struct config_section report_section = SECTION(report_keys, false);
 
@@ -515,33 +402,25 @@ static const struct config_section serve_tls_section = SECTION(serve_tls_keys, f
 static const struct config_key serve_keys[] = {
     STRING_KEY("listen", serve.listen),
     STRING_KEY("trusted_proxy", serve.trusted_proxy),
-    {.name = "tls", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &serve_tls_section},
-    {.name = "session_idle",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(serve.session_idle_seconds),
-     .min = 60,
-     .max = 86400},
-    {.name = "session_max",
-     .kind = KEY_DURATION,
-     .offset = CONFIG_OFFSET(serve.session_max_seconds),
-     .min = 60,
-     .max = 7 * 86400},
+    MAPPING_KEY("tls", NO_OFFSET, &serve_tls_section),
+    DURATION_KEY("session_idle", serve.session_idle_seconds, 60, 86400),
+    DURATION_KEY("session_max", serve.session_max_seconds, 60, 7 * 86400),
 };
 static const struct config_section serve_section = SECTION(serve_keys, false);
 
 static const struct config_key root_keys[] = {
-    {.name = "database", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &database_section},
-    {.name = "queue", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &queue_section},
-    {.name = "log", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &log_section},
-    {.name = "import", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &import_section},
+    MAPPING_KEY("database", NO_OFFSET, &database_section),
+    MAPPING_KEY("queue", NO_OFFSET, &queue_section),
+    MAPPING_KEY("log", NO_OFFSET, &log_section),
+    MAPPING_KEY("import", NO_OFFSET, &import_section),
     STRING_KEY("templates", templates_dir),
-    {.name = "channels", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &channels_section},
-    {.name = "holds", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &holds_section},
-    {.name = "secrets", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &secrets_section},
-    {.name = "metrics", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &metrics_section},
-    {.name = "audit", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &audit_section},
-    {.name = "report", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &report_section},
-    {.name = "serve", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &serve_section},
+    MAPPING_KEY("channels", NO_OFFSET, &channels_section),
+    MAPPING_KEY("holds", NO_OFFSET, &holds_section),
+    MAPPING_KEY("secrets", NO_OFFSET, &secrets_section),
+    MAPPING_KEY("metrics", NO_OFFSET, &metrics_section),
+    MAPPING_KEY("audit", NO_OFFSET, &audit_section),
+    MAPPING_KEY("report", NO_OFFSET, &report_section),
+    MAPPING_KEY("serve", NO_OFFSET, &serve_section),
 };
 static const struct config_section root_section = SECTION(root_keys, false);
 

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#define FETCH_ROWS "5000"
+#define FETCH_ROWS 5000
 #define TS(col)    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 /* ---- audit log ------------------------------------------------------------------------ */
@@ -115,6 +115,21 @@ static void log_row_write(FILE *out, enum audit_format format, PGresult *result,
     }
 }
 
+/* Where audit log writes the cursor's rows (db_fetch_each's data). */
+struct log_out {
+    FILE *out;
+    enum audit_format format;
+};
+
+/* log_batch - a batch of log rows; a write that fails stops the walk. */
+static int log_batch(void *data, PGresult *result)
+{
+    struct log_out *o = data;
+    for (int row = 0; row < PQntuples(result); row++)
+        log_row_write(o->out, o->format, result, row);
+    return ferror(o->out) ? -EIO : 0;
+}
+
 int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, long *ret_rows,
               char *err, size_t err_size)
 {
@@ -165,24 +180,15 @@ int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, l
     if (q->format == AUDIT_CSV)
         csv_row(out, log_columns, ARRAY_SIZE(log_columns));
     long rows = 0;
-    for (;;) {
-        PGresult *result = NULL;
-        r = db_query(db, "FETCH " FETCH_ROWS " FROM audit_rows", 0, NULL, &result);
-        if (r < 0)
-            goto db_error;
-        int n = PQntuples(result);
-        for (int row = 0; row < n; row++)
-            log_row_write(out, q->format, result, row);
-        rows += n;
-        PQclear(result);
-        if (n == 0)
-            break;
-        if (ferror(out)) {
-            db_rollback(db);
-            snprintf(err, err_size, "writing the log: %s", strerror(errno));
-            return -EIO;
-        }
+    struct log_out o = {.out = out, .format = q->format};
+    r = db_fetch_each(db, "audit_rows", FETCH_ROWS, log_batch, &o, &rows);
+    if (r < 0 && ferror(out)) {
+        db_rollback(db);
+        snprintf(err, err_size, "writing the log: %s", strerror(errno));
+        return -EIO;
     }
+    if (r < 0)
+        goto db_error;
     db_rollback(db);
     if (ret_rows)
         *ret_rows = rows;
@@ -368,6 +374,13 @@ static void with_version(struct crier_notice *n, PGresult *versions, int version
     n->mailable = strcmp(PQgetvalue(versions, row, 9), "t") == 0;
 }
 
+/* address_line - the five address lines and the country on one line. */
+static void address_line(const char *const a[5], const char *country, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s, %s%s%s %s %s %s", a[0], a[1], a[1][0] ? ", " : "", a[2], a[3], a[4],
+             country);
+}
+
 /* version_text - version k's contacts on one line. */
 static void version_print(FILE *out, PGresult *versions, int row)
 {
@@ -381,9 +394,276 @@ static void version_print(FILE *out, PGresult *versions, int row)
     const char *a[5];
     for (int k = 0; k < 5; k++)
         a[k] = db_value(versions, row, 3 + k) ? PQgetvalue(versions, row, 3 + k) : "";
-    snprintf(address, sizeof(address), "%s, %s%s%s %s %s %s", a[0], a[1], a[1][0] ? ", " : "", a[2],
-             a[3], a[4], PQgetvalue(versions, row, 8));
+    address_line(a, PQgetvalue(versions, row, 8), address, sizeof(address));
     text_line(out, "address", address);
+}
+
+/* history_sql's columns */
+enum history_column {
+    H_ID,
+    H_AT,
+    H_EVENT,
+    H_CHANNEL,
+    H_FROM,
+    H_TO,
+    H_TO_CHANNEL,
+    H_ATTEMPT,
+    H_ACTOR,
+    H_DETAIL,
+    H_REASON,
+    H_SHA,
+    H_HOLD,
+    H_CONTENT_AT,
+    H_DELAYED,
+};
+
+/* What `audit show` reads, in one snapshot, and where it writes. */
+struct show {
+    struct crier_db *db;
+    const struct crier_config *config;
+    const char *campaign, *ref, *out_dir;
+    FILE *out;
+    json_t *doc; /* --json: the document, printed at the end */
+    struct person p;
+    char id[32];
+    PGresult *history, *holds, *versions;
+    struct render_campaign *render;
+    int render_r;
+    char render_err[512];
+    int verified, unverified;
+};
+
+/* show_read - the person, their log rows, holds and contact versions, and the campaign's
+ * templates (a failure to load them is kept in render_err: each check says it). */
+static int show_read(struct show *s, char *err, size_t err_size)
+{
+    struct crier_db *db = s->db;
+    int r = person_load(db, s->campaign, s->ref, &s->p, err, err_size);
+    if (r < 0)
+        return r;
+    char campaign_id[32], seq[32];
+    snprintf(s->id, sizeof(s->id), "%" PRId64, s->p.notice.id);
+    snprintf(campaign_id, sizeof(campaign_id), "%" PRId64, s->p.notice.campaign_id);
+    snprintf(seq, sizeof(seq), "%" PRId64, s->p.recipient_seq);
+    const char *history_params[] = {s->id};
+    const char *hold_params[] = {campaign_id, s->p.region, s->ref};
+    const char *version_params[] = {campaign_id, seq};
+    if ((r = db_query(db, history_sql, 1, history_params, &s->history)) < 0 ||
+        (r = db_query(db, holds_sql, 3, hold_params, &s->holds)) < 0 ||
+        (r = db_query(db, versions_sql, 2, version_params, &s->versions)) < 0) {
+        snprintf(err, err_size, "%s", db->error);
+        return r;
+    }
+    FILE *diag = fmemopen(s->render_err, sizeof(s->render_err) - 1, "w");
+    s->render_r = render_campaign_load(db, s->config, s->p.notice.campaign_id, diag, &s->render);
+    if (diag)
+        fclose(diag);
+    render_attach(&s->p.notice, s->render);
+    return 0;
+}
+
+/* show_person_text - who, where they are now, their corrected contacts. */
+static void show_person_text(struct show *s)
+{
+    FILE *out = s->out;
+    const struct crier_notice *n = &s->p.notice;
+    fprintf(out, "%s in campaign %s (notice %s, %s of the list)\n", s->ref, s->campaign, s->id,
+            PQgetvalue(s->p.result, 0, PERSON_SOURCE_ROW));
+    text_line(out, "name", n->name);
+    text_line(out, "email", n->email);
+    text_line(out, "fax", n->fax);
+    char address[1024];
+    const char *a[5];
+    for (int k = 0; k < 5; k++)
+        a[k] = n->address[k] ? n->address[k] : "";
+    address_line(a, n->country, address, sizeof(address));
+    text_line(out, "address", address);
+    text_line(out, "now", s->p.state);
+    text_line(out, "on channel", s->p.channel);
+    if (PQntuples(s->versions) > 0)
+        fputs("\ncontacts corrected since the load (the newest is used):\n", out);
+    for (int k = 0; k < PQntuples(s->versions); k++)
+        version_print(out, s->versions, k);
+}
+
+static json_t *person_json(struct show *s)
+{
+    PGresult *res = s->p.result;
+    return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "campaign", s->campaign,
+                     "ref", s->ref, "name", s->p.notice.name, "source_row",
+                     PQgetvalue(res, 0, PERSON_SOURCE_ROW), "state", s->p.state, "channel",
+                     s->p.channel, "email", s->p.notice.email, "fax", s->p.notice.fax, "reasons",
+                     PQgetvalue(res, 0, PERSON_REASONS));
+}
+
+/* show_holds - the holds that covered the person. */
+static void show_holds(struct show *s)
+{
+    PGresult *holds = s->holds;
+    json_t *hold_list = s->doc ? json_array() : NULL;
+    if (!s->doc) {
+        fputs("\nholds that covered them:\n", s->out);
+        if (PQntuples(holds) == 0)
+            fputs("  none\n", s->out);
+    }
+    for (int i = 0; i < PQntuples(holds); i++) {
+        const char *lifted = db_value(holds, i, 4);
+        if (s->doc)
+            json_array_append_new(
+                hold_list,
+                json_pack("{s:I, s:s, s:s, s:s, s:s?, s:f, s:b, s:b}", "hold",
+                          (json_int_t)db_int64(holds, i, 0), "scope", PQgetvalue(holds, i, 1),
+                          "form", PQgetvalue(holds, i, 2), "placed_at", PQgetvalue(holds, i, 3),
+                          "lifted_at", lifted, "days", strtod(PQgetvalue(holds, i, 5), NULL),
+                          "lapsed", db_flag(holds, i, 6), "active", db_flag(holds, i, 7)));
+        else
+            fprintf(s->out, "  hold %s (%s, %s): placed %s, %s%s; %s days\n",
+                    PQgetvalue(holds, i, 0), PQgetvalue(holds, i, 1), PQgetvalue(holds, i, 2),
+                    PQgetvalue(holds, i, 3), lifted ? "lifted " : "still active",
+                    lifted ? lifted : "", PQgetvalue(holds, i, 5));
+    }
+    if (s->doc)
+        json_object_set_new(s->doc, "holds", hold_list);
+}
+
+static json_t *versions_json(PGresult *versions)
+{
+    json_t *list = json_array();
+    for (int k = 0; k < PQntuples(versions); k++)
+        json_array_append_new(
+            list, json_pack("{s:i, s:s, s:s?, s:s?, s:s, s:s, s:s}", "version", k + 1, "name",
+                            PQgetvalue(versions, k, 0), "email", db_value(versions, k, 1), "fax",
+                            db_value(versions, k, 2), "at", PQgetvalue(versions, k, 10), "source",
+                            PQgetvalue(versions, k, 11), "reason", PQgetvalue(versions, k, 12)));
+    return list;
+}
+
+/* event_check - a transition row that recorded a content hash, rendered again with the
+ * contacts of version (the one current when it was claimed); false for any other row. */
+static bool event_check(struct show *s, int i, int version, struct content_check *check)
+{
+    PGresult *history = s->history;
+    const char *channel = db_value(history, i, H_CHANNEL);
+    const char *sha = db_value(history, i, H_SHA);
+    memset(check, 0, sizeof(*check));
+    if (!sha || !channel || strcmp(PQgetvalue(history, i, H_EVENT), "transition") != 0)
+        return false;
+    if (PQgetisnull(history, i, H_CONTENT_AT)) {
+        check->skipped = true;
+        snprintf(check->err, sizeof(check->err),
+                 "cannot render it again: its render time was not recorded (sent before "
+                 "schema version 4)");
+    } else if (s->render_r < 0) {
+        check->skipped = true;
+        snprintf(check->err, sizeof(check->err), "cannot load the campaign's templates: %s",
+                 s->render_err);
+    } else {
+        struct crier_notice n = s->p.notice;
+        with_version(&n, s->versions, version);
+        n.attempt = atoi(PQgetvalue(history, i, H_ATTEMPT));
+        n.content_time = db_int64(history, i, H_CONTENT_AT);
+        n.delayed = db_flag(history, i, H_DELAYED);
+        rerender(s->config, &n, channel, sha, s->out_dir, db_int64(history, i, H_ID), check);
+    }
+    if (check->verified)
+        s->verified++;
+    else
+        s->unverified++;
+    return true;
+}
+
+static json_t *event_json(PGresult *history, int i, const struct content_check *check)
+{
+    json_t *e = json_pack(
+        "{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}", "id",
+        (json_int_t)db_int64(history, i, H_ID), "at", PQgetvalue(history, i, H_AT), "event",
+        PQgetvalue(history, i, H_EVENT), "channel", db_value(history, i, H_CHANNEL), "from_state",
+        db_value(history, i, H_FROM), "to_state", db_value(history, i, H_TO), "to_channel",
+        db_value(history, i, H_TO_CHANNEL), "attempt", db_value(history, i, H_ATTEMPT), "actor",
+        PQgetvalue(history, i, H_ACTOR), "detail", db_value(history, i, H_DETAIL), "reason",
+        db_value(history, i, H_REASON), "content_sha256", db_value(history, i, H_SHA));
+    if (check)
+        json_object_set_new(e, "content",
+                            json_pack("{s:s, s:s?, s:s?}", "verdict",
+                                      check->verified  ? "verified"
+                                      : check->skipped ? "not checked"
+                                                       : "DIFFERS",
+                                      "rendered_sha256", check->sha[0] ? check->sha : NULL, "note",
+                                      check->err[0] ? check->err : NULL));
+    return e;
+}
+
+static void event_print(FILE *out, PGresult *history, int i, const struct content_check *check)
+{
+    const char *channel = db_value(history, i, H_CHANNEL);
+    const char *from = db_value(history, i, H_FROM), *to = db_value(history, i, H_TO);
+    const char *attempt = db_value(history, i, H_ATTEMPT);
+    fprintf(out, "  %s %-10s %-6s %s->%s", PQgetvalue(history, i, H_AT),
+            PQgetvalue(history, i, H_EVENT), channel ? channel : "-", from ? from : "",
+            to ? to : "");
+    if (db_value(history, i, H_TO_CHANNEL))
+        fprintf(out, " (now on %s)", PQgetvalue(history, i, H_TO_CHANNEL));
+    fprintf(out, " attempt %s by %s\n", attempt ? attempt : "-", PQgetvalue(history, i, H_ACTOR));
+    if (db_value(history, i, H_DETAIL))
+        text_line(out, "reply", PQgetvalue(history, i, H_DETAIL));
+    if (db_value(history, i, H_REASON))
+        text_line(out, "why", PQgetvalue(history, i, H_REASON));
+    if (check == NULL)
+        return;
+    fprintf(out, "    content sha256 %s: %s\n", PQgetvalue(history, i, H_SHA),
+            check->verified  ? "content verified (re-rendered, same SHA-256)"
+            : check->skipped ? "NOT CHECKED"
+                             : "CONTENT DIFFERS");
+    if (!check->verified && check->sha[0])
+        fprintf(out, "    re-rendered sha256 %s\n", check->sha);
+    if (check->err[0])
+        fprintf(out, "    %s\n", check->err);
+}
+
+/* show_history - the log rows, each sent content checked. The contacts each attempt used
+ * are the version current when it was claimed (an amend holds the campaign locked, so a
+ * claim's log row falls before or after it, by id). */
+static void show_history(struct show *s)
+{
+    PGresult *history = s->history;
+    int version_now = 0, version_claimed = 0;
+    json_t *events = s->doc ? json_array() : NULL;
+    if (!s->doc)
+        fputs("\nhistory (dispatch log):\n", s->out);
+    for (int i = 0; i < PQntuples(history); i++) {
+        if (strcmp(PQgetvalue(history, i, H_EVENT), "amend") == 0 && db_value(history, i, H_DETAIL))
+            version_now = atoi(PQgetvalue(history, i, H_DETAIL) + strlen("version "));
+        if (db_value(history, i, H_TO) && strcmp(PQgetvalue(history, i, H_TO), "sending") == 0)
+            version_claimed = version_now;
+        struct content_check check;
+        bool checked = event_check(s, i, version_claimed, &check);
+        if (s->doc)
+            json_array_append_new(events, event_json(history, i, checked ? &check : NULL));
+        else
+            event_print(s->out, history, i, checked ? &check : NULL);
+    }
+    if (s->doc)
+        json_object_set_new(s->doc, "history", events);
+}
+
+/* show_end - how many contents were verified; the JSON document. */
+static void show_end(struct show *s)
+{
+    FILE *out = s->out;
+    if (s->doc) {
+        json_object_set_new(s->doc, "contents_verified", json_integer(s->verified));
+        json_object_set_new(s->doc, "contents_not_verified", json_integer(s->unverified));
+        json_dumpf(s->doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', out);
+        return;
+    }
+    fprintf(out, "\n%d content%s verified, %d not\n", s->verified, s->verified == 1 ? "" : "s",
+            s->unverified);
+    if (s->unverified)
+        fputs("(a re-render uses the templates copied when the campaign started, the\n"
+              " recorded render time and THIS configuration's channel settings: a changed\n"
+              " From address or fax letterhead also shows as a difference)\n",
+              out);
 }
 
 int audit_show(struct crier_db *db, const struct crier_config *config, const char *campaign,
@@ -399,207 +679,31 @@ int audit_show(struct crier_db *db, const struct crier_config *config, const cha
         snprintf(err, err_size, "%s", db->error);
         return r;
     }
-    struct person p = {0};
-    PGresult *history = NULL, *holds = NULL, *versions = NULL;
-    struct render_campaign *render = NULL;
-    json_t *doc = NULL;
-    r = person_load(db, campaign, ref, &p, err, err_size);
-    if (r < 0)
-        goto done;
-    char id[32], campaign_id[32];
-    snprintf(id, sizeof(id), "%" PRId64, p.notice.id);
-    snprintf(campaign_id, sizeof(campaign_id), "%" PRId64, p.notice.campaign_id);
-    const char *history_params[] = {id};
-    const char *hold_params[] = {campaign_id, p.region, ref};
-    char seq[32];
-    snprintf(seq, sizeof(seq), "%" PRId64, p.recipient_seq);
-    const char *version_params[] = {campaign_id, seq};
-    if ((r = db_query(db, history_sql, 1, history_params, &history)) < 0 ||
-        (r = db_query(db, holds_sql, 3, hold_params, &holds)) < 0 ||
-        (r = db_query(db, versions_sql, 2, version_params, &versions)) < 0) {
-        snprintf(err, err_size, "%s", db->error);
-        goto done;
+    struct show s = {.db = db,
+                     .config = config,
+                     .campaign = campaign,
+                     .ref = ref,
+                     .out_dir = out_dir,
+                     .out = out};
+    r = show_read(&s, err, err_size);
+    if (r == 0) {
+        if (json)
+            s.doc = person_json(&s);
+        else
+            show_person_text(&s);
+        show_holds(&s);
+        if (json)
+            json_object_set_new(s.doc, "contact_versions", versions_json(s.versions));
+        show_history(&s);
+        show_end(&s);
+        r = s.unverified ? 1 : 0;
     }
-    char render_err[512] = "";
-    FILE *diag = fmemopen(render_err, sizeof(render_err) - 1, "w");
-    int render_r = render_campaign_load(db, config, p.notice.campaign_id, diag, &render);
-    if (diag)
-        fclose(diag);
-    render_attach(&p.notice, render);
-
-    PGresult *res = p.result;
-    if (json) {
-        doc = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:s?, s:s}", "campaign", campaign,
-                        "ref", ref, "name", p.notice.name, "source_row",
-                        PQgetvalue(res, 0, PERSON_SOURCE_ROW), "state", p.state, "channel",
-                        p.channel, "email", p.notice.email, "fax", p.notice.fax, "reasons",
-                        PQgetvalue(res, 0, PERSON_REASONS));
-    } else {
-        fprintf(out, "%s in campaign %s (notice %s, %s of the list)\n", ref, campaign, id,
-                PQgetvalue(res, 0, PERSON_SOURCE_ROW));
-        text_line(out, "name", p.notice.name);
-        text_line(out, "email", p.notice.email);
-        text_line(out, "fax", p.notice.fax);
-        char address[1024];
-        const char *a[5];
-        for (int k = 0; k < 5; k++)
-            a[k] = p.notice.address[k] ? p.notice.address[k] : "";
-        snprintf(address, sizeof(address), "%s, %s%s%s %s %s %s", a[0], a[1], a[1][0] ? ", " : "",
-                 a[2], a[3], a[4], p.notice.country);
-        text_line(out, "address", address);
-        text_line(out, "now", p.state);
-        text_line(out, "on channel", p.channel);
-        if (PQntuples(versions) > 0)
-            fputs("\ncontacts corrected since the load (the newest is used):\n", out);
-        for (int k = 0; k < PQntuples(versions); k++)
-            version_print(out, versions, k);
-        fputs("\nholds that covered them:\n", out);
-        if (PQntuples(holds) == 0)
-            fputs("  none\n", out);
-    }
-    json_t *hold_list = json ? json_array() : NULL;
-    for (int i = 0; i < PQntuples(holds); i++) {
-        if (json) {
-            json_array_append_new(
-                hold_list,
-                json_pack("{s:I, s:s, s:s, s:s, s:s?, s:f, s:b, s:b}", "hold",
-                          (json_int_t)strtoll(PQgetvalue(holds, i, 0), NULL, 10), "scope",
-                          PQgetvalue(holds, i, 1), "form", PQgetvalue(holds, i, 2), "placed_at",
-                          PQgetvalue(holds, i, 3), "lifted_at", db_value(holds, i, 4), "days",
-                          strtod(PQgetvalue(holds, i, 5), NULL), "lapsed",
-                          strcmp(PQgetvalue(holds, i, 6), "t") == 0, "active",
-                          strcmp(PQgetvalue(holds, i, 7), "t") == 0));
-        } else {
-            fprintf(out, "  hold %s (%s, %s): placed %s, %s%s; %s days\n", PQgetvalue(holds, i, 0),
-                    PQgetvalue(holds, i, 1), PQgetvalue(holds, i, 2), PQgetvalue(holds, i, 3),
-                    db_value(holds, i, 4) ? "lifted " : "still active",
-                    db_value(holds, i, 4) ? PQgetvalue(holds, i, 4) : "", PQgetvalue(holds, i, 5));
-        }
-    }
-    if (json)
-        json_object_set_new(doc, "holds", hold_list);
-    else
-        fputs("\nhistory (dispatch log):\n", out);
-
-    if (json) {
-        json_t *list = json_array();
-        for (int k = 0; k < PQntuples(versions); k++)
-            json_array_append_new(
-                list,
-                json_pack("{s:i, s:s, s:s?, s:s?, s:s, s:s, s:s}", "version", k + 1, "name",
-                          PQgetvalue(versions, k, 0), "email", db_value(versions, k, 1), "fax",
-                          db_value(versions, k, 2), "at", PQgetvalue(versions, k, 10), "source",
-                          PQgetvalue(versions, k, 11), "reason", PQgetvalue(versions, k, 12)));
-        json_object_set_new(doc, "contact_versions", list);
-    }
-
-    /* the contacts each attempt used: the version current when it was claimed (an amend
-     * holds the campaign locked, so a claim's log row falls before or after it, by id) */
-    int version_now = 0, version_claimed = 0;
-    int unverified = 0, verified = 0;
-    json_t *events = json ? json_array() : NULL;
-    for (int i = 0; i < PQntuples(history); i++) {
-        const char *log_id = PQgetvalue(history, i, 0);
-        if (strcmp(PQgetvalue(history, i, 2), "amend") == 0 && db_value(history, i, 9))
-            version_now = atoi(PQgetvalue(history, i, 9) + strlen("version "));
-        if (db_value(history, i, 5) && strcmp(PQgetvalue(history, i, 5), "sending") == 0)
-            version_claimed = version_now;
-        const char *channel = db_value(history, i, 3);
-        const char *sha = db_value(history, i, 11);
-        struct content_check check;
-        memset(&check, 0, sizeof(check));
-        bool checked = false;
-        if (sha && channel && strcmp(PQgetvalue(history, i, 2), "transition") == 0) {
-            checked = true;
-            if (PQgetisnull(history, i, 13)) {
-                check.skipped = true;
-                snprintf(check.err, sizeof(check.err),
-                         "cannot render it again: its render time was not recorded (sent before "
-                         "schema version 4)");
-            } else if (render_r < 0) {
-                check.skipped = true;
-                snprintf(check.err, sizeof(check.err), "cannot load the campaign's templates: %s",
-                         render_err);
-            } else {
-                struct crier_notice n = p.notice;
-                with_version(&n, versions, version_claimed);
-                n.attempt = atoi(PQgetvalue(history, i, 7));
-                n.content_time = strtoll(PQgetvalue(history, i, 13), NULL, 10);
-                n.delayed = strcmp(PQgetvalue(history, i, 14), "t") == 0;
-                rerender(config, &n, channel, sha, out_dir, strtoll(log_id, NULL, 10), &check);
-            }
-            if (check.verified)
-                verified++;
-            else
-                unverified++;
-        }
-        if (json) {
-            json_t *e = json_pack(
-                "{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s, s:s?, s:s?, s:s?}", "id",
-                (json_int_t)strtoll(log_id, NULL, 10), "at", PQgetvalue(history, i, 1), "event",
-                PQgetvalue(history, i, 2), "channel", channel, "from_state",
-                db_value(history, i, 4), "to_state", db_value(history, i, 5), "to_channel",
-                db_value(history, i, 6), "attempt", db_value(history, i, 7), "actor",
-                PQgetvalue(history, i, 8), "detail", db_value(history, i, 9), "reason",
-                db_value(history, i, 10), "content_sha256", sha);
-            if (checked) {
-                json_object_set_new(e, "content",
-                                    json_pack("{s:s, s:s?, s:s?}", "verdict",
-                                              check.verified  ? "verified"
-                                              : check.skipped ? "not checked"
-                                                              : "DIFFERS",
-                                              "rendered_sha256", check.sha[0] ? check.sha : NULL,
-                                              "note", check.err[0] ? check.err : NULL));
-            }
-            json_array_append_new(events, e);
-            continue;
-        }
-        fprintf(out, "  %s %-10s %-6s %s->%s", PQgetvalue(history, i, 1), PQgetvalue(history, i, 2),
-                channel ? channel : "-", db_value(history, i, 4) ? PQgetvalue(history, i, 4) : "",
-                db_value(history, i, 5) ? PQgetvalue(history, i, 5) : "");
-        if (db_value(history, i, 6))
-            fprintf(out, " (now on %s)", PQgetvalue(history, i, 6));
-        fprintf(out, " attempt %s by %s\n",
-                db_value(history, i, 7) ? PQgetvalue(history, i, 7) : "-",
-                PQgetvalue(history, i, 8));
-        if (db_value(history, i, 9))
-            text_line(out, "reply", PQgetvalue(history, i, 9));
-        if (db_value(history, i, 10))
-            text_line(out, "why", PQgetvalue(history, i, 10));
-        if (checked) {
-            fprintf(out, "    content sha256 %s: %s\n", sha,
-                    check.verified  ? "content verified (re-rendered, same SHA-256)"
-                    : check.skipped ? "NOT CHECKED"
-                                    : "CONTENT DIFFERS");
-            if (!check.verified && check.sha[0])
-                fprintf(out, "    re-rendered sha256 %s\n", check.sha);
-            if (check.err[0])
-                fprintf(out, "    %s\n", check.err);
-        }
-    }
-    if (json) {
-        json_object_set_new(doc, "history", events);
-        json_object_set_new(doc, "contents_verified", json_integer(verified));
-        json_object_set_new(doc, "contents_not_verified", json_integer(unverified));
-        json_dumpf(doc, out, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        fputc('\n', out);
-    } else {
-        fprintf(out, "\n%d content%s verified, %d not\n", verified, verified == 1 ? "" : "s",
-                unverified);
-        if (unverified)
-            fputs("(a re-render uses the templates copied when the campaign started, the\n"
-                  " recorded render time and THIS configuration's channel settings: a changed\n"
-                  " From address or fax letterhead also shows as a difference)\n",
-                  out);
-    }
-    r = unverified ? 1 : 0;
-done:
-    json_decref(doc);
-    render_campaign_free(render);
-    PQclear(history);
-    PQclear(holds);
-    PQclear(versions);
-    PQclear(p.result);
+    json_decref(s.doc);
+    render_campaign_free(s.render);
+    PQclear(s.history);
+    PQclear(s.holds);
+    PQclear(s.versions);
+    PQclear(s.p.result);
     db_rollback(db);
     return r;
 }

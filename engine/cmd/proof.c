@@ -59,6 +59,14 @@ static int proof_print(const struct crier_config *config, const struct crier_not
     return written;
 }
 
+/* The first $2 recipients of each region of campaign $1, as notices, regions in order. */
+static const char samples_sql[] = "SELECT " NOTICE_COLUMNS(
+    "n", "r") " FROM (SELECT *, row_number() OVER (PARTITION BY"
+              " upper(coalesce(region, '')) ORDER BY seq) AS sample FROM crier.recipient"
+              " WHERE campaign_id = $1) r JOIN crier.notice n"
+              " ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq"
+              " WHERE r.sample <= $2 ORDER BY upper(coalesce(r.region, '')), r.seq";
+
 int proof_write(struct crier_db *db, const struct crier_config *config, const char *campaign,
                 const char *out_dir, int count, FILE *report, FILE *diag)
 {
@@ -83,15 +91,7 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
     snprintf(limit, sizeof(limit), "%d", count);
     const char *params[] = {id, limit};
     PGresult *result = NULL;
-    r = db_query(
-        db,
-        "SELECT " NOTICE_COLUMNS(
-            "n", "r") " FROM (SELECT *, row_number() OVER (PARTITION BY"
-                      " upper(coalesce(region, '')) ORDER BY seq) AS sample FROM crier.recipient"
-                      " WHERE campaign_id = $1) r JOIN crier.notice n"
-                      " ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq"
-                      " WHERE r.sample <= $2 ORDER BY upper(coalesce(r.region, '')), r.seq",
-        2, params, &result);
+    r = db_query(db, samples_sql, 2, params, &result);
     if (r < 0) {
         render_campaign_free(render);
         campaign_free(c);

@@ -54,6 +54,11 @@ static void md_line(FILE *f, const char *label, const char *value)
     free(literal);
 }
 
+/* The list columns of one recipient of a region ($1 campaign id, $2 the region). */
+static const char sample_vars_sql[] =
+    "SELECT vars::text FROM crier.recipient WHERE campaign_id = $1"
+    " AND upper(btrim(coalesce(region, ''))) = $2 ORDER BY seq LIMIT 1";
+
 /* sample_notice - the individual notice as the residents of region received it: their
  * region's template, every list value a placeholder. Markdown in *ret_body. */
 static int sample_notice(struct crier_db *db, const struct campaign *c,
@@ -65,10 +70,7 @@ static int sample_notice(struct crier_db *db, const struct campaign *c,
     snprintf(id, sizeof(id), "%lld", (long long)c->id);
     const char *params[] = {id, region};
     PGresult *res = NULL;
-    int r = db_query(db,
-                     "SELECT vars::text FROM crier.recipient WHERE campaign_id = $1"
-                     " AND upper(btrim(coalesce(region, ''))) = $2 ORDER BY seq LIMIT 1",
-                     2, params, &res);
+    int r = db_query(db, sample_vars_sql, 2, params, &res);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);
     json_t *vars = PQntuples(res) && !PQgetisnull(res, 0, 0)
@@ -327,49 +329,147 @@ static void packet_add(struct packet_file *files, size_t *count, char *path, cha
         snprintf(f->sha256, sizeof(f->sha256), "unreadable");
 }
 
-int regulators_packet(struct crier_db *db, const struct crier_config *config,
-                      const struct report_options *options, const char *out_dir, FILE *out,
-                      char *err, size_t err_size)
-{
-    json_t *model = NULL;
-    int r = report_model(db, options, &model, err, err_size);
-    if (r < 0)
-        return r;
-    struct campaign *c = NULL;
-    struct render_campaign *render = NULL;
-    struct packet_file files[PACKET_FILES_MAX];
-    size_t file_count = 0;
-    r = campaign_get(db, options->campaign, false, &c);
-    if (r < 0) {
-        error_set(err, err_size, r, "no campaign named '%s'", options->campaign);
-        goto done;
-    }
-    r = render_campaign_load(db, config, c->id, stderr, &render);
-    if (r < 0) {
-        error_set(err, err_size, -EINVAL, "the campaign's templates do not load");
-        goto done;
-    }
-    if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
-        r = error_set(err, err_size, -EIO, "%s: %s", out_dir, strerror(errno));
-        goto done;
-    }
-    const json_t *meta = render->meta;
+/* One packet being written. */
+struct packet {
+    struct crier_db *db;
+    const json_t *model, *meta;
+    struct campaign *c;
+    struct render_campaign *render;
+    const char *out_dir;
     struct letter_layout layout;
-    letter_layout_default(&layout);
-    layout.windows = false; /* no envelope windows: the addresses at the top */
     char today[11];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(today, sizeof(today), "%Y-%m-%d", &tm);
+    struct packet_file files[PACKET_FILES_MAX];
+    size_t file_count;
+    char *err;
+    size_t err_size;
+};
 
-    /* the counts, one row per notice due */
-    char *csv_path = xasprintf("%s/counts.csv", out_dir);
+/* counts_row - one notice due as a row of counts.csv; a framework's campaign-wide notice
+ * (g NULL: its name is in the regulator column) is counted over the whole campaign. */
+static void counts_row(FILE *csv, const json_t *model, const json_t *due, const json_t *g)
+{
+    const char *code = jtext(due, "jurisdiction");
+    const json_t *rules = json_object_get(g, "rules");
+    csv_field(csv, code, false);
+    csv_field(csv, json_is_object(rules) ? jtext(rules, "name") : code, false);
+    csv_field(csv, jtext(due, "name"), false);
+    csv_field(csv, jtext(due, "due"), false);
+    csv_field(csv, jtext(due, "threshold"), false);
+    csv_field(csv, jtext(due, "counted"), false);
+    csv_number(csv, json_integer_value(json_object_get(due, "count")), false);
+    const json_t *whole = json_object_get(model, "timeliness");
+    csv_number(
+        csv,
+        json_integer_value(g ? json_object_get(g, "residents") : json_object_get(model, "total")),
+        false);
+    csv_number(
+        csv,
+        json_integer_value(g ? json_object_get(g, "notified") : json_object_get(whole, "notified")),
+        false);
+    csv_number(csv,
+               json_integer_value(g ? json_object_get(g, "no_usable_contact")
+                                    : json_object_get(model, "no_usable_contact")),
+               false);
+    csv_field(csv, g ? jtext(g, "first_notice_at") : NULL, false);
+    csv_field(csv, g ? jtext(g, "last_notice_at") : NULL, false);
+    csv_field(csv, jtext(due, "deadline"), false);
+    csv_field(csv, jtext(due, "from"), false);
+    csv_field(csv, jtext(due, "due_by"), false);
+    csv_field(csv, json_is_object(rules) ? jtext(rules, "citation") : NULL, false);
+    csv_field(csv, json_is_true(json_object_get(due, "verified")) ? "yes" : "no", true);
+}
+
+/* due_rules - the rules entry of a notice due: the jurisdiction's, or the declared
+ * framework's. */
+static const json_t *due_rules(const json_t *model, const json_t *g, const char *code)
+{
+    const json_t *jrules = json_object_get(g, "rules");
+    size_t k;
+    const json_t *fw;
+    json_array_foreach(json_object_get(model, "frameworks"), k, fw)
+    {
+        if (!json_is_object(jrules) && strcmp(jtext(fw, "code"), code) == 0)
+            jrules = fw;
+    }
+    return jrules;
+}
+
+/* packet_write_pdf - the letter's bytes into path; path is taken over (into the packet's
+ * files, or freed). */
+static int packet_write_pdf(struct packet *p, char *path, const unsigned char *pdf, size_t pdf_len,
+                            char *what)
+{
+    FILE *f = fopen(path, "we");
+    bool ok = f && fwrite(pdf, 1, pdf_len, f) == pdf_len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok || p->file_count + 3 > ARRAY_SIZE(p->files)) {
+        int r = error_set(p->err, p->err_size, -EIO, "%s: %s", path,
+                          ok ? "more notices due than one packet holds" : "cannot write");
+        free(path);
+        free(what);
+        return r;
+    }
+    packet_add(p->files, &p->file_count, path, what, pdf, pdf_len);
+    return 0;
+}
+
+/* packet_letter - the letter for one notice due, as a PDF. The sample is rendered for the
+ * jurisdiction's region (the campaign's own region override); a framework's campaign-wide
+ * notice uses the default. */
+static int packet_letter(struct packet *p, const json_t *due, const json_t *g)
+{
+    const char *code = jtext(due, "jurisdiction");
+    char *sample = NULL, sample_error[512] = "";
+    if (sample_notice(p->db, p->c, p->render, g ? code : "", &sample, sample_error,
+                      sizeof(sample_error)) < 0)
+        sample = NULL;
+    const json_t *jrules = due_rules(p->model, g, code);
+    const char *regulator = jtext(due, "name"); /* "HIPAA: HHS": the code once in a name */
+    size_t code_len = strlen(code);
+    if (strncmp(regulator, code, code_len) == 0 && strncmp(regulator + code_len, ": ", 2) == 0)
+        regulator += code_len + 2;
+    char *body = letter_body(p->model, p->meta, due, g, jrules, regulator, sample, sample_error);
+    free(sample);
+    const char *return_address[] = {
+        jtext(p->meta, "organisation") ? jtext(p->meta, "organisation") : "(organisation)", NULL};
+    struct letter_input in = {
+        .return_address = return_address,
+        .name = regulator,
+        .address = {json_is_object(jrules) ? jtext(jrules, "name") : code},
+        .date = p->today,
+        .body = body,
+    };
+    unsigned char *pdf = NULL;
+    size_t pdf_len = 0;
+    int pages = 0;
+    char letter_err[512] = "";
+    int r =
+        letter_render_pdf(&p->layout, &in, &pdf, &pdf_len, &pages, letter_err, sizeof(letter_err));
+    free(body);
+    char safe_code[32], safe_name[96];
+    file_safe_name(code, safe_code, sizeof(safe_code));
+    file_safe_name(regulator, safe_name, sizeof(safe_name));
+    char *path = xasprintf("%s/%s-%s.pdf", p->out_dir, safe_code, safe_name);
+    if (r < 0) {
+        error_set(p->err, p->err_size, r, "%s: %s", path, letter_err);
+        free(path);
+        return r;
+    }
+    r = packet_write_pdf(p, path, pdf, pdf_len, xasprintf("%s %s", code, jtext(due, "name")));
+    free(pdf);
+    return r;
+}
+
+/* packet_notices - counts.csv, one row per notice due, and each notice's letter. */
+static int packet_notices(struct packet *p)
+{
+    char *csv_path = xasprintf("%s/counts.csv", p->out_dir);
     FILE *csv = fopen(csv_path, "we");
     if (csv == NULL) {
-        r = error_set(err, err_size, -EIO, "%s: %s", csv_path, strerror(errno));
+        int r = error_set(p->err, p->err_size, -EIO, "%s: %s", csv_path, strerror(errno));
         free(csv_path);
-        goto done;
+        return r;
     }
     fputs("\"jurisdiction\",\"jurisdiction_name\",\"regulator\",\"verdict\",\"threshold\","
           "\"counted\",\"count\",\"residents\",\"notified\",\"no_usable_contact\","
@@ -378,160 +478,124 @@ int regulators_packet(struct crier_db *db, const struct crier_config *config,
           csv);
     size_t i;
     const json_t *due;
-    json_array_foreach(json_object_get(json_object_get(model, "flags"), "due"), i, due)
+    json_array_foreach(json_object_get(json_object_get(p->model, "flags"), "due"), i, due)
     {
-        const char *code = jtext(due, "jurisdiction");
-        const json_t *g = json_object_get(json_object_get(model, "by_jurisdiction"), code);
-        const json_t *rules = json_object_get(g, "rules");
-        csv_field(csv, code, false);
-        csv_field(csv, json_is_object(rules) ? jtext(rules, "name") : code, false);
-        /* (a framework's campaign-wide row: its name is in the regulator column) */
-        csv_field(csv, jtext(due, "name"), false);
-        csv_field(csv, jtext(due, "due"), false);
-        csv_field(csv, jtext(due, "threshold"), false);
-        csv_field(csv, jtext(due, "counted"), false);
-        csv_number(csv, json_integer_value(json_object_get(due, "count")), false);
-        csv_number(csv,
-                   g ? json_integer_value(json_object_get(g, "residents"))
-                     : json_integer_value(json_object_get(model, "total")),
-                   false);
-        csv_number(csv,
-                   g ? json_integer_value(json_object_get(g, "notified"))
-                     : json_integer_value(
-                           json_object_get(json_object_get(model, "timeliness"), "notified")),
-                   false);
-        csv_number(csv,
-                   g ? json_integer_value(json_object_get(g, "no_usable_contact"))
-                     : json_integer_value(json_object_get(model, "no_usable_contact")),
-                   false);
-        csv_field(csv, g ? jtext(g, "first_notice_at") : NULL, false);
-        csv_field(csv, g ? jtext(g, "last_notice_at") : NULL, false);
-        csv_field(csv, jtext(due, "deadline"), false);
-        csv_field(csv, jtext(due, "from"), false);
-        csv_field(csv, jtext(due, "due_by"), false);
-        csv_field(csv, json_is_object(rules) ? jtext(rules, "citation") : NULL, false);
-        csv_field(csv, json_is_true(json_object_get(due, "verified")) ? "yes" : "no", true);
-
-        /* the letter: the sample is rendered for the jurisdiction's region (the campaign's
-         * own region override); a framework's campaign-wide notice uses the default */
-        char *sample = NULL, sample_error[512] = "";
-        if (sample_notice(db, c, render, g ? code : "", &sample, sample_error,
-                          sizeof(sample_error)) < 0)
-            sample = NULL;
-        /* the rules entry: the jurisdiction's, or the declared framework's */
-        const json_t *jrules = json_object_get(g, "rules");
-        size_t k;
-        const json_t *fw;
-        json_array_foreach(json_object_get(model, "frameworks"), k, fw)
-        {
-            if (!json_is_object(jrules) && strcmp(jtext(fw, "code"), code) == 0)
-                jrules = fw;
-        }
-        const char *regulator = jtext(due, "name"); /* "HIPAA: HHS": the code once in a name */
-        size_t code_len = strlen(code);
-        if (strncmp(regulator, code, code_len) == 0 && strncmp(regulator + code_len, ": ", 2) == 0)
-            regulator += code_len + 2;
-        char *body = letter_body(model, meta, due, g, jrules, regulator, sample, sample_error);
-        free(sample);
-        const char *return_address[] = {
-            jtext(meta, "organisation") ? jtext(meta, "organisation") : "(organisation)", NULL};
-        struct letter_input in = {
-            .return_address = return_address,
-            .name = regulator,
-            .address = {json_is_object(jrules) ? jtext(jrules, "name") : code},
-            .date = today,
-            .body = body,
-        };
-        unsigned char *pdf = NULL;
-        size_t pdf_len = 0;
-        int pages = 0;
-        char letter_err[512] = "";
-        r = letter_render_pdf(&layout, &in, &pdf, &pdf_len, &pages, letter_err, sizeof(letter_err));
-        free(body);
-        char safe_code[32], safe_name[96];
-        file_safe_name(code, safe_code, sizeof(safe_code));
-        file_safe_name(regulator, safe_name, sizeof(safe_name));
-        char *path = xasprintf("%s/%s-%s.pdf", out_dir, safe_code, safe_name);
+        const json_t *g = json_object_get(json_object_get(p->model, "by_jurisdiction"),
+                                          jtext(due, "jurisdiction"));
+        counts_row(csv, p->model, due, g);
+        int r = packet_letter(p, due, g);
         if (r < 0) {
-            error_set(err, err_size, r, "%s: %s", path, letter_err);
-            free(path);
             fclose(csv);
             free(csv_path);
-            goto done;
+            return r;
         }
-        FILE *f = fopen(path, "we");
-        bool ok = f && fwrite(pdf, 1, pdf_len, f) == pdf_len;
-        if (f && fclose(f) != 0)
-            ok = false;
-        if (!ok || file_count + 3 > ARRAY_SIZE(files)) {
-            r = error_set(err, err_size, -EIO, "%s: %s", path,
-                          ok ? "more notices due than one packet holds" : "cannot write");
-            free(pdf);
-            free(path);
-            fclose(csv);
-            free(csv_path);
-            goto done;
-        }
-        packet_add(files, &file_count, path, xasprintf("%s %s", code, jtext(due, "name")), pdf,
-                   pdf_len);
-        free(pdf);
     }
     bool failed = ferror(csv) != 0;
     if (fclose(csv) != 0 || failed) {
-        r = error_set(err, err_size, -EIO, "%s: cannot write", csv_path);
+        int r = error_set(p->err, p->err_size, -EIO, "%s: cannot write", csv_path);
         free(csv_path);
-        goto done;
+        return r;
     }
-    packet_add(files, &file_count, csv_path, xstrdup("counts"), NULL, 0);
+    packet_add(p->files, &p->file_count, csv_path, xstrdup("counts"), NULL, 0);
+    return 0;
+}
 
-    /* HIPAA declared: the HHS breach portal's fields */
+/* packet_hhs - HIPAA declared: the HHS breach portal's fields. */
+static int packet_hhs(struct packet *p)
+{
+    size_t i;
     const json_t *fw;
-    json_array_foreach(json_object_get(model, "frameworks"), i, fw)
+    json_array_foreach(json_object_get(p->model, "frameworks"), i, fw)
     {
         if (strcmp(jtext(fw, "code"), "HIPAA") != 0)
             continue;
-        char *path = xasprintf("%s/hhs-breach-portal.csv", out_dir);
-        if (hhs_fields(path, model, meta, fw) < 0) {
-            r = error_set(err, err_size, -EIO, "%s: cannot write", path);
+        char *path = xasprintf("%s/hhs-breach-portal.csv", p->out_dir);
+        if (hhs_fields(path, p->model, p->meta, fw) < 0) {
+            int r = error_set(p->err, p->err_size, -EIO, "%s: cannot write", path);
             free(path);
-            goto done;
+            return r;
         }
-        packet_add(files, &file_count, path, xstrdup("HIPAA HHS breach portal fields"), NULL, 0);
+        packet_add(p->files, &p->file_count, path, xstrdup("HIPAA HHS breach portal fields"), NULL,
+                   0);
     }
+    return 0;
+}
 
-    /* the audit trail: every file with its SHA-256, in one transaction */
+/* packet_log - the audit trail: every file with its SHA-256, in one transaction. */
+static int packet_log(struct packet *p)
+{
+    struct crier_db *db = p->db;
     char campaign_id[32];
-    snprintf(campaign_id, sizeof(campaign_id), "%lld", (long long)c->id);
-    r = db_exec(db, "BEGIN", 0, NULL);
-    for (size_t k = 0; r == 0 && k < file_count; k++) {
-        const char *base =
-            strrchr(files[k].path, '/') ? strrchr(files[k].path, '/') + 1 : files[k].path;
-        char *detail = xasprintf("packet %s: %s", base, files[k].what);
-        const char *params[] = {campaign_id, detail, files[k].sha256};
+    snprintf(campaign_id, sizeof(campaign_id), "%lld", (long long)p->c->id);
+    int r = db_begin(db);
+    for (size_t k = 0; r == 0 && k < p->file_count; k++) {
+        const struct packet_file *f = &p->files[k];
+        const char *base = strrchr(f->path, '/') ? strrchr(f->path, '/') + 1 : f->path;
+        char *detail = xasprintf("packet %s: %s", base, f->what);
+        const char *params[] = {campaign_id, detail, f->sha256};
         r = db_exec(db,
                     "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail,"
                     " content_sha256) VALUES ($1, 'regulator', 'packet', session_user, $2, $3)",
                     3, params);
         free(detail);
     }
-    if (r == 0)
-        r = db_exec(db, "COMMIT", 0, NULL);
+    r = db_end(db, r);
     if (r < 0) {
-        error_set(err, err_size, r, "logging the packet: %s (the files are written, not logged)",
-                  db->error);
+        error_set(p->err, p->err_size, r,
+                  "logging the packet: %s (the files are written, not logged)", db->error);
         db_rollback(db);
-        goto done;
     }
-    for (size_t k = 0; k < file_count; k++)
-        fprintf(out, "%s  %s  (%s)\n", files[k].sha256, files[k].path, files[k].what);
-    r = (int)file_count;
-done:
-    for (size_t k = 0; k < file_count; k++) {
-        free(files[k].path);
-        free(files[k].what);
+    return r;
+}
+
+/* packet_open - the campaign, its templates and meta, the output folder, the letter
+ * layout (no envelope windows: the addresses at the top) and today's date. */
+static int packet_open(struct packet *p, const struct crier_config *config, const char *name)
+{
+    int r = campaign_get(p->db, name, false, &p->c);
+    if (r < 0)
+        return error_set(p->err, p->err_size, r, "no campaign named '%s'", name);
+    r = render_campaign_load(p->db, config, p->c->id, stderr, &p->render);
+    if (r < 0) {
+        error_set(p->err, p->err_size, -EINVAL, "the campaign's templates do not load");
+        return r;
     }
-    render_campaign_free(render);
-    campaign_free(c);
+    if (mkdir(p->out_dir, 0755) < 0 && errno != EEXIST)
+        return error_set(p->err, p->err_size, -EIO, "%s: %s", p->out_dir, strerror(errno));
+    p->meta = p->render->meta;
+    letter_layout_default(&p->layout);
+    p->layout.windows = false;
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(p->today, sizeof(p->today), "%Y-%m-%d", &tm);
+    return 0;
+}
+
+int regulators_packet(struct crier_db *db, const struct crier_config *config,
+                      const struct report_options *options, const char *out_dir, FILE *out,
+                      char *err, size_t err_size)
+{
+    json_t *model = NULL;
+    int r = report_model(db, options, &model, err, err_size);
+    if (r < 0)
+        return r;
+    struct packet *p = xcalloc(1, sizeof(*p));
+    *p = (struct packet){
+        .db = db, .model = model, .out_dir = out_dir, .err = err, .err_size = err_size};
+    if ((r = packet_open(p, config, options->campaign)) == 0 && (r = packet_notices(p)) == 0 &&
+        (r = packet_hhs(p)) == 0 && (r = packet_log(p)) == 0) {
+        for (size_t k = 0; k < p->file_count; k++)
+            fprintf(out, "%s  %s  (%s)\n", p->files[k].sha256, p->files[k].path, p->files[k].what);
+        r = (int)p->file_count;
+    }
+    for (size_t k = 0; k < p->file_count; k++) {
+        free(p->files[k].path);
+        free(p->files[k].what);
+    }
+    render_campaign_free(p->render);
+    campaign_free(p->c);
+    free(p);
     json_decref(model);
     return r;
 }
@@ -540,6 +604,12 @@ static bool one_line(const char *s)
 {
     return s && s[0] != '\0' && strchr(s, '\n') == NULL && strchr(s, '\r') == NULL;
 }
+
+/* A filing as a log row ($1 campaign name, $2 the detail); no row: no such campaign. */
+static const char filed_sql[] =
+    "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail)"
+    " SELECT id, 'regulator', 'filed', session_user, $2 FROM crier.campaign"
+    " WHERE name = $1 RETURNING id";
 
 int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *filing, FILE *out,
                           char *err, size_t err_size)
@@ -562,11 +632,7 @@ int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *f
                              filing->regulator, filing->date, filing->how, filing->reference);
     const char *params[] = {filing->campaign, detail};
     PGresult *res = NULL;
-    int r = db_query(db,
-                     "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail)"
-                     " SELECT id, 'regulator', 'filed', session_user, $2 FROM crier.campaign"
-                     " WHERE name = $1 RETURNING id",
-                     2, params, &res);
+    int r = db_query(db, filed_sql, 2, params, &res);
     if (r < 0) {
         free(detail);
         return error_set(err, err_size, r, "%s", db->error);

@@ -38,7 +38,7 @@
 #include <time.h>
 #include <yaml.h>
 
-#define FETCH_ROWS      "10000" /* rows per FETCH from the cursor */
+#define FETCH_ROWS      10000 /* rows per FETCH from the cursor */
 #define CHANNELS_MAX    16
 #define DAY_SECONDS     86400.0
 #define UNKNOWN_COUNSEL "unknown \xe2\x80\x94 check counsel"
@@ -571,6 +571,22 @@ static int read_holds(struct crier_db *db, struct report *r, char *err, size_t e
 
 /* read_people - every notice of the campaign with its person and its first successful
  * hand-off on the channel it ended on, through a cursor. */
+struct people_walk {
+    struct report *r;
+    struct progress *bar;
+};
+
+/* people_batch - a batch of people from the cursor, into every counter. */
+static int people_batch(void *data, PGresult *rows)
+{
+    struct people_walk *walk = data;
+    int n = PQntuples(rows);
+    for (int i = 0; i < n; i++)
+        person_account(walk->r, rows, i);
+    progress_add(walk->bar, n);
+    return 0;
+}
+
 static int read_people(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
     const char *params[] = {r->campaign_id};
@@ -601,34 +617,27 @@ static int read_people(struct crier_db *db, struct report *r, char *err, size_t 
         return error_set(err, err_size, rc, "reading the notices: %s", db->error);
     struct progress bar;
     progress_start(&bar, r->options->progress, "audit report");
-    for (;;) {
-        PGresult *rows = NULL;
-        rc = db_query(db, "FETCH " FETCH_ROWS " FROM report_people", 0, NULL, &rows);
-        if (rc < 0) {
-            progress_clear(&bar);
-            return error_set(err, err_size, rc, "reading the notices: %s", db->error);
-        }
-        int n = PQntuples(rows);
-        for (int i = 0; i < n; i++)
-            person_account(r, rows, i);
-        PQclear(rows);
-        progress_add(&bar, n);
-        if (n == 0)
-            break;
+    struct people_walk walk = {.r = r, .bar = &bar};
+    rc = db_fetch_each(db, "report_people", FETCH_ROWS, people_batch, &walk, NULL);
+    if (rc < 0) {
+        progress_clear(&bar);
+        return error_set(err, err_size, rc, "reading the notices: %s", db->error);
     }
     progress_end(&bar);
     return db_exec(db, "CLOSE report_people", 0, NULL);
 }
+
+/* The regulator filings of campaign $1, oldest first. */
+static const char filings_sql[] =
+    "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
+    " AND event = 'regulator' AND to_state = 'filed' ORDER BY id";
 
 /* read_filings - the regulator filings recorded for the campaign, oldest first. */
 static int read_filings(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
     const char *params[] = {r->campaign_id};
     PGresult *res = NULL;
-    int rc = db_query(db,
-                      "SELECT detail FROM crier.dispatch_log WHERE campaign_id = $1::bigint"
-                      " AND event = 'regulator' AND to_state = 'filed' ORDER BY id",
-                      1, params, &res);
+    int rc = db_query(db, filings_sql, 1, params, &res);
     if (rc < 0)
         return error_set(err, err_size, rc, "reading the regulator filings: %s", db->error);
     for (int i = 0; i < PQntuples(res); i++)
@@ -1021,17 +1030,20 @@ static int region_compare(const void *a, const void *b)
     return strcmp(x->code, y->code);
 }
 
-static json_t *report_json(struct report *r, json_t *undeliverable_people)
+/* The model report_text and report_html print, one section a function: a new section is
+ * one more *_json function and one line in report_json (and its printers, which read the
+ * model and never the struct report). */
+
+/* head_json - the campaign, the as-of time, the discovery date, the rules table used. */
+static void head_json(const struct report *r, json_t *o)
 {
     const struct rules_table *t = r->table;
-    json_t *o = json_object();
     json_object_set_new(o, "campaign", json_string(r->name));
     json_object_set_new(o, "incident", json_string(r->incident));
     json_object_set_new(o, "state", json_string(r->state));
     json_object_set_new(o, "policy", json_string(r->policy));
     json_object_set_new(o, "as_of", json_string(r->now_text));
-    json_object_set_new(o, "discovered_date",
-                        r->discovered ? json_string(r->discovered) : json_null());
+    json_object_set_new(o, "discovered_date", string_or_null(r->discovered));
     json_object_set_new(o, "discovered_from",
                         r->discovered ? json_string(r->discovered_source) : json_null());
     if (r->discovered == NULL)
@@ -1047,66 +1059,89 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
     for (size_t i = 0; i < r->framework_count; i++)
         json_array_append_new(frameworks, entry_json(r->frameworks[i]));
     json_object_set_new(o, "frameworks", frameworks);
+}
 
+/* counts_json - the total, by state and by channel. */
+static void counts_json(const struct report *r, json_t *o)
+{
     json_object_set_new(o, "total", json_integer(r->total));
     json_object_set_new(o, "by_state", states_json(r->by_state));
     json_t *channels = json_object();
     for (size_t i = 0; i < r->channel_count; i++)
         json_object_set_new(channels, r->channels[i].name, states_json(r->channels[i].by_state));
     json_object_set_new(o, "by_channel", channels);
+}
 
+/* region_json - one jurisdiction's counts, timeliness and rules; its flags into flags. */
+static json_t *region_json(const struct report *r, const struct region_stats *s, json_t *flags)
+{
+    json_t *g = json_object();
+    json_object_set_new(g, "total", json_integer(s->people));
+    json_object_set_new(g, "by_state", states_json(s->by_state));
+    if (s->j) {
+        json_object_set_new(g, "name", string_or_null(s->j->name));
+        json_object_set_new(g, "statute_days",
+                            entry_days(s->j) >= 0 ? json_integer(entry_days(s->j)) : json_null());
+        json_object_set_new(g, "citation", string_or_null(s->j->citation));
+        json_object_set_new(g, "verified", json_boolean(s->j->verified));
+    }
+    json_object_set_new(g, "deadline_days",
+                        s->deadline_days >= 0 ? json_integer(s->deadline_days) : json_null());
+    json_object_set_new(g, "deadline_from", json_string(s->deadline_source));
+    json_object_set_new(g, "notified", json_integer(s->notified));
+    json_object_set_new(g, "on_time", json_integer(s->on_time));
+    json_object_set_new(g, "late", json_integer(s->late));
+    json_object_set_new(g, "overdue_not_notified", json_integer(s->overdue));
+    json_object_set_new(g, "pending_within_deadline", json_integer(s->pending));
+    json_object_set_new(g, "no_deadline", json_integer(s->no_deadline));
+    json_object_set_new(g, "delayed_by_holds", json_integer(s->delayed_by_holds));
+    json_object_set_new(g, "no_usable_contact", json_integer(s->no_contact));
+    json_object_set_new(g, "max_days", s->timed > 0 ? json_integer(s->day_max) : json_null());
+    json_object_set_new(g, "mean_days",
+                        s->timed > 0
+                            ? json_real(round((double)s->day_sum / (double)s->timed * 10) / 10)
+                            : json_null());
+    jurisdiction_rules(r, s, g, flags);
+    return g;
+}
+
+/* regions_json - every jurisdiction, "unknown" last. */
+static void regions_json(struct report *r, json_t *o, json_t *flags)
+{
     qsort(r->regions, r->region_count, sizeof(*r->regions), region_compare);
     json_t *regions = json_object();
-    json_t *flags =
-        json_pack("{s:[], s:[], s:[], s:[], s:[]}", "due", "unknown", "attorney_general",
-                  "consumer_reporting_agencies", "substitute_notice");
-    for (size_t i = 0; i < r->region_count; i++) {
-        const struct region_stats *s = &r->regions[i];
-        json_t *g = json_object();
-        json_object_set_new(g, "total", json_integer(s->people));
-        json_object_set_new(g, "by_state", states_json(s->by_state));
-        if (s->j) {
-            json_object_set_new(g, "name", string_or_null(s->j->name));
-            json_object_set_new(g, "statute_days",
-                                entry_days(s->j) >= 0 ? json_integer(entry_days(s->j))
-                                                      : json_null());
-            json_object_set_new(g, "citation", string_or_null(s->j->citation));
-            json_object_set_new(g, "verified", json_boolean(s->j->verified));
-        }
-        json_object_set_new(g, "deadline_days",
-                            s->deadline_days >= 0 ? json_integer(s->deadline_days) : json_null());
-        json_object_set_new(g, "deadline_from", json_string(s->deadline_source));
-        json_object_set_new(g, "notified", json_integer(s->notified));
-        json_object_set_new(g, "on_time", json_integer(s->on_time));
-        json_object_set_new(g, "late", json_integer(s->late));
-        json_object_set_new(g, "overdue_not_notified", json_integer(s->overdue));
-        json_object_set_new(g, "pending_within_deadline", json_integer(s->pending));
-        json_object_set_new(g, "no_deadline", json_integer(s->no_deadline));
-        json_object_set_new(g, "delayed_by_holds", json_integer(s->delayed_by_holds));
-        json_object_set_new(g, "no_usable_contact", json_integer(s->no_contact));
-        json_object_set_new(g, "max_days", s->timed > 0 ? json_integer(s->day_max) : json_null());
-        json_object_set_new(g, "mean_days",
-                            s->timed > 0
-                                ? json_real(round((double)s->day_sum / (double)s->timed * 10) / 10)
-                                : json_null());
-        jurisdiction_rules(r, s, g, flags);
-        json_object_set_new(regions, s->code, g);
-    }
+    for (size_t i = 0; i < r->region_count; i++)
+        json_object_set_new(regions, r->regions[i].code, region_json(r, &r->regions[i], flags));
     json_object_set_new(o, "by_jurisdiction", regions);
+}
 
-    json_t *und = json_object();
-    json_object_set_new(und, "count", json_integer(r->undeliverable));
-    json_object_set_new(
-        und, "more", json_integer(r->undeliverable - (long)json_array_size(undeliverable_people)));
-    json_object_set_new(und, "people", undeliverable_people);
-    /* the list above stops at report.list_limit; this command has everyone, streamed */
+/* list_json - a list of people kept up to report.list_limit: the count, how many more
+ * there are than it shows, and those it shows (people, which it takes). */
+static json_t *list_json(long count, json_t *people)
+{
+    json_t *list = json_object();
+    json_object_set_new(list, "count", json_integer(count));
+    json_object_set_new(list, "more", json_integer(count - (long)json_array_size(people)));
+    json_object_set_new(list, "people", people);
+    return list;
+}
+
+/* unreached_json - the undeliverable people (the list stops at report.list_limit; `crier
+ * audit unreached` has everyone, streamed), returned letters, no usable contact. */
+static void unreached_json(const struct report *r, json_t *o, json_t *undeliverable_people)
+{
+    json_t *und = list_json(r->undeliverable, undeliverable_people);
     char *full_list = xasprintf("crier audit unreached %s", r->name);
     json_object_set_new(und, "full_list", json_string(full_list));
     free(full_list);
     json_object_set_new(o, "undeliverable", und);
     json_object_set_new(o, "returned_letters", json_integer(r->returned));
     json_object_set_new(o, "no_usable_contact", json_integer(r->no_contact));
+}
 
+/* timeliness_json - the campaign's timeliness, with its late and overdue people. */
+static void timeliness_json(const struct report *r, json_t *o)
+{
     json_t *tl = json_object();
     json_object_set_new(tl, "measured", json_boolean(r->discovered != NULL));
     json_object_set_new(tl, "notified", json_integer(r->notified));
@@ -1117,50 +1152,42 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
     json_object_set_new(tl, "pending_within_deadline", json_integer(r->pending));
     json_object_set_new(tl, "no_deadline", json_integer(r->no_deadline));
     json_object_set_new(tl, "delayed_by_holds", json_integer(r->delayed_by_holds));
-    json_t *late = json_object();
-    json_object_set_new(late, "count", json_integer(r->late_people.count));
-    json_object_set_new(
-        late, "more",
-        json_integer(r->late_people.count - (long)json_array_size(r->late_people.people)));
-    json_object_set(late, "people", r->late_people.people);
-    json_object_set_new(tl, "late_people", late);
-    json_t *overdue = json_object();
-    json_object_set_new(overdue, "count", json_integer(r->overdue_people.count));
-    json_object_set_new(
-        overdue, "more",
-        json_integer(r->overdue_people.count - (long)json_array_size(r->overdue_people.people)));
-    json_object_set(overdue, "people", r->overdue_people.people);
-    json_object_set_new(tl, "overdue_people", overdue);
+    json_object_set_new(tl, "late_people",
+                        list_json(r->late_people.count, json_incref(r->late_people.people)));
+    json_object_set_new(tl, "overdue_people",
+                        list_json(r->overdue_people.count, json_incref(r->overdue_people.people)));
     json_object_set_new(o, "timeliness", tl);
+}
 
-    json_t *holds = json_array();
-    for (size_t i = 0; i < r->hold_count; i++) {
-        const struct hold_period *h = &r->holds[i];
-        json_t *j = json_object();
-        json_object_set_new(j, "id", json_integer(h->id));
-        char *scope = h->region ? xasprintf("region %s", h->region)
-                      : h->ref  ? xasprintf("recipient %s", h->ref)
-                                : xstrdup("the whole campaign");
-        json_object_set_new(j, "scope", json_string(scope));
-        free(scope);
-        json_object_set_new(j, "form", json_string(h->form));
-        json_object_set_new(j, "authority", json_string(h->authority));
-        json_object_set_new(j, "case", json_string(h->case_ref));
-        json_object_set_new(j, "placed_at", json_string(h->placed_at));
-        json_object_set_new(j, "lifted_at", h->lifted_at ? json_string(h->lifted_at) : json_null());
-        char until[32];
-        iso_time(h->until, until, sizeof(until));
-        json_object_set_new(j, "lawful_until", json_string(until));
-        json_object_set_new(j, "lawful_days",
-                            json_real(round((h->until - h->from) / DAY_SECONDS * 100) / 100));
-        json_object_set_new(j, "active", json_boolean(h->active));
-        json_object_set_new(j, "lapsed", json_boolean(h->lapsed));
-        json_array_append_new(holds, j);
-    }
-    json_object_set_new(o, "holds", holds);
+/* hold_json - one law-enforcement hold and its lawful period. */
+static json_t *hold_json(const struct hold_period *h)
+{
+    json_t *j = json_object();
+    json_object_set_new(j, "id", json_integer(h->id));
+    char *scope = h->region ? xasprintf("region %s", h->region)
+                  : h->ref  ? xasprintf("recipient %s", h->ref)
+                            : xstrdup("the whole campaign");
+    json_object_set_new(j, "scope", json_string(scope));
+    free(scope);
+    json_object_set_new(j, "form", json_string(h->form));
+    json_object_set_new(j, "authority", json_string(h->authority));
+    json_object_set_new(j, "case", json_string(h->case_ref));
+    json_object_set_new(j, "placed_at", json_string(h->placed_at));
+    json_object_set_new(j, "lifted_at", string_or_null(h->lifted_at));
+    char until[32];
+    iso_time(h->until, until, sizeof(until));
+    json_object_set_new(j, "lawful_until", json_string(until));
+    json_object_set_new(j, "lawful_days",
+                        json_real(round((h->until - h->from) / DAY_SECONDS * 100) / 100));
+    json_object_set_new(j, "active", json_boolean(h->active));
+    json_object_set_new(j, "lapsed", json_boolean(h->lapsed));
+    return j;
+}
 
-    /* the campaign-wide notices of the declared frameworks (HHS, the FTC, a supervisory
-     * authority counted over everyone) */
+/* framework_notices - the campaign-wide notices of the declared frameworks (HHS, the
+ * FTC, a supervisory authority counted over everyone), into their entries in o. */
+static void framework_notices(const struct report *r, json_t *o, json_t *flags)
+{
     for (size_t f = 0; f < r->framework_count; f++) {
         const struct rules_entry *fw = r->frameworks[f];
         json_t *entry = json_array_get(json_object_get(o, "frameworks"), f);
@@ -1172,9 +1199,8 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
                 continue;
             json_t *one = regulator_json(r, NULL, prefix, &fw->regulators[i], false);
             const char *d = json_string_value(json_object_get(one, "due"));
-            if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
+            if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0)
                 due_add(r, json_object_get(flags, "due"), one, fw->code);
-            }
             json_array_append_new(notices, one);
         }
         json_object_set_new(entry, "notices", notices);
@@ -1184,28 +1210,45 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
                             fw->oral_lapse_days >= 0 ? json_integer(fw->oral_lapse_days)
                                                      : json_null());
     }
-    json_object_set_new(o, "oral_hold_lapse_applied",
-                        json_boolean(r->oral_lapse || r->options->oral_lapse_everywhere));
-    json_object_set_new(o, "flags", flags);
+}
 
-    json_t *chart = json_object();
+/* chart_json - notices handed over per day and channel. */
+static json_t *chart_json(const struct report *r)
+{
     json_t *chart_channels = json_array(), *chart_days = json_array();
     for (size_t i = 0; i < r->channel_count; i++)
         json_array_append_new(chart_channels, json_string(r->channels[i].name));
     for (size_t d = 0; d < r->day_count; d++) {
         char day[16];
         iso_day(r->days[d].day, day, sizeof(day));
-        json_t *row = json_object();
-        json_object_set_new(row, "day", json_string(day));
         json_t *counts = json_object();
         for (size_t i = 0; i < r->channel_count; i++)
             json_object_set_new(counts, r->channels[i].name, json_integer(r->days[d].counts[i]));
-        json_object_set_new(row, "notified", counts);
-        json_array_append_new(chart_days, row);
+        json_array_append_new(chart_days, json_pack("{s:s, s:o}", "day", day, "notified", counts));
     }
-    json_object_set_new(chart, "channels", chart_channels);
-    json_object_set_new(chart, "days", chart_days);
-    json_object_set_new(o, "notices_per_day", chart);
+    return json_pack("{s:o, s:o}", "channels", chart_channels, "days", chart_days);
+}
+
+static json_t *report_json(struct report *r, json_t *undeliverable_people)
+{
+    json_t *o = json_object();
+    json_t *flags =
+        json_pack("{s:[], s:[], s:[], s:[], s:[]}", "due", "unknown", "attorney_general",
+                  "consumer_reporting_agencies", "substitute_notice");
+    head_json(r, o);
+    counts_json(r, o);
+    regions_json(r, o, flags);
+    unreached_json(r, o, undeliverable_people);
+    timeliness_json(r, o);
+    json_t *holds = json_array();
+    for (size_t i = 0; i < r->hold_count; i++)
+        json_array_append_new(holds, hold_json(&r->holds[i]));
+    json_object_set_new(o, "holds", holds);
+    framework_notices(r, o, flags);
+    json_object_set_new(o, "oral_hold_lapse_applied",
+                        json_boolean(r->oral_lapse || r->options->oral_lapse_everywhere));
+    json_object_set_new(o, "flags", flags);
+    json_object_set_new(o, "notices_per_day", chart_json(r));
     return o;
 }
 
@@ -1470,6 +1513,20 @@ static void html_number(FILE *out, long long n)
     fprintf(out, "<td class=n>%lld</td>", n);
 }
 
+/* html_cells - one cell for each key of o named in keys (a NULL-ended list), in order. */
+static void html_cells(FILE *out, const json_t *o, const char *const *keys)
+{
+    for (; *keys; keys++)
+        html_cell(out, jstr(o, *keys));
+}
+
+/* html_more - the line under a list that report.list_limit cut. */
+static void html_more(FILE *out, const json_t *list)
+{
+    if (jint(list, "more") > 0)
+        fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(list, "more"));
+}
+
 static const char *const chart_colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
                                             "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
@@ -1636,11 +1693,8 @@ static void html_people(FILE *out, const char *id, const char *title, const json
     json_array_foreach(json_object_get(list, "people"), i, p)
     {
         fputs("<tr>", out);
-        html_cell(out, jstr(p, "ref"));
-        html_cell(out, jstr(p, "name"));
-        html_cell(out, jstr(p, "region"));
-        html_cell(out, jstr(p, "state"));
-        html_cell(out, jstr(p, "channel"));
+        html_cells(out, p,
+                   (const char *const[]){"ref", "name", "region", "state", "channel", NULL});
         html_number(out, jint(p, "days"));
         html_number(out, jint(p, "deadline_days"));
         fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(p, "held_days")));
@@ -1648,8 +1702,7 @@ static void html_people(FILE *out, const char *id, const char *title, const json
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
-    if (jint(list, "more") > 0)
-        fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(list, "more"));
+    html_more(out, list);
 }
 
 /* html_verdict - one verdict cell: unknown in red (class unknown), required in bold red. */
@@ -1706,14 +1759,10 @@ static void html_regulators(FILE *out, const json_t *g)
     fputs("</td>", out);
 }
 
-static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
+/* html_head - the document head (no external resources: CSP default-src 'none'), the
+ * campaign, the rules table's caveat and the discovery date. */
+static void html_head(FILE *out, const json_t *o)
 {
-    FILE *out = fopen(path, "we");
-    if (out == NULL)
-        return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
-    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
-                                        "submitted",     "delivered", "batched", "mailed",
-                                        "undeliverable", "cancelled"};
     fputs("<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>\n"
           "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none';"
           " style-src 'unsafe-inline'\">\n<title>crier audit report: ",
@@ -1752,11 +1801,11 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         html_escape(out, jstr(o, "discovered_from"));
         fputs(").</p>\n", out);
     }
+}
 
-    fputs("<h2>Notices per day per channel</h2>\n", out);
-    html_chart(out, o);
-
-    const json_t *flags = json_object_get(o, "flags");
+/* html_flags - the notices due, and what the rules table does not know. */
+static void html_flags(FILE *out, const json_t *flags)
+{
     fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
           "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
           "<th>filed</th></tr>\n",
@@ -1766,8 +1815,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     json_array_foreach(json_object_get(flags, "due"), n, d)
     {
         fputs("<tr>", out);
-        html_cell(out, jstr(d, "jurisdiction"));
-        html_cell(out, jstr(d, "name"));
+        html_cells(out, d, (const char *const[]){"jurisdiction", "name", NULL});
         fputs("<td class=flag>", out);
         html_escape(out, jstr(d, "shown"));
         fputs("</td>", out);
@@ -1787,12 +1835,18 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     json_array_foreach(json_object_get(flags, "unknown"), n, d)
     {
         fputs("<tr class=unknown>", out);
-        html_cell(out, jstr(d, "jurisdiction"));
-        html_cell(out, jstr(d, "what"));
+        html_cells(out, d, (const char *const[]){"jurisdiction", "what", NULL});
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
+}
 
+/* html_by_state - the states down, all and each channel across. */
+static void html_by_state(FILE *out, const json_t *o)
+{
+    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
+                                        "submitted",     "delivered", "batched", "mailed",
+                                        "undeliverable", "cancelled"};
     fputs("<h2>By state and channel</h2>\n<table id=by_state><tr><th>state</th><th>all</th>", out);
     const json_t *channels = json_object_get(o, "by_channel");
     const char *key;
@@ -1811,7 +1865,48 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
+}
 
+/* html_region - one jurisdiction's row. */
+static void html_region(FILE *out, const char *code, const json_t *g)
+{
+    static const char *const counts[] = {"total",
+                                         "notified",
+                                         "on_time",
+                                         "late",
+                                         "overdue_not_notified",
+                                         "pending_within_deadline",
+                                         "no_usable_contact",
+                                         "delayed_by_holds"};
+    char buf[32], max[32];
+    fputs("<tr>", out);
+    html_cell(out, code);
+    for (size_t i = 0; i < ARRAY_SIZE(counts); i++)
+        html_number(out, jint(g, counts[i]));
+    html_cell(out, days_text(g, "max_days", max, sizeof(max)));
+    char *deadline = xasprintf("%s (%s)", days_text(g, "deadline_days", buf, sizeof(buf)),
+                               jstr(g, "deadline_from"));
+    html_cell(out, deadline);
+    free(deadline);
+    const json_t *due = json_object_get(g, "deadline");
+    char *due_by =
+        xasprintf("%s (%s; %.2f hold days deducted)", jstr(due, "date"), jstr(due, "rule"),
+                  json_real_value(json_object_get(due, "held_days_deducted")));
+    html_cell(out, due_by);
+    free(due_by);
+    char *citation =
+        xasprintf("%s%s", jstr(g, "citation"),
+                  json_is_false(json_object_get(g, "verified")) ? " (unverified)" : "");
+    html_cell(out, citation);
+    free(citation);
+    html_regulators(out, g);
+    html_verdict(out, json_object_get(g, "consumer_reporting_agencies"));
+    html_verdict(out, json_object_get(g, "substitute_notice"));
+    fputs("</tr>\n", out);
+}
+
+static void html_regions(FILE *out, const json_t *o)
+{
     fputs("<h2>By jurisdiction</h2>\n<table id=by_jurisdiction><tr><th>region</th><th>people</th>"
           "<th>notified</th><th>on time</th><th>late</th><th>not notified, overdue</th>"
           "<th>pending</th><th>no usable contact</th><th>delayed by holds</th><th>most days</th>"
@@ -1819,43 +1914,15 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
           "notice</th>"
           "<th>substitute notice</th></tr>\n",
           out);
+    const char *key;
+    const json_t *value;
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
-    {
-        char buf[32], max[32];
-        fputs("<tr>", out);
-        html_cell(out, key);
-        html_number(out, jint(value, "total"));
-        html_number(out, jint(value, "notified"));
-        html_number(out, jint(value, "on_time"));
-        html_number(out, jint(value, "late"));
-        html_number(out, jint(value, "overdue_not_notified"));
-        html_number(out, jint(value, "pending_within_deadline"));
-        html_number(out, jint(value, "no_usable_contact"));
-        html_number(out, jint(value, "delayed_by_holds"));
-        html_cell(out, days_text(value, "max_days", max, sizeof(max)));
-        char *deadline = xasprintf("%s (%s)", days_text(value, "deadline_days", buf, sizeof(buf)),
-                                   jstr(value, "deadline_from"));
-        html_cell(out, deadline);
-        free(deadline);
-        const json_t *due = json_object_get(value, "deadline");
-        char *due_by =
-            xasprintf("%s (%s; %.2f hold days deducted)", jstr(due, "date"), jstr(due, "rule"),
-                      json_real_value(json_object_get(due, "held_days_deducted")));
-        html_cell(out, due_by);
-        free(due_by);
-        char *citation =
-            xasprintf("%s%s", jstr(value, "citation"),
-                      json_is_false(json_object_get(value, "verified")) ? " (unverified)" : "");
-        html_cell(out, citation);
-        free(citation);
-        html_regulators(out, value);
-        html_verdict(out, json_object_get(value, "consumer_reporting_agencies"));
-        html_verdict(out, json_object_get(value, "substitute_notice"));
-        fputs("</tr>\n", out);
-    }
+        html_region(out, key, value);
     fputs("</table>\n", out);
+}
 
-    const json_t *tl = json_object_get(o, "timeliness");
+static void html_timeliness(FILE *out, const json_t *tl)
+{
     fprintf(out,
             "<h2>Timeliness</h2>\n<p>%lld notified: %lld on time, %lld late; %lld not"
             " notified past the deadline, %lld within it; %lld with no fixed deadline;"
@@ -1867,7 +1934,10 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
                 json_object_get(tl, "late_people"));
     html_people(out, "overdue", "Not notified, past the deadline",
                 json_object_get(tl, "overdue_people"));
+}
 
+static void html_undeliverable(FILE *out, const json_t *o)
+{
     const json_t *und = json_object_get(o, "undeliverable");
     fprintf(out,
             "<h2>Undeliverable: %lld</h2>\n<p>Letters returned: %lld; without usable contact:"
@@ -1879,9 +1949,7 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     json_array_foreach(json_object_get(und, "people"), i, p)
     {
         fputs("<tr>", out);
-        html_cell(out, jstr(p, "ref"));
-        html_cell(out, jstr(p, "name"));
-        html_cell(out, jstr(p, "region"));
+        html_cells(out, p, (const char *const[]){"ref", "name", "region", NULL});
         fputs("<td>", out);
         size_t k;
         const json_t *reason;
@@ -1895,35 +1963,52 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
-    if (jint(und, "more") > 0)
-        fprintf(out, "<p>... and %lld more (report.list_limit).</p>\n", jint(und, "more"));
+    html_more(out, und);
     fputs("<p>Everyone not reached, with each last attempt: <code>", out);
     html_escape(out, jstr(und, "full_list"));
     fputs("</code></p>\n", out);
+}
 
+static void html_holds(FILE *out, const json_t *holds)
+{
     fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
           "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
           "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
           out);
+    size_t i;
     const json_t *h;
-    json_array_foreach(json_object_get(o, "holds"), i, h)
+    json_array_foreach(holds, i, h)
     {
         fputs("<tr>", out);
         html_number(out, jint(h, "id"));
-        html_cell(out, jstr(h, "scope"));
-        html_cell(out, jstr(h, "form"));
-        html_cell(out, jstr(h, "authority"));
-        html_cell(out, jstr(h, "case"));
-        html_cell(out, jstr(h, "placed_at"));
-        html_cell(out, jstr(h, "lifted_at"));
-        html_cell(out, jstr(h, "lawful_until"));
+        html_cells(out, h,
+                   (const char *const[]){"scope", "form", "authority", "case", "placed_at",
+                                         "lifted_at", "lawful_until", NULL});
         fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(h, "lawful_days")));
         html_cell(out, json_is_true(json_object_get(h, "lapsed"))   ? "lapsed (oral, unconfirmed)"
                        : json_is_true(json_object_get(h, "active")) ? "active"
                                                                     : "lifted");
         fputs("</tr>\n", out);
     }
-    fputs("</table>\n</body></html>\n", out);
+    fputs("</table>\n", out);
+}
+
+/* report_html - the model as one self-contained HTML file, one section a function. */
+static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
+{
+    FILE *out = fopen(path, "we");
+    if (out == NULL)
+        return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
+    html_head(out, o);
+    fputs("<h2>Notices per day per channel</h2>\n", out);
+    html_chart(out, o);
+    html_flags(out, json_object_get(o, "flags"));
+    html_by_state(out, o);
+    html_regions(out, o);
+    html_timeliness(out, json_object_get(o, "timeliness"));
+    html_undeliverable(out, o);
+    html_holds(out, json_object_get(o, "holds"));
+    fputs("</body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed)
         return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));

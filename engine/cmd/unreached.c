@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FETCH_ROWS "5000"
+#define FETCH_ROWS 5000
 
 /* ---- CSV with spreadsheet-formula guarding ------------------------------------------------ */
 
@@ -202,6 +202,22 @@ static int campaign_id_of(struct crier_db *db, const char *name, char *id, size_
     return found ? 0 : -ENOENT;
 }
 
+/* Where a cursor's rows are written (db_fetch_each's data). */
+struct rows_out {
+    FILE *out;
+    bool json;
+    json_t *array;
+    enum unreached_format format;
+};
+
+static int find_batch(void *data, PGresult *res)
+{
+    struct rows_out *o = data;
+    for (int i = 0; i < PQntuples(res); i++)
+        find_row(o->out, o->json, o->array, res, i);
+    return 0;
+}
+
 int audit_find(struct crier_db *db, const struct find_query *q, FILE *out, long *ret_found,
                char *err, size_t err_size)
 {
@@ -220,19 +236,9 @@ int audit_find(struct crier_db *db, const struct find_query *q, FILE *out, long 
     free(full);
     json_t *array = q->json ? json_array() : NULL;
     long found = 0;
-    while (r == 0) {
-        PGresult *res = NULL;
-        r = db_query(db, "FETCH " FETCH_ROWS " FROM found", 0, NULL, &res);
-        if (r < 0)
-            break;
-        int n = PQntuples(res);
-        for (int i = 0; i < n; i++)
-            find_row(out, q->json, array, res, i);
-        found += n;
-        PQclear(res);
-        if (n == 0)
-            break;
-    }
+    struct rows_out o = {.out = out, .json = q->json, .array = array};
+    if (r == 0)
+        r = db_fetch_each(db, "found", FETCH_ROWS, find_batch, &o, &found);
     if (r < 0)
         snprintf(err, err_size, "%s", db->error);
     else if (q->json) {
@@ -314,6 +320,15 @@ static void unreached_row(FILE *out, enum unreached_format format, PGresult *res
     json_decref(o);
 }
 
+/* unreached_batch - a batch of rows; a write that fails stops the walk. */
+static int unreached_batch(void *data, PGresult *res)
+{
+    struct rows_out *o = data;
+    for (int i = 0; i < PQntuples(res); i++)
+        unreached_row(o->out, o->format, res, i);
+    return ferror(o->out) ? -EIO : 0;
+}
+
 int audit_unreached(struct crier_db *db, const char *campaign, enum unreached_format format,
                     FILE *out, long *ret_rows, char *err, size_t err_size)
 {
@@ -330,23 +345,13 @@ int audit_unreached(struct crier_db *db, const char *campaign, enum unreached_fo
         fputs("\r\n", out);
     }
     long rows = 0;
-    while (r == 0) {
-        PGresult *res = NULL;
-        r = db_query(db, "FETCH " FETCH_ROWS " FROM unreached", 0, NULL, &res);
-        if (r < 0)
-            break;
-        int n = PQntuples(res);
-        for (int i = 0; i < n; i++)
-            unreached_row(out, format, res, i);
-        rows += n;
-        PQclear(res);
-        if (n == 0)
-            break;
-        if (ferror(out)) {
-            snprintf(err, err_size, "writing the list: %s", strerror(errno));
-            db_rollback(db);
-            return -EIO;
-        }
+    struct rows_out o = {.out = out, .format = format};
+    if (r == 0)
+        r = db_fetch_each(db, "unreached", FETCH_ROWS, unreached_batch, &o, &rows);
+    if (r < 0 && ferror(out)) {
+        snprintf(err, err_size, "writing the list: %s", strerror(errno));
+        db_rollback(db);
+        return -EIO;
     }
     if (r < 0)
         snprintf(err, err_size, "%s", db->error);

@@ -628,10 +628,7 @@ int amend_apply(struct crier_db *db, const struct crier_config *config,
         snprintf(err, err_size, "%s: %s", reject_tmp, strerror(errno));
         r = -EIO;
     }
-    if (r == 0)
-        r = db_commit(db);
-    else
-        db_rollback(db);
+    r = db_end(db, r);
     if (r < 0 && err[0] == '\0')
         snprintf(err, err_size, "%s", db->error);
     /* the reject file is kept when rows were rejected: it is what the operator fixes */
@@ -809,10 +806,7 @@ int notice_resend(struct crier_db *db, const char *campaign, const char *ref, co
     }
     r = resend_checked(db, c, campaign_id, &p, channel, reason, actor, err, err_size);
 out:
-    if (r == 0)
-        r = db_commit(db);
-    else
-        db_rollback(db);
+    r = db_end(db, r);
     if (r < 0 && err[0] == '\0')
         snprintf(err, err_size, "%s", db->error);
     person_clear(&p);

@@ -62,6 +62,17 @@ static void refused(const struct crier_db *db, const char *what, char *err, size
              what, db_message(db));
 }
 
+/* failed - r, with err saying why: a refusal for lack of privilege names what was refused
+ * (what NULL: no refusal is told apart), anything else is the server's message. */
+static int failed(const struct crier_db *db, int r, const char *what, char *err, size_t err_size)
+{
+    if (r == -EACCES && what)
+        refused(db, what, err, err_size);
+    else
+        snprintf(err, err_size, "%s", db_message(db));
+    return r;
+}
+
 static bool blank(const char *s)
 {
     if (s == NULL)
@@ -294,17 +305,19 @@ static int drain(struct crier_db *db, const char *hold, const char *campaign_id,
     }
 }
 
+/* The notices in flight when hold $1 took effect, and their states now. */
+static const char handed_sql[] =
+    "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
+    " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
+    " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id";
+
 /* report_handed - the notices that were in flight when the hold took effect, and how each
  * ended: as text on out, or (given json) as its array "handed" of {ref, state}. */
 static int report_handed(struct crier_db *db, const char *hold, FILE *out, json_t *json)
 {
     const char *params[] = {hold};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
-                     " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
-                     " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id",
-                     1, params, &result);
+    int r = db_query(db, handed_sql, 1, params, &result);
     if (r < 0)
         return r;
     int rows = PQntuples(result);
@@ -361,13 +374,8 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
     PGresult *result = NULL;
     r = db_query(db, "SELECT id, state FROM crier.campaign WHERE name = $1", 1, campaign_params,
                  &result);
-    if (r < 0) {
-        if (r == -EACCES)
-            refused(db, "read the campaign", err, err_size);
-        else
-            snprintf(err, err_size, "%s", db_message(db));
-        return r;
-    }
+    if (r < 0)
+        return failed(db, r, "read the campaign", err, err_size);
     if (PQntuples(result) == 0) {
         snprintf(err, err_size, "no campaign named '%s'", o->campaign);
         PQclear(result);
@@ -419,13 +427,8 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                  " THEN to_char(placed_at + interval '720 hours', " TIME_FORMAT ") END",
                  13, params, &result);
     free(region);
-    if (r < 0) {
-        if (r == -EACCES)
-            refused(db, "place the hold", err, err_size);
-        else
-            snprintf(err, err_size, "%s", db_message(db));
-        return r;
-    }
+    if (r < 0)
+        return failed(db, r, "place the hold", err, err_size);
     char hold[32];
     snprintf(hold, sizeof(hold), "%s", PQgetvalue(result, 0, 0));
     if (json)
@@ -491,6 +494,17 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
 
 /* ---- lift, confirm ------------------------------------------------------------------------ */
 
+/* hold_find's columns */
+enum {
+    FIND_CAMPAIGN,
+    FIND_SCOPE,
+    FIND_LIFTED_AT, /* then lifted_by */
+    FIND_LIFTED_BY,
+    FIND_CONFIRMED_AT, /* then confirmed_by */
+    FIND_CONFIRMED_BY,
+    FIND_FORM,
+};
+
 /* hold_find - the hold's campaign name and whether it is lifted / confirmed. */
 static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_result, char *err,
                      size_t err_size)
@@ -509,13 +523,8 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
                      " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
                      " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
                      1, params, &result);
-    if (r < 0) {
-        if (r == -EACCES)
-            refused(db, "read the hold", err, err_size);
-        else
-            snprintf(err, err_size, "%s", db_message(db));
-        return r;
-    }
+    if (r < 0)
+        return failed(db, r, "read the hold", err, err_size);
     if (PQntuples(result) == 0) {
         snprintf(err, err_size, "no hold %s (crier hold list)", hold);
         PQclear(result);
@@ -523,6 +532,40 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
     }
     *ret_result = result;
     return 0;
+}
+
+/* hold_not_done - the hold's campaign (and scope, when ret_scope is given) while its lift
+ * or written confirmation (done: FIND_LIFTED_AT, FIND_CONFIRMED_AT) is not yet recorded;
+ * -EEXIST, saying when and by whom, once it is. */
+static int hold_not_done(struct crier_db *db, const char *hold, int done, const char *done_text,
+                         char **ret_campaign, char **ret_scope, char *err, size_t err_size)
+{
+    PGresult *found = NULL;
+    int r = hold_find(db, hold, &found, err, err_size);
+    if (r < 0)
+        return r;
+    if (db_value(found, 0, done)) {
+        snprintf(err, err_size, "hold %s was already %s, at %s by %s", hold, done_text,
+                 PQgetvalue(found, 0, done), PQgetvalue(found, 0, done + 1));
+        PQclear(found);
+        return -EEXIST;
+    }
+    *ret_campaign = xstrdup(PQgetvalue(found, 0, FIND_CAMPAIGN));
+    if (ret_scope)
+        *ret_scope = xstrdup(PQgetvalue(found, 0, FIND_SCOPE));
+    PQclear(found);
+    return 0;
+}
+
+/* recording_failed - r, with err saying why a lift or confirmation was not recorded; one
+ * recorded by someone else since hold_not_done looked is -EEXIST. */
+static int recording_failed(const struct crier_db *db, int r, const char *hold, const char *what,
+                            const char *done_text, char *err, size_t err_size)
+{
+    if (r != -EEXIST)
+        return failed(db, r, what, err, err_size);
+    snprintf(err, err_size, "hold %s was %s meanwhile (crier hold show %s)", hold, done_text, hold);
+    return r;
 }
 
 int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
@@ -537,19 +580,10 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
         snprintf(err, err_size, "--as needs a name");
         return -EINVAL;
     }
-    PGresult *found = NULL;
-    int r = hold_find(db, hold, &found, err, err_size);
+    char *campaign = NULL, *scope = NULL;
+    int r = hold_not_done(db, hold, FIND_LIFTED_AT, "lifted", &campaign, &scope, err, err_size);
     if (r < 0)
         return r;
-    if (db_value(found, 0, 2)) {
-        snprintf(err, err_size, "hold %s was already lifted, at %s by %s", hold,
-                 PQgetvalue(found, 0, 2), PQgetvalue(found, 0, 3));
-        PQclear(found);
-        return -EEXIST;
-    }
-    char *campaign = xstrdup(PQgetvalue(found, 0, 0));
-    char *scope = xstrdup(PQgetvalue(found, 0, 1));
-    PQclear(found);
 
     /* the lift's trigger counts the notices it releases, under this process's policy */
     const char *policy[] = {release_lapsed ? "release" : "alert"};
@@ -572,13 +606,7 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
             PQclear(result);
     }
     if (r < 0) {
-        if (r == -EACCES)
-            refused(db, "lift the hold", err, err_size);
-        else if (r == -EEXIST)
-            snprintf(err, err_size, "hold %s was lifted meanwhile (crier hold show %s)", hold,
-                     hold);
-        else
-            snprintf(err, err_size, "%s", db_message(db));
+        recording_failed(db, r, hold, "lift the hold", "lifted", err, err_size);
         db_rollback(db);
         free(campaign);
         free(scope);
@@ -610,18 +638,11 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
         snprintf(err, err_size, "--as needs a name");
         return -EINVAL;
     }
-    PGresult *found = NULL;
-    int r = hold_find(db, hold, &found, err, err_size);
+    char *campaign = NULL;
+    int r = hold_not_done(db, hold, FIND_CONFIRMED_AT, "confirmed in writing", &campaign, NULL, err,
+                          err_size);
     if (r < 0)
         return r;
-    if (db_value(found, 0, 4)) {
-        snprintf(err, err_size, "hold %s was already confirmed in writing, at %s by %s", hold,
-                 PQgetvalue(found, 0, 4), PQgetvalue(found, 0, 5));
-        PQclear(found);
-        return -EEXIST;
-    }
-    char *campaign = xstrdup(PQgetvalue(found, 0, 0));
-    PQclear(found);
     const char *params[] = {hold, d->name, d->sha256, d->bytea, as_name};
     PGresult *result = NULL;
     /* the database refuses a written, lifted or lapsed hold, and says which */
@@ -631,13 +652,7 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
                  " RETURNING to_char(confirmed_at, " TIME_FORMAT ")",
                  5, params, &result);
     if (r < 0) {
-        if (r == -EACCES)
-            refused(db, "confirm the hold", err, err_size);
-        else if (r == -EEXIST)
-            snprintf(err, err_size, "hold %s was confirmed meanwhile (crier hold show %s)", hold,
-                     hold);
-        else
-            snprintf(err, err_size, "%s", db_message(db));
+        recording_failed(db, r, hold, "confirm the hold", "confirmed", err, err_size);
         free(campaign);
         return r;
     }
@@ -819,10 +834,8 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
         const char *params[] = {campaign};
         PGresult *found = NULL;
         int r = db_query(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params, &found);
-        if (r < 0) {
-            snprintf(err, err_size, "%s", db_message(db));
-            return r;
-        }
+        if (r < 0)
+            return failed(db, r, NULL, err, err_size);
         bool exists = PQntuples(found) > 0;
         PQclear(found);
         if (!exists) {
@@ -832,10 +845,8 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
     }
     PGresult *result = NULL;
     int r = holds_query(db, campaign, active_only, NULL, &result);
-    if (r < 0) {
-        snprintf(err, err_size, "%s", db_message(db));
-        return r;
-    }
+    if (r < 0)
+        return failed(db, r, NULL, err, err_size);
     int rows = PQntuples(result);
     if (json) {
         json_t *array = json_array();
@@ -928,10 +939,8 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
     }
     PGresult *result = NULL;
     int r = holds_query(db, NULL, false, hold, &result);
-    if (r < 0) {
-        snprintf(err, err_size, "%s", db_message(db));
-        return r;
-    }
+    if (r < 0)
+        return failed(db, r, NULL, err, err_size);
     if (PQntuples(result) == 0) {
         PQclear(result);
         snprintf(err, err_size, "no hold %s (crier hold list)", hold);
@@ -1190,18 +1199,18 @@ int hold_held_by_channel(struct crier_db *db, const char *campaign_id, PGresult 
     return 0;
 }
 
+/* The campaign's active holds ($1 its id, $2 release_lapsed). */
+static const char active_holds_sql[] =
+    "SELECT count(*) FILTER (WHERE active) FROM crier.hold_state($2::boolean)"
+    " WHERE campaign_id = $1";
+
 int hold_status_json(struct crier_db *db, const char *campaign_id, json_t **ret_holds)
 {
     const char *params[] = {campaign_id, hold_release_lapsed_param()};
-    PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT count(*) FILTER (WHERE active) FROM crier.hold_state($2::boolean)"
-                     " WHERE campaign_id = $1",
-                     2, params, &result);
+    long active = 0;
+    int r = db_query_long(db, active_holds_sql, 2, params, &active);
     if (r < 0)
         return r;
-    long long active = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
     char **lines = NULL;
     r = alert_messages(db, campaign_id, &lines);
     if (r < 0)

@@ -47,16 +47,17 @@ static void hex_decode(const char *hex, size_t len, char *out)
  * (render_templates_record): what it sends, whatever became of the files since. -ENOENT
  * when there is no copy.
  */
+static const char templates_sql[] =
+    "SELECT name, encode(body, 'hex'), copied_from FROM crier.campaign_template"
+    " WHERE campaign_id = $1 ORDER BY name";
+
 static int templates_copied(struct crier_db *db, struct render_campaign *c, FILE *diag)
 {
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)c->id);
     const char *params[] = {id};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT name, encode(body, 'hex'), copied_from FROM crier.campaign_template"
-                     " WHERE campaign_id = $1 ORDER BY name",
-                     1, params, &result);
+    int r = db_query(db, templates_sql, 1, params, &result);
     if (r < 0)
         return r;
     size_t count = (size_t)PQntuples(result);
@@ -127,6 +128,10 @@ int render_templates_record(struct crier_db *db, const struct crier_config *conf
     return r;
 }
 
+/* The campaign's name, incident, template names and meta ($1 its id). */
+static const char campaign_sql[] =
+    "SELECT name, incident, templates, meta::text FROM crier.campaign WHERE id = $1";
+
 int render_campaign_load(struct crier_db *db, const struct crier_config *config,
                          int64_t campaign_id, FILE *diag, struct render_campaign **ret)
 {
@@ -134,10 +139,7 @@ int render_campaign_load(struct crier_db *db, const struct crier_config *config,
     snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
     const char *params[] = {id};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT name, incident, templates, meta::text FROM crier.campaign"
-                     " WHERE id = $1",
-                     1, params, &result);
+    int r = db_query(db, campaign_sql, 1, params, &result);
     if (r < 0)
         return r;
     if (PQntuples(result) == 0) {
@@ -358,17 +360,19 @@ void render_attach(struct crier_notice *notice, const struct render_campaign *ca
     notice->renderer = campaign ? &renderer : NULL;
 }
 
+/* Campaign $1's id, policy and the extra list columns of its loads. */
+static const char campaign_columns_sql[] =
+    "SELECT c.id, c.policy,"
+    " (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM crier.list_load l,"
+    "  unnest(l.extra_columns) x WHERE l.campaign_id = c.id)"
+    " FROM crier.campaign c WHERE c.name = $1";
+
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,
                           const char *campaign_name, FILE *diag)
 {
     const char *params[] = {campaign_name};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT c.id, c.policy,"
-                     " (SELECT coalesce(array_agg(DISTINCT x), '{}') FROM crier.list_load l,"
-                     "  unnest(l.extra_columns) x WHERE l.campaign_id = c.id)"
-                     " FROM crier.campaign c WHERE c.name = $1",
-                     1, params, &result);
+    int r = db_query(db, campaign_columns_sql, 1, params, &result);
     if (r < 0)
         return r;
     if (PQntuples(result) == 0) {

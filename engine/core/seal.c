@@ -423,6 +423,11 @@ static int64_t query_int(struct crier_db *db, const char *sql, int nparams,
     return value;
 }
 
+/* A campaign's newest block ($1 its id). */
+static const char last_block_sql[] =
+    "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
+    " ORDER BY seq DESC LIMIT 1";
+
 int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
              long *ret_blocks)
 {
@@ -438,11 +443,7 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
     snprintf(timeout, sizeof(timeout), "SET LOCAL lock_timeout = %ld", lock_timeout_ms);
     r = db_exec(db, timeout, 0, NULL);
     int64_t horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
-    if (r < 0) {
-        db_rollback(db);
-        return r;
-    }
-    r = db_commit(db);
+    r = db_end(db, r);
     if (r < 0)
         return r;
 
@@ -498,10 +499,7 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
                 snprintf(id, sizeof(id), "%" PRId64, campaign);
                 const char *p[] = {id};
                 PGresult *last = NULL;
-                r = db_query(db,
-                             "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
-                             " ORDER BY seq DESC LIMIT 1",
-                             1, p, &last);
+                r = db_query(db, last_block_sql, 1, p, &last);
                 if (r < 0)
                     break;
                 if (PQntuples(last) == 1) {
@@ -534,11 +532,7 @@ done:
     for (size_t i = 0; i < open_count; i++)
         block_hash_free(&open[i].hash);
     free(open);
-    if (r < 0) {
-        db_rollback(db);
-        return r;
-    }
-    r = db_commit(db);
+    r = db_end(db, r);
     if (r < 0)
         return r;
     if (ret_rows)
@@ -569,7 +563,15 @@ static int verdict(bool broken, const char *expect_head, bool expected_seen, boo
     return broken ? 1 : 0;
 }
 
+/* Campaign $1, or every campaign when $1 is NULL, in id order. */
+static const char campaigns_sql[] =
+    "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1 ORDER BY id";
+
 /* ---- verifying from the database ------------------------------------------------------ */
+
+/* A block's locator ($1 campaign id, $2 seq). */
+static const char locator_sql[] =
+    "SELECT encode(locator, 'hex') FROM crier.audit_block WHERE campaign_id = $1 AND seq = $2";
 
 static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, unsigned char **ret,
                           size_t *ret_len)
@@ -579,10 +581,7 @@ static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, un
     snprintf(seq_text, sizeof(seq_text), "%ld", seq);
     const char *params[] = {id, seq_text};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT encode(locator, 'hex') FROM crier.audit_block"
-                     " WHERE campaign_id = $1 AND seq = $2",
-                     2, params, &result);
+    int r = db_query(db, locator_sql, 2, params, &result);
     if (r < 0)
         return r;
     if (PQntuples(result) == 1)
@@ -621,6 +620,23 @@ static void close_stored(struct crier_db *db, struct chain *c, const struct bloc
     free(locator);
 }
 
+/* A campaign's blocks in order ($1 its id), the columns meta_from_row reads. */
+static const char blocks_sql[] =
+    "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256 FROM crier.audit_block"
+    " WHERE campaign_id = $1 ORDER BY seq";
+
+/* campaign_rows_open - cursor name over the log rows of campaign params[0], in id order,
+ * in the columns seal_select_list names. */
+static int campaign_rows_open(struct crier_db *db, const char *name, const char *const *params)
+{
+    char *declare = xasprintf("DECLARE %s NO SCROLL CURSOR FOR SELECT %s"
+                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
+                              name, seal_select_list);
+    int r = db_exec(db, declare, 1, params);
+    free(declare);
+    return r;
+}
+
 /* verify_campaign - walk one campaign's rows (a cursor, in id order) against its blocks. */
 static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon,
                            const char *expect_head)
@@ -629,21 +645,14 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
     snprintf(id, sizeof(id), "%" PRId64, c->campaign_id);
     const char *params[] = {id};
     PGresult *blocks = NULL;
-    int r = db_query(db,
-                     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256 FROM crier.audit_block"
-                     " WHERE campaign_id = $1 ORDER BY seq",
-                     1, params, &blocks);
+    int r = db_query(db, blocks_sql, 1, params, &blocks);
     if (r < 0)
         return r;
     int nblocks = PQntuples(blocks), b = 0;
     struct block_meta meta = {0};
     if (nblocks > 0)
         meta_from_row(blocks, 0, c->campaign_id, &meta);
-    char *declare = xasprintf("DECLARE verify_rows NO SCROLL CURSOR FOR SELECT %s"
-                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
-                              seal_select_list);
-    r = db_exec(db, declare, 1, params);
-    free(declare);
+    r = campaign_rows_open(db, "verify_rows", params);
     PGresult *result = NULL;
     while (r == 0 && !c->broken) {
         r = db_query(db, "FETCH " FETCH_ROWS " FROM verify_rows", 0, NULL, &result);
@@ -707,10 +716,7 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
         return r;
     PGresult *campaigns = NULL;
     const char *params[] = {campaign};
-    r = db_query(db,
-                 "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1"
-                 " ORDER BY id",
-                 1, params, &campaigns);
+    r = db_query(db, campaigns_sql, 1, params, &campaigns);
     if (r < 0) {
         db_rollback(db);
         return r;
@@ -749,18 +755,20 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
 
 /* ---- head ---------------------------------------------------------------------------- */
 
+/* Each campaign's newest block and its row count ($1 one campaign's name, or NULL). */
+static const char heads_sql[] =
+    "SELECT c.name, b.seq, b.hi_id, b.sha256,"
+    " to_char(b.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " (SELECT sum(rows) FROM crier.audit_block x WHERE x.campaign_id = c.id)"
+    " FROM crier.campaign c LEFT JOIN LATERAL (SELECT * FROM crier.audit_block a"
+    "  WHERE a.campaign_id = c.id ORDER BY seq DESC LIMIT 1) b ON true"
+    " WHERE $1::text IS NULL OR c.name = $1 ORDER BY c.id";
+
 int seal_head(struct crier_db *db, const char *campaign, bool json, FILE *out)
 {
     const char *params[] = {campaign};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT c.name, b.seq, b.hi_id, b.sha256,"
-                     " to_char(b.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                     " (SELECT sum(rows) FROM crier.audit_block x WHERE x.campaign_id = c.id)"
-                     " FROM crier.campaign c LEFT JOIN LATERAL (SELECT * FROM crier.audit_block a"
-                     "  WHERE a.campaign_id = c.id ORDER BY seq DESC LIMIT 1) b ON true"
-                     " WHERE $1::text IS NULL OR c.name = $1 ORDER BY c.id",
-                     1, params, &result);
+    int r = db_query(db, heads_sql, 1, params, &result);
     if (r < 0)
         return r;
     if (campaign && PQntuples(result) == 0) {
@@ -872,6 +880,12 @@ static int block_line(struct crier_db *db, PGresult *blocks, int b, int64_t camp
     return 0;
 }
 
+/* A campaign's blocks in order with when each was sealed ($1 its id). */
+static const char export_blocks_sql[] =
+    "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256,"
+    " to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    " FROM crier.audit_block WHERE campaign_id = $1 ORDER BY seq";
+
 static int export_campaign(struct crier_db *db, int64_t campaign_id, const char *name, FILE *out,
                            long *ret_rows)
 {
@@ -879,11 +893,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
     snprintf(id, sizeof(id), "%" PRId64, campaign_id);
     const char *params[] = {id};
     PGresult *blocks = NULL;
-    int r = db_query(db,
-                     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256,"
-                     " to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-                     " FROM crier.audit_block WHERE campaign_id = $1 ORDER BY seq",
-                     1, params, &blocks);
+    int r = db_query(db, export_blocks_sql, 1, params, &blocks);
     if (r < 0)
         return r;
     json_t *fields = json_array();
@@ -894,11 +904,7 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
                          "encoding", SEAL_VERSION, "fields", fields));
     int nblocks = PQntuples(blocks), b = 0;
     long rows = 0, unsealed = 0;
-    char *declare = xasprintf("DECLARE export_rows NO SCROLL CURSOR FOR SELECT %s"
-                              " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
-                              seal_select_list);
-    r = db_exec(db, declare, 1, params);
-    free(declare);
+    r = campaign_rows_open(db, "export_rows", params);
     PGresult *result = NULL;
     while (r == 0) {
         r = db_query(db, "FETCH " FETCH_ROWS " FROM export_rows", 0, NULL, &result);
@@ -946,10 +952,7 @@ int seal_export(struct crier_db *db, const char *campaign, FILE *out, long *ret_
         return r;
     const char *params[] = {campaign};
     PGresult *campaigns = NULL;
-    r = db_query(db,
-                 "SELECT id, name FROM crier.campaign WHERE $1::text IS NULL OR name = $1"
-                 " ORDER BY id",
-                 1, params, &campaigns);
+    r = db_query(db, campaigns_sql, 1, params, &campaigns);
     if (r == 0 && campaign && PQntuples(campaigns) == 0)
         r = -ENOENT;
     long rows = 0;

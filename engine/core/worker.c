@@ -798,35 +798,31 @@ static int worker_start_checks(struct worker *w, struct crier_db **ret_db)
     return 0;
 }
 
-int worker_run(const struct crier_config *config, const struct worker_options *options)
+/* worker_init - the host name, and the signals the main thread waits for. SIGHUP (a closed
+ * terminal, systemctl reload) must never kill a worker mid-batch: it is blocked from here
+ * on and waited for in worker_loop, with SIGINT and SIGTERM. */
+static void worker_init(struct worker *w, sigset_t *signals)
 {
-    struct worker w = {.config = config, .options = options, .channels = "{}"};
-    atomic_init(&w.stop, false);
-    atomic_init(&w.last_work, 0.0);
-    if (gethostname(w.host, sizeof(w.host)) != 0)
-        snprintf(w.host, sizeof(w.host), "localhost");
-    w.host[sizeof(w.host) - 1] = '\0';
-
-    /* SIGHUP (a closed terminal, systemctl reload) must never kill a worker mid-batch: it is
-     * blocked from here on and waited for below, with SIGINT and SIGTERM */
-    sigset_t signals;
-    sigemptyset(&signals);
-    sigaddset(&signals, SIGINT);
-    sigaddset(&signals, SIGTERM);
-    sigaddset(&signals, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &signals, NULL);
-    w.main_thread = pthread_self();
+    atomic_init(&w->stop, false);
+    atomic_init(&w->last_work, 0.0);
+    if (gethostname(w->host, sizeof(w->host)) != 0)
+        snprintf(w->host, sizeof(w->host), "localhost");
+    w->host[sizeof(w->host) - 1] = '\0';
+    sigemptyset(signals);
+    sigaddset(signals, SIGINT);
+    sigaddset(signals, SIGTERM);
+    sigaddset(signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, signals, NULL);
+    w->main_thread = pthread_self();
     uint64_t watchdog_usec = 0;
-    w.watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+    w->watchdog = sd_watchdog_enabled(0, &watchdog_usec) > 0;
+}
 
-    /* where an oral hold lapses: every session of this run, lanes included, says it */
-    db_oral_lapse_set(config->report.oral_lapse_everywhere != 0);
-    struct crier_db *db = NULL;
-    int r = worker_start_checks(&w, &db);
-    if (r < 0)
-        return r;
-    /* a channel that cannot open (a bad secret, a missing spool) is a start-up error: a
-     * worker that registered it and then could not send would leave its notices stuck */
+/* channels_try_open - a channel that cannot open (a bad secret, a missing spool) is a
+ * start-up error: a worker that registered it and then could not send would leave its
+ * notices stuck. */
+static int channels_try_open(const struct crier_config *config)
+{
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
         struct crier_channel *trial = NULL;
@@ -835,26 +831,36 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
         char why[512] = "";
         if (ops->check && ops->check(config, why, sizeof(why)) < 0)
             log_error("%s", why);
-        r = channel_open(ops, config, &trial);
+        int r = channel_open(ops, config, &trial);
         if (r < 0) {
             log_error("channels.%s in %s cannot be used: %s", ops->name,
                       config->path ? config->path : "the configuration", strerror(-r));
-            db_close(db);
             return -EINVAL;
         }
         channel_close(trial);
     }
-    /* law-enforcement holds that lapsed or passed their review date: said at every start */
+    return 0;
+}
+
+/* worker_recover - what is said and settled at every start: law-enforcement holds that
+ * lapsed or passed their review date, and what a crash left half handed over (print
+ * batches pending, batch.c). */
+static void worker_recover(const struct crier_config *config, struct crier_db *db)
+{
     hold_policy_set(config->holds.oral_lapse);
     long hold_alerts = 0;
     if (hold_alerts_log(db, &hold_alerts) < 0)
         log_error("reading the law-enforcement holds: %s", db->error);
-    /* what a crash left half handed over (print batches pending): settled (batch.c) */
     int settled = batch_reconcile(db, config, NULL, NULL);
     if (settled < 0)
         log_error("settling what the channels left at a crash failed: %s",
                   settled == -EIO ? db->error : strerror(-settled));
+}
 
+/* buckets_init - one rate bucket per enabled channel this build has; counts the lanes. */
+static void buckets_init(struct worker *w)
+{
+    const struct crier_config *config = w->config;
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_config *cc = &config->channel[id];
         if (!cc->enabled)
@@ -866,38 +872,33 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
                         channel_id_name((enum crier_channel_id)id));
             continue;
         }
-        w.lane_count += (size_t)cc->lanes;
-        struct rate_bucket *b = &w.bucket[id];
+        w->lane_count += (size_t)cc->lanes;
+        struct rate_bucket *b = &w->bucket[id];
         pthread_mutex_init(&b->lock, NULL);
         b->rate = cc->rate;
         b->burst = cc->rate > cc->batch_size ? cc->rate : cc->batch_size;
         b->tokens = b->burst;
         b->refilled_at = monotonic_seconds();
     }
+}
 
-    if (w.lane_count == 0) {
-        log_error("no channel can run: enable one under 'channels:' in %s",
-                  config->path ? config->path : "the configuration");
-        db_close(db);
-        return -EINVAL;
-    }
-
-    /* a relay that hangs up mid-write must not kill the worker: the write fails instead */
-    signal(SIGPIPE, SIG_IGN);
-
-    w.lanes = xcalloc(w.lane_count + 1, sizeof(struct lane));
+/* lanes_init - the lanes, named host:pid:channel:lane, none running yet. */
+static void lanes_init(struct worker *w)
+{
+    const struct crier_config *config = w->config;
+    w->lanes = xcalloc(w->lane_count + 1, sizeof(struct lane));
     size_t k = 0;
     for (int id = 0; id < CHANNEL_COUNT; id++) {
         const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
         if (!config->channel[id].enabled || ops == NULL)
             continue;
         for (int i = 0; i < config->channel[id].lanes; i++, k++) {
-            struct lane *lane = &w.lanes[k];
-            lane->worker = &w;
+            struct lane *lane = &w->lanes[k];
+            lane->worker = w;
             lane->channel_id = (enum crier_channel_id)id;
             lane->ops = ops;
             atomic_init(&lane->done, 0);
-            snprintf(lane->owner, sizeof(lane->owner), "%s:%d:%s:%d", w.host, (int)getpid(),
+            snprintf(lane->owner, sizeof(lane->owner), "%s:%d:%s:%d", w->host, (int)getpid(),
                      ops->name, i);
             unsigned seed = (unsigned)getpid() ^ (unsigned)time(NULL) ^ (unsigned)(k * 7919);
             memcpy(lane->random_state, &seed, sizeof(unsigned short) * 2);
@@ -906,39 +907,29 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
             lane->record_random_state[2] ^= 0x5a5a; /* its own sequence, not the lane's */
         }
     }
-    /* --metrics: listening is part of starting; the lanes exist, none runs yet */
-    if (options->metrics_address) {
-        char err[256];
-        metrics_in_flight_source(worker_in_flight, &w);
-        if (metrics_start(options->metrics_address, err, sizeof(err)) < 0) {
-            log_error("%s", err);
-            free(w.lanes);
-            db_close(db);
-            return -EINVAL;
-        }
-        log_info("metrics on http://%s/metrics", options->metrics_address);
+}
+
+/* worker_first_register - the first row in crier.worker; -EACCES when this role cannot
+ * run campaigns (it lacks crier_operator): a worker that went on would log one refusal per
+ * tick and, with --until-idle, exit 0. Another failure is only warned about. */
+static int worker_first_register(struct worker *w, struct crier_db *db)
+{
+    if (worker_register(w, db, w->id) == 0)
+        return 0;
+    if (!db_lost(db) && db_error_code(db->sqlstate) == -EACCES) {
+        log_error("the database refused this role the work of crier run (it needs the role "
+                  "crier_operator): %s",
+                  db->error);
+        return -EACCES;
     }
-    char actor[128];
-    snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
-    snprintf(w.id, sizeof(w.id), "%s:%d", w.host, (int)getpid());
-    w.started = monotonic_seconds();
-    if (worker_register(&w, db, w.id) < 0) {
-        /* refused: this role cannot run campaigns (it lacks crier_operator); a worker that
-         * goes on would log one refusal per tick and, with --until-idle, exit 0 */
-        if (!db_lost(db) && db_error_code(db->sqlstate) == -EACCES) {
-            log_error("the database refused this role the work of crier run (it needs the role "
-                      "crier_operator): %s",
-                      db->error);
-            metrics_stop();
-            free(w.lanes);
-            db_close(db);
-            return -EACCES;
-        }
-        log_warning("cannot register in crier.worker: %s", db->error);
-    }
-    log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
-             options->until_idle ? ", until idle" : "");
-    /* a running campaign's channel this process does not serve: its notices wait */
+    log_warning("cannot register in crier.worker: %s", db->error);
+    return 0;
+}
+
+/* unserved_warn - a running campaign's channel this process does not serve: its notices
+ * wait (service.c). */
+static void unserved_warn(const struct crier_config *config, struct crier_db *db)
+{
     const char *served[CHANNEL_COUNT + 1] = {0};
     for (int id = 0, n = 0; id < CHANNEL_COUNT; id++)
         if (config->channel[id].enabled && config->channel[id].lanes > 0 &&
@@ -947,112 +938,227 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     long unserved = 0;
     if (service_warn_unserved(db, served, &unserved) < 0)
         log_error("reading the running campaigns' policies: %s", db->error);
+}
 
-    for (size_t i = 0; i < w.lane_count; i++) {
-        r = pthread_create(&w.lanes[i].thread, NULL, lane_main, &w.lanes[i]);
+/* lanes_start - a lane that cannot start stops the others. */
+static void lanes_start(struct worker *w)
+{
+    for (size_t i = 0; i < w->lane_count; i++) {
+        int r = pthread_create(&w->lanes[i].thread, NULL, lane_main, &w->lanes[i]);
         if (r != 0) {
-            log_error("cannot start lane %s: %s", w.lanes[i].owner, strerror(r));
-            atomic_store(&w.stop, true);
+            log_error("cannot start lane %s: %s", w->lanes[i].owner, strerror(r));
+            atomic_store(&w->stop, true);
             break;
         }
-        w.lanes[i].started = true;
+        w->lanes[i].started = true;
     }
+}
+
+/* The main thread's loop, and what it hands back when the lanes stop. */
+struct main_loop {
+    double started, last_tick, last_report, last_status;
+    long last_done, status_done;
+    int stop_signals;
+    bool reload;
+};
+
+/* loop_signal - a signal the main thread waited for; true when the loop ends. On SIGHUP
+ * the new configuration is read now: a bad one keeps this one running. */
+static bool loop_signal(struct worker *w, struct main_loop *m, int sig)
+{
+    const struct worker_options *options = w->options;
+    if (sig == SIGHUP) {
+        if (options->reload == NULL || options->reload(options->reload_data) < 0) {
+            log_error("SIGHUP: the configuration was not reloaded; running on with the "
+                      "one loaded at start");
+            return false;
+        }
+        sd_notify(0, "RELOADING=1\nSTATUS=reloading: finishing in-flight batches");
+        log_notice("SIGHUP: configuration reloaded; finishing in-flight batches, then "
+                   "restarting the lanes with it");
+        m->reload = true;
+        atomic_store(&w->stop, true);
+        return true;
+    }
+    if (sig == SIGINT || sig == SIGTERM) {
+        sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight batches");
+        m->stop_signals++;
+        log_notice("%s received: finishing in-flight batches, then exiting",
+                   sig == SIGINT ? "SIGINT" : "SIGTERM");
+        atomic_store(&w->stop, true);
+        return true;
+    }
+    return false;
+}
+
+/* loop_tick - systemd's watchdog and STATUS=, housekeeping once a tick, and the rate in
+ * the log every ten seconds. */
+static void loop_tick(struct worker *w, struct main_loop *m, struct crier_db **db,
+                      const char *actor)
+{
+    double now = monotonic_seconds();
+    if (w->watchdog)
+        sd_notify(0, "WATCHDOG=1");
+    if (now - m->last_status >= STATUS_SECONDS) {
+        long done = total_done(w), in_flight = worker_in_flight(w);
+        sd_notifyf(0, "STATUS=%.0f notices/s, %ld in flight, %ld recorded since start",
+                   (double)(done - m->status_done) / (now - m->last_status), in_flight, done);
+        m->status_done = done;
+        m->last_status = now;
+    }
+    if (now - m->last_tick >= TICK_SECONDS) {
+        m->last_tick = now;
+        if (housekeeping(w, db, actor)) {
+            log_info("idle: no running campaign has notices ready on a channel this "
+                     "process serves, or in flight");
+            waiting_warn(*db); /* what is left waits for a channel served elsewhere */
+            atomic_store(&w->stop, true);
+        }
+    }
+    if (now - m->last_report >= 10.0) {
+        long done = total_done(w);
+        log_info("%ld notices recorded (%.0f/s over the last %.0f s)", done,
+                 (double)(done - m->last_done) / (now - m->last_report), now - m->last_report);
+        m->last_done = done;
+        m->last_report = now;
+    }
+}
+
+/* worker_loop - wait for signals and tick until the lanes are told to stop. */
+static void worker_loop(struct worker *w, struct main_loop *m, const sigset_t *signals,
+                        struct crier_db **db, const char *actor)
+{
+    m->started = m->last_report = m->last_status = monotonic_seconds();
+    while (!atomic_load(&w->stop)) {
+        struct timespec timeout = {0, 200 * 1000000L};
+        siginfo_t info;
+        int sig = sigtimedwait(signals, &info, &timeout);
+        if (loop_signal(w, m, sig))
+            break;
+        if (sig == SIGHUP)
+            continue;
+        loop_tick(w, m, db, actor);
+    }
+}
+
+/* lanes_join - wait for every started lane and free what it held. */
+static void lanes_join(struct worker *w)
+{
+    for (size_t i = 0; i < w->lane_count; i++) {
+        struct lane *lane = &w->lanes[i];
+        if (!lane->started)
+            continue;
+        pthread_join(lane->thread, NULL);
+        channel_close(lane->session);
+        lane->recorder = recorder_free(lane->recorder);
+        db_close(lane->record_db);
+        campaigns_clear(lane);
+        lane_renders_clear(lane);
+        free(lane->cursors);
+        free(lane->cursor_campaign);
+        db_close(lane->db);
+    }
+}
+
+/* worker_finish - after the lanes stopped: complete what just finished (until idle, not
+ * stopped by a signal), seal what this run wrote, leave crier.worker, free the rest. */
+static void worker_finish(struct worker *w, struct main_loop *m, struct crier_db **db,
+                          const char *actor)
+{
+    if (w->options->until_idle && m->stop_signals == 0 && !m->reload)
+        housekeeping(w, db, actor);
+    if (w->config->audit.seal_interval_seconds > 0 && !db_lost(*db))
+        seal(w, *db);
+    const char *unregister[] = {w->id};
+    db_exec(*db, "DELETE FROM crier.worker WHERE id = $1", 1, unregister);
+    double elapsed = monotonic_seconds() - m->started;
+    long done = total_done(w);
+    log_info("stopped: %ld notices recorded in %.1f s (%.0f/s)", done, elapsed,
+             elapsed > 0 ? (double)done / elapsed : 0.0);
+    for (int id = 0; id < CHANNEL_COUNT; id++)
+        if (w->bucket[id].refilled_at > 0)
+            pthread_mutex_destroy(&w->bucket[id].lock);
+}
+
+/* worker_metrics_start - --metrics: listening is part of starting; the lanes exist, none
+ * runs yet. */
+static int worker_metrics_start(struct worker *w)
+{
+    if (!w->options->metrics_address)
+        return 0;
+    char err[256];
+    metrics_in_flight_source(worker_in_flight, w);
+    if (metrics_start(w->options->metrics_address, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -EINVAL;
+    }
+    log_info("metrics on http://%s/metrics", w->options->metrics_address);
+    return 0;
+}
+
+/* worker_prepare - everything before the lanes start; on failure nothing is left open but
+ * db, which the caller closes. */
+static int worker_prepare(struct worker *w, struct crier_db *db)
+{
+    const struct crier_config *config = w->config;
+    if (channels_try_open(config) < 0)
+        return -EINVAL;
+    worker_recover(config, db);
+    buckets_init(w);
+    if (w->lane_count == 0) {
+        log_error("no channel can run: enable one under 'channels:' in %s",
+                  config->path ? config->path : "the configuration");
+        return -EINVAL;
+    }
+    /* a relay that hangs up mid-write must not kill the worker: the write fails instead */
+    signal(SIGPIPE, SIG_IGN);
+    lanes_init(w);
+    if (worker_metrics_start(w) < 0)
+        return -EINVAL;
+    snprintf(w->id, sizeof(w->id), "%s:%d", w->host, (int)getpid());
+    w->started = monotonic_seconds();
+    if (worker_first_register(w, db) < 0) {
+        metrics_stop();
+        return -EACCES;
+    }
+    return 0;
+}
+
+int worker_run(const struct crier_config *config, const struct worker_options *options)
+{
+    struct worker w = {.config = config, .options = options, .channels = "{}"};
+    sigset_t signals;
+    worker_init(&w, &signals);
+    /* where an oral hold lapses: every session of this run, lanes included, says it */
+    db_oral_lapse_set(config->report.oral_lapse_everywhere != 0);
+    struct crier_db *db = NULL;
+    int r = worker_start_checks(&w, &db);
+    if (r < 0)
+        return r;
+    r = worker_prepare(&w, db);
+    if (r < 0) {
+        free(w.lanes);
+        db_close(db);
+        return r;
+    }
+    char actor[128];
+    snprintf(actor, sizeof(actor), "%s:%d:main", w.host, (int)getpid());
+    log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
+             options->until_idle ? ", until idle" : "");
+    unserved_warn(config, db);
+    lanes_start(&w);
     /* final status of what channels left waiting (faxes submitted): poll.c */
     struct crier_pollers *pollers = NULL;
     if (pollers_start(config, &w.stop, w.host, &pollers) < 0)
         atomic_store(&w.stop, true);
     sd_notifyf(0, "READY=1\nSTATUS=%zu lanes up, nothing recorded yet", w.lane_count);
-
-    double started = monotonic_seconds(), last_tick = 0, last_report = started;
-    long last_done = 0;
-    int stop_signals = 0;
-    bool reload = false;
-    double last_status = started;
-    long status_done = 0;
-    while (!atomic_load(&w.stop)) {
-        struct timespec timeout = {0, 200 * 1000000L};
-        siginfo_t info;
-        int sig = sigtimedwait(&signals, &info, &timeout);
-        if (sig == SIGHUP) {
-            /* the new configuration is read now: a bad one keeps this one running */
-            if (options->reload == NULL || options->reload(options->reload_data) < 0) {
-                log_error("SIGHUP: the configuration was not reloaded; running on with the "
-                          "one loaded at start");
-                continue;
-            }
-            sd_notify(0, "RELOADING=1\nSTATUS=reloading: finishing in-flight batches");
-            log_notice("SIGHUP: configuration reloaded; finishing in-flight batches, then "
-                       "restarting the lanes with it");
-            reload = true;
-            atomic_store(&w.stop, true);
-            break;
-        }
-        if (sig == SIGINT || sig == SIGTERM) {
-            sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing in-flight batches");
-            stop_signals++;
-            log_notice("%s received: finishing in-flight batches, then exiting",
-                       sig == SIGINT ? "SIGINT" : "SIGTERM");
-            atomic_store(&w.stop, true);
-            break;
-        }
-        double now = monotonic_seconds();
-        if (w.watchdog)
-            sd_notify(0, "WATCHDOG=1");
-        if (now - last_status >= STATUS_SECONDS) {
-            long done = total_done(&w), in_flight = 0;
-            for (size_t i = 0; i < w.lane_count; i++)
-                in_flight += atomic_load(&w.lanes[i].in_flight);
-            sd_notifyf(0, "STATUS=%.0f notices/s, %ld in flight, %ld recorded since start",
-                       (double)(done - status_done) / (now - last_status), in_flight, done);
-            status_done = done;
-            last_status = now;
-        }
-        if (now - last_tick >= TICK_SECONDS) {
-            last_tick = now;
-            if (housekeeping(&w, &db, actor)) {
-                log_info("idle: no running campaign has notices ready on a channel this "
-                         "process serves, or in flight");
-                waiting_warn(db); /* what is left waits for a channel served elsewhere */
-                atomic_store(&w.stop, true);
-            }
-        }
-        if (now - last_report >= 10.0) {
-            long done = total_done(&w);
-            log_info("%ld notices recorded (%.0f/s over the last %.0f s)", done,
-                     (double)(done - last_done) / (now - last_report), now - last_report);
-            last_done = done;
-            last_report = now;
-        }
-    }
-    for (size_t i = 0; i < w.lane_count; i++) {
-        if (!w.lanes[i].started)
-            continue;
-        pthread_join(w.lanes[i].thread, NULL);
-        channel_close(w.lanes[i].session);
-        w.lanes[i].recorder = recorder_free(w.lanes[i].recorder);
-        db_close(w.lanes[i].record_db);
-        campaigns_clear(&w.lanes[i]);
-        lane_renders_clear(&w.lanes[i]);
-        free(w.lanes[i].cursors);
-        free(w.lanes[i].cursor_campaign);
-        db_close(w.lanes[i].db);
-    }
+    struct main_loop m = {0};
+    worker_loop(&w, &m, &signals, &db, actor);
+    lanes_join(&w);
     pollers = pollers_stop(pollers);
     metrics_stop();
-    if (w.options->until_idle && stop_signals == 0 && !reload)
-        housekeeping(&w, &db, actor); /* complete what just finished */
-    if (config->audit.seal_interval_seconds > 0 && !db_lost(db))
-        seal(&w, db); /* what this run wrote leaves sealed */
-    const char *unregister[] = {w.id};
-    db_exec(db, "DELETE FROM crier.worker WHERE id = $1", 1, unregister);
-    double elapsed = monotonic_seconds() - started;
-    long done = total_done(&w);
-    log_info("stopped: %ld notices recorded in %.1f s (%.0f/s)", done, elapsed,
-             elapsed > 0 ? (double)done / elapsed : 0.0);
-    for (int id = 0; id < CHANNEL_COUNT; id++)
-        if (w.bucket[id].refilled_at > 0)
-            pthread_mutex_destroy(&w.bucket[id].lock);
+    worker_finish(&w, &m, &db, actor);
     free(w.lanes);
     db_close(db);
-    return reload ? WORKER_RELOAD : 0;
+    return m.reload ? WORKER_RELOAD : 0;
 }

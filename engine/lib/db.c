@@ -212,6 +212,39 @@ int db_commit(struct crier_db *db)
     return db_exec(db, "COMMIT", 0, NULL);
 }
 
+int db_fetch_each(struct crier_db *db, const char *cursor, long count,
+                  int (*batch)(void *data, PGresult *result), void *data, long *ret_rows)
+{
+    char fetch[160];
+    snprintf(fetch, sizeof(fetch), "FETCH %ld FROM %s", count, cursor);
+    long rows = 0;
+    int r = 0;
+    for (;;) {
+        PGresult *result = NULL;
+        r = db_query(db, fetch, 0, NULL, &result);
+        if (r < 0)
+            break;
+        int n = PQntuples(result);
+        if (n > 0)
+            r = batch(data, result);
+        PQclear(result);
+        rows += n;
+        if (n == 0 || r < 0)
+            break;
+    }
+    if (ret_rows)
+        *ret_rows = rows;
+    return r;
+}
+
+int db_end(struct crier_db *db, int r)
+{
+    if (r == 0)
+        return db_commit(db);
+    db_rollback(db);
+    return r;
+}
+
 void db_rollback(struct crier_db *db)
 {
     if (PQstatus(db->conn) != CONNECTION_OK)

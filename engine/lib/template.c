@@ -726,6 +726,20 @@ static int directory_names(DIR *directory, const char *dir, FILE *diag, char ***
     return 0;
 }
 
+/* set_finish - a loaded set, sorted by name (whatever order its names came in), into
+ * *ret_set; -EINVAL and nothing when any template had errors (said on diag already). */
+static int set_finish(struct template_set *set, int errors, struct template_set **ret_set)
+{
+    if (errors > 0) {
+        template_set_free(set);
+        return -EINVAL;
+    }
+    if (set->count > 0)
+        qsort(set->templates, set->count, sizeof(*set->templates), template_name_compare);
+    *ret_set = set;
+    return 0;
+}
+
 int template_set_load(const char *dir, FILE *diag, struct template_set **ret_set)
 {
     DIR *directory = opendir(dir);
@@ -755,15 +769,7 @@ int template_set_load(const char *dir, FILE *diag, struct template_set **ret_set
     free(names);
     closedir(directory);
 
-    if (errors > 0) {
-        template_set_free(set);
-        return -EINVAL;
-    }
-    /* names were sorted already; sort again so the order never depends on that */
-    if (set->count > 0)
-        qsort(set->templates, set->count, sizeof(*set->templates), template_name_compare);
-    *ret_set = set;
-    return 0;
+    return set_finish(set, errors, ret_set);
 }
 
 int template_set_from_memory(const char *dir, char *const *names, char *const *sources,
@@ -793,14 +799,7 @@ int template_set_from_memory(const char *dir, char *const *names, char *const *s
         }
         set->templates[set->count++] = template;
     }
-    if (errors > 0) {
-        template_set_free(set);
-        return -EINVAL;
-    }
-    if (set->count > 0)
-        qsort(set->templates, set->count, sizeof(*set->templates), template_name_compare);
-    *ret_set = set;
-    return 0;
+    return set_finish(set, errors, ret_set);
 }
 
 size_t template_set_count(const struct template_set *set)

@@ -54,11 +54,22 @@ int db_query(struct crier_db *db, const char *sql, int nparams, const char *cons
  * stored in *ret_value. */
 int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,
                   long *ret_value);
+/*
+ * db_fetch_each - walk an open cursor: FETCH count rows at a time and hand each batch
+ * that has rows to batch(data, result) (the result stays db_fetch_each's), until the
+ * cursor is exhausted. A negative return from batch stops the walk and is returned; so is
+ * a failed FETCH (db->error says why). *ret_rows, when given, counts the rows handed over.
+ */
+int db_fetch_each(struct crier_db *db, const char *cursor, long count,
+                  int (*batch)(void *data, PGresult *result), void *data, long *ret_rows);
 /* db_check_result - map a finished PGresult to 0 or an error code, filling db->error. */
 int db_check_result(struct crier_db *db, const PGresult *result);
 
 int db_begin(struct crier_db *db);
 int db_commit(struct crier_db *db);
+/* db_end - end the transaction as it went: COMMIT when r is 0 (returning the COMMIT's
+ * result), else ROLLBACK (best effort) and return r. */
+int db_end(struct crier_db *db, int r);
 /* db_rollback - best effort; never fails the caller's error path. */
 void db_rollback(struct crier_db *db);
 

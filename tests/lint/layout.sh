@@ -34,7 +34,7 @@ ALLOWED=(
   'engine/core/render.c:set_string(vars, "fax"'
   'engine/cmd/audit.c:text_line(out, "email"'       # audit show's field labels
   'engine/cmd/audit.c:text_line(out, "fax"'
-  'engine/cmd/audit.c:"email", p.notice.email'      # audit show --json's field names
+  'engine/cmd/audit.c:"email", s->p.notice.email'   # audit show --json's field names
   'engine/cmd/regulators.c:{"portal", "mail", "email", "fax", "other"}' # how a regulator was filed with
   'engine/core/seal.c:fputs_unlocked("null"'        # JSON null
   'engine/core/import.c:strbuf_add(b, "null"'       # JSON null in a COPY'd JSON column
