@@ -13,16 +13,20 @@
 # Targets (issue 12), 1,000,000 people, null channel: last fifth >= 0.9 x first fifth for
 # 1, 2 and 4 processes; 2 processes >= 1; overall >= 0.9 x ceiling; peak RSS <= 64 MB.
 #
-# LANES and BATCH set each process's lanes and claim size (default 2 and 500). PLANS=DIR
-# writes, for each run, the plans of every statement that ran during one second at about
-# 90 % of the campaign (auto_explain with ANALYZE), `crier status` included, to
-# DIR/plans-N-P-CHANNEL-RUN.log (PLANS_AT=PERCENT moves the second; auto_explain slows
-# that fifth). TIMEOUT=SECONDS stops the processes (SIGTERM) after that long and reports
-# the fifths reached: to measure a build that would not finish. BUILD=DIR picks the build
-# (relative to the repository, or absolute). KEEP=1 keeps the work directory.
+# LANES and BATCH set each process's lanes and claim size (default 2 and 500); LEASE sets
+# queue.lease (default crier's: the reaper runs every quarter lease, at most every 10 s,
+# and an email batch's lease is kept alive every third of it). PLANS=DIR writes, for each
+# run, the plans of every statement that ran during one second at about 90 % of the
+# campaign (auto_explain with ANALYZE), `crier status` included, to
+# DIR/plans-N-P-CHANNEL-RUN.log (PLANS_AT=PERCENT moves the second, PLANS_SECONDS widens
+# it: the reaper and the keep-alive need a few seconds and a short LEASE to be caught;
+# auto_explain slows that fifth). TIMEOUT=SECONDS stops the processes (SIGTERM) after
+# that long and reports the fifths reached: to measure a build that would not finish.
+# BUILD=DIR picks the build (relative to the repository, or absolute). KEEP=1 keeps the
+# work directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { sed -n '2,20p' "$0"; exit 64; }
+[ $# -ge 3 ] || { sed -n '2,26p' "$0"; exit 64; }
 n=$1 procs=$2 channel=$3 runs=${4:-3}
 case $channel in null | email) ;; *) echo "scale.sh: CHANNEL is null or email" >&2; exit 64 ;; esac
 build=${BUILD:-build}
@@ -30,6 +34,7 @@ build=${BUILD:-build}
 for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
+export LEASE=${LEASE:-} PLANS_SECONDS=${PLANS_SECONDS:-1}
 export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
@@ -61,7 +66,7 @@ set -euo pipefail
 work=$1 n=$2 procs=$3 runs=$4
 cd "$work"
 {
-  echo "queue: {idle_poll: 20}"
+  echo "queue: {idle_poll: 20${LEASE:+, lease: $LEASE}}"
   echo "log: {level: warning}"
   echo "channels:"
   if [ "$CHANNEL" = email ]; then
@@ -104,7 +109,7 @@ plans() { # FILE CAMPAIGN_ID
   fi
   sleep 0.5
   /usr/bin/time -f 'crier status --json: %e s' "$CRIER" status crier --json >/dev/null 2>>"$1"
-  sleep 0.5
+  sleep "$(echo "$PLANS_SECONDS - 0.5" | bc)"
   q -c "ALTER SYSTEM RESET auto_explain.log_min_duration" -c "SELECT pg_reload_conf()" >/dev/null
   cat "$work/pglog/pg.log" >>"$1"
 }

@@ -102,7 +102,9 @@ static int db_adopt(PGconn *conn, const char *application_name, struct crier_db 
     PQsetNoticeProcessor(conn, quiet_notices, NULL);
     struct crier_db *db = xcalloc(1, sizeof(*db));
     db->conn = conn;
-    int r = session_setup(db, application_name ? application_name : "crier");
+    snprintf(db->application_name, sizeof(db->application_name), "%s",
+             application_name ? application_name : "crier");
+    int r = session_setup(db, db->application_name);
     if (r < 0) {
         snprintf(err, err_size, "cannot set up the database session: %s", db->error);
         db_close(db);
@@ -270,11 +272,9 @@ int db_reset(struct crier_db *db)
         set_error(db, PQerrorMessage(db->conn), NULL);
         return -EIO;
     }
-    const char *params[] = {oral_lapse_where};
-    return db_exec(db,
-                   "SELECT set_config('TimeZone', 'UTC', false),"
-                   " set_config('crier.oral_lapse_where', $1, false)",
-                   1, params);
+    /* the whole setup again: a new server session has none of it, and one without
+     * jit = off is the session that falls off the cliff (session_setup) */
+    return session_setup(db, db->application_name);
 }
 
 char **db_array_parse(const char *text)

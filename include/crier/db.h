@@ -18,6 +18,7 @@ struct crier_db {
     char error[1024]; /* last error, one line */
     char sqlstate[6]; /* last error's SQLSTATE, "" if none */
     bool lost;        /* a statement failed with the connection: db_reset before the next */
+    char application_name[64]; /* set again on every reconnect (db_reset) */
 };
 
 /*
