@@ -594,18 +594,27 @@ static int partitions_prepare(struct load *l)
     return 0;
 }
 
+static int dups_from_partition(struct load *l);
+
 /* partitions_attach - a fresh partition is attached when its rows are in; PostgreSQL then
  * builds its indexes, and checks the refs' uniqueness, in one sorted pass per index. The
  * sorts get room for a million rows in memory rather than spilling to disk, for this
- * transaction only. */
+ * transaction only. A first pass attaches behind a savepoint: should a ref repeat, its
+ * rows stay to be asked which (dups_from_partition). */
 static int partitions_attach(struct load *l)
 {
     if (!l->fresh_partitions)
         return 0;
     const char *params[] = {l->campaign_id};
     int r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
+    if (r == 0 && !l->dups.known)
+        r = db_exec(l->db, "SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
         r = db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
+    if (r == -EEXIST && !l->dups.known)
+        return dups_from_partition(l);
+    if (r == 0 && !l->dups.known)
+        r = db_exec(l->db, "RELEASE SAVEPOINT crier_attach", 0, NULL);
     return r;
 }
 
@@ -1132,10 +1141,22 @@ static const char dups_sql[] = "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
                                " ON e.campaign_id = %s AND e.ref = t.ref) d"
                                " WHERE earlier IS NOT NULL OR number <> first ORDER BY number";
 
-/* dups_spool - the duplicates query, fetched in batches into a temporary file. */
-static int dups_spool(struct load *l)
+/* The same list from a first load's own unattached partition, whose rows are the (row, ref)
+ * pairs the refs pass would write: every valid row, numbered by its source_row ("line 17",
+ * "row 17"). A fresh partition means no earlier load, so no "earlier" column to find. */
+static const char dups_partition_sql[] =
+    "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
+    " SELECT number, first, '' FROM ("
+    " SELECT number, min(number) OVER (PARTITION BY ref) AS first FROM ("
+    " SELECT substring(source_row FROM '[0-9]+$')::bigint AS number, ref"
+    " FROM crier.recipient_c%s) t) d WHERE number <> first ORDER BY number";
+
+/* dups_spool - the duplicates query (from the refs pass's table or from the first pass's
+ * partition), fetched in batches into a temporary file. */
+static int dups_spool(struct load *l, bool from_partition)
 {
-    char *sql = xasprintf(dups_sql, l->campaign_id);
+    char *sql = from_partition ? xasprintf(dups_partition_sql, l->campaign_id)
+                               : xasprintf(dups_sql, l->campaign_id);
     int r = db_exec(l->db, sql, 0, NULL);
     free(sql);
     l->dups.spool = tmpfile();
@@ -1161,19 +1182,35 @@ static int dups_spool(struct load *l)
     }
     if (r == 0)
         r = db_exec(l->db, "CLOSE crier_load_dups", 0, NULL);
-    if (r == 0)
-        r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
     rewind(l->dups.spool);
     return r;
 }
 
-/* find_duplicates - back to the savepoint, and the duplicate pass (see struct dup_list). */
-static int find_duplicates(struct load *l, char *err, size_t err_size)
+/*
+ * dups_from_partition - a first load's attach met a duplicate ref. Its rows are all in the
+ * unattached partition, behind the savepoint the attach set: they tell which rows repeat a
+ * ref without reading the source a second time (the refs pass, find_duplicates). Returns
+ * -EEXIST with the list spooled, for the last pass.
+ */
+static int dups_from_partition(struct load *l)
 {
-    sender_stop(&l->sender); /* stopped already by the failed pass; the connection is ours */
-    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_load", 0, NULL);
+    char error[sizeof(l->db->error)];
+    snprintf(error, sizeof(error), "%s", l->db->error);
+    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
-        r = db_exec(l->db,
+        r = dups_spool(l, true);
+    if (r < 0)
+        return r;
+    snprintf(l->db->error, sizeof(l->db->error), "%s", error);
+    snprintf(l->db->sqlstate, sizeof(l->db->sqlstate), "23505");
+    return -EEXIST;
+}
+
+/* refs_pass - read the source again, sending only the (row, ref) pairs of valid rows to a
+ * temporary table, and spool the duplicates the database finds there (see struct dup_list). */
+static int refs_pass(struct load *l, char *err, size_t err_size)
+{
+    int r = db_exec(l->db,
                     "CREATE TEMP TABLE crier_load_ref (number bigint NOT NULL, ref text NOT NULL)"
                     " ON COMMIT DROP",
                     0, NULL);
@@ -1181,9 +1218,6 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
         snprintf(err, err_size, "%s", l->db->error);
         return r;
     }
-    l->recipients_open = false;
-    l->recipients.len = 0;
-    l->notices.len = 0;
     r = source_rewind(&l->src, err, err_size);
     if (r < 0)
         return r;
@@ -1196,9 +1230,30 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
         snprintf(err, err_size, "%s", l->db->error);
     l->refs_only = false;
     l->copy_recipients = copy_recipients;
-    if (r == 0 && (r = dups_spool(l)) < 0)
-        snprintf(err, err_size, "%s", l->db->error);
     if (r < 0)
+        return r;
+    r = dups_spool(l, false);
+    if (r == 0)
+        r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
+    if (r < 0)
+        snprintf(err, err_size, "%s", l->db->error);
+    return r;
+}
+
+/* find_duplicates - back to the savepoint, and the list of duplicates: already spooled
+ * when a first load's attach found them (dups_from_partition), else from the refs pass. */
+static int find_duplicates(struct load *l, char *err, size_t err_size)
+{
+    sender_stop(&l->sender); /* stopped already by the failed pass; the connection is ours */
+    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_load", 0, NULL);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", l->db->error);
+        return r;
+    }
+    l->recipients_open = false;
+    l->recipients.len = 0;
+    l->notices.len = 0;
+    if (l->dups.spool == NULL && (r = refs_pass(l, err, err_size)) < 0)
         return r;
     l->dups.known = true;
     dup_advance(&l->dups);
