@@ -1142,14 +1142,16 @@ static const char dups_sql[] = "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
                                " WHERE earlier IS NOT NULL OR number <> first ORDER BY number";
 
 /* The same list from a first load's own unattached partition, whose rows are the (row, ref)
- * pairs the refs pass would write: every valid row, numbered by its source_row ("line 17",
- * "row 17"). A fresh partition means no earlier load, so no "earlier" column to find. */
+ * pairs the refs pass would write: every valid row, in source order by seq, numbered by its
+ * source_row ("line 17", "row 17"). The number is parsed only for the duplicates found. A
+ * fresh partition means no earlier load, so no "earlier" column to find. */
 static const char dups_partition_sql[] =
     "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
-    " SELECT number, first, '' FROM ("
-    " SELECT number, min(number) OVER (PARTITION BY ref) AS first FROM ("
-    " SELECT substring(source_row FROM '[0-9]+$')::bigint AS number, ref"
-    " FROM crier.recipient_c%s) t) d WHERE number <> first ORDER BY number";
+    " SELECT substring(source_row FROM '[0-9]+$')::bigint,"
+    " substring(first_row FROM '[0-9]+$')::bigint, '' FROM ("
+    " SELECT seq, source_row, first_value(seq) OVER w AS first_seq,"
+    " first_value(source_row) OVER w AS first_row FROM crier.recipient_c%s"
+    " WINDOW w AS (PARTITION BY ref ORDER BY seq)) d WHERE seq <> first_seq ORDER BY seq";
 
 /* dups_spool - the duplicates query (from the refs pass's table or from the first pass's
  * partition), fetched in batches into a temporary file. */
@@ -1157,7 +1159,10 @@ static int dups_spool(struct load *l, bool from_partition)
 {
     char *sql = from_partition ? xasprintf(dups_partition_sql, l->campaign_id)
                                : xasprintf(dups_sql, l->campaign_id);
-    int r = db_exec(l->db, sql, 0, NULL);
+    /* the sort by ref holds a row per loaded row: in memory, not in 4 MB runs on disk */
+    int r = db_exec(l->db, "SET LOCAL work_mem = '256MB'", 0, NULL);
+    if (r == 0)
+        r = db_exec(l->db, sql, 0, NULL);
     free(sql);
     l->dups.spool = tmpfile();
     if (l->dups.spool == NULL) {
