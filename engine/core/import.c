@@ -41,11 +41,13 @@
  * A load keeps no set of refs in memory: at 10,000,000 rows that set was 1.6 GB. Each pass
  * writes every valid row as if no ref repeated, and the unique index on (campaign_id, ref)
  * checks it, when the campaign's fresh partition is attached (a first load) or row by row
- * (a later load). Should it find a duplicate, the load rolls back to its savepoint, reads
- * the source again sending only (row, ref) pairs to a temporary table, has the database
- * list the rows whose ref came before (in this load or an earlier one) in source order,
- * spools that list to a file, and loads once more, rejecting exactly those rows. A list
- * with a duplicate is read three times instead of once; memory stays flat in its size.
+ * (a later load). Should it find a duplicate, the database lists the rows whose ref came
+ * before (in this load or an earlier one) in source order: a first load asks its own
+ * unattached partition, kept behind the attach's savepoint (dups_from_partition); a later
+ * load rolls back to its savepoint and reads the source again sending only (row, ref)
+ * pairs to a temporary table (refs_pass). The list is spooled to a file, and the load
+ * runs once more, rejecting exactly those rows. A list with a duplicate is read twice (a
+ * first load) or three times (a later one) instead of once; memory stays flat in its size.
  */
 struct dup_list {
     FILE *spool;         /* "row<TAB>first<TAB>earlier" lines, ascending row */
