@@ -41,11 +41,13 @@
  * A load keeps no set of refs in memory: at 10,000,000 rows that set was 1.6 GB. Each pass
  * writes every valid row as if no ref repeated, and the unique index on (campaign_id, ref)
  * checks it, when the campaign's fresh partition is attached (a first load) or row by row
- * (a later load). Should it find a duplicate, the load rolls back to its savepoint, reads
- * the source again sending only (row, ref) pairs to a temporary table, has the database
- * list the rows whose ref came before (in this load or an earlier one) in source order,
- * spools that list to a file, and loads once more, rejecting exactly those rows. A list
- * with a duplicate is read three times instead of once; memory stays flat in its size.
+ * (a later load). Should it find a duplicate, the database lists the rows whose ref came
+ * before (in this load or an earlier one) in source order: a first load asks its own
+ * unattached partition, kept behind the attach's savepoint (dups_from_partition); a later
+ * load rolls back to its savepoint and reads the source again sending only (row, ref)
+ * pairs to a temporary table (refs_pass). The list is spooled to a file, and the load
+ * runs once more, rejecting exactly those rows. A list with a duplicate is read twice (a
+ * first load) or three times (a later one) instead of once; memory stays flat in its size.
  */
 struct dup_list {
     FILE *spool;         /* "row<TAB>first<TAB>earlier" lines, ascending row */
@@ -594,18 +596,27 @@ static int partitions_prepare(struct load *l)
     return 0;
 }
 
+static int dups_from_partition(struct load *l);
+
 /* partitions_attach - a fresh partition is attached when its rows are in; PostgreSQL then
  * builds its indexes, and checks the refs' uniqueness, in one sorted pass per index. The
  * sorts get room for a million rows in memory rather than spilling to disk, for this
- * transaction only. */
+ * transaction only. A first pass attaches behind a savepoint: should a ref repeat, its
+ * rows stay to be asked which (dups_from_partition). */
 static int partitions_attach(struct load *l)
 {
     if (!l->fresh_partitions)
         return 0;
     const char *params[] = {l->campaign_id};
     int r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
+    if (r == 0 && !l->dups.known)
+        r = db_exec(l->db, "SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
         r = db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
+    if (r == -EEXIST && !l->dups.known)
+        return dups_from_partition(l);
+    if (r == 0 && !l->dups.known)
+        r = db_exec(l->db, "RELEASE SAVEPOINT crier_attach", 0, NULL);
     return r;
 }
 
@@ -1132,11 +1143,28 @@ static const char dups_sql[] = "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
                                " ON e.campaign_id = %s AND e.ref = t.ref) d"
                                " WHERE earlier IS NOT NULL OR number <> first ORDER BY number";
 
-/* dups_spool - the duplicates query, fetched in batches into a temporary file. */
-static int dups_spool(struct load *l)
+/* The same list from a first load's own unattached partition, whose rows are the (row, ref)
+ * pairs the refs pass would write: every valid row, in source order by seq, numbered by its
+ * source_row ("line 17", "row 17"). The number is parsed only for the duplicates found. A
+ * fresh partition means no earlier load, so no "earlier" column to find. */
+static const char dups_partition_sql[] =
+    "DECLARE crier_load_dups NO SCROLL CURSOR FOR"
+    " SELECT substring(source_row FROM '[0-9]+$')::bigint,"
+    " substring(first_row FROM '[0-9]+$')::bigint, '' FROM ("
+    " SELECT seq, source_row, first_value(seq) OVER w AS first_seq,"
+    " first_value(source_row) OVER w AS first_row FROM crier.recipient_c%s"
+    " WINDOW w AS (PARTITION BY ref ORDER BY seq)) d WHERE seq <> first_seq ORDER BY seq";
+
+/* dups_spool - the duplicates query (from the refs pass's table or from the first pass's
+ * partition), fetched in batches into a temporary file. */
+static int dups_spool(struct load *l, bool from_partition)
 {
-    char *sql = xasprintf(dups_sql, l->campaign_id);
-    int r = db_exec(l->db, sql, 0, NULL);
+    char *sql = from_partition ? xasprintf(dups_partition_sql, l->campaign_id)
+                               : xasprintf(dups_sql, l->campaign_id);
+    /* the sort by ref holds a row per loaded row: in memory, not in 4 MB runs on disk */
+    int r = db_exec(l->db, "SET LOCAL work_mem = '256MB'", 0, NULL);
+    if (r == 0)
+        r = db_exec(l->db, sql, 0, NULL);
     free(sql);
     l->dups.spool = tmpfile();
     if (l->dups.spool == NULL) {
@@ -1161,19 +1189,35 @@ static int dups_spool(struct load *l)
     }
     if (r == 0)
         r = db_exec(l->db, "CLOSE crier_load_dups", 0, NULL);
-    if (r == 0)
-        r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
     rewind(l->dups.spool);
     return r;
 }
 
-/* find_duplicates - back to the savepoint, and the duplicate pass (see struct dup_list). */
-static int find_duplicates(struct load *l, char *err, size_t err_size)
+/*
+ * dups_from_partition - a first load's attach met a duplicate ref. Its rows are all in the
+ * unattached partition, behind the savepoint the attach set: they tell which rows repeat a
+ * ref without reading the source a second time (the refs pass, find_duplicates). Returns
+ * -EEXIST with the list spooled, for the last pass.
+ */
+static int dups_from_partition(struct load *l)
 {
-    sender_stop(&l->sender); /* stopped already by the failed pass; the connection is ours */
-    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_load", 0, NULL);
+    char error[sizeof(l->db->error)];
+    snprintf(error, sizeof(error), "%s", l->db->error);
+    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
-        r = db_exec(l->db,
+        r = dups_spool(l, true);
+    if (r < 0)
+        return r;
+    snprintf(l->db->error, sizeof(l->db->error), "%s", error);
+    snprintf(l->db->sqlstate, sizeof(l->db->sqlstate), "23505");
+    return -EEXIST;
+}
+
+/* refs_pass - read the source again, sending only the (row, ref) pairs of valid rows to a
+ * temporary table, and spool the duplicates the database finds there (see struct dup_list). */
+static int refs_pass(struct load *l, char *err, size_t err_size)
+{
+    int r = db_exec(l->db,
                     "CREATE TEMP TABLE crier_load_ref (number bigint NOT NULL, ref text NOT NULL)"
                     " ON COMMIT DROP",
                     0, NULL);
@@ -1181,9 +1225,6 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
         snprintf(err, err_size, "%s", l->db->error);
         return r;
     }
-    l->recipients_open = false;
-    l->recipients.len = 0;
-    l->notices.len = 0;
     r = source_rewind(&l->src, err, err_size);
     if (r < 0)
         return r;
@@ -1196,9 +1237,30 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
         snprintf(err, err_size, "%s", l->db->error);
     l->refs_only = false;
     l->copy_recipients = copy_recipients;
-    if (r == 0 && (r = dups_spool(l)) < 0)
-        snprintf(err, err_size, "%s", l->db->error);
     if (r < 0)
+        return r;
+    r = dups_spool(l, false);
+    if (r == 0)
+        r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
+    if (r < 0)
+        snprintf(err, err_size, "%s", l->db->error);
+    return r;
+}
+
+/* find_duplicates - back to the savepoint, and the list of duplicates: already spooled
+ * when a first load's attach found them (dups_from_partition), else from the refs pass. */
+static int find_duplicates(struct load *l, char *err, size_t err_size)
+{
+    sender_stop(&l->sender); /* stopped already by the failed pass; the connection is ours */
+    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_load", 0, NULL);
+    if (r < 0) {
+        snprintf(err, err_size, "%s", l->db->error);
+        return r;
+    }
+    l->recipients_open = false;
+    l->recipients.len = 0;
+    l->notices.len = 0;
+    if (l->dups.spool == NULL && (r = refs_pass(l, err, err_size)) < 0)
         return r;
     l->dups.known = true;
     dup_advance(&l->dups);
