@@ -27,6 +27,7 @@
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/rules.h"
+#include "crier/substitute.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1021,6 +1022,8 @@ static int region_compare(const void *a, const void *b)
     return strcmp(x->code, y->code);
 }
 
+static void substitute_html(const json_t *o, FILE *out); /* below, with its section */
+
 static json_t *report_json(struct report *r, json_t *undeliverable_people)
 {
     const struct rules_table *t = r->table;
@@ -1923,11 +1926,88 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
                                                                     : "lifted");
         fputs("</tr>\n", out);
     }
-    fputs("</table>\n</body></html>\n", out);
+    fputs("</table>\n", out);
+    substitute_html(o, out);
+    fputs("</body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed)
         return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));
     return 0;
+}
+
+/* ---- substitute notice (engine/core/substitute.c) ------------------------------------------ */
+
+/* read_substitute - the substitute-notice test per jurisdiction and what was done, in the
+ * report's snapshot. */
+static int read_substitute(struct crier_db *db, const struct report *r, json_t **ret, char *err,
+                           size_t err_size)
+{
+    struct substitute_options o = {
+        .campaign = r->options->campaign,
+        .frameworks = r->options->frameworks,
+        .postage = r->options->postage_per_letter,
+        .print = r->options->print_per_letter,
+    };
+    return substitute_model(db, r->table, &o, ret, err, err_size);
+}
+
+/* substitute_text - the report's SUBSTITUTE NOTICE section. */
+static void substitute_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "\nSUBSTITUTE NOTICE (per jurisdiction on its residents; crier substitute)\n");
+    substitute_print(json_object_get(o, "substitute"), out);
+}
+
+/* substitute_html_row - one jurisdiction: verdict, why, what was done. */
+static void substitute_html_row(FILE *out, const json_t *v)
+{
+    fputs("<tr><td>", out);
+    html_escape(out, json_string_value(json_object_get(v, "jurisdiction")));
+    const char *verdict = json_string_value(json_object_get(v, "verdict"));
+    fprintf(out, "</td><td%s>", strcmp(verdict, "unknown") == 0 ? " class=\"unknown\"" : "");
+    html_escape(out, json_string_value(json_object_get(v, "shown")));
+    fputs("</td><td><ul>", out);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(v, "tests"), i, t)
+    {
+        fputs("<li>", out);
+        html_escape(out, json_string_value(json_object_get(t, "why")));
+        fputs("</li>", out);
+    }
+    fputs("</ul></td><td><ul>", out);
+    json_array_foreach(json_object_get(v, "done"), i, t)
+    {
+        fputs("<li>", out);
+        html_escape(out, json_string_value(json_object_get(t, "at")));
+        fputs(": ", out);
+        html_escape(out, json_string_value(json_object_get(t, "detail")));
+        fputs("</li>", out);
+    }
+    fputs("</ul></td></tr>\n", out);
+}
+
+/* substitute_html - the report's substitute-notice table. */
+static void substitute_html(const json_t *o, FILE *out)
+{
+    const json_t *m = json_object_get(o, "substitute");
+    fputs("<h2 id=\"substitute\">Substitute notice</h2>\n<table>\n<tr><th>jurisdiction</th>"
+          "<th>substitute notice</th><th>why</th><th>done</th></tr>\n",
+          out);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(m, "frameworks"), i, v) substitute_html_row(out, v);
+    json_array_foreach(json_object_get(m, "jurisdictions"), i, v) substitute_html_row(out, v);
+    fputs("</table>\n", out);
+    const json_t *email = json_object_get(m, "email");
+    if (json_is_object(email)) {
+        fputs("<p>Substitute email: campaign ", out);
+        html_escape(out, json_string_value(json_object_get(email, "campaign")));
+        fprintf(out, ", %lld queued, %lld sent, %lld undeliverable.</p>\n",
+                (long long)json_integer_value(json_object_get(email, "queued")),
+                (long long)json_integer_value(json_object_get(email, "sent")),
+                (long long)json_integer_value(json_object_get(email, "undeliverable")));
+    }
 }
 
 /* ---- the command ---------------------------------------------------------------------------- */
@@ -1965,10 +2045,14 @@ int report_model(struct crier_db *db, const struct report_options *options, json
         rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
     if (rc == 0)
         rc = read_filings(db, &r, err, err_size);
+    json_t *substitute = NULL;
+    if (rc == 0)
+        rc = read_substitute(db, &r, &substitute, err, err_size);
     db_rollback(db); /* nothing to commit: it only read */
     if (rc == 0) {
         *ret_model = report_json(&r, undeliverable);
         undeliverable = NULL; /* the model owns it */
+        json_object_set_new(*ret_model, "substitute", substitute);
     }
 done:
     json_decref(undeliverable);
@@ -1993,6 +2077,7 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         fputc('\n', out);
     } else {
         report_text(model, out);
+        substitute_text(model, out);
     }
     fflush(out);
 done:
