@@ -1999,7 +1999,7 @@ static void substitute_html(const json_t *o, FILE *out)
     json_array_foreach(json_object_get(m, "frameworks"), i, v) substitute_html_row(out, v);
     json_array_foreach(json_object_get(m, "jurisdictions"), i, v) substitute_html_row(out, v);
     fputs("</table>\n", out);
-    const json_t *email = json_object_get(m, "email");
+    const json_t *email = json_object_get(m, "substitute_email");
     if (json_is_object(email)) {
         fputs("<p>Substitute email: campaign ", out);
         html_escape(out, json_string_value(json_object_get(email, "campaign")));

@@ -96,7 +96,17 @@ static const struct rules_entry *place_code(const struct rules_table *t, const c
     return e;
 }
 
-/* places_read - the counts of a campaign per jurisdiction; *ret_count places. */
+static int place_compare(const void *a, const void *b)
+{
+    const struct place *x = a, *y = b;
+    bool xu = strcmp(x->code, "unknown") == 0, yu = strcmp(y->code, "unknown") == 0;
+    if (xu != yu)
+        return xu ? 1 : -1; /* "unknown" last, as in the report */
+    return strcmp(x->code, y->code);
+}
+
+/* places_read - the counts of a campaign per jurisdiction, in the report's order; *ret_count
+ * places. */
 static int places_read(struct crier_db *db, const struct rules_table *t, const char *campaign_id,
                        struct place **ret, size_t *ret_count, char *err, size_t err_size)
 {
@@ -127,6 +137,7 @@ static int places_read(struct crier_db *db, const struct rules_table *t, const c
         p->with_email += atol(db_value(res, i, 6));
     }
     PQclear(res);
+    qsort(places, count, sizeof(*places), place_compare);
     *ret = places;
     *ret_count = count;
     return 0;
@@ -140,7 +151,7 @@ static void test_add(json_t *tests, json_t *because, const char *name, const cha
                      enum met met, char *sentence)
 {
     static const char *const words[] = {"no", "yes", "unknown"};
-    json_array_append_new(tests, json_pack("{s:s, s:s, s:s, s:s}", "test", name, "threshold",
+    json_array_append_new(tests, json_pack("{s:s, s:s, s:s, s:s}", "rule", name, "threshold",
                                            threshold, "met", words[met], "why", sentence));
     if (met == MET_YES)
         json_array_append_new(because, json_string(sentence));
@@ -164,7 +175,11 @@ static json_t *judge(const struct rules_entry *e, long people, long remaining, l
     double per_letter = o->postage + o->print;
     double cost = (double)remaining * per_letter;
     bool unknown = e == NULL || !e->substitute_known, any = false;
-    if (!unknown) {
+    if (unknown)
+        test_add(tests, because, "rules", "unknown", MET_UNKNOWN,
+                 xasprintf("the rules table has no substitute-notice rule for %s",
+                           e ? e->code : "this jurisdiction"));
+    else {
         char *cost_text = money(cost), *per = money(per_letter);
         if (e->substitute_cost_above >= 0) {
             bool met = cost > (double)e->substitute_cost_above;
@@ -446,7 +461,7 @@ int substitute_model(struct crier_db *db, const struct rules_table *table,
     json_object_set_new(m, "jurisdictions", list);
     json_object_set_new(m, "frameworks", fw);
     json_object_set_new(m, "records", records);
-    json_object_set_new(m, "email", email);
+    json_object_set_new(m, "substitute_email", email);
     records = NULL;
     *ret = m;
 done:
@@ -510,7 +525,7 @@ void substitute_print(const json_t *m, FILE *out)
     const json_t *v;
     json_array_foreach(json_object_get(m, "frameworks"), i, v) print_one(v, out);
     json_array_foreach(json_object_get(m, "jurisdictions"), i, v) print_one(v, out);
-    const json_t *email = json_object_get(m, "email");
+    const json_t *email = json_object_get(m, "substitute_email");
     if (json_is_object(email))
         fprintf(out,
                 "  substitute email: campaign %s (%s): %lld queued, %lld sent, %lld "

@@ -422,7 +422,7 @@ static int log_all(struct crier_db *db, const char *id, const struct written *w,
     for (size_t i = 0; r == 0 && i <= n; i++) {
         const char *base = i < n ? strrchr(w[i].path, '/') + 1 : NULL;
         char *detail = i < n ? xasprintf("wrote %s", base) : xstrdup(email_detail);
-        const char *params[] = {id, i < n ? "written" : "email", detail,
+        const char *params[] = {id, i < n ? "written" : "queued", detail,
                                 i < n ? w[i].sha256 : NULL};
         r = db_exec(db,
                     "WITH l AS (INSERT INTO crier.dispatch_log (campaign_id, event, to_state,"

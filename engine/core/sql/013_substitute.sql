@@ -12,7 +12,7 @@ CREATE TABLE crier.substitute_record (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     at           timestamptz NOT NULL DEFAULT clock_timestamp(),
     campaign_id  bigint NOT NULL REFERENCES crier.campaign (id),
-    kind         text NOT NULL CHECK (kind IN ('written', 'posted', 'media', 'email')),
+    kind         text NOT NULL CHECK (kind IN ('written', 'posted', 'media', 'queued')),
     jurisdiction text,            -- media: the state it was for; NULL: the whole campaign
     url          text,            -- posted
     outlet       text,            -- media
