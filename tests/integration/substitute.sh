@@ -237,4 +237,16 @@ like "$(cat hp/posting.html)" "1-800-555-0199</strong>, open for at least 90 day
 like "$(cat hp/posting.html)" "stays posted on this website for at least 90 days" "and the 90-day posting period"
 like "$(cat hp/media-TX.txt)" "call 1-800-555-0199 toll-free" "the media notice gives it too"
 
+# --- the posting in headless Chromium (tests/browser/posting.py) -----------------------------------
+if /usr/bin/python3 -c 'import selenium' 2>/dev/null && [ -x /usr/bin/chromedriver ]; then
+  TAP_START=$TAP_COUNT TOLL_FREE=1-800-555-0199 SHOTS="${CRIER_ARTIFACTS:-$WORK/shots}" HOME="$WORK" \
+    /usr/bin/python3 "$TESTS_DIR/browser/posting.py" "$WORK/hp/posting.html" >posting.tap 2>posting.err
+  grep -E '^(not )?ok |^#' posting.tap
+  TAP_COUNT=$(sed -n 's/^TAP_COUNT //p' posting.tap)
+  TAP_FAILED=$((TAP_FAILED + $(grep -c '^not ok' posting.tap)))
+  [ -n "$TAP_COUNT" ] || { echo "Bail out! the browser test did not finish: $(tail -5 posting.err)"; exit 1; }
+else
+  echo "# SKIP the posting in Chromium: python3-selenium or chromium-driver is not installed"
+fi
+
 done_testing
