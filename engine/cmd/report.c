@@ -1023,6 +1023,7 @@ static int region_compare(const void *a, const void *b)
 }
 
 static void substitute_html(const json_t *o, FILE *out); /* below, with its section */
+static void substitute_merge(json_t *model);
 
 static json_t *report_json(struct report *r, json_t *undeliverable_people)
 {
@@ -1951,6 +1952,76 @@ static int read_substitute(struct crier_db *db, const struct report *r, json_t *
     return substitute_model(db, r->table, &o, ret, err, err_size);
 }
 
+/* substitute_verdict - one jurisdiction's substitute_notice in the report's shape from the
+ * substitute model's entry v: triggered yes, no or unknown; because the tests met. */
+static void substitute_verdict(json_t *sub, const json_t *v)
+{
+    const char *verdict = json_string_value(json_object_get(v, "verdict"));
+    json_t *because = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(v, "tests"), i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "met")), "yes") == 0)
+            json_array_append(because, json_object_get(t, "rule"));
+    }
+    json_object_set_new(sub, "triggered",
+                        json_string(strcmp(verdict, "required") == 0       ? "yes"
+                                    : strcmp(verdict, "not required") == 0 ? "no"
+                                                                           : "unknown"));
+    json_object_set(sub, "shown", json_object_get(v, "shown"));
+    json_object_set_new(sub, "because", because);
+    json_object_set(sub, "why", json_object_get(v, "tests"));
+    json_object_set(sub, "estimated_cost", json_object_get(v, "estimated_cost"));
+    json_object_del(sub, "cost_note");
+}
+
+/* substitute_merge - one answer in the whole report: each jurisdiction's and framework's
+ * substitute_notice, flags.substitute_notice and the unknowns from the substitute model
+ * (which also decides the cost test). */
+static void substitute_merge(json_t *model)
+{
+    const json_t *m = json_object_get(model, "substitute");
+    json_t *flags = json_object_get(model, "flags");
+    json_t *unknown = json_object_get(flags, "unknown"), *kept = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(unknown, i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(u, "what")), "substitute notice") != 0)
+            json_array_append(kept, u);
+    }
+    json_t *flagged = json_array();
+    const json_t *v;
+    json_array_foreach(json_object_get(m, "jurisdictions"), i, v)
+    {
+        const char *code = json_string_value(json_object_get(v, "jurisdiction"));
+        json_t *g = json_object_get(json_object_get(model, "by_jurisdiction"), code);
+        if (g)
+            substitute_verdict(json_object_get(g, "substitute_notice"), v);
+        const char *verdict = json_string_value(json_object_get(v, "verdict"));
+        if (strcmp(verdict, "required") == 0)
+            json_array_append_new(flagged, json_string(code));
+        else if (strcmp(verdict, "unknown") == 0)
+            json_array_append_new(
+                kept, json_pack("{s:s, s:s}", "jurisdiction", code, "what", "substitute notice"));
+    }
+    json_object_set_new(flags, "substitute_notice", flagged);
+    json_object_set_new(flags, "unknown", kept);
+    json_t *f;
+    json_array_foreach(json_object_get(model, "frameworks"), i, f)
+    {
+        size_t k;
+        json_array_foreach(json_object_get(m, "frameworks"), k, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "jurisdiction")),
+                       json_string_value(json_object_get(f, "code"))) == 0 &&
+                json_is_object(json_object_get(f, "substitute_notice")))
+                substitute_verdict(json_object_get(f, "substitute_notice"), v);
+        }
+    }
+}
+
 /* substitute_text - the report's SUBSTITUTE NOTICE section. */
 static void substitute_text(const json_t *o, FILE *out)
 {
@@ -2053,6 +2124,7 @@ int report_model(struct crier_db *db, const struct report_options *options, json
         *ret_model = report_json(&r, undeliverable);
         undeliverable = NULL; /* the model owns it */
         json_object_set_new(*ret_model, "substitute", substitute);
+        substitute_merge(*ret_model);
     }
 done:
     json_decref(undeliverable);

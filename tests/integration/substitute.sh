@@ -182,6 +182,10 @@ nv=[j for j in s['jurisdictions'] if j['jurisdiction']=='NV'][0]
 print(nv['verdict'], '|', ' / '.join(d['detail'] for d in nv['done']))")" \
   "required | website posting at https://example.com/notice from $today until $later / media notice in Las Vegas Review-Journal on $today for NV" \
   "audit report --json: NV required, with the posting and its media notice"
+is "$("$PY" -c "import json; d=json.load(open('report.json'))
+print(d['flags']['substitute_notice'], d['by_jurisdiction']['NV']['substitute_notice']['triggered'],
+      d['by_jurisdiction']['NV']['substitute_notice']['because'], d['by_jurisdiction']['OR']['substitute_notice']['triggered'])")" \
+  "['NV', 'UT'] yes ['cost_above'] no" "the report's flags and per-jurisdiction verdicts are the same answer, the cost test decided"
 run_crier audit report sub --html "$WORK/report.html"
 like "$OUT" "SUBSTITUTE NOTICE" "the text report has the section"
 like "$OUT" "done .*media notice in Las Vegas Review-Journal" "and what was done"
