@@ -314,8 +314,8 @@ static int email_campaign(struct crier_db *db, const struct crier_config *config
 }
 
 /* people_query - everyone of the campaign not reached, with an email address now, in a
- * jurisdiction that requires substitute notice (all, when a framework does), and not yet in
- * the email campaign. Only numbers and quoted codes enter the text. */
+ * jurisdiction that requires substitute notice (all, when a framework does), not held, and
+ * not yet in the email campaign. Only numbers and quoted codes enter the text. */
 static char *people_query(struct crier_db *db, const json_t *model, const char *id,
                           const char *child, bool everyone)
 {
@@ -342,6 +342,9 @@ static char *people_query(struct crier_db *db, const json_t *model, const char *
         "  EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.campaign_id = %s"
         "  AND d.event = 'returned' AND d.notice_id = n.id AND d.attempt = n.attempt)))"
         " AND v.email IS NOT NULL"
+        /* a law-enforcement hold of the campaign covers its substitute email too (an
+         * unconfirmed oral hold still holds here, whatever holds.oral_lapse says) */
+        " AND NOT crier.notice_held(n.campaign_id, n.recipient_seq, false)"
         " AND (%s OR (CASE WHEN coalesce(upper(btrim(r.country)), 'US') = 'US'"
         "  THEN upper(btrim(coalesce(r.region, ''))) ELSE upper(btrim(r.country)) END)"
         "  IN (SELECT jsonb_array_elements_text(%s::jsonb)))"

@@ -221,7 +221,10 @@ hipaa_campaign() { # NAME COUNT META
 { cat hipaa.yaml; echo "toll_free_number: \"1-800-555-0199\""; } >hipaa_phone.yaml
 hipaa_campaign hn 9 hipaa.yaml
 hipaa_campaign hy 10 hipaa.yaml
-hipaa_campaign hp 10 hipaa_phone.yaml
+hipaa_campaign hp 11 hipaa_phone.yaml
+# hp11 is held from the start, which keeps hp running; hp1..hp10 fail for good
+"$CRIER" hold place hp --recipient hp11 --authority FBI --official "SA Roe" --case K-8 --form written \
+  --reason "investigation" >/dev/null
 timeout 60 "$CRIER" run --until-idle >/dev/null 2>run4.log
 hipaa_verdict() { "$CRIER" substitute "$1" --json | "$PY" -c "import json,sys
 print([f['verdict'] for f in json.load(sys.stdin)['frameworks'] if f['jurisdiction']=='HIPAA'][0])"; }
@@ -235,8 +238,13 @@ is "$RC" 65 "HIPAA without toll_free_number in the meta: exit 65"
 like "$ERR" "the campaign meta has no toll_free_number" "the error names the meta key"
 ok "and nothing is written" test ! -e "$WORK/hy"
 is "$(sql "SELECT count(*) FROM crier.campaign WHERE name = 'hy.substitute'")" 0 "and nothing is queued"
+run_crier hold place hp --recipient hp1 --authority FBI --official "SA Roe" --case K-9 --form written \
+  --reason "investigation"
+is "$RC" 0 "a hold is placed on hp1, not reached"
 run_crier substitute write hp --out "$WORK/hp"
 is "$RC" 0 "HIPAA with the toll-free number: written"
+is "$(sql "SELECT string_agg(ref, ' ' ORDER BY seq) FROM crier.recipient WHERE $(in_campaign hp.substitute)")" \
+  "hp2 hp3 hp4 hp5 hp6 hp7 hp8 hp9 hp10" "the substitute email is queued for all but hp1, whom a hold covers"
 like "$(cat hp/posting.html)" "1-800-555-0199</strong>, open for at least 90 days" "the posting gives the toll-free number"
 like "$(cat hp/posting.html)" "stays posted on this website for at least 90 days" "and the 90-day posting period"
 like "$(cat hp/media-TX.txt)" "call 1-800-555-0199 toll-free" "the media notice gives it too"
