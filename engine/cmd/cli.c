@@ -2213,6 +2213,8 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     a.report.deadlines = cli->config->report.deadlines;
     a.report.list_limit = cli->config->report.list_limit;
     a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
+    a.report.postage_per_letter = cli->config->substitute.postage_per_letter;
+    a.report.print_per_letter = cli->config->substitute.print_per_letter;
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
