@@ -332,7 +332,7 @@ static json_t *email_json(struct crier_db *db, const char *campaign_id, char *er
 }
 
 /* done_for - what was done for one jurisdiction: the posting (campaign-wide), its media
- * notices. */
+ * notices; for a framework (code NULL), the posting and every media notice. */
 static json_t *done_for(const json_t *records, const char *code)
 {
     json_t *done = json_array();
@@ -342,7 +342,7 @@ static json_t *done_for(const json_t *records, const char *code)
     {
         const char *kind = json_string_value(json_object_get(r, "kind"));
         const char *j = json_string_value(json_object_get(r, "jurisdiction"));
-        if (strcmp(kind, "posted") == 0 || (j && strcmp(j, code) == 0))
+        if (strcmp(kind, "posted") == 0 || (j && (code == NULL || strcmp(j, code) == 0)))
             json_array_append(done, (json_t *)r);
     }
     return done;
@@ -410,7 +410,7 @@ static json_t *frameworks_json(const struct rules_table *t, const char *list,
                                 str_empty(phone) ? json_null() : json_string(phone));
             json_object_set_new(v, "posting_days", json_integer(90));
         }
-        json_object_set_new(v, "done", done_for(records, e->code));
+        json_object_set_new(v, "done", done_for(records, NULL));
         json_array_append_new(out, v);
     }
     free(copy);

@@ -248,6 +248,10 @@ is "$(sql "SELECT string_agg(ref, ' ' ORDER BY seq) FROM crier.recipient WHERE $
 like "$(cat hp/posting.html)" "1-800-555-0199</strong>, open for at least 90 days" "the posting gives the toll-free number"
 like "$(cat hp/posting.html)" "stays posted on this website for at least 90 days" "and the 90-day posting period"
 like "$(cat hp/media-TX.txt)" "call 1-800-555-0199 toll-free" "the media notice gives it too"
+"$CRIER" substitute media hp --outlet "Houston Chronicle" --date "$today" --state TX >/dev/null
+is "$("$CRIER" substitute hp --json | "$PY" -c "import json,sys
+print([' / '.join(d['detail'] for d in f['done']) for f in json.load(sys.stdin)['frameworks']][0])")" \
+  "media notice in Houston Chronicle on $today for TX" "HIPAA's entry shows the media notice given for it"
 
 # --- the posting in headless Chromium (tests/browser/posting.py) -----------------------------------
 if /usr/bin/python3 -c 'import selenium' 2>/dev/null && [ -x /usr/bin/chromedriver ]; then
