@@ -52,7 +52,7 @@ const char *substitute_templates_dir(const struct crier_config *config)
 static const char counts_sql[] =
     "WITH p AS ("
     " SELECT upper(btrim(coalesce(r.region, ''))) AS region, upper(btrim(r.country)) AS country,"
-    "  n.state, n.recipient_seq,"
+    "  n.state, n.recipient_seq, r.email IS NOT NULL AS loaded_email,"
     "  n.state = 'mailed' AND EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.campaign_id = $1"
     "   AND d.event = 'returned' AND d.notice_id = n.id AND d.attempt = n.attempt) AS returned"
     " FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id"
@@ -62,9 +62,11 @@ static const char counts_sql[] =
     "returned)),"
     " count(*) FILTER (WHERE state = 'cancelled'),"
     " count(*) FILTER (WHERE state = 'undeliverable' OR returned),"
-    " count(*) FILTER (WHERE (state = 'undeliverable' OR returned) AND (SELECT v.email"
-    "  FROM crier.recipient_now v WHERE v.campaign_id = $1 AND v.seq = p.recipient_seq)"
-    "  IS NOT NULL)"
+    /* the newest version's email, else the loaded one (recipient_now's rule, without its
+     * second read of the recipient: a third of the report's time at 200,000 people) */
+    " count(*) FILTER (WHERE (state = 'undeliverable' OR returned) AND coalesce((SELECT"
+    "  v.email IS NOT NULL FROM crier.recipient_version v WHERE v.campaign_id = $1"
+    "  AND v.seq = p.recipient_seq ORDER BY v.version DESC LIMIT 1), loaded_email))"
     " FROM p GROUP BY 1, 2 ORDER BY 1, 2";
 
 struct place {
