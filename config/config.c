@@ -393,6 +393,15 @@ static const struct config_key report_keys[] = {
 };
 static const struct config_section report_section = SECTION(report_keys, false);
 
+/* substitute: `crier substitute` (engine/core/substitute.c, docs/unreached.md): the cost of a
+ * letter for the statutes' cost test, and the substitute email's template set */
+static const struct config_key substitute_keys[] = {
+    NUMBER_KEY("postage_per_letter", substitute.postage_per_letter, 0, 1000),
+    NUMBER_KEY("print_per_letter", substitute.print_per_letter, 0, 1000),
+    STRING_KEY("templates", substitute.templates),
+};
+static const struct config_section substitute_section = SECTION(substitute_keys, false);
+
 /* serve: `crier serve`, the web console (engine/cmd/serve.c, engine/web/, docs/console.md) */
 static const struct config_key serve_tls_keys[] = {
     STRING_KEY("cert", serve.tls_cert),
@@ -420,6 +429,7 @@ static const struct config_key root_keys[] = {
     MAPPING_KEY("metrics", NO_OFFSET, &metrics_section),
     MAPPING_KEY("audit", NO_OFFSET, &audit_section),
     MAPPING_KEY("report", NO_OFFSET, &report_section),
+    MAPPING_KEY("substitute", NO_OFFSET, &substitute_section),
     MAPPING_KEY("serve", NO_OFFSET, &serve_section),
 };
 static const struct config_section root_section = SECTION(root_keys, false);
@@ -501,6 +511,8 @@ struct crier_config *config_default(void)
     config->test.default_outcome = xstrdup("delivered");
     config->test.delay_ms = 0;
     config->report.list_limit = 100;
+    config->substitute.postage_per_letter = 0.78; /* USPS First-Class stamp, 2025 */
+    config->substitute.print_per_letter = 0.20;
     config->serve.session_idle_seconds = 15 * 60;
     config->serve.session_max_seconds = 8 * 3600;
     return config;
@@ -525,6 +537,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->email.auth_secret_env);
     free(config->templates_dir);
     free(config->report.deadlines);
+    free(config->substitute.templates);
     free(config->metrics.listen);
     free(config->serve.listen);
     free(config->serve.tls_cert);

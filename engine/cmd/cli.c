@@ -31,6 +31,7 @@
 #include "crier/serve.h"
 #include "crier/service.h"
 #include "crier/status.h"
+#include "crier/substitute.h"
 #include "crier/users.h"
 #include "crier/unreached.h"
 #include "crier/worker.h"
@@ -102,6 +103,10 @@ static int cmd_notice_resend(struct cli *cli, int argc, char **argv);
 static int cmd_audit_find(struct cli *cli, int argc, char **argv);
 static int cmd_audit_unreached(struct cli *cli, int argc, char **argv);
 static int cmd_serve(struct cli *cli, int argc, char **argv);
+static int cmd_substitute(struct cli *cli, int argc, char **argv);
+static int cmd_substitute_write(struct cli *cli, int argc, char **argv);
+static int cmd_substitute_posted(struct cli *cli, int argc, char **argv);
+static int cmd_substitute_media(struct cli *cli, int argc, char **argv);
 
 /* ---- the table --------------------------------------------------------------------- */
 
@@ -227,6 +232,41 @@ static const struct command commands[] = {
      "  --out DIR         where to write the files (created if missing)\n"
      "  --discovered D    the discovery date, as for audit report\n"
      "  --framework LIST  frameworks that apply, as for audit report\n"},
+    {"substitute", "write", cmd_substitute_write,
+     "substitute write CAMPAIGN --out DIR [--framework LIST] [--json]",
+     "Where the rules table requires substitute notice (crier substitute CAMPAIGN), write the\n"
+     "set and queue the substitute email (docs/unreached.md): DIR/posting.html, the website\n"
+     "posting (one self-contained page); DIR/media-XX.txt, the notice for each jurisdiction's\n"
+     "media; and the email, once, to everyone not reached who has an address, as the campaign\n"
+     "CAMPAIGN.substitute that crier run sends. Every file is logged with its SHA-256. Under\n"
+     "HIPAA the campaign meta must have toll_free_number. Run again, it queues only people\n"
+     "not yet queued. Exit 65 when nothing is required.\n"
+     "  --out DIR         where to write the files (created if missing)\n"
+     "  --framework LIST  frameworks that apply (default: the campaign meta's frameworks)\n"
+     "  --json            one JSON object: files, their SHA-256, the email campaign, queued\n"},
+    {"substitute", "posted", cmd_substitute_posted,
+     "substitute posted CAMPAIGN --url URL --from YYYY-MM-DD --until YYYY-MM-DD [--json]",
+     "Record that the substitute-notice posting is on the website (logged; operators only).\n"
+     "  --url URL       where it is posted\n"
+     "  --from DATE     the day it went up\n"
+     "  --until DATE    the last day it stays up (HIPAA: 90 days at least)\n"
+     "  --json          one JSON object: what was recorded\n"},
+    {"substitute", "media", cmd_substitute_media,
+     "substitute media CAMPAIGN --outlet NAME --date YYYY-MM-DD --state XX [--json]",
+     "Record that a media notice ran (logged; operators only).\n"
+     "  --outlet NAME   the newspaper, station or site\n"
+     "  --date DATE     the day it ran\n"
+     "  --state XX      the jurisdiction it was for (CA, DC, PR)\n"
+     "  --json          one JSON object: what was recorded\n"},
+    {"substitute", NULL, cmd_substitute, "substitute CAMPAIGN [--framework LIST] [--json]",
+     "Whether substitute notice is required, per jurisdiction on its residents "
+     "(docs/unreached.md):\n"
+     "the estimated cost of the letters still to send (substitute.postage_per_letter and\n"
+     "print_per_letter), the number of residents and those without sufficient contact,\n"
+     "against the rules table's thresholds; each declared framework (HIPAA) on the whole\n"
+     "campaign; and what was done (posting, media, email). Not legal advice.\n"
+     "  --framework LIST  frameworks that apply (default: the campaign meta's frameworks)\n"
+     "  --json            one JSON object instead of text\n"},
     {"run", NULL, cmd_run, "run [--until-idle] [--metrics HOST:PORT]",
      "Dispatch notices of running campaigns through the enabled channels. A notice whose\n"
      "channel no live worker serves waits for one (crier campaign reroute moves it); run\n"
@@ -2093,6 +2133,8 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     o.deadlines = cli->config->report.deadlines;
     o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
     o.list_limit = cli->config->report.list_limit;
+    o.postage_per_letter = cli->config->substitute.postage_per_letter;
+    o.print_per_letter = cli->config->substitute.print_per_letter;
     o.progress = isatty(STDERR_FILENO) && !o.json;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
@@ -2171,6 +2213,8 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     a.report.deadlines = cli->config->report.deadlines;
     a.report.list_limit = cli->config->report.list_limit;
     a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
+    a.report.postage_per_letter = cli->config->substitute.postage_per_letter;
+    a.report.print_per_letter = cli->config->substitute.print_per_letter;
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
@@ -2812,4 +2856,195 @@ static int cmd_audit_unreached(struct cli *cli, int argc, char **argv)
     }
     fprintf(stderr, "crier: %ld people not reached\n", rows);
     return 0;
+}
+
+/* ---- substitute notice ------------------------------------------------------------------ */
+
+struct substitute_args {
+    struct substitute_options options;
+    struct substitute_act act;
+    const char *out;
+};
+
+static int substitute_option(int opt, const char *arg, void *data)
+{
+    struct substitute_args *a = data;
+    switch (opt) {
+    case 'F':
+        a->options.frameworks = arg;
+        return 0;
+    case 'o':
+        a->out = arg;
+        return 0;
+    case 'u':
+        a->act.url = arg;
+        return 0;
+    case 'f':
+        a->act.from = arg;
+        return 0;
+    case 't':
+        a->act.until = arg;
+        return 0;
+    case 'O':
+        a->act.outlet = arg;
+        return 0;
+    case 'd':
+        a->act.date = arg;
+        return 0;
+    case 's':
+        a->act.jurisdiction = arg;
+        return 0;
+    }
+    return -1;
+}
+
+/* substitute_parse - options and the one CAMPAIGN; < 0 to go on, else the exit code. */
+static int substitute_parse(struct cli *cli, const char *verb, int argc, char **argv,
+                            struct substitute_args *a)
+{
+    static const struct option options[] = {
+        {"framework", required_argument, NULL, 'F'},
+        {"out", required_argument, NULL, 'o'},
+        {"url", required_argument, NULL, 'u'},
+        {"from", required_argument, NULL, 'f'},
+        {"until", required_argument, NULL, 't'},
+        {"outlet", required_argument, NULL, 'O'},
+        {"date", required_argument, NULL, 'd'},
+        {"state", required_argument, NULL, 's'},
+        {0},
+    };
+    int r = parse_options(cli, command_find("substitute", verb), argc, argv, options, "",
+                          substitute_option, a);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    const char *name = one_name(cli, argc, argv, "CAMPAIGN");
+    if (name == NULL)
+        return EXIT_USAGE;
+    a->options.campaign = a->act.campaign = name;
+    int code = config_ready(cli);
+    if (code)
+        return code;
+    a->options.rules_path = cli->config->report.deadlines;
+    a->options.postage = cli->config->substitute.postage_per_letter;
+    a->options.print = cli->config->substitute.print_per_letter;
+    return -1;
+}
+
+static int substitute_fail(struct cli *cli, int r, const char *err)
+{
+    fail(cli, "%s", err);
+    return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+}
+
+static int cmd_substitute(struct cli *cli, int argc, char **argv)
+{
+    struct substitute_args a = {0};
+    int code = substitute_parse(cli, NULL, argc, argv, &a);
+    if (code >= 0)
+        return code;
+    if (a.out || a.act.url || a.act.outlet || a.act.from || a.act.until || a.act.date ||
+        a.act.jurisdiction) {
+        fail(cli, "crier substitute CAMPAIGN takes only --framework and --json");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char err[1024] = "";
+    json_t *model = NULL;
+    int r = substitute_assess(db, &a.options, &model, err, sizeof(err));
+    db_close(db);
+    if (r < 0)
+        return substitute_fail(cli, r, err);
+    if (cli->json)
+        json_print(model);
+    else {
+        substitute_print(model, stdout);
+        json_decref(model);
+    }
+    return 0;
+}
+
+static int cmd_substitute_write(struct cli *cli, int argc, char **argv)
+{
+    struct substitute_args a = {0};
+    int code = substitute_parse(cli, "write", argc, argv, &a);
+    if (code >= 0)
+        return code;
+    if (a.out == NULL) {
+        fail(cli, "--out DIR is required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char *who = actor(db);
+    char err[1024] = "";
+    json_t *result = NULL;
+    int r = substitute_write(db, cli->config, &a.options, a.out, who, start_check, cli, &result,
+                             err, sizeof(err));
+    free(who);
+    db_close(db);
+    if (r < 0)
+        return substitute_fail(cli, r, err);
+    if (cli->json) {
+        json_print(result);
+        return 0;
+    }
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(result, "files"), i, f)
+        printf("%s  %s\n", json_string_value(json_object_get(f, "sha256")),
+               json_string_value(json_object_get(f, "path")));
+    printf("substitute email: %lld more people queued in campaign %s (crier run sends it)\n",
+           (long long)json_integer_value(json_object_get(result, "email_queued")),
+           json_string_value(json_object_get(result, "email_campaign")));
+    json_decref(result);
+    return 0;
+}
+
+/* substitute_act_run - posted or media: record, then say what was recorded. */
+static int substitute_act_run(struct cli *cli, int argc, char **argv, const char *verb)
+{
+    struct substitute_args a = {0};
+    int code = substitute_parse(cli, verb, argc, argv, &a);
+    if (code >= 0)
+        return code;
+    bool posted = strcmp(verb, "posted") == 0;
+    if (posted ? a.act.url == NULL || a.act.from == NULL || a.act.until == NULL
+               : a.act.outlet == NULL || a.act.date == NULL || a.act.jurisdiction == NULL) {
+        fail(cli, posted ? "--url, --from and --until are required"
+                         : "--outlet, --date and --state are required");
+        return EXIT_USAGE;
+    }
+    struct crier_db *db = NULL;
+    if ((code = connect(cli, true, &db)))
+        return code;
+    char err[1024] = "";
+    int r = posted ? substitute_posted(db, &a.act, err, sizeof(err))
+                   : substitute_media(db, &a.act, err, sizeof(err));
+    db_close(db);
+    if (r < 0)
+        return substitute_fail(cli, r, err);
+    if (cli->json)
+        json_print(posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                      "recorded", "posted", "url", a.act.url, "from", a.act.from,
+                                      "until", a.act.until)
+                          : json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                      "recorded", "media", "outlet", a.act.outlet, "date",
+                                      a.act.date, "state", a.act.jurisdiction));
+    else
+        printf("%s: %s recorded (logged)\n", a.act.campaign,
+               posted ? "website posting" : "media notice");
+    return 0;
+}
+
+static int cmd_substitute_posted(struct cli *cli, int argc, char **argv)
+{
+    return substitute_act_run(cli, argc, argv, "posted");
+}
+
+static int cmd_substitute_media(struct cli *cli, int argc, char **argv)
+{
+    return substitute_act_run(cli, argc, argv, "media");
 }

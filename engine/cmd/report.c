@@ -27,6 +27,7 @@
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/rules.h"
+#include "crier/substitute.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -1030,6 +1031,9 @@ static int region_compare(const void *a, const void *b)
     return strcmp(x->code, y->code);
 }
 
+static void substitute_html(const json_t *o, FILE *out); /* below, with its section */
+static void substitute_merge(json_t *model);
+
 /* The model report_text and report_html print, one section a function: a new section is
  * one more *_json function and one line in report_json (and its printers, which read the
  * model and never the struct report). */
@@ -2008,11 +2012,157 @@ static int report_html(const json_t *o, const char *path, char *err, size_t err_
     html_timeliness(out, json_object_get(o, "timeliness"));
     html_undeliverable(out, o);
     html_holds(out, json_object_get(o, "holds"));
+    substitute_html(o, out);
     fputs("</body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed)
         return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));
     return 0;
+}
+
+/* ---- substitute notice (engine/core/substitute.c) ------------------------------------------ */
+
+/* read_substitute - the substitute-notice test per jurisdiction and what was done, in the
+ * report's snapshot. */
+static int read_substitute(struct crier_db *db, const struct report *r, json_t **ret, char *err,
+                           size_t err_size)
+{
+    struct substitute_options o = {
+        .campaign = r->options->campaign,
+        .frameworks = r->options->frameworks,
+        .postage = r->options->postage_per_letter,
+        .print = r->options->print_per_letter,
+    };
+    return substitute_model(db, r->table, &o, ret, err, err_size);
+}
+
+/* substitute_verdict - one jurisdiction's substitute_notice in the report's shape from the
+ * substitute model's entry v: triggered yes, no or unknown; because the tests met. */
+static void substitute_verdict(json_t *sub, const json_t *v)
+{
+    const char *verdict = json_string_value(json_object_get(v, "verdict"));
+    json_t *because = json_array();
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(v, "tests"), i, t)
+    {
+        if (strcmp(json_string_value(json_object_get(t, "met")), "yes") == 0)
+            json_array_append(because, json_object_get(t, "rule"));
+    }
+    json_object_set_new(sub, "triggered",
+                        json_string(strcmp(verdict, "required") == 0       ? "yes"
+                                    : strcmp(verdict, "not required") == 0 ? "no"
+                                                                           : "unknown"));
+    json_object_set(sub, "shown", json_object_get(v, "shown"));
+    json_object_set_new(sub, "because", because);
+    json_object_set(sub, "why", json_object_get(v, "tests"));
+    json_object_set(sub, "estimated_cost", json_object_get(v, "estimated_cost"));
+    json_object_del(sub, "cost_note");
+}
+
+/* substitute_merge - one answer in the whole report: each jurisdiction's and framework's
+ * substitute_notice, flags.substitute_notice and the unknowns from the substitute model
+ * (which also decides the cost test). */
+static void substitute_merge(json_t *model)
+{
+    const json_t *m = json_object_get(model, "substitute");
+    json_t *flags = json_object_get(model, "flags");
+    json_t *unknown = json_object_get(flags, "unknown"), *kept = json_array();
+    size_t i;
+    json_t *u;
+    json_array_foreach(unknown, i, u)
+    {
+        if (strcmp(json_string_value(json_object_get(u, "what")), "substitute notice") != 0)
+            json_array_append(kept, u);
+    }
+    json_t *flagged = json_array();
+    const json_t *v;
+    json_array_foreach(json_object_get(m, "jurisdictions"), i, v)
+    {
+        const char *code = json_string_value(json_object_get(v, "jurisdiction"));
+        json_t *g = json_object_get(json_object_get(model, "by_jurisdiction"), code);
+        if (g)
+            substitute_verdict(json_object_get(g, "substitute_notice"), v);
+        const char *verdict = json_string_value(json_object_get(v, "verdict"));
+        if (strcmp(verdict, "required") == 0)
+            json_array_append_new(flagged, json_string(code));
+        else if (strcmp(verdict, "unknown") == 0)
+            json_array_append_new(
+                kept, json_pack("{s:s, s:s}", "jurisdiction", code, "what", "substitute notice"));
+    }
+    json_object_set_new(flags, "substitute_notice", flagged);
+    json_object_set_new(flags, "unknown", kept);
+    json_t *f;
+    json_array_foreach(json_object_get(model, "frameworks"), i, f)
+    {
+        size_t k;
+        json_array_foreach(json_object_get(m, "frameworks"), k, v)
+        {
+            if (strcmp(json_string_value(json_object_get(v, "jurisdiction")),
+                       json_string_value(json_object_get(f, "code"))) == 0 &&
+                json_is_object(json_object_get(f, "substitute_notice")))
+                substitute_verdict(json_object_get(f, "substitute_notice"), v);
+        }
+    }
+}
+
+/* substitute_text - the report's SUBSTITUTE NOTICE section. */
+static void substitute_text(const json_t *o, FILE *out)
+{
+    fprintf(out, "\nSUBSTITUTE NOTICE (per jurisdiction on its residents; crier substitute)\n");
+    substitute_print(json_object_get(o, "substitute"), out);
+}
+
+/* substitute_html_row - one jurisdiction: verdict, why, what was done. */
+static void substitute_html_row(FILE *out, const json_t *v)
+{
+    fputs("<tr><td>", out);
+    html_escape(out, json_string_value(json_object_get(v, "jurisdiction")));
+    const char *verdict = json_string_value(json_object_get(v, "verdict"));
+    fprintf(out, "</td><td%s>", strcmp(verdict, "unknown") == 0 ? " class=\"unknown\"" : "");
+    html_escape(out, json_string_value(json_object_get(v, "shown")));
+    fputs("</td><td><ul>", out);
+    size_t i;
+    const json_t *t;
+    json_array_foreach(json_object_get(v, "tests"), i, t)
+    {
+        fputs("<li>", out);
+        html_escape(out, json_string_value(json_object_get(t, "why")));
+        fputs("</li>", out);
+    }
+    fputs("</ul></td><td><ul>", out);
+    json_array_foreach(json_object_get(v, "done"), i, t)
+    {
+        fputs("<li>", out);
+        html_escape(out, json_string_value(json_object_get(t, "at")));
+        fputs(": ", out);
+        html_escape(out, json_string_value(json_object_get(t, "detail")));
+        fputs("</li>", out);
+    }
+    fputs("</ul></td></tr>\n", out);
+}
+
+/* substitute_html - the report's substitute-notice table. */
+static void substitute_html(const json_t *o, FILE *out)
+{
+    const json_t *m = json_object_get(o, "substitute");
+    fputs("<h2 id=\"substitute\">Substitute notice</h2>\n<table>\n<tr><th>jurisdiction</th>"
+          "<th>substitute notice</th><th>why</th><th>done</th></tr>\n",
+          out);
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(m, "frameworks"), i, v) substitute_html_row(out, v);
+    json_array_foreach(json_object_get(m, "jurisdictions"), i, v) substitute_html_row(out, v);
+    fputs("</table>\n", out);
+    const json_t *email = json_object_get(m, "substitute_email");
+    if (json_is_object(email)) {
+        fputs("<p>Substitute email: campaign ", out);
+        html_escape(out, json_string_value(json_object_get(email, "campaign")));
+        fprintf(out, ", %lld queued, %lld sent, %lld undeliverable.</p>\n",
+                (long long)json_integer_value(json_object_get(email, "queued")),
+                (long long)json_integer_value(json_object_get(email, "sent")),
+                (long long)json_integer_value(json_object_get(email, "undeliverable")));
+    }
 }
 
 /* ---- the command ---------------------------------------------------------------------------- */
@@ -2050,10 +2200,15 @@ int report_model(struct crier_db *db, const struct report_options *options, json
         rc = read_undeliverable(db, &r, &undeliverable, err, err_size);
     if (rc == 0)
         rc = read_filings(db, &r, err, err_size);
+    json_t *substitute = NULL;
+    if (rc == 0)
+        rc = read_substitute(db, &r, &substitute, err, err_size);
     db_rollback(db); /* nothing to commit: it only read */
     if (rc == 0) {
         *ret_model = report_json(&r, undeliverable);
         undeliverable = NULL; /* the model owns it */
+        json_object_set_new(*ret_model, "substitute", substitute);
+        substitute_merge(*ret_model);
     }
 done:
     json_decref(undeliverable);
@@ -2078,6 +2233,7 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         fputc('\n', out);
     } else {
         report_text(model, out);
+        substitute_text(model, out);
     }
     fflush(out);
 done:

@@ -2,10 +2,10 @@
  * returns.c - returned mail: a CSV of refs whose letters came back undeliverable.
  *
  * The whole file is one transaction: either every row is accounted for or nothing is
- * recorded. Each return is one dispatch-log row (event 'returned', mailed -> mailed) with
- * a dedupe key of the notice, so a file ingested twice changes nothing. (So a letter mailed
- * again after a forwarding address and returned once more is not recorded a second time:
- * a file names no attempt, and recording the same row twice is the likelier mistake.)
+ * recorded. Each return is one dispatch-log row (event 'returned', mailed -> mailed), once
+ * per mailing (the notice's attempt) and once per file (its SHA-256 is in the row): a file
+ * ingested twice changes nothing, even after a letter was mailed again, and a letter mailed
+ * again after a forwarding address and returned once more, in a new file, is recorded.
  *
  * A forwarding address (the print house's report of a USPS yellow label) is validated as a
  * load validates an address; a valid one amends the person and mails the letter again,
@@ -163,6 +163,19 @@ int returns_ingest(struct crier_db *db, const char *path, const char *campaign, 
         }
         fputc('\n', fw.rejects);
     }
+    /* the file's identity: the same file ingested again records nothing (standard input
+     * has none: there, only a return of the same mailing is a duplicate) */
+    char file_sha256[65] = "";
+    if (strcmp(path, "-") != 0 && sha256_file_hex(path, file_sha256) < 0) {
+        snprintf(err, err_size, "%s: %s", path, strerror(errno));
+        csv_reader_free(reader);
+        if (fw.rejects) {
+            fclose(fw.rejects);
+            unlink(reject_tmp);
+            free(reject_tmp);
+        }
+        return -EIO;
+    }
     struct returns_result result = {0};
     r = db_begin(db);
     if (r < 0) {
@@ -187,7 +200,8 @@ int returns_ingest(struct crier_db *db, const char *path, const char *campaign, 
         }
         enum transition_return_result outcome = RETURN_RECORDED;
         r = transition_record_return(db, in_campaign, ref, field(record, reason_column),
-                                     field(record, date_column), where, actor, &outcome);
+                                     field(record, date_column), where,
+                                     file_sha256[0] ? file_sha256 : NULL, actor, &outcome);
         if (r < 0) {
             snprintf(err, err_size, "%s:%lu: %s", path, record->line, db->error);
             break;

@@ -9,6 +9,10 @@
  * unless asked (--resend). A notice being sent, printed or awaiting a fax status is left
  * to that attempt: queuing it again could send the same attempt twice.
  *
+ * Corrections are applied a batch of rows at a time (AMEND_BATCH): one query reads and
+ * locks the batch's people, one statement writes their versions and log rows, one queues
+ * their notices again; no round trip is per row.
+ *
  * The campaign row is locked FOR UPDATE for the whole transaction, as a load locks it:
  * claims and records wait, so no lane can claim a notice between the moment it is read
  * here and the moment it is queued again.
@@ -34,7 +38,23 @@
 #include <strings.h>
 #include <unistd.h>
 
-#define DIAG_REJECTS 20 /* rejected rows echoed to diag; the reject file has all */
+#define DIAG_REJECTS 20   /* rejected rows echoed to diag; the reject file has all */
+#define AMEND_BATCH  1000 /* corrections read, checked and written together */
+
+/* the versions of a batch: the columns of versions_sql's unnest, in order */
+enum {
+    V_SEQ,
+    V_VERSION,
+    V_REF,
+    V_CONTACTS,
+    V_MAILABLE = V_CONTACTS + 9,
+    V_ROW,
+    V_CHANGES,
+    V_NOTICE,
+    V_COLUMNS
+};
+/* the notices of a batch queued again: the columns of again_sql's unnest */
+enum { A_NOTICE, A_STATE, A_CHANNEL, A_INDEX, A_REF, A_REASON, A_COLUMNS };
 
 /* The contact fields a correction may change: everything but the ref. */
 static const enum crier_field contact_fields[] = {
@@ -67,6 +87,21 @@ static void person_clear(struct person *p)
     memset(p, 0, sizeof(*p));
 }
 
+/* person_from_row - the person of row i of a result of person_sql's columns (not owned). */
+static void person_from_row(PGresult *res, int i, struct person *p)
+{
+    p->seq = PQgetvalue(res, i, 0);
+    p->version = PQgetvalue(res, i, 1);
+    for (int f = FIELD_REF; f <= FIELD_COUNTRY; f++)
+        p->field[f] = PQgetisnull(res, i, 2 + f) ? NULL : PQgetvalue(res, i, 2 + f);
+    p->mailable = strcmp(PQgetvalue(res, i, 12), "t") == 0;
+    p->notice_id = PQgetvalue(res, i, 13);
+    p->state = PQgetvalue(res, i, 14);
+    p->channel = PQgetvalue(res, i, 15);
+    p->vars = PQgetvalue(res, i, 16);
+    p->returned = strcmp(PQgetvalue(res, i, 17), "t") == 0;
+}
+
 /* person_load - 0, -ENOENT (no such ref), or a database error. */
 static int person_load(struct crier_db *db, const char *campaign_id, const char *ref,
                        struct person *p)
@@ -76,21 +111,11 @@ static int person_load(struct crier_db *db, const char *campaign_id, const char 
     int r = db_query(db, person_sql, 2, params, &p->result);
     if (r < 0)
         return r;
-    PGresult *res = p->result;
-    if (PQntuples(res) == 0) {
+    if (PQntuples(p->result) == 0) {
         person_clear(p);
         return -ENOENT;
     }
-    p->seq = PQgetvalue(res, 0, 0);
-    p->version = PQgetvalue(res, 0, 1);
-    for (int f = FIELD_REF; f <= FIELD_COUNTRY; f++)
-        p->field[f] = PQgetisnull(res, 0, 2 + f) ? NULL : PQgetvalue(res, 0, 2 + f);
-    p->mailable = strcmp(PQgetvalue(res, 0, 12), "t") == 0;
-    p->notice_id = PQgetvalue(res, 0, 13);
-    p->state = PQgetvalue(res, 0, 14);
-    p->channel = PQgetvalue(res, 0, 15);
-    p->vars = PQgetvalue(res, 0, 16);
-    p->returned = strcmp(PQgetvalue(res, 0, 17), "t") == 0;
+    person_from_row(p->result, 0, p);
     return 0;
 }
 
@@ -289,6 +314,10 @@ struct amend {
     size_t seen_count, seen_cap;
     FILE *rejects, *diag;
     struct amend_result result;
+    struct csv_record batch[AMEND_BATCH]; /* rows read, waiting for their batch (copies) */
+    size_t pending;
+    struct db_array versions[V_COLUMNS], again[A_COLUMNS]; /* the batch's writes */
+    size_t version_count, again_count;
 };
 
 static int map_columns(struct amend *a, const struct crier_config *config, char *err,
@@ -426,40 +455,122 @@ static char *merged_valid(const struct amend *a, const struct csv_record *record
     return NULL;
 }
 
-/* requeue - after a new version: queue the notice again where the contacts allow. */
-static int requeue(struct amend *a, const struct person *p, const char *const *field, bool mailable)
+/* ---- the corrections, a batch at a time ------------------------------------------------------
+ * A row costs no round trip of its own: the people of up to AMEND_BATCH rows are read, and
+ * their notices locked, in one query; their new versions with their log rows, and the
+ * notices queued again with theirs, are written in one statement each. */
+
+static const char people_sql[] =
+    "SELECT r.seq, r.version, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city,"
+    " r.region, r.postal_code, r.country, r.mailable, n.id, n.state, n.channel, r.vars::text,"
+    " EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"
+    "  AND d.event = 'returned' AND d.attempt = n.attempt)"
+    " FROM crier.recipient_now r JOIN crier.notice n ON n.campaign_id = r.campaign_id"
+    " AND n.id = r.campaign_id * 4294967296 + r.seq"
+    " WHERE r.campaign_id = $1 AND r.ref = ANY ($2::text[]) FOR UPDATE OF n";
+
+static const char versions_sql[] =
+    "WITH i AS (SELECT * FROM unnest($4::integer[], $5::integer[], $6::text[], $7::text[],"
+    "  $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[],"
+    "  $15::text[], $16::boolean[], $17::text[], $18::text[], $19::bigint[]) WITH ORDINALITY"
+    "  AS i(seq, version, ref, name, email, fax, address1, address2, city, region, postal_code,"
+    "  country, mailable, source_row, changes, notice_id, ord)),"
+    " v AS (INSERT INTO crier.recipient_version (campaign_id, seq, version, ref, name, email,"
+    "  fax, address1, address2, city, region, postal_code, country, mailable, source,"
+    "  source_row, reason, by)"
+    "  SELECT $1::bigint, seq, version + 1, ref, name, email, fax, address1, address2, city,"
+    "  region, postal_code, country, mailable, 'amend', source_row, $2::text, $3::text"
+    "  FROM i ORDER BY ord RETURNING seq, version)"
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
+    "  from_state, to_state, attempt, actor, detail, reason)"
+    " SELECT $1::bigint, 'amend', n.id, i.ref, n.channel, n.state, n.state, n.attempt, $3::text,"
+    "  'version ' || v.version || ' (amend, ' || i.source_row || '): ' || i.changes, $2::text"
+    " FROM i JOIN v ON v.seq = i.seq JOIN crier.notice n ON n.campaign_id = $1::bigint"
+    "  AND n.id = i.notice_id ORDER BY i.ord";
+
+/* the notices of a batch queued again: reach_again_sql for many, from the states read */
+
+static const char again_sql[] =
+    "WITH i AS (SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::integer[],"
+    "  $7::text[], $8::text[]) WITH ORDINALITY AS i(id, state, to_channel, idx, ref, reason, ord)),"
+    " n AS (SELECT t.id, t.campaign_id, t.state, t.channel, t.attempt, i.to_channel, i.idx,"
+    "  i.ref, i.reason, i.ord FROM i JOIN crier.notice t ON t.campaign_id = $1::bigint"
+    "  AND t.id = i.id AND t.state = i.state),"
+    " u AS (UPDATE crier.notice t SET state = 'ready', channel = n.to_channel,"
+    "  channel_index = n.idx, channel_attempt = 0, channel_started_at = NULL,"
+    "  next_attempt_at = now(), updated_at = now()"
+    "  FROM n WHERE t.campaign_id = $1::bigint AND t.id = n.id"
+    "  AND NOT (n.state = 'ready' AND n.channel = n.to_channel) RETURNING t.id),"
+    " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
+    "  channel, from_state, to_state, to_channel, attempt, actor, reason)"
+    "  SELECT n.campaign_id, 'transition', n.id, n.ref, n.channel, n.state, 'ready',"
+    "  nullif(n.to_channel, n.channel), n.attempt, $2::text, n.reason FROM n JOIN u ON u.id = n.id"
+    "  ORDER BY n.ord)"
+    /* queued again: moved, or ready on that channel already */
+    " SELECT (SELECT count(*) FROM u)"
+    "  + (SELECT count(*) FROM n WHERE n.state = 'ready' AND n.id NOT IN (SELECT id FROM u))";
+
+/* requeue - after a new version: queue the notice again where the contacts allow (into the
+ * batch's arrays). */
+static void requeue(struct amend *a, const struct person *p, const char *const *field,
+                    bool mailable)
 {
     enum standing s = standing_of(p);
     if (s == IN_FLIGHT || s == CLOSED) {
         a->result.in_flight++;
-        return 0;
+        return;
     }
     if (s == REACHED && !a->options->resend) {
         a->result.reached++;
-        return 0;
+        return;
     }
     char why[POLICY_REASON_MAX] = "";
     int index = first_channel(a->campaign, field, mailable, p->vars, why, sizeof(why));
     if (index < 0) {
         a->result.no_channel++;
-        return 0;
+        return;
     }
     char *reason = xasprintf("%s: %s", s == REACHED ? "amended, sent again (--resend)" : "amended",
                              a->options->reason);
-    bool moved = false;
-    int r = reach_again(a->db, a->campaign_id, p, a->campaign, index, reason, a->options->actor,
-                        &moved);
+    db_array_add(&a->again[A_NOTICE], p->notice_id);
+    db_array_add(&a->again[A_STATE], p->state);
+    db_array_add(&a->again[A_CHANNEL], a->campaign->policy[index]);
+    db_array_add_long(&a->again[A_INDEX], index);
+    db_array_add(&a->again[A_REF], p->field[FIELD_REF]);
+    db_array_add(&a->again[A_REASON], reason);
+    a->again_count++;
     free(reason);
-    if (r == 0 && (moved || strcmp(p->state, "ready") == 0))
-        a->result.requeued++;
-    return r;
 }
 
-/* apply_row - one correction; a rejection is counted and written, not returned. */
-static int apply_row(struct amend *a, const struct csv_record *record)
+static void version_push(struct amend *a, const struct person *p, const char *const *field,
+                         bool mailable, unsigned long line, const char *changes)
 {
-    const char *ref =
-        a->column[FIELD_REF] < (int)record->count ? record->fields[a->column[FIELD_REF]] : NULL;
+    struct db_array *v = a->versions;
+    db_array_add(&v[V_SEQ], p->seq);
+    db_array_add(&v[V_VERSION], p->version);
+    db_array_add(&v[V_REF], p->field[FIELD_REF]);
+    for (size_t i = 0; i < ARRAY_SIZE(contact_fields); i++)
+        db_array_add(&v[V_CONTACTS + i], field[contact_fields[i]]);
+    db_array_add(&v[V_MAILABLE], mailable ? "t" : "f");
+    char where[64];
+    snprintf(where, sizeof(where), "corrections line %lu", line);
+    db_array_add(&v[V_ROW], where);
+    db_array_add(&v[V_CHANGES], changes);
+    db_array_add(&v[V_NOTICE], p->notice_id);
+    a->version_count++;
+}
+
+static const char *row_ref(const struct amend *a, const struct csv_record *record)
+{
+    int c = a->column[FIELD_REF];
+    return c < (int)record->count ? record->fields[c] : NULL;
+}
+
+/* batch_row - one correction against the person read for it (NULL: no such ref); a
+ * rejection is counted and written, not returned. */
+static int batch_row(struct amend *a, const struct csv_record *record, const struct person *p)
+{
+    const char *ref = row_ref(a, record);
     if (str_empty(ref))
         return reject(a, record, NULL, "no ref");
     unsigned long earlier = seen_before(a, ref, record->line);
@@ -469,43 +580,100 @@ static int apply_row(struct amend *a, const struct csv_record *record)
         free(why);
         return r;
     }
-    struct person p;
-    int r = person_load(a->db, a->campaign_id, ref, &p);
-    if (r == -ENOENT) {
+    if (p == NULL) {
         char *why = xasprintf("no ref '%s' in campaign '%s'", ref, a->campaign->name);
-        r = reject(a, record, ref, why);
+        int r = reject(a, record, ref, why);
         free(why);
         return r;
     }
-    if (r < 0)
-        return r;
     struct recipient_valid v;
-    char *why = merged_valid(a, record, &p, &v);
+    char *why = merged_valid(a, record, p, &v);
+    int r = 0;
     if (why) {
         r = reject(a, record, ref, why);
         free(why);
-        recipient_valid_clear(&v);
-        person_clear(&p);
-        return r;
-    }
-    const char *const *field = (const char *const *)v.field;
-    char *changes = changes_text(&p, field, v.has_address);
-    if (changes == NULL) {
-        a->result.unchanged++;
-    } else if (a->result.rejected == 0) { /* after a rejection nothing will commit */
-        char where[64];
-        snprintf(where, sizeof(where), "corrections line %lu", record->line);
-        r = version_add(a->db, a->campaign_id, &p, field, v.has_address, "amend", where,
-                        a->options->reason, a->options->actor, changes);
-        if (r == 0) {
+    } else {
+        const char *const *field = (const char *const *)v.field;
+        char *changes = changes_text(p, field, v.has_address);
+        if (changes == NULL) {
+            a->result.unchanged++;
+        } else if (a->result.rejected == 0) { /* after a rejection nothing will commit */
+            version_push(a, p, field, v.has_address, record->line, changes);
             a->result.amended++;
-            r = requeue(a, &p, field, v.has_address);
+            requeue(a, p, field, v.has_address);
         }
+        free(changes);
     }
-    free(changes);
     recipient_valid_clear(&v);
-    person_clear(&p);
     return r;
+}
+
+static int batch_write(struct amend *a)
+{
+    int r = 0;
+    if (a->version_count > 0) {
+        const char *params[3 + V_COLUMNS] = {a->campaign_id, a->options->reason, a->options->actor};
+        db_arrays_end(a->versions, V_COLUMNS, params + 3);
+        r = db_exec(a->db, versions_sql, 3 + V_COLUMNS, params);
+    }
+    if (r == 0 && a->again_count > 0) {
+        const char *params[2 + A_COLUMNS] = {a->campaign_id, a->options->actor};
+        db_arrays_end(a->again, A_COLUMNS, params + 2);
+        long requeued = 0;
+        r = db_query_long(a->db, again_sql, 2 + A_COLUMNS, params, &requeued);
+        a->result.requeued += requeued;
+    }
+    db_arrays_free(a->versions, V_COLUMNS);
+    db_arrays_free(a->again, A_COLUMNS);
+    memset(a->versions, 0, sizeof(a->versions));
+    memset(a->again, 0, sizeof(a->again));
+    a->version_count = a->again_count = 0;
+    return r;
+}
+
+/* batch_apply - the rows read so far: their people in one query, then each row, then the
+ * writes. The rows are freed. */
+static int batch_apply(struct amend *a)
+{
+    struct db_array refs = {0};
+    for (size_t i = 0; i < a->pending; i++)
+        db_array_add(&refs, row_ref(a, &a->batch[i]));
+    const char *params[] = {a->campaign_id, db_array_end(&refs)};
+    PGresult *res = NULL;
+    int r = a->pending ? db_query(a->db, people_sql, 2, params, &res) : 0;
+    db_array_free(&refs);
+    int rows = res ? PQntuples(res) : 0;
+    for (size_t i = 0; r == 0 && i < a->pending; i++) {
+        const char *ref = row_ref(a, &a->batch[i]);
+        struct person p = {0}, *found = NULL;
+        for (int k = 0; ref && k < rows && found == NULL; k++)
+            if (strcmp(PQgetvalue(res, k, 2), ref) == 0) {
+                person_from_row(res, k, &p);
+                found = &p;
+            }
+        r = batch_row(a, &a->batch[i], found);
+    }
+    PQclear(res);
+    if (r == 0)
+        r = batch_write(a);
+    for (size_t i = 0; i < a->pending; i++)
+        strv_free(a->batch[i].fields);
+    a->pending = 0;
+    return r;
+}
+
+/* row_read - one row, copied to wait for its batch (checked there, in file order, so that
+ * the reject file lists the rows as the file has them). */
+static int row_read(struct amend *a, const struct csv_record *record)
+{
+    struct csv_record *copy = &a->batch[a->pending++];
+    copy->count = record->count;
+    copy->line = record->line;
+    copy->lengths = NULL;
+    copy->fields = xcalloc(record->count + 1, sizeof(char *));
+    for (size_t c = 0; c < record->count; c++)
+        copy->fields[c] = xstrdup(record->fields[c]);
+    return a->pending == AMEND_BATCH ? batch_apply(a) : 0;
 }
 
 /* amend_open - the campaign (locked), the file and its header, the reject file. */
@@ -559,6 +727,10 @@ static void amend_close(struct amend *a)
     csv_reader_free(a->csv);
     campaign_free(a->campaign);
     strv_free(a->columns);
+    for (size_t i = 0; i < a->pending; i++)
+        strv_free(a->batch[i].fields);
+    db_arrays_free(a->versions, V_COLUMNS);
+    db_arrays_free(a->again, A_COLUMNS);
     for (size_t i = 0; i < a->seen_cap; i++)
         free(a->seen[i].ref);
     free(a->seen);
@@ -574,7 +746,7 @@ static int amend_rows(struct amend *a, char *err, size_t err_size)
     int r;
     while ((r = csv_reader_next(a->csv, &record, err, err_size)) > 0) {
         a->result.rows++;
-        r = apply_row(a, record);
+        r = row_read(a, record);
         progress_add(&a->bar, 1);
         if (r < 0) {
             progress_clear(&a->bar);
@@ -586,9 +758,14 @@ static int amend_rows(struct amend *a, char *err, size_t err_size)
             return r;
         }
     }
+    if (r == 0)
+        r = batch_apply(a);
     progress_end(&a->bar);
-    if (r < 0)
+    if (r < 0) {
+        if (err[0] == '\0')
+            snprintf(err, err_size, "%s: %s", a->options->csv_path, a->db->error);
         return r;
+    }
     if (a->result.rejected > 0) {
         snprintf(err, err_size, "%s: %ld row%s rejected; nothing was applied", a->options->csv_path,
                  a->result.rejected, a->result.rejected == 1 ? "" : "s");

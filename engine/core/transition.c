@@ -316,8 +316,13 @@ int transition_record_bounce(struct crier_db *db, const char *actor,
 
 /* ---- mailed --------------------------------------------------------------------------- */
 
-/* The notice stays mailed; the log row's dedupe key makes a second return of the same
- * notice a no-op (ON CONFLICT), which the count of inserted rows tells apart. */
+/* The notice stays mailed. A return is a duplicate, counted and not logged again, when a
+ * return of the same mailing (the notice's attempt) is logged, or when the same file (its
+ * SHA-256, $7, in the detail) logged a return of this notice: the file ingested twice, even
+ * after the letter was mailed again. A letter mailed again after a forwarding address and
+ * returned once more, reported in a new file, is a new return. The dedupe key (notice and
+ * attempt) stops two concurrent ingests. Rows logged before the attempt entered the key
+ * ('returned ID') are found by the attempt. */
 static const char return_sql[] =
     "WITH n AS (SELECT n.id, n.campaign_id, n.state, n.attempt FROM crier.notice n"
     "  JOIN crier.campaign c ON c.id = n.campaign_id"
@@ -326,18 +331,24 @@ static const char return_sql[] =
     " ins AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
     "  channel, from_state, to_state, attempt, actor, detail, reason, dedupe_key)"
     "  SELECT n.campaign_id, 'returned', n.id, $2, 'mail', 'mailed', 'mailed', n.attempt,"
-    "  $6, 'returned mail' || coalesce(' on ' || $4, '') || ' (' || $5 || ')', $3,"
-    "  'returned ' || n.id FROM n WHERE n.state = 'mailed'"
+    "  $6, 'returned mail' || coalesce(' on ' || $4, '') || ' (' || $5 || coalesce(', ' || $7, '')"
+    "  || ')', $3, 'returned ' || n.id || ' ' || n.attempt FROM n WHERE n.state = 'mailed'"
+    "  AND NOT EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"
+    "   AND d.event = 'returned' AND (d.attempt = n.attempt"
+    "   OR ($7::text IS NOT NULL AND strpos(d.detail, $7) > 0)))"
     "  ON CONFLICT (dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING RETURNING 1)"
     " SELECT (SELECT count(*) FROM n), (SELECT state FROM n), (SELECT count(*) FROM ins)";
 
 int transition_record_return(struct crier_db *db, const char *campaign, const char *ref,
                              const char *reason, const char *returned_on, const char *where,
-                             const char *actor, enum transition_return_result *ret_result)
+                             const char *file_sha256, const char *actor,
+                             enum transition_return_result *ret_result)
 {
-    const char *params[] = {campaign, ref, reason, returned_on, where, actor};
+    char *file = file_sha256 ? xasprintf("file sha256 %s", file_sha256) : NULL;
+    const char *params[] = {campaign, ref, reason, returned_on, where, actor, file};
     PGresult *result = NULL;
-    int r = db_query(db, return_sql, 6, params, &result);
+    int r = db_query(db, return_sql, 7, params, &result);
+    free(file);
     if (r < 0)
         return r;
     long found = strtol(PQgetvalue(result, 0, 0), NULL, 10);

@@ -289,6 +289,8 @@ void route_regulators_build(struct web_request *request, struct view *view)
         .deadlines = request->config->report.deadlines,
         .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
         .list_limit = request->config->report.list_limit,
+        .postage_per_letter = request->config->substitute.postage_per_letter,
+        .print_per_letter = request->config->substitute.print_per_letter,
         .json = true,
     };
     if (o.campaign == NULL) {

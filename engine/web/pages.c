@@ -781,6 +781,8 @@ static void report(struct web_request *request, struct web_reply *reply)
         .deadlines = request->config->report.deadlines,
         .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
         .list_limit = request->config->report.list_limit,
+        .postage_per_letter = request->config->substitute.postage_per_letter,
+        .print_per_letter = request->config->substitute.print_per_letter,
         .json = true,
         .html_path = fd >= 0 ? path : NULL,
     };

@@ -193,6 +193,14 @@ struct crier_config {
     } report;
 
     struct {
+        double postage_per_letter; /* substitute.postage_per_letter: USD per letter (0.78) */
+        double print_per_letter;   /* substitute.print_per_letter: USD to print and stuff one
+                                      letter (0.20); with postage, the cost test's estimate */
+        char *templates;           /* substitute.templates: the substitute email's template
+                                      set; NULL = the one installed with crier */
+    } substitute;
+
+    struct {
         char *listen;              /* serve.listen: HOST:PORT of crier serve (web console) */
         char *tls_cert;            /* serve.tls.cert: PEM certificate chain; NULL = plain HTTP */
         char *tls_key;             /* serve.tls.key: its private key (a secret file) */

@@ -23,6 +23,8 @@ struct report_options {
     bool json;                  /* one JSON object on out instead of text tables */
     const char *html_path;      /* also write one self-contained HTML file here; NULL = none */
     bool progress;              /* a progress line on stderr as the notices are read (a terminal) */
+    double postage_per_letter;  /* substitute.*: the substitute-notice cost estimate */
+    double print_per_letter;
 };
 
 /*

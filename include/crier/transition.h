@@ -120,9 +120,11 @@ enum transition_return_result {
 };
 
 /* transition_record_return - log a letter that came back (the notice stays mailed: the
- * return is a fact for the report, not a new attempt), once per notice. */
+ * return is a fact for the report, not a new attempt), once per mailing: a second return of
+ * the same attempt, or one from the same file (file_sha256, may be NULL), is RETURN_ALREADY. */
 int transition_record_return(struct crier_db *db, const char *campaign, const char *ref,
                              const char *reason, const char *returned_on, const char *where,
-                             const char *actor, enum transition_return_result *ret_result);
+                             const char *file_sha256, const char *actor,
+                             enum transition_return_result *ret_result);
 
 #endif

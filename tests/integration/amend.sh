@@ -240,6 +240,21 @@ like "$OUT" "forwarding addresses: 0 amended and mailed again, 1 already forward
 is "$(state m1)" "mailed:mail" "m1 is not mailed a third time"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE recipient_ref = 'm1' AND event = 'returned'")" 1 \
   "the same file again records no second return"
+# the letter mailed to the forwarding address comes back too, in the print house's next file
+printf 'ref,reason\nm1,Moved again\n' >returns2.csv
+run_crier returns ingest returns2.csv --campaign c2
+like "$OUT" "1 returns recorded, 0 already recorded" "a second return of the re-mailed letter is recorded"
+is "$(sql "SELECT string_agg(attempt || ' ' || reason, ', ' ORDER BY id) FROM crier.dispatch_log
+           WHERE recipient_ref = 'm1' AND event = 'returned'")" "1 Forwarded, 2 Moved again" \
+  "each return is logged with the mailing it answers"
+run_crier audit unreached c2
+is "$(tail -n +2 <<<"$OUT" | cut -d, -f1,3 | tr '\n' ' ')" "m1,returned m2,returned " \
+  "m1 is unreached again: its second letter came back"
+run_crier returns ingest returns2.csv --campaign c2
+like "$OUT" "0 returns recorded, 1 already recorded" "that file again: already recorded"
+printf 'ref,reason,returned_on\nm1,Moved again,2026-12-01\n' >returns3.csv
+run_crier returns ingest returns3.csv --campaign c2
+like "$OUT" "0 returns recorded, 1 already recorded" "another file for the same mailing: already recorded"
 
 # --- an amend racing a running lane: nobody gets two messages ----------------------------------
 # 300 people; while `crier run` sends, ten amends each give 30 of them a new address. Each

@@ -93,6 +93,19 @@ run_crier audit export --out "$WORK/pipe.jsonl"
 run_crier audit verify
 is "$(grep -c $'\r\|rows, done' <<<"$ERR$OUT")" 0 "audit export and verify into a pipe: no progress line"
 
+# --- substitute notice (substitute.sh tests write --json) ----------------------------------------
+run_crier substitute j1 --json
+json_ok "substitute --json: IL's 2 residents and the one without a region; the shipped table does not know IL's rule" \
+  "[(j['jurisdiction'], j['residents'], j['verdict']) for j in d['jurisdictions']] == [('IL', 2, 'unknown'), ('unknown', 1, 'unknown')] and d['required'] == []"
+run_crier substitute posted j1 --url https://example.com/n --from 2026-11-30 --until 2027-02-28 --json
+json_ok "substitute posted --json" \
+  "d == {'campaign': 'j1', 'recorded': 'posted', 'url': 'https://example.com/n', 'from': '2026-11-30', 'until': '2027-02-28'}"
+run_crier substitute media j1 --outlet "Chicago Tribune" --date 2026-11-30 --state IL --json
+json_ok "substitute media --json" \
+  "d == {'campaign': 'j1', 'recorded': 'media', 'outlet': 'Chicago Tribune', 'date': '2026-11-30', 'state': 'IL'}"
+is "$(sql "SELECT string_agg(kind || ' ' || coalesce(jurisdiction, '-'), ', ' ORDER BY id) FROM crier.substitute_record
+           WHERE $(in_campaign j1)")" "posted -, media IL" "and both are in the database"
+
 # --- which commands take --json --------------------------------------------------------------
 # Every command whose usage has no --json, with why: it prints no result of its own (it
 # acts, and says so on stderr or in a file), or its output is a format of its own.

@@ -238,6 +238,28 @@ works operator "returns ingest" returns ingest returns.csv --campaign ops
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign ops) AND event = 'returned'")" 1 \
   "the operator's returns ingest recorded the returned letter"
 
+# substitute notice: recording the posting and the media notice is the operator's act
+today=$(date -u +%F)
+before=$(snapshot)
+refused legal "substitute posted" substitute posted ops --url https://example.com/n --from "$today" --until "$today"
+refused auditor "substitute media" substitute media ops --outlet "The Daily" --date "$today" --state NY
+refused none "substitute posted" substitute posted ops --url https://example.com/n --from "$today" --until "$today"
+is "$(snapshot)" "$before" "the refused substitute records left nothing behind"
+is "$(sql "SELECT count(*) FROM crier.substitute_record")" 0 "and no substitute record"
+works auditor "substitute (the assessment reads)" substitute ops
+works legal "substitute (the assessment reads)" substitute ops
+works operator "substitute media" substitute media ops --outlet "The Daily" --date "$today" --state NY
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign ops) AND event = 'substitute'")" 1 \
+  "the operator's media notice is in the dispatch log"
+ok "legal: INSERT INTO crier.substitute_record refused" denied legal \
+  "INSERT INTO crier.substitute_record (campaign_id, kind, detail) VALUES (1, 'written', 'x')"
+ok "auditor: INSERT INTO crier.substitute_email refused" denied auditor \
+  "INSERT INTO crier.substitute_email (campaign_id, email_campaign_id) VALUES (1, 2)"
+ok "operator: UPDATE crier.substitute_record refused" denied operator \
+  "UPDATE crier.substitute_record SET detail = 'x' WHERE false"
+ok "operator: DELETE FROM crier.substitute_email refused" denied operator \
+  "DELETE FROM crier.substitute_email WHERE false"
+
 # direct SQL as the operator: what running needs, and nothing that rewrites the record
 ok "operator: UPDATE crier.notice (the engine's own work) runs" allowed operator \
   "UPDATE crier.notice SET updated_at = updated_at WHERE false"

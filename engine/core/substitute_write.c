@@ -1,0 +1,529 @@
+/*
+ * substitute_write.c - `crier substitute write`: the substitute-notice set of a campaign
+ * whose rules call for it (substitute.c judges): the website posting (one self-contained,
+ * accessible HTML page), the media notice text per jurisdiction, and the substitute email.
+ *
+ * The email is its own notice kind, sent by no path of its own: a campaign
+ * CAMPAIGN.substitute (policy email, the substitute template set, the campaign's meta),
+ * linked once in crier.substitute_email, loaded with everyone not reached who has an email
+ * address and is in a jurisdiction that requires it, and started; crier run claims, sends
+ * and records it like any notice. Run again, it adds only people not yet in it, so nobody
+ * gets it twice.
+ *
+ * Must not write anything when a required part cannot be made (HIPAA's toll-free number):
+ * every check comes before the first file.
+ *
+ * SECURITY: meta values are the organisation's own text and are HTML-escaped on the page;
+ * the page loads nothing (no script, stylesheet, font or image from anywhere).
+ */
+#include "crier/crier.h"
+#include "crier/html.h"
+#include "crier/import.h"
+#include "crier/substitute.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *jtext(const json_t *o, const char *key)
+{
+    return json_string_value(json_object_get(o, key));
+}
+
+static bool is_required(const json_t *v)
+{
+    return strcmp(jtext(v, "verdict"), "required") == 0;
+}
+
+/* meta_read - the campaign's id, incident and meta. */
+static int meta_read(struct crier_db *db, const char *name, char *id, size_t id_size,
+                     char **ret_incident, json_t **ret_meta, char *err, size_t err_size)
+{
+    PGresult *res = NULL;
+    const char *params[] = {name};
+    int r = db_query(db,
+                     "SELECT id, incident, coalesce(meta, '{}')::text, EXISTS (SELECT 1 FROM"
+                     " crier.substitute_email s WHERE s.email_campaign_id = c.id)"
+                     " FROM crier.campaign c WHERE name = $1",
+                     1, params, &res);
+    if (r < 0)
+        return error_set(err, err_size, r, "%s", db->error);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
+    }
+    if (db_flag(res, 0, 3)) {
+        PQclear(res);
+        return error_set(err, err_size, -EPERM,
+                         "'%s' is itself a substitute email campaign: run this on the campaign "
+                         "it belongs to",
+                         name);
+    }
+    snprintf(id, id_size, "%s", db_value(res, 0, 0));
+    *ret_incident = xstrdup(db_value(res, 0, 1));
+    *ret_meta = json_loads(db_value(res, 0, 2), 0, NULL);
+    PQclear(res);
+    return 0;
+}
+
+/* ---- the posting ------------------------------------------------------------------------ */
+
+static void section(FILE *f, const char *heading, const json_t *meta, const char *key)
+{
+    fprintf(f, "<h2>%s</h2>\n<p>", heading);
+    const char *v = jtext(meta, key);
+    if (str_empty(v)) {
+        fputs("<strong>(not in the campaign meta: ", f);
+        html_escape(f, key);
+        fputs(")</strong>", f);
+    } else
+        html_escape(f, v);
+    fputs("</p>\n", f);
+}
+
+static void meta_inline(FILE *f, const json_t *meta, const char *key)
+{
+    const char *v = jtext(meta, key);
+    if (str_empty(v)) {
+        fputs("(not in the campaign meta: ", f);
+        html_escape(f, key);
+        fputc(')', f);
+    } else
+        html_escape(f, v);
+}
+
+/* posting_html - the website posting: what happened and when, the information involved,
+ * what is being done, what people can do, whom it concerns, and how to ask whether one is
+ * affected (the toll-free number under HIPAA, for the 90 days it must be posted). */
+static char *posting_html(const json_t *model, const json_t *meta, const json_t *hipaa,
+                          size_t *ret_len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, ret_len);
+    fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+          "<title>Notice of Data Breach</title>\n<style>\n"
+          "body{margin:0;padding:1rem;font-family:Arial,Helvetica,sans-serif;font-size:1.1rem;"
+          "line-height:1.5;color:#111;background:#fff}\n"
+          "main{max-width:44rem;margin:0 auto}\nh1{font-size:1.8rem}h2{font-size:1.35rem;"
+          "margin-top:1.6rem}\n.contact{border:2px solid #111;padding:0.8rem}\n"
+          "a{color:#0b3d91}\n</style>\n</head>\n<body>\n<main>\n",
+          f);
+    fputs("<h1>Notice of Data Breach</h1>\n<p>", f);
+    meta_inline(f, meta, "organisation");
+    fputs(" is posting this notice because it could not reach everyone affected directly. "
+          "If you have been a customer, employee or member of ",
+          f);
+    meta_inline(f, meta, "organisation");
+    fputs(", your personal information may have been involved.</p>\n", f);
+    section(f, "What happened", meta, "what_happened");
+    fputs("<p>The incident took place ", f);
+    meta_inline(f, meta, "incident_date");
+    fputs(". It was discovered on ", f);
+    meta_inline(f, meta, "discovered_date");
+    fputs(".</p>\n", f);
+    section(f, "What information was involved", meta, "information_involved");
+    section(f, "What we are doing", meta, "what_we_are_doing");
+    section(f, "What you can do", meta, "what_you_can_do");
+    fputs("<p>You can get a free credit report from each national credit reporting agency at "
+          "www.annualcreditreport.com or 1-877-322-8228, place a fraud alert or a free security "
+          "freeze on your credit file, and report identity theft at www.identitytheft.gov.</p>\n",
+          f);
+    fputs("<h2>Who is concerned</h2>\n<p>This notice is given for people living in:", f);
+    size_t i;
+    const json_t *v;
+    const char *sep = " ";
+    json_array_foreach(json_object_get(model, "jurisdictions"), i, v)
+    {
+        if (!is_required(v) && hipaa == NULL)
+            continue;
+        fputs(sep, f);
+        html_escape(f, jtext(v, "name"));
+        sep = ", ";
+    }
+    fputs(".</p>\n<h2>For more information</h2>\n<div class=\"contact\">\n", f);
+    if (hipaa) {
+        fputs("<p>To learn whether your information was involved, call our toll-free number, "
+              "<strong>",
+              f);
+        html_escape(f, jtext(meta, "toll_free_number"));
+        fputs("</strong>, open for at least 90 days.</p>\n", f);
+    }
+    fputs("<p>Telephone: ", f);
+    meta_inline(f, meta, "contact_phone");
+    fputs("<br>Email: ", f);
+    meta_inline(f, meta, "contact_email");
+    fputs("</p>\n</div>\n", f);
+    if (hipaa)
+        fputs("<p>This notice stays posted on this website for at least 90 days.</p>\n", f);
+    fputs("</main>\n</body>\n</html>\n", f);
+    fclose(f);
+    return text;
+}
+
+/* media_text - the notice for a jurisdiction's major media. */
+static char *media_text(const json_t *v, const json_t *meta, const json_t *hipaa, size_t *ret_len)
+{
+    char *text = NULL;
+    FILE *f = open_memstream(&text, ret_len);
+    const char *org = jtext(meta, "organisation") ? jtext(meta, "organisation")
+                                                  : "(not in the campaign meta: organisation)";
+    fprintf(
+        f,
+        "FOR IMMEDIATE RELEASE\n\n%s gives notice of a data breach affecting residents of %s\n\n",
+        org, jtext(v, "name"));
+#define META(key) (jtext(meta, key) ? jtext(meta, key) : "(not in the campaign meta: " key ")")
+    fprintf(f,
+            "%s could not reach every person affected directly and gives this notice so "
+            "that residents of %s learn of it.\n\n",
+            org, jtext(v, "name"));
+    fprintf(f, "What happened: %s The incident took place %s and was discovered on %s.\n\n",
+            META("what_happened"), META("incident_date"), META("discovered_date"));
+    fprintf(f, "Information involved: %s\n\n", META("information_involved"));
+    fprintf(f, "What %s is doing: %s\n\n", org, META("what_we_are_doing"));
+    fprintf(f, "What people can do: %s\n\n", META("what_you_can_do"));
+    if (hipaa)
+        fprintf(f,
+                "To learn whether their information was involved, people can call %s "
+                "toll-free, for at least 90 days.\n\n",
+                jtext(meta, "toll_free_number"));
+    fprintf(f, "For more information: %s, %s.\n", META("contact_phone"), META("contact_email"));
+#undef META
+    fclose(f);
+    return text;
+}
+
+/* ---- the files -------------------------------------------------------------------------- */
+
+struct written {
+    char *path;
+    char sha256[65];
+};
+
+static int file_put(const char *path, const char *bytes, size_t len, struct written *w, char *err,
+                    size_t err_size)
+{
+    FILE *f = fopen(path, "we");
+    bool ok = f && fwrite(bytes, 1, len, f) == len;
+    if (f && fclose(f) != 0)
+        ok = false;
+    if (!ok)
+        return error_set(err, err_size, -EIO, "%s: cannot write", path);
+    w->path = xstrdup(path);
+    sha256_hex(bytes, len, w->sha256);
+    return 0;
+}
+
+/* files_write - posting.html and a media text per jurisdiction (under HIPAA, every
+ * jurisdiction with someone not reached); *ret_count files in w. */
+static int files_write(const json_t *model, const json_t *meta, const json_t *hipaa,
+                       const char *dir, struct written *w, size_t max, size_t *ret_count, char *err,
+                       size_t err_size)
+{
+    size_t n = 0, len = 0;
+    char *page = posting_html(model, meta, hipaa, &len);
+    char *path = xasprintf("%s/posting.html", dir);
+    int r = file_put(path, page, len, &w[n], err, err_size);
+    free(page);
+    free(path);
+    if (r < 0)
+        return r;
+    n++;
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(model, "jurisdictions"), i, v)
+    {
+        bool wanted =
+            is_required(v) ||
+            (hipaa && json_integer_value(json_object_get(v, "without_sufficient_contact")) > 0);
+        if (!wanted || strcmp(jtext(v, "jurisdiction"), "unknown") == 0)
+            continue;
+        if (n == max)
+            return error_set(err, err_size, -E2BIG, "more jurisdictions than one set holds");
+        char safe[48];
+        file_safe_name(jtext(v, "jurisdiction"), safe, sizeof(safe));
+        char *text = media_text(v, meta, hipaa, &len);
+        path = xasprintf("%s/media-%s.txt", dir, safe);
+        r = file_put(path, text, len, &w[n], err, err_size);
+        free(text);
+        free(path);
+        if (r < 0)
+            break;
+        n++;
+    }
+    *ret_count = n;
+    return r;
+}
+
+/* ---- the email -------------------------------------------------------------------------- */
+
+/* email_campaign - the substitute email campaign of a campaign: created and linked the first
+ * time. Its name in *ret_name. */
+static int email_campaign(struct crier_db *db, const struct crier_config *config, const char *name,
+                          const char *id, const char *incident, const json_t *meta,
+                          const char *actor, char **ret_name, char *err, size_t err_size)
+{
+    char *child = xasprintf("%s.substitute", name);
+    if (strlen(child) > 63) {
+        free(child);
+        return error_set(err, err_size, -EINVAL,
+                         "the campaign name is too long for '%s.substitute' (63 characters)", name);
+    }
+    const char *params[] = {id, child};
+    PGresult *res = NULL;
+    int r = db_query(db,
+                     "SELECT c.name FROM crier.substitute_email s JOIN crier.campaign c"
+                     " ON c.id = s.email_campaign_id WHERE s.campaign_id = $1",
+                     1, params, &res);
+    if (r == 0 && PQntuples(res) == 1) {
+        free(child);
+        *ret_name = xstrdup(db_value(res, 0, 0));
+        PQclear(res);
+        return 0;
+    }
+    PQclear(res);
+    char *meta_json = json_dumps(meta, JSON_COMPACT);
+    struct campaign_create_options c = {
+        .name = child,
+        .incident = incident,
+        .policy = "email",
+        .templates = substitute_templates_dir(config),
+        .meta_json = meta_json,
+    };
+    if (r == 0)
+        r = campaign_create(db, &c, actor, err, err_size);
+    free(meta_json);
+    if (r == -EEXIST)
+        error_set(err, err_size, r,
+                  "a campaign named '%s' exists and is not this campaign's substitute email",
+                  child);
+    if (r == 0)
+        r = db_exec(db,
+                    "INSERT INTO crier.substitute_email (campaign_id, email_campaign_id)"
+                    " SELECT $1, id FROM crier.campaign WHERE name = $2",
+                    2, params);
+    if (r < 0) {
+        if (err[0] == '\0')
+            error_set(err, err_size, r, "%s", db->error);
+        free(child);
+        return r;
+    }
+    *ret_name = child;
+    return 0;
+}
+
+/* people_query - everyone of the campaign not reached, with an email address now, in a
+ * jurisdiction that requires substitute notice (all, when a framework does), not held, and
+ * not yet in the email campaign. Only numbers and quoted codes enter the text. */
+static char *people_query(struct crier_db *db, const json_t *model, const char *id,
+                          const char *child, bool everyone)
+{
+    json_t *codes = json_array();
+    size_t i;
+    const json_t *v;
+    json_array_foreach(json_object_get(model, "jurisdictions"), i, v)
+    {
+        if (is_required(v))
+            json_array_append_new(codes, json_string(jtext(v, "jurisdiction")));
+    }
+    char *codes_json = json_dumps(codes, JSON_COMPACT);
+    json_decref(codes);
+    char *quoted = PQescapeLiteral(db->conn, codes_json, strlen(codes_json));
+    char *child_quoted = PQescapeLiteral(db->conn, child, strlen(child));
+    /* the jurisdiction as substitute.c's place_code() names it; abroad by country code */
+    char *q = xasprintf(
+        "SELECT v.ref, v.name, v.email, v.region, v.country"
+        " FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id"
+        "  AND r.seq = n.recipient_seq"
+        " CROSS JOIN LATERAL (SELECT * FROM crier.recipient_now v WHERE v.campaign_id = %s"
+        "  AND v.seq = n.recipient_seq OFFSET 0) v"
+        " WHERE n.campaign_id = %s AND (n.state = 'undeliverable' OR (n.state = 'mailed' AND"
+        "  EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.campaign_id = %s"
+        "  AND d.event = 'returned' AND d.notice_id = n.id AND d.attempt = n.attempt)))"
+        " AND v.email IS NOT NULL"
+        /* a law-enforcement hold of the campaign covers its substitute email too (an
+         * unconfirmed oral hold still holds here, whatever holds.oral_lapse says) */
+        " AND NOT crier.notice_held(n.campaign_id, n.recipient_seq, false)"
+        " AND (%s OR (CASE WHEN coalesce(upper(btrim(r.country)), 'US') = 'US'"
+        "  THEN upper(btrim(coalesce(r.region, ''))) ELSE upper(btrim(r.country)) END)"
+        "  IN (SELECT jsonb_array_elements_text(%s::jsonb)))"
+        " AND NOT EXISTS (SELECT 1 FROM crier.recipient c WHERE c.campaign_id ="
+        "  (SELECT id FROM crier.campaign WHERE name = %s) AND c.ref = v.ref)"
+        " ORDER BY n.id",
+        id, id, id, everyone ? "true" : "false", quoted, child_quoted);
+    PQfreemem(quoted);
+    PQfreemem(child_quoted);
+    free(codes_json);
+    return q;
+}
+
+/* email_queue - load the people into the email campaign and start it (check: the same
+ * checks as campaign start); *ret_queued people added. */
+static int email_queue(struct crier_db *db, const struct crier_config *config, const json_t *model,
+                       const char *id, const char *child, bool everyone, const char *actor,
+                       campaign_start_check check, void *check_data, long *ret_queued, char *err,
+                       size_t err_size)
+{
+    char *query = people_query(db, model, id, child, everyone);
+    PGresult *res = NULL;
+    char *count_sql = xasprintf("SELECT count(*) FROM (%s) q", query);
+    int r = db_query(db, count_sql, 0, NULL, &res);
+    free(count_sql);
+    long people = r == 0 ? atol(db_value(res, 0, 0)) : 0;
+    PQclear(res);
+    struct campaign *c = NULL;
+    if (r == 0)
+        r = campaign_get(db, child, false, &c);
+    if (r == 0 && people > 0 && strcmp(c->state, "completed") == 0)
+        r = error_set(err, err_size, -EPERM,
+                      "%ld more people are not reached, but the substitute email campaign '%s' "
+                      "is completed: send them with crier notice resend or a campaign of your own",
+                      people, child);
+    if (r == 0 && people > 0) {
+        /* The people are copied first: the load reads its source through a cursor, and a
+         * cursor open on crier.recipient would stop the first load attaching the email
+         * campaign's partitions (ALTER TABLE in the same session). */
+        char *copy = xasprintf("CREATE TEMP TABLE crier_substitute_people AS %s", query);
+        r = db_exec(db, "DROP TABLE IF EXISTS pg_temp.crier_substitute_people", 0, NULL);
+        if (r == 0)
+            r = db_exec(db, copy, 0, NULL);
+        free(copy);
+        /* the query names the standard columns, whatever import.columns renames */
+        struct crier_config plain = *config;
+        memset(plain.import.columns, 0, sizeof(plain.import.columns));
+        struct import_options o = {
+            .campaign = child,
+            .query = "SELECT ref, name, email, region, country FROM"
+                     " pg_temp.crier_substitute_people",
+            .actor = actor,
+        };
+        struct import_result result = {0};
+        if (r == 0)
+            r = import_load(db, &plain, &o, stderr, &result, err, err_size);
+        people = result.loaded;
+        if (r == 0)
+            r = db_exec(db, "DROP TABLE pg_temp.crier_substitute_people", 0, NULL);
+    }
+    if (r == 0 && strcmp(c->state, "draft") == 0)
+        r = campaign_transition(db, child, CAMPAIGN_START, actor, check, check_data, NULL, err,
+                                err_size);
+    if (r < 0 && err[0] == '\0')
+        error_set(err, err_size, r, "%s", db->error);
+    campaign_free(c);
+    free(query);
+    *ret_queued = people;
+    return r;
+}
+
+/* ---- the log ---------------------------------------------------------------------------- */
+
+static int log_all(struct crier_db *db, const char *id, const struct written *w, size_t n,
+                   const char *email_detail, char *err, size_t err_size)
+{
+    int r = db_begin(db);
+    for (size_t i = 0; r == 0 && i <= n; i++) {
+        const char *base = i < n ? strrchr(w[i].path, '/') + 1 : NULL;
+        char *detail = i < n ? xasprintf("wrote %s", base) : xstrdup(email_detail);
+        const char *params[] = {id, i < n ? "written" : "queued", detail,
+                                i < n ? w[i].sha256 : NULL};
+        r = db_exec(db,
+                    "WITH l AS (INSERT INTO crier.dispatch_log (campaign_id, event, to_state,"
+                    " actor, detail, content_sha256) VALUES ($1, 'substitute', $2, session_user,"
+                    " $3, $4))"
+                    " INSERT INTO crier.substitute_record (campaign_id, kind, detail)"
+                    " VALUES ($1, $2, $3)",
+                    4, params);
+        free(detail);
+    }
+    if (r == 0)
+        r = db_commit(db);
+    if (r < 0) {
+        error_set(err, err_size, r, "logging the substitute notice: %s", db->error);
+        db_rollback(db);
+    }
+    return r;
+}
+
+/* ---- the command ------------------------------------------------------------------------ */
+
+/* hipaa_required - HIPAA's entry of the model when its substitute notice is required. */
+static const json_t *hipaa_required(const json_t *model)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach(json_object_get(model, "frameworks"), i, f)
+    {
+        if (strcmp(jtext(f, "jurisdiction"), "HIPAA") == 0 && is_required(f))
+            return f;
+    }
+    return NULL;
+}
+
+#define SET_MAX 64 /* posting.html and a media text for each of 58 jurisdictions and more */
+
+int substitute_write(struct crier_db *db, const struct crier_config *config,
+                     const struct substitute_options *o, const char *dir, const char *actor,
+                     campaign_start_check check, void *check_data, json_t **ret_result, char *err,
+                     size_t err_size)
+{
+    json_t *model = NULL, *meta = NULL;
+    char id[32], *incident = NULL, *child = NULL;
+    struct written w[SET_MAX];
+    size_t n = 0;
+    int r = meta_read(db, o->campaign, id, sizeof(id), &incident, &meta, err, err_size);
+    if (r == 0)
+        r = substitute_assess(db, o, &model, err, err_size);
+    if (r < 0)
+        goto done;
+    const json_t *hipaa = hipaa_required(model);
+    if (json_array_size(json_object_get(model, "required")) == 0) {
+        r = error_set(err, err_size, -EPERM,
+                      "substitute notice is required in no jurisdiction of '%s' by the rules "
+                      "table (see crier substitute %s): nothing written",
+                      o->campaign, o->campaign);
+        goto done;
+    }
+    if (hipaa && str_empty(jtext(meta, "toll_free_number"))) {
+        r = error_set(err, err_size, -EINVAL,
+                      "the campaign meta has no toll_free_number: HIPAA's substitute notice "
+                      "needs a toll-free number, active for 90 days, on the posting and in the "
+                      "media notice (45 CFR 164.404(d)(2)): nothing written");
+        goto done;
+    }
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        r = error_set(err, err_size, -EIO, "%s: %s", dir, strerror(errno));
+        goto done;
+    }
+    r = files_write(model, meta, hipaa, dir, w, SET_MAX, &n, err, err_size);
+    long queued = 0;
+    if (r == 0)
+        r = email_campaign(db, config, o->campaign, id, incident, meta, actor, &child, err,
+                           err_size);
+    if (r == 0)
+        r = email_queue(db, config, model, id, child, hipaa != NULL, actor, check, check_data,
+                        &queued, err, err_size);
+    if (r < 0)
+        goto done;
+    char *detail =
+        xasprintf("substitute email queued for %ld more people in campaign %s", queued, child);
+    r = log_all(db, id, w, n, detail, err, err_size);
+    free(detail);
+    if (r < 0)
+        goto done;
+    json_t *files = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(files,
+                              json_pack("{s:s, s:s}", "path", w[i].path, "sha256", w[i].sha256));
+    *ret_result = json_pack("{s:s, s:O, s:o, s:s, s:I}", "campaign", o->campaign, "required",
+                            json_object_get(model, "required"), "files", files, "email_campaign",
+                            child, "email_queued", (json_int_t)queued);
+done:
+    for (size_t i = 0; i < n; i++)
+        free(w[i].path);
+    free(child);
+    free(incident);
+    json_decref(meta);
+    json_decref(model);
+    return r;
+}
