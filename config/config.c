@@ -162,7 +162,7 @@ static const struct config_key email_keys[] = {
     STRING_KEY("from", email.from),
     STRING_KEY("reply_to", email.reply_to),
     STRING_KEY("bounce_domain", email.bounce_domain),
-    INT_KEY("unrecorded", email.unrecorded, 1, 10000),
+    INT_KEY("unrecorded", email.unrecorded, 0, 10000),
 };
 static const struct config_section email_section = SECTION(email_keys, false);
 

@@ -616,7 +616,9 @@ static void *lane_main(void *data)
     lane->session->lease_keepalive = lane_keepalive;
     lane->session->keepalive_data = lane;
     lane->session->may_hand_off = lane_may_hand_off;
-    lane->recorder = recorder_join(w->recorders, lane);
+    /* only lanes whose channel reports early share the recorder thread: a 5,000-letter
+     * batch's record must not hold up the recording of messages the relay just took */
+    lane->recorder = lane->ops->early_outcomes ? recorder_join(w->recorders, lane) : NULL;
     if (lane->recorder) {
         lane->session->outcome_ready = lane_outcome_ready;
         lane->session->before_no_return = lane_before_no_return;
