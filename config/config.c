@@ -614,7 +614,7 @@ struct crier_config *config_default(void)
     config->email.port = 25;
     config->email.starttls = STARTTLS_DEFAULT;
     config->email.timeout_seconds = 60;
-    config->email.unrecorded = 1; /* a kill -9 resends at most about one message per lane */
+    config->email.unrecorded = 0; /* a kill -9 resends at most one message per lane */
     config->mail.letters_per_batch = 5000;
     config->mail.batch_window_seconds = 600;
     config->fax.timeout_seconds = 60;

@@ -71,7 +71,7 @@ static void assert_defaults(const struct crier_config *config)
     assert_int_equal(config->email.starttls, STARTTLS_DEFAULT);
     assert_null(config->email.from);
     assert_null(config->email.bounce_domain);
-    assert_int_equal(config->email.unrecorded, 1);
+    assert_int_equal(config->email.unrecorded, 0);
     assert_null(config->fax.provider);
     assert_null(config->fax.base_url);
     assert_null(config->fax.key_secret_file);
