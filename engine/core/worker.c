@@ -442,10 +442,10 @@ static void lane_outcome_ready(void *data, size_t index)
 /* lane_before_no_return - the channel is about to hand over one more notice (an SMTP
  * message's final dot): it goes on once at most channels.email.unrecorded (default 0;
  * only email asks) earlier outcomes are still being recorded. The commit of one message
- * thus overlaps the sending of the next up to its dot, and a kill resends per lane at
- * most those outcomes and the message just handed over, not a batch. While the database is away
- * nothing more is handed over: what cannot be recorded, and whose lease cannot be extended, would
- * be sent again by whichever worker is given it next. */
+ * thus overlaps the sending of the next up to its dot, and a kill resends per lane at most
+ * those outcomes and the message just handed over, not a batch. While the database is
+ * away nothing more is handed over: what cannot be recorded, and whose lease cannot be
+ * extended, would be sent again by whichever worker is given it next. */
 static void lane_before_no_return(void *data)
 {
     struct lane *lane = data;
