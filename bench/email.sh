@@ -14,7 +14,8 @@
 # smtp-source runs with -d (several messages per connection), as crier sends a claimed
 # batch in one session; SOURCE_FLAGS="" gives one connection per message instead.
 # Environment: BUILD (build directory, default build), LANES (4), BATCH (100),
-# SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3). Each message's outcome is
+# SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3), UNRECORDED (channels.email.unrecorded;
+# unset: the default, and no key, which a build older than the key would refuse). Each message's outcome is
 # recorded as the relay answers it (recorder.c), so "record" is inside the timed run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +28,7 @@ for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/time bc; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: postfix, time, bc)"; exit 1; }
 done
 export CRIER=$build/crier LANES=${LANES:-4} BATCH=${BATCH:-100} SESSIONS=${SESSIONS:-16}
-export SAMPLE=${SAMPLE:-500} PY=${PEER_PYTHON:-/usr/bin/python3}
+export SAMPLE=${SAMPLE:-500} PY=${PEER_PYTHON:-/usr/bin/python3} UNRECORDED=${UNRECORDED:-}
 export SOURCE_FLAGS=${SOURCE_FLAGS--d}
 export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/smtp_capture.py
 "$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "$PY cannot import aiosmtpd (python3-aiosmtpd)"; exit 1; }
@@ -73,6 +74,7 @@ channels:
     from: "Example Corp <privacy@example.com>"
     bounce_domain: bounces.example.com
 YAML
+  [ -z "$UNRECORDED" ] || echo "    unrecorded: $UNRECORDED"
 }
 now() { date +%s.%N; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -137,5 +139,5 @@ for i in $(seq "$runs"); do
 done
 mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
 echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), peak RSS $mm MB"
-echo "(crier: lanes $LANES, batch $BATCH, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "(crier: lanes $LANES, batch $BATCH, unrecorded ${UNRECORDED:-default}, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 INNER

@@ -918,6 +918,7 @@ static int email_probe(const struct crier_config *config, char *report, size_t r
 const struct crier_channel_ops email_channel_ops = {
     .name = "email",
     .accepted_state = STATE_SENT,
+    .early_outcomes = true,
     .templates = email_templates,
     .reachable = email_reachable,
     .unreachable_why = "no valid email address",

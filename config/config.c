@@ -170,6 +170,7 @@ static const struct config_key email_keys[] = {
     STRING_KEY("from", email.from),
     STRING_KEY("reply_to", email.reply_to),
     STRING_KEY("bounce_domain", email.bounce_domain),
+    INT_KEY("unrecorded", email.unrecorded, 0, 10000),
 };
 static const struct config_section email_section = SECTION(email_keys, false);
 
@@ -503,6 +504,7 @@ struct crier_config *config_default(void)
     config->email.port = 25;
     config->email.starttls = STARTTLS_DEFAULT;
     config->email.timeout_seconds = 60;
+    config->email.unrecorded = 0; /* a kill -9 resends at most one message per lane */
     config->mail.letters_per_batch = 5000;
     config->mail.batch_window_seconds = 600;
     config->fax.timeout_seconds = 60;

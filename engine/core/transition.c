@@ -67,61 +67,88 @@ const char *transition_to_channel(const struct transition_input *in,
 /*
  * The lanes' record (moved here from queue.c as it was): one row per outcome arrives as
  * parallel arrays. Only notices still leased to this owner change; every outcome is logged
- * either way.
+ * either way. Two statements share this text, record_sql and record_light_sql below.
  */
-static const char record_sql[] =
-    /* a notice of a cancelled campaign that would be tried again is cancelled instead;
-     * FOR SHARE makes the campaign's state stable for the statement (see queue.c's
-     * claim_sql) */
+/* the shared advisory lock, as the claim takes it: a hold placement (002_holds.sql) waits
+ * for the records under way and sees their notices no longer 'sending' */
+#define RECORD_GATE                                                                                \
     "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $15::integer)),"
-    " campaign AS ("
-    " SELECT c.state FROM crier.campaign c, gate WHERE c.id = $15 FOR SHARE OF c),"
-    " o AS ("
-    " SELECT u.id, CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
-    " THEN 'cancelled' ELSE u.to_state END AS to_state,"
-    " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
-    " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
-    " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
-    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id, $13::text AS owner,"
-    " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"
+#define RECORD_UNNEST                                                                              \
+    " unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"                  \
+    " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"              \
+    " $12::integer[], $16::text[], $17::bigint[])"                                                 \
+    " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"       \
+    " campaign_id, ref, attempt, transport_id, content_at)"
+#define RECORD_O_COLUMNS                                                                           \
+    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id, $13::text AS owner,"             \
+    " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"        \
     " AS content_at"
-    " FROM campaign, unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
-    " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
-    " $12::integer[], $16::text[], $17::bigint[])"
-    " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
-    " campaign_id, ref, attempt, transport_id, content_at)),"
-    " updated AS ("
-    " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
-    " channel_index = o.to_channel_index,"
-    " next_attempt_at = now() + make_interval(secs => o.delay),"
-    " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"
-    " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
-    " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
-    /* the transport's id for this attempt (a fax id; poll.c): NULL when none or unknown */
-    " transport_id = o.transport_id,"
-    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
-    /* Only notices still leased to this owner, which implies state 'sending' (the
-     * table's CHECK). Written so that no estimate can make this read more than the
-     * batch's notices, or compare each with every outcome (docs/benchmarks.md, "Plans"):
-     * the notices are found by key from the ids array, whose length the planner knows;
-     * the owner test is a join clause, not a filter on the scan, so the planner cannot
-     * estimate one row there and rescan the outcomes for each of 500 (a nested loop of
-     * 250,000 comparisons, 130 ms, that it chose with "state = 'sending'" as a filter);
-     * and "state = 'sending'" would offer it the lease index, which also holds entries
-     * of notices recorded since the last vacuum. */
-    " FROM o WHERE n.campaign_id = $15 AND n.id = ANY ($1::bigint[]) AND n.id = o.id"
+#define RECORD_TAIL                                                                                \
+    " updated AS ("                                                                                \
+    " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"                       \
+    " channel_index = o.to_channel_index,"                                                         \
+    " next_attempt_at = now() + make_interval(secs => o.delay),"                                   \
+    " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"                    \
+    " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"           \
+    " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason "             \
+    "END," RECORD_TRANSPORT_ID                                                                     \
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()" RECORD_WHERE                \
+    " RETURNING n.id),"                                                                            \
+    " logged AS ("                                                                                 \
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"      \
+    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"           \
+    " content_at)"                                                                                 \
+    " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"     \
+    " o.id, o.ref, $14, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"          \
+    " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, $13,"             \
+    " o.detail, o.reason, o.sha, o.content_at FROM o LEFT JOIN updated u ON u.id = o.id"           \
+    " ORDER BY o.id)"                                                                              \
+    " SELECT count(*) - (SELECT count(*) FROM updated) FROM o"
+/* the transport's id for this attempt (a fax id; poll.c): NULL when none or unknown */
+#define RECORD_TRANSPORT_ID " transport_id = o.transport_id,"
+/*
+ * Only notices still leased to this owner, which implies state 'sending' (the table's
+ * CHECK). Written so that no estimate can make this read more than the batch's notices,
+ * or compare each with every outcome (docs/benchmarks.md, "Plans"): the notices are found
+ * by key from the ids array, whose length the planner knows; the owner test is a join
+ * clause, not a filter on the scan, so the planner cannot estimate one row there and
+ * rescan the outcomes for each of 500 (a nested loop of 250,000 comparisons, 130 ms, that
+ * it chose with "state = 'sending'" as a filter); and "state = 'sending'" would offer it
+ * the lease index, which also holds entries of notices recorded since the last vacuum.
+ */
+#define RECORD_WHERE                                                                               \
+    " FROM o WHERE n.campaign_id = $15 AND n.id = ANY ($1::bigint[]) AND n.id = o.id"              \
     " AND n.lease_owner = o.owner"
-    " RETURNING n.id),"
-    " logged AS ("
-    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"
-    " content_at)"
-    " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"
-    " o.id, o.ref, $14, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"
-    " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, $13,"
-    " o.detail, o.reason, o.sha, o.content_at FROM o LEFT JOIN updated u ON u.id = o.id"
-    " ORDER BY o.id)"
-    " SELECT count(*) - (SELECT count(*) FROM updated) FROM o";
+
+/* A notice of a cancelled campaign that would be tried again is cancelled instead. FOR
+ * SHARE makes the campaign's state stable for the statement (see queue.c's claim_sql): a
+ * cancel (FOR UPDATE) waits for this record to commit and then finds the notice 'ready',
+ * or this record waits for the cancel and reads 'cancelled'. */
+static const char record_sql[] =
+    RECORD_GATE " campaign AS ("
+                " SELECT c.state FROM crier.campaign c, gate WHERE c.id = $15 FOR SHARE OF c),"
+                " o AS ("
+                " SELECT u.id, CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
+                " THEN 'cancelled' ELSE u.to_state END AS to_state,"
+                " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
+                " CASE WHEN u.to_state = 'ready' AND campaign.state = 'cancelled'"
+                " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS "
+                "reason," RECORD_O_COLUMNS " FROM campaign," RECORD_UNNEST ")," RECORD_TAIL;
+
+/*
+ * The same record when no outcome makes its notice 'ready' again (every accepted email,
+ * every permanent refusal): the campaign's state changes nothing then, so the campaign row
+ * is neither read nor locked. That lock is dear for a record of a few messages: a FOR
+ * SHARE row lock writes the campaign's tuple and WAL, and with several recorders holding
+ * it at once PostgreSQL makes a MultiXact (docs/benchmarks.md: +17 % alone). Nothing else needs
+ * it: a cancel changes only 'ready' and 'held' notices (campaign.c), and a notice still
+ * leased to this owner cannot be either (the lease test above, re-checked under the
+ * notice's row lock); a pause changes no notice.
+ */
+static const char record_light_sql[] = RECORD_GATE
+    " o AS ("
+    " SELECT u.id, u.to_state, u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
+    " u.reason," RECORD_O_COLUMNS " FROM gate," RECORD_UNNEST ")," RECORD_TAIL;
 
 int transition_record(struct crier_db *db, const char *channel, const char *owner,
                       const struct transition_record *records, size_t n, long *ret_late)
@@ -162,8 +189,11 @@ int transition_record(struct crier_db *db, const char *channel, const char *owne
     params[14] = campaign;
     params[15] = db_array_end(&transport_ids);
     params[16] = db_array_end(&content_at);
+    bool again = false; /* an outcome that makes its notice 'ready' (record_sql) */
+    for (size_t i = 0; i < n && !again; i++)
+        again = records[i].decision->to_state == STATE_READY;
     PGresult *result = NULL;
-    int r = db_query(db, record_sql, 17, params, &result);
+    int r = db_query(db, again ? record_sql : record_light_sql, 17, params, &result);
     db_arrays_free(arrays, 12);
     db_array_free(&transport_ids);
     db_array_free(&content_at);
@@ -171,6 +201,111 @@ int transition_record(struct crier_db *db, const char *channel, const char *owne
         return r;
     if (ret_late)
         *ret_late = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+/*
+ * The recorder's statement: record_sql for several lanes at once, each row with its own
+ * owner ($13), channel ($14) and campaign ($10). The advisory lock of every campaign
+ * involved is taken first, in campaign order; a campaign's row is read and locked FOR
+ * SHARE only when one of its outcomes would make a notice 'ready' (what a cancel must not
+ * slip past; see record_light_sql for why nothing else needs it), so that the common case,
+ * accepted messages, writes nothing but the notices, their log rows and the tallies.
+ */
+static const char record_lanes_sql[] =
+    "WITH u AS ("
+    " SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::smallint[], $5::bigint[],"
+    " $6::text[], $7::text[], $8::text[], $9::boolean[], $10::bigint[], $11::text[],"
+    " $12::integer[], $13::text[], $14::text[], $15::text[], $16::bigint[])"
+    " AS u(id, to_state, to_channel, to_channel_index, delay, detail, sha, reason, changed,"
+    " campaign_id, ref, attempt, owner, channel, transport_id, content_at)),"
+    " gate AS (SELECT count(pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", d.id::integer))"
+    " AS n FROM (SELECT DISTINCT campaign_id AS id FROM u ORDER BY 1) d),"
+    " campaign AS ("
+    " SELECT c.id, c.state FROM crier.campaign c WHERE (SELECT n FROM gate) >= 0"
+    " AND c.id IN (SELECT campaign_id FROM u WHERE to_state = 'ready') FOR SHARE OF c),"
+    " o AS ("
+    " SELECT u.id, CASE WHEN u.to_state = 'ready' AND c.state = 'cancelled'"
+    " THEN 'cancelled' ELSE u.to_state END AS to_state,"
+    " u.to_channel, u.to_channel_index, u.delay, u.detail, u.sha,"
+    " CASE WHEN u.to_state = 'ready' AND c.state = 'cancelled'"
+    " THEN concat_ws('; ', u.reason, 'campaign cancelled') ELSE u.reason END AS reason,"
+    " u.changed, u.campaign_id, u.ref, u.attempt, u.transport_id, u.owner, u.channel,"
+    " CASE WHEN u.sha IS NOT NULL AND u.content_at > 0 THEN to_timestamp(u.content_at) END"
+    " AS content_at"
+    " FROM u LEFT JOIN campaign c ON c.id = u.campaign_id WHERE (SELECT n FROM gate) >= 0),"
+    " updated AS ("
+    " UPDATE crier.notice n SET state = o.to_state, channel = o.to_channel,"
+    " channel_index = o.to_channel_index,"
+    " next_attempt_at = now() + make_interval(secs => o.delay),"
+    " channel_attempt = CASE WHEN o.changed THEN 0 ELSE n.channel_attempt END,"
+    " channel_started_at = CASE WHEN o.changed THEN NULL ELSE n.channel_started_at END,"
+    " reasons = CASE WHEN o.reason IS NULL THEN n.reasons ELSE n.reasons || o.reason END,"
+    " transport_id = o.transport_id,"
+    " lease_owner = NULL, lease_expires_at = NULL, updated_at = now()"
+    /* by key from the arrays, the owner test a join clause: as record_sql */
+    " FROM o WHERE n.campaign_id = ANY ($10::bigint[]) AND n.id = ANY ($1::bigint[])"
+    " AND n.id = o.id AND n.campaign_id = o.campaign_id AND n.lease_owner = o.owner"
+    " RETURNING n.id),"
+    " logged AS ("
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
+    " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"
+    " content_at)"
+    " SELECT o.campaign_id, CASE WHEN u.id IS NULL THEN 'late_outcome' ELSE 'transition' END,"
+    " o.id, o.ref, o.channel, 'sending', CASE WHEN u.id IS NULL THEN NULL ELSE o.to_state END,"
+    " CASE WHEN o.changed AND u.id IS NOT NULL THEN o.to_channel END, o.attempt, o.owner,"
+    " o.detail, o.reason, o.sha, o.content_at FROM o LEFT JOIN updated u ON u.id = o.id"
+    " ORDER BY o.id)"
+    " SELECT o.owner, count(*) FILTER (WHERE u.id IS NULL) FROM o"
+    " LEFT JOIN updated u ON u.id = o.id GROUP BY o.owner";
+
+/* record_add - one outcome's values to the 16 parallel arrays of record_lanes_sql. */
+static void record_add(struct db_array *arrays, const struct transition_record *rec,
+                       const char *owner, const char *channel)
+{
+    const struct policy_decision *d = rec->decision;
+    const struct crier_outcome *out = rec->outcome;
+    db_array_add_long(&arrays[0], rec->notice->id);
+    db_array_add(&arrays[1], notice_state_name(d->to_state));
+    db_array_add(&arrays[2], rec->to_channel);
+    db_array_add_long(&arrays[3], (long long)d->to_channel_index);
+    db_array_add_long(&arrays[4], d->delay_seconds);
+    db_array_add(&arrays[5], out->detail);
+    db_array_add(&arrays[6], out->content_sha256[0] ? out->content_sha256 : NULL);
+    db_array_add(&arrays[7], d->reason[0] ? d->reason : NULL);
+    db_array_add(&arrays[8], d->channel_changed ? "t" : "f");
+    db_array_add_long(&arrays[9], rec->notice->campaign_id);
+    db_array_add(&arrays[10], rec->notice->ref);
+    db_array_add_long(&arrays[11], rec->notice->attempt);
+    db_array_add(&arrays[12], owner);
+    db_array_add(&arrays[13], channel);
+    db_array_add(&arrays[14], out->transport_id[0] ? out->transport_id : NULL);
+    db_array_add_long(&arrays[15], (long long)out->content_at);
+}
+
+int transition_record_lanes(struct crier_db *db, struct transition_lane_records *lanes, size_t n)
+{
+    struct db_array arrays[16] = {0};
+    size_t rows = 0;
+    for (size_t k = 0; k < n; k++) {
+        lanes[k].late = 0;
+        for (size_t i = 0; i < lanes[k].n; i++, rows++)
+            record_add(arrays, &lanes[k].records[i], lanes[k].owner, lanes[k].channel);
+    }
+    if (rows == 0)
+        return 0;
+    const char *params[16];
+    db_arrays_end(arrays, 16, params);
+    PGresult *result = NULL;
+    int r = db_query(db, record_lanes_sql, 16, params, &result);
+    db_arrays_free(arrays, 16);
+    if (r < 0)
+        return r;
+    for (int row = 0; row < PQntuples(result); row++)
+        for (size_t k = 0; k < n; k++)
+            if (strcmp(PQgetvalue(result, row, 0), lanes[k].owner) == 0)
+                lanes[k].late = strtol(PQgetvalue(result, row, 1), NULL, 10);
     PQclear(result);
     return 0;
 }

@@ -79,10 +79,9 @@ struct lane {
     double campaigns_read_at;
     size_t round_robin;
     struct queue_batch *sending; /* the batch being sent, for lease keepalive */
-    /* outcomes the channel reports while it sends are recorded at once by this second
-     * thread, on its own connection (recorder.c); the rest when the batch ends */
+    /* outcomes the channel reports while it sends are recorded at once by the process's
+     * recorder thread, on its own connection (recorder.c); the rest when the batch ends */
     struct recorder *recorder;
-    struct crier_db *record_db;
     const struct queue_batch *recording; /* the batch being sent, for the recorder */
     const struct crier_outcome *recording_outcomes;
     char *const *recording_policy;
@@ -119,6 +118,8 @@ struct worker {
     struct rate_bucket bucket[CHANNEL_COUNT];
     struct lane *lanes;
     size_t lane_count;
+    struct recorder_group *recorders; /* one thread records for every lane (recorder.c) */
+    struct crier_db *record_db;       /* its connection */
 };
 
 /* ---- helpers ----------------------------------------------------------------------- */
@@ -260,17 +261,13 @@ static bool connect_until_stopped(struct worker *w, struct crier_db **db, const 
     return false;
 }
 
-/* decide_and_record - turn outcomes into decisions and store them, retrying the store
- * through lost connections: what was sent must be recorded. */
-static int decide_and_record(struct worker *w, struct crier_db **db, const char *actor,
-                             const char *channel, const struct crier_channel_ops *ops,
-                             char *const *policy, const struct queue_batch *batch,
-                             const struct crier_outcome *outcomes, unsigned short *random_state,
-                             long *ret_late)
+/* decide - turn outcomes into decisions (decisions and records: batch->count each). */
+static void decide(struct worker *w, const char *channel, const struct crier_channel_ops *ops,
+                   char *const *policy, const struct queue_batch *batch,
+                   const struct crier_outcome *outcomes, unsigned short *random_state,
+                   struct policy_decision *decisions, struct transition_record *records)
 {
     size_t n = batch->count;
-    struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
-    struct transition_record *records = xcalloc(n, sizeof(*records));
     double now = now_seconds();
     for (size_t i = 0; i < n; i++) {
         struct transition_input in = {
@@ -292,6 +289,20 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
             .to_channel = transition_to_channel(&in, &decisions[i]),
         };
     }
+}
+
+/* decide_and_record - turn outcomes into decisions and store them, retrying the store
+ * through lost connections: what was sent must be recorded. */
+static int decide_and_record(struct worker *w, struct crier_db **db, const char *actor,
+                             const char *channel, const struct crier_channel_ops *ops,
+                             char *const *policy, const struct queue_batch *batch,
+                             const struct crier_outcome *outcomes, unsigned short *random_state,
+                             long *ret_late)
+{
+    size_t n = batch->count;
+    struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
+    struct transition_record *records = xcalloc(n, sizeof(*records));
+    decide(w, channel, ops, policy, batch, outcomes, random_state, decisions, records);
     int r;
     for (;;) {
         long late = 0;
@@ -331,44 +342,94 @@ static void lane_keepalive(void *data)
         lane->lease_extended_at = now;
 }
 
-/* record_part - decide and record the notices of the batch being sent at indexes. */
-static int record_part(struct lane *lane, struct crier_db **db, unsigned short *random_state,
-                       const size_t *indexes, size_t n, long *ret_late)
+/* What one lane has for the recorder: the notices of its batch at the pushed indexes,
+ * their outcomes and decisions. */
+struct lane_part {
+    struct queue_batch batch;
+    struct crier_outcome *outcomes;
+    struct policy_decision *decisions;
+    struct transition_record *records;
+};
+
+/* part_decide - decide the outcomes of the batch being sent at indexes into part. */
+static void part_decide(struct lane *lane, const size_t *indexes, size_t n, struct lane_part *part)
 {
     const struct queue_batch *batch = lane->recording;
-    struct queue_batch part = {.count = n};
-    part.notices = xcalloc(n + 1, sizeof(*part.notices));
-    part.channel_index = xcalloc(n + 1, sizeof(*part.channel_index));
-    part.channel_started_at = xcalloc(n + 1, sizeof(*part.channel_started_at));
-    struct crier_outcome *outcomes = xcalloc(n + 1, sizeof(*outcomes));
+    part->batch = (struct queue_batch){.count = n};
+    part->batch.notices = xcalloc(n + 1, sizeof(*part->batch.notices));
+    part->batch.channel_index = xcalloc(n + 1, sizeof(*part->batch.channel_index));
+    part->batch.channel_started_at = xcalloc(n + 1, sizeof(*part->batch.channel_started_at));
+    part->outcomes = xcalloc(n + 1, sizeof(*part->outcomes));
     for (size_t k = 0; k < n; k++) {
-        part.notices[k] = batch->notices[indexes[k]];
-        part.channel_index[k] = batch->channel_index[indexes[k]];
-        part.channel_started_at[k] = batch->channel_started_at[indexes[k]];
-        outcomes[k] = lane->recording_outcomes[indexes[k]];
+        part->batch.notices[k] = batch->notices[indexes[k]];
+        part->batch.channel_index[k] = batch->channel_index[indexes[k]];
+        part->batch.channel_started_at[k] = batch->channel_started_at[indexes[k]];
+        part->outcomes[k] = lane->recording_outcomes[indexes[k]];
     }
-    int r = decide_and_record(lane->worker, db, lane->owner, lane->ops->name, lane->ops,
-                              lane->recording_policy, &part, outcomes, random_state, ret_late);
-    free(part.notices);
-    free(part.channel_index);
-    free(part.channel_started_at);
-    free(outcomes);
+    part->decisions = xcalloc(n + 1, sizeof(*part->decisions));
+    part->records = xcalloc(n + 1, sizeof(*part->records));
+    decide(lane->worker, lane->ops->name, lane->ops, lane->recording_policy, &part->batch,
+           part->outcomes, lane->record_random_state, part->decisions, part->records);
+}
+
+static void part_free(struct lane_part *part)
+{
+    free(part->batch.notices);
+    free(part->batch.channel_index);
+    free(part->batch.channel_started_at);
+    free(part->outcomes);
+    free(part->decisions);
+    free(part->records);
+}
+
+/* record_takes - every lane's part in one statement: one round trip, one commit. */
+static int record_takes(struct worker *w, struct recorder_take *takes, size_t n,
+                        struct transition_lane_records *sets)
+{
+    struct lane_part *parts = xcalloc(n, sizeof(*parts));
+    for (size_t k = 0; k < n; k++) {
+        struct lane *lane = takes[k].data;
+        part_decide(lane, takes[k].indexes, takes[k].n, &parts[k]);
+        sets[k] = (struct transition_lane_records){lane->ops->name, lane->owner, parts[k].records,
+                                                   takes[k].n, 0};
+    }
+    int r = transition_record_lanes(w->record_db, sets, n);
+    for (size_t k = 0; k < n; k++)
+        part_free(&parts[k]);
+    free(parts);
     return r;
 }
 
-/* lane_record_early - the recorder thread's record_fn: what the channel reported so far. */
-static void lane_record_early(void *data, const size_t *indexes, size_t n, bool *recorded)
+/* worker_record_early - the recorder thread's record_group_fn: what the lanes' channels
+ * reported since the last commit, retried through a lost connection (what was sent must
+ * be recorded) until the worker stops; then the leases expire and the reaper logs. */
+static void worker_record_early(void *data, struct recorder_take *takes, size_t n)
 {
-    struct lane *lane = data;
-    if ((lane->record_db == NULL || db_lost(lane->record_db)) &&
-        !connect_until_stopped(lane->worker, &lane->record_db, lane->owner))
-        return; /* stopping while the database is away: the leases expire, the reaper logs */
-    long late = 0;
-    if (record_part(lane, &lane->record_db, lane->record_random_state, indexes, n, &late) < 0)
-        return;
-    lane->recording_late += late;
-    for (size_t k = 0; k < n; k++)
-        recorded[k] = true;
+    struct worker *w = data;
+    struct transition_lane_records *sets = xcalloc(n, sizeof(*sets));
+    for (;;) {
+        if ((w->record_db == NULL || db_lost(w->record_db)) &&
+            !connect_until_stopped(w, &w->record_db, w->id))
+            break;
+        if (record_takes(w, takes, n, sets) == 0) {
+            for (size_t k = 0; k < n; k++) {
+                struct lane *lane = takes[k].data;
+                if (sets[k].late > 0)
+                    log_warning("%s: %ld outcomes arrived after their lease expired; logged "
+                                "as late_outcome",
+                                lane->owner, sets[k].late);
+                lane->recording_late += sets[k].late;
+                for (size_t j = 0; j < takes[k].n; j++)
+                    takes[k].recorded[j] = true;
+            }
+            break;
+        }
+        log_error("%s: recording the outcomes of %zu lanes failed: %s", w->id, n,
+                  w->record_db->error);
+        if (!db_lost(w->record_db))
+            break;
+    }
+    free(sets);
 }
 
 /* lane_outcome_ready - the channel has a final outcome: hand it to the recorder. */
@@ -379,16 +440,16 @@ static void lane_outcome_ready(void *data, size_t index)
 }
 
 /* lane_before_no_return - the channel is about to hand over one more notice (an SMTP
- * message's final dot): it goes on once at most one earlier outcome is still being
- * recorded. A commit thus overlaps the sending of the next message and most of the one
- * after, and a kill resends per lane at most that outcome and the message just handed
- * over, not a batch. While the database is away nothing more is handed over: what cannot
- * be recorded, and whose lease cannot be extended, would be sent again by whichever worker
- * is given it next. */
+ * message's final dot): it goes on once at most channels.email.unrecorded (default 0;
+ * only email asks) earlier outcomes are still being recorded. The commit of one message
+ * thus overlaps the sending of the next up to its dot, and a kill resends per lane at most
+ * those outcomes and the message just handed over, not a batch. While the database is
+ * away nothing more is handed over: what cannot be recorded, and whose lease cannot be
+ * extended, would be sent again by whichever worker is given it next. */
 static void lane_before_no_return(void *data)
 {
     struct lane *lane = data;
-    recorder_wait(lane->recorder, 1);
+    recorder_wait(lane->recorder, (size_t)lane->worker->config->email.unrecorded);
 }
 
 /* lane_record_rest - after the send: the outcomes not reported early go to the recorder
@@ -545,9 +606,7 @@ static void *lane_main(void *data)
 {
     struct lane *lane = data;
     struct worker *w = lane->worker;
-    /* the recorder's connection too, now: a stop must not find it still to be made */
-    if (!connect_until_stopped(w, &lane->db, lane->owner) ||
-        !connect_until_stopped(w, &lane->record_db, lane->owner))
+    if (!connect_until_stopped(w, &lane->db, lane->owner))
         return NULL;
     int r = channel_open(lane->ops, w->config, &lane->session);
     if (r < 0) {
@@ -557,12 +616,13 @@ static void *lane_main(void *data)
     lane->session->lease_keepalive = lane_keepalive;
     lane->session->keepalive_data = lane;
     lane->session->may_hand_off = lane_may_hand_off;
-    if (recorder_start(lane_record_early, lane, &lane->recorder) == 0) {
+    /* only lanes whose channel reports early share the recorder thread: a 5,000-letter
+     * batch's record must not hold up the recording of messages the relay just took */
+    lane->recorder = lane->ops->early_outcomes ? recorder_join(w->recorders, lane) : NULL;
+    if (lane->recorder) {
         lane->session->outcome_ready = lane_outcome_ready;
         lane->session->before_no_return = lane_before_no_return;
-    } else
-        log_warning("%s: no recorder thread: outcomes are recorded when each batch ends",
-                    lane->owner);
+    }
 
     while (!atomic_load(&w->stop)) {
         if (db_lost(lane->db) && !connect_until_stopped(w, &lane->db, lane->owner))
@@ -1050,8 +1110,6 @@ static void lanes_join(struct worker *w)
             continue;
         pthread_join(lane->thread, NULL);
         channel_close(lane->session);
-        lane->recorder = recorder_free(lane->recorder);
-        db_close(lane->record_db);
         campaigns_clear(lane);
         lane_renders_clear(lane);
         free(lane->cursors);
@@ -1146,6 +1204,10 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     log_info("crier %s starting: %zu lanes%s", CRIER_VERSION, w.lane_count,
              options->until_idle ? ", until idle" : "");
     unserved_warn(config, db);
+    /* the recorder's connection now: a stop must not find it still to be made */
+    if (!connect_until_stopped(&w, &w.record_db, w.id) ||
+        recorder_group_start(worker_record_early, &w, &w.recorders) < 0)
+        log_warning("no recorder thread: outcomes are recorded when each batch ends");
     lanes_start(&w);
     /* final status of what channels left waiting (faxes submitted): poll.c */
     struct crier_pollers *pollers = NULL;
@@ -1155,6 +1217,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     struct main_loop m = {0};
     worker_loop(&w, &m, &signals, &db, actor);
     lanes_join(&w);
+    w.recorders = recorder_group_free(w.recorders); /* every lane has drained */
+    db_close(w.record_db);
     pollers = pollers_stop(pollers);
     metrics_stop();
     worker_finish(&w, &m, &db, actor);

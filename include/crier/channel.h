@@ -93,6 +93,10 @@ struct channel_recovery {
 struct crier_channel_ops {
     const char *name;                       /* the configuration's name of the channel */
     enum crier_notice_state accepted_state; /* where an ACCEPTED outcome leads */
+    /* early_outcomes - the channel reports outcomes one by one while it sends
+     * (channel_outcome_ready): its lanes record through the process's recorder thread.
+     * Other lanes record each batch when it ends, on their own connection. */
+    bool early_outcomes;
     /* templates - the templates the channel renders, ended by a {NULL}; NULL when it renders
      * none. The engine loads a campaign's templates for a lane of a channel that has some,
      * `campaign start` requires the required ones and checks the bodies' content. */

@@ -108,6 +108,8 @@ struct crier_config {
         char *ca_file;          /* smtp.ca_file: extra CA bundle for the relay's certificate */
         char *helo;             /* smtp.helo: EHLO name; NULL = this host's name */
         long timeout_seconds;   /* smtp.timeout: each SMTP step's limit */
+        int unrecorded;         /* channels.email.unrecorded: accepted messages a lane may
+                                   have unrecorded when it hands over the next (worker.c) */
         char *auth_user;        /* smtp.auth.user: SMTP AUTH (PLAIN/LOGIN) when set */
         char *auth_secret_file; /* smtp.auth.secret_file: the password, in a file */
         char *auth_secret_env;  /* smtp.auth.secret_env: or an environment variable */

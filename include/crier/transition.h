@@ -64,6 +64,23 @@ struct transition_record {
 int transition_record(struct crier_db *db, const char *channel, const char *owner,
                       const struct transition_record *records, size_t n, long *ret_late);
 
+/* One lane's part of a transition_record_lanes call; late is set (as *ret_late above). */
+struct transition_lane_records {
+    const char *channel;
+    const char *owner;
+    const struct transition_record *records;
+    size_t n;
+    long late;
+};
+
+/*
+ * transition_record_lanes - transition_record for several lanes (each its own owner, its
+ * own campaign) in one statement, so one round trip and one commit: what the recorder
+ * thread stores as replies arrive (recorder.c). The campaign rows are locked only for
+ * notices that would be ready again.
+ */
+int transition_record_lanes(struct crier_db *db, struct transition_lane_records *lanes, size_t n);
+
 /* ---- from submitted: the poller's answers --------------------------------------------- */
 
 #define TRANSITION_NEVER (-1) /* delay: next_attempt_at = infinity, a person must look */

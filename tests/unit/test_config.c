@@ -71,6 +71,7 @@ static void assert_defaults(const struct crier_config *config)
     assert_int_equal(config->email.starttls, STARTTLS_DEFAULT);
     assert_null(config->email.from);
     assert_null(config->email.bounce_domain);
+    assert_int_equal(config->email.unrecorded, 0);
     assert_null(config->fax.provider);
     assert_null(config->fax.base_url);
     assert_null(config->fax.key_secret_file);
@@ -133,6 +134,7 @@ static const char full_example[] = "database:\n"
                                    "starttls: required}\n"
                                    "    from: \"Example Corp <privacy@example.com>\"\n"
                                    "    bounce_domain: bounces.example.com\n"
+                                   "    unrecorded: 8\n"
                                    "  fax:\n"
                                    "    lanes: 2\n"
                                    "    rate: 0.5\n"
@@ -182,6 +184,7 @@ static void test_full_example(void **state)
     assert_int_equal(config->email.starttls, STARTTLS_REQUIRED);
     assert_string_equal(config->email.from, "Example Corp <privacy@example.com>");
     assert_string_equal(config->email.bounce_domain, "bounces.example.com");
+    assert_int_equal(config->email.unrecorded, 8);
 
     assert_int_equal(config->channel[CHANNEL_FAX].lanes, 2);
     assert_int_equal(config->channel[CHANNEL_FAX].batch_size, 100);
