@@ -69,7 +69,7 @@ struct print_item {
 /* The PDF stream: written to a file and hashed as it goes, so it is never read back.
  * cairo hands its output over in pieces of some 20 bytes (about 110 per letter); they are
  * gathered here so that the file gets one write(2) per SINK_BUFFER bytes, not a system
- * call per piece (14 % of a batch's CPU was the kernel's write path and switches). */
+ * call per piece (a tenth of a letter's CPU in crier run; docs/benchmarks.md). */
 #define SINK_BUFFER (64 * 1024)
 
 struct pdf_sink {
