@@ -33,6 +33,8 @@ packages=(
   libmicrohttpd-dev
   # tests/integration/browser.sh: the console in Chromium through Selenium
   python3-selenium chromium-driver
+  # tests/browser/axe.sh: npm fetches axe-core (accessibility checks) into a cache
+  nodejs npm
   # .ci/deb.sh (CRIER_DEB=1): the Debian package and its lint; .ci/chroot.sh installs it
   # into a fresh Debian 12 (debootstrap)
   debhelper dpkg-dev fakeroot lintian debootstrap

@@ -514,6 +514,7 @@ static const struct config_key serve_tls_keys[] = {
 static const struct config_section serve_tls_section = SECTION(serve_tls_keys, false);
 static const struct config_key serve_keys[] = {
     STRING_KEY("listen", serve.listen),
+    STRING_KEY("trusted_proxy", serve.trusted_proxy),
     {.name = "tls", .kind = KEY_MAPPING, .offset = NO_OFFSET, .section = &serve_tls_section},
     {.name = "session_idle",
      .kind = KEY_DURATION,
@@ -649,6 +650,7 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->serve.listen);
     free(config->serve.tls_cert);
     free(config->serve.tls_key);
+    free(config->serve.trusted_proxy);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);

@@ -267,6 +267,26 @@ static int write_content(const char *out_dir, int64_t log_id, const char *channe
     return fclose(f) == 0 ? 0 : -EIO;
 }
 
+/* write_printed - for a channel whose content is not what it prints (a letter: its body,
+ * one page of a batch), the notice as printed alone (its proof_print op, the PDF `campaign
+ * proof` writes) at the same render time, as OUT_DIR/LOG-CHANNEL.pdf; nothing when the
+ * channel prints nothing. Not hashed: the recorded SHA-256 is of the content. */
+static void write_printed(const struct crier_config *config, const struct crier_notice *n,
+                          const char *channel, const char *out_dir, int64_t log_id)
+{
+    const struct crier_channel_ops *ops = channel_ops_find(channel);
+    unsigned char *pdf = NULL;
+    size_t len = 0;
+    char err[400];
+    if (ops == NULL || ops->proof_print == NULL ||
+        ops->proof_print(config, n, &pdf, &len, err, sizeof(err)) < 0)
+        return;
+    struct channel_content printed = {.bytes = pdf, .len = len, .extension = "pdf"};
+    char path[4096];
+    write_content(out_dir, log_id, channel, &printed, path, sizeof(path));
+    free(pdf);
+}
+
 /*
  * rerender - the content of notice n on channel as it was rendered at content_at, hashed
  * as the channel hashes it when it sends (its compose op).
@@ -291,6 +311,8 @@ static void rerender(const struct crier_config *config, const struct crier_notic
         char path[4096];
         if (write_content(out_dir, log_id, channel, &content, path, sizeof(path)) == 0)
             snprintf(check->err, sizeof(check->err), "re-rendered content: %s", path);
+        if (strcmp(content.extension, "pdf") != 0)
+            write_printed(config, n, channel, out_dir, log_id);
     }
     channel_content_free(&content);
 }

@@ -253,7 +253,8 @@ static const struct command commands[] = {
      "because no live worker serves their channel (\"no worker serves email since 12:01\n"
      "UTC\").\n"
      "  --json   one JSON object for NAME (an array without NAME); \"waiting\" lists the\n"
-     "           waiting notices per channel\n"
+     "           waiting notices per channel; for NAME, \"progress\": the rate (the last\n"
+     "           15 minutes, at most 2,000 notices), what is left, the ETA, and per day\n"
      "  --watch  refresh every 2 seconds until interrupted\n"},
     {"returns", "ingest", cmd_returns_ingest,
      "returns ingest FILE [--campaign NAME] [--reject-file FILE] [--json]",
@@ -373,7 +374,8 @@ static const struct command commands[] = {
      "render time, compared with the SHA-256 recorded when it was sent. Exit 1 when a\n"
      "content does not verify.\n"
      "  --json     one JSON object\n"
-     "  --out DIR  write each re-rendered content to DIR (email .eml, fax .pdf, letter .md)\n"},
+     "  --out DIR  write each re-rendered content to DIR (email .eml, fax .pdf, letter .md,\n"
+     "             and the letter as printed alone, .pdf)\n"},
     {"audit", "find", cmd_audit_find,
      "audit find [CAMPAIGN] (--ref R | --email E | --fax F | --name TEXT | --postal ZIP)\n"
      "                    [--json]",

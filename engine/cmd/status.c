@@ -13,9 +13,12 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
+#include <pthread.h>
 #include <string.h>
+#include <time.h>
 
-#define STATUS_CHANNEL_MAX 16
+#define STATUS_CHANNEL_MAX      16
+#define PROGRESS_WINDOW_MINUTES 15 /* the rate is over this many minutes */
 
 struct channel_counts {
     char name[32];
@@ -28,7 +31,8 @@ struct campaign_status {
     long by_state[STATE_COUNT];
     struct channel_counts channels[STATUS_CHANNEL_MAX];
     size_t channel_count;
-    json_t *holds; /* law-enforcement holds: active count and alerts (hold.c) */
+    json_t *holds;    /* law-enforcement holds: active count and alerts (hold.c) */
+    json_t *progress; /* a named campaign's rate, ETA and per-day counts; NULL for all */
 };
 
 static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
@@ -66,6 +70,8 @@ static json_t *status_json(const struct campaign_status *s)
     json_object_set_new(obj, "by_channel", channels);
     if (s->holds)
         json_object_set(obj, "holds", s->holds);
+    if (s->progress)
+        json_object_set(obj, "progress", s->progress);
     return obj;
 }
 
@@ -86,6 +92,15 @@ static void status_text(const struct campaign_status *s, FILE *out)
     }
     if (s->holds)
         hold_status_text(s->holds, out);
+    if (s->progress) {
+        const json_t *p = s->progress;
+        fprintf(out, "  rate %.1f notices/min (the last %lld s)",
+                json_real_value(json_object_get(p, "rate_per_minute")),
+                (long long)json_integer_value(json_object_get(p, "rate_seconds")));
+        const char *eta = json_string_value(json_object_get(p, "eta"));
+        fprintf(out, "  %ld to go  eta %s\n",
+                (long)json_integer_value(json_object_get(p, "remaining")), eta ? eta : "-");
+    }
 }
 
 static void status_clear(struct campaign_status *s)
@@ -95,6 +110,150 @@ static void status_clear(struct campaign_status *s)
     free(s->state);
     free(s->policy);
     json_decref(s->holds);
+    json_decref(s->progress);
+}
+
+/* The notices that finished, by UTC day: attempts that left 'sending' other than back to
+ * 'ready' (handed over, or undeliverable), and people found unreachable without an attempt
+ * (no usable contact). A pass over all the campaign's log rows (dispatch_log_campaign). */
+static const char per_day_sql[] =
+    "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),"
+    " count(*) FILTER (WHERE to_state <> 'undeliverable'),"
+    " count(*) FILTER (WHERE to_state = 'undeliverable')"
+    " FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
+    " AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')"
+    " GROUP BY 1 ORDER BY 1";
+
+/* The rate: of the newest finished attempts (at most RATE_SAMPLE, read backwards through
+ * dispatch_log_campaign, so bounded however large the campaign), those in the window, and
+ * the seconds since the oldest of them. */
+#define RATE_SAMPLE "2000"
+static const char rate_sql[] =
+    "SELECT count(*), coalesce(extract(epoch FROM now() - min(at)), 0) FROM"
+    " (SELECT at FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
+    "  AND from_state = 'sending' AND to_state <> 'ready' ORDER BY id DESC LIMIT " RATE_SAMPLE
+    ") t WHERE at > now() - make_interval(mins => $2::int)";
+
+/* The per-day counts read every log row of the campaign: a page that many poll (crier serve,
+ * every 2 s) reads them at most once per PER_DAY_SECONDS per campaign; the rate and the ETA
+ * are read fresh each time. Past days never change (the log is append-only): only today's
+ * bar may lag. Every role of crier may read the log, so a copy made for one session shows
+ * another nothing it could not read itself. The CLI reads them once per command. */
+#define PER_DAY_SECONDS 60
+#define PER_DAY_CACHED  32
+static pthread_mutex_t per_day_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct per_day {
+    char campaign_id[32];
+    double read_at;
+    json_t *days;
+} per_day_cache[PER_DAY_CACHED];
+
+static json_t *per_day_cached(const char *campaign_id, double now)
+{
+    json_t *days = NULL;
+    pthread_mutex_lock(&per_day_lock);
+    for (size_t i = 0; i < PER_DAY_CACHED && days == NULL; i++)
+        if (per_day_cache[i].days && strcmp(per_day_cache[i].campaign_id, campaign_id) == 0 &&
+            now - per_day_cache[i].read_at < PER_DAY_SECONDS)
+            days = json_deep_copy(per_day_cache[i].days);
+    pthread_mutex_unlock(&per_day_lock);
+    return days;
+}
+
+static void per_day_keep(const char *campaign_id, double now, const json_t *days)
+{
+    pthread_mutex_lock(&per_day_lock);
+    struct per_day *slot = &per_day_cache[0];
+    for (size_t i = 0; i < PER_DAY_CACHED; i++) {
+        if (strcmp(per_day_cache[i].campaign_id, campaign_id) == 0) {
+            slot = &per_day_cache[i];
+            break;
+        }
+        if (per_day_cache[i].read_at < slot->read_at)
+            slot = &per_day_cache[i];
+    }
+    json_decref(slot->days);
+    snprintf(slot->campaign_id, sizeof(slot->campaign_id), "%s", campaign_id);
+    slot->read_at = now;
+    slot->days = json_deep_copy(days);
+    pthread_mutex_unlock(&per_day_lock);
+}
+
+static int per_day_read(struct crier_db *db, const char *campaign_id, json_t **ret_days)
+{
+    double now = monotonic_seconds();
+    if ((*ret_days = per_day_cached(campaign_id, now)) != NULL)
+        return 0;
+    const char *params[] = {campaign_id};
+    PGresult *res = NULL;
+    int r = db_query(db, per_day_sql, 1, params, &res);
+    if (r < 0)
+        return r;
+    json_t *days = json_array();
+    for (int i = 0; i < PQntuples(res); i++)
+        json_array_append_new(
+            days, json_pack("{s:s, s:I, s:I}", "day", PQgetvalue(res, i, 0), "sent",
+                            (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), "undeliverable",
+                            (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10)));
+    PQclear(res);
+    per_day_keep(campaign_id, now, days);
+    *ret_days = days;
+    return 0;
+}
+
+/* eta_at - now + seconds, in the database's clock as every timestamp of crier is. */
+static json_t *eta_at(struct crier_db *db, double seconds)
+{
+    char secs[32];
+    snprintf(secs, sizeof(secs), "%.0f", seconds);
+    const char *params[] = {secs};
+    PGresult *res = NULL;
+    if (db_query(db,
+                 "SELECT to_char((now() AT TIME ZONE 'UTC') + make_interval(secs => $1::float8),"
+                 " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                 1, params, &res) < 0)
+        return json_null();
+    json_t *eta = PQntuples(res) == 1 ? json_string(PQgetvalue(res, 0, 0)) : json_null();
+    PQclear(res);
+    return eta;
+}
+
+/* status_progress - the rate (over the last PROGRESS_WINDOW_MINUTES, or over the newest
+ * RATE_SAMPLE finished attempts when more finished in the window), what is left to send
+ * (ready and sending; held notices wait for a lift, not for the rate), the ETA at that rate
+ * (null when nothing moved or the campaign is not running) and the per-day counts. */
+static int status_progress(struct crier_db *db, const char *campaign_id, struct campaign_status *s)
+{
+    char window[16];
+    snprintf(window, sizeof(window), "%d", PROGRESS_WINDOW_MINUTES);
+    const char *params[] = {campaign_id, window};
+    PGresult *res = NULL;
+    int r = db_query(db, rate_sql, 2, params, &res);
+    if (r < 0)
+        return r;
+    long sampled = strtol(PQgetvalue(res, 0, 0), NULL, 10);
+    double span = strtod(PQgetvalue(res, 0, 1), NULL);
+    PQclear(res);
+    /* a full sample covers less than the window: its own span is the time it took */
+    double over = sampled >= atol(RATE_SAMPLE) && span > 1 ? span : PROGRESS_WINDOW_MINUTES * 60.0;
+    double rate = (double)sampled / over * 60.0;
+    json_t *days = NULL;
+    if ((r = per_day_read(db, campaign_id, &days)) < 0)
+        return r;
+    long remaining = s->by_state[STATE_READY] + s->by_state[STATE_SENDING];
+    json_t *eta = json_null(), *eta_seconds = json_null();
+    if (rate > 0 && remaining > 0 && strcmp(s->state, "running") == 0) {
+        double seconds = (double)remaining / rate * 60.0;
+        json_decref(eta);
+        eta = eta_at(db, seconds);
+        eta_seconds = json_integer((json_int_t)seconds);
+    }
+    s->progress =
+        json_pack("{s:i, s:I, s:I, s:f, s:I, s:o, s:o, s:o}", "window_minutes",
+                  PROGRESS_WINDOW_MINUTES, "rate_sample", (json_int_t)sampled, "rate_seconds",
+                  (json_int_t)over, "rate_per_minute", rate, "remaining", (json_int_t)remaining,
+                  "eta_seconds", eta_seconds, "eta", eta, "per_day", days);
+    return 0;
 }
 
 /* status_holds - held is derived: ready notices an active law-enforcement hold covers
@@ -169,6 +328,8 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
                 c->by_state[state] += count;
         }
         r = status_holds(db, id, &s);
+        if (r == 0 && name)
+            r = status_progress(db, id, &s);
         if (r < 0) {
             status_clear(&s);
             PQclear(result);

@@ -10,9 +10,9 @@
  * address: bind it to loopback or a monitoring network.
  */
 #include "crier/metrics.h"
+#include "crier/httpd.h"
 #include "crier/crier.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <pthread.h>
@@ -247,39 +247,16 @@ static enum MHD_Result metrics_answer(void *cls, struct MHD_Connection *connecti
 
 int metrics_start(const char *address, char *err, size_t err_size)
 {
-    char host[128];
-    const char *colon = strrchr(address, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535 ||
-        (size_t)(colon - address) >= sizeof(host)) {
-        snprintf(err, err_size, "--metrics %s: expected HOST:PORT, e.g. 127.0.0.1:9464", address);
-        return -EINVAL;
-    }
-    snprintf(host, sizeof(host), "%.*s", (int)(colon - address), address);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    struct sockaddr_storage storage = {0};
-    struct sockaddr_in *v4 = (struct sockaddr_in *)&storage;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&storage;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, err_size, "--metrics %s: '%s' is not an IP address", address, host);
-        return -EINVAL;
-    }
-    daemon_handle = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, metrics_answer, NULL,
-                                     MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&storage,
-                                     MHD_OPTION_CONNECTION_LIMIT, 16u,
-                                     MHD_OPTION_CONNECTION_TIMEOUT, 10u, MHD_OPTION_END);
+    struct httpd_address listen;
+    int r = httpd_address(address, "--metrics", "127.0.0.1:9464", &listen, err, err_size);
+    if (r < 0)
+        return r;
+    const struct MHD_OptionItem options[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, 16, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 10, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    daemon_handle = httpd_start(&listen, 0, metrics_answer, NULL, options);
     if (daemon_handle == NULL) {
         snprintf(err, err_size, "--metrics %s: cannot listen (in use, or not an address here)",
                  address);

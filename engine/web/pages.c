@@ -21,6 +21,7 @@
 #include "crier/seal.h"
 #include "crier/status.h"
 #include "crier/web.h"
+#include "pages.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -29,19 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-/* What a route produced: data in the CLI's --json shape, or a message, or an error. */
-struct view {
-    const char *title;
-    json_t *data;
-    char *message; /* what the core printed for an action */
-    int error;     /* < 0: failed, err says why */
-    char err[2048];
-    void (*forms)(FILE *out, const struct web_request *request, const json_t *data);
-};
-
-typedef void (*route_fn)(struct web_request *request, struct view *view);
-
-static const char *field(const struct web_request *request, const char *name)
+const char *page_field(const struct web_request *request, const char *name)
 {
     const char *value = json_string_value(json_object_get(request->form, name));
     return str_empty(value) ? NULL : value;
@@ -49,13 +38,7 @@ static const char *field(const struct web_request *request, const char *name)
 
 /* ---- capturing what the core prints ------------------------------------------------ */
 
-struct capture {
-    char *text;
-    size_t length;
-    FILE *out;
-};
-
-static FILE *capture_start(struct capture *c)
+FILE *capture_start(struct capture *c)
 {
     *c = (struct capture){0};
     c->out = open_memstream(&c->text, &c->length);
@@ -65,7 +48,7 @@ static FILE *capture_start(struct capture *c)
 }
 
 /* capture_json - the printed JSON, parsed (NULL with view->error set when it is not). */
-static json_t *capture_json(struct capture *c, struct view *view)
+json_t *capture_json(struct capture *c, struct view *view)
 {
     fclose(c->out);
     json_error_t error;
@@ -78,13 +61,13 @@ static json_t *capture_json(struct capture *c, struct view *view)
     return value;
 }
 
-static char *capture_text(struct capture *c)
+char *capture_text(struct capture *c)
 {
     fclose(c->out);
     return c->text;
 }
 
-static void db_failed(struct view *view, const struct web_request *request, int r, const char *what)
+void db_failed(struct view *view, const struct web_request *request, int r, const char *what)
 {
     view->error = r;
     if (view->err[0] == '\0')
@@ -94,13 +77,13 @@ static void db_failed(struct view *view, const struct web_request *request, int 
 
 /* ---- forms ---------------------------------------------------------------------------- */
 
-static void csrf_input(FILE *out, const struct web_request *request)
+void csrf_input(FILE *out, const struct web_request *request)
 {
     fprintf(out, "<input type=\"hidden\" name=\"csrf\" value=\"%s\">", request->session->csrf);
 }
 
-static void input(FILE *out, const char *label, const char *name, const char *type,
-                  const char *value, bool required)
+void page_input(FILE *out, const char *label, const char *name, const char *type, const char *value,
+                bool required)
 {
     fputs("<label>", out);
     html_escape(out, label);
@@ -145,6 +128,7 @@ static void campaigns_forms(FILE *out, const struct web_request *request, const 
 
 static void campaign_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
+    progress_chart(out, data);
     if (!request->session->operator_role)
         return;
     static const char *const actions[] = {"pause", "resume", "cancel"};
@@ -152,7 +136,7 @@ static void campaign_forms(FILE *out, const struct web_request *request, const j
         fprintf(out, "<form method=\"post\" action=\"/campaign/%s\" class=\"inline\">", actions[i]);
         csrf_input(out, request);
         fputs("<input type=\"hidden\" name=\"name\" value=\"", out);
-        html_escape(out, field(request, "name"));
+        html_escape(out, page_field(request, "name"));
         fprintf(out, "\"><button type=\"submit\">%s</button></form>\n", actions[i]);
     }
 }
@@ -163,18 +147,18 @@ static void hold_place_form(FILE *out, const struct web_request *request)
           "enctype=\"multipart/form-data\">",
           out);
     csrf_input(out, request);
-    input(out, "Campaign", "campaign", "text", field(request, "campaign"), true);
-    input(out, "Region (optional)", "region", "text", NULL, false);
-    input(out, "Recipient ref (optional)", "recipient", "text", NULL, false);
-    input(out, "Agency", "authority", "text", NULL, true);
-    input(out, "Official", "official", "text", NULL, true);
-    input(out, "Case reference", "case", "text", NULL, true);
+    page_input(out, "Campaign", "campaign", "text", page_field(request, "campaign"), true);
+    page_input(out, "Region (optional)", "region", "text", NULL, false);
+    page_input(out, "Recipient ref (optional)", "recipient", "text", NULL, false);
+    page_input(out, "Agency", "authority", "text", NULL, true);
+    page_input(out, "Official", "official", "text", NULL, true);
+    page_input(out, "Case reference", "case", "text", NULL, true);
     fputs("<label>Form <select name=\"form\"><option>written</option><option>oral</option>"
           "</select></label>\n",
           out);
-    input(out, "Reason", "reason", "text", NULL, true);
-    input(out, "Review by (YYYY-MM-DD)", "review_by", "date", NULL, false);
-    input(out, "Your name", "as", "text", NULL, false);
+    page_input(out, "Reason", "reason", "text", NULL, true);
+    page_input(out, "Review by (YYYY-MM-DD)", "review_by", "date", NULL, false);
+    page_input(out, "Your name", "as", "text", NULL, false);
     fputs("<label>The agency's document <input type=\"file\" name=\"document\"></label>\n"
           "<button type=\"submit\">Place the hold</button></form>\n",
           out);
@@ -183,7 +167,7 @@ static void hold_place_form(FILE *out, const struct web_request *request)
 static void holds_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
     fputs("<form method=\"get\" action=\"/holds\">", out);
-    input(out, "Campaign", "campaign", "text", field(request, "campaign"), false);
+    page_input(out, "Campaign", "campaign", "text", page_field(request, "campaign"), false);
     fputs("<button type=\"submit\">Show</button></form>\n", out);
     if (request->session->legal_role)
         hold_place_form(out, request);
@@ -195,22 +179,22 @@ static void hold_forms(FILE *out, const struct web_request *request, const json_
 {
     if (!request->session->legal_role)
         return;
-    const char *id = field(request, "id");
+    const char *id = page_field(request, "id");
     fputs("<h2>Lift</h2><form method=\"post\" action=\"/hold/lift\" "
           "enctype=\"multipart/form-data\">",
           out);
     csrf_input(out, request);
-    input(out, "Hold", "id", "hidden", id, true);
-    input(out, "Evidence (what the agency said, and when)", "evidence", "text", NULL, true);
-    input(out, "Your name", "as", "text", NULL, false);
+    page_input(out, "Hold", "id", "hidden", id, true);
+    page_input(out, "Evidence (what the agency said, and when)", "evidence", "text", NULL, true);
+    page_input(out, "Your name", "as", "text", NULL, false);
     fputs("<label>Its letter <input type=\"file\" name=\"document\"></label>"
           "<button type=\"submit\">Lift the hold</button></form>\n"
           "<h2>Confirm in writing (oral holds)</h2><form method=\"post\" action=\"/hold/confirm\" "
           "enctype=\"multipart/form-data\">",
           out);
     csrf_input(out, request);
-    input(out, "Hold", "id", "hidden", id, true);
-    input(out, "Your name", "as", "text", NULL, false);
+    page_input(out, "Hold", "id", "hidden", id, true);
+    page_input(out, "Your name", "as", "text", NULL, false);
     fputs("<label>The written statement <input type=\"file\" name=\"document\" required></label>"
           "<button type=\"submit\">Record the confirmation</button></form>\n",
           out);
@@ -218,9 +202,9 @@ static void hold_forms(FILE *out, const struct web_request *request, const json_
 
 static void audit_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
-    const char *campaign = field(request, "campaign");
+    const char *campaign = page_field(request, "campaign");
     fputs("<form method=\"get\" action=\"/audit\">", out);
-    input(out, "Campaign", "campaign", "text", campaign, false);
+    page_input(out, "Campaign", "campaign", "text", campaign, false);
     fputs("<button type=\"submit\">Verify</button></form>\n", out);
     if (campaign) {
         char *name = html_escaped(campaign);
@@ -233,38 +217,33 @@ static void audit_forms(FILE *out, const struct web_request *request, const json
                 "<p><a href=\"/audit/export?campaign=%s\" download>Download the export of %s "
                 "(JSON lines)</a> &#183; <a href=\"/audit/report?campaign=%s\">The report</a> "
                 "&#183; <a href=\"/audit/report?campaign=%s&amp;format=html\" download>The "
-                "report as an HTML file</a></p>\n",
-                url, name, url, url);
+                "report as an HTML file</a></p>\n<p><a href=\"/audit/unreached?campaign=%s\">"
+                "Everyone not reached</a> (<a href=\"/audit/unreached?campaign=%s&amp;"
+                "format=csv\" download>CSV</a>) &#183; <a href=\"/audit/regulators?"
+                "campaign=%s\">The regulator packet</a></p>\n",
+                url, name, url, url, url, url, url);
         free(url);
         free(name);
     }
 }
 
-static void person_forms(FILE *out, const struct web_request *request, const json_t *data)
-{
-    fputs("<form method=\"get\" action=\"/person\">", out);
-    input(out, "Campaign", "campaign", "text", field(request, "campaign"), true);
-    input(out, "Ref", "ref", "text", field(request, "ref"), true);
-    fputs("<button type=\"submit\">Find</button></form>\n", out);
-}
-
 static void batches_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
     fputs("<form method=\"get\" action=\"/batches\">", out);
-    input(out, "Campaign", "campaign", "text", field(request, "campaign"), true);
+    page_input(out, "Campaign", "campaign", "text", page_field(request, "campaign"), true);
     fputs("<button type=\"submit\">Show</button></form>\n", out);
     if (!request->session->operator_role)
         return;
     fputs("<h2>Mark a batch mailed</h2><form method=\"post\" action=\"/batch/mark-mailed\">", out);
     csrf_input(out, request);
-    input(out, "Batch", "batch", "text", NULL, true);
-    input(out, "Accepted on (YYYY-MM-DD)", "date", "date", NULL, true);
-    input(out, "Evidence (PS Form 3602 number, receipt)", "evidence", "text", NULL, false);
+    page_input(out, "Batch", "batch", "text", NULL, true);
+    page_input(out, "Accepted on (YYYY-MM-DD)", "date", "date", NULL, true);
+    page_input(out, "Evidence (PS Form 3602 number, receipt)", "evidence", "text", NULL, false);
     fputs("<button type=\"submit\">Mark mailed</button></form>\n", out);
     fputs("<h2>Void a spoiled batch</h2><form method=\"post\" action=\"/batch/void\">", out);
     csrf_input(out, request);
-    input(out, "Batch", "batch", "text", NULL, true);
-    input(out, "Reason", "reason", "text", NULL, true);
+    page_input(out, "Batch", "batch", "text", NULL, true);
+    page_input(out, "Reason", "reason", "text", NULL, true);
     fputs("<button type=\"submit\">Void (its letters are printed again)</button></form>\n", out);
 }
 
@@ -283,7 +262,7 @@ static void route_campaigns(struct web_request *request, struct view *view)
 
 static void route_campaign(struct web_request *request, struct view *view)
 {
-    const char *name = field(request, "name");
+    const char *name = page_field(request, "name");
     view->title = "Campaign";
     view->forms = campaign_forms;
     if (name == NULL) {
@@ -301,7 +280,7 @@ static void route_campaign(struct web_request *request, struct view *view)
 static void campaign_action(struct web_request *request, struct view *view,
                             enum campaign_action action, const char *done)
 {
-    const char *name = field(request, "name");
+    const char *name = page_field(request, "name");
     view->title = "Campaign";
     if (name == NULL) {
         view->error = -EINVAL;
@@ -341,7 +320,7 @@ static void route_holds(struct web_request *request, struct view *view)
     struct capture c;
     view->title = "Holds";
     view->forms = holds_forms;
-    int r = hold_list(request->session->db, field(request, "campaign"), false, true,
+    int r = hold_list(request->session->db, page_field(request, "campaign"), false, true,
                       capture_start(&c), view->err, sizeof(view->err));
     if (r < 0)
         db_failed(view, request, r, "no such campaign");
@@ -353,7 +332,7 @@ static void route_hold(struct web_request *request, struct view *view)
     struct capture c;
     view->title = "Hold";
     view->forms = hold_forms;
-    const char *id = field(request, "id");
+    const char *id = page_field(request, "id");
     int r = hold_show(request->session->db, id ? id : "", true, NULL, capture_start(&c), view->err,
                       sizeof(view->err));
     if (r < 0)
@@ -379,16 +358,16 @@ static void route_hold_place(struct web_request *request, struct view *view)
 {
     view->title = "Place a hold";
     struct hold_place_options o = {
-        .campaign = field(request, "campaign"),
-        .region = field(request, "region"),
-        .recipient = field(request, "recipient"),
-        .authority = field(request, "authority"),
-        .official = field(request, "official"),
-        .case_ref = field(request, "case"),
-        .form = field(request, "form"),
-        .reason = field(request, "reason"),
-        .review_by = field(request, "review_by"),
-        .as_name = field(request, "as"),
+        .campaign = page_field(request, "campaign"),
+        .region = page_field(request, "region"),
+        .recipient = page_field(request, "recipient"),
+        .authority = page_field(request, "authority"),
+        .official = page_field(request, "official"),
+        .case_ref = page_field(request, "case"),
+        .form = page_field(request, "form"),
+        .reason = page_field(request, "reason"),
+        .review_by = page_field(request, "review_by"),
+        .as_name = page_field(request, "as"),
     };
     long lease = request->config->queue.lease_seconds;
     o.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
@@ -427,7 +406,7 @@ static void route_hold_place(struct web_request *request, struct view *view)
 static void route_hold_lift(struct web_request *request, struct view *view)
 {
     view->title = "Lift a hold";
-    const char *id = field(request, "id"), *evidence = field(request, "evidence");
+    const char *id = page_field(request, "id"), *evidence = page_field(request, "evidence");
     if (id == NULL || evidence == NULL) {
         view->error = -EINVAL;
         snprintf(view->err, sizeof(view->err), "the hold (id) and the evidence are required");
@@ -438,8 +417,9 @@ static void route_hold_lift(struct web_request *request, struct view *view)
     if (!upload(request, &document, &present, view))
         return;
     struct capture c;
-    int r = hold_lift(request->session->db, id, evidence, present ? &document : NULL,
-                      field(request, "as"), capture_start(&c), NULL, view->err, sizeof(view->err));
+    int r =
+        hold_lift(request->session->db, id, evidence, present ? &document : NULL,
+                  page_field(request, "as"), capture_start(&c), NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     hold_document_clear(&document);
     if (r < 0)
@@ -449,7 +429,7 @@ static void route_hold_lift(struct web_request *request, struct view *view)
 static void route_hold_confirm(struct web_request *request, struct view *view)
 {
     view->title = "Confirm a hold";
-    const char *id = field(request, "id");
+    const char *id = page_field(request, "id");
     struct hold_document document = {0};
     bool present = false;
     if (!upload(request, &document, &present, view))
@@ -462,7 +442,7 @@ static void route_hold_confirm(struct web_request *request, struct view *view)
         return;
     }
     struct capture c;
-    int r = hold_confirm(request->session->db, id, &document, field(request, "as"),
+    int r = hold_confirm(request->session->db, id, &document, page_field(request, "as"),
                          capture_start(&c), NULL, view->err, sizeof(view->err));
     view->message = capture_text(&c);
     hold_document_clear(&document);
@@ -474,7 +454,7 @@ static void route_audit(struct web_request *request, struct view *view)
 {
     view->title = "Audit";
     view->forms = audit_forms;
-    const char *campaign = field(request, "campaign");
+    const char *campaign = page_field(request, "campaign");
     struct capture c;
     int r = seal_verify(request->session->db, campaign, NULL, true, capture_start(&c));
     if (r < 0)
@@ -496,26 +476,11 @@ static void route_audit(struct web_request *request, struct view *view)
     }
 }
 
-static void route_person(struct web_request *request, struct view *view)
-{
-    view->title = "Person";
-    view->forms = person_forms;
-    const char *campaign = field(request, "campaign"), *ref = field(request, "ref");
-    if (campaign == NULL || ref == NULL)
-        return; /* the search form alone */
-    struct capture c;
-    int r = audit_show(request->session->db, request->config, campaign, ref, true, NULL,
-                       capture_start(&c), view->err, sizeof(view->err));
-    if (r < 0)
-        db_failed(view, request, r, "no such person in this campaign");
-    view->data = capture_json(&c, view);
-}
-
 static void route_batches(struct web_request *request, struct view *view)
 {
     view->title = "Print batches";
     view->forms = batches_forms;
-    const char *campaign = field(request, "campaign");
+    const char *campaign = page_field(request, "campaign");
     if (campaign == NULL)
         return;
     struct capture c;
@@ -529,7 +494,7 @@ static void route_batches(struct web_request *request, struct view *view)
 static void route_mark_mailed(struct web_request *request, struct view *view)
 {
     view->title = "Mark a batch mailed";
-    const char *batch = field(request, "batch"), *date = field(request, "date");
+    const char *batch = page_field(request, "batch"), *date = page_field(request, "date");
     if (batch == NULL || date == NULL) {
         view->error = -EINVAL;
         snprintf(view->err, sizeof(view->err), "the batch and the date are required");
@@ -537,7 +502,7 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
     }
     struct capture c;
     int r = batch_mark_mailed(request->session->db, request->config, batch, date,
-                              field(request, "evidence"), capture_start(&c), NULL, view->err,
+                              page_field(request, "evidence"), capture_start(&c), NULL, view->err,
                               sizeof(view->err));
     view->message = capture_text(&c);
     if (r < 0)
@@ -547,7 +512,7 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
 static void route_void(struct web_request *request, struct view *view)
 {
     view->title = "Void a batch";
-    const char *batch = field(request, "batch"), *reason = field(request, "reason");
+    const char *batch = page_field(request, "batch"), *reason = page_field(request, "reason");
     if (batch == NULL || reason == NULL) {
         view->error = -EINVAL;
         snprintf(view->err, sizeof(view->err), "the batch and the reason are required");
@@ -578,6 +543,9 @@ static const struct route {
     {"hold/confirm", true, route_hold_confirm},
     {"audit", false, route_audit},
     {"person", false, route_person},
+    {"find", false, route_find},
+    {"audit/regulators", false, route_regulators},
+    {"audit/regulators/build", true, route_regulators_build},
     {"batches", false, route_batches},
     {"batch/mark-mailed", true, route_mark_mailed},
     {"batch/void", true, route_void},
@@ -585,7 +553,7 @@ static const struct route {
 
 /* ---- replies ---------------------------------------------------------------------------- */
 
-static unsigned http_status(int error)
+unsigned web_status(int error)
 {
     switch (error) {
     case 0:
@@ -608,6 +576,7 @@ static unsigned http_status(int error)
         return MHD_HTTP_ACCEPTED; /* the hold is in effect; notices are still in flight */
     case -EHOSTUNREACH:
     case -ECONNRESET:
+    case -EBUSY:
         return MHD_HTTP_SERVICE_UNAVAILABLE;
     default:
         return MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -626,18 +595,18 @@ static void reply_json(struct web_reply *reply, unsigned status, json_t *body)
 static void api_reply(struct view *view, struct web_reply *reply)
 {
     if (view->error < 0 && view->error != -ETIMEDOUT)
-        reply_json(reply, http_status(view->error), json_pack("{s:s}", "error", view->err));
+        reply_json(reply, web_status(view->error), json_pack("{s:s}", "error", view->err));
     else if (view->data)
         reply_json(reply, MHD_HTTP_OK, json_incref(view->data));
     else
-        reply_json(reply, http_status(view->error),
+        reply_json(reply, web_status(view->error),
                    json_pack("{s:b, s:s}", "ok", 1, "message", view->message ? view->message : ""));
 }
 
 static void nav(FILE *out, const struct web_request *request)
 {
     fputs("<nav><a href=\"/campaigns\">Campaigns</a> <a href=\"/holds\">Holds</a> "
-          "<a href=\"/audit\">Audit</a> <a href=\"/person\">Person</a> "
+          "<a href=\"/audit\">Audit</a> <a href=\"/find\">Find a person</a> "
           "<a href=\"/batches\">Print batches</a>",
           out);
     if (request->session) {
@@ -653,13 +622,8 @@ static void nav(FILE *out, const struct web_request *request)
     fputs("</nav>\n", out);
 }
 
-static FILE *page_start(struct web_reply *reply, const struct web_request *request,
-                        const char *title)
+void page_head(FILE *out, const struct web_request *request, const char *title)
 {
-    FILE *out = open_memstream(&reply->body, &reply->length);
-    if (out == NULL)
-        abort();
-    reply->content_type = "text/html; charset=utf-8";
     fputs("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
           "<meta name=\"viewport\" content=\"width=device-width\">"
           "<link rel=\"stylesheet\" href=\"/static/console.css\"><title>crier: ",
@@ -670,19 +634,34 @@ static FILE *page_start(struct web_reply *reply, const struct web_request *reque
     fputs("<main><h1>", out);
     html_escape(out, title);
     fputs("</h1>\n", out);
+}
+
+void page_foot(FILE *out)
+{
+    fputs("</main></body></html>\n", out);
+}
+
+static FILE *page_start(struct web_reply *reply, const struct web_request *request,
+                        const char *title)
+{
+    FILE *out = open_memstream(&reply->body, &reply->length);
+    if (out == NULL)
+        abort();
+    reply->content_type = "text/html; charset=utf-8";
+    page_head(out, request, title);
     return out;
 }
 
 static void page_end(FILE *out)
 {
-    fputs("</main></body></html>\n", out);
+    page_foot(out);
     fclose(out);
 }
 
 static void page_reply(const struct web_request *request, struct view *view,
                        struct web_reply *reply)
 {
-    reply->status = http_status(view->error);
+    reply->status = web_status(view->error);
     FILE *out = page_start(reply, request, view->title);
     if (view->error < 0) {
         fputs("<p class=\"error\" role=\"alert\">", out);
@@ -698,7 +677,23 @@ static void page_reply(const struct web_request *request, struct view *view,
         view->forms(out, request, view->data);
     if (view->data)
         html_json(out, view->data);
+    if (view->after && request->session)
+        view->after(out, request, view->data);
     page_end(out);
+}
+
+void page_view_reply(struct web_request *request, struct view *view, struct web_reply *reply)
+{
+    request->api ? api_reply(view, reply) : page_reply(request, view, reply);
+    json_decref(view->data);
+    view->data = NULL;
+    free(view->message);
+    view->message = NULL;
+}
+
+void page_error(struct web_request *request, struct view *view, struct web_reply *reply)
+{
+    page_view_reply(request, view, reply);
 }
 
 /* ---- login, logout, downloads ------------------------------------------------------------- */
@@ -724,7 +719,7 @@ static void login_page(struct web_request *request, struct web_reply *reply, uns
 
 static void login(struct web_request *request, struct web_reply *reply)
 {
-    const char *user = field(request, "user"), *password = field(request, "password");
+    const char *user = page_field(request, "user"), *password = page_field(request, "password");
     char err[1024] = "";
     long retry_after = 0;
     struct web_session *session = NULL;
@@ -772,42 +767,17 @@ static void logout(struct web_request *request, struct web_reply *reply)
     reply->body = xstrdup("");
 }
 
-/* export - the sealed log as JSON lines, a download that `crier audit verify --file`
- * checks offline. */
-static void export(struct web_request *request, struct web_reply *reply)
-{
-    const char *campaign = field(request, "campaign");
-    struct view view = {.title = "Audit export"};
-    struct capture c;
-    long rows = 0;
-    int r = seal_export(request->session->db, campaign, capture_start(&c), &rows);
-    char *text = capture_text(&c);
-    if (r < 0) {
-        free(text);
-        db_failed(&view, request, r, "no such campaign");
-        request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
-        return;
-    }
-    char safe[128];
-    file_safe_name(campaign ? campaign : "all", safe, sizeof(safe));
-    reply->status = MHD_HTTP_OK;
-    reply->content_type = "application/x-ndjson";
-    reply->disposition = xasprintf("attachment; filename=\"crier-audit-%s.jsonl\"", safe);
-    reply->body = text;
-    reply->length = strlen(text);
-}
-
 /* report - audit report: on the page its JSON; format=html the self-contained HTML file as
  * a download (never shown inline: its chart's style would need the CSP relaxed). */
 static void report(struct web_request *request, struct web_reply *reply)
 {
     struct view view = {.title = "Audit report", .forms = audit_forms};
-    const char *format = field(request, "format");
+    const char *format = page_field(request, "format");
     bool html = format && strcmp(format, "html") == 0;
     char path[] = "/tmp/crier-report-XXXXXX";
     int fd = html ? mkstemp(path) : -1;
     struct report_options o = {
-        .campaign = field(request, "campaign"),
+        .campaign = page_field(request, "campaign"),
         .deadlines = request->config->report.deadlines,
         .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
         .list_limit = request->config->report.list_limit,
@@ -868,9 +838,20 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
         logout(request, reply);
         return;
     }
-    if (!post && strcmp(path, "audit/export") == 0) {
-        export(request, reply);
-        return;
+    static const struct {
+        const char *path;
+        void (*answer)(struct web_request *request, struct web_reply *reply);
+    } downloads[] = {
+        {"audit/export", audit_export_stream},
+        {"audit/unreached", audit_unreached_stream},
+        {"audit/regulators/file", regulators_file},
+        {"person/content", person_content},
+    };
+    for (size_t i = 0; !post && i < ARRAY_SIZE(downloads); i++) {
+        if (strcmp(path, downloads[i].path) == 0) {
+            downloads[i].answer(request, reply);
+            return;
+        }
     }
     if (!post && strcmp(path, "audit/report") == 0) {
         report(request, reply);
@@ -912,5 +893,6 @@ const char *pages_css(void)
            "tr.alert{background:#fde2e2;font-weight:bold}.error{color:#9b1c1c;font-weight:bold}"
            "dl{margin:.3em 0}dt{font-weight:bold}dd{margin:0 0 .3em 1.5em}"
            "form{margin:.5em 0}form.inline{display:inline}label{display:block;margin:.3em 0}"
-           "pre.message{background:#eef;padding:.5em;white-space:pre-wrap}\n";
+           "pre.message{background:#eef;padding:.5em;white-space:pre-wrap}"
+           "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}\n";
 }

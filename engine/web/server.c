@@ -19,15 +19,19 @@
  * never cross a network in clear.
  */
 #include "crier/web.h"
+#include "crier/httpd.h"
 #include "crier/crier.h"
 #include "crier/log.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define FIELD_MAX (64 * 1024) /* one text field */
 
@@ -130,11 +134,50 @@ static void client_address(struct MHD_Connection *connection, char out[64])
         inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out, 64);
 }
 
+/* same_address - are a and b the same IP address (however each is written)? */
+static bool same_address(const char *a, const char *b)
+{
+    unsigned char x[sizeof(struct in6_addr)], y[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, a, x) == 1)
+        return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+    return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 &&
+           memcmp(x, y, sizeof(x)) == 0;
+}
+
+/* forwarded_client - behind serve.trusted_proxy, the client is the last address of
+ * X-Forwarded-For: the one that proxy saw and appended. Earlier entries are the client's
+ * own claims and are never believed; a request from any other address keeps its own
+ * (its X-Forwarded-For is ignored), so nobody can pick an address to dodge the rate limit. */
+static void forwarded_client(struct MHD_Connection *connection, const char *trusted,
+                             char client[64])
+{
+    if (str_empty(trusted) || !same_address(client, trusted))
+        return;
+    const char *header =
+        MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-For");
+    if (header == NULL)
+        return;
+    const char *last = strrchr(header, ',');
+    last = last ? last + 1 : header;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    char candidate[64];
+    size_t len = strcspn(last, " \t");
+    if (len == 0 || len >= sizeof(candidate))
+        return;
+    memcpy(candidate, last, len);
+    candidate[len] = '\0';
+    unsigned char bytes[sizeof(struct in6_addr)];
+    if (inet_pton(AF_INET, candidate, bytes) == 1 || inet_pton(AF_INET6, candidate, bytes) == 1)
+        memcpy(client, candidate, len + 1);
+}
+
 static struct request_state *state_new(struct web_server *server, struct MHD_Connection *connection,
                                        const char *url, const char *method)
 {
     struct request_state *state = xcalloc(1, sizeof(*state));
     client_address(connection, state->client);
+    forwarded_client(connection, server->config->serve.trusted_proxy, state->client);
     state->request.method = xstrdup(method);
     state->request.path = xstrdup(url);
     state->request.config = server->config;
@@ -194,11 +237,144 @@ static void reply_error(struct web_request *request, struct web_reply *reply, un
     }
 }
 
-static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connection *connection,
-                                  struct web_reply *reply)
+/* ---- streamed bodies ------------------------------------------------------------------ */
+
+#define STREAM_BLOCK (64 * 1024)
+
+/* One streamed body: the thread that writes it into a pipe, and the first block read. */
+struct stream_state {
+    struct web_stream *stream;
+    pthread_t thread;
+    int fd; /* the pipe's read end */
+    int write_fd;
+    int result; /* run's: read once the thread is joined */
+    char err[1024];
+    bool joined;
+    atomic_int refs; /* the response and the thread: the last to let go frees it */
+    char first[STREAM_BLOCK];
+    size_t first_len, first_sent;
+};
+
+static void stream_unref(struct stream_state *s)
 {
+    if (atomic_fetch_sub(&s->refs, 1) != 1)
+        return;
+    if (s->stream->free_data)
+        s->stream->free_data(s->stream->data);
+    free(s->stream);
+    free(s);
+}
+
+static void *stream_thread(void *cls)
+{
+    struct stream_state *s = cls;
+    FILE *out = fdopen(s->write_fd, "w");
+    bool busy = false;
+    struct web_session *session = out ? session_acquire(s->stream->session_id, &busy) : NULL;
+    if (out == NULL) {
+        close(s->write_fd);
+        s->result = -EIO;
+        snprintf(s->err, sizeof(s->err), "cannot open the stream");
+    } else if (session == NULL) {
+        s->result = busy ? -EBUSY : -EACCES;
+        snprintf(s->err, sizeof(s->err), "%s",
+                 busy ? "the session is busy with another request: try again"
+                      : "the session ended");
+    } else {
+        s->result = s->stream->run(s->stream, session, out, s->err, sizeof(s->err));
+    }
+    session_release(session);
+    if (out && fclose(out) != 0 && s->result == 0)
+        s->result = -EIO; /* the client went away: what it got was cut short */
+    stream_unref(s);
+    return NULL;
+}
+
+static int stream_join(struct stream_state *s)
+{
+    if (!s->joined)
+        pthread_join(s->thread, NULL);
+    s->joined = true;
+    return s->result;
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct stream_state *s = cls;
+    if (s->first_sent < s->first_len) {
+        size_t n = s->first_len - s->first_sent < max ? s->first_len - s->first_sent : max;
+        memcpy(buf, s->first + s->first_sent, n);
+        s->first_sent += n;
+        return (ssize_t)n;
+    }
+    ssize_t n;
+    do
+        n = read(s->fd, buf, max);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        return n;
+    /* the end: whole only when run succeeded */
+    return n == 0 && stream_join(s) == 0 ? MHD_CONTENT_READER_END_OF_STREAM
+                                         : MHD_CONTENT_READER_END_WITH_ERROR;
+}
+
+/* stream_free - the response is done (sent, or the client went away). A writer still
+ * running is left to finish on its own (its writes now fail; a core function that does
+ * not stop on them reads to its end): libmicrohttpd's thread does not wait for it. */
+static void stream_free(void *cls)
+{
+    struct stream_state *s = cls;
+    if (s->fd >= 0)
+        close(s->fd);
+    if (!s->joined)
+        pthread_detach(s->thread);
+    s->joined = true;
+    stream_unref(s);
+}
+
+/* stream_start - run the reply's stream and read its first block; NULL with the reply
+ * turned into the error when it failed before writing anything. */
+static struct stream_state *stream_start(struct web_request *request, struct web_reply *reply)
+{
+    struct stream_state *s = xcalloc(1, sizeof(*s));
+    atomic_init(&s->refs, 1);
+    s->stream = reply->stream;
+    reply->stream = NULL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) {
+        s->result = -errno;
+        snprintf(s->err, sizeof(s->err), "cannot stream: %s", strerror(errno));
+        s->joined = true;
+        s->fd = -1;
+    } else {
+        s->fd = fds[0];
+        s->write_fd = fds[1];
+        atomic_fetch_add(&s->refs, 1);
+        if (pthread_create(&s->thread, NULL, stream_thread, s) != 0)
+            abort();
+        ssize_t n;
+        while (s->first_len < sizeof(s->first) &&
+               ((n = read(s->fd, s->first + s->first_len, sizeof(s->first) - s->first_len)) > 0 ||
+                (n < 0 && errno == EINTR)))
+            s->first_len += n > 0 ? (size_t)n : 0;
+        if (s->first_len > 0 || stream_join(s) == 0)
+            return s;
+    }
+    reply_error(request, reply, web_status(s->result), s->err);
+    free(reply->disposition); /* an error page, not the download */
+    reply->disposition = NULL;
+    stream_free(s);
+    return NULL;
+}
+
+static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connection *connection,
+                                  struct web_request *request, struct web_reply *reply)
+{
+    struct stream_state *stream = reply->stream ? stream_start(request, reply) : NULL;
     struct MHD_Response *response =
-        MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_MUST_FREE);
+        stream ? MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read,
+                                                   stream, stream_free)
+               : MHD_create_response_from_buffer(reply->length, reply->body, MHD_RESPMEM_MUST_FREE);
     reply->body = NULL;
     MHD_add_response_header(response, "Content-Security-Policy", csp);
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
@@ -280,7 +456,14 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
         return false;
     }
     const char *cookie = MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "crier_session");
-    request->session = session_acquire(cookie);
+    bool busy = false;
+    request->session = session_acquire(cookie, &busy);
+    if (busy) {
+        reply_error(request, reply, MHD_HTTP_SERVICE_UNAVAILABLE,
+                    "this session is busy with another request (a hold placement waiting for "
+                    "notices in flight, or a download): try again when it is done");
+        return false;
+    }
     if (request->session == NULL && !public_route(request->path)) {
         if (request->api) {
             reply_error(request, reply, MHD_HTTP_UNAUTHORIZED, "log in first: POST /api/v1/login");
@@ -344,9 +527,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
     }
     session_release(state->request.session);
     state->request.session = NULL;
-    if (reply.body == NULL)
+    if (reply.body == NULL && reply.stream == NULL)
         reply_text(&reply, MHD_HTTP_INTERNAL_SERVER_ERROR, "no reply");
-    return send_reply(server, connection, &reply);
+    return send_reply(server, connection, &state->request, &reply);
 }
 
 static void completed(void *cls, struct MHD_Connection *connection, void **request_state,
@@ -358,50 +541,23 @@ static void completed(void *cls, struct MHD_Connection *connection, void **reque
 
 /* ---- the daemon --------------------------------------------------------------------- */
 
-static int listen_address(const char *listen, struct sockaddr_storage *storage, bool *ret_v6,
-                          char host[128], char *err, size_t err_size)
-{
-    const char *colon = strrchr(listen, ':');
-    char *end = NULL;
-    long port = colon ? strtol(colon + 1, &end, 10) : -1;
-    if (colon == NULL || end == colon + 1 || *end != '\0' || port < 1 || port > 65535 ||
-        (size_t)(colon - listen) >= 128) {
-        snprintf(err, err_size, "serve.listen %s: expected HOST:PORT, e.g. 127.0.0.1:8470", listen);
-        return -EINVAL;
-    }
-    snprintf(host, 128, "%.*s", (int)(colon - listen), listen);
-    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
-        memmove(host, host + 1, strlen(host));
-        host[strlen(host) - 1] = '\0';
-    }
-    struct sockaddr_in *v4 = (struct sockaddr_in *)storage;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)storage;
-    *ret_v6 = false;
-    if (inet_pton(AF_INET, host[0] ? host : "0.0.0.0", &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)port);
-    } else if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)port);
-        *ret_v6 = true;
-    } else {
-        snprintf(err, err_size, "serve.listen %s: '%s' is not an IP address", listen, host);
-        return -EINVAL;
-    }
-    return 0;
-}
-
 int web_start(const struct web_options *options, struct web_server **ret_server, char *err,
               size_t err_size)
 {
-    struct sockaddr_storage storage = {0};
-    bool v6 = false;
-    char host[128];
-    int r = listen_address(options->listen, &storage, &v6, host, err, err_size);
+    struct httpd_address listen;
+    int r =
+        httpd_address(options->listen, "serve.listen", "127.0.0.1:8470", &listen, err, err_size);
     if (r < 0)
         return r;
+    const char *proxy = options->config->serve.trusted_proxy;
+    unsigned char proxy_bytes[sizeof(struct in6_addr)];
+    if (!str_empty(proxy) && inet_pton(AF_INET, proxy, proxy_bytes) != 1 &&
+        inet_pton(AF_INET6, proxy, proxy_bytes) != 1) {
+        snprintf(err, err_size, "serve.trusted_proxy %s: not an IP address", proxy);
+        return -EINVAL;
+    }
     bool tls = options->tls_cert != NULL;
-    if (!tls && !web_loopback(host)) {
+    if (!tls && !web_loopback(listen.host)) {
         snprintf(err, err_size,
                  "serve.listen %s: plain HTTP is allowed on loopback only (127.0.0.1, ::1), "
                  "behind a reverse proxy that speaks TLS; set serve.tls.cert and "
@@ -416,20 +572,17 @@ int web_start(const struct web_options *options, struct web_server **ret_server,
     struct web_server *server = xcalloc(1, sizeof(*server));
     server->config = options->config;
     server->tls = tls;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0) |
-                     (tls ? MHD_USE_TLS : 0);
-    struct MHD_OptionItem tls_options[] = {
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, options->tls_cert},
+    const struct MHD_OptionItem daemon_options[] = {
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
+        {MHD_OPTION_THREAD_POOL_SIZE, 8, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, 256, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, 30, NULL},
+        {tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, options->tls_cert},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, options->tls_key},
         {MHD_OPTION_END, 0, NULL},
     };
-    if (!tls)
-        tls_options[0].option = MHD_OPTION_END;
-    server->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, answer, server, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&storage,
-        MHD_OPTION_NOTIFY_COMPLETED, completed, NULL, MHD_OPTION_THREAD_POOL_SIZE, 8u,
-        MHD_OPTION_CONNECTION_LIMIT, 256u, MHD_OPTION_PER_IP_CONNECTION_LIMIT, 64u,
-        MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_ARRAY, tls_options, MHD_OPTION_END);
+    server->daemon = httpd_start(&listen, tls ? MHD_USE_TLS : 0, answer, server, daemon_options);
     if (server->daemon == NULL) {
         snprintf(err, err_size, "serve.listen %s: cannot listen (in use, not an address here%s)",
                  options->listen, tls ? ", or the certificate and key do not match" : "");

@@ -17,18 +17,22 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
-#define SESSIONS_MAX      512
-#define FAILURES_FREE     10        /* failed logins before any slowing */
-#define FAILURE_WINDOW    (15 * 60) /* seconds a failure counts */
-#define FAILURE_DELAY_MAX (5 * 60)  /* the longest wait between attempts */
-#define FAILURE_KEYS      1024
+#define SESSIONS_MAX         512
+#define SESSION_WAIT_SECONDS 15 /* a request waits this long for its session's previous one */
+#define FAILURES_FREE        10 /* failed logins before any slowing */
+#define FAILURE_WINDOW       (15 * 60) /* seconds a failure counts */
+#define FAILURE_DELAY_MAX    (5 * 60)  /* the longest wait between attempts */
+#define FAILURE_KEYS         1024
 
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct web_session *sessions[SESSIONS_MAX];
@@ -140,8 +144,28 @@ static void session_free(struct web_session *s, const char *event)
         log_info("console: %s %s (%s)", s->user, event, s->client);
     db_close(s->db);
     pthread_mutex_destroy(&s->lock);
+    if (s->packet_dir)
+        web_dir_remove(s->packet_dir);
+    free(s->packet_dir);
     free(s->user);
     free(s);
+}
+
+void web_dir_remove(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+                continue;
+            char *file = xasprintf("%s/%s", path, e->d_name);
+            unlink(file);
+            free(file);
+        }
+        closedir(d);
+    }
+    rmdir(path);
 }
 
 /* sweep - take the expired sessions no request holds out of the table (under table_lock)
@@ -296,8 +320,9 @@ int session_login(const char *user, const char *password, const char *client,
     return 0;
 }
 
-struct web_session *session_acquire(const char *id)
+struct web_session *session_acquire(const char *id, bool *ret_busy)
 {
+    *ret_busy = false;
     if (str_empty(id) || strlen(id) != 64)
         return NULL;
     struct web_session *done[SESSIONS_MAX], *found = NULL;
@@ -315,7 +340,19 @@ struct web_session *session_acquire(const char *id)
     pthread_mutex_unlock(&table_lock);
     close_swept(done, n);
     if (found) {
-        pthread_mutex_lock(&found->lock);
+        /* bounded: a libmicrohttpd thread waiting here may be the one that must drain the
+         * session's streamed download, whose writer holds the lock (a deadlock if it waited
+         * for ever) */
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SESSION_WAIT_SECONDS;
+        if (pthread_mutex_timedlock(&found->lock, &until) != 0) {
+            pthread_mutex_lock(&table_lock);
+            found->refs--;
+            pthread_mutex_unlock(&table_lock);
+            *ret_busy = true;
+            return NULL;
+        }
         /* a connection lost between requests comes back before this one runs */
         if (db_lost(found->db))
             db_reset(found->db);

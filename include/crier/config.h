@@ -198,6 +198,8 @@ struct crier_config {
         char *tls_key;             /* serve.tls.key: its private key (a secret file) */
         long session_idle_seconds; /* serve.session_idle: a session idle this long ends */
         long session_max_seconds;  /* serve.session_max: and any session ends after this */
+        char *trusted_proxy;       /* serve.trusted_proxy: the reverse proxy's address, whose
+                                    * X-Forwarded-For names the client; NULL = none */
     } serve;
 };
 

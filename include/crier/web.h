@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "crier/config.h"
 #include "crier/db.h"
@@ -53,7 +54,11 @@ struct web_session {
     pthread_mutex_t lock; /* held for the whole of a request: one statement at a time */
     int refs;             /* requests in hand; guarded by the table's lock */
     bool ended;           /* logged out: closed when the last request lets go */
+    char *packet_dir;     /* the regulator packet built last (0700), removed at the end */
 };
+
+/* web_dir_remove - a temporary directory of plain files, and the files. */
+void web_dir_remove(const char *path);
 
 /* session_setup - the lifetimes (serve.session_idle, serve.session_max) and the
  * conninfo logins connect with. */
@@ -71,8 +76,9 @@ int session_login(const char *user, const char *password, const char *client,
                   size_t err_size);
 
 /* session_acquire - the live session of a cookie value, locked; NULL when there is none
- * or it expired. */
-struct web_session *session_acquire(const char *id);
+ * or it expired, or (*ret_busy) when its request before this one (a hold placement, a
+ * streamed download) did not end within SESSION_WAIT_SECONDS (15). */
+struct web_session *session_acquire(const char *id, bool *ret_busy);
 void session_release(struct web_session *session);
 
 /* session_logout - record the logout (the caller holds the session); it ends when
@@ -104,15 +110,37 @@ struct web_request {
     bool api; /* /api/v1/... */
 };
 
+/*
+ * A body written while it is sent (an export, the unreached list: any size, memory flat).
+ * The server runs run(stream, out) on a thread of its own, which takes the session of
+ * session_id again (so the session stays one request at a time), and sends what it writes
+ * as it comes. When run fails before writing a byte, the reply is the error instead
+ * (web_status(r), err); a failure later cuts the response short, so a client never takes
+ * a truncated download for a whole one. free_data frees data (may be NULL).
+ */
+struct web_stream {
+    int (*run)(struct web_stream *stream, struct web_session *session, FILE *out, char *err,
+               size_t err_size);
+    char session_id[65];
+    const struct crier_config *config;
+    bool api;
+    void *data;
+    void (*free_data)(void *data);
+};
+
+/* web_status - the HTTP status of a core function's negative errno (0: 200). */
+unsigned web_status(int error);
+
 struct web_reply {
     unsigned status;
     const char *content_type;
     char *body;
     size_t length;
-    char *location;    /* a redirect (303) */
-    char *cookie;      /* a Set-Cookie value */
-    char *disposition; /* Content-Disposition: attachment; filename=... */
-    bool secure;       /* the client speaks HTTPS (cookies get Secure) */
+    char *location;            /* a redirect (303) */
+    char *cookie;              /* a Set-Cookie value */
+    char *disposition;         /* Content-Disposition: attachment; filename=... */
+    bool secure;               /* the client speaks HTTPS (cookies get Secure) */
+    struct web_stream *stream; /* instead of body: the server runs and frees it */
 };
 
 /* pages_answer - the route's answer; every value in it HTML-escaped or JSON-encoded. */

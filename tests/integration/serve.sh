@@ -16,12 +16,35 @@ source "$(dirname "$0")/lib.sh"
 "$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
 role_logins
 
+# campaign e's email and fax go to the capture peers, so there is a notice as sent to show
+start_peer smtp "$PY" "$TESTS_DIR/peers/smtp_capture.py" "$WORK/mail" 0
+SMTP_PORT=$PORT
+export FAX_SECRET=fax-secret-$$
+start_peer fax "$PY" "$TESTS_DIR/peers/fax_gateway.py" --secret "$FAX_SECRET" --token tok \
+  --log "$WORK/fax.log" --save-dir "$WORK/fax"
+FAX_PORT=$PORT
+
 # the console's sessions connect over TCP, where the cluster asks for passwords
 mkdir -p "$WORK/spool"
 write_config "database:
   conninfo: host=localhost dbname=$PGDATABASE
 channels:
   test: {lanes: 1, default: accepted}
+  email:
+    lanes: 1
+    smtp: {host: 127.0.0.1, port: $SMTP_PORT, timeout: 5}
+    from: \"Example Corp <privacy@example.com>\"
+    bounce_domain: bounces.example.com
+  fax:
+    lanes: 1
+    provider: sinch
+    base_url: http://127.0.0.1:$FAX_PORT
+    project_id: proj-test
+    key_id: key-test
+    key_secret_env: FAX_SECRET
+    from: \"+12125550100\"
+    poll_interval: 1s
+    timeout: 5s
   mail:
     lanes: 1
     spool: $WORK/spool
@@ -42,12 +65,23 @@ hostile='<script>alert(1)</script>'
 ok "campaign c created and loaded (a draft: nothing is sent)" test $? -eq 0
 # campaign b: two letters, one per print batch, for the batches page
 printf 'ref,name,address1,city,region,postal_code,country\nb1,Jane Public,1 Elm St,Springfield,IL,62704,US\nb2,John Smith,2 Oak St,Boston,MA,02108,US\n' >letters.csv
+# campaign e: an email (its person's name is markup), a fax, and one nobody can reach
+{ echo "ref,name,email,fax,address1,city,region,postal_code,country"
+  echo "e1,<b>Eve</b> Example,Eve.One@Example.NET,,,,,,US"
+  echo "f1,Fax Person,,+12125550111,,,,,US"
+  echo "u1,Nobody Reachable,,,3 Pine St,Springfield,IL,62704,US"
+} >contacts.csv
 "$CRIER" -c crier.yaml campaign create b --incident INC-b --policy mail --meta "$META" >/dev/null &&
   "$CRIER" -c crier.yaml campaign load b --csv letters.csv >/dev/null &&
   "$CRIER" -c crier.yaml campaign start b >/dev/null &&
+  "$CRIER" -c crier.yaml campaign create e --incident INC-e --policy email,fax --meta "$META" >/dev/null &&
+  "$CRIER" -c crier.yaml campaign load e --csv contacts.csv >/dev/null &&
+  "$CRIER" -c crier.yaml campaign start e >/dev/null &&
   timeout 90 "$CRIER" -c crier.yaml run --until-idle >/dev/null 2>"$WORK/run.log"
 is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign b) AND state = 'batched'")" 2 \
   "campaign b: two letters in print batches"
+is "$(sql "SELECT string_agg(state, ',' ORDER BY recipient_seq) FROM crier.notice WHERE $(in_campaign e)")" \
+  "sent,delivered,undeliverable" "campaign e: the email sent, the fax delivered, one unreachable"
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
@@ -222,6 +256,132 @@ fetch auditor "$base/person?campaign=c&ref=x2"
 like "$BODY" '&lt;img src=x onerror=alert\(1\)&gt;' "an <img onerror> name renders inert"
 ok "no <img> element" bash -c '! grep -q "<img" "$1"' _ "$WORK/body"
 
+# --- person search, the notice as sent -------------------------------------------------------
+same_json() { python3 -c 'import json,sys; sys.exit(json.load(open(sys.argv[1])) != json.load(open(sys.argv[2])))' "$@"; }
+fetch auditor "$base/api/v1/find?by=email&value=Eve.One@EXAMPLE.net"
+cp "$WORK/body" "$WORK/find.json"
+as auditor "$CRIER" -c crier.yaml audit find --email Eve.One@EXAMPLE.net --json >"$WORK/find-cli.json" 2>/dev/null
+ok "GET /api/v1/find?by=email is what crier audit find --email --json prints" same_json "$WORK/find.json" "$WORK/find-cli.json"
+like "$(cat "$WORK/find.json")" '"ref": "e1"' "and finds e1 (the address normalised as a load stores it)"
+fetch auditor "$base/find?campaign=e&by=fax&value=%2B12125550111"
+like "$BODY" 'href="/person\?campaign=e&amp;ref=f1"' "the search page finds by fax and links the person"
+fetch auditor "$base/find?by=name&value=example"
+like "$BODY" '&lt;b&gt;Eve&lt;/b&gt; Example' "by the beginning of a last name, the name escaped"
+ok "and never as markup" bash -c '! grep -q "<b>Eve" "$1"' _ "$WORK/body"
+fetch auditor "$base/find?campaign=b&by=postal&value=62704"
+like "$BODY" 'ref=b1"' "by ZIP"
+fetch auditor "$base/find?by=fax&value=not-a-number"
+is "$CODE" 400 "a value that cannot be a contact: 400"
+like "$BODY" "E.164" "saying why"
+
+fetch auditor "$base/api/v1/person?campaign=e&ref=e1"
+cp "$WORK/body" "$WORK/show.json"
+as auditor "$CRIER" -c crier.yaml audit show e e1 --json >"$WORK/show-cli.json" 2>/dev/null
+ok "GET /api/v1/person is what crier audit show --json prints" same_json "$WORK/show.json" "$WORK/show-cli.json"
+# content_of CAMPAIGN REF - the log id of REF's checked content
+content_of() {
+  fetch auditor "$base/api/v1/person?campaign=$1&ref=$2"
+  python3 -c 'import json,sys; print(next(e["id"] for e in json.load(sys.stdin)["history"] if "content" in e))' <"$WORK/body"
+}
+fetch auditor "$base/person?campaign=e&ref=e1"
+like "$BODY" "content verified|verified" "the person page shows the content proof"
+log=$(content_of e e1)
+fetch auditor "$base/person?campaign=e&ref=e1"
+like "$BODY" "person/content\?campaign=e&amp;ref=e1&amp;log=$log\"" "and links the email as sent"
+fetch auditor "$base/person/content?campaign=e&ref=e1&log=$log"
+is "$CODE" 200 "the email as sent"
+like "$HEADERS" "Content-Type: text/html" "is a page"
+like "$BODY" "Subject: " "with its headers"
+like "$BODY" "To: .*Eve.One@example.net" "to the person"
+like "$BODY" '&lt;b&gt;Eve&lt;/b&gt;' "and its text, the name escaped"
+ok "never the message as HTML (no <b> from the list)" bash -c '! grep -q "<b>Eve" "$1"' _ "$WORK/body"
+fetch auditor "$base/api/v1/person/content?campaign=e&ref=e1&log=$log"
+like "$BODY" '"text": ' "the API gives the same text as JSON"
+flog=$(content_of e f1)
+fetch auditor "$base/person/content?campaign=e&ref=f1&log=$flog&format=pdf"
+is "$CODE" 200 "the fax as transmitted"
+like "$HEADERS" "Content-Type: application/pdf" "as application/pdf"
+like "$HEADERS" 'Content-Disposition: attachment; filename="crier-f1-[0-9]+.pdf"' "as an attachment"
+like "$HEADERS" "X-Content-Type-Options: nosniff" "with nosniff"
+cp "$WORK/body" "$WORK/fax.pdf"
+like "$(pdftotext "$WORK/fax.pdf" - 2>/dev/null)" "Fax Person" "the fax PDF is the person's"
+blog=$(content_of b b1)
+fetch auditor "$base/person/content?campaign=b&ref=b1&log=$blog&format=pdf"
+is "$CODE" 200 "the letter as printed"
+like "$HEADERS" "Content-Type: application/pdf" "as application/pdf"
+cp "$WORK/body" "$WORK/letter.pdf"
+like "$(pdftotext "$WORK/letter.pdf" - 2>/dev/null)" "Jane Public" "the letter PDF is the person's"
+fetch auditor "$base/person/content?campaign=e&ref=e1&log=999999999"
+is "$CODE" 404 "a log row that is not the person's: 404"
+
+# --- the campaign's rate, ETA and chart -----------------------------------------------------
+fetch auditor "$base/api/v1/campaign?name=e"
+cp "$WORK/body" "$WORK/status-api.json"
+"$CRIER" -c crier.yaml status e --json >"$WORK/status-e.json"
+ok "status --json has the progress: rate, remaining, per day" python3 -c '
+import json, sys
+p = json.load(open(sys.argv[1]))["progress"]
+sys.exit(not (p["per_day"] and p["per_day"][-1]["sent"] == 2 and p["per_day"][-1]["undeliverable"] == 1
+              and p["remaining"] == 0 and "rate_per_minute" in p and p["eta"] is None))' "$WORK/status-e.json"
+ok "the API's progress is status --json's" python3 -c '
+import json, sys
+a, b = (json.load(open(p))["progress"]["per_day"] for p in sys.argv[1:]); sys.exit(a != b)' \
+  "$WORK/status-api.json" "$WORK/status-e.json"
+fetch auditor "$base/campaign?name=e"
+like "$BODY" '<progress max="3" value="3"' "the campaign page draws the day's bar"
+like "$BODY" "notices a minute" "and says the rate"
+
+# --- everyone not reached, streamed ---------------------------------------------------------
+fetch auditor "$base/audit/unreached?campaign=e&format=csv"
+cp "$WORK/body" "$WORK/unreached.csv"
+as auditor "$CRIER" -c crier.yaml audit unreached e >"$WORK/unreached-cli.csv" 2>/dev/null
+ok "the unreached CSV is what crier audit unreached prints" cmp "$WORK/unreached.csv" "$WORK/unreached-cli.csv"
+like "$HEADERS" "Transfer-Encoding: chunked" "streamed as the core writes it"
+like "$HEADERS" 'Content-Disposition: attachment; filename="crier-unreached-e.csv"' "a download"
+fetch auditor "$base/api/v1/audit/unreached?campaign=e"
+cp "$WORK/body" "$WORK/unreached.jsonl"
+as auditor "$CRIER" -c crier.yaml audit unreached e --format json >"$WORK/unreached-cli.jsonl" 2>/dev/null
+ok "the API's is --format json's" cmp "$WORK/unreached.jsonl" "$WORK/unreached-cli.jsonl"
+fetch auditor "$base/audit/unreached?campaign=e"
+like "$BODY" 'ref=u1">u1</a>' "the unreached page lists u1, linked to the person"
+like "$BODY" "1 person not reached" "and counts"
+fetch auditor "$base/audit/unreached?campaign=nosuch"
+is "$CODE" 404 "no such campaign: 404, not an empty download"
+
+# a list larger than the first block the server reads before it answers (64 KiB): the rest
+# comes through libmicrohttpd's callback; a client that leaves half-way frees the server
+{ echo "ref,name,address1,city,region,postal_code,country"
+  for i in $(seq 3000); do echo "n$i,Unreachable Person $i,$i Long Street Name,Springfield,IL,62704,US"; done
+} >many.csv
+"$CRIER" -c crier.yaml campaign create many --incident INC-n --policy email --meta "$META" >/dev/null &&
+  "$CRIER" -c crier.yaml campaign load many --csv many.csv >/dev/null &&
+  "$CRIER" -c crier.yaml campaign start many >/dev/null 2>&1
+fetch auditor "$base/audit/unreached?campaign=many&format=csv"
+as auditor "$CRIER" -c crier.yaml audit unreached many >"$WORK/many-cli.csv" 2>/dev/null
+ok "3,000 people not reached ($(wc -c <"$WORK/body") bytes): the download is the CLI's, byte for byte" \
+  cmp "$WORK/body" "$WORK/many-cli.csv"
+ok "(more than the first block)" test "$(wc -c <"$WORK/body")" -gt 65536
+curl -s -b "$WORK/auditor.jar" --limit-rate 20k --max-time 2 -o /dev/null "$base/audit/unreached?campaign=many&format=csv"
+fetch auditor "$base/campaigns"
+is "$CODE" 200 "after a client left a download half-way, the same session is served again"
+fetch auditor "$base/audit/unreached?campaign=many"
+like "$BODY" "3000 people not reached" "the streamed page counts them all"
+
+# --- the regulator packet -------------------------------------------------------------------
+fetch operator -d "csrf=$otoken" -d campaign=e -d discovered=2026-11-01 "$base/audit/regulators/build"
+is "$CODE" 200 "the operator builds the regulator packet"
+like "$BODY" "counts.csv" "the page lists its files"
+fetch operator "$base/audit/regulators/file?name=counts.csv"
+is "$CODE" 200 "and its counts download"
+like "$HEADERS" 'Content-Disposition: attachment; filename="counts.csv"' "as an attachment"
+is "$(sha256sum <"$WORK/body" | cut -d' ' -f1)" \
+  "$(sql "SELECT content_sha256 FROM crier.dispatch_log WHERE event = 'regulator' AND detail LIKE 'packet counts.csv%' ORDER BY id DESC LIMIT 1")" \
+  "the download is the file logged with its SHA-256"
+fetch auditor "$base/audit/regulators/file?name=counts.csv"
+is "$CODE" 404 "another session does not see that packet"
+fetch operator "$base/audit/regulators/file?name=..%2Fetc%2Fpasswd"
+is "$CODE" 404 "nor any file outside it"
+
 # --- audit: verify and an export that verifies offline --------------------------------------
 "$CRIER" -c crier.yaml audit seal >/dev/null
 fetch auditor "$base/audit?campaign=c"
@@ -230,6 +390,7 @@ like "$BODY" "intact" "says the chain is intact"
 fetch auditor "$base/audit/export?campaign=c"
 cp "$WORK/body" "$WORK/export.jsonl"
 like "$HEADERS" 'Content-Disposition: attachment; filename="crier-audit-c.jsonl"' "the export is a download"
+like "$HEADERS" "Transfer-Encoding: chunked" "streamed, not built in memory first"
 run_crier audit verify --file "$WORK/export.jsonl"
 is "$RC" 0 "the downloaded export verifies offline (crier audit verify --file)"
 
@@ -251,6 +412,45 @@ is "$CODE" 303 "the old cookie no longer opens a page"
 denied auditor "DELETE FROM crier.login_log"
 ok "the login log is append-only (an auditor cannot delete from it)" test $? -eq 0
 ok "nor can the owner" bash -c '! psql -XAtq -v ON_ERROR_STOP=1 -c "DELETE FROM crier.login_log" 2>/dev/null'
+
+# --- behind a proxy: the client is the address the trusted proxy appended --------------------
+cp crier.yaml proxy.yaml
+printf 'serve:\n  trusted_proxy: 127.0.0.1\n' >>proxy.yaml
+pport=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$CRIER" -c proxy.yaml serve --listen "127.0.0.1:$pport" >"$WORK/proxy.out" 2>"$WORK/proxy.log" &
+proxy_server=$!
+proxy_up() { grep -q "^listening on" "$WORK/proxy.out"; }
+for _ in $(seq 200); do proxy_up && break; kill -0 "$proxy_server" 2>/dev/null || break; sleep 0.05; done
+ok "a console behind a trusted proxy listens" proxy_up
+# via XFF USER [PASSWORD] - a login through the proxy for client XFF (curl plays nginx)
+via() {
+  fetch proxied -H "X-Forwarded-For: $1" --data-urlencode "user=$2" \
+    --data-urlencode "password=${3:-wrong}" "http://127.0.0.1:$pport/login"
+}
+for i in $(seq 10); do via 203.0.113.5 "nobody_${i}_$$"; done
+is "$CODE" 401 "10 wrong logins from one client behind the proxy: each refused"
+via 203.0.113.5 "nobody_11_$$"
+is "$CODE" 429 "the 11th from that client is slowed (each user name was new: the client counts)"
+via 203.0.113.6 "nobody_12_$$"
+is "$CODE" 401 "another client behind the same proxy is not"
+via "203.0.113.6, 203.0.113.5" "nobody_13_$$"
+is "$CODE" 429 "an address the client put in front of the header is not believed"
+like "$(cat "$WORK/proxy.log")" "from 203.0.113.5" "the journal names the real client"
+via 203.0.113.7 "t_auditor_$$" pw
+is "$CODE" 303 "a right password through the proxy logs in"
+is "$(sql "SELECT client FROM crier.login_log WHERE login = 't_auditor_$$' ORDER BY id DESC LIMIT 1")" \
+  "203.0.113.7" "and crier.login_log has the client's address, not the proxy's"
+fetch direct -H "X-Forwarded-For: 198.51.100.9" --data-urlencode "user=t_auditor_$$" \
+  --data-urlencode "password=pw" "$base/login"
+is "$(sql "SELECT client FROM crier.login_log WHERE login = 't_auditor_$$' ORDER BY id DESC LIMIT 1")" \
+  "127.0.0.1" "without serve.trusted_proxy the header is ignored"
+kill -TERM "$proxy_server"
+wait "$proxy_server"
+printf 'serve:\n  trusted_proxy: proxy.example\n' >>badproxy.yaml
+cat crier.yaml badproxy.yaml >bad.yaml
+run_crier -c bad.yaml serve --listen "127.0.0.1:$pport"
+is "$RC" 78 "serve.trusted_proxy that is not an IP address: a start-up error"
+like "$ERR" "trusted_proxy proxy.example: not an IP address" "naming it"
 
 # --- the listen address and TLS -------------------------------------------------------------
 run_crier -c crier.yaml serve --listen "0.0.0.0:$port"

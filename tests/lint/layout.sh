@@ -43,6 +43,8 @@ ALLOWED=(
   'engine/cmd/cli.c:{"fax", required_argument'      # audit find --fax
   'engine/cmd/unreached.c:"campaign", "ref"'        # the unreached list's column names
   'engine/cmd/unreached.c:"email",        "fax"'    # audit find --json's field names
+  'engine/web/person.c:{"email", "Email address"'   # the console's find by= (audit find --email)
+  'engine/web/person.c:{"fax", "Fax number'         # find by=fax (a contact, not a channel)
 )
 
 # names_in DIR - the lines of C under DIR that name a channel, less the allowed ones

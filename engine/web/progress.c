@@ -1,0 +1,69 @@
+/*
+ * progress.c - the campaign page's rate, ETA and per-day chart, drawn from what `crier
+ * status NAME --json` prints ("progress", status.c): the page computes nothing of its own.
+ * The chart is a table with a <progress> bar per day, so it needs no script and no inline
+ * style (the console's Content-Security-Policy allows neither), reads as a table to a
+ * screen reader, and prints.
+ */
+#include "crier/crier.h"
+#include "crier/html.h"
+#include "pages.h"
+
+#include <stdio.h>
+
+static json_int_t day_count(const json_t *day, const char *key)
+{
+    return json_integer_value(json_object_get(day, key));
+}
+
+void progress_chart(FILE *out, const json_t *status)
+{
+    const json_t *p = json_object_get(status, "progress");
+    if (!json_is_object(p))
+        return;
+    const char *eta = json_string_value(json_object_get(p, "eta"));
+    fprintf(out,
+            "<h2>Progress</h2><p class=\"progress\">%.1f notices a minute (the last "
+            "%" JSON_INTEGER_FORMAT " s); %" JSON_INTEGER_FORMAT " to go; ",
+            json_real_value(json_object_get(p, "rate_per_minute")),
+            json_integer_value(json_object_get(p, "rate_seconds")),
+            json_integer_value(json_object_get(p, "remaining")));
+    if (eta) {
+        fputs("done at about ", out);
+        html_escape(out, eta);
+        fputs(" at this rate", out);
+    } else {
+        fputs("no ETA (nothing moved in that window, or the campaign is not running)", out);
+    }
+    fputs(".</p>\n", out);
+    const json_t *days = json_object_get(p, "per_day");
+    json_int_t most = 1;
+    size_t i;
+    const json_t *day;
+    json_array_foreach(days, i, day)
+    {
+        json_int_t n = day_count(day, "sent") + day_count(day, "undeliverable");
+        most = n > most ? n : most;
+    }
+    if (json_array_size(days) == 0)
+        return;
+    fputs("<table class=\"chart\"><caption>Notices finished per day (UTC)</caption>"
+          "<tr><th scope=\"col\">day</th><th scope=\"col\">sent</th>"
+          "<th scope=\"col\">undeliverable</th><th scope=\"col\">chart</th></tr>\n",
+          out);
+    json_array_foreach(days, i, day)
+    {
+        const char *name = json_string_value(json_object_get(day, "day"));
+        json_int_t sent = day_count(day, "sent"), failed = day_count(day, "undeliverable");
+        fputs("<tr><th scope=\"row\">", out);
+        html_escape(out, name);
+        fprintf(out,
+                "</th><td>%" JSON_INTEGER_FORMAT "</td><td>%" JSON_INTEGER_FORMAT "</td>"
+                "<td><progress max=\"%" JSON_INTEGER_FORMAT "\" value=\"%" JSON_INTEGER_FORMAT
+                "\" aria-label=\"finished on ",
+                sent, failed, most, sent + failed);
+        html_escape(out, name);
+        fprintf(out, "\">%" JSON_INTEGER_FORMAT "</progress></td></tr>\n", sent + failed);
+    }
+    fputs("</table>\n", out);
+}
