@@ -9,6 +9,9 @@
 # crier's rate is N / (last 'submitted' row - first claim), from the dispatch log: it
 # includes claiming, rendering each letter, the upload and the record, not the polling that
 # follows (the run waits for every fax to be polled to 'delivered' and checks it).
+# Also printed: crier run's CPU per fax (user+sys over N, polling included), and where a
+# lane's time went per batch, from the dispatch log: claim to last record (inside the
+# batch: rendering and uploads) and last record to the lane's next claim (the engine).
 # Environment: BUILD (build directory, default build), LANES (2), BATCH (50),
 # IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3).
 set -euo pipefail
@@ -95,8 +98,8 @@ config "$PORT"
 "$CRIER" campaign load bench --csv list.csv >/dev/null
 psql -XAq -c "VACUUM ANALYZE"
 "$CRIER" campaign start bench >/dev/null
-/usr/bin/time -f '%e %M' -o time.out "$CRIER" run --until-idle 2>>run.err
-read -r elapsed kb <time.out
+/usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>>run.err
+read -r elapsed kb cpu_user cpu_sys <time.out
 q() { psql -XAt -c "$1"; }
 delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = 'bench' AND n.state = 'delivered' AND n.channel = 'fax'")
 [ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
@@ -104,6 +107,22 @@ span=$(q "SELECT extract(epoch FROM max(l.at) FILTER (WHERE l.to_state = 'submit
                 - min(l.at) FILTER (WHERE l.to_state = 'sending'))
           FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id WHERE c.name = 'bench'")
 crier_rate=$(echo "scale=1; $N / $span" | bc)
+# per lane (actor) and batch: claims closer than 50 ms together are one batch
+lanes=$(q "WITH l AS (SELECT l.* FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
+                    WHERE c.name = 'bench'),
+  c0 AS (SELECT notice_id, actor, at, CASE WHEN at - lag(at) OVER (PARTITION BY actor ORDER BY at)
+                                               > interval '50 ms' THEN 1 ELSE 0 END AS starts
+         FROM l WHERE to_state = 'sending'),
+  claims AS (SELECT notice_id, actor, at, sum(starts) OVER (PARTITION BY actor ORDER BY at) AS batch FROM c0),
+  b AS (SELECT c.actor, c.batch, min(c.at) AS claimed, max(s.at) AS last_record
+        FROM claims c JOIN l s ON s.notice_id = c.notice_id AND s.from_state = 'sending'
+                              AND s.to_state = 'submitted' GROUP BY 1, 2),
+  g AS (SELECT *, lead(claimed) OVER (PARTITION BY actor ORDER BY batch) AS next_claim FROM b)
+  SELECT count(*) || ' batches; median ms claim to last record '
+         || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM last_record - claimed))::numeric)
+         || ', last record to next claim '
+         || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_claim - last_record))::numeric)
+  FROM g")
 
 # the ceiling: curl --parallel, the same PDF, the same number of requests and concurrency
 concurrency=$((LANES * IN_FLIGHT))
@@ -130,6 +149,7 @@ ok=$(grep -c '^200$' curl.codes || true)
 curl_rate=$(echo "scale=1; $N / ($t1 - $t0)" | bc)
 echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
 echo "crier: $crier_rate faxes submitted/s ($span s from the first claim to the last 'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB)"
+echo "crier CPU: $(echo "scale=3; 1000 * ($cpu_user + $cpu_sys) / $N" | bc) ms per fax (user+sys of the whole run, polling included); lanes: $lanes"
 echo "curl --parallel: $curl_rate posts/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
 echo "ratio: $(echo "scale=2; $crier_rate / $curl_rate" | bc) (target >= 0.8)"
 INNER

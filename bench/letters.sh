@@ -11,6 +11,9 @@
 #  3. in the same run, the same letter (same body, same address blocks, same fonts)
 #     rendered by ReportLab (python3-reportlab, /usr/bin/python3) into one PDF: letters/s,
 #     and crier's ratio to it. Target (issue 4): >= 10x.
+#  4. CPU per letter of both, from the same runs: crier's is all of `crier run`'s user and
+#     system time (claim, letter.md, layout, PDF, manifest, record; not PostgreSQL's) over
+#     N; ReportLab's is its process's. On a loaded machine this ratio is the steadier one.
 # Defaults N=20000 SMALL=5000 LARGE=50000; pass smaller numbers on a small machine.
 # Environment: BUILD (build directory, default build), PEER_PYTHON (/usr/bin/python3).
 set -euo pipefail
@@ -63,6 +66,8 @@ YAML
   CRIER_CONFIG=$WORK/$name.yaml /usr/bin/time -v "$CRIER" run --until-idle \
     >/dev/null 2>"$WORK/$name.time"
   RSS_KB=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/$name.time")
+  CPU_MS=$(awk -F': ' -v n="$count" '/User time|System time/ {s += $2}
+                       END {printf "%.3f", 1000 * s / n}' "$WORK/$name.time")
   local cid
   cid=$(q "SELECT id FROM crier.campaign WHERE name = '$name'")
   local batched
@@ -82,8 +87,9 @@ YAML
 "$CRIER" db migrate >/dev/null
 one_run rate "$N"
 crier_rate=$RATE
+crier_cpu=$CPU_MS
 echo "crier:     $N letters into batch PDFs: $crier_rate letters/s; $PAGES pages," \
-  "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB"
+  "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB; $crier_cpu ms CPU/letter"
 one_run small "$SMALL"
 small_rss=$RSS_KB
 one_run large "$LARGE"
@@ -96,8 +102,9 @@ CRIER_CONFIG=$WORK/rate.yaml "$CRIER" campaign proof rate --out "$WORK/proof" --
 body=$(ls "$WORK"/proof/*letter.md | head -1)
 rl_n=$(( N / 10 > 200 ? 200 : N / 10 ))
 [ "$rl_n" -ge 20 ] || rl_n=20
-rl_rate=$("$PY" "$BENCH_DIR/letters_reportlab.py" "$body" "$rl_n" "$WORK/reportlab.pdf")
+read -r rl_rate rl_cpu < <("$PY" "$BENCH_DIR/letters_reportlab.py" "$body" "$rl_n" "$WORK/reportlab.pdf")
 echo "reportlab: $rl_n letters into one PDF: $rl_rate letters/s" \
-  "($(pdfinfo "$WORK/reportlab.pdf" | awk '/^Pages:/ {print $2}') pages)"
+  "($(pdfinfo "$WORK/reportlab.pdf" | awk '/^Pages:/ {print $2}') pages); $rl_cpu ms CPU/letter"
 echo "ratio:     crier / reportlab = $(echo "scale=1; $crier_rate / $rl_rate" | bc)x (target >= 10x)"
+echo "cpu ratio: reportlab / crier CPU per letter = $(echo "scale=1; $rl_cpu / $crier_cpu" | bc)x"
 INNER

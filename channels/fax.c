@@ -962,6 +962,11 @@ static struct transfer *send_done(struct transfer_source *source, struct transfe
 {
     struct send_source *ss = (struct send_source *)source;
     send_finish(source->session, t, result, response_code(t), &ss->outcomes[t->index]);
+    /* final for this attempt (a fax id, an unknown outcome, a refusal or a retry): the
+     * engine's recorder commits it while this lane goes on rendering and uploading, rather
+     * than the whole batch after its last reply, and a kill -9 later in the batch leaves
+     * it recorded instead of to the lease reaper's "unknown outcome" */
+    channel_outcome_ready(source->channel, ss->outcomes, t->index);
     transfer_free(t);
     return NULL;
 }
