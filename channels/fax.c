@@ -1228,6 +1228,7 @@ static int fax_proof_print(const struct crier_config *config, const struct crier
 const struct crier_channel_ops fax_channel_ops = {
     .name = "fax",
     .accepted_state = STATE_SUBMITTED,
+    .early_outcomes = true, /* send_done reports each upload's outcome as it arrives */
     .templates = channel_letter_templates,
     .reachable = fax_reachable,
     .unreachable_why = "no valid fax number",
