@@ -313,7 +313,9 @@ int transition_record_lanes(struct crier_db *db, struct transition_lane_records 
 /* ---- from submitted --------------------------------------------------------------------- */
 
 /* The record: parallel arrays, one statement. A notice that would be ready again in a
- * cancelled campaign is cancelled instead, as record_sql does. */
+ * cancelled campaign is cancelled instead, as record_sql does. The poller and crier serve's
+ * status webhook (engine/web/hooks.c) both record with it; only a notice still 'submitted'
+ * changes, so of the two that learn the same final status the second changes nothing. */
 static const char polled_sql[] =
     "WITH o AS ("
     " SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::smallint[],"
@@ -321,8 +323,10 @@ static const char polled_sql[] =
     " $12::text[], $13::integer[])"
     " AS u(id, campaign_id, to_state, to_channel, to_channel_index, delay, detail, reason,"
     " changed, transport_id, logged, ref, attempt)),"
-    " c AS (SELECT id, state FROM crier.campaign"
-    " WHERE id IN (SELECT DISTINCT campaign_id FROM o) FOR SHARE),"
+    /* FOR SHARE through campaign_share (015_fax_hook.sql): the webhook's role records with
+     * this statement and may not UPDATE a campaign, which a plain FOR SHARE would need */
+    " c AS (SELECT id, state FROM crier.campaign_share("
+    " ARRAY(SELECT DISTINCT campaign_id FROM o))),"
     " d AS (SELECT o.*, CASE WHEN o.to_state = 'ready' AND c.state = 'cancelled'"
     " THEN 'cancelled' ELSE o.to_state END AS final_state,"
     " CASE WHEN o.to_state = 'ready' AND c.state = 'cancelled'"
