@@ -1043,29 +1043,15 @@ static struct transfer *poll_next(struct transfer_source *source)
     return NULL;
 }
 
-/* status_done - a fax's status: final, or still pending. */
-static void status_done(struct fax_session *s, struct transfer *t, CURLcode result, long http,
-                        const struct crier_poll_item *item, struct crier_outcome *outcome)
+/* status_outcome - what a fax object's status says (a status reply, a webhook's event). */
+static void status_outcome(const struct fax_gateway *g, json_t *fax, const char *id,
+                           struct crier_outcome *outcome)
 {
-    char id[sizeof(outcome->transport_id)];
-    clean(item->transport_id, id, sizeof(id));
-    if (result != CURLE_OK || http < 200 || http >= 300) {
-        char body[EXCERPT_MAX + 8];
-        excerpt(t->reply ? t->reply : "", t->reply_len, body, sizeof(body));
-        if (result != CURLE_OK)
-            outcome_set(outcome, OUTCOME_PENDING, "status of fax %s: %s", id,
-                        t->error[0] ? t->error : curl_easy_strerror(result));
-        else
-            outcome_set(outcome, OUTCOME_PENDING, "status of fax %s: HTTP %ld %s", id, http, body);
-        return;
-    }
-    json_t *fax = reply_json(t);
     char number[32], words[OUTCOME_DETAIL_MAX / 2], status_text[64];
-    const char *status =
-        fax_json_pointer_text(fax, s->gateway.status_pointer, number, sizeof(number));
+    const char *status = fax_json_pointer_text(fax, g->status_pointer, number, sizeof(number));
     clean(status, status_text, sizeof(status_text));
-    error_words(&s->gateway, fax, words, sizeof(words));
-    switch (fax_status_classify(&s->gateway.statuses, status)) {
+    error_words(g, fax, words, sizeof(words));
+    switch (fax_status_classify(&g->statuses, status)) {
     case FAX_STATUS_DELIVERED:
         outcome_set(outcome, OUTCOME_DELIVERED, "fax %s %s", id, status_text);
         break;
@@ -1087,6 +1073,26 @@ static void status_done(struct fax_session *s, struct transfer *t, CURLcode resu
         break;
     }
     snprintf(outcome->transport_id, sizeof(outcome->transport_id), "%s", id);
+}
+
+/* status_done - a fax's status: final, or still pending. */
+static void status_done(struct fax_session *s, struct transfer *t, CURLcode result, long http,
+                        const struct crier_poll_item *item, struct crier_outcome *outcome)
+{
+    char id[sizeof(outcome->transport_id)];
+    clean(item->transport_id, id, sizeof(id));
+    if (result != CURLE_OK || http < 200 || http >= 300) {
+        char body[EXCERPT_MAX + 8];
+        excerpt(t->reply ? t->reply : "", t->reply_len, body, sizeof(body));
+        if (result != CURLE_OK)
+            outcome_set(outcome, OUTCOME_PENDING, "status of fax %s: %s", id,
+                        t->error[0] ? t->error : curl_easy_strerror(result));
+        else
+            outcome_set(outcome, OUTCOME_PENDING, "status of fax %s: HTTP %ld %s", id, http, body);
+        return;
+    }
+    json_t *fax = reply_json(t);
+    status_outcome(&s->gateway, fax, id, outcome);
     json_decref(fax);
 }
 
@@ -1203,6 +1209,118 @@ static int fax_poll(struct crier_channel *channel, const struct crier_poll_item 
     return 0;
 }
 
+/* ---- the status webhook (crier serve's /hooks/<channel>/<secret>, engine/web/hooks.c) ---- */
+
+#define CALLBACK_EVENT_FINAL "FAX_COMPLETED" /* Sinch's event for an outgoing fax's end */
+
+/* token_notice_id - the notice id of a public token "<id>.<hex>", or 0 when it is not one. */
+static int64_t token_notice_id(const char *token)
+{
+    size_t digits = strspn(token, "0123456789");
+    if (digits == 0 || digits > 18 || token[digits] != '.')
+        return 0;
+    const char *hex = token + digits + 1;
+    size_t hex_len = strspn(hex, "0123456789abcdef");
+    if (hex_len == 0 || hex[hex_len] != '\0')
+        return 0;
+    return strtoll(token, NULL, 10);
+}
+
+/* callback_text - a member that must be a short printable string; NULL with err set. */
+static const char *callback_text(json_t *object, const char *pointer, const char *name, size_t max,
+                                 char *err, size_t err_size)
+{
+    char number[32];
+    const char *text = fax_json_pointer_text(object, pointer, number, sizeof(number));
+    if (str_empty(text)) {
+        snprintf(err, err_size, "'%s' is missing or not a string", name);
+        return NULL;
+    }
+    for (const char *p = text; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+            snprintf(err, err_size, "'%s' has a control character", name);
+            return NULL;
+        }
+    if (strlen(text) >= max) {
+        snprintf(err, err_size, "'%s' is longer than %zu bytes", name, max - 1);
+        return NULL;
+    }
+    return text;
+}
+
+/* callback_read - the event in root, in the Sinch callback shape: {"event", "eventTime",
+ * "fax": {the Fax object, as a status reply has it}}. */
+static int callback_read(const struct fax_gateway *g, json_t *root, struct crier_callback *ret,
+                         char *err, size_t err_size)
+{
+    if (!json_is_object(root)) {
+        snprintf(err, err_size, "the body is not a JSON object");
+        return -EINVAL;
+    }
+    const char *event = callback_text(root, "/event", "event", sizeof(ret->event), err, err_size);
+    if (event == NULL)
+        return -EINVAL;
+    snprintf(ret->event, sizeof(ret->event), "%s", event);
+    json_t *fax = json_object_get(root, "fax");
+    if (!json_is_object(fax)) {
+        snprintf(err, err_size, "'fax' is missing or not an object");
+        return -EINVAL;
+    }
+    const char *id =
+        callback_text(fax, g->id_pointer, "fax.id", sizeof(ret->transport_id), err, err_size);
+    if (id == NULL)
+        return -EINVAL;
+    snprintf(ret->transport_id, sizeof(ret->transport_id), "%s", id);
+    if (strcmp(event, CALLBACK_EVENT_FINAL) != 0)
+        return 0; /* an incoming fax, say: not crier's business, and not malformed */
+    char number[32];
+    if (fax_json_pointer_text(fax, g->status_pointer, number, sizeof(number)) == NULL) {
+        snprintf(err, err_size, "'fax.status' is missing or not a string");
+        return -EINVAL;
+    }
+    ret->final_status = true;
+    status_outcome(g, fax, ret->transport_id, &ret->outcome);
+    json_t *token = NULL;
+    if (g->list_token == NULL || fax_json_pointer(fax, g->list_token, &token) < 0)
+        return 0; /* no label: a fax crier did not send */
+    if (!json_is_string(token) || json_string_length(token) >= sizeof(ret->token) ||
+        token_notice_id(json_string_value(token)) == 0) {
+        snprintf(err, err_size, "'fax.labels.%s' is not a notice token", LABEL_TOKEN);
+        return -EINVAL;
+    }
+    snprintf(ret->token, sizeof(ret->token), "%s", json_string_value(token));
+    ret->notice_id = token_notice_id(ret->token);
+    return 0;
+}
+
+/* fax_callback - the callback op. */
+static int fax_callback(const struct crier_config *config, const char *body, size_t len,
+                        struct crier_callback *ret, char *err, size_t err_size)
+{
+    memset(ret, 0, sizeof(*ret));
+    struct fax_gateway g = {0};
+    if (gateway_setup(&g, config) < 0) {
+        gateway_clear(&g);
+        snprintf(err, err_size, "channels.fax does not describe a gateway (see docs/fax.md)");
+        return -ENOTSUP;
+    }
+    json_error_t json_error;
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
+    int r;
+    if (root == NULL) {
+        snprintf(err, err_size, "not JSON: %s (line %d, column %d)", json_error.text,
+                 json_error.line, json_error.column);
+        r = -EINVAL;
+    } else {
+        r = callback_read(&g, root, ret, err, err_size);
+    }
+    json_decref(root);
+    gateway_clear(&g);
+    if (r < 0)
+        memset(ret, 0, sizeof(*ret));
+    return r;
+}
+
 static bool fax_reachable(const struct crier_notice *notice)
 {
     return !str_empty(notice->fax);
@@ -1243,6 +1361,7 @@ const struct crier_channel_ops fax_channel_ops = {
     .send = fax_send,
     .flush = NULL,
     .poll = fax_poll,
+    .callback = fax_callback,
     .close = fax_close,
 };
 

@@ -24,6 +24,18 @@ struct crier_poll_item {
     double submitted_at;               /* epoch seconds of that attempt's claim */
 };
 
+/* One status a transport pushed (a fax gateway's webhook), as the callback op read it. */
+struct crier_callback {
+    char event[40];         /* the event's name, cleaned, for crier's log */
+    bool final_status;      /* an outgoing fax's completion: outcome says how it ended */
+    char transport_id[128]; /* the transport's id (the fax id) */
+    char token[160];        /* the notice's public token ("<id>.<token>") the transport echoed,
+                               "" when it echoed none: not a notice of crier's */
+    int64_t notice_id;      /* the id in token, 0 when none */
+    struct crier_outcome outcome; /* as poll would say for this status: DELIVERED, PERMANENT,
+                                     TEMPORARY, or PENDING (not final: nothing to record) */
+};
+
 struct crier_channel;
 struct render_campaign;
 
@@ -158,6 +170,14 @@ struct crier_channel_ops {
      * May be NULL: the accepted state is then final. */
     int (*poll)(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,
                 struct crier_outcome *outcomes);
+    /* callback - read a status the transport pushed: body is the event as one JSON document
+     * (crier serve's webhook turns a form into one), read as poll reads a status reply,
+     * so that the same status gives the same outcome and words. 0 with *ret filled (an
+     * event that is not a final status leaves final_status false); -EINVAL when the body
+     * is not such an event, with err naming what is wrong; -ENOTSUP when the channel's
+     * configuration cannot read one. Needs no session. May be NULL: no webhook. */
+    int (*callback)(const struct crier_config *config, const char *body, size_t len,
+                    struct crier_callback *ret, char *err, size_t err_size);
     /* close - end the session and free channel->state. May be NULL. */
     void (*close)(struct crier_channel *channel);
     /* committed - the engine has recorded the outcomes of the last send in the database;
