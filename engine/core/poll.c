@@ -140,6 +140,22 @@ enum due_column {
     DUE_CAMPAIGN_NAME,
 };
 
+/* poll_decide_final - the decision for a final status (DELIVERED, PERMANENT, TEMPORARY),
+ * into *d: transition.c's, whether the poller asked or the gateway told (the webhook). */
+static void poll_decide_final(const struct transition_input *in,
+                              const struct crier_outcome *outcome,
+                              struct policy_decision *policy_decision, struct transition_polled *d)
+{
+    transition_decide(in, outcome, policy_decision);
+    d->to_state = notice_state_name(policy_decision->to_state);
+    d->to_channel = transition_to_channel(in, policy_decision);
+    d->to_channel_index = policy_decision->to_channel_index;
+    d->delay = policy_decision->delay_seconds;
+    d->reason = policy_decision->reason[0] ? policy_decision->reason : NULL;
+    d->changed = policy_decision->channel_changed;
+    d->logged = true;
+}
+
 /* poll_decide - the decision for one answer (transition.c for those that move the notice). */
 static void poll_decide(struct poller *p, const struct crier_notice *notice, char **policy,
                         size_t channel_index, double channel_started_at, double submitted_at,
@@ -199,14 +215,7 @@ static void poll_decide(struct poller *p, const struct crier_notice *notice, cha
         .now = now,
         .random_unit = erand48(p->random_state),
     };
-    transition_decide(&in, outcome, policy_decision);
-    d->to_state = notice_state_name(policy_decision->to_state);
-    d->to_channel = transition_to_channel(&in, policy_decision);
-    d->to_channel_index = policy_decision->to_channel_index;
-    d->delay = policy_decision->delay_seconds;
-    d->reason = policy_decision->reason[0] ? policy_decision->reason : NULL;
-    d->changed = policy_decision->channel_changed;
-    d->logged = true;
+    poll_decide_final(&in, outcome, policy_decision, d);
 }
 
 /* poll_round - one transaction; returns the notices asked about, or < 0. */
@@ -293,6 +302,107 @@ static long poll_round(struct poller *p)
     free(notices);
     PQclear(due);
     return r < 0 ? r : (long)n;
+}
+
+/* ---- a status the gateway pushed (crier serve's webhook) ------------------------------- */
+
+/* The notice a pushed status is about: still submitted on the channel, with the fax id and
+ * the token the gateway echoed. The token's id gives the campaign (id = campaign * 2^32 +
+ * seq), so the lookup is one primary-key probe in one partition. FOR UPDATE without SKIP
+ * LOCKED: a poll round that holds the notice is waited for, and the row is then tested
+ * again (a notice it finished no longer matches, and nothing is recorded twice). */
+static const char callback_sql[] = "SELECT " NOTICE_COLUMNS(
+    "n", "r") ", n.channel_index, extract(epoch FROM n.channel_started_at), c.policy, c.name"
+              " FROM crier.notice n"
+              " JOIN crier.recipient_now r ON r.campaign_id = n.campaign_id"
+              " AND r.seq = n.recipient_seq"
+              " JOIN crier.campaign c ON c.id = n.campaign_id"
+              " WHERE n.campaign_id = $1::bigint >> 32 AND n.id = $1::bigint"
+              " AND n.id || '.' || n.token = $2 AND n.state = 'submitted' AND n.channel = $3"
+              " AND n.transport_id = $4"
+              " FOR UPDATE OF n";
+
+enum callback_column {
+    CALLBACK_CHANNEL_INDEX = NOTICE_COLUMN_COUNT,
+    CALLBACK_CHANNEL_STARTED_AT,
+    CALLBACK_POLICY,
+    CALLBACK_CAMPAIGN_NAME,
+};
+
+/* callback_record_row - decide and record the status for the one notice found. */
+static int callback_record_row(struct crier_db *db, const struct crier_config *config,
+                               const struct crier_channel_ops *ops, PGresult *found,
+                               const struct crier_callback *callback, const char *owner)
+{
+    struct crier_notice notice;
+    notice_from_row(found, 0, &notice);
+    notice.vars_json = NULL;
+    notice.campaign_name = PQgetvalue(found, 0, CALLBACK_CAMPAIGN_NAME);
+    char **policy = db_array_parse(PQgetvalue(found, 0, CALLBACK_POLICY));
+    const char *started = db_value(found, 0, CALLBACK_CHANNEL_STARTED_AT);
+    unsigned short random_state[3] = {(unsigned short)getpid(), (unsigned short)time(NULL),
+                                      (unsigned short)notice.id};
+    struct transition_input in = {
+        .config = config,
+        .policy = policy,
+        .notice = &notice,
+        .channel = ops->name,
+        .channel_index = strtoul(PQgetvalue(found, 0, CALLBACK_CHANNEL_INDEX), NULL, 10),
+        .channel_started_at = started ? strtod(started, NULL) : now_seconds(),
+        .accepted_state = ops->accepted_state,
+        .now = now_seconds(),
+        .random_unit = erand48(random_state),
+    };
+    /* the poller's words, and where they came from */
+    struct crier_outcome outcome = callback->outcome;
+    size_t len = strlen(outcome.detail);
+    snprintf(outcome.detail + len, sizeof(outcome.detail) - len, " (webhook)");
+    struct policy_decision policy_decision;
+    struct transition_polled d = {
+        .notice = &notice,
+        .detail = outcome.detail,
+        .transport_id = callback->transport_id,
+    };
+    poll_decide_final(&in, &outcome, &policy_decision, &d);
+    int r = transition_record_polled(db, ops->name, owner, &d, 1);
+    strv_free(policy);
+    return r;
+}
+
+int poll_callback_record(struct crier_db *db, const struct crier_config *config,
+                         const struct crier_channel_ops *ops, const struct crier_callback *callback,
+                         const char *owner, enum poll_callback_result *ret_result)
+{
+    enum crier_outcome_kind kind = callback->outcome.kind;
+    if (!callback->final_status ||
+        (kind != OUTCOME_DELIVERED && kind != OUTCOME_PERMANENT && kind != OUTCOME_TEMPORARY)) {
+        *ret_result = CALLBACK_NOT_FINAL;
+        return 0;
+    }
+    if (callback->notice_id <= 0) {
+        *ret_result = CALLBACK_NO_NOTICE;
+        return 0;
+    }
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)callback->notice_id);
+    const char *params[] = {id, callback->token, ops->name, callback->transport_id};
+    int r = db_begin(db);
+    if (r < 0)
+        return r;
+    PGresult *found = NULL;
+    r = db_query(db, callback_sql, 4, params, &found);
+    if (r == 0 && PQntuples(found) == 1)
+        r = callback_record_row(db, config, ops, found, callback, owner);
+    bool recorded = r == 0 && PQntuples(found) == 1;
+    PQclear(found);
+    if (r < 0) {
+        db_rollback(db);
+        return r;
+    }
+    r = db_commit(db);
+    if (r == 0)
+        *ret_result = recorded ? CALLBACK_RECORDED : CALLBACK_NO_NOTICE;
+    return r;
 }
 
 static void *poller_main(void *data)

@@ -46,4 +46,24 @@ void poll_channels(const struct crier_config *config, struct db_array *ret);
 void poll_settings(const struct crier_config *config, enum crier_channel_id id, long *ret_interval,
                    long *ret_final_timeout);
 
+/* What a status the gateway pushed did (poll_callback_record). */
+enum poll_callback_result {
+    CALLBACK_RECORDED,  /* the notice moved on, logged as the poller logs it */
+    CALLBACK_NO_NOTICE, /* no notice is submitted with that fax id and token: an unknown fax,
+                           another notice's, or one already final; nothing changed */
+    CALLBACK_NOT_FINAL, /* not a final status (pending, an incoming fax): nothing changed */
+};
+
+/*
+ * poll_callback_record - record a final status the channel's gateway pushed (crier serve's
+ * webhook; callback as ops->callback read it) exactly as the poller would for that status:
+ * same decision, same record statement (transition_record_polled), one transaction, with
+ * the detail marked "(webhook)" and owner as the actor. Only a notice still submitted on
+ * ops's channel whose fax id and token both match changes; so a replay, a callback for
+ * another fax, or one the poller beat changes nothing. Returns 0 or a database error.
+ */
+int poll_callback_record(struct crier_db *db, const struct crier_config *config,
+                         const struct crier_channel_ops *ops, const struct crier_callback *callback,
+                         const char *owner, enum poll_callback_result *ret_result);
+
 #endif
