@@ -409,12 +409,21 @@ static const struct config_key serve_tls_keys[] = {
     STRING_KEY("key", serve.tls_key),
 };
 static const struct config_section serve_tls_section = SECTION(serve_tls_keys, false);
+/* serve.fax_webhook: the fax gateway's status webhook (engine/web/hooks.c, docs/fax.md): where
+ * its URL secret is (never the secret itself) and the webhook role's own login */
+static const struct config_key serve_webhook_keys[] = {
+    STRING_KEY("secret_file", serve.webhook.secret_file),
+    STRING_KEY("secret_env", serve.webhook.secret_env),
+    STRING_KEY("conninfo", serve.webhook.conninfo),
+};
+static const struct config_section serve_webhook_section = SECTION(serve_webhook_keys, false);
 static const struct config_key serve_keys[] = {
     STRING_KEY("listen", serve.listen),
     STRING_KEY("trusted_proxy", serve.trusted_proxy),
     MAPPING_KEY("tls", NO_OFFSET, &serve_tls_section),
     DURATION_KEY("session_idle", serve.session_idle_seconds, 60, 86400),
     DURATION_KEY("session_max", serve.session_max_seconds, 60, 7 * 86400),
+    MAPPING_KEY("fax_webhook", CONFIG_OFFSET(serve.webhook.present), &serve_webhook_section),
 };
 static const struct config_section serve_section = SECTION(serve_keys, false);
 
@@ -517,6 +526,7 @@ struct crier_config *config_default(void)
     config->substitute.print_per_letter = 0.20;
     config->serve.session_idle_seconds = 15 * 60;
     config->serve.session_max_seconds = 8 * 3600;
+    config->serve.webhook.channel = "fax"; /* the one channel whose gateway pushes statuses */
     return config;
 }
 
@@ -545,6 +555,9 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->serve.tls_cert);
     free(config->serve.tls_key);
     free(config->serve.trusted_proxy);
+    free(config->serve.webhook.secret_file);
+    free(config->serve.webhook.secret_env);
+    free(config->serve.webhook.conninfo);
     free(config->fax.provider);
     free(config->fax.base_url);
     free(config->fax.project_id);
@@ -1283,5 +1296,11 @@ int config_secrets_check(const struct crier_config *config)
         r |= secret_path_check(config->fax.key_secret_file,
                                "a secret (channels.fax.key_secret_file)");
     r |= secret_path_check(config->serve.tls_key, "a private key (serve.tls.key)");
+    if (config->serve.webhook.present && str_empty(config->serve.webhook.secret_env))
+        r |= secret_path_check(config->serve.webhook.secret_file,
+                               "a secret (serve.fax_webhook.secret_file)");
+    if (config->path && strcmp(config->path, "-") != 0 &&
+        conninfo_has_password(config->serve.webhook.conninfo))
+        r |= secret_path_check(config->path, "a password (serve.fax_webhook.conninfo)");
     return r < 0 ? -EACCES : 0;
 }

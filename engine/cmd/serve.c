@@ -1,7 +1,10 @@
 /*
  * serve.c - `crier serve`: the web console and its JSON API (engine/web/, docs/console.md)
  * until SIGTERM or SIGINT. It needs no database login of its own: every session connects
- * with the person's own PostgreSQL login (engine/web/session.c).
+ * with the person's own PostgreSQL login (engine/web/session.c). The one exception is the
+ * fax status webhook (serve.fax_webhook, engine/web/hooks.c), which has no person behind
+ * it: it logs in as a member of crier_fax_hook, a role that may record a fax's final
+ * status and nothing more.
  *
  * SECURITY: the TLS key is read here, before any request, and handed to libmicrohttpd in
  * memory; a key file readable by others is warned about (config_secrets_check).
@@ -86,6 +89,15 @@ int serve_main(const struct crier_config *config, const char *listen)
         tls_clear(&options);
         return code;
     }
+    if (config->serve.webhook.present) {
+        char hook_err[1024];
+        int r = hooks_open(config, &options.hooks, hook_err, sizeof(hook_err));
+        if (r < 0) {
+            fprintf(stderr, "crier serve: %s\n", hook_err);
+            tls_clear(&options);
+            return r == -EHOSTUNREACH ? EX_UNAVAILABLE : EX_CONFIG;
+        }
+    }
     session_setup(config);
     struct sigaction action = {.sa_handler = on_signal};
     sigemptyset(&action.sa_mask);
@@ -98,10 +110,12 @@ int serve_main(const struct crier_config *config, const char *listen)
     tls_clear(&options); /* libmicrohttpd keeps its own copy */
     if (r < 0) {
         fprintf(stderr, "crier serve: %s\n", err);
+        hooks_free(options.hooks);
         return r == -EINVAL ? EX_CONFIG : EX_UNAVAILABLE;
     }
-    log_notice("crier serve: listening on %s (%s)", options.listen,
-               options.tls_cert ? "HTTPS" : "HTTP, loopback only");
+    log_notice("crier serve: listening on %s (%s)%s", options.listen,
+               options.tls_cert ? "HTTPS" : "HTTP, loopback only",
+               options.hooks ? "; the fax status webhook is on" : "");
     /* stdout: the address, for scripts that start it (tests/integration/serve.sh) */
     printf("listening on %s\n", options.listen);
     fflush(stdout);
@@ -111,6 +125,7 @@ int serve_main(const struct crier_config *config, const char *listen)
             sessions_sweep();
     }
     web_stop(server);
+    hooks_free(options.hooks);
     sessions_end();
     log_notice("crier serve: stopped");
     return 0;

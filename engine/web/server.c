@@ -6,7 +6,9 @@
  *
  * What is enforced here, once, rather than in each page:
  *   - a request body above WEB_BODY_MAX is refused (413) without being kept;
- *   - every route but the login form, its API twin and the stylesheet needs a session;
+ *   - every route but the login form, its API twin, the stylesheet and the status webhook
+ *     needs a session; the webhook (/hooks/..., hooks.c) is answered by its secret alone,
+ *     with its own body limit (HOOK_BODY_MAX) and its JSON body kept as it came;
  *   - a POST whose Origin names another site is refused (the login form included);
  *   - every POST but the login carries the session's CSRF token (form field "csrf", or the
  *     X-CSRF-Token header for the API), compared in constant time; else 403;
@@ -31,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define FIELD_MAX (64 * 1024) /* one text field */
@@ -42,6 +45,7 @@ struct web_server {
     struct MHD_Daemon *daemon;
     const struct crier_config *config;
     bool tls;
+    struct web_hooks *hooks; /* the status webhook, or NULL */
 };
 
 /* The state of one request between libmicrohttpd's calls. */
@@ -52,6 +56,7 @@ struct request_state {
     bool too_big;
     bool unreadable; /* a POST body of a type crier does not read */
     FILE *upload;    /* open_memstream over request.upload */
+    FILE *body;      /* a webhook's JSON body: open_memstream over request.body */
     char client[64];
 };
 
@@ -109,6 +114,18 @@ static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char
     }
     if (size > 0 && fwrite(data, 1, size, state->upload) != size)
         return MHD_NO;
+    return MHD_YES;
+}
+
+/* hook_field - a webhook's form field; its file parts (the fax's PDF) are not kept. */
+static enum MHD_Result hook_field(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *filename, const char *content_type,
+                                  const char *transfer_encoding, const char *data, uint64_t off,
+                                  size_t size)
+{
+    struct request_state *state = cls;
+    if (filename == NULL)
+        form_append(state->request.form, key, data, size);
     return MHD_YES;
 }
 
@@ -186,10 +203,16 @@ static struct request_state *state_new(struct web_server *server, struct MHD_Con
     state->request.api = strncmp(url, "/api/v1/", 8) == 0;
     MHD_get_connection_values(connection, MHD_GET_ARGUMENT_KIND, query_argument,
                               state->request.form);
+    state->request.hook = hooks_route(url);
     if (strcmp(method, "POST") == 0) {
-        state->post = MHD_create_post_processor(connection, 64 * 1024, post_field, state);
         const char *type =
             MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (state->request.hook && type && strncasecmp(type, "application/json", 16) == 0) {
+            state->body = open_memstream(&state->request.body, &state->request.body_len);
+            return state;
+        }
+        state->post = MHD_create_post_processor(
+            connection, 64 * 1024, state->request.hook ? hook_field : post_field, state);
         /* no body at all is a form without fields; any other body must be a form */
         state->unreadable = state->post == NULL && type != NULL;
     }
@@ -204,6 +227,9 @@ static void state_free(struct request_state *state)
         MHD_destroy_post_processor(state->post);
     if (state->upload)
         fclose(state->upload);
+    if (state->body)
+        fclose(state->body);
+    free(state->request.body);
     free((char *)state->request.method);
     free((char *)state->request.path);
     json_decref(state->request.form);
@@ -501,8 +527,11 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
     }
     if (*upload_data_size > 0) {
         state->body_bytes += *upload_data_size;
-        if (state->body_bytes > WEB_BODY_MAX)
+        if (state->body_bytes > (state->request.hook ? HOOK_BODY_MAX : WEB_BODY_MAX))
             state->too_big = true;
+        if (!state->too_big && state->body &&
+            fwrite(upload_data, 1, *upload_data_size, state->body) != *upload_data_size)
+            state->unreadable = true;
         if (!state->too_big && state->post &&
             MHD_post_process(state->post, upload_data, *upload_data_size) != MHD_YES)
             state->unreadable = true;
@@ -513,6 +542,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
         fclose(state->upload); /* sets request.upload and upload_size */
         state->upload = NULL;
     }
+    if (state->body) {
+        fclose(state->body); /* sets request.body and body_len */
+        state->body = NULL;
+    }
     const char *proto =
         MHD_lookup_connection_value(connection, MHD_HEADER_KIND, "X-Forwarded-Proto");
     struct web_reply reply = {.status = MHD_HTTP_OK,
@@ -522,6 +555,10 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
     } else if (strcmp(state->request.path, "/static/console.css") == 0) {
         reply_text(&reply, MHD_HTTP_OK, pages_css());
         reply.content_type = "text/css; charset=utf-8";
+    } else if (state->request.hook) {
+        state->request.too_big = state->too_big;
+        state->request.unreadable = state->unreadable;
+        hooks_answer(server->hooks, &state->request, &reply);
     } else if (guard(connection, state, &reply)) {
         pages_answer(&state->request, &reply);
     }
@@ -572,6 +609,7 @@ int web_start(const struct web_options *options, struct web_server **ret_server,
     struct web_server *server = xcalloc(1, sizeof(*server));
     server->config = options->config;
     server->tls = tls;
+    server->hooks = options->hooks;
     const struct MHD_OptionItem daemon_options[] = {
         {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
         {MHD_OPTION_THREAD_POOL_SIZE, 8, NULL},

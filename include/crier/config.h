@@ -210,6 +210,13 @@ struct crier_config {
         long session_max_seconds;  /* serve.session_max: and any session ends after this */
         char *trusted_proxy;       /* serve.trusted_proxy: the reverse proxy's address, whose
                                     * X-Forwarded-For names the client; NULL = none */
+        struct {
+            bool present;        /* serve.fax_webhook is in the file: the route is on */
+            const char *channel; /* the channel whose gateway posts to it (not a key) */
+            char *secret_file;   /* serve.fax_webhook.secret_file: the URL's secret, first line */
+            char *secret_env;    /* serve.fax_webhook.secret_env: or this environment variable */
+            char *conninfo;      /* serve.fax_webhook.conninfo: the webhook role's login */
+        } webhook;
     } serve;
 };
 

@@ -21,15 +21,20 @@
 /* The largest request body: a hold's document and its form (HOLD_DOCUMENT_MAX, hold.h). */
 #define WEB_BODY_MAX (16 * 1024 * 1024 + 64 * 1024)
 
+/* The largest status callback (hooks.c): the event, and the fax's PDF the gateway attaches. */
+#define HOOK_BODY_MAX (8 * 1024 * 1024)
+
 /* ---- the server (server.c) --------------------------------------------------------- */
 
 struct web_server;
+struct web_hooks;
 
 struct web_options {
     const struct crier_config *config;
     const char *listen; /* HOST:PORT */
     char *tls_cert;     /* PEM text, or NULL for plain HTTP (loopback only) */
     char *tls_key;
+    struct web_hooks *hooks; /* the status webhook (hooks_open), or NULL: its routes are 404 */
 };
 
 /* web_start - listen and answer on libmicrohttpd's threads. -EINVAL: a bad address, or
@@ -108,6 +113,12 @@ struct web_request {
     char *upload;
     size_t upload_size;
     bool api; /* /api/v1/... */
+    /* a status webhook's request (/hooks/...): no session, its own body limit */
+    bool hook;
+    char *body; /* an application/json body as it came; NULL for a form (fields in form) */
+    size_t body_len;
+    bool too_big;    /* the body was larger than the route allows (not kept) */
+    bool unreadable; /* a body of a type the route does not read */
 };
 
 /*
@@ -142,6 +153,23 @@ struct web_reply {
     bool secure;               /* the client speaks HTTPS (cookies get Secure) */
     struct web_stream *stream; /* instead of body: the server runs and frees it */
 };
+
+/* ---- the status webhook (hooks.c) ---------------------------------------------------- */
+
+/* hooks_open - the webhook of serve.fax_webhook: its secret read (secret_read), its own
+ * database login made and checked to be a member of crier_fax_hook with no more rights.
+ * err names the key to fix. */
+int hooks_open(const struct crier_config *config, struct web_hooks **ret_hooks, char *err,
+               size_t err_size);
+struct web_hooks *hooks_free(struct web_hooks *hooks);
+
+/* hooks_route - is path a webhook's (/hooks/...)? Such requests need no session. */
+bool hooks_route(const char *path);
+
+/* hooks_answer - the webhook's answer (hooks NULL: 404 for every path, as when the secret
+ * is wrong). */
+void hooks_answer(struct web_hooks *hooks, const struct web_request *request,
+                  struct web_reply *reply);
 
 /* pages_answer - the route's answer; every value in it HTML-escaped or JSON-encoded. */
 void pages_answer(struct web_request *request, struct web_reply *reply);
