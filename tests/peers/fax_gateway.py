@@ -42,6 +42,19 @@ replies are delayed --slow-ms more.
 --log FILE: one JSON line per accepted fax: {"id", "to", "from", "labels", "sha256",
 "bytes", "pages", "header_text", "dropped", "time"}: tests count faxes per number with it.
 --save-dir DIR keeps each accepted PDF as DIR/<id>.pdf.
+
+Status callbacks: a fax submitted with a callbackUrl is posted to it once final (after
+--callback-delay-s more), in the Sinch callback shape: {"event": "FAX_COMPLETED",
+"eventTime", "fax": the Fax object, "file": the PDF in base64, "fileType": "PDF"} as
+application/json, or as multipart/form-data (Sinch's default) with the fields event,
+eventTime and fax (JSON text, part type application/json) and the PDF as the file part
+"file"; the request's callbackUrlContentType, else --callback-format, chooses. A reply
+other than 200 is retried --callback-retries times, --callback-retry-s apart.
+--callback-log FILE: one JSON line per post: {"id", "status" (HTTP status, 0 when none),
+"format", "attempt", "time"}. --callback-save-dir DIR keeps each body as DIR/<id>.body and
+its Content-Type as DIR/<id>.type, so that a test can replay it. --callback-jitter-s S
+adds a random 0..S seconds to each callback's delay (seeded). --status-log FILE: one JSON
+line per status GET of a fax: {"id", "time"}.
 """
 import argparse
 import base64
@@ -58,7 +71,10 @@ import ssl
 import sys
 import threading
 import time
+import urllib.error
 import urllib.parse
+import urllib.request
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -80,6 +96,8 @@ class Gateway:
         self.stalled_status = 0
         self.random = random.Random(args.seed)
         self.log = open(args.log, "a", buffering=1) if args.log else None
+        self.callback_log = open(args.callback_log, "a", buffering=1) if args.callback_log else None
+        self.status_log = open(args.status_log, "a", buffering=1) if args.status_log else None
         self.basic = "Basic " + base64.b64encode(
             f"{args.key_id}:{args.secret}".encode()).decode()
 
@@ -135,6 +153,10 @@ class Gateway:
                 "callbackUrl": fields.get("callbackUrl", ""), "retryCount": 0,
                 "_created": now,
             }
+            if fax["callbackUrl"]:
+                fax["_pdf"] = pdf
+                fax["_callback_format"] = fields.get("callbackUrlContentType",
+                                                     self.args.callback_format)
             self.faxes[fax_id] = fax
             self.order.append(fax_id)
         if self.args.save_dir:
@@ -148,7 +170,62 @@ class Gateway:
                 "dropped": dropped, "time": now})
             with self.lock:
                 self.log.write(line + "\n")
+        if fax["callbackUrl"]:
+            final_in = self.args.queued_s + self.args.progress_s + self.args.callback_delay_s
+            with self.lock:
+                final_in += self.random.uniform(0, self.args.callback_jitter_s)
+            timer = threading.Timer(final_in, self.callback, (fax, 1))
+            timer.daemon = True
+            timer.start()
         return fax
+
+    def callback_body(self, fax):
+        """(content type, bytes) of the fax's final status in the Sinch callback shape."""
+        view, pdf = self.view(fax), fax["_pdf"]
+        event = {"event": "FAX_COMPLETED", "eventTime": iso(time.time())}
+        if fax["_callback_format"] == "application/json":
+            body = dict(event, fax=view, file=base64.b64encode(pdf).decode("ascii"),
+                        fileType="PDF")
+            return "application/json", json.dumps(body).encode("utf-8")
+        boundary = "gw" + uuid.uuid4().hex
+        parts = []
+        for name, value, ctype in (("event", event["event"], "text/plain"),
+                                   ("eventTime", event["eventTime"], "text/plain"),
+                                   ("fax", json.dumps(view), "application/json")):
+            parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n'
+                          f"Content-Type: {ctype}\r\n\r\n{value}\r\n").encode("utf-8"))
+        parts.append((f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                      f'filename="{fax["id"]}.pdf"\r\nContent-Type: application/pdf\r\n\r\n'
+                      ).encode("utf-8") + pdf + b"\r\n")
+        parts.append(f"--{boundary}--\r\n".encode("utf-8"))
+        return f"multipart/form-data; boundary={boundary}", b"".join(parts)
+
+    def callback(self, fax, attempt):
+        """POST the final status to the fax's callbackUrl; retried on anything but 200."""
+        ctype, body = self.callback_body(fax)
+        if self.args.callback_save_dir:
+            with open(f"{self.args.callback_save_dir}/{fax['id']}.body", "wb") as f:
+                f.write(body)
+            with open(f"{self.args.callback_save_dir}/{fax['id']}.type", "w") as f:
+                f.write(ctype)
+        request = urllib.request.Request(fax["callbackUrl"], data=body, method="POST",
+                                         headers={"Content-Type": ctype})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                status = reply.status
+        except urllib.error.HTTPError as e:
+            status = e.code
+        except OSError:
+            status = 0
+        if self.callback_log:
+            line = json.dumps({"id": fax["id"], "status": status, "attempt": attempt,
+                               "format": fax["_callback_format"], "time": time.time()})
+            with self.lock:
+                self.callback_log.write(line + "\n")
+        if status != 200 and attempt <= self.args.callback_retries:
+            timer = threading.Timer(self.args.callback_retry_s, self.callback, (fax, attempt + 1))
+            timer.daemon = True
+            timer.start()
 
     def view(self, fax):
         """The Fax object as the API shows it now: the status advances with time."""
@@ -362,6 +439,9 @@ class Handler(BaseHTTPRequestHandler):
                 fax = g.faxes.get(match.group(2))
             if fax is None:
                 return self.error(404, "NOT_FOUND", "no such fax")
+            if g.status_log:
+                with g.lock:
+                    g.status_log.write(json.dumps({"id": fax["id"], "time": time.time()}) + "\n")
             if g.take("stalled_status", g.args.stall_status):
                 print("STALLED status", fax["id"], flush=True)
                 time.sleep(g.args.stall_s)
@@ -410,6 +490,15 @@ def main():
     p.add_argument("--stall-s", type=float, default=5, help="how long 0998, 0996 and stalls last")
     p.add_argument("--stall-connections", type=int, default=0)
     p.add_argument("--stall-status", type=int, default=0)
+    p.add_argument("--callback-format", default="multipart/form-data",
+                   choices=["multipart/form-data", "application/json"])
+    p.add_argument("--callback-delay-s", type=float, default=0)
+    p.add_argument("--callback-jitter-s", type=float, default=0, help="a random 0..S more")
+    p.add_argument("--callback-retries", type=int, default=0)
+    p.add_argument("--callback-retry-s", type=float, default=1)
+    p.add_argument("--callback-log")
+    p.add_argument("--callback-save-dir")
+    p.add_argument("--status-log", help="one JSON line per status GET: {id, time}")
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     args = p.parse_args()
