@@ -1257,9 +1257,15 @@ static int callback_read(const struct fax_gateway *g, json_t *root, struct crier
         snprintf(err, err_size, "the body is not a JSON object");
         return -EINVAL;
     }
-    const char *event = callback_text(root, "/event", "event", sizeof(ret->event), err, err_size);
-    if (event == NULL)
+    const char *event =
+        json_is_string(json_object_get(root, "event"))
+            ? callback_text(root, "/event", "event", sizeof(ret->event), err, err_size)
+            : NULL;
+    if (event == NULL) {
+        if (!json_is_string(json_object_get(root, "event")))
+            snprintf(err, err_size, "'event' is missing or not a string");
         return -EINVAL;
+    }
     snprintf(ret->event, sizeof(ret->event), "%s", event);
     json_t *fax = json_object_get(root, "fax");
     if (!json_is_object(fax)) {

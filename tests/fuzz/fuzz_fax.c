@@ -3,6 +3,9 @@
  * them (fax_reply_outcomes): the reply to a submission, to a status request and to a list
  * request, for the Sinch v3 provider and for a generic provider described in YAML.
  *
+ * The same body is also read as a status callback posted to crier serve's webhook (the
+ * callback op).
+ *
  * Input: byte 0 picks the HTTP status and the provider, the rest is the reply body.
  * Checked besides memory safety: every outcome's detail and transport id are
  * NUL-terminated, printable (no control characters reach a log line or the database) and
@@ -81,5 +84,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (outcomes[1].kind == OUTCOME_ACCEPTED)
         abort(); /* a status reply never says "accepted" */
+    struct crier_callback callback;
+    char err[512];
+    int r = fax_channel_ops.callback(config, (const char *)data + 1, size - 1, &callback, err,
+                                     sizeof(err));
+    check_text(callback.event, sizeof(callback.event));
+    check_text(callback.transport_id, sizeof(callback.transport_id));
+    check_text(callback.token, sizeof(callback.token));
+    check_text(callback.outcome.detail, sizeof(callback.outcome.detail));
+    if (r < 0 && (callback.final_status || callback.notice_id != 0))
+        abort(); /* a refused body leaves nothing to record */
+    if ((callback.notice_id > 0) != (callback.token[0] != '\0'))
+        abort(); /* a notice id only from a token */
+    if (callback.final_status &&
+        (callback.outcome.kind == OUTCOME_ACCEPTED || callback.outcome.kind == OUTCOME_NO_ADDRESS))
+        abort(); /* a final status is delivered, failed or pending, as a poll's */
     return 0;
 }

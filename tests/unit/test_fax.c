@@ -1,16 +1,20 @@
 /* test_fax.c - the fax channel's pure parts: RFC 6901 JSON pointers (the RFC's own
- * examples), status words and their classes, and the verdict on a submission (the rule that
- * an unknown outcome is never a plain retry). */
+ * examples), status words and their classes, the verdict on a submission (the rule that
+ * an unknown outcome is never a plain retry), and the status webhook's reading of a
+ * callback (the callback op: what crier serve's /hooks/fax/ records, and what it refuses). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cmocka.h>
 #include <curl/curl.h>
 
+#include "crier/channel.h"
+#include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/fax.h"
 
@@ -184,13 +188,96 @@ static void test_verdict(void **state)
     }
 }
 
+/* ---- the status webhook's callbacks (the callback op) ------------------------------------ */
+
+struct callback_case {
+    const char *body;
+    int expected_r;
+    const char *expected; /* r == 0: "final kind transport_id notice_id detail";
+                             r < 0: a piece of the error */
+};
+
+#define TOKEN "4294967297.0123456789abcdef0123456789abcdef"
+#define FAX_OF(status, more)                                                                       \
+    "{\"event\": \"FAX_COMPLETED\", \"eventTime\": \"2026-01-01T00:00:00Z\", \"fax\": {\"id\": "   \
+    "\"01FAX1\", \"status\": \"" status "\", \"labels\": {\"crier_notice\": \"" TOKEN "\", "       \
+    "\"crier_attempt\": \"1\"}" more "}}"
+
+static const struct callback_case callback_cases[] = {
+    {FAX_OF("COMPLETED", ""), 0, "final DELIVERED 01FAX1 4294967297 fax 01FAX1 COMPLETED"},
+    {FAX_OF("FAILURE", ", \"errorType\": \"CALL_ERROR\", \"errorMessage\": \"busy\""), 0,
+     "final PERMANENT 01FAX1 4294967297 fax 01FAX1 FAILURE: CALL_ERROR: busy"},
+    {FAX_OF("IN_PROGRESS", ""), 0, "final PENDING 01FAX1 4294967297 "},
+    {FAX_OF("WHATEVER", ""), 0,
+     "final PENDING 01FAX1 4294967297 fax 01FAX1: status 'WHATEVER' is not one of the configured "
+     "status words"},
+    /* not crier's: no label, or another event */
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"01FAX2\", \"status\": \"COMPLETED\"}}", 0,
+     "final DELIVERED 01FAX2 0 fax 01FAX2 COMPLETED"},
+    {"{\"event\": \"INCOMING_FAX\", \"fax\": {\"id\": \"01FAX3\"}}", 0, "other PENDING 01FAX3 0 "},
+    /* malformed */
+    {"", -EINVAL, "not JSON"},
+    {"{\"event\": \"FAX_COMPLETED\", \"event\": \"X\"}", -EINVAL, "not JSON"},
+    {"[]", -EINVAL, "not a JSON object"},
+    {"{\"fax\": {}}", -EINVAL, "'event' is missing"},
+    {"{\"event\": 7, \"fax\": {}}", -EINVAL, "'event' is missing"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": \"{}\"}", -EINVAL,
+     "'fax' is missing or not an object"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"status\": \"COMPLETED\"}}", -EINVAL,
+     "'fax.id' is missing"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"a\\nb\", \"status\": \"COMPLETED\"}}",
+     -EINVAL, "'fax.id' has a control character"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"01FAX1\"}}", -EINVAL,
+     "'fax.status' is missing"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"1\", \"status\": \"COMPLETED\", "
+     "\"labels\": {\"crier_notice\": \"12.XYZ\"}}}",
+     -EINVAL, "'fax.labels.crier_notice' is not a notice token"},
+    {"{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"1\", \"status\": \"COMPLETED\", "
+     "\"labels\": {\"crier_notice\": 12}}}",
+     -EINVAL, "is not a notice token"},
+};
+
+static void test_callback(void **state)
+{
+    static const char yaml[] = "channels:\n  fax:\n    provider: sinch\n"
+                               "    base_url: http://127.0.0.1:9\n    project_id: p\n";
+    struct crier_config *config = NULL;
+    assert_int_equal(config_parse(yaml, strlen(yaml), "test.yaml", stderr, &config), 0);
+    for (size_t i = 0; i < sizeof(callback_cases) / sizeof(callback_cases[0]); i++) {
+        const struct callback_case *c = &callback_cases[i];
+        struct crier_callback callback;
+        char err[256] = "", got[1024];
+        int r =
+            fax_channel_ops.callback(config, c->body, strlen(c->body), &callback, err, sizeof(err));
+        if (r != c->expected_r)
+            fail_msg("case %zu: r %d, expected %d (%s)", i, r, c->expected_r, err);
+        if (r < 0) {
+            if (strstr(err, c->expected) == NULL)
+                fail_msg("case %zu: error '%s' lacks '%s'", i, err, c->expected);
+            continue;
+        }
+        snprintf(got, sizeof(got), "%s %s %s %lld %s", callback.final_status ? "final" : "other",
+                 callback.final_status ? outcome_kind_name(callback.outcome.kind) : "PENDING",
+                 callback.transport_id, (long long)callback.notice_id, callback.outcome.detail);
+        if (strcasecmp(got, c->expected) != 0)
+            fail_msg("case %zu: '%s', expected '%s'", i, got, c->expected);
+    }
+    /* a configuration that describes no gateway cannot read one */
+    struct crier_config *empty = config_default();
+    struct crier_callback callback;
+    char err[256];
+    assert_int_equal(fax_channel_ops.callback(empty, "{}", 2, &callback, err, sizeof(err)),
+                     -ENOTSUP);
+    config_free(empty);
+    config_free(config);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_pointer_rfc),
-        cmocka_unit_test(test_pointer_text),
-        cmocka_unit_test(test_status_words),
-        cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_pointer_rfc),  cmocka_unit_test(test_pointer_text),
+        cmocka_unit_test(test_status_words), cmocka_unit_test(test_verdict),
+        cmocka_unit_test(test_callback),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
