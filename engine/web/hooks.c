@@ -176,10 +176,10 @@ static bool hook_path_ok(const struct web_hooks *hooks, const char *path)
     return (CRYPTO_memcmp(given, hooks->secret_sha256, 64) == 0) & channel_ok;
 }
 
-/* hook_event_text - the event as one JSON document: the body itself, or the form's fields
- * with the fax field's JSON text as an object. NULL with err set when a field is not JSON. */
-static char *hook_event_text(const struct web_request *request, size_t *ret_len, char *err,
-                             size_t err_size)
+/* hook_event_text - the event as one JSON document: the body itself, or the form's fields,
+ * each a string but one that holds a JSON object or array, which is put in as JSON (the
+ * Sinch form's "fax" field holds the fax object as JSON text). The channel then reads it. */
+static char *hook_event_text(const struct web_request *request, size_t *ret_len)
 {
     if (request->body) {
         char *copy = xmalloc(request->body_len + 1);
@@ -193,18 +193,8 @@ static char *hook_event_text(const struct web_request *request, size_t *ret_len,
     json_t *value;
     json_object_foreach(request->form, key, value)
     {
-        json_t *field = json_incref(value);
-        if (strcmp(key, "fax") == 0) {
-            json_error_t json_error;
-            json_decref(field);
-            field = json_loads(json_string_value(value), JSON_REJECT_DUPLICATES, &json_error);
-            if (field == NULL) {
-                snprintf(err, err_size, "the form field 'fax' is not JSON: %s", json_error.text);
-                json_decref(event);
-                return NULL;
-            }
-        }
-        json_object_set_new(event, key, field);
+        json_t *parsed = json_loads(json_string_value(value), JSON_REJECT_DUPLICATES, NULL);
+        json_object_set_new(event, key, parsed ? parsed : json_incref(value));
     }
     char *text = json_dumps(event, JSON_COMPACT);
     json_decref(event);
@@ -249,11 +239,7 @@ static void hook_read_and_record(struct web_hooks *hooks, const struct web_reque
 {
     char err[512];
     size_t len = 0;
-    char *text = hook_event_text(request, &len, err, sizeof(err));
-    if (text == NULL) {
-        hook_error(reply, MHD_HTTP_BAD_REQUEST, err);
-        return;
-    }
+    char *text = hook_event_text(request, &len);
     struct crier_callback callback;
     int r = hooks->ops->callback(hooks->config, text, len, &callback, err, sizeof(err));
     free(text);
@@ -272,7 +258,7 @@ static void hook_read_and_record(struct web_hooks *hooks, const struct web_reque
     log_info("webhook: %s %s from %s: %s", callback.event, callback.transport_id, request->client,
              hook_result_name(result));
     hook_reply(reply, MHD_HTTP_OK,
-               json_pack("{s:s, s:s, s:b}", "fax", callback.transport_id, "result",
+               json_pack("{s:s, s:s, s:b}", "id", callback.transport_id, "result",
                          hook_result_name(result), "recorded", result == CALLBACK_RECORDED));
 }
 

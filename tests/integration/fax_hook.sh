@@ -228,7 +228,7 @@ bad "{\"event\": \"FAX_COMPLETED\", \"fax\": {\"id\": \"$(faxid 1)\", \"status\"
   "'fax.labels.crier_notice' is not a notice token" "a token label that is not a token"
 CODE=$(curl -s -o "$WORK/reply" -w '%{http_code}' -F event=FAX_COMPLETED -F 'fax={"id": ' "$hook_url")
 is "$CODE" 400 "a form whose fax field is not JSON: 400"
-like "$(cat "$WORK/reply")" "the form field 'fax' is not JSON" "... naming the field"
+like "$(cat "$WORK/reply")" "'fax' is missing or not an object" "... naming the field"
 printf 'hello' >plain.txt
 post plain.txt text/plain
 is "$CODE" 415 "a text/plain body: 415"
