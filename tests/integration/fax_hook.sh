@@ -258,7 +258,7 @@ is "$(history b b2)" "fax:ready>sending fax:sending>submitted fax:submitted>read
 fax_json "$(token 3)" "$(faxid 3)" COMPLETED >b3.json
 b3_id=$(sql "SELECT id FROM crier.notice WHERE $(in_campaign b) AND recipient_seq = 3")
 coproc LOCKER { psql -XAtq -v ON_ERROR_STOP=1 2>&1; }
-echo "BEGIN; SELECT id FROM crier.notice WHERE id = $b3_id FOR UPDATE; \\echo locked" >&"${LOCKER[1]}"
+printf 'BEGIN; SELECT id FROM crier.notice WHERE id = %s FOR UPDATE;\n\\echo locked\n' "$b3_id" >&"${LOCKER[1]}"
 read -r _ <&"${LOCKER[0]}"; read -r locked <&"${LOCKER[0]}"
 is "$locked" locked "a transaction holds b3's row (as a poll round does)"
 (post b3.json application/json; echo "$CODE $BODY" >race1) &
@@ -267,8 +267,9 @@ first=$!
 second=$!
 sleep 1
 ok "both deliveries wait for the lock" bash -c '[ ! -s race1 ] && [ ! -s race2 ]'
-echo "COMMIT;" >&"${LOCKER[1]}"
-exec {LOCKER[1]}>&-
+locker_pid=$LOCKER_PID # shellcheck disable=SC2153 # set by coproc
+printf 'COMMIT;\n\\q\n' >&"${LOCKER[1]}"
+wait "$locker_pid"
 wait "$first" "$second"
 is "$(cat race1 race2 | grep -c '^200 ')" 2 "both answered 200"
 is "$(cat race1 race2 | grep -c '"recorded":true')" 1 "exactly one recorded"
