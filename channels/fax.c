@@ -1304,6 +1304,7 @@ static int fax_callback(const struct crier_config *config, const char *body, siz
                         struct crier_callback *ret, char *err, size_t err_size)
 {
     memset(ret, 0, sizeof(*ret));
+    pthread_once(&curl_once, curl_init_once); /* gateway_setup escapes with libcurl */
     struct fax_gateway g = {0};
     if (gateway_setup(&g, config) < 0) {
         gateway_clear(&g);

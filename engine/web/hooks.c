@@ -101,6 +101,9 @@ int hooks_open(const struct crier_config *config, struct web_hooks **ret_hooks, 
                  "'secret_env' (one of them)");
         return -EINVAL;
     }
+    struct crier_callback probe;
+    if (ops->callback(config, "{}", 2, &probe, err, err_size) == -ENOTSUP)
+        return -EINVAL; /* the channel's section cannot read a callback: err says why */
     char *secret = NULL;
     int r = secret_read(w->secret_env, w->secret_file, &secret);
     if (r < 0 || strlen(secret) < 16) {

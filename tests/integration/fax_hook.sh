@@ -267,7 +267,8 @@ first=$!
 second=$!
 sleep 1
 ok "both deliveries wait for the lock" bash -c '[ ! -s race1 ] && [ ! -s race2 ]'
-locker_pid=$LOCKER_PID # shellcheck disable=SC2153 # set by coproc
+# shellcheck disable=SC2153 # LOCKER_PID is set by coproc
+locker_pid=$LOCKER_PID
 printf 'COMMIT;\n\\q\n' >&"${LOCKER[1]}"
 wait "$locker_pid"
 wait "$first" "$second"
