@@ -33,6 +33,22 @@ pgpass() { printf '*:*:*:%s:pw\n' "$1" >"$WORK/$1.pgpass"; chmod 600 "$WORK/$1.p
 pgpass "$hook_user"
 pgpass "t_both_$$"
 
+# what crier_fax_hook may not do (015_fax_hook.sql): the database refuses it
+for query in "UPDATE crier.campaign SET state = 'paused'" \
+  "SELECT id FROM crier.campaign FOR SHARE" \
+  "SELECT count(*) FROM crier.dispatch_log" \
+  "SELECT count(*) FROM crier.hold" \
+  "SELECT count(*) FROM crier.login_log" \
+  "SELECT count(*) FROM crier.recipient" \
+  "DELETE FROM crier.notice" \
+  "UPDATE crier.notice SET lease_owner = 'x'" \
+  "INSERT INTO crier.hold (campaign_id) VALUES (1)"; do
+  ok "crier_fax_hook is refused: $query" denied hook "$query"
+done
+ok "crier_fax_hook may read a campaign's policy and lock it through campaign_share" \
+  as hook psql -XAtq -v ON_ERROR_STOP=1 -c "SELECT policy FROM crier.campaign LIMIT 1" \
+  -c "BEGIN" -c "SELECT count(*) FROM crier.campaign_share('{1}')" -c "COMMIT"
+
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 base="http://127.0.0.1:$port"
 hook_url="$base/hooks/fax/$HOOK_SECRET"
@@ -119,6 +135,17 @@ RC=$?
 ERR=$(cat "$WORK/err")
 is "$RC" 78 "crier serve refuses a webhook login that is also in crier_operator (EX_CONFIG)"
 like "$ERR" "has more rights than the webhook needs" "and says why"
+
+write_config "serve:
+  fax_webhook: {secret_file: $WORK/hook.secret, conninfo: dbname=$PGDATABASE}"
+timeout 20 env -u PGPASSWORD "$CRIER" -c "$WORK/crier.yaml" serve --listen "127.0.0.1:$port" >/dev/null 2>"$WORK/err"
+is "$?" 78 "crier serve refuses a webhook when channels.fax describes no gateway (EX_CONFIG)"
+like "$(cat "$WORK/err")" "channels.fax does not describe a gateway" "and says so"
+printf 'short\n' >"$WORK/short.secret"; chmod 600 "$WORK/short.secret"
+sed -i "s|$WORK/hook.secret|$WORK/short.secret|" "$WORK/too_much.yaml"
+timeout 20 env -u PGPASSWORD "$CRIER" -c "$WORK/too_much.yaml" serve --listen "127.0.0.1:$port" >/dev/null 2>"$WORK/err"
+is "$?" 78 "a secret shorter than 16 characters is refused"
+like "$(cat "$WORK/err")" "shorter than 16 characters" "and says so"
 
 # --- polling slowed to an hour: the webhook alone makes faxes final (multipart) ------------
 config hook "$gw_port" 1h
