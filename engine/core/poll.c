@@ -17,6 +17,12 @@
  *                         final-status timeout it counts as PERMANENT; PENDING "never by
  *                         itself" (retry_after -1) is logged once and left for a person
  *
+ * A final status can also be pushed: crier serve's webhook (engine/web/hooks.c) hands the
+ * callback its channel read to poll_callback_record, which decides and records it as an
+ * answer of a round would be (poll_decide_final, transition_record_polled), for the one
+ * submitted notice whose fax id and token match. A round passes a notice the webhook holds
+ * (SKIP LOCKED); the webhook waits for a round that holds one, and then finds it final.
+ *
  * Must never: resend anything itself (only a channel's TEMPORARY makes a notice ready
  * again), or hold a notice only in memory.
  */
