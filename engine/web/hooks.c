@@ -85,6 +85,27 @@ static int hooks_role_check(struct crier_db *db, char *err, size_t err_size)
     return err[0] ? -EPERM : 0;
 }
 
+/* hooks_secret_digest - the SHA-256 of the configured secret (secret_read: a file others can
+ * read is refused); the secret itself is wiped at once. */
+static int hooks_secret_digest(const struct crier_config *config, char digest[65], char *err,
+                               size_t err_size)
+{
+    const typeof(config->serve.webhook) *w = &config->serve.webhook;
+    char *secret = NULL;
+    int r = secret_read(w->secret_env, w->secret_file, &secret);
+    if (r == 0 && strlen(secret) < 16)
+        r = -EINVAL;
+    if (r < 0)
+        snprintf(err, err_size, "serve.fax_webhook: %s",
+                 r == -EINVAL ? "the secret is shorter than 16 characters" : strerror(-r));
+    else
+        sha256_hex(secret, strlen(secret), digest);
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
+    return r;
+}
+
 int hooks_open(const struct crier_config *config, struct web_hooks **ret_hooks, char *err,
                size_t err_size)
 {
@@ -104,28 +125,17 @@ int hooks_open(const struct crier_config *config, struct web_hooks **ret_hooks, 
     struct crier_callback probe;
     if (ops->callback(config, "{}", 2, &probe, err, err_size) == -ENOTSUP)
         return -EINVAL; /* the channel's section cannot read a callback: err says why */
-    char *secret = NULL;
-    int r = secret_read(w->secret_env, w->secret_file, &secret);
-    if (r < 0 || strlen(secret) < 16) {
-        snprintf(err, err_size, "serve.fax_webhook: %s",
-                 r < 0 ? strerror(-r) : "the secret is shorter than 16 characters");
-        if (secret)
-            explicit_bzero(secret, strlen(secret));
-        free(secret);
-        return r < 0 ? r : -EINVAL;
-    }
     struct web_hooks *hooks = xcalloc(1, sizeof(*hooks));
     hooks->config = config;
     hooks->ops = ops;
-    sha256_hex(secret, strlen(secret), hooks->secret_sha256);
-    explicit_bzero(secret, strlen(secret));
-    free(secret);
     pthread_mutex_init(&hooks->lock, NULL);
     char host[64] = "localhost";
     gethostname(host, sizeof(host) - 1);
     snprintf(hooks->owner, sizeof(hooks->owner), "%s:%d:%s:webhook", host, (int)getpid(),
              ops->name);
-    r = db_open(w->conninfo, "crier serve webhook", &hooks->db, err, err_size);
+    int r = hooks_secret_digest(config, hooks->secret_sha256, err, err_size);
+    if (r == 0)
+        r = db_open(w->conninfo, "crier serve webhook", &hooks->db, err, err_size);
     if (r == 0)
         r = hooks_role_check(hooks->db, err, err_size);
     if (r < 0) {
