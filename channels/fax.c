@@ -1315,6 +1315,11 @@ static int fax_callback(const struct crier_config *config, const char *body, siz
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &json_error);
     int r;
     if (root == NULL) {
+        /* jansson's words without the text "near" the error: the body could hold the
+         * secret (the fax object's callbackUrl), and err reaches crier's log */
+        char *near = strstr(json_error.text, " near ");
+        if (near)
+            *near = '\0';
         snprintf(err, err_size, "not JSON: %s (line %d, column %d)", json_error.text,
                  json_error.line, json_error.column);
         r = -EINVAL;
