@@ -35,6 +35,7 @@
 #include "crier/users.h"
 #include "crier/unreached.h"
 #include "crier/worker.h"
+#include "crier/jsonout.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -593,14 +594,6 @@ static int no_options(int opt, const char *arg, void *data)
     return -1;
 }
 
-/* json_print - a command's result for --json: one JSON object on stdout (taken). */
-static void json_print(json_t *value)
-{
-    json_dumpf(value, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-    json_decref(value);
-}
-
 /* config_ready - load the configuration once (defaults when there is no file). */
 static int config_ready(struct cli *cli)
 {
@@ -792,8 +785,8 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
         return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
     }
     if (cli->json)
-        json_print(
-            json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated", from != to));
+        json_out(stdout, json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated",
+                                   from != to));
     else if (from == to)
         printf("schema is at version %u: nothing to do\n", to);
     else
@@ -975,8 +968,8 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
     }
     const char *policy = a.options.policy ? a.options.policy : "email,fax,mail";
     if (cli->json)
-        json_print(json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
-                             "policy", policy));
+        json_out(stdout, json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
+                                   "policy", policy));
     else
         printf("campaign %s created (draft, policy %s)\n", a.options.name, policy);
     return 0;
@@ -1042,12 +1035,12 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
                                                                            : exit_code(r);
     }
     if (cli->json) {
-        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign", o.campaign,
-                             "load", (json_int_t)result.load_id, "rows", (json_int_t)result.rows,
-                             "loaded", (json_int_t)result.loaded, "rejected",
-                             (json_int_t)result.rejected, "contacts_dropped",
-                             (json_int_t)result.contacts_dropped, "undeliverable",
-                             (json_int_t)result.undeliverable, "reject_file", o.reject_path));
+        json_out(stdout, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign",
+                                   o.campaign, "load", (json_int_t)result.load_id, "rows",
+                                   (json_int_t)result.rows, "loaded", (json_int_t)result.loaded,
+                                   "rejected", (json_int_t)result.rejected, "contacts_dropped",
+                                   (json_int_t)result.contacts_dropped, "undeliverable",
+                                   (json_int_t)result.undeliverable, "reject_file", o.reject_path));
         return 0;
     }
     printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
@@ -1121,7 +1114,7 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
         json_t *o = json_pack("{s:s, s:s}", "campaign", name, "done", done[action]);
         if (action == CAMPAIGN_CANCEL)
             json_object_set_new(o, "cancelled_notices", json_integer(affected));
-        json_print(o);
+        json_out(stdout, o);
         return 0;
     }
     printf("campaign %s %s", name, done[action]);
@@ -1300,8 +1293,9 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
         return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
     }
     if (cli->json) {
-        json_print(json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
-                             a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
+        json_out(stdout,
+                 json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
+                           a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
         return 0;
     }
     printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
@@ -1542,12 +1536,14 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
     } else if (cli->json) {
-        json_print(json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows, "recorded",
-            (json_int_t)result.recorded, "already", (json_int_t)result.already, "unknown",
-            (json_int_t)result.unknown, "not_mailed", (json_int_t)result.not_mailed, "forwarded",
-            (json_int_t)result.forwarded, "forward_once", (json_int_t)result.forward_once,
-            "forward_rejected", (json_int_t)result.forward_rejected));
+        json_out(stdout,
+                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows",
+                           (json_int_t)result.rows, "recorded", (json_int_t)result.recorded,
+                           "already", (json_int_t)result.already, "unknown",
+                           (json_int_t)result.unknown, "not_mailed", (json_int_t)result.not_mailed,
+                           "forwarded", (json_int_t)result.forwarded, "forward_once",
+                           (json_int_t)result.forward_once, "forward_rejected",
+                           (json_int_t)result.forward_rejected));
     } else {
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
@@ -1566,11 +1562,12 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 static void bounce_counts_print(const struct cli *cli, const struct bounce_counts *c)
 {
     if (cli->json) {
-        json_print(json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages", (json_int_t)c->messages, "permanent",
-            (json_int_t)c->permanent, "delayed", (json_int_t)c->delayed, "unmatched",
-            (json_int_t)c->unmatched, "unparseable", (json_int_t)c->unparseable, "duplicate",
-            (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
+        json_out(stdout,
+                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
+                           (json_int_t)c->messages, "permanent", (json_int_t)c->permanent,
+                           "delayed", (json_int_t)c->delayed, "unmatched", (json_int_t)c->unmatched,
+                           "unparseable", (json_int_t)c->unparseable, "duplicate",
+                           (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
         return;
     }
     printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
@@ -1702,7 +1699,7 @@ static int hold_done(struct cli *cli, int r, const char *err, json_t *json)
         return hold_exit(r);
     }
     if (json)
-        json_print(json);
+        json_out(stdout, json);
     return 0;
 }
 
@@ -1969,7 +1966,7 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     fclose(report);
     json_t *alerts = NULL;
     if (r == 0 && cli->json && (r = hold_check_json(db, &alerts)) == 0)
-        json_print(alerts);
+        json_out(stdout, alerts);
     else if (!cli->json)
         fputs(text, stdout);
     if (r < 0)
@@ -2083,7 +2080,7 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
         return r == -EALREADY ? EXIT_DATAERR : exit_code(r);
     }
     if (result)
-        json_print(result);
+        json_out(stdout, result);
     return 0;
 }
 
@@ -2130,11 +2127,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    o.deadlines = cli->config->report.deadlines;
-    o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
-    o.list_limit = cli->config->report.list_limit;
-    o.postage_per_letter = cli->config->substitute.postage_per_letter;
-    o.print_per_letter = cli->config->substitute.print_per_letter;
+    report_options_configure(&o, cli->config);
     o.progress = isatty(STDERR_FILENO) && !o.json;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
@@ -2210,11 +2203,7 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    a.report.deadlines = cli->config->report.deadlines;
-    a.report.list_limit = cli->config->report.list_limit;
-    a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
-    a.report.postage_per_letter = cli->config->substitute.postage_per_letter;
-    a.report.print_per_letter = cli->config->substitute.print_per_letter;
+    report_options_configure(&a.report, cli->config);
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
@@ -2601,7 +2590,7 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
     if (r == 0 && written && rename(tmp, a.out) == 0) {
         free(tmp);
         if (a.json)
-            json_print(json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
+            json_out(stdout, json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
         else
             fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
         return 0;
@@ -2634,7 +2623,8 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return audit_fail(cli, r, err);
     if (a.json)
-        json_print(json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
+        json_out(stdout,
+                 json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
     else
         printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
     return 0;
@@ -2763,12 +2753,13 @@ static int cmd_campaign_amend(struct cli *cli, int argc, char **argv)
         return r == -EACCES ? EXIT_NOPERM : exit_code(r);
     }
     if (a.find.json) {
-        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "campaign",
-                             a.amend.campaign, "rows", (json_int_t)result.rows, "amended",
-                             (json_int_t)result.amended, "unchanged", (json_int_t)result.unchanged,
-                             "requeued", (json_int_t)result.requeued, "reached",
-                             (json_int_t)result.reached, "in_flight", (json_int_t)result.in_flight,
-                             "no_channel", (json_int_t)result.no_channel));
+        json_out(stdout,
+                 json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "campaign", a.amend.campaign,
+                           "rows", (json_int_t)result.rows, "amended", (json_int_t)result.amended,
+                           "unchanged", (json_int_t)result.unchanged, "requeued",
+                           (json_int_t)result.requeued, "reached", (json_int_t)result.reached,
+                           "in_flight", (json_int_t)result.in_flight, "no_channel",
+                           (json_int_t)result.no_channel));
         return 0;
     }
     printf("campaign %s: %ld rows, %ld amended, %ld unchanged; %ld queued again, %ld already "
@@ -2803,8 +2794,8 @@ static int cmd_notice_resend(struct cli *cli, int argc, char **argv)
         return r == -EBUSY ? EXIT_TEMPFAIL : exit_code(r);
     }
     if (a.find.json)
-        json_print(json_pack("{s:s, s:s, s:s}", "campaign", argv[optind], "ref", argv[optind + 1],
-                             "channel", a.channel));
+        json_out(stdout, json_pack("{s:s, s:s, s:s}", "campaign", argv[optind], "ref",
+                                   argv[optind + 1], "channel", a.channel));
     else
         printf("%s in %s: another copy queued on %s\n", argv[optind + 1], argv[optind], a.channel);
     return 0;
@@ -2957,7 +2948,7 @@ static int cmd_substitute(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json)
-        json_print(model);
+        json_out(stdout, model);
     else {
         substitute_print(model, stdout);
         json_decref(model);
@@ -2988,7 +2979,7 @@ static int cmd_substitute_write(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json) {
-        json_print(result);
+        json_out(stdout, result);
         return 0;
     }
     size_t i;
@@ -3027,12 +3018,12 @@ static int substitute_act_run(struct cli *cli, int argc, char **argv, const char
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json)
-        json_print(posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
-                                      "recorded", "posted", "url", a.act.url, "from", a.act.from,
-                                      "until", a.act.until)
-                          : json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
-                                      "recorded", "media", "outlet", a.act.outlet, "date",
-                                      a.act.date, "state", a.act.jurisdiction));
+        json_out(stdout, posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                            "recorded", "posted", "url", a.act.url, "from",
+                                            a.act.from, "until", a.act.until)
+                                : json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                            "recorded", "media", "outlet", a.act.outlet, "date",
+                                            a.act.date, "state", a.act.jurisdiction));
     else
         printf("%s: %s recorded (logged)\n", a.act.campaign,
                posted ? "website posting" : "media notice");

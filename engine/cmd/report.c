@@ -21,6 +21,7 @@
  */
 #include "crier/report.h"
 #include "crier/campaign.h"
+#include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/html.h"
@@ -2214,6 +2215,15 @@ done:
     json_decref(undeliverable);
     report_clear(&r);
     return rc;
+}
+
+void report_options_configure(struct report_options *options, const struct crier_config *config)
+{
+    options->deadlines = config->report.deadlines;
+    options->oral_lapse_everywhere = config->report.oral_lapse_everywhere != 0;
+    options->list_limit = config->report.list_limit;
+    options->postage_per_letter = config->substitute.postage_per_letter;
+    options->print_per_letter = config->substitute.print_per_letter;
 }
 
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,

@@ -16,6 +16,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/log.h"
+#include "crier/jsonout.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -260,9 +261,7 @@ int batch_list(struct crier_db *db, const struct crier_config *config, const cha
     }
     PQclear(result);
     if (json) {
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     }
     return 0;
 }
@@ -388,9 +387,7 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
     show_letters(id, result, o, out);
     PQclear(result);
     if (o) {
-        json_dumpf(o, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(o);
+        json_out(out, o);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "crier/campaign.h"
 #include "crier/crier.h"
 #include "crier/policy.h"
+#include "crier/jsonout.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -305,9 +306,7 @@ int campaign_list(struct crier_db *db, bool json, FILE *out)
                                 json_integer(strtoll(PQgetvalue(result, i, 5), NULL, 10)));
             json_array_append_new(array, obj);
         }
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     } else {
         fprintf(out, "%-24s %-16s %-10s %-16s %10s  %s\n", "NAME", "INCIDENT", "STATE", "POLICY",
                 "NOTICES", "CREATED");

@@ -17,6 +17,7 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 #include "crier/rules.h"
+#include "crier/jsonout.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -852,9 +853,7 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
         json_t *array = json_array();
         for (int i = 0; i < rows; i++)
             json_array_append_new(array, hold_json(result, i));
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     } else {
         fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n", "ID", "CAMPAIGN", "SCOPE",
                 "FORM", "PLACED", "STATE", "REVIEW BY", "CASE", "FLAGS");
@@ -977,9 +976,7 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
         json_object_set_new(n, "sent_delayed", json_integer(counts[3]));
         json_object_set_new(obj, "notices", n);
         json_object_set_new(obj, "clearance_deadlines", clearance_deadlines(db, rules, result));
-        json_dumpf(obj, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(obj);
+        json_out(out, obj);
         PQclear(result);
         PQclear(flight);
         return 0;

@@ -778,14 +778,10 @@ static void report(struct web_request *request, struct web_reply *reply)
     int fd = html ? mkstemp(path) : -1;
     struct report_options o = {
         .campaign = page_field(request, "campaign"),
-        .deadlines = request->config->report.deadlines,
-        .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
-        .list_limit = request->config->report.list_limit,
-        .postage_per_letter = request->config->substitute.postage_per_letter,
-        .print_per_letter = request->config->substitute.print_per_letter,
         .json = true,
         .html_path = fd >= 0 ? path : NULL,
     };
+    report_options_configure(&o, request->config);
     struct capture c;
     int r =
         o.campaign
