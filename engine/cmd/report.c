@@ -457,24 +457,20 @@ static void person_account(struct report *r, PGresult *rows, int i)
 
 static int read_campaign(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
-    const char *params[] = {r->options->campaign};
     PGresult *res = NULL;
-    int rc = db_query(db,
-                      "SELECT id, name, incident, state, array_to_string(policy, ','),"
-                      " meta->>'discovered_date',"
-                      /* a string ("HIPAA, GLBA") or an array of them */
-                      " CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
-                      " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
-                      " ELSE meta->>'frameworks' END,"
-                      " extract(epoch FROM now())"
-                      " FROM crier.campaign WHERE name = $1",
-                      1, params, &res);
+    int rc =
+        campaign_row(db,
+                     "SELECT id, name, incident, state, array_to_string(policy, ','),"
+                     " meta->>'discovered_date',"
+                     /* a string ("HIPAA, GLBA") or an array of them */
+                     " CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
+                     " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
+                     " ELSE meta->>'frameworks' END,"
+                     " extract(epoch FROM now())"
+                     " FROM crier.campaign WHERE name = $1",
+                     r->options->campaign, "reading the campaign", &res, err, err_size);
     if (rc < 0)
-        return error_set(err, err_size, rc, "reading the campaign: %s", db->error);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", r->options->campaign);
-    }
+        return rc;
     r->campaign_id = xstrdup(PQgetvalue(res, 0, 0));
     r->name = xstrdup(PQgetvalue(res, 0, 1));
     r->incident = xstrdup(PQgetvalue(res, 0, 2));

@@ -113,6 +113,23 @@ int campaign_get(struct crier_db *db, const char *name, bool lock, struct campai
     return 0;
 }
 
+int campaign_row(struct crier_db *db, const char *sql, const char *name, const char *doing,
+                 PGresult **ret_result, char *err, size_t err_size)
+{
+    const char *params[] = {name};
+    PGresult *res = NULL;
+    int r = db_query(db, sql, 1, params, &res);
+    if (r < 0)
+        return error_set(err, err_size, r, "%s%s%s", doing ? doing : "", doing ? ": " : "",
+                         db->error);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
+    }
+    *ret_result = res;
+    return 0;
+}
+
 struct campaign *campaign_free(struct campaign *c)
 {
     if (c == NULL)

@@ -17,6 +17,7 @@
  * the page loads nothing (no script, stylesheet, font or image from anywhere).
  */
 #include "crier/crier.h"
+#include "crier/campaign.h"
 #include "crier/html.h"
 #include "crier/import.h"
 #include "crier/substitute.h"
@@ -41,18 +42,13 @@ static int meta_read(struct crier_db *db, const char *name, char *id, size_t id_
                      char **ret_incident, json_t **ret_meta, char *err, size_t err_size)
 {
     PGresult *res = NULL;
-    const char *params[] = {name};
-    int r = db_query(db,
-                     "SELECT id, incident, coalesce(meta, '{}')::text, EXISTS (SELECT 1 FROM"
-                     " crier.substitute_email s WHERE s.email_campaign_id = c.id)"
-                     " FROM crier.campaign c WHERE name = $1",
-                     1, params, &res);
+    int r = campaign_row(db,
+                         "SELECT id, incident, coalesce(meta, '{}')::text, EXISTS (SELECT 1 FROM"
+                         " crier.substitute_email s WHERE s.email_campaign_id = c.id)"
+                         " FROM crier.campaign c WHERE name = $1",
+                         name, NULL, &res, err, err_size);
     if (r < 0)
-        return error_set(err, err_size, r, "%s", db->error);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
-    }
+        return r;
     if (db_flag(res, 0, 3)) {
         PQclear(res);
         return error_set(err, err_size, -EPERM,
