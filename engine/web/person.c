@@ -15,6 +15,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/html.h"
+#include "crier/mime.h"
 #include "crier/unreached.h"
 #include "pages.h"
 
@@ -253,13 +254,7 @@ static int read_whole(const char *path, char **ret, size_t *ret_len)
  * Markdown is shown as it is). */
 static char *message_text(const char *bytes, size_t len)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, g_mime_init);
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-    g_object_unref(parser);
-    g_object_unref(stream);
+    GMimeMessage *message = mime_message_parse(bytes, len);
     if (message == NULL)
         return NULL;
     char *text = NULL;
