@@ -125,22 +125,6 @@ static int person_load(struct crier_db *db, const char *campaign_id, const char 
 
 /* ---- where a notice goes next ------------------------------------------------------------- */
 
-struct usable_data {
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-static bool usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    enum crier_channel_id id;
-    if (channel_id_from_name(u->policy[index], &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 /* first_channel - the policy's first channel these contacts reach, or -ENOENT. */
 static int first_channel(const struct campaign *c, const char *const *field, bool mailable,
                          const char *vars, char *why, size_t why_size)
@@ -156,9 +140,9 @@ static int first_channel(const struct campaign *c, const char *const *field, boo
     };
     for (int a = 0; a < 5; a++)
         view.address[a] = field[FIELD_ADDRESS1 + a];
-    struct usable_data data = {c->policy, &view};
-    return policy_first_channel((const char *const *)c->policy, strv_length(c->policy), 0, usable,
-                                &data, why, why_size);
+    struct channel_usable_data data = {.policy = c->policy, .notice = &view};
+    return policy_first_channel((const char *const *)c->policy, strv_length(c->policy), 0,
+                                channel_reaches, &data, why, why_size);
 }
 
 /* Where a notice's state leaves it. */
