@@ -458,17 +458,13 @@ static void person_account(struct report *r, PGresult *rows, int i)
 static int read_campaign(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
     PGresult *res = NULL;
-    int rc =
-        campaign_row(db,
-                     "SELECT id, name, incident, state, array_to_string(policy, ','),"
-                     " meta->>'discovered_date',"
-                     /* a string ("HIPAA, GLBA") or an array of them */
-                     " CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
-                     " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
-                     " ELSE meta->>'frameworks' END,"
-                     " extract(epoch FROM now())"
-                     " FROM crier.campaign WHERE name = $1",
-                     r->options->campaign, "reading the campaign", &res, err, err_size);
+    int rc = campaign_row(db,
+                          "SELECT id, name, incident, state, array_to_string(policy, ','),"
+                          " meta->>'discovered_date',"
+                          " " CAMPAIGN_FRAMEWORKS_SQL ","
+                          " extract(epoch FROM now())"
+                          " FROM crier.campaign WHERE name = $1",
+                          r->options->campaign, "reading the campaign", &res, err, err_size);
     if (rc < 0)
         return rc;
     r->campaign_id = xstrdup(PQgetvalue(res, 0, 0));

@@ -359,10 +359,7 @@ static int campaign_read(struct crier_db *db, const char *name, char *id, size_t
 {
     PGresult *res = NULL;
     int r = campaign_row(db,
-                         "SELECT id, CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN"
-                         " (SELECT string_agg(f, ',') FROM"
-                         " jsonb_array_elements_text(meta->'frameworks') f)"
-                         " ELSE meta->>'frameworks' END, coalesce(meta, '{}')::text"
+                         "SELECT id, " CAMPAIGN_FRAMEWORKS_SQL ", coalesce(meta, '{}')::text"
                          " FROM crier.campaign WHERE name = $1",
                          name, NULL, &res, err, err_size);
     if (r < 0)
