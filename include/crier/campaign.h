@@ -41,7 +41,8 @@ int campaign_create(struct crier_db *db, const struct campaign_create_options *o
 
 /* campaign_row - run sql, whose $1 is a campaign's name, for that campaign's row: 0 (the
  * caller PQclear()s *ret_result), -ENOENT with "no campaign named 'NAME'" in err, or a
- * database error with db->error in err, after "DOING: " when doing is not NULL. */
+ * database error with db->error in err, after "DOING: " when doing is not NULL (err may
+ * be NULL: only the code). */
 int campaign_row(struct crier_db *db, const char *sql, const char *name, const char *doing,
                  PGresult **ret_result, char *err, size_t err_size);
 
