@@ -290,14 +290,12 @@ void route_regulators_build(struct web_request *request, struct view *view)
     };
     report_options_configure(&o, request->config);
     if (o.campaign == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (campaign=...)");
+        view_fail(view, -EINVAL, "which campaign? (campaign=...)");
         return;
     }
     char dir[] = "/tmp/crier-packet-XXXXXX";
     if (mkdtemp(dir) == NULL) {
-        view->error = -EIO;
-        snprintf(view->err, sizeof(view->err), "cannot make a directory for the packet");
+        view_fail(view, -EIO, "cannot make a directory for the packet");
         return;
     }
     struct capture c;

@@ -67,6 +67,20 @@ char *capture_text(struct capture *c)
     return c->text;
 }
 
+/* acted - an action's end: what the core printed is the message, its error the view's. */
+static void acted(struct view *view, struct capture *c, int r)
+{
+    view->message = capture_text(c);
+    if (r < 0)
+        view->error = r;
+}
+
+void view_fail(struct view *view, int error, const char *why)
+{
+    view->error = error;
+    snprintf(view->err, sizeof(view->err), "%s", why);
+}
+
 void db_failed(struct view *view, const struct web_request *request, int r, const char *what)
 {
     view->error = r;
@@ -266,8 +280,7 @@ static void route_campaign(struct web_request *request, struct view *view)
     view->title = "Campaign";
     view->forms = campaign_forms;
     if (name == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (name=...)");
+        view_fail(view, -EINVAL, "which campaign? (name=...)");
         return;
     }
     struct capture c;
@@ -283,8 +296,7 @@ static void campaign_action(struct web_request *request, struct view *view,
     const char *name = page_field(request, "name");
     view->title = "Campaign";
     if (name == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (name=...)");
+        view_fail(view, -EINVAL, "which campaign? (name=...)");
         return;
     }
     long affected = 0;
@@ -374,15 +386,13 @@ static void route_hold_place(struct web_request *request, struct view *view)
     const char *required[] = {o.campaign, o.authority, o.official, o.case_ref, o.form, o.reason};
     for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
         if (required[i] == NULL) {
-            view->error = -EINVAL;
-            snprintf(view->err, sizeof(view->err),
-                     "campaign, authority, official, case, form and reason are required");
+            view_fail(view, -EINVAL,
+                      "campaign, authority, official, case, form and reason are required");
             return;
         }
     }
     if (o.region && o.recipient) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "give a region or a recipient, not both");
+        view_fail(view, -EINVAL, "give a region or a recipient, not both");
         return;
     }
     int r = hold_options_check(&o, view->err, sizeof(view->err));
@@ -397,10 +407,8 @@ static void route_hold_place(struct web_request *request, struct view *view)
     o.document = present ? &document : NULL;
     struct capture c;
     r = hold_place(request->session->db, &o, capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_hold_lift(struct web_request *request, struct view *view)
@@ -408,8 +416,7 @@ static void route_hold_lift(struct web_request *request, struct view *view)
     view->title = "Lift a hold";
     const char *id = page_field(request, "id"), *evidence = page_field(request, "evidence");
     if (id == NULL || evidence == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the hold (id) and the evidence are required");
+        view_fail(view, -EINVAL, "the hold (id) and the evidence are required");
         return;
     }
     struct hold_document document = {0};
@@ -420,10 +427,8 @@ static void route_hold_lift(struct web_request *request, struct view *view)
     int r =
         hold_lift(request->session->db, id, evidence, present ? &document : NULL,
                   page_field(request, "as"), capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_hold_confirm(struct web_request *request, struct view *view)
@@ -435,19 +440,16 @@ static void route_hold_confirm(struct web_request *request, struct view *view)
     if (!upload(request, &document, &present, view))
         return;
     if (id == NULL || !present) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err),
-                 "the hold (id) and the agency's written statement (document) are required");
+        view_fail(view, -EINVAL,
+                  "the hold (id) and the agency's written statement (document) are required");
         hold_document_clear(&document);
         return;
     }
     struct capture c;
     int r = hold_confirm(request->session->db, id, &document, page_field(request, "as"),
                          capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_audit(struct web_request *request, struct view *view)
@@ -496,17 +498,14 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
     view->title = "Mark a batch mailed";
     const char *batch = page_field(request, "batch"), *date = page_field(request, "date");
     if (batch == NULL || date == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the batch and the date are required");
+        view_fail(view, -EINVAL, "the batch and the date are required");
         return;
     }
     struct capture c;
     int r = batch_mark_mailed(request->session->db, request->config, batch, date,
                               page_field(request, "evidence"), capture_start(&c), NULL, view->err,
                               sizeof(view->err));
-    view->message = capture_text(&c);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_void(struct web_request *request, struct view *view)
@@ -514,16 +513,13 @@ static void route_void(struct web_request *request, struct view *view)
     view->title = "Void a batch";
     const char *batch = page_field(request, "batch"), *reason = page_field(request, "reason");
     if (batch == NULL || reason == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the batch and the reason are required");
+        view_fail(view, -EINVAL, "the batch and the reason are required");
         return;
     }
     struct capture c;
     int r = batch_void(request->session->db, request->config, batch, reason, capture_start(&c),
                        NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static const struct route {

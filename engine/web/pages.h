@@ -42,6 +42,10 @@ FILE *capture_start(struct capture *c);
 json_t *capture_json(struct capture *c, struct view *view);
 char *capture_text(struct capture *c);
 
+/* view_fail - the view's error: error (< 0) and why, a request the page cannot act on
+ * ("which campaign? (name=...)"). */
+void view_fail(struct view *view, int error, const char *why);
+
 /* db_failed - the view's error: what (for -ENOENT) or the session's database error. */
 void db_failed(struct view *view, const struct web_request *request, int r, const char *what);
 
