@@ -567,13 +567,8 @@ static int record(struct crier_db *db, const char *campaign, const char *kind,
         return error_set(err, err_size, -ENOENT, "no campaign named '%s'", campaign);
     }
     PQclear(res);
-    if (r == 0)
-        r = db_commit(db);
-    if (r < 0) {
-        error_set(err, err_size, r, "%s", db->error);
-        db_rollback(db);
-    }
-    return r;
+    r = db_end(db, r);
+    return r < 0 ? error_set(err, err_size, r, "%s", db->error) : 0;
 }
 
 int substitute_posted(struct crier_db *db, const struct substitute_act *a, char *err,

@@ -429,13 +429,8 @@ static int log_all(struct crier_db *db, const char *id, const struct written *w,
                     4, params);
         free(detail);
     }
-    if (r == 0)
-        r = db_commit(db);
-    if (r < 0) {
-        error_set(err, err_size, r, "logging the substitute notice: %s", db->error);
-        db_rollback(db);
-    }
-    return r;
+    r = db_end(db, r);
+    return r < 0 ? error_set(err, err_size, r, "logging the substitute notice: %s", db->error) : 0;
 }
 
 /* ---- the command ------------------------------------------------------------------------ */
