@@ -54,9 +54,12 @@ struct cli {
     bool log_level_set;
     bool json;           /* --json, for a command whose usage offers it and parses no own */
     const char *command; /* "campaign load", for messages */
+    const struct command *current; /* its row in the table */
 };
 
 typedef int (*command_fn)(struct cli *cli, int argc, char **argv);
+/* A command's option handler: 0, or -1 for a value it refuses (after saying why). */
+typedef int (*option_fn)(int opt, const char *arg, void *data);
 
 struct command {
     const char *group; /* "campaign" */
@@ -540,9 +543,8 @@ static void command_help(const struct command *c, FILE *out)
  * (--jurisdiction is 'J') can be taken for it. */
 #define OPT_GENERIC_JSON 0x1000
 
-static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
-                         const struct option *options, const char *short_options,
-                         int (*on_option)(int opt, const char *arg, void *data), void *data)
+static int parse_options(struct cli *cli, int argc, char **argv, const struct option *options,
+                         option_fn on_option, void *data)
 {
     struct option all[24];
     size_t n = 0;
@@ -552,19 +554,19 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
     for (size_t i = 0; i < n; i++)
         own_json |= strcmp(all[i].name, "json") == 0;
     /* a command that offers --json and has no option of its own for it: cli->json */
-    if (!own_json && strstr(c->usage, "[--json]"))
+    if (!own_json && strstr(cli->current->usage, "[--json]"))
         all[n++] = (struct option){"json", no_argument, NULL, OPT_GENERIC_JSON};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
     char shorts[64];
-    snprintf(shorts, sizeof(shorts), ":hc:%s", short_options ? short_options : "");
+    snprintf(shorts, sizeof(shorts), ":hc:");
     optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
         if (opt == 'h') {
-            command_help(c, stdout);
+            command_help(cli->current, stdout);
             return 1;
         }
         if (opt == '?') {
@@ -678,14 +680,35 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
     return argv[optind];
 }
 
+/* What begin() and the groups' parsers return when the command goes on; anything else is
+ * the exit code to return now. */
+#define GO_ON (-1)
+
+/*
+ * begin - the start every command shares: its options (parse_options), then, when what
+ * names it ("CAMPAIGN"), exactly one positional argument into *ret_name. A command that
+ * takes other arguments reads them after optind itself. Returns GO_ON, or the exit code to
+ * return now: 0 after --help, EXIT_USAGE after a usage error (said).
+ */
+static int begin(struct cli *cli, int argc, char **argv, const struct option *options,
+                 option_fn on_option, void *data, const char *what, const char **ret_name)
+{
+    int r = parse_options(cli, argc, argv, options, on_option, data);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (what == NULL)
+        return GO_ON;
+    *ret_name = one_name(cli, argc, argv, what);
+    return *ret_name ? GO_ON : EXIT_USAGE;
+}
+
 /* ---- db, config -------------------------------------------------------------------- */
 
 static int cmd_db_roles(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("db", "roles"), argc, argv, NULL, NULL, no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -729,13 +752,10 @@ static int cmd_user_add(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct user_args a = {0};
-    int r =
-        parse_options(cli, command_find("user", "add"), argc, argv, options, "", user_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "NAME (the new login)");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, user_option, &a, "NAME (the new login)", &name);
+    if (r != GO_ON)
+        return r;
     if (a.role == NULL) {
         fail(cli, "--role operator|legal|auditor is required");
         return EXIT_USAGE;
@@ -765,10 +785,9 @@ static int cmd_user_add(struct cli *cli, int argc, char **argv)
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("db", "migrate"), argc, argv, NULL, NULL, no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -837,10 +856,9 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"connect", no_argument, NULL, 'k'}, {0}};
     bool probe = false;
-    int r = parse_options(cli, command_find("config", "check"), argc, argv, options, "",
-                          config_check_option, &probe);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, config_check_option, &probe, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc)
         cli->config_path = argv[optind];
     const char *path = config_find(cli->config_path);
@@ -930,13 +948,9 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct create_args a = {.meta_path = NULL};
-    int r = parse_options(cli, command_find("campaign", "create"), argc, argv, options, "",
-                          create_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.options.name = one_name(cli, argc, argv, "campaign NAME");
-    if (a.options.name == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, create_option, &a, "campaign NAME", &a.options.name);
+    if (r != GO_ON)
+        return r;
     if (a.options.incident == NULL) {
         fail(cli, "--incident REF is required (the incident this campaign notifies about)");
         return EXIT_USAGE;
@@ -1005,13 +1019,9 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct import_options o = {0};
-    int r = parse_options(cli, command_find("campaign", "load"), argc, argv, options, "",
-                          load_option, &o);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    o.campaign = one_name(cli, argc, argv, "campaign NAME");
-    if (o.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, load_option, &o, "campaign NAME", &o.campaign);
+    if (r != GO_ON)
+        return r;
     int sources = (o.csv_path != NULL) + (o.table != NULL) + (o.query != NULL);
     if (sources != 1) {
         fail(cli, "give exactly one of --csv FILE, --table SCHEMA.TABLE, --query SQL");
@@ -1077,13 +1087,10 @@ static int start_check(struct crier_db *db, const char *name, void *data)
 static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum campaign_action action,
                                const char *verb)
 {
-    int r = parse_options(cli, command_find("campaign", verb), argc, argv, NULL, NULL, no_options,
-                          NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "campaign NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, "campaign NAME", &name);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -1154,13 +1161,10 @@ static int cmd_campaign_proof(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct proof_args a = {.count = 1};
-    int r = parse_options(cli, command_find("campaign", "proof"), argc, argv, options, "",
-                          proof_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "campaign NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, proof_option, &a, "campaign NAME", &name);
+    if (r != GO_ON)
+        return r;
     if (a.out == NULL) {
         fail(cli, "--out DIR is required");
         return EXIT_USAGE;
@@ -1211,10 +1215,9 @@ static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
     int flags = 0;
-    int r = parse_options(cli, command_find("campaign", "list"), argc, argv, options, "",
-                          flag_option, &flags);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -1255,13 +1258,10 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct reroute_args a = {0};
-    int r = parse_options(cli, command_find("campaign", "reroute"), argc, argv, options, "",
-                          reroute_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, reroute_option, &a, "NAME", &name);
+    if (r != GO_ON)
+        return r;
     const char *missing = a.from == NULL        ? "--from CHANNEL"
                           : a.to == NULL        ? "--to CHANNEL"
                           : str_empty(a.reason) ? "--reason TEXT"
@@ -1364,9 +1364,9 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct run_args a = {0};
-    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", run_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, run_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -1462,10 +1462,9 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
         {0},
     };
     int flags = 0;
-    int r = parse_options(cli, command_find("status", NULL), argc, argv, options, "", flag_option,
-                          &flags);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *name = optind < argc ? argv[optind] : NULL;
     if (optind + 1 < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind + 1]);
@@ -1511,10 +1510,9 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
                                             {"reject-file", required_argument, NULL, 'R'},
                                             {0}};
     const char *args[2] = {NULL, NULL}; /* --campaign, --reject-file */
-    int r = parse_options(cli, command_find("returns", "ingest"), argc, argv, options, "",
-                          returns_option, args);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, returns_option, args, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *campaign = args[0];
     const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
     if (path == NULL)
@@ -1581,13 +1579,11 @@ static void bounce_counts_print(const struct cli *cli, const struct bounce_count
 
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("bounces", "ingest"), argc, argv, NULL, NULL,
-                          no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *path = one_name(cli, argc, argv, "PATH (a message file, Maildir or mbox)");
-    if (path == NULL)
-        return EXIT_USAGE;
+    const char *path = NULL;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, "PATH (a message file, Maildir or mbox)",
+                  &path);
+    if (r != GO_ON)
+        return r;
     char err[1024];
     struct bounce_reader *reader = NULL;
     r = bounce_reader_open(path, &reader, err, sizeof(err));
@@ -1733,13 +1729,9 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "place"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.place.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.place.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "CAMPAIGN", &a.place.campaign);
+    if (r != GO_ON)
+        return r;
     if (a.place.region && a.place.recipient) {
         fail(cli, "give --region or --recipient, not both (neither: the whole campaign)");
         return EXIT_USAGE;
@@ -1794,13 +1786,11 @@ static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "lift"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     if (a.evidence == NULL) {
         fail(cli, "--evidence TEXT is required: what the agency said, and when");
         return EXIT_USAGE;
@@ -1833,13 +1823,11 @@ static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r = parse_options(cli, command_find("hold", "confirm"), argc, argv, options, "",
-                          hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     if (!a.written || a.document_path == NULL) {
         fail(cli, "--written and --document FILE are required: an oral hold is confirmed by the "
                   "agency's written statement");
@@ -1871,10 +1859,9 @@ static int cmd_hold_list(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "list"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *campaign = optind < argc ? argv[optind] : NULL;
     if (optind + 1 < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind + 1]);
@@ -1898,13 +1885,11 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "show"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -1946,10 +1931,9 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"mail-to", required_argument, NULL, 'm'}, {0}};
     struct hold_check_args a = {0};
-    int r = parse_options(cli, command_find("hold", "check"), argc, argv, options, "",
-                          hold_check_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_check_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -2035,10 +2019,9 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     };
     const char *name = strchr(cli->command, ' ') + 1; /* "list", "show", ... */
     struct batch_args a = {0};
-    int r =
-        parse_options(cli, command_find("batch", name), argc, argv, options, "", batch_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, batch_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
     bool void_batch = strcmp(name, "void") == 0;
     const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
@@ -2116,13 +2099,9 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct report_options o = {.json = false};
-    int r = parse_options(cli, command_find("audit", "report"), argc, argv, options, "",
-                          report_option, &o);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    o.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (o.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, report_option, &o, "CAMPAIGN", &o.campaign);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -2188,13 +2167,9 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct regulators_args a = {0};
-    int r = parse_options(cli, command_find("regulators", NULL), argc, argv, options, "",
-                          regulators_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.report.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.report.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.report.campaign);
+    if (r != GO_ON)
+        return r;
     if (a.out == NULL) {
         fail(cli, "--out DIR is required");
         return EXIT_USAGE;
@@ -2222,13 +2197,9 @@ static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
         {"reference", required_argument, NULL, 'r'},    {0},
     };
     struct regulators_args a = {0};
-    int r = parse_options(cli, command_find("regulators", "mark-filed"), argc, argv, options, "",
-                          regulators_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.filing.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.filing.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.filing.campaign);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -2332,6 +2303,7 @@ int cli_main(int argc, char **argv)
     snprintf(command_name, sizeof(command_name), "%s%s%s", c->group, c->name ? " " : "",
              c->name ? c->name : "");
     cli.command = command_name;
+    cli.current = c;
     int skip = optind + (c->name ? 1 : 0);
     int code = c->run(&cli, argc - skip, argv + skip);
     config_free(cli.config);
@@ -2351,10 +2323,9 @@ static int cmd_serve(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"listen", required_argument, NULL, 'l'}, {0}};
     const char *listen = NULL;
-    int r = parse_options(cli, command_find("serve", NULL), argc, argv, options, "", serve_option,
-                          &listen);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, serve_option, &listen, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -2440,15 +2411,14 @@ static const struct option audit_options[] = {
 static int audit_parse(struct cli *cli, const char *name, int argc, char **argv, int max,
                        struct audit_args *a)
 {
-    int r = parse_options(cli, command_find("audit", name), argc, argv, audit_options, "",
-                          audit_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, audit_options, audit_option, a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (argc - optind > max) {
         fail(cli, "unexpected argument '%s'", argv[optind + max]);
         return EXIT_USAGE;
     }
-    return -1; /* go on */
+    return GO_ON;
 }
 
 /* audit_fail - a module's error, with the database's refusal named as such. */
@@ -2708,10 +2678,9 @@ static const struct option unreached_options[] = {
 static int unreached_parse(struct cli *cli, const char *group, const char *name, int argc,
                            char **argv, int min, int max, struct unreached_args *a)
 {
-    int r = parse_options(cli, command_find(group, name), argc, argv, unreached_options, "",
-                          unreached_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, unreached_options, unreached_option, a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (argc - optind < min || argc - optind > max) {
         fail(cli, "%s (see crier %s --help)",
              argc - optind < min ? "missing arguments" : "too many arguments", cli->command);
@@ -2904,13 +2873,10 @@ static int substitute_parse(struct cli *cli, const char *verb, int argc, char **
         {"state", required_argument, NULL, 's'},
         {0},
     };
-    int r = parse_options(cli, command_find("substitute", verb), argc, argv, options, "",
-                          substitute_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "CAMPAIGN");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, substitute_option, a, "CAMPAIGN", &name);
+    if (r != GO_ON)
+        return r;
     a->options.campaign = a->act.campaign = name;
     int code = config_ready(cli);
     if (code)
