@@ -1713,6 +1713,62 @@ static int hold_document(struct cli *cli, const char *path, struct hold_document
     return 0;
 }
 
+/* A hold action, once its --document is read and the database open: place, lift or
+ * confirm. document is NULL without --document. */
+typedef int (*hold_action)(struct cli *cli, struct crier_db *db, struct hold_args *a,
+                           const char *hold, const struct hold_document *document, json_t *json,
+                           char *err, size_t err_size);
+
+/*
+ * hold_run - what place, lift and confirm share once their arguments are checked: read
+ * --document, connect, act, and say how it went (--json or the error). err_size: each
+ * action's message limit, as it was when each wrote this itself.
+ */
+static int hold_run(struct cli *cli, struct hold_args *a, const char *hold, hold_action act,
+                    size_t err_size)
+{
+    struct hold_document document = {0};
+    int code = hold_document(cli, a->document_path, &document);
+    if (code)
+        return code;
+    struct crier_db *db = NULL;
+    code = connect(cli, true, &db);
+    if (code) {
+        hold_document_clear(&document);
+        return code;
+    }
+    char err[2048];
+    json_t *json = cli->json ? json_object() : NULL;
+    int r = act(cli, db, a, hold, a->document_path ? &document : NULL, json, err,
+                err_size < sizeof(err) ? err_size : sizeof(err));
+    hold_document_clear(&document);
+    db_close(db);
+    return hold_done(cli, r, err, json);
+}
+
+static int place_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                     const struct hold_document *document, json_t *json, char *err, size_t err_size)
+{
+    a->place.document = document;
+    /* a notice in flight outlives its lease only while its lane keeps extending it */
+    long lease = cli->config->queue.lease_seconds;
+    a->place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
+    return hold_place(db, &a->place, stdout, json, err, err_size);
+}
+
+static int lift_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                    const struct hold_document *document, json_t *json, char *err, size_t err_size)
+{
+    return hold_lift(db, hold, a->evidence, document, a->as_name, stdout, json, err, err_size);
+}
+
+static int confirm_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                       const struct hold_document *document, json_t *json, char *err,
+                       size_t err_size)
+{
+    return hold_confirm(db, hold, document, a->as_name, stdout, json, err, err_size);
+}
+
 static int cmd_hold_place(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
@@ -1756,25 +1812,7 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return EXIT_DATAERR;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    a.place.document = a.document_path ? &document : NULL;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    /* a notice in flight outlives its lease only while its lane keeps extending it */
-    long lease = cli->config->queue.lease_seconds;
-    a.place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_place(db, &a.place, stdout, json, err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, NULL, place_act, sizeof(err));
 }
 
 static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
@@ -1795,23 +1833,7 @@ static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
         fail(cli, "--evidence TEXT is required: what the agency said, and when");
         return EXIT_USAGE;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    char err[1024];
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_lift(db, hold, a.evidence, a.document_path ? &document : NULL, a.as_name, stdout, json,
-                  err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, hold, lift_act, 1024);
 }
 
 static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
@@ -1833,22 +1855,7 @@ static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
                   "agency's written statement");
         return EXIT_USAGE;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    char err[1024];
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_confirm(db, hold, &document, a.as_name, stdout, json, err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, hold, confirm_act, 1024);
 }
 
 static int cmd_hold_list(struct cli *cli, int argc, char **argv)
