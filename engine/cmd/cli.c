@@ -1386,7 +1386,8 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     struct worker_options o = {.until_idle = a.until_idle,
                                .reload = run_reload,
                                .reload_data = cli,
-                               .metrics_address = metrics};
+                               .metrics_address = metrics,
+                               .running_counts = status_running};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;
