@@ -177,6 +177,54 @@
     parent.appendChild(t);
   }
 
+  function headerCell(text, scope) {
+    var th = el("th", null, text);
+    th.setAttribute("scope", scope);
+    return th;
+  }
+
+  /* stateTable - progress.c's: notices by state (rows) and channel (columns after "all") */
+  function stateTable(status) {
+    var channels = isObject(status.by_channel) ? status.by_channel : {};
+    var names = Object.keys(channels);
+    var t = el("table", "counts");
+    t.appendChild(el("caption", null, "Notices by state and channel"));
+    var head = el("tr");
+    head.appendChild(headerCell("state", "col"));
+    head.appendChild(headerCell("all", "col"));
+    names.forEach(function (name) {
+      head.appendChild(headerCell(name, "col"));
+    });
+    t.appendChild(head);
+    Object.keys(status.by_state || {}).forEach(function (state) {
+      var tr = el("tr");
+      tr.appendChild(headerCell(state, "row"));
+      tr.appendChild(el("td", null, status.by_state[state]));
+      names.forEach(function (name) {
+        tr.appendChild(el("td", null, channels[name][state] || 0));
+      });
+      t.appendChild(tr);
+    });
+    return t;
+  }
+
+  /* running - progress.c's progress_campaigns: each running or paused campaign */
+  function running(statuses, parent) {
+    if (statuses.length === 0) {
+      return;
+    }
+    parent.appendChild(el("h2", null, "In progress"));
+    statuses.forEach(function (status) {
+      var section = el("section", "running");
+      section.appendChild(el("h3", null, status.campaign + " (" + status.state + ")"));
+      if (isObject(status.progress)) {
+        section.appendChild(el("p", "progress", progressSentence(status.progress)));
+      }
+      section.appendChild(stateTable(status));
+      parent.appendChild(section);
+    });
+  }
+
   /* campaignLinks - pages.c's links: each campaign's own page */
   function campaignLinks(rows, parent) {
     if (!Array.isArray(rows) || rows.length === 0) {
@@ -193,12 +241,14 @@
     parent.appendChild(ul);
   }
 
-  /* draw - the region again, from the API's JSON; true when nothing more will change */
-  function draw(data) {
+  /* draw - the region again, from the API's JSON (on the campaigns page, the list and the
+   * running campaigns' statuses); true when nothing more will change */
+  function draw(data, statuses) {
     var fresh = document.createDocumentFragment();
     var finished;
     if (kind === "campaigns") {
       campaignLinks(data, fresh);
+      running(statuses, fresh);
       finished = Array.isArray(data) && data.every(function (c) {
         return FINISHED[c.state] === true;
       });
@@ -226,10 +276,9 @@
     note.textContent = why;
   }
 
-  function tick() {
-    timer = null;
-    busy = true;
-    fetch(api, { credentials: "same-origin", cache: "no-store",
+  /* get - a route's JSON (null when the session ended: polling stops) */
+  function get(route) {
+    return fetch(route, { credentials: "same-origin", cache: "no-store",
       headers: { Accept: "application/json" } })
       .then(function (response) {
         if (response.status === 401) {
@@ -240,13 +289,46 @@
           throw new Error("HTTP " + response.status);
         }
         return response.json();
-      })
+      });
+  }
+
+  /* statusesOf - on the campaigns page, each running or paused campaign's status, one
+   * request after another (a session answers one at a time); one that fails is left out */
+  function statusesOf(list) {
+    var statuses = [];
+    var chain = Promise.resolve();
+    (Array.isArray(list) ? list : []).forEach(function (c) {
+      if (c.state !== "running" && c.state !== "paused") {
+        return;
+      }
+      chain = chain.then(function () {
+        return stopped ? null : get("/api/v1/campaign?name=" + encodeURIComponent(c.name));
+      }).then(function (status) {
+        if (isObject(status)) {
+          statuses.push(status);
+        }
+      }, function () { /* left out; the list still shows it */ });
+    });
+    return chain.then(function () {
+      return statuses;
+    });
+  }
+
+  function tick() {
+    timer = null;
+    busy = true;
+    var list = null;
+    get(api)
       .then(function (data) {
-        if (data === null) {
+        list = data;
+        return data !== null && kind === "campaigns" ? statusesOf(data) : [];
+      })
+      .then(function (statuses) {
+        if (list === null || stopped) {
           return;
         }
         var when = new Date().toLocaleTimeString();
-        if (draw(data)) {
+        if (draw(list, statuses)) {
           stop("Finished: updates stopped (as of " + when + ").");
         } else {
           note.textContent = "Updated at " + when + " (every " + EVERY_MS / 1000 + " s).";

@@ -260,6 +260,35 @@ static void live_api(struct view *view, const char *prefix, const char *value)
         view->live_api[0] = '\0'; /* too long to be a campaign's: a static page */
 }
 
+/* running_read - the campaigns page's running and paused campaigns, each as status --json
+ * prints it (what each one's page costs: the tallies, the rate's newest 2,000 attempts, the
+ * per-day counts kept a minute). The API's list stays campaign list --json; live.js asks
+ * /api/v1/campaign for each of these. */
+static void running_read(struct web_request *request, struct view *view)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(view->data, i, row)
+    {
+        const char *state = json_string_value(json_object_get(row, "state"));
+        const char *name = json_string_value(json_object_get(row, "name"));
+        if (name == NULL || state == NULL ||
+            (strcmp(state, "running") != 0 && strcmp(state, "paused") != 0))
+            continue;
+        struct capture c;
+        struct view ignored = {.title = ""};
+        int r = status_print(request->session->db, name, true, capture_start(&c));
+        json_t *status = capture_json(&c, &ignored);
+        if (r < 0 || status == NULL) {
+            json_decref(status);
+            continue; /* the list shows it; its own page says what failed */
+        }
+        if (view->running == NULL)
+            view->running = json_array();
+        json_array_append_new(view->running, status);
+    }
+}
+
 static void route_campaigns(struct web_request *request, struct view *view)
 {
     struct capture c;
@@ -271,6 +300,8 @@ static void route_campaigns(struct web_request *request, struct view *view)
     if (r < 0)
         db_failed(view, request, r, "");
     view->data = capture_json(&c, view);
+    if (!request->api && view->error == 0)
+        running_read(request, view);
 }
 
 static void route_campaign(struct web_request *request, struct view *view)
@@ -687,6 +718,8 @@ static void live_region(FILE *out, const struct view *view)
     }
     if (view->summary && view->data)
         view->summary(out, view->data);
+    if (view->running)
+        progress_campaigns(out, view->running);
     if (view->data)
         html_json(out, view->data);
     if (live)
@@ -721,6 +754,8 @@ void page_view_reply(struct web_request *request, struct view *view, struct web_
     request->api ? api_reply(view, reply) : page_reply(request, view, reply);
     json_decref(view->data);
     view->data = NULL;
+    json_decref(view->running);
+    view->running = NULL;
     free(view->message);
     view->message = NULL;
 }
@@ -915,6 +950,7 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
                        request->path, view.err);
         request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
         json_decref(view.data);
+        json_decref(view.running);
         free(view.message);
         return;
     }
@@ -942,5 +978,6 @@ const char *pages_css(void)
            "form{margin:.5em 0}form.inline{display:inline}label{display:block;margin:.3em 0}"
            "pre.message{background:#eef;padding:.5em;white-space:pre-wrap}"
            "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}"
+           "section.running{margin:.5em 0 1em}table.counts td{text-align:right}"
            ".live-note{color:#444;font-size:.9em}\n";
 }

@@ -31,6 +31,9 @@ struct view {
      * live_kind says how: "campaign" (status) or "campaigns" (campaign list). */
     char live_api[256];
     const char *live_kind;
+    /* running: the campaigns page's running and paused campaigns, each as `crier status
+     * NAME --json` prints it (progress included); drawn after summary. Pages only. */
+    json_t *running;
 };
 
 typedef void (*route_fn)(struct web_request *request, struct view *view);
@@ -86,6 +89,9 @@ void regulators_file(struct web_request *request, struct web_reply *reply);
 /* progress_chart - the campaign's per-day chart and its rate and ETA, from status --json's
  * "progress", as a table of bars drawn by the stylesheet (no inline style, no script). */
 void progress_chart(FILE *out, const json_t *status);
+/* progress_campaigns - for the campaigns page: each of statuses (status --json objects)
+ * with its rate and ETA and a table of its notices by state and channel. */
+void progress_campaigns(FILE *out, const json_t *statuses);
 
 /* ---- scrape.c -------------------------------------------------------------------------- */
 /* scrape_answer - GET /metrics: the running campaigns' gauges (Prometheus text). */

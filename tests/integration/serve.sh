@@ -411,6 +411,20 @@ is "$(sed -n 's/^Content-Security-Policy: //p' <<<"$HEADERS")" \
 fetch auditor "$base/campaigns"
 like "$BODY" '<div id="live" data-kind="campaigns" data-api="/api/v1/campaigns">' "the campaigns page too"
 like "$BODY" 'href="/campaign\?name=many">campaign many</a>' "its links to each campaign are in that region"
+ok "and each running campaign's notices by state and channel, as status --json counts them" python3 -c '
+import json, re, sys
+page, status = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+running = [c for c in status if c["state"] in ("running", "paused")]
+sections = re.findall(r"<section class=\"running\"><h3>(.*?) \((\w+)\)</h3>(.*?)</section>", page, re.S)
+if [s[0] for s in sections] != [c["campaign"] for c in running] or not running:
+    sys.exit("sections %s, running %s" % ([s[0] for s in sections], [c["campaign"] for c in running]))
+for (name, state, html), c in zip(sections, running):
+    channels = list(c["by_channel"])
+    for st, total in c["by_state"].items():
+        row = re.search(r"<tr><th scope=\"row\">%s</th>((?:<td>\d+</td>)+)</tr>" % st, html)
+        cells = [int(x) for x in re.findall(r"\d+", row.group(1))] if row else None
+        if cells != [total] + [c["by_channel"][ch][st] for ch in channels]:
+            sys.exit("%s %s: %s" % (name, st, cells))' "$WORK/body" "$WORK/status-all.json"
 
 # --- the regulator packet -------------------------------------------------------------------
 fetch operator -d "csrf=$otoken" -d campaign=e -d discovered=2026-11-01 "$base/audit/regulators/build"
