@@ -48,16 +48,18 @@ static struct scraper {
     double used;
 } scrapers[SCRAPERS];
 static unsigned char basic_key[32];
-static bool basic_key_drawn;
+static pthread_once_t basic_key_once = PTHREAD_ONCE_INIT;
+
+static void basic_key_draw(void)
+{
+    if (RAND_bytes(basic_key, sizeof(basic_key)) != 1)
+        abort(); /* no randomness: no session may be made */
+}
 
 /* credentials_mac - the cache key of a name and password (never the password itself). */
 static void credentials_mac(const char *user, const char *password, unsigned char out[32])
 {
-    if (!basic_key_drawn) {
-        if (RAND_bytes(basic_key, sizeof(basic_key)) != 1)
-            abort(); /* no randomness: no session may be made */
-        basic_key_drawn = true;
-    }
+    pthread_once(&basic_key_once, basic_key_draw);
     size_t user_len = strlen(user), password_len = strlen(password);
     unsigned char *text = xmalloc(user_len + 1 + password_len);
     memcpy(text, user, user_len + 1);
