@@ -281,7 +281,8 @@ static const struct command commands[] = {
      "                       metrics.listen in the configuration, else none): per\n"
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
-     "                       notices waiting for a channel nobody serves\n"},
+     "                       notices waiting for a channel nobody serves; each running\n"
+     "                       campaign's notices by state and channel\n"},
     {"serve", NULL, cmd_serve, "serve [--listen HOST:PORT]",
      "Serve the web console and its JSON API (docs/console.md) until SIGTERM. People log in\n"
      "with their own PostgreSQL login; what their role may not do, the database refuses.\n"
