@@ -285,7 +285,8 @@ static const struct command commands[] = {
      "                       metrics.listen in the configuration, else none): per\n"
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
-     "                       notices waiting for a channel nobody serves\n"},
+     "                       notices waiting for a channel nobody serves; each running\n"
+     "                       campaign's notices by state and channel\n"},
     {"serve", NULL, cmd_serve, "serve [--listen HOST:PORT]",
      "Serve the web console and its JSON API (docs/console.md) until SIGTERM. People log in\n"
      "with their own PostgreSQL login; what their role may not do, the database refuses.\n"
@@ -1380,7 +1381,8 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     struct worker_options o = {.until_idle = a.until_idle,
                                .reload = run_reload,
                                .reload_data = cli,
-                               .metrics_address = metrics};
+                               .metrics_address = metrics,
+                               .running_counts = status_running};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;

@@ -135,14 +135,13 @@ static void links(FILE *out, const json_t *rows, const char *key, const char *hr
     fputs("</ul>\n", out);
 }
 
-static void campaigns_forms(FILE *out, const struct web_request *request, const json_t *data)
+static void campaigns_links(FILE *out, const json_t *data)
 {
     links(out, data, "name", "/campaign?name=", "campaign");
 }
 
 static void campaign_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
-    progress_chart(out, data);
     if (!request->session->operator_role)
         return;
     static const char *const actions[] = {"pause", "resume", "cancel"};
@@ -263,15 +262,60 @@ static void batches_forms(FILE *out, const struct web_request *request, const js
 
 /* ---- the routes ----------------------------------------------------------------------- */
 
+/* live_api - the view's live_api: prefix and value, URL-encoded. */
+static void live_api(struct view *view, const char *prefix, const char *value)
+{
+    FILE *out = fmemopen(view->live_api, sizeof(view->live_api), "w");
+    if (out == NULL)
+        abort();
+    fputs(prefix, out);
+    html_url(out, value);
+    if (fclose(out) != 0 || strlen(view->live_api) >= sizeof(view->live_api) - 1)
+        view->live_api[0] = '\0'; /* too long to be a campaign's: a static page */
+}
+
+/* running_read - the campaigns page's running and paused campaigns, each as status --json
+ * prints it (what each one's page costs: the tallies, the rate's newest 2,000 attempts, the
+ * per-day counts kept a minute). The API's list stays campaign list --json; live.js asks
+ * /api/v1/campaign for each of these. */
+static void running_read(struct web_request *request, struct view *view)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(view->data, i, row)
+    {
+        const char *state = json_string_value(json_object_get(row, "state"));
+        const char *name = json_string_value(json_object_get(row, "name"));
+        if (name == NULL || state == NULL ||
+            (strcmp(state, "running") != 0 && strcmp(state, "paused") != 0))
+            continue;
+        struct capture c;
+        struct view ignored = {.title = ""};
+        int r = status_print(request->session->db, name, true, capture_start(&c));
+        json_t *status = capture_json(&c, &ignored);
+        if (r < 0 || status == NULL) {
+            json_decref(status);
+            continue; /* the list shows it; its own page says what failed */
+        }
+        if (view->running == NULL)
+            view->running = json_array();
+        json_array_append_new(view->running, status);
+    }
+}
+
 static void route_campaigns(struct web_request *request, struct view *view)
 {
     struct capture c;
     int r = campaign_list(request->session->db, true, capture_start(&c));
     view->title = "Campaigns";
-    view->forms = campaigns_forms;
+    view->summary = campaigns_links;
+    view->live_kind = "campaigns";
+    snprintf(view->live_api, sizeof(view->live_api), "/api/v1/campaigns");
     if (r < 0)
         db_failed(view, request, r, "");
     view->data = capture_json(&c, view);
+    if (!request->api && view->error == 0)
+        running_read(request, view);
 }
 
 static void route_campaign(struct web_request *request, struct view *view)
@@ -279,10 +323,13 @@ static void route_campaign(struct web_request *request, struct view *view)
     const char *name = page_field(request, "name");
     view->title = "Campaign";
     view->forms = campaign_forms;
+    view->summary = progress_chart;
     if (name == NULL) {
         view_fail(view, -EINVAL, "which campaign? (name=...)");
         return;
     }
+    live_api(view, "/api/v1/campaign?name=", name);
+    view->live_kind = "campaign";
     struct capture c;
     int r = status_print(request->session->db, name, true, capture_start(&c));
     if (r < 0)
@@ -654,6 +701,27 @@ static void page_end(FILE *out)
     fclose(out);
 }
 
+/* live_region - the view's summary and data; on a live page, in the region live.js draws
+ * again (id="live"), followed by the script, which the page does not need: without it the
+ * region is what the server drew, as fresh as the last load. */
+static void live_region(FILE *out, const struct view *view)
+{
+    bool live = view->live_api[0] && view->live_kind && view->data && view->error == 0;
+    if (live) {
+        fprintf(out, "<div id=\"live\" data-kind=\"%s\" data-api=\"", view->live_kind);
+        html_escape(out, view->live_api);
+        fputs("\">\n", out);
+    }
+    if (view->summary && view->data)
+        view->summary(out, view->data);
+    if (view->running)
+        progress_campaigns(out, view->running);
+    if (view->data)
+        html_json(out, view->data);
+    if (live)
+        fputs("</div>\n<script src=\"/static/live.js\"></script>\n", out);
+}
+
 static void page_reply(const struct web_request *request, struct view *view,
                        struct web_reply *reply)
 {
@@ -671,8 +739,7 @@ static void page_reply(const struct web_request *request, struct view *view,
     }
     if (view->forms && request->session)
         view->forms(out, request, view->data);
-    if (view->data)
-        html_json(out, view->data);
+    live_region(out, view);
     if (view->after && request->session)
         view->after(out, request, view->data);
     page_end(out);
@@ -683,6 +750,8 @@ void page_view_reply(struct web_request *request, struct view *view, struct web_
     request->api ? api_reply(view, reply) : page_reply(request, view, reply);
     json_decref(view->data);
     view->data = NULL;
+    json_decref(view->running);
+    view->running = NULL;
     free(view->message);
     view->message = NULL;
 }
@@ -851,6 +920,10 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
         report(request, reply);
         return;
     }
+    if (!post && !request->api && strcmp(path, "metrics") == 0) {
+        scrape_answer(request, reply);
+        return;
+    }
     if (!post && !request->api && path[0] == '\0') {
         reply->status = MHD_HTTP_SEE_OTHER;
         reply->location = xstrdup("/campaigns");
@@ -869,12 +942,20 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
                        request->path, view.err);
         request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
         json_decref(view.data);
+        json_decref(view.running);
         free(view.message);
         return;
     }
     struct view view = {.title = "Not found", .error = -ENOENT};
     snprintf(view.err, sizeof(view.err), "no such page (or not with %s)", request->method);
     request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
+}
+
+extern const char live_js[]; /* live_js.c, made from live.js by embed.py */
+
+const char *pages_live_js(void)
+{
+    return live_js;
 }
 
 const char *pages_css(void)
@@ -888,5 +969,7 @@ const char *pages_css(void)
            "dl{margin:.3em 0}dt{font-weight:bold}dd{margin:0 0 .3em 1.5em}"
            "form{margin:.5em 0}form.inline{display:inline}label{display:block;margin:.3em 0}"
            "pre.message{background:#eef;padding:.5em;white-space:pre-wrap}"
-           "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}\n";
+           "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}"
+           "section.running{margin:.5em 0 1em}table.counts td{text-align:right}"
+           ".live-note{color:#444;font-size:.9em}\n";
 }
