@@ -111,6 +111,7 @@ int serve_main(const struct crier_config *config, const char *listen)
             sessions_sweep();
     }
     web_stop(server);
+    scrape_end();
     sessions_end();
     log_notice("crier serve: stopped");
     return 0;

@@ -723,6 +723,22 @@ static void waiting_warn(struct crier_db *db)
     json_decref(waiting);
 }
 
+/* metrics_campaigns_read - the running campaigns' counts for /metrics, with the statement
+ * of `crier status` (the tallies: its cost does not grow with the campaigns' size), every
+ * STATUS_SECONDS while --metrics is on. */
+static void metrics_campaigns_read(struct worker *w, struct crier_db *db)
+{
+    json_t *statuses = NULL;
+    if (w->options->running_counts == NULL)
+        return;
+    if (w->options->running_counts(db, &statuses) < 0) {
+        log_error("counting the running campaigns' notices for /metrics: %s", db->error);
+        return;
+    }
+    metrics_campaigns_set(statuses);
+    json_decref(statuses);
+}
+
 /* work_left - notices of running campaigns in flight, or ready on a channel this process
  * serves (channels, a text[]); a ready notice that a law-enforcement hold keeps is not work
  * (hold.c), nor one waiting for a channel served elsewhere or nowhere (service.c). */
@@ -794,6 +810,7 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
         if (service_waiting(*db, NULL, &waiting) == 0)
             metrics_waiting_set(waiting);
         json_decref(waiting);
+        metrics_campaigns_read(w, *db);
     }
     /* Counting what is left reads the whole queue: do it only when the lanes have found
      * nothing for a second (and completion every tenth tick while they are busy). */
