@@ -155,12 +155,19 @@ bool channel_usable(size_t index, void *data, const char **ret_why)
     /* Not whether this process enables the channel: that says nothing about the deployment
      * (another worker may serve it). A notice falls back to it and waits there for a worker;
      * only crier campaign reroute moves it on (engine/core/service.c). */
-    if (channel_id_from_name(u->policy[index], &id) < 0) {
-        *ret_why = "unknown channel";
+    if (channel_id_from_name(u->policy[index], &id) == 0 && channel_ops_by_id(id) == NULL) {
+        *ret_why = "not available in this build of crier";
         return false;
     }
-    if (channel_ops_by_id(id) == NULL) {
-        *ret_why = "not available in this build of crier";
+    return channel_reaches(index, data, ret_why);
+}
+
+bool channel_reaches(size_t index, void *data, const char **ret_why)
+{
+    const struct channel_usable_data *u = data;
+    enum crier_channel_id id;
+    if (channel_id_from_name(u->policy[index], &id) < 0) {
+        *ret_why = "unknown channel";
         return false;
     }
     return channel_reachable(id, u->notice, ret_why);

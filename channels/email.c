@@ -22,6 +22,7 @@
  */
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/mime.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -113,7 +114,7 @@ static pthread_once_t library_once = PTHREAD_ONCE_INIT;
 
 static void library_init(void)
 {
-    g_mime_init();
+    mime_ready();
     auth_client_init();
 }
 

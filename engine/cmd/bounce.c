@@ -35,6 +35,7 @@
 #include "crier/log.h"
 #include "crier/policy.h"
 #include "crier/transition.h"
+#include "crier/mime.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -55,13 +56,6 @@
 #define VERP_PREFIX       "bounce+"          /* channels/email.c: bounce+<id>.<token>@ */
 #define MESSAGE_ID_PREFIX "crier."           /* channels/email.c: crier.<id>.<attempt>@ */
 #define NOTICE_HEADER     "X-Crier-Notice"   /* channels/email.c: <id>.<token> */
-
-static pthread_once_t library_once = PTHREAD_ONCE_INIT;
-
-static void library_init(void)
-{
-    g_mime_init();
-}
 
 const char *bounce_kind_name(enum bounce_kind kind)
 {
@@ -522,15 +516,10 @@ unparseable:
 
 int bounce_parse(const void *data, size_t len, struct bounce_report *ret_report)
 {
-    pthread_once(&library_once, library_init);
     *ret_report = (struct bounce_report){.kind = BOUNCE_UNPARSEABLE};
     if (data == NULL || len == 0 || len > MESSAGE_MAX)
         return -EBADMSG;
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(data, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-    g_object_unref(parser);
-    g_object_unref(stream);
+    GMimeMessage *message = mime_message_parse(data, len);
     if (message == NULL)
         return -EBADMSG;
     int r = parse_message(message, ret_report);
@@ -607,7 +596,7 @@ static bool is_directory(const char *dir, const char *sub)
 int bounce_reader_open(const char *path, struct bounce_reader **ret_reader, char *err,
                        size_t err_size)
 {
-    pthread_once(&library_once, library_init);
+    mime_ready();
     struct stat st;
     if (stat(path, &st) != 0) {
         int r = -errno;

@@ -35,6 +35,7 @@
 #include "crier/users.h"
 #include "crier/unreached.h"
 #include "crier/worker.h"
+#include "crier/jsonout.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -53,9 +54,12 @@ struct cli {
     bool log_level_set;
     bool json;           /* --json, for a command whose usage offers it and parses no own */
     const char *command; /* "campaign load", for messages */
+    const struct command *current; /* its row in the table */
 };
 
 typedef int (*command_fn)(struct cli *cli, int argc, char **argv);
+/* A command's option handler: 0, or -1 for a value it refuses (after saying why). */
+typedef int (*option_fn)(int opt, const char *arg, void *data);
 
 struct command {
     const char *group; /* "campaign" */
@@ -281,7 +285,8 @@ static const struct command commands[] = {
      "                       metrics.listen in the configuration, else none): per\n"
      "                       channel notices claimed, sent, failed, retried, lane busy time,\n"
      "                       claim and record latency; in flight; database reconnects;\n"
-     "                       notices waiting for a channel nobody serves\n"},
+     "                       notices waiting for a channel nobody serves; each running\n"
+     "                       campaign's notices by state and channel\n"},
     {"serve", NULL, cmd_serve, "serve [--listen HOST:PORT]",
      "Serve the web console and its JSON API (docs/console.md) until SIGTERM. People log in\n"
      "with their own PostgreSQL login; what their role may not do, the database refuses.\n"
@@ -539,9 +544,8 @@ static void command_help(const struct command *c, FILE *out)
  * (--jurisdiction is 'J') can be taken for it. */
 #define OPT_GENERIC_JSON 0x1000
 
-static int parse_options(struct cli *cli, const struct command *c, int argc, char **argv,
-                         const struct option *options, const char *short_options,
-                         int (*on_option)(int opt, const char *arg, void *data), void *data)
+static int parse_options(struct cli *cli, int argc, char **argv, const struct option *options,
+                         option_fn on_option, void *data)
 {
     struct option all[24];
     size_t n = 0;
@@ -551,19 +555,19 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
     for (size_t i = 0; i < n; i++)
         own_json |= strcmp(all[i].name, "json") == 0;
     /* a command that offers --json and has no option of its own for it: cli->json */
-    if (!own_json && strstr(c->usage, "[--json]"))
+    if (!own_json && strstr(cli->current->usage, "[--json]"))
         all[n++] = (struct option){"json", no_argument, NULL, OPT_GENERIC_JSON};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
     char shorts[64];
-    snprintf(shorts, sizeof(shorts), ":hc:%s", short_options ? short_options : "");
+    snprintf(shorts, sizeof(shorts), ":hc:");
     optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
         if (opt == 'h') {
-            command_help(c, stdout);
+            command_help(cli->current, stdout);
             return 1;
         }
         if (opt == '?') {
@@ -591,14 +595,6 @@ static int parse_options(struct cli *cli, const struct command *c, int argc, cha
 static int no_options(int opt, const char *arg, void *data)
 {
     return -1;
-}
-
-/* json_print - a command's result for --json: one JSON object on stdout (taken). */
-static void json_print(json_t *value)
-{
-    json_dumpf(value, stdout, JSON_INDENT(2));
-    fputc('\n', stdout);
-    json_decref(value);
 }
 
 /* config_ready - load the configuration once (defaults when there is no file). */
@@ -685,14 +681,35 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
     return argv[optind];
 }
 
+/* What begin() and the groups' parsers return when the command goes on; anything else is
+ * the exit code to return now. */
+#define GO_ON (-1)
+
+/*
+ * begin - the start every command shares: its options (parse_options), then, when what
+ * names it ("CAMPAIGN"), exactly one positional argument into *ret_name. A command that
+ * takes other arguments reads them after optind itself. Returns GO_ON, or the exit code to
+ * return now: 0 after --help, EXIT_USAGE after a usage error (said).
+ */
+static int begin(struct cli *cli, int argc, char **argv, const struct option *options,
+                 option_fn on_option, void *data, const char *what, const char **ret_name)
+{
+    int r = parse_options(cli, argc, argv, options, on_option, data);
+    if (r != 0)
+        return r > 0 ? 0 : EXIT_USAGE;
+    if (what == NULL)
+        return GO_ON;
+    *ret_name = one_name(cli, argc, argv, what);
+    return *ret_name ? GO_ON : EXIT_USAGE;
+}
+
 /* ---- db, config -------------------------------------------------------------------- */
 
 static int cmd_db_roles(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("db", "roles"), argc, argv, NULL, NULL, no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -736,13 +753,10 @@ static int cmd_user_add(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct user_args a = {0};
-    int r =
-        parse_options(cli, command_find("user", "add"), argc, argv, options, "", user_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "NAME (the new login)");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, user_option, &a, "NAME (the new login)", &name);
+    if (r != GO_ON)
+        return r;
     if (a.role == NULL) {
         fail(cli, "--role operator|legal|auditor is required");
         return EXIT_USAGE;
@@ -772,10 +786,9 @@ static int cmd_user_add(struct cli *cli, int argc, char **argv)
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
-    int r =
-        parse_options(cli, command_find("db", "migrate"), argc, argv, NULL, NULL, no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -792,8 +805,8 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
         return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
     }
     if (cli->json)
-        json_print(
-            json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated", from != to));
+        json_out(stdout, json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated",
+                                   from != to));
     else if (from == to)
         printf("schema is at version %u: nothing to do\n", to);
     else
@@ -844,10 +857,9 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"connect", no_argument, NULL, 'k'}, {0}};
     bool probe = false;
-    int r = parse_options(cli, command_find("config", "check"), argc, argv, options, "",
-                          config_check_option, &probe);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, config_check_option, &probe, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc)
         cli->config_path = argv[optind];
     const char *path = config_find(cli->config_path);
@@ -937,13 +949,9 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct create_args a = {.meta_path = NULL};
-    int r = parse_options(cli, command_find("campaign", "create"), argc, argv, options, "",
-                          create_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.options.name = one_name(cli, argc, argv, "campaign NAME");
-    if (a.options.name == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, create_option, &a, "campaign NAME", &a.options.name);
+    if (r != GO_ON)
+        return r;
     if (a.options.incident == NULL) {
         fail(cli, "--incident REF is required (the incident this campaign notifies about)");
         return EXIT_USAGE;
@@ -975,8 +983,8 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
     }
     const char *policy = a.options.policy ? a.options.policy : "email,fax,mail";
     if (cli->json)
-        json_print(json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
-                             "policy", policy));
+        json_out(stdout, json_pack("{s:s, s:s, s:s}", "campaign", a.options.name, "state", "draft",
+                                   "policy", policy));
     else
         printf("campaign %s created (draft, policy %s)\n", a.options.name, policy);
     return 0;
@@ -1012,13 +1020,9 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct import_options o = {0};
-    int r = parse_options(cli, command_find("campaign", "load"), argc, argv, options, "",
-                          load_option, &o);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    o.campaign = one_name(cli, argc, argv, "campaign NAME");
-    if (o.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, load_option, &o, "campaign NAME", &o.campaign);
+    if (r != GO_ON)
+        return r;
     int sources = (o.csv_path != NULL) + (o.table != NULL) + (o.query != NULL);
     if (sources != 1) {
         fail(cli, "give exactly one of --csv FILE, --table SCHEMA.TABLE, --query SQL");
@@ -1042,12 +1046,12 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
                                                                            : exit_code(r);
     }
     if (cli->json) {
-        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign", o.campaign,
-                             "load", (json_int_t)result.load_id, "rows", (json_int_t)result.rows,
-                             "loaded", (json_int_t)result.loaded, "rejected",
-                             (json_int_t)result.rejected, "contacts_dropped",
-                             (json_int_t)result.contacts_dropped, "undeliverable",
-                             (json_int_t)result.undeliverable, "reject_file", o.reject_path));
+        json_out(stdout, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign",
+                                   o.campaign, "load", (json_int_t)result.load_id, "rows",
+                                   (json_int_t)result.rows, "loaded", (json_int_t)result.loaded,
+                                   "rejected", (json_int_t)result.rejected, "contacts_dropped",
+                                   (json_int_t)result.contacts_dropped, "undeliverable",
+                                   (json_int_t)result.undeliverable, "reject_file", o.reject_path));
         return 0;
     }
     printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
@@ -1084,13 +1088,10 @@ static int start_check(struct crier_db *db, const char *name, void *data)
 static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum campaign_action action,
                                const char *verb)
 {
-    int r = parse_options(cli, command_find("campaign", verb), argc, argv, NULL, NULL, no_options,
-                          NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "campaign NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, "campaign NAME", &name);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -1121,7 +1122,7 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
         json_t *o = json_pack("{s:s, s:s}", "campaign", name, "done", done[action]);
         if (action == CAMPAIGN_CANCEL)
             json_object_set_new(o, "cancelled_notices", json_integer(affected));
-        json_print(o);
+        json_out(stdout, o);
         return 0;
     }
     printf("campaign %s %s", name, done[action]);
@@ -1161,13 +1162,10 @@ static int cmd_campaign_proof(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct proof_args a = {.count = 1};
-    int r = parse_options(cli, command_find("campaign", "proof"), argc, argv, options, "",
-                          proof_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "campaign NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, proof_option, &a, "campaign NAME", &name);
+    if (r != GO_ON)
+        return r;
     if (a.out == NULL) {
         fail(cli, "--out DIR is required");
         return EXIT_USAGE;
@@ -1218,10 +1216,9 @@ static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
     int flags = 0;
-    int r = parse_options(cli, command_find("campaign", "list"), argc, argv, options, "",
-                          flag_option, &flags);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -1262,13 +1259,10 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct reroute_args a = {0};
-    int r = parse_options(cli, command_find("campaign", "reroute"), argc, argv, options, "",
-                          reroute_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "NAME");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, reroute_option, &a, "NAME", &name);
+    if (r != GO_ON)
+        return r;
     const char *missing = a.from == NULL        ? "--from CHANNEL"
                           : a.to == NULL        ? "--to CHANNEL"
                           : str_empty(a.reason) ? "--reason TEXT"
@@ -1300,8 +1294,9 @@ static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
         return r == -EINVAL || r == -EPERM ? EXIT_DATAERR : exit_code(r);
     }
     if (cli->json) {
-        json_print(json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
-                             a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
+        json_out(stdout,
+                 json_pack("{s:s, s:s, s:s, s:I, s:I}", "campaign", name, "from", a.from, "to",
+                           a.to, "moved", (json_int_t)moved, "left", (json_int_t)left));
         return 0;
     }
     printf("%ld notice%s moved from %s to %s", moved, moved == 1 ? "" : "s", a.from, a.to);
@@ -1370,9 +1365,9 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct run_args a = {0};
-    int r = parse_options(cli, command_find("run", NULL), argc, argv, options, "", run_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, run_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -1386,7 +1381,8 @@ static int cmd_run(struct cli *cli, int argc, char **argv)
     struct worker_options o = {.until_idle = a.until_idle,
                                .reload = run_reload,
                                .reload_data = cli,
-                               .metrics_address = metrics};
+                               .metrics_address = metrics,
+                               .running_counts = status_running};
     while ((r = worker_run(cli->config, &o)) == WORKER_RELOAD) {
         config_free(cli->config);
         cli->config = cli->reloaded;
@@ -1468,10 +1464,9 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
         {0},
     };
     int flags = 0;
-    int r = parse_options(cli, command_find("status", NULL), argc, argv, options, "", flag_option,
-                          &flags);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *name = optind < argc ? argv[optind] : NULL;
     if (optind + 1 < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind + 1]);
@@ -1517,10 +1512,9 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
                                             {"reject-file", required_argument, NULL, 'R'},
                                             {0}};
     const char *args[2] = {NULL, NULL}; /* --campaign, --reject-file */
-    int r = parse_options(cli, command_find("returns", "ingest"), argc, argv, options, "",
-                          returns_option, args);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, returns_option, args, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *campaign = args[0];
     const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
     if (path == NULL)
@@ -1542,12 +1536,14 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
         code = db_lost(db) ? EXIT_UNAVAILABLE : exit_code(r);
     } else if (cli->json) {
-        json_print(json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows", (json_int_t)result.rows, "recorded",
-            (json_int_t)result.recorded, "already", (json_int_t)result.already, "unknown",
-            (json_int_t)result.unknown, "not_mailed", (json_int_t)result.not_mailed, "forwarded",
-            (json_int_t)result.forwarded, "forward_once", (json_int_t)result.forward_once,
-            "forward_rejected", (json_int_t)result.forward_rejected));
+        json_out(stdout,
+                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rows",
+                           (json_int_t)result.rows, "recorded", (json_int_t)result.recorded,
+                           "already", (json_int_t)result.already, "unknown",
+                           (json_int_t)result.unknown, "not_mailed", (json_int_t)result.not_mailed,
+                           "forwarded", (json_int_t)result.forwarded, "forward_once",
+                           (json_int_t)result.forward_once, "forward_rejected",
+                           (json_int_t)result.forward_rejected));
     } else {
         printf("%ld rows: %ld returns recorded, %ld already recorded, %ld unknown, %ld not "
                "mailed\n",
@@ -1566,11 +1562,12 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 static void bounce_counts_print(const struct cli *cli, const struct bounce_counts *c)
 {
     if (cli->json) {
-        json_print(json_pack(
-            "{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages", (json_int_t)c->messages, "permanent",
-            (json_int_t)c->permanent, "delayed", (json_int_t)c->delayed, "unmatched",
-            (json_int_t)c->unmatched, "unparseable", (json_int_t)c->unparseable, "duplicate",
-            (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
+        json_out(stdout,
+                 json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "messages",
+                           (json_int_t)c->messages, "permanent", (json_int_t)c->permanent,
+                           "delayed", (json_int_t)c->delayed, "unmatched", (json_int_t)c->unmatched,
+                           "unparseable", (json_int_t)c->unparseable, "duplicate",
+                           (json_int_t)c->duplicate, "ignored", (json_int_t)c->ignored));
         return;
     }
     printf("%ld messages: %ld bounces applied (%ld permanent, %ld delays), %ld unmatched, %ld "
@@ -1584,13 +1581,11 @@ static void bounce_counts_print(const struct cli *cli, const struct bounce_count
 
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
 {
-    int r = parse_options(cli, command_find("bounces", "ingest"), argc, argv, NULL, NULL,
-                          no_options, NULL);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *path = one_name(cli, argc, argv, "PATH (a message file, Maildir or mbox)");
-    if (path == NULL)
-        return EXIT_USAGE;
+    const char *path = NULL;
+    int r = begin(cli, argc, argv, NULL, no_options, NULL, "PATH (a message file, Maildir or mbox)",
+                  &path);
+    if (r != GO_ON)
+        return r;
     char err[1024];
     struct bounce_reader *reader = NULL;
     r = bounce_reader_open(path, &reader, err, sizeof(err));
@@ -1702,7 +1697,7 @@ static int hold_done(struct cli *cli, int r, const char *err, json_t *json)
         return hold_exit(r);
     }
     if (json)
-        json_print(json);
+        json_out(stdout, json);
     return 0;
 }
 
@@ -1718,6 +1713,62 @@ static int hold_document(struct cli *cli, const char *path, struct hold_document
         return r == -ENOENT || r == -EACCES ? EXIT_NOINPUT : EXIT_DATAERR;
     }
     return 0;
+}
+
+/* A hold action, once its --document is read and the database open: place, lift or
+ * confirm. document is NULL without --document. */
+typedef int (*hold_action)(struct cli *cli, struct crier_db *db, struct hold_args *a,
+                           const char *hold, const struct hold_document *document, json_t *json,
+                           char *err, size_t err_size);
+
+/*
+ * hold_run - what place, lift and confirm share once their arguments are checked: read
+ * --document, connect, act, and say how it went (--json or the error). err_size: each
+ * action's message limit, as it was when each wrote this itself.
+ */
+static int hold_run(struct cli *cli, struct hold_args *a, const char *hold, hold_action act,
+                    size_t err_size)
+{
+    struct hold_document document = {0};
+    int code = hold_document(cli, a->document_path, &document);
+    if (code)
+        return code;
+    struct crier_db *db = NULL;
+    code = connect(cli, true, &db);
+    if (code) {
+        hold_document_clear(&document);
+        return code;
+    }
+    char err[2048];
+    json_t *json = cli->json ? json_object() : NULL;
+    int r = act(cli, db, a, hold, a->document_path ? &document : NULL, json, err,
+                err_size < sizeof(err) ? err_size : sizeof(err));
+    hold_document_clear(&document);
+    db_close(db);
+    return hold_done(cli, r, err, json);
+}
+
+static int place_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                     const struct hold_document *document, json_t *json, char *err, size_t err_size)
+{
+    a->place.document = document;
+    /* a notice in flight outlives its lease only while its lane keeps extending it */
+    long lease = cli->config->queue.lease_seconds;
+    a->place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
+    return hold_place(db, &a->place, stdout, json, err, err_size);
+}
+
+static int lift_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                    const struct hold_document *document, json_t *json, char *err, size_t err_size)
+{
+    return hold_lift(db, hold, a->evidence, document, a->as_name, stdout, json, err, err_size);
+}
+
+static int confirm_act(struct cli *cli, struct crier_db *db, struct hold_args *a, const char *hold,
+                       const struct hold_document *document, json_t *json, char *err,
+                       size_t err_size)
+{
+    return hold_confirm(db, hold, document, a->as_name, stdout, json, err, err_size);
 }
 
 static int cmd_hold_place(struct cli *cli, int argc, char **argv)
@@ -1736,13 +1787,9 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "place"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.place.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.place.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "CAMPAIGN", &a.place.campaign);
+    if (r != GO_ON)
+        return r;
     if (a.place.region && a.place.recipient) {
         fail(cli, "give --region or --recipient, not both (neither: the whole campaign)");
         return EXIT_USAGE;
@@ -1767,25 +1814,7 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
         fail(cli, "%s", err);
         return EXIT_DATAERR;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    a.place.document = a.document_path ? &document : NULL;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    /* a notice in flight outlives its lease only while its lane keeps extending it */
-    long lease = cli->config->queue.lease_seconds;
-    a.place.drain_seconds = lease * 2 > 60 ? (double)lease * 2 : 60.0;
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_place(db, &a.place, stdout, json, err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, NULL, place_act, sizeof(err));
 }
 
 static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
@@ -1797,34 +1826,16 @@ static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "lift"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     if (a.evidence == NULL) {
         fail(cli, "--evidence TEXT is required: what the agency said, and when");
         return EXIT_USAGE;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    char err[1024];
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_lift(db, hold, a.evidence, a.document_path ? &document : NULL, a.as_name, stdout, json,
-                  err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, hold, lift_act, 1024);
 }
 
 static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
@@ -1836,34 +1847,17 @@ static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r = parse_options(cli, command_find("hold", "confirm"), argc, argv, options, "",
-                          hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     if (!a.written || a.document_path == NULL) {
         fail(cli, "--written and --document FILE are required: an oral hold is confirmed by the "
                   "agency's written statement");
         return EXIT_USAGE;
     }
-    struct hold_document document = {0};
-    int code = hold_document(cli, a.document_path, &document);
-    if (code)
-        return code;
-    struct crier_db *db = NULL;
-    code = connect(cli, true, &db);
-    if (code) {
-        hold_document_clear(&document);
-        return code;
-    }
-    char err[1024];
-    json_t *json = cli->json ? json_object() : NULL;
-    r = hold_confirm(db, hold, &document, a.as_name, stdout, json, err, sizeof(err));
-    hold_document_clear(&document);
-    db_close(db);
-    return hold_done(cli, r, err, json);
+    return hold_run(cli, &a, hold, confirm_act, 1024);
 }
 
 static int cmd_hold_list(struct cli *cli, int argc, char **argv)
@@ -1874,10 +1868,9 @@ static int cmd_hold_list(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "list"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     const char *campaign = optind < argc ? argv[optind] : NULL;
     if (optind + 1 < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind + 1]);
@@ -1901,13 +1894,11 @@ static int cmd_hold_show(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
     struct hold_args a = {.document_path = NULL};
-    int r =
-        parse_options(cli, command_find("hold", "show"), argc, argv, options, "", hold_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *hold = one_name(cli, argc, argv, "HOLD (its number: crier hold list)");
-    if (hold == NULL)
-        return EXIT_USAGE;
+    const char *hold = NULL;
+    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
+                  &hold);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -1949,10 +1940,9 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"mail-to", required_argument, NULL, 'm'}, {0}};
     struct hold_check_args a = {0};
-    int r = parse_options(cli, command_find("hold", "check"), argc, argv, options, "",
-                          hold_check_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, hold_check_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -1969,7 +1959,7 @@ static int cmd_hold_check(struct cli *cli, int argc, char **argv)
     fclose(report);
     json_t *alerts = NULL;
     if (r == 0 && cli->json && (r = hold_check_json(db, &alerts)) == 0)
-        json_print(alerts);
+        json_out(stdout, alerts);
     else if (!cli->json)
         fputs(text, stdout);
     if (r < 0)
@@ -2038,10 +2028,9 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     };
     const char *name = strchr(cli->command, ' ') + 1; /* "list", "show", ... */
     struct batch_args a = {0};
-    int r =
-        parse_options(cli, command_find("batch", name), argc, argv, options, "", batch_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, batch_option, &a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
     bool void_batch = strcmp(name, "void") == 0;
     const char *what = one_name(cli, argc, argv, list ? "NAME" : "BATCH (crier batch list NAME)");
@@ -2083,7 +2072,7 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
         return r == -EALREADY ? EXIT_DATAERR : exit_code(r);
     }
     if (result)
-        json_print(result);
+        json_out(stdout, result);
     return 0;
 }
 
@@ -2119,22 +2108,14 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct report_options o = {.json = false};
-    int r = parse_options(cli, command_find("audit", "report"), argc, argv, options, "",
-                          report_option, &o);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    o.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (o.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, report_option, &o, "CAMPAIGN", &o.campaign);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    o.deadlines = cli->config->report.deadlines;
-    o.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
-    o.list_limit = cli->config->report.list_limit;
-    o.postage_per_letter = cli->config->substitute.postage_per_letter;
-    o.print_per_letter = cli->config->substitute.print_per_letter;
+    report_options_configure(&o, cli->config);
     o.progress = isatty(STDERR_FILENO) && !o.json;
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
@@ -2195,13 +2176,9 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
         {0},
     };
     struct regulators_args a = {0};
-    int r = parse_options(cli, command_find("regulators", NULL), argc, argv, options, "",
-                          regulators_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.report.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.report.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.report.campaign);
+    if (r != GO_ON)
+        return r;
     if (a.out == NULL) {
         fail(cli, "--out DIR is required");
         return EXIT_USAGE;
@@ -2210,11 +2187,7 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    a.report.deadlines = cli->config->report.deadlines;
-    a.report.list_limit = cli->config->report.list_limit;
-    a.report.oral_lapse_everywhere = cli->config->report.oral_lapse_everywhere != 0;
-    a.report.postage_per_letter = cli->config->substitute.postage_per_letter;
-    a.report.print_per_letter = cli->config->substitute.print_per_letter;
+    report_options_configure(&a.report, cli->config);
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
@@ -2233,13 +2206,9 @@ static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
         {"reference", required_argument, NULL, 'r'},    {0},
     };
     struct regulators_args a = {0};
-    int r = parse_options(cli, command_find("regulators", "mark-filed"), argc, argv, options, "",
-                          regulators_option, &a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    a.filing.campaign = one_name(cli, argc, argv, "CAMPAIGN");
-    if (a.filing.campaign == NULL)
-        return EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.filing.campaign);
+    if (r != GO_ON)
+        return r;
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -2343,6 +2312,7 @@ int cli_main(int argc, char **argv)
     snprintf(command_name, sizeof(command_name), "%s%s%s", c->group, c->name ? " " : "",
              c->name ? c->name : "");
     cli.command = command_name;
+    cli.current = c;
     int skip = optind + (c->name ? 1 : 0);
     int code = c->run(&cli, argc - skip, argv + skip);
     config_free(cli.config);
@@ -2362,10 +2332,9 @@ static int cmd_serve(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {{"listen", required_argument, NULL, 'l'}, {0}};
     const char *listen = NULL;
-    int r = parse_options(cli, command_find("serve", NULL), argc, argv, options, "", serve_option,
-                          &listen);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, options, serve_option, &listen, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (optind < argc) {
         fail(cli, "unexpected argument '%s'", argv[optind]);
         return EXIT_USAGE;
@@ -2451,15 +2420,14 @@ static const struct option audit_options[] = {
 static int audit_parse(struct cli *cli, const char *name, int argc, char **argv, int max,
                        struct audit_args *a)
 {
-    int r = parse_options(cli, command_find("audit", name), argc, argv, audit_options, "",
-                          audit_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, audit_options, audit_option, a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (argc - optind > max) {
         fail(cli, "unexpected argument '%s'", argv[optind + max]);
         return EXIT_USAGE;
     }
-    return -1; /* go on */
+    return GO_ON;
 }
 
 /* audit_fail - a module's error, with the database's refusal named as such. */
@@ -2601,7 +2569,7 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
     if (r == 0 && written && rename(tmp, a.out) == 0) {
         free(tmp);
         if (a.json)
-            json_print(json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
+            json_out(stdout, json_pack("{s:s, s:I}", "file", a.out, "rows", (json_int_t)rows));
         else
             fprintf(stderr, "crier: exported %ld log rows to %s\n", rows, a.out);
         return 0;
@@ -2634,7 +2602,8 @@ static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return audit_fail(cli, r, err);
     if (a.json)
-        json_print(json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
+        json_out(stdout,
+                 json_pack("{s:I, s:I}", "rows", (json_int_t)rows, "blocks", (json_int_t)blocks));
     else
         printf("sealed %ld log rows in %ld blocks\n", rows, blocks);
     return 0;
@@ -2718,10 +2687,9 @@ static const struct option unreached_options[] = {
 static int unreached_parse(struct cli *cli, const char *group, const char *name, int argc,
                            char **argv, int min, int max, struct unreached_args *a)
 {
-    int r = parse_options(cli, command_find(group, name), argc, argv, unreached_options, "",
-                          unreached_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
+    int r = begin(cli, argc, argv, unreached_options, unreached_option, a, NULL, NULL);
+    if (r != GO_ON)
+        return r;
     if (argc - optind < min || argc - optind > max) {
         fail(cli, "%s (see crier %s --help)",
              argc - optind < min ? "missing arguments" : "too many arguments", cli->command);
@@ -2763,12 +2731,13 @@ static int cmd_campaign_amend(struct cli *cli, int argc, char **argv)
         return r == -EACCES ? EXIT_NOPERM : exit_code(r);
     }
     if (a.find.json) {
-        json_print(json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "campaign",
-                             a.amend.campaign, "rows", (json_int_t)result.rows, "amended",
-                             (json_int_t)result.amended, "unchanged", (json_int_t)result.unchanged,
-                             "requeued", (json_int_t)result.requeued, "reached",
-                             (json_int_t)result.reached, "in_flight", (json_int_t)result.in_flight,
-                             "no_channel", (json_int_t)result.no_channel));
+        json_out(stdout,
+                 json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "campaign", a.amend.campaign,
+                           "rows", (json_int_t)result.rows, "amended", (json_int_t)result.amended,
+                           "unchanged", (json_int_t)result.unchanged, "requeued",
+                           (json_int_t)result.requeued, "reached", (json_int_t)result.reached,
+                           "in_flight", (json_int_t)result.in_flight, "no_channel",
+                           (json_int_t)result.no_channel));
         return 0;
     }
     printf("campaign %s: %ld rows, %ld amended, %ld unchanged; %ld queued again, %ld already "
@@ -2803,8 +2772,8 @@ static int cmd_notice_resend(struct cli *cli, int argc, char **argv)
         return r == -EBUSY ? EXIT_TEMPFAIL : exit_code(r);
     }
     if (a.find.json)
-        json_print(json_pack("{s:s, s:s, s:s}", "campaign", argv[optind], "ref", argv[optind + 1],
-                             "channel", a.channel));
+        json_out(stdout, json_pack("{s:s, s:s, s:s}", "campaign", argv[optind], "ref",
+                                   argv[optind + 1], "channel", a.channel));
     else
         printf("%s in %s: another copy queued on %s\n", argv[optind + 1], argv[optind], a.channel);
     return 0;
@@ -2913,13 +2882,10 @@ static int substitute_parse(struct cli *cli, const char *verb, int argc, char **
         {"state", required_argument, NULL, 's'},
         {0},
     };
-    int r = parse_options(cli, command_find("substitute", verb), argc, argv, options, "",
-                          substitute_option, a);
-    if (r != 0)
-        return r > 0 ? 0 : EXIT_USAGE;
-    const char *name = one_name(cli, argc, argv, "CAMPAIGN");
-    if (name == NULL)
-        return EXIT_USAGE;
+    const char *name = NULL;
+    int r = begin(cli, argc, argv, options, substitute_option, a, "CAMPAIGN", &name);
+    if (r != GO_ON)
+        return r;
     a->options.campaign = a->act.campaign = name;
     int code = config_ready(cli);
     if (code)
@@ -2957,7 +2923,7 @@ static int cmd_substitute(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json)
-        json_print(model);
+        json_out(stdout, model);
     else {
         substitute_print(model, stdout);
         json_decref(model);
@@ -2988,7 +2954,7 @@ static int cmd_substitute_write(struct cli *cli, int argc, char **argv)
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json) {
-        json_print(result);
+        json_out(stdout, result);
         return 0;
     }
     size_t i;
@@ -3027,12 +2993,12 @@ static int substitute_act_run(struct cli *cli, int argc, char **argv, const char
     if (r < 0)
         return substitute_fail(cli, r, err);
     if (cli->json)
-        json_print(posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
-                                      "recorded", "posted", "url", a.act.url, "from", a.act.from,
-                                      "until", a.act.until)
-                          : json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
-                                      "recorded", "media", "outlet", a.act.outlet, "date",
-                                      a.act.date, "state", a.act.jurisdiction));
+        json_out(stdout, posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                            "recorded", "posted", "url", a.act.url, "from",
+                                            a.act.from, "until", a.act.until)
+                                : json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
+                                            "recorded", "media", "outlet", a.act.outlet, "date",
+                                            a.act.date, "state", a.act.jurisdiction));
     else
         printf("%s: %s recorded (logged)\n", a.act.campaign,
                posted ? "website posting" : "media notice");

@@ -21,6 +21,7 @@
  */
 #include "crier/report.h"
 #include "crier/campaign.h"
+#include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/html.h"
@@ -456,24 +457,16 @@ static void person_account(struct report *r, PGresult *rows, int i)
 
 static int read_campaign(struct crier_db *db, struct report *r, char *err, size_t err_size)
 {
-    const char *params[] = {r->options->campaign};
     PGresult *res = NULL;
-    int rc = db_query(db,
-                      "SELECT id, name, incident, state, array_to_string(policy, ','),"
-                      " meta->>'discovered_date',"
-                      /* a string ("HIPAA, GLBA") or an array of them */
-                      " CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
-                      " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
-                      " ELSE meta->>'frameworks' END,"
-                      " extract(epoch FROM now())"
-                      " FROM crier.campaign WHERE name = $1",
-                      1, params, &res);
+    int rc = campaign_row(db,
+                          "SELECT id, name, incident, state, array_to_string(policy, ','),"
+                          " meta->>'discovered_date',"
+                          " " CAMPAIGN_FRAMEWORKS_SQL ","
+                          " extract(epoch FROM now())"
+                          " FROM crier.campaign WHERE name = $1",
+                          r->options->campaign, "reading the campaign", &res, err, err_size);
     if (rc < 0)
-        return error_set(err, err_size, rc, "reading the campaign: %s", db->error);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", r->options->campaign);
-    }
+        return rc;
     r->campaign_id = xstrdup(PQgetvalue(res, 0, 0));
     r->name = xstrdup(PQgetvalue(res, 0, 1));
     r->incident = xstrdup(PQgetvalue(res, 0, 2));
@@ -1031,12 +1024,15 @@ static int region_compare(const void *a, const void *b)
     return strcmp(x->code, y->code);
 }
 
-static void substitute_html(const json_t *o, FILE *out); /* below, with its section */
+/* A section of the printed report: text or HTML, from the model alone. */
+typedef void (*section_printer)(FILE *out, const json_t *o);
+
+static void substitute_html(FILE *out, const json_t *o); /* below, with its section */
 static void substitute_merge(json_t *model);
 
-/* The model report_text and report_html print, one section a function: a new section is
- * one more *_json function and one line in report_json (and its printers, which read the
- * model and never the struct report). */
+/* The model that the text and HTML sections print (text_sections, html_sections), one section a
+ * function: a new section is one more *_json function and one line in report_json (and its
+ * printers, which read the model and never the struct report). */
 
 /* head_json - the campaign, the as-of time, the discovery date, the rules table used. */
 static void head_json(const struct report *r, json_t *o)
@@ -1373,11 +1369,13 @@ static void text_rules(FILE *out, const json_t *o)
     }
 }
 
-static void report_text(const json_t *o, FILE *out)
+static const char *const shown_states[] = {"ready",         "held",      "sending", "sent",
+                                           "submitted",     "delivered", "batched", "mailed",
+                                           "undeliverable", "cancelled"};
+
+/* text_head - the campaign, the as-of time, the rules table, the discovery, frameworks. */
+static void text_head(FILE *out, const json_t *o)
 {
-    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
-                                        "submitted",     "delivered", "batched", "mailed",
-                                        "undeliverable", "cancelled"};
     fprintf(out, "audit report: campaign %s  incident %s  %s  policy %s\n", jstr(o, "campaign"),
             jstr(o, "incident"), jstr(o, "state"), jstr(o, "policy"));
     fprintf(out, "as of %s; %lld people\n", jstr(o, "as_of"), jint(o, "total"));
@@ -1396,23 +1394,34 @@ static void report_text(const json_t *o, FILE *out)
                 jstr(f, "citation"),
                 json_is_true(json_object_get(f, "verified")) ? "" : " (unverified)");
     }
+}
 
+/* text_by_state - the states down, all and each channel across. */
+static void text_by_state(FILE *out, const json_t *o)
+{
     fprintf(out, "\nBY STATE AND CHANNEL\n  %-14s %10s", "STATE", "ALL");
     const json_t *channels = json_object_get(o, "by_channel");
     const char *key;
     const json_t *value;
     json_object_foreach((json_t *)channels, key, value) fprintf(out, " %10s", key);
     fputc('\n', out);
-    for (size_t s = 0; s < ARRAY_SIZE(shown); s++) {
-        fprintf(out, "  %-14s %10lld", shown[s], jint(json_object_get(o, "by_state"), shown[s]));
+    for (size_t s = 0; s < ARRAY_SIZE(shown_states); s++) {
+        fprintf(out, "  %-14s %10lld", shown_states[s],
+                jint(json_object_get(o, "by_state"), shown_states[s]));
         json_object_foreach((json_t *)channels, key, value)
-            fprintf(out, " %10lld", jint(value, shown[s]));
+            fprintf(out, " %10lld", jint(value, shown_states[s]));
         fputc('\n', out);
     }
+}
 
+/* text_regions - a row per jurisdiction, then the rules that applied. */
+static void text_regions(FILE *out, const json_t *o)
+{
     fprintf(out, "\nBY JURISDICTION\n  %-8s %8s %8s %8s %8s %8s %8s %8s %8s %6s  %s\n", "REGION",
             "PEOPLE", "NOTIFIED", "ON TIME", "LATE", "OVERDUE", "PENDING", "NOCONTACT", "HELD",
             "DAYS", "DEADLINE");
+    const char *key;
+    const json_t *value;
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
     {
         char buf[32];
@@ -1428,7 +1437,10 @@ static void report_text(const json_t *o, FILE *out)
     fprintf(out, "  (DAYS: the most days any notified person waited, hold time excluded;"
                  " DEADLINE: the shortest that applies, in days, and whose rule it is)\n");
     text_rules(out, o);
+}
 
+static void text_timeliness(FILE *out, const json_t *o)
+{
     const json_t *tl = json_object_get(o, "timeliness");
     fprintf(out,
             "\nTIMELINESS: %lld notified (%lld on time, %lld late, %lld without a logged time),"
@@ -1440,10 +1452,14 @@ static void report_text(const json_t *o, FILE *out)
             jint(tl, "delayed_by_holds"));
     text_people(out, "LATE (notified after the deadline)", json_object_get(tl, "late_people"));
     text_people(out, "NOT NOTIFIED, PAST THE DEADLINE", json_object_get(tl, "overdue_people"));
+}
 
+static void text_undeliverable(FILE *out, const json_t *o)
+{
     const json_t *und = json_object_get(o, "undeliverable");
     fprintf(out, "\nUNDELIVERABLE: %lld (letters returned: %lld; without usable contact: %lld)\n",
             jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
+    size_t i;
     const json_t *p;
     json_array_foreach(json_object_get(und, "people"), i, p)
     {
@@ -1455,8 +1471,12 @@ static void report_text(const json_t *o, FILE *out)
     if (jint(und, "count") > 0 || jint(o, "returned_letters") > 0)
         fprintf(out, "  everyone not reached, with each last attempt: %s\n",
                 jstr(und, "full_list"));
+}
 
+static void text_holds(FILE *out, const json_t *o)
+{
     fprintf(out, "\nHOLDS (lawful delay, not counted against the deadline)\n");
+    size_t i;
     const json_t *h;
     json_array_foreach(json_object_get(o, "holds"), i, h)
     {
@@ -1470,9 +1490,23 @@ static void report_text(const json_t *o, FILE *out)
     }
     if (json_array_size(json_object_get(o, "holds")) == 0)
         fprintf(out, "  none\n");
+}
 
+/* text_names - " A B" of an array of strings, or " none" when it is empty. */
+static void text_names(FILE *out, const json_t *names)
+{
+    size_t i;
+    const json_t *f;
+    json_array_foreach(names, i, f) fprintf(out, " %s", json_string_value(f));
+    fputs(json_array_size(names) ? "" : " none", out);
+}
+
+/* text_flags - the notices due, the agencies and substitute notice, what is unknown. */
+static void text_flags(FILE *out, const json_t *o)
+{
     const json_t *flags = json_object_get(o, "flags");
     fprintf(out, "\nNOTICES DUE (from the rules table, on each jurisdiction's residents)\n");
+    size_t i;
     const json_t *d;
     json_array_foreach(json_object_get(flags, "due"), i, d)
     {
@@ -1487,14 +1521,10 @@ static void report_text(const json_t *o, FILE *out)
     if (json_array_size(json_object_get(flags, "due")) == 0)
         fprintf(out, "  none found in the table (see UNKNOWN below)\n");
     fprintf(out, "  consumer reporting agencies:");
-    json_array_foreach(json_object_get(flags, "consumer_reporting_agencies"), i, f)
-        fprintf(out, " %s", json_string_value(f));
-    fprintf(out, "%s\n  substitute notice triggered:",
-            json_array_size(json_object_get(flags, "consumer_reporting_agencies")) ? "" : " none");
-    json_array_foreach(json_object_get(flags, "substitute_notice"), i, f)
-        fprintf(out, " %s", json_string_value(f));
-    fprintf(out, "%s\n",
-            json_array_size(json_object_get(flags, "substitute_notice")) ? "" : " none");
+    text_names(out, json_object_get(flags, "consumer_reporting_agencies"));
+    fprintf(out, "\n  substitute notice triggered:");
+    text_names(out, json_object_get(flags, "substitute_notice"));
+    fprintf(out, "\n");
     fprintf(out, "\nUNKNOWN \xe2\x80\x94 CHECK COUNSEL (the table has no data: never read as not "
                  "required)\n");
     json_array_foreach(json_object_get(flags, "unknown"), i, d)
@@ -1534,145 +1564,177 @@ static void html_more(FILE *out, const json_t *list)
 static const char *const chart_colours[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728",
                                             "#9467bd", "#8c564b", "#e377c2", "#7f7f7f"};
 
-/* html_chart - notices per day per channel as stacked bars, hold periods shaded; inline SVG */
-static void html_chart(FILE *out, const json_t *o)
+/* The chart's frame (SVG units): 900 by 320, the plot inside these margins. */
+static const struct {
+    double width, height, left, right, top, bottom;
+} chart_frame = {900, 320, 60, 20, 20, 50};
+
+/* What the chart's parts share: the x range (epoch seconds of whole days; first is
+ * INFINITY when there is nothing to draw), the discovery day, one day's width and the
+ * tallest day's notices. */
+struct chart {
+    double first, last, discovered;
+    long day_count;
+    double plot_w, plot_h, slot;
+    long long max;
+};
+
+/* hold_time - a hold's time stamp as epoch seconds; false when it is not one. */
+static bool hold_time(const json_t *h, const char *key, double *ret)
 {
-    const json_t *chart = json_object_get(o, "notices_per_day");
-    const json_t *days = json_object_get(chart, "days"),
-                 *channels = json_object_get(chart, "channels");
-    const json_t *holds = json_object_get(o, "holds");
-    /* the x range: every day with a notice and every hold period */
-    double first = INFINITY, last = -INFINITY;
+    struct tm tm = {0};
+    if (!strptime(jstr(h, key), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        return false;
+    *ret = (double)timegm(&tm);
+    return true;
+}
+
+/* chart_range - the x range: every day with a notice, every hold period, the discovery. */
+static void chart_range(const json_t *o, const json_t *days, const json_t *holds, struct chart *ch)
+{
+    ch->first = INFINITY;
+    ch->last = -INFINITY;
     size_t i;
     const json_t *d;
     json_array_foreach(days, i, d)
     {
         double t = 0;
         if (date_parse(jstr(d, "day"), &t) == 0) {
-            first = fmin(first, t);
-            last = fmax(last, t);
+            ch->first = fmin(ch->first, t);
+            ch->last = fmax(ch->last, t);
         }
     }
     const json_t *h;
     json_array_foreach(holds, i, h)
     {
-        struct tm tm = {0};
-        if (strptime(jstr(h, "placed_at"), "%Y-%m-%dT%H:%M:%SZ", &tm))
-            first = fmin(first, floor((double)timegm(&tm) / DAY_SECONDS) * DAY_SECONDS);
-        memset(&tm, 0, sizeof(tm));
-        if (strptime(jstr(h, "lawful_until"), "%Y-%m-%dT%H:%M:%SZ", &tm))
-            last = fmax(last, floor((double)timegm(&tm) / DAY_SECONDS) * DAY_SECONDS);
+        double t;
+        if (hold_time(h, "placed_at", &t))
+            ch->first = fmin(ch->first, floor(t / DAY_SECONDS) * DAY_SECONDS);
+        if (hold_time(h, "lawful_until", &t))
+            ch->last = fmax(ch->last, floor(t / DAY_SECONDS) * DAY_SECONDS);
     }
-    double discovered = NAN; /* the clock's start, marked on the chart */
-    if (date_parse(json_string_value(json_object_get(o, "discovered_date")), &discovered) == 0 &&
-        isfinite(first)) {
-        first = fmin(first, discovered);
-        last = fmax(last, discovered);
+    ch->discovered = NAN; /* the clock's start, marked on the chart */
+    if (date_parse(json_string_value(json_object_get(o, "discovered_date")), &ch->discovered) ==
+            0 &&
+        isfinite(ch->first)) {
+        ch->first = fmin(ch->first, ch->discovered);
+        ch->last = fmax(ch->last, ch->discovered);
     }
-    const double width = 900, height = 320, left = 60, right = 20, top = 20, bottom = 50;
-    fprintf(out,
-            "<svg id=chart width=\"%.0f\" height=\"%.0f\""
-            " viewBox=\"0 0 %.0f %.0f\" role=img aria-label=\"notices per day per channel\">\n",
-            width, height, width, height);
-    fprintf(out, "<rect x=0 y=0 width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n", width,
-            height);
-    if (!isfinite(first)) {
-        fprintf(out,
-                "<text x=\"%.0f\" y=\"%.0f\" text-anchor=middle>no notice handed off yet"
-                "</text></svg>\n",
-                width / 2, height / 2);
-        return;
-    }
-    long day_count = (long)((last - first) / DAY_SECONDS) + 1;
-    double plot_w = width - left - right, plot_h = height - top - bottom;
-    double slot = plot_w / (double)day_count;
-    long long max = 1;
+}
+
+/* chart_scale - the days shown, one day's width, and the tallest day (at least 1). */
+static void chart_scale(const json_t *days, struct chart *ch)
+{
+    ch->day_count = (long)((ch->last - ch->first) / DAY_SECONDS) + 1;
+    ch->plot_w = chart_frame.width - chart_frame.left - chart_frame.right;
+    ch->plot_h = chart_frame.height - chart_frame.top - chart_frame.bottom;
+    ch->slot = ch->plot_w / (double)ch->day_count;
+    ch->max = 1;
+    size_t i;
+    const json_t *d;
     json_array_foreach(days, i, d)
     {
         long long sum = 0;
         const char *key;
         const json_t *v;
         json_object_foreach(json_object_get(d, "notified"), key, v) sum += json_integer_value(v);
-        if (sum > max)
-            max = sum;
+        if (sum > ch->max)
+            ch->max = sum;
     }
-    /* hold periods first, under the bars */
+}
+
+/* chart_holds - the hold periods, drawn first so that the bars stand over them. */
+static void chart_holds(FILE *out, const json_t *holds, const struct chart *ch)
+{
+    size_t i;
+    const json_t *h;
     json_array_foreach(holds, i, h)
     {
-        struct tm a = {0}, b = {0};
-        if (!strptime(jstr(h, "placed_at"), "%Y-%m-%dT%H:%M:%SZ", &a) ||
-            !strptime(jstr(h, "lawful_until"), "%Y-%m-%dT%H:%M:%SZ", &b))
+        double a, b;
+        if (!hold_time(h, "placed_at", &a) || !hold_time(h, "lawful_until", &b))
             continue;
-        double x0 = left + ((double)timegm(&a) - first) / DAY_SECONDS * slot;
-        double x1 = left + ((double)timegm(&b) - first) / DAY_SECONDS * slot;
+        double x0 = chart_frame.left + (a - ch->first) / DAY_SECONDS * ch->slot;
+        double x1 = chart_frame.left + (b - ch->first) / DAY_SECONDS * ch->slot;
         if (x1 - x0 < 3)
             x1 = x0 + 3; /* a hold of minutes is still visible */
         fprintf(out,
                 "<rect class=hold x=\"%.1f\" y=\"%.0f\" width=\"%.1f\" height=\"%.0f\""
                 " fill=\"#f4a261\" fill-opacity=\"0.35\"><title>hold %lld on ",
-                x0, top, x1 - x0, plot_h, jint(h, "id"));
+                x0, chart_frame.top, x1 - x0, ch->plot_h, jint(h, "id"));
         html_escape(out, jstr(h, "scope"));
         fputs("</title></rect>\n", out);
     }
-    json_array_foreach(days, i, d)
+}
+
+/* chart_day - one day's bar, its channels stacked in the order of the legend. */
+static void chart_day(FILE *out, const json_t *d, const json_t *channels, const struct chart *ch)
+{
+    double t = 0;
+    if (date_parse(jstr(d, "day"), &t) < 0)
+        return;
+    double x = chart_frame.left + (t - ch->first) / DAY_SECONDS * ch->slot + ch->slot * 0.1;
+    double y = chart_frame.top + ch->plot_h;
+    size_t c;
+    const json_t *name;
+    json_array_foreach(channels, c, name)
     {
-        double t = 0;
-        if (date_parse(jstr(d, "day"), &t) < 0)
+        long long n = json_integer_value(
+            json_object_get(json_object_get(d, "notified"), json_string_value(name)));
+        if (n == 0)
             continue;
-        double x = left + (t - first) / DAY_SECONDS * slot + slot * 0.1;
-        double y = top + plot_h;
-        size_t c;
-        const json_t *name;
-        json_array_foreach(channels, c, name)
-        {
-            long long n = json_integer_value(
-                json_object_get(json_object_get(d, "notified"), json_string_value(name)));
-            if (n == 0)
-                continue;
-            double bar = (double)n / (double)max * plot_h;
-            y -= bar;
-            fprintf(out,
-                    "<rect class=bar x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\""
-                    " fill=\"%s\"><title>",
-                    x, y, slot * 0.8, bar, chart_colours[c % ARRAY_SIZE(chart_colours)]);
-            html_escape(out, jstr(d, "day"));
-            fputc(' ', out);
-            html_escape(out, json_string_value(name));
-            fprintf(out, ": %lld</title></rect>\n", n);
-        }
+        double bar = (double)n / (double)ch->max * ch->plot_h;
+        y -= bar;
+        fprintf(out,
+                "<rect class=bar x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\""
+                " fill=\"%s\"><title>",
+                x, y, ch->slot * 0.8, bar, chart_colours[c % ARRAY_SIZE(chart_colours)]);
+        html_escape(out, jstr(d, "day"));
+        fputc(' ', out);
+        html_escape(out, json_string_value(name));
+        fprintf(out, ": %lld</title></rect>\n", n);
     }
-    if (!isnan(discovered)) {
-        double x = left + (discovered - first) / DAY_SECONDS * slot;
+}
+
+/* chart_axes - the discovery line, the axes, the count and the day labels. */
+static void chart_axes(FILE *out, const struct chart *ch)
+{
+    const double left = chart_frame.left, top = chart_frame.top, plot_h = ch->plot_h;
+    if (!isnan(ch->discovered)) {
+        double x = left + (ch->discovered - ch->first) / DAY_SECONDS * ch->slot;
         fprintf(out,
                 "<line id=discovered x1=\"%.1f\" y1=\"%.0f\" x2=\"%.1f\" y2=\"%.0f\""
                 " stroke=\"#c00\" stroke-dasharray=\"4 3\"/><text x=\"%.1f\" y=\"%.0f\""
                 " font-size=11 fill=\"#c00\">discovered</text>\n",
                 x, top, x, top + plot_h, x + 3, top + 12);
     }
-    /* axes, labels, legend */
     fprintf(out, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", left,
-            top + plot_h, left + plot_w, top + plot_h);
+            top + plot_h, left + ch->plot_w, top + plot_h);
     fprintf(out, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#333\"/>\n", left,
             top, left, top + plot_h);
     fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=end font-size=11>%lld</text>\n", left - 4,
-            top + 10, max);
+            top + 10, ch->max);
     fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" text-anchor=end font-size=11>0</text>\n", left - 4,
             top + plot_h);
-    long step = day_count > 10 ? (day_count + 9) / 10 : 1;
-    for (long k = 0; k < day_count; k += step) {
+    long step = ch->day_count > 10 ? (ch->day_count + 9) / 10 : 1;
+    for (long k = 0; k < ch->day_count; k += step) {
         char label[16];
-        iso_day((long)(first / DAY_SECONDS) + k, label, sizeof(label));
+        iso_day((long)(ch->first / DAY_SECONDS) + k, label, sizeof(label));
         fprintf(out, "<text x=\"%.1f\" y=\"%.0f\" text-anchor=middle font-size=11>%s</text>\n",
-                left + ((double)k + 0.5) * slot, top + plot_h + 16, label);
+                left + ((double)k + 0.5) * ch->slot, top + plot_h + 16, label);
     }
+}
+
+/* chart_legend - a swatch per channel, then the hold period's. */
+static void chart_legend(FILE *out, const json_t *channels)
+{
     size_t c;
     const json_t *name;
-    double lx = left;
+    double lx = chart_frame.left;
     json_array_foreach(channels, c, name)
     {
         fprintf(out, "<rect x=\"%.0f\" y=\"%.0f\" width=12 height=12 fill=\"%s\"/>", lx,
-                height - 18, chart_colours[c % ARRAY_SIZE(chart_colours)]);
-        fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" font-size=12>", lx + 16, height - 8);
+                chart_frame.height - 18, chart_colours[c % ARRAY_SIZE(chart_colours)]);
+        fprintf(out, "<text x=\"%.0f\" y=\"%.0f\" font-size=12>", lx + 16, chart_frame.height - 8);
         html_escape(out, json_string_value(name));
         fputs("</text>\n", out);
         lx += 110;
@@ -1681,7 +1743,39 @@ static void html_chart(FILE *out, const json_t *o)
             "<rect x=\"%.0f\" y=\"%.0f\" width=12 height=12 fill=\"#f4a261\""
             " fill-opacity=\"0.35\"/><text x=\"%.0f\" y=\"%.0f\" font-size=12>hold period"
             "</text>\n</svg>\n",
-            lx, height - 18, lx + 16, height - 8);
+            lx, chart_frame.height - 18, lx + 16, chart_frame.height - 8);
+}
+
+/* html_chart - notices per day per channel as stacked bars, hold periods shaded; inline SVG */
+static void html_chart(FILE *out, const json_t *o)
+{
+    fputs("<h2>Notices per day per channel</h2>\n", out);
+    const json_t *chart = json_object_get(o, "notices_per_day");
+    const json_t *days = json_object_get(chart, "days"),
+                 *channels = json_object_get(chart, "channels");
+    const json_t *holds = json_object_get(o, "holds");
+    struct chart ch;
+    chart_range(o, days, holds, &ch);
+    fprintf(out,
+            "<svg id=chart width=\"%.0f\" height=\"%.0f\""
+            " viewBox=\"0 0 %.0f %.0f\" role=img aria-label=\"notices per day per channel\">\n",
+            chart_frame.width, chart_frame.height, chart_frame.width, chart_frame.height);
+    fprintf(out, "<rect x=0 y=0 width=\"%.0f\" height=\"%.0f\" fill=\"#ffffff\"/>\n",
+            chart_frame.width, chart_frame.height);
+    if (!isfinite(ch.first)) {
+        fprintf(out,
+                "<text x=\"%.0f\" y=\"%.0f\" text-anchor=middle>no notice handed off yet"
+                "</text></svg>\n",
+                chart_frame.width / 2, chart_frame.height / 2);
+        return;
+    }
+    chart_scale(days, &ch);
+    chart_holds(out, holds, &ch);
+    size_t i;
+    const json_t *d;
+    json_array_foreach(days, i, d) chart_day(out, d, channels, &ch);
+    chart_axes(out, &ch);
+    chart_legend(out, channels);
 }
 
 static void html_people(FILE *out, const char *id, const char *title, const json_t *list)
@@ -1808,8 +1902,9 @@ static void html_head(FILE *out, const json_t *o)
 }
 
 /* html_flags - the notices due, and what the rules table does not know. */
-static void html_flags(FILE *out, const json_t *flags)
+static void html_flags(FILE *out, const json_t *o)
 {
+    const json_t *flags = json_object_get(o, "flags");
     fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
           "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
           "<th>filed</th></tr>\n",
@@ -1848,9 +1943,6 @@ static void html_flags(FILE *out, const json_t *flags)
 /* html_by_state - the states down, all and each channel across. */
 static void html_by_state(FILE *out, const json_t *o)
 {
-    static const char *const shown[] = {"ready",         "held",      "sending", "sent",
-                                        "submitted",     "delivered", "batched", "mailed",
-                                        "undeliverable", "cancelled"};
     fputs("<h2>By state and channel</h2>\n<table id=by_state><tr><th>state</th><th>all</th>", out);
     const json_t *channels = json_object_get(o, "by_channel");
     const char *key;
@@ -1862,10 +1954,11 @@ static void html_by_state(FILE *out, const json_t *o)
         fputs("</th>", out);
     }
     fputs("</tr>\n", out);
-    for (size_t s = 0; s < ARRAY_SIZE(shown); s++) {
-        fprintf(out, "<tr><td>%s</td>", shown[s]);
-        html_number(out, jint(json_object_get(o, "by_state"), shown[s]));
-        json_object_foreach((json_t *)channels, key, value) html_number(out, jint(value, shown[s]));
+    for (size_t s = 0; s < ARRAY_SIZE(shown_states); s++) {
+        fprintf(out, "<tr><td>%s</td>", shown_states[s]);
+        html_number(out, jint(json_object_get(o, "by_state"), shown_states[s]));
+        json_object_foreach((json_t *)channels, key, value)
+            html_number(out, jint(value, shown_states[s]));
         fputs("</tr>\n", out);
     }
     fputs("</table>\n", out);
@@ -1925,8 +2018,9 @@ static void html_regions(FILE *out, const json_t *o)
     fputs("</table>\n", out);
 }
 
-static void html_timeliness(FILE *out, const json_t *tl)
+static void html_timeliness(FILE *out, const json_t *o)
 {
+    const json_t *tl = json_object_get(o, "timeliness");
     fprintf(out,
             "<h2>Timeliness</h2>\n<p>%lld notified: %lld on time, %lld late; %lld not"
             " notified past the deadline, %lld within it; %lld with no fixed deadline;"
@@ -1973,8 +2067,9 @@ static void html_undeliverable(FILE *out, const json_t *o)
     fputs("</code></p>\n", out);
 }
 
-static void html_holds(FILE *out, const json_t *holds)
+static void html_holds(FILE *out, const json_t *o)
 {
+    const json_t *holds = json_object_get(o, "holds");
     fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
           "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
           "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
@@ -1997,22 +2092,20 @@ static void html_holds(FILE *out, const json_t *holds)
     fputs("</table>\n", out);
 }
 
+/* The HTML file's sections in order: what is due comes first, under the chart. */
+static const section_printer html_sections[] = {
+    html_head,       html_chart,         html_flags, html_by_state,   html_regions,
+    html_timeliness, html_undeliverable, html_holds, substitute_html,
+};
+
 /* report_html - the model as one self-contained HTML file, one section a function. */
 static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
 {
     FILE *out = fopen(path, "we");
     if (out == NULL)
         return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
-    html_head(out, o);
-    fputs("<h2>Notices per day per channel</h2>\n", out);
-    html_chart(out, o);
-    html_flags(out, json_object_get(o, "flags"));
-    html_by_state(out, o);
-    html_regions(out, o);
-    html_timeliness(out, json_object_get(o, "timeliness"));
-    html_undeliverable(out, o);
-    html_holds(out, json_object_get(o, "holds"));
-    substitute_html(o, out);
+    for (size_t i = 0; i < ARRAY_SIZE(html_sections); i++)
+        html_sections[i](out, o);
     fputs("</body></html>\n", out);
     bool failed = ferror(out) != 0;
     if (fclose(out) != 0 || failed)
@@ -2107,7 +2200,7 @@ static void substitute_merge(json_t *model)
 }
 
 /* substitute_text - the report's SUBSTITUTE NOTICE section. */
-static void substitute_text(const json_t *o, FILE *out)
+static void substitute_text(FILE *out, const json_t *o)
 {
     fprintf(out, "\nSUBSTITUTE NOTICE (per jurisdiction on its residents; crier substitute)\n");
     substitute_print(json_object_get(o, "substitute"), out);
@@ -2143,7 +2236,7 @@ static void substitute_html_row(FILE *out, const json_t *v)
 }
 
 /* substitute_html - the report's substitute-notice table. */
-static void substitute_html(const json_t *o, FILE *out)
+static void substitute_html(FILE *out, const json_t *o)
 {
     const json_t *m = json_object_get(o, "substitute");
     fputs("<h2 id=\"substitute\">Substitute notice</h2>\n<table>\n<tr><th>jurisdiction</th>"
@@ -2216,6 +2309,21 @@ done:
     return rc;
 }
 
+void report_options_configure(struct report_options *options, const struct crier_config *config)
+{
+    options->deadlines = config->report.deadlines;
+    options->oral_lapse_everywhere = config->report.oral_lapse_everywhere != 0;
+    options->list_limit = config->report.list_limit;
+    options->postage_per_letter = config->substitute.postage_per_letter;
+    options->print_per_letter = config->substitute.print_per_letter;
+}
+
+/* The text report's sections in order: what is due comes last, before substitute notice. */
+static const section_printer text_sections[] = {
+    text_head,          text_by_state, text_regions, text_timeliness,
+    text_undeliverable, text_holds,    text_flags,   substitute_text,
+};
+
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
                size_t err_size)
 {
@@ -2232,8 +2340,8 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         json_dumpf(model, out, JSON_INDENT(2));
         fputc('\n', out);
     } else {
-        report_text(model, out);
-        substitute_text(model, out);
+        for (size_t i = 0; i < ARRAY_SIZE(text_sections); i++)
+            text_sections[i](out, model);
     }
     fflush(out);
 done:

@@ -126,6 +126,7 @@ int serve_main(const struct crier_config *config, const char *listen)
     }
     web_stop(server);
     hooks_free(options.hooks);
+    scrape_end();
     sessions_end();
     log_notice("crier serve: stopped");
     return 0;

@@ -278,9 +278,13 @@ static int status_holds(struct crier_db *db, const char *campaign_id, struct cam
     return hold_status_json(db, campaign_id, &s->holds);
 }
 
-int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
+/* status_each - the named campaign, or every campaign (campaign_state: only those in that
+ * state; "" every one): each printed to out as text, or appended to array in the --json
+ * shape. The named campaign's progress is read too. -ENOENT: the named one does not exist. */
+static int status_each(struct crier_db *db, const char *name, const char *campaign_state, FILE *out,
+                       json_t *array)
 {
-    const char *params[] = {name ? name : ""};
+    const char *params[] = {name ? name : "", campaign_state};
     PGresult *result = NULL;
     /* one row per campaign and (channel, state); campaigns without notices get one row.
      * The counts are the tallies' (006_scale.sql), kept exact by triggers: a few dozen
@@ -291,8 +295,8 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
                      " FROM crier.campaign c LEFT JOIN LATERAL (SELECT channel, state, sum(n) AS n"
                      " FROM crier.notice_tally WHERE campaign_id = c.id GROUP BY 1, 2"
                      " HAVING sum(n) <> 0) t ON true"
-                     " WHERE $1 = '' OR c.name = $1 ORDER BY c.id",
-                     1, params, &result);
+                     " WHERE ($1 = '' OR c.name = $1) AND ($2 = '' OR c.state = $2) ORDER BY c.id",
+                     2, params, &result);
     if (r < 0)
         return r;
     int rows = PQntuples(result);
@@ -301,7 +305,6 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
         snprintf(db->error, sizeof(db->error), "no campaign named '%s'", name);
         return -ENOENT;
     }
-    json_t *array = json ? json_array() : NULL;
     int row = 0;
     while (row < rows) {
         struct campaign_status s = {0};
@@ -330,25 +333,40 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
         r = status_holds(db, id, &s);
         if (r == 0 && name)
             r = status_progress(db, id, &s);
-        if (r < 0) {
-            status_clear(&s);
-            PQclear(result);
-            json_decref(array);
-            return r;
-        }
-        if (json)
+        if (r == 0 && array)
             json_array_append_new(array, status_json(&s));
-        else
+        else if (r == 0)
             status_text(&s, out);
         status_clear(&s);
+        if (r < 0)
+            break;
     }
     PQclear(result);
-    if (json) {
+    return r;
+}
+
+int status_print(struct crier_db *db, const char *name, bool json, FILE *out)
+{
+    json_t *array = json ? json_array() : NULL;
+    int r = status_each(db, name, "", out, array);
+    if (r == 0 && json) {
         json_t *printed = name ? json_array_get(array, 0) : array;
         json_dumpf(printed, out, JSON_INDENT(2));
         fputc('\n', out);
-        json_decref(array);
     }
+    json_decref(array);
     fflush(out);
+    return r;
+}
+
+int status_running(struct crier_db *db, json_t **ret_array)
+{
+    json_t *array = json_array();
+    int r = status_each(db, NULL, "running", NULL, array);
+    if (r < 0) {
+        json_decref(array);
+        return r;
+    }
+    *ret_array = array;
     return 0;
 }

@@ -13,6 +13,7 @@
  */
 #include "crier/users.h"
 #include "crier/crier.h"
+#include "crier/jsonout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -123,9 +124,7 @@ static void roles_json(const struct who *w, bool ok, const char *why, const PGre
                           w->createrole, "create_on_database", w->create_db, "schema_owner",
                           w->schema_owner, "migrate_can_run", ok, "migrate_why_not", why,
                           "user_add_can_run", w->super || w->createrole, "roles", list);
-    json_dumpf(o, out, JSON_INDENT(2));
-    fputc('\n', out);
-    json_decref(o);
+    json_out(out, o);
 }
 
 int users_roles(struct crier_db *db, bool json, FILE *out, bool *ret_migrate_ok, char *err,

@@ -71,15 +71,19 @@ struct person {
     bool mailable, returned;
 };
 
-static const char person_sql[] =
-    "SELECT r.seq, r.version, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city,"
-    " r.region, r.postal_code, r.country, r.mailable, n.id, n.state, n.channel, r.vars::text,"
-    /* a letter that came back after this attempt mailed it: not reached */
-    " EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"
-    "  AND d.event = 'returned' AND d.attempt = n.attempt)"
-    " FROM crier.recipient_now r JOIN crier.notice n ON n.campaign_id = r.campaign_id"
+/* A person as now, with their notice: the columns person_from_row reads, for one ref
+ * (person_sql) or a batch of them (people_sql). The EXISTS: a letter that came back
+ * after this attempt mailed it, so not reached. */
+#define PERSON_SELECT                                                                              \
+    "SELECT r.seq, r.version, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city,"      \
+    " r.region, r.postal_code, r.country, r.mailable, n.id, n.state, n.channel, r.vars::text,"     \
+    " EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"                         \
+    "  AND d.event = 'returned' AND d.attempt = n.attempt)"                                        \
+    " FROM crier.recipient_now r JOIN crier.notice n ON n.campaign_id = r.campaign_id"             \
     " AND n.id = r.campaign_id * 4294967296 + r.seq"
-    " WHERE r.campaign_id = $1 AND r.ref = $2 FOR UPDATE OF n";
+
+static const char person_sql[] =
+    PERSON_SELECT " WHERE r.campaign_id = $1 AND r.ref = $2 FOR UPDATE OF n";
 
 static void person_clear(struct person *p)
 {
@@ -121,22 +125,6 @@ static int person_load(struct crier_db *db, const char *campaign_id, const char 
 
 /* ---- where a notice goes next ------------------------------------------------------------- */
 
-struct usable_data {
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-static bool usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    enum crier_channel_id id;
-    if (channel_id_from_name(u->policy[index], &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 /* first_channel - the policy's first channel these contacts reach, or -ENOENT. */
 static int first_channel(const struct campaign *c, const char *const *field, bool mailable,
                          const char *vars, char *why, size_t why_size)
@@ -152,9 +140,9 @@ static int first_channel(const struct campaign *c, const char *const *field, boo
     };
     for (int a = 0; a < 5; a++)
         view.address[a] = field[FIELD_ADDRESS1 + a];
-    struct usable_data data = {c->policy, &view};
-    return policy_first_channel((const char *const *)c->policy, strv_length(c->policy), 0, usable,
-                                &data, why, why_size);
+    struct channel_usable_data data = {.policy = c->policy, .notice = &view};
+    return policy_first_channel((const char *const *)c->policy, strv_length(c->policy), 0,
+                                channel_reaches, &data, why, why_size);
 }
 
 /* Where a notice's state leaves it. */
@@ -461,13 +449,7 @@ static char *merged_valid(const struct amend *a, const struct csv_record *record
  * notices queued again with theirs, are written in one statement each. */
 
 static const char people_sql[] =
-    "SELECT r.seq, r.version, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city,"
-    " r.region, r.postal_code, r.country, r.mailable, n.id, n.state, n.channel, r.vars::text,"
-    " EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"
-    "  AND d.event = 'returned' AND d.attempt = n.attempt)"
-    " FROM crier.recipient_now r JOIN crier.notice n ON n.campaign_id = r.campaign_id"
-    " AND n.id = r.campaign_id * 4294967296 + r.seq"
-    " WHERE r.campaign_id = $1 AND r.ref = ANY ($2::text[]) FOR UPDATE OF n";
+    PERSON_SELECT " WHERE r.campaign_id = $1 AND r.ref = ANY ($2::text[]) FOR UPDATE OF n";
 
 static const char versions_sql[] =
     "WITH i AS (SELECT * FROM unnest($4::integer[], $5::integer[], $6::text[], $7::text[],"

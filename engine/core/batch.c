@@ -13,9 +13,11 @@
  * when every letter in its manifest is recorded batched under that batch.
  */
 #include "crier/batch.h"
+#include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/log.h"
+#include "crier/jsonout.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -167,15 +169,11 @@ int batch_reconcile(struct crier_db *db, const struct crier_config *config, FILE
 static int campaign_id_of(struct crier_db *db, const char *name, char out[32], char *err,
                           size_t err_size)
 {
-    const char *params[] = {name};
     PGresult *result = NULL;
-    int r = db_query(db, "SELECT id FROM crier.campaign WHERE name = $1", 1, params, &result);
+    int r = campaign_row(db, "SELECT id FROM crier.campaign WHERE name = $1", name, NULL, &result,
+                         err, err_size);
     if (r < 0)
-        return error_set(err, err_size, r, "%s", db->error);
-    if (PQntuples(result) == 0) {
-        PQclear(result);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
-    }
+        return r;
     snprintf(out, 32, "%s", PQgetvalue(result, 0, 0));
     PQclear(result);
     return 0;
@@ -260,9 +258,7 @@ int batch_list(struct crier_db *db, const struct crier_config *config, const cha
     }
     PQclear(result);
     if (json) {
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     }
     return 0;
 }
@@ -388,9 +384,7 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
     show_letters(id, result, o, out);
     PQclear(result);
     if (o) {
-        json_dumpf(o, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(o);
+        json_out(out, o);
     }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "crier/campaign.h"
 #include "crier/crier.h"
 #include "crier/policy.h"
+#include "crier/jsonout.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -109,6 +110,23 @@ int campaign_get(struct crier_db *db, const char *name, bool lock, struct campai
     c->templates = PQgetisnull(result, 0, 5) ? NULL : xstrdup(PQgetvalue(result, 0, 5));
     PQclear(result);
     *ret_campaign = c;
+    return 0;
+}
+
+int campaign_row(struct crier_db *db, const char *sql, const char *name, const char *doing,
+                 PGresult **ret_result, char *err, size_t err_size)
+{
+    const char *params[] = {name};
+    PGresult *res = NULL;
+    int r = db_query(db, sql, 1, params, &res);
+    if (r < 0)
+        return error_set(err, err_size, r, "%s%s%s", doing ? doing : "", doing ? ": " : "",
+                         db->error);
+    if (PQntuples(res) == 0) {
+        PQclear(res);
+        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
+    }
+    *ret_result = res;
     return 0;
 }
 
@@ -305,9 +323,7 @@ int campaign_list(struct crier_db *db, bool json, FILE *out)
                                 json_integer(strtoll(PQgetvalue(result, i, 5), NULL, 10)));
             json_array_append_new(array, obj);
         }
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     } else {
         fprintf(out, "%-24s %-16s %-10s %-16s %10s  %s\n", "NAME", "INCIDENT", "STATE", "POLICY",
                 "NOTICES", "CREATED");

@@ -17,6 +17,7 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 #include "crier/rules.h"
+#include "crier/jsonout.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -852,9 +853,7 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
         json_t *array = json_array();
         for (int i = 0; i < rows; i++)
             json_array_append_new(array, hold_json(result, i));
-        json_dumpf(array, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(array);
+        json_out(out, array);
     } else {
         fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n", "ID", "CAMPAIGN", "SCOPE",
                 "FORM", "PLACED", "STATE", "REVIEW BY", "CASE", "FLAGS");
@@ -930,6 +929,161 @@ static json_t *clearance_deadlines(struct crier_db *db, const struct rules_table
     return list;
 }
 
+/* What hold_show prints beside the hold's row: notices_sql's counts and the refs handed to
+ * a channel before the hold took effect. */
+struct hold_notices {
+    long long in_scope, held, in_flight, sent_delayed;
+    PGresult *flight; /* recipient_ref of each, in log order */
+};
+
+static int hold_notices_read(struct crier_db *db, const char *hold, struct hold_notices *n)
+{
+    const char *params[] = {hold, hold_release_lapsed_param()};
+    PGresult *counts = NULL;
+    int r = db_query(db, notices_sql, 2, params, &counts);
+    if (r == 0)
+        r = db_query(db,
+                     "SELECT recipient_ref FROM crier.dispatch_log WHERE hold_id = $1"
+                     " AND notice_id IS NOT NULL ORDER BY id",
+                     1, params, &n->flight);
+    if (r == 0) {
+        n->in_scope = strtoll(PQgetvalue(counts, 0, 0), NULL, 10);
+        n->held = strtoll(PQgetvalue(counts, 0, 1), NULL, 10);
+        n->in_flight = strtoll(PQgetvalue(counts, 0, 2), NULL, 10);
+        n->sent_delayed = strtoll(PQgetvalue(counts, 0, 3), NULL, 10);
+    }
+    PQclear(counts);
+    return r;
+}
+
+static void hold_show_json(struct crier_db *db, const PGresult *h,
+                           const struct hold_notices *counts, const struct rules_table *rules,
+                           FILE *out)
+{
+    json_t *obj = hold_json(h, 0);
+    json_t *n = json_object();
+    json_object_set_new(n, "in_scope", json_integer(counts->in_scope));
+    json_object_set_new(n, "held", json_integer(counts->held));
+    json_t *refs = json_array();
+    for (int i = 0; i < PQntuples(counts->flight); i++)
+        json_array_append_new(refs, json_string(PQgetvalue(counts->flight, i, 0)));
+    json_object_set_new(n, "in_flight_at_placement", refs);
+    json_object_set_new(n, "sent_delayed", json_integer(counts->sent_delayed));
+    json_object_set_new(obj, "notices", n);
+    json_object_set_new(obj, "clearance_deadlines", clearance_deadlines(db, rules, h));
+    json_out(out, obj);
+}
+
+/* who_text - "AT by BY (role ROLE)[ as AS]" from the four columns from column on. */
+static void who_text(FILE *out, const PGresult *h, int column)
+{
+    fprintf(out, "%s by %s (role %s)%s%s", PQgetvalue(h, 0, column), PQgetvalue(h, 0, column + 1),
+            PQgetvalue(h, 0, column + 2), db_value(h, 0, column + 3) ? " as " : "",
+            db_value(h, 0, column + 3) ? PQgetvalue(h, 0, column + 3) : "");
+}
+
+/* document_text - "NAME, BYTES bytes, sha256 SHA" from the three columns from column on. */
+static void document_text(FILE *out, const PGresult *h, int column)
+{
+    fprintf(out, "%s, %s bytes, sha256 %s", PQgetvalue(h, 0, column), PQgetvalue(h, 0, column + 2),
+            PQgetvalue(h, 0, column + 1));
+}
+
+/* text_form - the form, and whether and when an oral hold lapses. */
+static void text_form(FILE *out, const PGresult *h)
+{
+    fprintf(out, "  form:       %s", PQgetvalue(h, 0, COL_FORM));
+    if (db_flag(h, 0, COL_LAPSED))
+        fprintf(out, " (lapsed at %s: not confirmed in writing within 30 days)",
+                PQgetvalue(h, 0, COL_LAPSES_AT));
+    else if (db_value(h, 0, COL_LAPSES_AT) && !db_value(h, 0, COL_LIFTED_AT))
+        fprintf(out, " (lapses at %s unless confirmed in writing first)",
+                PQgetvalue(h, 0, COL_LAPSES_AT));
+    else if (strcmp(PQgetvalue(h, 0, COL_FORM), "oral") == 0 && !db_value(h, 0, COL_CONFIRMED_AT) &&
+             !db_value(h, 0, COL_LIFTED_AT))
+        fprintf(out, " (does not lapse: no framework the campaign declares sets a lapse)");
+}
+
+/* text_record - who placed, confirmed and lifted it, with their documents. */
+static void text_record(FILE *out, const PGresult *h)
+{
+    fputs("  placed:     ", out);
+    who_text(out, h, COL_PLACED_AT);
+    fputc('\n', out);
+    if (db_value(h, 0, COL_DOCUMENT)) {
+        fputs("  document:   ", out);
+        document_text(out, h, COL_DOCUMENT);
+        fputc('\n', out);
+    }
+    if (db_value(h, 0, COL_CONFIRMED_AT)) {
+        fputs("  confirmed:  ", out);
+        who_text(out, h, COL_CONFIRMED_AT);
+        fputs(": ", out);
+        document_text(out, h, COL_CONFIRM_DOCUMENT);
+        fputc('\n', out);
+    }
+    if (!db_value(h, 0, COL_LIFTED_AT))
+        return;
+    fputs("  lifted:     ", out);
+    who_text(out, h, COL_LIFTED_AT);
+    fprintf(out, "; %s notices released\n", PQgetvalue(h, 0, COL_RELEASED));
+    fprintf(out, "  evidence:   %s\n", PQgetvalue(h, 0, COL_EVIDENCE));
+    if (db_value(h, 0, COL_LIFT_DOCUMENT)) {
+        fputs("  lift doc:   ", out);
+        document_text(out, h, COL_LIFT_DOCUMENT);
+        fputc('\n', out);
+    }
+}
+
+/* text_notices - the notices it covers, the deadlines its lift starts, those in flight. */
+static void text_notices(FILE *out, struct crier_db *db, const PGresult *h,
+                         const struct hold_notices *counts, const struct rules_table *rules)
+{
+    fprintf(out,
+            "  notices:    %lld in scope, %lld held now; %lld sent after a lift marked "
+            "delayed by it\n",
+            counts->in_scope, counts->held, counts->sent_delayed);
+    json_t *clearance = clearance_deadlines(db, rules, h);
+    size_t k;
+    const json_t *c;
+    json_array_foreach(clearance, k, c)
+    {
+        fprintf(out, "  clearance:  %s: notice within %s of the clearance (%s): due by %s\n",
+                json_string_value(json_object_get(c, "jurisdiction")),
+                json_string_value(json_object_get(c, "rule")),
+                json_string_value(json_object_get(c, "lifted")),
+                json_string_value(json_object_get(c, "due_by")));
+    }
+    json_decref(clearance);
+    if (counts->in_flight > 0) {
+        char *refs = refs_join(counts->flight, 0);
+        fprintf(out, "  in flight:  %lld already handed to a channel when it was placed: %s\n",
+                counts->in_flight, refs);
+        free(refs);
+    }
+}
+
+static void hold_show_text(struct crier_db *db, const char *hold, const PGresult *h,
+                           const struct hold_notices *counts, const struct rules_table *rules,
+                           FILE *out)
+{
+    char f[32];
+    flags(h, 0, f, sizeof(f));
+    fprintf(out, "hold %s on campaign %s: %s\n", hold, PQgetvalue(h, 0, COL_CAMPAIGN),
+            PQgetvalue(h, 0, COL_SCOPE));
+    fprintf(out, "  state:      %s%s%s\n", state_word(h, 0), f[0] ? "  " : "", f);
+    fprintf(out, "  authority:  %s\n", PQgetvalue(h, 0, COL_AUTHORITY));
+    fprintf(out, "  official:   %s\n", PQgetvalue(h, 0, COL_OFFICIAL));
+    fprintf(out, "  case:       %s\n", PQgetvalue(h, 0, COL_CASE));
+    text_form(out, h);
+    fprintf(out, "\n  reason:     %s\n", PQgetvalue(h, 0, COL_REASON));
+    fprintf(out, "  review by:  %s%s\n",
+            db_value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",
+            db_flag(h, 0, COL_PAST_REVIEW) ? " (past)" : "");
+    text_record(out, h);
+    text_notices(out, db, h, counts, rules);
+}
+
 int hold_show(struct crier_db *db, const char *hold, bool json, const struct rules_table *rules,
               FILE *out, char *err, size_t err_size)
 {
@@ -946,119 +1100,17 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
         snprintf(err, err_size, "no hold %s (crier hold list)", hold);
         return -ENOENT;
     }
-    const char *params[] = {hold, hold_release_lapsed_param()};
-    PGresult *notices = NULL;
-    r = db_query(db, notices_sql, 2, params, &notices);
-    PGresult *flight = NULL;
-    if (r == 0)
-        r = db_query(db,
-                     "SELECT recipient_ref FROM crier.dispatch_log WHERE hold_id = $1"
-                     " AND notice_id IS NOT NULL ORDER BY id",
-                     1, params, &flight);
-    if (r < 0) {
+    struct hold_notices counts = {0};
+    r = hold_notices_read(db, hold, &counts);
+    if (r < 0)
         snprintf(err, err_size, "%s", db_message(db));
-        PQclear(result);
-        PQclear(notices);
-        return r;
-    }
-    long long counts[4];
-    for (int k = 0; k < 4; k++)
-        counts[k] = strtoll(PQgetvalue(notices, 0, k), NULL, 10);
-    PQclear(notices);
-    if (json) {
-        json_t *obj = hold_json(result, 0);
-        json_t *n = json_object();
-        json_object_set_new(n, "in_scope", json_integer(counts[0]));
-        json_object_set_new(n, "held", json_integer(counts[1]));
-        json_t *refs = json_array();
-        for (int i = 0; i < PQntuples(flight); i++)
-            json_array_append_new(refs, json_string(PQgetvalue(flight, i, 0)));
-        json_object_set_new(n, "in_flight_at_placement", refs);
-        json_object_set_new(n, "sent_delayed", json_integer(counts[3]));
-        json_object_set_new(obj, "notices", n);
-        json_object_set_new(obj, "clearance_deadlines", clearance_deadlines(db, rules, result));
-        json_dumpf(obj, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(obj);
-        PQclear(result);
-        PQclear(flight);
-        return 0;
-    }
-    const PGresult *h = result;
-    char f[32];
-    flags(h, 0, f, sizeof(f));
-    fprintf(out, "hold %s on campaign %s: %s\n", hold, PQgetvalue(h, 0, COL_CAMPAIGN),
-            PQgetvalue(h, 0, COL_SCOPE));
-    fprintf(out, "  state:      %s%s%s\n", state_word(h, 0), f[0] ? "  " : "", f);
-    fprintf(out, "  authority:  %s\n", PQgetvalue(h, 0, COL_AUTHORITY));
-    fprintf(out, "  official:   %s\n", PQgetvalue(h, 0, COL_OFFICIAL));
-    fprintf(out, "  case:       %s\n", PQgetvalue(h, 0, COL_CASE));
-    fprintf(out, "  form:       %s", PQgetvalue(h, 0, COL_FORM));
-    if (db_flag(h, 0, COL_LAPSED))
-        fprintf(out, " (lapsed at %s: not confirmed in writing within 30 days)",
-                PQgetvalue(h, 0, COL_LAPSES_AT));
-    else if (db_value(h, 0, COL_LAPSES_AT) && !db_value(h, 0, COL_LIFTED_AT))
-        fprintf(out, " (lapses at %s unless confirmed in writing first)",
-                PQgetvalue(h, 0, COL_LAPSES_AT));
-    else if (strcmp(PQgetvalue(h, 0, COL_FORM), "oral") == 0 && !db_value(h, 0, COL_CONFIRMED_AT) &&
-             !db_value(h, 0, COL_LIFTED_AT))
-        fprintf(out, " (does not lapse: no framework the campaign declares sets a lapse)");
-    fprintf(out, "\n  reason:     %s\n", PQgetvalue(h, 0, COL_REASON));
-    fprintf(out, "  review by:  %s%s\n",
-            db_value(h, 0, COL_REVIEW_BY) ? PQgetvalue(h, 0, COL_REVIEW_BY) : "-",
-            db_flag(h, 0, COL_PAST_REVIEW) ? " (past)" : "");
-    fprintf(out, "  placed:     %s by %s (role %s)%s%s\n", PQgetvalue(h, 0, COL_PLACED_AT),
-            PQgetvalue(h, 0, COL_PLACED_BY), PQgetvalue(h, 0, COL_PLACED_ROLE),
-            db_value(h, 0, COL_PLACED_AS) ? " as " : "",
-            db_value(h, 0, COL_PLACED_AS) ? PQgetvalue(h, 0, COL_PLACED_AS) : "");
-    if (db_value(h, 0, COL_DOCUMENT))
-        fprintf(out, "  document:   %s, %s bytes, sha256 %s\n", PQgetvalue(h, 0, COL_DOCUMENT),
-                PQgetvalue(h, 0, COL_DOCUMENT + 2), PQgetvalue(h, 0, COL_DOCUMENT + 1));
-    if (db_value(h, 0, COL_CONFIRMED_AT))
-        fprintf(out, "  confirmed:  %s by %s (role %s)%s%s: %s, %s bytes, sha256 %s\n",
-                PQgetvalue(h, 0, COL_CONFIRMED_AT), PQgetvalue(h, 0, COL_CONFIRMED_BY),
-                PQgetvalue(h, 0, COL_CONFIRMED_ROLE),
-                db_value(h, 0, COL_CONFIRMED_AS) ? " as " : "",
-                db_value(h, 0, COL_CONFIRMED_AS) ? PQgetvalue(h, 0, COL_CONFIRMED_AS) : "",
-                PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT), PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 2),
-                PQgetvalue(h, 0, COL_CONFIRM_DOCUMENT + 1));
-    if (db_value(h, 0, COL_LIFTED_AT)) {
-        fprintf(out, "  lifted:     %s by %s (role %s)%s%s; %s notices released\n",
-                PQgetvalue(h, 0, COL_LIFTED_AT), PQgetvalue(h, 0, COL_LIFTED_BY),
-                PQgetvalue(h, 0, COL_LIFTED_ROLE), db_value(h, 0, COL_LIFTED_AS) ? " as " : "",
-                db_value(h, 0, COL_LIFTED_AS) ? PQgetvalue(h, 0, COL_LIFTED_AS) : "",
-                PQgetvalue(h, 0, COL_RELEASED));
-        fprintf(out, "  evidence:   %s\n", PQgetvalue(h, 0, COL_EVIDENCE));
-        if (db_value(h, 0, COL_LIFT_DOCUMENT))
-            fprintf(out, "  lift doc:   %s, %s bytes, sha256 %s\n",
-                    PQgetvalue(h, 0, COL_LIFT_DOCUMENT), PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 2),
-                    PQgetvalue(h, 0, COL_LIFT_DOCUMENT + 1));
-    }
-    fprintf(out,
-            "  notices:    %lld in scope, %lld held now; %lld sent after a lift marked "
-            "delayed by it\n",
-            counts[0], counts[1], counts[3]);
-    json_t *clearance = clearance_deadlines(db, rules, h);
-    size_t k;
-    const json_t *c;
-    json_array_foreach(clearance, k, c)
-    {
-        fprintf(out, "  clearance:  %s: notice within %s of the clearance (%s): due by %s\n",
-                json_string_value(json_object_get(c, "jurisdiction")),
-                json_string_value(json_object_get(c, "rule")),
-                json_string_value(json_object_get(c, "lifted")),
-                json_string_value(json_object_get(c, "due_by")));
-    }
-    json_decref(clearance);
-    if (counts[2] > 0) {
-        char *refs = refs_join(flight, 0);
-        fprintf(out, "  in flight:  %lld already handed to a channel when it was placed: %s\n",
-                counts[2], refs);
-        free(refs);
-    }
+    else if (json)
+        hold_show_json(db, result, &counts, rules, out);
+    else
+        hold_show_text(db, hold, result, &counts, rules, out);
     PQclear(result);
-    PQclear(flight);
-    return 0;
+    PQclear(counts.flight);
+    return r;
 }
 
 /* ---- alerts: lapsed and past review --------------------------------------------------- */

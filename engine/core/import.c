@@ -702,22 +702,6 @@ static int reject(struct load *l, const char *disposition, const char *ref, cons
     return ferror(l->rejects) ? -EIO : 0;
 }
 
-struct usable_data {
-    char *const *policy;
-    const struct crier_notice *notice;
-};
-
-static bool load_usable(size_t index, void *data, const char **ret_why)
-{
-    const struct usable_data *u = data;
-    enum crier_channel_id id;
-    if (channel_id_from_name(u->policy[index], &id) < 0) {
-        *ret_why = "unknown channel";
-        return false;
-    }
-    return channel_reachable(id, u->notice, ret_why);
-}
-
 /* json_string_add - value as a JSON string literal. The value is already valid UTF-8
  * (csv.c or the server checked it), so only quote, backslash and C0 controls need escaping.
  * Written here rather than with jansson because building and dumping a jansson object per
@@ -891,10 +875,10 @@ static int load_row(struct load *l)
     };
     const char *vars = vars_json(l);
     view.vars_json = vars;
-    struct usable_data usable = {l->campaign->policy, &view};
+    struct channel_usable_data usable = {.policy = l->campaign->policy, .notice = &view};
     char reasons[POLICY_REASON_MAX] = "";
     int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
-                                     load_usable, &usable, reasons, sizeof(reasons));
+                                     channel_reaches, &usable, reasons, sizeof(reasons));
 
     char seq[32];
     snprintf(seq, sizeof(seq), "%ld", l->next_seq++);

@@ -2,10 +2,14 @@
  * metrics.c - `crier run --metrics ADDR`: Prometheus text format on /metrics, served by
  * libmicrohttpd's own thread. Per channel: notices claimed, sent, failed, retried; lane
  * busy time; claim and record latency histograms. Also: notices in flight, database
- * reconnects, and the notices waiting for a channel no live worker serves.
+ * reconnects, the notices waiting for a channel no live worker serves, and each running
+ * campaign's notices by state and channel (crier_campaign_notices, read every few seconds by
+ * the main thread with `crier status`'s statement: the tallies, never a count of the
+ * notices; `crier serve` prints the same gauges on its own /metrics).
  *
- * It must never slow a lane down: counters are atomics; only the waiting list (replaced
- * once a minute by the main thread) takes a mutex, which the scrape holds for a copy.
+ * It must never slow a lane down: counters are atomics; only the waiting list and the
+ * campaign gauges (replaced by the main thread) take a mutex, which the scrape holds for a
+ * copy.
  * SECURITY: it serves counters and campaign names, nothing else, to whoever can reach the
  * address: bind it to loopback or a monitoring network.
  */
@@ -42,7 +46,8 @@ static atomic_ulong reconnects;
 static long (*in_flight_fn)(void *);
 static void *in_flight_data;
 static pthread_mutex_t waiting_lock = PTHREAD_MUTEX_INITIALIZER;
-static char *waiting_text; /* the crier_waiting_notices lines, ready to serve */
+static char *waiting_text;   /* the crier_waiting_notices lines, ready to serve */
+static char *campaigns_text; /* the crier_campaign_notices lines, under waiting_lock too */
 static struct MHD_Daemon *daemon_handle;
 
 static void histogram_add(struct histogram *h, double seconds)
@@ -130,6 +135,59 @@ void metrics_waiting_set(const json_t *waiting)
     pthread_mutex_unlock(&waiting_lock);
 }
 
+static const char campaigns_help[] =
+    "# HELP crier_campaign_notices A running campaign's notices by state and channel, as "
+    "`crier status --json` counts them (by_channel).\n"
+    "# TYPE crier_campaign_notices gauge\n";
+
+/* campaign_lines - one sample per running campaign, channel and state (zeros included, as
+ * status prints every state: a series does not vanish when its count reaches 0). */
+static void campaign_lines(FILE *out, const json_t *statuses)
+{
+    size_t i;
+    const json_t *status;
+    json_array_foreach(statuses, i, status)
+    {
+        const char *campaign = json_string_value(json_object_get(status, "campaign"));
+        const char *channel, *state;
+        const json_t *states, *count;
+        json_object_foreach((json_t *)json_object_get(status, "by_channel"), channel, states)
+        {
+            json_object_foreach((json_t *)states, state, count)
+            {
+                fputs("crier_campaign_notices{campaign=\"", out);
+                label_escape(out, campaign ? campaign : "");
+                fputs("\",channel=\"", out);
+                label_escape(out, channel);
+                fputs("\",state=\"", out);
+                label_escape(out, state);
+                fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(count));
+            }
+        }
+    }
+}
+
+void metrics_campaigns_print(FILE *out, const json_t *statuses)
+{
+    fputs(campaigns_help, out);
+    campaign_lines(out, statuses);
+}
+
+void metrics_campaigns_set(const json_t *statuses)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    if (out == NULL)
+        return;
+    campaign_lines(out, statuses);
+    fclose(out);
+    pthread_mutex_lock(&waiting_lock);
+    free(campaigns_text);
+    campaigns_text = text;
+    pthread_mutex_unlock(&waiting_lock);
+}
+
 static void histogram_print(FILE *out, const char *name, const char *channel,
                             const struct histogram *h)
 {
@@ -210,6 +268,9 @@ static char *metrics_text(size_t *ret_len)
     pthread_mutex_lock(&waiting_lock);
     if (waiting_text)
         fputs(waiting_text, out);
+    fputs(campaigns_help, out);
+    if (campaigns_text)
+        fputs(campaigns_text, out);
     pthread_mutex_unlock(&waiting_lock);
     fclose(out);
     *ret_len = len;
@@ -273,5 +334,7 @@ void metrics_stop(void)
     pthread_mutex_lock(&waiting_lock);
     free(waiting_text);
     waiting_text = NULL;
+    free(campaigns_text);
+    campaigns_text = NULL;
     pthread_mutex_unlock(&waiting_lock);
 }

@@ -6,6 +6,7 @@
  * delayed_for_law_enforcement. Standard names win over a list column of the same name.
  */
 #include "crier/render.h"
+#include "crier/campaign.h"
 #include "crier/crier.h"
 #include "crier/template.h"
 
@@ -370,15 +371,10 @@ static const char campaign_columns_sql[] =
 int render_check_campaign(struct crier_db *db, const struct crier_config *config,
                           const char *campaign_name, FILE *diag)
 {
-    const char *params[] = {campaign_name};
     PGresult *result = NULL;
-    int r = db_query(db, campaign_columns_sql, 1, params, &result);
+    int r = campaign_row(db, campaign_columns_sql, campaign_name, NULL, &result, NULL, 0);
     if (r < 0)
         return r;
-    if (PQntuples(result) == 0) {
-        PQclear(result);
-        return -ENOENT;
-    }
     int64_t id = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
     char **policy = db_array_parse(PQgetvalue(result, 0, 1));
     char **extra = db_array_parse(PQgetvalue(result, 0, 2));

@@ -552,26 +552,40 @@ static void entry_individual(struct reader *y, struct rules_entry *e, const yaml
     e->individual_condition = text(y, get(y, node, "condition"), where);
 }
 
+/*
+ * list_read - a list entry (regulators, content): unknown or absent, none, or a sequence
+ * of what (an empty one only when empty_ok). Sets *state; returns the sequence's length
+ * when it is given, else 0 (a wrong node is reported).
+ */
+static size_t list_read(struct reader *y, const yaml_node_t *node, const char *where,
+                        const char *what, bool empty_ok, enum rules_list_state *state)
+{
+    *state = LIST_UNKNOWN;
+    if (node == NULL || is_word(node, "unknown"))
+        return 0;
+    if (is_word(node, "none")) {
+        *state = LIST_NONE;
+        return 0;
+    }
+    if (node->type != YAML_SEQUENCE_NODE) {
+        reader_fail(y, node, "%s must be a list of %s, none or unknown", where, what);
+        return 0;
+    }
+    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
+    if (n == 0 && !empty_ok) {
+        reader_fail(y, node, "%s is an empty list: write none or unknown", where);
+        return 0;
+    }
+    *state = LIST_GIVEN;
+    return n;
+}
+
 static void entry_regulators(struct reader *y, struct rules_entry *e, const yaml_node_t *node,
                              const char *where)
 {
-    e->regulators_state = LIST_UNKNOWN;
-    if (node == NULL || is_word(node, "unknown"))
+    size_t n = list_read(y, node, where, "regulators", false, &e->regulators_state);
+    if (e->regulators_state != LIST_GIVEN)
         return;
-    if (is_word(node, "none")) {
-        e->regulators_state = LIST_NONE;
-        return;
-    }
-    if (node->type != YAML_SEQUENCE_NODE) {
-        reader_fail(y, node, "%s must be a list of regulators, none or unknown", where);
-        return;
-    }
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    if (n == 0) {
-        reader_fail(y, node, "%s is an empty list: write none or unknown", where);
-        return;
-    }
-    e->regulators_state = LIST_GIVEN;
     e->regulators = xcalloc(n, sizeof(*e->regulators));
     for (yaml_node_item_t *item = node->data.sequence.items.start;
          item < node->data.sequence.items.top; item++) {
@@ -636,19 +650,9 @@ static void entry_content(struct reader *y, struct rules_entry *e, const yaml_no
                           const char *where)
 {
     static const char *const keys[] = {"rule", "text", "months", "verified", NULL};
-    e->content_state = LIST_UNKNOWN;
-    if (node == NULL || is_word(node, "unknown"))
+    size_t n = list_read(y, node, where, "rules", true, &e->content_state);
+    if (e->content_state != LIST_GIVEN)
         return;
-    if (is_word(node, "none")) {
-        e->content_state = LIST_NONE;
-        return;
-    }
-    if (node->type != YAML_SEQUENCE_NODE) {
-        reader_fail(y, node, "%s must be a list of rules, none or unknown", where);
-        return;
-    }
-    size_t n = (size_t)(node->data.sequence.items.top - node->data.sequence.items.start);
-    e->content_state = LIST_GIVEN;
     e->content = xcalloc(n ? n : 1, sizeof(*e->content));
     for (yaml_node_item_t *item = node->data.sequence.items.start;
          item < node->data.sequence.items.top; item++) {

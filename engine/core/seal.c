@@ -14,6 +14,7 @@
 #include "crier/progress.h"
 #include "crier/crier.h"
 #include "crier/db.h"
+#include "crier/jsonout.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -556,9 +557,7 @@ static int verdict(bool broken, const char *expect_head, bool expected_seen, boo
         json_t *report = json_pack("{s:b, s:o}", "intact", !broken, "campaigns", results);
         if (expect_head)
             json_object_set_new(report, "expected_head_found", json_boolean(expected_seen));
-        json_dumpf(report, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(report);
+        json_out(out, report);
     }
     return broken ? 1 : 0;
 }
@@ -803,9 +802,7 @@ int seal_head(struct crier_db *db, const char *campaign, bool json, FILE *out)
     }
     PQclear(result);
     if (json) {
-        json_dumpf(heads, out, JSON_INDENT(2));
-        fputc('\n', out);
-        json_decref(heads);
+        json_out(out, heads);
     }
     return 0;
 }

@@ -18,6 +18,7 @@
  * which crier run sends) and never decide what the law is.
  */
 #include "crier/substitute.h"
+#include "crier/campaign.h"
 #include "crier/crier.h"
 
 #include <errno.h>
@@ -357,19 +358,12 @@ static int campaign_read(struct crier_db *db, const char *name, char *id, size_t
                          char **ret_frameworks, json_t **ret_meta, char *err, size_t err_size)
 {
     PGresult *res = NULL;
-    const char *params[] = {name};
-    int r = db_query(db,
-                     "SELECT id, CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"
-                     " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"
-                     " ELSE meta->>'frameworks' END, coalesce(meta, '{}')::text"
-                     " FROM crier.campaign WHERE name = $1",
-                     1, params, &res);
+    int r = campaign_row(db,
+                         "SELECT id, " CAMPAIGN_FRAMEWORKS_SQL ", coalesce(meta, '{}')::text"
+                         " FROM crier.campaign WHERE name = $1",
+                         name, NULL, &res, err, err_size);
     if (r < 0)
-        return error_set(err, err_size, r, "%s", db->error);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
-    }
+        return r;
     snprintf(id, id_size, "%s", db_value(res, 0, 0));
     *ret_frameworks = PQgetisnull(res, 0, 1) ? NULL : xstrdup(db_value(res, 0, 1));
     if (ret_meta)
@@ -573,13 +567,8 @@ static int record(struct crier_db *db, const char *campaign, const char *kind,
         return error_set(err, err_size, -ENOENT, "no campaign named '%s'", campaign);
     }
     PQclear(res);
-    if (r == 0)
-        r = db_commit(db);
-    if (r < 0) {
-        error_set(err, err_size, r, "%s", db->error);
-        db_rollback(db);
-    }
-    return r;
+    r = db_end(db, r);
+    return r < 0 ? error_set(err, err_size, r, "%s", db->error) : 0;
 }
 
 int substitute_posted(struct crier_db *db, const struct substitute_act *a, char *err,

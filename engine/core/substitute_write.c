@@ -17,6 +17,7 @@
  * the page loads nothing (no script, stylesheet, font or image from anywhere).
  */
 #include "crier/crier.h"
+#include "crier/campaign.h"
 #include "crier/html.h"
 #include "crier/import.h"
 #include "crier/substitute.h"
@@ -41,18 +42,13 @@ static int meta_read(struct crier_db *db, const char *name, char *id, size_t id_
                      char **ret_incident, json_t **ret_meta, char *err, size_t err_size)
 {
     PGresult *res = NULL;
-    const char *params[] = {name};
-    int r = db_query(db,
-                     "SELECT id, incident, coalesce(meta, '{}')::text, EXISTS (SELECT 1 FROM"
-                     " crier.substitute_email s WHERE s.email_campaign_id = c.id)"
-                     " FROM crier.campaign c WHERE name = $1",
-                     1, params, &res);
+    int r = campaign_row(db,
+                         "SELECT id, incident, coalesce(meta, '{}')::text, EXISTS (SELECT 1 FROM"
+                         " crier.substitute_email s WHERE s.email_campaign_id = c.id)"
+                         " FROM crier.campaign c WHERE name = $1",
+                         name, NULL, &res, err, err_size);
     if (r < 0)
-        return error_set(err, err_size, r, "%s", db->error);
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return error_set(err, err_size, -ENOENT, "no campaign named '%s'", name);
-    }
+        return r;
     if (db_flag(res, 0, 3)) {
         PQclear(res);
         return error_set(err, err_size, -EPERM,
@@ -69,28 +65,25 @@ static int meta_read(struct crier_db *db, const char *name, char *id, size_t id_
 
 /* ---- the posting ------------------------------------------------------------------------ */
 
+/* meta_value - the campaign meta's value of key, escaped; when it is missing, says so in
+ * the posting (strong: in a section of its own, where the gap must catch the eye). */
+static void meta_value(FILE *f, const json_t *meta, const char *key, bool strong)
+{
+    const char *v = jtext(meta, key);
+    if (!str_empty(v)) {
+        html_escape(f, v);
+        return;
+    }
+    fputs(strong ? "<strong>(not in the campaign meta: " : "(not in the campaign meta: ", f);
+    html_escape(f, key);
+    fputs(strong ? ")</strong>" : ")", f);
+}
+
 static void section(FILE *f, const char *heading, const json_t *meta, const char *key)
 {
     fprintf(f, "<h2>%s</h2>\n<p>", heading);
-    const char *v = jtext(meta, key);
-    if (str_empty(v)) {
-        fputs("<strong>(not in the campaign meta: ", f);
-        html_escape(f, key);
-        fputs(")</strong>", f);
-    } else
-        html_escape(f, v);
+    meta_value(f, meta, key, true);
     fputs("</p>\n", f);
-}
-
-static void meta_inline(FILE *f, const json_t *meta, const char *key)
-{
-    const char *v = jtext(meta, key);
-    if (str_empty(v)) {
-        fputs("(not in the campaign meta: ", f);
-        html_escape(f, key);
-        fputc(')', f);
-    } else
-        html_escape(f, v);
 }
 
 /* posting_html - the website posting: what happened and when, the information involved,
@@ -111,17 +104,17 @@ static char *posting_html(const json_t *model, const json_t *meta, const json_t 
           "a{color:#0b3d91}\n</style>\n</head>\n<body>\n<main>\n",
           f);
     fputs("<h1>Notice of Data Breach</h1>\n<p>", f);
-    meta_inline(f, meta, "organisation");
+    meta_value(f, meta, "organisation", false);
     fputs(" is posting this notice because it could not reach everyone affected directly. "
           "If you have been a customer, employee or member of ",
           f);
-    meta_inline(f, meta, "organisation");
+    meta_value(f, meta, "organisation", false);
     fputs(", your personal information may have been involved.</p>\n", f);
     section(f, "What happened", meta, "what_happened");
     fputs("<p>The incident took place ", f);
-    meta_inline(f, meta, "incident_date");
+    meta_value(f, meta, "incident_date", false);
     fputs(". It was discovered on ", f);
-    meta_inline(f, meta, "discovered_date");
+    meta_value(f, meta, "discovered_date", false);
     fputs(".</p>\n", f);
     section(f, "What information was involved", meta, "information_involved");
     section(f, "What we are doing", meta, "what_we_are_doing");
@@ -151,9 +144,9 @@ static char *posting_html(const json_t *model, const json_t *meta, const json_t 
         fputs("</strong>, open for at least 90 days.</p>\n", f);
     }
     fputs("<p>Telephone: ", f);
-    meta_inline(f, meta, "contact_phone");
+    meta_value(f, meta, "contact_phone", false);
     fputs("<br>Email: ", f);
-    meta_inline(f, meta, "contact_email");
+    meta_value(f, meta, "contact_email", false);
     fputs("</p>\n</div>\n", f);
     if (hipaa)
         fputs("<p>This notice stays posted on this website for at least 90 days.</p>\n", f);
@@ -436,13 +429,8 @@ static int log_all(struct crier_db *db, const char *id, const struct written *w,
                     4, params);
         free(detail);
     }
-    if (r == 0)
-        r = db_commit(db);
-    if (r < 0) {
-        error_set(err, err_size, r, "logging the substitute notice: %s", db->error);
-        db_rollback(db);
-    }
-    return r;
+    r = db_end(db, r);
+    return r < 0 ? error_set(err, err_size, r, "logging the substitute notice: %s", db->error) : 0;
 }
 
 /* ---- the command ------------------------------------------------------------------------ */

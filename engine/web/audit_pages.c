@@ -286,22 +286,16 @@ void route_regulators_build(struct web_request *request, struct view *view)
         .campaign = page_field(request, "campaign"),
         .discovered = page_field(request, "discovered"),
         .frameworks = page_field(request, "framework"),
-        .deadlines = request->config->report.deadlines,
-        .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
-        .list_limit = request->config->report.list_limit,
-        .postage_per_letter = request->config->substitute.postage_per_letter,
-        .print_per_letter = request->config->substitute.print_per_letter,
         .json = true,
     };
+    report_options_configure(&o, request->config);
     if (o.campaign == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (campaign=...)");
+        view_fail(view, -EINVAL, "which campaign? (campaign=...)");
         return;
     }
     char dir[] = "/tmp/crier-packet-XXXXXX";
     if (mkdtemp(dir) == NULL) {
-        view->error = -EIO;
-        snprintf(view->err, sizeof(view->err), "cannot make a directory for the packet");
+        view_fail(view, -EIO, "cannot make a directory for the packet");
         return;
     }
     struct capture c;

@@ -67,6 +67,20 @@ char *capture_text(struct capture *c)
     return c->text;
 }
 
+/* acted - an action's end: what the core printed is the message, its error the view's. */
+static void acted(struct view *view, struct capture *c, int r)
+{
+    view->message = capture_text(c);
+    if (r < 0)
+        view->error = r;
+}
+
+void view_fail(struct view *view, int error, const char *why)
+{
+    view->error = error;
+    snprintf(view->err, sizeof(view->err), "%s", why);
+}
+
 void db_failed(struct view *view, const struct web_request *request, int r, const char *what)
 {
     view->error = r;
@@ -121,14 +135,13 @@ static void links(FILE *out, const json_t *rows, const char *key, const char *hr
     fputs("</ul>\n", out);
 }
 
-static void campaigns_forms(FILE *out, const struct web_request *request, const json_t *data)
+static void campaigns_links(FILE *out, const json_t *data)
 {
     links(out, data, "name", "/campaign?name=", "campaign");
 }
 
 static void campaign_forms(FILE *out, const struct web_request *request, const json_t *data)
 {
-    progress_chart(out, data);
     if (!request->session->operator_role)
         return;
     static const char *const actions[] = {"pause", "resume", "cancel"};
@@ -249,15 +262,60 @@ static void batches_forms(FILE *out, const struct web_request *request, const js
 
 /* ---- the routes ----------------------------------------------------------------------- */
 
+/* live_api - the view's live_api: prefix and value, URL-encoded. */
+static void live_api(struct view *view, const char *prefix, const char *value)
+{
+    FILE *out = fmemopen(view->live_api, sizeof(view->live_api), "w");
+    if (out == NULL)
+        abort();
+    fputs(prefix, out);
+    html_url(out, value);
+    if (fclose(out) != 0 || strlen(view->live_api) >= sizeof(view->live_api) - 1)
+        view->live_api[0] = '\0'; /* too long to be a campaign's: a static page */
+}
+
+/* running_read - the campaigns page's running and paused campaigns, each as status --json
+ * prints it (what each one's page costs: the tallies, the rate's newest 2,000 attempts, the
+ * per-day counts kept a minute). The API's list stays campaign list --json; live.js asks
+ * /api/v1/campaign for each of these. */
+static void running_read(struct web_request *request, struct view *view)
+{
+    size_t i;
+    const json_t *row;
+    json_array_foreach(view->data, i, row)
+    {
+        const char *state = json_string_value(json_object_get(row, "state"));
+        const char *name = json_string_value(json_object_get(row, "name"));
+        if (name == NULL || state == NULL ||
+            (strcmp(state, "running") != 0 && strcmp(state, "paused") != 0))
+            continue;
+        struct capture c;
+        struct view ignored = {.title = ""};
+        int r = status_print(request->session->db, name, true, capture_start(&c));
+        json_t *status = capture_json(&c, &ignored);
+        if (r < 0 || status == NULL) {
+            json_decref(status);
+            continue; /* the list shows it; its own page says what failed */
+        }
+        if (view->running == NULL)
+            view->running = json_array();
+        json_array_append_new(view->running, status);
+    }
+}
+
 static void route_campaigns(struct web_request *request, struct view *view)
 {
     struct capture c;
     int r = campaign_list(request->session->db, true, capture_start(&c));
     view->title = "Campaigns";
-    view->forms = campaigns_forms;
+    view->summary = campaigns_links;
+    view->live_kind = "campaigns";
+    snprintf(view->live_api, sizeof(view->live_api), "/api/v1/campaigns");
     if (r < 0)
         db_failed(view, request, r, "");
     view->data = capture_json(&c, view);
+    if (!request->api && view->error == 0)
+        running_read(request, view);
 }
 
 static void route_campaign(struct web_request *request, struct view *view)
@@ -265,11 +323,13 @@ static void route_campaign(struct web_request *request, struct view *view)
     const char *name = page_field(request, "name");
     view->title = "Campaign";
     view->forms = campaign_forms;
+    view->summary = progress_chart;
     if (name == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (name=...)");
+        view_fail(view, -EINVAL, "which campaign? (name=...)");
         return;
     }
+    live_api(view, "/api/v1/campaign?name=", name);
+    view->live_kind = "campaign";
     struct capture c;
     int r = status_print(request->session->db, name, true, capture_start(&c));
     if (r < 0)
@@ -283,8 +343,7 @@ static void campaign_action(struct web_request *request, struct view *view,
     const char *name = page_field(request, "name");
     view->title = "Campaign";
     if (name == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "which campaign? (name=...)");
+        view_fail(view, -EINVAL, "which campaign? (name=...)");
         return;
     }
     long affected = 0;
@@ -374,15 +433,13 @@ static void route_hold_place(struct web_request *request, struct view *view)
     const char *required[] = {o.campaign, o.authority, o.official, o.case_ref, o.form, o.reason};
     for (size_t i = 0; i < ARRAY_SIZE(required); i++) {
         if (required[i] == NULL) {
-            view->error = -EINVAL;
-            snprintf(view->err, sizeof(view->err),
-                     "campaign, authority, official, case, form and reason are required");
+            view_fail(view, -EINVAL,
+                      "campaign, authority, official, case, form and reason are required");
             return;
         }
     }
     if (o.region && o.recipient) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "give a region or a recipient, not both");
+        view_fail(view, -EINVAL, "give a region or a recipient, not both");
         return;
     }
     int r = hold_options_check(&o, view->err, sizeof(view->err));
@@ -397,10 +454,8 @@ static void route_hold_place(struct web_request *request, struct view *view)
     o.document = present ? &document : NULL;
     struct capture c;
     r = hold_place(request->session->db, &o, capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_hold_lift(struct web_request *request, struct view *view)
@@ -408,8 +463,7 @@ static void route_hold_lift(struct web_request *request, struct view *view)
     view->title = "Lift a hold";
     const char *id = page_field(request, "id"), *evidence = page_field(request, "evidence");
     if (id == NULL || evidence == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the hold (id) and the evidence are required");
+        view_fail(view, -EINVAL, "the hold (id) and the evidence are required");
         return;
     }
     struct hold_document document = {0};
@@ -420,10 +474,8 @@ static void route_hold_lift(struct web_request *request, struct view *view)
     int r =
         hold_lift(request->session->db, id, evidence, present ? &document : NULL,
                   page_field(request, "as"), capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_hold_confirm(struct web_request *request, struct view *view)
@@ -435,19 +487,16 @@ static void route_hold_confirm(struct web_request *request, struct view *view)
     if (!upload(request, &document, &present, view))
         return;
     if (id == NULL || !present) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err),
-                 "the hold (id) and the agency's written statement (document) are required");
+        view_fail(view, -EINVAL,
+                  "the hold (id) and the agency's written statement (document) are required");
         hold_document_clear(&document);
         return;
     }
     struct capture c;
     int r = hold_confirm(request->session->db, id, &document, page_field(request, "as"),
                          capture_start(&c), NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
     hold_document_clear(&document);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_audit(struct web_request *request, struct view *view)
@@ -496,17 +545,14 @@ static void route_mark_mailed(struct web_request *request, struct view *view)
     view->title = "Mark a batch mailed";
     const char *batch = page_field(request, "batch"), *date = page_field(request, "date");
     if (batch == NULL || date == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the batch and the date are required");
+        view_fail(view, -EINVAL, "the batch and the date are required");
         return;
     }
     struct capture c;
     int r = batch_mark_mailed(request->session->db, request->config, batch, date,
                               page_field(request, "evidence"), capture_start(&c), NULL, view->err,
                               sizeof(view->err));
-    view->message = capture_text(&c);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static void route_void(struct web_request *request, struct view *view)
@@ -514,16 +560,13 @@ static void route_void(struct web_request *request, struct view *view)
     view->title = "Void a batch";
     const char *batch = page_field(request, "batch"), *reason = page_field(request, "reason");
     if (batch == NULL || reason == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err), "the batch and the reason are required");
+        view_fail(view, -EINVAL, "the batch and the reason are required");
         return;
     }
     struct capture c;
     int r = batch_void(request->session->db, request->config, batch, reason, capture_start(&c),
                        NULL, view->err, sizeof(view->err));
-    view->message = capture_text(&c);
-    if (r < 0)
-        view->error = r;
+    acted(view, &c, r);
 }
 
 static const struct route {
@@ -658,6 +701,27 @@ static void page_end(FILE *out)
     fclose(out);
 }
 
+/* live_region - the view's summary and data; on a live page, in the region live.js draws
+ * again (id="live"), followed by the script, which the page does not need: without it the
+ * region is what the server drew, as fresh as the last load. */
+static void live_region(FILE *out, const struct view *view)
+{
+    bool live = view->live_api[0] && view->live_kind && view->data && view->error == 0;
+    if (live) {
+        fprintf(out, "<div id=\"live\" data-kind=\"%s\" data-api=\"", view->live_kind);
+        html_escape(out, view->live_api);
+        fputs("\">\n", out);
+    }
+    if (view->summary && view->data)
+        view->summary(out, view->data);
+    if (view->running)
+        progress_campaigns(out, view->running);
+    if (view->data)
+        html_json(out, view->data);
+    if (live)
+        fputs("</div>\n<script src=\"/static/live.js\"></script>\n", out);
+}
+
 static void page_reply(const struct web_request *request, struct view *view,
                        struct web_reply *reply)
 {
@@ -675,8 +739,7 @@ static void page_reply(const struct web_request *request, struct view *view,
     }
     if (view->forms && request->session)
         view->forms(out, request, view->data);
-    if (view->data)
-        html_json(out, view->data);
+    live_region(out, view);
     if (view->after && request->session)
         view->after(out, request, view->data);
     page_end(out);
@@ -687,6 +750,8 @@ void page_view_reply(struct web_request *request, struct view *view, struct web_
     request->api ? api_reply(view, reply) : page_reply(request, view, reply);
     json_decref(view->data);
     view->data = NULL;
+    json_decref(view->running);
+    view->running = NULL;
     free(view->message);
     view->message = NULL;
 }
@@ -778,14 +843,10 @@ static void report(struct web_request *request, struct web_reply *reply)
     int fd = html ? mkstemp(path) : -1;
     struct report_options o = {
         .campaign = page_field(request, "campaign"),
-        .deadlines = request->config->report.deadlines,
-        .oral_lapse_everywhere = request->config->report.oral_lapse_everywhere != 0,
-        .list_limit = request->config->report.list_limit,
-        .postage_per_letter = request->config->substitute.postage_per_letter,
-        .print_per_letter = request->config->substitute.print_per_letter,
         .json = true,
         .html_path = fd >= 0 ? path : NULL,
     };
+    report_options_configure(&o, request->config);
     struct capture c;
     int r =
         o.campaign
@@ -859,6 +920,10 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
         report(request, reply);
         return;
     }
+    if (!post && !request->api && strcmp(path, "metrics") == 0) {
+        scrape_answer(request, reply);
+        return;
+    }
     if (!post && !request->api && path[0] == '\0') {
         reply->status = MHD_HTTP_SEE_OTHER;
         reply->location = xstrdup("/campaigns");
@@ -877,12 +942,20 @@ void pages_answer(struct web_request *request, struct web_reply *reply)
                        request->path, view.err);
         request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
         json_decref(view.data);
+        json_decref(view.running);
         free(view.message);
         return;
     }
     struct view view = {.title = "Not found", .error = -ENOENT};
     snprintf(view.err, sizeof(view.err), "no such page (or not with %s)", request->method);
     request->api ? api_reply(&view, reply) : page_reply(request, &view, reply);
+}
+
+extern const char live_js[]; /* live_js.c, made from live.js by embed.py */
+
+const char *pages_live_js(void)
+{
+    return live_js;
 }
 
 const char *pages_css(void)
@@ -896,5 +969,7 @@ const char *pages_css(void)
            "dl{margin:.3em 0}dt{font-weight:bold}dd{margin:0 0 .3em 1.5em}"
            "form{margin:.5em 0}form.inline{display:inline}label{display:block;margin:.3em 0}"
            "pre.message{background:#eef;padding:.5em;white-space:pre-wrap}"
-           "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}\n";
+           "table.chart progress{width:20em}caption{text-align:left;font-weight:bold}"
+           "section.running{margin:.5em 0 1em}table.counts td{text-align:right}"
+           ".live-note{color:#444;font-size:.9em}\n";
 }

@@ -3,7 +3,8 @@
  * a route's view (the core's JSON, a message or an error), capturing what a core function
  * prints, and the form helpers. pages.c holds the route table and the page frame;
  * person.c the person search and the notice as sent; audit_pages.c the unreached list and
- * the regulator packet; progress.c the campaign's rate, ETA and per-day chart.
+ * the regulator packet; progress.c the campaign's rate, ETA and per-day chart; scrape.c
+ * GET /metrics.
  */
 #ifndef CRIER_WEB_PAGES_H
 #define CRIER_WEB_PAGES_H
@@ -23,6 +24,16 @@ struct view {
     void (*forms)(FILE *out, const struct web_request *request, const json_t *data);
     /* after: drawn after data (html_json), e.g. links under a table; may be NULL */
     void (*after)(FILE *out, const struct web_request *request, const json_t *data);
+    /* summary: drawn before data, from it alone (links, the progress chart); may be NULL */
+    void (*summary)(FILE *out, const json_t *data);
+    /* live_api: the API route (this origin's /api/v1/...) whose JSON live.js draws again,
+     * every few seconds, into the region of summary and data; "" for a static page.
+     * live_kind says how: "campaign" (status) or "campaigns" (campaign list). */
+    char live_api[256];
+    const char *live_kind;
+    /* running: the campaigns page's running and paused campaigns, each as `crier status
+     * NAME --json` prints it (progress included); drawn after summary. Pages only. */
+    json_t *running;
 };
 
 typedef void (*route_fn)(struct web_request *request, struct view *view);
@@ -41,6 +52,10 @@ FILE *capture_start(struct capture *c);
 /* capture_json - the printed JSON, parsed (NULL with view->error set when it is not). */
 json_t *capture_json(struct capture *c, struct view *view);
 char *capture_text(struct capture *c);
+
+/* view_fail - the view's error: error (< 0) and why, a request the page cannot act on
+ * ("which campaign? (name=...)"). */
+void view_fail(struct view *view, int error, const char *why);
 
 /* db_failed - the view's error: what (for -ENOENT) or the session's database error. */
 void db_failed(struct view *view, const struct web_request *request, int r, const char *what);
@@ -78,5 +93,12 @@ void regulators_file(struct web_request *request, struct web_reply *reply);
 /* progress_chart - the campaign's per-day chart and its rate and ETA, from status --json's
  * "progress", as a table of bars drawn by the stylesheet (no inline style, no script). */
 void progress_chart(FILE *out, const json_t *status);
+/* progress_campaigns - for the campaigns page: each of statuses (status --json objects)
+ * with its rate and ETA and a table of its notices by state and channel. */
+void progress_campaigns(FILE *out, const json_t *statuses);
+
+/* ---- scrape.c -------------------------------------------------------------------------- */
+/* scrape_answer - GET /metrics: the running campaigns' gauges (Prometheus text). */
+void scrape_answer(struct web_request *request, struct web_reply *reply);
 
 #endif

@@ -15,6 +15,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/html.h"
+#include "crier/mime.h"
 #include "crier/unreached.h"
 #include "pages.h"
 
@@ -108,9 +109,7 @@ void route_find(struct web_request *request, struct view *view)
         if (strcmp(by, find_keys[i].name) == 0)
             key = &find_keys[i];
     if (key == NULL || value == NULL) {
-        view->error = -EINVAL;
-        snprintf(view->err, sizeof(view->err),
-                 "give by= (ref, email, fax, name or postal) and value=");
+        view_fail(view, -EINVAL, "give by= (ref, email, fax, name or postal) and value=");
         return;
     }
     struct find_query query = {
@@ -253,13 +252,7 @@ static int read_whole(const char *path, char **ret, size_t *ret_len)
  * Markdown is shown as it is). */
 static char *message_text(const char *bytes, size_t len)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, g_mime_init);
-    GMimeStream *stream = g_mime_stream_mem_new_with_buffer(bytes, len);
-    GMimeParser *parser = g_mime_parser_new_with_stream(stream);
-    GMimeMessage *message = g_mime_parser_construct_message(parser, NULL);
-    g_object_unref(parser);
-    g_object_unref(stream);
+    GMimeMessage *message = mime_message_parse(bytes, len);
     if (message == NULL)
         return NULL;
     char *text = NULL;
@@ -329,8 +322,7 @@ static void content_reply(struct web_request *request, struct web_reply *reply, 
     if (request->api) {
         view.data = json_pack("{s:I, s:s}", "log", (json_int_t)id, "text", view.message);
         if (view.data == NULL) { /* not UTF-8: json_pack refuses it */
-            view.error = -EILSEQ;
-            snprintf(view.err, sizeof(view.err), "the content is not UTF-8 text");
+            view_fail(&view, -EILSEQ, "the content is not UTF-8 text");
         }
     }
     page_view_reply(request, &view, reply);
@@ -347,15 +339,13 @@ void person_content(struct web_request *request, struct web_reply *reply)
     char *end = NULL;
     long long id = log ? strtoll(log, &end, 10) : 0;
     if (campaign == NULL || ref == NULL || log == NULL || *end != '\0' || id <= 0) {
-        view.error = -EINVAL;
-        snprintf(view.err, sizeof(view.err), "give campaign=, ref= and log= (a log row's id)");
+        view_fail(&view, -EINVAL, "give campaign=, ref= and log= (a log row's id)");
         page_error(request, &view, reply);
         return;
     }
     char dir[] = "/tmp/crier-content-XXXXXX";
     if (mkdtemp(dir) == NULL) {
-        view.error = -EIO;
-        snprintf(view.err, sizeof(view.err), "cannot make a temporary directory");
+        view_fail(&view, -EIO, "cannot make a temporary directory");
         page_error(request, &view, reply);
         return;
     }

@@ -1,5 +1,6 @@
 /*
- * progress.c - the campaign page's rate, ETA and per-day chart, drawn from what `crier
+ * progress.c - the campaign page's rate, ETA and per-day chart, and the campaigns page's
+ * running campaigns (rate, ETA, notices by state and channel), drawn from what `crier
  * status NAME --json` prints ("progress", status.c): the page computes nothing of its own.
  * The chart is a table with a <progress> bar per day, so it needs no script and no inline
  * style (the console's Content-Security-Policy allows neither), reads as a table to a
@@ -16,14 +17,13 @@ static json_int_t day_count(const json_t *day, const char *key)
     return json_integer_value(json_object_get(day, key));
 }
 
-void progress_chart(FILE *out, const json_t *status)
+/* progress_line - the rate, what is left and the ETA, in a sentence (live.js writes the
+ * same). */
+static void progress_line(FILE *out, const json_t *p)
 {
-    const json_t *p = json_object_get(status, "progress");
-    if (!json_is_object(p))
-        return;
     const char *eta = json_string_value(json_object_get(p, "eta"));
     fprintf(out,
-            "<h2>Progress</h2><p class=\"progress\">%.1f notices a minute (the last "
+            "<p class=\"progress\">%.1f notices a minute (the last "
             "%" JSON_INTEGER_FORMAT " s); %" JSON_INTEGER_FORMAT " to go; ",
             json_real_value(json_object_get(p, "rate_per_minute")),
             json_integer_value(json_object_get(p, "rate_seconds")),
@@ -36,6 +36,15 @@ void progress_chart(FILE *out, const json_t *status)
         fputs("no ETA (nothing moved in that window, or the campaign is not running)", out);
     }
     fputs(".</p>\n", out);
+}
+
+void progress_chart(FILE *out, const json_t *status)
+{
+    const json_t *p = json_object_get(status, "progress");
+    if (!json_is_object(p))
+        return;
+    fputs("<h2>Progress</h2>", out);
+    progress_line(out, p);
     const json_t *days = json_object_get(p, "per_day");
     json_int_t most = 1;
     size_t i;
@@ -66,4 +75,57 @@ void progress_chart(FILE *out, const json_t *status)
         fprintf(out, "\">%" JSON_INTEGER_FORMAT "</progress></td></tr>\n", sent + failed);
     }
     fputs("</table>\n", out);
+}
+
+/* state_table - a campaign's notices by state (rows) and channel (columns after "all"), as
+ * `crier status` prints them. */
+static void state_table(FILE *out, const json_t *status)
+{
+    const json_t *by_state = json_object_get(status, "by_state");
+    const json_t *by_channel = json_object_get(status, "by_channel");
+    const char *key, *channel;
+    const json_t *value, *counts;
+    fputs("<table class=\"counts\"><caption>Notices by state and channel</caption><tr>"
+          "<th scope=\"col\">state</th><th scope=\"col\">all</th>",
+          out);
+    json_object_foreach((json_t *)by_channel, channel, counts)
+    {
+        fputs("<th scope=\"col\">", out);
+        html_escape(out, channel);
+        fputs("</th>", out);
+    }
+    fputs("</tr>\n", out);
+    json_object_foreach((json_t *)by_state, key, value)
+    {
+        fputs("<tr><th scope=\"row\">", out);
+        html_escape(out, key);
+        fprintf(out, "</th><td>%" JSON_INTEGER_FORMAT "</td>", json_integer_value(value));
+        json_object_foreach((json_t *)by_channel, channel, counts)
+            fprintf(out, "<td>%" JSON_INTEGER_FORMAT "</td>",
+                    json_integer_value(json_object_get(counts, key)));
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
+}
+
+void progress_campaigns(FILE *out, const json_t *statuses)
+{
+    if (json_array_size(statuses) == 0)
+        return;
+    fputs("<h2>In progress</h2>\n", out);
+    size_t i;
+    const json_t *status;
+    json_array_foreach(statuses, i, status)
+    {
+        fputs("<section class=\"running\"><h3>", out);
+        html_escape(out, json_string_value(json_object_get(status, "campaign")));
+        fputs(" (", out);
+        html_escape(out, json_string_value(json_object_get(status, "state")));
+        fputs(")</h3>\n", out);
+        const json_t *p = json_object_get(status, "progress");
+        if (json_is_object(p))
+            progress_line(out, p);
+        state_table(out, status);
+        fputs("</section>\n", out);
+    }
 }

@@ -6,14 +6,16 @@
  *
  * What is enforced here, once, rather than in each page:
  *   - a request body above WEB_BODY_MAX is refused (413) without being kept;
- *   - every route but the login form, its API twin, the stylesheet and the status webhook
- *     needs a session; the webhook (/hooks/..., hooks.c) is answered by its secret alone,
- *     with its own body limit (HOOK_BODY_MAX) and its JSON body kept as it came;
+ *   - every route but the login form, its API twin, the stylesheet, the script and the
+ *     status webhook needs a session (/metrics takes HTTP Basic credentials too, for
+ *     Prometheus: scrape.c); the webhook (/hooks/..., hooks.c) is answered by its secret
+ *     alone, with its own body limit (HOOK_BODY_MAX) and its JSON body kept as it came;
  *   - a POST whose Origin names another site is refused (the login form included);
  *   - every POST but the login carries the session's CSRF token (form field "csrf", or the
  *     X-CSRF-Token header for the API), compared in constant time; else 403;
  *   - every response: a Content-Security-Policy that allows nothing but this origin's
- *     stylesheet and forms (no script at all, no inline style, no other host), nosniff,
+ *     stylesheet, script file (live updates: no inline script, no eval), forms and fetches
+ *     of its own API (no inline style, no other host), nosniff,
  *     no framing, no referrer to other sites, no caching; HSTS under TLS;
  *   - the session cookie is HttpOnly and SameSite=Strict, and Secure when the client
  *     speaks HTTPS (crier's TLS, or a proxy on loopback that says X-Forwarded-Proto: https).
@@ -39,6 +41,7 @@
 #define FIELD_MAX (64 * 1024) /* one text field */
 
 static const char csp[] = "default-src 'none'; style-src 'self'; img-src 'self'; "
+                          "script-src 'self'; connect-src 'self'; "
                           "form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 struct web_server {
@@ -437,7 +440,7 @@ static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connecti
 static bool public_route(const char *path)
 {
     return strcmp(path, "/login") == 0 || strcmp(path, "/api/v1/login") == 0 ||
-           strcmp(path, "/static/console.css") == 0;
+           strcmp(path, "/static/console.css") == 0 || strcmp(path, "/static/live.js") == 0;
 }
 
 /* origin_ok - a POST's Origin, when the browser sends one, names this server (the Host it
@@ -484,6 +487,9 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
     const char *cookie = MHD_lookup_connection_value(connection, MHD_COOKIE_KIND, "crier_session");
     bool busy = false;
     request->session = session_acquire(cookie, &busy);
+    bool metrics = strcmp(request->path, "/metrics") == 0;
+    if (request->session == NULL && !busy && metrics)
+        request->session = scrape_basic(connection, request->client, &busy);
     if (busy) {
         reply_error(request, reply, MHD_HTTP_SERVICE_UNAVAILABLE,
                     "this session is busy with another request (a hold placement waiting for "
@@ -491,7 +497,10 @@ static bool guard(struct MHD_Connection *connection, struct request_state *state
         return false;
     }
     if (request->session == NULL && !public_route(request->path)) {
-        if (request->api) {
+        if (metrics) {
+            reply_text(reply, MHD_HTTP_UNAUTHORIZED,
+                       "log in first: HTTP Basic with a PostgreSQL login of crier's roles\n");
+        } else if (request->api) {
             reply_error(request, reply, MHD_HTTP_UNAUTHORIZED, "log in first: POST /api/v1/login");
         } else {
             reply->status = MHD_HTTP_SEE_OTHER;
@@ -555,6 +564,9 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *connection, cons
     } else if (strcmp(state->request.path, "/static/console.css") == 0) {
         reply_text(&reply, MHD_HTTP_OK, pages_css());
         reply.content_type = "text/css; charset=utf-8";
+    } else if (strcmp(state->request.path, "/static/live.js") == 0) {
+        reply_text(&reply, MHD_HTTP_OK, pages_live_js());
+        reply.content_type = "text/javascript; charset=utf-8";
     } else if (state->request.hook) {
         state->request.too_big = state->too_big;
         state->request.unreadable = state->unreadable;

@@ -32,6 +32,20 @@ struct campaign_create_options {
 int campaign_create(struct crier_db *db, const struct campaign_create_options *options,
                     const char *actor, char *err, size_t err_size);
 
+/* The frameworks the campaign meta declares, as one comma-separated text: the meta holds a
+ * string ("HIPAA, GLBA") or an array of them. A select-list expression over crier.campaign. */
+#define CAMPAIGN_FRAMEWORKS_SQL                                                                    \
+    "CASE jsonb_typeof(meta->'frameworks') WHEN 'array' THEN (SELECT"                              \
+    " string_agg(f, ',') FROM jsonb_array_elements_text(meta->'frameworks') f)"                    \
+    " ELSE meta->>'frameworks' END"
+
+/* campaign_row - run sql, whose $1 is a campaign's name, for that campaign's row: 0 (the
+ * caller PQclear()s *ret_result), -ENOENT with "no campaign named 'NAME'" in err, or a
+ * database error with db->error in err, after "DOING: " when doing is not NULL (err may
+ * be NULL: only the code). */
+int campaign_row(struct crier_db *db, const char *sql, const char *name, const char *doing,
+                 PGresult **ret_result, char *err, size_t err_size);
+
 /* campaign_get - by name; -ENOENT if there is none. lock: SELECT ... FOR UPDATE (inside a
  * transaction the caller opened). */
 int campaign_get(struct crier_db *db, const char *name, bool lock, struct campaign **ret_campaign);

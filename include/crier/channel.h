@@ -259,6 +259,11 @@ struct channel_usable_data {
  * share. */
 bool channel_usable(size_t index, void *data, const char **ret_why);
 
+/* channel_reaches - a policy_usable_fn for a load or an amend, where a notice starts: policy
+ * channel number index names a channel and the notice's contacts reach it (config is not
+ * read; whether this build has the channel is asked when it is sent). */
+bool channel_reaches(size_t index, void *data, const char **ret_why);
+
 /* channel_reachable - does the notice carry an address channel id can use? For email, fax
  * and mail the validated address decides (even before those channels are built); a
  * channel's own reachable op may then say no. *ret_why names what is missing. */

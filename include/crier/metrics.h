@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "crier/channel.h"
 
@@ -21,6 +22,13 @@ void metrics_in_flight_source(long (*in_flight)(void *data), void *data);
 /* metrics_waiting_set - the notices waiting for a channel no live worker serves, as
  * service_waiting() returns them (a JSON array); the metrics keep a copy. */
 void metrics_waiting_set(const json_t *waiting);
+/* metrics_campaigns_set - the running campaigns' counts, as status_running() returns them
+ * (`crier status --json`'s shape): served as crier_campaign_notices; the metrics keep a copy. */
+void metrics_campaigns_set(const json_t *statuses);
+/* metrics_campaigns_print - the crier_campaign_notices gauge (its HELP and TYPE, then one
+ * sample per campaign, channel and state of statuses), label values escaped as the text
+ * format asks: what `crier serve` answers on /metrics. */
+void metrics_campaigns_print(FILE *out, const json_t *statuses);
 
 /*
  * metrics_start - serve GET /metrics on address ("127.0.0.1:9464", "[::1]:9464"): 0, or

@@ -27,6 +27,13 @@ struct report_options {
     double print_per_letter;
 };
 
+struct crier_config;
+
+/* report_options_configure - the options the configuration sets (report.deadlines,
+ * report.oral_lapse, report.list_limit, substitute.*_per_letter), for every caller alike:
+ * audit report, the regulator packet, and the console's pages. */
+void report_options_configure(struct report_options *options, const struct crier_config *config);
+
 /*
  * report_run - compute the report and print it on out (text or JSON), and write the HTML
  * file when asked. Reads only: one REPEATABLE READ READ ONLY transaction, rows streamed

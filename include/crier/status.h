@@ -9,11 +9,20 @@
 
 #include "crier/db.h"
 
+#include <jansson.h>
+
 /*
  * status_print - counts by state and by channel for one campaign (name) or all (NULL).
  * json: one object for a named campaign (the documented contract), an array for all.
  * -ENOENT when the named campaign does not exist.
  */
 int status_print(struct crier_db *db, const char *name, bool json, FILE *out);
+
+/*
+ * status_running - every running campaign's counts, as `crier status --json` prints them for
+ * all campaigns (an array; no "progress"): the same statement, so the same cost (the
+ * tallies, and the held notices where a hold is active). For /metrics (metrics.c).
+ */
+int status_running(struct crier_db *db, json_t **ret_array);
 
 #endif

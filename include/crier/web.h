@@ -174,8 +174,20 @@ void hooks_answer(struct web_hooks *hooks, const struct web_request *request,
 /* pages_answer - the route's answer; every value in it HTML-escaped or JSON-encoded. */
 void pages_answer(struct web_request *request, struct web_reply *reply);
 
+/* scrape_basic - /metrics with HTTP Basic credentials (a PostgreSQL login, for
+ * Prometheus): the session they opened before, or a new one (session_login), locked; NULL
+ * when there are none or they are refused (*ret_busy: the session is busy). scrape.c. */
+struct MHD_Connection;
+struct web_session *scrape_basic(struct MHD_Connection *connection, const char *client,
+                                 bool *ret_busy);
+/* scrape_end - at shutdown: forget the kept exposition and scrapers' sessions. */
+void scrape_end(void);
+
 /* pages_css - the one stylesheet (/static/console.css), so that no page needs inline
  * style. */
 const char *pages_css(void);
+/* pages_live_js - the one script (/static/live.js, engine/web/live.js): live updates of
+ * the campaign pages, which work without it. */
+const char *pages_live_js(void);
 
 #endif

@@ -4,9 +4,11 @@
 #ifndef CRIER_WORKER_H
 #define CRIER_WORKER_H
 
+#include <jansson.h>
 #include <stdbool.h>
 
 #include "crier/config.h"
+#include "crier/db.h"
 
 struct worker_options {
     bool until_idle; /* exit once no running campaign has work this worker can do */
@@ -15,6 +17,9 @@ struct worker_options {
     int (*reload)(void *reload_data);
     void *reload_data;
     const char *metrics_address; /* --metrics HOST:PORT: serve /metrics (metrics.c), or NULL */
+    /* with metrics_address: the running campaigns' counts for /metrics, every few seconds
+     * (status_running, which lives with `crier status` in engine/cmd); NULL: none */
+    int (*running_counts)(struct crier_db *db, json_t **ret_array);
 };
 
 /* worker_run's return after a SIGHUP with a good new configuration: call it again. */

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """console.py - the console in a real browser (Chromium through Selenium, JavaScript
-turned off: every flow must work without it). Prints TAP lines (numbered from $TAP_START);
+turned off: every flow must work without it; the live updates, which need it, and axe-core
+run in a browser with it on). Prints TAP lines (numbered from $TAP_START);
 tests/integration/browser.sh sets up the database and the server and checks what the
 flows left in the database.
 
@@ -200,6 +201,101 @@ def auditor_flow(driver, external):
     ok(not errors, "no page logged an error in the browser (CSP violations included)", errors)
 
 
+LIVE_READY = ("//div[@id='live']/dl/dt[.='by_state']/following-sibling::dd[1]"
+              "/dl/dt[.='ready']/following-sibling::dd[1]")
+
+
+def api_requests(driver, route):
+    """The requests of the API route (e.g. /api/v1/campaign?name=c) since the last look."""
+    return [u for u in requested_urls(driver) if u.startswith(BASE + route)]
+
+
+def live_flow(driver, external):
+    """While crier run sends campaign c, its page counts down without a reload (live.js)."""
+    login(driver, os.environ["OPERATOR"])
+    driver.get(BASE + "/campaign?name=c")
+    shot(driver, "campaign-live")
+    before = driver.find_element(By.XPATH, LIVE_READY).text
+    # a reload would forget this; the script's redraws keep the page (and so the marker)
+    driver.execute_script("window.crierNoReload = 1;")
+    try:
+        WebDriverWait(driver, 30).until(
+            lambda d: d.find_element(By.XPATH, LIVE_READY).text != before)
+        after = driver.find_element(By.XPATH, LIVE_READY).text
+    except Exception as e:
+        after = repr(e)
+    ok(after != before and after.isdigit(),
+       "live: campaign c's ready count changed on the page without a reload",
+       f"{before} -> {after}")
+    ok(driver.execute_script("return window.crierNoReload === 1 && "
+                             "performance.getEntriesByType('navigation').length === 1"),
+       "live: the page was not reloaded (the marker survived)")
+    ok("Updated at" in driver.find_element(By.CLASS_NAME, "live-note").text,
+       "live: the page says when it was updated")
+    urls = requested_urls(driver)
+    ok(BASE + "/static/live.js" in urls and any(u.startswith(BASE + "/api/v1/campaign?name=c")
+                                                 for u in urls),
+       "live: the script came from crier, and polled crier's API", urls)
+    external += [u for u in urls if not u.startswith(BASE)]
+    errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    ok(not errors, "live: no error in the browser (no CSP violation)", errors)
+
+
+def live_stops_flow(driver, external):
+    """The script stops polling while the tab is hidden, and for a finished campaign."""
+    login(driver, os.environ["AUDITOR"])
+    driver.get(BASE + "/campaign?name=c")
+    # hidden, as when the person switches tabs: the page's visibilitychange handler runs
+    driver.execute_script("Object.defineProperty(document, 'visibilityState', "
+                          "{configurable: true, get: function () { return 'hidden'; }});"
+                          "document.dispatchEvent(new Event('visibilitychange'));")
+    api_requests(driver, "/api/v1/campaign")  # what came before it was hidden
+    time.sleep(12)
+    hidden = api_requests(driver, "/api/v1/campaign")
+    ok(not hidden, "live: no request while the tab is hidden (12 s)", hidden)
+    driver.execute_script("Object.defineProperty(document, 'visibilityState', "
+                          "{configurable: true, get: function () { return 'visible'; }});"
+                          "document.dispatchEvent(new Event('visibilitychange'));")
+    time.sleep(1)
+    shown = api_requests(driver, "/api/v1/campaign")
+    ok(len(shown) >= 1, "live: shown again, it fetches at once", shown)
+    # campaign m is completed: one fetch finds it finished, then nothing more
+    driver.get(BASE + "/campaign?name=m")
+    api_requests(driver, "/api/v1/campaign")
+    time.sleep(12)
+    finished = api_requests(driver, "/api/v1/campaign?name=m")
+    ok(len(finished) == 1, "live: a finished campaign is fetched once, then no more (12 s)",
+       finished)
+    note = driver.find_element(By.CLASS_NAME, "live-note").text
+    ok(note.startswith("Finished"), "live: and the page says updates stopped", note)
+    driver.get(BASE + "/campaigns")
+    try:
+        WebDriverWait(driver, 15).until(
+            lambda d: "Updated at" in d.find_element(By.CLASS_NAME, "live-note").text)
+    except Exception:
+        pass
+    region = driver.find_element(By.ID, "live")
+    running = [h.text for h in region.find_elements(By.CSS_SELECTOR, "section.running h3")]
+    ok("Updated at" in driver.find_element(By.CLASS_NAME, "live-note").text and
+       len(region.find_elements(By.CSS_SELECTOR, "ul.links a[href='/campaign?name=c']")) == 1 and
+       running == ["c (running)"] and
+       len(region.find_elements(By.CSS_SELECTOR, "section.running table.counts")) == 1 and
+       len(region.find_elements(By.CSS_SELECTOR, "table:not(.counts)")) == 1,
+       "live: the campaigns page is redrawn from the API: links, the running campaign's "
+       "counts, the list", region.text[:400])
+    shot(driver, "campaigns-live")
+    source = open(os.environ["AXE"]).read() if os.environ.get("AXE") else None
+    if source is None:
+        count_skip("axe-core on the redrawn campaigns page: not available")
+    else:
+        report = axe_violations(driver, source)
+        ok(not report, "axe: the campaigns page as live.js redrew it has no serious or "
+           "critical violation", report)
+    external += [u for u in requested_urls(driver) if not u.startswith(BASE)]
+    errors = [e for e in driver.get_log("browser") if e.get("level") == "SEVERE"]
+    ok(not errors, "live: no error in the browser on these pages", errors)
+
+
 # The pages each role sees, checked by axe-core. (The hold's own page is found by link.)
 AXE_PAGES = {
     "LEGAL": ["/campaigns", "/holds?campaign=c", "HOLD", "/find"],
@@ -212,7 +308,7 @@ AXE_PAGES = {
 
 def axe_violations(driver, source):
     """axe-core's serious and critical violations on the page now shown. The engine goes in
-    over the DevTools connection (the page's CSP allows no script, and needs none)."""
+    over the DevTools connection (the page's CSP allows no script but crier's own file)."""
     driver.execute_cdp_cmd("Runtime.evaluate", {"expression": source})
     result = driver.execute_cdp_cmd("Runtime.evaluate", {
         "expression": "axe.run(document, {resultTypes: ['violations']}).then(r => JSON.stringify("
@@ -226,8 +322,9 @@ def axe_violations(driver, source):
 
 
 def accessibility_flow(driver, external):
-    """axe-core on every page, in each role. This browser runs JavaScript (axe is a script);
-    the pages themselves have none, and their CSP forbids it."""
+    """axe-core on every page, in each role. This browser runs JavaScript (axe is a script,
+    handed over DevTools: the CSP allows only crier's own live.js, which runs here too, so
+    the campaign pages are checked as they are redrawn)."""
     source = open(os.environ["AXE"]).read() if os.environ.get("AXE") else None
     if source is None:
         count_skip("axe-core: not available (npm missing?)")
@@ -272,8 +369,10 @@ def count_skip(description):
 
 def main():
     external = []
-    for flow in (legal_flow, operator_flow, auditor_flow, accessibility_flow):
-        driver = browser(javascript=flow is accessibility_flow)
+    scripted = (live_flow, accessibility_flow, live_stops_flow)
+    for flow in (live_flow, legal_flow, operator_flow, auditor_flow, accessibility_flow,
+                 live_stops_flow):
+        driver = browser(javascript=flow in scripted)
         try:
             flow(driver, external)
         except Exception as e:  # a broken flow is a failure, not a crash of the harness

@@ -1,6 +1,8 @@
 #!/bin/bash
 # browser.sh - the console in Chromium, driven by Selenium with JavaScript off
-# (tests/browser/console.py): a legal login places a hold through the form, with a PDF
+# (tests/browser/console.py): with JavaScript on, campaign c's page counts down while it is
+# sent, without a reload (live.js), and the script stops while the tab is hidden and for a
+# finished campaign; a legal login places a hold through the form, with a PDF
 # upload, while `crier run` sends the campaign, and nothing in its scope is claimed after
 # the page says it is placed; an operator sees no hold form; an auditor finds a person
 # whose name is an <img onerror> and sees it as text, and downloads the export, which
@@ -46,12 +48,12 @@ AXE=$("$TESTS_DIR/browser/axe.sh" 2>"$WORK/axe.err")
 { echo "ref,name,email"
   echo "x1,<script>alert(1)</script>,x1@example.com"
   echo "x2,<img src=x onerror=alert(1)>,x2@example.com"
-  for i in $(seq 3 400); do echo "p$i,Person $i,p$i@example.com"; done
+  for i in $(seq 3 1000); do echo "p$i,Person $i,p$i@example.com"; done
 } >people.csv
 "$CRIER" -c crier.yaml campaign create c --incident INC-c --policy test --meta "$META" >/dev/null &&
   "$CRIER" -c crier.yaml campaign load c --csv people.csv >/dev/null &&
   "$CRIER" -c crier.yaml campaign start c >/dev/null
-ok "campaign c (400 people) created, loaded and started" test $? -eq 0
+ok "campaign c (1,000 people) created, loaded and started" test $? -eq 0
 
 port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$CRIER" -c crier.yaml serve --listen "127.0.0.1:$port" >"$WORK/serve.out" 2>"$WORK/serve.log" &

@@ -1,8 +1,10 @@
 #!/bin/bash
 # metrics.sh - `crier run --metrics HOST:PORT` scraped with curl while a campaign runs, and
 # its counters checked against `crier status` and the dispatch log once it is done; the
-# waiting gauge for a campaign whose channel nobody serves; metrics.listen, the same from the
-# configuration.
+# waiting gauge for a campaign whose channel nobody serves; the running campaigns' notices
+# by state and channel (crier_campaign_notices) equal to what `crier status --json` prints,
+# a held notice included, and none for a finished campaign; metrics.listen, the same from
+# the configuration.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -36,6 +38,22 @@ ok "the campaign completes" wait_for 60 completed
 waiting_seen() { scrape | grep -q '^crier_waiting_notices{campaign="mw",channel="email"} 2$'; }
 ok "crier_waiting_notices counts the 2 notices waiting for email, which nobody serves" wait_for 20 waiting_seen
 
+# crier_campaign_notices: mw runs (nobody serves email), m has completed. A hold on w2
+# keeps one of mw's notices: status derives "held" (hold.c), and so must the gauge.
+run_crier hold place mw --recipient w2 --authority FBI --official "SA Roe" --case C-1 \
+  --form written --reason "would impede the investigation"
+is "$RC" 0 "a hold on w2 of campaign mw"
+gauges_match() {
+  scrape >"$WORK/metrics.txt" && "$CRIER" status --json >"$WORK/status.json" &&
+    "$PY" "$TESTS_DIR/integration/gauges.py" "$WORK/metrics.txt" "$WORK/status.json" >"$WORK/gauges.out"
+}
+ok "crier_campaign_notices: each running campaign's count by channel and state is crier status --json's" \
+  wait_for 20 gauges_match || sed 's/^/# /' "$WORK/gauges.out"
+is "$(awk '$1 == "crier_campaign_notices{campaign=\"mw\",channel=\"email\",state=\"ready\"}" { print $2 }' "$WORK/metrics.txt") $(awk '$1 == "crier_campaign_notices{campaign=\"mw\",channel=\"email\",state=\"held\"}" { print $2 }' "$WORK/metrics.txt")" \
+  "1 1" "mw: one ready on email, one held"
+ok "a completed campaign (m) has no gauge" bash -c '! grep -q "^crier_campaign_notices{campaign=\"m\"" "$1"' _ "$WORK/metrics.txt"
+like "$(cat "$WORK/metrics.txt")" $'# TYPE crier_campaign_notices gauge\n' "the gauge is declared"
+
 out=$(scrape)
 value() { awk -v m="$1" '$1 == m { print $2 }' <<<"$out"; }
 run_crier status m --json
@@ -68,7 +86,7 @@ port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 { cat crier.yaml; printf 'metrics:\n  listen: "127.0.0.1:%s"\n' "$port"; } >metrics.yaml
 "$CRIER" -c metrics.yaml run 2>"$WORK/run-listen.log" &
 worker=$!
-ok "metrics.listen: crier run serves /metrics there" wait_for 20 waiting_seen
+ok "metrics.listen: crier run serves /metrics there, the campaign gauges too" wait_for 20 gauges_match
 kill -TERM "$worker"
 wait "$worker"
 is "$?" 0 "and exits 0"

@@ -8,7 +8,10 @@
 # it; a recipient named <script>...</script> is rendered inert; the API answers as the
 # CLI's --json does; an export downloaded by an auditor verifies offline; every response
 # carries the CSP; uploads above 16 MiB are refused; plain HTTP is refused off loopback;
-# TLS works with a certificate; and after 10 wrong passwords logins are slowed.
+# TLS works with a certificate; and after 10 wrong passwords logins are slowed. /metrics
+# (a session, or HTTP Basic with a PostgreSQL login) has each running campaign's counts as
+# `crier status --json` has them; the pages that update live load /static/live.js, nothing
+# inline, under the CSP.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -366,6 +369,62 @@ fetch auditor "$base/campaigns"
 is "$CODE" 200 "after a client left a download half-way, the same session is served again"
 fetch auditor "$base/audit/unreached?campaign=many"
 like "$BODY" "3000 people not reached" "the streamed page counts them all"
+
+# --- /metrics: the running campaigns' notices by state and channel --------------------------
+fetch anon "$base/metrics"
+is "$CODE" 401 "/metrics without a session or credentials: 401"
+fetch auditor "$base/metrics"
+is "$CODE" 200 "/metrics on the auditor's session"
+like "$HEADERS" "Content-Type: text/plain; version=0.0.4" "in Prometheus text format"
+cp "$WORK/body" "$WORK/metrics.txt"
+"$CRIER" -c crier.yaml status --json >"$WORK/status-all.json"
+ok "crier_campaign_notices is crier status --json's for every running campaign" \
+  "$PY" "$TESTS_DIR/integration/gauges.py" "$WORK/metrics.txt" "$WORK/status-all.json"
+logins() { sql "SELECT count(*) FROM crier.login_log WHERE login = 't_operator_$$' AND event = 'login'"; }
+before=$(logins)
+scrape_basic() { curl -s -u "t_operator_$$:$1" -o "$WORK/$2" -w '%{http_code}' "$base/metrics"; }
+is "$(scrape_basic wrong basic0.txt)" 401 "HTTP Basic with a wrong password: 401"
+ok "which got no gauge" bash -c '! grep -q crier_campaign_notices "$1"' _ "$WORK/basic0.txt"
+# (the good login next clears that failure from the rate limit, which the end of this test counts)
+is "$(scrape_basic pw basic1.txt)" 200 "Prometheus' way in: HTTP Basic with a PostgreSQL login"
+is "$(scrape_basic pw basic2.txt)" 200 "and again"
+is "$(logins)" "$((before + 1))" "two scrapes, one login (login_log): the session is kept for the next"
+ok "the gauges are the same" "$PY" "$TESTS_DIR/integration/gauges.py" "$WORK/basic2.txt" "$WORK/status-all.json"
+
+# --- live updates: the script, and the pages that load it -----------------------------------
+fetch anon "$base/static/live.js"
+is "$CODE" 200 "the live script is served without a session (it holds nothing)"
+like "$HEADERS" "Content-Type: text/javascript" "as a script"
+ok "it is engine/web/live.js as it is in the source" cmp "$WORK/body" "$TESTS_DIR/../engine/web/live.js"
+fetch auditor "$base/campaign?name=e"
+like "$BODY" '<div id="live" data-kind="campaign" data-api="/api/v1/campaign\?name=e">' \
+  "a campaign's page marks the region its script redraws, with the API route it polls"
+like "$BODY" '<script src="/static/live.js"></script>' "and loads the script from crier itself"
+ok "no inline script: every <script> has a src and nothing inside" python3 -c '
+import re, sys
+page = open(sys.argv[1]).read()
+tags = re.findall(r"<script([^>]*)>(.*?)</script>", page, re.S | re.I)
+sys.exit(not tags or any("src=\"/static/" not in attrs or body.strip() for attrs, body in tags))' "$WORK/body"
+is "$(sed -n 's/^Content-Security-Policy: //p' <<<"$HEADERS")" \
+  "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'" \
+  "the CSP allows this origin's script file and fetches, nothing inline (no unsafe-inline, no eval), nothing elsewhere"
+fetch auditor "$base/campaigns"
+like "$BODY" '<div id="live" data-kind="campaigns" data-api="/api/v1/campaigns">' "the campaigns page too"
+like "$BODY" 'href="/campaign\?name=many">campaign many</a>' "its links to each campaign are in that region"
+ok "and each running campaign's notices by state and channel, as status --json counts them" python3 -c '
+import json, re, sys
+page, status = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+running = [c for c in status if c["state"] in ("running", "paused")]
+sections = re.findall(r"<section class=\"running\"><h3>(.*?) \((\w+)\)</h3>(.*?)</section>", page, re.S)
+if [s[0] for s in sections] != [c["campaign"] for c in running] or not running:
+    sys.exit("sections %s, running %s" % ([s[0] for s in sections], [c["campaign"] for c in running]))
+for (name, state, html), c in zip(sections, running):
+    channels = list(c["by_channel"])
+    for st, total in c["by_state"].items():
+        row = re.search(r"<tr><th scope=\"row\">%s</th>((?:<td>\d+</td>)+)</tr>" % st, html)
+        cells = [int(x) for x in re.findall(r"\d+", row.group(1))] if row else None
+        if cells != [total] + [c["by_channel"][ch][st] for ch in channels]:
+            sys.exit("%s %s: %s" % (name, st, cells))' "$WORK/body" "$WORK/status-all.json"
 
 # --- the regulator packet -------------------------------------------------------------------
 fetch operator -d "csrf=$otoken" -d campaign=e -d discovered=2026-11-01 "$base/audit/regulators/build"
