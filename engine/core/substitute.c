@@ -20,6 +20,7 @@
 #include "crier/substitute.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/hold.h"
 
 #include <errno.h>
 #include <math.h>
@@ -304,21 +305,25 @@ static json_t *records_json(struct crier_db *db, const char *campaign_id, char *
     return list;
 }
 
-/* email_json - the substitute email campaign, if queued: its name, state and counts. */
+/* email_json - the substitute email campaign, if queued: its name, state and counts; held:
+ * ready but covered by an active hold (a hold on the campaign holds its substitute email
+ * through its companion, 016_substitute_holds.sql; one probe per ready email). */
 static json_t *email_json(struct crier_db *db, const char *campaign_id, char *err, size_t err_size,
                           int *ret)
 {
     PGresult *res = NULL;
-    const char *params[] = {campaign_id};
+    const char *params[] = {campaign_id, hold_release_lapsed_param()};
     *ret = db_query(
         db,
         "SELECT c.name, c.state, count(n.id),"
         " count(n.id) FILTER (WHERE n.state IN ('sent', 'delivered')),"
-        " count(n.id) FILTER (WHERE n.state = 'undeliverable')"
+        " count(n.id) FILTER (WHERE n.state = 'undeliverable'),"
+        " count(n.id) FILTER (WHERE n.state = 'ready'"
+        "  AND crier.notice_held(c.id, n.recipient_seq, $2::boolean))"
         " FROM crier.substitute_email s JOIN crier.campaign c ON c.id = s.email_campaign_id"
         " LEFT JOIN crier.notice n ON n.campaign_id = c.id WHERE s.campaign_id = $1"
         " GROUP BY c.name, c.state",
-        1, params, &res);
+        2, params, &res);
     if (*ret < 0) {
         error_set(err, err_size, *ret, "%s", db->error);
         return NULL;
@@ -326,10 +331,11 @@ static json_t *email_json(struct crier_db *db, const char *campaign_id, char *er
     json_t *o =
         PQntuples(res) == 0
             ? json_null()
-            : json_pack("{s:s, s:s, s:I, s:I, s:I}", "campaign", db_value(res, 0, 0), "state",
+            : json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "campaign", db_value(res, 0, 0), "state",
                         db_value(res, 0, 1), "queued", (json_int_t)atol(db_value(res, 0, 2)),
                         "sent", (json_int_t)atol(db_value(res, 0, 3)), "undeliverable",
-                        (json_int_t)atol(db_value(res, 0, 4)));
+                        (json_int_t)atol(db_value(res, 0, 4)), "held",
+                        (json_int_t)atol(db_value(res, 0, 5)));
     PQclear(res);
     return o;
 }
@@ -525,12 +531,13 @@ void substitute_print(const json_t *m, FILE *out)
     if (json_is_object(email))
         fprintf(out,
                 "  substitute email: campaign %s (%s): %lld queued, %lld sent, %lld "
-                "undeliverable\n",
+                "undeliverable, %lld held by a law-enforcement hold\n",
                 json_string_value(json_object_get(email, "campaign")),
                 json_string_value(json_object_get(email, "state")),
                 (long long)json_integer_value(json_object_get(email, "queued")),
                 (long long)json_integer_value(json_object_get(email, "sent")),
-                (long long)json_integer_value(json_object_get(email, "undeliverable")));
+                (long long)json_integer_value(json_object_get(email, "undeliverable")),
+                (long long)json_integer_value(json_object_get(email, "held")));
     fprintf(out, "  required in:");
     json_array_foreach(json_object_get(m, "required"), i, v)
         fprintf(out, " %s", json_string_value(v));

@@ -303,6 +303,12 @@ held=$((12 - $(count "$nv_at_place")))
 is "$("$CRIER" status hs.substitute --json | "$PY" -c "import json,sys; d=json.load(sys.stdin)
 print(d['by_state']['held'], d['holds']['active'])")" "$held 1" \
   "status of hs.substitute: the unsent NV emails are held, by one active hold"
+run_crier audit report hs --json
+is "$("$PY" -c "import json,sys; e=json.loads(sys.argv[1])['substitute']['substitute_email']
+print(e['queued'], e['held'])" "$OUT")" "24 $held" "audit report of hs: the substitute email's held emails"
+run_crier audit report hs
+like "$OUT" "substitute email: campaign hs.substitute \(running\): 24 queued, $((24 - held)) sent, 0 undeliverable, $held held by a law-enforcement hold" \
+  "and its text says so"
 is "$(sql "SELECT region || ' ' || authority || ' ' || placed_by FROM crier.hold WHERE id = $companion")" \
   "NV FBI Las Vegas t_legal_$$" "the companion has the hold's scope, agency and placer"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE hold_id = $companion AND notice_id IS NULL
