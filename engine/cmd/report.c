@@ -2232,6 +2232,12 @@ static void substitute_html_row(FILE *out, const json_t *v)
         html_escape(out, json_string_value(json_object_get(t, "detail")));
         fputs("</li>", out);
     }
+    json_array_foreach(json_object_get(v, "posting_short"), i, t)
+    {
+        fputs("<li class=\"unknown\">too short: ", out);
+        html_escape(out, json_string_value(t));
+        fputs("</li>", out);
+    }
     fputs("</ul></td></tr>\n", out);
 }
 

@@ -27,6 +27,7 @@
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CRIER_SUBSTITUTE_TEMPLATES_DIR
@@ -357,6 +358,45 @@ static json_t *done_for(const json_t *records, const char *code)
     return done;
 }
 
+/* date_days - days since the epoch of a YYYY-MM-DD date, or -1. */
+static long date_days(const char *date)
+{
+    struct tm tm = {0};
+    const char *end = date ? strptime(date, "%Y-%m-%d", &tm) : NULL;
+    return end && *end == '\0' ? (long)(timegm(&tm) / 86400) : -1;
+}
+
+/* posting_short - the postings recorded (substitute posted) that stay up fewer than days
+ * days, first to last day counted: HIPAA asks for 90 (45 CFR 164.404(d)(2)(ii)(A)). One line
+ * each; the report and crier substitute print them beside the entry. */
+static json_t *posting_short(const json_t *records, long days)
+{
+    json_t *list = json_array();
+    size_t i;
+    const json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "kind")), "posted") != 0)
+            continue;
+        const char *from = json_string_value(json_object_get(r, "from"));
+        const char *until = json_string_value(json_object_get(r, "until"));
+        long first = date_days(from), last = date_days(until);
+        if (first < 0 || last < 0 || last - first + 1 >= days)
+            continue;
+        char due[16];
+        struct tm tm;
+        time_t t = (time_t)(first + days - 1) * 86400;
+        strftime(due, sizeof(due), "%Y-%m-%d", gmtime_r(&t, &tm));
+        json_array_append_new(
+            list, json_sprintf("the website posting at %s from %s until %s stays up %ld days: "
+                               "fewer than the %ld required; keep it up until %s or later and "
+                               "record that (crier substitute posted)",
+                               json_string_value(json_object_get(r, "url")), from, until,
+                               last - first + 1, days, due));
+    }
+    return list;
+}
+
 /* ---- the model -------------------------------------------------------------------------- */
 
 /* campaign_read - id, meta frameworks (as report.c reads them) and meta of a campaign. */
@@ -411,6 +451,7 @@ static json_t *frameworks_json(const struct rules_table *t, const char *list,
             json_object_set_new(v, "toll_free_number",
                                 str_empty(phone) ? json_null() : json_string(phone));
             json_object_set_new(v, "posting_days", json_integer(90));
+            json_object_set_new(v, "posting_short", posting_short(records, 90));
         }
         json_object_set_new(v, "done", done_for(records, NULL));
         json_array_append_new(out, v);
@@ -512,6 +553,8 @@ static void print_one(const json_t *v, FILE *out)
     json_array_foreach(json_object_get(v, "done"), i, d)
         fprintf(out, "      done %s: %s\n", json_string_value(json_object_get(d, "at")),
                 json_string_value(json_object_get(d, "detail")));
+    json_array_foreach(json_object_get(v, "posting_short"), i, d)
+        fprintf(out, "      TOO SHORT: %s\n", json_string_value(d));
 }
 
 void substitute_print(const json_t *m, FILE *out)

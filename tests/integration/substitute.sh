@@ -252,6 +252,16 @@ like "$(cat hp/media-TX.txt)" "call 1-800-555-0199 toll-free" "the media notice 
 is "$("$CRIER" substitute hp --json | "$PY" -c "import json,sys
 print([' / '.join(d['detail'] for d in f['done']) for f in json.load(sys.stdin)['frameworks']][0])")" \
   "media notice in Houston Chronicle on $today for TX" "HIPAA's entry shows the media notice given for it"
+# HIPAA's posting stays up 90 days: the report flags a shorter one
+short_of() { "$CRIER" substitute hp --json | "$PY" -c "import json,sys
+print(len([f for f in json.load(sys.stdin)['frameworks'] if f['jurisdiction']=='HIPAA'][0]['posting_short']))"; }
+"$CRIER" substitute posted hp --url https://example.com/n90 --from "$today" --until "$(date -u -d '+89 days' +%F)" >/dev/null
+is "$(short_of)" 0 "a posting of exactly 90 days (first to last day) is long enough for HIPAA"
+"$CRIER" substitute posted hp --url https://example.com/n30 --from "$today" --until "$(date -u -d '+29 days' +%F)" >/dev/null
+is "$(short_of)" 1 "a posting of 30 days is flagged"
+run_crier audit report hp
+like "$OUT" "TOO SHORT: the website posting at https://example.com/n30 from $today until $(date -u -d '+29 days' +%F) stays up 30 days: fewer than the 90 required; keep it up until $(date -u -d '+89 days' +%F) or later" \
+  "the report says the 30-day posting is too short, and until when it must stay up"
 
 # --- a hold on the campaign holds its substitute email (016_substitute_holds.sql) ------------------
 # The campaign hs has sent all it could (completed); its substitute email goes through a slow
