@@ -282,6 +282,8 @@ static char *stage_open(const char *dir, char *err, size_t err_size)
         free(stage);
         return NULL;
     }
+    /* mkdtemp makes it 0700; it may become DIR itself, which a web server must read */
+    chmod(stage, 0755);
     return stage;
 }
 

@@ -382,6 +382,7 @@ is "$RC" 0 "a write that succeeds moves the set into DIR"
 is "$(find "$WORK/hsz" -type f -printf '%f\n' | sort | tr '\n' ' ')" "media-NV.txt media-UT.txt posting.html " \
   "the whole set is in DIR"
 ok "and no staging directory is left" test -z "$(find "$WORK" -maxdepth 1 -name '.hsz.tmp-*')"
+is "$(stat -c %a "$WORK/hsz")" 755 "DIR is readable by all, as a posting's directory must be (not mkdtemp's 0700)"
 is "$(sql "SELECT content_sha256 FROM crier.dispatch_log WHERE $(in_campaign hs) AND event = 'substitute'
            AND detail = 'wrote posting.html' ORDER BY id DESC LIMIT 1")" \
   "$(sha256sum "$WORK/hsz/posting.html" | cut -d' ' -f1)" "the file in DIR is the one logged"
