@@ -625,8 +625,9 @@ int substitute_write(struct crier_db *db, const struct crier_config *config,
         xasprintf("substitute email queued for %ld more people in campaign %s", queued, child);
     r = log_all(db, id, w, n, detail, err, err_size);
     free(detail);
-    if (r == 0)
-        r = stage_publish(stage, dir, w, n, err, err_size);
+    if (r < 0)
+        goto done; /* nothing recorded: the staging directory goes */
+    r = stage_publish(stage, dir, w, n, err, err_size);
     stage = NULL; /* moved, or kept for the user (err says where) */
     if (r < 0)
         goto done;

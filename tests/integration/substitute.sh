@@ -199,6 +199,7 @@ as auditor "$CRIER" substitute media sub --outlet X --date "$today" --state NV >
 is "$?" 77 "an auditor may not record a media notice (77)"
 as auditor "$CRIER" substitute write sub --out "$WORK/set3" >/dev/null 2>>err.txt
 is "$?" 77 "an auditor may not write the set (77)"
+ok "and leaves neither the set nor its staging directory" test -z "$(find "$WORK" -maxdepth 1 -name '*set3*')"
 ok "the database refuses legal an insert into substitute_record" \
   denied legal "INSERT INTO crier.substitute_record (campaign_id, kind, detail) VALUES (1, 'written', 'x')"
 ok "the database refuses an auditor an insert into substitute_email" \
