@@ -2232,6 +2232,12 @@ static void substitute_html_row(FILE *out, const json_t *v)
         html_escape(out, json_string_value(json_object_get(t, "detail")));
         fputs("</li>", out);
     }
+    json_array_foreach(json_object_get(v, "posting_short"), i, t)
+    {
+        fputs("<li class=\"unknown\">too short: ", out);
+        html_escape(out, json_string_value(t));
+        fputs("</li>", out);
+    }
     fputs("</ul></td></tr>\n", out);
 }
 
@@ -2251,10 +2257,13 @@ static void substitute_html(FILE *out, const json_t *o)
     if (json_is_object(email)) {
         fputs("<p>Substitute email: campaign ", out);
         html_escape(out, json_string_value(json_object_get(email, "campaign")));
-        fprintf(out, ", %lld queued, %lld sent, %lld undeliverable.</p>\n",
+        fprintf(out,
+                ", %lld queued, %lld sent, %lld undeliverable, %lld held by a law-enforcement "
+                "hold.</p>\n",
                 (long long)json_integer_value(json_object_get(email, "queued")),
                 (long long)json_integer_value(json_object_get(email, "sent")),
-                (long long)json_integer_value(json_object_get(email, "undeliverable")));
+                (long long)json_integer_value(json_object_get(email, "undeliverable")),
+                (long long)json_integer_value(json_object_get(email, "held")));
     }
 }
 

@@ -306,11 +306,13 @@ static int drain(struct crier_db *db, const char *hold, const char *campaign_id,
     }
 }
 
-/* The notices in flight when hold $1 took effect, and their states now. */
+/* The notices in flight when hold $1 took effect, and their states now: its own and its
+ * companion's (the substitute email campaign's, 016_substitute_holds.sql). */
 static const char handed_sql[] =
     "SELECT l.recipient_ref, n.state FROM crier.dispatch_log l"
     " JOIN crier.notice n ON n.campaign_id = l.campaign_id AND n.id = l.notice_id"
-    " WHERE l.hold_id = $1 AND l.notice_id IS NOT NULL ORDER BY l.id";
+    " WHERE l.hold_id IN (SELECT $1::bigint UNION ALL SELECT id FROM crier.hold"
+    " WHERE parent_hold_id = $1::bigint) AND l.notice_id IS NOT NULL ORDER BY l.id";
 
 /* report_handed - the notices that were in flight when the hold took effect, and how each
  * ended: as text on out, or (given json) as its array "handed" of {ref, state}. */
@@ -365,6 +367,55 @@ static int report_handed(struct crier_db *db, const char *hold, FILE *out, json_
     return 0;
 }
 
+static bool campaign_done(const char *state)
+{
+    return strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0;
+}
+
+/* The companion of a hold: the hold that follows it on its campaign's substitute email
+ * campaign (016_substitute_holds.sql), with that campaign's id and name and, once lifted,
+ * the notices its lift released; no row when there is none. */
+static const char companion_sql[] =
+    "SELECT k.id, k.campaign_id, c.name, l.released FROM crier.hold k"
+    " JOIN crier.campaign c ON c.id = k.campaign_id"
+    " LEFT JOIN crier.hold_lift l ON l.hold_id = k.id WHERE k.parent_hold_id = $1";
+
+enum { COMPANION_ID, COMPANION_CAMPAIGN_ID, COMPANION_CAMPAIGN, COMPANION_RELEASED };
+
+static int companion_read(struct crier_db *db, const char *hold, PGresult **ret_result)
+{
+    const char *params[] = {hold};
+    return db_query(db, companion_sql, 1, params, ret_result);
+}
+
+/* companion_json - {hold, campaign[, released]} of the companion, or null. */
+static json_t *companion_json(const PGresult *k)
+{
+    if (PQntuples(k) == 0)
+        return json_null();
+    json_t *obj = json_pack("{s:I, s:s}", "hold",
+                            (json_int_t)strtoll(PQgetvalue(k, 0, COMPANION_ID), NULL, 10),
+                            "campaign", PQgetvalue(k, 0, COMPANION_CAMPAIGN));
+    if (db_value(k, 0, COMPANION_RELEASED))
+        json_object_set_new(obj, "released",
+                            json_integer(strtoll(PQgetvalue(k, 0, COMPANION_RELEASED), NULL, 10)));
+    return obj;
+}
+
+/* drain_both - drain() the hold's scope, then its companion's, within the same seconds. */
+static int drain_both(struct crier_db *db, const char *hold, const char *campaign_id,
+                      const PGresult *k, double seconds, PGresult **ret_left)
+{
+    double deadline = monotonic_seconds() + seconds;
+    int r = drain(db, hold, campaign_id, seconds, ret_left);
+    if (r < 0 || PQntuples(*ret_left) > 0 || PQntuples(k) == 0)
+        return r;
+    PQclear(*ret_left);
+    double left = deadline - monotonic_seconds();
+    return drain(db, PQgetvalue(k, 0, COMPANION_ID), PQgetvalue(k, 0, COMPANION_CAMPAIGN_ID),
+                 left > 0 ? left : 0, ret_left);
+}
+
 int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, json_t *json,
                char *err, size_t err_size)
 {
@@ -373,8 +424,12 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
         return r;
     const char *campaign_params[] = {o->campaign};
     PGresult *result = NULL;
-    r = db_query(db, "SELECT id, state FROM crier.campaign WHERE name = $1", 1, campaign_params,
-                 &result);
+    /* with the state of its substitute email campaign, if any */
+    r = db_query(db,
+                 "SELECT c.id, c.state, (SELECT e.state FROM crier.substitute_email s"
+                 " JOIN crier.campaign e ON e.id = s.email_campaign_id WHERE s.campaign_id = c.id)"
+                 " FROM crier.campaign c WHERE c.name = $1",
+                 1, campaign_params, &result);
     if (r < 0)
         return failed(db, r, "read the campaign", err, err_size);
     if (PQntuples(result) == 0) {
@@ -384,8 +439,10 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
     }
     char campaign_id[32];
     snprintf(campaign_id, sizeof(campaign_id), "%s", PQgetvalue(result, 0, 0));
-    const char *state = PQgetvalue(result, 0, 1);
-    if (strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0) {
+    /* a campaign done with its own notices may still send its substitute email, which a
+     * hold on it holds too: refused only when neither has a notice left */
+    const char *state = PQgetvalue(result, 0, 1), *email = db_value(result, 0, 2);
+    if (campaign_done(state) && (email == NULL || campaign_done(email))) {
         snprintf(err, err_size, "campaign %s is %s: no notice of it is left to hold", o->campaign,
                  state);
         PQclear(result);
@@ -461,10 +518,26 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                 "agency writes (crier hold confirm %s --written --document FILE)\n",
                 hold);
     PQclear(result);
+    /* the hold on the substitute email, written by the placement's trigger */
+    PGresult *k = NULL;
+    r = companion_read(db, hold, &k);
+    if (r < 0) {
+        snprintf(err, err_size, "hold %s is in effect, but reading its companion failed: %s", hold,
+                 db_message(db));
+        return r;
+    }
+    if (json)
+        json_object_set_new(json, "substitute_hold", companion_json(k));
+    else if (PQntuples(k) > 0)
+        fprintf(out,
+                "it holds the substitute email too: hold %s on campaign %s follows it (the same "
+                "scope; lifted and confirmed with it)\n",
+                PQgetvalue(k, 0, COMPANION_ID), PQgetvalue(k, 0, COMPANION_CAMPAIGN));
     fflush(out);
 
     PGresult *left = NULL;
-    r = drain(db, hold, campaign_id, o->drain_seconds, &left);
+    r = drain_both(db, hold, campaign_id, k, o->drain_seconds, &left);
+    PQclear(k);
     if (r < 0) {
         snprintf(err, err_size,
                  "hold %s is in effect, but waiting for the notices in flight "
@@ -569,6 +642,29 @@ static int recording_failed(const struct crier_db *db, int r, const char *hold, 
     return r;
 }
 
+/* companion_said - after a lift or confirmation (done) committed: the companion hold, which
+ * the database lifted or confirmed in the same transaction, as "substitute_hold" or a line.
+ * The record is written: a failure to read it back only leaves the line out. */
+static void companion_said(struct crier_db *db, const char *hold, const char *done, FILE *out,
+                           json_t *json)
+{
+    PGresult *k = NULL;
+    if (companion_read(db, hold, &k) < 0)
+        return;
+    if (json)
+        json_object_set_new(json, "substitute_hold", companion_json(k));
+    else if (PQntuples(k) > 0 && db_value(k, 0, COMPANION_RELEASED))
+        fprintf(out,
+                "hold %s on campaign %s (its substitute email) %s with it: %s notice%s released\n",
+                PQgetvalue(k, 0, COMPANION_ID), PQgetvalue(k, 0, COMPANION_CAMPAIGN), done,
+                PQgetvalue(k, 0, COMPANION_RELEASED),
+                strcmp(PQgetvalue(k, 0, COMPANION_RELEASED), "1") == 0 ? "" : "s");
+    else if (PQntuples(k) > 0)
+        fprintf(out, "hold %s on campaign %s (its substitute email) %s with it\n",
+                PQgetvalue(k, 0, COMPANION_ID), PQgetvalue(k, 0, COMPANION_CAMPAIGN), done);
+    PQclear(k);
+}
+
 int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
               const struct hold_document *d, const char *as_name, FILE *out, json_t *json,
               char *err, size_t err_size)
@@ -627,6 +723,7 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
                 hold, campaign, scope, PQgetvalue(result, 0, 0), released,
                 released == 1 ? "" : "s");
     PQclear(result);
+    companion_said(db, hold, "lifted", out, json);
     free(campaign);
     free(scope);
     return 0;
@@ -669,6 +766,7 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
                 "%s): it no longer lapses\n",
                 hold, campaign, PQgetvalue(result, 0, 0), d->name, d->size, d->sha256);
     PQclear(result);
+    companion_said(db, hold, "confirmed", out, json);
     free(campaign);
     return 0;
 }
@@ -689,8 +787,12 @@ static const char holds_sql[] =
     /* 31: the written confirmation */
     " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, f.confirmed_role,"
     " f.confirmed_as, f.document_name, f.document_sha256, octet_length(f.document),"
-    /* 38 */
-    " h.campaign_id"
+    /* 38; 39: the hold it follows, 41: its companion (016_substitute_holds.sql) */
+    " h.campaign_id, h.parent_hold_id, (SELECT pc.name FROM crier.hold p JOIN crier.campaign pc"
+    " ON pc.id = p.campaign_id WHERE p.id = h.parent_hold_id),"
+    " (SELECT k.id FROM crier.hold k WHERE k.parent_hold_id = h.id),"
+    " (SELECT kc.name FROM crier.hold k JOIN crier.campaign kc ON kc.id = k.campaign_id"
+    " WHERE k.parent_hold_id = h.id)"
     " FROM crier.hold_state($1) s JOIN crier.hold h ON h.id = s.id"
     " JOIN crier.campaign c ON c.id = h.campaign_id"
     " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
@@ -732,6 +834,10 @@ enum {
     COL_CONFIRMED_AS,
     COL_CONFIRM_DOCUMENT, /* name, sha256, bytes */
     COL_CAMPAIGN_ID = 38,
+    COL_PARENT,
+    COL_PARENT_CAMPAIGN,
+    COL_COMPANION,
+    COL_COMPANION_CAMPAIGN,
 };
 
 static int holds_query(struct crier_db *db, const char *campaign, bool active_only,
@@ -760,6 +866,16 @@ static json_t *document_json(const PGresult *result, int row, int column)
     json_object_set_new(obj, "bytes",
                         json_integer(strtoll(PQgetvalue(result, row, column + 2), NULL, 10)));
     return obj;
+}
+
+/* linked_json - {hold, campaign} from the two columns at column, or null. */
+static json_t *linked_json(const PGresult *result, int row, int column)
+{
+    if (db_value(result, row, column) == NULL)
+        return json_null();
+    return json_pack("{s:I, s:s}", "hold",
+                     (json_int_t)strtoll(PQgetvalue(result, row, column), NULL, 10), "campaign",
+                     PQgetvalue(result, row, column + 1));
 }
 
 static json_t *hold_json(const PGresult *result, int row)
@@ -792,6 +908,8 @@ static json_t *hold_json(const PGresult *result, int row)
     json_set_text(obj, "placed_role", db_value(result, row, COL_PLACED_ROLE));
     json_set_text(obj, "placed_as", db_value(result, row, COL_PLACED_AS));
     json_object_set_new(obj, "document", document_json(result, row, COL_DOCUMENT));
+    json_object_set_new(obj, "follows", linked_json(result, row, COL_PARENT));
+    json_object_set_new(obj, "substitute_hold", linked_json(result, row, COL_COMPANION));
     if (db_value(result, row, COL_CONFIRMED_AT)) {
         json_t *c = json_object();
         json_set_text(c, "at", db_value(result, row, COL_CONFIRMED_AT));
@@ -820,12 +938,21 @@ static json_t *hold_json(const PGresult *result, int row)
     return obj;
 }
 
-/* flags - "LAPSED PAST-REVIEW", or "" */
+/* flags - "LAPSED PAST-REVIEW", and "follows N" (a companion) or "email N" (a hold whose
+ * companion N holds the substitute email), or "" */
 static void flags(const PGresult *result, int row, char *out, size_t size)
 {
-    snprintf(out, size, "%s%s%s", db_flag(result, row, COL_LAPSED) ? "LAPSED" : "",
-             db_flag(result, row, COL_LAPSED) && db_flag(result, row, COL_PAST_REVIEW) ? " " : "",
-             db_flag(result, row, COL_PAST_REVIEW) ? "PAST-REVIEW" : "");
+    bool lapsed = db_flag(result, row, COL_LAPSED), past = db_flag(result, row, COL_PAST_REVIEW);
+    const char *parent = db_value(result, row, COL_PARENT);
+    const char *companion = db_value(result, row, COL_COMPANION);
+    snprintf(out, size, "%s%s%s%s%s%s", lapsed ? "LAPSED" : "", lapsed && past ? " " : "",
+             past ? "PAST-REVIEW" : "", (lapsed || past) && (parent || companion) ? " " : "",
+             parent      ? "follows "
+             : companion ? "email "
+                         : "",
+             parent      ? parent
+             : companion ? companion
+                         : "");
 }
 
 int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool json, FILE *out,
@@ -858,7 +985,7 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
         fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n", "ID", "CAMPAIGN", "SCOPE",
                 "FORM", "PLACED", "STATE", "REVIEW BY", "CASE", "FLAGS");
         for (int i = 0; i < rows; i++) {
-            char f[32];
+            char f[64];
             flags(result, i, f, sizeof(f));
             const char *review = db_value(result, i, COL_REVIEW_BY);
             fprintf(out, "%-5s %-20s %-22s %-7s %-20s %-8s %-10s %-16s %s\n",
@@ -1067,10 +1194,21 @@ static void hold_show_text(struct crier_db *db, const char *hold, const PGresult
                            const struct hold_notices *counts, const struct rules_table *rules,
                            FILE *out)
 {
-    char f[32];
+    char f[64];
     flags(h, 0, f, sizeof(f));
     fprintf(out, "hold %s on campaign %s: %s\n", hold, PQgetvalue(h, 0, COL_CAMPAIGN),
             PQgetvalue(h, 0, COL_SCOPE));
+    if (db_value(h, 0, COL_PARENT))
+        fprintf(out,
+                "  follows:    hold %s on campaign %s, whose substitute email this campaign "
+                "sends: placed, lifted and confirmed with it (act on hold %s)\n",
+                PQgetvalue(h, 0, COL_PARENT), PQgetvalue(h, 0, COL_PARENT_CAMPAIGN),
+                PQgetvalue(h, 0, COL_PARENT));
+    if (db_value(h, 0, COL_COMPANION))
+        fprintf(out,
+                "  substitute: hold %s holds the same scope of campaign %s (its substitute "
+                "email), placed, lifted and confirmed with this one\n",
+                PQgetvalue(h, 0, COL_COMPANION), PQgetvalue(h, 0, COL_COMPANION_CAMPAIGN));
     fprintf(out, "  state:      %s%s%s\n", state_word(h, 0), f[0] ? "  " : "", f);
     fprintf(out, "  authority:  %s\n", PQgetvalue(h, 0, COL_AUTHORITY));
     fprintf(out, "  official:   %s\n", PQgetvalue(h, 0, COL_OFFICIAL));

@@ -20,12 +20,14 @@
 #include "crier/substitute.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/hold.h"
 
 #include <errno.h>
 #include <math.h>
 #include <regex.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CRIER_SUBSTITUTE_TEMPLATES_DIR
@@ -304,21 +306,25 @@ static json_t *records_json(struct crier_db *db, const char *campaign_id, char *
     return list;
 }
 
-/* email_json - the substitute email campaign, if queued: its name, state and counts. */
+/* email_json - the substitute email campaign, if queued: its name, state and counts; held:
+ * ready but covered by an active hold (a hold on the campaign holds its substitute email
+ * through its companion, 016_substitute_holds.sql; one probe per ready email). */
 static json_t *email_json(struct crier_db *db, const char *campaign_id, char *err, size_t err_size,
                           int *ret)
 {
     PGresult *res = NULL;
-    const char *params[] = {campaign_id};
+    const char *params[] = {campaign_id, hold_release_lapsed_param()};
     *ret = db_query(
         db,
         "SELECT c.name, c.state, count(n.id),"
         " count(n.id) FILTER (WHERE n.state IN ('sent', 'delivered')),"
-        " count(n.id) FILTER (WHERE n.state = 'undeliverable')"
+        " count(n.id) FILTER (WHERE n.state = 'undeliverable'),"
+        " count(n.id) FILTER (WHERE n.state = 'ready'"
+        "  AND crier.notice_held(c.id, n.recipient_seq, $2::boolean))"
         " FROM crier.substitute_email s JOIN crier.campaign c ON c.id = s.email_campaign_id"
         " LEFT JOIN crier.notice n ON n.campaign_id = c.id WHERE s.campaign_id = $1"
         " GROUP BY c.name, c.state",
-        1, params, &res);
+        2, params, &res);
     if (*ret < 0) {
         error_set(err, err_size, *ret, "%s", db->error);
         return NULL;
@@ -326,10 +332,11 @@ static json_t *email_json(struct crier_db *db, const char *campaign_id, char *er
     json_t *o =
         PQntuples(res) == 0
             ? json_null()
-            : json_pack("{s:s, s:s, s:I, s:I, s:I}", "campaign", db_value(res, 0, 0), "state",
+            : json_pack("{s:s, s:s, s:I, s:I, s:I, s:I}", "campaign", db_value(res, 0, 0), "state",
                         db_value(res, 0, 1), "queued", (json_int_t)atol(db_value(res, 0, 2)),
                         "sent", (json_int_t)atol(db_value(res, 0, 3)), "undeliverable",
-                        (json_int_t)atol(db_value(res, 0, 4)));
+                        (json_int_t)atol(db_value(res, 0, 4)), "held",
+                        (json_int_t)atol(db_value(res, 0, 5)));
     PQclear(res);
     return o;
 }
@@ -349,6 +356,45 @@ static json_t *done_for(const json_t *records, const char *code)
             json_array_append(done, (json_t *)r);
     }
     return done;
+}
+
+/* date_days - days since the epoch of a YYYY-MM-DD date, or -1. */
+static long date_days(const char *date)
+{
+    struct tm tm = {0};
+    const char *end = date ? strptime(date, "%Y-%m-%d", &tm) : NULL;
+    return end && *end == '\0' ? (long)(timegm(&tm) / 86400) : -1;
+}
+
+/* posting_short - the postings recorded (substitute posted) that stay up fewer than days
+ * days, first to last day counted: HIPAA asks for 90 (45 CFR 164.404(d)(2)(ii)(A)). One line
+ * each; the report and crier substitute print them beside the entry. */
+static json_t *posting_short(const json_t *records, long days)
+{
+    json_t *list = json_array();
+    size_t i;
+    const json_t *r;
+    json_array_foreach(records, i, r)
+    {
+        if (strcmp(json_string_value(json_object_get(r, "kind")), "posted") != 0)
+            continue;
+        const char *from = json_string_value(json_object_get(r, "from"));
+        const char *until = json_string_value(json_object_get(r, "until"));
+        long first = date_days(from), last = date_days(until);
+        if (first < 0 || last < 0 || last - first + 1 >= days)
+            continue;
+        char due[16];
+        struct tm tm;
+        time_t t = (time_t)(first + days - 1) * 86400;
+        strftime(due, sizeof(due), "%Y-%m-%d", gmtime_r(&t, &tm));
+        json_array_append_new(
+            list, json_sprintf("the website posting at %s from %s until %s stays up %ld days: "
+                               "fewer than the %ld required; keep it up until %s or later and "
+                               "record that (crier substitute posted)",
+                               json_string_value(json_object_get(r, "url")), from, until,
+                               last - first + 1, days, due));
+    }
+    return list;
 }
 
 /* ---- the model -------------------------------------------------------------------------- */
@@ -405,6 +451,7 @@ static json_t *frameworks_json(const struct rules_table *t, const char *list,
             json_object_set_new(v, "toll_free_number",
                                 str_empty(phone) ? json_null() : json_string(phone));
             json_object_set_new(v, "posting_days", json_integer(90));
+            json_object_set_new(v, "posting_short", posting_short(records, 90));
         }
         json_object_set_new(v, "done", done_for(records, NULL));
         json_array_append_new(out, v);
@@ -506,6 +553,8 @@ static void print_one(const json_t *v, FILE *out)
     json_array_foreach(json_object_get(v, "done"), i, d)
         fprintf(out, "      done %s: %s\n", json_string_value(json_object_get(d, "at")),
                 json_string_value(json_object_get(d, "detail")));
+    json_array_foreach(json_object_get(v, "posting_short"), i, d)
+        fprintf(out, "      TOO SHORT: %s\n", json_string_value(d));
 }
 
 void substitute_print(const json_t *m, FILE *out)
@@ -525,12 +574,13 @@ void substitute_print(const json_t *m, FILE *out)
     if (json_is_object(email))
         fprintf(out,
                 "  substitute email: campaign %s (%s): %lld queued, %lld sent, %lld "
-                "undeliverable\n",
+                "undeliverable, %lld held by a law-enforcement hold\n",
                 json_string_value(json_object_get(email, "campaign")),
                 json_string_value(json_object_get(email, "state")),
                 (long long)json_integer_value(json_object_get(email, "queued")),
                 (long long)json_integer_value(json_object_get(email, "sent")),
-                (long long)json_integer_value(json_object_get(email, "undeliverable")));
+                (long long)json_integer_value(json_object_get(email, "undeliverable")),
+                (long long)json_integer_value(json_object_get(email, "held")));
     fprintf(out, "  required in:");
     json_array_foreach(json_object_get(m, "required"), i, v)
         fprintf(out, " %s", json_string_value(v));

@@ -11,7 +11,9 @@
  * gets it twice.
  *
  * Must not write anything when a required part cannot be made (HIPAA's toll-free number):
- * every check comes before the first file.
+ * every check comes before the first file. Nor leave half a set: the files are written into
+ * a staging directory beside DIR and moved into DIR only once the database has the record
+ * (stage_*); a failure before that removes the staging directory and writes nothing to DIR.
  *
  * SECURITY: meta values are the organisation's own text and are HTML-escaped on the page;
  * the page loads nothing (no script, stylesheet, font or image from anywhere).
@@ -22,10 +24,19 @@
 #include "crier/import.h"
 #include "crier/substitute.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* The advisory lock class (with the campaign id) a write holds for its whole run, and a
+ * hold placement takes before it looks for the substitute email campaign (hold_follow in
+ * 016_substitute_holds.sql): a hold placed meanwhile is either seen by the write, which
+ * leaves its people out, or sees the email campaign and follows the campaign there. */
+#define SUBSTITUTE_LOCK_CLASS "740120"
 
 static const char *jtext(const json_t *o, const char *key)
 {
@@ -249,6 +260,110 @@ static int files_write(const json_t *model, const json_t *meta, const json_t *hi
     return r;
 }
 
+/* ---- staging: the set appears in DIR whole, after the record, or not at all ------------- */
+
+/* stage_open - a fresh directory beside dir (in its parent, so that rename() moves files
+ * into dir without copying), after checking that dir can take them. */
+static char *stage_open(const char *dir, char *err, size_t err_size)
+{
+    struct stat st;
+    if (stat(dir, &st) == 0 && (!S_ISDIR(st.st_mode) || access(dir, W_OK | X_OK) < 0)) {
+        error_set(err, err_size, -EIO, "%s: %s: nothing written", dir,
+                  S_ISDIR(st.st_mode) ? strerror(errno) : "not a directory");
+        return NULL;
+    }
+    char *copy = xstrdup(dir), *copy2 = xstrdup(dir);
+    char *stage = xasprintf("%s/.%s.tmp-XXXXXX", dirname(copy), basename(copy2));
+    free(copy);
+    free(copy2);
+    if (mkdtemp(stage) == NULL) {
+        error_set(err, err_size, -EIO, "%s: cannot make a staging directory beside it (%s): %s",
+                  dir, stage, strerror(errno));
+        free(stage);
+        return NULL;
+    }
+    /* mkdtemp makes it 0700; it may become DIR itself, which a web server must read */
+    chmod(stage, 0755);
+    return stage;
+}
+
+/* stage_remove - the staging directory and the files written into it. */
+static void stage_remove(char *stage, const struct written *w, size_t n)
+{
+    if (stage == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        unlink(w[i].path);
+    /* a file that failed part-way is not in w: remove whatever is left */
+    DIR *d = opendir(stage);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+            char *path = xasprintf("%s/%s", stage, e->d_name);
+            unlink(path);
+            free(path);
+        }
+    }
+    if (d)
+        closedir(d);
+    rmdir(stage);
+    free(stage);
+}
+
+/* stage_check - would each staged file move into dir? A directory (or anything not a
+ * regular file) in the way would fail the rename after the record was committed. */
+static int stage_check(const char *dir, const struct written *w, size_t n, char *err,
+                       size_t err_size)
+{
+    for (size_t i = 0; i < n; i++) {
+        char *target = xasprintf("%s/%s", dir, strrchr(w[i].path, '/') + 1);
+        struct stat st;
+        bool blocked = lstat(target, &st) == 0 && !S_ISREG(st.st_mode);
+        int r = blocked ? error_set(err, err_size, -EIO,
+                                    "%s: exists and is not a regular file: nothing written", target)
+                        : 0;
+        free(target);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* stage_publish - move the staged set into dir: the whole directory when dir does not exist
+ * (one rename), else file by file. The record is committed by now: on a failure, err says
+ * where the files are, and the dispatch log has each one's SHA-256 to check them by. */
+static int stage_publish(char *stage, const char *dir, struct written *w, size_t n, char *err,
+                         size_t err_size)
+{
+    if (rename(stage, dir) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            char *path = xasprintf("%s/%s", dir, strrchr(w[i].path, '/') + 1);
+            free(w[i].path);
+            w[i].path = path;
+        }
+        free(stage);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *path = xasprintf("%s/%s", dir, strrchr(w[i].path, '/') + 1);
+        if (rename(w[i].path, path) < 0) {
+            int e = errno;
+            free(path);
+            error_set(err, err_size, -EIO,
+                      "the substitute notice is recorded, but moving %s into %s failed (%s): "
+                      "the files not moved are in %s; move them into %s (the dispatch log has "
+                      "each one's SHA-256)",
+                      w[i].path, dir, strerror(e), stage, dir);
+            free(stage);
+            return -EIO;
+        }
+        free(w[i].path);
+        w[i].path = path;
+    }
+    rmdir(stage);
+    free(stage);
+    return 0;
+}
+
 /* ---- the email -------------------------------------------------------------------------- */
 
 /* email_campaign - the substitute email campaign of a campaign: created and linked the first
@@ -456,10 +571,20 @@ int substitute_write(struct crier_db *db, const struct crier_config *config,
                      size_t err_size)
 {
     json_t *model = NULL, *meta = NULL;
-    char id[32], *incident = NULL, *child = NULL;
+    char id[32], *incident = NULL, *child = NULL, *stage = NULL;
     struct written w[SET_MAX];
     size_t n = 0;
+    bool locked = false;
     int r = meta_read(db, o->campaign, id, sizeof(id), &incident, &meta, err, err_size);
+    if (r == 0) {
+        /* held until the end, across the load's transactions (a session lock) */
+        const char *params[] = {id};
+        r = db_exec(db, "SELECT pg_advisory_lock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1,
+                    params);
+        locked = r == 0;
+        if (r < 0)
+            error_set(err, err_size, r, "%s", db->error);
+    }
     if (r == 0)
         r = substitute_assess(db, o, &model, err, err_size);
     if (r < 0)
@@ -479,11 +604,14 @@ int substitute_write(struct crier_db *db, const struct crier_config *config,
                       "media notice (45 CFR 164.404(d)(2)): nothing written");
         goto done;
     }
-    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-        r = error_set(err, err_size, -EIO, "%s: %s", dir, strerror(errno));
+    stage = stage_open(dir, err, err_size);
+    if (stage == NULL) {
+        r = -EIO;
         goto done;
     }
-    r = files_write(model, meta, hipaa, dir, w, SET_MAX, &n, err, err_size);
+    r = files_write(model, meta, hipaa, stage, w, SET_MAX, &n, err, err_size);
+    if (r == 0)
+        r = stage_check(dir, w, n, err, err_size);
     long queued = 0;
     if (r == 0)
         r = email_campaign(db, config, o->campaign, id, incident, meta, actor, &child, err,
@@ -498,6 +626,10 @@ int substitute_write(struct crier_db *db, const struct crier_config *config,
     r = log_all(db, id, w, n, detail, err, err_size);
     free(detail);
     if (r < 0)
+        goto done; /* nothing recorded: the staging directory goes */
+    r = stage_publish(stage, dir, w, n, err, err_size);
+    stage = NULL; /* moved, or kept for the user (err says where) */
+    if (r < 0)
         goto done;
     json_t *files = json_array();
     for (size_t i = 0; i < n; i++)
@@ -507,6 +639,11 @@ int substitute_write(struct crier_db *db, const struct crier_config *config,
                             json_object_get(model, "required"), "files", files, "email_campaign",
                             child, "email_queued", (json_int_t)queued);
 done:
+    stage_remove(stage, w, n);
+    if (locked) {
+        const char *params[] = {id};
+        db_exec(db, "SELECT pg_advisory_unlock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1, params);
+    }
     for (size_t i = 0; i < n; i++)
         free(w[i].path);
     free(child);

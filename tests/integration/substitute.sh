@@ -199,6 +199,7 @@ as auditor "$CRIER" substitute media sub --outlet X --date "$today" --state NV >
 is "$?" 77 "an auditor may not record a media notice (77)"
 as auditor "$CRIER" substitute write sub --out "$WORK/set3" >/dev/null 2>>err.txt
 is "$?" 77 "an auditor may not write the set (77)"
+ok "and leaves neither the set nor its staging directory" test -z "$(find "$WORK" -maxdepth 1 -name '*set3*')"
 ok "the database refuses legal an insert into substitute_record" \
   denied legal "INSERT INTO crier.substitute_record (campaign_id, kind, detail) VALUES (1, 'written', 'x')"
 ok "the database refuses an auditor an insert into substitute_email" \
@@ -252,6 +253,140 @@ like "$(cat hp/media-TX.txt)" "call 1-800-555-0199 toll-free" "the media notice 
 is "$("$CRIER" substitute hp --json | "$PY" -c "import json,sys
 print([' / '.join(d['detail'] for d in f['done']) for f in json.load(sys.stdin)['frameworks']][0])")" \
   "media notice in Houston Chronicle on $today for TX" "HIPAA's entry shows the media notice given for it"
+# HIPAA's posting stays up 90 days: the report flags a shorter one
+short_of() { "$CRIER" substitute hp --json | "$PY" -c "import json,sys
+print(len([f for f in json.load(sys.stdin)['frameworks'] if f['jurisdiction']=='HIPAA'][0]['posting_short']))"; }
+"$CRIER" substitute posted hp --url https://example.com/n90 --from "$today" --until "$(date -u -d '+89 days' +%F)" >/dev/null
+is "$(short_of)" 0 "a posting of exactly 90 days (first to last day) is long enough for HIPAA"
+"$CRIER" substitute posted hp --url https://example.com/n30 --from "$today" --until "$(date -u -d '+29 days' +%F)" >/dev/null
+is "$(short_of)" 1 "a posting of 30 days is flagged"
+run_crier audit report hp
+like "$OUT" "TOO SHORT: the website posting at https://example.com/n30 from $today until $(date -u -d '+29 days' +%F) stays up 30 days: fewer than the 90 required; keep it up until $(date -u -d '+89 days' +%F) or later" \
+  "the report says the 30-day posting is too short, and until when it must stay up"
+
+# --- a hold on the campaign holds its substitute email (016_substitute_holds.sql) ------------------
+# The campaign hs has sent all it could (completed); its substitute email goes through a slow
+# relay (0.25 s a message). While crier run sends it, legal places a region hold (NV) on hs:
+# from the moment hold place returns, the relay gets no email for an NV resident, while UT's
+# keep going; the lift sends NV's, once each.
+mkdir -p "$WORK/slow"
+start_peer slow "$PY" "$PEER" "$WORK/slow" 0 --delay 0.25
+cap_port=$PORT
+sub_config
+{ echo "ref,name,email,region,country,test_script"
+  for i in $(seq 12); do
+    echo "hsn$i,Nevadan $i,hsn$i@example.com,NV,US,permanent"
+    echo "hsu$i,Utahn $i,hsu$i@example.com,UT,US,permanent"
+  done; } >hs.csv
+setup hs test hs.csv
+timeout 60 "$CRIER" run --until-idle >/dev/null 2>run5.log
+is "$(sql "SELECT state FROM crier.campaign WHERE name = 'hs'")" completed "hs has tried everyone"
+run_crier substitute write hs --out "$WORK/hs" --json
+is "$("$PY" -c "import json,sys; print(json.loads(sys.argv[1])['email_queued'])" "$OUT")" 24 \
+  "the substitute email of hs is queued for its 24 people"
+got() { # PREFIX - the addresses starting with PREFIX the slow relay has received, sorted
+  cat slow/*.json 2>/dev/null | "$PY" -c "import sys, json
+d=json.JSONDecoder(); s=sys.stdin.read(); i=0; out=[]
+while i < len(s):
+    s2=s[i:].lstrip()
+    if not s2: break
+    o,n=d.raw_decode(s2); i=len(s)-len(s2)+n; out+=o['rcpt_tos']
+print(' '.join(sorted(a for a in out if a.startswith('$1'))))"; }
+count() { wc -w <<<"$1"; }
+timeout 120 "$CRIER" run --until-idle >/dev/null 2>run6.log &
+runpid=$!
+for _ in $(seq 600); do [ "$(count "$(got hs)")" -ge 3 ] && break; sleep 0.05; done
+as legal "$CRIER" hold place hs --region nv --authority "FBI Las Vegas" --official "SA Poe" \
+  --case LV-7 --form written --reason "notice would alert the suspects" >place.out 2>place.err
+is "$?" 0 "legal places a region hold on hs while its substitute email is being sent"
+nv_at_place=$(got hsn)
+hold=$(sed -n 's/^hold \([0-9]*\) placed on.*/\1/p' place.out)
+companion=$(sql "SELECT id FROM crier.hold WHERE parent_hold_id = $hold")
+like "$(cat place.out)" "holds the substitute email too: hold $companion on campaign hs.substitute follows it" \
+  "hold place says the hold follows the campaign into its substitute email"
+wait "$runpid"
+is "$?" 0 "crier run stops when only held notices are left"
+is "$(got hsn)" "$nv_at_place" "no email reached an NV resident after hold place returned"
+ok "and the hold held some: $(count "$nv_at_place") of 12 NV emails had gone before it" \
+  test "$(count "$nv_at_place")" -lt 12
+is "$(count "$(got hsu)")" 12 "the region hold held NV only: all 12 UT residents got theirs"
+held=$((12 - $(count "$nv_at_place")))
+is "$("$CRIER" status hs.substitute --json | "$PY" -c "import json,sys; d=json.load(sys.stdin)
+print(d['by_state']['held'], d['holds']['active'])")" "$held 1" \
+  "status of hs.substitute: the unsent NV emails are held, by one active hold"
+run_crier audit report hs --json
+is "$("$PY" -c "import json,sys; e=json.loads(sys.argv[1])['substitute']['substitute_email']
+print(e['queued'], e['held'])" "$OUT")" "24 $held" "audit report of hs: the substitute email's held emails"
+run_crier audit report hs
+like "$OUT" "substitute email: campaign hs.substitute \(running\): 24 queued, $((24 - held)) sent, 0 undeliverable, $held held by a law-enforcement hold" \
+  "and its text says so"
+is "$(sql "SELECT region || ' ' || authority || ' ' || placed_by FROM crier.hold WHERE id = $companion")" \
+  "NV FBI Las Vegas t_legal_$$" "the companion has the hold's scope, agency and placer"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE hold_id = $companion AND notice_id IS NULL
+           AND $(in_campaign hs.substitute)")" 1 "its placement is in the email campaign's log"
+run_crier hold list hs.substitute
+like "$OUT" "$companion +hs.substitute +region NV .*follows $hold" "hold list: the companion follows the hold"
+run_crier hold show "$hold" --json
+is "$("$PY" -c "import json,sys; d=json.loads(sys.argv[1])['substitute_hold']; print(d['hold'], d['campaign'])" "$OUT")" \
+  "$companion hs.substitute" "hold show --json names the companion"
+# an oral recipient hold: confirmed and lifted with its parent, never on its own
+run_crier hold place hs --recipient hsu1 --authority FBI --official "SA Poe" --case LV-8 --form oral \
+  --reason "a second suspect"
+oral=$(sed -n 's/^hold \([0-9]*\) placed on.*/\1/p' <<<"$OUT"); oral_c=$(sql "SELECT id FROM crier.hold WHERE parent_hold_id = $oral")
+ok "an oral recipient hold has a companion too" test -n "$oral_c"
+echo "the agency's letter" >letter.txt
+run_crier hold confirm "$oral_c" --written --document letter.txt
+is "$RC" 65 "the companion cannot be confirmed on its own (65)"
+run_crier hold confirm "$oral" --written --document letter.txt
+is "$RC" 0 "the hold is confirmed in writing"
+is "$(sql "SELECT f.document_sha256 = p.document_sha256 FROM crier.hold_confirm f, crier.hold_confirm p
+           WHERE f.hold_id = $oral_c AND p.hold_id = $oral")" t "its companion is confirmed with it, by the same letter"
+run_crier hold lift "$oral" --evidence "cleared"
+is "$(sql "SELECT count(*) FROM crier.hold_lift WHERE hold_id IN ($oral, $oral_c)")" 2 "and lifted with it"
+as legal "$CRIER" hold lift "$companion" --evidence "cleared" >/dev/null 2>lift.err
+is "$?" 65 "the companion cannot be lifted on its own (65)"
+like "$(cat lift.err)" "follows hold $hold .*lift hold $hold" "and the error says which hold to lift"
+as legal "$CRIER" hold lift "$hold" --evidence "the agency cleared it" >lift.out 2>>lift.err
+is "$?" 0 "legal lifts the hold"
+like "$(cat lift.out)" "hold $companion on campaign hs.substitute \(its substitute email\) lifted with it: $held notices? released" \
+  "the lift says the companion was lifted too, with the emails it released"
+timeout 60 "$CRIER" run --until-idle >/dev/null 2>run7.log
+is "$(count "$(got hsn)") $(count "$(got hsu)")" "12 12" "after the lift every NV resident has the email"
+is "$(got hsn | tr ' ' '\n' | sort | uniq -d)" "" "nobody got it twice"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign hs.substitute) AND to_state = 'sending'
+           AND reason LIKE 'delayed for law enforcement by hold $companion%'")" "$held" \
+  "the emails the hold kept back went out marked delayed by the companion"
+ok "nobody changes a companion, not even the owner" \
+  bash -c "! psql -XAtq -v ON_ERROR_STOP=1 -c \"UPDATE crier.hold SET region = 'CA' WHERE id = $companion\" 2>/dev/null"
+ok "nobody writes a companion that differs from its hold: the database copies the hold" \
+  test "$(sql "INSERT INTO crier.hold (campaign_id, parent_hold_id, authority, official, case_ref, form,
+               reason, region) SELECT campaign_id, $oral_c, 'x', 'x', 'x', 'written', 'x', 'ZZ'
+               FROM crier.hold WHERE id = $oral_c RETURNING id" 2>&1 | grep -c 'can only be followed')" = 1
+
+# --- write leaves no partial state: the set is staged beside DIR, moved in after the record -------
+records() { sql "SELECT count(*) FROM crier.substitute_record WHERE $(in_campaign hs)"; }
+before=$(records)
+mkdir -p "$WORK/hsx/posting.html"
+run_crier substitute write hs --out "$WORK/hsx"
+is "$RC" 74 "a directory where posting.html goes: write fails (74)"
+like "$ERR" "hsx/posting.html: exists and is not a regular file: nothing written" "and names the file"
+is "$(find "$WORK/hsx" -mindepth 1 | sed "s|$WORK/||")" "hsx/posting.html" "nothing else is in DIR"
+is "$(records)" "$before" "and nothing is recorded"
+( ulimit -f 1; trap '' XFSZ; exec "$CRIER" substitute write hs --out "$WORK/hsy" ) >/dev/null 2>full.err
+is "$?" 74 "a file that cannot be written whole (a 1 KiB file size limit): write fails (74)"
+like "$(cat full.err)" "cannot write" "and says which file"
+ok "no DIR and no staging directory are left" \
+  test -z "$(find "$WORK" -maxdepth 1 -name '*hsy*')"
+is "$(records)" "$before" "and nothing is recorded"
+run_crier substitute write hs --out "$WORK/hsz"
+is "$RC" 0 "a write that succeeds moves the set into DIR"
+is "$(find "$WORK/hsz" -type f -printf '%f\n' | sort | tr '\n' ' ')" "media-NV.txt media-UT.txt posting.html " \
+  "the whole set is in DIR"
+ok "and no staging directory is left" test -z "$(find "$WORK" -maxdepth 1 -name '.hsz.tmp-*')"
+is "$(stat -c %a "$WORK/hsz")" 755 "DIR is readable by all, as a posting's directory must be (not mkdtemp's 0700)"
+is "$(sql "SELECT content_sha256 FROM crier.dispatch_log WHERE $(in_campaign hs) AND event = 'substitute'
+           AND detail = 'wrote posting.html' ORDER BY id DESC LIMIT 1")" \
+  "$(sha256sum "$WORK/hsz/posting.html" | cut -d' ' -f1)" "the file in DIR is the one logged"
 
 # --- the posting in headless Chromium (tests/browser/posting.py) -----------------------------------
 if /usr/bin/python3 -c 'import selenium' 2>/dev/null && [ -x /usr/bin/chromedriver ]; then

@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""smtp_capture.py DIR [PORT] [--drop-after N] - an SMTP server that keeps what it receives.
+"""smtp_capture.py DIR [PORT] [--drop-after N] [--delay S] - an SMTP server that keeps what it
+receives.
 
 A test peer for crier's email channel (tests/integration/email.sh). Run it with Debian's
 /usr/bin/python3, which has python3-aiosmtpd. It listens on 127.0.0.1:PORT (a free port
@@ -22,6 +23,9 @@ Replies are scripted by the local part of the recipient address:
 its final "."), the message is kept (marked "dropped": true) and the connection is closed
 abruptly, with no reply. That is the worst case of a lost connection (RFC 1047): the
 server has the message but the client never hears so, and will send it again.
+
+--delay S: wait S seconds after each DATA before keeping the message and replying: a slow
+relay, so that a test can act while a batch is being sent (tests/integration/substitute.sh).
 """
 import argparse
 import asyncio
@@ -34,9 +38,10 @@ from aiosmtpd.smtp import SMTP
 
 
 class Capture:
-    def __init__(self, directory, drop_after):
+    def __init__(self, directory, drop_after, delay=0.0):
         self.directory = directory
         self.drop_after = drop_after
+        self.delay = delay
         self.messages = 0
         self.sessions = 0
         self.seen = set()  # addresses already answered by tempfail-once
@@ -83,6 +88,8 @@ class Capture:
         session.capture_messages += 1
         if any(a.split("@")[0].lower().startswith("datafail") for a in envelope.rcpt_tos):
             return "554 5.6.0 datafail: message content rejected"
+        if self.delay:
+            await asyncio.sleep(self.delay)
         if self.drop_after and session.capture_messages == self.drop_after:
             self.keep(session, envelope, True)
             server.transport.abort()  # no reply; connection_lost cancels this coroutine
@@ -96,9 +103,10 @@ async def main():
     parser.add_argument("dir")
     parser.add_argument("port", nargs="?", type=int, default=0)
     parser.add_argument("--drop-after", type=int, default=0, metavar="N")
+    parser.add_argument("--delay", type=float, default=0.0, metavar="S")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
-    handler = Capture(args.dir, args.drop_after)
+    handler = Capture(args.dir, args.drop_after, args.delay)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="capture.test", data_size_limit=None),
