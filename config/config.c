@@ -135,6 +135,8 @@ static const int starttls_values[] = {STARTTLS_REQUIRED, STARTTLS_OPTIONAL, STAR
 
 static const char *const log_format_choices[] = {"auto", "text", "json", NULL};
 static const int log_format_values[] = {LOG_FORMAT_AUTO, LOG_FORMAT_TEXT, LOG_FORMAT_JSON};
+static const char *const record_commit_choices[] = {"wait", "async", NULL};
+static const int record_commit_values[] = {RECORD_COMMIT_WAIT, RECORD_COMMIT_ASYNC};
 
 /* Syslog numbering, as <syslog.h> has it; spelled out so this file needs no syslog. */
 static const char *const log_level_choices[] = {"debug",   "info",  "notice",
@@ -342,6 +344,7 @@ static const struct config_key queue_keys[] = {
     DURATION_KEY("give_up_after", queue.give_up_after_seconds, 1, LONG_MAX),
     LONG_KEY("idle_poll", queue.idle_poll_ms, 10, 60000),
     DURATION_KEY("route_grace", queue.route_grace_seconds, 0, 86400),
+    CHOICE_KEY("record_commit", queue.record_commit, record_commit_choices, record_commit_values),
 };
 static const struct config_section queue_section = SECTION(queue_keys, false);
 

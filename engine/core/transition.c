@@ -298,7 +298,7 @@ int transition_record_lanes(struct crier_db *db, struct transition_lane_records 
     const char *params[16];
     db_arrays_end(arrays, 16, params);
     PGresult *result = NULL;
-    int r = db_query(db, record_lanes_sql, 16, params, &result);
+    int r = db_query_prepared(db, "crier_record_lanes", record_lanes_sql, 16, params, &result);
     db_arrays_free(arrays, 16);
     if (r < 0)
         return r;

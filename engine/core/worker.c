@@ -342,6 +342,20 @@ static void lane_keepalive(void *data)
         lane->lease_extended_at = now;
 }
 
+/* record_connect - the recorder's connection, (re)made: with queue.record_commit async its
+ * session commits without waiting for the WAL flush (docs/faults.md, "Commits"). A new
+ * server session has no SET of the last one, so it is said after every connect; if it
+ * fails, the records wait for the flush, which is only slower. */
+static bool record_connect(struct worker *w)
+{
+    if (!connect_until_stopped(w, &w->record_db, w->id))
+        return false;
+    if (w->config->queue.record_commit == RECORD_COMMIT_ASYNC &&
+        db_exec(w->record_db, "SET synchronous_commit = off", 0, NULL) < 0)
+        log_warning("%s: the recorder commits synchronously: %s", w->id, w->record_db->error);
+    return true;
+}
+
 /* What one lane has for the recorder: the notices of its batch at the pushed indexes,
  * their outcomes and decisions. */
 struct lane_part {
@@ -408,8 +422,7 @@ static void worker_record_early(void *data, struct recorder_take *takes, size_t 
     struct worker *w = data;
     struct transition_lane_records *sets = xcalloc(n, sizeof(*sets));
     for (;;) {
-        if ((w->record_db == NULL || db_lost(w->record_db)) &&
-            !connect_until_stopped(w, &w->record_db, w->id))
+        if ((w->record_db == NULL || db_lost(w->record_db)) && !record_connect(w))
             break;
         if (record_takes(w, takes, n, sets) == 0) {
             for (size_t k = 0; k < n; k++) {
@@ -1222,8 +1235,7 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
              options->until_idle ? ", until idle" : "");
     unserved_warn(config, db);
     /* the recorder's connection now: a stop must not find it still to be made */
-    if (!connect_until_stopped(&w, &w.record_db, w.id) ||
-        recorder_group_start(worker_record_early, &w, &w.recorders) < 0)
+    if (!record_connect(&w) || recorder_group_start(worker_record_early, &w, &w.recorders) < 0)
         log_warning("no recorder thread: outcomes are recorded when each batch ends");
     lanes_start(&w);
     /* final status of what channels left waiting (faxes submitted): poll.c */

@@ -196,6 +196,51 @@ int db_query(struct crier_db *db, const char *sql, int nparams, const char *cons
     return 0;
 }
 
+/* prepare_once - name prepared in this session; a full list falls back to unnamed. */
+static int prepare_once(struct crier_db *db, const char *name, const char *sql, int nparams,
+                        bool *ret_prepared)
+{
+    size_t free_slot = ARRAY_SIZE(db->prepared);
+    for (size_t i = 0; i < ARRAY_SIZE(db->prepared); i++) {
+        if (db->prepared[i] == NULL && free_slot == ARRAY_SIZE(db->prepared))
+            free_slot = i;
+        if (db->prepared[i] && strcmp(db->prepared[i], name) == 0) {
+            *ret_prepared = true;
+            return 0;
+        }
+    }
+    *ret_prepared = false;
+    if (free_slot == ARRAY_SIZE(db->prepared))
+        return 0;
+    PGresult *result = PQprepare(db->conn, name, sql, nparams, NULL);
+    int r = db_check_result(db, result);
+    PQclear(result);
+    if (r < 0)
+        return r;
+    db->prepared[free_slot] = name;
+    *ret_prepared = true;
+    return 0;
+}
+
+int db_query_prepared(struct crier_db *db, const char *name, const char *sql, int nparams,
+                      const char *const *params, PGresult **ret_result)
+{
+    bool prepared = false;
+    int r = prepare_once(db, name, sql, nparams, &prepared);
+    if (r < 0)
+        return r;
+    if (!prepared)
+        return db_query(db, sql, nparams, params, ret_result);
+    PGresult *result = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
+    r = db_check_result(db, result);
+    if (r < 0) {
+        PQclear(result);
+        return r;
+    }
+    *ret_result = result;
+    return 0;
+}
+
 int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params)
 {
     PGresult *result = NULL;
@@ -263,6 +308,7 @@ bool db_lost(const struct crier_db *db)
 int db_reset(struct crier_db *db)
 {
     PQreset(db->conn);
+    memset(db->prepared, 0, sizeof(db->prepared)); /* a new session has none */
     db->lost = PQstatus(db->conn) != CONNECTION_OK;
     if (db->lost) {
         set_error(db, PQerrorMessage(db->conn), NULL);

@@ -46,6 +46,12 @@ enum crier_starttls {
     STARTTLS_OFF,
 };
 
+/* queue.record_commit: how the recorder's commits wait (docs/faults.md, "Commits") */
+enum crier_record_commit {
+    RECORD_COMMIT_WAIT,  /* as the server's synchronous_commit says: durable when answered */
+    RECORD_COMMIT_ASYNC, /* synchronous_commit = off on the recorder's session */
+};
+
 enum crier_log_format {
     LOG_FORMAT_AUTO, /* text on a TTY, JSON lines otherwise */
     LOG_FORMAT_TEXT,
@@ -81,6 +87,7 @@ struct crier_config {
         long idle_poll_ms;          /* queue.idle_poll: sleep when nothing is claimable */
         long route_grace_seconds;   /* queue.route_grace: how long a worker runs before it
                                        warns of notices waiting for a channel */
+        enum crier_record_commit record_commit; /* queue.record_commit (worker.c) */
     } queue;
 
     struct {

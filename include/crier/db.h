@@ -19,6 +19,8 @@ struct crier_db {
     char sqlstate[6]; /* last error's SQLSTATE, "" if none */
     bool lost;        /* a statement failed with the connection: db_reset before the next */
     char application_name[64]; /* set again on every reconnect (db_reset) */
+    const char *prepared[4];   /* names of the statements db_query_prepared made in this
+                                  session (static strings); emptied by db_reset */
 };
 
 /*
@@ -49,6 +51,12 @@ void db_oral_lapse_set(bool everywhere);
 /* db_exec - a statement whose rows, if any, are not wanted. */
 int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params);
 /* db_query - a statement returning rows; *ret_result is the caller's to PQclear. */
+/* db_query_prepared - db_query of a statement prepared once per session under name (a
+ * static string): no parse and plan per call, for the statements run many times a second.
+ * The server may plan it generically after five runs: use it for statements whose plan
+ * does not depend on the values (keys from arrays, a partition pruned at run time). */
+int db_query_prepared(struct crier_db *db, const char *name, const char *sql, int nparams,
+                      const char *const *params, PGresult **ret_result);
 int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
              PGresult **ret_result);
 /* db_query_long - a statement whose one row's first column is a count (or any integer),

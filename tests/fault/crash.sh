@@ -47,6 +47,8 @@ start_gateway
 channels_config "$EMAIL_LANES" 2 1
 # CRASH_UNRECORDED: channels.email.unrecorded (docs/faults.md, "Crashes"); unset: the default
 [ -z "${CRASH_UNRECORDED:-}" ] || sed -i "/bounce_domain:/a\\    unrecorded: $CRASH_UNRECORDED" "$WORK/crier.yaml"
+# CRASH_RECORD_COMMIT: queue.record_commit (docs/faults.md, "Commits"); unset: the default
+[ -z "${CRASH_RECORD_COMMIT:-}" ] || sed -i "/^  route_grace:/a\\  record_commit: $CRASH_RECORD_COMMIT" "$WORK/crier.yaml"
 export CRIER_CONFIG="$WORK/crier.yaml"
 run_crier config check
 is "$RC" 0 "the three-channel configuration is valid"
