@@ -122,11 +122,12 @@ static const char per_day_sql[] =
     " HAVING sum(sent) + sum(undeliverable) > 0 ORDER BY 1";
 
 /* The rate: the finished attempts of the minutes that overlap the window, over the seconds
- * since the oldest of those minutes began (so the count and the span cover the same time),
- * read from the same tally: its newest rows per minute, however large the campaign. */
+ * since the first of them (so the count and the span cover the same time, and a campaign
+ * in its first minute is not spread over the whole minute), read from the same tally: its
+ * rows of the last minutes, however large the campaign. */
 static const char rate_sql[] =
     "SELECT coalesce(sum(attempts), 0),"
-    " coalesce(extract(epoch FROM now() - min(minute)), 0) FROM crier.progress_tally"
+    " coalesce(extract(epoch FROM now() - min(first_at)), 0) FROM crier.progress_tally"
     " WHERE campaign_id = $1 AND attempts > 0"
     " AND minute > now() - make_interval(mins => $2::int + 1)";
 
@@ -166,7 +167,7 @@ static json_t *eta_at(struct crier_db *db, double seconds)
 }
 
 /* status_progress - the rate (the attempts finished in the minutes that overlap the last
- * PROGRESS_WINDOW_MINUTES, over the time since the first of them began), what is left to send
+ * PROGRESS_WINDOW_MINUTES, over the time since the first of them), what is left to send
  * (ready and sending; held notices wait for a lift, not for the rate), the ETA at that rate
  * (null when nothing moved or the campaign is not running) and the per-day counts. */
 static int status_progress(struct crier_db *db, const char *campaign_id, struct campaign_status *s)

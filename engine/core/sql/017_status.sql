@@ -20,7 +20,8 @@ CREATE TABLE crier.progress_tally (
     minute        timestamptz NOT NULL, -- date_trunc('minute') in UTC; a day's start once folded
     sent          bigint NOT NULL,      -- finished other than undeliverable
     undeliverable bigint NOT NULL,
-    attempts      bigint NOT NULL       -- attempts that left 'sending' other than to 'ready'
+    attempts      bigint NOT NULL,      -- attempts that left 'sending' other than to 'ready'
+    first_at      timestamptz           -- the first of those attempts (the rate's span)
 );
 CREATE INDEX progress_tally_campaign ON crier.progress_tally (campaign_id, minute);
 
@@ -29,11 +30,12 @@ CREATE INDEX progress_tally_campaign ON crier.progress_tally (campaign_id, minut
 CREATE FUNCTION crier.progress_tally_count() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts)
+    INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts, first_at)
     SELECT campaign_id, date_trunc('minute', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
            count(*) FILTER (WHERE to_state <> 'undeliverable'),
            count(*) FILTER (WHERE to_state = 'undeliverable'),
-           count(*) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready')
+           count(*) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready'),
+           min(at) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready')
     FROM new_rows
     WHERE event = 'transition'
       AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')
@@ -47,11 +49,12 @@ CREATE TRIGGER progress_tally_insert AFTER INSERT ON crier.dispatch_log
     EXECUTE FUNCTION crier.progress_tally_count();
 
 -- the log written before this migration, once
-INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts)
+INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts, first_at)
 SELECT campaign_id, date_trunc('minute', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
        count(*) FILTER (WHERE to_state <> 'undeliverable'),
        count(*) FILTER (WHERE to_state = 'undeliverable'),
-       count(*) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready')
+       count(*) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready'),
+       min(at) FILTER (WHERE from_state = 'sending' AND to_state <> 'ready')
 FROM crier.dispatch_log
 WHERE event = 'transition'
   AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')
@@ -69,11 +72,12 @@ LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
              GROUP BY 1, 2, 3 HAVING sum(n) <> 0 RETURNING 1),
     progress AS (DELETE FROM crier.progress_tally WHERE campaign_id = p_campaign RETURNING *),
     progress_kept AS (
-        INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts)
+        INSERT INTO crier.progress_tally (campaign_id, minute, sent, undeliverable, attempts,
+                                          first_at)
         SELECT campaign_id, CASE WHEN minute < now() - interval '1 hour'
                             THEN date_trunc('day', minute AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
                             ELSE minute END,
-               sum(sent), sum(undeliverable), sum(attempts)
+               sum(sent), sum(undeliverable), sum(attempts), min(first_at)
         FROM progress GROUP BY 1, 2 RETURNING 1)
     SELECT count(*) FROM gone
 $$;
