@@ -6,12 +6,13 @@
 # lanes each, until idle) and, while they run, times `crier status crier --json` every
 # INTERVAL seconds (default 2): the median, p90 and max latency of the samples, which
 # include the process start and the login. A sampler reads pg_stat_activity every 0.1 s
-# and counts the wait events of the status sessions (new sessions that are not a lane's)
-# by statement. Half-way through, one status runs with auto_explain (ANALYZE, BUFFERS,
-# nested statements) in its session only: the plans of every statement status runs, in
-# DIR/status-plans-N-PROCS.log (PLANS=DIR, default the current directory). When the run
+# and counts the wait events of the status sessions by statement. Half-way through, one
+# status runs with auto_explain (ANALYZE, BUFFERS, nested statements) in its session
+# only: the plans of every statement status runs, in DIR/status-plans-N-PROCS.log
+# (PLANS=DIR, default the current directory). When the run
 # is over, the same command is timed as often on the same database, idle, for comparison,
-# and the ratio of the medians printed.
+# and the ratio of the medians printed. Last, what the progress tally's trigger costs a
+# log insert of 500 finished attempts, of 500 claims and of one row (on against off).
 #
 # Status runs as a monitoring login would, a role in crier_auditor (bench_status), which
 # is also how the sampler tells its sessions from the lanes'. BUILD=DIR picks the build
@@ -19,7 +20,7 @@
 # its own idle comparison. Performance is measured here, never asserted in a test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 2 ] || { sed -n '2,19p' "$0"; exit 64; }
+[ $# -ge 2 ] || { sed -n '2,20p' "$0"; exit 64; }
 n=$1 procs=$2 interval=${3:-2}
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
@@ -123,5 +124,34 @@ echo "statements of one status run at half-way (plans in $PLANS_FILE):"
 cat plans.head 2>/dev/null || true
 grep -o 'duration: [0-9.]* ms  plan:' "$PLANS_FILE" | awk '{print "  " $2 " ms"}' | tr '\n' ' '
 echo
+
+# what the progress tally's trigger (017_status.sql) costs the writers: the same inserts
+# into the log (campaign -1, after the run), trigger enabled and disabled in turn in one
+# session, 3 x 10 each; prints the medians of EXPLAIN ANALYZE's execution times (ms)
+insert() { # LABEL ROWS FROM TO
+  echo "EXPLAIN (ANALYZE) INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, channel,
+        from_state, to_state, actor) SELECT -1, 'transition', g, 'null', '$3', '$4', 'bench'
+        FROM generate_series(1, $2) g;"
+  echo "\\echo $mode $1"
+}
+if [ "$(q -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'progress_tally_insert'")" = 1 ]; then
+  {
+    for mode in ENABLE DISABLE ENABLE DISABLE ENABLE DISABLE; do
+      echo "ALTER TABLE crier.dispatch_log $mode TRIGGER progress_tally_insert;"
+      for i in $(seq 10); do
+        insert finished500 500 sending delivered
+        insert claims500 500 ready sending
+        insert finished1 1 sending sent
+      done
+    done
+  } | q -q | awk '/Execution Time/ { t = $3 } /^(ENABLE|DISABLE) / { print $1, $2, t }' >trigger.txt
+  echo "the progress trigger's cost per log insert (medians of 30, ms: on / off):"
+  for kind in finished500 claims500 finished1; do
+    awk -v k="$kind" '$1 == "ENABLE" && $2 == k { print $3 }' trigger.txt >on.txt
+    awk -v k="$kind" '$1 == "DISABLE" && $2 == k { print $3 }' trigger.txt >off.txt
+    on=$(stats on.txt | cut -d' ' -f1) off=$(stats off.txt | cut -d' ' -f1)
+    echo "  $kind: $on / $off (+$(echo "$on - $off" | bc) ms)"
+  done
+fi
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 INNER
