@@ -13,7 +13,6 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
-#include <pthread.h>
 #include <string.h>
 #include <time.h>
 
@@ -115,75 +114,25 @@ static void status_clear(struct campaign_status *s)
 
 /* The notices that finished, by UTC day: attempts that left 'sending' other than back to
  * 'ready' (handed over, or undeliverable), and people found unreachable without an attempt
- * (no usable contact). A pass over all the campaign's log rows (dispatch_log_campaign). */
+ * (no usable contact). progress_tally counts them as the log is written (017_status.sql):
+ * a few rows a day, never the campaign's log. */
 static const char per_day_sql[] =
-    "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD'),"
-    " count(*) FILTER (WHERE to_state <> 'undeliverable'),"
-    " count(*) FILTER (WHERE to_state = 'undeliverable')"
-    " FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
-    " AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')"
-    " GROUP BY 1 ORDER BY 1";
+    "SELECT to_char(minute AT TIME ZONE 'UTC', 'YYYY-MM-DD'), sum(sent), sum(undeliverable)"
+    " FROM crier.progress_tally WHERE campaign_id = $1 GROUP BY 1"
+    " HAVING sum(sent) + sum(undeliverable) > 0 ORDER BY 1";
 
-/* The rate: of the newest finished attempts (at most RATE_SAMPLE, read backwards through
- * dispatch_log_campaign, so bounded however large the campaign), those in the window, and
- * the seconds since the oldest of them. */
-#define RATE_SAMPLE "2000"
+/* The rate: the finished attempts of the minutes that overlap the window, over the seconds
+ * since the first of them (so the count and the span cover the same time, and a campaign
+ * in its first minute is not spread over the whole minute), read from the same tally: its
+ * rows of the last minutes, however large the campaign. */
 static const char rate_sql[] =
-    "SELECT count(*), coalesce(extract(epoch FROM now() - min(at)), 0) FROM"
-    " (SELECT at FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
-    "  AND from_state = 'sending' AND to_state <> 'ready' ORDER BY id DESC LIMIT " RATE_SAMPLE
-    ") t WHERE at > now() - make_interval(mins => $2::int)";
-
-/* The per-day counts read every log row of the campaign: a page that many poll (crier serve,
- * every 2 s) reads them at most once per PER_DAY_SECONDS per campaign; the rate and the ETA
- * are read fresh each time. Past days never change (the log is append-only): only today's
- * bar may lag. Every role of crier may read the log, so a copy made for one session shows
- * another nothing it could not read itself. The CLI reads them once per command. */
-#define PER_DAY_SECONDS 60
-#define PER_DAY_CACHED  32
-static pthread_mutex_t per_day_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct per_day {
-    char campaign_id[32];
-    double read_at;
-    json_t *days;
-} per_day_cache[PER_DAY_CACHED];
-
-static json_t *per_day_cached(const char *campaign_id, double now)
-{
-    json_t *days = NULL;
-    pthread_mutex_lock(&per_day_lock);
-    for (size_t i = 0; i < PER_DAY_CACHED && days == NULL; i++)
-        if (per_day_cache[i].days && strcmp(per_day_cache[i].campaign_id, campaign_id) == 0 &&
-            now - per_day_cache[i].read_at < PER_DAY_SECONDS)
-            days = json_deep_copy(per_day_cache[i].days);
-    pthread_mutex_unlock(&per_day_lock);
-    return days;
-}
-
-static void per_day_keep(const char *campaign_id, double now, const json_t *days)
-{
-    pthread_mutex_lock(&per_day_lock);
-    struct per_day *slot = &per_day_cache[0];
-    for (size_t i = 0; i < PER_DAY_CACHED; i++) {
-        if (strcmp(per_day_cache[i].campaign_id, campaign_id) == 0) {
-            slot = &per_day_cache[i];
-            break;
-        }
-        if (per_day_cache[i].read_at < slot->read_at)
-            slot = &per_day_cache[i];
-    }
-    json_decref(slot->days);
-    snprintf(slot->campaign_id, sizeof(slot->campaign_id), "%s", campaign_id);
-    slot->read_at = now;
-    slot->days = json_deep_copy(days);
-    pthread_mutex_unlock(&per_day_lock);
-}
+    "SELECT coalesce(sum(attempts), 0),"
+    " coalesce(extract(epoch FROM now() - min(first_at)), 0) FROM crier.progress_tally"
+    " WHERE campaign_id = $1 AND attempts > 0"
+    " AND minute > now() - make_interval(mins => $2::int + 1)";
 
 static int per_day_read(struct crier_db *db, const char *campaign_id, json_t **ret_days)
 {
-    double now = monotonic_seconds();
-    if ((*ret_days = per_day_cached(campaign_id, now)) != NULL)
-        return 0;
     const char *params[] = {campaign_id};
     PGresult *res = NULL;
     int r = db_query(db, per_day_sql, 1, params, &res);
@@ -196,7 +145,6 @@ static int per_day_read(struct crier_db *db, const char *campaign_id, json_t **r
                             (json_int_t)strtoll(PQgetvalue(res, i, 1), NULL, 10), "undeliverable",
                             (json_int_t)strtoll(PQgetvalue(res, i, 2), NULL, 10)));
     PQclear(res);
-    per_day_keep(campaign_id, now, days);
     *ret_days = days;
     return 0;
 }
@@ -218,8 +166,8 @@ static json_t *eta_at(struct crier_db *db, double seconds)
     return eta;
 }
 
-/* status_progress - the rate (over the last PROGRESS_WINDOW_MINUTES, or over the newest
- * RATE_SAMPLE finished attempts when more finished in the window), what is left to send
+/* status_progress - the rate (the attempts finished in the minutes that overlap the last
+ * PROGRESS_WINDOW_MINUTES, over the time since the first of them), what is left to send
  * (ready and sending; held notices wait for a lift, not for the rate), the ETA at that rate
  * (null when nothing moved or the campaign is not running) and the per-day counts. */
 static int status_progress(struct crier_db *db, const char *campaign_id, struct campaign_status *s)
@@ -234,8 +182,8 @@ static int status_progress(struct crier_db *db, const char *campaign_id, struct 
     long sampled = strtol(PQgetvalue(res, 0, 0), NULL, 10);
     double span = strtod(PQgetvalue(res, 0, 1), NULL);
     PQclear(res);
-    /* a full sample covers less than the window: its own span is the time it took */
-    double over = sampled >= atol(RATE_SAMPLE) && span > 1 ? span : PROGRESS_WINDOW_MINUTES * 60.0;
+    /* nothing finished: 0 over the window; else over the span the count covers (>= 1 s) */
+    double over = sampled == 0 ? PROGRESS_WINDOW_MINUTES * 60.0 : span > 1 ? span : 1.0;
     double rate = (double)sampled / over * 60.0;
     json_t *days = NULL;
     if ((r = per_day_read(db, campaign_id, &days)) < 0)

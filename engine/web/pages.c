@@ -275,8 +275,8 @@ static void live_api(struct view *view, const char *prefix, const char *value)
 }
 
 /* running_read - the campaigns page's running and paused campaigns, each as status --json
- * prints it (what each one's page costs: the tallies, the rate's newest 2,000 attempts, the
- * per-day counts kept a minute). The API's list stays campaign list --json; live.js asks
+ * prints it (what each one's page costs: the notice and progress tallies, a few dozen
+ * rows each). The API's list stays campaign list --json; live.js asks
  * /api/v1/campaign for each of these. */
 static void running_read(struct web_request *request, struct view *view)
 {

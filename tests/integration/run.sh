@@ -171,6 +171,32 @@ run_crier status e2e --json
 is "$(python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["state"], d["by_state"]["sent"], d["by_state"]["delivered"], d["by_channel"]["test"]["sent"], d["by_channel"]["null"]["delivered"])' <<<"$OUT")" \
   "completed 2 2 2 2" "status --json counts by state and by channel"
 
+# progress: the tally status reads (017_status.sql) says what the log says, per UTC day
+# and for the rate, before and after the workers' fold
+log_days() { # NAME - day:sent:undeliverable of the finished notices, counted in the log
+  sql "SELECT string_agg(d, ' ' ORDER BY d) FROM (SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')
+         || ':' || count(*) FILTER (WHERE to_state <> 'undeliverable')
+         || ':' || count(*) FILTER (WHERE to_state = 'undeliverable') AS d
+       FROM crier.dispatch_log WHERE $(in_campaign "$1") AND event = 'transition'
+         AND (from_state = 'sending' AND to_state <> 'ready' OR to_state = 'undeliverable')
+       GROUP BY to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD')) t"
+}
+status_days() { # NAME - the same from status --json, then its rate_sample
+  run_crier status "$1" --json
+  python3 -c 'import json, sys; p = json.load(sys.stdin)["progress"]
+print(" ".join("%s:%d:%d" % (d["day"], d["sent"], d["undeliverable"]) for d in p["per_day"]), p["rate_sample"])' <<<"$OUT"
+}
+attempts=$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign e2e) AND event = 'transition'
+                AND from_state = 'sending' AND to_state <> 'ready'")
+is "$(status_days e2e)" "$(log_days e2e) $attempts" "status --json's per_day and rate_sample are the log's"
+is "$(status_days solo)" "$(log_days solo) 1" "and for a campaign whose notice was undeliverable"
+sql "SELECT crier.notice_tally_fold(id) FROM crier.campaign" >/dev/null
+is "$(sql "SELECT count(*) FROM crier.progress_tally WHERE $(in_campaign e2e)")" \
+  "$(sql "SELECT count(DISTINCT date_trunc('minute', at)) FROM crier.dispatch_log WHERE $(in_campaign e2e)
+          AND event = 'transition' AND from_state = 'sending' AND to_state <> 'ready'")" \
+  "a fold leaves one progress row per minute of the last hour"
+is "$(status_days e2e)" "$(log_days e2e) $attempts" "and the same counts after the fold"
+
 # --- pause: no claims while paused, the in-flight batch finishes, resume drains ------------
 # One lane, batches of 5 taking 100 ms; a second campaign keeps the lane busy so that "no
 # claim for the paused one" is observed while the worker is demonstrably claiming.
