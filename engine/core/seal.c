@@ -988,6 +988,138 @@ static bool meta_from_json(json_t *block, int64_t campaign_id, struct block_meta
     return true;
 }
 
+/* What seal_verify_file knows as it reads an export, line by line. */
+struct file_verify {
+    const char *path, *expect_head;
+    bool json;
+    FILE *out;
+    json_t *results; /* with json: one object per campaign */
+    long line_no, campaigns;
+    bool in_campaign, broken, expected_seen;
+    struct chain c;
+    char name[256];
+    int64_t last_row_id;
+};
+
+/* file_campaign - a campaign line: a chain begins. */
+static int file_campaign(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    json_int_t id;
+    const char *n;
+    if (f->in_campaign || json_unpack(value, "{s:s, s:I}", "name", &n, "id", &id) != 0) {
+        snprintf(err, err_size, "%s:%ld: unexpected campaign line", f->path, f->line_no);
+        return -EINVAL;
+    }
+    snprintf(f->name, sizeof(f->name), "%s", n);
+    chain_init(&f->c, id, f->name);
+    f->in_campaign = true;
+    f->last_row_id = 0;
+    f->campaigns++;
+    return 0;
+}
+
+/* file_row - a log row line: its fields as encoding 1 hashes them, into the open block. */
+static int file_row(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    const char *v[SEAL_FIELDS];
+    char numbers[SEAL_FIELDS][32];
+    bool ok = json_is_object(value);
+    for (int i = 0; ok && i < SEAL_FIELDS; i++) {
+        json_t *x = json_object_get(value, seal_field_names[i]);
+        if (json_is_null(x)) {
+            v[i] = NULL;
+        } else if (field_integer[i] && json_is_integer(x)) {
+            snprintf(numbers[i], sizeof(numbers[i]), "%lld", (long long)json_integer_value(x));
+            v[i] = numbers[i];
+        } else if (!field_integer[i] && json_is_string(x)) {
+            v[i] = json_string_value(x);
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || v[FIELD_ID] == NULL) {
+        snprintf(err, err_size, "%s:%ld: a row without the fields of encoding 1", f->path,
+                 f->line_no);
+        return -EINVAL;
+    }
+    int64_t row_id = strtoll(v[FIELD_ID], NULL, 10);
+    if (row_id <= f->last_row_id)
+        chain_break(&f->c, f->c.seq + 1, "row id %" PRId64 " out of order (after %" PRId64 ")",
+                    row_id, f->last_row_id);
+    f->last_row_id = row_id;
+    block_hash_row(&f->c.hash, v);
+    return 0;
+}
+
+/* file_block - a block line: the rows read since the last one, checked against it. */
+static int file_block(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    struct block_meta m;
+    const char *locator_hex = NULL;
+    if (!meta_from_json(value, f->c.campaign_id, &m, &locator_hex)) {
+        snprintf(err, err_size, "%s:%ld: a block line without its fields", f->path, f->line_no);
+        return -EINVAL;
+    }
+    struct chain *c = &f->c;
+    if (c->hash.rows > 0 && (c->hash.first_id <= m.lo || c->hash.last_id > m.hi))
+        chain_break(c, m.seq, "block %ld holds rows outside its range", m.seq);
+    unsigned char *locator = NULL;
+    size_t locator_len = 0;
+    if (locator_hex)
+        locator = hex_decode(locator_hex, &locator_len);
+    chain_close(c, &m, locator, locator_len, f->expect_head);
+    free(locator);
+    return 0;
+}
+
+/* file_end - an end line: the campaign's chain is reported. */
+static void file_end(struct file_verify *f)
+{
+    f->c.unsealed = f->c.hash.rows;
+    progress_clear(&bar);
+    chain_report(&f->c, f->json, f->results, f->out);
+    f->broken = f->broken || f->c.broken;
+    f->expected_seen = f->expected_seen || f->c.expected_seen;
+    block_hash_free(&f->c.hash);
+    f->in_campaign = false;
+}
+
+/* file_line - one line of an export: {"campaign"|"row"|"block"|"end": ...}. */
+static int file_line(struct file_verify *f, const char *line, char *err, size_t err_size)
+{
+    json_error_t error;
+    json_t *doc = json_loads(line, 0, &error);
+    const char *key = NULL;
+    json_t *value = NULL;
+    if (json_is_object(doc) && json_object_size(doc) == 1) {
+        void *iter = json_object_iter(doc);
+        key = json_object_iter_key(iter);
+        value = json_object_iter_value(iter);
+    }
+    int r = 0;
+    if (key == NULL) {
+        snprintf(err, err_size, "%s:%ld: not an export line (%s)", f->path, f->line_no,
+                 doc ? "expected one of campaign, row, block, end" : error.text);
+        r = -EINVAL;
+    } else if (strcmp(key, "campaign") == 0) {
+        r = file_campaign(f, value, err, err_size);
+    } else if (!f->in_campaign) {
+        snprintf(err, err_size, "%s:%ld: %s line before a campaign line", f->path, f->line_no, key);
+        r = -EINVAL;
+    } else if (strcmp(key, "row") == 0) {
+        r = file_row(f, value, err, err_size);
+    } else if (strcmp(key, "block") == 0) {
+        r = file_block(f, value, err, err_size);
+    } else if (strcmp(key, "end") == 0) {
+        file_end(f);
+    } else {
+        snprintf(err, err_size, "%s:%ld: unknown line '%s'", f->path, f->line_no, key);
+        r = -EINVAL;
+    }
+    json_decref(doc);
+    return r;
+}
+
 int seal_verify_file(const char *path, const char *expect_head, bool json, FILE *out, char *err,
                      size_t err_size)
 {
@@ -996,134 +1128,38 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         return -errno;
     }
+    struct file_verify f = {.path = path,
+                            .expect_head = expect_head,
+                            .json = json,
+                            .out = out,
+                            .results = json ? json_array() : NULL};
     char *line = NULL;
     size_t cap = 0;
-    long line_no = 0;
     int r = 0;
-    bool in_campaign = false, broken = false, expected_seen = false;
-    long campaigns = 0;
-    struct chain c;
-    memset(&c, 0, sizeof(c));
-    char name[256] = "";
-    json_t *results = json ? json_array() : NULL;
-    int64_t last_row_id = 0;
     progress_start(&bar, progress_wanted, "audit verify --file");
-    while (getline(&line, &cap, in) > 0) {
-        line_no++;
+    while (r == 0 && getline(&line, &cap, in) > 0) {
+        f.line_no++;
         progress_add(&bar, 1);
-        json_error_t error;
-        json_t *doc = json_loads(line, 0, &error);
-        const char *key = NULL;
-        json_t *value = NULL;
-        if (json_is_object(doc) && json_object_size(doc) == 1) {
-            void *iter = json_object_iter(doc);
-            key = json_object_iter_key(iter);
-            value = json_object_iter_value(iter);
-        }
-        if (key == NULL) {
-            snprintf(err, err_size, "%s:%ld: not an export line (%s)", path, line_no,
-                     doc ? "expected one of campaign, row, block, end" : error.text);
-            json_decref(doc);
-            r = -EINVAL;
-            break;
-        }
-        if (strcmp(key, "campaign") == 0) {
-            json_int_t id;
-            const char *n;
-            if (in_campaign || json_unpack(value, "{s:s, s:I}", "name", &n, "id", &id) != 0) {
-                snprintf(err, err_size, "%s:%ld: unexpected campaign line", path, line_no);
-                r = -EINVAL;
-            } else {
-                snprintf(name, sizeof(name), "%s", n);
-                chain_init(&c, id, name);
-                in_campaign = true;
-                last_row_id = 0;
-                campaigns++;
-            }
-        } else if (!in_campaign) {
-            snprintf(err, err_size, "%s:%ld: %s line before a campaign line", path, line_no, key);
-            r = -EINVAL;
-        } else if (strcmp(key, "row") == 0) {
-            const char *v[SEAL_FIELDS];
-            char numbers[SEAL_FIELDS][32];
-            bool ok = json_is_object(value);
-            for (int f = 0; ok && f < SEAL_FIELDS; f++) {
-                json_t *x = json_object_get(value, seal_field_names[f]);
-                if (json_is_null(x)) {
-                    v[f] = NULL;
-                } else if (field_integer[f] && json_is_integer(x)) {
-                    snprintf(numbers[f], sizeof(numbers[f]), "%lld",
-                             (long long)json_integer_value(x));
-                    v[f] = numbers[f];
-                } else if (!field_integer[f] && json_is_string(x)) {
-                    v[f] = json_string_value(x);
-                } else {
-                    ok = false;
-                }
-            }
-            if (!ok || v[FIELD_ID] == NULL) {
-                snprintf(err, err_size, "%s:%ld: a row without the fields of encoding 1", path,
-                         line_no);
-                r = -EINVAL;
-            } else {
-                int64_t row_id = strtoll(v[FIELD_ID], NULL, 10);
-                if (row_id <= last_row_id)
-                    chain_break(&c, c.seq + 1,
-                                "row id %" PRId64 " out of order (after %" PRId64 ")", row_id,
-                                last_row_id);
-                last_row_id = row_id;
-                block_hash_row(&c.hash, v);
-            }
-        } else if (strcmp(key, "block") == 0) {
-            struct block_meta m;
-            const char *locator_hex = NULL;
-            if (!meta_from_json(value, c.campaign_id, &m, &locator_hex)) {
-                snprintf(err, err_size, "%s:%ld: a block line without its fields", path, line_no);
-                r = -EINVAL;
-            } else {
-                if (c.hash.rows > 0 && (c.hash.first_id <= m.lo || c.hash.last_id > m.hi))
-                    chain_break(&c, m.seq, "block %ld holds rows outside its range", m.seq);
-                unsigned char *locator = NULL;
-                size_t locator_len = 0;
-                if (locator_hex)
-                    locator = hex_decode(locator_hex, &locator_len);
-                chain_close(&c, &m, locator, locator_len, expect_head);
-                free(locator);
-            }
-        } else if (strcmp(key, "end") == 0) {
-            c.unsealed = c.hash.rows;
-            progress_clear(&bar);
-            chain_report(&c, json, results, out);
-            broken = broken || c.broken;
-            expected_seen = expected_seen || c.expected_seen;
-            block_hash_free(&c.hash);
-            in_campaign = false;
-        } else {
-            snprintf(err, err_size, "%s:%ld: unknown line '%s'", path, line_no, key);
-            r = -EINVAL;
-        }
-        json_decref(doc);
-        if (r < 0)
-            break;
+        r = file_line(&f, line, err, err_size);
     }
     free(line);
     fclose(in);
     progress_end(&bar);
-    if (in_campaign) {
-        block_hash_free(&c.hash);
+    if (f.in_campaign) {
+        block_hash_free(&f.c.hash);
         if (r == 0) {
             snprintf(err, err_size, "%s: ends inside campaign %s: the export is incomplete", path,
-                     name);
+                     f.name);
             r = -EINVAL;
         }
     }
-    if (r == 0 && campaigns == 0) {
+    if (r == 0 && f.campaigns == 0) {
         snprintf(err, err_size, "%s: no campaign in the file", path);
         r = -EINVAL;
     }
     if (r < 0) {
-        json_decref(results);
+        json_decref(f.results);
         return r;
     }
-    return verdict(broken, expect_head, expected_seen, json, results, out);
+    return verdict(f.broken, expect_head, f.expected_seen, json, f.results, out);
 }
