@@ -792,13 +792,10 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
             snprintf(id, sizeof(id), "%lld", (long long)c->notice_id);
             snprintf(attempt, sizeof(attempt), "%d", c->attempt);
             const char *params[] = {campaign, id, c->token, attempt};
-            PGresult *result = NULL;
-            int r = db_query(db, find_sql, 4, params, &result);
+            int r = db_exists(db, find_sql, 4, params);
             if (r < 0)
                 return r;
-            bool found = PQntuples(result) > 0;
-            PQclear(result);
-            if (found) {
+            if (r == 1) {
                 *ret_match = c;
                 return 1;
             }
@@ -857,14 +854,10 @@ static int apply_read(struct crier_db *db, const char *campaign_id, const char *
     if (PQntuples(*campaign) == 0 || PQntuples(*notice) == 0)
         return 1; /* gone since resolve(): nothing to do */
     const char *key_params[] = {dedupe_key};
-    PGresult *logged = NULL;
-    r = db_query(db, "SELECT 1 FROM crier.dispatch_log WHERE dedupe_key = $1", 1, key_params,
-                 &logged);
+    r = db_exists(db, "SELECT 1 FROM crier.dispatch_log WHERE dedupe_key = $1", 1, key_params);
     if (r < 0)
         return r;
-    bool seen = PQntuples(logged) > 0;
-    PQclear(logged);
-    if (seen) {
+    if (r == 1) {
         *outcome = APPLY_DUPLICATE;
         return 1;
     }

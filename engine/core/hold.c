@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,26 @@ static int failed(const struct crier_db *db, int r, const char *what, char *err,
     else
         snprintf(err, err_size, "%s", db_message(db));
     return r;
+}
+
+/* one_row - after a query that names one campaign or hold: r < 0 said as failed() says
+ * it, a result without rows freed and -ENOENT with err set from fmt. */
+static int one_row(const struct crier_db *db, int r, PGresult **result, const char *what, char *err,
+                   size_t err_size, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int one_row(const struct crier_db *db, int r, PGresult **result, const char *what, char *err,
+                   size_t err_size, const char *fmt, ...)
+{
+    if (r < 0)
+        return failed(db, r, what, err, err_size);
+    if (PQntuples(*result) > 0)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    PQclear(*result);
+    *result = NULL;
+    return -ENOENT;
 }
 
 static bool blank(const char *s)
@@ -428,13 +449,10 @@ static int place_campaign(struct crier_db *db, const char *campaign, char *campa
                      " JOIN crier.campaign e ON e.id = s.email_campaign_id"
                      " WHERE s.campaign_id = c.id) FROM crier.campaign c WHERE c.name = $1",
                      1, params, &result);
+    r = one_row(db, r, &result, "read the campaign", err, err_size, "no campaign named '%s'",
+                campaign);
     if (r < 0)
-        return failed(db, r, "read the campaign", err, err_size);
-    if (PQntuples(result) == 0) {
-        snprintf(err, err_size, "no campaign named '%s'", campaign);
-        PQclear(result);
-        return -ENOENT;
-    }
+        return r;
     snprintf(campaign_id, id_size, "%s", PQgetvalue(result, 0, 0));
     /* a campaign done with its own notices may still send its substitute email, which a
      * hold on it holds too: refused only when neither has a notice left */
@@ -643,13 +661,10 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
                      " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
                      " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
                      1, params, &result);
+    r = one_row(db, r, &result, "read the hold", err, err_size, "no hold %s (crier hold list)",
+                hold);
     if (r < 0)
-        return failed(db, r, "read the hold", err, err_size);
-    if (PQntuples(result) == 0) {
-        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
-        PQclear(result);
-        return -ENOENT;
-    }
+        return r;
     *ret_result = result;
     return 0;
 }
@@ -1006,13 +1021,10 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
 {
     if (campaign) {
         const char *params[] = {campaign};
-        PGresult *found = NULL;
-        int r = db_query(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params, &found);
+        int r = db_exists(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params);
         if (r < 0)
             return failed(db, r, NULL, err, err_size);
-        bool exists = PQntuples(found) > 0;
-        PQclear(found);
-        if (!exists) {
+        if (r == 0) {
             snprintf(err, err_size, "no campaign named '%s'", campaign);
             return -ENOENT;
         }
@@ -1277,13 +1289,9 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
     }
     PGresult *result = NULL;
     int r = holds_query(db, NULL, false, hold, &result);
+    r = one_row(db, r, &result, NULL, err, err_size, "no hold %s (crier hold list)", hold);
     if (r < 0)
-        return failed(db, r, NULL, err, err_size);
-    if (PQntuples(result) == 0) {
-        PQclear(result);
-        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
-        return -ENOENT;
-    }
+        return r;
     struct hold_notices counts = {0};
     r = hold_notices_read(db, hold, &counts);
     if (r < 0)
