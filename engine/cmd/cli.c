@@ -1960,6 +1960,14 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
+/* campaign_fail - a module's error, said; an unknown campaign is bad data (65), as an
+ * argument that names nothing, not a missing file. */
+static int campaign_fail(struct cli *cli, int r, const char *err)
+{
+    fail(cli, "%s", err);
+    return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
+}
+
 /* ---- audit report (engine/cmd/report.c) ---------------------------------------------------- */
 
 static int cmd_audit_report(struct cli *cli, int argc, char **argv)
@@ -1984,11 +1992,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
-    }
-    return 0;
+    return r < 0 ? campaign_fail(cli, r, err) : 0;
 }
 
 /* ---- regulators ---------------------------------------------------------------------- */
@@ -2023,11 +2027,7 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
-    }
-    return 0;
+    return r < 0 ? campaign_fail(cli, r, err) : 0;
 }
 
 static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
@@ -2619,12 +2619,6 @@ static int substitute_parse(struct cli *cli, const char *verb, int argc, char **
     return -1;
 }
 
-static int substitute_fail(struct cli *cli, int r, const char *err)
-{
-    fail(cli, "%s", err);
-    return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
-}
-
 static int cmd_substitute(struct cli *cli, int argc, char **argv)
 {
     struct substitute_args a = {0};
@@ -2644,7 +2638,7 @@ static int cmd_substitute(struct cli *cli, int argc, char **argv)
     int r = substitute_assess(db, &a.options, &model, err, sizeof(err));
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json)
         json_out(stdout, model);
     else {
@@ -2675,7 +2669,7 @@ static int cmd_substitute_write(struct cli *cli, int argc, char **argv)
     free(who);
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json) {
         json_out(stdout, result);
         return 0;
@@ -2714,7 +2708,7 @@ static int substitute_act_run(struct cli *cli, int argc, char **argv, const char
                    : substitute_media(db, &a.act, err, sizeof(err));
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json)
         json_out(stdout, posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
                                             "recorded", "posted", "url", a.act.url, "from",
