@@ -429,117 +429,147 @@ static const char last_block_sql[] =
     "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
     " ORDER BY seq DESC LIMIT 1";
 
-int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
-             long *ret_blocks)
+/* seal_horizon - the last log row every writer in flight has committed, in a transaction
+ * of its own so that its lock is held only while it waits for them. */
+static int seal_horizon(struct crier_db *db, long lock_timeout_ms, int64_t *ret_horizon)
 {
-    long rows = 0, blocks = 0;
-    if (block_rows <= 0)
-        block_rows = 10000;
-    /* 1: the horizon, in a transaction of its own so that its lock is held only while it
-     * waits for the writers in flight */
     int r = db_begin(db);
     if (r < 0)
         return r;
     char timeout[64];
     snprintf(timeout, sizeof(timeout), "SET LOCAL lock_timeout = %ld", lock_timeout_ms);
     r = db_exec(db, timeout, 0, NULL);
-    int64_t horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
-    r = db_end(db, r);
-    if (r < 0)
-        return r;
+    *ret_horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
+    return db_end(db, r);
+}
 
-    /* 2: hash the rows up to it, one sealer at a time */
-    r = db_begin(db);
+/* One sealing pass: a block being hashed per campaign met, and what was sealed. */
+struct seal_pass {
+    struct sealing *open;
+    size_t open_count;
+    int64_t sealed_to; /* the last row sealed before the pass */
+    long block_rows, rows, blocks;
+};
+
+/* seal_campaign - the campaign's open block, begun after its last sealed block when the
+ * pass meets the campaign first. */
+static int seal_campaign(struct crier_db *db, struct seal_pass *pass, int64_t campaign,
+                         struct sealing **ret)
+{
+    for (size_t i = 0; i < pass->open_count; i++) {
+        if (pass->open[i].campaign_id == campaign) {
+            *ret = &pass->open[i];
+            return 0;
+        }
+    }
+    pass->open = xreallocarray(pass->open, pass->open_count + 1, sizeof(*pass->open));
+    struct sealing *s = &pass->open[pass->open_count++];
+    memset(s, 0, sizeof(*s));
+    s->campaign_id = campaign;
+    s->lo = pass->sealed_to;
+    memcpy(s->prev, zero_hash, sizeof(s->prev));
+    block_hash_start(&s->hash);
+    *ret = s;
+    char id[32];
+    snprintf(id, sizeof(id), "%" PRId64, campaign);
+    const char *p[] = {id};
+    PGresult *last = NULL;
+    int r = db_query(db, last_block_sql, 1, p, &last);
     if (r < 0)
         return r;
-    struct sealing *open = NULL;
-    size_t open_count = 0;
-    PGresult *result = NULL;
-    int64_t sealed_to = 0;
-    r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
-    if (r == 0)
-        sealed_to =
-            query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);
-    if (r < 0 || sealed_to >= horizon)
-        goto done;
+    if (PQntuples(last) == 1) {
+        s->seq = strtol(PQgetvalue(last, 0, 0), NULL, 10);
+        snprintf(s->prev, sizeof(s->prev), "%s", PQgetvalue(last, 0, 1));
+    }
+    PQclear(last);
+    return 0;
+}
+
+/* seal_batch - one FETCH's rows into their campaigns' blocks; a full block is stored. */
+static int seal_batch(struct crier_db *db, struct seal_pass *pass, PGresult *result)
+{
+    int r = 0;
+    for (int row = 0; row < PQntuples(result) && r == 0; row++) {
+        const char *value[SEAL_FIELDS];
+        for (int f = 0; f < SEAL_FIELDS; f++)
+            value[f] = db_value(result, row, f);
+        struct sealing *s = NULL;
+        r = seal_campaign(db, pass, strtoll(value[FIELD_CAMPAIGN], NULL, 10), &s);
+        if (r < 0)
+            break;
+        block_hash_row(&s->hash, value);
+        pass->rows++;
+        if (s->hash.rows >= pass->block_rows) {
+            r = block_insert(db, s, s->hash.last_id);
+            pass->blocks++;
+        }
+    }
+    return r;
+}
+
+/* seal_rows - hash the rows after pass->sealed_to up to horizon, then store each
+ * campaign's last (partial) block. */
+static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizon)
+{
     char from[32], to[32];
-    snprintf(from, sizeof(from), "%" PRId64, sealed_to);
+    snprintf(from, sizeof(from), "%" PRId64, pass->sealed_to);
     snprintf(to, sizeof(to), "%" PRId64, horizon);
     const char *range[] = {from, to};
     char *declare = xasprintf("DECLARE seal_rows NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE id > $1 AND id <= $2 ORDER BY id",
                               seal_select_list);
-    r = db_exec(db, declare, 2, range);
+    int r = db_exec(db, declare, 2, range);
     free(declare);
-    if (r < 0)
-        goto done;
-    for (;;) {
+    while (r == 0) {
+        PGresult *result = NULL;
         r = db_query(db, "FETCH " FETCH_ROWS " FROM seal_rows", 0, NULL, &result);
         if (r < 0)
-            goto done;
-        int n = PQntuples(result);
-        if (n == 0)
+            return r;
+        if (PQntuples(result) == 0) {
+            PQclear(result);
             break;
-        for (int row = 0; row < n && r == 0; row++) {
-            const char *value[SEAL_FIELDS];
-            for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = db_value(result, row, f);
-            int64_t campaign = strtoll(value[FIELD_CAMPAIGN], NULL, 10);
-            struct sealing *s = NULL;
-            for (size_t i = 0; i < open_count && s == NULL; i++)
-                if (open[i].campaign_id == campaign)
-                    s = &open[i];
-            if (s == NULL) {
-                open = xreallocarray(open, open_count + 1, sizeof(*open));
-                s = &open[open_count++];
-                memset(s, 0, sizeof(*s));
-                s->campaign_id = campaign;
-                s->lo = sealed_to;
-                memcpy(s->prev, zero_hash, sizeof(s->prev));
-                char id[32];
-                snprintf(id, sizeof(id), "%" PRId64, campaign);
-                const char *p[] = {id};
-                PGresult *last = NULL;
-                r = db_query(db, last_block_sql, 1, p, &last);
-                if (r < 0)
-                    break;
-                if (PQntuples(last) == 1) {
-                    s->seq = strtol(PQgetvalue(last, 0, 0), NULL, 10);
-                    snprintf(s->prev, sizeof(s->prev), "%s", PQgetvalue(last, 0, 1));
-                }
-                PQclear(last);
-                block_hash_start(&s->hash);
-            }
-            block_hash_row(&s->hash, value);
-            rows++;
-            if (s->hash.rows >= block_rows) {
-                r = block_insert(db, s, s->hash.last_id);
-                blocks++;
-            }
         }
+        r = seal_batch(db, pass, result);
         PQclear(result);
-        result = NULL;
-        if (r < 0)
-            goto done;
     }
-    for (size_t i = 0; i < open_count && r == 0; i++) {
-        if (open[i].hash.rows > 0) {
-            r = block_insert(db, &open[i], horizon);
-            blocks++;
+    for (size_t i = 0; i < pass->open_count && r == 0; i++) {
+        if (pass->open[i].hash.rows > 0) {
+            r = block_insert(db, &pass->open[i], horizon);
+            pass->blocks++;
         }
     }
-done:
-    PQclear(result);
-    for (size_t i = 0; i < open_count; i++)
-        block_hash_free(&open[i].hash);
-    free(open);
+    return r;
+}
+
+int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
+             long *ret_blocks)
+{
+    struct seal_pass pass = {.block_rows = block_rows > 0 ? block_rows : 10000};
+    /* 1: the horizon */
+    int64_t horizon = 0;
+    int r = seal_horizon(db, lock_timeout_ms, &horizon);
+    if (r < 0)
+        return r;
+    /* 2: hash the rows up to it, one sealer at a time */
+    r = db_begin(db);
+    if (r < 0)
+        return r;
+    r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
+    if (r == 0)
+        pass.sealed_to =
+            query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);
+    if (r == 0 && pass.sealed_to < horizon)
+        r = seal_rows(db, &pass, horizon);
+    for (size_t i = 0; i < pass.open_count; i++)
+        block_hash_free(&pass.open[i].hash);
+    free(pass.open);
     r = db_end(db, r);
     if (r < 0)
         return r;
     if (ret_rows)
-        *ret_rows = rows;
+        *ret_rows = pass.rows;
     if (ret_blocks)
-        *ret_blocks = blocks;
+        *ret_blocks = pass.blocks;
     return 0;
 }
 
