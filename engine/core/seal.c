@@ -451,11 +451,12 @@ struct seal_pass {
     long block_rows, rows, blocks;
 };
 
-/* seal_campaign - the campaign's open block, begun after its last sealed block when the
- * pass meets the campaign first. */
-static int seal_campaign(struct crier_db *db, struct seal_pass *pass, int64_t campaign,
+/* seal_campaign - the open block of campaign id (as the row has it), begun after its
+ * last sealed block when the pass meets the campaign first. */
+static int seal_campaign(struct crier_db *db, struct seal_pass *pass, const char *id,
                          struct sealing **ret)
 {
+    int64_t campaign = strtoll(id, NULL, 10);
     for (size_t i = 0; i < pass->open_count; i++) {
         if (pass->open[i].campaign_id == campaign) {
             *ret = &pass->open[i];
@@ -470,8 +471,6 @@ static int seal_campaign(struct crier_db *db, struct seal_pass *pass, int64_t ca
     memcpy(s->prev, zero_hash, sizeof(s->prev));
     block_hash_start(&s->hash);
     *ret = s;
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, campaign);
     const char *p[] = {id};
     PGresult *last = NULL;
     int r = db_query(db, last_block_sql, 1, p, &last);
@@ -494,7 +493,7 @@ static int seal_batch(struct crier_db *db, struct seal_pass *pass, PGresult *res
         for (int f = 0; f < SEAL_FIELDS; f++)
             value[f] = db_value(result, row, f);
         struct sealing *s = NULL;
-        r = seal_campaign(db, pass, strtoll(value[FIELD_CAMPAIGN], NULL, 10), &s);
+        r = seal_campaign(db, pass, value[FIELD_CAMPAIGN], &s);
         if (r < 0)
             break;
         block_hash_row(&s->hash, value);
