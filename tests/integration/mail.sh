@@ -276,7 +276,7 @@ is "$(json_of '[d[k] for k in ("batch", "mailed", "date", "evidence")]')" \
 # (docs/benchmarks.md); a print batch must still be recorded all or none (spool.c finalises
 # it only when every letter is recorded): every 'batched' row of the batch has one xmin.
 BIG_SPOOL="$WORK/spool-big"
-mkdir -p -m 0750 "$BIG_SPOOL"
+mkdir -m 0750 "$BIG_SPOOL"
 sed -e "s|spool: $SPOOL|spool: $BIG_SPOOL|" -e 's/letters_per_batch: 4/letters_per_batch: 600/' \
   "$WORK/crier.yaml" >"$WORK/big.yaml"
 "$PY" -c '
