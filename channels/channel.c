@@ -289,6 +289,16 @@ const struct crier_channel_ops *channel_bouncing(void)
     return NULL;
 }
 
+const char *channel_batching(void)
+{
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops && ops->batches)
+            return ops->name;
+    }
+    return "";
+}
+
 size_t channel_templates_of(char *const *policy, const struct channel_template **out, size_t max)
 {
     size_t count = 0;

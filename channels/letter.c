@@ -1473,133 +1473,152 @@ static void runs_merge(struct letter_job *job)
     job->line_count = out;
 }
 
+/* recipient_lines - the recipient's address block: name, street lines, city line, and
+ * the country abroad (city and country are allocated: g_free them). Returns the count. */
+static size_t recipient_lines(const struct letter_input *in, const char *lines[], char **city,
+                              char **country)
+{
+    bool domestic = country_domestic(in->country);
+    size_t n = 0;
+    *city = city_line(in, domestic);
+    *country = domestic ? NULL : country_line(in->country);
+    if (!str_empty(in->name))
+        lines[n++] = in->name;
+    for (size_t i = 0; i < 2; i++)
+        if (!str_empty(in->address[i]))
+            lines[n++] = in->address[i];
+    if ((*city)[0] != '\0')
+        lines[n++] = *city;
+    if (*country != NULL)
+        lines[n++] = *country;
+    lines[n] = NULL;
+    return n;
+}
+
+/* return_lines_of - the return address, NULL-terminated in lines; its line count, or
+ * -EINVAL when it has more lines than the layout holds. */
+static int return_lines_of(const struct letter_input *in, const char *lines[], char *err,
+                           size_t err_size)
+{
+    int n = 0;
+    for (; in->return_address != NULL && in->return_address[n] != NULL; n++) {
+        if (n == RETURN_LINES_MAX)
+            return error_set(err, err_size, -EINVAL, "the return address has more than %d lines",
+                             RETURN_LINES_MAX);
+        lines[n] = in->return_address[n];
+    }
+    lines[n] = NULL;
+    return n;
+}
+
+/* header_window - a window envelope: the return address and the recipient (with its IMb)
+ * each fitted to its window, the date level with the recipient, out of the window. */
+static int header_window(struct letter_job *job, const struct letter_input *in, const char *lines[],
+                         size_t n, const char *return_lines[], double date_width, char *err,
+                         size_t err_size)
+{
+    const struct letter_layout *l = job->l;
+    double imb_block = 0, return_height = 0, recipient_height;
+    int r;
+    if (in->imb != NULL) {
+        r = imb_encode(in->imb, &job->imb, err, err_size);
+        if (r < 0)
+            return r;
+        if (imb_width(job->imb) > l->recipient_box.width)
+            return error_set(err, err_size, -ENOSPC,
+                             "the IMb (%.1f pt wide) does not fit the recipient box",
+                             imb_width(job->imb));
+        imb_block = IMB_GAP + l->imb_height + IMB_GAP; /* its clear zone on both sides */
+    }
+    if (return_lines[0] != NULL) {
+        r = return_fit(job, return_lines, l->return_box.width, l->return_box.height,
+                       &return_height);
+        if (r < 0)
+            return error_set(err, err_size, r, "the return address does not fit its box");
+    }
+    r = address_fit(job->context, l, lines, l->recipient_box.width,
+                    l->recipient_box.height - imb_block, &job->recipient_layout, &recipient_height);
+    if (r < 0)
+        return error_set(err, err_size, r,
+                         "the recipient's address (%zu lines%s) does not fit the window at %g pt",
+                         n, job->imb != NULL ? " and the IMb" : "", l->address_min_size);
+    job->return_x = l->return_box.x;
+    job->return_y = l->return_box.y;
+    job->imb_x = l->recipient_box.x;
+    job->recipient_x = l->recipient_box.x;
+    if (l->imb_below) {
+        /* the bottom of the window is the part that stays in view when the sheet
+         * slides up in the envelope */
+        job->recipient_y = l->recipient_box.y;
+        job->imb_y = l->recipient_box.y + recipient_height + IMB_GAP;
+    } else {
+        job->imb_y = l->recipient_box.y + IMB_GAP;
+        job->recipient_y = l->recipient_box.y + imb_block;
+    }
+    /* the date: right-aligned, level with the recipient's address, out of the window */
+    job->date_x = l->page_width - l->margin_right - date_width;
+    job->date_y = l->recipient_box.y;
+    job->first_page_top = l->body_top;
+    return 0;
+}
+
+/* header_plain - no envelope (fax): return address and date on the first line, then the
+ * recipient, then the body. */
+static int header_plain(struct letter_job *job, const char *lines[], const char *return_lines[],
+                        double date_width, double date_height, char *err, size_t err_size)
+{
+    const struct letter_layout *l = job->l;
+    double content_width = l->page_width - l->margin_left - l->margin_right;
+    double return_width = content_width - (date_width > 0 ? date_width + l->body_size : 0);
+    double return_height = 0, recipient_height;
+    int r;
+    if (return_lines[0] != NULL) {
+        r = return_fit(job, return_lines, return_width, l->page_height / 4, &return_height);
+        if (r < 0)
+            return error_set(err, err_size, r, "the return address is too wide for the page");
+    }
+    r = address_fit(job->context, l, lines, content_width, l->page_height / 4,
+                    &job->recipient_layout, &recipient_height);
+    if (r < 0)
+        return error_set(err, err_size, r, "the recipient's address is too wide for the page");
+    job->return_x = l->margin_left;
+    job->return_y = l->margin_top;
+    job->date_x = l->page_width - l->margin_right - date_width;
+    job->date_y = l->margin_top;
+    double top = l->margin_top + (return_height > date_height ? return_height : date_height);
+    job->recipient_x = l->margin_left;
+    job->recipient_y = top + (return_height > 0 || date_height > 0 ? 1.5 * l->body_size : 0);
+    job->first_page_top = job->recipient_y + recipient_height + 2 * l->body_size;
+    return 0;
+}
+
 /* header_prepare - the address blocks, barcode and date of page 1, and where the body starts. */
 static int header_prepare(struct letter_job *job, const struct letter_input *in, char *err,
                           size_t err_size)
 {
     const struct letter_layout *l = job->l;
-    double content_width = l->page_width - l->margin_left - l->margin_right;
-    int r;
-
     if (!str_empty(in->date))
         job->date_layout = cache_text(job->cache, 'D', l->body_size, in->date);
     double date_width = 0, date_height = 0;
     if (job->date_layout != NULL)
         layout_size(job->date_layout, &date_width, &date_height);
 
-    /* The recipient: name, street lines, city line, and the country abroad. */
-    bool domestic = country_domestic(in->country);
     const char *lines[RECIPIENT_LINES_MAX];
-    size_t n = 0;
-    char *city = city_line(in, domestic);
-    char *country = domestic ? NULL : country_line(in->country);
-    if (!str_empty(in->name))
-        lines[n++] = in->name;
-    for (size_t i = 0; i < 2; i++)
-        if (!str_empty(in->address[i]))
-            lines[n++] = in->address[i];
-    if (city[0] != '\0')
-        lines[n++] = city;
-    if (country != NULL)
-        lines[n++] = country;
-    lines[n] = NULL;
-    if (n == 0) {
-        r = error_set(err, err_size, -EINVAL, "no recipient: no name and no address");
-        goto out;
-    }
-
+    char *city = NULL, *country = NULL;
+    size_t n = recipient_lines(in, lines, &city, &country);
     const char *return_lines[RETURN_LINES_MAX + 1];
-    size_t return_n = 0;
-    if (in->return_address != NULL)
-        for (; in->return_address[return_n] != NULL; return_n++) {
-            if (return_n == RETURN_LINES_MAX) {
-                r = error_set(err, err_size, -EINVAL, "the return address has more than %d lines",
-                              RETURN_LINES_MAX);
-                goto out;
-            }
-            return_lines[return_n] = in->return_address[return_n];
-        }
-    return_lines[return_n] = NULL;
-
-    double return_height = 0, recipient_height;
-    if (l->windows) {
-        double imb_block = 0;
-        if (in->imb != NULL) {
-            r = imb_encode(in->imb, &job->imb, err, err_size);
-            if (r < 0)
-                goto out;
-            if (imb_width(job->imb) > l->recipient_box.width) {
-                r = error_set(err, err_size, -ENOSPC,
-                              "the IMb (%.1f pt wide) does not fit the recipient box",
-                              imb_width(job->imb));
-                goto out;
-            }
-            imb_block = IMB_GAP + l->imb_height + IMB_GAP; /* its clear zone on both sides */
-        }
-        if (return_n > 0) {
-            r = return_fit(job, return_lines, l->return_box.width, l->return_box.height,
-                           &return_height);
-            if (r < 0) {
-                error_set(err, err_size, r, "the return address does not fit its box");
-                goto out;
-            }
-        }
-        r = address_fit(job->context, l, lines, l->recipient_box.width,
-                        l->recipient_box.height - imb_block, &job->recipient_layout,
-                        &recipient_height);
-        if (r < 0) {
-            error_set(err, err_size, r,
-                      "the recipient's address (%zu lines%s) does not fit the window at %g pt", n,
-                      job->imb != NULL ? " and the IMb" : "", l->address_min_size);
-            goto out;
-        }
-        job->return_x = l->return_box.x;
-        job->return_y = l->return_box.y;
-        job->imb_x = l->recipient_box.x;
-        job->recipient_x = l->recipient_box.x;
-        if (l->imb_below) {
-            /* the bottom of the window is the part that stays in view when the sheet
-             * slides up in the envelope */
-            job->recipient_y = l->recipient_box.y;
-            job->imb_y = l->recipient_box.y + recipient_height + IMB_GAP;
-        } else {
-            job->imb_y = l->recipient_box.y + IMB_GAP;
-            job->recipient_y = l->recipient_box.y + imb_block;
-        }
-        /* the date: right-aligned, level with the recipient's address, out of the window */
-        job->date_x = l->page_width - l->margin_right - date_width;
-        job->date_y = l->recipient_box.y;
-        job->first_page_top = l->body_top;
-    } else {
-        /* No envelope (fax): return address and date on the first line, then the recipient. */
-        double return_width = content_width - (date_width > 0 ? date_width + l->body_size : 0);
-        if (return_n > 0) {
-            r = return_fit(job, return_lines, return_width, l->page_height / 4, &return_height);
-            if (r < 0) {
-                error_set(err, err_size, r, "the return address is too wide for the page");
-                goto out;
-            }
-        }
-        r = address_fit(job->context, l, lines, content_width, l->page_height / 4,
-                        &job->recipient_layout, &recipient_height);
-        if (r < 0) {
-            error_set(err, err_size, r, "the recipient's address is too wide for the page");
-            goto out;
-        }
-        job->return_x = l->margin_left;
-        job->return_y = l->margin_top;
-        job->date_x = l->page_width - l->margin_right - date_width;
-        job->date_y = l->margin_top;
-        double top = l->margin_top + (return_height > date_height ? return_height : date_height);
-        job->recipient_x = l->margin_left;
-        job->recipient_y = top + (return_height > 0 || date_height > 0 ? 1.5 * l->body_size : 0);
-        job->first_page_top = job->recipient_y + recipient_height + 2 * l->body_size;
-    }
-    r = 0;
-out:
+    int r = 0;
+    if (n == 0)
+        r = error_set(err, err_size, -EINVAL, "no recipient: no name and no address");
+    if (r == 0)
+        r = return_lines_of(in, return_lines, err, err_size);
+    if (r >= 0)
+        r = l->windows
+                ? header_window(job, in, lines, n, return_lines, date_width, err, err_size)
+                : header_plain(job, lines, return_lines, date_width, date_height, err, err_size);
     g_free(city);
     g_free(country);
-    return r;
+    return r < 0 ? r : 0;
 }
 
 static void draw_layout_at(cairo_t *cr, PangoLayout *layout, double x, double y)

@@ -887,6 +887,7 @@ const struct crier_channel_ops mail_channel_ops = {
     .templates = channel_letter_templates,
     .reachable = print_reachable,
     .unreachable_why = "no mailable postal address",
+    .batches = true,
     .claim = print_claim,
     .check = print_check,
     .recover = print_recover,

@@ -142,13 +142,10 @@ int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, l
         goto db_error;
     const char *params[] = {q->campaign, q->recipient, q->channel, q->since, q->until};
     if (q->campaign) {
-        PGresult *found = NULL;
-        r = db_query(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params, &found);
+        r = db_exists(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params);
         if (r < 0)
             goto db_error;
-        bool exists = PQntuples(found) > 0;
-        PQclear(found);
-        if (!exists) {
+        if (r == 0) {
             db_rollback(db);
             snprintf(err, err_size, "no campaign named '%s'", q->campaign);
             return -ENOENT;

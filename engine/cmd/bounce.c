@@ -792,13 +792,10 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
             snprintf(id, sizeof(id), "%lld", (long long)c->notice_id);
             snprintf(attempt, sizeof(attempt), "%d", c->attempt);
             const char *params[] = {campaign, id, c->token, attempt};
-            PGresult *result = NULL;
-            int r = db_query(db, find_sql, 4, params, &result);
+            int r = db_exists(db, find_sql, 4, params);
             if (r < 0)
                 return r;
-            bool found = PQntuples(result) > 0;
-            PQclear(result);
-            if (found) {
+            if (r == 1) {
                 *ret_match = c;
                 return 1;
             }
@@ -837,6 +834,97 @@ enum apply_result {
 };
 
 /*
+ * apply_read - under lock: the campaign and the notice as they are now. Returns 1 when
+ * there is nothing to do (gone since resolve(), already moved on or never sent by email,
+ * or the DSN already ingested: then *outcome is APPLY_DUPLICATE), 0 to go on.
+ */
+static int apply_read(struct crier_db *db, const char *campaign_id, const char *notice_id,
+                      const char *dedupe_key, PGresult **campaign, PGresult **notice,
+                      enum apply_result *outcome)
+{
+    const char *campaign_params[] = {campaign_id};
+    int r = db_query(db, "SELECT state, policy FROM crier.campaign WHERE id = $1 FOR UPDATE", 1,
+                     campaign_params, campaign);
+    if (r < 0)
+        return r;
+    const char *notice_params[] = {campaign_id, notice_id};
+    r = db_query(db, notice_sql, 2, notice_params, notice);
+    if (r < 0)
+        return r;
+    if (PQntuples(*campaign) == 0 || PQntuples(*notice) == 0)
+        return 1; /* gone since resolve(): nothing to do */
+    const char *key_params[] = {dedupe_key};
+    r = db_exists(db, "SELECT 1 FROM crier.dispatch_log WHERE dedupe_key = $1", 1, key_params);
+    if (r < 0)
+        return r;
+    if (r == 1) {
+        *outcome = APPLY_DUPLICATE;
+        return 1;
+    }
+    const struct crier_channel_ops *bouncing = channel_bouncing();
+    if (bouncing == NULL ||
+        strcmp(PQgetvalue(*notice, 0, BN_STATE), notice_state_name(bouncing->accepted_state)) !=
+            0 ||
+        strcmp(PQgetvalue(*notice, 0, BN_CHANNEL), bouncing->name) != 0)
+        return 1; /* already moved on (or never sent by email): changes nothing */
+    return 0;
+}
+
+/* Where a bounce moves its notice: a delay leaves it where it is (to_state NULL). */
+struct bounce_move {
+    struct policy_decision decision;
+    const char *to_state, *to_channel;
+    char reason[POLICY_REASON_MAX + 32];
+};
+
+/* apply_decide - a permanent failure decided as every other outcome is (transition_decide),
+ * from the notice's row of notice_sql. */
+static void apply_decide(const struct crier_config *config, const struct bounce_report *report,
+                         char **policy, const struct crier_notice *n, PGresult *notice,
+                         const char *campaign_state, struct bounce_move *move)
+{
+    const struct crier_channel_ops *bouncing = channel_bouncing();
+    struct transition_input in = {
+        .config = config,
+        .policy = policy,
+        .notice = n,
+        .channel = bouncing->name,
+        .channel_index = move->decision.to_channel_index,
+        .channel_started_at = strtod(PQgetvalue(notice, 0, BN_CHANNEL_STARTED_AT), NULL),
+        .accepted_state = bouncing->accepted_state,
+        .now = now_seconds(),
+        .random_unit = 0,
+    };
+    struct crier_outcome bounced;
+    const char *diagnostic = diagnostic_text(report);
+    outcome_set(&bounced, OUTCOME_PERMANENT, "bounced: %s%s%s",
+                report->status[0] ? report->status : report->action, diagnostic[0] ? " " : "",
+                diagnostic);
+    transition_decide(&in, &bounced, &move->decision);
+    move->to_state = notice_state_name(move->decision.to_state);
+    move->to_channel = transition_to_channel(&in, &move->decision);
+    snprintf(move->reason, sizeof(move->reason), "%s", move->decision.reason);
+    if (move->decision.to_state == STATE_READY && strcmp(campaign_state, "cancelled") == 0) {
+        /* as the other record paths: a notice of a cancelled campaign is not tried again */
+        move->to_state = "cancelled";
+        snprintf(move->reason, sizeof(move->reason), "%s; campaign cancelled",
+                 move->decision.reason);
+    }
+}
+
+/* apply_detail - the log row's detail: which DSN said what, and how its notice was found. */
+static char *apply_detail(const struct bounce_report *report, const struct bounce_candidate *match)
+{
+    return xasprintf(
+        "DSN %s%s%s: %s %s%s%s%s%s; notice found by %s", report->message_id[0] ? "<" : "sha256:",
+        report->message_id[0] ? report->message_id : report->sha256,
+        report->message_id[0] ? ">" : "",
+        report->action[0] ? report->action : bounce_kind_name(report->kind), report->status,
+        report->recipient[0] ? " for " : "", report->recipient, report->diagnostic[0] ? ": " : "",
+        report->diagnostic, source_name(match->source));
+}
+
+/*
  * apply - one matched DSN, in one transaction: lock the campaign (its state decides
  * whether a notice moved to ready is claimable; FOR UPDATE because a completed campaign
  * is reopened here) and the notice, skip a DSN already ingested, decide and record.
@@ -851,7 +939,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     snprintf(notice_id, sizeof(notice_id), "%lld", (long long)match->notice_id);
     char *dedupe_key = report->message_id[0] ? xasprintf("%s %s", notice_id, report->message_id)
                                              : xasprintf("%s sha256:%s", notice_id, report->sha256);
-    PGresult *campaign = NULL, *notice = NULL, *result = NULL;
+    PGresult *campaign = NULL, *notice = NULL;
     char **policy = NULL;
     char *detail = NULL;
     enum apply_result outcome = APPLY_IGNORED;
@@ -859,89 +947,31 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     int r = db_begin(db);
     if (r < 0)
         goto done;
-    const char *campaign_params[] = {campaign_id};
-    r = db_query(db, "SELECT state, policy FROM crier.campaign WHERE id = $1 FOR UPDATE", 1,
-                 campaign_params, &campaign);
+    r = apply_read(db, campaign_id, notice_id, dedupe_key, &campaign, &notice, &outcome);
     if (r < 0)
         goto fail;
-    const char *notice_params[] = {campaign_id, notice_id};
-    r = db_query(db, notice_sql, 2, notice_params, &notice);
-    if (r < 0)
-        goto fail;
-    if (PQntuples(campaign) == 0 || PQntuples(notice) == 0)
-        goto rollback; /* gone since resolve(): nothing to do */
-    const char *key_params[] = {dedupe_key};
-    r = db_query(db, "SELECT 1 FROM crier.dispatch_log WHERE dedupe_key = $1", 1, key_params,
-                 &result);
-    if (r < 0)
-        goto fail;
-    bool seen = PQntuples(result) > 0;
-    PQclear(result);
-    result = NULL;
-    if (seen) {
-        outcome = APPLY_DUPLICATE;
+    if (r > 0 || (report->kind != BOUNCE_FAILED && report->kind != BOUNCE_DELAYED))
         goto rollback;
-    }
     const struct crier_channel_ops *bouncing = channel_bouncing();
-    if (bouncing == NULL ||
-        strcmp(PQgetvalue(notice, 0, BN_STATE), notice_state_name(bouncing->accepted_state)) != 0 ||
-        strcmp(PQgetvalue(notice, 0, BN_CHANNEL), bouncing->name) != 0)
-        goto rollback; /* already moved on (or never sent by email): changes nothing */
-
     const char *campaign_state = PQgetvalue(campaign, 0, 0);
     policy = campaign_policy_from_array(PQgetvalue(campaign, 0, 1));
-    size_t channel_index = strtoul(PQgetvalue(notice, 0, BN_CHANNEL_INDEX), NULL, 10);
     struct crier_notice n;
     notice_from_row(notice, 0, &n);
-
-    struct policy_decision decision = {.to_channel_index = channel_index};
-    const char *to_state = NULL, *to_channel = bouncing->name;
-    char reason[POLICY_REASON_MAX + 32] = "";
-    if (report->kind == BOUNCE_FAILED) {
-        struct transition_input in = {
-            .config = config,
-            .policy = policy,
-            .notice = &n,
-            .channel = bouncing->name,
-            .channel_index = channel_index,
-            .channel_started_at = strtod(PQgetvalue(notice, 0, BN_CHANNEL_STARTED_AT), NULL),
-            .accepted_state = bouncing->accepted_state,
-            .now = now_seconds(),
-            .random_unit = 0,
-        };
-        struct crier_outcome bounced;
-        const char *diagnostic = diagnostic_text(report);
-        outcome_set(&bounced, OUTCOME_PERMANENT, "bounced: %s%s%s",
-                    report->status[0] ? report->status : report->action, diagnostic[0] ? " " : "",
-                    diagnostic);
-        transition_decide(&in, &bounced, &decision);
-        to_state = notice_state_name(decision.to_state);
-        to_channel = transition_to_channel(&in, &decision);
-        snprintf(reason, sizeof(reason), "%s", decision.reason);
-        if (decision.to_state == STATE_READY && strcmp(campaign_state, "cancelled") == 0) {
-            /* as the other record paths: a notice of a cancelled campaign is not tried again */
-            to_state = "cancelled";
-            snprintf(reason, sizeof(reason), "%s; campaign cancelled", decision.reason);
-        }
-    } else if (report->kind != BOUNCE_DELAYED) {
-        goto rollback;
-    }
-
-    detail = xasprintf(
-        "DSN %s%s%s: %s %s%s%s%s%s; notice found by %s", report->message_id[0] ? "<" : "sha256:",
-        report->message_id[0] ? report->message_id : report->sha256,
-        report->message_id[0] ? ">" : "",
-        report->action[0] ? report->action : bounce_kind_name(report->kind), report->status,
-        report->recipient[0] ? " for " : "", report->recipient, report->diagnostic[0] ? ": " : "",
-        report->diagnostic, source_name(match->source));
+    struct bounce_move move = {
+        .decision.to_channel_index = strtoul(PQgetvalue(notice, 0, BN_CHANNEL_INDEX), NULL, 10),
+        .to_channel = bouncing->name,
+    };
+    if (report->kind == BOUNCE_FAILED)
+        apply_decide(config, report, policy, &n, notice, campaign_state, &move);
+    detail = apply_detail(report, match);
     const struct transition_bounce record = {
         .notice = &n,
         .channel = bouncing->name,
-        .to_state = to_state,
-        .to_channel = to_channel,
-        .to_channel_index = decision.to_channel_index,
-        .changed = decision.channel_changed,
-        .reason = reason[0] ? reason : NULL,
+        .to_state = move.to_state,
+        .to_channel = move.to_channel,
+        .to_channel_index = move.decision.to_channel_index,
+        .changed = move.decision.channel_changed,
+        .reason = move.reason[0] ? move.reason : NULL,
         .detail = detail,
         .dedupe_key = dedupe_key,
         .campaign_completed = strcmp(campaign_state, "completed") == 0,
@@ -962,7 +992,7 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     outcome = report->kind == BOUNCE_FAILED ? APPLIED_PERMANENT : APPLIED_DELAY;
     if (outcome == APPLIED_PERMANENT)
         log_info("notice %s (%s): bounced %s, now %s on %s", notice_id, n.ref, report->status,
-                 to_state, to_channel);
+                 move.to_state, move.to_channel);
     goto done;
 
 rollback:
@@ -974,7 +1004,6 @@ fail:
 done:
     PQclear(campaign);
     PQclear(notice);
-    PQclear(result);
     strv_free(policy);
     free(detail);
     free(dedupe_key);

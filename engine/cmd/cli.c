@@ -38,6 +38,7 @@
 #include "crier/jsonout.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <signal.h>
@@ -58,8 +59,46 @@ struct cli {
 };
 
 typedef int (*command_fn)(struct cli *cli, int argc, char **argv);
-/* A command's option handler: 0, or -1 for a value it refuses (after saying why). */
-typedef int (*option_fn)(int opt, const char *arg, void *data);
+
+/*
+ * A command's options are rows, one an option: its long name and the field of the
+ * command's argument struct its value goes to. parse_options() reads every command's rows
+ * the same way: a text option stores its string, a flag stores true, and a row with a
+ * parse function hands its value to it (a number, a choice, a repeated option), which
+ * returns 0, or -1 after saying why it refuses the value.
+ */
+typedef int (*option_parse_fn)(const char *arg, void *field, int tag);
+
+struct opt_row {
+    const char *name; /* "reject-file" */
+    int has_arg;      /* required_argument or no_argument */
+    size_t offset;    /* of its field in the command's argument struct */
+    option_parse_fn parse;
+    int tag; /* for parse: which of the options that share it this one is */
+};
+
+/* offsetof, refused at compile time unless the field has the type the row stores */
+#define FIELD_AS(type, field, ftype)                                                               \
+    (offsetof(type, field) +                                                                       \
+     0 * sizeof(                                                                                   \
+             char[__builtin_types_compatible_p(__typeof__(((type *)0)->field), ftype) ? 1 : -1]))
+#define OPT_TEXT(name, type, field)                                                                \
+    {                                                                                              \
+        name, required_argument, FIELD_AS(type, field, const char *), NULL, 0                      \
+    }
+#define OPT_FLAG(name, type, field)                                                                \
+    {                                                                                              \
+        name, no_argument, FIELD_AS(type, field, bool), NULL, 0                                    \
+    }
+#define OPT_PARSE(name, type, field, fn, tag)                                                      \
+    {                                                                                              \
+        name, required_argument, offsetof(type, field), fn, tag                                    \
+    }
+/* a row whose parse function is handed the whole argument struct (it sets several fields) */
+#define OPT_WHOLE(name, fn, tag)                                                                   \
+    {                                                                                              \
+        name, required_argument, 0, fn, tag                                                        \
+    }
 
 struct command {
     const char *group; /* "campaign" */
@@ -535,37 +574,50 @@ static void command_help(const struct command *c, FILE *out)
     fputs("  -c, --config FILE  the configuration (also before the command)\n", out);
 }
 
-/*
- * parse_options - getopt_long over a command's own arguments; --help is always accepted,
- * and -c/--config FILE as well as before the command (`crier status -c FILE`).
- * Returns 1 when --help was printed, 0 when parsed, -1 on a usage error (printed).
- */
-/* The generic --json's getopt code: above every byte, so no command's own short code
- * (--jurisdiction is 'J') can be taken for it. */
+/* The generic --json's getopt code, and the first of the rows' codes: above every byte, so
+ * no short option (-h, -c) can be taken for either. */
 #define OPT_GENERIC_JSON 0x1000
+#define OPT_ROW          0x1001
 
-static int parse_options(struct cli *cli, int argc, char **argv, const struct option *options,
-                         option_fn on_option, void *data)
+/* option_store - one option's value into its row's field of the command's arguments. */
+static int option_store(const struct opt_row *row, const char *arg, void *data)
+{
+    void *field = (char *)data + row->offset;
+    if (row->parse)
+        return row->parse(arg, field, row->tag);
+    if (row->has_arg == no_argument)
+        *(bool *)field = true;
+    else
+        *(const char **)field = arg;
+    return 0;
+}
+
+/*
+ * parse_options - getopt_long over a command's own arguments, its options given as rows
+ * (NULL: none); --help is always accepted, and -c/--config FILE as well as before the
+ * command (`crier status -c FILE`). Returns 1 when --help was printed, 0 when parsed, -1
+ * on a usage error (printed).
+ */
+static int parse_options(struct cli *cli, int argc, char **argv, const struct opt_row *rows,
+                         void *data)
 {
     struct option all[24];
     size_t n = 0;
-    for (; options && options[n].name && n < ARRAY_SIZE(all) - 3; n++)
-        all[n] = options[n];
     bool own_json = false;
-    for (size_t i = 0; i < n; i++)
-        own_json |= strcmp(all[i].name, "json") == 0;
+    for (; rows && rows[n].name && n < ARRAY_SIZE(all) - 3; n++) {
+        all[n] = (struct option){rows[n].name, rows[n].has_arg, NULL, OPT_ROW + (int)n};
+        own_json |= strcmp(rows[n].name, "json") == 0;
+    }
     /* a command that offers --json and has no option of its own for it: cli->json */
     if (!own_json && strstr(cli->current->usage, "[--json]"))
         all[n++] = (struct option){"json", no_argument, NULL, OPT_GENERIC_JSON};
     all[n++] = (struct option){"help", no_argument, NULL, 'h'};
     all[n++] = (struct option){"config", required_argument, NULL, 'c'};
     all[n] = (struct option){0};
-    char shorts[64];
-    snprintf(shorts, sizeof(shorts), ":hc:");
     optind = 0; /* 0, not 1: glibc then also forgets the "+" mode of the global parse */
     opterr = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, shorts, all, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, ":hc:", all, NULL)) != -1) {
         if (opt == 'h') {
             command_help(cli->current, stdout);
             return 1;
@@ -578,23 +630,14 @@ static int parse_options(struct cli *cli, int argc, char **argv, const struct op
             fail(cli, "option '%s' needs a value", argv[optind - 1]);
             return -1;
         }
-        if (opt == 'c') {
+        if (opt == 'c')
             cli->config_path = optarg;
-            continue;
-        }
-        if (opt == OPT_GENERIC_JSON) {
+        else if (opt == OPT_GENERIC_JSON)
             cli->json = true;
-            continue;
-        }
-        if (on_option(opt, optarg, data) < 0)
+        else if (option_store(&rows[opt - OPT_ROW], optarg, data) < 0)
             return -1;
     }
     return 0;
-}
-
-static int no_options(int opt, const char *arg, void *data)
-{
-    return -1;
 }
 
 /* config_ready - load the configuration once (defaults when there is no file). */
@@ -691,10 +734,10 @@ static const char *one_name(struct cli *cli, int argc, char **argv, const char *
  * takes other arguments reads them after optind itself. Returns GO_ON, or the exit code to
  * return now: 0 after --help, EXIT_USAGE after a usage error (said).
  */
-static int begin(struct cli *cli, int argc, char **argv, const struct option *options,
-                 option_fn on_option, void *data, const char *what, const char **ret_name)
+static int begin(struct cli *cli, int argc, char **argv, const struct opt_row *rows, void *data,
+                 const char *what, const char **ret_name)
 {
-    int r = parse_options(cli, argc, argv, options, on_option, data);
+    int r = parse_options(cli, argc, argv, rows, data);
     if (r != 0)
         return r > 0 ? 0 : EXIT_USAGE;
     if (what == NULL)
@@ -703,17 +746,28 @@ static int begin(struct cli *cli, int argc, char **argv, const struct option *op
     return *ret_name ? GO_ON : EXIT_USAGE;
 }
 
+/* begin_upto - begin, for a command that takes at most max positional arguments (which it
+ * reads after optind itself). */
+static int begin_upto(struct cli *cli, int argc, char **argv, const struct opt_row *rows,
+                      void *data, int max)
+{
+    int r = begin(cli, argc, argv, rows, data, NULL, NULL);
+    if (r != GO_ON)
+        return r;
+    if (argc - optind > max) {
+        fail(cli, "unexpected argument '%s'", argv[optind + max]);
+        return EXIT_USAGE;
+    }
+    return GO_ON;
+}
+
 /* ---- db, config -------------------------------------------------------------------- */
 
 static int cmd_db_roles(struct cli *cli, int argc, char **argv)
 {
-    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    int r = begin_upto(cli, argc, argv, NULL, NULL, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, false, &db);
     if (code)
@@ -733,28 +787,16 @@ struct user_args {
     const char *role, *password_file;
 };
 
-static int user_option(int opt, const char *arg, void *data)
-{
-    struct user_args *a = data;
-    if (opt == 'r')
-        a->role = arg;
-    else if (opt == 'p')
-        a->password_file = arg;
-    else
-        return -1;
-    return 0;
-}
-
 static int cmd_user_add(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"role", required_argument, NULL, 'r'},
-        {"password-file", required_argument, NULL, 'p'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("role", struct user_args, role),
+        OPT_TEXT("password-file", struct user_args, password_file),
         {0},
     };
     struct user_args a = {0};
     const char *name = NULL;
-    int r = begin(cli, argc, argv, options, user_option, &a, "NAME (the new login)", &name);
+    int r = begin(cli, argc, argv, options, &a, "NAME (the new login)", &name);
     if (r != GO_ON)
         return r;
     if (a.role == NULL) {
@@ -786,13 +828,9 @@ static int cmd_user_add(struct cli *cli, int argc, char **argv)
 
 static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
 {
-    int r = begin(cli, argc, argv, NULL, no_options, NULL, NULL, NULL);
+    int r = begin_upto(cli, argc, argv, NULL, NULL, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, false, &db);
     if (code)
@@ -847,17 +885,16 @@ static int config_probe(const struct crier_config *config)
     return failed;
 }
 
-static int config_check_option(int opt, const char *arg, void *data)
-{
-    *(bool *)data = true; /* --connect */
-    return 0;
-}
-
 static int cmd_config_check(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"connect", no_argument, NULL, 'k'}, {0}};
-    bool probe = false;
-    int r = begin(cli, argc, argv, options, config_check_option, &probe, NULL, NULL);
+    struct config_check_args {
+        bool probe; /* --connect */
+    } a = {0};
+    static const struct opt_row options[] = {
+        OPT_FLAG("connect", struct config_check_args, probe),
+        {0},
+    };
+    int r = begin(cli, argc, argv, options, &a, NULL, NULL);
     if (r != GO_ON)
         return r;
     if (optind < argc)
@@ -906,7 +943,7 @@ static int cmd_config_check(struct cli *cli, int argc, char **argv)
            "without any source\n",
            rules->path, rules->count, verified, secondary, no_source);
     rules_free(rules);
-    int failed = probe ? config_probe(config) : 0;
+    int failed = a.probe ? config_probe(config) : 0;
     fflush(stdout);
     config_free(config);
     return failed ? EXIT_UNAVAILABLE : 0;
@@ -919,37 +956,17 @@ struct create_args {
     const char *meta_path;
 };
 
-static int create_option(int opt, const char *arg, void *data)
-{
-    struct create_args *a = data;
-    switch (opt) {
-    case 'i':
-        a->options.incident = arg;
-        return 0;
-    case 'p':
-        a->options.policy = arg;
-        return 0;
-    case 't':
-        a->options.templates = arg;
-        return 0;
-    case 'm':
-        a->meta_path = arg;
-        return 0;
-    }
-    return -1;
-}
-
 static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"incident", required_argument, NULL, 'i'},
-        {"policy", required_argument, NULL, 'p'},
-        {"templates", required_argument, NULL, 't'},
-        {"meta", required_argument, NULL, 'm'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("incident", struct create_args, options.incident),
+        OPT_TEXT("policy", struct create_args, options.policy),
+        OPT_TEXT("templates", struct create_args, options.templates),
+        OPT_TEXT("meta", struct create_args, meta_path),
         {0},
     };
     struct create_args a = {.meta_path = NULL};
-    int r = begin(cli, argc, argv, options, create_option, &a, "campaign NAME", &a.options.name);
+    int r = begin(cli, argc, argv, options, &a, "campaign NAME", &a.options.name);
     if (r != GO_ON)
         return r;
     if (a.options.incident == NULL) {
@@ -990,37 +1007,17 @@ static int cmd_campaign_create(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-static int load_option(int opt, const char *arg, void *data)
-{
-    struct import_options *o = data;
-    switch (opt) {
-    case 'C':
-        o->csv_path = arg;
-        return 0;
-    case 'T':
-        o->table = arg;
-        return 0;
-    case 'Q':
-        o->query = arg;
-        return 0;
-    case 'R':
-        o->reject_path = arg;
-        return 0;
-    }
-    return -1;
-}
-
 static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"csv", required_argument, NULL, 'C'},
-        {"table", required_argument, NULL, 'T'},
-        {"query", required_argument, NULL, 'Q'},
-        {"reject-file", required_argument, NULL, 'R'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("csv", struct import_options, csv_path),
+        OPT_TEXT("table", struct import_options, table),
+        OPT_TEXT("query", struct import_options, query),
+        OPT_TEXT("reject-file", struct import_options, reject_path),
         {0},
     };
     struct import_options o = {0};
-    int r = begin(cli, argc, argv, options, load_option, &o, "campaign NAME", &o.campaign);
+    int r = begin(cli, argc, argv, options, &o, "campaign NAME", &o.campaign);
     if (r != GO_ON)
         return r;
     int sources = (o.csv_path != NULL) + (o.table != NULL) + (o.query != NULL);
@@ -1089,7 +1086,7 @@ static int cmd_campaign_action(struct cli *cli, int argc, char **argv, enum camp
                                const char *verb)
 {
     const char *name = NULL;
-    int r = begin(cli, argc, argv, NULL, no_options, NULL, "campaign NAME", &name);
+    int r = begin(cli, argc, argv, NULL, NULL, "campaign NAME", &name);
     if (r != GO_ON)
         return r;
     struct crier_db *db = NULL;
@@ -1137,33 +1134,29 @@ struct proof_args {
     int count;
 };
 
-static int proof_option(int opt, const char *arg, void *data)
+/* proof_count - --count N: how many proofs of each template, 1 to 1000. */
+static int proof_count(const char *arg, void *field, int tag)
 {
-    struct proof_args *a = data;
-    if (opt == 'o') {
-        a->out = arg;
-        return 0;
-    }
     char *end = NULL;
     long count = strtol(arg, &end, 10);
-    if (opt != 'n' || end == arg || *end != '\0' || count < 1 || count > 1000) {
+    if (end == arg || *end != '\0' || count < 1 || count > 1000) {
         fprintf(stderr, "crier campaign proof: --count takes a number from 1 to 1000\n");
         return -1;
     }
-    a->count = (int)count;
+    *(int *)field = (int)count;
     return 0;
 }
 
 static int cmd_campaign_proof(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"count", required_argument, NULL, 'n'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("out", struct proof_args, out),
+        OPT_PARSE("count", struct proof_args, count, proof_count, 0),
         {0},
     };
     struct proof_args a = {.count = 1};
     const char *name = NULL;
-    int r = begin(cli, argc, argv, options, proof_option, &a, "campaign NAME", &name);
+    int r = begin(cli, argc, argv, options, &a, "campaign NAME", &name);
     if (r != GO_ON)
         return r;
     if (a.out == NULL) {
@@ -1205,29 +1198,23 @@ static int cmd_campaign_cancel(struct cli *cli, int argc, char **argv)
     return cmd_campaign_action(cli, argc, argv, CAMPAIGN_CANCEL, "cancel");
 }
 
-static int flag_option(int opt, const char *arg, void *data)
-{
-    int *flags = data;
-    *flags |= opt == 'j' ? 1 : opt == 'w' ? 2 : opt == 'u' ? 4 : 0;
-    return 0;
-}
+/* The flags of campaign list and status. */
+struct flag_args {
+    bool json, watch;
+};
 
 static int cmd_campaign_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
-    int flags = 0;
-    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    static const struct opt_row options[] = {OPT_FLAG("json", struct flag_args, json), {0}};
+    struct flag_args a = {0};
+    int r = begin_upto(cli, argc, argv, options, &a, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    r = campaign_list(db, flags & 1, stdout);
+    r = campaign_list(db, a.json, stdout);
     if (r < 0)
         fail(cli, "%s", db->error);
     db_close(db);
@@ -1238,29 +1225,17 @@ struct reroute_args {
     const char *from, *to, *reason;
 };
 
-static int reroute_option(int opt, const char *arg, void *data)
-{
-    struct reroute_args *a = data;
-    if (opt == 'f')
-        a->from = arg;
-    else if (opt == 't')
-        a->to = arg;
-    else if (opt == 'r')
-        a->reason = arg;
-    return 0;
-}
-
 static int cmd_campaign_reroute(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"from", required_argument, NULL, 'f'},
-        {"to", required_argument, NULL, 't'},
-        {"reason", required_argument, NULL, 'r'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("from", struct reroute_args, from),
+        OPT_TEXT("to", struct reroute_args, to),
+        OPT_TEXT("reason", struct reroute_args, reason),
         {0},
     };
     struct reroute_args a = {0};
     const char *name = NULL;
-    int r = begin(cli, argc, argv, options, reroute_option, &a, "NAME", &name);
+    int r = begin(cli, argc, argv, options, &a, "NAME", &name);
     if (r != GO_ON)
         return r;
     const char *missing = a.from == NULL        ? "--from CHANNEL"
@@ -1347,31 +1322,17 @@ struct run_args {
     const char *metrics;
 };
 
-static int run_option(int opt, const char *arg, void *data)
-{
-    struct run_args *a = data;
-    if (opt == 'u')
-        a->until_idle = true;
-    else
-        a->metrics = arg;
-    return 0;
-}
-
 static int cmd_run(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"until-idle", no_argument, NULL, 'u'},
-        {"metrics", required_argument, NULL, 'm'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("until-idle", struct run_args, until_idle),
+        OPT_TEXT("metrics", struct run_args, metrics),
         {0},
     };
     struct run_args a = {0};
-    int r = begin(cli, argc, argv, options, run_option, &a, NULL, NULL);
+    int r = begin_upto(cli, argc, argv, options, &a, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     int code = config_ready(cli);
     if (code)
         return code;
@@ -1458,34 +1419,30 @@ static int status_with_waiting(struct crier_db *db, const char *name, bool json,
 
 static int cmd_status(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"watch", no_argument, NULL, 'w'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("json", struct flag_args, json),
+        OPT_FLAG("watch", struct flag_args, watch),
         {0},
     };
-    int flags = 0;
-    int r = begin(cli, argc, argv, options, flag_option, &flags, NULL, NULL);
+    struct flag_args a = {0};
+    int r = begin_upto(cli, argc, argv, options, &a, 1);
     if (r != GO_ON)
         return r;
     const char *name = optind < argc ? argv[optind] : NULL;
-    if (optind + 1 < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind + 1]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
         return code;
-    bool watch = flags & 2;
+    bool watch = a.watch;
     bool tty = isatty(STDOUT_FILENO);
     if (watch) {
         signal(SIGINT, watch_signal);
         signal(SIGTERM, watch_signal);
     }
     do {
-        if (watch && tty && !(flags & 1))
+        if (watch && tty && !a.json)
             fputs("\033[H\033[2J", stdout);
-        r = status_with_waiting(db, name, flags & 1, stdout);
+        r = status_with_waiting(db, name, a.json, stdout);
         if (r < 0) {
             fail(cli, "%s", db->error);
             break;
@@ -1499,23 +1456,21 @@ static int cmd_status(struct cli *cli, int argc, char **argv)
 
 /* ---- returns ------------------------------------------------------------------------- */
 
-static int returns_option(int opt, const char *arg, void *data)
-{
-    const char **a = data;
-    a[opt == 'R' ? 1 : 0] = arg;
-    return 0;
-}
+struct returns_args {
+    const char *campaign, *reject_path;
+};
 
 static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"campaign", required_argument, NULL, 'C'},
-                                            {"reject-file", required_argument, NULL, 'R'},
-                                            {0}};
-    const char *args[2] = {NULL, NULL}; /* --campaign, --reject-file */
-    int r = begin(cli, argc, argv, options, returns_option, args, NULL, NULL);
+    static const struct opt_row options[] = {
+        OPT_TEXT("campaign", struct returns_args, campaign),
+        OPT_TEXT("reject-file", struct returns_args, reject_path),
+        {0},
+    };
+    struct returns_args a = {0};
+    int r = begin(cli, argc, argv, options, &a, NULL, NULL);
     if (r != GO_ON)
         return r;
-    const char *campaign = args[0];
     const char *path = one_name(cli, argc, argv, "FILE (a CSV of returned letters)");
     if (path == NULL)
         return EXIT_USAGE;
@@ -1530,7 +1485,7 @@ static int cmd_returns_ingest(struct cli *cli, int argc, char **argv)
     char *who = actor(db);
     char err[1024] = "";
     struct returns_result result = {0};
-    r = returns_ingest(db, path, campaign, who, args[1], stderr, &result, err, sizeof(err));
+    r = returns_ingest(db, path, a.campaign, who, a.reject_path, stderr, &result, err, sizeof(err));
     free(who);
     if (r < 0) {
         fail(cli, "%s; nothing was recorded", err[0] ? err : db->error);
@@ -1582,8 +1537,7 @@ static void bounce_counts_print(const struct cli *cli, const struct bounce_count
 static int cmd_bounces_ingest(struct cli *cli, int argc, char **argv)
 {
     const char *path = NULL;
-    int r = begin(cli, argc, argv, NULL, no_options, NULL, "PATH (a message file, Maildir or mbox)",
-                  &path);
+    int r = begin(cli, argc, argv, NULL, NULL, "PATH (a message file, Maildir or mbox)", &path);
     if (r != GO_ON)
         return r;
     char err[1024];
@@ -1623,55 +1577,8 @@ struct hold_args {
     bool written, json, active;
 };
 
-static int hold_option(int opt, const char *arg, void *data)
-{
-    struct hold_args *a = data;
-    switch (opt) {
-    case 'r':
-        a->place.region = arg;
-        return 0;
-    case 'R':
-        a->place.recipient = arg;
-        return 0;
-    case 'A':
-        a->place.authority = arg;
-        return 0;
-    case 'O':
-        a->place.official = arg;
-        return 0;
-    case 'C':
-        a->place.case_ref = arg;
-        return 0;
-    case 'F':
-        a->place.form = arg;
-        return 0;
-    case 'T':
-        a->place.reason = arg;
-        return 0;
-    case 'v':
-        a->place.review_by = arg;
-        return 0;
-    case 'd':
-        a->document_path = arg;
-        return 0;
-    case 's':
-        a->as_name = arg;
-        return 0;
-    case 'e':
-        a->evidence = arg;
-        return 0;
-    case 'w':
-        a->written = true;
-        return 0;
-    case 'j':
-        a->json = true;
-        return 0;
-    case 'a':
-        a->active = true;
-        return 0;
-    }
-    return -1;
-}
+/* What hold lift, confirm and show name their argument when it is missing. */
+#define HOLD_NUMBER "HOLD (its number: crier hold list)"
 
 /* hold_exit - the exit code for a hold module error (its message is already in err). */
 static int hold_exit(int r)
@@ -1773,21 +1680,21 @@ static int confirm_act(struct cli *cli, struct crier_db *db, struct hold_args *a
 
 static int cmd_hold_place(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"region", required_argument, NULL, 'r'},
-        {"recipient", required_argument, NULL, 'R'},
-        {"authority", required_argument, NULL, 'A'},
-        {"official", required_argument, NULL, 'O'},
-        {"case", required_argument, NULL, 'C'},
-        {"form", required_argument, NULL, 'F'},
-        {"reason", required_argument, NULL, 'T'},
-        {"review-by", required_argument, NULL, 'v'},
-        {"document", required_argument, NULL, 'd'},
-        {"as", required_argument, NULL, 's'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("region", struct hold_args, place.region),
+        OPT_TEXT("recipient", struct hold_args, place.recipient),
+        OPT_TEXT("authority", struct hold_args, place.authority),
+        OPT_TEXT("official", struct hold_args, place.official),
+        OPT_TEXT("case", struct hold_args, place.case_ref),
+        OPT_TEXT("form", struct hold_args, place.form),
+        OPT_TEXT("reason", struct hold_args, place.reason),
+        OPT_TEXT("review-by", struct hold_args, place.review_by),
+        OPT_TEXT("document", struct hold_args, document_path),
+        OPT_TEXT("as", struct hold_args, as_name),
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r = begin(cli, argc, argv, options, hold_option, &a, "CAMPAIGN", &a.place.campaign);
+    int r = begin(cli, argc, argv, options, &a, "CAMPAIGN", &a.place.campaign);
     if (r != GO_ON)
         return r;
     if (a.place.region && a.place.recipient) {
@@ -1819,16 +1726,15 @@ static int cmd_hold_place(struct cli *cli, int argc, char **argv)
 
 static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"evidence", required_argument, NULL, 'e'},
-        {"document", required_argument, NULL, 'd'},
-        {"as", required_argument, NULL, 's'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("evidence", struct hold_args, evidence),
+        OPT_TEXT("document", struct hold_args, document_path),
+        OPT_TEXT("as", struct hold_args, as_name),
         {0},
     };
     struct hold_args a = {.document_path = NULL};
     const char *hold = NULL;
-    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
-                  &hold);
+    int r = begin(cli, argc, argv, options, &a, HOLD_NUMBER, &hold);
     if (r != GO_ON)
         return r;
     if (a.evidence == NULL) {
@@ -1840,16 +1746,15 @@ static int cmd_hold_lift(struct cli *cli, int argc, char **argv)
 
 static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"written", no_argument, NULL, 'w'},
-        {"document", required_argument, NULL, 'd'},
-        {"as", required_argument, NULL, 's'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("written", struct hold_args, written),
+        OPT_TEXT("document", struct hold_args, document_path),
+        OPT_TEXT("as", struct hold_args, as_name),
         {0},
     };
     struct hold_args a = {.document_path = NULL};
     const char *hold = NULL;
-    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
-                  &hold);
+    int r = begin(cli, argc, argv, options, &a, HOLD_NUMBER, &hold);
     if (r != GO_ON)
         return r;
     if (!a.written || a.document_path == NULL) {
@@ -1862,20 +1767,16 @@ static int cmd_hold_confirm(struct cli *cli, int argc, char **argv)
 
 static int cmd_hold_list(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"active", no_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("active", struct hold_args, active),
+        OPT_FLAG("json", struct hold_args, json),
         {0},
     };
     struct hold_args a = {.document_path = NULL};
-    int r = begin(cli, argc, argv, options, hold_option, &a, NULL, NULL);
+    int r = begin_upto(cli, argc, argv, options, &a, 1);
     if (r != GO_ON)
         return r;
     const char *campaign = optind < argc ? argv[optind] : NULL;
-    if (optind + 1 < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind + 1]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -1892,11 +1793,10 @@ static int cmd_hold_list(struct cli *cli, int argc, char **argv)
 
 static int cmd_hold_show(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"json", no_argument, NULL, 'j'}, {0}};
+    static const struct opt_row options[] = {OPT_FLAG("json", struct hold_args, json), {0}};
     struct hold_args a = {.document_path = NULL};
     const char *hold = NULL;
-    int r = begin(cli, argc, argv, options, hold_option, &a, "HOLD (its number: crier hold list)",
-                  &hold);
+    int r = begin(cli, argc, argv, options, &a, HOLD_NUMBER, &hold);
     if (r != GO_ON)
         return r;
     struct crier_db *db = NULL;
@@ -1925,9 +1825,10 @@ struct hold_check_args {
     int count;
 };
 
-static int hold_check_option(int opt, const char *arg, void *data)
+/* hold_check_mail_to - --mail-to ADDRESS, repeatable (field: the whole hold_check_args). */
+static int hold_check_mail_to(const char *arg, void *field, int tag)
 {
-    struct hold_check_args *a = data;
+    struct hold_check_args *a = field;
     if (a->count == (int)ARRAY_SIZE(a->to) - 1) {
         fprintf(stderr, "crier hold check: at most %zu --mail-to\n", ARRAY_SIZE(a->to) - 1);
         return -1;
@@ -1938,15 +1839,14 @@ static int hold_check_option(int opt, const char *arg, void *data)
 
 static int cmd_hold_check(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"mail-to", required_argument, NULL, 'm'}, {0}};
+    static const struct opt_row options[] = {
+        OPT_WHOLE("mail-to", hold_check_mail_to, 0),
+        {0},
+    };
     struct hold_check_args a = {0};
-    int r = begin(cli, argc, argv, options, hold_check_option, &a, NULL, NULL);
+    int r = begin_upto(cli, argc, argv, options, &a, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     struct crier_db *db = NULL;
     int code = connect(cli, true, &db);
     if (code)
@@ -2001,34 +1901,18 @@ struct batch_args {
     const char *date, *evidence, *reason;
 };
 
-static int batch_option(int opt, const char *arg, void *data)
-{
-    struct batch_args *a = data;
-    if (opt == 'j')
-        a->json = true;
-    else if (opt == 'd')
-        a->date = arg;
-    else if (opt == 'e')
-        a->evidence = arg;
-    else if (opt == 'r')
-        a->reason = arg;
-    else
-        return -1;
-    return 0;
-}
-
 static int cmd_batch(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"date", required_argument, NULL, 'd'},
-        {"evidence", required_argument, NULL, 'e'},
-        {"reason", required_argument, NULL, 'r'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("json", struct batch_args, json),
+        OPT_TEXT("date", struct batch_args, date),
+        OPT_TEXT("evidence", struct batch_args, evidence),
+        OPT_TEXT("reason", struct batch_args, reason),
         {0},
     };
     const char *name = strchr(cli->command, ' ') + 1; /* "list", "show", ... */
     struct batch_args a = {0};
-    int r = begin(cli, argc, argv, options, batch_option, &a, NULL, NULL);
+    int r = begin(cli, argc, argv, options, &a, NULL, NULL);
     if (r != GO_ON)
         return r;
     bool list = strcmp(name, "list") == 0, mark = strcmp(name, "mark-mailed") == 0;
@@ -2076,39 +1960,27 @@ static int cmd_batch(struct cli *cli, int argc, char **argv)
     return 0;
 }
 
-/* ---- audit report (engine/cmd/report.c) ---------------------------------------------------- */
-
-static int report_option(int opt, const char *arg, void *data)
+/* campaign_fail - a module's error, said; an unknown campaign is bad data (65), as an
+ * argument that names nothing, not a missing file. */
+static int campaign_fail(struct cli *cli, int r, const char *err)
 {
-    struct report_options *o = data;
-    switch (opt) {
-    case 'j':
-        o->json = true;
-        return 0;
-    case 'H':
-        o->html_path = arg;
-        return 0;
-    case 'D':
-        o->discovered = arg;
-        return 0;
-    case 'F':
-        o->frameworks = arg;
-        return 0;
-    }
-    return -1;
+    fail(cli, "%s", err);
+    return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
 }
+
+/* ---- audit report (engine/cmd/report.c) ---------------------------------------------------- */
 
 static int cmd_audit_report(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"json", no_argument, NULL, 'j'},
-        {"html", required_argument, NULL, 'H'},
-        {"discovered", required_argument, NULL, 'D'},
-        {"framework", required_argument, NULL, 'F'},
+    static const struct opt_row options[] = {
+        OPT_FLAG("json", struct report_options, json),
+        OPT_TEXT("html", struct report_options, html_path),
+        OPT_TEXT("discovered", struct report_options, discovered),
+        OPT_TEXT("framework", struct report_options, frameworks),
         {0},
     };
     struct report_options o = {.json = false};
-    int r = begin(cli, argc, argv, options, report_option, &o, "CAMPAIGN", &o.campaign);
+    int r = begin(cli, argc, argv, options, &o, "CAMPAIGN", &o.campaign);
     if (r != GO_ON)
         return r;
     struct crier_db *db = NULL;
@@ -2120,11 +1992,7 @@ static int cmd_audit_report(struct cli *cli, int argc, char **argv)
     char err[1024] = "";
     r = report_run(db, &o, stdout, err, sizeof(err));
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
-    }
-    return 0;
+    return r < 0 ? campaign_fail(cli, r, err) : 0;
 }
 
 /* ---- regulators ---------------------------------------------------------------------- */
@@ -2135,48 +2003,16 @@ struct regulators_args {
     const char *out;
 };
 
-static int regulators_option(int opt, const char *arg, void *data)
-{
-    struct regulators_args *a = data;
-    switch (opt) {
-    case 'o':
-        a->out = arg;
-        return 0;
-    case 'D':
-        a->report.discovered = arg;
-        return 0;
-    case 'F':
-        a->report.frameworks = arg;
-        return 0;
-    case 'J':
-        a->filing.jurisdiction = arg;
-        return 0;
-    case 'R':
-        a->filing.regulator = arg;
-        return 0;
-    case 'd':
-        a->filing.date = arg;
-        return 0;
-    case 'w':
-        a->filing.how = arg;
-        return 0;
-    case 'r':
-        a->filing.reference = arg;
-        return 0;
-    }
-    return -1;
-}
-
 static int cmd_regulators(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"out", required_argument, NULL, 'o'},
-        {"discovered", required_argument, NULL, 'D'},
-        {"framework", required_argument, NULL, 'F'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("out", struct regulators_args, out),
+        OPT_TEXT("discovered", struct regulators_args, report.discovered),
+        OPT_TEXT("framework", struct regulators_args, report.frameworks),
         {0},
     };
     struct regulators_args a = {0};
-    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.report.campaign);
+    int r = begin(cli, argc, argv, options, &a, "CAMPAIGN", &a.report.campaign);
     if (r != GO_ON)
         return r;
     if (a.out == NULL) {
@@ -2191,22 +2027,21 @@ static int cmd_regulators(struct cli *cli, int argc, char **argv)
     char err[1024] = "";
     r = regulators_packet(db, cli->config, &a.report, a.out, stdout, err, sizeof(err));
     db_close(db);
-    if (r < 0) {
-        fail(cli, "%s", err);
-        return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
-    }
-    return 0;
+    return r < 0 ? campaign_fail(cli, r, err) : 0;
 }
 
 static int cmd_regulators_mark_filed(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {
-        {"jurisdiction", required_argument, NULL, 'J'}, {"regulator", required_argument, NULL, 'R'},
-        {"date", required_argument, NULL, 'd'},         {"how", required_argument, NULL, 'w'},
-        {"reference", required_argument, NULL, 'r'},    {0},
+    static const struct opt_row options[] = {
+        OPT_TEXT("jurisdiction", struct regulators_args, filing.jurisdiction),
+        OPT_TEXT("regulator", struct regulators_args, filing.regulator),
+        OPT_TEXT("date", struct regulators_args, filing.date),
+        OPT_TEXT("how", struct regulators_args, filing.how),
+        OPT_TEXT("reference", struct regulators_args, filing.reference),
+        {0},
     };
     struct regulators_args a = {0};
-    int r = begin(cli, argc, argv, options, regulators_option, &a, "CAMPAIGN", &a.filing.campaign);
+    int r = begin(cli, argc, argv, options, &a, "CAMPAIGN", &a.filing.campaign);
     if (r != GO_ON)
         return r;
     struct crier_db *db = NULL;
@@ -2322,25 +2157,17 @@ int cli_main(int argc, char **argv)
 
 /* ---- serve (engine/cmd/serve.c) ---------------------------------------------------------- */
 
-static int serve_option(int opt, const char *arg, void *data)
-{
-    *(const char **)data = arg;
-    return 0;
-}
-
 static int cmd_serve(struct cli *cli, int argc, char **argv)
 {
-    static const struct option options[] = {{"listen", required_argument, NULL, 'l'}, {0}};
-    const char *listen = NULL;
-    int r = begin(cli, argc, argv, options, serve_option, &listen, NULL, NULL);
+    struct serve_args {
+        const char *listen;
+    } a = {0};
+    static const struct opt_row options[] = {OPT_TEXT("listen", struct serve_args, listen), {0}};
+    int r = begin_upto(cli, argc, argv, options, &a, 0);
     if (r != GO_ON)
         return r;
-    if (optind < argc) {
-        fail(cli, "unexpected argument '%s'", argv[optind]);
-        return EXIT_USAGE;
-    }
     int code = config_ready(cli);
-    return code ? code : serve_main(cli->config, listen);
+    return code ? code : serve_main(cli->config, a.listen);
 }
 
 /* ---- audit -------------------------------------------------------------------------- */
@@ -2354,81 +2181,35 @@ struct audit_args {
     bool json;
 };
 
-static int audit_option(int opt, const char *arg, void *data)
+/* audit_format_parse - --format table|csv|json of audit log. */
+static int audit_format_parse(const char *arg, void *field, int tag)
 {
-    struct audit_args *a = data;
-    switch (opt) {
-    case 'r':
-        a->query.recipient = arg;
-        return 0;
-    case 'C':
-        a->query.channel = arg;
-        return 0;
-    case 's':
-        a->query.since = arg;
-        return 0;
-    case 'u':
-        a->query.until = arg;
-        return 0;
-    case 'F':
-        if (strcmp(arg, "table") == 0)
-            a->query.format = AUDIT_TABLE;
-        else if (strcmp(arg, "csv") == 0)
-            a->query.format = AUDIT_CSV;
-        else if (strcmp(arg, "json") == 0)
-            a->query.format = AUDIT_JSON;
-        else {
-            fprintf(stderr, "crier: --format must be table, csv or json, not '%s'\n", arg);
-            return -1;
+    static const char *const names[] = {
+        [AUDIT_TABLE] = "table", [AUDIT_CSV] = "csv", [AUDIT_JSON] = "json"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        if (names[i] && strcmp(arg, names[i]) == 0) {
+            *(enum audit_format *)field = (enum audit_format)i;
+            return 0;
         }
-        return 0;
-    case 'n':
-        a->campaign = arg;
-        return 0;
-    case 'f':
-        a->file = arg;
-        return 0;
-    case 'e':
-        a->expect_head = arg;
-        return 0;
-    case 'o':
-        a->out = arg;
-        return 0;
-    case 'j':
-        a->json = true;
-        return 0;
-    default:
-        return -1;
     }
+    fprintf(stderr, "crier: --format must be table, csv or json, not '%s'\n", arg);
+    return -1;
 }
 
-static const struct option audit_options[] = {
-    {"recipient", required_argument, NULL, 'r'},
-    {"channel", required_argument, NULL, 'C'},
-    {"since", required_argument, NULL, 's'},
-    {"until", required_argument, NULL, 'u'},
-    {"format", required_argument, NULL, 'F'},
-    {"campaign", required_argument, NULL, 'n'},
-    {"file", required_argument, NULL, 'f'},
-    {"expect-head", required_argument, NULL, 'e'},
-    {"out", required_argument, NULL, 'o'},
-    {"json", no_argument, NULL, 'j'},
+/* Every audit command takes these; each uses the ones its help names. */
+static const struct opt_row audit_options[] = {
+    OPT_TEXT("recipient", struct audit_args, query.recipient),
+    OPT_TEXT("channel", struct audit_args, query.channel),
+    OPT_TEXT("since", struct audit_args, query.since),
+    OPT_TEXT("until", struct audit_args, query.until),
+    OPT_PARSE("format", struct audit_args, query.format, audit_format_parse, 0),
+    OPT_TEXT("campaign", struct audit_args, campaign),
+    OPT_TEXT("file", struct audit_args, file),
+    OPT_TEXT("expect-head", struct audit_args, expect_head),
+    OPT_TEXT("out", struct audit_args, out),
+    OPT_FLAG("json", struct audit_args, json),
     {0},
 };
-
-/* audit_parse - the options of `audit NAME`, and no more positional arguments than max. */
-static int audit_parse(struct cli *cli, const char *name, int argc, char **argv, int max,
-                       struct audit_args *a)
-{
-    int r = begin(cli, argc, argv, audit_options, audit_option, a, NULL, NULL);
-    if (r != GO_ON)
-        return r;
-    if (argc - optind > max) {
-        fail(cli, "unexpected argument '%s'", argv[optind + max]);
-        return EXIT_USAGE;
-    }
-    return GO_ON;
-}
 
 /* audit_fail - a module's error, with the database's refusal named as such. */
 static int audit_fail(struct cli *cli, int r, const char *err)
@@ -2443,7 +2224,7 @@ static int audit_fail(struct cli *cli, int r, const char *err)
 static int cmd_audit_log(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {.query.format = AUDIT_TABLE};
-    int code = audit_parse(cli, "log", argc, argv, 1, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 1);
     if (code >= 0)
         return code;
     a.query.campaign = optind < argc ? argv[optind] : NULL;
@@ -2466,7 +2247,7 @@ static int cmd_audit_log(struct cli *cli, int argc, char **argv)
 static int cmd_audit_show(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {0};
-    int code = audit_parse(cli, "show", argc, argv, 2, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 2);
     if (code >= 0)
         return code;
     if (argc - optind != 2) {
@@ -2488,7 +2269,7 @@ static int cmd_audit_show(struct cli *cli, int argc, char **argv)
 static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {0};
-    int code = audit_parse(cli, "verify", argc, argv, 0, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 0);
     if (code >= 0)
         return code;
     char err[1024];
@@ -2522,7 +2303,7 @@ static int cmd_audit_verify(struct cli *cli, int argc, char **argv)
 static int cmd_audit_head(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {0};
-    int code = audit_parse(cli, "head", argc, argv, 0, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 0);
     if (code >= 0)
         return code;
     struct crier_db *db = NULL;
@@ -2538,7 +2319,7 @@ static int cmd_audit_head(struct cli *cli, int argc, char **argv)
 static int cmd_audit_export(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {0};
-    int code = audit_parse(cli, "export", argc, argv, 0, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 0);
     if (code >= 0)
         return code;
     if (a.out == NULL) {
@@ -2586,7 +2367,7 @@ static int cmd_audit_export(struct cli *cli, int argc, char **argv)
 static int cmd_audit_seal(struct cli *cli, int argc, char **argv)
 {
     struct audit_args a = {0};
-    int code = audit_parse(cli, "seal", argc, argv, 0, &a);
+    int code = begin_upto(cli, argc, argv, audit_options, &a, 0);
     if (code >= 0)
         return code;
     struct crier_db *db = NULL;
@@ -2619,67 +2400,41 @@ struct unreached_args {
     enum unreached_format format;
 };
 
-static int unreached_option(int opt, const char *arg, void *data)
+/* unreached_key - --ref, --email, --fax, --name or --postal: what audit find looks up
+ * (its field is the whole struct unreached_args, which counts them). */
+static int unreached_key(const char *arg, void *field, int tag)
 {
-    struct unreached_args *a = data;
-    static const enum find_key keys[] = {['r'] = FIND_REF,
-                                         ['e'] = FIND_EMAIL,
-                                         ['f'] = FIND_FAX,
-                                         ['n'] = FIND_NAME,
-                                         ['p'] = FIND_POSTAL};
-    switch (opt) {
-    case 'r':
-    case 'e':
-    case 'f':
-    case 'n':
-    case 'p':
-        a->find.key = keys[opt];
-        a->find.value = arg;
-        a->keys++;
-        return 0;
-    case 'j':
-        a->find.json = true;
-        return 0;
-    case 'C':
-        a->amend.csv_path = arg;
-        return 0;
-    case 'R':
-        a->amend.reject_path = arg;
-        return 0;
-    case 'T':
-        a->amend.reason = arg;
-        return 0;
-    case 's':
-        a->amend.resend = true;
-        return 0;
-    case 'h' + 256:
-        a->channel = arg;
-        return 0;
-    case 'F':
-        if (strcmp(arg, "csv") == 0 || strcmp(arg, "json") == 0) {
-            a->format = arg[0] == 'c' ? UNREACHED_CSV : UNREACHED_JSON;
-            return 0;
-        }
-        fprintf(stderr, "crier: --format must be csv or json, not '%s'\n", arg);
-        return -1;
-    default:
-        return -1;
-    }
+    struct unreached_args *a = field;
+    a->find.key = (enum find_key)tag;
+    a->find.value = arg;
+    a->keys++;
+    return 0;
 }
 
-static const struct option unreached_options[] = {
-    {"ref", required_argument, NULL, 'r'},
-    {"email", required_argument, NULL, 'e'},
-    {"fax", required_argument, NULL, 'f'},
-    {"name", required_argument, NULL, 'n'},
-    {"postal", required_argument, NULL, 'p'},
-    {"json", no_argument, NULL, 'j'},
-    {"csv", required_argument, NULL, 'C'},
-    {"reject-file", required_argument, NULL, 'R'},
-    {"reason", required_argument, NULL, 'T'},
-    {"resend", no_argument, NULL, 's'},
-    {"channel", required_argument, NULL, 'h' + 256},
-    {"format", required_argument, NULL, 'F'},
+/* unreached_format_parse - --format csv|json of audit unreached. */
+static int unreached_format_parse(const char *arg, void *field, int tag)
+{
+    if (strcmp(arg, "csv") == 0 || strcmp(arg, "json") == 0) {
+        *(enum unreached_format *)field = arg[0] == 'c' ? UNREACHED_CSV : UNREACHED_JSON;
+        return 0;
+    }
+    fprintf(stderr, "crier: --format must be csv or json, not '%s'\n", arg);
+    return -1;
+}
+
+static const struct opt_row unreached_options[] = {
+    OPT_WHOLE("ref", unreached_key, FIND_REF),
+    OPT_WHOLE("email", unreached_key, FIND_EMAIL),
+    OPT_WHOLE("fax", unreached_key, FIND_FAX),
+    OPT_WHOLE("name", unreached_key, FIND_NAME),
+    OPT_WHOLE("postal", unreached_key, FIND_POSTAL),
+    OPT_FLAG("json", struct unreached_args, find.json),
+    OPT_TEXT("csv", struct unreached_args, amend.csv_path),
+    OPT_TEXT("reject-file", struct unreached_args, amend.reject_path),
+    OPT_TEXT("reason", struct unreached_args, amend.reason),
+    OPT_FLAG("resend", struct unreached_args, amend.resend),
+    OPT_TEXT("channel", struct unreached_args, channel),
+    OPT_PARSE("format", struct unreached_args, format, unreached_format_parse, 0),
     {0},
 };
 
@@ -2687,7 +2442,7 @@ static const struct option unreached_options[] = {
 static int unreached_parse(struct cli *cli, const char *group, const char *name, int argc,
                            char **argv, int min, int max, struct unreached_args *a)
 {
-    int r = begin(cli, argc, argv, unreached_options, unreached_option, a, NULL, NULL);
+    int r = begin(cli, argc, argv, unreached_options, a, NULL, NULL);
     if (r != GO_ON)
         return r;
     if (argc - optind < min || argc - optind > max) {
@@ -2835,55 +2590,23 @@ struct substitute_args {
     const char *out;
 };
 
-static int substitute_option(int opt, const char *arg, void *data)
-{
-    struct substitute_args *a = data;
-    switch (opt) {
-    case 'F':
-        a->options.frameworks = arg;
-        return 0;
-    case 'o':
-        a->out = arg;
-        return 0;
-    case 'u':
-        a->act.url = arg;
-        return 0;
-    case 'f':
-        a->act.from = arg;
-        return 0;
-    case 't':
-        a->act.until = arg;
-        return 0;
-    case 'O':
-        a->act.outlet = arg;
-        return 0;
-    case 'd':
-        a->act.date = arg;
-        return 0;
-    case 's':
-        a->act.jurisdiction = arg;
-        return 0;
-    }
-    return -1;
-}
-
 /* substitute_parse - options and the one CAMPAIGN; < 0 to go on, else the exit code. */
 static int substitute_parse(struct cli *cli, const char *verb, int argc, char **argv,
                             struct substitute_args *a)
 {
-    static const struct option options[] = {
-        {"framework", required_argument, NULL, 'F'},
-        {"out", required_argument, NULL, 'o'},
-        {"url", required_argument, NULL, 'u'},
-        {"from", required_argument, NULL, 'f'},
-        {"until", required_argument, NULL, 't'},
-        {"outlet", required_argument, NULL, 'O'},
-        {"date", required_argument, NULL, 'd'},
-        {"state", required_argument, NULL, 's'},
+    static const struct opt_row options[] = {
+        OPT_TEXT("framework", struct substitute_args, options.frameworks),
+        OPT_TEXT("out", struct substitute_args, out),
+        OPT_TEXT("url", struct substitute_args, act.url),
+        OPT_TEXT("from", struct substitute_args, act.from),
+        OPT_TEXT("until", struct substitute_args, act.until),
+        OPT_TEXT("outlet", struct substitute_args, act.outlet),
+        OPT_TEXT("date", struct substitute_args, act.date),
+        OPT_TEXT("state", struct substitute_args, act.jurisdiction),
         {0},
     };
     const char *name = NULL;
-    int r = begin(cli, argc, argv, options, substitute_option, a, "CAMPAIGN", &name);
+    int r = begin(cli, argc, argv, options, a, "CAMPAIGN", &name);
     if (r != GO_ON)
         return r;
     a->options.campaign = a->act.campaign = name;
@@ -2894,12 +2617,6 @@ static int substitute_parse(struct cli *cli, const char *verb, int argc, char **
     a->options.postage = cli->config->substitute.postage_per_letter;
     a->options.print = cli->config->substitute.print_per_letter;
     return -1;
-}
-
-static int substitute_fail(struct cli *cli, int r, const char *err)
-{
-    fail(cli, "%s", err);
-    return r == -ENOENT && strncmp(err, "no campaign", 11) == 0 ? EXIT_DATAERR : exit_code(r);
 }
 
 static int cmd_substitute(struct cli *cli, int argc, char **argv)
@@ -2921,7 +2638,7 @@ static int cmd_substitute(struct cli *cli, int argc, char **argv)
     int r = substitute_assess(db, &a.options, &model, err, sizeof(err));
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json)
         json_out(stdout, model);
     else {
@@ -2952,7 +2669,7 @@ static int cmd_substitute_write(struct cli *cli, int argc, char **argv)
     free(who);
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json) {
         json_out(stdout, result);
         return 0;
@@ -2991,7 +2708,7 @@ static int substitute_act_run(struct cli *cli, int argc, char **argv, const char
                    : substitute_media(db, &a.act, err, sizeof(err));
     db_close(db);
     if (r < 0)
-        return substitute_fail(cli, r, err);
+        return campaign_fail(cli, r, err);
     if (cli->json)
         json_out(stdout, posted ? json_pack("{s:s, s:s, s:s, s:s, s:s}", "campaign", a.act.campaign,
                                             "recorded", "posted", "url", a.act.url, "from",

@@ -631,15 +631,12 @@ int regulators_mark_filed(struct crier_db *db, const struct regulators_filing *f
     char *detail = xasprintf("filed %s %s on %s via %s, reference %s", filing->jurisdiction,
                              filing->regulator, filing->date, filing->how, filing->reference);
     const char *params[] = {filing->campaign, detail};
-    PGresult *res = NULL;
-    int r = db_query(db, filed_sql, 2, params, &res);
+    int r = db_exists(db, filed_sql, 2, params);
     if (r < 0) {
         free(detail);
         return error_set(err, err_size, r, "%s", db->error);
     }
-    bool found = PQntuples(res) > 0;
-    PQclear(res);
-    if (!found) {
+    if (r == 0) {
         free(detail);
         return error_set(err, err_size, -ENOENT, "no campaign named '%s'", filing->campaign);
     }

@@ -342,49 +342,41 @@ static json_t *person_json(const char *ref, const char *name, const char *region
     return p;
 }
 
-/* person_account - one person's row from the cursor, into every counter. */
-static void person_account(struct report *r, PGresult *rows, int i)
-{
-    const char *ref = PQgetvalue(rows, i, 0), *name = PQgetvalue(rows, i, 1);
-    const char *region = PQgetvalue(rows, i, 2);
-    const char *region_upper = db_value(rows, i, 3);
-    const char *state_name = PQgetvalue(rows, i, 4), *channel = PQgetvalue(rows, i, 5);
-    double ok_at = PQgetisnull(rows, i, 6) ? NAN : strtod(PQgetvalue(rows, i, 6), NULL);
-    bool returned = PQgetvalue(rows, i, 7)[0] == 't';
+/* One person's row of the cursor, as person_account reads it. */
+struct person_row {
+    const char *ref, *name, *region, *region_upper, *state_name, *channel, *country;
+    double ok_at; /* when notified (NAN: not, or the log lacks it) */
+    bool returned, notified;
     enum crier_notice_state state;
-    if (notice_state_from_name(state_name, &state) < 0)
-        return; /* the CHECK constraint allows no other */
-    bool notified = state == STATE_SENT || state == STATE_DELIVERED || state == STATE_MAILED;
-    double end = notified && !isnan(ok_at) ? ok_at : r->now;
-    bool hold_active = false;
-    double held = 0;
-    if (r->hold_count > 0) {
-        double from = r->discovered ? r->discovered_at : -INFINITY;
-        held = held_seconds(r, region_upper, ref, from, end, &hold_active);
-    }
-    if (state == STATE_READY && hold_active)
-        state = STATE_HELD; /* derived, as crier status does: never stored */
+    double end, held; /* when the clock stopped; seconds of it under a hold */
+};
 
-    /* the jurisdiction: the region of a US resident; a territory or a country abroad by the
-     * country (GDPR, PIPEDA by the entry that lists it) */
-    const char *country = PQgetvalue(rows, i, 8);
-    char abroad[64];
-    const char *key = region;
-    if (country[0] != '\0' && strcmp(country, "US") != 0) {
-        /* the territories with an ISO code of their own are jurisdictions of the table; any
-         * other country is the abroad entry that lists it (DE is Germany, not Delaware) */
-        bool territory =
-            strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
-        const struct rules_entry *e = territory
-                                          ? rules_find(r->table, SECTION_JURISDICTION, country)
-                                          : rules_find_country(r->table, country);
-        snprintf(abroad, sizeof(abroad), "%s", e ? e->code : "");
-        if (e == NULL)
-            snprintf(abroad, sizeof(abroad), "country %.8s", country);
-        key = abroad;
-    }
-    struct region_stats *s = region_slot(r, key);
-    struct channel_stats *c = channel_slot(r, channel);
+/* person_jurisdiction - where a person counts: the region of a US resident; a territory
+ * or a country abroad by the country (GDPR, PIPEDA by the entry that lists it). */
+static const char *person_jurisdiction(const struct report *r, const struct person_row *p,
+                                       char *abroad, size_t abroad_size)
+{
+    const char *country = p->country;
+    if (country[0] == '\0' || strcmp(country, "US") == 0)
+        return p->region;
+    /* the territories with an ISO code of their own are jurisdictions of the table; any
+     * other country is the abroad entry that lists it (DE is Germany, not Delaware) */
+    bool territory =
+        strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
+    const struct rules_entry *e = territory ? rules_find(r->table, SECTION_JURISDICTION, country)
+                                            : rules_find_country(r->table, country);
+    snprintf(abroad, abroad_size, "%s", e ? e->code : "");
+    if (e == NULL)
+        snprintf(abroad, abroad_size, "country %.8s", country);
+    return abroad;
+}
+
+/* person_states - the counts by state, contact and hold, and a notified person's day in
+ * the chart; false when the person is notified but the log lacks the time. */
+static bool person_states(struct report *r, struct region_stats *s, struct channel_stats *c,
+                          const struct person_row *p)
+{
+    enum crier_notice_state state = p->state;
     r->total++;
     r->by_state[state]++;
     s->people++;
@@ -393,35 +385,40 @@ static void person_account(struct report *r, PGresult *rows, int i)
         c->by_state[state]++;
     if (state == STATE_UNDELIVERABLE)
         r->undeliverable++;
-    if (returned && state == STATE_MAILED)
+    if (p->returned && state == STATE_MAILED)
         r->returned++;
-    if (state == STATE_UNDELIVERABLE || (returned && state == STATE_MAILED)) {
+    if (state == STATE_UNDELIVERABLE || (p->returned && state == STATE_MAILED)) {
         r->no_contact++;
         s->no_contact++;
     }
-    if (held > 0) {
+    if (p->held > 0) {
         r->delayed_by_holds++;
         s->delayed_by_holds++;
     }
-    if (notified) {
-        r->notified++;
-        s->notified++;
-        if (isnan(ok_at)) {
-            r->time_unknown++; /* a final state without its log row: the record is short */
-            return;
-        }
-        if (isnan(s->last_notified) || ok_at > s->last_notified)
-            s->last_notified = ok_at;
-        if (isnan(s->first_notified) || ok_at < s->first_notified)
-            s->first_notified = ok_at;
-        struct chart_day *d = day_slot(r, (long)floor(ok_at / DAY_SECONDS));
-        if (c)
-            d->counts[c - r->channels]++;
+    if (!p->notified)
+        return true;
+    r->notified++;
+    s->notified++;
+    if (isnan(p->ok_at)) {
+        r->time_unknown++; /* a final state without its log row: the record is short */
+        return false;
     }
-    if (r->discovered == NULL)
-        return; /* no clock to measure against */
-    long day = (long)floor((end - r->discovered_at - held) / DAY_SECONDS);
-    if (notified) {
+    if (isnan(s->last_notified) || p->ok_at > s->last_notified)
+        s->last_notified = p->ok_at;
+    if (isnan(s->first_notified) || p->ok_at < s->first_notified)
+        s->first_notified = p->ok_at;
+    struct chart_day *d = day_slot(r, (long)floor(p->ok_at / DAY_SECONDS));
+    if (c)
+        d->counts[c - r->channels]++;
+    return true;
+}
+
+/* person_timeliness - the days from discovery, less those under a hold, against the
+ * region's deadline: late, on time, overdue or pending. */
+static void person_timeliness(struct report *r, struct region_stats *s, const struct person_row *p)
+{
+    long day = (long)floor((p->end - r->discovered_at - p->held) / DAY_SECONDS);
+    if (p->notified) {
         s->day_sum += day;
         if (s->timed++ == 0 || day > s->day_max)
             s->day_max = day;
@@ -433,24 +430,60 @@ static void person_account(struct report *r, PGresult *rows, int i)
     }
     bool past = day > s->deadline_days;
     long limit = r->options->list_limit;
-    if (notified && past) {
+    if (p->notified && past) {
         r->late++;
         s->late++;
         list_add(&r->late_people, limit,
-                 person_json(ref, name, region, state_name, channel, day, s, held, ok_at));
-    } else if (notified) {
+                 person_json(p->ref, p->name, p->region, p->state_name, p->channel, day, s, p->held,
+                             p->ok_at));
+    } else if (p->notified) {
         r->on_time++;
         s->on_time++;
     } else if (past) {
         r->overdue++;
         s->overdue++;
-        list_add(
-            &r->overdue_people, limit,
-            person_json(ref, name, region, notice_state_name(state), channel, day, s, held, NAN));
+        list_add(&r->overdue_people, limit,
+                 person_json(p->ref, p->name, p->region, notice_state_name(p->state), p->channel,
+                             day, s, p->held, NAN));
     } else {
         r->pending++;
         s->pending++;
     }
+}
+
+/* person_account - one person's row from the cursor, into every counter. */
+static void person_account(struct report *r, PGresult *rows, int i)
+{
+    struct person_row p = {
+        .ref = PQgetvalue(rows, i, 0),
+        .name = PQgetvalue(rows, i, 1),
+        .region = PQgetvalue(rows, i, 2),
+        .region_upper = db_value(rows, i, 3),
+        .state_name = PQgetvalue(rows, i, 4),
+        .channel = PQgetvalue(rows, i, 5),
+        .ok_at = PQgetisnull(rows, i, 6) ? NAN : strtod(PQgetvalue(rows, i, 6), NULL),
+        .returned = PQgetvalue(rows, i, 7)[0] == 't',
+        .country = PQgetvalue(rows, i, 8),
+    };
+    if (notice_state_from_name(p.state_name, &p.state) < 0)
+        return; /* the CHECK constraint allows no other */
+    p.notified = p.state == STATE_SENT || p.state == STATE_DELIVERED || p.state == STATE_MAILED;
+    p.end = p.notified && !isnan(p.ok_at) ? p.ok_at : r->now;
+    bool hold_active = false;
+    if (r->hold_count > 0) {
+        double from = r->discovered ? r->discovered_at : -INFINITY;
+        p.held = held_seconds(r, p.region_upper, p.ref, from, p.end, &hold_active);
+    }
+    if (p.state == STATE_READY && hold_active)
+        p.state = STATE_HELD; /* derived, as crier status does: never stored */
+    char abroad[64];
+    struct region_stats *s = region_slot(r, person_jurisdiction(r, &p, abroad, sizeof(abroad)));
+    struct channel_stats *c = channel_slot(r, p.channel);
+    if (!person_states(r, s, c, &p))
+        return;
+    if (r->discovered == NULL)
+        return; /* no clock to measure against */
+    person_timeliness(r, s, &p);
 }
 
 /* ---- reading ------------------------------------------------------------------------------ */

@@ -114,130 +114,184 @@ static int forward(struct crier_db *db, struct forwarding *fw, const struct csv_
     return 0;
 }
 
-int returns_ingest(struct crier_db *db, const char *path, const char *campaign, const char *actor,
-                   const char *reject_path, FILE *diag, struct returns_result *ret_result,
-                   char *err, size_t err_size)
+/* What returns_ingest knows of the file it reads. */
+struct returns_file {
+    const char *path, *campaign, *actor;
+    FILE *diag;
+    int ref_column, campaign_column, reason_column, date_column;
+    char sha256[65]; /* the file's identity, "" for standard input */
+    struct forwarding fw;
+    char *reject_tmp; /* the reject file, renamed to its name when all went well */
+    struct returns_result result;
+};
+
+/* returns_header - the columns the header names; -EINVAL when ref (or campaign, without
+ * --campaign) is not among them. */
+static int returns_header(struct returns_file *f, const struct csv_record *header, char *err,
+                          size_t err_size)
+{
+    f->ref_column = column_of(header, "ref");
+    f->campaign_column = column_of(header, "campaign");
+    f->reason_column = column_of(header, "reason");
+    f->date_column = column_of(header, "returned_on");
+    if (f->ref_column < 0 || (f->campaign_column < 0 && f->campaign == NULL)) {
+        snprintf(err, err_size, "%s: the header needs a 'ref' column%s", f->path,
+                 f->campaign_column < 0 && f->campaign == NULL
+                     ? " and a 'campaign' column (or give --campaign NAME)"
+                     : "");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* returns_rejects_open - with forwarding columns and a reject file: the file, written
+ * beside its name, with the header. */
+static int returns_rejects_open(struct returns_file *f, const struct csv_record *header,
+                                const char *reject_path, char *err, size_t err_size)
+{
+    bool forwarding = false;
+    for (size_t i = 0; i < ARRAY_SIZE(forward_names); i++)
+        forwarding |= (f->fw.column[i] = column_of(header, forward_names[i])) >= 0;
+    if (!forwarding || reject_path == NULL)
+        return 0;
+    f->reject_tmp = xasprintf("%s.tmp", reject_path);
+    f->fw.rejects = fopen(f->reject_tmp, "w");
+    if (f->fw.rejects == NULL) {
+        snprintf(err, err_size, "%s: %s", f->reject_tmp, strerror(errno));
+        return -EIO;
+    }
+    fputs("source_row,disposition,reason", f->fw.rejects);
+    for (size_t c = 0; c < header->count; c++) {
+        fputc(',', f->fw.rejects);
+        csv_write_field(f->fw.rejects, header->fields[c]);
+    }
+    fputc('\n', f->fw.rejects);
+    return 0;
+}
+
+/* returns_rejects_close - the reject file renamed into place when r says all went well,
+ * else removed; r, or -EIO when closing it failed. */
+static int returns_rejects_close(struct returns_file *f, const char *reject_path, int r, char *err,
+                                 size_t err_size)
+{
+    if (f->fw.rejects && (fclose(f->fw.rejects) != 0) && r >= 0) {
+        snprintf(err, err_size, "%s: %s", f->reject_tmp, strerror(errno));
+        r = -EIO;
+    }
+    f->fw.rejects = NULL;
+    if (f->reject_tmp) {
+        if (r < 0 || rename(f->reject_tmp, reject_path) != 0)
+            unlink(f->reject_tmp);
+        free(f->reject_tmp);
+        f->reject_tmp = NULL;
+    }
+    return r;
+}
+
+/* returns_row - one returned letter: recorded (transition_record_return), its forwarding
+ * address applied, and counted. < 0 stops the file. */
+static int returns_row(struct crier_db *db, struct returns_file *f, const struct csv_record *record,
+                       char *err, size_t err_size)
+{
+    struct returns_result *result = &f->result;
+    result->rows++;
+    const char *ref = field(record, f->ref_column);
+    const char *in_campaign = field(record, f->campaign_column);
+    if (in_campaign == NULL)
+        in_campaign = f->campaign;
+    char where[64];
+    snprintf(where, sizeof(where), "%s line %lu", "returns file", record->line);
+    if (ref == NULL || in_campaign == NULL) {
+        fprintf(f->diag, "crier: %s:%lu: no ref%s\n", f->path, record->line,
+                in_campaign ? "" : " or campaign");
+        result->unknown++;
+        return 0;
+    }
+    enum transition_return_result outcome = RETURN_RECORDED;
+    int r = transition_record_return(db, in_campaign, ref, field(record, f->reason_column),
+                                     field(record, f->date_column), where,
+                                     f->sha256[0] ? f->sha256 : NULL, f->actor, &outcome);
+    if (r == 0 && (outcome == RETURN_RECORDED || outcome == RETURN_ALREADY) &&
+        forward_given(&f->fw, record))
+        r = forward(db, &f->fw, record, f->path, in_campaign, ref, f->actor, f->diag, result);
+    if (r < 0) {
+        snprintf(err, err_size, "%s:%lu: %s", f->path, record->line, db->error);
+        return r;
+    }
+    if (outcome == RETURN_RECORDED)
+        result->recorded++;
+    else if (outcome == RETURN_ALREADY)
+        result->already++;
+    else if (outcome == RETURN_UNKNOWN) {
+        result->unknown++;
+        fprintf(f->diag, "crier: %s:%lu: no ref '%s' in campaign '%s'\n", f->path, record->line,
+                ref, in_campaign);
+    } else {
+        result->not_mailed++;
+        fprintf(f->diag, "crier: %s:%lu: the letter to ref '%s' is not marked mailed\n", f->path,
+                record->line, ref);
+    }
+    return 0;
+}
+
+/* returns_open - the file, its header read and checked, the reject file begun and the
+ * file's identity taken; on failure, nothing is left open. */
+static int returns_open(struct returns_file *f, const char *reject_path,
+                        struct csv_reader **ret_reader, char *err, size_t err_size)
 {
     struct csv_reader *reader = NULL;
-    int r = csv_reader_open(path, &reader, err, err_size);
+    int r = csv_reader_open(f->path, &reader, err, err_size);
     if (r < 0)
         return r;
     const struct csv_record *header = NULL;
     r = csv_reader_next(reader, &header, err, err_size);
-    if (r <= 0) {
-        if (r == 0)
-            snprintf(err, err_size, "%s: empty file (a header line is required)", path);
-        csv_reader_free(reader);
-        return r == 0 ? -EINVAL : r;
+    if (r == 0) {
+        snprintf(err, err_size, "%s: empty file (a header line is required)", f->path);
+        r = -EINVAL;
     }
-    int ref_column = column_of(header, "ref");
-    int campaign_column = column_of(header, "campaign");
-    int reason_column = column_of(header, "reason");
-    int date_column = column_of(header, "returned_on");
-    if (ref_column < 0 || (campaign_column < 0 && campaign == NULL)) {
-        snprintf(err, err_size, "%s: the header needs a 'ref' column%s", path,
-                 campaign_column < 0 && campaign == NULL
-                     ? " and a 'campaign' column (or give --campaign NAME)"
-                     : "");
-        csv_reader_free(reader);
-        return -EINVAL;
-    }
-    struct forwarding fw = {0};
-    bool forwarding = false;
-    for (size_t i = 0; i < ARRAY_SIZE(forward_names); i++)
-        forwarding |= (fw.column[i] = column_of(header, forward_names[i])) >= 0;
-    char *reject_tmp = NULL;
-    if (forwarding && reject_path) {
-        reject_tmp = xasprintf("%s.tmp", reject_path);
-        fw.rejects = fopen(reject_tmp, "w");
-        if (fw.rejects == NULL) {
-            snprintf(err, err_size, "%s: %s", reject_tmp, strerror(errno));
-            free(reject_tmp);
-            csv_reader_free(reader);
-            return -EIO;
-        }
-        fputs("source_row,disposition,reason", fw.rejects);
-        for (size_t c = 0; c < header->count; c++) {
-            fputc(',', fw.rejects);
-            csv_write_field(fw.rejects, header->fields[c]);
-        }
-        fputc('\n', fw.rejects);
-    }
+    if (r > 0)
+        r = returns_header(f, header, err, err_size);
+    if (r == 0)
+        r = returns_rejects_open(f, header, reject_path, err, err_size);
     /* the file's identity: the same file ingested again records nothing (standard input
      * has none: there, only a return of the same mailing is a duplicate) */
-    char file_sha256[65] = "";
-    if (strcmp(path, "-") != 0 && sha256_file_hex(path, file_sha256) < 0) {
-        snprintf(err, err_size, "%s: %s", path, strerror(errno));
-        csv_reader_free(reader);
-        if (fw.rejects) {
-            fclose(fw.rejects);
-            unlink(reject_tmp);
-            free(reject_tmp);
-        }
-        return -EIO;
+    if (r == 0 && strcmp(f->path, "-") != 0 && sha256_file_hex(f->path, f->sha256) < 0) {
+        snprintf(err, err_size, "%s: %s", f->path, strerror(errno));
+        r = -EIO;
     }
-    struct returns_result result = {0};
+    if (r < 0) {
+        returns_rejects_close(f, reject_path, r, err, err_size);
+        csv_reader_free(reader);
+        return r;
+    }
+    *ret_reader = reader;
+    return 0;
+}
+
+int returns_ingest(struct crier_db *db, const char *path, const char *campaign, const char *actor,
+                   const char *reject_path, FILE *diag, struct returns_result *ret_result,
+                   char *err, size_t err_size)
+{
+    struct returns_file f = {.path = path, .campaign = campaign, .actor = actor, .diag = diag};
+    struct csv_reader *reader = NULL;
+    int r = returns_open(&f, reject_path, &reader, err, err_size);
+    if (r < 0)
+        return r;
     r = db_begin(db);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
+        returns_rejects_close(&f, reject_path, r, err, err_size);
         csv_reader_free(reader);
         return r;
     }
     const struct csv_record *record = NULL;
     while ((r = csv_reader_next(reader, &record, err, err_size)) > 0) {
-        result.rows++;
-        const char *ref = field(record, ref_column);
-        const char *in_campaign = field(record, campaign_column);
-        if (in_campaign == NULL)
-            in_campaign = campaign;
-        char where[64];
-        snprintf(where, sizeof(where), "%s line %lu", "returns file", record->line);
-        if (ref == NULL || in_campaign == NULL) {
-            fprintf(diag, "crier: %s:%lu: no ref%s\n", path, record->line,
-                    in_campaign ? "" : " or campaign");
-            result.unknown++;
-            continue;
-        }
-        enum transition_return_result outcome = RETURN_RECORDED;
-        r = transition_record_return(db, in_campaign, ref, field(record, reason_column),
-                                     field(record, date_column), where,
-                                     file_sha256[0] ? file_sha256 : NULL, actor, &outcome);
-        if (r < 0) {
-            snprintf(err, err_size, "%s:%lu: %s", path, record->line, db->error);
+        r = returns_row(db, &f, record, err, err_size);
+        if (r < 0)
             break;
-        }
-        if ((outcome == RETURN_RECORDED || outcome == RETURN_ALREADY) &&
-            forward_given(&fw, record)) {
-            r = forward(db, &fw, record, path, in_campaign, ref, actor, diag, &result);
-            if (r < 0) {
-                snprintf(err, err_size, "%s:%lu: %s", path, record->line, db->error);
-                break;
-            }
-        }
-        if (outcome == RETURN_RECORDED)
-            result.recorded++;
-        else if (outcome == RETURN_ALREADY)
-            result.already++;
-        else if (outcome == RETURN_UNKNOWN) {
-            result.unknown++;
-            fprintf(diag, "crier: %s:%lu: no ref '%s' in campaign '%s'\n", path, record->line, ref,
-                    in_campaign);
-        } else {
-            result.not_mailed++;
-            fprintf(diag, "crier: %s:%lu: the letter to ref '%s' is not marked mailed\n", path,
-                    record->line, ref);
-        }
     }
     csv_reader_free(reader);
-    if (fw.rejects && (fclose(fw.rejects) != 0) && r >= 0) {
-        snprintf(err, err_size, "%s: %s", reject_tmp, strerror(errno));
-        r = -EIO;
-    }
-    if (reject_tmp) {
-        if (r < 0 || rename(reject_tmp, reject_path) != 0)
-            unlink(reject_tmp);
-        free(reject_tmp);
-    }
+    r = returns_rejects_close(&f, reject_path, r, err, err_size);
     if (r < 0) {
         db_rollback(db);
         /* a refused role is not bad data: exit 77, as every other command */
@@ -248,6 +302,6 @@ int returns_ingest(struct crier_db *db, const char *path, const char *campaign, 
         snprintf(err, err_size, "%s", db->error);
         return r;
     }
-    *ret_result = result;
+    *ret_result = f.result;
     return 0;
 }

@@ -282,13 +282,10 @@ int users_add(struct crier_db *db, const char *name, const char *role, const cha
                          "digit, at most 63)",
                          name);
     const char *params[] = {name};
-    PGresult *exists = NULL;
-    int r = db_query(db, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, params, &exists);
+    int r = db_exists(db, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, params);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);
-    bool taken = PQntuples(exists) > 0;
-    PQclear(exists);
-    if (taken)
+    if (r == 1)
         return error_set(err, err_size, -EEXIST,
                          "role %s exists already (to add it to %s: GRANT %s TO %s)", name, group,
                          group, name);

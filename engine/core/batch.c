@@ -85,22 +85,22 @@ static int void_letters(struct crier_db *db, int64_t campaign_id, const char *id
     char campaign[32];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
     char *detail = xasprintf("batch %s voided", id);
-    const char *params[] = {campaign, id, detail, reason};
+    const char *params[] = {campaign, id, detail, reason, channel_batching()};
     int r = db_query_long(
         db,
         "WITH c AS (SELECT id, state FROM crier.campaign WHERE id = $1 FOR SHARE),"
         " v AS (UPDATE crier.notice n SET state = CASE WHEN c.state = 'cancelled'"
         " THEN 'cancelled' ELSE 'ready' END, transport_id = NULL, next_attempt_at = now(),"
-        " updated_at = now() FROM c WHERE n.campaign_id = $1 AND n.channel = 'mail'"
+        " updated_at = now() FROM c WHERE n.campaign_id = $1 AND n.channel = $5"
         " AND n.state = 'batched' AND n.transport_id = $2"
         " RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt, n.state),"
         " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
         " recipient_ref, channel, from_state, to_state, attempt, actor, detail, reason)"
-        " SELECT v.campaign_id, 'transition', v.id, r.ref, 'mail', 'batched', v.state,"
+        " SELECT v.campaign_id, 'transition', v.id, r.ref, $5, 'batched', v.state,"
         " v.attempt, session_user, $3, $4 FROM v JOIN crier.recipient r"
         " ON r.campaign_id = v.campaign_id AND r.seq = v.recipient_seq)"
         " SELECT count(*) FROM v",
-        4, params, ret_count);
+        5, params, ret_count);
     free(detail);
     return r;
 }
@@ -184,14 +184,14 @@ static const char list_sql[] =
     "WITH made AS (SELECT split_part(detail, ' ', 2) AS batch, min(at) AS created_at,"
     " count(*) AS letters, sum(split_part(detail, ' ', 6)::int) AS pages,"
     " min(split_part(detail, ' ', 10)) AS pdf_sha256 FROM crier.dispatch_log"
-    " WHERE campaign_id = $1 AND event = 'transition' AND channel = 'mail'"
+    " WHERE campaign_id = $1 AND event = 'transition' AND channel = $3"
     " AND to_state = 'batched' AND detail LIKE 'batch %' GROUP BY 1),"
     " later AS (SELECT split_part(detail, ' ', 2) AS batch,"
     " count(*) FILTER (WHERE to_state = 'mailed') AS mailed,"
     " count(*) FILTER (WHERE to_state <> 'mailed') AS voided,"
     " max(left(split_part(detail, ' ', 4), 10)) FILTER (WHERE to_state = 'mailed') AS mailed_on"
     " FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
-    " AND channel = 'mail' AND from_state = 'batched' AND detail LIKE 'batch %' GROUP BY 1)"
+    " AND channel = $3 AND from_state = 'batched' AND detail LIKE 'batch %' GROUP BY 1)"
     " SELECT m.batch, to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
     " m.letters, m.pages, m.pdf_sha256, coalesce(l.mailed, 0), coalesce(l.voided, 0),"
     " coalesce(l.mailed_on, '') FROM made m LEFT JOIN later l USING (batch)"
@@ -220,9 +220,9 @@ int batch_list(struct crier_db *db, const struct crier_config *config, const cha
     if (r < 0)
         return error_set(err, err_size, r, "reconciling the spool %s: %s", config->mail.spool,
                          r == -EIO ? db->error : strerror(-r));
-    const char *params[] = {id, ""};
+    const char *params[] = {id, "", channel_batching()};
     PGresult *result = NULL;
-    r = db_query(db, list_sql, 2, params, &result);
+    r = db_query(db, list_sql, 3, params, &result);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);
     json_t *array = json ? json_array() : NULL;
@@ -351,9 +351,9 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
     if (r < 0)
         return r;
     (void)batch_reconcile(db, config, json ? stderr : out, NULL);
-    const char *params[] = {campaign, id};
+    const char *params[] = {campaign, id, channel_batching()};
     PGresult *result = NULL;
-    r = db_query(db, list_sql, 2, params, &result);
+    r = db_query(db, list_sql, 3, params, &result);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);
     if (PQntuples(result) == 0) {
@@ -366,17 +366,17 @@ int batch_show(struct crier_db *db, const struct crier_config *config, const cha
 
     char like[BATCH_ID_MAX + 16];
     snprintf(like, sizeof(like), "batch %s %%", id);
-    const char *letter_params[] = {campaign, like};
+    const char *letter_params[] = {campaign, like, channel_batching()};
     r = db_query(db,
                  "SELECT split_part(l.detail, ' ', 4), l.recipient_ref, l.notice_id,"
                  " split_part(l.detail, ' ', 6), split_part(l.detail, ' ', 8), n.state,"
                  " coalesce(n.transport_id, ''), l.content_sha256"
                  " FROM crier.dispatch_log l JOIN crier.notice n"
                  " ON n.campaign_id = $1 AND n.id = l.notice_id"
-                 " WHERE l.campaign_id = $1 AND l.event = 'transition' AND l.channel = 'mail'"
+                 " WHERE l.campaign_id = $1 AND l.event = 'transition' AND l.channel = $3"
                  " AND l.to_state = 'batched' AND l.detail LIKE $2"
                  " ORDER BY split_part(split_part(l.detail, ' ', 4), '/', 1)::int",
-                 2, letter_params, &result);
+                 3, letter_params, &result);
     if (r < 0) {
         json_decref(o);
         return error_set(err, err_size, r, "%s", db->error);
@@ -409,21 +409,21 @@ int batch_mark_mailed(struct crier_db *db, const struct crier_config *config, co
                          "batch %s's files are %s: they were never printable", id, files);
     char *detail = xasprintf("batch %s mailed %s%s%s", id, date, evidence ? ": " : "",
                              evidence ? evidence : "");
-    const char *params[] = {campaign, id, detail};
+    const char *params[] = {campaign, id, detail, channel_batching()};
     PGresult *result = NULL;
     r = db_query(
         db,
         "WITH c AS (SELECT id FROM crier.campaign WHERE id = $1 FOR SHARE),"
         " m AS (UPDATE crier.notice n SET state = 'mailed', updated_at = now() FROM c"
-        " WHERE n.campaign_id = $1 AND n.channel = 'mail' AND n.state = 'batched'"
+        " WHERE n.campaign_id = $1 AND n.channel = $4 AND n.state = 'batched'"
         " AND n.transport_id = $2 RETURNING n.id, n.campaign_id, n.recipient_seq, n.attempt),"
         " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
         " recipient_ref, channel, from_state, to_state, attempt, actor, detail)"
-        " SELECT m.campaign_id, 'transition', m.id, r.ref, 'mail', 'batched', 'mailed',"
+        " SELECT m.campaign_id, 'transition', m.id, r.ref, $4, 'batched', 'mailed',"
         " m.attempt, session_user, $3 FROM m JOIN crier.recipient r"
         " ON r.campaign_id = m.campaign_id AND r.seq = m.recipient_seq)"
         " SELECT count(*) FROM m",
-        3, params, &result);
+        4, params, &result);
     free(detail);
     if (r < 0)
         return error_set(err, err_size, r, "%s", db->error);

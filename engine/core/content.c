@@ -163,124 +163,194 @@ static long meta_number(const json_t *meta, const char *key)
     return -1;
 }
 
-/* one rule against one template; is_md: letter.md (headings are "## "), else plain text */
+/* check_title - the notice carries the title the rule names. */
+static void check_title(const struct rules_entry *e, const struct rules_content *rule,
+                        const struct source *s, const struct content_campaign *c,
+                        const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    /* the title is in the body (letter, email text) or in the subject the channel
+     * sends it under (email.subject) */
+    const char *subject = NULL;
+    size_t len = 0;
+    const struct template *t =
+        body->subject ? template_find(c->templates, body->subject, NULL) : NULL;
+    if (t)
+        subject = template_source(t, &len);
+    if (strstr(s->text, rule->text) == NULL && !(subject && strstr(subject, rule->text)))
+        fail_at(diag, s, 0, failures, "%s: the notice must carry the title \"%s\" (%s)", code,
+                rule->text, e->citation);
+}
+
+/* check_headings - the rule's headings ("A | B | C") are there, in that order. */
+static void check_headings(const struct rules_entry *e, const struct rules_content *rule,
+                           const struct source *s, const struct content_campaign *c,
+                           const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    if (strstr(template_name(s->template), ".html"))
+        return; /* the text and letter forms carry the headings' order */
+    char *copy = xstrdup(rule->text), *save = NULL;
+    long previous = -1;
+    const char *previous_heading = NULL;
+    for (char *h = strtok_r(copy, "|", &save); h; h = strtok_r(NULL, "|", &save)) {
+        while (*h == ' ')
+            h++;
+        char *end = h + strlen(h);
+        while (end > h && end[-1] == ' ')
+            *--end = '\0';
+        long at = heading_line(s, h);
+        if (at < 0)
+            fail_at(diag, s, 0, failures, "%s: the heading \"%s\" is missing (%s)", code, h,
+                    e->citation);
+        else if (at < previous)
+            fail_at(diag, s, (size_t)at, failures,
+                    "%s: the heading \"%s\" must come after \"%s\" (%s)", code, h, previous_heading,
+                    e->citation);
+        if (at >= 0) {
+            previous = at;
+            previous_heading = h;
+        }
+    }
+    free(copy);
+}
+
+/* check_must_not_state - the notice leaves out what the rule forbids (the nature of the
+ * breach, the count). */
+static void check_must_not_state(const struct rules_entry *e, const struct rules_content *rule,
+                                 const struct source *s, const struct content_campaign *c,
+                                 const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    /* the nature of the breach and the count are meta.what_happened and
+     * meta.records_affected in crier's templates (docs/templates.md) */
+    const char *variable = find_nocase(rule->text, "nature")   ? "meta.what_happened"
+                           : find_nocase(rule->text, "number") ? "meta.records_affected"
+                                                               : NULL;
+    const char *use = variable ? variable_use(s, variable) : NULL;
+    if (use)
+        fail_at(diag, s, (size_t)(use - s->text), failures,
+                "%s: the notice must not state %s, and {{%s}} does (%s)", code, rule->text,
+                variable, e->citation);
+}
+
+/* check_must_state - the notice says what the rule requires (a delay by law enforcement,
+ * the police report, the security freeze). */
+static void check_must_state(const struct rules_entry *e, const struct rules_content *rule,
+                             const struct source *s, const struct content_campaign *c,
+                             const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    const char *phrase = find_nocase(rule->text, "police report")     ? "police report"
+                         : find_nocase(rule->text, "security freeze") ? "security freeze"
+                                                                      : NULL;
+    bool delayed = find_nocase(rule->text, "delayed by law enforcement") != NULL;
+    if (delayed && variable_use(s, "delayed_for_law_enforcement") == NULL)
+        fail_at(diag, s, 0, failures,
+                "%s: the notice must state %s ({{#delayed_for_law_enforcement}}) (%s)", code,
+                rule->text, e->citation);
+    else if (phrase && find_nocase(s->text, phrase) == NULL)
+        fail_at(diag, s, 0, failures, "%s: the notice must state %s (\"%s\" is not in it) (%s)",
+                code, rule->text, phrase, e->citation);
+}
+
+/* check_credit_monitoring - where SSNs (or licence numbers) were exposed, the months of
+ * credit monitoring offered, and the offer in the notice. */
+static void check_credit_monitoring(const struct rules_entry *e, const struct rules_content *rule,
+                                    const struct source *s, const struct content_campaign *c,
+                                    const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    bool ssn = meta_has(c->meta, "exposed", "ssn");
+    bool licence =
+        find_nocase(rule->text, "driver") && meta_has(c->meta, "exposed", "drivers_license");
+    if (!ssn && !licence)
+        return;
+    long months = meta_number(c->meta, "credit_monitoring_months");
+    if (rule->months > 0 && months < rule->months)
+        fail_at(diag, s, 0, failures,
+                "%s: %s exposed: %ld months of %s required, the campaign meta's "
+                "credit_monitoring_months is %s%ld (%s%s)",
+                code, ssn ? "SSNs" : "driver's licence numbers", rule->months, rule->text,
+                months < 0 ? "absent " : "", months < 0 ? 0 : months, e->citation,
+                rule->verified ? "" : "; unverified figure");
+    else if (variable_use(s, "meta.credit_monitoring_months") == NULL &&
+             find_nocase(s->text, "credit monitoring") == NULL &&
+             find_nocase(s->text, "identity") == NULL)
+        fail_at(diag, s, 0, failures, "%s: %s exposed: the notice must offer %s (%s)", code,
+                ssn ? "SSNs" : "driver's licence numbers", rule->text, e->citation);
+}
+
+/* check_element - the HIPAA content element the rule names has its variables. */
+static void check_element(const struct rules_entry *e, const struct rules_content *rule,
+                          const struct source *s, const struct content_campaign *c,
+                          const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    /* 45 CFR 164.404(c), by the meta keys of crier's templates */
+    static const struct {
+        const char *words;
+        const char *variables[3];
+    } elements[] = {
+        {"what happened", {"meta.what_happened", "meta.incident_date", "meta.discovered_date"}},
+        {"kinds of information", {"meta.information_involved"}},
+        {"steps individuals", {"meta.what_you_can_do"}},
+        {"what the entity is doing", {"meta.what_we_are_doing"}},
+        {"contact procedures", {"meta.contact_phone"}},
+    };
+    for (size_t i = 0; i < ARRAY_SIZE(elements); i++) {
+        if (find_nocase(rule->text, elements[i].words) == NULL)
+            continue;
+        for (size_t k = 0; k < 3 && elements[i].variables[k]; k++)
+            if (variable_use(s, elements[i].variables[k]) == NULL)
+                fail_at(diag, s, 0, failures, "%s: the notice lacks %s: no {{%s}} (%s)", code,
+                        rule->text, elements[i].variables[k], e->citation);
+        return;
+    }
+}
+
+/* check_min_type_points - a letter's type is at least the rule's size. */
+static void check_min_type_points(const struct rules_entry *e, const struct rules_content *rule,
+                                  const struct source *s, const struct content_campaign *c,
+                                  const struct channel_template *body, FILE *diag, int *failures)
+{
+    const char *code = e->code;
+    if (strncmp(template_name(s->template), "letter.", 7) != 0)
+        return;
+    /* the letter's type sizes are letter.c's defaults (no configuration sets them) */
+    struct letter_layout layout;
+    letter_layout_default(&layout);
+    double points = strtod(rule->text, NULL);
+    if (layout.body_size < points || layout.heading_size < points || layout.title_size < points)
+        fail_at(diag, s, 0, failures,
+                "%s: the letter's type is below %s point (body %.1f, headings %.1f) (%s)", code,
+                rule->text, layout.body_size, layout.heading_size, e->citation);
+}
+
+/* The content rules crier can check, by the rules table's name; others are not checked. */
+static const struct {
+    const char *rule;
+    void (*check)(const struct rules_entry *e, const struct rules_content *rule,
+                  const struct source *s, const struct content_campaign *c,
+                  const struct channel_template *body, FILE *diag, int *failures);
+} content_checks[] = {
+    {"title", check_title},
+    {"headings", check_headings},
+    {"must_not_state", check_must_not_state},
+    {"must_state", check_must_state},
+    {"credit_monitoring", check_credit_monitoring},
+    {"element", check_element},
+    {"min_type_points", check_min_type_points},
+};
+
+/* rule_check - one rule against one template, by its kind. */
 static void rule_check(const struct rules_entry *e, const struct rules_content *rule,
                        const struct source *s, const struct content_campaign *c,
                        const struct channel_template *body, FILE *diag, int *failures)
 {
-    const char *code = e->code;
-    if (strcmp(rule->rule, "title") == 0) {
-        /* the title is in the body (letter, email text) or in the subject the channel
-         * sends it under (email.subject) */
-        const char *subject = NULL;
-        size_t len = 0;
-        const struct template *t =
-            body->subject ? template_find(c->templates, body->subject, NULL) : NULL;
-        if (t)
-            subject = template_source(t, &len);
-        if (strstr(s->text, rule->text) == NULL && !(subject && strstr(subject, rule->text)))
-            fail_at(diag, s, 0, failures, "%s: the notice must carry the title \"%s\" (%s)", code,
-                    rule->text, e->citation);
-    } else if (strcmp(rule->rule, "headings") == 0) {
-        if (strstr(template_name(s->template), ".html"))
-            return; /* the text and letter forms carry the headings' order */
-        char *copy = xstrdup(rule->text), *save = NULL;
-        long previous = -1;
-        const char *previous_heading = NULL;
-        for (char *h = strtok_r(copy, "|", &save); h; h = strtok_r(NULL, "|", &save)) {
-            while (*h == ' ')
-                h++;
-            char *end = h + strlen(h);
-            while (end > h && end[-1] == ' ')
-                *--end = '\0';
-            long at = heading_line(s, h);
-            if (at < 0)
-                fail_at(diag, s, 0, failures, "%s: the heading \"%s\" is missing (%s)", code, h,
-                        e->citation);
-            else if (at < previous)
-                fail_at(diag, s, (size_t)at, failures,
-                        "%s: the heading \"%s\" must come after \"%s\" (%s)", code, h,
-                        previous_heading, e->citation);
-            if (at >= 0) {
-                previous = at;
-                previous_heading = h;
-            }
-        }
-        free(copy);
-    } else if (strcmp(rule->rule, "must_not_state") == 0) {
-        /* the nature of the breach and the count are meta.what_happened and
-         * meta.records_affected in crier's templates (docs/templates.md) */
-        const char *variable = find_nocase(rule->text, "nature")   ? "meta.what_happened"
-                               : find_nocase(rule->text, "number") ? "meta.records_affected"
-                                                                   : NULL;
-        const char *use = variable ? variable_use(s, variable) : NULL;
-        if (use)
-            fail_at(diag, s, (size_t)(use - s->text), failures,
-                    "%s: the notice must not state %s, and {{%s}} does (%s)", code, rule->text,
-                    variable, e->citation);
-    } else if (strcmp(rule->rule, "must_state") == 0) {
-        const char *phrase = find_nocase(rule->text, "police report")     ? "police report"
-                             : find_nocase(rule->text, "security freeze") ? "security freeze"
-                                                                          : NULL;
-        bool delayed = find_nocase(rule->text, "delayed by law enforcement") != NULL;
-        if (delayed && variable_use(s, "delayed_for_law_enforcement") == NULL)
-            fail_at(diag, s, 0, failures,
-                    "%s: the notice must state %s ({{#delayed_for_law_enforcement}}) (%s)", code,
-                    rule->text, e->citation);
-        else if (phrase && find_nocase(s->text, phrase) == NULL)
-            fail_at(diag, s, 0, failures, "%s: the notice must state %s (\"%s\" is not in it) (%s)",
-                    code, rule->text, phrase, e->citation);
-    } else if (strcmp(rule->rule, "credit_monitoring") == 0) {
-        bool ssn = meta_has(c->meta, "exposed", "ssn");
-        bool licence =
-            find_nocase(rule->text, "driver") && meta_has(c->meta, "exposed", "drivers_license");
-        if (!ssn && !licence)
-            return;
-        long months = meta_number(c->meta, "credit_monitoring_months");
-        if (rule->months > 0 && months < rule->months)
-            fail_at(diag, s, 0, failures,
-                    "%s: %s exposed: %ld months of %s required, the campaign meta's "
-                    "credit_monitoring_months is %s%ld (%s%s)",
-                    code, ssn ? "SSNs" : "driver's licence numbers", rule->months, rule->text,
-                    months < 0 ? "absent " : "", months < 0 ? 0 : months, e->citation,
-                    rule->verified ? "" : "; unverified figure");
-        else if (variable_use(s, "meta.credit_monitoring_months") == NULL &&
-                 find_nocase(s->text, "credit monitoring") == NULL &&
-                 find_nocase(s->text, "identity") == NULL)
-            fail_at(diag, s, 0, failures, "%s: %s exposed: the notice must offer %s (%s)", code,
-                    ssn ? "SSNs" : "driver's licence numbers", rule->text, e->citation);
-    } else if (strcmp(rule->rule, "element") == 0) {
-        /* 45 CFR 164.404(c), by the meta keys of crier's templates */
-        static const struct {
-            const char *words;
-            const char *variables[3];
-        } elements[] = {
-            {"what happened", {"meta.what_happened", "meta.incident_date", "meta.discovered_date"}},
-            {"kinds of information", {"meta.information_involved"}},
-            {"steps individuals", {"meta.what_you_can_do"}},
-            {"what the entity is doing", {"meta.what_we_are_doing"}},
-            {"contact procedures", {"meta.contact_phone"}},
-        };
-        for (size_t i = 0; i < ARRAY_SIZE(elements); i++) {
-            if (find_nocase(rule->text, elements[i].words) == NULL)
-                continue;
-            for (size_t k = 0; k < 3 && elements[i].variables[k]; k++)
-                if (variable_use(s, elements[i].variables[k]) == NULL)
-                    fail_at(diag, s, 0, failures, "%s: the notice lacks %s: no {{%s}} (%s)", code,
-                            rule->text, elements[i].variables[k], e->citation);
-            return;
-        }
-    } else if (strcmp(rule->rule, "min_type_points") == 0 &&
-               strncmp(template_name(s->template), "letter.", 7) == 0) {
-        /* the letter's type sizes are letter.c's defaults (no configuration sets them) */
-        struct letter_layout layout;
-        letter_layout_default(&layout);
-        double points = strtod(rule->text, NULL);
-        if (layout.body_size < points || layout.heading_size < points || layout.title_size < points)
-            fail_at(diag, s, 0, failures,
-                    "%s: the letter's type is below %s point (body %.1f, headings %.1f) (%s)", code,
-                    rule->text, layout.body_size, layout.heading_size, e->citation);
-    }
+    for (size_t i = 0; i < ARRAY_SIZE(content_checks); i++)
+        if (strcmp(rule->rule, content_checks[i].rule) == 0)
+            content_checks[i].check(e, rule, s, c, body, diag, failures);
 }
 
 int content_check(const struct rules_table *rules, const struct content_campaign *c, FILE *diag)

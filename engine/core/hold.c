@@ -21,6 +21,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -72,6 +73,26 @@ static int failed(const struct crier_db *db, int r, const char *what, char *err,
     else
         snprintf(err, err_size, "%s", db_message(db));
     return r;
+}
+
+/* one_row - after a query that names one campaign or hold: r < 0 said as failed() says
+ * it, a result without rows freed and -ENOENT with err set from fmt. */
+static int one_row(const struct crier_db *db, int r, PGresult **result, const char *what, char *err,
+                   size_t err_size, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static int one_row(const struct crier_db *db, int r, PGresult **result, const char *what, char *err,
+                   size_t err_size, const char *fmt, ...)
+{
+    if (r < 0)
+        return failed(db, r, what, err, err_size);
+    if (PQntuples(*result) > 0)
+        return 0;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_size, fmt, ap);
+    va_end(ap);
+    PQclear(*result);
+    *result = NULL;
+    return -ENOENT;
 }
 
 static bool blank(const char *s)
@@ -416,40 +437,40 @@ static int drain_both(struct crier_db *db, const char *hold, const char *campaig
                  left > 0 ? left : 0, ret_left);
 }
 
-int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, json_t *json,
-               char *err, size_t err_size)
+/* place_campaign - the campaign's id into campaign_id, or why no hold can be placed on it. */
+static int place_campaign(struct crier_db *db, const char *campaign, char *campaign_id,
+                          size_t id_size, char *err, size_t err_size)
 {
-    int r = hold_options_check(o, err, err_size);
-    if (r < 0)
-        return r;
-    const char *campaign_params[] = {o->campaign};
+    const char *params[] = {campaign};
     PGresult *result = NULL;
     /* with the state of its substitute email campaign, if any */
-    r = db_query(db,
-                 "SELECT c.id, c.state, (SELECT e.state FROM crier.substitute_email s"
-                 " JOIN crier.campaign e ON e.id = s.email_campaign_id WHERE s.campaign_id = c.id)"
-                 " FROM crier.campaign c WHERE c.name = $1",
-                 1, campaign_params, &result);
+    int r = db_query(db,
+                     "SELECT c.id, c.state, (SELECT e.state FROM crier.substitute_email s"
+                     " JOIN crier.campaign e ON e.id = s.email_campaign_id"
+                     " WHERE s.campaign_id = c.id) FROM crier.campaign c WHERE c.name = $1",
+                     1, params, &result);
+    r = one_row(db, r, &result, "read the campaign", err, err_size, "no campaign named '%s'",
+                campaign);
     if (r < 0)
-        return failed(db, r, "read the campaign", err, err_size);
-    if (PQntuples(result) == 0) {
-        snprintf(err, err_size, "no campaign named '%s'", o->campaign);
-        PQclear(result);
-        return -ENOENT;
-    }
-    char campaign_id[32];
-    snprintf(campaign_id, sizeof(campaign_id), "%s", PQgetvalue(result, 0, 0));
+        return r;
+    snprintf(campaign_id, id_size, "%s", PQgetvalue(result, 0, 0));
     /* a campaign done with its own notices may still send its substitute email, which a
      * hold on it holds too: refused only when neither has a notice left */
     const char *state = PQgetvalue(result, 0, 1), *email = db_value(result, 0, 2);
+    r = 0;
     if (campaign_done(state) && (email == NULL || campaign_done(email))) {
-        snprintf(err, err_size, "campaign %s is %s: no notice of it is left to hold", o->campaign,
+        snprintf(err, err_size, "campaign %s is %s: no notice of it is left to hold", campaign,
                  state);
-        PQclear(result);
-        return -EPERM;
+        r = -EPERM;
     }
     PQclear(result);
+    return r;
+}
 
+/* place_insert - the hold row; *ret_result: its id, placed_at, scope and oral lapse. */
+static int place_insert(struct crier_db *db, const struct hold_place_options *o,
+                        const char *campaign_id, PGresult **ret_result)
+{
     char *region = NULL;
     if (o->region) {
         region = xstrdup(o->region);
@@ -472,39 +493,43 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                             o->as_name};
     /* One statement: its trigger waits for the claims under way, logs the placement and
      * every notice in scope then in flight; from its commit on, claims skip the scope. */
-    r = db_query(db,
-                 "INSERT INTO crier.hold AS h (campaign_id, region, recipient_ref, authority,"
-                 " official, case_ref, form, reason, review_by, document_name, document_sha256,"
-                 " document, placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::date, $10,"
-                 " $11, $12::bytea, $13)"
-                 " RETURNING id, to_char(placed_at, " TIME_FORMAT "),"
-                 " crier.hold_scope_text(region, recipient_ref),"
-                 /* an oral hold's lapse, where it applies (009_oral_lapse.sql), else NULL */
-                 " CASE WHEN crier.oral_lapse_applies((SELECT c.meta FROM crier.campaign c"
-                 "  WHERE c.id = h.campaign_id))"
-                 " THEN to_char(placed_at + interval '720 hours', " TIME_FORMAT ") END",
-                 13, params, &result);
+    int r = db_query(db,
+                     "INSERT INTO crier.hold AS h (campaign_id, region, recipient_ref, authority,"
+                     " official, case_ref, form, reason, review_by, document_name,"
+                     " document_sha256, document, placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7,"
+                     " $8, $9::date, $10, $11, $12::bytea, $13)"
+                     " RETURNING id, to_char(placed_at, " TIME_FORMAT "),"
+                     " crier.hold_scope_text(region, recipient_ref),"
+                     /* an oral hold's lapse, where it applies (009_oral_lapse.sql), else NULL */
+                     " CASE WHEN crier.oral_lapse_applies((SELECT c.meta FROM crier.campaign c"
+                     "  WHERE c.id = h.campaign_id))"
+                     " THEN to_char(placed_at + interval '720 hours', " TIME_FORMAT ") END",
+                     13, params, ret_result);
     free(region);
-    if (r < 0)
-        return failed(db, r, "place the hold", err, err_size);
-    char hold[32];
-    snprintf(hold, sizeof(hold), "%s", PQgetvalue(result, 0, 0));
-    if (json)
+    return r;
+}
+
+/* place_say - what was placed, from place_insert's row: JSON, or lines on out. */
+static void place_say(const struct hold_place_options *o, PGresult *result, const char *hold,
+                      FILE *out, json_t *json)
+{
+    if (json) {
         json_object_update_new(
             json, json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:s?}", "hold",
                             (json_int_t)strtoll(hold, NULL, 10), "campaign", o->campaign, "scope",
                             PQgetvalue(result, 0, 2), "form", o->form, "review_by", o->review_by,
                             "placed_at", PQgetvalue(result, 0, 1), "lapses_at",
                             strcmp(o->form, "oral") == 0 ? db_value(result, 0, 3) : NULL));
-    else
-        fprintf(out,
-                "hold %s placed on campaign %s (%s, %s%s%s) at %s: no notice in its scope will be "
-                "handed to a channel until it is lifted\n",
-                hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
-                o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
-                PQgetvalue(result, 0, 1));
-    if (json != NULL || strcmp(o->form, "oral") != 0)
-        ; /* nothing more to say: JSON has lapses_at, a written hold does not lapse */
+        return; /* JSON has lapses_at */
+    }
+    fprintf(out,
+            "hold %s placed on campaign %s (%s, %s%s%s) at %s: no notice in its scope will be "
+            "handed to a channel until it is lifted\n",
+            hold, o->campaign, PQgetvalue(result, 0, 2), o->form,
+            o->review_by ? ", review by " : "", o->review_by ? o->review_by : "",
+            PQgetvalue(result, 0, 1));
+    if (strcmp(o->form, "oral") != 0)
+        ; /* a written hold does not lapse */
     else if (!PQgetisnull(result, 0, 3))
         fprintf(out,
                 "oral: it lapses at %s unless confirmed in writing first (crier hold confirm %s "
@@ -517,15 +542,20 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                 "report.oral_lapse: everywhere); it holds until lifted. Confirm it when the "
                 "agency writes (crier hold confirm %s --written --document FILE)\n",
                 hold);
-    PQclear(result);
-    /* the hold on the substitute email, written by the placement's trigger */
-    PGresult *k = NULL;
-    r = companion_read(db, hold, &k);
+}
+
+/* place_companion - the hold on the substitute email, written by the placement's trigger:
+ * said, and left in *ret_k for the drain. */
+static int place_companion(struct crier_db *db, const char *hold, FILE *out, json_t *json,
+                           PGresult **ret_k, char *err, size_t err_size)
+{
+    int r = companion_read(db, hold, ret_k);
     if (r < 0) {
         snprintf(err, err_size, "hold %s is in effect, but reading its companion failed: %s", hold,
                  db_message(db));
         return r;
     }
+    PGresult *k = *ret_k;
     if (json)
         json_object_set_new(json, "substitute_hold", companion_json(k));
     else if (PQntuples(k) > 0)
@@ -534,10 +564,16 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                 "scope; lifted and confirmed with it)\n",
                 PQgetvalue(k, 0, COMPANION_ID), PQgetvalue(k, 0, COMPANION_CAMPAIGN));
     fflush(out);
+    return 0;
+}
 
+/* place_drain - wait for the notices claimed before the hold (and its companion) took
+ * effect; -ETIMEDOUT, naming them, when some are still in flight after drain_seconds. */
+static int place_drain(struct crier_db *db, const char *hold, const char *campaign_id, PGresult *k,
+                       double drain_seconds, char *err, size_t err_size)
+{
     PGresult *left = NULL;
-    r = drain_both(db, hold, campaign_id, k, o->drain_seconds, &left);
-    PQclear(k);
+    int r = drain_both(db, hold, campaign_id, k, drain_seconds, &left);
     if (r < 0) {
         snprintf(err, err_size,
                  "hold %s is in effect, but waiting for the notices in flight "
@@ -553,13 +589,41 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
                  "after %.0f s (refs: %s); they were handed to a channel before the hold took "
                  "effect. A notice whose worker died goes back to ready, held, when its lease "
                  "expires; see crier hold show %s",
-                 hold, still, still == 1 ? "" : "s", still == 1 ? "is" : "are", o->drain_seconds,
-                 refs, hold);
+                 hold, still, still == 1 ? "" : "s", still == 1 ? "is" : "are", drain_seconds, refs,
+                 hold);
         free(refs);
-        PQclear(left);
-        return -ETIMEDOUT;
+        r = -ETIMEDOUT;
     }
     PQclear(left);
+    return r;
+}
+
+int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, json_t *json,
+               char *err, size_t err_size)
+{
+    int r = hold_options_check(o, err, err_size);
+    if (r < 0)
+        return r;
+    char campaign_id[32];
+    r = place_campaign(db, o->campaign, campaign_id, sizeof(campaign_id), err, err_size);
+    if (r < 0)
+        return r;
+    PGresult *result = NULL;
+    r = place_insert(db, o, campaign_id, &result);
+    if (r < 0)
+        return failed(db, r, "place the hold", err, err_size);
+    char hold[32];
+    snprintf(hold, sizeof(hold), "%s", PQgetvalue(result, 0, 0));
+    place_say(o, result, hold, out, json);
+    PQclear(result);
+    PGresult *k = NULL;
+    r = place_companion(db, hold, out, json, &k, err, err_size);
+    if (r < 0)
+        return r;
+    r = place_drain(db, hold, campaign_id, k, o->drain_seconds, err, err_size);
+    PQclear(k);
+    if (r < 0)
+        return r;
     r = report_handed(db, hold, out, json);
     if (r < 0)
         snprintf(err, err_size, "%s", db_message(db));
@@ -597,13 +661,10 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
                      " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
                      " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
                      1, params, &result);
+    r = one_row(db, r, &result, "read the hold", err, err_size, "no hold %s (crier hold list)",
+                hold);
     if (r < 0)
-        return failed(db, r, "read the hold", err, err_size);
-    if (PQntuples(result) == 0) {
-        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
-        PQclear(result);
-        return -ENOENT;
-    }
+        return r;
     *ret_result = result;
     return 0;
 }
@@ -960,13 +1021,10 @@ int hold_list(struct crier_db *db, const char *campaign, bool active_only, bool 
 {
     if (campaign) {
         const char *params[] = {campaign};
-        PGresult *found = NULL;
-        int r = db_query(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params, &found);
+        int r = db_exists(db, "SELECT 1 FROM crier.campaign WHERE name = $1", 1, params);
         if (r < 0)
             return failed(db, r, NULL, err, err_size);
-        bool exists = PQntuples(found) > 0;
-        PQclear(found);
-        if (!exists) {
+        if (r == 0) {
             snprintf(err, err_size, "no campaign named '%s'", campaign);
             return -ENOENT;
         }
@@ -1231,13 +1289,9 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
     }
     PGresult *result = NULL;
     int r = holds_query(db, NULL, false, hold, &result);
+    r = one_row(db, r, &result, NULL, err, err_size, "no hold %s (crier hold list)", hold);
     if (r < 0)
-        return failed(db, r, NULL, err, err_size);
-    if (PQntuples(result) == 0) {
-        PQclear(result);
-        snprintf(err, err_size, "no hold %s (crier hold list)", hold);
-        return -ENOENT;
-    }
+        return r;
     struct hold_notices counts = {0};
     r = hold_notices_read(db, hold, &counts);
     if (r < 0)

@@ -210,10 +210,12 @@ static char *metrics_text(size_t *ret_len)
     char *text = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
-    static const struct {
+    /* per channel: a counter or histogram of struct channel_metrics, at offset */
+    struct metric_row {
         const char *name, *help;
         size_t offset;
-    } counters[] = {
+    };
+    static const struct metric_row counters[] = {
         {"crier_notices_claimed_total", "Notices claimed by this worker's lanes.",
          offsetof(struct channel_metrics, claimed)},
         {"crier_notices_sent_total", "Notices a channel accepted or delivered.",
@@ -222,6 +224,11 @@ static char *metrics_text(size_t *ret_len)
          offsetof(struct channel_metrics, failed)},
         {"crier_notices_retried_total", "Notices that failed temporarily and will be retried.",
          offsetof(struct channel_metrics, retried)},
+    };
+    static const struct metric_row histograms[] = {
+        {"crier_claim_seconds", "Time to claim a batch.", offsetof(struct channel_metrics, claim)},
+        {"crier_record_seconds", "Time to record a batch's outcomes.",
+         offsetof(struct channel_metrics, record)},
     };
     for (size_t k = 0; k < ARRAY_SIZE(counters); k++) {
         fprintf(out, "# HELP %s %s\n# TYPE %s counter\n", counters[k].name, counters[k].help,
@@ -240,18 +247,14 @@ static char *metrics_text(size_t *ret_len)
         fprintf(out, "crier_lane_busy_seconds_total{channel=\"%s\"} %.6f\n",
                 channel_id_name((enum crier_channel_id)c),
                 (double)atomic_load(&channels[c].busy_us) / 1e6);
-    fputs("# HELP crier_claim_seconds Time to claim a batch.\n"
-          "# TYPE crier_claim_seconds histogram\n",
-          out);
-    for (int c = 0; c < CHANNEL_COUNT; c++)
-        histogram_print(out, "crier_claim_seconds", channel_id_name((enum crier_channel_id)c),
-                        &channels[c].claim);
-    fputs("# HELP crier_record_seconds Time to record a batch's outcomes.\n"
-          "# TYPE crier_record_seconds histogram\n",
-          out);
-    for (int c = 0; c < CHANNEL_COUNT; c++)
-        histogram_print(out, "crier_record_seconds", channel_id_name((enum crier_channel_id)c),
-                        &channels[c].record);
+    for (size_t k = 0; k < ARRAY_SIZE(histograms); k++) {
+        fprintf(out, "# HELP %s %s\n# TYPE %s histogram\n", histograms[k].name, histograms[k].help,
+                histograms[k].name);
+        for (int c = 0; c < CHANNEL_COUNT; c++)
+            histogram_print(
+                out, histograms[k].name, channel_id_name((enum crier_channel_id)c),
+                (const struct histogram *)((const char *)&channels[c] + histograms[k].offset));
+    }
     fprintf(out,
             "# HELP crier_in_flight_notices Notices handed to a channel and not yet recorded.\n"
             "# TYPE crier_in_flight_notices gauge\ncrier_in_flight_notices %ld\n",

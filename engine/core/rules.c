@@ -535,17 +535,27 @@ static char *checked_date(struct reader *y, const yaml_node_t *node, const char 
     return xstrdup(t);
 }
 
+/* mapping_known - a section that is either `unknown` (or absent) or a mapping of keys:
+ * true for a mapping, its keys checked; false otherwise (said, when it is neither). */
+static bool mapping_known(struct reader *y, const yaml_node_t *node, const char *where,
+                          const char *const *keys, const char *shape)
+{
+    if (node == NULL || is_word(node, "unknown"))
+        return false;
+    if (node->type != YAML_MAPPING_NODE) {
+        reader_fail(y, node, "%s must be %s or unknown", where, shape);
+        return false;
+    }
+    known_keys(y, node, where, keys);
+    return true;
+}
+
 static void entry_individual(struct reader *y, struct rules_entry *e, const yaml_node_t *node,
                              const char *where)
 {
     static const char *const keys[] = {"deadline", "from", "condition", NULL};
-    if (node == NULL || is_word(node, "unknown"))
+    if (!mapping_known(y, node, where, keys, "{deadline, from}"))
         return;
-    if (node->type != YAML_MAPPING_NODE) {
-        reader_fail(y, node, "%s must be {deadline, from} or unknown", where);
-        return;
-    }
-    known_keys(y, node, where, keys);
     e->individual_known = true;
     period(y, need(y, node, "deadline", where), where, &e->individual);
     e->individual_from = event(y, need(y, node, "from", where), where);
@@ -605,13 +615,8 @@ static void entry_substitute(struct reader *y, struct rules_entry *e, const yaml
     e->substitute_cost_above = e->substitute_people_above = -1;
     e->substitute_out_of_date_at_least = -1;
     e->substitute_insufficient_contact = -1;
-    if (node == NULL || is_word(node, "unknown"))
+    if (!mapping_known(y, node, where, keys, "a mapping"))
         return;
-    if (node->type != YAML_MAPPING_NODE) {
-        reader_fail(y, node, "%s must be a mapping or unknown", where);
-        return;
-    }
-    known_keys(y, node, where, keys);
     e->substitute_known = true;
     e->substitute_cost_above = count_or_unknown(y, get(y, node, "cost_above"), where);
     e->substitute_people_above = count_or_unknown(y, get(y, node, "people_above"), where);
@@ -631,13 +636,8 @@ static void entry_delay(struct reader *y, struct rules_entry *e, const yaml_node
     static const char *const keys[] = {"allowed", "after_clearance", "oral_lapse_days", NULL};
     e->delay_allowed = -1;
     e->oral_lapse_days = -1;
-    if (node == NULL || is_word(node, "unknown"))
+    if (!mapping_known(y, node, where, keys, "{allowed, after_clearance}"))
         return;
-    if (node->type != YAML_MAPPING_NODE) {
-        reader_fail(y, node, "%s must be {allowed, after_clearance} or unknown", where);
-        return;
-    }
-    known_keys(y, node, where, keys);
     e->delay_known = true;
     const yaml_node_t *allowed = need(y, node, "allowed", where);
     if (allowed && !is_word(allowed, "unknown"))

@@ -429,117 +429,146 @@ static const char last_block_sql[] =
     "SELECT seq, sha256 FROM crier.audit_block WHERE campaign_id = $1"
     " ORDER BY seq DESC LIMIT 1";
 
-int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
-             long *ret_blocks)
+/* seal_horizon - the last log row every writer in flight has committed, in a transaction
+ * of its own so that its lock is held only while it waits for them. */
+static int seal_horizon(struct crier_db *db, long lock_timeout_ms, int64_t *ret_horizon)
 {
-    long rows = 0, blocks = 0;
-    if (block_rows <= 0)
-        block_rows = 10000;
-    /* 1: the horizon, in a transaction of its own so that its lock is held only while it
-     * waits for the writers in flight */
     int r = db_begin(db);
     if (r < 0)
         return r;
     char timeout[64];
     snprintf(timeout, sizeof(timeout), "SET LOCAL lock_timeout = %ld", lock_timeout_ms);
     r = db_exec(db, timeout, 0, NULL);
-    int64_t horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
-    r = db_end(db, r);
-    if (r < 0)
-        return r;
+    *ret_horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
+    return db_end(db, r);
+}
 
-    /* 2: hash the rows up to it, one sealer at a time */
-    r = db_begin(db);
+/* One sealing pass: a block being hashed per campaign met, and what was sealed. */
+struct seal_pass {
+    struct sealing *open;
+    size_t open_count;
+    int64_t sealed_to; /* the last row sealed before the pass */
+    long block_rows, rows, blocks;
+};
+
+/* seal_campaign - the open block of campaign id (as the row has it), begun after its
+ * last sealed block when the pass meets the campaign first. */
+static int seal_campaign(struct crier_db *db, struct seal_pass *pass, const char *id,
+                         struct sealing **ret)
+{
+    int64_t campaign = strtoll(id, NULL, 10);
+    for (size_t i = 0; i < pass->open_count; i++) {
+        if (pass->open[i].campaign_id == campaign) {
+            *ret = &pass->open[i];
+            return 0;
+        }
+    }
+    pass->open = xreallocarray(pass->open, pass->open_count + 1, sizeof(*pass->open));
+    struct sealing *s = &pass->open[pass->open_count++];
+    memset(s, 0, sizeof(*s));
+    s->campaign_id = campaign;
+    s->lo = pass->sealed_to;
+    memcpy(s->prev, zero_hash, sizeof(s->prev));
+    block_hash_start(&s->hash);
+    *ret = s;
+    const char *p[] = {id};
+    PGresult *last = NULL;
+    int r = db_query(db, last_block_sql, 1, p, &last);
     if (r < 0)
         return r;
-    struct sealing *open = NULL;
-    size_t open_count = 0;
-    PGresult *result = NULL;
-    int64_t sealed_to = 0;
-    r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
-    if (r == 0)
-        sealed_to =
-            query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);
-    if (r < 0 || sealed_to >= horizon)
-        goto done;
+    if (PQntuples(last) == 1) {
+        s->seq = strtol(PQgetvalue(last, 0, 0), NULL, 10);
+        snprintf(s->prev, sizeof(s->prev), "%s", PQgetvalue(last, 0, 1));
+    }
+    PQclear(last);
+    return 0;
+}
+
+/* seal_batch - one FETCH's rows into their campaigns' blocks; a full block is stored. */
+static int seal_batch(struct crier_db *db, struct seal_pass *pass, PGresult *result)
+{
+    int r = 0;
+    for (int row = 0; row < PQntuples(result) && r == 0; row++) {
+        const char *value[SEAL_FIELDS];
+        for (int f = 0; f < SEAL_FIELDS; f++)
+            value[f] = db_value(result, row, f);
+        struct sealing *s = NULL;
+        r = seal_campaign(db, pass, value[FIELD_CAMPAIGN], &s);
+        if (r < 0)
+            break;
+        block_hash_row(&s->hash, value);
+        pass->rows++;
+        if (s->hash.rows >= pass->block_rows) {
+            r = block_insert(db, s, s->hash.last_id);
+            pass->blocks++;
+        }
+    }
+    return r;
+}
+
+/* seal_rows - hash the rows after pass->sealed_to up to horizon, then store each
+ * campaign's last (partial) block. */
+static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizon)
+{
     char from[32], to[32];
-    snprintf(from, sizeof(from), "%" PRId64, sealed_to);
+    snprintf(from, sizeof(from), "%" PRId64, pass->sealed_to);
     snprintf(to, sizeof(to), "%" PRId64, horizon);
     const char *range[] = {from, to};
     char *declare = xasprintf("DECLARE seal_rows NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE id > $1 AND id <= $2 ORDER BY id",
                               seal_select_list);
-    r = db_exec(db, declare, 2, range);
+    int r = db_exec(db, declare, 2, range);
     free(declare);
-    if (r < 0)
-        goto done;
-    for (;;) {
+    while (r == 0) {
+        PGresult *result = NULL;
         r = db_query(db, "FETCH " FETCH_ROWS " FROM seal_rows", 0, NULL, &result);
         if (r < 0)
-            goto done;
-        int n = PQntuples(result);
-        if (n == 0)
+            return r;
+        if (PQntuples(result) == 0) {
+            PQclear(result);
             break;
-        for (int row = 0; row < n && r == 0; row++) {
-            const char *value[SEAL_FIELDS];
-            for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = db_value(result, row, f);
-            int64_t campaign = strtoll(value[FIELD_CAMPAIGN], NULL, 10);
-            struct sealing *s = NULL;
-            for (size_t i = 0; i < open_count && s == NULL; i++)
-                if (open[i].campaign_id == campaign)
-                    s = &open[i];
-            if (s == NULL) {
-                open = xreallocarray(open, open_count + 1, sizeof(*open));
-                s = &open[open_count++];
-                memset(s, 0, sizeof(*s));
-                s->campaign_id = campaign;
-                s->lo = sealed_to;
-                memcpy(s->prev, zero_hash, sizeof(s->prev));
-                char id[32];
-                snprintf(id, sizeof(id), "%" PRId64, campaign);
-                const char *p[] = {id};
-                PGresult *last = NULL;
-                r = db_query(db, last_block_sql, 1, p, &last);
-                if (r < 0)
-                    break;
-                if (PQntuples(last) == 1) {
-                    s->seq = strtol(PQgetvalue(last, 0, 0), NULL, 10);
-                    snprintf(s->prev, sizeof(s->prev), "%s", PQgetvalue(last, 0, 1));
-                }
-                PQclear(last);
-                block_hash_start(&s->hash);
-            }
-            block_hash_row(&s->hash, value);
-            rows++;
-            if (s->hash.rows >= block_rows) {
-                r = block_insert(db, s, s->hash.last_id);
-                blocks++;
-            }
         }
+        r = seal_batch(db, pass, result);
         PQclear(result);
-        result = NULL;
-        if (r < 0)
-            goto done;
     }
-    for (size_t i = 0; i < open_count && r == 0; i++) {
-        if (open[i].hash.rows > 0) {
-            r = block_insert(db, &open[i], horizon);
-            blocks++;
+    for (size_t i = 0; i < pass->open_count && r == 0; i++) {
+        if (pass->open[i].hash.rows > 0) {
+            r = block_insert(db, &pass->open[i], horizon);
+            pass->blocks++;
         }
     }
-done:
-    PQclear(result);
-    for (size_t i = 0; i < open_count; i++)
-        block_hash_free(&open[i].hash);
-    free(open);
+    return r;
+}
+
+int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
+             long *ret_blocks)
+{
+    struct seal_pass pass = {.block_rows = block_rows > 0 ? block_rows : 10000};
+    /* 1: the horizon */
+    int64_t horizon = 0;
+    int r = seal_horizon(db, lock_timeout_ms, &horizon);
+    if (r < 0)
+        return r;
+    /* 2: hash the rows up to it, one sealer at a time */
+    r = db_begin(db);
+    if (r < 0)
+        return r;
+    r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
+    if (r == 0)
+        pass.sealed_to =
+            query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);
+    if (r == 0 && pass.sealed_to < horizon)
+        r = seal_rows(db, &pass, horizon);
+    for (size_t i = 0; i < pass.open_count; i++)
+        block_hash_free(&pass.open[i].hash);
+    free(pass.open);
     r = db_end(db, r);
     if (r < 0)
         return r;
     if (ret_rows)
-        *ret_rows = rows;
+        *ret_rows = pass.rows;
     if (ret_blocks)
-        *ret_blocks = blocks;
+        *ret_blocks = pass.blocks;
     return 0;
 }
 
@@ -988,6 +1017,138 @@ static bool meta_from_json(json_t *block, int64_t campaign_id, struct block_meta
     return true;
 }
 
+/* What seal_verify_file knows as it reads an export, line by line. */
+struct file_verify {
+    const char *path, *expect_head;
+    bool json;
+    FILE *out;
+    json_t *results; /* with json: one object per campaign */
+    long line_no, campaigns;
+    bool in_campaign, broken, expected_seen;
+    struct chain c;
+    char name[256];
+    int64_t last_row_id;
+};
+
+/* file_campaign - a campaign line: a chain begins. */
+static int file_campaign(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    json_int_t id;
+    const char *n;
+    if (f->in_campaign || json_unpack(value, "{s:s, s:I}", "name", &n, "id", &id) != 0) {
+        snprintf(err, err_size, "%s:%ld: unexpected campaign line", f->path, f->line_no);
+        return -EINVAL;
+    }
+    snprintf(f->name, sizeof(f->name), "%s", n);
+    chain_init(&f->c, id, f->name);
+    f->in_campaign = true;
+    f->last_row_id = 0;
+    f->campaigns++;
+    return 0;
+}
+
+/* file_row - a log row line: its fields as encoding 1 hashes them, into the open block. */
+static int file_row(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    const char *v[SEAL_FIELDS];
+    char numbers[SEAL_FIELDS][32];
+    bool ok = json_is_object(value);
+    for (int i = 0; ok && i < SEAL_FIELDS; i++) {
+        json_t *x = json_object_get(value, seal_field_names[i]);
+        if (json_is_null(x)) {
+            v[i] = NULL;
+        } else if (field_integer[i] && json_is_integer(x)) {
+            snprintf(numbers[i], sizeof(numbers[i]), "%lld", (long long)json_integer_value(x));
+            v[i] = numbers[i];
+        } else if (!field_integer[i] && json_is_string(x)) {
+            v[i] = json_string_value(x);
+        } else {
+            ok = false;
+        }
+    }
+    if (!ok || v[FIELD_ID] == NULL) {
+        snprintf(err, err_size, "%s:%ld: a row without the fields of encoding 1", f->path,
+                 f->line_no);
+        return -EINVAL;
+    }
+    int64_t row_id = strtoll(v[FIELD_ID], NULL, 10);
+    if (row_id <= f->last_row_id)
+        chain_break(&f->c, f->c.seq + 1, "row id %" PRId64 " out of order (after %" PRId64 ")",
+                    row_id, f->last_row_id);
+    f->last_row_id = row_id;
+    block_hash_row(&f->c.hash, v);
+    return 0;
+}
+
+/* file_block - a block line: the rows read since the last one, checked against it. */
+static int file_block(struct file_verify *f, json_t *value, char *err, size_t err_size)
+{
+    struct block_meta m;
+    const char *locator_hex = NULL;
+    if (!meta_from_json(value, f->c.campaign_id, &m, &locator_hex)) {
+        snprintf(err, err_size, "%s:%ld: a block line without its fields", f->path, f->line_no);
+        return -EINVAL;
+    }
+    struct chain *c = &f->c;
+    if (c->hash.rows > 0 && (c->hash.first_id <= m.lo || c->hash.last_id > m.hi))
+        chain_break(c, m.seq, "block %ld holds rows outside its range", m.seq);
+    unsigned char *locator = NULL;
+    size_t locator_len = 0;
+    if (locator_hex)
+        locator = hex_decode(locator_hex, &locator_len);
+    chain_close(c, &m, locator, locator_len, f->expect_head);
+    free(locator);
+    return 0;
+}
+
+/* file_end - an end line: the campaign's chain is reported. */
+static void file_end(struct file_verify *f)
+{
+    f->c.unsealed = f->c.hash.rows;
+    progress_clear(&bar);
+    chain_report(&f->c, f->json, f->results, f->out);
+    f->broken = f->broken || f->c.broken;
+    f->expected_seen = f->expected_seen || f->c.expected_seen;
+    block_hash_free(&f->c.hash);
+    f->in_campaign = false;
+}
+
+/* file_line - one line of an export: {"campaign"|"row"|"block"|"end": ...}. */
+static int file_line(struct file_verify *f, const char *line, char *err, size_t err_size)
+{
+    json_error_t error;
+    json_t *doc = json_loads(line, 0, &error);
+    const char *key = NULL;
+    json_t *value = NULL;
+    if (json_is_object(doc) && json_object_size(doc) == 1) {
+        void *iter = json_object_iter(doc);
+        key = json_object_iter_key(iter);
+        value = json_object_iter_value(iter);
+    }
+    int r = 0;
+    if (key == NULL) {
+        snprintf(err, err_size, "%s:%ld: not an export line (%s)", f->path, f->line_no,
+                 doc ? "expected one of campaign, row, block, end" : error.text);
+        r = -EINVAL;
+    } else if (strcmp(key, "campaign") == 0) {
+        r = file_campaign(f, value, err, err_size);
+    } else if (!f->in_campaign) {
+        snprintf(err, err_size, "%s:%ld: %s line before a campaign line", f->path, f->line_no, key);
+        r = -EINVAL;
+    } else if (strcmp(key, "row") == 0) {
+        r = file_row(f, value, err, err_size);
+    } else if (strcmp(key, "block") == 0) {
+        r = file_block(f, value, err, err_size);
+    } else if (strcmp(key, "end") == 0) {
+        file_end(f);
+    } else {
+        snprintf(err, err_size, "%s:%ld: unknown line '%s'", f->path, f->line_no, key);
+        r = -EINVAL;
+    }
+    json_decref(doc);
+    return r;
+}
+
 int seal_verify_file(const char *path, const char *expect_head, bool json, FILE *out, char *err,
                      size_t err_size)
 {
@@ -996,134 +1157,38 @@ int seal_verify_file(const char *path, const char *expect_head, bool json, FILE 
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         return -errno;
     }
+    struct file_verify f = {.path = path,
+                            .expect_head = expect_head,
+                            .json = json,
+                            .out = out,
+                            .results = json ? json_array() : NULL};
     char *line = NULL;
     size_t cap = 0;
-    long line_no = 0;
     int r = 0;
-    bool in_campaign = false, broken = false, expected_seen = false;
-    long campaigns = 0;
-    struct chain c;
-    memset(&c, 0, sizeof(c));
-    char name[256] = "";
-    json_t *results = json ? json_array() : NULL;
-    int64_t last_row_id = 0;
     progress_start(&bar, progress_wanted, "audit verify --file");
-    while (getline(&line, &cap, in) > 0) {
-        line_no++;
+    while (r == 0 && getline(&line, &cap, in) > 0) {
+        f.line_no++;
         progress_add(&bar, 1);
-        json_error_t error;
-        json_t *doc = json_loads(line, 0, &error);
-        const char *key = NULL;
-        json_t *value = NULL;
-        if (json_is_object(doc) && json_object_size(doc) == 1) {
-            void *iter = json_object_iter(doc);
-            key = json_object_iter_key(iter);
-            value = json_object_iter_value(iter);
-        }
-        if (key == NULL) {
-            snprintf(err, err_size, "%s:%ld: not an export line (%s)", path, line_no,
-                     doc ? "expected one of campaign, row, block, end" : error.text);
-            json_decref(doc);
-            r = -EINVAL;
-            break;
-        }
-        if (strcmp(key, "campaign") == 0) {
-            json_int_t id;
-            const char *n;
-            if (in_campaign || json_unpack(value, "{s:s, s:I}", "name", &n, "id", &id) != 0) {
-                snprintf(err, err_size, "%s:%ld: unexpected campaign line", path, line_no);
-                r = -EINVAL;
-            } else {
-                snprintf(name, sizeof(name), "%s", n);
-                chain_init(&c, id, name);
-                in_campaign = true;
-                last_row_id = 0;
-                campaigns++;
-            }
-        } else if (!in_campaign) {
-            snprintf(err, err_size, "%s:%ld: %s line before a campaign line", path, line_no, key);
-            r = -EINVAL;
-        } else if (strcmp(key, "row") == 0) {
-            const char *v[SEAL_FIELDS];
-            char numbers[SEAL_FIELDS][32];
-            bool ok = json_is_object(value);
-            for (int f = 0; ok && f < SEAL_FIELDS; f++) {
-                json_t *x = json_object_get(value, seal_field_names[f]);
-                if (json_is_null(x)) {
-                    v[f] = NULL;
-                } else if (field_integer[f] && json_is_integer(x)) {
-                    snprintf(numbers[f], sizeof(numbers[f]), "%lld",
-                             (long long)json_integer_value(x));
-                    v[f] = numbers[f];
-                } else if (!field_integer[f] && json_is_string(x)) {
-                    v[f] = json_string_value(x);
-                } else {
-                    ok = false;
-                }
-            }
-            if (!ok || v[FIELD_ID] == NULL) {
-                snprintf(err, err_size, "%s:%ld: a row without the fields of encoding 1", path,
-                         line_no);
-                r = -EINVAL;
-            } else {
-                int64_t row_id = strtoll(v[FIELD_ID], NULL, 10);
-                if (row_id <= last_row_id)
-                    chain_break(&c, c.seq + 1,
-                                "row id %" PRId64 " out of order (after %" PRId64 ")", row_id,
-                                last_row_id);
-                last_row_id = row_id;
-                block_hash_row(&c.hash, v);
-            }
-        } else if (strcmp(key, "block") == 0) {
-            struct block_meta m;
-            const char *locator_hex = NULL;
-            if (!meta_from_json(value, c.campaign_id, &m, &locator_hex)) {
-                snprintf(err, err_size, "%s:%ld: a block line without its fields", path, line_no);
-                r = -EINVAL;
-            } else {
-                if (c.hash.rows > 0 && (c.hash.first_id <= m.lo || c.hash.last_id > m.hi))
-                    chain_break(&c, m.seq, "block %ld holds rows outside its range", m.seq);
-                unsigned char *locator = NULL;
-                size_t locator_len = 0;
-                if (locator_hex)
-                    locator = hex_decode(locator_hex, &locator_len);
-                chain_close(&c, &m, locator, locator_len, expect_head);
-                free(locator);
-            }
-        } else if (strcmp(key, "end") == 0) {
-            c.unsealed = c.hash.rows;
-            progress_clear(&bar);
-            chain_report(&c, json, results, out);
-            broken = broken || c.broken;
-            expected_seen = expected_seen || c.expected_seen;
-            block_hash_free(&c.hash);
-            in_campaign = false;
-        } else {
-            snprintf(err, err_size, "%s:%ld: unknown line '%s'", path, line_no, key);
-            r = -EINVAL;
-        }
-        json_decref(doc);
-        if (r < 0)
-            break;
+        r = file_line(&f, line, err, err_size);
     }
     free(line);
     fclose(in);
     progress_end(&bar);
-    if (in_campaign) {
-        block_hash_free(&c.hash);
+    if (f.in_campaign) {
+        block_hash_free(&f.c.hash);
         if (r == 0) {
             snprintf(err, err_size, "%s: ends inside campaign %s: the export is incomplete", path,
-                     name);
+                     f.name);
             r = -EINVAL;
         }
     }
-    if (r == 0 && campaigns == 0) {
+    if (r == 0 && f.campaigns == 0) {
         snprintf(err, err_size, "%s: no campaign in the file", path);
         r = -EINVAL;
     }
     if (r < 0) {
-        json_decref(results);
+        json_decref(f.results);
         return r;
     }
-    return verdict(broken, expect_head, expected_seen, json, results, out);
+    return verdict(f.broken, expect_head, f.expected_seen, json, f.results, out);
 }

@@ -469,7 +469,7 @@ static const char return_sql[] =
     "  WHERE c.name = $1 AND r.ref = $2),"
     " ins AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref,"
     "  channel, from_state, to_state, attempt, actor, detail, reason, dedupe_key)"
-    "  SELECT n.campaign_id, 'returned', n.id, $2, 'mail', 'mailed', 'mailed', n.attempt,"
+    "  SELECT n.campaign_id, 'returned', n.id, $2, $8, 'mailed', 'mailed', n.attempt,"
     "  $6, 'returned mail' || coalesce(' on ' || $4, '') || ' (' || $5 || coalesce(', ' || $7, '')"
     "  || ')', $3, 'returned ' || n.id || ' ' || n.attempt FROM n WHERE n.state = 'mailed'"
     "  AND NOT EXISTS (SELECT 1 FROM crier.dispatch_log d WHERE d.notice_id = n.id"
@@ -484,9 +484,10 @@ int transition_record_return(struct crier_db *db, const char *campaign, const ch
                              enum transition_return_result *ret_result)
 {
     char *file = file_sha256 ? xasprintf("file sha256 %s", file_sha256) : NULL;
-    const char *params[] = {campaign, ref, reason, returned_on, where, actor, file};
+    const char *params[] = {campaign, ref,   reason, returned_on,
+                            where,    actor, file,   channel_batching()};
     PGresult *result = NULL;
-    int r = db_query(db, return_sql, 7, params, &result);
+    int r = db_query(db, return_sql, 8, params, &result);
     free(file);
     if (r < 0)
         return r;

@@ -441,3 +441,14 @@ int db_query_long(struct crier_db *db, const char *sql, int nparams, const char 
     PQclear(result);
     return 0;
 }
+
+int db_exists(struct crier_db *db, const char *sql, int nparams, const char *const *params)
+{
+    PGresult *result = NULL;
+    int r = db_query(db, sql, nparams, params, &result);
+    if (r < 0)
+        return r;
+    r = PQntuples(result) > 0;
+    PQclear(result);
+    return r;
+}

@@ -33,6 +33,10 @@ static size_t utf8_length(unsigned char c)
 void html_escape(FILE *out, const char *text)
 {
     static const char replacement[] = "\xef\xbf\xbd"; /* U+FFFD */
+    /* the characters that would end a text or an attribute value, as entities */
+    static const char *const entity[128] = {
+        ['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;", ['"'] = "&quot;", ['\''] = "&#39;",
+    };
     for (const char *p = text; p && *p;) {
         unsigned char c = (unsigned char)*p;
         size_t n = utf8_length(c);
@@ -47,28 +51,12 @@ void html_escape(FILE *out, const char *text)
             continue;
         }
         p++;
-        switch (c) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&#39;", out);
-            break;
-        default:
-            if (n == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-                fputs(replacement, out);
-            else
-                fputc(c, out);
-        }
+        if (c < ARRAY_SIZE(entity) && entity[c])
+            fputs(entity[c], out);
+        else if (n == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+            fputs(replacement, out);
+        else
+            fputc(c, out);
     }
 }
 

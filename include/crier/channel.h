@@ -154,6 +154,9 @@ struct crier_channel_ops {
     /* bounces - what it hands over can come back as an RFC 3464 report to its VERP sender
      * (`crier bounces ingest` moves such a notice on: bounce.c). */
     bool bounces;
+    /* batches - what it hands over is printed in batches the operator mails (`crier batch`,
+     * engine/core/batch.c) and may come back as returned mail (`crier returns ingest`). */
+    bool batches;
     /* open - start one session (one per lane thread); set channel->state. May be NULL. */
     int (*open)(struct crier_channel *channel, const struct crier_config *config);
     /* send - hand n claimed notices to the transport; fill outcome[i] for each. A return
@@ -318,6 +321,9 @@ int channel_proof_letter(const struct crier_config *config, const struct crier_n
 /* channel_bouncing - the channel whose notices come back as bounces (ops->bounces), or
  * NULL when this build has none. */
 const struct crier_channel_ops *channel_bouncing(void);
+/* channel_batching - the name of the channel whose notices are mailed in batches
+ * (ops->batches): what batch.c and returned mail log and look for. */
+const char *channel_batching(void);
 
 /* channel_templates_of - the templates the channels named in policy render, each name once,
  * into out (room for max); returns how many. Unknown channels render nothing. */

@@ -63,6 +63,9 @@ int db_query(struct crier_db *db, const char *sql, int nparams, const char *cons
  * stored in *ret_value. */
 int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,
                   long *ret_value);
+/* db_exists - whether the statement returns a row: 1 if it does, 0 if not, < 0 when it
+ * failed (db->error says why). */
+int db_exists(struct crier_db *db, const char *sql, int nparams, const char *const *params);
 /*
  * db_fetch_each - walk an open cursor: FETCH count rows at a time and hand each batch
  * that has rows to batch(data, result) (the result stays db_fetch_each's), until the

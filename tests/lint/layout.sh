@@ -39,8 +39,8 @@ ALLOWED=(
   'engine/core/seal.c:fputs_unlocked("null"'        # JSON null
   'engine/core/import.c:strbuf_add(b, "null"'       # JSON null in a COPY'd JSON column
   'engine/cmd/audit.c:"email", db_value(versions'   # audit show --json's contact versions
-  'engine/cmd/cli.c:{"email", required_argument'    # audit find --email (a contact, not a channel)
-  'engine/cmd/cli.c:{"fax", required_argument'      # audit find --fax
+  'engine/cmd/cli.c:OPT_WHOLE("email", unreached_key' # audit find --email (a contact, not a channel)
+  'engine/cmd/cli.c:OPT_WHOLE("fax", unreached_key'   # audit find --fax
   'engine/cmd/unreached.c:"campaign", "ref"'        # the unreached list's column names
   'engine/cmd/unreached.c:"email",        "fax"'    # audit find --json's field names
   'engine/web/person.c:{"email", "Email address"'   # the console's find by= (audit find --email)
