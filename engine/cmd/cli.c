@@ -604,7 +604,12 @@ static int parse_options(struct cli *cli, int argc, char **argv, const struct op
     struct option all[24];
     size_t n = 0;
     bool own_json = false;
-    for (; rows && rows[n].name && n < ARRAY_SIZE(all) - 3; n++) {
+    for (; rows && rows[n].name; n++) {
+        /* three slots stay for --json, --help and --config, and one for the end */
+        if (n >= ARRAY_SIZE(all) - 4) {
+            log_error("internal: crier %s has more options than parse_options takes", cli->command);
+            abort();
+        }
         all[n] = (struct option){rows[n].name, rows[n].has_arg, NULL, OPT_ROW + (int)n};
         own_json |= strcmp(rows[n].name, "json") == 0;
     }
