@@ -261,15 +261,18 @@ static bool connect_until_stopped(struct worker *w, struct crier_db **db, const 
     return false;
 }
 
-/* decide - turn outcomes into decisions (decisions and records: batch->count each). */
+/* decide - turn n outcomes into decisions (decisions and records: n each): those of the
+ * batch's notices at indexes, or its first n when indexes is NULL. The records point into
+ * batch and outcomes, which are read in place, never copied. */
 static void decide(struct worker *w, const char *channel, const struct crier_channel_ops *ops,
                    char *const *policy, const struct queue_batch *batch,
-                   const struct crier_outcome *outcomes, unsigned short *random_state,
-                   struct policy_decision *decisions, struct transition_record *records)
+                   const struct crier_outcome *outcomes, const size_t *indexes, size_t n,
+                   unsigned short *random_state, struct policy_decision *decisions,
+                   struct transition_record *records)
 {
-    size_t n = batch->count;
     double now = now_seconds();
-    for (size_t i = 0; i < n; i++) {
+    for (size_t k = 0; k < n; k++) {
+        size_t i = indexes ? indexes[k] : k;
         struct transition_input in = {
             .config = w->config,
             .policy = policy,
@@ -281,18 +284,70 @@ static void decide(struct worker *w, const char *channel, const struct crier_cha
             .now = now,
             .random_unit = erand48(random_state),
         };
-        transition_decide(&in, &outcomes[i], &decisions[i]);
-        records[i] = (struct transition_record){
+        transition_decide(&in, &outcomes[i], &decisions[k]);
+        records[k] = (struct transition_record){
             .notice = &batch->notices[i],
             .outcome = &outcomes[i],
-            .decision = &decisions[i],
-            .to_channel = transition_to_channel(&in, &decisions[i]),
+            .decision = &decisions[k],
+            .to_channel = transition_to_channel(&in, &decisions[k]),
         };
     }
 }
 
+/* A lane's own record of a big batch (a print batch of thousands of letters) goes in
+ * statements of this many outcomes, all in one transaction: its decisions, array
+ * parameters and libpq buffers are then bounded by a slice, not the batch, while the
+ * batch still commits whole (a print batch's letters are recorded all or none: spool.c). */
+#define RECORD_SLICE 250
+
+/* record_slice - decide and record outcomes [from, from + n) of batch in one statement;
+ * *late grows by the outcomes that came after their lease. */
+static int record_slice(struct worker *w, struct crier_db *db, const char *actor,
+                        const char *channel, const struct crier_channel_ops *ops,
+                        char *const *policy, const struct queue_batch *batch,
+                        const struct crier_outcome *outcomes, size_t from, size_t n,
+                        unsigned short *random_state, long *late)
+{
+    struct queue_batch slice = {
+        .notices = batch->notices + from,
+        .channel_index = batch->channel_index + from,
+        .channel_started_at = batch->channel_started_at + from,
+        .count = n,
+    };
+    struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
+    struct transition_record *records = xcalloc(n, sizeof(*records));
+    decide(w, channel, ops, policy, &slice, outcomes + from, NULL, n, random_state, decisions,
+           records);
+    long slice_late = 0;
+    int r = transition_record(db, channel, actor, records, n, &slice_late);
+    *late += slice_late;
+    free(decisions);
+    free(records);
+    return r;
+}
+
+/* record_batch - the whole batch: one statement when it fits a slice, else one
+ * transaction of slices. */
+static int record_batch(struct worker *w, struct crier_db *db, const char *actor,
+                        const char *channel, const struct crier_channel_ops *ops,
+                        char *const *policy, const struct queue_batch *batch,
+                        const struct crier_outcome *outcomes, unsigned short *random_state,
+                        long *late)
+{
+    size_t n = batch->count;
+    if (n <= RECORD_SLICE)
+        return record_slice(w, db, actor, channel, ops, policy, batch, outcomes, 0, n, random_state,
+                            late);
+    int r = db_begin(db);
+    for (size_t from = 0; r == 0 && from < n; from += RECORD_SLICE)
+        r = record_slice(w, db, actor, channel, ops, policy, batch, outcomes, from,
+                         n - from < RECORD_SLICE ? n - from : RECORD_SLICE, random_state, late);
+    return db_end(db, r);
+}
+
 /* decide_and_record - turn outcomes into decisions and store them, retrying the store
- * through lost connections: what was sent must be recorded. */
+ * through lost connections: what was sent must be recorded. A retry decides again from
+ * the same random state, so the same outcome gets the same delay. */
 static int decide_and_record(struct worker *w, struct crier_db **db, const char *actor,
                              const char *channel, const struct crier_channel_ops *ops,
                              char *const *policy, const struct queue_batch *batch,
@@ -300,13 +355,13 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
                              long *ret_late)
 {
     size_t n = batch->count;
-    struct policy_decision *decisions = xcalloc(n, sizeof(*decisions));
-    struct transition_record *records = xcalloc(n, sizeof(*records));
-    decide(w, channel, ops, policy, batch, outcomes, random_state, decisions, records);
+    unsigned short first_state[3];
+    memcpy(first_state, random_state, sizeof(first_state));
     int r;
     for (;;) {
         long late = 0;
-        r = transition_record(*db, channel, actor, records, n, &late);
+        memcpy(random_state, first_state, sizeof(first_state));
+        r = record_batch(w, *db, actor, channel, ops, policy, batch, outcomes, random_state, &late);
         if (r == 0) {
             if (late > 0)
                 log_warning("%s: %ld outcomes arrived after their lease expired; logged as "
@@ -320,8 +375,6 @@ static int decide_and_record(struct worker *w, struct crier_db **db, const char 
         if (!db_lost(*db) || !connect_until_stopped(w, db, actor))
             break; /* the leases will expire and the reaper will log the retry */
     }
-    free(decisions);
-    free(records);
     return r;
 }
 
@@ -356,11 +409,10 @@ static bool record_connect(struct worker *w)
     return true;
 }
 
-/* What one lane has for the recorder: the notices of its batch at the pushed indexes,
- * their outcomes and decisions. */
+/* What one lane has for the recorder: the decisions on the outcomes at the pushed indexes
+ * of its batch, and records pointing at those notices and outcomes where they are (a
+ * reported outcome is not changed again: channel_outcome_ready). */
 struct lane_part {
-    struct queue_batch batch;
-    struct crier_outcome *outcomes;
     struct policy_decision *decisions;
     struct transition_record *records;
 };
@@ -368,30 +420,15 @@ struct lane_part {
 /* part_decide - decide the outcomes of the batch being sent at indexes into part. */
 static void part_decide(struct lane *lane, const size_t *indexes, size_t n, struct lane_part *part)
 {
-    const struct queue_batch *batch = lane->recording;
-    part->batch = (struct queue_batch){.count = n};
-    part->batch.notices = xcalloc(n + 1, sizeof(*part->batch.notices));
-    part->batch.channel_index = xcalloc(n + 1, sizeof(*part->batch.channel_index));
-    part->batch.channel_started_at = xcalloc(n + 1, sizeof(*part->batch.channel_started_at));
-    part->outcomes = xcalloc(n + 1, sizeof(*part->outcomes));
-    for (size_t k = 0; k < n; k++) {
-        part->batch.notices[k] = batch->notices[indexes[k]];
-        part->batch.channel_index[k] = batch->channel_index[indexes[k]];
-        part->batch.channel_started_at[k] = batch->channel_started_at[indexes[k]];
-        part->outcomes[k] = lane->recording_outcomes[indexes[k]];
-    }
     part->decisions = xcalloc(n + 1, sizeof(*part->decisions));
     part->records = xcalloc(n + 1, sizeof(*part->records));
-    decide(lane->worker, lane->ops->name, lane->ops, lane->recording_policy, &part->batch,
-           part->outcomes, lane->record_random_state, part->decisions, part->records);
+    decide(lane->worker, lane->ops->name, lane->ops, lane->recording_policy, lane->recording,
+           lane->recording_outcomes, indexes, n, lane->record_random_state, part->decisions,
+           part->records);
 }
 
 static void part_free(struct lane_part *part)
 {
-    free(part->batch.notices);
-    free(part->batch.channel_index);
-    free(part->batch.channel_started_at);
-    free(part->outcomes);
     free(part->decisions);
     free(part->records);
 }

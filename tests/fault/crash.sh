@@ -47,6 +47,10 @@ start_gateway
 channels_config "$EMAIL_LANES" 2 1
 # CRASH_UNRECORDED: channels.email.unrecorded (docs/faults.md, "Crashes"); unset: the default
 [ -z "${CRASH_UNRECORDED:-}" ] || sed -i "/bounce_domain:/a\\    unrecorded: $CRASH_UNRECORDED" "$WORK/crier.yaml"
+# CRASH_LETTERS_PER_BATCH: channels.mail.letters_per_batch (100 unset); above 250 a batch is
+# recorded in slices, in one transaction (worker.c), so a kill can land between two slices
+[ -z "${CRASH_LETTERS_PER_BATCH:-}" ] ||
+  sed -i "s/letters_per_batch: 100/letters_per_batch: $CRASH_LETTERS_PER_BATCH/" "$WORK/crier.yaml"
 # CRASH_RECORD_COMMIT: queue.record_commit (docs/faults.md, "Commits"); unset: the default
 [ -z "${CRASH_RECORD_COMMIT:-}" ] || sed -i "/^  route_grace:/a\\  record_commit: $CRASH_RECORD_COMMIT" "$WORK/crier.yaml"
 export CRIER_CONFIG="$WORK/crier.yaml"

@@ -271,4 +271,104 @@ is "$(json_of '[d[k] for k in ("batch", "mailed", "date", "evidence")]')" \
   "['$new', $(sql "SELECT count(*) FROM crier.notice WHERE state = 'mailed' AND transport_id = '$new'"), '$(date -u +%F)', None]" \
   "batch mark-mailed --json: the letters the database has mailed"
 
+# --- a batch bigger than a record slice: recorded in slices, in one transaction ---------------
+# worker.c records a lane's batch 250 outcomes per statement so that its memory stays bounded
+# (docs/benchmarks.md); a print batch must still be recorded all or none (spool.c finalises
+# it only when every letter is recorded): every 'batched' row of the batch has one xmin.
+BIG_SPOOL="$WORK/spool-big"
+mkdir -m 0750 "$BIG_SPOOL"
+sed -e "s|spool: $SPOOL|spool: $BIG_SPOOL|" -e 's/letters_per_batch: 4/letters_per_batch: 600/' \
+  "$WORK/crier.yaml" >"$WORK/big.yaml"
+"$PY" -c '
+import sys
+print("ref,name,email,fax,address1,address2,city,region,postal_code,country")
+for i in range(600):
+    print(f"b{i:03d},Person {i},,,{i + 1} Elm Street,,Springfield,IL,{62701 + (i * 37) % 97:05d},US")
+' >"$WORK/big.csv"
+CRIER_CONFIG="$WORK/big.yaml" setup big mail "$WORK/big.csv"
+CRIER_CONFIG="$WORK/big.yaml" timeout 300 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/run.log"
+is "$?" 0 "crier run prints a 600-letter batch"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.notice
+           WHERE $(in_campaign big) AND state = 'batched'")" "600 1" "all 600 letters batched, in one batch"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT xmin::text) FROM crier.dispatch_log
+           WHERE $(in_campaign big) AND to_state = 'batched'")" "600 1" \
+  "their 600 records committed in one transaction"
+big=$(sql "SELECT DISTINCT transport_id FROM crier.notice WHERE $(in_campaign big)")
+ok "its files are final" test -e "$BIG_SPOOL/B$big.pdf" -a -e "$BIG_SPOOL/B$big.csv" \
+  -a ! -e "$BIG_SPOOL/B$big.csv.pending"
+is "$(pdfinfo "$BIG_SPOOL/B$big.pdf" | awk '/^Pages:/ {print $2}')" \
+  "$("$PY" -c 'import csv,sys; print(sum(int(r["pages"]) for r in csv.DictReader(open(sys.argv[1]))))' "$BIG_SPOOL/B$big.csv")" \
+  "its pages match its manifest"
+is "$("$PY" -c '
+import csv, sys
+zips = [r["zip"] for r in csv.DictReader(open(sys.argv[1]))]
+print(len(zips), zips == sorted(zips))' "$BIG_SPOOL/B$big.csv")" "600 True" "in ZIP order across the whole batch"
+
+# --- kill -9 between two slices of that record -------------------------------------------
+# The third slice's UPDATE is made to wait on a row lock this test holds, after the first
+# two were stored in the lane's transaction; then the worker is killed. Nothing of the
+# batch may be recorded (its files are orphaned, never printed), and the letters go out
+# once, in one new batch. The lease is long so that no keepalive touches the locked row
+# while the letters are drawn; the test expires it instead of waiting.
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
+KILL_SPOOL="$WORK/spool-kill"
+mkdir -m 0750 "$KILL_SPOOL"
+sed -e "s|spool: $BIG_SPOOL|spool: $KILL_SPOOL|" -e 's/lease: 3s/lease: 10m/' "$WORK/big.yaml" >"$WORK/kill.yaml"
+sed 's/^b/k/' "$WORK/big.csv" >"$WORK/kill.csv"
+CRIER_CONFIG="$WORK/kill.yaml" setup killed mail "$WORK/kill.csv"
+# the last notice in the claim's order (next_attempt_at, id): the record's last slice
+last_id=$(sql "SELECT id FROM crier.notice WHERE $(in_campaign killed)
+               ORDER BY next_attempt_at DESC, id DESC LIMIT 1")
+killed_cid=$(sql "SELECT id FROM crier.campaign WHERE name = 'killed'")
+CRIER_CONFIG="$WORK/kill.yaml" "$CRIER" run >/dev/null 2>>"$WORK/run.log" &
+worker=$!
+sending() { [ "$(sql "SELECT state FROM crier.notice WHERE id = $last_id")" = sending ]; }
+ok "the worker claims the 600 letters" wait_until 60 sending
+psql -XAtq -c "BEGIN" -c "SELECT 1 FROM crier.notice WHERE id = $last_id FOR UPDATE" \
+  -c "SELECT pg_sleep(300)" -c "COMMIT" >/dev/null 2>&1 &
+locker=$!
+# the record's statement (it opens with the advisory lock, as the claim does, which never
+# waits on a row: SKIP LOCKED) waits on the row lock: the last slice of the three
+record_waits() {
+  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+            AND query LIKE 'WITH gate AS (SELECT pg_advisory_xact_lock_shared(%'")" = 1 ]
+}
+ok "the record's last slice waits on the locked notice" wait_until 120 record_waits
+kill -9 "$worker"
+wait "$worker" 2>/dev/null
+# the server finishes the waiting statement once the lock goes, but no COMMIT follows: the
+# backend rolls the whole transaction back (slices committed one by one would leave the
+# first two recorded, and the third too once the lock went: the test fails so)
+sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+     WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()" >/dev/null
+wait "$locker" 2>/dev/null
+is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign killed) AND state = 'batched'")" 0 \
+  "killed between slices: none of the batch is recorded"
+killed_batch=$(cd "$KILL_SPOOL" && ls "B$killed_cid-"*.csv.pending | sed 's/^B//; s/\.csv\.pending$//')
+ok "its files were left pending" test -n "$killed_batch"
+# the lease the kill left: expired now rather than in ten minutes; the next run reaps it
+# (until then its letters count as still being recorded, and the files stay pending)
+sql "UPDATE crier.notice SET lease_expires_at = now() - interval '1 s'
+     WHERE $(in_campaign killed) AND state = 'sending'" >/dev/null
+CRIER_CONFIG="$WORK/kill.yaml" timeout 300 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/run.log"
+CRIER_CONFIG="$WORK/kill.yaml" run_crier batch list killed
+ok "the killed batch's files are orphaned, never to be printed" \
+  test -e "$KILL_SPOOL/B$killed_batch.pdf.orphan" -a ! -e "$KILL_SPOOL/B$killed_batch.pdf.pending" \
+  -a ! -e "$KILL_SPOOL/B$killed_batch.pdf"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.notice
+           WHERE $(in_campaign killed) AND state = 'batched'")" "600 1" \
+  "the 600 letters are batched again, in one new batch"
+is "$(cat "$KILL_SPOOL"/B*.csv | "$PY" -c '
+import csv, collections, sys
+rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch" and r[4].startswith("k")]
+print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
+  "each letter in exactly one final manifest"
+
 done_testing
