@@ -23,10 +23,14 @@
 # auto_explain slows that fifth). TIMEOUT=SECONDS stops the processes (SIGTERM) after
 # that long and reports the fifths reached: to measure a build that would not finish.
 # BUILD=DIR picks the build (relative to the repository, or absolute). KEEP=1 keeps the
-# work directory.
+# work directory. AFTER_LOAD='SQL' runs SQL as the cluster's superuser after both loads
+# and before the start (an A/B of storage or autovacuum settings without a migration).
+# SHARED_BUFFERS sets the cluster's (default 512MB).
+# Every run prints the autovacuum and autoanalyze runs that ended during it, with the
+# second of the run they ended at and how long each took (log_autovacuum_min_duration=0).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 3 ] || { sed -n '2,26p' "$0"; exit 64; }
+[ $# -ge 3 ] || { sed -n '2,30p' "$0"; exit 64; }
 n=$1 procs=$2 channel=$3 runs=${4:-3}
 case $channel in null | email) ;; *) echo "scale.sh: CHANNEL is null or email" >&2; exit 64 ;; esac
 build=${BUILD:-build}
@@ -34,7 +38,7 @@ build=${BUILD:-build}
 for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
-export LEASE=${LEASE:-} PLANS_SECONDS=${PLANS_SECONDS:-1}
+export LEASE=${LEASE:-} PLANS_SECONDS=${PLANS_SECONDS:-1} AFTER_LOAD=${AFTER_LOAD:-}
 export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
@@ -58,8 +62,9 @@ if [ "$channel" = email ]; then
   pids+=($!)
 fi
 
-pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' \
+pg_virtualenv -t -o "shared_buffers=${SHARED_BUFFERS:-512MB}" -o 'max_wal_size=4GB' \
   -o 'shared_preload_libraries=auto_explain' -o 'logging_collector=on' \
+  -o 'log_autovacuum_min_duration=0' \
   -o "log_directory=$work/pglog" -o 'log_filename=pg.log' \
   bash -s "$work" "$n" "$procs" "$runs" <<'INNER'
 set -euo pipefail
@@ -114,6 +119,39 @@ plans() { # FILE CAMPAIGN_ID
   cat "$work/pglog/pg.log" >>"$1"
 }
 
+# server_events LOG_OFFSET T0 T1 - what the server did between T0 and T1
+# (epoch seconds), from its log: checkpoints started and completed, and every autovacuum
+# or autoanalyze of crier's tables, at the second of the run it happened, beside the
+# seconds at which each fifth ended
+server_events() {
+  tail -c +"$(($1 + 1))" "$work/pglog/pg.log" | python3 -c '
+import re, sys, datetime
+t0, t1 = float(sys.argv[1]), float(sys.argv[2])
+stamp = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+) UTC \[\d+\] (?:\S+ )?LOG:  (.*)")
+def at(s):
+    d = datetime.datetime.strptime(s, "%Y-%m-%d %H:%M:%S.%f")
+    return d.replace(tzinfo=datetime.timezone.utc).timestamp() - t0
+pending = None
+for line in sys.stdin:
+    m = stamp.match(line)
+    if m:
+        pending = None
+        when, msg = at(m[1]), m[2]
+        if not 0 <= when <= t1 - t0:
+            continue
+        if msg.startswith("checkpoint"):
+            print("  at %6.1f s: %s" % (when, msg[:msg.find(";")] if ";" in msg else msg))
+        v = re.match(r"automatic (vacuum|analyze) of table \"[^.]*\.crier\.([^\"]+)\"", msg)
+        if v:
+            pending = (when, v[1], v[2])
+        continue
+    e = re.search(r"elapsed: ([0-9.]+) s", line)
+    if pending and e:
+        print("  at %6.1f s: autovacuum: %s %s ended, %s s" % (pending[0], pending[1], pending[2], e[1]))
+        pending = None
+' "$2" "$3"
+}
+
 results=()
 for i in $(seq "$runs"); do
   db=scale_$i
@@ -125,10 +163,15 @@ for i in $(seq "$runs"); do
     "$CRIER" campaign load "$c" --csv list.csv >/dev/null
   done
   id=$(q -c "SELECT id FROM crier.campaign WHERE name = 'crier'")
+  [ -z "$AFTER_LOAD" ] || q -q -c "$AFTER_LOAD"
   "$CRIER" campaign start crier >/dev/null
+  log_from=$(stat -c %s "$work/pglog/pg.log" 2>/dev/null || echo 0)
   sink_before=0
   [ "$CHANNEL" = null ] || sink_before=$(sink_count)
   [ -z "$PLANS" ] || [ "${PLANS_AT:-90}" -gt 0 ] || explain_on
+  wal0=$(q -c "SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
+  reads0=$(q -c "SELECT sum(blks_read) FROM pg_stat_database")
+  written0=$(q -c "SELECT buffers_backend FROM pg_stat_bgwriter")
   t0=$(date +%s.%N)
   ps=()
   for k in $(seq "$procs"); do
@@ -150,6 +193,15 @@ for i in $(seq "$runs"); do
     wait "$p" || [ -e timed-out ] || { echo "crier run failed:"; cat run*.err; exit 1; }
   done
   [ -z "$stopper" ] || kill "$stopper" 2>/dev/null || true
+  # the WAL the run wrote, and how much of it full-page images (the first change to each
+  # page after a checkpoint)
+  wal=$(q -F' ' -c "SELECT pg_size_pretty(wal_bytes - ${wal0%|*}) || ', ' || wal_fpi - ${wal0#*|}
+                    || ' full-page images' FROM pg_stat_wal")
+  # buffers read from outside shared_buffers, and written by the sessions themselves to
+  # make room: the run outgrowing shared_buffers
+  buffers=$(q -c "SELECT (SELECT sum(blks_read) FROM pg_stat_database) - $reads0 || ' reads, '
+                  || (SELECT buffers_backend FROM pg_stat_bgwriter) - $written0
+                  || ' written by sessions'")
   [ -z "$planner" ] || wait "$planner" || true
   partial=
   if [ -e timed-out ]; then
@@ -187,6 +239,10 @@ for i in $(seq "$runs"); do
   echo "run $i: fifths $f1 $f2 $f3 $f4 $f5 notices/s (last/first $last_first), overall $all," \
     "ceiling $ceiling, ratio $ratio, peak RSS $rss MB"
   results+=("$f1 $f2 $f3 $f4 $f5 $all $ceiling $ratio $last_first $rss")
+  ends=$(echo "$f1 $f2 $f3 $f4 $f5" | awk -v n="$n" '{ for (i = 1; i <= NF && $i != "n/a"; i++) {
+    t += n / 5 / $i; printf "%s%.1f", (i > 1 ? ", " : ""), t } }')
+  echo "  the run: $wal WAL; buffers: $buffers; the fifths ended at $ends s"
+  [ -n "$PLANS" ] || server_events "$log_from" "$t0" "$c0"
   unset PGDATABASE
   dropdb "$db"
 done

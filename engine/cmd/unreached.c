@@ -128,7 +128,7 @@ static const char *find_condition(enum find_key key)
     case FIND_POSTAL:
         return "x.postal_code LIKE $1";
     case FIND_NAME:
-        return "(lower(x.name) LIKE $1 OR lower(regexp_replace(x.name, '^.*\\s', '')) LIKE $1)";
+        return "(lower(x.name) LIKE $1 OR lower(split_part(x.name, ' ', -1)) LIKE $1)";
     }
     return "false";
 }
