@@ -5,7 +5,8 @@ For each hot statement (claim, record, lease extension, reaper, completion check
 work_left, tally fold, status, fax poll, seal), the number of plans, the median and
 largest duration, and every scan node with the largest number of rows it returned in
 any of them: what shows whether a statement reads in proportion to its batch or to the
-campaign. Usage: bench/plans.py /tmp/plans/plans-1000000-4-null-1.log
+campaign. "N generic": plans that kept the channel a parameter (a prepared statement's
+generic plan; a custom plan shows the value). Usage: bench/plans.py /tmp/plans/plans-1000000-4-null-1.log
 """
 import re
 import statistics
@@ -42,8 +43,10 @@ def main(paths):
             kind = next((k for k, p in KINDS if re.search(p, query)), None)
             if kind is None:
                 continue
-            entry = found.setdefault(kind, {"ms": [], "scans": {}})
+            entry = found.setdefault(kind, {"ms": [], "scans": {}, "generic": 0})
             entry["ms"].append(ms)
+            # a generic plan keeps the channel a parameter; a custom one shows its value
+            entry["generic"] += bool(re.search(r"\bchannel = \$\d+\b", chunk.split("\n", 2)[-1]))
             for line in chunk.splitlines():
                 s = re.search(r"(?:->\s+)?((?:Parallel )?(?:Seq|Index|Index Only|Bitmap Heap|Bitmap Index|CTE|Tid|Function) Scan.*?) +\(cost.*actual time=\S+ rows=(\d+) loops=(\d+)", line)
                 if s:
@@ -56,7 +59,8 @@ def main(paths):
                 continue
             e = found[kind]
             print(f"{kind}: {len(e['ms'])} plans, median {statistics.median(e['ms']):.2f} ms,"
-                  f" max {max(e['ms']):.2f} ms")
+                  f" max {max(e['ms']):.2f} ms"
+                  + (f", {e['generic']} generic" if e["generic"] else ""))
             for name, rows in sorted(e["scans"].items(), key=lambda x: -x[1]):
                 print(f"    {rows:>9} rows  {name}")
 

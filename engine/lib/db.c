@@ -157,11 +157,21 @@ int db_open_login(const char *conninfo, const char *user, const char *password,
     return db_adopt(conn, application_name, ret_db, err, err_size);
 }
 
+/* prepared_forget - every name this session had (a new session, or the end). */
+static void prepared_forget(struct crier_db *db)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(db->prepared); i++) {
+        free(db->prepared[i]);
+        db->prepared[i] = NULL;
+    }
+}
+
 struct crier_db *db_close(struct crier_db *db)
 {
     if (db == NULL)
         return NULL;
     PQfinish(db->conn);
+    prepared_forget(db);
     free(db);
     return NULL;
 }
@@ -196,41 +206,61 @@ int db_query(struct crier_db *db, const char *sql, int nparams, const char *cons
     return 0;
 }
 
-/* prepare_once - name prepared in this session; a full list falls back to unnamed. */
-static int prepare_once(struct crier_db *db, const char *name, const char *sql, int nparams,
-                        bool *ret_prepared)
+/* prepared_evict - free a slot for one more statement: the least recently used one goes,
+ * so that a long run across many campaigns (one claim statement each) stays bounded. */
+static int prepared_evict(struct crier_db *db, size_t *ret_slot)
+{
+    size_t oldest = 0;
+    for (size_t i = 1; i < ARRAY_SIZE(db->prepared); i++)
+        if (db->prepared_used[i] < db->prepared_used[oldest])
+            oldest = i;
+    char sql[160];
+    snprintf(sql, sizeof(sql), "DEALLOCATE %s", db->prepared[oldest]);
+    PGresult *result = PQexec(db->conn, sql);
+    int r = db_check_result(db, result);
+    PQclear(result);
+    if (r < 0)
+        return r;
+    free(db->prepared[oldest]);
+    db->prepared[oldest] = NULL;
+    *ret_slot = oldest;
+    return 0;
+}
+
+/* prepare_once - name prepared in this session, once. */
+static int prepare_once(struct crier_db *db, const char *name, const char *sql, int nparams)
 {
     size_t free_slot = ARRAY_SIZE(db->prepared);
+    db->prepared_clock++;
     for (size_t i = 0; i < ARRAY_SIZE(db->prepared); i++) {
         if (db->prepared[i] == NULL && free_slot == ARRAY_SIZE(db->prepared))
             free_slot = i;
         if (db->prepared[i] && strcmp(db->prepared[i], name) == 0) {
-            *ret_prepared = true;
+            db->prepared_used[i] = db->prepared_clock;
             return 0;
         }
     }
-    *ret_prepared = false;
-    if (free_slot == ARRAY_SIZE(db->prepared))
-        return 0;
+    if (free_slot == ARRAY_SIZE(db->prepared)) {
+        int r = prepared_evict(db, &free_slot);
+        if (r < 0)
+            return r;
+    }
     PGresult *result = PQprepare(db->conn, name, sql, nparams, NULL);
     int r = db_check_result(db, result);
     PQclear(result);
     if (r < 0)
         return r;
-    db->prepared[free_slot] = name;
-    *ret_prepared = true;
+    db->prepared[free_slot] = xstrdup(name);
+    db->prepared_used[free_slot] = db->prepared_clock;
     return 0;
 }
 
 int db_query_prepared(struct crier_db *db, const char *name, const char *sql, int nparams,
                       const char *const *params, PGresult **ret_result)
 {
-    bool prepared = false;
-    int r = prepare_once(db, name, sql, nparams, &prepared);
+    int r = prepare_once(db, name, sql, nparams);
     if (r < 0)
         return r;
-    if (!prepared)
-        return db_query(db, sql, nparams, params, ret_result);
     PGresult *result = PQexecPrepared(db->conn, name, nparams, params, NULL, NULL, 0);
     r = db_check_result(db, result);
     if (r < 0) {
@@ -308,7 +338,7 @@ bool db_lost(const struct crier_db *db)
 int db_reset(struct crier_db *db)
 {
     PQreset(db->conn);
-    memset(db->prepared, 0, sizeof(db->prepared)); /* a new session has none */
+    prepared_forget(db); /* a new session has none */
     db->lost = PQstatus(db->conn) != CONNECTION_OK;
     if (db->lost) {
         set_error(db, PQerrorMessage(db->conn), NULL);

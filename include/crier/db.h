@@ -19,8 +19,11 @@ struct crier_db {
     char sqlstate[6]; /* last error's SQLSTATE, "" if none */
     bool lost;        /* a statement failed with the connection: db_reset before the next */
     char application_name[64]; /* set again on every reconnect (db_reset) */
-    const char *prepared[4];   /* names of the statements db_query_prepared made in this
-                                  session (static strings); emptied by db_reset */
+    /* the statements db_query_prepared made in this session (names copied), least
+     * recently used first to go when all slots are taken; emptied by db_reset */
+    char *prepared[16];
+    uint64_t prepared_used[16];
+    uint64_t prepared_clock;
 };
 
 /*
@@ -52,9 +55,11 @@ void db_oral_lapse_set(bool everywhere);
 int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params);
 /* db_query - a statement returning rows; *ret_result is the caller's to PQclear. */
 /* db_query_prepared - db_query of a statement prepared once per session under name (a
- * static string): no parse and plan per call, for the statements run many times a second.
- * The server may plan it generically after five runs: use it for statements whose plan
- * does not depend on the values (keys from arrays, a partition pruned at run time). */
+ * plain identifier; one name, one text): no parse and plan per call, for the statements
+ * run many times a second. The server may plan it generically after five runs: use it
+ * for statements whose plan does not depend on the values (keys from arrays, a partition
+ * named by a constant). A session keeps 16; the least recently used is deallocated for
+ * a 17th. */
 int db_query_prepared(struct crier_db *db, const char *name, const char *sql, int nparams,
                       const char *const *params, PGresult **ret_result);
 int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,

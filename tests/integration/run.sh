@@ -2,7 +2,8 @@
 # run.sh - `crier run` end to end with the scripted test channel and the null channel:
 # outcomes, retries with backoff, fallback, undeliverable, a channel no worker serves (its
 # notice waits until `campaign reroute`), completion,
-# the dispatch log of every notice, pause, two workers sharing a queue, SIGTERM.
+# the dispatch log of every notice, pause, two workers sharing a queue, SIGTERM, one lane
+# going round more campaigns than a session keeps prepared claims.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -288,6 +289,30 @@ split=$(sql "SELECT string_agg(n::text, '+' ORDER BY pid) FROM (SELECT split_par
 echo "# delivered per worker process: $split"
 ok "both workers delivered some of them" test "$(tr '+' '\n' <<<"$split" | wc -l)" -eq 2
 is "$(sql "SELECT state FROM crier.campaign WHERE name = 'twin'")" completed "the campaign is completed"
+
+# --- one lane, more running campaigns than a session keeps prepared claims ----------------
+# The claim is prepared per campaign in each session, and a session keeps 16 (db.c): a
+# lane going round 18 campaigns, two notices a claim, deallocates and prepares again on
+# every visit. Every notice must still be claimed once and delivered.
+cat >many.yaml <<'YAML'
+queue: {idle_poll: 20}
+channels:
+  null: {lanes: 1, batch_size: 2}
+YAML
+for i in $(seq 18); do
+  people "many$i-" 5 >"many$i.csv"
+  setup "many$i" null "many$i.csv"
+done
+timeout 60 "$CRIER" -c many.yaml run --until-idle >"$WORK/out" 2>"$WORK/many.log"
+is "$?" 0 "crier run --until-idle over 18 campaigns exits 0"
+is "$(sql "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id
+           WHERE c.name LIKE 'many%' AND n.state = 'delivered' AND n.attempt = 1")" 90 \
+  "all 90 notices of the 18 campaigns delivered, each at its first attempt"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
+           WHERE c.name LIKE 'many%' AND l.from_state = 'ready' AND l.to_state = 'sending'")" 90 \
+  "one claim per notice"
+is "$(sql "SELECT count(*) FROM crier.campaign WHERE name LIKE 'many%' AND state = 'completed'")" 18 \
+  "the 18 campaigns are completed"
 
 # --- cancel while a batch is in flight ------------------------------------------------------
 # The batch in flight comes back "temporary"; its notices must not stay 'ready' forever in a
