@@ -65,14 +65,6 @@ is "$(sql "SELECT string_agg(channel || '=' || n, ' ' ORDER BY channel) FROM (SE
 
 progress() { sql "SELECT count(*) FROM crier.notice WHERE state NOT IN ('ready', 'sending')"; }
 claimed_by() { [ "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE actor LIKE '%:$1:%'")" -gt 0 ]; }
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 
 # --- kill -9 at random moments over the whole campaign -------------------------------------
 # Run k is killed once the campaign has made k/(KILLS+1) of its progress, after a further

@@ -50,14 +50,6 @@ is "$(sql "SELECT count(*) FROM crier.notice WHERE channel = 'mail'")" "$LETTERS
 
 failures() { sql "SELECT count(*) FROM crier.dispatch_log WHERE channel = 'mail' AND from_state = 'sending'
                   AND to_state = 'ready' AND detail LIKE 'print batch % failed: No space left on device%'"; }
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.1
-  done
-}
 failed_once() { [ "$(failures)" -gt 0 ]; }
 # every final batch in the spool checks out against its sha256sum file
 batches_whole() {

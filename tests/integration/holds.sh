@@ -35,14 +35,6 @@ people() {
   seq 1 "$3" | awk -v p="$1" -v r="$2" '{ printf "%s-%s-%d,Person %d,%s%d@example.com,%d Main St,Springfield,%s,90001\n", p, r, $1, $1, p, $1, $1, r }'
 }
 header() { echo "ref,name,email,address1,city,region,postal_code"; }
-wait_until() { # SECONDS CONDITION...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 at_least() { [ "$(count_notices "$1" "$2")" -ge "$3" ]; } # NAME STATE N
 exited() { ! kill -0 "$1" 2>/dev/null; }
 stop_worker() { # PID - SIGTERM, wait; sets RC

@@ -28,14 +28,6 @@ count_state() { sql "SELECT count(*) FROM crier.notice WHERE state = '$1'"; }
 # owned PID - log rows and leases name their worker as host:PID:channel:lane
 owned() { echo "LIKE '%:$1:test:%'"; }
 claimed_by() { [ "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE actor $(owned "$1")")" -gt 0 ]; }
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 
 # --- kill -9 three times while notices are being sent -------------------------------------
 in_flight_total=0

@@ -162,6 +162,17 @@ ${1:-}
 YAML
 }
 
+# wait_until SECONDS CONDITION... - run CONDITION every 50 ms until it succeeds; fails
+# after SECONDS
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.05
+  done
+}
+
 # in_campaign NAME - a SQL condition: rows of that campaign
 in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 

@@ -310,14 +310,6 @@ print(len(zips), zips == sorted(zips))' "$BIG_SPOOL/B$big.csv")" "600 True" "in 
 # batch may be recorded (its files are orphaned, never printed), and the letters go out
 # once, in one new batch. The lease is long so that no keepalive touches the locked row
 # while the letters are drawn; the test expires it instead of waiting.
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
 KILL_SPOOL="$WORK/spool-kill"
 mkdir -m 0750 "$KILL_SPOOL"
 sed -e "s|spool: $BIG_SPOOL|spool: $KILL_SPOOL|" -e 's/lease: 3s/lease: 10m/' "$WORK/big.yaml" >"$WORK/kill.yaml"

@@ -23,11 +23,6 @@ wait_for() { # SECONDS PATTERN - the notify log has a line matching PATTERN
   done
 }
 
-wait_until_true() { # SECONDS COMMAND...
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 0.1; done
-}
-
 NOTIFY_SOCKET="$WORK/notify.sock" WATCHDOG_USEC=2000000 "$CRIER" run 2>"$WORK/run.log" &
 worker=$!
 ok "READY=1 once the lanes are up" wait_for 20 '^READY=1 \| STATUS=2 lanes up'
@@ -38,7 +33,7 @@ like "$(grep -E '^STATUS=[0-9]+ notices/s' "$WORK/notify.log" | tail -1)" '^STAT
 kill -HUP "$worker"
 ok "RELOADING=1 on SIGHUP" wait_for 10 '^RELOADING=1'
 ready_twice() { [ "$(grep -c '^READY=1' "$WORK/notify.log")" -ge 2 ]; }
-ok "READY=1 again after the lanes restart" wait_until_true 20 ready_twice
+ok "READY=1 again after the lanes restart" wait_until 20 ready_twice
 kill -TERM "$worker"
 wait "$worker"
 is "$?" 0 "crier run exits 0 on SIGTERM"

@@ -44,16 +44,6 @@ people() {
     { printf "%s%d,Person %d,%s%d@example.com\n", p, $1, $1, p, $1 }'
 }
 
-# wait_until SECONDS CONDITION... - poll a condition every 50 ms; fails after SECONDS
-wait_until() {
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@"; do
-    [ "$SECONDS" -lt "$deadline" ] || return 1
-    sleep 0.05
-  done
-}
-
 # conditions for wait_until
 sql_true() { [ "$(sql "$1")" = t ]; }                                 # QUERY returns t
 at_least() { [ "$(count_notices "$1" "$2")" -ge "$3" ]; }            # NAME STATE N

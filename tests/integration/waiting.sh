@@ -51,11 +51,6 @@ YAML
 } >people.csv
 CRIER_CONFIG=mail.yaml setup w email,mail people.csv
 
-# wait_until SECONDS CONDITION... - poll every 100 ms
-wait_until() {
-  local deadline=$((SECONDS + $1)); shift
-  until "$@"; do [ "$SECONDS" -lt "$deadline" ] || return 1; sleep 0.1; done
-}
 moves() { sql "SELECT count(*) FROM crier.dispatch_log WHERE to_channel IS NOT NULL"; }
 on() { sql "SELECT count(*) FROM crier.notice WHERE channel = '$1' AND state = '$2'"; }
 at_least() { [ "$(on "$1" "$2")" -ge "$3" ]; } # CHANNEL STATE N
