@@ -811,6 +811,18 @@ static void seal(struct worker *w, struct crier_db *db)
         log_debug("sealed %ld log rows in %ld blocks", rows, blocks);
 }
 
+/* complete_campaigns - mark completed the running campaigns with nothing left to do. */
+static int complete_campaigns(struct crier_db *db, const char *actor)
+{
+    long count = 0;
+    int r = campaign_complete_finished(db, actor, &count);
+    if (r < 0)
+        log_error("completing campaigns: %s", db->error);
+    else if (count > 0)
+        log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
+    return r;
+}
+
 /* housekeeping - one tick; returns true when until_idle finds nothing left. */
 static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor)
 {
@@ -853,10 +865,7 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
      * nothing for a second (and completion every tenth tick while they are busy). */
     bool lanes_idle = monotonic_seconds() - atomic_load(&w->last_work) > 1.0;
     if (lanes_idle || w->ticks++ % 10 == 0) {
-        if (campaign_complete_finished(*db, actor, &count) < 0)
-            log_error("completing campaigns: %s", (*db)->error);
-        else if (count > 0)
-            log_notice("%ld campaign%s completed", count, count == 1 ? "" : "s");
+        complete_campaigns(*db, actor);
         /* status sums the tallies' deltas: keep them few (006_scale.sql) */
         if (db_exec(*db,
                     "SELECT crier.notice_tally_fold(campaign_id) FROM crier.notice_tally"
@@ -875,7 +884,11 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     /* faxes submitted and not yet final: their poller is still at work (poll.c) */
     if (left == 0 && poll_work_left(*db, w->config, &left) < 0)
         return false;
-    return left == 0;
+    if (left > 0)
+        return false;
+    /* Nothing is left, but the recorder may have committed the last outcomes after the
+     * completion pass above: complete once more, or their campaign stays running. */
+    return complete_campaigns(*db, actor) == 0;
 }
 
 /* worker_in_flight - the notices the lanes have handed to channels (metrics.c). */
