@@ -189,9 +189,15 @@ pg pg_ctl -D "$PGDIRS/b" -w promote >/dev/null
 ok "the standby is promoted" test $? -eq 0
 # the reconnected sessions, seen once they work again: application_name is set with jit = off
 wait_done sync $((at_crash + PEOPLE / 10))
-app_names=$(at b "SELECT count(*) FILTER (WHERE application_name = 'crier run') || '/' || count(*)
-                  FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend'
-                  AND pid <> pg_backend_pid()")
+# (a session caught between its connect and its setup is asked again, for up to 10 s)
+sessions_set_up() {
+  app_names=$(at b "SELECT count(*) FILTER (WHERE application_name = 'crier run') || '/' || count(*)
+                    FROM pg_stat_activity WHERE datname = '$DB' AND backend_type = 'client backend'
+                    AND pid <> pg_backend_pid()")
+  local set_up=${app_names%/*} all=${app_names#*/}
+  [ "${set_up:-0}" -gt 0 ] 2>/dev/null && [ "$set_up" = "$all" ]
+}
+wait_until 10 sessions_set_up || true
 failed=0
 for pid in "${runs[@]}"; do wait "$pid" || failed=$((failed + 1)); done
 took=$(awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
