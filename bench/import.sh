@@ -5,6 +5,10 @@
 # Each run loads the same generated list (bench/gen_list.py) with \copy and with crier, each
 # into a fresh database, and prints both times, their ratio and crier's peak RSS (from
 # /usr/bin/time -v). The last line has the medians and the median ratio (target: <= 2.5).
+# Two times are given for each load: until its rows were committed (the list_load row's
+# commit timestamp, track_commit_timestamp being on in the throwaway cluster) and until
+# `crier campaign load` returned, the campaign's `audit find` indexes built (019_find_local.sql);
+# each against the same run's \copy.
 # BASELINE=/path/to/another/crier also loads with that binary in every run (before/after
 # figures from the same run on a loaded machine). DUPS=1 repeats the list's last row's ref
 # at its end, to time the duplicate path (three reads of the file instead of one).
@@ -27,13 +31,15 @@ chmod -R a+rX "$work"
 echo "rows: $rows  file: $(du -h "$work/list.csv" | cut -f1)  runs: $runs  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' -o 'synchronous_commit=on' \
+  -o 'track_commit_timestamp=on' \
   bash -s "$work" "$runs" <<'INNER'
 set -euo pipefail
 work=$1; runs=$2
 cd "$work"
 printf 'channels:\n  null: {}\n' >crier.yaml
 now() { date +%s.%N; }
-# load BINARY DB - one crier load into a fresh database; prints "seconds rss_kb"
+# load BINARY DB - one crier load into a fresh database; prints "seconds rss_kb committed",
+# committed being the seconds from the start until the load's transaction committed
 load() {
   createdb "$2"
   PGDATABASE=$2 "$1" db migrate >/dev/null
@@ -42,10 +48,15 @@ load() {
   t0=$(now)
   PGDATABASE=$2 /usr/bin/time -v -o time.out "$1" campaign load bench --csv list.csv >load.out 2>load.err
   t1=$(now)
+  local tc
+  tc=$(psql -XAtq -d "$2" -c "SELECT extract(epoch FROM pg_xact_commit_timestamp(xmin))
+      FROM crier.list_load ORDER BY id DESC LIMIT 1")
   dropdb "$2"
-  echo "$(echo "$t1 - $t0" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' time.out)"
+  echo "$(echo "$t1 - $t0" | bc) $(awk -F': ' '/Maximum resident/ {print $2}' time.out)" \
+    "$(echo "$tc - $t0" | bc)"
 }
 copy_times=(); crier_times=(); base_times=(); ratios=(); base_ratios=()
+commit_times=(); commit_ratios=(); base_commit_ratios=()
 for i in $(seq "$runs"); do
   createdb "bare_$i"
   psql -XAq -d "bare_$i" -c "CREATE TABLE bare (ref text, name text, email text, fax text,
@@ -54,20 +65,27 @@ for i in $(seq "$runs"); do
   t0=$(now); psql -XAq -d "bare_$i" -c "\\copy bare FROM 'list.csv' CSV HEADER"; t1=$(now)
   dropdb "bare_$i"
   copy=$(echo "$t1 - $t0" | bc)
-  read -r secs rss < <(load "$CRIER" "crier_$i")
+  read -r secs rss committed < <(load "$CRIER" "crier_$i")
   copy_times+=("$copy"); crier_times+=("$secs"); ratios+=("$(echo "scale=2; $secs / $copy" | bc)")
-  line="run $i: copy $copy s, crier $secs s (ratio ${ratios[-1]}, peak RSS $((rss / 1024)) MB)"
+  commit_times+=("$committed"); commit_ratios+=("$(echo "scale=2; $committed / $copy" | bc)")
+  line="run $i: copy $copy s, crier committed $committed s (ratio ${commit_ratios[-1]}),"
+  line="$line returned $secs s (ratio ${ratios[-1]}, peak RSS $((rss / 1024)) MB)"
   if [ -n "$BASELINE" ]; then
-    read -r bsecs brss < <(load "$BASELINE" "base_$i")
+    read -r bsecs brss bcommitted < <(load "$BASELINE" "base_$i")
     base_times+=("$bsecs"); base_ratios+=("$(echo "scale=2; $bsecs / $copy" | bc)")
-    line="$line; baseline $bsecs s (ratio ${base_ratios[-1]}, peak RSS $((brss / 1024)) MB)"
+    base_commit_ratios+=("$(echo "scale=2; $bcommitted / $copy" | bc)")
+    line="$line; baseline committed $bcommitted s (ratio ${base_commit_ratios[-1]}),"
+    line="$line returned $bsecs s (ratio ${base_ratios[-1]}, peak RSS $((brss / 1024)) MB)"
   fi
   echo "$line  [$(cat load.out | head -1)]"
 done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-echo "median: psql \\copy $(median "${copy_times[@]}") s, crier load $(median "${crier_times[@]}") s," \
+echo "median: psql \\copy $(median "${copy_times[@]}") s; crier committed $(median "${commit_times[@]}") s," \
+  "ratio $(median "${commit_ratios[@]}"); returned $(median "${crier_times[@]}") s," \
   "ratio $(median "${ratios[@]}") (target <= 2.5)"
 if [ -n "$BASELINE" ]; then
-  echo "median baseline: $(median "${base_times[@]}") s, ratio $(median "${base_ratios[@]}")"
+  echo "median baseline: committed ratio $(median "${base_commit_ratios[@]}");" \
+    "returned $(median "${base_times[@]}") s, ratio $(median "${base_ratios[@]}")"
 fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 INNER

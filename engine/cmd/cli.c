@@ -16,6 +16,7 @@
 #include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/db.h"
+#include "crier/find_index.h"
 #include "crier/hold.h"
 #include "crier/import.h"
 #include "crier/log.h"
@@ -847,14 +848,27 @@ static int cmd_db_migrate(struct cli *cli, int argc, char **argv)
         db_close(db);
         return r == -EPROTO ? EXIT_CONFIG : exit_code(r);
     }
+    /* the find indexes a load that was interrupted after its commit left missing */
+    long built = 0;
+    char err[1024] = "";
+    r = find_index_build(db, cli->config->conninfo, FIND_INDEX_CONNECTIONS, 0, &built, err,
+                         sizeof(err));
+    db_close(db);
+    if (r < 0) {
+        fail(cli, "schema at version %u, but building the missing find indexes failed: %s", to,
+             err);
+        return exit_code(r);
+    }
     if (cli->json)
-        json_out(stdout, json_pack("{s:i, s:i, s:b}", "from", (int)from, "to", (int)to, "migrated",
-                                   from != to));
+        json_out(stdout,
+                 json_pack("{s:i, s:i, s:b, s:I}", "from", (int)from, "to", (int)to, "migrated",
+                           from != to, "find_indexes_built", (json_int_t)built));
     else if (from == to)
         printf("schema is at version %u: nothing to do\n", to);
     else
         printf("schema migrated from version %u to %u\n", from, to);
-    db_close(db);
+    if (!cli->json && built > 0)
+        printf("find indexes built: %ld (a load was interrupted after its commit)\n", built);
     return 0;
 }
 
@@ -1048,12 +1062,15 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
                                                                            : exit_code(r);
     }
     if (cli->json) {
-        json_out(stdout, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?}", "campaign",
-                                   o.campaign, "load", (json_int_t)result.load_id, "rows",
-                                   (json_int_t)result.rows, "loaded", (json_int_t)result.loaded,
-                                   "rejected", (json_int_t)result.rejected, "contacts_dropped",
-                                   (json_int_t)result.contacts_dropped, "undeliverable",
-                                   (json_int_t)result.undeliverable, "reject_file", o.reject_path));
+        json_out(stdout,
+                 json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:I, s:I}", "campaign",
+                           o.campaign, "load", (json_int_t)result.load_id, "rows",
+                           (json_int_t)result.rows, "loaded", (json_int_t)result.loaded, "rejected",
+                           (json_int_t)result.rejected, "contacts_dropped",
+                           (json_int_t)result.contacts_dropped, "undeliverable",
+                           (json_int_t)result.undeliverable, "reject_file", o.reject_path,
+                           "find_indexes_built", (json_int_t)result.find_built,
+                           "find_indexes_missing", (json_int_t)result.find_missing));
         return 0;
     }
     printf("campaign %s: %ld rows read, %ld loaded, %ld rejected, %ld with a contact dropped",
@@ -1063,6 +1080,9 @@ static int cmd_campaign_load(struct cli *cli, int argc, char **argv)
     printf(" (load %lld)\n", (long long)result.load_id);
     if (o.reject_path && (result.rejected || result.contacts_dropped))
         printf("rejected rows and dropped contacts: %s\n", o.reject_path);
+    if (result.find_missing != 0) /* the rows are in; only `audit find` is slower */
+        printf("find indexes still missing: %s (crier db migrate builds them)\n",
+               result.find_missing < 0 ? "unknown" : "some");
     return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "crier/status.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/find_index.h"
 #include "crier/hold.h"
 #include "crier/policy.h"
 
@@ -32,6 +33,8 @@ struct campaign_status {
     size_t channel_count;
     json_t *holds;    /* law-enforcement holds: active count and alerts (hold.c) */
     json_t *progress; /* a named campaign's rate, ETA and per-day counts; NULL for all */
+    long find_missing, find_building; /* `audit find` indexes (find_index.h), named only */
+    bool find_known;
 };
 
 static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
@@ -71,6 +74,10 @@ static json_t *status_json(const struct campaign_status *s)
         json_object_set(obj, "holds", s->holds);
     if (s->progress)
         json_object_set(obj, "progress", s->progress);
+    if (s->find_known)
+        json_object_set_new(obj, "find_indexes",
+                            json_pack("{s:I, s:I}", "missing", (json_int_t)s->find_missing,
+                                      "building", (json_int_t)s->find_building));
     return obj;
 }
 
@@ -100,6 +107,10 @@ static void status_text(const struct campaign_status *s, FILE *out)
         fprintf(out, "  %ld to go  eta %s\n",
                 (long)json_integer_value(json_object_get(p, "remaining")), eta ? eta : "-");
     }
+    if (s->find_missing > 0) /* the load committed its rows; `audit find` is only slower */
+        fprintf(out, "  find indexes: %ld missing, %ld of them being built%s\n", s->find_missing,
+                s->find_building,
+                s->find_building < s->find_missing ? " (crier db migrate builds the rest)" : "");
 }
 
 static void status_clear(struct campaign_status *s)
@@ -281,6 +292,10 @@ static int status_each(struct crier_db *db, const char *name, const char *campai
         r = status_holds(db, id, &s);
         if (r == 0 && name)
             r = status_progress(db, id, &s);
+        if (r == 0 && name) {
+            r = find_index_missing(db, strtoll(id, NULL, 10), &s.find_missing, &s.find_building);
+            s.find_known = r == 0;
+        }
         if (r == 0 && array)
             json_array_append_new(array, status_json(&s));
         else if (r == 0)

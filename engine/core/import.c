@@ -4,9 +4,11 @@
  * Reads rows from a source, validates each (validate.c), picks each notice's first channel
  * (policy.c) and writes recipients and notices with COPY in batches, all inside one
  * transaction that holds the campaign row locked. Any error before COMMIT leaves the
- * campaign exactly as it was. A sender thread feeds the recipients' COPY while rows are
- * parsed; duplicate refs are found by the database's unique index (struct dup_list), so
- * memory does not grow with the list.
+ * campaign exactly as it was. After the commit, the campaign's `audit find` indexes are
+ * built on two connections (find_index.c): they are not needed for the rows to be loaded,
+ * and outside the transaction they need not hold the rows back. A sender thread feeds the
+ * recipients' COPY while rows are parsed; duplicate refs are found by the database's unique index
+ * (struct dup_list), so memory does not grow with the list.
  *
  * SECURITY: row values are untrusted; they go to PostgreSQL only through COPY's escaped
  * text format, never into SQL text. --query is the operator's own SQL, run with their
@@ -18,6 +20,7 @@
 #include "crier/crier.h"
 #include "crier/csv.h"
 #include "crier/db.h"
+#include "crier/find_index.h"
 #include "crier/strbuf.h"
 #include "crier/policy.h"
 #include "crier/validate.h"
@@ -1352,6 +1355,29 @@ static int load_commit(struct load *l, const char *sha, char *err, size_t err_si
     return 0;
 }
 
+/*
+ * load_find_indexes - after the commit, the `audit find` indexes that the campaign's
+ * partition lacks, and any that an interrupted load left missing elsewhere. The rows are
+ * loaded whatever happens here: a failure is said on diag and left to the next load or
+ * `crier db migrate`; audit find stays correct meanwhile, only slower.
+ */
+static void load_find_indexes(struct load *l)
+{
+    char err[1024] = "";
+    if (l->options->progress)
+        fprintf(stderr, "committed; building the find indexes\n");
+    int r = find_index_build(l->db, l->config->conninfo, FIND_INDEX_CONNECTIONS, 0,
+                             &l->result.find_built, err, sizeof(err));
+    if (r < 0 && l->diag)
+        fprintf(l->diag,
+                "crier: the load committed, but not every find index was built: %s\n"
+                "crier: `crier db migrate` or the next load builds them; `audit find` reads the"
+                " whole campaign meanwhile\n",
+                err);
+    if (find_index_missing(l->db, l->campaign->id, &l->result.find_missing, NULL) < 0)
+        l->result.find_missing = -1; /* unknown: the connection failed */
+}
+
 static void load_free(struct load *l)
 {
     struct crier_db *db = l->db;
@@ -1431,6 +1457,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         r = load_commit(&l, hash.hex, err, err_size);
     diag_flush(&l);
     if (r == 0) {
+        load_find_indexes(&l);
         l.result.load_id = strtoll(l.load_id, NULL, 10);
         *ret_result = l.result;
     } else {

@@ -2,8 +2,9 @@
  * import.h - loading an affected-individual list into a campaign.
  *
  * A load is one transaction: it either adds every accepted row (recipient snapshot plus a
- * ready notice each) or, on any error, nothing at all. Rows that fail validation are
- * rejected with their source row and reason; the rest load.
+ * ready notice each) or, on any error, nothing at all. Once it has committed, the
+ * campaign's `audit find` indexes are built before import_load returns (find_index.h). Rows that
+ * fail validation are rejected with their source row and reason; the rest load.
  */
 #ifndef CRIER_IMPORT_H
 #define CRIER_IMPORT_H
@@ -32,6 +33,8 @@ struct import_result {
     long rejected;         /* rows not loaded */
     long contacts_dropped; /* rows loaded with a contact dropped */
     long undeliverable;    /* loaded, but no channel of the policy can reach them */
+    long find_built;       /* `audit find` indexes built after the commit (find_index.h) */
+    long find_missing;     /* ... and still missing for this campaign when the load returns */
 };
 
 /*

@@ -1,0 +1,139 @@
+#!/bin/bash
+# find_index.sh - the `audit find` indexes of each campaign's recipient partition, built
+# after the load commits (019_find_local.sql, engine/core/find_index.c): a load builds
+# them before it returns; a load killed between its commit and those builds leaves its
+# rows loaded and an index missing, which `crier status` says, `audit find` works without,
+# and `crier db migrate` and the next load build; a database upgraded from 018 gets every
+# partition's indexes from the migration.
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=lib.sh
+source "$(dirname "$0")/lib.sh"
+
+"$CRIER" db migrate >/dev/null || { echo "Bail out! crier db migrate failed"; exit 1; }
+
+# list N - a list of N people, person i with user<i>@example.com and the last name Doe<i>
+list() {
+  echo "ref,name,email,fax,postal_code"
+  for i in $(seq "$1"); do echo "p$i,Jane Doe$i,user$i@example.com,+1 212 555 $((1000 + i)),$((10000 + i))"; done
+}
+# find_indexes CAMPAIGN_ID - the find indexes its partition has, by name
+find_indexes() {
+  sql "SELECT string_agg(indexrelid::regclass::text, ' ' ORDER BY indexrelid::regclass::text) FROM pg_index
+       WHERE indrelid = 'crier.recipient_c$1'::regclass
+         AND indexrelid::regclass::text ~ '_(email|fax|postal|name|last_name)$'"
+}
+all_five() {
+  echo "crier.recipient_c$1_email crier.recipient_c$1_fax crier.recipient_c$1_last_name crier.recipient_c$1_name crier.recipient_c$1_postal"
+}
+# fields JSON KEY... - the values of those keys of one JSON object, space-separated
+fields() { "$PY" -c 'import json, sys
+d = json.loads(sys.argv[1])
+print(" ".join(json.dumps(d[k], separators=(",", ":")) for k in sys.argv[2:]))' "$@"; }
+found() { "$CRIER" audit find "$1" "$2" "$3" --json 2>/dev/null | "$PY" -c 'import json, sys
+print(" ".join(p["ref"] for p in json.load(sys.stdin)))'; }
+list 300 >list.csv
+
+# --- a load builds them before it returns ----------------------------------------------------
+"$CRIER" campaign create c1 --incident INC-1 >/dev/null
+run_crier campaign load c1 --csv list.csv --json
+is "$RC" 0 "the load succeeds"
+is "$(fields "$OUT" loaded find_indexes_built find_indexes_missing)" "300 5 0" \
+  "its JSON: 300 loaded, 5 find indexes built, none missing"
+is "$(find_indexes 1)" "$(all_five 1)" "the partition has its five find indexes when the load returns"
+is "$(sql "SELECT count(*) FROM pg_indexes WHERE schemaname = 'crier' AND tablename = 'recipient'
+           AND indexname ~ '^recipient_(email|fax|postal|name|last_name)$'")" 0 \
+  "the parent has none: attaching a partition builds only the load's own indexes"
+is "$(sql "SELECT count(*) FROM crier.find_index_missing(NULL)")" 0 "nothing is missing"
+run_crier status c1 --json
+is "$(fields "$OUT" find_indexes)" '{"missing":0,"building":0}' "status: none missing"
+run_crier status c1
+ok "status prints no find-index line when none is missing" test "$(grep -c 'find indexes' <<<"$OUT")" = 0
+
+# --- killed between the commit and the index builds --------------------------------------------
+# A session holds the advisory lock that crier.find_index_build takes for one index, so the
+# load commits, builds the other four and waits on that one; then it is killed.
+"$CRIER" campaign create c2 --incident INC-2 >/dev/null
+key=$(sql "SELECT crier.find_index_lock('recipient_c2_email')")
+mkfifo hold.in
+psql -XAtq <hold.in >hold.out 2>&1 &
+PEERS+=($!)
+exec 7>hold.in
+echo "SELECT pg_advisory_lock($key); SELECT 'locked';" >&7
+wait_until 10 grep -q locked hold.out
+"$CRIER" campaign load c2 --csv list.csv >load2.out 2>load2.err &
+loader=$!
+waiting() {
+  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%'
+            AND wait_event_type = 'Lock' AND wait_event = 'advisory'")" = 1 ] &&
+    [ "$(find_indexes 2 | wc -w)" = 4 ]
+}
+ok "the load commits, builds four indexes and waits on the fifth" wait_until 60 waiting
+is "$(sql "SELECT count(*) FROM crier.recipient WHERE $(in_campaign c2)")" 300 \
+  "its rows are committed before the find indexes are built"
+run_crier status c2 --json
+is "$(fields "$OUT" find_indexes)" '{"missing":1,"building":1}' \
+  "status: one missing, being built (its lock is held)"
+kill -9 "$loader"
+wait "$loader" 2>/dev/null
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+     WHERE application_name LIKE 'crier%' AND wait_event = 'advisory'" >/dev/null
+echo "SELECT pg_advisory_unlock($key); SELECT 'unlocked';" >&7
+wait_until 10 grep -q unlocked hold.out
+exec 7>&-
+gone() { [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%'")" = 0 ]; }
+ok "the killed load's sessions are gone" wait_until 30 gone
+is "$(find_indexes 2)" "crier.recipient_c2_fax crier.recipient_c2_last_name crier.recipient_c2_name crier.recipient_c2_postal" \
+  "the email index is missing"
+is "$(sql "SELECT count(*) FROM crier.recipient WHERE $(in_campaign c2)")" 300 "the rows stay loaded"
+run_crier status c2
+like "$OUT" "find indexes: 1 missing, 0 of them being built \(crier db migrate builds the rest\)" \
+  "status says one is missing and what builds it"
+is "$(found c2 --email user17@example.com)" "p17" "audit find still finds the person by email"
+plan=$(psql -XAtq -c "EXPLAIN SELECT seq FROM crier.recipient WHERE campaign_id = 2 AND email = 'x@example.com'")
+no_email_index() { ! grep -q recipient_c2_email <<<"$plan"; }
+ok "(reading the partition without the index, which is gone)" no_email_index
+run_crier db migrate
+is "$RC" 0 "db migrate succeeds"
+like "$OUT" "find indexes built: 1" "db migrate builds the missing index and says so"
+is "$(find_indexes 2)" "$(all_five 2)" "the partition has its five find indexes again"
+plan=$(psql -XAtq -c "SET enable_seqscan = off" -c "EXPLAIN SELECT seq FROM crier.recipient WHERE campaign_id = 2 AND email = 'x@example.com'")
+like "$plan" "recipient_c2_email" "find by email reads the rebuilt index"
+is "$(found c2 --email user17@example.com)" "p17" "and finds the person"
+
+# --- the next load builds what another campaign's interrupted load left missing -----------------
+sql "DROP INDEX crier.recipient_c2_last_name" >/dev/null
+"$CRIER" campaign create c3 --incident INC-3 >/dev/null
+run_crier campaign load c3 --csv list.csv --json
+is "$(fields "$OUT" find_indexes_built find_indexes_missing)" "6 0" \
+  "the next load builds its own five and the one missing in c2"
+is "$(find_indexes 2)" "$(all_five 2)" "c2 has all five again"
+is "$(found c2 --name doe4)" "p4 p40 p41 p42 p43 p44 p45 p46 p47 p48 p49" "find by last name in c2"
+
+# --- a later load into a campaign adds to the indexed partition -------------------------------
+printf 'ref,name,email\nq1,Ann Later,later@example.com\n' >more.csv
+run_crier campaign load c1 --csv more.csv
+is "$RC" 0 "a second load into c1"
+is "$(found c1 --email later@example.com)" "q1" "its person is found (the index kept up row by row)"
+
+# --- a database upgraded from 018: the migration gives every partition its indexes -------------
+# back to 018's shape: the parent's partitioned indexes, no 019 functions, version 18
+sql "DROP INDEX $(all_five 1 | tr ' ' ','), $(all_five 2 | tr ' ' ','), $(all_five 3 | tr ' ' ',');
+     DROP FUNCTION crier.find_index_build(bigint, text), crier.find_index_missing(bigint),
+       crier.find_index_lock(text), crier.find_index_definitions();
+     CREATE INDEX recipient_email ON crier.recipient (email) WHERE email IS NOT NULL;
+     CREATE INDEX recipient_fax ON crier.recipient (fax) WHERE fax IS NOT NULL;
+     CREATE INDEX recipient_postal ON crier.recipient (postal_code text_pattern_ops) WHERE postal_code IS NOT NULL;
+     CREATE INDEX recipient_name ON crier.recipient (lower(name) text_pattern_ops);
+     CREATE INDEX recipient_last_name ON crier.recipient (lower(split_part(name, ' ', -1)) text_pattern_ops);
+     DELETE FROM crier.schema_migration WHERE version >= 19" >/dev/null
+run_crier db migrate
+is "$RC" 0 "db migrate from 018"
+like "$OUT" "schema migrated from version 18 to" "applies 019"
+is "$(find_indexes 1) $(find_indexes 2) $(find_indexes 3)" "$(all_five 1) $(all_five 2) $(all_five 3)" \
+  "every partition has its five find indexes after the upgrade"
+is "$(sql "SELECT count(*) FROM pg_indexes WHERE schemaname = 'crier' AND tablename = 'recipient'
+           AND indexname ~ '^recipient_(email|fax|postal|name|last_name)$'")" 0 \
+  "and the parent's are gone"
+is "$(found c3 --email user5@example.com)" "p5" "find works after the upgrade"
+
+done_testing
