@@ -14,7 +14,9 @@
 
 #include "crier/db.h"
 
+#ifndef FIND_INDEX_CONNECTIONS /* -D for a benchmark build */
 #define FIND_INDEX_CONNECTIONS 2 /* builds at once (docs/benchmarks.md, "Fourth round") */
+#endif
 
 /*
  * find_index_missing - how many find indexes one campaign's partition (campaign_id > 0) or
