@@ -10,6 +10,7 @@
  */
 #include "crier/service.h"
 #include "crier/campaign.h"
+#include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/log.h"
@@ -153,6 +154,24 @@ static int policy_position(char **policy, const char *channel)
     return -1;
 }
 
+/* contact_condition - the SQL test that recipient r has the contact channel uses (the ops
+ * table's contact: the C test is its reachable op), "true" for a channel that needs none. */
+static const char *contact_condition(const char *channel)
+{
+    const struct crier_channel_ops *ops = channel_ops_find(channel);
+    switch (ops ? ops->contact : CONTACT_ANY) {
+    case CONTACT_EMAIL:
+        return "r.email IS NOT NULL";
+    case CONTACT_FAX:
+        return "r.fax IS NOT NULL";
+    case CONTACT_POSTAL:
+        return "r.mailable";
+    case CONTACT_ANY:
+        break;
+    }
+    return "true";
+}
+
 int service_reroute(struct crier_db *db, const char *name, const char *from, const char *to,
                     const char *reason, const char *actor, long *ret_moved, long *ret_left,
                     char *err, size_t err_size)
@@ -196,26 +215,27 @@ int service_reroute(struct crier_db *db, const char *name, const char *from, con
     snprintf(index, sizeof(index), "%d", policy_position(policy, to));
     const char *params[] = {id, from, to, reason, actor, index};
     /* the notices ready on from that to reaches; every move one log row, as any transition */
-    r = db_query(db,
-                 "WITH moved AS (UPDATE crier.notice n SET channel = $3,"
-                 " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"
-                 " next_attempt_at = now(), updated_at = now(),"
-                 " reasons = n.reasons || ($2 || ': rerouted to ' || $3 || ' by ' || $5 || ': '"
-                 " || $4)"
-                 " FROM crier.recipient r WHERE n.campaign_id = $1::bigint AND n.channel = $2"
-                 " AND n.state = 'ready' AND r.campaign_id = n.campaign_id"
-                 " AND r.seq = n.recipient_seq AND CASE $3 WHEN 'email' THEN r.email IS NOT NULL"
-                 " WHEN 'fax' THEN r.fax IS NOT NULL WHEN 'mail' THEN r.mailable ELSE true END"
-                 " RETURNING n.id, n.campaign_id, r.ref, n.attempt),"
-                 " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
-                 " recipient_ref, channel, from_state, to_state, to_channel, attempt, actor,"
-                 " detail, reason) SELECT campaign_id, 'transition', id, ref, $2, 'ready',"
-                 " 'ready', $3, attempt, $5, 'crier campaign reroute',"
-                 " 'rerouted by operator: ' || $4 FROM moved)"
-                 " SELECT (SELECT count(*) FROM moved),"
-                 " (SELECT count(*) FROM crier.notice WHERE campaign_id = $1::bigint"
-                 " AND channel = $2 AND state = 'ready') - (SELECT count(*) FROM moved)",
-                 6, params, &result);
+    char *sql =
+        xasprintf("WITH moved AS (UPDATE crier.notice n SET channel = $3,"
+                  " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"
+                  " next_attempt_at = now(), updated_at = now(),"
+                  " reasons = n.reasons || ($2 || ': rerouted to ' || $3 || ' by ' || $5 || ': '"
+                  " || $4)"
+                  " FROM crier.recipient r WHERE n.campaign_id = $1::bigint AND n.channel = $2"
+                  " AND n.state = 'ready' AND r.campaign_id = n.campaign_id"
+                  " AND r.seq = n.recipient_seq AND %s"
+                  " RETURNING n.id, n.campaign_id, r.ref, n.attempt),"
+                  " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
+                  " recipient_ref, channel, from_state, to_state, to_channel, attempt, actor,"
+                  " detail, reason) SELECT campaign_id, 'transition', id, ref, $2, 'ready',"
+                  " 'ready', $3, attempt, $5, 'crier campaign reroute',"
+                  " 'rerouted by operator: ' || $4 FROM moved)"
+                  " SELECT (SELECT count(*) FROM moved),"
+                  " (SELECT count(*) FROM crier.notice WHERE campaign_id = $1::bigint"
+                  " AND channel = $2 AND state = 'ready') - (SELECT count(*) FROM moved)",
+                  contact_condition(to));
+    r = db_query(db, sql, 6, params, &result);
+    free(sql);
     if (r < 0)
         goto out;
     long moved = strtol(PQgetvalue(result, 0, 0), NULL, 10);
