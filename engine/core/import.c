@@ -3,8 +3,10 @@
  *
  * Reads rows from a source, validates each (validate.c), picks each notice's first channel
  * (policy.c) and writes recipients and notices with COPY in batches, all inside one
- * transaction that holds the campaign row locked. Any error before COMMIT leaves the
- * campaign exactly as it was. After the commit, the campaign's `audit find` indexes are
+ * transaction that holds the campaign row locked; a first load's notices go beside the
+ * recipients on a second connection, into a staging table that the transaction makes the
+ * campaign's partition (struct stage). Any error before COMMIT leaves the campaign exactly
+ * as it was. After the commit, the campaign's `audit find` indexes are
  * built on two connections (find_index.c): they are not needed for the rows to be loaded,
  * and outside the transaction they need not hold the rows back. A sender thread feeds the
  * recipients' COPY while rows are parsed; duplicate refs are found by the database's unique index
@@ -528,6 +530,22 @@ static int hasher_wait(struct hasher *h)
 
 /* ---- the load ------------------------------------------------------------------------- */
 
+/*
+ * A first load's notices go to the server while the recipients' COPY streams, on a second
+ * connection, into a staging table made and committed there (019_find_local.sql): the
+ * load's own partition is invisible to any other transaction. The load's transaction then
+ * makes the staging table the campaign's notice partition and attaches it. A staging table
+ * whose load failed is in no campaign; the next load of the campaign drops it.
+ */
+struct stage {
+    struct crier_db *db; /* NULL: the notices are spooled (a later load, a SQL source) */
+    struct sender sender;
+    bool open;     /* its COPY is in progress */
+    char name[64]; /* crier.notice_stage_cID_PID_PASS */
+    int passes;
+    char *copy; /* the COPY into it */
+};
+
 struct load {
     struct crier_db *db;
     const struct crier_config *config;
@@ -548,6 +566,7 @@ struct load {
     char *copy_recipients; /* copy_recipients_sql for this campaign */
     char *copy_notices;
     FILE *notice_spool; /* notice rows waiting for the recipients' COPY to end */
+    struct stage stage; /* or, in a first load, COPYed beside it on a second connection */
     long next_seq;
     long first_seq; /* next_seq when the load began, for a second pass */
     char campaign_id[32], load_id[32];
@@ -569,6 +588,89 @@ static const char copy_recipients_sql[] =
 static const char copy_notices_sql[] =
     "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
     " reasons, token) FROM STDIN%s";
+
+/* stage_start - the staging table of this pass, on the second connection (opened on the
+ * first pass); staging tables of the campaign's failed loads, or of this load's failed
+ * pass, are dropped first. Without the second connection the notices are spooled. */
+static int stage_start(struct load *l)
+{
+    struct stage *st = &l->stage;
+    const char *params[] = {l->campaign_id};
+    int r = db_exec(l->db, "SELECT crier.notice_stage_sweep($1)", 1, params);
+    if (r < 0)
+        return r;
+    char err[256];
+    if (st->db == NULL &&
+        db_open(l->config->conninfo, "crier load notices", &st->db, err, sizeof(err)) < 0)
+        return 0;
+    PGresult *result = NULL;
+    char pass[16];
+    snprintf(pass, sizeof(pass), "%d", ++st->passes);
+    const char *create[] = {l->campaign_id, pass};
+    r = db_begin(st->db);
+    if (r == 0)
+        r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2)", 2, create, &result);
+    if (r < 0) {
+        st->db = db_close(st->db); /* spooled, then */
+        return 0;
+    }
+    snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    free(st->copy);
+    st->copy = xasprintf("COPY crier.%s (id, campaign_id, recipient_seq, state, channel,"
+                         " channel_index, reasons, token) FROM STDIN (FREEZE)",
+                         st->name);
+    return 0;
+}
+
+/* stage_error - the second connection's error, where the load reports its own. */
+static int stage_error(struct load *l, int r)
+{
+    snprintf(l->db->error, sizeof(l->db->error), "%s", l->stage.db->error);
+    return r;
+}
+
+/* stage_end - every notice is in the staging table: commit it there, and make it the
+ * campaign's notice partition in the load's transaction. */
+static int stage_end(struct load *l)
+{
+    struct stage *st = &l->stage;
+    int r = sender_stop(&st->sender);
+    if (r == 0)
+        r = copy_send(st->db, st->copy, &st->open, &l->notices);
+    if (r == 0)
+        r = copy_end(st->db, &st->open);
+    if (r == 0)
+        r = db_commit(st->db);
+    if (r < 0)
+        return stage_error(l, r);
+    const char *params[] = {l->campaign_id, st->name};
+    return db_exec(l->db, "SELECT crier.notice_stage_adopt($1, $2)", 2, params);
+}
+
+static void stage_free(struct stage *st)
+{
+    sender_free(&st->sender);
+    if (st->open) {
+        PQputCopyEnd(st->db->conn, "load failed");
+        PGresult *pending;
+        while ((pending = PQgetResult(st->db->conn)) != NULL)
+            PQclear(pending);
+    }
+    db_close(st->db); /* an open transaction is rolled back */
+    free(st->copy);
+}
+
+/* notices_flush - the buffered notice rows to the staging table's COPY, or to the spool. */
+static int spool_notices(struct load *l);
+static int notices_flush(struct load *l)
+{
+    struct stage *st = &l->stage;
+    if (st->db == NULL)
+        return spool_notices(l);
+    int r = sender_push(&st->sender, st->db, st->copy, &st->open, &l->notices);
+    return r < 0 ? stage_error(l, r) : 0;
+}
 
 /*
  * partitions_prepare - a campaign's first load creates its two partitions, unattached and
@@ -596,7 +698,7 @@ static int partitions_prepare(struct load *l)
     free(l->copy_notices);
     l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id, freeze);
     l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id, freeze);
-    return 0;
+    return l->fresh_partitions && l->src.csv ? stage_start(l) : 0;
 }
 
 static int dups_from_partition(struct load *l);
@@ -792,10 +894,13 @@ static int end_recipients(void *data)
     return copy_end(l->db, &l->recipients_open);
 }
 
-/* copy_notices - the spooled notice rows, after every recipient is in. */
+/* copy_notices - the spooled notice rows, after every recipient is in (or the staging
+ * table's, already sent beside them). */
 static int copy_notices(struct load *l)
 {
     int r = end_recipients(l);
+    if (r == 0 && l->stage.db)
+        return stage_end(l);
     if (r == 0)
         r = spool_notices(l);
     if (r < 0 || l->notice_spool == NULL)
@@ -932,7 +1037,7 @@ static int load_row(struct load *l)
                          &l->recipients)) < 0)
         return r;
     if (l->notices.len >= COPY_CHUNK)
-        return spool_notices(l);
+        return notices_flush(l);
     return 0;
 }
 
@@ -1382,6 +1487,7 @@ static void load_free(struct load *l)
 {
     struct crier_db *db = l->db;
     sender_free(&l->sender);
+    stage_free(&l->stage);
     source_close(&l->src);
     campaign_free(l->campaign);
     if (l->recipients_open) {
@@ -1431,6 +1537,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
     if (options->csv_path)
         l.hash = &hash;
     sender_init(&l.sender);
+    sender_init(&l.stage.sender);
     r = load_begin(&l, err, err_size);
     if (r == 0 && options->csv_path)
         r = source_open_csv(&l.src, options->csv_path, err, err_size);

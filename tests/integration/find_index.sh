@@ -119,7 +119,9 @@ is "$(found c1 --email later@example.com)" "q1" "its person is found (the index 
 # back to 018's shape: the parent's partitioned indexes, no 019 functions, version 18
 sql "DROP INDEX $(all_five 1 | tr ' ' ','), $(all_five 2 | tr ' ' ','), $(all_five 3 | tr ' ' ',');
      DROP FUNCTION crier.find_index_build(bigint, text), crier.find_index_missing(bigint),
-       crier.find_index_lock(text), crier.find_index_definitions();
+       crier.find_index_lock(text), crier.find_index_definitions(),
+       crier.notice_stage_create(bigint, integer), crier.notice_stage_sweep(bigint),
+       crier.notice_stage_adopt(bigint, text);
      CREATE INDEX recipient_email ON crier.recipient (email) WHERE email IS NOT NULL;
      CREATE INDEX recipient_fax ON crier.recipient (fax) WHERE fax IS NOT NULL;
      CREATE INDEX recipient_postal ON crier.recipient (postal_code text_pattern_ops) WHERE postal_code IS NOT NULL;

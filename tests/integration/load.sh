@@ -212,4 +212,34 @@ PY
 )" "'=cmd|calc!A0 '=HYPERLINK(\"http://evil.example\")
 True" "a reject file cell beginning with = comes out with an apostrophe before it"
 
+# --- a first load's notices go beside its recipients, through a staging table -----------------
+# (019_find_local.sql): filled and committed on a second connection, made the campaign's
+# partition by the load's transaction. A load that fails leaves nothing in the campaign;
+# one killed after the staging table's commit leaves it in no campaign, and the next load
+# of the campaign drops it.
+"$CRIER" campaign create staged --incident INC-7 >/dev/null
+sid=$(sql "SELECT id FROM crier.campaign WHERE name = 'staged'")
+stages() { sql "SELECT count(*) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'"; }
+run_crier campaign load staged --csv big.csv
+is "$RC" 65 "a first load failing at line 5500 fails"
+is "$(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid") $(stages) $(sql "SELECT to_regclass('crier.notice_c$sid') IS NULL")" \
+  "0 0 t" "and leaves no notice, no staging table and no partition"
+# a load killed between the staging table's commit and its own: a committed staging table
+sql "SELECT crier.notice_stage_create($sid, 1)" >/dev/null
+sql "INSERT INTO crier.notice_stage_c${sid}_$(sql "SELECT split_part(relname, '_', 4) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'")_1
+     (id, campaign_id, recipient_seq, state, channel, channel_index, reasons, token)
+     VALUES ($sid * 4294967296 + 1, $sid, 1, 'ready', 'email', 0, '{}', 'x')" >/dev/null
+is "$(stages) $(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid")" "1 0" \
+  "a leftover staging table holds a notice that is in no campaign"
+printf 'ref,name,email\ns1,One,s1@example.com\ns2,Two,s2@example.com\n' >staged.csv
+run_crier campaign load staged --csv staged.csv
+is "$RC" 0 "the next load of the campaign succeeds"
+is "$(stages) $(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE token = 'x')
+                        FROM crier.notice WHERE campaign_id = $sid")" "0 2 0" \
+  "it dropped the leftover: its own two notices, none of the leftover's"
+like "$(sql "SELECT string_agg(indexrelid::regclass::text, ' ') FROM pg_index
+             WHERE indrelid = 'crier.notice_c$sid'::regclass")" "notice_stage_c${sid}_" \
+  "its notice partition is the staging table it filled (its indexes keep the staging names)"
+is "$(notice staged s2 "state || ' ' || channel")" "ready email" "and the notices are the load's"
+
 done_testing

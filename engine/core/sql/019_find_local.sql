@@ -18,6 +18,9 @@
 -- campaign's partition instead of probing an index.
 --
 -- crier.recipient_version is not partitioned and no load writes it: its find indexes stay.
+--
+-- The same migration adds the staging tables that let a first load COPY its notices on a
+-- second connection beside its recipients (the end of this file).
 
 -- find_index_definitions - the five, as "suffix", "the part of CREATE INDEX from the column
 -- list on". engine/cmd/unreached.c's conditions are written against these expressions.
@@ -102,3 +105,84 @@ DROP INDEX crier.recipient_email, crier.recipient_fax, crier.recipient_postal,
     crier.recipient_name, crier.recipient_last_name;
 SELECT count(crier.find_index_build(m.campaign_id, m.index_name))
 FROM crier.find_index_missing(NULL) m;
+
+-- ---- the notices' COPY beside the recipients' (a first load) --------------------------------
+-- One connection carries one COPY at a time, so a load spooled its notice rows to a file
+-- and sent them once the recipients' COPY had ended. A second connection can COPY them
+-- while the recipients stream, but it cannot write into the load's uncommitted partition:
+-- it fills a staging table of its own, in its own transaction (so with FREEZE), commits
+-- it, and the load's transaction makes it the campaign's notice partition before the
+-- attach. Should the load fail after that commit, the staging table is left over, in no
+-- campaign; the next load of the campaign drops it (notice_stage_sweep).
+
+-- notice_stage_create - on the second connection: crier.notice_stage_cID_PID_PASS shaped
+-- as the campaign's notice partition, with the partial indexes partitions_create makes.
+-- A pass of its own in the name: a load's second pass (duplicate refs) makes another
+-- while its transaction has dropped, uncommitted, the first pass's.
+CREATE FUNCTION crier.notice_stage_create(p_campaign bigint, p_pass integer) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stage text := format('notice_stage_c%s_%s_%s', p_campaign, pg_backend_pid(), p_pass);
+    def text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM crier.campaign WHERE id = p_campaign) THEN
+        RAISE EXCEPTION 'campaign % does not exist', p_campaign USING ERRCODE = 'no_data_found';
+    END IF;
+    EXECUTE format('CREATE TABLE crier.%I (LIKE crier.notice INCLUDING DEFAULTS'
+                   ' INCLUDING CONSTRAINTS, CHECK (campaign_id = %s))', stage, p_campaign);
+    FOR def IN SELECT substring(pg_get_indexdef(i.indexrelid) FROM ' USING .*$')
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = 'crier.notice'::regclass AND i.indpred IS NOT NULL
+                 AND c.relname <> 'notice_claim'
+    LOOP
+        EXECUTE format('CREATE INDEX ON crier.%I %s', stage, def);
+    END LOOP;
+    EXECUTE format('GRANT SELECT, INSERT ON crier.%I TO crier_operator', stage);
+    RETURN stage;
+END
+$$;
+
+-- notice_stage_sweep - staging tables of the campaign that no load is filling: the
+-- caller holds the campaign row locked (a load), so none of them is another load's.
+CREATE FUNCTION crier.notice_stage_sweep(p_campaign bigint) RETURNS integer
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stage text;
+    n integer := 0;
+BEGIN
+    FOR stage IN SELECT c.relname FROM pg_class c
+                 WHERE c.relnamespace = 'crier'::regnamespace AND c.relkind = 'r'
+                   AND c.relname ~ ('^notice_stage_c' || p_campaign || '_[0-9]+_[0-9]+$')
+    LOOP
+        EXECUTE format('DROP TABLE crier.%I', stage);
+        n := n + 1;
+    END LOOP;
+    RETURN n;
+END
+$$;
+
+-- notice_stage_adopt - in the load's transaction: the campaign's empty, unattached notice
+-- partition (partitions_create) is replaced by the filled staging table, which the attach
+-- then attaches. Both must be what crier made: a staging table of this campaign, and an
+-- unattached partition without rows.
+CREATE FUNCTION crier.notice_stage_adopt(p_campaign bigint, p_stage text) RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    part regclass := to_regclass(format('crier.notice_c%s', p_campaign));
+    stage regclass := to_regclass(format('crier.%I', p_stage));
+BEGIN
+    IF p_stage !~ ('^notice_stage_c' || p_campaign || '_[0-9]+_[0-9]+$') OR stage IS NULL
+       OR part IS NULL OR EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid IN (part, stage)) THEN
+        RAISE EXCEPTION '% is not a staging table of campaign % beside its unattached partition',
+                        p_stage, p_campaign USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    EXECUTE format('DROP TABLE crier.notice_c%s', p_campaign);
+    EXECUTE format('ALTER TABLE crier.%I RENAME TO %I', p_stage, 'notice_c' || p_campaign);
+END
+$$;
+
+REVOKE ALL ON FUNCTION crier.notice_stage_create(bigint, integer),
+    crier.notice_stage_sweep(bigint), crier.notice_stage_adopt(bigint, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crier.notice_stage_create(bigint, integer),
+    crier.notice_stage_sweep(bigint),
+    crier.notice_stage_adopt(bigint, text) TO crier_operator;
