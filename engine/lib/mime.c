@@ -123,14 +123,20 @@ static char *memdup(const void *data, size_t len)
     return copy;
 }
 
-/* line_hash - FNV-1a, never 0 (0 marks a free slot). */
+/* line_hash - 8 bytes at a step (FNV-1a, a byte at a time, was most of the cache's own CPU);
+ * never 0 (0 marks a free slot). Only a hint: a hit also compares the bytes. */
 static uint64_t line_hash(const char *line, size_t len)
 {
-    uint64_t h = 14695981039346656037ULL;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)line[i];
-        h *= 1099511628211ULL;
+    uint64_t h = 0x9e3779b97f4a7c15ULL ^ len, word;
+    for (; len >= 8; line += 8, len -= 8) {
+        memcpy(&word, line, 8);
+        h = (h ^ word) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
     }
+    word = 0;
+    memcpy(&word, line, len);
+    h = (h ^ word) * 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 29;
     return h ? h : 1;
 }
 
