@@ -14,7 +14,7 @@
 
 #include "crier/db.h"
 
-#ifndef FIND_INDEX_CONNECTIONS /* -D for a benchmark build */
+#ifndef FIND_INDEX_CONNECTIONS   /* -D for a benchmark build */
 #define FIND_INDEX_CONNECTIONS 2 /* builds at once (docs/benchmarks.md, "Fourth round") */
 #endif
 
