@@ -28,6 +28,7 @@
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/rules.h"
+#include "crier/status.h"
 #include "crier/substitute.h"
 
 #include <errno.h>
@@ -41,7 +42,6 @@
 #include <yaml.h>
 
 #define FETCH_ROWS      10000 /* rows per FETCH from the cursor */
-#define CHANNELS_MAX    16
 #define DAY_SECONDS     86400.0
 #define UNKNOWN_COUNSEL "unknown \xe2\x80\x94 check counsel"
 
@@ -76,14 +76,9 @@ struct region_stats {
     double first_notified, last_notified; /* hand-offs of its people: NAN when none */
 };
 
-struct channel_stats {
-    char name[32];
-    long by_state[STATE_COUNT];
-};
-
 struct chart_day {
-    long day; /* days since the epoch (UTC) */
-    long counts[CHANNELS_MAX];
+    long day;                        /* days since the epoch (UTC) */
+    long counts[CHANNEL_COUNTS_MAX]; /* by channel, as in report.channels */
 };
 
 struct person_list {
@@ -107,7 +102,7 @@ struct report {
     size_t hold_count;
     struct region_stats *regions;
     size_t region_count, region_capacity;
-    struct channel_stats channels[CHANNELS_MAX];
+    struct channel_counts channels[CHANNEL_COUNTS_MAX];
     size_t channel_count;
     struct chart_day *days;
     size_t day_count, day_capacity;
@@ -176,16 +171,9 @@ static int date_parse(const char *text, double *ret_epoch)
     return 0;
 }
 
-static struct channel_stats *channel_slot(struct report *r, const char *name)
+static struct channel_counts *channel_slot(struct report *r, const char *name)
 {
-    for (size_t i = 0; i < r->channel_count; i++)
-        if (strcmp(r->channels[i].name, name) == 0)
-            return &r->channels[i];
-    if (r->channel_count == CHANNELS_MAX)
-        return NULL;
-    struct channel_stats *c = &r->channels[r->channel_count++];
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    return c;
+    return channel_counts_slot(r->channels, &r->channel_count, name);
 }
 
 /* entry_days - an entry's individual deadline in days, or -1 (none fixed, or unknown). */
@@ -383,7 +371,7 @@ static const char *person_jurisdiction(const struct report *r, const struct pers
 
 /* person_states - the counts by state, contact and hold, and a notified person's day in
  * the chart; false when the person is notified but the log lacks the time. */
-static bool person_states(struct report *r, struct region_stats *s, struct channel_stats *c,
+static bool person_states(struct report *r, struct region_stats *s, struct channel_counts *c,
                           const struct person_row *p)
 {
     enum crier_notice_state state = p->state;
@@ -481,7 +469,7 @@ static void person_account(struct report *r, PGresult *rows, int i)
         p.state = STATE_HELD; /* derived, as crier status does: never stored */
     char abroad[64];
     struct region_stats *s = region_slot(r, person_jurisdiction(r, &p, abroad, sizeof(abroad)));
-    struct channel_stats *c = channel_slot(r, p.channel);
+    struct channel_counts *c = channel_slot(r, p.channel);
     if (!person_states(r, s, c, &p))
         return;
     if (r->discovered == NULL)
