@@ -28,6 +28,7 @@
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/rules.h"
+#include "crier/status.h"
 #include "crier/substitute.h"
 
 #include <errno.h>
@@ -41,7 +42,6 @@
 #include <yaml.h>
 
 #define FETCH_ROWS      10000 /* rows per FETCH from the cursor */
-#define CHANNELS_MAX    16
 #define DAY_SECONDS     86400.0
 #define UNKNOWN_COUNSEL "unknown \xe2\x80\x94 check counsel"
 
@@ -56,25 +56,29 @@ struct hold_period {
     bool active, lapsed;
 };
 
+/* The timeliness counts the campaign and each jurisdiction keep (a person counts in both),
+ * and their names in the model. */
+enum tally_count { NOTIFIED, ON_TIME, LATE, OVERDUE, PENDING, NO_DEADLINE, DELAYED, TALLIES };
+static const char *const tally_names[TALLIES] = {
+    "notified",    "on_time",         "late", "overdue_not_notified", "pending_within_deadline",
+    "no_deadline", "delayed_by_holds"};
+#define COUNTED(r, s, count) ((r)->tally[count]++, (s)->tally[count]++)
+
 struct region_stats {
     char *code;                  /* "CA", "GDPR", "country XX", or "unknown" */
     const struct rules_entry *j; /* its entry in the rules table, or NULL */
     int deadline_days;           /* the shortest deadline that applies, -1: none */
     char deadline_source[64];    /* "CA", "HIPAA", "no fixed day count", "not in the table" */
     long people, by_state[STATE_COUNT];
-    long notified, on_time, late, overdue, pending, no_deadline, delayed_by_holds, no_contact;
+    long tally[TALLIES];
+    long no_contact;
     long day_max, day_sum, timed;         /* over the people notified, with a logged time */
     double first_notified, last_notified; /* hand-offs of its people: NAN when none */
 };
 
-struct channel_stats {
-    char name[32];
-    long by_state[STATE_COUNT];
-};
-
 struct chart_day {
-    long day; /* days since the epoch (UTC) */
-    long counts[CHANNELS_MAX];
+    long day;                        /* days since the epoch (UTC) */
+    long counts[CHANNEL_COUNTS_MAX]; /* by channel, as in report.channels */
 };
 
 struct person_list {
@@ -98,12 +102,13 @@ struct report {
     size_t hold_count;
     struct region_stats *regions;
     size_t region_count, region_capacity;
-    struct channel_stats channels[CHANNELS_MAX];
+    struct channel_counts channels[CHANNEL_COUNTS_MAX];
     size_t channel_count;
     struct chart_day *days;
     size_t day_count, day_capacity;
     long total, by_state[STATE_COUNT];
-    long notified, on_time, late, overdue, pending, no_deadline, time_unknown, delayed_by_holds;
+    long tally[TALLIES];
+    long time_unknown; /* notified, with no logged time */
     long undeliverable, returned, no_contact;
     struct person_list late_people, overdue_people;
     json_t *filings; /* `crier regulators mark-filed` rows: "filed CODE NAME on ..." */
@@ -166,16 +171,9 @@ static int date_parse(const char *text, double *ret_epoch)
     return 0;
 }
 
-static struct channel_stats *channel_slot(struct report *r, const char *name)
+static struct channel_counts *channel_slot(struct report *r, const char *name)
 {
-    for (size_t i = 0; i < r->channel_count; i++)
-        if (strcmp(r->channels[i].name, name) == 0)
-            return &r->channels[i];
-    if (r->channel_count == CHANNELS_MAX)
-        return NULL;
-    struct channel_stats *c = &r->channels[r->channel_count++];
-    snprintf(c->name, sizeof(c->name), "%s", name);
-    return c;
+    return channel_counts_slot(r->channels, &r->channel_count, name);
 }
 
 /* entry_days - an entry's individual deadline in days, or -1 (none fixed, or unknown). */
@@ -373,7 +371,7 @@ static const char *person_jurisdiction(const struct report *r, const struct pers
 
 /* person_states - the counts by state, contact and hold, and a notified person's day in
  * the chart; false when the person is notified but the log lacks the time. */
-static bool person_states(struct report *r, struct region_stats *s, struct channel_stats *c,
+static bool person_states(struct report *r, struct region_stats *s, struct channel_counts *c,
                           const struct person_row *p)
 {
     enum crier_notice_state state = p->state;
@@ -392,13 +390,11 @@ static bool person_states(struct report *r, struct region_stats *s, struct chann
         s->no_contact++;
     }
     if (p->held > 0) {
-        r->delayed_by_holds++;
-        s->delayed_by_holds++;
+        COUNTED(r, s, DELAYED);
     }
     if (!p->notified)
         return true;
-    r->notified++;
-    s->notified++;
+    COUNTED(r, s, NOTIFIED);
     if (isnan(p->ok_at)) {
         r->time_unknown++; /* a final state without its log row: the record is short */
         return false;
@@ -424,30 +420,25 @@ static void person_timeliness(struct report *r, struct region_stats *s, const st
             s->day_max = day;
     }
     if (s->deadline_days < 0) {
-        r->no_deadline++;
-        s->no_deadline++;
+        COUNTED(r, s, NO_DEADLINE);
         return;
     }
     bool past = day > s->deadline_days;
     long limit = r->options->list_limit;
     if (p->notified && past) {
-        r->late++;
-        s->late++;
+        COUNTED(r, s, LATE);
         list_add(&r->late_people, limit,
                  person_json(p->ref, p->name, p->region, p->state_name, p->channel, day, s, p->held,
                              p->ok_at));
     } else if (p->notified) {
-        r->on_time++;
-        s->on_time++;
+        COUNTED(r, s, ON_TIME);
     } else if (past) {
-        r->overdue++;
-        s->overdue++;
+        COUNTED(r, s, OVERDUE);
         list_add(&r->overdue_people, limit,
                  person_json(p->ref, p->name, p->region, notice_state_name(p->state), p->channel,
                              day, s, p->held, NAN));
     } else {
-        r->pending++;
-        s->pending++;
+        COUNTED(r, s, PENDING);
     }
 }
 
@@ -478,7 +469,7 @@ static void person_account(struct report *r, PGresult *rows, int i)
         p.state = STATE_HELD; /* derived, as crier status does: never stored */
     char abroad[64];
     struct region_stats *s = region_slot(r, person_jurisdiction(r, &p, abroad, sizeof(abroad)));
-    struct channel_stats *c = channel_slot(r, p.channel);
+    struct channel_counts *c = channel_slot(r, p.channel);
     if (!person_states(r, s, c, &p))
         return;
     if (r->discovered == NULL)
@@ -1105,6 +1096,17 @@ static void counts_json(const struct report *r, json_t *o)
     json_object_set_new(o, "by_channel", channels);
 }
 
+/* tally_json - timeliness counts into o; the campaign's also counts the notified whose time
+ * was not logged (time_unknown, else NULL). */
+static void tally_json(json_t *o, const long *tally, const long *time_unknown)
+{
+    for (int i = 0; i < TALLIES; i++) {
+        json_object_set_new(o, tally_names[i], json_integer(tally[i]));
+        if (i == NOTIFIED && time_unknown)
+            json_object_set_new(o, "notified_time_unknown", json_integer(*time_unknown));
+    }
+}
+
 /* region_json - one jurisdiction's counts, timeliness and rules; its flags into flags. */
 static json_t *region_json(const struct report *r, const struct region_stats *s, json_t *flags)
 {
@@ -1121,13 +1123,7 @@ static json_t *region_json(const struct report *r, const struct region_stats *s,
     json_object_set_new(g, "deadline_days",
                         s->deadline_days >= 0 ? json_integer(s->deadline_days) : json_null());
     json_object_set_new(g, "deadline_from", json_string(s->deadline_source));
-    json_object_set_new(g, "notified", json_integer(s->notified));
-    json_object_set_new(g, "on_time", json_integer(s->on_time));
-    json_object_set_new(g, "late", json_integer(s->late));
-    json_object_set_new(g, "overdue_not_notified", json_integer(s->overdue));
-    json_object_set_new(g, "pending_within_deadline", json_integer(s->pending));
-    json_object_set_new(g, "no_deadline", json_integer(s->no_deadline));
-    json_object_set_new(g, "delayed_by_holds", json_integer(s->delayed_by_holds));
+    tally_json(g, s->tally, NULL);
     json_object_set_new(g, "no_usable_contact", json_integer(s->no_contact));
     json_object_set_new(g, "max_days", s->timed > 0 ? json_integer(s->day_max) : json_null());
     json_object_set_new(g, "mean_days",
@@ -1177,14 +1173,7 @@ static void timeliness_json(const struct report *r, json_t *o)
 {
     json_t *tl = json_object();
     json_object_set_new(tl, "measured", json_boolean(r->discovered != NULL));
-    json_object_set_new(tl, "notified", json_integer(r->notified));
-    json_object_set_new(tl, "notified_time_unknown", json_integer(r->time_unknown));
-    json_object_set_new(tl, "on_time", json_integer(r->on_time));
-    json_object_set_new(tl, "late", json_integer(r->late));
-    json_object_set_new(tl, "overdue_not_notified", json_integer(r->overdue));
-    json_object_set_new(tl, "pending_within_deadline", json_integer(r->pending));
-    json_object_set_new(tl, "no_deadline", json_integer(r->no_deadline));
-    json_object_set_new(tl, "delayed_by_holds", json_integer(r->delayed_by_holds));
+    tally_json(tl, r->tally, &r->time_unknown);
     json_object_set_new(tl, "late_people",
                         list_json(r->late_people.count, json_incref(r->late_people.people)));
     json_object_set_new(tl, "overdue_people",
@@ -1308,6 +1297,34 @@ static const char *days_text(const json_t *o, const char *key, char *buf, size_t
     return buf;
 }
 
+/* A row of a section's table, in the text or the HTML report. */
+typedef void (*row_printer)(FILE *out, const json_t *row);
+
+/* text_rows - each element of an array, one line each; "empty" (when not NULL) for none. */
+static void text_rows(FILE *out, const json_t *rows, row_printer row, const char *empty)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rows, i, r) row(out, r);
+    if (empty && json_array_size(rows) == 0)
+        fputs(empty, out);
+}
+
+/* text_more - the line under a list that report.list_limit cut. */
+static void text_more(FILE *out, const json_t *list)
+{
+    if (jint(list, "more") > 0)
+        fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(list, "more"));
+}
+
+static void text_person(FILE *out, const json_t *p)
+{
+    fprintf(out, "  %-16s %-24s %-8s %-14s %6lld %8lld %6.2f  %s\n", jstr(p, "ref"),
+            jstr(p, "name"), jstr(p, "region"), jstr(p, "state"), jint(p, "days"),
+            jint(p, "deadline_days"), json_real_value(json_object_get(p, "held_days")),
+            jstr(p, "notified_at"));
+}
+
 static void text_people(FILE *out, const char *title, const json_t *list)
 {
     const json_t *people = json_object_get(list, "people");
@@ -1316,17 +1333,8 @@ static void text_people(FILE *out, const char *title, const json_t *list)
         return;
     fprintf(out, "  %-16s %-24s %-8s %-14s %6s %8s %6s  %s\n", "REF", "NAME", "REGION", "STATE",
             "DAYS", "DEADLINE", "HELD", "NOTIFIED AT");
-    size_t i;
-    const json_t *p;
-    json_array_foreach(people, i, p)
-    {
-        fprintf(out, "  %-16s %-24s %-8s %-14s %6lld %8lld %6.2f  %s\n", jstr(p, "ref"),
-                jstr(p, "name"), jstr(p, "region"), jstr(p, "state"), jint(p, "days"),
-                jint(p, "deadline_days"), json_real_value(json_object_get(p, "held_days")),
-                jstr(p, "notified_at"));
-    }
-    if (jint(list, "more") > 0)
-        fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(list, "more"));
+    text_rows(out, people, text_person, NULL);
+    text_more(out, list);
 }
 
 /* text_rules - per jurisdiction: its entry, the deadline as a date, the hold time taken out,
@@ -1406,6 +1414,13 @@ static const char *const shown_states[] = {"ready",         "held",      "sendin
                                            "submitted",     "delivered", "batched", "mailed",
                                            "undeliverable", "cancelled"};
 
+static void text_framework(FILE *out, const json_t *f)
+{
+    fprintf(out, "framework %s: %lld days, %s%s\n", jstr(f, "code"), jint(f, "days"),
+            jstr(f, "citation"),
+            json_is_true(json_object_get(f, "verified")) ? "" : " (unverified)");
+}
+
 /* text_head - the campaign, the as-of time, the rules table, the discovery, frameworks. */
 static void text_head(FILE *out, const json_t *o)
 {
@@ -1419,14 +1434,7 @@ static void text_head(FILE *out, const json_t *o)
     else
         fprintf(out, "discovered %s (%s)\n", jstr(o, "discovered_date"),
                 jstr(o, "discovered_from"));
-    size_t i;
-    const json_t *f;
-    json_array_foreach(json_object_get(o, "frameworks"), i, f)
-    {
-        fprintf(out, "framework %s: %lld days, %s%s\n", jstr(f, "code"), jint(f, "days"),
-                jstr(f, "citation"),
-                json_is_true(json_object_get(f, "verified")) ? "" : " (unverified)");
-    }
+    text_rows(out, json_object_get(o, "frameworks"), text_framework, NULL);
 }
 
 /* text_by_state - the states down, all and each channel across. */
@@ -1487,42 +1495,39 @@ static void text_timeliness(FILE *out, const json_t *o)
     text_people(out, "NOT NOTIFIED, PAST THE DEADLINE", json_object_get(tl, "overdue_people"));
 }
 
+static void text_unreached(FILE *out, const json_t *p)
+{
+    fprintf(out, "  %-16s %-24s %-8s %s\n", jstr(p, "ref"), jstr(p, "name"), jstr(p, "region"),
+            jstr(p, "last_reason"));
+}
+
 static void text_undeliverable(FILE *out, const json_t *o)
 {
     const json_t *und = json_object_get(o, "undeliverable");
     fprintf(out, "\nUNDELIVERABLE: %lld (letters returned: %lld; without usable contact: %lld)\n",
             jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
-    size_t i;
-    const json_t *p;
-    json_array_foreach(json_object_get(und, "people"), i, p)
-    {
-        fprintf(out, "  %-16s %-24s %-8s %s\n", jstr(p, "ref"), jstr(p, "name"), jstr(p, "region"),
-                jstr(p, "last_reason"));
-    }
-    if (jint(und, "more") > 0)
-        fprintf(out, "  ... and %lld more (report.list_limit)\n", jint(und, "more"));
+    text_rows(out, json_object_get(und, "people"), text_unreached, NULL);
+    text_more(out, und);
     if (jint(und, "count") > 0 || jint(o, "returned_letters") > 0)
         fprintf(out, "  everyone not reached, with each last attempt: %s\n",
                 jstr(und, "full_list"));
 }
 
+static void text_hold(FILE *out, const json_t *h)
+{
+    fprintf(out,
+            "  hold %lld on %s: %s, %s case %s; placed %s, %s; lawful until %s (%.2f days)%s\n",
+            jint(h, "id"), jstr(h, "scope"), jstr(h, "form"), jstr(h, "authority"), jstr(h, "case"),
+            jstr(h, "placed_at"),
+            json_is_null(json_object_get(h, "lifted_at")) ? "not lifted" : "lifted",
+            jstr(h, "lawful_until"), json_real_value(json_object_get(h, "lawful_days")),
+            json_is_true(json_object_get(h, "lapsed")) ? " LAPSED (oral, unconfirmed)" : "");
+}
+
 static void text_holds(FILE *out, const json_t *o)
 {
     fprintf(out, "\nHOLDS (lawful delay, not counted against the deadline)\n");
-    size_t i;
-    const json_t *h;
-    json_array_foreach(json_object_get(o, "holds"), i, h)
-    {
-        fprintf(out,
-                "  hold %lld on %s: %s, %s case %s; placed %s, %s; lawful until %s (%.2f days)%s\n",
-                jint(h, "id"), jstr(h, "scope"), jstr(h, "form"), jstr(h, "authority"),
-                jstr(h, "case"), jstr(h, "placed_at"),
-                json_is_null(json_object_get(h, "lifted_at")) ? "not lifted" : "lifted",
-                jstr(h, "lawful_until"), json_real_value(json_object_get(h, "lawful_days")),
-                json_is_true(json_object_get(h, "lapsed")) ? " LAPSED (oral, unconfirmed)" : "");
-    }
-    if (json_array_size(json_object_get(o, "holds")) == 0)
-        fprintf(out, "  none\n");
+    text_rows(out, json_object_get(o, "holds"), text_hold, "  none\n");
 }
 
 /* text_names - " A B" of an array of strings, or " none" when it is empty. */
@@ -1534,25 +1539,29 @@ static void text_names(FILE *out, const json_t *names)
     fputs(json_array_size(names) ? "" : " none", out);
 }
 
+static void text_due(FILE *out, const json_t *d)
+{
+    fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s%s%s\n", jstr(d, "jurisdiction"), jstr(d, "name"),
+            jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
+            strcmp(jstr(d, "counted"), "campaign") == 0 ? "in the campaign" : "residents",
+            json_is_string(json_object_get(d, "due_by")) ? ", due by " : "",
+            json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "",
+            json_is_string(json_object_get(d, "filed")) ? "; " : "; NOT FILED",
+            json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "");
+}
+
+static void text_unknown(FILE *out, const json_t *d)
+{
+    fprintf(out, "  %-8s %s\n", jstr(d, "jurisdiction"), jstr(d, "what"));
+}
+
 /* text_flags - the notices due, the agencies and substitute notice, what is unknown. */
 static void text_flags(FILE *out, const json_t *o)
 {
     const json_t *flags = json_object_get(o, "flags");
     fprintf(out, "\nNOTICES DUE (from the rules table, on each jurisdiction's residents)\n");
-    size_t i;
-    const json_t *d;
-    json_array_foreach(json_object_get(flags, "due"), i, d)
-    {
-        fprintf(out, "  %-8s %s: %s (%s; %lld %s)%s%s%s%s\n", jstr(d, "jurisdiction"),
-                jstr(d, "name"), jstr(d, "shown"), jstr(d, "threshold"), jint(d, "count"),
-                strcmp(jstr(d, "counted"), "campaign") == 0 ? "in the campaign" : "residents",
-                json_is_string(json_object_get(d, "due_by")) ? ", due by " : "",
-                json_is_string(json_object_get(d, "due_by")) ? jstr(d, "due_by") : "",
-                json_is_string(json_object_get(d, "filed")) ? "; " : "; NOT FILED",
-                json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "");
-    }
-    if (json_array_size(json_object_get(flags, "due")) == 0)
-        fprintf(out, "  none found in the table (see UNKNOWN below)\n");
+    text_rows(out, json_object_get(flags, "due"), text_due,
+              "  none found in the table (see UNKNOWN below)\n");
     fprintf(out, "  consumer reporting agencies:");
     text_names(out, json_object_get(flags, "consumer_reporting_agencies"));
     fprintf(out, "\n  substitute notice triggered:");
@@ -1560,10 +1569,7 @@ static void text_flags(FILE *out, const json_t *o)
     fprintf(out, "\n");
     fprintf(out, "\nUNKNOWN \xe2\x80\x94 CHECK COUNSEL (the table has no data: never read as not "
                  "required)\n");
-    json_array_foreach(json_object_get(flags, "unknown"), i, d)
-        fprintf(out, "  %-8s %s\n", jstr(d, "jurisdiction"), jstr(d, "what"));
-    if (json_array_size(json_object_get(flags, "unknown")) == 0)
-        fprintf(out, "  nothing\n");
+    text_rows(out, json_object_get(flags, "unknown"), text_unknown, "  nothing\n");
 }
 
 /* ---- HTML ---------------------------------------------------------------------------------- */
@@ -1585,6 +1591,21 @@ static void html_cells(FILE *out, const json_t *o, const char *const *keys)
 {
     for (; *keys; keys++)
         html_cell(out, jstr(o, *keys));
+}
+
+/* html_rows - a table's rows, one an element of an array, each opened with tr, then the end
+ * of the table. */
+static void html_rows(FILE *out, const json_t *rows, const char *tr, row_printer row)
+{
+    size_t i;
+    const json_t *r;
+    json_array_foreach(rows, i, r)
+    {
+        fputs(tr, out);
+        row(out, r);
+        fputs("</tr>\n", out);
+    }
+    fputs("</table>\n", out);
 }
 
 /* html_more - the line under a list that report.list_limit cut. */
@@ -1811,6 +1832,15 @@ static void html_chart(FILE *out, const json_t *o)
     chart_legend(out, channels);
 }
 
+static void html_person(FILE *out, const json_t *p)
+{
+    html_cells(out, p, (const char *const[]){"ref", "name", "region", "state", "channel", NULL});
+    html_number(out, jint(p, "days"));
+    html_number(out, jint(p, "deadline_days"));
+    fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(p, "held_days")));
+    html_cell(out, jstr(p, "notified_at"));
+}
+
 static void html_people(FILE *out, const char *id, const char *title, const json_t *list)
 {
     fprintf(out, "<h2>%s: %lld</h2>\n", title, jint(list, "count"));
@@ -1819,20 +1849,7 @@ static void html_people(FILE *out, const char *id, const char *title, const json
             "<th>channel</th><th>days</th><th>deadline</th><th>held days</th>"
             "<th>notified at</th></tr>\n",
             id);
-    size_t i;
-    const json_t *p;
-    json_array_foreach(json_object_get(list, "people"), i, p)
-    {
-        fputs("<tr>", out);
-        html_cells(out, p,
-                   (const char *const[]){"ref", "name", "region", "state", "channel", NULL});
-        html_number(out, jint(p, "days"));
-        html_number(out, jint(p, "deadline_days"));
-        fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(p, "held_days")));
-        html_cell(out, jstr(p, "notified_at"));
-        fputs("</tr>\n", out);
-    }
-    fputs("</table>\n", out);
+    html_rows(out, json_object_get(list, "people"), "<tr>", html_person);
     html_more(out, list);
 }
 
@@ -1934,6 +1951,26 @@ static void html_head(FILE *out, const json_t *o)
     }
 }
 
+static void html_due(FILE *out, const json_t *d)
+{
+    html_cells(out, d, (const char *const[]){"jurisdiction", "name", NULL});
+    fputs("<td class=flag>", out);
+    html_escape(out, jstr(d, "shown"));
+    fputs("</td>", out);
+    html_cell(out, jstr(d, "threshold"));
+    html_number(out, jint(d, "count"));
+    char *rule = xasprintf("%s from %s", jstr(d, "deadline"), jstr(d, "from"));
+    html_cell(out, rule);
+    free(rule);
+    html_cell(out, jstr(d, "due_by"));
+    html_cell(out, json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "not filed");
+}
+
+static void html_unknown(FILE *out, const json_t *d)
+{
+    html_cells(out, d, (const char *const[]){"jurisdiction", "what", NULL});
+}
+
 /* html_flags - the notices due, and what the rules table does not know. */
 static void html_flags(FILE *out, const json_t *o)
 {
@@ -1942,35 +1979,11 @@ static void html_flags(FILE *out, const json_t *o)
           "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
           "<th>filed</th></tr>\n",
           out);
-    size_t n;
-    const json_t *d;
-    json_array_foreach(json_object_get(flags, "due"), n, d)
-    {
-        fputs("<tr>", out);
-        html_cells(out, d, (const char *const[]){"jurisdiction", "name", NULL});
-        fputs("<td class=flag>", out);
-        html_escape(out, jstr(d, "shown"));
-        fputs("</td>", out);
-        html_cell(out, jstr(d, "threshold"));
-        html_number(out, jint(d, "count"));
-        char *rule = xasprintf("%s from %s", jstr(d, "deadline"), jstr(d, "from"));
-        html_cell(out, rule);
-        free(rule);
-        html_cell(out, jstr(d, "due_by"));
-        html_cell(out,
-                  json_is_string(json_object_get(d, "filed")) ? jstr(d, "filed") : "not filed");
-        fputs("</tr>\n", out);
-    }
-    fputs("</table>\n<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
+    html_rows(out, json_object_get(flags, "due"), "<tr>", html_due);
+    fputs("<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
           "id=unknown><tr><th>jurisdiction</th><th>what the rules table does not know</th></tr>\n",
           out);
-    json_array_foreach(json_object_get(flags, "unknown"), n, d)
-    {
-        fputs("<tr class=unknown>", out);
-        html_cells(out, d, (const char *const[]){"jurisdiction", "what", NULL});
-        fputs("</tr>\n", out);
-    }
-    fputs("</table>\n", out);
+    html_rows(out, json_object_get(flags, "unknown"), "<tr class=unknown>", html_unknown);
 }
 
 /* html_by_state - the states down, all and each channel across. */
@@ -2067,6 +2080,21 @@ static void html_timeliness(FILE *out, const json_t *o)
                 json_object_get(tl, "overdue_people"));
 }
 
+static void html_unreached(FILE *out, const json_t *p)
+{
+    html_cells(out, p, (const char *const[]){"ref", "name", "region", NULL});
+    fputs("<td>", out);
+    size_t k;
+    const json_t *reason;
+    json_array_foreach(json_object_get(p, "reasons"), k, reason)
+    {
+        html_escape(out, json_string_value(reason));
+        fputs("<br>", out);
+    }
+    fputs("</td>", out);
+    html_cell(out, jstr(p, "last_reason"));
+}
+
 static void html_undeliverable(FILE *out, const json_t *o)
 {
     const json_t *und = json_object_get(o, "undeliverable");
@@ -2075,29 +2103,23 @@ static void html_undeliverable(FILE *out, const json_t *o)
             " %lld.</p>\n<table id=undeliverable><tr><th>ref</th><th>name</th><th>region</th>"
             "<th>reasons</th><th>last reason in the log</th></tr>\n",
             jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
-    size_t i;
-    const json_t *p;
-    json_array_foreach(json_object_get(und, "people"), i, p)
-    {
-        fputs("<tr>", out);
-        html_cells(out, p, (const char *const[]){"ref", "name", "region", NULL});
-        fputs("<td>", out);
-        size_t k;
-        const json_t *reason;
-        json_array_foreach(json_object_get(p, "reasons"), k, reason)
-        {
-            html_escape(out, json_string_value(reason));
-            fputs("<br>", out);
-        }
-        fputs("</td>", out);
-        html_cell(out, jstr(p, "last_reason"));
-        fputs("</tr>\n", out);
-    }
-    fputs("</table>\n", out);
+    html_rows(out, json_object_get(und, "people"), "<tr>", html_unreached);
     html_more(out, und);
     fputs("<p>Everyone not reached, with each last attempt: <code>", out);
     html_escape(out, jstr(und, "full_list"));
     fputs("</code></p>\n", out);
+}
+
+static void html_hold(FILE *out, const json_t *h)
+{
+    html_number(out, jint(h, "id"));
+    html_cells(out, h,
+               (const char *const[]){"scope", "form", "authority", "case", "placed_at", "lifted_at",
+                                     "lawful_until", NULL});
+    fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(h, "lawful_days")));
+    html_cell(out, json_is_true(json_object_get(h, "lapsed"))   ? "lapsed (oral, unconfirmed)"
+                   : json_is_true(json_object_get(h, "active")) ? "active"
+                                                                : "lifted");
 }
 
 static void html_holds(FILE *out, const json_t *o)
@@ -2107,43 +2129,7 @@ static void html_holds(FILE *out, const json_t *o)
           "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
           "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
           out);
-    size_t i;
-    const json_t *h;
-    json_array_foreach(holds, i, h)
-    {
-        fputs("<tr>", out);
-        html_number(out, jint(h, "id"));
-        html_cells(out, h,
-                   (const char *const[]){"scope", "form", "authority", "case", "placed_at",
-                                         "lifted_at", "lawful_until", NULL});
-        fprintf(out, "<td class=n>%.2f</td>", json_real_value(json_object_get(h, "lawful_days")));
-        html_cell(out, json_is_true(json_object_get(h, "lapsed"))   ? "lapsed (oral, unconfirmed)"
-                       : json_is_true(json_object_get(h, "active")) ? "active"
-                                                                    : "lifted");
-        fputs("</tr>\n", out);
-    }
-    fputs("</table>\n", out);
-}
-
-/* The HTML file's sections in order: what is due comes first, under the chart. */
-static const section_printer html_sections[] = {
-    html_head,       html_chart,         html_flags, html_by_state,   html_regions,
-    html_timeliness, html_undeliverable, html_holds, substitute_html,
-};
-
-/* report_html - the model as one self-contained HTML file, one section a function. */
-static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
-{
-    FILE *out = fopen(path, "we");
-    if (out == NULL)
-        return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
-    for (size_t i = 0; i < ARRAY_SIZE(html_sections); i++)
-        html_sections[i](out, o);
-    fputs("</body></html>\n", out);
-    bool failed = ferror(out) != 0;
-    if (fclose(out) != 0 || failed)
-        return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));
-    return 0;
+    html_rows(out, holds, "<tr>", html_hold);
 }
 
 /* ---- substitute notice (engine/core/substitute.c) ------------------------------------------ */
@@ -2360,11 +2346,40 @@ void report_options_configure(struct report_options *options, const struct crier
     options->print_per_letter = config->substitute.print_per_letter;
 }
 
-/* The text report's sections in order: what is due comes last, before substitute notice. */
-static const section_printer text_sections[] = {
-    text_head,          text_by_state, text_regions, text_timeliness,
-    text_undeliverable, text_holds,    text_flags,   substitute_text,
+/* The report's sections, one row each: how the text and the HTML file print it (NULL: not
+ * in that one), in the order of both; each prints a member of the model (report_json()). What is
+ * due comes first in the HTML file, under the chart, and last in the text, before substitute
+ * notice. */
+static const struct section {
+    section_printer text, html;
+} sections[] = {
+    {text_head, html_head}, /* the campaign, the rules table, the discovery */
+    {NULL, html_chart},
+    {NULL, html_flags},
+    {text_by_state, html_by_state},
+    {text_regions, html_regions},
+    {text_timeliness, html_timeliness},
+    {text_undeliverable, html_undeliverable},
+    {text_holds, html_holds},
+    {text_flags, NULL},
+    {substitute_text, substitute_html},
 };
+
+/* report_html - the model as one self-contained HTML file, one section a function. */
+static int report_html(const json_t *o, const char *path, char *err, size_t err_size)
+{
+    FILE *out = fopen(path, "we");
+    if (out == NULL)
+        return error_set(err, err_size, -EIO, "%s: cannot write: %s", path, strerror(errno));
+    for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+        if (sections[i].html)
+            sections[i].html(out, o);
+    fputs("</body></html>\n", out);
+    bool failed = ferror(out) != 0;
+    if (fclose(out) != 0 || failed)
+        return error_set(err, err_size, -EIO, "%s: write failed: %s", path, strerror(errno));
+    return 0;
+}
 
 int report_run(struct crier_db *db, const struct report_options *options, FILE *out, char *err,
                size_t err_size)
@@ -2382,8 +2397,9 @@ int report_run(struct crier_db *db, const struct report_options *options, FILE *
         json_dumpf(model, out, JSON_INDENT(2));
         fputc('\n', out);
     } else {
-        for (size_t i = 0; i < ARRAY_SIZE(text_sections); i++)
-            text_sections[i](out, model);
+        for (size_t i = 0; i < ARRAY_SIZE(sections); i++)
+            if (sections[i].text)
+                sections[i].text(out, model);
     }
     fflush(out);
 done:

@@ -17,19 +17,13 @@
 #include <string.h>
 #include <time.h>
 
-#define STATUS_CHANNEL_MAX      16
 #define PROGRESS_WINDOW_MINUTES 15 /* the rate is over this many minutes */
-
-struct channel_counts {
-    char name[32];
-    long by_state[STATE_COUNT];
-};
 
 struct campaign_status {
     char *name, *incident, *state, *policy;
     long total;
     long by_state[STATE_COUNT];
-    struct channel_counts channels[STATUS_CHANNEL_MAX];
+    struct channel_counts channels[CHANNEL_COUNTS_MAX];
     size_t channel_count;
     json_t *holds;    /* law-enforcement holds: active count and alerts (hold.c) */
     json_t *progress; /* a named campaign's rate, ETA and per-day counts; NULL for all */
@@ -37,16 +31,22 @@ struct campaign_status {
     bool find_known;
 };
 
-static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
+struct channel_counts *channel_counts_slot(struct channel_counts *list, size_t *count,
+                                           const char *name)
 {
-    for (size_t i = 0; i < s->channel_count; i++)
-        if (strcmp(s->channels[i].name, name) == 0)
-            return &s->channels[i];
-    if (s->channel_count == STATUS_CHANNEL_MAX)
+    for (size_t i = 0; i < *count; i++)
+        if (strcmp(list[i].name, name) == 0)
+            return &list[i];
+    if (*count == CHANNEL_COUNTS_MAX)
         return NULL;
-    struct channel_counts *c = &s->channels[s->channel_count++];
+    struct channel_counts *c = &list[(*count)++];
     snprintf(c->name, sizeof(c->name), "%s", name);
     return c;
+}
+
+static struct channel_counts *channel_slot(struct campaign_status *s, const char *name)
+{
+    return channel_counts_slot(s->channels, &s->channel_count, name);
 }
 
 static json_t *states_json(const long *by_state)

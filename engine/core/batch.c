@@ -57,26 +57,6 @@ int batch_window_due(struct crier_db *db, int64_t campaign_id, const char *chann
 
 /* ---- reconciliation ------------------------------------------------------------------ */
 
-/* id_literals - ids and attempts as PostgreSQL array literals. */
-static void id_literals(const int64_t *ids, const int *attempts, size_t n, char **ret_ids,
-                        char **ret_attempts)
-{
-    char *a = NULL, *b = NULL;
-    size_t a_len = 0, b_len = 0;
-    FILE *id_out = open_memstream(&a, &a_len);
-    FILE *attempt_out = open_memstream(&b, &b_len);
-    for (size_t i = 0; i < n; i++) {
-        fprintf(id_out, "%s%lld", i ? "," : "{", (long long)ids[i]);
-        fprintf(attempt_out, "%s%d", i ? "," : "{", attempts[i]);
-    }
-    fputs(n ? "}" : "{}", id_out);
-    fputs(n ? "}" : "{}", attempt_out);
-    fclose(id_out);
-    fclose(attempt_out);
-    *ret_ids = a;
-    *ret_attempts = b;
-}
-
 /* void_letters - batch id's letters still batched go back to ready (cancelled in a
  * cancelled campaign), each logged; *ret_count says how many. */
 static int void_letters(struct crier_db *db, int64_t campaign_id, const char *id,
@@ -113,9 +93,13 @@ static int recorded(void *data, int64_t campaign_id, const char *batch, const in
     char campaign[32], like[BATCH_ID_MAX + 16];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
     snprintf(like, sizeof(like), "batch %s %%", batch);
-    char *id_array = NULL, *attempt_array = NULL;
-    id_literals(ids, attempts, n, &id_array, &attempt_array);
-    const char *params[] = {campaign, id_array, attempt_array, like};
+    struct db_array lists[2] = {0}; /* the ids and their attempts */
+    for (size_t i = 0; i < n; i++) {
+        db_array_add_long(&lists[0], ids[i]);
+        db_array_add_long(&lists[1], attempts[i]);
+    }
+    const char *params[] = {campaign, NULL, NULL, like};
+    db_arrays_end(lists, 2, params + 1);
     PGresult *result = NULL;
     /* one snapshot: a record that commits meanwhile is seen either as batched rows or as
      * notices still sending, never as neither */
@@ -127,8 +111,7 @@ static int recorded(void *data, int64_t campaign_id, const char *batch, const in
                      " AS m(id, attempt) WHERE n.campaign_id = $1 AND n.id = m.id"
                      " AND n.state = 'sending' AND n.attempt = m.attempt)",
                      4, params, &result);
-    free(id_array);
-    free(attempt_array);
+    db_arrays_free(lists, 2);
     if (r < 0)
         return r;
     *ret_recorded = strtol(PQgetvalue(result, 0, 0), NULL, 10);

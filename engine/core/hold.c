@@ -95,6 +95,17 @@ static int one_row(const struct crier_db *db, int r, PGresult **result, const ch
     return -ENOENT;
 }
 
+/* query_row - a query of one parameter that must return a row; else -ENOENT, saying
+ * before, the parameter and after ("no hold ", "7", " (crier hold list)"). */
+static int query_row(struct crier_db *db, const char *sql, const char *param, PGresult **result,
+                     const char *what, char *err, size_t err_size, const char *before,
+                     const char *after)
+{
+    const char *params[] = {param};
+    int r = db_query(db, sql, 1, params, result);
+    return one_row(db, r, result, what, err, err_size, "%s%s%s", before, param, after);
+}
+
 static bool blank(const char *s)
 {
     if (s == NULL)
@@ -441,16 +452,14 @@ static int drain_both(struct crier_db *db, const char *hold, const char *campaig
 static int place_campaign(struct crier_db *db, const char *campaign, char *campaign_id,
                           size_t id_size, char *err, size_t err_size)
 {
-    const char *params[] = {campaign};
     PGresult *result = NULL;
     /* with the state of its substitute email campaign, if any */
-    int r = db_query(db,
-                     "SELECT c.id, c.state, (SELECT e.state FROM crier.substitute_email s"
-                     " JOIN crier.campaign e ON e.id = s.email_campaign_id"
-                     " WHERE s.campaign_id = c.id) FROM crier.campaign c WHERE c.name = $1",
-                     1, params, &result);
-    r = one_row(db, r, &result, "read the campaign", err, err_size, "no campaign named '%s'",
-                campaign);
+    int r = query_row(db,
+                      "SELECT c.id, c.state, (SELECT e.state FROM crier.substitute_email s"
+                      " JOIN crier.campaign e ON e.id = s.email_campaign_id"
+                      " WHERE s.campaign_id = c.id) FROM crier.campaign c WHERE c.name = $1",
+                      campaign, &result, "read the campaign", err, err_size, "no campaign named '",
+                      "'");
     if (r < 0)
         return r;
     snprintf(campaign_id, id_size, "%s", PQgetvalue(result, 0, 0));
@@ -651,18 +660,16 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
         snprintf(err, err_size, "invalid hold '%s': holds are numbered (crier hold list)", hold);
         return -EINVAL;
     }
-    const char *params[] = {hold};
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT c.name, crier.hold_scope_text(h.region, h.recipient_ref),"
-                     " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by,"
-                     " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, h.form"
-                     " FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id"
-                     " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
-                     " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
-                     1, params, &result);
-    r = one_row(db, r, &result, "read the hold", err, err_size, "no hold %s (crier hold list)",
-                hold);
+    int r =
+        query_row(db,
+                  "SELECT c.name, crier.hold_scope_text(h.region, h.recipient_ref),"
+                  " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by,"
+                  " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, h.form"
+                  " FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id"
+                  " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
+                  " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
+                  hold, &result, "read the hold", err, err_size, "no hold ", " (crier hold list)");
     if (r < 0)
         return r;
     *ret_result = result;
@@ -900,6 +907,9 @@ enum {
     COL_COMPANION,
     COL_COMPANION_CAMPAIGN,
 };
+/* record_json() reads by, role and as after each "at" */
+_Static_assert(COL_LIFTED_AS == COL_LIFTED_AT + 3 && COL_CONFIRMED_AS == COL_CONFIRMED_AT + 3,
+               "a record's columns follow its time");
 
 static int holds_query(struct crier_db *db, const char *campaign, bool active_only,
                        const char *hold, PGresult **ret_result)
@@ -939,6 +949,23 @@ static json_t *linked_json(const PGresult *result, int row, int column)
                      PQgetvalue(result, row, column + 1));
 }
 
+/* record_json - a hold's lift or written confirmation: when, by whom (the database role and
+ * the name given), a lift's evidence (evidence < 0: none), its document; null when there is
+ * none. Its columns: at, then by, role and as. */
+static json_t *record_json(const PGresult *result, int row, int at, int evidence, int document)
+{
+    static const char *const who[] = {"at", "by", "role", "as"};
+    if (!db_value(result, row, at))
+        return json_null();
+    json_t *o = json_object();
+    for (int i = 0; i < (int)ARRAY_SIZE(who); i++)
+        json_set_text(o, who[i], db_value(result, row, at + i));
+    if (evidence >= 0)
+        json_set_text(o, "evidence", db_value(result, row, evidence));
+    json_object_set_new(o, "document", document_json(result, row, document));
+    return o;
+}
+
 static json_t *hold_json(const PGresult *result, int row)
 {
     json_t *obj = json_object();
@@ -971,31 +998,13 @@ static json_t *hold_json(const PGresult *result, int row)
     json_object_set_new(obj, "document", document_json(result, row, COL_DOCUMENT));
     json_object_set_new(obj, "follows", linked_json(result, row, COL_PARENT));
     json_object_set_new(obj, "substitute_hold", linked_json(result, row, COL_COMPANION));
-    if (db_value(result, row, COL_CONFIRMED_AT)) {
-        json_t *c = json_object();
-        json_set_text(c, "at", db_value(result, row, COL_CONFIRMED_AT));
-        json_set_text(c, "by", db_value(result, row, COL_CONFIRMED_BY));
-        json_set_text(c, "role", db_value(result, row, COL_CONFIRMED_ROLE));
-        json_set_text(c, "as", db_value(result, row, COL_CONFIRMED_AS));
-        json_object_set_new(c, "document", document_json(result, row, COL_CONFIRM_DOCUMENT));
-        json_object_set_new(obj, "confirmed", c);
-    } else {
-        json_object_set_new(obj, "confirmed", json_null());
-    }
-    if (db_value(result, row, COL_LIFTED_AT)) {
-        json_t *l = json_object();
-        json_set_text(l, "at", db_value(result, row, COL_LIFTED_AT));
-        json_set_text(l, "by", db_value(result, row, COL_LIFTED_BY));
-        json_set_text(l, "role", db_value(result, row, COL_LIFTED_ROLE));
-        json_set_text(l, "as", db_value(result, row, COL_LIFTED_AS));
-        json_set_text(l, "evidence", db_value(result, row, COL_EVIDENCE));
-        json_object_set_new(l, "document", document_json(result, row, COL_LIFT_DOCUMENT));
-        json_object_set_new(l, "released",
+    json_object_set_new(obj, "confirmed",
+                        record_json(result, row, COL_CONFIRMED_AT, -1, COL_CONFIRM_DOCUMENT));
+    json_t *lifted = record_json(result, row, COL_LIFTED_AT, COL_EVIDENCE, COL_LIFT_DOCUMENT);
+    if (json_is_object(lifted))
+        json_object_set_new(lifted, "released",
                             json_integer(strtoll(PQgetvalue(result, row, COL_RELEASED), NULL, 10)));
-        json_object_set_new(obj, "lifted", l);
-    } else {
-        json_object_set_new(obj, "lifted", json_null());
-    }
+    json_object_set_new(obj, "lifted", lifted);
     return obj;
 }
 
@@ -1353,20 +1362,31 @@ static int alert_messages(struct crier_db *db, const char *campaign_id, char ***
     return 0;
 }
 
-int hold_check(struct crier_db *db, FILE *out, long *ret_count)
+/* alerts_each - each alert line to out, or to the log when out is NULL; *ret_count: how many */
+static int alerts_each(struct crier_db *db, FILE *out, long *ret_count)
 {
     char **lines = NULL;
     int r = alert_messages(db, NULL, &lines);
     if (r < 0)
         return r;
     long count = 0;
-    for (char **p = lines; *p; p++, count++)
-        fprintf(out, "%s\n", *p);
-    if (count == 0)
-        fprintf(out, "no hold has lapsed or passed its review date\n");
+    for (char **p = lines; *p; p++, count++) {
+        if (out)
+            fprintf(out, "%s\n", *p);
+        else
+            log_warning("%s", *p);
+    }
     strv_free(lines);
     *ret_count = count;
     return 0;
+}
+
+int hold_check(struct crier_db *db, FILE *out, long *ret_count)
+{
+    int r = alerts_each(db, out, ret_count);
+    if (r == 0 && *ret_count == 0)
+        fprintf(out, "no hold has lapsed or passed its review date\n");
+    return r;
 }
 
 int hold_check_json(struct crier_db *db, json_t **ret_alerts)
@@ -1396,16 +1416,7 @@ int hold_check_json(struct crier_db *db, json_t **ret_alerts)
 
 int hold_alerts_log(struct crier_db *db, long *ret_count)
 {
-    char **lines = NULL;
-    int r = alert_messages(db, NULL, &lines);
-    if (r < 0)
-        return r;
-    long count = 0;
-    for (char **p = lines; *p; p++, count++)
-        log_warning("%s", *p);
-    strv_free(lines);
-    *ret_count = count;
-    return 0;
+    return alerts_each(db, NULL, ret_count);
 }
 
 /* ---- status ----------------------------------------------------------------------------- */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "crier/db.h"
+#include "crier/notice.h"
 
 #include <jansson.h>
 
@@ -24,5 +25,17 @@ int status_print(struct crier_db *db, const char *name, bool json, FILE *out);
  * tallies, and the held notices where a hold is active). For /metrics (metrics.c).
  */
 int status_running(struct crier_db *db, json_t **ret_array);
+
+/* A channel's notices by state, as status and the audit report count them. */
+struct channel_counts {
+    char name[32];
+    long by_state[STATE_COUNT];
+};
+#define CHANNEL_COUNTS_MAX 16
+
+/* channel_counts_slot - the counts of channel name among the *count of list (room for
+ * CHANNEL_COUNTS_MAX), added when new; NULL when the list is full. */
+struct channel_counts *channel_counts_slot(struct channel_counts *list, size_t *count,
+                                           const char *name);
 
 #endif
