@@ -2,13 +2,15 @@
  * print.c - the mail channel: a claimed batch of notices becomes one print-ready PDF of
  * letters for #10 double-window envelopes, sorted by ZIP, with a manifest beside it.
  *
- * send() renders every letter (letter.c, through the lane's letter cache: what the
- * letters share is shaped once and drawn once per batch as forms) into one cairo PDF
- * surface written to
- * .B<ID>.pdf.tmp, writes the manifest (.B<ID>.csv.tmp) and a sha256sum file
+ * A batch comes in slices (slice_begin, slice_send, flush; the engine claims it by ids in
+ * the order of print_sort_key and reads its rows 250 at a time, so that neither side holds
+ * the batch's notices). Each letter is rendered as it arrives (letter.c, through the lane's
+ * letter cache: what the letters share is shaped once and drawn once per batch as forms)
+ * into one cairo PDF surface written to .B<ID>.pdf.tmp, its row written to the manifest
+ * (.B<ID>.csv.tmp); flush closes them, writes a sha256sum file
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
- * directory. Only then are the letters ACCEPTED ("batched"). The engine records the
- * outcomes in one transaction and calls committed(), which renames the files to their
+ * directory. Only then are the letters ACCEPTED ("batched", slice_outcomes). The engine
+ * records the outcomes in one transaction and calls committed(), which renames the files to their
  * final, printable names. A crash in between leaves *.pending files that the recover op
  * (spool.c) reconciles with the database: finalised when recorded, orphaned (never printed) when
  * not. So no notice is batched without its letter on disk, and no letter reaches the
