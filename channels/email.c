@@ -922,6 +922,7 @@ const struct crier_channel_ops email_channel_ops = {
     .early_outcomes = true,
     .templates = email_templates,
     .reachable = email_reachable,
+    .contact = CONTACT_EMAIL,
     .unreachable_why = "no valid email address",
     .probe = email_probe,
     .probe_label = "smtp",

@@ -1361,6 +1361,7 @@ const struct crier_channel_ops fax_channel_ops = {
     .early_outcomes = true, /* send_done reports each upload's outcome as it arrives */
     .templates = channel_letter_templates,
     .reachable = fax_reachable,
+    .contact = CONTACT_FAX,
     .unreachable_why = "no valid fax number",
     .probe = fax_probe,
     .probe_label = "fax gateway",

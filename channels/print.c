@@ -966,6 +966,7 @@ const struct crier_channel_ops mail_channel_ops = {
     .accepted_state = STATE_BATCHED,
     .templates = channel_letter_templates,
     .reachable = print_reachable,
+    .contact = CONTACT_POSTAL,
     .unreachable_why = "no mailable postal address",
     .batches = true,
     .claim = print_claim,

@@ -121,40 +121,31 @@ static int sample_notice(struct crier_db *db, const struct campaign *c,
     return r;
 }
 
-/* letter_body - the Markdown of one regulator's letter. */
-static char *letter_body(const json_t *model, const json_t *meta, const json_t *due,
-                         const json_t *jurisdiction, const json_t *rules,
-                         const char *regulator_name, const char *sample, const char *sample_error)
+/* meta_line - "**label:** " and the campaign meta's key, as Markdown literal text. */
+static void meta_line(FILE *f, const char *label, const json_t *meta, const char *key)
 {
-    char *body = NULL;
-    size_t size = 0;
-    FILE *f = open_memstream(&body, &size);
-    const char *code = jtext(due, "jurisdiction");
-    const char *name = json_is_object(rules) ? jtext(rules, "name") : code;
-    char *organisation = meta_md(meta, "organisation");
-    fprintf(f, "# Notice of a data breach\n\n");
-    char *regulator = render_markdown_literal(regulator_name);
-    char *where = render_markdown_literal(name ? name : code);
-    fprintf(f, "To the %s, %s, from %s.\n\n", regulator, where, organisation);
-    free(regulator);
-    free(where);
+    char *value = meta_md(meta, key);
+    fprintf(f, "**%s:** %s\n\n", label, value);
+    free(value);
+}
+
+/* letter_incident - the letter's "The incident": what the campaign's meta says of it. */
+static void letter_incident(FILE *f, const json_t *model, const json_t *meta)
+{
     fprintf(f, "## The incident\n\n");
     md_line(f, "Incident reference", jtext(model, "incident"));
-    char *dates = meta_md(meta, "incident_date");
-    fprintf(f, "**Dates of the breach:** %s\n\n", dates);
-    free(dates);
+    meta_line(f, "Dates of the breach", meta, "incident_date");
     md_line(f, "Discovered",
             jtext(model, "discovered_date") ? jtext(model, "discovered_date") : "not given");
-    char *what = meta_md(meta, "what_happened");
-    fprintf(f, "**What happened:** %s\n\n", what);
-    free(what);
-    char *info = meta_md(meta, "information_involved");
-    fprintf(f, "**Information involved:** %s\n\n", info);
-    free(info);
-    char *doing = meta_md(meta, "what_we_are_doing");
-    fprintf(f, "**What we are doing:** %s\n\n", doing);
-    free(doing);
+    meta_line(f, "What happened", meta, "what_happened");
+    meta_line(f, "Information involved", meta, "information_involved");
+    meta_line(f, "What we are doing", meta, "what_we_are_doing");
+}
 
+/* letter_people - "People affected": the count the rule counts, and who was told when. */
+static void letter_people(FILE *f, const json_t *model, const json_t *due,
+                          const json_t *jurisdiction)
+{
     fprintf(f, "## People affected\n\n");
     long long residents = json_integer_value(json_object_get(jurisdiction, "residents"));
     if (strcmp(jtext(due, "counted"), "campaign") == 0)
@@ -177,7 +168,12 @@ static char *letter_body(const json_t *model, const json_t *meta, const json_t *
     } else {
         md_line(f, "Individual notices sent", "none yet");
     }
+}
 
+/* letter_rule - "The rule this notice answers": threshold, deadline, and the rules table's
+ * citation and source, flagged when counsel has not verified it. */
+static void letter_rule(FILE *f, const json_t *due, const json_t *rules)
+{
     fprintf(f, "## The rule this notice answers\n\n");
     char *rule =
         xasprintf("%s (%lld %s)", jtext(due, "threshold"),
@@ -203,6 +199,28 @@ static char *letter_body(const json_t *model, const json_t *meta, const json_t *
         md_line(f, "Source of the rule", checked);
         free(checked);
     }
+}
+
+/* letter_body - the Markdown of one regulator's letter. */
+static char *letter_body(const json_t *model, const json_t *meta, const json_t *due,
+                         const json_t *jurisdiction, const json_t *rules,
+                         const char *regulator_name, const char *sample, const char *sample_error)
+{
+    char *body = NULL;
+    size_t size = 0;
+    FILE *f = open_memstream(&body, &size);
+    const char *code = jtext(due, "jurisdiction");
+    const char *name = json_is_object(rules) ? jtext(rules, "name") : code;
+    char *organisation = meta_md(meta, "organisation");
+    fprintf(f, "# Notice of a data breach\n\n");
+    char *regulator = render_markdown_literal(regulator_name);
+    char *where = render_markdown_literal(name ? name : code);
+    fprintf(f, "To the %s, %s, from %s.\n\n", regulator, where, organisation);
+    free(regulator);
+    free(where);
+    letter_incident(f, model, meta);
+    letter_people(f, model, due, jurisdiction);
+    letter_rule(f, due, rules);
 
     fprintf(f, "## Contact\n\n");
     char *phone = meta_md(meta, "contact_phone");

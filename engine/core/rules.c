@@ -672,35 +672,12 @@ static void entry_content(struct reader *y, struct rules_entry *e, const yaml_no
     }
 }
 
-static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_t *key,
-                       const yaml_node_t *node, enum rules_section section)
+/* entry_source - where the entry's facts come from: its source, citation, the date they
+ * were checked, and whether they were verified (only with a citation). */
+static void entry_source(struct reader *y, struct rules_entry *e, const yaml_node_t *node,
+                         const char *where)
 {
-    static const char *const keys[] = {"name",
-                                       "citation",
-                                       "source",
-                                       "checked",
-                                       "verified",
-                                       "individual",
-                                       "regulators",
-                                       "credit_reporting_agencies",
-                                       "substitute_notice",
-                                       "law_enforcement_delay",
-                                       "content",
-                                       "countries",
-                                       "note",
-                                       NULL};
     static const char *const source_keys[] = {"kind", "text", NULL};
-    e->section = section;
-    e->line = key->start_mark.line + 1;
-    e->column = key->start_mark.column + 1;
-    e->code = xstrdup(scalar(key));
-    for (char *c = e->code; *c; c++)
-        *c = (char)toupper((unsigned char)*c);
-    char where[96];
-    snprintf(where, sizeof(where), "entry %s", e->code);
-    known_keys(y, node, where, keys);
-    e->name = text(y, need(y, node, "name", where), where);
-
     const yaml_node_t *source = need(y, node, "source", where);
     if (source && source->type == YAML_MAPPING_NODE) {
         known_keys(y, source, where, source_keys);
@@ -721,32 +698,28 @@ static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_
         e->verified = boolean(y, verified, where);
     if (e->verified && e->citation && strcmp(e->citation, "unknown") == 0)
         reader_fail(y, verified, "%s: an entry without a citation cannot be verified", where);
+}
 
-    char part[160];
-    snprintf(part, sizeof(part), "%s individual", where);
-    entry_individual(y, e, need(y, node, "individual", where), part);
-    snprintf(part, sizeof(part), "%s regulators", where);
-    entry_regulators(y, e, need(y, node, "regulators", where), part);
-    const yaml_node_t *cra = need(y, node, "credit_reporting_agencies", where);
+/* entry_cra - the credit reporting agencies' notice; unknown names them generically. */
+static void entry_cra(struct reader *y, struct rules_entry *e, const yaml_node_t *cra,
+                      const char *where)
+{
     memset(&e->cra, 0, sizeof(e->cra));
     if (cra && !is_word(cra, "unknown")) {
         e->cra_known = true;
-        snprintf(part, sizeof(part), "%s credit_reporting_agencies", where);
-        regulator_read(y, cra, part, e->verified, true, &e->cra);
+        regulator_read(y, cra, where, e->verified, true, &e->cra);
     } else {
         e->cra.name = xstrdup("consumer reporting agencies");
         e->cra.order = xstrdup("unknown");
     }
-    snprintf(part, sizeof(part), "%s substitute_notice", where);
-    entry_substitute(y, e, need(y, node, "substitute_notice", where), part);
-    snprintf(part, sizeof(part), "%s law_enforcement_delay", where);
-    entry_delay(y, e, need(y, node, "law_enforcement_delay", where), part);
-    snprintf(part, sizeof(part), "%s content", where);
-    entry_content(y, e, need(y, node, "content", where), part);
-    e->note = text(y, get(y, node, "note"), where);
+}
 
-    const yaml_node_t *countries = get(y, node, "countries");
-    if (section == SECTION_ABROAD) {
+/* entry_countries - an abroad entry's ISO 3166 codes (node: the entry, for a missing list's
+ * message); other sections have none. */
+static void entry_countries(struct reader *y, struct rules_entry *e, const yaml_node_t *node,
+                            const yaml_node_t *countries, const char *where)
+{
+    if (e->section == SECTION_ABROAD) {
         if (countries == NULL || countries->type != YAML_SEQUENCE_NODE) {
             reader_fail(y, countries ? countries : node,
                         "%s: an abroad entry needs countries: [ISO 3166 alpha-2 codes]", where);
@@ -769,6 +742,54 @@ static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_
     } else if (countries) {
         reader_fail(y, countries, "%s: countries belong to entries under 'abroad'", where);
     }
+}
+
+static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_t *key,
+                       const yaml_node_t *node, enum rules_section section)
+{
+    static const char *const keys[] = {"name",
+                                       "citation",
+                                       "source",
+                                       "checked",
+                                       "verified",
+                                       "individual",
+                                       "regulators",
+                                       "credit_reporting_agencies",
+                                       "substitute_notice",
+                                       "law_enforcement_delay",
+                                       "content",
+                                       "countries",
+                                       "note",
+                                       NULL};
+    e->section = section;
+    e->line = key->start_mark.line + 1;
+    e->column = key->start_mark.column + 1;
+    e->code = xstrdup(scalar(key));
+    for (char *c = e->code; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    char where[96];
+    snprintf(where, sizeof(where), "entry %s", e->code);
+    known_keys(y, node, where, keys);
+    e->name = text(y, need(y, node, "name", where), where);
+
+    entry_source(y, e, node, where);
+
+    char part[160];
+    snprintf(part, sizeof(part), "%s individual", where);
+    entry_individual(y, e, need(y, node, "individual", where), part);
+    snprintf(part, sizeof(part), "%s regulators", where);
+    entry_regulators(y, e, need(y, node, "regulators", where), part);
+    snprintf(part, sizeof(part), "%s credit_reporting_agencies", where);
+    entry_cra(y, e, need(y, node, "credit_reporting_agencies", where), part);
+    snprintf(part, sizeof(part), "%s substitute_notice", where);
+    entry_substitute(y, e, need(y, node, "substitute_notice", where), part);
+    snprintf(part, sizeof(part), "%s law_enforcement_delay", where);
+    entry_delay(y, e, need(y, node, "law_enforcement_delay", where), part);
+    snprintf(part, sizeof(part), "%s content", where);
+    entry_content(y, e, need(y, node, "content", where), part);
+    e->note = text(y, get(y, node, "note"), where);
+
+    entry_countries(y, e, node, get(y, node, "countries"), where);
 }
 
 static void section_read(struct reader *y, struct rules_table *t, const yaml_node_t *root,

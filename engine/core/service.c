@@ -10,6 +10,7 @@
  */
 #include "crier/service.h"
 #include "crier/campaign.h"
+#include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/hold.h"
 #include "crier/log.h"
@@ -153,6 +154,101 @@ static int policy_position(char **policy, const char *channel)
     return -1;
 }
 
+/* contact_condition - the SQL test that recipient r has the contact channel uses (the ops
+ * table's contact: the C test is its reachable op), "true" for a channel that needs none. */
+static const char *contact_condition(const char *channel)
+{
+    const struct crier_channel_ops *ops = channel_ops_find(channel);
+    switch (ops ? ops->contact : CONTACT_ANY) {
+    case CONTACT_EMAIL:
+        return "r.email IS NOT NULL";
+    case CONTACT_FAX:
+        return "r.fax IS NOT NULL";
+    case CONTACT_POSTAL:
+        return "r.mailable";
+    case CONTACT_ANY:
+        break;
+    }
+    return "true";
+}
+
+/* reroute_campaign - lock campaign name (FOR UPDATE: claims, FOR SHARE on the campaign, wait
+ * until the reroute commits) and check that from and to are in its policy and that it is
+ * not over. Its id in *ret_id (the caller frees) and to's place in the policy in *ret_index.
+ * -ENOENT, -EINVAL, -EPERM with err set, or a database error (db->error). */
+static int reroute_campaign(struct crier_db *db, const char *name, const char *from, const char *to,
+                            char **ret_id, int *ret_index, char *err, size_t err_size)
+{
+    const char *params[] = {name};
+    PGresult *result = NULL;
+    int r = db_query(db, "SELECT id, state, policy FROM crier.campaign WHERE name = $1 FOR UPDATE",
+                     1, params, &result);
+    if (r < 0)
+        return r;
+    if (PQntuples(result) == 0) {
+        PQclear(result);
+        snprintf(err, err_size, "no campaign named '%s'", name);
+        return -ENOENT;
+    }
+    const char *state = PQgetvalue(result, 0, 1);
+    char **policy = campaign_policy_from_array(PQgetvalue(result, 0, 2));
+    const char *bad = policy_position(policy, from) < 0 ? from
+                      : policy_position(policy, to) < 0 ? to
+                                                        : NULL;
+    if (bad) {
+        snprintf(err, err_size, "%s is not in the policy of campaign %s", bad, name);
+        r = -EINVAL;
+    } else if (strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0) {
+        snprintf(err, err_size, "campaign %s is %s: nothing waits", name, state);
+        r = -EPERM;
+    } else {
+        *ret_id = xstrdup(PQgetvalue(result, 0, 0));
+        *ret_index = policy_position(policy, to);
+    }
+    strv_free(policy);
+    PQclear(result);
+    return r;
+}
+
+/* reroute_move - move campaign id's notices ready on from that to reaches to to, each
+ * with its dispatch-log row as any transition; how many moved and how many stay. */
+static int reroute_move(struct crier_db *db, const char *id, const char *from, const char *to,
+                        int index, const char *reason, const char *actor, long *ret_moved,
+                        long *ret_left)
+{
+    char position[16];
+    snprintf(position, sizeof(position), "%d", index);
+    const char *params[] = {id, from, to, reason, actor, position};
+    char *sql =
+        xasprintf("WITH moved AS (UPDATE crier.notice n SET channel = $3,"
+                  " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"
+                  " next_attempt_at = now(), updated_at = now(),"
+                  " reasons = n.reasons || ($2 || ': rerouted to ' || $3 || ' by ' || $5 || ': '"
+                  " || $4)"
+                  " FROM crier.recipient r WHERE n.campaign_id = $1::bigint AND n.channel = $2"
+                  " AND n.state = 'ready' AND r.campaign_id = n.campaign_id"
+                  " AND r.seq = n.recipient_seq AND %s"
+                  " RETURNING n.id, n.campaign_id, r.ref, n.attempt),"
+                  " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
+                  " recipient_ref, channel, from_state, to_state, to_channel, attempt, actor,"
+                  " detail, reason) SELECT campaign_id, 'transition', id, ref, $2, 'ready',"
+                  " 'ready', $3, attempt, $5, 'crier campaign reroute',"
+                  " 'rerouted by operator: ' || $4 FROM moved)"
+                  " SELECT (SELECT count(*) FROM moved),"
+                  " (SELECT count(*) FROM crier.notice WHERE campaign_id = $1::bigint"
+                  " AND channel = $2 AND state = 'ready') - (SELECT count(*) FROM moved)",
+                  contact_condition(to));
+    PGresult *result = NULL;
+    int r = db_query(db, sql, 6, params, &result);
+    free(sql);
+    if (r < 0)
+        return r;
+    *ret_moved = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    *ret_left = strtol(PQgetvalue(result, 0, 1), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
 int service_reroute(struct crier_db *db, const char *name, const char *from, const char *to,
                     const char *reason, const char *actor, long *ret_moved, long *ret_left,
                     char *err, size_t err_size)
@@ -161,92 +257,37 @@ int service_reroute(struct crier_db *db, const char *name, const char *from, con
         snprintf(err, err_size, "--from and --to are both %s", from);
         return -EINVAL;
     }
+    char *id = NULL;
+    int index = 0;
+    long moved = 0, left = 0;
+    err[0] = '\0'; /* set by a refusal; a database error says its own below */
     int r = db_begin(db);
-    if (r < 0)
-        goto db_fail;
-    const char *params_campaign[] = {name};
-    PGresult *result = NULL;
-    /* FOR UPDATE: claims (FOR SHARE on the campaign) wait until the reroute commits */
-    r = db_query(db, "SELECT id, state, policy FROM crier.campaign WHERE name = $1 FOR UPDATE", 1,
-                 params_campaign, &result);
-    if (r < 0)
-        goto db_fail;
-    if (PQntuples(result) == 0) {
-        PQclear(result);
-        db_rollback(db);
-        snprintf(err, err_size, "no campaign named '%s'", name);
-        return -ENOENT;
+    if (r == 0)
+        r = reroute_campaign(db, name, from, to, &id, &index, err, err_size);
+    if (r == 0)
+        r = reroute_move(db, id, from, to, index, reason, actor, &moved, &left);
+    if (r == 0) {
+        /* the operator's act, one campaign row beside the moves' own */
+        char *detail = xasprintf("reroute %s -> %s: %ld notices moved, %ld left on %s (%s "
+                                 "cannot reach them)",
+                                 from, to, moved, left, from, to);
+        const char *params[] = {id, actor, detail, reason};
+        r = db_exec(db,
+                    "INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, reason)"
+                    " VALUES ($1::bigint, 'campaign', $2, $3, $4)",
+                    4, params);
+        free(detail);
     }
-    char *id = xstrdup(PQgetvalue(result, 0, 0));
-    char *state = xstrdup(PQgetvalue(result, 0, 1));
-    char **policy = campaign_policy_from_array(PQgetvalue(result, 0, 2));
-    PQclear(result);
-    const char *bad = policy_position(policy, from) < 0 ? from
-                      : policy_position(policy, to) < 0 ? to
-                                                        : NULL;
-    if (bad || strcmp(state, "completed") == 0 || strcmp(state, "cancelled") == 0) {
-        if (bad)
-            snprintf(err, err_size, "%s is not in the policy of campaign %s", bad, name);
-        else
-            snprintf(err, err_size, "campaign %s is %s: nothing waits", name, state);
-        r = bad ? -EINVAL : -EPERM;
-        goto out;
-    }
-    char index[16];
-    snprintf(index, sizeof(index), "%d", policy_position(policy, to));
-    const char *params[] = {id, from, to, reason, actor, index};
-    /* the notices ready on from that to reaches; every move one log row, as any transition */
-    r = db_query(db,
-                 "WITH moved AS (UPDATE crier.notice n SET channel = $3,"
-                 " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"
-                 " next_attempt_at = now(), updated_at = now(),"
-                 " reasons = n.reasons || ($2 || ': rerouted to ' || $3 || ' by ' || $5 || ': '"
-                 " || $4)"
-                 " FROM crier.recipient r WHERE n.campaign_id = $1::bigint AND n.channel = $2"
-                 " AND n.state = 'ready' AND r.campaign_id = n.campaign_id"
-                 " AND r.seq = n.recipient_seq AND CASE $3 WHEN 'email' THEN r.email IS NOT NULL"
-                 " WHEN 'fax' THEN r.fax IS NOT NULL WHEN 'mail' THEN r.mailable ELSE true END"
-                 " RETURNING n.id, n.campaign_id, r.ref, n.attempt),"
-                 " logged AS (INSERT INTO crier.dispatch_log (campaign_id, event, notice_id,"
-                 " recipient_ref, channel, from_state, to_state, to_channel, attempt, actor,"
-                 " detail, reason) SELECT campaign_id, 'transition', id, ref, $2, 'ready',"
-                 " 'ready', $3, attempt, $5, 'crier campaign reroute',"
-                 " 'rerouted by operator: ' || $4 FROM moved)"
-                 " SELECT (SELECT count(*) FROM moved),"
-                 " (SELECT count(*) FROM crier.notice WHERE campaign_id = $1::bigint"
-                 " AND channel = $2 AND state = 'ready') - (SELECT count(*) FROM moved)",
-                 6, params, &result);
-    if (r < 0)
-        goto out;
-    long moved = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    long left = strtol(PQgetvalue(result, 0, 1), NULL, 10);
-    PQclear(result);
-    char *detail = xasprintf("reroute %s -> %s: %ld notices moved, %ld left on %s (%s cannot "
-                             "reach them)",
-                             from, to, moved, left, from, to);
-    const char *params_event[] = {id, actor, detail, reason};
-    r = db_exec(db,
-                "INSERT INTO crier.dispatch_log (campaign_id, event, actor, detail, reason)"
-                " VALUES ($1::bigint, 'campaign', $2, $3, $4)",
-                4, params_event);
-    free(detail);
     if (r == 0)
         r = db_commit(db);
-    if (r == 0) {
-        *ret_moved = moved;
-        *ret_left = left;
-    }
-out:
-    if (r < 0 && r != -EINVAL && r != -EPERM)
+    if (r < 0 && err[0] == '\0')
         snprintf(err, err_size, "%s", db->error);
     if (r < 0)
         db_rollback(db);
+    else {
+        *ret_moved = moved;
+        *ret_left = left;
+    }
     free(id);
-    free(state);
-    strv_free(policy);
-    return r;
-db_fail:
-    snprintf(err, err_size, "%s", db->error);
-    db_rollback(db);
     return r;
 }

@@ -127,6 +127,10 @@ struct crier_channel_ops {
      * unreachable_why says what is missing when it says no ("no valid email address"). */
     bool (*reachable)(const struct crier_notice *notice);
     const char *unreachable_why;
+    /* contact - which of a person's contacts the channel uses (CONTACT_ANY: none). The engine
+     * tests it where it works on recipients in SQL (`campaign reroute`), as reachable does
+     * in C; so no channel's name is written in the engine's SQL. */
+    enum crier_contact contact;
     /* claim - how a lane claims: NULL is the channel's batch_size, whatever is ready. */
     void (*claim)(const struct crier_config *config, struct channel_claim *ret);
     /* check - what the channel needs besides its keys, for `config check` and `crier run`'s

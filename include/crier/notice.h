@@ -86,6 +86,10 @@ struct crier_outcome {
 struct render_campaign;
 struct notice_renderer;
 
+/* A person's contact a channel reaches them by: the field of the notice (and column of
+ * crier.recipient) it needs. CONTACT_ANY: a channel that needs none. */
+enum crier_contact { CONTACT_ANY = 0, CONTACT_EMAIL, CONTACT_FAX, CONTACT_POSTAL };
+
 /* One claimed notice, with its recipient's snapshot. Strings are NULL when absent. */
 struct crier_notice {
     int64_t id;

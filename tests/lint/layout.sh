@@ -3,7 +3,7 @@
 #
 # 1. No channel is named outside channels/: the engine asks the ops table (templates,
 #    claim, check, probe, recover, compose, proof, bounces) and never compares a channel's
-#    name ("is this email?"). Checked: a string literal that is exactly a channel's name,
+#    name ("is this email?"). Checked: a string literal, C's or SQL's, that is exactly a channel's name,
 #    the CHANNEL_<NAME> id of one channel, or a channel's own functions, in engine/ C code.
 #    Configuration (config/) and help text (longer strings) may name them; the few engine
 #    literals that spell a channel's name but mean something else (a template variable, a
@@ -51,7 +51,7 @@ ALLOWED=(
 # names_in DIR - the lines of C under DIR that name a channel, less the allowed ones
 names_in() {
   grep -rnE --include='*.c' --include='*.h' \
-    "\"($CHANNELS)\"|CHANNEL_(EMAIL|FAX|MAIL|NULL|TEST)\\b|\\b(email|fax|print)_(compose|probe|letter_digest|spool_check)\\b" \
+    "[\"']($CHANNELS)[\"']|CHANNEL_(EMAIL|FAX|MAIL|NULL|TEST)\\b|\\b(email|fax|print)_(compose|probe|letter_digest|spool_check)\\b" \
     "$1" | sed "s|^$SRC/||" | while IFS= read -r hit; do
       file=${hit%%:*}
       allowed=0
@@ -82,10 +82,10 @@ core_cmd=$(headers_of "$SRC"/engine/core/*.c "$SRC"/engine/cmd/*.c)
 plant=$(mktemp -d /tmp/crier-layout.XXXXXX)
 trap 'rm -rf "$plant"' EXIT
 mkdir -p "$plant/engine/core" "$plant/channels"
-printf 'if (strcmp(channel, "email") == 0)\n' >"$plant/engine/core/x.c"
+printf 'if (strcmp(channel, "email") == 0)\n" WHEN '"'"'fax'"'"' THEN r.fax"\n' >"$plant/engine/core/x.c"
 printf '#include "crier/render.h"\n#include "crier/db.h"\n' >"$plant/channels/y.c"
 planted=$(SRC=$plant names_in "$plant/engine" | wc -l)
-ok $((planted == 1 ? 0 : 1)) "the channel-name check finds a planted comparison"
+ok $((planted == 2 ? 0 : 1)) "the channel-name check finds a planted comparison in C and in SQL"
 planted=$(forbidden_includes "$plant/channels" db $core_cmd | wc -l)
 ok $((planted == 2 ? 0 : 1)) "the include check finds planted core and db includes"
 
