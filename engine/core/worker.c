@@ -706,7 +706,7 @@ static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *c
 
 /* lane_batch_sliced - lane_batch for a channel given its batches in slices (print): the
  * claim keeps a slot per notice, the rows are read a slice at a time to be sent and again
- * to be recorded, so that the lane's memory does not grow with the batch (about 50 bytes
+ * to be recorded, so that the lane's memory does not grow with the batch (about 100 bytes
  * a letter here and in the channel; docs/benchmarks.md, "Fourth pass"). */
 static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *campaign,
                               const struct channel_claim *claim)
