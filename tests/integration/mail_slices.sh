@@ -13,12 +13,10 @@
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
 
-for tool in pdfinfo; do
-  if ! command -v "$tool" >/dev/null; then
-    echo "1..0 # SKIP $tool missing (Debian: apt-get install poppler-utils)"
-    exit 0
-  fi
-done
+if ! command -v pdfinfo >/dev/null; then
+  echo "1..0 # SKIP pdfinfo missing (Debian: apt-get install poppler-utils)"
+  exit 0
+fi
 
 SPOOL="$WORK/spool"
 mkdir -m 0750 "$SPOOL"
