@@ -20,7 +20,12 @@
 # FSYNC (off): the cluster's fsync. pg_virtualenv makes clusters with fsync off, which
 # hides the cost of the recorder's commits (each waits for a WAL flush, 2-3 ms on this
 # VM's disk); FSYNC=on measures what a real server does. RECORD_COMMIT (unset: the
-# default, no key): queue.record_commit, wait or async.
+# default, no key): queue.record_commit, wait or async. PROCS (1): how many `crier run`
+# processes share the campaign (each with LANES lanes; so PROCS=2 LANES=8 is 16 lanes, the
+# concurrency of SESSIONS=16); the rate is over the wall time until the last one ends, CPU
+# (user + system, as ms per message) over all of them, RSS the largest. PERF=FILE: each
+# process under `perf record -g -F 997`, its data in FILE.RUN.PROC (timings then include
+# perf's cost).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-100000}
@@ -33,7 +38,7 @@ for tool in /usr/sbin/smtp-sink /usr/sbin/smtp-source /usr/bin/time bc; do
 done
 export CRIER=$build/crier LANES=${LANES:-4} BATCH=${BATCH:-100} SESSIONS=${SESSIONS:-16}
 export SAMPLE=${SAMPLE:-500} PY=${PEER_PYTHON:-/usr/bin/python3} UNRECORDED=${UNRECORDED:-}
-export FSYNC=${FSYNC:-off} RECORD_COMMIT=${RECORD_COMMIT:-}
+export FSYNC=${FSYNC:-off} RECORD_COMMIT=${RECORD_COMMIT:-} PROCS=${PROCS:-1} PERF=${PERF:-}
 export SOURCE_FLAGS=${SOURCE_FLAGS--d}
 export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/smtp_capture.py
 "$PY" -c 'import aiosmtpd' 2>/dev/null || { echo "$PY cannot import aiosmtpd (python3-aiosmtpd)"; exit 1; }
@@ -111,7 +116,7 @@ payload=$((size - overhead))
 echo "message size: crier averages $size bytes over $count sampled messages; smtp-source -l $payload (+ $overhead of its headers)"
 
 config "$SINK_PORT" >crier.yaml
-rates=(); ceilings=(); rss=()
+rates=(); ceilings=(); rss=(); cpus=()
 for i in $(seq "$runs"); do
   fresh_db "email_$i"
   "$CRIER" campaign create crier --incident BENCH --policy email --meta "$META" >/dev/null
@@ -119,14 +124,24 @@ for i in $(seq "$runs"); do
   psql -XAq -c "VACUUM ANALYZE"
   "$CRIER" campaign start crier >/dev/null
   before=$(sink_count)
-  /usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>run.err
-  read -r elapsed kb user sys <time.out
+  t0=$(now)
+  for p in $(seq "$PROCS"); do
+    # shellcheck disable=SC2086
+    /usr/bin/time -f '%e %M %U %S' -o "time.$p.out" ${PERF:+perf record -q -F 997 -g -o "$PERF.$i.$p"} \
+      "$CRIER" run --until-idle 2>"run.$p.err" &
+  done
+  wait
+  t1=$(now)
+  elapsed=$(echo "scale=3; ($t1 - $t0) / 1" | bc)
+  read -r kb cpu < <(cat time.*.out | awk '{ if ($2 > kb) kb = $2; cpu += $3 + $4 } END { print kb, cpu }')
+  cat run.*.err >run.err
   sent=$(psql -XAt -c "SELECT count(*) FROM crier.notice WHERE state = 'sent'")
   sleep 0.2
   got=$(($(sink_count) - before))
   [ "$sent" -eq "$n" ] && [ "$got" -eq "$n" ] || { echo "crier: $sent of $n sent, sink counted $got"; tail run.err; exit 1; }
   rates+=("$(echo "scale=1; $n / $elapsed" | bc)")
   rss+=("$((kb / 1024))")
+  cpus+=("$(echo "scale=3; 1000 * $cpu / $n" | bc)")
 
   # the ceiling: smtp-source, same sink, same number and size of messages
   before=$(sink_count)
@@ -140,9 +155,9 @@ for i in $(seq "$runs"); do
   got=$(($(sink_count) - before))
   [ "$got" -eq "$n" ] || { echo "smtp-source: sink counted $got of $n"; exit 1; }
   ceilings+=("$(echo "scale=1; $n / ($t1 - $t0)" | bc)")
-  echo "n=$n run $i: crier ${rates[-1]} msgs/s (${elapsed} s, CPU $(echo "$user + $sys" | bc) s, peak RSS ${rss[-1]} MB), smtp-source ${ceilings[-1]} msgs/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
+  echo "n=$n run $i: crier ${rates[-1]} msgs/s (${elapsed} s, CPU $cpu s = ${cpus[-1]} ms/msg, peak RSS ${rss[-1]} MB), smtp-source ${ceilings[-1]} msgs/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
 done
 mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
-echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), peak RSS $mm MB"
-echo "(crier: lanes $LANES, batch $BATCH, unrecorded ${UNRECORDED:-default}, record_commit ${RECORD_COMMIT:-default}, fsync $FSYNC, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), crier CPU $(median "${cpus[@]}") ms/msg, peak RSS $mm MB"
+echo "(crier: $PROCS process(es) x lanes $LANES, batch $BATCH, unrecorded ${UNRECORDED:-default}, record_commit ${RECORD_COMMIT:-default}, fsync $FSYNC, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 INNER

@@ -19,53 +19,89 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the ready notices per running campaign and channel that no live worker serves. The
- * unserved (campaign, channel) pairs come first, from the policies and crier.worker, so
- * that in the usual case (every channel served) no notice is read, and otherwise only the
- * partial claim index (campaign_id, channel, ...) WHERE state = 'ready' is. The reason's
- * time is UTC, with the date when it is not today. */
+/* the running campaigns' (campaign, channel) pairs that no live worker serves, from the
+ * policies and crier.worker, with the tallies' count of the pair's ready notices
+ * (notice_tally: a few dozen rows whatever the campaign's size). In the usual case (every
+ * channel served) there are none, and no notice is read. Until this was written so, one
+ * statement joined every ready notice of the running campaigns to the (empty) pairs:
+ * 40 s and more per call at 10,000,000, from status and from every crier run once a
+ * minute (docs/benchmarks.md, the 10,000,000-person soak). The reason's time is UTC,
+ * with the date when it is not today. */
 #define WAITING_SQL                                                                                \
     "WITH live AS (SELECT DISTINCT unnest(channels) AS channel FROM crier.worker"                  \
     " WHERE heartbeat_at > now() - make_interval(secs => " SERVICE_LIVE_SECONDS ")),"              \
     " unserved AS (SELECT c.id, c.name, c.holds_placed, p.channel FROM crier.campaign c,"          \
     " unnest(c.policy) AS p(channel) WHERE c.state = 'running' AND ($1 = '' OR c.name = $1)"       \
     " AND p.channel NOT IN (SELECT channel FROM live))"                                            \
-    " SELECT u.name, u.channel, count(*),"                                                         \
+    " SELECT u.name, u.channel, u.id, u.holds_placed,"                                             \
+    " (SELECT coalesce(sum(t.n), 0) FROM crier.notice_tally t WHERE t.campaign_id = u.id"          \
+    " AND t.channel = u.channel AND t.state = 'ready'),"                                           \
     " to_char(s.last_served_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
     " to_char(s.last_served_at AT TIME ZONE 'UTC',"                                                \
     " CASE WHEN (s.last_served_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date"    \
     " THEN 'HH24:MI' ELSE 'YYYY-MM-DD HH24:MI' END)"                                               \
-    " FROM unserved u JOIN crier.notice n ON n.campaign_id = u.id AND n.channel = u.channel"       \
-    " LEFT JOIN crier.channel_service s ON s.channel = u.channel WHERE n.state = 'ready'"          \
-    " AND (u.holds_placed = 0 OR NOT crier.notice_held(n.campaign_id, n.recipient_seq, $2))"       \
-    " GROUP BY u.id, u.name, u.channel, s.last_served_at ORDER BY u.id, u.channel"
+    " FROM unserved u LEFT JOIN crier.channel_service s ON s.channel = u.channel"                  \
+    " ORDER BY u.id, u.channel"
+
+/* With holds placed, the ready notices a hold keeps wait for legal, not for a worker: an
+ * unserved pair of such a campaign is counted notice by notice, through the claim index
+ * ($1 campaign id, $2 channel, $3 release_lapsed), in proportion to that channel's ready
+ * notices. Only when a channel has no worker and the campaign has holds. */
+#define WAITING_HELD_SQL                                                                           \
+    "SELECT count(*) FROM crier.notice n WHERE n.campaign_id = $1::bigint AND n.channel = $2"      \
+    " AND n.state = 'ready' AND NOT crier.notice_held(n.campaign_id, n.recipient_seq, $3)"
+
+/* waiting_count - the pair's waiting notices: the tallies' count, or with holds placed
+ * those no hold keeps. */
+static int waiting_count(struct crier_db *db, PGresult *pairs, int i, long long *ret_count)
+{
+    *ret_count = strtoll(PQgetvalue(pairs, i, 4), NULL, 10);
+    if (strcmp(PQgetvalue(pairs, i, 3), "0") == 0 || *ret_count == 0)
+        return 0;
+    const char *params[] = {PQgetvalue(pairs, i, 2), PQgetvalue(pairs, i, 1),
+                            hold_release_lapsed_param()};
+    PGresult *result = NULL;
+    int r = db_query(db, WAITING_HELD_SQL, 3, params, &result);
+    if (r < 0)
+        return r;
+    *ret_count = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
 
 int service_waiting(struct crier_db *db, const char *name, json_t **ret_waiting)
 {
-    const char *params[] = {name ? name : "", hold_release_lapsed_param()};
-    PGresult *result = NULL;
-    int r = db_query(db, WAITING_SQL, 2, params, &result);
+    const char *params[] = {name ? name : ""};
+    PGresult *pairs = NULL;
+    int r = db_query(db, WAITING_SQL, 1, params, &pairs);
     if (r < 0)
         return r;
     json_t *waiting = json_array();
-    for (int i = 0; i < PQntuples(result); i++) {
-        const char *channel = PQgetvalue(result, i, 1);
-        bool served_once = !PQgetisnull(result, i, 3);
+    for (int i = 0; r == 0 && i < PQntuples(pairs); i++) {
+        long long count = 0;
+        r = waiting_count(db, pairs, i, &count);
+        if (r < 0 || count == 0)
+            continue;
+        const char *channel = PQgetvalue(pairs, i, 1);
+        bool served_once = !PQgetisnull(pairs, i, 5);
         char *reason = served_once ? xasprintf("no worker serves %s since %s UTC", channel,
-                                               PQgetvalue(result, i, 4))
+                                               PQgetvalue(pairs, i, 6))
                                    : xasprintf("no worker has served %s yet", channel);
         json_t *row = json_object();
-        json_object_set_new(row, "campaign", json_string(PQgetvalue(result, i, 0)));
+        json_object_set_new(row, "campaign", json_string(PQgetvalue(pairs, i, 0)));
         json_object_set_new(row, "channel", json_string(channel));
-        json_object_set_new(row, "notices",
-                            json_integer(strtoll(PQgetvalue(result, i, 2), NULL, 10)));
+        json_object_set_new(row, "notices", json_integer(count));
         json_object_set_new(row, "since",
-                            served_once ? json_string(PQgetvalue(result, i, 3)) : json_null());
+                            served_once ? json_string(PQgetvalue(pairs, i, 5)) : json_null());
         json_object_set_new(row, "reason", json_string(reason));
         json_array_append_new(waiting, row);
         free(reason);
     }
-    PQclear(result);
+    PQclear(pairs);
+    if (r < 0) {
+        json_decref(waiting);
+        return r;
+    }
     *ret_waiting = waiting;
     return 0;
 }

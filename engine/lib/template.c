@@ -223,6 +223,39 @@ static size_t line_end(const char *source, size_t length, size_t from)
     return newline == NULL ? length : (size_t)(newline - source);
 }
 
+/* The characters a tag may open with: the kind of tag each makes, or why it is refused. */
+static const struct {
+    char sigil;
+    enum tag_kind kind;
+    const char *refused;
+} tag_sigils[] = {
+    {'=', TAG_VARIABLE, "delimiter change '{{=' is not supported"},
+    {'>', TAG_VARIABLE, "partial '{{>' is not supported"},
+    {'&', TAG_VARIABLE, "unescaped variable '{{&' is not supported"},
+    {'#', TAG_SECTION, NULL},
+    {'^', TAG_INVERTED, NULL},
+    {'/', TAG_CLOSE, NULL},
+};
+
+/* tag_triple - refuse the triple mustache at start; parsing resumes after its closing braces
+ * (or at the end of its line when it has none). Always -EINVAL. */
+static int tag_triple(struct parser *parser, size_t start, size_t *ret_resume)
+{
+    const char *source = parser->template->source;
+    size_t length = parser->template->source_length;
+    parser_error(parser, start, "triple mustache '{{{' is not supported");
+    size_t close = find_close(source, length, start + 2, false);
+    if (close == SIZE_MAX) {
+        *ret_resume = line_end(source, length, start + 2);
+    } else {
+        close += 2;
+        while (close < length && source[close] == '}')
+            close++;
+        *ret_resume = close;
+    }
+    return -EINVAL;
+}
+
 /*
  * tag_parse - read the tag whose {{ is at start. Returns 0 with *ret_tag filled, or -EINVAL
  * after writing the error, with *ret_resume set to where scanning should go on.
@@ -233,19 +266,8 @@ static int tag_parse(struct parser *parser, size_t start, struct tag *ret_tag, s
     size_t length = parser->template->source_length;
     size_t i = start + 2;
 
-    if (i < length && source[i] == '{') {
-        parser_error(parser, start, "triple mustache '{{{' is not supported");
-        size_t close = find_close(source, length, i, false);
-        if (close == SIZE_MAX) {
-            *ret_resume = line_end(source, length, i);
-        } else {
-            close += 2;
-            while (close < length && source[close] == '}')
-                close++;
-            *ret_resume = close;
-        }
-        return -EINVAL;
-    }
+    if (i < length && source[i] == '{')
+        return tag_triple(parser, start, ret_resume);
     while (i < length && is_blank(source[i]))
         i++;
     char sigil = i < length ? source[i] : '\0';
@@ -270,29 +292,15 @@ static int tag_parse(struct parser *parser, size_t start, struct tag *ret_tag, s
     *ret_resume = close + 2;
 
     enum tag_kind kind = TAG_VARIABLE;
-    switch (sigil) {
-    case '=':
-        parser_error(parser, start, "delimiter change '{{=' is not supported");
-        return -EINVAL;
-    case '>':
-        parser_error(parser, start, "partial '{{>' is not supported");
-        return -EINVAL;
-    case '&':
-        parser_error(parser, start, "unescaped variable '{{&' is not supported");
-        return -EINVAL;
-    case '#':
-        kind = TAG_SECTION;
+    for (size_t k = 0; k < sizeof(tag_sigils) / sizeof(tag_sigils[0]); k++) {
+        if (tag_sigils[k].sigil != sigil)
+            continue;
+        if (tag_sigils[k].refused) {
+            parser_error(parser, start, "%s", tag_sigils[k].refused);
+            return -EINVAL;
+        }
+        kind = tag_sigils[k].kind;
         i++;
-        break;
-    case '^':
-        kind = TAG_INVERTED;
-        i++;
-        break;
-    case '/':
-        kind = TAG_CLOSE;
-        i++;
-        break;
-    default:
         break;
     }
     while (i < close && is_blank(source[i]))

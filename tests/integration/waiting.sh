@@ -75,6 +75,18 @@ run_crier -c mail.yaml status w --json
 is "$(json_get 'd["waiting"][0]["channel"], d["waiting"][0]["notices"], d["waiting"][0]["since"], d["by_state"]["ready"]' <<<"$OUT")" \
   "email 31 None 31" "status --json: waiting, per channel, with no 'since' (never served)"
 
+# a held notice waits for legal, not for a worker: with a hold placed, the waiting are
+# counted one by one (service.c); without, from the tallies
+run_crier -c mail.yaml hold place w --recipient p1 --authority FBI --official "SA Roe" --case W-1 \
+  --form written --reason "would alert the suspects"
+is "$RC" 0 "a hold placed on p1"
+run_crier -c mail.yaml status w --json
+is "$(json_get 'd["waiting"][0]["notices"]' <<<"$OUT")" 30 "status --json: the held person is not counted as waiting"
+run_crier -c mail.yaml hold lift "$(sql "SELECT max(id) FROM crier.hold")" --evidence "agency letter W-1"
+is "$RC" 0 "the hold lifted"
+run_crier -c mail.yaml status w --json
+is "$(json_get 'd["waiting"][0]["notices"]' <<<"$OUT")" 31 "status --json: after the lift p1 waits again"
+
 "$CRIER" -c mail.yaml campaign pause w >/dev/null
 run_crier -c mail.yaml campaign resume w
 is "$RC:$ERR" "0:crier campaign resume: warning: no live crier run serves email, in the policy of w: its notices wait until one does (or crier campaign reroute moves them)" \
