@@ -72,6 +72,8 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
     /* Pre-fill: anything the channel leaves untouched counts as a temporary failure. */
     for (size_t i = 0; i < n; i++)
         outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "no outcome reported by the channel");
+    if (channel->ops->send == NULL)
+        return -ENOTSUP; /* a channel given batches in slices only (print) */
     bool *reported = xcalloc(n + 1, sizeof(*reported));
     channel->reported = reported;
     int r = channel->ops->send(channel, notices, n, outcomes);
@@ -111,6 +113,30 @@ int channel_flush(struct crier_channel *channel)
     if (channel == NULL || channel->ops->flush == NULL)
         return 0;
     return channel->ops->flush(channel);
+}
+
+int channel_slice_begin(struct crier_channel *channel, const struct channel_batch *batch)
+{
+    if (channel == NULL || channel->ops->slice_begin == NULL)
+        return -ENOTSUP;
+    return channel->ops->slice_begin(channel, batch);
+}
+
+int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n)
+{
+    if (channel == NULL || channel->ops->slice_send == NULL)
+        return -ENOTSUP;
+    return channel->ops->slice_send(channel, notices, n);
+}
+
+void channel_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+                            struct crier_outcome *outcomes)
+{
+    for (size_t i = 0; i < n; i++)
+        outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "no outcome reported by the channel");
+    if (channel && channel->ops->slice_outcomes)
+        channel->ops->slice_outcomes(channel, positions, n, outcomes);
+    redact(channel, outcomes, n);
 }
 
 int channel_poll(struct crier_channel *channel, const struct crier_poll_item *items, size_t n,

@@ -2,13 +2,15 @@
  * print.c - the mail channel: a claimed batch of notices becomes one print-ready PDF of
  * letters for #10 double-window envelopes, sorted by ZIP, with a manifest beside it.
  *
- * send() renders every letter (letter.c, through the lane's letter cache: what the
- * letters share is shaped once and drawn once per batch as forms) into one cairo PDF
- * surface written to
- * .B<ID>.pdf.tmp, writes the manifest (.B<ID>.csv.tmp) and a sha256sum file
+ * A batch comes in slices (slice_begin, slice_send, flush; the engine claims it by ids in
+ * the order of print_sort_key and reads its rows 250 at a time, so that neither side holds
+ * the batch's notices). Each letter is rendered as it arrives (letter.c, through the lane's
+ * letter cache: what the letters share is shaped once and drawn once per batch as forms)
+ * into one cairo PDF surface written to .B<ID>.pdf.tmp, its row written to the manifest
+ * (.B<ID>.csv.tmp); flush closes them, writes a sha256sum file
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
- * directory. Only then are the letters ACCEPTED ("batched"). The engine records the
- * outcomes in one transaction and calls committed(), which renames the files to their
+ * directory. Only then are the letters ACCEPTED ("batched", slice_outcomes). The engine
+ * records the outcomes in one transaction and calls committed(), which renames the files to their
  * final, printable names. A crash in between leaves *.pending files that the recover op
  * (spool.c) reconciles with the database: finalised when recorded, orphaned (never printed) when
  * not. So no notice is batched without its letter on disk, and no letter reaches the
@@ -44,6 +46,9 @@
 #define BATCH_FILE_MODE        0640 /* names and addresses: owner and print group only */
 #define SPOOL_FORBIDDEN_MODE   0027 /* group write, anything for others */
 
+struct print_batch;
+static struct print_batch *batch_free(struct print_batch *b);
+
 /* One lane's session. */
 struct print_session {
     const struct crier_config *config;
@@ -52,18 +57,26 @@ struct print_session {
     char **return_address;         /* lines of channels.mail.return_address; NULL: the campaign's */
     bool imb;                      /* channels.mail.imb is configured */
     char pending_id[BATCH_ID_MAX]; /* the batch last written as *.pending, "" when none */
+    struct print_batch *batch;     /* the batch the slice ops opened, until the next one */
 };
 
-/* One letter of the batch being assembled. */
+/* Where a letter of the batch stands. */
+enum item_state {
+    ITEM_PENDING,  /* not handed over yet (or never: the batch failed first) */
+    ITEM_DRAWN,    /* in the PDF and the manifest */
+    ITEM_LEFT_OUT, /* not in the batch: its outcome is kind and detail */
+};
+
+/* One letter of the batch being assembled, in print order: all the batch keeps of it once
+ * it is drawn (about 56 bytes; its notice and body are the engine's slice, gone with it). */
 struct print_item {
-    size_t index; /* into notices[] */
-    const char *sort_zip;
-    bool domestic;
-    bool left_out;   /* not in the PDF: its outcome is already set */
-    int pages;       /* the letter's pages, the duplex blank one included */
-    int first_page;  /* 1-based, in the batch PDF */
-    char serial[10]; /* IMb serial, "" without a barcode */
-    char sha256[65]; /* the letter's digest (letter_digest) */
+    unsigned char sha256[32]; /* the letter's digest (letter_digest), binary */
+    char *detail;             /* left out: its outcome's words (malloc'd) */
+    int first_page;           /* 1-based, in the batch PDF */
+    int sequence;             /* its row in the manifest, 1-based */
+    short pages;              /* the letter's pages, the duplex blank one included */
+    unsigned char state;      /* enum item_state */
+    unsigned char kind;       /* left out: enum crier_outcome_kind */
 };
 
 /* The PDF stream: written to a file and hashed as it goes, so it is never read back.
@@ -203,6 +216,7 @@ static void print_close(struct crier_channel *channel)
     struct print_session *s = channel->state;
     if (s == NULL)
         return;
+    batch_free(s->batch);
     letter_cache_free(s->letters);
     strv_free(s->return_address);
     free(s);
@@ -274,15 +288,16 @@ static const char *unmailable(const struct crier_notice *n)
     return NULL;
 }
 
-static int item_compare(const void *a, const void *b)
+/* print_sort_key - the sort_key op: presort order, US mail first by ZIP (5-digit, then
+ * 3-digit groups follow from the digits), then abroad by postal code, as strcmp orders
+ * them; what cannot be mailed last (it is never drawn). A postal code that validates is at
+ * most 10 bytes: the key's 23 hold any. */
+static void print_sort_key(const struct crier_notice *n, unsigned char *key)
 {
-    const struct print_item *x = a, *y = b;
-    if (x->domestic != y->domestic)
-        return x->domestic ? -1 : 1; /* US mail first, presorted; then abroad */
-    int c = strcmp(x->sort_zip, y->sort_zip);
-    if (c != 0)
-        return c;
-    return x->index < y->index ? -1 : x->index > y->index;
+    key[0] = unmailable(n) ? 2 : domestic(n->country) ? 0 : 1;
+    const char *zip = n->address[4] ? n->address[4] : "";
+    size_t len = strlen(zip);
+    memcpy(key + 1, zip, len < CHANNEL_SORT_KEY - 1 ? len : CHANNEL_SORT_KEY - 1);
 }
 
 /*
@@ -400,62 +415,39 @@ static void remove_temps(const char *spool, const char *id)
     }
 }
 
-/* One batch on its way from claimed notices to *.pending files. */
+/* One batch on its way from claimed notices, handed over a slice at a time in print
+ * order, to *.pending files; kept until the next batch (its outcomes are read after). */
 struct print_batch {
     struct crier_channel *channel;
     struct print_session *s;
-    const struct crier_notice *notices;
-    struct crier_outcome *outcomes;
-    size_t n;
     char id[BATCH_ID_MAX];
     double started;
-    struct print_item *items; /* what can be mailed, in print order */
+    struct print_item *items; /* count, in print order */
     size_t count;
-    int64_t at; /* one instant for the whole batch: printed date, recorded with each hash */
+    size_t next; /* the position of the next notice handed over */
+    int64_t at;  /* one instant for the whole batch: printed date, recorded with each hash */
     char date[11];
     char *pdf_tmp, *csv_tmp, *sum_tmp;
     struct pdf_sink sink;
     cairo_surface_t *surface;
     cairo_t *cr;
+    FILE *csv; /* the manifest, a row written as each letter is drawn */
     int total_pages, letters;
+    int error;      /* the first failure: nothing of the batch is handed over */
+    bool closed;    /* flush has run */
+    bool published; /* its files are *.pending: its drawn letters are ACCEPTED */
     char pdf_sha[65];
 };
 
 /* batch_name - the lowest notice of the claim, and its attempt. */
-static void batch_name(struct print_batch *b)
+static void batch_name(struct print_batch *b, const struct channel_batch *info)
 {
-    const struct crier_notice *notices = b->notices;
-    size_t lowest = 0;
-    for (size_t i = 1; i < b->n; i++)
-        if (notices[i].id < notices[lowest].id)
-            lowest = i;
-    snprintf(b->id, sizeof(b->id), "%lld-%lld-%d", (long long)notices[lowest].campaign_id,
-             (long long)notice_id_seq(notices[lowest].id), notices[lowest].attempt);
+    snprintf(b->id, sizeof(b->id), "%lld-%lld-%d", (long long)info->campaign_id,
+             (long long)notice_id_seq(info->lowest_id), info->lowest_attempt);
 }
 
-/* batch_select - what can be mailed, sorted by ZIP for presort (5-digit, then 3-digit
- * groups); the rest get their outcome now. */
-static void batch_select(struct print_batch *b)
-{
-    b->items = xcalloc(b->n, sizeof(*b->items));
-    for (size_t i = 0; i < b->n; i++) {
-        const struct crier_notice *notice = &b->notices[i];
-        const char *why = unmailable(notice);
-        if (why != NULL) {
-            outcome_set(&b->outcomes[i], notice->mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS,
-                        "%s", why);
-            continue;
-        }
-        b->items[b->count++] = (struct print_item){
-            .index = i,
-            .sort_zip = notice->address[4] ? notice->address[4] : "",
-            .domestic = domestic(notice->country),
-        };
-    }
-    qsort(b->items, b->count, sizeof(*b->items), item_compare);
-}
-
-/* batch_open - the temporary PDF, hashed as it is written, and its cairo surface. */
+/* batch_open - the temporary PDF, hashed as it is written, and its cairo surface; the
+ * manifest with its header. */
 static int batch_open(struct print_batch *b)
 {
     const char *spool = b->s->config->mail.spool;
@@ -471,6 +463,12 @@ static int batch_open(struct print_batch *b)
     b->sink.fd = open(b->pdf_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, BATCH_FILE_MODE);
     if (b->sink.fd < 0)
         return -errno;
+    b->csv = batch_file_open(b->csv_tmp);
+    if (b->csv == NULL)
+        return -errno;
+    fputs("batch,sequence,notice_id,attempt,ref,name,address1,address2,city,region,postal_code,"
+          "country,zip,pages,sheets,imb_serial,letter_sha256\n",
+          b->csv);
     b->surface = cairo_pdf_surface_create_for_stream(
         pdf_sink_write, &b->sink, b->s->layout.page_width, b->s->layout.page_height);
     letter_pdf_metadata(b->surface, b->date);
@@ -526,19 +524,89 @@ static void letter_parts_of(const struct print_session *s, const struct crier_no
     memcpy(p->in.address, notice->address, sizeof(p->in.address));
 }
 
-/* batch_letter - render one letter.md and draw it into the batch. 0: drawn, or left out
- * with its outcome set; < 0: the surface is broken and the whole batch must be retried. */
-static int batch_letter(struct print_batch *b, struct print_item *item)
+/* item_leave_out - the letter is not in the batch; its outcome is kind, for why. */
+static void item_leave_out(struct print_item *item, enum crier_outcome_kind kind, const char *why)
+{
+    item->state = ITEM_LEFT_OUT;
+    item->kind = (unsigned char)kind;
+    item->detail = xstrdup(why);
+}
+
+/* hex_to_bytes - a letter_digest's 64 hex digits as 32 bytes. */
+static void hex_to_bytes(const char hex[65], unsigned char out[32])
+{
+    for (int i = 0; i < 32; i++) {
+        unsigned value = 0;
+        sscanf(hex + 2 * i, "%2x", &value);
+        out[i] = (unsigned char)value;
+    }
+}
+
+static void bytes_to_hex(const unsigned char in[32], char out[65])
+{
+    for (int i = 0; i < 32; i++)
+        snprintf(out + 2 * i, 3, "%02x", in[i]);
+}
+
+/* item_sheets - "first-last" sheets of a letter: a sheet is two pages duplex, one simplex. */
+static void item_sheets(const struct print_batch *b, const struct print_item *item, char *out,
+                        size_t size)
+{
+    bool duplex = b->s->layout.duplex;
+    int last_page = item->first_page + item->pages - 1;
+    int first_sheet = duplex ? (item->first_page + 1) / 2 : item->first_page;
+    int last_sheet = duplex ? (last_page + 1) / 2 : last_page;
+    snprintf(out, size, "%d-%d", first_sheet, last_sheet);
+}
+
+/* manifest_row - one drawn letter's line of the manifest. */
+static void manifest_row(struct print_batch *b, const struct crier_notice *notice,
+                         const struct print_item *item, const char *serial)
+{
+    char number[32], sheets[48], attempt[16], notice_id[32], page_count[16], sha[65];
+    snprintf(number, sizeof(number), "%d", item->sequence);
+    snprintf(notice_id, sizeof(notice_id), "%lld", (long long)notice->id);
+    snprintf(attempt, sizeof(attempt), "%d", notice->attempt);
+    snprintf(page_count, sizeof(page_count), "%d", item->pages);
+    item_sheets(b, item, sheets, sizeof(sheets));
+    bytes_to_hex(item->sha256, sha);
+    char zip[10] = "";
+    if (domestic(notice->country))
+        us_zip_digits(notice->address[4], zip);
+    const char *row[] = {b->id,
+                         number,
+                         notice_id,
+                         attempt,
+                         notice->ref,
+                         notice->name,
+                         notice->address[0],
+                         notice->address[1],
+                         notice->address[2],
+                         notice->address[3],
+                         notice->address[4],
+                         str_empty(notice->country) ? "US" : notice->country,
+                         zip,
+                         page_count,
+                         sheets,
+                         serial,
+                         sha};
+    for (size_t c = 0; c < ARRAY_SIZE(row); c++)
+        row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
+    csv_write_row(b->csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
+}
+
+/* batch_letter - render one letter.md, draw it into the batch and write its manifest row.
+ * 0: drawn, or left out with its outcome set; < 0: the surface is broken and the whole
+ * batch must be retried. */
+static int batch_letter(struct print_batch *b, const struct crier_notice *notice,
+                        struct print_item *item)
 {
     struct print_session *s = b->s;
     struct crier_channel *channel = b->channel;
-    const struct crier_notice *notice = &b->notices[item->index];
-    struct crier_outcome *outcome = &b->outcomes[item->index];
-    char err[OUTCOME_DETAIL_MAX - 32];
+    char err[OUTCOME_DETAIL_MAX - 32], why[OUTCOME_DETAIL_MAX];
     if (channel->may_hand_off && monotonic_seconds() - b->started > HAND_OFF_CHECK_SECONDS &&
         !channel->may_hand_off(channel->keepalive_data, notice)) {
-        outcome_set(outcome, OUTCOME_TEMPORARY, "taken back: a hold covers it now");
-        item->left_out = true;
+        item_leave_out(item, OUTCOME_TEMPORARY, "taken back: a hold covers it now");
         return 0;
     }
     char *body = NULL;
@@ -547,43 +615,35 @@ static int batch_letter(struct print_batch *b, struct print_item *item)
     rendered.content_time = b->at;
     if (channel_render(&rendered, "letter.md", false, &body, &body_len, err, sizeof(err)) < 0) {
         /* the campaign's templates, not the person: retry, never skip */
-        outcome_set(outcome, OUTCOME_TEMPORARY, "cannot render letter.md: %s", err);
-        item->left_out = true;
+        snprintf(why, sizeof(why), "cannot render letter.md: %s", err);
+        item_leave_out(item, OUTCOME_TEMPORARY, why);
         return 0;
     }
     struct letter_parts parts;
-    letter_parts_of(s, notice, b->date, body, item->serial, &parts);
+    char serial[10];
+    letter_parts_of(s, notice, b->date, body, serial, &parts);
     int pages = 0;
     int r = letter_render_cached(b->cr, s->letters, &parts.in, &pages, err, sizeof(err));
     if (r == -EINVAL || r == -ENOSPC) {
         /* nothing was drawn: the person's data cannot be printed */
-        outcome_set(outcome, OUTCOME_PERMANENT, "cannot print the letter: %s", err);
-        item->left_out = true;
+        snprintf(why, sizeof(why), "cannot print the letter: %s", err);
+        item_leave_out(item, OUTCOME_PERMANENT, why);
         free(body);
         return 0;
     }
     if (r == 0) {
-        letter_digest(notice, b->date, body, item->sha256);
-        item->pages = pages;
+        char sha[65];
+        letter_digest(notice, b->date, body, sha);
+        hex_to_bytes(sha, item->sha256);
+        item->state = ITEM_DRAWN;
+        item->pages = (short)pages;
         item->first_page = b->total_pages + 1;
+        item->sequence = ++b->letters;
         b->total_pages += pages;
-        b->letters++;
+        manifest_row(b, notice, item, serial);
     }
     free(body); /* memory must not grow with the batch: the hash is all we keep */
     return r;
-}
-
-/* batch_draw - every selected letter into the PDF. */
-static int batch_draw(struct print_batch *b)
-{
-    for (size_t k = 0; k < b->count; k++) {
-        int r = batch_letter(b, &b->items[k]);
-        if (r < 0)
-            return r;
-        if (!b->items[k].left_out && b->channel->lease_keepalive)
-            b->channel->lease_keepalive(b->channel->keepalive_data);
-    }
-    return 0;
 }
 
 /* batch_pdf_close - finish the PDF, its digest and fsync. */
@@ -607,69 +667,6 @@ static int batch_pdf_close(struct print_batch *b)
         return r;
     }
     return close(fd) != 0 ? -errno : 0;
-}
-
-/* manifest_row - one letter's line of the manifest, and its outcome. */
-static void manifest_row(struct print_batch *b, FILE *csv, const struct print_item *item,
-                         int sequence)
-{
-    const struct crier_notice *notice = &b->notices[item->index];
-    struct crier_outcome *outcome = &b->outcomes[item->index];
-    bool duplex = b->s->layout.duplex;
-    int last_page = item->first_page + item->pages - 1;
-    /* a sheet is two pages duplex, one simplex */
-    int first_sheet = duplex ? (item->first_page + 1) / 2 : item->first_page;
-    int last_sheet = duplex ? (last_page + 1) / 2 : last_page;
-    char number[32], sheets[48], attempt[16], notice_id[32], page_count[16];
-    snprintf(number, sizeof(number), "%d", sequence);
-    snprintf(notice_id, sizeof(notice_id), "%lld", (long long)notice->id);
-    snprintf(attempt, sizeof(attempt), "%d", notice->attempt);
-    snprintf(page_count, sizeof(page_count), "%d", item->pages);
-    snprintf(sheets, sizeof(sheets), "%d-%d", first_sheet, last_sheet);
-    char zip[10] = "";
-    if (domestic(notice->country))
-        us_zip_digits(notice->address[4], zip);
-    const char *row[] = {b->id,
-                         number,
-                         notice_id,
-                         attempt,
-                         notice->ref,
-                         notice->name,
-                         notice->address[0],
-                         notice->address[1],
-                         notice->address[2],
-                         notice->address[3],
-                         notice->address[4],
-                         str_empty(notice->country) ? "US" : notice->country,
-                         zip,
-                         page_count,
-                         sheets,
-                         item->serial,
-                         item->sha256};
-    for (size_t c = 0; c < ARRAY_SIZE(row); c++)
-        row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
-    csv_write_row(csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
-    outcome_set(outcome, OUTCOME_ACCEPTED, "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s",
-                b->id, sequence, b->letters, item->pages, sheets, b->pdf_sha);
-    memcpy(outcome->content_sha256, item->sha256, 65);
-    outcome->content_at = b->at;
-    snprintf(outcome->transport_id, sizeof(outcome->transport_id), "%s", b->id);
-}
-
-/* batch_manifest - the manifest, in print order, synced; each letter's outcome set. */
-static int batch_manifest(struct print_batch *b)
-{
-    FILE *csv = batch_file_open(b->csv_tmp);
-    if (csv == NULL)
-        return -errno;
-    fputs("batch,sequence,notice_id,attempt,ref,name,address1,address2,city,region,postal_code,"
-          "country,zip,pages,sheets,imb_serial,letter_sha256\n",
-          csv);
-    int sequence = 0;
-    for (size_t k = 0; k < b->count; k++)
-        if (!b->items[k].left_out)
-            manifest_row(b, csv, &b->items[k], ++sequence);
-    return file_sync_close(csv);
 }
 
 /* batch_sums - the sha256sum file of the PDF and the manifest. */
@@ -714,80 +711,162 @@ static int batch_publish(struct print_batch *b)
 }
 
 /* batch_fail - nothing handed over: every letter that was going in is retried, those not
- * yet drawn too. */
+ * yet drawn too (slice_outcomes says so). */
 static void batch_fail(struct print_batch *b, int r)
 {
     /* a write that failed (a full spool) breaks the surface: name that, not cairo's echo */
-    if (b->sink.error)
-        r = b->sink.error;
-    for (size_t k = 0; k < b->count; k++)
-        if (!b->items[k].left_out)
-            outcome_set(&b->outcomes[b->items[k].index], OUTCOME_TEMPORARY,
-                        "print batch %s failed: %s", b->id, strerror(-r));
+    b->error = b->sink.error ? b->sink.error : r;
     remove_temps(b->s->config->mail.spool, b->id);
 }
 
-static void batch_clear(struct print_batch *b)
+/* batch_free - the batch and everything it held; NULL. */
+static struct print_batch *batch_free(struct print_batch *b)
 {
+    if (b == NULL)
+        return NULL;
     if (b->cr)
         cairo_destroy(b->cr);
     if (b->surface)
         cairo_surface_destroy(b->surface);
     if (b->sink.fd >= 0)
         close(b->sink.fd);
+    if (b->csv)
+        fclose(b->csv);
     EVP_MD_CTX_free(b->sink.sha);
     free(b->sink.buffer);
+    for (size_t k = 0; k < b->count; k++)
+        free(b->items[k].detail);
     free(b->items);
     free(b->pdf_tmp);
     free(b->csv_tmp);
     free(b->sum_tmp);
+    free(b);
+    return NULL;
 }
 
-/* batch_write - the PDF, then, when any letter went in, its manifest and sums, published
+/* batch_finish - the PDF closed; when any letter went in, its manifest and sums, published
  * as *.pending. */
-static int batch_write(struct print_batch *b)
+static int batch_finish(struct print_batch *b)
 {
-    int r = batch_open(b);
-    if (r == 0)
-        r = batch_draw(b);
-    if (r == 0)
-        r = batch_pdf_close(b);
+    int r = batch_pdf_close(b);
     if (r == 0 && b->letters == 0) {
+        fclose(b->csv);
+        b->csv = NULL;
         remove_temps(b->s->config->mail.spool, b->id);
         return 0;
     }
-    if (r == 0)
-        r = batch_manifest(b);
+    if (r == 0) {
+        FILE *csv = b->csv;
+        b->csv = NULL;
+        r = file_sync_close(csv);
+    }
     if (r == 0)
         r = batch_sums(b);
     if (r == 0)
         r = batch_publish(b);
+    b->published = r == 0;
     return r;
 }
 
-static int print_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
-                      struct crier_outcome *outcomes)
+/* print_slice_begin - a new batch of info->count letters, named after its lowest notice;
+ * the last one's record is over (committed or not), so it goes. A failure to open the
+ * files fails the batch: every letter handed over is then TEMPORARY. */
+static int print_slice_begin(struct crier_channel *channel, const struct channel_batch *info)
 {
     struct print_session *s = channel->state;
+    s->batch = batch_free(s->batch);
     s->pending_id[0] = '\0';
-    if (n == 0)
-        return 0;
-    struct print_batch b = {
+    struct print_batch *b = xcalloc(1, sizeof(*b));
+    *b = (struct print_batch){
         .channel = channel,
         .s = s,
-        .notices = notices,
-        .outcomes = outcomes,
-        .n = n,
         .started = monotonic_seconds(),
         .sink = {.fd = -1},
+        .count = info->count,
     };
-    batch_name(&b);
-    batch_select(&b);
-    int r = batch_write(&b);
+    b->items = xcalloc(info->count + 1, sizeof(*b->items));
+    s->batch = b;
+    if (info->count == 0)
+        return 0;
+    batch_name(b, info);
+    int r = batch_open(b);
     if (r < 0)
-        batch_fail(&b, r);
-    batch_clear(&b);
-    return 0;
+        batch_fail(b, r);
+    return r;
+}
+
+/* print_slice_send - the next n letters in print order: each is drawn (and its manifest
+ * row written) or left out with its outcome. < 0 once the batch has failed. */
+static int print_slice_send(struct crier_channel *channel, const struct crier_notice *notices,
+                            size_t n)
+{
+    struct print_session *s = channel->state;
+    struct print_batch *b = s->batch;
+    if (b == NULL || b->closed || b->next + n > b->count)
+        return -EINVAL;
+    for (size_t k = 0; k < n && b->error == 0; k++) {
+        struct print_item *item = &b->items[b->next + k];
+        const char *why = unmailable(&notices[k]);
+        if (why != NULL) {
+            item_leave_out(item, notices[k].mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS, why);
+            continue;
+        }
+        int r = batch_letter(b, &notices[k], item);
+        if (r < 0)
+            batch_fail(b, r);
+        else if (item->state == ITEM_DRAWN && channel->lease_keepalive)
+            channel->lease_keepalive(channel->keepalive_data);
+    }
+    b->next += n;
+    return b->error;
+}
+
+/* print_flush - the flush op: the batch the slice ops opened is closed, published or failed
+ * whole. Nothing is open between batches (a batch is written in one go), so that is all. */
+static int print_flush(struct crier_channel *channel)
+{
+    struct print_session *s = channel->state;
+    struct print_batch *b = s->batch;
+    if (b == NULL || b->closed)
+        return 0;
+    b->closed = true;
+    if (b->error || b->count == 0)
+        return b->error;
+    int r = batch_finish(b);
+    if (r < 0)
+        batch_fail(b, r);
+    return r;
+}
+
+/* print_slice_outcomes - the outcomes of the letters at positions: as each was left out;
+ * TEMPORARY when the batch failed; ACCEPTED in the published batch. A letter never handed
+ * over keeps the engine's TEMPORARY. */
+static void print_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+                                 struct crier_outcome *outcomes)
+{
+    struct print_session *s = channel->state;
+    struct print_batch *b = s->batch;
+    for (size_t k = 0; b && k < n; k++) {
+        if (positions[k] >= b->count)
+            continue;
+        const struct print_item *item = &b->items[positions[k]];
+        struct crier_outcome *outcome = &outcomes[k];
+        if (item->state == ITEM_LEFT_OUT) {
+            outcome_set(outcome, (enum crier_outcome_kind)item->kind, "%s", item->detail);
+        } else if (b->error) {
+            outcome_set(outcome, OUTCOME_TEMPORARY, "print batch %s failed: %s", b->id,
+                        strerror(-b->error));
+        } else if (item->state == ITEM_DRAWN && b->published) {
+            char sheets[48];
+            item_sheets(b, item, sheets, sizeof(sheets));
+            outcome_set(outcome, OUTCOME_ACCEPTED,
+                        "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", b->id,
+                        item->sequence, b->letters, item->pages, sheets, b->pdf_sha);
+            bytes_to_hex(item->sha256, outcome->content_sha256);
+            outcome->content_at = b->at;
+            snprintf(outcome->transport_id, sizeof(outcome->transport_id), "%s", b->id);
+        }
+    }
 }
 
 /* print_committed - the letters are recorded batched: the files become printable. When
@@ -802,6 +881,7 @@ static int print_committed(struct crier_channel *channel, bool all_recorded)
                 ? batch_files_rename(s->config->mail.spool, s->pending_id, ".pending", "", NULL)
                 : -EAGAIN;
     s->pending_id[0] = '\0';
+    s->batch = batch_free(s->batch); /* its outcomes are recorded */
     return r;
 }
 
@@ -898,8 +978,12 @@ const struct crier_channel_ops mail_channel_ops = {
     .proof_print = print_proof_print,
     .proof_print_file = "letter.pdf",
     .open = print_open,
-    .send = print_send,
-    .flush = NULL,
+    .send = NULL, /* a batch comes in slices: */
+    .slice_begin = print_slice_begin,
+    .slice_send = print_slice_send,
+    .flush = print_flush,
+    .slice_outcomes = print_slice_outcomes,
+    .sort_key = print_sort_key,
     .poll = NULL,
     .close = print_close,
     .committed = print_committed,

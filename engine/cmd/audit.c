@@ -630,7 +630,10 @@ static void show_history(struct show *s)
     for (int i = 0; i < PQntuples(history); i++) {
         if (strcmp(PQgetvalue(history, i, H_EVENT), "amend") == 0 && db_value(history, i, H_DETAIL))
             version_now = atoi(PQgetvalue(history, i, H_DETAIL) + strlen("version "));
-        if (db_value(history, i, H_TO) && strcmp(PQgetvalue(history, i, H_TO), "sending") == 0)
+        /* a claim: a transition into sending (an amend of a notice in flight is logged
+         * sending -> sending too, and the attempt in flight keeps the contacts it had) */
+        if (strcmp(PQgetvalue(history, i, H_EVENT), "transition") == 0 &&
+            db_value(history, i, H_TO) && strcmp(PQgetvalue(history, i, H_TO), "sending") == 0)
             version_claimed = version_now;
         struct content_check check;
         bool checked = event_check(s, i, version_claimed, &check);

@@ -61,28 +61,28 @@ static void histogram_add(struct histogram *h, double seconds)
     atomic_fetch_add(&h->sum_us, (unsigned long long)(seconds * 1e6));
 }
 
+void metrics_kinds(enum crier_channel_id channel, const long *kinds, size_t n)
+{
+    if ((unsigned)channel >= CHANNEL_COUNT)
+        return;
+    struct channel_metrics *m = &channels[channel];
+    atomic_fetch_add(&m->claimed, n);
+    atomic_fetch_add(&m->sent, kinds[OUTCOME_ACCEPTED] + kinds[OUTCOME_DELIVERED]);
+    atomic_fetch_add(&m->failed, kinds[OUTCOME_PERMANENT] + kinds[OUTCOME_NO_ADDRESS]);
+    atomic_fetch_add(&m->retried, kinds[OUTCOME_TEMPORARY] + kinds[OUTCOME_PENDING]);
+}
+
 void metrics_batch(enum crier_channel_id channel, double claim_seconds, double send_seconds,
                    double record_seconds, const struct crier_outcome *outcomes, size_t n)
 {
     if ((unsigned)channel >= CHANNEL_COUNT)
         return;
     struct channel_metrics *m = &channels[channel];
-    atomic_fetch_add(&m->claimed, n);
-    for (size_t i = 0; i < n; i++) {
-        switch (outcomes[i].kind) {
-        case OUTCOME_ACCEPTED:
-        case OUTCOME_DELIVERED:
-            atomic_fetch_add(&m->sent, 1);
-            break;
-        case OUTCOME_PERMANENT:
-        case OUTCOME_NO_ADDRESS:
-            atomic_fetch_add(&m->failed, 1);
-            break;
-        default:
-            atomic_fetch_add(&m->retried, 1);
-            break;
-        }
-    }
+    long kinds[METRICS_KINDS] = {0};
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned)outcomes[i].kind < METRICS_KINDS)
+            kinds[outcomes[i].kind]++;
+    metrics_kinds(channel, kinds, n);
     double busy = claim_seconds + send_seconds + record_seconds;
     atomic_fetch_add(&m->busy_us, (unsigned long long)(busy * 1e6));
     histogram_add(&m->claim, claim_seconds);

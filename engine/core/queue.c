@@ -22,91 +22,125 @@
  * number of lanes and processes claim side by side without waiting on each other. A
  * notice's lease owner and expiry are set in the same statement that logs the claim.
  */
-static const char claim_sql[] =
-    /* FOR SHARE on the campaign row: a pause or cancel (which locks it FOR UPDATE) waits
-     * for this claim to commit, and a claim waits for them, so no claim slips past one */
-    /* The shared advisory lock first: a hold placement takes it exclusively, and a waiting
-     * exclusive request queues the shared ones behind it, which shared row locks would not
-     * (the lanes' overlapping FOR SHARE locks could starve a placement for seconds). */
-    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $1::integer)),"
-    " running AS ("
-    " SELECT c.id, c.holds_placed FROM crier.campaign c, gate WHERE c.id = $1"
-    " AND c.state = 'running' FOR SHARE OF c),"
-    /* law-enforcement holds (hold.c, docs/holds.md): the campaign's active holds, once;
-     * a recipient hold as the recipient's seq, which the notice row carries */
-    " active AS ("
-    " SELECT region, recipient_ref FROM crier.hold_state($8) WHERE campaign_id = $1 AND active),"
-    " holds AS ("
-    " SELECT coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active),"
-    " false) AS whole,"
-    " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"
-    " AS regions,"
-    " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"
-    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"
-    " candidate AS ("
-    /* a constant campaign_id, and the running check as a one-off InitPlan: a join with
-     * `running` made the planner give up the claim index for a sort of the whole queue */
-    " SELECT n.id FROM crier.notice n"
-    " WHERE n.campaign_id = $1 AND EXISTS (SELECT 1 FROM running)"
-    " AND n.channel = $2 AND n.state = 'ready'"
-    " AND n.next_attempt_at <= now()"
-    /* the lane's cursor: start after what it claimed last (see queue_cursor) */
-    " AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"
-    /* A hold placed while this claim waited for the campaign row bumped holds_placed, and
-     * FOR SHARE returns the row as committed; this statement's snapshot then sees one
-     * hold fewer than were placed: claim nothing this time (docs/holds.md, "The race").
-     * The hold checks are one-off InitPlans; only a region hold costs a probe per row, a
-     * correlated scalar subquery on purpose: the planner would turn an EXISTS under OR
-     * into a hash of every held recipient, a scan of the whole list at every claim. */
-    " AND (SELECT holds_placed FROM running)"
-    " = (SELECT count(*) FROM crier.hold WHERE campaign_id = $1)"
-    " AND NOT (SELECT whole FROM holds)"
-    " AND NOT (n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[]))"
-    " AND ((SELECT regions = '{}' FROM holds) OR NOT coalesce((SELECT true"
-    " FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
-    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false))"
-    " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"
-    /* Every later step reads only the claimed rows, each by its key, whatever the planner
-     * believes: the UPDATE finds its rows through an array (an estimate of a few rows,
-     * not the millions a join with the CTE was priced at), and the recipient is fetched
-     * once per claimed notice through a LATERAL probe that OFFSET 0 keeps from being
-     * flattened into a join. A merge or hash join here read the campaign's recipients
-     * from the first one on every claim (docs/benchmarks.md, "Plans"). */
-    " claimed AS ("
-    " UPDATE crier.notice n SET state = 'sending', lease_owner = $4,"
-    " lease_expires_at = now() + make_interval(secs => $5), attempt = n.attempt + 1,"
-    " channel_attempt = n.channel_attempt + 1,"
-    " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"
-    " WHERE n.campaign_id = $1 AND n.id = ANY (ARRAY(SELECT id FROM candidate))"
-    " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"
-    " n.channel_attempt, n.channel_started_at, n.next_attempt_at),"
-    " cr AS MATERIALIZED ("
-    " SELECT c.*, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city, r.region,"
-    " r.postal_code, r.country, r.mailable, r.vars, r.load_id FROM claimed c CROSS JOIN LATERAL"
-    /* recipient_now: the newest corrected contacts (011_unreached.sql), a key probe */
-    " (SELECT * FROM crier.recipient_now r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"
-    " OFFSET 0) r),"
-    /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after
-     * it was loaded; its claim row names the holds. Skipped in a campaign never held. */
-    " delays AS ("
-    " SELECT c.id, 'delayed for law enforcement by hold '"
-    " || string_agg(h.id::text, ', hold ' ORDER BY h.id) AS reason"
-    " FROM cr c JOIN crier.list_load ll ON ll.id = c.load_id"
-    " JOIN crier.hold_state($8) h ON h.campaign_id = $1"
-    " AND crier.hold_covers(h.region, h.recipient_ref, c.region, c.ref)"
-    " AND coalesce(h.lifted_at, 'infinity') > ll.loaded_at"
-    " WHERE (SELECT holds_placed FROM running) > 0 GROUP BY c.id),"
-    " logged AS ("
-    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"
-    " from_state, to_state, attempt, actor, reason)"
-    " SELECT c.campaign_id, 'transition', c.id, c.ref, $2, 'ready', 'sending', c.attempt, $4,"
+/* clang-format off */
+#define CLAIM_HEAD \
+    /* FOR SHARE on the campaign row: a pause or cancel (which locks it FOR UPDATE) waits          \
+     * for this claim to commit, and a claim waits for them, so no claim slips past one */         \
+    /* The shared advisory lock first: a hold placement takes it exclusively, and a waiting        \
+     * exclusive request queues the shared ones behind it, which shared row locks would not        \
+     * (the lanes' overlapping FOR SHARE locks could starve a placement for seconds). */           \
+    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $1::integer)),"    \
+    " running AS ("                                                                                \
+    " SELECT c.id, c.holds_placed FROM crier.campaign c, gate WHERE c.id = $1"                     \
+    " AND c.state = 'running' FOR SHARE OF c),"                                                    \
+    /* law-enforcement holds (hold.c, docs/holds.md): the campaign's active holds, once;           \
+     * a recipient hold as the recipient's seq, which the notice row carries */                    \
+    " active AS ("                                                                                 \
+    " SELECT region, recipient_ref FROM crier.hold_state($8) WHERE campaign_id = $1 AND active),"  \
+    " holds AS ("                                                                                  \
+    " SELECT coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active),"     \
+    " false) AS whole,"                                                                            \
+    " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"             \
+    " AS regions,"                                                                                 \
+    " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"    \
+    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"                                  \
+    " candidate AS ("                                                                              \
+    /* a constant campaign_id, and the running check as a one-off InitPlan: a join with            \
+     * `running` made the planner give up the claim index for a sort of the whole queue */         \
+    " SELECT n.id FROM crier.notice n"                                                             \
+    " WHERE n.campaign_id = $1 AND EXISTS (SELECT 1 FROM running)"                                 \
+    " AND n.channel = $2 AND n.state = 'ready'"                                                    \
+    " AND n.next_attempt_at <= now()"                                                              \
+    /* the lane's cursor: start after what it claimed last (see queue_cursor) */                   \
+    " AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"                               \
+    /* A hold placed while this claim waited for the campaign row bumped holds_placed, and         \
+     * FOR SHARE returns the row as committed; this statement's snapshot then sees one             \
+     * hold fewer than were placed: claim nothing this time (docs/holds.md, "The race").           \
+     * The hold checks are one-off InitPlans; only a region hold costs a probe per row, a          \
+     * correlated scalar subquery on purpose: the planner would turn an EXISTS under OR            \
+     * into a hash of every held recipient, a scan of the whole list at every claim. */            \
+    " AND (SELECT holds_placed FROM running)"                                                      \
+    " = (SELECT count(*) FROM crier.hold WHERE campaign_id = $1)"                                  \
+    " AND NOT (SELECT whole FROM holds)"                                                           \
+    " AND NOT (n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[]))"                       \
+    " AND ((SELECT regions = '{}' FROM holds) OR NOT coalesce((SELECT true"                        \
+    " FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"                 \
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false))"           \
+    " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"                     \
+    /* Every later step reads only the claimed rows, each by its key, whatever the planner         \
+     * believes: the UPDATE finds its rows through an array (an estimate of a few rows,            \
+     * not the millions a join with the CTE was priced at), and the recipient is fetched           \
+     * once per claimed notice through a LATERAL probe that OFFSET 0 keeps from being              \
+     * flattened into a join. A merge or hash join here read the campaign's recipients             \
+     * from the first one on every claim (docs/benchmarks.md, "Plans"). */                         \
+    " claimed AS ("                                                                                \
+    " UPDATE crier.notice n SET state = 'sending', lease_owner = $4,"                              \
+    " lease_expires_at = now() + make_interval(secs => $5), attempt = n.attempt + 1,"              \
+    " channel_attempt = n.channel_attempt + 1,"                                                    \
+    " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"              \
+    " WHERE n.campaign_id = $1 AND n.id = ANY (ARRAY(SELECT id FROM candidate))"                   \
+    " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"        \
+    " n.channel_attempt, n.channel_started_at, n.next_attempt_at),"                                \
+    " cr AS MATERIALIZED ("                                                                        \
+    " SELECT c.*, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city, r.region,"        \
+    " r.postal_code, r.country, r.mailable, r.vars, r.load_id, r.version"                          \
+    " FROM claimed c CROSS JOIN LATERAL"                                                           \
+    /* recipient_now: the newest corrected contacts (011_unreached.sql), a key probe */            \
+    " (SELECT * FROM crier.recipient_now r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"   \
+    " OFFSET 0) r),"                                                                               \
+    /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after        \
+     * it was loaded; its claim row names the holds. Skipped in a campaign never held. */          \
+    " delays AS ("                                                                                 \
+    " SELECT c.id, 'delayed for law enforcement by hold '"                                         \
+    " || string_agg(h.id::text, ', hold ' ORDER BY h.id) AS reason"                                \
+    " FROM cr c JOIN crier.list_load ll ON ll.id = c.load_id"                                      \
+    " JOIN crier.hold_state($8) h ON h.campaign_id = $1"                                           \
+    " AND crier.hold_covers(h.region, h.recipient_ref, c.region, c.ref)"                           \
+    " AND coalesce(h.lifted_at, 'infinity') > ll.loaded_at"                                        \
+    " WHERE (SELECT holds_placed FROM running) > 0 GROUP BY c.id),"                                \
+    " logged AS ("                                                                                 \
+    " INSERT INTO crier.dispatch_log (campaign_id, event, notice_id, recipient_ref, channel,"      \
+    " from_state, to_state, attempt, actor, reason)"                                               \
+    " SELECT c.campaign_id, 'transition', c.id, c.ref, $2, 'ready', 'sending', c.attempt, $4,"     \
     " d.reason FROM cr c LEFT JOIN delays d ON d.id = c.id)"
+/* clang-format on */
+
+static const char claim_sql[] = CLAIM_HEAD
     " SELECT " NOTICE_COLUMNS("c", "c") ", c.channel_index,"
                                         " extract(epoch FROM c.channel_started_at), (SELECT name "
                                         "FROM crier.campaign WHERE id = $1),"
                                         " c.next_attempt_at, d.reason IS NOT NULL"
                                         " FROM cr c LEFT JOIN delays d ON d.id = c.id"
                                         " ORDER BY c.next_attempt_at, c.id";
+
+/*
+ * The claim of a batch handed over in slices (queue_claim_ids): the same claim, leases and
+ * log rows, but each row says only what the batch keeps (its numbers, the contacts'
+ * version, whether it was delayed) and what the channel orders it by; the contacts are
+ * read again in slices, at that version (queue_fetch).
+ */
+static const char claim_ids_sql[] =
+    CLAIM_HEAD " SELECT c.id, c.attempt, c.channel_attempt, c.channel_index,"
+               " extract(epoch FROM c.channel_started_at), c.next_attempt_at,"
+               " d.reason IS NOT NULL, c.version, c.mailable, c.address1, c.city,"
+               " c.postal_code, c.country"
+               " FROM cr c LEFT JOIN delays d ON d.id = c.id ORDER BY c.next_attempt_at, c.id";
+
+enum claim_ids_column {
+    IDS_ID,
+    IDS_ATTEMPT,
+    IDS_CHANNEL_ATTEMPT,
+    IDS_CHANNEL_INDEX,
+    IDS_CHANNEL_STARTED_AT,
+    IDS_NEXT_ATTEMPT_AT, /* the cursor's position */
+    IDS_DELAYED,
+    IDS_VERSION,
+    IDS_MAILABLE,
+    IDS_ADDRESS1,
+    IDS_CITY,
+    IDS_POSTAL_CODE,
+    IDS_COUNTRY,
+};
 
 /* The claim's own columns, after the notice's. */
 enum claim_column {
@@ -118,8 +152,8 @@ enum claim_column {
 };
 
 /*
- * claim_text - claim_sql for one campaign and limit: both written into the text as
- * constants, the other parameters renumbered $1-$6. With the campaign a constant, the
+ * claim_text - a claim (claim_sql, claim_ids_sql) for one campaign and limit: both written into the
+ * text as constants, the other parameters renumbered $1-$6. With the campaign a constant, the
  * planner prunes crier.notice and crier.recipient to the campaign's own partitions when it
  * plans, so the statement can be prepared once and planned once (generically) per
  * session, and each run locks only those partitions. With $1 a parameter, a generic plan
@@ -128,7 +162,7 @@ enum claim_column {
  * The LIMIT a constant: as a parameter the generic plan priced it at a tenth of the
  * queue, and plan_cache_mode = auto kept planning every call.
  */
-static char *claim_text(int64_t campaign_id, int limit)
+static char *claim_text(const char *claim, int64_t campaign_id, int limit)
 {
     /* $1 campaign, $2 channel, $3 limit, $4 owner, $5 lease, $6 after_at, $7 after_id,
      * $8 hold param: what each becomes */
@@ -138,7 +172,7 @@ static char *claim_text(int64_t campaign_id, int limit)
     const char *constant[] = {NULL, campaign, NULL, limit_text, NULL, NULL, NULL, NULL, NULL};
     const char *renumbered[] = {NULL, NULL, "$1", NULL, "$2", "$3", "$4", "$5", "$6"};
     struct strbuf text = {0};
-    for (const char *p = claim_sql; *p; p++) {
+    for (const char *p = claim; *p; p++) {
         if (p[0] == '$' && p[1] >= '1' && p[1] <= '8' && !(p[2] >= '0' && p[2] <= '9')) {
             int n = p[1] - '0';
             strbuf_adds(&text, constant[n] ? constant[n] : renumbered[n]);
@@ -166,7 +200,7 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
     /* one statement per campaign and limit in each session (db.c keeps 16, the least
      * recently used deallocated first); the name is made of integers only */
     snprintf(name, sizeof(name), "crier_claim_%lld_%d", (long long)campaign_id, limit);
-    char *sql = claim_text(campaign_id, limit);
+    char *sql = claim_text(claim_sql, campaign_id, limit);
     PGresult *result = NULL;
     int r = db_query_prepared(db, name, sql, 6, params, &result);
     free(sql);
@@ -205,6 +239,208 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
     return 0;
 }
 
+/* A lease pushed forward: owner's notices of the batch ($1 ids, $4 campaign). */
+static const char extend_sql[] =
+    "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
+    " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND lease_owner = $2";
+
+/* What queue_claim_ids gathers as the rows arrive, one at a time. */
+struct ids_reader {
+    struct queue_ids *batch;
+    size_t room;
+    void (*sort_key)(const struct crier_notice *partial, unsigned char *key);
+    unsigned char *keys; /* QUEUE_SORT_KEY bytes per slot */
+    char after_at[48];   /* the last row's next_attempt_at */
+};
+
+/* ids_row - one claimed row: its slot, and its sort key from the columns that carry it. */
+static void ids_row(void *data, const PGresult *result, int row)
+{
+    struct ids_reader *reader = data;
+    struct queue_ids *batch = reader->batch;
+    if (batch->count == reader->room) {
+        reader->room = reader->room ? 2 * reader->room : 256;
+        batch->slots = xreallocarray(batch->slots, reader->room, sizeof(*batch->slots));
+        reader->keys = xreallocarray(reader->keys, reader->room, QUEUE_SORT_KEY);
+    }
+    struct queue_slot *slot = &batch->slots[batch->count];
+    *slot = (struct queue_slot){
+        .id = db_int64(result, row, IDS_ID),
+        .channel_started_at = strtod(PQgetvalue(result, row, IDS_CHANNEL_STARTED_AT), NULL),
+        .attempt = atoi(PQgetvalue(result, row, IDS_ATTEMPT)),
+        .channel_attempt = atoi(PQgetvalue(result, row, IDS_CHANNEL_ATTEMPT)),
+        .version = atoi(PQgetvalue(result, row, IDS_VERSION)),
+        .channel_index = (unsigned short)atoi(PQgetvalue(result, row, IDS_CHANNEL_INDEX)),
+        .delayed = db_flag(result, row, IDS_DELAYED),
+    };
+    unsigned char *key = reader->keys + batch->count * QUEUE_SORT_KEY;
+    memset(key, 0, QUEUE_SORT_KEY);
+    if (reader->sort_key) {
+        struct crier_notice partial = {
+            .id = slot->id,
+            .campaign_id = batch->campaign_id,
+            .mailable = db_flag(result, row, IDS_MAILABLE),
+            .country = PQgetvalue(result, row, IDS_COUNTRY),
+        };
+        partial.address[0] = db_value(result, row, IDS_ADDRESS1);
+        partial.address[2] = db_value(result, row, IDS_CITY);
+        partial.address[4] = db_value(result, row, IDS_POSTAL_CODE);
+        reader->sort_key(&partial, key);
+    }
+    snprintf(reader->after_at, sizeof(reader->after_at), "%s",
+             PQgetvalue(result, row, IDS_NEXT_ATTEMPT_AT));
+    batch->count++;
+}
+
+/* by_key - qsort_r's order of slot indexes: the channel's key, then the claim's order. */
+static int by_key(const void *a, const void *b, void *data)
+{
+    const unsigned char *keys = data;
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    int c = memcmp(keys + (size_t)x * QUEUE_SORT_KEY, keys + (size_t)y * QUEUE_SORT_KEY,
+                   QUEUE_SORT_KEY);
+    return c != 0 ? c : (x > y) - (x < y);
+}
+
+int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
+                    const char *owner, long lease_seconds, struct queue_cursor *cursor,
+                    void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
+                    struct queue_ids *ret_batch)
+{
+    char lease[32], after_id[32], name[64];
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    bool from_cursor = cursor && cursor->after_at[0];
+    snprintf(after_id, sizeof(after_id), "%lld", from_cursor ? (long long)cursor->after_id : 0LL);
+    const char *params[] = {channel,  owner,
+                            lease,    from_cursor ? cursor->after_at : "-infinity",
+                            after_id, hold_release_lapsed_param()};
+    snprintf(name, sizeof(name), "crier_claim_ids_%lld_%d", (long long)campaign_id, limit);
+    char *sql = claim_text(claim_ids_sql, campaign_id, limit);
+    struct queue_ids batch = {.campaign_id = campaign_id};
+    struct ids_reader reader = {.batch = &batch, .sort_key = sort_key};
+    int r = db_query_prepared_each(db, name, sql, 6, params, ids_row, &reader, NULL);
+    free(sql);
+    if (r < 0) {
+        free(batch.slots);
+        free(reader.keys);
+        return r;
+    }
+    if (cursor && batch.count > 0) {
+        snprintf(cursor->after_at, sizeof(cursor->after_at), "%s", reader.after_at);
+        cursor->after_id = batch.slots[batch.count - 1].id;
+    } else if (cursor && from_cursor) {
+        /* nothing after the cursor: once more from the front (as queue_claim) */
+        cursor->after_at[0] = '\0';
+        return queue_claim_ids(db, campaign_id, channel, limit, owner, lease_seconds, cursor,
+                               sort_key, ret_batch);
+    }
+    batch.order = xcalloc(batch.count + 1, sizeof(*batch.order));
+    for (size_t i = 0; i < batch.count; i++)
+        batch.order[i] = (uint32_t)i;
+    qsort_r(batch.order, batch.count, sizeof(*batch.order), by_key, reader.keys);
+    free(reader.keys); /* the order is all the batch keeps of them */
+    *ret_batch = batch;
+    return 0;
+}
+
+void queue_ids_clear(struct queue_ids *batch)
+{
+    free(batch->slots);
+    free(batch->order);
+    memset(batch, 0, sizeof(*batch));
+}
+
+/*
+ * The rows of a slice of a batch claimed by ids, in the order of the arrays ($2 ids, $3
+ * contact versions): each notice by its key, and its recipient's contacts as they were
+ * when it was claimed, the loaded row or the correction of that version (an amend appends
+ * versions and never rewrites one, so a later read finds the same words; audit show
+ * re-renders with that version too). The same columns as the claim's.
+ */
+static const char fetch_sql[] = "SELECT " NOTICE_COLUMNS(
+    "n",
+    "r") ", (SELECT name FROM crier.campaign WHERE id = $1)"
+         " FROM unnest($2::bigint[], $3::integer[]) WITH ORDINALITY AS s(id, version, position)"
+         " JOIN crier.notice n ON n.campaign_id = $1 AND n.id = s.id"
+         " CROSS JOIN LATERAL (SELECT l.ref,"
+         " CASE WHEN v.version IS NULL THEN l.name ELSE v.name END AS name,"
+         " CASE WHEN v.version IS NULL THEN l.email ELSE v.email END AS email,"
+         " CASE WHEN v.version IS NULL THEN l.fax ELSE v.fax END AS fax,"
+         " CASE WHEN v.version IS NULL THEN l.address1 ELSE v.address1 END AS address1,"
+         " CASE WHEN v.version IS NULL THEN l.address2 ELSE v.address2 END AS address2,"
+         " CASE WHEN v.version IS NULL THEN l.city ELSE v.city END AS city,"
+         " CASE WHEN v.version IS NULL THEN l.region ELSE v.region END AS region,"
+         " CASE WHEN v.version IS NULL THEN l.postal_code ELSE v.postal_code END AS postal_code,"
+         " CASE WHEN v.version IS NULL THEN l.country ELSE v.country END AS country,"
+         " CASE WHEN v.version IS NULL THEN l.mailable ELSE v.mailable END AS mailable, l.vars"
+         " FROM crier.recipient l LEFT JOIN crier.recipient_version v ON v.campaign_id = $1"
+         " AND v.seq = l.seq AND v.version = s.version"
+         " WHERE l.campaign_id = $1 AND l.seq = n.recipient_seq OFFSET 0) r"
+         " ORDER BY s.position";
+
+enum fetch_column {
+    FETCH_CAMPAIGN_NAME = NOTICE_COLUMN_COUNT,
+};
+
+int queue_fetch(struct crier_db *db, const struct queue_ids *batch, const uint32_t *slots, size_t n,
+                struct queue_batch *ret_slice)
+{
+    struct db_array ids = {0}, versions = {0};
+    for (size_t k = 0; k < n; k++) {
+        db_array_add_long(&ids, batch->slots[slots[k]].id);
+        db_array_add_long(&versions, batch->slots[slots[k]].version);
+    }
+    char campaign[32];
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
+    const char *params[] = {campaign, db_array_end(&ids), db_array_end(&versions)};
+    PGresult *result = NULL;
+    int r = db_query(db, fetch_sql, 3, params, &result);
+    db_array_free(&ids);
+    db_array_free(&versions);
+    if (r < 0)
+        return r;
+    if ((size_t)PQntuples(result) != n) {
+        /* notices are never deleted: a row missing is a database that changed under us */
+        snprintf(db->error, sizeof(db->error), "%d of %zu claimed notices found again",
+                 PQntuples(result), n);
+        PQclear(result);
+        return -EIO;
+    }
+    struct queue_batch slice = {.result = result, .count = n};
+    slice.notices = xcalloc(n + 1, sizeof(*slice.notices));
+    slice.channel_index = xcalloc(n + 1, sizeof(size_t));
+    slice.channel_started_at = xcalloc(n + 1, sizeof(double));
+    for (size_t k = 0; k < n; k++) {
+        const struct queue_slot *slot = &batch->slots[slots[k]];
+        struct crier_notice *notice = &slice.notices[k];
+        notice_from_row(result, (int)k, notice);
+        /* the attempt as claimed: what today's one-statement claim handed over */
+        notice->attempt = slot->attempt;
+        notice->channel_attempt = slot->channel_attempt;
+        notice->delayed = slot->delayed;
+        notice->campaign_name = PQgetvalue(result, (int)k, FETCH_CAMPAIGN_NAME);
+        slice.channel_index[k] = slot->channel_index;
+        slice.channel_started_at[k] = slot->channel_started_at;
+    }
+    *ret_slice = slice;
+    return 0;
+}
+
+int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
+                     long lease_seconds)
+{
+    struct db_array ids = {0};
+    for (size_t i = 0; i < batch->count; i++)
+        db_array_add_long(&ids, batch->slots[i].id);
+    char lease[32], campaign[32];
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
+    const char *params[] = {db_array_end(&ids), owner, lease, campaign};
+    int r = db_exec(db, extend_sql, 4, params);
+    db_array_free(&ids);
+    return r;
+}
+
 void queue_batch_clear(struct queue_batch *batch)
 {
     PQclear(batch->result);
@@ -225,10 +461,7 @@ int queue_extend(struct crier_db *db, const struct queue_batch *batch, const cha
     snprintf(campaign, sizeof(campaign), "%lld",
              batch->count ? (long long)batch->notices[0].campaign_id : 0LL);
     const char *params[] = {db_array_end(&ids), owner, lease, campaign};
-    int r = db_exec(db,
-                    "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
-                    " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND lease_owner = $2",
-                    4, params);
+    int r = db_exec(db, extend_sql, 4, params);
     db_array_free(&ids);
     return r;
 }

@@ -102,6 +102,16 @@ struct channel_recovery {
     void (*orphaned)(void *data, const char *channel, const char *batch, long taken_back);
 };
 
+#define CHANNEL_SORT_KEY 24 /* bytes of a sort key (the sort_key op) */
+
+/* A batch handed to a channel in slices (the slice ops): what it knows before the first. */
+struct channel_batch {
+    size_t count;        /* notices in the whole batch */
+    int64_t campaign_id; /* a batch is one campaign's */
+    int64_t lowest_id;   /* its lowest notice id, and that notice's attempt: the batch's name */
+    int lowest_attempt;
+};
+
 struct crier_channel_ops {
     const char *name;                       /* the configuration's name of the channel */
     enum crier_notice_state accepted_state; /* where an ACCEPTED outcome leads */
@@ -167,8 +177,27 @@ struct crier_channel_ops {
      * < 0 means the whole batch failed before anything was handed over (all TEMPORARY). */
     int (*send)(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
                 struct crier_outcome *outcomes);
-    /* flush - close a partly filled batch (print). May be NULL. */
+    /* flush - close a partly filled batch (print), and the batch the slice ops opened:
+     * after it, that batch is handed over or failed whole. May be NULL. */
     int (*flush)(struct crier_channel *channel);
+    /*
+     * A batch too big to hold (a print batch of thousands of letters) is handed over in
+     * slices instead of by send: slice_begin opens it (count notices, in the order of
+     * sort_key), slice_send hands over the next n in that order, flush closes it, and
+     * slice_outcomes then fills the outcomes of the notices at positions[0..n) of the
+     * batch, a slice at a time, for the record: the channel keeps a few bytes per notice,
+     * the engine neither the notices nor their outcomes. slice_send < 0: nothing more can
+     * go in (what did not is TEMPORARY). All NULL for a channel that sends whole batches.
+     */
+    int (*slice_begin)(struct crier_channel *channel, const struct channel_batch *batch);
+    int (*slice_send)(struct crier_channel *channel, const struct crier_notice *notices, size_t n);
+    void (*slice_outcomes)(struct crier_channel *channel, const size_t *positions, size_t n,
+                           struct crier_outcome *outcomes);
+    /* sort_key - the order of a batch given in slices, from a notice of which only id,
+     * mailable, address[0], address[2], address[4] (postal code) and country are set:
+     * CHANNEL_SORT_KEY bytes, zeroed before, compared as memcmp (ties keep the claim's
+     * order). NULL: the claim's order. */
+    void (*sort_key)(const struct crier_notice *partial, unsigned char *key);
     /* poll - the final status of n notices this channel left in its accepted_state
      * (engine/core/poll.c asks; a fax's is 'submitted'). Fill outcome[i]: DELIVERED;
      * PERMANENT (failed: fall back); TEMPORARY (nothing was or will be delivered: send
@@ -244,6 +273,13 @@ int channel_send(struct crier_channel *channel, const struct crier_notice *notic
 void channel_outcome_ready(struct crier_channel *channel, struct crier_outcome *outcomes,
                            size_t index);
 int channel_flush(struct crier_channel *channel);
+/* channel_slice_begin, channel_slice_send - wrappers around the slice ops (-ENOTSUP when
+ * the channel has none). channel_slice_outcomes fills every outcome: TEMPORARY where the
+ * channel says nothing, the secrets blotted out as channel_send does. */
+int channel_slice_begin(struct crier_channel *channel, const struct channel_batch *batch);
+int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n);
+void channel_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+                            struct crier_outcome *outcomes);
 /* channel_committed - wrapper around ops->committed (0 when the channel has none). */
 int channel_committed(struct crier_channel *channel, bool all_recorded);
 /* channel_poll - wrapper around ops->poll: every outcome filled (PENDING unless told). */

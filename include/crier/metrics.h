@@ -15,6 +15,11 @@
  * notice came out (claimed = n). Safe from any thread. */
 void metrics_batch(enum crier_channel_id channel, double claim_seconds, double send_seconds,
                    double record_seconds, const struct crier_outcome *outcomes, size_t n);
+/* metrics_kinds - outcomes counted by kind (kinds[enum crier_outcome_kind], METRICS_KINDS
+ * of them) for n claimed notices, as metrics_batch counts them: a batch recorded in
+ * slices says its outcomes once it is recorded, and its times with n = 0. */
+#define METRICS_KINDS (OUTCOME_PENDING + 1)
+void metrics_kinds(enum crier_channel_id channel, const long *kinds, size_t n);
 /* metrics_reconnect - a database connection was restored. */
 void metrics_reconnect(void);
 /* metrics_in_flight_source - how /metrics counts the notices handed to channels now. */
