@@ -186,17 +186,37 @@ static char *claim_text(const char *claim, int64_t campaign_id, int limit)
     return sql;
 }
 
+/* The claim's $1-$6 once claim_text has renumbered them (channel, owner, lease, the
+ * cursor's after_at and after_id, the hold parameter), with the text they point into. */
+struct claim_params {
+    char lease[32], after_id[32];
+    const char *params[6];
+    bool from_cursor; /* the claim starts after the cursor, not at the queue's front */
+};
+
+static void claim_params_set(struct claim_params *cp, const char *channel, const char *owner,
+                             long lease_seconds, const struct queue_cursor *cursor)
+{
+    snprintf(cp->lease, sizeof(cp->lease), "%ld", lease_seconds);
+    bool from_cursor = cp->from_cursor = cursor && cursor->after_at[0];
+    snprintf(cp->after_id, sizeof(cp->after_id), "%lld",
+             from_cursor ? (long long)cursor->after_id : 0LL);
+    cp->params[0] = channel;
+    cp->params[1] = owner;
+    cp->params[2] = cp->lease;
+    cp->params[3] = from_cursor ? cursor->after_at : "-infinity";
+    cp->params[4] = cp->after_id;
+    cp->params[5] = hold_release_lapsed_param();
+}
+
 int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                 const char *owner, long lease_seconds, struct queue_cursor *cursor,
                 struct queue_batch *ret_batch)
 {
-    char lease[32], after_id[32], name[64];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    bool from_cursor = cursor && cursor->after_at[0];
-    snprintf(after_id, sizeof(after_id), "%lld", from_cursor ? (long long)cursor->after_id : 0LL);
-    const char *params[] = {channel,  owner,
-                            lease,    from_cursor ? cursor->after_at : "-infinity",
-                            after_id, hold_release_lapsed_param()};
+    struct claim_params cp;
+    claim_params_set(&cp, channel, owner, lease_seconds, cursor);
+    const char **params = cp.params;
+    char name[64];
     /* one statement per campaign and limit in each session (db.c keeps 16, the least
      * recently used deallocated first); the name is made of integers only */
     snprintf(name, sizeof(name), "crier_claim_%lld_%d", (long long)campaign_id, limit);
@@ -211,7 +231,7 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
         snprintf(cursor->after_at, sizeof(cursor->after_at), "%s",
                  PQgetvalue(result, rows - 1, CLAIM_NEXT_ATTEMPT_AT));
         cursor->after_id = db_int64(result, rows - 1, NOTICE_COL_ID);
-    } else if (cursor && rows == 0 && from_cursor) {
+    } else if (cursor && rows == 0 && cp.from_cursor) {
         /* nothing after the cursor: start over once from the front of the queue, where a
          * notice skipped while another lane held it may still wait */
         PQclear(result);
@@ -307,13 +327,10 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
                     struct queue_ids *ret_batch)
 {
-    char lease[32], after_id[32], name[64];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    bool from_cursor = cursor && cursor->after_at[0];
-    snprintf(after_id, sizeof(after_id), "%lld", from_cursor ? (long long)cursor->after_id : 0LL);
-    const char *params[] = {channel,  owner,
-                            lease,    from_cursor ? cursor->after_at : "-infinity",
-                            after_id, hold_release_lapsed_param()};
+    struct claim_params cp;
+    claim_params_set(&cp, channel, owner, lease_seconds, cursor);
+    const char **params = cp.params;
+    char name[64];
     snprintf(name, sizeof(name), "crier_claim_ids_%lld_%d", (long long)campaign_id, limit);
     char *sql = claim_text(claim_ids_sql, campaign_id, limit);
     struct queue_ids batch = {.campaign_id = campaign_id};
@@ -328,7 +345,7 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
     if (cursor && batch.count > 0) {
         snprintf(cursor->after_at, sizeof(cursor->after_at), "%s", reader.after_at);
         cursor->after_id = batch.slots[batch.count - 1].id;
-    } else if (cursor && from_cursor) {
+    } else if (cursor && cp.from_cursor) {
         /* nothing after the cursor: once more from the front (as queue_claim) */
         cursor->after_at[0] = '\0';
         return queue_claim_ids(db, campaign_id, channel, limit, owner, lease_seconds, cursor,
@@ -426,19 +443,26 @@ int queue_fetch(struct crier_db *db, const struct queue_ids *batch, const uint32
     return 0;
 }
 
+/* extend - extend_sql over ids (freed here), the notices owner holds in campaign_id. */
+static int extend(struct crier_db *db, struct db_array *ids, const char *owner, long lease_seconds,
+                  int64_t campaign_id)
+{
+    char lease[32], campaign[32];
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
+    const char *params[] = {db_array_end(ids), owner, lease, campaign};
+    int r = db_exec(db, extend_sql, 4, params);
+    db_array_free(ids);
+    return r;
+}
+
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
                      long lease_seconds)
 {
     struct db_array ids = {0};
     for (size_t i = 0; i < batch->count; i++)
         db_array_add_long(&ids, batch->slots[i].id);
-    char lease[32], campaign[32];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    const char *params[] = {db_array_end(&ids), owner, lease, campaign};
-    int r = db_exec(db, extend_sql, 4, params);
-    db_array_free(&ids);
-    return r;
+    return extend(db, &ids, owner, lease_seconds, batch->campaign_id);
 }
 
 void queue_batch_clear(struct queue_batch *batch)
@@ -456,14 +480,7 @@ int queue_extend(struct crier_db *db, const struct queue_batch *batch, const cha
     struct db_array ids = {0};
     for (size_t i = 0; i < batch->count; i++)
         db_array_add_long(&ids, batch->notices[i].id);
-    char lease[32], campaign[32];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    snprintf(campaign, sizeof(campaign), "%lld",
-             batch->count ? (long long)batch->notices[0].campaign_id : 0LL);
-    const char *params[] = {db_array_end(&ids), owner, lease, campaign};
-    int r = db_exec(db, extend_sql, 4, params);
-    db_array_free(&ids);
-    return r;
+    return extend(db, &ids, owner, lease_seconds, batch->count ? batch->notices[0].campaign_id : 0);
 }
 
 int queue_reap(struct crier_db *db, const char *actor, long *ret_count)

@@ -744,6 +744,18 @@ static void entry_countries(struct reader *y, struct rules_entry *e, const yaml_
     }
 }
 
+/* The parts of an entry each read by a function of its own, in the order of their messages;
+ * each is required ("unknown" where the facts are not known). */
+static const struct {
+    const char *key;
+    void (*read)(struct reader *y, struct rules_entry *e, const yaml_node_t *node,
+                 const char *where);
+} entry_parts[] = {
+    {"individual", entry_individual},         {"regulators", entry_regulators},
+    {"credit_reporting_agencies", entry_cra}, {"substitute_notice", entry_substitute},
+    {"law_enforcement_delay", entry_delay},   {"content", entry_content},
+};
+
 static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_t *key,
                        const yaml_node_t *node, enum rules_section section)
 {
@@ -774,19 +786,11 @@ static void entry_read(struct reader *y, struct rules_entry *e, const yaml_node_
 
     entry_source(y, e, node, where);
 
-    char part[160];
-    snprintf(part, sizeof(part), "%s individual", where);
-    entry_individual(y, e, need(y, node, "individual", where), part);
-    snprintf(part, sizeof(part), "%s regulators", where);
-    entry_regulators(y, e, need(y, node, "regulators", where), part);
-    snprintf(part, sizeof(part), "%s credit_reporting_agencies", where);
-    entry_cra(y, e, need(y, node, "credit_reporting_agencies", where), part);
-    snprintf(part, sizeof(part), "%s substitute_notice", where);
-    entry_substitute(y, e, need(y, node, "substitute_notice", where), part);
-    snprintf(part, sizeof(part), "%s law_enforcement_delay", where);
-    entry_delay(y, e, need(y, node, "law_enforcement_delay", where), part);
-    snprintf(part, sizeof(part), "%s content", where);
-    entry_content(y, e, need(y, node, "content", where), part);
+    for (size_t k = 0; k < sizeof(entry_parts) / sizeof(entry_parts[0]); k++) {
+        char part[160];
+        snprintf(part, sizeof(part), "%s %s", where, entry_parts[k].key);
+        entry_parts[k].read(y, e, need(y, node, entry_parts[k].key, where), part);
+    }
     e->note = text(y, get(y, node, "note"), where);
 
     entry_countries(y, e, node, get(y, node, "countries"), where);
