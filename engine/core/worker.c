@@ -693,9 +693,7 @@ static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *c
         log_error("%s: recording %zu outcomes failed: %s; the batch is retried once its leases "
                   "expire",
                   lane->owner, n, db->error);
-        if (db_lost(db))
-            (void)connect_until_stopped(lane->worker, &lane->db, lane->owner);
-        return r;
+        return r; /* a lost connection is reopened by lane_main */
     }
     metrics_kinds(lane->channel_id, kinds, n);
     if (late > 0)
@@ -721,8 +719,6 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
                             lane->ops->sort_key, &ids);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
-        if (db_lost(lane->db))
-            (void)connect_until_stopped(w, &lane->db, lane->owner);
         return r;
     }
     double claimed_at = monotonic_seconds();
@@ -742,8 +738,6 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
     long late = 0;
     if (r == 0)
         r = sliced_record(lane, &ids, campaign->policy, &late);
-    else if (db_lost(lane->db))
-        (void)connect_until_stopped(w, &lane->db, lane->owner);
     metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
                   monotonic_seconds() - record_started, NULL, 0);
     if (r == 0 && channel_committed(lane->session, late == 0) < 0)
