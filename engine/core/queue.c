@@ -323,9 +323,13 @@ static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, siz
         partial.address[4] = db_value(result, row, KEYS_POSTAL);
         unsigned char key[QUEUE_SORT_KEY] = {0};
         sort_key(&partial, key);
+        static const char digits[] = "0123456789abcdef";
         char hex[2 * QUEUE_SORT_KEY + 1];
-        for (size_t b = 0; b < QUEUE_SORT_KEY; b++)
-            snprintf(hex + 2 * b, 3, "%02x", key[b]);
+        for (size_t b = 0; b < QUEUE_SORT_KEY; b++) {
+            hex[2 * b] = digits[key[b] >> 4];
+            hex[2 * b + 1] = digits[key[b] & 15];
+        }
+        hex[2 * QUEUE_SORT_KEY] = '\0';
         db_array_add(&arrays[0], PQgetvalue(result, row, KEYS_POS));
         db_array_add(&arrays[1], hex);
     }
