@@ -706,7 +706,8 @@ static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *c
 /* lane_batch_sliced - lane_batch for a channel given its batches in slices (print): the
  * claim and what the channel says of each notice are kept by the server in the session's
  * table (queue.h), the rows read a slice at a time to be sent and again to be recorded, so
- * that the lane's memory does not grow with the batch (docs/benchmarks.md, "Fifth pass"). */
+ * that the lane's memory does not grow with the batch (docs/benchmarks.md, letters, "Fifth
+ * pass"). */
 static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *campaign,
                               const struct channel_claim *claim)
 {
