@@ -1576,9 +1576,7 @@ static void text_flags(FILE *out, const json_t *o)
 
 static void html_cell(FILE *out, const char *s)
 {
-    fputs("<td>", out);
-    html_escape(out, s);
-    fputs("</td>", out);
+    html_wrap(out, "<td>", s, "</td>");
 }
 
 static void html_number(FILE *out, long long n)
@@ -1993,12 +1991,7 @@ static void html_by_state(FILE *out, const json_t *o)
     const json_t *channels = json_object_get(o, "by_channel");
     const char *key;
     const json_t *value;
-    json_object_foreach((json_t *)channels, key, value)
-    {
-        fputs("<th>", out);
-        html_escape(out, key);
-        fputs("</th>", out);
-    }
+    json_object_foreach((json_t *)channels, key, value) html_wrap(out, "<th>", key, "</th>");
     fputs("</tr>\n", out);
     for (size_t s = 0; s < ARRAY_SIZE(shown_states); s++) {
         fprintf(out, "<tr><td>%s</td>", shown_states[s]);
