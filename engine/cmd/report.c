@@ -1480,17 +1480,41 @@ static void text_regions(FILE *out, const json_t *o)
     text_rules(out, o);
 }
 
+/*
+ * The timeliness sentence, once for both reports: which counts it gives, in which order,
+ * each with the words after it in the text and in the HTML report (NULL: that report
+ * leaves the count out).
+ */
+static const struct {
+    const char *key, *text, *html;
+} timeliness_sentence[] = {
+    {"notified", " notified (", " notified: "},
+    {"on_time", " on time, ", " on time, "},
+    {"late", " late, ", " late; "},
+    {"notified_time_unknown", " without a logged time), ", NULL},
+    {"overdue_not_notified", " not notified past the deadline, ",
+     " not notified past the deadline, "},
+    {"pending_within_deadline", " within it, ", " within it; "},
+    {"no_deadline", " with no fixed deadline; ", " with no fixed deadline; "},
+    {"delayed_by_holds", " people had notice lawfully delayed by holds\n",
+     " lawfully delayed by holds (hold time is not counted).</p>\n"},
+};
+
+/* timeliness_say - the sentence after opening, in the HTML report's words or the text's. */
+static void timeliness_say(FILE *out, const json_t *tl, const char *opening, bool html)
+{
+    fputs(opening, out);
+    for (size_t i = 0; i < ARRAY_SIZE(timeliness_sentence); i++) {
+        const char *words = html ? timeliness_sentence[i].html : timeliness_sentence[i].text;
+        if (words)
+            fprintf(out, "%lld%s", jint(tl, timeliness_sentence[i].key), words);
+    }
+}
+
 static void text_timeliness(FILE *out, const json_t *o)
 {
     const json_t *tl = json_object_get(o, "timeliness");
-    fprintf(out,
-            "\nTIMELINESS: %lld notified (%lld on time, %lld late, %lld without a logged time),"
-            " %lld not notified past the deadline, %lld within it, %lld with no fixed deadline;"
-            " %lld people had notice lawfully delayed by holds\n",
-            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
-            jint(tl, "notified_time_unknown"), jint(tl, "overdue_not_notified"),
-            jint(tl, "pending_within_deadline"), jint(tl, "no_deadline"),
-            jint(tl, "delayed_by_holds"));
+    timeliness_say(out, tl, "\nTIMELINESS: ", false);
     text_people(out, "LATE (notified after the deadline)", json_object_get(tl, "late_people"));
     text_people(out, "NOT NOTIFIED, PAST THE DEADLINE", json_object_get(tl, "overdue_people"));
 }
@@ -1589,6 +1613,15 @@ static void html_cells(FILE *out, const json_t *o, const char *const *keys)
 {
     for (; *keys; keys++)
         html_cell(out, jstr(o, *keys));
+}
+
+/* html_table - a table's opening and its row of column heads (markup, a NULL-ended list). */
+static void html_table(FILE *out, const char *id, const char *const *heads)
+{
+    fprintf(out, "<table id=%s><tr>", id);
+    for (; *heads; heads++)
+        fprintf(out, "<th>%s</th>", *heads);
+    fputs("</tr>\n", out);
 }
 
 /* html_rows - a table's rows, one an element of an array, each opened with tr, then the end
@@ -1842,11 +1875,9 @@ static void html_person(FILE *out, const json_t *p)
 static void html_people(FILE *out, const char *id, const char *title, const json_t *list)
 {
     fprintf(out, "<h2>%s: %lld</h2>\n", title, jint(list, "count"));
-    fprintf(out,
-            "<table id=%s><tr><th>ref</th><th>name</th><th>region</th><th>state</th>"
-            "<th>channel</th><th>days</th><th>deadline</th><th>held days</th>"
-            "<th>notified at</th></tr>\n",
-            id);
+    html_table(out, id,
+               (const char *const[]){"ref", "name", "region", "state", "channel", "days",
+                                     "deadline", "held days", "notified at", NULL});
     html_rows(out, json_object_get(list, "people"), "<tr>", html_person);
     html_more(out, list);
 }
@@ -1973,14 +2004,14 @@ static void html_unknown(FILE *out, const json_t *d)
 static void html_flags(FILE *out, const json_t *o)
 {
     const json_t *flags = json_object_get(o, "flags");
-    fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
-          "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
-          "<th>filed</th></tr>\n",
-          out);
+    fputs("<h2>Notices due</h2>\n", out);
+    html_table(out, "due",
+               (const char *const[]){"jurisdiction", "notice", "verdict", "threshold", "count",
+                                     "deadline", "due by", "filed", NULL});
     html_rows(out, json_object_get(flags, "due"), "<tr>", html_due);
-    fputs("<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
-          "id=unknown><tr><th>jurisdiction</th><th>what the rules table does not know</th></tr>\n",
-          out);
+    fputs("<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n", out);
+    html_table(out, "unknown",
+               (const char *const[]){"jurisdiction", "what the rules table does not know", NULL});
     html_rows(out, json_object_get(flags, "unknown"), "<tr class=unknown>", html_unknown);
 }
 
@@ -2043,13 +2074,13 @@ static void html_region(FILE *out, const char *code, const json_t *g)
 
 static void html_regions(FILE *out, const json_t *o)
 {
-    fputs("<h2>By jurisdiction</h2>\n<table id=by_jurisdiction><tr><th>region</th><th>people</th>"
-          "<th>notified</th><th>on time</th><th>late</th><th>not notified, overdue</th>"
-          "<th>pending</th><th>no usable contact</th><th>delayed by holds</th><th>most days</th>"
-          "<th>deadline (days)</th><th>due by</th><th>citation</th><th>regulators</th><th>CRA "
-          "notice</th>"
-          "<th>substitute notice</th></tr>\n",
-          out);
+    fputs("<h2>By jurisdiction</h2>\n", out);
+    html_table(out, "by_jurisdiction",
+               (const char *const[]){"region", "people", "notified", "on time", "late",
+                                     "not notified, overdue", "pending", "no usable contact",
+                                     "delayed by holds", "most days", "deadline (days)", "due by",
+                                     "citation", "regulators", "CRA notice", "substitute notice",
+                                     NULL});
     const char *key;
     const json_t *value;
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
@@ -2060,13 +2091,7 @@ static void html_regions(FILE *out, const json_t *o)
 static void html_timeliness(FILE *out, const json_t *o)
 {
     const json_t *tl = json_object_get(o, "timeliness");
-    fprintf(out,
-            "<h2>Timeliness</h2>\n<p>%lld notified: %lld on time, %lld late; %lld not"
-            " notified past the deadline, %lld within it; %lld with no fixed deadline;"
-            " %lld lawfully delayed by holds (hold time is not counted).</p>\n",
-            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
-            jint(tl, "overdue_not_notified"), jint(tl, "pending_within_deadline"),
-            jint(tl, "no_deadline"), jint(tl, "delayed_by_holds"));
+    timeliness_say(out, tl, "<h2>Timeliness</h2>\n<p>", true);
     html_people(out, "late", "Late (notified after the deadline)",
                 json_object_get(tl, "late_people"));
     html_people(out, "overdue", "Not notified, past the deadline",
@@ -2093,9 +2118,11 @@ static void html_undeliverable(FILE *out, const json_t *o)
     const json_t *und = json_object_get(o, "undeliverable");
     fprintf(out,
             "<h2>Undeliverable: %lld</h2>\n<p>Letters returned: %lld; without usable contact:"
-            " %lld.</p>\n<table id=undeliverable><tr><th>ref</th><th>name</th><th>region</th>"
-            "<th>reasons</th><th>last reason in the log</th></tr>\n",
+            " %lld.</p>\n",
             jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
+    html_table(
+        out, "undeliverable",
+        (const char *const[]){"ref", "name", "region", "reasons", "last reason in the log", NULL});
     html_rows(out, json_object_get(und, "people"), "<tr>", html_unreached);
     html_more(out, und);
     fputs("<p>Everyone not reached, with each last attempt: <code>", out);
@@ -2118,10 +2145,10 @@ static void html_hold(FILE *out, const json_t *h)
 static void html_holds(FILE *out, const json_t *o)
 {
     const json_t *holds = json_object_get(o, "holds");
-    fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
-          "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
-          "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
-          out);
+    fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n", out);
+    html_table(out, "holds",
+               (const char *const[]){"hold", "scope", "form", "authority", "case", "placed",
+                                     "lifted", "lawful until", "days", "state", NULL});
     html_rows(out, holds, "<tr>", html_hold);
 }
 
