@@ -952,13 +952,10 @@ static void due_add(const struct report *r, json_t *due, const json_t *one, cons
     json_array_append_new(due, copy);
 }
 
-/* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
-static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
-                               json_t *flags)
+/* notice_times - the first and last time a resident of the region was notified (null
+ * when none was). */
+static void notice_times(const struct region_stats *s, json_t *g)
 {
-    const struct rules_entry *e = s->j;
-    json_object_set_new(g, "residents", json_integer(s->people));
-    json_object_set_new(g, "in_table", json_boolean(e != NULL));
     char first[32] = "", last[32] = "";
     if (!isnan(s->first_notified)) {
         iso_time(s->first_notified, first, sizeof(first));
@@ -966,17 +963,16 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
     }
     json_object_set_new(g, "first_notice_at", first[0] ? json_string(first) : json_null());
     json_object_set_new(g, "last_notice_at", last[0] ? json_string(last) : json_null());
-    json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
-    json_object_set_new(g, "deadline", deadline_json(r, s));
+}
+
+/* regulators_of - the region's regulator notices, then each declared framework's notices
+ * counted per jurisdiction (HIPAA's media notice), "CODE: " before their names. */
+static json_t *regulators_of(const struct report *r, const struct region_stats *s)
+{
+    const struct rules_entry *e = s->j;
     json_t *regulators = json_array();
-    const char *state = e == NULL                           ? "unknown"
-                        : e->regulators_state == LIST_NONE  ? "none"
-                        : e->regulators_state == LIST_GIVEN ? "given"
-                                                            : "unknown";
-    json_object_set_new(g, "regulators_state", json_string(state));
     for (size_t i = 0; e && i < e->regulator_count; i++)
         json_array_append_new(regulators, regulator_json(r, s, "", &e->regulators[i], false));
-    /* a declared framework's notices counted per jurisdiction (HIPAA's media notice) */
     for (size_t f = 0; f < r->framework_count; f++) {
         const struct rules_entry *fw = r->frameworks[f];
         char prefix[64];
@@ -986,57 +982,97 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
                 json_array_append_new(regulators,
                                       regulator_json(r, s, prefix, &fw->regulators[i], false));
     }
-    json_object_set_new(g, "regulators", regulators);
-    json_t *cra = e && e->cra_known ? regulator_json(r, s, "", &e->cra, true) : json_object();
-    if (!(e && e->cra_known)) {
-        json_object_set_new(cra, "name", json_string("consumer reporting agencies"));
-        json_object_set_new(cra, "threshold", json_string("unknown"));
-        verdict_set(cra, VERDICT_UNKNOWN, false);
-    }
-    json_object_set_new(g, "consumer_reporting_agencies", cra);
-    json_t *sub = substitute_json(e, s->people, s->no_contact);
-    json_object_set_new(g, "substitute_notice", sub);
+    return regulators;
+}
 
-    /* the flags: what is due, and what the table does not know */
-    json_t *unknown = json_object_get(flags, "unknown"), *due = json_object_get(flags, "due");
-    if (e == NULL || !e->individual_known)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the individual deadline"));
-    if (e == NULL || e->regulators_state == LIST_UNKNOWN)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the regulators to notify"));
+/* cra_of - the consumer reporting agencies' verdict; unknown where the table has none. */
+static json_t *cra_of(const struct report *r, const struct region_stats *s)
+{
+    const struct rules_entry *e = s->j;
+    if (e && e->cra_known)
+        return regulator_json(r, s, "", &e->cra, true);
+    json_t *cra = json_object();
+    json_object_set_new(cra, "name", json_string("consumer reporting agencies"));
+    json_object_set_new(cra, "threshold", json_string("unknown"));
+    verdict_set(cra, VERDICT_UNKNOWN, false);
+    return cra;
+}
+
+/* unknown_add - what the rules table does not know about a jurisdiction, into flags.unknown. */
+static void unknown_add(json_t *flags, const char *code, const char *what)
+{
+    json_array_append_new(json_object_get(flags, "unknown"),
+                          json_pack("{s:s, s:s}", "jurisdiction", code, "what", what));
+}
+
+/* regulators_flag - each regulator notice due (and the Attorneys General required), or
+ * unknown. */
+static void regulators_flag(const struct report *r, const struct region_stats *s,
+                            const json_t *regulators, json_t *flags)
+{
     size_t i;
     json_t *one;
     json_array_foreach(regulators, i, one)
     {
         const char *d = json_string_value(json_object_get(one, "due"));
+        const char *name = json_string_value(json_object_get(one, "name"));
         if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
-            due_add(r, due, one, s->code);
-            if (strncmp(json_string_value(json_object_get(one, "name")), "Attorney General", 16) ==
-                    0 &&
-                strcmp(d, "required") == 0)
+            due_add(r, json_object_get(flags, "due"), one, s->code);
+            if (strncmp(name, "Attorney General", 16) == 0 && strcmp(d, "required") == 0)
                 json_array_append_new(json_object_get(flags, "attorney_general"),
                                       json_string(s->code));
         } else if (strcmp(d, "unknown") == 0) {
-            char *what = xasprintf("notice to %s", json_string_value(json_object_get(one, "name")));
-            json_array_append_new(unknown,
-                                  json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", what));
+            char *what = xasprintf("notice to %s", name);
+            unknown_add(flags, s->code, what);
             free(what);
         }
     }
-    const char *cra_due = json_string_value(json_object_get(cra, "due"));
-    if (strcmp(cra_due, "required") == 0)
-        json_array_append_new(json_object_get(flags, "consumer_reporting_agencies"),
-                              json_string(s->code));
-    else if (strcmp(cra_due, "unknown") == 0)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the consumer reporting agencies"));
-    const char *triggered = json_string_value(json_object_get(sub, "triggered"));
-    if (strcmp(triggered, "yes") == 0)
-        json_array_append_new(json_object_get(flags, "substitute_notice"), json_string(s->code));
-    else if (strcmp(triggered, "unknown") == 0)
-        json_array_append_new(
-            unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", "substitute notice"));
+}
+
+/* verdict_flag - a region's code into the flags' list when the verdict is yes (value
+ * yes); what into flags.unknown when it is unknown. */
+static void verdict_flag(json_t *flags, const char *list, const char *code, const char *value,
+                         const char *yes, const char *what)
+{
+    if (strcmp(value, yes) == 0)
+        json_array_append_new(json_object_get(flags, list), json_string(code));
+    else if (strcmp(value, "unknown") == 0)
+        unknown_add(flags, code, what);
+}
+
+/* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
+static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
+                               json_t *flags)
+{
+    const struct rules_entry *e = s->j;
+    json_object_set_new(g, "residents", json_integer(s->people));
+    json_object_set_new(g, "in_table", json_boolean(e != NULL));
+    notice_times(s, g);
+    json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
+    json_object_set_new(g, "deadline", deadline_json(r, s));
+    const char *state = e == NULL                           ? "unknown"
+                        : e->regulators_state == LIST_NONE  ? "none"
+                        : e->regulators_state == LIST_GIVEN ? "given"
+                                                            : "unknown";
+    json_object_set_new(g, "regulators_state", json_string(state));
+    json_t *regulators = regulators_of(r, s);
+    json_object_set_new(g, "regulators", regulators);
+    json_t *cra = cra_of(r, s);
+    json_object_set_new(g, "consumer_reporting_agencies", cra);
+    json_t *sub = substitute_json(e, s->people, s->no_contact);
+    json_object_set_new(g, "substitute_notice", sub);
+
+    /* the flags: what is due, and what the table does not know */
+    if (e == NULL || !e->individual_known)
+        unknown_add(flags, s->code, "the individual deadline");
+    if (e == NULL || e->regulators_state == LIST_UNKNOWN)
+        unknown_add(flags, s->code, "the regulators to notify");
+    regulators_flag(r, s, regulators, flags);
+    verdict_flag(flags, "consumer_reporting_agencies", s->code,
+                 json_string_value(json_object_get(cra, "due")), "required",
+                 "the consumer reporting agencies");
+    verdict_flag(flags, "substitute_notice", s->code,
+                 json_string_value(json_object_get(sub, "triggered")), "yes", "substitute notice");
 }
 
 static int region_compare(const void *a, const void *b)
