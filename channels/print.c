@@ -830,7 +830,8 @@ static int print_slice_begin(struct crier_channel *channel, const struct channel
     *b = (struct print_batch){
         .channel = channel,
         .s = s,
-        .started = monotonic_seconds(),
+        /* from the claim: a hold placed while the engine ordered the batch counts too */
+        .started = info->claimed_at > 0 ? info->claimed_at : monotonic_seconds(),
         .sink = {.fd = -1},
         .count = info->count,
     };

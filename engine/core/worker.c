@@ -629,12 +629,13 @@ static int sliced_send_slice(struct lane *lane, const struct queue_ids *ids,
  * < 0: what the channel said of a slice could not be kept, so the batch must not be
  * recorded (its leases expire; its files stay pending and are orphaned: docs/mail.md). */
 static int sliced_send(struct lane *lane, const struct queue_ids *ids,
-                       const struct render_campaign *render)
+                       const struct render_campaign *render, double claimed_at)
 {
     struct channel_batch info = {.count = ids->count,
                                  .campaign_id = ids->campaign_id,
                                  .lowest_id = ids->lowest_id,
-                                 .lowest_attempt = ids->lowest_attempt};
+                                 .lowest_attempt = ids->lowest_attempt,
+                                 .claimed_at = claimed_at};
     int sent = channel_slice_begin(lane->session, &info);
     int r = 0;
     for (size_t from = 0; sent == 0 && r == 0 && from < ids->count; from += RECORD_SLICE)
@@ -732,7 +733,7 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
     lane->lease_extended_at = monotonic_seconds();
     atomic_store(&lane->in_flight, (long)ids.count);
     double send_started = monotonic_seconds();
-    r = sliced_send(lane, &ids, render);
+    r = sliced_send(lane, &ids, render, claim_started);
     double record_started = monotonic_seconds();
     atomic_store(&lane->in_flight, 0);
     lane->sending_ids = NULL;

@@ -110,6 +110,7 @@ struct channel_batch {
     int64_t campaign_id; /* a batch is one campaign's */
     int64_t lowest_id;   /* its lowest notice id, and that notice's attempt: the batch's name */
     int lowest_attempt;
+    double claimed_at; /* monotonic seconds at the claim: late hand-offs count from it */
 };
 
 struct crier_channel_ops {
