@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,108 @@ static int hasher_wait(struct hasher *h)
     return h->result;
 }
 
+/* ---- the campaign's jurisdictions (020_jurisdictions.sql) ------------------------------ */
+
+/*
+ * `campaign start` checks the templates against the content rules of every jurisdiction
+ * the campaign's people live in. It read every recipient for them (12.6 s at 10,000,000);
+ * the loader sees every row anyway, so it keeps the distinct (country, region) pairs of
+ * the rows it writes, a few dozen in a real list, and the database turns them into the
+ * campaign's jurisdictions in the load's transaction (crier.jurisdiction_of: one
+ * definition, the server's upper() and btrim()). Pairs that cannot name a jurisdiction
+ * (no region, or an ASCII country other than US, PR, GU and VI) are not kept, and a
+ * territory's region does not matter. A list with more than JURIS_MAX distinct pairs
+ * (free text in the region column) has them read from its stored rows instead, once.
+ */
+#define JURIS_MAX   1024
+#define JURIS_SLOTS 2048 /* a power of two, twice JURIS_MAX */
+
+struct juris_set {
+    char *country[JURIS_SLOTS]; /* NULL: a free slot */
+    char *region[JURIS_SLOTS];
+    size_t count;
+    bool overflow;
+};
+
+static bool juris_possible(const char *country, const char **region)
+{
+    if (*region == NULL)
+        return false;
+    for (const char *p = country; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            return true; /* the server's upper() decides */
+    if (strcmp(country, "US") == 0)
+        return true;
+    *region = "";
+    return strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
+}
+
+/* juris_add - note a written row's country (as stored) and region. */
+static void juris_add(struct juris_set *j, const char *country, const char *region)
+{
+    if (j->overflow || !juris_possible(country, &region))
+        return;
+    uint32_t h = 2166136261u; /* FNV-1a over both, with the NUL between them */
+    for (const char *p = country;; p++) {
+        h = (h ^ (unsigned char)*p) * 16777619u;
+        if (*p == '\0')
+            break;
+    }
+    for (const char *p = region; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    size_t i = h & (JURIS_SLOTS - 1);
+    for (; j->country[i]; i = (i + 1) & (JURIS_SLOTS - 1))
+        if (strcmp(j->country[i], country) == 0 && strcmp(j->region[i], region) == 0)
+            return;
+    if (j->count == JURIS_MAX) {
+        j->overflow = true;
+        return;
+    }
+    j->country[i] = xstrdup(country);
+    j->region[i] = xstrdup(region);
+    j->count++;
+}
+
+static void juris_clear(struct juris_set *j)
+{
+    for (size_t i = 0; i < JURIS_SLOTS; i++) {
+        free(j->country[i]);
+        free(j->region[i]);
+    }
+    memset(j, 0, sizeof(*j));
+}
+
+/* juris_store - the load's jurisdictions into the campaign's set, in its transaction. */
+static int juris_store(struct juris_set *j, struct crier_db *db, const char *campaign_id,
+                       const char *load_id)
+{
+    if (j->overflow) {
+        const char *params[] = {campaign_id, load_id};
+        return db_exec(db, "SELECT crier.campaign_jurisdiction_scan($1, $2)", 2, params);
+    }
+    if (j->count == 0)
+        return 0;
+    const char **countries = xcalloc(j->count, sizeof(char *));
+    const char **regions = xcalloc(j->count, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < JURIS_SLOTS; i++) {
+        if (j->country[i]) {
+            countries[n] = j->country[i];
+            regions[n++] = j->region[i];
+        }
+    }
+    char *country_array = db_array_of(countries, n);
+    char *region_array = db_array_of(regions, n);
+    const char *params[] = {campaign_id, country_array, region_array};
+    int r = db_exec(db, "SELECT crier.campaign_jurisdiction_add($1, $2::text[], $3::text[])", 3,
+                    params);
+    free(country_array);
+    free(region_array);
+    free(countries);
+    free(regions);
+    return r;
+}
+
 /* ---- the load ------------------------------------------------------------------------- */
 
 /*
@@ -565,8 +668,9 @@ struct load {
     bool fresh_partitions; /* this load created the campaign's partitions */
     char *copy_recipients; /* copy_recipients_sql for this campaign */
     char *copy_notices;
-    FILE *notice_spool; /* notice rows waiting for the recipients' COPY to end */
-    struct stage stage; /* or, in a first load, COPYed beside it on a second connection */
+    FILE *notice_spool;     /* notice rows waiting for the recipients' COPY to end */
+    struct stage stage;     /* or, in a first load, COPYed beside it on a second connection */
+    struct juris_set juris; /* the written rows' (country, region) pairs */
     long next_seq;
     long first_seq; /* next_seq when the load began, for a second pass */
     char campaign_id[32], load_id[32];
@@ -1007,6 +1111,8 @@ static int load_row(struct load *l)
     copy_value(b, vars, false);
     copy_value(b, notes, true);
     free(notes);
+    juris_add(&l->juris, v.field[FIELD_COUNTRY] ? v.field[FIELD_COUNTRY] : "US",
+              v.field[FIELD_REGION]);
 
     char *reason_items[1] = {reasons};
     char *reason_array = db_array_of((const char *const *)reason_items, reasons[0] ? 1 : 0);
@@ -1363,6 +1469,7 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
 static int load_restart(struct load *l, char *err, size_t err_size)
 {
     l->result = (struct import_result){0};
+    juris_clear(&l->juris);
     l->next_seq = l->first_seq;
     diag_start(l);
     if (l->notice_spool) {
@@ -1435,6 +1542,8 @@ static int load_commit(struct load *l, const char *sha, char *err, size_t err_si
 {
     int r = notice_tally(l);
     if (r == 0)
+        r = juris_store(&l->juris, l->db, l->campaign_id, l->load_id);
+    if (r == 0)
         r = load_finish(l, sha[0] ? sha : NULL);
     if (r < 0) {
         snprintf(err, err_size, "%s", l->db->error);
@@ -1488,6 +1597,7 @@ static void load_free(struct load *l)
     struct crier_db *db = l->db;
     sender_free(&l->sender);
     stage_free(&l->stage);
+    juris_clear(&l->juris);
     source_close(&l->src);
     campaign_free(l->campaign);
     if (l->recipients_open) {

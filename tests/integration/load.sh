@@ -242,4 +242,53 @@ like "$(sql "SELECT string_agg(indexrelid::regclass::text, ' ') FROM pg_index
   "its notice partition is the staging table it filled (its indexes keep the staging names)"
 is "$(notice staged s2 "state || ' ' || channel")" "ready email" "and the notices are the load's"
 
+# --- the campaign's jurisdictions, kept by the load (020_jurisdictions.sql) ----------------
+# `campaign start` reads them instead of every recipient: they must be exactly what the
+# scan found. Rows: a US state in lower case (upper-cased by validation), a territory with
+# and without a region, a foreign region, a US address missing its ZIP (region kept), a
+# rejected row's state, and the same state twice.
+# scanned CAMPAIGN - the jurisdictions as content.c used to compute them, from every row
+scanned() {
+  sql "SELECT string_agg(j, ' ' ORDER BY j) FROM (SELECT DISTINCT CASE WHEN upper(btrim(country))
+       IN ('PR', 'GU', 'VI') THEN upper(btrim(country)) ELSE upper(btrim(region)) END AS j
+       FROM crier.recipient WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')
+       AND upper(btrim(country)) IN ('US', 'PR', 'GU', 'VI') AND region IS NOT NULL) s"
+}
+kept() {
+  sql "SELECT string_agg(jurisdiction, ' ' ORDER BY jurisdiction) FROM crier.campaign_jurisdiction
+       WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"
+}
+"$CRIER" campaign create juris --incident INC-8 >/dev/null
+{
+  printf 'ref,name,email,address1,city,region,postal_code,country\n'
+  printf 'j1,One,j1@example.com,1 Main St,Sacramento,ca,95814,US\n'
+  printf 'j2,Two,j2@example.com,1 Calle Sol,San Juan,San Juan,00901,pr\n'
+  printf 'j3,Three,j3@example.com,1 Marine Dr,Hagatna,,96910,GU\n'
+  printf 'j4,Four,j4@example.com,1 Rue,Paris,IDF,75001,FR\n'
+  printf 'j5,Five,j5@example.com,1 Elm St,Albany,ny,,US\n'
+  printf 'j6,Six,,,,TX,,US\n'
+  printf 'j7,Seven,j7@example.com,2 Main St,Fresno,CA,93650,\n'
+} >juris.csv
+run_crier campaign load juris --csv juris.csv
+is "$RC" 0 "a list with addresses in several jurisdictions loads"
+is "$(kept juris)" "$(scanned juris)" "the kept jurisdictions are the ones a scan of the rows finds"
+is "$(kept juris)" "CA NY PR" "a state, a territory as the country, an incomplete US address; no rejected row"
+printf 'ref,name,email,address1,city,region,postal_code\nj8,Eight,j8@example.com,1 Oak St,Austin,tx,73301\n' >juris2.csv
+run_crier campaign load juris --csv juris2.csv
+is "$(kept juris)" "CA NY PR TX" "a later load adds its own"
+# more distinct regions than the loader keeps in memory: read from the stored rows instead
+"$CRIER" campaign create juris_many --incident INC-9 >/dev/null
+python3 - <<'PY'
+with open("juris_many.csv", "w") as f:
+    f.write("ref,name,email,region\n")
+    for i in range(1100):
+        f.write("m%d,Many %d,m%d@example.com,Region %d\n" % (i, i, i, i))
+PY
+run_crier campaign load juris_many --csv juris_many.csv
+is "$RC" 0 "a list with 1,100 distinct free-text regions loads"
+is "$(sql "SELECT count(*) FROM crier.campaign_jurisdiction
+           WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = 'juris_many')")" 1100 \
+  "all 1,100 are kept"
+is "$(kept juris_many)" "$(scanned juris_many)" "and they are the ones a scan finds"
+
 done_testing
