@@ -407,7 +407,7 @@ int content_check_campaign(struct crier_db *db, const struct crier_config *confi
     const char *params[] = {id};
     PGresult *res = NULL;
     /* the jurisdictions of its people (a US region, or a territory given as the country),
-     * kept by the loads and amends (020_jurisdictions.sql): a scan of every recipient here
+     * kept by the loads and amends (020_load.sql): a scan of every recipient here
      * took 12.6 s at 10,000,000 */
     r = db_query(db,
                  "SELECT jurisdiction FROM crier.campaign_jurisdiction WHERE campaign_id = $1"

@@ -529,7 +529,7 @@ static int hasher_wait(struct hasher *h)
     return h->result;
 }
 
-/* ---- the campaign's jurisdictions (020_jurisdictions.sql) ------------------------------ */
+/* ---- the campaign's jurisdictions (020_load.sql) ------------------------------ */
 
 /*
  * `campaign start` checks the templates against the content rules of every jurisdiction
@@ -670,6 +670,7 @@ struct load {
     char *copy_notices;
     FILE *notice_spool;     /* notice rows waiting for the recipients' COPY to end */
     struct stage stage;     /* or, in a first load, COPYed beside it on a second connection */
+    struct stage rstage;    /* a first CSV load's recipients, on a third (NULL db: on db) */
     struct juris_set juris; /* the written rows' (country, region) pairs */
     long next_seq;
     long first_seq; /* next_seq when the load began, for a second pass */
@@ -684,14 +685,39 @@ struct load {
     double last_progress;
 };
 
-/* The COPYs go straight into the campaign's partitions (crier.recipient_cID, notice_cID). */
+/* The COPYs go straight into the campaign's partitions (crier.recipient_cID, notice_cID),
+ * or into a first load's staging tables. */
 static const char copy_recipients_sql[] =
-    "COPY crier.recipient_c%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
+    "COPY crier.%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
     " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
     " FROM STDIN%s";
 static const char copy_notices_sql[] =
-    "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
+    "COPY crier.%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
     " reasons, token) FROM STDIN%s";
+
+/* rstage_start - the recipients' staging table of this pass, on a third connection (opened
+ * on the first pass); without it the recipients go to the load's own partition. */
+static void rstage_start(struct load *l, const char *pass)
+{
+    struct stage *st = &l->rstage;
+    char err[256];
+    if (st->db == NULL &&
+        db_open(l->config->conninfo, "crier load recipients", &st->db, err, sizeof(err)) < 0)
+        return;
+    PGresult *result = NULL;
+    const char *create[] = {l->campaign_id, l->load_id, pass};
+    int r = db_begin(st->db);
+    if (r == 0)
+        r = db_query(st->db, "SELECT crier.recipient_stage_create($1, $2, $3)", 3, create, &result);
+    if (r < 0) {
+        st->db = db_close(st->db);
+        return;
+    }
+    snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    free(st->copy);
+    st->copy = xasprintf(copy_recipients_sql, st->name, " (FREEZE)");
+}
 
 /* stage_start - the staging table of this pass, on the second connection (opened on the
  * first pass); staging tables of the campaign's failed loads, or of this load's failed
@@ -716,6 +742,7 @@ static int stage_start(struct load *l)
         r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2)", 2, create, &result);
     if (r < 0) {
         st->db = db_close(st->db); /* spooled, then */
+        l->rstage.db = db_close(l->rstage.db);
         return 0;
     }
     snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(result, 0, 0));
@@ -724,14 +751,21 @@ static int stage_start(struct load *l)
     st->copy = xasprintf("COPY crier.%s (id, campaign_id, recipient_seq, state, channel,"
                          " channel_index, reasons, token) FROM STDIN (FREEZE)",
                          st->name);
+    rstage_start(l, pass);
     return 0;
 }
 
-/* stage_error - the second connection's error, where the load reports its own. */
+/* stage_error - a staging connection's error, where the load reports its own. */
+static int stage_error_of(struct load *l, const struct crier_db *db, int r)
+{
+    snprintf(l->db->error, sizeof(l->db->error), "%s", db->error);
+    snprintf(l->db->sqlstate, sizeof(l->db->sqlstate), "%s", db->sqlstate);
+    return r;
+}
+
 static int stage_error(struct load *l, int r)
 {
-    snprintf(l->db->error, sizeof(l->db->error), "%s", l->stage.db->error);
-    return r;
+    return stage_error_of(l, l->stage.db, r);
 }
 
 /* stage_end - every notice is in the staging table: commit it there, and make it the
@@ -748,6 +782,8 @@ static int stage_end(struct load *l)
         r = db_commit(st->db);
     if (r < 0)
         return stage_error(l, r);
+    if (l->rstage.db) /* adopted with the recipients, indexed (partitions_attach) */
+        return 0;
     const char *params[] = {l->campaign_id, st->name};
     return db_exec(l->db, "SELECT crier.notice_stage_adopt($1, $2)", 2, params);
 }
@@ -800,12 +836,104 @@ static int partitions_prepare(struct load *l)
     const char *freeze = l->fresh_partitions && l->src.csv ? " (FREEZE)" : "";
     free(l->copy_recipients);
     free(l->copy_notices);
-    l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id, freeze);
-    l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id, freeze);
+    char part[48];
+    snprintf(part, sizeof(part), "recipient_c%s", l->campaign_id);
+    l->copy_recipients = xasprintf(copy_recipients_sql, part, freeze);
+    snprintf(part, sizeof(part), "notice_c%s", l->campaign_id);
+    l->copy_notices = xasprintf(copy_notices_sql, part, freeze);
     return l->fresh_partitions && l->src.csv ? stage_start(l) : 0;
 }
 
-static int dups_from_partition(struct load *l);
+static int dups_from_partition(struct load *l, bool staged);
+
+/*
+ * ---- a first load's indexes, built on its staging tables on two connections ----
+ * Once both staging tables are committed, the indexes they need (the recipients' key and
+ * unique ref, the five `audit find` ones, the notices' key and claim index;
+ * crier.load_stage_indexes) are built on the two staging connections side by side, each
+ * taking the next from one list, largest first. The load's transaction then adopts the
+ * tables with their indexes, and ATTACH builds nothing. Before, ATTACH built four of them
+ * one after the other and the find indexes waited for the commit.
+ */
+struct index_queue {
+    pthread_mutex_t lock;
+    PGresult *list; /* (stage, suffix, is_unique, definition) rows */
+    int next;
+    int result; /* the first failure, or 0 */
+    const struct crier_db *failed;
+    long find_built; /* `audit find` indexes among those built */
+};
+
+static void index_build_each(struct index_queue *q, struct crier_db *db)
+{
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        int row = q->result == 0 && q->next < PQntuples(q->list) ? q->next++ : -1;
+        pthread_mutex_unlock(&q->lock);
+        if (row < 0)
+            return;
+        const char *params[] = {PQgetvalue(q->list, row, 0), PQgetvalue(q->list, row, 1),
+                                PQgetvalue(q->list, row, 2), PQgetvalue(q->list, row, 3)};
+        int r = db_exec(db, "SELECT crier.load_stage_index($1, $2, $3, $4)", 4, params);
+        bool find = strncmp(params[0], "recipient", 9) == 0 && strcmp(params[2], "f") == 0;
+        pthread_mutex_lock(&q->lock);
+        q->find_built += r == 0 && find;
+        if (r < 0 && q->result == 0) {
+            q->result = r;
+            q->failed = db;
+        }
+        pthread_mutex_unlock(&q->lock);
+    }
+}
+
+struct index_builder {
+    struct index_queue *queue;
+    struct crier_db *db;
+};
+
+static void *index_builder_main(void *data)
+{
+    struct index_builder *b = data;
+    index_build_each(b->queue, b->db);
+    return NULL;
+}
+
+/* stage_indexes - every index of both staging tables; a duplicate ref fails the unique
+ * build with -EEXIST (23505), the rows still in the committed staging table. */
+static int stage_indexes(struct load *l)
+{
+    const char *params[] = {l->rstage.name, l->stage.name};
+    struct index_queue q = {.result = 0};
+    int r = db_query(l->db, "SELECT * FROM crier.load_stage_indexes($1, $2)", 2, params, &q.list);
+    if (r < 0)
+        return r;
+    pthread_mutex_init(&q.lock, NULL);
+    struct index_builder other = {.queue = &q, .db = l->stage.db};
+    pthread_t thread;
+    bool threaded = pthread_create(&thread, NULL, index_builder_main, &other) == 0;
+    index_build_each(&q, l->rstage.db);
+    if (threaded)
+        pthread_join(thread, NULL);
+    else
+        index_build_each(&q, l->stage.db);
+    pthread_mutex_destroy(&q.lock);
+    PQclear(q.list);
+    l->result.find_built = q.find_built;
+    return q.result < 0 ? stage_error_of(l, q.failed, q.result) : 0;
+}
+
+/* stage_adopt - both staging tables, indexed, become the campaign's partitions; a
+ * duplicate ref met by the indexes is listed from the staging table (dups_from_partition). */
+static int stage_adopt(struct load *l)
+{
+    int r = stage_indexes(l);
+    if (r == -EEXIST && strcmp(l->db->sqlstate, "23505") == 0 && !l->dups.known)
+        return dups_from_partition(l, true);
+    if (r < 0)
+        return r;
+    const char *params[] = {l->campaign_id, l->rstage.name, l->stage.name};
+    return db_exec(l->db, "SELECT crier.load_stage_adopt($1, $2, $3)", 3, params);
+}
 
 /* partitions_attach - a fresh partition is attached when its rows are in; PostgreSQL then
  * builds its indexes, and checks the refs' uniqueness, in one sorted pass per index. The
@@ -817,13 +945,16 @@ static int partitions_attach(struct load *l)
     if (!l->fresh_partitions)
         return 0;
     const char *params[] = {l->campaign_id};
-    int r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
+    int r = l->rstage.db ? stage_adopt(l) : 0;
+    if (r < 0)
+        return r;
+    r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
     if (r == 0 && !l->dups.known)
         r = db_exec(l->db, "SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
         r = db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
     if (r == -EEXIST && !l->dups.known)
-        return dups_from_partition(l);
+        return dups_from_partition(l, false);
     if (r == 0 && !l->dups.known)
         r = db_exec(l->db, "RELEASE SAVEPOINT crier_attach", 0, NULL);
     return r;
@@ -990,6 +1121,17 @@ static int spool_notices(struct load *l)
 static int end_recipients(void *data)
 {
     struct load *l = data;
+    if (l->rstage.db && !l->refs_only) {
+        struct stage *st = &l->rstage;
+        int r = sender_stop(&st->sender);
+        if (r == 0)
+            r = copy_send(st->db, st->copy, &st->open, &l->recipients);
+        if (r == 0)
+            r = copy_end(st->db, &st->open);
+        if (r == 0)
+            r = db_commit(st->db);
+        return r < 0 ? stage_error_of(l, st->db, r) : 0;
+    }
     int r = sender_stop(&l->sender);
     if (r == 0)
         r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
@@ -1025,6 +1167,18 @@ static int copy_notices(struct load *l)
     }
     int end = copy_end(l->db, &open);
     return r < 0 ? r : end;
+}
+
+/* recipients_flush - the buffered recipient rows to their COPY: the load's partition, or a
+ * first load's staging table. */
+static int recipients_flush(struct load *l)
+{
+    struct stage *st = &l->rstage;
+    if (st->db == NULL)
+        return sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open,
+                           &l->recipients);
+    int r = sender_push(&st->sender, st->db, st->copy, &st->open, &l->recipients);
+    return r < 0 ? stage_error_of(l, st->db, r) : 0;
 }
 
 /* load_ref - in the duplicate pass, a valid row's number and ref for crier_load_ref. */
@@ -1138,9 +1292,7 @@ static int load_row(struct load *l)
     l->result.loaded++;
     if (first < 0)
         l->result.undeliverable++;
-    if (l->recipients.len >= COPY_CHUNK &&
-        (r = sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open,
-                         &l->recipients)) < 0)
+    if (l->recipients.len >= COPY_CHUNK && (r = recipients_flush(l)) < 0)
         return r;
     if (l->notices.len >= COPY_CHUNK)
         return notices_flush(l);
@@ -1350,15 +1502,15 @@ static const char dups_partition_sql[] =
     " SELECT substring(source_row FROM '[0-9]+$')::bigint,"
     " substring(first_row FROM '[0-9]+$')::bigint, '' FROM ("
     " SELECT seq, source_row, first_value(seq) OVER w AS first_seq,"
-    " first_value(source_row) OVER w AS first_row FROM crier.recipient_c%s"
+    " first_value(source_row) OVER w AS first_row FROM crier.%s"
     " WINDOW w AS (PARTITION BY ref ORDER BY seq)) d WHERE seq <> first_seq ORDER BY seq";
 
 /* dups_spool - the duplicates query (from the refs pass's table or from the first pass's
  * partition), fetched in batches into a temporary file. */
-static int dups_spool(struct load *l, bool from_partition)
+static int dups_spool(struct load *l, const char *partition)
 {
-    char *sql = from_partition ? xasprintf(dups_partition_sql, l->campaign_id)
-                               : xasprintf(dups_sql, l->campaign_id);
+    char *sql =
+        partition ? xasprintf(dups_partition_sql, partition) : xasprintf(dups_sql, l->campaign_id);
     /* the sort by ref holds a row per loaded row: in memory, not in 4 MB runs on disk */
     int r = db_exec(l->db, "SET LOCAL work_mem = '256MB'", 0, NULL);
     if (r == 0)
@@ -1397,13 +1549,15 @@ static int dups_spool(struct load *l, bool from_partition)
  * ref without reading the source a second time (the refs pass, find_duplicates). Returns
  * -EEXIST with the list spooled, for the last pass.
  */
-static int dups_from_partition(struct load *l)
+static int dups_from_partition(struct load *l, bool staged)
 {
     char error[sizeof(l->db->error)];
     snprintf(error, sizeof(error), "%s", l->db->error);
-    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
+    char partition[48];
+    snprintf(partition, sizeof(partition), "recipient_c%s", l->campaign_id);
+    int r = staged ? 0 : db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
-        r = dups_spool(l, true);
+        r = dups_spool(l, staged ? l->rstage.name : partition);
     if (r < 0)
         return r;
     snprintf(l->db->error, sizeof(l->db->error), "%s", error);
@@ -1437,7 +1591,7 @@ static int refs_pass(struct load *l, char *err, size_t err_size)
     l->copy_recipients = copy_recipients;
     if (r < 0)
         return r;
-    r = dups_spool(l, false);
+    r = dups_spool(l, NULL);
     if (r == 0)
         r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
     if (r < 0)
@@ -1580,8 +1734,10 @@ static void load_find_indexes(struct load *l)
     char err[1024] = "";
     if (l->options->progress)
         fprintf(stderr, "committed; building the find indexes\n");
-    int r = find_index_build(l->db, l->config->conninfo, FIND_INDEX_CONNECTIONS, 0,
-                             &l->result.find_built, err, sizeof(err));
+    long built = 0; /* besides those built on a first load's staging table */
+    int r = find_index_build(l->db, l->config->conninfo, FIND_INDEX_CONNECTIONS, 0, &built, err,
+                             sizeof(err));
+    l->result.find_built += built;
     if (r < 0 && l->diag)
         fprintf(l->diag,
                 "crier: the load committed, but not every find index was built: %s\n"
@@ -1597,6 +1753,7 @@ static void load_free(struct load *l)
     struct crier_db *db = l->db;
     sender_free(&l->sender);
     stage_free(&l->stage);
+    stage_free(&l->rstage);
     juris_clear(&l->juris);
     source_close(&l->src);
     campaign_free(l->campaign);
@@ -1648,6 +1805,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         l.hash = &hash;
     sender_init(&l.sender);
     sender_init(&l.stage.sender);
+    sender_init(&l.rstage.sender);
     r = load_begin(&l, err, err_size);
     if (r == 0 && options->csv_path)
         r = source_open_csv(&l.src, options->csv_path, err, err_size);

@@ -212,14 +212,14 @@ PY
 )" "'=cmd|calc!A0 '=HYPERLINK(\"http://evil.example\")
 True" "a reject file cell beginning with = comes out with an apostrophe before it"
 
-# --- a first load's notices go beside its recipients, through a staging table -----------------
-# (019_find_local.sql): filled and committed on a second connection, made the campaign's
-# partition by the load's transaction. A load that fails leaves nothing in the campaign;
+# --- a first load's notices and recipients go through staging tables ---------------------------
+# (019_find_local.sql, 020_load.sql): filled, committed and indexed on two more connections,
+# made the campaign's partitions by the load's transaction. A load that fails leaves nothing in the campaign;
 # one killed after the staging table's commit leaves it in no campaign, and the next load
 # of the campaign drops it.
 "$CRIER" campaign create staged --incident INC-7 >/dev/null
 sid=$(sql "SELECT id FROM crier.campaign WHERE name = 'staged'")
-stages() { sql "SELECT count(*) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'"; }
+stages() { sql "SELECT count(*) FROM pg_class WHERE relname ~ '^(notice|recipient)_stage_c${sid}_' AND relkind = 'r'"; }
 run_crier campaign load staged --csv big.csv
 is "$RC" 65 "a first load failing at line 5500 fails"
 is "$(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid") $(stages) $(sql "SELECT to_regclass('crier.notice_c$sid') IS NULL")" \
@@ -229,20 +229,29 @@ sql "SELECT crier.notice_stage_create($sid, 1)" >/dev/null
 sql "INSERT INTO crier.notice_stage_c${sid}_$(sql "SELECT split_part(relname, '_', 4) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'")_1
      (id, campaign_id, recipient_seq, state, channel, channel_index, reasons, token)
      VALUES ($sid * 4294967296 + 1, $sid, 1, 'ready', 'email', 0, '{}', 'x')" >/dev/null
-is "$(stages) $(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid")" "1 0" \
-  "a leftover staging table holds a notice that is in no campaign"
+rstage=$(sql "SELECT crier.recipient_stage_create($sid, 999, 1)")
+sql "INSERT INTO crier.$rstage (campaign_id, seq, load_id, source_row, ref, name, mailable)
+     VALUES ($sid, 1, 999, 'line 2', 'left', 'Left Over', false)" >/dev/null
+is "$(stages) $(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid")" "2 0" \
+  "leftover staging tables hold a notice and a recipient that are in no campaign"
 printf 'ref,name,email\ns1,One,s1@example.com\ns2,Two,s2@example.com\n' >staged.csv
 run_crier campaign load staged --csv staged.csv
 is "$RC" 0 "the next load of the campaign succeeds"
 is "$(stages) $(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE token = 'x')
                         FROM crier.notice WHERE campaign_id = $sid")" "0 2 0" \
-  "it dropped the leftover: its own two notices, none of the leftover's"
+  "it dropped the leftovers: its own two notices, none of the leftover's"
+is "$(sql "SELECT string_agg(ref, ' ' ORDER BY seq) FROM crier.recipient WHERE campaign_id = $sid")" "s1 s2" \
+  "and its own two recipients"
+is "$(sql "SELECT count(*) FROM pg_index WHERE indrelid = 'crier.recipient_c$sid'::regclass") $(sql "SELECT count(*)
+           FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
+           WHERE x.indrelid IN ('crier.recipient_c$sid'::regclass, 'crier.notice_c$sid'::regclass)")" "7 9" \
+  "the indexes built on the staging tables are the ones attached: no second set (7 on recipients, 9 attached to parents' indexes)"
 like "$(sql "SELECT string_agg(indexrelid::regclass::text, ' ') FROM pg_index
              WHERE indrelid = 'crier.notice_c$sid'::regclass")" "notice_stage_c${sid}_" \
   "its notice partition is the staging table it filled (its indexes keep the staging names)"
 is "$(notice staged s2 "state || ' ' || channel")" "ready email" "and the notices are the load's"
 
-# --- the campaign's jurisdictions, kept by the load (020_jurisdictions.sql) ----------------
+# --- the campaign's jurisdictions, kept by the load (020_load.sql) ----------------
 # `campaign start` reads them instead of every recipient: they must be exactly what the
 # scan found. Rows: a US state in lower case (upper-cased by validation), a territory with
 # and without a region, a foreign region, a US address missing its ZIP (region kept), a
