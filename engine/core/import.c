@@ -855,6 +855,10 @@ static int dups_from_partition(struct load *l, bool staged);
  * tables with their indexes, and ATTACH builds nothing. Before, ATTACH built four of them
  * one after the other and the find indexes waited for the commit.
  */
+#ifndef LOAD_STAGE_FIND   /* -D for a benchmark build */
+#define LOAD_STAGE_FIND 1 /* 0: the find indexes after the commit, as a load not staged */
+#endif
+
 struct index_queue {
     pthread_mutex_t lock;
     PGresult *list; /* (stage, suffix, is_unique, definition) rows */
@@ -902,9 +906,12 @@ static void *index_builder_main(void *data)
  * build with -EEXIST (23505), the rows still in the committed staging table. */
 static int stage_indexes(struct load *l)
 {
-    const char *params[] = {l->rstage.name, l->stage.name};
+    const char *params[] = {l->rstage.name, l->stage.name, LOAD_STAGE_FIND ? "t" : "f"};
     struct index_queue q = {.result = 0};
-    int r = db_query(l->db, "SELECT * FROM crier.load_stage_indexes($1, $2)", 2, params, &q.list);
+    int r = db_query(l->db,
+                     "SELECT * FROM crier.load_stage_indexes($1, $2)"
+                     " WHERE $3::boolean OR is_unique OR stage = $2",
+                     3, params, &q.list);
     if (r < 0)
         return r;
     pthread_mutex_init(&q.lock, NULL);
@@ -1193,89 +1200,98 @@ static int load_ref(struct load *l, const char *ref)
     return sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
 }
 
-/* load_row - validate the current row and buffer its recipient and notice. */
-static int load_row(struct load *l)
+/* row_accept - validate the current row into v: 1 to load it, 0 when it was rejected (or,
+ * in the duplicate pass, only its ref was sent), < 0 on error. A row loaded with a contact
+ * dropped has each dropped contact written to the reject file. v is the caller's to clear. */
+static int row_accept(struct load *l, struct recipient_valid *v, const char **ret_ref)
 {
     struct recipient_input in = {{0}};
     for (int f = 0; f < FIELD_COUNT; f++)
         in.field[f] = l->field_column[f] >= 0 ? l->src.values[l->field_column[f]] : NULL;
-    struct recipient_valid v;
-    int r = validate_recipient(&in, &v);
-    const char *ref = v.field[FIELD_REF] ? v.field[FIELD_REF] : in.field[FIELD_REF];
+    int r = validate_recipient(&in, v);
+    const char *ref = v->field[FIELD_REF] ? v->field[FIELD_REF] : in.field[FIELD_REF];
+    *ret_ref = ref;
     if (r < 0) {
         l->result.rejected++;
-        r = reject(l, "rejected", ref, v.reject_reason ? v.reject_reason : "invalid row");
-        recipient_valid_clear(&v);
-        return r;
+        r = reject(l, "rejected", ref, v->reject_reason ? v->reject_reason : "invalid row");
+        return r < 0 ? r : 0;
     }
     if (l->refs_only) {
         r = load_ref(l, ref);
-        recipient_valid_clear(&v);
-        return r;
+        return r < 0 ? r : 0;
     }
     char *reason = dup_reason(&l->dups, ref, l->src.number, l->src.csv != NULL);
     if (reason) {
         l->result.rejected++;
         r = reject(l, "rejected", ref, reason);
         free(reason);
-        recipient_valid_clear(&v);
-        return r;
+        return r < 0 ? r : 0;
     }
-    if (v.note_count > 0) {
+    if (v->note_count > 0)
         l->result.contacts_dropped++;
-        for (size_t i = 0; i < v.note_count && r == 0; i++)
-            r = reject(l, "contact-dropped", ref, v.notes[i]);
-        if (r < 0) {
-            recipient_valid_clear(&v);
+    for (size_t i = 0; i < v->note_count; i++)
+        if ((r = reject(l, "contact-dropped", ref, v->notes[i])) < 0)
             return r;
-        }
-    }
+    return 1;
+}
 
+/* row_first_channel - the policy's first channel that reaches the person (its index), or
+ * -1 with reasons said (undeliverable). The row's variables are in l->vars afterwards. */
+static int row_first_channel(struct load *l, const struct recipient_valid *v, const char *ref,
+                             char *reasons, size_t reasons_size)
+{
     struct crier_notice view = {
         .ref = ref,
-        .name = v.field[FIELD_NAME],
-        .email = v.has_email ? v.field[FIELD_EMAIL] : NULL,
-        .fax = v.has_fax ? v.field[FIELD_FAX] : NULL,
-        .country = v.field[FIELD_COUNTRY],
-        .mailable = v.has_address,
+        .name = v->field[FIELD_NAME],
+        .email = v->has_email ? v->field[FIELD_EMAIL] : NULL,
+        .fax = v->has_fax ? v->field[FIELD_FAX] : NULL,
+        .country = v->field[FIELD_COUNTRY],
+        .mailable = v->has_address,
+        .vars_json = vars_json(l),
     };
-    const char *vars = vars_json(l);
-    view.vars_json = vars;
     struct channel_usable_data usable = {.policy = l->campaign->policy, .notice = &view};
-    char reasons[POLICY_REASON_MAX] = "";
-    int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
-                                     channel_reaches, &usable, reasons, sizeof(reasons));
+    return policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
+                                channel_reaches, &usable, reasons, reasons_size);
+}
 
-    char seq[32];
-    snprintf(seq, sizeof(seq), "%ld", l->next_seq++);
-    char *notes = db_array_of((const char *const *)v.notes, v.note_count);
+/* row_recipient - the recipient's COPY line, numbered seq, and its jurisdiction noted. */
+static void row_recipient(struct load *l, const struct recipient_valid *v, const char *ref,
+                          const char *seq)
+{
+    const char *country = v->field[FIELD_COUNTRY] ? v->field[FIELD_COUNTRY] : "US";
+    char *notes = db_array_of((const char *const *)v->notes, v->note_count);
     struct strbuf *b = &l->recipients;
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
     copy_value(b, l->load_id, false);
     copy_value(b, l->src.where, false);
     copy_value(b, ref, false);
-    copy_value(b, v.field[FIELD_NAME], false);
-    copy_value(b, view.email, false);
-    copy_value(b, view.fax, false);
+    copy_value(b, v->field[FIELD_NAME], false);
+    copy_value(b, v->has_email ? v->field[FIELD_EMAIL] : NULL, false);
+    copy_value(b, v->has_fax ? v->field[FIELD_FAX] : NULL, false);
     for (int f = FIELD_ADDRESS1; f <= FIELD_POSTAL_CODE; f++)
-        copy_value(b, v.field[f], false);
-    copy_value(b, v.field[FIELD_COUNTRY] ? v.field[FIELD_COUNTRY] : "US", false);
-    copy_value(b, v.has_address ? "t" : "f", false);
-    copy_value(b, vars, false);
+        copy_value(b, v->field[f], false);
+    copy_value(b, country, false);
+    copy_value(b, v->has_address ? "t" : "f", false);
+    copy_value(b, l->vars.data, false);
     copy_value(b, notes, true);
     free(notes);
-    juris_add(&l->juris, v.field[FIELD_COUNTRY] ? v.field[FIELD_COUNTRY] : "US",
-              v.field[FIELD_REGION]);
+    juris_add(&l->juris, country, v->field[FIELD_REGION]);
+}
 
-    char *reason_items[1] = {reasons};
-    char *reason_array = db_array_of((const char *const *)reason_items, reasons[0] ? 1 : 0);
-    char index[16];
+/* row_notice - the notice's COPY line: on the first channel that reaches the person, or
+ * undeliverable (first < 0) with why. */
+static void row_notice(struct load *l, long seq_number, const char *seq, int first,
+                       const char *reasons)
+{
+    const char *reason_items[1] = {reasons};
+    char *reason_array = db_array_of(reason_items, reasons[0] ? 1 : 0);
+    char index[16], notice_id[32], token[33];
     snprintf(index, sizeof(index), "%d", first < 0 ? 0 : first);
-    b = &l->notices;
-    char notice_id[32];
     snprintf(notice_id, sizeof(notice_id), "%lld",
-             (long long)notice_id_make(l->campaign->id, l->next_seq - 1));
+             (long long)notice_id_make(l->campaign->id, seq_number));
+    random_hex(token, sizeof(token));
+    struct strbuf *b = &l->notices;
     copy_value(b, notice_id, false);
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
@@ -1283,10 +1299,28 @@ static int load_row(struct load *l)
     copy_value(b, l->campaign->policy[first < 0 ? 0 : first], false);
     copy_value(b, index, false);
     copy_value(b, reason_array, false);
-    char token[33];
-    random_hex(token, sizeof(token));
     copy_value(b, token, true);
     free(reason_array);
+}
+
+/* load_row - the current row: validated, then its recipient and notice buffered, and the
+ * buffers handed to their COPYs when full. */
+static int load_row(struct load *l)
+{
+    struct recipient_valid v;
+    const char *ref = NULL;
+    int r = row_accept(l, &v, &ref);
+    if (r <= 0) {
+        recipient_valid_clear(&v);
+        return r;
+    }
+    char reasons[POLICY_REASON_MAX] = "";
+    int first = row_first_channel(l, &v, ref, reasons, sizeof(reasons));
+    long seq_number = l->next_seq++;
+    char seq[32];
+    snprintf(seq, sizeof(seq), "%ld", seq_number);
+    row_recipient(l, &v, ref, seq);
+    row_notice(l, seq_number, seq, first, reasons);
     recipient_valid_clear(&v);
 
     l->result.loaded++;

@@ -213,7 +213,9 @@ BEGIN
     EXECUTE format('ALTER TABLE crier.recipient_c%s ADD CONSTRAINT %I UNIQUE USING INDEX %I',
                    p_campaign, 'recipient_c' || p_campaign || '_campaign_id_ref_key',
                    p_recipient_stage || '_ref');
-    FOR suffix IN SELECT d.suffix FROM crier.find_index_definitions() d LOOP
+    FOR suffix IN SELECT d.suffix FROM crier.find_index_definitions() d
+                  WHERE to_regclass(format('crier.%I', p_recipient_stage || '_' || d.suffix)) IS NOT NULL
+    LOOP
         EXECUTE format('ALTER INDEX crier.%I RENAME TO %I', p_recipient_stage || '_' || suffix,
                        'recipient_c' || p_campaign || '_' || suffix);
     END LOOP;
