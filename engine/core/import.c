@@ -848,15 +848,17 @@ static int dups_from_partition(struct load *l, bool staged);
 
 /*
  * ---- a first load's indexes, built on its staging tables on two connections ----
- * Once both staging tables are committed, the indexes they need (the recipients' key and
- * unique ref, the five `audit find` ones, the notices' key and claim index;
+ * Once both staging tables are committed, the indexes the load's commit needs (the
+ * recipients' key and unique ref, the notices' key and claim index;
  * crier.load_stage_indexes) are built on the two staging connections side by side, each
  * taking the next from one list, largest first. The load's transaction then adopts the
- * tables with their indexes, and ATTACH builds nothing. Before, ATTACH built four of them
- * one after the other and the find indexes waited for the commit.
+ * tables with their indexes, and ATTACH builds nothing; before, ATTACH built the four one
+ * after the other in the load's one backend. The five `audit find` indexes could be built
+ * here too, but then the commit waits for them: measured, that was no faster to return
+ * and a quarter slower to commit than building them after the commit (LOAD_STAGE_FIND).
  */
-#ifndef LOAD_STAGE_FIND   /* -D for a benchmark build */
-#define LOAD_STAGE_FIND 1 /* 0: the find indexes after the commit, as a load not staged */
+#ifndef LOAD_STAGE_FIND   /* -D1 for a benchmark build: the find indexes here too */
+#define LOAD_STAGE_FIND 0 /* after the commit (docs/benchmarks.md, "Fifth round") */
 #endif
 
 struct index_queue {

@@ -1,11 +1,10 @@
 #!/bin/bash
-# find_index.sh - the `audit find` indexes of each campaign's recipient partition: a first
-# load of a CSV file builds them on its staging table before it commits (020_load.sql);
-# a first load from a table or a query builds them after it commits (019_find_local.sql,
-# engine/core/find_index.c), before it returns. A load killed between its commit and
-# those builds leaves its rows loaded and an index missing, which `crier status` says,
-# `audit find` works without, and `crier db migrate` and the next load build; a database
-# upgraded from 018 gets every partition's indexes from the migration.
+# find_index.sh - the `audit find` indexes of each campaign's recipient partition, built
+# after the load commits (019_find_local.sql, engine/core/find_index.c): a load builds
+# them before it returns; a load killed between its commit and those builds leaves its
+# rows loaded and an index missing, which `crier status` says, `audit find` works without,
+# and `crier db migrate` and the next load build; a database upgraded from 018 gets every
+# partition's indexes from the migration.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -51,7 +50,7 @@ run_crier status c1
 ok "status prints no find-index line when none is missing" test "$(grep -c 'find indexes' <<<"$OUT")" = 0
 
 # --- killed between the commit and the index builds --------------------------------------------
-# A load from a table (no staging tables: its rows are read in the load's own transaction).
+# A load from a table: the path without staging tables (a CSV load has its own in load.sh).
 # A session holds the advisory lock that crier.find_index_build takes for one index, so the
 # load commits, builds the other four and waits on that one; then it is killed.
 sql "CREATE TABLE public.people (ref text, name text, email text, fax text, postal_code text)" >/dev/null
@@ -109,7 +108,7 @@ sql "DROP INDEX crier.recipient_c2_last_name" >/dev/null
 "$CRIER" campaign create c3 --incident INC-3 >/dev/null
 run_crier campaign load c3 --csv list.csv --json
 is "$(fields "$OUT" find_indexes_built find_indexes_missing)" "6 0" \
-  "the next load builds its own five (on its staging table) and the one missing in c2"
+  "the next load builds its own five and the one missing in c2"
 is "$(find_indexes 2)" "$(all_five 2)" "c2 has all five again"
 is "$(found c2 --name doe4)" "p4 p40 p41 p42 p43 p44 p45 p46 p47 p48 p49" "find by last name in c2"
 

@@ -90,13 +90,14 @@ GRANT EXECUTE ON FUNCTION crier.campaign_jurisdiction_add(bigint, text[], text[]
 -- ---- a first load's recipients staged too, and every index built before the attach ----------
 -- 019 staged a first load's notices on a second connection. The recipients' COPY stayed in
 -- the load's transaction, so the partition's indexes could only be built there, one after
--- the other by ATTACH, and the five `audit find` ones after the commit. Now a first load
--- of a CSV file COPYs its recipients into a staging table too (FREEZE, on a third
--- connection), commits both, and builds every index either table needs on the two
--- staging connections side by side: the recipients' key and unique ref, the five find
--- indexes, the notices' key and claim index. The load's transaction then adopts both
--- tables (load_stage_adopt): the keys become the constraints the parents' keys expect,
--- so ATTACH takes the indexes as they are instead of building its own. A duplicate ref
+-- the other by ATTACH. Now a first load of a CSV file COPYs its recipients into a staging
+-- table too (FREEZE, on a third connection), commits both, and builds the indexes the
+-- commit needs on the two staging connections side by side: the recipients' key and
+-- unique ref, the notices' key and claim index (load_stage_indexes also lists the five
+-- find indexes, for a benchmark build that makes them here: import.c, LOAD_STAGE_FIND).
+-- The load's transaction then adopts both tables (load_stage_adopt): the keys become the
+-- constraints the parents' keys expect, so ATTACH takes the indexes as they are instead
+-- of building its own. A duplicate ref
 -- fails the unique build on a staging connection; the load lists the duplicates from the
 -- committed staging table and loads again (import.c). All or nothing still: until the
 -- load commits, a staging table is in no campaign, and the campaign's next load drops it.
