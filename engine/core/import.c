@@ -644,7 +644,7 @@ struct stage {
     struct crier_db *db; /* NULL: the notices are spooled (a later load, a SQL source) */
     struct sender sender;
     bool open;     /* its COPY is in progress */
-    char name[64]; /* crier.notice_stage_cID_PID_PASS */
+    char name[64]; /* crier.notice_stage_cID_LOAD_PASS, recipient_stage_cID_LOAD_PASS */
     int passes;
     char *copy; /* the COPY into it */
 };
@@ -736,10 +736,10 @@ static int stage_start(struct load *l)
     PGresult *result = NULL;
     char pass[16];
     snprintf(pass, sizeof(pass), "%d", ++st->passes);
-    const char *create[] = {l->campaign_id, pass};
+    const char *create[] = {l->campaign_id, l->load_id, pass};
     r = db_begin(st->db);
     if (r == 0)
-        r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2)", 2, create, &result);
+        r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2, $3)", 3, create, &result);
     if (r < 0) {
         st->db = db_close(st->db); /* spooled, then */
         l->rstage.db = db_close(l->rstage.db);

@@ -130,7 +130,8 @@ sql "DROP INDEX $(all_five 1 | tr ' ' ','), $(all_five 2 | tr ' ' ','), $(all_fi
        crier.campaign_jurisdiction_add(bigint, text[], text[]),
        crier.campaign_jurisdiction_scan(bigint, bigint),
        crier.recipient_version_jurisdiction(),
-       crier.recipient_stage_create(bigint, bigint, integer), crier.load_stage_indexes(text, text),
+       crier.recipient_stage_create(bigint, bigint, integer),
+       crier.notice_stage_create(bigint, bigint, integer), crier.load_stage_indexes(text, text),
        crier.load_stage_index(text, text, boolean, text), crier.load_stage_adopt(bigint, text, text)
        CASCADE;
      CREATE INDEX recipient_email ON crier.recipient (email) WHERE email IS NOT NULL;

@@ -122,6 +122,40 @@ BEGIN
 END
 $$;
 
+-- notice_stage_create, by the load's list_load id rather than the staging connection's
+-- backend PID: a PID comes back, and a new staging table named as a leftover that the
+-- load's own transaction has just dropped (uncommitted, notice_stage_sweep) would wait for
+-- that transaction, which waits for it. The older form stays, for the PID.
+CREATE FUNCTION crier.notice_stage_create(p_campaign bigint, p_load bigint, p_pass integer)
+RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    stage text := format('notice_stage_c%s_%s_%s', p_campaign, p_load, p_pass);
+    def text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM crier.campaign WHERE id = p_campaign) THEN
+        RAISE EXCEPTION 'campaign % does not exist', p_campaign USING ERRCODE = 'no_data_found';
+    END IF;
+    EXECUTE format('CREATE TABLE crier.%I (LIKE crier.notice INCLUDING DEFAULTS'
+                   ' INCLUDING CONSTRAINTS, CHECK (campaign_id = %s))', stage, p_campaign);
+    FOR def IN SELECT substring(pg_get_indexdef(i.indexrelid) FROM ' USING .*$')
+               FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+               WHERE i.indrelid = 'crier.notice'::regclass AND i.indpred IS NOT NULL
+                 AND c.relname <> 'notice_claim'
+    LOOP
+        EXECUTE format('CREATE INDEX ON crier.%I %s', stage, def);
+    END LOOP;
+    EXECUTE format('GRANT SELECT, INSERT ON crier.%I TO crier_operator', stage);
+    RETURN stage;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION crier.notice_stage_create(p_campaign bigint, p_pass integer)
+RETURNS text
+LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+    SELECT crier.notice_stage_create(p_campaign, pg_backend_pid()::bigint, p_pass)
+$$;
+
 -- load_stage_indexes - what load_stage_index builds on a staging table, largest first (the
 -- two connections take them in this order): (table, suffix, unique, the part of CREATE
 -- INDEX from the column list on). The keys are the parents' constraints; the claim index
@@ -223,9 +257,11 @@ BEGIN
 END
 $$;
 
-REVOKE ALL ON FUNCTION crier.recipient_stage_create(bigint, bigint, integer),
+REVOKE ALL ON FUNCTION crier.notice_stage_create(bigint, bigint, integer),
+    crier.recipient_stage_create(bigint, bigint, integer),
     crier.load_stage_indexes(text, text), crier.load_stage_index(text, text, boolean, text),
     crier.load_stage_adopt(bigint, text, text) FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION crier.recipient_stage_create(bigint, bigint, integer),
+GRANT EXECUTE ON FUNCTION crier.notice_stage_create(bigint, bigint, integer),
+    crier.recipient_stage_create(bigint, bigint, integer),
     crier.load_stage_indexes(text, text), crier.load_stage_index(text, text, boolean, text),
     crier.load_stage_adopt(bigint, text, text) TO crier_operator;
