@@ -302,6 +302,17 @@ enum keys_column {
 
 #define KEYS_SLICE 1000 /* rows whose keys are computed per round trip */
 
+/* batch_store - run sql, an UPDATE of the batch table from two arrays side by side (a
+ * place in an order, a value), and free them. */
+static int batch_store(struct crier_db *db, const char *sql, struct db_array arrays[2])
+{
+    const char *params[2];
+    db_arrays_end(arrays, 2, params);
+    int r = db_exec(db, sql, 2, params);
+    db_arrays_free(arrays, 2);
+    return r;
+}
+
 /* keys_slice - the sort keys of the places [from, from + n) of the claim's order, stored. */
 static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, size_t n,
                       void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
@@ -338,14 +349,11 @@ static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, siz
         db_array_add(&arrays[1], hex);
     }
     PQclear(result);
-    const char *params[2];
-    db_arrays_end(arrays, 2, params);
-    r = db_exec(db,
-                "UPDATE pg_temp.crier_batch b SET sort_key = decode(k.key, 'hex')"
-                " FROM unnest($1::integer[], $2::text[]) AS k(pos, key) WHERE b.claim_pos = k.pos",
-                2, params);
-    db_arrays_free(arrays, 2);
-    return r;
+    return batch_store(db,
+                       "UPDATE pg_temp.crier_batch b SET sort_key = decode(k.v, 'hex')"
+                       " FROM unnest($1::integer[], $2::text[]) AS k(pos, v)"
+                       " WHERE b.claim_pos = k.pos",
+                       arrays);
 }
 
 /* ids_order - the places in the channel's order: its keys (bytea compares as memcmp), ties
@@ -504,17 +512,15 @@ int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items)
         db_array_add(&arrays[1], items[k]);
         kept++;
     }
-    int r = 0;
-    if (kept > 0) {
-        const char *params[2];
-        db_arrays_end(arrays, 2, params);
-        r = db_exec(db,
-                    "UPDATE pg_temp.crier_batch b SET item = i.item FROM unnest($1::integer[],"
-                    " $2::text[]) AS i(pos, item) WHERE b.order_pos = i.pos",
-                    2, params);
+    if (kept == 0) {
+        db_arrays_free(arrays, 2);
+        return 0;
     }
-    db_arrays_free(arrays, 2);
-    return r;
+    return batch_store(db,
+                       "UPDATE pg_temp.crier_batch b SET item = k.v"
+                       " FROM unnest($1::integer[], $2::text[]) AS k(pos, v)"
+                       " WHERE b.order_pos = k.pos",
+                       arrays);
 }
 
 /* extend - extend_sql over ids (freed here), the notices owner holds in campaign_id. */
