@@ -587,7 +587,7 @@ static const char copy_recipients_sql[] =
     " FROM STDIN%s";
 static const char copy_notices_sql[] =
     "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
-    " reasons, token) FROM STDIN%s";
+    " reasons, token, region) FROM STDIN%s";
 
 /* stage_start - the staging table of this pass, on the second connection (opened on the
  * first pass); staging tables of the campaign's failed loads, or of this load's failed
@@ -618,7 +618,7 @@ static int stage_start(struct load *l)
     PQclear(result);
     free(st->copy);
     st->copy = xasprintf("COPY crier.%s (id, campaign_id, recipient_seq, state, channel,"
-                         " channel_index, reasons, token) FROM STDIN (FREEZE)",
+                         " channel_index, reasons, token, region) FROM STDIN (FREEZE)",
                          st->name);
     return 0;
 }
@@ -1025,7 +1025,9 @@ static int load_row(struct load *l)
     copy_value(b, reason_array, false);
     char token[33];
     random_hex(token, sizeof(token));
-    copy_value(b, token, true);
+    copy_value(b, token, false);
+    /* the recipient's region, '' for none: the claim's hold check reads it here (021) */
+    copy_value(b, v.field[FIELD_REGION] ? v.field[FIELD_REGION] : "", true);
     free(reason_array);
     recipient_valid_clear(&v);
 
