@@ -3,8 +3,8 @@
 
 PHASES has a line "NAME EPOCH" per phase start (the server's clock). PGLOG is the
 server's log with an auto_explain entry (ANALYZE, BUFFERS) for every statement. A claim is
-an entry whose query text begins as the claim's does (its gate, then "running"); it belongs to the phase
-in which it ended. Prints per phase: claims, empty claims, the median and 90th percentile
+an entry whose query text begins as the claim's does (its gate, then "running"); it
+belongs to the phase in which it ended. Prints per phase: claims, empty claims, the median and 90th percentile
 duration of the claims that took rows and of the empty ones, and the shared buffers the
 median claim touched. With OUT, writes OUT/claim-PHASE.plan: the median claim's plan.
 """

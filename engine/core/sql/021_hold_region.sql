@@ -27,9 +27,12 @@
 ALTER TABLE crier.notice ADD COLUMN region text;
 
 -- Ready notices only: the claim reads no other, and an index entry per ready notice is
--- what notice_claim already keeps. Partial, so partitions_create (014) builds it on a new
--- campaign's empty partition and the load's COPY fills it in load order, which appends to
--- each region's run of keys.
+-- what notice_claim already keeps. Partial, so partitions_create (014) and
+-- notice_stage_create (019) make it on a first load's empty table and the COPY fills it in
+-- load order, appending to each region's run of keys (on the notices' own connection, beside
+-- the recipients' COPY). Built at ATTACH like notice_claim instead, it cost the same within
+-- the noise of a loaded machine (10.1 and 15.5 s against 11.3 and 13.0 s for 1,000,000).
+-- What it adds to a load: docs/benchmarks.md, "Region holds at 1,000,000".
 CREATE INDEX notice_claim_region ON crier.notice (campaign_id, channel, region, next_attempt_at, id)
     WHERE state = 'ready';
 
