@@ -768,73 +768,97 @@ static void session_run(const struct email_session *s, smtp_session_t session,
              watch->last_line, watch->last_line[0] ? ")" : "");
 }
 
-static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
-                      struct crier_outcome *outcomes)
+/* session_open - a libesmtp session to the relay: its timeouts, the watch on its events and
+ * socket, STARTTLS and, when a user is configured, AUTH PLAIN (*ret_auth, or NULL). */
+static smtp_session_t session_open(struct email_session *s, struct session_watch *watch,
+                                   auth_context_t *ret_auth)
 {
-    struct email_session *s = channel->state;
+    static const int timeouts[] = {Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA,
+                                   Timeout_TRANSFER, Timeout_DATA2};
     const struct crier_config *config = s->config;
-    struct email_message *messages = xcalloc(n, sizeof(*messages));
-    auth_context_t auth = NULL;
     smtp_session_t session = smtp_create_session();
     smtp_set_server(session, s->server);
     if (config->email.helo)
         smtp_set_hostname(session, config->email.helo);
     long timeout = config->email.timeout_seconds * 1000;
-    smtp_set_timeout(session, Timeout_GREETING | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    smtp_set_timeout(session, Timeout_ENVELOPE | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    smtp_set_timeout(session, Timeout_DATA | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    smtp_set_timeout(session, Timeout_TRANSFER | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    smtp_set_timeout(session, Timeout_DATA2 | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
-    struct session_watch watch = {
-        .channel = channel,
-        .timeout_seconds = (double)config->email.timeout_seconds,
-        .fd = -1,
-        .port = config->email.port,
-        .session = s,
-        .outcomes = outcomes,
-    };
-    smtp_set_eventcb(session, session_event, &watch);
-    smtp_set_monitorcb(session, session_monitor, &watch, 0);
+    for (size_t i = 0; i < ARRAY_SIZE(timeouts); i++)
+        smtp_set_timeout(session, timeouts[i] | Timeout_OVERRIDE_RFC2822_MINIMUM, timeout);
+    smtp_set_eventcb(session, session_event, watch);
+    smtp_set_monitorcb(session, session_monitor, watch, 0);
     smtp_starttls_enable(session, s->starttls);
     if (s->tls)
         smtp_starttls_set_ctx(session, s->tls);
+    *ret_auth = NULL;
     if (config->email.auth_user) {
-        auth = auth_create_context();
-        auth_set_mechanism_flags(auth, AUTH_PLUGIN_PLAIN, 0);
-        auth_set_interact_cb(auth, auth_interact, s);
-        smtp_auth_set_context(session, auth);
+        *ret_auth = auth_create_context();
+        auth_set_mechanism_flags(*ret_auth, AUTH_PLUGIN_PLAIN, 0);
+        auth_set_interact_cb(*ret_auth, auth_interact, s);
+        smtp_auth_set_context(session, *ret_auth);
     }
+    return session;
+}
 
-    size_t queued = 0;
-    for (size_t i = 0; i < n; i++) {
-        const struct crier_notice *notice = &notices[i];
-        if (notice->email == NULL) {
-            outcome_set(&outcomes[i], OUTCOME_NO_ADDRESS, "no address");
-            continue;
-        }
-        char err[OUTCOME_DETAIL_MAX];
-        int64_t content_at = 0;
-        char *bytes = build_message(s, notice, &content_at, err, sizeof(err));
-        if (bytes == NULL) {
-            /* a template problem is the campaign's, not the person's: retry, never skip */
-            outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "cannot render: %s", err);
-            continue;
-        }
-        struct email_message *m = &messages[i];
-        m->bytes = bytes;
-        m->index = i;
-        m->envelope_from = xasprintf("bounce+%s@%s", notice->token, s->domain);
-        m->message = smtp_add_message(session);
-        smtp_message_set_application_data_release(m->message, m, NULL);
-        smtp_set_reverse_path(m->message, m->envelope_from);
-        m->length = strlen(m->bytes);
-        m->channel = channel;
-        smtp_set_messagecb(m->message, message_read, m);
-        m->recipient = smtp_add_recipient(m->message, notice->email);
-        sha256_hex(bytes, strlen(bytes), m->content_sha256);
-        m->content_at = content_at;
-        queued++;
+/* message_queue - the notice's message added to the session as m; false, with the
+ * outcome set, when there is none to send (no address, or it cannot be rendered). */
+static bool message_queue(struct crier_channel *channel, smtp_session_t session,
+                          const struct crier_notice *notice, size_t i, struct email_message *m,
+                          struct crier_outcome *outcome)
+{
+    struct email_session *s = channel->state;
+    if (notice->email == NULL) {
+        outcome_set(outcome, OUTCOME_NO_ADDRESS, "no address");
+        return false;
     }
+    char err[OUTCOME_DETAIL_MAX];
+    int64_t content_at = 0;
+    char *bytes = build_message(s, notice, &content_at, err, sizeof(err));
+    if (bytes == NULL) {
+        /* a template problem is the campaign's, not the person's: retry, never skip */
+        outcome_set(outcome, OUTCOME_TEMPORARY, "cannot render: %s", err);
+        return false;
+    }
+    m->bytes = bytes;
+    m->index = i;
+    m->envelope_from = xasprintf("bounce+%s@%s", notice->token, s->domain);
+    m->message = smtp_add_message(session);
+    smtp_message_set_application_data_release(m->message, m, NULL);
+    smtp_set_reverse_path(m->message, m->envelope_from);
+    m->length = strlen(m->bytes);
+    m->channel = channel;
+    smtp_set_messagecb(m->message, message_read, m);
+    m->recipient = smtp_add_recipient(m->message, notice->email);
+    sha256_hex(bytes, strlen(bytes), m->content_sha256);
+    m->content_at = content_at;
+    return true;
+}
+
+static void messages_free(struct email_message *messages, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(messages[i].bytes);
+        free(messages[i].envelope_from);
+    }
+    free(messages);
+}
+
+static int email_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                      struct crier_outcome *outcomes)
+{
+    struct email_session *s = channel->state;
+    struct email_message *messages = xcalloc(n, sizeof(*messages));
+    struct session_watch watch = {
+        .channel = channel,
+        .timeout_seconds = (double)s->config->email.timeout_seconds,
+        .fd = -1,
+        .port = s->config->email.port,
+        .session = s,
+        .outcomes = outcomes,
+    };
+    auth_context_t auth;
+    smtp_session_t session = session_open(s, &watch, &auth);
+    size_t queued = 0;
+    for (size_t i = 0; i < n; i++)
+        queued += message_queue(channel, session, &notices[i], i, &messages[i], &outcomes[i]);
 
     char session_error[256] = "";
     if (queued > 0)
@@ -847,11 +871,7 @@ static int email_send(struct crier_channel *channel, const struct crier_notice *
     smtp_destroy_session(session);
     if (auth)
         auth_destroy_context(auth);
-    for (size_t i = 0; i < n; i++) {
-        free(messages[i].bytes);
-        free(messages[i].envelope_from);
-    }
-    free(messages);
+    messages_free(messages, n);
     return 0;
 }
 

@@ -952,13 +952,10 @@ static void due_add(const struct report *r, json_t *due, const json_t *one, cons
     json_array_append_new(due, copy);
 }
 
-/* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
-static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
-                               json_t *flags)
+/* notice_times - the first and last time a resident of the region was notified (null
+ * when none was). */
+static void notice_times(const struct region_stats *s, json_t *g)
 {
-    const struct rules_entry *e = s->j;
-    json_object_set_new(g, "residents", json_integer(s->people));
-    json_object_set_new(g, "in_table", json_boolean(e != NULL));
     char first[32] = "", last[32] = "";
     if (!isnan(s->first_notified)) {
         iso_time(s->first_notified, first, sizeof(first));
@@ -966,17 +963,16 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
     }
     json_object_set_new(g, "first_notice_at", first[0] ? json_string(first) : json_null());
     json_object_set_new(g, "last_notice_at", last[0] ? json_string(last) : json_null());
-    json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
-    json_object_set_new(g, "deadline", deadline_json(r, s));
+}
+
+/* regulators_of - the region's regulator notices, then each declared framework's notices
+ * counted per jurisdiction (HIPAA's media notice), "CODE: " before their names. */
+static json_t *regulators_of(const struct report *r, const struct region_stats *s)
+{
+    const struct rules_entry *e = s->j;
     json_t *regulators = json_array();
-    const char *state = e == NULL                           ? "unknown"
-                        : e->regulators_state == LIST_NONE  ? "none"
-                        : e->regulators_state == LIST_GIVEN ? "given"
-                                                            : "unknown";
-    json_object_set_new(g, "regulators_state", json_string(state));
     for (size_t i = 0; e && i < e->regulator_count; i++)
         json_array_append_new(regulators, regulator_json(r, s, "", &e->regulators[i], false));
-    /* a declared framework's notices counted per jurisdiction (HIPAA's media notice) */
     for (size_t f = 0; f < r->framework_count; f++) {
         const struct rules_entry *fw = r->frameworks[f];
         char prefix[64];
@@ -986,57 +982,97 @@ static void jurisdiction_rules(const struct report *r, const struct region_stats
                 json_array_append_new(regulators,
                                       regulator_json(r, s, prefix, &fw->regulators[i], false));
     }
-    json_object_set_new(g, "regulators", regulators);
-    json_t *cra = e && e->cra_known ? regulator_json(r, s, "", &e->cra, true) : json_object();
-    if (!(e && e->cra_known)) {
-        json_object_set_new(cra, "name", json_string("consumer reporting agencies"));
-        json_object_set_new(cra, "threshold", json_string("unknown"));
-        verdict_set(cra, VERDICT_UNKNOWN, false);
-    }
-    json_object_set_new(g, "consumer_reporting_agencies", cra);
-    json_t *sub = substitute_json(e, s->people, s->no_contact);
-    json_object_set_new(g, "substitute_notice", sub);
+    return regulators;
+}
 
-    /* the flags: what is due, and what the table does not know */
-    json_t *unknown = json_object_get(flags, "unknown"), *due = json_object_get(flags, "due");
-    if (e == NULL || !e->individual_known)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the individual deadline"));
-    if (e == NULL || e->regulators_state == LIST_UNKNOWN)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the regulators to notify"));
+/* cra_of - the consumer reporting agencies' verdict; unknown where the table has none. */
+static json_t *cra_of(const struct report *r, const struct region_stats *s)
+{
+    const struct rules_entry *e = s->j;
+    if (e && e->cra_known)
+        return regulator_json(r, s, "", &e->cra, true);
+    json_t *cra = json_object();
+    json_object_set_new(cra, "name", json_string("consumer reporting agencies"));
+    json_object_set_new(cra, "threshold", json_string("unknown"));
+    verdict_set(cra, VERDICT_UNKNOWN, false);
+    return cra;
+}
+
+/* unknown_add - what the rules table does not know about a jurisdiction, into flags.unknown. */
+static void unknown_add(json_t *flags, const char *code, const char *what)
+{
+    json_array_append_new(json_object_get(flags, "unknown"),
+                          json_pack("{s:s, s:s}", "jurisdiction", code, "what", what));
+}
+
+/* regulators_flag - each regulator notice due (and the Attorneys General required), or
+ * unknown. */
+static void regulators_flag(const struct report *r, const struct region_stats *s,
+                            const json_t *regulators, json_t *flags)
+{
     size_t i;
     json_t *one;
     json_array_foreach(regulators, i, one)
     {
         const char *d = json_string_value(json_object_get(one, "due"));
+        const char *name = json_string_value(json_object_get(one, "name"));
         if (strcmp(d, "required") == 0 || strcmp(d, "conditional") == 0) {
-            due_add(r, due, one, s->code);
-            if (strncmp(json_string_value(json_object_get(one, "name")), "Attorney General", 16) ==
-                    0 &&
-                strcmp(d, "required") == 0)
+            due_add(r, json_object_get(flags, "due"), one, s->code);
+            if (strncmp(name, "Attorney General", 16) == 0 && strcmp(d, "required") == 0)
                 json_array_append_new(json_object_get(flags, "attorney_general"),
                                       json_string(s->code));
         } else if (strcmp(d, "unknown") == 0) {
-            char *what = xasprintf("notice to %s", json_string_value(json_object_get(one, "name")));
-            json_array_append_new(unknown,
-                                  json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", what));
+            char *what = xasprintf("notice to %s", name);
+            unknown_add(flags, s->code, what);
             free(what);
         }
     }
-    const char *cra_due = json_string_value(json_object_get(cra, "due"));
-    if (strcmp(cra_due, "required") == 0)
-        json_array_append_new(json_object_get(flags, "consumer_reporting_agencies"),
-                              json_string(s->code));
-    else if (strcmp(cra_due, "unknown") == 0)
-        json_array_append_new(unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what",
-                                                 "the consumer reporting agencies"));
-    const char *triggered = json_string_value(json_object_get(sub, "triggered"));
-    if (strcmp(triggered, "yes") == 0)
-        json_array_append_new(json_object_get(flags, "substitute_notice"), json_string(s->code));
-    else if (strcmp(triggered, "unknown") == 0)
-        json_array_append_new(
-            unknown, json_pack("{s:s, s:s}", "jurisdiction", s->code, "what", "substitute notice"));
+}
+
+/* verdict_flag - a region's code into the flags' list when the verdict is yes (value
+ * yes); what into flags.unknown when it is unknown. */
+static void verdict_flag(json_t *flags, const char *list, const char *code, const char *value,
+                         const char *yes, const char *what)
+{
+    if (strcmp(value, yes) == 0)
+        json_array_append_new(json_object_get(flags, list), json_string(code));
+    else if (strcmp(value, "unknown") == 0)
+        unknown_add(flags, code, what);
+}
+
+/* jurisdiction_rules - a region's rules and verdicts into g; the flags into the lists. */
+static void jurisdiction_rules(const struct report *r, const struct region_stats *s, json_t *g,
+                               json_t *flags)
+{
+    const struct rules_entry *e = s->j;
+    json_object_set_new(g, "residents", json_integer(s->people));
+    json_object_set_new(g, "in_table", json_boolean(e != NULL));
+    notice_times(s, g);
+    json_object_set_new(g, "rules", e ? entry_json(e) : json_null());
+    json_object_set_new(g, "deadline", deadline_json(r, s));
+    const char *state = e == NULL                           ? "unknown"
+                        : e->regulators_state == LIST_NONE  ? "none"
+                        : e->regulators_state == LIST_GIVEN ? "given"
+                                                            : "unknown";
+    json_object_set_new(g, "regulators_state", json_string(state));
+    json_t *regulators = regulators_of(r, s);
+    json_object_set_new(g, "regulators", regulators);
+    json_t *cra = cra_of(r, s);
+    json_object_set_new(g, "consumer_reporting_agencies", cra);
+    json_t *sub = substitute_json(e, s->people, s->no_contact);
+    json_object_set_new(g, "substitute_notice", sub);
+
+    /* the flags: what is due, and what the table does not know */
+    if (e == NULL || !e->individual_known)
+        unknown_add(flags, s->code, "the individual deadline");
+    if (e == NULL || e->regulators_state == LIST_UNKNOWN)
+        unknown_add(flags, s->code, "the regulators to notify");
+    regulators_flag(r, s, regulators, flags);
+    verdict_flag(flags, "consumer_reporting_agencies", s->code,
+                 json_string_value(json_object_get(cra, "due")), "required",
+                 "the consumer reporting agencies");
+    verdict_flag(flags, "substitute_notice", s->code,
+                 json_string_value(json_object_get(sub, "triggered")), "yes", "substitute notice");
 }
 
 static int region_compare(const void *a, const void *b)
@@ -1480,17 +1516,41 @@ static void text_regions(FILE *out, const json_t *o)
     text_rules(out, o);
 }
 
+/*
+ * The timeliness sentence, once for both reports: which counts it gives, in which order,
+ * each with the words after it in the text and in the HTML report (NULL: that report
+ * leaves the count out).
+ */
+static const struct {
+    const char *key, *text, *html;
+} timeliness_sentence[] = {
+    {"notified", " notified (", " notified: "},
+    {"on_time", " on time, ", " on time, "},
+    {"late", " late, ", " late; "},
+    {"notified_time_unknown", " without a logged time), ", NULL},
+    {"overdue_not_notified", " not notified past the deadline, ",
+     " not notified past the deadline, "},
+    {"pending_within_deadline", " within it, ", " within it; "},
+    {"no_deadline", " with no fixed deadline; ", " with no fixed deadline; "},
+    {"delayed_by_holds", " people had notice lawfully delayed by holds\n",
+     " lawfully delayed by holds (hold time is not counted).</p>\n"},
+};
+
+/* timeliness_say - the sentence after opening, in the HTML report's words or the text's. */
+static void timeliness_say(FILE *out, const json_t *tl, const char *opening, bool html)
+{
+    fputs(opening, out);
+    for (size_t i = 0; i < ARRAY_SIZE(timeliness_sentence); i++) {
+        const char *words = html ? timeliness_sentence[i].html : timeliness_sentence[i].text;
+        if (words)
+            fprintf(out, "%lld%s", jint(tl, timeliness_sentence[i].key), words);
+    }
+}
+
 static void text_timeliness(FILE *out, const json_t *o)
 {
     const json_t *tl = json_object_get(o, "timeliness");
-    fprintf(out,
-            "\nTIMELINESS: %lld notified (%lld on time, %lld late, %lld without a logged time),"
-            " %lld not notified past the deadline, %lld within it, %lld with no fixed deadline;"
-            " %lld people had notice lawfully delayed by holds\n",
-            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
-            jint(tl, "notified_time_unknown"), jint(tl, "overdue_not_notified"),
-            jint(tl, "pending_within_deadline"), jint(tl, "no_deadline"),
-            jint(tl, "delayed_by_holds"));
+    timeliness_say(out, tl, "\nTIMELINESS: ", false);
     text_people(out, "LATE (notified after the deadline)", json_object_get(tl, "late_people"));
     text_people(out, "NOT NOTIFIED, PAST THE DEADLINE", json_object_get(tl, "overdue_people"));
 }
@@ -1576,9 +1636,7 @@ static void text_flags(FILE *out, const json_t *o)
 
 static void html_cell(FILE *out, const char *s)
 {
-    fputs("<td>", out);
-    html_escape(out, s);
-    fputs("</td>", out);
+    html_wrap(out, "<td>", s, "</td>");
 }
 
 static void html_number(FILE *out, long long n)
@@ -1591,6 +1649,15 @@ static void html_cells(FILE *out, const json_t *o, const char *const *keys)
 {
     for (; *keys; keys++)
         html_cell(out, jstr(o, *keys));
+}
+
+/* html_table - a table's opening and its row of column heads (markup, a NULL-ended list). */
+static void html_table(FILE *out, const char *id, const char *const *heads)
+{
+    fprintf(out, "<table id=%s><tr>", id);
+    for (; *heads; heads++)
+        fprintf(out, "<th>%s</th>", *heads);
+    fputs("</tr>\n", out);
 }
 
 /* html_rows - a table's rows, one an element of an array, each opened with tr, then the end
@@ -1844,11 +1911,9 @@ static void html_person(FILE *out, const json_t *p)
 static void html_people(FILE *out, const char *id, const char *title, const json_t *list)
 {
     fprintf(out, "<h2>%s: %lld</h2>\n", title, jint(list, "count"));
-    fprintf(out,
-            "<table id=%s><tr><th>ref</th><th>name</th><th>region</th><th>state</th>"
-            "<th>channel</th><th>days</th><th>deadline</th><th>held days</th>"
-            "<th>notified at</th></tr>\n",
-            id);
+    html_table(out, id,
+               (const char *const[]){"ref", "name", "region", "state", "channel", "days",
+                                     "deadline", "held days", "notified at", NULL});
     html_rows(out, json_object_get(list, "people"), "<tr>", html_person);
     html_more(out, list);
 }
@@ -1975,14 +2040,14 @@ static void html_unknown(FILE *out, const json_t *d)
 static void html_flags(FILE *out, const json_t *o)
 {
     const json_t *flags = json_object_get(o, "flags");
-    fputs("<h2>Notices due</h2>\n<table id=due><tr><th>jurisdiction</th><th>notice</th>"
-          "<th>verdict</th><th>threshold</th><th>count</th><th>deadline</th><th>due by</th>"
-          "<th>filed</th></tr>\n",
-          out);
+    fputs("<h2>Notices due</h2>\n", out);
+    html_table(out, "due",
+               (const char *const[]){"jurisdiction", "notice", "verdict", "threshold", "count",
+                                     "deadline", "due by", "filed", NULL});
     html_rows(out, json_object_get(flags, "due"), "<tr>", html_due);
-    fputs("<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n<table "
-          "id=unknown><tr><th>jurisdiction</th><th>what the rules table does not know</th></tr>\n",
-          out);
+    fputs("<h2 class=unknown>Unknown \xe2\x80\x94 check counsel</h2>\n", out);
+    html_table(out, "unknown",
+               (const char *const[]){"jurisdiction", "what the rules table does not know", NULL});
     html_rows(out, json_object_get(flags, "unknown"), "<tr class=unknown>", html_unknown);
 }
 
@@ -1993,12 +2058,7 @@ static void html_by_state(FILE *out, const json_t *o)
     const json_t *channels = json_object_get(o, "by_channel");
     const char *key;
     const json_t *value;
-    json_object_foreach((json_t *)channels, key, value)
-    {
-        fputs("<th>", out);
-        html_escape(out, key);
-        fputs("</th>", out);
-    }
+    json_object_foreach((json_t *)channels, key, value) html_wrap(out, "<th>", key, "</th>");
     fputs("</tr>\n", out);
     for (size_t s = 0; s < ARRAY_SIZE(shown_states); s++) {
         fprintf(out, "<tr><td>%s</td>", shown_states[s]);
@@ -2050,13 +2110,13 @@ static void html_region(FILE *out, const char *code, const json_t *g)
 
 static void html_regions(FILE *out, const json_t *o)
 {
-    fputs("<h2>By jurisdiction</h2>\n<table id=by_jurisdiction><tr><th>region</th><th>people</th>"
-          "<th>notified</th><th>on time</th><th>late</th><th>not notified, overdue</th>"
-          "<th>pending</th><th>no usable contact</th><th>delayed by holds</th><th>most days</th>"
-          "<th>deadline (days)</th><th>due by</th><th>citation</th><th>regulators</th><th>CRA "
-          "notice</th>"
-          "<th>substitute notice</th></tr>\n",
-          out);
+    fputs("<h2>By jurisdiction</h2>\n", out);
+    html_table(out, "by_jurisdiction",
+               (const char *const[]){"region", "people", "notified", "on time", "late",
+                                     "not notified, overdue", "pending", "no usable contact",
+                                     "delayed by holds", "most days", "deadline (days)", "due by",
+                                     "citation", "regulators", "CRA notice", "substitute notice",
+                                     NULL});
     const char *key;
     const json_t *value;
     json_object_foreach(json_object_get(o, "by_jurisdiction"), key, value)
@@ -2067,13 +2127,7 @@ static void html_regions(FILE *out, const json_t *o)
 static void html_timeliness(FILE *out, const json_t *o)
 {
     const json_t *tl = json_object_get(o, "timeliness");
-    fprintf(out,
-            "<h2>Timeliness</h2>\n<p>%lld notified: %lld on time, %lld late; %lld not"
-            " notified past the deadline, %lld within it; %lld with no fixed deadline;"
-            " %lld lawfully delayed by holds (hold time is not counted).</p>\n",
-            jint(tl, "notified"), jint(tl, "on_time"), jint(tl, "late"),
-            jint(tl, "overdue_not_notified"), jint(tl, "pending_within_deadline"),
-            jint(tl, "no_deadline"), jint(tl, "delayed_by_holds"));
+    timeliness_say(out, tl, "<h2>Timeliness</h2>\n<p>", true);
     html_people(out, "late", "Late (notified after the deadline)",
                 json_object_get(tl, "late_people"));
     html_people(out, "overdue", "Not notified, past the deadline",
@@ -2100,9 +2154,11 @@ static void html_undeliverable(FILE *out, const json_t *o)
     const json_t *und = json_object_get(o, "undeliverable");
     fprintf(out,
             "<h2>Undeliverable: %lld</h2>\n<p>Letters returned: %lld; without usable contact:"
-            " %lld.</p>\n<table id=undeliverable><tr><th>ref</th><th>name</th><th>region</th>"
-            "<th>reasons</th><th>last reason in the log</th></tr>\n",
+            " %lld.</p>\n",
             jint(und, "count"), jint(o, "returned_letters"), jint(o, "no_usable_contact"));
+    html_table(
+        out, "undeliverable",
+        (const char *const[]){"ref", "name", "region", "reasons", "last reason in the log", NULL});
     html_rows(out, json_object_get(und, "people"), "<tr>", html_unreached);
     html_more(out, und);
     fputs("<p>Everyone not reached, with each last attempt: <code>", out);
@@ -2125,10 +2181,10 @@ static void html_hold(FILE *out, const json_t *h)
 static void html_holds(FILE *out, const json_t *o)
 {
     const json_t *holds = json_object_get(o, "holds");
-    fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n<table id=holds>"
-          "<tr><th>hold</th><th>scope</th><th>form</th><th>authority</th><th>case</th>"
-          "<th>placed</th><th>lifted</th><th>lawful until</th><th>days</th><th>state</th></tr>\n",
-          out);
+    fputs("<h2>Holds (lawful delay, not counted against the deadline)</h2>\n", out);
+    html_table(out, "holds",
+               (const char *const[]){"hold", "scope", "form", "authority", "case", "placed",
+                                     "lifted", "lawful until", "days", "state", NULL});
     html_rows(out, holds, "<tr>", html_hold);
 }
 

@@ -195,13 +195,10 @@ static int reach_again(struct crier_db *db, const char *campaign_id, const struc
     snprintf(index_text, sizeof(index_text), "%d", index);
     const char *params[] = {campaign_id, p->notice_id,        p->state, c->policy[index],
                             index_text,  p->field[FIELD_REF], actor,    reason};
-    PGresult *result = NULL;
-    int r = db_query(db, reach_again_sql, 8, params, &result);
-    if (r < 0)
-        return r;
-    *ret_moved = strcmp(PQgetvalue(result, 0, 0), "1") == 0;
-    PQclear(result);
-    return 0;
+    long moved = 0;
+    int r = db_query_long(db, reach_again_sql, 8, params, &moved);
+    *ret_moved = r == 0 && moved == 1;
+    return r;
 }
 
 /* reopen - a completed campaign with a notice queued again runs again (logged). */

@@ -18,17 +18,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-int find_index_missing(struct crier_db *db, int64_t campaign_id, long *ret_missing,
-                       long *ret_building)
+/* missing_query - sql over crier.find_index_missing($1): the campaign's missing indexes, or
+ * every campaign's for a campaign_id of 0: the one place that says so to the database. */
+static int missing_query(struct crier_db *db, int64_t campaign_id, const char *sql,
+                         PGresult **ret_result)
 {
     char id[32];
     snprintf(id, sizeof(id), "%" PRId64, campaign_id);
     const char *params[] = {campaign_id > 0 ? id : NULL};
+    return db_query(db, sql, 1, params, ret_result);
+}
+
+int find_index_missing(struct crier_db *db, int64_t campaign_id, long *ret_missing,
+                       long *ret_building)
+{
     PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT count(*), count(*) FILTER (WHERE building)"
-                     " FROM crier.find_index_missing($1)",
-                     1, params, &result);
+    int r = missing_query(db, campaign_id,
+                          "SELECT count(*), count(*) FILTER (WHERE building)"
+                          " FROM crier.find_index_missing($1)",
+                          &result);
     if (r < 0)
         return r;
     *ret_missing = strtol(PQgetvalue(result, 0, 0), NULL, 10);
@@ -125,13 +133,11 @@ static void builders_join(struct builder *builders, int count)
 int find_index_build(struct crier_db *db, const char *conninfo, int connections,
                      int64_t campaign_id, long *ret_built, char *err, size_t err_size)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, campaign_id);
-    const char *params[] = {campaign_id > 0 ? id : NULL};
     struct build_queue q = {.result = 0};
     *ret_built = 0;
-    int r = db_query(db, "SELECT campaign_id, index_name FROM crier.find_index_missing($1)", 1,
-                     params, &q.missing);
+    int r = missing_query(db, campaign_id,
+                          "SELECT campaign_id, index_name FROM crier.find_index_missing($1)",
+                          &q.missing);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
         return r;

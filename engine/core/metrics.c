@@ -113,6 +113,17 @@ static void label_escape(FILE *out, const char *value)
     }
 }
 
+/* series - a sample's name and its campaign and channel labels, open for more labels
+ * (",state=...") or the closing brace. */
+static void series(FILE *out, const char *name, const char *campaign, const char *channel)
+{
+    fprintf(out, "%s{campaign=\"", name);
+    label_escape(out, campaign);
+    fputs("\",channel=\"", out);
+    label_escape(out, channel);
+    fputc('"', out);
+}
+
 void metrics_waiting_set(const json_t *waiting)
 {
     char *text = NULL;
@@ -122,11 +133,9 @@ void metrics_waiting_set(const json_t *waiting)
     const json_t *row;
     json_array_foreach(waiting, i, row)
     {
-        fputs("crier_waiting_notices{campaign=\"", out);
-        label_escape(out, json_string_value(json_object_get(row, "campaign")));
-        fputs("\",channel=\"", out);
-        label_escape(out, json_string_value(json_object_get(row, "channel")));
-        fprintf(out, "\"} %lld\n", json_integer_value(json_object_get(row, "notices")));
+        series(out, "crier_waiting_notices", json_string_value(json_object_get(row, "campaign")),
+               json_string_value(json_object_get(row, "channel")));
+        fprintf(out, "} %lld\n", json_integer_value(json_object_get(row, "notices")));
     }
     fclose(out);
     pthread_mutex_lock(&waiting_lock);
@@ -155,11 +164,8 @@ static void campaign_lines(FILE *out, const json_t *statuses)
         {
             json_object_foreach((json_t *)states, state, count)
             {
-                fputs("crier_campaign_notices{campaign=\"", out);
-                label_escape(out, campaign ? campaign : "");
-                fputs("\",channel=\"", out);
-                label_escape(out, channel);
-                fputs("\",state=\"", out);
+                series(out, "crier_campaign_notices", campaign ? campaign : "", channel);
+                fputs(",state=\"", out);
                 label_escape(out, state);
                 fprintf(out, "\"} %" JSON_INTEGER_FORMAT "\n", json_integer_value(count));
             }

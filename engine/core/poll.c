@@ -224,8 +224,9 @@ static void poll_decide(struct poller *p, const struct crier_notice *notice, cha
     poll_decide_final(&in, outcome, policy_decision, d);
 }
 
-/* poll_round - one transaction; returns the notices asked about, or < 0. */
-static long poll_round(struct poller *p)
+/* due_read - a round's transaction begun and its due notices read (rolled back when the
+ * query failed). */
+static int due_read(struct poller *p, PGresult **ret_due)
 {
     int r = db_begin(p->db);
     if (r < 0)
@@ -233,81 +234,135 @@ static long poll_round(struct poller *p)
     char limit[16];
     snprintf(limit, sizeof(limit), "%d", p->batch);
     const char *params[] = {p->ops->name, limit};
-    PGresult *due = NULL;
-    r = db_query(p->db, due_sql, 2, params, &due);
-    if (r < 0) {
+    r = db_query(p->db, due_sql, 2, params, ret_due);
+    if (r < 0)
         db_rollback(p->db);
-        return r;
-    }
-    size_t n = (size_t)PQntuples(due);
-    if (n == 0) {
-        PQclear(due);
-        return db_commit(p->db);
-    }
-    struct crier_notice *notices = xcalloc(n, sizeof(*notices));
-    struct crier_poll_item *items = xcalloc(n, sizeof(*items));
-    struct crier_outcome *outcomes = xcalloc(n, sizeof(*outcomes));
-    struct policy_decision *policy_decisions = xcalloc(n, sizeof(*policy_decisions));
-    struct transition_polled *decisions = xcalloc(n, sizeof(*decisions));
-    char ***policies = xcalloc(n, sizeof(char **));
+    return r;
+}
+
+/* One round: the due notices, row i of the due query each, and what is decided for them. */
+struct round {
+    size_t n;
+    struct crier_notice *notices;
+    struct crier_poll_item *items;
+    struct crier_outcome *outcomes;
+    struct policy_decision *policy_decisions;
+    struct transition_polled *decisions;
+    char ***policies;
+};
+
+/* What an answer came to, as the round's log line counts it. */
+enum answer {
+    ANSWER_DELIVERED,
+    ANSWER_FAILED, /* the next channel, or undeliverable */
+    ANSWER_RESENT,
+    ANSWER_RECONCILED,
+    ANSWER_PERSON,
+    ANSWER_PENDING,
+    ANSWER_KINDS
+};
+
+static void round_open(struct round *round, const PGresult *due)
+{
+    size_t n = round->n;
+    round->notices = xcalloc(n, sizeof(*round->notices));
+    round->items = xcalloc(n, sizeof(*round->items));
+    round->outcomes = xcalloc(n, sizeof(*round->outcomes));
+    round->policy_decisions = xcalloc(n, sizeof(*round->policy_decisions));
+    round->decisions = xcalloc(n, sizeof(*round->decisions));
+    round->policies = xcalloc(n, sizeof(char **));
     for (size_t i = 0; i < n; i++) {
         int row = (int)i;
-        struct crier_notice *notice = &notices[i];
+        struct crier_notice *notice = &round->notices[i];
         notice_from_row(due, row, notice);
         notice->vars_json = NULL; /* a status check renders nothing */
         notice->campaign_name = PQgetvalue(due, row, DUE_CAMPAIGN_NAME);
-        policies[i] = db_array_parse(PQgetvalue(due, row, DUE_POLICY));
-        items[i].notice = notice;
-        items[i].transport_id = db_value(due, row, DUE_TRANSPORT_ID);
-        items[i].submitted_at = strtod(PQgetvalue(due, row, DUE_SUBMITTED_AT), NULL);
+        round->policies[i] = db_array_parse(PQgetvalue(due, row, DUE_POLICY));
+        round->items[i].notice = notice;
+        round->items[i].transport_id = db_value(due, row, DUE_TRANSPORT_ID);
+        round->items[i].submitted_at = strtod(PQgetvalue(due, row, DUE_SUBMITTED_AT), NULL);
     }
+}
 
-    channel_poll(p->session, items, n, outcomes);
+/* round_decide - the decision for notice i of the round, and what it came to. */
+static enum answer round_decide(struct poller *p, struct round *round, const PGresult *due,
+                                size_t i)
+{
+    int row = (int)i;
+    const char *started_text = db_value(due, row, DUE_CHANNEL_STARTED_AT);
+    double channel_started_at = started_text ? strtod(started_text, NULL) : now_seconds();
+    size_t channel_index = strtoul(PQgetvalue(due, row, DUE_CHANNEL_INDEX), NULL, 10);
+    poll_decide(p, &round->notices[i], round->policies[i], channel_index, channel_started_at,
+                round->items[i].submitted_at, round->items[i].transport_id, &round->outcomes[i],
+                &round->policy_decisions[i], &round->decisions[i]);
+    const struct transition_polled *d = &round->decisions[i];
+    if (!d->logged)
+        return ANSWER_PENDING;
+    if (d->delay == POLL_NEVER)
+        return ANSWER_PERSON;
+    if (strcmp(d->to_state, "submitted") == 0)
+        return ANSWER_RECONCILED;
+    if (strcmp(d->to_state, "delivered") == 0)
+        return ANSWER_DELIVERED;
+    if (d->changed || strcmp(d->to_state, "undeliverable") == 0)
+        return ANSWER_FAILED;
+    return ANSWER_RESENT;
+}
 
-    long counts[6] = {0}; /* delivered, failed, resent, reconciled, person, pending */
-    for (size_t i = 0; i < n; i++) {
-        int row = (int)i;
-        const char *started_text = db_value(due, row, DUE_CHANNEL_STARTED_AT);
-        double channel_started_at = started_text ? strtod(started_text, NULL) : now_seconds();
-        size_t channel_index = strtoul(PQgetvalue(due, row, DUE_CHANNEL_INDEX), NULL, 10);
-        poll_decide(p, &notices[i], policies[i], channel_index, channel_started_at,
-                    items[i].submitted_at, items[i].transport_id, &outcomes[i],
-                    &policy_decisions[i], &decisions[i]);
-        const struct transition_polled *d = &decisions[i];
-        if (!d->logged)
-            counts[5]++;
-        else if (d->delay == POLL_NEVER)
-            counts[4]++;
-        else if (strcmp(d->to_state, "submitted") == 0)
-            counts[3]++;
-        else if (strcmp(d->to_state, "delivered") == 0)
-            counts[0]++;
-        else if (d->changed || strcmp(d->to_state, "undeliverable") == 0)
-            counts[1]++;
-        else
-            counts[2]++;
-    }
-    r = transition_record_polled(p->db, p->ops->name, p->owner, decisions, n);
+/* round_record - the decisions recorded and the transaction ended; a line for the log
+ * when anything moved. */
+static int round_record(struct poller *p, const struct round *round, const long *counts)
+{
+    int r = transition_record_polled(p->db, p->ops->name, p->owner, round->decisions, round->n);
     if (r == 0) {
         r = db_commit(p->db);
     } else {
-        log_error("%s: recording %zu status answers failed: %s", p->owner, n, p->db->error);
+        log_error("%s: recording %zu status answers failed: %s", p->owner, round->n, p->db->error);
         db_rollback(p->db);
     }
-    if (r == 0 && (counts[0] || counts[1] || counts[2] || counts[3] || counts[4]))
+    if (r == 0 && (counts[ANSWER_DELIVERED] || counts[ANSWER_FAILED] || counts[ANSWER_RESENT] ||
+                   counts[ANSWER_RECONCILED] || counts[ANSWER_PERSON]))
         log_info("%s: %zu asked: %ld delivered, %ld failed (next channel), %ld to send again, "
                  "%ld reconciled, %ld for a person, %ld pending",
-                 p->owner, n, counts[0], counts[1], counts[2], counts[3], counts[4], counts[5]);
-    for (size_t i = 0; i < n; i++)
-        strv_free(policies[i]);
-    free(policies);
-    free(decisions);
-    free(policy_decisions);
-    free(outcomes);
-    free(items);
-    free(notices);
+                 p->owner, round->n, counts[ANSWER_DELIVERED], counts[ANSWER_FAILED],
+                 counts[ANSWER_RESENT], counts[ANSWER_RECONCILED], counts[ANSWER_PERSON],
+                 counts[ANSWER_PENDING]);
+    return r;
+}
+
+static void round_free(struct round *round)
+{
+    for (size_t i = 0; i < round->n; i++)
+        strv_free(round->policies[i]);
+    free(round->policies);
+    free(round->decisions);
+    free(round->policy_decisions);
+    free(round->outcomes);
+    free(round->items);
+    free(round->notices);
+}
+
+/* poll_round - one transaction; returns the notices asked about, or < 0. */
+static long poll_round(struct poller *p)
+{
+    PGresult *due = NULL;
+    int r = due_read(p, &due);
+    if (r < 0)
+        return r;
+    struct round round = {.n = (size_t)PQntuples(due)};
+    if (round.n == 0) {
+        PQclear(due);
+        return db_commit(p->db);
+    }
+    round_open(&round, due);
+    channel_poll(p->session, round.items, round.n, round.outcomes);
+    long counts[ANSWER_KINDS] = {0};
+    for (size_t i = 0; i < round.n; i++)
+        counts[round_decide(p, &round, due, i)]++;
+    r = round_record(p, &round, counts);
+    round_free(&round);
     PQclear(due);
-    return r < 0 ? r : (long)n;
+    return r < 0 ? r : (long)round.n;
 }
 
 /* ---- a status the gateway pushed (crier serve's webhook) ------------------------------- */

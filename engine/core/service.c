@@ -60,13 +60,11 @@ static int waiting_count(struct crier_db *db, PGresult *pairs, int i, long long 
         return 0;
     const char *params[] = {PQgetvalue(pairs, i, 2), PQgetvalue(pairs, i, 1),
                             hold_release_lapsed_param()};
-    PGresult *result = NULL;
-    int r = db_query(db, WAITING_HELD_SQL, 3, params, &result);
-    if (r < 0)
-        return r;
-    *ret_count = strtoll(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    long held = 0;
+    int r = db_query_long(db, WAITING_HELD_SQL, 3, params, &held);
+    if (r == 0)
+        *ret_count = held;
+    return r;
 }
 
 int service_waiting(struct crier_db *db, const char *name, json_t **ret_waiting)

@@ -565,90 +565,139 @@ static const json_t *hipaa_required(const json_t *model)
 
 #define SET_MAX 64 /* posting.html and a media text for each of 58 jurisdictions and more */
 
+/* What substitute_write holds between its phases; write_end() releases it. */
+struct write_run {
+    struct crier_db *db;
+    const struct substitute_options *o;
+    char id[32];
+    char *incident, *child, *stage;
+    json_t *model, *meta;
+    const json_t *hipaa; /* HIPAA's entry of the model when its substitute notice is required */
+    bool locked;
+    struct written w[SET_MAX];
+    size_t n;
+    long queued;
+};
+
+/* write_begin - the campaign's meta, the session lock, the assessment. */
+static int write_begin(struct write_run *run, char *err, size_t err_size)
+{
+    int r = meta_read(run->db, run->o->campaign, run->id, sizeof(run->id), &run->incident,
+                      &run->meta, err, err_size);
+    if (r == 0) {
+        /* held until the end, across the load's transactions (a session lock) */
+        const char *params[] = {run->id};
+        r = db_exec(run->db, "SELECT pg_advisory_lock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1,
+                    params);
+        run->locked = r == 0;
+        if (r < 0)
+            error_set(err, err_size, r, "%s", run->db->error);
+    }
+    if (r == 0)
+        r = substitute_assess(run->db, run->o, &run->model, err, err_size);
+    return r;
+}
+
+/* write_refused - what stops the notice before anything is written: no jurisdiction
+ * requires it, or HIPAA does and the meta has no toll-free number. */
+static int write_refused(struct write_run *run, char *err, size_t err_size)
+{
+    run->hipaa = hipaa_required(run->model);
+    if (json_array_size(json_object_get(run->model, "required")) == 0)
+        return error_set(err, err_size, -EPERM,
+                         "substitute notice is required in no jurisdiction of '%s' by the rules "
+                         "table (see crier substitute %s): nothing written",
+                         run->o->campaign, run->o->campaign);
+    if (run->hipaa && str_empty(jtext(run->meta, "toll_free_number")))
+        return error_set(err, err_size, -EINVAL,
+                         "the campaign meta has no toll_free_number: HIPAA's substitute notice "
+                         "needs a toll-free number, active for 90 days, on the posting and in "
+                         "the media notice (45 CFR 164.404(d)(2)): nothing written");
+    return 0;
+}
+
+/* write_stage - the files, written into a staging directory beside dir and checked. */
+static int write_stage(struct write_run *run, const char *dir, char *err, size_t err_size)
+{
+    run->stage = stage_open(dir, err, err_size);
+    if (run->stage == NULL)
+        return -EIO;
+    int r = files_write(run->model, run->meta, run->hipaa, run->stage, run->w, SET_MAX, &run->n,
+                        err, err_size);
+    return r == 0 ? stage_check(dir, run->w, run->n, err, err_size) : r;
+}
+
+/* write_email - the email campaign of the notice, and the people queued on it. */
+static int write_email(struct write_run *run, const struct crier_config *config, const char *actor,
+                       campaign_start_check check, void *check_data, char *err, size_t err_size)
+{
+    int r = email_campaign(run->db, config, run->o->campaign, run->id, run->incident, run->meta,
+                           actor, &run->child, err, err_size);
+    if (r == 0)
+        r = email_queue(run->db, config, run->model, run->id, run->child, run->hipaa != NULL, actor,
+                        check, check_data, &run->queued, err, err_size);
+    return r;
+}
+
+/* write_record - the log rows, then the staged files moved into dir. */
+static int write_record(struct write_run *run, const char *dir, char *err, size_t err_size)
+{
+    char *detail = xasprintf("substitute email queued for %ld more people in campaign %s",
+                             run->queued, run->child);
+    int r = log_all(run->db, run->id, run->w, run->n, detail, err, err_size);
+    free(detail);
+    if (r < 0)
+        return r; /* nothing recorded: the staging directory goes */
+    r = stage_publish(run->stage, dir, run->w, run->n, err, err_size);
+    run->stage = NULL; /* moved, or kept for the user (err says where) */
+    return r;
+}
+
+static json_t *write_result(const struct write_run *run)
+{
+    json_t *files = json_array();
+    for (size_t i = 0; i < run->n; i++)
+        json_array_append_new(
+            files, json_pack("{s:s, s:s}", "path", run->w[i].path, "sha256", run->w[i].sha256));
+    return json_pack("{s:s, s:O, s:o, s:s, s:I}", "campaign", run->o->campaign, "required",
+                     json_object_get(run->model, "required"), "files", files, "email_campaign",
+                     run->child, "email_queued", (json_int_t)run->queued);
+}
+
+/* write_end - a staging directory left removed, the lock released, the memory freed. */
+static void write_end(struct write_run *run)
+{
+    stage_remove(run->stage, run->w, run->n);
+    for (size_t i = 0; i < run->n; i++)
+        free(run->w[i].path);
+    if (run->locked) {
+        const char *params[] = {run->id};
+        db_exec(run->db, "SELECT pg_advisory_unlock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1,
+                params);
+    }
+    free(run->child);
+    free(run->incident);
+    json_decref(run->meta);
+    json_decref(run->model);
+}
+
 int substitute_write(struct crier_db *db, const struct crier_config *config,
                      const struct substitute_options *o, const char *dir, const char *actor,
                      campaign_start_check check, void *check_data, json_t **ret_result, char *err,
                      size_t err_size)
 {
-    json_t *model = NULL, *meta = NULL;
-    char id[32], *incident = NULL, *child = NULL, *stage = NULL;
-    struct written w[SET_MAX];
-    size_t n = 0;
-    bool locked = false;
-    int r = meta_read(db, o->campaign, id, sizeof(id), &incident, &meta, err, err_size);
-    if (r == 0) {
-        /* held until the end, across the load's transactions (a session lock) */
-        const char *params[] = {id};
-        r = db_exec(db, "SELECT pg_advisory_lock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1,
-                    params);
-        locked = r == 0;
-        if (r < 0)
-            error_set(err, err_size, r, "%s", db->error);
-    }
+    struct write_run run = {.db = db, .o = o};
+    int r = write_begin(&run, err, err_size);
     if (r == 0)
-        r = substitute_assess(db, o, &model, err, err_size);
-    if (r < 0)
-        goto done;
-    const json_t *hipaa = hipaa_required(model);
-    if (json_array_size(json_object_get(model, "required")) == 0) {
-        r = error_set(err, err_size, -EPERM,
-                      "substitute notice is required in no jurisdiction of '%s' by the rules "
-                      "table (see crier substitute %s): nothing written",
-                      o->campaign, o->campaign);
-        goto done;
-    }
-    if (hipaa && str_empty(jtext(meta, "toll_free_number"))) {
-        r = error_set(err, err_size, -EINVAL,
-                      "the campaign meta has no toll_free_number: HIPAA's substitute notice "
-                      "needs a toll-free number, active for 90 days, on the posting and in the "
-                      "media notice (45 CFR 164.404(d)(2)): nothing written");
-        goto done;
-    }
-    stage = stage_open(dir, err, err_size);
-    if (stage == NULL) {
-        r = -EIO;
-        goto done;
-    }
-    r = files_write(model, meta, hipaa, stage, w, SET_MAX, &n, err, err_size);
+        r = write_refused(&run, err, err_size);
     if (r == 0)
-        r = stage_check(dir, w, n, err, err_size);
-    long queued = 0;
+        r = write_stage(&run, dir, err, err_size);
     if (r == 0)
-        r = email_campaign(db, config, o->campaign, id, incident, meta, actor, &child, err,
-                           err_size);
+        r = write_email(&run, config, actor, check, check_data, err, err_size);
     if (r == 0)
-        r = email_queue(db, config, model, id, child, hipaa != NULL, actor, check, check_data,
-                        &queued, err, err_size);
-    if (r < 0)
-        goto done;
-    char *detail =
-        xasprintf("substitute email queued for %ld more people in campaign %s", queued, child);
-    r = log_all(db, id, w, n, detail, err, err_size);
-    free(detail);
-    if (r < 0)
-        goto done; /* nothing recorded: the staging directory goes */
-    r = stage_publish(stage, dir, w, n, err, err_size);
-    stage = NULL; /* moved, or kept for the user (err says where) */
-    if (r < 0)
-        goto done;
-    json_t *files = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(files,
-                              json_pack("{s:s, s:s}", "path", w[i].path, "sha256", w[i].sha256));
-    *ret_result = json_pack("{s:s, s:O, s:o, s:s, s:I}", "campaign", o->campaign, "required",
-                            json_object_get(model, "required"), "files", files, "email_campaign",
-                            child, "email_queued", (json_int_t)queued);
-done:
-    stage_remove(stage, w, n);
-    if (locked) {
-        const char *params[] = {id};
-        db_exec(db, "SELECT pg_advisory_unlock(" SUBSTITUTE_LOCK_CLASS ", $1::integer)", 1, params);
-    }
-    for (size_t i = 0; i < n; i++)
-        free(w[i].path);
-    free(child);
-    free(incident);
-    json_decref(meta);
-    json_decref(model);
+        r = write_record(&run, dir, err, err_size);
+    if (r == 0)
+        *ret_result = write_result(&run);
+    write_end(&run);
     return r;
 }

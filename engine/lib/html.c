@@ -60,6 +60,13 @@ void html_escape(FILE *out, const char *text)
     }
 }
 
+void html_wrap(FILE *out, const char *open, const char *text, const char *close)
+{
+    fputs(open, out);
+    html_escape(out, text);
+    fputs(close, out);
+}
+
 char *html_escaped(const char *text)
 {
     char *buf = NULL;
@@ -127,12 +134,7 @@ static void table(FILE *out, const json_t *rows)
     size_t i;
     const json_t *row;
     fputs("<table><thead><tr>", out);
-    json_object_foreach((json_t *)first, key, value)
-    {
-        fputs("<th>", out);
-        html_escape(out, key);
-        fputs("</th>", out);
-    }
+    json_object_foreach((json_t *)first, key, value) html_wrap(out, "<th>", key, "</th>");
     fputs("</tr></thead><tbody>\n", out);
     json_array_foreach(rows, i, row)
     {
@@ -156,9 +158,7 @@ void html_json(FILE *out, const json_t *value)
         fputs("<dl>", out);
         json_object_foreach((json_t *)value, key, member)
         {
-            fputs("<dt>", out);
-            html_escape(out, key);
-            fputs("</dt><dd>", out);
+            html_wrap(out, "<dt>", key, "</dt><dd>");
             html_json(out, member);
             fputs("</dd>\n", out);
         }

@@ -61,10 +61,11 @@ static void find_forms(FILE *out, const struct web_request *request, const json_
         fprintf(out, "<h2>%zu found</h2>\n", json_array_size(data));
 }
 
-/* person_href - the person page of a campaign and ref. */
-static void person_href(FILE *out, const char *campaign, const char *ref)
+/* person_href - a page about one person (path: /person, /person/content), by campaign and
+ * ref. */
+static void person_href(FILE *out, const char *path, const char *campaign, const char *ref)
 {
-    fputs("/person?campaign=", out);
+    fprintf(out, "%s?campaign=", path);
     html_url(out, campaign);
     fputs("&amp;ref=", out);
     html_url(out, ref);
@@ -84,7 +85,7 @@ static void find_after(FILE *out, const struct web_request *request, const json_
         if (campaign == NULL || ref == NULL)
             continue;
         fputs("<li><a href=\"", out);
-        person_href(out, campaign, ref);
+        person_href(out, "/person", campaign, ref);
         fputs("\">", out);
         html_escape(out, campaign);
         fputs(" ", out);
@@ -166,16 +167,12 @@ static void person_after(FILE *out, const struct web_request *request, const jso
         html_escape(out, channel);
         fputs(" (", out);
         html_escape(out, json_string_value(json_object_get(content, "verdict")));
-        fputs("): <a href=\"/person/content?campaign=", out);
-        html_url(out, campaign);
-        fputs("&amp;ref=", out);
-        html_url(out, ref);
+        fputs("): <a href=\"", out);
+        person_href(out, "/person/content", campaign, ref);
         fprintf(out, "&amp;log=%" JSON_INTEGER_FORMAT "\">as text</a>", id);
         if (ops->proof_print) {
-            fputs(" &#183; <a href=\"/person/content?campaign=", out);
-            html_url(out, campaign);
-            fputs("&amp;ref=", out);
-            html_url(out, ref);
+            fputs(" &#183; <a href=\"", out);
+            person_href(out, "/person/content", campaign, ref);
             fprintf(out, "&amp;log=%" JSON_INTEGER_FORMAT "&amp;format=pdf\" download>PDF</a>", id);
         }
         fputs("</li>", out);

@@ -29,9 +29,7 @@ static void progress_line(FILE *out, const json_t *p)
             json_integer_value(json_object_get(p, "rate_seconds")),
             json_integer_value(json_object_get(p, "remaining")));
     if (eta) {
-        fputs("done at about ", out);
-        html_escape(out, eta);
-        fputs(" at this rate", out);
+        html_wrap(out, "done at about ", eta, " at this rate");
     } else {
         fputs("no ETA (nothing moved in that window, or the campaign is not running)", out);
     }
@@ -89,17 +87,12 @@ static void state_table(FILE *out, const json_t *status)
           "<th scope=\"col\">state</th><th scope=\"col\">all</th>",
           out);
     json_object_foreach((json_t *)by_channel, channel, counts)
-    {
-        fputs("<th scope=\"col\">", out);
-        html_escape(out, channel);
-        fputs("</th>", out);
-    }
+        html_wrap(out, "<th scope=\"col\">", channel, "</th>");
     fputs("</tr>\n", out);
     json_object_foreach((json_t *)by_state, key, value)
     {
-        fputs("<tr><th scope=\"row\">", out);
-        html_escape(out, key);
-        fprintf(out, "</th><td>%" JSON_INTEGER_FORMAT "</td>", json_integer_value(value));
+        html_wrap(out, "<tr><th scope=\"row\">", key, "</th>");
+        fprintf(out, "<td>%" JSON_INTEGER_FORMAT "</td>", json_integer_value(value));
         json_object_foreach((json_t *)by_channel, channel, counts)
             fprintf(out, "<td>%" JSON_INTEGER_FORMAT "</td>",
                     json_integer_value(json_object_get(counts, key)));
@@ -117,11 +110,9 @@ void progress_campaigns(FILE *out, const json_t *statuses)
     const json_t *status;
     json_array_foreach(statuses, i, status)
     {
-        fputs("<section class=\"running\"><h3>", out);
-        html_escape(out, json_string_value(json_object_get(status, "campaign")));
-        fputs(" (", out);
-        html_escape(out, json_string_value(json_object_get(status, "state")));
-        fputs(")</h3>\n", out);
+        html_wrap(out, "<section class=\"running\"><h3>",
+                  json_string_value(json_object_get(status, "campaign")), " (");
+        html_wrap(out, "", json_string_value(json_object_get(status, "state")), ")</h3>\n");
         const json_t *p = json_object_get(status, "progress");
         if (json_is_object(p))
             progress_line(out, p);

@@ -153,13 +153,9 @@ static int scrape_read(struct web_session *session, char **ret_text)
     int r = status_running(session->db, &statuses);
     if (r < 0)
         return r;
-    char *text = NULL;
-    size_t length = 0;
-    FILE *out = open_memstream(&text, &length);
-    if (out == NULL)
-        abort();
-    metrics_campaigns_print(out, statuses);
-    fclose(out);
+    struct capture c;
+    metrics_campaigns_print(capture_start(&c), statuses);
+    char *text = capture_text(&c);
     json_decref(statuses);
     pthread_mutex_lock(&scrape_lock);
     free(scrape_text);

@@ -16,6 +16,10 @@
  */
 void html_escape(FILE *out, const char *text);
 
+/* html_wrap - html_escape(text) between open and close, markup written as it is: a cell,
+ * a heading, a term ("<th>", key, "</th>"). */
+void html_wrap(FILE *out, const char *open, const char *text, const char *close);
+
 /* html_escaped - the same into a new string (the caller frees it). */
 char *html_escaped(const char *text);
 

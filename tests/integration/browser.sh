@@ -80,9 +80,13 @@ TAP_FAILED=$((TAP_FAILED + $(grep -c '^not ok' "$WORK/browser.tap")))
 is "$(sql "SELECT document_name || ' ' || document_sha256 FROM crier.hold WHERE official = 'Agent Browser'")" \
   "letter.pdf $(sha256sum letter.pdf | cut -d' ' -f1)" "the uploaded letter is kept with its SHA-256"
 # the page said "placed" once the hold had committed and what was in flight had drained:
-# from the hold's placement on, nothing of the campaign (its scope) is claimed
+# from the hold's placement on, nothing of the campaign (its scope) is claimed. The mark is
+# the hold's own log row, written once its trigger holds the claims' lock (as holds.sh),
+# not placed_at: that is its transaction's start, and a claim under way then may still
+# log after it (it is one of those the hold lists as handed over before it took effect).
 is "$(sql "SELECT count(*) FROM crier.dispatch_log d WHERE d.from_state = 'ready' AND d.to_state = 'sending'
-           AND d.at > (SELECT placed_at FROM crier.hold WHERE official = 'Agent Browser')")" 0 \
+           AND d.id > (SELECT min(l.id) FROM crier.dispatch_log l JOIN crier.hold h ON h.id = l.hold_id
+                       WHERE h.official = 'Agent Browser')")" 0 \
   "no notice in the hold's scope was claimed after it was placed"
 ok "the campaign had notices left to hold" test "$(sql "SELECT count(*) FROM crier.notice WHERE state = 'ready'")" -gt 0
 run_crier audit verify --file "$WORK/downloads/crier-audit-c.jsonl"

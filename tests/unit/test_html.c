@@ -1,7 +1,7 @@
 /* test_html.c - html_escape, the one escaping function of crier serve: the five characters
  * that matter in text and quoted attributes, hostile names from a list, control characters
  * and bytes that are not UTF-8; html_url; html_json escapes keys and values alike and flags
- * lapsed holds. */
+ * lapsed holds; html_wrap escapes the value and writes the markup as it is. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -75,6 +75,18 @@ static void test_url(void **state)
     free(got);
 }
 
+static void test_wrap(void **state)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    html_wrap(out, "<td class=\"n\">", "<b>O'Brien</b>", "</td>");
+    html_wrap(out, "<th>", NULL, "</th>\n");
+    fclose(out);
+    assert_string_equal(buf, "<td class=\"n\">&lt;b&gt;O&#39;Brien&lt;/b&gt;</td><th></th>\n");
+    free(buf);
+}
+
 static char *render_json(const char *json)
 {
     json_t *value = json_loads(json, 0, NULL);
@@ -114,6 +126,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape),
         cmocka_unit_test(test_url),
+        cmocka_unit_test(test_wrap),
         cmocka_unit_test(test_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
