@@ -122,20 +122,21 @@ int channel_slice_begin(struct crier_channel *channel, const struct channel_batc
     return channel->ops->slice_begin(channel, batch);
 }
 
-int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n)
+int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                       char **items)
 {
     if (channel == NULL || channel->ops->slice_send == NULL)
         return -ENOTSUP;
-    return channel->ops->slice_send(channel, notices, n);
+    return channel->ops->slice_send(channel, notices, n, items);
 }
 
-void channel_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+void channel_slice_outcomes(struct crier_channel *channel, const char *const *items, size_t n,
                             struct crier_outcome *outcomes)
 {
     for (size_t i = 0; i < n; i++)
         outcome_set(&outcomes[i], OUTCOME_TEMPORARY, "no outcome reported by the channel");
     if (channel && channel->ops->slice_outcomes)
-        channel->ops->slice_outcomes(channel, positions, n, outcomes);
+        channel->ops->slice_outcomes(channel, items, n, outcomes);
     redact(channel, outcomes, n);
 }
 

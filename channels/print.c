@@ -2,11 +2,14 @@
  * print.c - the mail channel: a claimed batch of notices becomes one print-ready PDF of
  * letters for #10 double-window envelopes, sorted by ZIP, with a manifest beside it.
  *
- * A batch comes in slices (slice_begin, slice_send, flush; the engine claims it by ids in
- * the order of print_sort_key and reads its rows 250 at a time, so that neither side holds
- * the batch's notices). Each letter is rendered as it arrives (letter.c, through the lane's
- * letter cache: what the letters share is shaped once and drawn once per batch as forms)
- * into one cairo PDF surface written to .B<ID>.pdf.tmp, its row written to the manifest
+ * A batch comes in slices (slice_begin, slice_send, flush; the engine claims it in the
+ * order of print_sort_key and reads its rows 250 at a time, so that neither side holds the
+ * batch's notices). What became of each letter (its digest, pages and place, or why it was
+ * left out) goes back to the engine as a line of text (item_text), which it keeps beside the
+ * batch in the database until the record asks for the outcomes (slice_outcomes). Each letter is
+ * rendered as it arrives (letter.c, through the lane's letter cache: what the letters share is
+ * shaped once and drawn once per batch as forms) into one cairo PDF surface written to
+ * .B<ID>.pdf.tmp, its row written to the manifest
  * (.B<ID>.csv.tmp); flush closes them, writes a sha256sum file
  * (.B<ID>.sha256.tmp), fsyncs them, renames them to B<ID>.*.pending and fsyncs the
  * directory. Only then are the letters ACCEPTED ("batched", slice_outcomes). The engine
@@ -34,6 +37,7 @@
 #include <cairo.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,16 +71,16 @@ enum item_state {
     ITEM_LEFT_OUT, /* not in the batch: its outcome is kind and detail */
 };
 
-/* One letter of the batch being assembled, in print order: all the batch keeps of it once
- * it is drawn (about 56 bytes; its notice and body are the engine's slice, gone with it). */
+/* One letter of the batch, while it is drawn and again while its outcome is made: handed to
+ * the engine as text in between (item_text, item_parse), so that the batch holds none. */
 struct print_item {
-    unsigned char sha256[32]; /* the letter's digest (letter_digest), binary */
-    char *detail;             /* left out: its outcome's words (malloc'd) */
-    int first_page;           /* 1-based, in the batch PDF */
-    int sequence;             /* its row in the manifest, 1-based */
-    short pages;              /* the letter's pages, the duplex blank one included */
-    unsigned char state;      /* enum item_state */
-    unsigned char kind;       /* left out: enum crier_outcome_kind */
+    unsigned char sha256[32];        /* the letter's digest (letter_digest), binary */
+    char detail[OUTCOME_DETAIL_MAX]; /* left out: its outcome's words */
+    int first_page;                  /* 1-based, in the batch PDF */
+    int sequence;                    /* its row in the manifest, 1-based */
+    short pages;                     /* the letter's pages, the duplex blank one included */
+    unsigned char state;             /* enum item_state */
+    unsigned char kind;              /* left out: enum crier_outcome_kind */
 };
 
 /* The PDF stream: written to a file and hashed as it goes, so it is never read back.
@@ -422,10 +426,9 @@ struct print_batch {
     struct print_session *s;
     char id[BATCH_ID_MAX];
     double started;
-    struct print_item *items; /* count, in print order */
-    size_t count;
-    size_t next; /* the position of the next notice handed over */
-    int64_t at;  /* one instant for the whole batch: printed date, recorded with each hash */
+    size_t count; /* letters in the batch */
+    size_t next;  /* the position of the next notice handed over */
+    int64_t at;   /* one instant for the whole batch: printed date, recorded with each hash */
     char date[11];
     char *pdf_tmp, *csv_tmp, *sum_tmp;
     struct pdf_sink sink;
@@ -529,23 +532,73 @@ static void item_leave_out(struct print_item *item, enum crier_outcome_kind kind
 {
     item->state = ITEM_LEFT_OUT;
     item->kind = (unsigned char)kind;
-    item->detail = xstrdup(why);
+    snprintf(item->detail, sizeof(item->detail), "%s", why);
 }
 
-/* hex_to_bytes - a letter_digest's 64 hex digits as 32 bytes. */
+/* hex_value - a lower-case hex digit's value; -1 for anything else. */
+static int hex_value(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* hex_to_bytes - a letter_digest's 64 hex digits as 32 bytes (by hand, not sscanf: it runs
+ * twice a letter, and stdio's per-byte cost showed in valgrind's instruction counts). */
 static void hex_to_bytes(const char hex[65], unsigned char out[32])
 {
     for (int i = 0; i < 32; i++) {
-        unsigned value = 0;
-        sscanf(hex + 2 * i, "%2x", &value);
-        out[i] = (unsigned char)value;
+        int hi = hex_value(hex[2 * i]), lo = hex_value(hex[2 * i + 1]);
+        out[i] = (unsigned char)(hi < 0 || lo < 0 ? 0 : hi << 4 | lo);
     }
 }
 
 static void bytes_to_hex(const unsigned char in[32], char out[65])
 {
-    for (int i = 0; i < 32; i++)
-        snprintf(out + 2 * i, 3, "%02x", in[i]);
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 32; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[64] = '\0';
+}
+
+/* item_text - what the engine keeps of a letter handed over: "drawn SHA256 PAGES FIRST_PAGE
+ * SEQUENCE" or "out KIND DETAIL" (the detail is the rest of the line: an outcome's words
+ * never hold a newline, and one that did would only be cut there); NULL for one never
+ * handed over. */
+static char *item_text(const struct print_item *item)
+{
+    if (item->state == ITEM_DRAWN) {
+        char sha[65];
+        bytes_to_hex(item->sha256, sha);
+        return xasprintf("drawn %s %d %d %d", sha, item->pages, item->first_page, item->sequence);
+    }
+    if (item->state == ITEM_LEFT_OUT)
+        return xasprintf("out %d %.*s", item->kind, (int)strcspn(item->detail, "\n"), item->detail);
+    return NULL;
+}
+
+/* item_parse - item_text read back; false: not one of ours. */
+static bool item_parse(const char *text, struct print_item *item)
+{
+    *item = (struct print_item){.state = ITEM_PENDING};
+    char sha[65];
+    int pages = 0, kind = 0, used = 0;
+    if (sscanf(text, "drawn %64[0-9a-f] %d %d %d", sha, &pages, &item->first_page,
+               &item->sequence) == 4 &&
+        strlen(sha) == 64) {
+        hex_to_bytes(sha, item->sha256);
+        item->pages = (short)pages;
+        item->state = ITEM_DRAWN;
+        return true;
+    }
+    if (sscanf(text, "out %d %n", &kind, &used) == 1 && used > 0 && kind >= 0 &&
+        kind <= UCHAR_MAX) {
+        item->kind = (unsigned char)kind;
+        snprintf(item->detail, sizeof(item->detail), "%s", text + used);
+        item->state = ITEM_LEFT_OUT;
+        return true;
+    }
+    return false;
 }
 
 /* item_sheets - "first-last" sheets of a letter: a sheet is two pages duplex, one simplex. */
@@ -734,9 +787,6 @@ static struct print_batch *batch_free(struct print_batch *b)
         fclose(b->csv);
     EVP_MD_CTX_free(b->sink.sha);
     free(b->sink.buffer);
-    for (size_t k = 0; k < b->count; k++)
-        free(b->items[k].detail);
-    free(b->items);
     free(b->pdf_tmp);
     free(b->csv_tmp);
     free(b->sum_tmp);
@@ -780,11 +830,11 @@ static int print_slice_begin(struct crier_channel *channel, const struct channel
     *b = (struct print_batch){
         .channel = channel,
         .s = s,
-        .started = monotonic_seconds(),
+        /* from the claim: a hold placed while the engine ordered the batch counts too */
+        .started = info->claimed_at > 0 ? info->claimed_at : monotonic_seconds(),
         .sink = {.fd = -1},
         .count = info->count,
     };
-    b->items = xcalloc(info->count + 1, sizeof(*b->items));
     s->batch = b;
     if (info->count == 0)
         return 0;
@@ -796,25 +846,30 @@ static int print_slice_begin(struct crier_channel *channel, const struct channel
 }
 
 /* print_slice_send - the next n letters in print order: each is drawn (and its manifest
- * row written) or left out with its outcome. < 0 once the batch has failed. */
+ * row written) or left out with its outcome, and items[k] says which. < 0 once the batch
+ * has failed. */
 static int print_slice_send(struct crier_channel *channel, const struct crier_notice *notices,
-                            size_t n)
+                            size_t n, char **items)
 {
     struct print_session *s = channel->state;
     struct print_batch *b = s->batch;
     if (b == NULL || b->closed || b->next + n > b->count)
         return -EINVAL;
     for (size_t k = 0; k < n && b->error == 0; k++) {
-        struct print_item *item = &b->items[b->next + k];
+        struct print_item item = {.state = ITEM_PENDING};
         const char *why = unmailable(&notices[k]);
-        if (why != NULL) {
-            item_leave_out(item, notices[k].mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS, why);
-            continue;
-        }
-        int r = batch_letter(b, &notices[k], item);
-        if (r < 0)
+        int r = 0;
+        if (why != NULL)
+            item_leave_out(&item, notices[k].mailable ? OUTCOME_PERMANENT : OUTCOME_NO_ADDRESS,
+                           why);
+        else
+            r = batch_letter(b, &notices[k], &item);
+        if (r < 0) {
             batch_fail(b, r);
-        else if (item->state == ITEM_DRAWN && channel->lease_keepalive)
+            break;
+        }
+        items[k] = item_text(&item);
+        if (item.state == ITEM_DRAWN && channel->lease_keepalive)
             channel->lease_keepalive(channel->keepalive_data);
     }
     b->next += n;
@@ -838,18 +893,19 @@ static int print_flush(struct crier_channel *channel)
     return r;
 }
 
-/* print_slice_outcomes - the outcomes of the letters at positions: as each was left out;
+/* print_slice_outcomes - the outcomes of the letters items describe: as each was left out;
  * TEMPORARY when the batch failed; ACCEPTED in the published batch. A letter never handed
- * over keeps the engine's TEMPORARY. */
-static void print_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+ * over (or an item not ours) keeps the engine's TEMPORARY. */
+static void print_slice_outcomes(struct crier_channel *channel, const char *const *items, size_t n,
                                  struct crier_outcome *outcomes)
 {
     struct print_session *s = channel->state;
     struct print_batch *b = s->batch;
     for (size_t k = 0; b && k < n; k++) {
-        if (positions[k] >= b->count)
-            continue;
-        const struct print_item *item = &b->items[positions[k]];
+        struct print_item parsed = {.state = ITEM_PENDING};
+        if (items[k] != NULL && !item_parse(items[k], &parsed))
+            parsed.state = ITEM_PENDING; /* not ours: as if never handed over */
+        const struct print_item *item = &parsed;
         struct crier_outcome *outcome = &outcomes[k];
         if (item->state == ITEM_LEFT_OUT) {
             outcome_set(outcome, (enum crier_outcome_kind)item->kind, "%s", item->detail);

@@ -29,6 +29,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -528,6 +529,108 @@ static int hasher_wait(struct hasher *h)
     return h->result;
 }
 
+/* ---- the campaign's jurisdictions (020_load.sql) ------------------------------ */
+
+/*
+ * `campaign start` checks the templates against the content rules of every jurisdiction
+ * the campaign's people live in. It read every recipient for them (12.6 s at 10,000,000);
+ * the loader sees every row anyway, so it keeps the distinct (country, region) pairs of
+ * the rows it writes, a few dozen in a real list, and the database turns them into the
+ * campaign's jurisdictions in the load's transaction (crier.jurisdiction_of: one
+ * definition, the server's upper() and btrim()). Pairs that cannot name a jurisdiction
+ * (no region, or an ASCII country other than US, PR, GU and VI) are not kept, and a
+ * territory's region does not matter. A list with more than JURIS_MAX distinct pairs
+ * (free text in the region column) has them read from its stored rows instead, once.
+ */
+#define JURIS_MAX   1024
+#define JURIS_SLOTS 2048 /* a power of two, twice JURIS_MAX */
+
+struct juris_set {
+    char *country[JURIS_SLOTS]; /* NULL: a free slot */
+    char *region[JURIS_SLOTS];
+    size_t count;
+    bool overflow;
+};
+
+static bool juris_possible(const char *country, const char **region)
+{
+    if (*region == NULL)
+        return false;
+    for (const char *p = country; *p; p++)
+        if ((unsigned char)*p >= 0x80)
+            return true; /* the server's upper() decides */
+    if (strcmp(country, "US") == 0)
+        return true;
+    *region = "";
+    return strcmp(country, "PR") == 0 || strcmp(country, "GU") == 0 || strcmp(country, "VI") == 0;
+}
+
+/* juris_add - note a written row's country (as stored) and region. */
+static void juris_add(struct juris_set *j, const char *country, const char *region)
+{
+    if (j->overflow || !juris_possible(country, &region))
+        return;
+    uint32_t h = 2166136261u; /* FNV-1a over both, with the NUL between them */
+    for (const char *p = country;; p++) {
+        h = (h ^ (unsigned char)*p) * 16777619u;
+        if (*p == '\0')
+            break;
+    }
+    for (const char *p = region; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    size_t i = h & (JURIS_SLOTS - 1);
+    for (; j->country[i]; i = (i + 1) & (JURIS_SLOTS - 1))
+        if (strcmp(j->country[i], country) == 0 && strcmp(j->region[i], region) == 0)
+            return;
+    if (j->count == JURIS_MAX) {
+        j->overflow = true;
+        return;
+    }
+    j->country[i] = xstrdup(country);
+    j->region[i] = xstrdup(region);
+    j->count++;
+}
+
+static void juris_clear(struct juris_set *j)
+{
+    for (size_t i = 0; i < JURIS_SLOTS; i++) {
+        free(j->country[i]);
+        free(j->region[i]);
+    }
+    memset(j, 0, sizeof(*j));
+}
+
+/* juris_store - the load's jurisdictions into the campaign's set, in its transaction. */
+static int juris_store(struct juris_set *j, struct crier_db *db, const char *campaign_id,
+                       const char *load_id)
+{
+    if (j->overflow) {
+        const char *params[] = {campaign_id, load_id};
+        return db_exec(db, "SELECT crier.campaign_jurisdiction_scan($1, $2)", 2, params);
+    }
+    if (j->count == 0)
+        return 0;
+    const char **countries = xcalloc(j->count, sizeof(char *));
+    const char **regions = xcalloc(j->count, sizeof(char *));
+    size_t n = 0;
+    for (size_t i = 0; i < JURIS_SLOTS; i++) {
+        if (j->country[i]) {
+            countries[n] = j->country[i];
+            regions[n++] = j->region[i];
+        }
+    }
+    char *country_array = db_array_of(countries, n);
+    char *region_array = db_array_of(regions, n);
+    const char *params[] = {campaign_id, country_array, region_array};
+    int r = db_exec(db, "SELECT crier.campaign_jurisdiction_add($1, $2::text[], $3::text[])", 3,
+                    params);
+    free(country_array);
+    free(region_array);
+    free(countries);
+    free(regions);
+    return r;
+}
+
 /* ---- the load ------------------------------------------------------------------------- */
 
 /*
@@ -541,7 +644,7 @@ struct stage {
     struct crier_db *db; /* NULL: the notices are spooled (a later load, a SQL source) */
     struct sender sender;
     bool open;     /* its COPY is in progress */
-    char name[64]; /* crier.notice_stage_cID_PID_PASS */
+    char name[64]; /* crier.notice_stage_cID_LOAD_PASS, recipient_stage_cID_LOAD_PASS */
     int passes;
     char *copy; /* the COPY into it */
 };
@@ -565,8 +668,10 @@ struct load {
     bool fresh_partitions; /* this load created the campaign's partitions */
     char *copy_recipients; /* copy_recipients_sql for this campaign */
     char *copy_notices;
-    FILE *notice_spool; /* notice rows waiting for the recipients' COPY to end */
-    struct stage stage; /* or, in a first load, COPYed beside it on a second connection */
+    FILE *notice_spool;     /* notice rows waiting for the recipients' COPY to end */
+    struct stage stage;     /* or, in a first load, COPYed beside it on a second connection */
+    struct stage rstage;    /* a first CSV load's recipients, on a third (NULL db: on db) */
+    struct juris_set juris; /* the written rows' (country, region) pairs */
     long next_seq;
     long first_seq; /* next_seq when the load began, for a second pass */
     char campaign_id[32], load_id[32];
@@ -580,14 +685,39 @@ struct load {
     double last_progress;
 };
 
-/* The COPYs go straight into the campaign's partitions (crier.recipient_cID, notice_cID). */
+/* The COPYs go straight into the campaign's partitions (crier.recipient_cID, notice_cID),
+ * or into a first load's staging tables. */
 static const char copy_recipients_sql[] =
-    "COPY crier.recipient_c%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
+    "COPY crier.%s (campaign_id, seq, load_id, source_row, ref, name, email, fax,"
     " address1, address2, city, region, postal_code, country, mailable, vars, notes)"
     " FROM STDIN%s";
 static const char copy_notices_sql[] =
-    "COPY crier.notice_c%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
+    "COPY crier.%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
     " reasons, token, region) FROM STDIN%s";
+
+/* rstage_start - the recipients' staging table of this pass, on a third connection (opened
+ * on the first pass); without it the recipients go to the load's own partition. */
+static void rstage_start(struct load *l, const char *pass)
+{
+    struct stage *st = &l->rstage;
+    char err[256];
+    if (st->db == NULL &&
+        db_open(l->config->conninfo, "crier load recipients", &st->db, err, sizeof(err)) < 0)
+        return;
+    PGresult *result = NULL;
+    const char *create[] = {l->campaign_id, l->load_id, pass};
+    int r = db_begin(st->db);
+    if (r == 0)
+        r = db_query(st->db, "SELECT crier.recipient_stage_create($1, $2, $3)", 3, create, &result);
+    if (r < 0) {
+        st->db = db_close(st->db);
+        return;
+    }
+    snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(result, 0, 0));
+    PQclear(result);
+    free(st->copy);
+    st->copy = xasprintf(copy_recipients_sql, st->name, " (FREEZE)");
+}
 
 /* stage_start - the staging table of this pass, on the second connection (opened on the
  * first pass); staging tables of the campaign's failed loads, or of this load's failed
@@ -606,12 +736,13 @@ static int stage_start(struct load *l)
     PGresult *result = NULL;
     char pass[16];
     snprintf(pass, sizeof(pass), "%d", ++st->passes);
-    const char *create[] = {l->campaign_id, pass};
+    const char *create[] = {l->campaign_id, l->load_id, pass};
     r = db_begin(st->db);
     if (r == 0)
-        r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2)", 2, create, &result);
+        r = db_query(st->db, "SELECT crier.notice_stage_create($1, $2, $3)", 3, create, &result);
     if (r < 0) {
         st->db = db_close(st->db); /* spooled, then */
+        l->rstage.db = db_close(l->rstage.db);
         return 0;
     }
     snprintf(st->name, sizeof(st->name), "%s", PQgetvalue(result, 0, 0));
@@ -620,14 +751,21 @@ static int stage_start(struct load *l)
     st->copy = xasprintf("COPY crier.%s (id, campaign_id, recipient_seq, state, channel,"
                          " channel_index, reasons, token, region) FROM STDIN (FREEZE)",
                          st->name);
+    rstage_start(l, pass);
     return 0;
 }
 
-/* stage_error - the second connection's error, where the load reports its own. */
+/* stage_error - a staging connection's error, where the load reports its own. */
+static int stage_error_of(struct load *l, const struct crier_db *db, int r)
+{
+    snprintf(l->db->error, sizeof(l->db->error), "%s", db->error);
+    snprintf(l->db->sqlstate, sizeof(l->db->sqlstate), "%s", db->sqlstate);
+    return r;
+}
+
 static int stage_error(struct load *l, int r)
 {
-    snprintf(l->db->error, sizeof(l->db->error), "%s", l->stage.db->error);
-    return r;
+    return stage_error_of(l, l->stage.db, r);
 }
 
 /* stage_end - every notice is in the staging table: commit it there, and make it the
@@ -644,6 +782,8 @@ static int stage_end(struct load *l)
         r = db_commit(st->db);
     if (r < 0)
         return stage_error(l, r);
+    if (l->rstage.db) /* adopted with the recipients, indexed (partitions_attach) */
+        return 0;
     const char *params[] = {l->campaign_id, st->name};
     return db_exec(l->db, "SELECT crier.notice_stage_adopt($1, $2)", 2, params);
 }
@@ -696,12 +836,113 @@ static int partitions_prepare(struct load *l)
     const char *freeze = l->fresh_partitions && l->src.csv ? " (FREEZE)" : "";
     free(l->copy_recipients);
     free(l->copy_notices);
-    l->copy_recipients = xasprintf(copy_recipients_sql, l->campaign_id, freeze);
-    l->copy_notices = xasprintf(copy_notices_sql, l->campaign_id, freeze);
+    char part[48];
+    snprintf(part, sizeof(part), "recipient_c%s", l->campaign_id);
+    l->copy_recipients = xasprintf(copy_recipients_sql, part, freeze);
+    snprintf(part, sizeof(part), "notice_c%s", l->campaign_id);
+    l->copy_notices = xasprintf(copy_notices_sql, part, freeze);
     return l->fresh_partitions && l->src.csv ? stage_start(l) : 0;
 }
 
-static int dups_from_partition(struct load *l);
+static int dups_from_partition(struct load *l, bool staged);
+
+/*
+ * ---- a first load's indexes, built on its staging tables on two connections ----
+ * Once both staging tables are committed, the indexes the load's commit needs (the
+ * recipients' key and unique ref, the notices' key and claim index;
+ * crier.load_stage_indexes) are built on the two staging connections side by side, each
+ * taking the next from one list, largest first. The load's transaction then adopts the
+ * tables with their indexes, and ATTACH builds nothing; before, ATTACH built the four one
+ * after the other in the load's one backend. The five `audit find` indexes could be built
+ * here too, but then the commit waits for them: measured, that was no faster to return
+ * and a quarter slower to commit than building them after the commit (LOAD_STAGE_FIND).
+ */
+#ifndef LOAD_STAGE_FIND   /* -D1 for a benchmark build: the find indexes here too */
+#define LOAD_STAGE_FIND 0 /* after the commit (docs/benchmarks.md, "Fifth round") */
+#endif
+
+struct index_queue {
+    pthread_mutex_t lock;
+    PGresult *list; /* (stage, suffix, is_unique, definition) rows */
+    int next;
+    int result; /* the first failure, or 0 */
+    const struct crier_db *failed;
+    long find_built; /* `audit find` indexes among those built */
+};
+
+static void index_build_each(struct index_queue *q, struct crier_db *db)
+{
+    for (;;) {
+        pthread_mutex_lock(&q->lock);
+        int row = q->result == 0 && q->next < PQntuples(q->list) ? q->next++ : -1;
+        pthread_mutex_unlock(&q->lock);
+        if (row < 0)
+            return;
+        const char *params[] = {PQgetvalue(q->list, row, 0), PQgetvalue(q->list, row, 1),
+                                PQgetvalue(q->list, row, 2), PQgetvalue(q->list, row, 3)};
+        int r = db_exec(db, "SELECT crier.load_stage_index($1, $2, $3, $4)", 4, params);
+        bool find = strncmp(params[0], "recipient", 9) == 0 && strcmp(params[2], "f") == 0;
+        pthread_mutex_lock(&q->lock);
+        q->find_built += r == 0 && find;
+        if (r < 0 && q->result == 0) {
+            q->result = r;
+            q->failed = db;
+        }
+        pthread_mutex_unlock(&q->lock);
+    }
+}
+
+struct index_builder {
+    struct index_queue *queue;
+    struct crier_db *db;
+};
+
+static void *index_builder_main(void *data)
+{
+    struct index_builder *b = data;
+    index_build_each(b->queue, b->db);
+    return NULL;
+}
+
+/* stage_indexes - every index of both staging tables; a duplicate ref fails the unique
+ * build with -EEXIST (23505), the rows still in the committed staging table. */
+static int stage_indexes(struct load *l)
+{
+    const char *params[] = {l->rstage.name, l->stage.name, LOAD_STAGE_FIND ? "t" : "f"};
+    struct index_queue q = {.result = 0};
+    int r = db_query(l->db,
+                     "SELECT * FROM crier.load_stage_indexes($1, $2)"
+                     " WHERE $3::boolean OR is_unique OR stage = $2",
+                     3, params, &q.list);
+    if (r < 0)
+        return r;
+    pthread_mutex_init(&q.lock, NULL);
+    struct index_builder other = {.queue = &q, .db = l->stage.db};
+    pthread_t thread;
+    bool threaded = pthread_create(&thread, NULL, index_builder_main, &other) == 0;
+    index_build_each(&q, l->rstage.db);
+    if (threaded)
+        pthread_join(thread, NULL);
+    else
+        index_build_each(&q, l->stage.db);
+    pthread_mutex_destroy(&q.lock);
+    PQclear(q.list);
+    l->result.find_built = q.find_built;
+    return q.result < 0 ? stage_error_of(l, q.failed, q.result) : 0;
+}
+
+/* stage_adopt - both staging tables, indexed, become the campaign's partitions; a
+ * duplicate ref met by the indexes is listed from the staging table (dups_from_partition). */
+static int stage_adopt(struct load *l)
+{
+    int r = stage_indexes(l);
+    if (r == -EEXIST && strcmp(l->db->sqlstate, "23505") == 0 && !l->dups.known)
+        return dups_from_partition(l, true);
+    if (r < 0)
+        return r;
+    const char *params[] = {l->campaign_id, l->rstage.name, l->stage.name};
+    return db_exec(l->db, "SELECT crier.load_stage_adopt($1, $2, $3)", 3, params);
+}
 
 /* partitions_attach - a fresh partition is attached when its rows are in; PostgreSQL then
  * builds its indexes, and checks the refs' uniqueness, in one sorted pass per index. The
@@ -713,13 +954,16 @@ static int partitions_attach(struct load *l)
     if (!l->fresh_partitions)
         return 0;
     const char *params[] = {l->campaign_id};
-    int r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
+    int r = l->rstage.db ? stage_adopt(l) : 0;
+    if (r < 0)
+        return r;
+    r = db_exec(l->db, "SET LOCAL maintenance_work_mem = '256MB'", 0, NULL);
     if (r == 0 && !l->dups.known)
         r = db_exec(l->db, "SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
         r = db_exec(l->db, "SELECT crier.partitions_attach($1)", 1, params);
     if (r == -EEXIST && !l->dups.known)
-        return dups_from_partition(l);
+        return dups_from_partition(l, false);
     if (r == 0 && !l->dups.known)
         r = db_exec(l->db, "RELEASE SAVEPOINT crier_attach", 0, NULL);
     return r;
@@ -886,6 +1130,17 @@ static int spool_notices(struct load *l)
 static int end_recipients(void *data)
 {
     struct load *l = data;
+    if (l->rstage.db && !l->refs_only) {
+        struct stage *st = &l->rstage;
+        int r = sender_stop(&st->sender);
+        if (r == 0)
+            r = copy_send(st->db, st->copy, &st->open, &l->recipients);
+        if (r == 0)
+            r = copy_end(st->db, &st->open);
+        if (r == 0)
+            r = db_commit(st->db);
+        return r < 0 ? stage_error_of(l, st->db, r) : 0;
+    }
     int r = sender_stop(&l->sender);
     if (r == 0)
         r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
@@ -923,6 +1178,18 @@ static int copy_notices(struct load *l)
     return r < 0 ? r : end;
 }
 
+/* recipients_flush - the buffered recipient rows to their COPY: the load's partition, or a
+ * first load's staging table. */
+static int recipients_flush(struct load *l)
+{
+    struct stage *st = &l->rstage;
+    if (st->db == NULL)
+        return sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open,
+                           &l->recipients);
+    int r = sender_push(&st->sender, st->db, st->copy, &st->open, &l->recipients);
+    return r < 0 ? stage_error_of(l, st->db, r) : 0;
+}
+
 /* load_ref - in the duplicate pass, a valid row's number and ref for crier_load_ref. */
 static int load_ref(struct load *l, const char *ref)
 {
@@ -935,87 +1202,98 @@ static int load_ref(struct load *l, const char *ref)
     return sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
 }
 
-/* load_row - validate the current row and buffer its recipient and notice. */
-static int load_row(struct load *l)
+/* row_accept - validate the current row into v: 1 to load it, 0 when it was rejected (or,
+ * in the duplicate pass, only its ref was sent), < 0 on error. A row loaded with a contact
+ * dropped has each dropped contact written to the reject file. v is the caller's to clear. */
+static int row_accept(struct load *l, struct recipient_valid *v, const char **ret_ref)
 {
     struct recipient_input in = {{0}};
     for (int f = 0; f < FIELD_COUNT; f++)
         in.field[f] = l->field_column[f] >= 0 ? l->src.values[l->field_column[f]] : NULL;
-    struct recipient_valid v;
-    int r = validate_recipient(&in, &v);
-    const char *ref = v.field[FIELD_REF] ? v.field[FIELD_REF] : in.field[FIELD_REF];
+    int r = validate_recipient(&in, v);
+    const char *ref = v->field[FIELD_REF] ? v->field[FIELD_REF] : in.field[FIELD_REF];
+    *ret_ref = ref;
     if (r < 0) {
         l->result.rejected++;
-        r = reject(l, "rejected", ref, v.reject_reason ? v.reject_reason : "invalid row");
-        recipient_valid_clear(&v);
-        return r;
+        r = reject(l, "rejected", ref, v->reject_reason ? v->reject_reason : "invalid row");
+        return r < 0 ? r : 0;
     }
     if (l->refs_only) {
         r = load_ref(l, ref);
-        recipient_valid_clear(&v);
-        return r;
+        return r < 0 ? r : 0;
     }
     char *reason = dup_reason(&l->dups, ref, l->src.number, l->src.csv != NULL);
     if (reason) {
         l->result.rejected++;
         r = reject(l, "rejected", ref, reason);
         free(reason);
-        recipient_valid_clear(&v);
-        return r;
+        return r < 0 ? r : 0;
     }
-    if (v.note_count > 0) {
+    if (v->note_count > 0)
         l->result.contacts_dropped++;
-        for (size_t i = 0; i < v.note_count && r == 0; i++)
-            r = reject(l, "contact-dropped", ref, v.notes[i]);
-        if (r < 0) {
-            recipient_valid_clear(&v);
+    for (size_t i = 0; i < v->note_count; i++)
+        if ((r = reject(l, "contact-dropped", ref, v->notes[i])) < 0)
             return r;
-        }
-    }
+    return 1;
+}
 
+/* row_first_channel - the policy's first channel that reaches the person (its index), or
+ * -1 with reasons said (undeliverable). The row's variables are in l->vars afterwards. */
+static int row_first_channel(struct load *l, const struct recipient_valid *v, const char *ref,
+                             char *reasons, size_t reasons_size)
+{
     struct crier_notice view = {
         .ref = ref,
-        .name = v.field[FIELD_NAME],
-        .email = v.has_email ? v.field[FIELD_EMAIL] : NULL,
-        .fax = v.has_fax ? v.field[FIELD_FAX] : NULL,
-        .country = v.field[FIELD_COUNTRY],
-        .mailable = v.has_address,
+        .name = v->field[FIELD_NAME],
+        .email = v->has_email ? v->field[FIELD_EMAIL] : NULL,
+        .fax = v->has_fax ? v->field[FIELD_FAX] : NULL,
+        .country = v->field[FIELD_COUNTRY],
+        .mailable = v->has_address,
+        .vars_json = vars_json(l),
     };
-    const char *vars = vars_json(l);
-    view.vars_json = vars;
     struct channel_usable_data usable = {.policy = l->campaign->policy, .notice = &view};
-    char reasons[POLICY_REASON_MAX] = "";
-    int first = policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
-                                     channel_reaches, &usable, reasons, sizeof(reasons));
+    return policy_first_channel((const char *const *)l->campaign->policy, l->policy_count, 0,
+                                channel_reaches, &usable, reasons, reasons_size);
+}
 
-    char seq[32];
-    snprintf(seq, sizeof(seq), "%ld", l->next_seq++);
-    char *notes = db_array_of((const char *const *)v.notes, v.note_count);
+/* row_recipient - the recipient's COPY line, numbered seq, and its jurisdiction noted. */
+static void row_recipient(struct load *l, const struct recipient_valid *v, const char *ref,
+                          const char *seq)
+{
+    const char *country = v->field[FIELD_COUNTRY] ? v->field[FIELD_COUNTRY] : "US";
+    char *notes = db_array_of((const char *const *)v->notes, v->note_count);
     struct strbuf *b = &l->recipients;
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
     copy_value(b, l->load_id, false);
     copy_value(b, l->src.where, false);
     copy_value(b, ref, false);
-    copy_value(b, v.field[FIELD_NAME], false);
-    copy_value(b, view.email, false);
-    copy_value(b, view.fax, false);
+    copy_value(b, v->field[FIELD_NAME], false);
+    copy_value(b, v->has_email ? v->field[FIELD_EMAIL] : NULL, false);
+    copy_value(b, v->has_fax ? v->field[FIELD_FAX] : NULL, false);
     for (int f = FIELD_ADDRESS1; f <= FIELD_POSTAL_CODE; f++)
-        copy_value(b, v.field[f], false);
-    copy_value(b, v.field[FIELD_COUNTRY] ? v.field[FIELD_COUNTRY] : "US", false);
-    copy_value(b, v.has_address ? "t" : "f", false);
-    copy_value(b, vars, false);
+        copy_value(b, v->field[f], false);
+    copy_value(b, country, false);
+    copy_value(b, v->has_address ? "t" : "f", false);
+    copy_value(b, l->vars.data, false);
     copy_value(b, notes, true);
     free(notes);
+    juris_add(&l->juris, country, v->field[FIELD_REGION]);
+}
 
-    char *reason_items[1] = {reasons};
-    char *reason_array = db_array_of((const char *const *)reason_items, reasons[0] ? 1 : 0);
-    char index[16];
+/* row_notice - the notice's COPY line: on the first channel that reaches the person, or
+ * undeliverable (first < 0) with why. */
+static void row_notice(struct load *l, long seq_number, const char *seq, int first,
+                       const char *reasons, const char *region)
+{
+    const char *reason_items[1] = {reasons};
+    char *reason_array = db_array_of(reason_items, reasons[0] ? 1 : 0);
+    char index[16], notice_id[32], token[33];
     snprintf(index, sizeof(index), "%d", first < 0 ? 0 : first);
-    b = &l->notices;
-    char notice_id[32];
     snprintf(notice_id, sizeof(notice_id), "%lld",
-             (long long)notice_id_make(l->campaign->id, l->next_seq - 1));
+             (long long)notice_id_make(l->campaign->id, seq_number));
+    random_hex(token, sizeof(token));
+    struct strbuf *b = &l->notices;
     copy_value(b, notice_id, false);
     copy_value(b, l->campaign_id, false);
     copy_value(b, seq, false);
@@ -1023,20 +1301,36 @@ static int load_row(struct load *l)
     copy_value(b, l->campaign->policy[first < 0 ? 0 : first], false);
     copy_value(b, index, false);
     copy_value(b, reason_array, false);
-    char token[33];
-    random_hex(token, sizeof(token));
     copy_value(b, token, false);
     /* the recipient's region, '' for none: the claim's hold check reads it here (021) */
-    copy_value(b, v.field[FIELD_REGION] ? v.field[FIELD_REGION] : "", true);
+    copy_value(b, region ? region : "", true);
     free(reason_array);
+}
+
+/* load_row - the current row: validated, then its recipient and notice buffered, and the
+ * buffers handed to their COPYs when full. */
+static int load_row(struct load *l)
+{
+    struct recipient_valid v;
+    const char *ref = NULL;
+    int r = row_accept(l, &v, &ref);
+    if (r <= 0) {
+        recipient_valid_clear(&v);
+        return r;
+    }
+    char reasons[POLICY_REASON_MAX] = "";
+    int first = row_first_channel(l, &v, ref, reasons, sizeof(reasons));
+    long seq_number = l->next_seq++;
+    char seq[32];
+    snprintf(seq, sizeof(seq), "%ld", seq_number);
+    row_recipient(l, &v, ref, seq);
+    row_notice(l, seq_number, seq, first, reasons, v.field[FIELD_REGION]);
     recipient_valid_clear(&v);
 
     l->result.loaded++;
     if (first < 0)
         l->result.undeliverable++;
-    if (l->recipients.len >= COPY_CHUNK &&
-        (r = sender_push(&l->sender, l->db, l->copy_recipients, &l->recipients_open,
-                         &l->recipients)) < 0)
+    if (l->recipients.len >= COPY_CHUNK && (r = recipients_flush(l)) < 0)
         return r;
     if (l->notices.len >= COPY_CHUNK)
         return notices_flush(l);
@@ -1246,15 +1540,15 @@ static const char dups_partition_sql[] =
     " SELECT substring(source_row FROM '[0-9]+$')::bigint,"
     " substring(first_row FROM '[0-9]+$')::bigint, '' FROM ("
     " SELECT seq, source_row, first_value(seq) OVER w AS first_seq,"
-    " first_value(source_row) OVER w AS first_row FROM crier.recipient_c%s"
+    " first_value(source_row) OVER w AS first_row FROM crier.%s"
     " WINDOW w AS (PARTITION BY ref ORDER BY seq)) d WHERE seq <> first_seq ORDER BY seq";
 
 /* dups_spool - the duplicates query (from the refs pass's table or from the first pass's
  * partition), fetched in batches into a temporary file. */
-static int dups_spool(struct load *l, bool from_partition)
+static int dups_spool(struct load *l, const char *partition)
 {
-    char *sql = from_partition ? xasprintf(dups_partition_sql, l->campaign_id)
-                               : xasprintf(dups_sql, l->campaign_id);
+    char *sql =
+        partition ? xasprintf(dups_partition_sql, partition) : xasprintf(dups_sql, l->campaign_id);
     /* the sort by ref holds a row per loaded row: in memory, not in 4 MB runs on disk */
     int r = db_exec(l->db, "SET LOCAL work_mem = '256MB'", 0, NULL);
     if (r == 0)
@@ -1293,13 +1587,15 @@ static int dups_spool(struct load *l, bool from_partition)
  * ref without reading the source a second time (the refs pass, find_duplicates). Returns
  * -EEXIST with the list spooled, for the last pass.
  */
-static int dups_from_partition(struct load *l)
+static int dups_from_partition(struct load *l, bool staged)
 {
     char error[sizeof(l->db->error)];
     snprintf(error, sizeof(error), "%s", l->db->error);
-    int r = db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
+    char partition[48];
+    snprintf(partition, sizeof(partition), "recipient_c%s", l->campaign_id);
+    int r = staged ? 0 : db_exec(l->db, "ROLLBACK TO SAVEPOINT crier_attach", 0, NULL);
     if (r == 0)
-        r = dups_spool(l, true);
+        r = dups_spool(l, staged ? l->rstage.name : partition);
     if (r < 0)
         return r;
     snprintf(l->db->error, sizeof(l->db->error), "%s", error);
@@ -1333,7 +1629,7 @@ static int refs_pass(struct load *l, char *err, size_t err_size)
     l->copy_recipients = copy_recipients;
     if (r < 0)
         return r;
-    r = dups_spool(l, false);
+    r = dups_spool(l, NULL);
     if (r == 0)
         r = db_exec(l->db, "DROP TABLE pg_temp.crier_load_ref", 0, NULL);
     if (r < 0)
@@ -1365,6 +1661,7 @@ static int find_duplicates(struct load *l, char *err, size_t err_size)
 static int load_restart(struct load *l, char *err, size_t err_size)
 {
     l->result = (struct import_result){0};
+    juris_clear(&l->juris);
     l->next_seq = l->first_seq;
     diag_start(l);
     if (l->notice_spool) {
@@ -1437,6 +1734,8 @@ static int load_commit(struct load *l, const char *sha, char *err, size_t err_si
 {
     int r = notice_tally(l);
     if (r == 0)
+        r = juris_store(&l->juris, l->db, l->campaign_id, l->load_id);
+    if (r == 0)
         r = load_finish(l, sha[0] ? sha : NULL);
     if (r < 0) {
         snprintf(err, err_size, "%s", l->db->error);
@@ -1473,8 +1772,10 @@ static void load_find_indexes(struct load *l)
     char err[1024] = "";
     if (l->options->progress)
         fprintf(stderr, "committed; building the find indexes\n");
-    int r = find_index_build(l->db, l->config->conninfo, FIND_INDEX_CONNECTIONS, 0,
-                             &l->result.find_built, err, sizeof(err));
+    long built = 0; /* besides those built on a first load's staging table */
+    int r = find_index_build(l->db, l->config->conninfo, FIND_INDEX_CONNECTIONS, 0, &built, err,
+                             sizeof(err));
+    l->result.find_built += built;
     if (r < 0 && l->diag)
         fprintf(l->diag,
                 "crier: the load committed, but not every find index was built: %s\n"
@@ -1490,6 +1791,8 @@ static void load_free(struct load *l)
     struct crier_db *db = l->db;
     sender_free(&l->sender);
     stage_free(&l->stage);
+    stage_free(&l->rstage);
+    juris_clear(&l->juris);
     source_close(&l->src);
     campaign_free(l->campaign);
     if (l->recipients_open) {
@@ -1540,6 +1843,7 @@ int import_load(struct crier_db *db, const struct crier_config *config,
         l.hash = &hash;
     sender_init(&l.sender);
     sender_init(&l.stage.sender);
+    sender_init(&l.rstage.sender);
     r = load_begin(&l, err, err_size);
     if (r == 0 && options->csv_path)
         r = source_open_csv(&l.src, options->csv_path, err, err_size);

@@ -153,32 +153,53 @@ static const char claim_sql[] = CLAIM_HEAD
 
 /*
  * The claim of a batch handed over in slices (queue_claim_ids): the same claim, leases and
- * log rows, but each row says only what the batch keeps (its numbers, the contacts'
- * version, whether it was delayed) and what the channel orders it by; the contacts are
- * read again in slices, at that version (queue_fetch).
+ * log rows, but what the batch keeps of each notice goes into the session's temporary
+ * table (batch_table_sql): its numbers, the contacts' version, whether it was delayed, and
+ * what the channel orders it by; the contacts are read again in slices, at that version
+ * (queue_fetch). One row comes back: the count, the cursor's new position, the lowest id.
  */
 static const char claim_ids_sql[] =
-    CLAIM_HEAD " SELECT c.id, c.attempt, c.channel_attempt, c.channel_index,"
-               " extract(epoch FROM c.channel_started_at), c.next_attempt_at,"
-               " d.reason IS NOT NULL, c.version, c.mailable, c.address1, c.city,"
-               " c.postal_code, c.country"
-               " FROM cr c LEFT JOIN delays d ON d.id = c.id ORDER BY c.next_attempt_at, c.id";
+    CLAIM_HEAD ", kept AS ("
+               " INSERT INTO pg_temp.crier_batch (claim_pos, id, attempt, channel_attempt,"
+               " channel_index, channel_started_at, version, delayed, mailable, address1, city,"
+               " postal_code, country)"
+               " SELECT row_number() OVER (ORDER BY c.next_attempt_at, c.id) - 1, c.id, c.attempt,"
+               " c.channel_attempt, c.channel_index, extract(epoch FROM c.channel_started_at),"
+               " coalesce(c.version, 0), d.reason IS NOT NULL, c.mailable, c.address1, c.city,"
+               " c.postal_code, c.country FROM cr c LEFT JOIN delays d ON d.id = c.id)"
+               " SELECT (SELECT count(*) FROM cr), l.next_attempt_at, l.id, f.id, f.attempt"
+               " FROM (SELECT next_attempt_at, id FROM cr ORDER BY next_attempt_at DESC, id DESC"
+               " LIMIT 1) l, (SELECT id, attempt FROM cr ORDER BY id LIMIT 1) f";
 
 enum claim_ids_column {
-    IDS_ID,
-    IDS_ATTEMPT,
-    IDS_CHANNEL_ATTEMPT,
-    IDS_CHANNEL_INDEX,
-    IDS_CHANNEL_STARTED_AT,
-    IDS_NEXT_ATTEMPT_AT, /* the cursor's position */
-    IDS_DELAYED,
-    IDS_VERSION,
-    IDS_MAILABLE,
-    IDS_ADDRESS1,
-    IDS_CITY,
-    IDS_POSTAL_CODE,
-    IDS_COUNTRY,
+    IDS_COUNT,
+    IDS_LAST_AT, /* the cursor's position */
+    IDS_LAST_ID,
+    IDS_LOWEST_ID,
+    IDS_LOWEST_ATTEMPT,
 };
+
+/*
+ * A batch claimed in slices, kept by the server for the session: a row per notice, from
+ * the claim to the next batch's claim (emptied then). Temporary, so a crash or a lost
+ * connection leaves nothing behind; the leases are what the reaper goes by.
+ */
+static const char batch_table_sql[] =
+    "DO $$BEGIN IF to_regclass('pg_temp.crier_batch') IS NULL THEN"
+    " CREATE TEMP TABLE crier_batch ("
+    " claim_pos integer PRIMARY KEY," /* the place in the claim's order, from 0 */
+    " order_pos integer UNIQUE,"      /* the place in the channel's order, from 0 */
+    " id bigint NOT NULL, attempt integer NOT NULL, channel_attempt integer NOT NULL,"
+    " channel_index integer NOT NULL, channel_started_at double precision NOT NULL,"
+    " version integer NOT NULL, delayed boolean NOT NULL,"
+    " mailable boolean, address1 text, city text, postal_code text, country text,"
+    " sort_key bytea," /* the channel's, QUEUE_SORT_KEY bytes */
+    " item text)"      /* what the channel kept of the notice (queue_keep) */
+    /* room on the page for the key and line updates to stay there (HOT): nothing vacuums
+     * a temporary table (docs/benchmarks.md, letters, "Fifth pass": 38 MB for 50,000
+     * synthetic rows with full pages, 27 MB so) */
+    " WITH (fillfactor = 50);"
+    " ELSE TRUNCATE pg_temp.crier_batch; END IF; END$$";
 
 /* The claim's own columns, after the notice's. */
 enum claim_column {
@@ -302,62 +323,89 @@ static const char extend_sql[] =
     "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $3)"
     " WHERE campaign_id = $4 AND id = ANY($1::bigint[]) AND lease_owner = $2";
 
-/* What queue_claim_ids gathers as the rows arrive, one at a time. */
-struct ids_reader {
-    struct queue_ids *batch;
-    size_t room;
-    void (*sort_key)(const struct crier_notice *partial, unsigned char *key);
-    unsigned char *keys; /* QUEUE_SORT_KEY bytes per slot */
-    char after_at[48];   /* the last row's next_attempt_at */
+/* The address columns the channel's sort key is computed from, a slice at a time. */
+static const char keys_sql[] =
+    "SELECT claim_pos, id, mailable, address1, city, postal_code, country"
+    " FROM pg_temp.crier_batch WHERE claim_pos >= $1 AND claim_pos < $2 ORDER BY claim_pos";
+
+enum keys_column {
+    KEYS_POS,
+    KEYS_ID,
+    KEYS_MAILABLE,
+    KEYS_ADDRESS1,
+    KEYS_CITY,
+    KEYS_POSTAL,
+    KEYS_COUNTRY
 };
 
-/* ids_row - one claimed row: its slot, and its sort key from the columns that carry it. */
-static void ids_row(void *data, const PGresult *result, int row)
+#define KEYS_SLICE 1000 /* rows whose keys are computed per round trip */
+
+/* keys_slice - the sort keys of the places [from, from + n) of the claim's order, stored. */
+static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, size_t n,
+                      void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
 {
-    struct ids_reader *reader = data;
-    struct queue_ids *batch = reader->batch;
-    if (batch->count == reader->room) {
-        reader->room = reader->room ? 2 * reader->room : 256;
-        batch->slots = xreallocarray(batch->slots, reader->room, sizeof(*batch->slots));
-        reader->keys = xreallocarray(reader->keys, reader->room, QUEUE_SORT_KEY);
-    }
-    struct queue_slot *slot = &batch->slots[batch->count];
-    *slot = (struct queue_slot){
-        .id = db_int64(result, row, IDS_ID),
-        .channel_started_at = strtod(PQgetvalue(result, row, IDS_CHANNEL_STARTED_AT), NULL),
-        .attempt = atoi(PQgetvalue(result, row, IDS_ATTEMPT)),
-        .channel_attempt = atoi(PQgetvalue(result, row, IDS_CHANNEL_ATTEMPT)),
-        .version = atoi(PQgetvalue(result, row, IDS_VERSION)),
-        .channel_index = (unsigned short)atoi(PQgetvalue(result, row, IDS_CHANNEL_INDEX)),
-        .delayed = db_flag(result, row, IDS_DELAYED),
-    };
-    unsigned char *key = reader->keys + batch->count * QUEUE_SORT_KEY;
-    memset(key, 0, QUEUE_SORT_KEY);
-    if (reader->sort_key) {
+    char lo[32], hi[32];
+    snprintf(lo, sizeof(lo), "%zu", from);
+    snprintf(hi, sizeof(hi), "%zu", from + n);
+    const char *range[] = {lo, hi};
+    PGresult *result = NULL;
+    int r = db_query(db, keys_sql, 2, range, &result);
+    if (r < 0)
+        return r;
+    struct db_array arrays[2] = {0};
+    for (int row = 0; row < PQntuples(result); row++) {
         struct crier_notice partial = {
-            .id = slot->id,
-            .campaign_id = batch->campaign_id,
-            .mailable = db_flag(result, row, IDS_MAILABLE),
-            .country = PQgetvalue(result, row, IDS_COUNTRY),
+            .id = db_int64(result, row, KEYS_ID),
+            .campaign_id = campaign_id,
+            .mailable = db_flag(result, row, KEYS_MAILABLE),
+            .country = PQgetvalue(result, row, KEYS_COUNTRY),
         };
-        partial.address[0] = db_value(result, row, IDS_ADDRESS1);
-        partial.address[2] = db_value(result, row, IDS_CITY);
-        partial.address[4] = db_value(result, row, IDS_POSTAL_CODE);
-        reader->sort_key(&partial, key);
+        partial.address[0] = db_value(result, row, KEYS_ADDRESS1);
+        partial.address[2] = db_value(result, row, KEYS_CITY);
+        partial.address[4] = db_value(result, row, KEYS_POSTAL);
+        unsigned char key[QUEUE_SORT_KEY] = {0};
+        sort_key(&partial, key);
+        static const char digits[] = "0123456789abcdef";
+        char hex[2 * QUEUE_SORT_KEY + 1];
+        for (size_t b = 0; b < QUEUE_SORT_KEY; b++) {
+            hex[2 * b] = digits[key[b] >> 4];
+            hex[2 * b + 1] = digits[key[b] & 15];
+        }
+        hex[2 * QUEUE_SORT_KEY] = '\0';
+        db_array_add(&arrays[0], PQgetvalue(result, row, KEYS_POS));
+        db_array_add(&arrays[1], hex);
     }
-    snprintf(reader->after_at, sizeof(reader->after_at), "%s",
-             PQgetvalue(result, row, IDS_NEXT_ATTEMPT_AT));
-    batch->count++;
+    PQclear(result);
+    const char *params[2];
+    db_arrays_end(arrays, 2, params);
+    r = db_exec(db,
+                "UPDATE pg_temp.crier_batch b SET sort_key = decode(k.key, 'hex')"
+                " FROM unnest($1::integer[], $2::text[]) AS k(pos, key) WHERE b.claim_pos = k.pos",
+                2, params);
+    db_arrays_free(arrays, 2);
+    return r;
 }
 
-/* by_key - qsort_r's order of slot indexes: the channel's key, then the claim's order. */
-static int by_key(const void *a, const void *b, void *data)
+/* ids_order - the places in the channel's order: its keys (bytea compares as memcmp), ties
+ * in the claim's; the claim's order when it has none. The server sorts, so the client holds
+ * no key. ANALYZE: the slices are then read through the indexes whatever the batch's size. */
+static int ids_order(struct crier_db *db, const struct queue_ids *batch,
+                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
 {
-    const unsigned char *keys = data;
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    int c = memcmp(keys + (size_t)x * QUEUE_SORT_KEY, keys + (size_t)y * QUEUE_SORT_KEY,
-                   QUEUE_SORT_KEY);
-    return c != 0 ? c : (x > y) - (x < y);
+    int r = 0;
+    for (size_t from = 0; r == 0 && sort_key && from < batch->count; from += KEYS_SLICE)
+        r = keys_slice(db, batch->campaign_id, from,
+                       batch->count - from < KEYS_SLICE ? batch->count - from : KEYS_SLICE,
+                       sort_key);
+    if (r == 0)
+        r = db_exec(db,
+                    "UPDATE pg_temp.crier_batch b SET order_pos = o.pos FROM (SELECT claim_pos,"
+                    " row_number() OVER (ORDER BY sort_key, claim_pos) - 1 AS pos"
+                    " FROM pg_temp.crier_batch) o WHERE b.claim_pos = o.claim_pos",
+                    0, NULL);
+    if (r == 0)
+        r = db_exec(db, "ANALYZE pg_temp.crier_batch", 0, NULL);
+    return r;
 }
 
 int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
@@ -365,93 +413,92 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
                     struct queue_ids *ret_batch)
 {
+    struct queue_ids batch = {.campaign_id = campaign_id};
+    *ret_batch = batch;
+    int r = db_exec(db, batch_table_sql, 0, NULL);
+    if (r < 0)
+        return r;
     struct claim_params cp;
     claim_params_set(&cp, channel, owner, lease_seconds, cursor);
-    const char **params = cp.params;
     char name[64];
     snprintf(name, sizeof(name), "crier_claim_ids_%lld_%d", (long long)campaign_id, limit);
     char *sql = claim_text(claim_ids_sql, campaign_id, limit);
-    struct queue_ids batch = {.campaign_id = campaign_id};
-    struct ids_reader reader = {.batch = &batch, .sort_key = sort_key};
-    int r = db_query_prepared_each(db, name, sql, 6, params, ids_row, &reader, NULL);
+    PGresult *result = NULL;
+    r = db_query_prepared(db, name, sql, 6, cp.params, &result);
     free(sql);
-    if (r < 0) {
-        free(batch.slots);
-        free(reader.keys);
+    if (r < 0)
         return r;
+    if (PQntuples(result) == 1) {
+        batch.count = (size_t)db_int64(result, 0, IDS_COUNT);
+        batch.lowest_id = db_int64(result, 0, IDS_LOWEST_ID);
+        batch.lowest_attempt = (int)db_int64(result, 0, IDS_LOWEST_ATTEMPT);
+        if (cursor) {
+            snprintf(cursor->after_at, sizeof(cursor->after_at), "%s",
+                     PQgetvalue(result, 0, IDS_LAST_AT));
+            cursor->after_id = db_int64(result, 0, IDS_LAST_ID);
+        }
     }
-    if (cursor && batch.count > 0) {
-        snprintf(cursor->after_at, sizeof(cursor->after_at), "%s", reader.after_at);
-        cursor->after_id = batch.slots[batch.count - 1].id;
-    } else if (cursor && cp.from_cursor) {
+    PQclear(result);
+    if (batch.count == 0 && cursor && cp.from_cursor) {
         /* nothing after the cursor: once more from the front (as queue_claim) */
         cursor->after_at[0] = '\0';
         return queue_claim_ids(db, campaign_id, channel, limit, owner, lease_seconds, cursor,
                                sort_key, ret_batch);
     }
-    batch.order = xcalloc(batch.count + 1, sizeof(*batch.order));
-    for (size_t i = 0; i < batch.count; i++)
-        batch.order[i] = (uint32_t)i;
-    qsort_r(batch.order, batch.count, sizeof(*batch.order), by_key, reader.keys);
-    free(reader.keys); /* the order is all the batch keeps of them */
     *ret_batch = batch;
-    return 0;
-}
-
-void queue_ids_clear(struct queue_ids *batch)
-{
-    free(batch->slots);
-    free(batch->order);
-    memset(batch, 0, sizeof(*batch));
+    return batch.count > 0 ? ids_order(db, &batch, sort_key) : 0;
 }
 
 /*
- * The rows of a slice of a batch claimed by ids, in the order of the arrays ($2 ids, $3
- * contact versions): each notice by its key, and its recipient's contacts as they were
- * when it was claimed, the loaded row or the correction of that version (an amend appends
- * versions and never rewrites one, so a later read finds the same words; audit show
- * re-renders with that version too). The same columns as the claim's.
+ * The rows of a slice of a batch claimed in slices, by their places in one order ($2 from,
+ * $3 to): each notice by its key, and its recipient's contacts as they were when it was
+ * claimed, the loaded row or the correction of that version (an amend appends versions
+ * and never rewrites one, so a later read finds the same words; audit show re-renders
+ * with that version too). The same columns as the claim's, then what the batch kept.
  */
-static const char fetch_sql[] = "SELECT " NOTICE_COLUMNS(
-    "n",
-    "r") ", (SELECT name FROM crier.campaign WHERE id = $1)"
-         " FROM unnest($2::bigint[], $3::integer[]) WITH ORDINALITY AS s(id, version, position)"
-         " JOIN crier.notice n ON n.campaign_id = $1 AND n.id = s.id"
-         " CROSS JOIN LATERAL (SELECT l.ref,"
-         " CASE WHEN v.version IS NULL THEN l.name ELSE v.name END AS name,"
-         " CASE WHEN v.version IS NULL THEN l.email ELSE v.email END AS email,"
-         " CASE WHEN v.version IS NULL THEN l.fax ELSE v.fax END AS fax,"
-         " CASE WHEN v.version IS NULL THEN l.address1 ELSE v.address1 END AS address1,"
-         " CASE WHEN v.version IS NULL THEN l.address2 ELSE v.address2 END AS address2,"
-         " CASE WHEN v.version IS NULL THEN l.city ELSE v.city END AS city,"
-         " CASE WHEN v.version IS NULL THEN l.region ELSE v.region END AS region,"
-         " CASE WHEN v.version IS NULL THEN l.postal_code ELSE v.postal_code END AS postal_code,"
-         " CASE WHEN v.version IS NULL THEN l.country ELSE v.country END AS country,"
-         " CASE WHEN v.version IS NULL THEN l.mailable ELSE v.mailable END AS mailable, l.vars"
-         " FROM crier.recipient l LEFT JOIN crier.recipient_version v ON v.campaign_id = $1"
-         " AND v.seq = l.seq AND v.version = s.version"
-         " WHERE l.campaign_id = $1 AND l.seq = n.recipient_seq OFFSET 0) r"
-         " ORDER BY s.position";
+/* clang-format off */
+#define FETCH_SQL(place)                                                                          \
+    "SELECT " NOTICE_COLUMNS("n", "r") ", (SELECT name FROM crier.campaign WHERE id = $1),"       \
+    " b.attempt, b.channel_attempt, b.delayed, b.channel_index, b.channel_started_at, b.item"     \
+    " FROM pg_temp.crier_batch b JOIN crier.notice n ON n.campaign_id = $1 AND n.id = b.id"       \
+    " CROSS JOIN LATERAL (SELECT l.ref,"                                                          \
+    " CASE WHEN v.version IS NULL THEN l.name ELSE v.name END AS name,"                           \
+    " CASE WHEN v.version IS NULL THEN l.email ELSE v.email END AS email,"                        \
+    " CASE WHEN v.version IS NULL THEN l.fax ELSE v.fax END AS fax,"                              \
+    " CASE WHEN v.version IS NULL THEN l.address1 ELSE v.address1 END AS address1,"               \
+    " CASE WHEN v.version IS NULL THEN l.address2 ELSE v.address2 END AS address2,"               \
+    " CASE WHEN v.version IS NULL THEN l.city ELSE v.city END AS city,"                           \
+    " CASE WHEN v.version IS NULL THEN l.region ELSE v.region END AS region,"                     \
+    " CASE WHEN v.version IS NULL THEN l.postal_code ELSE v.postal_code END AS postal_code,"      \
+    " CASE WHEN v.version IS NULL THEN l.country ELSE v.country END AS country,"                  \
+    " CASE WHEN v.version IS NULL THEN l.mailable ELSE v.mailable END AS mailable, l.vars"        \
+    " FROM crier.recipient l LEFT JOIN crier.recipient_version v ON v.campaign_id = $1"           \
+    " AND v.seq = l.seq AND v.version = b.version"                                                \
+    " WHERE l.campaign_id = $1 AND l.seq = n.recipient_seq OFFSET 0) r"                           \
+    " WHERE b." place " >= $2 AND b." place " < $3 ORDER BY b." place
+/* clang-format on */
 
 enum fetch_column {
     FETCH_CAMPAIGN_NAME = NOTICE_COLUMN_COUNT,
+    FETCH_ATTEMPT,
+    FETCH_CHANNEL_ATTEMPT,
+    FETCH_DELAYED,
+    FETCH_CHANNEL_INDEX,
+    FETCH_CHANNEL_STARTED_AT,
+    FETCH_ITEM,
 };
 
-int queue_fetch(struct crier_db *db, const struct queue_ids *batch, const uint32_t *slots, size_t n,
-                struct queue_batch *ret_slice)
+int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_order order,
+                size_t from, size_t n, struct queue_batch *ret_slice)
 {
-    struct db_array ids = {0}, versions = {0};
-    for (size_t k = 0; k < n; k++) {
-        db_array_add_long(&ids, batch->slots[slots[k]].id);
-        db_array_add_long(&versions, batch->slots[slots[k]].version);
-    }
-    char campaign[32];
+    static const char by_claim[] = FETCH_SQL("claim_pos"), by_channel[] = FETCH_SQL("order_pos");
+    char campaign[32], lo[32], hi[32];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    const char *params[] = {campaign, db_array_end(&ids), db_array_end(&versions)};
+    snprintf(lo, sizeof(lo), "%zu", from);
+    snprintf(hi, sizeof(hi), "%zu", from + n);
+    const char *params[] = {campaign, lo, hi};
     PGresult *result = NULL;
-    int r = db_query(db, fetch_sql, 3, params, &result);
-    db_array_free(&ids);
-    db_array_free(&versions);
+    int r = db_query(db, order == QUEUE_BY_CLAIM ? by_claim : by_channel, 3, params, &result);
     if (r < 0)
         return r;
     if ((size_t)PQntuples(result) != n) {
@@ -465,20 +512,47 @@ int queue_fetch(struct crier_db *db, const struct queue_ids *batch, const uint32
     slice.notices = xcalloc(n + 1, sizeof(*slice.notices));
     slice.channel_index = xcalloc(n + 1, sizeof(size_t));
     slice.channel_started_at = xcalloc(n + 1, sizeof(double));
+    slice.items = xcalloc(n + 1, sizeof(*slice.items));
     for (size_t k = 0; k < n; k++) {
-        const struct queue_slot *slot = &batch->slots[slots[k]];
+        int row = (int)k;
         struct crier_notice *notice = &slice.notices[k];
-        notice_from_row(result, (int)k, notice);
+        notice_from_row(result, row, notice);
         /* the attempt as claimed: what today's one-statement claim handed over */
-        notice->attempt = slot->attempt;
-        notice->channel_attempt = slot->channel_attempt;
-        notice->delayed = slot->delayed;
-        notice->campaign_name = PQgetvalue(result, (int)k, FETCH_CAMPAIGN_NAME);
-        slice.channel_index[k] = slot->channel_index;
-        slice.channel_started_at[k] = slot->channel_started_at;
+        notice->attempt = atoi(PQgetvalue(result, row, FETCH_ATTEMPT));
+        notice->channel_attempt = atoi(PQgetvalue(result, row, FETCH_CHANNEL_ATTEMPT));
+        notice->delayed = db_flag(result, row, FETCH_DELAYED);
+        notice->campaign_name = PQgetvalue(result, row, FETCH_CAMPAIGN_NAME);
+        slice.channel_index[k] = strtoul(PQgetvalue(result, row, FETCH_CHANNEL_INDEX), NULL, 10);
+        slice.channel_started_at[k] =
+            strtod(PQgetvalue(result, row, FETCH_CHANNEL_STARTED_AT), NULL);
+        slice.items[k] = db_value(result, row, FETCH_ITEM);
     }
     *ret_slice = slice;
     return 0;
+}
+
+int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items)
+{
+    struct db_array arrays[2] = {0};
+    size_t kept = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (items[k] == NULL)
+            continue;
+        db_array_add_long(&arrays[0], (long long)(from + k));
+        db_array_add(&arrays[1], items[k]);
+        kept++;
+    }
+    int r = 0;
+    if (kept > 0) {
+        const char *params[2];
+        db_arrays_end(arrays, 2, params);
+        r = db_exec(db,
+                    "UPDATE pg_temp.crier_batch b SET item = i.item FROM unnest($1::integer[],"
+                    " $2::text[]) AS i(pos, item) WHERE b.order_pos = i.pos",
+                    2, params);
+    }
+    db_arrays_free(arrays, 2);
+    return r;
 }
 
 /* extend - extend_sql over ids (freed here), the notices owner holds in campaign_id. */
@@ -497,10 +571,17 @@ static int extend(struct crier_db *db, struct db_array *ids, const char *owner, 
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
                      long lease_seconds)
 {
-    struct db_array ids = {0};
-    for (size_t i = 0; i < batch->count; i++)
-        db_array_add_long(&ids, batch->slots[i].id);
-    return extend(db, &ids, owner, lease_seconds, batch->campaign_id);
+    char lease[32], campaign[32];
+    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
+    const char *params[] = {owner, lease, campaign};
+    /* the ids as an array built by the server: a key probe each, as extend_sql's */
+    return db_exec(
+        db,
+        "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $2)"
+        " WHERE campaign_id = $3 AND id = ANY (ARRAY(SELECT id FROM pg_temp.crier_batch))"
+        " AND lease_owner = $1",
+        3, params);
 }
 
 void queue_batch_clear(struct queue_batch *batch)
@@ -509,6 +590,7 @@ void queue_batch_clear(struct queue_batch *batch)
     free(batch->notices);
     free(batch->channel_index);
     free(batch->channel_started_at);
+    free(batch->items);
     memset(batch, 0, sizeof(*batch));
 }
 

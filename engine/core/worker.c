@@ -590,57 +590,74 @@ static void lane_renders_clear(struct lane *lane)
     lane->render_count = 0;
 }
 
-/* ---- a batch claimed by ids, sent and recorded in slices (print) --------------------- */
+/* ---- a batch claimed, sent and recorded in slices (print) ----------------------------- */
 
-/* sliced_send - the batch in the channel's order, a slice of its rows read at a time and
- * handed over, then closed (flush): a slice's rows are all the lane holds of them. A read
- * that fails ends the batch there: what was drawn goes out, the rest is TEMPORARY. */
-static void sliced_send(struct lane *lane, const struct queue_ids *ids,
-                        const struct render_campaign *render)
+/* sliced_send_slice - the places [from, from + n) of the channel's order: their rows read,
+ * handed over (*sent is the channel's answer, or the read's error: then nothing of the slice
+ * went in), and what the channel says of each kept beside them. < 0: that could not be
+ * kept, so the batch cannot be recorded. */
+static int sliced_send_slice(struct lane *lane, const struct queue_ids *ids,
+                             const struct render_campaign *render, size_t from, size_t n, int *sent)
 {
-    struct channel_batch info = {.count = ids->count, .campaign_id = ids->campaign_id};
-    const struct queue_slot *lowest = &ids->slots[0];
-    for (size_t i = 1; i < ids->count; i++)
-        if (ids->slots[i].id < lowest->id)
-            lowest = &ids->slots[i];
-    info.lowest_id = lowest->id;
-    info.lowest_attempt = lowest->attempt;
-    int r = channel_slice_begin(lane->session, &info);
-    for (size_t from = 0; r == 0 && from < ids->count; from += RECORD_SLICE) {
-        size_t n = ids->count - from < RECORD_SLICE ? ids->count - from : RECORD_SLICE;
-        struct queue_batch slice;
-        r = queue_fetch(lane->db, ids, ids->order + from, n, &slice);
-        if (r < 0) {
-            log_error("%s: reading the batch's notices failed: %s; the rest of it is retried",
-                      lane->owner, lane->db->error);
-            break;
-        }
-        for (size_t k = 0; render && k < n; k++)
-            render_attach(&slice.notices[k], render);
-        r = channel_slice_send(lane->session, slice.notices, n);
-        queue_batch_clear(&slice);
+    struct queue_batch slice;
+    int r = queue_fetch(lane->db, ids, QUEUE_BY_CHANNEL, from, n, &slice);
+    if (r < 0) {
+        log_error("%s: reading the batch's notices failed: %s; the rest of it is retried",
+                  lane->owner, lane->db->error);
+        *sent = r;
+        return 0;
     }
-    channel_flush(lane->session);
+    for (size_t k = 0; render && k < n; k++)
+        render_attach(&slice.notices[k], render);
+    char **items = xcalloc(n, sizeof(*items));
+    *sent = channel_slice_send(lane->session, slice.notices, n, items);
+    queue_batch_clear(&slice);
+    r = queue_keep(lane->db, from, n, items);
+    if (r < 0)
+        log_error("%s: keeping what became of the batch's letters failed: %s; the batch is "
+                  "retried once its leases expire",
+                  lane->owner, lane->db->error);
+    for (size_t k = 0; k < n; k++)
+        free(items[k]);
+    free(items);
+    return r;
 }
 
-/* sliced_record_slice - outcomes of the slots [from, from + n) (the claim's order): their
- * rows read again, the channel's outcomes for them, decided and recorded. */
+/* sliced_send - the batch in the channel's order, a slice of its rows read at a time and
+ * handed over, then closed (flush): a slice's rows and items are all the lane holds of them.
+ * A read that fails ends the batch there: what was drawn goes out, the rest is TEMPORARY.
+ * < 0: what the channel said of a slice could not be kept, so the batch must not be
+ * recorded (its leases expire; its files stay pending and are orphaned: docs/mail.md). */
+static int sliced_send(struct lane *lane, const struct queue_ids *ids,
+                       const struct render_campaign *render, double claimed_at)
+{
+    struct channel_batch info = {.count = ids->count,
+                                 .campaign_id = ids->campaign_id,
+                                 .lowest_id = ids->lowest_id,
+                                 .lowest_attempt = ids->lowest_attempt,
+                                 .claimed_at = claimed_at};
+    int sent = channel_slice_begin(lane->session, &info);
+    int r = 0;
+    for (size_t from = 0; sent == 0 && r == 0 && from < ids->count; from += RECORD_SLICE)
+        r = sliced_send_slice(lane, ids, render, from,
+                              ids->count - from < RECORD_SLICE ? ids->count - from : RECORD_SLICE,
+                              &sent);
+    channel_flush(lane->session);
+    return r;
+}
+
+/* sliced_record_slice - outcomes of the places [from, from + n) of the claim's order: their
+ * rows and what the channel kept of them read again, the channel's outcomes, decided and
+ * recorded. */
 static int sliced_record_slice(struct lane *lane, struct crier_db *db, const struct queue_ids *ids,
-                               const uint32_t *position_of, char *const *policy, size_t from,
-                               size_t n, long *late, long *kinds)
+                               char *const *policy, size_t from, size_t n, long *late, long *kinds)
 {
     struct worker *w = lane->worker;
-    uint32_t *slots = xcalloc(n, sizeof(*slots));
-    size_t *positions = xcalloc(n, sizeof(*positions));
-    for (size_t k = 0; k < n; k++) {
-        slots[k] = (uint32_t)(from + k);
-        positions[k] = position_of[from + k];
-    }
     struct queue_batch slice;
-    int r = queue_fetch(db, ids, slots, n, &slice);
+    int r = queue_fetch(db, ids, QUEUE_BY_CLAIM, from, n, &slice);
     if (r == 0) {
         struct crier_outcome *outcomes = xcalloc(n, sizeof(*outcomes));
-        channel_slice_outcomes(lane->session, positions, n, outcomes);
+        channel_slice_outcomes(lane->session, slice.items, n, outcomes);
         r = record_slice(w, db, lane->owner, lane->ops->name, lane->ops, policy, &slice, outcomes,
                          0, n, lane->random_state, late);
         for (size_t k = 0; k < n; k++)
@@ -649,65 +666,49 @@ static int sliced_record_slice(struct lane *lane, struct crier_db *db, const str
         free(outcomes);
         queue_batch_clear(&slice);
     }
-    free(slots);
-    free(positions);
     return r;
 }
 
-/* sliced_record_once - the whole batch: one statement when it fits a slice, else one
- * transaction of slices (a print batch is recorded all or none: spool.c). */
-static int sliced_record_once(struct lane *lane, const struct queue_ids *ids,
-                              const uint32_t *position_of, char *const *policy, long *late,
-                              long *kinds)
-{
-    struct crier_db *db = lane->db;
-    size_t n = ids->count;
-    if (n <= RECORD_SLICE)
-        return sliced_record_slice(lane, db, ids, position_of, policy, 0, n, late, kinds);
-    int r = db_begin(db);
-    for (size_t from = 0; r == 0 && from < n; from += RECORD_SLICE)
-        r = sliced_record_slice(lane, db, ids, position_of, policy, from,
-                                n - from < RECORD_SLICE ? n - from : RECORD_SLICE, late, kinds);
-    return db_end(db, r);
-}
-
-/* sliced_record - sliced_record_once, retried through lost connections as
- * decide_and_record is (the same random state, so the same delays). */
+/* sliced_record - the whole batch: one statement when it fits a slice, else one
+ * transaction of slices (a print batch is recorded all or none: spool.c). Not retried
+ * through a lost connection: the batch's table went with it (queue.h), so its leases
+ * expire and the reaper retries it, and its files, still pending, are orphaned. */
 static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *const *policy,
                          long *ret_late)
 {
-    uint32_t *position_of = xcalloc(ids->count + 1, sizeof(*position_of));
-    for (size_t p = 0; p < ids->count; p++)
-        position_of[ids->order[p]] = (uint32_t)p;
-    unsigned short first_state[3];
-    memcpy(first_state, lane->random_state, sizeof(first_state));
+    struct crier_db *db = lane->db;
+    size_t n = ids->count;
+    long late = 0, kinds[METRICS_KINDS] = {0};
     int r;
-    for (;;) {
-        long late = 0, kinds[METRICS_KINDS] = {0};
-        memcpy(lane->random_state, first_state, sizeof(first_state));
-        r = sliced_record_once(lane, ids, position_of, policy, &late, kinds);
-        if (r == 0) {
-            metrics_kinds(lane->channel_id, kinds, ids->count);
-            if (late > 0)
-                log_warning("%s: %ld outcomes arrived after their lease expired; logged as "
-                            "late_outcome",
-                            lane->owner, late);
-            *ret_late = late;
-            break;
-        }
-        log_error("%s: recording %zu outcomes failed: %s", lane->owner, ids->count,
-                  lane->db->error);
-        if (!db_lost(lane->db) || !connect_until_stopped(lane->worker, &lane->db, lane->owner))
-            break; /* the leases will expire and the reaper will log the retry */
+    if (n <= RECORD_SLICE) {
+        r = sliced_record_slice(lane, db, ids, policy, 0, n, &late, kinds);
+    } else {
+        r = db_begin(db);
+        for (size_t from = 0; r == 0 && from < n; from += RECORD_SLICE)
+            r = sliced_record_slice(lane, db, ids, policy, from,
+                                    n - from < RECORD_SLICE ? n - from : RECORD_SLICE, &late,
+                                    kinds);
+        r = db_end(db, r);
     }
-    free(position_of);
-    return r;
+    if (r < 0) {
+        log_error("%s: recording %zu outcomes failed: %s; the batch is retried once its leases "
+                  "expire",
+                  lane->owner, n, db->error);
+        return r; /* a lost connection is reopened by lane_main */
+    }
+    metrics_kinds(lane->channel_id, kinds, n);
+    if (late > 0)
+        log_warning("%s: %ld outcomes arrived after their lease expired; logged as late_outcome",
+                    lane->owner, late);
+    *ret_late = late;
+    return 0;
 }
 
 /* lane_batch_sliced - lane_batch for a channel given its batches in slices (print): the
- * claim keeps a slot per notice, the rows are read a slice at a time to be sent and again
- * to be recorded, so that the lane's memory does not grow with the batch (about 100 bytes
- * a letter here and in the channel; docs/benchmarks.md, "Fourth pass"). */
+ * claim and what the channel says of each notice are kept by the server in the session's
+ * table (queue.h), the rows read a slice at a time to be sent and again to be recorded, so
+ * that the lane's memory does not grow with the batch (docs/benchmarks.md, letters, "Fifth
+ * pass"). */
 static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *campaign,
                               const struct channel_claim *claim)
 {
@@ -723,10 +724,8 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
         return r;
     }
     double claimed_at = monotonic_seconds();
-    if (ids.count == 0) {
-        queue_ids_clear(&ids);
+    if (ids.count == 0)
         return 0;
-    }
     const struct render_campaign *render =
         lane->ops->templates ? lane_render(lane, campaign->id) : NULL;
     rate_acquire(w, &w->bucket[lane->channel_id], (double)ids.count);
@@ -734,24 +733,23 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
     lane->lease_extended_at = monotonic_seconds();
     atomic_store(&lane->in_flight, (long)ids.count);
     double send_started = monotonic_seconds();
-    sliced_send(lane, &ids, render);
+    r = sliced_send(lane, &ids, render, claim_started);
     double record_started = monotonic_seconds();
     atomic_store(&lane->in_flight, 0);
     lane->sending_ids = NULL;
     long late = 0;
-    r = sliced_record(lane, &ids, campaign->policy, &late);
+    if (r == 0)
+        r = sliced_record(lane, &ids, campaign->policy, &late);
     metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
                   monotonic_seconds() - record_started, NULL, 0);
     if (r == 0 && channel_committed(lane->session, late == 0) < 0)
         log_warning("%s: the batch just recorded is not final yet; crier batch list settles it",
                     lane->owner);
-    long count = (long)ids.count;
-    queue_ids_clear(&ids);
     if (r < 0)
         return r;
-    atomic_fetch_add(&lane->done, count);
+    atomic_fetch_add(&lane->done, (long)ids.count);
     atomic_store(&w->last_work, monotonic_seconds());
-    return count;
+    return (long)ids.count;
 }
 
 /* lane_batch - claim, send and record one batch of one campaign; returns the count. */

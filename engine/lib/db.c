@@ -271,34 +271,6 @@ int db_query_prepared(struct crier_db *db, const char *name, const char *sql, in
     return 0;
 }
 
-int db_query_prepared_each(struct crier_db *db, const char *name, const char *sql, int nparams,
-                           const char *const *params,
-                           void (*row)(void *data, const PGresult *result, int row), void *data,
-                           long *ret_rows)
-{
-    int r = prepare_once(db, name, sql, nparams);
-    if (r < 0)
-        return r;
-    if (!PQsendQueryPrepared(db->conn, name, nparams, params, NULL, NULL, 0))
-        return db_check_result(db, NULL);
-    /* one row per result: what a big result would hold at once is never in memory */
-    (void)PQsetSingleRowMode(db->conn); /* refused only out of turn: then one result */
-    long rows = 0;
-    r = 0;
-    PGresult *result;
-    while ((result = PQgetResult(db->conn)) != NULL) {
-        int k = PQresultStatus(result) == PGRES_SINGLE_TUPLE ? 0 : db_check_result(db, result);
-        if (k < 0 && r == 0)
-            r = k; /* the statement failed (and rolled back): whatever came before is void */
-        for (int i = 0; k == 0 && r == 0 && i < PQntuples(result); i++, rows++)
-            row(data, result, i);
-        PQclear(result);
-    }
-    if (ret_rows)
-        *ret_rows = rows;
-    return r;
-}
-
 int db_exec(struct crier_db *db, const char *sql, int nparams, const char *const *params)
 {
     PGresult *result = NULL;

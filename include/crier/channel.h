@@ -110,6 +110,7 @@ struct channel_batch {
     int64_t campaign_id; /* a batch is one campaign's */
     int64_t lowest_id;   /* its lowest notice id, and that notice's attempt: the batch's name */
     int lowest_attempt;
+    double claimed_at; /* monotonic seconds at the claim: late hand-offs count from it */
 };
 
 struct crier_channel_ops {
@@ -184,14 +185,19 @@ struct crier_channel_ops {
      * A batch too big to hold (a print batch of thousands of letters) is handed over in
      * slices instead of by send: slice_begin opens it (count notices, in the order of
      * sort_key), slice_send hands over the next n in that order, flush closes it, and
-     * slice_outcomes then fills the outcomes of the notices at positions[0..n) of the
-     * batch, a slice at a time, for the record: the channel keeps a few bytes per notice,
-     * the engine neither the notices nor their outcomes. slice_send < 0: nothing more can
-     * go in (what did not is TEMPORARY). All NULL for a channel that sends whole batches.
+     * slice_outcomes then fills the outcomes of n notices of the batch, a slice at a time,
+     * for the record. Neither side holds anything per notice for the whole batch: for each
+     * notice it took in, slice_send sets items[k] to a malloc'd string (no more than a line
+     * of text) that says what became of it, or leaves it NULL when nothing did; the engine
+     * keeps those strings with the batch, outside its memory (queue.h), and hands them back
+     * to slice_outcomes after flush (items[k] NULL: the notice was never taken in).
+     * slice_send < 0: nothing more can go in (what did not is TEMPORARY). All NULL for a
+     * channel that sends whole batches.
      */
     int (*slice_begin)(struct crier_channel *channel, const struct channel_batch *batch);
-    int (*slice_send)(struct crier_channel *channel, const struct crier_notice *notices, size_t n);
-    void (*slice_outcomes)(struct crier_channel *channel, const size_t *positions, size_t n,
+    int (*slice_send)(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                      char **items);
+    void (*slice_outcomes)(struct crier_channel *channel, const char *const *items, size_t n,
                            struct crier_outcome *outcomes);
     /* sort_key - the order of a batch given in slices, from a notice of which only id,
      * mailable, address[0], address[2], address[4] (postal code) and country are set:
@@ -277,8 +283,9 @@ int channel_flush(struct crier_channel *channel);
  * the channel has none). channel_slice_outcomes fills every outcome: TEMPORARY where the
  * channel says nothing, the secrets blotted out as channel_send does. */
 int channel_slice_begin(struct crier_channel *channel, const struct channel_batch *batch);
-int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n);
-void channel_slice_outcomes(struct crier_channel *channel, const size_t *positions, size_t n,
+int channel_slice_send(struct crier_channel *channel, const struct crier_notice *notices, size_t n,
+                       char **items);
+void channel_slice_outcomes(struct crier_channel *channel, const char *const *items, size_t n,
                             struct crier_outcome *outcomes);
 /* channel_committed - wrapper around ops->committed (0 when the channel has none). */
 int channel_committed(struct crier_channel *channel, bool all_recorded);

@@ -64,15 +64,6 @@ int db_query_prepared(struct crier_db *db, const char *name, const char *sql, in
                       const char *const *params, PGresult **ret_result);
 int db_query(struct crier_db *db, const char *sql, int nparams, const char *const *params,
              PGresult **ret_result);
-/* db_query_prepared_each - db_query_prepared whose rows are handed to row(data, result, i)
- * one at a time as they arrive (libpq's single-row mode), each result freed after it: a
- * statement returning thousands of rows holds one in memory, not all. When the statement
- * fails after some rows came (they are void: it rolled back), the error is returned.
- * *ret_rows, when given, counts the rows handed over. */
-int db_query_prepared_each(struct crier_db *db, const char *name, const char *sql, int nparams,
-                           const char *const *params,
-                           void (*row)(void *data, const PGresult *result, int row), void *data,
-                           long *ret_rows);
 /* db_query_long - a statement whose one row's first column is a count (or any integer),
  * stored in *ret_value. */
 int db_query_long(struct crier_db *db, const char *sql, int nparams, const char *const *params,

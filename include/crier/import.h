@@ -33,7 +33,7 @@ struct import_result {
     long rejected;         /* rows not loaded */
     long contacts_dropped; /* rows loaded with a contact dropped */
     long undeliverable;    /* loaded, but no channel of the policy can reach them */
-    long find_built;       /* `audit find` indexes built after the commit (find_index.h) */
+    long find_built;       /* `audit find` indexes it built (find_index.h) */
     long find_missing;     /* ... and still missing for this campaign when the load returns */
 };
 

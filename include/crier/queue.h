@@ -21,6 +21,7 @@ struct queue_batch {
     struct crier_notice *notices; /* count entries */
     size_t *channel_index;        /* each notice's position in the campaign policy */
     double *channel_started_at;   /* epoch seconds of the first claim on this channel */
+    const char **items; /* queue_fetch in the claim's order: what the channel kept of each */
     size_t count;
 };
 
@@ -50,51 +51,57 @@ int queue_claim(struct crier_db *db, int64_t campaign_id, const char *channel, i
 void queue_batch_clear(struct queue_batch *batch);
 
 /*
- * A batch claimed by ids (a print batch of thousands of letters): what it keeps of each
- * notice is a slot, about 40 bytes; the recipients' rows are read again a slice at a time
- * (queue_fetch), so that what the batch holds does not grow with the people in it.
+ * A batch claimed in slices (a print batch of tens of thousands of letters). The client
+ * keeps nothing per notice: the claim writes each claimed notice's numbers (its place in
+ * the claim's order, id, attempt, channel numbers, the contacts' version, whether a hold
+ * delayed it) and its address columns into the session's temporary table
+ * pg_temp.crier_batch, the channel's sort key is computed a slice at a time and stored
+ * there, the places in the channel's order numbered by the server, and the rows read back
+ * a slice at a time (queue_fetch), with what the channel kept of each (queue_keep). The
+ * table is the connection's: a connection lost with a batch in it loses the batch's
+ * record, and its leases expire as after a crash (docs/mail.md).
  */
 #define QUEUE_SORT_KEY CHANNEL_SORT_KEY /* bytes of a channel's sort key (memcmp) */
 
-struct queue_slot {
-    int64_t id;
-    double channel_started_at; /* epoch seconds of the first claim on this channel */
-    int attempt, channel_attempt;
-    int version; /* the recipient's contacts as claimed (crier.recipient_now.version) */
-    unsigned short channel_index;
-    bool delayed; /* a law-enforcement hold delayed it (its claim's log row says which) */
-};
-
 struct queue_ids {
     int64_t campaign_id;
-    struct queue_slot *slots; /* count, in the claim's order (next_attempt_at, id) */
-    uint32_t *order;          /* indexes of slots in the channel's order (its sort key) */
+    int64_t lowest_id; /* the batch's lowest notice and its attempt (a print batch's name) */
+    int lowest_attempt;
     size_t count;
+};
+
+/* The two orders of a batch claimed in slices. */
+enum queue_order {
+    QUEUE_BY_CLAIM,   /* the claim's (next_attempt_at, id): the record's */
+    QUEUE_BY_CHANNEL, /* the channel's sort key, ties in the claim's order: the send's */
 };
 
 /*
  * queue_claim_ids - queue_claim for a batch handed over in slices: the same statement
- * (leases, log rows, holds, cursor) returning per notice only its slot and, given sort_key,
- * the order it computes from each notice's partial row (id, mailable, address[0] and [2],
- * the postal code in address[4], country; nothing else is set) into QUEUE_SORT_KEY bytes
- * (zeroed before). The rows arrive one at a time: nothing the size of the batch is held
- * but the slots.
+ * (leases, log rows, holds, cursor), its rows kept in pg_temp.crier_batch (emptied first),
+ * then ordered by sort_key, computed from each notice's partial row (id, mailable,
+ * address[0] and [2], the postal code in address[4], country; nothing else is set) into
+ * QUEUE_SORT_KEY bytes (zeroed before); NULL: the claim's order.
  */
 int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                     const char *owner, long lease_seconds, struct queue_cursor *cursor,
                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
                     struct queue_ids *ret_batch);
-void queue_ids_clear(struct queue_ids *batch);
 
 /*
- * queue_fetch - the notices of slots[0..n) of batch (indexes into batch->slots), in that
- * order, as queue_claim would have handed them over: the attempt, channel numbers and
- * delay as claimed, the contacts of the version claimed. queue_batch_clear frees it.
+ * queue_fetch - the notices at places [from, from + n) of batch in order, as queue_claim
+ * would have handed them over: the attempt, channel numbers and delay as claimed, the
+ * contacts of the version claimed; in the claim's order also ret_slice->items, what
+ * queue_keep kept of each (NULL: nothing). queue_batch_clear frees it.
  */
-int queue_fetch(struct crier_db *db, const struct queue_ids *batch, const uint32_t *slots, size_t n,
-                struct queue_batch *ret_slice);
+int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_order order,
+                size_t from, size_t n, struct queue_batch *ret_slice);
 
-/* queue_extend_ids - queue_extend for a batch claimed by ids. */
+/* queue_keep - items[0..n) (NULL ones skipped), what the channel says of the notices at
+ * places [from, from + n) of the channel's order, kept beside them for the record. */
+int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items);
+
+/* queue_extend_ids - queue_extend for a batch claimed in slices. */
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
                      long lease_seconds);
 

@@ -364,4 +364,13 @@ printf 'ref,email\np4,p4-pipe@example.com\n' >pipe.csv
 run_crier campaign amend c1 --csv pipe.csv --reason "pipe check"
 is "$(grep -c $'\r\\|rows, done' <<<"$ERR$OUT")" 0 "campaign amend into a pipe: no progress line"
 
+# --- an amended address adds its jurisdiction to the campaign's set (020_load.sql),
+# which `campaign start`'s content check reads; the loaded one stays
+juris_c1() { sql "SELECT string_agg(jurisdiction, ' ' ORDER BY jurisdiction) FROM crier.campaign_jurisdiction c
+                  WHERE c.campaign_id = (SELECT id FROM crier.campaign WHERE name = 'c1')"; }
+is "$(juris_c1)" "IL" "the load kept p3's state"
+printf 'ref,address1,city,region,postal_code\np3,9 Pine St,Boston,ma,02108\n' >moved.csv
+run_crier campaign amend c1 --csv moved.csv --reason "moved"
+is "$RC $(juris_c1)" "0 IL MA" "a person corrected into another state adds it"
+
 done_testing

@@ -212,14 +212,14 @@ PY
 )" "'=cmd|calc!A0 '=HYPERLINK(\"http://evil.example\")
 True" "a reject file cell beginning with = comes out with an apostrophe before it"
 
-# --- a first load's notices go beside its recipients, through a staging table -----------------
-# (019_find_local.sql): filled and committed on a second connection, made the campaign's
-# partition by the load's transaction. A load that fails leaves nothing in the campaign;
+# --- a first load's notices and recipients go through staging tables ---------------------------
+# (019_find_local.sql, 020_load.sql): filled, committed and indexed on two more connections,
+# made the campaign's partitions by the load's transaction. A load that fails leaves nothing in the campaign;
 # one killed after the staging table's commit leaves it in no campaign, and the next load
 # of the campaign drops it.
 "$CRIER" campaign create staged --incident INC-7 >/dev/null
 sid=$(sql "SELECT id FROM crier.campaign WHERE name = 'staged'")
-stages() { sql "SELECT count(*) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'"; }
+stages() { sql "SELECT count(*) FROM pg_class WHERE relname ~ '^(notice|recipient)_stage_c${sid}_' AND relkind = 'r'"; }
 run_crier campaign load staged --csv big.csv
 is "$RC" 65 "a first load failing at line 5500 fails"
 is "$(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid") $(stages) $(sql "SELECT to_regclass('crier.notice_c$sid') IS NULL")" \
@@ -229,17 +229,75 @@ sql "SELECT crier.notice_stage_create($sid, 1)" >/dev/null
 sql "INSERT INTO crier.notice_stage_c${sid}_$(sql "SELECT split_part(relname, '_', 4) FROM pg_class WHERE relname ~ '^notice_stage_c${sid}_' AND relkind = 'r'")_1
      (id, campaign_id, recipient_seq, state, channel, channel_index, reasons, token)
      VALUES ($sid * 4294967296 + 1, $sid, 1, 'ready', 'email', 0, '{}', 'x')" >/dev/null
-is "$(stages) $(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid")" "1 0" \
-  "a leftover staging table holds a notice that is in no campaign"
+rstage=$(sql "SELECT crier.recipient_stage_create($sid, 999, 1)")
+sql "INSERT INTO crier.$rstage (campaign_id, seq, load_id, source_row, ref, name, mailable)
+     VALUES ($sid, 1, 999, 'line 2', 'left', 'Left Over', false)" >/dev/null
+is "$(stages) $(sql "SELECT count(*) FROM crier.notice WHERE campaign_id = $sid")" "2 0" \
+  "leftover staging tables hold a notice and a recipient that are in no campaign"
 printf 'ref,name,email\ns1,One,s1@example.com\ns2,Two,s2@example.com\n' >staged.csv
 run_crier campaign load staged --csv staged.csv
 is "$RC" 0 "the next load of the campaign succeeds"
 is "$(stages) $(sql "SELECT count(*) || ' ' || count(*) FILTER (WHERE token = 'x')
                         FROM crier.notice WHERE campaign_id = $sid")" "0 2 0" \
-  "it dropped the leftover: its own two notices, none of the leftover's"
+  "it dropped the leftovers: its own two notices, none of the leftover's"
+is "$(sql "SELECT string_agg(ref, ' ' ORDER BY seq) FROM crier.recipient WHERE campaign_id = $sid")" "s1 s2" \
+  "and its own two recipients"
+is "$(sql "SELECT count(*) FROM pg_index WHERE indrelid = 'crier.recipient_c$sid'::regclass") $(sql "SELECT count(*)
+           FROM pg_inherits i JOIN pg_index x ON x.indexrelid = i.inhrelid
+           WHERE x.indrelid IN ('crier.recipient_c$sid'::regclass, 'crier.notice_c$sid'::regclass)")" "7 9" \
+  "the indexes built on the staging tables are the ones attached: no second set (7 on recipients, 9 attached to parents' indexes)"
 like "$(sql "SELECT string_agg(indexrelid::regclass::text, ' ') FROM pg_index
              WHERE indrelid = 'crier.notice_c$sid'::regclass")" "notice_stage_c${sid}_" \
   "its notice partition is the staging table it filled (its indexes keep the staging names)"
 is "$(notice staged s2 "state || ' ' || channel")" "ready email" "and the notices are the load's"
+
+# --- the campaign's jurisdictions, kept by the load (020_load.sql) ----------------
+# `campaign start` reads them instead of every recipient: they must be exactly what the
+# scan found. Rows: a US state in lower case (upper-cased by validation), a territory with
+# and without a region, a foreign region, a US address missing its ZIP (region kept), a
+# rejected row's state, and the same state twice.
+# scanned CAMPAIGN - the jurisdictions as content.c used to compute them, from every row
+scanned() {
+  sql "SELECT string_agg(j, ' ' ORDER BY j) FROM (SELECT DISTINCT CASE WHEN upper(btrim(country))
+       IN ('PR', 'GU', 'VI') THEN upper(btrim(country)) ELSE upper(btrim(region)) END AS j
+       FROM crier.recipient WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')
+       AND upper(btrim(country)) IN ('US', 'PR', 'GU', 'VI') AND region IS NOT NULL) s"
+}
+kept() {
+  sql "SELECT string_agg(jurisdiction, ' ' ORDER BY jurisdiction) FROM crier.campaign_jurisdiction
+       WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"
+}
+"$CRIER" campaign create juris --incident INC-8 >/dev/null
+{
+  printf 'ref,name,email,address1,city,region,postal_code,country\n'
+  printf 'j1,One,j1@example.com,1 Main St,Sacramento,ca,95814,US\n'
+  printf 'j2,Two,j2@example.com,1 Calle Sol,San Juan,San Juan,00901,pr\n'
+  printf 'j3,Three,j3@example.com,1 Marine Dr,Hagatna,,96910,GU\n'
+  printf 'j4,Four,j4@example.com,1 Rue,Paris,IDF,75001,FR\n'
+  printf 'j5,Five,j5@example.com,1 Elm St,Albany,ny,,US\n'
+  printf 'j6,Six,,,,TX,,US\n'
+  printf 'j7,Seven,j7@example.com,2 Main St,Fresno,CA,93650,\n'
+} >juris.csv
+run_crier campaign load juris --csv juris.csv
+is "$RC" 0 "a list with addresses in several jurisdictions loads"
+is "$(kept juris)" "$(scanned juris)" "the kept jurisdictions are the ones a scan of the rows finds"
+is "$(kept juris)" "CA NY PR" "a state, a territory as the country, an incomplete US address; no rejected row"
+printf 'ref,name,email,address1,city,region,postal_code\nj8,Eight,j8@example.com,1 Oak St,Austin,tx,73301\n' >juris2.csv
+run_crier campaign load juris --csv juris2.csv
+is "$(kept juris)" "CA NY PR TX" "a later load adds its own"
+# more distinct regions than the loader keeps in memory: read from the stored rows instead
+"$CRIER" campaign create juris_many --incident INC-9 >/dev/null
+python3 - <<'PY'
+with open("juris_many.csv", "w") as f:
+    f.write("ref,name,email,region\n")
+    for i in range(1100):
+        f.write("m%d,Many %d,m%d@example.com,Region %d\n" % (i, i, i, i))
+PY
+run_crier campaign load juris_many --csv juris_many.csv
+is "$RC" 0 "a list with 1,100 distinct free-text regions loads"
+is "$(sql "SELECT count(*) FROM crier.campaign_jurisdiction
+           WHERE campaign_id = (SELECT id FROM crier.campaign WHERE name = 'juris_many')")" 1100 \
+  "all 1,100 are kept"
+is "$(kept juris_many)" "$(scanned juris_many)" "and they are the ones a scan finds"
 
 done_testing

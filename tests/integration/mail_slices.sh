@@ -9,6 +9,9 @@
 # attempt in flight is left alone, docs/unreached.md) and `audit show` re-renders it to
 # the same SHA-256; the held person's letter is taken back before it goes into the batch
 # (docs/holds.md, "Taken back before hand-off") and goes out once after the lift.
+# Then a batch whose connection is lost while it is printed: the batch is kept in the
+# session's temporary table (queue.h), so it is not recorded; its leases expire, it is
+# printed again in one new batch, and the files of the lost one never become printable.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -121,4 +124,43 @@ import csv, collections, sys
 rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
 print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "2000 1" \
   "each letter in exactly one manifest"
+# A connection lost mid-batch: every session of the worker is ended while it is stopped
+# after its claim of 600 letters (three slices), so the lane's batch table goes with it.
+SPOOL2="$WORK/spool-lost"
+mkdir -m 0750 "$SPOOL2"
+sed -e 's/lease: 10m/lease: 4s/' -e "s|spool: $SPOOL|spool: $SPOOL2|" \
+  -e 's/letters_per_batch: 2000/letters_per_batch: 600/' "$WORK/crier.yaml" >"$WORK/lost.yaml"
+export CRIER_CONFIG="$WORK/lost.yaml"
+head -601 "$WORK/list.csv" | sed 's/^s/l/' >"$WORK/lost.csv"
+setup lost mail "$WORK/lost.csv"
+"$CRIER" run >/dev/null 2>>"$WORK/lost.log" &
+worker=$!
+lost_claimed() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign lost) AND state = 'sending'")" = 600 ]; }
+ok "the worker claims the 600 letters as one batch" wait_until 60 lost_claimed
+kill -STOP "$worker"
+first=$(sql "SELECT DISTINCT attempt FROM crier.notice WHERE $(in_campaign lost)")
+# this test's database only: other tests may share the cluster
+ended=$(sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = 'crier run' AND datname = current_database()")
+ok "the worker's sessions are ended ($ended)" test "$ended" -gt 0
+kill -CONT "$worker"
+lost_done() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign lost) AND state = 'batched'")" = 600 ]; }
+ok "the 600 letters are batched in the end" wait_until 120 lost_done
+kill "$worker"
+wait "$worker" 2>/dev/null
+is "$(sql "SELECT count(DISTINCT transport_id) || ' ' || min(attempt) FROM crier.notice
+           WHERE $(in_campaign lost)")" "1 $((first + 1))" \
+  "in one batch, claimed again after the lost one's leases expired"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost) AND to_state = 'batched'")" 600 \
+  "each recorded batched once: nothing of the lost batch was recorded"
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost)
+           AND detail LIKE 'lease of % expired%'")" 600 "each retried after its lease, logged"
+run_crier batch list lost
+is "$RC" 0 "batch list reconciles the spool"
+is "$(find "$SPOOL2" -name 'B*.pending' | wc -l)" 0 "no file of the lost batch is left pending"
+is "$(cat "$SPOOL2"/B*.csv | "$PY" -c '
+import csv, collections, sys
+rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
+print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
+  "each letter in exactly one printable manifest"
 done_testing
