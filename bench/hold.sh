@@ -1,8 +1,8 @@
 #!/bin/bash
 # hold.sh [N] - how long `crier hold place` takes to return on a campaign of N notices
 # (default 1,000,000) while `crier run` sends it through the null channel with 2 lanes:
-# a campaign-wide hold, then (after its lift) a region hold. Also prints the lift time and
-# what a lane's claim costs while a region hold covers the whole rest of the queue.
+# a campaign-wide hold, then (after its lift) a region hold. Also prints the lift time.
+# What a region hold costs each claim, phase by phase, is bench/hold_scale.sh's.
 # Target (issue 6): the place returns in <= 1 s plus the in-flight drain, whatever N.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,20 +72,4 @@ took=$(hold --region CA)
 in_flight=$(sql "SELECT count(*) FROM crier.dispatch_log WHERE hold_id = 2 AND notice_id IS NOT NULL")
 echo "n=$N: region CA hold placed under load in ${took} s, in effect $(in_effect 2) s after its" \
   "statement began, drain included ($in_flight in flight)"
-# let the lanes send everything else, then time one claim that finds only held notices
-held=$(sql "SELECT count(*) FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id
-            AND r.seq = n.recipient_seq WHERE n.state = 'ready' AND upper(r.region) = 'CA'")
-until [ "$(sql "SELECT count(*) FROM crier.notice WHERE state IN ('ready', 'sending')")" -le "$held" ]; do
-  sleep 2
-done
-cat >claim.sql <<'SQL'
-EXPLAIN (ANALYZE, FORMAT TEXT)
-SELECT n.id FROM crier.notice n WHERE n.campaign_id = 1 AND n.channel = 'null' AND n.state = 'ready'
-  AND NOT coalesce((SELECT true FROM crier.recipient r WHERE r.campaign_id = 1
-                     AND r.seq = n.recipient_seq AND upper(r.region) = ANY ('{CA}'::text[]) LIMIT 1), false)
-ORDER BY n.next_attempt_at, n.id LIMIT 500;
-SQL
-claim_ms=$(psql -XAtq -f claim.sql | awk '/^Execution Time/ { print $3 }')
-echo "n=$N: with only the $held CA notices left, a claim from the front of the queue probes" \
-  "each of them and finds nothing: ${claim_ms} ms"
 INNER

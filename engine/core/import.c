@@ -693,7 +693,7 @@ static const char copy_recipients_sql[] =
     " FROM STDIN%s";
 static const char copy_notices_sql[] =
     "COPY crier.%s (id, campaign_id, recipient_seq, state, channel, channel_index,"
-    " reasons, token) FROM STDIN%s";
+    " reasons, token, region) FROM STDIN%s";
 
 /* rstage_start - the recipients' staging table of this pass, on a third connection (opened
  * on the first pass); without it the recipients go to the load's own partition. */
@@ -749,7 +749,7 @@ static int stage_start(struct load *l)
     PQclear(result);
     free(st->copy);
     st->copy = xasprintf("COPY crier.%s (id, campaign_id, recipient_seq, state, channel,"
-                         " channel_index, reasons, token) FROM STDIN (FREEZE)",
+                         " channel_index, reasons, token, region) FROM STDIN (FREEZE)",
                          st->name);
     rstage_start(l, pass);
     return 0;
@@ -1284,7 +1284,7 @@ static void row_recipient(struct load *l, const struct recipient_valid *v, const
 /* row_notice - the notice's COPY line: on the first channel that reaches the person, or
  * undeliverable (first < 0) with why. */
 static void row_notice(struct load *l, long seq_number, const char *seq, int first,
-                       const char *reasons)
+                       const char *reasons, const char *region)
 {
     const char *reason_items[1] = {reasons};
     char *reason_array = db_array_of(reason_items, reasons[0] ? 1 : 0);
@@ -1301,7 +1301,9 @@ static void row_notice(struct load *l, long seq_number, const char *seq, int fir
     copy_value(b, l->campaign->policy[first < 0 ? 0 : first], false);
     copy_value(b, index, false);
     copy_value(b, reason_array, false);
-    copy_value(b, token, true);
+    copy_value(b, token, false);
+    /* the recipient's region, '' for none: the claim's hold check reads it here (021) */
+    copy_value(b, region ? region : "", true);
     free(reason_array);
 }
 
@@ -1322,7 +1324,7 @@ static int load_row(struct load *l)
     char seq[32];
     snprintf(seq, sizeof(seq), "%ld", seq_number);
     row_recipient(l, &v, ref, seq);
-    row_notice(l, seq_number, seq, first, reasons);
+    row_notice(l, seq_number, seq, first, reasons, v.field[FIELD_REGION]);
     recipient_valid_clear(&v);
 
     l->result.loaded++;

@@ -29,7 +29,8 @@
     /* The shared advisory lock first: a hold placement takes it exclusively, and a waiting        \
      * exclusive request queues the shared ones behind it, which shared row locks would not        \
      * (the lanes' overlapping FOR SHARE locks could starve a placement for seconds). */           \
-    "WITH gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ", $1::integer)),"    \
+    "WITH RECURSIVE gate AS (SELECT pg_advisory_xact_lock_shared(" CAMPAIGN_LOCK_CLASS ","         \
+    " $1::integer)),"                                                                              \
     " running AS ("                                                                                \
     " SELECT c.id, c.holds_placed FROM crier.campaign c, gate WHERE c.id = $1"                     \
     " AND c.state = 'running' FOR SHARE OF c),"                                                    \
@@ -44,6 +45,39 @@
     " AS regions,"                                                                                 \
     " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"    \
     " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"                                  \
+    /* While a region hold is active: the first due notice after the cursor that no region         \
+     * hold covers, found region by region in notice_claim_region (021_hold_region.sql):           \
+     * the regions with ready notices, one probe each (a skip scan, from the last region           \
+     * down: a region's last entries are its live ones, its first the notices claimed since        \
+     * the last vacuum), then one probe in each region not held, and in the notices whose          \
+     * region is not known (NULL). The walk of notice_claim starts there, past every held          \
+     * notice before it; with none, at infinity: an empty claim reads no notice. Without a         \
+     * region hold these are one-off filters. */                                                   \
+    " ready_regions (region) AS ("                                                                 \
+    " (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1 AND n.channel = $2"            \
+    " AND n.state = 'ready' AND n.region IS NOT NULL AND (SELECT regions <> '{}' FROM holds)"      \
+    " ORDER BY n.region DESC LIMIT 1)"                                                             \
+    " UNION ALL SELECT (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1"              \
+    " AND n.channel = $2 AND n.state = 'ready' AND n.region < g.region"                            \
+    " ORDER BY n.region DESC LIMIT 1) FROM ready_regions g WHERE g.region IS NOT NULL),"           \
+    " unheld AS ("                                                                                 \
+    " SELECT f.next_attempt_at, f.id FROM ready_regions g CROSS JOIN LATERAL"                      \
+    " (SELECT n.next_attempt_at, n.id FROM crier.notice n WHERE n.campaign_id = $1"                \
+    " AND n.channel = $2 AND n.state = 'ready' AND n.region = g.region"                            \
+    " AND n.next_attempt_at <= now() AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"\
+    " ORDER BY n.next_attempt_at, n.id LIMIT 1) f"                                                 \
+    " WHERE NOT upper(g.region) = ANY ((SELECT regions FROM holds)::text[])"                       \
+    " UNION ALL (SELECT n.next_attempt_at, n.id FROM crier.notice n WHERE n.campaign_id = $1"      \
+    " AND n.channel = $2 AND n.state = 'ready' AND n.region IS NULL"                               \
+    " AND n.next_attempt_at <= now() AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"\
+    " AND (SELECT regions <> '{}' FROM holds) ORDER BY n.next_attempt_at, n.id LIMIT 1)),"         \
+    /* the walk starts after (at, id): the cursor, or just before the first notice not held */     \
+    " bound AS ("                                                                                  \
+    " SELECT CASE WHEN h.regions = '{}' THEN $6::timestamptz"                                      \
+    " ELSE coalesce(u.next_attempt_at, 'infinity') END AS at,"                                     \
+    " CASE WHEN h.regions = '{}' THEN $7::bigint ELSE coalesce(u.id - 1, 0) END AS id"             \
+    " FROM holds h LEFT JOIN (SELECT * FROM unheld ORDER BY next_attempt_at, id LIMIT 1) u"        \
+    " ON true),"                                                                                   \
     " candidate AS ("                                                                              \
     /* a constant campaign_id, and the running check as a one-off InitPlan: a join with            \
      * `running` made the planner give up the claim index for a sort of the whole queue */         \
@@ -52,20 +86,20 @@
     " AND n.channel = $2 AND n.state = 'ready'"                                                    \
     " AND n.next_attempt_at <= now()"                                                              \
     /* the lane's cursor: start after what it claimed last (see queue_cursor) */                   \
-    " AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"                               \
+    " AND (n.next_attempt_at, n.id) > ((SELECT at FROM bound), (SELECT id FROM bound))"            \
     /* A hold placed while this claim waited for the campaign row bumped holds_placed, and         \
      * FOR SHARE returns the row as committed; this statement's snapshot then sees one             \
      * hold fewer than were placed: claim nothing this time (docs/holds.md, "The race").           \
-     * The hold checks are one-off InitPlans; only a region hold costs a probe per row, a          \
-     * correlated scalar subquery on purpose: the planner would turn an EXISTS under OR            \
-     * into a hash of every held recipient, a scan of the whole list at every claim. */            \
+     * The hold checks are one-off InitPlans and values of the row; only a notice whose            \
+     * region is not known (NULL: loaded before 021) costs a probe of its recipient, a             \
+     * correlated scalar subquery that coalesce runs only then. */                                 \
     " AND (SELECT holds_placed FROM running)"                                                      \
     " = (SELECT count(*) FROM crier.hold WHERE campaign_id = $1)"                                  \
     " AND NOT (SELECT whole FROM holds)"                                                           \
     " AND NOT (n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[]))"                       \
-    " AND ((SELECT regions = '{}' FROM holds) OR NOT coalesce((SELECT true"                        \
+    " AND NOT coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]), (SELECT true"   \
     " FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"                 \
-    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false))"           \
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]) LIMIT 1), false)"            \
     " ORDER BY n.next_attempt_at, n.id LIMIT $3 FOR UPDATE OF n SKIP LOCKED),"                     \
     /* Every later step reads only the claimed rows, each by its key, whatever the planner         \
      * believes: the UPDATE finds its rows through an array (an estimate of a few rows,            \
@@ -80,7 +114,7 @@
     " channel_started_at = coalesce(n.channel_started_at, now()), updated_at = now()"              \
     " WHERE n.campaign_id = $1 AND n.id = ANY (ARRAY(SELECT id FROM candidate))"                   \
     " RETURNING n.id, n.campaign_id, n.recipient_seq, n.token, n.channel_index, n.attempt,"        \
-    " n.channel_attempt, n.channel_started_at, n.next_attempt_at),"                                \
+    " n.channel_attempt, n.channel_started_at, n.next_attempt_at, n.region AS hold_region),"       \
     " cr AS MATERIALIZED ("                                                                        \
     " SELECT c.*, r.ref, r.name, r.email, r.fax, r.address1, r.address2, r.city, r.region,"        \
     " r.postal_code, r.country, r.mailable, r.vars, r.load_id, r.version"                          \
@@ -89,13 +123,17 @@
     " (SELECT * FROM crier.recipient_now r WHERE r.campaign_id = $1 AND r.seq = c.recipient_seq"   \
     " OFFSET 0) r),"                                                                               \
     /* delayed for law enforcement: a hold (now lifted, or lapsed) covered the notice after        \
-     * it was loaded; its claim row names the holds. Skipped in a campaign never held. */          \
+     * it was loaded; its claim row names the holds. The campaign's holds are read once            \
+     * (none in a campaign never held), then compared with each claimed row in memory; the         \
+     * region is the one the claim held it by, the loaded row's (NULL: the recipient's). */        \
+    " past AS MATERIALIZED ("                                                                      \
+    " SELECT h.id, h.region, h.recipient_ref, h.lifted_at FROM crier.hold_state($8) h"             \
+    " WHERE h.campaign_id = $1 AND (SELECT holds_placed FROM running) > 0),"                       \
     " delays AS ("                                                                                 \
     " SELECT c.id, 'delayed for law enforcement by hold '"                                         \
     " || string_agg(h.id::text, ', hold ' ORDER BY h.id) AS reason"                                \
-    " FROM cr c JOIN crier.list_load ll ON ll.id = c.load_id"                                      \
-    " JOIN crier.hold_state($8) h ON h.campaign_id = $1"                                           \
-    " AND crier.hold_covers(h.region, h.recipient_ref, c.region, c.ref)"                           \
+    " FROM cr c JOIN crier.list_load ll ON ll.id = c.load_id JOIN past h"                          \
+    " ON crier.hold_covers(h.region, h.recipient_ref, coalesce(c.hold_region, c.region), c.ref)"   \
     " AND coalesce(h.lifted_at, 'infinity') > ll.loaded_at"                                        \
     " WHERE (SELECT holds_placed FROM running) > 0 GROUP BY c.id),"                                \
     " logged AS ("                                                                                 \

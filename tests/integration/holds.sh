@@ -252,6 +252,44 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign pre) AND 
 run_crier hold place pre --authority A --official O --case C --form written --reason R
 is "$RC" 65 "a hold on a completed campaign: 65"
 
+# --- the region on the notice row (021_hold_region.sql) ------------------------------------------
+# The load writes each notice's region as loaded ('' for none); the claim compares it with
+# the held regions, upper-cased, and starts its walk at the first due notice no region hold
+# covers. A notice without it (NULL: loaded before 021) is probed in recipient as before.
+{ header; people r ca 6; people r NY 4; echo "r-none-1,No Region,rn1@example.com,1 Main St,Springfield,,90001"; } >rows.csv
+"$CRIER" campaign create rows --incident INC-rows --policy test --meta "$META" >/dev/null &&
+  "$CRIER" campaign load rows --csv rows.csv >/dev/null
+ok "campaign rows (6 ca, upper-cased by the load, 4 NY, 1 without a region) loaded" test $? -eq 0
+is "$(sql "SELECT string_agg(v, ' ' ORDER BY v COLLATE \"C\") FROM (SELECT DISTINCT
+           coalesce(n.region, 'NULL') || '=' || coalesce(r.region, 'NULL') AS v
+           FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id
+           AND r.seq = n.recipient_seq WHERE n.$(in_campaign rows)) s")" "=NULL CA=CA NY=NY" \
+  "the load writes the recipient's region on its notice, '' for none"
+sql "UPDATE crier.notice n SET region = NULL FROM crier.recipient r WHERE r.campaign_id = n.campaign_id
+     AND r.seq = n.recipient_seq AND n.$(in_campaign rows) AND r.ref IN ('r-ca-2', 'r-NY-2')" >/dev/null
+place rows --region CA --form written
+hold_rows=$(placed_id)
+is "$RC" 0 "a region hold on CA"
+run_crier campaign start rows
+run_until_idle
+is "$(count_notices rows sent)" 5 "the 4 NY notices and the one without a region were sent"
+is "$(count_notices rows ready)" 6 "the 6 ca notices are held, the one without the column too"
+is "$(state_of rows r-ca-2):$(state_of rows r-NY-2)" "ready:sent" \
+  "a notice without its region on the row is held or sent by its recipient's region"
+{ header; people s TX 3; } >rows-more.csv
+run_crier campaign load rows --csv rows-more.csv
+run_until_idle
+is "$(count_notices rows sent)" 8 "notices loaded behind the held ones go out past them"
+is "$(count_notices rows ready)" 6 "and the held ones stay held"
+run_crier hold lift "$hold_rows" --evidence "letter"
+like "$OUT" ": 6 notices released" "the lift releases the 6"
+run_until_idle
+is "$(count_notices rows sent)" 14 "after the lift every notice was sent"
+is "$(claim_reason rows r-ca-2):$(claim_reason rows r-ca-3)" \
+  "delayed for law enforcement by hold $hold_rows:delayed for law enforcement by hold $hold_rows" \
+  "released notices are marked delayed, the one without the column too"
+is "$(claim_reason rows r-NY-2)" "-" "a notice outside the hold is not marked delayed"
+
 # --- released notices render with delayed_for_law_enforcement ---------------------------------
 if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
   mkdir -p "$WORK/cap"
