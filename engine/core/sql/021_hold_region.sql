@@ -27,12 +27,12 @@
 ALTER TABLE crier.notice ADD COLUMN region text;
 
 -- Ready notices only: the claim reads no other, and an index entry per ready notice is
--- what notice_claim already keeps. Partial, so partitions_create (014) and
--- notice_stage_create (019) make it on a first load's empty table and the COPY fills it in
--- load order, appending to each region's run of keys (on the notices' own connection, beside
--- the recipients' COPY). Built at ATTACH like notice_claim instead, it cost the same within
--- the noise of a loaded machine (10.1 and 15.5 s against 11.3 and 13.0 s for 1,000,000).
--- What it adds to a load: docs/benchmarks.md, "Region holds at 1,000,000".
+-- what notice_claim already keeps. Partial, so partitions_create (014) makes it on a first
+-- load's empty partition and the COPY fills it in load order, appending to each region's
+-- run of keys. A first CSV load's staging table leaves it out, as notice_claim, and builds
+-- it after the COPY beside the other keys (020_load.sql's notice_stage_create and
+-- load_stage_indexes name it): kept row by row during that COPY it made the load ~25 %
+-- slower. What it adds to a load: docs/benchmarks.md, "Region holds at 1,000,000".
 CREATE INDEX notice_claim_region ON crier.notice (campaign_id, channel, region, next_attempt_at, id)
     WHERE state = 'ready';
 
