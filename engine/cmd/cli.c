@@ -2739,7 +2739,9 @@ static void usage(FILE *out)
     }
 }
 
-int cli_main(int argc, char **argv)
+/* global_options - -c, --log-level, --help and --version, before the command; GO_ON, or the
+ * exit code to return now. */
+static int global_options(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -2748,25 +2750,23 @@ int cli_main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {0},
     };
-    struct cli cli = {.command = ""};
-    log_setup(LOG_FORMAT_AUTO, LOG_INFO);
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "+:c:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            cli.config_path = optarg;
+            cli->config_path = optarg;
             break;
         case 'L':
-            if (log_level_from_name(optarg, &cli.log_level) < 0) {
+            if (log_level_from_name(optarg, &cli->log_level) < 0) {
                 fprintf(stderr,
                         "crier: --log-level '%s': expected debug, info, notice, "
                         "warning or error\n",
                         optarg);
                 return EXIT_USAGE;
             }
-            cli.log_level_set = true;
-            log_setup(LOG_FORMAT_AUTO, cli.log_level);
+            cli->log_level_set = true;
+            log_setup(LOG_FORMAT_AUTO, cli->log_level);
             break;
         case 'h':
             usage(stdout);
@@ -2787,35 +2787,50 @@ int cli_main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    return GO_ON;
+}
+
+/* no_command - GROUP [NAME] names no command: a group's commands when it is asked for
+ * help or given none (a usage error then), else "unknown command". The exit code. */
+static int no_command(const char *group, const char *name)
+{
+    bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
+                       strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
+                       strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
+                       strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
+                       strcmp(group, "audit") == 0 || strcmp(group, "notice") == 0;
+    if (known_group && (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+        FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
+        fprintf(out, "crier %s commands:\n", group);
+        for (const struct command *k = commands; k->group; k++)
+            if (strcmp(k->group, group) == 0)
+                fprintf(out, "  crier %s\n", k->usage);
+        return name ? 0 : EXIT_USAGE;
+    }
+    fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,
+            known_group && name ? " " : "", known_group && name ? name : "");
+    return EXIT_USAGE;
+}
+
+int cli_main(int argc, char **argv)
+{
+    struct cli cli = {.command = ""};
+    log_setup(LOG_FORMAT_AUTO, LOG_INFO);
+    int code = global_options(&cli, argc, argv);
+    if (code != GO_ON)
+        return code;
     const char *group = argv[optind];
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     const struct command *c = command_find(group, name);
-    if (c == NULL) {
-        bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
-                           strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
-                           strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
-                           strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
-                           strcmp(group, "audit") == 0 || strcmp(group, "notice") == 0;
-        if (known_group &&
-            (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
-            FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
-            fprintf(out, "crier %s commands:\n", group);
-            for (const struct command *k = commands; k->group; k++)
-                if (strcmp(k->group, group) == 0)
-                    fprintf(out, "  crier %s\n", k->usage);
-            return name ? 0 : EXIT_USAGE;
-        }
-        fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,
-                known_group && name ? " " : "", known_group && name ? name : "");
-        return EXIT_USAGE;
-    }
+    if (c == NULL)
+        return no_command(group, name);
     char command_name[64];
     snprintf(command_name, sizeof(command_name), "%s%s%s", c->group, c->name ? " " : "",
              c->name ? c->name : "");
     cli.command = command_name;
     cli.current = c;
     int skip = optind + (c->name ? 1 : 0);
-    int code = command_run(&cli, c, argc - skip, argv + skip);
+    code = command_run(&cli, c, argc - skip, argv + skip);
     config_free(cli.config);
     config_free(cli.reloaded);
     return code;
