@@ -769,20 +769,28 @@ static int stage_error(struct load *l, int r)
     return stage_error_of(l, l->stage.db, r);
 }
 
+/* stage_commit - the rows still buffered (left: notices or recipients) to a staging table,
+ * its COPY ended and committed on its own connection; an error is the load's. */
+static int stage_commit(struct load *l, struct stage *st, struct strbuf *left)
+{
+    int r = sender_stop(&st->sender);
+    if (r == 0)
+        r = copy_send(st->db, st->copy, &st->open, left);
+    if (r == 0)
+        r = copy_end(st->db, &st->open);
+    if (r == 0)
+        r = db_commit(st->db);
+    return r < 0 ? stage_error_of(l, st->db, r) : 0;
+}
+
 /* stage_end - every notice is in the staging table: commit it there, and make it the
  * campaign's notice partition in the load's transaction. */
 static int stage_end(struct load *l)
 {
     struct stage *st = &l->stage;
-    int r = sender_stop(&st->sender);
-    if (r == 0)
-        r = copy_send(st->db, st->copy, &st->open, &l->notices);
-    if (r == 0)
-        r = copy_end(st->db, &st->open);
-    if (r == 0)
-        r = db_commit(st->db);
+    int r = stage_commit(l, st, &l->notices);
     if (r < 0)
-        return stage_error(l, r);
+        return r;
     if (l->rstage.db) /* adopted with the recipients, indexed (partitions_attach) */
         return 0;
     const char *params[] = {l->campaign_id, st->name};
@@ -1092,17 +1100,8 @@ static int spool_notices(struct load *l)
 static int end_recipients(void *data)
 {
     struct load *l = data;
-    if (l->rstage.db && !l->refs_only) {
-        struct stage *st = &l->rstage;
-        int r = sender_stop(&st->sender);
-        if (r == 0)
-            r = copy_send(st->db, st->copy, &st->open, &l->recipients);
-        if (r == 0)
-            r = copy_end(st->db, &st->open);
-        if (r == 0)
-            r = db_commit(st->db);
-        return r < 0 ? stage_error_of(l, st->db, r) : 0;
-    }
+    if (l->rstage.db && !l->refs_only)
+        return stage_commit(l, &l->rstage, &l->recipients);
     int r = sender_stop(&l->sender);
     if (r == 0)
         r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients);
