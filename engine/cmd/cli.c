@@ -2794,11 +2794,9 @@ static int global_options(struct cli *cli, int argc, char **argv)
  * help or given none (a usage error then), else "unknown command". The exit code. */
 static int no_command(const char *group, const char *name)
 {
-    bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
-                       strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
-                       strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
-                       strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
-                       strcmp(group, "audit") == 0 || strcmp(group, "notice") == 0;
+    bool known_group = false; /* the command table's groups, never a list of its own */
+    for (const struct command *k = commands; k->group && !known_group; k++)
+        known_group = strcmp(k->group, group) == 0;
     if (known_group && (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
         FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
         fprintf(out, "crier %s commands:\n", group);
