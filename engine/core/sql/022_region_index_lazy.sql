@@ -12,10 +12,10 @@
 -- crier.notice_cN_claim_region, with the same definition, when the campaign has a region
 -- hold not lifted:
 --   - placing a region hold builds it once the hold is in effect (hold.c, its own
---     transaction after the placement's commit: the lanes' writes to the partition wait
---     for the build, their claims under the hold do not wait for it);
+--     transaction after the placement's commit: the lanes' claims and records, which
+--     write the partition, wait for the build);
 --   - a load builds it after its commit when the campaign already has one (a hold placed
---     before the load, or a first load after the campaign's partition was dropped);
+--     before the campaign's first load);
 --     a later load into a partition that has it keeps it row by row, as any index;
 --   - `crier db migrate` builds what an interrupted placement or load left missing, and
 --     this migration builds it for every campaign upgraded under such a hold.
