@@ -404,15 +404,15 @@ static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t
 int queue_order_ids(struct crier_db *db, const struct queue_ids *batch,
                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
 {
-    int r = 0;
+    /* statistics first: the lines are read by the batch's key, and the planner must know
+     * that the batch is most of the table (023_lane_batch.sql) */
+    int r = db_exec(db, "SELECT crier.lane_batch_analyze()", 0, NULL);
     for (size_t from = 0; r == 0 && sort_key && from < batch->count; from += KEYS_SLICE)
         r = keys_slice(db, batch, from,
                        batch->count - from < KEYS_SLICE ? batch->count - from : KEYS_SLICE,
                        sort_key);
     if (r < 0)
         return r;
-    /* the lines are found by the batch's key, whatever the table's statistics: no ANALYZE
-     * (which the session's temporary table needed, having none) */
     char id[32];
     snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
     const char *params[] = {id};

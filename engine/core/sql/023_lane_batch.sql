@@ -54,3 +54,17 @@ CREATE TABLE crier.lane_batch_line (
 CREATE INDEX lane_batch_line_order ON crier.lane_batch_line (batch_id, order_pos);
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON crier.lane_batch, crier.lane_batch_line TO crier_operator;
+
+-- lane_batch_analyze - fresh statistics of the lines, taken by a lane right after its claim
+-- (queue.c), before any statement reads them. Without, the planner sized a new batch by
+-- what the last ANALYZE saw, often none (every line of the last batch deleted): it then
+-- took one row for 50,000 and ordered the batch in a nested loop that read every line per
+-- line, minutes for a 50,000-letter batch. Only a table's owner may ANALYZE it: this lends
+-- that one step to crier_operator, as 005_roles.sql lends the partitions'.
+CREATE FUNCTION crier.lane_batch_analyze() RETURNS void
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+    ANALYZE crier.lane_batch_line;
+END $$;
+REVOKE ALL ON FUNCTION crier.lane_batch_analyze() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION crier.lane_batch_analyze() TO crier_operator;
