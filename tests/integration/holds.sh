@@ -276,6 +276,8 @@ is "$(count_notices rows sent)" 5 "the 4 NY notices and the one without a region
 is "$(count_notices rows ready)" 6 "the 6 ca notices are held, the one without the column too"
 is "$(state_of rows r-ca-2):$(state_of rows r-NY-2)" "ready:sent" \
   "a notice without its region on the row is held or sent by its recipient's region"
+is "$(status_json rows 'd["by_state"]["held"], d["by_state"]["ready"], d["by_channel"]["test"]["held"]')" "6 0 6" \
+  "status counts the 6 held, by the row's region or, without it, by the recipient's"
 { header; people s TX 3; } >rows-more.csv
 run_crier campaign load rows --csv rows-more.csv
 run_until_idle
@@ -355,6 +357,8 @@ ok "notices were in flight when the hold was placed (2 lanes, 5 per batch, 40 ms
 like "$OUT" "$in_flight notices? in its scope had been handed to a channel before the hold took effect; all finished" \
   "hold place says how many were handed to a channel before it took effect"
 is "$(count_notices live sending)" 0 "when hold place returns, nothing in scope is in flight"
+is "$(status_json live 'd["by_state"]["held"], d["by_state"]["ready"]')" "$(count_notices live ready) 0" \
+  "status counts every ready notice held by the campaign-wide hold"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE hold_id = $live_hold AND notice_id IS NOT NULL
            AND recipient_ref IS NOT NULL AND from_state = 'sending'")" "$in_flight" \
   "each notice in flight at the placement is logged with its ref"
