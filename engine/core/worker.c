@@ -94,6 +94,7 @@ struct lane {
     size_t cursor_count;
     size_t render_count;
     double lease_extended_at;
+    double reset_at; /* monotonic: the last reconnection tried while a batch was handed over */
     unsigned short random_state[3];
     atomic_long done;      /* notices recorded */
     atomic_long in_flight; /* notices of the batch being sent (systemd STATUS=) */
@@ -526,15 +527,22 @@ static int lane_record_rest(struct lane *lane, const struct queue_batch *batch,
 }
 
 /* lane_may_hand_off - no law-enforcement hold placed since the claim covers the notice;
- * when the database cannot say, the notice is taken back (retried later), not sent. With
- * the connection lost, the rest of the batch is taken back without a warning each: the
- * first failure and the failed record say it once. */
+ * when the database cannot say, the notice is taken back (retried later), not sent. A lost
+ * connection is made again first (once a second at most: the batch's lines outlive it,
+ * queue.h); while it cannot be, the rest of the batch is taken back without a warning
+ * each: the first failure and the failed record say it once. */
 static bool lane_may_hand_off(void *data, const struct crier_notice *notice)
 {
     struct lane *lane = data;
     bool held = true;
-    if (db_lost(lane->db))
-        return false;
+    if (db_lost(lane->db)) {
+        double now = monotonic_seconds();
+        if (now - lane->reset_at < RECONNECT_MIN_SECONDS)
+            return false;
+        lane->reset_at = now;
+        if (db_reset(lane->db) < 0)
+            return false;
+    }
     if (hold_covers_notice(lane->db, notice, &held) < 0)
         log_warning("%s: cannot check the holds on notice %lld, taking it back: %s", lane->owner,
                     (long long)notice->id, lane->db->error);

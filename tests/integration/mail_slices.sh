@@ -11,7 +11,8 @@
 # (docs/holds.md, "Taken back before hand-off") and goes out once after the lift.
 # Then a batch whose connection is lost while it is printed: its lines are the server's
 # (crier.lane_batch_line, queue.h), so the lane reconnects and records it as it would have,
-# once, with no file left pending and no letter retried. Last, a worker killed (kill -9)
+# once, with no file left pending and no letter retried; or, when another worker reaped its
+# letters first, records none of them. Last, a worker killed (kill -9)
 # with a batch in flight: its letters are printed once after their leases, and its lines
 # are kept until a minute past the leases (a lane that reconnects late finds them), then
 # swept by the reaper.
@@ -173,6 +174,48 @@ import csv, collections, sys
 rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
 print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
   "each letter in exactly one printable manifest"
+
+# The reaper first: a lane whose connection is lost stays away past its leases, and another
+# worker reaps its letters and prints them. When the lane is back it still finds its batch,
+# but its letters are no longer its own: it records none of them (each a late_outcome, by
+# the record's lease test under the row lock), and its files never become printable.
+SPOOL3="$WORK/spool-late"
+mkdir -m 0750 "$SPOOL3"
+sed -e "s|spool: $SPOOL2|spool: $SPOOL3|" "$WORK/lost.yaml" >"$WORK/late.yaml"
+export CRIER_CONFIG="$WORK/late.yaml"
+sed -e 's/^l/t/' "$WORK/lost.csv" >"$WORK/late.csv"
+setup late mail "$WORK/late.csv"
+"$CRIER" run >/dev/null 2>>"$WORK/late.log" &
+worker=$!
+late_claimed() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign late) AND state = 'sending'")" = 600 ]; }
+ok "the first worker claims the 600 letters" wait_until 60 late_claimed
+kill -STOP "$worker"
+owner=$(sql "SELECT DISTINCT lease_owner FROM crier.notice WHERE $(in_campaign late) AND state = 'sending'")
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+     WHERE application_name = 'crier run' AND datname = current_database()" >/dev/null
+sleep 5 # past the 4 s leases
+timeout 120 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/late2.log"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.notice
+           WHERE $(in_campaign late) AND state = 'batched'")" "600 1" \
+  "a second worker reaps them after their leases and prints them in one batch"
+kill -CONT "$worker"
+late_logged() { [ "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign late)
+                          AND event = 'late_outcome' AND actor = '$owner'")" = 600 ]; }
+ok "the first lane, back, records none of them: 600 late outcomes" wait_until 120 late_logged
+kill "$worker"
+wait "$worker" 2>/dev/null
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign late) AND to_state = 'batched'")" 600 \
+  "each letter recorded batched once, by the second worker"
+is "$(sql "SELECT count(*) FROM crier.lane_batch WHERE owner = '$owner'")" 0 "its batch's lines went with its record"
+run_crier batch list late
+is "$(find "$SPOOL3" -name 'B*.pending' | wc -l) $(find "$SPOOL3" -name 'B*.pdf.orphan' | wc -l)" "0 1" \
+  "batch list orphans the late batch's files"
+is "$(cat "$SPOOL3"/B*.csv | "$PY" -c '
+import csv, collections, sys
+rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
+print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
+  "each letter in exactly one printable manifest"
+export CRIER_CONFIG="$WORK/lost.yaml"
 
 # kill -9 with a batch in flight: nobody will record it. Its letters go back through the
 # reaper once their leases expire and are printed once; its lines stay a minute past the
