@@ -638,6 +638,15 @@ int queue_ids_drop(struct crier_db *db, const struct queue_ids *batch)
                    1, params);
 }
 
+int queue_ids_drop_owner(struct crier_db *db, const char *owner)
+{
+    const char *params[] = {owner};
+    return db_exec(db,
+                   "WITH gone AS (DELETE FROM crier.lane_batch WHERE owner = $1 RETURNING id)"
+                   " DELETE FROM crier.lane_batch_line l USING gone g WHERE l.batch_id = g.id",
+                   1, params);
+}
+
 int queue_sweep(struct crier_db *db, long *ret_count)
 {
     /* a batch's lines by its key, once the batch row is ours to delete (a record under

@@ -95,6 +95,7 @@ struct lane {
     size_t render_count;
     double lease_extended_at;
     double reset_at; /* monotonic: the last reconnection tried while a batch was handed over */
+    bool claim_cut;  /* a claim of a batch in slices lost its connection: its lines may be left */
     unsigned short random_state[3];
     atomic_long done;      /* notices recorded */
     atomic_long in_flight; /* notices of the batch being sent (systemd STATUS=) */
@@ -782,13 +783,16 @@ static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *camp
     struct worker *w = lane->worker;
     const struct crier_config *config = w->config;
     struct sliced b = {0};
+    /* a claim cut with its connection is not run again (whether it committed is not
+     * known): if it did, its leases expire, and its lines go now */
+    if (lane->claim_cut && queue_ids_drop_owner(lane->db, lane->owner) == 0)
+        lane->claim_cut = false;
     double claim_started = monotonic_seconds();
-    /* not run again when the connection is lost: whether the claim committed is not
-     * known; if it did, its leases expire and the sweep takes its lines */
     int r = queue_claim_ids(lane->db, campaign->id, lane->ops->name, claim->limit, lane->owner,
                             config->queue.lease_seconds, lane_cursor(lane, campaign->id), &b.ids);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
+        lane->claim_cut = db_lost(lane->db);
         return r;
     }
     if (b.ids.count == 0)

@@ -134,6 +134,10 @@ int queue_ids_lock(struct crier_db *db, const struct queue_ids *batch, size_t ha
  * its lane gives it up. */
 int queue_ids_drop(struct crier_db *db, const struct queue_ids *batch);
 
+/* queue_ids_drop_owner - every batch of owner (a lane that holds none: what a claim cut
+ * with its connection may have left) and its lines deleted. */
+int queue_ids_drop_owner(struct crier_db *db, const char *owner);
+
 /* queue_sweep - the reaper's: batches kept past their kept_until, and their lines,
  * deleted; *ret_count says how many batches. */
 int queue_sweep(struct crier_db *db, long *ret_count);
