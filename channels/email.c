@@ -276,6 +276,106 @@ static void server_text(char *text)
             *p = '?';
 }
 
+/* A notice's rendered texts: the subject (controls folded), the plain text and, where the
+ * campaign has an email.html template, the HTML. */
+struct texts {
+    char *subject, *text, *html;
+};
+
+static void texts_free(struct texts *t)
+{
+    free(t->subject);
+    free(t->text);
+    free(t->html);
+}
+
+static int texts_render(const struct crier_notice *n, struct texts *t, char *err, size_t err_size)
+{
+    size_t len;
+    if (channel_render(n, "email.subject", false, &t->subject, &len, err, err_size) < 0 ||
+        channel_render(n, "email.txt", false, &t->text, &len, err, err_size) < 0)
+        return -1;
+    if (channel_render_has(n, "email.html") &&
+        channel_render(n, "email.html", true, &t->html, &len, err, err_size) < 0)
+        return -1;
+    fold_controls(t->subject);
+    return 0;
+}
+
+/* addresses_add - the addresses a header lists, parsed from text (nothing when it does not
+ * parse). */
+static void addresses_add(GMimeMessage *message, GMimeAddressType type, const char *text)
+{
+    InternetAddressList *parsed = internet_address_list_parse(NULL, text);
+    if (parsed) {
+        internet_address_list_append(g_mime_message_get_addresses(message, type), parsed);
+        g_object_unref(parsed);
+    }
+}
+
+/* message_headers - a message with the notice's headers: From, Reply-To, To, Subject, the
+ * Date of its content time, a Message-ID of its id and attempt, X-Crier-Notice. */
+static GMimeMessage *message_headers(const struct email_session *s, const struct crier_notice *n,
+                                     const char *subject)
+{
+    GMimeMessage *message = g_mime_message_new(TRUE);
+    addresses_add(message, GMIME_ADDRESS_TYPE_FROM,
+                  s->config->email.from ? s->config->email.from : s->from_address);
+    if (s->config->email.reply_to)
+        addresses_add(message, GMIME_ADDRESS_TYPE_REPLY_TO, s->config->email.reply_to);
+    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, n->name, n->email);
+    g_mime_message_set_subject(message, subject, "utf-8");
+    GDateTime *date = g_date_time_new_from_unix_utc(n->content_time);
+    g_mime_message_set_date(message, date);
+    g_date_time_unref(date);
+    char *message_id = xasprintf("crier.%lld.%d@%s", (long long)n->id, n->attempt, s->domain);
+    g_mime_message_set_message_id(message, message_id);
+    free(message_id);
+    g_mime_object_set_header(GMIME_OBJECT(message), "X-Crier-Notice", n->token, NULL);
+    return message;
+}
+
+/* message_body - the plain text part, or it and the HTML as multipart/alternative; the
+ * message holds it. */
+static void message_body(struct email_session *s, const struct crier_notice *n,
+                         GMimeMessage *message, const struct texts *t)
+{
+    GMimeObject *plain = mime_text_part_cached(s->lines, "plain", t->text);
+    if (t->html == NULL) {
+        g_mime_message_set_mime_part(message, plain);
+        g_object_unref(plain);
+        return;
+    }
+    GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
+    /* not GMime's random boundary: the same notice must give the same bytes, so that
+     * `crier audit show` can render it again and compare hashes. "=-" cannot occur in
+     * a quoted-printable body (GMime's own convention). */
+    char *boundary = xasprintf("=-crier.%lld.%d", (long long)n->id, n->attempt);
+    g_mime_multipart_set_boundary(alternative, boundary);
+    free(boundary);
+    g_mime_multipart_add(alternative, plain);
+    GMimeObject *rich = mime_text_part_cached(s->lines, "html", t->html);
+    g_mime_multipart_add(alternative, rich);
+    g_object_unref(plain);
+    g_object_unref(rich);
+    g_mime_message_set_mime_part(message, GMIME_OBJECT(alternative));
+    g_object_unref(alternative);
+}
+
+/* message_bytes - the message as it goes on the wire (CRLF line endings), in crier's heap;
+ * the message is released. */
+static char *message_bytes(GMimeMessage *message)
+{
+    GMimeFormatOptions *options = g_mime_format_options_new();
+    g_mime_format_options_set_newline_format(options, GMIME_NEWLINE_FORMAT_DOS);
+    char *bytes = g_mime_object_to_string(GMIME_OBJECT(message), options);
+    g_mime_format_options_free(options);
+    g_object_unref(message);
+    char *copy = xstrdup(bytes);
+    g_free(bytes);
+    return copy;
+}
+
 /*
  * build_message - render and assemble one notice. Returns the bytes (CRLF line endings)
  * or NULL with the reason in err. The lane's cache (s->lines) spares it the
@@ -286,85 +386,20 @@ static void server_text(char *text)
 static char *build_message(struct email_session *s, const struct crier_notice *notice,
                            int64_t *ret_content_at, char *err, size_t err_size)
 {
-    char *subject = NULL, *text = NULL, *html = NULL;
-    size_t len;
     /* one instant for the Date header and notice_date, recorded with the hash */
     struct crier_notice rendered = *notice;
     if (rendered.content_time == 0)
         rendered.content_time = (int64_t)time(NULL);
     *ret_content_at = rendered.content_time;
-    const struct crier_notice *n = &rendered;
-    if (channel_render(n, "email.subject", false, &subject, &len, err, err_size) < 0 ||
-        channel_render(n, "email.txt", false, &text, &len, err, err_size) < 0)
-        goto fail;
-    if (channel_render_has(n, "email.html") &&
-        channel_render(n, "email.html", true, &html, &len, err, err_size) < 0)
-        goto fail;
-    fold_controls(subject);
-
-    GMimeMessage *message = g_mime_message_new(TRUE);
-    InternetAddressList *from = g_mime_message_get_addresses(message, GMIME_ADDRESS_TYPE_FROM);
-    InternetAddressList *parsed = internet_address_list_parse(
-        NULL, s->config->email.from ? s->config->email.from : s->from_address);
-    if (parsed) {
-        internet_address_list_append(from, parsed);
-        g_object_unref(parsed);
+    struct texts t = {NULL, NULL, NULL};
+    char *bytes = NULL;
+    if (texts_render(&rendered, &t, err, err_size) == 0) {
+        GMimeMessage *message = message_headers(s, &rendered, t.subject);
+        message_body(s, &rendered, message, &t);
+        bytes = message_bytes(message);
     }
-    if (s->config->email.reply_to) {
-        InternetAddressList *reply_to =
-            internet_address_list_parse(NULL, s->config->email.reply_to);
-        if (reply_to) {
-            internet_address_list_append(
-                g_mime_message_get_addresses(message, GMIME_ADDRESS_TYPE_REPLY_TO), reply_to);
-            g_object_unref(reply_to);
-        }
-    }
-    g_mime_message_add_mailbox(message, GMIME_ADDRESS_TYPE_TO, n->name, n->email);
-    g_mime_message_set_subject(message, subject, "utf-8");
-    GDateTime *date = g_date_time_new_from_unix_utc(n->content_time);
-    g_mime_message_set_date(message, date);
-    g_date_time_unref(date);
-    char *message_id = xasprintf("crier.%lld.%d@%s", (long long)n->id, n->attempt, s->domain);
-    g_mime_message_set_message_id(message, message_id);
-    free(message_id);
-    g_mime_object_set_header(GMIME_OBJECT(message), "X-Crier-Notice", n->token, NULL);
-
-    GMimeObject *plain = mime_text_part_cached(s->lines, "plain", text);
-    if (html) {
-        GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
-        /* not GMime's random boundary: the same notice must give the same bytes, so that
-         * `crier audit show` can render it again and compare hashes. "=-" cannot occur in
-         * a quoted-printable body (GMime's own convention). */
-        char *boundary = xasprintf("=-crier.%lld.%d", (long long)n->id, n->attempt);
-        g_mime_multipart_set_boundary(alternative, boundary);
-        free(boundary);
-        g_mime_multipart_add(alternative, plain);
-        GMimeObject *rich = mime_text_part_cached(s->lines, "html", html);
-        g_mime_multipart_add(alternative, rich);
-        g_object_unref(plain);
-        g_object_unref(rich);
-        g_mime_message_set_mime_part(message, GMIME_OBJECT(alternative));
-        g_object_unref(alternative);
-    } else {
-        g_mime_message_set_mime_part(message, plain);
-        g_object_unref(plain);
-    }
-    GMimeFormatOptions *options = g_mime_format_options_new();
-    g_mime_format_options_set_newline_format(options, GMIME_NEWLINE_FORMAT_DOS);
-    char *bytes = g_mime_object_to_string(GMIME_OBJECT(message), options);
-    g_mime_format_options_free(options);
-    g_object_unref(message);
-    free(subject);
-    free(text);
-    free(html);
-    char *copy = xstrdup(bytes);
-    g_free(bytes);
-    return copy;
-fail:
-    free(subject);
-    free(text);
-    free(html);
-    return NULL;
+    texts_free(&t);
+    return bytes;
 }
 
 static int auth_interact(auth_client_request_t request, char **result, int fields, void *arg)

@@ -924,6 +924,67 @@ static char *apply_detail(const struct bounce_report *report, const struct bounc
         report->diagnostic, source_name(match->source));
 }
 
+/* One DSN as apply reads it: its log row's dedupe key, and the campaign's and notice's rows
+ * read under lock (apply_read). */
+struct application {
+    const struct bounce_report *report;
+    const struct bounce_candidate *match;
+    char *dedupe_key;
+    PGresult *campaign, *notice;
+};
+
+/*
+ * apply_record - in apply's transaction: what the DSN does to its notice (a delay only
+ * logs it; a failure is decided, apply_decide), recorded with its log row and committed.
+ * Returns 1 when committed (*outcome says how), 0 when there was nothing to record (a
+ * concurrent ingest of the same DSN got there first: *outcome APPLY_DUPLICATE), or an
+ * error; the caller rolls back all but the first.
+ */
+static int apply_record(struct crier_db *db, const struct crier_config *config,
+                        const struct application *a, const char *actor, enum apply_result *outcome)
+{
+    const struct bounce_report *report = a->report;
+    const struct crier_channel_ops *bouncing = channel_bouncing();
+    const char *campaign_state = PQgetvalue(a->campaign, 0, 0);
+    char **policy = campaign_policy_from_array(PQgetvalue(a->campaign, 0, 1));
+    struct crier_notice n;
+    notice_from_row(a->notice, 0, &n);
+    struct bounce_move move = {
+        .decision.to_channel_index = strtoul(PQgetvalue(a->notice, 0, BN_CHANNEL_INDEX), NULL, 10),
+        .to_channel = bouncing->name,
+    };
+    if (report->kind == BOUNCE_FAILED)
+        apply_decide(config, report, policy, &n, a->notice, campaign_state, &move);
+    char *detail = apply_detail(report, a->match);
+    const struct transition_bounce record = {
+        .notice = &n,
+        .channel = bouncing->name,
+        .to_state = move.to_state,
+        .to_channel = move.to_channel,
+        .to_channel_index = move.decision.to_channel_index,
+        .changed = move.decision.channel_changed,
+        .reason = move.reason[0] ? move.reason : NULL,
+        .detail = detail,
+        .dedupe_key = a->dedupe_key,
+        .campaign_completed = strcmp(campaign_state, "completed") == 0,
+    };
+    bool logged = false;
+    int r = transition_record_bounce(db, actor, &record, &logged);
+    if (r == -EEXIST) {
+        *outcome = APPLY_DUPLICATE; /* a concurrent ingest of the same DSN got there first */
+        r = 0;
+    } else if (r == 0 && logged && (r = db_commit(db)) == 0) {
+        *outcome = report->kind == BOUNCE_FAILED ? APPLIED_PERMANENT : APPLIED_DELAY;
+        if (*outcome == APPLIED_PERMANENT)
+            log_info("notice %lld (%s): bounced %s, now %s on %s", (long long)a->match->notice_id,
+                     n.ref, report->status, move.to_state, move.to_channel);
+        r = 1;
+    }
+    strv_free(policy);
+    free(detail);
+    return r;
+}
+
 /*
  * apply - one matched DSN, in one transaction: lock the campaign (its state decides
  * whether a notice moved to ready is claimable; FOR UPDATE because a completed campaign
@@ -937,79 +998,29 @@ static int apply(struct crier_db *db, const struct crier_config *config,
     snprintf(campaign_id, sizeof(campaign_id), "%lld",
              (long long)notice_id_campaign(match->notice_id));
     snprintf(notice_id, sizeof(notice_id), "%lld", (long long)match->notice_id);
-    char *dedupe_key = report->message_id[0] ? xasprintf("%s %s", notice_id, report->message_id)
-                                             : xasprintf("%s sha256:%s", notice_id, report->sha256);
-    PGresult *campaign = NULL, *notice = NULL;
-    char **policy = NULL;
-    char *detail = NULL;
+    struct application a = {
+        .report = report,
+        .match = match,
+        .dedupe_key = report->message_id[0] ? xasprintf("%s %s", notice_id, report->message_id)
+                                            : xasprintf("%s sha256:%s", notice_id, report->sha256),
+    };
     enum apply_result outcome = APPLY_IGNORED;
-
     int r = db_begin(db);
-    if (r < 0)
-        goto done;
-    r = apply_read(db, campaign_id, notice_id, dedupe_key, &campaign, &notice, &outcome);
-    if (r < 0)
-        goto fail;
-    if (r > 0 || (report->kind != BOUNCE_FAILED && report->kind != BOUNCE_DELAYED))
-        goto rollback;
-    const struct crier_channel_ops *bouncing = channel_bouncing();
-    const char *campaign_state = PQgetvalue(campaign, 0, 0);
-    policy = campaign_policy_from_array(PQgetvalue(campaign, 0, 1));
-    struct crier_notice n;
-    notice_from_row(notice, 0, &n);
-    struct bounce_move move = {
-        .decision.to_channel_index = strtoul(PQgetvalue(notice, 0, BN_CHANNEL_INDEX), NULL, 10),
-        .to_channel = bouncing->name,
-    };
-    if (report->kind == BOUNCE_FAILED)
-        apply_decide(config, report, policy, &n, notice, campaign_state, &move);
-    detail = apply_detail(report, match);
-    const struct transition_bounce record = {
-        .notice = &n,
-        .channel = bouncing->name,
-        .to_state = move.to_state,
-        .to_channel = move.to_channel,
-        .to_channel_index = move.decision.to_channel_index,
-        .changed = move.decision.channel_changed,
-        .reason = move.reason[0] ? move.reason : NULL,
-        .detail = detail,
-        .dedupe_key = dedupe_key,
-        .campaign_completed = strcmp(campaign_state, "completed") == 0,
-    };
-    bool logged = false;
-    r = transition_record_bounce(db, actor, &record, &logged);
-    if (r == -EEXIST) {
-        outcome = APPLY_DUPLICATE; /* a concurrent ingest of the same DSN got there first */
-        goto rollback;
+    if (r == 0) {
+        r = apply_read(db, campaign_id, notice_id, a.dedupe_key, &a.campaign, &a.notice, &outcome);
+        if (r == 0 && (report->kind == BOUNCE_FAILED || report->kind == BOUNCE_DELAYED))
+            r = apply_record(db, config, &a, actor, &outcome);
+        else if (r > 0)
+            r = 0; /* nothing to do */
+        if (r <= 0)
+            db_rollback(db);
     }
-    if (r < 0)
-        goto fail;
-    if (!logged)
-        goto rollback;
-    r = db_commit(db);
-    if (r < 0)
-        goto fail;
-    outcome = report->kind == BOUNCE_FAILED ? APPLIED_PERMANENT : APPLIED_DELAY;
-    if (outcome == APPLIED_PERMANENT)
-        log_info("notice %s (%s): bounced %s, now %s on %s", notice_id, n.ref, report->status,
-                 move.to_state, move.to_channel);
-    goto done;
-
-rollback:
-    db_rollback(db);
-    r = 0;
-    goto done;
-fail:
-    db_rollback(db);
-done:
-    PQclear(campaign);
-    PQclear(notice);
-    strv_free(policy);
-    free(detail);
-    free(dedupe_key);
-    if (r == 0)
+    PQclear(a.campaign);
+    PQclear(a.notice);
+    free(a.dedupe_key);
+    if (r >= 0)
         *ret_result = outcome;
-    return r;
+    return r < 0 ? r : 0;
 }
 
 int bounce_ingest(struct crier_db *db, const struct crier_config *config,

@@ -423,6 +423,13 @@ struct run {
 /* Up to this many positional arguments (config check reads the one it wants). */
 #define ANY_ARGS 1000
 
+/* positional - the positional argument i (from 0) after the options, NULL where it was not given:
+ * a command whose row takes up to max reads them here. */
+static const char *positional(const struct run *run, int i)
+{
+    return optind + i < run->argc ? run->argv[optind + i] : NULL;
+}
+
 /* db_error - the database's own message as the call's error. */
 static void db_error(struct run *run)
 {
@@ -638,8 +645,8 @@ static const struct opt_row config_check_options[] = {
 static int config_check_call(struct run *run)
 {
     struct cli *cli = run->cli;
-    if (optind < run->argc)
-        cli->config_path = run->argv[optind];
+    if (positional(run, 0))
+        cli->config_path = positional(run, 0);
     const char *path = config_find(cli->config_path);
     if (path == NULL) {
         fail(cli, "no configuration file: give -c FILE, set CRIER_CONFIG, or create "
@@ -1161,7 +1168,7 @@ static const struct opt_row status_options[] = {
 static int status_call(struct run *run)
 {
     const struct flag_args *a = run->args;
-    const char *name = optind < run->argc ? run->argv[optind] : NULL;
+    const char *name = positional(run, 0);
     bool tty = isatty(STDOUT_FILENO);
     if (a->watch) {
         signal(SIGINT, watch_signal);
@@ -1457,7 +1464,7 @@ static const struct opt_row hold_list_options[] = {
 static int hold_list_call(struct run *run)
 {
     const struct hold_args *a = run->args;
-    const char *campaign = optind < run->argc ? run->argv[optind] : NULL;
+    const char *campaign = positional(run, 0);
     return hold_list(run->db, campaign, a->active, a->json, stdout, run->err, run->err_size);
 }
 
@@ -1785,7 +1792,7 @@ static int say_flushed(struct run *run, const char *what)
 static int log_call(struct run *run)
 {
     struct audit_args *a = run->args;
-    a->query.campaign = optind < run->argc ? run->argv[optind] : NULL;
+    a->query.campaign = positional(run, 0);
     long rows = 0;
     return audit_log(run->db, &a->query, stdout, &rows, run->err, run->err_size);
 }
@@ -1808,7 +1815,7 @@ static int show_check(struct run *run)
 static int show_call(struct run *run)
 {
     const struct audit_args *a = run->args;
-    return audit_show(run->db, run->cli->config, run->argv[optind], run->argv[optind + 1], a->json,
+    return audit_show(run->db, run->cli->config, positional(run, 0), positional(run, 1), a->json,
                       a->out, stdout, run->err, run->err_size);
 }
 
@@ -1996,7 +2003,7 @@ static int amend_check(struct run *run)
         fail(run->cli, "%s: %s", a->amend.csv_path, strerror(errno));
         return EXIT_NOINPUT;
     }
-    a->amend.campaign = run->argv[optind];
+    a->amend.campaign = positional(run, 0);
     return GO_ON;
 }
 
@@ -2056,7 +2063,7 @@ static int resend_check(struct run *run)
 static int resend_call(struct run *run)
 {
     const struct unreached_args *a = run->args;
-    return notice_resend(run->db, run->argv[optind], run->argv[optind + 1], a->channel,
+    return notice_resend(run->db, positional(run, 0), positional(run, 1), a->channel,
                          a->amend.reason, run->who, run->err, run->err_size);
 }
 
@@ -2069,7 +2076,7 @@ static int resend_failed(struct run *run, int r)
 static int resend_say(struct run *run, int r)
 {
     const struct unreached_args *a = run->args;
-    const char *campaign = run->argv[optind], *ref = run->argv[optind + 1];
+    const char *campaign = positional(run, 0), *ref = positional(run, 1);
     if (a->find.json)
         json_out(stdout, json_pack("{s:s, s:s, s:s}", "campaign", campaign, "ref", ref, "channel",
                                    a->channel));
@@ -2088,7 +2095,7 @@ static int find_check(struct run *run)
         fail(run->cli, "give exactly one of --ref, --email, --fax, --name, --postal");
         return EXIT_USAGE;
     }
-    a->find.campaign = optind < run->argc ? run->argv[optind] : NULL;
+    a->find.campaign = positional(run, 0);
     return GO_ON;
 }
 
@@ -2114,7 +2121,7 @@ static int unreached_check(struct run *run)
 static int unreached_call(struct run *run)
 {
     const struct unreached_args *a = run->args;
-    return audit_unreached(run->db, run->argv[optind], a->format, stdout, &run->out.n[0], run->err,
+    return audit_unreached(run->db, positional(run, 0), a->format, stdout, &run->out.n[0], run->err,
                            run->err_size);
 }
 
@@ -2732,7 +2739,9 @@ static void usage(FILE *out)
     }
 }
 
-int cli_main(int argc, char **argv)
+/* global_options - -c, --log-level, --help and --version, before the command; GO_ON, or the
+ * exit code to return now. */
+static int global_options(struct cli *cli, int argc, char **argv)
 {
     static const struct option options[] = {
         {"config", required_argument, NULL, 'c'},
@@ -2741,25 +2750,23 @@ int cli_main(int argc, char **argv)
         {"log-level", required_argument, NULL, 'L'},
         {0},
     };
-    struct cli cli = {.command = ""};
-    log_setup(LOG_FORMAT_AUTO, LOG_INFO);
     opterr = 0;
     int opt;
     while ((opt = getopt_long(argc, argv, "+:c:hV", options, NULL)) != -1) {
         switch (opt) {
         case 'c':
-            cli.config_path = optarg;
+            cli->config_path = optarg;
             break;
         case 'L':
-            if (log_level_from_name(optarg, &cli.log_level) < 0) {
+            if (log_level_from_name(optarg, &cli->log_level) < 0) {
                 fprintf(stderr,
                         "crier: --log-level '%s': expected debug, info, notice, "
                         "warning or error\n",
                         optarg);
                 return EXIT_USAGE;
             }
-            cli.log_level_set = true;
-            log_setup(LOG_FORMAT_AUTO, cli.log_level);
+            cli->log_level_set = true;
+            log_setup(LOG_FORMAT_AUTO, cli->log_level);
             break;
         case 'h':
             usage(stdout);
@@ -2780,35 +2787,48 @@ int cli_main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    return GO_ON;
+}
+
+/* no_command - GROUP [NAME] names no command: a group's commands when it is asked for
+ * help or given none (a usage error then), else "unknown command". The exit code. */
+static int no_command(const char *group, const char *name)
+{
+    bool known_group = false; /* the command table's groups, never a list of its own */
+    for (const struct command *k = commands; k->group && !known_group; k++)
+        known_group = strcmp(k->group, group) == 0;
+    if (known_group && (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
+        FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
+        fprintf(out, "crier %s commands:\n", group);
+        for (const struct command *k = commands; k->group; k++)
+            if (strcmp(k->group, group) == 0)
+                fprintf(out, "  crier %s\n", k->usage);
+        return name ? 0 : EXIT_USAGE;
+    }
+    fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,
+            known_group && name ? " " : "", known_group && name ? name : "");
+    return EXIT_USAGE;
+}
+
+int cli_main(int argc, char **argv)
+{
+    struct cli cli = {.command = ""};
+    log_setup(LOG_FORMAT_AUTO, LOG_INFO);
+    int code = global_options(&cli, argc, argv);
+    if (code != GO_ON)
+        return code;
     const char *group = argv[optind];
     const char *name = optind + 1 < argc ? argv[optind + 1] : NULL;
     const struct command *c = command_find(group, name);
-    if (c == NULL) {
-        bool known_group = command_find(group, NULL) || strcmp(group, "db") == 0 ||
-                           strcmp(group, "config") == 0 || strcmp(group, "campaign") == 0 ||
-                           strcmp(group, "bounces") == 0 || strcmp(group, "hold") == 0 ||
-                           strcmp(group, "returns") == 0 || strcmp(group, "batch") == 0 ||
-                           strcmp(group, "audit") == 0 || strcmp(group, "notice") == 0;
-        if (known_group &&
-            (name == NULL || strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0)) {
-            FILE *out = name ? stdout : stderr; /* asked for help, or a usage error */
-            fprintf(out, "crier %s commands:\n", group);
-            for (const struct command *k = commands; k->group; k++)
-                if (strcmp(k->group, group) == 0)
-                    fprintf(out, "  crier %s\n", k->usage);
-            return name ? 0 : EXIT_USAGE;
-        }
-        fprintf(stderr, "crier: unknown command '%s%s%s' (see crier --help)\n", group,
-                known_group && name ? " " : "", known_group && name ? name : "");
-        return EXIT_USAGE;
-    }
+    if (c == NULL)
+        return no_command(group, name);
     char command_name[64];
     snprintf(command_name, sizeof(command_name), "%s%s%s", c->group, c->name ? " " : "",
              c->name ? c->name : "");
     cli.command = command_name;
     cli.current = c;
     int skip = optind + (c->name ? 1 : 0);
-    int code = command_run(&cli, c, argc - skip, argv + skip);
+    code = command_run(&cli, c, argc - skip, argv + skip);
     config_free(cli.config);
     config_free(cli.reloaded);
     return code;

@@ -67,6 +67,92 @@ static const char samples_sql[] = "SELECT " NOTICE_COLUMNS(
               " ON n.campaign_id = r.campaign_id AND n.recipient_seq = r.seq"
               " WHERE r.sample <= $2 ORDER BY upper(coalesce(r.region, '')), r.seq";
 
+/* One proof run: where its files go, and what it has written and failed so far. */
+struct proof_run {
+    const struct crier_config *config;
+    const char *out_dir;
+    FILE *report, *diag;
+    int failures, written;
+};
+
+/* proof_text - the notice as its channel composes it (proof_file: the message, the letter's
+ * body) into STEM-<proof_file>; a failure is said on diag and counted. */
+static void proof_text(struct proof_run *run, const struct crier_notice *n,
+                       const struct crier_channel_ops *ops, const char *stem)
+{
+    char err[512] = "";
+    char *bytes = NULL;
+    size_t len;
+    char *path = xasprintf("%s-%s", stem, ops->proof_file);
+    int r = ops->proof(run->config, n, &bytes, &len, err, sizeof(err));
+    if (r < 0) {
+        fprintf(run->diag, "%s: %s\n", path, err);
+        run->failures++;
+    } else if (write_file(path, bytes, run->diag) < 0) {
+        run->failures++;
+    } else {
+        fprintf(run->report, "%s\n", path);
+        run->written++;
+    }
+    free(bytes);
+    free(path);
+}
+
+/* proof_notice - one sample's proofs, DIR/REGION-REF-*: for each channel of the policy that
+ * can reach it, what it prints or transmits, and its text once per proof file (two channels
+ * may share one). */
+static void proof_notice(struct proof_run *run, char **policy, const struct crier_notice *n)
+{
+    char region[16], ref[64];
+    file_safe_name(n->address[3], region, sizeof(region));
+    file_safe_name(n->ref, ref, sizeof(ref));
+    char *stem = xasprintf("%s/%s-%s", run->out_dir, region, ref);
+    const char *done[CHANNEL_COUNT] = {0}; /* the proof files written for this notice */
+    size_t done_count = 0;
+    for (char **p = policy; *p; p++) {
+        enum crier_channel_id channel;
+        if (channel_id_from_name(*p, &channel) < 0 || !channel_reachable(channel, n, NULL))
+            continue;
+        const struct crier_channel_ops *ops = channel_ops_by_id(channel);
+        if (ops != NULL && ops->proof_print != NULL) {
+            if (proof_print(run->config, n, ops, stem, run->report, run->diag) < 0)
+                run->failures++;
+            else
+                run->written++;
+        }
+        if (ops == NULL || ops->proof == NULL || strv_contains(done, done_count, ops->proof_file))
+            continue;
+        done[done_count++] = ops->proof_file;
+        proof_text(run, n, ops, stem);
+    }
+    free(stem);
+}
+
+/* proof_samples - the first count recipients of each region (samples_sql), each rendered
+ * as a first attempt. */
+static int proof_samples(struct crier_db *db, struct proof_run *run, const struct campaign *c,
+                         struct render_campaign *render, int count)
+{
+    char id[32], limit[16];
+    snprintf(id, sizeof(id), "%lld", (long long)c->id);
+    snprintf(limit, sizeof(limit), "%d", count);
+    const char *params[] = {id, limit};
+    PGresult *result = NULL;
+    int r = db_query(db, samples_sql, 2, params, &result);
+    if (r < 0)
+        return r;
+    for (int row = 0; row < PQntuples(result); row++) {
+        struct crier_notice n;
+        notice_from_row(result, row, &n);
+        n.campaign_name = c->name;
+        n.attempt = n.channel_attempt = 1; /* a proof is rendered as a first attempt */
+        render_attach(&n, render);
+        proof_notice(run, c->policy, &n);
+    }
+    PQclear(result);
+    return 0;
+}
+
 int proof_write(struct crier_db *db, const struct crier_config *config, const char *campaign,
                 const char *out_dir, int count, FILE *report, FILE *diag)
 {
@@ -75,79 +161,18 @@ int proof_write(struct crier_db *db, const struct crier_config *config, const ch
     if (r < 0)
         return r;
     struct render_campaign *render = NULL;
-    r = render_campaign_load(db, config, c->id, diag, &render);
-    if (r < 0) {
-        campaign_free(c);
-        return -EINVAL;
-    }
-    if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
+    if (render_campaign_load(db, config, c->id, diag, &render) < 0) {
+        r = -EINVAL;
+    } else if (mkdir(out_dir, 0755) < 0 && errno != EEXIST) {
         fprintf(diag, "%s: %s\n", out_dir, strerror(errno));
-        render_campaign_free(render);
-        campaign_free(c);
-        return -EIO;
+        r = -EIO;
+    } else {
+        struct proof_run run = {config, out_dir, report, diag, 0, 0};
+        r = proof_samples(db, &run, c, render, count);
+        if (r == 0)
+            r = run.failures ? -EINVAL : run.written;
     }
-    char id[32], limit[16];
-    snprintf(id, sizeof(id), "%lld", (long long)c->id);
-    snprintf(limit, sizeof(limit), "%d", count);
-    const char *params[] = {id, limit};
-    PGresult *result = NULL;
-    r = db_query(db, samples_sql, 2, params, &result);
-    if (r < 0) {
-        render_campaign_free(render);
-        campaign_free(c);
-        return r;
-    }
-    int failures = 0, written = 0;
-    for (int row = 0; row < PQntuples(result); row++) {
-        struct crier_notice n;
-        notice_from_row(result, row, &n);
-        n.campaign_name = c->name;
-        n.attempt = n.channel_attempt = 1; /* a proof is rendered as a first attempt */
-        render_attach(&n, render);
-        char region[16], ref[64];
-        file_safe_name(n.address[3], region, sizeof(region));
-        file_safe_name(n.ref, ref, sizeof(ref));
-        const char *done[CHANNEL_COUNT] = {0}; /* the proof files written for this notice */
-        size_t done_count = 0;
-        for (char **p = c->policy; *p; p++) {
-            enum crier_channel_id channel;
-            if (channel_id_from_name(*p, &channel) < 0 || !channel_reachable(channel, &n, NULL))
-                continue;
-            const struct crier_channel_ops *ops = channel_ops_by_id(channel);
-            if (ops != NULL && ops->proof_print != NULL) {
-                char *stem = xasprintf("%s/%s-%s", out_dir, region, ref);
-                if (proof_print(config, &n, ops, stem, report, diag) < 0)
-                    failures++;
-                else
-                    written++;
-                free(stem);
-            }
-            if (ops == NULL || ops->proof == NULL ||
-                strv_contains(done, done_count, ops->proof_file))
-                continue;
-            done[done_count++] = ops->proof_file;
-            char err[512] = "";
-            char *bytes = NULL;
-            size_t len;
-            char *path = xasprintf("%s/%s-%s-%s", out_dir, region, ref, ops->proof_file);
-            r = ops->proof(config, &n, &bytes, &len, err, sizeof(err));
-            if (r < 0) {
-                fprintf(diag, "%s: %s\n", path, err);
-                failures++;
-            } else if (write_file(path, bytes, diag) < 0) {
-                failures++;
-            } else {
-                fprintf(report, "%s\n", path);
-                written++;
-            }
-            free(bytes);
-            free(path);
-        }
-    }
-    PQclear(result);
     render_campaign_free(render);
     campaign_free(c);
-    if (failures)
-        return -EINVAL;
-    return written;
+    return r;
 }

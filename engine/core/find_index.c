@@ -11,10 +11,10 @@
  */
 #include "crier/find_index.h"
 #include "crier/crier.h"
+#include "crier/parallel.h"
 
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,117 +46,59 @@ int find_index_missing(struct crier_db *db, int64_t campaign_id, long *ret_missi
     return 0;
 }
 
-/* The missing indexes, shared by the connections that build them. */
-struct build_queue {
-    pthread_mutex_t lock;
-    PGresult *missing; /* (campaign_id, index_name) rows */
-    int next;          /* the next row to build */
-    long built;
-    int result; /* the first error, or 0 */
-    char error[1024];
-};
-
-/* queue_take - the next row to build, or -1 when none is left or a build failed. */
-static int queue_take(struct build_queue *q)
+/* build_one - one missing index (a row of campaign_id, index_name) on db; counts 1 when
+ * this session built it, 0 when another had (crier.find_index_build's answer). */
+static int build_one(struct crier_db *db, PGresult *missing, int row, void *data)
 {
-    pthread_mutex_lock(&q->lock);
-    int row = q->result == 0 && q->next < PQntuples(q->missing) ? q->next++ : -1;
-    pthread_mutex_unlock(&q->lock);
-    return row;
+    const char *params[] = {PQgetvalue(missing, row, 0), PQgetvalue(missing, row, 1)};
+    PGresult *result = NULL;
+    int r = db_query(db, "SELECT crier.find_index_build($1, $2)", 2, params, &result);
+    bool built = r == 0 && strcmp(PQgetvalue(result, 0, 0), "t") == 0;
+    PQclear(result);
+    return r < 0 ? r : built;
 }
 
-static void queue_done(struct build_queue *q, struct crier_db *db, int r, bool built)
-{
-    pthread_mutex_lock(&q->lock);
-    if (r < 0 && q->result == 0) {
-        q->result = r;
-        snprintf(q->error, sizeof(q->error), "%s", db->error);
-    }
-    q->built += r == 0 && built;
-    pthread_mutex_unlock(&q->lock);
-}
+#define BUILDERS_MAX 9 /* db and up to eight more */
 
-/* build_each - build rows from the queue on db until none is left. */
-static void build_each(struct build_queue *q, struct crier_db *db)
+/* builders_open - db, then up to count - 1 connections of their own; where one cannot be
+ * had, the work is left to the others (db's always builds). Returns how many there are. */
+static int builders_open(struct crier_db **dbs, int count, struct crier_db *db,
+                         const char *conninfo)
 {
-    int row;
-    while ((row = queue_take(q)) >= 0) {
-        const char *params[] = {PQgetvalue(q->missing, row, 0), PQgetvalue(q->missing, row, 1)};
-        PGresult *result = NULL;
-        int r = db_query(db, "SELECT crier.find_index_build($1, $2)", 2, params, &result);
-        bool built = r == 0 && strcmp(PQgetvalue(result, 0, 0), "t") == 0;
-        PQclear(result);
-        queue_done(q, db, r, built);
-    }
-}
-
-struct builder {
-    pthread_t thread;
-    bool running;
-    struct build_queue *queue;
-    struct crier_db *db;
-};
-
-static void *builder_main(void *data)
-{
-    struct builder *b = data;
-    build_each(b->queue, b->db);
-    return NULL;
-}
-
-/* builders_start - up to count threads, each on a connection of its own; where a connection
- * or a thread cannot be had, the work is left to the others (db's always builds). */
-static void builders_start(struct builder *builders, int count, struct build_queue *q,
-                           const char *conninfo)
-{
-    for (int i = 0; i < count; i++) {
+    int opened = 0;
+    dbs[opened++] = db;
+    for (int i = 1; i < count; i++) {
         char err[256];
-        struct builder *b = &builders[i];
-        b->queue = q;
-        if (db_open(conninfo, "crier find index", &b->db, err, sizeof(err)) < 0)
-            continue;
-        b->running = pthread_create(&b->thread, NULL, builder_main, b) == 0;
-        if (!b->running)
-            b->db = db_close(b->db);
+        if (db_open(conninfo, "crier find index", &dbs[opened], err, sizeof(err)) == 0)
+            opened++;
     }
-}
-
-static void builders_join(struct builder *builders, int count)
-{
-    for (int i = 0; i < count; i++) {
-        if (builders[i].running)
-            pthread_join(builders[i].thread, NULL);
-        db_close(builders[i].db);
-    }
+    return opened;
 }
 
 int find_index_build(struct crier_db *db, const char *conninfo, int connections,
                      int64_t campaign_id, long *ret_built, char *err, size_t err_size)
 {
-    struct build_queue q = {.result = 0};
+    PGresult *missing = NULL;
     *ret_built = 0;
-    int r = missing_query(db, campaign_id,
-                          "SELECT campaign_id, index_name FROM crier.find_index_missing($1)",
-                          &q.missing);
+    int r =
+        missing_query(db, campaign_id,
+                      "SELECT campaign_id, index_name FROM crier.find_index_missing($1)", &missing);
     if (r < 0) {
         snprintf(err, err_size, "%s", db->error);
         return r;
     }
-    int rows = PQntuples(q.missing);
-    int extra = connections - 1 < rows - 1 ? connections - 1 : rows - 1;
-    struct builder builders[8] = {{0}};
-    if (extra > 8)
-        extra = 8;
-    pthread_mutex_init(&q.lock, NULL);
-    if (extra > 0)
-        builders_start(builders, extra, &q, conninfo);
-    build_each(&q, db);
-    if (extra > 0)
-        builders_join(builders, extra);
-    pthread_mutex_destroy(&q.lock);
-    PQclear(q.missing);
-    *ret_built = q.built;
-    if (q.result < 0)
-        snprintf(err, err_size, "%s", q.error);
-    return q.result;
+    int rows = PQntuples(missing);
+    int count = connections < rows ? connections : rows;
+    if (count > BUILDERS_MAX)
+        count = BUILDERS_MAX;
+    struct crier_db *dbs[BUILDERS_MAX] = {db};
+    count = count > 1 ? builders_open(dbs, count, db, conninfo) : 1;
+    struct crier_db *failed = NULL;
+    r = parallel_rows(dbs, count, missing, build_one, NULL, ret_built, &failed);
+    if (r < 0)
+        snprintf(err, err_size, "%s", failed->error);
+    for (int i = 1; i < count; i++)
+        db_close(dbs[i]);
+    PQclear(missing);
+    return r;
 }

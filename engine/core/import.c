@@ -23,6 +23,7 @@
 #include "crier/csv.h"
 #include "crier/db.h"
 #include "crier/find_index.h"
+#include "crier/parallel.h"
 #include "crier/strbuf.h"
 #include "crier/policy.h"
 #include "crier/validate.h"
@@ -768,20 +769,28 @@ static int stage_error(struct load *l, int r)
     return stage_error_of(l, l->stage.db, r);
 }
 
+/* stage_commit - the rows still buffered (left: notices or recipients) to a staging table,
+ * its COPY ended and committed on its own connection; an error is the load's. */
+static int stage_commit(struct load *l, struct stage *st, struct strbuf *left)
+{
+    int r = sender_stop(&st->sender);
+    if (r == 0)
+        r = copy_send(st->db, st->copy, &st->open, left);
+    if (r == 0)
+        r = copy_end(st->db, &st->open);
+    if (r == 0)
+        r = db_commit(st->db);
+    return r < 0 ? stage_error_of(l, st->db, r) : 0;
+}
+
 /* stage_end - every notice is in the staging table: commit it there, and make it the
  * campaign's notice partition in the load's transaction. */
 static int stage_end(struct load *l)
 {
     struct stage *st = &l->stage;
-    int r = sender_stop(&st->sender);
-    if (r == 0)
-        r = copy_send(st->db, st->copy, &st->open, &l->notices);
-    if (r == 0)
-        r = copy_end(st->db, &st->open);
-    if (r == 0)
-        r = db_commit(st->db);
+    int r = stage_commit(l, st, &l->notices);
     if (r < 0)
-        return stage_error(l, r);
+        return r;
     if (l->rstage.db) /* adopted with the recipients, indexed (partitions_attach) */
         return 0;
     const char *params[] = {l->campaign_id, st->name};
@@ -851,57 +860,26 @@ static int dups_from_partition(struct load *l, bool staged);
  * Once both staging tables are committed, the indexes the load's commit needs (the
  * recipients' key and unique ref, the notices' key and claim index;
  * crier.load_stage_indexes) are built on the two staging connections side by side, each
- * taking the next from one list, largest first. The load's transaction then adopts the
- * tables with their indexes, and ATTACH builds nothing; before, ATTACH built the four one
- * after the other in the load's one backend. The five `audit find` indexes could be built
- * here too, but then the commit waits for them: measured, that was no faster to return
- * and a quarter slower to commit than building them after the commit (LOAD_STAGE_FIND).
+ * taking the next from one list, largest first (parallel.h, as find_index.c's builds). The
+ * load's transaction then adopts the tables with their indexes, and ATTACH builds nothing;
+ * before, ATTACH built the four one after the other in the load's one backend. The five `audit
+ * find` indexes could be built here too, but then the commit waits for them: measured, that was no
+ * faster to return and a quarter slower to commit than building them after the commit
+ * (LOAD_STAGE_FIND).
  */
 #ifndef LOAD_STAGE_FIND   /* -D1 for a benchmark build: the find indexes here too */
 #define LOAD_STAGE_FIND 0 /* after the commit (docs/benchmarks.md, "Fifth round") */
 #endif
 
-struct index_queue {
-    pthread_mutex_t lock;
-    PGresult *list; /* (stage, suffix, is_unique, definition) rows */
-    int next;
-    int result; /* the first failure, or 0 */
-    const struct crier_db *failed;
-    long find_built; /* `audit find` indexes among those built */
-};
-
-static void index_build_each(struct index_queue *q, struct crier_db *db)
+/* stage_index_one - one index of a staging table (a row of stage, suffix, is_unique,
+ * definition) on db; counts 1 for an `audit find` index (the recipients' non-unique ones). */
+static int stage_index_one(struct crier_db *db, PGresult *list, int row, void *data)
 {
-    for (;;) {
-        pthread_mutex_lock(&q->lock);
-        int row = q->result == 0 && q->next < PQntuples(q->list) ? q->next++ : -1;
-        pthread_mutex_unlock(&q->lock);
-        if (row < 0)
-            return;
-        const char *params[] = {PQgetvalue(q->list, row, 0), PQgetvalue(q->list, row, 1),
-                                PQgetvalue(q->list, row, 2), PQgetvalue(q->list, row, 3)};
-        int r = db_exec(db, "SELECT crier.load_stage_index($1, $2, $3, $4)", 4, params);
-        bool find = strncmp(params[0], "recipient", 9) == 0 && strcmp(params[2], "f") == 0;
-        pthread_mutex_lock(&q->lock);
-        q->find_built += r == 0 && find;
-        if (r < 0 && q->result == 0) {
-            q->result = r;
-            q->failed = db;
-        }
-        pthread_mutex_unlock(&q->lock);
-    }
-}
-
-struct index_builder {
-    struct index_queue *queue;
-    struct crier_db *db;
-};
-
-static void *index_builder_main(void *data)
-{
-    struct index_builder *b = data;
-    index_build_each(b->queue, b->db);
-    return NULL;
+    const char *params[] = {PQgetvalue(list, row, 0), PQgetvalue(list, row, 1),
+                            PQgetvalue(list, row, 2), PQgetvalue(list, row, 3)};
+    int r = db_exec(db, "SELECT crier.load_stage_index($1, $2, $3, $4)", 4, params);
+    bool find = strncmp(params[0], "recipient", 9) == 0 && strcmp(params[2], "f") == 0;
+    return r < 0 ? r : find;
 }
 
 /* stage_indexes - every index of both staging tables; a duplicate ref fails the unique
@@ -909,26 +887,18 @@ static void *index_builder_main(void *data)
 static int stage_indexes(struct load *l)
 {
     const char *params[] = {l->rstage.name, l->stage.name, LOAD_STAGE_FIND ? "t" : "f"};
-    struct index_queue q = {.result = 0};
+    PGresult *list = NULL;
     int r = db_query(l->db,
                      "SELECT * FROM crier.load_stage_indexes($1, $2)"
                      " WHERE $3::boolean OR is_unique OR stage = $2",
-                     3, params, &q.list);
+                     3, params, &list);
     if (r < 0)
         return r;
-    pthread_mutex_init(&q.lock, NULL);
-    struct index_builder other = {.queue = &q, .db = l->stage.db};
-    pthread_t thread;
-    bool threaded = pthread_create(&thread, NULL, index_builder_main, &other) == 0;
-    index_build_each(&q, l->rstage.db);
-    if (threaded)
-        pthread_join(thread, NULL);
-    else
-        index_build_each(&q, l->stage.db);
-    pthread_mutex_destroy(&q.lock);
-    PQclear(q.list);
-    l->result.find_built = q.find_built;
-    return q.result < 0 ? stage_error_of(l, q.failed, q.result) : 0;
+    struct crier_db *const dbs[] = {l->rstage.db, l->stage.db};
+    struct crier_db *failed = NULL;
+    r = parallel_rows(dbs, 2, list, stage_index_one, NULL, &l->result.find_built, &failed);
+    PQclear(list);
+    return r < 0 ? stage_error_of(l, failed, r) : 0;
 }
 
 /* stage_adopt - both staging tables, indexed, become the campaign's partitions; a
@@ -1130,17 +1100,8 @@ static int spool_notices(struct load *l)
 static int end_recipients(void *data)
 {
     struct load *l = data;
-    if (l->rstage.db && !l->refs_only) {
-        struct stage *st = &l->rstage;
-        int r = sender_stop(&st->sender);
-        if (r == 0)
-            r = copy_send(st->db, st->copy, &st->open, &l->recipients);
-        if (r == 0)
-            r = copy_end(st->db, &st->open);
-        if (r == 0)
-            r = db_commit(st->db);
-        return r < 0 ? stage_error_of(l, st->db, r) : 0;
-    }
+    if (l->rstage.db && !l->refs_only)
+        return stage_commit(l, &l->rstage, &l->recipients);
     int r = sender_stop(&l->sender);
     if (r == 0)
         r = copy_send(l->db, l->copy_recipients, &l->recipients_open, &l->recipients);

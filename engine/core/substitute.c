@@ -152,15 +152,31 @@ static int places_read(struct crier_db *db, const struct rules_table *t, const c
 
 enum met { MET_NO, MET_YES, MET_UNKNOWN };
 
-static void test_add(json_t *tests, json_t *because, const char *name, const char *threshold,
-                     enum met met, char *sentence)
+/* One entry's tests as they are made: each test's row, the sentences of those met, and
+ * whether any test was known (met or not) and any unknown. */
+struct tests {
+    json_t *rows, *because;
+    bool any, unknown;
+};
+
+static void test_add(struct tests *t, const char *name, const char *threshold, enum met met,
+                     char *sentence)
 {
     static const char *const words[] = {"no", "yes", "unknown"};
-    json_array_append_new(tests, json_pack("{s:s, s:s, s:s, s:s}", "rule", name, "threshold",
-                                           threshold, "met", words[met], "why", sentence));
+    json_array_append_new(t->rows, json_pack("{s:s, s:s, s:s, s:s}", "rule", name, "threshold",
+                                             threshold, "met", words[met], "why", sentence));
     if (met == MET_YES)
-        json_array_append_new(because, json_string(sentence));
+        json_array_append_new(t->because, json_string(sentence));
+    if (met == MET_UNKNOWN)
+        t->unknown = true;
+    else
+        t->any = true;
     free(sentence);
+}
+
+static enum met met_if(bool met)
+{
+    return met ? MET_YES : MET_NO;
 }
 
 static char *money(double usd)
@@ -168,77 +184,71 @@ static char *money(double usd)
     return xasprintf("$%.2f", usd);
 }
 
-/*
- * judge - the test of one entry on counts: people, letters still to send, people without
- * sufficient contact. The verdict is "required" when any known test is met, "not required"
- * when every test the entry has is known and none is met, else "unknown".
- */
-static json_t *judge(const struct rules_entry *e, long people, long remaining, long no_contact,
-                     const struct substitute_options *o)
+/* test_cost - more than the entry's cost threshold? Unknown where the entry has none and no
+ * out-of-date rule either (HIPAA's rule has no cost). */
+static void test_cost(struct tests *t, const struct rules_entry *e, double cost, long remaining,
+                      double per_letter)
 {
-    json_t *v = json_object(), *tests = json_array(), *because = json_array();
-    double per_letter = o->postage + o->print;
-    double cost = (double)remaining * per_letter;
-    bool unknown = e == NULL || !e->substitute_known, any = false;
-    if (unknown)
-        test_add(tests, because, "rules", "unknown", MET_UNKNOWN,
-                 xasprintf("the rules table has no substitute-notice rule for %s",
-                           e ? e->code : "this jurisdiction"));
-    else {
-        char *cost_text = money(cost), *per = money(per_letter);
-        if (e->substitute_cost_above >= 0) {
-            bool met = cost > (double)e->substitute_cost_above;
-            test_add(tests, because, "cost_above", "more than the cost", met ? MET_YES : MET_NO,
-                     xasprintf("estimated cost %s (%ld letters at %s) is %s $%ld", cost_text,
-                               remaining, per, met ? "more than" : "not more than",
-                               e->substitute_cost_above));
-            any = true;
-        } else if (e->substitute_out_of_date_at_least < 0) { /* HIPAA's rule has no cost */
-            test_add(tests, because, "cost_above", "unknown", MET_UNKNOWN,
-                     xasprintf("estimated cost %s (%ld letters at %s): the table has no cost "
-                               "threshold",
-                               cost_text, remaining, per));
-            unknown = true;
-        }
-        free(cost_text);
-        free(per);
-        if (e->substitute_people_above >= 0) {
-            bool met = people > e->substitute_people_above;
-            test_add(tests, because, "people_above", "more than", met ? MET_YES : MET_NO,
-                     xasprintf("%ld people is %s %ld", people, met ? "more than" : "not more than",
-                               e->substitute_people_above));
-            any = true;
-        } else if (e->substitute_out_of_date_at_least < 0) {
-            test_add(tests, because, "people_above", "unknown", MET_UNKNOWN,
-                     xasprintf("%ld people: the table has no count threshold", people));
-            unknown = true;
-        }
-        double share = people > 0 ? 100.0 * (double)no_contact / (double)people : 0;
-        if (e->substitute_out_of_date_at_least >= 0) {
-            bool met = no_contact >= e->substitute_out_of_date_at_least;
-            test_add(
-                tests, because, "out_of_date_contact_at_least", "or more", met ? MET_YES : MET_NO,
-                xasprintf("%ld without sufficient contact (%.1f%%) is %s %ld", no_contact, share,
-                          met ? "at least" : "fewer than", e->substitute_out_of_date_at_least));
-            any = true;
-        }
-        if (e->substitute_insufficient_contact == 1) {
-            test_add(tests, because, "insufficient_contact", "any",
-                     no_contact > 0 ? MET_YES : MET_NO,
-                     xasprintf("%ld without sufficient contact (%.1f%%)", no_contact, share));
-            any = true;
-        } else if (e->substitute_insufficient_contact < 0 &&
-                   e->substitute_out_of_date_at_least < 0) {
-            test_add(tests, because, "insufficient_contact", "unknown", MET_UNKNOWN,
-                     xasprintf("%ld without sufficient contact (%.1f%%): the table does not say "
-                               "whether that alone calls for substitute notice",
-                               no_contact, share));
-            unknown = true;
-        }
+    char *cost_text = money(cost), *per = money(per_letter);
+    if (e->substitute_cost_above >= 0) {
+        bool met = cost > (double)e->substitute_cost_above;
+        test_add(t, "cost_above", "more than the cost", met_if(met),
+                 xasprintf("estimated cost %s (%ld letters at %s) is %s $%ld", cost_text, remaining,
+                           per, met ? "more than" : "not more than", e->substitute_cost_above));
+    } else if (e->substitute_out_of_date_at_least < 0) {
+        test_add(t, "cost_above", "unknown", MET_UNKNOWN,
+                 xasprintf("estimated cost %s (%ld letters at %s): the table has no cost "
+                           "threshold",
+                           cost_text, remaining, per));
     }
-    const char *verdict = json_array_size(because) > 0 ? "required"
-                          : unknown || !any            ? "unknown"
-                                                       : "not required";
+    free(cost_text);
+    free(per);
+}
+
+/* test_people - more people than the entry's count threshold? */
+static void test_people(struct tests *t, const struct rules_entry *e, long people)
+{
+    if (e->substitute_people_above >= 0) {
+        bool met = people > e->substitute_people_above;
+        test_add(t, "people_above", "more than", met_if(met),
+                 xasprintf("%ld people is %s %ld", people, met ? "more than" : "not more than",
+                           e->substitute_people_above));
+    } else if (e->substitute_out_of_date_at_least < 0) {
+        test_add(t, "people_above", "unknown", MET_UNKNOWN,
+                 xasprintf("%ld people: the table has no count threshold", people));
+    }
+}
+
+/* test_contact - the people without sufficient contact: at least the entry's number, or
+ * any at all where the entry says that alone calls for substitute notice. */
+static void test_contact(struct tests *t, const struct rules_entry *e, long people, long no_contact)
+{
+    double share = people > 0 ? 100.0 * (double)no_contact / (double)people : 0;
+    if (e->substitute_out_of_date_at_least >= 0) {
+        bool met = no_contact >= e->substitute_out_of_date_at_least;
+        test_add(t, "out_of_date_contact_at_least", "or more", met_if(met),
+                 xasprintf("%ld without sufficient contact (%.1f%%) is %s %ld", no_contact, share,
+                           met ? "at least" : "fewer than", e->substitute_out_of_date_at_least));
+    }
+    if (e->substitute_insufficient_contact == 1) {
+        test_add(t, "insufficient_contact", "any", met_if(no_contact > 0),
+                 xasprintf("%ld without sufficient contact (%.1f%%)", no_contact, share));
+    } else if (e->substitute_insufficient_contact < 0 && e->substitute_out_of_date_at_least < 0) {
+        test_add(t, "insufficient_contact", "unknown", MET_UNKNOWN,
+                 xasprintf("%ld without sufficient contact (%.1f%%): the table does not say "
+                           "whether that alone calls for substitute notice",
+                           no_contact, share));
+    }
+}
+
+/* verdict_json - "required" when any known test is met, "not required" when every test the
+ * entry has is known and none is met, else "unknown"; with what the report shows for it. */
+static json_t *verdict_json(struct tests *t, const struct rules_entry *e, double cost)
+{
+    json_t *v = json_object();
+    const char *verdict = json_array_size(t->because) > 0 ? "required"
+                          : t->unknown || !t->any         ? "unknown"
+                                                          : "not required";
     bool verified = e && e->verified;
     const char *shown = strcmp(verdict, "unknown") == 0 ? "unknown \xe2\x80\x94 check counsel"
                         : strcmp(verdict, "not required") == 0 && !verified
@@ -247,14 +257,36 @@ static json_t *judge(const struct rules_entry *e, long people, long remaining, l
     json_object_set_new(v, "verdict", json_string(verdict));
     json_object_set_new(v, "shown", json_string(shown));
     json_object_set_new(v, "verified", json_boolean(verified));
-    json_object_set_new(v, "because", because);
-    json_object_set_new(v, "tests", tests);
+    json_object_set_new(v, "because", t->because);
+    json_object_set_new(v, "tests", t->rows);
     json_object_set_new(v, "estimated_cost", json_real(round(cost * 100) / 100));
     json_object_set_new(v, "consists_of",
                         e && e->substitute_consists_of ? json_string(e->substitute_consists_of)
                                                        : json_null());
     json_object_set_new(v, "citation", e && e->citation ? json_string(e->citation) : json_null());
     return v;
+}
+
+/*
+ * judge - the test of one entry on counts: people, letters still to send, people without
+ * sufficient contact (verdict_json says how the tests make a verdict).
+ */
+static json_t *judge(const struct rules_entry *e, long people, long remaining, long no_contact,
+                     const struct substitute_options *o)
+{
+    struct tests t = {json_array(), json_array(), false, false};
+    double per_letter = o->postage + o->print;
+    double cost = (double)remaining * per_letter;
+    if (e == NULL || !e->substitute_known) {
+        test_add(&t, "rules", "unknown", MET_UNKNOWN,
+                 xasprintf("the rules table has no substitute-notice rule for %s",
+                           e ? e->code : "this jurisdiction"));
+    } else {
+        test_cost(&t, e, cost, remaining, per_letter);
+        test_people(&t, e, people);
+        test_contact(&t, e, people, no_contact);
+    }
+    return verdict_json(&t, e, cost);
 }
 
 static json_t *place_json(const struct place *p, const struct substitute_options *o)

@@ -164,7 +164,9 @@ is "$OUT" "$(counts 1 0 0 1 0 0)" "a DSN for a notice that does not exist is unm
 dsn notice.eml p6 p6-notice.eml
 run_crier bounces ingest p6-notice.eml
 is "$OUT" "$(counts 1 0 0 1 0 0)" "a message that is not a DSN (crier's own notice) is unmatched"
-head -c 3000 /dev/urandom >garbage.bin
+# fixed bytes, not /dev/urandom: about 2 % of random 3000-byte inputs begin with what GMime
+# takes for a header, and such a message is "not a DSN" (unmatched), not unparseable
+python3 -c 'import random, sys; g = random.Random(13); sys.stdout.buffer.write(bytes(g.randrange(256) for _ in range(3000)))' >garbage.bin
 run_crier bounces ingest garbage.bin
 is "$RC" 0 "garbage exits 0"
 is "$OUT" "$(counts 1 0 0 0 1 0)" "garbage is counted unparseable"

@@ -31,6 +31,18 @@ done
 run_crier campaign --help
 is "$RC" 0 "crier campaign --help exits 0"
 like "$OUT" "crier campaign create NAME --incident REF" "crier campaign --help lists the subcommands"
+# every group of the command table lists its commands when given none (a usage error);
+# a group that is also a command of its own (substitute, regulators) runs that instead
+for group in $(printf '%s\n' "$main_help" | awk '$1 == "crier" && NF > 1 {
+    if (NF > 2 && $3 ~ /^[a-z]/) sub_[$2] = 1; else own[$2] = 1 }
+  END { for (g in sub_) if (!(g in own)) print g }' | sort); do
+  run_crier "$group"
+  is "$RC" 64 "crier $group alone: 64"
+  like "$ERR" "^crier $group commands:" "crier $group alone lists its commands"
+done
+run_crier user --help
+is "$RC" 0 "crier user --help exits 0"
+like "$OUT" "crier user add NAME" "crier user --help lists 'user add' (the group was missing from a list of its own)"
 
 # --- version -----------------------------------------------------------------------------
 run_crier --version
