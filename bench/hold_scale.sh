@@ -14,7 +14,9 @@
 # (the server's own, from the log), and the buffers the median claim touched. OUT (a
 # directory) receives the log and the median claim's plan of each phase. It also checks
 # the holds: no CA notice claimed while a hold was in place, and every notice delivered
-# once. The machine's load average is printed: quote it with the figures.
+# once. The machine's load average is printed: quote it with the figures. Each placement
+# is timed (the first builds the claim's region index, 022_region_index_lazy.sql);
+# NO_REGION_INDEX=1 drops that index after each placement, to measure the claim without it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -64,10 +66,18 @@ until_done() { # PERCENT
   while [ "$(delivered)" -lt "$target" ]; do sleep 0.5; done
 }
 mark() { echo "$1 $(sql "SELECT extract(epoch FROM clock_timestamp())")" >>phases; }
+# hold - place a CA hold, timed: the campaign's first region hold also builds the claim's
+# region index (022_region_index_lazy.sql), while the lanes' writes wait for it
 hold() {
+  local t0
+  t0=$(date +%s.%N)
   "$CRIER" hold place bench --region CA --authority "FBI New York Field Office" \
     --official "SA Jane Roe" --case NY-2026-0412 --form written \
-    --reason "notice would alert the suspect" >/dev/null
+    --reason "notice would alert the suspect" >hold.out
+  echo "hold place at $(delivered) delivered: $(echo "$(date +%s.%N) - $t0" | bc) s" \
+    "($(grep -o "region index.*" hold.out || echo "no index built"))"
+  # NO_REGION_INDEX=1: the claims without it, as after a build that failed
+  [ -z "${NO_REGION_INDEX:-}" ] || sql "DROP INDEX IF EXISTS crier.notice_c1_claim_region"
 }
 : >"$1/pglog/pg.log"
 mark none

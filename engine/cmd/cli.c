@@ -574,6 +574,15 @@ static int migrate_call(struct run *run)
                  version[1], err);
         return r == -EPROTO ? -EIO : r; /* EPROTO is the schema's: not this */
     }
+    /* the claim's region index that an interrupted placement or load left missing */
+    long region_built = 0;
+    r = hold_region_index_build(run->db, NULL, NULL, &region_built);
+    if (r < 0) {
+        snprintf(run->err, run->err_size,
+                 "schema at version %u, but building the missing region indexes failed: %s",
+                 version[1], run->db->error);
+        return r == -EPROTO ? -EIO : r;
+    }
     return 0;
 }
 

@@ -607,6 +607,55 @@ static int place_drain(struct crier_db *db, const char *hold, const char *campai
     return r;
 }
 
+int hold_region_index_build(struct crier_db *db, const char *hold, const char *campaign_id,
+                            long *ret_built)
+{
+    /* the campaigns asked about, then each one's build, in campaign order */
+    const char *params[] = {hold, campaign_id};
+    PGresult *result = NULL;
+    int r = db_query(db,
+                     "SELECT count(*) FILTER (WHERE crier.claim_region_build(m.id))"
+                     " FROM (SELECT DISTINCT c.id FROM crier.campaign c"
+                     " WHERE ($1::bigint IS NULL OR c.id IN (SELECT h.campaign_id FROM crier.hold h"
+                     "  WHERE h.id = $1::bigint OR h.parent_hold_id = $1::bigint))"
+                     " AND ($2::bigint IS NULL OR c.id = $2::bigint)"
+                     " AND c.id IN (SELECT crier.claim_region_missing(NULL)) ORDER BY 1) m",
+                     2, params, &result);
+    if (r < 0)
+        return r;
+    *ret_built = strtol(PQgetvalue(result, 0, 0), NULL, 10);
+    PQclear(result);
+    return 0;
+}
+
+/* place_region_index - once a region hold is in effect, its campaign's region index, so
+ * that the claims under it read by region (022_region_index_lazy.sql): built while the
+ * lanes wait, said with its time. A failure is said and left: the hold holds either way. */
+static void place_region_index(struct crier_db *db, const struct hold_place_options *o,
+                               const char *hold, FILE *out, json_t *json)
+{
+    if (o->region == NULL)
+        return;
+    long built = 0;
+    double start = monotonic_seconds();
+    if (hold_region_index_build(db, hold, NULL, &built) < 0) {
+        fprintf(stderr,
+                "crier: hold %s is in effect, but building the claim's region index failed: %s\n"
+                "crier: claims under it stay correct, stepping over the held notices;"
+                " `crier db migrate` builds it\n",
+                hold, db_message(db));
+        return;
+    }
+    double seconds = monotonic_seconds() - start;
+    if (built == 0)
+        return; /* the campaign had it, or has no notices yet: its first load builds it */
+    if (json)
+        json_object_set_new(json, "region_index_seconds", json_real(seconds));
+    else
+        fprintf(out, "the claim's region index of campaign %s built in %.1f s\n", o->campaign,
+                seconds);
+}
+
 int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *out, json_t *json,
                char *err, size_t err_size)
 {
@@ -629,6 +678,7 @@ int hold_place(struct crier_db *db, const struct hold_place_options *o, FILE *ou
     r = place_companion(db, hold, out, json, &k, err, err_size);
     if (r < 0)
         return r;
+    place_region_index(db, o, hold, out, json);
     r = place_drain(db, hold, campaign_id, k, o->drain_seconds, err, err_size);
     PQclear(k);
     if (r < 0)
@@ -1423,18 +1473,23 @@ int hold_alerts_log(struct crier_db *db, long *ret_count)
 
 /*
  * The ready notices an active hold covers, per channel ($1 campaign, $2 release_lapsed),
- * in parts that do not overlap, none of which reads the campaign's notices one by one:
+ * in parts that do not overlap, none of which reads the campaign's notices one by one
+ * while the campaign has its region index:
  *   whole      a whole-campaign hold: every ready notice, the tallies' count;
  *   by_region  notices whose row carries a held region (021_hold_region.sql): the regions
- *              that have ready notices found per channel in notice_claim_region, one probe
- *              each (a skip scan, from the last region down, as the claim's), then each held
- *              one counted in that index (its notices' entries, not the campaign's);
+ *              that have ready notices found per channel in the campaign's region index,
+ *              one probe each (a skip scan, from the last region down, as the claim's),
+ *              then each held one counted in that index (its entries, not the campaign's);
  *   by_recipient  notices whose region is not known (NULL: loaded before 021), per channel
  *              through the same index, against the recipients of the held regions;
  *   by_seq     the notices of held recipients (a notice's id is its recipient's seq in its
- *              campaign: notice.h), by key, those of a held region left to the parts above.
+ *              campaign: notice.h), by key, those of a held region left to the parts above;
+ *   by_pass    instead of by_region and by_recipient while the campaign's region index is
+ *              missing (built at its first region hold, 022_region_index_lazy.sql: until
+ *              then, or should the build have failed): every ready notice compared, its
+ *              row's region or, without one, its recipient's.
  * Until this was written so, every ready notice was compared, with a hashed pass over the
- * recipients: 1.8-2.9 s at 1,000,000 (docs/benchmarks.md, "`crier status` under a region
+ * recipients: 1.1-3.5 s at 1,000,000 (docs/benchmarks.md, "`crier status` under a region
  * hold").
  */
 /* clang-format off */
@@ -1446,11 +1501,12 @@ static const char held_sql[] =
     " AS whole,"
     " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL) AS regions,"
     " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"
-    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"
+    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs,"
+    " to_regclass('crier.notice_c' || $1::bigint || '_claim_region') IS NOT NULL AS indexed),"
     " ready AS (SELECT channel, sum(n) AS n FROM crier.notice_tally WHERE campaign_id = $1"
     " AND state = 'ready' AND (SELECT active FROM holds) GROUP BY channel HAVING sum(n) > 0),"
     " regional AS (SELECT channel FROM ready"
-    " WHERE (SELECT regions <> '{}' AND NOT whole FROM holds)),"
+    " WHERE (SELECT regions <> '{}' AND NOT whole AND indexed FROM holds)),"
     " known (channel, region) AS ("
     " SELECT g.channel, (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1"
     " AND n.channel = g.channel AND n.state = 'ready' AND n.region IS NOT NULL"
@@ -1472,10 +1528,16 @@ static const char held_sql[] =
     " AND n.state = 'ready' AND NOT (SELECT whole FROM holds)"
     " AND NOT coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]),"
     " EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))) GROUP BY n.channel),"
+    " by_pass AS (SELECT n.channel, count(*) AS n FROM crier.notice n WHERE n.campaign_id = $1"
+    " AND n.state = 'ready' AND (SELECT regions <> '{}' AND NOT whole AND NOT indexed FROM holds)"
+    " AND coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]),"
+    " EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
     " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))) GROUP BY n.channel)"
     " SELECT channel, sum(n) FROM (SELECT channel, n FROM ready WHERE (SELECT whole FROM holds)"
     " UNION ALL SELECT channel, n FROM by_region UNION ALL SELECT channel, n FROM by_recipient"
-    " UNION ALL SELECT channel, n FROM by_seq) p GROUP BY channel HAVING sum(n) > 0";
+    " UNION ALL SELECT channel, n FROM by_seq UNION ALL SELECT channel, n FROM by_pass) p"
+    " GROUP BY channel HAVING sum(n) > 0";
 /* clang-format on */
 
 int hold_held_by_channel(struct crier_db *db, const char *campaign_id, PGresult **ret_result)

@@ -44,9 +44,14 @@
     " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"             \
     " AS regions,"                                                                                 \
     " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"    \
-    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs),"                                  \
+    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs,"                                   \
+    /* the skip scan below, only where it has its index: a campaign's region index is built       \
+     * once a region hold is placed on it (022_region_index_lazy.sql); until then, or should       \
+     * its build have failed, the walk compares each row's region from the cursor on */           \
+    " EXISTS (SELECT 1 FROM active WHERE region IS NOT NULL)"                                      \
+    " AND to_regclass('crier.notice_c' || $1 || '_claim_region') IS NOT NULL AS skip),"            \
     /* While a region hold is active: the first due notice after the cursor that no region         \
-     * hold covers, found region by region in notice_claim_region (021_hold_region.sql):           \
+     * hold covers, found region by region in the campaign's region index (021, 022):             \
      * the regions with ready notices, one probe each (a skip scan, from the last region           \
      * down: a region's last entries are its live ones, its first the notices claimed since        \
      * the last vacuum), then one probe in each region not held, and in the notices whose          \
@@ -55,7 +60,7 @@
      * region hold these are one-off filters. */                                                   \
     " ready_regions (region) AS ("                                                                 \
     " (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1 AND n.channel = $2"            \
-    " AND n.state = 'ready' AND n.region IS NOT NULL AND (SELECT regions <> '{}' FROM holds)"      \
+    " AND n.state = 'ready' AND n.region IS NOT NULL AND (SELECT skip FROM holds)"                 \
     " ORDER BY n.region DESC LIMIT 1)"                                                             \
     " UNION ALL SELECT (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1"              \
     " AND n.channel = $2 AND n.state = 'ready' AND n.region < g.region"                            \
@@ -70,12 +75,12 @@
     " UNION ALL (SELECT n.next_attempt_at, n.id FROM crier.notice n WHERE n.campaign_id = $1"      \
     " AND n.channel = $2 AND n.state = 'ready' AND n.region IS NULL"                               \
     " AND n.next_attempt_at <= now() AND (n.next_attempt_at, n.id) > ($6::timestamptz, $7::bigint)"\
-    " AND (SELECT regions <> '{}' FROM holds) ORDER BY n.next_attempt_at, n.id LIMIT 1)),"         \
+    " AND (SELECT skip FROM holds) ORDER BY n.next_attempt_at, n.id LIMIT 1)),"                    \
     /* the walk starts after (at, id): the cursor, or just before the first notice not held */     \
     " bound AS ("                                                                                  \
-    " SELECT CASE WHEN h.regions = '{}' THEN $6::timestamptz"                                      \
+    " SELECT CASE WHEN NOT h.skip THEN $6::timestamptz"                                            \
     " ELSE coalesce(u.next_attempt_at, 'infinity') END AS at,"                                     \
-    " CASE WHEN h.regions = '{}' THEN $7::bigint ELSE coalesce(u.id - 1, 0) END AS id"             \
+    " CASE WHEN NOT h.skip THEN $7::bigint ELSE coalesce(u.id - 1, 0) END AS id"                   \
     " FROM holds h LEFT JOIN (SELECT * FROM unheld ORDER BY next_attempt_at, id LIMIT 1) u"        \
     " ON true),"                                                                                   \
     " candidate AS ("                                                                              \

@@ -86,6 +86,16 @@ int hold_options_check(const struct hold_place_options *options, char *err, size
 int hold_place(struct crier_db *db, const struct hold_place_options *options, FILE *out,
                json_t *json, char *err, size_t err_size);
 
+/* hold_region_index_build - build the claim's region index (022_region_index_lazy.sql) of
+ * every campaign that has a region hold not lifted and lacks it: the hold's campaign and
+ * its companion's (hold given), or every campaign (hold NULL: a load of campaign_id, with
+ * campaign_id given, or `db migrate`, with neither). One statement of its own, never inside
+ * another transaction: the lanes' writes to the partition wait for the build. Sets
+ * *ret_built to how many were built; errors leave the claim correct, walking held notices
+ * (queue.c), and the next placement, load or `db migrate` builds them. */
+int hold_region_index_build(struct crier_db *db, const char *hold, const char *campaign_id,
+                            long *ret_built);
+
 /* hold_lift - record that the hold ends, on what evidence; report how many notices it
  * released (those no other active hold covers). -ENOENT: no such hold; -EEXIST: already
  * lifted; -EACCES: refused. */

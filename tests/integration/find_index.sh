@@ -121,7 +121,9 @@ is "$(found c1 --email later@example.com)" "q1" "its person is found (the index 
 # --- a database upgraded from 018: the migration gives every partition its indexes -------------
 # back to 018's shape: the parent's partitioned indexes, no 019 functions, version 18 (and
 # none of 021's region on the notice row)
-sql "DROP INDEX crier.notice_claim_region; ALTER TABLE crier.notice DROP COLUMN region;
+sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
+       crier.claim_region_index(bigint);
+     ALTER TABLE crier.notice DROP COLUMN region;
      DROP INDEX $(all_five 1 | tr ' ' ','), $(all_five 2 | tr ' ' ','), $(all_five 3 | tr ' ' ',');
      DROP FUNCTION crier.find_index_build(bigint, text), crier.find_index_missing(bigint),
        crier.find_index_lock(text), crier.find_index_definitions(),
@@ -156,5 +158,8 @@ is "$(sql "SELECT count(*) FILTER (WHERE region IS NULL) || ' ' || count(*) FILT
   "0 $(sql "SELECT count(*) FROM crier.recipient r JOIN crier.notice n ON n.campaign_id = r.campaign_id
               AND n.recipient_seq = r.seq WHERE n.state = 'ready' AND r.region = 'CA'")" \
   "021 wrote every ready notice's region from its recipient"
+is "$(sql "SELECT count(*) FROM pg_class WHERE relnamespace = 'crier'::regnamespace
+           AND relname ~ 'claim_region'")" 0 \
+  "and 022 dropped 021's region index: no campaign here has a region hold"
 
 done_testing

@@ -260,6 +260,12 @@ is "$RC" 65 "a hold on a completed campaign: 65"
 "$CRIER" campaign create rows --incident INC-rows --policy test --meta "$META" >/dev/null &&
   "$CRIER" campaign load rows --csv rows.csv >/dev/null
 ok "campaign rows (6 ca, upper-cased by the load, 4 NY, 1 without a region) loaded" test $? -eq 0
+# region_index NAME - t when the campaign's notices have the claim's region index (022)
+region_index() {
+  sql "SELECT to_regclass('crier.notice_c' || (SELECT id FROM crier.campaign WHERE name = '$1')
+       || '_claim_region') IS NOT NULL"
+}
+is "$(region_index rows)" f "a load without a region hold builds no region index (022)"
 is "$(sql "SELECT string_agg(v, ' ' ORDER BY v COLLATE \"C\") FROM (SELECT DISTINCT
            coalesce(n.region, 'NULL') || '=' || coalesce(r.region, 'NULL') AS v
            FROM crier.notice n JOIN crier.recipient r ON r.campaign_id = n.campaign_id
@@ -270,6 +276,8 @@ sql "UPDATE crier.notice n SET region = NULL FROM crier.recipient r WHERE r.camp
 place rows --region CA --form written
 hold_rows=$(placed_id)
 is "$RC" 0 "a region hold on CA"
+is "$(region_index rows)" t "placing it built the campaign's region index"
+like "$OUT" "the claim's region index of campaign rows built in" "and said so"
 run_crier campaign start rows
 run_until_idle
 is "$(count_notices rows sent)" 5 "the 4 NY notices and the one without a region were sent"
@@ -291,6 +299,56 @@ is "$(claim_reason rows r-ca-2):$(claim_reason rows r-ca-3)" \
   "delayed for law enforcement by hold $hold_rows:delayed for law enforcement by hold $hold_rows" \
   "released notices are marked delayed, the one without the column too"
 is "$(claim_reason rows r-NY-2)" "-" "a notice outside the hold is not marked delayed"
+
+# --- the region index, only under a region hold (022_region_index_lazy.sql) --------------------
+# A hold placed before the first load has no notices to index: the load builds the index
+# after its commit. Without it (dropped here, as a placement or load interrupted before the
+# build leaves it) the claim walks the held notices and compares their regions: the same
+# notices held, the same sent. A later load, `db migrate` or an upgrade from 021 builds it.
+"$CRIER" campaign create early --incident INC-early --policy test --meta "$META" >/dev/null
+place early --region ny --form written
+hold_early=$(placed_id)
+is "$RC:$(region_index early)" "0:f" "a region hold on a campaign not loaded yet: nothing to index"
+is "$(grep -c 'region index' <<<"$OUT")" 0 "and it says nothing of one"
+{ header; people e ca 3; people e NY 2; } >early.csv
+run_crier campaign load early --csv early.csv
+is "$RC:$(region_index early)" "0:t" "the first load builds it after its commit, a region hold being on"
+early_id=$(sql "SELECT id FROM crier.campaign WHERE name = 'early'")
+sql "DROP INDEX crier.notice_c${early_id}_claim_region" >/dev/null
+run_crier campaign start early
+run_until_idle
+is "$(count_notices early sent):$(count_notices early ready)" "3:2" \
+  "without the index the claim holds the 2 NY notices and sends the 3 others"
+is "$(status_json early 'd["by_state"]["held"], d["by_state"]["ready"]')" "2 0" \
+  "and status counts the 2 held without it, in one pass"
+{ header; people f ny 2; people f TX 2; } >early-more.csv
+run_crier campaign load early --csv early-more.csv
+is "$RC:$(region_index early)" "0:t" "a later load builds the missing index"
+run_until_idle
+is "$(count_notices early sent):$(count_notices early ready)" "5:4" \
+  "with it, the later load's 2 TX notices are sent past the 4 held"
+sql "DROP INDEX crier.notice_c${early_id}_claim_region" >/dev/null
+run_crier db migrate
+is "$RC:$(region_index early)" "0:t" "db migrate builds what is missing"
+# back to 021: the parent's index, no campaign's own, no 022 functions (nor 023's tables)
+sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
+       crier.claim_region_index(bigint), crier.lane_batch_analyze();
+     DROP TABLE crier.lane_batch, crier.lane_batch_line;
+     DO \$\$DECLARE i text; BEGIN
+       FOR i IN SELECT relname FROM pg_class WHERE relnamespace = 'crier'::regnamespace
+                AND relname ~ '^notice_c[0-9]+_claim_region$' LOOP
+         EXECUTE format('DROP INDEX crier.%I', i);
+       END LOOP; END\$\$;
+     CREATE INDEX notice_claim_region ON crier.notice (campaign_id, channel, region, next_attempt_at, id)
+       WHERE state = 'ready';
+     DELETE FROM crier.schema_migration WHERE version >= 22" >/dev/null
+run_crier db migrate
+like "$RC:$OUT" "0:schema migrated from version 21 to" "db migrate from 021"
+is "$(sql "SELECT to_regclass('crier.notice_claim_region') IS NULL") $(region_index early) $(region_index rows)" \
+  "t t f" "022 drops the parent's index and builds it for the campaign under a region hold only"
+run_crier hold lift "$hold_early" --evidence "letter"
+run_until_idle
+is "$(count_notices early sent)" 9 "after the lift every notice of early was sent"
 
 # --- released notices render with delayed_for_law_enforcement ---------------------------------
 if "$PY" -c 'import aiosmtpd' 2>/dev/null; then
