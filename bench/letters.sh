@@ -14,6 +14,9 @@
 #  4. CPU per letter of both, from the same runs: crier's is all of `crier run`'s user and
 #     system time (claim, letter.md, layout, PDF, manifest, record; not PostgreSQL's) over
 #     N; ReportLab's is its process's. On a loaded machine this ratio is the steadier one.
+#  5. the WAL the server wrote while `crier run` printed each batch (pg_current_wal_lsn
+#     before and after), per letter: what the batch's lines, the claim and the record
+#     cost the server's log (autovacuum and checkpoints in that time count too).
 # Defaults N=20000 SMALL=5000 LARGE=50000; pass smaller numbers on a small machine.
 # Environment: BUILD (build directory, default build), PEER_PYTHON (/usr/bin/python3).
 set -euo pipefail
@@ -63,8 +66,11 @@ YAML
   CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign load "$name" --csv "$WORK/$name.csv" >/dev/null
   CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign start "$name" >/dev/null
   psql -XAq -c "VACUUM ANALYZE"
+  local wal0
+  wal0=$(q "SELECT pg_current_wal_lsn()")
   CRIER_CONFIG=$WORK/$name.yaml /usr/bin/time -v "$CRIER" run --until-idle \
     >/dev/null 2>"$WORK/$name.time"
+  WAL_PER=$(q "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0') / $count)")
   RSS_KB=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/$name.time")
   CPU_MS=$(awk -F': ' -v n="$count" '/User time|System time/ {s += $2}
                        END {printf "%.3f", 1000 * s / n}' "$WORK/$name.time")
@@ -90,12 +96,14 @@ crier_rate=$RATE
 crier_cpu=$CPU_MS
 echo "crier:     $N letters into batch PDFs: $crier_rate letters/s; $PAGES pages," \
   "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB; $crier_cpu ms CPU/letter"
+rate_wal=$WAL_PER
 one_run small "$SMALL"
-small_rss=$RSS_KB
+small_rss=$RSS_KB small_wal=$WAL_PER
 one_run large "$LARGE"
 large_rss=$RSS_KB
 echo "peak RSS:  $SMALL-letter batch $((small_rss / 1024)) MiB, $LARGE-letter batch" \
   "$((large_rss / 1024)) MiB ($((BYTES / PAGES)) bytes/page in the large one)"
+echo "WAL:       $rate_wal / $small_wal / $WAL_PER bytes a letter ($N / $SMALL / $LARGE-letter batches)"
 
 # the same letter body, as crier rendered it, for ReportLab
 CRIER_CONFIG=$WORK/rate.yaml "$CRIER" campaign proof rate --out "$WORK/proof" --count 1 >/dev/null

@@ -1471,33 +1471,80 @@ int hold_alerts_log(struct crier_db *db, long *ret_count)
 
 /* ---- status ----------------------------------------------------------------------------- */
 
+/*
+ * The ready notices an active hold covers, per channel ($1 campaign, $2 release_lapsed),
+ * in parts that do not overlap, none of which reads the campaign's notices one by one
+ * while the campaign has its region index:
+ *   whole      a whole-campaign hold: every ready notice, the tallies' count;
+ *   by_region  notices whose row carries a held region (021_hold_region.sql): the regions
+ *              that have ready notices found per channel in the campaign's region index,
+ *              one probe each (a skip scan, from the last region down, as the claim's),
+ *              then each held one counted in that index (its entries, not the campaign's);
+ *   by_recipient  notices whose region is not known (NULL: loaded before 021), per channel
+ *              through the same index, against the recipients of the held regions;
+ *   by_seq     the notices of held recipients (a notice's id is its recipient's seq in its
+ *              campaign: notice.h), by key, those of a held region left to the parts above;
+ *   by_pass    instead of by_region and by_recipient while the campaign's region index is
+ *              missing (built at its first region hold, 022_region_index_lazy.sql: until
+ *              then, or should the build have failed): every ready notice compared, its
+ *              row's region or, without one, its recipient's.
+ * Until this was written so, every ready notice was compared, with a hashed pass over the
+ * recipients: 1.1-3.5 s at 1,000,000 (docs/benchmarks.md, "`crier status` under a region
+ * hold").
+ */
+/* clang-format off */
+static const char held_sql[] =
+    "WITH RECURSIVE active AS (SELECT region, recipient_ref FROM crier.hold_state($2::boolean)"
+    " WHERE campaign_id = $1 AND active),"
+    " holds AS (SELECT (SELECT count(*) FROM active) > 0 AS active,"
+    " coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active), false)"
+    " AS whole,"
+    " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL) AS regions,"
+    " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r WHERE r.campaign_id = $1"
+    " AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs,"
+    " to_regclass('crier.notice_c' || $1::bigint || '_claim_region') IS NOT NULL AS indexed),"
+    " ready AS (SELECT channel, sum(n) AS n FROM crier.notice_tally WHERE campaign_id = $1"
+    " AND state = 'ready' AND (SELECT active FROM holds) GROUP BY channel HAVING sum(n) > 0),"
+    " regional AS (SELECT channel FROM ready"
+    " WHERE (SELECT regions <> '{}' AND NOT whole AND indexed FROM holds)),"
+    " known (channel, region) AS ("
+    " SELECT g.channel, (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1"
+    " AND n.channel = g.channel AND n.state = 'ready' AND n.region IS NOT NULL"
+    " ORDER BY n.region DESC LIMIT 1) FROM regional g"
+    " UNION ALL SELECT k.channel, (SELECT n.region FROM crier.notice n WHERE n.campaign_id = $1"
+    " AND n.channel = k.channel AND n.state = 'ready' AND n.region < k.region"
+    " ORDER BY n.region DESC LIMIT 1) FROM known k WHERE k.region IS NOT NULL),"
+    " by_region AS (SELECT k.channel, (SELECT count(*) FROM crier.notice n"
+    " WHERE n.campaign_id = $1 AND n.channel = k.channel AND n.state = 'ready'"
+    " AND n.region = k.region) AS n FROM known k"
+    " WHERE upper(k.region) = ANY ((SELECT regions FROM holds)::text[])),"
+    " by_recipient AS (SELECT g.channel, (SELECT count(*) FROM crier.notice n"
+    " WHERE n.campaign_id = $1 AND n.channel = g.channel AND n.state = 'ready'"
+    " AND n.region IS NULL AND EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1"
+    " AND r.seq = n.recipient_seq AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[])))"
+    " AS n FROM regional g),"
+    " by_seq AS (SELECT n.channel, count(*) AS n FROM crier.notice n WHERE n.campaign_id = $1"
+    " AND n.id = ANY (ARRAY(SELECT ($1::bigint << 32) + s FROM unnest((SELECT seqs FROM holds)) s))"
+    " AND n.state = 'ready' AND NOT (SELECT whole FROM holds)"
+    " AND NOT coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]),"
+    " EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))) GROUP BY n.channel),"
+    " by_pass AS (SELECT n.channel, count(*) AS n FROM crier.notice n WHERE n.campaign_id = $1"
+    " AND n.state = 'ready' AND (SELECT regions <> '{}' AND NOT whole AND NOT indexed FROM holds)"
+    " AND coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]),"
+    " EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
+    " AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))) GROUP BY n.channel)"
+    " SELECT channel, sum(n) FROM (SELECT channel, n FROM ready WHERE (SELECT whole FROM holds)"
+    " UNION ALL SELECT channel, n FROM by_region UNION ALL SELECT channel, n FROM by_recipient"
+    " UNION ALL SELECT channel, n FROM by_seq UNION ALL SELECT channel, n FROM by_pass) p"
+    " GROUP BY channel HAVING sum(n) > 0";
+/* clang-format on */
+
 int hold_held_by_channel(struct crier_db *db, const char *campaign_id, PGresult **ret_result)
 {
     const char *params[] = {campaign_id, hold_release_lapsed_param()};
     PGresult *result = NULL;
-    /* the campaign's active holds once, as in the claim (queue.c): a whole-campaign hold
-     * holds every ready notice without a look at who they are, a recipient hold is a seq;
-     * only a region hold needs the recipients (one hashed pass over them) */
-    int r = db_query(
-        db,
-        "WITH active AS (SELECT region, recipient_ref FROM crier.hold_state($2::boolean)"
-        " WHERE campaign_id = $1 AND active),"
-        " holds AS (SELECT (SELECT count(*) FROM active) AS active,"
-        " coalesce((SELECT bool_or(region IS NULL AND recipient_ref IS NULL) FROM active),"
-        " false) AS whole,"
-        " (SELECT coalesce(array_agg(region), '{}') FROM active WHERE region IS NOT NULL)"
-        " AS regions,"
-        " (SELECT coalesce(array_agg(r.seq), '{}') FROM crier.recipient r"
-        " WHERE r.campaign_id = $1 AND r.ref IN (SELECT recipient_ref FROM active)) AS seqs)"
-        " SELECT n.channel, count(*) FROM crier.notice n"
-        " WHERE n.campaign_id = $1 AND n.state = 'ready' AND (SELECT active > 0 FROM holds)"
-        " AND ((SELECT whole FROM holds)"
-        " OR n.recipient_seq = ANY ((SELECT seqs FROM holds)::integer[])"
-        " OR ((SELECT regions <> '{}' FROM holds) AND EXISTS (SELECT 1 FROM crier.recipient r"
-        "  WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"
-        "  AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[]))))"
-        " GROUP BY n.channel",
-        2, params, &result);
+    int r = db_query(db, held_sql, 2, params, &result);
     if (r < 0)
         return r;
     *ret_result = result;

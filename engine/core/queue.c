@@ -158,21 +158,28 @@ static const char claim_sql[] = CLAIM_HEAD
 
 /*
  * The claim of a batch handed over in slices (queue_claim_ids): the same claim, leases and
- * log rows, but what the batch keeps of each notice goes into the session's temporary
- * table (batch_table_sql): its numbers, the contacts' version, whether it was delayed, and
- * what the channel orders it by; the contacts are read again in slices, at that version
- * (queue_fetch). One row comes back: the count, the cursor's new position, the lowest id.
+ * log rows, but what the batch keeps of each notice goes into its lines (023_lane_batch.sql),
+ * under a new crier.lane_batch row kept QUEUE_BATCH_KEEP past the leases: its numbers, the
+ * contacts' version, whether it was delayed, and what the channel orders it by; the
+ * contacts are read again in slices, at that version (queue_fetch). One row comes back:
+ * the count, the cursor's new position, the lowest id, the batch.
  */
 static const char claim_ids_sql[] =
-    CLAIM_HEAD ", kept AS ("
-               " INSERT INTO pg_temp.crier_batch (claim_pos, id, attempt, channel_attempt,"
-               " channel_index, channel_started_at, version, delayed, mailable, address1, city,"
-               " postal_code, country)"
-               " SELECT row_number() OVER (ORDER BY c.next_attempt_at, c.id) - 1, c.id, c.attempt,"
+    CLAIM_HEAD ", batch AS ("
+               " INSERT INTO crier.lane_batch (owner, campaign_id, kept_until)"
+               " SELECT $4, $1, now() + make_interval(secs => $5) + interval '" QUEUE_BATCH_KEEP
+               "' WHERE EXISTS (SELECT 1 FROM cr) RETURNING id),"
+               " kept AS ("
+               " INSERT INTO crier.lane_batch_line (batch_id, claim_pos, id, attempt,"
+               " channel_attempt, channel_index, channel_started_at, version, delayed, mailable,"
+               " address1, city, postal_code, country)"
+               " SELECT (SELECT id FROM batch),"
+               " row_number() OVER (ORDER BY c.next_attempt_at, c.id) - 1, c.id, c.attempt,"
                " c.channel_attempt, c.channel_index, extract(epoch FROM c.channel_started_at),"
                " coalesce(c.version, 0), d.reason IS NOT NULL, c.mailable, c.address1, c.city,"
                " c.postal_code, c.country FROM cr c LEFT JOIN delays d ON d.id = c.id)"
-               " SELECT (SELECT count(*) FROM cr), l.next_attempt_at, l.id, f.id, f.attempt"
+               " SELECT (SELECT count(*) FROM cr), l.next_attempt_at, l.id, f.id, f.attempt,"
+               " (SELECT id FROM batch)"
                " FROM (SELECT next_attempt_at, id FROM cr ORDER BY next_attempt_at DESC, id DESC"
                " LIMIT 1) l, (SELECT id, attempt FROM cr ORDER BY id LIMIT 1) f";
 
@@ -182,29 +189,8 @@ enum claim_ids_column {
     IDS_LAST_ID,
     IDS_LOWEST_ID,
     IDS_LOWEST_ATTEMPT,
+    IDS_BATCH,
 };
-
-/*
- * A batch claimed in slices, kept by the server for the session: a row per notice, from
- * the claim to the next batch's claim (emptied then). Temporary, so a crash or a lost
- * connection leaves nothing behind; the leases are what the reaper goes by.
- */
-static const char batch_table_sql[] =
-    "DO $$BEGIN IF to_regclass('pg_temp.crier_batch') IS NULL THEN"
-    " CREATE TEMP TABLE crier_batch ("
-    " claim_pos integer PRIMARY KEY," /* the place in the claim's order, from 0 */
-    " order_pos integer UNIQUE,"      /* the place in the channel's order, from 0 */
-    " id bigint NOT NULL, attempt integer NOT NULL, channel_attempt integer NOT NULL,"
-    " channel_index integer NOT NULL, channel_started_at double precision NOT NULL,"
-    " version integer NOT NULL, delayed boolean NOT NULL,"
-    " mailable boolean, address1 text, city text, postal_code text, country text,"
-    " sort_key bytea," /* the channel's, QUEUE_SORT_KEY bytes */
-    " item text)"      /* what the channel kept of the notice (queue_keep) */
-    /* room on the page for the key and line updates to stay there (HOT): nothing vacuums
-     * a temporary table (docs/benchmarks.md, letters, "Fifth pass": 38 MB for 50,000
-     * synthetic rows with full pages, 27 MB so) */
-    " WITH (fillfactor = 50);"
-    " ELSE TRUNCATE pg_temp.crier_batch; END IF; END$$";
 
 /* The claim's own columns, after the notice's. */
 enum claim_column {
@@ -331,7 +317,8 @@ static const char extend_sql[] =
 /* The address columns the channel's sort key is computed from, a slice at a time. */
 static const char keys_sql[] =
     "SELECT claim_pos, id, mailable, address1, city, postal_code, country"
-    " FROM pg_temp.crier_batch WHERE claim_pos >= $1 AND claim_pos < $2 ORDER BY claim_pos";
+    " FROM crier.lane_batch_line WHERE batch_id = $3 AND claim_pos >= $1 AND claim_pos < $2"
+    " ORDER BY claim_pos";
 
 enum keys_column {
     KEYS_POS,
@@ -345,34 +332,54 @@ enum keys_column {
 
 #define KEYS_SLICE 1000 /* rows whose keys are computed per round trip */
 
-/* batch_store - run sql, an UPDATE of the batch table from two arrays side by side (a
- * place in an order, a value), and free them. */
-static int batch_store(struct crier_db *db, const char *sql, struct db_array arrays[2])
+/* batch_store - run sql, an UPDATE of batch_id's lines from two arrays side by side (a
+ * place in an order, a value; $3 the batch), and free them. */
+static int batch_store(struct crier_db *db, const char *sql, int64_t batch_id,
+                       struct db_array arrays[2])
 {
-    const char *params[2];
+    char batch[32];
+    snprintf(batch, sizeof(batch), "%lld", (long long)batch_id);
+    const char *params[3];
     db_arrays_end(arrays, 2, params);
-    int r = db_exec(db, sql, 2, params);
+    params[2] = batch;
+    int r = db_exec(db, sql, 3, params);
     db_arrays_free(arrays, 2);
     return r;
 }
 
+/* batch_gone - the error of a batch whose lines are not all there: swept by the reaper
+ * after its leases expired (queue_sweep), or recorded by a commit whose answer was lost. */
+static int batch_gone(struct crier_db *db, const struct queue_ids *batch, int found, size_t n)
+{
+    snprintf(db->error, sizeof(db->error),
+             "%d of %zu lines of batch %lld found: it was recorded or swept meanwhile", found, n,
+             (long long)batch->batch_id);
+    return -ENOENT;
+}
+
 /* keys_slice - the sort keys of the places [from, from + n) of the claim's order, stored. */
-static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, size_t n,
+static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t from, size_t n,
                       void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
 {
-    char lo[32], hi[32];
+    char lo[32], hi[32], id[32];
     snprintf(lo, sizeof(lo), "%zu", from);
     snprintf(hi, sizeof(hi), "%zu", from + n);
-    const char *range[] = {lo, hi};
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    const char *range[] = {lo, hi, id};
     PGresult *result = NULL;
-    int r = db_query(db, keys_sql, 2, range, &result);
+    int r = db_query(db, keys_sql, 3, range, &result);
     if (r < 0)
         return r;
+    if ((size_t)PQntuples(result) != n) {
+        r = batch_gone(db, batch, PQntuples(result), n);
+        PQclear(result);
+        return r;
+    }
     struct db_array arrays[2] = {0};
     for (int row = 0; row < PQntuples(result); row++) {
         struct crier_notice partial = {
             .id = db_int64(result, row, KEYS_ID),
-            .campaign_id = campaign_id,
+            .campaign_id = batch->campaign_id,
             .mailable = db_flag(result, row, KEYS_MAILABLE),
             .country = PQgetvalue(result, row, KEYS_COUNTRY),
         };
@@ -393,56 +400,54 @@ static int keys_slice(struct crier_db *db, int64_t campaign_id, size_t from, siz
     }
     PQclear(result);
     return batch_store(db,
-                       "UPDATE pg_temp.crier_batch b SET sort_key = decode(k.v, 'hex')"
+                       "UPDATE crier.lane_batch_line b SET sort_key = decode(k.v, 'hex')"
                        " FROM unnest($1::integer[], $2::text[]) AS k(pos, v)"
-                       " WHERE b.claim_pos = k.pos",
-                       arrays);
+                       " WHERE b.batch_id = $3 AND b.claim_pos = k.pos",
+                       batch->batch_id, arrays);
 }
 
-/* ids_order - the places in the channel's order: its keys (bytea compares as memcmp), ties
- * in the claim's; the claim's order when it has none. The server sorts, so the client holds
- * no key. ANALYZE: the slices are then read through the indexes whatever the batch's size. */
-static int ids_order(struct crier_db *db, const struct queue_ids *batch,
-                     void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
+int queue_order_ids(struct crier_db *db, const struct queue_ids *batch,
+                    void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
 {
-    int r = 0;
+    /* statistics first: the lines are read by the batch's key, and the planner must know
+     * that the batch is most of the table (023_lane_batch.sql) */
+    int r = db_exec(db, "SELECT crier.lane_batch_analyze()", 0, NULL);
     for (size_t from = 0; r == 0 && sort_key && from < batch->count; from += KEYS_SLICE)
-        r = keys_slice(db, batch->campaign_id, from,
+        r = keys_slice(db, batch, from,
                        batch->count - from < KEYS_SLICE ? batch->count - from : KEYS_SLICE,
                        sort_key);
-    if (r == 0)
-        r = db_exec(db,
-                    "UPDATE pg_temp.crier_batch b SET order_pos = o.pos FROM (SELECT claim_pos,"
-                    " row_number() OVER (ORDER BY sort_key, claim_pos) - 1 AS pos"
-                    " FROM pg_temp.crier_batch) o WHERE b.claim_pos = o.claim_pos",
-                    0, NULL);
-    if (r == 0)
-        r = db_exec(db, "ANALYZE pg_temp.crier_batch", 0, NULL);
-    return r;
+    if (r < 0)
+        return r;
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    const char *params[] = {id};
+    return db_exec(db,
+                   "UPDATE crier.lane_batch_line b SET order_pos = o.pos FROM (SELECT claim_pos,"
+                   " row_number() OVER (ORDER BY sort_key, claim_pos) - 1 AS pos"
+                   " FROM crier.lane_batch_line WHERE batch_id = $1) o"
+                   " WHERE b.batch_id = $1 AND b.claim_pos = o.claim_pos",
+                   1, params);
 }
 
 int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                     const char *owner, long lease_seconds, struct queue_cursor *cursor,
-                    void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
                     struct queue_ids *ret_batch)
 {
     struct queue_ids batch = {.campaign_id = campaign_id};
     *ret_batch = batch;
-    int r = db_exec(db, batch_table_sql, 0, NULL);
-    if (r < 0)
-        return r;
     struct claim_params cp;
     claim_params_set(&cp, channel, owner, lease_seconds, cursor);
     char name[64];
     snprintf(name, sizeof(name), "crier_claim_ids_%lld_%d", (long long)campaign_id, limit);
     char *sql = claim_text(claim_ids_sql, campaign_id, limit);
     PGresult *result = NULL;
-    r = db_query_prepared(db, name, sql, 6, cp.params, &result);
+    int r = db_query_prepared(db, name, sql, 6, cp.params, &result);
     free(sql);
     if (r < 0)
         return r;
     if (PQntuples(result) == 1) {
         batch.count = (size_t)db_int64(result, 0, IDS_COUNT);
+        batch.batch_id = db_int64(result, 0, IDS_BATCH);
         batch.lowest_id = db_int64(result, 0, IDS_LOWEST_ID);
         batch.lowest_attempt = (int)db_int64(result, 0, IDS_LOWEST_ATTEMPT);
         if (cursor) {
@@ -456,10 +461,10 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
         /* nothing after the cursor: once more from the front (as queue_claim) */
         cursor->after_at[0] = '\0';
         return queue_claim_ids(db, campaign_id, channel, limit, owner, lease_seconds, cursor,
-                               sort_key, ret_batch);
+                               ret_batch);
     }
     *ret_batch = batch;
-    return batch.count > 0 ? ids_order(db, &batch, sort_key) : 0;
+    return 0;
 }
 
 /*
@@ -473,7 +478,7 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
 #define FETCH_SQL(place)                                                                          \
     "SELECT " NOTICE_COLUMNS("n", "r") ", (SELECT name FROM crier.campaign WHERE id = $1),"       \
     " b.attempt, b.channel_attempt, b.delayed, b.channel_index, b.channel_started_at, b.item"     \
-    " FROM pg_temp.crier_batch b JOIN crier.notice n ON n.campaign_id = $1 AND n.id = b.id"       \
+    " FROM crier.lane_batch_line b JOIN crier.notice n ON n.campaign_id = $1 AND n.id = b.id"     \
     " CROSS JOIN LATERAL (SELECT l.ref,"                                                          \
     " CASE WHEN v.version IS NULL THEN l.name ELSE v.name END AS name,"                           \
     " CASE WHEN v.version IS NULL THEN l.email ELSE v.email END AS email,"                        \
@@ -488,7 +493,7 @@ int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channe
     " FROM crier.recipient l LEFT JOIN crier.recipient_version v ON v.campaign_id = $1"           \
     " AND v.seq = l.seq AND v.version = b.version"                                                \
     " WHERE l.campaign_id = $1 AND l.seq = n.recipient_seq OFFSET 0) r"                           \
-    " WHERE b." place " >= $2 AND b." place " < $3 ORDER BY b." place
+    " WHERE b.batch_id = $4 AND b." place " >= $2 AND b." place " < $3 ORDER BY b." place
 /* clang-format on */
 
 enum fetch_column {
@@ -505,21 +510,21 @@ int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_o
                 size_t from, size_t n, struct queue_batch *ret_slice)
 {
     static const char by_claim[] = FETCH_SQL("claim_pos"), by_channel[] = FETCH_SQL("order_pos");
-    char campaign[32], lo[32], hi[32];
+    char campaign[32], lo[32], hi[32], id[32];
     snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
     snprintf(lo, sizeof(lo), "%zu", from);
     snprintf(hi, sizeof(hi), "%zu", from + n);
-    const char *params[] = {campaign, lo, hi};
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    const char *params[] = {campaign, lo, hi, id};
     PGresult *result = NULL;
-    int r = db_query(db, order == QUEUE_BY_CLAIM ? by_claim : by_channel, 3, params, &result);
+    int r = db_query(db, order == QUEUE_BY_CLAIM ? by_claim : by_channel, 4, params, &result);
     if (r < 0)
         return r;
     if ((size_t)PQntuples(result) != n) {
-        /* notices are never deleted: a row missing is a database that changed under us */
-        snprintf(db->error, sizeof(db->error), "%d of %zu claimed notices found again",
-                 PQntuples(result), n);
+        /* notices are never deleted: a line missing is a batch that is no longer there */
+        r = batch_gone(db, batch, PQntuples(result), n);
         PQclear(result);
-        return -EIO;
+        return r;
     }
     struct queue_batch slice = {.result = result, .count = n};
     slice.notices = xcalloc(n + 1, sizeof(*slice.notices));
@@ -544,7 +549,8 @@ int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_o
     return 0;
 }
 
-int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items)
+int queue_keep(struct crier_db *db, const struct queue_ids *batch, size_t from, size_t n,
+               char *const *items)
 {
     struct db_array arrays[2] = {0};
     size_t kept = 0;
@@ -560,10 +566,10 @@ int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items)
         return 0;
     }
     return batch_store(db,
-                       "UPDATE pg_temp.crier_batch b SET item = k.v"
+                       "UPDATE crier.lane_batch_line b SET item = k.v"
                        " FROM unnest($1::integer[], $2::text[]) AS k(pos, v)"
-                       " WHERE b.order_pos = k.pos",
-                       arrays);
+                       " WHERE b.batch_id = $3 AND b.order_pos = k.pos",
+                       batch->batch_id, arrays);
 }
 
 /* extend - extend_sql over ids (freed here), the notices owner holds in campaign_id. */
@@ -582,17 +588,81 @@ static int extend(struct crier_db *db, struct db_array *ids, const char *owner, 
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
                      long lease_seconds)
 {
-    char lease[32], campaign[32];
+    char lease[32], campaign[32], id[32];
     snprintf(lease, sizeof(lease), "%ld", lease_seconds);
     snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    const char *params[] = {owner, lease, campaign};
-    /* the ids as an array built by the server: a key probe each, as extend_sql's */
-    return db_exec(
-        db,
-        "UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $2)"
-        " WHERE campaign_id = $3 AND id = ANY (ARRAY(SELECT id FROM pg_temp.crier_batch))"
-        " AND lease_owner = $1",
-        3, params);
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    const char *params[] = {owner, lease, campaign, id};
+    /* the ids as an array built by the server: a key probe each, as extend_sql's; the
+     * batch's lines are kept as much longer */
+    return db_exec(db,
+                   "WITH kept AS (UPDATE crier.lane_batch SET kept_until = now()"
+                   " + make_interval(secs => $2) + interval '" QUEUE_BATCH_KEEP "' WHERE id = $4)"
+                   " UPDATE crier.notice SET lease_expires_at = now() + make_interval(secs => $2)"
+                   " WHERE campaign_id = $3 AND id = ANY (ARRAY(SELECT id FROM"
+                   " crier.lane_batch_line WHERE batch_id = $4)) AND lease_owner = $1",
+                   4, params);
+}
+
+int queue_ids_lock(struct crier_db *db, const struct queue_ids *batch, size_t handed, size_t unkept)
+{
+    char id[32], upto[32];
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    snprintf(upto, sizeof(upto), "%zu", handed);
+    const char *params[] = {id, upto};
+    PGresult *result = NULL;
+    /* FOR UPDATE: the reaper's sweep (a DELETE) waits for this record, then finds nothing */
+    int r = db_query(db,
+                     "SELECT (SELECT count(*) FROM crier.lane_batch_line WHERE batch_id = $1"
+                     " AND order_pos < $2 AND item IS NULL) FROM crier.lane_batch WHERE id = $1"
+                     " FOR UPDATE",
+                     2, params, &result);
+    if (r < 0)
+        return r;
+    if (PQntuples(result) != 1) {
+        r = batch_gone(db, batch, 0, batch->count);
+    } else if ((size_t)db_int64(result, 0, 0) != unkept) {
+        snprintf(db->error, sizeof(db->error),
+                 "batch %lld: %lld of the %zu letters handed over have no line of what became of"
+                 " them, %zu expected",
+                 (long long)batch->batch_id, (long long)db_int64(result, 0, 0), handed, unkept);
+        r = -EIO;
+    }
+    PQclear(result);
+    return r;
+}
+
+int queue_ids_drop(struct crier_db *db, const struct queue_ids *batch)
+{
+    char id[32];
+    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
+    const char *params[] = {id};
+    return db_exec(db,
+                   "WITH lines AS (DELETE FROM crier.lane_batch_line WHERE batch_id = $1)"
+                   " DELETE FROM crier.lane_batch WHERE id = $1",
+                   1, params);
+}
+
+int queue_ids_drop_owner(struct crier_db *db, const char *owner)
+{
+    const char *params[] = {owner};
+    return db_exec(db,
+                   "WITH gone AS (DELETE FROM crier.lane_batch WHERE owner = $1 RETURNING id)"
+                   " DELETE FROM crier.lane_batch_line l USING gone g WHERE l.batch_id = g.id",
+                   1, params);
+}
+
+int queue_sweep(struct crier_db *db, long *ret_count)
+{
+    /* a batch's lines by its key, once the batch row is ours to delete (a record under
+     * way holds it, queue_ids_lock: this waits, then finds it gone) */
+    return db_query_long(db,
+                         "WITH gone AS (DELETE FROM crier.lane_batch WHERE kept_until < now()"
+                         " RETURNING id),"
+                         " lines AS (DELETE FROM crier.lane_batch_line l USING gone g"
+                         " WHERE l.batch_id = g.id)"
+                         " SELECT count(*) FROM gone",
+                         0, NULL, ret_count);
 }
 
 void queue_batch_clear(struct queue_batch *batch)

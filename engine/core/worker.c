@@ -94,6 +94,8 @@ struct lane {
     size_t cursor_count;
     size_t render_count;
     double lease_extended_at;
+    double reset_at; /* monotonic: the last reconnection tried while a batch was handed over */
+    bool claim_cut;  /* a claim of a batch in slices lost its connection: its lines may be left */
     unsigned short random_state[3];
     atomic_long done;      /* notices recorded */
     atomic_long in_flight; /* notices of the batch being sent (systemd STATUS=) */
@@ -526,15 +528,22 @@ static int lane_record_rest(struct lane *lane, const struct queue_batch *batch,
 }
 
 /* lane_may_hand_off - no law-enforcement hold placed since the claim covers the notice;
- * when the database cannot say, the notice is taken back (retried later), not sent. With
- * the connection lost, the rest of the batch is taken back without a warning each: the
- * first failure and the failed record say it once. */
+ * when the database cannot say, the notice is taken back (retried later), not sent. A lost
+ * connection is made again first (once a second at most: the batch's lines outlive it,
+ * queue.h); while it cannot be, the rest of the batch is taken back without a warning
+ * each: the first failure and the failed record say it once. */
 static bool lane_may_hand_off(void *data, const struct crier_notice *notice)
 {
     struct lane *lane = data;
     bool held = true;
-    if (db_lost(lane->db))
-        return false;
+    if (db_lost(lane->db)) {
+        double now = monotonic_seconds();
+        if (now - lane->reset_at < RECONNECT_MIN_SECONDS)
+            return false;
+        lane->reset_at = now;
+        if (db_reset(lane->db) < 0)
+            return false;
+    }
     if (hold_covers_notice(lane->db, notice, &held) < 0)
         log_warning("%s: cannot check the holds on notice %lld, taking it back: %s", lane->owner,
                     (long long)notice->id, lane->db->error);
@@ -592,15 +601,36 @@ static void lane_renders_clear(struct lane *lane)
 
 /* ---- a batch claimed, sent and recorded in slices (print) ----------------------------- */
 
+/* A batch claimed in slices, on its way: its lines are the server's (queue.h); the lane
+ * knows how far it got. */
+struct sliced {
+    struct queue_ids ids;
+    size_t handed; /* letters handed to the channel, from the first in its order */
+    size_t unkept; /* of those, the ones the channel said nothing of (no item to keep) */
+};
+
+/* sliced_again - a step of a batch claimed in slices failed (r < 0): true when the
+ * connection did and is back, so that the step is run again on the new session, which
+ * finds the batch's lines where the last one left them. */
+static bool sliced_again(struct lane *lane, int r)
+{
+    return r < 0 && db_lost(lane->db) &&
+           connect_until_stopped(lane->worker, &lane->db, lane->owner);
+}
+
 /* sliced_send_slice - the places [from, from + n) of the channel's order: their rows read,
  * handed over (*sent is the channel's answer, or the read's error: then nothing of the slice
  * went in), and what the channel says of each kept beside them. < 0: that could not be
- * kept, so the batch cannot be recorded. */
-static int sliced_send_slice(struct lane *lane, const struct queue_ids *ids,
+ * kept, so the batch cannot be recorded. A lost connection is made again and the read or
+ * the keep run again. */
+static int sliced_send_slice(struct lane *lane, struct sliced *b,
                              const struct render_campaign *render, size_t from, size_t n, int *sent)
 {
     struct queue_batch slice;
-    int r = queue_fetch(lane->db, ids, QUEUE_BY_CHANNEL, from, n, &slice);
+    int r;
+    do
+        r = queue_fetch(lane->db, &b->ids, QUEUE_BY_CHANNEL, from, n, &slice);
+    while (sliced_again(lane, r));
     if (r < 0) {
         log_error("%s: reading the batch's notices failed: %s; the rest of it is retried",
                   lane->owner, lane->db->error);
@@ -612,7 +642,12 @@ static int sliced_send_slice(struct lane *lane, const struct queue_ids *ids,
     char **items = xcalloc(n, sizeof(*items));
     *sent = channel_slice_send(lane->session, slice.notices, n, items);
     queue_batch_clear(&slice);
-    r = queue_keep(lane->db, from, n, items);
+    b->handed += n;
+    for (size_t k = 0; k < n; k++)
+        b->unkept += items[k] == NULL;
+    do
+        r = queue_keep(lane->db, &b->ids, from, n, items);
+    while (sliced_again(lane, r));
     if (r < 0)
         log_error("%s: keeping what became of the batch's letters failed: %s; the batch is "
                   "retried once its leases expire",
@@ -628,9 +663,10 @@ static int sliced_send_slice(struct lane *lane, const struct queue_ids *ids,
  * A read that fails ends the batch there: what was drawn goes out, the rest is TEMPORARY.
  * < 0: what the channel said of a slice could not be kept, so the batch must not be
  * recorded (its leases expire; its files stay pending and are orphaned: docs/mail.md). */
-static int sliced_send(struct lane *lane, const struct queue_ids *ids,
-                       const struct render_campaign *render, double claimed_at)
+static int sliced_send(struct lane *lane, struct sliced *b, const struct render_campaign *render,
+                       double claimed_at)
 {
+    const struct queue_ids *ids = &b->ids;
     struct channel_batch info = {.count = ids->count,
                                  .campaign_id = ids->campaign_id,
                                  .lowest_id = ids->lowest_id,
@@ -639,7 +675,7 @@ static int sliced_send(struct lane *lane, const struct queue_ids *ids,
     int sent = channel_slice_begin(lane->session, &info);
     int r = 0;
     for (size_t from = 0; sent == 0 && r == 0 && from < ids->count; from += RECORD_SLICE)
-        r = sliced_send_slice(lane, ids, render, from,
+        r = sliced_send_slice(lane, b, render, from,
                               ids->count - from < RECORD_SLICE ? ids->count - from : RECORD_SLICE,
                               &sent);
     channel_flush(lane->session);
@@ -669,34 +705,55 @@ static int sliced_record_slice(struct lane *lane, struct crier_db *db, const str
     return r;
 }
 
-/* sliced_record - the whole batch: one statement when it fits a slice, else one
- * transaction of slices (a print batch is recorded all or none: spool.c). Not retried
- * through a lost connection: the batch's table went with it (queue.h), so its leases
- * expire and the reaper retries it, and its files, still pending, are orphaned. */
-static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *const *policy,
-                         long *ret_late)
+/* sliced_record_once - the whole batch in one transaction of slices (a print batch is
+ * recorded all or none: spool.c): the batch locked and checked whole first, its lines
+ * deleted last, so that they exist exactly until the batch is recorded. */
+static int sliced_record_once(struct lane *lane, const struct sliced *b, char *const *policy,
+                              long *late, long *kinds)
 {
     struct crier_db *db = lane->db;
-    size_t n = ids->count;
-    long late = 0, kinds[METRICS_KINDS] = {0};
+    size_t n = b->ids.count;
+    int r = db_begin(db);
+    if (r == 0)
+        r = queue_ids_lock(db, &b->ids, b->handed, b->unkept);
+    for (size_t from = 0; r == 0 && from < n; from += RECORD_SLICE)
+        r = sliced_record_slice(lane, db, &b->ids, policy, from,
+                                n - from < RECORD_SLICE ? n - from : RECORD_SLICE, late, kinds);
+    if (r == 0)
+        r = queue_ids_drop(db, &b->ids);
+    return db_end(db, r);
+}
+
+/* sliced_record - the whole batch, recorded again from its lines after a lost connection
+ * (decided again from the same random state, as decide_and_record): what was printed must
+ * be recorded. Its letters whose lease the reaper took meanwhile are logged as
+ * late_outcome, and the batch's files then stay pending (print_committed). */
+static int sliced_record(struct lane *lane, const struct sliced *b, char *const *policy,
+                         long *ret_late)
+{
+    unsigned short first_state[3];
+    memcpy(first_state, lane->random_state, sizeof(first_state));
+    long late, kinds[METRICS_KINDS];
     int r;
-    if (n <= RECORD_SLICE) {
-        r = sliced_record_slice(lane, db, ids, policy, 0, n, &late, kinds);
-    } else {
-        r = db_begin(db);
-        for (size_t from = 0; r == 0 && from < n; from += RECORD_SLICE)
-            r = sliced_record_slice(lane, db, ids, policy, from,
-                                    n - from < RECORD_SLICE ? n - from : RECORD_SLICE, &late,
-                                    kinds);
-        r = db_end(db, r);
+    do {
+        memcpy(lane->random_state, first_state, sizeof(first_state));
+        late = 0;
+        memset(kinds, 0, sizeof(kinds));
+        r = sliced_record_once(lane, b, policy, &late, kinds);
+    } while (sliced_again(lane, r));
+    if (r == -ENOENT) {
+        log_warning("%s: batch of %zu letters not recorded: %s; its files stay pending until "
+                    "crier batch list settles them",
+                    lane->owner, b->ids.count, lane->db->error);
+        return r;
     }
     if (r < 0) {
         log_error("%s: recording %zu outcomes failed: %s; the batch is retried once its leases "
                   "expire",
-                  lane->owner, n, db->error);
-        return r; /* a lost connection is reopened by lane_main */
+                  lane->owner, b->ids.count, lane->db->error);
+        return r;
     }
-    metrics_kinds(lane->channel_id, kinds, n);
+    metrics_kinds(lane->channel_id, kinds, b->ids.count);
     if (late > 0)
         log_warning("%s: %ld outcomes arrived after their lease expired; logged as late_outcome",
                     lane->owner, late);
@@ -704,52 +761,78 @@ static int sliced_record(struct lane *lane, const struct queue_ids *ids, char *c
     return 0;
 }
 
+/* sliced_give_up - a batch that will not be recorded: its lines go now when the connection
+ * allows (else the reaper's sweep takes them); its leases expire and the reaper retries
+ * its letters. */
+static void sliced_give_up(struct lane *lane, const struct sliced *b)
+{
+    if (!db_lost(lane->db) && queue_ids_drop(lane->db, &b->ids) < 0)
+        log_warning("%s: the lines of batch %lld stay until the reaper's sweep: %s", lane->owner,
+                    (long long)b->ids.batch_id, lane->db->error);
+}
+
 /* lane_batch_sliced - lane_batch for a channel given its batches in slices (print): the
- * claim and what the channel says of each notice are kept by the server in the session's
- * table (queue.h), the rows read a slice at a time to be sent and again to be recorded, so
+ * claim and what the channel says of each notice are kept by the server as the batch's
+ * lines (queue.h), the rows read a slice at a time to be sent and again to be recorded, so
  * that the lane's memory does not grow with the batch (docs/benchmarks.md, letters, "Fifth
- * pass"). */
+ * pass"); a lost connection is made again and the batch carried on from its lines
+ * ("Sixth pass"). */
 static long lane_batch_sliced(struct lane *lane, const struct campaign_ref *campaign,
                               const struct channel_claim *claim)
 {
     struct worker *w = lane->worker;
     const struct crier_config *config = w->config;
-    struct queue_ids ids;
+    struct sliced b = {0};
+    /* a claim cut with its connection is not run again (whether it committed is not
+     * known): if it did, its leases expire, and its lines go now */
+    if (lane->claim_cut && queue_ids_drop_owner(lane->db, lane->owner) == 0)
+        lane->claim_cut = false;
     double claim_started = monotonic_seconds();
     int r = queue_claim_ids(lane->db, campaign->id, lane->ops->name, claim->limit, lane->owner,
-                            config->queue.lease_seconds, lane_cursor(lane, campaign->id),
-                            lane->ops->sort_key, &ids);
+                            config->queue.lease_seconds, lane_cursor(lane, campaign->id), &b.ids);
     if (r < 0) {
         log_error("%s: claim failed: %s", lane->owner, lane->db->error);
+        lane->claim_cut = db_lost(lane->db);
+        return r;
+    }
+    if (b.ids.count == 0)
+        return 0;
+    do
+        r = queue_order_ids(lane->db, &b.ids, lane->ops->sort_key);
+    while (sliced_again(lane, r));
+    if (r < 0) {
+        log_error("%s: ordering the batch failed: %s; it is retried once its leases expire",
+                  lane->owner, lane->db->error);
+        sliced_give_up(lane, &b);
         return r;
     }
     double claimed_at = monotonic_seconds();
-    if (ids.count == 0)
-        return 0;
     const struct render_campaign *render =
         lane->ops->templates ? lane_render(lane, campaign->id) : NULL;
-    rate_acquire(w, &w->bucket[lane->channel_id], (double)ids.count);
-    lane->sending_ids = &ids;
+    rate_acquire(w, &w->bucket[lane->channel_id], (double)b.ids.count);
+    lane->sending_ids = &b.ids;
     lane->lease_extended_at = monotonic_seconds();
-    atomic_store(&lane->in_flight, (long)ids.count);
+    atomic_store(&lane->in_flight, (long)b.ids.count);
     double send_started = monotonic_seconds();
-    r = sliced_send(lane, &ids, render, claim_started);
+    r = sliced_send(lane, &b, render, claim_started);
     double record_started = monotonic_seconds();
     atomic_store(&lane->in_flight, 0);
     lane->sending_ids = NULL;
     long late = 0;
     if (r == 0)
-        r = sliced_record(lane, &ids, campaign->policy, &late);
+        r = sliced_record(lane, &b, campaign->policy, &late);
     metrics_batch(lane->channel_id, claimed_at - claim_started, record_started - send_started,
                   monotonic_seconds() - record_started, NULL, 0);
     if (r == 0 && channel_committed(lane->session, late == 0) < 0)
         log_warning("%s: the batch just recorded is not final yet; crier batch list settles it",
                     lane->owner);
-    if (r < 0)
+    if (r < 0) {
+        sliced_give_up(lane, &b);
         return r;
-    atomic_fetch_add(&lane->done, (long)ids.count);
+    }
+    atomic_fetch_add(&lane->done, (long)b.ids.count);
     atomic_store(&w->last_work, monotonic_seconds());
-    return (long)ids.count;
+    return (long)b.ids.count;
 }
 
 /* lane_batch - claim, send and record one batch of one campaign; returns the count. */
@@ -1013,6 +1096,12 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
         else if (count > 0)
             log_notice("%ld notices whose worker stopped without recording went back to ready",
                        count);
+        /* the lines of batches whose lane never came back to record them (queue.h) */
+        if (queue_sweep(*db, &count) < 0)
+            log_error("sweeping unrecorded batches: %s", (*db)->error);
+        else if (count > 0)
+            log_notice("%ld unrecorded batch%s swept, kept past their leases", count,
+                       count == 1 ? "" : "es");
     }
     /* after queue.route_grace, so that workers started together have registered */
     double now = monotonic_seconds();

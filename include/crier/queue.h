@@ -54,16 +54,25 @@ void queue_batch_clear(struct queue_batch *batch);
  * A batch claimed in slices (a print batch of tens of thousands of letters). The client
  * keeps nothing per notice: the claim writes each claimed notice's numbers (its place in
  * the claim's order, id, attempt, channel numbers, the contacts' version, whether a hold
- * delayed it) and its address columns into the session's temporary table
- * pg_temp.crier_batch, the channel's sort key is computed a slice at a time and stored
+ * delayed it) and its address columns as the batch's lines (crier.lane_batch_line,
+ * 023_lane_batch.sql), the channel's sort key is computed a slice at a time and stored
  * there, the places in the channel's order numbered by the server, and the rows read back
  * a slice at a time (queue_fetch), with what the channel kept of each (queue_keep). The
- * table is the connection's: a connection lost with a batch in it loses the batch's
- * record, and its leases expire as after a crash (docs/mail.md).
+ * lines are the server's, not the session's: a lane whose connection was lost finds them
+ * again once it reconnects, and records the batch. They go with its record (queue_ids_drop
+ * in the record's transaction), or QUEUE_BATCH_KEEP after the leases when the lane never
+ * comes back (queue_sweep, the reaper's).
  */
 #define QUEUE_SORT_KEY CHANNEL_SORT_KEY /* bytes of a channel's sort key (memcmp) */
 
+/* How long a batch's lines outlive its leases: twice the lanes' longest wait between two
+ * reconnection attempts (worker.c), so that a lane back within that after an outage that
+ * outlasted its leases still finds its batch and records it (its letters then as
+ * late_outcome when the reaper got to them first). An interval's text, for the SQL. */
+#define QUEUE_BATCH_KEEP "60 seconds"
+
 struct queue_ids {
+    int64_t batch_id; /* crier.lane_batch */
     int64_t campaign_id;
     int64_t lowest_id; /* the batch's lowest notice and its attempt (a print batch's name) */
     int lowest_attempt;
@@ -78,28 +87,60 @@ enum queue_order {
 
 /*
  * queue_claim_ids - queue_claim for a batch handed over in slices: the same statement
- * (leases, log rows, holds, cursor), its rows kept in pg_temp.crier_batch (emptied first),
- * then ordered by sort_key, computed from each notice's partial row (id, mailable,
- * address[0] and [2], the postal code in address[4], country; nothing else is set) into
- * QUEUE_SORT_KEY bytes (zeroed before); NULL: the claim's order.
+ * (leases, log rows, holds, cursor), its rows kept as a new batch's lines, in the claim's
+ * order. queue_order_ids then orders them.
  */
 int queue_claim_ids(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                     const char *owner, long lease_seconds, struct queue_cursor *cursor,
-                    void (*sort_key)(const struct crier_notice *partial, unsigned char *key),
                     struct queue_ids *ret_batch);
+
+/*
+ * queue_order_ids - the batch's places in the channel's order: by sort_key, computed from
+ * each notice's partial row (id, mailable, address[0] and [2], the postal code in
+ * address[4], country; nothing else is set) into QUEUE_SORT_KEY bytes (zeroed before),
+ * ties in the claim's order; NULL: the claim's order. Can be run again (after a lost
+ * connection). -ENOENT: the batch's lines are gone.
+ */
+int queue_order_ids(struct crier_db *db, const struct queue_ids *batch,
+                    void (*sort_key)(const struct crier_notice *partial, unsigned char *key));
 
 /*
  * queue_fetch - the notices at places [from, from + n) of batch in order, as queue_claim
  * would have handed them over: the attempt, channel numbers and delay as claimed, the
  * contacts of the version claimed; in the claim's order also ret_slice->items, what
- * queue_keep kept of each (NULL: nothing). queue_batch_clear frees it.
+ * queue_keep kept of each (NULL: nothing). queue_batch_clear frees it. -ENOENT: the
+ * batch's lines are gone (swept, or recorded).
  */
 int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_order order,
                 size_t from, size_t n, struct queue_batch *ret_slice);
 
 /* queue_keep - items[0..n) (NULL ones skipped), what the channel says of the notices at
  * places [from, from + n) of the channel's order, kept beside them for the record. */
-int queue_keep(struct crier_db *db, size_t from, size_t n, char *const *items);
+int queue_keep(struct crier_db *db, const struct queue_ids *batch, size_t from, size_t n,
+               char *const *items);
+
+/*
+ * queue_ids_lock - in the record's transaction, before it reads the lines: the batch is
+ * locked against the reaper's sweep, and its lines checked whole: of the first handed
+ * places in the channel's order, exactly unkept have no item (what the lane stored none
+ * for). -ENOENT: the batch is gone (swept, or recorded by a commit whose answer was
+ * lost); -EIO: items are missing (a database that lost writes: a failover to a standby
+ * that was behind), so the batch must not be recorded.
+ */
+int queue_ids_lock(struct crier_db *db, const struct queue_ids *batch, size_t handed,
+                   size_t unkept);
+
+/* queue_ids_drop - the batch and its lines deleted: in its record's transaction, or when
+ * its lane gives it up. */
+int queue_ids_drop(struct crier_db *db, const struct queue_ids *batch);
+
+/* queue_ids_drop_owner - every batch of owner (a lane that holds none: what a claim cut
+ * with its connection may have left) and its lines deleted. */
+int queue_ids_drop_owner(struct crier_db *db, const char *owner);
+
+/* queue_sweep - the reaper's: batches kept past their kept_until, and their lines,
+ * deleted; *ret_count says how many batches. */
+int queue_sweep(struct crier_db *db, long *ret_count);
 
 /* queue_extend_ids - queue_extend for a batch claimed in slices. */
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,

@@ -284,6 +284,8 @@ is "$(count_notices rows sent)" 5 "the 4 NY notices and the one without a region
 is "$(count_notices rows ready)" 6 "the 6 ca notices are held, the one without the column too"
 is "$(state_of rows r-ca-2):$(state_of rows r-NY-2)" "ready:sent" \
   "a notice without its region on the row is held or sent by its recipient's region"
+is "$(status_json rows 'd["by_state"]["held"], d["by_state"]["ready"], d["by_channel"]["test"]["held"]')" "6 0 6" \
+  "status counts the 6 held, by the row's region or, without it, by the recipient's"
 { header; people s TX 3; } >rows-more.csv
 run_crier campaign load rows --csv rows-more.csv
 run_until_idle
@@ -317,6 +319,8 @@ run_crier campaign start early
 run_until_idle
 is "$(count_notices early sent):$(count_notices early ready)" "3:2" \
   "without the index the claim holds the 2 NY notices and sends the 3 others"
+is "$(status_json early 'd["by_state"]["held"], d["by_state"]["ready"]')" "2 0" \
+  "and status counts the 2 held without it, in one pass"
 { header; people f ny 2; people f TX 2; } >early-more.csv
 run_crier campaign load early --csv early-more.csv
 is "$RC:$(region_index early)" "0:t" "a later load builds the missing index"
@@ -326,9 +330,10 @@ is "$(count_notices early sent):$(count_notices early ready)" "5:4" \
 sql "DROP INDEX crier.notice_c${early_id}_claim_region" >/dev/null
 run_crier db migrate
 is "$RC:$(region_index early)" "0:t" "db migrate builds what is missing"
-# back to 021: the parent's index, no campaign's own, no 022 functions
+# back to 021: the parent's index, no campaign's own, no 022 functions (nor 023's tables)
 sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
-       crier.claim_region_index(bigint);
+       crier.claim_region_index(bigint), crier.lane_batch_analyze();
+     DROP TABLE crier.lane_batch, crier.lane_batch_line;
      DO \$\$DECLARE i text; BEGIN
        FOR i IN SELECT relname FROM pg_class WHERE relnamespace = 'crier'::regnamespace
                 AND relname ~ '^notice_c[0-9]+_claim_region$' LOOP
@@ -410,6 +415,8 @@ ok "notices were in flight when the hold was placed (2 lanes, 5 per batch, 40 ms
 like "$OUT" "$in_flight notices? in its scope had been handed to a channel before the hold took effect; all finished" \
   "hold place says how many were handed to a channel before it took effect"
 is "$(count_notices live sending)" 0 "when hold place returns, nothing in scope is in flight"
+is "$(status_json live 'd["by_state"]["held"], d["by_state"]["ready"]')" "$(count_notices live ready) 0" \
+  "status counts every ready notice held by the campaign-wide hold"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE hold_id = $live_hold AND notice_id IS NOT NULL
            AND recipient_ref IS NOT NULL AND from_state = 'sending'")" "$in_flight" \
   "each notice in flight at the placement is logged with its ref"

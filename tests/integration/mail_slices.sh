@@ -9,9 +9,13 @@
 # attempt in flight is left alone, docs/unreached.md) and `audit show` re-renders it to
 # the same SHA-256; the held person's letter is taken back before it goes into the batch
 # (docs/holds.md, "Taken back before hand-off") and goes out once after the lift.
-# Then a batch whose connection is lost while it is printed: the batch is kept in the
-# session's temporary table (queue.h), so it is not recorded; its leases expire, it is
-# printed again in one new batch, and the files of the lost one never become printable.
+# Then a batch whose connection is lost while it is printed: its lines are the server's
+# (crier.lane_batch_line, queue.h), so the lane reconnects and records it as it would have,
+# once, with no file left pending and no letter retried; or, when another worker reaped its
+# letters first, records none of them. Last, a worker killed (kill -9)
+# with a batch in flight: its letters are printed once after their leases, and its lines
+# are kept until a minute past the leases (a lane that reconnects late finds them), then
+# swept by the reaper.
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -125,7 +129,7 @@ rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
 print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "2000 1" \
   "each letter in exactly one manifest"
 # A connection lost mid-batch: every session of the worker is ended while it is stopped
-# after its claim of 600 letters (three slices), so the lane's batch table goes with it.
+# after its claim of 600 letters (three slices); the lane reconnects and finds its batch.
 SPOOL2="$WORK/spool-lost"
 mkdir -m 0750 "$SPOOL2"
 sed -e 's/lease: 10m/lease: 4s/' -e "s|spool: $SPOOL|spool: $SPOOL2|" \
@@ -139,6 +143,9 @@ lost_claimed() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign
 ok "the worker claims the 600 letters as one batch" wait_until 60 lost_claimed
 kill -STOP "$worker"
 first=$(sql "SELECT DISTINCT attempt FROM crier.notice WHERE $(in_campaign lost)")
+is "$(sql "SELECT count(*) FROM crier.lane_batch_line l JOIN crier.lane_batch b ON b.id = l.batch_id
+           WHERE b.campaign_id = (SELECT id FROM crier.campaign WHERE name = 'lost')")" 600 \
+  "the batch's 600 lines are the server's, not the session's"
 # this test's database only: other tests may share the cluster
 ended=$(sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
              WHERE application_name = 'crier run' AND datname = current_database()")
@@ -148,19 +155,96 @@ lost_done() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign lo
 ok "the 600 letters are batched in the end" wait_until 120 lost_done
 kill "$worker"
 wait "$worker" 2>/dev/null
-is "$(sql "SELECT count(DISTINCT transport_id) || ' ' || min(attempt) FROM crier.notice
-           WHERE $(in_campaign lost)")" "1 $((first + 1))" \
-  "in one batch, claimed again after the lost one's leases expired"
+is "$(sql "SELECT count(DISTINCT transport_id) || ' ' || min(attempt) || ' ' || max(attempt) FROM crier.notice
+           WHERE $(in_campaign lost)")" "1 $first $first" \
+  "in one batch, the one claimed before the connection was lost: no letter claimed again"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost) AND to_state = 'batched'")" 600 \
-  "each recorded batched once: nothing of the lost batch was recorded"
+  "each recorded batched once"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost)
-           AND detail LIKE 'lease of % expired%'")" 600 "each retried after its lease, logged"
+           AND (detail LIKE 'lease of % expired%' OR event = 'late_outcome')")" 0 \
+  "none went back through the reaper, none recorded late"
+is "$(find "$SPOOL2" -name 'B*.pending' -o -name 'B*.orphan' | wc -l)" 0 \
+  "no file of the batch is left pending or orphaned, before any crier batch list"
+is "$(sql "SELECT count(*) FROM crier.lane_batch") $(sql "SELECT count(*) FROM crier.lane_batch_line")" "0 0" \
+  "the record deleted the batch's lines"
 run_crier batch list lost
-is "$RC" 0 "batch list reconciles the spool"
-is "$(find "$SPOOL2" -name 'B*.pending' | wc -l)" 0 "no file of the lost batch is left pending"
+is "$RC" 0 "batch list finds the spool settled"
 is "$(cat "$SPOOL2"/B*.csv | "$PY" -c '
 import csv, collections, sys
 rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
 print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
   "each letter in exactly one printable manifest"
+
+# The reaper first: a lane whose connection is lost stays away past its leases, and another
+# worker reaps its letters and prints them. When the lane is back it still finds its batch,
+# but its letters are no longer its own: it records none of them (each a late_outcome, by
+# the record's lease test under the row lock), and its files never become printable.
+SPOOL3="$WORK/spool-late"
+mkdir -m 0750 "$SPOOL3"
+sed -e "s|spool: $SPOOL2|spool: $SPOOL3|" "$WORK/lost.yaml" >"$WORK/late.yaml"
+export CRIER_CONFIG="$WORK/late.yaml"
+sed -e 's/^l/t/' "$WORK/lost.csv" >"$WORK/late.csv"
+setup late mail "$WORK/late.csv"
+"$CRIER" run >/dev/null 2>>"$WORK/late.log" &
+worker=$!
+late_claimed() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign late) AND state = 'sending'")" = 600 ]; }
+ok "the first worker claims the 600 letters" wait_until 60 late_claimed
+kill -STOP "$worker"
+owner=$(sql "SELECT DISTINCT lease_owner FROM crier.notice WHERE $(in_campaign late) AND state = 'sending'")
+sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+     WHERE application_name = 'crier run' AND datname = current_database()" >/dev/null
+sleep 5 # past the 4 s leases
+timeout 120 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/late2.log"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.notice
+           WHERE $(in_campaign late) AND state = 'batched'")" "600 1" \
+  "a second worker reaps them after their leases and prints them in one batch"
+kill -CONT "$worker"
+late_logged() { [ "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign late)
+                          AND event = 'late_outcome' AND actor = '$owner'")" = 600 ]; }
+ok "the first lane, back, records none of them: 600 late outcomes" wait_until 120 late_logged
+kill "$worker"
+wait "$worker" 2>/dev/null
+is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign late) AND to_state = 'batched'")" 600 \
+  "each letter recorded batched once, by the second worker"
+is "$(sql "SELECT count(*) FROM crier.lane_batch WHERE owner = '$owner'")" 0 "its batch's lines went with its record"
+run_crier batch list late
+is "$(find "$SPOOL3" -name 'B*.pending' | wc -l) $(find "$SPOOL3" -name 'B*.pdf.orphan' | wc -l)" "0 1" \
+  "batch list orphans the late batch's files"
+is "$(cat "$SPOOL3"/B*.csv | "$PY" -c '
+import csv, collections, sys
+rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
+print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
+  "each letter in exactly one printable manifest"
+export CRIER_CONFIG="$WORK/lost.yaml"
+
+# kill -9 with a batch in flight: nobody will record it. Its letters go back through the
+# reaper once their leases expire and are printed once; its lines stay a minute past the
+# leases (QUEUE_BATCH_KEEP), then the reaper sweeps them.
+sed -e 's/^s/k/' "$WORK/lost.csv" >"$WORK/killed.csv"
+setup killed mail "$WORK/killed.csv"
+"$CRIER" run >/dev/null 2>>"$WORK/killed.log" &
+worker=$!
+killed_claimed() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign killed) AND state = 'sending'")" = 600 ]; }
+ok "the worker claims the 600 letters" wait_until 60 killed_claimed
+kill -9 "$worker"
+wait "$worker" 2>/dev/null
+kept=$(sql "SELECT b.id FROM crier.lane_batch b WHERE b.campaign_id = (SELECT id FROM crier.campaign WHERE name = 'killed')")
+ok "the killed lane's batch is left ($kept)" test -n "$kept"
+is "$(sql "SELECT round(extract(epoch FROM b.kept_until - max(n.lease_expires_at))) FROM crier.lane_batch b
+           JOIN crier.lane_batch_line l ON l.batch_id = b.id JOIN crier.notice n ON n.id = l.id
+           WHERE b.id = $kept GROUP BY b.kept_until")" 60 "kept a minute past its leases"
+timeout 120 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/killed.log"
+is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.notice
+           WHERE $(in_campaign killed) AND state = 'batched'")" "600 1" \
+  "its letters are printed once after their leases, in one batch"
+is "$(sql "SELECT count(*) FROM crier.lane_batch_line WHERE batch_id = $kept")" 600 \
+  "the reaper leaves the lines while their time has not passed"
+# a minute later, as the reaper's clock sees it
+sql "UPDATE crier.lane_batch SET kept_until = now() - interval '1 second' WHERE id = $kept"
+timeout 60 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/killed.log"
+is "$(sql "SELECT count(*) FROM crier.lane_batch") $(sql "SELECT count(*) FROM crier.lane_batch_line")" "0 0" \
+  "then sweeps the batch and its lines"
+like "$(cat "$WORK/killed.log")" "1 unrecorded batch swept" "and says so"
+run_crier batch list killed
+is "$(find "$SPOOL2" -name 'B*.pending' | wc -l)" 0 "no batch left pending"
 done_testing

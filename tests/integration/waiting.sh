@@ -75,8 +75,8 @@ run_crier -c mail.yaml status w --json
 is "$(json_get 'd["waiting"][0]["channel"], d["waiting"][0]["notices"], d["waiting"][0]["since"], d["by_state"]["ready"]' <<<"$OUT")" \
   "email 31 None 31" "status --json: waiting, per channel, with no 'since' (never served)"
 
-# a held notice waits for legal, not for a worker: with a hold placed, the waiting are
-# counted one by one (service.c); without, from the tallies
+# a held notice waits for legal, not for a worker: with a hold placed, the waiting are the
+# tallies' less the held ones, as status counts them (service.c); without, the tallies
 run_crier -c mail.yaml hold place w --recipient p1 --authority FBI --official "SA Roe" --case W-1 \
   --form written --reason "would alert the suspects"
 is "$RC" 0 "a hold placed on p1"
