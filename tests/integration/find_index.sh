@@ -120,9 +120,10 @@ is "$(found c1 --email later@example.com)" "q1" "its person is found (the index 
 
 # --- a database upgraded from 018: the migration gives every partition its indexes -------------
 # back to 018's shape: the parent's partitioned indexes, no 019 functions, version 18 (and
-# none of 021's region on the notice row)
+# none of 021's region on the notice row, nor 022's functions or 023's tables)
 sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
-       crier.claim_region_index(bigint);
+       crier.claim_region_index(bigint), crier.lane_batch_analyze();
+     DROP TABLE crier.lane_batch, crier.lane_batch_line;
      ALTER TABLE crier.notice DROP COLUMN region;
      DROP INDEX $(all_five 1 | tr ' ' ','), $(all_five 2 | tr ' ' ','), $(all_five 3 | tr ' ' ',');
      DROP FUNCTION crier.find_index_build(bigint, text), crier.find_index_missing(bigint),
