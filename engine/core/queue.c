@@ -357,17 +357,22 @@ static int batch_gone(struct crier_db *db, const struct queue_ids *batch, int fo
     return -ENOENT;
 }
 
-/* keys_slice - the sort keys of the places [from, from + n) of the claim's order, stored. */
-static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t from, size_t n,
-                      void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
+/* slice_read - the rows sql gives for the lines [from, from + n) of batch, all n of them or
+ * batch_gone's error. sql's parameters: the campaign when with_campaign ($1), then the
+ * range's bounds and the batch (the next three). Lines are never deleted but with their
+ * batch, so one missing is a batch that is no longer there. */
+static int slice_read(struct crier_db *db, const struct queue_ids *batch, const char *sql,
+                      bool with_campaign, size_t from, size_t n, PGresult **ret_result)
 {
-    char lo[32], hi[32], id[32];
+    char campaign[32], lo[32], hi[32], id[32];
+    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
     snprintf(lo, sizeof(lo), "%zu", from);
     snprintf(hi, sizeof(hi), "%zu", from + n);
     snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *range[] = {lo, hi, id};
+    const char *params[] = {campaign, lo, hi, id};
+    int skip = with_campaign ? 0 : 1;
     PGresult *result = NULL;
-    int r = db_query(db, keys_sql, 3, range, &result);
+    int r = db_query(db, sql, 4 - skip, params + skip, &result);
     if (r < 0)
         return r;
     if ((size_t)PQntuples(result) != n) {
@@ -375,6 +380,18 @@ static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t
         PQclear(result);
         return r;
     }
+    *ret_result = result;
+    return 0;
+}
+
+/* keys_slice - the sort keys of the places [from, from + n) of the claim's order, stored. */
+static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t from, size_t n,
+                      void (*sort_key)(const struct crier_notice *partial, unsigned char *key))
+{
+    PGresult *result = NULL;
+    int r = slice_read(db, batch, keys_sql, false, from, n, &result);
+    if (r < 0)
+        return r;
     struct db_array arrays[2] = {0};
     for (int row = 0; row < PQntuples(result); row++) {
         struct crier_notice partial = {
@@ -510,22 +527,11 @@ int queue_fetch(struct crier_db *db, const struct queue_ids *batch, enum queue_o
                 size_t from, size_t n, struct queue_batch *ret_slice)
 {
     static const char by_claim[] = FETCH_SQL("claim_pos"), by_channel[] = FETCH_SQL("order_pos");
-    char campaign[32], lo[32], hi[32], id[32];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    snprintf(lo, sizeof(lo), "%zu", from);
-    snprintf(hi, sizeof(hi), "%zu", from + n);
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *params[] = {campaign, lo, hi, id};
     PGresult *result = NULL;
-    int r = db_query(db, order == QUEUE_BY_CLAIM ? by_claim : by_channel, 4, params, &result);
+    int r = slice_read(db, batch, order == QUEUE_BY_CLAIM ? by_claim : by_channel, true, from, n,
+                       &result);
     if (r < 0)
         return r;
-    if ((size_t)PQntuples(result) != n) {
-        /* notices are never deleted: a line missing is a batch that is no longer there */
-        r = batch_gone(db, batch, PQntuples(result), n);
-        PQclear(result);
-        return r;
-    }
     struct queue_batch slice = {.result = result, .count = n};
     slice.notices = xcalloc(n + 1, sizeof(*slice.notices));
     slice.channel_index = xcalloc(n + 1, sizeof(size_t));
