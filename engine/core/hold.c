@@ -612,20 +612,15 @@ int hold_region_index_build(struct crier_db *db, const char *hold, const char *c
 {
     /* the campaigns asked about, then each one's build, in campaign order */
     const char *params[] = {hold, campaign_id};
-    PGresult *result = NULL;
-    int r = db_query(db,
-                     "SELECT count(*) FILTER (WHERE crier.claim_region_build(m.id))"
-                     " FROM (SELECT DISTINCT c.id FROM crier.campaign c"
-                     " WHERE ($1::bigint IS NULL OR c.id IN (SELECT h.campaign_id FROM crier.hold h"
-                     "  WHERE h.id = $1::bigint OR h.parent_hold_id = $1::bigint))"
-                     " AND ($2::bigint IS NULL OR c.id = $2::bigint)"
-                     " AND c.id IN (SELECT crier.claim_region_missing(NULL)) ORDER BY 1) m",
-                     2, params, &result);
-    if (r < 0)
-        return r;
-    *ret_built = strtol(PQgetvalue(result, 0, 0), NULL, 10);
-    PQclear(result);
-    return 0;
+    return db_query_long(
+        db,
+        "SELECT count(*) FILTER (WHERE crier.claim_region_build(m.id))"
+        " FROM (SELECT DISTINCT c.id FROM crier.campaign c"
+        " WHERE ($1::bigint IS NULL OR c.id IN (SELECT h.campaign_id FROM crier.hold h"
+        "  WHERE h.id = $1::bigint OR h.parent_hold_id = $1::bigint))"
+        " AND ($2::bigint IS NULL OR c.id = $2::bigint)"
+        " AND c.id IN (SELECT crier.claim_region_missing(NULL)) ORDER BY 1) m",
+        2, params, ret_built);
 }
 
 /* place_region_index - once a region hold is in effect, its campaign's region index, so
