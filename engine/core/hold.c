@@ -17,6 +17,7 @@
 #include "crier/crier.h"
 #include "crier/log.h"
 #include "crier/rules.h"
+#include "crier/notice.h"
 #include "crier/jsonout.h"
 
 #include <ctype.h>
@@ -1519,7 +1520,7 @@ static const char held_sql[] =
     " AND r.seq = n.recipient_seq AND upper(r.region) = ANY ((SELECT regions FROM holds)::text[])))"
     " AS n FROM regional g),"
     " by_seq AS (SELECT n.channel, count(*) AS n FROM crier.notice n WHERE n.campaign_id = $1"
-    " AND n.id = ANY (ARRAY(SELECT ($1::bigint << 32) + s FROM unnest((SELECT seqs FROM holds)) s))"
+    " AND n.id = ANY (ARRAY(SELECT " NOTICE_ID_SQL("$1", "s") " FROM unnest((SELECT seqs FROM holds)) s))"
     " AND n.state = 'ready' AND NOT (SELECT whole FROM holds)"
     " AND NOT coalesce(upper(n.region) = ANY ((SELECT regions FROM holds)::text[]),"
     " EXISTS (SELECT 1 FROM crier.recipient r WHERE r.campaign_id = $1 AND r.seq = n.recipient_seq"

@@ -5,7 +5,8 @@
  *
  * A notice id is the campaign id times 2^32 plus the recipient's seq in the campaign's
  * list (engine/core/sql/001_init.sql), so the id alone names its campaign's partition.
- * notice_id_make is the one place that formula is written in C.
+ * notice_id_make is the one place that formula is written in C, NOTICE_ID_SQL the one
+ * place in the statements C sends.
  */
 #ifndef CRIER_NOTICE_H
 #define CRIER_NOTICE_H
@@ -39,6 +40,13 @@ int notice_state_from_name(const char *name, enum crier_notice_state *ret_state)
 /* ---- the id ------------------------------------------------------------------------- */
 
 #define NOTICE_ID_SHIFT 32 /* notice id = campaign id * 2^32 + recipient seq */
+
+#define NOTICE_ID_TEXT_(x) #x
+#define NOTICE_ID_TEXT(x)  NOTICE_ID_TEXT_(x)
+/* NOTICE_ID_SQL - the same formula as SQL text over two SQL expressions (string literals),
+ * for a statement that looks notices up by key from their recipients' seqs. */
+#define NOTICE_ID_SQL(campaign, seq)                                                               \
+    "((" campaign ")::bigint << " NOTICE_ID_TEXT(NOTICE_ID_SHIFT) ") + (" seq ")"
 
 static inline int64_t notice_id_make(int64_t campaign_id, int64_t seq)
 {
