@@ -208,8 +208,13 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign late) AND
   "each letter recorded batched once, by the second worker"
 is "$(sql "SELECT count(*) FROM crier.lane_batch WHERE owner = '$owner'")" 0 "its batch's lines went with its record"
 run_crier batch list late
-is "$(find "$SPOOL3" -name 'B*.pending' | wc -l) $(find "$SPOOL3" -name 'B*.pdf.orphan' | wc -l)" "0 1" \
-  "batch list orphans the late batch's files"
+# the lane, back, prints its batch and leaves its files pending for batch list to orphan;
+# or, when its first hold re-checks meet the lost connection before it is made again, it
+# takes its letters back unprinted and writes no file (CI under ASan met that once). Either
+# way nothing of it is printable (checked next) and nothing is left pending.
+orphans=$(find "$SPOOL3" -name 'B*.pdf.orphan' | wc -l)
+is "$(find "$SPOOL3" -name 'B*.pending' | wc -l) $((orphans <= 1))" "0 1" \
+  "batch list leaves nothing of the late batch pending ($orphans orphaned)"
 is "$(cat "$SPOOL3"/B*.csv | "$PY" -c '
 import csv, collections, sys
 rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
