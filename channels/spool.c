@@ -13,6 +13,7 @@
 #include "crier/spool.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/notice.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -208,26 +209,33 @@ static int recover_one(const char *spool, const char *channel,
     return 0;
 }
 
-/* pending_ids - the ids of the batches with *.pending files in spool, each once. */
-static int pending_ids(const char *spool, char ***ret_ids, size_t *ret_count)
+/* batch_ids - the ids of the batches in spool with files named <prefix><ID>.<kind><suffix>
+ * ("B", ".pending": pending; ".B", ".tmp": half-written), each once. */
+static int batch_ids(const char *spool, const char *prefix, const char *suffix, char ***ret_ids,
+                     size_t *ret_count)
 {
+    *ret_ids = NULL;
+    *ret_count = 0;
     DIR *dir = opendir(spool);
     if (dir == NULL)
         return -errno;
+    size_t prefix_len = strlen(prefix), suffix_len = strlen(suffix);
     char **ids = NULL;
     size_t count = 0;
     struct dirent *entry;
     while ((entry = readdir(dir)) != NULL) {
         const char *name = entry->d_name;
         size_t len = strlen(name);
-        if (name[0] != 'B' || len < 9 || strcmp(name + len - 8, ".pending") != 0)
+        if (len <= prefix_len + suffix_len + 1 || strncmp(name, prefix, prefix_len) != 0 ||
+            strcmp(name + len - suffix_len, suffix) != 0)
             continue;
-        const char *dot = strchr(name, '.');
+        const char *start = name + prefix_len;
+        const char *dot = strchr(start, '.');
         char id[BATCH_ID_MAX];
-        size_t id_len = (size_t)(dot - name) - 1;
+        size_t id_len = (size_t)(dot - start);
         if (id_len == 0 || id_len >= sizeof(id))
             continue;
-        memcpy(id, name + 1, id_len);
+        memcpy(id, start, id_len);
         id[id_len] = '\0';
         bool seen = false;
         for (size_t i = 0; i < count && !seen; i++)
@@ -243,6 +251,56 @@ static int pending_ids(const char *spool, char ***ret_ids, size_t *ret_count)
     return 0;
 }
 
+/*
+ * temps_one - a half-written batch (.B<ID>.*.tmp: a lane killed before its flush) goes
+ * once no lane can be writing it: the notice that names the batch (its lowest, at that
+ * attempt) is no longer being sent under that claim. A live lane's batch, even one whose
+ * lane is gone but not yet reaped, has it 'sending' at that attempt, and is left. Nothing
+ * of such a batch was handed over: only flush makes a batch's files *.pending, and its
+ * letters ACCEPTED, so removing them loses nothing.
+ */
+static int temps_one(const char *spool, const struct channel_recovery *engine, const char *id,
+                     FILE *report)
+{
+    int64_t campaign_id = 0, seq = 0;
+    int attempt = 0;
+    if (batch_id_parse(id, &campaign_id, &seq, &attempt, NULL) < 0)
+        return 0;
+    int64_t notice_id = notice_id_make(campaign_id, seq);
+    long recorded = 0, in_flight = 0;
+    int r = engine->recorded(engine->data, campaign_id, id, &notice_id, &attempt, 1, &recorded,
+                             &in_flight);
+    if (r < 0 || in_flight > 0)
+        return r < 0 ? r : 0;
+    int removed = 0;
+    for (size_t k = 0; k < ARRAY_SIZE(batch_file_kinds); k++) {
+        char *path = xasprintf("%s/.B%s.%s.tmp", spool, id, batch_file_kinds[k]);
+        if (unlink(path) == 0)
+            removed++;
+        else if (errno != ENOENT && r == 0)
+            r = -errno;
+        free(path);
+    }
+    if (removed > 0) {
+        int s = dir_sync(spool);
+        if (r == 0)
+            r = s;
+        if (report)
+            fprintf(report,
+                    "batch %s: half-written by a lane that is gone (never printed); its %d "
+                    "temporary files removed\n",
+                    id, removed);
+    }
+    return r;
+}
+
+static void ids_free(char **ids, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(ids[i]);
+    free(ids);
+}
+
 int spool_recover(const char *spool, const char *channel, const struct channel_recovery *engine,
                   FILE *report, long *ret_orphaned)
 {
@@ -252,13 +310,16 @@ int spool_recover(const char *spool, const char *channel, const struct channel_r
         return 0;
     char **ids = NULL;
     size_t count = 0;
-    int r = pending_ids(spool, &ids, &count);
-    for (size_t i = 0; i < count; i++) {
-        if (r == 0)
-            r = recover_one(spool, channel, engine, ids[i], report, &orphaned);
-        free(ids[i]);
+    int r = batch_ids(spool, "B", ".pending", &ids, &count);
+    for (size_t i = 0; i < count && r == 0; i++)
+        r = recover_one(spool, channel, engine, ids[i], report, &orphaned);
+    ids_free(ids, count);
+    /* then what lanes killed before their flush left half-written */
+    if (r == 0 && (r = batch_ids(spool, ".B", ".tmp", &ids, &count)) == 0) {
+        for (size_t i = 0; i < count && r == 0; i++)
+            r = temps_one(spool, engine, ids[i], report);
+        ids_free(ids, count);
     }
-    free(ids);
     *ret_orphaned = orphaned;
     return r;
 }

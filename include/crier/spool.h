@@ -48,8 +48,11 @@ const char *spool_batch_state(const char *spool, const char *id);
  * letter accepted in it and none still being sent under that claim) becomes *.orphan,
  * never printed; one only partly recorded (leases lost meanwhile) becomes *.orphan and its
  * recorded letters are taken back, to be printed again in a new batch. A batch still being
- * assembled by a live lane is left alone. One line per settled batch on report (may be
- * NULL); *ret_orphaned counts orphaned batches.
+ * assembled by a live lane is left alone. Then the half-written batches (.B<ID>.*.tmp,
+ * left by a lane killed before its flush): removed once the notice that names the batch
+ * is no longer being sent under that claim (never printed: nothing of them was handed
+ * over). One line per settled or removed batch on report (may be NULL); *ret_orphaned
+ * counts orphaned batches.
  */
 int spool_recover(const char *spool, const char *channel, const struct channel_recovery *engine,
                   FILE *report, long *ret_orphaned);

@@ -59,6 +59,13 @@ kill -STOP "$worker"
 drawn=$(cat "$SPOOL"/.B*.csv.tmp 2>/dev/null | wc -l)
 # 250 a slice: the last one starts at the 1,751st letter (stdio holds back a few rows)
 ok "stopped before the last slice was read ($drawn manifest lines written)" test "$drawn" -lt 1700
+# batch list removes a half-written batch only once no lane can be writing it: this one's
+# lane is alive, its lowest notice still being sent under that claim
+live=$(sql "SELECT campaign_id || '-' || (id - (campaign_id << 32)) || '-' || attempt FROM crier.notice
+            WHERE $(in_campaign slices) ORDER BY id LIMIT 1")
+touch "$SPOOL/.B$live.pdf.tmp" # as it is once the first slice is drawn; the lane truncates it
+run_crier batch list slices
+ok "batch list leaves a live lane's half-written batch (.B$live.*.tmp)" test -f "$SPOOL/.B$live.pdf.tmp"
 
 cat >"$WORK/amend.csv" <<CSV
 ref,name,address1,city,region,postal_code
@@ -236,6 +243,12 @@ kill -9 "$worker"
 wait "$worker" 2>/dev/null
 kept=$(sql "SELECT b.id FROM crier.lane_batch b WHERE b.campaign_id = (SELECT id FROM crier.campaign WHERE name = 'killed')")
 ok "the killed lane's batch is left ($kept)" test -n "$kept"
+# its half-written files: the kill may come before the lane opened them, so they are made
+# here under the name the lane gives them (its lowest notice and that notice's attempt)
+killed_id=$(sql "SELECT b.campaign_id || '-' || (l.id - (b.campaign_id << 32)) || '-' || l.attempt
+                 FROM crier.lane_batch b JOIN crier.lane_batch_line l ON l.batch_id = b.id
+                 WHERE b.id = $kept ORDER BY l.id LIMIT 1")
+for kind in pdf csv; do [ -f "$SPOOL2/.B$killed_id.$kind.tmp" ] || : >"$SPOOL2/.B$killed_id.$kind.tmp"; done
 is "$(sql "SELECT round(extract(epoch FROM b.kept_until - max(n.lease_expires_at))) FROM crier.lane_batch b
            JOIN crier.lane_batch_line l ON l.batch_id = b.id JOIN crier.notice n ON n.id = l.id
            WHERE b.id = $kept GROUP BY b.kept_until")" 60 "kept a minute past its leases"
@@ -245,6 +258,8 @@ is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) FROM crier.not
   "its letters are printed once after their leases, in one batch"
 is "$(sql "SELECT count(*) FROM crier.lane_batch_line WHERE batch_id = $kept")" 600 \
   "the reaper leaves the lines while their time has not passed"
+ok "its half-written files stay while its letters were leased to it (that run's start)" \
+  test -f "$SPOOL2/.B$killed_id.pdf.tmp"
 # a minute later, as the reaper's clock sees it
 sql "UPDATE crier.lane_batch SET kept_until = now() - interval '1 second' WHERE id = $kept"
 timeout 60 "$CRIER" run --until-idle >/dev/null 2>>"$WORK/killed.log"
@@ -253,4 +268,8 @@ is "$(sql "SELECT count(*) FROM crier.lane_batch") $(sql "SELECT count(*) FROM c
 like "$(cat "$WORK/killed.log")" "1 unrecorded batch swept" "and says so"
 run_crier batch list killed
 is "$(find "$SPOOL2" -name 'B*.pending' | wc -l)" 0 "no batch left pending"
+# what the killed lane had half-written (.B<ID>.*.tmp) went at a reconciliation once its
+# letters were no longer sent under that claim (the second run's start; nothing else
+# removes another lane's files)
+is "$(find "$SPOOL2" -name '.B*.tmp' | wc -l)" 0 "no half-written file of the killed lane is left"
 done_testing
