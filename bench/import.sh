@@ -12,6 +12,10 @@
 # BASELINE=/path/to/another/crier also loads with that binary in every run (before/after
 # figures from the same run on a loaded machine). DUPS=1 repeats the list's last row's ref
 # at its end, to time the duplicate path (three reads of the file instead of one).
+# The throwaway cluster takes its locale from the environment (LC_ALL, LANG), and text
+# indexes cost more under a real locale than under C.UTF-8: the collation is printed, and
+# LC_ALL=en_US.UTF-8 (Debian's usual server locale; the locales package, locale-gen)
+# measures a load as such a server would run it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
@@ -37,6 +41,7 @@ set -euo pipefail
 work=$1; runs=$2
 cd "$work"
 printf 'channels:\n  null: {}\n' >crier.yaml
+echo "cluster collation: $(psql -XAtq -d postgres -c 'SHOW lc_collate')"
 now() { date +%s.%N; }
 # load BINARY DB - one crier load into a fresh database; prints "seconds rss_kb committed",
 # committed being the seconds from the start until the load's transaction committed

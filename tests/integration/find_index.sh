@@ -101,6 +101,12 @@ like "$OUT" "find indexes built: 1" "db migrate builds the missing index and say
 is "$(find_indexes 2)" "$(all_five 2)" "the partition has its five find indexes again"
 plan=$(psql -XAtq -c "SET enable_seqscan = off" -c "EXPLAIN SELECT seq FROM crier.recipient WHERE campaign_id = 2 AND email = 'x@example.com'")
 like "$plan" "recipient_c2_email" "find by email reads the rebuilt index"
+# 024_find_bytes.sql: email and fax are indexed by their bytes (text_pattern_ops), which
+# still serves `=`, whatever the database's collation
+is "$(sql "SELECT count(*) FROM pg_indexes WHERE indexname IN ('recipient_c2_email', 'recipient_c2_fax')
+           AND indexdef LIKE '%text_pattern_ops%'")" 2 "the email and fax indexes compare bytes"
+plan=$(psql -XAtq -c "SET enable_seqscan = off" -c "EXPLAIN SELECT seq FROM crier.recipient WHERE campaign_id = 2 AND fax = '+12025550100'")
+like "$plan" "recipient_c2_fax" "find by fax reads its index"
 is "$(found c2 --email user17@example.com)" "p17" "and finds the person"
 
 # --- the next load builds what another campaign's interrupted load left missing -----------------
