@@ -13,7 +13,6 @@
 #include "crier/spool.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
-#include "crier/notice.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -62,28 +61,37 @@ static int dir_sync(const char *path)
     return r;
 }
 
-int batch_files_rename(const char *spool, const char *id, const char *from, const char *to,
-                       int *ret_renamed)
+/* files_each - each of batch id's files <hidden>B<ID>.<kind><from> that exists is renamed to
+ * B<ID>.<kind><to>, or with to NULL removed; then the directory is fsync'd. *ret_count
+ * counts the files moved or removed (may be NULL). */
+static int files_each(const char *spool, const char *id, const char *hidden, const char *from,
+                      const char *to, int *ret_count)
 {
-    int renamed = 0, r = 0;
+    int count = 0, r = 0;
     for (size_t k = 0; k < ARRAY_SIZE(batch_file_kinds); k++) {
-        char *a = xasprintf("%s/B%s.%s%s", spool, id, batch_file_kinds[k], from);
-        char *b = xasprintf("%s/B%s.%s%s", spool, id, batch_file_kinds[k], to);
-        if (rename(a, b) == 0)
-            renamed++;
+        char *a = xasprintf("%s/%sB%s.%s%s", spool, hidden, id, batch_file_kinds[k], from);
+        char *b = to ? xasprintf("%s/B%s.%s%s", spool, id, batch_file_kinds[k], to) : NULL;
+        if ((b ? rename(a, b) : unlink(a)) == 0)
+            count++;
         else if (errno != ENOENT && r == 0)
             r = -errno;
         free(a);
         free(b);
     }
-    if (renamed > 0) {
+    if (count > 0) {
         int s = dir_sync(spool);
         if (r == 0)
             r = s;
     }
-    if (ret_renamed)
-        *ret_renamed = renamed;
+    if (ret_count)
+        *ret_count = count;
     return r;
+}
+
+int batch_files_rename(const char *spool, const char *id, const char *from, const char *to,
+                       int *ret_renamed)
+{
+    return files_each(spool, id, "", from, to, ret_renamed);
 }
 
 const char *spool_batch_state(const char *spool, const char *id)
@@ -273,24 +281,12 @@ static int temps_one(const char *spool, const struct channel_recovery *engine, c
     if (r < 0 || in_flight > 0)
         return r < 0 ? r : 0;
     int removed = 0;
-    for (size_t k = 0; k < ARRAY_SIZE(batch_file_kinds); k++) {
-        char *path = xasprintf("%s/.B%s.%s.tmp", spool, id, batch_file_kinds[k]);
-        if (unlink(path) == 0)
-            removed++;
-        else if (errno != ENOENT && r == 0)
-            r = -errno;
-        free(path);
-    }
-    if (removed > 0) {
-        int s = dir_sync(spool);
-        if (r == 0)
-            r = s;
-        if (report)
-            fprintf(report,
-                    "batch %s: half-written by a lane that is gone (never printed); its %d "
-                    "temporary files removed\n",
-                    id, removed);
-    }
+    r = files_each(spool, id, ".", ".tmp", NULL, &removed);
+    if (removed > 0 && report)
+        fprintf(report,
+                "batch %s: half-written by a lane that is gone (never printed); its %d "
+                "temporary files removed\n",
+                id, removed);
     return r;
 }
 
