@@ -274,6 +274,14 @@ static void decide(struct worker *w, const char *channel, const struct crier_cha
                    struct transition_record *records)
 {
     double now = now_seconds();
+    /* what a channel with a poll op leaves in its accepted state (a fax submitted) is first
+     * asked about a poll interval later, as it is after each answer that is not final: a
+     * status asked the moment the gateway took the fax is always "queued", and with the
+     * status webhook the poll interval is the time the webhook has before the poller asks */
+    long first_poll = 0, final_timeout = 0;
+    enum crier_channel_id id;
+    if (ops && ops->poll && channel_id_from_name(channel, &id) == 0)
+        poll_settings(w->config, id, &first_poll, &final_timeout);
     for (size_t k = 0; k < n; k++) {
         size_t i = indexes ? indexes[k] : k;
         struct transition_input in = {
@@ -288,6 +296,9 @@ static void decide(struct worker *w, const char *channel, const struct crier_cha
             .random_unit = erand48(random_state),
         };
         transition_decide(&in, &outcomes[i], &decisions[k]);
+        if (ops && ops->poll && outcomes[i].kind == OUTCOME_ACCEPTED &&
+            decisions[k].to_state == ops->accepted_state)
+            decisions[k].delay_seconds = first_poll;
         records[k] = (struct transition_record){
             .notice = &batch->notices[i],
             .outcome = &outcomes[i],
