@@ -25,6 +25,14 @@ if ! command -v pdfinfo >/dev/null; then
   exit 0
 fi
 
+# Each case stops a whole `crier run` (SIGSTOP). A thread stopped inside a transaction keeps
+# its locks: the main thread's seal horizon holds the dispatch log in SHARE ROW EXCLUSIVE
+# mode between its answer and its COMMIT, and an amend or a hold placed meanwhile would wait
+# for ever. Seen once under ASan on a loaded machine: the amend below hung until the test's
+# timeout (the holder was inferred, not seen). The server ends such a session after a few
+# seconds; the thread reconnects when resumed.
+export PGOPTIONS="${PGOPTIONS:-} -c idle_in_transaction_session_timeout=5s"
+
 SPOOL="$WORK/spool"
 mkdir -m 0750 "$SPOOL"
 write_config "channels:
