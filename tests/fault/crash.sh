@@ -29,7 +29,7 @@ source "$FAULT_DIR/../integration/lib.sh"
 
 # no_crier_backends - no session of a `crier run` is left on the server
 no_crier_backends() {
-  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crier run'")" = 0 ]
+  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'crier run' AND datname = current_database()")" = 0 ]
 }
 # shellcheck source=peers.sh
 source "$FAULT_DIR/peers.sh"

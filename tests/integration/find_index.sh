@@ -67,7 +67,7 @@ wait_until 10 grep -q locked hold.out
 loader=$!
 waiting() {
   [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%'
-            AND wait_event_type = 'Lock' AND wait_event = 'advisory'")" = 1 ] &&
+            AND datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'")" = 1 ] &&
     [ "$(find_indexes 2 | wc -w)" = 4 ]
 }
 ok "the load commits, builds four indexes and waits on the fifth" wait_until 60 waiting
@@ -79,11 +79,11 @@ is "$(fields "$OUT" find_indexes)" '{"missing":1,"building":1}' \
 kill -9 "$loader"
 wait "$loader" 2>/dev/null
 sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
-     WHERE application_name LIKE 'crier%' AND wait_event = 'advisory'" >/dev/null
+     WHERE application_name LIKE 'crier%' AND datname = current_database() AND wait_event = 'advisory'" >/dev/null
 echo "SELECT pg_advisory_unlock($key); SELECT 'unlocked';" >&7
 wait_until 10 grep -q unlocked hold.out
 exec 7>&-
-gone() { [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%'")" = 0 ]; }
+gone() { [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%' AND datname = current_database()")" = 0 ]; }
 ok "the killed load's sessions are gone" wait_until 30 gone
 is "$(find_indexes 2)" "crier.recipient_c2_fax crier.recipient_c2_last_name crier.recipient_c2_name crier.recipient_c2_postal" \
   "the email index is missing"

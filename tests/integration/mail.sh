@@ -327,9 +327,11 @@ psql -XAtq -c "BEGIN" -c "SELECT 1 FROM crier.notice WHERE id = $last_id FOR UPD
   -c "SELECT pg_sleep(300)" -c "COMMIT" >/dev/null 2>&1 &
 locker=$!
 # the record's statement (it opens with the advisory lock, as the claim does, which never
-# waits on a row: SKIP LOCKED) waits on the row lock: the last slice of the three
+# waits on a row: SKIP LOCKED) waits on the row lock: the last slice of the three. In this
+# test's database only: CI runs two tests at once on one cluster, and a record waiting in
+# holds.sh's database made this test kill its worker before the batch was written (twice)
 record_waits() {
-  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'
+  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'
             AND query LIKE 'WITH gate AS (SELECT pg_advisory_xact_lock_shared(%'")" = 1 ]
 }
 ok "the record's last slice waits on the locked notice" wait_until 120 record_waits
@@ -339,7 +341,7 @@ wait "$worker" 2>/dev/null
 # backend rolls the whole transaction back (slices committed one by one would leave the
 # first two recorded, and the third too once the lock went: the test fails so)
 sql "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-     WHERE query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()" >/dev/null
+     WHERE datname = current_database() AND query LIKE '%pg_sleep(300)%' AND pid <> pg_backend_pid()" >/dev/null
 wait "$locker" 2>/dev/null
 is "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign killed) AND state = 'batched'")" 0 \
   "killed between slices: none of the batch is recorded"
