@@ -15,7 +15,9 @@
 # The throwaway cluster takes its locale from the environment (LC_ALL, LANG), and text
 # indexes cost more under a real locale than under C.UTF-8: the collation is printed, and
 # LC_ALL=en_US.UTF-8 (Debian's usual server locale; the locales package, locale-gen)
-# measures a load as such a server would run it.
+# measures a load as such a server would run it. REFS=unordered writes the list's refs in
+# no order (gen_list.py --unordered-refs): the unique ref key's sort then costs what a real
+# list's does, where in-order refs are the cheap case.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rows=${1:-1000000}
@@ -26,13 +28,18 @@ build=${BUILD:-build}
 export CRIER=$PWD/$build/crier BASELINE=${BASELINE:-}
 work=$(mktemp -d /tmp/crier-bench-import.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-python3 bench/gen_list.py "$rows" >"$work/list.csv"
+refs=${REFS:-ordered}
+case $refs in
+  ordered) python3 bench/gen_list.py "$rows" >"$work/list.csv" ;;
+  unordered) python3 bench/gen_list.py "$rows" --unordered-refs >"$work/list.csv" ;;
+  *) echo "REFS is ordered or unordered, not $refs"; exit 2 ;;
+esac
 if [ -n "${DUPS:-}" ]; then
   last=$(tail -1 "$work/list.csv")
   echo "$last" >>"$work/list.csv"
 fi
 chmod -R a+rX "$work"
-echo "rows: $rows  file: $(du -h "$work/list.csv" | cut -f1)  runs: $runs  load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "rows: $rows ($refs refs)  file: $(du -h "$work/list.csv" | cut -f1)  runs: $runs  load: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' -o 'synchronous_commit=on' \
   -o 'track_commit_timestamp=on' \

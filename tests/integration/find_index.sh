@@ -48,6 +48,15 @@ run_crier status c1 --json
 is "$(fields "$OUT" find_indexes)" '{"missing":0,"building":0}' "status: none missing"
 run_crier status c1
 ok "status prints no find-index line when none is missing" test "$(grep -c 'find indexes' <<<"$OUT")" = 0
+# ref_key CAMPAIGN_ID - its partition's unique ref index, if the parent's recipient_ref owns it
+ref_key() {
+  sql "SELECT c.relname || ' ' || x.indisunique || ' ' || (pg_get_indexdef(c.oid) LIKE '%(campaign_id, ref text_pattern_ops)')
+       FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_index x ON x.indexrelid = c.oid
+       WHERE i.inhparent = 'crier.recipient_ref'::regclass AND x.indrelid = 'crier.recipient_c$1'::regclass"
+}
+# 025_ref_bytes.sql: the refs' unique key compares bytes, and the staged load's index is the one
+is "$(ref_key 1)" "recipient_c1_campaign_id_ref_idx true true" \
+  "a CSV load's ref key: unique, by bytes, attached to the parent's"
 
 # --- killed between the commit and the index builds --------------------------------------------
 # A load from a table: the path without staging tables (a CSV load has its own in load.sh).
@@ -88,6 +97,7 @@ ok "the killed load's sessions are gone" wait_until 30 gone
 is "$(find_indexes 2)" "crier.recipient_c2_fax crier.recipient_c2_last_name crier.recipient_c2_name crier.recipient_c2_postal" \
   "the email index is missing"
 is "$(sql "SELECT count(*) FROM crier.recipient WHERE $(in_campaign c2)")" 300 "the rows stay loaded"
+is "$(ref_key 2)" "recipient_c2_campaign_id_ref_idx true true" "a table load's ref key, built by ATTACH, the same"
 run_crier status c2
 like "$OUT" "find indexes: 1 missing, 0 of them being built \(crier db migrate builds the rest\)" \
   "status says one is missing and what builds it"
@@ -126,7 +136,7 @@ is "$(found c1 --email later@example.com)" "q1" "its person is found (the index 
 
 # --- a database upgraded from 018: the migration gives every partition its indexes -------------
 # back to 018's shape: the parent's partitioned indexes, no 019 functions, version 18 (and
-# none of 021's region on the notice row, nor 022's functions or 023's tables)
+# none of 021's region on the notice row, nor 022's functions, 023's tables or 025's ref key)
 sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
        crier.claim_region_index(bigint), crier.lane_batch_analyze();
      DROP TABLE crier.lane_batch, crier.lane_batch_line;
@@ -145,6 +155,8 @@ sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(
        crier.notice_stage_create(bigint, bigint, integer), crier.load_stage_indexes(text, text),
        crier.load_stage_index(text, text, boolean, text), crier.load_stage_adopt(bigint, text, text)
        CASCADE;
+     DROP INDEX crier.recipient_ref;
+     ALTER TABLE crier.recipient ADD CONSTRAINT recipient_campaign_id_ref_key UNIQUE (campaign_id, ref);
      CREATE INDEX recipient_email ON crier.recipient (email) WHERE email IS NOT NULL;
      CREATE INDEX recipient_fax ON crier.recipient (fax) WHERE fax IS NOT NULL;
      CREATE INDEX recipient_postal ON crier.recipient (postal_code text_pattern_ops) WHERE postal_code IS NOT NULL;
@@ -160,6 +172,15 @@ is "$(sql "SELECT count(*) FROM pg_indexes WHERE schemaname = 'crier' AND tablen
            AND indexname ~ '^recipient_(email|fax|postal|name|last_name)$'")" 0 \
   "and the parent's are gone"
 is "$(found c3 --email user5@example.com)" "p5" "find works after the upgrade"
+is "$(ref_key 1 | cut -d' ' -f2-) $(ref_key 2 | cut -d' ' -f2-) $(ref_key 3 | cut -d' ' -f2-)" \
+  "true true true true true true" "025 rebuilt every campaign's ref key by its bytes"
+is "$(sql "SELECT count(*) FROM pg_constraint WHERE conrelid = 'crier.recipient'::regclass AND contype = 'u'")" 0 \
+  "and dropped the old constraint"
+dup=$(psql -XAtq -c "INSERT INTO crier.recipient (campaign_id, seq, load_id, source_row, ref, name, mailable)
+       SELECT campaign_id, 100000, load_id, 'line 0', ref, name, mailable FROM crier.recipient
+       WHERE campaign_id = 3 AND ref = 'p7'" 2>&1 || true)
+like "$dup" "duplicate key value violates unique constraint \"recipient_c3_campaign_id_ref_idx\"" \
+  "a repeated ref is still refused"
 is "$(sql "SELECT count(*) FILTER (WHERE region IS NULL) || ' ' || count(*) FILTER (WHERE region = 'CA')
            FROM crier.notice WHERE state = 'ready'")" \
   "0 $(sql "SELECT count(*) FROM crier.recipient r JOIN crier.notice n ON n.campaign_id = r.campaign_id

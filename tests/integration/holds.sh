@@ -330,7 +330,8 @@ is "$(count_notices early sent):$(count_notices early ready)" "5:4" \
 sql "DROP INDEX crier.notice_c${early_id}_claim_region" >/dev/null
 run_crier db migrate
 is "$RC:$(region_index early)" "0:t" "db migrate builds what is missing"
-# back to 021: the parent's index, no campaign's own, no 022 functions (nor 023's tables)
+# back to 021: the parent's index, no campaign's own, no 022 functions (nor 023's tables,
+# nor 025's ref key)
 sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(bigint),
        crier.claim_region_index(bigint), crier.lane_batch_analyze();
      DROP TABLE crier.lane_batch, crier.lane_batch_line;
@@ -341,6 +342,8 @@ sql "DROP FUNCTION crier.claim_region_build(bigint), crier.claim_region_missing(
        END LOOP; END\$\$;
      CREATE INDEX notice_claim_region ON crier.notice (campaign_id, channel, region, next_attempt_at, id)
        WHERE state = 'ready';
+     DROP INDEX crier.recipient_ref;
+     ALTER TABLE crier.recipient ADD CONSTRAINT recipient_campaign_id_ref_key UNIQUE (campaign_id, ref);
      DELETE FROM crier.schema_migration WHERE version >= 22" >/dev/null
 run_crier db migrate
 like "$RC:$OUT" "0:schema migrated from version 21 to" "db migrate from 021"
