@@ -430,7 +430,11 @@ static const char last_block_sql[] =
     " ORDER BY seq DESC LIMIT 1";
 
 /* seal_horizon - the last log row every writer in flight has committed, in a transaction
- * of its own so that its lock is held only while it waits for them. */
+ * of its own so that its lock is held only while it waits for them. Once granted, the lock
+ * stops every writer of the log until this transaction ends: should this process stop
+ * between the answer and its COMMIT (SIGSTOP, a debugger, a frozen VM), the server ends
+ * the session after SEAL_IDLE_MS idle instead of letting every lane wait on it. */
+#define SEAL_IDLE_MS 10000
 static int seal_horizon(struct crier_db *db, long lock_timeout_ms, int64_t *ret_horizon)
 {
     int r = db_begin(db);
@@ -439,6 +443,11 @@ static int seal_horizon(struct crier_db *db, long lock_timeout_ms, int64_t *ret_
     char timeout[64];
     snprintf(timeout, sizeof(timeout), "SET LOCAL lock_timeout = %ld", lock_timeout_ms);
     r = db_exec(db, timeout, 0, NULL);
+    if (r == 0) {
+        snprintf(timeout, sizeof(timeout), "SET LOCAL idle_in_transaction_session_timeout = %d",
+                 SEAL_IDLE_MS);
+        r = db_exec(db, timeout, 0, NULL);
+    }
     *ret_horizon = r < 0 ? 0 : query_int(db, "SELECT crier.audit_seal_horizon()", 0, NULL, &r);
     return db_end(db, r);
 }

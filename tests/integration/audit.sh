@@ -167,6 +167,46 @@ is "$?" 77 "auditor: campaign resume refused"
 as operator "$CRIER" audit seal >"$WORK/op.out" 2>&1
 is "$?" 0 "operator: audit seal"
 
+# --- a sealer stopped while it holds the log's lock ---------------------------------------------
+# The seal horizon's lock holds every writer of the log back until the sealer's transaction
+# ends. A session keeps the log locked by a writer; `audit seal` waits for it (seal_wait 30 s)
+# and is stopped; the writer commits, so the sealer's backend is granted the lock and sits idle
+# in its transaction. A writer must still get the log, within the transaction's idle bound
+# (10 s, seal.c), not when the sealer resumes.
+mkfifo writer.in
+psql -XAtq <writer.in >writer.out 2>&1 &
+PEERS+=($!)
+exec 8>writer.in
+echo "BEGIN; LOCK TABLE crier.dispatch_log IN ROW EXCLUSIVE MODE; SELECT 'locked';" >&8
+wait_until 10 grep -q locked writer.out
+sed 's/^audit:$/audit:\n  seal_wait: 30000/' "$WORK/crier.yaml" >frozen.yaml
+"$CRIER" -c frozen.yaml audit seal >frozen.out 2>&1 &
+sealer=$!
+sealer_is() {
+  [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%'
+            AND datname = current_database() AND $1")" = 1 ]
+}
+ok "audit seal waits for the writer" wait_until 10 sealer_is "wait_event_type = 'Lock'"
+kill -STOP "$sealer"
+echo "COMMIT; SELECT 'committed';" >&8
+wait_until 10 grep -q committed writer.out
+ok "the stopped sealer's session holds the lock, idle in its transaction" \
+  wait_until 10 sealer_is "state = 'idle in transaction'"
+started=$(date +%s)
+probe=$(psql -XAtq -c "SET lock_timeout = '40s'" \
+  -c "BEGIN" -c "LOCK TABLE crier.dispatch_log IN ROW EXCLUSIVE MODE" -c "SELECT 'got it'" -c "COMMIT" 2>&1)
+waited=$(($(date +%s) - started))
+is "$probe" "got it" "a writer gets the log while the sealer is still stopped"
+ok "within the sealer's idle bound (waited ${waited} s)" test "$waited" -le 15
+kill -CONT "$sealer"
+wait "$sealer"
+rc=$?
+exec 8>&-
+ok "the resumed sealer fails, its transaction ended by the server (exit $rc)" test "$rc" -ne 0
+like "$(cat frozen.out)" "server closed the connection|idle-in-transaction" "and says its connection was ended"
+run_crier audit seal
+is "$RC" 0 "the next audit seal succeeds"
+
 # --- export, verify --file ---------------------------------------------------------------
 run_crier audit export --campaign a1 --out a1.jsonl
 is "$RC" 0 "audit export"
