@@ -25,9 +25,10 @@ def main():
                   "postal_code", "country", "plan", "exposed"])
     for i in range(1, n + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
+        ref = i * 2654435761 % 10**8 if unordered else i
         fax = "+1212555%04d" % (i % 10000) if i % 3 == 0 else ""
         out.writerow([
-            "R%08d" % (i * 2654435761 % 10**8 if unordered else i), f"{first} {last}", f"user{i}@example.com", fax,
+            "R%08d" % ref, f"{first} {last}", f"user{i}@example.com", fax,
             f"{rng.randint(1, 9999)} Main St", "Apt %d" % (i % 50) if i % 4 == 0 else "",
             "Springfield", rng.choice(STATES), "%05d" % rng.randint(10000, 99999), "US",
             rng.choice(["gold", "silver"]), "name, email, SSN",
