@@ -32,6 +32,7 @@
 #include "crier/transition.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1530,10 +1531,28 @@ static int worker_prepare(struct worker *w, struct crier_db *db)
     return 0;
 }
 
+/* Keep up to WORKER_TRIM_BYTES free at the top of each malloc arena instead of handing it
+ * back to the kernel at every free. Each fax and letter PDF opens several deflate streams
+ * (zlib: ~260 KiB of state each, through cairo), so a lane's arena grew and shrank by them
+ * per document: glibc trimmed it with madvise(), which on this VM costs a TLB shootdown
+ * across CPUs, and the next document faulted the pages back in and zeroed them. Measured
+ * with bench/fax.sh 3000, alternated: 2.46-2.60 against 2.79-2.94 ms of CPU per fax
+ * (docs/benchmarks.md, "glibc's trim"). The cost is at most this much more resident
+ * memory per arena (glibc makes at most 8 per core). */
+#define WORKER_TRIM_BYTES (1 << 20)
+
 int worker_run(const struct crier_config *config, const struct worker_options *options)
 {
     struct worker w = {.config = config, .options = options, .channels = "{}"};
     sigset_t signals;
+#ifdef M_TRIM_THRESHOLD
+    /* unless the operator chose a threshold (glibc reads these at start) */
+    const char *tunables = getenv("GLIBC_TUNABLES");
+    if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL &&
+        (tunables == NULL || strstr(tunables, "trim_threshold") == NULL) &&
+        mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_BYTES) != 1)
+        log_warning("mallopt(M_TRIM_THRESHOLD) failed: freed memory is trimmed as glibc's default");
+#endif
     worker_init(&w, &signals);
     /* where an oral hold lapses: every session of this run, lanes included, says it */
     db_oral_lapse_set(config->report.oral_lapse_everywhere != 0);
