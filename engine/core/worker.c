@@ -1532,13 +1532,13 @@ static int worker_prepare(struct worker *w, struct crier_db *db)
 }
 
 /* Keep up to WORKER_TRIM_BYTES free at the top of each malloc arena instead of handing it
- * back to the kernel at every free. Each fax and letter PDF opens several deflate streams
- * (zlib: ~260 KiB of state each, through cairo), so a lane's arena grew and shrank by them
- * per document: glibc trimmed it with madvise(), which on this VM costs a TLB shootdown
- * across CPUs, and the next document faulted the pages back in and zeroed them. Measured
- * with bench/fax.sh 3000, alternated: 2.46-2.60 against 2.79-2.94 ms of CPU per fax
- * (docs/benchmarks.md, "glibc's trim"). The cost is at most this much more resident
- * memory per arena (glibc makes at most 8 per core). */
+ * back to the kernel at every free. A fax PDF opens several deflate streams and a batch PDF
+ * one per page (zlib: ~260 KiB of state each, through cairo), so a lane's arena grew and
+ * shrank by them per document or page: glibc trimmed it with madvise(), which on a
+ * paravirtualised VM costs a TLB shootdown across CPUs, and the next stream faulted the
+ * pages back in and zeroed them. Measured alternated (docs/benchmarks.md, "glibc's trim"):
+ * 2.49 against 2.80 ms of CPU per fax, 0.57 against 0.71 ms per letter, by medians. The
+ * cost is at most this much more resident memory per arena (glibc makes up to 8 per core). */
 #define WORKER_TRIM_BYTES (1 << 20)
 
 int worker_run(const struct crier_config *config, const struct worker_options *options)
