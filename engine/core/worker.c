@@ -1550,8 +1550,8 @@ int worker_run(const struct crier_config *config, const struct worker_options *o
     const char *tunables = getenv("GLIBC_TUNABLES");
     if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL &&
         (tunables == NULL || strstr(tunables, "trim_threshold") == NULL) &&
-        mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_BYTES) != 1)
-        log_warning("mallopt(M_TRIM_THRESHOLD) failed: freed memory is trimmed as glibc's default");
+        mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_BYTES) != 1) /* ASan's allocator: always */
+        log_debug("mallopt(M_TRIM_THRESHOLD) refused: freed memory is trimmed as by default");
 #endif
     worker_init(&w, &signals);
     /* where an oral hold lapses: every session of this run, lanes included, says it */
