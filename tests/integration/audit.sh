@@ -173,12 +173,8 @@ is "$?" 0 "operator: audit seal"
 # and is stopped; the writer commits, so the sealer's backend is granted the lock and sits idle
 # in its transaction. A writer must still get the log, within the transaction's idle bound
 # (10 s, seal.c), not when the sealer resumes.
-mkfifo writer.in
-psql -XAtq <writer.in >writer.out 2>&1 &
-PEERS+=($!)
-exec 8>writer.in
-echo "BEGIN; LOCK TABLE crier.dispatch_log IN ROW EXCLUSIVE MODE; SELECT 'locked';" >&8
-wait_until 10 grep -q locked writer.out
+session_open writer
+session_say writer "BEGIN; LOCK TABLE crier.dispatch_log IN ROW EXCLUSIVE MODE; SELECT 'locked';" locked
 sed 's/^audit:$/audit:\n  seal_wait: 30000/' "$WORK/crier.yaml" >frozen.yaml
 "$CRIER" -c frozen.yaml audit seal >frozen.out 2>&1 &
 sealer=$!
@@ -188,8 +184,7 @@ sealer_is() {
 }
 ok "audit seal waits for the writer" wait_until 10 sealer_is "wait_event_type = 'Lock'"
 kill -STOP "$sealer"
-echo "COMMIT; SELECT 'committed';" >&8
-wait_until 10 grep -q committed writer.out
+session_say writer "COMMIT; SELECT 'committed';" committed
 ok "the stopped sealer's session holds the lock, idle in its transaction" \
   wait_until 10 sealer_is "state = 'idle in transaction'"
 started=$(date +%s)
@@ -201,7 +196,7 @@ ok "within the sealer's idle bound (waited ${waited} s)" test "$waited" -le 15
 kill -CONT "$sealer"
 wait "$sealer"
 rc=$?
-exec 8>&-
+session_close writer
 ok "the resumed sealer fails, its transaction ended by the server (exit $rc)" test "$rc" -ne 0
 like "$(cat frozen.out)" "server closed the connection|idle-in-transaction" "and says its connection was ended"
 run_crier audit seal

@@ -66,12 +66,8 @@ sql "CREATE TABLE public.people (ref text, name text, email text, fax text, post
 psql -XAq -c "\\copy public.people FROM 'list.csv' CSV HEADER"
 "$CRIER" campaign create c2 --incident INC-2 >/dev/null
 key=$(sql "SELECT crier.find_index_lock('recipient_c2_email')")
-mkfifo hold.in
-psql -XAtq <hold.in >hold.out 2>&1 &
-PEERS+=($!)
-exec 7>hold.in
-echo "SELECT pg_advisory_lock($key); SELECT 'locked';" >&7
-wait_until 10 grep -q locked hold.out
+session_open hold
+session_say hold "SELECT pg_advisory_lock($key); SELECT 'locked';" locked
 "$CRIER" campaign load c2 --table public.people >load2.out 2>load2.err &
 loader=$!
 waiting() {
@@ -89,9 +85,8 @@ kill -9 "$loader"
 wait "$loader" 2>/dev/null
 sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
      WHERE application_name LIKE 'crier%' AND datname = current_database() AND wait_event = 'advisory'" >/dev/null
-echo "SELECT pg_advisory_unlock($key); SELECT 'unlocked';" >&7
-wait_until 10 grep -q unlocked hold.out
-exec 7>&-
+session_say hold "SELECT pg_advisory_unlock($key); SELECT 'unlocked';" unlocked
+session_close hold
 gone() { [ "$(sql "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'crier%' AND datname = current_database()")" = 0 ]; }
 ok "the killed load's sessions are gone" wait_until 30 gone
 is "$(find_indexes 2)" "crier.recipient_c2_fax crier.recipient_c2_last_name crier.recipient_c2_name crier.recipient_c2_postal" \

@@ -173,6 +173,28 @@ wait_until() {
   done
 }
 
+# session_open NAME - a psql session kept open between the test's steps (to hold a lock or
+# a transaction across them): it reads the fifo NAME.in and writes NAME.out
+declare -A SESSION_FD
+session_open() {
+  local fd
+  mkfifo "$1.in"
+  psql -XAtq <"$1.in" >"$1.out" 2>&1 &
+  PEERS+=($!)
+  exec {fd}>"$1.in"
+  SESSION_FD[$1]=$fd
+}
+# session_say NAME SQL TAG - send SQL, which ends by selecting 'TAG', and wait for TAG
+session_say() {
+  echo "$2" >&"${SESSION_FD[$1]}"
+  wait_until 10 grep -q "$3" "$1.out"
+}
+# session_close NAME - end the session's input: psql ends
+session_close() {
+  local fd=${SESSION_FD[$1]}
+  exec {fd}>&-
+}
+
 # in_campaign NAME - a SQL condition: rows of that campaign
 in_campaign() { echo "campaign_id = (SELECT id FROM crier.campaign WHERE name = '$1')"; }
 
