@@ -22,8 +22,9 @@ packages=(
   python3-reportlab
   # the fax tests and bench/fax.sh: curl posts to the test gateway, openssl makes its cert
   curl openssl
-  # tests/fault/valgrind.sh: one integration flow under memcheck
-  valgrind
+  # tests/fault/valgrind.sh: one integration flow under memcheck; tests/integration/
+  # mail_slices.sh stops a worker at one function (a breakpoint) to end its session there
+  valgrind gdb
   # tests/integration/report.sh renders the HTML audit report headless to a PNG
   chromium
   # operations (docs/operations.md): sd_notify for crier run under systemd, the man pages

@@ -578,7 +578,11 @@ static struct queue_cursor *lane_cursor(struct lane *lane, int64_t campaign_id)
 }
 
 /* lane_render - the campaign's templates, loaded on first use and kept for the lane's life.
- * NULL when they cannot be loaded: the channel then reports each notice TEMPORARY. */
+ * It runs right after a claim: a connection lost there is made again and the load run
+ * again, or the whole batch just claimed would be retried for it (CI under ASan: a lane
+ * stopped between its claim and this load, its session ended meanwhile, took back all 600
+ * letters of a print batch). NULL when they cannot be loaded: the channel then reports
+ * each notice TEMPORARY. */
 static const struct render_campaign *lane_render(struct lane *lane, int64_t campaign_id)
 {
     for (size_t i = 0; i < lane->render_count; i++)
@@ -587,9 +591,16 @@ static const struct render_campaign *lane_render(struct lane *lane, int64_t camp
     struct render_campaign *render = NULL;
     char *diag_text = NULL;
     size_t diag_len = 0;
-    FILE *diag = open_memstream(&diag_text, &diag_len);
-    int r = render_campaign_load(lane->db, lane->worker->config, campaign_id, diag, &render);
-    fclose(diag);
+    int r;
+    do {
+        free(diag_text);
+        diag_text = NULL;
+        diag_len = 0;
+        FILE *diag = open_memstream(&diag_text, &diag_len);
+        r = render_campaign_load(lane->db, lane->worker->config, campaign_id, diag, &render);
+        fclose(diag);
+    } while (r < 0 && db_lost(lane->db) &&
+             connect_until_stopped(lane->worker, &lane->db, lane->owner));
     if (r < 0) {
         log_error("%s: cannot load the templates of campaign %lld: %s", lane->owner,
                   (long long)campaign_id, diag_len ? diag_text : strerror(-r));

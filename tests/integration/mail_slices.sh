@@ -11,7 +11,8 @@
 # (docs/holds.md, "Taken back before hand-off") and goes out once after the lift.
 # Then a batch whose connection is lost while it is printed: its lines are the server's
 # (crier.lane_batch_line, queue.h), so the lane reconnects and records it as it would have,
-# once, with no file left pending and no letter retried; or, when another worker reaped its
+# once, with no file left pending and no letter retried (also when the session ends right
+# after the claim, before the templates are loaded); or, when another worker reaped its
 # letters first, records none of them. Last, a worker killed (kill -9)
 # with a batch in flight: its letters are printed once after their leases, and its lines
 # are kept until a minute past the leases (a lane that reconnects late finds them), then
@@ -170,9 +171,19 @@ lost_done() { [ "$(sql "SELECT count(*) FROM crier.notice WHERE $(in_campaign lo
 ok "the 600 letters are batched in the end" wait_until 120 lost_done
 kill "$worker"
 wait "$worker" 2>/dev/null
-is "$(sql "SELECT count(DISTINCT transport_id) || ' ' || min(attempt) || ' ' || max(attempt) FROM crier.notice
-           WHERE $(in_campaign lost)")" "1 $first $first" \
+lost_attempts=$(sql "SELECT count(DISTINCT transport_id) || ' ' || min(attempt) || ' ' || max(attempt)
+                     FROM crier.notice WHERE $(in_campaign lost)")
+is "$lost_attempts" "1 $first $first" \
   "in one batch, the one claimed before the connection was lost: no letter claimed again"
+if [ "$lost_attempts" != "1 $first $first" ]; then
+  # CI under ASan once found every letter claimed again, and nothing kept to say why: what
+  # the worker said and what the log says of the letters' first attempt
+  grep -v '"level":"info"' "$WORK/lost.log" | cut -c1-300 | sed 's/^/# /'
+  sql "SELECT what || ' (' || count(*) || ')' FROM (SELECT to_state || ': '
+       || coalesce(detail, reason, '') AS what FROM crier.dispatch_log WHERE $(in_campaign lost)
+       AND attempt = $first AND to_state NOT IN ('sending', 'batched')) l GROUP BY what ORDER BY what LIMIT 20" |
+    cut -c1-300 | sed 's/^/# /'
+fi
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost) AND to_state = 'batched'")" 600 \
   "each recorded batched once"
 is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign lost)
@@ -189,6 +200,46 @@ import csv, collections, sys
 rows = [r for r in csv.reader(sys.stdin) if r[0] != "batch"]
 print(len(rows), max(collections.Counter(r[2] for r in rows).values()))')" "600 1" \
   "each letter in exactly one printable manifest"
+
+# The session ended between a claim and the load of the campaign's templates (a lane's first
+# batch of a campaign): the lane connects again and loads them, and the batch goes out as
+# claimed. CI under ASan once stopped the "lost" worker above just there; the load was not
+# run again, so every letter of the batch was taken back and claimed again (worker.c,
+# lane_render). gdb stops the worker at the load, where a SIGSTOP lands only by chance.
+if command -v gdb >/dev/null; then
+  SPOOL4="$WORK/spool-cut"
+  mkdir -m 0750 "$SPOOL4"
+  sed -e "s|spool: $SPOOL2|spool: $SPOOL4|" "$WORK/lost.yaml" >"$WORK/cut.yaml"
+  export CRIER_CONFIG="$WORK/cut.yaml"
+  head -51 "$WORK/lost.csv" | sed 's/^l/c/' >"$WORK/cut.csv"
+  setup cut mail "$WORK/cut.csv"
+  cat >"$WORK/cut.gdb" <<GDB
+set pagination off
+set confirm off
+handle SIGPIPE nostop noprint pass
+break render_campaign_load
+commands 1
+  shell psql -XAtq -v ON_ERROR_STOP=1 -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'crier run' AND datname = current_database()" >"$WORK/cut.ended"
+  delete 1
+  continue
+end
+run
+GDB
+  timeout 300 gdb -q -batch -x "$WORK/cut.gdb" --args "$CRIER" run --until-idle \
+    >/dev/null 2>"$WORK/cut.log"
+  ok "stopped at the template load right after its claim, its sessions were ended ($(cat "$WORK/cut.ended"))" \
+    test "$(cat "$WORK/cut.ended")" -gt 0
+  is "$(sql "SELECT count(*) || ' ' || count(DISTINCT transport_id) || ' ' || max(attempt)
+             FROM crier.notice WHERE $(in_campaign cut) AND state = 'batched'")" "50 1 1" \
+    "the lane loads the templates on a new session: the 50 letters in one batch, none claimed again"
+  is "$(grep -c 'cannot load the templates' "$WORK/cut.log")" 0 "and no load of them failed"
+  export CRIER_CONFIG="$WORK/lost.yaml"
+else
+  for _ in 1 2 3; do
+    TAP_COUNT=$((TAP_COUNT + 1))
+    echo "ok $TAP_COUNT # SKIP gdb missing (Debian: apt-get install gdb)"
+  done
+fi
 
 # The reaper first: a lane whose connection is lost stays away past its leases, and another
 # worker reaps its letters and prints them. When the lane is back it still finds its batch,
