@@ -75,8 +75,24 @@ denied() {
   [[ $err == *"permission denied"* ]] || { echo "#   $err"; return 1; }
 }
 
+# failure_logs - after a failed check, what crier said in the work dir's logs, on stderr
+# (meson prints it with the failure): the lines above info of each *.log, or the tail of a
+# log that is not crier's JSON. CI keeps no work dir, and a race seen once there is
+# otherwise seen only as its symptom.
+failure_logs() {
+  local log lines
+  for log in "$WORK"/*.log; do
+    [ -s "$log" ] || continue
+    lines=$(grep -v '"level":"\(info\|debug\)"' "$log" | tail -30 | cut -c1-300)
+    [ -n "$lines" ] || continue
+    echo "--- $(basename "$log") (last lines above info)"
+    echo "$lines"
+  done >&2
+}
+
 cleanup() {
   local rc=$? role
+  [ "${TAP_FAILED:-0}" -eq 0 ] || failure_logs
   stop_peers
   # stop any crier this test left running
   jobs -p | xargs -r kill -9 2>/dev/null
