@@ -224,7 +224,9 @@ commands 1
 end
 run
 GDB
-  timeout 300 gdb -q -batch -x "$WORK/cut.gdb" --args "$CRIER" run --until-idle \
+  # LeakSanitizer cannot stop the threads of a traced process: no leak check under gdb
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" \
+    timeout 300 gdb -q -batch -x "$WORK/cut.gdb" --args "$CRIER" run --until-idle \
     >/dev/null 2>"$WORK/cut.log"
   ok "stopped at the template load right after its claim, its sessions were ended ($(cat "$WORK/cut.ended"))" \
     test "$(cat "$WORK/cut.ended")" -gt 0
