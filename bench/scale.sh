@@ -25,7 +25,8 @@
 # BUILD=DIR picks the build (relative to the repository, or absolute). KEEP=1 keeps the
 # work directory. AFTER_LOAD='SQL' runs SQL as the cluster's superuser after crier's load
 # and before the start (an A/B of storage or autovacuum settings without a migration).
-# SHARED_BUFFERS sets the cluster's (default 512MB).
+# SHARED_BUFFERS sets the cluster's (default 512MB). SEAL_INTERVAL sets audit.seal_interval
+# (default crier's 5s; 0 turns off the sealing crier run does as it goes).
 # Every run prints the autovacuum and autoanalyze runs that ended during it, with the
 # second of the run they ended at and how long each took (log_autovacuum_min_duration=0).
 set -euo pipefail
@@ -38,8 +39,8 @@ build=${BUILD:-build}
 for tool in /usr/bin/time bc; do [ -x "$(command -v $tool)" ] || { echo "scale.sh needs $tool"; exit 1; }; done
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
-export LEASE=${LEASE:-} PLANS_SECONDS=${PLANS_SECONDS:-1} AFTER_LOAD=${AFTER_LOAD:-}
-export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath "$PLANS")} TIMEOUT=${TIMEOUT:-}
+export LEASE=${LEASE:-} SEAL_INTERVAL=${SEAL_INTERVAL:-} PLANS_SECONDS=${PLANS_SECONDS:-1} AFTER_LOAD=${AFTER_LOAD:-}
+export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath -m "$PLANS")} TIMEOUT=${TIMEOUT:-}
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
 pids=()
@@ -73,6 +74,7 @@ cd "$work"
 {
   echo "queue: {idle_poll: 20${LEASE:+, lease: $LEASE}}"
   echo "log: {level: warning}"
+  [ -z "$SEAL_INTERVAL" ] || echo "audit: {seal_interval: $SEAL_INTERVAL}"
   echo "channels:"
   if [ "$CHANNEL" = email ]; then
     echo "  email:"

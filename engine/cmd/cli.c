@@ -1919,8 +1919,8 @@ static int export_call(struct run *run)
 static int seal_call(struct run *run)
 {
     const struct crier_config *config = run->cli->config;
-    int r = seal_run(run->db, config->audit.block_rows, config->audit.seal_lock_timeout_ms,
-                     &run->out.n[0], &run->out.n[1]);
+    int r = seal_run(run->db, SEAL_WAIT, config->audit.block_rows,
+                     config->audit.seal_lock_timeout_ms, &run->out.n[0], &run->out.n[1]);
     snprintf(run->err, run->err_size, "%s",
              r == -EAGAIN ? "log writers did not finish in time: try again" : run->db->error);
     return r;

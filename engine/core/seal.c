@@ -549,8 +549,8 @@ static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizo
     return r;
 }
 
-int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
-             long *ret_blocks)
+int seal_run(struct crier_db *db, enum seal_turn turn, long block_rows, long lock_timeout_ms,
+             long *ret_rows, long *ret_blocks)
 {
     struct seal_pass pass = {.block_rows = block_rows > 0 ? block_rows : 10000};
     /* 1: the horizon */
@@ -558,11 +558,20 @@ int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *r
     int r = seal_horizon(db, lock_timeout_ms, &horizon);
     if (r < 0)
         return r;
-    /* 2: hash the rows up to it, one sealer at a time */
+    /* 2: hash the rows up to it, one sealer at a time. A sealer that skips its turn never
+     * waits in the lock: with several processes each main thread would otherwise queue
+     * there behind the others' hashing, its housekeeping (heartbeat, reaper) stopped
+     * meanwhile (docs/benchmarks.md, "The seal with two processes"). */
     r = db_begin(db);
     if (r < 0)
         return r;
-    r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
+    if (turn == SEAL_SKIP) {
+        const char *try_sql = "SELECT pg_try_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)::int";
+        if (query_int(db, try_sql, 0, NULL, &r) == 0 && r == 0)
+            return db_end(db, -EBUSY); /* rolled back: nothing was done */
+    } else {
+        r = db_exec(db, "SELECT pg_advisory_xact_lock(" SEAL_LOCK_CLASS ", 0)", 0, NULL);
+    }
     if (r == 0)
         pass.sealed_to =
             query_int(db, "SELECT coalesce(max(hi_id), 0) FROM crier.audit_block", 0, NULL, &r);

@@ -1071,15 +1071,17 @@ static int work_left(struct crier_db *db, const char *channels, long *ret_count)
 
 /* seal - seal the dispatch log written so far (seal.c); a wait for writers that times out
  * is tried again at the next tick. */
-static void seal(struct worker *w, struct crier_db *db)
+static void seal(struct worker *w, struct crier_db *db, enum seal_turn turn)
 {
     long rows = 0, blocks = 0;
-    int r = seal_run(db, w->config->audit.block_rows, w->config->audit.seal_lock_timeout_ms, &rows,
-                     &blocks);
+    int r = seal_run(db, turn, w->config->audit.block_rows, w->config->audit.seal_lock_timeout_ms,
+                     &rows, &blocks);
     if (r == -EAGAIN)
         return;
     w->sealed_at = monotonic_seconds();
-    if (r < 0)
+    if (r == -EBUSY)
+        log_debug("another process is sealing the dispatch log: this round is its");
+    else if (r < 0)
         log_error("sealing the dispatch log: %s", db->error);
     else if (blocks > 0)
         log_debug("sealed %ld log rows in %ld blocks", rows, blocks);
@@ -1155,7 +1157,7 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     }
     long interval = w->config->audit.seal_interval_seconds;
     if (interval > 0 && monotonic_seconds() - w->sealed_at >= (double)interval)
-        seal(w, *db);
+        seal(w, *db, SEAL_SKIP);
     if (!w->options->until_idle || !lanes_idle)
         return false;
     long left = 0;
@@ -1485,8 +1487,9 @@ static void worker_finish(struct worker *w, struct main_loop *m, struct crier_db
 {
     if (w->options->until_idle && m->stop_signals == 0 && !m->reload)
         housekeeping(w, db, actor);
+    /* what this run wrote is sealed before it says it stopped: its turn is waited for */
     if (w->config->audit.seal_interval_seconds > 0 && !db_lost(*db))
-        seal(w, *db);
+        seal(w, *db, SEAL_WAIT);
     const char *unregister[] = {w->id};
     db_exec(*db, "DELETE FROM crier.worker WHERE id = $1", 1, unregister);
     double elapsed = monotonic_seconds() - m->started;

@@ -36,10 +36,14 @@ extern const char seal_select_list[];
  * seal_run - seal every log row written so far, in all campaigns: waits (at most
  * lock_timeout_ms) until no transaction that wrote the log is still open, then hashes the
  * unsealed rows into blocks of at most block_rows rows. -EAGAIN when the wait timed out
- * (nothing sealed: try again later). *ret_rows and *ret_blocks: what was sealed.
+ * (nothing sealed: try again later). One sealer hashes at a time: with SEAL_WAIT a second
+ * one waits its turn (`crier audit seal`); with SEAL_SKIP it returns -EBUSY at once, as
+ * `crier run` does (another process is sealing: this round is its). *ret_rows and
+ * *ret_blocks: what was sealed.
  */
-int seal_run(struct crier_db *db, long block_rows, long lock_timeout_ms, long *ret_rows,
-             long *ret_blocks);
+enum seal_turn { SEAL_WAIT, SEAL_SKIP };
+int seal_run(struct crier_db *db, enum seal_turn turn, long block_rows, long lock_timeout_ms,
+             long *ret_rows, long *ret_blocks);
 
 /*
  * seal_verify - recompute every chain (or campaign's) from the database and write a report

@@ -202,6 +202,36 @@ like "$(cat frozen.out)" "server closed the connection|idle-in-transaction" "and
 run_crier audit seal
 is "$RC" 0 "the next audit seal succeeds"
 
+# --- crier run skips its seal while another process seals ---------------------------------
+# One sealer hashes at a time (an advisory lock). A `crier run` whose round finds another
+# at work skips the round rather than wait: with several processes, each main thread
+# queued there behind the others' hashing, its heartbeat and reaper stopped meanwhile
+# (seal.c; docs/benchmarks.md, "The seal with two processes"). Its last seal, at exit,
+# waits its turn: what the run wrote is sealed before it stops.
+session_open other
+session_say other "SELECT pg_advisory_lock(740120, 0); SELECT 'held';" held
+"$CRIER" run >skip.out 2>&1 &
+runner=$!
+seal_waiters() {
+  sql "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+       WHERE l.locktype = 'advisory' AND NOT l.granted AND a.application_name = 'crier run'
+       AND a.datname = current_database()"
+}
+waited=0
+for _ in $(seq 16); do # 4 s: four rounds at seal_interval 1s
+  waited=$((waited + $(seal_waiters)))
+  sleep 0.25
+done
+is "$waited" 0 "while another sealer holds the lock, crier run's rounds never wait in it"
+kill -TERM "$runner"
+ok "at exit it waits its turn to seal what it wrote" wait_until 10 test "$(seal_waiters)" = 1
+session_say other "SELECT pg_advisory_unlock(740120, 0); SELECT 'released';" released
+wait "$runner"
+is "$?" 0 "then seals and exits 0 once the other sealer is done"
+session_close other
+run_crier audit verify
+is "$RC" 0 "audit verify: intact"
+
 # --- export, verify --file ---------------------------------------------------------------
 run_crier audit export --campaign a1 --out a1.jsonl
 is "$RC" 0 "audit export"
