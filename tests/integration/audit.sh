@@ -224,7 +224,8 @@ for _ in $(seq 16); do # 4 s: four rounds at seal_interval 1s
 done
 is "$waited" 0 "while another sealer holds the lock, crier run's rounds never wait in it"
 kill -TERM "$runner"
-ok "at exit it waits its turn to seal what it wrote" wait_until 10 test "$(seal_waiters)" = 1
+exit_waits() { [ "$(seal_waiters)" = 1 ]; }
+ok "at exit it waits its turn to seal what it wrote" wait_until 10 exit_waits
 session_say other "SELECT pg_advisory_unlock(740120, 0); SELECT 'released';" released
 wait "$runner"
 is "$?" 0 "then seals and exits 0 once the other sealer is done"
