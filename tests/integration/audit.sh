@@ -116,6 +116,9 @@ is "$HEAD" "$(sql "SELECT sha256 FROM crier.audit_block WHERE $(in_campaign a1) 
   "the head is the newest block's hash"
 run_crier audit seal
 is "$OUT" "sealed 0 log rows in 0 blocks" "audit seal with nothing new seals nothing"
+# 026_block_storage.sql: a block's locator (hash bytes) is stored without trying pglz on it
+is "$(sql "SELECT attstorage FROM pg_attribute WHERE attrelid = 'crier.audit_block'::regclass
+           AND attname = 'locator'")" e "the blocks' locators are stored uncompressed (EXTERNAL)"
 for batch in $(sql "SELECT DISTINCT transport_id FROM crier.notice WHERE $(in_campaign a1) AND channel = 'mail'"); do
   run_crier batch mark-mailed "$batch" --date "$(date -u +%F)" --evidence "PS Form 3602 #1"
   is "$RC" 0 "print batch $batch marked mailed (log rows written after the last seal)"

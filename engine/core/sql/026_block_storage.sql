@@ -1,0 +1,13 @@
+-- 026_block_storage: a block's locator is stored as it is, not compressed (issue 12: the
+-- seal's cost beside the lanes; docs/benchmarks.md, "The seal's own cost").
+--
+-- The locator holds 16 bytes per row of the log (the row's id and its hash's first 8
+-- bytes, 004_audit.sql): about 160 kB for a block of 10,000 rows. By default PostgreSQL
+-- tries pglz on any value over 2 kB before it moves it out of line, and pglz on hash bytes,
+-- which do not compress, was a seventh of the CPU a seal of 600,000 rows took on the
+-- server (perf, this change's measurement): the seal runs beside the lanes on the same
+-- cores, so that time came off the notices' rate. EXTERNAL stores the value out of line
+-- without trying: 16 bytes per log row on disk, a few more than pglz made of the ids'
+-- leading zeros. Blocks already sealed keep their compressed values; reading them is
+-- unchanged.
+ALTER TABLE crier.audit_block ALTER COLUMN locator SET STORAGE EXTERNAL;
