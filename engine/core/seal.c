@@ -28,8 +28,8 @@
 #include <string.h>
 
 #define SEAL_LOCK_CLASS "740120" /* pg_advisory_xact_lock: one sealer at a time */
-#define FETCH_ROWS      "5000"
-#define LOCATOR_ENTRY   16 /* id (8 bytes, big-endian) and the row hash's first 8 */
+#define FETCH_ROWS      "1000"   /* a FETCH under main.c's malloc trim threshold */
+#define LOCATOR_ENTRY   16       /* id (8 bytes, big-endian) and the row hash's first 8 */
 #define SEAL_VERSION    1
 #define FIELD_ID        0
 #define FIELD_CAMPAIGN  2
@@ -70,7 +70,7 @@ static const char zero_hash[65] =
 struct block_hash {
     EVP_MD_CTX *ctx;
     EVP_MD_CTX *row_ctx; /* each row's own hash */
-    char *row; /* the row being encoded */
+    char *row;           /* the row being encoded */
     size_t row_cap;
     unsigned char *locator;
     size_t locator_len, locator_cap;

@@ -32,7 +32,6 @@
 #include "crier/transition.h"
 
 #include <errno.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -1545,28 +1544,10 @@ static int worker_prepare(struct worker *w, struct crier_db *db)
     return 0;
 }
 
-/* Keep up to WORKER_TRIM_BYTES free at the top of each malloc arena instead of handing it
- * back to the kernel at every free. A fax PDF opens several deflate streams and a batch PDF
- * one per page (zlib: ~260 KiB of state each, through cairo), so a lane's arena grew and
- * shrank by them per document or page: glibc trimmed it with madvise(), which on a
- * paravirtualised VM costs a TLB shootdown across CPUs, and the next stream faulted the
- * pages back in and zeroed them. Measured alternated (docs/benchmarks.md, "glibc's trim"):
- * 2.49 against 2.80 ms of CPU per fax, 0.57 against 0.71 ms per letter, by medians. The
- * cost is at most this much more resident memory per arena (glibc makes up to 8 per core). */
-#define WORKER_TRIM_BYTES (1 << 20)
-
 int worker_run(const struct crier_config *config, const struct worker_options *options)
 {
     struct worker w = {.config = config, .options = options, .channels = "{}"};
     sigset_t signals;
-#ifdef M_TRIM_THRESHOLD
-    /* unless the operator chose a threshold (glibc reads these at start) */
-    const char *tunables = getenv("GLIBC_TUNABLES");
-    if (getenv("MALLOC_TRIM_THRESHOLD_") == NULL &&
-        (tunables == NULL || strstr(tunables, "trim_threshold") == NULL) &&
-        mallopt(M_TRIM_THRESHOLD, WORKER_TRIM_BYTES) != 1) /* ASan's allocator: always */
-        log_debug("mallopt(M_TRIM_THRESHOLD) refused: freed memory is trimmed as by default");
-#endif
     worker_init(&w, &signals);
     /* where an oral hold lapses: every session of this run, lanes included, says it */
     db_oral_lapse_set(config->report.oral_lapse_everywhere != 0);

@@ -423,4 +423,41 @@ run_crier audit
 is "$RC" 64 "crier audit alone: 64, with the list"
 like "$ERR" "crier audit verify" "the audit commands are listed"
 
+
+# --- many rows: the seal's and verify's cursors fetch 1,000 rows at a time ---------------------
+# 1,300 people on the null channel write some 2,600 rows: blocks of 1,500 span a FETCH, and
+# an edit in the second FETCH of a block is caught there
+write_config "audit:
+  seal_interval: 0
+  block_rows: 1500
+channels:
+  null: {lanes: 2, batch_size: 500}"
+{
+  echo "ref,name,email"
+  for i in $(seq 1 1300); do echo "n$i,Person N$i,n$i@example.net"; done
+} >many.csv
+setup a2 null many.csv
+run_until_idle
+is "$?" 0 "1,300 null notices run"
+run_crier audit seal
+is "$RC" 0 "audit seal of the rest"
+rows=$(sql "SELECT count(*) FROM crier.dispatch_log WHERE $(in_campaign a2)")
+ok "the campaign wrote more rows than two FETCHes ($rows)" test "$rows" -gt 2000
+is "$(sql "SELECT sum(rows) FROM crier.audit_block WHERE $(in_campaign a2)")" "$rows" "every row sealed"
+is "$(sql "SELECT count(*) FILTER (WHERE rows = 1500) FROM crier.audit_block WHERE $(in_campaign a2)")" 1 \
+  "one full block of 1,500 rows, across a FETCH"
+run_crier audit verify --campaign a2
+is "$RC" 0 "verify: intact across FETCHes"
+like "$OUT" "^campaign a2: intact: $rows rows in 2 blocks" "with every row counted"
+run_crier audit export --campaign a2 --out a2.jsonl
+run_crier audit verify --file a2.jsonl
+is "$RC" 0 "the export verifies with no database"
+nth=$(sql "SELECT id FROM crier.dispatch_log WHERE $(in_campaign a2) ORDER BY id OFFSET 1200 LIMIT 1")
+psql -XAtq -c "ALTER TABLE crier.dispatch_log DISABLE TRIGGER append_only;
+  UPDATE crier.dispatch_log SET actor = actor || 'x' WHERE id = $nth;
+  ALTER TABLE crier.dispatch_log ENABLE TRIGGER append_only" >/dev/null
+run_crier audit verify --campaign a2
+is "$RC" 1 "a row edited in a block's second FETCH: verify exits 1"
+like "$OUT" "BROKEN: block 1 .*row id $nth differs" "and names the row"
+
 done_testing
