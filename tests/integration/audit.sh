@@ -423,7 +423,6 @@ run_crier audit
 is "$RC" 64 "crier audit alone: 64, with the list"
 like "$ERR" "crier audit verify" "the audit commands are listed"
 
-
 # --- many rows: the seal's and verify's cursors fetch 1,000 rows at a time ---------------------
 # 1,300 people on the null channel write some 2,600 rows: blocks of 1,500 span a FETCH, and
 # an edit in the second FETCH of a block is caught there
