@@ -368,8 +368,7 @@ static void digest_finish(EVP_MD_CTX *ctx, char out[65])
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     EVP_DigestFinal_ex(ctx, digest, &len);
-    for (unsigned i = 0; i < len; i++)
-        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+    hex_write(out, digest, len);
 }
 
 /* letter_digest - the letter's SHA-256: its exact address fields and rendered body (the
@@ -551,16 +550,6 @@ static void hex_to_bytes(const char hex[65], unsigned char out[32])
     }
 }
 
-static void bytes_to_hex(const unsigned char in[32], char out[65])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < 32; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 15];
-    }
-    out[64] = '\0';
-}
-
 /* item_text - what the engine keeps of a letter handed over: "drawn SHA256 PAGES FIRST_PAGE
  * SEQUENCE" or "out KIND DETAIL" (the detail is the rest of the line: an outcome's words
  * never hold a newline, and one that did would only be cut there); NULL for one never
@@ -569,7 +558,7 @@ static char *item_text(const struct print_item *item)
 {
     if (item->state == ITEM_DRAWN) {
         char sha[65];
-        bytes_to_hex(item->sha256, sha);
+        hex_write(sha, item->sha256, sizeof(item->sha256));
         return xasprintf("drawn %s %d %d %d", sha, item->pages, item->first_page, item->sequence);
     }
     if (item->state == ITEM_LEFT_OUT)
@@ -622,7 +611,7 @@ static void manifest_row(struct print_batch *b, const struct crier_notice *notic
     snprintf(attempt, sizeof(attempt), "%d", notice->attempt);
     snprintf(page_count, sizeof(page_count), "%d", item->pages);
     item_sheets(b, item, sheets, sizeof(sheets));
-    bytes_to_hex(item->sha256, sha);
+    hex_write(sha, item->sha256, sizeof(item->sha256));
     char zip[10] = "";
     if (domestic(notice->country))
         us_zip_digits(notice->address[4], zip);
@@ -918,7 +907,7 @@ static void print_slice_outcomes(struct crier_channel *channel, const char *cons
             outcome_set(outcome, OUTCOME_ACCEPTED,
                         "batch %s letter %d/%d pages %d sheets %s pdf_sha256 %s", b->id,
                         item->sequence, b->letters, item->pages, sheets, b->pdf_sha);
-            bytes_to_hex(item->sha256, outcome->content_sha256);
+            hex_write(outcome->content_sha256, item->sha256, sizeof(item->sha256));
             outcome->content_at = b->at;
             snprintf(outcome->transport_id, sizeof(outcome->transport_id), "%s", b->id);
         }

@@ -187,15 +187,10 @@ int hold_document_from_memory(const char *name, const void *data, size_t size,
         return -E2BIG;
     }
     const unsigned char *bytes = data;
-    static const char hex[] = "0123456789abcdef";
     char *bytea = xmalloc(2 + 2 * size + 1);
     bytea[0] = '\\';
     bytea[1] = 'x';
-    for (size_t i = 0; i < size; i++) {
-        bytea[2 + 2 * i] = hex[bytes[i] >> 4];
-        bytea[3 + 2 * i] = hex[bytes[i] & 0xf];
-    }
-    bytea[2 + 2 * size] = '\0';
+    hex_write(bytea + 2, bytes, size);
     struct hold_document d = {.bytea = bytea, .size = size};
     sha256_hex(bytes, size, d.sha256);
     d.name = xstrdup(name);

@@ -405,13 +405,8 @@ static int keys_slice(struct crier_db *db, const struct queue_ids *batch, size_t
         partial.address[4] = db_value(result, row, KEYS_POSTAL);
         unsigned char key[QUEUE_SORT_KEY] = {0};
         sort_key(&partial, key);
-        static const char digits[] = "0123456789abcdef";
         char hex[2 * QUEUE_SORT_KEY + 1];
-        for (size_t b = 0; b < QUEUE_SORT_KEY; b++) {
-            hex[2 * b] = digits[key[b] >> 4];
-            hex[2 * b + 1] = digits[key[b] & 15];
-        }
-        hex[2 * QUEUE_SORT_KEY] = '\0';
+        hex_write(hex, key, QUEUE_SORT_KEY);
         db_array_add(&arrays[0], PQgetvalue(result, row, KEYS_POS));
         db_array_add(&arrays[1], hex);
     }

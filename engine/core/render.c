@@ -114,9 +114,7 @@ int render_templates_record(struct crier_db *db, const struct crier_config *conf
         size_t length;
         const char *source = template_source(t, &length);
         char *hex = xmalloc(2 * length + 1);
-        for (size_t k = 0; k < length; k++)
-            snprintf(hex + 2 * k, 3, "%02x", (unsigned char)source[k]);
-        hex[2 * length] = '\0';
+        hex_write(hex, source, length);
         const char *params[] = {id, template_name(t), hex, c->templates_dir};
         r = db_exec(db,
                     "INSERT INTO crier.campaign_template (campaign_id, name, body, sha256,"

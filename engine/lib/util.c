@@ -195,14 +195,15 @@ int parse_duration(const char *text, long *ret_seconds)
     return 0;
 }
 
-static void digest_hex(const unsigned char *digest, unsigned int len, char out[65])
+void hex_write(char *out, const void *bytes, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < len && i < 32; i++) {
-        out[2 * i] = hex[digest[i] >> 4];
-        out[2 * i + 1] = hex[digest[i] & 0xf];
+    static const char digit[] = "0123456789abcdef";
+    const unsigned char *b = bytes;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digit[b[i] >> 4];
+        out[2 * i + 1] = digit[b[i] & 15];
     }
-    out[64] = '\0';
+    out[2 * len] = '\0';
 }
 
 int error_set(char *err, size_t err_size, int code, const char *fmt, ...)
@@ -222,7 +223,7 @@ void sha256_hex(const void *data, size_t len, char out[65])
     unsigned int digest_len = 0;
     if (EVP_Digest(data, len, digest, &digest_len, EVP_sha256(), NULL) != 1)
         abort(); /* only a broken libcrypto gets here */
-    digest_hex(digest, digest_len, out);
+    hex_write(out, digest, digest_len);
 }
 
 int sha256_file_hex(const char *path, char out[65])
@@ -246,7 +247,7 @@ int sha256_file_hex(const char *path, char out[65])
     EVP_DigestFinal_ex(ctx, digest, &digest_len);
     EVP_MD_CTX_free(ctx);
     if (r == 0)
-        digest_hex(digest, digest_len, out);
+        hex_write(out, digest, digest_len);
     return r;
 }
 

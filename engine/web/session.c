@@ -59,12 +59,7 @@ static void random_hex(char out[65])
     unsigned char bytes[32];
     if (RAND_bytes(bytes, sizeof(bytes)) != 1)
         abort(); /* no randomness: no session may be made */
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < sizeof(bytes); i++) {
-        out[2 * i] = hex[bytes[i] >> 4];
-        out[2 * i + 1] = hex[bytes[i] & 0xf];
-    }
-    out[64] = '\0';
+    hex_write(out, bytes, sizeof(bytes));
 }
 
 /* ---- the rate limit (under table_lock) ---------------------------------------------- */

@@ -75,6 +75,9 @@ bool date_valid_past(const char *date);
 /* file_safe_name - in as a file-name part ([A-Za-z0-9_-], others '_'); "none" if empty. */
 void file_safe_name(const char *in, char *out, size_t size);
 
+/* hex_write - len bytes as 2 * len lowercase hex digits and a NUL, into out. */
+void hex_write(char *out, const void *bytes, size_t len);
+
 /* sha256_hex - hex SHA-256 of len bytes at data into out (65 bytes, NUL-terminated). */
 void sha256_hex(const void *data, size_t len, char out[65]);
 
