@@ -9,7 +9,8 @@
 #   log (csv)     crier audit log --format csv to /dev/null, and its peak RSS at N and 3N rows
 #                 (flat memory: the cursor streams)
 # The rows are synthetic but shaped like a campaign's: two per notice (claim and
-# outcome), with SMTP-like details and content hashes.
+# outcome), with SMTP-like details and content hashes. BASELINE=<another crier binary>
+# also runs its seal and verify, alternating with this build's in the same database.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -17,7 +18,7 @@ runs=${2:-3}
 build=${BUILD:-build}
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
 case $build in /*) CRIER=$build/crier ;; *) CRIER=$PWD/$build/crier ;; esac
-export CRIER N=$n RUNS=$runs
+export CRIER N=$n RUNS=$runs BASELINE=${BASELINE:+$(realpath "$BASELINE")}
 work=$(mktemp -d /tmp/crier-bench-audit.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
@@ -54,8 +55,9 @@ timed() {
   cat time.out >>"$label.times"
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+# the columns as seal.c's seal_select_list reads them (the timestamps as the server's text)
 floor_copy() {
-  timed floor psql -XAtq -c "\\copy (SELECT id, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),
+  timed floor psql -XAtq -c "\\copy (SELECT id, at,
     campaign_id, event, notice_id, recipient_ref, channel, from_state, to_state, to_channel, attempt,
     actor, detail, reason, content_sha256, dedupe_key, hold_id, content_at
     FROM crier.dispatch_log WHERE campaign_id = 1 ORDER BY id) TO '/dev/null'"
@@ -63,14 +65,19 @@ floor_copy() {
 
 # sealing changes the database: each run seals a fresh copy of the same rows
 for _ in $(seq "$RUNS"); do
-  sql "CREATE DATABASE bench_seal TEMPLATE bench_audit" >/dev/null
-  PGDATABASE=bench_seal timed seal "$CRIER" audit seal
-  sql "DROP DATABASE bench_seal" >/dev/null
+  for label in seal ${BASELINE:+baseline_seal}; do
+    binary=$CRIER
+    [ "$label" = seal ] || binary=$BASELINE
+    sql "CREATE DATABASE bench_seal TEMPLATE bench_audit" >/dev/null
+    PGDATABASE=bench_seal timed "$label" "$binary" audit seal
+    sql "DROP DATABASE bench_seal" >/dev/null
+  done
 done
 "$CRIER" audit seal >/dev/null
 for _ in $(seq "$RUNS"); do
   floor_copy
   timed verify "$CRIER" audit verify
+  [ -z "$BASELINE" ] || timed baseline_verify "$BASELINE" audit verify
   timed export "$CRIER" audit export --campaign bench --out export.jsonl
   timed verify_file "$CRIER" audit verify --file export.jsonl
   timed log "$CRIER" audit log bench --format csv
@@ -85,8 +92,8 @@ m() { cut -d' ' -f2 "$1.times" | median; }
 cpu() { awk '{ print $3 + $4 }' "$1.times" | median; }
 floor=$(t floor)
 echo "dispatch log: $rows rows; floor (psql \\copy of the same rows, ordered): ${floor} s (median of $RUNS)"
-for label in seal verify export verify_file log; do
-  printf '%-12s %7s s  %6.2fx the floor  crier CPU %6.2f s  peak RSS %6d KiB\n' "$label" \
+for label in seal ${BASELINE:+baseline_seal} verify ${BASELINE:+baseline_verify} export verify_file log; do
+  printf '%-16s %7s s  %6.2fx the floor  crier CPU %6.2f s  peak RSS %6d KiB\n' "$label" \
     "$(t $label)" "$(echo "$(t $label) / $floor" | bc -l)" "$(cpu $label)" "$(m $label)"
 done
 echo "export file: $((size / 1048576)) MiB"

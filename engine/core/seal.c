@@ -27,14 +27,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEAL_LOCK_CLASS "740120" /* pg_advisory_xact_lock: one sealer at a time */
-#define FETCH_ROWS      "1000"   /* a FETCH under main.c's malloc trim threshold */
-#define LOCATOR_ENTRY   16       /* id (8 bytes, big-endian) and the row hash's first 8 */
-#define SEAL_VERSION    1
-#define FIELD_ID        0
-#define FIELD_CAMPAIGN  2
-#define TIMESTAMP_TEXT(col)                                                                        \
-    "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+#define SEAL_LOCK_CLASS  "740120" /* pg_advisory_xact_lock: one sealer at a time */
+#define FETCH_ROWS       "1000"   /* a FETCH under main.c's malloc trim threshold */
+#define LOCATOR_ENTRY    16       /* id (8 bytes, big-endian) and the row hash's first 8 */
+#define SEAL_VERSION     1
+#define FIELD_ID         0
+#define FIELD_AT         1
+#define FIELD_CAMPAIGN   2
+#define FIELD_CONTENT_AT 17
+/* how a sealed timestamp is hashed: the text of this expression (seal.h) */
+#define TIMESTAMP_TEXT(value)                                                                      \
+    "to_char(" value " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 const char *const seal_field_names[SEAL_FIELDS] = {
     "id",      "at",         "campaign_id",    "event",      "notice_id", "recipient_ref",
@@ -56,10 +59,110 @@ static const bool field_integer[SEAL_FIELDS] = {
     [0] = true, [2] = true, [4] = true, [10] = true, [16] = true,
 };
 
-const char seal_select_list[] = "id, " TIMESTAMP_TEXT(
-    "at") ", campaign_id, event, notice_id, recipient_ref, channel,"
-          " from_state, to_state, to_channel, attempt, actor, detail, reason, content_sha256,"
-          " dedupe_key, hold_id, " TIMESTAMP_TEXT("content_at");
+/*
+ * The sealed timestamps. A row hashes each as TIMESTAMP_TEXT gives it
+ * ("2026-12-04T17:40:00.100000Z"), but to_char() was a third of the server's work per row
+ * read (docs/benchmarks.md, "Reading the rows"). So the rows are read with the columns'
+ * own text, and what crier's sessions get (ISO, UTC: "2026-12-04 17:40:00.1+00") is
+ * rewritten here. Anything else (another DateStyle or time zone, a year BC or
+ * after 9999, infinity) is asked of the server with TIMESTAMP_TEXT itself, so the hashed
+ * text never depends on this rewrite being complete.
+ */
+#define TIME_TEXT_MAX 64
+
+struct row_times {
+    char text[2][TIME_TEXT_MAX];
+};
+
+static bool digits_at(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+/* time_rewrite - in ("YYYY-MM-DD HH:MM:SS[.f]+00") as TIMESTAMP_TEXT writes it; false for
+ * any other shape. */
+static bool time_rewrite(const char *in, char out[TIME_TEXT_MAX])
+{
+    if (!(digits_at(in, 4) && in[4] == '-' && digits_at(in + 5, 2) && in[7] == '-' &&
+          digits_at(in + 8, 2) && in[10] == ' ' && digits_at(in + 11, 2) && in[13] == ':' &&
+          digits_at(in + 14, 2) && in[16] == ':' && digits_at(in + 17, 2)))
+        return false;
+    const char *p = in + 19;
+    char fraction[6] = {'0', '0', '0', '0', '0', '0'};
+    if (*p == '.') {
+        size_t n = 0;
+        while (n < 7 && p[1 + n] >= '0' && p[1 + n] <= '9')
+            n++;
+        if (n == 0 || n > 6)
+            return false;
+        memcpy(fraction, p + 1, n);
+        p += 1 + n;
+    }
+    if (strcmp(p, "+00") != 0)
+        return false;
+    memcpy(out, in, 19);
+    out[10] = 'T';
+    out[19] = '.';
+    memcpy(out + 20, fraction, 6);
+    out[26] = 'Z';
+    out[27] = '\0';
+    return true;
+}
+
+/* time_asked - in, as the server writes it with TIMESTAMP_TEXT (*ret NULL when it gives
+ * NULL); the text of the same session's output reads back as the same instant. */
+static int time_asked(struct crier_db *db, const char *in, char out[TIME_TEXT_MAX],
+                      const char **ret)
+{
+    const char *params[] = {in};
+    PGresult *result = NULL;
+    int r = db_query(db, "SELECT " TIMESTAMP_TEXT("$1::timestamptz"), 1, params, &result);
+    if (r < 0)
+        return r;
+    const char *text = db_value(result, 0, 0);
+    if (text && strlen(text) >= TIME_TEXT_MAX) {
+        PQclear(result);
+        snprintf(db->error, sizeof(db->error), "a log timestamp too long to seal: %s", in);
+        return -EINVAL;
+    }
+    if (text)
+        snprintf(out, TIME_TEXT_MAX, "%s", text);
+    *ret = text ? out : NULL;
+    PQclear(result);
+    return 0;
+}
+
+/* row_read - the sealed texts of a row read with seal_select_list, into value (pointing
+ * into result and times, which must outlive them). */
+static int row_read(struct crier_db *db, const PGresult *result, int row,
+                    const char *value[SEAL_FIELDS], struct row_times *times)
+{
+    static const int time_fields[2] = {FIELD_AT, FIELD_CONTENT_AT};
+    for (int f = 0; f < SEAL_FIELDS; f++)
+        value[f] = db_value(result, row, f);
+    for (int i = 0; i < 2; i++) {
+        const char **v = &value[time_fields[i]];
+        if (*v == NULL)
+            continue;
+        if (time_rewrite(*v, times->text[i])) {
+            *v = times->text[i];
+            continue;
+        }
+        int r = time_asked(db, *v, times->text[i], v);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* A log row's columns in seal_field_names' order: each the canonical text but the
+ * timestamps, which come as the server's own text and row_read writes as TIMESTAMP_TEXT. */
+static const char seal_select_list[] =
+    "id, at, campaign_id, event, notice_id, recipient_ref, channel, from_state, to_state,"
+    " to_channel, attempt, actor, detail, reason, content_sha256, dedupe_key, hold_id, content_at";
 
 static const char zero_hash[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -533,10 +636,11 @@ static int seal_batch(struct crier_db *db, struct seal_pass *pass, PGresult *res
     int r = 0;
     for (int row = 0; row < PQntuples(result) && r == 0; row++) {
         const char *value[SEAL_FIELDS];
-        for (int f = 0; f < SEAL_FIELDS; f++)
-            value[f] = db_value(result, row, f);
+        struct row_times times;
+        r = row_read(db, result, row, value, &times);
         struct sealing *s = NULL;
-        r = seal_campaign(db, pass, value[FIELD_CAMPAIGN], &s);
+        if (r == 0)
+            r = seal_campaign(db, pass, value[FIELD_CAMPAIGN], &s);
         if (r < 0)
             break;
         block_hash_row(&s->hash, value);
@@ -742,10 +846,12 @@ static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon
         if (n == 0)
             break;
         progress_add(&bar, n);
-        for (int row = 0; row < n && !c->broken; row++) {
+        for (int row = 0; row < n && !c->broken && r == 0; row++) {
             const char *value[SEAL_FIELDS];
-            for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = db_value(result, row, f);
+            struct row_times times;
+            r = row_read(db, result, row, value, &times);
+            if (r < 0)
+                break;
             int64_t row_id = strtoll(value[FIELD_ID], NULL, 10);
             while (b < nblocks && row_id > meta.hi) {
                 close_stored(db, c, &meta, expect_head);
@@ -998,8 +1104,11 @@ static int export_campaign(struct crier_db *db, int64_t campaign_id, const char 
             while (r == 0 && b < nblocks && row_id > strtoll(PQgetvalue(blocks, b, 2), NULL, 10))
                 r = block_line(db, blocks, b++, campaign_id, out);
             const char *value[SEAL_FIELDS];
-            for (int f = 0; f < SEAL_FIELDS; f++)
-                value[f] = db_value(result, row, f);
+            struct row_times times;
+            if (r == 0)
+                r = row_read(db, result, row, value, &times);
+            if (r < 0)
+                break;
             row_write(out, value);
             rows++;
             if (b >= nblocks)

@@ -29,9 +29,6 @@
 #define SEAL_FIELDS 18
 extern const char *const seal_field_names[SEAL_FIELDS];
 
-/* The SELECT list that returns a log row's canonical texts, in seal_field_names' order. */
-extern const char seal_select_list[];
-
 /*
  * seal_run - seal every log row written so far, in all campaigns: waits (at most
  * lock_timeout_ms) until no transaction that wrote the log is still open, then hashes the

@@ -459,4 +459,49 @@ run_crier audit verify --campaign a2
 is "$RC" 1 "a row edited in a block's second FETCH: verify exits 1"
 like "$OUT" "BROKEN: block 1 .*row id $nth differs" "and names the row"
 
+
+# --- the sealed timestamps: read as the server's text, hashed as TIMESTAMP_TEXT (seal.c) ------
+# rows whose times take every shape the rewrite knows (no fraction, trailing zeros, years
+# below 1000) and those it leaves to the server (BC, past 9999, infinity); the export
+# carries the hashed texts, which must be to_char()'s to the byte
+psql -XAtq -v ON_ERROR_STOP=1 -c "INSERT INTO crier.dispatch_log (campaign_id, event, actor, at, content_at)
+  SELECT c.id, 'campaign', 'times', t.at, t.content_at FROM crier.campaign c,
+  (VALUES ('2026-12-04 17:40:00+00'::timestamptz, NULL::timestamptz),
+          ('2026-12-04 17:40:00.1+00', '2026-12-04 17:40:00.000001+00'),
+          ('2026-12-04 17:40:00.12+00', '2026-12-04 17:40:00.123456+00'),
+          ('0999-01-01 01:02:03.4+00', '0001-01-01 00:00:00+00'),
+          ('9999-12-31 23:59:59.999999+00', '0044-03-15 12:00:00+00 BC'),
+          ('10000-01-01 00:00:00+00', 'infinity'),
+          ('-infinity', '2000-02-29 12:00:00.05+00')) t(at, content_at)
+  WHERE c.name = 'a2'" >/dev/null
+is "$?" 0 "log rows with edge timestamps written"
+psql -XAtq -c "ALTER TABLE crier.dispatch_log DISABLE TRIGGER append_only;
+  UPDATE crier.dispatch_log SET actor = left(actor, -1) WHERE id = $nth;
+  ALTER TABLE crier.dispatch_log ENABLE TRIGGER append_only" >/dev/null
+run_crier audit seal
+is "$RC" 0 "audit seal of rows with edge timestamps"
+run_crier audit verify --campaign a2
+is "$RC" 0 "verify: intact with them (the edit above undone)"
+run_crier audit export --campaign a2 --out times.jsonl
+is "$RC" 0 "audit export of the rows with edge timestamps"
+"$PY" - times.jsonl >times.got <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    if "row" in d and d["row"]["actor"] == "times":
+        r = d["row"]
+        print(r["id"], r["at"], r["content_at"])
+PY
+psql -XAtq -F ' ' -c "SELECT id, coalesce(to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'None'),
+  coalesce(to_char(content_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), 'None')
+  FROM crier.dispatch_log WHERE actor = 'times' ORDER BY id" >times.want
+is "$(wc -l <times.got)" 7 "the export has the seven rows"
+is "$(cat times.got)" "$(cat times.want)" "each hashed timestamp is to_char()'s text, to the byte"
+# a server whose DateStyle is not ISO: every timestamp is asked of the server
+PGOPTIONS="-c DateStyle=SQL,DMY" run_crier audit export --campaign a2 --out times2.jsonl
+is "$RC" 0 "audit export under DateStyle SQL, DMY"
+ok "the same export, byte for byte" cmp -s times.jsonl times2.jsonl
+PGOPTIONS="-c DateStyle=SQL,DMY" run_crier audit verify --campaign a2
+is "$RC" 0 "and verify under it: intact"
+
 done_testing
