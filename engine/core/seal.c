@@ -82,8 +82,8 @@ static bool digits_at(const char *s, size_t n)
     return true;
 }
 
-/* time_rewrite - in ("YYYY-MM-DD HH:MM:SS[.f]+00") as TIMESTAMP_TEXT writes it; false for
- * any other shape. */
+/* time_rewrite - in, of the shape "YYYY-MM-DD HH:MM:SS[.f]+00", into out as TIMESTAMP_TEXT
+ * writes it; false for any other shape. */
 static bool time_rewrite(const char *in, char out[TIME_TEXT_MAX])
 {
     if (!(digits_at(in, 4) && in[4] == '-' && digits_at(in + 5, 2) && in[7] == '-' &&
@@ -163,6 +163,16 @@ static int row_read(struct crier_db *db, const PGresult *result, int row,
 static const char seal_select_list[] =
     "id, at, campaign_id, event, notice_id, recipient_ref, channel, from_state, to_state,"
     " to_channel, attempt, actor, detail, reason, content_sha256, dedupe_key, hold_id, content_at";
+
+/* rows_declare - cursor declare (its SQL) over log rows in seal_select_list's columns. The
+ * transaction writes timestamps in ISO (the sessions are in UTC already, db.c): under
+ * another DateStyle (a server's default, PGDATESTYLE) every one would cost a round trip. */
+static int rows_declare(struct crier_db *db, const char *declare, int nparams,
+                        const char *const *params)
+{
+    int r = db_exec(db, "SELECT set_config('DateStyle', 'ISO, MDY', true)", 0, NULL);
+    return r < 0 ? r : db_exec(db, declare, nparams, params);
+}
 
 static const char zero_hash[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
@@ -664,7 +674,7 @@ static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizo
     char *declare = xasprintf("DECLARE seal_rows NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE id > $1 AND id <= $2 ORDER BY id",
                               seal_select_list);
-    int r = db_exec(db, declare, 2, range);
+    int r = rows_declare(db, declare, 2, range);
     free(declare);
     while (r == 0) {
         PGresult *result = NULL;
@@ -816,7 +826,7 @@ static int campaign_rows_open(struct crier_db *db, const char *name, const char 
     char *declare = xasprintf("DECLARE %s NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
                               name, seal_select_list);
-    int r = db_exec(db, declare, 1, params);
+    int r = rows_declare(db, declare, 1, params);
     free(declare);
     return r;
 }
