@@ -550,8 +550,8 @@ static int read_holds(struct crier_db *db, struct report *r, char *err, size_t e
      * hold_state's lapses_at, which follows the campaign meta alone (009_oral_lapse.sql). */
     int rc = db_query(db,
                       "SELECT s.id, s.region, s.recipient_ref, s.form, h.authority, h.case_ref,"
-                      " to_char(s.placed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
-                      " to_char(s.lifted_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                      " to_char(s.placed_at, " DB_TIME_S "),"
+                      " to_char(s.lifted_at, " DB_TIME_S "),"
                       " extract(epoch FROM s.placed_at),"
                       " extract(epoch FROM least(coalesce(s.lifted_at, now()),"
                       " coalesce(x.lapses_at, 'infinity'))), s.active,"
@@ -679,7 +679,7 @@ static int read_undeliverable(struct crier_db *db, struct report *r, json_t **re
         " n.channel, array_to_json(n.reasons)::text,"
         " (SELECT d.reason FROM crier.dispatch_log d WHERE d.notice_id = n.id"
         "  AND d.reason IS NOT NULL ORDER BY d.id DESC LIMIT 1),"
-        " (SELECT to_char(d.at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM crier.dispatch_log d"
+        " (SELECT to_char(d.at, " DB_TIME_S ") FROM crier.dispatch_log d"
         "  WHERE d.notice_id = n.id AND d.to_state = 'undeliverable' ORDER BY d.id DESC LIMIT 1)"
         " FROM crier.notice n"
         " JOIN crier.recipient r ON r.campaign_id = n.campaign_id AND r.seq = n.recipient_seq"

@@ -169,7 +169,7 @@ static json_t *eta_at(struct crier_db *db, double seconds)
     PGresult *res = NULL;
     if (db_query(db,
                  "SELECT to_char((now() AT TIME ZONE 'UTC') + make_interval(secs => $1::float8),"
-                 " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')",
+                 " " DB_TIME_S ")",
                  1, params, &res) < 0)
         return json_null();
     json_t *eta = PQntuples(res) == 1 ? json_string(PQgetvalue(res, 0, 0)) : json_null();

@@ -273,7 +273,7 @@ static const char unreached_sql[] =
     "  WHEN n.attempt = 0 THEN 'no usable contact' ELSE 'undeliverable' END,"
     " coalesce(nullif(array_to_string(n.reasons, '; '), ''), l.reason, l.detail),"
     " n.state, n.channel, n.attempt,"
-    " to_char(l.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), l.event, l.channel,"
+    " to_char(l.at AT TIME ZONE 'UTC', " DB_TIME_S "), l.event, l.channel,"
     " l.to_state, l.detail, r.email, r.fax, r.address1, r.address2, r.city, r.region,"
     " r.postal_code, r.country, r.version"
     " FROM n CROSS JOIN LATERAL (SELECT * FROM crier.recipient_now r WHERE r.campaign_id = $1"

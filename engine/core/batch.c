@@ -175,7 +175,7 @@ static const char list_sql[] =
     " max(left(split_part(detail, ' ', 4), 10)) FILTER (WHERE to_state = 'mailed') AS mailed_on"
     " FROM crier.dispatch_log WHERE campaign_id = $1 AND event = 'transition'"
     " AND channel = $3 AND from_state = 'batched' AND detail LIKE 'batch %' GROUP BY 1)"
-    " SELECT m.batch, to_char(m.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " SELECT m.batch, to_char(m.created_at AT TIME ZONE 'UTC', " DB_TIME_S "),"
     " m.letters, m.pages, m.pdf_sha256, coalesce(l.mailed, 0), coalesce(l.voided, 0),"
     " coalesce(l.mailed_on, '') FROM made m LEFT JOIN later l USING (batch)"
     " WHERE ($2 = '' OR m.batch = $2) ORDER BY m.created_at, m.batch";

@@ -295,7 +295,7 @@ int campaign_list(struct crier_db *db, bool json, FILE *out)
     PGresult *result = NULL;
     int r = db_query(db,
                      "SELECT c.name, c.incident, c.state, array_to_string(c.policy, ','),"
-                     " to_char(c.created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                     " to_char(c.created_at, " DB_TIME_S "),"
                      /* the tallies (006_scale.sql), not a count of the notices: the
                       * console polls this, and it must not cost a campaign's size */
                      " (SELECT coalesce(sum(t.n), 0) FROM crier.notice_tally t"

@@ -31,7 +31,6 @@
 
 #define DRAIN_POLL_SECONDS 0.1
 #define REFS_SHOWN         20 /* in-flight refs printed; the dispatch log has them all */
-#define TIME_FORMAT        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
 
 static bool release_lapsed; /* holds.oral_lapse: release */
 
@@ -503,12 +502,12 @@ static int place_insert(struct crier_db *db, const struct hold_place_options *o,
                      " official, case_ref, form, reason, review_by, document_name,"
                      " document_sha256, document, placed_as) VALUES ($1, $2, $3, $4, $5, $6, $7,"
                      " $8, $9::date, $10, $11, $12::bytea, $13)"
-                     " RETURNING id, to_char(placed_at, " TIME_FORMAT "),"
+                     " RETURNING id, to_char(placed_at, " DB_TIME_S "),"
                      " crier.hold_scope_text(region, recipient_ref),"
                      /* an oral hold's lapse, where it applies (009_oral_lapse.sql), else NULL */
                      " CASE WHEN crier.oral_lapse_applies((SELECT c.meta FROM crier.campaign c"
                      "  WHERE c.id = h.campaign_id))"
-                     " THEN to_char(placed_at + interval '720 hours', " TIME_FORMAT ") END",
+                     " THEN to_char(placed_at + interval '720 hours', " DB_TIME_S ") END",
                      13, params, ret_result);
     free(region);
     return r;
@@ -705,8 +704,8 @@ static int hold_find(struct crier_db *db, const char *hold, PGresult **ret_resul
     int r =
         query_row(db,
                   "SELECT c.name, crier.hold_scope_text(h.region, h.recipient_ref),"
-                  " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by,"
-                  " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, h.form"
+                  " to_char(l.lifted_at, " DB_TIME_S "), l.lifted_by,"
+                  " to_char(f.confirmed_at, " DB_TIME_S "), f.confirmed_by, h.form"
                   " FROM crier.hold h JOIN crier.campaign c ON c.id = h.campaign_id"
                   " LEFT JOIN crier.hold_lift l ON l.hold_id = h.id"
                   " LEFT JOIN crier.hold_confirm f ON f.hold_id = h.id WHERE h.id = $1",
@@ -804,7 +803,7 @@ int hold_lift(struct crier_db *db, const char *hold, const char *evidence,
                      "INSERT INTO crier.hold_lift (hold_id, evidence, document_name,"
                      " document_sha256, document, lifted_as)"
                      " VALUES ($1, $2, $3, $4, $5::bytea, $6)"
-                     " RETURNING to_char(lifted_at, " TIME_FORMAT "), released",
+                     " RETURNING to_char(lifted_at, " DB_TIME_S "), released",
                      6, params, &result);
     if (r == 0) {
         r = db_commit(db);
@@ -856,7 +855,7 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
     r = db_query(db,
                  "INSERT INTO crier.hold_confirm (hold_id, document_name, document_sha256,"
                  " document, confirmed_as) VALUES ($1, $2, $3, $4::bytea, $5)"
-                 " RETURNING to_char(confirmed_at, " TIME_FORMAT ")",
+                 " RETURNING to_char(confirmed_at, " DB_TIME_S ")",
                  5, params, &result);
     if (r < 0) {
         recording_failed(db, r, hold, "confirm the hold", "confirmed", err, err_size);
@@ -886,15 +885,15 @@ int hold_confirm(struct crier_db *db, const char *hold, const struct hold_docume
  * only, $4 hold id or 0. */
 static const char holds_sql[] =
     "SELECT h.id, c.name, crier.hold_scope_text(h.region, h.recipient_ref), h.form,"
-    " to_char(h.placed_at, " TIME_FORMAT "), h.placed_by, h.placed_role, h.placed_as,"
+    " to_char(h.placed_at, " DB_TIME_S "), h.placed_by, h.placed_role, h.placed_as,"
     " to_char(h.review_by, 'YYYY-MM-DD'), s.active, s.lapsed, s.past_review,"
-    " to_char(s.lapses_at, " TIME_FORMAT "), h.authority, h.official, h.case_ref, h.reason,"
+    " to_char(s.lapses_at, " DB_TIME_S "), h.authority, h.official, h.case_ref, h.reason,"
     " h.region, h.recipient_ref, h.document_name, h.document_sha256, octet_length(h.document),"
     /* 22: the lift */
-    " to_char(l.lifted_at, " TIME_FORMAT "), l.lifted_by, l.lifted_role, l.lifted_as,"
+    " to_char(l.lifted_at, " DB_TIME_S "), l.lifted_by, l.lifted_role, l.lifted_as,"
     " l.evidence, l.document_name, l.document_sha256, octet_length(l.document), l.released,"
     /* 31: the written confirmation */
-    " to_char(f.confirmed_at, " TIME_FORMAT "), f.confirmed_by, f.confirmed_role,"
+    " to_char(f.confirmed_at, " DB_TIME_S "), f.confirmed_by, f.confirmed_role,"
     " f.confirmed_as, f.document_name, f.document_sha256, octet_length(f.document),"
     /* 38; 39: the hold it follows, 41: its companion (016_substitute_holds.sql) */
     " h.campaign_id, h.parent_hold_id, (SELECT pc.name FROM crier.hold p JOIN crier.campaign pc"
@@ -1361,7 +1360,7 @@ int hold_show(struct crier_db *db, const char *hold, bool json, const struct rul
  * id, or 0 for all). */
 static const char alerts_sql[] =
     "SELECT s.id, c.name, crier.hold_scope_text(s.region, s.recipient_ref), s.lapsed,"
-    " s.past_review, s.active, to_char(s.lapses_at, " TIME_FORMAT "),"
+    " s.past_review, s.active, to_char(s.lapses_at, " DB_TIME_S "),"
     " to_char(s.review_by, 'YYYY-MM-DD')"
     " FROM crier.hold_state($1) s JOIN crier.campaign c ON c.id = s.campaign_id"
     " WHERE s.lifted_at IS NULL AND (s.lapsed OR s.past_review)"

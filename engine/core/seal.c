@@ -35,9 +35,6 @@
 #define FIELD_AT         1
 #define FIELD_CAMPAIGN   2
 #define FIELD_CONTENT_AT 17
-/* how a sealed timestamp is hashed: the text of this expression (seal.h) */
-#define TIMESTAMP_TEXT(value)                                                                      \
-    "to_char(" value " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 
 const char *const seal_field_names[SEAL_FIELDS] = {
     "id",      "at",         "campaign_id",    "event",      "notice_id", "recipient_ref",
@@ -59,81 +56,10 @@ static const bool field_integer[SEAL_FIELDS] = {
     [0] = true, [2] = true, [4] = true, [10] = true, [16] = true,
 };
 
-/*
- * The sealed timestamps. A row hashes each as TIMESTAMP_TEXT gives it
- * ("2026-12-04T17:40:00.100000Z"), but to_char() was a third of the server's work per row
- * read (docs/benchmarks.md, "Reading the rows"). So the rows are read with the columns'
- * own text, and what crier's sessions get (ISO, UTC: "2026-12-04 17:40:00.1+00") is
- * rewritten here. Anything else (another DateStyle or time zone, a year BC or
- * after 9999, infinity) is asked of the server with TIMESTAMP_TEXT itself, so the hashed
- * text never depends on this rewrite being complete.
- */
-#define TIME_TEXT_MAX 64
-
+/* The sealed timestamps: read as the server's text, written as DB_TIME_US (db.h) */
 struct row_times {
-    char text[2][TIME_TEXT_MAX];
+    char text[2][DB_TIME_MAX];
 };
-
-static bool digits_at(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < '0' || s[i] > '9')
-            return false;
-    return true;
-}
-
-/* time_rewrite - in, of the shape "YYYY-MM-DD HH:MM:SS[.f]+00", into out as TIMESTAMP_TEXT
- * writes it; false for any other shape. */
-static bool time_rewrite(const char *in, char out[TIME_TEXT_MAX])
-{
-    if (!(digits_at(in, 4) && in[4] == '-' && digits_at(in + 5, 2) && in[7] == '-' &&
-          digits_at(in + 8, 2) && in[10] == ' ' && digits_at(in + 11, 2) && in[13] == ':' &&
-          digits_at(in + 14, 2) && in[16] == ':' && digits_at(in + 17, 2)))
-        return false;
-    const char *p = in + 19;
-    char fraction[6] = {'0', '0', '0', '0', '0', '0'};
-    if (*p == '.') {
-        size_t n = 0;
-        while (n < 7 && p[1 + n] >= '0' && p[1 + n] <= '9')
-            n++;
-        if (n == 0 || n > 6)
-            return false;
-        memcpy(fraction, p + 1, n);
-        p += 1 + n;
-    }
-    if (strcmp(p, "+00") != 0)
-        return false;
-    memcpy(out, in, 19);
-    out[10] = 'T';
-    out[19] = '.';
-    memcpy(out + 20, fraction, 6);
-    out[26] = 'Z';
-    out[27] = '\0';
-    return true;
-}
-
-/* time_asked - in, as the server writes it with TIMESTAMP_TEXT (*ret NULL when it gives
- * NULL); the text of the same session's output reads back as the same instant. */
-static int time_asked(struct crier_db *db, const char *in, char out[TIME_TEXT_MAX],
-                      const char **ret)
-{
-    const char *params[] = {in};
-    PGresult *result = NULL;
-    int r = db_query(db, "SELECT " TIMESTAMP_TEXT("$1::timestamptz"), 1, params, &result);
-    if (r < 0)
-        return r;
-    const char *text = db_value(result, 0, 0);
-    if (text && strlen(text) >= TIME_TEXT_MAX) {
-        PQclear(result);
-        snprintf(db->error, sizeof(db->error), "a log timestamp too long to seal: %s", in);
-        return -EINVAL;
-    }
-    if (text)
-        snprintf(out, TIME_TEXT_MAX, "%s", text);
-    *ret = text ? out : NULL;
-    PQclear(result);
-    return 0;
-}
 
 /* row_read - the sealed texts of a row read with seal_select_list, into value (pointing
  * into result and times, which must outlive them). */
@@ -145,13 +71,7 @@ static int row_read(struct crier_db *db, const PGresult *result, int row,
         value[f] = db_value(result, row, f);
     for (int i = 0; i < 2; i++) {
         const char **v = &value[time_fields[i]];
-        if (*v == NULL)
-            continue;
-        if (time_rewrite(*v, times->text[i])) {
-            *v = times->text[i];
-            continue;
-        }
-        int r = time_asked(db, *v, times->text[i], v);
+        int r = db_time_us(db, *v, times->text[i], v);
         if (r < 0)
             return r;
     }
@@ -159,7 +79,7 @@ static int row_read(struct crier_db *db, const PGresult *result, int row,
 }
 
 /* A log row's columns in seal_field_names' order: each the canonical text but the
- * timestamps, which come as the server's own text and row_read writes as TIMESTAMP_TEXT. */
+ * timestamps, which come as the server's own text and row_read writes as DB_TIME_US. */
 static const char seal_select_list[] =
     "id, at, campaign_id, event, notice_id, recipient_ref, channel, from_state, to_state,"
     " to_channel, attempt, actor, detail, reason, content_sha256, dedupe_key, hold_id, content_at";
@@ -170,7 +90,7 @@ static const char seal_select_list[] =
 static int rows_declare(struct crier_db *db, const char *declare, int nparams,
                         const char *const *params)
 {
-    int r = db_exec(db, "SELECT set_config('DateStyle', 'ISO, MDY', true)", 0, NULL);
+    int r = db_time_iso(db);
     return r < 0 ? r : db_exec(db, declare, nparams, params);
 }
 
@@ -954,7 +874,7 @@ int seal_verify(struct crier_db *db, const char *campaign, const char *expect_he
 /* Each campaign's newest block and its row count ($1 one campaign's name, or NULL). */
 static const char heads_sql[] =
     "SELECT c.name, b.seq, b.hi_id, b.sha256,"
-    " to_char(b.sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+    " to_char(b.sealed_at AT TIME ZONE 'UTC', " DB_TIME_S "),"
     " (SELECT sum(rows) FROM crier.audit_block x WHERE x.campaign_id = c.id)"
     " FROM crier.campaign c LEFT JOIN LATERAL (SELECT * FROM crier.audit_block a"
     "  WHERE a.campaign_id = c.id ORDER BY seq DESC LIMIT 1) b ON true"
@@ -1077,7 +997,7 @@ static int block_line(struct crier_db *db, PGresult *blocks, int b, int64_t camp
 /* A campaign's blocks in order with when each was sealed ($1 its id). */
 static const char export_blocks_sql[] =
     "SELECT seq, lo_id, hi_id, rows, prev_sha256, sha256,"
-    " to_char(sealed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    " to_char(sealed_at AT TIME ZONE 'UTC', " DB_TIME_US ")"
     " FROM crier.audit_block WHERE campaign_id = $1 ORDER BY seq";
 
 static int export_campaign(struct crier_db *db, int64_t campaign_id, const char *name, FILE *out,

@@ -36,7 +36,7 @@
     " SELECT u.name, u.channel, u.id, u.holds_placed,"                                             \
     " (SELECT coalesce(sum(t.n), 0) FROM crier.notice_tally t WHERE t.campaign_id = u.id"          \
     " AND t.channel = u.channel AND t.state = 'ready'),"                                           \
-    " to_char(s.last_served_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"             \
+    " to_char(s.last_served_at AT TIME ZONE 'UTC', " DB_TIME_S "),"                                \
     " to_char(s.last_served_at AT TIME ZONE 'UTC',"                                                \
     " CASE WHEN (s.last_served_at AT TIME ZONE 'UTC')::date = (now() AT TIME ZONE 'UTC')::date"    \
     " THEN 'HH24:MI' ELSE 'YYYY-MM-DD HH24:MI' END)"                                               \

@@ -316,7 +316,7 @@ static json_t *records_json(struct crier_db *db, const char *campaign_id, char *
     const char *params[] = {campaign_id};
     *ret = db_query(db,
                     "SELECT kind, jurisdiction, url, outlet, from_date::text, until_date::text,"
-                    " detail, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+                    " detail, to_char(at AT TIME ZONE 'UTC', " DB_TIME_S "),"
                     " actor FROM crier.substitute_record WHERE campaign_id = $1 ORDER BY id",
                     1, params, &res);
     if (*ret < 0) {

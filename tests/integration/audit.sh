@@ -497,6 +497,16 @@ psql -XAtq -F ' ' -c "SELECT id, coalesce(to_char(at AT TIME ZONE 'UTC', 'YYYY-M
   FROM crier.dispatch_log WHERE actor = 'times' ORDER BY id" >times.want
 is "$(wc -l <times.got)" 7 "the export has the seven rows"
 is "$(cat times.got)" "$(cat times.want)" "each hashed timestamp is to_char()'s text, to the byte"
+# audit log reads them the same way
+run_crier audit log a2 --format json
+is "$RC" 0 "audit log of the rows with edge timestamps"
+printf '%s\n' "$OUT" | "$PY" -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["actor"] == "times":
+        print(r["id"], r["at"], r["content_at"])' >times.log
+is "$(cat times.log)" "$(cat times.want)" "audit log prints each as to_char() does"
 # a server whose DateStyle is not ISO: the reads set their own, and the texts are the same
 PGOPTIONS="-c DateStyle=SQL,DMY" run_crier audit export --campaign a2 --out times2.jsonl
 is "$RC" 0 "audit export under DateStyle SQL, DMY"
