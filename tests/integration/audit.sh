@@ -460,7 +460,7 @@ is "$RC" 1 "a row edited in a block's second FETCH: verify exits 1"
 like "$OUT" "BROKEN: block 1 .*row id $nth differs" "and names the row"
 
 
-# --- the sealed timestamps: read as the server's text, hashed as TIMESTAMP_TEXT (seal.c) ------
+# --- the sealed timestamps: read as the server's text, written as DB_TIME_US (db.h) ----------
 # rows whose times take every shape the rewrite knows (no fraction, trailing zeros, years
 # below 1000) and those it leaves to the server (BC, past 9999, infinity); the export
 # carries the hashed texts, which must be to_char()'s to the byte
