@@ -27,6 +27,12 @@
 # and before the start (an A/B of storage or autovacuum settings without a migration).
 # SHARED_BUFFERS sets the cluster's (default 512MB). SEAL_INTERVAL sets audit.seal_interval
 # (default crier's 5s; 0 turns off the sealing crier run does as it goes).
+# PERF=DIR records the whole machine (`perf record -a`, 499 Hz, call graphs by frame pointer)
+# from the processes' start to their end, to DIR/perf-N-P-CHANNEL-RUN.data, and prints the
+# `perf report --time` ranges of the first and the last fifth: the two profiles to compare.
+# STATEMENTS=DIR loads pg_stat_statements and writes, for each run, every statement's calls,
+# time and buffers in the first and in the last fifth (snapshots taken as the tally passes
+# 20 % and 80 %, polled every 0.2 s), to DIR/statements-N-P-CHANNEL-RUN.txt.
 # Every run prints the autovacuum and autoanalyze runs that ended during it, with the
 # second of the run they ended at and how long each took (log_autovacuum_min_duration=0).
 set -euo pipefail
@@ -41,7 +47,10 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} CHANNEL=$channel
 export LEASE=${LEASE:-} SEAL_INTERVAL=${SEAL_INTERVAL:-} PLANS_SECONDS=${PLANS_SECONDS:-1} AFTER_LOAD=${AFTER_LOAD:-}
 export BENCH=$PWD/bench META=$PWD/tests/data/incident.yaml PLANS=${PLANS:+$(realpath -m "$PLANS")} TIMEOUT=${TIMEOUT:-}
+export PERF=${PERF:+$(realpath -m "$PERF")} STATEMENTS=${STATEMENTS:+$(realpath -m "$STATEMENTS")}
+[ -z "$STATEMENTS" ] || mkdir -p "$STATEMENTS"
 [ -z "$PLANS" ] || mkdir -p "$PLANS"
+[ -z "$PERF" ] || { mkdir -p "$PERF"; command -v perf >/dev/null || { echo "PERF needs perf (linux-perf)"; exit 1; }; }
 work=$(mktemp -d /tmp/crier-bench-scale.XXXXXX)
 pids=()
 cleanup() {
@@ -64,7 +73,7 @@ if [ "$channel" = email ]; then
 fi
 
 pg_virtualenv -t -o "shared_buffers=${SHARED_BUFFERS:-512MB}" -o 'max_wal_size=4GB' \
-  -o 'shared_preload_libraries=auto_explain' -o 'logging_collector=on' \
+  -o "shared_preload_libraries=auto_explain${STATEMENTS:+,pg_stat_statements}" -o 'logging_collector=on' \
   -o 'log_autovacuum_min_duration=0' \
   -o "log_directory=$work/pglog" -o 'log_filename=pg.log' \
   bash -s "$work" "$n" "$procs" "$runs" <<'INNER'
@@ -154,6 +163,40 @@ for line in sys.stdin:
 ' "$2" "$3"
 }
 
+# statements FILE CAMPAIGN_ID - pg_stat_statements' counters over the first fifth (from
+# the reset before the start to 20 %) and over the last (80 % to 100 %), statement by
+# statement, the costliest in the last fifth first
+statements() {
+  local at=0 snap
+  for snap in 1 2 3; do
+    local target=$((n * (snap == 1 ? 20 : snap == 2 ? 80 : 100) / 100)) done_=-1
+    while [ "$done_" -lt "$target" ]; do
+      sleep 0.2
+      done_=$(q -c "SELECT coalesce(sum(n), 0) FROM crier.notice_tally WHERE campaign_id = $2
+                    AND state = '$final'") || return 0
+    done
+    q -q -c "CREATE TABLE IF NOT EXISTS public.pss_snap AS SELECT 0 AS snap, * FROM pg_stat_statements LIMIT 0" \
+      -c "INSERT INTO public.pss_snap SELECT $snap, * FROM pg_stat_statements"
+  done
+  q -F' | ' -P footer=off -f - >"$1" <<'SQL'
+WITH s AS (SELECT snap, queryid, max(query) AS query, sum(calls) AS calls, sum(total_exec_time) AS ms,
+                  sum(rows) AS rows, sum(shared_blks_hit) AS hit, sum(shared_blks_read) AS read,
+                  sum(shared_blks_dirtied) AS dirtied, sum(shared_blks_written) AS written
+           FROM public.pss_snap GROUP BY snap, queryid),
+f AS (SELECT a.queryid, a.query, a.calls AS c1, a.ms AS ms1, a.hit AS h1, a.read AS r1, a.written AS w1,
+             c.calls - coalesce(b.calls, 0) AS c5, c.ms - coalesce(b.ms, 0) AS ms5,
+             c.hit - coalesce(b.hit, 0) AS h5, c.read - coalesce(b.read, 0) AS r5,
+             c.written - coalesce(b.written, 0) AS w5
+      FROM s c LEFT JOIN s a ON a.queryid = c.queryid AND a.snap = 1
+      LEFT JOIN s b ON b.queryid = c.queryid AND b.snap = 2 WHERE c.snap = 3)
+SELECT round(coalesce(ms1, 0)) AS ms_first, round(ms5) AS ms_last, coalesce(c1, 0) AS calls_first, c5 AS calls_last,
+       coalesce(h1, 0) || '/' || coalesce(r1, 0) || '/' || coalesce(w1, 0) AS "hit/read/written first",
+       h5 || '/' || r5 || '/' || w5 AS "hit/read/written last",
+       left(regexp_replace(query, '\s+', ' ', 'g'), 160) AS query
+FROM f ORDER BY ms5 DESC NULLS LAST LIMIT 30
+SQL
+}
+
 load_campaign() {
   "$CRIER" campaign create "$1" --incident BENCH --policy "$CHANNEL" --meta "$META" >/dev/null
   "$CRIER" campaign load "$1" --csv list.csv >/dev/null
@@ -180,12 +223,27 @@ for i in $(seq "$runs"); do
   wal0=$(q -c "SELECT wal_bytes, wal_fpi FROM pg_stat_wal")
   reads0=$(q -c "SELECT sum(blks_read) FROM pg_stat_database")
   written0=$(q -c "SELECT buffers_backend FROM pg_stat_bgwriter")
+  profiler=
+  if [ -n "$PERF" ]; then
+    perf record -q -a -g -F 499 -o "$PERF/perf-$n-$procs-$CHANNEL-$i.data" 2>"$PERF/perf-$i.err" &
+    profiler=$!
+    sleep 1 # its buffers mapped before the first claim
+  fi
+  stats=
+  if [ -n "$STATEMENTS" ]; then
+    q -q -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" -c "DROP TABLE IF EXISTS public.pss_snap" \
+      -c "SELECT pg_stat_statements_reset()" >/dev/null
+  fi
   t0=$(date +%s.%N)
   ps=()
   for k in $(seq "$procs"); do
     /usr/bin/time -f '%e %M' -o "time$k.out" "$CRIER" run --until-idle 2>"run$k.err" &
     ps+=($!)
   done
+  if [ -n "$STATEMENTS" ]; then
+    statements "$STATEMENTS/statements-$n-$procs-$CHANNEL-$i.txt" "$id" &
+    stats=$!
+  fi
   planner=
   if [ -n "$PLANS" ]; then
     plans "$PLANS/plans-$n-$procs-$CHANNEL-$i.log" "$id" &
@@ -201,6 +259,11 @@ for i in $(seq "$runs"); do
     wait "$p" || [ -e timed-out ] || { echo "crier run failed:"; cat run*.err; exit 1; }
   done
   [ -z "$stopper" ] || kill "$stopper" 2>/dev/null || true
+  t1=$(date +%s.%N)
+  if [ -n "$profiler" ]; then
+    kill -INT "$profiler"
+    wait "$profiler" || true
+  fi
   # the WAL the run wrote, and how much of it full-page images (the first change to each
   # page after a checkpoint)
   wal=$(q -F' ' -c "SELECT pg_size_pretty(wal_bytes - ${wal0%|*}) || ', ' || wal_fpi - ${wal0#*|}
@@ -211,6 +274,7 @@ for i in $(seq "$runs"); do
                   || (SELECT buffers_backend FROM pg_stat_bgwriter) - $written0
                   || ' written by sessions'")
   [ -z "$planner" ] || wait "$planner" || true
+  [ -z "$stats" ] || wait "$stats" || true
   partial=
   if [ -e timed-out ]; then
     rm -f timed-out
@@ -252,6 +316,12 @@ for i in $(seq "$runs"); do
   ends=$(echo "$f1 $f2 $f3 $f4 $f5" | awk -v n="$n" '{ for (i = 1; i <= NF && $i != "n/a"; i++) {
     t += n / 5 / $i; printf "%s%.1f", (i > 1 ? ", " : ""), t } }')
   echo "  the run: $wal WAL; buffers: $buffers; the fifths ended at $ends s"
+  if [ -n "$profiler" ]; then
+    # the profile began 1 s before t0; its span is t0 - 1 to t1
+    echo "$ends" | awk -v span="$(echo "$t1 - $t0 + 1" | bc)" -v f="$PERF/perf-$n-$procs-$CHANNEL-$i.data" -F', ' '{
+      printf "  profiles: perf report -i %s --time %.1f%%-%.1f%% (first fifth), --time %.1f%%-%.1f%% (last)\n",
+        f, 100 / span, 100 * (1 + $1) / span, 100 * (1 + $(NF - 1)) / span, 100 * (1 + $NF) / span }'
+  fi
   [ -n "$PLANS" ] || server_events "$log_from" "$t0" "$c0"
   unset PGDATABASE
   dropdb "$db"
