@@ -167,11 +167,12 @@ for line in sys.stdin:
 # the reset before the start to 20 %) and over the last (80 % to 100 %), statement by
 # statement, the costliest in the last fifth first
 statements() {
-  local at=0 snap
+  local snap
   for snap in 1 2 3; do
     local target=$((n * (snap == 1 ? 20 : snap == 2 ? 80 : 100) / 100)) done_=-1
     while [ "$done_" -lt "$target" ]; do
       sleep 0.2
+      [ ! -e timed-out ] || return 0 # a stopped run reaches no 100 %
       done_=$(q -c "SELECT coalesce(sum(n), 0) FROM crier.notice_tally WHERE campaign_id = $2
                     AND state = '$final'") || return 0
     done
@@ -317,7 +318,7 @@ for i in $(seq "$runs"); do
     t += n / 5 / $i; printf "%s%.1f", (i > 1 ? ", " : ""), t } }')
   echo "  the run: $wal WAL; buffers: $buffers; the fifths ended at $ends s"
   if [ -n "$profiler" ]; then
-    # the profile began 1 s before t0; its span is t0 - 1 to t1
+    # the profile began about 1 s before t0 and ended at t1: the ranges are as near as that
     echo "$ends" | awk -v span="$(echo "$t1 - $t0 + 1" | bc)" -v f="$PERF/perf-$n-$procs-$CHANNEL-$i.data" -F', ' '{
       printf "  profiles: perf report -i %s --time %.1f%%-%.1f%% (first fifth), --time %.1f%%-%.1f%% (last)\n",
         f, 100 / span, 100 * (1 + $1) / span, 100 * (1 + $(NF - 1)) / span, 100 * (1 + $NF) / span }'
