@@ -3,10 +3,12 @@
 
 Reads `perf script` of a whole-machine profile (bench/scale.sh with PERF=DIR) for two
 `--time` ranges, FIRST and LAST (as scale.sh prints them), and counts the samples of each
-thread in each. A thread of crier is named by the crier function nearest the root of its
-stacks that is not main() (the lane's, the seal's, ...); a PostgreSQL backend that answered a FETCH (the
-seal's cursor) is marked so. Each fifth has the same number of notices, so a thread's
-samples in the two windows compare its CPU per notice."""
+thread in each. Each fifth has the same number of notices, so a thread's samples in the
+two windows compare its CPU per notice. The last column is a hint, not a profile: for a
+crier thread, the crier function in most of its samples' stacks (stacks unwound by frame
+pointer stop at libraries built without them, libpq's among them); for a PostgreSQL
+backend, whether it answered a FETCH (the seal's cursor; the lanes' statements are not
+FETCHes). `perf report --tid` on the same ranges gives a thread's functions."""
 import subprocess
 import sys
 from collections import Counter, defaultdict
@@ -27,10 +29,11 @@ def threads(data, window):
         if key[0] == "postgres" and any(f == "PortalRunFetch" for f, _ in frames):
             roots[key]["a FETCH (the seal)"] += 1
         elif key[0] == "crier":
-            # the root-most of crier's own functions under the thread's start
-            own = [f for f, dso in frames if dso.endswith("/crier)") and f not in ("main", "start_thread")]
-            if own:
-                roots[key][own[-1]] += 1
+            # crier's own functions in this sample's stack, each counted once: the one in
+            # most of a thread's samples names it (stacks unwound by frame pointer can
+            # stop short of the thread's start, so the root-most would mislead)
+            for f in {f for f, dso in frames if dso.endswith("/crier)") and f != "main"}:
+                roots[key][f] += 1
 
     for line in out.splitlines():
         if not line.strip():
@@ -52,7 +55,7 @@ def main():
     data, first, last = sys.argv[1:]
     (a, ra), (b, rb) = threads(data, first), threads(data, last)
     ta, tb = sum(a.values()), sum(b.values())
-    print(f"{'thread':18} {'first fifth':>13} {'last fifth':>13} {'last/first':>10}  what it ran")
+    print(f"{'thread':18} {'first fifth':>13} {'last fifth':>13} {'last/first':>10}  hint")
     for k in sorted(set(a) | set(b), key=lambda k: -(a[k] + b[k])):
         if a[k] + b[k] < 0.005 * (ta + tb):
             continue
