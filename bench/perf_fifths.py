@@ -14,7 +14,6 @@ import sys
 from collections import Counter, defaultdict
 
 
-
 def threads(data, window):
     out = subprocess.run(["perf", "script", "-i", data, "--time", window, "-F", "comm,tid,ip,sym,dso"],
                          capture_output=True, text=True, check=True).stdout
