@@ -262,7 +262,8 @@ for i in $(seq "$runs"); do
   [ -z "$stopper" ] || kill "$stopper" 2>/dev/null || true
   t1=$(date +%s.%N)
   if [ -n "$profiler" ]; then
-    kill -INT "$profiler"
+    # a perf that could not start (no root, perf_event_paranoid) has exited: say why
+    kill -INT "$profiler" 2>/dev/null || { echo "perf record stopped early:"; cat "$PERF/perf-$i.err"; }
     wait "$profiler" || true
   fi
   # the WAL the run wrote, and how much of it full-page images (the first change to each
@@ -317,7 +318,7 @@ for i in $(seq "$runs"); do
   ends=$(echo "$f1 $f2 $f3 $f4 $f5" | awk -v n="$n" '{ for (i = 1; i <= NF && $i != "n/a"; i++) {
     t += n / 5 / $i; printf "%s%.1f", (i > 1 ? ", " : ""), t } }')
   echo "  the run: $wal WAL; buffers: $buffers; the fifths ended at $ends s"
-  if [ -n "$profiler" ]; then
+  if [ -n "$profiler" ] && [ -s "$PERF/perf-$n-$procs-$CHANNEL-$i.data" ]; then
     # the profile began about 1 s before t0 and ended at t1: the ranges are as near as that
     echo "$ends" | awk -v span="$(echo "$t1 - $t0 + 1" | bc)" -v f="$PERF/perf-$n-$procs-$CHANNEL-$i.data" -F', ' '{
       printf "  profiles: perf report -i %s --time %.1f%%-%.1f%% (first fifth), --time %.1f%%-%.1f%% (last)\n",
