@@ -175,9 +175,7 @@ int audit_log(struct crier_db *db, const struct audit_log_query *q, FILE *out, l
         " AND ($5::timestamptz IS NULL OR l.at < $5::timestamptz)"
         " ORDER BY l.id",
         log_select);
-    r = db_time_iso(db);
-    if (r == 0)
-        r = db_exec(db, declare, 5, params);
+    r = db_exec(db, declare, 5, params);
     free(declare);
     if (r < 0) {
         if (strcmp(db->sqlstate, "22007") == 0 || strcmp(db->sqlstate, "22008") == 0) {

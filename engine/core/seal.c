@@ -84,16 +84,6 @@ static const char seal_select_list[] =
     "id, at, campaign_id, event, notice_id, recipient_ref, channel, from_state, to_state,"
     " to_channel, attempt, actor, detail, reason, content_sha256, dedupe_key, hold_id, content_at";
 
-/* rows_declare - cursor declare (its SQL) over log rows in seal_select_list's columns. The
- * transaction writes timestamps in ISO (the sessions are in UTC already, db.c): under
- * another DateStyle (a server's default, PGDATESTYLE) every one would cost a round trip. */
-static int rows_declare(struct crier_db *db, const char *declare, int nparams,
-                        const char *const *params)
-{
-    int r = db_time_iso(db);
-    return r < 0 ? r : db_exec(db, declare, nparams, params);
-}
-
 static const char zero_hash[65] =
     "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -594,7 +584,7 @@ static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizo
     char *declare = xasprintf("DECLARE seal_rows NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE id > $1 AND id <= $2 ORDER BY id",
                               seal_select_list);
-    int r = rows_declare(db, declare, 2, range);
+    int r = db_exec(db, declare, 2, range);
     free(declare);
     while (r == 0) {
         PGresult *result = NULL;
@@ -746,7 +736,7 @@ static int campaign_rows_open(struct crier_db *db, const char *name, const char 
     char *declare = xasprintf("DECLARE %s NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE campaign_id = $1 ORDER BY id",
                               name, seal_select_list);
-    int r = rows_declare(db, declare, 1, params);
+    int r = db_exec(db, declare, 1, params);
     free(declare);
     return r;
 }

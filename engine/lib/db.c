@@ -65,12 +65,17 @@ void db_oral_lapse_set(bool everywhere)
  * 500-notice claim, and a campaign fell from ~10,000 notices/s to ~1,000 the moment
  * autoanalyze moved the estimates across the line (docs/benchmarks.md, "The cliff").
  * Nothing crier runs is long enough to repay a compilation.
+ *
+ * DateStyle ISO, MDY (PostgreSQL's own default): timestamps read as they are come in the
+ * one shape db_time_us rewrites, and a date crier is given reads the same whatever a
+ * server's default or PGDATESTYLE says.
  */
 static int session_setup(struct crier_db *db, const char *application_name)
 {
     const char *params[] = {application_name, oral_lapse_where};
     return db_exec(db,
                    "SELECT set_config('TimeZone', 'UTC', false),"
+                   " set_config('DateStyle', 'ISO, MDY', false),"
                    " set_config('application_name', $1, false),"
                    " set_config('jit', 'off', false),"
                    " set_config('crier.oral_lapse_where', $2, false)",
@@ -466,13 +471,8 @@ int64_t db_int64(const PGresult *result, int row, int column)
  * Reading many timestamps (a seal, verify or export reads two per log row), asking the
  * server for to_char() was a third of its work per row (docs/benchmarks.md, "Reading the
  * rows"). The rows are read with the column's own text instead, and what crier's
- * sessions get (UTC, and ISO after db_time_iso: "2026-12-04 17:40:00.1+00") is rewritten
- * here.
+ * sessions get (UTC and ISO, session_setup: "2026-12-04 17:40:00.1+00") is rewritten here.
  */
-int db_time_iso(struct crier_db *db)
-{
-    return db_exec(db, "SELECT set_config('DateStyle', 'ISO, MDY', true)", 0, NULL);
-}
 
 static bool digits_at(const char *s, size_t n)
 {

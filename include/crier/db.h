@@ -146,12 +146,9 @@ int64_t db_int64(const PGresult *result, int row, int column);
 #define DB_TIME_S   "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'"
 #define DB_TIME_US  "'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'"
 #define DB_TIME_MAX 64
-/* db_time_iso - set DateStyle to ISO for the transaction, so that timestamps read as they
- * are come in the shape db_time_us rewrites (crier's sessions are in UTC already). */
-int db_time_iso(struct crier_db *db);
 /* db_time_us - a timestamptz cell as the server wrote it (text), as to_char() with
  * DB_TIME_US would have written it, into out (*ret = out, or NULL for NULL). The ISO/UTC
- * shape is rewritten here; any other (another DateStyle, BC, past 9999, infinity) is
+ * shape of crier's sessions is rewritten here; any other (BC, past 9999, infinity) is
  * asked of the server with that to_char(), so the bytes are the definition's. */
 int db_time_us(struct crier_db *db, const char *text, char out[DB_TIME_MAX], const char **ret);
 

@@ -507,7 +507,7 @@ for line in sys.stdin:
     if r["actor"] == "times":
         print(r["id"], r["at"], r["content_at"])' >times.log
 is "$(cat times.log)" "$(cat times.want)" "audit log prints each as to_char() does"
-# a server whose DateStyle is not ISO: the reads set their own, and the texts are the same
+# a server whose DateStyle is not ISO: crier's sessions set their own, and the texts are the same
 PGOPTIONS="-c DateStyle=SQL,DMY" run_crier audit export --campaign a2 --out times2.jsonl
 is "$RC" 0 "audit export under DateStyle SQL, DMY"
 ok "the same export, byte for byte" cmp -s times.jsonl times2.jsonl
