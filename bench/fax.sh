@@ -56,7 +56,7 @@ mkdir -p "$work/sample"
 start_gateway sample --save-dir "$work/sample" --latency-ms 0
 export SAMPLE_PORT=$PORT
 start_gateway bench
-export PORT
+export PORT GATEWAY_PID=${pids[-1]}
 awk -v n="$n" 'BEGIN { print "ref,name,fax"; for (i = 1; i <= n; i++) printf "B%07d,Bench Person %d,+1646%06d1\n", i, i, i }' >"$work/list.csv"
 
 pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
@@ -93,13 +93,18 @@ head -2 list.csv >sample.csv
 pdf=$(ls "$WORK"/sample/*.pdf | head -1)
 echo "sample letter: $(stat -c %s "$pdf") bytes"
 
+# cpu_ticks PID - the process's user+system CPU so far, in clock ticks
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
 config "$PORT"
 "$CRIER" campaign create bench --incident BENCH --policy fax,null --meta "$META" >/dev/null
 "$CRIER" campaign load bench --csv list.csv >/dev/null
 psql -XAq -c "VACUUM ANALYZE"
 "$CRIER" campaign start bench >/dev/null
+gw0=$(cpu_ticks "$GATEWAY_PID")
 /usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>>run.err
 read -r elapsed kb cpu_user cpu_sys <time.out
+gw1=$(cpu_ticks "$GATEWAY_PID")
 q() { psql -XAt -c "$1"; }
 delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = 'bench' AND n.state = 'delivered' AND n.channel = 'fax'")
 [ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
@@ -144,6 +149,7 @@ awk -v n="$N" -v port="$PORT" -v pdf="$pdf" 'BEGIN {
 t0=$(date +%s.%N)
 curl --silent --parallel --parallel-immediate --parallel-max "$concurrency" -K curl.conf >curl.codes
 t1=$(date +%s.%N)
+gw2=$(cpu_ticks "$GATEWAY_PID")
 ok=$(grep -c '^200$' curl.codes || true)
 [ "$ok" -eq "$N" ] || { echo "curl: only $ok of $N posts got 200"; sort curl.codes | uniq -c; exit 1; }
 curl_rate=$(echo "scale=1; $N / ($t1 - $t0)" | bc)
@@ -151,5 +157,6 @@ echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_
 echo "crier: $crier_rate faxes submitted/s ($span s from the first claim to the last 'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB)"
 echo "crier CPU: $(echo "scale=3; 1000 * ($cpu_user + $cpu_sys) / $N" | bc) ms per fax (user+sys of the whole run, polling included); lanes: $lanes"
 echo "curl --parallel: $curl_rate posts/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
+echo "gateway CPU: $(echo "scale=3; 1000 * ($gw1 - $gw0) / $hz / $N" | bc) ms per fax during crier's run (uploads and polls), $(echo "scale=3; 1000 * ($gw2 - $gw1) / $hz / $N" | bc) ms per post during curl's"
 echo "ratio: $(echo "scale=2; $crier_rate / $curl_rate" | bc) (target >= 0.8)"
 INNER
