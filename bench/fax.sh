@@ -11,7 +11,9 @@
 # follows (the run waits for every fax to be polled to 'delivered' and checks it).
 # Also printed: crier run's CPU per fax (user+sys over N, polling included), and where a
 # lane's time went per batch, from the dispatch log: claim to last record (inside the
-# batch: rendering and uploads) and last record to the lane's next claim (the engine).
+# batch: rendering and uploads) and last record to the lane's next claim (the engine);
+# and the gateway's CPU per fax in crier's phase (uploads and polls) and per post in
+# curl's: the two share the machine's cores, so the ratio is partly the gateway's.
 # Environment: BUILD (build directory, default build), LANES (2), BATCH (50),
 # IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3).
 set -euo pipefail
