@@ -15,7 +15,10 @@
 # and the gateway's CPU per fax in crier's phase (uploads and polls) and per post in
 # curl's: the two share the machine's cores, so the ratio is partly the gateway's.
 # Environment: BUILD (build directory, default build), LANES (2), BATCH (50),
-# IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3).
+# IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3), RUNS (3): the
+# crier run and curl's that many times, each run's lines printed, then the medians (the
+# ratio is the median of each run's own); BASELINE (a second build directory): its crier
+# runs too in every run, before curl, on the same database and gateway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
@@ -25,6 +28,15 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 for tool in curl bc; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: curl, bc)"; exit 1; }
 done
+baseline=${BASELINE:-}
+if [ -n "$baseline" ]; then
+  case $baseline in /*) ;; *) baseline=$PWD/$baseline ;; esac
+  [ -x "$baseline/crier" ] || { echo "BASELINE: no crier in $baseline"; exit 1; }
+  baseline=$baseline/crier
+fi
+runs=${RUNS:-3}
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "RUNS: a positive number, not '$runs'"; exit 1; }
+export BASE_CRIER=$baseline RUNS=$runs
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-50} IN_FLIGHT=${IN_FLIGHT:-50}
 export LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n
 export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/fax_gateway.py
@@ -98,38 +110,52 @@ echo "sample letter: $(stat -c %s "$pdf") bytes"
 # cpu_ticks PID - the process's user+system CPU so far, in clock ticks
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
-config "$PORT"
-"$CRIER" campaign create bench --incident BENCH --policy fax,null --meta "$META" >/dev/null
-"$CRIER" campaign load bench --csv list.csv >/dev/null
-psql -XAq -c "VACUUM ANALYZE"
-"$CRIER" campaign start bench >/dev/null
-gw0=$(cpu_ticks "$GATEWAY_PID")
-/usr/bin/time -f '%e %M %U %S' -o time.out "$CRIER" run --until-idle 2>>run.err
-read -r elapsed kb cpu_user cpu_sys <time.out
-gw1=$(cpu_ticks "$GATEWAY_PID")
 q() { psql -XAt -c "$1"; }
-delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = 'bench' AND n.state = 'delivered' AND n.channel = 'fax'")
-[ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
-span=$(q "SELECT extract(epoch FROM max(l.at) FILTER (WHERE l.to_state = 'submitted' AND l.from_state = 'sending')
-                - min(l.at) FILTER (WHERE l.to_state = 'sending'))
-          FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id WHERE c.name = 'bench'")
-crier_rate=$(echo "scale=1; $N / $span" | bc)
-# per lane (actor) and batch: claims closer than 50 ms together are one batch
-lanes=$(q "WITH l AS (SELECT l.* FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
-                    WHERE c.name = 'bench'),
-  c0 AS (SELECT notice_id, actor, at, CASE WHEN at - lag(at) OVER (PARTITION BY actor ORDER BY at)
-                                               > interval '50 ms' THEN 1 ELSE 0 END AS starts
-         FROM l WHERE to_state = 'sending'),
-  claims AS (SELECT notice_id, actor, at, sum(starts) OVER (PARTITION BY actor ORDER BY at) AS batch FROM c0),
-  b AS (SELECT c.actor, c.batch, min(c.at) AS claimed, max(s.at) AS last_record
-        FROM claims c JOIN l s ON s.notice_id = c.notice_id AND s.from_state = 'sending'
-                              AND s.to_state = 'submitted' GROUP BY 1, 2),
-  g AS (SELECT *, lead(claimed) OVER (PARTITION BY actor ORDER BY batch) AS next_claim FROM b)
-  SELECT count(*) || ' batches; median ms claim to last record '
-         || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM last_record - claimed))::numeric)
-         || ', last record to next claim '
-         || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_claim - last_record))::numeric)
-  FROM g")
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+config "$PORT"
+
+# crier_run NAME BIN - N faxes through BIN's `crier run`; sets RATE, CPU, GW_CPU, LANES_SAY
+crier_run() {
+  local name=$1 bin=$2
+  "$bin" campaign create "$name" --incident BENCH --policy fax,null --meta "$META" >/dev/null
+  "$bin" campaign load "$name" --csv list.csv >/dev/null
+  psql -XAq -c "VACUUM ANALYZE"
+  "$bin" campaign start "$name" >/dev/null
+  local gw0 gw1 elapsed kb cpu_user cpu_sys
+  gw0=$(cpu_ticks "$GATEWAY_PID")
+  /usr/bin/time -f '%e %M %U %S' -o time.out "$bin" run --until-idle 2>>run.err
+  read -r elapsed kb cpu_user cpu_sys <time.out
+  gw1=$(cpu_ticks "$GATEWAY_PID")
+  local delivered span
+  delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = '$name' AND n.state = 'delivered' AND n.channel = 'fax'")
+  [ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
+  span=$(q "SELECT extract(epoch FROM max(l.at) FILTER (WHERE l.to_state = 'submitted' AND l.from_state = 'sending')
+                  - min(l.at) FILTER (WHERE l.to_state = 'sending'))
+            FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id WHERE c.name = '$name'")
+  RATE=$(echo "scale=1; $N / $span" | bc)
+  CPU=$(echo "scale=3; 1000 * ($cpu_user + $cpu_sys) / $N" | bc)
+  GW_CPU=$(echo "scale=3; 1000 * ($gw1 - $gw0) / $hz / $N" | bc)
+  # per lane (actor) and batch: claims closer than 50 ms together are one batch
+  LANES_SAY=$(q "WITH l AS (SELECT l.* FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
+                      WHERE c.name = '$name'),
+    c0 AS (SELECT notice_id, actor, at, CASE WHEN at - lag(at) OVER (PARTITION BY actor ORDER BY at)
+                                                 > interval '50 ms' THEN 1 ELSE 0 END AS starts
+           FROM l WHERE to_state = 'sending'),
+    claims AS (SELECT notice_id, actor, at, sum(starts) OVER (PARTITION BY actor ORDER BY at) AS batch FROM c0),
+    b AS (SELECT c.actor, c.batch, min(c.at) AS claimed, max(s.at) AS last_record
+          FROM claims c JOIN l s ON s.notice_id = c.notice_id AND s.from_state = 'sending'
+                                AND s.to_state = 'submitted' GROUP BY 1, 2),
+    g AS (SELECT *, lead(claimed) OVER (PARTITION BY actor ORDER BY batch) AS next_claim FROM b)
+    SELECT count(*) || ' batches; median ms claim to last record '
+           || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM last_record - claimed))::numeric)
+           || ', last record to next claim '
+           || round(1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM next_claim - last_record))::numeric)
+    FROM g")
+  echo "  crier ($name): $RATE faxes submitted/s ($span s from the first claim to the last" \
+    "'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB); CPU $CPU ms" \
+    "per fax (user+sys of the whole run, polling included); gateway CPU $GW_CPU ms per fax" \
+    "(uploads and polls); lanes: $LANES_SAY"
+}
 
 # the ceiling: curl --parallel, the same PDF, the same number of requests and concurrency
 concurrency=$((LANES * IN_FLIGHT))
@@ -148,17 +174,49 @@ awk -v n="$N" -v port="$PORT" -v pdf="$pdf" 'BEGIN {
     if (i < n) print "next"
   }
 }' >curl.conf
-t0=$(date +%s.%N)
-curl --silent --parallel --parallel-immediate --parallel-max "$concurrency" -K curl.conf >curl.codes
-t1=$(date +%s.%N)
-gw2=$(cpu_ticks "$GATEWAY_PID")
-ok=$(grep -c '^200$' curl.codes || true)
-[ "$ok" -eq "$N" ] || { echo "curl: only $ok of $N posts got 200"; sort curl.codes | uniq -c; exit 1; }
-curl_rate=$(echo "scale=1; $N / ($t1 - $t0)" | bc)
+# curl_run - sets CURL_RATE, CURL_GW_CPU
+curl_run() {
+  local t0 t1 gw0 gw1 ok
+  gw0=$(cpu_ticks "$GATEWAY_PID")
+  t0=$(date +%s.%N)
+  # its parallel progress meter goes to curl.err (--silent does not stop it); shown on failure
+  curl --silent --parallel --parallel-immediate --parallel-max "$concurrency" -K curl.conf \
+    >curl.codes 2>curl.err || { echo "curl failed: $(tail -c 300 curl.err)"; exit 1; }
+  t1=$(date +%s.%N)
+  gw1=$(cpu_ticks "$GATEWAY_PID")
+  ok=$(grep -c '^200$' curl.codes || true)
+  [ "$ok" -eq "$N" ] || { echo "curl: only $ok of $N posts got 200"; sort curl.codes | uniq -c; exit 1; }
+  CURL_RATE=$(echo "scale=1; $N / ($t1 - $t0)" | bc)
+  CURL_GW_CPU=$(echo "scale=3; 1000 * ($gw1 - $gw0) / $hz / $N" | bc)
+  echo "  curl --parallel: $CURL_RATE posts/s ($(echo "scale=2; $t1 - $t0" | bc) s); gateway CPU" \
+    "$CURL_GW_CPU ms per post"
+}
+
 echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
-echo "crier: $crier_rate faxes submitted/s ($span s from the first claim to the last 'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB)"
-echo "crier CPU: $(echo "scale=3; 1000 * ($cpu_user + $cpu_sys) / $N" | bc) ms per fax (user+sys of the whole run, polling included); lanes: $lanes"
-echo "curl --parallel: $curl_rate posts/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
-echo "gateway CPU: $(echo "scale=3; 1000 * ($gw1 - $gw0) / $hz / $N" | bc) ms per fax during crier's run (uploads and polls), $(echo "scale=3; 1000 * ($gw2 - $gw1) / $hz / $N" | bc) ms per post during curl's"
-echo "ratio: $(echo "scale=2; $crier_rate / $curl_rate" | bc) (target >= 0.8)"
+builds=(crier)
+[ -n "$BASE_CRIER" ] && builds+=(base)
+declare -A rates cpus gws ratios
+curl_rates=() curl_gws=()
+for run in $(seq "$RUNS"); do
+  echo "run $run:"
+  declare -A this
+  for b in "${builds[@]}"; do
+    bin=$CRIER
+    [ "$b" = base ] && bin=$BASE_CRIER
+    crier_run "bench-$b-$run" "$bin"
+    rates[$b]+="$RATE " cpus[$b]+="$CPU " gws[$b]+="$GW_CPU " this[$b]=$RATE
+  done
+  curl_run
+  curl_rates+=("$CURL_RATE") curl_gws+=("$CURL_GW_CPU")
+  for b in "${builds[@]}"; do
+    ratios[$b]+="$(echo "scale=3; ${this[$b]} / $CURL_RATE" | bc) "
+  done
+done
+echo "medians of $RUNS run(s), load average $(cut -d' ' -f1-3 /proc/loadavg):"
+echo "curl --parallel: $(median "${curl_rates[@]}") posts/s; gateway CPU $(median "${curl_gws[@]}") ms per post"
+for b in "${builds[@]}"; do
+  # shellcheck disable=SC2086 # the lists are space-separated numbers
+  echo "$b: $(median ${rates[$b]}) faxes submitted/s, CPU $(median ${cpus[$b]}) ms per fax," \
+    "gateway CPU $(median ${gws[$b]}) ms per fax; ratio $(median ${ratios[$b]}) (target >= 0.8)"
+done
 INNER

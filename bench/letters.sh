@@ -18,7 +18,11 @@
 #     before and after), per letter: what the batch's lines, the claim and the record
 #     cost the server's log (autovacuum and checkpoints in that time count too).
 # Defaults N=20000 SMALL=5000 LARGE=50000; pass smaller numbers on a small machine.
-# Environment: BUILD (build directory, default build), PEER_PYTHON (/usr/bin/python3).
+# Environment: BUILD (build directory, default build), PEER_PYTHON (/usr/bin/python3),
+# RUNS (3): steps 1, 3 and 4 that many times, each run's line printed, then their medians
+# (the ratios are the medians of each run's own ratio); BASELINE (a second build
+# directory, e.g. main's before a change): its crier runs too, alternating with BUILD's in
+# every run on the same database, so a change is measured against its base in one sitting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-20000}
@@ -30,7 +34,15 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 PY=${PEER_PYTHON:-/usr/bin/python3}
 "$PY" -c 'import reportlab' 2>/dev/null || { echo "apt-get install python3-reportlab"; exit 1; }
 [ -x /usr/bin/time ] || { echo "apt-get install time"; exit 1; }
-export CRIER=$build/crier PY N=$n SMALL=$small LARGE=$large
+baseline=${BASELINE:-}
+if [ -n "$baseline" ]; then
+  case $baseline in /*) ;; *) baseline=$PWD/$baseline ;; esac
+  [ -x "$baseline/crier" ] || { echo "BASELINE: no crier in $baseline"; exit 1; }
+  baseline=$baseline/crier
+fi
+runs=${RUNS:-3}
+[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "RUNS: a positive number, not '$runs'"; exit 1; }
+export CRIER=$build/crier BASE_CRIER=$baseline RUNS=$runs PY N=$n SMALL=$small LARGE=$large
 export META=$PWD/tests/data/incident.yaml GEN=$PWD/bench/gen_list.py
 export TEMPLATES=$PWD/config/templates/default BENCH_DIR=$PWD/bench
 work=$(mktemp -d /tmp/crier-bench-letters.XXXXXX)
@@ -40,10 +52,10 @@ trap 'rm -rf "$work"' EXIT
 pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
 set -euo pipefail
 q() { psql -XAt -c "$1"; }
-# one_run NAME COUNT - load COUNT mail-only letters, print them as one batch; sets RSS_KB,
-# RATE, PAGES, BYTES
+# one_run NAME COUNT [CRIER] - load COUNT mail-only letters, print them as one batch with
+# CRIER (default $CRIER); sets RSS_KB, RATE, CPU_MS, WAL_PER, PAGES, BYTES
 one_run() {
-  local name=$1 count=$2 spool=$WORK/spool-$1
+  local name=$1 count=$2 spool=$WORK/spool-$1 crier=${3:-$CRIER}
   mkdir -p -m 0750 "$spool"
   cat >"$WORK/$name.yaml" <<YAML
 queue: {lease: 10m, idle_poll: 50, route_grace: 0}
@@ -61,14 +73,14 @@ channels:
     imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
 YAML
   "$PY" "$GEN" "$count" >"$WORK/$name.csv"
-  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign create "$name" --incident INC --policy mail \
+  CRIER_CONFIG=$WORK/$name.yaml "$crier" campaign create "$name" --incident INC --policy mail \
     --meta "$META" >/dev/null
-  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign load "$name" --csv "$WORK/$name.csv" >/dev/null
-  CRIER_CONFIG=$WORK/$name.yaml "$CRIER" campaign start "$name" >/dev/null
+  CRIER_CONFIG=$WORK/$name.yaml "$crier" campaign load "$name" --csv "$WORK/$name.csv" >/dev/null
+  CRIER_CONFIG=$WORK/$name.yaml "$crier" campaign start "$name" >/dev/null
   psql -XAq -c "VACUUM ANALYZE"
   local wal0
   wal0=$(q "SELECT pg_current_wal_lsn()")
-  CRIER_CONFIG=$WORK/$name.yaml /usr/bin/time -v "$CRIER" run --until-idle \
+  CRIER_CONFIG=$WORK/$name.yaml /usr/bin/time -v "$crier" run --until-idle \
     >/dev/null 2>"$WORK/$name.time"
   WAL_PER=$(q "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$wal0') / $count)")
   RSS_KB=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/$name.time")
@@ -90,13 +102,43 @@ YAML
   cp "$(ls "$spool"/B*.pdf | head -1)" "$WORK/$name-sample.pdf"
 }
 
+# median VALUES... - the middle value (the mean of the two middle ones for an even count)
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
 "$CRIER" db migrate >/dev/null
-one_run rate "$N"
-crier_rate=$RATE
-crier_cpu=$CPU_MS
-echo "crier:     $N letters into batch PDFs: $crier_rate letters/s; $PAGES pages," \
-  "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB; $crier_cpu ms CPU/letter"
-rate_wal=$WAL_PER
+rl_n=$(( N / 10 > 200 ? 200 : N / 10 ))
+[ "$rl_n" -ge 20 ] || rl_n=20
+builds=(crier)
+[ -n "$BASE_CRIER" ] && builds+=(base)
+declare -A rates cpus pages_bytes ratios cpu_ratios last_rate last_cpu
+rl_rates=() rl_cpus=()
+for run in $(seq "$RUNS"); do
+  for b in "${builds[@]}"; do
+    bin=$CRIER
+    [ "$b" = base ] && bin=$BASE_CRIER
+    one_run "rate-$b-$run" "$N" "$bin"
+    rates[$b]+="$RATE " cpus[$b]+="$CPU_MS " pages_bytes[$b]+="$((BYTES / PAGES)) "
+    last_rate[$b]=$RATE last_cpu[$b]=$CPU_MS
+    echo "run $run, $b: $N letters into one batch PDF: $RATE letters/s; $PAGES pages," \
+      "$((BYTES / PAGES)) bytes/page; peak RSS $((RSS_KB / 1024)) MiB; $CPU_MS ms CPU/letter"
+    rate_wal=$WAL_PER
+  done
+  # the same letter body, as crier rendered it, for ReportLab
+  if [ "$run" = 1 ]; then
+    CRIER_CONFIG=$WORK/rate-crier-1.yaml "$CRIER" campaign proof rate-crier-1 --out "$WORK/proof" \
+      --count 1 >/dev/null
+  fi
+  body=$(ls "$WORK"/proof/*letter.md | head -1)
+  read -r rl_rate rl_cpu < <("$PY" "$BENCH_DIR/letters_reportlab.py" "$body" "$rl_n" "$WORK/reportlab.pdf")
+  rl_rates+=("$rl_rate") rl_cpus+=("$rl_cpu")
+  echo "run $run, reportlab: $rl_n letters into one PDF: $rl_rate letters/s" \
+    "($(pdfinfo "$WORK/reportlab.pdf" | awk '/^Pages:/ {print $2}') pages); $rl_cpu ms CPU/letter"
+  for b in "${builds[@]}"; do
+    ratios[$b]+="$(ratio "${last_rate[$b]}" "$rl_rate") "
+    cpu_ratios[$b]+="$(ratio "$rl_cpu" "${last_cpu[$b]}") "
+  done
+done
 one_run small "$SMALL"
 small_rss=$RSS_KB small_wal=$WAL_PER
 one_run large "$LARGE"
@@ -104,15 +146,12 @@ large_rss=$RSS_KB
 echo "peak RSS:  $SMALL-letter batch $((small_rss / 1024)) MiB, $LARGE-letter batch" \
   "$((large_rss / 1024)) MiB ($((BYTES / PAGES)) bytes/page in the large one)"
 echo "WAL:       $rate_wal / $small_wal / $WAL_PER bytes a letter ($N / $SMALL / $LARGE-letter batches)"
-
-# the same letter body, as crier rendered it, for ReportLab
-CRIER_CONFIG=$WORK/rate.yaml "$CRIER" campaign proof rate --out "$WORK/proof" --count 1 >/dev/null
-body=$(ls "$WORK"/proof/*letter.md | head -1)
-rl_n=$(( N / 10 > 200 ? 200 : N / 10 ))
-[ "$rl_n" -ge 20 ] || rl_n=20
-read -r rl_rate rl_cpu < <("$PY" "$BENCH_DIR/letters_reportlab.py" "$body" "$rl_n" "$WORK/reportlab.pdf")
-echo "reportlab: $rl_n letters into one PDF: $rl_rate letters/s" \
-  "($(pdfinfo "$WORK/reportlab.pdf" | awk '/^Pages:/ {print $2}') pages); $rl_cpu ms CPU/letter"
-echo "ratio:     crier / reportlab = $(echo "scale=1; $crier_rate / $rl_rate" | bc)x (target >= 10x)"
-echo "cpu ratio: reportlab / crier CPU per letter = $(echo "scale=1; $rl_cpu / $crier_cpu" | bc)x"
+echo "medians of $RUNS run(s), load average $(cut -d' ' -f1-3 /proc/loadavg):"
+echo "reportlab: $(median "${rl_rates[@]}") letters/s, $(median "${rl_cpus[@]}") ms CPU/letter"
+for b in "${builds[@]}"; do
+  # shellcheck disable=SC2086 # the lists are space-separated numbers
+  echo "$b: $(median ${rates[$b]}) letters/s, $(median ${cpus[$b]}) ms CPU/letter," \
+    "$(median ${pages_bytes[$b]}) bytes/page; ratio to reportlab $(median ${ratios[$b]})x" \
+    "(target >= 10x), CPU ratio $(median ${cpu_ratios[$b]})x"
+done
 INNER
