@@ -1472,13 +1472,21 @@ static cairo_surface_t *run_form(const struct letter_layout *l, const struct pla
     return form;
 }
 
-/* run_key - what makes a run the same: its forms and where each is from the first. */
+/* run_key - what makes a run the same: its forms and where each is from the first, to a
+ * ten-thousandth of a point (the same offset reached by other sums of the same heights),
+ * each line's three numbers written in hex: formatting doubles with "%.4f" was a
+ * fortieth of a batch letter's instructions. */
 static char *run_key(const struct placed_line *lines, size_t count)
 {
-    GString *key = g_string_new("U");
-    for (size_t k = 0; k < count; k++)
-        g_string_append_printf(key, "%u@%.4f,%.4f;", lines[k].form_id, lines[k].x - lines[0].x,
-                               lines[k].baseline - lines[0].baseline);
+    GString *key = g_string_sized_new(1 + count * 2 * sizeof(int64_t[3]));
+    g_string_append_c(key, 'U');
+    for (size_t k = 0; k < count; k++) {
+        const int64_t line[3] = {lines[k].form_id, llround((lines[k].x - lines[0].x) * 1e4),
+                                 llround((lines[k].baseline - lines[0].baseline) * 1e4)};
+        char hex[2 * sizeof(line) + 1];
+        hex_write(hex, line, sizeof(line));
+        g_string_append(key, hex);
+    }
     return g_string_free(key, FALSE);
 }
 
