@@ -28,14 +28,10 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 for tool in curl bc; do
   command -v "$tool" >/dev/null || { echo "$tool is missing (Debian: curl, bc)"; exit 1; }
 done
-baseline=${BASELINE:-}
-if [ -n "$baseline" ]; then
-  case $baseline in /*) ;; *) baseline=$PWD/$baseline ;; esac
-  [ -x "$baseline/crier" ] || { echo "BASELINE: no crier in $baseline"; exit 1; }
-  baseline=$baseline/crier
-fi
-runs=${RUNS:-3}
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "RUNS: a positive number, not '$runs'"; exit 1; }
+. bench/lib.sh
+baseline=$(baseline_dir crier)
+[ -z "$baseline" ] || baseline=$baseline/crier
+runs=$(runs_count)
 export BASE_CRIER=$baseline RUNS=$runs
 export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-50} IN_FLIGHT=${IN_FLIGHT:-50}
 export LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n

@@ -34,14 +34,10 @@ case $build in /*) ;; *) build=$PWD/$build ;; esac
 PY=${PEER_PYTHON:-/usr/bin/python3}
 "$PY" -c 'import reportlab' 2>/dev/null || { echo "apt-get install python3-reportlab"; exit 1; }
 [ -x /usr/bin/time ] || { echo "apt-get install time"; exit 1; }
-baseline=${BASELINE:-}
-if [ -n "$baseline" ]; then
-  case $baseline in /*) ;; *) baseline=$PWD/$baseline ;; esac
-  [ -x "$baseline/crier" ] || { echo "BASELINE: no crier in $baseline"; exit 1; }
-  baseline=$baseline/crier
-fi
-runs=${RUNS:-3}
-[[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "RUNS: a positive number, not '$runs'"; exit 1; }
+. bench/lib.sh
+baseline=$(baseline_dir crier)
+[ -z "$baseline" ] || baseline=$baseline/crier
+runs=$(runs_count)
 export CRIER=$build/crier BASE_CRIER=$baseline RUNS=$runs PY N=$n SMALL=$small LARGE=$large
 export META=$PWD/tests/data/incident.yaml GEN=$PWD/bench/gen_list.py
 export TEMPLATES=$PWD/config/templates/default BENCH_DIR=$PWD/bench

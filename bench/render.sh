@@ -25,11 +25,8 @@ n=${1:-200}
 build=${BUILD:-build}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/render-bench" ] || { echo "build first: meson setup $build && ninja -C $build"; exit 1; }
-baseline=${BASELINE:-}
-if [ -n "$baseline" ]; then
-  case $baseline in /*) ;; *) baseline=$PWD/$baseline ;; esac
-  [ -x "$baseline/render-bench" ] || { echo "BASELINE: no render-bench in $baseline"; exit 1; }
-fi
+. bench/lib.sh
+baseline=$(baseline_dir render-bench)
 command -v valgrind >/dev/null || { echo "apt-get install valgrind"; exit 1; }
 PY=${PEER_PYTHON:-/usr/bin/python3}
 "$PY" -c 'import reportlab' 2>/dev/null || { echo "apt-get install python3-reportlab"; exit 1; }
