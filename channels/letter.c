@@ -241,76 +241,35 @@ static double imb_width(const struct zint_symbol *symbol)
     return symbol->width * IMB_MODULE;
 }
 
-/* imb_step - the longest step, in zint vector units, that puts every edge along one axis
- * (y: false for x) on a whole sample: 2 with the zint Debian ships (a bar is 2 units wide
- * on a pitch of 4; its top and bottom at 0, 6, 10 or 16), so the mask is 129 x 8 samples.
- * Down to 1/8; past that, 1/8 and the nearest sample (an error under a 700th of an inch). */
-static double imb_step(const struct zint_symbol *symbol, bool y)
-{
-    for (double step = 8; step > 0.125; step /= 2) {
-        bool whole = fabs(fmod(y ? symbol->vector->height : symbol->vector->width, step)) < 1e-6;
-        for (const struct zint_vector_rect *rect = symbol->vector->rectangles;
-             rect != NULL && whole; rect = rect->next) {
-            double at = y ? rect->y : rect->x, size = y ? rect->height : rect->width;
-            whole = fabs(at / step - round(at / step)) < 1e-6 &&
-                    fabs(size / step - round(size / step)) < 1e-6;
-        }
-        if (whole)
-            return step;
-    }
-    return 0.125;
-}
-
 /*
- * imb_draw - zint's bars, top-left at x, y, as one stencil: a 1-bit image mask on the
- * coarsest grid that holds every bar's edges exactly (imb_step: for an IMb a sample per
- * module across, a bar one sample wide, and 8 rows down), painted in black and scaled to
- * the barcode's size with no interpolation. A PDF writes it as an /ImageMask: a shape, not a
- * picture, so a printer puts each bar's edges on its own pixels as it would a filled
- * rectangle's, and the bars read back the same (tests/unit/test_letter.c rasterises them).
+ * imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y.
+ * Each bar is filled on its own, which cairo writes as one short "re f" (x, y, width and
+ * height, of which only x varies much): in a batch PDF, where letters share everything
+ * else, the barcode is most of what a page adds.
  *
- * Why not a rectangle per bar, as before: cairo's paginated PDF surface replays a page's
- * operations twice (to analyse the page, then to write it), and 65 fills with four
- * printf-formatted numbers each were about a fifth of a batch letter's CPU (callgrind,
- * docs/benchmarks.md); one mask is one operation. A printed letter's digest is of its
- * input, not of these bytes (docs/letters.md), and faxes carry no barcode.
+ * Stop 32 measured the other way: all 65 bars as one 1-bit stencil on zint's own grid
+ * (129 x 8 samples, /ImageMask) took a fifth off a batch letter's instructions, because
+ * cairo replays each page twice and formats four numbers per bar each time. Not kept: a
+ * print house's preflight checks image masks as 1-bit images (550-1200 ppi is the usual
+ * floor) and would flag a 44 ppi one on every letter, and a 600 ppi mask costs the gain
+ * back in deflate (docs/benchmarks.md, "The IMb as one stencil").
  */
 static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, double y,
                      double height)
 {
-    double step_x = imb_step(symbol, false), step_y = imb_step(symbol, true);
-    int width = (int)ceil(symbol->vector->width / step_x - 1e-6);
-    int rows = (int)ceil(symbol->vector->height / step_y - 1e-6);
-    cairo_surface_t *mask = cairo_image_surface_create(CAIRO_FORMAT_A8, width, rows);
-    if (cairo_surface_status(mask) != CAIRO_STATUS_SUCCESS)
-        abort(); /* a few KiB: cairo's only failure here is malloc */
-    unsigned char *data = cairo_image_surface_get_data(mask);
-    size_t stride = (size_t)cairo_image_surface_get_stride(mask);
-    cairo_surface_flush(mask);
-    memset(data, 0, stride * (size_t)rows);
+    double unit = symbol->vector->width / symbol->width; /* vector units per module */
+    double scale_x = IMB_MODULE / unit;
+    double scale_y = height / symbol->vector->height;
+    cairo_save(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
     for (const struct zint_vector_rect *rect = symbol->vector->rectangles; rect != NULL;
          rect = rect->next) {
         if (rect->colour > 0 && rect->colour != 7)
             continue; /* only foreground (black) bars; zint draws no background for IMb */
-        int left = MAX((int)round(rect->x / step_x), 0);
-        int right = MIN((int)round((rect->x + rect->width) / step_x), width);
-        int top = MAX((int)round(rect->y / step_y), 0);
-        int bottom = MIN((int)round((rect->y + rect->height) / step_y), rows);
-        for (int r = top; r < bottom && left < right; r++)
-            memset(data + (size_t)r * stride + (size_t)left, 0xff, (size_t)(right - left));
+        cairo_rectangle(cr, x + rect->x * scale_x, y + rect->y * scale_y, rect->width * scale_x,
+                        rect->height * scale_y);
+        cairo_fill(cr);
     }
-    cairo_surface_mark_dirty(mask);
-
-    cairo_save(cr);
-    cairo_translate(cr, x, y);
-    cairo_scale(cr, imb_width(symbol) / symbol->vector->width * step_x,
-                height / symbol->vector->height * step_y);
-    cairo_set_source_rgb(cr, 0, 0, 0);
-    cairo_pattern_t *pattern = cairo_pattern_create_for_surface(mask);
-    cairo_pattern_set_filter(pattern, CAIRO_FILTER_NEAREST);
-    cairo_mask(cr, pattern);
-    cairo_pattern_destroy(pattern);
-    cairo_surface_destroy(mask);
     cairo_restore(cr);
 }
 
