@@ -19,6 +19,7 @@
 # Default N=200. Environment: BUILD (build directory, default build), BASELINE,
 # PEER_PYTHON (/usr/bin/python3). Needs valgrind, python3-reportlab, PostgreSQL.
 set -euo pipefail
+shopt -s inherit_errexit # a failure inside $(...) stops the script too
 cd "$(dirname "$0")/.."
 n=${1:-200}
 [[ $n =~ ^[1-9][0-9]*$ ]] && [ "$n" -ge 10 ] || { echo "N: a number >= 10, not '$n'"; exit 1; }
@@ -40,6 +41,7 @@ ref=$(python3 -c 'import csv, sys; r = next(csv.DictReader(open(sys.argv[1]))); 
 export CRIER=$build/crier WORK=$work META=$PWD/tests/data/incident.yaml
 pg_virtualenv -t bash -s <<'INNER' >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 set -euo pipefail
+shopt -s inherit_errexit # a failure inside $(...) stops the script too
 cat >"$WORK/crier.yaml" <<YAML
 log: {level: warning}
 channels:
@@ -64,7 +66,7 @@ grep -qF "$name" "$body" && grep -qF "$ref" "$body" || { echo "the proof holds n
 # instructions COMMAND... - the instructions valgrind counted for COMMAND
 instructions() {
   valgrind --tool=cachegrind --cache-sim=no --branch-sim=no --cachegrind-out-file=/dev/null \
-    "$@" 2>"$work/vg.err" >"$work/vg.out" || { echo "failed: $*"; tail -5 "$work/vg.err"; exit 1; }
+    "$@" 2>"$work/vg.err" >"$work/vg.out" || { echo "failed: $*" >&2; tail -5 "$work/vg.err" >&2; exit 1; }
   awk '/I +refs:/ { gsub(",", "", $NF); print $NF }' "$work/vg.err"
 }
 # per_document LOW HIGH COMMAND-WITH-%N - instructions per document between LOW and HIGH
