@@ -191,11 +191,10 @@ curl_run() {
 echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
 builds=(crier)
 [ -n "$BASE_CRIER" ] && builds+=(base)
-declare -A rates cpus gws ratios
+declare -A rates cpus gws ratios this
 curl_rates=() curl_gws=()
 for run in $(seq "$RUNS"); do
   echo "run $run:"
-  declare -A this
   for b in "${builds[@]}"; do
     bin=$CRIER
     [ "$b" = base ] && bin=$BASE_CRIER

@@ -47,27 +47,19 @@ trap 'rm -rf "$work"' EXIT
 
 pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
 set -euo pipefail
+. "$BENCH_DIR/lib.sh"
 q() { psql -XAt -c "$1"; }
 # one_run NAME COUNT [CRIER] - load COUNT mail-only letters, print them as one batch with
 # CRIER (default $CRIER); sets RSS_KB, RATE, CPU_MS, WAL_PER, PAGES, BYTES
 one_run() {
   local name=$1 count=$2 spool=$WORK/spool-$1 crier=${3:-$CRIER}
   mkdir -p -m 0750 "$spool"
-  cat >"$WORK/$name.yaml" <<YAML
-queue: {lease: 10m, idle_poll: 50, route_grace: 0}
-log: {format: json, level: warning}
-channels:
-  mail:
-    lanes: 1
-    spool: $spool
-    letters_per_batch: $count
-    batch_window: 1s
-    return_address: |
-      Example Corp Privacy Office
-      100 Main Street
-      Springfield, IL 62701
-    imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
-YAML
+  {
+    printf 'queue: {lease: 10m, idle_poll: 50, route_grace: 0}\n'
+    printf 'log: {format: json, level: warning}\nchannels:\n'
+    mail_yaml "$spool"
+    printf '    lanes: 1\n    letters_per_batch: %s\n    batch_window: 1s\n' "$count"
+  } >"$WORK/$name.yaml"
   "$PY" "$GEN" "$count" >"$WORK/$name.csv"
   CRIER_CONFIG=$WORK/$name.yaml "$crier" campaign create "$name" --incident INC --policy mail \
     --meta "$META" >/dev/null

@@ -16,3 +16,18 @@ runs_count() {
   [[ $runs =~ ^[1-9][0-9]*$ ]] || { echo "RUNS: a positive number, not '$runs'" >&2; exit 1; }
   echo "$runs"
 }
+
+# mail_yaml SPOOL - the mail channel of the print benchmarks (letters.sh, render.sh): its
+# spool, the bench's letterhead and an IMb mailer, as lines under `channels:`; a caller
+# adds its own keys (lanes, letters_per_batch) after them.
+mail_yaml() {
+  cat <<YAML
+  mail:
+    spool: $1
+    return_address: |
+      Example Corp Privacy Office
+      100 Main Street
+      Springfield, IL 62701
+    imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
+YAML
+}

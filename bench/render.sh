@@ -38,21 +38,12 @@ trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py 1 >"$work/one.csv"
 name=$(python3 -c 'import csv, sys; r = next(csv.DictReader(open(sys.argv[1]))); print(r["name"])' "$work/one.csv")
 ref=$(python3 -c 'import csv, sys; r = next(csv.DictReader(open(sys.argv[1]))); print(r["ref"])' "$work/one.csv")
-export CRIER=$build/crier WORK=$work META=$PWD/tests/data/incident.yaml
+export CRIER=$build/crier WORK=$work META=$PWD/tests/data/incident.yaml BENCH_DIR=$PWD/bench
 pg_virtualenv -t bash -s <<'INNER' >"$work/setup.log" 2>&1 || { cat "$work/setup.log"; exit 1; }
 set -euo pipefail
 shopt -s inherit_errexit # a failure inside $(...) stops the script too
-cat >"$WORK/crier.yaml" <<YAML
-log: {level: warning}
-channels:
-  mail:
-    spool: $WORK/spool
-    return_address: |
-      Example Corp Privacy Office
-      100 Main Street
-      Springfield, IL 62701
-    imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
-YAML
+. "$BENCH_DIR/lib.sh"
+{ printf 'log: {level: warning}\nchannels:\n'; mail_yaml "$WORK/spool"; } >"$WORK/crier.yaml"
 export CRIER_CONFIG=$WORK/crier.yaml
 "$CRIER" db migrate
 "$CRIER" campaign create one --incident INC --policy mail --meta "$META"
