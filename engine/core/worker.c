@@ -48,6 +48,7 @@
 #define RECONNECT_MAX_SECONDS 30.0
 #define WAITING_WARN_SECONDS  60.0 /* how often run repeats that notices wait for a channel */
 #define STATUS_SECONDS        5.0  /* how often systemd's STATUS= is refreshed */
+#define IDLE_QUIET_SECONDS    0.25 /* --until-idle: lanes quiet this long before asking */
 
 /* A token bucket shared by the lanes of one channel in this process. */
 struct rate_bucket {
@@ -1098,11 +1099,11 @@ static int complete_campaigns(struct crier_db *db, const char *actor)
     return r;
 }
 
-/* housekeeping - one tick; returns true when until_idle finds nothing left. */
-static bool housekeeping(struct worker *w, struct crier_db **db, const char *actor)
+/* housekeeping - one tick: heartbeat, reaper, warnings, completion, the seal. */
+static void housekeeping(struct worker *w, struct crier_db **db, const char *actor)
 {
     if (db_lost(*db) && !connect_until_stopped(w, db, actor))
-        return false;
+        return;
     long count = 0;
     if (worker_register(w, *db, w->id) < 0)
         log_error("worker heartbeat: %s", (*db)->error);
@@ -1157,19 +1158,29 @@ static bool housekeeping(struct worker *w, struct crier_db **db, const char *act
     long interval = w->config->audit.seal_interval_seconds;
     if (interval > 0 && monotonic_seconds() - w->sealed_at >= (double)interval)
         seal(w, *db, SEAL_SKIP);
-    if (!w->options->until_idle || !lanes_idle)
+}
+
+/* nothing_left - with --until-idle: true when no running campaign has work for this
+ * process. The answer is the database's, not the lanes': a claimed, sending or submitted
+ * notice is in flight there, so a lane between batches cannot make it come too soon. The
+ * main loop asks once the lanes have recorded nothing for IDLE_QUIET_SECONDS, and at most
+ * that often, so a run ends a fraction of a second after its last record. (It used to ask
+ * on the housekeeping tick after a whole second of quiet: 1-2 s at the end of every run.) */
+static bool nothing_left(struct worker *w, struct crier_db *db, const char *actor)
+{
+    if (db_lost(db)) /* the next tick's housekeeping reconnects */
         return false;
     long left = 0;
-    if (work_left(*db, w->channels, &left) < 0)
+    if (work_left(db, w->channels, &left) < 0)
         return false;
     /* faxes submitted and not yet final: their poller is still at work (poll.c) */
-    if (left == 0 && poll_work_left(*db, w->config, &left) < 0)
+    if (left == 0 && poll_work_left(db, w->config, &left) < 0)
         return false;
     if (left > 0)
         return false;
-    /* Nothing is left, but the recorder may have committed the last outcomes after the
-     * completion pass above: complete once more, or their campaign stays running. */
-    return complete_campaigns(*db, actor) == 0;
+    /* Nothing is left: complete the campaigns whose last outcomes were just recorded, or
+     * they stay running. */
+    return complete_campaigns(db, actor) == 0;
 }
 
 /* worker_in_flight - the notices the lanes have handed to channels (metrics.c). */
@@ -1377,7 +1388,7 @@ static void lanes_start(struct worker *w)
 
 /* The main thread's loop, and what it hands back when the lanes stop. */
 struct main_loop {
-    double started, last_tick, last_report, last_status;
+    double started, last_tick, last_report, last_status, idle_asked;
     long last_done, status_done;
     int stop_signals;
     bool reload;
@@ -1429,7 +1440,12 @@ static void loop_tick(struct worker *w, struct main_loop *m, struct crier_db **d
     }
     if (now - m->last_tick >= TICK_SECONDS) {
         m->last_tick = now;
-        if (housekeeping(w, db, actor)) {
+        housekeeping(w, db, actor);
+    }
+    if (w->options->until_idle && now - m->idle_asked >= IDLE_QUIET_SECONDS &&
+        now - atomic_load(&w->last_work) >= IDLE_QUIET_SECONDS) {
+        m->idle_asked = now;
+        if (nothing_left(w, *db, actor)) {
             log_info("idle: no running campaign has notices ready on a channel this "
                      "process serves, or in flight");
             waiting_warn(*db); /* what is left waits for a channel served elsewhere */
