@@ -96,6 +96,7 @@ int main(int argc, char **argv)
     struct letter_layout layout;
     letter_layout_default(&layout);
     layout.windows = !fax;
+    layout.grid = !fax; /* as channels/fax.c */
     struct letter_cache *cache = letter_cache_new(&layout, !fax);
     const char *return_address[] = {"Example Corp Privacy Office", "100 Main Street",
                                     "Springfield, IL 62701", NULL};

@@ -450,6 +450,7 @@ static void fax_layout_init(struct fax_session *s, const struct crier_config *co
 {
     letter_layout_default(&s->layout);
     s->layout.windows = false;
+    s->layout.grid = false; /* letter.h: a fax's digest is of its bytes */
     s->layout.fold_marks = false;
     s->layout.duplex = false;
     if (str_empty(config->fax.letterhead))

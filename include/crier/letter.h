@@ -59,6 +59,9 @@ struct letter_layout {
     bool fold_marks;                 /* short tri-fold marks at the left edge of page 1 */
     bool duplex;                     /* add a blank page when the letter's count is odd */
     bool show_boxes;                 /* proofs only: outline the two address boxes */
+    bool grid; /* text and forms placed on whole quarter points: shorter numbers, fewer
+                * bytes. A fax keeps false: its digest is of its bytes, so a fax sent
+                * before the grid must render again exactly as it was sent. */
 };
 
 /* letter_layout_default - the documented defaults (see docs/letters.md for the source). */
