@@ -45,6 +45,8 @@
 #define IMB_GAP             (0.028 * INCH) /* the barcode's clear zone above and below */
 #define ADDRESS_SHRINK_STEP 0.5            /* points per try when an address must shrink */
 #define RECIPIENT_LINES_MAX 6              /* name, 2 street lines, city line, country, NULL */
+#define LIST_INDENT         1.4            /* a list item's text, in body sizes from the margin */
+#define BULLET_AT           0.35           /* its bullet, in body sizes from the margin */
 #define RETURN_LINES_MAX    8              /* lines of a return address that are drawn */
 #define FOLD_MARK_LENGTH    (0.2 * INCH)
 #define FOLD_MARK_FROM_EDGE (0.2 * INCH)
@@ -1017,7 +1019,7 @@ static double on_grid(const struct letter_layout *l, double v)
 /* bullet_dx - where a list item's bullet is drawn, from the item's text. */
 static double bullet_dx(const struct letter_layout *l)
 {
-    return on_grid(l, 0.35 * l->body_size - 1.4 * l->body_size);
+    return on_grid(l, BULLET_AT * l->body_size - LIST_INDENT * l->body_size);
 }
 
 /* draw_layout_at - a layout with its top-left at x, y. On the grid it is drawn a line at a
@@ -1184,7 +1186,7 @@ static cairo_surface_t *address_form(const struct letter_layout *l, PangoLayout 
 static cairo_surface_t *block_form(const struct letter_job *job, PangoLayout *layout, bool bullet)
 {
     const struct letter_layout *l = job->l;
-    double indent = 1.4 * l->body_size;
+    double indent = LIST_INDENT * l->body_size;
     cairo_t *cr;
     cairo_surface_t *form = form_new(layout, 2 * l->body_size, bullet ? indent : 0, &cr);
     struct line_metrics *m;
@@ -1305,7 +1307,7 @@ static int body_layout(struct letter_job *job, const struct block_list *blocks, 
 {
     const struct letter_layout *l = job->l;
     double width = l->page_width - l->margin_left - l->margin_right;
-    double indent = 1.4 * l->body_size;
+    double indent = LIST_INDENT * l->body_size;
     size_t slots = blocks->count ? blocks->count : 1;
     job->blocks = xcalloc(slots, sizeof(job->blocks[0]));
     job->forms = xcalloc(slots, sizeof(job->forms[0]));
@@ -1356,7 +1358,7 @@ static void body_flow(struct letter_job *job, const struct block_list *blocks)
 {
     const struct letter_layout *l = job->l;
     double limit = l->page_height - l->margin_bottom;
-    double indent = 1.4 * l->body_size;
+    double indent = LIST_INDENT * l->body_size;
     int page = 0;
     double page_top = job->first_page_top;
     double y = page_top;
@@ -1779,9 +1781,9 @@ static size_t draw_page(cairo_t *cr, const struct letter_job *job, int page, siz
         if (placed->bullet) {
             PangoLayoutLine *bullet = pango_layout_get_line_readonly(job->bullet_layout, 0);
             /* on the grid, where block_form puts it: from the item's x */
-            cairo_move_to(cr,
-                          l->grid ? placed->x + bullet_dx(l) : l->margin_left + 0.35 * l->body_size,
-                          placed->baseline);
+            cairo_move_to(
+                cr, l->grid ? placed->x + bullet_dx(l) : l->margin_left + BULLET_AT * l->body_size,
+                placed->baseline);
             pango_cairo_show_layout_line(cr, bullet);
         }
         cairo_move_to(cr, on_grid(l, placed->x), on_grid(l, placed->baseline));
