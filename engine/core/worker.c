@@ -1466,6 +1466,7 @@ static void worker_loop(struct worker *w, struct main_loop *m, const sigset_t *s
                         struct crier_db **db, const char *actor)
 {
     m->started = m->last_report = m->last_status = monotonic_seconds();
+    loop_tick(w, m, db, actor); /* so a run with nothing to do ends now, not after a wait */
     while (!atomic_load(&w->stop)) {
         struct timespec timeout = {0, 200 * 1000000L};
         siginfo_t info;
