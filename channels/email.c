@@ -346,12 +346,16 @@ static void message_body(struct email_session *s, const struct crier_notice *n,
         g_object_unref(plain);
         return;
     }
-    GMimeMultipart *alternative = g_mime_multipart_new_with_subtype("alternative");
     /* not GMime's random boundary: the same notice must give the same bytes, so that
      * `crier audit show` can render it again and compare hashes. "=-" cannot occur in
-     * a quoted-printable body (GMime's own convention). */
+     * a quoted-printable body (GMime's own convention). The multipart is made from a
+     * content type that already has it: g_mime_multipart_new_with_subtype() would read
+     * /dev/urandom for a boundary of its own, once a message. */
     char *boundary = xasprintf("=-crier.%lld.%d", (long long)n->id, n->attempt);
-    g_mime_multipart_set_boundary(alternative, boundary);
+    GMimeContentType *type = g_mime_content_type_new("multipart", "alternative");
+    g_mime_content_type_set_parameter(type, "boundary", boundary);
+    GMimeMultipart *alternative = GMIME_MULTIPART(g_mime_object_new(NULL, type));
+    g_object_unref(type);
     free(boundary);
     g_mime_multipart_add(alternative, plain);
     GMimeObject *rich = mime_text_part_cached(s->lines, "html", t->html);
