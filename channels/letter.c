@@ -239,6 +239,12 @@ static int imb_encode(const struct letter_imb *imb, struct zint_symbol **ret_sym
 }
 
 /* imb_width - the drawn barcode's width in points: 129 modules at 22 bars per inch. */
+/* quarter_point - v rounded to the nearest quarter point: a position cairo writes short. */
+static double quarter_point(double v)
+{
+    return round(v * 4) / 4;
+}
+
 static double imb_width(const struct zint_symbol *symbol)
 {
     return symbol->width * IMB_MODULE;
@@ -269,8 +275,8 @@ static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, do
     double unit = symbol->vector->width / symbol->width; /* vector units per module */
     double scale_x = IMB_MODULE / unit;
     double scale_y = height / symbol->vector->height;
-    x = round(x * 4) / 4;
-    y = round(y * 4) / 4;
+    x = quarter_point(x);
+    y = quarter_point(y);
     cairo_save(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
     for (const struct zint_vector_rect *rect = symbol->vector->rectangles; rect != NULL;
@@ -1013,7 +1019,7 @@ static PangoLayout *cache_text(struct letter_cache *c, char kind, double size, c
 /* on_grid - v on the quarter-point grid when the layout asks for it (letter.h: grid). */
 static double on_grid(const struct letter_layout *l, double v)
 {
-    return l->grid ? round(v * 4) / 4 : v;
+    return l->grid ? quarter_point(v) : v;
 }
 
 /* bullet_dx - where a list item's bullet is drawn, from the item's text. */
@@ -1685,14 +1691,14 @@ static int header_prepare(struct letter_job *job, const struct letter_input *in,
 static void draw_header(cairo_t *cr, const struct letter_job *job)
 {
     const struct letter_layout *l = job->l;
+    /* on the grid, so that its form and its lines drawn one by one land alike */
+    double return_x = on_grid(l, job->return_x), return_y = on_grid(l, job->return_y);
     if (job->return_form != NULL) {
-        cairo_set_source_surface(cr, job->return_form, on_grid(l, job->return_x),
-                                 on_grid(l, job->return_y));
+        cairo_set_source_surface(cr, job->return_form, return_x, return_y);
         cairo_paint(cr);
         cairo_set_source_rgb(cr, 0, 0, 0);
     } else if (job->return_layout != NULL) {
-        draw_layout_at(cr, l, job->return_layout, on_grid(l, job->return_x),
-                       on_grid(l, job->return_y));
+        draw_layout_at(cr, l, job->return_layout, return_x, return_y);
     }
     if (job->imb != NULL)
         imb_draw(cr, job->imb, job->imb_x, job->imb_y, l->imb_height);
@@ -1771,9 +1777,9 @@ static size_t draw_page(cairo_t *cr, const struct letter_job *job, int page, siz
         draw_header(cr, job);
     for (; next_line < job->line_count && job->lines[next_line].page == page; next_line++) {
         const struct placed_line *placed = &job->lines[next_line];
+        /* body_flow placed it on the grid already (when the layout has one) */
         if (placed->form != NULL) {
-            cairo_set_source_surface(cr, placed->form, on_grid(l, placed->x),
-                                     on_grid(l, placed->baseline));
+            cairo_set_source_surface(cr, placed->form, placed->x, placed->baseline);
             cairo_paint(cr);
             cairo_set_source_rgb(cr, 0, 0, 0);
             continue;
@@ -1786,7 +1792,7 @@ static size_t draw_page(cairo_t *cr, const struct letter_job *job, int page, siz
                 placed->baseline);
             pango_cairo_show_layout_line(cr, bullet);
         }
-        cairo_move_to(cr, on_grid(l, placed->x), on_grid(l, placed->baseline));
+        cairo_move_to(cr, placed->x, placed->baseline);
         pango_cairo_show_layout_line(cr, placed->line);
     }
     draw_footer(cr, job, page);
