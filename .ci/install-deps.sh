@@ -8,7 +8,9 @@ packages=(
   build-essential meson ninja-build pkg-config python3 clang-format
   libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
   libesmtp-dev libcurl4-openssl-dev libgmime-3.0-dev
-  libcairo2-dev libpango1.0-dev libzint-dev
+  libcairo2-dev libpango1.0-dev libfreetype-dev libzint-dev
+  # channels/imb_font.py makes the IMb's bar font at build time
+  python3-fonttools
   # tests/fuzz: libFuzzer targets built with clang (its runtime is in libclang-rt-14-dev)
   clang libclang-rt-14-dev
   # fonts for letters: DejaVu, and a CJK fallback that fontconfig picks for names

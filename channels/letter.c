@@ -27,11 +27,15 @@
 #include "crier/letter.h"
 #include "crier/crier.h"
 
+#include <cairo-ft.h>
 #include <cairo-pdf.h>
 #include <errno.h>
+#include <ft2build.h>
+#include FT_FREETYPE_H
 #include <glib.h>
 #include <math.h>
 #include <pango/pangocairo.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +46,7 @@
 #define IMB_MODULE          1.625          /* pt; a bar every 2 modules: 22.15 bars/inch */
 #define IMB_HEIGHT_MIN      (0.156 * INCH) /* below this the tracker is under 0.039" */
 #define IMB_HEIGHT_MAX      (0.165 * INCH) /* the full bar's maximum (USPS-B-3200) */
+#define IMB_BARS_MAX        65             /* an IMb has 65 bars, whatever it encodes */
 #define IMB_GAP             (0.028 * INCH) /* the barcode's clear zone above and below */
 #define ADDRESS_SHRINK_STEP 0.5            /* points per try when an address must shrink */
 #define RECIPIENT_LINES_MAX 6              /* name, 2 street lines, city line, country, NULL */
@@ -250,42 +255,195 @@ static double imb_width(const struct zint_symbol *symbol)
     return symbol->width * IMB_MODULE;
 }
 
+/* The bars' font (channels/imb_font.py, made at build time into imb_font.c). */
+extern const unsigned char imb_font_ttf[];
+extern const size_t imb_font_ttf_size;
+
+/* Its glyph ids, by the bar's top and bottom in sixteenths of the full bar from its top:
+ * zint's four states, in imb_font.py's order. */
+static const struct imb_glyph {
+    int top, bottom;
+    unsigned long glyph;
+} imb_glyphs[] = {
+    {0, 16, 1}, /* full */
+    {0, 10, 2}, /* ascender */
+    {6, 16, 3}, /* descender */
+    {6, 10, 4}, /* tracker */
+};
+
+static pthread_mutex_t imb_font_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool imb_font_tried;                    /* under the lock, with the two below */
+static cairo_font_face_t *imb_font_face;       /* NULL when FreeType cannot read the font */
+static cairo_font_options_t *imb_font_options; /* unhinted: the outlines as they are */
+
+struct imb_font_ft {
+    FT_Library library; /* serves this face alone */
+    FT_Face face;
+};
+
+static const cairo_user_data_key_t imb_font_key;
+
+static void imb_font_ft_free(void *p)
+{
+    struct imb_font_ft *ft = p;
+    FT_Done_Face(ft->face);
+    FT_Done_FreeType(ft->library);
+    free(ft);
+}
+
 /*
- * imb_draw - zint's rectangles as cairo rectangles (vector, not a bitmap), top-left at x, y.
- * Each bar is filled on its own, which cairo writes as one short "re f" (x, y, width and
- * height, of which only x varies much): in a batch PDF, where letters share everything
- * else, the barcode is most of what a page adds.
- *
- * Stop 32 measured the other way: all 65 bars as one 1-bit stencil on zint's own grid
- * (129 x 8 samples, /ImageMask) took a fifth off a batch letter's instructions, because
- * cairo replays each page twice and formats four numbers per bar each time. Not kept: a
- * print house's preflight checks image masks as 1-bit images (550-1200 ppi is the usual
- * floor) and would flag a 44 ppi one on every letter, and a 600 ppi mask costs the gain
- * back in deflate (docs/benchmarks.md, "The IMb as one stencil").
- *
- * The bars stand on quarter points across: a module of 1.625 pt (a pitch of 3.25 pt, 22.15
- * bars an inch, where USPS-B-3200 takes 20 to 24) from an origin rounded to 0.25 pt. cairo
- * writes a coordinate with up to three decimals, so "42.5" where 1/44 inch gave "42.547":
- * 65 of them a page, each in no other page's stream, were 3 % of a batch's bytes. Heights
- * stay exact: only the origin moves, by at most 1/8 pt.
+ * imb_font_load - the bars' font face, made once per process and kept: cairo takes the
+ * FT_Face's lock (its unscaled font's mutex) whenever it reads the face, so every lane
+ * can draw with it. The face goes with cairo's last reference (its user data frees it).
  */
-static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, double y,
-                     double height)
+static void imb_font_load(void)
+{
+    struct imb_font_ft *ft = xcalloc(1, sizeof(*ft));
+    if (FT_Init_FreeType(&ft->library) != 0) {
+        free(ft);
+        return;
+    }
+    if (FT_New_Memory_Face(ft->library, imb_font_ttf, (FT_Long)imb_font_ttf_size, 0, &ft->face) !=
+        0) {
+        FT_Done_FreeType(ft->library);
+        free(ft);
+        return;
+    }
+    cairo_font_face_t *face = cairo_ft_font_face_create_for_ft_face(ft->face, FT_LOAD_NO_HINTING);
+    if (cairo_font_face_status(face) != CAIRO_STATUS_SUCCESS ||
+        cairo_font_face_set_user_data(face, &imb_font_key, ft, imb_font_ft_free) !=
+            CAIRO_STATUS_SUCCESS) {
+        cairo_font_face_destroy(face);
+        imb_font_ft_free(ft);
+        return;
+    }
+    imb_font_options = cairo_font_options_create();
+    cairo_font_options_set_hint_style(imb_font_options, CAIRO_HINT_STYLE_NONE);
+    cairo_font_options_set_hint_metrics(imb_font_options, CAIRO_HINT_METRICS_OFF);
+    imb_font_face = face;
+}
+
+/* imb_font - the bars' font face (loaded at the first barcode), NULL if it cannot be. */
+static cairo_font_face_t *imb_font(void)
+{
+    pthread_mutex_lock(&imb_font_lock);
+    if (!imb_font_tried) {
+        imb_font_load();
+        imb_font_tried = true;
+    }
+    cairo_font_face_t *face = imb_font_face;
+    pthread_mutex_unlock(&imb_font_lock);
+    return face;
+}
+
+void letter_fonts_free(void)
+{
+    pthread_mutex_lock(&imb_font_lock);
+    if (imb_font_face != NULL) {
+        cairo_font_face_destroy(imb_font_face);
+        cairo_font_options_destroy(imb_font_options);
+    }
+    imb_font_face = NULL;
+    imb_font_options = NULL;
+    imb_font_tried = false;
+    pthread_mutex_unlock(&imb_font_lock);
+}
+
+/*
+ * imb_glyph_run - zint's rectangles as the font's glyphs, one a bar, with the bars'
+ * baseline (the full bar's bottom) at baseline. zint draws a bar as one to three
+ * rectangles (it goes row by row), so each bar's extent is gathered first: its rectangles
+ * must stack without a gap. False when zint drew anything the four glyphs do not match
+ * exactly (a bar of another shape or width, or one off the pitch).
+ */
+static bool imb_glyph_run(const struct zint_symbol *symbol, double x, double baseline,
+                          cairo_glyph_t glyphs[IMB_BARS_MAX], int *ret_n)
 {
     double unit = symbol->vector->width / symbol->width; /* vector units per module */
-    double scale_x = IMB_MODULE / unit;
-    double scale_y = height / symbol->vector->height;
-    x = quarter_point(x);
-    y = quarter_point(y);
-    cairo_save(cr);
-    cairo_set_source_rgb(cr, 0, 0, 0);
+    double sixteenth = symbol->vector->height / 16;
+    double top[IMB_BARS_MAX], bottom[IMB_BARS_MAX], covered[IMB_BARS_MAX];
+    int n = 0;
     for (const struct zint_vector_rect *rect = symbol->vector->rectangles; rect != NULL;
          rect = rect->next) {
         if (rect->colour > 0 && rect->colour != 7)
             continue; /* only foreground (black) bars; zint draws no background for IMb */
-        cairo_rectangle(cr, x + rect->x * scale_x, y + rect->y * scale_y, rect->width * scale_x,
-                        rect->height * scale_y);
-        cairo_fill(cr);
+        double bar = rect->x / (2 * unit);
+        if (rect->width != unit || bar != floor(bar) || bar < 0 || bar >= IMB_BARS_MAX)
+            return false;
+        int i = (int)bar;
+        for (; n <= i; n++) {
+            top[n] = 16;
+            bottom[n] = covered[n] = 0;
+        }
+        top[i] = fmin(top[i], rect->y / sixteenth);
+        bottom[i] = fmax(bottom[i], (rect->y + rect->height) / sixteenth);
+        covered[i] += rect->height / sixteenth;
+    }
+    for (int i = 0; i < n; i++) {
+        const struct imb_glyph *g = NULL;
+        for (size_t k = 0; k < ARRAY_SIZE(imb_glyphs) && g == NULL; k++)
+            if (top[i] == imb_glyphs[k].top && bottom[i] == imb_glyphs[k].bottom &&
+                covered[i] == bottom[i] - top[i])
+                g = &imb_glyphs[k];
+        if (g == NULL)
+            return false; /* no rectangle there, a gap, or a shape the font lacks */
+        glyphs[i].index = g->glyph;
+        glyphs[i].x = x + i * 2 * IMB_MODULE;
+        glyphs[i].y = baseline;
+    }
+    *ret_n = n;
+    return n > 0;
+}
+
+/*
+ * imb_draw - the barcode in vector form (not a bitmap), top-left at x, y: zint's bars as
+ * one run of glyphs from crier's own bar font (channels/imb_font.py), scaled so that one
+ * em across is the pitch and one em up is the full bar, as USPS's IMb fonts draw it.
+ * cairo writes the run as one string of 65 glyph codes in one text object, where the 65
+ * bars as filled rectangles cost it four formatted numbers each, twice (it replays a page
+ * once to analyse it and once to write it): a quarter of a batch letter's instructions
+ * (docs/benchmarks.md, "The IMb as glyphs"). The font maps no character to its glyphs,
+ * so the barcode adds nothing to the page's text. Should zint draw a bar the font does
+ * not have, or the font not load, the bars are filled rectangles as before.
+ *
+ * Stop 32 tried one 1-bit stencil instead, and kept rectangles: a print house's preflight
+ * checks image masks as 1-bit images (550-1200 ppi is the usual floor) and would flag a
+ * 44 ppi one on every letter ("The IMb as one stencil"). An embedded TrueType font is
+ * what preflight expects of text and of barcode fonts alike.
+ *
+ * The bars stand on quarter points across: a module of 1.625 pt (a pitch of 3.25 pt, 22.15
+ * bars an inch, where USPS-B-3200 takes 20 to 24) from an origin rounded to 0.25 pt. The
+ * heights are exact: the font's edges are whole sixteenths of the full bar.
+ */
+static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, double y,
+                     double height)
+{
+    x = quarter_point(x);
+    y = quarter_point(y);
+    cairo_glyph_t glyphs[IMB_BARS_MAX];
+    int n = 0;
+    cairo_font_face_t *font = imb_font();
+    cairo_save(cr);
+    cairo_set_source_rgb(cr, 0, 0, 0);
+    if (font != NULL && imb_glyph_run(symbol, x, y + height, glyphs, &n)) {
+        cairo_matrix_t scale;
+        cairo_matrix_init_scale(&scale, 2 * IMB_MODULE, height);
+        cairo_set_font_face(cr, font);
+        cairo_set_font_matrix(cr, &scale);
+        cairo_set_font_options(cr, imb_font_options);
+        cairo_text_cluster_t none = {.num_bytes = 0, .num_glyphs = n};
+        cairo_show_text_glyphs(cr, "", 0, glyphs, n, &none, 1, 0);
+    } else {
+        double unit = symbol->vector->width / symbol->width;
+        double scale_x = IMB_MODULE / unit, scale_y = height / symbol->vector->height;
+        for (const struct zint_vector_rect *rect = symbol->vector->rectangles; rect != NULL;
+             rect = rect->next) {
+            if (rect->colour > 0 && rect->colour != 7)
+                continue;
+            cairo_rectangle(cr, x + rect->x * scale_x, y + rect->y * scale_y, rect->width * scale_x,
+                            rect->height * scale_y);
+            cairo_fill(cr);
+        }
     }
     cairo_restore(cr);
 }

@@ -139,6 +139,11 @@ struct letter_cache *letter_cache_new(const struct letter_layout *layout, bool f
  * finished or destroyed. */
 void letter_cache_free(struct letter_cache *cache);
 
+/* letter_fonts_free - release the IMb's bar font, which letters share for the life of the
+ * process. Only for a leak checker at exit (before cairo_debug_reset_static_data()), once
+ * every PDF surface drawn to is finished; a letter drawn after it loads the font again. */
+void letter_fonts_free(void);
+
 /* letter_render_cached - letter_render() in the cache's layout, reusing its shaping. */
 int letter_render_cached(cairo_t *cr, struct letter_cache *cache, const struct letter_input *in,
                          int *ret_pages, char *err, size_t err_size);

@@ -451,6 +451,7 @@ static void test_imb_drawn(void **state)
     (void)state;
     NEED_TOOL("pdftoppm");
     NEED_TOOL("pdftotext");
+    NEED_TOOL("pdffonts");
     struct letter_layout layout;
     letter_layout_default(&layout);
     struct letter_input in;
@@ -462,6 +463,14 @@ static void test_imb_drawn(void **state)
     char *path = render_file(&layout, &in, NULL);
     bars_drawn(path, box->x - 2, box->y + 1, box->width + 4, layout.imb_height + 2.5, bars);
     assert_string_equal(bars, GOLDEN_BARS);
+    /* drawn as glyphs of crier's bar font, embedded (a subset) like the text's fonts, and
+     * not as the rectangles letter.c falls back to; that the bars add no text to the
+     * window is test_windows' "nothing else shows through the window" */
+    char *fonts = run("pdffonts '%s'", path);
+    const char *bar_font = strstr(fonts, "+CrierIMb-Regular ");
+    if (bar_font == NULL || strstr(bar_font, " yes yes ") == NULL)
+        fail_msg("the bar font is not embedded as a subset:\n%s", fonts);
+    free(fonts);
     /* nothing dark in the clear zone between the box's top and the bars */
     bars_drawn(path, box->x, box->y - 0.5, box->width, 1.4, bars);
     assert_string_equal(bars, "");
@@ -1261,6 +1270,7 @@ int main(void)
     /* drop pango's font map and cairo's caches, so a leak checker sees only what the
      * letters themselves left behind (fontconfig's own cache is in tests/lsan.supp) */
     pango_cairo_font_map_set_default(NULL);
+    letter_fonts_free();
     cairo_debug_reset_static_data();
     return failed;
 }
