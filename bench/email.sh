@@ -21,6 +21,11 @@
 #
 # smtp-source runs with -d (several messages per connection), as crier sends a claimed
 # batch in one session; SOURCE_FLAGS="" gives one connection per message instead.
+# It also prints the CPU each side uses per message: in crier's phase crier's, PostgreSQL's
+# (the cluster's postmaster and its backends, bench/lib.sh's tree_ticks) and smtp-sink's;
+# in smtp-source's phase smtp-source's and smtp-sink's. On a machine whose cores the three
+# share, these say what ratio the cores allow (docs/benchmarks.md, "Who uses the two cores
+# during an email run").
 # Environment: BUILD (build directory, default build), LANES (4), BATCH (100),
 # SESSIONS (16), SAMPLE (500), PEER_PYTHON (/usr/bin/python3), UNRECORDED (channels.email.unrecorded;
 # unset: the default, and no key, which a build older than the key would refuse). Each message's outcome is
@@ -73,13 +78,17 @@ pids+=($!)
 for _ in $(seq 100); do grep -q READY "$work/capture.out" && break; sleep 0.05; done
 capture_port=$(awk '$1 == "READY" { print $2 }' "$work/capture.out")
 [ -n "$capture_port" ] || { echo "smtp_capture.py did not start"; cat "$work/capture.err"; exit 1; }
-export SINK_PORT=$sink_port CAPTURE_PORT=$capture_port
+export SINK_PORT=$sink_port CAPTURE_PORT=$capture_port SINK_PID=${pids[0]} BENCH_DIR=$PWD/bench
 
 pg_virtualenv -t -o 'shared_buffers=512MB' -o 'max_wal_size=4GB' -o "fsync=$FSYNC" \
   bash -s "$work" "$n" "$runs" <<'INNER'
 set -euo pipefail
 work=$1; n=$2; runs=$3
 cd "$work"
+. "$BENCH_DIR/lib.sh"
+hz=$(getconf CLK_TCK)
+# ms_per PROCESS_TICKS - CPU ticks as milliseconds per message
+ms_per() { echo "scale=3; 1000 * $1 / $hz / $n" | bc; }
 config() { # PORT
   cat <<YAML
 queue: {idle_poll: 20${RECORD_COMMIT:+, record_commit: $RECORD_COMMIT}}
@@ -124,7 +133,8 @@ payload=$((size - overhead))
 echo "message size: crier averages $size bytes over $count sampled messages; smtp-source -l $payload (+ $overhead of its headers)"
 
 config "$SINK_PORT" >crier.yaml
-rates=(); whole=(); ceilings=(); rss=(); cpus=()
+rates=(); whole=(); ceilings=(); rss=(); cpus=(); pg_cpus=(); sink_cpus=(); source_cpus=()
+sink_peer_cpus=()
 for i in $(seq "$runs"); do
   fresh_db "email_$i"
   "$CRIER" campaign create crier --incident BENCH --policy email --meta "$META" >/dev/null
@@ -132,6 +142,8 @@ for i in $(seq "$runs"); do
   psql -XAq -c "VACUUM ANALYZE"
   "$CRIER" campaign start crier >/dev/null
   before=$(sink_count)
+  postmaster=$(postmaster_pid)
+  pg0=$(tree_ticks "$postmaster"); sink0=$(tree_ticks "$SINK_PID")
   t0=$(now)
   for p in $(seq "$PROCS"); do
     # shellcheck disable=SC2086
@@ -140,6 +152,8 @@ for i in $(seq "$runs"); do
   done
   wait
   t1=$(now)
+  pg_cpus+=("$(ms_per $(($(tree_ticks "$postmaster") - pg0)))")
+  sink_cpus+=("$(ms_per $(($(tree_ticks "$SINK_PID") - sink0)))")
   elapsed=$(echo "scale=3; ($t1 - $t0) / 1" | bc)
   read -r kb cpu < <(cat time.*.out | awk '{ if ($2 > kb) kb = $2; cpu += $3 + $4 } END { print kb, cpu }')
   cat run.*.err >run.err
@@ -157,19 +171,24 @@ for i in $(seq "$runs"); do
 
   # the ceiling: smtp-source, same sink, same number and size of messages
   before=$(sink_count)
+  sink0=$(tree_ticks "$SINK_PID")
   t0=$(now)
   # shellcheck disable=SC2086
-  /usr/bin/time -f '%e %M' -o source.out /usr/sbin/smtp-source $SOURCE_FLAGS -s "$SESSIONS" -m "$n" -l "$payload" \
+  /usr/bin/time -f '%e %M %U %S' -o source.out /usr/sbin/smtp-source $SOURCE_FLAGS -s "$SESSIONS" -m "$n" -l "$payload" \
     -M localhost -f bounce+4294967297.00000000000000000000000000000000@bounces.example.com \
     -t user1@example.com "127.0.0.1:$SINK_PORT"
   t1=$(now)
   sleep 0.2
+  sink_peer_cpus+=("$(ms_per $(($(tree_ticks "$SINK_PID") - sink0)))")
+  source_cpus+=("$(awk -v n="$n" '{ printf "%.3f", 1000 * ($3 + $4) / n }' source.out)")
   got=$(($(sink_count) - before))
   [ "$got" -eq "$n" ] || { echo "smtp-source: sink counted $got of $n"; exit 1; }
   ceilings+=("$(echo "scale=1; $n / ($t1 - $t0)" | bc)")
   echo "n=$n run $i: crier ${rates[-1]} msgs/s ($span s from the first claim to the last 'sent'; whole run ${whole[-1]} msgs/s in ${elapsed} s, CPU $cpu s = ${cpus[-1]} ms/msg, peak RSS ${rss[-1]} MB), smtp-source ${ceilings[-1]} msgs/s ($(echo "scale=2; $t1 - $t0" | bc) s)"
+  echo "  CPU per message: crier's phase crier ${cpus[-1]}, PostgreSQL ${pg_cpus[-1]}, smtp-sink ${sink_cpus[-1]} ms; smtp-source's phase smtp-source ${source_cpus[-1]}, smtp-sink ${sink_peer_cpus[-1]} ms"
 done
 mr=$(median "${rates[@]}"); mc=$(median "${ceilings[@]}"); mm=$(median "${rss[@]}")
 echo "n=$n median of $runs: crier $mr msgs/s, smtp-source $mc msgs/s, ratio $(awk -v a="$mr" -v b="$mc" 'BEGIN { printf "%.3f", a / b }') (target >= 0.7), crier CPU $(median "${cpus[@]}") ms/msg, peak RSS $mm MB; whole runs $(median "${whole[@]}") msgs/s"
+echo "CPU per message, medians: crier's phase crier $(median "${cpus[@]}"), PostgreSQL $(median "${pg_cpus[@]}"), smtp-sink $(median "${sink_cpus[@]}") ms; smtp-source's phase smtp-source $(median "${source_cpus[@]}"), smtp-sink $(median "${sink_peer_cpus[@]}") ms"
 echo "(crier: $PROCS process(es) x lanes $LANES, batch $BATCH, unrecorded ${UNRECORDED:-default}, record_commit ${RECORD_COMMIT:-default}, fsync $FSYNC, starttls off; smtp-source: -s $SESSIONS ${SOURCE_FLAGS:-(one connection per message)} -l $payload; $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg))"
 INNER

@@ -31,3 +31,23 @@ mail_yaml() {
     imb: {barcode_id: '00', service_type: '270', mailer_id: '123456'}
 YAML
 }
+
+# tree_ticks PID - user+system CPU, in clock ticks, of PID, of the children it has waited
+# for (cutime, cstime) and of its live children: a PostgreSQL cluster's whole CPU from its
+# postmaster, backends that have exited included
+tree_ticks() {
+  # a process that ends while cat reads is no error (nor, under pipefail, a failure)
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pid="$1" '{
+      self = $1 == pid
+      sub(/^.*\) /, "")                      # the fields after "(comm) ": state is $1
+      if (self) t += $12 + $13 + $14 + $15
+      else if ($2 == pid) t += $12 + $13
+    } END { print t + 0 }'
+}
+
+# postmaster_pid - the postmaster of the cluster psql reaches (its checkpointer's parent)
+postmaster_pid() {
+  local child
+  child=$(psql -XAt -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'checkpointer'")
+  awk '/^PPid:/ { print $2 }' "/proc/$child/status"
+}
