@@ -38,7 +38,7 @@ export LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n
 export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/fax_gateway.py
 export FAX_SECRET=bench-secret
 work=$(mktemp -d /tmp/crier-bench-fax.XXXXXX)
-export WORK=$work
+export WORK=$work BENCH_DIR=$PWD/bench
 pids=()
 stop() {
   local pid
@@ -72,6 +72,7 @@ awk -v n="$n" 'BEGIN { print "ref,name,fax"; for (i = 1; i <= n; i++) printf "B%
 pg_virtualenv -t -o 'shared_buffers=256MB' -o 'max_wal_size=2GB' bash -s <<'INNER'
 set -euo pipefail
 cd "$WORK"
+. "$BENCH_DIR/lib.sh"
 config() { # PORT
   cat >crier.yaml <<YAML
 queue: {idle_poll: 20, route_grace: 0}
@@ -93,6 +94,7 @@ channels:
 YAML
 }
 "$CRIER" db migrate >/dev/null
+postmaster=$(postmaster_pid)
 # one letter first, kept by the sample gateway: the PDF curl will post
 config "$SAMPLE_PORT"
 head -2 list.csv >sample.csv
@@ -110,18 +112,21 @@ q() { psql -XAt -c "$1"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 config "$PORT"
 
-# crier_run NAME BIN - N faxes through BIN's `crier run`; sets RATE, CPU, GW_CPU, LANES_SAY
+# crier_run NAME BIN - N faxes through BIN's `crier run`; sets RATE, CPU, GW_CPU, PG_CPU,
+# LANES_SAY
 crier_run() {
   local name=$1 bin=$2
   "$bin" campaign create "$name" --incident BENCH --policy fax,null --meta "$META" >/dev/null
   "$bin" campaign load "$name" --csv list.csv >/dev/null
   psql -XAq -c "VACUUM ANALYZE"
   "$bin" campaign start "$name" >/dev/null
-  local gw0 gw1 elapsed kb cpu_user cpu_sys
+  local gw0 gw1 pg0 pg1 elapsed kb cpu_user cpu_sys
   gw0=$(cpu_ticks "$GATEWAY_PID")
+  pg0=$(tree_ticks "$postmaster")
   /usr/bin/time -f '%e %M %U %S' -o time.out "$bin" run --until-idle 2>>run.err
   read -r elapsed kb cpu_user cpu_sys <time.out
   gw1=$(cpu_ticks "$GATEWAY_PID")
+  pg1=$(tree_ticks "$postmaster")
   local delivered span
   delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = '$name' AND n.state = 'delivered' AND n.channel = 'fax'")
   [ "$delivered" -eq "$N" ] || { echo "only $delivered of $N delivered by fax"; tail -5 run.err; exit 1; }
@@ -131,6 +136,7 @@ crier_run() {
   RATE=$(echo "scale=1; $N / $span" | bc)
   CPU=$(echo "scale=3; 1000 * ($cpu_user + $cpu_sys) / $N" | bc)
   GW_CPU=$(echo "scale=3; 1000 * ($gw1 - $gw0) / $hz / $N" | bc)
+  PG_CPU=$(echo "scale=3; 1000 * ($pg1 - $pg0) / $hz / $N" | bc)
   # per lane (actor) and batch: claims closer than 50 ms together are one batch
   LANES_SAY=$(q "WITH l AS (SELECT l.* FROM crier.dispatch_log l JOIN crier.campaign c ON c.id = l.campaign_id
                       WHERE c.name = '$name'),
@@ -150,7 +156,7 @@ crier_run() {
   echo "  crier ($name): $RATE faxes submitted/s ($span s from the first claim to the last" \
     "'submitted'; whole run with polling ${elapsed} s, peak RSS $((kb / 1024)) MB); CPU $CPU ms" \
     "per fax (user+sys of the whole run, polling included); gateway CPU $GW_CPU ms per fax" \
-    "(uploads and polls); lanes: $LANES_SAY"
+    "(uploads and polls); PostgreSQL CPU $PG_CPU ms per fax; lanes: $LANES_SAY"
 }
 
 # the ceiling: curl --parallel, the same PDF, the same number of requests and concurrency
@@ -191,7 +197,7 @@ curl_run() {
 echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
 builds=(crier)
 [ -n "$BASE_CRIER" ] && builds+=(base)
-declare -A rates cpus gws ratios this
+declare -A rates cpus gws pgs ratios this
 curl_rates=() curl_gws=()
 for run in $(seq "$RUNS"); do
   echo "run $run:"
@@ -199,7 +205,7 @@ for run in $(seq "$RUNS"); do
     bin=$CRIER
     [ "$b" = base ] && bin=$BASE_CRIER
     crier_run "bench-$b-$run" "$bin"
-    rates[$b]+="$RATE " cpus[$b]+="$CPU " gws[$b]+="$GW_CPU " this[$b]=$RATE
+    rates[$b]+="$RATE " cpus[$b]+="$CPU " gws[$b]+="$GW_CPU " pgs[$b]+="$PG_CPU " this[$b]=$RATE
   done
   curl_run
   curl_rates+=("$CURL_RATE") curl_gws+=("$CURL_GW_CPU")
@@ -212,6 +218,7 @@ echo "curl --parallel: $(median "${curl_rates[@]}") posts/s; gateway CPU $(media
 for b in "${builds[@]}"; do
   # shellcheck disable=SC2086 # the lists are space-separated numbers
   echo "$b: $(median ${rates[$b]}) faxes submitted/s, CPU $(median ${cpus[$b]}) ms per fax," \
-    "gateway CPU $(median ${gws[$b]}) ms per fax; ratio $(median ${ratios[$b]}) (target >= 0.8)"
+    "gateway CPU $(median ${gws[$b]}) ms per fax, PostgreSQL CPU $(median ${pgs[$b]}) ms per fax;" \
+    "ratio $(median ${ratios[$b]}) (target >= 0.8)"
 done
 INNER
