@@ -7,6 +7,7 @@
  * depend on what else the machine is doing.
  *
  * usage: render-bench letter|fax BODY NAME REF N [OUT.pdf]
+ *   OUT   the batch PDF, or the last fax
  *   BODY  a rendered letter.md (crier campaign proof writes one)
  *   NAME  the person's name as it stands in BODY; REF the same for the reference
  * Document i has NAME and REF replaced by "Bench Person <i>" and "B<i, 7 digits>", its
@@ -61,6 +62,17 @@ static char *read_file(const char *path)
     fclose(file);
     text[size] = '\0';
     return text;
+}
+
+/* write_file - data to path; false (said) when it cannot be written. */
+static bool write_file(const char *path, const unsigned char *data, size_t len)
+{
+    FILE *file = fopen(path, "wb");
+    if (file == NULL || fwrite(data, 1, len, file) != len || fclose(file) != 0) {
+        fprintf(stderr, "render-bench: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 /* The batch PDF's bytes: counted, and written to OUT when one is given. */
@@ -140,6 +152,8 @@ int main(int argc, char **argv)
             size_t len = 0;
             r = letter_render_pdf_cached(cache, &in, &pdf, &len, &count, err, sizeof(err));
             bytes += len;
+            if (r == 0 && i == n - 1 && argc > 6 && !write_file(argv[6], pdf, len))
+                return 2;
             free(pdf);
         } else {
             r = letter_render_cached(cr, cache, &in, &count, err, sizeof(err));
