@@ -16,6 +16,14 @@
  * lanes, each lane waiting for its own): one thread makes one commit carry what all lanes
  * have pending, and PostgreSQL sees one backend instead of one per lane.
  *
+ * A lane may let its outcomes linger (recorder_linger): the thread then waits up to that
+ * long for more before its transaction, unless a lane is waiting for its own. Fax replies
+ * come one by one, 20 ms after each upload, so without it nearly every fax was a
+ * transaction of one row. A lingering outcome is one a kill -9 can lose, which is only
+ * safe where a lost record cannot send twice: a fax channel's reaped notices are asked of
+ * the gateway before anything is sent again (queue.c, queue_reap). worker.c lets only
+ * such lanes linger; an email lane's outcome is committed at once.
+ *
  * It knows nothing of notices or SQL: record_group_fn does (worker.c).
  */
 #include "crier/recorder.h"
@@ -25,6 +33,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* One lane's part: the batch it is sending. Guarded by the group's lock. */
 struct recorder {
@@ -38,6 +47,7 @@ struct recorder {
     bool *pushed;   /* per index of the batch: handed to the thread */
     size_t count;   /* the batch's size: capacity of the arrays above */
     size_t busy;    /* how many the thread is recording now (in fn) */
+    long linger_ms; /* how long its outcomes may wait for company (0: not at all) */
 };
 
 struct recorder_group {
@@ -48,6 +58,7 @@ struct recorder_group {
     pthread_cond_t changed; /* something pushed, recorded, or the group stopping */
     struct recorder **members;
     size_t member_count;
+    size_t waiting; /* lanes in recorder_wait or recorder_drain, waiting for their records */
     bool stop;
 };
 
@@ -57,6 +68,38 @@ static bool group_pending(const struct recorder_group *g)
         if (g->members[i]->pending_count > 0)
             return true;
     return false;
+}
+
+/* group_linger_ms - how long what is pending may wait for more: the shortest linger of the
+ * members with something pending, 0 when one of them may not wait or a lane is waiting. */
+static long group_linger_ms(const struct recorder_group *g)
+{
+    long linger = -1;
+    for (size_t i = 0; i < g->member_count; i++) {
+        const struct recorder *r = g->members[i];
+        if (r->pending_count > 0 && (linger < 0 || r->linger_ms < linger))
+            linger = r->linger_ms;
+    }
+    return g->waiting > 0 || g->stop || linger < 0 ? 0 : linger;
+}
+
+/* group_linger - wait (the lock held) until the pending outcomes' linger is over, a lane
+ * waits for its own, or the group stops. */
+static void group_linger(struct recorder_group *g)
+{
+    long linger = group_linger_ms(g);
+    if (linger <= 0)
+        return;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until); /* pthread_cond_timedwait's clock */
+    until.tv_sec += linger / 1000;
+    until.tv_nsec += (linger % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (group_linger_ms(g) > 0 && pthread_cond_timedwait(&g->changed, &g->lock, &until) == 0)
+        ;
 }
 
 /* group_take - move every member's pending indexes to its taken list; how many members. */
@@ -87,6 +130,7 @@ static void *recorder_main(void *arg)
             pthread_cond_wait(&g->changed, &g->lock);
         if (!group_pending(g))
             break; /* stopped, nothing left */
+        group_linger(g);
         if (g->member_count > takes_cap) {
             takes_cap = g->member_count;
             takes = xreallocarray(takes, takes_cap, sizeof(*takes));
@@ -160,6 +204,15 @@ void recorder_begin(struct recorder *r, size_t count)
     pthread_mutex_unlock(&r->group->lock);
 }
 
+void recorder_linger(struct recorder *r, long ms)
+{
+    if (r == NULL)
+        return;
+    pthread_mutex_lock(&r->group->lock);
+    r->linger_ms = ms > 0 ? ms : 0;
+    pthread_mutex_unlock(&r->group->lock);
+}
+
 void recorder_push(struct recorder *r, size_t index)
 {
     pthread_mutex_lock(&r->group->lock);
@@ -182,9 +235,11 @@ void recorder_drain(struct recorder *r)
             r->pending[r->pending_count++] = i;
         }
     }
+    r->group->waiting++; /* ends a linger: this lane's records are wanted now */
     pthread_cond_broadcast(&r->group->changed);
     while (r->pending_count > 0 || r->busy)
         pthread_cond_wait(&r->group->changed, &r->group->lock);
+    r->group->waiting--;
     pthread_mutex_unlock(&r->group->lock);
 }
 
@@ -193,8 +248,13 @@ void recorder_wait(struct recorder *r, size_t most)
     if (r == NULL)
         return;
     pthread_mutex_lock(&r->group->lock);
-    while (r->pending_count + r->busy > most)
-        pthread_cond_wait(&r->group->changed, &r->group->lock);
+    if (r->pending_count + r->busy > most) {
+        r->group->waiting++; /* as in recorder_drain */
+        pthread_cond_broadcast(&r->group->changed);
+        while (r->pending_count + r->busy > most)
+            pthread_cond_wait(&r->group->changed, &r->group->lock);
+        r->group->waiting--;
+    }
     pthread_mutex_unlock(&r->group->lock);
 }
 

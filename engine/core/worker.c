@@ -49,6 +49,7 @@
 #define WAITING_WARN_SECONDS  60.0 /* how often run repeats that notices wait for a channel */
 #define STATUS_SECONDS        5.0  /* how often systemd's STATUS= is refreshed */
 #define IDLE_QUIET_SECONDS    0.25 /* --until-idle: lanes quiet this long before asking */
+#define RECORD_LINGER_MS      20   /* a fax reply waits this long at most for others (recorder.c) */
 
 /* A token bucket shared by the lanes of one channel in this process. */
 struct rate_bucket {
@@ -943,6 +944,11 @@ static void *lane_main(void *data)
     /* only lanes whose channel reports early share the recorder thread: a 5,000-letter
      * batch's record must not hold up the recording of messages the relay just took */
     lane->recorder = lane->ops->early_outcomes ? recorder_join(w->recorders, lane) : NULL;
+    /* a channel that is asked before anything is resent (fax: queue_reap) loses nothing
+     * but time when a record waits, so its replies, which come one by one, may wait a
+     * little to share a transaction; an email's record is committed at once */
+    if (lane->ops->poll != NULL)
+        recorder_linger(lane->recorder, RECORD_LINGER_MS);
     if (lane->recorder) {
         lane->session->outcome_ready = lane_outcome_ready;
         lane->session->before_no_return = lane_before_no_return;

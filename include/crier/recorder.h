@@ -32,6 +32,10 @@ int recorder_group_start(record_group_fn fn, void *data, struct recorder_group *
 /* recorder_join - a lane's place in the group, data its own (NULL for a NULL group); the
  * group owns it and frees it. */
 struct recorder *recorder_join(struct recorder_group *group, void *data);
+/* recorder_linger - let this lane's outcomes wait up to ms for others before the thread's
+ * transaction (0, the default: record at once), unless a lane is waiting for its own
+ * records. Only for a lane whose lost record cannot send anything twice (recorder.c). */
+void recorder_linger(struct recorder *recorder, long ms);
 /* recorder_begin - a new batch of count notices: nothing of it is recorded yet. begin, drain,
  * wait and recorded accept NULL (no recorder: nothing is recorded early). */
 void recorder_begin(struct recorder *recorder, size_t count);

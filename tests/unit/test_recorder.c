@@ -2,7 +2,8 @@
  * test_recorder.c - the process's recorder thread (engine/core/recorder.c): what lanes push
  * while a statement is on its way goes out together in the next call, one take per lane;
  * a wait returns only once the lane's outcomes are stored; what the function did not store
- * stays unrecorded after a drain.
+ * stays unrecorded after a drain; a lingering lane's outcomes wait for company until a lane
+ * waits for its own or a lane that may not linger pushes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <string.h>
+#include <time.h>
 
 #include "crier/recorder.h"
 
@@ -54,6 +56,7 @@ static void record(void *data, struct recorder_take *takes, size_t n)
             takes[k].recorded[j] =
                 !(lane == log->refuse_lane && (int)takes[k].indexes[j] == log->refuse_index);
     }
+    pthread_cond_broadcast(&log->changed); /* calls_reach */
     pthread_mutex_unlock(&log->lock);
 }
 
@@ -152,6 +155,72 @@ static void test_drain_and_refusal(void **state)
     log_free(log);
 }
 
+#define LONG_LINGER_MS 600000 /* ten minutes: only what the test does can end it */
+
+/* calls_reach - wait up to 10 s for the record function's calls to reach want. */
+static bool calls_reach(struct log *log, size_t want)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&log->lock);
+    int e = 0;
+    while (log->calls < want && e == 0)
+        e = pthread_cond_timedwait(&log->changed, &log->lock, &until);
+    bool reached = log->calls >= want;
+    pthread_mutex_unlock(&log->lock);
+    return reached;
+}
+
+/* A lingering lane's pushes gather into one call, which its drain starts at once; a push by
+ * a lane that may not linger ends the linger of what is pending with it. */
+static void test_linger(void **state)
+{
+    (void)state;
+    struct log *log = log_new(false, -1, -1);
+    struct recorder_group *group = NULL;
+    assert_int_equal(recorder_group_start(record, log, &group), 0);
+    struct recorder *lane[LANES];
+    for (int i = 0; i < LANES; i++) {
+        lane[i] = recorder_join(group, &log->lane_of[i]);
+        recorder_begin(lane[i], 4);
+    }
+    recorder_linger(lane[0], LONG_LINGER_MS);
+    recorder_linger(lane[1], LONG_LINGER_MS);
+    recorder_push(lane[0], 0);
+    recorder_push(lane[0], 2);
+    recorder_push(lane[1], 1);
+    /* they linger: without it the thread records at once (a loaded machine could delay
+     * that past 0.3 s, which would let this pass without a linger, never fail with one) */
+    struct timespec pause = {.tv_sec = 0, .tv_nsec = 300000000L};
+    nanosleep(&pause, NULL);
+    pthread_mutex_lock(&log->lock);
+    assert_int_equal(log->calls, 0);
+    pthread_mutex_unlock(&log->lock);
+    recorder_drain(lane[0]); /* a lane waits for its own: the linger ends for all of them */
+    assert_true(recorder_recorded(lane[0], 3));
+    assert_true(calls_reach(log, 1));
+    pthread_mutex_lock(&log->lock);
+    assert_int_equal(log->takes[0], 2);
+    assert_int_equal(log->seen[0][0], 4); /* 0 and 2 pushed, 1 and 3 by the drain */
+    assert_int_equal(log->seen[0][1], 1);
+    pthread_mutex_unlock(&log->lock);
+
+    /* a lingering push waits; one from a lane that may not linger takes it along */
+    recorder_push(lane[1], 3);
+    recorder_push(lane[2], 0);
+    assert_true(calls_reach(log, 2));
+    pthread_mutex_lock(&log->lock);
+    assert_int_equal(log->takes[1], 2);
+    assert_int_equal(log->seen[1][1], 1);
+    assert_int_equal(log->seen[1][2], 1);
+    pthread_mutex_unlock(&log->lock);
+    recorder_drain(lane[1]);
+    recorder_drain(lane[2]);
+    recorder_group_free(group);
+    log_free(log);
+}
+
 /* No group: a lane has no recorder, and the calls a lane makes on it do nothing. */
 static void test_null(void **state)
 {
@@ -170,6 +239,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_commit),
         cmocka_unit_test(test_drain_and_refusal),
+        cmocka_unit_test(test_linger),
         cmocka_unit_test(test_null),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
