@@ -59,6 +59,7 @@ struct recorder_group {
     struct recorder **members;
     size_t member_count;
     size_t waiting; /* lanes in recorder_wait or recorder_drain, waiting for their records */
+    bool lingering; /* the thread is in group_linger */
     bool stop;
 };
 
@@ -98,8 +99,10 @@ static void group_linger(struct recorder_group *g)
         until.tv_sec++;
         until.tv_nsec -= 1000000000L;
     }
+    g->lingering = true;
     while (group_linger_ms(g) > 0 && pthread_cond_timedwait(&g->changed, &g->lock, &until) == 0)
         ;
+    g->lingering = false;
 }
 
 /* group_take - move every member's pending indexes to its taken list; how many members. */
@@ -249,8 +252,9 @@ void recorder_wait(struct recorder *r, size_t most)
         return;
     pthread_mutex_lock(&r->group->lock);
     if (r->pending_count + r->busy > most) {
-        r->group->waiting++; /* as in recorder_drain */
-        pthread_cond_broadcast(&r->group->changed);
+        r->group->waiting++;     /* as in recorder_drain */
+        if (r->group->lingering) /* else no one need hear it: an email lane's every dot */
+            pthread_cond_broadcast(&r->group->changed);
         while (r->pending_count + r->busy > most)
             pthread_cond_wait(&r->group->changed, &r->group->lock);
         r->group->waiting--;
