@@ -80,19 +80,28 @@ static void log_free(struct log *log)
     test_free(log);
 }
 
+/* group_start - a recorder thread for log, and LANES lanes in it, each with a batch of
+ * count notices. */
+static struct recorder_group *group_start(struct log *log, struct recorder *lane[LANES],
+                                          size_t count)
+{
+    struct recorder_group *group = NULL;
+    assert_int_equal(recorder_group_start(record, log, &group), 0);
+    for (int i = 0; i < LANES; i++) {
+        lane[i] = recorder_join(group, &log->lane_of[i]);
+        recorder_begin(lane[i], count);
+    }
+    return group;
+}
+
 /* While the first statement is on its way, three lanes push: the next call carries all
  * three, one take each, and each lane's wait returns once its own are stored. */
 static void test_group_commit(void **state)
 {
     (void)state;
     struct log *log = log_new(true, -1, -1);
-    struct recorder_group *group = NULL;
-    assert_int_equal(recorder_group_start(record, log, &group), 0);
     struct recorder *lane[LANES];
-    for (int i = 0; i < LANES; i++) {
-        lane[i] = recorder_join(group, &log->lane_of[i]);
-        recorder_begin(lane[i], 4);
-    }
+    struct recorder_group *group = group_start(log, lane, 4);
     recorder_push(lane[0], 0);
     pthread_mutex_lock(&log->lock);
     while (!log->entered)
@@ -133,14 +142,10 @@ static void test_drain_and_refusal(void **state)
 {
     (void)state;
     struct log *log = log_new(false, 1, 2);
-    struct recorder_group *group = NULL;
-    assert_int_equal(recorder_group_start(record, log, &group), 0);
     struct recorder *lane[LANES];
-    for (int i = 0; i < LANES; i++) {
-        lane[i] = recorder_join(group, &log->lane_of[i]);
-        recorder_begin(lane[i], 5);
+    struct recorder_group *group = group_start(log, lane, 5);
+    for (int i = 0; i < LANES; i++)
         recorder_push(lane[i], 4);
-    }
     for (int i = 0; i < LANES; i++)
         recorder_drain(lane[i]);
     for (int i = 0; i < LANES; i++)
@@ -178,13 +183,8 @@ static void test_linger(void **state)
 {
     (void)state;
     struct log *log = log_new(false, -1, -1);
-    struct recorder_group *group = NULL;
-    assert_int_equal(recorder_group_start(record, log, &group), 0);
     struct recorder *lane[LANES];
-    for (int i = 0; i < LANES; i++) {
-        lane[i] = recorder_join(group, &log->lane_of[i]);
-        recorder_begin(lane[i], 4);
-    }
+    struct recorder_group *group = group_start(log, lane, 4);
     recorder_linger(lane[0], LONG_LINGER_MS);
     recorder_linger(lane[1], LONG_LINGER_MS);
     recorder_push(lane[0], 0);
