@@ -22,7 +22,12 @@ if [ ! -d "$build" ]; then
   CC=clang meson setup "$build" --werror -Dfuzz=true -Dtests=disabled \
     -Dbuildtype=debugoptimized -Db_lundef=false >/dev/null
 fi
-ninja -C "$build" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >/dev/null
+# ninja says why a build failed on stdout: keep it, and show it when it fails
+ninja -C "$build" $(printf 'tests/fuzz/fuzz_%s ' "${targets[@]}") >"$build/build.log" 2>&1 || {
+  echo "FAIL: the fuzz targets do not build (log: $build/build.log)"
+  grep -E 'error|undefined reference' "$build/build.log" | head -20
+  exit 1
+}
 
 export ASAN_OPTIONS=${FUZZ_ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
