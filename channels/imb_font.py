@@ -74,7 +74,8 @@ def build():
                 fsType=0)  # installable: embedding and subsetting are allowed
     fb.setupPost()
     head = fb.font["head"]
-    head.created = head.modified = 0x7C259DC0  # 2001-01-01 since 1904: fixed, not now
+    # fixed, not the build's time: 1970-01-01T00:00:00Z in the head table's seconds since 1904
+    head.created = head.modified = 2082844800
     out = io.BytesIO()
     fb.save(out)
     return out.getvalue()
