@@ -105,8 +105,6 @@ head -2 list.csv >sample.csv
 pdf=$(ls "$WORK"/sample/*.pdf | head -1)
 echo "sample letter: $(stat -c %s "$pdf") bytes"
 
-# cpu_ticks PID - the process's user+system CPU so far, in clock ticks
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 q() { psql -XAt -c "$1"; }
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
@@ -121,11 +119,11 @@ crier_run() {
   psql -XAq -c "VACUUM ANALYZE"
   "$bin" campaign start "$name" >/dev/null
   local gw0 gw1 pg0 pg1 elapsed kb cpu_user cpu_sys
-  gw0=$(cpu_ticks "$GATEWAY_PID")
+  gw0=$(tree_ticks "$GATEWAY_PID")
   pg0=$(tree_ticks "$postmaster")
   /usr/bin/time -f '%e %M %U %S' -o time.out "$bin" run --until-idle 2>>run.err
   read -r elapsed kb cpu_user cpu_sys <time.out
-  gw1=$(cpu_ticks "$GATEWAY_PID")
+  gw1=$(tree_ticks "$GATEWAY_PID")
   pg1=$(tree_ticks "$postmaster")
   local delivered span
   delivered=$(q "SELECT count(*) FROM crier.notice n JOIN crier.campaign c ON c.id = n.campaign_id WHERE c.name = '$name' AND n.state = 'delivered' AND n.channel = 'fax'")
@@ -179,13 +177,13 @@ awk -v n="$N" -v port="$PORT" -v pdf="$pdf" 'BEGIN {
 # curl_run - sets CURL_RATE, CURL_GW_CPU
 curl_run() {
   local t0 t1 gw0 gw1 ok
-  gw0=$(cpu_ticks "$GATEWAY_PID")
+  gw0=$(tree_ticks "$GATEWAY_PID")
   t0=$(date +%s.%N)
   # its parallel progress meter goes to curl.err (--silent does not stop it); shown on failure
   curl --silent --parallel --parallel-immediate --parallel-max "$concurrency" -K curl.conf \
     >curl.codes 2>curl.err || { echo "curl failed: $(tail -c 300 curl.err)"; exit 1; }
   t1=$(date +%s.%N)
-  gw1=$(cpu_ticks "$GATEWAY_PID")
+  gw1=$(tree_ticks "$GATEWAY_PID")
   ok=$(grep -c '^200$' curl.codes || true)
   [ "$ok" -eq "$N" ] || { echo "curl: only $ok of $N posts got 200"; sort curl.codes | uniq -c; exit 1; }
   CURL_RATE=$(echo "scale=1; $N / ($t1 - $t0)" | bc)

@@ -243,13 +243,13 @@ static int imb_encode(const struct letter_imb *imb, struct zint_symbol **ret_sym
     return 0;
 }
 
-/* imb_width - the drawn barcode's width in points: 129 modules at 22 bars per inch. */
 /* quarter_point - v rounded to the nearest quarter point: a position cairo writes short. */
 static double quarter_point(double v)
 {
     return round(v * 4) / 4;
 }
 
+/* imb_width - the drawn barcode's width in points: 129 modules of IMB_MODULE. */
 static double imb_width(const struct zint_symbol *symbol)
 {
     return symbol->width * IMB_MODULE;
