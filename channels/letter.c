@@ -37,6 +37,7 @@
 #include <pango/pangocairo.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -275,6 +276,7 @@ static pthread_mutex_t imb_font_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool imb_font_tried;                    /* under the lock, with the two below */
 static cairo_font_face_t *imb_font_face;       /* NULL when FreeType cannot read the font */
 static cairo_font_options_t *imb_font_options; /* unhinted: the outlines as they are */
+static atomic_bool imb_rectangles;             /* letter_imb_rectangles(): the fallback */
 
 struct imb_font_ft {
     FT_Library library; /* serves this face alone */
@@ -334,6 +336,11 @@ static cairo_font_face_t *imb_font(void)
     cairo_font_face_t *face = imb_font_face;
     pthread_mutex_unlock(&imb_font_lock);
     return face;
+}
+
+void letter_imb_rectangles(bool on)
+{
+    atomic_store(&imb_rectangles, on);
 }
 
 void letter_fonts_free(void)
@@ -422,7 +429,7 @@ static void imb_draw(cairo_t *cr, const struct zint_symbol *symbol, double x, do
     y = quarter_point(y);
     cairo_glyph_t glyphs[IMB_BARS_MAX];
     int n = 0;
-    cairo_font_face_t *font = imb_font();
+    cairo_font_face_t *font = atomic_load(&imb_rectangles) ? NULL : imb_font();
     cairo_save(cr);
     cairo_set_source_rgb(cr, 0, 0, 0);
     if (font != NULL && imb_glyph_run(symbol, x, y + height, glyphs, &n)) {

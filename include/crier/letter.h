@@ -144,6 +144,11 @@ void letter_cache_free(struct letter_cache *cache);
  * every PDF surface drawn to is finished; a letter drawn after it loads the font again. */
 void letter_fonts_free(void);
 
+/* letter_imb_rectangles - for tests: true draws every IMb as filled rectangles, the way
+ * letter.c falls back when zint draws a bar the bar font lacks or the font cannot load;
+ * false (the default) as glyphs of the bar font. Process-wide. */
+void letter_imb_rectangles(bool on);
+
 /* letter_render_cached - letter_render() in the cache's layout, reusing its shaping. */
 int letter_render_cached(cairo_t *cr, struct letter_cache *cache, const struct letter_input *in,
                          int *ret_pages, char *err, size_t err_size);

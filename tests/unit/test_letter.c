@@ -373,16 +373,15 @@ static void test_imb_zint(void **state)
     assert_true(strstr(err, "serial") != NULL);
 }
 
-/*
- * bars_drawn - page 1 of a PDF rasterised at 600 dpi over a strip (points) holding only
- * the barcode: each dark column run is a bar, and its top and bottom say which of the
- * four states it is. Also checks the USPS-B-3200 dimensions: 22 +- 2 bars per inch, the
- * full bar 0.125" to 0.165".
- */
-static void bars_drawn(const char *path, double x_pt, double y_pt, double width_pt,
-                       double height_pt, char bars[80])
+#define STRIP_DPI 600
+
+/* strip_columns - page 1 of a PDF rasterised at STRIP_DPI over a strip (points): for each
+ * pixel column its first and last dark row, or -1 (free both). Returns the strip's width
+ * in pixels; *ret_height its height. */
+static int strip_columns(const char *path, double x_pt, double y_pt, double width_pt,
+                         double height_pt, int **ret_top, int **ret_bottom, int *ret_height)
 {
-    const int dpi = 600;
+    const int dpi = STRIP_DPI;
     char *prefix = xasprintf("%s-imb", path);
     free(run("pdftoppm -gray -r %d -f 1 -l 1 -x %d -y %d -W %d -H %d -singlefile '%s' '%s'", dpi,
              (int)(x_pt / 72 * dpi), (int)(y_pt / 72 * dpi), (int)(width_pt / 72 * dpi),
@@ -396,10 +395,7 @@ static void bars_drawn(const char *path, double x_pt, double y_pt, double width_
     unsigned char *pixels = xmalloc((size_t)w * h);
     assert_int_equal(fread(pixels, 1, (size_t)w * h, file), (size_t)w * h);
     fclose(file);
-
-    /* per column: the first and last dark row, or -1 */
     int *top = xmalloc(sizeof(int) * w), *bottom = xmalloc(sizeof(int) * w);
-    int overall_top = h, overall_bottom = -1;
     for (int c = 0; c < w; c++) {
         top[c] = bottom[c] = -1;
         for (int r = 0; r < h; r++)
@@ -408,6 +404,31 @@ static void bars_drawn(const char *path, double x_pt, double y_pt, double width_
                     top[c] = r;
                 bottom[c] = r;
             }
+    }
+    free(pixels);
+    unlink(pgm);
+    free(pgm);
+    free(prefix);
+    *ret_top = top;
+    *ret_bottom = bottom;
+    *ret_height = h;
+    return w;
+}
+
+/*
+ * bars_drawn - the bars in a strip (points) of page 1 holding only the barcode, rasterised
+ * by strip_columns: each dark column run is a bar, and its top and bottom say which of the
+ * four states it is. Also checks the USPS-B-3200 dimensions: 22 +- 2 bars per inch, the
+ * full bar 0.125" to 0.165".
+ */
+static void bars_drawn(const char *path, double x_pt, double y_pt, double width_pt,
+                       double height_pt, char bars[80])
+{
+    const int dpi = STRIP_DPI;
+    int *top, *bottom, h;
+    int w = strip_columns(path, x_pt, y_pt, width_pt, height_pt, &top, &bottom, &h);
+    int overall_top = h, overall_bottom = -1;
+    for (int c = 0; c < w; c++) {
         if (top[c] >= 0 && top[c] < overall_top)
             overall_top = top[c];
         if (bottom[c] > overall_bottom)
@@ -440,10 +461,6 @@ static void bars_drawn(const char *path, double x_pt, double y_pt, double width_
     }
     free(top);
     free(bottom);
-    free(pixels);
-    unlink(pgm);
-    free(pgm);
-    free(prefix);
 }
 
 static void test_imb_drawn(void **state)
@@ -474,6 +491,44 @@ static void test_imb_drawn(void **state)
     /* nothing dark in the clear zone between the box's top and the bars */
     bars_drawn(path, box->x, box->y - 0.5, box->width, 1.4, bars);
     assert_string_equal(bars, "");
+
+    /* the fallback draws the same bars as filled rectangles, with no bar font */
+    letter_imb_rectangles(true);
+    char *rects = render_file(&layout, &in, NULL);
+    letter_imb_rectangles(false);
+    bars_drawn(rects, box->x - 2, box->y + 1, box->width + 4, layout.imb_height + 2.5, bars);
+    assert_string_equal(bars, GOLDEN_BARS);
+    fonts = run("pdffonts '%s'", rects);
+    assert_null(strstr(fonts, "CrierIMb"));
+    free(fonts);
+    /* and where the glyphs draw them, to a pixel at 600 dpi: the font's outlines are
+     * zint's rectangles (a bar's edge may fall on either side of a pixel's middle) */
+    int *glyph_top, *glyph_bottom, *rect_top, *rect_bottom, h;
+    int w = strip_columns(path, box->x - 2, box->y + 1, box->width + 4, layout.imb_height + 2.5,
+                          &glyph_top, &glyph_bottom, &h);
+    assert_int_equal(strip_columns(rects, box->x - 2, box->y + 1, box->width + 4,
+                                   layout.imb_height + 2.5, &rect_top, &rect_bottom, &h),
+                     w);
+    int dark = 0, edges = 0;
+    for (int c = 0; c < w; c++) {
+        if ((glyph_top[c] < 0) != (rect_top[c] < 0)) {
+            edges++;
+            continue;
+        }
+        if (glyph_top[c] < 0)
+            continue;
+        dark++;
+        if (abs(glyph_top[c] - rect_top[c]) > 1 || abs(glyph_bottom[c] - rect_bottom[c]) > 1)
+            fail_msg("column %d: glyphs rows %d-%d, rectangles %d-%d", c, glyph_top[c],
+                     glyph_bottom[c], rect_top[c], rect_bottom[c]);
+    }
+    assert_true(dark >= 65 * 10); /* a module is 1.625 pt: 13.5 columns at 600 dpi */
+    assert_true(edges <= 2 * 65); /* at most a column at each side of a bar */
+    free(glyph_top);
+    free(glyph_bottom);
+    free(rect_top);
+    free(rect_bottom);
+    remove_file(rects);
     remove_file(path);
 
     /* below the city line: still inside the box, the address at the box's top */
