@@ -8,8 +8,9 @@ packages=(
   build-essential meson ninja-build pkg-config python3 clang-format
   libpq-dev libyaml-dev libjansson-dev libssl-dev libcsv-dev libcmocka-dev
   libesmtp-dev libcurl4-openssl-dev libgmime-3.0-dev
-  libcairo2-dev libpango1.0-dev libfreetype-dev libzint-dev
-  # channels/imb_font.py makes the IMb's bar font at build time
+  libcairo2-dev libpango1.0-dev libfreetype-dev libfontconfig-dev libzint-dev
+  # channels/imb_font.py makes the IMb's bar font at build time, and channels/sans_font.py
+  # Crier Sans from fonts-dejavu-core's DejaVu Sans (below)
   python3-fonttools
   # tests/fuzz: libFuzzer targets built with clang (its runtime is in libclang-rt-14-dev)
   clang libclang-rt-14-dev

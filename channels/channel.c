@@ -294,6 +294,17 @@ int channel_compose(const char *name, const struct crier_config *config,
     return ops->compose(config, notice, ret, err, err_size);
 }
 
+int channel_compose_earlier(const char *name, const struct crier_config *config,
+                            const struct crier_notice *notice, int renderer,
+                            struct channel_content *ret, char *err, size_t err_size)
+{
+    const struct crier_channel_ops *ops = channel_ops_find(name);
+    *ret = (struct channel_content){0};
+    if (ops == NULL || ops->compose_earlier == NULL || renderer < 1)
+        return -ENOENT;
+    return ops->compose_earlier(config, notice, renderer, ret, err, err_size);
+}
+
 void channel_content_free(struct channel_content *content)
 {
     free(content->bytes);

@@ -1341,6 +1341,9 @@ static bool fax_reachable(const struct crier_notice *notice)
 
 static int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
                        struct channel_content *ret, char *err, size_t err_size);
+static int fax_compose_earlier(const struct crier_config *config, const struct crier_notice *notice,
+                               int renderer, struct channel_content *ret, char *err,
+                               size_t err_size);
 static int fax_probe(const struct crier_config *config, char *report, size_t report_size);
 
 /* fax_proof_print - the proof_print op: the PDF compose makes, as the gateway gets it. */
@@ -1367,6 +1370,7 @@ const struct crier_channel_ops fax_channel_ops = {
     .probe = fax_probe,
     .probe_label = "fax gateway",
     .compose = fax_compose,
+    .compose_earlier = fax_compose_earlier,
     .proof = channel_proof_letter,
     .proof_file = "letter.md",
     .proof_print = fax_proof_print,
@@ -1379,13 +1383,14 @@ const struct crier_channel_ops fax_channel_ops = {
     .close = fax_close,
 };
 
-/* fax_compose - the compose op: the exact PDF the channel would post for a notice (for
- * `crier audit show`, which sets notice->content_time); nothing is sent. */
-static int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
-                       struct channel_content *ret, char *err, size_t err_size)
+/* compose_in - the exact PDF the channel would post for a notice, drawn in the fonts of
+ * letter_font_families[renderer]. */
+static int compose_in(const struct crier_config *config, const struct crier_notice *notice,
+                      int renderer, struct channel_content *ret, char *err, size_t err_size)
 {
     struct fax_session s = {0};
     fax_layout_init(&s, config);
+    s.layout.font_family = letter_font_families[renderer];
     int64_t content_at;
     unsigned char *pdf = NULL;
     size_t len = 0;
@@ -1397,7 +1402,28 @@ static int fax_compose(const struct crier_config *config, const struct crier_not
     ret->len = len;
     sha256_hex(pdf, len, ret->sha256);
     ret->extension = "pdf";
+    ret->renderer = letter_font_families[renderer];
     return 0;
+}
+
+/* fax_compose - the compose op: the exact PDF the channel would post for a notice (for
+ * `crier audit show`, which sets notice->content_time); nothing is sent. */
+static int fax_compose(const struct crier_config *config, const struct crier_notice *notice,
+                       struct channel_content *ret, char *err, size_t err_size)
+{
+    return compose_in(config, notice, 0, ret, err, err_size);
+}
+
+/* fax_compose_earlier - the compose_earlier op: the PDF in the fonts an earlier crier drew
+ * faxes in (letter_font_families), since a fax's digest is of its bytes. */
+static int fax_compose_earlier(const struct crier_config *config, const struct crier_notice *notice,
+                               int renderer, struct channel_content *ret, char *err,
+                               size_t err_size)
+{
+    for (int i = 1; i <= renderer; i++)
+        if (letter_font_families[i] == NULL)
+            return -ENOENT;
+    return compose_in(config, notice, renderer, ret, err, err_size);
 }
 
 /* ---- replies without a network, for tests and fuzzing ------------------------------------ */

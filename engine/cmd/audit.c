@@ -301,9 +301,33 @@ static void write_printed(const struct crier_config *config, const struct crier_
     free(pdf);
 }
 
+/* earlier_match - the first of the channel's earlier renderings (compose_earlier, newest
+ * first) whose SHA-256 is the recorded one, into content (freed first); false if none is. */
+static bool earlier_match(const struct crier_config *config, const struct crier_notice *n,
+                          const char *channel, const char *recorded,
+                          struct channel_content *content)
+{
+    for (int renderer = 1;; renderer++) {
+        char err[400] = "";
+        struct channel_content earlier;
+        if (channel_compose_earlier(channel, config, n, renderer, &earlier, err, sizeof(err)) < 0) {
+            channel_content_free(&earlier);
+            return false;
+        }
+        if (strcmp(earlier.sha256, recorded) == 0) {
+            channel_content_free(content);
+            *content = earlier;
+            return true;
+        }
+        channel_content_free(&earlier);
+    }
+}
+
 /*
  * rerender - the content of notice n on channel as it was rendered at content_at, hashed
- * as the channel hashes it when it sends (its compose op).
+ * as the channel hashes it when it sends (its compose op). When that is not the recorded
+ * SHA-256, the renderings of an earlier crier are tried too (compose_earlier): a fax an
+ * older crier sent is checked against the fonts it was drawn in, and the note says so.
  */
 static void rerender(const struct crier_config *config, const struct crier_notice *n,
                      const char *channel, const char *recorded, const char *out_dir, int64_t log_id,
@@ -319,12 +343,20 @@ static void rerender(const struct crier_config *config, const struct crier_notic
         channel_content_free(&content);
         return;
     }
+    check->verified = strcmp(content.sha256, recorded) == 0;
+    char earlier[160] = "";
+    if (!check->verified && earlier_match(config, n, channel, recorded, &content)) {
+        check->verified = true;
+        snprintf(earlier, sizeof(earlier), "rendered as an earlier crier did (%s)",
+                 content.renderer ? content.renderer : "an earlier rendering");
+        snprintf(check->err, sizeof(check->err), "%s", earlier);
+    }
     memcpy(check->sha, content.sha256, sizeof(check->sha));
-    check->verified = strcmp(check->sha, recorded) == 0;
     if (out_dir && content.bytes) {
         char path[4096];
         if (write_content(out_dir, log_id, channel, &content, path, sizeof(path)) == 0)
-            snprintf(check->err, sizeof(check->err), "re-rendered content: %s", path);
+            snprintf(check->err, sizeof(check->err), "re-rendered content%s%s: %s",
+                     earlier[0] ? ", " : "", earlier, path);
         if (strcmp(content.extension, "pdf") != 0)
             write_printed(config, n, channel, out_dir, log_id);
     }

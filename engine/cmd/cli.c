@@ -19,6 +19,7 @@
 #include "crier/find_index.h"
 #include "crier/hold.h"
 #include "crier/import.h"
+#include "crier/letter.h"
 #include "crier/log.h"
 #include "crier/migrate.h"
 #include "crier/proof.h"
@@ -700,6 +701,15 @@ static int config_check_call(struct run *run)
            "without any source\n",
            rules->path, rules->count, verified, secondary, no_source);
     rules_free(rules);
+    /* letters and faxes are drawn in Crier Sans where it is installed (letter.h) */
+    const char *fonts = letter_fonts_dir();
+    if (fonts != NULL)
+        printf("  fonts: Crier Sans, from %s\n", fonts);
+    else
+        printf(
+            "  fonts: crier's own are not installed (or not where CRIER_FONTS_DIR says): letters "
+            "and faxes are drawn in the system's DejaVu Sans (a fax's PDF about twice the "
+            "size)\n");
     int failed = ((const struct config_check_args *)run->args)->probe ? config_probe(config) : 0;
     fflush(stdout);
     config_free(config);

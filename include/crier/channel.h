@@ -79,6 +79,7 @@ struct channel_content {
     size_t len;
     char sha256[65];       /* the SHA-256 the channel records for it when it sends */
     const char *extension; /* of a file holding bytes: "eml", "pdf", "md" */
+    const char *renderer;  /* compose_earlier's: what it rendered with ("DejaVu Sans") */
 };
 
 /*
@@ -154,6 +155,13 @@ struct crier_channel_ops {
      * `crier audit show` compares it with what was recorded. May be NULL: no content. */
     int (*compose)(const struct crier_config *config, const struct crier_notice *notice,
                    struct channel_content *ret, char *err, size_t err_size);
+    /* compose_earlier - compose as an earlier crier rendered it: renderer 1 is the rendering
+     * before today's, 2 the one before that; -ENOENT past the last. `crier audit show` asks
+     * for them, newest first, when compose's SHA-256 is not the one recorded: a digest of
+     * bytes (a fax's PDF) changes with the rendering, and content an older crier sent must
+     * still be checked. Sets ret->renderer. May be NULL: one rendering only. */
+    int (*compose_earlier)(const struct crier_config *config, const struct crier_notice *notice,
+                           int renderer, struct channel_content *ret, char *err, size_t err_size);
     /* proof - what `campaign proof` writes for a notice, for legal to read (the message;
      * a letter's Markdown), into a file ending in proof_file ("email.eml"): channels with
      * the same proof_file write it once per notice. May be NULL. */
@@ -358,6 +366,11 @@ int channel_recover_all(const struct crier_config *config, const struct channel_
 int channel_compose(const char *name, const struct crier_config *config,
                     const struct crier_notice *notice, struct channel_content *ret, char *err,
                     size_t err_size);
+/* channel_compose_earlier - the compose_earlier op of channel name (renderer >= 1), or
+ * -ENOENT when it has no such rendering. */
+int channel_compose_earlier(const char *name, const struct crier_config *config,
+                            const struct crier_notice *notice, int renderer,
+                            struct channel_content *ret, char *err, size_t err_size);
 void channel_content_free(struct channel_content *content);
 
 /* channel_proof_letter - the proof op of the channels that print the notice as a letter

@@ -47,7 +47,7 @@ struct letter_layout {
     struct letter_box return_box;    /* the return address stays inside this box */
     struct letter_box recipient_box; /* the IMb and the recipient's address stay inside */
     double body_top;                 /* page 1: where the body starts (windows only) */
-    const char *font_family;         /* fontconfig family: "DejaVu Sans", "DejaVu Serif" */
+    const char *font_family;         /* pango families: letter_font_families[0] */
     double body_size;                /* body text; at least 10 (Cal. Civ. Code 1798.82(d)) */
     double title_size;               /* "# " lines */
     double heading_size;             /* "## " lines */
@@ -138,6 +138,20 @@ struct letter_cache *letter_cache_new(const struct letter_layout *layout, bool f
 /* letter_cache_free - NULL is fine. Call it after the PDF surfaces it drew into are
  * finished or destroyed. */
 void letter_cache_free(struct letter_cache *cache);
+
+/*
+ * letter_font_families - the fonts letters and faxes are drawn in, newest first, ending in
+ * NULL: [0] is letter_layout_default()'s, crier's own Crier Sans (DejaVu Sans without its
+ * hinting: channels/sans_font.py), falling back to DejaVu Sans; the others are what an
+ * earlier crier drew with. A fax's digest is of its PDF's bytes, so `crier audit show`
+ * draws a fax again in each until one gives the recorded digest (docs/letters.md, "Fonts").
+ */
+extern const char *const letter_font_families[];
+
+/* letter_fonts_dir - where crier's own fonts were found ($CRIER_FONTS_DIR if set, else
+ * installed, else an uninstalled build's directory), or NULL: letters and faxes are then
+ * drawn in the system's DejaVu Sans. */
+const char *letter_fonts_dir(void);
 
 /* letter_fonts_free - release the IMb's bar font, which letters share for the life of the
  * process. Only for a leak checker at exit (before cairo_debug_reset_static_data()), once

@@ -16,7 +16,7 @@ source "$(dirname "$0")/lib.sh"
 SECRET="s3cret-$RANDOM-$$"
 TOKEN="tok-$RANDOM-$$"
 export FAX_SECRET=$SECRET
-for tool in pdftotext; do
+for tool in pdftotext pdffonts; do
   if ! command -v "$tool" >/dev/null; then
     echo "1..0 # SKIP $tool missing (Debian: apt-get install poppler-utils)"
     exit 0
@@ -513,5 +513,29 @@ is "$RC" 0 "audit export under DateStyle SQL, DMY"
 ok "the same export, byte for byte" cmp -s times.jsonl times2.jsonl
 PGOPTIONS="-c DateStyle=SQL,DMY" run_crier audit verify --campaign a2
 is "$RC" 0 "and verify under it: intact"
+
+# --- a fax sent in an earlier crier's fonts -------------------------------------------------
+# crier draws in Crier Sans (channels/sans_font.py); without its fonts it draws in the
+# system's DejaVu Sans, as crier did before them: audit show proves such a fax by drawing
+# it again in each earlier rendering (compose_earlier), and says which
+a1_fax=$(ls -t "$WORK"/fax/*.pdf | head -1)
+like "$(pdffonts "$a1_fax")" "\+CrierSans " "a1's fax is drawn in Crier Sans"
+unlike "$(pdffonts "$a1_fax")" "DejaVuSans" "and in nothing else"
+audit_config "Example Corp <privacy@example.com>"
+printf 'ref,name,email,fax,address1,address2,city,region,postal_code,country\ng1,Older Fax,,+12125550177,,,,,,US\n' >older.csv
+setup a3 fax older.csv
+CRIER_FONTS_DIR=$WORK/no-fonts run_until_idle
+is "$?" 0 "crier run without crier's fonts sends a3's fax"
+a3_fax=$(ls -t "$WORK"/fax/*.pdf | head -1)
+like "$(pdffonts "$a3_fax")" "\+DejaVuSans " "that fax is drawn in DejaVu Sans"
+unlike "$(pdffonts "$a3_fax")" "CrierSans" "and not in Crier Sans"
+run_crier audit show a3 g1 --out older
+is "$RC" 0 "audit show of the fax in the earlier fonts: exit 0"
+like "$OUT" "content verified \(re-rendered, same SHA-256\)" "its content verified"
+like "$OUT" "rendered as an earlier crier did \(DejaVu Sans\)" "by the earlier rendering, named"
+is "$(sha256sum older/*-fax.pdf | cut -d' ' -f1)" "$(sha256sum "$a3_fax" | cut -d' ' -f1)" \
+  "the re-rendered fax is byte for byte the PDF the gateway received"
+run_crier audit show a1 f1
+unlike "$OUT" "earlier crier" "a fax in today's fonts is proven by today's rendering"
 
 done_testing

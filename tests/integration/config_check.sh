@@ -21,9 +21,14 @@ is "$RC" 0 "a valid config passes"
 is "$(head -2 <<<"$OUT")" "good.yaml: ok
   channel null: 3 lanes" "config check says ok and lists the enabled channels"
 RULES=$(cd "$TESTS_DIR/.." && pwd)/config/jurisdictions.yaml
-is "$(tail -1 <<<"$OUT")" "  rules table $RULES: 58 entries, 25 verified, 5 from a secondary source only, 20 without any source" \
+is "$(grep '^  rules table' <<<"$OUT")" "  rules table $RULES: 58 entries, 25 verified, 5 from a secondary source only, 20 without any source" \
   "config check loads the shipped rules table and says how much of it is verified"
+like "$(tail -1 <<<"$OUT")" "^  fonts: Crier Sans, from /" "and says where crier's fonts are"
 is "$ERR" "" "a valid config prints nothing on stderr"
+mkdir -p no-fonts
+CRIER_FONTS_DIR=$PWD/no-fonts run_crier -c good.yaml config check
+is "$RC:$(tail -1 <<<"$OUT")" "0:  fonts: crier's own are not installed (or not where CRIER_FONTS_DIR says): letters and faxes are drawn in the system's DejaVu Sans (a fax's PDF about twice the size)" \
+  "without them, it says what letters and faxes are drawn in instead (not an error)"
 run_crier config check good.yaml
 is "$RC:$(head -1 <<<"$OUT")" "0:good.yaml: ok" "config check FILE works like -c FILE"
 

@@ -21,6 +21,7 @@ PREFIX=${PREFIX#"$ROOT"}
 echo "# prefix $PREFIX"
 etc=$(meson introspect --buildoptions "$CRIER_BUILD_ROOT" | python3 -c 'import json,sys,os; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; print(os.path.join(o["prefix"], o["sysconfdir"]))')
 for f in share/crier/templates/default/letter.md share/crier/jurisdictions.yaml share/crier/crier.yaml \
+         share/crier/fonts/CrierSans.ttf share/crier/fonts/CrierSans-Bold.ttf \
          share/bash-completion/completions/crier lib/tmpfiles.d/crier.conf lib/sysusers.d/crier.conf \
          lib/systemd/system/crier.service lib/systemd/system/crier-hold-check.service \
          lib/systemd/system/crier-hold-check.timer lib/systemd/system/crier-serve.service; do

@@ -149,6 +149,19 @@ like() {
   fi
 }
 
+# unlike GOT PATTERN DESCRIPTION - no line of GOT matches the extended regex
+unlike() {
+  TAP_COUNT=$((TAP_COUNT + 1))
+  if grep -Eq -- "$2" <<<"$1"; then
+    echo "not ok $TAP_COUNT - $3"
+    echo "#   got:     '$1'"
+    echo "#   matches: '$2'"
+    TAP_FAILED=$((TAP_FAILED + 1))
+  else
+    echo "ok $TAP_COUNT - $3"
+  fi
+}
+
 # run_crier ARGS... - runs crier; sets OUT, ERR and RC (never fails the script)
 run_crier() {
   "$CRIER" "$@" >"$WORK/out" 2>"$WORK/err"

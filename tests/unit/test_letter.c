@@ -13,11 +13,13 @@
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cairo-pdf.h>
@@ -854,11 +856,87 @@ static void test_international_names(void **state)
         if (i == 3 && strstr(fonts, "WenQuanYi") == NULL && strstr(fonts, "CJK") == NULL &&
             strstr(fonts, "Droid") == NULL)
             fail_msg("no CJK font embedded:\n%s", fonts);
-        assert_non_null(strstr(fonts, "DejaVuSans"));
+        /* Crier Sans, and not DejaVu Sans beside it: it covers all DejaVu Sans does */
+        assert_non_null(strstr(fonts, "+CrierSans "));
+        assert_null(strstr(fonts, "DejaVuSans"));
         free(fonts);
         remove_file(path);
         free(body);
     }
+}
+
+/* sfnt_has - the TrueType file at path has a table tagged tag (its table directory) */
+static bool sfnt_has(const char *path, const char tag[4])
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char head[12], record[16];
+    assert_int_equal(fread(head, 1, sizeof(head), f), sizeof(head));
+    int tables = head[4] << 8 | head[5];
+    bool found = false;
+    for (int i = 0; i < tables && !found; i++) {
+        assert_int_equal(fread(record, 1, sizeof(record), f), sizeof(record));
+        found = memcmp(record, tag, 4) == 0;
+    }
+    fclose(f);
+    return found;
+}
+
+/*
+ * test_fonts - letters are drawn in Crier Sans (channels/sans_font.py): DejaVu Sans with no
+ * hinting left in it, and otherwise the same font, so a letter in it has every word where
+ * the same letter in DejaVu Sans has it, in a smaller PDF.
+ */
+static void test_fonts(void **state)
+{
+    (void)state;
+    NEED_TOOL("pdftotext");
+    NEED_TOOL("pdffonts");
+    const char *dir = letter_fonts_dir();
+    assert_non_null(dir);
+    const char *files[] = {"CrierSans.ttf", "CrierSans-Bold.ttf"};
+    for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+        char *path = xasprintf("%s/%s", dir, files[i]);
+        assert_false(sfnt_has(path, "fpgm")); /* no font program */
+        assert_false(sfnt_has(path, "prep"));
+        assert_false(sfnt_has(path, "cvt "));
+        assert_true(sfnt_has(path, "glyf")); /* and still the outlines and the shaping */
+        assert_true(sfnt_has(path, "GPOS"));
+        assert_true(sfnt_has(path, "GSUB"));
+        free(path);
+    }
+
+    struct letter_layout layout;
+    letter_layout_default(&layout);
+    assert_string_equal(layout.font_family, letter_font_families[0]);
+    struct letter_input in;
+    sample_input(&in);
+    char *ours = render_file(&layout, &in, NULL);
+    layout.font_family = letter_font_families[1]; /* crier before Crier Sans */
+    char *dejavu = render_file(&layout, &in, NULL);
+    char *fonts = run("pdffonts '%s'", dejavu);
+    assert_non_null(strstr(fonts, "+DejaVuSans "));
+    assert_null(strstr(fonts, "CrierSans"));
+    free(fonts);
+
+    struct word *a, *b;
+    size_t na = pdf_words(ours, &a), nb = pdf_words(dejavu, &b);
+    assert_true(na > 100);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].text, b[i].text) != 0 || a[i].page != b[i].page ||
+            a[i].x_min != b[i].x_min || a[i].y_min != b[i].y_min || a[i].x_max != b[i].x_max ||
+            a[i].y_max != b[i].y_max)
+            fail_msg("word %zu: '%s' at %g,%g in Crier Sans, '%s' at %g,%g in DejaVu Sans", i,
+                     a[i].text, a[i].x_min, a[i].y_min, b[i].text, b[i].x_min, b[i].y_min);
+    free(a);
+    free(b);
+    struct stat sa, sb;
+    assert_int_equal(stat(ours, &sa), 0);
+    assert_int_equal(stat(dejavu, &sb), 0);
+    assert_true(sa.st_size < sb.st_size * 3 / 4);
+    remove_file(ours);
+    remove_file(dejavu);
 }
 
 static void test_no_windows(void **state)
@@ -1305,6 +1383,7 @@ int main(void)
         cmocka_unit_test(test_imb_input),
         cmocka_unit_test(test_imb_zint),
         cmocka_unit_test(test_imb_drawn),
+        cmocka_unit_test(test_fonts),
         cmocka_unit_test(test_basic),
         cmocka_unit_test(test_windows),
         cmocka_unit_test(test_city_lines),
