@@ -72,8 +72,12 @@ progress() { sql "SELECT count(*) FROM crier.notice WHERE state NOT IN ('ready',
 claimed_by() { [ "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE actor LIKE '%:$1:%'")" -gt 0 ]; }
 
 # --- kill -9 at random moments over the whole campaign -------------------------------------
-# Run k is killed once the campaign has made k/(KILLS+1) of its progress, after a further
-# random 0-500 ms, so kills land in every phase: the email burst, then faxes and letters.
+# Run k is killed once it has done 1/(KILLS+2-k) of what was left when it started (with 5
+# kills: a sixth, a fifth, a quarter, a third, then half), after a further random 0-500 ms,
+# so kills land in every phase (the email burst, then faxes and letters) and the last run
+# still has work to be killed in. Goals fixed to the campaign's size (k/(KILLS+1) of it)
+# left the last runs nothing once the faxes got cheaper: each run overshoots its goal by
+# up to a second of sending, and the final goals were already passed when they started.
 in_flight_total=0
 in_flight_email=0
 alive_at_kills=0
@@ -90,6 +94,8 @@ if [ -n "${CRASH_PG_RESTART:-}" ]; then
   restart_at=$(((KILLS + 1) / 2))
 fi
 for k in $(seq 1 "$KILLS"); do
+  started_at=$(progress)
+  goal=$((started_at + (PEOPLE - started_at) / (KILLS + 2 - k)))
   pids=()
   for p in $(seq 1 "$PROCS"); do
     "$CRIER" run --until-idle 2>"$WORK/run$k.$p.log" &
@@ -98,7 +104,6 @@ for k in $(seq 1 "$KILLS"); do
   for pid in "${pids[@]}"; do
     wait_until 60 claimed_by "$pid" || echo "# run $k (pid $pid) made no claim in 60 s"
   done
-  goal=$((PEOPLE * k / (KILLS + 1)))
   while kill -0 "${pids[0]}" 2>/dev/null && [ "$(progress)" -lt "$goal" ]; do sleep 0.1; done
   if [ "$k" -eq "$restart_at" ]; then
     # PostgreSQL restarts under the running processes: their lanes and recorders reconnect
