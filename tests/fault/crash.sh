@@ -230,7 +230,7 @@ is "$(sql "SELECT count(*) FROM crier.dispatch_log WHERE event = 'late_outcome'"
                  AND e.detail LIKE 'lease of % expired%') || ')'
        FROM crier.dispatch_log l WHERE l.event = 'late_outcome' ORDER BY l.at LIMIT 10"
 
-echo "# $PEOPLE people, $PROCS processes x $EMAIL_LANES email lanes (email rate ${EMAIL_RATE}/s each), $KILLS kills in $((SECONDS - BEGAN)) s; $in_flight_total notices in flight at the kills ($in_flight_email emails), $retried retried after their lease expired"
+echo "# $PEOPLE people, $PROCS processes x $EMAIL_LANES email lanes (emails $([ "$EMAIL_RATE" = 0 ] && echo unthrottled || echo "at ${EMAIL_RATE}/s each")), $KILLS kills in $((SECONDS - BEGAN)) s; $in_flight_total notices in flight at the kills ($in_flight_email emails), $retried retried after their lease expired"
 echo "# email: $EMAILS sent, $email_lost lost, $email_dup_people duplicated ($email_dup_copies extra copies), every one a retried attempt"
 echo "# fax: $(wc -l <"$WORK/fax.counts") numbers, $(awk '{ s += $2 } END { print s + 0 }' "$WORK/fax.counts") faxes accepted, $(awk '$2 > 1' "$WORK/fax.counts" | wc -l) duplicates"
 echo "# mail: $(wc -l <"$WORK/mail.counts") letters in $batches batches, $(awk '$2 > 1' "$WORK/mail.counts" | wc -l) in two batches, $orphans unrecorded batches orphaned," \
