@@ -79,7 +79,7 @@ struct channel_content {
     size_t len;
     char sha256[65];       /* the SHA-256 the channel records for it when it sends */
     const char *extension; /* of a file holding bytes: "eml", "pdf", "md" */
-    const char *renderer;  /* compose_earlier's: what it rendered with ("DejaVu Sans") */
+    const char *renderer;  /* what it was rendered with ("DejaVu Sans"); may be NULL */
 };
 
 /*
