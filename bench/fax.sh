@@ -14,8 +14,9 @@
 # batch: rendering and uploads) and last record to the lane's next claim (the engine);
 # and the gateway's CPU per fax in crier's phase (uploads and polls) and per post in
 # curl's: the two share the machine's cores, so the ratio is partly the gateway's.
-# Environment: BUILD (build directory, default build), LANES (2), BATCH (50),
-# IN_FLIGHT (50, per lane), LATENCY (20), PEER_PYTHON (/usr/bin/python3), RUNS (3): the
+# Environment: BUILD (build directory, default build), LANES (2), BATCH (500),
+# IN_FLIGHT (50, per lane), LATENCY (20), POLL (crier's poll_interval, 1s: one poll a fax
+# inside crier's phase, as in a long campaign), PEER_PYTHON (/usr/bin/python3), RUNS (3): the
 # crier run and curl's that many times, each run's lines printed, then the medians (the
 # ratio is the median of each run's own); BASELINE (a second build directory): its crier
 # runs too in every run, before curl, on the same database and gateway.
@@ -33,8 +34,10 @@ baseline=$(baseline_dir crier)
 [ -z "$baseline" ] || baseline=$baseline/crier
 runs=$(runs_count)
 export BASE_CRIER=$baseline RUNS=$runs
-export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-50} IN_FLIGHT=${IN_FLIGHT:-50}
-export LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n
+# a batch ten times what a lane keeps in flight: the lane waits for a batch's last reply once
+# per 500 faxes, not once per 50 (docs/fax.md, "Throughput"); curl's concurrency is the same
+export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} IN_FLIGHT=${IN_FLIGHT:-50}
+export POLL=${POLL:-1s} LATENCY=${LATENCY:-20} PY=${PEER_PYTHON:-/usr/bin/python3} N=$n
 export META=$PWD/tests/data/incident.yaml PEER=$PWD/tests/peers/fax_gateway.py
 export FAX_SECRET=bench-secret
 work=$(mktemp -d /tmp/crier-bench-fax.XXXXXX)
@@ -89,7 +92,7 @@ channels:
     key_secret_env: FAX_SECRET
     from: "+12125550100"
     header_text: Example Corp notice
-    poll_interval: 1s
+    poll_interval: $POLL
   null: {}
 YAML
 }
@@ -192,7 +195,7 @@ curl_run() {
     "$CURL_GW_CPU ms per post"
 }
 
-echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH)"
+echo "n=$N latency=${LATENCY}ms concurrency=$concurrency (lanes $LANES x max_in_flight $IN_FLIGHT, batch $BATCH, poll_interval $POLL)"
 builds=(crier)
 [ -n "$BASE_CRIER" ] && builds+=(base)
 declare -A rates cpus gws pgs ratios this
