@@ -62,6 +62,13 @@ EMAIL_RATE=${CRASH_EMAIL_RATE:-$((EMAILS / (15 * PROCS) > 0 ? EMAILS / (15 * PRO
 # recorded in slices, in one transaction (worker.c), so a kill can land between two slices
 [ -z "${CRASH_LETTERS_PER_BATCH:-}" ] ||
   sed -i "s/letters_per_batch: 100/letters_per_batch: $CRASH_LETTERS_PER_BATCH/" "$WORK/crier.yaml"
+# CRASH_FAX_BATCH, CRASH_FAX_IN_FLIGHT: channels.fax.batch_size (10 unset) and max_in_flight
+# (the batch size unset); a batch larger than its window is the shape docs/fax.md
+# ("Throughput") suggests, and a kill then leaves claimed faxes not yet uploaded
+[ -z "${CRASH_FAX_BATCH:-}" ] ||
+  sed -i "/^  fax:/,/^  mail:/ s/batch_size: 10\$/batch_size: $CRASH_FAX_BATCH/" "$WORK/crier.yaml"
+[ -z "${CRASH_FAX_IN_FLIGHT:-}" ] ||
+  sed -i "/^    poll_interval: 1s/a\    max_in_flight: $CRASH_FAX_IN_FLIGHT" "$WORK/crier.yaml"
 # CRASH_RECORD_COMMIT: queue.record_commit (docs/faults.md, "Commits"); unset: the default
 [ -z "${CRASH_RECORD_COMMIT:-}" ] || sed -i "/^  route_grace:/a\\  record_commit: $CRASH_RECORD_COMMIT" "$WORK/crier.yaml"
 export CRIER_CONFIG="$WORK/crier.yaml"
