@@ -14,8 +14,9 @@ runs=${2:-3}
 clients=${3:-50}
 interval=${4:-2}
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier BENCH=$PWD/bench N=$n RUNS=$runs CLIENTS=$clients INTERVAL=$interval
+export CRIER=$build/crier BENCH=$PWD/bench N=$n RUNS=$runs CLIENTS=$clients INTERVAL=$interval
 work=$(mktemp -d /tmp/crier-bench-console.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py "$n" >"$work/list.csv"

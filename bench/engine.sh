@@ -18,8 +18,9 @@ while [ $# -gt 0 ]; do
 done
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 1000000)
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier BENCH=$PWD/bench LANES=${LANES:-2} BATCH=${BATCH:-500} SEAL_INTERVAL=${SEAL_INTERVAL:-5s}
+export CRIER=$build/crier BENCH=$PWD/bench LANES=${LANES:-2} BATCH=${BATCH:-500} SEAL_INTERVAL=${SEAL_INTERVAL:-5s}
 work=$(mktemp -d /tmp/crier-bench-engine.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for n in "${sizes[@]}"; do python3 bench/gen_list.py "$n" >"$work/list-$n.csv"; done

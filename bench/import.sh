@@ -23,9 +23,10 @@ cd "$(dirname "$0")/.."
 rows=${1:-1000000}
 runs=${2:-3}
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (Debian package time)"; exit 1; }
-export CRIER=$PWD/$build/crier BASELINE=${BASELINE:-}
+export CRIER=$build/crier BASELINE=${BASELINE:-}
 work=$(mktemp -d /tmp/crier-bench-import.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 refs=${REFS:-ordered}

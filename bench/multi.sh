@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 n=${1:-50000}
 runs=${2:-3}
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} PROCESSES=${PROCESSES:-1 2 4}
+export CRIER=$build/crier LANES=${LANES:-2} BATCH=${BATCH:-500} PROCESSES=${PROCESSES:-1 2 4}
 work=$(mktemp -d /tmp/crier-bench-multi.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py "$n" >"$work/list.csv"

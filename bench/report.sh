@@ -10,8 +10,9 @@ cd "$(dirname "$0")/.."
 sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(10000 100000)
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier META=$PWD/tests/data/incident.yaml
+export CRIER=$build/crier META=$PWD/tests/data/incident.yaml
 work=$(mktemp -d /tmp/crier-bench-report.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 for n in "${sizes[@]}"; do python3 bench/gen_list.py "$n" >"$work/list-$n.csv"; done

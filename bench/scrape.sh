@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 n=${1:-100000}
 runs=${2:-5}
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier BENCH=$PWD/bench N=$n RUNS=$runs
+export CRIER=$build/crier BENCH=$PWD/bench N=$n RUNS=$runs
 work=$(mktemp -d /tmp/crier-bench-scrape.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 python3 bench/gen_list.py 1000 >"$work/small.csv"

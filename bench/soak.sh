@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 n=${1:-10000000}
 procs=${2:-2}
 build=${BUILD:-build}
+case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ -x "$build/crier" ] || { echo "build crier first: meson setup $build && ninja -C $build"; exit 1; }
-export CRIER=$PWD/$build/crier BENCH=$PWD/bench
+export CRIER=$build/crier BENCH=$PWD/bench
 work=$(mktemp -d /tmp/crier-bench-soak.XXXXXX)
 trap '[ -n "${KEEP:-}" ] && echo "kept $work" || rm -rf "$work"' EXIT
 chmod 755 "$work"
