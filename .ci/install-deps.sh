@@ -28,6 +28,8 @@ packages=(
   # tests/fault/valgrind.sh: one integration flow under memcheck; tests/integration/
   # mail_slices.sh stops a worker at one function (a breakpoint) to end its session there
   valgrind gdb
+  # tests/fault/write_error.sh: strace fails one write of a print batch's manifest
+  strace
   # tests/integration/report.sh renders the HTML audit report headless to a PNG
   chromium
   # operations (docs/operations.md): sd_notify for crier run under systemd, the man pages

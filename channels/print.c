@@ -392,12 +392,15 @@ static void letter_digest(const struct crier_notice *n, const char *date, const 
     EVP_MD_CTX_free(ctx);
 }
 
-/* file_sync_close - fsync and close; -errno on failure. */
+/* file_sync_close - fsync and close; -errno on failure, -EIO when an earlier write failed
+ * (stdio dropped that data; the flush here may still succeed). */
 static int file_sync_close(FILE *f)
 {
     int r = 0;
     if (fflush(f) != 0 || fsync(fileno(f)) != 0)
         r = -errno;
+    else if (ferror(f))
+        r = -EIO;
     if (fclose(f) != 0 && r == 0)
         r = -errno;
     return r;
@@ -601,9 +604,12 @@ static void item_sheets(const struct print_batch *b, const struct print_item *it
     snprintf(out, size, "%d-%d", first_sheet, last_sheet);
 }
 
-/* manifest_row - one drawn letter's line of the manifest. */
-static void manifest_row(struct print_batch *b, const struct crier_notice *notice,
-                         const struct print_item *item, const char *serial)
+/* manifest_row - one drawn letter's line of the manifest; -errno when stdio could not
+ * write it out (a full spool). stdio drops what it held when a write fails, and a later
+ * flush that succeeds does not say so: a manifest short of a buffer's worth of letters
+ * would pass its own sha256sum. So the error is taken here, with the write's errno. */
+static int manifest_row(struct print_batch *b, const struct crier_notice *notice,
+                        const struct print_item *item, const char *serial)
 {
     char number[32], sheets[48], attempt[16], notice_id[32], page_count[16], sha[65];
     snprintf(number, sizeof(number), "%d", item->sequence);
@@ -634,7 +640,11 @@ static void manifest_row(struct print_batch *b, const struct crier_notice *notic
                          sha};
     for (size_t c = 0; c < ARRAY_SIZE(row); c++)
         row[c] = row[c] ? row[c] : ""; /* every field quoted, an empty one too */
+    errno = 0;
     csv_write_row(b->csv, row, ARRAY_SIZE(row), CSV_QUOTE_ALL);
+    if (ferror(b->csv))
+        return errno != 0 ? -errno : -EIO;
+    return 0;
 }
 
 /* batch_letter - render one letter.md, draw it into the batch and write its manifest row.
@@ -682,7 +692,7 @@ static int batch_letter(struct print_batch *b, const struct crier_notice *notice
         item->first_page = b->total_pages + 1;
         item->sequence = ++b->letters;
         b->total_pages += pages;
-        manifest_row(b, notice, item, serial);
+        r = manifest_row(b, notice, item, serial);
     }
     free(body); /* memory must not grow with the batch: the hash is all we keep */
     return r;
