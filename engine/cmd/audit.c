@@ -277,8 +277,10 @@ static int write_content(const char *out_dir, int64_t log_id, const char *channe
     FILE *f = fopen(path, "wb");
     if (f == NULL)
         return -errno;
-    fwrite(content->bytes, 1, content->len, f);
-    return fclose(f) == 0 ? 0 : -EIO;
+    bool written = fwrite(content->bytes, 1, content->len, f) == content->len;
+    if (fclose(f) != 0 || !written)
+        return -EIO;
+    return 0;
 }
 
 /* write_printed - for a channel whose content is not what it prints (a letter: its body,

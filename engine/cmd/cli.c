@@ -1906,7 +1906,9 @@ static int export_call(struct run *run)
     seal_progress(isatty(STDERR_FILENO) && !a->json);
     int r = seal_export(run->db, a->campaign, out, &rows);
     seal_error(run, r);
-    bool written = r == 0 && fflush(out) == 0 && fsync(fileno(out)) == 0;
+    /* ferror: stdio drops a buffer it could not write (a full disk), and a later flush
+     * that succeeds does not say so; the file would lack those rows */
+    bool written = r == 0 && fflush(out) == 0 && !ferror(out) && fsync(fileno(out)) == 0;
     if (fclose(out) != 0)
         written = false;
     if (r == 0 && written && rename(tmp, a->out) == 0) {

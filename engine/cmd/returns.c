@@ -174,9 +174,18 @@ static int returns_rejects_open(struct returns_file *f, const struct csv_record 
 static int returns_rejects_close(struct returns_file *f, const char *reject_path, int r, char *err,
                                  size_t err_size)
 {
-    if (f->fw.rejects && (fclose(f->fw.rejects) != 0) && r >= 0) {
-        snprintf(err, err_size, "%s: %s", f->reject_tmp, strerror(errno));
-        r = -EIO;
+    if (f->fw.rejects) {
+        /* ferror: a row stdio could not write earlier is gone even if this flush works */
+        bool failed = ferror(f->fw.rejects) != 0;
+        int saved = failed ? EIO : 0;
+        if (fclose(f->fw.rejects) != 0 && !failed) {
+            failed = true;
+            saved = errno;
+        }
+        if (failed && r >= 0) {
+            snprintf(err, err_size, "%s: %s", f->reject_tmp, strerror(saved));
+            r = -EIO;
+        }
     }
     f->fw.rejects = NULL;
     if (f->reject_tmp) {
