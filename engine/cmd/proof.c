@@ -133,12 +133,9 @@ static void proof_notice(struct proof_run *run, char **policy, const struct crie
 static int proof_samples(struct crier_db *db, struct proof_run *run, const struct campaign *c,
                          struct render_campaign *render, int count)
 {
-    char id[32], limit[16];
-    snprintf(id, sizeof(id), "%lld", (long long)c->id);
-    snprintf(limit, sizeof(limit), "%d", count);
-    const char *params[] = {id, limit};
+    const char *params[] = {DB_NUM(c->id), DB_NUM(count)};
     PGresult *result = NULL;
-    int r = db_query(db, samples_sql, 2, params, &result);
+    int r = db_query(db, samples_sql, ARRAY_SIZE(params), params, &result);
     if (r < 0)
         return r;
     for (int row = 0; row < PQntuples(result); row++) {

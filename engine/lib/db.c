@@ -460,6 +460,12 @@ char *db_array_of(const char *const *items, size_t count)
     return a.text.data; /* the caller's now */
 }
 
+const char *db_num(char buf[DB_NUM_MAX], long long value)
+{
+    snprintf(buf, DB_NUM_MAX, "%lld", value);
+    return buf;
+}
+
 int64_t db_int64(const PGresult *result, int row, int column)
 {
     return strtoll(PQgetvalue(result, row, column), NULL, 10);

@@ -98,6 +98,12 @@ char **strv_free(char **strv)
     return NULL;
 }
 
+void free_many(void *const *pointers, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        free(pointers[i]);
+}
+
 size_t strv_length(char *const *strv)
 {
     size_t n = 0;

@@ -47,6 +47,14 @@ char *xvasprintf(const char *fmt, va_list ap) __attribute__((format(printf, 1, 0
 /* strv_free - free a NULL-terminated array of strings and the array; returns NULL. */
 char **strv_free(char **strv);
 size_t strv_length(char *const *strv);
+/*
+ * free_many - free() each of count pointers. FREE_MANY(a, b, c) names every pointer a
+ * struct owns on one line, as systemd's free_many() does: a destructor lists its fields,
+ * and what is not plain free() (a strv, a JSON value, a libcurl handle) keeps its own call.
+ */
+void free_many(void *const *pointers, size_t count);
+#define FREE_MANY(...)                                                                             \
+    free_many((void *const[]){__VA_ARGS__}, sizeof((void *const[]){__VA_ARGS__}) / sizeof(void *))
 
 /* str_empty - true for NULL or "". */
 static inline bool str_empty(const char *s)

@@ -96,6 +96,15 @@ bool db_lost(const struct crier_db *db);
 /* db_reset - reconnect after db_lost; -EHOSTUNREACH while the server is away. */
 int db_reset(struct crier_db *db);
 
+/*
+ * A number as a text parameter. DB_NUM(v) is the decimal text of the integer v in a buffer
+ * (a compound literal) that lives as long as the block it is written in, so that a call's
+ * parameters are one line: const char *params[] = {DB_NUM(c->id), DB_NUM(limit)};
+ */
+#define DB_NUM_MAX 24
+const char *db_num(char buf[DB_NUM_MAX], long long value);
+#define DB_NUM(v) db_num((char[DB_NUM_MAX]){0}, (v))
+
 /* db_array_parse - a one-dimensional text[] in PostgreSQL's output form ({a,"b c",NULL})
  * into a NULL-terminated strv (NULL elements are skipped); free with strv_free. */
 char **db_array_parse(const char *text);
