@@ -284,9 +284,7 @@ struct texts {
 
 static void texts_free(struct texts *t)
 {
-    free(t->subject);
-    free(t->text);
-    free(t->html);
+    FREE_MANY(t->subject, t->text, t->html);
 }
 
 static int texts_render(const struct crier_notice *n, struct texts *t, char *err, size_t err_size)

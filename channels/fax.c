@@ -410,9 +410,7 @@ static int gateway_setup(struct fax_gateway *g, const struct crier_config *confi
 
 static void gateway_clear(struct fax_gateway *g)
 {
-    free(g->send_url);
-    free(g->status_url);
-    free(g->list_url);
+    FREE_MANY(g->send_url, g->status_url, g->list_url);
     strv_free(g->error_pointers);
     strv_free(g->statuses.delivered);
     strv_free(g->statuses.failed_permanent);
@@ -565,9 +563,7 @@ static void transfer_free(struct transfer *t)
     if (t->easy)
         curl_easy_cleanup(t->easy);
     curl_mime_free(t->mime);
-    free(t->url);
-    free(t->pdf);
-    free(t->reply);
+    FREE_MANY(t->url, t->pdf, t->reply);
     free(t);
 }
 

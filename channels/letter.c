@@ -1268,9 +1268,7 @@ static void job_clear(struct letter_job *job)
         if (job->forms[i] != NULL)
             cairo_surface_destroy(job->forms[i]);
     }
-    free(job->blocks);
-    free(job->forms);
-    free(job->form_ids);
+    FREE_MANY(job->blocks, job->forms, job->form_ids);
     for (size_t i = 0; i < job->run_count; i++)
         cairo_surface_destroy(job->runs[i]);
     free(job->runs);

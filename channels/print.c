@@ -785,10 +785,7 @@ static struct print_batch *batch_free(struct print_batch *b)
     if (b->csv)
         fclose(b->csv);
     EVP_MD_CTX_free(b->sink.sha);
-    free(b->sink.buffer);
-    free(b->pdf_tmp);
-    free(b->csv_tmp);
-    free(b->sum_tmp);
+    FREE_MANY(b->sink.buffer, b->pdf_tmp, b->csv_tmp, b->sum_tmp);
     free(b);
     return NULL;
 }

@@ -541,38 +541,18 @@ struct crier_config *config_free(struct crier_config *config)
     free(config->conninfo);
     for (size_t i = 0; i < FIELD_COUNT; i++)
         free(config->import.columns[i]);
-    free(config->email.host);
-    free(config->email.from);
-    free(config->email.bounce_domain);
-    free(config->email.reply_to);
-    free(config->email.ca_file);
-    free(config->email.helo);
-    free(config->email.auth_user);
-    free(config->email.auth_secret_file);
-    free(config->email.auth_secret_env);
-    free(config->templates_dir);
-    free(config->report.deadlines);
-    free(config->substitute.templates);
-    free(config->metrics.listen);
-    free(config->serve.listen);
-    free(config->serve.tls_cert);
-    free(config->serve.tls_key);
-    free(config->serve.trusted_proxy);
-    free(config->serve.webhook.secret_file);
-    free(config->serve.webhook.secret_env);
-    free(config->serve.webhook.conninfo);
-    free(config->fax.provider);
-    free(config->fax.base_url);
-    free(config->fax.project_id);
-    free(config->fax.key_id);
-    free(config->fax.key_secret_file);
-    free(config->fax.from);
-    free(config->fax.key_secret_env);
-    free(config->fax.auth);
-    free(config->fax.header_text);
-    free(config->fax.callback_url);
-    free(config->fax.ca_file);
-    free(config->fax.letterhead);
+    FREE_MANY(config->email.host, config->email.from, config->email.bounce_domain,
+              config->email.reply_to, config->email.ca_file, config->email.helo,
+              config->email.auth_user, config->email.auth_secret_file,
+              config->email.auth_secret_env, config->templates_dir, config->report.deadlines,
+              config->substitute.templates, config->metrics.listen, config->serve.listen,
+              config->serve.tls_cert, config->serve.tls_key, config->serve.trusted_proxy,
+              config->serve.webhook.secret_file, config->serve.webhook.secret_env,
+              config->serve.webhook.conninfo, config->fax.provider, config->fax.base_url,
+              config->fax.project_id, config->fax.key_id, config->fax.key_secret_file,
+              config->fax.from, config->fax.key_secret_env, config->fax.auth,
+              config->fax.header_text, config->fax.callback_url, config->fax.ca_file,
+              config->fax.letterhead);
     char **generic_strings[] = {
         &config->fax.generic.send_url,
         &config->fax.generic.status_url,
@@ -600,12 +580,9 @@ struct crier_config *config_free(struct crier_config *config)
     };
     for (size_t i = 0; i < ARRAY_SIZE(generic_strings); i++)
         free(*generic_strings[i]);
-    free(config->mail.spool);
-    free(config->mail.return_address);
-    free(config->mail.imb_barcode_id);
-    free(config->mail.imb_service_type);
-    free(config->mail.imb_mailer_id);
-    free(config->test.default_outcome);
+    FREE_MANY(config->mail.spool, config->mail.return_address, config->mail.imb_barcode_id,
+              config->mail.imb_service_type, config->mail.imb_mailer_id,
+              config->test.default_outcome);
     free(config);
     return NULL;
 }

@@ -117,22 +117,12 @@ struct report {
 static void report_clear(struct report *r)
 {
     rules_free(r->table);
-    free(r->campaign_id);
-    free(r->name);
-    free(r->incident);
-    free(r->state);
-    free(r->policy);
-    free(r->discovered);
-    free(r->discovered_source);
+    FREE_MANY(r->campaign_id, r->name, r->incident, r->state, r->policy, r->discovered,
+              r->discovered_source);
     for (size_t i = 0; i < r->hold_count; i++) {
         struct hold_period *h = &r->holds[i];
-        free(h->region);
-        free(h->ref);
-        free(h->form);
-        free(h->authority);
-        free(h->case_ref);
-        free(h->placed_at);
-        free(h->lifted_at);
+        FREE_MANY(h->region, h->ref, h->form, h->authority, h->case_ref, h->placed_at,
+                  h->lifted_at);
     }
     free(r->holds);
     for (size_t i = 0; i < r->region_count; i++)

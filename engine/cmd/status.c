@@ -115,10 +115,7 @@ static void status_text(const struct campaign_status *s, FILE *out)
 
 static void status_clear(struct campaign_status *s)
 {
-    free(s->name);
-    free(s->incident);
-    free(s->state);
-    free(s->policy);
+    FREE_MANY(s->name, s->incident, s->state, s->policy);
     json_decref(s->holds);
     json_decref(s->progress);
 }

@@ -134,11 +134,8 @@ struct campaign *campaign_free(struct campaign *c)
 {
     if (c == NULL)
         return NULL;
-    free(c->name);
-    free(c->incident);
     strv_free(c->policy);
-    free(c->state);
-    free(c->templates);
+    FREE_MANY(c->name, c->incident, c->state, c->templates);
     free(c);
     return NULL;
 }

@@ -1789,14 +1789,8 @@ static void load_free(struct load *l)
         fclose(l->dups.spool);
     if (l->diag_buf)
         fclose(l->diag_buf);
-    free(l->diag_text);
-    free(l->recipients.data);
-    free(l->vars.data);
-    free(l->copy_recipients);
-    free(l->copy_notices);
-    free(l->notices.data);
-    free(l->is_field);
-    free(l->reject_tmp);
+    FREE_MANY(l->diag_text, l->recipients.data, l->vars.data, l->copy_recipients, l->copy_notices,
+              l->notices.data, l->is_field, l->reject_tmp);
 }
 
 int import_load(struct crier_db *db, const struct crier_config *config,

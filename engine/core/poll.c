@@ -334,12 +334,8 @@ static void round_free(struct round *round)
 {
     for (size_t i = 0; i < round->n; i++)
         strv_free(round->policies[i]);
-    free(round->policies);
-    free(round->decisions);
-    free(round->policy_decisions);
-    free(round->outcomes);
-    free(round->items);
-    free(round->notices);
+    FREE_MANY(round->policies, round->decisions, round->policy_decisions, round->outcomes,
+              round->items, round->notices);
 }
 
 /* poll_round - one transaction; returns the notices asked about, or < 0. */

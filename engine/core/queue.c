@@ -669,10 +669,7 @@ int queue_sweep(struct crier_db *db, long *ret_count)
 void queue_batch_clear(struct queue_batch *batch)
 {
     PQclear(batch->result);
-    free(batch->notices);
-    free(batch->channel_index);
-    free(batch->channel_started_at);
-    free(batch->items);
+    FREE_MANY(batch->notices, batch->channel_index, batch->channel_started_at, batch->items);
     memset(batch, 0, sizeof(*batch));
 }
 

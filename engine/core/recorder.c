@@ -269,11 +269,7 @@ bool recorder_recorded(const struct recorder *r, size_t index)
 
 static void member_free(struct recorder *r)
 {
-    free(r->pending);
-    free(r->taken);
-    free(r->stored);
-    free(r->recorded);
-    free(r->pushed);
+    FREE_MANY(r->pending, r->taken, r->stored, r->recorded, r->pushed);
     free(r);
 }
 

@@ -171,9 +171,7 @@ struct render_campaign *render_campaign_free(struct render_campaign *c)
 {
     if (c == NULL)
         return NULL;
-    free(c->name);
-    free(c->incident);
-    free(c->templates_dir);
+    FREE_MANY(c->name, c->incident, c->templates_dir);
     json_decref(c->meta);
     template_set_free(c->templates);
     free(c);

@@ -475,31 +475,18 @@ static void regulator_read(struct reader *y, const yaml_node_t *node, const char
 
 static void regulator_clear(struct rules_regulator *r)
 {
-    free(r->name);
-    free(r->deadline.text);
-    free(r->order);
-    free(r->condition);
-    free(r->note);
+    FREE_MANY(r->name, r->deadline.text, r->order, r->condition, r->note);
 }
 
 static void entry_clear(struct rules_entry *e)
 {
-    free(e->code);
-    free(e->name);
-    free(e->citation);
-    free(e->source_kind);
-    free(e->source_text);
-    free(e->checked);
-    free(e->note);
     strv_free(e->countries);
-    free(e->individual.text);
-    free(e->individual_condition);
+    FREE_MANY(e->code, e->name, e->citation, e->source_kind, e->source_text, e->checked, e->note,
+              e->individual.text, e->individual_condition);
     for (size_t i = 0; i < e->regulator_count; i++)
         regulator_clear(&e->regulators[i]);
-    free(e->regulators);
     regulator_clear(&e->cra);
-    free(e->substitute_consists_of);
-    free(e->after_clearance.text);
+    FREE_MANY(e->regulators, e->substitute_consists_of, e->after_clearance.text);
     for (size_t i = 0; i < e->content_count; i++) {
         free(e->content[i].rule);
         free(e->content[i].text);
@@ -513,9 +500,7 @@ struct rules_table *rules_free(struct rules_table *table)
         return NULL;
     for (size_t i = 0; i < table->count; i++)
         entry_clear(&table->entries[i]);
-    free(table->entries);
-    free(table->path);
-    free(table->caveat);
+    FREE_MANY(table->entries, table->path, table->caveat);
     free(table);
     return NULL;
 }

@@ -413,13 +413,8 @@ struct csv_reader *csv_reader_free(struct csv_reader *reader)
     csv_free(&reader->parser);
     if (reader->owns_file)
         fclose(reader->file);
-    free(reader->name);
-    free(reader->chunk);
-    free(reader->data);
-    free(reader->offsets);
-    free(reader->lengths);
-    free(reader->fields);
-    free(reader->error_message);
+    FREE_MANY(reader->name, reader->chunk, reader->data, reader->offsets, reader->lengths,
+              reader->fields, reader->error_message);
     free(reader);
     return NULL;
 }

@@ -522,10 +522,7 @@ static struct template *template_free(struct template *template)
         return NULL;
     for (size_t i = 0; i < template->node_count; i++)
         free(template->nodes[i].name);
-    free(template->nodes);
-    free(template->source);
-    free(template->path);
-    free(template->name);
+    FREE_MANY(template->nodes, template->source, template->path, template->name);
     free(template);
     return NULL;
 }

@@ -232,12 +232,9 @@ static void state_free(struct request_state *state)
         fclose(state->upload);
     if (state->body)
         fclose(state->body);
-    free(state->request.body);
-    free((char *)state->request.method);
-    free((char *)state->request.path);
     json_decref(state->request.form);
-    free(state->request.upload_name);
-    free(state->request.upload);
+    FREE_MANY(state->request.body, (char *)state->request.method, (char *)state->request.path,
+              state->request.upload_name, state->request.upload);
     free(state);
 }
 
@@ -430,9 +427,7 @@ static enum MHD_Result send_reply(struct web_server *server, struct MHD_Connecti
     }
     enum MHD_Result r = MHD_queue_response(connection, reply->status, response);
     MHD_destroy_response(response);
-    free(reply->location);
-    free(reply->cookie);
-    free(reply->disposition);
+    FREE_MANY(reply->location, reply->cookie, reply->disposition);
     return r;
 }
 
