@@ -701,15 +701,6 @@ static int read_undeliverable(struct crier_db *db, struct report *r, json_t **re
 
 /* ---- the model: one JSON object, rendered as JSON, text or HTML ------------------------- */
 
-static json_t *states_json(const long *by_state)
-{
-    json_t *o = json_object();
-    for (int i = 0; i < STATE_COUNT; i++)
-        json_object_set_new(o, notice_state_name((enum crier_notice_state)i),
-                            json_integer(by_state[i]));
-    return o;
-}
-
 static json_t *string_or_null(const char *s)
 {
     return s ? json_string(s) : json_null();

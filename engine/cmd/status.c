@@ -49,7 +49,7 @@ static struct channel_counts *channel_slot(struct campaign_status *s, const char
     return channel_counts_slot(s->channels, &s->channel_count, name);
 }
 
-static json_t *states_json(const long *by_state)
+json_t *states_json(const long by_state[STATE_COUNT])
 {
     json_t *obj = json_object();
     for (int i = 0; i < STATE_COUNT; i++)

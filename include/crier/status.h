@@ -38,4 +38,8 @@ struct channel_counts {
 struct channel_counts *channel_counts_slot(struct channel_counts *list, size_t *count,
                                            const char *name);
 
+/* states_json - {"state": count, ...} for every state, in the state enum's order: status
+ * --json and audit report --json print the same object. */
+json_t *states_json(const long by_state[STATE_COUNT]);
+
 #endif
