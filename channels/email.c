@@ -979,7 +979,6 @@ const struct crier_channel_ops email_channel_ops = {
     .bounces = true,
     .open = email_open,
     .send = email_send,
-    .flush = NULL,
     .close = email_close,
 };
 

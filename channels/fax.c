@@ -1373,7 +1373,6 @@ const struct crier_channel_ops fax_channel_ops = {
     .proof_print_file = "fax.pdf",
     .open = fax_open,
     .send = fax_send,
-    .flush = NULL,
     .poll = fax_poll,
     .callback = fax_callback,
     .close = fax_close,

@@ -1036,7 +1036,6 @@ const struct crier_channel_ops mail_channel_ops = {
     .flush = print_flush,
     .slice_outcomes = print_slice_outcomes,
     .sort_key = print_sort_key,
-    .poll = NULL,
     .close = print_close,
     .committed = print_committed,
 };

@@ -113,8 +113,5 @@ const struct crier_channel_ops test_channel_ops = {
     .name = "test",
     .accepted_state = STATE_SENT,
     .reachable = test_reachable,
-    .open = NULL,
     .send = test_send,
-    .flush = NULL,
-    .close = NULL,
 };
