@@ -1102,17 +1102,6 @@ static void head_json(const struct report *r, json_t *o)
     json_object_set_new(o, "frameworks", frameworks);
 }
 
-/* counts_json - the total, by state and by channel. */
-static void counts_json(const struct report *r, json_t *o)
-{
-    json_object_set_new(o, "total", json_integer(r->total));
-    json_object_set_new(o, "by_state", states_json(r->by_state));
-    json_t *channels = json_object();
-    for (size_t i = 0; i < r->channel_count; i++)
-        json_object_set_new(channels, r->channels[i].name, states_json(r->channels[i].by_state));
-    json_object_set_new(o, "by_channel", channels);
-}
-
 /* tally_json - timeliness counts into o; the campaign's also counts the notified whose time
  * was not logged (time_unknown, else NULL). */
 static void tally_json(json_t *o, const long *tally, const long *time_unknown)
@@ -1275,7 +1264,7 @@ static json_t *report_json(struct report *r, json_t *undeliverable_people)
         json_pack("{s:[], s:[], s:[], s:[], s:[]}", "due", "unknown", "attorney_general",
                   "consumer_reporting_agencies", "substitute_notice");
     head_json(r, o);
-    counts_json(r, o);
+    counts_json(o, r->total, r->by_state, r->channels, r->channel_count);
     regions_json(r, o, flags);
     unreached_json(r, o, undeliverable_people);
     timeliness_json(r, o);

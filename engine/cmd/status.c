@@ -58,18 +58,24 @@ json_t *states_json(const long by_state[STATE_COUNT])
     return obj;
 }
 
+void counts_json(json_t *o, long total, const long by_state[STATE_COUNT],
+                 const struct channel_counts *channels, size_t channel_count)
+{
+    json_object_set_new(o, "total", json_integer(total));
+    json_object_set_new(o, "by_state", states_json(by_state));
+    json_t *by_channel = json_object();
+    for (size_t i = 0; i < channel_count; i++)
+        json_object_set_new(by_channel, channels[i].name, states_json(channels[i].by_state));
+    json_object_set_new(o, "by_channel", by_channel);
+}
+
 static json_t *status_json(const struct campaign_status *s)
 {
     json_t *obj = json_object();
     json_object_set_new(obj, "campaign", json_string(s->name));
     json_object_set_new(obj, "incident", json_string(s->incident));
     json_object_set_new(obj, "state", json_string(s->state));
-    json_object_set_new(obj, "total", json_integer(s->total));
-    json_object_set_new(obj, "by_state", states_json(s->by_state));
-    json_t *channels = json_object();
-    for (size_t i = 0; i < s->channel_count; i++)
-        json_object_set_new(channels, s->channels[i].name, states_json(s->channels[i].by_state));
-    json_object_set_new(obj, "by_channel", channels);
+    counts_json(obj, s->total, s->by_state, s->channels, s->channel_count);
     if (s->holds)
         json_object_set(obj, "holds", s->holds);
     if (s->progress)

@@ -38,8 +38,11 @@ struct channel_counts {
 struct channel_counts *channel_counts_slot(struct channel_counts *list, size_t *count,
                                            const char *name);
 
-/* states_json - {"state": count, ...} for every state, in the state enum's order: status
- * --json and audit report --json print the same object. */
+/* states_json - {"state": count, ...} for every state, in the enum's order.
+ * counts_json - "total", "by_state" and "by_channel" (a states_json of each channel) into
+ * o: status --json and audit report --json print the same three keys. */
 json_t *states_json(const long by_state[STATE_COUNT]);
+void counts_json(json_t *o, long total, const long by_state[STATE_COUNT],
+                 const struct channel_counts *channels, size_t channel_count);
 
 #endif
