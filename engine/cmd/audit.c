@@ -15,6 +15,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/db.h"
 #include "crier/render.h"
 
 #include <errno.h>
@@ -480,13 +481,10 @@ static int show_read(struct show *s, char *err, size_t err_size)
     int r = person_load(db, s->campaign, s->ref, &s->p, err, err_size);
     if (r < 0)
         return r;
-    char campaign_id[32], seq[32];
     snprintf(s->id, sizeof(s->id), "%" PRId64, s->p.notice.id);
-    snprintf(campaign_id, sizeof(campaign_id), "%" PRId64, s->p.notice.campaign_id);
-    snprintf(seq, sizeof(seq), "%" PRId64, s->p.recipient_seq);
     const char *history_params[] = {s->id};
-    const char *hold_params[] = {campaign_id, s->p.region, s->ref};
-    const char *version_params[] = {campaign_id, seq};
+    const char *hold_params[] = {DB_NUM(s->p.notice.campaign_id), s->p.region, s->ref};
+    const char *version_params[] = {DB_NUM(s->p.notice.campaign_id), DB_NUM(s->p.recipient_seq)};
     if ((r = db_query(db, history_sql, 1, history_params, &s->history)) < 0 ||
         (r = db_query(db, holds_sql, 3, hold_params, &s->holds)) < 0 ||
         (r = db_query(db, versions_sql, 2, version_params, &s->versions)) < 0) {

@@ -32,6 +32,7 @@
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/log.h"
 #include "crier/policy.h"
 #include "crier/transition.h"
@@ -786,12 +787,8 @@ static int resolve(struct crier_db *db, const struct bounce_report *report,
             if ((c->source == BOUNCE_BY_MESSAGE_ID) != (pass == 1))
                 continue;
             tokens = tokens || c->token[0] != '\0';
-            char campaign[32], id[32], attempt[16];
-            snprintf(campaign, sizeof(campaign), "%lld",
-                     (long long)notice_id_campaign(c->notice_id));
-            snprintf(id, sizeof(id), "%lld", (long long)c->notice_id);
-            snprintf(attempt, sizeof(attempt), "%d", c->attempt);
-            const char *params[] = {campaign, id, c->token, attempt};
+            const char *params[] = {DB_NUM(notice_id_campaign(c->notice_id)), DB_NUM(c->notice_id),
+                                    c->token, DB_NUM(c->attempt)};
             int r = db_exists(db, find_sql, 4, params);
             if (r < 0)
                 return r;

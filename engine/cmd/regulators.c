@@ -22,6 +22,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/db.h"
 #include "crier/letter.h"
 #include "crier/render.h"
 
@@ -66,9 +67,7 @@ static int sample_notice(struct crier_db *db, const struct campaign *c,
                          char *err, size_t err_size)
 {
     /* one recipient of the region gives the list's other columns (names only) */
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)c->id);
-    const char *params[] = {id, region};
+    const char *params[] = {DB_NUM(c->id), region};
     PGresult *res = NULL;
     int r = db_query(db, sample_vars_sql, 2, params, &res);
     if (r < 0)
@@ -543,14 +542,12 @@ static int packet_hhs(struct packet *p)
 static int packet_log(struct packet *p)
 {
     struct crier_db *db = p->db;
-    char campaign_id[32];
-    snprintf(campaign_id, sizeof(campaign_id), "%lld", (long long)p->c->id);
     int r = db_begin(db);
     for (size_t k = 0; r == 0 && k < p->file_count; k++) {
         const struct packet_file *f = &p->files[k];
         const char *base = strrchr(f->path, '/') ? strrchr(f->path, '/') + 1 : f->path;
         char *detail = xasprintf("packet %s: %s", base, f->what);
-        const char *params[] = {campaign_id, detail, f->sha256};
+        const char *params[] = {DB_NUM(p->c->id), detail, f->sha256};
         r = db_exec(db,
                     "INSERT INTO crier.dispatch_log (campaign_id, event, to_state, actor, detail,"
                     " content_sha256) VALUES ($1, 'regulator', 'packet', session_user, $2, $3)",

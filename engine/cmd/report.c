@@ -23,6 +23,7 @@
 #include "crier/campaign.h"
 #include "crier/config.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/hold.h"
 #include "crier/html.h"
 #include "crier/policy.h"
@@ -659,9 +660,7 @@ static int read_filings(struct crier_db *db, struct report *r, char *err, size_t
 static int read_undeliverable(struct crier_db *db, struct report *r, json_t **ret_people, char *err,
                               size_t err_size)
 {
-    char limit[32];
-    snprintf(limit, sizeof(limit), "%ld", r->options->list_limit);
-    const char *params[] = {r->campaign_id, limit};
+    const char *params[] = {r->campaign_id, DB_NUM(r->options->list_limit)};
     PGresult *res = NULL;
     int rc = db_query(
         db,

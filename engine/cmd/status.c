@@ -7,6 +7,7 @@
 #include "crier/status.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/find_index.h"
 #include "crier/hold.h"
 #include "crier/policy.h"
@@ -186,9 +187,7 @@ static json_t *eta_at(struct crier_db *db, double seconds)
  * (null when nothing moved or the campaign is not running) and the per-day counts. */
 static int status_progress(struct crier_db *db, const char *campaign_id, struct campaign_status *s)
 {
-    char window[16];
-    snprintf(window, sizeof(window), "%d", PROGRESS_WINDOW_MINUTES);
-    const char *params[] = {campaign_id, window};
+    const char *params[] = {campaign_id, DB_NUM(PROGRESS_WINDOW_MINUTES)};
     PGresult *res = NULL;
     int r = db_query(db, rate_sql, 2, params, &res);
     if (r < 0)

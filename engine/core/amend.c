@@ -28,6 +28,7 @@
 #include "crier/channel.h"
 #include "crier/crier.h"
 #include "crier/csv.h"
+#include "crier/db.h"
 #include "crier/policy.h"
 #include "crier/progress.h"
 #include "crier/validate.h"
@@ -191,10 +192,8 @@ static int reach_again(struct crier_db *db, const char *campaign_id, const struc
                        const struct campaign *c, int index, const char *reason, const char *actor,
                        bool *ret_moved)
 {
-    char index_text[16];
-    snprintf(index_text, sizeof(index_text), "%d", index);
-    const char *params[] = {campaign_id, p->notice_id,        p->state, c->policy[index],
-                            index_text,  p->field[FIELD_REF], actor,    reason};
+    const char *params[] = {campaign_id,   p->notice_id,        p->state, c->policy[index],
+                            DB_NUM(index), p->field[FIELD_REF], actor,    reason};
     long moved = 0;
     int r = db_query_long(db, reach_again_sql, 8, params, &moved);
     *ret_moved = r == 0 && moved == 1;

@@ -16,6 +16,7 @@
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/log.h"
 #include "crier/jsonout.h"
 
@@ -33,11 +34,7 @@
 int batch_window_due(struct crier_db *db, int64_t campaign_id, const char *channel, int limit,
                      long window_seconds, bool *ret_due)
 {
-    char campaign[32], count[16], window[32];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
-    snprintf(count, sizeof(count), "%d", limit);
-    snprintf(window, sizeof(window), "%ld", window_seconds);
-    const char *params[] = {campaign, count, window, channel};
+    const char *params[] = {DB_NUM(campaign_id), DB_NUM(limit), DB_NUM(window_seconds), channel};
     PGresult *result = NULL;
     /* both probes walk the claim index (campaign_id, channel, next_attempt_at, id) */
     int r = db_query(db,
@@ -62,10 +59,8 @@ int batch_window_due(struct crier_db *db, int64_t campaign_id, const char *chann
 static int void_letters(struct crier_db *db, int64_t campaign_id, const char *id,
                         const char *reason, long *ret_count)
 {
-    char campaign[32];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
     char *detail = xasprintf("batch %s voided", id);
-    const char *params[] = {campaign, id, detail, reason, channel_batching()};
+    const char *params[] = {DB_NUM(campaign_id), id, detail, reason, channel_batching()};
     int r = db_query_long(
         db,
         "WITH c AS (SELECT id, state FROM crier.campaign WHERE id = $1 FOR SHARE),"
@@ -90,15 +85,14 @@ static int recorded(void *data, int64_t campaign_id, const char *batch, const in
                     const int *attempts, size_t n, long *ret_recorded, long *ret_in_flight)
 {
     struct crier_db *db = data;
-    char campaign[32], like[BATCH_ID_MAX + 16];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
+    char like[BATCH_ID_MAX + 16];
     snprintf(like, sizeof(like), "batch %s %%", batch);
     struct db_array lists[2] = {0}; /* the ids and their attempts */
     for (size_t i = 0; i < n; i++) {
         db_array_add_long(&lists[0], ids[i]);
         db_array_add_long(&lists[1], attempts[i]);
     }
-    const char *params[] = {campaign, NULL, NULL, like};
+    const char *params[] = {DB_NUM(campaign_id), NULL, NULL, like};
     db_arrays_end(lists, 2, params + 1);
     PGresult *result = NULL;
     /* one snapshot: a record that commits meanwhile is seen either as batched rows or as

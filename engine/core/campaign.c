@@ -7,6 +7,7 @@
  */
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/policy.h"
 #include "crier/jsonout.h"
 
@@ -163,9 +164,7 @@ static bool action_allowed(enum campaign_action action, const char *state)
 static int cancel_notices(struct crier_db *db, int64_t campaign_id, const char *actor,
                           long *ret_count)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
-    const char *params[] = {id, actor};
+    const char *params[] = {DB_NUM(campaign_id), actor};
     return db_query_long(
         db,
         "WITH c AS (UPDATE crier.notice n SET state = 'cancelled', updated_at = now()"
@@ -199,10 +198,8 @@ int campaign_transition(struct crier_db *db, const char *name, enum campaign_act
         r = -EPERM;
         goto fail_quiet;
     }
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)c->id);
     if (action == CAMPAIGN_START) {
-        const char *params[] = {id};
+        const char *params[] = {DB_NUM(c->id)};
         PGresult *result = NULL;
         r = db_query(db, "SELECT EXISTS (SELECT 1 FROM crier.notice WHERE campaign_id = $1)", 1,
                      params, &result);
@@ -230,7 +227,8 @@ int campaign_transition(struct crier_db *db, const char *name, enum campaign_act
         if (r < 0)
             goto fail;
     }
-    const char *params[] = {id, actions[action].to, actor, c->state, actions[action].verb};
+    const char *params[] = {DB_NUM(c->id), actions[action].to, actor, c->state,
+                            actions[action].verb};
     r = db_exec(db,
                 "WITH u AS (UPDATE crier.campaign SET state = $2,"
                 " started_at = CASE WHEN $2 = 'running' THEN coalesce(started_at, now())"

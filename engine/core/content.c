@@ -18,6 +18,7 @@
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/letter.h"
 #include "crier/render.h"
 
@@ -402,9 +403,7 @@ int content_check_campaign(struct crier_db *db, const struct crier_config *confi
     r = render_campaign_load(db, config, campaign->id, diag, &render);
     if (r < 0)
         goto done;
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)campaign->id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(campaign->id)};
     PGresult *res = NULL;
     /* the jurisdictions of its people (a US region, or a territory given as the country),
      * kept by the loads and amends (020_load.sql): a scan of every recipient here

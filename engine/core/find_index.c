@@ -11,6 +11,7 @@
  */
 #include "crier/find_index.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/parallel.h"
 
 #include <errno.h>
@@ -23,9 +24,7 @@
 static int missing_query(struct crier_db *db, int64_t campaign_id, const char *sql,
                          PGresult **ret_result)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, campaign_id);
-    const char *params[] = {campaign_id > 0 ? id : NULL};
+    const char *params[] = {campaign_id > 0 ? DB_NUM(campaign_id) : NULL};
     return db_query(db, sql, 1, params, ret_result);
 }
 

@@ -15,6 +15,7 @@
  */
 #include "crier/hold.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/log.h"
 #include "crier/rules.h"
 #include "crier/notice.h"
@@ -1583,10 +1584,8 @@ void hold_status_text(const json_t *holds, FILE *out)
 
 int hold_covers_notice(struct crier_db *db, const struct crier_notice *notice, bool *ret_held)
 {
-    char campaign[32], seq[32];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)notice->campaign_id);
-    snprintf(seq, sizeof(seq), "%lld", (long long)notice_id_seq(notice->id));
-    const char *params[] = {campaign, seq, hold_release_lapsed_param()};
+    const char *params[] = {DB_NUM(notice->campaign_id), DB_NUM(notice_id_seq(notice->id)),
+                            hold_release_lapsed_param()};
     PGresult *result = NULL;
     int r = db_query(db, "SELECT crier.notice_held($1, $2, $3)", 3, params, &result);
     if (r < 0)

@@ -1365,12 +1365,6 @@ static char *source_label(const struct import_options *o)
 static int load_finish(struct load *l, const char *sha)
 {
     char *source = source_label(l->options);
-    char counts[5][32];
-    snprintf(counts[0], sizeof(counts[0]), "%ld", l->result.rows);
-    snprintf(counts[1], sizeof(counts[1]), "%ld", l->result.loaded);
-    snprintf(counts[2], sizeof(counts[2]), "%ld", l->result.rejected);
-    snprintf(counts[3], sizeof(counts[3]), "%ld", l->result.contacts_dropped);
-    snprintf(counts[4], sizeof(counts[4]), "%ld", l->result.undeliverable);
     char **extra = xcalloc(l->src.column_count + 1, sizeof(char *));
     size_t extra_count = 0;
     for (size_t c = 0; c < l->src.column_count; c++)
@@ -1378,9 +1372,17 @@ static int load_finish(struct load *l, const char *sha)
             extra[extra_count++] = l->src.columns[c];
     char *extra_array = db_array_of((const char *const *)extra, extra_count);
     free(extra);
-    const char *params[] = {l->load_id, counts[0],      counts[1],         counts[2],
-                            counts[3],  l->campaign_id, l->options->actor, source,
-                            sha,        extra_array,    counts[4]};
+    const char *params[] = {l->load_id,
+                            DB_NUM(l->result.rows),
+                            DB_NUM(l->result.loaded),
+                            DB_NUM(l->result.rejected),
+                            DB_NUM(l->result.contacts_dropped),
+                            l->campaign_id,
+                            l->options->actor,
+                            source,
+                            sha,
+                            extra_array,
+                            DB_NUM(l->result.undeliverable)};
     int r = db_exec(
         l->db,
         "WITH u AS (UPDATE crier.list_load SET rows_read = $2, loaded = $3, rejected = $4,"

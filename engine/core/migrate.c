@@ -6,6 +6,7 @@
  */
 #include "crier/migrate.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "migrations.h"
 
 #include <errno.h>
@@ -110,9 +111,7 @@ int migrate_apply(struct crier_db *db, unsigned *ret_from, unsigned *ret_to)
             snprintf(db->error, sizeof(db->error), "%s", message);
             goto fail;
         }
-        char version[16];
-        snprintf(version, sizeof(version), "%u", m->version);
-        const char *params[] = {version, m->name};
+        const char *params[] = {DB_NUM(m->version), m->name};
         r = db_exec(db, "INSERT INTO crier.schema_migration (version, name) VALUES ($1, $2)", 2,
                     params);
         if (r < 0)

@@ -28,6 +28,7 @@
  */
 #include "crier/poll.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/log.h"
 #include "crier/policy.h"
 #include "crier/transition.h"
@@ -231,9 +232,7 @@ static int due_read(struct poller *p, PGresult **ret_due)
     int r = db_begin(p->db);
     if (r < 0)
         return r;
-    char limit[16];
-    snprintf(limit, sizeof(limit), "%d", p->batch);
-    const char *params[] = {p->ops->name, limit};
+    const char *params[] = {p->ops->name, DB_NUM(p->batch)};
     r = db_query(p->db, due_sql, 2, params, ret_due);
     if (r < 0)
         db_rollback(p->db);
@@ -440,9 +439,8 @@ int poll_callback_record(struct crier_db *db, const struct crier_config *config,
         *ret_result = CALLBACK_NO_NOTICE;
         return 0;
     }
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)callback->notice_id);
-    const char *params[] = {id, callback->token, ops->name, callback->transport_id};
+    const char *params[] = {DB_NUM(callback->notice_id), callback->token, ops->name,
+                            callback->transport_id};
     int r = db_begin(db);
     if (r < 0)
         return r;

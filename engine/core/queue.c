@@ -8,6 +8,7 @@
  */
 #include "crier/queue.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/hold.h"
 #include "crier/poll.h"
 #include "crier/strbuf.h"
@@ -337,11 +338,9 @@ enum keys_column {
 static int batch_store(struct crier_db *db, const char *sql, int64_t batch_id,
                        struct db_array arrays[2])
 {
-    char batch[32];
-    snprintf(batch, sizeof(batch), "%lld", (long long)batch_id);
     const char *params[3];
     db_arrays_end(arrays, 2, params);
-    params[2] = batch;
+    params[2] = DB_NUM(batch_id);
     int r = db_exec(db, sql, 3, params);
     db_arrays_free(arrays, 2);
     return r;
@@ -364,12 +363,8 @@ static int batch_gone(struct crier_db *db, const struct queue_ids *batch, int fo
 static int slice_read(struct crier_db *db, const struct queue_ids *batch, const char *sql,
                       bool with_campaign, size_t from, size_t n, PGresult **ret_result)
 {
-    char campaign[32], lo[32], hi[32], id[32];
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    snprintf(lo, sizeof(lo), "%zu", from);
-    snprintf(hi, sizeof(hi), "%zu", from + n);
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *params[] = {campaign, lo, hi, id};
+    const char *params[] = {DB_NUM(batch->campaign_id), DB_NUM(from), DB_NUM(from + n),
+                            DB_NUM(batch->batch_id)};
     int skip = with_campaign ? 0 : 1;
     PGresult *result = NULL;
     int r = db_query(db, sql, 4 - skip, params + skip, &result);
@@ -430,9 +425,7 @@ int queue_order_ids(struct crier_db *db, const struct queue_ids *batch,
                        sort_key);
     if (r < 0)
         return r;
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(batch->batch_id)};
     return db_exec(db,
                    "UPDATE crier.lane_batch_line b SET order_pos = o.pos FROM (SELECT claim_pos,"
                    " row_number() OVER (ORDER BY sort_key, claim_pos) - 1 AS pos"
@@ -577,10 +570,7 @@ int queue_keep(struct crier_db *db, const struct queue_ids *batch, size_t from, 
 static int extend(struct crier_db *db, struct db_array *ids, const char *owner, long lease_seconds,
                   int64_t campaign_id)
 {
-    char lease[32], campaign[32];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)campaign_id);
-    const char *params[] = {db_array_end(ids), owner, lease, campaign};
+    const char *params[] = {db_array_end(ids), owner, DB_NUM(lease_seconds), DB_NUM(campaign_id)};
     int r = db_exec(db, extend_sql, 4, params);
     db_array_free(ids);
     return r;
@@ -589,11 +579,8 @@ static int extend(struct crier_db *db, struct db_array *ids, const char *owner, 
 int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const char *owner,
                      long lease_seconds)
 {
-    char lease[32], campaign[32], id[32];
-    snprintf(lease, sizeof(lease), "%ld", lease_seconds);
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)batch->campaign_id);
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *params[] = {owner, lease, campaign, id};
+    const char *params[] = {owner, DB_NUM(lease_seconds), DB_NUM(batch->campaign_id),
+                            DB_NUM(batch->batch_id)};
     /* the ids as an array built by the server: a key probe each, as extend_sql's; the
      * batch's lines are kept as much longer */
     return db_exec(db,
@@ -607,10 +594,7 @@ int queue_extend_ids(struct crier_db *db, const struct queue_ids *batch, const c
 
 int queue_ids_lock(struct crier_db *db, const struct queue_ids *batch, size_t handed, size_t unkept)
 {
-    char id[32], upto[32];
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    snprintf(upto, sizeof(upto), "%zu", handed);
-    const char *params[] = {id, upto};
+    const char *params[] = {DB_NUM(batch->batch_id), DB_NUM(handed)};
     PGresult *result = NULL;
     /* FOR UPDATE: the reaper's sweep (a DELETE) waits for this record, then finds nothing */
     int r = db_query(db,
@@ -635,9 +619,7 @@ int queue_ids_lock(struct crier_db *db, const struct queue_ids *batch, size_t ha
 
 int queue_ids_drop(struct crier_db *db, const struct queue_ids *batch)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)batch->batch_id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(batch->batch_id)};
     return db_exec(db,
                    "WITH lines AS (DELETE FROM crier.lane_batch_line WHERE batch_id = $1)"
                    " DELETE FROM crier.lane_batch WHERE id = $1",

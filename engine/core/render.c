@@ -8,6 +8,7 @@
 #include "crier/render.h"
 #include "crier/campaign.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/template.h"
 
 #include <errno.h>
@@ -54,9 +55,7 @@ static const char templates_sql[] =
 
 static int templates_copied(struct crier_db *db, struct render_campaign *c, FILE *diag)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)c->id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(c->id)};
     PGresult *result = NULL;
     int r = db_query(db, templates_sql, 1, params, &result);
     if (r < 0)
@@ -93,9 +92,7 @@ static int templates_copied(struct crier_db *db, struct render_campaign *c, FILE
 int render_templates_record(struct crier_db *db, const struct crier_config *config,
                             int64_t campaign_id, FILE *diag)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
-    const char *id_param[] = {id};
+    const char *id_param[] = {DB_NUM(campaign_id)};
     PGresult *result = NULL;
     int r = db_query(db, "SELECT 1 FROM crier.campaign_template WHERE campaign_id = $1 LIMIT 1", 1,
                      id_param, &result);
@@ -115,7 +112,7 @@ int render_templates_record(struct crier_db *db, const struct crier_config *conf
         const char *source = template_source(t, &length);
         char *hex = xmalloc(2 * length + 1);
         hex_write(hex, source, length);
-        const char *params[] = {id, template_name(t), hex, c->templates_dir};
+        const char *params[] = {DB_NUM(campaign_id), template_name(t), hex, c->templates_dir};
         r = db_exec(db,
                     "INSERT INTO crier.campaign_template (campaign_id, name, body, sha256,"
                     " copied_from) SELECT $1, $2, b, encode(sha256(b), 'hex'), $4"
@@ -134,9 +131,7 @@ static const char campaign_sql[] =
 int render_campaign_load(struct crier_db *db, const struct crier_config *config,
                          int64_t campaign_id, FILE *diag, struct render_campaign **ret)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%lld", (long long)campaign_id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(campaign_id)};
     PGresult *result = NULL;
     int r = db_query(db, campaign_sql, 1, params, &result);
     if (r < 0)

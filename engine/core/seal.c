@@ -446,14 +446,10 @@ static int block_insert(struct crier_db *db, struct sealing *s, int64_t hi)
     };
     memcpy(meta.prev, s->prev, sizeof(meta.prev));
     block_hash_finish(&s->hash, &meta, meta.sha);
-    char campaign[32], seq[32], lo[32], hi_text[32], rows[32];
-    snprintf(campaign, sizeof(campaign), "%" PRId64, meta.campaign_id);
-    snprintf(seq, sizeof(seq), "%ld", meta.seq);
-    snprintf(lo, sizeof(lo), "%" PRId64, meta.lo);
-    snprintf(hi_text, sizeof(hi_text), "%" PRId64, meta.hi);
-    snprintf(rows, sizeof(rows), "%ld", meta.rows);
     char *locator = hex_encode(s->hash.locator, s->hash.locator_len);
-    const char *params[] = {campaign, seq, lo, hi_text, rows, meta.prev, meta.sha, locator};
+    const char *params[] = {
+        DB_NUM(meta.campaign_id), DB_NUM(meta.seq), DB_NUM(meta.lo), DB_NUM(meta.hi),
+        DB_NUM(meta.rows),        meta.prev,        meta.sha,        locator};
     int r = db_exec(db,
                     "INSERT INTO crier.audit_block (campaign_id, seq, version, lo_id, hi_id, rows,"
                     " prev_sha256, sha256, locator)"
@@ -577,10 +573,7 @@ static int seal_batch(struct crier_db *db, struct seal_pass *pass, PGresult *res
  * campaign's last (partial) block. */
 static int seal_rows(struct crier_db *db, struct seal_pass *pass, int64_t horizon)
 {
-    char from[32], to[32];
-    snprintf(from, sizeof(from), "%" PRId64, pass->sealed_to);
-    snprintf(to, sizeof(to), "%" PRId64, horizon);
-    const char *range[] = {from, to};
+    const char *range[] = {DB_NUM(pass->sealed_to), DB_NUM(horizon)};
     char *declare = xasprintf("DECLARE seal_rows NO SCROLL CURSOR FOR SELECT %s"
                               " FROM crier.dispatch_log WHERE id > $1 AND id <= $2 ORDER BY id",
                               seal_select_list);
@@ -680,10 +673,7 @@ static const char locator_sql[] =
 static int stored_locator(struct crier_db *db, int64_t campaign_id, long seq, unsigned char **ret,
                           size_t *ret_len)
 {
-    char id[32], seq_text[32];
-    snprintf(id, sizeof(id), "%" PRId64, campaign_id);
-    snprintf(seq_text, sizeof(seq_text), "%ld", seq);
-    const char *params[] = {id, seq_text};
+    const char *params[] = {DB_NUM(campaign_id), DB_NUM(seq)};
     PGresult *result = NULL;
     int r = db_query(db, locator_sql, 2, params, &result);
     if (r < 0)
@@ -745,9 +735,7 @@ static int campaign_rows_open(struct crier_db *db, const char *name, const char 
 static int verify_campaign(struct crier_db *db, struct chain *c, int64_t horizon,
                            const char *expect_head)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, c->campaign_id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(c->campaign_id)};
     PGresult *blocks = NULL;
     int r = db_query(db, blocks_sql, 1, params, &blocks);
     if (r < 0)
@@ -993,9 +981,7 @@ static const char export_blocks_sql[] =
 static int export_campaign(struct crier_db *db, int64_t campaign_id, const char *name, FILE *out,
                            long *ret_rows)
 {
-    char id[32];
-    snprintf(id, sizeof(id), "%" PRId64, campaign_id);
-    const char *params[] = {id};
+    const char *params[] = {DB_NUM(campaign_id)};
     PGresult *blocks = NULL;
     int r = db_query(db, export_blocks_sql, 1, params, &blocks);
     if (r < 0)

@@ -12,6 +12,7 @@
 #include "crier/campaign.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/hold.h"
 #include "crier/log.h"
 
@@ -248,9 +249,7 @@ static int reroute_move(struct crier_db *db, const char *id, const char *from, c
                         int index, const char *reason, const char *actor, long *ret_moved,
                         long *ret_left)
 {
-    char position[16];
-    snprintf(position, sizeof(position), "%d", index);
-    const char *params[] = {id, from, to, reason, actor, position};
+    const char *params[] = {id, from, to, reason, actor, DB_NUM(index)};
     char *sql =
         xasprintf("WITH moved AS (UPDATE crier.notice n SET channel = $3,"
                   " channel_index = $6::smallint, channel_attempt = 0, channel_started_at = NULL,"

@@ -10,6 +10,7 @@
 #include "crier/transition.h"
 #include "crier/channel.h"
 #include "crier/crier.h"
+#include "crier/db.h"
 #include "crier/hold.h"
 
 #include <errno.h>
@@ -184,9 +185,8 @@ int transition_record(struct crier_db *db, const char *channel, const char *owne
     db_arrays_end(arrays, 12, params);
     params[12] = owner;
     params[13] = channel;
-    char campaign[32]; /* a batch is one campaign's: the partition is known */
-    snprintf(campaign, sizeof(campaign), "%lld", (long long)records[0].notice->campaign_id);
-    params[14] = campaign;
+    /* a batch is one campaign's: the partition is known */
+    params[14] = DB_NUM(records[0].notice->campaign_id);
     params[15] = db_array_end(&transport_ids);
     params[16] = db_array_end(&content_at);
     bool again = false; /* an outcome that makes its notice 'ready' (record_sql) */
@@ -425,16 +425,21 @@ static const char reopen_sql[] =
 int transition_record_bounce(struct crier_db *db, const char *actor,
                              const struct transition_bounce *b, bool *ret_logged)
 {
-    char campaign_id[32], notice_id[32], index_text[16], attempt_text[16];
-    snprintf(campaign_id, sizeof(campaign_id), "%lld", (long long)b->notice->campaign_id);
+    char notice_id[32];
     snprintf(notice_id, sizeof(notice_id), "%lld", (long long)b->notice->id);
-    snprintf(index_text, sizeof(index_text), "%zu", b->to_channel_index);
-    snprintf(attempt_text, sizeof(attempt_text), "%d", b->notice->attempt);
     const char *params[] = {
-        campaign_id,   notice_id,      b->to_state,
-        b->to_channel, index_text,     b->changed ? "t" : "f",
-        b->reason,     b->notice->ref, attempt_text,
-        actor,         b->detail,      b->dedupe_key,
+        DB_NUM(b->notice->campaign_id),
+        notice_id,
+        b->to_state,
+        b->to_channel,
+        DB_NUM(b->to_channel_index),
+        b->changed ? "t" : "f",
+        b->reason,
+        b->notice->ref,
+        DB_NUM(b->notice->attempt),
+        actor,
+        b->detail,
+        b->dedupe_key,
         b->channel,
     };
     PGresult *result = NULL;
@@ -447,7 +452,7 @@ int transition_record_bounce(struct crier_db *db, const char *actor,
         strcmp(b->to_state, "ready") != 0)
         return 0;
     char *detail = xasprintf("reopened: a bounce moved notice %s to %s", notice_id, b->to_channel);
-    const char *reopen_params[] = {campaign_id, actor, detail};
+    const char *reopen_params[] = {DB_NUM(b->notice->campaign_id), actor, detail};
     r = db_exec(db, reopen_sql, 3, reopen_params);
     free(detail);
     return r;
