@@ -21,6 +21,7 @@
 #include "crier/config.h"
 #include "crier/crier.h"
 #include "crier/log.h"
+#include "crier/yamldoc.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -612,17 +613,8 @@ report_va(struct parse_context *ctx, size_t line, size_t column, const char *fmt
     free(message);
 }
 
-/* report_at - one "FILE:LINE:COL: message" line; line and column are 1-based. */
-static void __attribute__((format(printf, 4, 5)))
-report_at(struct parse_context *ctx, size_t line, size_t column, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    report_va(ctx, line, column, fmt, ap);
-    va_end(ap);
-}
-
-/* report - as report_at, where a node starts (libyaml's marks are 0-based). */
+/* report - one "FILE:LINE:COL: message" line, where a node starts (libyaml's marks are
+ * 0-based; the line and column said are 1-based). */
 static void __attribute__((format(printf, 3, 4)))
 report(struct parse_context *ctx, const yaml_node_t *node, const char *fmt, ...)
 {
@@ -1066,62 +1058,30 @@ static void config_check(struct parse_context *ctx)
     }
 }
 
-/* report_parser_error - a YAML syntax error, at the position libyaml found it. */
-static int report_parser_error(struct parse_context *ctx, const yaml_parser_t *parser,
-                               const char *text, size_t length)
+/* say_stream_error - a YAML syntax error as yamldoc placed it ("FILE:LINE:COL: ..."). */
+static int say_stream_error(struct parse_context *ctx, int code, const char *message)
 {
-    const char *problem = parser->problem != NULL ? parser->problem : "invalid YAML";
-    switch (parser->error) {
-    case YAML_MEMORY_ERROR:
-        ctx->errors++;
-        if (ctx->diag != NULL)
-            fprintf(ctx->diag, "%s: out of memory\n", ctx->name);
-        return -ENOMEM;
-    case YAML_READER_ERROR: {
-        /* the reader reports a byte offset, not a mark */
-        size_t line = 1, column = 1;
-        for (size_t i = 0; i < parser->problem_offset && i < length; i++) {
-            if (text[i] == '\n') {
-                line++;
-                column = 1;
-            } else {
-                column++;
-            }
-        }
-        report_at(ctx, line, column, "%s", problem);
-        return -EINVAL;
-    }
-    default:
-        break;
-    }
-    if (parser->context != NULL)
-        report_at(ctx, parser->problem_mark.line + 1, parser->problem_mark.column + 1,
-                  "%s (%s at line %zu column %zu)", problem, parser->context,
-                  parser->context_mark.line + 1, parser->context_mark.column + 1);
-    else
-        report_at(ctx, parser->problem_mark.line + 1, parser->problem_mark.column + 1, "%s",
-                  problem);
-    return -EINVAL;
+    ctx->errors++;
+    if (ctx->diag != NULL)
+        fprintf(ctx->diag, "%s\n", message);
+    return code;
 }
 
 int config_parse(const char *text, size_t len, const char *name, FILE *diag,
                  struct crier_config **ret_config)
 {
     struct parse_context ctx = {.name = name != NULL ? name : "-", .diag = diag};
-    yaml_parser_t parser;
+    struct yaml_stream stream;
     yaml_document_t document;
+    char err[1024];
 
-    if (text == NULL) {
-        text = "";
-        len = 0;
-    }
-    if (!yaml_parser_initialize(&parser))
-        return report_parser_error(&ctx, &parser, text, len);
-    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &document)) {
-        int r = report_parser_error(&ctx, &parser, text, len);
-        yaml_parser_delete(&parser);
-        return r;
+    int r = yaml_stream_open(&stream, text, len, ctx.name, err, sizeof(err));
+    if (r < 0)
+        return say_stream_error(&ctx, r, err);
+    r = yaml_stream_next(&stream, &document, err, sizeof(err));
+    if (r < 0) {
+        yaml_stream_close(&stream);
+        return say_stream_error(&ctx, r, err);
     }
 
     struct crier_config *config = config_default();
@@ -1138,10 +1098,11 @@ int config_parse(const char *text, size_t len, const char *name, FILE *diag,
     }
     config_check(&ctx);
 
-    int r = 0;
+    /* a second document is refused after the first one's problems are said */
     yaml_document_t extra;
-    if (!yaml_parser_load(&parser, &extra)) {
-        r = report_parser_error(&ctx, &parser, text, len);
+    r = yaml_stream_next(&stream, &extra, err, sizeof(err));
+    if (r < 0) {
+        say_stream_error(&ctx, r, err);
     } else {
         const yaml_node_t *extra_root = yaml_document_get_root_node(&extra);
         if (extra_root != NULL)
@@ -1149,7 +1110,7 @@ int config_parse(const char *text, size_t len, const char *name, FILE *diag,
         yaml_document_delete(&extra);
     }
     yaml_document_delete(&document);
-    yaml_parser_delete(&parser);
+    yaml_stream_close(&stream);
 
     if (r < 0 || ctx.errors > 0) {
         config_free(config);

@@ -475,6 +475,15 @@ static void test_schema(void **state)
                      -EINVAL);
     assert_non_null(strstr(diag, "schema: 2 is required"));
     free(diag);
+    /* a byte that is not UTF-8 is placed where it stands (libyaml's reader gives an offset,
+     * not a line and column), as a config file's is */
+    assert_int_equal(load_text("schema: 2\ncaveat: \"x\xff\"\n", &diag, path, sizeof(path)),
+                     -EINVAL);
+    want = xasprintf("%s:2:11: invalid leading UTF-8 octet\n", path);
+    if (strstr(diag, want) == NULL)
+        fail_msg("messages:\n%s\nexpected:\n%s", diag, want);
+    free(want);
+    free(diag);
 }
 
 int main(void)
