@@ -53,27 +53,11 @@ static void source_load(struct source *s, const struct template *t)
     }
 }
 
-/* position - the 1-based line and column of an offset. */
-static void position(const struct source *s, size_t offset, size_t *ret_line, size_t *ret_column)
-{
-    size_t line = 1, column = 1;
-    for (size_t i = 0; i < offset && i < s->length; i++) {
-        if (s->text[i] == '\n') {
-            line++;
-            column = 1;
-        } else {
-            column++;
-        }
-    }
-    *ret_line = line;
-    *ret_column = column;
-}
-
 static void __attribute__((format(printf, 5, 6)))
 fail_at(FILE *diag, const struct source *s, size_t offset, int *failures, const char *fmt, ...)
 {
     size_t line = 1, column = 1;
-    position(s, offset, &line, &column);
+    text_position(s->text, s->length, offset, &line, &column);
     char message[512];
     va_list ap;
     va_start(ap, fmt);

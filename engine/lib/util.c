@@ -98,6 +98,22 @@ char **strv_free(char **strv)
     return NULL;
 }
 
+void text_position(const char *text, size_t len, size_t offset, size_t *ret_line,
+                   size_t *ret_column)
+{
+    size_t line = 1, column = 1;
+    for (size_t i = 0; i < offset && i < len; i++) {
+        if (text[i] == '\n') {
+            line++;
+            column = 1;
+        } else {
+            column++;
+        }
+    }
+    *ret_line = line;
+    *ret_column = column;
+}
+
 void free_many(void *const *pointers, size_t count)
 {
     for (size_t i = 0; i < count; i++)

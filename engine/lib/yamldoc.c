@@ -25,23 +25,6 @@ int yaml_stream_open(struct yaml_stream *stream, const char *text, size_t len, c
     return 0;
 }
 
-/* reader_position - the 1-based line and column of byte offset in the text. */
-static void reader_position(const struct yaml_stream *stream, size_t offset, size_t *ret_line,
-                            size_t *ret_column)
-{
-    size_t line = 1, column = 1;
-    for (size_t i = 0; i < offset && i < stream->len; i++) {
-        if (stream->text[i] == '\n') {
-            line++;
-            column = 1;
-        } else {
-            column++;
-        }
-    }
-    *ret_line = line;
-    *ret_column = column;
-}
-
 int yaml_stream_next(struct yaml_stream *stream, yaml_document_t *ret_document, char *err,
                      size_t err_size)
 {
@@ -54,7 +37,7 @@ int yaml_stream_next(struct yaml_stream *stream, yaml_document_t *ret_document, 
         return error_set(err, err_size, -ENOMEM, "%s: out of memory", name);
     if (parser->error == YAML_READER_ERROR) {
         size_t line, column;
-        reader_position(stream, parser->problem_offset, &line, &column);
+        text_position(stream->text, stream->len, parser->problem_offset, &line, &column);
         return error_set(err, err_size, -EINVAL, "%s:%zu:%zu: %s", name, line, column, problem);
     }
     if (parser->context)

@@ -62,6 +62,11 @@ static inline bool str_empty(const char *s)
     return s == NULL || s[0] == '\0';
 }
 
+/* text_position - the 1-based line and column (in bytes) of byte offset in len bytes of
+ * text: where a message places what a parser found by its offset. */
+void text_position(const char *text, size_t len, size_t offset, size_t *ret_line,
+                   size_t *ret_column);
+
 /* utf8_valid - true if the len bytes at s are well-formed UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t len);
 
