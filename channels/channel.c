@@ -327,6 +327,18 @@ const struct crier_channel_ops *channel_bouncing(void)
     return NULL;
 }
 
+int channel_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                      const char *body, char *report, size_t report_size)
+{
+    for (int id = 0; id < CHANNEL_COUNT; id++) {
+        const struct crier_channel_ops *ops = channel_ops_by_id((enum crier_channel_id)id);
+        if (ops && ops->send_text)
+            return ops->send_text(config, to, subject, body, report, report_size);
+    }
+    return error_set(report, report_size, -EOPNOTSUPP,
+                     "this build has no channel that sends a plain message");
+}
+
 const char *channel_batching(void)
 {
     for (int id = 0; id < CHANNEL_COUNT; id++) {

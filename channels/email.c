@@ -962,6 +962,8 @@ static const struct channel_template email_templates[] = {
 };
 
 static int email_probe(const struct crier_config *config, char *report, size_t report_size);
+static int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                           const char *body, char *report, size_t report_size);
 
 const struct crier_channel_ops email_channel_ops = {
     .name = "email",
@@ -973,6 +975,7 @@ const struct crier_channel_ops email_channel_ops = {
     .unreachable_why = "no valid email address",
     .probe = email_probe,
     .probe_label = "smtp",
+    .send_text = email_send_text,
     .compose = email_compose,
     .proof = email_proof,
     .proof_file = "email.eml",
@@ -1125,8 +1128,8 @@ static void envelope_address(const char *from, char *out, size_t size)
         snprintf(out, size, "<%s>", from);
 }
 
-int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
-                    const char *body, char *report, size_t report_size)
+static int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                           const char *body, char *report, size_t report_size)
 {
     const char *from = config->email.from ? config->email.from : "crier@localhost";
     struct relay relay;

@@ -1559,7 +1559,7 @@ static int hold_check_say(struct run *run, int r)
                                run->text);
         char sent[512];
         int m =
-            email_send_text(run->cli->config, (char **)a->to, subject, body, sent, sizeof(sent));
+            channel_send_text(run->cli->config, (char **)a->to, subject, body, sent, sizeof(sent));
         free(subject);
         free(body);
         if (m < 0) {

@@ -144,6 +144,12 @@ struct crier_channel_ops {
      * probe_label names the peer ("smtp"). May be NULL. */
     int (*probe)(const struct crier_config *config, char *report, size_t report_size);
     const char *probe_label;
+    /* send_text - one plain-text message to the addresses in to (NULL-terminated) through
+     * the channel's configured transport, as the probe connects: not a notice, not logged
+     * (`crier hold check --mail-to`, legal's alert; channel_send_text). 0 or a negative
+     * errno; report says what happened either way. May be NULL. */
+    int (*send_text)(const struct crier_config *config, char *const *to, const char *subject,
+                     const char *body, char *report, size_t report_size);
     /* recover - after a crash, settle what the channel made durable before the engine
      * recorded it (the mail channel's *.pending batches), asking engine what was recorded.
      * One line per settled batch on report (may be NULL); *ret_orphaned counts batches that
@@ -334,12 +340,10 @@ void outcome_set(struct crier_outcome *outcome, enum crier_outcome_kind kind, co
     __attribute__((format(printf, 3, 4)));
 const char *outcome_kind_name(enum crier_outcome_kind kind);
 
-/* email_send_text - one plain-text message from channels.email.from to the addresses in
- * to (NULL-terminated) through the configured relay, as the probe connects (for `crier hold
- * check --mail-to`: not a notice, not logged). 0 or a negative errno; report says what
- * happened either way. */
-int email_send_text(const struct crier_config *config, char *const *to, const char *subject,
-                    const char *body, char *report, size_t report_size);
+/* channel_send_text - ops->send_text of the channel that has one (email): a plain message
+ * that is not a notice; -EOPNOTSUPP when this build has none. */
+int channel_send_text(const struct crier_config *config, char *const *to, const char *subject,
+                      const char *body, char *report, size_t report_size);
 
 /* channel_render, channel_render_has, channel_meta - the notice's renderer (struct
  * notice_renderer): -ENOENT, false and NULL when the engine hung none on the notice. */

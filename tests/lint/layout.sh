@@ -2,7 +2,7 @@
 # layout.sh - the layering docs/architecture.md promises, checked by grep (TAP, no services).
 #
 # 1. No channel is named outside channels/: the engine asks the ops table (templates,
-#    claim, check, probe, recover, compose, proof, bounces) and never compares a channel's
+#    claim, check, probe, send_text, recover, compose, proof, bounces) and never compares a channel's
 #    name ("is this email?"). Checked: a string literal, C's or SQL's, that is exactly a channel's name,
 #    the CHANNEL_<NAME> id of one channel, or a channel's own functions, in engine/ C code.
 #    Configuration (config/) and help text (longer strings) may name them; the few engine
@@ -51,7 +51,7 @@ ALLOWED=(
 # names_in DIR - the lines of C under DIR that name a channel, less the allowed ones
 names_in() {
   grep -rnE --include='*.c' --include='*.h' \
-    "[\"']($CHANNELS)[\"']|CHANNEL_(EMAIL|FAX|MAIL|NULL|TEST)\\b|\\b(email|fax|print)_(compose|probe|letter_digest|spool_check)\\b" \
+    "[\"']($CHANNELS)[\"']|CHANNEL_(EMAIL|FAX|MAIL|NULL|TEST)\\b|\\b(email|fax|print)_(compose|probe|letter_digest|spool_check|send_text)\\b" \
     "$1" | sed "s|^$SRC/||" | while IFS= read -r hit; do
       file=${hit%%:*}
       allowed=0
