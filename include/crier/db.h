@@ -100,6 +100,7 @@ int db_reset(struct crier_db *db);
  * A number as a text parameter. DB_NUM(v) is the decimal text of the integer v in a buffer
  * (a compound literal) that lives as long as the block it is written in, so that a call's
  * parameters are one line: const char *params[] = {DB_NUM(c->id), DB_NUM(limit)};
+ * Never assign it to a variable of an outer block (tests/lint/db_num.py fails on that).
  */
 #define DB_NUM_MAX 24
 const char *db_num(char buf[DB_NUM_MAX], long long value);
