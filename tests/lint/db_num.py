@@ -4,8 +4,9 @@
 DB_NUM(v) (include/crier/db.h) formats into a compound literal, whose storage ends with the
 enclosing block. In an initializer (const char *params[] = {DB_NUM(id)};) that is the
 array's own block, so every use of the array is safe. Assigned to a variable declared in an
-outer block (params[0] = DB_NUM(id); inside an if), the variable outlives the text: a
-dangling pointer that no compiler warning catches. This check fails on such an assignment.
+outer block (params[0] = DB_NUM(id); inside an if), returned, or stored through a pointer
+(out->text = DB_NUM(id)), the pointer outlives the text: a dangling pointer that no
+compiler warning catches. This check fails on each of those.
 It reads C as text (braces in strings and comments are skipped), which is enough for
 crier's formatted code; it first proves on a planted sample that it can fail.
 """
@@ -80,7 +81,12 @@ def problems(path):
         # the names a declaration on this line declares, at this depth ("type a[2], *b = x;")
         for name in declared_names(code):
             scopes[-1][name] = depth
+        # returned, or stored through a pointer: it outlives the block wherever it goes
+        for m in re.finditer(r"\breturn\s+DB_NUM\(|->\s*([A-Za-z_]\w*)\s*=\s*DB_NUM\(", code):
+            found.append((number, m.group(1) or "return"))
         for m in ASSIGN.finditer(code):
+            if code[:m.start()].rstrip().endswith("->"):
+                continue  # said above
             name = m.group(1)
             before = code[:m.start()].rstrip()
             if re.search(r"\b(?:char|const|int|long|size_t|int64_t)\b[\s*]*$", before):
@@ -131,7 +137,14 @@ def main():
         "    }\n"
         "    const char *fine[] = {DB_NUM(id)};\n"
         "    params[1] = DB_NUM(id);\n"
+        "    if (!twice)\n"
+        "        return use(DB_NUM(id)); /* a call: the text outlives it */\n"
+        "    out->text = DB_NUM(id);\n"
         "    return db_exec(db, \"SELECT $1\", 1, params) + db_exec(db, \"x\", 1, fine);\n"
+        "}\n"
+        "static const char *text_of(long id)\n"
+        "{\n"
+        "    return DB_NUM(id);\n"
         "}\n"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".c", delete=False) as sample:
@@ -140,8 +153,9 @@ def main():
         hits = problems(sample.name)
     finally:
         os.unlink(sample.name)
-    ok(hits == [(5, "params"), (6, "one")],
-       "the check finds planted DB_NUMs assigned inside an inner block, and only them",
+    ok(hits == [(5, "params"), (6, "one"), (12, "text"), (17, "return")],
+       "the check finds planted DB_NUMs assigned inside an inner block, returned or stored "
+       "through a pointer, and only them",
        repr(hits))
 
     report = []
